@@ -1,0 +1,4 @@
+from follicle_seg.cli import main
+
+if __name__ == "__main__":
+    main()

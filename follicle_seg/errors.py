@@ -1,0 +1,27 @@
+"""One exception family with messages a person can act on."""
+
+from __future__ import annotations
+
+
+class FollicleSegError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class RejectedInput(FollicleSegError):
+    """An input file that cannot be analysed; `reason` is one human line.
+
+    The batch records it (``status = rejected``) and goes on.
+    """
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+class ModelError(FollicleSegError):
+    """Weights or bundle configuration missing, tampered with or unusable."""
+
+
+class OutputError(FollicleSegError):
+    """The output folder cannot be written (permissions, disk full, corrupt run state)."""

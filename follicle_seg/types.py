@@ -1,0 +1,186 @@
+"""Frozen records handed from one stage to the next.
+
+Data flows one way::
+
+    io (ImageRecord, Frame) -> model (FrameSegmentation) -> measure (FrameMeasurement)
+      -> tracking (Follicle) -> visits (tables)
+
+Conventions used everywhere:
+
+* pixel coordinates are (row, column) of the *source frame* (the full DICOM frame), 0-based;
+* a region is ``(min_col, min_row, max_col, max_row)``, inclusive bounds, as the DICOM
+  Sequence of Ultrasound Regions writes it (RegionLocationMinX0, MinY0, MaxX1, MaxY1);
+* ``spacing_row_mm`` is the distance between rows (PhysicalDeltaY), ``spacing_col_mm``
+  the distance between columns (PhysicalDeltaX); both ``None`` when uncalibrated;
+* ``study_date`` is ``YYYY-MM-DD`` or ``""``; laterality is ``"L"``, ``"R"`` or ``"U"``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+BACKGROUND, OVARY, FOLLICLE = 0, 1, 2
+LABELS = {"background": BACKGROUND, "ovary": OVARY, "follicle": FOLLICLE}
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Physical size of a pixel and where the figure came from."""
+
+    spacing_row_mm: float | None
+    spacing_col_mm: float | None
+    source: str  # "ultrasound_region" | "PixelSpacing" | "ImagerPixelSpacing" | "none"
+
+    @property
+    def calibrated(self) -> bool:
+        return self.spacing_row_mm is not None and self.spacing_col_mm is not None
+
+
+UNCALIBRATED = Calibration(None, None, "none")
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """What ingestion learnt about one DICOM file (one row of ``images.csv``)."""
+
+    path: str
+    sop_instance_uid: str
+    sop_class_uid: str
+    modality: str
+    patient_id: str
+    study_instance_uid: str
+    study_date: str
+    series_instance_uid: str
+    series_description: str
+    laterality: str
+    laterality_source: str  # "ImageLaterality" | "Laterality" | "SeriesDescription" | "ImageComments" | "none"
+    n_frames: int
+    rows: int
+    columns: int
+    photometric: str
+    transfer_syntax: str
+    calibration: Calibration
+    region: tuple[int, int, int, int]  # (min_col, min_row, max_col, max_row), inclusive
+    region_source: str  # "ultrasound_region" | "auto"
+    frame_time_ms: float | None = None
+    frame_spacing_mm: float | None = None  # distance between consecutive sweep frames, when known
+    manufacturer: str = ""
+
+    @property
+    def is_sweep(self) -> bool:
+        return self.n_frames > 1
+
+    @property
+    def region_shape(self) -> tuple[int, int]:
+        c0, r0, c1, r1 = self.region
+        return (r1 - r0 + 1, c1 - c0 + 1)
+
+
+@dataclass(frozen=True, eq=False)
+class Frame:
+    """One decoded frame: grey pixels of the ultrasound region only.
+
+    ``pixels`` is a 2-D ``uint8`` array of shape ``record.region_shape``; its pixel (0, 0) is the
+    source-frame pixel ``(record.region[1], record.region[0])``.
+    """
+
+    record: ImageRecord
+    index: int  # 0-based frame number within the file
+    pixels: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class FrameSegmentation:
+    """Network output for one frame, on the region grid of ``Frame.pixels``.
+
+    ``labels``: uint8, 0 background / 1 ovary / 2 follicle.
+    ``follicle_prob``: float32 probability of the follicle class (for per-follicle scores).
+    ``ovary_prob``: float32 probability of ovary-or-follicle (ovary including its follicles).
+    """
+
+    record: ImageRecord
+    index: int
+    labels: np.ndarray
+    follicle_prob: np.ndarray
+    ovary_prob: np.ndarray
+
+
+@dataclass(frozen=True)
+class Section:
+    """One structure (follicle or ovary) as cut by one frame.
+
+    Lengths are in mm when the frame is calibrated, else ``None`` (``*_px`` always set).
+    Centroid in source-frame pixels.
+    """
+
+    frame_index: int
+    centroid_row: float
+    centroid_col: float
+    area_px: int
+    d1_px: float
+    d2_px: float
+    d1_mm: float | None
+    d2_mm: float | None
+    area_mm2: float | None
+    score: float = 1.0  # mean network probability of the class inside the section
+    bbox: tuple[int, int, int, int] = (0, 0, 0, 0)  # (min_row, min_col, max_row, max_col) exclusive max, source grid
+
+    @property
+    def mean_diameter_mm(self) -> float | None:
+        if self.d1_mm is None or self.d2_mm is None:
+            return None
+        return (self.d1_mm + self.d2_mm) / 2.0
+
+    @property
+    def mean_diameter_px(self) -> float:
+        return (self.d1_px + self.d2_px) / 2.0
+
+
+@dataclass(frozen=True, eq=False)
+class FrameMeasurement:
+    """Follicles and ovary measured on one frame.
+
+    ``instances`` is an int32 image on the region grid (0 none, k = ``follicles[k-1]``), kept for
+    tracking by overlap and for overlays; ``ovary`` is the largest ovary section or ``None``.
+    """
+
+    record: ImageRecord
+    frame_index: int
+    follicles: tuple[Section, ...]
+    ovary: Section | None
+    instances: np.ndarray | None = None
+    flags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Follicle:
+    """A follicle of one image or sweep, measured on its largest section (a ``follicles.csv`` row)."""
+
+    follicle_id: int  # 1..n within its image, largest first
+    sop_instance_uid: str
+    best: Section
+    n_frames: int
+    d3_mm: float | None  # third axis from the sweep, when the frame spacing is known
+    volume_ml: float | None
+
+    @property
+    def mean_diameter_mm(self) -> float | None:
+        return self.best.mean_diameter_mm
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    """Everything the pipeline keeps about one input file after analysis."""
+
+    record: ImageRecord | None
+    path: str
+    status: str  # "ok" | "rejected" | "failed"
+    reason: str = ""
+    follicles: tuple[Follicle, ...] = ()
+    ovary: Section | None = None  # largest ovary section of the image / sweep
+    ovary_d3_mm: float | None = None
+    ovary_volume_ml: float | None = None
+    key_frames: tuple[int, ...] = ()  # frames shown in overlays
+    flags: tuple[str, ...] = field(default_factory=tuple)  # review reasons
