@@ -98,6 +98,8 @@ class FrameSegmentation:
     ``labels``: uint8, 0 background / 1 ovary / 2 follicle.
     ``follicle_prob``: float32 probability of the follicle class (for per-follicle scores).
     ``ovary_prob``: float32 probability of ovary-or-follicle (ovary including its follicles).
+    ``flags``: reasons the frame looks unlike the training data (e.g. ``"low_confidence"``);
+    empty when the network is confident. The pipeline turns any flag into ``needs_review``.
     """
 
     record: ImageRecord
@@ -105,6 +107,7 @@ class FrameSegmentation:
     labels: np.ndarray
     follicle_prob: np.ndarray
     ovary_prob: np.ndarray
+    flags: tuple[str, ...] = ()  # out-of-distribution / low-confidence reasons (needs review)
 
 
 @dataclass(frozen=True)
