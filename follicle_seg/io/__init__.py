@@ -1,0 +1,1 @@
+"""Ingestion: DICOM files -> calibrated frames of the ultrasound region."""
