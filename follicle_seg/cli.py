@@ -47,6 +47,124 @@ def inspect(
         print_table(rows)
 
 
+@app.command()
+def run(
+    inputs: list[Path] = typer.Argument(..., help="DICOM files or folders (searched recursively, any file name)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder (tables, overlays, report, DICOM)."),
+    cohort: Optional[Path] = typer.Option(None, help="CSV with patient_id, group[, baseline_date YYYY-MM-DD]."),
+    device: str = typer.Option("auto", help="auto | cpu | cuda (auto picks CUDA when present)."),
+    batch_size: int = typer.Option(8, min=1, help="Frames per network batch."),
+    workers: int = typer.Option(2, min=1, help="Decoding and measurement threads."),
+    resume: bool = typer.Option(True, "--resume/--no-resume", help="Skip inputs finished by an earlier run into OUT."),
+    save_masks: bool = typer.Option(False, "--save-masks", help="Write every analysed frame's label map to masks/."),
+    overlays: bool = typer.Option(True, "--overlays/--no-overlays", help="Write review overlays."),
+    dicom: bool = typer.Option(True, "--dicom/--no-dicom", help="Write DICOM SEG/SR objects to dicom/."),
+    report: bool = typer.Option(True, "--report/--no-report", help="Write report/index.html."),
+    weights: Optional[Path] = typer.Option(None, help="Model weights (default: the shipped models/model.pt)."),
+    pseudonymize: Optional[Path] = typer.Option(
+        None, "--pseudonymize", help="Key file: replace PatientID by a stable HMAC pseudonym everywhere."
+    ),
+    executor: str = typer.Option("local", help="local | dask"),
+    scheduler: Optional[str] = typer.Option(None, help="Dask scheduler address (default: a LocalCluster)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing but errors."),
+) -> None:
+    """Ingest, segment and measure every DICOM file under INPUTS; write the SPEC tables to OUT.
+
+    Exits 0 when the run finished, even if some files were rejected (they are listed in
+    images.csv with the reason); non-zero only when the run itself could not proceed.
+
+    Examples:
+
+        follicle-seg run /archive/trial01 --out results/ --cohort cohort.csv
+
+        follicle-seg run scans/ --out results/ --device cuda --batch-size 32 --workers 8
+    """
+    from follicle_seg.errors import FollicleSegError
+    from follicle_seg.pipeline import RunOptions
+
+    if executor not in ("local", "dask"):
+        raise typer.BadParameter("--executor must be local or dask")
+    options = RunOptions(
+        out=out, cohort=cohort, device=device, batch_size=batch_size, workers=workers, resume=resume,
+        save_masks=save_masks, overlays=overlays, dicom=dicom, report=report, weights=weights,
+        pseudonymize=pseudonymize, executor=executor, scheduler=scheduler, quiet=quiet,
+    )
+    try:
+        summary = _run_with_progress(inputs, options)
+    except FollicleSegError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if not quiet:
+        typer.echo(summary.line())
+        for reason in summary.rejected_reasons[:20]:
+            typer.echo(f"  not analysed: {reason}")
+        if len(summary.rejected_reasons) > 20:
+            typer.echo(f"  ... and {len(summary.rejected_reasons) - 20} more (see images.csv)")
+        typer.echo(f"tables: {out / 'images.csv'} ...; report: {out / 'report' / 'index.html'}")
+
+
+def _run_with_progress(inputs, options):
+    from follicle_seg.pipeline import run as run_pipeline
+
+    if options.quiet:
+        return run_pipeline(inputs, options)
+    from follicle_seg.progress import RunProgress
+
+    with RunProgress() as progress:
+        return run_pipeline(inputs, options, progress=progress)
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("demo_out"), "--out", "-o", help="Output folder."),
+    patients: int = typer.Option(3, help="Synthetic patients."),
+    visits: int = typer.Option(3, help="Visits per patient."),
+    seed: int = typer.Option(0, help="Random seed of the synthetic study."),
+) -> None:
+    """Make a small synthetic study, run the pipeline on it and print where the report is.
+
+    Example:
+
+        follicle-seg demo --out demo_out
+    """
+    from follicle_seg.errors import FollicleSegError
+    from follicle_seg.pipeline import RunOptions
+    from follicle_seg.synth.study import write_study
+
+    study = out / "study"
+    typer.echo(f"writing a synthetic study ({patients} patients x {visits} visits) to {study} ...")
+    write_study(study, patients=patients, visits=visits, seed=seed)
+    options = RunOptions(out=out / "results", cohort=study / "cohort.csv")
+    try:
+        summary = _run_with_progress([study / "dicom"], options)
+    except FollicleSegError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(summary.line())
+    typer.echo(f"report: {options.out / 'report' / 'index.html'}")
+    typer.echo(f"tables: {options.out}/*.csv; truth for comparison: {study / 'truth'}")
+
+
+def _register_optional() -> None:
+    """Commands whose code lives with its stage (synthetic data, model)."""
+    try:
+        from follicle_seg.synth.cli import synth_command
+    except ImportError:  # pragma: no cover - during development only
+        pass
+    else:
+        app.command("synth")(synth_command)
+    try:
+        from follicle_seg.model.cli import evaluate_command, train_command
+    except ImportError:  # pragma: no cover
+        pass
+    else:
+        app.command("train")(train_command)
+        app.command("evaluate")(evaluate_command)
+
+
+_register_optional()
+
+
 def main() -> None:
     app()
 

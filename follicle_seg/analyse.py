@@ -1,0 +1,85 @@
+"""One input file from segmented frames to its `ImageResult`, with bounded memory.
+
+Frames arrive in order, a batch at a time. Each frame is measured at once; only its label map
+and follicle instance map are kept, PNG-compressed (a few kB a frame), so a 500-frame cine costs
+a few MB, not gigabytes. When the last frame is in, the sweep is tracked and the key frames
+(where the follicles are largest) are kept for overlays and DICOM outputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Iterator
+
+import cv2
+import numpy as np
+
+from follicle_seg.tracking import summarise_image
+from follicle_seg.types import FrameMeasurement, FrameSegmentation, ImageRecord, ImageResult
+
+
+def _pack(arr: np.ndarray) -> bytes:
+    ok, buf = cv2.imencode(".png", arr, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    if not ok:  # pragma: no cover - opencv failure
+        raise RuntimeError("could not compress a label map")
+    return buf.tobytes()
+
+
+def _unpack(data: bytes) -> np.ndarray:
+    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+
+
+@dataclass(frozen=True)
+class KeyFrame:
+    """What the review outputs need of one frame: its label map and follicle-id map (region grid)."""
+
+    frame_index: int
+    labels: np.ndarray  # uint8 0/1/2 on the region grid
+    follicle_ids: np.ndarray  # int32, value = follicle_id of follicles whose largest section is here
+
+
+class FileAnalysis:
+    """Accumulates the frames of one file and turns them into an `ImageResult`."""
+
+    def __init__(self, record: ImageRecord) -> None:
+        self.record = record
+        self._frames: list[tuple[FrameMeasurement, bytes, bytes]] = []
+
+    @property
+    def n_frames(self) -> int:
+        return len(self._frames)
+
+    def add(self, seg: FrameSegmentation, m: FrameMeasurement) -> None:
+        """Keep one frame: its measurement (from `measure.measure_frame(seg)`) and compressed maps."""
+        instances = m.instances if m.instances is not None else np.zeros(seg.labels.shape, np.int32)
+        if instances.max(initial=0) > 65535:  # pragma: no cover - absurd follicle count
+            raise ValueError("more than 65535 follicle instances in one frame")
+        self._frames.append(
+            (replace(m, instances=None), _pack(seg.labels.astype(np.uint8)), _pack(instances.astype(np.uint16)))
+        )
+
+    def labels(self) -> Iterator[tuple[int, np.ndarray]]:
+        """(frame_index, label map on the region grid) for every frame, in order."""
+        for m, labels, _ in self._frames:
+            yield m.frame_index, _unpack(labels)
+
+    def _measurements(self) -> Iterator[FrameMeasurement]:
+        for m, _, instances in self._frames:
+            yield replace(m, instances=_unpack(instances).astype(np.int32))
+
+    def finish(self) -> tuple[ImageResult, list[KeyFrame]]:
+        """Track through the sweep (or take the still), and build the key frames."""
+        result = summarise_image(self.record, self._measurements())
+        by_index = {m.frame_index: (m, labels, inst) for m, labels, inst in self._frames}
+        if not result.key_frames and self._frames:  # nothing found: still show the image reviewed
+            result = replace(result, key_frames=(self._frames[len(self._frames) // 2][0].frame_index,))
+        keys = []
+        for k in result.key_frames:
+            m, labels, inst = by_index[k]
+            instances = _unpack(inst).astype(np.int32)
+            ids = np.zeros_like(instances)
+            for f in result.follicles:
+                if f.best.frame_index == k and f.best in m.follicles:
+                    ids[instances == m.follicles.index(f.best) + 1] = f.follicle_id
+            keys.append(KeyFrame(k, _unpack(labels), ids))
+        return result, keys

@@ -1,0 +1,126 @@
+"""Per-file review outputs: overlays, label-map PNGs and DICOM SEG/SR.
+
+Every file is written atomically (temporary name in the same folder, then ``os.replace``), so an
+interrupted run never leaves half a PNG or half a DICOM object behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from follicle_seg.analyse import FileAnalysis, KeyFrame
+from follicle_seg.io import iter_frames
+from follicle_seg.types import FOLLICLE, OVARY, ImageRecord, ImageResult
+
+log = logging.getLogger(__name__)
+
+
+def embed(region_map: np.ndarray, record: ImageRecord) -> np.ndarray:
+    """Place a region-grid map onto the full source-frame grid (zeros outside the region)."""
+    c0, r0, c1, r1 = record.region
+    full = np.zeros((record.rows, record.columns), region_map.dtype)
+    full[r0 : r1 + 1, c0 : c1 + 1] = region_map
+    return full
+
+
+def write_png(path: Path, image: np.ndarray) -> None:
+    """Write a PNG atomically."""
+    ok, buf = cv2.imencode(".png", image)
+    if not ok:  # pragma: no cover - opencv failure
+        raise OSError(f"{path}: could not encode PNG")
+    atomic_write_bytes(path, buf.tobytes())
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def mask_filename(record: ImageRecord, frame_index: int) -> str:
+    return f"{record.sop_instance_uid}_{frame_index}.png"
+
+
+def write_masks(out: Path, analysis: FileAnalysis) -> None:
+    """``masks/<sop_instance_uid>_<frame_index>.png``: every analysed frame, source-frame grid."""
+    for index, labels in analysis.labels():
+        write_png(out / "masks" / mask_filename(analysis.record, index), embed(labels, analysis.record))
+
+
+def outlines(key: KeyFrame, record: ImageRecord) -> list[tuple[int, np.ndarray]]:
+    """(follicle_id, or 0 for the ovary, polygon of (col, row) source pixels) on one key frame."""
+    c0, r0 = record.region[0], record.region[1]
+    shapes = [(0, np.isin(key.labels, (OVARY, FOLLICLE)))]
+    shapes += [(int(i), key.follicle_ids == i) for i in np.unique(key.follicle_ids) if i]
+    found = []
+    for ident, mask in shapes:
+        contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        if not contours:
+            continue
+        largest = max(contours, key=cv2.contourArea)[:, 0, :].astype(np.float64)
+        if len(largest) < 3:
+            continue
+        found.append((ident, largest + (c0, r0)))
+    return found
+
+
+def write_overlays(out: Path, result: ImageResult, keys: list[KeyFrame]) -> list[tuple[int, str]]:
+    """One overlay PNG per key frame; returns (frame_index, file name relative to ``overlays/``)."""
+    from follicle_seg.report.overlay import overlay_filename, render_overlay, write_overlay
+
+    record = result.record
+    assert record is not None
+    by_index = {k.frame_index: k for k in keys}
+    written = []
+    wanted = sorted(by_index)
+    for frame in iter_frames(record, start=wanted[0], stop=wanted[-1] + 1) if wanted else ():
+        key = by_index.get(frame.index)
+        if key is None:
+            continue
+        drawn = [f for f in result.follicles if f.best.frame_index == frame.index]
+        rgb = render_overlay(
+            frame.pixels,
+            ovary_mask=np.isin(key.labels, (OVARY, FOLLICLE)),
+            follicle_ids=key.follicle_ids,
+            follicles=drawn,
+            record=record,
+            frame_index=frame.index,
+            patient_label=record.patient_id,
+        )
+        name = overlay_filename(record, frame.index)
+        write_overlay(out / "overlays" / name, rgb)
+        written.append((frame.index, name))
+    return written
+
+
+def write_dicom(out: Path, result: ImageResult, keys: list[KeyFrame]) -> None:
+    """DICOM SEG (single-frame sources) and a TID 1500 SR referencing source and SEG."""
+    from follicle_seg.report.dicom_seg import write_seg
+    from follicle_seg.report.dicom_sr import write_sr
+
+    record = result.record
+    assert record is not None
+    folder = out / "dicom"
+    folder.mkdir(parents=True, exist_ok=True)
+    seg_path = None
+    if record.n_frames == 1 and keys:  # a still: its one key frame is the whole image
+        seg_path = write_seg(record.path, embed(keys[0].labels, record), folder / f"{record.sop_instance_uid}_seg.dcm")
+    write_sr(
+        record.path,
+        result,
+        seg_path=seg_path,
+        outlines={k.frame_index: outlines(k, record) for k in keys},
+        out_path=folder / f"{record.sop_instance_uid}_sr.dcm",
+    )

@@ -1,0 +1,412 @@
+"""`follicle-seg run`: wires the stages for a batch of files, with bounded memory and resume.
+
+Flow for each input file::
+
+    header pass (sha256, read_record, duplicate check)     -- thread pool, in discovery order
+    decode frames in chunks of --batch-size                 -- --workers threads, bounded queue
+    segment a chunk (one batch) -> measure each frame       -- main thread / measurement threads
+    last frame in: track the sweep, write overlays/masks/DICOM, record the result in SQLite
+    all files done: tables from the run state, report
+
+A file's result reaches the run-state store in one SQLite transaction after its outputs are
+written, so ``kill -9`` at any moment followed by a rerun repeats at most the file in flight and
+gives the same tables as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Sequence
+
+from follicle_seg.analyse import FileAnalysis
+from follicle_seg.errors import FollicleSegError, OutputError, RejectedInput
+from follicle_seg.io import discover, iter_frames, read_record
+from follicle_seg.state import STATE_FILE, StateStore, file_sha256
+from follicle_seg.types import Frame, ImageRecord, ImageResult
+
+log = logging.getLogger("follicle_seg")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Settings of one batch run (the `run` command's options)."""
+
+    out: Path
+    cohort: Path | None = None
+    device: str = "auto"
+    batch_size: int = 8
+    workers: int = 2
+    resume: bool = True
+    save_masks: bool = False
+    overlays: bool = True
+    dicom: bool = True
+    report: bool = True
+    weights: Path | None = None
+    pseudonymize: Path | None = None
+    executor: str = "local"  # "local" | "dask"
+    scheduler: str | None = None
+    quiet: bool = False
+
+
+@dataclass
+class RunSummary:
+    out: Path
+    inputs: int = 0
+    ok: int = 0
+    rejected: int = 0
+    failed: int = 0
+    resumed: int = 0
+    frames: int = 0
+    seconds: float = 0.0
+    device: str = ""
+    rejected_reasons: list[str] = field(default_factory=list)
+
+    @property
+    def frames_per_s(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+    def line(self) -> str:
+        return (
+            f"{self.inputs} files: {self.ok} ok, {self.rejected} rejected, {self.failed} failed"
+            f" ({self.resumed} already done); {self.frames} frames in {self.seconds:.1f} s"
+            f" ({self.frames_per_s:.1f} frames/s on {self.device})"
+        )
+
+
+@dataclass(frozen=True)
+class Input:
+    """One discovered file after the header pass."""
+
+    path: str
+    sha256: str
+    record: ImageRecord | None  # None when rejected or already done
+    result: ImageResult | None  # set when the header pass already decided (rejected, duplicate)
+    done: bool = False
+
+
+# --------------------------------------------------------------------------- header pass
+
+
+def _header(path: Path, done: Callable[[str, str], bool], anonymise: Callable[[ImageRecord], ImageRecord]) -> Input:
+    p = str(path)
+    try:
+        sha = file_sha256(path)
+    except OSError as exc:
+        return Input(p, "", None, ImageResult(None, p, "rejected", f"{p}: cannot read ({exc.strerror})"))
+    if done(p, sha):
+        return Input(p, sha, None, None, done=True)
+    try:
+        record = anonymise(read_record(path))
+    except RejectedInput as exc:
+        return Input(p, sha, None, ImageResult(None, p, "rejected", exc.reason))
+    except Exception as exc:  # noqa: BLE001 - a batch never dies on one file
+        return Input(p, sha, None, ImageResult(None, p, "failed", f"{type(exc).__name__}: {exc}"))
+    return Input(p, sha, record, None)
+
+
+def header_pass(
+    paths: Sequence[Path], store: StateStore, anonymise: Callable[[ImageRecord], ImageRecord], workers: int
+) -> list[Input]:
+    """Hash and read the header of every file (in parallel), then resolve duplicate SOP instances.
+
+    A SOP instance met under several paths is analysed once, under the first path in discovery
+    order (or the path that analysed it in an earlier run); the others get a rejected row naming it.
+    """
+    done_keys = store.keys()
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        inputs = list(pool.map(lambda p: _header(p, lambda a, b: (a, b) in done_keys, anonymise), paths))
+    owner: dict[str, str] = dict(store.sop_owners())
+    resolved = []
+    for item in inputs:
+        if item.record is not None:
+            sop = item.record.sop_instance_uid
+            first = owner.setdefault(sop, item.path)
+            if first != item.path:
+                reason = f"duplicate SOP instance {sop}: already analysed from {first}"
+                item = replace(item, result=ImageResult(item.record, item.path, "rejected", reason), record=None)
+        resolved.append(item)
+    return resolved
+
+
+# --------------------------------------------------------------------------- streaming engine
+
+_END = object()
+
+
+def _produce(todo: "queue.Queue[Input | None]", out: "queue.Queue", chunk: int) -> None:
+    """Decode files taken from `todo`, putting (input, frames) chunks and (input, _END) on `out`."""
+    while (item := todo.get()) is not None:
+        try:
+            batch: list[Frame] = []
+            for frame in iter_frames(item.record):
+                batch.append(frame)
+                if len(batch) == chunk:
+                    out.put((item, batch))
+                    batch = []
+            if batch:
+                out.put((item, batch))
+            out.put((item, _END))
+        except RejectedInput as exc:
+            out.put((item, exc))
+        except Exception as exc:  # noqa: BLE001
+            out.put((item, exc))
+    out.put(None)
+
+
+def stream_frames(inputs: Sequence[Input], *, workers: int, chunk: int) -> Iterator[tuple[Input, object]]:
+    """Decode in `workers` threads into a bounded queue; yields (input, frames | _END | exception).
+
+    Chunks of one file come in order; chunks of different files may interleave. At most about
+    ``2 * workers`` chunks of ``chunk`` frames are decoded ahead, whatever the number of files.
+    """
+    todo: "queue.Queue[Input | None]" = queue.Queue()
+    for item in inputs:
+        todo.put(item)
+    n = max(1, min(workers, len(inputs)))
+    for _ in range(n):
+        todo.put(None)
+    out: "queue.Queue" = queue.Queue(maxsize=2 * n)
+    threads = [threading.Thread(target=_produce, args=(todo, out, chunk), daemon=True) for _ in range(n)]
+    for t in threads:
+        t.start()
+    finished = 0
+    while finished < n:
+        got = out.get()
+        if got is None:
+            finished += 1
+            continue
+        yield got
+
+
+class Engine:
+    """Segments and measures streamed frames, finishing each file as its last frame arrives."""
+
+    def __init__(self, options: RunOptions, segmenter, on_frames=None) -> None:
+        self.options = options
+        self.segmenter = segmenter
+        self.on_frames = on_frames or (lambda n: None)
+        self.frames = 0
+        self._measure = ThreadPoolExecutor(max(1, options.workers))
+
+    def close(self) -> None:
+        self._measure.shutdown()
+
+    def add_frames(self, analysis: FileAnalysis, frames: list[Frame]) -> None:
+        segs = self.segmenter.segment(frames)
+        for seg, measurement in zip(segs, self._measure.map(_measure, segs)):
+            analysis.add(seg, measurement)
+        self.frames += len(frames)
+        self.on_frames(len(frames))
+
+    def finish(self, item: Input, analysis: FileAnalysis) -> ImageResult:
+        from follicle_seg.artefacts import write_dicom, write_masks, write_overlays
+
+        out = self.options.out
+        try:
+            result, keys = analysis.finish()
+            if self.options.save_masks:
+                write_masks(out, analysis)
+            if self.options.overlays:
+                write_overlays(out, result, keys)
+            if self.options.dicom:
+                try:
+                    write_dicom(out, result, keys)
+                except Exception as exc:  # noqa: BLE001 - the measurements stand without the DICOM copy
+                    log.warning("%s: DICOM SEG/SR not written (%s: %s)", item.path, type(exc).__name__, exc)
+        except OSError as exc:
+            raise OutputError(f"{out}: cannot write outputs ({exc.strerror or exc})") from exc
+        except Exception as exc:  # noqa: BLE001
+            log.exception("%s: analysis failed", item.path)
+            result = ImageResult(item.record, item.path, "failed", f"{type(exc).__name__}: {exc}")
+        return result
+
+    def analyse_file(self, item: Input) -> ImageResult:
+        """One file start to end in this thread (the unit of work of a Dask task)."""
+        analysis = FileAnalysis(item.record)
+        batch: list[Frame] = []
+        try:
+            for frame in iter_frames(item.record):
+                batch.append(frame)
+                if len(batch) == self.options.batch_size:
+                    self.add_frames(analysis, batch)
+                    batch = []
+            if batch:
+                self.add_frames(analysis, batch)
+        except RejectedInput as exc:
+            return ImageResult(item.record, item.path, "rejected", exc.reason)
+        except Exception as exc:  # noqa: BLE001
+            log.exception("%s: analysis failed", item.path)
+            return ImageResult(item.record, item.path, "failed", f"{type(exc).__name__}: {exc}")
+        return self.finish(item, analysis)
+
+    def process(self, inputs: Sequence[Input], on_result: Callable[[Input, ImageResult], None]) -> None:
+        open_files: dict[str, FileAnalysis] = {}
+        failed: dict[str, str] = {}  # files whose frames failed mid-way: their remaining frames are dropped
+        chunk = max(1, self.options.batch_size)
+        for item, payload in stream_frames(inputs, workers=self.options.workers, chunk=chunk):
+            if isinstance(payload, Exception):
+                open_files.pop(item.path, None)
+                failed.pop(item.path, None)
+                if isinstance(payload, RejectedInput):
+                    on_result(item, ImageResult(item.record, item.path, "rejected", payload.reason))
+                else:
+                    on_result(item, ImageResult(item.record, item.path, "failed", f"{type(payload).__name__}: {payload}"))
+            elif payload is _END:
+                analysis = open_files.pop(item.path, None) or FileAnalysis(item.record)
+                if item.path in failed:
+                    on_result(item, ImageResult(item.record, item.path, "failed", failed.pop(item.path)))
+                else:
+                    on_result(item, self.finish(item, analysis))
+            elif item.path not in failed:
+                try:
+                    self.add_frames(open_files.setdefault(item.path, FileAnalysis(item.record)), payload)
+                except Exception as exc:  # noqa: BLE001 - a batch never dies on one file
+                    log.exception("%s: segmentation failed", item.path)
+                    open_files.pop(item.path, None)
+                    failed[item.path] = f"{type(exc).__name__}: {exc}"
+
+
+def _measure(seg):
+    from follicle_seg.measure import measure_frame
+
+    return measure_frame(seg)
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def _prepare_out(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".write_test_{os.getpid()}"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as exc:
+        raise OutputError(f"{out}: output folder is not writable ({exc.strerror or exc})") from exc
+
+
+def _logging(out: Path, quiet: bool) -> logging.Handler:
+    handler = logging.FileHandler(out / "run.log", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    return handler
+
+
+def _anonymiser(key_file: Path | None) -> Callable[[ImageRecord], ImageRecord]:
+    if key_file is None:
+        return lambda record: record
+    from follicle_seg.privacy import load_key, pseudonym
+
+    key = load_key(key_file)
+    return lambda record: replace(record, patient_id=pseudonym(record.patient_id, key))
+
+
+def load_segmenter(options: RunOptions):
+    from follicle_seg.model.infer import Segmenter
+
+    return Segmenter(options.weights, device=options.device, batch_size=options.batch_size)
+
+
+def run(inputs: Iterable[str | Path], options: RunOptions, *, progress=None) -> RunSummary:
+    """Analyse every DICOM file under `inputs`; write tables, overlays, DICOM and report to ``options.out``.
+
+    Raises `OutputError` / `FollicleSegError` only when the run itself cannot proceed.
+    """
+    t0 = time.perf_counter()
+    out = Path(options.out)
+    _prepare_out(out)
+    handler = _logging(out, options.quiet)
+    try:
+        return _run(list(inputs), replace(options, out=out), progress, t0)
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+
+
+def _run(inputs: list, options: RunOptions, progress, t0: float) -> RunSummary:
+    from follicle_seg.io.tables import read_cohort, write_tables
+    from follicle_seg.visits import build_tables
+
+    cohort = read_cohort(options.cohort) if options.cohort else None
+    paths = list(discover(inputs))
+    if not paths:
+        raise FollicleSegError(f"no files found under {', '.join(map(str, inputs))}")
+    anonymise = _anonymiser(options.pseudonymize)
+    if cohort is not None and options.pseudonymize:
+        from follicle_seg.privacy import load_key, pseudonym
+
+        key = load_key(options.pseudonymize)
+        cohort = cohort.assign(patient_id=[pseudonym(str(p), key) for p in cohort.patient_id])
+    store = StateStore(out_state(options.out))
+    summary = RunSummary(out=options.out, inputs=len(paths))
+    try:
+        if not options.resume:
+            store.reset()
+        log.info("run started: %d files under %d input path(s)", len(paths), len(inputs))
+        items = header_pass(paths, store, anonymise, options.workers)
+        summary.resumed = sum(i.done for i in items)
+        decided = [i for i in items if i.result is not None]
+        todo = [i for i in items if i.record is not None]
+
+        def on_result(item: Input, result: ImageResult) -> None:
+            store.record(item.sha256, result)
+            if result.status == "ok":
+                summary.frames += result.record.n_frames
+            if result.status != "ok":
+                log.warning("%s", result.reason if result.reason.startswith(item.path) else f"{item.path}: {result.reason}")
+            if progress:
+                progress.file_done(result)
+
+        for item in decided:
+            on_result(item, item.result)
+        if progress:
+            progress.start(total_files=len(paths), done=summary.resumed + len(decided),
+                           total_frames=sum(i.record.n_frames for i in todo))
+        if todo:
+            summary.device = _execute(todo, options, on_result, progress)
+        keys = {(i.path, i.sha256) for i in items if i.sha256}
+        results = store.results(keys)
+        tables = build_tables(results, cohort)
+        try:
+            write_tables(tables, options.out)
+            if options.report:
+                from follicle_seg.report.html import write_report
+
+                write_report(options.out, tables)
+        except OSError as exc:
+            raise OutputError(f"{options.out}: cannot write the tables ({exc.strerror or exc})") from exc
+    finally:
+        store.close()
+    for r in results:
+        setattr(summary, r.status, getattr(summary, r.status) + 1)
+        if r.status != "ok":
+            summary.rejected_reasons.append(r.reason)
+    summary.seconds = time.perf_counter() - t0
+    log.info("run finished: %s", summary.line())
+    return summary
+
+
+def out_state(out: Path) -> Path:
+    return Path(out) / STATE_FILE
+
+
+def _execute(todo: list[Input], options: RunOptions, on_result, progress) -> str:
+    if options.executor == "dask":
+        from follicle_seg.distributed import run_on_dask
+
+        return run_on_dask(todo, options, on_result)
+    segmenter = load_segmenter(options)
+    engine = Engine(options, segmenter, on_frames=progress.frames_done if progress else None)
+    try:
+        engine.process(todo, on_result)
+    finally:
+        engine.close()
+    return segmenter.device

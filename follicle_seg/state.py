@@ -1,0 +1,141 @@
+"""Run-state store: one SQLite file in the output folder recording every finished input.
+
+Each input is keyed by its path and the sha256 of its bytes (a file changed in place is analysed
+again); its `ImageResult` is stored as JSON in the same
+transaction that marks it done, so a run killed at any moment (even ``kill -9``) loses at most the
+file in flight, and a rerun neither repeats nor misses a file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any, Iterator
+
+from follicle_seg.errors import OutputError
+from follicle_seg.types import Calibration, Follicle, ImageRecord, ImageResult, Section
+
+STATE_FILE = "run_state.sqlite"
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS inputs (
+    path TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    sop_instance_uid TEXT,
+    status TEXT NOT NULL,
+    result TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (path, sha256)
+);
+CREATE INDEX IF NOT EXISTS inputs_sop ON inputs (sop_instance_uid);
+"""
+
+
+def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    """Content hash of a file, read in chunks (never the whole file in memory)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+class StateStore:
+    """The SQLite run state of one output folder.
+
+    Parameters
+    ----------
+    path : Path
+        The SQLite file (usually ``OUT/run_state.sqlite``).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+            self._db.execute("SELECT count(*) FROM inputs").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise OutputError(
+                f"{self.path}: the run-state file is corrupt ({exc}); "
+                "rerun with --no-resume to rebuild it from scratch"
+            ) from exc
+
+    def close(self) -> None:
+        self._db.close()
+
+    def reset(self) -> None:
+        """Forget every recorded input (``--no-resume``)."""
+        self._db.execute("DELETE FROM inputs")
+
+    def done(self, path: str, sha256: str) -> bool:
+        row = self._db.execute("SELECT 1 FROM inputs WHERE path = ? AND sha256 = ?", (path, sha256)).fetchone()
+        return row is not None
+
+    def keys(self) -> set[tuple[str, str]]:
+        """(path, sha256) of every finished input."""
+        return set(self._db.execute("SELECT path, sha256 FROM inputs"))
+
+    def sop_owners(self) -> list[tuple[str, str]]:
+        """(SOP instance UID, path) of inputs already analysed, first analysed first."""
+        rows = self._db.execute(
+            "SELECT sop_instance_uid, path FROM inputs WHERE status = 'ok' AND sop_instance_uid IS NOT NULL "
+            "ORDER BY seq DESC"
+        )
+        return list(rows)  # later rows first: dict() keeps the earliest owner of each SOP
+
+    def record(self, sha256: str, result: ImageResult) -> None:
+        """Store one finished input atomically (a single transaction)."""
+        sop = result.record.sop_instance_uid if result.record else None
+        payload = json.dumps(result_to_dict(result), allow_nan=False, separators=(",", ":"))
+        self._db.execute(
+            "INSERT OR REPLACE INTO inputs (path, sha256, sop_instance_uid, status, result, seq) "
+            "VALUES (?, ?, ?, ?, ?, (SELECT coalesce(max(seq), 0) + 1 FROM inputs))",
+            (result.path, sha256, sop, result.status, payload),
+        )
+
+    def results(self, keys: set[tuple[str, str]] | None = None) -> list[ImageResult]:
+        """Stored results sorted by path; only those whose (path, sha256) is in `keys` when given."""
+        rows = self._db.execute("SELECT path, sha256, result FROM inputs ORDER BY path, seq")
+        return [
+            result_from_dict(json.loads(payload))
+            for path, sha, payload in rows
+            if keys is None or (path, sha) in keys
+        ]
+
+    def __len__(self) -> int:
+        return self._db.execute("SELECT count(*) FROM inputs").fetchone()[0]
+
+
+def result_to_dict(result: ImageResult) -> dict[str, Any]:
+    return dataclasses.asdict(result)
+
+
+def _section(d: dict | None) -> Section | None:
+    if d is None:
+        return None
+    return Section(**{**d, "bbox": tuple(d["bbox"])})
+
+
+def _record(d: dict | None) -> ImageRecord | None:
+    if d is None:
+        return None
+    return ImageRecord(**{**d, "calibration": Calibration(**d["calibration"]), "region": tuple(d["region"])})
+
+
+def result_from_dict(d: dict[str, Any]) -> ImageResult:
+    follicles = tuple(Follicle(**{**f, "best": _section(f["best"])}) for f in d["follicles"])
+    return ImageResult(
+        **{
+            **d,
+            "record": _record(d["record"]),
+            "follicles": follicles,
+            "ovary": _section(d["ovary"]),
+            "key_frames": tuple(d["key_frames"]),
+            "flags": tuple(d["flags"]),
+        }
+    )
