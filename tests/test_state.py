@@ -1,0 +1,68 @@
+"""Run-state store: results survive a round trip, corrupt files are refused with a way out."""
+
+import sqlite3
+
+import pytest
+
+from follicle_seg.errors import OutputError
+from follicle_seg.state import StateStore, file_sha256
+from follicle_seg.types import Calibration, Follicle, ImageRecord, ImageResult, Section
+
+
+def _record(path="a.dcm", sop="1.2.3"):
+    return ImageRecord(
+        path=path, sop_instance_uid=sop, sop_class_uid="1.2.840.10008.5.1.4.1.1.3.1", modality="US",
+        patient_id="P1", study_instance_uid="1.2", study_date="2026-01-02", series_instance_uid="1.2.9",
+        series_description="LT OVARY", laterality="L", laterality_source="SeriesDescription", n_frames=3,
+        rows=480, columns=640, photometric="MONOCHROME2", transfer_syntax="1.2.840.10008.1.2.1",
+        calibration=Calibration(0.1, 0.12, "ultrasound_region"), region=(10, 20, 600, 460),
+        region_source="ultrasound_region", frame_time_ms=33.0, frame_spacing_mm=0.5,
+    )
+
+
+def _result(path="a.dcm", sop="1.2.3"):
+    section = Section(1, 100.5, 200.25, 314, 20.0, 19.0, 2.0, 1.9, 3.1, 0.93, (90, 190, 111, 211))
+    follicle = Follicle(1, sop, section, 5, 2.5, 0.005)
+    return ImageResult(_record(path, sop), path, "ok", "", (follicle,), section, 3.0, 0.02, (1,), ("uncalibrated",))
+
+
+def test_round_trip_keeps_every_field(tmp_path):
+    store = StateStore(tmp_path / "s.sqlite")
+    store.record("abc", _result())
+    store.record("def", ImageResult(None, "b.txt", "rejected", "b.txt: not a DICOM file"))
+    store.close()
+    again = StateStore(tmp_path / "s.sqlite")
+    results = again.results()
+    assert results[0] == _result()
+    assert results[1].status == "rejected" and results[1].record is None
+    assert again.keys() == {("a.dcm", "abc"), ("b.txt", "def")}
+    assert again.results({("b.txt", "def")})[0].path == "b.txt"
+
+
+def test_rerecord_replaces_not_duplicates(tmp_path):
+    store = StateStore(tmp_path / "s.sqlite")
+    store.record("abc", _result())
+    store.record("abc", _result())
+    assert len(store) == 1
+
+
+def test_sop_owner_is_first_analysed(tmp_path):
+    store = StateStore(tmp_path / "s.sqlite")
+    store.record("h1", _result("first.dcm", "9.9"))
+    store.record("h2", _result("second.dcm", "9.9"))
+    assert dict(store.sop_owners())["9.9"] == "first.dcm"
+
+
+def test_corrupt_state_file_names_the_fix(tmp_path):
+    bad = tmp_path / "run_state.sqlite"
+    bad.write_bytes(b"this is not a database at all" * 100)
+    with pytest.raises(OutputError, match="--no-resume"):
+        StateStore(bad)
+
+
+def test_file_sha256_matches_hashlib(tmp_path):
+    import hashlib
+
+    p = tmp_path / "x.bin"
+    p.write_bytes(b"0123456789" * 300_000)
+    assert file_sha256(p, chunk=4096) == hashlib.sha256(p.read_bytes()).hexdigest()
