@@ -1,0 +1,361 @@
+"""DICOM Structured Report: TID 1500 Measurement Report of one analysed source image.
+
+Content, built with :mod:`highdicom.sr` as a Comprehensive SR:
+
+* one TID 1410 Planar ROI group per follicle: finding type SCT 24162005 (Ovarian follicle
+  structure), finding site the ovary with its laterality, tracking identifier
+  ``"follicle <follicle_id>"`` (the ``follicle_id`` of ``follicles.csv``), the follicle's outline
+  on its largest section as SCOORD POLYLINE referencing the source image and, for multi-frame
+  sources, the frame (ReferencedFrameNumber, 1-based); measurements Long axis (d1), Short axis
+  (d2), Diameter with derivation Mean, Area, and Volume when the sweep gave it;
+* one group for the ovary: Long axis, Short axis, Area, Volume (when known) and the number of
+  follicles of the image; a TID 1411 group referencing the SEG's ovary segment when a SEG is
+  given, else a TID 1410 group on the ovary outline;
+* a follicle without an outline gets a TID 1501 group referencing the source image (and frame).
+
+Units are UCUM ``mm``, ``mm2``, ``ml``. Uncalibrated images (no mm per pixel) carry no length or
+area measurement at all: the outlines (in pixels) and the follicle count are still written, and
+the report's ``follicles.csv`` says ``calibrated = false``. Pixel units are deliberately not
+used: a measurement in pixels would look like a physical size to a reader that ignores units.
+
+SCOORD coordinates follow PS3.3 C.18.6.1.2: the top-left corner of the top-left pixel is
+(0, 0), so the centre of source pixel ``(row r, column c)`` is ``(c + 0.5, r + 0.5)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import highdicom as hd
+import numpy as np
+from pydicom.dataset import Dataset
+from pydicom.sr.codedict import codes
+
+from follicle_seg import __version__
+from follicle_seg.report.dicom_common import (
+    FOLLICLE,
+    FOLLICLE_COUNT,
+    FOLLICLES_UNIT,
+    LATERALITY_CODES,
+    MANUFACTURER,
+    ML,
+    MM,
+    MM2,
+    OVARY,
+    declare_private_scheme,
+    derived_uid,
+    read_source,
+    save_atomic,
+    strip_identity,
+)
+from follicle_seg.types import Follicle, ImageResult, Section
+
+SR_SERIES_NUMBER = 901
+OVARY_OUTLINE_ID = 0
+
+#: ``outlines[frame_index]`` = list of ``(follicle_id or 0 for the ovary, polygon)``, the polygon
+#: ``(N, 2)`` in source ``(column, row)`` pixel-centre coordinates.
+Outlines = Mapping[int, Sequence[tuple[int, np.ndarray]]]
+
+_Group = (
+    hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations
+    | hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations
+    | hd.sr.MeasurementsAndQualitativeEvaluations
+)
+
+
+def follicle_tracking_id(follicle_id: int) -> str:
+    """Tracking Identifier text of a follicle: ``"follicle <follicle_id>"``."""
+    return f"follicle {follicle_id}"
+
+
+def build_sr(
+    source: Dataset,
+    result: ImageResult,
+    *,
+    seg: Dataset | None,
+    outlines: Outlines,
+) -> hd.sr.ComprehensiveSR:
+    """Build the measurement report of ``result`` on ``source`` (see the module docstring).
+
+    Raises
+    ------
+    ValueError
+        When ``result`` is not an analysed image (status other than ``"ok"``), or ``seg`` does
+        not reference ``source``.
+    """
+    if result.status != "ok":
+        raise ValueError(f"No SR for an image with status {result.status!r}.")
+    multi_frame = int(source.get("NumberOfFrames", 1) or 1) > 1
+    laterality = result.record.laterality if result.record is not None else "U"
+    site = hd.sr.FindingSite(OVARY, laterality=LATERALITY_CODES.get(laterality))
+    algorithm = hd.sr.AlgorithmIdentification(name="follicle_seg", version=__version__)
+    source_uid = str(source.SOPInstanceUID)
+    groups: list[_Group] = []
+    for follicle in result.follicles:
+        polygon = _find_outline(outlines, follicle.best.frame_index, follicle.follicle_id)
+        groups.append(
+            _group(
+                source,
+                tracking=hd.sr.TrackingIdentifier(
+                    uid=derived_uid(source_uid, follicle_tracking_id(follicle.follicle_id)),
+                    identifier=follicle_tracking_id(follicle.follicle_id),
+                ),
+                finding=FOLLICLE,
+                site=site,
+                algorithm=algorithm,
+                measurements=_follicle_measurements(follicle),
+                frame=follicle.best.frame_index if multi_frame else None,
+                polygon=polygon,
+                segment=None,
+            )
+        )
+    if result.ovary is not None or result.follicles:
+        ovary_frame = result.ovary.frame_index if result.ovary is not None else None
+        polygon = (
+            _find_outline(outlines, ovary_frame, OVARY_OUTLINE_ID)
+            if ovary_frame is not None
+            else None
+        )
+        segment = _ovary_segment(seg, source) if seg is not None else None
+        groups.append(
+            _group(
+                source,
+                tracking=hd.sr.TrackingIdentifier(
+                    uid=derived_uid(source_uid, "ovary"), identifier=f"ovary {laterality}"
+                ),
+                finding=OVARY,
+                site=site,
+                algorithm=algorithm,
+                measurements=_ovary_measurements(result),
+                frame=ovary_frame if multi_frame else None,
+                polygon=polygon,
+                segment=segment,
+            )
+        )
+    observer = hd.sr.ObserverContext(
+        observer_type=codes.DCM.Device,
+        observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
+            uid=derived_uid("follicle_seg", "device"),
+            name="follicle_seg",
+            manufacturer_name=MANUFACTURER,
+        ),
+    )
+    report = hd.sr.MeasurementReport(
+        observation_context=hd.sr.ObservationContext(observer_device_context=observer),
+        procedure_reported=codes.LN.USPelvis,
+        imaging_measurements=groups,
+    )
+    evidence = [source] + ([seg] if seg is not None else [])
+    content_digest = hashlib.sha256(repr(_digest_items(result, outlines, seg)).encode()).digest()
+    sr = hd.sr.ComprehensiveSR(
+        evidence=evidence,
+        content=report[0],
+        series_instance_uid=derived_uid(source_uid, "SR series"),
+        series_number=SR_SERIES_NUMBER,
+        sop_instance_uid=derived_uid(source_uid, "SR", content_digest),
+        instance_number=1,
+        manufacturer=MANUFACTURER,
+        is_complete=True,
+        series_description="follicle_seg measurements",
+    )
+    declare_private_scheme(sr)
+    strip_identity(sr)
+    return sr
+
+
+def write_sr(
+    source_path: str | Path,
+    result: ImageResult,
+    *,
+    seg_path: Path | None,
+    outlines: Outlines,
+    out_path: str | Path,
+) -> Path:
+    """Write the TID 1500 measurement report of one analysed image and return its path.
+
+    Parameters
+    ----------
+    source_path
+        The source ultrasound DICOM file (single or multi-frame).
+    result
+        The image's analysis (``status == "ok"``): its follicles and ovary section.
+    seg_path
+        The SEG written by :func:`follicle_seg.report.dicom_seg.write_seg` for this source, or
+        ``None`` (multi-frame sources have none).
+    outlines
+        ``outlines[frame_index]`` = list of ``(follicle_id, polygon)``, id 0 for the ovary,
+        polygon ``(N, 2)`` in source ``(column, row)`` pixel-centre coordinates (for instance
+        from :func:`follicle_seg.report.overlay.outline_polygons`). Each follicle's outline is
+        looked up on its best frame; a follicle without one gets a region-less group.
+    out_path
+        Output file; written atomically.
+
+    Returns
+    -------
+    Path
+        ``out_path``.
+    """
+    source = read_source(source_path)
+    seg = read_source(seg_path) if seg_path is not None else None
+    sr = build_sr(source, result, seg=seg, outlines=outlines)
+    return save_atomic(sr, Path(out_path))
+
+
+def _group(
+    source: Dataset,
+    *,
+    tracking: hd.sr.TrackingIdentifier,
+    finding: object,
+    site: hd.sr.FindingSite,
+    algorithm: hd.sr.AlgorithmIdentification,
+    measurements: list[hd.sr.Measurement],
+    frame: int | None,
+    polygon: np.ndarray | None,
+    segment: hd.sr.ReferencedSegment | None,
+) -> _Group:
+    """One measurement group: TID 1411 on a SEG segment, else TID 1410 on an outline, else 1501.
+
+    TID 1411 (not 1410) for the SEG reference because TID 1410's segment reference carries a
+    frame number, which PS3.3 forbids next to a segment number.
+    """
+    frames = [frame + 1] if frame is not None else None
+    common = dict(
+        tracking_identifier=tracking,
+        finding_type=finding,
+        finding_sites=[site],
+        algorithm_id=algorithm,
+        measurements=measurements or None,
+    )
+    if segment is not None:
+        return hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(
+            referenced_segment=segment, **common
+        )
+    if polygon is not None:
+        region = hd.sr.ImageRegion(
+            graphic_type=hd.sr.GraphicTypeValues.POLYLINE,
+            graphic_data=scoord_polyline(polygon),
+            source_image=hd.sr.SourceImageForRegion(
+                referenced_sop_class_uid=source.SOPClassUID,
+                referenced_sop_instance_uid=source.SOPInstanceUID,
+                referenced_frame_numbers=frames,
+            ),
+        )
+        return hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
+            referenced_region=region, **common
+        )
+    return hd.sr.MeasurementsAndQualitativeEvaluations(
+        source_images=[
+            hd.sr.SourceImageForMeasurementGroup(
+                referenced_sop_class_uid=source.SOPClassUID,
+                referenced_sop_instance_uid=source.SOPInstanceUID,
+                referenced_frame_numbers=frames,
+            )
+        ],
+        **common,
+    )
+
+
+def scoord_polyline(polygon: np.ndarray) -> np.ndarray:
+    """Closed SCOORD POLYLINE data from pixel-centre ``(column, row)`` points.
+
+    Adds 0.5 (PS3.3 C.18.6.1.2 puts (0, 0) at the top-left corner of the top-left pixel) and
+    repeats the first point at the end so the polyline is closed.
+
+    Examples
+    --------
+    >>> scoord_polyline(np.array([[0, 0], [2, 0], [2, 1]])).tolist()
+    [[0.5, 0.5], [2.5, 0.5], [2.5, 1.5], [0.5, 0.5]]
+    """
+    points = np.asarray(polygon, dtype=np.float64).reshape(-1, 2) + 0.5
+    if len(points) < 3:
+        raise ValueError(f"An outline needs at least 3 points, got {len(points)}.")
+    if not np.array_equal(points[0], points[-1]):
+        points = np.vstack([points, points[:1]])
+    return points
+
+
+def _find_outline(outlines: Outlines, frame_index: int, structure_id: int) -> np.ndarray | None:
+    """The outline of one structure on one frame, or ``None``."""
+    for found_id, polygon in outlines.get(frame_index, ()):
+        if found_id == structure_id and len(polygon) >= 3:
+            return np.asarray(polygon)
+    return None
+
+
+def _ovary_segment(seg: Dataset, source: Dataset) -> hd.sr.ReferencedSegment:
+    """Reference to the SEG's ovary segment (segment 1) derived from ``source``.
+
+    By segment number only: PS3.3 forbids Referenced Frame Number next to Referenced Segment
+    Number in an IMAGE reference to a Segmentation (dciodvfy flags it).
+    """
+    referenced = {
+        str(item.ReferencedSOPInstanceUID)
+        for series in seg.get("ReferencedSeriesSequence", [])
+        for item in series.get("ReferencedInstanceSequence", [])
+    }
+    if str(source.SOPInstanceUID) not in referenced:
+        raise ValueError("The SEG given does not reference the source image.")
+    return hd.sr.ReferencedSegment(
+        sop_class_uid=seg.SOPClassUID,
+        sop_instance_uid=seg.SOPInstanceUID,
+        segment_number=1,
+        source_images=[
+            hd.sr.SourceImageForSegmentation(
+                referenced_sop_class_uid=source.SOPClassUID,
+                referenced_sop_instance_uid=source.SOPInstanceUID,
+            )
+        ],
+    )
+
+
+def _lengths(section: Section, volume_ml: float | None) -> list[hd.sr.Measurement]:
+    """Long axis, short axis, area (and volume) of a calibrated section; none when uncalibrated."""
+    if section.d1_mm is None or section.d2_mm is None or section.area_mm2 is None:
+        return []
+    found = [
+        hd.sr.Measurement(name=codes.SCT.LongAxis, value=section.d1_mm, unit=MM),
+        hd.sr.Measurement(name=codes.SCT.ShortAxis, value=section.d2_mm, unit=MM),
+        hd.sr.Measurement(name=codes.SCT.Area, value=section.area_mm2, unit=MM2),
+    ]
+    if volume_ml is not None:
+        found.append(hd.sr.Measurement(name=codes.SCT.Volume, value=volume_ml, unit=ML))
+    return found
+
+
+def _follicle_measurements(follicle: Follicle) -> list[hd.sr.Measurement]:
+    """d1, d2, mean diameter, area and volume of a follicle (see :func:`_lengths`)."""
+    found = _lengths(follicle.best, follicle.volume_ml)
+    if found and follicle.mean_diameter_mm is not None:
+        found.insert(
+            2,
+            hd.sr.Measurement(
+                name=codes.SCT.Diameter,
+                value=follicle.mean_diameter_mm,
+                unit=MM,
+                derivation=codes.SCT.Mean,
+            ),
+        )
+    return found
+
+
+def _ovary_measurements(result: ImageResult) -> list[hd.sr.Measurement]:
+    """Ovary d1, d2, area, volume (calibrated only) and the image's follicle count."""
+    found = _lengths(result.ovary, result.ovary_volume_ml) if result.ovary is not None else []
+    found.append(
+        hd.sr.Measurement(name=FOLLICLE_COUNT, value=len(result.follicles), unit=FOLLICLES_UNIT)
+    )
+    return found
+
+
+def _digest_items(result: ImageResult, outlines: Outlines, seg: Dataset | None) -> list[object]:
+    """What determines the SR content, for its content-derived SOP Instance UID."""
+    items: list[object] = [
+        (f.follicle_id, f.best, f.volume_ml) for f in result.follicles
+    ] + [result.ovary, result.ovary_volume_ml]
+    for frame in sorted(outlines):
+        items += [(frame, i, np.asarray(p).round(3).tolist()) for i, p in outlines[frame]]
+    items.append(str(seg.SOPInstanceUID) if seg is not None else None)
+    return items
