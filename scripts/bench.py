@@ -1,0 +1,156 @@
+#!/usr/bin/env python
+"""Throughput and memory of the pipeline, stage by stage, on a generated study.
+
+Reports frames/s for (a) the network alone (pre-processing, forward, mapping back) on frames
+decoded beforehand, (b) decoding alone, (c) measurement and tracking alone on segmentations made
+beforehand, (d) the full `run` (tables, no overlays/DICOM/report; and once more with them), the
+serial bound 1/(1/a + 1/b + 1/c), and the peak RSS of full runs on few and on many files.
+The same command runs on a CUDA machine (--device cuda: batches, autocast).
+
+    python scripts/bench.py --files 200 --frames 30 --batch-size 8 --device auto
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from follicle_seg.analyse import FileAnalysis
+from follicle_seg.io import discover, iter_frames, read_record
+from follicle_seg.measure import measure_frame
+from follicle_seg.model.infer import Segmenter
+
+
+def make_archive(root: Path, files: int, frames: int, seed: int) -> Path:
+    """`files` cine files of `frames` frames (whole synthetic visits, trimmed to the count)."""
+    from follicle_seg.synth.study import write_study
+
+    patients = max(1, -(-files // 4))  # 2 sides x 2 visits = 4 sweeps per patient
+    write_study(root, patients=patients, visits=2, seed=seed, frames_per_sweep=frames, stills_per_ovary=0)
+    cines = sorted(p for p in discover([root / "dicom"]) if read_record(p).n_frames > 1)
+    for extra in cines[files:]:
+        extra.unlink()
+    return root / "dicom"
+
+
+def rate(n: int, seconds: float) -> float:
+    return n / seconds if seconds > 0 else float("nan")
+
+
+def bench_decode(paths) -> tuple[int, float, list]:
+    t = time.perf_counter()
+    n = 0
+    for p in paths:
+        for _ in iter_frames(read_record(p)):
+            n += 1
+    return n, time.perf_counter() - t, []
+
+
+def bench_model(paths, segmenter: Segmenter, batch: int, limit_frames: int):
+    frames = []
+    for p in paths:
+        frames.extend(iter_frames(read_record(p)))
+        if len(frames) >= limit_frames:
+            break
+    frames = frames[:limit_frames]
+    segmenter.segment(frames[:batch])  # warm-up
+    if segmenter.device.startswith("cuda"):
+        torch.cuda.synchronize()
+    t = time.perf_counter()
+    segs = []
+    for i in range(0, len(frames), batch):
+        segs.extend(segmenter.segment(frames[i : i + batch]))
+    if segmenter.device.startswith("cuda"):
+        torch.cuda.synchronize()
+    return len(frames), time.perf_counter() - t, segs
+
+
+def bench_measure(segs) -> tuple[int, float]:
+    t = time.perf_counter()
+    by_file: dict[str, FileAnalysis] = {}
+    for seg in segs:
+        analysis = by_file.setdefault(seg.record.path, FileAnalysis(seg.record))
+        analysis.add(seg, measure_frame(seg))
+    for analysis in by_file.values():
+        analysis.finish()
+    return len(segs), time.perf_counter() - t
+
+
+def full_run(inputs: Path, out: Path, args, extra: list[str]) -> tuple[float, float, int]:
+    """Run `follicle-seg run` in a child process; returns (seconds, peak RSS MiB, frames)."""
+    cmd = [sys.executable, "-m", "follicle_seg", "run", str(inputs), "--out", str(out), "--quiet",
+           "--device", args.device, "--batch-size", str(args.batch_size), "--workers", str(args.workers),
+           "--no-resume", *extra]
+    # a fresh wrapper process per run, so its RUSAGE_CHILDREN peak belongs to this run alone
+    wrapper = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True); "
+               "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    t = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", wrapper, *cmd], check=True, capture_output=True, text=True)
+    seconds = time.perf_counter() - t
+    peak_kib = int(done.stdout.strip().splitlines()[-1])
+    import pandas as pd
+
+    frames = int(pd.read_csv(out / "images.csv").query("status == 'ok'").n_frames.sum())
+    return seconds, peak_kib / 1024, frames
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--files", type=int, default=200)
+    ap.add_argument("--small-files", type=int, default=10)
+    ap.add_argument("--frames", type=int, default=30)
+    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--model-frames", type=int, default=480, help="frames timed for (a) and (c)")
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--work", type=Path, default=None, help="folder for the study and outputs (default: temp)")
+    ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    args = ap.parse_args()
+
+    work = args.work or Path(tempfile.mkdtemp(prefix="follicle_bench_"))
+    work.mkdir(parents=True, exist_ok=True)
+    archive = make_archive(work / "study", args.files, args.frames, args.seed)
+    paths = sorted(discover([archive]))
+    small = work / "small"
+    small.mkdir(exist_ok=True)
+    for p in paths[: args.small_files]:
+        (small / p.name).write_bytes(p.read_bytes())
+
+    segmenter = Segmenter(device=args.device, batch_size=args.batch_size)
+    n_b, t_b, _ = bench_decode(paths)
+    n_a, t_a, segs = bench_model(paths, segmenter, args.batch_size, args.model_frames)
+    n_c, t_c = bench_measure(segs)
+    a, b, c = rate(n_a, t_a), rate(n_b, t_b), rate(n_c, t_c)
+    serial = 1.0 / (1.0 / a + 1.0 / b + 1.0 / c)
+    t_d, rss_many, n_d = full_run(archive, work / "out_many", args, ["--no-overlays", "--no-dicom", "--no-report"])
+    _, rss_small, _ = full_run(small, work / "out_small", args, ["--no-overlays", "--no-dicom", "--no-report"])
+    t_full, _, n_full = full_run(small, work / "out_small_all", args, [])
+    d = rate(n_d, t_d)
+    figures = {
+        "device": segmenter.device,
+        "device_name": torch.cuda.get_device_name(0) if segmenter.device.startswith("cuda") else platform.processor() or platform.machine(),
+        "torch_threads": torch.get_num_threads(),
+        "files": len(paths), "frames_per_file": args.frames, "batch_size": args.batch_size, "workers": args.workers,
+        "a_model_fps": round(a, 2), "b_decode_fps": round(b, 2), "c_measure_fps": round(c, 2),
+        "serial_bound_fps": round(serial, 2), "d_full_fps": round(d, 2), "d_over_serial_bound": round(d / serial, 3),
+        "full_with_overlays_dicom_report_fps": round(rate(n_full, t_full), 2),
+        f"peak_rss_mib_{args.small_files}_files": round(rss_small, 1),
+        f"peak_rss_mib_{len(paths)}_files": round(rss_many, 1),
+    }
+    text = json.dumps(figures, indent=2)
+    print(text)
+    if args.json:
+        args.json.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,159 @@
+"""`follicle-seg run` end to end on a small generated study: tables, resume, duplicates, Dask, quiet."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from follicle_seg.cli import app
+from follicle_seg.pipeline import RunOptions, run
+from follicle_seg.synth.study import write_study
+
+TABLES = ("images", "follicles", "ovaries", "visits", "response")
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("study")
+    write_study(root, patients=2, visits=2, seed=11, frames_per_sweep=8)
+    return root
+
+
+@pytest.fixture(scope="module")
+def clean_run(study, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("clean")
+    run([study / "dicom"], RunOptions(out=out, cohort=study / "cohort.csv", workers=1, dicom=False))
+    return out
+
+
+def _tables(out: Path) -> dict[str, pd.DataFrame]:
+    return {t: pd.read_csv(out / f"{t}.csv", dtype=str, keep_default_na=False) for t in TABLES}
+
+
+def _same_tables(a: Path, b: Path) -> None:
+    for name in TABLES:
+        left, right = (pd.read_csv(p / f"{name}.csv", dtype=str, keep_default_na=False) for p in (a, b))
+        pd.testing.assert_frame_equal(left, right, obj=name)
+
+
+def test_run_writes_every_table_and_reproduces_truth(study, clean_run):
+    tables = _tables(clean_run)
+    for name in TABLES:
+        assert (clean_run / f"{name}.parquet").exists()
+    images = tables["images"]
+    assert set(images.status) == {"ok"}
+    n_files = sum(1 for p in (study / "dicom").rglob("*") if p.is_file())
+    assert len(images) == n_files
+    # counted follicles add up to each ovary's count
+    ovaries = tables["ovaries"]
+    counted = tables["follicles"].query("counted == 'True' or counted == 'true'")
+    per_ovary = counted.groupby(["patient_id", "study_date", "laterality"]).size()
+    for _, row in ovaries.iterrows():
+        key = (row.patient_id, row.study_date, row.laterality)
+        assert int(row.follicle_count) == int(per_ovary.get(key, 0))
+    # agreement with the generator's truth on most ovary-visits
+    truth = pd.read_csv(study / "truth" / "ovaries.csv", dtype={"patient_id": str})
+    merged = ovaries.astype({"follicle_count": int}).merge(
+        truth, on=["patient_id", "study_date", "laterality"], suffixes=("", "_truth")
+    )
+    assert len(merged) == len(truth)
+    within_one = (merged.follicle_count - merged.follicle_count_truth).abs() <= 1
+    assert within_one.mean() >= 0.75, merged[["follicle_count", "follicle_count_truth"]]
+    assert (clean_run / "report" / "index.html").exists()
+    assert any((clean_run / "overlays").glob("*.png"))
+
+
+def test_resume_after_sigkill_gives_the_same_tables(study, clean_run, tmp_path):
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "follicle_seg", "run", str(study / "dicom"), "--out", str(out),
+           "--cohort", str(study / "cohort.csv"), "--workers", "1", "--no-dicom", "--quiet"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state = out / "run_state.sqlite"
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            with sqlite3.connect(state) as db:
+                if db.execute("SELECT count(*) FROM inputs").fetchone()[0] >= 2:
+                    break
+        except sqlite3.Error:
+            pass
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (out / "follicles.csv").exists()
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+    _same_tables(clean_run, out)
+    with sqlite3.connect(state) as db:
+        assert db.execute("SELECT count(*) FROM inputs").fetchone()[0] == len(_tables(out)["images"])
+
+
+def test_duplicate_sop_instance_is_analysed_once(study, clean_run, tmp_path):
+    first = sorted(p for p in (study / "dicom").rglob("*") if p.is_file())[0]
+    inputs = tmp_path / "inputs"
+    shutil.copytree(study / "dicom", inputs / "dicom")
+    shutil.copy(first, inputs / "zz_copy_of_first.dcm")
+    out = tmp_path / "dup"
+    run([inputs], RunOptions(out=out, cohort=study / "cohort.csv", workers=1, dicom=False, overlays=False))
+    images = _tables(out)["images"]
+    dup = images[images.path.str.endswith("zz_copy_of_first.dcm")]
+    assert len(dup) == 1 and dup.status.iloc[0] == "rejected"
+    assert "duplicate SOP instance" in dup.reason.iloc[0]
+    ovaries = _tables(out)["ovaries"]
+    pd.testing.assert_frame_equal(ovaries, _tables(clean_run)["ovaries"])
+
+
+def test_dask_local_cluster_gives_identical_tables(study, clean_run, tmp_path):
+    pytest.importorskip("dask.distributed")
+    out = tmp_path / "dask"
+    run([study / "dicom"], RunOptions(out=out, cohort=study / "cohort.csv", workers=2, dicom=False,
+                                      executor="dask"))
+    _same_tables(clean_run, out)
+
+
+def test_quiet_prints_nothing(study, tmp_path):
+    one = sorted(p for p in (study / "dicom").rglob("*") if p.is_file())[:1]
+    result = CliRunner().invoke(app, ["run", *map(str, one), "--out", str(tmp_path / "q"), "--quiet", "--no-dicom"])
+    assert result.exit_code == 0, result.output
+    assert result.output == ""
+
+
+def test_rejected_files_are_listed_and_the_run_goes_on(study, tmp_path):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    good = sorted(p for p in (study / "dicom").rglob("*") if p.is_file())[0]
+    shutil.copy(good, inputs / "good.dcm")
+    (inputs / "notes.txt").write_text("not an image")
+    (inputs / "cut.dcm").write_bytes(good.read_bytes()[:3000])
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["run", str(inputs), "--out", str(out), "--no-dicom"])
+    assert result.exit_code == 0, result.output
+    images = _tables(out)["images"].set_index("path")
+    assert images.loc[str(inputs / "good.dcm"), "status"] == "ok"
+    for bad in ("notes.txt", "cut.dcm"):
+        row = images.loc[str(inputs / bad)]
+        assert row.status == "rejected" and row.reason
+
+
+def test_unwritable_output_is_a_clear_error(study, tmp_path):
+    if os.geteuid() == 0:
+        target = Path("/proc/follicle_seg_out")  # not writable even for root
+    else:
+        locked = tmp_path / "locked"
+        locked.mkdir()
+        locked.chmod(0o500)
+        target = locked / "out"
+    result = CliRunner().invoke(app, ["run", str(study / "dicom"), "--out", str(target), "--quiet"])
+    assert result.exit_code != 0
+    assert "not writable" in result.output
