@@ -1,0 +1,150 @@
+"""Writing the result tables (CSV and Parquet, atomically) and reading the cohort CSV.
+
+CSV conventions: a header line, booleans as ``true`` / ``false``, missing values as empty
+cells, dates as ``YYYY-MM-DD``. Parquet keeps the column types (nullable integers and booleans).
+Each file is written to a temporary file in the same folder and moved into place with
+``os.replace``, so a reader never sees half a table.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+
+from follicle_seg.errors import FollicleSegError, OutputError
+
+COHORT_REQUIRED = ("patient_id", "group")
+COHORT_OPTIONAL = ("baseline_date",)
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+class CohortError(FollicleSegError, ValueError):
+    """The cohort CSV cannot be used (missing columns, bad dates, duplicate patients)."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+def write_tables(tables: Mapping[str, pd.DataFrame], out_dir: str | Path) -> list[Path]:
+    """Write each table as ``<name>.csv`` and ``<name>.parquet`` in ``out_dir``.
+
+    Parameters
+    ----------
+    tables : mapping of str to pandas.DataFrame
+        Table name (``images``, ``follicles``, ...) to its frame.
+    out_dir : str or pathlib.Path
+        Output folder, created when missing.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written.
+
+    Raises
+    ------
+    OutputError
+        If the folder or a file cannot be written.
+    """
+    out = Path(out_dir)
+    written = []
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for name, df in tables.items():
+            csv = out / f"{name}.csv"
+            _atomic(csv, lambda tmp, df=df: _csv_frame(df).to_csv(tmp, index=False))
+            parquet = out / f"{name}.parquet"
+            _atomic(parquet, lambda tmp, df=df: df.to_parquet(tmp, index=False))
+            written += [csv, parquet]
+    except OSError as exc:
+        raise OutputError(f"cannot write tables to {out}: {exc.strerror or exc}") from exc
+    return written
+
+
+def read_cohort(path: str | Path) -> pd.DataFrame:
+    """Read the cohort CSV: ``patient_id``, ``group`` and optionally ``baseline_date``.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        CSV file with a header; column names are matched case-insensitively, extra columns
+        are ignored.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``patient_id``, ``group``, ``baseline_date`` (strings; ``baseline_date`` is
+        ``YYYY-MM-DD`` or ``""``), one row per patient.
+
+    Raises
+    ------
+    CohortError
+        If the file cannot be read, a required column is missing, a patient id is empty or
+        repeated, or a baseline date is not a valid ``YYYY-MM-DD`` date.
+    """
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise CohortError(path, f"cannot read the cohort CSV ({exc})") from exc
+    df.columns = [str(c).strip().lower() for c in df.columns]
+    missing = [c for c in COHORT_REQUIRED if c not in df.columns]
+    if missing:
+        raise CohortError(
+            path, f"missing column(s) {', '.join(missing)}; found {', '.join(df.columns) or 'none'}"
+        )
+    if "baseline_date" not in df.columns:
+        df["baseline_date"] = ""
+    df = df[list(COHORT_REQUIRED + COHORT_OPTIONAL)].apply(lambda c: c.str.strip())
+    if (df["patient_id"] == "").any():
+        line = int((df["patient_id"] == "").to_numpy().argmax()) + 2
+        raise CohortError(path, f"empty patient_id on line {line}")
+    repeated = df["patient_id"][df["patient_id"].duplicated()]
+    if len(repeated):
+        raise CohortError(path, f"patient_id {repeated.iloc[0]!r} appears more than once")
+    for i, value in enumerate(df["baseline_date"]):
+        if value and not _is_iso_date(value):
+            raise CohortError(
+                path, f"baseline_date {value!r} on line {i + 2} is not a YYYY-MM-DD date"
+            )
+    return df.reset_index(drop=True)
+
+
+def _is_iso_date(text: str) -> bool:
+    if not _ISO_DATE.fullmatch(text):
+        return False
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _csv_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """Booleans as ``true``/``false`` text (missing stays empty) for the CSV copy."""
+    out = df.copy()
+    for col in out.columns:
+        if pd.api.types.is_bool_dtype(out[col].dtype):
+            out[col] = out[col].map({True: "true", False: "false"}).astype("string")
+    return out
+
+
+def _atomic(target: Path, write: Callable[[str], object]) -> None:
+    """Run ``write(tmp_path)`` on a temporary file beside ``target``, then move it in place.
+
+    The temporary file is opened the ordinary way (not ``mkstemp``) so the table gets the
+    permissions of the user's umask like any other output file.
+    """
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+    try:
+        write(str(tmp))
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

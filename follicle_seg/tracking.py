@@ -1,0 +1,328 @@
+"""Per-frame sections to follicles of an image: tracking through a sweep, one row per follicle.
+
+A still (one frame) gives one follicle per section. In a sweep (multi-frame file) a follicle is
+cut by many consecutive frames; sections of consecutive frames are linked into one *track* when
+their instance masks overlap (IoU >= ``MIN_IOU``) or their centroids lie closer than
+``MAX_CENTROID_FRACTION`` x the smaller mean diameter. A track survives one missed frame (a
+section in frame ``t`` may link to a track last seen in ``t-1`` or ``t-2``). Candidate links are
+taken greedily, best first (fewest skipped frames, then largest IoU, then shortest distance), each
+track and section used once.
+
+Each track becomes one :class:`~follicle_seg.types.Follicle` measured on its largest section
+(most pixels). ``n_frames`` is the number of frames the track spans (first to last, a bridged
+missed frame included); ``d3_mm = n_frames x record.frame_spacing_mm`` when the sweep's frame
+spacing is known, and the volume is the ellipsoid ``pi/6 x d1 x d2 x d3`` (``d3 := d2`` without a
+sweep third axis), in ml (1 ml = 1000 mm^3).
+
+Tracking streams: only the instance masks of the last two frames of the open tracks are kept,
+so a 500-frame cine costs the memory of a few frames.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from follicle_seg.types import (
+    Follicle,
+    FrameMeasurement,
+    ImageRecord,
+    ImageResult,
+    Section,
+)
+
+#: A follicle is counted when its mean diameter (on its largest section) is at least this (SPEC).
+MIN_FOLLICLE_DIAMETER_MM = 2.0
+#: The same on uncalibrated images, in pixels (2 mm at 0.2 mm/pixel, a coarse TVUS frame).
+MIN_DIAMETER_PX_UNCALIBRATED = 10.0
+#: Smallest instance-mask overlap (intersection over union) that links two sections.
+MIN_IOU = 0.1
+#: Centroids closer than this fraction of the smaller mean diameter also link two sections.
+MAX_CENTROID_FRACTION = 0.5
+#: Frames a track may miss and still be continued (one missed frame).
+MAX_GAP = 1
+#: Mean follicle score under which an image is flagged "low confidence".
+LOW_CONFIDENCE_SCORE = 0.6
+#: Diameters are compared to thresholds after rounding to this many decimals (as tabled).
+DIAMETER_DECIMALS = 2
+
+FLAG_UNCALIBRATED = "uncalibrated"
+FLAG_LOW_CONFIDENCE = "low confidence"
+FLAG_NO_OVARY = "follicles without ovary"
+FLAG_SIDE_UNKNOWN = "side unknown"
+
+
+@dataclass
+class Track:
+    """One follicle followed through a sweep (mutable while the sweep streams in).
+
+    ``mask``/``origin`` hold the instance mask of the last section (cropped to its bounding
+    box on the region grid, and that box's top-left corner); ``score_sum`` adds the section
+    scores so the track's mean score is ``score_sum / n_sections``.
+    """
+
+    best: Section
+    first_frame: int
+    last_frame: int
+    last: Section
+    mask: np.ndarray
+    origin: tuple[int, int]
+    n_sections: int = 1
+    score_sum: float = 0.0
+
+    @property
+    def n_frames(self) -> int:
+        """Frames spanned, first to last (a bridged missed frame included)."""
+        return self.last_frame - self.first_frame + 1
+
+    @property
+    def mean_score(self) -> float:
+        return self.score_sum / self.n_sections
+
+
+class SweepTracker:
+    """Links the follicle sections of consecutive frames into tracks, one frame at a time.
+
+    Examples
+    --------
+    >>> tracker = SweepTracker()
+    >>> for m in measurements:  # doctest: +SKIP
+    ...     tracker.add(m)
+    >>> tracks = tracker.finish()  # doctest: +SKIP
+    """
+
+    def __init__(self) -> None:
+        self._open: list[Track] = []
+        self._closed: list[Track] = []
+        self._last_index: int | None = None
+
+    def add(self, m: FrameMeasurement) -> None:
+        """Link the follicles of the next frame (frames must come in increasing order)."""
+        if self._last_index is not None and m.frame_index <= self._last_index:
+            raise ValueError(
+                f"frames must come in increasing order: {m.frame_index} after {self._last_index}"
+            )
+        self._last_index = m.frame_index
+        still_open = []
+        for t in self._open:
+            if m.frame_index - t.last_frame <= MAX_GAP + 1:
+                still_open.append(t)
+            else:
+                t.mask = t.mask[:0, :0]  # closed for good: free its mask
+                self._closed.append(t)
+        self._open = still_open
+        crops = _instance_crops(m)
+        spacing = _spacing(m.record)
+        pairs = []
+        for ti, t in enumerate(self._open):
+            for si, s in enumerate(m.follicles):
+                iou = _iou(t.mask, t.origin, *crops[si])
+                dist = _distance(t.last, s, spacing)
+                near = dist <= MAX_CENTROID_FRACTION * min(_diameter(t.last), _diameter(s))
+                if iou >= MIN_IOU or near:
+                    pairs.append((m.frame_index - t.last_frame, -iou, dist, ti, si))
+        pairs.sort()
+        used_t: set[int] = set()
+        used_s: set[int] = set()
+        for _, _, _, ti, si in pairs:
+            if ti in used_t or si in used_s:
+                continue
+            used_t.add(ti)
+            used_s.add(si)
+            t, s = self._open[ti], m.follicles[si]
+            t.last, t.last_frame = s, m.frame_index
+            t.mask, t.origin = crops[si]
+            t.n_sections += 1
+            t.score_sum += s.score
+            if s.area_px > t.best.area_px:
+                t.best = s
+        for si, s in enumerate(m.follicles):
+            if si not in used_s:
+                mask, origin = crops[si]
+                self._open.append(
+                    Track(s, m.frame_index, m.frame_index, s, mask, origin, 1, s.score)
+                )
+
+    def finish(self) -> list[Track]:
+        """All tracks, largest best section first."""
+        tracks = self._closed + self._open
+        self._closed, self._open = [], []
+        return sorted(tracks, key=lambda t: (-t.best.area_px, t.best.frame_index, t.first_frame))
+
+
+def track_sweep(measurements: Iterable[FrameMeasurement]) -> list[Track]:
+    """Tracks of the follicle sections of a sweep (or of a still: one track per section).
+
+    Parameters
+    ----------
+    measurements : iterable of FrameMeasurement
+        The frames of one image in increasing frame order; consumed once (may be a generator).
+
+    Returns
+    -------
+    list of Track
+        Largest best section first.
+    """
+    tracker = SweepTracker()
+    for m in measurements:
+        tracker.add(m)
+    return tracker.finish()
+
+
+def ellipsoid_volume_ml(d1_mm: float, d2_mm: float, d3_mm: float) -> float:
+    """Ellipsoid volume ``pi/6 x d1 x d2 x d3`` in ml (1 ml = 1000 mm^3).
+
+    >>> round(ellipsoid_volume_ml(10.0, 10.0, 10.0), 4)
+    0.5236
+    """
+    return math.pi / 6.0 * d1_mm * d2_mm * d3_mm / 1000.0
+
+
+def is_counted(section: Section) -> bool:
+    """Whether a follicle measured on ``section`` is large enough to be counted.
+
+    Mean diameter >= ``MIN_FOLLICLE_DIAMETER_MM`` (rounded to ``DIAMETER_DECIMALS``), or, on an
+    uncalibrated frame, mean pixel diameter >= ``MIN_DIAMETER_PX_UNCALIBRATED``.
+    """
+    mean_mm = section.mean_diameter_mm
+    if mean_mm is None:
+        return section.mean_diameter_px >= MIN_DIAMETER_PX_UNCALIBRATED
+    return round(mean_mm, DIAMETER_DECIMALS) >= MIN_FOLLICLE_DIAMETER_MM
+
+
+def summarise_image(
+    record: ImageRecord, measurements: Iterable[FrameMeasurement], *, path: str | None = None
+) -> ImageResult:
+    """Follicles, ovary and review flags of one analysed image (still or sweep).
+
+    Parameters
+    ----------
+    record : ImageRecord
+        The image.
+    measurements : iterable of FrameMeasurement
+        Its frames in increasing order; consumed once, so a generator streams a long cine.
+    path : str, optional
+        Input path recorded in the result (default ``record.path``).
+
+    Returns
+    -------
+    ImageResult
+        ``status="ok"``; follicles with ids 1..n largest first (counted ones only); the ovary's
+        largest section, its third axis and volume when the sweep's frame spacing is known;
+        ``key_frames`` the best frames of the follicles and of the ovary; ``flags`` among
+        ``"uncalibrated"``, ``"low confidence"`` (mean follicle score below
+        ``LOW_CONFIDENCE_SCORE``, or follicles without any ovary), ``"side unknown"``.
+    """
+    tracker = SweepTracker()
+    ovary: Section | None = None
+    ovary_frames = 0
+    for m in measurements:
+        tracker.add(m)
+        if m.ovary is not None:
+            ovary_frames += 1
+            if ovary is None or m.ovary.area_px > ovary.area_px:
+                ovary = m.ovary
+    tracks = [t for t in tracker.finish() if is_counted(t.best)]
+    spacing = record.frame_spacing_mm if record.is_sweep else None
+    follicles = tuple(
+        _follicle(i, record.sop_instance_uid, t, spacing) for i, t in enumerate(tracks, start=1)
+    )
+    ovary_d3 = ovary_frames * spacing if (ovary is not None and spacing) else None
+    ovary_volume = (
+        ellipsoid_volume_ml(ovary.d1_mm, ovary.d2_mm, ovary_d3)
+        if ovary is not None and ovary_d3 is not None and ovary.d1_mm is not None
+        and ovary.d2_mm is not None
+        else None
+    )
+    flags = []
+    if not record.calibration.calibrated:
+        flags.append(FLAG_UNCALIBRATED)
+    if follicles and (
+        ovary is None or float(np.mean([t.mean_score for t in tracks])) < LOW_CONFIDENCE_SCORE
+    ):
+        flags.append(FLAG_LOW_CONFIDENCE)
+    if follicles and ovary is None:
+        flags.append(FLAG_NO_OVARY)
+    if record.laterality not in ("L", "R"):
+        flags.append(FLAG_SIDE_UNKNOWN)
+    key = {f.best.frame_index for f in follicles}
+    if ovary is not None:
+        key.add(ovary.frame_index)
+    return ImageResult(
+        record=record,
+        path=record.path if path is None else path,
+        status="ok",
+        follicles=follicles,
+        ovary=ovary,
+        ovary_d3_mm=ovary_d3,
+        ovary_volume_ml=ovary_volume,
+        key_frames=tuple(sorted(key)),
+        flags=tuple(flags),
+    )
+
+
+def _follicle(follicle_id: int, sop_uid: str, t: Track, frame_spacing: float | None) -> Follicle:
+    best = t.best
+    d3 = t.n_frames * frame_spacing if frame_spacing else None
+    volume = None
+    if best.d1_mm is not None and best.d2_mm is not None:
+        volume = ellipsoid_volume_ml(best.d1_mm, best.d2_mm, d3 if d3 is not None else best.d2_mm)
+    return Follicle(
+        follicle_id=follicle_id,
+        sop_instance_uid=sop_uid,
+        best=best,
+        n_frames=t.n_frames,
+        d3_mm=d3,
+        volume_ml=volume,
+    )
+
+
+def _instance_crops(m: FrameMeasurement) -> list[tuple[np.ndarray, tuple[int, int]]]:
+    """Each follicle's mask cropped to its box (region grid) with the box's top-left corner."""
+    if m.instances is None:
+        raise ValueError(f"frame {m.frame_index} has no instance map to track follicles with")
+    boxes = ndi.find_objects(m.instances, max_label=len(m.follicles))
+    crops = []
+    for k, box in enumerate(boxes, start=1):
+        if box is None:
+            raise ValueError(f"frame {m.frame_index}: follicle {k} is missing from the instance map")
+        crops.append((m.instances[box] == k, (box[0].start, box[1].start)))
+    return crops
+
+
+def _iou(a: np.ndarray, a0: tuple[int, int], b: np.ndarray, b0: tuple[int, int]) -> float:
+    """Intersection over union of two cropped masks placed at their origins."""
+    r0, c0 = max(a0[0], b0[0]), max(a0[1], b0[1])
+    r1 = min(a0[0] + a.shape[0], b0[0] + b.shape[0])
+    c1 = min(a0[1] + a.shape[1], b0[1] + b.shape[1])
+    inter = 0
+    if r1 > r0 and c1 > c0:
+        wa = a[r0 - a0[0] : r1 - a0[0], c0 - a0[1] : c1 - a0[1]]
+        wb = b[r0 - b0[0] : r1 - b0[0], c0 - b0[1] : c1 - b0[1]]
+        inter = int(np.count_nonzero(wa & wb))
+    union = int(a.sum()) + int(b.sum()) - inter
+    return inter / union if union else 0.0
+
+
+def _spacing(record: ImageRecord) -> tuple[float, float]:
+    cal = record.calibration
+    if cal.calibrated:
+        return float(cal.spacing_row_mm), float(cal.spacing_col_mm)  # type: ignore[arg-type]
+    return 1.0, 1.0
+
+
+def _distance(a: Section, b: Section, spacing: tuple[float, float]) -> float:
+    """Centroid distance in mm (pixels when uncalibrated)."""
+    return math.hypot(
+        (a.centroid_row - b.centroid_row) * spacing[0], (a.centroid_col - b.centroid_col) * spacing[1]
+    )
+
+
+def _diameter(s: Section) -> float:
+    """Mean diameter in the unit of :func:`_distance` (mm, or pixels when uncalibrated)."""
+    mean_mm = s.mean_diameter_mm
+    return mean_mm if mean_mm is not None else s.mean_diameter_px

@@ -1,0 +1,417 @@
+"""Image results to the SPEC tables: images, follicles, ovaries, visits, response.
+
+Rules (``docs/measurement.md`` explains them for users):
+
+* an *ovary-visit* is patient x visit (StudyInstanceUID and StudyDate) x side; its
+  ``follicle_count`` is the largest per-image (per-sweep) count among its images, never a sum.
+  The image giving the count is chosen by: most follicles, then calibrated, then a sweep, then
+  more frames, then the smallest SOP Instance UID; its follicles are ``counted = true``;
+* ``afc`` counts counted follicles with mean diameter 2.0-10.0 mm inclusive; size classes
+  ``2-5``, ``5-10``, ``10-14``, ``14-18``, ``>=18`` include their lower bound; diameters are
+  compared after rounding to 0.01 mm, the precision written in the tables;
+* uncalibrated images keep their counts (follicles above a pixel minimum) but every mm column is
+  empty, and the ovary-visit needs review;
+* ``needs_review`` when an image is uncalibrated, the side is unknown, an image carries a
+  low-confidence flag, or the counts of the images of one ovary differ by more than one;
+* visits add both sides; change from baseline is against the baseline visit (the one at day 0,
+  else the patient's first); the baseline date comes from the cohort, else the first visit;
+* response rows are per dose group x nominal week (days from baseline / 14 rounded half up, x 2).
+
+Columns are the SPEC lists in :data:`COLUMNS`; booleans are pandas ``boolean``, missing numbers
+``NaN`` (written empty), counts nullable ``Int64``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+
+import pandas as pd
+
+from follicle_seg.tracking import DIAMETER_DECIMALS, FLAG_LOW_CONFIDENCE, FLAG_NO_OVARY
+from follicle_seg.types import Follicle, ImageResult
+
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "images": (
+        "path", "sop_instance_uid", "patient_id", "study_date", "laterality", "n_frames",
+        "spacing_row_mm", "spacing_col_mm", "calibrated", "status", "reason", "follicle_count",
+    ),
+    "follicles": (
+        "patient_id", "study_date", "laterality", "follicle_id", "sop_instance_uid",
+        "frame_index", "centroid_row", "centroid_col", "d1_mm", "d2_mm", "mean_diameter_mm",
+        "area_mm2", "volume_ml", "n_frames", "size_class", "score", "counted",
+    ),
+    "ovaries": (
+        "patient_id", "study_date", "laterality", "group", "days_from_baseline", "n_images",
+        "follicle_count", "afc", "count_2_5", "count_5_10", "count_10_14", "count_14_18",
+        "count_ge18", "max_follicle_mm", "follicle_sizes_mm", "ovary_d1_mm", "ovary_d2_mm",
+        "ovary_area_mm2", "ovary_volume_ml", "calibrated", "needs_review",
+    ),
+    "visits": (
+        "patient_id", "group", "study_date", "days_from_baseline", "follicle_count", "afc",
+        "max_follicle_mm", "delta_follicle_count", "delta_afc", "any_follicle_ge10mm",
+        "needs_review",
+    ),
+    "response": (
+        "group", "week", "n_patients", "follicle_count_mean", "follicle_count_median",
+        "delta_follicle_count_mean", "afc_mean", "max_follicle_mm_mean",
+        "patients_with_follicle_ge10mm", "share_with_follicle_ge10mm",
+    ),
+}  # fmt: skip
+
+#: Size classes: (label, lower bound inclusive, upper bound exclusive), mm, and their column.
+SIZE_CLASSES: tuple[tuple[str, float, float, str], ...] = (
+    ("2-5", 2.0, 5.0, "count_2_5"),
+    ("5-10", 5.0, 10.0, "count_5_10"),
+    ("10-14", 10.0, 14.0, "count_10_14"),
+    ("14-18", 14.0, 18.0, "count_14_18"),
+    (">=18", 18.0, math.inf, "count_ge18"),
+)
+#: Antral follicle count range, mm, both bounds inclusive.
+AFC_RANGE_MM = (2.0, 10.0)
+#: Images of one ovary-visit whose counts differ by more than this need review.
+MAX_COUNT_DISAGREEMENT = 1
+#: Days per nominal two-week visit.
+DAYS_PER_VISIT = 14
+
+_REVIEW_FLAGS = {FLAG_LOW_CONFIDENCE, FLAG_NO_OVARY}
+_BOOL = "boolean"
+_INT = "Int64"
+
+
+def size_class(mean_diameter_mm: float | None) -> str:
+    """Size class label of a follicle mean diameter (``""`` when unknown or under 2 mm).
+
+    >>> [size_class(d) for d in (2.0, 4.999, 5.0, 10.0, 18.0, None)]
+    ['2-5', '2-5', '5-10', '10-14', '>=18', '']
+    """
+    if mean_diameter_mm is None or not math.isfinite(mean_diameter_mm):
+        return ""
+    d = round(mean_diameter_mm, DIAMETER_DECIMALS)
+    for label, low, high, _ in SIZE_CLASSES:
+        if low <= d < high:
+            return label
+    return ""
+
+
+def in_afc_range(mean_diameter_mm: float) -> bool:
+    """Whether a mean diameter counts towards the AFC (2.0-10.0 mm inclusive).
+
+    >>> [in_afc_range(d) for d in (1.99, 2.0, 10.0, 10.01)]
+    [False, True, True, False]
+    """
+    d = round(mean_diameter_mm, DIAMETER_DECIMALS)
+    return AFC_RANGE_MM[0] <= d <= AFC_RANGE_MM[1]
+
+
+def week_of(days: float) -> float:
+    """Nominal visit week: days from baseline / 14 rounded half up, times 2.
+
+    >>> [week_of(d) for d in (0, 6, 7, 13, 29)]
+    [0, 0, 2, 2, 4]
+    """
+    if days is None or not math.isfinite(days):
+        return math.nan
+    return int(math.floor(days / DAYS_PER_VISIT + 0.5)) * 2
+
+
+def build_tables(
+    results: Sequence[ImageResult], cohort: pd.DataFrame | None = None
+) -> dict[str, pd.DataFrame]:
+    """All SPEC tables from the image results of a run.
+
+    Parameters
+    ----------
+    results : sequence of ImageResult
+        One per input file, rejected and failed ones included (``record`` may be ``None``).
+    cohort : pandas.DataFrame, optional
+        ``patient_id``, ``group`` and optionally ``baseline_date`` (``YYYY-MM-DD`` or empty),
+        as returned by :func:`follicle_seg.io.tables.read_cohort`.
+
+    Returns
+    -------
+    dict of str to pandas.DataFrame
+        Keys ``images``, ``follicles``, ``ovaries``, ``visits``, ``response``, each with exactly
+        the columns of :data:`COLUMNS`, in order.
+    """
+    groups, baselines = _cohort_maps(cohort)
+    ovaries = _ovary_visits(results)
+    first_visit: dict[str, str] = {}
+    for ov in ovaries:
+        if ov.study_date and (ov.patient_id not in first_visit or ov.study_date < first_visit[ov.patient_id]):
+            first_visit[ov.patient_id] = ov.study_date
+    baseline = {p: baselines.get(p) or d for p, d in first_visit.items()}
+    for p, d in baselines.items():
+        baseline.setdefault(p, d)
+
+    images = _frame([_image_row(r) for r in results], "images")
+    follicles = _frame(
+        [row for ov in ovaries for row in ov.follicle_rows()], "follicles"
+    )
+    ovary_df = _frame(
+        [ov.row(groups.get(ov.patient_id, ""), _days(ov.study_date, baseline.get(ov.patient_id))) for ov in ovaries],
+        "ovaries",
+    )
+    visits = _visits(ovaries, ovary_df)
+    return {
+        "images": images,
+        "follicles": follicles,
+        "ovaries": ovary_df,
+        "visits": visits,
+        "response": _response(visits),
+    }
+
+
+@dataclass
+class _OvaryVisit:
+    """The ok images of one patient x visit x side, and the one chosen for the count."""
+
+    patient_id: str
+    study_uid: str
+    study_date: str
+    laterality: str
+    images: list[ImageResult]
+
+    @property
+    def chosen(self) -> ImageResult:
+        def key(r: ImageResult) -> tuple:
+            rec = r.record
+            assert rec is not None
+            return (-len(r.follicles), not rec.calibration.calibrated, not rec.is_sweep,
+                    -rec.n_frames, rec.sop_instance_uid)  # fmt: skip
+
+        return min(self.images, key=key)
+
+    def follicle_rows(self) -> list[dict]:
+        chosen = self.chosen
+        rows = []
+        for r in sorted(self.images, key=lambda r: r.record.sop_instance_uid):  # type: ignore[union-attr]
+            for f in r.follicles:
+                rows.append(_follicle_row(self, f, r is chosen))
+        return rows
+
+    def row(self, group: str, days: float) -> dict:
+        chosen = self.chosen
+        rec = chosen.record
+        assert rec is not None
+        calibrated = rec.calibration.calibrated
+        means = sorted(
+            (round(f.mean_diameter_mm, DIAMETER_DECIMALS) for f in chosen.follicles
+             if f.mean_diameter_mm is not None),
+            reverse=True,
+        )  # fmt: skip
+        counts = [len(r.follicles) for r in self.images]
+        flags = {flag for r in self.images for flag in r.flags}
+        any_uncalibrated = any(not r.record.calibration.calibrated for r in self.images)  # type: ignore[union-attr]
+        row: dict = {
+            "patient_id": self.patient_id,
+            "study_date": self.study_date,
+            "laterality": self.laterality,
+            "group": group,
+            "days_from_baseline": days,
+            "n_images": len(self.images),
+            "follicle_count": len(chosen.follicles),
+            "afc": sum(in_afc_range(d) for d in means) if calibrated else None,
+            "max_follicle_mm": means[0] if means else math.nan,
+            "follicle_sizes_mm": ";".join(f"{d:.1f}" for d in means),
+            "calibrated": calibrated,
+            "needs_review": bool(
+                any_uncalibrated
+                or self.laterality not in ("L", "R")
+                or flags & _REVIEW_FLAGS
+                or max(counts) - min(counts) > MAX_COUNT_DISAGREEMENT
+            ),
+        }
+        for label, _, _, column in SIZE_CLASSES:
+            row[column] = sum(size_class(d) == label for d in means) if calibrated else None
+        row.update(self._ovary_size())
+        return row
+
+    def _ovary_size(self) -> dict:
+        sections = [r.ovary for r in self.images if r.ovary is not None and r.ovary.area_mm2 is not None]
+        biggest = max(sections, key=lambda s: s.area_mm2, default=None)  # type: ignore[arg-type,return-value]
+        with_volume = [r for r in self.images if r.ovary_volume_ml is not None and r.ovary is not None]
+        vol = max(with_volume, key=lambda r: r.ovary.area_px, default=None)  # type: ignore[union-attr]
+        return {
+            "ovary_d1_mm": _round(biggest.d1_mm if biggest else None, 2),
+            "ovary_d2_mm": _round(biggest.d2_mm if biggest else None, 2),
+            "ovary_area_mm2": _round(biggest.area_mm2 if biggest else None, 2),
+            "ovary_volume_ml": _round(vol.ovary_volume_ml if vol else None, 3),
+        }
+
+
+def _ovary_visits(results: Sequence[ImageResult]) -> list[_OvaryVisit]:
+    """Ok results grouped by patient x (study UID, study date) x side, in a stable order."""
+    groups: dict[tuple[str, str, str, str], list[ImageResult]] = {}
+    for r in results:
+        if r.status != "ok" or r.record is None:
+            continue
+        rec = r.record
+        key = (rec.patient_id, rec.study_date, rec.study_instance_uid, rec.laterality or "U")
+        groups.setdefault(key, []).append(r)
+    return [
+        _OvaryVisit(p, uid, d, side, images)
+        for (p, d, uid, side), images in sorted(groups.items())
+    ]
+
+
+def _image_row(r: ImageResult) -> dict:
+    rec = r.record
+    ok = r.status == "ok"
+    if rec is None:
+        return {"path": r.path, "status": r.status, "reason": r.reason}
+    cal = rec.calibration
+    return {
+        "path": r.path or rec.path,
+        "sop_instance_uid": rec.sop_instance_uid,
+        "patient_id": rec.patient_id,
+        "study_date": rec.study_date,
+        "laterality": rec.laterality,
+        "n_frames": rec.n_frames,
+        "spacing_row_mm": cal.spacing_row_mm if cal.calibrated else None,
+        "spacing_col_mm": cal.spacing_col_mm if cal.calibrated else None,
+        "calibrated": cal.calibrated,
+        "status": r.status,
+        "reason": r.reason,
+        "follicle_count": len(r.follicles) if ok else None,
+    }
+
+
+def _follicle_row(ov: _OvaryVisit, f: Follicle, counted: bool) -> dict:
+    s = f.best
+    mean = f.mean_diameter_mm
+    return {
+        "patient_id": ov.patient_id,
+        "study_date": ov.study_date,
+        "laterality": ov.laterality,
+        "follicle_id": f.follicle_id,
+        "sop_instance_uid": f.sop_instance_uid,
+        "frame_index": s.frame_index,
+        "centroid_row": round(s.centroid_row, 1),
+        "centroid_col": round(s.centroid_col, 1),
+        "d1_mm": _round(s.d1_mm, DIAMETER_DECIMALS),
+        "d2_mm": _round(s.d2_mm, DIAMETER_DECIMALS),
+        "mean_diameter_mm": _round(mean, DIAMETER_DECIMALS),
+        "area_mm2": _round(s.area_mm2, 2),
+        "volume_ml": _round(f.volume_ml, 5),
+        "n_frames": f.n_frames,
+        "size_class": size_class(mean),
+        "score": round(s.score, 3),
+        "counted": counted,
+    }
+
+
+def _visits(ovaries: list[_OvaryVisit], ovary_df: pd.DataFrame) -> pd.DataFrame:
+    if not len(ovary_df):
+        return _frame([], "visits")
+    df = ovary_df.assign(study_uid=[ov.study_uid for ov in ovaries])
+    rows = []
+    for (patient, _, day), g in df.groupby(["patient_id", "study_uid", "study_date"], sort=True):
+        # True when a side shows one; unknown (NA) when none does but a side is uncalibrated.
+        if (g["max_follicle_mm"] >= 10.0).any():
+            any_ge10 = True
+        else:
+            any_ge10 = False if g["calibrated"].all() else pd.NA
+        rows.append({
+            "patient_id": patient,
+            "group": g["group"].iloc[0],
+            "study_date": day,
+            "days_from_baseline": g["days_from_baseline"].iloc[0],
+            "follicle_count": int(g["follicle_count"].sum()),
+            "afc": g["afc"].sum(min_count=len(g)) if g["afc"].notna().all() else None,
+            "max_follicle_mm": g["max_follicle_mm"].max(),
+            "any_follicle_ge10mm": any_ge10,
+            "needs_review": bool(g["needs_review"].any()),
+        })  # fmt: skip
+    visits = _frame(rows, "visits")
+    for patient, g in visits.groupby("patient_id", sort=False):
+        at_zero = g[(g["days_from_baseline"] == 0).fillna(False)]
+        dated = g.dropna(subset=["days_from_baseline"]).sort_values(["days_from_baseline", "study_date"])
+        base = at_zero.iloc[0] if len(at_zero) else (dated.iloc[0] if len(dated) else g.iloc[0])
+        visits.loc[g.index, "delta_follicle_count"] = g["follicle_count"] - base["follicle_count"]
+        visits.loc[g.index, "delta_afc"] = g["afc"] - base["afc"]
+    return visits
+
+
+def _response(visits: pd.DataFrame) -> pd.DataFrame:
+    if not len(visits):
+        return _frame([], "response")
+    df = visits.assign(week=[week_of(d) for d in visits["days_from_baseline"].astype(float)])
+    df = df.dropna(subset=["week"])
+    rows = []
+    for (group, week), g in df.groupby(["group", "week"], sort=True):
+        n = int(g["patient_id"].nunique())
+        with_ge10 = int(g.loc[g["any_follicle_ge10mm"].fillna(False).astype(bool), "patient_id"].nunique())
+        rows.append({
+            "group": group,
+            "week": int(week),
+            "n_patients": n,
+            "follicle_count_mean": _round(g["follicle_count"].astype(float).mean(), 3),
+            "follicle_count_median": _round(g["follicle_count"].astype(float).median(), 3),
+            "delta_follicle_count_mean": _round(g["delta_follicle_count"].astype(float).mean(), 3),
+            "afc_mean": _round(g["afc"].astype(float).mean(), 3),
+            "max_follicle_mm_mean": _round(g["max_follicle_mm"].astype(float).mean(), 2),
+            "patients_with_follicle_ge10mm": with_ge10,
+            "share_with_follicle_ge10mm": round(with_ge10 / n, 3) if n else math.nan,
+        })  # fmt: skip
+    return _frame(rows, "response")
+
+
+_DTYPES: dict[str, str] = {
+    **dict.fromkeys(
+        ("n_frames", "follicle_count", "follicle_id", "frame_index", "n_images", "afc",
+         "count_2_5", "count_5_10", "count_10_14", "count_14_18", "count_ge18",
+         "delta_follicle_count", "delta_afc", "week", "n_patients",
+         "patients_with_follicle_ge10mm", "days_from_baseline"),
+        _INT,
+    ),
+    **dict.fromkeys(("calibrated", "needs_review", "counted", "any_follicle_ge10mm"), _BOOL),
+    **dict.fromkeys(
+        ("path", "sop_instance_uid", "patient_id", "study_date", "laterality", "status", "reason",
+         "size_class", "group", "follicle_sizes_mm"),
+        "string",
+    ),
+}  # fmt: skip
+
+
+def _frame(rows: list[dict], table: str) -> pd.DataFrame:
+    """A table with exactly the SPEC columns, in order, with stable dtypes."""
+    columns = COLUMNS[table]
+    df = pd.DataFrame(rows, columns=list(columns))
+    for col in columns:
+        dtype = _DTYPES.get(col, "float64")
+        if dtype == "string":
+            df[col] = df[col].astype("string").fillna("")
+        elif dtype == _BOOL:
+            df[col] = df[col].astype(_BOOL)
+        else:
+            df[col] = pd.to_numeric(df[col], errors="raise").astype(dtype)
+    return df
+
+
+def _cohort_maps(cohort: pd.DataFrame | None) -> tuple[dict[str, str], dict[str, str]]:
+    if cohort is None:
+        return {}, {}
+    groups = dict(zip(cohort["patient_id"].astype(str), cohort["group"].fillna("").astype(str)))
+    baselines: dict[str, str] = {}
+    if "baseline_date" in cohort:
+        for p, d in zip(cohort["patient_id"].astype(str), cohort["baseline_date"]):
+            if isinstance(d, str) and d:
+                baselines[p] = d
+    return groups, baselines
+
+
+def _days(study_date: str, baseline: str | None) -> float:
+    if not study_date or not baseline:
+        return math.nan
+    return float((date.fromisoformat(study_date) - date.fromisoformat(baseline)).days)
+
+
+def _round(value: float | None, decimals: int) -> float:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return math.nan
+    return round(float(value), decimals)
+
+
