@@ -1,0 +1,175 @@
+"""The MONAI bundle on disk: where it lives, its metadata, and verified loading of its weights.
+
+Layout (MONAI Bundle specification)::
+
+    <bundle_root>/configs/metadata.json   versions, network_data_format, weights_sha256, ...
+    <bundle_root>/configs/inference.json  network_def, inferer, device, ...
+    <bundle_root>/configs/train.json      the training recipe
+    <bundle_root>/models/model.pt         a state dict (loads with ``weights_only=True``)
+
+The shipped bundle is the repository root. Fine-tuning writes a new, self-contained bundle folder.
+A weights file is only loaded when its sha256 equals ``weights_sha256`` in the ``metadata.json``
+of its own bundle.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from follicle_seg.errors import ModelError
+from follicle_seg.model.network import build_network
+
+METADATA = Path("configs") / "metadata.json"
+WEIGHTS = Path("models") / "model.pt"
+
+REQUIRED_METADATA_KEYS = (
+    "version",
+    "changelog",
+    "monai_version",
+    "pytorch_version",
+    "numpy_version",
+    "required_packages_version",
+    "task",
+    "description",
+    "authors",
+    "copyright",
+    "network_data_format",
+)
+"""Top-level keys the MONAI bundle metadata schema requires."""
+
+REQUIRED_TENSOR_KEYS = (
+    "type",
+    "format",
+    "modality",
+    "num_channels",
+    "spatial_shape",
+    "dtype",
+    "value_range",
+    "is_patch_data",
+    "channel_def",
+)
+"""Keys the schema requires for every ``network_data_format`` input and output."""
+
+
+def shipped_bundle_root() -> Path:
+    """The bundle shipped with the package (the repository root)."""
+    return Path(__file__).resolve().parents[2]
+
+
+def bundle_root_of(weights: Path) -> Path:
+    """Bundle folder of a weights file laid out as ``<root>/models/<name>.pt``."""
+    return Path(weights).resolve().parent.parent
+
+
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_metadata(bundle_root: Path) -> dict[str, Any]:
+    """Parsed ``configs/metadata.json`` of a bundle; :class:`ModelError` when absent or broken."""
+    path = Path(bundle_root) / METADATA
+    try:
+        return dict(json.loads(path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        raise ModelError(f"{path}: bundle metadata not found; weights cannot be verified.") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{path}: bundle metadata unreadable ({exc}).") from None
+
+
+def missing_metadata_keys(metadata: dict[str, Any]) -> list[str]:
+    """Keys the bundle spec requires that ``metadata`` lacks (dotted paths; empty when complete).
+
+    Examples
+    --------
+    >>> missing_metadata_keys({"version": "1"})[:2]
+    ['changelog', 'monai_version']
+    """
+    missing = [key for key in REQUIRED_METADATA_KEYS if key not in metadata]
+    fmt = metadata.get("network_data_format", {})
+    for section in ("inputs", "outputs"):
+        tensors = fmt.get(section, {}) if isinstance(fmt, dict) else {}
+        if not tensors:
+            missing.append(f"network_data_format.{section}")
+        for name, spec in tensors.items():
+            missing += [
+                f"network_data_format.{section}.{name}.{key}"
+                for key in REQUIRED_TENSOR_KEYS
+                if key not in spec
+            ]
+    return missing
+
+
+def load_state_dict(weights: Path) -> dict[str, torch.Tensor]:
+    """Load a weights file after checking its sha256 against its bundle's metadata.
+
+    Raises
+    ------
+    ModelError
+        File missing, no metadata beside it, checksum mismatch (tampered or replaced), or not a
+        state dict.
+    """
+    weights = Path(weights)
+    if not weights.is_file():
+        raise ModelError(f"{weights}: weights file not found.")
+    metadata = read_metadata(bundle_root_of(weights))
+    expected = metadata.get("weights_sha256")
+    actual = sha256_of(weights)
+    if expected != actual:
+        raise ModelError(
+            f"{weights}: sha256 {actual[:12]}... does not match weights_sha256 "
+            f"{str(expected)[:12]}... in its configs/metadata.json; the file was changed or "
+            "replaced. Refusing to load it."
+        )
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a corrupt pickle
+        raise ModelError(f"{weights}: not a loadable state dict ({exc}).") from None
+    if not isinstance(state, dict):
+        raise ModelError(f"{weights}: expected a state dict, found {type(state).__name__}.")
+    return state
+
+
+def load_network(weights: Path | None = None) -> torch.nn.Module:
+    """The shipped architecture with verified weights, in eval mode on the CPU.
+
+    Parameters
+    ----------
+    weights
+        ``models/model.pt`` of a bundle; ``None`` for the shipped bundle.
+    """
+    path = Path(weights) if weights is not None else shipped_bundle_root() / WEIGHTS
+    net = build_network()
+    try:
+        net.load_state_dict(load_state_dict(path))
+    except RuntimeError as exc:
+        raise ModelError(f"{path}: weights do not fit the network ({exc}).") from None
+    return net.eval()
+
+
+def save_weights(net: torch.nn.Module, bundle_root: Path, *, metadata: dict[str, Any]) -> Path:
+    """Write ``models/model.pt`` and ``configs/metadata.json`` (with the new sha256) of a bundle.
+
+    Returns
+    -------
+    pathlib.Path
+        The weights path.
+    """
+    root = Path(bundle_root)
+    (root / WEIGHTS).parent.mkdir(parents=True, exist_ok=True)
+    (root / METADATA).parent.mkdir(parents=True, exist_ok=True)
+    weights = root / WEIGHTS
+    state = {key: value.detach().cpu().contiguous() for key, value in net.state_dict().items()}
+    torch.save(state, weights)
+    updated = {**metadata, "weights_sha256": sha256_of(weights)}
+    (root / METADATA).write_text(json.dumps(updated, indent=4) + "\n", encoding="utf-8")
+    return weights

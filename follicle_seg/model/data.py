@@ -1,0 +1,279 @@
+"""Training data: a cache of frames at the network scale, user PNG pairs, and the transforms.
+
+A sample is a dict of channel-first arrays at :data:`~follicle_seg.model.preprocess.TARGET_MM`:
+``image`` (float32 grey 0-1, not yet normalised), ``fan`` (0/1) and ``label`` (0/1/2).
+Intensity augmentation happens on the raw grey; the last transform normalises it inside the fan
+exactly as inference does (:func:`~follicle_seg.model.preprocess.normalise_intensity`).
+
+Augmentation is deliberately intensity-agnostic (after SynthSeg, Billot et al. 2023): random
+monotone grey maps, gamma, gain, smoothing / sharpening, multiplicative low-frequency texture and
+bias fields and noise, so that no grey level or texture alone identifies a class; geometry gets
+horizontal flips, small rotations and scaling (no vertical flip: acoustic shadowing and
+enhancement point away from the probe).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Hashable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from monai.transforms import (
+    Compose,
+    MapTransform,
+    RandAdjustContrastd,
+    RandAffined,
+    RandBiasFieldd,
+    RandCropByLabelClassesd,
+    RandFlipd,
+    RandGaussianNoised,
+    RandGaussianSharpend,
+    RandGaussianSmoothd,
+    RandomizableTransform,
+    RandScaleIntensityd,
+    SpatialPadd,
+)
+from PIL import Image
+from scipy import ndimage
+
+from follicle_seg.errors import RejectedInput
+from follicle_seg.model.preprocess import normalise_intensity, resample, to_network_scale
+
+Sample = dict[str, np.ndarray]
+
+
+def make_sample(
+    pixels: np.ndarray,
+    labels: np.ndarray,
+    spacing_row_mm: float | None,
+    spacing_col_mm: float | None,
+) -> Sample:
+    """A region crop and its label map -> a sample at the network scale.
+
+    Labels are resampled nearest-neighbour (never interpolated).
+    """
+    image, fan, geom = to_network_scale(pixels, spacing_row_mm, spacing_col_mm)
+    label = resample(labels.astype(np.float32), geom.scaled_shape, mode="nearest")
+    return {
+        "image": (image[None] / 255.0).astype(np.float32),
+        "fan": fan[None].astype(np.float32),
+        "label": np.rint(label)[None].astype(np.float32),
+    }
+
+
+def save_samples(samples: Sequence[Sample], path: Path) -> None:
+    """Write samples as one compressed ``.npz`` (uint8 storage)."""
+    arrays: dict[str, np.ndarray] = {}
+    for i, s in enumerate(samples):
+        arrays[f"image_{i}"] = np.rint(s["image"][0] * 255).astype(np.uint8)
+        arrays[f"fan_{i}"] = s["fan"][0].astype(np.uint8)
+        arrays[f"label_{i}"] = s["label"][0].astype(np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, n=np.int64(len(samples)), **arrays)
+
+
+def load_samples(path: Path) -> list[Sample]:
+    """Read samples written by :func:`save_samples`."""
+    with np.load(path) as data:
+        return [
+            {
+                "image": (data[f"image_{i}"][None] / 255.0).astype(np.float32),
+                "fan": data[f"fan_{i}"][None].astype(np.float32),
+                "label": data[f"label_{i}"][None].astype(np.float32),
+            }
+            for i in range(int(data["n"]))
+        ]
+
+
+def synthetic_samples(
+    seeds: Sequence[int], *, style: str | None = None, shift: float = 0.0
+) -> list[Sample]:
+    """Samples from the synthetic generator (``follicle_seg.synth.training.training_frame``)."""
+    from follicle_seg.synth.training import training_frame
+
+    out = []
+    for seed in seeds:
+        frame = training_frame(int(seed), style=style, shift=shift)
+        out.append(
+            make_sample(frame.pixels, frame.labels, frame.spacing_row_mm, frame.spacing_col_mm)
+        )
+    return out
+
+
+def _grey(path: Path) -> np.ndarray:
+    with Image.open(path) as im:
+        return np.asarray(im.convert("L"))
+
+
+def read_png_pairs(folder: Path) -> list[tuple[str, np.ndarray, np.ndarray, float | None, float | None]]:
+    """Annotated frames for fine-tuning: ``images/NAME.png`` + ``masks/NAME.png``.
+
+    Masks hold 0 background, 1 ovary, 2 follicle on the image grid. An optional
+    ``spacing.csv`` (columns ``name, spacing_row_mm, spacing_col_mm``) gives the pixel size;
+    without it the assumed scale of uncalibrated frames is used.
+
+    Returns
+    -------
+    list
+        ``(name, pixels uint8, labels uint8, spacing_row_mm, spacing_col_mm)`` sorted by name.
+
+    Raises
+    ------
+    RejectedInput
+        Missing folders, an image without a mask, mismatched shapes or labels outside 0/1/2.
+    """
+    folder = Path(folder)
+    images, masks = folder / "images", folder / "masks"
+    if not images.is_dir() or not masks.is_dir():
+        raise RejectedInput(str(folder), "expected sub-folders images/ and masks/ of PNG files.")
+    spacing: dict[str, tuple[float, float]] = {}
+    if (folder / "spacing.csv").is_file():
+        with open(folder / "spacing.csv", newline="", encoding="utf-8") as handle:
+            for row in csv.DictReader(handle):
+                spacing[row["name"]] = (float(row["spacing_row_mm"]), float(row["spacing_col_mm"]))
+    pairs = []
+    for image_path in sorted(images.glob("*.png")):
+        mask_path = masks / image_path.name
+        if not mask_path.is_file():
+            raise RejectedInput(str(image_path), f"no mask {mask_path.name} in masks/.")
+        pixels, labels = _grey(image_path), _grey(mask_path)
+        if pixels.shape != labels.shape:
+            raise RejectedInput(str(mask_path), f"mask {labels.shape} and image {pixels.shape} differ in size.")
+        if labels.max() > 2:
+            raise RejectedInput(str(mask_path), "mask values must be 0, 1 (ovary) or 2 (follicle).")
+        row_mm, col_mm = spacing.get(image_path.stem, (None, None))
+        pairs.append((image_path.stem, pixels, labels, row_mm, col_mm))
+    if not pairs:
+        raise RejectedInput(str(images), "no PNG images found.")
+    return pairs
+
+
+# -- intensity-agnostic augmentation: pure functions, then dictionary transforms --------------
+
+
+def grey_map(image: np.ndarray, knots: np.ndarray) -> np.ndarray:
+    """Apply a monotone piecewise-linear grey map given by its values at equally spaced inputs.
+
+    Examples
+    --------
+    >>> grey_map(np.array([0.0, 0.5, 1.0]), np.array([0.0, 0.9, 1.0])).tolist()
+    [0.0, 0.9, 1.0]
+    """
+    xs = np.linspace(0.0, 1.0, len(knots))
+    return np.interp(np.clip(image, 0.0, 1.0), xs, knots).astype(np.float32)
+
+
+def texture_field(shape: tuple[int, ...], cell: float, strength: float, rng: np.random.Generator) -> np.ndarray:
+    """A smooth positive multiplicative field ``exp(strength * N(0,1) smoothed over ~cell px)``."""
+    noise = ndimage.gaussian_filter(rng.standard_normal(shape), sigma=cell)
+    noise /= max(float(noise.std()), 1e-6)
+    return np.exp(strength * noise).astype(np.float32)
+
+
+class RandGreyMapd(RandomizableTransform, MapTransform):
+    """Remap grey levels through a random monotone curve (histogram randomisation)."""
+
+    def __init__(self, keys: Sequence[Hashable], prob: float = 0.5, n_knots: int = 6) -> None:
+        MapTransform.__init__(self, keys)
+        RandomizableTransform.__init__(self, prob)
+        self.n_knots = n_knots
+        self._knots = np.linspace(0.0, 1.0, n_knots)
+
+    def randomize(self, data: Any = None) -> None:
+        super().randomize(None)
+        steps = self.R.gamma(2.0, size=self.n_knots - 1)
+        self._knots = np.concatenate([[0.0], np.cumsum(steps) / steps.sum()])
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        d = dict(data)
+        self.randomize()
+        if self._do_transform:
+            for key in self.key_iterator(d):
+                d[key] = grey_map(np.asarray(d[key]), self._knots)
+        return d
+
+
+class RandTextureFieldd(RandomizableTransform, MapTransform):
+    """Multiply by a random smooth texture field (cell size and strength drawn per sample)."""
+
+    def __init__(
+        self,
+        keys: Sequence[Hashable],
+        prob: float = 0.5,
+        cell: tuple[float, float] = (1.0, 8.0),
+        strength: tuple[float, float] = (0.05, 0.4),
+    ) -> None:
+        MapTransform.__init__(self, keys)
+        RandomizableTransform.__init__(self, prob)
+        self.cell, self.strength = cell, strength
+        self._seed = 0
+
+    def randomize(self, data: Any = None) -> None:
+        super().randomize(None)
+        self._seed = int(self.R.randint(0, 2**31 - 1))
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        d = dict(data)
+        self.randomize()
+        if self._do_transform:
+            rng = np.random.default_rng(self._seed)
+            cell = rng.uniform(*self.cell)
+            strength = rng.uniform(*self.strength)
+            for key in self.key_iterator(d):
+                img = np.asarray(d[key])
+                d[key] = (img * texture_field(img.shape, cell, strength, rng)).astype(np.float32)
+        return d
+
+
+class NormaliseInFand(MapTransform):
+    """Percentile normalisation inside the fan (the inference preprocessing), then drop ``fan``."""
+
+    def __init__(self, keys: Sequence[Hashable], fan_key: str = "fan") -> None:
+        super().__init__(keys)
+        self.fan_key = fan_key
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        d = dict(data)
+        fan = np.asarray(d.pop(self.fan_key))[0] > 0.5
+        for key in self.key_iterator(d):
+            img = np.asarray(d[key])
+            d[key] = normalise_intensity(img[0], fan)[None]
+        return d
+
+
+def train_transforms(crop: int) -> Compose:
+    """Random crop biased to the ovary, geometric and intensity-agnostic augmentation, normalisation."""
+    keys = ["image", "fan", "label"]
+    return Compose(
+        [
+            SpatialPadd(keys, spatial_size=(crop, crop)),
+            RandCropByLabelClassesd(
+                keys, label_key="label", spatial_size=(crop, crop), ratios=[1, 2, 2], num_classes=3
+            ),
+            RandAffined(
+                keys,
+                prob=0.7,
+                rotate_range=0.25,
+                scale_range=0.2,
+                mode=("bilinear", "nearest", "nearest"),
+                padding_mode="zeros",
+            ),
+            RandFlipd(keys, prob=0.5, spatial_axis=1),
+            RandGreyMapd(["image"], prob=0.8),
+            RandAdjustContrastd(["image"], prob=0.5, gamma=(0.5, 2.0)),
+            RandScaleIntensityd(["image"], prob=0.5, factors=0.4),
+            RandGaussianSmoothd(["image"], prob=0.3, sigma_x=(0.3, 1.5), sigma_y=(0.3, 1.5)),
+            RandGaussianSharpend(["image"], prob=0.2),
+            RandTextureFieldd(["image"], prob=0.6),
+            RandBiasFieldd(["image"], prob=0.3, coeff_range=(0.0, 0.3)),
+            RandGaussianNoised(["image"], prob=0.3, std=0.05),
+            NormaliseInFand(["image"]),
+        ]
+    ).set_random_state(seed=0)
+
+
+def eval_transforms() -> NormaliseInFand:
+    """Validation: normalisation only (whole frames, padded by the caller)."""
+    return NormaliseInFand(["image"])

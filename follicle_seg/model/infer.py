@@ -1,0 +1,183 @@
+"""Batched inference: region crops in, label maps and probabilities on the region grid out.
+
+The same code runs on CPU and CUDA. On CUDA the batch goes through pinned memory with
+``non_blocking`` copies, the network runs channels-last under autocast (bf16 where supported,
+else fp16); everything runs under :func:`torch.inference_mode`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from skimage import measure
+
+from follicle_seg.model.bundle import load_network
+from follicle_seg.model.preprocess import TARGET_MM, InputGeometry, prepare, restore_probabilities
+from follicle_seg.types import FOLLICLE, OVARY, Frame, FrameSegmentation
+
+MIN_CONFIDENCE = 0.80
+"""Flag ``low_confidence`` when the mean top-class probability over predicted structure is lower."""
+
+MIN_OVARY_MM2 = 20.0
+"""Flag ``no_ovary`` when less ovary (incl. follicles) than this is predicted."""
+
+MIN_FOLLICLE_SOLIDITY = 0.75
+"""Flag ``implausible_follicle_shape`` when a follicle section >= 3 mm is less convex than this."""
+
+
+def resolve_device(device: str) -> str:
+    """``"auto"`` -> ``"cuda"`` when a GPU is available, else ``"cpu"``; others pass through.
+
+    Examples
+    --------
+    >>> resolve_device("cpu")
+    'cpu'
+    """
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but no CUDA GPU is available.")
+    if device != "cpu" and not device.startswith("cuda"):
+        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', not {device!r}.")
+    return device
+
+
+def ood_flags(probs: np.ndarray) -> tuple[str, ...]:
+    """Reasons a frame looks unlike the training data, from probabilities at network scale.
+
+    Parameters
+    ----------
+    probs
+        ``(3, rows, cols)`` class probabilities at :data:`TARGET_MM` mm/px (padding removed).
+
+    Returns
+    -------
+    tuple of str
+        Any of ``"no_ovary"``, ``"low_confidence"``, ``"implausible_follicle_shape"``.
+    """
+    labels = probs.argmax(0)
+    structure = labels > 0
+    flags: list[str] = []
+    if structure.sum() * TARGET_MM**2 < MIN_OVARY_MM2:
+        flags.append("no_ovary")
+    elif float(probs.max(0)[structure].mean()) < MIN_CONFIDENCE:
+        flags.append("low_confidence")
+    min_area_px = np.pi * (1.5 / TARGET_MM) ** 2
+    for region in measure.regionprops(measure.label(labels == FOLLICLE)):
+        if region.area >= min_area_px and region.solidity < MIN_FOLLICLE_SOLIDITY:
+            flags.append("implausible_follicle_shape")
+            break
+    return tuple(flags)
+
+
+class Segmenter:
+    """The shipped (or a fine-tuned) network, ready to segment frames.
+
+    Parameters
+    ----------
+    weights
+        ``models/model.pt`` inside a bundle folder; ``None`` for the shipped bundle. Its sha256
+        must match the bundle's ``configs/metadata.json`` (else :class:`~follicle_seg.errors.ModelError`).
+    device
+        ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda[:N]"``.
+    batch_size
+        Frames per forward pass; frames of a batch are zero-padded to a common size.
+    amp
+        Mixed precision on CUDA (bf16 where supported, else fp16). Ignored on CPU.
+
+    Examples
+    --------
+    >>> seg = Segmenter(device="cpu")  # doctest: +SKIP
+    >>> results = seg.segment(frames)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        weights: Path | None = None,
+        *,
+        device: str = "auto",
+        batch_size: int = 8,
+        amp: bool = True,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, not {batch_size}.")
+        self.device = resolve_device(device)
+        self.batch_size = batch_size
+        cuda = self.device.startswith("cuda")
+        self.amp_dtype: torch.dtype | None = None
+        if cuda and amp:
+            self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        net = load_network(weights).to(self.device)
+        self.network = net.to(memory_format=torch.channels_last) if cuda else net
+
+    def predict(
+        self, images: Sequence[tuple[np.ndarray, float | None, float | None]]
+    ) -> list[tuple[np.ndarray, tuple[str, ...]]]:
+        """Class probabilities on each region grid, plus out-of-distribution flags.
+
+        Parameters
+        ----------
+        images
+            ``(pixels uint8 rows x cols, spacing_row_mm or None, spacing_col_mm or None)``.
+
+        Returns
+        -------
+        list
+            One ``(probs float32 (3, rows, cols), flags)`` per image, in order.
+        """
+        results: list[tuple[np.ndarray, tuple[str, ...]]] = []
+        for start in range(0, len(images), self.batch_size):
+            results += self._predict_batch(images[start : start + self.batch_size])
+        return results
+
+    def segment(self, frames: Sequence[Frame]) -> list[FrameSegmentation]:
+        """Segment frames; labels and probabilities lie on each frame's region grid."""
+        items = [
+            (f.pixels, f.record.calibration.spacing_row_mm, f.record.calibration.spacing_col_mm)
+            for f in frames
+        ]
+        out = []
+        for frame, (probs, flags) in zip(frames, self.predict(items)):
+            out.append(
+                FrameSegmentation(
+                    record=frame.record,
+                    index=frame.index,
+                    labels=probs.argmax(0).astype(np.uint8),
+                    follicle_prob=probs[FOLLICLE],
+                    ovary_prob=probs[OVARY] + probs[FOLLICLE],
+                    flags=flags,
+                )
+            )
+        return out
+
+    def _predict_batch(
+        self, items: Sequence[tuple[np.ndarray, float | None, float | None]]
+    ) -> list[tuple[np.ndarray, tuple[str, ...]]]:
+        prepared = [prepare(np.asarray(px), sr, sc) for px, sr, sc in items]
+        rows = max(x.shape[0] for x, _ in prepared)
+        cols = max(x.shape[1] for x, _ in prepared)
+        batch = torch.zeros((len(prepared), 1, rows, cols), dtype=torch.float32)
+        for i, (x, _) in enumerate(prepared):
+            batch[i, 0, : x.shape[0], : x.shape[1]] = torch.from_numpy(x)
+        cuda = self.device.startswith("cuda")
+        if cuda:
+            batch = batch.pin_memory().to(self.device, non_blocking=True)
+            batch = batch.contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            with torch.autocast(
+                device_type="cuda" if cuda else "cpu",
+                dtype=self.amp_dtype or torch.float32,
+                enabled=self.amp_dtype is not None,
+            ):
+                logits = self.network(batch)
+            probs = torch.softmax(logits.float(), dim=1)
+            return [self._restore(probs[i], geom) for i, (_, geom) in enumerate(prepared)]
+
+    @staticmethod
+    def _restore(probs: torch.Tensor, geom: InputGeometry) -> tuple[np.ndarray, tuple[str, ...]]:
+        rows, cols = geom.scaled_shape
+        flags = ood_flags(probs[:, :rows, :cols].cpu().numpy())
+        return restore_probabilities(probs, geom).cpu().numpy().astype(np.float32), flags

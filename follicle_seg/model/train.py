@@ -1,0 +1,221 @@
+"""Training and fine-tuning: Dice + cross-entropy, online augmentation, early stopping.
+
+``train`` writes a self-contained bundle folder (``models/model.pt``, ``configs/*.json`` with the
+new sha256) and returns a report with the held-out metrics before and after training.
+Runs are reproducible for a given seed on a given device and thread count.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from monai.data import DataLoader, Dataset
+from monai.losses import DiceCELoss
+from monai.utils import set_determinism
+
+from follicle_seg.model.bundle import load_network, read_metadata, save_weights, shipped_bundle_root
+from follicle_seg.model.data import Sample, eval_transforms, train_transforms
+from follicle_seg.model.network import build_network
+from follicle_seg.model.preprocess import DIVISOR, pad_to
+from follicle_seg.types import FOLLICLE
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The training recipe (also recorded in ``configs/train.json``)."""
+
+    max_steps: int = 4000
+    batch_size: int = 8
+    crop: int = 192
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-4
+    val_every: int = 100
+    patience: int = 8
+    time_limit_min: float = 40.0
+    seed: int = 0
+    network: str = "unet_res"
+
+
+def split_holdout(n: int, fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """Indices of a seeded random train / held-out split (at least one held out when n > 1).
+
+    Examples
+    --------
+    >>> tr, va = split_holdout(10, 0.2, 0)
+    >>> len(tr), len(va), sorted(tr + va) == list(range(10))
+    (8, 2, True)
+    """
+    order = np.random.default_rng(seed).permutation(n).tolist()
+    n_val = min(n - 1, max(1, int(round(n * fraction)))) if n > 1 else 0
+    return sorted(order[n_val:]), sorted(order[:n_val])
+
+
+def dice(pred: np.ndarray, truth: np.ndarray) -> float:
+    """Dice of two boolean masks; 1.0 when both are empty.
+
+    Examples
+    --------
+    >>> dice(np.array([1, 1, 0, 0], bool), np.array([1, 0, 0, 0], bool))
+    0.6666666666666666
+    """
+    total = int(pred.sum()) + int(truth.sum())
+    return 1.0 if total == 0 else 2.0 * float(np.logical_and(pred, truth).sum()) / total
+
+
+def validate(net: torch.nn.Module, samples: Sequence[Sample], device: str = "cpu") -> dict[str, float]:
+    """Mean ovary (incl. follicles) and follicle Dice of whole held-out samples at network scale."""
+    norm = eval_transforms()
+    ovary, follicle = [], []
+    net.eval()
+    with torch.inference_mode():
+        for sample in samples:
+            d = norm(dict(sample))
+            image = d["image"][0]
+            shape = (-(-image.shape[0] // DIVISOR) * DIVISOR, -(-image.shape[1] // DIVISOR) * DIVISOR)
+            x = torch.from_numpy(pad_to(image, shape))[None, None].to(device)
+            pred = net(x)[0].argmax(0).cpu().numpy()[: image.shape[0], : image.shape[1]]
+            truth = np.asarray(d["label"])[0]
+            ovary.append(dice(pred > 0, truth > 0))
+            follicle.append(dice(pred == FOLLICLE, truth == FOLLICLE))
+    return {"ovary_dice": float(np.mean(ovary)), "follicle_dice": float(np.mean(follicle))}
+
+
+def fit(
+    net: torch.nn.Module,
+    train_samples: Sequence[Sample],
+    val_samples: Sequence[Sample],
+    config: TrainConfig,
+    *,
+    device: str = "cpu",
+    log: Callable[[str], None] = print,
+) -> tuple[dict[str, torch.Tensor], list[dict[str, float]]]:
+    """Optimise ``net`` and return the best state dict (by held-out Dice) and the history.
+
+    Stops at ``max_steps``, after ``patience`` validations without improvement, or at
+    ``time_limit_min``.
+    """
+    set_determinism(seed=config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
+    loader = DataLoader(
+        Dataset(list(train_samples), transform=train_transforms(config.crop).set_random_state(config.seed)),
+        batch_size=config.batch_size,
+        shuffle=True,
+        num_workers=0,
+        generator=generator,
+        drop_last=len(train_samples) >= config.batch_size,
+    )
+    net.to(device)
+    loss_fn = DiceCELoss(to_onehot_y=True, softmax=True)
+    optimiser = torch.optim.AdamW(net.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimiser, max_lr=config.learning_rate, total_steps=config.max_steps, pct_start=0.05
+    )
+    start = time.monotonic()
+    best_score, best_state, stale = -1.0, copy.deepcopy(net.state_dict()), 0
+    history: list[dict[str, float]] = []
+    step, running, counted = 0, 0.0, 0
+    while step < config.max_steps:
+        for batch in loader:
+            net.train()
+            optimiser.zero_grad(set_to_none=True)
+            loss = loss_fn(net(batch["image"].to(device)), batch["label"].to(device))
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            step += 1
+            running, counted = running + loss.item(), counted + 1
+            out_of_time = time.monotonic() - start > config.time_limit_min * 60
+            if step % config.val_every == 0 or step == config.max_steps or out_of_time:
+                metrics = validate(net, val_samples, device) if val_samples else {}
+                score = metrics.get("ovary_dice", 0.0) + metrics.get("follicle_dice", 0.0)
+                entry = {"step": step, "loss": running / max(1, counted),
+                         "minutes": (time.monotonic() - start) / 60, **metrics}
+                history.append(entry)
+                log(json.dumps({k: round(v, 4) for k, v in entry.items()}))
+                running, counted = 0.0, 0
+                if score > best_score or not val_samples:
+                    best_score, best_state, stale = score, copy.deepcopy(net.state_dict()), 0
+                else:
+                    stale += 1
+                if stale >= config.patience or out_of_time:
+                    log(f"stopping at step {step}: {'time limit' if out_of_time else 'no improvement'}")
+                    return best_state, history
+            if step >= config.max_steps:
+                break
+    return best_state, history
+
+
+def _bundle_metadata(template_root: Path, config: TrainConfig, note: str) -> dict[str, Any]:
+    metadata = read_metadata(template_root)
+    major, minor, patch = (int(p) for p in str(metadata.get("version", "0.0.0")).split("."))
+    version = f"{major}.{minor}.{patch + 1}"
+    changelog = {version: note, **metadata.get("changelog", {})}
+    return {**metadata, "version": version, "changelog": changelog,
+            "trained": {"date_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                        **asdict(config)}}
+
+
+def train(
+    train_samples: Sequence[Sample],
+    val_samples: Sequence[Sample],
+    out: Path,
+    *,
+    init: Path | None = None,
+    config: TrainConfig = TrainConfig(),
+    device: str = "cpu",
+    note: str = "trained",
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Train (or fine-tune from ``init``) and write a bundle folder at ``out``.
+
+    Parameters
+    ----------
+    train_samples, val_samples
+        Samples at network scale (see :mod:`follicle_seg.model.data`); ``val_samples`` is the
+        held-out split used for early stopping and the before / after report.
+    out
+        Bundle folder to write (``models/model.pt``, ``configs/``); may be the repository root.
+    init
+        ``models/model.pt`` of a bundle to start from (verified); ``None`` trains from scratch.
+
+    Returns
+    -------
+    dict
+        ``{"before": metrics, "after": metrics, "steps": n, "minutes": m, "history": [...],
+        "weights": path}``; also written to ``out/train_report.json``.
+    """
+    torch.manual_seed(config.seed)
+    template = Path(init).resolve().parent.parent if init is not None else shipped_bundle_root()
+    net = load_network(init) if init is not None else build_network(config.network)
+    before = validate(net, val_samples, device) if val_samples else {}
+    log(f"before: {json.dumps(before)}")
+    start = time.monotonic()
+    state, history = fit(net, train_samples, val_samples, config, device=device, log=log)
+    minutes = (time.monotonic() - start) / 60
+    net.load_state_dict(state)
+    after = validate(net, val_samples, device) if val_samples else {}
+    log(f"after: {json.dumps(after)}")
+    out = Path(out)
+    metadata = _bundle_metadata(template, config, note)
+    if out.resolve() != template.resolve():
+        for name in ("inference.json", "train.json"):
+            src = template / "configs" / name
+            if src.is_file():
+                (out / "configs").mkdir(parents=True, exist_ok=True)
+                shutil.copy(src, out / "configs" / name)
+    weights = save_weights(net.cpu(), out, metadata=metadata)
+    report = {"before": before, "after": after, "steps": history[-1]["step"] if history else 0,
+              "minutes": round(minutes, 2), "history": history, "weights": str(weights),
+              "n_train": len(train_samples), "n_val": len(val_samples)}
+    (out / "train_report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return report
