@@ -1,0 +1,384 @@
+"""Overlay PNGs a sonographer checks the numbers against.
+
+One overlay shows the ultrasound region of one frame, upscaled by a whole factor (nearest
+neighbour, so every source pixel stays a square block and outlines stay exactly aligned):
+
+* a header band: pseudonymous patient id, visit date, side, SOP Instance UID tail, frame,
+  calibration (never the patient name);
+* the ovary outline and each follicle's outline, coloured by size class;
+* each follicle's label ``<follicle_id>  d1 x d2 mm`` (pixels when uncalibrated) in a white box
+  next to the follicle, never over any follicle, with a leader line when it had to move away;
+* a footer band: colour legend and a scale bar in mm (calibrated images only).
+
+Outlines are the inner boundary of each mask: a drawn outline pixel always maps back to a mask
+pixel with an 8-neighbour outside the mask on the source grid (see :func:`boundary_mask`).
+Outline colours are saturated; labels, leader lines and the image are grey or white, so every
+saturated pixel inside the image area belongs to an outline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+from scipy import ndimage
+
+from follicle_seg.types import Follicle, ImageRecord
+
+#: Size classes of SPEC "Measurement conventions" (lower bound inclusive) and outline colours.
+SIZE_CLASSES: tuple[tuple[str, float, tuple[int, int, int]], ...] = (
+    ("<2 mm", 0.0, (150, 150, 255)),
+    ("2-5 mm", 2.0, (0, 220, 255)),
+    ("5-10 mm", 5.0, (40, 255, 40)),
+    ("10-14 mm", 10.0, (255, 255, 0)),
+    ("14-18 mm", 14.0, (255, 140, 0)),
+    (">=18 mm", 18.0, (255, 30, 30)),
+)
+UNCALIBRATED_COLOUR = (120, 255, 200)
+OVARY_COLOUR = (230, 60, 255)
+
+TARGET_LONG_SIDE = 900  # output pixels the region's long side is upscaled towards
+MAX_SCALE = 4
+MIN_CANVAS_WIDTH = 760  # room for the header and legend; the image is left-aligned
+HEADER_PX = 56
+FOOTER_PX = 44
+_FONT_PX = 17
+_LABEL_PAD = 4
+_LEADER_MIN_PX = 10
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the region's pixels land on the overlay: ``scale`` then ``top`` rows of header."""
+
+    scale: int
+    top: int
+    height: int
+    width: int
+    canvas_width: int
+
+    def to_source(self, y: np.ndarray, x: np.ndarray, record: ImageRecord) -> tuple[np.ndarray, np.ndarray]:
+        """Source-frame ``(rows, columns)`` of overlay pixels ``(y, x)`` inside the image area."""
+        c0, r0 = record.region[0], record.region[1]
+        return (np.asarray(y) - self.top) // self.scale + r0, np.asarray(x) // self.scale + c0
+
+
+def layout_for(record: ImageRecord) -> Layout:
+    """The overlay geometry of a record's region (whole upscale factor, header and footer)."""
+    h, w = record.region_shape
+    scale = int(min(MAX_SCALE, max(1, math.ceil(TARGET_LONG_SIDE / max(h, w)))))
+    width = w * scale
+    return Layout(scale=scale, top=HEADER_PX, height=h * scale, width=width, canvas_width=max(width, MIN_CANVAS_WIDTH))
+
+
+def size_class_colour(mean_diameter_mm: float | None) -> tuple[str, tuple[int, int, int]]:
+    """Size class name and outline colour of a follicle (``"px"`` when uncalibrated).
+
+    Examples
+    --------
+    >>> size_class_colour(10.0)[0], size_class_colour(None)[0]
+    ('10-14 mm', 'px')
+    """
+    if mean_diameter_mm is None or not math.isfinite(mean_diameter_mm):
+        return "px", UNCALIBRATED_COLOUR
+    name, colour = SIZE_CLASSES[0][0], SIZE_CLASSES[0][2]
+    for cls_name, lower, cls_colour in SIZE_CLASSES:
+        if mean_diameter_mm >= lower:
+            name, colour = cls_name, cls_colour
+    return name, colour
+
+
+def boundary_mask(mask: np.ndarray) -> np.ndarray:
+    """Inner boundary: mask pixels with at least one 8-neighbour outside the mask (or the grid)."""
+    mask = np.asarray(mask, bool)
+    return mask & ~ndimage.binary_erosion(mask, structure=np.ones((3, 3), bool), border_value=0)
+
+
+def contour_source_pixels(mask: np.ndarray, record: ImageRecord) -> np.ndarray:
+    """Source-frame ``(row, column)`` pixels of a region-grid mask's outline, shape ``(N, 2)``.
+
+    These are the pixels the overlay colours for that mask (each as a block of the upscaled
+    image); they lie on the mask boundary on the source grid by construction.
+    """
+    rows, cols = np.nonzero(boundary_mask(mask))
+    return np.stack([rows + record.region[1], cols + record.region[0]], axis=1)
+
+
+def render_overlay(
+    pixels: np.ndarray,
+    *,
+    ovary_mask: np.ndarray | None,
+    follicle_ids: np.ndarray,
+    follicles: Sequence[Follicle],
+    record: ImageRecord,
+    frame_index: int,
+    patient_label: str,
+) -> np.ndarray:
+    """Render the review overlay of one frame (see the module docstring).
+
+    Parameters
+    ----------
+    pixels
+        ``uint8`` region crop, ``(H, W)`` grey or ``(H, W, 3)`` RGB, ``H, W = record.region_shape``.
+    ovary_mask
+        Ovary (including its follicles) on the region grid, or ``None``.
+    follicle_ids
+        ``int32`` region-grid map: the ``follicle_id`` of each follicle of ``follicles`` drawn on
+        this frame, 0 elsewhere. Ids absent from ``follicles`` are not drawn.
+    follicles
+        The follicles to draw and label (their largest section is on this frame).
+    record
+        The source image (region, calibration, patient, date, side, SOP Instance UID).
+    frame_index
+        0-based frame shown.
+    patient_label
+        The pseudonymous patient id printed in the header.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(H', W', 3)`` uint8 RGB image.
+
+    Raises
+    ------
+    ValueError
+        When a map's shape differs from ``record.region_shape``.
+    """
+    grey = np.asarray(pixels)
+    shape = record.region_shape
+    if grey.shape[:2] != shape:
+        raise ValueError(f"pixels {grey.shape[:2]} differ from the record's region {shape}.")
+    for name, arr in (("follicle_ids", follicle_ids), ("ovary_mask", ovary_mask)):
+        if arr is not None and np.asarray(arr).shape != shape:
+            raise ValueError(f"{name} {np.asarray(arr).shape} differs from the region {shape}.")
+    layout = layout_for(record)
+    s = layout.scale
+    rgb = np.repeat(grey[..., None], 3, axis=2) if grey.ndim == 2 else grey[..., :3]
+    image = np.kron(rgb.astype(np.uint8), np.ones((s, s, 1), np.uint8))
+    if grey.ndim == 3:  # colour sources: take saturation out so only outlines are saturated
+        image = np.repeat(image.mean(axis=2, keepdims=True).astype(np.uint8), 3, axis=2)
+
+    ids = np.asarray(follicle_ids)
+    drawn = [f for f in sorted(follicles, key=lambda f: f.follicle_id) if (ids == f.follicle_id).any()]
+    if ovary_mask is not None:
+        _draw_outline(image, np.asarray(ovary_mask, bool), s, OVARY_COLOUR)
+    for f in drawn:
+        _draw_outline(image, ids == f.follicle_id, s, size_class_colour(f.mean_diameter_mm)[1])
+
+    canvas = Image.new("RGB", (layout.canvas_width, layout.top + layout.height + FOOTER_PX), (24, 24, 24))
+    canvas.paste(Image.fromarray(image), (0, layout.top))
+    draw = ImageDraw.Draw(canvas)
+    _draw_header(draw, layout, record, frame_index, patient_label, len(drawn))
+    _draw_labels(draw, layout, ids, drawn, record)
+    _draw_footer(draw, layout, record)
+    return np.asarray(canvas)
+
+
+def overlay_stem(sop_instance_uid: str, *, patient_id: str, study_date: str, laterality: str) -> str:
+    """File-name stem shared by every overlay of one image (no frame part).
+
+    ``<patient_id>_<YYYYMMDD>_<side>_<last 8 UID characters>-<6 hex of the UID's SHA-1>``,
+    reduced to ``[A-Za-z0-9.-]`` characters; the hash keeps stems unique when UID tails repeat.
+
+    Examples
+    --------
+    >>> overlay_stem("1.2.3.45678", patient_id="P 01", study_date="2026-01-14", laterality="L")
+    'P-01_20260114_L_.3.45678-4c3e15'
+    """
+    tail = sop_instance_uid[-8:]
+    digest = hashlib.sha1(sop_instance_uid.encode()).hexdigest()[:6]
+    parts = [patient_id or "unknown", study_date.replace("-", "") or "nodate", laterality or "U"]
+    return "_".join(_safe(p) for p in parts) + f"_{_safe(tail)}-{digest}"
+
+
+def overlay_filename(record: ImageRecord, frame_index: int) -> str:
+    """Overlay file name of one frame: ``<overlay_stem>_f<frame, 3 digits>.png``."""
+    stem = overlay_stem(
+        record.sop_instance_uid,
+        patient_id=record.patient_id,
+        study_date=record.study_date,
+        laterality=record.laterality,
+    )
+    return f"{stem}_f{frame_index:03d}.png"
+
+
+def write_overlay(path: str | Path, rgb: np.ndarray) -> Path:
+    """Write an RGB overlay as PNG atomically (temporary file in the same folder, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        Image.fromarray(np.asarray(rgb, np.uint8), mode="RGB").save(tmp, format="PNG", optimize=True)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.-]+", "-", text).strip("-") or "x"
+
+
+@lru_cache(maxsize=4)
+def _font(size: int, bold: bool = False) -> ImageFont.FreeTypeFont:
+    """DejaVu Sans from matplotlib's data folder (always installed with matplotlib)."""
+    name = "DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf"
+    return ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / name), size)
+
+
+def _draw_outline(image: np.ndarray, mask: np.ndarray, scale: int, colour: tuple[int, int, int]) -> None:
+    """Colour the inner boundary of the upscaled mask, ``min(scale, 3)`` pixels thick.
+
+    Within that thickness every pixel lies in the block of a source pixel with an 8-neighbour
+    outside the mask, so the outline stays on the source-grid boundary (module docstring).
+    """
+    if not mask.any():
+        return
+    up = np.kron(mask, np.ones((scale, scale), bool))
+    inner = ndimage.binary_erosion(up, iterations=min(scale, 3), border_value=0)
+    image[up & ~inner] = colour
+
+
+def _measure_text(f: Follicle) -> str:
+    best = f.best
+    if best.d1_mm is not None and best.d2_mm is not None:
+        return f"{best.d1_mm:.1f} x {best.d2_mm:.1f} mm"
+    return f"{best.d1_px:.0f} x {best.d2_px:.0f} px"
+
+
+def _draw_header(
+    draw: ImageDraw.ImageDraw,
+    layout: Layout,
+    record: ImageRecord,
+    frame_index: int,
+    patient_label: str,
+    n_drawn: int,
+) -> None:
+    side = {"L": "LEFT ovary", "R": "RIGHT ovary"}.get(record.laterality, "side unknown")
+    frame = f"frame {frame_index + 1} of {record.n_frames}" if record.is_sweep else "still image"
+    line1 = f"{patient_label or 'unknown patient'}   {record.study_date or 'no date'}   {side}"
+    cal = record.calibration
+    if cal.calibrated:
+        line2 = f"{cal.spacing_col_mm:.3f} x {cal.spacing_row_mm:.3f} mm/px"
+    else:
+        line2 = "UNCALIBRATED: sizes in pixels"
+    line2 = f"SOP ...{record.sop_instance_uid[-12:]}   {frame}   {line2}   {n_drawn} follicle(s) shown"
+    draw.text((8, 5), line1, font=_font(19, bold=True), fill=(255, 255, 255))
+    draw.text((8, 31), line2, font=_font(14), fill=(205, 205, 205))
+
+
+def _draw_footer(draw: ImageDraw.ImageDraw, layout: Layout, record: ImageRecord) -> None:
+    y0 = layout.top + layout.height
+    font = _font(13)
+    x = 8
+    entries = [("ovary", OVARY_COLOUR)]
+    if record.calibration.calibrated:
+        entries += [(name, colour) for name, _, colour in SIZE_CLASSES]
+    else:
+        entries.append(("follicle (px)", UNCALIBRATED_COLOUR))
+    for name, colour in entries:
+        draw.rectangle((x, y0 + 8, x + 14, y0 + 22), fill=colour)
+        draw.text((x + 19, y0 + 8), name, font=font, fill=(230, 230, 230))
+        x += 19 + int(draw.textlength(name, font=font)) + 14
+    spacing = record.calibration.spacing_col_mm
+    if spacing is None:
+        return
+    px_per_mm = layout.scale / spacing
+    length_mm = _nice_length(0.2 * layout.width / px_per_mm)
+    bar = int(round(length_mm * px_per_mm))
+    text = f"{length_mm:g} mm"
+    right = layout.canvas_width - 10
+    tx = right - int(draw.textlength(text, font=font))
+    x1 = tx - 8
+    x0 = x1 - bar
+    if x0 <= x:  # no room beside the legend: second line
+        y0 += 18
+    draw.rectangle((x0, y0 + 13, x1, y0 + 18), fill=(255, 255, 255))
+    draw.line((x0, y0 + 8, x0, y0 + 23), fill=(255, 255, 255), width=2)
+    draw.line((x1, y0 + 8, x1, y0 + 23), fill=(255, 255, 255), width=2)
+    draw.text((tx, y0 + 8), text, font=font, fill=(255, 255, 255))
+
+
+def _nice_length(mm: float) -> float:
+    """The largest of 1, 2, 5 x 10^k not above ``mm`` (at least 0.1)."""
+    best = 0.1
+    for exponent in range(-1, 4):
+        for base in (1, 2, 5):
+            if base * 10**exponent <= mm:
+                best = base * 10**exponent
+    return float(best)
+
+
+def _draw_labels(
+    draw: ImageDraw.ImageDraw,
+    layout: Layout,
+    ids: np.ndarray,
+    follicles: Sequence[Follicle],
+    record: ImageRecord,
+) -> None:
+    """Place each follicle's label beside it, off every follicle and every other label."""
+    s, top = layout.scale, layout.top
+    blocked = np.zeros((layout.height, layout.canvas_width), bool)
+    if follicles:
+        grown = ndimage.binary_dilation(ids > 0, iterations=max(1, 3 // s))
+        blocked[:, : layout.width] = np.kron(grown, np.ones((s, s), bool))
+    bold, font = _font(_FONT_PX, bold=True), _font(_FONT_PX - 2)
+    for f in follicles:
+        rows, cols = np.nonzero(ids == f.follicle_id)
+        number, size = str(f.follicle_id), _measure_text(f)
+        w = int(draw.textlength(number, font=bold) + 6 + draw.textlength(size, font=font)) + 2 * _LABEL_PAD
+        h = _FONT_PX + 2 * _LABEL_PAD + 2
+        box = _place(blocked, (rows.min() * s, cols.min() * s, (rows.max() + 1) * s, (cols.max() + 1) * s), w, h)
+        by, bx = box
+        blocked[max(0, by - 3) : by + h + 3, max(0, bx - 3) : bx + w + 3] = True
+        # leader line from the box to the nearest outline point, when the box is not touching it
+        cy, cx = by + h / 2, bx + w / 2
+        d2 = (rows * s + s / 2 - cy) ** 2 + (cols * s + s / 2 - cx) ** 2
+        k = int(np.argmin(d2))
+        py, px = rows[k] * s + s / 2, cols[k] * s + s / 2
+        ey, ex = min(max(py, by), by + h), min(max(px, bx), bx + w)
+        if math.hypot(py - ey, px - ex) > _LEADER_MIN_PX:
+            for width, fill in ((4, (0, 0, 0)), (2, (255, 255, 255))):
+                draw.line((ex, ey + top, px, py + top), fill=fill, width=width)
+        draw.rectangle((bx, by + top, bx + w, by + h + top), fill=(255, 255, 255), outline=(0, 0, 0))
+        draw.text((bx + _LABEL_PAD, by + top + _LABEL_PAD), number, font=bold, fill=(0, 0, 0))
+        nx = bx + _LABEL_PAD + int(draw.textlength(number, font=bold)) + 6
+        draw.text((nx, by + top + _LABEL_PAD + 2), size, font=font, fill=(40, 40, 40))
+
+
+def _place(blocked: np.ndarray, bbox: tuple[int, int, int, int], w: int, h: int) -> tuple[int, int]:
+    """Top-left ``(y, x)`` of a ``w x h`` box near ``bbox`` (y0, x0, y1, x1) with the least overlap."""
+    y0, x0, y1, x1 = bbox
+    H, W = blocked.shape
+    cy, cx = (y0 + y1) // 2, (x0 + x1) // 2
+    best: tuple[float, int, int] | None = None
+    for gap in (4, 16, 34, 60, 100, 150):
+        candidates = (
+            (cy - h // 2, x1 + gap),
+            (cy - h // 2, x0 - gap - w),
+            (y0 - gap - h, cx - w // 2),
+            (y1 + gap, cx - w // 2),
+            (y0 - gap - h, x1 + gap),
+            (y1 + gap, x1 + gap),
+            (y0 - gap - h, x0 - gap - w),
+            (y1 + gap, x0 - gap - w),
+        )
+        for y, x in candidates:
+            y, x = int(max(0, min(y, H - h - 1))), int(max(0, min(x, W - w - 1)))
+            overlap = float(blocked[y : y + h, x : x + w].sum())
+            cost = overlap * 1000 + gap
+            if best is None or cost < best[0]:
+                best = (cost, y, x)
+        if best is not None and best[0] < 1000:
+            break
+    assert best is not None
+    return best[1], best[2]

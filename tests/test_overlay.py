@@ -1,0 +1,208 @@
+"""Overlays: outlines on the source-grid mask boundary, labels off the follicles, scale bar, names."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from PIL import Image
+from scipy import ndimage
+
+from follicle_seg.report import overlay
+from follicle_seg.types import UNCALIBRATED, Calibration, Follicle, ImageRecord, Section
+
+REGION = (30, 20, 189, 139)  # (min_col, min_row, max_col, max_row): 120 rows x 160 columns
+
+
+def _ellipse(shape: tuple[int, int], cy: float, cx: float, ry: float, rx: float) -> np.ndarray:
+    y, x = np.ogrid[: shape[0], : shape[1]]
+    return ((y - cy) / ry) ** 2 + ((x - cx) / rx) ** 2 <= 1
+
+
+def _record(spacing: float | None = 0.1, **changes: object) -> ImageRecord:
+    record = ImageRecord(
+        path="a.dcm",
+        sop_instance_uid="1.2.826.0.1.3680043.8.498.99887766554433",
+        sop_class_uid="1.2.840.10008.5.1.4.1.1.6.1",
+        modality="US",
+        patient_id="P0a1b2c3d4e5",
+        study_instance_uid="1.2.3",
+        study_date="2026-03-04",
+        series_instance_uid="1.2.3.4",
+        series_description="",
+        laterality="R",
+        laterality_source="ImageLaterality",
+        n_frames=1,
+        rows=170,
+        columns=220,
+        photometric="MONOCHROME2",
+        transfer_syntax="1.2.840.10008.1.2.1",
+        calibration=Calibration(spacing, spacing, "ultrasound_region") if spacing else UNCALIBRATED,
+        region=REGION,
+        region_source="ultrasound_region",
+    )
+    return dataclasses.replace(record, **changes)
+
+
+def _scene(spacing: float | None = 0.1):
+    """Grey region crop with an ovary and three follicles (ids 1..3), and their records."""
+    record = _record(spacing)
+    shape = record.region_shape
+    rng = np.random.default_rng(1)
+    grey = rng.integers(60, 140, shape).astype(np.uint8)
+    ovary = _ellipse(shape, 60, 80, 45, 65)
+    ids = np.zeros(shape, np.int32)
+    specs = [(55, 60, 16, 20), (70, 110, 9, 9), (30, 95, 5, 6)]
+    follicles = []
+    for k, (cy, cx, ry, rx) in enumerate(specs, start=1):
+        mask = _ellipse(shape, cy, cx, ry, rx)
+        ids[mask] = k
+        grey[mask] = 10
+        d1, d2 = 2.0 * max(ry, rx), 2.0 * min(ry, rx)
+        mm = (lambda v: v * spacing) if spacing else (lambda v: None)
+        section = Section(0, cy + REGION[1], cx + REGION[0], int(mask.sum()), d1, d2, mm(d1), mm(d2), None)
+        follicles.append(Follicle(k, record.sop_instance_uid, section, 1, None, None))
+    return grey, ovary, ids, follicles, record
+
+
+def _render(grey, ovary, ids, follicles, record):
+    return overlay.render_overlay(
+        grey,
+        ovary_mask=ovary,
+        follicle_ids=ids,
+        follicles=follicles,
+        record=record,
+        frame_index=0,
+        patient_label=record.patient_id,
+    )
+
+
+def _on_source(region_mask: np.ndarray, record: ImageRecord) -> np.ndarray:
+    full = np.zeros((record.rows, record.columns), bool)
+    c0, r0, c1, r1 = record.region
+    full[r0 : r1 + 1, c0 : c1 + 1] = region_mask
+    return full
+
+
+def _source_boundary(full: np.ndarray) -> np.ndarray:
+    """Mask pixels with an 8-neighbour outside the mask, computed on the SOURCE grid."""
+    padded = np.pad(full, 1)
+    outside_near = np.zeros_like(full)
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            outside_near |= ~padded[1 + dy : 1 + dy + full.shape[0], 1 + dx : 1 + dx + full.shape[1]]
+    return full & outside_near
+
+
+def test_drawn_contour_pixels_lie_on_the_mask_boundary_on_the_source_grid() -> None:
+    grey, ovary, ids, follicles, record = _scene()
+    rgb = _render(grey, ovary, ids, follicles, record)
+    layout = overlay.layout_for(record)
+    area = rgb[layout.top : layout.top + layout.height, : layout.width].astype(int)
+    saturated = area.max(axis=2) - area.min(axis=2) > 30
+    structures = [(ovary, overlay.OVARY_COLOUR)] + [
+        (ids == f.follicle_id, overlay.size_class_colour(f.mean_diameter_mm)[1]) for f in follicles
+    ]
+    by_colour: dict[tuple[int, int, int], np.ndarray] = {}
+    for mask, colour in structures:  # structures sharing a colour are checked together
+        by_colour[colour] = by_colour.get(colour, np.zeros_like(mask)) | mask
+    explained = np.zeros_like(saturated)
+    for colour, mask in by_colour.items():
+        y, x = np.nonzero((area == colour).all(axis=2))
+        assert len(y) > 0
+        explained[y, x] = True
+        rows, cols = layout.to_source(y + layout.top, x, record)
+        boundary = np.zeros((record.rows, record.columns), bool)
+        for part, part_colour in structures:
+            if part_colour == colour:
+                boundary |= _source_boundary(_on_source(part, record))
+        assert boundary[rows, cols].all(), "an outline pixel is off the source-grid boundary"
+        hit = np.zeros_like(boundary)
+        hit[rows, cols] = True
+        # every boundary pixel is drawn, except where a later outline was drawn over it
+        assert hit.sum() >= 0.8 * boundary.sum()
+    assert not (saturated & ~explained).any(), "saturated pixels that belong to no outline"
+    for mask, _ in structures:  # the exported coordinates are exactly each source boundary
+        exported = overlay.contour_source_pixels(mask, record)
+        boundary = _source_boundary(_on_source(mask, record))
+        flat = np.sort(np.ravel_multi_index((exported[:, 0], exported[:, 1]), boundary.shape))
+        assert np.array_equal(flat, np.flatnonzero(boundary))
+
+
+def test_labels_never_cover_a_follicle() -> None:
+    grey, ovary, ids, follicles, record = _scene()
+    rgb = _render(grey, ovary, ids, follicles, record)
+    layout = overlay.layout_for(record)
+    s = layout.scale
+    interior = ndimage.binary_erosion(ids > 0, structure=np.ones((3, 3), bool))
+    up = np.kron(interior, np.ones((s, s), bool))
+    area = rgb[layout.top : layout.top + layout.height, : layout.width]
+    expected = np.kron(grey, np.ones((s, s), np.uint8))
+    assert np.array_equal(area[up][:, 0], expected[up])
+    # the labels were drawn somewhere (white boxes)
+    assert ((area == 255).all(axis=2)).sum() > 200
+
+
+def test_scale_bar_length_matches_calibration() -> None:
+    grey, ovary, ids, follicles, record = _scene(spacing=0.1)
+    rgb = _render(grey, ovary, ids, follicles, record)
+    layout = overlay.layout_for(record)
+    footer = rgb[layout.top + layout.height :]
+    white = (footer == 255).all(axis=2)
+    longest = max(_longest_run(row) for row in white)
+    length_mm = overlay._nice_length(0.2 * layout.width * 0.1 / layout.scale)
+    assert abs(longest - length_mm / 0.1 * layout.scale) <= 2
+
+
+def test_uncalibrated_overlay_has_no_scale_bar_and_pixel_sizes() -> None:
+    grey, ovary, ids, follicles, record = _scene(spacing=None)
+    rgb = _render(grey, ovary, ids, follicles, record)
+    layout = overlay.layout_for(record)
+    footer = (rgb[layout.top + layout.height :] == 255).all(axis=2)
+    assert max(_longest_run(row) for row in footer) < 30
+    area = rgb[layout.top : layout.top + layout.height, : layout.width]
+    assert (area == overlay.UNCALIBRATED_COLOUR).all(axis=2).any()
+
+
+def _longest_run(row: np.ndarray) -> int:
+    best = run = 0
+    for v in row:
+        run = run + 1 if v else 0
+        best = max(best, run)
+    return best
+
+
+def test_small_regions_are_upscaled_and_maps_must_match_the_region() -> None:
+    grey, ovary, ids, follicles, record = _scene()
+    layout = overlay.layout_for(record)
+    assert layout.scale >= 4 and layout.height == 120 * layout.scale
+    with pytest.raises(ValueError, match="region"):
+        _render(grey[:-1], ovary, ids, follicles, record)
+    with pytest.raises(ValueError, match="follicle_ids"):
+        _render(grey, ovary, ids[:, :-1], follicles, record)
+
+
+def test_size_classes_follow_the_spec_bounds() -> None:
+    assert overlay.size_class_colour(1.99)[0] == "<2 mm"
+    assert overlay.size_class_colour(2.0)[0] == "2-5 mm"
+    assert overlay.size_class_colour(9.99)[0] == "5-10 mm"
+    assert overlay.size_class_colour(14.0)[0] == "14-18 mm"
+    assert overlay.size_class_colour(18.0)[0] == ">=18 mm"
+    assert overlay.size_class_colour(None)[0] == "px"
+
+
+def test_overlay_filename_is_sanitized_unique_and_nameless() -> None:
+    record = _record(patient_id="P 01/../x", sop_instance_uid="1.2.3.11112222")
+    other = _record(patient_id="P 01/../x", sop_instance_uid="9.9.11112222")
+    name = overlay.overlay_filename(record, 7)
+    assert name.startswith("P-01-..-x_20260304_R_") and name.endswith("_f007.png")
+    assert "/" not in name and " " not in name
+    assert name != overlay.overlay_filename(other, 7)
+
+
+def test_write_overlay_is_a_png_of_the_array_and_leaves_no_temporary(tmp_path) -> None:
+    rgb = np.random.default_rng(0).integers(0, 255, (20, 30, 3)).astype(np.uint8)
+    path = overlay.write_overlay(tmp_path / "o" / "a.png", rgb)
+    assert np.array_equal(np.asarray(Image.open(path)), rgb)
+    assert [p.name for p in path.parent.iterdir()] == ["a.png"]
