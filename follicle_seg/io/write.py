@@ -193,7 +193,7 @@ def write_us_dicom(
         kwargs: dict[str, Any] = {"generate_instance_uid": False}
         if tsyntax == JPEG2000:
             kwargs["j2k_cr"] = [10]
-        ds.compress(tsyntax, stored, **kwargs)
+        ds.compress(tsyntax, stored if n_frames > 1 else stored[0], **kwargs)
         if tsyntax == JPEG2000:
             ds.LossyImageCompression = "01"
             ds.LossyImageCompressionMethod = "ISO_15444_1"

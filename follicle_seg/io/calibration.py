@@ -1,0 +1,163 @@
+"""Pixel spacing of an ultrasound image: which region holds the image and how big its pixels are.
+
+Pure functions on plain values (no pydicom): :mod:`follicle_seg.io.dicom` parses the tags into
+:class:`UltrasoundRegion` items and calls these.
+
+Rules (SPEC "Inputs"):
+
+1. Among the Sequence of Ultrasound Regions (0018,6011) take the 2D (RegionSpatialFormat 1)
+   tissue (RegionDataType 1) region with the largest area inside the frame; when no 2D region is
+   tissue, the largest 2D region. A B-mode pane beside a Doppler strip gives the B-mode pane.
+2. Its PhysicalDeltaX / PhysicalDeltaY in cm (PhysicalUnitsX/YDirection 3) give the spacing in
+   mm, x (columns) and y (rows) kept apart.
+3. Else PixelSpacing (0028,0030), else ImagerPixelSpacing (0018,1164), both ``[row, column]``
+   in mm.
+4. Else uncalibrated: a spacing is never guessed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from follicle_seg.types import UNCALIBRATED, Calibration
+
+SPATIAL_FORMAT_2D = 1
+DATA_TYPE_TISSUE = 1
+UNITS_CM = 3
+#: Plausible pixel spacing of a clinical ultrasound image, mm per pixel (inclusive).
+SPACING_RANGE_MM = (0.01, 2.0)
+
+
+@dataclass(frozen=True)
+class UltrasoundRegion:
+    """One item of the Sequence of Ultrasound Regions, as plain values.
+
+    Bounds are inclusive source-frame pixels (RegionLocationMinX0, MinY0, MaxX1, MaxY1);
+    ``delta_x`` / ``delta_y`` are PhysicalDeltaX / Y in the units given by ``units_x`` /
+    ``units_y`` (PhysicalUnitsX/YDirection; 3 = cm).
+    """
+
+    min_col: int
+    min_row: int
+    max_col: int
+    max_row: int
+    spatial_format: int | None = None
+    data_type: int | None = None
+    units_x: int | None = None
+    units_y: int | None = None
+    delta_x: float | None = None
+    delta_y: float | None = None
+
+    def clipped(self, n_rows: int, n_cols: int) -> tuple[int, int, int, int] | None:
+        """Bounds ``(min_col, min_row, max_col, max_row)`` cut to the frame, ``None`` if outside."""
+        c0, r0 = max(0, self.min_col), max(0, self.min_row)
+        c1, r1 = min(n_cols - 1, self.max_col), min(n_rows - 1, self.max_row)
+        if c1 < c0 or r1 < r0:
+            return None
+        return (c0, r0, c1, r1)
+
+    def area_in_frame(self, n_rows: int, n_cols: int) -> int:
+        """Number of frame pixels the region covers."""
+        box = self.clipped(n_rows, n_cols)
+        if box is None:
+            return 0
+        return (box[2] - box[0] + 1) * (box[3] - box[1] + 1)
+
+
+def choose_region(
+    regions: Sequence[UltrasoundRegion], n_rows: int, n_cols: int
+) -> UltrasoundRegion | None:
+    """Pick the region that holds the 2D image.
+
+    Parameters
+    ----------
+    regions
+        The items of the Sequence of Ultrasound Regions, in file order.
+    n_rows, n_cols
+        Frame size (Rows, Columns).
+
+    Returns
+    -------
+    UltrasoundRegion or None
+        The largest 2D tissue region inside the frame (the first of equal ones), else the largest
+        2D region of another data type, else ``None``.
+
+    Examples
+    --------
+    >>> bmode = UltrasoundRegion(0, 0, 399, 299, 1, 1, 3, 3, 0.02, 0.02)
+    >>> doppler = UltrasoundRegion(0, 300, 399, 399, 3, 3, 4, 7, 0.01, 1.0)
+    >>> choose_region([doppler, bmode], 400, 400) is bmode
+    True
+    """
+    two_d = [
+        r
+        for r in regions
+        if r.spatial_format == SPATIAL_FORMAT_2D and r.area_in_frame(n_rows, n_cols) > 0
+    ]
+    tissue = [r for r in two_d if r.data_type == DATA_TYPE_TISSUE]
+    pool = tissue or two_d
+    if not pool:
+        return None
+    best = max(r.area_in_frame(n_rows, n_cols) for r in pool)
+    return next(r for r in pool if r.area_in_frame(n_rows, n_cols) == best)
+
+
+def region_calibration(region: UltrasoundRegion) -> Calibration | None:
+    """Spacing in mm from a region's physical deltas, or ``None`` when they are not in cm.
+
+    Examples
+    --------
+    >>> region_calibration(UltrasoundRegion(0, 0, 9, 9, 1, 1, 3, 3, 0.02, 0.03))
+    Calibration(spacing_row_mm=0.3, spacing_col_mm=0.2, source='ultrasound_region')
+    """
+    if region.units_x != UNITS_CM or region.units_y != UNITS_CM:
+        return None
+    if not region.delta_x or not region.delta_y or region.delta_x <= 0 or region.delta_y <= 0:
+        return None
+    return Calibration(
+        spacing_row_mm=round(region.delta_y * 10.0, 12),
+        spacing_col_mm=round(region.delta_x * 10.0, 12),
+        source="ultrasound_region",
+    )
+
+
+def spacing_calibration(spacing: Sequence[float] | None, source: str) -> Calibration | None:
+    """Calibration from a ``[row, column]`` spacing in mm (PixelSpacing, ImagerPixelSpacing).
+
+    Returns ``None`` when the value is missing, not two numbers, or not positive.
+    """
+    if spacing is None or len(spacing) != 2:
+        return None
+    row, col = float(spacing[0]), float(spacing[1])
+    if row <= 0 or col <= 0:
+        return None
+    return Calibration(spacing_row_mm=row, spacing_col_mm=col, source=source)
+
+
+def choose_calibration(
+    region: UltrasoundRegion | None,
+    pixel_spacing: Sequence[float] | None,
+    imager_pixel_spacing: Sequence[float] | None,
+) -> Calibration:
+    """Apply the rules of the module docstring in order; never guesses a spacing."""
+    candidates = (
+        region_calibration(region) if region is not None else None,
+        spacing_calibration(pixel_spacing, "PixelSpacing"),
+        spacing_calibration(imager_pixel_spacing, "ImagerPixelSpacing"),
+    )
+    return next((c for c in candidates if c is not None), UNCALIBRATED)
+
+
+def implausible_spacing(calibration: Calibration) -> str | None:
+    """A one-line reason when a calibrated spacing is outside :data:`SPACING_RANGE_MM`."""
+    if not calibration.calibrated:
+        return None
+    lo, hi = SPACING_RANGE_MM
+    for axis, value in (("rows", calibration.spacing_row_mm), ("columns", calibration.spacing_col_mm)):
+        if value is not None and not lo <= value <= hi:
+            return (
+                f"absurd calibration: {value:g} mm between {axis} from {calibration.source} "
+                f"(expected {lo:g}-{hi:g} mm/pixel)"
+            )
+    return None

@@ -1,0 +1,544 @@
+"""Read ultrasound DICOM: the header into an :class:`ImageRecord`, the pixels frame by frame.
+
+The only module of the package that reads DICOM with pydicom. Every reason a file cannot be
+analysed becomes a :class:`~follicle_seg.errors.RejectedInput` naming the file and the reason
+in one line; nothing is decoded before the header has been checked (sizes, syntax, decoder).
+
+Pixels to grey ``uint8`` (one table or formula per file, the same for every frame of a cine):
+
+* ``MONOCHROME2`` 8-bit: as stored. ``MONOCHROME1``: inverted.
+* more than 8 bits: Modality rescale (RescaleSlope/Intercept), then the first VOI window
+  (WindowCenter/Width, DICOM linear function) when present, else the full range of the stored
+  bits, mapped to 0-255.
+* ``RGB`` / ``YBR_*``: pydicom converts YBR to RGB while decoding (once: JPEG decoders already
+  return RGB), then luma ``0.299 R + 0.587 G + 0.114 B``.
+* ``PALETTE COLOR``: the palette (8- or 16-bit entries, segmented or not) applied, then luma;
+  16-bit entries that never exceed 255 are taken as 8-bit values (a quirk of real files).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+from pydicom.multival import MultiValue
+from pydicom.pixels import apply_color_lut, get_decoder, pixel_array
+from pydicom.uid import UID
+
+from follicle_seg.errors import RejectedInput
+from follicle_seg.io.calibration import (
+    UltrasoundRegion,
+    choose_calibration,
+    choose_region,
+    implausible_spacing,
+)
+from follicle_seg.io.laterality import choose_laterality
+from follicle_seg.io.region import MIN_REGION_PX, find_scan_area
+from follicle_seg.types import UNCALIBRATED, Frame, ImageRecord
+
+#: Largest decoded size of a file, in bytes, and its largest number of frames.
+MAX_PIXEL_BYTES = 2**31
+MAX_FRAMES = 10_000
+
+#: SOP classes read: US Image (and retired), US Multi-frame (and retired), Secondary Capture and
+#: the multi-frame Secondary Captures (grey byte / word, true colour).
+US_SOP_CLASSES = {
+    "1.2.840.10008.5.1.4.1.1.6.1": "US Image Storage",
+    "1.2.840.10008.5.1.4.1.1.6": "US Image Storage (retired)",
+    "1.2.840.10008.5.1.4.1.1.3.1": "US Multi-frame Image Storage",
+    "1.2.840.10008.5.1.4.1.1.3": "US Multi-frame Image Storage (retired)",
+    "1.2.840.10008.5.1.4.1.1.7": "Secondary Capture Image Storage",
+    "1.2.840.10008.5.1.4.1.1.7.2": "Multi-frame Grayscale Byte SC Image Storage",
+    "1.2.840.10008.5.1.4.1.1.7.3": "Multi-frame Grayscale Word SC Image Storage",
+    "1.2.840.10008.5.1.4.1.1.7.4": "Multi-frame True Color SC Image Storage",
+}
+
+#: The package that decodes each compressed transfer syntax (named in rejection reasons).
+DECODER_PACKAGES = {
+    "1.2.840.10008.1.2.4.50": "pillow",  # JPEG Baseline
+    "1.2.840.10008.1.2.4.51": "pillow",  # JPEG Extended 12-bit
+    "1.2.840.10008.1.2.4.57": "python-gdcm",  # JPEG Lossless
+    "1.2.840.10008.1.2.4.70": "python-gdcm",  # JPEG Lossless SV1
+    "1.2.840.10008.1.2.4.80": "pyjpegls",  # JPEG-LS Lossless
+    "1.2.840.10008.1.2.4.81": "pyjpegls",  # JPEG-LS Near-lossless
+    "1.2.840.10008.1.2.4.90": "pylibjpeg-openjpeg",  # JPEG 2000 Lossless
+    "1.2.840.10008.1.2.4.91": "pylibjpeg-openjpeg",  # JPEG 2000
+    "1.2.840.10008.1.2.4.201": "pylibjpeg-openjpeg",  # HTJ2K Lossless
+    "1.2.840.10008.1.2.4.202": "pylibjpeg-openjpeg",  # HTJ2K Lossless RPCL
+    "1.2.840.10008.1.2.4.203": "pylibjpeg-openjpeg",  # HTJ2K
+    "1.2.840.10008.1.2.5": "pydicom",  # RLE Lossless
+}
+
+COLOUR_PHOTOMETRICS = ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_RCT", "YBR_ICT", "YBR_PARTIAL_420")
+PHOTOMETRICS = ("MONOCHROME1", "MONOCHROME2", "PALETTE COLOR") + COLOUR_PHOTOMETRICS
+
+_PIXEL_DATA = 0x7FE00010
+_UNDEFINED_LENGTH = 0xFFFFFFFF
+
+
+def read_record(path: str | Path) -> ImageRecord:
+    """Read and check one file's header; choose its region, calibration and side.
+
+    Only the header is parsed (pixel data is deferred), except for a file without a Sequence
+    of Ultrasound Regions, whose first frame is decoded to find the scan sector.
+
+    Parameters
+    ----------
+    path
+        A file.
+
+    Returns
+    -------
+    ImageRecord
+
+    Raises
+    ------
+    RejectedInput
+        Not DICOM, truncated, no pixel data, not ultrasound, an unsupported pixel format, a
+        transfer syntax without an installed decoder, implausible frame sizes, absurd
+        calibration, a region smaller than 64 pixels.
+
+    Examples
+    --------
+    >>> from pydicom.data import get_testdata_file
+    >>> record = read_record(get_testdata_file("examples_ybr_color.dcm"))
+    >>> record.n_frames, record.calibration.spacing_row_mm, record.region
+    (30, 0.510497055947781, (84, 31, 319, 239))
+    """
+    path_str = str(path)
+    ds = _read_header(path_str)
+    try:
+        return _record_from_header(path_str, ds)
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError) as exc:
+        raise RejectedInput(path_str, f"unreadable header value ({_short(exc)})") from exc
+
+
+def _record_from_header(path_str: str, ds: Dataset) -> ImageRecord:
+    """The body of :func:`read_record`, on a parsed header."""
+    if _PIXEL_DATA not in ds:
+        raise RejectedInput(path_str, "no pixel data (7FE0,0010): not an image")
+    _check_ultrasound(path_str, ds)
+    n_frames, n_rows, n_cols = _check_geometry(path_str, ds)
+    _check_pixel_length(path_str, ds, n_frames)
+    syntax = UID(ds.file_meta.TransferSyntaxUID)
+    _check_decoder(path_str, syntax)
+
+    regions = [_parse_region(item) for item in ds.get("SequenceOfUltrasoundRegions", [])]
+    chosen = choose_region(regions, n_rows, n_cols)
+    if chosen is not None:
+        box = chosen.clipped(n_rows, n_cols)
+        assert box is not None  # choose_region only returns regions inside the frame
+        region, region_source = box, "ultrasound_region"
+    else:
+        region, region_source = _auto_region(path_str, ds), "auto"
+    calibration = choose_calibration(
+        chosen, _floats(ds.get("PixelSpacing")), _floats(ds.get("ImagerPixelSpacing"))
+    )
+    if region_source == "auto" and calibration.source == "ultrasound_region":
+        calibration = UNCALIBRATED
+    reason = implausible_spacing(calibration)
+    if reason:
+        raise RejectedInput(path_str, reason)
+    height, width = region[3] - region[1] + 1, region[2] - region[0] + 1
+    if min(height, width) < MIN_REGION_PX:
+        raise RejectedInput(
+            path_str,
+            f"image region {width}x{height} px ({region_source}) is smaller than "
+            f"{MIN_REGION_PX} px",
+        )
+    side, side_source = choose_laterality(
+        image_laterality=_text(ds, "ImageLaterality"),
+        laterality=_text(ds, "Laterality"),
+        series_description=_text(ds, "SeriesDescription"),
+        image_comments=_text(ds, "ImageComments"),
+    )
+    return ImageRecord(
+        path=path_str,
+        sop_instance_uid=_text(ds, "SOPInstanceUID"),
+        sop_class_uid=_text(ds, "SOPClassUID"),
+        modality=_text(ds, "Modality"),
+        patient_id=_text(ds, "PatientID"),
+        study_instance_uid=_text(ds, "StudyInstanceUID"),
+        study_date=iso_date(_text(ds, "StudyDate")),
+        series_instance_uid=_text(ds, "SeriesInstanceUID"),
+        series_description=_text(ds, "SeriesDescription"),
+        laterality=side,
+        laterality_source=side_source,
+        n_frames=n_frames,
+        rows=n_rows,
+        columns=n_cols,
+        photometric=_text(ds, "PhotometricInterpretation"),
+        transfer_syntax=str(syntax),
+        calibration=calibration,
+        region=region,
+        region_source=region_source,
+        frame_time_ms=_frame_time_ms(ds),
+        frame_spacing_mm=_positive_float(ds.get("SpacingBetweenSlices")),
+        manufacturer=_text(ds, "Manufacturer"),
+    )
+
+
+def iter_frames(record: ImageRecord, *, start: int = 0, stop: int | None = None) -> Iterator[Frame]:
+    """Decode frames ``start`` to ``stop - 1`` one at a time, as grey uint8 of the region.
+
+    Each frame is decoded on its own from the file (``pydicom.pixels.pixel_array(path,
+    index=i)``): a long cine is never held whole in memory.
+
+    Raises
+    ------
+    RejectedInput
+        When a frame cannot be decoded or has an unexpected shape.
+    """
+    header = _read_header(record.path, pixels=False)
+    to_grey = grey_converter(header)
+    c0, r0, c1, r1 = record.region
+    end = record.n_frames if stop is None else min(stop, record.n_frames)
+    for index in range(max(0, start), end):
+        grey = to_grey(_decode_frame(record.path, index, record.rows, record.columns))
+        yield Frame(record=record, index=index, pixels=np.ascontiguousarray(grey[r0 : r1 + 1, c0 : c1 + 1]))
+
+
+def sop_class_name(uid: str) -> str:
+    """A readable name of a SOP class UID (the UID itself when unknown)."""
+    return US_SOP_CLASSES.get(uid) or UID(uid).name
+
+
+def transfer_syntax_name(uid: str) -> str:
+    """A readable name of a transfer syntax UID (the UID itself when unknown)."""
+    return UID(uid).name
+
+
+def iso_date(value: str) -> str:
+    """DICOM DA ``YYYYMMDD`` (or already ``YYYY-MM-DD``) as ``YYYY-MM-DD``; ``""`` if unusable.
+
+    Examples
+    --------
+    >>> iso_date("20240131"), iso_date("2024.01.31"), iso_date("")
+    ('2024-01-31', '2024-01-31', '')
+    """
+    digits = "".join(ch for ch in value if ch.isdigit())
+    if len(digits) != 8:
+        return ""
+    return f"{digits[:4]}-{digits[4:6]}-{digits[6:]}"
+
+
+# ----------------------------------------------------------------------------- header checks
+
+
+def _read_header(path: str, *, pixels: bool = True) -> Dataset:
+    """Parse the file, deferring the pixel data (or stopping before it)."""
+    if not os.path.isfile(path):
+        raise RejectedInput(path, "not a readable file")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            if pixels:
+                ds = pydicom.dcmread(path, defer_size=4096)
+            else:
+                ds = pydicom.dcmread(path, stop_before_pixels=True)
+        except InvalidDicomError:
+            raise RejectedInput(
+                path, "not a DICOM file (no 'DICM' marker after the preamble)"
+            ) from None
+        except (EOFError, OSError, ValueError, KeyError, TypeError, OverflowError) as exc:
+            raise RejectedInput(path, f"truncated or corrupt DICOM header ({_short(exc)})") from exc
+    if pixels and any("End of file reached" in str(w.message) for w in caught):
+        raise RejectedInput(path, "truncated: the file ends inside the pixel data")
+    if "TransferSyntaxUID" not in getattr(ds, "file_meta", Dataset()):
+        raise RejectedInput(path, "no transfer syntax in the file meta information")
+    return ds
+
+
+def _check_pixel_length(path: str, ds: Dataset, n_frames: int) -> None:
+    """Pixel data as long as the header says (uncompressed) and inside the file."""
+    elem: Any = ds.get_item(_PIXEL_DATA, keep_deferred=True)
+    length = getattr(elem, "length", None)
+    if length is None:
+        value = elem.value
+        length = len(value) if value is not None else 0
+    if length == _UNDEFINED_LENGTH:
+        return
+    value_tell = getattr(elem, "value_tell", None)
+    if value_tell is not None and value_tell + length > os.path.getsize(path):
+        raise RejectedInput(path, "truncated: the file ends inside the pixel data")
+    syntax = UID(ds.file_meta.TransferSyntaxUID)
+    if not syntax.is_compressed:
+        needed = _native_frame_bytes(ds) * n_frames
+        if length < needed:
+            raise RejectedInput(
+                path, f"truncated: pixel data holds {length} bytes, the header needs {needed}"
+            )
+
+
+def _check_ultrasound(path: str, ds: Dataset) -> None:
+    modality = _text(ds, "Modality")
+    sop_class = _text(ds, "SOPClassUID")
+    if modality != "US":
+        raise RejectedInput(
+            path, f"not ultrasound: Modality is {modality or 'missing'!s}, expected US"
+        )
+    if sop_class not in US_SOP_CLASSES:
+        raise RejectedInput(
+            path,
+            f"not an ultrasound image: SOP class {sop_class_name(sop_class)} is not US Image, "
+            "US Multi-frame or Secondary Capture",
+        )
+
+
+def _check_geometry(path: str, ds: Dataset) -> tuple[int, int, int]:
+    """Frames, rows and columns, checked against the limits before anything is decoded."""
+    try:
+        n_frames = _int(ds, "NumberOfFrames", 1)
+        n_rows, n_cols = _int(ds, "Rows", 0), _int(ds, "Columns", 0)
+        samples = _int(ds, "SamplesPerPixel", 1)
+        bits = _int(ds, "BitsAllocated", 0)
+    except (TypeError, ValueError) as exc:
+        raise RejectedInput(path, f"unreadable image size tags ({_short(exc)})") from exc
+    photometric = _text(ds, "PhotometricInterpretation")
+    if n_rows < 1 or n_cols < 1 or n_frames < 1:
+        raise RejectedInput(
+            path, f"implausible image size: {n_rows} rows x {n_cols} columns x {n_frames} frames"
+        )
+    if n_frames > MAX_FRAMES:
+        raise RejectedInput(path, f"implausible number of frames: {n_frames} (limit {MAX_FRAMES})")
+    decoded = n_rows * n_cols * n_frames * max(samples, 1) * max(bits, 8) // 8
+    if decoded > MAX_PIXEL_BYTES:
+        raise RejectedInput(
+            path,
+            f"implausible image size: {n_rows} x {n_cols} x {n_frames} frames would need "
+            f"{decoded / 2**30:.1f} GiB decoded (limit {MAX_PIXEL_BYTES / 2**30:.0f} GiB)",
+        )
+    if bits not in (8, 16):
+        raise RejectedInput(path, f"unsupported pixel format: {bits} bits allocated (need 8 or 16)")
+    if photometric not in PHOTOMETRICS:
+        raise RejectedInput(path, f"unsupported photometric interpretation {photometric or 'missing'}")
+    if samples != (3 if photometric in COLOUR_PHOTOMETRICS else 1):
+        raise RejectedInput(path, f"{samples} samples per pixel do not fit {photometric}")
+    return n_frames, n_rows, n_cols
+
+
+def _check_decoder(path: str, syntax: UID) -> None:
+    """Reject a transfer syntax that no installed package decodes, naming the one that would."""
+    try:
+        decoder = get_decoder(syntax)
+    except NotImplementedError:
+        raise RejectedInput(
+            path,
+            f"transfer syntax {syntax.name} ({syntax}) cannot be decoded: pydicom has no decoder "
+            "for it; export the images uncompressed or as JPEG",
+        ) from None
+    if not decoder.is_available:
+        package = DECODER_PACKAGES.get(str(syntax), "a pydicom pixel data plugin")
+        raise RejectedInput(
+            path,
+            f"transfer syntax {syntax.name} needs a decoder that is not installed: "
+            f"pip install {package}",
+        )
+
+
+def _auto_region(path: str, ds: Dataset) -> tuple[int, int, int, int]:
+    """The scan sector found on the first frame (files without ultrasound regions)."""
+    grey = grey_converter(ds)(_decode_frame(path, 0, _int(ds, "Rows", 0), _int(ds, "Columns", 0)))
+    box = find_scan_area(grey)
+    if box is None:
+        raise RejectedInput(path, "no image area found: the first frame is black")
+    return box
+
+
+# ----------------------------------------------------------------------------- pixels
+
+
+def _decode_frame(path: str, index: int, n_rows: int, n_cols: int) -> np.ndarray:
+    """One decoded frame (RGB for colour files), read from the file on its own."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            arr = pixel_array(path, index=index)
+    except Exception as exc:  # any decoder failure is this file's problem, not the batch's
+        raise RejectedInput(path, f"frame {index} cannot be decoded ({_short(exc)})") from exc
+    if arr.shape[:2] != (n_rows, n_cols):
+        raise RejectedInput(
+            path, f"frame {index} decodes to shape {arr.shape}, expected {n_rows}x{n_cols}"
+        )
+    return arr
+
+
+def grey_converter(ds: Dataset) -> Callable[[np.ndarray], np.ndarray]:
+    """A function turning one decoded frame of this file into grey uint8 (module docstring).
+
+    Built once per file from the header: a lookup table for monochrome and palette images, luma
+    for colour ones.
+    """
+    photometric = _text(ds, "PhotometricInterpretation")
+    bits = _int(ds, "BitsStored", _int(ds, "BitsAllocated", 8))
+    if photometric in COLOUR_PHOTOMETRICS:
+        scale = 255.0 / (2**bits - 1)
+        return lambda arr: _luma(arr.astype(np.float32) * scale)
+    if photometric == "PALETTE COLOR":
+        table = _palette_table(ds, bits)
+        return lambda arr: table[np.clip(arr, 0, table.size - 1)]
+    signed = _int(ds, "PixelRepresentation", 0) == 1
+    offset = 2 ** (bits - 1) if signed else 0
+    table = monochrome_table(
+        bits=bits,
+        signed=signed,
+        slope=_number(ds, "RescaleSlope", 1.0) or 1.0,
+        intercept=_number(ds, "RescaleIntercept", 0.0),
+        window=_window(ds) if bits > 8 else None,
+        invert=photometric == "MONOCHROME1",
+    )
+    return lambda arr: table[np.clip(arr.astype(np.int64) + offset, 0, table.size - 1)]
+
+
+def monochrome_table(
+    *,
+    bits: int,
+    signed: bool,
+    slope: float,
+    intercept: float,
+    window: tuple[float, float] | None,
+    invert: bool,
+) -> np.ndarray:
+    """Grey uint8 for every stored value (index = stored value + 2**(bits-1) when signed).
+
+    Rescale ``v * slope + intercept``; then the DICOM linear VOI window ``(center, width)`` when
+    given, else the rescaled range of the stored bits; mapped to 0-255; inverted for
+    MONOCHROME1.
+
+    Examples
+    --------
+    >>> t = monochrome_table(bits=12, signed=False, slope=1, intercept=0,
+    ...                      window=(1000.0, 400.0), invert=False)
+    >>> int(t[700]), int(t[1000]), int(t[1300])
+    (0, 128, 255)
+    """
+    stored = np.arange(2**bits, dtype=np.float64) - (2 ** (bits - 1) if signed else 0)
+    values = stored * slope + intercept
+    if window is not None and window[1] >= 1:
+        center, width = window
+        unit = ((values - (center - 0.5)) / max(width - 1.0, 1.0)) + 0.5
+    else:
+        lo, hi = float(values.min()), float(values.max())
+        unit = (values - lo) / (hi - lo) if hi > lo else np.zeros_like(values)
+    grey = np.rint(np.clip(unit, 0.0, 1.0) * 255.0).astype(np.uint8)
+    return 255 - grey if invert else grey
+
+
+def _palette_table(ds: Dataset, bits: int) -> np.ndarray:
+    """Grey uint8 for every palette index (PALETTE COLOR, 8- or 16-bit entries)."""
+    n_entries = min(2**bits, 2**16)
+    dtype = np.uint16 if bits > 8 else np.uint8
+    rgb = apply_color_lut(np.arange(n_entries, dtype=dtype), ds)
+    # 16-bit entries holding 8-bit values (seen in real files) are read as 8-bit.
+    scale = 255.0 / 65535.0 if rgb.dtype == np.uint16 and int(rgb.max()) > 255 else 1.0
+    return _luma(rgb.astype(np.float32) * scale)
+
+
+def _luma(rgb: np.ndarray) -> np.ndarray:
+    """ITU-R BT.601 luma of an RGB array on a 0-255 scale, as uint8."""
+    grey = rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
+    return np.rint(np.clip(grey, 0.0, 255.0)).astype(np.uint8)
+
+
+# ----------------------------------------------------------------------------- small tag helpers
+
+
+def _parse_region(item: Dataset) -> UltrasoundRegion:
+    return UltrasoundRegion(
+        min_col=_int(item, "RegionLocationMinX0", 0),
+        min_row=_int(item, "RegionLocationMinY0", 0),
+        max_col=_int(item, "RegionLocationMaxX1", -1),
+        max_row=_int(item, "RegionLocationMaxY1", -1),
+        spatial_format=_optional_int(item, "RegionSpatialFormat"),
+        data_type=_optional_int(item, "RegionDataType"),
+        units_x=_optional_int(item, "PhysicalUnitsXDirection"),
+        units_y=_optional_int(item, "PhysicalUnitsYDirection"),
+        delta_x=_positive_float(item.get("PhysicalDeltaX")),
+        delta_y=_positive_float(item.get("PhysicalDeltaY")),
+    )
+
+
+def _native_frame_bytes(ds: Dataset) -> int:
+    rows, cols = _int(ds, "Rows", 0), _int(ds, "Columns", 0)
+    samples, bits = _int(ds, "SamplesPerPixel", 1), _int(ds, "BitsAllocated", 8)
+    if _text(ds, "PhotometricInterpretation") == "YBR_FULL_422":
+        return rows * cols * 2 * bits // 8
+    return rows * cols * samples * bits // 8
+
+
+def _frame_time_ms(ds: Dataset) -> float | None:
+    frame_time = _positive_float(ds.get("FrameTime"))
+    if frame_time is not None:
+        return frame_time
+    rate = _positive_float(ds.get("CineRate")) or _positive_float(ds.get("RecommendedDisplayFrameRate"))
+    return 1000.0 / rate if rate else None
+
+
+def _window(ds: Dataset) -> tuple[float, float] | None:
+    """The first VOI window (WindowCenter, WindowWidth), when both are usable numbers."""
+    center, width = _first_number(ds.get("WindowCenter")), _first_number(ds.get("WindowWidth"))
+    return None if center is None or width is None else (center, width)
+
+
+def _first_number(value: object) -> float | None:
+    if isinstance(value, (list, tuple, MultiValue)):
+        value = value[0] if len(value) else None
+    try:
+        return None if value is None or value == "" else float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+
+
+def _text(ds: Dataset, keyword: str) -> str:
+    value = ds.get(keyword)
+    return "" if value is None else str(value).strip()
+
+
+def _int(ds: Dataset, keyword: str, default: int) -> int:
+    value = ds.get(keyword)
+    if value is None or value == "":
+        return default
+    return int(value)
+
+
+def _optional_int(ds: Dataset, keyword: str) -> int | None:
+    value = ds.get(keyword)
+    try:
+        return None if value is None or value == "" else int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _number(ds: Dataset, keyword: str, default: float) -> float:
+    value = _first_number(ds.get(keyword))
+    return default if value is None else value
+
+
+def _positive_float(value: object) -> float | None:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return number if number > 0 and np.isfinite(number) else None
+
+
+def _floats(value: object) -> list[float] | None:
+    if value is None:
+        return None
+    try:
+        return [float(v) for v in value]  # type: ignore[attr-defined]
+    except (TypeError, ValueError):
+        return None
+
+
+def _short(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 160 else text[:157] + "..."

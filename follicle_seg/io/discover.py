@@ -1,0 +1,37 @@
+"""Find the input files: every file under the given paths, recursively, in a stable order."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+#: DICOM media directory files: an index of other files, never an image.
+SKIPPED_NAMES = frozenset({"DICOMDIR"})
+
+
+def discover(paths: Iterable[str | Path]) -> Iterator[Path]:
+    """Yield every file under ``paths`` (files or folders, searched recursively), sorted.
+
+    Any file name counts (scanners write ``IM0001``, ``1.2.840...``, no extension): non-DICOM,
+    hidden and temporary files are yielded too, so that each gets its own rejected row later;
+    only ``DICOMDIR`` index files are skipped. A path that does not exist is yielded as it is
+    (reading it will reject it). Each file is yielded once.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> root = Path(tempfile.mkdtemp())
+    >>> (root / "b").mkdir(); (root / "b" / "IM1").write_bytes(b"x")
+    1
+    >>> (root / "a.dcm").write_bytes(b"x"); (root / "DICOMDIR").write_bytes(b"x")
+    1
+    1
+    >>> [p.relative_to(root).as_posix() for p in discover([root])]
+    ['a.dcm', 'b/IM1']
+    """
+    found: set[Path] = set()
+    for raw in paths:
+        path = Path(raw)
+        candidates = (p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        found.update(p for p in candidates if p.name.upper() not in SKIPPED_NAMES)
+    yield from sorted(found)

@@ -1,0 +1,138 @@
+"""What ingestion sees in each file: the rows behind ``follicle-seg inspect``.
+
+One dict per discovered file holding the ``images.csv`` columns of the SPEC (``follicle_count``
+is ``None`` here: nothing is segmented) plus what a person checking the input needs: modality,
+SOP class, photometric, transfer syntax, calibration source, region and its source. A file is
+``ok`` when its header passes every check and its first frame decodes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from follicle_seg.errors import RejectedInput
+from follicle_seg.io.dicom import iter_frames, read_record, sop_class_name, transfer_syntax_name
+from follicle_seg.io.discover import discover
+from follicle_seg.types import ImageRecord
+
+#: Keys of every row, in table order (the SPEC ``images.csv`` columns first).
+COLUMNS = (
+    "path",
+    "sop_instance_uid",
+    "patient_id",
+    "study_date",
+    "laterality",
+    "n_frames",
+    "spacing_row_mm",
+    "spacing_col_mm",
+    "calibrated",
+    "status",
+    "reason",
+    "follicle_count",
+    "modality",
+    "sop_class",
+    "sop_class_uid",
+    "photometric",
+    "transfer_syntax",
+    "transfer_syntax_uid",
+    "rows",
+    "columns",
+    "calibration_source",
+    "region",
+    "region_source",
+    "laterality_source",
+    "study_instance_uid",
+    "series_instance_uid",
+    "frame_time_ms",
+    "frame_spacing_mm",
+    "manufacturer",
+)
+
+
+def inspect_paths(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
+    """Inspect every file under ``paths``: one row (dict with :data:`COLUMNS`) per file.
+
+    Never raises for a bad file: it gets ``status = "rejected"`` and the one-line ``reason``.
+    """
+    return [inspect_file(path) for path in discover(paths)]
+
+
+def inspect_file(path: str | Path) -> dict[str, Any]:
+    """The row of one file (see :func:`inspect_paths`)."""
+    try:
+        record = read_record(path)
+        next(iter_frames(record, stop=1))
+    except RejectedInput as rejected:
+        row: dict[str, Any] = dict.fromkeys(COLUMNS)
+        row.update(path=str(path), status="rejected", reason=rejected.reason, calibrated=False)
+        return row
+    return record_row(record)
+
+
+def record_row(record: ImageRecord) -> dict[str, Any]:
+    """The row of an accepted file."""
+    calibration = record.calibration
+    return {
+        "path": record.path,
+        "sop_instance_uid": record.sop_instance_uid,
+        "patient_id": record.patient_id,
+        "study_date": record.study_date,
+        "laterality": record.laterality,
+        "n_frames": record.n_frames,
+        "spacing_row_mm": calibration.spacing_row_mm,
+        "spacing_col_mm": calibration.spacing_col_mm,
+        "calibrated": calibration.calibrated,
+        "status": "ok",
+        "reason": "",
+        "follicle_count": None,
+        "modality": record.modality,
+        "sop_class": sop_class_name(record.sop_class_uid),
+        "sop_class_uid": record.sop_class_uid,
+        "photometric": record.photometric,
+        "transfer_syntax": transfer_syntax_name(record.transfer_syntax),
+        "transfer_syntax_uid": record.transfer_syntax,
+        "rows": record.rows,
+        "columns": record.columns,
+        "calibration_source": calibration.source,
+        "region": list(record.region),
+        "region_source": record.region_source,
+        "laterality_source": record.laterality_source,
+        "study_instance_uid": record.study_instance_uid,
+        "series_instance_uid": record.series_instance_uid,
+        "frame_time_ms": record.frame_time_ms,
+        "frame_spacing_mm": record.frame_spacing_mm,
+        "manufacturer": record.manufacturer,
+    }
+
+
+def print_table(rows: list[dict[str, Any]], *, console: Console | None = None) -> None:
+    """Print the rows as a readable table: one line per file, rejected files with their reason."""
+    table = Table(title=f"{len(rows)} file(s)", show_lines=False)
+    for name in ("file", "status", "image", "calibration (mm/px)", "region", "side", "patient / date"):
+        table.add_column(name, overflow="fold")
+    for row in rows:
+        if row["status"] != "ok":
+            table.add_row(row["path"], "[red]rejected[/red]", row["reason"], "", "", "", "")
+            continue
+        table.add_row(
+            row["path"],
+            "[green]ok[/green]",
+            f"{row['modality']} {row['n_frames']} frame(s) {row['columns']}x{row['rows']}\n"
+            f"{row['photometric']}, {row['transfer_syntax']}",
+            _calibration_text(row),
+            f"{row['region']} ({row['region_source']})",
+            f"{row['laterality']} ({row['laterality_source']})",
+            f"{row['patient_id'] or '-'} / {row['study_date'] or '-'}",
+        )
+    (console or Console()).print(table)
+
+
+def _calibration_text(row: dict[str, Any]) -> str:
+    if not row["calibrated"]:
+        return "[yellow]uncalibrated[/yellow]"
+    return f"{row['spacing_row_mm']:.4g} x {row['spacing_col_mm']:.4g} ({row['calibration_source']})"
