@@ -39,18 +39,19 @@ _EIGHT = np.ones((3, 3), dtype=bool)
 
 
 def feret_diameters(points: np.ndarray) -> tuple[float, float]:
-    """Longest diameter and the extent perpendicular to it of a set of 2-D points.
+    """Longest diameter and the longest diameter perpendicular to it of a set of 2-D points.
 
     Parameters
     ----------
     points : numpy.ndarray
-        ``(n, 2)`` coordinates (any consistent unit).
+        ``(n, 2)`` coordinates (any consistent unit), e.g. the outline of a mask.
 
     Returns
     -------
     (float, float)
-        ``d1`` the maximum pairwise distance, ``d2`` the width of the points measured along
-        the direction perpendicular to the ``d1`` chord.
+        ``d1`` the maximum distance between two points of the convex hull; ``d2`` the longest
+        chord of the hull perpendicular to the ``d1`` chord, as a sonographer places the second
+        caliper. For an ellipse they are the two axes.
 
     Examples
     --------
@@ -61,17 +62,43 @@ def feret_diameters(points: np.ndarray) -> tuple[float, float]:
     if len(pts) < 2:
         return 0.0, 0.0
     try:
-        pts = pts[ConvexHull(pts).vertices]
-    except QhullError:  # collinear points: every point may be an end of the diameter
-        pass
+        pts = pts[ConvexHull(pts).vertices]  # counter-clockwise polygon
+        polygon = True
+    except QhullError:  # collinear points: a segment, no width
+        polygon = False
     diff = pts[:, None, :] - pts[None, :, :]
     dist2 = np.einsum("ijk,ijk->ij", diff, diff)
     i, j = np.unravel_index(int(np.argmax(dist2)), dist2.shape)
     d1 = float(np.sqrt(dist2[i, j]))
+    if not polygon:
+        return d1, 0.0
     axis = (pts[j] - pts[i]) / d1
-    normal = np.array([-axis[1], axis[0]])
-    across = pts @ normal
-    return d1, float(across.max() - across.min())
+    along = pts @ axis
+    across = pts @ np.array([-axis[1], axis[0]])
+    return d1, _longest_chord(along, across)
+
+
+def _longest_chord(u: np.ndarray, v: np.ndarray) -> float:
+    """Longest chord along ``v`` of the convex polygon with vertices ``(u, v)`` in order.
+
+    The chord length is piecewise linear in ``u`` between vertices, so its maximum sits at
+    the ``u`` of a vertex: evaluate the polygon's upper and lower edge there.
+    """
+    u0, v0 = u, v
+    u1, v1 = np.roll(u, -1), np.roll(v, -1)
+    q = u[:, None]
+    lo, hi = np.minimum(u0, u1), np.maximum(u0, u1)
+    slanted = hi > lo
+    hit = (q >= lo) & (q <= hi) & slanted
+    t = (q - u0) / np.where(slanted, u1 - u0, 1.0)
+    at = v0 + t * (v1 - v0)
+    top = np.where(hit, at, -np.inf).max(axis=1)
+    bottom = np.where(hit, at, np.inf).min(axis=1)
+    # vertices exactly on the query line (ends of edges parallel to v) count too
+    on_line = np.isclose(q, u[None, :])
+    top = np.maximum(top, np.where(on_line, v[None, :], -np.inf).max(axis=1))
+    bottom = np.minimum(bottom, np.where(on_line, v[None, :], np.inf).min(axis=1))
+    return float(np.max(top - bottom))
 
 
 def measure_mask(

@@ -1,0 +1,120 @@
+"""Follicle instances from label masks: splitting, ovary rule, size filter, holes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from follicle_seg.instances import follicle_instances
+from follicle_seg.types import FOLLICLE, OVARY
+
+
+def ellipse(shape, centre, axes_mm, spacing=(1.0, 1.0), angle=0.0):
+    """Boolean ellipse with semi-axes in mm on a grid of the given (row, col) spacing."""
+    rr, cc = np.mgrid[: shape[0], : shape[1]]
+    y = (rr - centre[0]) * spacing[0]
+    x = (cc - centre[1]) * spacing[1]
+    u = x * np.cos(angle) + y * np.sin(angle)
+    v = -x * np.sin(angle) + y * np.cos(angle)
+    return (u / axes_mm[0]) ** 2 + (v / axes_mm[1]) ** 2 <= 1.0
+
+
+def in_ovary(*follicles, shape=(160, 200)):
+    labels = np.full(shape, OVARY, np.uint8)
+    for f in follicles:
+        labels[f] = FOLLICLE
+    return labels
+
+
+def count(labels, spacing=(0.2, 0.2), **kw):
+    return int(follicle_instances(labels, spacing_row_mm=spacing[0], spacing_col_mm=spacing[1], **kw).max())
+
+
+def test_two_touching_follicles_are_two():
+    a = ellipse((160, 200), (80, 80), (3.0, 3.0), (0.2, 0.2))
+    b = ellipse((160, 200), (80, 108), (3.0, 3.0), (0.2, 0.2))  # centres 5.6 mm apart, r 3 mm
+    assert (a & b).any()  # they do touch: one connected component
+    inst = follicle_instances(in_ovary(a | b), spacing_row_mm=0.2, spacing_col_mm=0.2)
+    assert inst.max() == 2
+    assert inst.dtype == np.int32
+    # each instance sits on one disc
+    assert {int(inst[80, 80]), int(inst[80, 108])} == {1, 2}
+
+
+def test_two_touching_follicles_with_anisotropic_spacing():
+    spacing = (0.3, 0.15)
+    a = ellipse((120, 240), (60, 100), (3.0, 3.0), spacing)
+    b = ellipse((120, 240), (60, 137), (3.0, 3.0), spacing)  # 5.55 mm apart along columns
+    assert (a & b).any()
+    assert count(in_ovary(a | b, shape=(120, 240)), spacing) == 2
+
+
+@pytest.mark.parametrize("angle", [0.0, 0.5, 1.1])
+@pytest.mark.parametrize("axes", [(12.0, 4.0), (16.0, 2.0), (8.0, 6.0)])
+def test_one_elongated_follicle_is_not_split(axes, angle):
+    f = ellipse((160, 200), (80, 100), axes, (0.2, 0.2), angle)
+    assert count(in_ovary(f)) == 1
+
+
+def test_ragged_follicle_wall_is_not_split():
+    rng = np.random.default_rng(3)
+    f = ellipse((160, 200), (80, 100), (9.0, 6.0), (0.2, 0.2), 0.3)
+    bites = rng.random(f.shape) < 0.15
+    ragged = f & ~(bites & ~ellipse((160, 200), (80, 100), (8.4, 5.4), (0.2, 0.2), 0.3))
+    assert count(in_ovary(ragged)) == 1
+
+
+def test_follicles_outside_the_ovary_are_dropped():
+    labels = np.zeros((160, 200), np.uint8)
+    ovary = ellipse((160, 200), (80, 60), (8.0, 8.0), (0.2, 0.2))
+    labels[ovary] = OVARY
+    inside = ellipse((160, 200), (80, 60), (2.0, 2.0), (0.2, 0.2))
+    touching = ellipse((160, 200), (80, 104), (1.5, 1.5), (0.2, 0.2))  # overlaps the ovary edge
+    far = ellipse((160, 200), (80, 170), (2.0, 2.0), (0.2, 0.2))
+    labels[inside | touching | far] = FOLLICLE
+    inst = follicle_instances(labels, spacing_row_mm=0.2, spacing_col_mm=0.2)
+    assert inst.max() == 2
+    assert inst[80, 60] > 0 and inst[80, 104] > 0
+    assert inst[80, 170] == 0
+
+
+def test_no_ovary_no_follicles():
+    labels = np.zeros((160, 200), np.uint8)
+    labels[ellipse((160, 200), (80, 100), (3.0, 3.0), (0.2, 0.2))] = FOLLICLE
+    assert count(labels) == 0
+
+
+def test_small_components_dropped_by_physical_size():
+    small = ellipse((160, 200), (80, 50), (0.8, 0.8), (0.2, 0.2))  # 1.6 mm across
+    big = ellipse((160, 200), (80, 120), (1.2, 1.2), (0.2, 0.2))  # 2.4 mm across
+    labels = in_ovary(small, big)
+    assert count(labels, min_diameter_mm=2.0) == 1
+    assert count(labels, min_diameter_mm=1.0) == 2
+    # the same pixels at a coarser spacing are physically larger: both kept
+    assert count(labels, (0.4, 0.4), min_diameter_mm=2.0) == 2
+
+
+def test_uncalibrated_uses_pixel_minimum():
+    small = ellipse((160, 200), (80, 50), (2.0, 2.0))  # 13 pixels
+    big = ellipse((160, 200), (80, 120), (5.0, 5.0))  # 81 pixels
+    inst = follicle_instances(in_ovary(small, big), spacing_row_mm=None, spacing_col_mm=None, min_area_px=20)
+    assert inst.max() == 1
+    assert inst[80, 120] == 1
+
+
+def test_holes_are_filled():
+    f = ellipse((160, 200), (80, 100), (3.0, 3.0), (0.2, 0.2))
+    labels = in_ovary(f)
+    labels[78:83, 98:103] = OVARY  # an echogenic spot labelled ovary inside the follicle
+    inst = follicle_instances(labels, spacing_row_mm=0.2, spacing_col_mm=0.2)
+    assert inst.max() == 1
+    assert (inst[78:83, 98:103] == 1).all()
+
+
+def test_input_is_not_modified_and_shapes_checked():
+    labels = in_ovary(ellipse((160, 200), (80, 100), (3.0, 3.0), (0.2, 0.2)))
+    before = labels.copy()
+    follicle_instances(labels, np.zeros(labels.shape, np.float32), spacing_row_mm=0.2, spacing_col_mm=0.2)
+    assert (labels == before).all()
+    with pytest.raises(ValueError, match="shape"):
+        follicle_instances(labels, np.zeros((3, 3), np.float32), spacing_row_mm=0.2, spacing_col_mm=0.2)
