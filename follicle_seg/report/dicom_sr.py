@@ -188,7 +188,7 @@ def write_sr(
     outlines
         ``outlines[frame_index]`` = list of ``(follicle_id, polygon)``, id 0 for the ovary,
         polygon ``(N, 2)`` in source ``(column, row)`` pixel-centre coordinates (for instance
-        from :func:`follicle_seg.report.overlay.outline_polygons`). Each follicle's outline is
+        from ``cv2.findContours`` on the key frame's masks). Each follicle's outline is
         looked up on its best frame; a follicle without one gets a region-less group.
     out_path
         Output file; written atomically.

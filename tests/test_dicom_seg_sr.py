@@ -1,0 +1,226 @@
+"""DICOM SEG and SR: dciodvfy-clean, read back by highdicom with the same segments and numbers."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import highdicom as hd
+import numpy as np
+import pydicom
+import pytest
+from pydicom.sr.codedict import codes
+
+from follicle_seg.io.write import write_us_dicom
+from follicle_seg.report.dicom_seg import write_seg
+from follicle_seg.report.dicom_sr import follicle_tracking_id, write_sr
+from follicle_seg.types import UNCALIBRATED, Calibration, Follicle, ImageRecord, ImageResult, Section
+
+ROWS, COLS = 96, 128
+NAME, BIRTH = "Doe^Jane", "19800101"
+
+
+def _source(path: Path, n_frames: int = 1) -> Path:
+    frames = np.random.default_rng(0).integers(0, 255, (n_frames, ROWS, COLS)).astype(np.uint8)
+    write_us_dicom(
+        path,
+        frames,
+        patient_id="P0001",
+        study_uid="1.2.826.0.1.3680043.8.498.1",
+        study_date="2026-01-02",
+        series_uid="1.2.826.0.1.3680043.8.498.2",
+        laterality="L",
+        patient_name=NAME,
+        regions=[dict(min_col=4, min_row=4, max_col=123, max_row=91, delta_x_mm=0.1, delta_y_mm=0.1)],
+    )
+    ds = pydicom.dcmread(path)
+    ds.PatientBirthDate = BIRTH
+    ds.save_as(path)
+    return path
+
+
+def _labels() -> np.ndarray:
+    labels = np.zeros((ROWS, COLS), np.uint8)
+    labels[20:80, 20:110] = 1
+    labels[30:50, 30:52] = 2
+    labels[55:70, 80:95] = 2
+    return labels
+
+
+def _result(source: Path, *, calibrated: bool = True, frame: int = 0) -> ImageResult:
+    ds = pydicom.dcmread(source, stop_before_pixels=True)
+    n_frames = int(ds.get("NumberOfFrames", 1))
+    record = ImageRecord(
+        path=str(source),
+        sop_instance_uid=str(ds.SOPInstanceUID),
+        sop_class_uid=str(ds.SOPClassUID),
+        modality="US",
+        patient_id="P0001",
+        study_instance_uid=str(ds.StudyInstanceUID),
+        study_date="2026-01-02",
+        series_instance_uid=str(ds.SeriesInstanceUID),
+        series_description="",
+        laterality="L",
+        laterality_source="ImageLaterality",
+        n_frames=n_frames,
+        rows=ROWS,
+        columns=COLS,
+        photometric="MONOCHROME2",
+        transfer_syntax=str(ds.file_meta.TransferSyntaxUID),
+        calibration=Calibration(0.1, 0.1, "ultrasound_region") if calibrated else UNCALIBRATED,
+        region=(4, 4, 123, 91),
+        region_source="ultrasound_region",
+    )
+    mm = (lambda v: v) if calibrated else (lambda v: None)
+    follicles = (
+        Follicle(1, record.sop_instance_uid, Section(frame, 40, 41, 440, 22.0, 20.0, mm(2.2), mm(2.0), mm(4.4)), n_frames, None, None),
+        Follicle(2, record.sop_instance_uid, Section(frame, 62, 87, 225, 15.0, 15.0, mm(1.5), mm(1.5), mm(2.25)), n_frames, None, mm(0.0021)),
+    )
+    ovary = Section(frame, 50, 65, 5400, 90.0, 60.0, mm(9.0), mm(6.0), mm(54.0))
+    return ImageResult(record, str(source), "ok", follicles=follicles, ovary=ovary, ovary_volume_ml=mm(0.2))
+
+
+def _outlines(frame: int = 0) -> dict[int, list[tuple[int, np.ndarray]]]:
+    def box(c0: int, r0: int, c1: int, r1: int) -> np.ndarray:
+        return np.array([[c0, r0], [c1, r0], [c1, r1], [c0, r1]], float)
+
+    return {frame: [(0, box(20, 20, 109, 79)), (1, box(30, 30, 51, 49)), (2, box(80, 55, 94, 69))]}
+
+
+def _dciodvfy_errors(path: Path) -> list[str]:
+    if shutil.which("dciodvfy") is None:
+        pytest.skip("dciodvfy (Debian package dicom3tools) is not installed")
+    run = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True, timeout=60)
+    return [line for line in (run.stdout + run.stderr).splitlines() if line.startswith("Error")]
+
+
+def _no_identity(path: Path) -> None:
+    raw = path.read_bytes()
+    assert b"Doe" not in raw and BIRTH.encode() not in raw
+    ds = pydicom.dcmread(path)
+    assert str(ds.PatientName) == "" and ds.PatientBirthDate == "" and ds.PatientID == "P0001"
+
+
+@pytest.fixture()
+def still(tmp_path: Path) -> Path:
+    return _source(tmp_path / "still.dcm")
+
+
+def test_seg_passes_dciodvfy_and_reads_back_with_the_same_segments(still: Path, tmp_path: Path) -> None:
+    labels = _labels()
+    seg_path = write_seg(still, labels, tmp_path / "out" / "seg.dcm")
+    assert _dciodvfy_errors(seg_path) == []
+    seg = hd.seg.segread(seg_path)
+    assert seg.number_of_segments == 2
+    assert [seg.get_segment_description(i).segment_label for i in (1, 2)] == ["ovary", "follicle"]
+    assert seg.get_segment_description(1).segmented_property_type == codes.SCT.Ovary
+    assert seg.get_segment_description(2).segmented_property_type == codes.SCT.OvarianFollicleStructure
+    source_uid = str(pydicom.dcmread(still, stop_before_pixels=True).SOPInstanceUID)
+    assert [uid for _, _, uid in seg.get_source_image_uids()] == [source_uid]
+    pixels = seg.get_pixels_by_source_instance([source_uid], segment_numbers=[1, 2])[0]
+    assert np.array_equal(pixels[..., 0], labels >= 1)
+    assert np.array_equal(pixels[..., 1], labels == 2)
+    assert "PatientOrientation" in seg
+    _no_identity(seg_path)
+
+
+def test_seg_uid_is_stable_for_equal_content_and_changes_with_it(still: Path, tmp_path: Path) -> None:
+    labels = _labels()
+    a = pydicom.dcmread(write_seg(still, labels, tmp_path / "a.dcm"))
+    b = pydicom.dcmread(write_seg(still, labels, tmp_path / "b.dcm"))
+    labels[0, 0] = 2
+    c = pydicom.dcmread(write_seg(still, labels, tmp_path / "c.dcm"))
+    assert a.SOPInstanceUID == b.SOPInstanceUID != c.SOPInstanceUID
+
+
+def test_seg_rejects_multi_frame_sources_and_bad_label_maps(tmp_path: Path) -> None:
+    cine = _source(tmp_path / "cine.dcm", n_frames=3)
+    with pytest.raises(ValueError, match="single-frame"):
+        write_seg(cine, _labels(), tmp_path / "seg.dcm")
+    still = _source(tmp_path / "still.dcm")
+    with pytest.raises(ValueError, match="shape"):
+        write_seg(still, _labels()[1:], tmp_path / "seg.dcm")
+    with pytest.raises(ValueError, match="values"):
+        write_seg(still, _labels() * 2, tmp_path / "seg.dcm")
+
+
+def _measurements(group) -> dict[str, tuple[float, str]]:
+    return {m.name.meaning: (m.value, m.unit.value) for m in group.get_measurements()}
+
+
+def test_sr_passes_dciodvfy_and_reads_back_the_numbers(still: Path, tmp_path: Path) -> None:
+    seg_path = write_seg(still, _labels(), tmp_path / "seg.dcm")
+    result = _result(still)
+    sr_path = write_sr(still, result, seg_path=seg_path, outlines=_outlines(), out_path=tmp_path / "sr.dcm")
+    assert _dciodvfy_errors(sr_path) == []
+    _no_identity(sr_path)
+    sr = hd.sr.srread(sr_path)
+    groups = {g.tracking_identifier: g for g in sr.content.get_planar_roi_measurement_groups()}
+    assert sorted(groups) == [follicle_tracking_id(1), follicle_tracking_id(2)]
+    for follicle in result.follicles:
+        group = groups[follicle_tracking_id(follicle.follicle_id)]
+        assert group.finding_type == codes.SCT.OvarianFollicleStructure
+        found = _measurements(group)
+        assert found["Long axis"] == (pytest.approx(follicle.best.d1_mm), "mm")
+        assert found["Short axis"] == (pytest.approx(follicle.best.d2_mm), "mm")
+        assert found["Diameter"] == (pytest.approx(follicle.mean_diameter_mm), "mm")
+        assert found["Area"] == (pytest.approx(follicle.best.area_mm2), "mm2")
+        assert ("Volume" in found) == (follicle.volume_ml is not None)
+        polygon = group.roi.value  # SCOORD: pixel centres + 0.5, closed
+        expected = dict(_outlines()[0])[follicle.follicle_id] + 0.5
+        assert np.allclose(polygon[:-1], expected) and np.array_equal(polygon[0], polygon[-1])
+    (ovary,) = sr.content.get_volumetric_roi_measurement_groups()
+    assert ovary.finding_type == codes.SCT.Ovary
+    seg_uid = str(pydicom.dcmread(seg_path).SOPInstanceUID)
+    assert ovary.referenced_segment.referenced_sop_instance_uid == seg_uid
+    assert ovary.referenced_segment.referenced_segment_numbers == [1]
+    found = _measurements(ovary)
+    assert found["Number of follicles"][0] == 2
+    assert found["Long axis"] == (pytest.approx(9.0), "mm") and found["Area"] == (pytest.approx(54.0), "mm2")
+    assert found["Volume"] == (pytest.approx(0.2), "ml")
+    evidence = {
+        str(i.ReferencedSOPInstanceUID)
+        for study in sr.CurrentRequestedProcedureEvidenceSequence
+        for series in study.ReferencedSeriesSequence
+        for i in series.ReferencedSOPSequence
+    }
+    assert evidence == {result.record.sop_instance_uid, seg_uid}
+
+
+def test_sr_of_an_uncalibrated_sweep_references_frames_and_omits_mm(tmp_path: Path) -> None:
+    cine = _source(tmp_path / "cine.dcm", n_frames=4)
+    result = _result(cine, calibrated=False, frame=2)
+    outlines = _outlines(frame=2)
+    del outlines[2][2]  # follicle 2 has no outline: a region-less group referencing the frame
+    sr_path = write_sr(cine, result, seg_path=None, outlines=outlines, out_path=tmp_path / "sr.dcm")
+    assert _dciodvfy_errors(sr_path) == []
+    sr = hd.sr.srread(sr_path)
+    planar = {g.tracking_identifier: g for g in sr.content.get_planar_roi_measurement_groups()}
+    assert sorted(planar) == [follicle_tracking_id(1), "ovary L"]
+    for group in planar.values():
+        image = group.roi.ContentSequence[0].ReferencedSOPSequence[0]
+        assert image.ReferencedSOPInstanceUID == result.record.sop_instance_uid
+        assert int(image.ReferencedFrameNumber) == 3  # 1-based frame number of frame_index 2
+    assert _measurements(planar[follicle_tracking_id(1)]) == {}
+    assert _measurements(planar["ovary L"]) == {"Number of follicles": (2.0, "{follicles}")}
+    (regionless,) = sr.content.get_image_measurement_groups()
+    assert regionless.tracking_identifier == follicle_tracking_id(2)
+    assert _units(pydicom.dcmread(sr_path)) == {"{follicles}"}
+
+
+def _units(item) -> set[str]:
+    """Every measurement unit in an SR content tree."""
+    found = {
+        str(v.MeasurementUnitsCodeSequence[0].CodeValue) for v in item.get("MeasuredValueSequence", [])
+    }
+    for child in item.get("ContentSequence", []):
+        found |= _units(child)
+    return found
+
+
+def test_sr_refuses_images_that_were_not_analysed(still: Path, tmp_path: Path) -> None:
+    result = _result(still)
+    rejected = ImageResult(result.record, str(still), "rejected", reason="not ultrasound")
+    with pytest.raises(ValueError, match="status"):
+        write_sr(still, rejected, seg_path=None, outlines={}, out_path=tmp_path / "sr.dcm")
