@@ -1,0 +1,185 @@
+"""Follicles through sweeps: linking, missed frames, third axis, volume, image flags."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from follicle_seg.measure import measure_frame
+from follicle_seg.tracking import (
+    FLAG_LOW_CONFIDENCE,
+    FLAG_SIDE_UNKNOWN,
+    FLAG_UNCALIBRATED,
+    is_counted,
+    summarise_image,
+    track_sweep,
+)
+from follicle_seg.types import (
+    FOLLICLE,
+    OVARY,
+    UNCALIBRATED,
+    Calibration,
+    FrameSegmentation,
+    ImageRecord,
+    Section,
+)
+
+SHAPE = (120, 160)
+
+
+def record(n_frames=1, spacing=(0.2, 0.2), frame_spacing=None, laterality="R"):
+    cal = Calibration(*spacing, "ultrasound_region") if spacing else UNCALIBRATED
+    return ImageRecord(
+        path="s.dcm", sop_instance_uid="1.2.3.9", sop_class_uid="1.2.840.10008.5.1.4.1.1.3.1",
+        modality="US", patient_id="P1", study_instance_uid="1.2", study_date="2026-01-05",
+        series_instance_uid="1.2.4", series_description="", laterality=laterality,
+        laterality_source="ImageLaterality", n_frames=n_frames, rows=140, columns=200,
+        photometric="MONOCHROME2", transfer_syntax="1.2.840.10008.1.2.1", calibration=cal,
+        region=(20, 10, 20 + SHAPE[1] - 1, 10 + SHAPE[0] - 1), region_source="ultrasound_region",
+        frame_spacing_mm=frame_spacing,
+    )  # fmt: skip
+
+
+def disc(centre, radius):
+    rr, cc = np.mgrid[: SHAPE[0], : SHAPE[1]]
+    return (rr - centre[0]) ** 2 + (cc - centre[1]) ** 2 <= radius**2
+
+
+def frame(rec, index, follicles, prob=0.9, ovary=True):
+    """A frame with an ovary and follicles given as (centre, radius in pixels)."""
+    labels = np.zeros(SHAPE, np.uint8)
+    if ovary:
+        labels[disc((60, 80), 55)] = OVARY
+    for centre, radius in follicles:
+        if radius > 0:
+            labels[disc(centre, radius)] = FOLLICLE
+    p = np.where(labels == FOLLICLE, prob, 0.0).astype(np.float32)
+    return measure_frame(FrameSegmentation(rec, index, labels, p, (labels > 0).astype(np.float32)))
+
+
+def sphere_radius(i, n=15, radius=20.0):
+    """Radius of the section of a sphere cut by frame ``i`` of ``n`` spanning its diameter."""
+    z = (i - (n - 1) / 2) / ((n - 1) / 2) * radius * 0.95
+    return math.sqrt(radius**2 - z**2)
+
+
+def test_follicle_spanning_15_frames_is_one_follicle():
+    rec = record(n_frames=15, frame_spacing=0.5)
+    frames = [frame(rec, i, [((60, 80 + 0.3 * i), sphere_radius(i))]) for i in range(15)]
+    assert all(len(f.follicles) == 1 for f in frames)
+    result = summarise_image(rec, frames)
+    assert len(result.follicles) == 1
+    f = result.follicles[0]
+    assert f.follicle_id == 1
+    assert f.n_frames == 15
+    assert f.best.frame_index == 7  # the largest section, mid-sweep
+    assert f.d3_mm == pytest.approx(15 * 0.5)
+    d1, d2 = f.best.d1_mm, f.best.d2_mm
+    assert f.volume_ml == pytest.approx(math.pi / 6 * d1 * d2 * 7.5 / 1000)
+    assert result.ovary_d3_mm == pytest.approx(15 * 0.5)
+    assert result.ovary_volume_ml == pytest.approx(
+        math.pi / 6 * result.ovary.d1_mm * result.ovary.d2_mm * 7.5 / 1000
+    )
+    assert result.key_frames == tuple(sorted({7, result.ovary.frame_index}))
+    assert result.status == "ok" and result.flags == ()
+
+
+def test_follicle_missing_from_one_frame_is_still_one():
+    rec = record(n_frames=15, frame_spacing=0.5)
+    frames = [
+        frame(rec, i, [] if i == 6 else [((60, 80), sphere_radius(i))]) for i in range(15)
+    ]
+    tracks = track_sweep(frames)
+    assert len(tracks) == 1
+    assert tracks[0].n_frames == 15
+    assert tracks[0].n_sections == 14
+
+
+def test_follicle_missing_from_two_frames_splits():
+    rec = record(n_frames=15, frame_spacing=0.5)
+    frames = [
+        frame(rec, i, [] if i in (6, 7) else [((60, 80), sphere_radius(i))]) for i in range(15)
+    ]
+    assert len(track_sweep(frames)) == 2
+
+
+def test_two_neighbouring_follicles_in_a_sweep_stay_two():
+    rec = record(n_frames=10, frame_spacing=0.4)
+    frames = [frame(rec, i, [((60, 50), 12), ((60, 100), 9 + i % 2)]) for i in range(10)]
+    result = summarise_image(rec, iter(frames))  # a generator is consumed once
+    assert len(result.follicles) == 2
+    assert [f.follicle_id for f in result.follicles] == [1, 2]
+    assert result.follicles[0].best.area_px > result.follicles[1].best.area_px
+    assert all(f.n_frames == 10 for f in result.follicles)
+
+
+def test_follicle_moving_faster_than_it_overlaps_is_linked_by_centroid():
+    rec = record(n_frames=3, frame_spacing=0.5)
+    # shifts of 1.2 radius per frame: IoU small but centroids within half a diameter
+    frames = [frame(rec, i, [((60, 60 + 7 * i), 10)]) for i in range(3)]
+    assert len(track_sweep(frames)) == 1
+
+
+def test_still_follicles_use_d2_as_third_axis():
+    rec = record()
+    result = summarise_image(rec, [frame(rec, 0, [((60, 50), 15), ((60, 100), 10)])])
+    assert [f.n_frames for f in result.follicles] == [1, 1]
+    f = result.follicles[0]
+    assert f.d3_mm is None
+    assert f.volume_ml == pytest.approx(math.pi / 6 * f.best.d1_mm * f.best.d2_mm**2 / 1000)
+    assert result.ovary_d3_mm is None and result.ovary_volume_ml is None
+
+
+def test_sweep_without_frame_spacing_has_no_third_axis():
+    rec = record(n_frames=5, frame_spacing=None)
+    result = summarise_image(rec, [frame(rec, i, [((60, 80), 15)]) for i in range(5)])
+    assert result.follicles[0].n_frames == 5
+    assert result.follicles[0].d3_mm is None
+    assert result.ovary_volume_ml is None
+
+
+def test_tracks_under_2mm_are_not_follicles():
+    rec = record()
+    # radius 4 px = 1.8 mm across at 0.2 mm/px: kept as a section, not counted
+    result = summarise_image(rec, [frame(rec, 0, [((60, 50), 4), ((60, 100), 10)])])
+    assert len(result.follicles) == 1
+    assert result.follicles[0].best.d1_mm == pytest.approx(4.2, abs=0.05)
+
+
+def section(d1_mm, d2_mm, d_px=20.0):
+    return Section(0, 0.0, 0.0, 100, d_px, d_px, d1_mm, d2_mm, 1.0)
+
+
+@pytest.mark.parametrize(
+    ("d1", "d2", "counted"),
+    [(2.0, 2.0, True), (2.2, 1.8, True), (1.99, 1.99, False), (2.004, 1.998, True)],
+)
+def test_count_threshold_boundary(d1, d2, counted):
+    assert is_counted(section(d1, d2)) is counted
+
+
+def test_uncalibrated_counts_by_pixels_and_is_flagged():
+    rec = record(spacing=None, laterality="U")
+    result = summarise_image(rec, [frame(rec, 0, [((60, 50), 12), ((60, 100), 4)])])
+    assert len(result.follicles) == 1  # 9-pixel disc under the 10-pixel minimum
+    f = result.follicles[0]
+    assert f.best.d1_mm is None and f.volume_ml is None
+    assert FLAG_UNCALIBRATED in result.flags and FLAG_SIDE_UNKNOWN in result.flags
+
+
+def test_low_confidence_flag():
+    rec = record()
+    low = summarise_image(rec, [frame(rec, 0, [((60, 80), 12)], prob=0.4)])
+    high = summarise_image(rec, [frame(rec, 0, [((60, 80), 12)], prob=0.8)])
+    assert FLAG_LOW_CONFIDENCE in low.flags
+    assert FLAG_LOW_CONFIDENCE not in high.flags
+    assert low.follicles[0].best.score == pytest.approx(0.4)
+
+
+def test_frames_out_of_order_are_refused():
+    rec = record(n_frames=3)
+    frames = [frame(rec, 1, []), frame(rec, 0, [])]
+    with pytest.raises(ValueError, match="increasing order"):
+        track_sweep(frames)
