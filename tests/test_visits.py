@@ -1,0 +1,266 @@
+"""Tables from image results: SPEC columns, ovary-visit counts, AFC and size classes, visits."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from follicle_seg.tracking import FLAG_LOW_CONFIDENCE, FLAG_UNCALIBRATED
+from follicle_seg.visits import COLUMNS, build_tables, in_afc_range, size_class, week_of
+from follicle_seg.types import (
+    UNCALIBRATED,
+    Calibration,
+    Follicle,
+    ImageRecord,
+    ImageResult,
+    Section,
+)
+
+# A literal copy of the SPEC column lists: a change to COLUMNS must be a change to SPEC.md.
+SPEC_COLUMNS = {
+    "images": "path sop_instance_uid patient_id study_date laterality n_frames spacing_row_mm "
+    "spacing_col_mm calibrated status reason follicle_count",
+    "follicles": "patient_id study_date laterality follicle_id sop_instance_uid frame_index "
+    "centroid_row centroid_col d1_mm d2_mm mean_diameter_mm area_mm2 volume_ml n_frames "
+    "size_class score counted",
+    "ovaries": "patient_id study_date laterality group days_from_baseline n_images follicle_count "
+    "afc count_2_5 count_5_10 count_10_14 count_14_18 count_ge18 max_follicle_mm "
+    "follicle_sizes_mm ovary_d1_mm ovary_d2_mm ovary_area_mm2 ovary_volume_ml calibrated "
+    "needs_review",
+    "visits": "patient_id group study_date days_from_baseline follicle_count afc max_follicle_mm "
+    "delta_follicle_count delta_afc any_follicle_ge10mm needs_review",
+    "response": "group week n_patients follicle_count_mean follicle_count_median "
+    "delta_follicle_count_mean afc_mean max_follicle_mm_mean patients_with_follicle_ge10mm "
+    "share_with_follicle_ge10mm",
+}
+
+
+def record(uid, patient="P1", day="2026-01-05", side="L", n_frames=1, calibrated=True, study=None):
+    cal = Calibration(0.2, 0.2, "ultrasound_region") if calibrated else UNCALIBRATED
+    return ImageRecord(
+        path=f"/in/{uid}.dcm", sop_instance_uid=uid, sop_class_uid="1.2.840.10008.5.1.4.1.1.6.1",
+        modality="US", patient_id=patient, study_instance_uid=study or f"st-{patient}-{day}",
+        study_date=day, series_instance_uid="se", series_description="", laterality=side,
+        laterality_source="ImageLaterality", n_frames=n_frames, rows=100, columns=100,
+        photometric="MONOCHROME2", transfer_syntax="1.2.840.10008.1.2.1", calibration=cal,
+        region=(0, 0, 99, 99), region_source="ultrasound_region",
+    )  # fmt: skip
+
+
+def follicle(i, uid, mean_mm, calibrated=True):
+    d_px = mean_mm / 0.2
+    d = mean_mm if calibrated else None
+    best = Section(0, 50.0, 50.0, int(d_px**2), d_px, d_px, d, d, (d * d if d else None), 0.9)
+    return Follicle(i, uid, best, 1, None, (math.pi / 6 * d**3 / 1000) if d else None)
+
+
+def result(uid, sizes, flags=(), ovary=None, volume=None, **kw):
+    rec = record(uid, **kw)
+    cal = rec.calibration.calibrated
+    fols = tuple(follicle(i, uid, d, cal) for i, d in enumerate(sorted(sizes, reverse=True), 1))
+    flags = tuple(flags) + (() if cal else (FLAG_UNCALIBRATED,))
+    return ImageResult(rec, rec.path, "ok", follicles=fols, ovary=ovary, ovary_volume_ml=volume, flags=flags)
+
+
+def ovary_section(d1, d2):
+    return Section(0, 50.0, 50.0, int(d1 * d2 * 20), d1 * 5, d2 * 5, d1, d2, d1 * d2 * 0.8)
+
+
+def test_columns_equal_spec():
+    assert {k: list(v) for k, v in COLUMNS.items()} == {k: v.split() for k, v in SPEC_COLUMNS.items()}
+    tables = build_tables([result("1", [4.0, 12.0])])
+    for name, cols in SPEC_COLUMNS.items():
+        assert list(tables[name].columns) == cols.split()
+    empty = build_tables([])
+    for name, cols in SPEC_COLUMNS.items():
+        assert list(empty[name].columns) == cols.split() and len(empty[name]) == 0
+
+
+@pytest.mark.parametrize(
+    ("d", "label", "afc"),
+    [(1.99, "", False), (2.0, "2-5", True), (4.99, "2-5", True), (5.0, "5-10", True),
+     (9.99, "5-10", True), (10.0, "10-14", True), (10.01, "10-14", False), (14.0, "14-18", False),
+     (18.0, ">=18", False), (2.0 - 1e-9, "2-5", True), (10.0 + 1e-9, "10-14", True)],
+)  # fmt: skip
+def test_size_class_and_afc_boundaries(d, label, afc):
+    assert size_class(d) == label
+    assert in_afc_range(d) is afc
+
+
+def test_boundaries_in_the_ovary_table():
+    t = build_tables([result("1", [2.0, 5.0, 10.0, 14.0, 18.0, 9.99])])
+    ov = t["ovaries"].iloc[0]
+    assert ov["follicle_count"] == 6
+    assert ov["afc"] == 4  # 2.0, 5.0, 9.99, 10.0
+    counts = [ov[c] for c in ("count_2_5", "count_5_10", "count_10_14", "count_14_18", "count_ge18")]
+    assert counts == [1, 2, 1, 1, 1]
+    assert ov["max_follicle_mm"] == 18.0
+    assert ov["follicle_sizes_mm"] == "18.0;14.0;10.0;10.0;5.0;2.0"
+    assert list(t["follicles"]["size_class"]) == [">=18", "14-18", "10-14", "5-10", "5-10", "2-5"]
+
+
+def test_several_images_of_one_ovary_are_never_summed():
+    results = [
+        result("1.1", [6.0, 4.0]),
+        result("1.2", [6.1, 4.2, 3.0]),
+        result("1.3", [5.9]),
+    ]
+    t = build_tables(results)
+    ov = t["ovaries"]
+    assert len(ov) == 1
+    assert ov.iloc[0]["follicle_count"] == 3
+    assert ov.iloc[0]["n_images"] == 3
+    fo = t["follicles"]
+    assert len(fo) == 6  # every analysed image keeps its rows
+    counted = fo[fo["counted"]]
+    assert len(counted) == 3 and set(counted["sop_instance_uid"]) == {"1.2"}
+    assert bool(ov.iloc[0]["needs_review"])  # 3 vs 1 follicles: disagree by more than one
+
+
+def test_images_agreeing_within_one_do_not_need_review():
+    t = build_tables([result("1.1", [6.0, 4.0]), result("1.2", [6.1, 4.2, 3.0])])
+    assert not t["ovaries"].iloc[0]["needs_review"]
+
+
+def test_tie_prefers_the_sweep_then_more_frames():
+    results = [
+        result("1.1", [6.0, 4.0]),
+        result("1.3", [6.0, 4.0], n_frames=10),
+        result("1.2", [6.0, 4.0], n_frames=30),
+    ]
+    fo = build_tables(results)["follicles"]
+    assert set(fo[fo["counted"]]["sop_instance_uid"]) == {"1.2"}
+
+
+def test_grouping_by_patient_visit_and_side():
+    results = [
+        result("a", [5.0], patient="P1", day="2026-01-05", side="L"),
+        result("b", [5.0, 3.0], patient="P1", day="2026-01-05", side="R"),
+        result("c", [7.0], patient="P1", day="2026-01-19", side="L"),
+        result("d", [2.5], patient="P2", day="2026-01-05", side="L"),
+    ]
+    t = build_tables(results)
+    ov = t["ovaries"].set_index(["patient_id", "study_date", "laterality"])["follicle_count"]
+    assert ov.to_dict() == {
+        ("P1", "2026-01-05", "L"): 1,
+        ("P1", "2026-01-05", "R"): 2,
+        ("P1", "2026-01-19", "L"): 1,
+        ("P2", "2026-01-05", "L"): 1,
+    }
+    v = t["visits"].set_index(["patient_id", "study_date"])
+    assert v.loc[("P1", "2026-01-05"), "follicle_count"] == 3  # left + right
+    assert v.loc[("P1", "2026-01-05"), "max_follicle_mm"] == 5.0
+    assert v.loc[("P1", "2026-01-05"), "afc"] == 3
+
+
+def test_cohort_join_and_change_from_baseline():
+    results = [
+        result("a0", [], patient="P1", day="2026-01-05", side="L"),
+        result("b0", [3.0], patient="P1", day="2026-01-05", side="R"),
+        result("a1", [4.0, 11.0], patient="P1", day="2026-01-19", side="L"),
+        result("b1", [3.0], patient="P1", day="2026-01-19", side="R"),
+        result("c0", [6.0], patient="P2", day="2026-02-01", side="L"),
+        result("c1", [], patient="P2", day="2026-02-16", side="L"),
+    ]
+    cohort = pd.DataFrame(
+        {"patient_id": ["P1", "P2"], "group": ["high", "low"], "baseline_date": ["2026-01-05", ""]}
+    )
+    t = build_tables(results, cohort)
+    v = t["visits"].set_index(["patient_id", "study_date"])
+    assert list(t["visits"]["group"]) == ["high", "high", "low", "low"]
+    assert v.loc[("P1", "2026-01-19"), "days_from_baseline"] == 14
+    assert v.loc[("P1", "2026-01-19"), "follicle_count"] == 3
+    assert v.loc[("P1", "2026-01-19"), "delta_follicle_count"] == 2
+    assert v.loc[("P1", "2026-01-19"), "delta_afc"] == 1  # 11 mm is outside the AFC
+    assert bool(v.loc[("P1", "2026-01-19"), "any_follicle_ge10mm"])
+    assert not v.loc[("P1", "2026-01-05"), "any_follicle_ge10mm"]
+    # P2 has no baseline date in the cohort: its first visit is day 0
+    assert v.loc[("P2", "2026-02-16"), "days_from_baseline"] == 15
+    assert v.loc[("P2", "2026-02-16"), "delta_follicle_count"] == -1
+    assert set(t["ovaries"]["group"]) == {"high", "low"}
+    r = t["response"].set_index(["group", "week"])
+    assert r.loc[("high", 2), "n_patients"] == 1
+    assert r.loc[("high", 2), "patients_with_follicle_ge10mm"] == 1
+    assert r.loc[("high", 2), "share_with_follicle_ge10mm"] == 1.0
+    assert r.loc[("low", 2), "delta_follicle_count_mean"] == -1.0
+
+
+def test_without_cohort_group_is_empty_and_baseline_is_first_visit():
+    results = [
+        result("a", [3.0], day="2026-03-01"),
+        result("b", [3.0, 4.0], day="2026-02-01"),
+    ]
+    t = build_tables(results)
+    v = t["visits"]
+    assert list(v["group"]) == ["", ""]
+    assert list(v["days_from_baseline"]) == [0, 28]
+    assert list(v["delta_follicle_count"]) == [0, -1]
+    assert list(t["response"]["week"]) == [0, 4]
+
+
+def test_baseline_visit_is_the_day_zero_visit_when_cohort_date_matches():
+    results = [
+        result("a", [3.0], day="2026-01-01"),  # screening visit before baseline
+        result("b", [3.0, 4.0], day="2026-01-15"),
+        result("c", [3.0, 4.0, 5.0], day="2026-01-29"),
+    ]
+    cohort = pd.DataFrame({"patient_id": ["P1"], "group": ["mid"], "baseline_date": ["2026-01-15"]})
+    v = build_tables(results, cohort)["visits"]
+    assert list(v["days_from_baseline"]) == [-14, 0, 14]
+    assert list(v["delta_follicle_count"]) == [-1, 0, 1]
+
+
+def test_week_rounding():
+    assert [week_of(d) for d in (0, 6, 7, 13, 20, 21, 29, -7)] == [0, 0, 2, 2, 2, 4, 4, 0]
+
+
+def test_uncalibrated_ovary_keeps_count_and_empties_mm():
+    t = build_tables([result("u", [5.0, 3.0], calibrated=False)])
+    ov = t["ovaries"].iloc[0]
+    assert ov["follicle_count"] == 2
+    assert not ov["calibrated"] and ov["needs_review"]
+    for col in ("afc", "count_2_5", "max_follicle_mm", "ovary_d1_mm"):
+        assert pd.isna(ov[col])
+    assert ov["follicle_sizes_mm"] == ""
+    fo = t["follicles"]
+    assert fo[["d1_mm", "d2_mm", "mean_diameter_mm", "area_mm2", "volume_ml"]].isna().all().all()
+    assert list(fo["size_class"]) == ["", ""]
+    im = t["images"].iloc[0]
+    assert pd.isna(im["spacing_row_mm"]) and not im["calibrated"]
+    assert pd.isna(t["visits"].iloc[0]["afc"])
+
+
+def test_needs_review_for_unknown_side_and_low_confidence():
+    t = build_tables([
+        result("a", [3.0], side="U"),
+        result("b", [3.0], side="R", flags=(FLAG_LOW_CONFIDENCE,)),
+        result("c", [3.0], patient="P2"),
+    ])  # fmt: skip
+    review = t["ovaries"].set_index(["patient_id", "laterality"])["needs_review"]
+    assert review.to_dict() == {("P1", "R"): True, ("P1", "U"): True, ("P2", "L"): False}
+    assert list(t["visits"]["needs_review"]) == [True, False]
+
+
+def test_ovary_dimensions_from_largest_section_and_volume_from_sweep():
+    t = build_tables([
+        result("a", [3.0], ovary=ovary_section(20.0, 15.0)),
+        result("b", [3.0], ovary=ovary_section(25.0, 16.0), n_frames=20, volume=3.2),
+        result("c", [3.0], ovary=ovary_section(30.0, 18.0)),
+    ])  # fmt: skip
+    ov = t["ovaries"].iloc[0]
+    assert (ov["ovary_d1_mm"], ov["ovary_d2_mm"]) == (30.0, 18.0)
+    assert ov["ovary_area_mm2"] == pytest.approx(30 * 18 * 0.8)
+    assert ov["ovary_volume_ml"] == 3.2
+
+
+def test_rejected_files_get_an_image_row():
+    rejected = ImageResult(None, "/in/notes.txt", "rejected", reason="not a DICOM file")
+    t = build_tables([rejected, result("a", [4.0])])
+    im = t["images"]
+    assert list(im["status"]) == ["rejected", "ok"]
+    row = im.iloc[0]
+    assert row["path"] == "/in/notes.txt" and row["reason"] == "not a DICOM file"
+    assert row["sop_instance_uid"] == "" and pd.isna(row["follicle_count"])
+    assert len(t["ovaries"]) == 1
