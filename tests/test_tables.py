@@ -1,0 +1,94 @@
+"""Writing tables (CSV + Parquet, atomic) and reading the cohort CSV."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from follicle_seg.errors import FollicleSegError, OutputError
+from follicle_seg.io.tables import CohortError, read_cohort, write_tables
+
+
+def table():
+    return pd.DataFrame(
+        {
+            "patient_id": pd.array(["P1", "P2"], dtype="string"),
+            "count": pd.array([3, None], dtype="Int64"),
+            "d1_mm": [4.25, float("nan")],
+            "counted": pd.array([True, None], dtype="boolean"),
+            "calibrated": pd.array([False, True], dtype="boolean"),
+        }
+    )
+
+
+def test_write_tables_csv_and_parquet(tmp_path):
+    written = write_tables({"follicles": table()}, tmp_path / "out")
+    assert sorted(p.name for p in written) == ["follicles.csv", "follicles.parquet"]
+    text = (tmp_path / "out" / "follicles.csv").read_text().splitlines()
+    assert text == ["patient_id,count,d1_mm,counted,calibrated", "P1,3,4.25,true,false", "P2,,,,true"]
+    back = pd.read_parquet(tmp_path / "out" / "follicles.parquet")
+    assert str(back["count"].dtype) == "Int64" and str(back["counted"].dtype) == "boolean"
+    assert back["counted"].isna().tolist() == [False, True]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["follicles.csv", "follicles.parquet"]
+
+
+def test_write_is_atomic_and_leaves_old_file_on_failure(tmp_path):
+    write_tables({"t": table()}, tmp_path)
+    before = (tmp_path / "t.parquet").read_bytes()
+    bad = pd.DataFrame({"x": [object()]})  # CSV can write it, Parquet cannot
+    with pytest.raises(pa.ArrowException):
+        write_tables({"t": bad}, tmp_path)
+    assert (tmp_path / "t.parquet").read_bytes() == before
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_unwritable_output_folder(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(OutputError, match="cannot write tables"):
+        write_tables({"t": table()}, blocker / "out")
+
+
+def test_read_cohort(tmp_path):
+    p = tmp_path / "cohort.csv"
+    p.write_text("Patient_ID, Group ,baseline_date,site\nP01,low,2026-01-05,A\nP02, high ,,B\n")
+    df = read_cohort(p)
+    assert list(df.columns) == ["patient_id", "group", "baseline_date"]
+    assert df.to_dict("list") == {
+        "patient_id": ["P01", "P02"],
+        "group": ["low", "high"],
+        "baseline_date": ["2026-01-05", ""],
+    }
+
+
+def test_read_cohort_without_baseline_column(tmp_path):
+    p = tmp_path / "c.csv"
+    p.write_text("patient_id,group\n007,mid\n")
+    df = read_cohort(p)
+    assert df.to_dict("list") == {"patient_id": ["007"], "group": ["mid"], "baseline_date": [""]}
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("patient_id,baseline_date\nP1,2026-01-05\n", "missing column"),
+        ("patient_id,group,baseline_date\nP1,low,05/01/2026\n", "line 2 is not a YYYY-MM-DD"),
+        ("patient_id,group,baseline_date\nP1,low,2026-02-30\n", "not a YYYY-MM-DD"),
+        ("patient_id,group\nP1,low\nP1,high\n", "more than once"),
+        ("patient_id,group\n,low\n", "empty patient_id"),
+        ("", "cannot read"),
+    ],
+)
+def test_read_cohort_errors_name_the_file(tmp_path, content, message):
+    p = tmp_path / "cohort.csv"
+    p.write_text(content)
+    with pytest.raises(CohortError, match=message) as err:
+        read_cohort(p)
+    assert "cohort.csv" in str(err.value)
+    assert isinstance(err.value, FollicleSegError) and isinstance(err.value, ValueError)
+
+
+def test_read_cohort_missing_file(tmp_path):
+    with pytest.raises(CohortError, match="cannot read"):
+        read_cohort(tmp_path / "nope.csv")
