@@ -1,0 +1,72 @@
+"""Training mode: random frames with labels, per style, deterministic by seed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage as ndi
+
+from follicle_seg.synth.training import STYLES, training_frame
+from follicle_seg.types import FOLLICLE, OVARY
+
+
+def test_same_seed_same_bytes_and_different_seed_differs() -> None:
+    a, b = training_frame(11), training_frame(11)
+    assert a.pixels.tobytes() == b.pixels.tobytes() and a.labels.tobytes() == b.labels.tobytes()
+    assert a.style == b.style and a.spacing_row_mm == b.spacing_row_mm
+    c = training_frame(12)
+    assert c.pixels.shape != a.pixels.shape or c.pixels.tobytes() != a.pixels.tobytes()
+
+
+def test_at_least_six_named_styles() -> None:
+    assert len(STYLES) >= 6 and len(set(STYLES)) == len(STYLES)
+    with pytest.raises(ValueError, match="Unknown style"):
+        training_frame(0, style="no_such_scanner")
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_every_style_renders_plausible_grey(style: str) -> None:
+    meds, fol = [], []
+    for seed in range(3):
+        f = training_frame(seed, style=style)
+        assert f.pixels.dtype == np.uint8 and f.labels.dtype == np.uint8
+        assert f.pixels.shape == f.labels.shape and f.pixels.ndim == 2
+        assert set(np.unique(f.labels)) <= {0, OVARY, FOLLICLE}
+        assert f.style == style and 0.07 <= f.spacing_row_mm <= 0.35
+        assert f.spacing_row_mm == f.spacing_col_mm
+        fan = f.fan
+        assert fan.shape == f.pixels.shape and 0.4 < fan.mean() < 0.9  # a sector: corners outside
+        assert not np.any(f.labels[~fan]) and np.median(f.pixels[~fan]) <= 3  # JPEG leaves near-black
+        meds.append(np.median(f.pixels[fan]))
+        big = ndi.binary_erosion(f.labels == FOLLICLE, iterations=int(1.5 / f.spacing_row_mm))
+        if big.sum() > 30:  # the inside of follicles wider than about 4 mm (smaller ones blur)
+            fol.append(np.median(f.pixels[big]))
+    assert 35 <= np.median(meds) <= 120
+    assert all(m < 35 for m in fol)
+
+
+def test_distribution_has_empty_frames_poi_ovaries_and_sizes_in_range() -> None:
+    no_ovary = no_follicle = 0
+    fractions = []
+    for seed in range(40):
+        f = training_frame(seed)
+        fan_px = np.sum(f.fan)
+        ov = np.sum(f.labels > 0)
+        if ov == 0:
+            no_ovary += 1
+        else:
+            fractions.append(ov / fan_px)
+            no_follicle += int(not np.any(f.labels == FOLLICLE))
+    assert no_ovary >= 1 and no_follicle >= 1
+    assert 0.01 < np.median(fractions) < 0.15
+
+
+def test_shift_moves_outside_the_training_distribution() -> None:
+    inside = [training_frame(s) for s in range(8)]
+    shifted = [training_frame(s, shift=1.5) for s in range(8)]
+    depth_in = [f.pixels.shape[0] * f.spacing_row_mm for f in inside]
+    depth_out = [f.pixels.shape[0] * f.spacing_row_mm for f in shifted]
+    assert all(40 <= d <= 101 + 9 for d in depth_in)  # + the probe arc above the face
+    assert sum(d < 39 or d > 111 for d in depth_out) >= 5
+    with pytest.raises(ValueError):
+        training_frame(0, shift=-1.0)
