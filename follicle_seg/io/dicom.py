@@ -124,6 +124,10 @@ def read_record(path: str | Path) -> ImageRecord:
 def _record_from_header(path_str: str, ds: Dataset) -> ImageRecord:
     """The body of :func:`read_record`, on a parsed header."""
     if _PIXEL_DATA not in ds:
+        if "Rows" in ds and "Columns" in ds:
+            raise RejectedInput(
+                path_str, "no pixel data (7FE0,0010) after an image header: cut short?"
+            )
         raise RejectedInput(path_str, "no pixel data (7FE0,0010): not an image")
     _check_ultrasound(path_str, ds)
     n_frames, n_rows, n_cols = _check_geometry(path_str, ds)

@@ -1,0 +1,340 @@
+"""Reading ultrasound DICOM: pixels, region and calibration, side, metadata, rejections."""
+
+from __future__ import annotations
+
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pydicom
+import pytest
+from pydicom.dataset import Dataset
+from pydicom.encaps import encapsulate
+from pydicom.uid import (
+    JPEG2000,
+    ExplicitVRLittleEndian,
+    JPEGBaseline8Bit,
+    JPEGLosslessSV1,
+    MPEG4HP41,
+    RLELossless,
+)
+
+from follicle_seg.errors import RejectedInput
+from follicle_seg.io import dicom, iter_frames, read_record
+from follicle_seg.io.write import SUPPORTED, write_us_dicom
+
+ROWS, COLS = 96, 128
+FULL = dict(min_col=0, min_row=0, max_col=COLS - 1, max_row=ROWS - 1, delta_x_mm=0.2, delta_y_mm=0.2)
+
+
+def pattern(n: int = 2) -> np.ndarray:
+    """Smooth grey frames (JPEG-friendly): gradient, a dark disc, changing with the frame."""
+    rows, cols = np.mgrid[0:ROWS, 0:COLS]
+    frames = []
+    for k in range(n):
+        grey = 40 + cols * 1.2 + rows * 0.5 + 10 * k
+        grey[np.hypot(rows - 48, cols - 64 - 4 * k) < 18] = 15
+        frames.append(np.clip(grey, 0, 220).astype(np.uint8))
+    return np.stack(frames)
+
+
+def tint(grey: np.ndarray) -> np.ndarray:
+    """Warm-tinted RGB whose luma is the grey (within rounding)."""
+    g = grey.astype(np.float64)
+    rgb = np.stack([g * 1.1, g * 0.97, g * 0.92], axis=-1)
+    rgb *= g[..., None] / np.maximum(1e-9, rgb @ np.array([0.299, 0.587, 0.114]))[..., None]
+    return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
+
+
+def write(tmp_path: Path, frames: np.ndarray | None = None, *, name: str = "a.dcm",
+          edit: Callable[[Dataset], None] | None = None, **kwargs: Any) -> Path:
+    """Write a file with write_us_dicom, then let ``edit`` change its dataset."""
+    path = tmp_path / name
+    args: dict[str, Any] = dict(patient_id="P1", study_uid="1.2.3", study_date="2024-02-29",
+                                series_uid="1.2.3.4", regions=[FULL])
+    args.update(kwargs)
+    write_us_dicom(path, pattern() if frames is None else frames, **args)
+    if edit is not None:
+        ds = pydicom.dcmread(path)
+        edit(ds)
+        ds.save_as(path)
+    return path
+
+
+def grey_of(path: Path) -> np.ndarray:
+    return np.stack([f.pixels for f in iter_frames(read_record(path))])
+
+
+# ----------------------------------------------------------------------------- pixels
+
+
+ROUND_TRIPS = [(ts, ph) for ts, phs in SUPPORTED.items() for ph in phs]
+
+
+@pytest.mark.parametrize(("syntax", "photometric"), ROUND_TRIPS, ids=[f"{ph}-{ts.name}" for ts, ph in ROUND_TRIPS])
+def test_pixel_round_trip(tmp_path: Path, syntax: str, photometric: str) -> None:
+    grey = pattern()
+    colour = photometric in ("RGB", "YBR_FULL", "YBR_FULL_422")
+    path = write(tmp_path, tint(grey) if colour else grey, photometric=photometric, transfer_syntax=syntax)
+    out = grey_of(path)
+    assert out.dtype == np.uint8 and out.shape == grey.shape
+    error = np.abs(out.astype(int) - grey.astype(int))
+    lossy = syntax in (JPEGBaseline8Bit, JPEG2000)
+    assert error.mean() < (2.5 if lossy else 0.6)
+    assert error.max() <= (40 if lossy else (3 if colour else 0))
+
+
+def test_ybr_is_converted_once(tmp_path: Path) -> None:
+    """pydicom converts YBR to RGB on decode; a second conversion would wreck the colours."""
+    grey = pattern(1)
+    rgb = tint(grey)
+    rgb[0, :, :, 0] = np.clip(rgb[0, :, :, 0].astype(int) + 60, 0, 255)  # a strong red cast
+    expected = np.rint(rgb[0] @ np.array([0.299, 0.587, 0.114]))
+    for photometric, syntax in (("YBR_FULL", ExplicitVRLittleEndian), ("YBR_FULL", RLELossless),
+                                ("YBR_FULL_422", JPEGBaseline8Bit)):
+        path = write(tmp_path, rgb, photometric=photometric, transfer_syntax=syntax)
+        assert np.abs(grey_of(path)[0] - expected).mean() < 2.5, (photometric, syntax)
+
+
+def test_frames_are_cropped_to_the_region(tmp_path: Path) -> None:
+    region = dict(min_col=10, min_row=5, max_col=109, max_row=84, delta_x_mm=0.2, delta_y_mm=0.2)
+    path = write(tmp_path, regions=[region])
+    record = read_record(path)
+    frames = list(iter_frames(record, start=1))
+    assert [f.index for f in frames] == [1]
+    assert frames[0].pixels.shape == record.region_shape == (80, 100)
+    np.testing.assert_array_equal(frames[0].pixels, pattern()[1, 5:85, 10:110])
+
+
+def test_sixteen_bit_uses_window_then_rescale_to_8_bit(tmp_path: Path) -> None:
+    values = np.zeros((1, ROWS, COLS), np.uint16)
+    values[0, :, :64], values[0, :, 64:] = 900, 1100
+
+    def window(ds: Dataset) -> None:
+        ds.BitsStored, ds.HighBit = 12, 11
+        ds.WindowCenter, ds.WindowWidth = 1000, 401
+
+    out = grey_of(write(tmp_path, values, edit=window))[0]
+    assert out[0, 0] == 64 and out[0, 100] == 192  # DICOM linear window, 0-255
+    out = grey_of(write(tmp_path, values, edit=lambda ds: setattr(ds, "BitsStored", 12)))[0]
+    assert out[0, 0] == round(900 / 4095 * 255)  # no window: the stored range
+
+
+def test_monochrome1_is_inverted(tmp_path: Path) -> None:
+    path = write(tmp_path, photometric="MONOCHROME1")
+    np.testing.assert_array_equal(grey_of(path), pattern())
+    with pydicom.dcmread(path) as ds:
+        assert int(ds.pixel_array[0, 0, 0]) == 255 - int(pattern()[0, 0, 0])
+
+
+def test_long_cine_is_streamed_not_decoded_whole(tmp_path: Path) -> None:
+    n = 300
+    frames = np.repeat(pattern(1), n, axis=0)
+    frames[:, 0, 0] = np.arange(n) % 256
+    path = write(tmp_path, frames)
+    whole = frames.nbytes  # 3.7 MB decoded
+    record = read_record(path)
+    tracemalloc.start()
+    seen = 0
+    for frame in iter_frames(record):
+        assert frame.pixels[0, 0] == frame.index % 256
+        seen += 1
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert seen == n
+    assert peak < whole / 10, f"peak {peak} bytes while streaming a {whole}-byte cine"
+
+
+# ----------------------------------------------------------------------------- calibration, region
+
+
+def test_bmode_pane_beside_doppler_strip_and_cm_to_mm(tmp_path: Path) -> None:
+    doppler = dict(min_col=0, min_row=70, max_col=127, max_row=95, delta_x_mm=5.0, delta_y_mm=1.0,
+                   spatial_format=3, data_type=3, units=4)
+    colour_box = dict(min_col=20, min_row=10, max_col=90, max_row=50, delta_x_mm=0.25,
+                      delta_y_mm=0.25, data_type=2)
+    bmode = dict(min_col=0, min_row=0, max_col=127, max_row=69, delta_x_mm=0.25, delta_y_mm=0.25)
+    record = read_record(write(tmp_path, regions=[doppler, colour_box, bmode]))
+    assert record.region == (0, 0, 127, 69) and record.region_source == "ultrasound_region"
+    assert record.calibration.source == "ultrasound_region"
+    assert record.calibration.spacing_row_mm == pytest.approx(0.25)
+    assert record.calibration.spacing_col_mm == pytest.approx(0.25)
+
+
+def test_anisotropic_spacing_kept(tmp_path: Path) -> None:
+    region = dict(FULL, delta_x_mm=0.1, delta_y_mm=0.15)
+    calibration = read_record(write(tmp_path, regions=[region])).calibration
+    assert calibration.spacing_col_mm == pytest.approx(0.1)
+    assert calibration.spacing_row_mm == pytest.approx(0.15)
+
+
+def test_region_outside_the_frame_is_clipped(tmp_path: Path) -> None:
+    def grow(ds: Dataset) -> None:
+        ds.SequenceOfUltrasoundRegions[0].RegionLocationMaxX1 = COLS  # one past the last column
+        ds.SequenceOfUltrasoundRegions[0].RegionLocationMaxY1 = 500
+
+    assert read_record(write(tmp_path, edit=grow)).region == (0, 0, COLS - 1, ROWS - 1)
+
+
+def test_pixel_spacing_fallback_and_uncalibrated(tmp_path: Path) -> None:
+    frames = np.zeros((1, ROWS, COLS), np.uint8)
+    frames[0, 10:90, 20:120] = pattern(1)[0, 10:90, 20:120]
+
+    def spacing(ds: Dataset) -> None:
+        ds.PixelSpacing = [0.3, 0.25]
+
+    record = read_record(write(tmp_path, frames, regions=[], edit=spacing))
+    assert record.calibration.source == "PixelSpacing"
+    assert (record.calibration.spacing_row_mm, record.calibration.spacing_col_mm) == (0.3, 0.25)
+    assert record.region_source == "auto" and record.region == (20, 10, 119, 89)
+
+    def imager(ds: Dataset) -> None:
+        ds.ImagerPixelSpacing = [0.2, 0.2]
+
+    assert read_record(write(tmp_path, frames, regions=[], edit=imager)).calibration.source == "ImagerPixelSpacing"
+    record = read_record(write(tmp_path, frames, regions=[]))
+    assert not record.calibration.calibrated and record.calibration.source == "none"
+    assert record.calibration.spacing_row_mm is None
+
+
+def test_region_in_non_cm_units_is_not_a_calibration(tmp_path: Path) -> None:
+    region = dict(FULL, units=0)
+    record = read_record(write(tmp_path, regions=[region]))
+    assert record.region_source == "ultrasound_region" and not record.calibration.calibrated
+
+
+# ----------------------------------------------------------------------------- metadata
+
+
+def test_metadata_and_laterality_tags(tmp_path: Path) -> None:
+    def tags(ds: Dataset) -> None:
+        ds.Laterality = "R"
+        ds.PatientName = "Secret^Person"
+
+    path = write(tmp_path, pattern(3), laterality="L", series_description="RT OVARY", frame_time_ms=40,
+                 frame_spacing_mm=0.4, manufacturer="Acme", edit=tags)
+    record = read_record(path)
+    assert (record.laterality, record.laterality_source) == ("L", "ImageLaterality")
+    assert record.study_date == "2024-02-29" and record.patient_id == "P1"
+    assert record.n_frames == 3 and record.frame_time_ms == 40.0 and record.frame_spacing_mm == 0.4
+    assert record.manufacturer == "Acme" and record.modality == "US"
+    assert "Secret" not in repr(record)
+
+    def series_only(ds: Dataset) -> None:
+        ds.Laterality = "R"
+
+    assert read_record(write(tmp_path, series_description="left", edit=series_only)).laterality == "R"
+    record = read_record(write(tmp_path, series_description="Cleft sweep", image_comments="R OV"))
+    assert (record.laterality, record.laterality_source) == ("R", "ImageComments")
+    assert read_record(write(tmp_path, pattern(1))).frame_spacing_mm is None
+
+
+# ----------------------------------------------------------------------------- rejections
+
+
+def rejected(path: Path) -> str:
+    with pytest.raises(RejectedInput) as info:
+        read_record(path)
+    assert info.value.path == str(path)
+    return info.value.reason
+
+
+def test_reject_not_dicom_and_missing(tmp_path: Path) -> None:
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    assert "not a DICOM file" in rejected(text)
+    assert "not a readable file" in rejected(tmp_path / "gone.dcm")
+
+
+def test_reject_truncated(tmp_path: Path) -> None:
+    for syntax in (ExplicitVRLittleEndian, JPEGBaseline8Bit):
+        path = write(tmp_path, transfer_syntax=syntax)
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) - 2000])
+        assert "truncated" in rejected(path)
+    path = write(tmp_path)
+    data = path.read_bytes()
+    path.write_bytes(data[: data.index(b"\xe0\x7f\x10\x00")])  # cut before the pixel data
+    assert "cut short" in rejected(path)
+
+
+def test_reject_no_pixel_data(tmp_path: Path) -> None:
+    assert "no pixel data" in rejected(write(tmp_path, edit=lambda ds: delattr(ds, "PixelData")))
+
+
+def test_reject_not_ultrasound(tmp_path: Path) -> None:
+    def ct(ds: Dataset) -> None:
+        ds.Modality = "CT"
+
+    assert "not ultrasound: Modality is CT" in rejected(write(tmp_path, edit=ct))
+
+    def sop(ds: Dataset) -> None:
+        ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+
+    assert "not an ultrasound image: SOP class CT Image Storage" in rejected(write(tmp_path, edit=sop))
+
+    def secondary_capture(ds: Dataset) -> None:
+        ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
+
+    assert read_record(write(tmp_path, edit=secondary_capture)).sop_class_uid.endswith(".7")
+
+
+def encapsulated(syntax: str, fragments: list[bytes]) -> Callable[[Dataset], None]:
+    """An edit replacing the pixel data by ``fragments`` under a compressed ``syntax``."""
+
+    def edit(ds: Dataset) -> None:
+        ds.file_meta.TransferSyntaxUID = syntax
+        del ds.PixelData
+        ds.add_new(0x7FE00010, "OB", encapsulate(fragments))
+        ds["PixelData"].is_undefined_length = True
+
+    return edit
+
+
+def test_reject_transfer_syntax_without_decoder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    reason = rejected(write(tmp_path, pattern(1), edit=encapsulated(MPEG4HP41, [b"\x00\x00\x01\xb3" * 8])))
+    assert "MPEG-4" in reason and "no decoder" in reason
+
+    class Missing:
+        is_available = False
+
+    monkeypatch.setattr(dicom, "get_decoder", lambda uid: Missing())
+    path = write(tmp_path, pattern(1), edit=encapsulated(JPEGLosslessSV1, [b"\xff\xd8"]))
+    assert "pip install python-gdcm" in rejected(path)
+
+
+def test_reject_absurd_calibration(tmp_path: Path) -> None:
+    reason = rejected(write(tmp_path, regions=[dict(FULL, delta_x_mm=0.2, delta_y_mm=3.0)]))
+    assert "absurd calibration: 3 mm between rows" in reason
+    frames = pattern(1)
+
+    def tiny(ds: Dataset) -> None:
+        ds.PixelSpacing = [0.001, 0.001]
+
+    assert "absurd calibration" in rejected(write(tmp_path, frames, regions=[], edit=tiny))
+
+
+def test_reject_small_region(tmp_path: Path) -> None:
+    region = dict(FULL, max_col=62)
+    assert "smaller than 64 px" in rejected(write(tmp_path, regions=[region]))
+
+
+def test_reject_implausible_size_before_allocation(tmp_path: Path) -> None:
+    def huge(ds: Dataset) -> None:
+        ds.Rows, ds.Columns, ds.NumberOfFrames = 8000, 8000, 40
+
+    assert "implausible image size" in rejected(write(tmp_path, edit=huge))
+
+    def many(ds: Dataset) -> None:
+        ds.NumberOfFrames = 20000
+
+    assert "implausible number of frames" in rejected(write(tmp_path, edit=many))
+
+
+def test_undecodable_frame_is_rejected(tmp_path: Path) -> None:
+    garbage = encapsulated(JPEGBaseline8Bit, [b"\xff\xd8\xff\xe0 not a jpeg", b"\xff\xd8 nor"])
+    record = read_record(write(tmp_path, edit=garbage))
+    with pytest.raises(RejectedInput, match="frame 0 cannot be decoded"):
+        next(iter_frames(record))
