@@ -189,7 +189,8 @@ def measure_frame(seg: FrameSegmentation) -> FrameMeasurement:
         ``follicles`` sorted largest first (by pixel area), ``instances`` the matching map on
         the region grid (value ``k`` is ``follicles[k-1]``), ``ovary`` the largest ovary
         component (ovary and follicle labels together, holes filled, holding ovary pixels) or
-        ``None``; ``flags`` holds ``"uncalibrated"`` when the frame has no spacing.
+        ``None``; ``flags`` the network's flags for the frame (``seg.flags``) plus
+        ``"uncalibrated"`` when the frame has no spacing.
     """
     record = seg.record
     cal = record.calibration
@@ -230,7 +231,7 @@ def measure_frame(seg: FrameSegmentation) -> FrameMeasurement:
         follicles=tuple(s for _, s in sections),
         ovary=ovary,
         instances=lut[raw],
-        flags=() if cal.calibrated else ("uncalibrated",),
+        flags=tuple(seg.flags) + (() if cal.calibrated else ("uncalibrated",)),
     )
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -53,6 +53,7 @@ DIAMETER_DECIMALS = 2
 FLAG_UNCALIBRATED = "uncalibrated"
 FLAG_LOW_CONFIDENCE = "low confidence"
 FLAG_NO_OVARY = "follicles without ovary"
+FLAG_NO_OVARY_FOUND = "no ovary found"
 FLAG_SIDE_UNKNOWN = "side unknown"
 
 
@@ -62,7 +63,8 @@ class Track:
 
     ``mask``/``origin`` hold the instance mask of the last section (cropped to its bounding
     box on the region grid, and that box's top-left corner); ``score_sum`` adds the section
-    scores so the track's mean score is ``score_sum / n_sections``.
+    scores so the track's mean score is ``score_sum / n_sections``; ``flags`` gathers the
+    flags of the frames the track was seen in.
     """
 
     best: Section
@@ -73,6 +75,7 @@ class Track:
     origin: tuple[int, int]
     n_sections: int = 1
     score_sum: float = 0.0
+    flags: set[str] = field(default_factory=set)
 
     @property
     def n_frames(self) -> int:
@@ -138,13 +141,14 @@ class SweepTracker:
             t.mask, t.origin = crops[si]
             t.n_sections += 1
             t.score_sum += s.score
+            t.flags.update(m.flags)
             if s.area_px > t.best.area_px:
                 t.best = s
         for si, s in enumerate(m.follicles):
             if si not in used_s:
                 mask, origin = crops[si]
                 self._open.append(
-                    Track(s, m.frame_index, m.frame_index, s, mask, origin, 1, s.score)
+                    Track(s, m.frame_index, m.frame_index, s, mask, origin, 1, s.score, set(m.flags))
                 )
 
     def finish(self) -> list[Track]:
@@ -213,19 +217,27 @@ def summarise_image(
     ImageResult
         ``status="ok"``; follicles with ids 1..n largest first (counted ones only); the ovary's
         largest section, its third axis and volume when the sweep's frame spacing is known;
-        ``key_frames`` the best frames of the follicles and of the ovary; ``flags`` among
-        ``"uncalibrated"``, ``"low confidence"`` (mean follicle score below
-        ``LOW_CONFIDENCE_SCORE``, or follicles without any ovary), ``"side unknown"``.
+        ``key_frames`` the best frames of the follicles and of the ovary; ``flags``, each a
+        reason for review: ``"uncalibrated"``, ``"low confidence"`` (mean follicle score
+        below ``LOW_CONFIDENCE_SCORE``, or follicles without any ovary), ``"no ovary found"``,
+        ``"side unknown"``, then the network's frame flags (``FrameSegmentation.flags``) of
+        the frames the results rest on: every frame of a still; in a sweep the frames of the
+        counted follicles' tracks and the ovary's largest section (frames past the ovary at the
+        ends of a sweep are expected to look empty and do not raise a flag).
     """
     tracker = SweepTracker()
     ovary: Section | None = None
+    ovary_flags: tuple[str, ...] = ()
     ovary_frames = 0
+    still_flags: set[str] = set()
     for m in measurements:
         tracker.add(m)
+        if not record.is_sweep:
+            still_flags.update(m.flags)
         if m.ovary is not None:
             ovary_frames += 1
             if ovary is None or m.ovary.area_px > ovary.area_px:
-                ovary = m.ovary
+                ovary, ovary_flags = m.ovary, m.flags
     tracks = [t for t in tracker.finish() if is_counted(t.best)]
     spacing = record.frame_spacing_mm if record.is_sweep else None
     follicles = tuple(
@@ -247,8 +259,13 @@ def summarise_image(
         flags.append(FLAG_LOW_CONFIDENCE)
     if follicles and ovary is None:
         flags.append(FLAG_NO_OVARY)
+    if ovary is None:
+        flags.append(FLAG_NO_OVARY_FOUND)
     if record.laterality not in ("L", "R"):
         flags.append(FLAG_SIDE_UNKNOWN)
+    # the network's own flags, from the frames the results rest on
+    frame_flags = still_flags.union(ovary_flags, *(t.flags for t in tracks))
+    flags += sorted(frame_flags - set(flags))
     key = {f.best.frame_index for f in follicles}
     if ovary is not None:
         key.add(ovary.frame_index)

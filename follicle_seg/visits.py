@@ -11,8 +11,9 @@ Rules (``docs/measurement.md`` explains them for users):
   compared after rounding to 0.01 mm, the precision written in the tables;
 * uncalibrated images keep their counts (follicles above a pixel minimum) but every mm column is
   empty, and the ovary-visit needs review;
-* ``needs_review`` when an image is uncalibrated, the side is unknown, an image carries a
-  low-confidence flag, or the counts of the images of one ovary differ by more than one;
+* ``needs_review`` when an image is uncalibrated, the side is unknown, an image carries any
+  review flag (low confidence, no ovary found, the network's out-of-distribution flags), or
+  the counts of the images of one ovary differ by more than one;
 * visits add both sides; change from baseline is against the baseline visit (the one at day 0,
   else the patient's first); the baseline date comes from the cohort, else the first visit;
 * response rows are per dose group x nominal week (days from baseline / 14 rounded half up, x 2).
@@ -30,7 +31,7 @@ from datetime import date
 
 import pandas as pd
 
-from follicle_seg.tracking import DIAMETER_DECIMALS, FLAG_LOW_CONFIDENCE, FLAG_NO_OVARY
+from follicle_seg.tracking import DIAMETER_DECIMALS
 from follicle_seg.types import Follicle, ImageResult
 
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -76,7 +77,6 @@ MAX_COUNT_DISAGREEMENT = 1
 #: Days per nominal two-week visit.
 DAYS_PER_VISIT = 14
 
-_REVIEW_FLAGS = {FLAG_LOW_CONFIDENCE, FLAG_NO_OVARY}
 _BOOL = "boolean"
 _INT = "Int64"
 
@@ -220,7 +220,7 @@ class _OvaryVisit:
             "needs_review": bool(
                 any_uncalibrated
                 or self.laterality not in ("L", "R")
-                or flags & _REVIEW_FLAGS
+                or bool(flags)
                 or max(counts) - min(counts) > MAX_COUNT_DISAGREEMENT
             ),
         }

@@ -10,6 +10,7 @@ import pytest
 from follicle_seg.measure import measure_frame
 from follicle_seg.tracking import (
     FLAG_LOW_CONFIDENCE,
+    FLAG_NO_OVARY_FOUND,
     FLAG_SIDE_UNKNOWN,
     FLAG_UNCALIBRATED,
     is_counted,
@@ -47,7 +48,7 @@ def disc(centre, radius):
     return (rr - centre[0]) ** 2 + (cc - centre[1]) ** 2 <= radius**2
 
 
-def frame(rec, index, follicles, prob=0.9, ovary=True):
+def frame(rec, index, follicles, prob=0.9, ovary=True, flags=()):
     """A frame with an ovary and follicles given as (centre, radius in pixels)."""
     labels = np.zeros(SHAPE, np.uint8)
     if ovary:
@@ -56,7 +57,8 @@ def frame(rec, index, follicles, prob=0.9, ovary=True):
         if radius > 0:
             labels[disc(centre, radius)] = FOLLICLE
     p = np.where(labels == FOLLICLE, prob, 0.0).astype(np.float32)
-    return measure_frame(FrameSegmentation(rec, index, labels, p, (labels > 0).astype(np.float32)))
+    seg = FrameSegmentation(rec, index, labels, p, (labels > 0).astype(np.float32), flags=flags)
+    return measure_frame(seg)
 
 
 def sphere_radius(i, n=15, radius=20.0):
@@ -183,3 +185,29 @@ def test_frames_out_of_order_are_refused():
     frames = [frame(rec, 1, []), frame(rec, 0, [])]
     with pytest.raises(ValueError, match="increasing order"):
         track_sweep(frames)
+
+
+def test_network_flags_of_a_still_reach_the_image():
+    rec = record()
+    result = summarise_image(rec, [frame(rec, 0, [((60, 80), 12)], flags=("low_confidence",))])
+    assert "low_confidence" in result.flags
+
+
+def test_network_flags_in_a_sweep_come_from_the_frames_results_rest_on():
+    rec = record(n_frames=8, frame_spacing=0.5)
+    frames = [frame(rec, 0, [], ovary=False, flags=("no_ovary",))]  # before the ovary: expected
+    frames += [frame(rec, i, [((60, 80), 12)]) for i in range(1, 7)]
+    frames[3] = frame(rec, 3, [((60, 80), 12)], flags=("implausible_follicle_shape",))
+    frames += [frame(rec, 7, [], ovary=False, flags=("no_ovary",))]
+    result = summarise_image(rec, frames)
+    assert len(result.follicles) == 1
+    assert "implausible_follicle_shape" in result.flags
+    assert "no_ovary" not in result.flags and FLAG_NO_OVARY_FOUND not in result.flags
+    assert result.ovary_d3_mm == pytest.approx(6 * 0.5)  # frames holding the ovary
+
+
+def test_image_without_any_ovary_is_flagged():
+    rec = record()
+    result = summarise_image(rec, [frame(rec, 0, [], ovary=False)])
+    assert result.follicles == () and result.ovary is None
+    assert FLAG_NO_OVARY_FOUND in result.flags

@@ -232,15 +232,18 @@ def test_uncalibrated_ovary_keeps_count_and_empties_mm():
     assert pd.isna(t["visits"].iloc[0]["afc"])
 
 
-def test_needs_review_for_unknown_side_and_low_confidence():
+def test_needs_review_for_unknown_side_and_review_flags():
     t = build_tables([
         result("a", [3.0], side="U"),
         result("b", [3.0], side="R", flags=(FLAG_LOW_CONFIDENCE,)),
         result("c", [3.0], patient="P2"),
+        result("d", [3.0], patient="P3", flags=("implausible_follicle_shape",)),
     ])  # fmt: skip
     review = t["ovaries"].set_index(["patient_id", "laterality"])["needs_review"]
-    assert review.to_dict() == {("P1", "R"): True, ("P1", "U"): True, ("P2", "L"): False}
-    assert list(t["visits"]["needs_review"]) == [True, False]
+    assert review.to_dict() == {
+        ("P1", "R"): True, ("P1", "U"): True, ("P2", "L"): False, ("P3", "L"): True,
+    }  # fmt: skip
+    assert list(t["visits"]["needs_review"]) == [True, False, True]
 
 
 def test_ovary_dimensions_from_largest_section_and_volume_from_sweep():
