@@ -26,6 +26,7 @@ from follicle_seg.types import BACKGROUND, FOLLICLE, OVARY
 #: Material keys a shape can carry (see :mod:`follicle_seg.synth.materials`).
 MATERIALS: tuple[str, ...] = (
     "tissue",
+    "fascia",
     "uterus",
     "endometrium",
     "bladder",
@@ -69,15 +70,18 @@ class Ovary:
     follicles: tuple[Quadric, ...]
 
 
-def _unit(rng: np.random.Generator) -> np.ndarray:
-    v = rng.normal(size=3)
-    return v / np.linalg.norm(v)
+def _fits(body: Quadric, placed: list[tuple[np.ndarray, float]], c: np.ndarray, r: float) -> np.ndarray:
+    """Which candidate centres (n, 3) hold a sphere of radius r inside ``body``, clear of the others."""
+    ok = inside_fraction(body, c, r) <= 1.0
+    for c2, r2 in placed:
+        ok &= np.linalg.norm(np.atleast_2d(c) - c2, axis=1) >= r + r2
+    return ok
 
 
-def _fits(body: Quadric, placed: list[tuple[np.ndarray, float]], c: np.ndarray, r: float) -> bool:
-    if inside_fraction(body, c, r) > 1.0:
-        return False
-    return all(np.linalg.norm(c - c2) >= r + r2 for c2, r2 in placed)
+def _in_ball(rng: np.random.Generator, n: int) -> np.ndarray:
+    v = rng.normal(size=(n, 3))
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    return v * rng.uniform(0.0, 1.0, (n, 1)) ** (1 / 3)
 
 
 def place_ovary(
@@ -111,16 +115,20 @@ def place_ovary(
         r = d / 2.0
         semi = r * np.array([1.0, rng.uniform(0.8, 1.0), rng.uniform(0.8, 1.0)])
         r_max = float(semi.max())
-        for _ in range(300):
-            c = centre + rot @ (axes * _unit(rng) * rng.uniform(0.0, 1.0) ** (1 / 3))
-            if _fits(body, placed, c, r_max):
+        for _ in range(3):
+            cands = centre + _in_ball(rng, 100) * axes @ rot.T
+            ok = np.flatnonzero(_fits(body, placed, cands, r_max))
+            if ok.size:
                 break
         else:
             continue
-        if rng.random() < 0.35:  # push towards the wall or a neighbour until it touches
-            step = (c - centre) / max(np.linalg.norm(c - centre), 1e-6) * 0.1
-            while _fits(body, placed, c + step, r_max):
-                c = c + step
+        c = cands[ok[0]]
+        if rng.random() < 0.35:  # push outwards until it touches the wall or a neighbour
+            lo, hi = 1.0, 1.0 / max(np.linalg.norm((c - centre) @ rot / axes), 1e-3)
+            for _ in range(12):
+                mid = (lo + hi) / 2.0
+                lo, hi = (mid, hi) if _fits(body, placed, centre + mid * (c - centre), r_max)[0] else (lo, mid)
+            c = centre + lo * (c - centre)
         placed.append((c, r_max))
         follicles.append(ellipsoid(c, semi, random_rotation(rng, tilt=np.pi)))
     cap = scaled(body, 1.0)
@@ -148,6 +156,10 @@ def surroundings(
     ``busy`` scales how many look-alikes appear (0 = plain tissue only).
     """
     shapes: list[Shape] = []
+    for _ in range(int(rng.poisson(2.0 * busy))):  # fat planes and fascia: thin bright streaks
+        semi = np.array([rng.uniform(8, 40), rng.uniform(8, 40), rng.uniform(0.3, 1.2)])
+        c = _away(rng, ovary_centre, ovary_radius_mm + 2.0, 40.0)
+        shapes.append(Shape("fascia", BACKGROUND, ellipsoid(c, semi, random_rotation(rng, tilt=0.3))))
     if rng.random() < 0.5 * busy:  # uterus, mostly off to one side, partly in view
         side = rng.choice([-1.0, 1.0])
         semi = np.array([rng.uniform(22, 40), rng.uniform(18, 30), rng.uniform(14, 24)])
@@ -174,7 +186,7 @@ def surroundings(
         c = _away(rng, ovary_centre, ovary_radius_mm + semi.max(), 30.0)
         rot = random_rotation(rng, tilt=np.pi)
         outer = ellipsoid(c, semi + wall, rot)
-        content = str(rng.choice(["bowel_fluid", "bowel_mixed", "gas"], p=[0.35, 0.4, 0.25]))
+        content = str(rng.choice(["bowel_fluid", "bowel_mixed", "gas"], p=[0.4, 0.45, 0.15]))
         shapes.append(Shape("bowel_wall", BACKGROUND, outer))
         shapes.append(Shape(content, BACKGROUND, ellipsoid(c, semi, rot)))
     for _ in range(int(rng.poisson(1.2 * busy))):  # iliac vessels and smaller pelvic vessels

@@ -156,15 +156,18 @@ def extent_along(q: Quadric, axis: int) -> float:
     return float(np.sqrt(np.linalg.inv(q.matrix)[axis, axis]))
 
 
-def inside_fraction(outer: Quadric, centre: np.ndarray, radius: float) -> float:
-    """Largest quadratic-form value of ``outer`` over a sphere (sampled on 26 directions).
+_DIRS = np.array(
+    [[i, j, k] for i in (-1, 0, 1) for j in (-1, 0, 1) for k in (-1, 0, 1) if (i, j, k) != (0, 0, 0)],
+    dtype=float,
+)
+_DIRS /= np.linalg.norm(_DIRS, axis=1, keepdims=True)
 
-    A value <= 1 means the sphere lies inside the ellipsoid ``outer``.
+
+def inside_fraction(outer: Quadric, centres: np.ndarray, radius: float) -> np.ndarray:
+    """Largest quadratic-form value of ``outer`` over spheres (sampled on 26 directions).
+
+    ``centres`` is (n, 3) (or (3,)); a value <= 1 means that sphere lies inside the ellipsoid.
     """
-    dirs = np.array(
-        [[i, j, k] for i in (-1, 0, 1) for j in (-1, 0, 1) for k in (-1, 0, 1) if (i, j, k) != (0, 0, 0)],
-        dtype=float,
-    )
-    dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
-    pts = centre[None, :] + radius * dirs - outer.centre[None, :]
-    return float(np.max(np.einsum("ni,ij,nj->n", pts, outer.matrix, pts)))
+    c = np.atleast_2d(centres)
+    pts = c[:, None, :] + radius * _DIRS[None, :, :] - outer.centre
+    return np.einsum("cni,ij,cnj->cn", pts, outer.matrix, pts).max(axis=1)

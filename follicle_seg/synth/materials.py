@@ -43,8 +43,9 @@ def random_materials(rng: np.random.Generator, *, tissue_alpha_db_mm: float) -> 
     """
     a0 = tissue_alpha_db_mm
     u = rng.uniform
-    stroma_db = float(np.clip(rng.normal(0.0, 2.5), -6.0, 6.0))
-    capsule_db = stroma_db + (u(2.0, 12.0) if rng.random() < 0.85 else 0.0)
+    # the stroma differs from the tissue around it, but in either direction (no mean offset)
+    stroma_db = float(rng.choice([-1.0, 1.0]) * u(1.0, 5.0) - 1.0) if rng.random() < 0.7 else float(rng.normal(-1.0, 1.0))
+    capsule_db = stroma_db + (u(3.0, 12.0) if rng.random() < 0.85 else 0.0)
     props: dict[str, tuple[float, float, float]] = {  # echo dB, attenuation, impedance
         "tissue": (0.0, a0, 1.60),
         "uterus": (rng.normal(-1.0, 3.5), a0 * u(0.9, 1.2), 1.62),
@@ -53,7 +54,8 @@ def random_materials(rng: np.random.Generator, *, tissue_alpha_db_mm: float) -> 
         "bowel_wall": (u(3.0, 14.0), a0 * 1.2, 1.70),
         "bowel_fluid": (-u(22.0, 45.0), 0.05, 1.52),
         "bowel_mixed": (u(-12.0, 6.0), a0 * u(1.0, 1.6), 1.60),
-        "gas": (u(10.0, 22.0), u(3.0, 8.0), 0.40),
+        "gas": (u(10.0, 22.0), u(1.5, 5.0), 0.40),
+        "fascia": (u(3.0, 12.0), a0, 1.64),
         "free_fluid": (-u(30.0, 55.0), 0.01, 1.50),
         "vessel_wall": (u(0.0, 10.0), a0, 1.70),
         "blood": (-u(22.0, 45.0), 0.10, 1.55),

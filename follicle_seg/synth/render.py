@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -84,11 +85,20 @@ def _polar_of(probe: Probe, x: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, n
     return rho - probe.radius_mm, theta
 
 
-def fan_mask(probe: Probe, grid: DisplayGrid) -> np.ndarray:
-    """Boolean image of the pixels inside the fan."""
+@lru_cache(maxsize=4)
+def _display_polar(probe: Probe, grid: DisplayGrid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Depth below the probe face, beam angle and fan mask of every display pixel (read-only)."""
     x, z = grid.coords()
     r, theta = _polar_of(probe, x, z)
-    return (r >= 0) & (r <= probe.depth_mm) & (np.abs(theta) <= probe.half_angle)
+    mask = (r >= 0) & (r <= probe.depth_mm) & (np.abs(theta) <= probe.half_angle)
+    for a in (r, theta, mask):
+        a.setflags(write=False)
+    return r, theta, mask
+
+
+def fan_mask(probe: Probe, grid: DisplayGrid) -> np.ndarray:
+    """Boolean image of the pixels inside the fan."""
+    return _display_polar(probe, grid)[2].copy()
 
 
 Window = Callable[[tuple[float, float, float, float]], tuple[slice, slice]]
@@ -262,11 +272,12 @@ def render_beam(
     imp = materials.impedance[mat]
     jump = np.zeros_like(imp)
     jump[1:] = np.abs(np.diff(imp, axis=0))
-    spec = np.float32(params.specular * 40.0) * jump * amp
-
     mid_rho = probe.radius_mm + probe.depth_mm / 2
-    sig_lat = params.grain_lat_mm / 2.355 / (mid_rho * beams.dtheta)
-    sig_ax = params.grain_ax_mm / 2.355 / dr
+    sig_lat = params.grain_lat_mm / 1.8 / (mid_rho * beams.dtheta)
+    sig_ax = params.grain_ax_mm / 1.5 / dr
+    # specular echoes: smooth along the interface (across lines) so oblique walls stay continuous
+    jump = cv2.GaussianBlur(jump, (0, 0), sigmaX=max(1.0, 1.5 * sig_lat), sigmaY=0.3)
+    spec = np.float32(params.specular * 40.0) * jump * amp
     knorm = np.float32(1.0 / _kernel_norm(sig_lat, sig_ax))
 
     alpha0 = float(materials.alpha_db_mm[MATERIALS.index("tissue")])
@@ -326,12 +337,11 @@ def _post_process(img: np.ndarray, params: RenderParams) -> np.ndarray:
 
 def scan_convert(beam: np.ndarray, beams: BeamGrid, grid: DisplayGrid) -> np.ndarray:
     """Beam image -> display grid (bilinear), 0 outside the fan."""
-    x, z = grid.coords()
-    r, theta = _polar_of(beams.probe, x, z)
+    r, theta, mask = _display_polar(beams.probe, grid)
     map_r = (r / beams.dr_mm).astype(np.float32)
     map_t = ((theta + beams.probe.half_angle) / beams.dtheta).astype(np.float32)
     out = cv2.remap(beam, map_t, map_r, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
-    out[~fan_mask(beams.probe, grid)] = 0.0
+    out[~mask] = 0.0
     return out
 
 

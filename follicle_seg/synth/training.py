@@ -62,7 +62,7 @@ def follicle_diameters(rng: np.random.Generator) -> np.ndarray:
     """Random follicle diameters (mm) for one ovary: none (POI) to many antral, some dominant."""
     if rng.random() < 0.15:
         return np.zeros(0)
-    n = int(min(1 + rng.poisson(rng.uniform(0.5, 9.0)), 20))
+    n = int(min(1 + rng.poisson(rng.uniform(0.5, 14.0)), 25))
     d = np.exp(rng.normal(np.log(5.0), 0.45, n)).clip(2.5, 12.0)
     if rng.random() < 0.3:
         d[0] = rng.uniform(10.0, 25.0)
@@ -92,7 +92,7 @@ def _scene(rng: np.random.Generator, probe: Probe, length: float) -> tuple[Scene
     theta = rng.uniform(-0.7, 0.7) * probe.half_angle
     x = float(np.tan(theta) * (z + probe.radius_mm))
     centre = np.array([x, 0.0, z])
-    ovary = place_ovary(rng, centre, length, follicle_diameters(rng), capsule_mm=float(rng.uniform(0.3, 0.9)))
+    ovary = place_ovary(rng, centre, length, follicle_diameters(rng), capsule_mm=float(rng.uniform(0.4, 1.2)))
     around = surroundings(rng, centre, ovary_radius(ovary.body), busy=float(rng.uniform(0.3, 1.6)))
     ext_y = extent_along(ovary.body, 1)
     if rng.random() < 0.1:  # no ovary in view
