@@ -33,16 +33,18 @@ from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage
 
 from follicle_seg.types import Follicle, ImageRecord
+from follicle_seg.visits import size_class
 
-#: Size classes of SPEC "Measurement conventions" (lower bound inclusive) and outline colours.
-SIZE_CLASSES: tuple[tuple[str, float, tuple[int, int, int]], ...] = (
-    ("<2 mm", 0.0, (150, 150, 255)),
-    ("2-5 mm", 2.0, (0, 220, 255)),
-    ("5-10 mm", 5.0, (40, 255, 40)),
-    ("10-14 mm", 10.0, (255, 255, 0)),
-    ("14-18 mm", 14.0, (255, 140, 0)),
-    (">=18 mm", 18.0, (255, 30, 30)),
-)
+#: Outline colour and legend text per size class of :func:`follicle_seg.visits.size_class`
+#: (``""``: under 2 mm, not counted).
+SIZE_CLASS_COLOURS: dict[str, tuple[tuple[int, int, int], str]] = {
+    "": ((150, 150, 255), "<2 mm"),
+    "2-5": ((0, 220, 255), "2-5 mm"),
+    "5-10": ((40, 255, 40), "5-10 mm"),
+    "10-14": ((255, 255, 0), "10-14 mm"),
+    "14-18": ((255, 140, 0), "14-18 mm"),
+    ">=18": ((255, 30, 30), ">=18 mm"),
+}
 UNCALIBRATED_COLOUR = (120, 255, 200)
 OVARY_COLOUR = (230, 60, 255)
 
@@ -81,20 +83,17 @@ def layout_for(record: ImageRecord) -> Layout:
 
 
 def size_class_colour(mean_diameter_mm: float | None) -> tuple[str, tuple[int, int, int]]:
-    """Size class name and outline colour of a follicle (``"px"`` when uncalibrated).
+    """Legend text and outline colour of a follicle's size class (``"px"`` when uncalibrated).
 
     Examples
     --------
-    >>> size_class_colour(10.0)[0], size_class_colour(None)[0]
-    ('10-14 mm', 'px')
+    >>> size_class_colour(10.0)[0], size_class_colour(1.0)[0], size_class_colour(None)[0]
+    ('10-14 mm', '<2 mm', 'px')
     """
     if mean_diameter_mm is None or not math.isfinite(mean_diameter_mm):
         return "px", UNCALIBRATED_COLOUR
-    name, colour = SIZE_CLASSES[0][0], SIZE_CLASSES[0][2]
-    for cls_name, lower, cls_colour in SIZE_CLASSES:
-        if mean_diameter_mm >= lower:
-            name, colour = cls_name, cls_colour
-    return name, colour
+    colour, text = SIZE_CLASS_COLOURS[size_class(mean_diameter_mm)]
+    return text, colour
 
 
 def boundary_mask(mask: np.ndarray) -> np.ndarray:
@@ -183,21 +182,33 @@ def render_overlay(
     return np.asarray(canvas)
 
 
+def uid_token(sop_instance_uid: str) -> str:
+    """The part of an overlay file name that identifies its image.
+
+    ``<last 8 UID characters>-<6 hex of the UID's SHA-1>``, sanitized; the hash keeps names
+    unique when UID tails repeat.
+
+    Examples
+    --------
+    >>> uid_token("1.2.3.45678")
+    '.3.45678-0967ce'
+    """
+    digest = hashlib.sha1(sop_instance_uid.encode()).hexdigest()[:6]
+    return f"{_safe(sop_instance_uid[-8:])}-{digest}"
+
+
 def overlay_stem(sop_instance_uid: str, *, patient_id: str, study_date: str, laterality: str) -> str:
     """File-name stem shared by every overlay of one image (no frame part).
 
-    ``<patient_id>_<YYYYMMDD>_<side>_<last 8 UID characters>-<6 hex of the UID's SHA-1>``,
-    reduced to ``[A-Za-z0-9.-]`` characters; the hash keeps stems unique when UID tails repeat.
+    ``<patient_id>_<YYYYMMDD>_<side>_<uid_token>``, reduced to ``[A-Za-z0-9.-]`` characters.
 
     Examples
     --------
     >>> overlay_stem("1.2.3.45678", patient_id="P 01", study_date="2026-01-14", laterality="L")
-    'P-01_20260114_L_.3.45678-4c3e15'
+    'P-01_20260114_L_.3.45678-0967ce'
     """
-    tail = sop_instance_uid[-8:]
-    digest = hashlib.sha1(sop_instance_uid.encode()).hexdigest()[:6]
     parts = [patient_id or "unknown", study_date.replace("-", "") or "nodate", laterality or "U"]
-    return "_".join(_safe(p) for p in parts) + f"_{_safe(tail)}-{digest}"
+    return "_".join(_safe(p) for p in parts) + f"_{uid_token(sop_instance_uid)}"
 
 
 def overlay_filename(record: ImageRecord, frame_index: int) -> str:
@@ -282,7 +293,7 @@ def _draw_footer(draw: ImageDraw.ImageDraw, layout: Layout, record: ImageRecord)
     x = 8
     entries = [("ovary", OVARY_COLOUR)]
     if record.calibration.calibrated:
-        entries += [(name, colour) for name, _, colour in SIZE_CLASSES]
+        entries += [(text, colour) for colour, text in SIZE_CLASS_COLOURS.values()]
     else:
         entries.append(("follicle (px)", UNCALIBRATED_COLOUR))
     for name, colour in entries:

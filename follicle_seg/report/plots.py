@@ -1,0 +1,179 @@
+"""Matplotlib figures of the HTML report (Agg backend, PNG files, no display needed).
+
+* :func:`plot_group_trends`: per dose group, follicle count, AFC and largest follicle against
+  days from baseline (one thin line per patient, the group mean per nominal visit in bold);
+* :func:`plot_follicle_tracking`: one patient's follicle-tracking chart, every counted
+  follicle's mean diameter per visit and side, with the 10 mm and 18 mm lines.
+
+Inputs are the SPEC tables (``visits.csv``, ``response.csv``, ``follicles.csv``,
+``ovaries.csv``) as pandas DataFrames; missing numbers are NaN or ``pd.NA``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+DPI = 100
+TRACKING_LINES_MM = (10.0, 18.0)
+SIDE_NAMES = {"L": "left ovary", "R": "right ovary", "U": "side unknown"}
+SIDE_COLOURS = {"L": "#1f77b4", "R": "#d62728", "U": "#7f7f7f"}
+_METRICS = (
+    ("follicle_count", "follicle_count_mean", "Follicle count (both ovaries)"),
+    ("afc", "afc_mean", "AFC, 2-10 mm (both ovaries)"),
+    ("max_follicle_mm", "max_follicle_mm_mean", "Largest follicle (mm)"),
+)
+
+
+def group_label(group: object) -> str:
+    """Display name of a dose group (``"no group"`` when empty or missing)."""
+    return str(group) if isinstance(group, str) and group else "no group"
+
+
+def plot_group_trends(visits: pd.DataFrame, response: pd.DataFrame, path: str | Path) -> Path:
+    """Per dose group trend of follicle count, AFC and largest follicle vs days from baseline.
+
+    Parameters
+    ----------
+    visits
+        ``visits.csv``: one row per patient x visit.
+    response
+        ``response.csv``: group means per nominal ``week`` (drawn at ``week x 7`` days).
+    path
+        PNG file to write.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    fig = Figure(figsize=(13, 4.2), dpi=DPI, layout="constrained")
+    axes = fig.subplots(1, 3)
+    groups = sorted({group_label(g) for g in visits["group"]} | {group_label(g) for g in response["group"]})
+    colours = {g: plt.get_cmap("tab10")(i % 10) for i, g in enumerate(groups)}
+    visit_group = visits["group"].map(group_label)
+    response_group = response["group"].map(group_label)
+    for ax, (column, mean_column, title) in zip(axes, _METRICS):
+        for group in groups:
+            colour = colours[group]
+            mine = visits[visit_group == group]
+            for _, patient in mine.groupby("patient_id", sort=True):
+                patient = patient.sort_values("days_from_baseline")
+                ax.plot(
+                    _floats(patient["days_from_baseline"]),
+                    _floats(patient[column]),
+                    color=colour,
+                    alpha=0.3,
+                    linewidth=1,
+                    marker=".",
+                )
+            means = response[response_group == group].sort_values("week")
+            ax.plot(
+                _floats(means["week"]) * 7,
+                _floats(means[mean_column]),
+                color=colour,
+                linewidth=2.5,
+                marker="o",
+                label=f"{group} (mean)",
+            )
+        ax.set_title(title)
+        ax.set_xlabel("days from baseline")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("per visit")
+    if groups:
+        axes[0].legend(loc="upper left", fontsize=8)
+    return _save(fig, path)
+
+
+def plot_follicle_tracking(
+    follicles: pd.DataFrame, ovaries: pd.DataFrame, path: str | Path, *, title: str
+) -> Path:
+    """One patient's follicle-tracking chart: counted follicle sizes per visit and side.
+
+    Parameters
+    ----------
+    follicles
+        ``follicles.csv`` rows of the patient; only ``counted`` rows are drawn.
+    ovaries
+        ``ovaries.csv`` rows of the patient (visits and sides scanned, days from baseline);
+        a scanned ovary-visit without follicles is drawn as an open marker at 0 mm.
+    path
+        PNG file to write.
+    title
+        Figure title (the pseudonymous patient id and group).
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    sides = [s for s in ("L", "R", "U") if (ovaries["laterality"] == s).any()] or ["L", "R"]
+    fig = Figure(figsize=(6.5 * min(len(sides), 2), 3.6), dpi=DPI, layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(sides), sharex=True, sharey=True))
+    counted = follicles[follicles["counted"].fillna(False).astype(bool)]
+    days = {
+        (str(r.study_date), str(r.laterality)): r.days_from_baseline for r in ovaries.itertuples()
+    }
+    top = 20.0
+    for ax, side in zip(axes, sides):
+        colour = SIDE_COLOURS[side]
+        scanned = ovaries[ovaries["laterality"] == side].sort_values("study_date")
+        mine = counted[counted["laterality"] == side]
+        x = np.array([days.get((str(d), side), np.nan) for d in mine["study_date"]], float)
+        y = _floats(mine["mean_diameter_mm"])
+        ax.scatter(x, y, color=colour, s=28, zorder=3, label="counted follicle")
+        largest = mine.assign(_x=x, _y=y).dropna(subset=["_y"]).groupby("_x")["_y"].max()
+        if len(largest):
+            ax.plot(largest.index, largest.values, color=colour, linewidth=1.2, alpha=0.7, label="largest")
+            top = max(top, float(largest.max()) + 2)
+        empty = scanned[scanned["follicle_count"].fillna(0).astype(float) == 0]
+        ax.scatter(
+            _floats(empty["days_from_baseline"]),
+            np.zeros(len(empty)),
+            facecolors="none",
+            edgecolors="black",
+            s=30,
+            zorder=3,
+            label="no follicle",
+        )
+        uncalibrated = len(mine) - int(np.isfinite(y).sum())
+        if uncalibrated:
+            ax.text(
+                0.02, 0.95, f"{uncalibrated} follicle(s) without mm (uncalibrated)",
+                transform=ax.transAxes, fontsize=8, va="top",
+            )  # fmt: skip
+        for level in TRACKING_LINES_MM:
+            ax.axhline(level, color="black", linestyle="--", linewidth=0.8)
+            ax.text(1.0, level, f" {level:g} mm", transform=ax.get_yaxis_transform(), va="center", fontsize=8)
+        ax.set_title(SIDE_NAMES[side])
+        ax.set_xlabel("days from baseline")
+        ax.grid(alpha=0.3)
+        ax.legend(loc="upper left", fontsize=7, bbox_to_anchor=(0, 0.88) if uncalibrated else None)
+    axes[0].set_ylabel("mean follicle diameter (mm)")
+    axes[0].set_ylim(-1, top)
+    span = _floats(ovaries["days_from_baseline"])
+    if np.isfinite(span).any():
+        low, high = float(np.nanmin(span)), float(np.nanmax(span))
+        axes[0].set_xlim(low - 3, max(high, low + 14) + 3)
+    fig.suptitle(title, fontsize=11)
+    return _save(fig, path)
+
+
+def _floats(series: pd.Series) -> np.ndarray:
+    """A numeric column as a float array with NaN for missing values (``pd.NA`` included)."""
+    return pd.to_numeric(series, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+
+
+def _save(fig: Figure, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png")
+    return path

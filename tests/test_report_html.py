@@ -1,0 +1,250 @@
+"""HTML report: offline, escaped, every figure and thumbnail present, renders in Chromium."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from follicle_seg.report.html import scan_overlays, write_report
+from follicle_seg.report.overlay import overlay_filename, render_overlay, write_overlay
+from follicle_seg.types import UNCALIBRATED, Calibration, Follicle, ImageRecord, Section
+from follicle_seg.visits import COLUMNS
+
+REGION = (0, 0, 99, 79)
+EVIL = "<script>alert(1)</script>"
+
+
+def _record(uid: str, patient: str, date: str, side: str, calibrated: bool) -> ImageRecord:
+    return ImageRecord(
+        path=f"/data/{patient}/{uid}.dcm", sop_instance_uid=uid, sop_class_uid="1.2.840.10008.5.1.4.1.1.6.1",
+        modality="US", patient_id=patient, study_instance_uid="1.2", study_date=date,
+        series_instance_uid="1.2.3", series_description="", laterality=side,
+        laterality_source="ImageLaterality", n_frames=1, rows=80, columns=100,
+        photometric="MONOCHROME2", transfer_syntax="1.2.840.10008.1.2.1",
+        calibration=Calibration(0.1, 0.1, "ultrasound_region") if calibrated else UNCALIBRATED,
+        region=REGION, region_source="ultrasound_region",
+    )  # fmt: skip
+
+
+def _table(name: str, rows: list[dict]) -> pd.DataFrame:
+    """A table with exactly the SPEC columns (missing values NaN, booleans nullable)."""
+    df = pd.DataFrame(rows, columns=list(COLUMNS[name]))
+    for col in ("calibrated", "needs_review", "counted", "any_follicle_ge10mm"):
+        if col in df:
+            df[col] = df[col].astype("boolean")
+    return df
+
+
+def _study(out: Path) -> dict[str, pd.DataFrame]:
+    """Three patients (two dose groups and one without), two visits, both sides; overlays on disk."""
+    rng = np.random.default_rng(3)
+    images, follicles, ovaries, visits = [], [], [], []
+    patients = [("P-low-1", "low"), ("P-high-1", "high"), ("P<b>x</b>", "")]
+    n = 0
+    for patient, group in patients:
+        for day, date in ((0, "2026-01-05"), (14, "2026-01-19")):
+            totals = 0
+            for side in ("L", "R"):
+                n += 1
+                uid = f"1.2.826.0.1.3680043.8.498.{n}"
+                calibrated = not (patient == "P-high-1" and day == 14 and side == "R")
+                record = _record(uid, patient, date, side, calibrated)
+                k = 1 + (n % 3) if day else n % 2
+                grey = rng.integers(70, 130, (80, 100)).astype(np.uint8)
+                y, x = np.ogrid[:80, :100]
+                ovary = ((y - 40) / 30) ** 2 + ((x - 50) / 42) ** 2 <= 1
+                ids = np.zeros((80, 100), np.int32)
+                drawn, sizes = [], []
+                for i in range(1, k + 1):
+                    cy, cx, r = 40, 18 + 20 * i, 4 + 2 * i
+                    ids[(y - cy) ** 2 + (x - cx) ** 2 <= r * r] = i
+                    d_mm = 0.2 * r * (3 if day else 1)
+                    mm = d_mm if calibrated else None
+                    section = Section(0, cy, cx, int((ids == i).sum()), 2 * r, 2 * r, mm, mm, None)
+                    drawn.append(Follicle(i, uid, section, 1, None, None))
+                    follicles.append(dict(
+                        patient_id=patient, study_date=date, laterality=side, follicle_id=i,
+                        sop_instance_uid=uid, frame_index=0, centroid_row=cy, centroid_col=cx,
+                        d1_mm=mm, d2_mm=mm, mean_diameter_mm=mm, area_mm2=None, volume_ml=None,
+                        n_frames=1, size_class="5-10" if calibrated and mm and mm >= 5 else "2-5",
+                        score=0.9, counted=True,
+                    ))  # fmt: skip
+                    if mm:
+                        sizes.append(mm)
+                grey[ids > 0] = 15
+                rgb = render_overlay(grey, ovary_mask=ovary, follicle_ids=ids, follicles=drawn,
+                                     record=record, frame_index=0, patient_label=patient)  # fmt: skip
+                write_overlay(out / "overlays" / overlay_filename(record, 0), rgb)
+                images.append(dict(
+                    path=record.path, sop_instance_uid=uid, patient_id=patient, study_date=date,
+                    laterality=side, n_frames=1, spacing_row_mm=0.1 if calibrated else None,
+                    spacing_col_mm=0.1 if calibrated else None, calibrated=calibrated, status="ok",
+                    reason="", follicle_count=k,
+                ))  # fmt: skip
+                ovaries.append(dict(
+                    patient_id=patient, study_date=date, laterality=side, group=group,
+                    days_from_baseline=day, n_images=1, follicle_count=k, afc=k,
+                    max_follicle_mm=max(sizes) if sizes else None,
+                    follicle_sizes_mm=";".join(f"{s:.1f}" for s in sorted(sizes, reverse=True)),
+                    calibrated=calibrated, needs_review=not calibrated,
+                ))  # fmt: skip
+                totals += k
+            visits.append(dict(
+                patient_id=patient, group=group, study_date=date, days_from_baseline=day,
+                follicle_count=totals, afc=totals, max_follicle_mm=3.0 * day / 7,
+                delta_follicle_count=0, delta_afc=0, any_follicle_ge10mm=False, needs_review=False,
+            ))  # fmt: skip
+    images.append(dict(path="/data/bad/" + EVIL, sop_instance_uid="", patient_id="", study_date="",
+                       laterality="U", status="rejected", reason=f"not ultrasound {EVIL}"))  # fmt: skip
+    response = [
+        dict(group=g, week=w, n_patients=1, follicle_count_mean=2.0 + w, follicle_count_median=2.0,
+             delta_follicle_count_mean=0.0, afc_mean=2.0, max_follicle_mm_mean=2.0 + 3 * w,
+             patients_with_follicle_ge10mm=0, share_with_follicle_ge10mm=0.0)
+        for g in ("low", "high", "") for w in (0, 2)
+    ]  # fmt: skip
+    tables = {
+        "images": _table("images", images),
+        "follicles": _table("follicles", follicles),
+        "ovaries": _table("ovaries", ovaries),
+        "visits": _table("visits", visits),
+        "response": _table("response", response),
+    }
+    for name, df in tables.items():
+        df.to_csv(out / f"{name}.csv", index=False)
+    return tables
+
+
+class _Refs(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.images: list[str] = []
+        self.links: list[str] = []
+        self.scripts = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "img":
+            self.images.append(a["src"] or "")
+        elif tag == "a" and a.get("href"):
+            self.links.append(a["href"] or "")
+        elif tag in ("script", "link", "iframe"):
+            self.scripts += 1
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, pd.DataFrame]]:
+    out = tmp_path_factory.mktemp("run")
+    tables = _study(out)
+    return write_report(out, tables), tables
+
+
+def test_report_is_offline_and_every_reference_resolves(rendered) -> None:
+    index, tables = rendered
+    refs = _Refs()
+    refs.feed(index.read_text(encoding="utf-8"))
+    assert refs.scripts == 0
+    assert len(refs.images) == 1 + 3 + 12  # trends, one tracking chart per patient, thumbnails
+    from urllib.parse import unquote
+
+    for ref in refs.images + [h for h in refs.links if not h.startswith("#")]:
+        assert "://" not in ref and not ref.startswith("/"), ref
+        assert (index.parent / unquote(ref)).is_file(), ref
+    overlays = [h for h in refs.links if "/overlays/" in h]
+    assert len(set(overlays)) == 12  # every overlay reachable
+    assert {"../images.csv", "../follicles.csv", "../ovaries.csv", "../visits.csv", "../response.csv"} <= set(refs.links)
+    anchors = set(re.findall(r'id="([^"]+)"', index.read_text(encoding="utf-8")))
+    assert all(h[1:] in anchors for h in refs.links if h.startswith("#"))
+
+
+def test_report_escapes_strings_and_lists_rejected_files_and_reviews(rendered) -> None:
+    index, tables = rendered
+    text = index.read_text(encoding="utf-8")
+    assert EVIL not in text and "<b>x</b>" not in text
+    assert "not ultrasound &lt;script&gt;alert(1)&lt;/script&gt;" in text
+    assert "Needs review (1)" in text and "Rejected and failed files (1)" in text
+    # every follicle row of follicles.csv is listed with a link to its overlay
+    assert text.count("<td>yes</td><td><a href=\"../overlays/") == len(tables["follicles"])
+
+
+def test_figures_are_real_pngs(rendered) -> None:
+    index, _ = rendered
+    figures = sorted((index.parent / "figures").glob("*.png"))
+    assert len(figures) == 4
+    for path in figures:
+        pixels = np.asarray(Image.open(path).convert("L"))
+        assert pixels.shape[1] >= 600 and pixels.std() > 10
+
+
+def test_scan_overlays_finds_each_image_by_its_uid(rendered) -> None:
+    index, tables = rendered
+    found = scan_overlays(index.parent.parent / "overlays", tables["images"]["sop_instance_uid"])
+    assert len(found) == 12 and set(found["frame_index"]) == {0}
+    assert set(found["sop_instance_uid"]) == set(tables["images"]["sop_instance_uid"]) - {""}
+
+
+def test_missing_column_is_refused(tmp_path: Path) -> None:
+    tables = {name: pd.DataFrame(columns=list(COLUMNS[name])) for name in COLUMNS}
+    tables["ovaries"] = tables["ovaries"].drop(columns=["afc"])
+    with pytest.raises(ValueError, match="afc"):
+        write_report(tmp_path, tables)
+
+
+def test_empty_study_still_renders(tmp_path: Path) -> None:
+    tables = {name: _table(name, []) for name in COLUMNS}
+    index = write_report(tmp_path, tables)
+    assert "Every input file was analysed." in index.read_text(encoding="utf-8")
+
+
+def _chromium() -> str:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if found := shutil.which(name):
+            return found
+    pytest.skip("Chromium is not installed (Debian package chromium)")
+
+
+def _run_chromium(args: list[str], profile: Path) -> subprocess.CompletedProcess[str]:
+    flags = [
+        "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
+        f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0",
+    ]  # fmt: skip
+    return subprocess.run([_chromium(), *flags, *args], capture_output=True, text=True, timeout=120)
+
+
+def test_report_in_headless_chromium_loads_every_image_without_console_errors(rendered, tmp_path: Path) -> None:
+    index, _ = rendered
+    _chromium()
+    # a copy of the page, next to it, that counts images which failed to load once loaded
+    probe = index.with_name("probe.html")
+    script = (
+        "<script>addEventListener('load',()=>{const bad=[...document.images].filter("
+        "i=>!(i.complete&&i.naturalWidth>0));document.body.setAttribute('data-broken',"
+        "String(bad.length));document.body.setAttribute('data-images',String(document.images.length))})"
+        "</script></body>"
+    )
+    probe.write_text(index.read_text(encoding="utf-8").replace("</body>", script), encoding="utf-8")
+    try:
+        run = _run_chromium(["--virtual-time-budget=10000", "--dump-dom", probe.as_uri()], tmp_path / "p1")
+    finally:
+        probe.unlink()
+    assert 'data-broken="0"' in run.stdout, run.stderr[-2000:]
+    assert 'data-images="16"' in run.stdout
+    console = [line for line in run.stderr.splitlines() if "CONSOLE" in line or "Failed to load" in line]
+    assert console == []
+
+    shot = tmp_path / "report.png"
+    run = _run_chromium(["--window-size=1280,1600", f"--screenshot={shot}", index.as_uri()], tmp_path / "p2")
+    assert shot.is_file(), run.stderr[-2000:]
+    pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
+    assert pixels.shape == (1600, 1280)
+    assert pixels.std() > 20 and (pixels < 200).mean() > 0.03  # not blank: text, figures, header
+    assert [line for line in run.stderr.splitlines() if "CONSOLE" in line] == []
