@@ -99,24 +99,37 @@ def follicle_instances(
     min_area = (math.pi / 4.0) * min_diameter_mm**2 / pixel_area if calibrated else min_area_px
     depth = SPLIT_DEPTH_PX * min(sampling)
 
-    follicle = ndi.binary_fill_holes(labels == FOLLICLE)
-    ovary = labels == OVARY
-    components, n = ndi.label(follicle, structure=_EIGHT)
     out = np.zeros(labels.shape, dtype=np.int32)
+    box = _bounding_box(labels == FOLLICLE)
+    if box is None:
+        return out
+    window = _pad(box, labels.shape)  # all work on the follicles' bounding box, 1-pixel margin
+    follicle = ndi.binary_fill_holes(labels[window] == FOLLICLE)
+    ovary = labels[window] == OVARY
+    components, n = ndi.label(follicle, structure=_EIGHT)
+    near_ovary = np.zeros(n + 1, dtype=bool)
+    near_ovary[components[ndi.binary_dilation(ovary, _EIGHT) & follicle]] = True
+    placed = out[window]
     next_id = 1
-    for k, box in enumerate(ndi.find_objects(components), start=1):
-        if box is None:
+    for k, comp_box in enumerate(ndi.find_objects(components), start=1):
+        if comp_box is None or not near_ovary[k]:
             continue
-        padded = _pad(box, labels.shape)
+        padded = _pad(comp_box, components.shape)
         comp = components[padded] == k
-        if not (ndi.binary_dilation(comp, _EIGHT) & ovary[padded]).any():
-            continue
         for piece in _split(comp, sampling, depth):
             if piece.sum() < min_area:
                 continue
-            out[padded][piece] = next_id
+            placed[padded][piece] = next_id
             next_id += 1
     return out
+
+
+def _bounding_box(mask: np.ndarray) -> tuple[slice, slice] | None:
+    """Bounding box of the true pixels of a 2-D mask, or ``None`` when there are none."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        return None
+    return slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1)
 
 
 def _pad(box: tuple[slice, slice], shape: tuple[int, ...]) -> tuple[slice, slice]:
@@ -134,7 +147,9 @@ def _split(
     radius = float(dist.max())
     h = max(depth, SPLIT_DEPTH_FRACTION * radius)
     quantum = _QUANTUM * min(sampling)
-    levels = np.round(dist / quantum).astype(np.int64)
+    levels = np.round(dist / quantum).astype(np.int32)
+    if ndi.label(local_maxima(levels, connectivity=2) & comp, structure=_EIGHT)[1] <= 1:
+        return [comp]  # a single peak (a convex follicle): nothing to split
     # Regional maxima of the reconstruction of (dist - h) under dist: one plateau per peak that
     # rises at least h above its saddle (equal twin peaks on one plateau give a single seed).
     lowered = np.maximum(levels - max(int(round(h / quantum)), 1), 0)

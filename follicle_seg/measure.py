@@ -58,14 +58,15 @@ def feret_diameters(points: np.ndarray) -> tuple[float, float]:
     >>> feret_diameters(np.array([[0, 0], [0, 4], [1, 2], [-1, 2]], float))
     (4.0, 2.0)
     """
-    pts = np.unique(np.asarray(points, dtype=float), axis=0)
-    if len(pts) < 2:
-        return 0.0, 0.0
+    pts = np.asarray(points, dtype=float)
     try:
         pts = pts[ConvexHull(pts).vertices]  # counter-clockwise polygon
         polygon = True
-    except QhullError:  # collinear points: a segment, no width
+    except (QhullError, ValueError):  # collinear or too few points: a segment, no width
+        pts = np.unique(pts, axis=0)
         polygon = False
+    if len(pts) < 2:
+        return 0.0, 0.0
     diff = pts[:, None, :] - pts[None, :, :]
     dist2 = np.einsum("ijk,ijk->ij", diff, diff)
     i, j = np.unravel_index(int(np.argmax(dist2)), dist2.shape)
@@ -242,23 +243,28 @@ def _largest_ovary(
     offset: tuple[int, int],
 ) -> Section | None:
     """The largest ovary component (labels 1|2, holes filled) holding ovary pixels, measured."""
-    tissue = ndi.binary_fill_holes((seg.labels == OVARY) | (seg.labels == FOLLICLE))
-    components, n = ndi.label(tissue, structure=_EIGHT)
-    if n == 0:
+    tissue = seg.labels > 0
+    rows, cols = np.flatnonzero(tissue.any(axis=1)), np.flatnonzero(tissue.any(axis=0))
+    if rows.size == 0:
         return None
+    r0, c0 = int(rows[0]), int(cols[0])
+    window = (slice(r0, int(rows[-1]) + 1), slice(c0, int(cols[-1]) + 1))
+    components, n = ndi.label(tissue[window], structure=_EIGHT)
+    is_ovary = seg.labels[window].ravel() == OVARY
     sizes = np.bincount(components.ravel(), minlength=n + 1)
-    has_ovary = np.bincount(components.ravel(), weights=seg.labels.ravel() == OVARY, minlength=n + 1)
+    has_ovary = np.bincount(components.ravel()[is_ovary], minlength=n + 1)
     sizes[has_ovary == 0] = 0
     sizes[0] = 0
     best = int(np.argmax(sizes))
     if sizes[best] == 0:
         return None
-    box = ndi.find_objects(components)[best - 1]
+    box = ndi.find_objects(components, max_label=best)[best - 1]
+    top, left = r0 + box[0].start, c0 + box[1].start
     return measure_mask(
-        components[box] == best,
+        ndi.binary_fill_holes(components[box] == best),
         spacing_row_mm,
         spacing_col_mm,
-        (offset[0] + box[0].start, offset[1] + box[1].start),
+        (offset[0] + top, offset[1] + left),
         frame_index=seg.index,
-        prob=seg.ovary_prob[box],
+        prob=seg.ovary_prob[top : r0 + box[0].stop, left : c0 + box[1].stop],
     )
