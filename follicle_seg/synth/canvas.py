@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from follicle_seg.synth.geometry import EllipseCut
+from follicle_seg.synth.anatomy import Scene
+from follicle_seg.synth.geometry import EllipseCut, cut
 from follicle_seg.synth.render import DisplayGrid
 
 _FONTS = (cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_PLAIN, cv2.FONT_HERSHEY_DUPLEX)
@@ -79,6 +80,21 @@ def draw_text_block(
     r0 = int(rng.integers(height, height + 25)) if top else rows - len(lines) * height - int(rng.integers(2, 15))
     for i, t in enumerate(lines):
         cv2.putText(img, t, (max(c0, 0), r0 + i * height), font, scale, value, 1, cv2.LINE_AA)
+
+
+def annotate(img: np.ndarray, sc: Scene, y0: float, grid: DisplayGrid, rng: np.random.Generator) -> None:
+    """Calipers across a follicle or the ovary, and their measurement text (in place)."""
+    sections: list[EllipseCut] = [s for s in (cut(f, y0) for f in sc.follicles) if s is not None]
+    if sc.ovary is not None:
+        o = cut(sc.ovary, y0)
+        if o is not None:
+            sections.append(o)
+    lines: list[str] = []
+    value = int(rng.integers(170, 256))
+    for k in rng.permutation(len(sections))[: int(rng.integers(1, 3))]:
+        lines += draw_calipers(img, sections[int(k)], grid, rng, value=value)
+    draw_text_block(img, lines or [f"Dist {rng.uniform(3, 40):.1f} mm"], rng, value=value)
+
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ import numpy as np
 
 from follicle_seg.synth.anatomy import MATERIALS, Scene
 from follicle_seg.synth.geometry import cut
-from follicle_seg.synth.materials import N_FIELDS, MaterialTable
+from follicle_seg.synth.materials import N_FIELDS, MaterialTable, random_materials
 from follicle_seg.synth.styles import RenderParams
 
 
@@ -370,3 +370,36 @@ def jpeg_round_trip(img: np.ndarray, quality: int) -> np.ndarray:
     if not ok:
         raise RuntimeError("OpenCV could not JPEG-encode a synthetic frame.")
     return cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+
+
+@dataclass(frozen=True, eq=False)
+class ScanSetup:
+    """Everything fixed for one scan (a sweep or a still): geometry, style, materials, texture."""
+
+    probe: Probe
+    grid: DisplayGrid
+    beams: BeamGrid
+    params: RenderParams
+    materials: MaterialTable
+    texture: SceneTexture
+    fan: np.ndarray
+
+
+def prepare_scan(probe: Probe, spacing_mm: float, params: RenderParams, rng: np.random.Generator) -> ScanSetup:
+    """Draw a scan's materials and texture fields (shared by all its frames)."""
+    alpha0 = float(rng.uniform(0.35, 0.9))
+    materials = random_materials(rng, tissue_alpha_db_mm=alpha0)
+    grains = tuple(float(rng.uniform(lo, hi)) for lo, hi in ((0.3, 0.8), (1.2, 3.0), (4.0, 10.0)) * 2)
+    fields, fx0, fz0 = texture_fields(rng, probe, grains)
+    grid = display_grid(probe, spacing_mm)
+    return ScanSetup(
+        probe, grid, beam_grid(probe, spacing_mm, params), params, materials,
+        SceneTexture(fields, fx0, fz0), fan_mask(probe, grid),
+    )
+
+
+def render_plane(setup: ScanSetup, scene: Scene, y0: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Grey uint8 image and uint8 labels of the plane ``y = y0`` on the scan's display grid."""
+    beam = render_beam(scene, y0, setup.beams, setup.params, setup.materials, setup.texture, rng)
+    grey = to_grey(scan_convert(beam, setup.beams, setup.grid), setup.fan, setup.params)
+    return grey, label_map(scene, y0, setup.probe, setup.grid)

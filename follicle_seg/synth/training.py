@@ -20,24 +20,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from follicle_seg.synth.anatomy import Scene, ovary_radius, place_ovary, scene, surroundings
-from follicle_seg.synth.canvas import draw_calipers, draw_text_block
-from follicle_seg.synth.geometry import EllipseCut, cut, extent_along
-from follicle_seg.synth.materials import random_materials
-from follicle_seg.synth.render import (
-    DisplayGrid,
-    Probe,
-    SceneTexture,
-    beam_grid,
-    display_grid,
-    fan_mask,
-    jpeg_round_trip,
-    label_map,
-    render_beam,
-    scan_convert,
-    texture_fields,
-    to_grey,
-)
-from follicle_seg.synth.styles import STYLES, RenderParams, family, outside, sample_params
+from follicle_seg.synth.canvas import annotate
+from follicle_seg.synth.geometry import extent_along
+from follicle_seg.synth.render import Probe, jpeg_round_trip, prepare_scan, render_plane
+from follicle_seg.synth.styles import STYLES, family, outside, sample_params
 
 __all__ = ["STYLES", "TrainingFrame", "training_frame", "follicle_diameters"]
 
@@ -102,36 +88,6 @@ def _scene(rng: np.random.Generator, probe: Probe, length: float) -> tuple[Scene
     return scene(ovary, around), y0
 
 
-def _annotate(img: np.ndarray, sc: Scene, y0: float, grid: DisplayGrid, rng: np.random.Generator) -> None:
-    """Calipers across a follicle or the ovary, and their measurement text (in place)."""
-    sections: list[EllipseCut] = [s for s in (cut(f, y0) for f in sc.follicles) if s is not None]
-    if sc.ovary is not None:
-        o = cut(sc.ovary, y0)
-        if o is not None:
-            sections.append(o)
-    lines: list[str] = []
-    value = int(rng.integers(170, 256))
-    for k in rng.permutation(len(sections))[: int(rng.integers(1, 3))]:
-        lines += draw_calipers(img, sections[int(k)], grid, rng, value=value)
-    draw_text_block(img, lines or [f"Dist {rng.uniform(3, 40):.1f} mm"], rng, value=value)
-
-
-def render_region(
-    sc: Scene, y0: float, probe: Probe, spacing_mm: float, params: RenderParams, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Grey region image, labels and fan mask of one plane of a scene (fresh materials and texture)."""
-    grid = display_grid(probe, spacing_mm)
-    beams = beam_grid(probe, spacing_mm, params)
-    alpha0 = float(rng.uniform(0.35, 0.9))
-    materials = random_materials(rng, tissue_alpha_db_mm=alpha0)
-    grains = tuple(float(rng.uniform(lo, hi)) for lo, hi in ((0.3, 0.8), (1.2, 3.0), (4.0, 10.0)) * 2)
-    fields, fx0, fz0 = texture_fields(rng, probe, grains)
-    beam = render_beam(sc, y0, beams, params, materials, SceneTexture(fields, fx0, fz0), rng)
-    mask = fan_mask(probe, grid)
-    grey = to_grey(scan_convert(beam, beams, grid), mask, params)
-    return grey, label_map(sc, y0, probe, grid), mask
-
-
 def training_frame(seed: int, *, style: str | None = None, shift: float = 0.0) -> TrainingFrame:
     """Render one random training frame.
 
@@ -158,9 +114,10 @@ def training_frame(seed: int, *, style: str | None = None, shift: float = 0.0) -
     rows = rng.integers(*REGION_ROWS)
     spacing = float(np.clip(probe.depth_mm / rows, 0.07, 0.35))
     sc, y0 = _scene(rng, probe, length)
-    pixels, labels, fan = render_region(sc, y0, probe, spacing, params, rng)
+    setup = prepare_scan(probe, spacing, params, rng)
+    pixels, labels = render_plane(setup, sc, y0, rng)
     if rng.random() < 0.3:
-        _annotate(pixels, sc, y0, display_grid(probe, spacing), rng)
+        annotate(pixels, sc, y0, setup.grid, rng)
     if params.jpeg_quality and rng.random() < 0.7:
         pixels = jpeg_round_trip(pixels, params.jpeg_quality)
-    return TrainingFrame(pixels, labels, spacing, spacing, params.style, fan)
+    return TrainingFrame(pixels, labels, spacing, spacing, params.style, setup.fan)
