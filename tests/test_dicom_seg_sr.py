@@ -74,7 +74,7 @@ def _result(source: Path, *, calibrated: bool = True, frame: int = 0) -> ImageRe
     )
     mm = (lambda v: v) if calibrated else (lambda v: None)
     follicles = (
-        Follicle(1, record.sop_instance_uid, Section(frame, 40, 41, 440, 22.0, 20.0, mm(2.2), mm(2.0), mm(4.4)), n_frames, None, None),
+        Follicle(1, record.sop_instance_uid, Section(frame, 40, 41, 440, 22.0, 20.0, mm(2.2345), mm(2.0), mm(4.4)), n_frames, None, None),
         Follicle(2, record.sop_instance_uid, Section(frame, 62, 87, 225, 15.0, 15.0, mm(1.5), mm(1.5), mm(2.25)), n_frames, None, mm(0.0021)),
     )
     ovary = Section(frame, 50, 65, 5400, 90.0, 60.0, mm(9.0), mm(6.0), mm(54.0))
@@ -162,9 +162,10 @@ def test_sr_passes_dciodvfy_and_reads_back_the_numbers(still: Path, tmp_path: Pa
         group = groups[follicle_tracking_id(follicle.follicle_id)]
         assert group.finding_type == codes.SCT.OvarianFollicleStructure
         found = _measurements(group)
-        assert found["Long axis"] == (pytest.approx(follicle.best.d1_mm), "mm")
-        assert found["Short axis"] == (pytest.approx(follicle.best.d2_mm), "mm")
-        assert found["Diameter"] == (pytest.approx(follicle.mean_diameter_mm), "mm")
+        # the numbers of follicles.csv: diameters rounded to 0.01 mm
+        assert found["Long axis"] == (pytest.approx(round(follicle.best.d1_mm, 2)), "mm")
+        assert found["Short axis"] == (pytest.approx(round(follicle.best.d2_mm, 2)), "mm")
+        assert found["Diameter"] == (pytest.approx(round(follicle.mean_diameter_mm, 2)), "mm")
         assert found["Area"] == (pytest.approx(follicle.best.area_mm2), "mm2")
         assert ("Volume" in found) == (follicle.volume_ml is not None)
         polygon = group.roi.value  # SCOORD: pixel centres + 0.5, closed

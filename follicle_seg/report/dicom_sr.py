@@ -50,6 +50,7 @@ from follicle_seg.report.dicom_common import (
     save_atomic,
     strip_identity,
 )
+from follicle_seg.tracking import DIAMETER_DECIMALS
 from follicle_seg.types import Follicle, ImageResult, Section
 
 SR_SERIES_NUMBER = 901
@@ -311,29 +312,33 @@ def _ovary_segment(seg: Dataset, source: Dataset) -> hd.sr.ReferencedSegment:
     )
 
 
-def _lengths(section: Section, volume_ml: float | None) -> list[hd.sr.Measurement]:
-    """Long axis, short axis, area (and volume) of a calibrated section; none when uncalibrated."""
+def _lengths(section: Section, volume_ml: float | None, volume_decimals: int) -> list[hd.sr.Measurement]:
+    """Long axis, short axis, area (and volume) of a calibrated section; none when uncalibrated.
+
+    Values are rounded as in the tables (:mod:`follicle_seg.visits`), so the SR and the CSV
+    files carry the same numbers.
+    """
     if section.d1_mm is None or section.d2_mm is None or section.area_mm2 is None:
         return []
     found = [
-        hd.sr.Measurement(name=codes.SCT.LongAxis, value=section.d1_mm, unit=MM),
-        hd.sr.Measurement(name=codes.SCT.ShortAxis, value=section.d2_mm, unit=MM),
-        hd.sr.Measurement(name=codes.SCT.Area, value=section.area_mm2, unit=MM2),
+        hd.sr.Measurement(name=codes.SCT.LongAxis, value=round(section.d1_mm, DIAMETER_DECIMALS), unit=MM),
+        hd.sr.Measurement(name=codes.SCT.ShortAxis, value=round(section.d2_mm, DIAMETER_DECIMALS), unit=MM),
+        hd.sr.Measurement(name=codes.SCT.Area, value=round(section.area_mm2, 2), unit=MM2),
     ]
     if volume_ml is not None:
-        found.append(hd.sr.Measurement(name=codes.SCT.Volume, value=volume_ml, unit=ML))
+        found.append(hd.sr.Measurement(name=codes.SCT.Volume, value=round(volume_ml, volume_decimals), unit=ML))
     return found
 
 
 def _follicle_measurements(follicle: Follicle) -> list[hd.sr.Measurement]:
     """d1, d2, mean diameter, area and volume of a follicle (see :func:`_lengths`)."""
-    found = _lengths(follicle.best, follicle.volume_ml)
+    found = _lengths(follicle.best, follicle.volume_ml, 5)
     if found and follicle.mean_diameter_mm is not None:
         found.insert(
             2,
             hd.sr.Measurement(
                 name=codes.SCT.Diameter,
-                value=follicle.mean_diameter_mm,
+                value=round(follicle.mean_diameter_mm, DIAMETER_DECIMALS),
                 unit=MM,
                 derivation=codes.SCT.Mean,
             ),
@@ -343,7 +348,7 @@ def _follicle_measurements(follicle: Follicle) -> list[hd.sr.Measurement]:
 
 def _ovary_measurements(result: ImageResult) -> list[hd.sr.Measurement]:
     """Ovary d1, d2, area, volume (calibrated only) and the image's follicle count."""
-    found = _lengths(result.ovary, result.ovary_volume_ml) if result.ovary is not None else []
+    found = _lengths(result.ovary, result.ovary_volume_ml, 3) if result.ovary is not None else []
     found.append(
         hd.sr.Measurement(name=FOLLICLE_COUNT, value=len(result.follicles), unit=FOLLICLES_UNIT)
     )
