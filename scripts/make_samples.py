@@ -91,23 +91,64 @@ def main(out: Path) -> None:
         write_us_dicom(out / name, frames, **defaults)  # type: ignore[arg-type]
 
     write("mono_left.dcm", one, laterality="L", series_description="TV ovary")
-    write("rgb_rle_right.dcm", as_colour(one), photometric="RGB", transfer_syntax=RLELossless,
-          series_description="RT OVARY")
-    write("jpeg_ybr422_left.dcm", as_colour(one), photometric="YBR_FULL_422",
-          transfer_syntax=JPEGBaseline8Bit, image_comments="left ov")
-    write("palette_j2k_right.dcm", one, photometric="PALETTE COLOR",
-          transfer_syntax=JPEG2000Lossless, laterality="R")
-    write("cine_20f_jpegls_right.dcm", sweep(rng, 20), transfer_syntax=JPEGLSLossless,
-          laterality="R", series_description="R OV sweep", frame_time_ms=50.0, frame_spacing_mm=0.5)
+    write(
+        "rgb_rle_right.dcm",
+        as_colour(one),
+        photometric="RGB",
+        transfer_syntax=RLELossless,
+        series_description="RT OVARY",
+    )
+    write(
+        "jpeg_ybr422_left.dcm",
+        as_colour(one),
+        photometric="YBR_FULL_422",
+        transfer_syntax=JPEGBaseline8Bit,
+        image_comments="left ov",
+    )
+    write(
+        "palette_j2k_right.dcm",
+        one,
+        photometric="PALETTE COLOR",
+        transfer_syntax=JPEG2000Lossless,
+        laterality="R",
+    )
+    write(
+        "cine_20f_jpegls_right.dcm",
+        sweep(rng, 20),
+        transfer_syntax=JPEGLSLossless,
+        laterality="R",
+        series_description="R OV sweep",
+        frame_time_ms=50.0,
+        frame_spacing_mm=0.5,
+    )
     write("uncalibrated_no_regions.dcm", one, regions=[], series_description="ovary")
-    doppler = dict(min_col=40, min_row=200, max_col=279, max_row=236, delta_x_mm=10.0,
-                   delta_y_mm=0.5, spatial_format=3, data_type=3, units=4)
+    doppler = dict(
+        min_col=40,
+        min_row=200,
+        max_col=279,
+        max_row=236,
+        delta_x_mm=10.0,
+        delta_y_mm=0.5,
+        spatial_format=3,
+        data_type=3,
+        units=4,
+    )
     two_pane = dict(region, max_row=190)
-    write("two_regions_bmode_doppler.dcm", one, regions=[doppler, two_pane], laterality="L",
-          study_date="2024-06-25")
+    write(
+        "two_regions_bmode_doppler.dcm",
+        one,
+        regions=[doppler, two_pane],
+        laterality="L",
+        study_date="2024-06-25",
+    )
     write("bad_absurd_calibration.dcm", one, regions=[dict(region, delta_x_mm=5.0, delta_y_mm=5.0)])
-    write("bad_tiny_region.dcm", one, regions=[dict(min_col=10, min_row=10, max_col=50, max_row=40,
-                                                    delta_x_mm=0.2, delta_y_mm=0.2)])
+    write(
+        "bad_tiny_region.dcm",
+        one,
+        regions=[
+            dict(min_col=10, min_row=10, max_col=50, max_row=40, delta_x_mm=0.2, delta_y_mm=0.2)
+        ],
+    )
     _write_bad_files(out, one)
 
 
@@ -129,4 +170,8 @@ def _write_bad_files(out: Path, one: np.ndarray) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[1] / "data_samples")
+    main(
+        Path(sys.argv[1])
+        if len(sys.argv) > 1
+        else Path(__file__).resolve().parents[1] / "data_samples"
+    )

@@ -14,8 +14,18 @@ from follicle_seg.io.calibration import (
 from follicle_seg.types import UNCALIBRATED, Calibration
 
 
-def region(c0: int, r0: int, c1: int, r1: int, *, fmt: int = 1, kind: int = 1, units: int = 3,
-           dx: float = 0.02, dy: float = 0.02) -> UltrasoundRegion:
+def region(
+    c0: int,
+    r0: int,
+    c1: int,
+    r1: int,
+    *,
+    fmt: int = 1,
+    kind: int = 1,
+    units: int = 3,
+    dx: float = 0.02,
+    dy: float = 0.02,
+) -> UltrasoundRegion:
     return UltrasoundRegion(c0, r0, c1, r1, fmt, kind, units, units, dx, dy)
 
 
@@ -56,8 +66,12 @@ def test_fallback_order_and_never_a_guess() -> None:
     cm_region = region(0, 0, 9, 9, dx=0.03, dy=0.03)
     assert choose_calibration(cm_region, [0.5, 0.5], None).source == "ultrasound_region"
     no_units = region(0, 0, 9, 9, units=0)
-    assert choose_calibration(no_units, [0.3, 0.2], [0.1, 0.1]) == Calibration(0.3, 0.2, "PixelSpacing")
-    assert choose_calibration(None, None, [0.1, 0.12]) == Calibration(0.1, 0.12, "ImagerPixelSpacing")
+    assert choose_calibration(no_units, [0.3, 0.2], [0.1, 0.1]) == Calibration(
+        0.3, 0.2, "PixelSpacing"
+    )
+    assert choose_calibration(None, None, [0.1, 0.12]) == Calibration(
+        0.1, 0.12, "ImagerPixelSpacing"
+    )
     assert choose_calibration(None, [0.0, 0.0], None) is UNCALIBRATED
     assert choose_calibration(None, None, None) is UNCALIBRATED
 
@@ -66,5 +80,7 @@ def test_implausible_spacing_bounds() -> None:
     assert implausible_spacing(Calibration(0.01, 2.0, "PixelSpacing")) is None
     assert implausible_spacing(UNCALIBRATED) is None
     reason = implausible_spacing(Calibration(0.2, 2.5, "ultrasound_region"))
-    assert reason is not None and "2.5 mm between columns" in reason and "ultrasound_region" in reason
+    assert (
+        reason is not None and "2.5 mm between columns" in reason and "ultrasound_region" in reason
+    )
     assert implausible_spacing(Calibration(0.005, 0.2, "PixelSpacing")) is not None

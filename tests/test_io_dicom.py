@@ -14,10 +14,10 @@ from pydicom.dataset import Dataset
 from pydicom.encaps import encapsulate
 from pydicom.uid import (
     JPEG2000,
+    MPEG4HP41,
     ExplicitVRLittleEndian,
     JPEGBaseline8Bit,
     JPEGLosslessSV1,
-    MPEG4HP41,
     RLELossless,
 )
 
@@ -26,7 +26,9 @@ from follicle_seg.io import dicom, iter_frames, read_record
 from follicle_seg.io.write import SUPPORTED, write_us_dicom
 
 ROWS, COLS = 96, 128
-FULL = dict(min_col=0, min_row=0, max_col=COLS - 1, max_row=ROWS - 1, delta_x_mm=0.2, delta_y_mm=0.2)
+FULL = dict(
+    min_col=0, min_row=0, max_col=COLS - 1, max_row=ROWS - 1, delta_x_mm=0.2, delta_y_mm=0.2
+)
 
 
 def pattern(n: int = 2) -> np.ndarray:
@@ -48,12 +50,23 @@ def tint(grey: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
 
 
-def write(tmp_path: Path, frames: np.ndarray | None = None, *, name: str = "a.dcm",
-          edit: Callable[[Dataset], None] | None = None, **kwargs: Any) -> Path:
+def write(
+    tmp_path: Path,
+    frames: np.ndarray | None = None,
+    *,
+    name: str = "a.dcm",
+    edit: Callable[[Dataset], None] | None = None,
+    **kwargs: Any,
+) -> Path:
     """Write a file with write_us_dicom, then let ``edit`` change its dataset."""
     path = tmp_path / name
-    args: dict[str, Any] = dict(patient_id="P1", study_uid="1.2.3", study_date="2024-02-29",
-                                series_uid="1.2.3.4", regions=[FULL])
+    args: dict[str, Any] = dict(
+        patient_id="P1",
+        study_uid="1.2.3",
+        study_date="2024-02-29",
+        series_uid="1.2.3.4",
+        regions=[FULL],
+    )
     args.update(kwargs)
     write_us_dicom(path, pattern() if frames is None else frames, **args)
     if edit is not None:
@@ -73,11 +86,15 @@ def grey_of(path: Path) -> np.ndarray:
 ROUND_TRIPS = [(ts, ph) for ts, phs in SUPPORTED.items() for ph in phs]
 
 
-@pytest.mark.parametrize(("syntax", "photometric"), ROUND_TRIPS, ids=[f"{ph}-{ts.name}" for ts, ph in ROUND_TRIPS])
+@pytest.mark.parametrize(
+    ("syntax", "photometric"), ROUND_TRIPS, ids=[f"{ph}-{ts.name}" for ts, ph in ROUND_TRIPS]
+)
 def test_pixel_round_trip(tmp_path: Path, syntax: str, photometric: str) -> None:
     grey = pattern()
     colour = photometric in ("RGB", "YBR_FULL", "YBR_FULL_422")
-    path = write(tmp_path, tint(grey) if colour else grey, photometric=photometric, transfer_syntax=syntax)
+    path = write(
+        tmp_path, tint(grey) if colour else grey, photometric=photometric, transfer_syntax=syntax
+    )
     out = grey_of(path)
     assert out.dtype == np.uint8 and out.shape == grey.shape
     error = np.abs(out.astype(int) - grey.astype(int))
@@ -92,8 +109,11 @@ def test_ybr_is_converted_once(tmp_path: Path) -> None:
     rgb = tint(grey)
     rgb[0, :, :, 0] = np.clip(rgb[0, :, :, 0].astype(int) + 60, 0, 255)  # a strong red cast
     expected = np.rint(rgb[0] @ np.array([0.299, 0.587, 0.114]))
-    for photometric, syntax in (("YBR_FULL", ExplicitVRLittleEndian), ("YBR_FULL", RLELossless),
-                                ("YBR_FULL_422", JPEGBaseline8Bit)):
+    for photometric, syntax in (
+        ("YBR_FULL", ExplicitVRLittleEndian),
+        ("YBR_FULL", RLELossless),
+        ("YBR_FULL_422", JPEGBaseline8Bit),
+    ):
         path = write(tmp_path, rgb, photometric=photometric, transfer_syntax=syntax)
         assert np.abs(grey_of(path)[0] - expected).mean() < 2.5, (photometric, syntax)
 
@@ -151,10 +171,26 @@ def test_long_cine_is_streamed_not_decoded_whole(tmp_path: Path) -> None:
 
 
 def test_bmode_pane_beside_doppler_strip_and_cm_to_mm(tmp_path: Path) -> None:
-    doppler = dict(min_col=0, min_row=70, max_col=127, max_row=95, delta_x_mm=5.0, delta_y_mm=1.0,
-                   spatial_format=3, data_type=3, units=4)
-    colour_box = dict(min_col=20, min_row=10, max_col=90, max_row=50, delta_x_mm=0.25,
-                      delta_y_mm=0.25, data_type=2)
+    doppler = dict(
+        min_col=0,
+        min_row=70,
+        max_col=127,
+        max_row=95,
+        delta_x_mm=5.0,
+        delta_y_mm=1.0,
+        spatial_format=3,
+        data_type=3,
+        units=4,
+    )
+    colour_box = dict(
+        min_col=20,
+        min_row=10,
+        max_col=90,
+        max_row=50,
+        delta_x_mm=0.25,
+        delta_y_mm=0.25,
+        data_type=2,
+    )
     bmode = dict(min_col=0, min_row=0, max_col=127, max_row=69, delta_x_mm=0.25, delta_y_mm=0.25)
     record = read_record(write(tmp_path, regions=[doppler, colour_box, bmode]))
     assert record.region == (0, 0, 127, 69) and record.region_source == "ultrasound_region"
@@ -193,7 +229,10 @@ def test_pixel_spacing_fallback_and_uncalibrated(tmp_path: Path) -> None:
     def imager(ds: Dataset) -> None:
         ds.ImagerPixelSpacing = [0.2, 0.2]
 
-    assert read_record(write(tmp_path, frames, regions=[], edit=imager)).calibration.source == "ImagerPixelSpacing"
+    assert (
+        read_record(write(tmp_path, frames, regions=[], edit=imager)).calibration.source
+        == "ImagerPixelSpacing"
+    )
     record = read_record(write(tmp_path, frames, regions=[]))
     assert not record.calibration.calibrated and record.calibration.source == "none"
     assert record.calibration.spacing_row_mm is None
@@ -213,8 +252,16 @@ def test_metadata_and_laterality_tags(tmp_path: Path) -> None:
         ds.Laterality = "R"
         ds.PatientName = "Secret^Person"
 
-    path = write(tmp_path, pattern(3), laterality="L", series_description="RT OVARY", frame_time_ms=40,
-                 frame_spacing_mm=0.4, manufacturer="Acme", edit=tags)
+    path = write(
+        tmp_path,
+        pattern(3),
+        laterality="L",
+        series_description="RT OVARY",
+        frame_time_ms=40,
+        frame_spacing_mm=0.4,
+        manufacturer="Acme",
+        edit=tags,
+    )
     record = read_record(path)
     assert (record.laterality, record.laterality_source) == ("L", "ImageLaterality")
     assert record.study_date == "2024-02-29" and record.patient_id == "P1"
@@ -225,7 +272,9 @@ def test_metadata_and_laterality_tags(tmp_path: Path) -> None:
     def series_only(ds: Dataset) -> None:
         ds.Laterality = "R"
 
-    assert read_record(write(tmp_path, series_description="left", edit=series_only)).laterality == "R"
+    assert (
+        read_record(write(tmp_path, series_description="left", edit=series_only)).laterality == "R"
+    )
     record = read_record(write(tmp_path, series_description="Cleft sweep", image_comments="R OV"))
     assert (record.laterality, record.laterality_source) == ("R", "ImageComments")
     assert read_record(write(tmp_path, pattern(1))).frame_spacing_mm is None
@@ -273,7 +322,9 @@ def test_reject_not_ultrasound(tmp_path: Path) -> None:
     def sop(ds: Dataset) -> None:
         ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
 
-    assert "not an ultrasound image: SOP class CT Image Storage" in rejected(write(tmp_path, edit=sop))
+    assert "not an ultrasound image: SOP class CT Image Storage" in rejected(
+        write(tmp_path, edit=sop)
+    )
 
     def secondary_capture(ds: Dataset) -> None:
         ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
@@ -293,8 +344,12 @@ def encapsulated(syntax: str, fragments: list[bytes]) -> Callable[[Dataset], Non
     return edit
 
 
-def test_reject_transfer_syntax_without_decoder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    reason = rejected(write(tmp_path, pattern(1), edit=encapsulated(MPEG4HP41, [b"\x00\x00\x01\xb3" * 8])))
+def test_reject_transfer_syntax_without_decoder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reason = rejected(
+        write(tmp_path, pattern(1), edit=encapsulated(MPEG4HP41, [b"\x00\x00\x01\xb3" * 8]))
+    )
     assert "MPEG-4" in reason and "no decoder" in reason
 
     class Missing:

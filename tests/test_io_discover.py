@@ -8,8 +8,16 @@ from follicle_seg.io import discover
 
 
 def test_recursive_sorted_dicomdir_skipped_everything_else_kept(tmp_path: Path) -> None:
-    for name in ["b/2/IM0002", "b/IM0001", "a.dcm", ".hidden", "b/~tmp.part", "notes.txt",
-                 "DICOMDIR", "b/dicomdir"]:
+    for name in [
+        "b/2/IM0002",
+        "b/IM0001",
+        "a.dcm",
+        ".hidden",
+        "b/~tmp.part",
+        "notes.txt",
+        "DICOMDIR",
+        "b/dicomdir",
+    ]:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_bytes(b"x")
     found = [p.relative_to(tmp_path).as_posix() for p in discover([tmp_path])]

@@ -1,4 +1,4 @@
-"""`follicle-seg inspect`: one row per file with calibration, side and reasons; --json round trip."""
+"""`follicle-seg inspect`: a row per file with calibration, side, reasons; --json round trip."""
 
 from __future__ import annotations
 
@@ -15,8 +15,20 @@ from follicle_seg.cli import app
 from follicle_seg.io.inspect import COLUMNS, inspect_paths, print_table
 from follicle_seg.io.write import write_us_dicom
 
-SPEC_COLUMNS = ["path", "sop_instance_uid", "patient_id", "study_date", "laterality", "n_frames",
-                "spacing_row_mm", "spacing_col_mm", "calibrated", "status", "reason", "follicle_count"]
+SPEC_COLUMNS = [
+    "path",
+    "sop_instance_uid",
+    "patient_id",
+    "study_date",
+    "laterality",
+    "n_frames",
+    "spacing_row_mm",
+    "spacing_col_mm",
+    "calibrated",
+    "status",
+    "reason",
+    "follicle_count",
+]
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "make_samples.py"
 
 
@@ -36,9 +48,15 @@ def test_samples_script_writes_small_files_that_inspect_explains(samples: Path) 
     assert total < 5 * 2**20
     rows = by_name(inspect_paths([samples]))
     ok = {name for name, row in rows.items() if row["status"] == "ok"}
-    assert ok == {"mono_left.dcm", "rgb_rle_right.dcm", "jpeg_ybr422_left.dcm", "palette_j2k_right.dcm",
-                  "cine_20f_jpegls_right.dcm", "uncalibrated_no_regions.dcm",
-                  "two_regions_bmode_doppler.dcm"}
+    assert ok == {
+        "mono_left.dcm",
+        "rgb_rle_right.dcm",
+        "jpeg_ybr422_left.dcm",
+        "palette_j2k_right.dcm",
+        "cine_20f_jpegls_right.dcm",
+        "uncalibrated_no_regions.dcm",
+        "two_regions_bmode_doppler.dcm",
+    }
     reasons = {name: row["reason"] for name, row in rows.items() if row["status"] == "rejected"}
     assert "not a DICOM file" in reasons["bad_not_dicom.txt"]
     assert "truncated" in reasons["bad_truncated.dcm"]
@@ -47,9 +65,16 @@ def test_samples_script_writes_small_files_that_inspect_explains(samples: Path) 
     assert "absurd calibration" in reasons["bad_absurd_calibration.dcm"]
     assert "smaller than 64 px" in reasons["bad_tiny_region.dcm"]
     cine = rows["cine_20f_jpegls_right.dcm"]
-    assert (cine["n_frames"], cine["laterality"], cine["spacing_row_mm"]) == (20, "R", pytest.approx(0.2))
+    assert (cine["n_frames"], cine["laterality"], cine["spacing_row_mm"]) == (
+        20,
+        "R",
+        pytest.approx(0.2),
+    )
     assert cine["frame_spacing_mm"] == 0.5 and cine["study_date"] == "2024-06-11"
-    assert [rows[n]["laterality"] for n in ("mono_left.dcm", "rgb_rle_right.dcm", "jpeg_ybr422_left.dcm")] == ["L", "R", "L"]
+    assert [
+        rows[n]["laterality"]
+        for n in ("mono_left.dcm", "rgb_rle_right.dcm", "jpeg_ybr422_left.dcm")
+    ] == ["L", "R", "L"]
     uncalibrated = rows["uncalibrated_no_regions.dcm"]
     assert uncalibrated["calibrated"] is False and uncalibrated["spacing_row_mm"] is None
     assert uncalibrated["region_source"] == "auto"
@@ -73,9 +98,19 @@ def test_inspect_json_round_trip_through_the_cli(samples: Path) -> None:
 
 def test_table_output_and_no_patient_name(tmp_path: Path) -> None:
     frames = np.full((1, 96, 96), 90, np.uint8)
-    write_us_dicom(tmp_path / "a.dcm", frames, patient_id="ID9", study_uid="1.2", study_date="2023-01-02",
-                   series_uid="1.3", patient_name="Doe^Jane", laterality="R",
-                   regions=[dict(min_col=0, min_row=0, max_col=95, max_row=95, delta_x_mm=0.3, delta_y_mm=0.3)])
+    write_us_dicom(
+        tmp_path / "a.dcm",
+        frames,
+        patient_id="ID9",
+        study_uid="1.2",
+        study_date="2023-01-02",
+        series_uid="1.3",
+        patient_name="Doe^Jane",
+        laterality="R",
+        regions=[
+            dict(min_col=0, min_row=0, max_col=95, max_row=95, delta_x_mm=0.3, delta_y_mm=0.3)
+        ],
+    )
     (tmp_path / "junk.bin").write_bytes(b"\x00" * 10)
     runner = CliRunner()
     table = runner.invoke(app, ["inspect", str(tmp_path)], env={"COLUMNS": "250"})

@@ -22,7 +22,9 @@ from follicle_seg.io.write import (
     write_us_dicom,
 )
 
-COMMON = dict(patient_id="P7", study_uid="1.2.826.0.1.1", study_date="2024-03-05", series_uid="1.2.826.0.1.2")
+COMMON = dict(
+    patient_id="P7", study_uid="1.2.826.0.1.1", study_date="2024-03-05", series_uid="1.2.826.0.1.2"
+)
 
 
 def _grey(n: int = 3, h: int = 40, w: int = 64) -> np.ndarray:
@@ -38,7 +40,9 @@ def test_multiframe_tags_and_region(tmp_path: Path) -> None:
         **COMMON,
         series_description="Left ovary",
         laterality="L",
-        regions=[dict(min_col=2, min_row=3, max_col=60, max_row=38, delta_x_mm=0.1, delta_y_mm=0.15)],
+        regions=[
+            dict(min_col=2, min_row=3, max_col=60, max_row=38, delta_x_mm=0.1, delta_y_mm=0.15)
+        ],
         frame_time_ms=40.0,
         frame_spacing_mm=0.5,
         image_comments="sweep",
@@ -54,7 +58,9 @@ def test_multiframe_tags_and_region(tmp_path: Path) -> None:
     assert (item.RegionLocationMinX0, item.RegionLocationMinY0) == (2, 3)
     assert (item.RegionLocationMaxX1, item.RegionLocationMaxY1) == (60, 38)
     assert item.PhysicalUnitsXDirection == 3
-    assert item.PhysicalDeltaX == pytest.approx(0.01) and item.PhysicalDeltaY == pytest.approx(0.015)
+    assert item.PhysicalDeltaX == pytest.approx(0.01) and item.PhysicalDeltaY == pytest.approx(
+        0.015
+    )
 
 
 def test_single_frame_class_and_no_laterality(tmp_path: Path) -> None:
@@ -95,7 +101,9 @@ def test_jpeg_baseline_colour_is_ybr_422(tmp_path: Path) -> None:
     path = tmp_path / "j.dcm"
     grey = _grey(2)
     rgb = np.stack([grey, grey // 2 + 60, 200 - grey // 2], axis=-1)
-    write_us_dicom(path, rgb, **COMMON, photometric="YBR_FULL_422", transfer_syntax=JPEGBaseline8Bit)
+    write_us_dicom(
+        path, rgb, **COMMON, photometric="YBR_FULL_422", transfer_syntax=JPEGBaseline8Bit
+    )
     ds = pydicom.dcmread(path)
     assert ds.PhotometricInterpretation == "YBR_FULL_422" and ds.LossyImageCompression == "01"
     decoded = pixel_array(path, index=1)
@@ -104,7 +112,13 @@ def test_jpeg_baseline_colour_is_ybr_422(tmp_path: Path) -> None:
 
 def test_rejects_bad_combinations(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="cannot be written"):
-        write_us_dicom(tmp_path / "x.dcm", _grey(), **COMMON, photometric="RGB", transfer_syntax=JPEGBaseline8Bit)
+        write_us_dicom(
+            tmp_path / "x.dcm",
+            _grey(),
+            **COMMON,
+            photometric="RGB",
+            transfer_syntax=JPEGBaseline8Bit,
+        )
     with pytest.raises(ValueError, match=r"\(N, H, W, 3\)"):
         write_us_dicom(tmp_path / "x.dcm", _grey(), **COMMON, photometric="RGB")
     with pytest.raises(ValueError, match="YYYY-MM-DD"):
@@ -114,5 +128,7 @@ def test_rejects_bad_combinations(tmp_path: Path) -> None:
             tmp_path / "x.dcm",
             _grey(),
             **COMMON,
-            regions=[dict(min_col=0, min_row=0, max_col=64, max_row=39, delta_x_mm=0.1, delta_y_mm=0.1)],
+            regions=[
+                dict(min_col=0, min_row=0, max_col=64, max_row=39, delta_x_mm=0.1, delta_y_mm=0.1)
+            ],
         )

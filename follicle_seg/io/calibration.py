@@ -154,7 +154,10 @@ def implausible_spacing(calibration: Calibration) -> str | None:
     if not calibration.calibrated:
         return None
     lo, hi = SPACING_RANGE_MM
-    for axis, value in (("rows", calibration.spacing_row_mm), ("columns", calibration.spacing_col_mm)):
+    for axis, value in (
+        ("rows", calibration.spacing_row_mm),
+        ("columns", calibration.spacing_col_mm),
+    ):
         if value is not None and not lo <= value <= hi:
             return (
                 f"absurd calibration: {value:g} mm between {axis} from {calibration.source} "

@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +41,7 @@ from follicle_seg.io.calibration import (
 )
 from follicle_seg.io.laterality import choose_laterality
 from follicle_seg.io.region import MIN_REGION_PX, find_scan_area
-from follicle_seg.types import UNCALIBRATED, Frame, ImageRecord
+from follicle_seg.types import Frame, ImageRecord
 
 #: Largest decoded size of a file, in bytes, and its largest number of frames.
 MAX_PIXEL_BYTES = 2**31
@@ -78,7 +77,7 @@ DECODER_PACKAGES = {
 }
 
 COLOUR_PHOTOMETRICS = ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_RCT", "YBR_ICT", "YBR_PARTIAL_420")
-PHOTOMETRICS = ("MONOCHROME1", "MONOCHROME2", "PALETTE COLOR") + COLOUR_PHOTOMETRICS
+PHOTOMETRICS = ("MONOCHROME1", "MONOCHROME2", "PALETTE COLOR", *COLOUR_PHOTOMETRICS)
 
 _PIXEL_DATA = 0x7FE00010
 _UNDEFINED_LENGTH = 0xFFFFFFFF
@@ -117,7 +116,7 @@ def read_record(path: str | Path) -> ImageRecord:
     ds = _read_header(path_str)
     try:
         return _record_from_header(path_str, ds)
-    except (TypeError, ValueError, KeyError, AttributeError, IndexError) as exc:
+    except (TypeError, ValueError) as exc:  # a tag value that is not the number it should be
         raise RejectedInput(path_str, f"unreadable header value ({_short(exc)})") from exc
 
 
@@ -137,17 +136,14 @@ def _record_from_header(path_str: str, ds: Dataset) -> ImageRecord:
 
     regions = [_parse_region(item) for item in ds.get("SequenceOfUltrasoundRegions", [])]
     chosen = choose_region(regions, n_rows, n_cols)
-    if chosen is not None:
-        box = chosen.clipped(n_rows, n_cols)
-        assert box is not None  # choose_region only returns regions inside the frame
+    box = chosen.clipped(n_rows, n_cols) if chosen is not None else None
+    if box is not None:
         region, region_source = box, "ultrasound_region"
     else:
         region, region_source = _auto_region(path_str, ds), "auto"
     calibration = choose_calibration(
         chosen, _floats(ds.get("PixelSpacing")), _floats(ds.get("ImagerPixelSpacing"))
     )
-    if region_source == "auto" and calibration.source == "ultrasound_region":
-        calibration = UNCALIBRATED
     reason = implausible_spacing(calibration)
     if reason:
         raise RejectedInput(path_str, reason)
@@ -207,7 +203,9 @@ def iter_frames(record: ImageRecord, *, start: int = 0, stop: int | None = None)
     end = record.n_frames if stop is None else min(stop, record.n_frames)
     for index in range(max(0, start), end):
         grey = to_grey(_decode_frame(record.path, index, record.rows, record.columns))
-        yield Frame(record=record, index=index, pixels=np.ascontiguousarray(grey[r0 : r1 + 1, c0 : c1 + 1]))
+        yield Frame(
+            record=record, index=index, pixels=np.ascontiguousarray(grey[r0 : r1 + 1, c0 : c1 + 1])
+        )
 
 
 def sop_class_name(uid: str) -> str:
@@ -323,7 +321,9 @@ def _check_geometry(path: str, ds: Dataset) -> tuple[int, int, int]:
     if bits not in (8, 16):
         raise RejectedInput(path, f"unsupported pixel format: {bits} bits allocated (need 8 or 16)")
     if photometric not in PHOTOMETRICS:
-        raise RejectedInput(path, f"unsupported photometric interpretation {photometric or 'missing'}")
+        raise RejectedInput(
+            path, f"unsupported photometric interpretation {photometric or 'missing'}"
+        )
     if samples != (3 if photometric in COLOUR_PHOTOMETRICS else 1):
         raise RejectedInput(path, f"{samples} samples per pixel do not fit {photometric}")
     return n_frames, n_rows, n_cols
@@ -482,7 +482,9 @@ def _frame_time_ms(ds: Dataset) -> float | None:
     frame_time = _positive_float(ds.get("FrameTime"))
     if frame_time is not None:
         return frame_time
-    rate = _positive_float(ds.get("CineRate")) or _positive_float(ds.get("RecommendedDisplayFrameRate"))
+    rate = _positive_float(ds.get("CineRate")) or _positive_float(
+        ds.get("RecommendedDisplayFrameRate")
+    )
     return 1000.0 / rate if rate else None
 
 

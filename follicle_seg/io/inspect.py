@@ -113,7 +113,15 @@ def record_row(record: ImageRecord) -> dict[str, Any]:
 def print_table(rows: list[dict[str, Any]], *, console: Console | None = None) -> None:
     """Print the rows as a readable table: one line per file, rejected files with their reason."""
     table = Table(title=f"{len(rows)} file(s)", show_lines=False)
-    for name in ("file", "status", "image", "calibration (mm/px)", "region", "side", "patient / date"):
+    for name in (
+        "file",
+        "status",
+        "image",
+        "calibration (mm/px)",
+        "region",
+        "side",
+        "patient / date",
+    ):
         table.add_column(name, overflow="fold")
     for row in rows:
         if row["status"] != "ok":
@@ -135,4 +143,6 @@ def print_table(rows: list[dict[str, Any]], *, console: Console | None = None) -
 def _calibration_text(row: dict[str, Any]) -> str:
     if not row["calibrated"]:
         return "[yellow]uncalibrated[/yellow]"
-    return f"{row['spacing_row_mm']:.4g} x {row['spacing_col_mm']:.4g} ({row['calibration_source']})"
+    return (
+        f"{row['spacing_row_mm']:.4g} x {row['spacing_col_mm']:.4g} ({row['calibration_source']})"
+    )

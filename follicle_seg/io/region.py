@@ -24,9 +24,7 @@ MIN_REGION_PX = 64
 MIN_TEXT_GAP_PX = 15
 
 
-def find_scan_area(
-    grey: np.ndarray, *, threshold: int = 12
-) -> tuple[int, int, int, int] | None:
+def find_scan_area(grey: np.ndarray, *, threshold: int = 12) -> tuple[int, int, int, int] | None:
     """Bounding box ``(min_col, min_row, max_col, max_row)`` (inclusive) of the scan sector.
 
     Parameters

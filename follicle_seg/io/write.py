@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +30,13 @@ from pydicom.encaps import encapsulate
 from pydicom.pixels import convert_color_space
 from pydicom.sequence import Sequence as DicomSequence
 from pydicom.uid import (
-    ExplicitVRLittleEndian,
     JPEG2000,
+    UID,
+    ExplicitVRLittleEndian,
     JPEG2000Lossless,
     JPEGBaseline8Bit,
     JPEGLSLossless,
     RLELossless,
-    UID,
     generate_uid,
 )
 
@@ -49,10 +49,10 @@ COLOUR_PHOTOMETRICS = ("RGB", "YBR_FULL", "YBR_FULL_422")
 #: Photometric interpretations each transfer syntax accepts in this writer.
 SUPPORTED: dict[str, tuple[str, ...]] = {
     ExplicitVRLittleEndian: GREY_PHOTOMETRICS + COLOUR_PHOTOMETRICS,
-    RLELossless: GREY_PHOTOMETRICS + ("RGB", "YBR_FULL"),
+    RLELossless: (*GREY_PHOTOMETRICS, "RGB", "YBR_FULL"),
     JPEGBaseline8Bit: ("MONOCHROME2", "YBR_FULL_422"),
-    JPEGLSLossless: GREY_PHOTOMETRICS + ("RGB",),
-    JPEG2000Lossless: GREY_PHOTOMETRICS + ("RGB",),
+    JPEGLSLossless: (*GREY_PHOTOMETRICS, "RGB"),
+    JPEG2000Lossless: (*GREY_PHOTOMETRICS, "RGB"),
     JPEG2000: ("MONOCHROME2", "RGB"),
 }
 
@@ -258,7 +258,6 @@ def _set_patient_study_series(
         date = datetime.strptime(study_date, "%Y-%m-%d")
     except ValueError as exc:
         raise ValueError(f"study_date must be YYYY-MM-DD, got {study_date!r}.") from exc
-    now = datetime.now(timezone.utc)
     ds.PatientName = patient_name or ""
     ds.PatientID = patient_id
     ds.PatientBirthDate = ""
@@ -268,7 +267,6 @@ def _set_patient_study_series(
     ds.StudyTime = "120000"
     ds.ContentDate = ds.StudyDate
     ds.ContentTime = "120000"
-    ds.InstanceCreationDate = now.strftime("%Y%m%d")
     ds.ReferringPhysicianName = ""
     ds.StudyID = "1"
     ds.AccessionNumber = ""
