@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from monai.transforms import (
     Compose,
+    EnsureTyped,
     MapTransform,
     RandAdjustContrastd,
     RandAffined,
@@ -250,7 +251,7 @@ def train_transforms(crop: int) -> Compose:
         [
             SpatialPadd(keys, spatial_size=(crop, crop)),
             RandCropByLabelClassesd(
-                keys, label_key="label", spatial_size=(crop, crop), ratios=[1, 2, 2], num_classes=3
+                keys, label_key="label", spatial_size=(crop, crop), ratios=[1, 2, 2], num_classes=3, warn=False
             ),
             RandAffined(
                 keys,
@@ -270,6 +271,7 @@ def train_transforms(crop: int) -> Compose:
             RandBiasFieldd(["image"], prob=0.3, coeff_range=(0.0, 0.3)),
             RandGaussianNoised(["image"], prob=0.3, std=0.05),
             NormaliseInFand(["image"]),
+            EnsureTyped(["image", "label"], data_type="tensor", track_meta=False),
         ]
     ).set_random_state(seed=0)
 
@@ -277,3 +279,34 @@ def train_transforms(crop: int) -> Compose:
 def eval_transforms() -> NormaliseInFand:
     """Validation: normalisation only (whole frames, padded by the caller)."""
     return NormaliseInFand(["image"])
+
+
+def cached_synthetic_samples(
+    seeds: Sequence[int],
+    path: Path,
+    *,
+    style: str | None = None,
+    shift: float = 0.0,
+    workers: int = 1,
+) -> list[Sample]:
+    """Synthetic samples, generated once into ``path`` (``.npz``) and read back afterwards.
+
+    The cache is keyed by nothing but its path: use one path per seed range, style and shift.
+    """
+    path = Path(path)
+    if path.is_file():
+        return load_samples(path)
+    seeds = [int(s) for s in seeds]
+    if workers > 1:
+        from concurrent.futures import ProcessPoolExecutor
+        from functools import partial
+
+        chunks = [seeds[i::workers] for i in range(workers)]
+        with ProcessPoolExecutor(workers) as pool:
+            parts = list(pool.map(partial(synthetic_samples, style=style, shift=shift), chunks))
+        by_seed = {s: sample for chunk, part in zip(chunks, parts) for s, sample in zip(chunk, part)}
+        samples = [by_seed[s] for s in seeds]
+    else:
+        samples = synthetic_samples(seeds, style=style, shift=shift)
+    save_samples(samples, path)
+    return samples

@@ -1,0 +1,154 @@
+"""``follicle-seg train`` and ``follicle-seg evaluate``: typer-compatible command functions.
+
+The lead's ``follicle_seg/cli.py`` registers them (``app.command("train")(train_command)``).
+Parsing only; the work is done in :mod:`follicle_seg.model.train` and
+:mod:`follicle_seg.model.evaluate`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+TRAIN_SEEDS_START = 0
+"""Synthetic training frames use seeds from here on; held-out validation from 900 000."""
+VAL_SEEDS_START = 900_000
+EVAL_SEEDS_START = 1_000_000
+"""Evaluation frames use seeds from here on: never used in training."""
+
+
+def _log(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def train_command(
+    out: Path = typer.Option(..., "--out", help="Bundle folder to write (models/model.pt, configs/)."),
+    data: Optional[Path] = typer.Option(
+        None, "--data", help="Annotated frames: DIR/images/NAME.png + DIR/masks/NAME.png (0/1/2)."
+    ),
+    synthetic: int = typer.Option(0, "--synthetic", help="Also use N synthetic frames (seeds 0..N-1)."),
+    init: Optional[Path] = typer.Option(None, "--init", help="Start from these weights (e.g. models/model.pt)."),
+    val_fraction: float = typer.Option(0.2, "--val-fraction", help="Share of --data frames held out."),
+    max_steps: int = typer.Option(4000, "--max-steps", help="Optimiser steps at most."),
+    minutes: float = typer.Option(40.0, "--minutes", help="Wall-time limit of the training loop."),
+    batch_size: int = typer.Option(8, "--batch-size"),
+    crop: int = typer.Option(192, "--crop", help="Training crop side in pixels at 0.3 mm/px."),
+    learning_rate: float = typer.Option(2e-3, "--lr"),
+    val_every: int = typer.Option(100, "--val-every", help="Steps between held-out validations."),
+    patience: int = typer.Option(8, "--patience", help="Validations without improvement before stopping."),
+    seed: int = typer.Option(0, "--seed"),
+    cache: Path = typer.Option(Path("runs/cache"), "--cache", help="Folder for the synthetic frame cache."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
+) -> None:
+    """Train the network, or fine-tune it on your own annotated frames.
+
+    Writes a self-contained bundle to --out and a before/after report (train_report.json).
+    With --data, a seeded share (--val-fraction) of your frames is held out for early stopping
+    and the report. Images may be 8-bit grey or RGB PNG; masks PNG of the same size holding
+    0 background, 1 ovary, 2 follicle. An optional DIR/spacing.csv (name, spacing_row_mm,
+    spacing_col_mm) gives the pixel size; otherwise the region height is taken as 70 mm deep.
+
+    Examples:
+
+        follicle-seg train --init models/model.pt --data my_site/ --out runs/my_site_bundle
+
+        follicle-seg train --synthetic 1200 --out runs/from_scratch --minutes 40
+    """
+    from follicle_seg.model.data import cached_synthetic_samples, make_sample, read_png_pairs
+    from follicle_seg.model.infer import resolve_device
+    from follicle_seg.model.train import TrainConfig, split_holdout, train
+
+    if data is None and synthetic <= 0:
+        raise typer.BadParameter("give --data DIR and/or --synthetic N.")
+    config = TrainConfig(max_steps=max_steps, batch_size=batch_size, crop=crop, learning_rate=learning_rate,
+                         val_every=val_every, patience=patience, time_limit_min=minutes, seed=seed)
+    train_samples: list[Any] = []
+    val_samples: list[Any] = []
+    if data is not None:
+        pairs = read_png_pairs(data)
+        samples = [make_sample(px, lab, sr, sc) for _, px, lab, sr, sc in pairs]
+        tr, va = split_holdout(len(samples), val_fraction, seed)
+        train_samples += [samples[i] for i in tr]
+        val_samples += [samples[i] for i in va]
+        _log(f"{len(tr)} training and {len(va)} held-out frames from {data}")
+    if synthetic > 0:
+        seeds = range(TRAIN_SEEDS_START, TRAIN_SEEDS_START + synthetic)
+        train_samples += cached_synthetic_samples(seeds, cache / f"train_{synthetic}.npz", workers=2)
+        if data is None:
+            n_val = max(8, synthetic // 20)
+            val_seeds = range(VAL_SEEDS_START, VAL_SEEDS_START + n_val)
+            val_samples += cached_synthetic_samples(val_seeds, cache / f"val_{n_val}.npz", workers=2)
+    report = train(train_samples, val_samples, out, init=init, config=config,
+                   device=resolve_device(device), log=_log,
+                   note=f"fine-tuned on {data}" if data is not None else f"trained on {synthetic} synthetic frames")
+    typer.echo(json.dumps({k: report[k] for k in ("before", "after", "steps", "minutes", "weights")}, indent=2))
+
+
+def evaluate_command(
+    weights: Optional[Path] = typer.Option(None, "--weights", help="models/model.pt of a bundle (default: shipped)."),
+    data: Optional[Path] = typer.Option(
+        None, "--data", help="Annotated PNG frames (images/, masks/, spacing.csv) instead of synthetic ones."
+    ),
+    n: int = typer.Option(100, "--n", help="Number of held-out synthetic frames."),
+    seed_start: int = typer.Option(EVAL_SEEDS_START, "--seed-start", help="First synthetic seed (never trained on)."),
+    shift: float = typer.Option(0.5, "--shift", help="How far generator settings go outside the training ranges."),
+    style: Optional[str] = typer.Option(None, "--style", help="One style family only (default: random mix)."),
+    baseline: bool = typer.Option(True, "--baseline/--no-baseline", help="Also score the classical baseline."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the metrics as JSON here."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
+    batch_size: int = typer.Option(8, "--batch-size"),
+) -> None:
+    """Score the network (and the classical baseline) against ground truth.
+
+    Reports ovary and follicle Dice, follicle detection precision / recall / F1 (instances matched
+    at IoU >= 0.3 or centroid inside), per-ovary count exactness, and the mean-diameter bias with
+    95 % limits of agreement, per size class. Synthetic frames come from seeds never used in
+    training, rendered with settings shifted outside the training ranges (--shift).
+
+    Examples:
+
+        follicle-seg evaluate --n 100 --shift 0.5 --json runs/eval.json
+
+        follicle-seg evaluate --weights runs/my_site_bundle/models/model.pt --data my_site_test/
+    """
+    from follicle_seg.model.baseline import segment_baseline_batch
+    from follicle_seg.model.evaluate import evaluate, format_table
+    from follicle_seg.model.infer import Segmenter
+
+    segmenter = Segmenter(weights, device=device, batch_size=batch_size)
+
+    def network(items: Any) -> list[Any]:
+        return [probs.argmax(0).astype("uint8") for probs, _ in segmenter.predict(items)]
+
+    frames = _evaluation_frames(data, n=n, seed_start=seed_start, shift=shift, style=style)
+    results = {"network": evaluate(network, frames, batch=batch_size)}
+    if baseline:
+        results["baseline"] = evaluate(segment_baseline_batch, frames)
+    typer.echo(format_table(results))
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        settings = {"data": str(data) if data else None, "n": n, "seed_start": seed_start,
+                    "shift": shift, "style": style, "weights": str(weights) if weights else "shipped"}
+        json_out.write_text(json.dumps({"settings": settings, **results}, indent=2) + "\n", encoding="utf-8")
+
+
+def _evaluation_frames(
+    data: Path | None, *, n: int, seed_start: int, shift: float, style: str | None
+) -> list[Any]:
+    if data is not None:
+        from follicle_seg.model.data import read_png_pairs
+
+        pairs = read_png_pairs(data)
+        if any(sr is None for _, _, _, sr, _ in pairs):
+            raise typer.BadParameter("evaluation needs DIR/spacing.csv: diameters are reported in mm.")
+        return [(px, lab, sr, sc) for _, px, lab, sr, sc in pairs]
+    from follicle_seg.synth.training import training_frame
+
+    frames = []
+    for seed in range(seed_start, seed_start + n):
+        f = training_frame(seed, style=style, shift=shift)
+        frames.append((f.pixels, f.labels, f.spacing_row_mm, f.spacing_col_mm))
+    return frames

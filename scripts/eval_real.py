@@ -1,0 +1,86 @@
+"""Score a bundle on real TVUS screen captures with expert ovary outlines (validation only).
+
+Expects DIR/images/NAME.jpg and DIR/masks/NAME.png (non-zero = ovary incl. follicles), e.g.
+../shared/real_val/mmotu_ovary_normal. The images carry no calibration: the scan area is found
+automatically (``follicle_seg.io.region.find_scan_area``) and resampled with the assumed scale of
+uncalibrated frames. Reports ovary Dice (median, quartiles) and follicles per image found
+outside the expert outline (an instance with most of its pixels outside it), plus OOD flags.
+Never train on these images, never commit them or their overlays.
+
+Example
+-------
+    .venv/bin/python scripts/eval_real.py ../shared/real_val/mmotu_ovary_normal --json runs/real_val.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from follicle_seg.instances import follicle_instances
+from follicle_seg.io.region import find_scan_area
+from follicle_seg.model.infer import Segmenter
+from follicle_seg.model.train import dice
+
+
+def score_image(seg: Segmenter, image: Path, mask: Path) -> dict[str, object]:
+    """Ovary Dice, follicles outside the outline and flags for one annotated image."""
+    grey = np.asarray(Image.open(image).convert("L"))
+    truth = np.asarray(Image.open(mask).convert("L")) > 0
+    box = find_scan_area(grey) or (0, 0, grey.shape[1] - 1, grey.shape[0] - 1)
+    c0, r0, c1, r1 = box
+    probs, flags = seg.predict([(grey[r0 : r1 + 1, c0 : c1 + 1], None, None)])[0]
+    labels = np.zeros(grey.shape, np.uint8)
+    labels[r0 : r1 + 1, c0 : c1 + 1] = probs.argmax(0)
+    instances = follicle_instances(labels, None, spacing_row_mm=None, spacing_col_mm=None)
+    ids = np.unique(instances[instances > 0])
+    outside = sum(float(truth[instances == k].mean()) < 0.5 for k in ids)
+    return {"name": image.stem, "ovary_dice": dice(labels > 0, truth), "follicles": int(len(ids)),
+            "follicles_outside": int(outside), "flags": list(flags), "region": list(box)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--weights", type=Path, default=None, help="models/model.pt of a bundle (default: shipped)")
+    parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args(argv)
+    seg = Segmenter(args.weights, device=args.device)
+    rows = []
+    for image in sorted((args.folder / "images").glob("*.jpg")):
+        mask = args.folder / "masks" / f"{image.stem}.png"
+        if mask.is_file():
+            rows.append(score_image(seg, image, mask))
+    if not rows:
+        parser.error(f"no images/*.jpg with masks/*.png under {args.folder}")
+    d = np.array([r["ovary_dice"] for r in rows])
+    outside = np.array([r["follicles_outside"] for r in rows])
+    flags = Counter(f for r in rows for f in r["flags"])
+    summary = {
+        "n_images": len(rows),
+        "ovary_dice_median": float(np.median(d)),
+        "ovary_dice_q1": float(np.percentile(d, 25)),
+        "ovary_dice_q3": float(np.percentile(d, 75)),
+        "ovary_dice_mean": float(d.mean()),
+        "share_dice_ge_0_5": float(np.mean(d >= 0.5)),
+        "follicles_outside_per_image": float(outside.mean()),
+        "follicles_per_image": float(np.mean([r["follicles"] for r in rows])),
+        "flagged_images": int(sum(bool(r["flags"]) for r in rows)),
+        "flags": dict(flags),
+    }
+    print(json.dumps(summary, indent=2))
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"summary": summary, "images": rows}, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

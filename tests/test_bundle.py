@@ -1,0 +1,109 @@
+"""The shipped MONAI bundle: complete metadata, verified weights, loadable network definition."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from monai.bundle import ConfigParser, verify_net_in_out
+
+from follicle_seg.errors import ModelError
+from follicle_seg.model.bundle import (
+    METADATA,
+    WEIGHTS,
+    load_network,
+    load_state_dict,
+    missing_metadata_keys,
+    read_metadata,
+    sha256_of,
+    shipped_bundle_root,
+)
+
+ROOT = shipped_bundle_root()
+
+
+def test_metadata_holds_every_key_the_bundle_spec_requires() -> None:
+    metadata = read_metadata(ROOT)
+    assert missing_metadata_keys(metadata) == []
+    image = metadata["network_data_format"]["inputs"]["image"]
+    assert image["modality"] == "US" and image["num_channels"] == 1
+    pred = metadata["network_data_format"]["outputs"]["pred"]
+    assert pred["channel_def"] == {"0": "background", "1": "ovary", "2": "follicle"}
+    assert metadata["version"] in metadata["changelog"]
+
+
+def test_missing_keys_are_reported() -> None:
+    metadata = read_metadata(ROOT)
+    del metadata["copyright"]
+    del metadata["network_data_format"]["inputs"]["image"]["channel_def"]
+    assert missing_metadata_keys(metadata) == [
+        "copyright",
+        "network_data_format.inputs.image.channel_def",
+    ]
+
+
+def test_shipped_weights_match_the_recorded_sha256() -> None:
+    assert read_metadata(ROOT)["weights_sha256"] == sha256_of(ROOT / WEIGHTS)
+    assert (ROOT / WEIGHTS).stat().st_size < 10 * 2**20
+
+
+def test_inference_config_network_loads_the_state_dict_weights_only() -> None:
+    parser = ConfigParser()
+    parser.read_config(ROOT / "configs" / "inference.json")
+    parser["bundle_root"] = str(ROOT)
+    net = parser.get_parsed_content("network_def")
+    state = torch.load(parser.get_parsed_content("checkpoint"), map_location="cpu", weights_only=True)
+    net.load_state_dict(state)  # strict: every key fits
+    net.eval()
+    with torch.no_grad():
+        assert net(torch.rand(1, 1, 64, 80)).shape == (1, 3, 64, 80)
+
+
+def test_verify_net_in_out_passes() -> None:
+    verify_net_in_out(
+        net_id="network_def",
+        meta_file=str(ROOT / METADATA),
+        config_file=str(ROOT / "configs" / "inference.json"),
+        device="cpu",
+        n=4,
+    )
+
+
+def _copy_bundle(tmp_path: Path) -> Path:
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "models").mkdir()
+    shutil.copy(ROOT / METADATA, tmp_path / METADATA)
+    shutil.copy(ROOT / WEIGHTS, tmp_path / WEIGHTS)
+    return tmp_path / WEIGHTS
+
+
+def test_a_changed_byte_is_refused(tmp_path: Path) -> None:
+    weights = _copy_bundle(tmp_path)
+    assert load_state_dict(weights)  # the intact copy loads
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    weights.write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="sha256"):
+        load_network(weights)
+
+
+def test_weights_without_bundle_metadata_are_refused(tmp_path: Path) -> None:
+    weights = _copy_bundle(tmp_path)
+    (tmp_path / METADATA).unlink()
+    with pytest.raises(ModelError, match="metadata not found"):
+        load_network(weights)
+    with pytest.raises(ModelError, match="not found"):
+        load_network(tmp_path / "models" / "absent.pt")
+
+
+def test_a_non_state_dict_with_matching_checksum_is_refused(tmp_path: Path) -> None:
+    weights = _copy_bundle(tmp_path)
+    torch.save({"weight": torch.zeros(2)}, weights)
+    metadata = json.loads((tmp_path / METADATA).read_text())
+    metadata["weights_sha256"] = sha256_of(weights)
+    (tmp_path / METADATA).write_text(json.dumps(metadata))
+    with pytest.raises(ModelError, match="do not fit"):
+        load_network(weights)

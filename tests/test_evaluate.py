@@ -1,0 +1,110 @@
+"""Evaluation metrics on hand-made masks with hand-computed values."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from follicle_seg.model.evaluate import evaluate, format_table, match_instances, score_frame, size_class, summarise
+from follicle_seg.model.train import dice
+
+SPACING = 0.2  # mm per pixel
+
+
+def disc(shape: tuple[int, int], centre: tuple[int, int], radius: float) -> np.ndarray:
+    rr, cc = np.mgrid[: shape[0], : shape[1]]
+    return (rr - centre[0]) ** 2 + (cc - centre[1]) ** 2 <= radius**2
+
+
+def frame(follicles: list[tuple[tuple[int, int], float]], ovary: tuple[slice, slice]) -> np.ndarray:
+    labels = np.zeros((200, 200), np.uint8)
+    labels[ovary] = 1
+    for centre, radius in follicles:
+        labels[disc(labels.shape, centre, radius)] = 2
+    return labels
+
+
+OVARY = (slice(40, 160), slice(40, 160))
+
+
+def test_dice_by_hand() -> None:
+    a = np.zeros((10, 10), bool)
+    b = np.zeros((10, 10), bool)
+    a[:, :4] = True  # 40 px
+    b[:, 2:6] = True  # 40 px, overlap 20
+    assert dice(a, b) == pytest.approx(0.5)
+    assert dice(a & False, b & False) == 1.0
+
+
+def test_matching_by_iou_or_centroid_one_to_one() -> None:
+    truth = np.zeros((20, 20), int)
+    truth[2:8, 2:8] = 1  # 36 px
+    truth[10:18, 10:18] = 2
+    pred = np.zeros((20, 20), int)
+    pred[3:6, 3:6] = 1  # IoU 9/36 = 0.25 < 0.3 but centroid inside -> match
+    pred[10:18, 14:20] = 2  # IoU 32/(64+48-32) = 0.4 -> match
+    pred[0, 19] = 3  # nowhere
+    assert match_instances(pred, truth) == [(1, 1), (2, 2)]
+
+
+def test_frame_score_counts_hits_misses_false_and_dice() -> None:
+    truth = frame([((80, 80), 10), ((120, 120), 10)], OVARY)
+    pred = frame([((80, 80), 12), ((60, 140), 8)], OVARY)  # one hit (bigger), one miss, one false
+    s = score_frame(pred, truth, SPACING, SPACING)
+    assert len(s.hits) == 1 and len(s.misses) == 1 and len(s.false) == 1
+    t_mm, p_mm = s.hits[0]
+    assert t_mm == pytest.approx(21 * SPACING, abs=0.25)  # ~ 2r+1 px across
+    assert p_mm - t_mm == pytest.approx(4 * SPACING, abs=0.15)
+    assert s.truth_count == 2 and s.pred_count == 2
+    # ovary (labels > 0) identical; follicle overlap = the truth disc of radius 10
+    assert s.ovary_inter * 2 == s.ovary_sum
+    t_f, p_f = truth == 2, pred == 2
+    assert s.follicle_inter == int((t_f & p_f).sum()) == int(disc((200, 200), (80, 80), 10).sum())
+
+
+def test_summary_precision_recall_count_and_agreement_by_hand() -> None:
+    truth = frame([((80, 80), 10), ((120, 120), 10)], OVARY)
+    perfect = score_frame(truth, truth, SPACING, SPACING)
+    flawed = score_frame(frame([((80, 80), 12), ((60, 140), 8)], OVARY), truth, SPACING, SPACING)
+    summary = summarise([perfect, flawed])
+    det = summary["detection"]
+    assert (det["tp"], det["fp"], det["fn"]) == (3, 1, 1)
+    assert det["precision"] == pytest.approx(0.75) and det["recall"] == pytest.approx(0.75)
+    assert det["f1"] == pytest.approx(0.75)
+    assert summary["count_exact"] == pytest.approx(1.0)  # 2 found, 2 true in both frames
+    diffs = [0.0, 0.0, flawed.hits[0][1] - flawed.hits[0][0]]
+    assert summary["diameter"]["bias_mm"] == pytest.approx(np.mean(diffs))
+    sd = np.std(diffs, ddof=1)
+    assert summary["diameter"]["loa_high_mm"] == pytest.approx(np.mean(diffs) + 1.96 * sd)
+    assert summary["ovary_dice"] == pytest.approx(1.0)
+    assert 0.0 < summary["follicle_dice"] < 1.0
+    cls = size_class(flawed.hits[0][0])
+    assert summary["per_size_class"][cls]["tp"] == 3
+
+
+def test_count_error_and_empty_frames() -> None:
+    empty = np.zeros((200, 200), np.uint8)
+    empty[OVARY] = 1
+    one = frame([((100, 100), 10)], OVARY)
+    s = summarise([score_frame(one, empty, SPACING, SPACING), score_frame(empty, empty, SPACING, SPACING)])
+    assert s["count_exact"] == pytest.approx(0.5)
+    assert s["count_mae"] == pytest.approx(0.5)
+    assert s["detection"]["precision"] == 0.0 and s["detection"]["fp"] == 1
+
+
+def test_size_classes_lower_bound_inclusive() -> None:
+    assert size_class(1.99) is None
+    assert size_class(2.0) == "2-3"
+    assert size_class(3.0) == "3-5"
+    assert size_class(18.0) == ">=18"
+
+
+def test_evaluate_runs_a_segmenter_and_prints_a_table() -> None:
+    truth = frame([((80, 80), 10)], OVARY)
+    pixels = np.where(truth == 2, 5, 90).astype(np.uint8)
+    result = evaluate(lambda items: [truth for _ in items], [(pixels, truth, SPACING, SPACING)] * 3)
+    assert result["n_frames"] == 3 and result["detection"]["f1"] == 1.0
+    table = format_table({"perfect": result})
+    assert "perfect" in table and "ovary Dice" in table
+    with pytest.raises(ValueError, match="calibrated"):
+        evaluate(lambda items: [truth for _ in items], [(pixels, truth, None, None)])

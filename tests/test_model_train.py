@@ -1,0 +1,160 @@
+"""Training data, augmentation, a few optimiser steps, fine-tuning into a verified bundle, CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import typer
+from PIL import Image
+from typer.testing import CliRunner
+
+from follicle_seg.errors import RejectedInput
+from follicle_seg.model.bundle import load_network, read_metadata, sha256_of
+from follicle_seg.model.cli import train_command
+from follicle_seg.model.data import (
+    RandGreyMapd,
+    grey_map,
+    load_samples,
+    make_sample,
+    read_png_pairs,
+    save_samples,
+    train_transforms,
+)
+from follicle_seg.model.train import TrainConfig, fit, split_holdout, train
+
+
+def toy_frame(seed: int, shape: tuple[int, int] = (120, 150)) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    rr, cc = np.mgrid[: shape[0], : shape[1]]
+    labels = np.zeros(shape, np.uint8)
+    labels[((rr - 60) / 35) ** 2 + ((cc - 75) / 45) ** 2 < 1] = 1
+    labels[(rr - 60 - rng.integers(-8, 8)) ** 2 + (cc - 75) ** 2 < 10**2] = 2
+    pixels = rng.rayleigh(60, shape)
+    pixels[labels == 2] *= 0.1
+    return np.clip(pixels, 0, 255).astype(np.uint8), labels
+
+
+TINY = TrainConfig(max_steps=2, batch_size=2, crop=64, val_every=1, patience=5, seed=0)
+
+
+def test_sample_is_at_network_scale_with_nearest_labels() -> None:
+    pixels, labels = toy_frame(0)
+    s = make_sample(pixels, labels, 0.15, 0.15)
+    assert s["image"].shape == s["label"].shape == s["fan"].shape == (1, 60, 75)
+    assert set(np.unique(s["label"])) == {0.0, 1.0, 2.0}
+    assert 0.0 <= s["image"].min() and s["image"].max() <= 1.0
+
+
+def test_cache_round_trip(tmp_path: Path) -> None:
+    samples = [make_sample(*toy_frame(i), 0.2, 0.2) for i in range(2)]
+    save_samples(samples, tmp_path / "c.npz")
+    back = load_samples(tmp_path / "c.npz")
+    for a, b in zip(samples, back):
+        np.testing.assert_allclose(a["image"], b["image"], atol=1 / 255)
+        np.testing.assert_array_equal(a["label"], b["label"])
+
+
+def test_grey_map_is_monotone_and_random_maps_are_seeded() -> None:
+    x = np.linspace(0, 1, 50)
+    t = RandGreyMapd(["image"], prob=1.0)
+    t.set_random_state(3)
+    y1 = t({"image": x})["image"]
+    t.set_random_state(3)
+    y2 = t({"image": x})["image"]
+    np.testing.assert_array_equal(y1, y2)
+    assert np.all(np.diff(y1) >= 0) and y1[0] == 0.0 and y1[-1] == pytest.approx(1.0)
+    assert not np.allclose(y1, x)
+    assert grey_map(np.array([2.0]), np.array([0.0, 0.3, 1.0]))[0] == pytest.approx(1.0)
+
+
+def test_train_transforms_give_normalised_crops_with_valid_labels() -> None:
+    sample = make_sample(*toy_frame(0), 0.1, 0.1)
+    out = train_transforms(64).set_random_state(1)(dict(sample))
+    d = out[0] if isinstance(out, list) else out
+    assert tuple(d["image"].shape) == tuple(d["label"].shape) == (1, 64, 64)
+    assert "fan" not in d
+    assert set(np.unique(np.asarray(d["label"]))) <= {0.0, 1.0, 2.0}
+    assert float(d["image"].min()) >= 0.0 and float(d["image"].max()) <= 1.0
+
+
+def test_split_holdout_is_seeded_and_disjoint() -> None:
+    assert split_holdout(10, 0.3, 1) == split_holdout(10, 0.3, 1)
+    tr, va = split_holdout(10, 0.3, 1)
+    assert len(va) == 3 and not set(tr) & set(va)
+    assert split_holdout(1, 0.5, 0) == ([0], [])
+
+
+def test_two_steps_change_the_weights_reproducibly() -> None:
+    samples = [make_sample(*toy_frame(i), 0.15, 0.15) for i in range(4)]
+    results = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        from follicle_seg.model.network import build_network
+
+        net = build_network()
+        start = {k: v.clone() for k, v in net.state_dict().items()}
+        state, history = fit(net, samples[:3], samples[3:], TINY)
+        assert len(history) == 2 and np.isfinite(history[-1]["loss"])
+        assert any(not torch.equal(start[k], v) for k, v in state.items())
+        results.append(state)
+    for key in results[0]:
+        assert torch.allclose(results[0][key].float(), results[1][key].float())
+
+
+def test_fine_tuning_writes_a_verified_bundle(tmp_path: Path) -> None:
+    samples = [make_sample(*toy_frame(i), 0.15, 0.15) for i in range(3)]
+    report = train(samples[:2], samples[2:], tmp_path / "b", init=None, config=TINY, log=lambda m: None)
+    assert set(report["before"]) == {"ovary_dice", "follicle_dice"} and report["steps"] == 2
+    weights = Path(report["weights"])
+    metadata = read_metadata(tmp_path / "b")
+    assert metadata["weights_sha256"] == sha256_of(weights)
+    assert (tmp_path / "b" / "configs" / "inference.json").is_file()
+    again = train(samples[:2], samples[2:], tmp_path / "c", init=weights, config=TINY, log=lambda m: None)
+    assert again["before"] == pytest.approx(report["after"])
+    assert read_metadata(tmp_path / "c")["version"] != metadata["version"]
+    load_network(Path(again["weights"]))
+
+
+def _png_dir(root: Path, n: int) -> Path:
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    for i in range(n):
+        pixels, labels = toy_frame(i)
+        Image.fromarray(pixels).convert("RGB").save(root / "images" / f"f{i}.png")
+        Image.fromarray(labels).save(root / "masks" / f"f{i}.png")
+    (root / "spacing.csv").write_text("name,spacing_row_mm,spacing_col_mm\nf0,0.2,0.25\n")
+    return root
+
+
+def test_png_pairs_are_read_with_optional_spacing(tmp_path: Path) -> None:
+    pairs = read_png_pairs(_png_dir(tmp_path, 2))
+    assert [p[0] for p in pairs] == ["f0", "f1"]
+    assert pairs[0][3:] == (0.2, 0.25) and pairs[1][3:] == (None, None)
+    assert pairs[0][1].ndim == 2 and pairs[0][2].max() == 2
+
+
+def test_png_pairs_reject_bad_masks(tmp_path: Path) -> None:
+    root = _png_dir(tmp_path / "a", 1)
+    Image.fromarray(np.full((120, 150), 3, np.uint8)).save(root / "masks" / "f0.png")
+    with pytest.raises(RejectedInput, match="0, 1"):
+        read_png_pairs(root)
+    (root / "masks" / "f0.png").unlink()
+    with pytest.raises(RejectedInput, match="no mask"):
+        read_png_pairs(root)
+    with pytest.raises(RejectedInput, match="images/ and masks/"):
+        read_png_pairs(tmp_path / "nothing")
+
+
+def test_train_command_fine_tunes_from_png_pairs(tmp_path: Path) -> None:
+    app = typer.Typer()
+    app.command()(train_command)
+    data = _png_dir(tmp_path / "data", 4)
+    result = CliRunner().invoke(app, ["--data", str(data), "--out", str(tmp_path / "out"), "--max-steps", "2",
+                                      "--batch-size", "2", "--crop", "64", "--val-every", "1", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "out" / "train_report.json").read_text())
+    assert report["n_train"] == 3 and report["n_val"] == 1
