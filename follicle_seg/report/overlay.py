@@ -336,40 +336,73 @@ def _draw_labels(
     follicles: Sequence[Follicle],
     record: ImageRecord,
 ) -> None:
-    """Place each follicle's label beside it, off every follicle and every other label."""
+    """Place each follicle's label beside it, off every follicle and every other label.
+
+    Leader lines are drawn first and the label boxes over them, so a line never crosses text.
+    """
     s, top = layout.scale, layout.top
-    blocked = np.zeros((layout.height, layout.canvas_width), bool)
+    owner = np.zeros((layout.height, layout.canvas_width), np.int32)  # follicle id or -1 (label)
     if follicles:
-        grown = ndimage.binary_dilation(ids > 0, iterations=max(1, 3 // s))
-        blocked[:, : layout.width] = np.kron(grown, np.ones((s, s), bool))
+        grown = ndimage.grey_dilation(ids, size=(3, 3)) if s < 3 else ids
+        owner[:, : layout.width] = np.kron(grown, np.ones((s, s), np.int32))
+    nearest = ids
+    if follicles:  # id of the nearest follicle of every region pixel
+        _, (ny, nx) = ndimage.distance_transform_edt(ids == 0, return_indices=True)
+        nearest = ids[ny, nx]
     bold, font = _font(_FONT_PX, bold=True), _font(_FONT_PX - 2)
+    placed = []
     for f in follicles:
         rows, cols = np.nonzero(ids == f.follicle_id)
         number, size = str(f.follicle_id), _measure_text(f)
         w = int(draw.textlength(number, font=bold) + 6 + draw.textlength(size, font=font)) + 2 * _LABEL_PAD
         h = _FONT_PX + 2 * _LABEL_PAD + 2
-        box = _place(blocked, (rows.min() * s, cols.min() * s, (rows.max() + 1) * s, (cols.max() + 1) * s), w, h)
-        by, bx = box
-        blocked[max(0, by - 3) : by + h + 3, max(0, bx - 3) : bx + w + 3] = True
-        # leader line from the box to the nearest outline point, when the box is not touching it
-        cy, cx = by + h / 2, bx + w / 2
-        d2 = (rows * s + s / 2 - cy) ** 2 + (cols * s + s / 2 - cx) ** 2
-        k = int(np.argmin(d2))
-        py, px = rows[k] * s + s / 2, cols[k] * s + s / 2
-        ey, ex = min(max(py, by), by + h), min(max(px, bx), bx + w)
-        if math.hypot(py - ey, px - ex) > _LEADER_MIN_PX:
+        points = np.stack([rows * s + s / 2, cols * s + s / 2], axis=1)
+        bbox = (rows.min() * s, cols.min() * s, (rows.max() + 1) * s, (cols.max() + 1) * s)
+        by, bx = _place(owner, nearest, s, f.follicle_id, bbox, points, w, h)
+        owner[max(0, by - 3) : by + h + 3, max(0, bx - 3) : bx + w + 3] = -1
+        placed.append((by, bx, w, h, number, size, _leader(points, by, bx, w, h)))
+    for by, bx, w, h, _, _, line in placed:
+        if line is not None:
+            (ey, ex), (py, px) = line
             for width, fill in ((4, (0, 0, 0)), (2, (255, 255, 255))):
                 draw.line((ex, ey + top, px, py + top), fill=fill, width=width)
+    for by, bx, w, h, number, size, _ in placed:
         draw.rectangle((bx, by + top, bx + w, by + h + top), fill=(255, 255, 255), outline=(0, 0, 0))
         draw.text((bx + _LABEL_PAD, by + top + _LABEL_PAD), number, font=bold, fill=(0, 0, 0))
         nx = bx + _LABEL_PAD + int(draw.textlength(number, font=bold)) + 6
         draw.text((nx, by + top + _LABEL_PAD + 2), size, font=font, fill=(40, 40, 40))
 
 
-def _place(blocked: np.ndarray, bbox: tuple[int, int, int, int], w: int, h: int) -> tuple[int, int]:
-    """Top-left ``(y, x)`` of a ``w x h`` box near ``bbox`` (y0, x0, y1, x1) with the least overlap."""
+def _leader(
+    points: np.ndarray, by: int, bx: int, w: int, h: int
+) -> tuple[tuple[float, float], tuple[float, float]] | None:
+    """Segment from the box edge to the follicle's nearest pixel, or ``None`` when they touch."""
+    cy, cx = by + h / 2, bx + w / 2
+    py, px = points[int(np.argmin((points[:, 0] - cy) ** 2 + (points[:, 1] - cx) ** 2))]
+    ey, ex = min(max(py, by), by + h), min(max(px, bx), bx + w)
+    if math.hypot(py - ey, px - ex) <= _LEADER_MIN_PX:
+        return None
+    return (ey, ex), (py, px)
+
+
+def _place(
+    owner: np.ndarray,
+    nearest: np.ndarray,
+    scale: int,
+    follicle_id: int,
+    bbox: tuple[int, int, int, int],
+    points: np.ndarray,
+    w: int,
+    h: int,
+) -> tuple[int, int]:
+    """Top-left ``(y, x)`` of a ``w x h`` label near ``bbox`` (y0, x0, y1, x1), at least cost.
+
+    Cost: pixels over any follicle or label and leader-line samples under another label (heavy);
+    points of the box (centre, edge middles) nearer another follicle than this one, and
+    leader-line samples crossing another follicle (medium); distance from the follicle (light).
+    """
     y0, x0, y1, x1 = bbox
-    H, W = blocked.shape
+    H, W = owner.shape
     cy, cx = (y0 + y1) // 2, (x0 + x1) // 2
     best: tuple[float, int, int] | None = None
     for gap in (4, 16, 34, 60, 100, 150):
@@ -385,11 +418,25 @@ def _place(blocked: np.ndarray, bbox: tuple[int, int, int, int], w: int, h: int)
         )
         for y, x in candidates:
             y, x = int(max(0, min(y, H - h - 1))), int(max(0, min(x, W - w - 1)))
-            overlap = float(blocked[y : y + h, x : x + w].sum())
-            cost = overlap * 1000 + gap
+            cost = float((owner[y : y + h, x : x + w] != 0).sum()) * 1000 + gap
+            probe_y = np.array([y + h // 2, y, y + h, y + h // 2, y + h // 2]) // scale
+            probe_x = np.array([x + w // 2, x + w // 2, x + w // 2, x, x + w]) // scale
+            near = nearest[
+                np.clip(probe_y, 0, nearest.shape[0] - 1), np.clip(probe_x, 0, nearest.shape[1] - 1)
+            ]
+            cost += float((near != follicle_id).sum()) * 300
+            line = _leader(points, y, x, w, h)
+            if line is not None:
+                (ey, ex), (py, px) = line
+                t = np.linspace(0.0, 1.0, 40)
+                ys = np.clip((ey + t * (py - ey)).astype(int), 0, H - 1)
+                xs = np.clip((ex + t * (px - ex)).astype(int), 0, W - 1)
+                hit = owner[ys, xs]
+                cost += float((hit == -1).sum()) * 1500  # under another label: misleading
+                cost += float(((hit > 0) & (hit != follicle_id)).sum()) * 300
             if best is None or cost < best[0]:
                 best = (cost, y, x)
-        if best is not None and best[0] < 1000:
+        if best is not None and best[0] < 200:
             break
     assert best is not None
     return best[1], best[2]
