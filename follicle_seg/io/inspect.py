@@ -117,7 +117,7 @@ def print_table(rows: list[dict[str, Any]], *, console: Console | None = None) -
         "file",
         "status",
         "image",
-        "calibration (mm/px)",
+        "mm/px (row x col)",
         "region",
         "side",
         "patient / date",
