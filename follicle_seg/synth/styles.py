@@ -52,7 +52,7 @@ STYLE_FAMILIES: dict[str, StyleFamily] = {
         ),
         StyleFamily(
             "ge_sri_smooth", "Strong speckle reduction (SRI-like), persistence, dark grey map.",
-            k_shape=(0, 8), grain_lat_mm=(0.8, 1.4), grain_ax_mm=(0.6, 1.0), line_density=(1.5, 2.5),
+            k_shape=(0, 8), grain_lat_mm=(0.7, 1.2), grain_ax_mm=(0.6, 1.0), line_density=(1.5, 2.5),
             smooth=(0.6, 1.0), edge=(0.1, 0.4), persistence=(0.2, 0.5), dynamic_range_db=(60, 78),
             gamma=(1.1, 1.5), s_curve=(0.1, 0.4), target_grey=(45, 75), noise_db=(-30, -15),
             tgc_error_db=(0, 3), specular=(0.8, 1.6), jpeg_quality=(80, 95), tint=(1.04, 1.0, 0.93),
@@ -73,14 +73,14 @@ STYLE_FAMILIES: dict[str, StyleFamily] = {
         ),
         StyleFamily(
             "mindray_iclear", "Heavier-tailed speckle, smoothing plus enhancement, high persistence.",
-            k_shape=(3, 10), grain_lat_mm=(0.8, 1.2), grain_ax_mm=(0.6, 0.9), line_density=(1.5, 2.5),
+            k_shape=(3, 10), grain_lat_mm=(0.7, 1.1), grain_ax_mm=(0.6, 0.9), line_density=(1.5, 2.5),
             smooth=(0.5, 0.9), edge=(0.3, 0.7), persistence=(0.3, 0.6), dynamic_range_db=(60, 75),
             gamma=(1.0, 1.4), s_curve=(0.1, 0.4), target_grey=(50, 80), noise_db=(-30, -15),
             tgc_error_db=(0, 4), specular=(0.8, 1.5), jpeg_quality=(0, 0), tint=(0.98, 1.0, 1.02),
         ),
         StyleFamily(
             "old_console_grainy", "Coarse grain, low dynamic range, visible noise, sparse lines, heavy JPEG.",
-            k_shape=(1.5, 5), grain_lat_mm=(1.0, 1.8), grain_ax_mm=(0.65, 1.1), line_density=(0.9, 1.5),
+            k_shape=(1.5, 5), grain_lat_mm=(0.9, 1.5), grain_ax_mm=(0.65, 1.1), line_density=(0.9, 1.5),
             smooth=(0.0, 0.3), edge=(0.0, 0.3), persistence=(0.0, 0.2), dynamic_range_db=(40, 52),
             gamma=(0.8, 1.2), s_curve=(0.0, 0.3), target_grey=(55, 100), noise_db=(-20, -8),
             tgc_error_db=(1, 5), specular=(0.5, 1.2), jpeg_quality=(35, 70), tint=(1.0, 1.0, 1.0),

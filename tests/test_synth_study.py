@@ -1,0 +1,134 @@
+"""Study mode: DICOM that ingestion reads back with the right calibration, and consistent truth."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pydicom
+import pytest
+from skimage.measure import label, regionprops
+
+from follicle_seg.io.dicom import iter_frames, read_record
+from follicle_seg.synth.study import StudyTruth, ovary_summary, write_study
+from follicle_seg.types import FOLLICLE, OVARY
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory: pytest.TempPathFactory) -> StudyTruth:
+    return write_study(tmp_path_factory.mktemp("synth"), patients=3, visits=2, frames_per_sweep=8, seed=5)
+
+
+def test_layout_and_cohort(study: StudyTruth) -> None:
+    out = study.out
+    cohort = pd.read_csv(out / "cohort.csv")
+    assert list(cohort.columns) == ["patient_id", "group", "baseline_date"]
+    assert sorted(cohort["group"]) == ["high", "low", "medium"]
+    dicoms = sorted((out / "dicom").rglob("*.dcm"))
+    assert len(dicoms) == 3 * 2 * 2 * 2 == len(study.files)  # patients x visits x sides x (sweep + still)
+    ovaries = pd.read_csv(out / "truth" / "ovaries.csv")
+    assert len(ovaries) == 12 and set(ovaries["laterality"]) == {"L", "R"}
+    for pid, rows in ovaries.groupby("patient_id"):
+        days = sorted(rows["days_from_baseline"].unique())
+        assert days[0] == 0 and 11 <= days[1] <= 17
+
+
+def test_truth_counts_are_follicles_of_at_least_2mm(study: StudyTruth) -> None:
+    fol = pd.read_csv(study.out / "truth" / "follicles.csv")
+    ovaries = pd.read_csv(study.out / "truth" / "ovaries.csv", keep_default_na=False)
+    assert (fol["mean_diameter_mm"] < 2.0).any()  # sub-2 mm follicles exist and must not count
+    for _, ov in ovaries.iterrows():
+        keys = (fol["patient_id"] == ov["patient_id"]) & (fol["study_date"] == ov["study_date"]) & (
+            fol["laterality"] == ov["laterality"])
+        rows = fol[keys]
+        chosen = rows[rows["sop_instance_uid"] == ov["count_sop_instance_uid"]]
+        assert ov["follicle_count"] == int((chosen["mean_diameter_mm"] >= 2.0).sum()) == int(chosen["counted"].sum())
+        per_image = rows[rows["mean_diameter_mm"] >= 2.0].groupby("sop_instance_uid").size()
+        assert ov["follicle_count"] == (per_image.max() if len(per_image) else 0)  # the largest, never a sum
+        d = chosen["mean_diameter_mm"]
+        assert ov["afc"] == int(((d >= 2.0) & (d <= 10.0)).sum())
+    assert fol["counted"].sum() == ovaries["follicle_count"].sum()
+
+
+def test_ovary_summary_bins_follow_spec() -> None:
+    s = ovary_summary([1.99, 2.0, 4.99, 5.0, 10.0, 10.01, 14.0, 18.0, 25.0])
+    assert s["follicle_count"] == 8 and s["afc"] == 4
+    assert (s["count_2_5"], s["count_5_10"], s["count_10_14"], s["count_14_18"], s["count_ge18"]) == (2, 1, 2, 1, 2)
+    assert s["max_follicle_mm"] == 25.0 and s["follicle_sizes_mm"].startswith("25.0;18.0;14.0")
+
+
+def test_written_files_read_back_with_calibration_side_and_region(study: StudyTruth) -> None:
+    fol = pd.read_csv(study.out / "truth" / "follicles.csv")
+    side_sources, checked = set(), 0
+    for path in study.files:
+        rec = read_record(path)
+        side_sources.add(rec.laterality_source)
+        assert rec.laterality == ("L" if path.name.startswith("L_") else "R")
+        assert rec.calibration.source == "ultrasound_region" and rec.region_source == "ultrasound_region"
+        if rec.is_sweep:
+            assert 0.5 <= rec.frame_spacing_mm <= 1.0 and rec.n_frames == 8
+        rows = fol[(fol["sop_instance_uid"] == rec.sop_instance_uid) & (fol["mean_diameter_mm"] >= 3.0)]
+        for _, f in rows.iterrows():
+            mask = cv2.imread(str(study.out / "truth" / "masks" / f"{rec.sop_instance_uid}_{f['frame_index']}.png"), 0)
+            assert mask.shape == (rec.rows, rec.columns)
+            comp = label(mask == FOLLICLE)
+            lab = comp[int(round(f["centroid_row"])), int(round(f["centroid_col"]))]
+            assert lab > 0
+            prop = regionprops((comp == lab).astype(np.uint8))[0]
+            d_px = (prop.axis_major_length + prop.axis_minor_length) / 2.0
+            assert d_px * rec.calibration.spacing_row_mm == pytest.approx(f["mean_diameter_mm"], abs=0.3)
+            c0, r0, c1, r1 = rec.region
+            assert r0 <= prop.centroid[0] <= r1 and c0 <= prop.centroid[1] <= c1
+            frame = next(iter_frames(rec, start=int(f["frame_index"]), stop=int(f["frame_index"]) + 1))
+            inner = cv2.erode((comp == lab).astype(np.uint8), np.ones((5, 5), np.uint8))[r0 : r1 + 1, c0 : c1 + 1]
+            if f["mean_diameter_mm"] >= 5.0:  # wider than the point-spread function: anechoic
+                assert np.median(frame.pixels[inner > 0]) < 40
+            checked += 1
+    assert checked >= 5
+    assert "ImageLaterality" in side_sources and len(side_sources) >= 2
+
+
+def test_masks_stay_inside_the_region_and_hold_the_ovary(study: StudyTruth) -> None:
+    for path in study.files[:6]:
+        rec = read_record(path)
+        c0, r0, c1, r1 = rec.region
+        mask = cv2.imread(str(study.out / "truth" / "masks" / f"{rec.sop_instance_uid}_0.png"), 0)
+        outside = mask.copy()
+        outside[r0 : r1 + 1, c0 : c1 + 1] = 0
+        assert not outside.any()
+        assert np.any(mask == OVARY) or rec.is_sweep
+
+
+def test_patient_name_is_fake_and_same_seed_gives_same_pixels(tmp_path: Path) -> None:
+    a = write_study(tmp_path / "a", patients=1, visits=1, frames_per_sweep=3, seed=9)
+    b = write_study(tmp_path / "b", patients=1, visits=1, frames_per_sweep=3, seed=9)
+    for fa, fb in zip(a.files, b.files):
+        da, db = pydicom.dcmread(fa), pydicom.dcmread(fb)
+        assert da.PixelData == db.PixelData and da.SOPInstanceUID == db.SOPInstanceUID
+        assert str(da.PatientName).startswith("SYNTH^PATIENT^")
+    pd.testing.assert_frame_equal(a.follicles, b.follicles)
+
+
+def test_bad_arguments_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="frames_per_sweep"):
+        write_study(tmp_path, patients=1, visits=1, frames_per_sweep=1)
+    with pytest.raises(ValueError, match="Unknown style"):
+        write_study(tmp_path, patients=1, visits=1, styles=["nope"])
+
+
+def test_synth_command_writes_a_study(tmp_path: Path) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from follicle_seg.synth.cli import synth_command
+
+    app = typer.Typer()
+    app.command()(synth_command)
+    res = CliRunner().invoke(app, [str(tmp_path / "s"), "--patients", "1", "--visits", "1", "--frames", "2"])
+    assert res.exit_code == 0, res.output
+    assert "Wrote 4 DICOM files" in res.output
+    assert (tmp_path / "s" / "truth" / "ovaries.csv").exists()
+    bad = CliRunner().invoke(app, [str(tmp_path / "t"), "--styles", "nope"])
+    assert bad.exit_code != 0 and "Unknown style" in bad.output
