@@ -44,8 +44,8 @@ def random_materials(rng: np.random.Generator, *, tissue_alpha_db_mm: float) -> 
     a0 = tissue_alpha_db_mm
     u = rng.uniform
     # the stroma differs from the tissue around it, but in either direction (no mean offset)
-    stroma_db = float(rng.choice([-1.0, 1.0]) * u(1.0, 5.0) - 1.0) if rng.random() < 0.7 else float(rng.normal(-1.0, 1.0))
-    capsule_db = stroma_db + (u(3.0, 12.0) if rng.random() < 0.85 else 0.0)
+    stroma_db = float(rng.choice([-1.0, 1.0]) * u(1.5, 6.0) - 0.5)
+    capsule_db = stroma_db + (u(4.0, 12.0) if rng.random() < 0.9 else 0.0)
     props: dict[str, tuple[float, float, float]] = {  # echo dB, attenuation, impedance
         "tissue": (0.0, a0, 1.60),
         "uterus": (rng.normal(-1.0, 3.5), a0 * u(0.9, 1.2), 1.62),

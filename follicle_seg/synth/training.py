@@ -48,9 +48,9 @@ def follicle_diameters(rng: np.random.Generator) -> np.ndarray:
     """Random follicle diameters (mm) for one ovary: none (POI) to many antral, some dominant."""
     if rng.random() < 0.15:
         return np.zeros(0)
-    n = int(min(1 + rng.poisson(rng.uniform(0.5, 14.0)), 25))
-    d = np.exp(rng.normal(np.log(5.0), 0.45, n)).clip(2.5, 12.0)
-    if rng.random() < 0.3:
+    n = int(min(1 + rng.poisson(rng.uniform(0.3, 8.0)), 25))
+    d = np.exp(rng.normal(np.log(4.5), 0.45, n)).clip(2.5, 12.0)
+    if rng.random() < 0.15:
         d[0] = rng.uniform(10.0, 25.0)
     if rng.random() < 0.2:  # a few too small to count (< 2 mm)
         d = np.concatenate([d, rng.uniform(1.2, 2.0, int(rng.integers(1, 3)))])
@@ -60,7 +60,7 @@ def follicle_diameters(rng: np.random.Generator) -> np.ndarray:
 def _probe_and_ovary(rng: np.random.Generator, shift: float) -> tuple[Probe, float]:
     """Probe geometry and ovary length: the ovary fills about 2-15 % of the fan."""
     length = float(rng.uniform(10.0, 42.0))
-    ratio = float(rng.uniform(0.2, 0.6))  # ovary length / depth
+    ratio = float(rng.uniform(0.22, 0.7))  # ovary length / depth
     if shift > 0:
         depth = max(outside(rng, DEPTH_MM, shift, (15.0, 40.0)), 22.0)
         length = float(np.clip(depth * ratio, 8.0, 45.0))
@@ -84,7 +84,7 @@ def _scene(rng: np.random.Generator, probe: Probe, length: float) -> tuple[Scene
     if rng.random() < 0.1:  # no ovary in view
         y0 = float(rng.choice([-1.0, 1.0]) * (ext_y + rng.uniform(0.5, 12.0)))
     else:
-        y0 = float(rng.uniform(-0.85, 0.85) * ext_y)
+        y0 = float(np.clip(rng.normal(0.0, 0.4), -0.9, 0.9) * ext_y)  # sonographers aim at the middle
     return scene(ovary, around), y0
 
 
