@@ -6,7 +6,7 @@ half is the frame as the network sees it.
 
 Usage::
 
-    .venv/bin/python scripts/contact_sheet.py [--out docs/contact_sheet.png] [--rows 3]
+    .venv/bin/python scripts/contact_sheet.py [--out docs/contact_sheet.png] [--rows 2]
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 from follicle_seg.synth.training import STYLES, training_frame
 from follicle_seg.types import FOLLICLE, OVARY
 
-TILE_W = 300
+TILE_W = 250
 
 
 def _tile(seed: int, style: str | None) -> np.ndarray:
@@ -39,7 +39,7 @@ def _tile(seed: int, style: str | None) -> np.ndarray:
     return tile
 
 
-def contact_sheet(rows: int = 3, first_seed: int = 0) -> np.ndarray:
+def contact_sheet(rows: int = 2, first_seed: int = 0) -> np.ndarray:
     """The sheet as a BGR image: one column per style plus one of random mixes."""
     columns = []
     for j, style in enumerate(STYLES + (None,)):
@@ -54,11 +54,11 @@ def contact_sheet(rows: int = 3, first_seed: int = 0) -> np.ndarray:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("docs/contact_sheet.png"))
-    parser.add_argument("--rows", type=int, default=3)
+    parser.add_argument("--rows", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(args.out), contact_sheet(args.rows, args.seed))
+    cv2.imwrite(str(args.out), contact_sheet(args.rows, args.seed), [cv2.IMWRITE_PNG_COMPRESSION, 9])
     print(args.out)
 
 
