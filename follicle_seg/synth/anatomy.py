@@ -131,9 +131,8 @@ def place_ovary(
             c = centre + lo * (c - centre)
         placed.append((c, r_max))
         follicles.append(ellipsoid(c, semi, random_rotation(rng, tilt=np.pi)))
-    cap = scaled(body, 1.0)
     stroma = scaled(body, max(0.5, 1.0 - capsule_mm / axes.min()))
-    shapes = [Shape("capsule", OVARY, cap), Shape("stroma", OVARY, stroma)]
+    shapes = [Shape("capsule", OVARY, body), Shape("stroma", OVARY, stroma)]
     shapes += [Shape("follicle", FOLLICLE, f) for f in follicles]
     return Ovary(tuple(shapes), body, tuple(follicles))
 

@@ -76,6 +76,6 @@ def random_materials(rng: np.random.Generator, *, tissue_alpha_db_mm: float) -> 
             tex[i, own] = rng.uniform(0.0, 1.0, 3)  # faint: fluid stays dark
         else:
             w = rng.dirichlet(np.ones(3))
-            tex[i, own] = w * np.array([u(0.5, 6.0), u(0.5, 5.0), u(0.3, 3.5)]) * np.sqrt(3)
+            tex[i, own] = w * np.array([u(0.5, 4.0), u(0.5, 4.5), u(0.3, 3.5)]) * 1.5
     tex[MATERIALS.index("bowel_mixed")] *= 1.8
     return MaterialTable(echo, tex, alpha, imp)

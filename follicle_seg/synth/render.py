@@ -325,6 +325,9 @@ def _reverberation(rng: np.random.Generator, r: np.ndarray, depth_mm: float) -> 
 def _post_process(img: np.ndarray, params: RenderParams) -> np.ndarray:
     """Scanner post-processing on the beam image: speckle reduction, then edge enhancement."""
     if params.smooth > 0.05:
+        # speckle reduction: a median fills the dark speckle nulls, a bilateral filter smooths
+        # while keeping walls sharp (log-domain bilateral alone would keep the nulls)
+        img = cv2.medianBlur(img, 3 if params.smooth < 0.5 else 5)
         d = int(3 + 6 * params.smooth)
         passes = 1 if params.smooth < 0.6 else 2
         for _ in range(passes):
@@ -345,19 +348,37 @@ def scan_convert(beam: np.ndarray, beams: BeamGrid, grid: DisplayGrid) -> np.nda
     return out
 
 
-def grey_lut(params: RenderParams) -> np.ndarray:
+def grey_lut(gamma: float, s_curve: float) -> np.ndarray:
     """Grey map: 1024-entry table from display units [0, 1] to [0, 1] (gamma and S-curve)."""
     t = np.linspace(0.0, 1.0, 1024)
-    g = t**params.gamma
+    g = t**gamma
     s = 0.5 - 0.5 * np.cos(np.pi * g)
-    return ((1 - params.s_curve) * g + params.s_curve * s).astype(np.float32)
+    return ((1 - s_curve) * g + s_curve * s).astype(np.float32)
+
+
+MEDIAN_WINDOW = (0.42, 0.78)  # where the fan's median tissue may sit inside the dynamic range
 
 
 def to_grey(img: np.ndarray, mask: np.ndarray, params: RenderParams) -> np.ndarray:
-    """Gain then grey map: the fan's median grey becomes ``params.target_grey``; uint8 out."""
-    lut = grey_lut(params)
+    """Gain and grey map so that the fan's median grey becomes ``params.target_grey``; uint8 out.
+
+    The gain puts the median inside :data:`MEDIAN_WINDOW` of the dynamic range (scanners keep
+    tissue mid-window, so speckle is not clipped to black); where the style's grey map cannot
+    then reach the target, its gamma is adjusted.
+    """
+    goal = params.target_grey / 255.0
+    gamma = params.gamma
+    lut = grey_lut(gamma, params.s_curve)
+    t = np.linspace(0.0, 1.0, lut.size)
+    want = float(np.interp(goal, lut, t))
+    if not MEDIAN_WINDOW[0] <= want <= MEDIAN_WINDOW[1]:
+        want = float(np.clip(want, *MEDIAN_WINDOW))
+        lo, hi = 0.2, 5.0  # the map at ``want`` falls as gamma grows
+        for _ in range(30):
+            gamma = (lo + hi) / 2.0
+            lo, hi = (gamma, hi) if float(np.interp(want, t, grey_lut(gamma, params.s_curve))) > goal else (lo, gamma)
+        lut = grey_lut(gamma, params.s_curve)
     med = float(np.median(img[mask])) if mask.any() else 0.5
-    want = float(np.interp(params.target_grey / 255.0, lut, np.linspace(0.0, 1.0, lut.size)))
     idx = np.clip((img + np.float32(want - med)) * 1023.0, 0, 1023).astype(np.int32)
     out = np.rint(lut[idx] * 255.0).astype(np.uint8)
     out[~mask] = 0
