@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import subprocess
 from pathlib import Path
@@ -225,3 +226,14 @@ def test_sr_refuses_images_that_were_not_analysed(still: Path, tmp_path: Path) -
     rejected = ImageResult(result.record, str(still), "rejected", reason="not ultrasound")
     with pytest.raises(ValueError, match="status"):
         write_sr(still, rejected, seg_path=None, outlines={}, out_path=tmp_path / "sr.dcm")
+
+
+def test_sr_of_an_image_without_ovary_or_follicle_records_a_zero_count(still: Path, tmp_path: Path) -> None:
+    seg_path = write_seg(still, np.zeros((ROWS, COLS), np.uint8), tmp_path / "seg.dcm")
+    empty = dataclasses.replace(_result(still), follicles=(), ovary=None, ovary_volume_ml=None)
+    sr_path = write_sr(still, empty, seg_path=seg_path, outlines={}, out_path=tmp_path / "sr.dcm")
+    assert _dciodvfy_errors(sr_path) == []
+    sr = hd.sr.srread(sr_path)
+    (group,) = sr.content.get_image_measurement_groups()
+    assert group.tracking_identifier == "ovary L"
+    assert _measurements(group) == {"Number of follicles": (0.0, "{follicles}")}

@@ -171,6 +171,7 @@ def test_report_escapes_strings_and_lists_rejected_files_and_reviews(rendered) -
     assert EVIL not in text and "<b>x</b>" not in text
     assert "not ultrasound &lt;script&gt;alert(1)&lt;/script&gt;" in text
     assert "Needs review (1)" in text and "Rejected and failed files (1)" in text
+    assert "<b>counted</b>" in text  # the image that gave each count is marked
     # every follicle row of follicles.csv is listed with a link to its overlay
     assert text.count("<td>yes</td><td><a href=\"../overlays/") == len(tables["follicles"])
 

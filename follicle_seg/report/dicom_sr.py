@@ -113,29 +113,27 @@ def build_sr(
                 segment=None,
             )
         )
-    if result.ovary is not None or result.follicles:
-        ovary_frame = result.ovary.frame_index if result.ovary is not None else None
-        polygon = (
-            _find_outline(outlines, ovary_frame, OVARY_OUTLINE_ID)
-            if ovary_frame is not None
-            else None
+    # the ovary group is always written: "0 follicles" on an image is a finding too
+    ovary_frame = result.ovary.frame_index if result.ovary is not None else None
+    polygon = (
+        _find_outline(outlines, ovary_frame, OVARY_OUTLINE_ID) if ovary_frame is not None else None
+    )
+    segment = _ovary_segment(seg, source) if seg is not None and result.ovary is not None else None
+    groups.append(
+        _group(
+            source,
+            tracking=hd.sr.TrackingIdentifier(
+                uid=derived_uid(source_uid, "ovary"), identifier=f"ovary {laterality}"
+            ),
+            finding=OVARY,
+            site=site,
+            algorithm=algorithm,
+            measurements=_ovary_measurements(result),
+            frame=ovary_frame if multi_frame else None,
+            polygon=polygon,
+            segment=segment,
         )
-        segment = _ovary_segment(seg, source) if seg is not None else None
-        groups.append(
-            _group(
-                source,
-                tracking=hd.sr.TrackingIdentifier(
-                    uid=derived_uid(source_uid, "ovary"), identifier=f"ovary {laterality}"
-                ),
-                finding=OVARY,
-                site=site,
-                algorithm=algorithm,
-                measurements=_ovary_measurements(result),
-                frame=ovary_frame if multi_frame else None,
-                polygon=polygon,
-                segment=segment,
-            )
-        )
+    )
     observer = hd.sr.ObserverContext(
         observer_type=codes.DCM.Device,
         observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(

@@ -267,6 +267,7 @@ def _patient(
     follicles = tables["follicles"][tables["follicles"]["patient_id"].astype(str) == patient_id]
     images = tables["images"][tables["images"]["patient_id"].astype(str) == patient_id]
     group = group_label(ovaries["group"].iloc[0])
+    chosen = set(follicles.loc[_bools(follicles["counted"]), "sop_instance_uid"].astype(str))
     plot_follicle_tracking(follicles, ovaries, tracking, title=f"{patient_id} ({group}): follicle tracking")
 
     sides = [s for s in _SIDES if (ovaries["laterality"] == s).any()]
@@ -279,7 +280,7 @@ def _patient(
         for side in sides:
             ov = ovaries[(ovaries["study_date"].astype(str) == date) & (ovaries["laterality"] == side)]
             if len(ov):
-                shots = _thumbs(on_date[on_date["laterality"] == side], frames, thumbs, report, overlays_dir)
+                shots = _thumbs(on_date[on_date["laterality"] == side], frames, thumbs, report, overlays_dir, chosen)
                 cells.append(f"<td>{_side_cell(ov.iloc[0])}{shots}</td>")
             else:
                 cells.append("<td><span class=muted>not scanned</span></td>")
@@ -332,9 +333,14 @@ def _thumbs(
     thumbs: dict[str, Path],
     report: Path,
     overlays_dir: str,
+    chosen: set[str],
 ) -> str:
+    """Thumbnails of the images' overlays; the image that gave the ovary-visit count first."""
     figures = []
-    for r in images[images["status"].astype(str) == "ok"].sort_values("sop_instance_uid").itertuples():
+    ok = images[images["status"].astype(str) == "ok"]
+    order = sorted(ok.itertuples(), key=lambda r: (str(r.sop_instance_uid) not in chosen, str(r.sop_instance_uid)))
+    for r in order:
+        counted = str(r.sop_instance_uid) in chosen
         for frame, name in frames.get(str(r.sop_instance_uid), ()):
             if name not in thumbs:
                 continue
@@ -344,7 +350,8 @@ def _thumbs(
             figures.append(
                 f"<figure><a href=\"{_u(f'../{overlays_dir}/{name}')}\">"
                 f"<img src=\"{_u(thumb.relative_to(report).as_posix())}\" width=\"{w}\" height=\"{h}\" "
-                f"alt=\"overlay {_e(name)}\"></a>{_e(_uid_tail(r.sop_instance_uid))} &middot; frame {frame}</figure>"
+                f"alt=\"overlay {_e(name)}\"></a>{'<b>counted</b> ' if counted else ''}"
+                f"{_e(_uid_tail(r.sop_instance_uid))} &middot; frame {frame}</figure>"
             )
     return f"<div class=\"thumbs\">{''.join(figures)}</div>" if figures else "<br><span class=muted>no overlay</span>"
 
