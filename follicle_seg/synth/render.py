@@ -289,8 +289,13 @@ def render_beam(
         im = _psf_blur(n_im * scat, sig_lat, sig_ax) * knorm
         re += noise_amp * np.roll(n_im, 7, axis=1)
         im += noise_amp * np.roll(n_re, 11, axis=0)
-        return np.sqrt(re * re + im * im) * tgc_curve[:, None]
+        return np.sqrt(re * re + im * im) * tgc_curve
 
+    edge = max(2, beams.n_lines // 20)  # transmit apodisation: the fan's outer lines are dimmer
+    taper = np.ones(beams.n_lines, np.float32)
+    ramp = np.linspace(10 ** (-rng.uniform(0.0, 8.0) / 20.0), 1.0, edge, dtype=np.float32)
+    taper[:edge], taper[-edge:] = ramp, ramp[::-1]
+    tgc_curve = tgc_curve[:, None] * taper[None, :]
     env = envelope(noise[0], noise[1])
     if params.persistence > 0.02:  # frame averaging: a decorrelated realisation (shifted noise)
         shift = (int(6 * sig_ax) + 3, int(6 * sig_lat) + 3)

@@ -42,6 +42,7 @@ class TrainingFrame:
     spacing_col_mm: float
     style: str
     fan: np.ndarray  # bool (rows, cols): inside the scan sector
+    depth_mm: float  # imaging depth of the sector
 
 
 def follicle_diameters(rng: np.random.Generator) -> np.ndarray:
@@ -88,6 +89,29 @@ def _scene(rng: np.random.Generator, probe: Probe, length: float) -> tuple[Scene
     return scene(ovary, around), y0
 
 
+def reframe(
+    rng: np.random.Generator, pixels: np.ndarray, labels: np.ndarray, fan: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Region framing as scanners store it: sometimes black margins around the fan (a region
+    larger than the sector), sometimes a zoomed crop (a region inside the sector)."""
+    u = rng.random()
+    if u < 0.35:
+        rows, cols = pixels.shape
+        pad = [(int(rng.integers(0, rows // 12 + 1)), int(rng.integers(0, rows // 12 + 1))),
+               (int(rng.integers(0, cols // 12 + 1)), int(rng.integers(0, cols // 12 + 1)))]
+        return np.pad(pixels, pad), np.pad(labels, pad), np.pad(fan, pad)
+    if u < 0.5:
+        rows, cols = pixels.shape
+        h, w = int(rows * rng.uniform(0.6, 0.9)), int(cols * rng.uniform(0.55, 0.9))
+        fg = np.argwhere(labels > 0)
+        centre = fg.mean(axis=0) if fg.size else np.array([rows / 2, cols / 2])
+        r0 = int(np.clip(centre[0] - h / 2 + rng.normal(0, h / 8), 0, rows - h))
+        c0 = int(np.clip(centre[1] - w / 2 + rng.normal(0, w / 8), 0, cols - w))
+        window = (slice(r0, r0 + h), slice(c0, c0 + w))
+        return pixels[window].copy(), labels[window].copy(), fan[window].copy()
+    return pixels, labels, fan
+
+
 def training_frame(seed: int, *, style: str | None = None, shift: float = 0.0) -> TrainingFrame:
     """Render one random training frame.
 
@@ -118,6 +142,7 @@ def training_frame(seed: int, *, style: str | None = None, shift: float = 0.0) -
     pixels, labels = render_plane(setup, sc, y0, rng)
     if rng.random() < 0.3:
         annotate(pixels, sc, y0, setup.grid, rng)
+    pixels, labels, fan = reframe(rng, pixels, labels, setup.fan)
     if params.jpeg_quality and rng.random() < 0.7:
         pixels = jpeg_round_trip(pixels, params.jpeg_quality)
-    return TrainingFrame(pixels, labels, spacing, spacing, params.style, setup.fan)
+    return TrainingFrame(pixels, labels, spacing, spacing, params.style, fan, probe.depth_mm)
