@@ -74,9 +74,11 @@ def _result(source: Path, *, calibrated: bool = True, frame: int = 0) -> ImageRe
         region_source="ultrasound_region",
     )
     mm = (lambda v: v) if calibrated else (lambda v: None)
+    first = Section(frame, 40, 41, 440, 22.0, 20.0, mm(2.2345), mm(2.0), mm(4.4))
+    second = Section(frame, 62, 87, 225, 15.0, 15.0, mm(1.5), mm(1.5), mm(2.25))
     follicles = (
-        Follicle(1, record.sop_instance_uid, Section(frame, 40, 41, 440, 22.0, 20.0, mm(2.2345), mm(2.0), mm(4.4)), n_frames, None, None),
-        Follicle(2, record.sop_instance_uid, Section(frame, 62, 87, 225, 15.0, 15.0, mm(1.5), mm(1.5), mm(2.25)), n_frames, None, mm(0.0021)),
+        Follicle(1, record.sop_instance_uid, first, n_frames, None, None),
+        Follicle(2, record.sop_instance_uid, second, n_frames, None, mm(0.0021)),
     )
     ovary = Section(frame, 50, 65, 5400, 90.0, 60.0, mm(9.0), mm(6.0), mm(54.0))
     return ImageResult(record, str(source), "ok", follicles=follicles, ovary=ovary, ovary_volume_ml=mm(0.2))

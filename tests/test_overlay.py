@@ -108,7 +108,7 @@ def test_drawn_contour_pixels_lie_on_the_mask_boundary_on_the_source_grid() -> N
     for mask, colour in structures:  # structures sharing a colour are checked together
         by_colour[colour] = by_colour.get(colour, np.zeros_like(mask)) | mask
     explained = np.zeros_like(saturated)
-    for colour, mask in by_colour.items():
+    for colour in by_colour:
         y, x = np.nonzero((area == colour).all(axis=2))
         assert len(y) > 0
         explained[y, x] = True

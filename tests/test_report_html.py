@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import shutil
 import subprocess
@@ -160,7 +159,7 @@ def test_report_is_offline_and_every_reference_resolves(rendered) -> None:
         assert (index.parent / unquote(ref)).is_file(), ref
     overlays = [h for h in refs.links if "/overlays/" in h]
     assert len(set(overlays)) == 12  # every overlay reachable
-    assert {"../images.csv", "../follicles.csv", "../ovaries.csv", "../visits.csv", "../response.csv"} <= set(refs.links)
+    assert {f"../{name}.csv" for name in COLUMNS} <= set(refs.links)
     anchors = set(re.findall(r'id="([^"]+)"', index.read_text(encoding="utf-8")))
     assert all(h[1:] in anchors for h in refs.links if h.startswith("#"))
 

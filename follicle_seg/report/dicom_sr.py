@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import highdicom as hd
 import numpy as np
@@ -221,7 +222,7 @@ def _group(
     frame number, which PS3.3 forbids next to a segment number.
     """
     frames = [frame + 1] if frame is not None else None
-    common = dict(
+    common: dict[str, Any] = dict(
         tracking_identifier=tracking,
         finding_type=finding,
         finding_sites=[site],

@@ -189,7 +189,7 @@ def _check(tables: dict[str, pd.DataFrame]) -> None:
 def _patients(tables: dict[str, pd.DataFrame]) -> list[str]:
     """Patients with at least one analysed ovary-visit, ordered by group then id."""
     ovaries = tables["ovaries"]
-    groups = dict(zip(ovaries["patient_id"].astype(str), ovaries["group"].map(group_label)))
+    groups = dict(zip(ovaries["patient_id"].astype(str), ovaries["group"].map(group_label), strict=True))
     return sorted(groups, key=lambda p: (groups[p], p))
 
 
@@ -306,7 +306,7 @@ def _patient(
 
 
 def _patient_index(patients: list[str], ovaries: pd.DataFrame) -> str:
-    groups = dict(zip(ovaries["patient_id"].astype(str), ovaries["group"].map(group_label)))
+    groups = dict(zip(ovaries["patient_id"].astype(str), ovaries["group"].map(group_label), strict=True))
     items = "".join(
         f"<li><a href=\"#{_anchor(p)}\">{_e(p)}</a> <span class=muted>{_e(groups[p])}</span></li>"
         for p in patients
@@ -363,7 +363,11 @@ def _follicle_list(follicles: pd.DataFrame, links: dict[tuple[str, int], str], o
     ordered = follicles.sort_values(["study_date", "laterality", "sop_instance_uid", "follicle_id"])
     for r in ordered.itertuples():
         name = links.get((str(r.sop_instance_uid), int(r.frame_index)))
-        where = f"<a href=\"{_u(f'../{overlays_dir}/{name}')}\">{_e(name)}</a>" if name else "<span class=muted>no overlay</span>"
+        where = (
+            f"<a href=\"{_u(f'../{overlays_dir}/{name}')}\">{_e(name)}</a>"
+            if name
+            else "<span class=muted>no overlay</span>"
+        )
         rows.append(
             f"<tr><td>{_e(r.study_date)}</td><td>{_e(r.laterality)}</td><td class=num>{_num(r.follicle_id, 0)}</td>"
             f"<td class=num>{_num(r.d1_mm, 1)}</td><td class=num>{_num(r.d2_mm, 1)}</td>"
@@ -401,12 +405,12 @@ def _thumbnails(overlays: Path, index: pd.DataFrame, folder: Path) -> dict[str, 
         thumb = folder / (Path(name).stem + ".jpg")
         if not thumb.is_file() or thumb.stat().st_mtime < source.stat().st_mtime:
             folder.mkdir(parents=True, exist_ok=True)
-            with Image.open(source) as im:
-                im = im.convert("RGB")
-                im.thumbnail((THUMB_WIDTH, THUMB_WIDTH * 2))
-                tmp = thumb.with_name(f".{thumb.name}.{os.getpid()}.tmp")
-                im.save(tmp, format="JPEG", quality=85)
-                os.replace(tmp, thumb)
+            with Image.open(source) as opened:
+                small = opened.convert("RGB")
+            small.thumbnail((THUMB_WIDTH, THUMB_WIDTH * 2))
+            tmp = thumb.with_name(f".{thumb.name}.{os.getpid()}.tmp")
+            small.save(tmp, format="JPEG", quality=85)
+            os.replace(tmp, thumb)
         found[name] = thumb
     return found
 

@@ -176,8 +176,8 @@ def render_overlay(
     canvas = Image.new("RGB", (layout.canvas_width, layout.top + layout.height + FOOTER_PX), (24, 24, 24))
     canvas.paste(Image.fromarray(image), (0, layout.top))
     draw = ImageDraw.Draw(canvas)
-    _draw_header(draw, layout, record, frame_index, patient_label, len(drawn))
-    _draw_labels(draw, layout, ids, drawn, record)
+    _draw_header(draw, record, frame_index, patient_label, len(drawn))
+    _draw_labels(draw, layout, ids, drawn)
     _draw_footer(draw, layout, record)
     return np.asarray(canvas)
 
@@ -268,7 +268,6 @@ def _measure_text(f: Follicle) -> str:
 
 def _draw_header(
     draw: ImageDraw.ImageDraw,
-    layout: Layout,
     record: ImageRecord,
     frame_index: int,
     patient_label: str,
@@ -334,7 +333,6 @@ def _draw_labels(
     layout: Layout,
     ids: np.ndarray,
     follicles: Sequence[Follicle],
-    record: ImageRecord,
 ) -> None:
     """Place each follicle's label beside it, off every follicle and every other label.
 
@@ -361,7 +359,7 @@ def _draw_labels(
         by, bx = _place(owner, nearest, s, f.follicle_id, bbox, points, w, h)
         owner[max(0, by - 3) : by + h + 3, max(0, bx - 3) : bx + w + 3] = -1
         placed.append((by, bx, w, h, number, size, _leader(points, by, bx, w, h)))
-    for by, bx, w, h, _, _, line in placed:
+    for *_, line in placed:
         if line is not None:
             (ey, ex), (py, px) = line
             for width, fill in ((4, (0, 0, 0)), (2, (255, 255, 255))):

@@ -61,7 +61,7 @@ def plot_group_trends(visits: pd.DataFrame, response: pd.DataFrame, path: str | 
     colours = {g: plt.get_cmap("tab10")(i % 10) for i, g in enumerate(groups)}
     visit_group = visits["group"].map(group_label)
     response_group = response["group"].map(group_label)
-    for ax, (column, mean_column, title) in zip(axes, _METRICS):
+    for ax, (column, mean_column, title) in zip(axes, _METRICS, strict=True):
         for group in groups:
             colour = colours[group]
             mine = visits[visit_group == group]
@@ -123,7 +123,7 @@ def plot_follicle_tracking(
         (str(r.study_date), str(r.laterality)): r.days_from_baseline for r in ovaries.itertuples()
     }
     top = 20.0
-    for ax, side in zip(axes, sides):
+    for ax, side in zip(axes, sides, strict=True):
         colour = SIDE_COLOURS[side]
         scanned = ovaries[ovaries["laterality"] == side].sort_values("study_date")
         mine = counted[counted["laterality"] == side]
