@@ -20,22 +20,31 @@ import numpy as np
 from follicle_seg.synth.training import STYLES, training_frame
 from follicle_seg.types import FOLLICLE, OVARY
 
-TILE_W = 250
+TILE_W, TILE_H = 250, 170
+
+
+def _fit(img: np.ndarray, interpolation: int) -> np.ndarray:
+    """Scale into a TILE_W x TILE_H box keeping the aspect ratio, centred on black."""
+    scale = min(TILE_W / img.shape[1], TILE_H / img.shape[0])
+    size = (max(1, int(img.shape[1] * scale)), max(1, int(img.shape[0] * scale)))
+    small = cv2.resize(img, size, interpolation=interpolation)
+    out = np.zeros((TILE_H, TILE_W), img.dtype)
+    r0, c0 = (TILE_H - size[1]) // 2, (TILE_W - size[0]) // 2
+    out[r0 : r0 + size[1], c0 : c0 + size[0]] = small
+    return out
 
 
 def _tile(seed: int, style: str | None) -> np.ndarray:
     f = training_frame(seed, style=style)
-    scale = TILE_W / f.pixels.shape[1]
-    size = (TILE_W, int(round(f.pixels.shape[0] * scale)))
-    grey = cv2.resize(f.pixels, size, interpolation=cv2.INTER_AREA)
-    labels = cv2.resize(f.labels, size, interpolation=cv2.INTER_NEAREST)
+    grey = _fit(f.pixels, cv2.INTER_AREA)
+    labels = _fit(f.labels, cv2.INTER_NEAREST)
     plain = cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
     drawn = plain.copy()
     for lab, colour in ((OVARY, (0, 230, 255)), (FOLLICLE, (255, 220, 0))):
         contours, _ = cv2.findContours((labels >= lab).astype(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
         cv2.drawContours(drawn, contours, -1, colour, 1)
     tile = np.concatenate([plain, drawn], axis=0)
-    cv2.putText(tile, f"{f.style[:28]} #{seed}", (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (255, 255, 255), 1)
+    cv2.putText(tile, f"{f.style[:28]} #{seed}", (4, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (255, 255, 255), 1)
     return tile
 
 
@@ -43,12 +52,9 @@ def contact_sheet(rows: int = 2, first_seed: int = 0) -> np.ndarray:
     """The sheet as a BGR image: one column per style plus one of random mixes."""
     columns = []
     for j, style in enumerate(STYLES + (None,)):
-        tiles = [_tile(first_seed + 100 * j + i, style) for i in range(rows)]
-        height = max(t.shape[0] for t in tiles)
-        padded = [np.pad(t, ((0, height - t.shape[0] + 6), (0, 6), (0, 0))) for t in tiles]
-        columns.append(np.concatenate(padded, axis=0))
-    height = max(c.shape[0] for c in columns)
-    return np.concatenate([np.pad(c, ((0, height - c.shape[0]), (0, 0), (0, 0))) for c in columns], axis=1)
+        tiles = [np.pad(_tile(first_seed + 100 * j + i, style), ((0, 6), (0, 6), (0, 0))) for i in range(rows)]
+        columns.append(np.concatenate(tiles, axis=0))
+    return np.concatenate(columns, axis=1)
 
 
 def main() -> None:

@@ -155,10 +155,14 @@ def surroundings(
     ``busy`` scales how many look-alikes appear (0 = plain tissue only).
     """
     shapes: list[Shape] = []
-    for _ in range(int(rng.poisson(2.0 * busy))):  # fat planes and fascia: thin bright streaks
-        semi = np.array([rng.uniform(8, 40), rng.uniform(8, 40), rng.uniform(0.3, 1.2)])
+    for _ in range(int(rng.poisson(4.0 * busy))):  # fat planes and fascia: thin bright streaks
+        semi = np.array([rng.uniform(10, 60), rng.uniform(8, 40), rng.uniform(0.3, 1.5)])
         c = _away(rng, ovary_centre, ovary_radius_mm + 2.0, 40.0)
         shapes.append(Shape("fascia", BACKGROUND, ellipsoid(c, semi, random_rotation(rng, tilt=0.3))))
+    for _ in range(int(rng.poisson(5.0 * busy))):  # echogenic clutter: fat lobules, bowel folds
+        semi = rng.uniform(1.5, 7.0, 3) * np.array([1.0, 1.0, rng.uniform(0.3, 1.0)])
+        c = _away(rng, ovary_centre, ovary_radius_mm + semi.max(), 45.0)
+        shapes.append(Shape("fascia", BACKGROUND, ellipsoid(c, semi, random_rotation(rng, tilt=np.pi))))
     if rng.random() < 0.5 * busy:  # uterus, mostly off to one side, partly in view
         side = rng.choice([-1.0, 1.0])
         semi = np.array([rng.uniform(22, 40), rng.uniform(18, 30), rng.uniform(14, 24)])

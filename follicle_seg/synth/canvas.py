@@ -78,8 +78,13 @@ def draw_text_block(
     top = bool(rng.random() < 0.6)
     c0 = int(rng.integers(4, 20)) if left else cols - width - int(rng.integers(4, 20))
     r0 = int(rng.integers(height, height + 25)) if top else rows - len(lines) * height - int(rng.integers(2, 15))
+    ink = value
+    if rng.random() < 0.3:  # measurement box: light background, dark text
+        box = (max(c0 - 3, 0), max(r0 - height, 0)), (min(c0 + width + 3, cols - 1), min(r0 + (len(lines) - 1) * height + 5, rows - 1))
+        cv2.rectangle(img, box[0], box[1], value, -1)
+        ink = 0 if isinstance(value, int) else (0,) * len(value)
     for i, t in enumerate(lines):
-        cv2.putText(img, t, (max(c0, 0), r0 + i * height), font, scale, value, 1, cv2.LINE_AA)
+        cv2.putText(img, t, (max(c0, 0), r0 + i * height), font, scale, ink, 1, cv2.LINE_AA)
 
 
 def annotate(img: np.ndarray, sc: Scene, y0: float, grid: DisplayGrid, rng: np.random.Generator) -> None:

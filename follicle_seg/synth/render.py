@@ -263,44 +263,48 @@ def render_beam(
     att_db = -np.cumsum(materials.alpha_db_mm[mat], axis=0) * np.float32(dr)
     amp = np.power(np.float32(10.0), (echo_db + att_db) / np.float32(20.0)).astype(np.float32)
 
-    # speckle: complex Gaussian scatterers, optionally K-distributed (gamma-modulated density)
+    # Speckle texture: complex Gaussian scatterers (gamma-modulated density = K-distributed for
+    # some styles) seen through the speckle-forming PSF, multiplied onto the backscatter map. The
+    # resolution blur applied afterwards is much narrower than the grain, so fluid keeps sharp
+    # edges: a follicle looks as large as it is, as on stored scans.
     noise = rng.standard_normal((2,) + amp.shape, dtype=np.float32)
-    scat = amp
     if params.k_shape > 0:
-        g = rng.gamma(params.k_shape, 1.0 / params.k_shape, size=amp.shape).astype(np.float32)
-        scat = amp * np.sqrt(g)
+        noise *= np.sqrt(rng.gamma(params.k_shape, 1.0 / params.k_shape, size=amp.shape)).astype(np.float32)
+    mid_mm_per_line = (probe.radius_mm + probe.depth_mm / 2) * beams.dtheta
+    sig_lat = params.grain_lat_mm / 1.8 / mid_mm_per_line
+    sig_ax = params.grain_ax_mm / 1.5 / dr
+    knorm = np.float32(1.0 / _kernel_norm(sig_lat, sig_ax))
+    res_lat = rng.uniform(0.15, 0.35) / mid_mm_per_line
+    res_ax = rng.uniform(0.08, 0.2) / dr
+
+    def speckle(n_re: np.ndarray, n_im: np.ndarray) -> np.ndarray:
+        re = _psf_blur(n_re, sig_lat, sig_ax) * knorm
+        im = _psf_blur(n_im, sig_lat, sig_ax) * knorm
+        return np.sqrt(re * re + im * im)
+
+    grain = speckle(noise[0], noise[1])
+    if params.persistence > 0.02:  # frame averaging: a decorrelated realisation (shifted noise)
+        shift = (int(6 * sig_ax) + 3, int(6 * sig_lat) + 3)
+        grain2 = speckle(np.roll(noise[0], shift, axis=(0, 1)), np.roll(noise[1], shift, axis=(0, 1)))
+        grain = (1 - params.persistence) * grain + params.persistence * grain2
+    # specular echoes where impedance jumps along the beam (follicle back walls, gas surfaces),
+    # smoothed along the interface (across lines) so oblique walls stay continuous
     imp = materials.impedance[mat]
     jump = np.zeros_like(imp)
     jump[1:] = np.abs(np.diff(imp, axis=0))
-    mid_rho = probe.radius_mm + probe.depth_mm / 2
-    sig_lat = params.grain_lat_mm / 1.8 / (mid_rho * beams.dtheta)
-    sig_ax = params.grain_ax_mm / 1.5 / dr
-    # specular echoes: smooth along the interface (across lines) so oblique walls stay continuous
     jump = cv2.GaussianBlur(jump, (0, 0), sigmaX=max(1.0, 1.5 * sig_lat), sigmaY=0.3)
-    spec = np.float32(params.specular * 40.0) * jump * amp
-    knorm = np.float32(1.0 / _kernel_norm(sig_lat, sig_ax))
+    env = amp * (grain + np.float32(params.specular * 12.0) * jump)
+    env = _psf_blur(env, res_lat, res_ax)
 
     alpha0 = float(materials.alpha_db_mm[MATERIALS.index("tissue")])
     noise_amp = np.float32(10 ** ((params.noise_db - alpha0 * probe.depth_mm) / 20.0))
-    tgc_curve = _tgc(rng, r[:, 0], alpha0, params.tgc_error_db)
-
-    def envelope(n_re: np.ndarray, n_im: np.ndarray) -> np.ndarray:
-        re = _psf_blur(n_re * scat + spec, sig_lat, sig_ax) * knorm
-        im = _psf_blur(n_im * scat, sig_lat, sig_ax) * knorm
-        re += noise_amp * np.roll(n_im, 7, axis=1)
-        im += noise_amp * np.roll(n_re, 11, axis=0)
-        return np.sqrt(re * re + im * im) * tgc_curve
-
+    electronic = noise_amp * speckle(np.roll(noise[1], 7, axis=1), np.roll(noise[0], 11, axis=0))
+    env = np.sqrt(env * env + electronic * electronic)
     edge = max(2, beams.n_lines // 20)  # transmit apodisation: the fan's outer lines are dimmer
     taper = np.ones(beams.n_lines, np.float32)
     ramp = np.linspace(10 ** (-rng.uniform(0.0, 8.0) / 20.0), 1.0, edge, dtype=np.float32)
     taper[:edge], taper[-edge:] = ramp, ramp[::-1]
-    tgc_curve = tgc_curve[:, None] * taper[None, :]
-    env = envelope(noise[0], noise[1])
-    if params.persistence > 0.02:  # frame averaging: a decorrelated realisation (shifted noise)
-        shift = (int(6 * sig_ax) + 3, int(6 * sig_lat) + 3)
-        env2 = envelope(np.roll(noise[0], shift, axis=(0, 1)), np.roll(noise[1], shift, axis=(0, 1)))
-        env = (1 - params.persistence) * env + params.persistence * env2
+    env *= _tgc(rng, r[:, 0], alpha0, params.tgc_error_db)[:, None] * taper[None, :]
     db = 20.0 * np.log10(env + np.float32(1e-12))
     ref = float(np.median(db[: db.shape[0] * 3 // 4]))
     img = ((db - ref) / np.float32(params.dynamic_range_db) + np.float32(0.7)).astype(np.float32)
@@ -312,7 +316,7 @@ def _tgc(rng: np.random.Generator, r: np.ndarray, alpha0: float, err_db: float) 
     """Amplitude gain compensating tissue attenuation, with a smooth random error curve."""
     knots = rng.normal(0.0, err_db, 6)
     err = np.interp(r, np.linspace(0, r[-1], 6), knots)
-    slope = alpha0 * rng.uniform(0.9, 1.1)
+    slope = alpha0 * rng.uniform(0.75, 1.1)  # often under-compensated: deep tissue darker
     return np.power(10.0, (slope * r + err) / 20.0).astype(np.float32)
 
 
@@ -323,6 +327,8 @@ def _reverberation(rng: np.random.Generator, r: np.ndarray, depth_mm: float) -> 
     strength = rng.uniform(0.0, 0.35)
     for k in range(1, 6):
         out += strength * 0.6**k * np.exp(-((r - k * period) ** 2) / (2 * (0.15 + 0.05 * k) ** 2))
+    if rng.random() < 0.5:  # bright ring-down just under the probe face
+        out += rng.uniform(0.2, 0.6) * np.exp(-((r - rng.uniform(0.2, 0.8)) ** 2) / (2 * 0.25**2))
     out += rng.uniform(-0.1, 0.15) * np.exp(-r / max(0.05 * depth_mm, 1.0))
     return out.astype(np.float32)
 

@@ -82,7 +82,7 @@ def _scene(rng: np.random.Generator, probe: Probe, length: float) -> tuple[Scene
     ovary = place_ovary(rng, centre, length, follicle_diameters(rng), capsule_mm=float(rng.uniform(0.4, 1.2)))
     around = surroundings(rng, centre, ovary_radius(ovary.body), busy=float(rng.uniform(0.3, 1.6)))
     ext_y = extent_along(ovary.body, 1)
-    if rng.random() < 0.1:  # no ovary in view
+    if rng.random() < 0.08:  # no ovary in view (with ovaries cut off by the fan or a zoom: ~12 %)
         y0 = float(rng.choice([-1.0, 1.0]) * (ext_y + rng.uniform(0.5, 12.0)))
     else:
         y0 = float(np.clip(rng.normal(0.0, 0.4), -0.9, 0.9) * ext_y)  # sonographers aim at the middle
@@ -95,17 +95,18 @@ def reframe(
     """Region framing as scanners store it: sometimes black margins around the fan (a region
     larger than the sector), sometimes a zoomed crop (a region inside the sector)."""
     u = rng.random()
-    if u < 0.35:
+    if u < 0.3:
         rows, cols = pixels.shape
         pad = [(int(rng.integers(0, rows // 12 + 1)), int(rng.integers(0, rows // 12 + 1))),
                (int(rng.integers(0, cols // 12 + 1)), int(rng.integers(0, cols // 12 + 1)))]
         return np.pad(pixels, pad), np.pad(labels, pad), np.pad(fan, pad)
-    if u < 0.5:
+    if u < 0.65:  # zoomed display: often keeps the probe arc at the top
         rows, cols = pixels.shape
-        h, w = int(rows * rng.uniform(0.6, 0.9)), int(cols * rng.uniform(0.55, 0.9))
+        h, w = int(rows * rng.uniform(0.5, 0.9)), int(cols * rng.uniform(0.4, 0.85))
         fg = np.argwhere(labels > 0)
         centre = fg.mean(axis=0) if fg.size else np.array([rows / 2, cols / 2])
-        r0 = int(np.clip(centre[0] - h / 2 + rng.normal(0, h / 8), 0, rows - h))
+        top = rng.random() < 0.6
+        r0 = 0 if top else int(np.clip(centre[0] - h / 2 + rng.normal(0, h / 8), 0, rows - h))
         c0 = int(np.clip(centre[1] - w / 2 + rng.normal(0, w / 8), 0, cols - w))
         window = (slice(r0, r0 + h), slice(c0, c0 + w))
         return pixels[window].copy(), labels[window].copy(), fan[window].copy()
