@@ -69,3 +69,24 @@ def test_shift_moves_outside_the_training_distribution() -> None:
     assert sum(f.depth_mm < 39 or f.depth_mm > 101 for f in shifted) >= 5
     with pytest.raises(ValueError):
         training_frame(0, shift=-1.0)
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_follicles_look_as_large_as_their_labels(style: str) -> None:
+    """The dark area around a >= 5 mm follicle matches its label (no systematic over/under-size)."""
+    ratios = []
+    for seed in range(12):
+        f = training_frame(seed, style=style)
+        comp, n = ndi.label(f.labels == FOLLICLE)
+        for k in range(1, n + 1):
+            m = comp == k
+            if m.sum() * f.spacing_row_mm**2 < 20.0:
+                continue
+            zone = ndi.binary_dilation(m, iterations=int(1.5 / f.spacing_row_mm))
+            ring = zone & ~m & f.fan
+            if ring.sum() < 50:
+                continue
+            threshold = (np.median(f.pixels[m]) + np.median(f.pixels[ring])) / 2.0
+            ratios.append(np.sum((f.pixels < threshold) & zone) / m.sum())
+    assert len(ratios) >= 2
+    assert 0.8 <= np.median(ratios) <= 1.2
