@@ -72,13 +72,9 @@ class StateStore:
         """Forget every recorded input (``--no-resume``)."""
         self._db.execute("DELETE FROM inputs")
 
-    def done(self, path: str, sha256: str) -> bool:
-        row = self._db.execute("SELECT 1 FROM inputs WHERE path = ? AND sha256 = ?", (path, sha256)).fetchone()
-        return row is not None
-
     def keys(self) -> set[tuple[str, str]]:
-        """(path, sha256) of every finished input."""
-        return set(self._db.execute("SELECT path, sha256 FROM inputs"))
+        """(path, sha256) of every finished input; ``failed`` ones (our fault, not the file's) are retried."""
+        return set(self._db.execute("SELECT path, sha256 FROM inputs WHERE status != 'failed'"))
 
     def sop_owners(self) -> list[tuple[str, str]]:
         """(SOP instance UID, path) of inputs already analysed, first analysed first."""

@@ -35,7 +35,8 @@ def test_round_trip_keeps_every_field(tmp_path):
     results = again.results()
     assert results[0] == _result()
     assert results[1].status == "rejected" and results[1].record is None
-    assert again.keys() == {("a.dcm", "abc"), ("b.txt", "def")}
+    again.record("ghi", ImageResult(None, "c.dcm", "failed", "RuntimeError: decoder crashed"))
+    assert again.keys() == {("a.dcm", "abc"), ("b.txt", "def")}  # failed inputs are retried
     assert again.results({("b.txt", "def")})[0].path == "b.txt"
 
 
