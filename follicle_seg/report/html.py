@@ -224,7 +224,7 @@ def _trends(figure: Path, response: pd.DataFrame) -> str:
     columns = [c for c in response.columns]
     return (
         "<section id=\"trends\"><h2>Per dose group: follicle count, AFC and largest follicle</h2>"
-        "<p class=\"muted\">Thin lines: one patient; bold: group mean per nominal visit "
+        "<p class=\"muted\">One row per dose group. Thin lines: one patient; black: group mean per nominal visit "
         "(<code>response.csv</code>).</p>"
         f"<img class=\"figure\" src=\"{_u(figure.as_posix())}\" alt=\"Trends per dose group\">"
         f"<h3>response.csv</h3><div class=\"wide\">{_table(response, columns)}</div></section>"

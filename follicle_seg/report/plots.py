@@ -21,6 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 
 DPI = 100
 TRACKING_LINES_MM = (10.0, 18.0)
@@ -41,6 +42,9 @@ def group_label(group: object) -> str:
 def plot_group_trends(visits: pd.DataFrame, response: pd.DataFrame, path: str | Path) -> Path:
     """Per dose group trend of follicle count, AFC and largest follicle vs days from baseline.
 
+    One row of three panels per group: a thin line per patient (``visits``) and the group mean
+    per nominal visit (``response``) in black.
+
     Parameters
     ----------
     visits
@@ -55,41 +59,42 @@ def plot_group_trends(visits: pd.DataFrame, response: pd.DataFrame, path: str | 
     Path
         ``path``.
     """
-    fig = Figure(figsize=(13, 4.2), dpi=DPI, layout="constrained")
-    axes = fig.subplots(1, 3)
     groups = sorted({group_label(g) for g in visits["group"]} | {group_label(g) for g in response["group"]})
-    colours = {g: plt.get_cmap("tab10")(i % 10) for i, g in enumerate(groups)}
+    rows = max(1, len(groups))
+    fig = Figure(figsize=(13, 1.2 + 2.4 * rows), dpi=DPI, layout="constrained")
+    axes = np.atleast_2d(fig.subplots(rows, 3, sharex=True, sharey="col", squeeze=False))
     visit_group = visits["group"].map(group_label)
     response_group = response["group"].map(group_label)
-    for ax, (column, mean_column, title) in zip(axes, _METRICS, strict=True):
-        for group in groups:
-            colour = colours[group]
-            mine = visits[visit_group == group]
+    for row, group in enumerate(groups):
+        colour = plt.get_cmap("tab10")(row % 10)
+        mine = visits[visit_group == group]
+        means = response[response_group == group].sort_values("week")
+        for ax, (column, mean_column, title) in zip(axes[row], _METRICS, strict=True):
             for _, patient in mine.groupby("patient_id", sort=True):
                 patient = patient.sort_values("days_from_baseline")
                 ax.plot(
                     _floats(patient["days_from_baseline"]),
                     _floats(patient[column]),
                     color=colour,
-                    alpha=0.3,
+                    alpha=0.35,
                     linewidth=1,
                     marker=".",
                 )
-            means = response[response_group == group].sort_values("week")
             ax.plot(
                 _floats(means["week"]) * 7,
                 _floats(means[mean_column]),
-                color=colour,
-                linewidth=2.5,
+                color="black",
+                linewidth=2.2,
                 marker="o",
-                label=f"{group} (mean)",
+                markersize=4,
             )
-        ax.set_title(title)
-        ax.set_xlabel("days from baseline")
-        ax.grid(alpha=0.3)
-    axes[0].set_ylabel("per visit")
-    if groups:
-        axes[0].legend(loc="upper left", fontsize=8)
+            ax.grid(alpha=0.3)
+            if row == 0:
+                ax.set_title(title)
+            if row == rows - 1:
+                ax.set_xlabel("days from baseline")
+        n = mine["patient_id"].nunique()
+        axes[row][0].set_ylabel(f"{group}\n({n} patient{'s' if n != 1 else ''})")
     return _save(fig, path)
 
 
@@ -116,7 +121,7 @@ def plot_follicle_tracking(
         ``path``.
     """
     sides = [s for s in ("L", "R", "U") if (ovaries["laterality"] == s).any()] or ["L", "R"]
-    fig = Figure(figsize=(6.5 * min(len(sides), 2), 3.6), dpi=DPI, layout="constrained")
+    fig = Figure(figsize=(6.5 * min(len(sides), 2), 3.9), dpi=DPI, layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(sides), sharex=True, sharey=True))
     counted = follicles[follicles["counted"].fillna(False).astype(bool)]
     days = {
@@ -129,10 +134,10 @@ def plot_follicle_tracking(
         mine = counted[counted["laterality"] == side]
         x = np.array([days.get((str(d), side), np.nan) for d in mine["study_date"]], float)
         y = _floats(mine["mean_diameter_mm"])
-        ax.scatter(x, y, color=colour, s=28, zorder=3, label="counted follicle")
+        ax.scatter(x, y, color=colour, s=28, zorder=3)
         largest = mine.assign(_x=x, _y=y).dropna(subset=["_y"]).groupby("_x")["_y"].max()
         if len(largest):
-            ax.plot(largest.index, largest.values, color=colour, linewidth=1.2, alpha=0.7, label="largest")
+            ax.plot(largest.index, largest.values, color=colour, linewidth=1.2, alpha=0.7)
             top = max(top, float(largest.max()) + 2)
         empty = scanned[scanned["follicle_count"].fillna(0).astype(float) == 0]
         ax.scatter(
@@ -142,7 +147,6 @@ def plot_follicle_tracking(
             edgecolors="black",
             s=30,
             zorder=3,
-            label="no follicle",
         )
         uncalibrated = len(mine) - int(np.isfinite(y).sum())
         if uncalibrated:
@@ -156,7 +160,6 @@ def plot_follicle_tracking(
         ax.set_title(SIDE_NAMES[side])
         ax.set_xlabel("days from baseline")
         ax.grid(alpha=0.3)
-        ax.legend(loc="upper left", fontsize=7, bbox_to_anchor=(0, 0.88) if uncalibrated else None)
     axes[0].set_ylabel("mean follicle diameter (mm)")
     axes[0].set_ylim(-1, top)
     span = _floats(ovaries["days_from_baseline"])
@@ -164,6 +167,11 @@ def plot_follicle_tracking(
         low, high = float(np.nanmin(span)), float(np.nanmax(span))
         axes[0].set_xlim(low - 3, max(high, low + 14) + 3)
     fig.suptitle(title, fontsize=11)
+    handles = [
+        Line2D([], [], color="#444444", marker="o", linestyle="-", label="counted follicle; line: largest"),
+        Line2D([], [], color="black", marker="o", markerfacecolor="none", linestyle="", label="ovary without follicle"),
+    ]
+    fig.legend(handles=handles, loc="outside lower center", ncols=2, fontsize=8, frameon=False)
     return _save(fig, path)
 
 
