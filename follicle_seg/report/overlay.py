@@ -228,7 +228,7 @@ def write_overlay(path: str | Path, rgb: np.ndarray) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        Image.fromarray(np.asarray(rgb, np.uint8), mode="RGB").save(tmp, format="PNG", optimize=True)
+        Image.fromarray(np.asarray(rgb, np.uint8), mode="RGB").save(tmp, format="PNG", compress_level=6)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
