@@ -106,6 +106,9 @@ def choose_region(
 def region_calibration(region: UltrasoundRegion) -> Calibration | None:
     """Spacing in mm from a region's physical deltas, or ``None`` when they are not in cm.
 
+    Deltas of 0 (or missing) give ``None``; negative, NaN or infinite ones are kept, for
+    :func:`implausible_spacing` to reject.
+
     Examples
     --------
     >>> region_calibration(UltrasoundRegion(0, 0, 9, 9, 1, 1, 3, 3, 0.02, 0.03))
@@ -113,7 +116,7 @@ def region_calibration(region: UltrasoundRegion) -> Calibration | None:
     """
     if region.units_x != UNITS_CM or region.units_y != UNITS_CM:
         return None
-    if not region.delta_x or not region.delta_y or region.delta_x <= 0 or region.delta_y <= 0:
+    if not region.delta_x or not region.delta_y:  # missing or 0: no spacing given
         return None
     return Calibration(
         spacing_row_mm=round(region.delta_y * 10.0, 12),
@@ -125,12 +128,14 @@ def region_calibration(region: UltrasoundRegion) -> Calibration | None:
 def spacing_calibration(spacing: Sequence[float] | None, source: str) -> Calibration | None:
     """Calibration from a ``[row, column]`` spacing in mm (PixelSpacing, ImagerPixelSpacing).
 
-    Returns ``None`` when the value is missing, not two numbers, or not positive.
+    Returns ``None`` when the value is missing, not two numbers, or 0 (no spacing given). A
+    negative, NaN or infinite value is returned as it is, for :func:`implausible_spacing` to
+    reject.
     """
     if spacing is None or len(spacing) != 2:
         return None
     row, col = float(spacing[0]), float(spacing[1])
-    if row <= 0 or col <= 0:
+    if row == 0 or col == 0:  # no spacing given
         return None
     return Calibration(spacing_row_mm=row, spacing_col_mm=col, source=source)
 

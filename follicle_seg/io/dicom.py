@@ -18,19 +18,23 @@ Pixels to grey ``uint8`` (one table or formula per file, the same for every fram
 
 from __future__ import annotations
 
+import io
 import os
+import struct
 import warnings
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pydicom
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
+from pydicom.errors import BytesLengthException, InvalidDicomError
 from pydicom.multival import MultiValue
 from pydicom.pixels import apply_color_lut, get_decoder, pixel_array
-from pydicom.uid import UID
+from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
 
 from follicle_seg.errors import RejectedInput
 from follicle_seg.io.calibration import (
@@ -76,11 +80,44 @@ DECODER_PACKAGES = {
     "1.2.840.10008.1.2.5": "pydicom",  # RLE Lossless
 }
 
+#: The decoder used for each compressed syntax when it is installed (pydicom would try GDCM first,
+#: which aborts the whole process on some corrupt JPEG streams).
+DECODING_PLUGINS = {
+    "1.2.840.10008.1.2.4.50": "pillow",
+    "1.2.840.10008.1.2.4.51": "pillow",
+    "1.2.840.10008.1.2.4.80": "pyjpegls",
+    "1.2.840.10008.1.2.4.81": "pyjpegls",
+    "1.2.840.10008.1.2.4.90": "pylibjpeg",
+    "1.2.840.10008.1.2.4.91": "pylibjpeg",
+    "1.2.840.10008.1.2.4.201": "pylibjpeg",
+    "1.2.840.10008.1.2.4.202": "pylibjpeg",
+    "1.2.840.10008.1.2.4.203": "pylibjpeg",
+}
+
+#: What a malformed header value makes pydicom or the checks raise (besides RejectedInput).
+HEADER_VALUE_ERRORS = (
+    TypeError,
+    ValueError,
+    OverflowError,
+    KeyError,
+    IndexError,
+    AttributeError,
+    NotImplementedError,
+    RecursionError,
+    struct.error,
+    BytesLengthException,
+)
+
 COLOUR_PHOTOMETRICS = ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_RCT", "YBR_ICT", "YBR_PARTIAL_420")
 PHOTOMETRICS = ("MONOCHROME1", "MONOCHROME2", "PALETTE COLOR", *COLOUR_PHOTOMETRICS)
 
 _PIXEL_DATA = 0x7FE00010
+_EXTENDED_OFFSET_TABLE = 0x7FE00001
+_EXTENDED_OFFSET_TABLE_LENGTHS = 0x7FE00002
 _UNDEFINED_LENGTH = 0xFFFFFFFF
+_ITEM, _SEQUENCE_END = (0xFFFE, 0xE000), (0xFFFE, 0xE0DD)
+#: Largest inflated data set of a Deflated transfer syntax file (pydicom inflates it whole).
+MAX_INFLATED_BYTES = MAX_PIXEL_BYTES + 2**26
 
 
 def read_record(path: str | Path) -> ImageRecord:
@@ -116,7 +153,7 @@ def read_record(path: str | Path) -> ImageRecord:
     ds = _read_header(path_str)
     try:
         return _record_from_header(path_str, ds)
-    except (TypeError, ValueError) as exc:  # a tag value that is not the number it should be
+    except HEADER_VALUE_ERRORS as exc:  # a tag value that is not what it should be
         raise RejectedInput(path_str, f"unreadable header value ({_short(exc)})") from exc
 
 
@@ -133,6 +170,7 @@ def _record_from_header(path_str: str, ds: Dataset) -> ImageRecord:
     _check_pixel_length(path_str, ds, n_frames)
     syntax = UID(ds.file_meta.TransferSyntaxUID)
     _check_decoder(path_str, syntax)
+    _checked_grey_converter(path_str, ds)
 
     regions = [_parse_region(item) for item in ds.get("SequenceOfUltrasoundRegions", [])]
     chosen = choose_region(regions, n_rows, n_cols)
@@ -198,11 +236,14 @@ def iter_frames(record: ImageRecord, *, start: int = 0, stop: int | None = None)
         When a frame cannot be decoded or has an unexpected shape.
     """
     header = _read_header(record.path, pixels=False)
-    to_grey = grey_converter(header)
+    to_grey = _checked_grey_converter(record.path, header)
+    plugin = _decoding_plugin(record.transfer_syntax)
+    source = _pixel_source(record.path, record.transfer_syntax)
     c0, r0, c1, r1 = record.region
     end = record.n_frames if stop is None else min(stop, record.n_frames)
     for index in range(max(0, start), end):
-        grey = to_grey(_decode_frame(record.path, index, record.rows, record.columns))
+        arr = _decode_frame(record.path, source, index, record.rows, record.columns, plugin)
+        grey = to_grey(arr)
         yield Frame(
             record=record, index=index, pixels=np.ascontiguousarray(grey[r0 : r1 + 1, c0 : c1 + 1])
         )
@@ -242,10 +283,14 @@ def _read_header(path: str, *, pixels: bool = True) -> Dataset:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
+            _check_inflated_size(path)
             if pixels:
                 ds = pydicom.dcmread(path, defer_size=4096)
             else:
                 ds = pydicom.dcmread(path, stop_before_pixels=True)
+            _convert_values(ds)
+        except RejectedInput:
+            raise
         except InvalidDicomError:
             raise RejectedInput(
                 path, "not a DICOM file (no 'DICM' marker after the preamble)"
@@ -259,6 +304,76 @@ def _read_header(path: str, *, pixels: bool = True) -> Dataset:
     return ds
 
 
+def _check_inflated_size(path: str) -> None:
+    """Reject a Deflated file whose data set would inflate past :data:`MAX_INFLATED_BYTES`.
+
+    pydicom inflates the whole data set in memory before parsing it: a few MB of deflated zeros
+    (a "zip bomb") would otherwise take gigabytes. The stream is inflated in bounded chunks and
+    thrown away.
+    """
+    with open(path, "rb") as fp:
+        syntax, offset = _file_meta_syntax(fp)
+        if syntax != DeflatedExplicitVRLittleEndian:
+            return
+        fp.seek(offset)
+        inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+        total = 0
+        while not inflater.eof:
+            chunk = inflater.unconsumed_tail or fp.read(2**20)
+            if not chunk:
+                return
+            try:
+                total += len(inflater.decompress(chunk, 2**24))
+            except zlib.error:
+                return  # pydicom says what is wrong with the stream
+            if total > MAX_INFLATED_BYTES:
+                raise RejectedInput(
+                    path,
+                    "implausible image size: the deflated data set inflates to more than "
+                    f"{MAX_INFLATED_BYTES / 2**30:.1f} GiB",
+                )
+
+
+def _file_meta_syntax(fp: io.BufferedReader) -> tuple[str, int]:
+    """TransferSyntaxUID of the file meta group (Explicit VR Little Endian) and where it ends."""
+    fp.seek(128)
+    if fp.read(4) != b"DICM":
+        return "", 0
+    syntax = ""
+    while len(head := fp.read(8)) == 8:
+        group, element = struct.unpack("<HH", head[:4])
+        if group != 2:
+            break
+        if head[4:6] in (b"OB", b"OW", b"OF", b"SQ", b"UT", b"UN"):
+            tail = fp.read(4)
+            length = struct.unpack("<I", tail)[0] if len(tail) == 4 else 0
+        else:
+            length = struct.unpack("<H", head[6:8])[0]
+        value = fp.read(length)
+        if element == 0x0010:
+            syntax = value.rstrip(b"\x00 ").decode("ascii", "replace")
+    return syntax, fp.tell() - len(head)
+
+
+def _convert_values(ds: Dataset) -> None:
+    """Convert every header value now (not the pixel data, not deferred large values).
+
+    pydicom converts raw values on first access; a value it cannot read (an unknown VR, bytes
+    that do not fit the VR) then fails here, as a corrupt header, rather than later in a check
+    or while decoding frames.
+    """
+    for tag in list(ds.keys()):
+        if tag == _PIXEL_DATA:
+            continue
+        raw = ds.get_item(tag, keep_deferred=True)
+        if isinstance(raw, RawDataElement) and raw.value is None and raw.length:
+            continue  # deferred: a large value (palette, private blob) read only when needed
+        elem = ds[tag]
+        if elem.VR == "SQ":
+            for item in elem.value:
+                _convert_values(item)
+
+
 def _check_pixel_length(path: str, ds: Dataset, n_frames: int) -> None:
     """Pixel data as long as the header says (uncompressed) and inside the file."""
     elem: Any = ds.get_item(_PIXEL_DATA, keep_deferred=True)
@@ -267,17 +382,118 @@ def _check_pixel_length(path: str, ds: Dataset, n_frames: int) -> None:
         value = elem.value
         length = len(value) if value is not None else 0
     if length == _UNDEFINED_LENGTH:
+        _check_fragments(path, ds, elem, n_frames)
         return
     value_tell = getattr(elem, "value_tell", None)
-    if value_tell is not None and value_tell + length > os.path.getsize(path):
-        raise RejectedInput(path, "truncated: the file ends inside the pixel data")
     syntax = UID(ds.file_meta.TransferSyntaxUID)
+    deflated = syntax == DeflatedExplicitVRLittleEndian  # value_tell is in the inflated data
+    if value_tell is not None and not deflated and value_tell + length > os.path.getsize(path):
+        raise RejectedInput(path, "truncated: the file ends inside the pixel data")
     if not syntax.is_compressed:
         needed = _native_frame_bytes(ds) * n_frames
         if length < needed:
             raise RejectedInput(
                 path, f"truncated: pixel data holds {length} bytes, the header needs {needed}"
             )
+
+
+def _check_fragments(path: str, ds: Dataset, elem: Any, n_frames: int) -> None:
+    """Encapsulated pixel data: items inside the file, offset tables that fit the fragments.
+
+    The item headers are walked without reading the fragments, so that a decoder is never
+    handed a fragment length or offset that points past the data (a multi-GB read).
+    """
+    if elem.value is not None:
+        stream: Any = io.BytesIO(elem.value)
+        end, in_file = len(elem.value), False
+    else:
+        stream = open(path, "rb")  # noqa: SIM115 - closed below
+        stream.seek(elem.value_tell)
+        end, in_file = os.path.getsize(path), True
+    try:
+        bot, starts, total, closed = _walk_items(path, stream, end)
+    finally:
+        stream.close()
+    if in_file and not closed:
+        raise RejectedInput(path, "truncated: the compressed pixel data has no end delimiter")
+    if not starts:
+        raise RejectedInput(path, "no pixel data: the compressed pixel data holds no fragment")
+    if len(starts) < n_frames:
+        raise RejectedInput(
+            path, f"corrupt compressed pixel data: {n_frames} frames in {len(starts)} fragments"
+        )
+    fragment_starts = set(starts)
+    if bot and (
+        len(bot) != n_frames
+        or bot[0] != 0
+        or bot != sorted(set(bot))
+        or any(o not in fragment_starts for o in bot)
+    ):
+        raise RejectedInput(
+            path,
+            "corrupt compressed pixel data: the basic offset table does not match the "
+            f"fragments ({len(bot)} offsets for {n_frames} frames)",
+        )
+    if _EXTENDED_OFFSET_TABLE in ds:
+        _check_extended_offsets(path, ds, n_frames, starts, total)
+
+
+def _walk_items(path: str, stream: Any, end: int) -> tuple[list[int], list[int], int, bool]:
+    """Basic offset table, fragment offsets and end (counted from the first fragment's item
+    tag), and whether the sequence delimiter closes the data."""
+    bot: list[int] | None = None
+    starts: list[int] = []
+    offset = 0
+    while len(head := stream.read(8)) == 8:
+        group, element, length = struct.unpack("<HHI", head)
+        if (group, element) == _SEQUENCE_END:
+            return bot or [], starts, offset, True
+        if (group, element) != _ITEM or length == _UNDEFINED_LENGTH:
+            raise RejectedInput(
+                path,
+                f"corrupt compressed pixel data: ({group:04X},{element:04X}) where an item "
+                "was expected",
+            )
+        if stream.tell() + length > end:
+            raise RejectedInput(
+                path, "truncated: a compressed fragment runs past the end of the pixel data"
+            )
+        if bot is None:
+            if length % 4:
+                raise RejectedInput(
+                    path,
+                    f"corrupt compressed pixel data: basic offset table of {length} bytes "
+                    "(not a multiple of 4)",
+                )
+            bot = list(struct.unpack(f"<{length // 4}I", stream.read(length)))
+            continue
+        starts.append(offset)
+        offset += 8 + length
+        stream.seek(length, os.SEEK_CUR)
+    return bot or [], starts, offset, False
+
+
+def _check_extended_offsets(
+    path: str, ds: Dataset, n_frames: int, starts: list[int], total: int
+) -> None:
+    """ExtendedOffsetTable (7FE0,0001) and its lengths: one per frame, on fragments, inside."""
+    try:
+        offsets = [int(v) for v in np.frombuffer(ds[_EXTENDED_OFFSET_TABLE].value, "<u8")]
+        lengths = [int(v) for v in np.frombuffer(ds[_EXTENDED_OFFSET_TABLE_LENGTHS].value, "<u8")]
+    except (KeyError, ValueError, TypeError):
+        offsets, lengths = [], []
+    fragment_starts = set(starts)
+    if (
+        len(offsets) != n_frames
+        or len(lengths) != n_frames
+        or offsets != sorted(set(offsets))
+        or any(o not in fragment_starts or o + n > total for o, n in zip(offsets, lengths))
+    ):
+        raise RejectedInput(
+            path,
+            "corrupt compressed pixel data: the extended offset table does not match the "
+            f"fragments ({len(offsets)} offsets for {n_frames} frames)",
+        )
 
 
 def _check_ultrasound(path: str, ds: Dataset) -> None:
@@ -320,6 +536,11 @@ def _check_geometry(path: str, ds: Dataset) -> tuple[int, int, int]:
         )
     if bits not in (8, 16):
         raise RejectedInput(path, f"unsupported pixel format: {bits} bits allocated (need 8 or 16)")
+    stored = _int(ds, "BitsStored", bits)
+    if not 1 <= stored <= bits:
+        raise RejectedInput(
+            path, f"unsupported pixel format: {stored} bits stored in {bits} bits allocated"
+        )
     if photometric not in PHOTOMETRICS:
         raise RejectedInput(
             path, f"unsupported photometric interpretation {photometric or 'missing'}"
@@ -350,7 +571,16 @@ def _check_decoder(path: str, syntax: UID) -> None:
 
 def _auto_region(path: str, ds: Dataset) -> tuple[int, int, int, int]:
     """The scan sector found on the first frame (files without ultrasound regions)."""
-    grey = grey_converter(ds)(_decode_frame(path, 0, _int(ds, "Rows", 0), _int(ds, "Columns", 0)))
+    syntax = str(ds.file_meta.TransferSyntaxUID)
+    frame = _decode_frame(
+        path,
+        _pixel_source(path, syntax),
+        0,
+        _int(ds, "Rows", 0),
+        _int(ds, "Columns", 0),
+        _decoding_plugin(syntax),
+    )
+    grey = _checked_grey_converter(path, ds)(frame)
     box = find_scan_area(grey)
     if box is None:
         raise RejectedInput(path, "no image area found: the first frame is black")
@@ -360,12 +590,39 @@ def _auto_region(path: str, ds: Dataset) -> tuple[int, int, int, int]:
 # ----------------------------------------------------------------------------- pixels
 
 
-def _decode_frame(path: str, index: int, n_rows: int, n_cols: int) -> np.ndarray:
-    """One decoded frame (RGB for colour files), read from the file on its own."""
+def _decoding_plugin(syntax: str) -> str:
+    """The plugin of :data:`DECODING_PLUGINS` for this syntax when installed, else pydicom's pick."""
+    plugin = DECODING_PLUGINS.get(syntax, "")
+    try:
+        return plugin if plugin in get_decoder(UID(syntax)).available_plugins else ""
+    except NotImplementedError:
+        return ""
+
+
+def _pixel_source(path: str, syntax: str) -> str | Dataset:
+    """What frames are decoded from: the file itself, or its whole data set when Deflated.
+
+    pydicom reads single frames straight from a file, except from a deflated one, which is
+    inflated once (its size was checked by :func:`_check_inflated_size`).
+    """
+    if syntax != DeflatedExplicitVRLittleEndian:
+        return path
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            arr = pixel_array(path, index=index)
+            return pydicom.dcmread(path)
+    except Exception as exc:  # the header was read before: this is a corrupt deflated stream
+        raise RejectedInput(path, f"corrupt deflated data set ({_short(exc)})") from exc
+
+
+def _decode_frame(
+    path: str, source: str | Dataset, index: int, n_rows: int, n_cols: int, plugin: str
+) -> np.ndarray:
+    """One decoded frame (RGB for colour files), read from ``source`` on its own."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            arr = pixel_array(source, index=index, decoding_plugin=plugin)
     except Exception as exc:  # any decoder failure is this file's problem, not the batch's
         raise RejectedInput(path, f"frame {index} cannot be decoded ({_short(exc)})") from exc
     if arr.shape[:2] != (n_rows, n_cols):
@@ -373,6 +630,14 @@ def _decode_frame(path: str, index: int, n_rows: int, n_cols: int) -> np.ndarray
             path, f"frame {index} decodes to shape {arr.shape}, expected {n_rows}x{n_cols}"
         )
     return arr
+
+
+def _checked_grey_converter(path: str, ds: Dataset) -> Callable[[np.ndarray], np.ndarray]:
+    """:func:`grey_converter`, a header it cannot use (a broken palette...) as a rejection."""
+    try:
+        return grey_converter(ds)
+    except HEADER_VALUE_ERRORS as exc:
+        raise RejectedInput(path, f"unusable grey-level tags ({_short(exc)})") from exc
 
 
 def grey_converter(ds: Dataset) -> Callable[[np.ndarray], np.ndarray]:
@@ -414,8 +679,8 @@ def monochrome_table(
     """Grey uint8 for every stored value (index = stored value + 2**(bits-1) when signed).
 
     Rescale ``v * slope + intercept``; then the DICOM linear VOI window ``(center, width)`` when
-    given, else the rescaled range of the stored bits; mapped to 0-255; inverted for
-    MONOCHROME1.
+    given (and finite), else the rescaled range of the stored bits; mapped to 0-255; inverted
+    for MONOCHROME1. Raises ValueError when the rescale is not finite.
 
     Examples
     --------
@@ -425,8 +690,11 @@ def monochrome_table(
     (0, 128, 255)
     """
     stored = np.arange(2**bits, dtype=np.float64) - (2 ** (bits - 1) if signed else 0)
-    values = stored * slope + intercept
-    if window is not None and window[1] >= 1:
+    with np.errstate(over="ignore", invalid="ignore"):
+        values = stored * slope + intercept
+    if not np.all(np.isfinite(values)):
+        raise ValueError(f"rescale slope {slope:g} and intercept {intercept:g} overflow")
+    if window is not None and all(np.isfinite(window)) and window[1] >= 1:
         center, width = window
         unit = ((values - (center - 0.5)) / max(width - 1.0, 1.0)) + 0.5
     else:
@@ -465,8 +733,8 @@ def _parse_region(item: Dataset) -> UltrasoundRegion:
         data_type=_optional_int(item, "RegionDataType"),
         units_x=_optional_int(item, "PhysicalUnitsXDirection"),
         units_y=_optional_int(item, "PhysicalUnitsYDirection"),
-        delta_x=_positive_float(item.get("PhysicalDeltaX")),
-        delta_y=_positive_float(item.get("PhysicalDeltaY")),
+        delta_x=_float(item.get("PhysicalDeltaX")),
+        delta_y=_float(item.get("PhysicalDeltaY")),
     )
 
 
@@ -526,6 +794,14 @@ def _optional_int(ds: Dataset, keyword: str) -> int | None:
 def _number(ds: Dataset, keyword: str, default: float) -> float:
     value = _first_number(ds.get(keyword))
     return default if value is None else value
+
+
+def _float(value: object) -> float | None:
+    """A number (NaN, infinite and negative ones included), ``None`` when missing or not one."""
+    try:
+        return None if value is None or value == "" else float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
 
 
 def _positive_float(value: object) -> float | None:
