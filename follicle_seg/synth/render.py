@@ -339,10 +339,10 @@ def _post_process(img: np.ndarray, params: RenderParams) -> np.ndarray:
         # speckle reduction: a median fills the dark speckle nulls, a bilateral filter smooths
         # while keeping walls sharp (log-domain bilateral alone would keep the nulls)
         img = cv2.medianBlur(img, 3 if params.smooth < 0.5 else 5)
-        d = int(3 + 6 * params.smooth)
-        passes = 1 if params.smooth < 0.6 else 2
+        d = int(3 + 4 * params.smooth)
+        passes = 1 if params.smooth < 0.75 else 2
         for _ in range(passes):
-            img = cv2.bilateralFilter(img, d, 0.05 + 0.25 * params.smooth, 1.0 + 3.0 * params.smooth)
+            img = cv2.bilateralFilter(img, d, 0.05 + 0.2 * params.smooth, 1.0 + 2.0 * params.smooth)
     if params.edge > 0.02:
         blur = cv2.GaussianBlur(img, (0, 0), 2.0)
         img = img + np.float32(params.edge) * (img - blur)
