@@ -13,6 +13,9 @@ from typing import Optional
 
 import typer
 
+from follicle_seg.model.cli import evaluate_command, train_command
+from follicle_seg.synth.cli import synth_command
+
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
@@ -145,24 +148,11 @@ def demo(
     typer.echo(f"tables: {options.out}/*.csv; truth for comparison: {study / 'truth'}")
 
 
-def _register_optional() -> None:
-    """Commands whose code lives with its stage (synthetic data, model)."""
-    try:
-        from follicle_seg.synth.cli import synth_command
-    except ImportError:  # pragma: no cover - during development only
-        pass
-    else:
-        app.command("synth")(synth_command)
-    try:
-        from follicle_seg.model.cli import evaluate_command, train_command
-    except ImportError:  # pragma: no cover
-        pass
-    else:
-        app.command("train")(train_command)
-        app.command("evaluate")(evaluate_command)
-
-
-_register_optional()
+# Commands whose parsing lives with their stage (synthetic data, model); their modules import
+# the heavy libraries (torch, the renderer) only inside the command bodies.
+app.command("synth")(synth_command)
+app.command("train")(train_command)
+app.command("evaluate")(evaluate_command)
 
 
 def main() -> None:
