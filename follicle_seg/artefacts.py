@@ -116,7 +116,10 @@ def write_dicom(out: Path, result: ImageResult, keys: list[KeyFrame]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     seg_path = None
     if record.n_frames == 1 and keys:  # a still: its one key frame is the whole image
-        seg_path = write_seg(record.path, embed(keys[0].labels, record), folder / f"{record.sop_instance_uid}_seg.dcm")
+        seg_path = write_seg(
+            record.path, embed(keys[0].labels, record), folder / f"{record.sop_instance_uid}_seg.dcm",
+            patient_id=record.patient_id,
+        )
     write_sr(
         record.path,
         result,

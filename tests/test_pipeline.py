@@ -157,3 +157,52 @@ def test_unwritable_output_is_a_clear_error(study, tmp_path):
     result = CliRunner().invoke(app, ["run", str(study / "dicom"), "--out", str(target), "--quiet"])
     assert result.exit_code != 0
     assert "not writable" in result.output
+
+
+def _with_identity(study: Path, dest: Path, n: int = 3) -> list[Path]:
+    """Copies of a sweep and stills carrying a patient name and birth date."""
+    import pydicom
+
+    dest.mkdir(parents=True)
+    files = sorted(p for p in (study / "dicom" / "P001").rglob("*.dcm"))[:n]
+    out = []
+    for i, src in enumerate(files):
+        ds = pydicom.dcmread(src)
+        ds.PatientName = "DOE^JANE^SECRETNAME"
+        ds.PatientBirthDate = "19870312"
+        ds.save_as(dest / f"scan{i}.dcm")
+        out.append(dest / f"scan{i}.dcm")
+    return out
+
+
+def _leaks(out: Path, needles: list[bytes]) -> list[str]:
+    found = []
+    for f in out.rglob("*"):
+        if f.is_file():
+            data = f.read_bytes()
+            found += [f"{f.name}: {n!r}" for n in needles if n in data]
+    return found
+
+
+def test_no_patient_name_or_birth_date_in_any_output(study, tmp_path):
+    _with_identity(study, tmp_path / "in")
+    out = tmp_path / "out"
+    run([tmp_path / "in"], RunOptions(out=out, workers=1, save_masks=True))
+    assert (out / "dicom").is_dir() and any((out / "dicom").iterdir())
+    needles = [b"SECRETNAME", b"DOE^JANE", b"19870312", b"1987-03-12", b"12.03.1987"]
+    assert _leaks(out, needles) == []
+
+
+def test_pseudonyms_are_stable_and_replace_the_patient_id(study, tmp_path):
+    _with_identity(study, tmp_path / "in")
+    key = tmp_path / "key"
+    key.write_bytes(b"site key for the pseudonyms 0123456789")
+    tables = []
+    for name in ("a", "b"):
+        out = tmp_path / name
+        run([tmp_path / "in"], RunOptions(out=out, workers=1, pseudonymize=key))
+        tables.append(_tables(out))
+        assert _leaks(out, [b"P001"]) == []  # the real PatientID appears nowhere, DICOM included
+    ids = set(tables[0]["images"].patient_id)
+    assert len(ids) == 1 and next(iter(ids)).startswith("P") and ids == set(tables[1]["images"].patient_id)
+    pd.testing.assert_frame_equal(tables[0]["ovaries"], tables[1]["ovaries"])

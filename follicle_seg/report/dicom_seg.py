@@ -116,7 +116,9 @@ def build_seg(source: Dataset, labels: np.ndarray) -> hd.seg.Segmentation:
     return seg
 
 
-def write_seg(source_path: str | Path, labels: np.ndarray, out_path: str | Path) -> Path:
+def write_seg(
+    source_path: str | Path, labels: np.ndarray, out_path: str | Path, *, patient_id: str | None = None
+) -> Path:
     """Write the DICOM SEG of a single-frame source image and return its path.
 
     Parameters
@@ -128,6 +130,8 @@ def write_seg(source_path: str | Path, labels: np.ndarray, out_path: str | Path)
         2 follicle.
     out_path
         Output file; written atomically (temporary file then rename).
+    patient_id
+        Replaces the source's PatientID (the pseudonym of a ``--pseudonymize`` run).
 
     Returns
     -------
@@ -139,6 +143,9 @@ def write_seg(source_path: str | Path, labels: np.ndarray, out_path: str | Path)
     ValueError
         See :func:`build_seg`.
     """
-    seg = build_seg(read_source(source_path), labels)
+    source = read_source(source_path)
+    if patient_id is not None:
+        source.PatientID = patient_id
+    seg = build_seg(source, labels)
     return save_atomic(seg, Path(out_path))
 

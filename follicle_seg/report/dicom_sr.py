@@ -199,6 +199,8 @@ def write_sr(
         ``out_path``.
     """
     source = read_source(source_path)
+    if result.record is not None:  # the pseudonym of a --pseudonymize run, else the same PatientID
+        source.PatientID = result.record.patient_id
     seg = read_source(seg_path) if seg_path is not None else None
     sr = build_sr(source, result, seg=seg, outlines=outlines)
     return save_atomic(sr, Path(out_path))
