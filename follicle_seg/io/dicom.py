@@ -284,11 +284,12 @@ def _read_header(path: str, *, pixels: bool = True) -> Dataset:
         warnings.simplefilter("always")
         try:
             _check_inflated_size(path)
-            if pixels:
-                ds = pydicom.dcmread(path, defer_size=4096)
-            else:
-                ds = pydicom.dcmread(path, stop_before_pixels=True)
-            _convert_values(ds)
+            with _BoundedFile(path) as fp:
+                if pixels:
+                    ds = pydicom.dcmread(fp, defer_size=4096)
+                else:
+                    ds = pydicom.dcmread(fp, stop_before_pixels=True)
+            _convert_values(path, ds)
         except RejectedInput:
             raise
         except InvalidDicomError:
@@ -302,6 +303,23 @@ def _read_header(path: str, *, pixels: bool = True) -> Dataset:
     if "TransferSyntaxUID" not in getattr(ds, "file_meta", Dataset()):
         raise RejectedInput(path, "no transfer syntax in the file meta information")
     return ds
+
+
+class _BoundedFile(io.FileIO):
+    """A file that never reads past its end: a read asks at most for the bytes left.
+
+    A corrupt length field (4 GB) would otherwise make the reader allocate that much for one
+    value before finding the file shorter.
+    """
+
+    def __init__(self, path: str, mode: str = "rb") -> None:  # pydicom reopens it (path, "rb")
+        super().__init__(path, mode)
+        self._size = os.fstat(self.fileno()).st_size
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is not None and size > 0:
+            size = min(size, max(0, self._size - self.tell()))
+        return super().read(size)
 
 
 def _check_inflated_size(path: str) -> None:
@@ -355,23 +373,32 @@ def _file_meta_syntax(fp: io.BufferedReader) -> tuple[str, int]:
     return syntax, fp.tell() - len(head)
 
 
-def _convert_values(ds: Dataset) -> None:
+def _convert_values(path: str, ds: Dataset) -> None:
     """Convert every header value now (not the pixel data, not deferred large values).
 
     pydicom converts raw values on first access; a value it cannot read (an unknown VR, bytes
     that do not fit the VR) then fails here, as a corrupt header, rather than later in a check
-    or while decoding frames.
+    or while decoding frames. A deferred value must lie inside the file.
     """
+    size = os.path.getsize(path)
     for tag in list(ds.keys()):
         if tag == _PIXEL_DATA:
             continue
         raw = ds.get_item(tag, keep_deferred=True)
         if isinstance(raw, RawDataElement) and raw.value is None and raw.length:
-            continue  # deferred: a large value (palette, private blob) read only when needed
+            # deferred: a large value (palette, private blob) read only when needed
+            if raw.value_tell + raw.length > size and not _deflated(ds):
+                raise RejectedInput(path, f"truncated: the file ends inside element {raw.tag}")
+            continue
         elem = ds[tag]
         if elem.VR == "SQ":
             for item in elem.value:
-                _convert_values(item)
+                _convert_values(path, item)
+
+
+def _deflated(ds: Dataset) -> bool:
+    meta = getattr(ds, "file_meta", None)
+    return meta is not None and meta.get("TransferSyntaxUID") == DeflatedExplicitVRLittleEndian
 
 
 def _check_pixel_length(path: str, ds: Dataset, n_frames: int) -> None:
