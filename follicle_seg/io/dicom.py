@@ -98,7 +98,7 @@ DECODING_PLUGINS = {
 HEADER_VALUE_ERRORS = (
     TypeError,
     ValueError,
-    OverflowError,
+    ArithmeticError,  # OverflowError, ZeroDivisionError (a segmented palette)
     KeyError,
     IndexError,
     AttributeError,
@@ -329,7 +329,7 @@ def _check_inflated_size(path: str) -> None:
     (a "zip bomb") would otherwise take gigabytes. The stream is inflated in bounded chunks and
     thrown away.
     """
-    with open(path, "rb") as fp:
+    with _BoundedFile(path) as fp:
         syntax, offset = _file_meta_syntax(fp)
         if syntax != DeflatedExplicitVRLittleEndian:
             return
@@ -352,7 +352,7 @@ def _check_inflated_size(path: str) -> None:
                 )
 
 
-def _file_meta_syntax(fp: io.BufferedReader) -> tuple[str, int]:
+def _file_meta_syntax(fp: io.FileIO) -> tuple[str, int]:
     """TransferSyntaxUID of the file meta group (Explicit VR Little Endian) and where it ends."""
     fp.seek(128)
     if fp.read(4) != b"DICM":
