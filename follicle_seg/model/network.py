@@ -20,18 +20,18 @@ NETWORK_ARGS: dict[str, Any] = {
     "spatial_dims": 2,
     "in_channels": IN_CHANNELS,
     "out_channels": len(CLASSES),
-    "channels": (16, 32, 64, 128, 256),
+    "channels": (16, 32, 64, 128, 128),
     "strides": (2, 2, 2, 2),
-    "num_res_units": 2,
+    "num_res_units": 1,
     "norm": "batch",
 }
 """Arguments of :class:`monai.networks.nets.UNet` for the shipped network."""
 
 CANDIDATES: dict[str, tuple[type[torch.nn.Module], dict[str, Any]]] = {
     "unet_res": (UNet, NETWORK_ARGS),
-    "unet_res_small": (
+    "unet_res_large": (
         UNet,
-        {**NETWORK_ARGS, "channels": (16, 32, 64, 128, 128), "num_res_units": 1},
+        {**NETWORK_ARGS, "channels": (16, 32, 64, 128, 256), "num_res_units": 2},
     ),
     "basicunet": (
         BasicUNet,

@@ -8,6 +8,7 @@ Runs are reproducible for a given seed on a given device and thread count.
 from __future__ import annotations
 
 import copy
+import math
 import json
 import shutil
 import time
@@ -72,6 +73,20 @@ def dice(pred: np.ndarray, truth: np.ndarray) -> float:
     return 1.0 if total == 0 else 2.0 * float(np.logical_and(pred, truth).sum()) / total
 
 
+def learning_rate(progress: float, peak: float, *, warmup: float = 0.03) -> float:
+    """Linear warm-up then cosine decay, by progress through the step or time budget (0-1).
+
+    Examples
+    --------
+    >>> learning_rate(0.0, 1.0), learning_rate(0.03, 1.0), round(learning_rate(1.0, 1.0), 6)
+    (0.0, 1.0, 0.0)
+    """
+    if progress < warmup:
+        return peak * progress / warmup
+    done = min(1.0, (progress - warmup) / (1.0 - warmup))
+    return peak * 0.5 * (1.0 + math.cos(math.pi * done))
+
+
 def validate(net: torch.nn.Module, samples: Sequence[Sample], device: str = "cpu") -> dict[str, float]:
     """Mean ovary (incl. follicles) and follicle Dice of whole held-out samples at network scale."""
     norm = eval_transforms()
@@ -102,7 +117,8 @@ def fit(
     """Optimise ``net`` and return the best state dict (by held-out Dice) and the history.
 
     Stops at ``max_steps``, after ``patience`` validations without improvement, or at
-    ``time_limit_min``.
+    ``time_limit_min``; the learning rate follows :func:`learning_rate` over whichever budget
+    runs out first.
     """
     set_determinism(seed=config.seed)
     generator = torch.Generator().manual_seed(config.seed)
@@ -117,9 +133,6 @@ def fit(
     net.to(device)
     loss_fn = DiceCELoss(to_onehot_y=True, softmax=True)
     optimiser = torch.optim.AdamW(net.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimiser, max_lr=config.learning_rate, total_steps=config.max_steps, pct_start=0.05
-    )
     start = time.monotonic()
     best_score, best_state, stale = -1.0, copy.deepcopy(net.state_dict()), 0
     history: list[dict[str, float]] = []
@@ -127,11 +140,13 @@ def fit(
     while step < config.max_steps:
         for batch in loader:
             net.train()
+            progress = max(step / config.max_steps, (time.monotonic() - start) / (config.time_limit_min * 60))
+            for group in optimiser.param_groups:
+                group["lr"] = learning_rate(progress, config.learning_rate)
             optimiser.zero_grad(set_to_none=True)
             loss = loss_fn(net(batch["image"].to(device)), batch["label"].to(device))
             loss.backward()
             optimiser.step()
-            schedule.step()
             step += 1
             running, counted = running + loss.item(), counted + 1
             out_of_time = time.monotonic() - start > config.time_limit_min * 60
