@@ -445,20 +445,22 @@ def mutate_fragments(seed: Seed, rng: random.Random) -> bytes:
     if bot_len:
         fragments = list(generate_fragments(value[8 + bot_len :]))
     op = rng.choice(["cut", "drop", "empty", "corrupt", "bot", "bot", "extra", "length_lie",
-                     "eot"])
+                     "eot", "dimensions", "dimensions"])
     i = rng.randrange(len(fragments))
     bot: list[int] | None = None
     if op == "cut":
-        fragments[i] = fragments[i][: rng.randrange(len(fragments[i]))]
+        fragments[i] = fragments[i][: rng.randrange(max(1, len(fragments[i])))]
     elif op == "drop":
         del fragments[i]
     elif op == "empty":
         fragments[i] = b""
     elif op == "corrupt":
-        frag = bytearray(fragments[i])
+        frag = bytearray(fragments[i] or b"\0")
         for _ in range(rng.randint(1, 8)):
             frag[rng.randrange(len(frag))] = rng.randrange(256)
         fragments[i] = bytes(frag)
+    elif op == "dimensions":
+        fragments[i] = _huge_dimensions(fragments[i], rng)
     elif op == "extra":
         fragments.append(bytes(rng.randrange(256) for _ in range(rng.randrange(1, 300))))
     elif op == "bot":
@@ -483,6 +485,22 @@ def mutate_fragments(seed: Seed, rng: random.Random) -> bytes:
     ds.PixelData = struct.pack("<HHI", 0xFFFE, 0xE000, len(bot_bytes)) + bot_bytes + body
     ds["PixelData"].is_undefined_length = True
     return _serialize(ds)
+
+
+def _huge_dimensions(fragment: bytes, rng: random.Random) -> bytes:
+    """A codestream whose own header (JPEG / JPEG-LS SOF, JPEG 2000 SIZ) claims a huge image."""
+    data = bytearray(fragment)
+    for marker in (b"\xff\xc0", b"\xff\xc1", b"\xff\xc3", b"\xff\xf7"):
+        at = data.find(marker)
+        if 0 <= at and at + 9 <= len(data):
+            sides = [rng.choice([65535, 40000, 0, 1]) for _ in range(2)]
+            data[at + 5 : at + 9] = struct.pack(">HH", *sides)
+            return bytes(data)
+    at = data.find(b"\xff\x51")
+    if 0 <= at and at + 14 <= len(data):
+        sides = [rng.choice([2**31 - 1, 60000, 0, 1]) for _ in range(2)]
+        data[at + 6 : at + 14] = struct.pack(">II", *sides)
+    return bytes(data)
 
 
 _PHOTOMETRICS = ["MONOCHROME1", "MONOCHROME2", "PALETTE COLOR", "RGB", "YBR_FULL", "YBR_FULL_422",
@@ -552,7 +570,7 @@ def mutate_deflate(seed: Seed, rng: random.Random) -> bytes:
     """Deflated Explicit VR Little Endian: sound, garbled, cut, or a bomb inflating past 2 GiB."""
     ds = _parse(seed.data)
     body = seed.data[_dataset_start(seed.data) :]
-    op = rng.choice(["sound", "sound", "garbled", "cut", "bomb"])
+    op = rng.choice(["sound", "sound", "sound", "garbled", "garbled", "cut", "cut", "bomb"])
     if op == "bomb":
         stream = _bomb_stream(body)
     else:

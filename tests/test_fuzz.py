@@ -348,3 +348,17 @@ def test_jpeg_is_never_handed_to_gdcm() -> None:
     assert dicom._decoding_plugin("1.2.840.10008.1.2.4.50") == "pillow"
     assert dicom._decoding_plugin("1.2.840.10008.1.2.4.80") == "pyjpegls"
     assert dicom._decoding_plugin("1.2.840.10008.1.2.4.90") == "pylibjpeg"
+
+
+def test_header_with_too_many_elements_rejected(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Thousands of sequence items cost seconds per parse: the header size is bounded."""
+    def many(ds: pydicom.Dataset) -> None:
+        item = ds.SequenceOfUltrasoundRegions[0]
+        ds.SequenceOfUltrasoundRegions = pydicom.Sequence([item] * 40)
+
+    path = edit(write(tmp_path / "a.dcm"), many)
+    assert read_record(path).calibration.calibrated
+    monkeypatch.setattr(dicom, "MAX_HEADER_ELEMENTS", 200)
+    rejected(path, "implausible header: more than 200 elements")

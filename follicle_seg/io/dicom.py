@@ -116,6 +116,9 @@ _EXTENDED_OFFSET_TABLE = 0x7FE00001
 _EXTENDED_OFFSET_TABLE_LENGTHS = 0x7FE00002
 _UNDEFINED_LENGTH = 0xFFFFFFFF
 _ITEM, _SEQUENCE_END = (0xFFFE, 0xE000), (0xFFFE, 0xE0DD)
+#: Most header elements (sequence items and their elements included) a file may hold; real
+#: ultrasound headers hold hundreds to a few thousand. Bounds the time one header costs.
+MAX_HEADER_ELEMENTS = 50_000
 #: Largest inflated data set of a Deflated transfer syntax file (pydicom inflates it whole).
 MAX_INFLATED_BYTES = MAX_PIXEL_BYTES + 2**26
 
@@ -289,7 +292,7 @@ def _read_header(path: str, *, pixels: bool = True) -> Dataset:
                     ds = pydicom.dcmread(fp, defer_size=4096)
                 else:
                     ds = pydicom.dcmread(fp, stop_before_pixels=True)
-            _convert_values(path, ds)
+            _convert_values(path, ds, [MAX_HEADER_ELEMENTS])
         except RejectedInput:
             raise
         except InvalidDicomError:
@@ -373,17 +376,25 @@ def _file_meta_syntax(fp: io.FileIO) -> tuple[str, int]:
     return syntax, fp.tell() - len(head)
 
 
-def _convert_values(path: str, ds: Dataset) -> None:
+def _convert_values(path: str, ds: Dataset, budget: list[int]) -> None:
     """Convert every header value now (not the pixel data, not deferred large values).
 
     pydicom converts raw values on first access; a value it cannot read (an unknown VR, bytes
     that do not fit the VR) then fails here, as a corrupt header, rather than later in a check
-    or while decoding frames. A deferred value must lie inside the file.
+    or while decoding frames. A deferred value must lie inside the file. ``budget`` holds the
+    number of elements still allowed (:data:`MAX_HEADER_ELEMENTS` in all).
     """
     size = os.path.getsize(path)
     for tag in list(ds.keys()):
         if tag == _PIXEL_DATA:
             continue
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise RejectedInput(
+                path,
+                f"implausible header: more than {MAX_HEADER_ELEMENTS} elements (sequences too "
+                "long or too deep)",
+            )
         raw = ds.get_item(tag, keep_deferred=True)
         if isinstance(raw, RawDataElement) and raw.value is None and raw.length:
             # deferred: a large value (palette, private blob) read only when needed
@@ -393,7 +404,7 @@ def _convert_values(path: str, ds: Dataset) -> None:
         elem = ds[tag]
         if elem.VR == "SQ":
             for item in elem.value:
-                _convert_values(path, item)
+                _convert_values(path, item, budget)
 
 
 def _deflated(ds: Dataset) -> bool:
