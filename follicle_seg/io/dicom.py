@@ -33,7 +33,7 @@ from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import BytesLengthException, InvalidDicomError
 from pydicom.multival import MultiValue
-from pydicom.pixels import apply_color_lut, get_decoder, pixel_array
+from pydicom.pixels import apply_color_lut, get_decoder, iter_pixels, pixel_array
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
 
 from follicle_seg.errors import RejectedInput
@@ -230,8 +230,9 @@ def _record_from_header(path_str: str, ds: Dataset) -> ImageRecord:
 def iter_frames(record: ImageRecord, *, start: int = 0, stop: int | None = None) -> Iterator[Frame]:
     """Decode frames ``start`` to ``stop - 1`` one at a time, as grey uint8 of the region.
 
-    Each frame is decoded on its own from the file (``pydicom.pixels.pixel_array(path,
-    index=i)``): a long cine is never held whole in memory.
+    The header is parsed once and each frame decoded on its own from the open file
+    (``pydicom.pixels.iter_pixels``): a long cine is never held whole in memory, and a long
+    header is not parsed again for every frame.
 
     Raises
     ------
@@ -243,9 +244,18 @@ def iter_frames(record: ImageRecord, *, start: int = 0, stop: int | None = None)
     plugin = _decoding_plugin(record.transfer_syntax)
     source = _pixel_source(record.path, record.transfer_syntax)
     c0, r0, c1, r1 = record.region
+    first = max(0, start)
     end = record.n_frames if stop is None else min(stop, record.n_frames)
-    for index in range(max(0, start), end):
-        arr = _decode_frame(record.path, source, index, record.rows, record.columns, plugin)
+    if first >= end:
+        return
+    # pydicom 3.0 iter_pixels miscounts the bytes of native YBR_FULL_422 frames after the first
+    native_422 = record.photometric == "YBR_FULL_422" and not UID(record.transfer_syntax).is_compressed
+    decoded = iter_pixels(source, indices=range(first, end), decoding_plugin=plugin)
+    for index in range(first, end):
+        if native_422:
+            arr = _decode_frame(record.path, source, index, record.rows, record.columns, plugin)
+        else:
+            arr = _next_frame(record.path, decoded, index, record.rows, record.columns)
         grey = to_grey(arr)
         yield Frame(
             record=record, index=index, pixels=np.ascontiguousarray(grey[r0 : r1 + 1, c0 : c1 + 1])
@@ -663,6 +673,23 @@ def _decode_frame(
             arr = pixel_array(source, index=index, decoding_plugin=plugin)
     except Exception as exc:  # any decoder failure is this file's problem, not the batch's
         raise RejectedInput(path, f"frame {index} cannot be decoded ({_short(exc)})") from exc
+    return _checked_shape(path, arr, index, n_rows, n_cols)
+
+
+def _next_frame(
+    path: str, decoded: Iterator[np.ndarray], index: int, n_rows: int, n_cols: int
+) -> np.ndarray:
+    """Frame ``index``: the next one of a ``pydicom.pixels.iter_pixels`` iterator."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            arr = next(decoded)
+    except Exception as exc:  # any decoder failure is this file's problem, not the batch's
+        raise RejectedInput(path, f"frame {index} cannot be decoded ({_short(exc)})") from exc
+    return _checked_shape(path, arr, index, n_rows, n_cols)
+
+
+def _checked_shape(path: str, arr: np.ndarray, index: int, n_rows: int, n_cols: int) -> np.ndarray:
     if arr.shape[:2] != (n_rows, n_cols):
         raise RejectedInput(
             path, f"frame {index} decodes to shape {arr.shape}, expected {n_rows}x{n_cols}"
