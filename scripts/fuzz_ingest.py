@@ -924,7 +924,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="s per case")
     parser.add_argument("--memory-mb", type=int, default=DEFAULT_MEMORY_MB, help="RLIMIT_AS")
     parser.add_argument("--max-rss-mb", type=int, default=DEFAULT_MAX_RSS_MB)
-    parser.add_argument("--findings", type=Path, default=Path("fuzz_findings"))
+    parser.add_argument("--findings", type=Path,
+                        help="where finding files are kept (default: WORKDIR/findings)")
     parser.add_argument("--workdir", type=Path, help="where case files are written")
     parser.add_argument("--keep", action="store_true", help="keep every case file")
     parser.add_argument("--progress", type=int, default=500, help="print counts every N cases")
@@ -937,11 +938,12 @@ def main(argv: list[str] | None = None) -> int:
                else range(args.start, args.start + args.n))
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="fuzz_ingest_"))
     workdir.mkdir(parents=True, exist_ok=True)
+    findings = args.findings or workdir / "findings"
     results: list[Result] = []
     start = time.perf_counter()
     for result in run_cases(indices, args.seed, workdir, timeout=args.timeout,
                             memory_mb=args.memory_mb, max_rss_mb=args.max_rss_mb,
-                            findings=args.findings, keep=args.keep):
+                            findings=findings, keep=args.keep):
         results.append(result)
         if result.outcome in FINDINGS or args.cases:
             print(f"case {result.index} [{result.kind} of {result.seed}] {result.outcome}: "
@@ -950,6 +952,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.progress and len(results) % args.progress == 0:
             print(summary(results, time.perf_counter() - start), flush=True)
     print(summary(results, time.perf_counter() - start), flush=True)
+    print(f"case files under {workdir}; findings under {findings}")
     return 1 if any(r.outcome in FINDINGS for r in results) else 0
 
 
