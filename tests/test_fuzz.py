@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import math
+import signal
 import struct
 import sys
 import tracemalloc
@@ -118,7 +119,7 @@ def test_a_hang_and_a_crash_are_findings_and_the_worker_restarts(
     try:
         assert runner.run(0)["outcome"] in ("ok", "rejected")
         assert runner.proc is not None
-        runner.proc.send_signal(19)  # SIGSTOP: the worker hangs
+        runner.proc.send_signal(signal.SIGSTOP)  # the worker hangs
         assert runner.run(1)["outcome"] == "timeout" and runner.proc is None
         assert runner.run(2)["outcome"] in ("ok", "rejected")
         runner.proc.kill()  # type: ignore[union-attr]
