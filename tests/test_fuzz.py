@@ -25,7 +25,13 @@ import pytest
 from pydicom.dataelem import RawDataElement
 from pydicom.encaps import encapsulate
 from pydicom.tag import Tag
-from pydicom.uid import ExplicitVRLittleEndian, JPEGBaseline8Bit, RLELossless
+from pydicom.uid import (
+    ExplicitVRLittleEndian,
+    JPEG2000Lossless,
+    JPEGBaseline8Bit,
+    JPEGLSLossless,
+    RLELossless,
+)
 
 from follicle_seg.errors import RejectedInput
 from follicle_seg.io import dicom, iter_frames, read_record
@@ -307,6 +313,33 @@ def test_fragment_length_past_the_end_rejected_without_reading_it(tmp_path: Path
     body = body[: at + 4] + struct.pack("<I", 0xFFFFFFF0) + body[at + 8 :]
     lie = with_fragments(source, struct.pack("<HHI", 0xFFFE, 0xE000, 0) + body, tmp_path / "b.dcm")
     rejected(lie, "runs past the end")
+
+
+@pytest.mark.parametrize(
+    ("syntax", "marker", "at", "fmt"),
+    [
+        (JPEGLSLossless, b"\xff\xf7", 5, ">HH"),  # SOF55 lines, samples per line
+        (JPEGBaseline8Bit, b"\xff\xc0", 5, ">HH"),
+        (JPEG2000Lossless, b"\xff\x51", 6, ">II"),  # SIZ Xsiz, Ysiz
+    ],
+)
+def test_codestream_larger_than_the_header_rejected_before_decoding(
+    tmp_path: Path, syntax: str, marker: bytes, at: int, fmt: str
+) -> None:
+    """A decoder allocates what the codestream says (CharLS took 1.7 GB): checked first."""
+    source = write(tmp_path / "a.dcm", n=2, transfer_syntax=syntax)
+    parts = fragments_of(source)
+    first = bytearray(parts[0])
+    where = first.find(marker) + at
+    first[where : where + struct.calcsize(fmt)] = struct.pack(fmt, 40000, 40000)
+    lie = with_fragments(source, encapsulate([bytes(first), parts[1]]), tmp_path / "b.dcm")
+    tracemalloc.start()
+    try:
+        rejected(lie, "codestream is 40000x40000 pixels", f"header says {COLS}x{ROWS}")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 2**20
 
 
 @pytest.mark.parametrize("offsets", [[0], [0, 7], [5, 0], [0, 2**32 - 1]])

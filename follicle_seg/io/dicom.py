@@ -459,7 +459,8 @@ def _check_fragments(path: str, ds: Dataset, elem: Any, n_frames: int) -> None:
         stream.seek(elem.value_tell)
         end, in_file = os.path.getsize(path), True
     try:
-        bot, starts, total, closed = _walk_items(path, stream, end)
+        size = (_int(ds, "Rows", 0), _int(ds, "Columns", 0))
+        bot, starts, total, closed = _walk_items(path, stream, end, size)
     finally:
         stream.close()
     if in_file and not closed:
@@ -486,9 +487,15 @@ def _check_fragments(path: str, ds: Dataset, elem: Any, n_frames: int) -> None:
         _check_extended_offsets(path, ds, n_frames, starts, total)
 
 
-def _walk_items(path: str, stream: Any, end: int) -> tuple[list[int], list[int], int, bool]:
+def _walk_items(
+    path: str, stream: Any, end: int, size: tuple[int, int]
+) -> tuple[list[int], list[int], int, bool]:
     """Basic offset table, fragment offsets and end (counted from the first fragment's item
-    tag), and whether the sequence delimiter closes the data."""
+    tag), and whether the sequence delimiter closes the data.
+
+    A fragment that starts a JPEG, JPEG-LS or JPEG 2000 codestream must declare the header's
+    ``size`` (rows, columns): decoders allocate what the codestream says.
+    """
     bot: list[int] | None = None
     starts: list[int] = []
     offset = 0
@@ -517,8 +524,52 @@ def _walk_items(path: str, stream: Any, end: int) -> tuple[list[int], list[int],
             continue
         starts.append(offset)
         offset += 8 + length
-        stream.seek(length, os.SEEK_CUR)
+        value_start = stream.tell()
+        declared = _codestream_size(stream, length)
+        if declared is not None and declared != size:
+            raise RejectedInput(
+                path,
+                f"corrupt compressed pixel data: a frame's codestream is {declared[1]}x"
+                f"{declared[0]} pixels, the header says {size[1]}x{size[0]}",
+            )
+        stream.seek(value_start + length)
     return bot or [], starts, offset, False
+
+
+#: JPEG start-of-frame markers (baseline to lossless, arithmetic) and JPEG-LS SOF55.
+_SOF_MARKERS = frozenset((0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD,
+                          0xCE, 0xCF, 0xF7))
+
+
+def _codestream_size(stream: Any, length: int) -> tuple[int, int] | None:
+    """(rows, columns) a JPEG / JPEG-LS (SOF) or JPEG 2000 (SIZ) fragment declares, if it
+    starts a codestream; read from the stream's position, within ``length`` bytes."""
+    head = stream.read(min(length, 2))
+    if head == b"\xff\x4f":  # JPEG 2000 SOC, then SIZ: Lsiz Rsiz Xsiz Ysiz XOsiz YOsiz
+        siz = stream.read(min(length - 2, 22))
+        if len(siz) < 22 or siz[:2] != b"\xff\x51":
+            return None
+        width, height, x0, y0 = struct.unpack(">IIII", siz[6:22])
+        return height - y0, width - x0
+    if head != b"\xff\xd8":  # JPEG SOI
+        return None
+    position = 2
+    while position + 9 <= length:
+        segment = stream.read(4)
+        if len(segment) < 4 or segment[0] != 0xFF:
+            return None
+        if segment[1] in _SOF_MARKERS:
+            body = stream.read(5)  # precision, lines, samples per line
+            if len(body) < 5:
+                return None
+            rows, cols = struct.unpack(">HH", body[1:5])
+            return rows, cols
+        segment_length = struct.unpack(">H", segment[2:4])[0]
+        if segment_length < 2:
+            return None
+        stream.seek(segment_length - 2, os.SEEK_CUR)
+        position += 2 + segment_length
+    return None
 
 
 def _check_extended_offsets(
