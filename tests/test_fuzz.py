@@ -175,6 +175,14 @@ def test_huge_length_field_never_allocated(tmp_path: Path, where: str) -> None:
     assert peak < 8 * 2**20
 
 
+def test_one_frame_of_2_gib_rejected(tmp_path: Path) -> None:
+    """Under the 2 GiB file limit, but one frame would be 2 GiB (grey conversion: several more)."""
+    def huge(ds: pydicom.Dataset) -> None:
+        ds.Rows, ds.Columns = 65535, 32768
+
+    rejected(edit(write(tmp_path / "a.dcm"), huge), "one 65535 x 32768 frame", "limit 256 MiB")
+
+
 @pytest.mark.parametrize("stored", [0, 17, 65535])
 def test_bits_stored_outside_bits_allocated_rejected(tmp_path: Path, stored: int) -> None:
     path = edit(write(tmp_path / "a.dcm"), lambda ds: setattr(ds, "BitsStored", stored))

@@ -49,6 +49,8 @@ from follicle_seg.types import Frame, ImageRecord
 
 #: Largest decoded size of a file, in bytes, and its largest number of frames.
 MAX_PIXEL_BYTES = 2**31
+#: Largest decoded size of one frame: 256 MiB (16384 x 16384 grey), far above any scanner's.
+MAX_FRAME_BYTES = 2**28
 MAX_FRAMES = 10_000
 
 #: SOP classes read: US Image (and retired), US Multi-frame (and retired), Secondary Capture and
@@ -632,6 +634,12 @@ def _check_geometry(path: str, ds: Dataset) -> tuple[int, int, int]:
             path,
             f"implausible image size: {n_rows} x {n_cols} x {n_frames} frames would need "
             f"{decoded / 2**30:.1f} GiB decoded (limit {MAX_PIXEL_BYTES / 2**30:.0f} GiB)",
+        )
+    if decoded // n_frames > MAX_FRAME_BYTES:
+        raise RejectedInput(
+            path,
+            f"implausible image size: one {n_rows} x {n_cols} frame would need "
+            f"{decoded // n_frames / 2**20:.0f} MiB decoded (limit {MAX_FRAME_BYTES // 2**20} MiB)",
         )
     if bits not in (8, 16):
         raise RejectedInput(path, f"unsupported pixel format: {bits} bits allocated (need 8 or 16)")
