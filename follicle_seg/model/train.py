@@ -73,17 +73,29 @@ def dice(pred: np.ndarray, truth: np.ndarray) -> float:
     return 1.0 if total == 0 else 2.0 * float(np.logical_and(pred, truth).sum()) / total
 
 
-def learning_rate(progress: float, peak: float, *, warmup: float = 0.03) -> float:
-    """Linear warm-up then cosine decay, by progress through the step or time budget (0-1).
+WARMUP = 0.03
+"""Share of the step budget spent warming the learning rate up linearly."""
+
+
+def learning_rate(step: int, max_steps: int, time_fraction: float, peak: float) -> float:
+    """Linear warm-up over the first steps, then cosine decay over whichever budget binds.
+
+    The warm-up depends on the step only; afterwards progress is the larger of the step fraction
+    and the elapsed share of the time limit, so a time-limited run still ends annealed. Runs
+    are reproducible for a seed whenever the step budget binds.
 
     Examples
     --------
-    >>> learning_rate(0.0, 1.0), learning_rate(0.03, 1.0), round(learning_rate(1.0, 1.0), 6)
-    (0.0, 1.0, 0.0)
+    >>> learning_rate(0, 100, 0.0, 1.0), learning_rate(2, 100, 0.0, 1.0)
+    (0.3333333333333333, 1.0)
+    >>> round(learning_rate(99, 100, 0.0, 1.0), 4), learning_rate(10, 100, 1.0, 1.0)
+    (0.0003, 0.0)
     """
-    if progress < warmup:
-        return peak * progress / warmup
-    done = min(1.0, (progress - warmup) / (1.0 - warmup))
+    warmup_steps = max(1, int(WARMUP * max_steps))
+    if step < warmup_steps:
+        return peak * (step + 1) / warmup_steps
+    progress = max(step / max_steps, time_fraction)
+    done = min(1.0, (progress - WARMUP) / (1.0 - WARMUP)) if progress > WARMUP else 0.0
     return peak * 0.5 * (1.0 + math.cos(math.pi * done))
 
 
@@ -140,9 +152,9 @@ def fit(
     while step < config.max_steps:
         for batch in loader:
             net.train()
-            progress = max(step / config.max_steps, (time.monotonic() - start) / (config.time_limit_min * 60))
+            elapsed = (time.monotonic() - start) / (config.time_limit_min * 60)
             for group in optimiser.param_groups:
-                group["lr"] = learning_rate(progress, config.learning_rate)
+                group["lr"] = learning_rate(step, config.max_steps, elapsed, config.learning_rate)
             optimiser.zero_grad(set_to_none=True)
             loss = loss_fn(net(batch["image"].to(device)), batch["label"].to(device))
             loss.backward()
