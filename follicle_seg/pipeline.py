@@ -141,23 +141,27 @@ _END = object()
 
 
 def _produce(todo: "queue.Queue[Input | None]", out: "queue.Queue", chunk: int) -> None:
-    """Decode files taken from `todo`, putting (input, frames) chunks and (input, _END) on `out`."""
-    while (item := todo.get()) is not None:
-        try:
-            batch: list[Frame] = []
-            for frame in iter_frames(item.record):
-                batch.append(frame)
-                if len(batch) == chunk:
+    """Decode files taken from `todo`, putting (input, frames) chunks and (input, _END) on `out`.
+
+    A file that fails mid-way ends with (input, exception) instead of _END; the worker's own end
+    marker (None) is always sent, so the consumer never waits for a thread that died.
+    """
+    try:
+        while (item := todo.get()) is not None:
+            try:
+                batch: list[Frame] = []
+                for frame in iter_frames(item.record):
+                    batch.append(frame)
+                    if len(batch) == chunk:
+                        out.put((item, batch))
+                        batch = []
+                if batch:
                     out.put((item, batch))
-                    batch = []
-            if batch:
-                out.put((item, batch))
-            out.put((item, _END))
-        except RejectedInput as exc:
-            out.put((item, exc))
-        except Exception as exc:  # noqa: BLE001
-            out.put((item, exc))
-    out.put(None)
+                out.put((item, _END))
+            except Exception as exc:  # noqa: BLE001 - a batch never dies on one file
+                out.put((item, exc))
+    finally:
+        out.put(None)
 
 
 def stream_frames(inputs: Sequence[Input], *, workers: int, chunk: int) -> Iterator[tuple[Input, object]]:
