@@ -1,0 +1,89 @@
+#!/usr/bin/env python
+"""Agreement of a `follicle-seg run` with the truth of the synthetic study it ran on.
+
+Per ovary-visit: follicle count exact / within one. Per follicle (each analysed image against the
+truth follicles of that image, counted ones >= 2 mm): precision, recall, and the bias and 95 %
+limits of agreement of the mean diameter of matched follicles. A found follicle matches a truth
+follicle of the same image when their centroids (on the frame where each is largest) are closer
+than half the truth mean diameter or 2 mm, whichever is larger; pairs are taken nearest first.
+
+    follicle-seg synth study --patients 4 --visits 3 --seed 123
+    follicle-seg run study/dicom --out run --cohort study/cohort.csv
+    python scripts/agreement.py study run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+KEY = ["patient_id", "study_date", "laterality"]
+
+
+def match_image(found: pd.DataFrame, truth: pd.DataFrame, mm_per_px: float) -> list[tuple[int, int]]:
+    """Nearest-first one-to-one matches (found index, truth index) within the distance rule."""
+    pairs = []
+    for i, f in found.iterrows():
+        for j, t in truth.iterrows():
+            dist_mm = np.hypot(f.centroid_row - t.centroid_row, f.centroid_col - t.centroid_col) * mm_per_px
+            if dist_mm <= max(2.0, 0.5 * t.mean_diameter_mm):
+                pairs.append((dist_mm, i, j))
+    used_f, used_t, matches = set(), set(), []
+    for _, i, j in sorted(pairs):
+        if i not in used_f and j not in used_t:
+            used_f.add(i)
+            used_t.add(j)
+            matches.append((i, j))
+    return matches
+
+
+def agreement(study: Path, run: Path) -> dict:
+    ovaries = pd.read_csv(run / "ovaries.csv", dtype={"patient_id": str})
+    truth_ov = pd.read_csv(study / "truth" / "ovaries.csv", dtype={"patient_id": str})
+    merged = ovaries.merge(truth_ov, on=KEY, suffixes=("", "_truth"))
+    diff = merged.follicle_count - merged.follicle_count_truth
+
+    images = pd.read_csv(run / "images.csv", dtype={"patient_id": str})
+    found = pd.read_csv(run / "follicles.csv", dtype={"patient_id": str})
+    truth = pd.read_csv(study / "truth" / "follicles.csv", dtype={"patient_id": str})
+    truth = truth[truth.mean_diameter_mm >= 2.0]
+    tp = n_found = n_truth = 0
+    diam = []
+    for _, im in images[images.status == "ok"].iterrows():
+        f = found[found.sop_instance_uid == im.sop_instance_uid]
+        t = truth[truth.sop_instance_uid == im.sop_instance_uid]
+        matches = match_image(f, t, float(np.sqrt(im.spacing_row_mm * im.spacing_col_mm)))
+        tp += len(matches)
+        n_found += len(f)
+        n_truth += len(t)
+        diam += [f.loc[i, "mean_diameter_mm"] - t.loc[j, "mean_diameter_mm"] for i, j in matches]
+    diam = np.asarray(diam)
+    bias = float(diam.mean()) if len(diam) else float("nan")
+    sd = float(diam.std(ddof=1)) if len(diam) > 1 else float("nan")
+    return {
+        "ovary_visits": int(len(merged)),
+        "count_exact": round(float((diff == 0).mean()), 3),
+        "count_within_one": round(float((diff.abs() <= 1).mean()), 3),
+        "count_mean_error": round(float(diff.mean()), 2),
+        "follicles_found": n_found,
+        "follicles_true": n_truth,
+        "precision": round(tp / n_found, 3) if n_found else None,
+        "recall": round(tp / n_truth, 3) if n_truth else None,
+        "diameter_bias_mm": round(bias, 2),
+        "diameter_loa_mm": [round(bias - 1.96 * sd, 2), round(bias + 1.96 * sd, 2)],
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("study", type=Path, help="folder written by follicle-seg synth")
+    ap.add_argument("run", type=Path, help="folder written by follicle-seg run")
+    print(json.dumps(agreement(**vars(ap.parse_args())), indent=2))
+
+
+if __name__ == "__main__":
+    main()
