@@ -23,7 +23,6 @@ from skimage.measure import find_contours
 
 from follicle_seg.instances import follicle_instances
 from follicle_seg.types import (
-    FOLLICLE,
     OVARY,
     FrameMeasurement,
     FrameSegmentation,

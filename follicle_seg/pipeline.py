@@ -28,6 +28,8 @@ from typing import Callable, Iterable, Iterator, Sequence
 from follicle_seg.analyse import FileAnalysis
 from follicle_seg.errors import FollicleSegError, OutputError, RejectedInput
 from follicle_seg.io import discover, iter_frames, read_record
+from follicle_seg.measure import measure_frame
+from follicle_seg.privacy import load_key, pseudonym
 from follicle_seg.state import STATE_FILE, StateStore, file_sha256
 from follicle_seg.types import Frame, ImageRecord, ImageResult
 
@@ -204,7 +206,7 @@ class Engine:
 
     def add_frames(self, analysis: FileAnalysis, frames: list[Frame]) -> None:
         segs = self.segmenter.segment(frames)
-        for seg, measurement in zip(segs, self._measure.map(_measure, segs)):
+        for seg, measurement in zip(segs, self._measure.map(measure_frame, segs)):
             analysis.add(seg, measurement)
         self.frames += len(frames)
         self.on_frames(len(frames))
@@ -277,12 +279,6 @@ class Engine:
                     failed[item.path] = f"{type(exc).__name__}: {exc}"
 
 
-def _measure(seg):
-    from follicle_seg.measure import measure_frame
-
-    return measure_frame(seg)
-
-
 # --------------------------------------------------------------------------- the run
 
 
@@ -296,7 +292,7 @@ def _prepare_out(out: Path) -> None:
         raise OutputError(f"{out}: output folder is not writable ({exc.strerror or exc})") from exc
 
 
-def _logging(out: Path, quiet: bool) -> logging.Handler:
+def _logging(out: Path) -> logging.Handler:
     handler = logging.FileHandler(out / "run.log", encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     log.addHandler(handler)
@@ -304,12 +300,9 @@ def _logging(out: Path, quiet: bool) -> logging.Handler:
     return handler
 
 
-def _anonymiser(key_file: Path | None) -> Callable[[ImageRecord], ImageRecord]:
-    if key_file is None:
+def _anonymiser(key: bytes | None) -> Callable[[ImageRecord], ImageRecord]:
+    if key is None:
         return lambda record: record
-    from follicle_seg.privacy import load_key, pseudonym
-
-    key = load_key(key_file)
     return lambda record: replace(record, patient_id=pseudonym(record.patient_id, key))
 
 
@@ -327,7 +320,7 @@ def run(inputs: Iterable[str | Path], options: RunOptions, *, progress=None) -> 
     t0 = time.perf_counter()
     out = Path(options.out)
     _prepare_out(out)
-    handler = _logging(out, options.quiet)
+    handler = _logging(out)
     try:
         return _run(list(inputs), replace(options, out=out), progress, t0)
     finally:
@@ -343,11 +336,9 @@ def _run(inputs: list, options: RunOptions, progress, t0: float) -> RunSummary:
     paths = list(discover(inputs))
     if not paths:
         raise FollicleSegError(f"no files found under {', '.join(map(str, inputs))}")
-    anonymise = _anonymiser(options.pseudonymize)
-    if cohort is not None and options.pseudonymize:
-        from follicle_seg.privacy import load_key, pseudonym
-
-        key = load_key(options.pseudonymize)
+    key = load_key(options.pseudonymize) if options.pseudonymize else None
+    anonymise = _anonymiser(key)
+    if cohort is not None and key is not None:
         cohort = cohort.assign(patient_id=[pseudonym(str(p), key) for p in cohort.patient_id])
     store = StateStore(out_state(options.out))
     summary = RunSummary(out=options.out, inputs=len(paths))

@@ -13,7 +13,7 @@ import hashlib
 import json
 import sqlite3
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from follicle_seg.errors import OutputError
 from follicle_seg.types import Calibration, Follicle, ImageRecord, ImageResult, Section

@@ -1,6 +1,5 @@
 """Run-state store: results survive a round trip, corrupt files are refused with a way out."""
 
-import sqlite3
 
 import pytest
 
