@@ -212,3 +212,27 @@ def test_pseudonyms_are_stable_and_replace_the_patient_id(study, tmp_path):
     ids = set(tables[0]["images"].patient_id)
     assert len(ids) == 1 and next(iter(ids)).startswith("P") and ids == set(tables[1]["images"].patient_id)
     pd.testing.assert_frame_equal(tables[0]["ovaries"], tables[1]["ovaries"])
+
+
+def test_disk_full_while_writing_tables_is_a_clear_error_and_leaves_no_partial_table(study, tmp_path, monkeypatch):
+    import errno
+
+    one = sorted(p for p in (study / "dicom").rglob("*") if p.is_file())[:1]
+    real_to_csv = pd.DataFrame.to_csv
+    calls = {"n": 0}
+
+    def full_disk(self, path, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:  # the second table: the disk fills up half-way through it
+            with open(path, "w") as f:
+                f.write("patient_id,study_da")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_to_csv(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", full_disk)
+    result = CliRunner().invoke(app, ["run", *map(str, one), "--out", str(tmp_path / "o"), "--quiet", "--no-dicom"])
+    assert result.exit_code != 0
+    assert "No space left on device" in result.output
+    written = {p.name for p in (tmp_path / "o").iterdir()}
+    assert not any(name.endswith(".tmp") for name in written)
+    assert "follicles.csv" not in written  # never half a table
