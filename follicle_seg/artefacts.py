@@ -6,7 +6,6 @@ interrupted run never leaves half a PNG or half a DICOM object behind.
 
 from __future__ import annotations
 
-import logging
 import os
 import tempfile
 from pathlib import Path
@@ -16,10 +15,10 @@ import numpy as np
 
 from follicle_seg.analyse import FileAnalysis, KeyFrame
 from follicle_seg.io import iter_frames
+from follicle_seg.report.dicom_seg import write_seg
+from follicle_seg.report.dicom_sr import write_sr
+from follicle_seg.report.overlay import overlay_filename, render_overlay, write_overlay
 from follicle_seg.types import FOLLICLE, OVARY, ImageRecord, ImageResult
-
-log = logging.getLogger(__name__)
-
 
 def embed(region_map: np.ndarray, record: ImageRecord) -> np.ndarray:
     """Place a region-grid map onto the full source-frame grid (zeros outside the region)."""
@@ -76,19 +75,12 @@ def outlines(key: KeyFrame, record: ImageRecord) -> list[tuple[int, np.ndarray]]
     return found
 
 
-def write_overlays(out: Path, result: ImageResult, keys: list[KeyFrame]) -> list[tuple[int, str]]:
-    """One overlay PNG per key frame; returns (frame_index, file name relative to ``overlays/``)."""
-    from follicle_seg.report.overlay import overlay_filename, render_overlay, write_overlay
-
+def write_overlays(out: Path, result: ImageResult, keys: list[KeyFrame]) -> None:
+    """One overlay PNG per key frame, in ``overlays/`` (names from `overlay_filename`)."""
     record = result.record
     assert record is not None
-    by_index = {k.frame_index: k for k in keys}
-    written = []
-    wanted = sorted(by_index)
-    for frame in iter_frames(record, start=wanted[0], stop=wanted[-1] + 1) if wanted else ():
-        key = by_index.get(frame.index)
-        if key is None:
-            continue
+    for key in keys:  # each key frame decoded on its own: never the frames between them
+        frame = next(iter_frames(record, start=key.frame_index, stop=key.frame_index + 1))
         drawn = [f for f in result.follicles if f.best.frame_index == frame.index]
         rgb = render_overlay(
             frame.pixels,
@@ -99,17 +91,11 @@ def write_overlays(out: Path, result: ImageResult, keys: list[KeyFrame]) -> list
             frame_index=frame.index,
             patient_label=record.patient_id,
         )
-        name = overlay_filename(record, frame.index)
-        write_overlay(out / "overlays" / name, rgb)
-        written.append((frame.index, name))
-    return written
+        write_overlay(out / "overlays" / overlay_filename(record, frame.index), rgb)
 
 
 def write_dicom(out: Path, result: ImageResult, keys: list[KeyFrame]) -> None:
     """DICOM SEG (single-frame sources) and a TID 1500 SR referencing source and SEG."""
-    from follicle_seg.report.dicom_seg import write_seg
-    from follicle_seg.report.dicom_sr import write_sr
-
     record = result.record
     assert record is not None
     folder = out / "dicom"
