@@ -30,9 +30,14 @@ from follicle_seg.model.infer import Segmenter
 
 
 def make_archive(root: Path, files: int, frames: int, seed: int) -> Path:
-    """`files` cine files of `frames` frames (whole synthetic visits, trimmed to the count)."""
+    """`files` cine files of `frames` frames (whole synthetic visits, trimmed to the count).
+
+    An archive already in ``root`` (from an earlier run with the same --work) is reused.
+    """
     from follicle_seg.synth.study import write_study
 
+    if (root / "dicom").is_dir():
+        return root / "dicom"
     patients = max(1, -(-files // 4))  # 2 sides x 2 visits = 4 sweeps per patient
     write_study(root, patients=patients, visits=2, seed=seed, frames_per_sweep=frames, stills_per_ovary=0)
     cines = sorted(p for p in discover([root / "dicom"]) if read_record(p).n_frames > 1)
