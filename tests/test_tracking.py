@@ -171,13 +171,15 @@ def test_uncalibrated_counts_by_pixels_and_is_flagged():
     assert FLAG_UNCALIBRATED in result.flags and FLAG_SIDE_UNKNOWN in result.flags
 
 
-def test_low_confidence_flag():
+def test_unsure_follicles_are_left_out_and_borderline_ones_flag_the_image():
     rec = record()
-    low = summarise_image(rec, [frame(rec, 0, [((60, 80), 12)], prob=0.4)])
-    high = summarise_image(rec, [frame(rec, 0, [((60, 80), 12)], prob=0.8)])
-    assert FLAG_LOW_CONFIDENCE in low.flags
-    assert FLAG_LOW_CONFIDENCE not in high.flags
-    assert low.follicles[0].best.score == pytest.approx(0.4)
+    noise = summarise_image(rec, [frame(rec, 0, [((60, 80), 12)], prob=0.4)])
+    borderline = summarise_image(rec, [frame(rec, 0, [((60, 80), 12)], prob=0.7)])
+    sure = summarise_image(rec, [frame(rec, 0, [((60, 80), 12)], prob=0.9)])
+    assert noise.follicles == () and FLAG_LOW_CONFIDENCE not in noise.flags
+    assert borderline.follicles == () and FLAG_LOW_CONFIDENCE in borderline.flags
+    assert len(sure.follicles) == 1 and FLAG_LOW_CONFIDENCE not in sure.flags
+    assert sure.follicles[0].best.score == pytest.approx(0.9)
 
 
 def test_frames_out_of_order_are_refused():
