@@ -27,6 +27,7 @@ from follicle_seg.types import BACKGROUND, FOLLICLE, OVARY
 MATERIALS: tuple[str, ...] = (
     "tissue",
     "fascia",
+    "tissue_patch",
     "uterus",
     "endometrium",
     "bladder",
@@ -163,6 +164,10 @@ def surroundings(
         semi = rng.uniform(1.5, 7.0, 3) * np.array([1.0, 1.0, rng.uniform(0.3, 1.0)])
         c = _away(rng, ovary_centre, ovary_radius_mm + semi.max(), 45.0)
         shapes.append(Shape("fascia", BACKGROUND, ellipsoid(c, semi, random_rotation(rng, tilt=np.pi))))
+    for _ in range(int(rng.poisson(1.5 * busy))):  # ovary-sized patches of other soft tissue
+        semi = np.array([rng.uniform(5, 20), rng.uniform(5, 20), rng.uniform(4, 14)])
+        c = _away(rng, ovary_centre, ovary_radius_mm * 0.6 + semi.max(), 35.0)
+        shapes.append(Shape("tissue_patch", BACKGROUND, ellipsoid(c, semi, random_rotation(rng, tilt=np.pi))))
     if rng.random() < 0.5 * busy:  # uterus, mostly off to one side, partly in view
         side = rng.choice([-1.0, 1.0])
         semi = np.array([rng.uniform(22, 40), rng.uniform(18, 30), rng.uniform(14, 24)])

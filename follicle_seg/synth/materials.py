@@ -5,7 +5,9 @@ mix of three random fields of different grain), a round-trip attenuation (dB/mm,
 that tissue behind fluid is enhanced, huge in gas so that it shadows) and an acoustic impedance
 (jumps between materials give specular wall echoes). The ranges overlap on purpose: the ovary's
 stroma is on average as bright as the tissue around it, so grey level alone identifies no class;
-fluids (follicles, vessels, free fluid) stay anechoic.
+patches of other soft tissue (``tissue_patch``, ovary-sized, unlabelled) get their own level and,
+half the time, the ovary's own texture set, so a region of distinct texture is not by itself an
+ovary: its capsule, shape and follicles are what tell; fluids (follicles, vessels, free fluid) stay anechoic.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ def random_materials(rng: np.random.Generator, *, tissue_alpha_db_mm: float) -> 
         "bowel_mixed": (u(-12.0, 6.0), a0 * u(1.0, 1.6), 1.60),
         "gas": (u(10.0, 22.0), u(1.5, 5.0), 0.40),
         "fascia": (u(3.0, 12.0), a0, 1.64),
+        "tissue_patch": (float(rng.choice([-1.0, 1.0]) * u(1.0, 8.0)), a0 * u(0.9, 1.2), 1.60 + rng.normal(0, 0.01)),
         "free_fluid": (-u(30.0, 55.0), 0.01, 1.50),
         "vessel_wall": (u(0.0, 10.0), a0, 1.70),
         "blood": (-u(22.0, 45.0), 0.10, 1.55),
@@ -69,9 +72,11 @@ def random_materials(rng: np.random.Generator, *, tissue_alpha_db_mm: float) -> 
     alpha = np.zeros(n, np.float32)
     imp = np.zeros(n, np.float32)
     tex = np.zeros((n, N_FIELDS), np.float32)
+    # texture breaks at the ovary's edge, and (half the time) at the edge of look-alike patches too
+    own_set = _OVARY_SET + (("tissue_patch",) if rng.random() < 0.5 else ())
     for i, name in enumerate(MATERIALS):
         echo[i], alpha[i], imp[i] = props[name]
-        own = slice(3, 6) if name in _OVARY_SET else slice(0, 3)  # texture breaks at the ovary's edge
+        own = slice(3, 6) if name in own_set else slice(0, 3)
         if name in fluid:
             tex[i, own] = rng.uniform(0.0, 1.0, 3)  # faint: fluid stays dark
         else:
