@@ -27,6 +27,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 from follicle_seg.analyse import FileAnalysis
 from follicle_seg.errors import FollicleSegError, OutputError, RejectedInput
+from follicle_seg.heap import return_freed_memory
 from follicle_seg.io import discover, iter_frames, read_record
 from follicle_seg.measure import measure_frame
 from follicle_seg.privacy import load_key, pseudonym
@@ -318,6 +319,7 @@ def run(inputs: Iterable[str | Path], options: RunOptions, *, progress=None) -> 
     Raises `OutputError` / `FollicleSegError` only when the run itself cannot proceed.
     """
     t0 = time.perf_counter()
+    return_freed_memory()  # keeps peak memory flat over thousands of files
     out = Path(options.out)
     _prepare_out(out)
     handler = _logging(out)
