@@ -3,7 +3,8 @@
 Each task analyses one whole file on a worker (decode, segment, measure, write its overlays and
 DICOM into the shared output folder) and returns its `ImageResult`; the client alone writes the
 run state and the tables, so resume and the tables behave exactly as with the local executor.
-Workers load the network once per process.
+Workers load the network once per process. A task whose worker dies (a codec crash kills the
+worker process; Dask retries it elsewhere and then gives up) fails that file, not the run.
 """
 
 from __future__ import annotations
@@ -40,9 +41,14 @@ def run_on_dask(todo: list[Input], options: RunOptions, on_result) -> str:
     devices = set()
     try:
         futures = client.map(analyse_on_worker, todo, options=options, pure=False)
+        items = dict(zip(futures, todo))
         for future in as_completed(futures):
-            item, result, device = future.result()
-            devices.add(device)
+            item = items[future]
+            try:
+                _, result, device = future.result()
+                devices.add(device)
+            except Exception as exc:  # noqa: BLE001 - e.g. a worker killed by a codec crash
+                result = ImageResult(item.record, item.path, "failed", f"{item.path}: {type(exc).__name__}: {exc}")
             on_result(item, result)
     finally:
         client.close()

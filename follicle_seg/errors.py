@@ -18,6 +18,9 @@ class RejectedInput(FollicleSegError):
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
 
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:  # survives pickling (decoder processes)
+        return (type(self), (self.path, self.reason))
+
 
 class ModelError(FollicleSegError):
     """Weights or bundle configuration missing, tampered with or unusable."""

@@ -8,6 +8,10 @@ Flow for each input file::
     last frame in: track the sweep, write overlays/masks/DICOM, record the result in SQLite
     all files done: tables from the run state, report
 
+Everything that runs image codecs (``read_record`` may decode a first frame to find the scan
+area; ``iter_frames``) runs in ``--workers`` child processes (:mod:`follicle_seg.isolation`): a
+codec that crashes or hangs in C code fails that one file, with the reason, and the run goes on.
+
 A file's result reaches the run-state store in one SQLite transaction after its outputs are
 written, so ``kill -9`` at any moment followed by a rerun repeats at most the file in flight and
 gives the same tables as an uninterrupted run.
@@ -28,6 +32,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 from follicle_seg.analyse import FileAnalysis
 from follicle_seg.errors import FollicleSegError, OutputError, RejectedInput
 from follicle_seg.heap import return_freed_memory
+from follicle_seg.isolation import WorkerFailed, WorkerPool
 from follicle_seg.io import discover, iter_frames, read_record
 from follicle_seg.measure import measure_frame
 from follicle_seg.privacy import load_key, pseudonym
@@ -53,6 +58,8 @@ class RunOptions:
     report: bool = True
     weights: Path | None = None
     pseudonymize: Path | None = None
+    isolate: bool = True  # codecs in child processes (a crash or hang fails one file, not the run)
+    decode_timeout_s: float = 300.0  # per chunk of frames, when isolated
     executor: str = "local"  # "local" | "dask"
     scheduler: str | None = None
     quiet: bool = False
@@ -97,7 +104,17 @@ class Input:
 # --------------------------------------------------------------------------- header pass
 
 
-def _header(path: Path, done: Callable[[str, str], bool], anonymise: Callable[[ImageRecord], ImageRecord]) -> Input:
+def _call(decoders: WorkerPool | None, fn: Callable, *args):
+    """``fn(*args)`` in an isolated decoder process, or here when isolation is off."""
+    return fn(*args) if decoders is None else decoders.call(fn, *args)
+
+
+def _header(
+    path: Path,
+    done: Callable[[str, str], bool],
+    anonymise: Callable[[ImageRecord], ImageRecord],
+    decoders: WorkerPool | None = None,
+) -> Input:
     p = str(path)
     try:
         sha = file_sha256(path)
@@ -106,16 +123,22 @@ def _header(path: Path, done: Callable[[str, str], bool], anonymise: Callable[[I
     if done(p, sha):
         return Input(p, sha, None, None, done=True)
     try:
-        record = anonymise(read_record(path))
+        record = anonymise(_call(decoders, read_record, path))
     except RejectedInput as exc:
         return Input(p, sha, None, ImageResult(None, p, "rejected", exc.reason))
+    except WorkerFailed as exc:
+        return Input(p, sha, None, ImageResult(None, p, "failed", f"{p}: reading the header: {exc}"))
     except Exception as exc:  # noqa: BLE001 - a batch never dies on one file
         return Input(p, sha, None, ImageResult(None, p, "failed", f"{type(exc).__name__}: {exc}"))
     return Input(p, sha, record, None)
 
 
 def header_pass(
-    paths: Sequence[Path], store: StateStore, anonymise: Callable[[ImageRecord], ImageRecord], workers: int
+    paths: Sequence[Path],
+    store: StateStore,
+    anonymise: Callable[[ImageRecord], ImageRecord],
+    workers: int,
+    decoders: WorkerPool | None = None,
 ) -> list[Input]:
     """Hash and read the header of every file (in parallel), then resolve duplicate SOP instances.
 
@@ -124,7 +147,7 @@ def header_pass(
     """
     done_keys = store.keys()
     with ThreadPoolExecutor(max(1, workers)) as pool:
-        inputs = list(pool.map(lambda p: _header(p, lambda a, b: (a, b) in done_keys, anonymise), paths))
+        inputs = list(pool.map(lambda p: _header(p, lambda a, b: (a, b) in done_keys, anonymise, decoders), paths))
     owner: dict[str, str] = dict(store.sop_owners())
     resolved = []
     for item in inputs:
@@ -143,7 +166,29 @@ def header_pass(
 _END = object()
 
 
-def _produce(todo: "queue.Queue[Input | None]", out: "queue.Queue", chunk: int) -> None:
+def decode_pixels(record: ImageRecord, start: int, stop: int) -> list:
+    """Grey region pixels of frames ``start`` to ``stop - 1`` (what a decoder process returns)."""
+    return [frame.pixels for frame in iter_frames(record, start=start, stop=stop)]
+
+
+def _chunks(record: ImageRecord, chunk: int, decoders: WorkerPool | None) -> Iterator[list[Frame]]:
+    """The frames of a file, ``chunk`` at a time, decoded here or in an isolated process."""
+    if decoders is None:
+        batch: list[Frame] = []
+        for frame in iter_frames(record):
+            batch.append(frame)
+            if len(batch) == chunk:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+        return
+    for start in range(0, record.n_frames, chunk):
+        pixels = decoders.call(decode_pixels, record, start, start + chunk)
+        yield [Frame(record=record, index=start + i, pixels=px) for i, px in enumerate(pixels)]
+
+
+def _produce(todo: "queue.Queue[Input | None]", out: "queue.Queue", chunk: int, decoders: WorkerPool | None) -> None:
     """Decode files taken from `todo`, putting (input, frames) chunks and (input, _END) on `out`.
 
     A file that fails mid-way ends with (input, exception) instead of _END; the worker's own end
@@ -152,23 +197,23 @@ def _produce(todo: "queue.Queue[Input | None]", out: "queue.Queue", chunk: int) 
     try:
         while (item := todo.get()) is not None:
             try:
-                batch: list[Frame] = []
-                for frame in iter_frames(item.record):
-                    batch.append(frame)
-                    if len(batch) == chunk:
-                        out.put((item, batch))
-                        batch = []
-                if batch:
+                for batch in _chunks(item.record, chunk, decoders):
                     out.put((item, batch))
                 out.put((item, _END))
+            except WorkerFailed as exc:
+                out.put((item, WorkerFailed(f"{item.path}: decoding: {exc}")))
             except Exception as exc:  # noqa: BLE001 - a batch never dies on one file
                 out.put((item, exc))
     finally:
         out.put(None)
 
 
-def stream_frames(inputs: Sequence[Input], *, workers: int, chunk: int) -> Iterator[tuple[Input, object]]:
+def stream_frames(
+    inputs: Sequence[Input], *, workers: int, chunk: int, decoders: WorkerPool | None = None
+) -> Iterator[tuple[Input, object]]:
     """Decode in `workers` threads into a bounded queue; yields (input, frames | _END | exception).
+
+    With ``decoders`` the codecs run in those isolated processes (the threads wait on them).
 
     Chunks of one file come in order; chunks of different files may interleave. At most about
     ``2 * workers`` chunks of ``chunk`` frames are decoded ahead, whatever the number of files.
@@ -180,7 +225,7 @@ def stream_frames(inputs: Sequence[Input], *, workers: int, chunk: int) -> Itera
     for _ in range(n):
         todo.put(None)
     out: "queue.Queue" = queue.Queue(maxsize=2 * n)
-    threads = [threading.Thread(target=_produce, args=(todo, out, chunk), daemon=True) for _ in range(n)]
+    threads = [threading.Thread(target=_produce, args=(todo, out, chunk, decoders), daemon=True) for _ in range(n)]
     for t in threads:
         t.start()
     finished = 0
@@ -253,16 +298,23 @@ class Engine:
             return ImageResult(item.record, item.path, "failed", f"{type(exc).__name__}: {exc}")
         return self.finish(item, analysis)
 
-    def process(self, inputs: Sequence[Input], on_result: Callable[[Input, ImageResult], None]) -> None:
+    def process(
+        self,
+        inputs: Sequence[Input],
+        on_result: Callable[[Input, ImageResult], None],
+        decoders: WorkerPool | None = None,
+    ) -> None:
         open_files: dict[str, FileAnalysis] = {}
         failed: dict[str, str] = {}  # files whose frames failed mid-way: their remaining frames are dropped
         chunk = max(1, self.options.batch_size)
-        for item, payload in stream_frames(inputs, workers=self.options.workers, chunk=chunk):
+        for item, payload in stream_frames(inputs, workers=self.options.workers, chunk=chunk, decoders=decoders):
             if isinstance(payload, Exception):
                 open_files.pop(item.path, None)
                 failed.pop(item.path, None)
                 if isinstance(payload, RejectedInput):
                     on_result(item, ImageResult(item.record, item.path, "rejected", payload.reason))
+                elif isinstance(payload, WorkerFailed):
+                    on_result(item, ImageResult(item.record, item.path, "failed", str(payload)))
                 else:
                     on_result(item, ImageResult(item.record, item.path, "failed", f"{type(payload).__name__}: {payload}"))
             elif payload is _END:
@@ -344,11 +396,12 @@ def _run(inputs: list, options: RunOptions, progress, t0: float) -> RunSummary:
         cohort = cohort.assign(patient_id=[pseudonym(str(p), key) for p in cohort.patient_id])
     store = StateStore(out_state(options.out))
     summary = RunSummary(out=options.out, inputs=len(paths))
+    decoders = WorkerPool(options.workers, timeout=options.decode_timeout_s) if options.isolate else None
     try:
         if not options.resume:
             store.reset()
         log.info("run started: %d files under %d input path(s)", len(paths), len(inputs))
-        items = header_pass(paths, store, anonymise, options.workers)
+        items = header_pass(paths, store, anonymise, options.workers, decoders)
         summary.resumed = sum(i.done for i in items)
         decided = [i for i in items if i.result is not None]
         todo = [i for i in items if i.record is not None]
@@ -368,7 +421,7 @@ def _run(inputs: list, options: RunOptions, progress, t0: float) -> RunSummary:
             progress.start(total_files=len(paths), done=summary.resumed + len(decided),
                            total_frames=sum(i.record.n_frames for i in todo))
         if todo:
-            summary.device = _execute(todo, options, on_result, progress)
+            summary.device = _execute(todo, options, on_result, progress, decoders)
         keys = {(i.path, i.sha256) for i in items if i.sha256}
         results = store.results(keys)
         tables = build_tables(results, cohort)
@@ -382,6 +435,8 @@ def _run(inputs: list, options: RunOptions, progress, t0: float) -> RunSummary:
             raise OutputError(f"{options.out}: cannot write the tables ({exc.strerror or exc})") from exc
     finally:
         store.close()
+        if decoders is not None:
+            decoders.close()
     for r in results:
         setattr(summary, r.status, getattr(summary, r.status) + 1)
         if r.status != "ok":
@@ -395,7 +450,7 @@ def out_state(out: Path) -> Path:
     return Path(out) / STATE_FILE
 
 
-def _execute(todo: list[Input], options: RunOptions, on_result, progress) -> str:
+def _execute(todo: list[Input], options: RunOptions, on_result, progress, decoders: WorkerPool | None) -> str:
     if options.executor == "dask":
         from follicle_seg.distributed import run_on_dask
 
@@ -403,7 +458,7 @@ def _execute(todo: list[Input], options: RunOptions, on_result, progress) -> str
     segmenter = load_segmenter(options)
     engine = Engine(options, segmenter, on_frames=progress.frames_done if progress else None)
     try:
-        engine.process(todo, on_result)
+        engine.process(todo, on_result, decoders)
     finally:
         engine.close()
     return segmenter.device

@@ -1,0 +1,71 @@
+"""Codecs run in child processes: a crash or a hang fails one call (one file), never the run."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+
+import pandas as pd
+import pytest
+
+from follicle_seg import pipeline
+from follicle_seg.errors import RejectedInput
+from follicle_seg.isolation import IsolatedWorker, WorkerFailed
+from follicle_seg.pipeline import RunOptions, run
+from follicle_seg.synth.study import write_study
+
+
+def abort_now() -> None:
+    os.abort()  # what a C decoder does on a failed assertion (SIGABRT)
+
+
+def sleep_for(seconds: float) -> str:
+    time.sleep(seconds)
+    return "woke"
+
+
+def reject(path: str) -> None:
+    raise RejectedInput(path, "not an ultrasound image")
+
+
+def crash_on_left_sweeps(record, start, stop):
+    if "L_sweep" in record.path:
+        os.abort()
+    return pipeline.decode_pixels(record, start, stop)
+
+
+def test_worker_survives_a_crash_and_a_hang() -> None:
+    with IsolatedWorker() as worker:
+        assert worker.call(divmod, 17, 5, timeout=60) == (3, 2)
+        with pytest.raises(WorkerFailed, match="died .*SIGABRT"):
+            worker.call(abort_now, timeout=60)
+        assert worker.call(divmod, 9, 4, timeout=60) == (2, 1)  # a fresh child
+        t = time.monotonic()
+        with pytest.raises(WorkerFailed, match="no answer within 2 s"):
+            worker.call(sleep_for, 60.0, timeout=2)
+        assert time.monotonic() - t < 30
+        assert worker.call(sleep_for, 0.0, timeout=60) == "woke"
+
+
+def test_exceptions_come_back_unchanged() -> None:
+    with IsolatedWorker() as worker:
+        with pytest.raises(RejectedInput) as info:
+            worker.call(reject, "/data/x.dcm", timeout=60)
+    assert info.value.path == "/data/x.dcm" and info.value.reason == "not an ultrasound image"
+
+
+def test_a_crashing_decoder_fails_its_files_and_the_run_goes_on(tmp_path, monkeypatch) -> None:
+    study = tmp_path / "study"
+    write_study(study, patients=1, visits=1, seed=3, frames_per_sweep=4, stills_per_ovary=0)
+    monkeypatch.setattr(pipeline, "decode_pixels", crash_on_left_sweeps)
+    out = tmp_path / "out"
+    summary = run([study / "dicom"], RunOptions(out=out, workers=1, overlays=False, dicom=False, report=False))
+    images = pd.read_csv(out / "images.csv", keep_default_na=False)
+    left = images[images.path.str.contains("L_sweep")]
+    right = images[images.path.str.contains("R_sweep")]
+    assert len(left) == 1 and len(right) == 1 and summary.failed == 1 and summary.ok == 1
+    assert left.status.iloc[0] == "failed" and "decoder process died (signal SIGABRT)" in left.reason.iloc[0]
+    assert str(left.path.iloc[0]) in left.reason.iloc[0]
+    assert right.status.iloc[0] == "ok"
+    shutil.rmtree(study)
