@@ -1,7 +1,9 @@
 """From a label mask to follicle instances (one integer per follicle).
 
-The network labels every pixel background (0), ovary (1) or follicle (2). Counting needs one
-object per follicle, so this module:
+The network labels every pixel background (0), ovary (1) or follicle (2). A transvaginal frame
+shows one ovary, so :func:`labels_from_probs` keeps one ovary region (the connected ovary +
+follicle region with the largest summed foreground probability) and makes every other candidate
+background. Counting needs one object per follicle, so :func:`follicle_instances`:
 
 1. fills holes in the follicle mask (speckle or an echogenic spot inside a follicle);
 2. keeps only follicle components inside or touching a segmented ovary (a follicle component
@@ -43,6 +45,39 @@ SPLIT_DEPTH_FRACTION = 0.2
 _QUANTUM = 0.05
 
 _EIGHT = np.ones((3, 3), dtype=bool)
+
+
+def labels_from_probs(probs: np.ndarray) -> np.ndarray:
+    """Label map of one frame from class probabilities: ``argmax``, then one ovary kept.
+
+    Parameters
+    ----------
+    probs : numpy.ndarray
+        ``(3, rows, cols)`` probabilities of background, ovary, follicle.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``uint8`` labels: the connected region of ovary + follicle pixels (8-connected) with the
+        largest summed foreground probability ``1 - p(background)`` keeps its labels; any other
+        region (a look-alike elsewhere in the frame) becomes background.
+
+    Examples
+    --------
+    >>> p = np.zeros((3, 20, 40), np.float32); p[0] = 1.0
+    >>> p[:, 5:15, 2:12] = np.array([0.1, 0.9, 0.0])[:, None, None]    # a confident ovary
+    >>> p[:, 8:11, 30:33] = np.array([0.4, 0.6, 0.0])[:, None, None]   # a small, weak candidate
+    >>> lab = labels_from_probs(p)
+    >>> int((lab[5:15, 2:12] == OVARY).sum()), int(lab[8:11, 30:33].sum())
+    (100, 0)
+    """
+    labels = probs.argmax(0).astype(np.uint8)
+    regions, n = ndi.label(labels > 0, structure=_EIGHT)
+    if n <= 1:
+        return labels
+    mass = ndi.sum(1.0 - probs[0], regions, index=np.arange(1, n + 1))
+    labels[regions != int(np.argmax(mass)) + 1] = 0
+    return labels
 
 
 def follicle_instances(

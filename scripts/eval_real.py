@@ -3,7 +3,8 @@
 Expects DIR/images/NAME.jpg and DIR/masks/NAME.png (non-zero = ovary incl. follicles), e.g.
 ../shared/real_val/mmotu_ovary_normal. The images carry no calibration: the scan area is found
 automatically (``follicle_seg.io.region.find_scan_area``) and resampled with the assumed scale of
-uncalibrated frames. Reports ovary Dice (median, quartiles) and follicles per image found
+uncalibrated frames. Labels come from the pipeline's rule (``instances.labels_from_probs``:
+argmax, then the one most probable ovary region; ``--argmax-only`` scores the raw argmax). Reports ovary Dice (median, quartiles) and follicles per image found
 outside the expert outline (an instance with most of its pixels outside it), plus OOD flags.
 Never train on these images, never commit them or their overlays.
 
@@ -23,13 +24,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from follicle_seg.instances import follicle_instances
+from follicle_seg.instances import follicle_instances, labels_from_probs
 from follicle_seg.io.region import find_scan_area
 from follicle_seg.model.infer import Segmenter
 from follicle_seg.model.train import dice
 
 
-def score_image(seg: Segmenter, image: Path, mask: Path) -> dict[str, object]:
+def score_image(seg: Segmenter, image: Path, mask: Path, keep_one: bool = True) -> dict[str, object]:
     """Ovary Dice, follicles outside the outline and flags for one annotated image."""
     grey = np.asarray(Image.open(image).convert("L"))
     truth = np.asarray(Image.open(mask).convert("L")) > 0
@@ -37,7 +38,7 @@ def score_image(seg: Segmenter, image: Path, mask: Path) -> dict[str, object]:
     c0, r0, c1, r1 = box
     probs, flags = seg.predict([(grey[r0 : r1 + 1, c0 : c1 + 1], None, None)])[0]
     labels = np.zeros(grey.shape, np.uint8)
-    labels[r0 : r1 + 1, c0 : c1 + 1] = probs.argmax(0)
+    labels[r0 : r1 + 1, c0 : c1 + 1] = labels_from_probs(probs) if keep_one else probs.argmax(0)
     instances = follicle_instances(labels, None, spacing_row_mm=None, spacing_col_mm=None)
     ids = np.unique(instances[instances > 0])
     outside = sum(float(truth[instances == k].mean()) < 0.5 for k in ids)
@@ -51,13 +52,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights", type=Path, default=None, help="models/model.pt of a bundle (default: shipped)")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--argmax-only", action="store_true",
+                        help="score the raw argmax (every ovary candidate), as before one ovary was kept")
     args = parser.parse_args(argv)
     seg = Segmenter(args.weights, device=args.device)
     rows = []
     for image in sorted((args.folder / "images").glob("*.jpg")):
         mask = args.folder / "masks" / f"{image.stem}.png"
         if mask.is_file():
-            rows.append(score_image(seg, image, mask))
+            rows.append(score_image(seg, image, mask, keep_one=not args.argmax_only))
     if not rows:
         parser.error(f"no images/*.jpg with masks/*.png under {args.folder}")
     d = np.array([r["ovary_dice"] for r in rows])

@@ -114,6 +114,7 @@ def evaluate_command(
 
         follicle-seg evaluate --weights runs/my_site_bundle/models/model.pt --data my_site_test/
     """
+    from follicle_seg.instances import labels_from_probs
     from follicle_seg.model.baseline import segment_baseline_batch
     from follicle_seg.model.evaluate import evaluate, format_table
     from follicle_seg.model.infer import Segmenter
@@ -121,7 +122,7 @@ def evaluate_command(
     segmenter = Segmenter(weights, device=device, batch_size=batch_size)
 
     def network(items: Any) -> list[Any]:
-        return [probs.argmax(0).astype("uint8") for probs, _ in segmenter.predict(items)]
+        return [labels_from_probs(probs) for probs, _ in segmenter.predict(items)]
 
     frames = _evaluation_frames(data, n=n, seed_start=seed_start, shift=shift, style=style)
     results = {"network": evaluate(network, frames, batch=batch_size)}

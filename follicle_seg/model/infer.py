@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from skimage import measure
 
+from follicle_seg.instances import labels_from_probs
 from follicle_seg.model.bundle import load_network
 from follicle_seg.model.preprocess import TARGET_MM, InputGeometry, prepare, restore_probabilities
 from follicle_seg.types import FOLLICLE, OVARY, Frame, FrameSegmentation
@@ -145,7 +146,7 @@ class Segmenter:
                 FrameSegmentation(
                     record=frame.record,
                     index=frame.index,
-                    labels=probs.argmax(0).astype(np.uint8),
+                    labels=labels_from_probs(probs),
                     follicle_prob=probs[FOLLICLE],
                     ovary_prob=probs[OVARY] + probs[FOLLICLE],
                     flags=flags,
