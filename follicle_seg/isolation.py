@@ -81,10 +81,15 @@ class IsolatedWorker:
 
     def _start(self) -> None:
         parent, child = self._ctx.Pipe()
-        self._process = self._ctx.Process(target=_serve, args=(child,), daemon=True, name="follicle-seg-decoder")
-        self._process.start()
-        child.close()
-        self._conn = parent
+        process = self._ctx.Process(target=_serve, args=(child,), daemon=True, name="follicle-seg-decoder")
+        try:
+            process.start()
+        except Exception as exc:  # e.g. started from an unguarded script under ``spawn``
+            parent.close()
+            raise WorkerFailed(f"cannot start a decoder process ({exc})") from exc
+        finally:
+            child.close()
+        self._process, self._conn = process, parent
 
     def _stop(self) -> str:
         """Kill and reap the child; describe how it ended."""

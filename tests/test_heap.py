@@ -37,3 +37,10 @@ def _retained_mib(mode: str) -> float:
 def test_freed_frame_buffers_are_returned_to_the_os() -> None:
     assert _retained_mib("off") > 40  # glibc's default keeps them in the heap
     assert _retained_mib("on") < 5
+
+
+def test_users_own_glibc_setting_wins(monkeypatch) -> None:
+    from follicle_seg.heap import return_freed_memory
+
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "33554432")
+    assert return_freed_memory() is False
