@@ -46,6 +46,10 @@ def score_image(seg: Segmenter, image: Path, mask: Path, keep_one: bool = True) 
             "follicles_outside": int(outside), "flags": list(flags), "region": list(box)}
 
 
+def _median(values: list) -> float | None:
+    return float(np.median(values)) if values else None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folder", type=Path)
@@ -76,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         "follicles_outside_per_image": float(outside.mean()),
         "follicles_per_image": float(np.mean([r["follicles"] for r in rows])),
         "flagged_images": int(sum(bool(r["flags"]) for r in rows)),
+        "ovary_dice_median_flagged": _median([r["ovary_dice"] for r in rows if r["flags"]]),
+        "ovary_dice_median_unflagged": _median([r["ovary_dice"] for r in rows if not r["flags"]]),
         "flags": dict(flags),
     }
     print(json.dumps(summary, indent=2))
