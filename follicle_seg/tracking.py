@@ -40,8 +40,9 @@ MIN_FOLLICLE_DIAMETER_MM = 2.0
 #: The same on uncalibrated images, in pixels (2 mm at 0.2 mm/pixel, a coarse TVUS frame).
 MIN_DIAMETER_PX_UNCALIBRATED = 10.0
 #: A follicle is reported only when its largest section's mean follicle probability reaches this
-#: (chosen on a synthetic tuning study, seed 123; see README "Agreement with truth").
-MIN_FOLLICLE_SCORE = 0.85
+#: (chosen for network 0.3.0 on a synthetic tuning study, seed 123, from 0.65-0.95; see README
+#: "Agreement with truth").
+MIN_FOLLICLE_SCORE = 0.90
 #: Smallest instance-mask overlap (intersection over union) that links two sections.
 MIN_IOU = 0.1
 #: Centroids closer than this fraction of the smaller mean diameter also link two sections.

@@ -48,7 +48,7 @@ def disc(centre, radius):
     return (rr - centre[0]) ** 2 + (cc - centre[1]) ** 2 <= radius**2
 
 
-def frame(rec, index, follicles, prob=0.9, ovary=True, flags=()):
+def frame(rec, index, follicles, prob=0.95, ovary=True, flags=()):
     """A frame with an ovary and follicles given as (centre, radius in pixels)."""
     labels = np.zeros(SHAPE, np.uint8)
     if ovary:
@@ -175,11 +175,11 @@ def test_unsure_follicles_are_left_out_and_borderline_ones_flag_the_image():
     rec = record()
     noise = summarise_image(rec, [frame(rec, 0, [((60, 80), 12)], prob=0.4)])
     borderline = summarise_image(rec, [frame(rec, 0, [((60, 80), 12)], prob=0.7)])
-    sure = summarise_image(rec, [frame(rec, 0, [((60, 80), 12)], prob=0.9)])
+    sure = summarise_image(rec, [frame(rec, 0, [((60, 80), 12)], prob=0.95)])
     assert noise.follicles == () and FLAG_LOW_CONFIDENCE not in noise.flags
     assert borderline.follicles == () and FLAG_LOW_CONFIDENCE in borderline.flags
     assert len(sure.follicles) == 1 and FLAG_LOW_CONFIDENCE not in sure.flags
-    assert sure.follicles[0].best.score == pytest.approx(0.9)
+    assert sure.follicles[0].best.score == pytest.approx(0.95)
 
 
 def test_frames_out_of_order_are_refused():

@@ -1,0 +1,45 @@
+"""Agreement with truth of `follicle-seg run` for several reporting thresholds of follicle score.
+
+Runs the pipeline (tables only) on a generated study once per value of
+``tracking.MIN_FOLLICLE_SCORE`` and prints ``scripts/agreement.py``'s figures for each. Use a
+study that is not the one the agreement is reported on.
+
+Example (about 3 min on the 2-core CPU)::
+
+    follicle-seg synth runs/thr/study --patients 4 --visits 3 --seed 123 --frames 12
+    python scripts/score_threshold.py runs/thr/study 0.65 0.75 0.85 0.90 0.95
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import follicle_seg.tracking as tracking
+from follicle_seg.pipeline import RunOptions, run
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("study", type=Path, help="a folder written by `follicle-seg synth`")
+    ap.add_argument("thresholds", type=float, nargs="+")
+    args = ap.parse_args()
+    print("threshold  exact  within_one  mean_error  precision  recall")
+    for t in args.thresholds:
+        tracking.MIN_FOLLICLE_SCORE = t
+        out = args.study.parent / f"run_{t}"
+        run([args.study / "dicom"], RunOptions(out=out, cohort=args.study / "cohort.csv", overlays=False,
+                                              dicom=False, report=False, quiet=True, resume=False))
+        agreement = Path(__file__).with_name("agreement.py")
+        done = subprocess.run([sys.executable, str(agreement), str(args.study), str(out)],
+                              capture_output=True, text=True, check=True)
+        r = json.loads(done.stdout)
+        print(f"{t:9.2f}  {r['count_exact']:5.0%}  {r['count_within_one']:10.0%}  {r['count_mean_error']:+10.2f}"
+              f"  {r['precision']:9.2f}  {r['recall']:6.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
