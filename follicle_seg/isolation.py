@@ -57,7 +57,10 @@ class IsolatedWorker:
         if self._process is None or not self._process.is_alive():
             self._start()
         assert self._conn is not None
-        self._conn.send((fn, args))
+        try:
+            self._conn.send((fn, args))
+        except OSError:  # the child died since the last call
+            raise WorkerFailed(f"decoder process died ({self._stop()})") from None
         if not self._conn.poll(timeout):
             self._stop()
             raise WorkerFailed(f"no answer within {timeout:.0f} s: decoder process killed")
