@@ -173,18 +173,8 @@ def decode_pixels(record: ImageRecord, start: int, stop: int) -> list:
 
 def _chunks(record: ImageRecord, chunk: int, decoders: WorkerPool | None) -> Iterator[list[Frame]]:
     """The frames of a file, ``chunk`` at a time, decoded here or in an isolated process."""
-    if decoders is None:
-        batch: list[Frame] = []
-        for frame in iter_frames(record):
-            batch.append(frame)
-            if len(batch) == chunk:
-                yield batch
-                batch = []
-        if batch:
-            yield batch
-        return
     for start in range(0, record.n_frames, chunk):
-        pixels = decoders.call(decode_pixels, record, start, start + chunk)
+        pixels = _call(decoders, decode_pixels, record, start, start + chunk)
         yield [Frame(record=record, index=start + i, pixels=px) for i, px in enumerate(pixels)]
 
 
@@ -282,14 +272,8 @@ class Engine:
     def analyse_file(self, item: Input) -> ImageResult:
         """One file start to end in this thread (the unit of work of a Dask task)."""
         analysis = FileAnalysis(item.record)
-        batch: list[Frame] = []
         try:
-            for frame in iter_frames(item.record):
-                batch.append(frame)
-                if len(batch) == self.options.batch_size:
-                    self.add_frames(analysis, batch)
-                    batch = []
-            if batch:
+            for batch in _chunks(item.record, max(1, self.options.batch_size), None):
                 self.add_frames(analysis, batch)
         except RejectedInput as exc:
             return ImageResult(item.record, item.path, "rejected", exc.reason)
