@@ -13,6 +13,7 @@ Examples
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
                          time_limit_min=args.minutes, seed=args.seed, network=args.network)
     report = train(train_samples, val_samples, args.out, config=config, device=resolve_device(args.device),
                    note=f"trained on {args.n_train} synthetic frames ({args.network})",
-                   log=lambda m: print(m, flush=True))
+                   command=shlex.join(["python", *sys.argv]), log=lambda m: print(m, flush=True))
     print(f"done: {report['steps']} steps in {report['minutes']} min; after {report['after']}", flush=True)
     return 0
 

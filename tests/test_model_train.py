@@ -113,9 +113,14 @@ def test_fine_tuning_writes_a_verified_bundle(tmp_path: Path) -> None:
     metadata = read_metadata(tmp_path / "b")
     assert metadata["weights_sha256"] == sha256_of(weights)
     assert (tmp_path / "b" / "configs" / "inference.json").is_file()
-    again = train(samples[:2], samples[2:], tmp_path / "c", init=weights, config=TINY, log=lambda m: None)
+    recipe = json.loads((tmp_path / "b" / "configs" / "train.json").read_text())
+    assert recipe["train"]["max_steps"] == TINY.max_steps and recipe["train"]["crop"] == TINY.crop
+    assert recipe["data"] == {**recipe["data"], "n_train": 2, "n_val": 1, "init": None}
+    again = train(samples[:2], samples[2:], tmp_path / "c", init=weights, config=TINY, log=lambda m: None,
+                  command="follicle-seg train --init b")
     assert again["before"] == pytest.approx(report["after"])
     assert read_metadata(tmp_path / "c")["version"] != metadata["version"]
+    assert read_metadata(tmp_path / "c")["trained"]["command"] == "follicle-seg train --init b"
     load_network(Path(again["weights"]))
 
 

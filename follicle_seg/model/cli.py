@@ -1,6 +1,6 @@
 """``follicle-seg train`` and ``follicle-seg evaluate``: typer-compatible command functions.
 
-The lead's ``follicle_seg/cli.py`` registers them (``app.command("train")(train_command)``).
+``follicle_seg/cli.py`` registers them (``app.command("train")(train_command)``).
 Parsing only; the work is done in :mod:`follicle_seg.model.train` and
 :mod:`follicle_seg.model.evaluate`.
 """
@@ -8,6 +8,8 @@ Parsing only; the work is done in :mod:`follicle_seg.model.train` and
 from __future__ import annotations
 
 import json
+import shlex
+import sys
 from pathlib import Path
 from typing import Any, Optional
 
@@ -83,7 +85,8 @@ def train_command(
             val_samples += cached_synthetic_samples(val_seeds, cache / f"val_{n_val}.npz", workers=2)
     report = train(train_samples, val_samples, out, init=init, config=config,
                    device=resolve_device(device), log=_log,
-                   note=f"fine-tuned on {data}" if data is not None else f"trained on {synthetic} synthetic frames")
+                   note=f"fine-tuned on {data}" if data is not None else f"trained on {synthetic} synthetic frames",
+                   command=shlex.join(["follicle-seg", *sys.argv[1:]]))
     typer.echo(json.dumps({k: report[k] for k in ("before", "after", "steps", "minutes", "weights")}, indent=2))
 
 

@@ -182,14 +182,31 @@ def fit(
     return best_state, history
 
 
-def _bundle_metadata(template_root: Path, config: TrainConfig, note: str) -> dict[str, Any]:
+def _bundle_metadata(template_root: Path, config: TrainConfig, note: str, command: str | None) -> dict[str, Any]:
     metadata = read_metadata(template_root)
     major, minor, patch = (int(p) for p in str(metadata.get("version", "0.0.0")).split("."))
     version = f"{major}.{minor}.{patch + 1}"
     changelog = {version: note, **metadata.get("changelog", {})}
     return {**metadata, "version": version, "changelog": changelog,
             "trained": {"date_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                        **asdict(config)}}
+                        "command": command, **asdict(config)}}
+
+
+def _write_recipe(template_root: Path, out: Path, config: TrainConfig, data: dict[str, Any]) -> None:
+    """``configs/train.json`` of the new bundle: the template's recipe with this run's settings."""
+    src = template_root / "configs" / "train.json"
+    recipe = json.loads(src.read_text(encoding="utf-8")) if src.is_file() else {}
+    recipe["description"] = (
+        "Training recipe of models/model.pt, written by the training run that made it (the command "
+        "is in metadata.json under 'trained'). Fine-tuning: follicle-seg train --init models/model.pt "
+        "--data DIR --out NEW_BUNDLE."
+    )
+    recipe["optimizer"] = {**recipe.get("optimizer", {}), "lr": config.learning_rate,
+                           "weight_decay": config.weight_decay}
+    recipe["data"] = {**recipe.get("data", {}), **data}
+    recipe["train"] = {**recipe.get("train", {}), **asdict(config)}
+    (out / "configs").mkdir(parents=True, exist_ok=True)
+    (out / "configs" / "train.json").write_text(json.dumps(recipe, indent=4) + "\n", encoding="utf-8")
 
 
 def train(
@@ -201,6 +218,7 @@ def train(
     config: TrainConfig = TrainConfig(),
     device: str = "cpu",
     note: str = "trained",
+    command: str | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Train (or fine-tune from ``init``) and write a bundle folder at ``out``.
@@ -214,6 +232,9 @@ def train(
         Bundle folder to write (``models/model.pt``, ``configs/``); may be the repository root.
     init
         ``models/model.pt`` of a bundle to start from (verified); ``None`` trains from scratch.
+    note, command
+        The changelog entry of the new version, and the command line that ran this training
+        (recorded in ``metadata.json`` and ``configs/train.json``).
 
     Returns
     -------
@@ -233,13 +254,13 @@ def train(
     after = validate(net, val_samples, device) if val_samples else {}
     log(f"after: {json.dumps(after)}")
     out = Path(out)
-    metadata = _bundle_metadata(template, config, note)
-    if out.resolve() != template.resolve():
-        for name in ("inference.json", "train.json"):
-            src = template / "configs" / name
-            if src.is_file():
-                (out / "configs").mkdir(parents=True, exist_ok=True)
-                shutil.copy(src, out / "configs" / name)
+    metadata = _bundle_metadata(template, config, note, command)
+    src = template / "configs" / "inference.json"
+    if out.resolve() != template.resolve() and src.is_file():
+        (out / "configs").mkdir(parents=True, exist_ok=True)
+        shutil.copy(src, out / "configs" / "inference.json")
+    _write_recipe(template, out, config, {"n_train": len(train_samples), "n_val": len(val_samples),
+                                          "init": str(init) if init is not None else None})
     weights = save_weights(net.cpu(), out, metadata=metadata)
     report = {"before": before, "after": after, "steps": history[-1]["step"] if history else 0,
               "minutes": round(minutes, 2), "history": history, "weights": str(weights),
