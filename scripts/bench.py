@@ -127,8 +127,8 @@ def main() -> None:
     paths = sorted(discover([archive]))
     small = work / "small"
     small.mkdir(exist_ok=True)
-    for p in paths[: args.small_files]:
-        (small / p.name).write_bytes(p.read_bytes())
+    for p in paths[: args.small_files]:  # sweeps of different visits share a name: keep the folders in it
+        (small / "_".join(p.relative_to(archive).parts)).write_bytes(p.read_bytes())
 
     segmenter = Segmenter(device=args.device, batch_size=args.batch_size)
     n_b, t_b, _ = bench_decode(paths)
