@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import functools
 
-from follicle_seg.heap import return_freed_memory
+from follicle_seg.memory import bound_caches
 from follicle_seg.pipeline import Engine, Input, RunOptions, load_segmenter
 from follicle_seg.types import ImageResult
 
 
 @functools.lru_cache(maxsize=2)
 def _engine(options: RunOptions) -> Engine:
-    return_freed_memory()
+    bound_caches()
     return Engine(options, load_segmenter(options))
 
 

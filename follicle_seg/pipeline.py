@@ -31,7 +31,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 from follicle_seg.analyse import FileAnalysis
 from follicle_seg.errors import FollicleSegError, OutputError, RejectedInput
-from follicle_seg.heap import return_freed_memory
+from follicle_seg.memory import bound_caches
 from follicle_seg.isolation import WorkerFailed, WorkerPool
 from follicle_seg.io import discover, iter_frames, read_record
 from follicle_seg.measure import measure_frame
@@ -355,7 +355,7 @@ def run(inputs: Iterable[str | Path], options: RunOptions, *, progress=None) -> 
     Raises `OutputError` / `FollicleSegError` only when the run itself cannot proceed.
     """
     t0 = time.perf_counter()
-    return_freed_memory()  # keeps peak memory flat over thousands of files
+    bound_caches()  # keeps peak memory flat over thousands of files
     out = Path(options.out)
     _prepare_out(out)
     handler = _logging(out)
