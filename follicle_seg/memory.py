@@ -1,4 +1,4 @@
-"""Keep a run's memory flat over thousands of files.
+"""Keep a run's memory bounded over thousands of files.
 
 torch's CPU convolutions (oneDNN) keep a cache of compiled primitives, with their buffers, one
 per input shape, up to 1024 of them. Frames of a new region size make a new shape, so over an
