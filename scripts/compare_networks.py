@@ -19,8 +19,7 @@ import json
 import sys
 from pathlib import Path
 
-from follicle_seg.model.cli import TRAIN_SEEDS_START, VAL_SEEDS_START
-from follicle_seg.model.data import cached_synthetic_samples
+from follicle_seg.model.cli import synthetic_samples
 from follicle_seg.model.infer import resolve_device
 from follicle_seg.model.network import CANDIDATES, build_network
 from follicle_seg.model.train import TrainConfig, train
@@ -40,10 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
-    seeds = range(TRAIN_SEEDS_START, TRAIN_SEEDS_START + args.n_train)
-    val_seeds = range(VAL_SEEDS_START, VAL_SEEDS_START + args.n_val)
-    train_samples = cached_synthetic_samples(seeds, args.cache / f"train_{args.n_train}.npz", workers=2)
-    val_samples = cached_synthetic_samples(val_seeds, args.cache / f"val_{args.n_val}.npz", workers=2)
+    train_samples, val_samples = synthetic_samples(args.n_train, args.n_val, args.cache, workers=2)
     device = resolve_device(args.device)
     rows = {}
     for name in args.networks:

@@ -17,8 +17,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from follicle_seg.model.cli import TRAIN_SEEDS_START, VAL_SEEDS_START
-from follicle_seg.model.data import cached_synthetic_samples
+from follicle_seg.model.cli import synthetic_samples
 from follicle_seg.model.infer import resolve_device
 from follicle_seg.model.network import CANDIDATES
 from follicle_seg.model.train import TrainConfig, train
@@ -44,10 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.network != "unet_res" and args.out.resolve() == Path.cwd().resolve():
         parser.error("only the shipped architecture (unet_res) may be written to the repository root")
-    seeds = range(TRAIN_SEEDS_START, TRAIN_SEEDS_START + args.n_train)
-    val_seeds = range(VAL_SEEDS_START, VAL_SEEDS_START + args.n_val)
-    train_samples = cached_synthetic_samples(seeds, args.cache / f"train_{args.n_train}.npz", workers=args.workers)
-    val_samples = cached_synthetic_samples(val_seeds, args.cache / f"val_{args.n_val}.npz", workers=args.workers)
+    train_samples, val_samples = synthetic_samples(args.n_train, args.n_val, args.cache, workers=args.workers)
     print(f"{len(train_samples)} training, {len(val_samples)} validation frames", flush=True)
     config = TrainConfig(max_steps=args.max_steps, batch_size=args.batch_size, crop=args.crop,
                          learning_rate=args.lr, val_every=args.val_every, patience=args.patience,

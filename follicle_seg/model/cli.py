@@ -22,6 +22,18 @@ EVAL_SEEDS_START = 1_000_000
 """Evaluation frames use seeds from here on: never used in training."""
 
 
+def synthetic_samples(n_train: int, n_val: int, cache: Path, *, workers: int = 2) -> tuple[list[Any], list[Any]]:
+    """Synthetic training and validation samples from their seed ranges, cached as
+    ``cache/train_<n_train>.npz`` and ``cache/val_<n_val>.npz`` (no validation when ``n_val`` is 0)."""
+    from follicle_seg.model.data import cached_synthetic_samples
+
+    train = cached_synthetic_samples(range(TRAIN_SEEDS_START, TRAIN_SEEDS_START + n_train),
+                                     cache / f"train_{n_train}.npz", workers=workers)
+    val = cached_synthetic_samples(range(VAL_SEEDS_START, VAL_SEEDS_START + n_val),
+                                   cache / f"val_{n_val}.npz", workers=workers) if n_val > 0 else []
+    return train, val
+
+
 def _log(message: str) -> None:
     typer.echo(message, err=True)
 
@@ -59,7 +71,7 @@ def train_command(
 
         follicle-seg train --synthetic 1200 --out runs/from_scratch --minutes 40
     """
-    from follicle_seg.model.data import cached_synthetic_samples, make_sample, read_png_pairs
+    from follicle_seg.model.data import make_sample, read_png_pairs
     from follicle_seg.model.infer import resolve_device
     from follicle_seg.model.train import TrainConfig, split_holdout, train
 
@@ -77,12 +89,9 @@ def train_command(
         val_samples += [samples[i] for i in va]
         _log(f"{len(tr)} training and {len(va)} held-out frames from {data}")
     if synthetic > 0:
-        seeds = range(TRAIN_SEEDS_START, TRAIN_SEEDS_START + synthetic)
-        train_samples += cached_synthetic_samples(seeds, cache / f"train_{synthetic}.npz", workers=2)
-        if data is None:
-            n_val = max(8, synthetic // 20)
-            val_seeds = range(VAL_SEEDS_START, VAL_SEEDS_START + n_val)
-            val_samples += cached_synthetic_samples(val_seeds, cache / f"val_{n_val}.npz", workers=2)
+        synthetic_train, synthetic_val = synthetic_samples(synthetic, max(8, synthetic // 20) if data is None else 0, cache)
+        train_samples += synthetic_train
+        val_samples += synthetic_val
     report = train(train_samples, val_samples, out, init=init, config=config,
                    device=resolve_device(device), log=_log,
                    note=f"fine-tuned on {data}" if data is not None else f"trained on {synthetic} synthetic frames",
