@@ -1,0 +1,86 @@
+"""Appearance statistics of ovary scans at the network input: synthetic frames against real ones.
+
+Every image goes through the inference pre-processing first (what the network sees is compared);
+the figures are those of :mod:`follicle_seg.synth.realism`.
+
+Real images: ``DIR/images/NAME.jpg`` and ``DIR/masks/NAME.png`` (non-zero = ovary), e.g. the
+validation set ``../shared/real_val/mmotu_ovary_normal`` (aggregate figures only; never train on it).
+
+Example
+-------
+    .venv/bin/python scripts/realism_stats.py --real ../shared/real_val/mmotu_ovary_normal --synthetic 80
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from follicle_seg.io.region import find_scan_area
+from follicle_seg.model.preprocess import fan_mask, prepare
+from follicle_seg.synth.realism import grey_stats, image_stats, resize_mask, summarise
+
+
+def _figures(grey: np.ndarray, fan: np.ndarray, ovary: np.ndarray, spacing: float | None) -> dict[str, float] | None:
+    x, geom = prepare(grey, spacing, spacing)
+    rows, cols = geom.scaled_shape
+    s = image_stats(x[:rows, :cols], resize_mask(fan, (rows, cols)), resize_mask(ovary, (rows, cols)))
+    return None if s is None else {**s, **grey_stats(grey, fan, ovary)}
+
+
+def real_stats(folder: Path) -> list[dict[str, float]]:
+    """Figures for every annotated real screen capture of ``folder`` (scan area found automatically)."""
+    out = []
+    for path in sorted((folder / "images").glob("*.jpg")):
+        mask_path = folder / "masks" / f"{path.stem}.png"
+        if not mask_path.is_file():
+            continue
+        grey = np.asarray(Image.open(path).convert("L"))
+        mask = np.asarray(Image.open(mask_path).convert("L")) > 0
+        c0, r0, c1, r1 = find_scan_area(grey) or (0, 0, grey.shape[1] - 1, grey.shape[0] - 1)
+        region = grey[r0 : r1 + 1, c0 : c1 + 1]
+        s = _figures(region, fan_mask(region), mask[r0 : r1 + 1, c0 : c1 + 1], None)
+        if s is not None:
+            out.append(s)
+    return out
+
+
+def synthetic_stats(n: int, seed_start: int) -> list[dict[str, float]]:
+    """Figures for ``n`` training frames (random style mix) from ``seed_start`` on."""
+    from follicle_seg.synth.training import training_frame
+
+    out = []
+    for seed in range(seed_start, seed_start + n):
+        f = training_frame(seed)
+        s = _figures(f.pixels, f.fan, f.labels > 0, f.spacing_row_mm)
+        if s is not None:
+            out.append(s)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--real", type=Path, default=None, help="folder with images/*.jpg and masks/*.png")
+    parser.add_argument("--synthetic", type=int, default=80, help="number of synthetic frames (0: none)")
+    parser.add_argument("--seed-start", type=int, default=5000)
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args(argv)
+    result = {}
+    if args.synthetic > 0:
+        result["synthetic"] = summarise(synthetic_stats(args.synthetic, args.seed_start))
+    if args.real is not None:
+        result["real"] = summarise(real_stats(args.real))
+    print(json.dumps(result, indent=2))
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
