@@ -44,11 +44,6 @@ from follicle_seg.model.preprocess import normalise_intensity, resample, to_netw
 
 Sample = dict[str, np.ndarray]
 
-CROP_RATIOS = (2, 2, 1)
-"""Crop centres drawn on background : ovary : follicle pixels (background crops teach the look-alikes)."""
-SCALE_RANGE = 0.4
-"""Random zoom 1 +- this: uncalibrated frames only have an assumed scale, so size must not be the cue."""
-
 
 def make_sample(
     pixels: np.ndarray,
@@ -256,13 +251,13 @@ def train_transforms(crop: int) -> Compose:
         [
             SpatialPadd(keys, spatial_size=(crop, crop)),
             RandCropByLabelClassesd(
-                keys, label_key="label", spatial_size=(crop, crop), ratios=list(CROP_RATIOS), num_classes=3, warn=False
+                keys, label_key="label", spatial_size=(crop, crop), ratios=[1, 2, 2], num_classes=3, warn=False
             ),
             RandAffined(
                 keys,
                 prob=0.7,
                 rotate_range=0.25,
-                scale_range=SCALE_RANGE,
+                scale_range=0.2,
                 mode=("bilinear", "nearest", "nearest"),
                 padding_mode="zeros",
             ),

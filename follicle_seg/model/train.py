@@ -25,7 +25,7 @@ from monai.losses import DiceCELoss
 from monai.utils import set_determinism
 
 from follicle_seg.model.bundle import load_network, read_metadata, save_weights, shipped_bundle_root
-from follicle_seg.model.data import CROP_RATIOS, SCALE_RANGE, Sample, eval_transforms, train_transforms
+from follicle_seg.model.data import Sample, eval_transforms, train_transforms
 from follicle_seg.model.network import build_network
 from follicle_seg.model.preprocess import DIVISOR, pad_to
 from follicle_seg.types import FOLLICLE
@@ -204,8 +204,7 @@ def _write_recipe(template_root: Path, out: Path, config: TrainConfig, data: dic
     recipe["optimizer"] = {**recipe.get("optimizer", {}), "lr": config.learning_rate,
                            "weight_decay": config.weight_decay}
     recipe["data"] = {**recipe.get("data", {}), **data}
-    recipe["train"] = {**recipe.get("train", {}), **asdict(config),
-                       "crop_ratios_background_ovary_follicle": list(CROP_RATIOS), "scale_range": SCALE_RANGE}
+    recipe["train"] = {**recipe.get("train", {}), **asdict(config)}
     (out / "configs").mkdir(parents=True, exist_ok=True)
     (out / "configs" / "train.json").write_text(json.dumps(recipe, indent=4) + "\n", encoding="utf-8")
 

@@ -27,7 +27,6 @@ from follicle_seg.types import BACKGROUND, FOLLICLE, OVARY
 MATERIALS: tuple[str, ...] = (
     "tissue",
     "fascia",
-    "halo",
     "tissue_patch",
     "uterus",
     "endometrium",
@@ -165,12 +164,10 @@ def surroundings(
         semi = rng.uniform(1.5, 7.0, 3) * np.array([1.0, 1.0, rng.uniform(0.3, 1.0)])
         c = _away(rng, ovary_centre, ovary_radius_mm + semi.max(), 45.0)
         shapes.append(Shape("fascia", BACKGROUND, ellipsoid(c, semi, random_rotation(rng, tilt=np.pi))))
-    for _ in range(int(rng.poisson(2.5 * busy))):  # ovary-sized patches of other soft tissue
+    for _ in range(int(rng.poisson(1.5 * busy))):  # ovary-sized patches of other soft tissue
         semi = np.array([rng.uniform(5, 20), rng.uniform(5, 20), rng.uniform(4, 14)])
         c = _away(rng, ovary_centre, ovary_radius_mm * 0.6 + semi.max(), 35.0)
-        patch = ellipsoid(c, semi, random_rotation(rng, tilt=np.pi))
-        shapes += halo(rng, patch, p=0.3)  # a bright rim alone does not make an ovary either
-        shapes.append(Shape("tissue_patch", BACKGROUND, patch))
+        shapes.append(Shape("tissue_patch", BACKGROUND, ellipsoid(c, semi, random_rotation(rng, tilt=np.pi))))
     if rng.random() < 0.5 * busy:  # uterus, mostly off to one side, partly in view
         side = rng.choice([-1.0, 1.0])
         semi = np.array([rng.uniform(22, 40), rng.uniform(18, 30), rng.uniform(14, 24)])
@@ -211,18 +208,6 @@ def surroundings(
         shapes.append(Shape("vessel_wall", BACKGROUND, cylinder(c, direction, radius + wall)))
         shapes.append(Shape("blood", BACKGROUND, cylinder(c, direction, radius)))
     return shapes
-
-
-def halo(rng: np.random.Generator, body: Quadric, *, p: float = 0.75) -> list[Shape]:
-    """Bright peri-ovarian tissue (fat, ligaments, hilum) 1-5 mm thick around the ovary, thicker
-    on one side; background, painted under the ovary. Empty with probability ``1 - p``."""
-    if rng.random() >= p:
-        return []
-    values, vectors = np.linalg.eigh(body.matrix)
-    thick = float(rng.uniform(1.0, 5.0))
-    axes = 1.0 / np.sqrt(values) + thick
-    centre = body.centre + rng.uniform(-0.5, 0.5, 3) * thick
-    return [Shape("halo", BACKGROUND, Quadric(centre, vectors @ np.diag(1.0 / axes**2) @ vectors.T))]
 
 
 def ovary_radius(body: Quadric) -> float:

@@ -45,10 +45,8 @@ def random_materials(rng: np.random.Generator, *, tissue_alpha_db_mm: float) -> 
     """
     a0 = tissue_alpha_db_mm
     u = rng.uniform
-    # the stroma is usually darker than the tissue just around it (on the real validation scans
-    # 87 % of ovaries are darker than a 1-5 mm ring around them, 1.5 % clearly brighter), and
-    # the bright peri-ovarian tissue ("halo") keeps the ovary's mean near the fan's
-    stroma_db = float(-u(1.5, 7.0) if rng.random() < 0.8 else u(0.5, 3.0))
+    # the stroma differs from the tissue around it, but in either direction (no mean offset)
+    stroma_db = float(rng.choice([-1.0, 1.0]) * u(1.5, 6.0) - 0.5)
     capsule_db = stroma_db + (u(4.0, 12.0) if rng.random() < 0.9 else 0.0)
     props: dict[str, tuple[float, float, float]] = {  # echo dB, attenuation, impedance
         "tissue": (0.0, a0, 1.60),
@@ -60,7 +58,6 @@ def random_materials(rng: np.random.Generator, *, tissue_alpha_db_mm: float) -> 
         "bowel_mixed": (u(-12.0, 6.0), a0 * u(1.0, 1.6), 1.60),
         "gas": (u(10.0, 22.0), u(1.5, 5.0), 0.40),
         "fascia": (u(3.0, 12.0), a0, 1.64),
-        "halo": (u(2.0, 9.0), a0, 1.62 + rng.normal(0, 0.01)),
         "tissue_patch": (float(rng.choice([-1.0, 1.0]) * u(1.0, 8.0)), a0 * u(0.9, 1.2), 1.60 + rng.normal(0, 0.01)),
         "free_fluid": (-u(30.0, 55.0), 0.01, 1.50),
         "vessel_wall": (u(0.0, 10.0), a0, 1.70),
@@ -86,8 +83,4 @@ def random_materials(rng: np.random.Generator, *, tissue_alpha_db_mm: float) -> 
             w = rng.dirichlet(np.ones(3))
             tex[i, own] = w * np.array([u(0.5, 4.0), u(0.5, 4.5), u(0.3, 3.5)]) * 1.5
     tex[MATERIALS.index("bowel_mixed")] *= 1.8
-    # real stroma is smoother than the tissue around it (fine texture 0.8 x its ring's), real
-    # surroundings more heterogeneous than one plain tissue (local-mean spread 0.18 vs 0.14)
-    tex[MATERIALS.index("stroma")] *= u(0.4, 0.9)
-    tex[MATERIALS.index("tissue")] *= u(1.5, 2.8)
     return MaterialTable(echo, tex, alpha, imp)

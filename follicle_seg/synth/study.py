@@ -39,7 +39,7 @@ from pydicom.uid import (
 )
 
 from follicle_seg.io.write import SUPPORTED, write_us_dicom
-from follicle_seg.synth.anatomy import Ovary, Scene, Shape, halo, ovary_radius, place_ovary, scene, surroundings
+from follicle_seg.synth.anatomy import Ovary, Scene, Shape, ovary_radius, place_ovary, scene, surroundings
 from follicle_seg.synth.canvas import annotate, compose_canvas
 from follicle_seg.synth.geometry import Quadric, cut, extent_along
 from follicle_seg.synth.render import Probe, ScanSetup, label_map, prepare_scan, render_plane
@@ -120,7 +120,6 @@ def _ovary_scene(rng: np.random.Generator, length: float, diameters: list[float]
     x = float(np.tan(rng.uniform(-0.35, 0.35) * probe.half_angle) * (z + probe.radius_mm - radius))
     ov = _translated(ov, np.array([x, 0.0, z]))
     around = surroundings(rng, ov.body.centre, radius, busy=float(rng.uniform(0.4, 1.3)))
-    around += halo(rng, ov.body)
     return scene(ov, around), probe, extent_along(ov.body, 1)
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from follicle_seg.synth.anatomy import Scene, halo, ovary_radius, place_ovary, scene, surroundings
+from follicle_seg.synth.anatomy import Scene, ovary_radius, place_ovary, scene, surroundings
 from follicle_seg.synth.canvas import annotate
 from follicle_seg.synth.geometry import extent_along
 from follicle_seg.synth.render import Probe, jpeg_round_trip, prepare_scan, render_plane
@@ -80,8 +80,7 @@ def _scene(rng: np.random.Generator, probe: Probe, length: float) -> tuple[Scene
     x = float(np.tan(theta) * (z + probe.radius_mm))
     centre = np.array([x, 0.0, z])
     ovary = place_ovary(rng, centre, length, follicle_diameters(rng), capsule_mm=float(rng.uniform(0.4, 1.2)))
-    around = surroundings(rng, centre, ovary_radius(ovary.body), busy=float(rng.uniform(0.5, 2.2)))
-    around += halo(rng, ovary.body)
+    around = surroundings(rng, centre, ovary_radius(ovary.body), busy=float(rng.uniform(0.3, 1.6)))
     ext_y = extent_along(ovary.body, 1)
     if rng.random() < 0.08:  # no ovary in view (with ovaries cut off by the fan or a zoom: ~12 %)
         y0 = float(rng.choice([-1.0, 1.0]) * (ext_y + rng.uniform(0.5, 12.0)))
