@@ -84,10 +84,10 @@ def main(argv: list[str] | None = None) -> int:
         "ovary_dice_median_unflagged": _median([r["ovary_dice"] for r in rows if not r["flags"]]),
         "flags": dict(flags),
     }
-    print(json.dumps(summary, indent=2))
-    if args.json is not None:
+    if args.json is not None:  # before printing: a closed stdout (``| head``) must not lose the file
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"summary": summary, "images": rows}, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(summary, indent=2))
     return 0
 
 
