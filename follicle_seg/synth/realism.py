@@ -1,7 +1,7 @@
 """Appearance statistics of an ovary image, to compare synthetic frames with real scans.
 
-Used by ``scripts/realism_stats.py`` (the measured comparison in the README) and by the tests
-of the generator. Inputs are plain arrays; the caller brings the image to the network scale
+Used by ``scripts/realism_stats.py`` (the measured comparison in the README); tested on hand-made
+images. Inputs are plain arrays; the caller brings the image to the network scale
 (0.3 mm/px, normalised 0-1 inside the fan) for :func:`image_stats` and keeps the stored 8-bit grey
 for :func:`grey_stats`.
 
