@@ -19,6 +19,7 @@ import argparse
 import json
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -30,11 +31,22 @@ from follicle_seg.model.infer import Segmenter
 from follicle_seg.model.train import dice
 
 
-def score_image(seg: Segmenter, image: Path, mask: Path, keep_one: bool = True) -> dict[str, object]:
+def annotated_regions(folder: Path) -> Iterator[tuple[str, np.ndarray, np.ndarray, tuple[int, int, int, int]]]:
+    """``(name, grey image, ovary outline, scan area (c0, r0, c1, r1))`` for every ``images/NAME.jpg``
+    with a ``masks/NAME.png`` (non-zero = ovary, follicles included), sorted by name."""
+    for image in sorted((folder / "images").glob("*.jpg")):
+        mask = folder / "masks" / f"{image.stem}.png"
+        if not mask.is_file():
+            continue
+        grey = np.asarray(Image.open(image).convert("L"))
+        truth = np.asarray(Image.open(mask).convert("L")) > 0
+        box = find_scan_area(grey) or (0, 0, grey.shape[1] - 1, grey.shape[0] - 1)
+        yield image.stem, grey, truth, box
+
+
+def score_image(seg: Segmenter, name: str, grey: np.ndarray, truth: np.ndarray,
+                box: tuple[int, int, int, int], keep_one: bool = True) -> dict[str, object]:
     """Ovary Dice, follicles outside the outline and flags for one annotated image."""
-    grey = np.asarray(Image.open(image).convert("L"))
-    truth = np.asarray(Image.open(mask).convert("L")) > 0
-    box = find_scan_area(grey) or (0, 0, grey.shape[1] - 1, grey.shape[0] - 1)
     c0, r0, c1, r1 = box
     probs, flags = seg.predict([(grey[r0 : r1 + 1, c0 : c1 + 1], None, None)])[0]
     labels = np.zeros(grey.shape, np.uint8)
@@ -42,7 +54,7 @@ def score_image(seg: Segmenter, image: Path, mask: Path, keep_one: bool = True) 
     instances = follicle_instances(labels, None, spacing_row_mm=None, spacing_col_mm=None)
     ids = np.unique(instances[instances > 0])
     outside = sum(float(truth[instances == k].mean()) < 0.5 for k in ids)
-    return {"name": image.stem, "ovary_dice": dice(labels > 0, truth), "follicles": int(len(ids)),
+    return {"name": name, "ovary_dice": dice(labels > 0, truth), "follicles": int(len(ids)),
             "follicles_outside": int(outside), "flags": list(flags), "region": list(box)}
 
 
@@ -60,11 +72,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="score the raw argmax (every ovary candidate), as before one ovary was kept")
     args = parser.parse_args(argv)
     seg = Segmenter(args.weights, device=args.device)
-    rows = []
-    for image in sorted((args.folder / "images").glob("*.jpg")):
-        mask = args.folder / "masks" / f"{image.stem}.png"
-        if mask.is_file():
-            rows.append(score_image(seg, image, mask, keep_one=not args.argmax_only))
+    rows = [score_image(seg, *item, keep_one=not args.argmax_only) for item in annotated_regions(args.folder)]
     if not rows:
         parser.error(f"no images/*.jpg with masks/*.png under {args.folder}")
     d = np.array([r["ovary_dice"] for r in rows])

@@ -19,32 +19,27 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
-from follicle_seg.io.region import find_scan_area
-from follicle_seg.model.preprocess import fan_mask, prepare
-from follicle_seg.synth.realism import grey_stats, image_stats, resize_mask, summarise
+from follicle_seg.model.preprocess import fan_mask, normalise_intensity, resample, to_network_scale
+from follicle_seg.synth.realism import grey_stats, image_stats, summarise
+
+from eval_real import annotated_regions  # scripts/ is on sys.path when run as a script
 
 
 def _figures(grey: np.ndarray, fan: np.ndarray, ovary: np.ndarray, spacing: float | None) -> dict[str, float] | None:
-    x, geom = prepare(grey, spacing, spacing)
-    rows, cols = geom.scaled_shape
-    s = image_stats(x[:rows, :cols], resize_mask(fan, (rows, cols)), resize_mask(ovary, (rows, cols)))
+    """Both sets of figures for one region; the network-scale ones on the inference pre-processing."""
+    image, net_fan, geom = to_network_scale(grey, spacing, spacing)
+    net_ovary = resample(ovary.astype(np.float32), geom.scaled_shape, mode="nearest") > 0.5
+    s = image_stats(normalise_intensity(image, net_fan), net_fan, net_ovary)
     return None if s is None else {**s, **grey_stats(grey, fan, ovary)}
 
 
 def real_stats(folder: Path) -> list[dict[str, float]]:
     """Figures for every annotated real screen capture of ``folder`` (scan area found automatically)."""
     out = []
-    for path in sorted((folder / "images").glob("*.jpg")):
-        mask_path = folder / "masks" / f"{path.stem}.png"
-        if not mask_path.is_file():
-            continue
-        grey = np.asarray(Image.open(path).convert("L"))
-        mask = np.asarray(Image.open(mask_path).convert("L")) > 0
-        c0, r0, c1, r1 = find_scan_area(grey) or (0, 0, grey.shape[1] - 1, grey.shape[0] - 1)
+    for _, grey, truth, (c0, r0, c1, r1) in annotated_regions(folder):
         region = grey[r0 : r1 + 1, c0 : c1 + 1]
-        s = _figures(region, fan_mask(region), mask[r0 : r1 + 1, c0 : c1 + 1], None)
+        s = _figures(region, fan_mask(region), truth[r0 : r1 + 1, c0 : c1 + 1], None)
         if s is not None:
             out.append(s)
     return out

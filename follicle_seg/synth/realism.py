@@ -29,11 +29,6 @@ import numpy as np
 ANECHOIC = 0.12  # normalised grey below which a stroma pixel counts as fluid (follicle)
 
 
-def resize_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """A boolean mask resampled nearest-neighbour to ``shape`` (rows, cols)."""
-    return cv2.resize(mask.astype(np.uint8), (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST) > 0
-
-
 def image_stats(x: np.ndarray, fan: np.ndarray, ovary: np.ndarray) -> dict[str, float] | None:
     """The three figures for one normalised image at 0.3 mm/px; ``None`` without a usable ovary."""
     if ovary.sum() < 50:
