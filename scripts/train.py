@@ -36,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--val-every", type=int, default=100)
     parser.add_argument("--patience", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--ema", type=float, default=0.0, help="moving-average decay of the kept weights (0: off)")
+    parser.add_argument("--checkpoints", type=Path, default=None, help="folder for the weights at every validation")
     parser.add_argument("--network", default="unet_res", choices=sorted(CANDIDATES))
     parser.add_argument("--cache", type=Path, default=Path("runs/cache"))
     parser.add_argument("--workers", type=int, default=2, help="processes generating the cache")
@@ -47,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(train_samples)} training, {len(val_samples)} validation frames", flush=True)
     config = TrainConfig(max_steps=args.max_steps, batch_size=args.batch_size, crop=args.crop,
                          learning_rate=args.lr, val_every=args.val_every, patience=args.patience,
-                         time_limit_min=args.minutes, seed=args.seed, network=args.network)
+                         time_limit_min=args.minutes, seed=args.seed, network=args.network, ema_decay=args.ema,
+                         checkpoints=None if args.checkpoints is None else str(args.checkpoints))
     report = train(train_samples, val_samples, args.out, config=config, device=resolve_device(args.device),
                    note=f"trained on {args.n_train} synthetic frames ({args.network})",
                    command=shlex.join(["python", *sys.argv]), log=lambda m: print(m, flush=True))

@@ -105,6 +105,31 @@ def test_two_steps_change_the_weights_reproducibly() -> None:
         assert torch.allclose(results[0][key].float(), results[1][key].float())
 
 
+def test_moving_average_weights_and_checkpoints(tmp_path: Path) -> None:
+    """With ema_decay the kept weights are the running average: after two steps of decay 0.5 from
+    w0 they are (w1 + w2) / 2 (the first update copies w1), and every validation leaves both sets."""
+    from dataclasses import replace
+
+    from follicle_seg.model.network import build_network
+
+    samples = [make_sample(*toy_frame(i), 0.15, 0.15) for i in range(4)]
+    config = replace(TINY, ema_decay=0.5, checkpoints=str(tmp_path / "ck"))
+    torch.manual_seed(0)
+    net = build_network()
+    state, history = fit(net, samples[:3], samples[3:], config)
+    assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == [
+        "step_1.pt", "step_1_ema.pt", "step_2.pt", "step_2_ema.pt"]
+    w1 = torch.load(tmp_path / "ck" / "step_1.pt", weights_only=True)
+    w2 = torch.load(tmp_path / "ck" / "step_2.pt", weights_only=True)
+    ema2 = torch.load(tmp_path / "ck" / "step_2_ema.pt", weights_only=True)
+    key = next(k for k, v in w2.items() if v.is_floating_point() and not torch.equal(w1[k], v))
+    assert torch.allclose(ema2[key], (w1[key] + w2[key]) / 2, atol=1e-6)
+    assert torch.allclose(torch.load(tmp_path / "ck" / "step_1_ema.pt", weights_only=True)[key], w1[key])
+    best = max(range(2), key=lambda i: history[i]["ovary_dice"] + history[i]["follicle_dice"])
+    expected = ema2 if best == 1 else torch.load(tmp_path / "ck" / "step_1_ema.pt", weights_only=True)
+    assert torch.allclose(state[key], expected[key])
+
+
 def test_fine_tuning_writes_a_verified_bundle(tmp_path: Path) -> None:
     samples = [make_sample(*toy_frame(i), 0.15, 0.15) for i in range(3)]
     report = train(samples[:2], samples[2:], tmp_path / "b", init=None, config=TINY, log=lambda m: None)

@@ -23,6 +23,7 @@ import torch
 from monai.data import DataLoader, Dataset
 from monai.losses import DiceCELoss
 from monai.utils import set_determinism
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from follicle_seg.model.bundle import load_network, read_metadata, save_weights, shipped_bundle_root
 from follicle_seg.model.data import Sample, eval_transforms, train_transforms
@@ -45,6 +46,11 @@ class TrainConfig:
     time_limit_min: float = 40.0
     seed: int = 0
     network: str = "unet_res"
+    ema_decay: float = 0.0
+    """Validate and keep an exponential moving average of the weights (0: the raw weights)."""
+    checkpoints: str | None = None
+    """Folder that receives the weights at every validation (``step_<N>.pt``, and the moving
+    average as ``step_<N>_ema.pt``), or ``None``."""
 
 
 def split_holdout(n: int, fraction: float, seed: int) -> tuple[list[int], list[int]]:
@@ -130,7 +136,8 @@ def fit(
 
     Stops at ``max_steps``, after ``patience`` validations without improvement, or at
     ``time_limit_min``; the learning rate follows :func:`learning_rate` over whichever budget
-    runs out first.
+    runs out first. With ``config.ema_decay`` > 0 the validated (and returned) weights are an
+    exponential moving average of the optimised ones, batch-norm statistics included.
     """
     set_determinism(seed=config.seed)
     generator = torch.Generator().manual_seed(config.seed)
@@ -145,6 +152,11 @@ def fit(
     net.to(device)
     loss_fn = DiceCELoss(to_onehot_y=True, softmax=True)
     optimiser = torch.optim.AdamW(net.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    ema = (AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
+           if config.ema_decay > 0 else None)
+    kept = net if ema is None else ema.module
+    if config.checkpoints is not None:
+        Path(config.checkpoints).mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
     best_score, best_state, stale = -1.0, copy.deepcopy(net.state_dict()), 0
     history: list[dict[str, float]] = []
@@ -159,11 +171,17 @@ def fit(
             loss = loss_fn(net(batch["image"].to(device)), batch["label"].to(device))
             loss.backward()
             optimiser.step()
+            if ema is not None:
+                ema.update_parameters(net)
             step += 1
             running, counted = running + loss.item(), counted + 1
             out_of_time = time.monotonic() - start > config.time_limit_min * 60
             if step % config.val_every == 0 or step == config.max_steps or out_of_time:
-                metrics = validate(net, val_samples, device) if val_samples else {}
+                metrics = validate(kept, val_samples, device) if val_samples else {}
+                if config.checkpoints is not None:
+                    torch.save(net.state_dict(), Path(config.checkpoints) / f"step_{step}.pt")
+                    if ema is not None:
+                        torch.save(kept.state_dict(), Path(config.checkpoints) / f"step_{step}_ema.pt")
                 score = metrics.get("ovary_dice", 0.0) + metrics.get("follicle_dice", 0.0)
                 entry = {"step": step, "loss": running / max(1, counted),
                          "minutes": (time.monotonic() - start) / 60, **metrics}
@@ -171,7 +189,7 @@ def fit(
                 log(json.dumps({k: round(v, 4) for k, v in entry.items()}))
                 running, counted = 0.0, 0
                 if score > best_score or not val_samples:
-                    best_score, best_state, stale = score, copy.deepcopy(net.state_dict()), 0
+                    best_score, best_state, stale = score, copy.deepcopy(kept.state_dict()), 0
                 else:
                     stale += 1
                 if stale >= config.patience or out_of_time:
