@@ -122,12 +122,27 @@ def test_moving_average_weights_and_checkpoints(tmp_path: Path) -> None:
     w1 = torch.load(tmp_path / "ck" / "step_1.pt", weights_only=True)
     w2 = torch.load(tmp_path / "ck" / "step_2.pt", weights_only=True)
     ema2 = torch.load(tmp_path / "ck" / "step_2_ema.pt", weights_only=True)
-    key = next(k for k, v in w2.items() if v.is_floating_point() and not torch.equal(w1[k], v))
+    params = {name for name, _ in build_network().named_parameters()}
+    key = next(k for k in sorted(params) if not torch.equal(w1[k], w2[k]))
     assert torch.allclose(ema2[key], (w1[key] + w2[key]) / 2, atol=1e-6)
     assert torch.allclose(torch.load(tmp_path / "ck" / "step_1_ema.pt", weights_only=True)[key], w1[key])
     best = max(range(2), key=lambda i: history[i]["ovary_dice"] + history[i]["follicle_dice"])
     expected = ema2 if best == 1 else torch.load(tmp_path / "ck" / "step_1_ema.pt", weights_only=True)
     assert torch.allclose(state[key], expected[key])
+
+
+def test_refresh_batch_norm_gives_the_plain_batch_statistics() -> None:
+    from follicle_seg.model.train import refresh_batch_norm
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 1, bias=False), torch.nn.BatchNorm2d(2))
+    net[0].weight.data[:] = torch.tensor([[[[2.0]]], [[[-1.0]]]])
+    net[1].running_mean.fill_(99.0)
+    net.eval()
+    batches = [{"image": torch.full((1, 1, 2, 2), v)} for v in (1.0, 3.0)]
+    refresh_batch_norm(net, batches)
+    # per batch the channel means are (2v, -v): averaged over v = 1 and 3, (4, -2)
+    assert torch.allclose(net[1].running_mean, torch.tensor([4.0, -2.0]))
+    assert not net.training and net[1].momentum == 0.1
 
 
 def test_fine_tuning_writes_a_verified_bundle(tmp_path: Path) -> None:

@@ -8,11 +8,12 @@ Runs are reproducible for a given seed on a given device and thread count.
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 import json
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -123,6 +124,31 @@ def validate(net: torch.nn.Module, samples: Sequence[Sample], device: str = "cpu
     return {"ovary_dice": float(np.mean(ovary)), "follicle_dice": float(np.mean(follicle))}
 
 
+BN_REFRESH_BATCHES = 24
+"""Training batches used to recompute the batch-norm statistics of averaged weights."""
+
+
+def refresh_batch_norm(net: torch.nn.Module, batches: Iterable[dict[str, Any]], device: str = "cpu") -> None:
+    """Recompute every batch-norm layer's running mean and variance for ``net``'s current weights,
+    as the plain average over ``batches`` (what averaged weights need: statistics gathered for
+    other weights do not fit them)."""
+    norms = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average
+    was_training = net.training
+    net.train()
+    with torch.no_grad():
+        for batch in batches:
+            net(batch["image"].to(device))
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+    net.train(was_training)
+
+
 def fit(
     net: torch.nn.Module,
     train_samples: Sequence[Sample],
@@ -137,7 +163,8 @@ def fit(
     Stops at ``max_steps``, after ``patience`` validations without improvement, or at
     ``time_limit_min``; the learning rate follows :func:`learning_rate` over whichever budget
     runs out first. With ``config.ema_decay`` > 0 the validated (and returned) weights are an
-    exponential moving average of the optimised ones, batch-norm statistics included.
+    exponential moving average of the optimised ones, their batch-norm statistics recomputed on
+    :data:`BN_REFRESH_BATCHES` training batches before each validation.
     """
     set_determinism(seed=config.seed)
     generator = torch.Generator().manual_seed(config.seed)
@@ -152,7 +179,7 @@ def fit(
     net.to(device)
     loss_fn = DiceCELoss(to_onehot_y=True, softmax=True)
     optimiser = torch.optim.AdamW(net.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
-    ema = (AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
+    ema = (AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=False)
            if config.ema_decay > 0 else None)
     kept = net if ema is None else ema.module
     if config.checkpoints is not None:
@@ -177,6 +204,8 @@ def fit(
             running, counted = running + loss.item(), counted + 1
             out_of_time = time.monotonic() - start > config.time_limit_min * 60
             if step % config.val_every == 0 or step == config.max_steps or out_of_time:
+                if ema is not None:
+                    refresh_batch_norm(kept, itertools.islice(iter(loader), BN_REFRESH_BATCHES), device)
                 metrics = validate(kept, val_samples, device) if val_samples else {}
                 if config.checkpoints is not None:
                     torch.save(net.state_dict(), Path(config.checkpoints) / f"step_{step}.pt")
