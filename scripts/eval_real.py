@@ -62,23 +62,12 @@ def _median(values: list) -> float | None:
     return float(np.median(values)) if values else None
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("folder", type=Path)
-    parser.add_argument("--weights", type=Path, default=None, help="models/model.pt of a bundle (default: shipped)")
-    parser.add_argument("--json", type=Path, default=None)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--argmax-only", action="store_true",
-                        help="score the raw argmax (every ovary candidate), as before one ovary was kept")
-    args = parser.parse_args(argv)
-    seg = Segmenter(args.weights, device=args.device)
-    rows = [score_image(seg, *item, keep_one=not args.argmax_only) for item in annotated_regions(args.folder)]
-    if not rows:
-        parser.error(f"no images/*.jpg with masks/*.png under {args.folder}")
+def summarise(rows: list[dict[str, object]]) -> dict[str, object]:
+    """Ovary Dice distribution, follicles outside the outline and flags over scored images."""
     d = np.array([r["ovary_dice"] for r in rows])
     outside = np.array([r["follicles_outside"] for r in rows])
     flags = Counter(f for r in rows for f in r["flags"])
-    summary = {
+    return {
         "n_images": len(rows),
         "ovary_dice_median": float(np.median(d)),
         "ovary_dice_q1": float(np.percentile(d, 25)),
@@ -92,6 +81,22 @@ def main(argv: list[str] | None = None) -> int:
         "ovary_dice_median_unflagged": _median([r["ovary_dice"] for r in rows if not r["flags"]]),
         "flags": dict(flags),
     }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--weights", type=Path, default=None, help="models/model.pt of a bundle (default: shipped)")
+    parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--argmax-only", action="store_true",
+                        help="score the raw argmax (every ovary candidate), as before one ovary was kept")
+    args = parser.parse_args(argv)
+    seg = Segmenter(args.weights, device=args.device)
+    rows = [score_image(seg, *item, keep_one=not args.argmax_only) for item in annotated_regions(args.folder)]
+    if not rows:
+        parser.error(f"no images/*.jpg with masks/*.png under {args.folder}")
+    summary = summarise(rows)
     if args.json is not None:  # before printing: a closed stdout (``| head``) must not lose the file
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"summary": summary, "images": rows}, indent=2) + "\n", encoding="utf-8")

@@ -26,7 +26,7 @@ import torch
 from follicle_seg.model.infer import Segmenter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from eval_real import annotated_regions, score_image  # noqa: E402
+from eval_real import annotated_regions, score_image, summarise  # noqa: E402
 
 
 def _step(path: Path) -> tuple[int, str]:
@@ -34,16 +34,9 @@ def _step(path: Path) -> tuple[int, str]:
     return (int(match.group(1)), match.group(2) or "") if match else (-1, "")
 
 
-def halves_summary(rows: list[dict[str, object]]) -> dict[str, dict[str, float]]:
-    """Median / mean ovary Dice, share >= 0.5 and follicles outside per image, per half."""
-    out = {}
-    for half, parity in (("selection", 0), ("report", 1)):
-        part = rows[parity::2]
-        d = np.array([r["ovary_dice"] for r in part], float)
-        out[half] = {"n": len(part), "ovary_dice_median": float(np.median(d)), "ovary_dice_mean": float(d.mean()),
-                     "share_dice_ge_0_5": float(np.mean(d >= 0.5)),
-                     "follicles_outside_per_image": float(np.mean([r["follicles_outside"] for r in part]))}
-    return out
+def halves_summary(rows: list[dict[str, object]]) -> dict[str, dict[str, object]]:
+    """``eval_real.summarise`` of the selection (even positions) and report (odd) halves."""
+    return {half: summarise(rows[parity::2]) for half, parity in (("selection", 0), ("report", 1))}
 
 
 def main(argv: list[str] | None = None) -> int:
