@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
-from follicle_seg.synth.training import STYLES, training_frame
+from follicle_seg.synth.training import LAYERED, STYLES, training_frame
 from follicle_seg.types import FOLLICLE, OVARY
 
 
@@ -24,7 +24,7 @@ def test_at_least_six_named_styles() -> None:
         training_frame(0, style="no_such_scanner")
 
 
-@pytest.mark.parametrize("style", STYLES)
+@pytest.mark.parametrize("style", [*STYLES, LAYERED])
 def test_every_style_renders_plausible_grey(style: str) -> None:
     meds, fol = [], []
     for seed in range(3):
@@ -71,7 +71,7 @@ def test_shift_moves_outside_the_training_distribution() -> None:
         training_frame(0, shift=-1.0)
 
 
-@pytest.mark.parametrize("style", STYLES)
+@pytest.mark.parametrize("style", [*STYLES, LAYERED])
 def test_follicles_look_as_large_as_their_labels(style: str) -> None:
     """The dark area around a >= 5 mm follicle matches its label (no systematic over/under-size)."""
     ratios = []
@@ -110,3 +110,30 @@ def test_realism_figures_of_a_hand_made_ovary() -> None:
     assert d["contrast"] < -1.0 and b["contrast"] > 1.0
     assert 0.2 < d["texture"] < 0.45 and 0.9 < b["texture"] < 1.1
     assert image_stats(dark, fan, np.zeros_like(ovary)) is None  # no ovary: no figures
+
+
+def test_layered_frames_share_the_style_none_mix_and_keep_the_3d_frames() -> None:
+    frames = [training_frame(s) for s in range(30)]
+    layered = [f for f in frames if f.style == LAYERED]
+    assert 8 <= len(layered) <= 22  # about half of style=None frames
+    # the other seeds render exactly what the 3-D renderer alone renders for them
+    other = next(s for s, f in enumerate(frames) if f.style != LAYERED)
+    assert training_frame(other).pixels.tobytes() == frames[other].pixels.tobytes()
+
+
+def test_layered_ovary_is_visible_by_its_follicles_and_level() -> None:
+    """Follicles are darker than the stroma around them; the stroma differs from the tissue
+    just outside the ovary by more than a trace (an invisible ovary teaches nothing)."""
+    follicle_vs_stroma, contrast = [], []
+    for seed in range(16):
+        f = training_frame(seed, style=LAYERED)
+        ovary, fol = f.labels == OVARY, f.labels == FOLLICLE
+        if ovary.sum() < 400:
+            continue
+        ring = ndi.binary_dilation(f.labels > 0, iterations=int(3 / f.spacing_row_mm)) & (f.labels == 0) & f.fan
+        stroma = float(np.median(f.pixels[ovary]))
+        contrast.append(abs(stroma - float(np.median(f.pixels[ring]))))
+        if fol.sum() > 100:
+            follicle_vs_stroma.append(float(np.median(f.pixels[fol])) < stroma)
+    assert len(contrast) >= 8 and np.median(contrast) >= 4
+    assert all(follicle_vs_stroma) and len(follicle_vs_stroma) >= 5

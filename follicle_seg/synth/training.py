@@ -22,11 +22,16 @@ import numpy as np
 from follicle_seg.synth.anatomy import Scene, ovary_radius, place_ovary, scene, surroundings
 from follicle_seg.synth.canvas import annotate
 from follicle_seg.synth.geometry import extent_along
+from follicle_seg.synth.layered import layered_frame
 from follicle_seg.synth.render import Probe, jpeg_round_trip, prepare_scan, render_plane
 from follicle_seg.synth.styles import STYLES, family, outside, sample_params
 
-__all__ = ["STYLES", "TrainingFrame", "training_frame", "follicle_diameters"]
+__all__ = ["LAYERED", "STYLES", "TrainingFrame", "training_frame", "follicle_diameters"]
 
+LAYERED = "layered"
+"""Style name of frames from the image-plane generator (:mod:`follicle_seg.synth.layered`)."""
+LAYERED_SHARE = 0.5
+"""Share of ``style=None`` frames drawn by the layered generator; the rest by the 3-D renderer."""
 DEPTH_MM = (40.0, 100.0)  # training range of imaging depth
 FAN_DEG = (115.0, 165.0)
 REGION_ROWS = (280, 560)  # region height in pixels; spacing follows from the depth
@@ -121,7 +126,9 @@ def training_frame(seed: int, *, style: str | None = None, shift: float = 0.0) -
     seed
         Same seed (and arguments), same bytes.
     style
-        One of :data:`STYLES`, or ``None`` for a random family with random perturbation.
+        One of :data:`STYLES`, :data:`LAYERED` (the image-plane generator), or ``None``: the
+        layered generator for a share :data:`LAYERED_SHARE` of seeds, else a random family of
+        the 3-D renderer with random perturbation.
     shift
         0 samples the training distribution; > 0 pushes depth, noise, speckle grain and gain
         outside the training ranges (held-out evaluation), further as it grows (1 = clearly out).
@@ -134,6 +141,12 @@ def training_frame(seed: int, *, style: str | None = None, shift: float = 0.0) -
     if shift < 0:
         raise ValueError("shift must be >= 0 (0 = training distribution).")
     rng = np.random.default_rng([int(seed), int(round(shift * 1000))])
+    if style == LAYERED or (style is None and np.random.default_rng([int(seed), int(round(shift * 1000)), 1]).random() < LAYERED_SHARE):
+        pixels, labels, fan, spacing, depth = layered_frame(rng, shift=shift)
+        pixels, labels, fan = reframe(rng, pixels, labels, fan)
+        if rng.random() < 0.6:
+            pixels = jpeg_round_trip(pixels, int(rng.integers(60, 96)))
+        return TrainingFrame(pixels, labels, spacing, spacing, LAYERED, fan, depth)
     params = sample_params(family(style, rng), rng, shift=shift)
     probe, length = _probe_and_ovary(rng, shift)
     rows = rng.integers(*REGION_ROWS)

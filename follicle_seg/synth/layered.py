@@ -1,0 +1,420 @@
+"""Layered scenes: a second training-frame generator, painted in the image plane.
+
+The 3-D generator (:mod:`follicle_seg.synth.render`) cuts a few soft structures around the ovary
+and, on many frames, leaves the ovary hard to see. Real pelvic scans are busy: layers of tissue
+with oriented texture, bright interfaces, vessels, bowel and the uterus crowd around an ovary that
+is nonetheless visible, bounded by a change of texture and level, often a thin bright capsule, and
+marked by the black follicles inside it. This generator draws that picture directly:
+
+1. a label map and an echo map (dB) in the display plane: a smooth tissue level, 4-16 random
+   curved bands and lobules each with its own level and oriented texture, thin bright
+   interfaces, vessels (round or tubular, anechoic), bowel loops (bright wall; fluid, mixed or gas
+   content), free fluid, sometimes a uterus with its endometrial stripe, ovary-sized decoy patches;
+   then the ovary: a perturbed ellipse 1.5-20 % of the fan, stroma a few dB darker (mostly) or
+   brighter than the tissue around it, its own texture, an optional capsule and fluid halo, and
+   follicles (anechoic, bright back wall) that never overlap;
+2. the beam: the echo and attenuation maps are resampled onto the polar (depth x beam-line) grid,
+   attenuation accumulates along each line and time-gain compensation undoes the tissue average
+   (so fluid leaves enhancement behind it and gas a shadow); complex Gaussian speckle correlated
+   by an anisotropic point-spread function multiplies it; near-field reverberation, noise,
+   log compression, speckle reduction and edge enhancement follow;
+3. scan conversion to the fan, a grey map, and often sonographer graphics: '+' calipers joined by
+   dotted lines across the ovary or a follicle, side labels ("RT OVARY"), measurement text.
+
+Every quantity is drawn at random for every frame (SynthSeg-like): only shape, context and the
+follicles inside tell the ovary, not one grey level or texture.
+
+Examples
+--------
+>>> f = layered_frame(np.random.default_rng(0))
+>>> pixels, labels, fan, spacing_mm, depth_mm = f
+>>> pixels.dtype, pixels.shape == labels.shape == fan.shape
+(dtype('uint8'), True)
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from follicle_seg.synth.canvas import _dotted, _plus, draw_text_block
+
+_LABEL_TEXT = ("RT OVARY", "LT OVARY", "Rt Ovary", "Lt Ovary", "R OV", "L OV", "LOV", "ROV", "RT-OVARY",
+               "LEFT OV", "Right Ovary", "Left Ovary", "CY", "1", "2")
+
+
+def _field(shape: tuple[int, int], sigma_px: float, rng: np.random.Generator,
+           angle: float | None = None, stretch: float = 1.0) -> np.ndarray:
+    """Smooth random field with unit standard deviation; oriented (``angle``, ``stretch`` > 1) or not."""
+    noise = rng.standard_normal(shape).astype(np.float32)
+    sx, sy = sigma_px * stretch, sigma_px
+    out = cv2.GaussianBlur(noise, (0, 0), sigmaX=max(sx, 0.3), sigmaY=max(sy, 0.3))
+    if angle is not None and stretch > 1.0:
+        rows, cols = shape
+        m = cv2.getRotationMatrix2D((cols / 2.0, rows / 2.0), float(np.degrees(angle)), 1.0)
+        out = cv2.warpAffine(out, m, (cols, rows), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    return out / (float(out.std()) + 1e-6)
+
+
+class _Plane:
+    """The display plane in mm: pixel (row, col) sits at x = (col - c0) * s, z = z0 + row * s."""
+
+    def __init__(self, rows: int, cols: int, spacing: float, z0: float) -> None:
+        self.rows, self.cols, self.s, self.z0 = rows, cols, spacing, z0
+        self.c0 = (cols - 1) / 2.0
+        self.x = ((np.arange(cols, dtype=np.float32) - self.c0) * spacing)[None, :]
+        self.z = (z0 + np.arange(rows, dtype=np.float32) * spacing)[:, None]
+
+    def ellipse(self, cx: float, cz: float, a: float, b: float, angle: float) -> np.ndarray:
+        """Normalised elliptic radius (1 on the outline) of every pixel."""
+        dx, dz = self.x - cx, self.z - cz
+        c, s = np.cos(angle), np.sin(angle)
+        u, v = dx * c + dz * s, -dx * s + dz * c
+        return np.sqrt((u / a) ** 2 + (v / b) ** 2)
+
+    def band(self, cx: float, cz: float, angle: float, curvature: float, half_width: float,
+             half_length: float) -> np.ndarray:
+        """Signed distance (mm, < 0 inside) to a curved band, ends rounded off."""
+        dx, dz = self.x - cx, self.z - cz
+        c, s = np.cos(angle), np.sin(angle)
+        u, v = dx * c + dz * s, -dx * s + dz * c
+        across = np.abs(v - 0.5 * curvature * u * u) - half_width
+        along = np.abs(u) - half_length
+        return np.maximum(across, along)
+
+    def to_pixel(self, x: float, z: float) -> tuple[int, int]:
+        return int(round((z - self.z0) / self.s)), int(round(x / self.s + self.c0))
+
+
+def _soft(distance: np.ndarray, edge_mm: float) -> np.ndarray:
+    """Inside weight 1 -> 0 across an edge of ``edge_mm`` (distance < 0 inside)."""
+    return np.clip(0.5 - distance / max(edge_mm, 1e-3), 0.0, 1.0).astype(np.float32)
+
+
+
+
+class _Scene:
+    """Label, echo (dB) and attenuation (dB/mm) maps of one frame, painted back to front."""
+
+    def __init__(self, plane: _Plane, fan: np.ndarray, rng: np.random.Generator, tissue_alpha: float) -> None:
+        self.p, self.fan, self.rng, self.tissue_alpha = plane, fan, rng, tissue_alpha
+        shape = (plane.rows, plane.cols)
+        px = 1.0 / plane.s
+        self.textures = [
+            _field(shape, rng.uniform(0.4, 1.2) * px, rng),
+            _field(shape, rng.uniform(1.5, 4.0) * px, rng),
+            _field(shape, rng.uniform(0.6, 2.0) * px, rng, angle=rng.uniform(-0.6, 0.6), stretch=rng.uniform(3, 10)),
+            _field(shape, rng.uniform(0.6, 2.0) * px, rng, angle=rng.uniform(-np.pi, np.pi), stretch=rng.uniform(2, 8)),
+        ]
+        self.echo = (rng.uniform(1.5, 5.0) * _field(shape, rng.uniform(5, 20) * px, rng)).astype(np.float32)
+        self.echo += self._texture(rng.uniform(1.0, 4.0))
+        self.alpha = np.full(shape, tissue_alpha, np.float32)
+        self.labels = np.zeros(shape, np.uint8)
+        self.keep_out: np.ndarray | float = 1.0  # weight multiplier: 0 where nothing may be painted
+
+    def paint(self, weight: np.ndarray, level_db: np.ndarray | float, alpha_db_mm: float) -> None:
+        """Blend a structure's level and attenuation in with its soft inside weight."""
+        weight = weight * self.keep_out
+        self.echo += weight * (level_db - self.echo)
+        self.alpha += weight * (alpha_db_mm - self.alpha)
+
+    def _texture(self, amplitude_db: float) -> np.ndarray:
+        w = self.rng.dirichlet(np.full(len(self.textures), 0.6))
+        return (amplitude_db * sum(wi * t for wi, t in zip(w, self.textures))).astype(np.float32)
+
+    def _point(self, depth: tuple[float, float] = (0.05, 0.95)) -> tuple[float, float]:
+        rows, cols = np.nonzero(self.fan)
+        k = self.rng.integers(len(rows))
+        z = float(self.p.z[rows[k], 0])
+        lo, hi = float(self.p.z[rows.min(), 0]), float(self.p.z[rows.max(), 0])
+        z = float(np.clip(z, lo + depth[0] * (hi - lo), lo + depth[1] * (hi - lo)))
+        return float(self.p.x[0, cols[k]]), z
+
+    def tissue_band(self, thin: bool = False) -> None:
+        rng = self.rng
+        cx, cz = self._point()
+        angle = rng.normal(0, 0.45) if rng.random() < 0.7 else rng.uniform(-np.pi, np.pi)
+        width = rng.uniform(0.2, 1.0) if thin else rng.uniform(1.0, 12.0)
+        d = self.p.band(cx, cz, angle, rng.uniform(-0.04, 0.04), width, rng.uniform(8, 60))
+        w = _soft(d, rng.uniform(0.2, 0.8) if thin else rng.uniform(0.3, 3.0))
+        level = rng.uniform(4, 15) if thin else rng.normal(0, 4) + self._texture(rng.uniform(1, 5))
+        self.paint(w, level, self.tissue_alpha * rng.uniform(0.7, 1.5))
+
+    def lobule(self, size: tuple[float, float] = (3.0, 20.0)) -> None:
+        rng = self.rng
+        cx, cz = self._point()
+        a = rng.uniform(*size)
+        r = self.p.ellipse(cx, cz, a, a * rng.uniform(0.4, 1.0), rng.uniform(-np.pi, np.pi))
+        w = _soft((r - 1.0) * a, rng.uniform(0.3, 2.5))
+        level = rng.normal(0, 5) + self._texture(rng.uniform(1, 5))
+        self.paint(w, level, self.tissue_alpha * rng.uniform(0.6, 1.4))
+
+    def vessel(self, near: tuple[float, float] | None = None) -> None:
+        rng = self.rng
+        cx, cz = near if near is not None else self._point()
+        if rng.random() < 0.5:
+            a = rng.uniform(1.5, 6.0)
+            d = (self.p.ellipse(cx, cz, a, a * rng.uniform(0.6, 1.0), rng.uniform(-np.pi, np.pi)) - 1.0) * a
+        else:
+            d = self.p.band(cx, cz, rng.uniform(-np.pi, np.pi), rng.uniform(-0.05, 0.05),
+                            rng.uniform(1.0, 4.0), rng.uniform(6, 35))
+        if rng.random() < 0.5:  # bright wall
+            self.paint(_soft(np.abs(d) - rng.uniform(0.2, 0.6), 0.3), rng.uniform(5, 14),
+                   self.tissue_alpha)
+        self.paint(_soft(d, rng.uniform(0.3, 1.0)), rng.uniform(-45, -15), 0.05)
+
+    def bowel(self, near: tuple[float, float] | None = None) -> None:
+        rng = self.rng
+        cx, cz = near if near is not None else self._point()
+        a = rng.uniform(5, 16)
+        d = (self.p.ellipse(cx, cz, a, a * rng.uniform(0.4, 0.9), rng.uniform(-np.pi, np.pi)) - 1.0) * a
+        wall = rng.uniform(1.0, 3.0)
+        self.paint(_soft(d, 0.5), rng.uniform(6, 16), self.tissue_alpha)
+        inner = _soft(d + wall, 0.5)
+        content = rng.random()
+        if content < 0.35:  # fluid
+            self.paint(inner, rng.uniform(-45, -25), 0.05)
+        elif content < 0.7:  # mixed
+            self.paint(inner, rng.uniform(-10, 5) + self._texture(rng.uniform(5, 12)),
+                   self.tissue_alpha)
+        else:  # gas: a bright near surface, then a shadow
+            self.paint(inner, rng.uniform(10, 20), rng.uniform(2.0, 6.0))
+
+    def fluid(self, near: tuple[float, float] | None = None, size: tuple[float, float] = (6, 30)) -> None:
+        rng = self.rng
+        cx, cz = near if near is not None else self._point((0.0, 0.5))
+        a = rng.uniform(*size)
+        r = self.p.ellipse(cx, cz, a, a * rng.uniform(0.3, 0.8), rng.normal(0, 0.4))
+        r = r * (1.0 + 0.15 * self.textures[1])
+        self.paint(_soft((r - 1.0) * a, 0.5), rng.uniform(-50, -30), 0.02)
+
+    def uterus(self) -> None:
+        rng = self.rng
+        cx, cz = self._point((0.1, 0.7))
+        a, angle = rng.uniform(20, 45), rng.normal(0, 0.6)
+        b = a * rng.uniform(0.4, 0.7)
+        r = self.p.ellipse(cx, cz, a, b, angle)
+        striae = _field(self.echo.shape, rng.uniform(0.6, 1.5) / self.p.s, rng, angle=angle, stretch=rng.uniform(4, 10))
+        self.paint(_soft((r - 1.0) * a, 1.5), rng.normal(2, 4) + rng.uniform(1, 5) * striae,
+               self.tissue_alpha * 1.1)
+        stripe = self.p.band(cx, cz, angle, 0.0, b * rng.uniform(0.05, 0.2), a * 0.7)
+        self.paint(_soft(stripe, 0.8), rng.uniform(-8, 14), self.tissue_alpha)
+
+    def ovary(self) -> dict[str, object]:
+        """Paint the ovary and its follicles; returns its geometry for graphics."""
+        rng, p = self.rng, self.p
+        fan_mm2 = float(self.fan.sum()) * p.s**2
+        area = fan_mm2 * float(np.exp(rng.uniform(np.log(0.015), np.log(0.2))))
+        q = rng.uniform(0.45, 0.9)
+        a = float(np.clip(np.sqrt(area / (np.pi * q)), 6.0, 28.0))
+        diam = _follicle_diameters(rng)
+        if diam.size and diam.max() / 2 + 1.5 > a * q:  # a dominant follicle stretches the ovary
+            q = min(0.95, (diam.max() / 2 + 1.5) / a)
+            a = max(a, (diam.max() / 2 + 1.5) / q)
+        b = a * q
+        cx, cz = self._point((0.12, 0.75))
+        angle = rng.uniform(-np.pi, np.pi)
+        r = p.ellipse(cx, cz, a, b, angle)
+        theta = np.arctan2(p.z - cz, p.x - cx)
+        wobble = sum(rng.uniform(0, 0.05) * np.cos(k * theta + rng.uniform(0, 2 * np.pi)) for k in (2, 3, 4))
+        r = r / (1.0 + wobble)
+        inside = r < 1.0
+        ring = (r >= 1.0) & (r < 1.6) & self.fan
+        around = float(np.median(self.echo[ring])) if ring.any() else 0.0
+        if rng.random() < 0.3:  # free fluid hugging the ovary
+            halo = _soft((r - 1.0 - rng.uniform(0.03, 0.15)) * a, 0.4) * (self.textures[1] > rng.uniform(-0.5, 0.8))
+            self.paint(halo.astype(np.float32), rng.uniform(-45, -25), 0.02)
+        offset = -rng.uniform(1.5, 8.0) if rng.random() < 0.75 else rng.uniform(1.0, 5.0)
+        stroma = around + offset + self._texture(rng.uniform(1.0, 5.0))
+        if rng.random() < 0.4:  # a brighter or darker medulla
+            stroma = stroma + rng.uniform(-3, 3) * np.clip(1.0 - r, 0, 1) ** 2
+        self.paint(_soft((r - 1.0) * a, rng.uniform(0.2, 0.8)), stroma, self.tissue_alpha * 0.9)
+        if rng.random() < 0.6:  # thin bright capsule, sometimes only in parts
+            rim = _soft(np.abs(r - 1.0) * a - rng.uniform(0.15, 0.6), 0.3)
+            if rng.random() < 0.5:
+                rim = rim * (self.textures[1] > rng.uniform(-0.8, 0.3))
+            self.echo += rim * np.float32(rng.uniform(3.0, 10.0))
+        self.labels[inside] = 1
+        follicles = self._follicles(diam, cx, cz, a, b, angle, r)
+        return {"centre": (cx, cz), "a": a, "b": b, "angle": angle, "follicles": follicles}
+
+    def _follicles(self, diam: np.ndarray, cx: float, cz: float, a: float, b: float, angle: float,
+                   r: np.ndarray) -> list[tuple[float, float, float, float]]:
+        rng, p = self.rng, self.p
+        placed: list[tuple[float, float, float, float]] = []
+        c, s = np.cos(angle), np.sin(angle)
+        for d in sorted(diam, reverse=True):
+            rad = d / 2.0
+            for _ in range(40):
+                u, v = rng.uniform(-1, 1, 2)
+                if u * u + v * v > 1:
+                    continue
+                # keep the follicle inside the outline, allowing it to bulge a little
+                room_a, room_b = max(a - 0.7 * rad, 0.1), max(b - 0.7 * rad, 0.1)
+                fx, fz = cx + u * room_a * c - v * room_b * s, cz + u * room_a * s + v * room_b * c
+                if all(np.hypot(fx - x, fz - z) > rad + rr + 0.5 for x, z, rr, _ in placed):
+                    placed.append((fx, fz, rad, d))
+                    break
+        for fx, fz, rad, _ in placed:
+            q = rng.uniform(0.7, 1.0)
+            fr = p.ellipse(fx, fz, rad, rad * q, rng.uniform(-np.pi, np.pi))
+            inside = fr < 1.0
+            # bright back wall: the rim on the far side from the probe (the apex is at x = z = 0)
+            rim = (fr >= 1.0) & (fr < 1.0 + rng.uniform(0.15, 0.35))
+            far = ((p.x - fx) * fx + (p.z - fz) * fz) > 0
+            self.echo[rim & far] += rng.uniform(4.0, 12.0)
+            self.paint(inside.astype(np.float32), rng.uniform(-50, -30), 0.02)
+            self.labels[inside] = 2
+        self.labels[(self.labels == 0) & (r < 1.0)] = 1
+        return placed
+
+
+def _follicle_diameters(rng: np.random.Generator) -> np.ndarray:
+    """Follicle diameters (mm) of one ovary: none (POI) to many antral, some dominant or cystic."""
+    if rng.random() < 0.12:
+        return np.zeros(0)
+    n = int(min(1 + rng.poisson(rng.uniform(1.0, 10.0)), 25))
+    d = np.exp(rng.normal(np.log(4.5), 0.5, n)).clip(2.0, 14.0)
+    if rng.random() < 0.12:
+        d[0] = rng.uniform(14.0, 28.0)
+    if rng.random() < 0.25:
+        d = np.concatenate([d, rng.uniform(1.0, 2.0, int(rng.integers(1, 4)))])
+    return d
+
+
+def _to_polar(plane: _Plane, radius: float, depth: float, half: float, spacing: float) -> tuple[np.ndarray, np.ndarray]:
+    """Maps for ``cv2.remap`` from the polar grid (depth x beam) into the display plane."""
+    n_r = int(np.ceil(depth / spacing))
+    n_t = int(np.ceil(2 * half * (radius + 0.6 * depth) / spacing))
+    rr = radius + np.arange(n_r, dtype=np.float32)[:, None] * spacing
+    tt = (-half + (np.arange(n_t, dtype=np.float32) + 0.5) * (2 * half / n_t))[None, :]
+    map_x = (rr * np.sin(tt)) / plane.s + plane.c0
+    map_y = (rr * np.cos(tt) - plane.z0) / plane.s
+    return map_x.astype(np.float32), map_y.astype(np.float32)
+
+
+def _from_polar(plane: _Plane, radius: float, depth: float, half: float, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Maps from the display plane into the polar grid, and the fan mask."""
+    n_r, n_t = shape
+    r = np.hypot(plane.x, plane.z)
+    t = np.arctan2(plane.x, plane.z)
+    fan = (r >= radius) & (r <= radius + depth) & (np.abs(t) <= half)
+    map_r = ((r - radius) / plane.s).astype(np.float32)
+    map_t = ((t + half) / (2 * half / n_t) - 0.5).astype(np.float32)
+    return map_t, map_r, fan
+
+
+def _beam(echo: np.ndarray, alpha: np.ndarray, rng: np.random.Generator, spacing: float, noise: float) -> np.ndarray:
+    """Echo and attenuation on the polar grid -> log-compressed, post-processed display values 0-1."""
+    n_r = echo.shape[0]
+    r_mm = np.arange(n_r, dtype=np.float32)[:, None] * spacing
+    path = np.cumsum(alpha, axis=0) * spacing  # two-way attenuation, dB
+    tissue = float(np.median(alpha))
+    tgc = tissue * r_mm + rng.uniform(0, 6) * _field((n_r, 1), n_r / rng.uniform(2, 6), rng)
+    tgc -= rng.uniform(0, 0.3) * tissue * r_mm  # frequent under-compensation
+    db = echo - path + tgc
+    amp = np.power(10.0, db / 20.0).astype(np.float32)
+    sig_ax = rng.uniform(0.15, 0.45) / spacing
+    sig_lat = sig_ax * rng.uniform(1.5, 3.0)
+    re = cv2.GaussianBlur(rng.standard_normal(echo.shape).astype(np.float32), (0, 0), sig_lat, sigmaY=sig_ax)
+    im = cv2.GaussianBlur(rng.standard_normal(echo.shape).astype(np.float32), (0, 0), sig_lat, sigmaY=sig_ax)
+    speckle = np.hypot(re, im)
+    speckle /= float(speckle.mean()) + 1e-6
+    if rng.random() < 0.3:  # heavier-tailed (K-distributed) speckle
+        speckle *= np.sqrt(rng.gamma(rng.uniform(1, 6), 1.0, echo.shape).astype(np.float32) / 3.0)
+    amp = amp * speckle ** rng.uniform(0.7, 1.0)
+    near = np.exp(-r_mm / rng.uniform(2, 6)) * (0.6 + 0.4 * np.cos(2 * np.pi * r_mm / rng.uniform(1.5, 4)))
+    amp += rng.uniform(0.5, 3.0) * near * float(np.median(amp))  # near-field reverberation
+    amp += noise * float(np.median(amp)) * np.abs(rng.standard_normal(amp.shape)).astype(np.float32)
+    log = 20 * np.log10(amp + 1e-6)
+    median = float(np.median(log))  # gain: the median echo sits at 20-50 % of the display range
+    dynamic_range = rng.uniform(40, 70)
+    img = np.clip((log - median) / dynamic_range + rng.uniform(0.2, 0.5), 0, 1).astype(np.float32)
+    smooth = rng.uniform(0, 1)
+    if smooth > 0.3:
+        img = cv2.medianBlur(img, 3 if smooth < 0.7 else 5)
+        d = int(3 + 4 * smooth)
+        img = cv2.bilateralFilter(img, d, 0.05 + 0.2 * smooth, 1.0 + 2.0 * smooth)
+    if rng.random() < 0.5:
+        img = img + np.float32(rng.uniform(0.2, 1.0)) * (img - cv2.GaussianBlur(img, (0, 0), 2.0))
+    return np.clip(img, 0, 1)
+
+
+def _graphics(img: np.ndarray, plane: _Plane, ovary: dict[str, object] | None, rng: np.random.Generator) -> None:
+    """Calipers across the ovary or a follicle, a side label, measurement text (in place)."""
+    value = int(rng.integers(170, 256))
+    lines: list[str] = []
+    if ovary is not None and rng.random() < 0.5:
+        cx, cz = ovary["centre"]  # type: ignore[misc]
+        targets = [(cx, cz, ovary["a"], ovary["angle"])]
+        targets += [(fx, fz, rad, rng.uniform(-np.pi, np.pi)) for fx, fz, rad, _ in ovary["follicles"]]  # type: ignore[union-attr]
+        size, step = int(rng.integers(3, 7)), int(rng.integers(3, 6))
+        for k in rng.permutation(len(targets))[: int(rng.integers(1, 3))]:
+            x, z, half, ang = targets[int(k)]
+            ends = [plane.to_pixel(x + sg * half * np.cos(ang), z + sg * half * np.sin(ang)) for sg in (-1, 1)]
+            for row, col in ends:
+                _plus(img, row, col, size, value)
+            if rng.random() < 0.8:
+                _dotted(img, (ends[0][1], ends[0][0]), (ends[1][1], ends[1][0]), step, value)
+            lines.append(f"D{len(lines) + 1} {2 * half / 10:.2f} cm")
+    if ovary is not None and rng.random() < 0.25:
+        cx, cz = ovary["centre"]  # type: ignore[misc]
+        row, col = plane.to_pixel(cx + rng.uniform(-1, 1) * ovary["a"], cz + rng.uniform(0.3, 1.3) * ovary["b"])  # type: ignore[operator]
+        text = _LABEL_TEXT[int(rng.integers(len(_LABEL_TEXT)))]
+        cv2.putText(img, text, (col - 20, row), cv2.FONT_HERSHEY_SIMPLEX, rng.uniform(0.35, 0.6), value, 1, cv2.LINE_AA)
+    if lines or rng.random() < 0.3:
+        draw_text_block(img, lines or [f"D {rng.uniform(1, 5):.2f}cm"], rng, value=value)
+
+
+def layered_frame(rng: np.random.Generator, *, shift: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
+    """Render one frame; ``shift`` > 0 goes deeper and noisier than the training ranges.
+
+    Returns
+    -------
+    tuple
+        ``(pixels uint8, labels uint8 0/1/2, fan bool, spacing mm/px, depth mm)``: the fan's
+        bounding box with black outside the fan, square pixels.
+    """
+    depth = float(rng.uniform(45.0, 100.0)) * (1.0 + shift * rng.uniform(0.0, 0.4))
+    radius = float(rng.uniform(4.0, 11.0))
+    half = float(np.deg2rad(rng.uniform(110.0, 165.0)) / 2)
+    rows = int(rng.integers(240, 400))
+    spacing = (radius + depth - radius * np.cos(half)) / rows
+    cols = int(np.ceil(2 * (radius + depth) * np.sin(half) / spacing)) + 2
+    plane = _Plane(rows, cols, spacing, radius * float(np.cos(half)))
+    _, _, fan = _from_polar(plane, radius, depth, half, (1, 1))
+
+    scene = _Scene(plane, fan, rng, tissue_alpha=float(rng.uniform(0.3, 1.0)))
+    steps = ([scene.tissue_band] * int(rng.integers(3, 13)) + [lambda: scene.tissue_band(thin=True)] * int(rng.integers(1, 8))
+             + [scene.lobule] * int(rng.integers(1, 6)) + [scene.vessel] * int(rng.integers(0, 4))
+             + [scene.bowel] * int(rng.integers(0, 4)) + [lambda: scene.lobule((8.0, 20.0))] * int(rng.integers(0, 3)))
+    if rng.random() < 0.3:
+        steps.append(scene.fluid)
+    if rng.random() < 0.4:
+        steps.insert(0, scene.uterus)
+    for k in rng.permutation(len(steps)):
+        steps[int(k)]()
+    ovary = scene.ovary() if rng.random() < 0.9 else None
+    if ovary is not None:  # vessels and bowel right beside the ovary, never over it
+        scene.keep_out = (scene.labels == 0).astype(np.float32)
+        for _ in range(int(rng.integers(0, 3))):
+            near = ovary["centre"] + rng.normal(0, 1, 2) * ovary["a"]  # type: ignore[operator]
+            (scene.vessel if rng.random() < 0.6 else scene.bowel)(near=(float(near[0]), float(near[1])))
+
+    map_x, map_y = _to_polar(plane, radius, depth, half, spacing)
+    echo = cv2.remap(scene.echo, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    alpha = cv2.remap(scene.alpha, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    beam = _beam(echo, alpha, rng, spacing, noise=float(rng.uniform(0.0, 0.15)) * (1.0 + 2 * shift))
+    map_t, map_r, fan = _from_polar(plane, radius, depth, half, beam.shape)
+    img = cv2.remap(beam, map_t, map_r, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+    t = np.linspace(0.0, 1.0, 256)
+    gamma = rng.uniform(0.7, 1.5)
+    lut = (t**gamma) if rng.random() < 0.5 else (0.5 - 0.5 * np.cos(np.pi * t**gamma))
+    grey = np.rint(np.interp(img, t, lut) * 255).astype(np.uint8)
+    arc = fan & (np.hypot(plane.x, plane.z) < radius + rng.uniform(0.4, 1.2))
+    grey[arc] = np.maximum(grey[arc], int(rng.integers(150, 256)))  # the probe's bright face
+    grey[~fan] = 0
+    labels = np.where(fan, scene.labels, 0).astype(np.uint8)
+    if rng.random() < 0.6:
+        _graphics(grey, plane, ovary, rng)
+    return grey, labels, fan, float(spacing), depth
