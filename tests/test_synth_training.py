@@ -112,13 +112,10 @@ def test_realism_figures_of_a_hand_made_ovary() -> None:
     assert image_stats(dark, fan, np.zeros_like(ovary)) is None  # no ovary: no figures
 
 
-def test_layered_frames_share_the_style_none_mix_and_keep_the_3d_frames() -> None:
-    frames = [training_frame(s) for s in range(30)]
-    layered = [f for f in frames if f.style == LAYERED]
-    assert 8 <= len(layered) <= 22  # about half of style=None frames
-    # the other seeds render exactly what the 3-D renderer alone renders for them
-    other = next(s for s, f in enumerate(frames) if f.style != LAYERED)
-    assert training_frame(other).pixels.tobytes() == frames[other].pixels.tobytes()
+def test_layered_frames_are_about_half_of_the_random_mix() -> None:
+    styles = [training_frame(s).style for s in range(30)]
+    assert 8 <= styles.count(LAYERED) <= 22
+    assert all(s == LAYERED or s.split("+")[0] in STYLES for s in styles)
 
 
 def test_layered_ovary_is_visible_by_its_follicles_and_level() -> None:
