@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from follicle_seg.model.infer import Segmenter, ood_flags, resolve_device
+from follicle_seg.model.infer import FRAME_PIXELS, Segmenter, ood_flags, resolve_device
 from follicle_seg.model.network import CANDIDATES, build_network, count_parameters
 from follicle_seg.model.train import dice
 from follicle_seg.types import Calibration, Frame, ImageRecord, UNCALIBRATED
@@ -65,6 +65,26 @@ def test_batched_equals_one_by_one(segmenter: Segmenter) -> None:
     alone = [segmenter.predict([item])[0] for item in items]
     for (a, _), (b, _) in zip(together, alone):
         assert np.mean(a.argmax(0) == b.argmax(0)) > 0.99
+
+
+def test_large_frames_go_fewer_per_forward_pass(segmenter: Segmenter, monkeypatch) -> None:
+    """Peak memory follows the batch size, not the largest frame: a pass never holds more
+    than ``batch_size`` typical frames' worth of pixels; outputs keep the input order."""
+    passes: list[list[tuple[int, int]]] = []
+    original = Segmenter._predict_batch
+
+    def spy(self, prepared):
+        passes.append([g.padded_shape for _, g in prepared])
+        return original(self, prepared)
+
+    monkeypatch.setattr(Segmenter, "_predict_batch", spy)
+    rng = np.random.default_rng(2)
+    shapes = [(384, 768)] * 3 + [(256, 256)] * 5  # at 0.3 mm/px: the network grid itself
+    items = [(rng.integers(0, 255, s, dtype=np.uint8), 0.3, 0.3) for s in shapes]
+    out = segmenter.predict(items)
+    assert [len(p) for p in passes] == [1, 1, 1, 4, 1]  # batch_size 4
+    assert [o[0].shape[1:] for o in out] == shapes
+    assert all(len(p) * max(r for r, _ in p) * max(c for _, c in p) <= 4 * FRAME_PIXELS for p in passes if len(p) > 1)
 
 
 def _synthetic_ovary_dice(segmenter: Segmenter) -> float:

@@ -33,6 +33,32 @@ MIN_FOLLICLE_SOLIDITY = 0.75
 """Flag ``implausible_follicle_shape`` when a follicle section >= 3 mm is less convex than this."""
 
 
+FRAME_PIXELS = 256 * 512
+"""Network-input pixels of a typical frame (about 75 mm deep at 0.3 mm/px). One forward pass
+holds at most ``batch_size`` frames of this size: deeper or wider frames go fewer at a time, so
+peak memory is set by the batch size, not by the largest frame of an archive."""
+
+
+def fits_in_pass(shapes: Sequence[tuple[int, int]], batch_size: int) -> bool:
+    """Whether frames of these padded network-input shapes may share one forward pass.
+
+    Frames of a pass are padded to a common size, so the cost is the count times the largest
+    rows times the largest columns. A single frame always fits.
+
+    Examples
+    --------
+    >>> fits_in_pass([(256, 512)] * 8, 8), fits_in_pass([(256, 512)] * 9, 8)
+    (True, False)
+    >>> fits_in_pass([(384, 768)] * 3, 8), fits_in_pass([(384, 768)] * 4, 8), fits_in_pass([(2048, 2048)], 8)
+    (True, False, True)
+    """
+    if len(shapes) <= 1:
+        return True
+    rows = max(r for r, _ in shapes)
+    cols = max(c for _, c in shapes)
+    return len(shapes) <= batch_size and len(shapes) * rows * cols <= batch_size * FRAME_PIXELS
+
+
 def resolve_device(device: str) -> str:
     """``"auto"`` -> ``"cuda"`` when a GPU is available, else ``"cpu"``; others pass through.
 
@@ -89,7 +115,8 @@ class Segmenter:
     device
         ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda[:N]"``.
     batch_size
-        Frames per forward pass; frames of a batch are zero-padded to a common size.
+        Frames per forward pass (fewer when frames are larger than :data:`FRAME_PIXELS`);
+        frames of a pass are zero-padded to a common size.
     amp
         Mixed precision on CUDA (bf16 where supported, else fp16). Ignored on CPU.
 
@@ -134,8 +161,15 @@ class Segmenter:
             One ``(probs float32 (3, rows, cols), flags)`` per image, in order.
         """
         results: list[tuple[np.ndarray, tuple[str, ...]]] = []
-        for start in range(0, len(images), self.batch_size):
-            results += self._predict_batch(images[start : start + self.batch_size])
+        chunk: list[tuple[np.ndarray, InputGeometry]] = []
+        for px, sr, sc in images:
+            x = prepare(np.asarray(px), sr, sc)
+            if chunk and not fits_in_pass([g.padded_shape for _, g in chunk] + [x[1].padded_shape], self.batch_size):
+                results += self._predict_batch(chunk)
+                chunk = []
+            chunk.append(x)
+        if chunk:
+            results += self._predict_batch(chunk)
         return results
 
     def segment(self, frames: Sequence[Frame]) -> list[FrameSegmentation]:
@@ -158,10 +192,7 @@ class Segmenter:
             )
         return out
 
-    def _predict_batch(
-        self, items: Sequence[tuple[np.ndarray, float | None, float | None]]
-    ) -> list[tuple[np.ndarray, tuple[str, ...]]]:
-        prepared = [prepare(np.asarray(px), sr, sc) for px, sr, sc in items]
+    def _predict_batch(self, prepared: Sequence[tuple[np.ndarray, InputGeometry]]) -> list[tuple[np.ndarray, tuple[str, ...]]]:
         rows = max(x.shape[0] for x, _ in prepared)
         cols = max(x.shape[1] for x, _ in prepared)
         batch = torch.zeros((len(prepared), 1, rows, cols), dtype=torch.float32)
