@@ -4,7 +4,8 @@
 Reports frames/s for (a) the network alone (pre-processing, forward, mapping back) on frames
 decoded beforehand, (b) decoding alone, (c) measurement and tracking alone on segmentations made
 beforehand, (d) the full `run` (tables, no overlays/DICOM/report; and once more with them), the
-serial bound 1/(1/a + 1/b + 1/c), and the peak RSS of full runs on few and on many files.
+serial bound 1/(1/a + 1/b + 1/c), and the peak RSS of full runs on few and on many files (the
+few include the file with the archive's largest frame, so the two differ in number only).
 The same command runs on a CUDA machine (--device cuda: batches, autocast).
 
     python scripts/bench.py --files 200 --frames 30 --batch-size 8 --device auto
@@ -27,6 +28,7 @@ from follicle_seg.analyse import FileAnalysis
 from follicle_seg.io import discover, iter_frames, read_record
 from follicle_seg.measure import measure_frame
 from follicle_seg.model.infer import Segmenter
+from follicle_seg.model.preprocess import TARGET_MM
 
 
 def make_archive(root: Path, files: int, frames: int, seed: int) -> Path:
@@ -44,6 +46,14 @@ def make_archive(root: Path, files: int, frames: int, seed: int) -> Path:
     for extra in cines[files:]:
         extra.unlink()
     return root / "dicom"
+
+
+def network_pixels(path: Path) -> float:
+    """Pixels of a file's frames at the network scale (its region in mm over 0.3 mm/px, squared)."""
+    record = read_record(path)
+    c0, r0, c1, r1 = record.region
+    cal = record.calibration
+    return (r1 - r0 + 1) * (cal.spacing_row_mm or TARGET_MM) * (c1 - c0 + 1) * (cal.spacing_col_mm or TARGET_MM) / TARGET_MM**2
 
 
 def rate(n: int, seconds: float) -> float:
@@ -127,7 +137,11 @@ def main() -> None:
     paths = sorted(discover([archive]))
     small = work / "small"
     small.mkdir(exist_ok=True)
-    for p in paths[: args.small_files]:  # sweeps of different visits share a name: keep the folders in it
+    # peak memory follows the largest frame, so the small set holds the archive's largest one too:
+    # the two runs then differ in the number of files only
+    largest = max(paths, key=network_pixels)
+    chosen = [largest] + [p for p in paths if p != largest][: args.small_files - 1]
+    for p in chosen:  # sweeps of different visits share a name: keep the folders in it
         (small / "_".join(p.relative_to(archive).parts)).write_bytes(p.read_bytes())
 
     segmenter = Segmenter(device=args.device, batch_size=args.batch_size)
@@ -150,6 +164,7 @@ def main() -> None:
         "full_with_overlays_dicom_report_fps": round(rate(n_full, t_full), 2),
         f"peak_rss_mib_{args.small_files}_files": round(rss_small, 1),
         f"peak_rss_mib_{len(paths)}_files": round(rss_many, 1),
+        "largest_frame_network_pixels_in_both": round(network_pixels(largest)),
     }
     text = json.dumps(figures, indent=2)
     print(text)
