@@ -1,7 +1,7 @@
 """Render docs/contact_sheet.png: synthetic training frames of every style with truth contours.
 
 Each column is one style family of the 3-D renderer, then the layered generator, then random
-mixes (``style=None``: half layered, half 3-D); each row a different seed. The
+mixes of the 3-D renderer (``style=None``); each row a different seed. The
 ovary outline is drawn in yellow, follicles in cyan, on the right half of each tile; the left
 half is the frame as the network sees it.
 

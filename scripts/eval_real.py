@@ -5,7 +5,9 @@ Expects DIR/images/NAME.jpg and DIR/masks/NAME.png (non-zero = ovary incl. folli
 automatically (``follicle_seg.io.region.find_scan_area``) and resampled with the assumed scale of
 uncalibrated frames. Labels come from the pipeline's rule (``instances.labels_from_probs``:
 argmax, then the one most probable ovary region; ``--argmax-only`` scores the raw argmax). Reports ovary Dice (median, quartiles) and follicles per image found
-outside the expert outline (an instance with most of its pixels outside it), plus OOD flags.
+outside the expert outline (an instance with most of its pixels outside it), all of them and
+those confident enough to be reported (mean follicle probability >= the pipeline's
+``tracking.MIN_FOLLICLE_SCORE``), plus OOD flags.
 Never train on these images, never commit them or their overlays.
 
 Example
@@ -29,6 +31,8 @@ from follicle_seg.instances import follicle_instances, labels_from_probs
 from follicle_seg.io.region import find_scan_area
 from follicle_seg.model.infer import Segmenter
 from follicle_seg.model.train import dice
+from follicle_seg.tracking import MIN_FOLLICLE_SCORE
+from follicle_seg.types import FOLLICLE
 
 
 def annotated_regions(folder: Path) -> Iterator[tuple[str, np.ndarray, np.ndarray, tuple[int, int, int, int]]]:
@@ -51,11 +55,15 @@ def score_image(seg: Segmenter, name: str, grey: np.ndarray, truth: np.ndarray,
     probs, flags = seg.predict([(grey[r0 : r1 + 1, c0 : c1 + 1], None, None)])[0]
     labels = np.zeros(grey.shape, np.uint8)
     labels[r0 : r1 + 1, c0 : c1 + 1] = labels_from_probs(probs) if keep_one else probs.argmax(0)
+    follicle_prob = np.zeros(grey.shape, np.float32)
+    follicle_prob[r0 : r1 + 1, c0 : c1 + 1] = probs[FOLLICLE]
     instances = follicle_instances(labels, None, spacing_row_mm=None, spacing_col_mm=None)
     ids = np.unique(instances[instances > 0])
-    outside = sum(float(truth[instances == k].mean()) < 0.5 for k in ids)
+    outside = [k for k in ids if float(truth[instances == k].mean()) < 0.5]
+    confident = [k for k in outside if float(follicle_prob[instances == k].mean()) >= MIN_FOLLICLE_SCORE]
     return {"name": name, "ovary_dice": dice(labels > 0, truth), "follicles": int(len(ids)),
-            "follicles_outside": int(outside), "flags": list(flags), "region": list(box)}
+            "follicles_outside": len(outside), "confident_follicles_outside": len(confident),
+            "flags": list(flags), "region": list(box)}
 
 
 def _median(values: list) -> float | None:
@@ -75,6 +83,7 @@ def summarise(rows: list[dict[str, object]]) -> dict[str, object]:
         "ovary_dice_mean": float(d.mean()),
         "share_dice_ge_0_5": float(np.mean(d >= 0.5)),
         "follicles_outside_per_image": float(outside.mean()),
+        "confident_follicles_outside_per_image": float(np.mean([r["confident_follicles_outside"] for r in rows])),
         "follicles_per_image": float(np.mean([r["follicles"] for r in rows])),
         "flagged_images": int(sum(bool(r["flags"]) for r in rows)),
         "ovary_dice_median_flagged": _median([r["ovary_dice"] for r in rows if r["flags"]]),

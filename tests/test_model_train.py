@@ -58,6 +58,19 @@ def test_cache_round_trip(tmp_path: Path) -> None:
         np.testing.assert_array_equal(a["label"], b["label"])
 
 
+def test_layered_share_has_its_own_cache_files_and_a_checked_range(tmp_path: Path) -> None:
+    from follicle_seg.model.cli import synthetic_samples
+
+    train_plain, _ = synthetic_samples(3, 0, tmp_path, workers=1)
+    train_mixed, val_mixed = synthetic_samples(3, 2, tmp_path, workers=1, layered_share=1.0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["train_3.npz", "train_3_layered100.npz", "val_2_layered100.npz"]
+    assert len(train_mixed) == 3 and len(val_mixed) == 2
+    assert any(a["image"].shape != b["image"].shape or not np.array_equal(a["image"], b["image"])
+               for a, b in zip(train_plain, train_mixed))
+    with pytest.raises(ValueError, match="layered_share"):
+        synthetic_samples(3, 0, tmp_path, workers=1, layered_share=1.5)
+
+
 def test_grey_map_is_monotone_and_random_maps_are_seeded() -> None:
     x = np.linspace(0, 1, 50)
     t = RandGreyMapd(["image"], prob=1.0)

@@ -112,10 +112,13 @@ def test_realism_figures_of_a_hand_made_ovary() -> None:
     assert image_stats(dark, fan, np.zeros_like(ovary)) is None  # no ovary: no figures
 
 
-def test_layered_frames_are_about_half_of_the_random_mix() -> None:
-    styles = [training_frame(s).style for s in range(30)]
-    assert 8 <= styles.count(LAYERED) <= 22
-    assert all(s == LAYERED or s.split("+")[0] in STYLES for s in styles)
+def test_layered_share_sets_the_mix_and_leaves_the_other_frames_alone() -> None:
+    plain = [training_frame(s) for s in range(30)]
+    half = [training_frame(s, layered_share=0.5) for s in range(30)]
+    assert not any(f.style == LAYERED for f in plain)  # the default: the shipped network's data
+    assert 8 <= sum(f.style == LAYERED for f in half) <= 22
+    for a, b in zip(plain, half):  # a seed not given to the layered generator renders as before
+        assert b.style == LAYERED or b.pixels.tobytes() == a.pixels.tobytes()
 
 
 def test_layered_ovary_is_visible_by_its_follicles_and_level() -> None:

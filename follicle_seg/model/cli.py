@@ -22,15 +22,22 @@ EVAL_SEEDS_START = 1_000_000
 """Evaluation frames use seeds from here on: never used in training."""
 
 
-def synthetic_samples(n_train: int, n_val: int, cache: Path, *, workers: int = 2) -> tuple[list[Any], list[Any]]:
+def synthetic_samples(
+    n_train: int, n_val: int, cache: Path, *, workers: int = 2, layered_share: float = 0.0
+) -> tuple[list[Any], list[Any]]:
     """Synthetic training and validation samples from their seed ranges, cached as
-    ``cache/train_<n_train>.npz`` and ``cache/val_<n_val>.npz`` (no validation when ``n_val`` is 0)."""
+    ``cache/train_<n_train>.npz`` and ``cache/val_<n_val>.npz`` (no validation when ``n_val`` is 0;
+    ``_layered<percent>`` added to the names when ``layered_share`` > 0)."""
     from follicle_seg.model.data import cached_synthetic_samples
 
+    if not 0.0 <= layered_share <= 1.0:
+        raise ValueError(f"layered_share must lie in [0, 1], not {layered_share}.")
+    tag = f"_layered{round(layered_share * 100)}" if layered_share > 0 else ""
     train = cached_synthetic_samples(range(TRAIN_SEEDS_START, TRAIN_SEEDS_START + n_train),
-                                     cache / f"train_{n_train}.npz", workers=workers)
+                                     cache / f"train_{n_train}{tag}.npz", workers=workers, layered_share=layered_share)
     val = cached_synthetic_samples(range(VAL_SEEDS_START, VAL_SEEDS_START + n_val),
-                                   cache / f"val_{n_val}.npz", workers=workers) if n_val > 0 else []
+                                   cache / f"val_{n_val}{tag}.npz", workers=workers,
+                                   layered_share=layered_share) if n_val > 0 else []
     return train, val
 
 
@@ -44,6 +51,9 @@ def train_command(
         None, "--data", help="Annotated frames: DIR/images/NAME.png + DIR/masks/NAME.png (0/1/2)."
     ),
     synthetic: int = typer.Option(0, "--synthetic", help="Also use N synthetic frames (seeds 0..N-1)."),
+    layered_share: float = typer.Option(
+        0.0, "--layered-share", help="Share of synthetic frames from the layered generator (0-1)."
+    ),
     init: Optional[Path] = typer.Option(None, "--init", help="Start from these weights (e.g. models/model.pt)."),
     val_fraction: float = typer.Option(0.2, "--val-fraction", help="Share of --data frames held out."),
     max_steps: int = typer.Option(4000, "--max-steps", help="Optimiser steps at most."),
@@ -92,7 +102,8 @@ def train_command(
         val_samples += [samples[i] for i in va]
         _log(f"{len(tr)} training and {len(va)} held-out frames from {data}")
     if synthetic > 0:
-        synthetic_train, synthetic_val = synthetic_samples(synthetic, max(8, synthetic // 20) if data is None else 0, cache)
+        synthetic_train, synthetic_val = synthetic_samples(synthetic, max(8, synthetic // 20) if data is None else 0, cache,
+                                                           layered_share=layered_share)
         train_samples += synthetic_train
         val_samples += synthetic_val
     report = train(train_samples, val_samples, out, init=init, config=config,
@@ -111,6 +122,9 @@ def evaluate_command(
     seed_start: int = typer.Option(EVAL_SEEDS_START, "--seed-start", help="First synthetic seed (never trained on)."),
     shift: float = typer.Option(0.5, "--shift", help="How far generator settings go outside the training ranges."),
     style: Optional[str] = typer.Option(None, "--style", help="One style family only (default: random mix)."),
+    layered_share: float = typer.Option(
+        0.0, "--layered-share", help="Share of the random mix from the layered generator (0-1)."
+    ),
     baseline: bool = typer.Option(True, "--baseline/--no-baseline", help="Also score the classical baseline."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the metrics as JSON here."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
@@ -139,20 +153,20 @@ def evaluate_command(
     def network(items: Any) -> list[Any]:
         return [labels_from_probs(probs) for probs, _ in segmenter.predict(items)]
 
-    frames = _evaluation_frames(data, n=n, seed_start=seed_start, shift=shift, style=style)
+    frames = _evaluation_frames(data, n=n, seed_start=seed_start, shift=shift, style=style, layered_share=layered_share)
     results = {"network": evaluate(network, frames, batch=batch_size)}
     if baseline:
         results["baseline"] = evaluate(segment_baseline_batch, frames)
     typer.echo(format_table(results))
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
-        settings = {"data": str(data) if data else None, "n": n, "seed_start": seed_start,
-                    "shift": shift, "style": style, "weights": str(weights) if weights else "shipped"}
+        settings = {"data": str(data) if data else None, "n": n, "seed_start": seed_start, "shift": shift,
+                    "style": style, "layered_share": layered_share, "weights": str(weights) if weights else "shipped"}
         json_out.write_text(json.dumps({"settings": settings, **results}, indent=2) + "\n", encoding="utf-8")
 
 
 def _evaluation_frames(
-    data: Path | None, *, n: int, seed_start: int, shift: float, style: str | None
+    data: Path | None, *, n: int, seed_start: int, shift: float, style: str | None, layered_share: float = 0.0
 ) -> list[Any]:
     if data is not None:
         from follicle_seg.model.data import read_png_pairs
@@ -165,6 +179,6 @@ def _evaluation_frames(
 
     frames = []
     for seed in range(seed_start, seed_start + n):
-        f = training_frame(seed, style=style, shift=shift)
+        f = training_frame(seed, style=style, shift=shift, layered_share=layered_share)
         frames.append((f.pixels, f.labels, f.spacing_row_mm, f.spacing_col_mm))
     return frames

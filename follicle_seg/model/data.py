@@ -89,14 +89,14 @@ def load_samples(path: Path) -> list[Sample]:
 
 
 def synthetic_samples(
-    seeds: Sequence[int], *, style: str | None = None, shift: float = 0.0
+    seeds: Sequence[int], *, style: str | None = None, shift: float = 0.0, layered_share: float = 0.0
 ) -> list[Sample]:
     """Samples from the synthetic generator (``follicle_seg.synth.training.training_frame``)."""
     from follicle_seg.synth.training import training_frame
 
     out = []
     for seed in seeds:
-        frame = training_frame(int(seed), style=style, shift=shift)
+        frame = training_frame(int(seed), style=style, shift=shift, layered_share=layered_share)
         out.append(
             make_sample(frame.pixels, frame.labels, frame.spacing_row_mm, frame.spacing_col_mm)
         )
@@ -287,11 +287,13 @@ def cached_synthetic_samples(
     *,
     style: str | None = None,
     shift: float = 0.0,
+    layered_share: float = 0.0,
     workers: int = 1,
 ) -> list[Sample]:
     """Synthetic samples, generated once into ``path`` (``.npz``) and read back afterwards.
 
-    The cache is keyed by nothing but its path: use one path per seed range, style and shift.
+    The cache is keyed by nothing but its path: use one path per seed range, style, shift and
+    layered share.
     """
     path = Path(path)
     if path.is_file():
@@ -303,10 +305,10 @@ def cached_synthetic_samples(
 
         chunks = [seeds[i::workers] for i in range(workers)]
         with ProcessPoolExecutor(workers) as pool:
-            parts = list(pool.map(partial(synthetic_samples, style=style, shift=shift), chunks))
+            parts = list(pool.map(partial(synthetic_samples, style=style, shift=shift, layered_share=layered_share), chunks))
         by_seed = {s: sample for chunk, part in zip(chunks, parts) for s, sample in zip(chunk, part)}
         samples = [by_seed[s] for s in seeds]
     else:
-        samples = synthetic_samples(seeds, style=style, shift=shift)
+        samples = synthetic_samples(seeds, style=style, shift=shift, layered_share=layered_share)
     save_samples(samples, path)
     return samples

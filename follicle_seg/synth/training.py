@@ -30,8 +30,6 @@ __all__ = ["LAYERED", "STYLES", "TrainingFrame", "training_frame", "follicle_dia
 
 LAYERED = "layered"
 """Style name of frames from the image-plane generator (:mod:`follicle_seg.synth.layered`)."""
-LAYERED_SHARE = 0.5
-"""Share of ``style=None`` frames drawn by the layered generator; the rest by the 3-D renderer."""
 DEPTH_MM = (40.0, 100.0)  # training range of imaging depth
 FAN_DEG = (115.0, 165.0)
 REGION_ROWS = (280, 560)  # region height in pixels; spacing follows from the depth
@@ -118,7 +116,7 @@ def reframe(
     return pixels, labels, fan
 
 
-def training_frame(seed: int, *, style: str | None = None, shift: float = 0.0) -> TrainingFrame:
+def training_frame(seed: int, *, style: str | None = None, shift: float = 0.0, layered_share: float = 0.0) -> TrainingFrame:
     """Render one random training frame.
 
     Parameters
@@ -127,11 +125,15 @@ def training_frame(seed: int, *, style: str | None = None, shift: float = 0.0) -
         Same seed (and arguments), same bytes.
     style
         One of :data:`STYLES`, :data:`LAYERED` (the image-plane generator), or ``None``: the
-        layered generator for a share :data:`LAYERED_SHARE` of seeds, else a random family of
-        the 3-D renderer with random perturbation.
+        layered generator for a share ``layered_share`` of seeds, else a random family of the
+        3-D renderer with random perturbation.
     shift
         0 samples the training distribution; > 0 pushes depth, noise, speckle grain and gain
         outside the training ranges (held-out evaluation), further as it grows (1 = clearly out).
+    layered_share
+        With ``style=None``, the share of seeds drawn by the layered generator (0: none, the
+        shipped network's data). The choice has a generator of its own, so every other seed
+        renders the same 3-D frame whatever the share.
 
     Returns
     -------
@@ -141,7 +143,7 @@ def training_frame(seed: int, *, style: str | None = None, shift: float = 0.0) -
     if shift < 0:
         raise ValueError("shift must be >= 0 (0 = training distribution).")
     rng = np.random.default_rng([int(seed), int(round(shift * 1000))])
-    if style == LAYERED or (style is None and np.random.default_rng([int(seed), int(round(shift * 1000)), 1]).random() < LAYERED_SHARE):
+    if style == LAYERED or (style is None and np.random.default_rng([int(seed), int(round(shift * 1000)), 1]).random() < layered_share):
         pixels, labels, fan, spacing, depth = layered_frame(rng, shift=shift)
         pixels, labels, fan = reframe(rng, pixels, labels, fan)
         if rng.random() < 0.6:
