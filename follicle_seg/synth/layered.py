@@ -294,8 +294,8 @@ def _to_polar(plane: _Plane, radius: float, depth: float, half: float, spacing: 
 
 
 def _from_polar(plane: _Plane, radius: float, depth: float, half: float, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Maps from the display plane into the polar grid, and the fan mask."""
-    n_r, n_t = shape
+    """Maps from the display plane into the polar grid of ``shape`` (depth x beam), and the fan mask."""
+    n_t = shape[1]
     r = np.hypot(plane.x, plane.z)
     t = np.arctan2(plane.x, plane.z)
     fan = (r >= radius) & (r <= radius + depth) & (np.abs(t) <= half)
@@ -382,7 +382,8 @@ def layered_frame(rng: np.random.Generator, *, shift: float = 0.0) -> tuple[np.n
     spacing = (radius + depth - radius * np.cos(half)) / rows
     cols = int(np.ceil(2 * (radius + depth) * np.sin(half) / spacing)) + 2
     plane = _Plane(rows, cols, spacing, radius * float(np.cos(half)))
-    _, _, fan = _from_polar(plane, radius, depth, half, (1, 1))
+    map_x, map_y = _to_polar(plane, radius, depth, half, spacing)
+    map_t, map_r, fan = _from_polar(plane, radius, depth, half, map_x.shape)
 
     scene = _Scene(plane, fan, rng, tissue_alpha=float(rng.uniform(0.3, 1.0)))
     steps = ([scene.tissue_band] * int(rng.integers(3, 13)) + [lambda: scene.tissue_band(thin=True)] * int(rng.integers(1, 8))
@@ -401,11 +402,9 @@ def layered_frame(rng: np.random.Generator, *, shift: float = 0.0) -> tuple[np.n
             near = ovary["centre"] + rng.normal(0, 1, 2) * ovary["a"]  # type: ignore[operator]
             (scene.vessel if rng.random() < 0.6 else scene.bowel)(near=(float(near[0]), float(near[1])))
 
-    map_x, map_y = _to_polar(plane, radius, depth, half, spacing)
     echo = cv2.remap(scene.echo, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     alpha = cv2.remap(scene.alpha, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     beam = _beam(echo, alpha, rng, spacing, noise=float(rng.uniform(0.0, 0.15)) * (1.0 + 2 * shift))
-    map_t, map_r, fan = _from_polar(plane, radius, depth, half, beam.shape)
     img = cv2.remap(beam, map_t, map_r, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
     t = np.linspace(0.0, 1.0, 256)
     gamma = rng.uniform(0.7, 1.5)
