@@ -270,10 +270,13 @@ class _Scene:
 
 
 def _follicle_diameters(rng: np.random.Generator) -> np.ndarray:
-    """Follicle diameters (mm) of one ovary: none (POI) to many antral, some dominant or cystic."""
-    if rng.random() < 0.12:
+    """Follicle diameters (mm) of one ovary: none (POI) to many antral, some dominant or cystic.
+
+    A quarter of ovaries have none and the mean count is drawn log-uniformly, so that few-follicle
+    ovaries (the trial's POI patients), told only by their stroma and outline, are common."""
+    if rng.random() < 0.25:
         return np.zeros(0)
-    n = int(min(1 + rng.poisson(rng.uniform(1.0, 10.0)), 25))
+    n = int(min(1 + rng.poisson(np.exp(rng.uniform(np.log(0.3), np.log(10.0)))), 25))
     d = np.exp(rng.normal(np.log(4.5), 0.5, n)).clip(2.0, 14.0)
     if rng.random() < 0.12:
         d[0] = rng.uniform(14.0, 28.0)
@@ -396,11 +399,18 @@ def layered_frame(rng: np.random.Generator, *, shift: float = 0.0) -> tuple[np.n
     for k in rng.permutation(len(steps)):
         steps[int(k)]()
     ovary = scene.ovary() if rng.random() < 0.9 else None
-    if ovary is not None:  # vessels and bowel right beside the ovary, never over it
+    if ovary is not None:  # vessels, bowel and fluid right beside the ovary, never over it
         scene.keep_out = (scene.labels == 0).astype(np.float32)
-        for _ in range(int(rng.integers(0, 3))):
+        for _ in range(int(rng.integers(0, 5))):
             near = ovary["centre"] + rng.normal(0, 1, 2) * ovary["a"]  # type: ignore[operator]
-            (scene.vessel if rng.random() < 0.6 else scene.bowel)(near=(float(near[0]), float(near[1])))
+            near = (float(near[0]), float(near[1]))
+            kind = rng.random()
+            if kind < 0.5:
+                scene.vessel(near=near)
+            elif kind < 0.8:
+                scene.bowel(near=near)
+            else:
+                scene.fluid(near=near, size=(3, 12))
 
     echo = cv2.remap(scene.echo, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     alpha = cv2.remap(scene.alpha, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
