@@ -28,7 +28,7 @@ import math
 
 import numpy as np
 from scipy import ndimage as ndi
-from skimage.morphology import local_maxima, reconstruction
+from skimage.morphology import convex_hull_image, local_maxima, reconstruction
 from skimage.segmentation import watershed
 
 from follicle_seg.types import FOLLICLE, OVARY
@@ -47,7 +47,7 @@ _QUANTUM = 0.05
 _EIGHT = np.ones((3, 3), dtype=bool)
 
 
-def labels_from_probs(probs: np.ndarray) -> np.ndarray:
+def labels_from_probs(probs: np.ndarray, *, hull: bool = True) -> np.ndarray:
     """Label map of one frame from class probabilities: ``argmax``, then one ovary kept.
 
     Parameters
@@ -60,7 +60,9 @@ def labels_from_probs(probs: np.ndarray) -> np.ndarray:
     numpy.ndarray
         ``uint8`` labels: the connected region of ovary + follicle pixels (8-connected) with the
         largest summed foreground probability ``1 - p(background)`` keeps its labels; any other
-        region (a look-alike elsewhere in the frame) becomes background.
+        region (a look-alike elsewhere in the frame) becomes background. With ``hull``, the
+        background inside that region's convex hull becomes ovary: an ovary is convex in
+        section, and a network unsure of the stroma leaves it ragged or notched.
 
     Examples
     --------
@@ -73,10 +75,11 @@ def labels_from_probs(probs: np.ndarray) -> np.ndarray:
     """
     labels = probs.argmax(0).astype(np.uint8)
     regions, n = ndi.label(labels > 0, structure=_EIGHT)
-    if n <= 1:
-        return labels
-    mass = ndi.sum(1.0 - probs[0], regions, index=np.arange(1, n + 1))
-    labels[regions != int(np.argmax(mass)) + 1] = 0
+    if n > 1:
+        mass = ndi.sum(1.0 - probs[0], regions, index=np.arange(1, n + 1))
+        labels[regions != int(np.argmax(mass)) + 1] = 0
+    if hull and n:
+        labels[(labels == 0) & convex_hull_image(labels > 0)] = OVARY
     return labels
 
 

@@ -4,7 +4,8 @@ Expects DIR/images/NAME.jpg and DIR/masks/NAME.png (non-zero = ovary incl. folli
 ../shared/real_val/mmotu_ovary_normal. The images carry no calibration: the scan area is found
 automatically (``follicle_seg.io.region.find_scan_area``) and resampled with the assumed scale of
 uncalibrated frames. Labels come from the pipeline's rule (``instances.labels_from_probs``:
-argmax, then the one most probable ovary region; ``--argmax-only`` scores the raw argmax). Reports ovary Dice (median, quartiles) and follicles per image found
+argmax, then the one most probable ovary region with its convex hull filled; ``--no-hull`` leaves the
+hull out, ``--argmax-only`` scores the raw argmax). Reports ovary Dice (median, quartiles) and follicles per image found
 outside the expert outline (an instance with most of its pixels outside it), all of them and
 those confident enough to be reported (mean follicle probability >= the pipeline's
 ``tracking.MIN_FOLLICLE_SCORE``), plus OOD flags.
@@ -49,12 +50,12 @@ def annotated_regions(folder: Path) -> Iterator[tuple[str, np.ndarray, np.ndarra
 
 
 def score_image(seg: Segmenter, name: str, grey: np.ndarray, truth: np.ndarray,
-                box: tuple[int, int, int, int], keep_one: bool = True) -> dict[str, object]:
+                box: tuple[int, int, int, int], keep_one: bool = True, hull: bool = True) -> dict[str, object]:
     """Ovary Dice, follicles outside the outline and flags for one annotated image."""
     c0, r0, c1, r1 = box
     probs, flags = seg.predict([(grey[r0 : r1 + 1, c0 : c1 + 1], None, None)])[0]
     labels = np.zeros(grey.shape, np.uint8)
-    labels[r0 : r1 + 1, c0 : c1 + 1] = labels_from_probs(probs) if keep_one else probs.argmax(0)
+    labels[r0 : r1 + 1, c0 : c1 + 1] = labels_from_probs(probs, hull=hull) if keep_one else probs.argmax(0)
     follicle_prob = np.zeros(grey.shape, np.float32)
     follicle_prob[r0 : r1 + 1, c0 : c1 + 1] = probs[FOLLICLE]
     instances = follicle_instances(labels, None, spacing_row_mm=None, spacing_col_mm=None)
@@ -100,9 +101,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--argmax-only", action="store_true",
                         help="score the raw argmax (every ovary candidate), as before one ovary was kept")
+    parser.add_argument("--no-hull", action="store_true",
+                        help="keep one ovary region but do not fill its convex hull")
     args = parser.parse_args(argv)
     seg = Segmenter(args.weights, device=args.device)
-    rows = [score_image(seg, *item, keep_one=not args.argmax_only) for item in annotated_regions(args.folder)]
+    rows = [score_image(seg, *item, keep_one=not args.argmax_only, hull=not args.no_hull) for item in annotated_regions(args.folder)]
     if not rows:
         parser.error(f"no images/*.jpg with masks/*.png under {args.folder}")
     summary = summarise(rows)

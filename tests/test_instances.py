@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from follicle_seg.instances import follicle_instances
+from follicle_seg.instances import follicle_instances, labels_from_probs
 from follicle_seg.types import FOLLICLE, OVARY
 
 
@@ -118,3 +118,28 @@ def test_input_is_not_modified_and_shapes_checked():
     assert (labels == before).all()
     with pytest.raises(ValueError, match="shape"):
         follicle_instances(labels, np.zeros((3, 3), np.float32), spacing_row_mm=0.2, spacing_col_mm=0.2)
+
+
+def probs_of(labels):
+    """Confident one-hot probabilities of a label map."""
+    p = np.zeros((3, *labels.shape), np.float32)
+    for k in range(3):
+        p[k][labels == k] = 0.9
+    return p + 0.05
+
+
+def test_labels_from_probs_keeps_the_strongest_region_and_fills_its_convex_hull():
+    rows, cols = np.mgrid[:60, :80]
+    labels = np.zeros((60, 80), np.uint8)
+    ovary = ellipse(labels.shape, (30, 25), (18, 12))
+    labels[ovary] = OVARY
+    bite = ovary & (rows < 24) & (np.abs(cols - 25) < 5)  # a bite open to the outside, not a hole
+    labels[bite] = 0
+    labels[ellipse(labels.shape, (32, 18), (4, 4))] = FOLLICLE
+    labels[ellipse(labels.shape, (30, 70), (3, 3))] = OVARY  # a weaker look-alike elsewhere
+    out = labels_from_probs(probs_of(labels))
+    assert bite.sum() > 30 and (out[bite] == OVARY).mean() > 0.8  # the bite is ovary again
+    assert (out[ellipse(labels.shape, (32, 18), (4, 4))] == FOLLICLE).all()  # follicles untouched
+    assert out[:, 60:].max() == 0  # the look-alike is gone, and the hull does not reach it
+    plain = labels_from_probs(probs_of(labels), hull=False)
+    assert (plain[bite] == 0).all() and plain[:, 60:].max() == 0

@@ -126,6 +126,7 @@ def evaluate_command(
         0.0, "--layered-share", help="Share of the random mix from the layered generator (0-1)."
     ),
     baseline: bool = typer.Option(True, "--baseline/--no-baseline", help="Also score the classical baseline."),
+    hull: bool = typer.Option(True, "--hull/--no-hull", help="Fill the kept ovary region's convex hull (the pipeline rule)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the metrics as JSON here."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
     batch_size: int = typer.Option(8, "--batch-size"),
@@ -151,7 +152,7 @@ def evaluate_command(
     segmenter = Segmenter(weights, device=device, batch_size=batch_size)
 
     def network(items: Any) -> list[Any]:
-        return [labels_from_probs(probs) for probs, _ in segmenter.predict(items)]
+        return [labels_from_probs(probs, hull=hull) for probs, _ in segmenter.predict(items)]
 
     frames = _evaluation_frames(data, n=n, seed_start=seed_start, shift=shift, style=style, layered_share=layered_share)
     results = {"network": evaluate(network, frames, batch=batch_size)}
@@ -161,7 +162,7 @@ def evaluate_command(
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         settings = {"data": str(data) if data else None, "n": n, "seed_start": seed_start, "shift": shift,
-                    "style": style, "layered_share": layered_share, "weights": str(weights) if weights else "shipped"}
+                    "style": style, "layered_share": layered_share, "hull": hull, "weights": str(weights) if weights else "shipped"}
         json_out.write_text(json.dumps({"settings": settings, **results}, indent=2) + "\n", encoding="utf-8")
 
 
