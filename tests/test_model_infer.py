@@ -74,7 +74,7 @@ def test_large_frames_go_fewer_per_forward_pass(segmenter: Segmenter, monkeypatc
     original = Segmenter._predict_batch
 
     def spy(self, prepared):
-        passes.append([g.padded_shape for _, g in prepared])
+        passes.append([g.padded_shape for *_, g in prepared])
         return original(self, prepared)
 
     monkeypatch.setattr(Segmenter, "_predict_batch", spy)

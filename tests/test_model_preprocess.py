@@ -63,13 +63,26 @@ def test_fan_mask_excludes_black_surround_but_keeps_dark_follicles() -> None:
     assert not fan[99, 0] and not fan[99, 99]
 
 
+def test_fan_mask_leaves_out_rulers_and_text_beside_the_sector() -> None:
+    rr, cc = np.mgrid[:200, :240]
+    img = np.zeros((200, 240), np.uint8)
+    sector = ((rr + 20) ** 2 + (cc - 120) ** 2 < 215**2) & (np.abs(cc - 120) < (rr + 20) * 0.5)
+    img[sector] = 70
+    img[sector & (np.abs(rr - 120) < 15)] = 0  # a dark band right across the sector
+    img[10:190:12, 2:6] = 200  # depth-ruler ticks in the black surround
+    img[5:15, 200:236] = 220  # a text label
+    fan = fan_mask(img)
+    assert fan[60, 120] and fan[170, 120]  # both halves of a sector cut by a dark band
+    assert not fan[10:190, :8].any() and not fan[5:15, 200:236].any()
+
+
 @pytest.mark.parametrize("shape,spacing", [((181, 237), (0.11, 0.13)), ((97, 120), (0.5, 0.4))])
 def test_restore_maps_back_onto_the_source_grid(shape: tuple[int, int], spacing: tuple[float, float]) -> None:
     rr, cc = np.mgrid[: shape[0], : shape[1]]
     labels = np.zeros(shape, np.int64)
     labels[(rr - shape[0] * 0.5) ** 2 / (shape[0] * 0.3) ** 2 + (cc - shape[1] * 0.4) ** 2 / (shape[1] * 0.3) ** 2 < 1] = 1
     labels[(rr - shape[0] * 0.5) ** 2 + (cc - shape[1] * 0.4) ** 2 < (shape[0] * 0.1) ** 2] = 2
-    _, geom = prepare(np.full(shape, 80, np.uint8), *spacing)
+    _, _, geom = prepare(np.full(shape, 80, np.uint8), *spacing)
     onehot = np.stack([(labels == k).astype(np.float32) for k in range(3)])
     scaled = resample(onehot, geom.scaled_shape)
     padded = np.zeros((3, *geom.padded_shape), np.float32)
@@ -84,7 +97,7 @@ def test_restore_maps_back_onto_the_source_grid(shape: tuple[int, int], spacing:
 
 def test_prepare_outputs_padded_float_in_unit_range() -> None:
     rng = np.random.default_rng(1)
-    x, g = prepare(rng.integers(0, 255, (150, 170), dtype=np.uint8), 0.2, 0.2)
+    x, _, g = prepare(rng.integers(0, 255, (150, 170), dtype=np.uint8), 0.2, 0.2)
     assert x.shape == g.padded_shape and x.dtype == np.float32
     assert 0.0 <= x.min() and x.max() <= 1.0
     assert not x[g.scaled_shape[0] :].any()

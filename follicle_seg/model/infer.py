@@ -161,10 +161,10 @@ class Segmenter:
             One ``(probs float32 (3, rows, cols), flags)`` per image, in order.
         """
         results: list[tuple[np.ndarray, tuple[str, ...]]] = []
-        chunk: list[tuple[np.ndarray, InputGeometry]] = []
+        chunk: list[tuple[np.ndarray, np.ndarray, InputGeometry]] = []
         for px, sr, sc in images:
             x = prepare(np.asarray(px), sr, sc)
-            if chunk and not fits_in_pass([g.padded_shape for _, g in chunk] + [x[1].padded_shape], self.batch_size):
+            if chunk and not fits_in_pass([g.padded_shape for *_, g in chunk] + [x[2].padded_shape], self.batch_size):
                 results += self._predict_batch(chunk)
                 chunk = []
             chunk.append(x)
@@ -192,12 +192,16 @@ class Segmenter:
             )
         return out
 
-    def _predict_batch(self, prepared: Sequence[tuple[np.ndarray, InputGeometry]]) -> list[tuple[np.ndarray, tuple[str, ...]]]:
-        rows = max(x.shape[0] for x, _ in prepared)
-        cols = max(x.shape[1] for x, _ in prepared)
+    def _predict_batch(
+        self, prepared: Sequence[tuple[np.ndarray, np.ndarray, InputGeometry]]
+    ) -> list[tuple[np.ndarray, tuple[str, ...]]]:
+        rows = max(x.shape[0] for x, _, _ in prepared)
+        cols = max(x.shape[1] for x, _, _ in prepared)
         batch = torch.zeros((len(prepared), 1, rows, cols), dtype=torch.float32)
-        for i, (x, _) in enumerate(prepared):
+        outside = torch.ones((len(prepared), 1, rows, cols), dtype=torch.bool)
+        for i, (x, fan, _) in enumerate(prepared):
             batch[i, 0, : x.shape[0], : x.shape[1]] = torch.from_numpy(x)
+            outside[i, 0, : x.shape[0], : x.shape[1]] = torch.from_numpy(~fan)
         cuda = self.device.startswith("cuda")
         if cuda:
             batch = batch.pin_memory().to(self.device, non_blocking=True)
@@ -210,7 +214,11 @@ class Segmenter:
             ):
                 logits = self.network(batch)
             probs = torch.softmax(logits.float(), dim=1)
-            return [self._restore(probs[i], geom) for i, (_, geom) in enumerate(prepared)]
+            # outside the scan sector (rulers, text, the black surround) is background, whatever
+            # the network makes of the sector's edge
+            background = torch.tensor([1.0, 0.0, 0.0], device=probs.device)[None, :, None, None]
+            probs = torch.where(outside.to(probs.device), background, probs)
+            return [self._restore(probs[i], geom) for i, (*_, geom) in enumerate(prepared)]
 
     @staticmethod
     def _restore(probs: torch.Tensor, geom: InputGeometry) -> tuple[np.ndarray, tuple[str, ...]]:

@@ -126,8 +126,10 @@ def input_geometry(
 def fan_mask(pixels: np.ndarray) -> np.ndarray:
     """Pixels inside the scan fan (not the black surround of a sector image).
 
-    A pixel is inside when more than 20 % of its 9 x 9 neighbourhood is brighter than 4 grey
-    levels; holes (near-black follicles, fluid) are filled.
+    A pixel is lit when more than 20 % of its 9 x 9 neighbourhood is brighter than 4 grey
+    levels. The fan is the largest lit region and every lit region at least a tenth of its
+    size, holes (near-black follicles, fluid) filled; small lit islands in the black surround
+    (depth rulers, focus marks, text, logos) are left out.
 
     Parameters
     ----------
@@ -140,8 +142,11 @@ def fan_mask(pixels: np.ndarray) -> np.ndarray:
         Boolean mask, same shape.
     """
     lit = ndimage.uniform_filter((np.asarray(pixels) > 4).astype(np.float32), size=9) > 0.2
-    filled = ndimage.binary_fill_holes(lit)
-    return np.asarray(filled, dtype=bool)
+    regions, n = ndimage.label(lit)
+    if n > 1:
+        sizes = np.bincount(regions.ravel())[1:]
+        lit = np.isin(regions, 1 + np.flatnonzero(sizes >= 0.1 * sizes.max()))
+    return np.asarray(ndimage.binary_fill_holes(lit), dtype=bool)
 
 
 def normalise_intensity(image: np.ndarray, fan: np.ndarray) -> np.ndarray:
@@ -222,17 +227,20 @@ def prepare(
     pixels: np.ndarray,
     spacing_row_mm: float | None,
     spacing_col_mm: float | None,
-) -> tuple[np.ndarray, InputGeometry]:
-    """Region crop -> normalised, padded network input ``(rows, cols)`` float32.
+) -> tuple[np.ndarray, np.ndarray, InputGeometry]:
+    """Region crop -> normalised, padded network input ``(rows, cols)`` float32, and its fan mask.
+
+    The fan mask (bool, same padded shape, False on the padding) tells the caller where the
+    network's answer means anything: nothing is ever found outside the scan sector.
 
     Examples
     --------
-    >>> x, g = prepare(np.full((90, 120), 80, np.uint8), 0.2, 0.2)
-    >>> x.shape, g.scaled_shape
-    ((64, 80), (60, 80))
+    >>> x, fan, g = prepare(np.full((90, 120), 80, np.uint8), 0.2, 0.2)
+    >>> x.shape, fan.shape, bool(fan[:60, :80].all()), bool(fan[60:].any()), g.scaled_shape
+    ((64, 80), (64, 80), True, False, (60, 80))
     """
     image, fan, geom = to_network_scale(pixels, spacing_row_mm, spacing_col_mm)
-    return pad_to(normalise_intensity(image, fan), geom.padded_shape), geom
+    return pad_to(normalise_intensity(image, fan), geom.padded_shape), pad_to(fan, geom.padded_shape), geom
 
 
 def restore_probabilities(probs: torch.Tensor, geom: InputGeometry) -> torch.Tensor:
