@@ -137,3 +137,14 @@ def test_layered_ovary_is_visible_by_its_follicles_and_level() -> None:
             follicle_vs_stroma.append(float(np.median(f.pixels[fol])) < stroma)
     assert len(contrast) >= 8 and np.median(contrast) >= 4
     assert all(follicle_vs_stroma) and len(follicle_vs_stroma) >= 5
+
+
+def test_layered_smooth_fields_stay_bounded_even_when_smoother_than_their_extent() -> None:
+    """A field far smoother than its extent is nearly constant; it must not be blown up by its
+    tiny standard deviation (it once gave TGC errors of hundreds of dB)."""
+    from follicle_seg.synth.layered import _field
+
+    rng = np.random.default_rng(0)
+    fields = [_field((300, 1), 300 / rng.uniform(2, 6), rng) for _ in range(500)]
+    assert max(float(np.abs(f).max()) for f in fields) < 5.0
+    assert all(abs(float(f.mean())) < 1e-3 and abs(float(f.std()) - 1.0) < 1e-2 for f in fields)

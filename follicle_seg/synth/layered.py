@@ -45,7 +45,10 @@ _LABEL_TEXT = ("RT OVARY", "LT OVARY", "Rt Ovary", "Lt Ovary", "R OV", "L OV", "
 
 def _field(shape: tuple[int, int], sigma_px: float, rng: np.random.Generator,
            angle: float | None = None, stretch: float = 1.0) -> np.ndarray:
-    """Smooth random field with unit standard deviation; oriented (``angle``, ``stretch`` > 1) or not."""
+    """Smooth random field, zero mean and unit standard deviation; oriented (``angle``, ``stretch`` > 1) or not.
+
+    The mean is removed: a field much smoother than its extent is nearly constant, and scaling
+    that constant by the tiny standard deviation blew it up (a TGC error of hundreds of dB)."""
     noise = rng.standard_normal(shape).astype(np.float32)
     sx, sy = sigma_px * stretch, sigma_px
     out = cv2.GaussianBlur(noise, (0, 0), sigmaX=max(sx, 0.3), sigmaY=max(sy, 0.3))
@@ -53,6 +56,7 @@ def _field(shape: tuple[int, int], sigma_px: float, rng: np.random.Generator,
         rows, cols = shape
         m = cv2.getRotationMatrix2D((cols / 2.0, rows / 2.0), float(np.degrees(angle)), 1.0)
         out = cv2.warpAffine(out, m, (cols, rows), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    out -= float(out.mean())
     return out / (float(out.std()) + 1e-6)
 
 
