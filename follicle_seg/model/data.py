@@ -257,7 +257,7 @@ def train_transforms(crop: int) -> Compose:
                 keys,
                 prob=0.7,
                 rotate_range=0.25,
-                scale_range=0.35,  # uncalibrated frames are scaled by an assumed depth
+                scale_range=0.2,
                 mode=("bilinear", "nearest", "nearest"),
                 padding_mode="zeros",
             ),
