@@ -79,7 +79,9 @@ def labels_from_probs(probs: np.ndarray, *, hull: bool = True) -> np.ndarray:
         mass = ndi.sum(1.0 - probs[0], regions, index=np.arange(1, n + 1))
         labels[regions != int(np.argmax(mass)) + 1] = 0
     if hull and n:
-        labels[(labels == 0) & convex_hull_image(labels > 0)] = OVARY
+        box = ndi.find_objects((labels > 0).astype(np.uint8))[0]  # the hull lies in the region's box
+        sub = labels[box]
+        sub[(sub == 0) & convex_hull_image(sub > 0)] = OVARY
     return labels
 
 
