@@ -148,3 +148,31 @@ def test_layered_smooth_fields_stay_bounded_even_when_smoother_than_their_extent
     fields = [_field((300, 1), 300 / rng.uniform(2, 6), rng) for _ in range(500)]
     assert max(float(np.abs(f).max()) for f in fields) < 5.0
     assert all(abs(float(f.mean())) < 1e-3 and abs(float(f.std()) - 1.0) < 1e-2 for f in fields)
+
+
+def test_layered_ovaries_without_follicles_still_show_an_edge_or_a_level_step() -> None:
+    """An ovary labelled with no follicle >= 3 mm must differ from the tissue around it: a level
+    step or a bright capsule of a few dB (the earlier generator left about one in eight of them
+    1-2 dB off and without a capsule: labels with nothing to see)."""
+    from follicle_seg.synth.layered import _Plane, _Scene
+
+    plane = _Plane(320, 420, 0.25, 2.0)
+    fan = np.ones((320, 420), bool)
+    cues = []
+    for seed in range(300):
+        scene = _Scene(plane, fan, np.random.default_rng(seed), 0.6)
+        for _ in range(4):
+            scene.tissue_band()
+        ovary = scene.ovary()
+        if any(d >= 3.0 for *_, d in ovary["follicles"]):  # type: ignore[union-attr]
+            continue
+        inside = scene.labels >= 1
+        inner = ndi.binary_erosion(inside, iterations=4)
+        ring = ndi.binary_dilation(inside, iterations=12) & ~ndi.binary_dilation(inside, iterations=4)
+        edge = ndi.binary_dilation(inside, iterations=2) & ~ndi.binary_erosion(inside, iterations=2)
+        around = float(np.median(scene.echo[ring]))
+        step = abs(float(np.median(scene.echo[inner])) - around)
+        rim = float(np.percentile(scene.echo[edge], 75)) - around
+        cues.append(max(step, rim))
+    assert len(cues) >= 60
+    assert np.mean(np.array(cues) < 2.5) <= 0.03

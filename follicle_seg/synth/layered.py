@@ -161,7 +161,7 @@ class _Scene:
             d = (self.p.ellipse(cx, cz, a, a * rng.uniform(0.6, 1.0), rng.uniform(-np.pi, np.pi)) - 1.0) * a
         else:
             d = self.p.band(cx, cz, rng.uniform(-np.pi, np.pi), rng.uniform(-0.05, 0.05),
-                            rng.uniform(1.0, 4.0), rng.uniform(6, 35))
+                            rng.uniform(1.0, 4.0), rng.uniform(5, 20))
         if rng.random() < 0.5:  # bright wall
             self.paint(_soft(np.abs(d) - rng.uniform(0.2, 0.6), 0.3), rng.uniform(5, 14),
                    self.tissue_alpha)
@@ -224,23 +224,41 @@ class _Scene:
         r = r / (1.0 + wobble)
         inside = r < 1.0
         ring = (r >= 1.0) & (r < 1.6) & self.fan
-        around = float(np.median(self.echo[ring])) if ring.any() else 0.0
+        tissue = self.echo[ring][self.echo[ring] > -12.0]  # the tissue around it, not fluid beside it
+        around = float(np.clip(np.median(tissue), -6.0, 10.0)) if tissue.size else 0.0
         if rng.random() < 0.3:  # free fluid hugging the ovary
             halo = _soft((r - 1.0 - rng.uniform(0.03, 0.15)) * a, 0.4) * (self.textures[1] > rng.uniform(-0.5, 0.8))
             self.paint(halo.astype(np.float32), rng.uniform(-45, -25), 0.02)
-        offset = -rng.uniform(1.5, 8.0) if rng.random() < 0.75 else rng.uniform(1.0, 5.0)
-        stroma = around + offset + self._texture(rng.uniform(1.0, 5.0))
+        # Real stroma is a little darker (87 % of scans) and smoother than the tissue around it,
+        # with a texture of its own, not the surroundings' fields at another level.
+        offset = -rng.uniform(2.0, 8.0) if rng.random() < 0.85 else rng.uniform(1.5, 5.0)
+        grain = _field(self.echo.shape, rng.uniform(0.4, 1.5) / p.s, rng)
+        stroma = around + offset + rng.uniform(0.5, 3.0) * grain
         if rng.random() < 0.4:  # a brighter or darker medulla
             stroma = stroma + rng.uniform(-3, 3) * np.clip(1.0 - r, 0, 1) ** 2
         self.paint(_soft((r - 1.0) * a, rng.uniform(0.2, 0.8)), stroma, self.tissue_alpha * 0.9)
-        if rng.random() < 0.6:  # thin bright capsule, sometimes only in parts
+        # Every labelled ovary shows a cue: a follicle >= 3 mm, a clear level step or a whole capsule.
+        faint = not (diam.size and diam.max() >= 3.0) and abs(offset) < 4.0
+        if faint or rng.random() < 0.6:  # thin bright capsule, sometimes only in parts
             rim = _soft(np.abs(r - 1.0) * a - rng.uniform(0.15, 0.6), 0.3)
-            if rng.random() < 0.5:
+            if not faint and rng.random() < 0.5:
                 rim = rim * (self.textures[1] > rng.uniform(-0.8, 0.3))
-            self.echo += rim * np.float32(rng.uniform(3.0, 10.0))
+            self.echo += rim * np.float32(rng.uniform(4.0, 10.0) if faint else rng.uniform(3.0, 10.0))
         self.labels[inside] = 1
         follicles = self._follicles(diam, cx, cz, a, b, angle, r)
         return {"centre": (cx, cz), "a": a, "b": b, "angle": angle, "follicles": follicles}
+
+    def clear_beam_path(self) -> None:
+        """No gas shadow over the ovary: a sonographer moves the probe until it is not shadowed
+        (a shadowed ovary would be a label with nothing to see). Attenuation in front of the ovary,
+        along the beam lines through it, is capped at a tissue's."""
+        inside = self.labels > 0
+        if not inside.any():
+            return
+        t = np.arctan2(self.p.x, self.p.z) + np.zeros_like(self.p.z)
+        r = np.hypot(self.p.x, self.p.z)
+        front = (t >= t[inside].min()) & (t <= t[inside].max()) & (r <= r[inside].max())
+        self.alpha[front] = np.minimum(self.alpha[front], 1.5 * self.tissue_alpha)
 
     def _follicles(self, diam: np.ndarray, cx: float, cz: float, a: float, b: float, angle: float,
                    r: np.ndarray) -> list[tuple[float, float, float, float]]:
@@ -415,6 +433,7 @@ def layered_frame(rng: np.random.Generator, *, shift: float = 0.0) -> tuple[np.n
                 scene.bowel(near=near)
             else:
                 scene.fluid(near=near, size=(3, 12))
+        scene.clear_beam_path()
 
     echo = cv2.remap(scene.echo, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     alpha = cv2.remap(scene.alpha, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
