@@ -8,7 +8,8 @@ argmax, then the one most probable ovary region with its convex hull filled; ``-
 hull out, ``--argmax-only`` scores the raw argmax). Reports ovary Dice (median, quartiles) and follicles per image found
 outside the expert outline (an instance with most of its pixels outside it), all of them and
 those confident enough to be reported (mean follicle probability >= the pipeline's
-``tracking.MIN_FOLLICLE_SCORE``), plus OOD flags.
+``tracking.MIN_FOLLICLE_SCORE``), plus OOD flags. ``--against OTHER.json`` (an earlier ``--json``
+of this script, e.g. the shipped network's) adds a paired comparison on the same images.
 Never train on these images, never commit them or their overlays.
 
 Example
@@ -93,6 +94,21 @@ def summarise(rows: list[dict[str, object]]) -> dict[str, object]:
     }
 
 
+def paired(rows: list[dict[str, object]], other: list[dict[str, object]], margin: float = 0.05) -> dict[str, object]:
+    """Ovary Dice of ``rows`` against ``other`` on the images both scored (matched by name): mean
+    difference, images better / worse by more than ``margin``, and the two-sided Wilcoxon
+    signed-rank p-value (None when every difference is 0)."""
+    from scipy.stats import wilcoxon
+
+    theirs = {r["name"]: float(r["ovary_dice"]) for r in other}
+    d = np.array([float(r["ovary_dice"]) - theirs[r["name"]] for r in rows if r["name"] in theirs])
+    if d.size == 0:
+        raise ValueError("no image scored in both runs")
+    p = float(wilcoxon(d).pvalue) if np.any(d != 0) else None
+    return {"n_images": int(d.size), "mean_difference": float(d.mean()), "better": int((d > margin).sum()),
+            "worse": int((d < -margin).sum()), "margin": margin, "wilcoxon_p": p}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folder", type=Path)
@@ -103,12 +119,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="score the raw argmax (every ovary candidate), as before one ovary was kept")
     parser.add_argument("--no-hull", action="store_true",
                         help="keep one ovary region but do not fill its convex hull")
+    parser.add_argument("--against", type=Path, default=None,
+                        help="an earlier --json of this script: paired ovary Dice comparison on the same images")
     args = parser.parse_args(argv)
     seg = Segmenter(args.weights, device=args.device)
     rows = [score_image(seg, *item, keep_one=not args.argmax_only, hull=not args.no_hull) for item in annotated_regions(args.folder)]
     if not rows:
         parser.error(f"no images/*.jpg with masks/*.png under {args.folder}")
     summary = summarise(rows)
+    if args.against is not None:
+        summary["against"] = {"json": str(args.against),
+                              **paired(rows, json.loads(args.against.read_text(encoding="utf-8"))["images"])}
     if args.json is not None:  # before printing: a closed stdout (``| head``) must not lose the file
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"summary": summary, "images": rows}, indent=2) + "\n", encoding="utf-8")

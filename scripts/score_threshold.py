@@ -7,7 +7,7 @@ study that is not the one the agreement is reported on.
 Example (about 3 min on the 2-core CPU)::
 
     follicle-seg synth runs/thr/study --patients 4 --visits 3 --seed 123 --frames 12
-    python scripts/score_threshold.py runs/thr/study 0.65 0.75 0.85 0.90 0.95
+    python scripts/score_threshold.py runs/thr/study 0.65 0.75 0.85 0.90 0.95 [--weights W]
 """
 
 from __future__ import annotations
@@ -26,13 +26,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("study", type=Path, help="a folder written by `follicle-seg synth`")
     ap.add_argument("thresholds", type=float, nargs="+")
+    ap.add_argument("--weights", type=Path, help="models/model.pt of a bundle (default: shipped)")
     args = ap.parse_args()
     print("threshold  exact  within_one  mean_error  precision  recall")
     for t in args.thresholds:
         tracking.MIN_FOLLICLE_SCORE = t
         out = args.study.parent / f"run_{t}"
         run([args.study / "dicom"], RunOptions(out=out, cohort=args.study / "cohort.csv", overlays=False,
-                                              dicom=False, report=False, quiet=True, resume=False))
+                                              dicom=False, report=False, quiet=True, resume=False,
+                                              weights=args.weights))
         agreement = Path(__file__).with_name("agreement.py")
         done = subprocess.run([sys.executable, str(agreement), str(args.study), str(out)],
                               capture_output=True, text=True, check=True)

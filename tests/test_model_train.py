@@ -170,7 +170,8 @@ def test_fine_tuning_writes_a_verified_bundle(tmp_path: Path) -> None:
     assert recipe["train"]["max_steps"] == TINY.max_steps and recipe["train"]["crop"] == TINY.crop
     assert recipe["data"] == {**recipe["data"], "n_train": 2, "n_val": 1, "init": None}
     again = train(samples[:2], samples[2:], tmp_path / "c", init=weights, config=TINY, log=lambda m: None,
-                  command="follicle-seg train --init b")
+                  command="follicle-seg train --init b", data_info={"generator": "toy_frame"})
+    assert json.loads((tmp_path / "c" / "configs" / "train.json").read_text())["data"]["generator"] == "toy_frame"
     assert again["before"] == pytest.approx(report["after"])
     assert read_metadata(tmp_path / "c")["version"] != metadata["version"]
     assert read_metadata(tmp_path / "c")["trained"]["command"] == "follicle-seg train --init b"

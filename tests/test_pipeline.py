@@ -70,7 +70,7 @@ def test_run_writes_every_table_consistently(study, clean_run):
 
 
 def test_run_reproduces_truth_counts_on_most_ovary_visits(study, clean_run):
-    # 0.3.0: 8 of 8 ovary-visits exact on this study; 16 of 24 on the README's larger one
+    # 0.3.0: 8 of 8 ovary-visits exact on this study, 0.4.0: 7 of 8 (21 of 24 on the README's larger one)
     ovaries = _tables(clean_run)["ovaries"].astype({"follicle_count": int})
     truth = pd.read_csv(study / "truth" / "ovaries.csv", dtype={"patient_id": str})
     merged = ovaries.merge(truth, on=["patient_id", "study_date", "laterality"], suffixes=("", "_truth"))

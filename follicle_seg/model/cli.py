@@ -109,7 +109,9 @@ def train_command(
     report = train(train_samples, val_samples, out, init=init, config=config,
                    device=resolve_device(device), log=_log,
                    note=f"fine-tuned on {data}" if data is not None else f"trained on {synthetic} synthetic frames",
-                   command=shlex.join(["follicle-seg", *sys.argv[1:]]))
+                   command=shlex.join(["follicle-seg", *sys.argv[1:]]),
+                   data_info={"generator": "follicle_seg.synth.training.training_frame(seed, style=None, shift=0.0, "
+                                           f"layered_share={layered_share})"} if synthetic > 0 else None)
     typer.echo(json.dumps({k: report[k] for k in ("before", "after", "steps", "minutes", "weights")}, indent=2))
 
 

@@ -266,6 +266,7 @@ def train(
     device: str = "cpu",
     note: str = "trained",
     command: str | None = None,
+    data_info: dict[str, Any] | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Train (or fine-tune from ``init``) and write a bundle folder at ``out``.
@@ -282,6 +283,9 @@ def train(
     note, command
         The changelog entry of the new version, and the command line that ran this training
         (recorded in ``metadata.json`` and ``configs/train.json``).
+    data_info
+        Extra entries for the recipe's ``data`` section (e.g. the generator call that made the
+        synthetic frames).
 
     Returns
     -------
@@ -307,7 +311,7 @@ def train(
         (out / "configs").mkdir(parents=True, exist_ok=True)
         shutil.copy(src, out / "configs" / "inference.json")
     _write_recipe(template, out, config, {"n_train": len(train_samples), "n_val": len(val_samples),
-                                          "init": str(init) if init is not None else None})
+                                          "init": str(init) if init is not None else None, **(data_info or {})})
     weights = save_weights(net.cpu(), out, metadata=metadata)
     report = {"before": before, "after": after, "steps": history[-1]["step"] if history else 0,
               "minutes": round(minutes, 2), "history": history, "weights": str(weights),
