@@ -224,7 +224,8 @@ class _Scene:
         r = r / (1.0 + wobble)
         inside = r < 1.0
         ring = (r >= 1.0) & (r < 1.6) & self.fan
-        tissue = self.echo[ring][self.echo[ring] > -12.0]  # the tissue around it, not fluid beside it
+        ring_echo = self.echo[ring]
+        tissue = ring_echo[ring_echo > -12.0]  # the tissue around it, not fluid beside it
         around = float(np.clip(np.median(tissue), -6.0, 10.0)) if tissue.size else 0.0
         if rng.random() < 0.3:  # free fluid hugging the ovary
             halo = _soft((r - 1.0 - rng.uniform(0.03, 0.15)) * a, 0.4) * (self.textures[1] > rng.uniform(-0.5, 0.8))
@@ -255,7 +256,7 @@ class _Scene:
         inside = self.labels > 0
         if not inside.any():
             return
-        t = np.arctan2(self.p.x, self.p.z) + np.zeros_like(self.p.z)
+        t = np.arctan2(self.p.x, self.p.z)  # (1, cols) with (rows, 1): the whole plane
         r = np.hypot(self.p.x, self.p.z)
         front = (t >= t[inside].min()) & (t <= t[inside].max()) & (r <= r[inside].max())
         self.alpha[front] = np.minimum(self.alpha[front], 1.5 * self.tissue_alpha)
