@@ -74,15 +74,36 @@ def labels_from_probs(probs: np.ndarray, *, hull: bool = True) -> np.ndarray:
     (100, 0)
     """
     labels = probs.argmax(0).astype(np.uint8)
-    regions, n = ndi.label(labels > 0, structure=_EIGHT)
-    if n > 1:
-        mass = ndi.sum(1.0 - probs[0], regions, index=np.arange(1, n + 1))
+    regions, mass = _candidates(probs, labels)
+    if mass.size > 1:
         labels[regions != int(np.argmax(mass)) + 1] = 0
-    if hull and n:
+    if hull and mass.size:
         box = ndi.find_objects((labels > 0).astype(np.uint8))[0]  # the hull lies in the region's box
         sub = labels[box]
         sub[(sub == 0) & convex_hull_image(sub > 0)] = OVARY
     return labels
+
+
+def _candidates(probs: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Connected ovary + follicle regions (8-connected) and each one's summed ``1 - p(background)``."""
+    regions, n = ndi.label(labels > 0, structure=_EIGHT)
+    mass = ndi.sum(1.0 - probs[0], regions, index=np.arange(1, n + 1)) if n else np.zeros(0)
+    return regions, np.asarray(mass, dtype=np.float64)
+
+
+def ovary_mass(probs: np.ndarray) -> float:
+    """Summed foreground probability of the region :func:`labels_from_probs` keeps, as a share of
+    the frame's pixels (0 when nothing is found): how much ovary one reading of a frame sees.
+
+    Examples
+    --------
+    >>> p = np.zeros((3, 10, 10), np.float32); p[0] = 1.0
+    >>> p[:, 2:6, 2:6] = np.array([0.2, 0.8, 0.0])[:, None, None]
+    >>> round(ovary_mass(p), 3)
+    0.128
+    """
+    _, mass = _candidates(probs, probs.argmax(0))
+    return float(mass.max()) / probs[0].size if mass.size else 0.0
 
 
 def follicle_instances(

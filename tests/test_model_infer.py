@@ -58,13 +58,41 @@ def test_segment_returns_labels_and_probabilities_on_the_region_grid(segmenter: 
         assert isinstance(seg.flags, tuple)
 
 
-def test_batched_equals_one_by_one(segmenter: Segmenter) -> None:
+def test_batched_equals_one_by_one(segmenter: Segmenter, monkeypatch) -> None:
+    """A frame's result does not depend on what it is batched with: a pass holds one input shape
+    (zero padding to a larger frame's size once moved real probabilities by up to 0.74)."""
+    passes: list[set[tuple[int, int]]] = []
+    original = Segmenter._predict_batch
+    monkeypatch.setattr(Segmenter, "_predict_batch",
+                        lambda self, prepared: passes.append({g.padded_shape for *_, g in prepared}) or original(self, prepared))
     rng = np.random.default_rng(1)
-    items = [(rng.integers(0, 255, s, dtype=np.uint8), 0.2, 0.2) for s in [(150, 200), (90, 130)]]
+    items = [(rng.integers(0, 255, s, dtype=np.uint8), 0.2, 0.2) for s in [(150, 200), (90, 130), (150, 200)]]
     together = segmenter.predict(items)
+    assert all(len(p) == 1 for p in passes) and len(passes) == 2
     alone = [segmenter.predict([item])[0] for item in items]
-    for (a, _), (b, _) in zip(together, alone):
-        assert np.mean(a.argmax(0) == b.argmax(0)) > 0.99
+    for (a, fa), (b, fb) in zip(together, alone):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+        assert fa == fb
+
+
+def test_an_uncalibrated_frame_keeps_its_most_confident_depth(segmenter: Segmenter) -> None:
+    from follicle_seg.instances import ovary_mass
+    from follicle_seg.model.infer import UNCALIBRATED_DEPTHS_MM
+    from follicle_seg.model.preprocess import ASSUMED_DEPTH_MM
+    from follicle_seg.synth.training import training_frame
+
+    px = training_frame(1_000_003).pixels
+    rows = px.shape[0]
+    readings = [segmenter.predict([(px, d / rows, d / rows)])[0] for d in UNCALIBRATED_DEPTHS_MM]
+    masses = [ovary_mass(p) for p, _ in readings]
+    assert len(set(np.round(masses, 6))) == len(masses)  # the depths really read differently
+    probs, flags = segmenter.predict([(px, None, None)])[0]
+    np.testing.assert_allclose(probs, readings[int(np.argmax(masses))][0], atol=1e-5)
+    assert flags == readings[int(np.argmax(masses))][1]
+    once = Segmenter(device="cpu", uncalibrated_depths_mm=(ASSUMED_DEPTH_MM,)).predict([(px, None, None)])[0][0]
+    np.testing.assert_allclose(once, readings[0][0], atol=1e-5)  # the assumed depth comes first
+    with pytest.raises(ValueError, match="depths"):
+        Segmenter(device="cpu", uncalibrated_depths_mm=())
 
 
 def test_large_frames_go_fewer_per_forward_pass(segmenter: Segmenter, monkeypatch) -> None:
