@@ -2,8 +2,9 @@
 
 Expects DIR/images/NAME.jpg and DIR/masks/NAME.png (non-zero = ovary incl. follicles), e.g.
 ../shared/real_val/mmotu_ovary_normal. The images carry no calibration: the scan area is found
-automatically (``follicle_seg.io.region.find_scan_area``) and resampled with the assumed scale of
-uncalibrated frames. Labels come from the pipeline's rule (``instances.labels_from_probs``:
+automatically (``follicle_seg.io.region.find_scan_area``) and read as uncalibrated frames are: at
+the depths of ``infer.UNCALIBRATED_DEPTHS_MM``, the most confident reading kept (``--depths 70``
+reads each once, at the assumed depth). Labels come from the pipeline's rule (``instances.labels_from_probs``:
 argmax, then the one most probable ovary region with its convex hull filled; ``--no-hull`` leaves the
 hull out, ``--argmax-only`` scores the raw argmax). Reports ovary Dice (median, quartiles) and follicles per image found
 outside the expert outline (an instance with most of its pixels outside it), all of them and
@@ -115,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights", type=Path, default=None, help="models/model.pt of a bundle (default: shipped)")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--depths", type=float, nargs="+", default=None,
+                        help="depths (mm) to read each capture at (default: infer.UNCALIBRATED_DEPTHS_MM; 70 reads it once)")
     parser.add_argument("--argmax-only", action="store_true",
                         help="score the raw argmax (every ovary candidate), as before one ovary was kept")
     parser.add_argument("--no-hull", action="store_true",
@@ -122,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--against", type=Path, default=None,
                         help="an earlier --json of this script: paired ovary Dice comparison on the same images")
     args = parser.parse_args(argv)
-    seg = Segmenter(args.weights, device=args.device)
+    seg = Segmenter(args.weights, device=args.device,
+                    **({"uncalibrated_depths_mm": args.depths} if args.depths else {}))
     rows = [score_image(seg, *item, keep_one=not args.argmax_only, hull=not args.no_hull) for item in annotated_regions(args.folder)]
     if not rows:
         parser.error(f"no images/*.jpg with masks/*.png under {args.folder}")
