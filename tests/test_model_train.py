@@ -17,7 +17,6 @@ from follicle_seg.model.bundle import load_network, read_metadata, sha256_of
 from follicle_seg.model.cli import train_command
 from follicle_seg.model.data import (
     RandGreyMapd,
-    RandZoomFramed,
     grey_map,
     load_samples,
     make_sample,
@@ -93,35 +92,6 @@ def test_train_transforms_give_normalised_crops_with_valid_labels() -> None:
     assert "fan" not in d
     assert set(np.unique(np.asarray(d["label"]))) <= {0.0, 1.0, 2.0}
     assert float(d["image"].min()) >= 0.0 and float(d["image"].max()) <= 1.0
-
-
-def test_frame_zoom_scales_every_key_together_and_keeps_labels_whole() -> None:
-    sample = make_sample(*toy_frame(0), 0.3, 0.3)
-    area = float((sample["label"] == 2).sum())
-    zoom = RandZoomFramed(["image", "fan", "label"], prob=1.0, zoom=1.6).set_random_state(3)
-    factors = []
-    for _ in range(6):
-        out = zoom(dict(sample))
-        f = zoom._factor
-        factors.append(f)
-        assert out["image"].shape == out["fan"].shape == out["label"].shape
-        assert out["label"].shape[-2:] == (round(sample["label"].shape[-2] * f), round(sample["label"].shape[-1] * f))
-        assert set(np.unique(out["label"])) <= {0, 1, 2} and set(np.unique(out["fan"])) <= {0, 1}
-        assert float((out["label"] == 2).sum()) == pytest.approx(area * f * f, rel=0.15)
-    assert min(factors) >= 1 / 1.6 and max(factors) <= 1.6 and min(factors) < 1 < max(factors)
-    with pytest.raises(ValueError, match="zoom"):
-        RandZoomFramed(["image"], zoom=0.5)
-
-
-def test_frame_zoom_is_left_out_at_one_so_the_old_recipe_replays() -> None:
-    sample = make_sample(*toy_frame(0), 0.1, 0.1)
-    a = train_transforms(64).set_random_state(1)(dict(sample))
-    b = train_transforms(64, zoom=1.0).set_random_state(1)(dict(sample))
-    a, b = (x[0] if isinstance(x, list) else x for x in (a, b))
-    np.testing.assert_array_equal(np.asarray(a["image"]), np.asarray(b["image"]))
-    c = train_transforms(64, zoom=1.5).set_random_state(1)(dict(sample))
-    c = c[0] if isinstance(c, list) else c
-    assert tuple(c["image"].shape) == (1, 64, 64)
 
 
 def test_split_holdout_is_seeded_and_disjoint() -> None:

@@ -64,9 +64,6 @@ def train_command(
     val_every: int = typer.Option(100, "--val-every", help="Steps between held-out validations."),
     patience: int = typer.Option(8, "--patience", help="Validations without improvement before stopping."),
     seed: int = typer.Option(0, "--seed"),
-    zoom: float = typer.Option(
-        1.0, "--zoom", help="Also zoom half the frames by a factor in [1/ZOOM, ZOOM] (the unknown scale of uncalibrated frames; 1: off)."
-    ),
     ema: float = typer.Option(0.0, "--ema", help="Keep a moving average of the weights with this decay (0: off)."),
     checkpoints: Optional[Path] = typer.Option(None, "--checkpoints", help="Folder for the weights at every validation."),
     cache: Path = typer.Option(Path("runs/cache"), "--cache", help="Folder for the synthetic frame cache."),
@@ -93,7 +90,7 @@ def train_command(
     if data is None and synthetic <= 0:
         raise typer.BadParameter("give --data DIR and/or --synthetic N.")
     config = TrainConfig(max_steps=max_steps, batch_size=batch_size, crop=crop, learning_rate=learning_rate,
-                         val_every=val_every, patience=patience, time_limit_min=minutes, seed=seed, ema_decay=ema, zoom=zoom,
+                         val_every=val_every, patience=patience, time_limit_min=minutes, seed=seed, ema_decay=ema,
                          checkpoints=None if checkpoints is None else str(checkpoints))
     train_samples: list[Any] = []
     val_samples: list[Any] = []

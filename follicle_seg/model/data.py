@@ -8,8 +8,7 @@ exactly as inference does (:func:`~follicle_seg.model.preprocess.normalise_inten
 Augmentation is deliberately intensity-agnostic (after SynthSeg, Billot et al. 2023): random
 monotone grey maps, gamma, gain, smoothing / sharpening, multiplicative low-frequency texture and
 bias fields and noise, so that no grey level or texture alone identifies a class; geometry gets
-horizontal flips, small rotations and scaling, optionally a wide whole-frame zoom for the unknown
-scale of uncalibrated frames (no vertical flip: acoustic shadowing and
+horizontal flips, small rotations and scaling (no vertical flip: acoustic shadowing and
 enhancement point away from the probe).
 """
 
@@ -197,39 +196,6 @@ class RandGreyMapd(RandomizableTransform, MapTransform):
         return d
 
 
-class RandZoomFramed(RandomizableTransform, MapTransform):
-    """Resample the whole frame by one isotropic factor drawn log-uniformly in ``[1/zoom, zoom]``.
-
-    Uncalibrated frames are scaled by an assumed depth (``preprocess.ASSUMED_DEPTH_MM``), so on
-    them an ovary may appear at 0.6-1.6 times its physical size; this teaches the network that
-    spread. Applied before cropping, so the crop keeps its context. The first key is resampled
-    bilinearly, the others (fan, label) by nearest neighbour.
-    """
-
-    def __init__(self, keys: Sequence[Hashable], prob: float = 0.5, zoom: float = 1.5) -> None:
-        MapTransform.__init__(self, keys)
-        RandomizableTransform.__init__(self, prob)
-        if zoom < 1.0:
-            raise ValueError(f"zoom must be >= 1, not {zoom}.")
-        self.zoom = zoom
-        self._factor = 1.0
-
-    def randomize(self, data: Any = None) -> None:
-        super().randomize(None)
-        self._factor = float(np.exp(self.R.uniform(-np.log(self.zoom), np.log(self.zoom))))
-
-    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
-        d = dict(data)
-        self.randomize()
-        if not self._do_transform:
-            return d
-        for i, key in enumerate(self.key_iterator(d)):
-            arr = np.asarray(d[key])
-            shape = (max(1, round(arr.shape[-2] * self._factor)), max(1, round(arr.shape[-1] * self._factor)))
-            d[key] = resample(arr, shape, mode="bilinear" if i == 0 else "nearest").astype(arr.dtype)
-        return d
-
-
 class RandTextureFieldd(RandomizableTransform, MapTransform):
     """Multiply by a random smooth texture field (cell size and strength drawn per sample)."""
 
@@ -278,17 +244,11 @@ class NormaliseInFand(MapTransform):
         return d
 
 
-def train_transforms(crop: int, zoom: float = 1.0) -> Compose:
-    """Random crop biased to the ovary, geometric and intensity-agnostic augmentation, normalisation.
-
-    ``zoom`` > 1 first resamples half the frames by a factor in ``[1/zoom, zoom]``
-    (:class:`RandZoomFramed`); 1 leaves it out (and the random stream as it was).
-    """
+def train_transforms(crop: int) -> Compose:
+    """Random crop biased to the ovary, geometric and intensity-agnostic augmentation, normalisation."""
     keys = ["image", "fan", "label"]
-    frame_zoom = [RandZoomFramed(keys, prob=0.5, zoom=zoom)] if zoom > 1.0 else []
     return Compose(
         [
-            *frame_zoom,
             SpatialPadd(keys, spatial_size=(crop, crop)),
             RandCropByLabelClassesd(
                 keys, label_key="label", spatial_size=(crop, crop), ratios=[1, 2, 2], num_classes=3, warn=False

@@ -49,8 +49,6 @@ class TrainConfig:
     network: str = "unet_res"
     ema_decay: float = 0.0
     """Validate and keep an exponential moving average of the weights (0: the raw weights)."""
-    zoom: float = 1.0
-    """Whole-frame zoom range of the augmentation (``[1/zoom, zoom]``, half the frames; 1: off)."""
     checkpoints: str | None = None
     """Folder that receives the weights at every validation (``step_<N>.pt``, and the moving
     average as ``step_<N>_ema.pt``), or ``None``."""
@@ -171,7 +169,7 @@ def fit(
     set_determinism(seed=config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     loader = DataLoader(
-        Dataset(list(train_samples), transform=train_transforms(config.crop, config.zoom).set_random_state(config.seed)),
+        Dataset(list(train_samples), transform=train_transforms(config.crop).set_random_state(config.seed)),
         batch_size=config.batch_size,
         shuffle=True,
         num_workers=0,

@@ -88,15 +88,16 @@ def draw_text_block(
 
 
 def annotate(img: np.ndarray, sc: Scene, y0: float, grid: DisplayGrid, rng: np.random.Generator) -> None:
-    """Calipers across the ovary (most often) and 0-2 follicles, and their measurement text (in place)."""
-    follicles: list[EllipseCut] = [s for s in (cut(f, y0) for f in sc.follicles) if s is not None]
-    ovary = cut(sc.ovary, y0) if sc.ovary is not None else None
-    sections = [ovary] if ovary is not None and rng.random() < 0.7 else []  # most often the ovary itself
-    sections += [follicles[int(k)] for k in rng.permutation(len(follicles))[: int(rng.integers(0 if sections else 1, 3))]]
+    """Calipers across a follicle or the ovary, and their measurement text (in place)."""
+    sections: list[EllipseCut] = [s for s in (cut(f, y0) for f in sc.follicles) if s is not None]
+    if sc.ovary is not None:
+        o = cut(sc.ovary, y0)
+        if o is not None:
+            sections.append(o)
     lines: list[str] = []
     value = int(rng.integers(170, 256))
-    for sec in sections:
-        lines += draw_calipers(img, sec, grid, rng, value=value)
+    for k in rng.permutation(len(sections))[: int(rng.integers(1, 3))]:
+        lines += draw_calipers(img, sections[int(k)], grid, rng, value=value)
     draw_text_block(img, lines or [f"Dist {rng.uniform(3, 40):.1f} mm"], rng, value=value)
 
 

@@ -16,11 +16,10 @@ marked by the black follicles inside it. This generator draws that picture direc
 2. the beam: the echo and attenuation maps are resampled onto the polar (depth x beam-line) grid,
    attenuation accumulates along each line and time-gain compensation undoes the tissue average
    (so fluid leaves enhancement behind it and gas a shadow); complex Gaussian speckle correlated
-   by an anisotropic point-spread function multiplies it; the beams at the sector's sides are
-   often weaker (darker flanks); near-field reverberation, noise,
+   by an anisotropic point-spread function multiplies it; near-field reverberation, noise,
    log compression, speckle reduction and edge enhancement follow;
 3. scan conversion to the fan, a grey map, and often sonographer graphics: '+' calipers joined by
-   dotted lines, most often across the ovary (length, often width), else follicles, side labels ("RT OVARY"), measurement text.
+   dotted lines across the ovary or a follicle, side labels ("RT OVARY"), measurement text.
 
 Every quantity is drawn at random for every frame (SynthSeg-like): only shape, context and the
 follicles inside tell the ovary, not one grey level or texture.
@@ -340,9 +339,6 @@ def _beam(echo: np.ndarray, alpha: np.ndarray, rng: np.random.Generator, spacing
     tgc = tissue * r_mm + rng.uniform(0, 6) * _field((n_r, 1), n_r / rng.uniform(2, 6), rng)
     tgc -= rng.uniform(0, 0.3) * tissue * r_mm  # frequent under-compensation
     db = echo - path + tgc
-    if rng.random() < 0.5:  # beams at the sides of the sector are weaker: darker flanks
-        side = np.abs(np.linspace(-1.0, 1.0, echo.shape[1], dtype=np.float32))[None, :]
-        db = db - rng.uniform(3.0, 15.0) * side ** rng.uniform(1.5, 4.0)
     amp = np.power(10.0, db / 20.0).astype(np.float32)
     sig_ax = rng.uniform(0.15, 0.45) / spacing
     sig_lat = sig_ax * rng.uniform(1.5, 3.0)
@@ -371,22 +367,16 @@ def _beam(echo: np.ndarray, alpha: np.ndarray, rng: np.random.Generator, spacing
 
 
 def _graphics(img: np.ndarray, plane: _Plane, ovary: dict[str, object] | None, rng: np.random.Generator) -> None:
-    """Calipers across the ovary (most often) or follicles, a side label, measurement text (in place)."""
+    """Calipers across the ovary or a follicle, a side label, measurement text (in place)."""
     value = int(rng.integers(170, 256))
     lines: list[str] = []
-    if ovary is not None and rng.random() < 0.6:
+    if ovary is not None and rng.random() < 0.5:
         cx, cz = ovary["centre"]  # type: ignore[misc]
-        targets = []
-        if rng.random() < 0.7:  # a stored still most often measures the ovary: its length, often its width
-            targets.append((cx, cz, ovary["a"], ovary["angle"]))
-            if rng.random() < 0.6:
-                targets.append((cx, cz, ovary["b"], ovary["angle"] + np.pi / 2))  # type: ignore[operator]
-        follicles: list[tuple[float, float, float, float]] = ovary["follicles"]  # type: ignore[assignment]
-        for k in rng.permutation(len(follicles))[: int(rng.integers(0 if targets else 1, 3))]:
-            fx, fz, rad, _ = follicles[int(k)]
-            targets.append((fx, fz, rad, rng.uniform(-np.pi, np.pi)))
+        targets = [(cx, cz, ovary["a"], ovary["angle"])]
+        targets += [(fx, fz, rad, rng.uniform(-np.pi, np.pi)) for fx, fz, rad, _ in ovary["follicles"]]  # type: ignore[union-attr]
         size, step = int(rng.integers(3, 7)), int(rng.integers(3, 6))
-        for x, z, half, ang in targets:
+        for k in rng.permutation(len(targets))[: int(rng.integers(1, 3))]:
+            x, z, half, ang = targets[int(k)]
             ends = [plane.to_pixel(x + sg * half * np.cos(ang), z + sg * half * np.sin(ang)) for sg in (-1, 1)]
             for row, col in ends:
                 _plus(img, row, col, size, value)
