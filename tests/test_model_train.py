@@ -71,6 +71,19 @@ def test_layered_share_has_its_own_cache_files_and_a_checked_range(tmp_path: Pat
         synthetic_samples(3, 0, tmp_path, workers=1, layered_share=1.5)
 
 
+def test_a_cache_built_by_workers_equals_one_built_in_process(tmp_path: Path, monkeypatch) -> None:
+    from follicle_seg.model import data
+
+    monkeypatch.setattr(data, "CACHE_TASK_SEEDS", 2)  # 5 seeds -> tasks of 2, 2, 1, order kept
+    seeds = [7, 3, 11, 5, 9]
+    parallel = data.cached_synthetic_samples(seeds, tmp_path / "p.npz", workers=2, layered_share=0.5)
+    serial = data.cached_synthetic_samples(seeds, tmp_path / "s.npz", workers=1, layered_share=0.5)
+    assert len(parallel) == len(serial) == 5
+    for a, b in zip(parallel, serial):
+        np.testing.assert_array_equal(a["image"], b["image"])
+        np.testing.assert_array_equal(a["label"], b["label"])
+
+
 def test_grey_map_is_monotone_and_random_maps_are_seeded() -> None:
     x = np.linspace(0, 1, 50)
     t = RandGreyMapd(["image"], prob=1.0)

@@ -281,6 +281,10 @@ def eval_transforms() -> NormaliseInFand:
     return NormaliseInFand(["image"])
 
 
+CACHE_TASK_SEEDS = 50
+"""Frames rendered per worker task when a cache is built in parallel."""
+
+
 def cached_synthetic_samples(
     seeds: Sequence[int],
     path: Path,
@@ -300,14 +304,17 @@ def cached_synthetic_samples(
         return load_samples(path)
     seeds = [int(s) for s in seeds]
     if workers > 1:
+        import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
         from functools import partial
 
-        chunks = [seeds[i::workers] for i in range(workers)]
-        with ProcessPoolExecutor(workers) as pool:
-            parts = list(pool.map(partial(synthetic_samples, style=style, shift=shift, layered_share=layered_share), chunks))
-        by_seed = {s: sample for chunk, part in zip(chunks, parts) for s, sample in zip(chunk, part)}
-        samples = [by_seed[s] for s in seeds]
+        # Spawned workers (not forks of a parent that may already hold gigabytes of frames) and
+        # small tasks, so frames come back a few at a time: a fork per worker and one task per
+        # worker once held every frame twice over and ran a 24 GiB machine out of memory.
+        chunks = [seeds[i : i + CACHE_TASK_SEEDS] for i in range(0, len(seeds), CACHE_TASK_SEEDS)]
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            parts = pool.map(partial(synthetic_samples, style=style, shift=shift, layered_share=layered_share), chunks)
+            samples = [sample for part in parts for sample in part]
     else:
         samples = synthetic_samples(seeds, style=style, shift=shift, layered_share=layered_share)
     save_samples(samples, path)
