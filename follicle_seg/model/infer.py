@@ -1,5 +1,9 @@
 """Batched inference: region crops in, label maps and probabilities on the region grid out.
 
+A forward pass holds frames of one network-input shape, so a frame's result never depends on
+what it is batched with. A frame without calibration is read at several assumed depths
+(:data:`UNCALIBRATED_DEPTHS_MM`) and the reading that finds the most ovary is kept.
+
 The same code runs on CPU and CUDA. On CUDA the batch goes through pinned memory with
 ``non_blocking`` copies, the network runs channels-last under autocast (bf16 where supported,
 else fp16); everything runs under :func:`torch.inference_mode`.
