@@ -32,7 +32,7 @@ from PIL import Image
 
 from follicle_seg.instances import follicle_instances, labels_from_probs
 from follicle_seg.io.region import find_scan_area
-from follicle_seg.model.infer import Segmenter
+from follicle_seg.model.infer import UNCALIBRATED_DEPTHS_MM, Segmenter
 from follicle_seg.model.train import dice
 from follicle_seg.tracking import MIN_FOLLICLE_SCORE
 from follicle_seg.types import FOLLICLE
@@ -125,8 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--against", type=Path, default=None,
                         help="an earlier --json of this script: paired ovary Dice comparison on the same images")
     args = parser.parse_args(argv)
-    seg = Segmenter(args.weights, device=args.device,
-                    **({"uncalibrated_depths_mm": args.depths} if args.depths else {}))
+    seg = Segmenter(args.weights, device=args.device, uncalibrated_depths_mm=args.depths or UNCALIBRATED_DEPTHS_MM)
     rows = [score_image(seg, *item, keep_one=not args.argmax_only, hull=not args.no_hull) for item in annotated_regions(args.folder)]
     if not rows:
         parser.error(f"no images/*.jpg with masks/*.png under {args.folder}")

@@ -11,7 +11,6 @@ else fp16); everything runs under :func:`torch.inference_mode`.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -184,23 +183,16 @@ class Segmenter:
             spacing is read once per depth of ``uncalibrated_depths_mm``; the reading with the
             largest :func:`~follicle_seg.instances.ovary_mass` is returned.
         """
-        owners: list[int] = []
-        readings: list[tuple[np.ndarray, float | None, float | None]] = []
-        for i, (px, sr, sc) in enumerate(images):
-            px = np.asarray(px)
-            if sr is not None and sc is not None:
-                spacings = [(sr, sc)]
-            else:
-                spacings = [(d / max(px.shape[0], 1),) * 2 for d in self.uncalibrated_depths_mm]
-            owners += [i] * len(spacings)
-            readings += [(px, r, c) for r, c in spacings]
-        several = {i for i, k in Counter(owners).items() if k > 1}
-        best: dict[int, tuple[float, tuple[np.ndarray, tuple[str, ...]]]] = {}
-        for owner, result in zip(owners, self._predict_readings(readings)):
-            mass = ovary_mass(result[0]) if owner in several else 0.0
-            if owner not in best or mass > best[owner][0]:
-                best[owner] = (mass, result)
-        return [best[i][1] for i in range(len(images))]
+        spacings = [[(sr, sc)] if sr is not None and sc is not None
+                    else [(d / max(np.shape(px)[0], 1),) * 2 for d in self.uncalibrated_depths_mm]
+                    for px, sr, sc in images]
+        flat = iter(self._predict_readings([(px, r, c) for (px, _, _), ss in zip(images, spacings) for r, c in ss]))
+        out = []
+        for ss in spacings:
+            readings = [next(flat) for _ in ss]
+            # max keeps the first of equal readings: the assumed depth wins ties
+            out.append(readings[0] if len(readings) == 1 else max(readings, key=lambda r: ovary_mass(r[0])))
+        return out
 
     def _predict_readings(
         self, images: Sequence[tuple[np.ndarray, float | None, float | None]]
@@ -212,17 +204,13 @@ class Segmenter:
         by_shape: dict[tuple[int, int], list[int]] = {}
         for i, (*_, geom) in enumerate(prepared):
             by_shape.setdefault(geom.padded_shape, []).append(i)
-        results: list[tuple[np.ndarray, tuple[str, ...]] | None] = [None] * len(prepared)
+        results: dict[int, tuple[np.ndarray, tuple[str, ...]]] = {}
         for shape, members in by_shape.items():
-            chunk: list[int] = []
-            for i in [*members, None]:
-                if chunk and (i is None or not fits_in_pass([shape] * (len(chunk) + 1), self.batch_size)):
-                    for j, result in zip(chunk, self._predict_batch([prepared[j] for j in chunk])):
-                        results[j] = result
-                    chunk = []
-                if i is not None:
-                    chunk.append(i)
-        return [r for r in results if r is not None]
+            per_pass = max(k for k in range(1, self.batch_size + 1) if fits_in_pass([shape] * k, self.batch_size))
+            for start in range(0, len(members), per_pass):
+                chunk = members[start : start + per_pass]
+                results.update(zip(chunk, self._predict_batch([prepared[j] for j in chunk])))
+        return [results[i] for i in range(len(prepared))]
 
     def segment(self, frames: Sequence[Frame]) -> list[FrameSegmentation]:
         """Segment frames; labels and probabilities lie on each frame's region grid."""
