@@ -143,3 +143,20 @@ def test_labels_from_probs_keeps_the_strongest_region_and_fills_its_convex_hull(
     assert out[:, 60:].max() == 0  # the look-alike is gone, and the hull does not reach it
     plain = labels_from_probs(probs_of(labels), hull=False)
     assert (plain[bite] == 0).all() and plain[:, 60:].max() == 0
+
+
+def test_labels_from_probs_prefers_the_candidate_near_the_centre_line():
+    """Of two equal candidates the one a sonographer would have centred wins; a candidate off
+    to the side still wins when it is clearly the stronger (several times the mass)."""
+    labels = np.zeros((100, 200), np.uint8)
+    centre, side = ellipse(labels.shape, (50, 100), (10, 10)), ellipse(labels.shape, (50, 170), (10, 10))
+    labels[centre | side] = OVARY
+    out = labels_from_probs(probs_of(labels), hull=False)
+    assert (out[centre] == OVARY).all() and out[side].max() == 0
+    labels[side] = 0
+    big_side = ellipse(labels.shape, (50, 165), (25, 25))  # 0.65 half-widths off the line
+    labels[big_side] = OVARY
+    out = labels_from_probs(probs_of(labels), hull=False)
+    assert (out[big_side] == OVARY).all() and out[centre].max() == 0
+    mirrored = labels_from_probs(probs_of(labels[:, ::-1].copy()), hull=False)
+    np.testing.assert_array_equal(mirrored, out[:, ::-1])  # the weight is symmetric about the line

@@ -76,7 +76,7 @@ def test_batched_equals_one_by_one(segmenter: Segmenter, monkeypatch) -> None:
 
 
 def test_an_uncalibrated_frame_keeps_its_most_confident_depth(segmenter: Segmenter) -> None:
-    from follicle_seg.instances import ovary_mass
+    from follicle_seg.instances import ovary_score
     from follicle_seg.model.infer import UNCALIBRATED_DEPTHS_MM
     from follicle_seg.model.preprocess import ASSUMED_DEPTH_MM
     from follicle_seg.synth.training import training_frame
@@ -84,11 +84,11 @@ def test_an_uncalibrated_frame_keeps_its_most_confident_depth(segmenter: Segment
     px = training_frame(1_000_003).pixels
     rows = px.shape[0]
     readings = [segmenter.predict([(px, d / rows, d / rows)])[0] for d in UNCALIBRATED_DEPTHS_MM]
-    masses = [ovary_mass(p) for p, _ in readings]
-    assert len(set(np.round(masses, 6))) == len(masses)  # the depths really read differently
+    scores = [ovary_score(p) for p, _ in readings]
+    assert len(set(np.round(scores, 6))) == len(scores)  # the depths really read differently
     probs, flags = segmenter.predict([(px, None, None)])[0]
-    np.testing.assert_allclose(probs, readings[int(np.argmax(masses))][0], atol=1e-5)
-    assert flags == readings[int(np.argmax(masses))][1]
+    np.testing.assert_allclose(probs, readings[int(np.argmax(scores))][0], atol=1e-5)
+    assert flags == readings[int(np.argmax(scores))][1]
     once = Segmenter(device="cpu", uncalibrated_depths_mm=(ASSUMED_DEPTH_MM,)).predict([(px, None, None)])[0][0]
     np.testing.assert_allclose(once, readings[0][0], atol=1e-5)  # the assumed depth comes first
     with pytest.raises(ValueError, match="depths"):

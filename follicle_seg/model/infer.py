@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from skimage import measure
 
-from follicle_seg.instances import labels_from_probs, ovary_mass
+from follicle_seg.instances import labels_from_probs, ovary_score
 from follicle_seg.model.bundle import load_network
 from follicle_seg.model.preprocess import ASSUMED_DEPTH_MM, TARGET_MM, InputGeometry, prepare, restore_probabilities
 from follicle_seg.types import FOLLICLE, OVARY, Frame, FrameSegmentation
@@ -41,7 +41,7 @@ MIN_FOLLICLE_SOLIDITY = 0.75
 UNCALIBRATED_DEPTHS_MM = (ASSUMED_DEPTH_MM, 50.0, 100.0)
 """Depths tried for a frame without calibration (its region height taken as each in turn). The
 reading whose kept ovary region has the largest summed foreground probability
-(:func:`~follicle_seg.instances.ovary_mass`) wins, the first on a tie: the network is sensitive to scale, and a
+(:func:`~follicle_seg.instances.ovary_score`) wins, the first on a tie: the network is sensitive to scale, and a
 screen capture does not say how deep it is. The three span the synthetic training depths
 (40-100 mm). On the 67 real captures of ``scripts/eval_real.py`` this raised network 0.4.0's
 mean ovary Dice from 0.45 to 0.52, and five networks' by 0.025 on average (README, "Inference")."""
@@ -181,7 +181,7 @@ class Segmenter:
         list
             One ``(probs float32 (3, rows, cols), flags)`` per image, in order. An image without
             spacing is read once per depth of ``uncalibrated_depths_mm``; the reading with the
-            largest :func:`~follicle_seg.instances.ovary_mass` is returned.
+            largest :func:`~follicle_seg.instances.ovary_score` is returned.
         """
         spacings = [[(sr, sc)] if sr is not None and sc is not None
                     else [(d / max(np.shape(px)[0], 1),) * 2 for d in self.uncalibrated_depths_mm]
@@ -191,7 +191,7 @@ class Segmenter:
         for ss in spacings:
             readings = [next(flat) for _ in ss]
             # max keeps the first of equal readings: the assumed depth wins ties
-            out.append(readings[0] if len(readings) == 1 else max(readings, key=lambda r: ovary_mass(r[0])))
+            out.append(readings[0] if len(readings) == 1 else max(readings, key=lambda r: ovary_score(r[0])))
         return out
 
     def _predict_readings(
