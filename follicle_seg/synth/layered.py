@@ -111,7 +111,7 @@ class _Scene:
             _field(shape, rng.uniform(0.6, 2.0) * px, rng, angle=rng.uniform(-np.pi, np.pi), stretch=rng.uniform(2, 8)),
         ]
         self.echo = (rng.uniform(1.5, 5.0) * _field(shape, rng.uniform(5, 20) * px, rng)).astype(np.float32)
-        self.echo += self._texture(rng.uniform(1.0, 6.0))
+        self.echo += self._texture(rng.uniform(1.0, 4.0))
         self.alpha = np.full(shape, tissue_alpha, np.float32)
         self.labels = np.zeros(shape, np.uint8)
         self.keep_out: np.ndarray | float = 1.0  # weight multiplier: 0 where nothing may be painted
@@ -278,7 +278,7 @@ class _Scene:
                 if all(np.hypot(fx - x, fz - z) > rad + rr + 0.5 for x, z, rr, _ in placed):
                     placed.append((fx, fz, rad, d))
                     break
-        for fx, fz, rad, d in placed:
+        for fx, fz, rad, _ in placed:
             q = rng.uniform(0.7, 1.0)
             fr = p.ellipse(fx, fz, rad, rad * q, rng.uniform(-np.pi, np.pi))
             inside = fr < 1.0
@@ -286,31 +286,10 @@ class _Scene:
             rim = (fr >= 1.0) & (fr < 1.0 + rng.uniform(0.15, 0.35))
             far = ((p.x - fx) * fx + (p.z - fz) * fz) > 0
             self.echo[rim & far] += rng.uniform(4.0, 12.0)
-            if not inside.any():  # narrower than a pixel: nothing to label or to paint
-                continue
-            level = _partial_volume(rng.uniform(-50, -30), float(np.median(self.echo[inside])), d, rng)
-            self.paint(_soft((fr - 1.0) * rad, rng.uniform(0.05, 0.5)), level, 0.02)
+            self.paint(inside.astype(np.float32), rng.uniform(-50, -30), 0.02)
             self.labels[inside] = 2
         self.labels[(self.labels == 0) & (r < 1.0)] = 1
         return placed
-
-
-def _partial_volume(fluid_db: float, tissue_db: float, diameter_mm: float, rng: np.random.Generator) -> float:
-    """Echo level (dB) of a follicle section: fluid, with tissue above and below it in the
-    beam's slice thickness (2-4 mm) mixed in. Small follicles fill in grey, large ones stay
-    anechoic; a third are cut through their middle and stay black whatever their size.
-
-    Examples
-    --------
-    >>> rng = np.random.default_rng(0)
-    >>> levels = [_partial_volume(-40.0, 0.0, d, rng) for d in (2.5, 2.5, 2.5, 20.0)]
-    >>> all(-40.0 <= v <= -6.0 for v in levels)
-    True
-    """
-    if rng.random() < 1 / 3:
-        return fluid_db
-    fill = rng.uniform(0.02, 0.25) * float(np.clip(3.0 / max(diameter_mm, 1e-3), 0.0, 1.0)) ** 2
-    return float(10 * np.log10((1 - fill) * 10 ** (fluid_db / 10) + fill * 10 ** (tissue_db / 10)))
 
 
 def _follicle_diameters(rng: np.random.Generator) -> np.ndarray:
