@@ -5,7 +5,7 @@ Expects DIR/images/NAME.jpg and DIR/masks/NAME.png (non-zero = ovary incl. folli
 automatically (``follicle_seg.io.region.find_scan_area``) and read as uncalibrated frames are: at
 the depths of ``infer.UNCALIBRATED_DEPTHS_MM``, the most confident reading kept (``--depths 70``
 reads each once, at the assumed depth). Labels come from the pipeline's rule (``instances.labels_from_probs``:
-argmax, then the one most probable ovary region with its convex hull filled; ``--no-hull`` leaves the
+argmax, then the one ovary region scoring best (weighted to the centre line) with its convex hull filled; ``--no-hull`` leaves the
 hull out, ``--argmax-only`` scores the raw argmax). Reports ovary Dice (median, quartiles) and follicles per image found
 outside the expert outline (an instance with most of its pixels outside it), all of them and
 those confident enough to be reported (mean follicle probability >= the pipeline's
