@@ -29,7 +29,8 @@ MIN_CONFIDENCE = 0.70
 Set for network 0.3.0 with ``scripts/ood_calibration.py``: on held-out synthetic frames balanced
 accuracy at catching failed frames (ovary Dice < 0.5) is flat (0.68-0.69) from 0.675 to 0.80;
 0.70 flags 22 % of them against 49 % at 0.80. Re-checked for 0.4.0 (the same script): balanced
-accuracy 0.73-0.74 from 0.625 to 0.725, 0.70 flags 39 % of frames. See README, "Inference"."""
+accuracy 0.73-0.74 from 0.625 to 0.725, 0.70 flags 39 % of frames; with the centre-weighted
+ovary region 0.74-0.75 from 0.625 to 0.75, 0.70 still flags 39 %. See README, "Inference"."""
 
 MIN_OVARY_MM2 = 20.0
 """Flag ``no_ovary`` when less ovary (incl. follicles) than this is predicted."""
