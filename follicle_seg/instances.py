@@ -3,7 +3,8 @@
 The network labels every pixel background (0), ovary (1) or follicle (2). A transvaginal frame
 shows one ovary, so :func:`labels_from_probs` keeps one ovary region (the connected ovary +
 follicle region with the largest summed foreground probability, weighted towards the frame's
-centre line where a sonographer puts the ovary) and makes every other candidate background. Counting needs one object per follicle, so :func:`follicle_instances`:
+centre line where a sonographer puts the ovary) and makes every other candidate background.
+Counting needs one object per follicle, so :func:`follicle_instances`:
 
 1. fills holes in the follicle mask (speckle or an echogenic spot inside a follicle);
 2. keeps only follicle components inside or touching a segmented ovary (a follicle component
