@@ -9,7 +9,7 @@ argmax, then the one ovary region scoring best (weighted to the centre line) wit
 hull out, ``--argmax-only`` scores the raw argmax). Reports ovary Dice (median, quartiles) and follicles per image found
 outside the expert outline (an instance with most of its pixels outside it), all of them and
 those confident enough to be reported (mean follicle probability >= the pipeline's
-``tracking.MIN_FOLLICLE_SCORE``), plus OOD flags. ``--against OTHER.json`` (an earlier ``--json``
+``tracking.MIN_FOLLICLE_SCORE``), plus OOD flags and a breakdown by the expert ovary's share of the scan area. ``--against OTHER.json`` (an earlier ``--json``
 of this script, e.g. the shipped network's) adds a paired comparison on the same images.
 Never train on these images, never commit them or their overlays.
 
@@ -66,7 +66,32 @@ def score_image(seg: Segmenter, name: str, grey: np.ndarray, truth: np.ndarray,
     confident = [k for k in outside if float(follicle_prob[instances == k].mean()) >= MIN_FOLLICLE_SCORE]
     return {"name": name, "ovary_dice": dice(labels > 0, truth), "follicles": int(len(ids)),
             "follicles_outside": len(outside), "confident_follicles_outside": len(confident),
-            "flags": list(flags), "region": list(box)}
+            "flags": list(flags), "region": list(box),
+            "ovary_share": float(truth[r0 : r1 + 1, c0 : c1 + 1].mean())}
+
+
+OVARY_SHARE_CLASSES = ((0.0, 0.02), (0.02, 0.04), (0.04, 0.08), (0.08, 1.0))
+"""Expert ovary area as a share of the scan area, for the breakdown by ovary size."""
+
+
+def by_ovary_size(rows: list[dict[str, object]]) -> list[dict[str, object]]:
+    """Images, mean ovary Dice and images missed (Dice < 0.1) per :data:`OVARY_SHARE_CLASSES`
+    class (a class with no image is left out).
+
+    Examples
+    --------
+    >>> rows = [{"ovary_share": 0.01, "ovary_dice": 0.0}, {"ovary_share": 0.05, "ovary_dice": 0.8},
+    ...         {"ovary_share": 0.07, "ovary_dice": 0.6}]
+    >>> [(c["share"], c["images"], round(c["ovary_dice_mean"], 2), c["missed"]) for c in by_ovary_size(rows)]
+    [('0.00-0.02', 1, 0.0, 1), ('0.04-0.08', 2, 0.7, 0)]
+    """
+    out = []
+    for lo, hi in OVARY_SHARE_CLASSES:
+        d = [float(r["ovary_dice"]) for r in rows if lo <= float(r["ovary_share"]) < hi]
+        if d:
+            out.append({"share": f"{lo:.2f}-{hi:.2f}", "images": len(d), "ovary_dice_mean": float(np.mean(d)),
+                        "missed": int(sum(x < 0.1 for x in d))})
+    return out
 
 
 def _median(values: list) -> float | None:
@@ -92,6 +117,7 @@ def summarise(rows: list[dict[str, object]]) -> dict[str, object]:
         "ovary_dice_median_flagged": _median([r["ovary_dice"] for r in rows if r["flags"]]),
         "ovary_dice_median_unflagged": _median([r["ovary_dice"] for r in rows if not r["flags"]]),
         "flags": dict(flags),
+        "by_ovary_size": by_ovary_size(rows),
     }
 
 

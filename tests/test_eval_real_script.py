@@ -29,3 +29,11 @@ def test_paired_comparison_matches_images_by_name_and_counts_changes_beyond_the_
     assert paired(old, old)["wilcoxon_p"] is None
     with pytest.raises(ValueError, match="no image"):
         paired(new, [{"name": "z", "ovary_dice": 0.1}])
+
+
+def test_breakdown_by_ovary_size_counts_images_means_and_misses_per_class() -> None:
+    rows = [{"ovary_share": s, "ovary_dice": d} for s, d in ((0.01, 0.0), (0.015, 0.5), (0.05, 0.8), (0.07, 0.05), (0.3, 0.9))]
+    classes = _module().by_ovary_size(rows)
+    assert [(c["share"], c["images"], c["missed"]) for c in classes] == [
+        ("0.00-0.02", 2, 1), ("0.04-0.08", 2, 1), ("0.08-1.00", 1, 0)]  # the empty 0.02-0.04 class is left out
+    assert [c["ovary_dice_mean"] for c in classes] == pytest.approx([0.25, 0.425, 0.9])
