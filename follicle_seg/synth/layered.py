@@ -208,9 +208,9 @@ class _Scene:
         """Paint the ovary and its follicles; returns its geometry for graphics."""
         rng, p = self.rng, self.p
         fan_mm2 = float(self.fan.sum()) * p.s**2
-        area = fan_mm2 * float(np.exp(rng.uniform(np.log(0.006), np.log(0.2))))
+        area = fan_mm2 * float(np.exp(rng.uniform(np.log(0.015), np.log(0.2))))
         q = rng.uniform(0.45, 0.9)
-        a = float(np.clip(np.sqrt(area / (np.pi * q)), 4.5, 28.0))
+        a = float(np.clip(np.sqrt(area / (np.pi * q)), 6.0, 28.0))
         diam = _follicle_diameters(rng)
         if diam.size and diam.max() / 2 + 1.5 > a * q:  # a dominant follicle stretches the ovary
             q = min(0.95, (diam.max() / 2 + 1.5) / a)
