@@ -104,8 +104,8 @@ def _candidates(probs: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.n
     index = np.arange(1, n + 1)
     mass = np.asarray(ndi.sum(1.0 - probs[0], regions, index=index), dtype=np.float64)
     half = labels.shape[1] / 2.0
-    cols = np.broadcast_to(np.arange(labels.shape[1], dtype=np.float64), labels.shape)
-    offset = (np.asarray(ndi.mean(cols, regions, index=index)) + 0.5 - half) / half
+    centroid_cols = np.array([c for _, c in ndi.center_of_mass(regions > 0, regions, index)])
+    offset = (centroid_cols + 0.5 - half) / half
     return regions, mass * np.exp(-0.5 * (offset / CENTRE_SIGMA) ** 2)
 
 

@@ -4,14 +4,16 @@ Expects DIR/images/NAME.jpg and DIR/masks/NAME.png (non-zero = ovary incl. folli
 ../shared/real_val/mmotu_ovary_normal. The images carry no calibration: the scan area is found
 automatically (``follicle_seg.io.region.find_scan_area``) and read as uncalibrated frames are: at
 the depths of ``infer.UNCALIBRATED_DEPTHS_MM``, the most confident reading kept (``--depths 70``
-reads each once, at the assumed depth). Labels come from the pipeline's rule (``instances.labels_from_probs``:
-argmax, then the one ovary region scoring best (weighted to the centre line) with its convex hull filled; ``--no-hull`` leaves the
-hull out, ``--argmax-only`` scores the raw argmax). Reports ovary Dice (median, quartiles) and follicles per image found
-outside the expert outline (an instance with most of its pixels outside it), all of them and
-those confident enough to be reported (mean follicle probability >= the pipeline's
-``tracking.MIN_FOLLICLE_SCORE``), plus OOD flags and a breakdown by the expert ovary's share of the scan area. ``--against OTHER.json`` (an earlier ``--json``
-of this script, e.g. the shipped network's) adds a paired comparison on the same images.
-Never train on these images, never commit them or their overlays.
+reads each once, at the assumed depth). Labels come from the pipeline's rule
+(``instances.labels_from_probs``: argmax, then the one ovary region scoring best (weighted to the
+centre line) with its convex hull filled; ``--no-hull`` leaves the hull out, ``--argmax-only``
+scores the raw argmax). Reports ovary Dice (median, quartiles) and follicles per image found
+outside the expert outline (an instance with most of its pixels outside it), all of them and those
+confident enough to be reported (mean follicle probability >= the pipeline's
+``tracking.MIN_FOLLICLE_SCORE``), plus OOD flags and a breakdown by the expert ovary's share of
+the scan area. ``--against OTHER.json`` (an earlier ``--json`` of this script, e.g. the shipped
+network's) adds a paired comparison on the same images. Never train on these images, never commit
+them or their overlays.
 
 Example
 -------
