@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 import typer
+from monai.losses import DiceCELoss
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -24,6 +25,7 @@ from follicle_seg.model.data import (
     save_samples,
     train_transforms,
 )
+from follicle_seg.model.loss import OUTLINE, MarginalDiceCELoss
 from follicle_seg.model.train import TrainConfig, fit, split_holdout, train
 
 
@@ -211,7 +213,7 @@ def test_png_pairs_are_read_with_optional_spacing(tmp_path: Path) -> None:
 
 def test_png_pairs_reject_bad_masks(tmp_path: Path) -> None:
     root = _png_dir(tmp_path / "a", 1)
-    Image.fromarray(np.full((120, 150), 3, np.uint8)).save(root / "masks" / "f0.png")
+    Image.fromarray(np.full((120, 150), 4, np.uint8)).save(root / "masks" / "f0.png")
     with pytest.raises(RejectedInput, match="0, 1"):
         read_png_pairs(root)
     (root / "masks" / "f0.png").unlink()
@@ -230,3 +232,73 @@ def test_train_command_fine_tunes_from_png_pairs(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "out" / "train_report.json").read_text())
     assert report["n_train"] == 3 and report["n_val"] == 1
+
+
+def _outline_dir(root: Path, n: int) -> Path:
+    """PNG pairs whose masks are ovary outlines with the follicles not drawn (value 3)."""
+    root = _png_dir(root, n)
+    for path in (root / "masks").glob("*.png"):
+        labels = np.asarray(Image.open(path))
+        Image.fromarray(((labels > 0) * OUTLINE).astype(np.uint8)).save(path)
+    return root
+
+
+def test_outline_masks_are_read_and_validated_on_the_ovary_only(tmp_path: Path) -> None:
+    pairs = read_png_pairs(_outline_dir(tmp_path / "d", 2))
+    assert set(np.unique(pairs[0][2])) == {0, OUTLINE}
+    samples = [make_sample(px, lab, sr, sc) for _, px, lab, sr, sc in pairs]
+    out = train_transforms(64).set_random_state(1)(dict(samples[0]))
+    assert set(np.unique(np.asarray(out[0]["label"]))) <= {0.0, float(OUTLINE)}
+    from follicle_seg.model.network import build_network
+    from follicle_seg.model.train import validate
+
+    assert set(validate(build_network(), samples)) == {"ovary_dice"}
+    full = make_sample(*toy_frame(5), 0.15, 0.15)
+    assert set(validate(build_network(), samples + [full])) == {"ovary_dice", "follicle_dice"}
+
+
+def test_marginal_loss_ignores_the_ovary_follicle_split_inside_an_outline() -> None:
+    torch.manual_seed(0)
+    logits = torch.randn(2, 3, 16, 16)
+    swapped = logits[:, [0, 2, 1]]  # ovary and follicle exchanged
+    label = torch.zeros(2, 1, 16, 16)
+    label[:, :, 4:12, 4:12] = OUTLINE
+    loss = MarginalDiceCELoss()
+    assert float(loss(logits, label)) == pytest.approx(float(loss(swapped, label)), rel=1e-5)
+    full = torch.zeros(2, 1, 16, 16)
+    full[:, :, 4:12, 4:12] = 1
+    assert float(loss(logits, full)) == pytest.approx(float(DiceCELoss(to_onehot_y=True, softmax=True)(logits, full)))
+    assert float(loss(logits, full)) != pytest.approx(float(loss(swapped, full)), rel=1e-3)
+    mixed = torch.cat([label[:1], full[1:]])
+    expected = (float(loss(logits[:1], label[:1])) + float(loss(logits[1:], full[1:]))) / 2
+    assert float(loss(logits, mixed)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_data_share_repeats_own_frames_among_synthetic_ones(tmp_path: Path, monkeypatch) -> None:
+    from follicle_seg.model import cli
+
+    synthetic = [make_sample(*toy_frame(10 + i), 0.15, 0.15) for i in range(6)]
+    monkeypatch.setattr(cli, "synthetic_samples", lambda *a, **k: (synthetic, []))
+    seen = {}
+    monkeypatch.setattr("follicle_seg.model.train.train",
+                        lambda tr, va, out, **kw: seen.update(n_train=len(tr), n_val=len(va)) or
+                        {"before": {}, "after": {}, "steps": 0, "minutes": 0.0, "weights": ""})
+    app = typer.Typer()
+    app.command()(train_command)
+    data = _outline_dir(tmp_path / "data", 4)
+    args = ["--data", str(data), "--synthetic", "6", "--out", str(tmp_path / "o"), "--device", "cpu"]
+    result = CliRunner().invoke(app, [*args, "--data-share", "0.5"])
+    assert result.exit_code == 0, result.output
+    assert seen == {"n_train": 3 * 2 + 6, "n_val": 1}
+    assert CliRunner().invoke(app, [*args, "--data-share", "1"]).exit_code != 0
+
+
+def test_evaluate_refuses_outline_only_masks(tmp_path: Path) -> None:
+    from follicle_seg.model.cli import evaluate_command
+
+    app = typer.Typer()
+    app.command()(evaluate_command)
+    data = _outline_dir(tmp_path / "data", 1)
+    (data / "spacing.csv").write_text("name,spacing_row_mm,spacing_col_mm\nf0,0.2,0.2\n")
+    result = CliRunner().invoke(app, ["--data", str(data), "--device", "cpu", "--no-baseline"])
+    assert result.exit_code != 0 and "follicles drawn" in result.output

@@ -41,6 +41,20 @@ def synthetic_samples(
     return train, val
 
 
+def repeat_to_share(own: list[Any], other: list[Any], share: float) -> list[Any]:
+    """``own`` repeated whole so that it makes up about ``share`` of ``own + other`` (at least once).
+
+    Examples
+    --------
+    >>> len(repeat_to_share(["a"] * 20, ["s"] * 400, 0.5)), len(repeat_to_share(["a"] * 20, ["s"] * 400, 0.0))
+    (400, 20)
+    """
+    if not own or share <= 0.0:
+        return list(own)
+    copies = max(1, round(share / (1.0 - share) * len(other) / len(own)))
+    return list(own) * copies
+
+
 def _log(message: str) -> None:
     typer.echo(message, err=True)
 
@@ -48,7 +62,10 @@ def _log(message: str) -> None:
 def train_command(
     out: Path = typer.Option(..., "--out", help="Bundle folder to write (models/model.pt, configs/)."),
     data: Optional[Path] = typer.Option(
-        None, "--data", help="Annotated frames: DIR/images/NAME.png + DIR/masks/NAME.png (0/1/2)."
+        None, "--data", help="Annotated frames: DIR/images/NAME.png + DIR/masks/NAME.png (0-3)."
+    ),
+    data_share: float = typer.Option(
+        0.0, "--data-share", help="With --synthetic: share of training draws from --data frames (0: one draw each)."
     ),
     synthetic: int = typer.Option(0, "--synthetic", help="Also use N synthetic frames (seeds 0..N-1)."),
     layered_share: float = typer.Option(
@@ -74,7 +91,8 @@ def train_command(
     Writes a self-contained bundle to --out and a before/after report (train_report.json).
     With --data, a seeded share (--val-fraction) of your frames is held out for early stopping
     and the report. Images may be 8-bit grey or RGB PNG; masks PNG of the same size holding
-    0 background, 1 ovary, 2 follicle. An optional DIR/spacing.csv (name, spacing_row_mm,
+    0 background, 1 ovary, 2 follicle, or 3 inside an ovary outline whose follicles are not
+    drawn. With --synthetic as well, --data-share sets how often your frames are drawn. An optional DIR/spacing.csv (name, spacing_row_mm,
     spacing_col_mm) gives the pixel size; otherwise the region height is taken as 70 mm deep.
 
     Examples:
@@ -89,6 +107,8 @@ def train_command(
 
     if data is None and synthetic <= 0:
         raise typer.BadParameter("give --data DIR and/or --synthetic N.")
+    if not 0.0 <= data_share < 1.0:
+        raise typer.BadParameter(f"--data-share must lie in [0, 1), not {data_share}.")
     config = TrainConfig(max_steps=max_steps, batch_size=batch_size, crop=crop, learning_rate=learning_rate,
                          val_every=val_every, patience=patience, time_limit_min=minutes, seed=seed, ema_decay=ema,
                          checkpoints=None if checkpoints is None else str(checkpoints))
@@ -104,7 +124,7 @@ def train_command(
     if synthetic > 0:
         synthetic_train, synthetic_val = synthetic_samples(synthetic, max(8, synthetic // 20) if data is None else 0, cache,
                                                            layered_share=layered_share)
-        train_samples += synthetic_train
+        train_samples = repeat_to_share(train_samples, synthetic_train, data_share) + synthetic_train
         val_samples += synthetic_val
     report = train(train_samples, val_samples, out, init=init, config=config,
                    device=resolve_device(device), log=_log,
@@ -173,10 +193,13 @@ def _evaluation_frames(
 ) -> list[Any]:
     if data is not None:
         from follicle_seg.model.data import read_png_pairs
+        from follicle_seg.model.loss import OUTLINE
 
         pairs = read_png_pairs(data)
         if any(sr is None for _, _, _, sr, _ in pairs):
             raise typer.BadParameter("evaluation needs DIR/spacing.csv: diameters are reported in mm.")
+        if any((lab == OUTLINE).any() for _, _, lab, _, _ in pairs):
+            raise typer.BadParameter("evaluation needs the follicles drawn: mask value 3 (outline only) is for training.")
         return [(px, lab, sr, sc) for _, px, lab, sr, sc in pairs]
     from follicle_seg.synth.training import training_frame
 

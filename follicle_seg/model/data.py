@@ -1,7 +1,8 @@
 """Training data: a cache of frames at the network scale, user PNG pairs, and the transforms.
 
 A sample is a dict of channel-first arrays at :data:`~follicle_seg.model.preprocess.TARGET_MM`:
-``image`` (float32 grey 0-1, not yet normalised), ``fan`` (0/1) and ``label`` (0/1/2).
+``image`` (float32 grey 0-1, not yet normalised), ``fan`` (0/1) and ``label`` (0 background,
+1 ovary, 2 follicle, 3 ovary outline with follicles not drawn: :data:`~follicle_seg.model.loss.OUTLINE`).
 Intensity augmentation happens on the raw grey; the last transform normalises it inside the fan
 exactly as inference does (:func:`~follicle_seg.model.preprocess.normalise_intensity`).
 
@@ -40,6 +41,7 @@ from PIL import Image
 from scipy import ndimage
 
 from follicle_seg.errors import RejectedInput
+from follicle_seg.model.loss import OUTLINE
 from follicle_seg.model.preprocess import normalise_intensity, resample, to_network_scale
 
 Sample = dict[str, np.ndarray]
@@ -111,7 +113,9 @@ def _grey(path: Path) -> np.ndarray:
 def read_png_pairs(folder: Path) -> list[tuple[str, np.ndarray, np.ndarray, float | None, float | None]]:
     """Annotated frames for fine-tuning: ``images/NAME.png`` + ``masks/NAME.png``.
 
-    Masks hold 0 background, 1 ovary, 2 follicle on the image grid. An optional
+    Masks hold 0 background, 1 ovary, 2 follicle on the image grid, or 3 for the inside of an ovary
+    outline whose follicles are not drawn (trained with the marginal loss of
+    :mod:`follicle_seg.model.loss`). An optional
     ``spacing.csv`` (columns ``name, spacing_row_mm, spacing_col_mm``) gives the pixel size;
     without it the assumed scale of uncalibrated frames is used.
 
@@ -123,7 +127,7 @@ def read_png_pairs(folder: Path) -> list[tuple[str, np.ndarray, np.ndarray, floa
     Raises
     ------
     RejectedInput
-        Missing folders, an image without a mask, mismatched shapes or labels outside 0/1/2.
+        Missing folders, an image without a mask, mismatched shapes or labels outside 0-3.
     """
     folder = Path(folder)
     images, masks = folder / "images", folder / "masks"
@@ -142,8 +146,9 @@ def read_png_pairs(folder: Path) -> list[tuple[str, np.ndarray, np.ndarray, floa
         pixels, labels = _grey(image_path), _grey(mask_path)
         if pixels.shape != labels.shape:
             raise RejectedInput(str(mask_path), f"mask {labels.shape} and image {pixels.shape} differ in size.")
-        if labels.max() > 2:
-            raise RejectedInput(str(mask_path), "mask values must be 0, 1 (ovary) or 2 (follicle).")
+        if labels.max() > OUTLINE:
+            raise RejectedInput(str(mask_path), "mask values must be 0, 1 (ovary), 2 (follicle) "
+                                                "or 3 (ovary outline, follicles not drawn).")
         row_mm, col_mm = spacing.get(image_path.stem, (None, None))
         pairs.append((image_path.stem, pixels, labels, row_mm, col_mm))
     if not pairs:
@@ -251,7 +256,7 @@ def train_transforms(crop: int) -> Compose:
         [
             SpatialPadd(keys, spatial_size=(crop, crop)),
             RandCropByLabelClassesd(
-                keys, label_key="label", spatial_size=(crop, crop), ratios=[1, 2, 2], num_classes=3, warn=False
+                keys, label_key="label", spatial_size=(crop, crop), ratios=[1, 2, 2, 2], num_classes=4, warn=False
             ),
             RandAffined(
                 keys,

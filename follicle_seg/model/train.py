@@ -22,12 +22,12 @@ from typing import Any
 import numpy as np
 import torch
 from monai.data import DataLoader, Dataset
-from monai.losses import DiceCELoss
 from monai.utils import set_determinism
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from follicle_seg.model.bundle import load_network, read_metadata, save_weights, shipped_bundle_root
 from follicle_seg.model.data import Sample, eval_transforms, train_transforms
+from follicle_seg.model.loss import OUTLINE, MarginalDiceCELoss
 from follicle_seg.model.network import build_network
 from follicle_seg.model.preprocess import DIVISOR, pad_to
 from follicle_seg.types import FOLLICLE
@@ -107,7 +107,11 @@ def learning_rate(step: int, max_steps: int, time_fraction: float, peak: float) 
 
 
 def validate(net: torch.nn.Module, samples: Sequence[Sample], device: str = "cpu") -> dict[str, float]:
-    """Mean ovary (incl. follicles) and follicle Dice of whole held-out samples at network scale."""
+    """Mean ovary (incl. follicles) and follicle Dice of whole held-out samples at network scale.
+
+    Frames whose follicles are not drawn (mask value :data:`~follicle_seg.model.loss.OUTLINE`)
+    count for the ovary only; without any drawn-follicle frame ``follicle_dice`` is left out.
+    """
     norm = eval_transforms()
     ovary, follicle = [], []
     net.eval()
@@ -120,8 +124,12 @@ def validate(net: torch.nn.Module, samples: Sequence[Sample], device: str = "cpu
             pred = net(x)[0].argmax(0).cpu().numpy()[: image.shape[0], : image.shape[1]]
             truth = np.asarray(d["label"])[0]
             ovary.append(dice(pred > 0, truth > 0))
-            follicle.append(dice(pred == FOLLICLE, truth == FOLLICLE))
-    return {"ovary_dice": float(np.mean(ovary)), "follicle_dice": float(np.mean(follicle))}
+            if not (truth == OUTLINE).any():
+                follicle.append(dice(pred == FOLLICLE, truth == FOLLICLE))
+    metrics = {"ovary_dice": float(np.mean(ovary))}
+    if follicle:
+        metrics["follicle_dice"] = float(np.mean(follicle))
+    return metrics
 
 
 BN_REFRESH_BATCHES = 24
@@ -177,7 +185,7 @@ def fit(
         drop_last=len(train_samples) >= config.batch_size,
     )
     net.to(device)
-    loss_fn = DiceCELoss(to_onehot_y=True, softmax=True)
+    loss_fn = MarginalDiceCELoss()
     optimiser = torch.optim.AdamW(net.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     ema = (AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=False)
            if config.ema_decay > 0 else None)
