@@ -5,13 +5,16 @@ drawn (seeded) from the *other* parts are written as a fine-tuning folder (scan-
 ``images/NAME.png``, the expert outline as ``masks/NAME.png``) and ``follicle-seg train --init``
 fine-tunes on them through the user path; the part itself is then scored with the fine-tuned and
 with the initial weights, exactly as ``scripts/eval_real.py`` scores (three depths, pipeline
-labels). Every image is scored once, by a network that never saw it; the summary pools the parts
-and pairs the two networks image by image.
+labels), and once more read at the assumed depth only (``*_one_depth``: a fixed scale, as a
+calibrated DICOM frame is read). Every image is scored by networks that never saw it; the summary
+pools the parts and pairs the two networks image by image.
 
-``--labels outline`` writes the outline as mask value 3 (ovary or follicle: the follicles inside
-are not drawn, trained with the marginal loss); ``--labels ovary`` writes it as 1, as if every
-pixel inside were ovary tissue (what a naive conversion would do). ``--synthetic N`` mixes N
-synthetic frames into the fine-tuning (``--data-share`` of the draws are the real frames).
+The ``--n-val`` captures score early stopping, read at the assumed depth; ``--depths 50 70 100``
+writes each training capture at those depths, as uncalibrated captures are read. ``--labels
+outline`` writes the outline as mask value 3 (ovary or follicle: the follicles inside are not
+drawn, trained with the marginal loss); ``--labels ovary`` writes it as 1, as if every pixel
+inside were ovary tissue (what a naive conversion would do). ``--synthetic N`` mixes N synthetic
+frames into the fine-tuning (``--data-share`` of the draws are the real frames).
 
 Validation only: the fine-tuned weights stay under ``--work`` (git-ignored ``runs/``), they are
 never shipped, and the real images are never committed.
@@ -36,6 +39,7 @@ from PIL import Image
 
 from follicle_seg.model.infer import UNCALIBRATED_DEPTHS_MM, Segmenter
 from follicle_seg.model.loss import OUTLINE
+from follicle_seg.model.train import split_holdout
 from follicle_seg.types import OVARY
 
 
@@ -60,15 +64,29 @@ def folds(names: list[str], k: int, seed: int) -> list[list[str]]:
     return [sorted(names[i] for i in order[j::k]) for j in range(k)]
 
 
-def write_finetune_folder(items: list[tuple], out: Path, label: int) -> None:
+def write_finetune_folder(items: list[tuple], out: Path, label: int, depths_mm: list[float] | None = None) -> None:
     """``out/images/NAME.png`` (scan-area crop) and ``out/masks/NAME.png`` (``label`` inside the
-    outline) for ``(name, grey, truth, box)`` items from ``eval_real.annotated_regions``."""
+    outline) for ``(name, grey, truth, box)`` items from ``eval_real.annotated_regions``.
+
+    With ``depths_mm`` every capture is written once per depth (``NAME_d<depth>``), its pixel size
+    in ``spacing.csv`` taken from that depth over the crop's height; without, no pixel size is given
+    and training assumes the uncalibrated depth.
+    """
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "masks").mkdir(parents=True, exist_ok=True)
+    spacing = ["name,spacing_row_mm,spacing_col_mm"]
     for name, grey, truth, (c0, r0, c1, r1) in items:
-        Image.fromarray(grey[r0 : r1 + 1, c0 : c1 + 1]).save(out / "images" / f"{name}.png")
+        crop = grey[r0 : r1 + 1, c0 : c1 + 1]
         mask = (truth[r0 : r1 + 1, c0 : c1 + 1] * label).astype(np.uint8)
-        Image.fromarray(mask).save(out / "masks" / f"{name}.png")
+        for depth in depths_mm or [None]:
+            stem = name if depth is None else f"{name}_d{depth:g}"
+            Image.fromarray(crop).save(out / "images" / f"{stem}.png")
+            Image.fromarray(mask).save(out / "masks" / f"{stem}.png")
+            if depth is not None:
+                mm = depth / crop.shape[0]
+                spacing.append(f"{stem},{mm:.6f},{mm:.6f}")
+    if depths_mm:
+        (out / "spacing.csv").write_text("\n".join(spacing) + "\n", encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-train", type=int, default=20)
     parser.add_argument("--n-val", type=int, default=5, help="captures held out for early stopping")
     parser.add_argument("--labels", choices=("outline", "ovary"), default="outline")
+    parser.add_argument("--depths", type=float, nargs="+", default=None,
+                        help="write each training capture at these assumed depths (mm); default: once, uncalibrated")
     parser.add_argument("--synthetic", type=int, default=0)
     parser.add_argument("--layered-share", type=float, default=0.5)
     parser.add_argument("--data-share", type=float, default=0.5)
@@ -99,16 +119,24 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"too few annotated images under {args.folder}")
     parts = folds(sorted(items), args.folds, args.seed)
     rng = np.random.default_rng(args.seed + 1)
-    rows: dict[str, list[dict]] = {"before": [], "after": []}
+    rows: dict[str, list[dict]] = {"before": [], "after": [], "before_one_depth": [], "after_one_depth": []}
     runs = []
-    before_seg = Segmenter(args.init, device=args.device, uncalibrated_depths_mm=UNCALIBRATED_DEPTHS_MM)
+
+    def segmenters(weights: Path) -> dict[str, Segmenter]:
+        return {"": Segmenter(weights, device=args.device, uncalibrated_depths_mm=UNCALIBRATED_DEPTHS_MM),
+                "_one_depth": Segmenter(weights, device=args.device, uncalibrated_depths_mm=UNCALIBRATED_DEPTHS_MM[:1])}
+
+    before_segs = segmenters(args.init)
     for k, test in enumerate(parts):
         pool = sorted(n for n in items if n not in test)
         chosen = sorted(rng.choice(pool, size=min(len(pool), args.n_train + args.n_val), replace=False).tolist())
         fold_dir = args.work / f"fold_{k}"
-        write_finetune_folder([items[n] for n in chosen], fold_dir / "data", OUTLINE if args.labels == "outline" else OVARY)
+        train_idx, val_idx = split_holdout(len(chosen), args.n_val / len(chosen), args.seed)
+        label = OUTLINE if args.labels == "outline" else OVARY
+        write_finetune_folder([items[chosen[i]] for i in train_idx], fold_dir / "data", label, args.depths)
+        write_finetune_folder([items[chosen[i]] for i in val_idx], fold_dir / "val", label)
         command = [sys.executable, "-m", "follicle_seg", "train", "--init", str(args.init),
-                   "--data", str(fold_dir / "data"), "--val-fraction", str(args.n_val / (args.n_train + args.n_val)),
+                   "--data", str(fold_dir / "data"), "--val-data", str(fold_dir / "val"),
                    "--out", str(fold_dir / "bundle"), "--max-steps", str(args.steps), "--crop", "160",
                    "--lr", str(args.lr), "--val-every", str(args.val_every), "--patience", str(args.patience),
                    "--minutes", "30", "--seed", str(args.seed), "--device", args.device]
@@ -118,23 +146,24 @@ def main(argv: list[str] | None = None) -> int:
         print(" ".join(command), file=sys.stderr, flush=True)
         subprocess.run(command, check=True)
         report = json.loads((fold_dir / "bundle" / "train_report.json").read_text(encoding="utf-8"))
-        after_seg = Segmenter(fold_dir / "bundle" / "models" / "model.pt", device=args.device,
-                              uncalibrated_depths_mm=UNCALIBRATED_DEPTHS_MM)
+        after_segs = segmenters(fold_dir / "bundle" / "models" / "model.pt")
         for name in test:
-            rows["before"].append(er.score_image(before_seg, *items[name]))
-            rows["after"].append(er.score_image(after_seg, *items[name]))
+            for tag in before_segs:
+                rows[f"before{tag}"].append(er.score_image(before_segs[tag], *items[name]))
+                rows[f"after{tag}"].append(er.score_image(after_segs[tag], *items[name]))
         runs.append({"fold": k, "test": test, "fine_tuned_on": chosen, "steps": report["steps"],
                      "minutes": report["minutes"], "held_out_before": report["before"], "held_out_after": report["after"]})
         print(json.dumps({"fold": k, "steps": report["steps"], "minutes": report["minutes"],
                           "after": er.summarise(rows["after"][-len(test):])["ovary_dice_mean"],
                           "before": er.summarise(rows["before"][-len(test):])["ovary_dice_mean"]}), file=sys.stderr, flush=True)
     summary = {"settings": {k: str(v) for k, v in vars(args).items()},
-               "before": er.summarise(rows["before"]), "after": er.summarise(rows["after"]),
-               "paired": er.paired(rows["after"], rows["before"]), "folds": runs}
+               **{key: er.summarise(value) for key, value in rows.items()},
+               "paired": er.paired(rows["after"], rows["before"]),
+               "paired_one_depth": er.paired(rows["after_one_depth"], rows["before_one_depth"]), "folds": runs}
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({**summary, "images": rows}, indent=2) + "\n", encoding="utf-8")
-    print(json.dumps({k: summary[k] for k in ("before", "after", "paired")}, indent=2))
+    print(json.dumps({k: v for k, v in summary.items() if k not in ("settings", "folds")}, indent=2))
     return 0
 
 

@@ -291,6 +291,10 @@ def test_data_share_repeats_own_frames_among_synthetic_ones(tmp_path: Path, monk
     assert result.exit_code == 0, result.output
     assert seen == {"n_train": 3 * 2 + 6, "n_val": 1}
     assert CliRunner().invoke(app, [*args, "--data-share", "1"]).exit_code != 0
+    val = _png_dir(tmp_path / "val", 2)
+    result = CliRunner().invoke(app, [*args, "--val-data", str(val)])
+    assert result.exit_code == 0, result.output
+    assert seen == {"n_train": 4 + 6, "n_val": 2}
 
 
 def test_evaluate_refuses_outline_only_masks(tmp_path: Path) -> None:

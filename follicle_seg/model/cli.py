@@ -55,6 +55,12 @@ def repeat_to_share(own: list[Any], other: list[Any], share: float) -> list[Any]
     return list(own) * copies
 
 
+def _png_samples(folder: Path) -> list[Any]:
+    from follicle_seg.model.data import make_sample, read_png_pairs
+
+    return [make_sample(px, lab, sr, sc) for _, px, lab, sr, sc in read_png_pairs(folder)]
+
+
 def _log(message: str) -> None:
     typer.echo(message, err=True)
 
@@ -73,6 +79,9 @@ def train_command(
     ),
     init: Optional[Path] = typer.Option(None, "--init", help="Start from these weights (e.g. models/model.pt)."),
     val_fraction: float = typer.Option(0.2, "--val-fraction", help="Share of --data frames held out."),
+    val_data: Optional[Path] = typer.Option(
+        None, "--val-data", help="Held-out annotated frames (same layout as --data) instead of a share of --data."
+    ),
     max_steps: int = typer.Option(4000, "--max-steps", help="Optimiser steps at most."),
     minutes: float = typer.Option(40.0, "--minutes", help="Wall-time limit of the training loop."),
     batch_size: int = typer.Option(8, "--batch-size"),
@@ -101,12 +110,13 @@ def train_command(
 
         follicle-seg train --synthetic 1200 --out runs/from_scratch --minutes 40
     """
-    from follicle_seg.model.data import make_sample, read_png_pairs
     from follicle_seg.model.infer import resolve_device
     from follicle_seg.model.train import TrainConfig, split_holdout, train
 
     if data is None and synthetic <= 0:
         raise typer.BadParameter("give --data DIR and/or --synthetic N.")
+    if val_data is not None and data is None:
+        raise typer.BadParameter("--val-data goes with --data.")
     if not 0.0 <= data_share < 1.0:
         raise typer.BadParameter(f"--data-share must lie in [0, 1), not {data_share}.")
     config = TrainConfig(max_steps=max_steps, batch_size=batch_size, crop=crop, learning_rate=learning_rate,
@@ -115,12 +125,15 @@ def train_command(
     train_samples: list[Any] = []
     val_samples: list[Any] = []
     if data is not None:
-        pairs = read_png_pairs(data)
-        samples = [make_sample(px, lab, sr, sc) for _, px, lab, sr, sc in pairs]
-        tr, va = split_holdout(len(samples), val_fraction, seed)
-        train_samples += [samples[i] for i in tr]
-        val_samples += [samples[i] for i in va]
-        _log(f"{len(tr)} training and {len(va)} held-out frames from {data}")
+        samples = _png_samples(data)
+        if val_data is None:
+            tr, va = split_holdout(len(samples), val_fraction, seed)
+            train_samples += [samples[i] for i in tr]
+            val_samples += [samples[i] for i in va]
+        else:
+            train_samples += samples
+            val_samples += _png_samples(val_data)
+        _log(f"{len(train_samples)} training and {len(val_samples)} held-out frames from {data}")
     if synthetic > 0:
         synthetic_train, synthetic_val = synthetic_samples(synthetic, max(8, synthetic // 20) if data is None else 0, cache,
                                                            layered_share=layered_share)
