@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -71,9 +72,11 @@ def write_finetune_folder(items: list[tuple], out: Path, label: int, depths_mm: 
     With ``depths_mm`` every capture is written once per depth (``NAME_d<depth>``), its pixel size
     in ``spacing.csv`` taken from that depth over the crop's height; without, no pixel size is given
     and training assumes the uncalibrated depth.
+    The folder is emptied first: frames left by an earlier run must not join this one.
     """
-    (out / "images").mkdir(parents=True, exist_ok=True)
-    (out / "masks").mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(out, ignore_errors=True)
+    (out / "images").mkdir(parents=True)
+    (out / "masks").mkdir(parents=True)
     spacing = ["name,spacing_row_mm,spacing_col_mm"]
     for name, grey, truth, (c0, r0, c1, r1) in items:
         crop = grey[r0 : r1 + 1, c0 : c1 + 1]

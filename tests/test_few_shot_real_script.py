@@ -47,6 +47,8 @@ def _annotated_folder(root: Path, n: int) -> Path:
 def test_fine_tuning_folder_holds_outlines_at_each_assumed_depth(tmp_path: Path) -> None:
     grey, outline = _capture(0)
     item = ("7", grey, outline, (10, 20, 189, 139))  # scan area: 180 columns x 120 rows
+    (tmp_path / "d" / "images").mkdir(parents=True)
+    (tmp_path / "d" / "images" / "stale.png").write_bytes(b"left by an earlier run")
     _module().write_finetune_folder([item], tmp_path / "d", OUTLINE, [50.0, 100.0])
     pairs = read_png_pairs(tmp_path / "d")
     assert [p[0] for p in pairs] == ["7_d100", "7_d50"]

@@ -98,11 +98,12 @@ def train_command(
     """Train the network, or fine-tune it on your own annotated frames.
 
     Writes a self-contained bundle to --out and a before/after report (train_report.json).
-    With --data, a seeded share (--val-fraction) of your frames is held out for early stopping
-    and the report. Images may be 8-bit grey or RGB PNG; masks PNG of the same size holding
-    0 background, 1 ovary, 2 follicle, or 3 inside an ovary outline whose follicles are not
-    drawn. With --synthetic as well, --data-share sets how often your frames are drawn. An optional DIR/spacing.csv (name, spacing_row_mm,
-    spacing_col_mm) gives the pixel size; otherwise the region height is taken as 70 mm deep.
+    With --data, a seeded share (--val-fraction) of your frames, or the frames of --val-data, is
+    held out for early stopping and the report. Images may be 8-bit grey or RGB PNG; masks PNG
+    of the same size holding 0 background, 1 ovary, 2 follicle, or 3 inside an ovary outline
+    whose follicles are not drawn. With --synthetic as well, --data-share sets how often your
+    frames are drawn. An optional DIR/spacing.csv (name, spacing_row_mm, spacing_col_mm) gives
+    the pixel size; otherwise the region height is taken as 70 mm deep.
 
     Examples:
 
