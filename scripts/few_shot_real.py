@@ -122,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"too few annotated images under {args.folder}")
     parts = folds(sorted(items), args.folds, args.seed)
     rng = np.random.default_rng(args.seed + 1)
+    label = OUTLINE if args.labels == "outline" else OVARY
     rows: dict[str, list[dict]] = {"before": [], "after": [], "before_one_depth": [], "after_one_depth": []}
     runs = []
 
@@ -135,7 +136,6 @@ def main(argv: list[str] | None = None) -> int:
         chosen = sorted(rng.choice(pool, size=min(len(pool), args.n_train + args.n_val), replace=False).tolist())
         fold_dir = args.work / f"fold_{k}"
         train_idx, val_idx = split_holdout(len(chosen), args.n_val / len(chosen), args.seed)
-        label = OUTLINE if args.labels == "outline" else OVARY
         write_finetune_folder([items[chosen[i]] for i in train_idx], fold_dir / "data", label, args.depths)
         write_finetune_folder([items[chosen[i]] for i in val_idx], fold_dir / "val", label)
         command = [sys.executable, "-m", "follicle_seg", "train", "--init", str(args.init),
@@ -156,9 +156,9 @@ def main(argv: list[str] | None = None) -> int:
                 rows[f"after{tag}"].append(er.score_image(after_segs[tag], *items[name]))
         runs.append({"fold": k, "test": test, "fine_tuned_on": chosen, "steps": report["steps"],
                      "minutes": report["minutes"], "held_out_before": report["before"], "held_out_after": report["after"]})
-        print(json.dumps({"fold": k, "steps": report["steps"], "minutes": report["minutes"],
-                          "after": er.summarise(rows["after"][-len(test):])["ovary_dice_mean"],
-                          "before": er.summarise(rows["before"][-len(test):])["ovary_dice_mean"]}), file=sys.stderr, flush=True)
+        means = {key: float(np.mean([r["ovary_dice"] for r in rows[key][-len(test):]])) for key in ("after", "before")}
+        print(json.dumps({"fold": k, "steps": report["steps"], "minutes": report["minutes"], **means}),
+              file=sys.stderr, flush=True)
     summary = {"settings": {k: str(v) for k, v in vars(args).items()},
                **{key: er.summarise(value) for key, value in rows.items()},
                "paired": er.paired(rows["after"], rows["before"]),
