@@ -34,6 +34,8 @@ Examples
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
@@ -264,20 +266,7 @@ class _Scene:
     def _follicles(self, diam: np.ndarray, cx: float, cz: float, a: float, b: float, angle: float,
                    r: np.ndarray) -> list[tuple[float, float, float, float]]:
         rng, p = self.rng, self.p
-        placed: list[tuple[float, float, float, float]] = []
-        c, s = np.cos(angle), np.sin(angle)
-        for d in sorted(diam, reverse=True):
-            rad = d / 2.0
-            for _ in range(40):
-                u, v = rng.uniform(-1, 1, 2)
-                if u * u + v * v > 1:
-                    continue
-                # keep the follicle inside the outline, allowing it to bulge a little
-                room_a, room_b = max(a - 0.7 * rad, 0.1), max(b - 0.7 * rad, 0.1)
-                fx, fz = cx + u * room_a * c - v * room_b * s, cz + u * room_a * s + v * room_b * c
-                if all(np.hypot(fx - x, fz - z) > rad + rr + 0.5 for x, z, rr, _ in placed):
-                    placed.append((fx, fz, rad, d))
-                    break
+        placed = place_follicles(rng, diam, cx, cz, a, b, angle)
         for fx, fz, rad, _ in placed:
             q = rng.uniform(0.7, 1.0)
             fr = p.ellipse(fx, fz, rad, rad * q, rng.uniform(-np.pi, np.pi))
@@ -290,6 +279,27 @@ class _Scene:
             self.labels[inside] = 2
         self.labels[(self.labels == 0) & (r < 1.0)] = 1
         return placed
+
+
+def place_follicles(rng: np.random.Generator, diam: np.ndarray, cx: float, cz: float, a: float, b: float,
+                    angle: float) -> list[tuple[float, float, float, float]]:
+    """Follicle centres (mm) inside an ellipse, largest first, never overlapping: ``(x, z, radius, diameter)``
+    for each one placed (a follicle with no room after 40 tries is left out)."""
+    placed: list[tuple[float, float, float, float]] = []
+    c, s = np.cos(angle), np.sin(angle)
+    for d in sorted(diam, reverse=True):
+        rad = d / 2.0
+        for _ in range(40):
+            u, v = rng.uniform(-1, 1, 2)
+            if u * u + v * v > 1:
+                continue
+            # keep the follicle inside the outline, allowing it to bulge a little
+            room_a, room_b = max(a - 0.7 * rad, 0.1), max(b - 0.7 * rad, 0.1)
+            fx, fz = cx + u * room_a * c - v * room_b * s, cz + u * room_a * s + v * room_b * c
+            if all(np.hypot(fx - x, fz - z) > rad + rr + 0.5 for x, z, rr, _ in placed):
+                placed.append((fx, fz, rad, d))
+                break
+    return placed
 
 
 def _follicle_diameters(rng: np.random.Generator) -> np.ndarray:
@@ -392,6 +402,52 @@ def _graphics(img: np.ndarray, plane: _Plane, ovary: dict[str, object] | None, r
         draw_text_block(img, lines or [f"D {rng.uniform(1, 5):.2f}cm"], rng, value=value)
 
 
+@dataclass(frozen=True)
+class Fan:
+    """A random endocavity sector on a square-pixel display plane, with the maps between the
+    display plane and the polar (depth x beam-line) grid."""
+
+    plane: _Plane
+    fan: np.ndarray  # bool (rows, cols): inside the sector
+    radius: float
+    depth: float
+    to_polar: tuple[np.ndarray, np.ndarray]
+    from_polar: tuple[np.ndarray, np.ndarray]
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator, shift: float = 0.0) -> Fan:
+        """Depth 45-100 mm (deeper with ``shift``), probe radius 4-11 mm, fan 110-165 degrees, 240-400 rows."""
+        depth = float(rng.uniform(45.0, 100.0)) * (1.0 + shift * rng.uniform(0.0, 0.4))
+        radius = float(rng.uniform(4.0, 11.0))
+        half = float(np.deg2rad(rng.uniform(110.0, 165.0)) / 2)
+        rows = int(rng.integers(240, 400))
+        spacing = (radius + depth - radius * np.cos(half)) / rows
+        cols = int(np.ceil(2 * (radius + depth) * np.sin(half) / spacing)) + 2
+        plane = _Plane(rows, cols, spacing, radius * float(np.cos(half)))
+        map_x, map_y = _to_polar(plane, radius, depth, half, spacing)
+        map_t, map_r, fan = _from_polar(plane, radius, depth, half, map_x.shape)
+        return cls(plane, fan, radius, depth, (map_x, map_y), (map_t, map_r))
+
+    def polar(self, image: np.ndarray) -> np.ndarray:
+        """Display plane -> polar grid (rows along each beam line, from the probe outwards)."""
+        return cv2.remap(image, *self.to_polar, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+
+    def cartesian(self, image: np.ndarray) -> np.ndarray:
+        """Polar grid -> display plane (scan conversion), 0 outside the sector."""
+        return cv2.remap(image, *self.from_polar, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+
+    def display(self, img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Display values 0-1 -> 8-bit grey through a random grey map; the probe's bright face; black outside."""
+        t = np.linspace(0.0, 1.0, 256)
+        gamma = rng.uniform(0.7, 1.5)
+        lut = (t**gamma) if rng.random() < 0.5 else (0.5 - 0.5 * np.cos(np.pi * t**gamma))
+        grey = np.rint(np.interp(img, t, lut) * 255).astype(np.uint8)
+        arc = self.fan & (np.hypot(self.plane.x, self.plane.z) < self.radius + rng.uniform(0.4, 1.2))
+        grey[arc] = np.maximum(grey[arc], int(rng.integers(150, 256)))
+        grey[~self.fan] = 0
+        return grey
+
+
 def layered_frame(rng: np.random.Generator, *, shift: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
     """Render one frame; ``shift`` > 0 goes deeper and noisier than the training ranges.
 
@@ -401,15 +457,8 @@ def layered_frame(rng: np.random.Generator, *, shift: float = 0.0) -> tuple[np.n
         ``(pixels uint8, labels uint8 0/1/2, fan bool, spacing mm/px, depth mm)``: the fan's
         bounding box with black outside the fan, square pixels.
     """
-    depth = float(rng.uniform(45.0, 100.0)) * (1.0 + shift * rng.uniform(0.0, 0.4))
-    radius = float(rng.uniform(4.0, 11.0))
-    half = float(np.deg2rad(rng.uniform(110.0, 165.0)) / 2)
-    rows = int(rng.integers(240, 400))
-    spacing = (radius + depth - radius * np.cos(half)) / rows
-    cols = int(np.ceil(2 * (radius + depth) * np.sin(half) / spacing)) + 2
-    plane = _Plane(rows, cols, spacing, radius * float(np.cos(half)))
-    map_x, map_y = _to_polar(plane, radius, depth, half, spacing)
-    map_t, map_r, fan = _from_polar(plane, radius, depth, half, map_x.shape)
+    g = Fan.draw(rng, shift)
+    plane, fan, spacing, depth = g.plane, g.fan, g.plane.s, g.depth
 
     scene = _Scene(plane, fan, rng, tissue_alpha=float(rng.uniform(0.3, 1.0)))
     steps = ([scene.tissue_band] * int(rng.integers(3, 13)) + [lambda: scene.tissue_band(thin=True)] * int(rng.integers(1, 8))
@@ -436,17 +485,9 @@ def layered_frame(rng: np.random.Generator, *, shift: float = 0.0) -> tuple[np.n
                 scene.fluid(near=near, size=(3, 12))
         scene.clear_beam_path()
 
-    echo = cv2.remap(scene.echo, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-    alpha = cv2.remap(scene.alpha, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-    beam = _beam(echo, alpha, rng, spacing, noise=float(rng.uniform(0.0, 0.15)) * (1.0 + 2 * shift))
-    img = cv2.remap(beam, map_t, map_r, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
-    t = np.linspace(0.0, 1.0, 256)
-    gamma = rng.uniform(0.7, 1.5)
-    lut = (t**gamma) if rng.random() < 0.5 else (0.5 - 0.5 * np.cos(np.pi * t**gamma))
-    grey = np.rint(np.interp(img, t, lut) * 255).astype(np.uint8)
-    arc = fan & (np.hypot(plane.x, plane.z) < radius + rng.uniform(0.4, 1.2))
-    grey[arc] = np.maximum(grey[arc], int(rng.integers(150, 256)))  # the probe's bright face
-    grey[~fan] = 0
+    beam = _beam(g.polar(scene.echo), g.polar(scene.alpha), rng, spacing,
+                 noise=float(rng.uniform(0.0, 0.15)) * (1.0 + 2 * shift))
+    grey = g.display(g.cartesian(beam), rng)
     labels = np.where(fan, scene.labels, 0).astype(np.uint8)
     if rng.random() < 0.6:
         _graphics(grey, plane, ovary, rng)
