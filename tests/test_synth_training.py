@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
-from follicle_seg.synth.training import LAYERED, STYLES, training_frame
+from follicle_seg.synth.training import LAYERED, PATCHWORK, STYLES, training_frame
 from follicle_seg.types import FOLLICLE, OVARY
 
 
@@ -24,7 +24,7 @@ def test_at_least_six_named_styles() -> None:
         training_frame(0, style="no_such_scanner")
 
 
-@pytest.mark.parametrize("style", [*STYLES, LAYERED])
+@pytest.mark.parametrize("style", [*STYLES, LAYERED, PATCHWORK])
 def test_every_style_renders_plausible_grey(style: str) -> None:
     meds, fol = [], []
     for seed in range(3):
@@ -71,7 +71,7 @@ def test_shift_moves_outside_the_training_distribution() -> None:
         training_frame(0, shift=-1.0)
 
 
-@pytest.mark.parametrize("style", [*STYLES, LAYERED])
+@pytest.mark.parametrize("style", [*STYLES, LAYERED, PATCHWORK])
 def test_follicles_look_as_large_as_their_labels(style: str) -> None:
     """The dark area around a >= 5 mm follicle matches its label (no systematic over/under-size)."""
     ratios = []
@@ -176,3 +176,46 @@ def test_layered_ovaries_without_follicles_still_show_an_edge_or_a_level_step() 
         cues.append(max(step, rim))
     assert len(cues) >= 60
     assert np.mean(np.array(cues) < 2.5) <= 0.03
+
+
+def test_patchwork_share_takes_its_frames_from_the_3d_seeds_only() -> None:
+    plain = [training_frame(s, layered_share=0.3) for s in range(40)]
+    mixed = [training_frame(s, layered_share=0.3, patchwork_share=0.3) for s in range(40)]
+    assert 5 <= sum(f.style == PATCHWORK for f in mixed) <= 20
+    for a, b in zip(plain, mixed):  # layered frames stay; the rest render as before unless patchwork
+        if a.style == LAYERED:
+            assert b.style == LAYERED and b.pixels.tobytes() == a.pixels.tobytes()
+        else:
+            assert b.style == PATCHWORK or b.pixels.tobytes() == a.pixels.tobytes()
+    with pytest.raises(ValueError, match="sum <= 1"):
+        training_frame(0, layered_share=0.6, patchwork_share=0.5)
+
+
+def test_patchwork_ovary_shows_its_follicles_and_a_cue_when_it_has_none() -> None:
+    """Follicles are darker than their stroma; an ovary with no follicle >= 3 mm differs from the
+    tissue around it by a level step or a bright capsule (else the label has nothing to see)."""
+    from follicle_seg.synth.layered import _Plane
+    from follicle_seg.synth.patchwork import _Labels
+
+    plane = _Plane(320, 420, 0.25, 2.0)
+    fan = np.ones((320, 420), bool)
+    darker, cues = [], []
+    for seed in range(150):
+        scene = _Labels(plane, fan, np.random.default_rng(seed))
+        ovary = scene.ovary(float(fan.sum()) * 0.25**2 * 0.05)
+        echo, _ = scene.appearance()
+        inside, fol = scene.labels >= 1, scene.labels == FOLLICLE
+        if fol.sum() > 100:
+            stroma = scene.labels == OVARY
+            darker.append(float(np.median(echo[fol])) < 0.5 * float(np.median(echo[stroma])))
+        if any(d >= 3.0 for *_, d in ovary["follicles"]):  # type: ignore[union-attr]
+            continue
+        inner = ndi.binary_erosion(inside, iterations=4)
+        ring = ndi.binary_dilation(inside, iterations=12) & ~ndi.binary_dilation(inside, iterations=4)
+        edge = ndi.binary_dilation(inside, iterations=2) & ~ndi.binary_erosion(inside, iterations=2)
+        around = float(np.median(echo[ring]))
+        step = abs(float(np.median(echo[inner])) - around)
+        rim = float(np.percentile(echo[edge], 75)) - around
+        cues.append(max(step, rim))
+    assert len(darker) >= 40 and np.mean(darker) >= 0.95
+    assert len(cues) >= 20 and np.mean(np.array(cues) < 0.05) <= 0.05

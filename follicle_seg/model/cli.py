@@ -23,21 +23,24 @@ EVAL_SEEDS_START = 1_000_000
 
 
 def synthetic_samples(
-    n_train: int, n_val: int, cache: Path, *, workers: int = 2, layered_share: float = 0.0
+    n_train: int, n_val: int, cache: Path, *, workers: int = 2, layered_share: float = 0.0,
+    patchwork_share: float = 0.0,
 ) -> tuple[list[Any], list[Any]]:
     """Synthetic training and validation samples from their seed ranges, cached as
     ``cache/train_<n_train>.npz`` and ``cache/val_<n_val>.npz`` (no validation when ``n_val`` is 0;
-    ``_layered<percent>`` added to the names when ``layered_share`` > 0)."""
+    ``_layered<percent>`` and ``_patchwork<percent>`` added to the names when those shares are > 0)."""
     from follicle_seg.model.data import cached_synthetic_samples
 
-    if not 0.0 <= layered_share <= 1.0:
-        raise ValueError(f"layered_share must lie in [0, 1], not {layered_share}.")
+    if layered_share < 0 or patchwork_share < 0 or layered_share + patchwork_share > 1:
+        raise ValueError(f"layered_share and patchwork_share must be >= 0 with a sum <= 1, "
+                         f"not {layered_share} and {patchwork_share}.")
     tag = f"_layered{round(layered_share * 100)}" if layered_share > 0 else ""
+    tag += f"_patchwork{round(patchwork_share * 100)}" if patchwork_share > 0 else ""
+    shares = {"layered_share": layered_share, "patchwork_share": patchwork_share}
     train = cached_synthetic_samples(range(TRAIN_SEEDS_START, TRAIN_SEEDS_START + n_train),
-                                     cache / f"train_{n_train}{tag}.npz", workers=workers, layered_share=layered_share)
+                                     cache / f"train_{n_train}{tag}.npz", workers=workers, **shares)
     val = cached_synthetic_samples(range(VAL_SEEDS_START, VAL_SEEDS_START + n_val),
-                                   cache / f"val_{n_val}{tag}.npz", workers=workers,
-                                   layered_share=layered_share) if n_val > 0 else []
+                                   cache / f"val_{n_val}{tag}.npz", workers=workers, **shares) if n_val > 0 else []
     return train, val
 
 
@@ -76,6 +79,9 @@ def train_command(
     synthetic: int = typer.Option(0, "--synthetic", help="Also use N synthetic frames (seeds 0..N-1)."),
     layered_share: float = typer.Option(
         0.0, "--layered-share", help="Share of synthetic frames from the layered generator (0-1)."
+    ),
+    patchwork_share: float = typer.Option(
+        0.0, "--patchwork-share", help="Share of synthetic frames from the patchwork generator (0-1)."
     ),
     init: Optional[Path] = typer.Option(None, "--init", help="Start from these weights (e.g. models/model.pt)."),
     val_fraction: float = typer.Option(0.2, "--val-fraction", help="Share of --data frames held out."),
@@ -137,7 +143,7 @@ def train_command(
         _log(f"{len(train_samples)} training and {len(val_samples)} held-out frames from {data}")
     if synthetic > 0:
         synthetic_train, synthetic_val = synthetic_samples(synthetic, max(8, synthetic // 20) if data is None else 0, cache,
-                                                           layered_share=layered_share)
+                                                           layered_share=layered_share, patchwork_share=patchwork_share)
         train_samples = repeat_to_share(train_samples, synthetic_train, data_share) + synthetic_train
         val_samples += synthetic_val
     report = train(train_samples, val_samples, out, init=init, config=config,
@@ -145,7 +151,8 @@ def train_command(
                    note=f"fine-tuned on {data}" if data is not None else f"trained on {synthetic} synthetic frames",
                    command=shlex.join(["follicle-seg", *sys.argv[1:]]),
                    data_info={"generator": "follicle_seg.synth.training.training_frame(seed, style=None, shift=0.0, "
-                                           f"layered_share={layered_share})"} if synthetic > 0 else None)
+                                           f"layered_share={layered_share}, patchwork_share={patchwork_share})"}
+                   if synthetic > 0 else None)
     typer.echo(json.dumps({k: report[k] for k in ("before", "after", "steps", "minutes", "weights")}, indent=2))
 
 
@@ -160,6 +167,9 @@ def evaluate_command(
     style: Optional[str] = typer.Option(None, "--style", help="One style family only (default: random mix)."),
     layered_share: float = typer.Option(
         0.0, "--layered-share", help="Share of the random mix from the layered generator (0-1)."
+    ),
+    patchwork_share: float = typer.Option(
+        0.0, "--patchwork-share", help="Share of the random mix from the patchwork generator (0-1)."
     ),
     baseline: bool = typer.Option(True, "--baseline/--no-baseline", help="Also score the classical baseline."),
     hull: bool = typer.Option(True, "--hull/--no-hull", help="Fill the kept ovary region's convex hull (the pipeline rule)."),
@@ -190,7 +200,8 @@ def evaluate_command(
     def network(items: Any) -> list[Any]:
         return [labels_from_probs(probs, hull=hull) for probs, _ in segmenter.predict(items)]
 
-    frames = _evaluation_frames(data, n=n, seed_start=seed_start, shift=shift, style=style, layered_share=layered_share)
+    frames = _evaluation_frames(data, n=n, seed_start=seed_start, shift=shift, style=style, layered_share=layered_share,
+                                patchwork_share=patchwork_share)
     results = {"network": evaluate(network, frames, batch=batch_size)}
     if baseline:
         results["baseline"] = evaluate(segment_baseline_batch, frames)
@@ -198,12 +209,14 @@ def evaluate_command(
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         settings = {"data": str(data) if data else None, "n": n, "seed_start": seed_start, "shift": shift,
-                    "style": style, "layered_share": layered_share, "hull": hull, "weights": str(weights) if weights else "shipped"}
+                    "style": style, "layered_share": layered_share, "patchwork_share": patchwork_share, "hull": hull,
+                    "weights": str(weights) if weights else "shipped"}
         json_out.write_text(json.dumps({"settings": settings, **results}, indent=2) + "\n", encoding="utf-8")
 
 
 def _evaluation_frames(
-    data: Path | None, *, n: int, seed_start: int, shift: float, style: str | None, layered_share: float = 0.0
+    data: Path | None, *, n: int, seed_start: int, shift: float, style: str | None, layered_share: float = 0.0,
+    patchwork_share: float = 0.0,
 ) -> list[Any]:
     if data is not None:
         from follicle_seg.model.data import read_png_pairs
@@ -219,6 +232,6 @@ def _evaluation_frames(
 
     frames = []
     for seed in range(seed_start, seed_start + n):
-        f = training_frame(seed, style=style, shift=shift, layered_share=layered_share)
+        f = training_frame(seed, style=style, shift=shift, layered_share=layered_share, patchwork_share=patchwork_share)
         frames.append((f.pixels, f.labels, f.spacing_row_mm, f.spacing_col_mm))
     return frames

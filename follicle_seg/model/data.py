@@ -91,14 +91,16 @@ def load_samples(path: Path) -> list[Sample]:
 
 
 def synthetic_samples(
-    seeds: Sequence[int], *, style: str | None = None, shift: float = 0.0, layered_share: float = 0.0
+    seeds: Sequence[int], *, style: str | None = None, shift: float = 0.0, layered_share: float = 0.0,
+    patchwork_share: float = 0.0,
 ) -> list[Sample]:
     """Samples from the synthetic generator (``follicle_seg.synth.training.training_frame``)."""
     from follicle_seg.synth.training import training_frame
 
     out = []
     for seed in seeds:
-        frame = training_frame(int(seed), style=style, shift=shift, layered_share=layered_share)
+        frame = training_frame(int(seed), style=style, shift=shift, layered_share=layered_share,
+                               patchwork_share=patchwork_share)
         out.append(
             make_sample(frame.pixels, frame.labels, frame.spacing_row_mm, frame.spacing_col_mm)
         )
@@ -297,12 +299,13 @@ def cached_synthetic_samples(
     style: str | None = None,
     shift: float = 0.0,
     layered_share: float = 0.0,
+    patchwork_share: float = 0.0,
     workers: int = 1,
 ) -> list[Sample]:
     """Synthetic samples, generated once into ``path`` (``.npz``) and read back afterwards.
 
     The cache is keyed by nothing but its path: use one path per seed range, style, shift and
-    layered share.
+    generator shares.
     """
     path = Path(path)
     if path.is_file():
@@ -318,9 +321,11 @@ def cached_synthetic_samples(
         # worker once held every frame twice over and ran a 24 GiB machine out of memory.
         chunks = [seeds[i : i + CACHE_TASK_SEEDS] for i in range(0, len(seeds), CACHE_TASK_SEEDS)]
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            parts = pool.map(partial(synthetic_samples, style=style, shift=shift, layered_share=layered_share), chunks)
+            parts = pool.map(partial(synthetic_samples, style=style, shift=shift, layered_share=layered_share,
+                                     patchwork_share=patchwork_share), chunks)
             samples = [sample for part in parts for sample in part]
     else:
-        samples = synthetic_samples(seeds, style=style, shift=shift, layered_share=layered_share)
+        samples = synthetic_samples(seeds, style=style, shift=shift, layered_share=layered_share,
+                                    patchwork_share=patchwork_share)
     save_samples(samples, path)
     return samples

@@ -23,13 +23,16 @@ from follicle_seg.synth.anatomy import Scene, ovary_radius, place_ovary, scene, 
 from follicle_seg.synth.canvas import annotate
 from follicle_seg.synth.geometry import extent_along
 from follicle_seg.synth.layered import layered_frame
+from follicle_seg.synth.patchwork import patchwork_frame
 from follicle_seg.synth.render import Probe, jpeg_round_trip, prepare_scan, render_plane
 from follicle_seg.synth.styles import STYLES, family, outside, sample_params
 
-__all__ = ["LAYERED", "STYLES", "TrainingFrame", "training_frame", "follicle_diameters"]
+__all__ = ["LAYERED", "PATCHWORK", "STYLES", "TrainingFrame", "training_frame", "follicle_diameters"]
 
 LAYERED = "layered"
 """Style name of frames from the image-plane generator (:mod:`follicle_seg.synth.layered`)."""
+PATCHWORK = "patchwork"
+"""Style name of frames from the random-appearance label-map generator (:mod:`follicle_seg.synth.patchwork`)."""
 DEPTH_MM = (40.0, 100.0)  # training range of imaging depth
 FAN_DEG = (115.0, 165.0)
 REGION_ROWS = (280, 560)  # region height in pixels; spacing follows from the depth
@@ -116,7 +119,8 @@ def reframe(
     return pixels, labels, fan
 
 
-def training_frame(seed: int, *, style: str | None = None, shift: float = 0.0, layered_share: float = 0.0) -> TrainingFrame:
+def training_frame(seed: int, *, style: str | None = None, shift: float = 0.0, layered_share: float = 0.0,
+                   patchwork_share: float = 0.0) -> TrainingFrame:
     """Render one random training frame.
 
     Parameters
@@ -124,9 +128,10 @@ def training_frame(seed: int, *, style: str | None = None, shift: float = 0.0, l
     seed
         Same seed (and arguments), same bytes.
     style
-        One of :data:`STYLES`, :data:`LAYERED` (the image-plane generator), or ``None``: the
-        layered generator for a share ``layered_share`` of seeds, else a random family of the
-        3-D renderer with random perturbation.
+        One of :data:`STYLES`, :data:`LAYERED` (the image-plane generator), :data:`PATCHWORK`
+        (the random-appearance label maps), or ``None``: the layered generator for a share
+        ``layered_share`` of seeds, the patchwork one for a share ``patchwork_share``, else a
+        random family of the 3-D renderer with random perturbation.
     shift
         0 samples the training distribution; > 0 pushes depth, noise, speckle grain and gain
         outside the training ranges (held-out evaluation), further as it grows (1 = clearly out).
@@ -134,6 +139,9 @@ def training_frame(seed: int, *, style: str | None = None, shift: float = 0.0, l
         With ``style=None``, the share of seeds drawn by the layered generator (0: none, the
         shipped network's data). The choice has a generator of its own, so every other seed
         renders the same 3-D frame whatever the share.
+    patchwork_share
+        With ``style=None``, the share of seeds drawn by the patchwork generator, taken from the
+        3-D renderer's seeds: a layered frame stays the same whatever this share.
 
     Returns
     -------
@@ -142,13 +150,20 @@ def training_frame(seed: int, *, style: str | None = None, shift: float = 0.0, l
     """
     if shift < 0:
         raise ValueError("shift must be >= 0 (0 = training distribution).")
+    if layered_share < 0 or patchwork_share < 0 or layered_share + patchwork_share > 1:
+        raise ValueError(f"layered_share and patchwork_share must be >= 0 with a sum <= 1, "
+                         f"not {layered_share} and {patchwork_share}.")
     rng = np.random.default_rng([int(seed), int(round(shift * 1000))])
-    if style == LAYERED or (style is None and np.random.default_rng([int(seed), int(round(shift * 1000)), 1]).random() < layered_share):
-        pixels, labels, fan, spacing, depth = layered_frame(rng, shift=shift)
+    u = np.random.default_rng([int(seed), int(round(shift * 1000)), 1]).random() if style is None else 1.0
+    planar = {LAYERED: layered_frame, PATCHWORK: patchwork_frame}
+    if style is None and u < layered_share + patchwork_share:
+        style = LAYERED if u < layered_share else PATCHWORK
+    if style in planar:
+        pixels, labels, fan, spacing, depth = planar[style](rng, shift=shift)
         pixels, labels, fan = reframe(rng, pixels, labels, fan)
         if rng.random() < 0.6:
             pixels = jpeg_round_trip(pixels, int(rng.integers(60, 96)))
-        return TrainingFrame(pixels, labels, spacing, spacing, LAYERED, fan, depth)
+        return TrainingFrame(pixels, labels, spacing, spacing, style, fan, depth)
     params = sample_params(family(style, rng), rng, shift=shift)
     probe, length = _probe_and_ovary(rng, shift)
     rows = rng.integers(*REGION_ROWS)
