@@ -1,7 +1,7 @@
 """Render docs/contact_sheet.png: synthetic training frames of every style with truth contours.
 
-Each column is one style family of the 3-D renderer, then the layered generator, then random
-mixes of the 3-D renderer (``style=None``); each row a different seed. The
+Each column is one style family of the 3-D renderer, then the layered generator, then the
+patchwork generator, then random mixes of the 3-D renderer (``style=None``); each row a different seed. The
 ovary outline is drawn in yellow, follicles in cyan, on the right half of each tile; the left
 half is the frame as the network sees it.
 
@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from follicle_seg.synth.training import LAYERED, STYLES, training_frame
+from follicle_seg.synth.training import LAYERED, PATCHWORK, STYLES, training_frame
 from follicle_seg.types import FOLLICLE, OVARY
 
 TILE_W, TILE_H = 250, 170
@@ -50,9 +50,9 @@ def _tile(seed: int, style: str | None) -> np.ndarray:
 
 
 def contact_sheet(rows: int = 2, first_seed: int = 0) -> np.ndarray:
-    """The sheet as a BGR image: one column per style, one of layered scenes, one of random mixes."""
+    """The sheet as a BGR image: one column per style, one each of layered and patchwork scenes, one of random mixes."""
     columns = []
-    for j, style in enumerate(STYLES + (LAYERED, None)):
+    for j, style in enumerate(STYLES + (LAYERED, PATCHWORK, None)):
         tiles = [np.pad(_tile(first_seed + 100 * j + i, style), ((0, 6), (0, 6), (0, 0))) for i in range(rows)]
         columns.append(np.concatenate(tiles, axis=0))
     return np.concatenate(columns, axis=1)
