@@ -129,12 +129,7 @@ class _Scene:
         return (amplitude_db * sum(wi * t for wi, t in zip(w, self.textures))).astype(np.float32)
 
     def _point(self, depth: tuple[float, float] = (0.05, 0.95)) -> tuple[float, float]:
-        rows, cols = np.nonzero(self.fan)
-        k = self.rng.integers(len(rows))
-        z = float(self.p.z[rows[k], 0])
-        lo, hi = float(self.p.z[rows.min(), 0]), float(self.p.z[rows.max(), 0])
-        z = float(np.clip(z, lo + depth[0] * (hi - lo), lo + depth[1] * (hi - lo)))
-        return float(self.p.x[0, cols[k]]), z
+        return fan_point(self.p, self.fan, self.rng, depth)
 
     def tissue_band(self, thin: bool = False) -> None:
         rng = self.rng
@@ -211,13 +206,7 @@ class _Scene:
         rng, p = self.rng, self.p
         fan_mm2 = float(self.fan.sum()) * p.s**2
         area = fan_mm2 * float(np.exp(rng.uniform(np.log(0.015), np.log(0.2))))
-        q = rng.uniform(0.45, 0.9)
-        a = float(np.clip(np.sqrt(area / (np.pi * q)), 6.0, 28.0))
-        diam = _follicle_diameters(rng)
-        if diam.size and diam.max() / 2 + 1.5 > a * q:  # a dominant follicle stretches the ovary
-            q = min(0.95, (diam.max() / 2 + 1.5) / a)
-            a = max(a, (diam.max() / 2 + 1.5) / q)
-        b = a * q
+        a, b, diam = ovary_axes(rng, area)
         cx, cz = self._point((0.12, 0.75))
         angle = rng.uniform(-np.pi, np.pi)
         r = p.ellipse(cx, cz, a, b, angle)
@@ -279,6 +268,29 @@ class _Scene:
             self.labels[inside] = 2
         self.labels[(self.labels == 0) & (r < 1.0)] = 1
         return placed
+
+
+def fan_point(plane: _Plane, fan: np.ndarray, rng: np.random.Generator,
+              depth: tuple[float, float] = (0.05, 0.95)) -> tuple[float, float]:
+    """A random point (x, z mm) inside the fan, its depth kept between the given fractions of the fan's."""
+    rows, cols = np.nonzero(fan)
+    k = rng.integers(len(rows))
+    z = float(plane.z[rows[k], 0])
+    lo, hi = float(plane.z[rows.min(), 0]), float(plane.z[rows.max(), 0])
+    z = float(np.clip(z, lo + depth[0] * (hi - lo), lo + depth[1] * (hi - lo)))
+    return float(plane.x[0, cols[k]]), z
+
+
+def ovary_axes(rng: np.random.Generator, area: float) -> tuple[float, float, np.ndarray]:
+    """Semi-axes (mm) of an ovary of about ``area`` mm2 and its follicle diameters; a dominant
+    follicle stretches the ovary to hold it."""
+    q = rng.uniform(0.45, 0.9)
+    a = float(np.clip(np.sqrt(area / (np.pi * q)), 6.0, 28.0))
+    diam = _follicle_diameters(rng)
+    if diam.size and diam.max() / 2 + 1.5 > a * q:
+        q = min(0.95, (diam.max() / 2 + 1.5) / a)
+        a = max(a, (diam.max() / 2 + 1.5) / q)
+    return a, a * q, diam
 
 
 def place_follicles(rng: np.random.Generator, diam: np.ndarray, cx: float, cz: float, a: float, b: float,

@@ -34,7 +34,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from follicle_seg.synth.layered import Fan, _field, _follicle_diameters, _graphics, _Plane, place_follicles
+from follicle_seg.synth.layered import Fan, _field, _graphics, _Plane, fan_point, ovary_axes, place_follicles
 
 _LAWS = ("rayleigh", "gamma", "lognormal", "gauss", "none")
 
@@ -73,12 +73,7 @@ class _Labels:
         self.alpha.append(alpha)
 
     def point(self, depth: tuple[float, float] = (0.05, 0.95)) -> tuple[float, float]:
-        """A random point (x, z mm) inside the fan, between the given fractions of its depth."""
-        rows, cols = np.nonzero(self.fan)
-        k = self.rng.integers(len(rows))
-        lo, hi = float(self.p.z[rows.min(), 0]), float(self.p.z[rows.max(), 0])
-        z = float(np.clip(self.p.z[rows[k], 0], lo + depth[0] * (hi - lo), lo + depth[1] * (hi - lo)))
-        return float(self.p.x[0, cols[k]]), z
+        return fan_point(self.p, self.fan, self.rng, depth)
 
     def vessel(self, near: tuple[float, float] | None = None) -> None:
         rng, p = self.rng, self.p
@@ -133,13 +128,7 @@ class _Labels:
     def ovary(self, area: float) -> dict[str, object]:
         """Paint the ovary (stroma, medulla, capsule) and its follicles; returns its geometry for graphics."""
         rng, p = self.rng, self.p
-        q = rng.uniform(0.45, 0.9)
-        a = float(np.clip(np.sqrt(area / (np.pi * q)), 6.0, 28.0))
-        diam = _follicle_diameters(rng)
-        if diam.size and diam.max() / 2 + 1.5 > a * q:  # a dominant follicle stretches the ovary
-            q = min(0.95, (diam.max() / 2 + 1.5) / a)
-            a = max(a, (diam.max() / 2 + 1.5) / q)
-        b = a * q
+        a, b, diam = ovary_axes(rng, area)
         cx, cz = self.point((0.12, 0.75))
         angle = rng.uniform(-np.pi, np.pi)
         theta = np.arctan2(p.z - cz, p.x - cx)
