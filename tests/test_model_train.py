@@ -10,6 +10,7 @@ import pytest
 import torch
 import typer
 from monai.losses import DiceCELoss
+from monai.transforms import Compose
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -111,6 +112,19 @@ def test_train_transforms_give_normalised_crops_with_valid_labels() -> None:
     assert "fan" not in d
     assert set(np.unique(np.asarray(d["label"]))) <= {0.0, 1.0, 2.0}
     assert float(d["image"].min()) >= 0.0 and float(d["image"].max()) <= 1.0
+
+
+def test_background_crops_are_centred_inside_the_scan_sector() -> None:
+    fan = np.zeros((1, 200, 200), np.float32)
+    fan[:, :, 120:] = 1.0  # the sector: the right 40 % of the frame; no ovary, all background
+    sample = {"image": fan * 0.5, "fan": fan, "label": np.zeros_like(fan)}
+
+    def centres_in_sector(background_crops: float | None) -> list[bool]:
+        crop = Compose(train_transforms(32, background_crops).transforms[:2]).set_random_state(3)
+        return [bool(np.asarray(crop(dict(sample))[0]["fan"])[0, 16, 16] > 0) for _ in range(40)]
+
+    assert all(centres_in_sector(3.0))
+    assert not all(centres_in_sector(None))  # the 0.4.0 recipe: centres anywhere in the frame
 
 
 def test_split_holdout_is_seeded_and_disjoint() -> None:

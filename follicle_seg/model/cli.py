@@ -97,6 +97,11 @@ def train_command(
     patience: int = typer.Option(8, "--patience", help="Validations without improvement before stopping."),
     seed: int = typer.Option(0, "--seed"),
     ema: float = typer.Option(0.0, "--ema", help="Keep a moving average of the weights with this decay (0: off)."),
+    background_crops: Optional[float] = typer.Option(
+        None, "--background-crops", min=0.0,
+        help="Weight of crops centred on background inside the scan sector, against 2 for ovary and follicle "
+        "(default: weight 1, centred anywhere).",
+    ),
     checkpoints: Optional[Path] = typer.Option(None, "--checkpoints", help="Folder for the weights at every validation."),
     cache: Path = typer.Option(Path("runs/cache"), "--cache", help="Folder for the synthetic frame cache."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
@@ -128,7 +133,7 @@ def train_command(
         raise typer.BadParameter(f"--data-share must lie in [0, 1), not {data_share}.")
     config = TrainConfig(max_steps=max_steps, batch_size=batch_size, crop=crop, learning_rate=learning_rate,
                          val_every=val_every, patience=patience, time_limit_min=minutes, seed=seed, ema_decay=ema,
-                         checkpoints=None if checkpoints is None else str(checkpoints))
+                         background_crops=background_crops, checkpoints=None if checkpoints is None else str(checkpoints))
     train_samples: list[Any] = []
     val_samples: list[Any] = []
     if data is not None:

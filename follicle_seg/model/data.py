@@ -251,14 +251,24 @@ class NormaliseInFand(MapTransform):
         return d
 
 
-def train_transforms(crop: int) -> Compose:
-    """Random crop biased to the ovary, geometric and intensity-agnostic augmentation, normalisation."""
+def train_transforms(crop: int, background_crops: float | None = None) -> Compose:
+    """Random crop biased to the ovary, geometric and intensity-agnostic augmentation, normalisation.
+
+    Crops are centred on a pixel of background, ovary, follicle or outline (mask value 3) drawn
+    at weights 1 : 2 : 2 : 2 among the classes a frame holds; background centres may fall
+    outside the scan sector. ``background_crops`` sets the background weight instead and draws
+    every centre inside the sector (``fan``), so that more crops show the tissue around the
+    ovary rather than the black surround.
+    """
     keys = ["image", "fan", "label"]
+    sector = {} if background_crops is None else {"image_key": "fan", "image_threshold": 0}
+    weight = 1.0 if background_crops is None else background_crops
     return Compose(
         [
             SpatialPadd(keys, spatial_size=(crop, crop)),
             RandCropByLabelClassesd(
-                keys, label_key="label", spatial_size=(crop, crop), ratios=[1, 2, 2, 2], num_classes=4, warn=False
+                keys, label_key="label", spatial_size=(crop, crop), ratios=[weight, 2, 2, 2], num_classes=4,
+                warn=False, **sector,
             ),
             RandAffined(
                 keys,
