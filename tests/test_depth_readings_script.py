@@ -1,0 +1,74 @@
+"""scripts/depth_readings.py: real-capture accuracy per assumed depth, the pipeline's pick and the oracle."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from follicle_seg.instances import labels_from_probs
+from follicle_seg.model.infer import Segmenter
+from follicle_seg.model.train import dice
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "depth_readings.py"
+
+
+@pytest.fixture()
+def script(monkeypatch):
+    monkeypatch.syspath_prepend(str(SCRIPT.parent))  # it imports eval_real, as when run from scripts/
+    spec = importlib.util.spec_from_file_location("depth_readings", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _capture(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A grey 'screen capture' with a dark-follicled ovary and its outline (no real image)."""
+    rng = np.random.default_rng(seed)
+    rr, cc = np.mgrid[:160, :200]
+    outline = ((rr - 80) / 40) ** 2 + ((cc - 100) / 55) ** 2 < 1
+    grey = rng.rayleigh(70, outline.shape)
+    grey[(rr - 80) ** 2 + (cc - 95) ** 2 < 12**2] *= 0.15
+    return np.clip(grey, 0, 255).astype(np.uint8), outline
+
+
+def test_pick_keeps_the_best_scoring_reading_and_the_first_on_a_tie(script) -> None:
+    readings = {70.0: (0.5, 0.1), 50.0: (0.9, 0.1), 100.0: (0.2, 0.3)}
+    assert script.pick(readings, [70.0, 50.0, 100.0]) == 0.2
+    assert script.pick(readings, [70.0, 50.0]) == 0.5
+    assert script.pick(readings, [50.0, 70.0]) == 0.9
+
+
+def test_a_reading_at_a_depth_is_the_pipelines_uncalibrated_reading_at_that_depth(script) -> None:
+    grey, outline = _capture(0)
+    probs = Segmenter(None, device="cpu", uncalibrated_depths_mm=(100.0,)).predict([(grey, None, None)])[0][0]
+    readings = script.read_at_depths(Segmenter(None, device="cpu"), grey, outline, [100.0, 50.0])
+    assert readings[100.0][0] == pytest.approx(dice(labels_from_probs(probs) > 0, outline))
+    assert set(readings) == {100.0, 50.0} and all(0.0 <= d <= 1.0 and s >= 0.0 for d, s in readings.values())
+
+
+def test_report_per_depth_pick_and_oracle(script, tmp_path: Path, capsys) -> None:
+    folder = tmp_path / "real"
+    (folder / "images").mkdir(parents=True)
+    (folder / "masks").mkdir()
+    for i in range(2):
+        grey, outline = _capture(i)
+        Image.fromarray(grey).save(folder / "images" / f"{i}.jpg", quality=95)
+        Image.fromarray(outline.astype(np.uint8) * 255).save(folder / "masks" / f"{i}.png")
+    out = tmp_path / "depths.json"
+    assert script.main([str(folder), "--depths", "50", "70", "100", "140", "--device", "cpu", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert [r["name"] for r in report["images"]] == ["0", "1"]
+    for r in report["images"]:
+        assert set(r["dice"]) == {"50", "70", "100", "140"}
+        assert r["oracle_all"] == max(r["dice"].values()) >= r["pick_all"]
+        assert r["oracle_pipeline"] == max(r["dice"][k] for k in ("50", "70", "100")) >= r["pipeline_pick"]
+    assert report["summary"]["depth_140"]["ovary_dice_mean"] == pytest.approx(
+        np.mean([r["dice"]["140"] for r in report["images"]]))
+    assert "oracle_all" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        script.main([str(folder), "--depths", "70", "140"])  # lacks the pipeline's 50 and 100 mm
