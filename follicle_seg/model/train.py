@@ -48,10 +48,10 @@ class TrainConfig:
     seed: int = 0
     network: str = "unet_res"
     ema_decay: float = 0.0
+    """Validate and keep an exponential moving average of the weights (0: the raw weights)."""
     background_crops: float | None = None
     """Weight of training crops centred on background inside the scan sector, against 2 for
     ovary and follicle; ``None``: weight 1, centred anywhere in the frame (the 0.4.0 recipe)."""
-    """Validate and keep an exponential moving average of the weights (0: the raw weights)."""
     checkpoints: str | None = None
     """Folder that receives the weights at every validation (``step_<N>.pt``, and the moving
     average as ``step_<N>_ema.pt``), or ``None``."""
@@ -180,7 +180,8 @@ def fit(
     set_determinism(seed=config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     loader = DataLoader(
-        Dataset(list(train_samples), transform=train_transforms(config.crop, config.background_crops).set_random_state(config.seed)),
+        Dataset(list(train_samples),
+                transform=train_transforms(config.crop, config.background_crops).set_random_state(config.seed)),
         batch_size=config.batch_size,
         shuffle=True,
         num_workers=0,
