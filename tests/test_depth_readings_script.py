@@ -13,6 +13,7 @@ from PIL import Image
 from follicle_seg.instances import labels_from_probs
 from follicle_seg.model.infer import Segmenter
 from follicle_seg.model.train import dice
+from test_few_shot_real_script import _capture  # a made-up capture with its outline (tests/ is on sys.path)
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "depth_readings.py"
 
@@ -24,16 +25,6 @@ def script(monkeypatch):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def _capture(seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """A grey 'screen capture' with a dark-follicled ovary and its outline (no real image)."""
-    rng = np.random.default_rng(seed)
-    rr, cc = np.mgrid[:160, :200]
-    outline = ((rr - 80) / 40) ** 2 + ((cc - 100) / 55) ** 2 < 1
-    grey = rng.rayleigh(70, outline.shape)
-    grey[(rr - 80) ** 2 + (cc - 95) ** 2 < 12**2] *= 0.15
-    return np.clip(grey, 0, 255).astype(np.uint8), outline
 
 
 def test_pick_keeps_the_best_scoring_reading_and_the_first_on_a_tie(script) -> None:
