@@ -18,6 +18,7 @@ from follicle_seg.errors import RejectedInput
 from follicle_seg.model.bundle import load_network, read_metadata, sha256_of
 from follicle_seg.model.cli import train_command
 from follicle_seg.model.data import (
+    RandFrameZoomd,
     RandGreyMapd,
     grey_map,
     load_samples,
@@ -125,6 +126,26 @@ def test_background_crops_are_centred_inside_the_scan_sector() -> None:
 
     assert all(centres_in_sector(3.0))
     assert not all(centres_in_sector(None))  # the 0.4.0 recipe: centres anywhere in the frame
+
+
+def test_frame_zoom_rescales_image_and_labels_together() -> None:
+    label = np.zeros((1, 100, 200), np.float32)
+    label[:, 40:60, 80:120] = 1.0  # a 20 x 40 ovary
+    sample = {"image": label * 0.5 + 0.25, "fan": np.ones_like(label), "label": label}
+    zoom = RandFrameZoomd(["image", "fan", "label"], max_zoom=2.0, prob=1.0).set_random_state(0)
+    factors = []
+    for _ in range(30):
+        out = zoom(dict(sample))
+        f = zoom.factor
+        factors.append(f)
+        assert out["image"].shape == out["label"].shape == (1, round(100 * f), round(200 * f))
+        assert set(np.unique(out["label"])) <= {0.0, 1.0}  # nearest-neighbour: never blended
+        assert np.sum(out["label"]) == pytest.approx(800 * f * f, rel=0.15)
+    assert 0.5 <= min(factors) < 0.8 and 1.25 < max(factors) <= 2.0
+    with pytest.raises(ValueError, match="max_zoom"):
+        RandFrameZoomd(["image"], max_zoom=0.5)
+    crops = train_transforms(64, frame_zoom=2.0).set_random_state(1)(dict(sample, label=label.copy()))
+    assert tuple(crops[0]["image"].shape) == (1, 64, 64)
 
 
 def test_split_holdout_is_seeded_and_disjoint() -> None:

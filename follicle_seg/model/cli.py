@@ -102,6 +102,11 @@ def train_command(
         help="Weight of crops centred on background inside the scan sector, against 2 for ovary and follicle "
         "(default: weight 1, centred anywhere).",
     ),
+    frame_zoom: Optional[float] = typer.Option(
+        None, "--frame-zoom", min=1.0,
+        help="Rescale 80 % of the training frames by a factor between 1/F and F (log-uniform) before "
+        "cropping, as a capture of unknown depth would be (default: off).",
+    ),
     checkpoints: Optional[Path] = typer.Option(None, "--checkpoints", help="Folder for the weights at every validation."),
     cache: Path = typer.Option(Path("runs/cache"), "--cache", help="Folder for the synthetic frame cache."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
@@ -133,7 +138,8 @@ def train_command(
         raise typer.BadParameter(f"--data-share must lie in [0, 1), not {data_share}.")
     config = TrainConfig(max_steps=max_steps, batch_size=batch_size, crop=crop, learning_rate=learning_rate,
                          val_every=val_every, patience=patience, time_limit_min=minutes, seed=seed, ema_decay=ema,
-                         background_crops=background_crops, checkpoints=None if checkpoints is None else str(checkpoints))
+                         background_crops=background_crops, frame_zoom=frame_zoom,
+                         checkpoints=None if checkpoints is None else str(checkpoints))
     train_samples: list[Any] = []
     val_samples: list[Any] = []
     if data is not None:

@@ -10,7 +10,8 @@ Augmentation is deliberately intensity-agnostic (after SynthSeg, Billot et al. 2
 monotone grey maps, gamma, gain, smoothing / sharpening, multiplicative low-frequency texture and
 bias fields and noise, so that no grey level or texture alone identifies a class; geometry gets
 horizontal flips, small rotations and scaling (no vertical flip: acoustic shadowing and
-enhancement point away from the probe).
+enhancement point away from the probe), and optionally a wide rescaling of the whole frame
+(:class:`RandFrameZoomd`) for scans whose scale is not known.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from monai.transforms import (
     RandScaleIntensityd,
     SpatialPadd,
 )
+import cv2
 from PIL import Image
 from scipy import ndimage
 
@@ -235,6 +237,40 @@ class RandTextureFieldd(RandomizableTransform, MapTransform):
         return d
 
 
+class RandFrameZoomd(RandomizableTransform, MapTransform):
+    """Rescale whole frames by one factor drawn log-uniformly from ``[1 / max_zoom, max_zoom]``.
+
+    Stands for a screen capture read at the wrong depth: ovary, speckle and tissue all change
+    size together. ``image`` is interpolated linearly, every other key nearest-neighbour (labels
+    are never blended). Frames change size; the crop that follows pads small ones.
+    """
+
+    def __init__(self, keys: Sequence[Hashable], max_zoom: float, prob: float = 0.8, image_key: str = "image") -> None:
+        if max_zoom < 1.0:
+            raise ValueError(f"max_zoom must be >= 1, not {max_zoom}.")
+        MapTransform.__init__(self, keys)
+        RandomizableTransform.__init__(self, prob)
+        self.max_zoom, self.image_key = max_zoom, image_key
+        self.factor = 1.0
+
+    def randomize(self, data: Any = None) -> None:
+        super().randomize(None)
+        self.factor = float(np.exp(self.R.uniform(-np.log(self.max_zoom), np.log(self.max_zoom))))
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        d = dict(data)
+        self.randomize()
+        if not self._do_transform:
+            return d
+        for key in self.key_iterator(d):
+            img = np.asarray(d[key])
+            h, w = img.shape[-2:]
+            size = (max(1, round(w * self.factor)), max(1, round(h * self.factor)))
+            mode = cv2.INTER_LINEAR if key == self.image_key else cv2.INTER_NEAREST
+            d[key] = np.stack([cv2.resize(channel, size, interpolation=mode) for channel in img])
+        return d
+
+
 class NormaliseInFand(MapTransform):
     """Percentile normalisation inside the fan (the inference preprocessing), then drop ``fan``."""
 
@@ -251,20 +287,23 @@ class NormaliseInFand(MapTransform):
         return d
 
 
-def train_transforms(crop: int, background_crops: float | None = None) -> Compose:
+def train_transforms(crop: int, background_crops: float | None = None, frame_zoom: float | None = None) -> Compose:
     """Random crop biased to the ovary, geometric and intensity-agnostic augmentation, normalisation.
 
     Crops are centred on a pixel of background, ovary, follicle or outline (mask value 3) drawn
     at weights 1 : 2 : 2 : 2 among the classes a frame holds; background centres may fall
     outside the scan sector. ``background_crops`` sets the background weight instead and draws
     every centre inside the sector (``fan``), so that more crops show the tissue around the
-    ovary rather than the black surround.
+    ovary rather than the black surround. ``frame_zoom`` (>= 1) first rescales 80 % of the
+    frames by a factor between ``1 / frame_zoom`` and ``frame_zoom`` (:class:`RandFrameZoomd`).
     """
     keys = ["image", "fan", "label"]
+    zoom = [] if frame_zoom is None else [RandFrameZoomd(keys, frame_zoom)]
     sector = {} if background_crops is None else {"image_key": "fan", "image_threshold": 0}
     weight = 1.0 if background_crops is None else background_crops
     return Compose(
         [
+            *zoom,
             SpatialPadd(keys, spatial_size=(crop, crop)),
             RandCropByLabelClassesd(
                 keys, label_key="label", spatial_size=(crop, crop), ratios=[weight, 2, 2, 2], num_classes=4,

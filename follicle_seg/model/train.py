@@ -52,6 +52,9 @@ class TrainConfig:
     background_crops: float | None = None
     """Weight of training crops centred on background inside the scan sector, against 2 for
     ovary and follicle; ``None``: weight 1, centred anywhere in the frame (the 0.4.0 recipe)."""
+    frame_zoom: float | None = None
+    """Rescale most training frames by a factor between ``1 / frame_zoom`` and ``frame_zoom``
+    (log-uniform) before cropping; ``None``: off (the 0.4.0 recipe)."""
     checkpoints: str | None = None
     """Folder that receives the weights at every validation (``step_<N>.pt``, and the moving
     average as ``step_<N>_ema.pt``), or ``None``."""
@@ -181,7 +184,7 @@ def fit(
     generator = torch.Generator().manual_seed(config.seed)
     loader = DataLoader(
         Dataset(list(train_samples),
-                transform=train_transforms(config.crop, config.background_crops).set_random_state(config.seed)),
+                transform=train_transforms(config.crop, config.background_crops, config.frame_zoom).set_random_state(config.seed)),
         batch_size=config.batch_size,
         shuffle=True,
         num_workers=0,
