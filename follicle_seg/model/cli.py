@@ -107,6 +107,11 @@ def train_command(
         help="Rescale 80 % of the training frames by a factor between 1/F and F (log-uniform) before "
         "cropping, as a capture of unknown depth would be (default: off).",
     ),
+    mixstyle: float = typer.Option(
+        0.0, "--mixstyle", min=0.0, max=1.0,
+        help="Probability per batch of MixStyle (feature statistics mixed between samples) on the first "
+        "two encoder blocks (default: 0, off).",
+    ),
     checkpoints: Optional[Path] = typer.Option(None, "--checkpoints", help="Folder for the weights at every validation."),
     cache: Path = typer.Option(Path("runs/cache"), "--cache", help="Folder for the synthetic frame cache."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
@@ -138,7 +143,7 @@ def train_command(
         raise typer.BadParameter(f"--data-share must lie in [0, 1), not {data_share}.")
     config = TrainConfig(max_steps=max_steps, batch_size=batch_size, crop=crop, learning_rate=learning_rate,
                          val_every=val_every, patience=patience, time_limit_min=minutes, seed=seed, ema_decay=ema,
-                         background_crops=background_crops, frame_zoom=frame_zoom,
+                         background_crops=background_crops, frame_zoom=frame_zoom, mixstyle=mixstyle,
                          checkpoints=None if checkpoints is None else str(checkpoints))
     train_samples: list[Any] = []
     val_samples: list[Any] = []

@@ -28,6 +28,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from follicle_seg.model.bundle import load_network, read_metadata, save_weights, shipped_bundle_root
 from follicle_seg.model.data import Sample, eval_transforms, train_transforms
 from follicle_seg.model.loss import OUTLINE, MarginalDiceCELoss
+from follicle_seg.model.mixstyle import add_mixstyle
 from follicle_seg.model.network import build_network
 from follicle_seg.model.preprocess import DIVISOR, pad_to
 from follicle_seg.types import FOLLICLE
@@ -55,6 +56,9 @@ class TrainConfig:
     frame_zoom: float | None = None
     """Rescale most training frames by a factor between ``1 / frame_zoom`` and ``frame_zoom``
     (log-uniform) before cropping; ``None``: off (the 0.4.0 recipe)."""
+    mixstyle: float = 0.0
+    """Probability per batch of MixStyle on the first two encoder blocks
+    (:mod:`~follicle_seg.model.mixstyle`); 0: off (the 0.4.0 recipe)."""
     checkpoints: str | None = None
     """Folder that receives the weights at every validation (``step_<N>.pt``, and the moving
     average as ``step_<N>_ema.pt``), or ``None``."""
@@ -178,7 +182,9 @@ def fit(
     ``time_limit_min``; the learning rate follows :func:`learning_rate` over whichever budget
     runs out first. With ``config.ema_decay`` > 0 the validated (and returned) weights are an
     exponential moving average of the optimised ones, their batch-norm statistics recomputed on
-    :data:`BN_REFRESH_BATCHES` training batches before each validation.
+    :data:`BN_REFRESH_BATCHES` training batches before each validation. ``config.mixstyle`` > 0
+    hooks MixStyle onto ``net`` for the loop (:func:`~follicle_seg.model.mixstyle.add_mixstyle`)
+    and takes it off again.
     """
     set_determinism(seed=config.seed)
     generator = torch.Generator().manual_seed(config.seed)
@@ -192,11 +198,26 @@ def fit(
         drop_last=len(train_samples) >= config.batch_size,
     )
     net.to(device)
-    loss_fn = MarginalDiceCELoss()
     optimiser = torch.optim.AdamW(net.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     ema = (AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=False)
            if config.ema_decay > 0 else None)
     kept = net if ema is None else ema.module
+    # After the moving average's copy of ``net``: the averaged weights are validated without it.
+    hooks = add_mixstyle(net, config.mixstyle) if config.mixstyle > 0 else []
+    try:
+        return _optimise(net, kept, ema, loader, val_samples, config, device, optimiser, log)
+    finally:
+        for handle in hooks:
+            handle.remove()
+
+
+def _optimise(
+    net: torch.nn.Module, kept: torch.nn.Module, ema: AveragedModel | None, loader: DataLoader,
+    val_samples: Sequence[Sample], config: TrainConfig, device: str, optimiser: torch.optim.Optimizer,
+    log: Callable[[str], None],
+) -> tuple[dict[str, torch.Tensor], list[dict[str, float]]]:
+    """The training loop of :func:`fit`."""
+    loss_fn = MarginalDiceCELoss()
     if config.checkpoints is not None:
         Path(config.checkpoints).mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
