@@ -21,6 +21,7 @@ from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 from monai.transforms import (
     Compose,
@@ -38,7 +39,6 @@ from monai.transforms import (
     RandScaleIntensityd,
     SpatialPadd,
 )
-import cv2
 from PIL import Image
 from scipy import ndimage
 
