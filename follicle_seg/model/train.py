@@ -188,9 +188,9 @@ def fit(
     """
     set_determinism(seed=config.seed)
     generator = torch.Generator().manual_seed(config.seed)
+    transform = train_transforms(config.crop, config.background_crops, config.frame_zoom).set_random_state(config.seed)
     loader = DataLoader(
-        Dataset(list(train_samples),
-                transform=train_transforms(config.crop, config.background_crops, config.frame_zoom).set_random_state(config.seed)),
+        Dataset(list(train_samples), transform=transform),
         batch_size=config.batch_size,
         shuffle=True,
         num_workers=0,
