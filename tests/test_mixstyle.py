@@ -27,7 +27,7 @@ def test_mixed_statistics_are_the_blend_of_the_two_samples() -> None:
     assert torch.allclose(normed, normed_y, atol=1e-3)
 
 
-def test_hooks_act_in_training_only_and_leave_the_weights_alone() -> None:
+def test_hooks_act_in_training_only_and_come_off() -> None:
     torch.manual_seed(0)
     net = build_network()
     x = torch.randn(4, 1, 32, 32)

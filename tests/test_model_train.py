@@ -144,7 +144,7 @@ def test_frame_zoom_rescales_image_and_labels_together() -> None:
     assert 0.5 <= min(factors) < 0.8 and 1.25 < max(factors) <= 2.0
     with pytest.raises(ValueError, match="max_zoom"):
         RandFrameZoomd(["image"], max_zoom=0.5)
-    crops = train_transforms(64, frame_zoom=2.0).set_random_state(1)(dict(sample, label=label.copy()))
+    crops = train_transforms(64, frame_zoom=2.0).set_random_state(1)(dict(sample))
     assert tuple(crops[0]["image"].shape) == (1, 64, 64)
 
 
