@@ -13,7 +13,8 @@ SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "compare_recipes.py"
 
 
 @pytest.fixture()
-def script():
+def script(monkeypatch):
+    monkeypatch.syspath_prepend(str(SCRIPT.parent))  # it imports eval_real, as when run from scripts/
     spec = importlib.util.spec_from_file_location("compare_recipes", SCRIPT)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -21,7 +21,6 @@ from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 from monai.transforms import (
     Compose,
@@ -241,8 +240,10 @@ class RandFrameZoomd(RandomizableTransform, MapTransform):
     """Rescale whole frames by one factor drawn log-uniformly from ``[1 / max_zoom, max_zoom]``.
 
     Stands for a screen capture read at the wrong depth: ovary, speckle and tissue all change
-    size together. ``image`` is interpolated linearly, every other key nearest-neighbour (labels
-    are never blended). Frames change size; the crop that follows pads small ones.
+    size together. Resampled as frames are brought to the network scale
+    (:func:`~follicle_seg.model.preprocess.resample`): ``image`` bilinear, every other key
+    nearest-neighbour (labels are never blended). Frames change size; the crop that follows
+    pads small ones.
     """
 
     def __init__(self, keys: Sequence[Hashable], max_zoom: float, prob: float = 0.8, image_key: str = "image") -> None:
@@ -264,10 +265,8 @@ class RandFrameZoomd(RandomizableTransform, MapTransform):
             return d
         for key in self.key_iterator(d):
             img = np.asarray(d[key])
-            h, w = img.shape[-2:]
-            size = (max(1, round(w * self.factor)), max(1, round(h * self.factor)))
-            mode = cv2.INTER_LINEAR if key == self.image_key else cv2.INTER_NEAREST
-            d[key] = np.stack([cv2.resize(channel, size, interpolation=mode) for channel in img])
+            shape = (max(1, round(img.shape[-2] * self.factor)), max(1, round(img.shape[-1] * self.factor)))
+            d[key] = resample(img, shape, mode="bilinear" if key == self.image_key else "nearest")
         return d
 
 
