@@ -24,19 +24,23 @@ EVAL_SEEDS_START = 1_000_000
 
 def synthetic_samples(
     n_train: int, n_val: int, cache: Path, *, workers: int = 2, layered_share: float = 0.0,
-    patchwork_share: float = 0.0,
+    patchwork_share: float = 0.0, poi_share: float = 0.0,
 ) -> tuple[list[Any], list[Any]]:
     """Synthetic training and validation samples from their seed ranges, cached as
     ``cache/train_<n_train>.npz`` and ``cache/val_<n_val>.npz`` (no validation when ``n_val`` is 0;
-    ``_layered<percent>`` and ``_patchwork<percent>`` added to the names when those shares are > 0)."""
+    ``_layered<percent>``, ``_patchwork<percent>`` and ``_poi<percent>`` added to the names when
+    those shares are > 0)."""
     from follicle_seg.model.data import cached_synthetic_samples
 
     if layered_share < 0 or patchwork_share < 0 or layered_share + patchwork_share > 1:
         raise ValueError(f"layered_share and patchwork_share must be >= 0 with a sum <= 1, "
                          f"not {layered_share} and {patchwork_share}.")
+    if not 0 <= poi_share <= 1:
+        raise ValueError(f"poi_share must lie in [0, 1], not {poi_share}.")
     tag = f"_layered{round(layered_share * 100)}" if layered_share > 0 else ""
     tag += f"_patchwork{round(patchwork_share * 100)}" if patchwork_share > 0 else ""
-    shares = {"layered_share": layered_share, "patchwork_share": patchwork_share}
+    tag += f"_poi{round(poi_share * 100)}" if poi_share > 0 else ""
+    shares = {"layered_share": layered_share, "patchwork_share": patchwork_share, "poi_share": poi_share}
     train = cached_synthetic_samples(range(TRAIN_SEEDS_START, TRAIN_SEEDS_START + n_train),
                                      cache / f"train_{n_train}{tag}.npz", workers=workers, **shares)
     val = cached_synthetic_samples(range(VAL_SEEDS_START, VAL_SEEDS_START + n_val),
@@ -82,6 +86,11 @@ def train_command(
     ),
     patchwork_share: float = typer.Option(
         0.0, "--patchwork-share", help="Share of synthetic frames from the patchwork generator (0-1)."
+    ),
+    poi_share: float = typer.Option(
+        0.0, "--poi-share", min=0.0, max=1.0,
+        help="Share of layered frames with a small, flat, nearly follicle-free ovary, often beside a rounder "
+        "look-alike (default: 0, off).",
     ),
     init: Optional[Path] = typer.Option(None, "--init", help="Start from these weights (e.g. models/model.pt)."),
     val_fraction: float = typer.Option(0.2, "--val-fraction", help="Share of --data frames held out."),
@@ -159,7 +168,8 @@ def train_command(
         _log(f"{len(train_samples)} training and {len(val_samples)} held-out frames from {data}")
     if synthetic > 0:
         synthetic_train, synthetic_val = synthetic_samples(synthetic, max(8, synthetic // 20) if data is None else 0, cache,
-                                                           layered_share=layered_share, patchwork_share=patchwork_share)
+                                                           layered_share=layered_share, patchwork_share=patchwork_share,
+                                                           poi_share=poi_share)
         train_samples = repeat_to_share(train_samples, synthetic_train, data_share) + synthetic_train
         val_samples += synthetic_val
     report = train(train_samples, val_samples, out, init=init, config=config,
@@ -167,7 +177,8 @@ def train_command(
                    note=f"fine-tuned on {data}" if data is not None else f"trained on {synthetic} synthetic frames",
                    command=shlex.join(["follicle-seg", *sys.argv[1:]]),
                    data_info={"generator": "follicle_seg.synth.training.training_frame(seed, style=None, shift=0.0, "
-                                           f"layered_share={layered_share}, patchwork_share={patchwork_share})"}
+                                           f"layered_share={layered_share}, patchwork_share={patchwork_share}, "
+                                           f"poi_share={poi_share})"}
                    if synthetic > 0 else None)
     typer.echo(json.dumps({k: report[k] for k in ("before", "after", "steps", "minutes", "weights")}, indent=2))
 

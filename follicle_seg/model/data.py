@@ -93,7 +93,7 @@ def load_samples(path: Path) -> list[Sample]:
 
 def synthetic_samples(
     seeds: Sequence[int], *, style: str | None = None, shift: float = 0.0, layered_share: float = 0.0,
-    patchwork_share: float = 0.0,
+    patchwork_share: float = 0.0, poi_share: float = 0.0,
 ) -> list[Sample]:
     """Samples from the synthetic generator (``follicle_seg.synth.training.training_frame``)."""
     from follicle_seg.synth.training import training_frame
@@ -101,7 +101,7 @@ def synthetic_samples(
     out = []
     for seed in seeds:
         frame = training_frame(int(seed), style=style, shift=shift, layered_share=layered_share,
-                               patchwork_share=patchwork_share)
+                               patchwork_share=patchwork_share, poi_share=poi_share)
         out.append(
             make_sample(frame.pixels, frame.labels, frame.spacing_row_mm, frame.spacing_col_mm)
         )
@@ -348,6 +348,7 @@ def cached_synthetic_samples(
     shift: float = 0.0,
     layered_share: float = 0.0,
     patchwork_share: float = 0.0,
+    poi_share: float = 0.0,
     workers: int = 1,
 ) -> list[Sample]:
     """Synthetic samples, generated once into ``path`` (``.npz``) and read back afterwards.
@@ -370,10 +371,10 @@ def cached_synthetic_samples(
         chunks = [seeds[i : i + CACHE_TASK_SEEDS] for i in range(0, len(seeds), CACHE_TASK_SEEDS)]
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             parts = pool.map(partial(synthetic_samples, style=style, shift=shift, layered_share=layered_share,
-                                     patchwork_share=patchwork_share), chunks)
+                                     patchwork_share=patchwork_share, poi_share=poi_share), chunks)
             samples = [sample for part in parts for sample in part]
     else:
         samples = synthetic_samples(seeds, style=style, shift=shift, layered_share=layered_share,
-                                    patchwork_share=patchwork_share)
+                                    patchwork_share=patchwork_share, poi_share=poi_share)
     save_samples(samples, path)
     return samples

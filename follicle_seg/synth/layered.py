@@ -201,12 +201,17 @@ class _Scene:
         stripe = self.p.band(cx, cz, angle, 0.0, b * rng.uniform(0.05, 0.2), a * 0.7)
         self.paint(_soft(stripe, 0.8), rng.uniform(-8, 14), self.tissue_alpha)
 
-    def ovary(self) -> dict[str, object]:
-        """Paint the ovary and its follicles; returns its geometry for graphics."""
+    def ovary(self, poi: bool = False) -> dict[str, object]:
+        """Paint the ovary and its follicles; returns its geometry for graphics.
+
+        ``poi``: a small, flat, homogeneous ovary with few or no follicles (0.5-4 % of the fan),
+        as in primary ovarian insufficiency."""
         rng, p = self.rng, self.p
         fan_mm2 = float(self.fan.sum()) * p.s**2
-        area = fan_mm2 * float(np.exp(rng.uniform(np.log(0.015), np.log(0.2))))
-        a, b, diam = ovary_axes(rng, area)
+        if poi:
+            a, b, diam = poi_ovary_axes(rng, fan_mm2 * float(np.exp(rng.uniform(np.log(0.005), np.log(0.04)))))
+        else:
+            a, b, diam = ovary_axes(rng, fan_mm2 * float(np.exp(rng.uniform(np.log(0.015), np.log(0.2)))))
         cx, cz = self._point((0.12, 0.75))
         angle = rng.uniform(-np.pi, np.pi)
         r = p.ellipse(cx, cz, a, b, angle)
@@ -225,7 +230,7 @@ class _Scene:
         # with a texture of its own, not the surroundings' fields at another level.
         offset = -rng.uniform(2.0, 8.0) if rng.random() < 0.85 else rng.uniform(1.5, 5.0)
         grain = _field(self.echo.shape, rng.uniform(0.4, 1.5) / p.s, rng)
-        stroma = around + offset + rng.uniform(0.5, 3.0) * grain
+        stroma = around + offset + (rng.uniform(0.3, 1.5) if poi else rng.uniform(0.5, 3.0)) * grain
         if rng.random() < 0.4:  # a brighter or darker medulla
             stroma = stroma + rng.uniform(-3, 3) * np.clip(1.0 - r, 0, 1) ** 2
         self.paint(_soft((r - 1.0) * a, rng.uniform(0.2, 0.8)), stroma, self.tissue_alpha * 0.9)
@@ -239,6 +244,34 @@ class _Scene:
         self.labels[inside] = 1
         follicles = self._follicles(diam, cx, cz, a, b, angle, r)
         return {"centre": (cx, cz), "a": a, "b": b, "angle": angle, "follicles": follicles}
+
+    def look_alike(self, ovary: dict[str, object]) -> None:
+        """A rounder structure as large as the ovary or larger right beside it, labelled background:
+        a lobule of busy texture (sometimes rimmed) or a dark cyst with a bright wall. Painted
+        around the ovary (``keep_out``), never over it."""
+        rng, p = self.rng, self.p
+        cx, cz = ovary["centre"]  # type: ignore[misc]
+        a = float(ovary["a"])  # type: ignore[arg-type]
+        cyst = rng.random() < 0.4
+        size = float(np.clip(a * (rng.uniform(0.5, 1.2) if cyst else rng.uniform(1.0, 2.5)), 3.0, 25.0))
+        for _ in range(10):  # a centre inside the fan
+            t = rng.uniform(0, 2 * np.pi)
+            dist = a * rng.uniform(0.6, 1.0) + size * rng.uniform(1.0, 1.6)
+            bx, bz = cx + dist * np.cos(t), cz + dist * np.sin(t)
+            row, col = p.to_pixel(bx, bz)
+            if 0 <= row < p.rows and 0 <= col < p.cols and self.fan[row, col]:
+                break
+        else:
+            return
+        d = (p.ellipse(bx, bz, size, size * rng.uniform(0.7, 1.0), rng.uniform(-np.pi, np.pi)) - 1.0) * size
+        if cyst:
+            self.paint(_soft(np.abs(d) - rng.uniform(0.3, 1.0), 0.3), rng.uniform(6, 16), self.tissue_alpha)
+            self.paint(_soft(d, 0.4), rng.uniform(-50, -30), 0.02)
+            return
+        level = rng.normal(0, 4) + self._texture(rng.uniform(3.0, 8.0))
+        self.paint(_soft(d, rng.uniform(0.3, 1.5)), level, self.tissue_alpha * rng.uniform(0.8, 1.3))
+        if rng.random() < 0.4:
+            self.echo += self.keep_out * _soft(np.abs(d) - rng.uniform(0.15, 0.6), 0.3) * np.float32(rng.uniform(3.0, 8.0))
 
     def clear_beam_path(self) -> None:
         """No gas shadow over the ovary: a sonographer moves the probe until it is not shadowed
@@ -291,6 +324,17 @@ def ovary_axes(rng: np.random.Generator, area: float) -> tuple[float, float, np.
         q = min(0.95, (diam.max() / 2 + 1.5) / a)
         a = max(a, (diam.max() / 2 + 1.5) / q)
     return a, a * q, diam
+
+
+def poi_ovary_axes(rng: np.random.Generator, area: float) -> tuple[float, float, np.ndarray]:
+    """Semi-axes (mm) of a small, flat ovary of about ``area`` mm2 (minor / major 0.3-0.6) and its
+    follicle diameters: none in 60 % of ovaries, else one to three small ones (2-5 mm) that fit."""
+    q = rng.uniform(0.3, 0.6)
+    a = float(np.clip(np.sqrt(area / (np.pi * q)), 4.0, 20.0))
+    b = a * q
+    if rng.random() < 0.6 or 2 * b - 1.0 < 2.0:
+        return a, b, np.zeros(0)
+    return a, b, rng.uniform(2.0, min(5.0, 2 * b - 1.0), int(rng.integers(1, 4)))
 
 
 def place_follicles(rng: np.random.Generator, diam: np.ndarray, cx: float, cz: float, a: float, b: float,
@@ -460,8 +504,13 @@ class Fan:
         return grey
 
 
-def layered_frame(rng: np.random.Generator, *, shift: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
+def layered_frame(rng: np.random.Generator, *, shift: float = 0.0,
+                  poi_share: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
     """Render one frame; ``shift`` > 0 goes deeper and noisier than the training ranges.
+
+    With probability ``poi_share`` the ovary is small, flat and nearly follicle-free, and in 80 %
+    of those frames a rounder look-alike lies beside it (:meth:`_Scene.look_alike`). With
+    ``poi_share`` 0 no random number is drawn for it: the frames are those of before the option.
 
     Returns
     -------
@@ -482,9 +531,12 @@ def layered_frame(rng: np.random.Generator, *, shift: float = 0.0) -> tuple[np.n
         steps.insert(0, scene.uterus)
     for k in rng.permutation(len(steps)):
         steps[int(k)]()
-    ovary = scene.ovary() if rng.random() < 0.9 else None
+    poi = poi_share > 0 and rng.random() < poi_share
+    ovary = scene.ovary(poi) if rng.random() < 0.9 else None
     if ovary is not None:  # vessels, bowel and fluid right beside the ovary, never over it
         scene.keep_out = (scene.labels == 0).astype(np.float32)
+        if poi and rng.random() < 0.8:
+            scene.look_alike(ovary)
         for _ in range(int(rng.integers(0, 5))):
             near = ovary["centre"] + rng.normal(0, 1, 2) * ovary["a"]  # type: ignore[operator]
             near = (float(near[0]), float(near[1]))

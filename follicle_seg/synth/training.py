@@ -16,6 +16,7 @@ Examples
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -120,7 +121,7 @@ def reframe(
 
 
 def training_frame(seed: int, *, style: str | None = None, shift: float = 0.0, layered_share: float = 0.0,
-                   patchwork_share: float = 0.0) -> TrainingFrame:
+                   patchwork_share: float = 0.0, poi_share: float = 0.0) -> TrainingFrame:
     """Render one random training frame.
 
     Parameters
@@ -142,6 +143,10 @@ def training_frame(seed: int, *, style: str | None = None, shift: float = 0.0, l
     patchwork_share
         With ``style=None``, the share of seeds drawn by the patchwork generator, taken from the
         3-D renderer's seeds: a layered frame stays the same whatever this share.
+    poi_share
+        The share of layered frames whose ovary is small, flat and nearly follicle-free, often
+        beside a rounder look-alike (see :func:`~follicle_seg.synth.layered.layered_frame`);
+        0 leaves every frame as it was without the option.
 
     Returns
     -------
@@ -150,12 +155,14 @@ def training_frame(seed: int, *, style: str | None = None, shift: float = 0.0, l
     """
     if shift < 0:
         raise ValueError("shift must be >= 0 (0 = training distribution).")
+    if not 0 <= poi_share <= 1:
+        raise ValueError(f"poi_share must lie in [0, 1], not {poi_share}.")
     if layered_share < 0 or patchwork_share < 0 or layered_share + patchwork_share > 1:
         raise ValueError(f"layered_share and patchwork_share must be >= 0 with a sum <= 1, "
                          f"not {layered_share} and {patchwork_share}.")
     rng = np.random.default_rng([int(seed), int(round(shift * 1000))])
     u = np.random.default_rng([int(seed), int(round(shift * 1000)), 1]).random() if style is None else 1.0
-    planar = {LAYERED: layered_frame, PATCHWORK: patchwork_frame}
+    planar = {LAYERED: partial(layered_frame, poi_share=poi_share), PATCHWORK: patchwork_frame}
     if style is None and u < layered_share + patchwork_share:
         style = LAYERED if u < layered_share else PATCHWORK
     if style in planar:
