@@ -77,6 +77,10 @@ def test_layered_share_has_its_own_cache_files_and_a_checked_range(tmp_path: Pat
     assert (tmp_path / "train_3_layered50_patchwork50.npz").is_file() and len(both) == 3
     with pytest.raises(ValueError, match="sum <= 1"):
         synthetic_samples(3, 0, tmp_path, workers=1, layered_share=0.5, patchwork_share=0.6)
+    poi, _ = synthetic_samples(3, 0, tmp_path, workers=1, layered_share=1.0, poi_share=0.4)
+    assert (tmp_path / "train_3_layered100_poi40.npz").is_file() and len(poi) == 3
+    with pytest.raises(ValueError, match="poi_share"):
+        synthetic_samples(3, 0, tmp_path, workers=1, layered_share=1.0, poi_share=-0.1)
 
 
 def test_a_cache_built_by_workers_equals_one_built_in_process(tmp_path: Path, monkeypatch) -> None:

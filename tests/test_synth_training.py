@@ -219,3 +219,63 @@ def test_patchwork_ovary_shows_its_follicles_and_a_cue_when_it_has_none() -> Non
         cues.append(max(step, rim))
     assert len(darker) >= 40 and np.mean(darker) >= 0.95
     assert len(cues) >= 20 and np.mean(np.array(cues) < 0.05) <= 0.05
+
+
+def test_poi_share_draws_small_flat_nearly_follicle_free_ovaries() -> None:
+    """``poi_share`` 1 gives ovaries of a few per cent of the fan or less, flatter than the usual
+    ones and mostly without follicles; 0 leaves every layered frame byte for byte as before."""
+    from skimage.measure import regionprops
+
+    def shape(f):  # (ovary share of the fan, minor / major axis, follicle count)
+        props = regionprops((f.labels > 0).astype(np.uint8))
+        if not props or props[0].area < 30:
+            return None
+        p = props[0]
+        follicles = ndi.label(f.labels == FOLLICLE)[1]
+        return p.area / f.fan.sum(), p.axis_minor_length / p.axis_major_length, follicles
+
+    plain = [shape(training_frame(s, style=LAYERED)) for s in range(24)]
+    poi = [shape(training_frame(s, style=LAYERED, poi_share=1.0)) for s in range(24)]
+    plain, poi = [x for x in plain if x], [x for x in poi if x]
+    assert len(plain) >= 15 and len(poi) >= 15
+    assert np.median([x[0] for x in poi]) < 0.025 < np.median([x[0] for x in plain])
+    assert np.median([x[1] for x in poi]) < 0.6 and np.median([x[1] for x in poi]) < np.median([x[1] for x in plain])
+    assert np.mean([x[2] == 0 for x in poi]) >= 0.4 and max(x[2] for x in poi) <= 3
+    for s in range(6):
+        a, b = training_frame(s, style=LAYERED), training_frame(s, style=LAYERED, poi_share=0.0)
+        assert a.pixels.tobytes() == b.pixels.tobytes()
+    with pytest.raises(ValueError, match="poi_share"):
+        training_frame(0, poi_share=1.5)
+
+
+def test_poi_ovaries_still_show_a_cue_and_their_look_alike_stays_outside() -> None:
+    """A small follicle-free ovary differs from the tissue around it by a level step or a bright
+    capsule; the look-alike beside it is labelled background and leaves the ovary's echo alone."""
+    from follicle_seg.synth.layered import _Plane, _Scene
+
+    plane = _Plane(320, 420, 0.25, 2.0)
+    fan = np.ones((320, 420), bool)
+    cues, moved = [], []
+    for seed in range(120):
+        scene = _Scene(plane, fan, np.random.default_rng(seed), 0.6)
+        for _ in range(4):
+            scene.tissue_band()
+        ovary = scene.ovary(poi=True)
+        inside = scene.labels >= 1
+        if inside.sum() < 150 or any(d >= 3.0 for *_, d in ovary["follicles"]):  # type: ignore[union-attr]
+            continue
+        inner = ndi.binary_erosion(inside, iterations=2)
+        ring = ndi.binary_dilation(inside, iterations=10) & ~ndi.binary_dilation(inside, iterations=3)
+        edge = ndi.binary_dilation(inside, iterations=2) & ~ndi.binary_erosion(inside, iterations=2)
+        around = float(np.median(scene.echo[ring]))
+        rim = float(np.percentile(scene.echo[edge], 75)) - around
+        cues.append(max(abs(float(np.median(scene.echo[inner])) - around), rim))
+        labels, echo = scene.labels.copy(), scene.echo.copy()
+        scene.keep_out = (scene.labels == 0).astype(np.float32)
+        scene.look_alike(ovary)
+        assert np.array_equal(scene.labels, labels)
+        assert np.array_equal(scene.echo[inside], echo[inside])
+        moved.append(float(np.mean(np.abs(scene.echo - echo) > 1.0)))
+    assert len(cues) >= 40
+    assert np.mean(np.array(cues) < 2.5) <= 0.03
+    assert np.mean(np.array(moved) > 0.002) >= 0.8  # a look-alike of some size was painted
