@@ -246,9 +246,9 @@ class _Scene:
         return {"centre": (cx, cz), "a": a, "b": b, "angle": angle, "follicles": follicles}
 
     def look_alike(self, ovary: dict[str, object]) -> None:
-        """A rounder structure as large as the ovary or larger right beside it, labelled background:
-        a lobule of busy texture (sometimes rimmed) or a dark cyst with a bright wall. Painted
-        around the ovary (``keep_out``), never over it."""
+        """A rounder structure right beside the ovary, labelled background: a lobule of busy texture
+        1-2.5 times the ovary's length (sometimes rimmed), or a dark cyst with a bright wall of
+        about the ovary's size. Painted around the ovary (``keep_out``), never over it."""
         rng, p = self.rng, self.p
         cx, cz = ovary["centre"]  # type: ignore[misc]
         a = float(ovary["a"])  # type: ignore[arg-type]
