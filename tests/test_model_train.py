@@ -271,10 +271,13 @@ def test_train_command_fine_tunes_from_png_pairs(tmp_path: Path) -> None:
     app.command()(train_command)
     data = _png_dir(tmp_path / "data", 4)
     result = CliRunner().invoke(app, ["--data", str(data), "--out", str(tmp_path / "out"), "--max-steps", "2",
-                                      "--batch-size", "2", "--crop", "64", "--val-every", "1", "--device", "cpu"])
+                                      "--batch-size", "2", "--crop", "64", "--val-every", "1", "--device", "cpu",
+                                      "--weight-decay", "0.05"])
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "out" / "train_report.json").read_text())
     assert report["n_train"] == 3 and report["n_val"] == 1
+    recipe = json.loads((tmp_path / "out" / "configs" / "train.json").read_text())
+    assert recipe["optimizer"]["weight_decay"] == 0.05 == recipe["train"]["weight_decay"]
 
 
 def _outline_dir(root: Path, n: int) -> Path:

@@ -102,6 +102,7 @@ def train_command(
     batch_size: int = typer.Option(8, "--batch-size"),
     crop: int = typer.Option(192, "--crop", help="Training crop side in pixels at 0.3 mm/px."),
     learning_rate: float = typer.Option(2e-3, "--lr"),
+    weight_decay: float = typer.Option(1e-4, "--weight-decay", min=0.0, help="AdamW weight decay."),
     val_every: int = typer.Option(100, "--val-every", help="Steps between held-out validations."),
     patience: int = typer.Option(8, "--patience", help="Validations without improvement before stopping."),
     seed: int = typer.Option(0, "--seed"),
@@ -151,7 +152,7 @@ def train_command(
     if not 0.0 <= data_share < 1.0:
         raise typer.BadParameter(f"--data-share must lie in [0, 1), not {data_share}.")
     config = TrainConfig(max_steps=max_steps, batch_size=batch_size, crop=crop, learning_rate=learning_rate,
-                         val_every=val_every, patience=patience, time_limit_min=minutes, seed=seed, ema_decay=ema,
+                         weight_decay=weight_decay, val_every=val_every, patience=patience, time_limit_min=minutes, seed=seed, ema_decay=ema,
                          background_crops=background_crops, frame_zoom=frame_zoom, mixstyle=mixstyle,
                          checkpoints=None if checkpoints is None else str(checkpoints))
     train_samples: list[Any] = []
