@@ -152,7 +152,8 @@ def train_command(
     if not 0.0 <= data_share < 1.0:
         raise typer.BadParameter(f"--data-share must lie in [0, 1), not {data_share}.")
     config = TrainConfig(max_steps=max_steps, batch_size=batch_size, crop=crop, learning_rate=learning_rate,
-                         weight_decay=weight_decay, val_every=val_every, patience=patience, time_limit_min=minutes, seed=seed, ema_decay=ema,
+                         weight_decay=weight_decay, val_every=val_every, patience=patience,
+                         time_limit_min=minutes, seed=seed, ema_decay=ema,
                          background_crops=background_crops, frame_zoom=frame_zoom, mixstyle=mixstyle,
                          checkpoints=None if checkpoints is None else str(checkpoints))
     train_samples: list[Any] = []
