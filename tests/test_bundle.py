@@ -11,6 +11,7 @@ import torch
 from monai.bundle import ConfigParser, verify_net_in_out
 
 from follicle_seg.errors import ModelError
+from follicle_seg.model.network import CANDIDATES, build_network, count_parameters, network_def, network_from_def
 from follicle_seg.model.bundle import (
     METADATA,
     WEIGHTS,
@@ -107,3 +108,29 @@ def test_a_non_state_dict_with_matching_checksum_is_refused(tmp_path: Path) -> N
     (tmp_path / METADATA).write_text(json.dumps(metadata))
     with pytest.raises(ModelError, match="do not fit"):
         load_network(weights)
+
+
+def test_a_bundle_naming_an_unknown_network_is_refused(tmp_path: Path) -> None:
+    weights = _copy_bundle(tmp_path)
+    config = json.loads((ROOT / "configs" / "inference.json").read_text())
+    config["network_def"] = {"_target_": "os.system", "command": "true"}
+    (tmp_path / "configs" / "inference.json").write_text(json.dumps(config))
+    with pytest.raises(ModelError, match="inference.json: network_def names 'os.system'"):
+        load_network(weights)
+
+
+def test_network_defs_round_trip_for_every_candidate() -> None:
+    for name in CANDIDATES:
+        built = network_from_def(network_def(name))
+        assert type(built) is CANDIDATES[name][0]
+        assert count_parameters(built) == count_parameters(build_network(name))
+    shipped = json.loads((ROOT / "configs" / "inference.json").read_text())["network_def"]
+    assert shipped == network_def("unet_res")  # the library and the bundle build the same module
+
+
+def test_resize_decoder_keeps_shapes_and_has_no_transposed_convolution() -> None:
+    net = build_network("unet_res_resize").eval()
+    with torch.no_grad():
+        assert net(torch.rand(2, 1, 48, 80)).shape == (2, 3, 48, 80)
+    kinds = {type(m) for m in net.modules()}
+    assert torch.nn.ConvTranspose2d not in kinds and torch.nn.Upsample in kinds

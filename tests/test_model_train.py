@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 import typer
+from monai.bundle import ConfigParser
 from monai.losses import DiceCELoss
 from monai.transforms import Compose
 from PIL import Image
@@ -28,6 +29,7 @@ from follicle_seg.model.data import (
     train_transforms,
 )
 from follicle_seg.model.loss import OUTLINE, MarginalDiceCELoss
+from follicle_seg.model.network import ResizeConvUNet
 from follicle_seg.model.train import TrainConfig, fit, split_holdout, train
 
 
@@ -278,6 +280,29 @@ def test_train_command_fine_tunes_from_png_pairs(tmp_path: Path) -> None:
     assert report["n_train"] == 3 and report["n_val"] == 1
     recipe = json.loads((tmp_path / "out" / "configs" / "train.json").read_text())
     assert recipe["optimizer"]["weight_decay"] == 0.05 == recipe["train"]["weight_decay"]
+
+
+def test_train_command_from_scratch_writes_the_chosen_network_into_the_bundle(tmp_path: Path) -> None:
+    app = typer.Typer()
+    app.command()(train_command)
+    data = _png_dir(tmp_path / "data", 4)
+    args = ["--data", str(data), "--max-steps", "1", "--batch-size", "2", "--crop", "64", "--val-every", "1",
+            "--device", "cpu"]
+    bad = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "bad"), "--network", "resnet"])
+    assert bad.exit_code != 0 and "--network must be one of" in bad.output
+    result = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "out"), "--network", "unet_res_resize"])
+    assert result.exit_code == 0, result.output
+    config = tmp_path / "out" / "configs" / "inference.json"
+    definition = json.loads(config.read_text())["network_def"]
+    assert definition["_target_"] == "follicle_seg.model.network.ResizeConvUNet"
+    net = load_network(tmp_path / "out" / "models" / "model.pt")
+    assert isinstance(net, ResizeConvUNet)
+    # MONAI's own parser builds the same module from the bundle, and every weight fits it
+    parser = ConfigParser()
+    parser.read_config(config)
+    parsed = parser.get_parsed_content("network_def")
+    parsed.load_state_dict(torch.load(tmp_path / "out" / "models" / "model.pt", weights_only=True))
+    assert type(parsed) is ResizeConvUNet
 
 
 def _outline_dir(root: Path, n: int) -> Path:

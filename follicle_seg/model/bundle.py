@@ -22,9 +22,10 @@ from typing import Any
 import torch
 
 from follicle_seg.errors import ModelError
-from follicle_seg.model.network import build_network
+from follicle_seg.model.network import build_network, network_from_def
 
 METADATA = Path("configs") / "metadata.json"
+INFERENCE = Path("configs") / "inference.json"
 WEIGHTS = Path("models") / "model.pt"
 
 REQUIRED_METADATA_KEYS = (
@@ -140,7 +141,10 @@ def load_state_dict(weights: Path) -> dict[str, torch.Tensor]:
 
 
 def load_network(weights: Path | None = None) -> torch.nn.Module:
-    """The shipped architecture with verified weights, in eval mode on the CPU.
+    """A bundle's network with verified weights, in eval mode on the CPU.
+
+    The architecture is the bundle's ``network_def`` (``configs/inference.json``); a weights file
+    outside a bundle with one gets the shipped architecture.
 
     Parameters
     ----------
@@ -148,12 +152,28 @@ def load_network(weights: Path | None = None) -> torch.nn.Module:
         ``models/model.pt`` of a bundle; ``None`` for the shipped bundle.
     """
     path = Path(weights) if weights is not None else shipped_bundle_root() / WEIGHTS
-    net = build_network()
+    net = _bundle_network(path.parent.parent)
     try:
         net.load_state_dict(load_state_dict(path))
     except RuntimeError as exc:
         raise ModelError(f"{path}: weights do not fit the network ({exc}).") from None
     return net.eval()
+
+
+def _bundle_network(root: Path) -> torch.nn.Module:
+    config = root / INFERENCE
+    if not config.is_file():
+        return build_network()
+    try:
+        definition = json.loads(config.read_text(encoding="utf-8")).get("network_def")
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{config}: not readable JSON ({exc}).") from None
+    if not isinstance(definition, dict):
+        return build_network()
+    try:
+        return network_from_def(definition)
+    except ValueError as exc:
+        raise ModelError(f"{config}: {exc}") from None
 
 
 def save_weights(net: torch.nn.Module, bundle_root: Path, *, metadata: dict[str, Any]) -> Path:

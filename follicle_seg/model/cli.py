@@ -103,6 +103,9 @@ def train_command(
     crop: int = typer.Option(192, "--crop", help="Training crop side in pixels at 0.3 mm/px."),
     learning_rate: float = typer.Option(2e-3, "--lr"),
     weight_decay: float = typer.Option(1e-4, "--weight-decay", min=0.0, help="AdamW weight decay."),
+    network: str = typer.Option(
+        "unet_res", "--network", help="Architecture trained from scratch (ignored with --init, which keeps its own)."
+    ),
     val_every: int = typer.Option(100, "--val-every", help="Steps between held-out validations."),
     patience: int = typer.Option(8, "--patience", help="Validations without improvement before stopping."),
     seed: int = typer.Option(0, "--seed"),
@@ -143,6 +146,7 @@ def train_command(
         follicle-seg train --synthetic 1200 --out runs/from_scratch --minutes 40
     """
     from follicle_seg.model.infer import resolve_device
+    from follicle_seg.model.network import CANDIDATES
     from follicle_seg.model.train import TrainConfig, split_holdout, train
 
     if data is None and synthetic <= 0:
@@ -151,9 +155,11 @@ def train_command(
         raise typer.BadParameter("--val-data goes with --data.")
     if not 0.0 <= data_share < 1.0:
         raise typer.BadParameter(f"--data-share must lie in [0, 1), not {data_share}.")
+    if network not in CANDIDATES:
+        raise typer.BadParameter(f"--network must be one of {', '.join(sorted(CANDIDATES))}, not {network!r}.")
     config = TrainConfig(max_steps=max_steps, batch_size=batch_size, crop=crop, learning_rate=learning_rate,
                          weight_decay=weight_decay, val_every=val_every, patience=patience,
-                         time_limit_min=minutes, seed=seed, ema_decay=ema,
+                         time_limit_min=minutes, seed=seed, network=network, ema_decay=ema,
                          background_crops=background_crops, frame_zoom=frame_zoom, mixstyle=mixstyle,
                          checkpoints=None if checkpoints is None else str(checkpoints))
     train_samples: list[Any] = []

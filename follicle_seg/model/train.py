@@ -11,7 +11,6 @@ import copy
 import itertools
 import math
 import json
-import shutil
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -29,7 +28,7 @@ from follicle_seg.model.bundle import load_network, read_metadata, save_weights,
 from follicle_seg.model.data import Sample, eval_transforms, train_transforms
 from follicle_seg.model.loss import OUTLINE, MarginalDiceCELoss
 from follicle_seg.model.mixstyle import add_mixstyle
-from follicle_seg.model.network import build_network
+from follicle_seg.model.network import build_network, network_def
 from follicle_seg.model.preprocess import DIVISOR, pad_to
 from follicle_seg.types import FOLLICLE
 
@@ -292,6 +291,21 @@ def _write_recipe(template_root: Path, out: Path, config: TrainConfig, data: dic
     (out / "configs" / "train.json").write_text(json.dumps(recipe, indent=4) + "\n", encoding="utf-8")
 
 
+def _write_inference(template_root: Path, out: Path, network: str | None) -> None:
+    """``configs/inference.json`` of the new bundle: the template's, naming the trained network.
+
+    ``network`` is the candidate trained from scratch; ``None`` keeps the template's (fine-tuning).
+    """
+    src = template_root / "configs" / "inference.json"
+    if not src.is_file():
+        return
+    config = json.loads(src.read_text(encoding="utf-8"))
+    if network is not None:
+        config["network_def"] = network_def(network)
+    (out / "configs").mkdir(parents=True, exist_ok=True)
+    (out / "configs" / "inference.json").write_text(json.dumps(config, indent=4) + "\n", encoding="utf-8")
+
+
 def train(
     train_samples: Sequence[Sample],
     val_samples: Sequence[Sample],
@@ -342,10 +356,7 @@ def train(
     log(f"after: {json.dumps(after)}")
     out = Path(out)
     metadata = _bundle_metadata(template, config, note, command)
-    src = template / "configs" / "inference.json"
-    if out.resolve() != template.resolve() and src.is_file():
-        (out / "configs").mkdir(parents=True, exist_ok=True)
-        shutil.copy(src, out / "configs" / "inference.json")
+    _write_inference(template, out, None if init is not None else config.network)
     _write_recipe(template, out, config, {"n_train": len(train_samples), "n_val": len(val_samples),
                                           "init": str(init) if init is not None else None, **(data_info or {})})
     weights = save_weights(net.cpu(), out, metadata=metadata)
