@@ -10,19 +10,67 @@ Example (about 4 x 10 min on the 2-core machine)::
 
     .venv/bin/python scripts/compare_networks.py --minutes 10 --cache runs/cache_v4 \\
         --work runs/compare --json runs/compare/compare.json
+
+``--speed-only`` measures instead, for each candidate, the parameters, the milliseconds of one
+forward pass on a 320x384 frame and of one training step on 8 crops of 160x160 (cross-entropy,
+AdamW), each the median of ``--repeats`` after one warm-up, on the device it names::
+
+    .venv/bin/python scripts/compare_networks.py --speed-only --device cpu
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
+import time
 from pathlib import Path
+
+import torch
 
 from follicle_seg.model.cli import synthetic_samples
 from follicle_seg.model.infer import resolve_device
 from follicle_seg.model.network import CANDIDATES, build_network
 from follicle_seg.model.train import TrainConfig, train
+
+
+def speed(name: str, device: torch.device, repeats: int = 5) -> dict[str, float]:
+    """Parameters (M), forward ms per 320x384 frame and ms per training step (8 x 160²) of a candidate."""
+    torch.manual_seed(0)
+    net = build_network(name).to(device)
+    frame = torch.rand(1, 1, 320, 384, device=device)
+    crops = torch.rand(8, 1, 160, 160, device=device)
+    labels = torch.randint(0, 3, (8, 160, 160), device=device)
+    optimiser = torch.optim.AdamW(net.parameters(), lr=1e-3)
+
+    def forward() -> None:
+        with torch.inference_mode():
+            net(frame)
+
+    def step() -> None:
+        loss = torch.nn.functional.cross_entropy(net(crops), labels)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+
+    def median_ms(call, train_mode: bool) -> float:
+        net.train(train_mode)
+        times = []
+        for i in range(repeats + 1):  # the first call warms up
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            call()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            if i:
+                times.append((time.perf_counter() - start) * 1000)
+        return statistics.median(times)
+
+    params = sum(p.numel() for p in net.parameters() if p.requires_grad)
+    return {"parameters_m": round(params / 1e6, 3), "forward_ms_320x384": round(median_ms(forward, False), 1),
+            "train_step_ms_8x160": round(median_ms(step, True), 1)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,7 +86,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=Path("runs/compare"))
     parser.add_argument("--device", default="auto")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--speed-only", action="store_true", help="measure speed only; no training")
+    parser.add_argument("--repeats", type=int, default=5, help="timed calls per speed figure")
     args = parser.parse_args(argv)
+    if args.speed_only:
+        device = torch.device(resolve_device(args.device))
+        rows = {name: speed(name, device, args.repeats) for name in args.networks}
+        report = {"device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
+                  "results": rows}
+        print(json.dumps(report, indent=2))
+        if args.json is not None:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        return 0
     train_samples, val_samples = synthetic_samples(args.n_train, args.n_val, args.cache, workers=2)
     device = resolve_device(args.device)
     rows = {}
