@@ -60,6 +60,7 @@ CANDIDATES: dict[str, tuple[type[torch.nn.Module], dict[str, Any]]] = {
         {**NETWORK_ARGS, "channels": (16, 32, 64, 128, 256), "num_res_units": 2},
     ),
     "unet_res_resize": (ResizeConvUNet, NETWORK_ARGS),
+    "unet_res_instance": (UNet, {**NETWORK_ARGS, "norm": ("instance", {"affine": True})}),
     "basicunet": (
         BasicUNet,
         {"spatial_dims": 2, "in_channels": 1, "out_channels": 3, "features": (8, 8, 16, 32, 64, 8)},
