@@ -18,6 +18,7 @@ from torch import nn
 IN_CHANNELS = 1
 CLASSES = ("background", "ovary", "follicle")
 
+
 class ResizeConvUNet(UNet):
     """MONAI's UNet with resize-convolution decoding: a 1x1 convolution, then bilinear upsampling.
 

@@ -297,7 +297,7 @@ def _write_inference(template_root: Path, out: Path, network: str | None) -> Non
     ``network`` is the candidate trained from scratch; ``None`` keeps the template's (fine-tuning).
     """
     src = template_root / "configs" / "inference.json"
-    if not src.is_file():
+    if not src.is_file() or (network is None and Path(out).resolve() == template_root.resolve()):
         return
     config = json.loads(src.read_text(encoding="utf-8"))
     if network is not None:
