@@ -743,6 +743,23 @@ def _where() -> str:
 # =============================================================================== worker process
 
 
+def peak_rss_mb() -> float:
+    """This process's own peak resident set size in MB.
+
+    Linux's ``ru_maxrss`` survives ``execve``: a worker started from a 1.2 GB pytest process
+    reports 1.2 GB before it reads a byte. ``VmHWM`` is the peak of the process's own memory map.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return peak / (2**20 if sys.platform == "darwin" else 1024)
+
+
 def worker_main(master_seed: int, workdir: Path, memory_mb: int, case_timeout: float) -> None:
     """Read case numbers on stdin, answer one JSON line each on the original stdout."""
     out = os.fdopen(os.dup(1), "w", buffering=1)
@@ -770,9 +787,8 @@ def worker_main(master_seed: int, workdir: Path, memory_mb: int, case_timeout: f
             outcome, detail = "timeout", "time limit (SIGALRM) outside the reader"
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
-        rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         answer = dict(index=index, seed=seed_name, outcome=outcome, detail=detail,
-                      seconds=round(time.perf_counter() - start, 4), rss_mb=round(rss_mb))
+                      seconds=round(time.perf_counter() - start, 4), rss_mb=round(peak_rss_mb()))
         out.write(json.dumps(answer) + "\n")
 
 

@@ -134,6 +134,19 @@ def test_a_hang_and_a_crash_are_findings_and_the_worker_restarts(
         runner.stop()
 
 
+def test_the_worker_reports_its_own_memory_not_its_parents(fuzz: ModuleType, tmp_path: Path) -> None:
+    """A parent holding 1.2 GB (a long pytest run) does not make every case a memory finding."""
+    ballast = np.ones(1200 * 2**20 // 8)  # touched pages: resident in this process
+    runner = fuzz.Runner(1, tmp_path, timeout=30)
+    try:
+        answer = runner.run(0)
+    finally:
+        runner.stop()
+        del ballast
+    assert answer["outcome"] in ("ok", "rejected"), answer["detail"]
+    assert 0 < answer["rss_mb"] < 600
+
+
 # ------------------------------------------------------------------------- sizes
 
 
