@@ -7,7 +7,8 @@ Layout (MONAI Bundle specification)::
     <bundle_root>/configs/train.json      the training recipe
     <bundle_root>/models/model.pt         a state dict (loads with ``weights_only=True``)
 
-The shipped bundle is the repository root. Fine-tuning writes a new, self-contained bundle folder.
+The shipped bundle is the repository root in a source checkout or an editable install, and
+``follicle_seg/bundle/`` in an installed wheel (``setup.py`` copies it there). Fine-tuning writes a new, self-contained bundle folder.
 A weights file is only loaded when its sha256 equals ``weights_sha256`` in the ``metadata.json``
 of its own bundle.
 """
@@ -58,8 +59,11 @@ REQUIRED_TENSOR_KEYS = (
 
 
 def shipped_bundle_root() -> Path:
-    """The bundle shipped with the package (the repository root)."""
-    return Path(__file__).resolve().parents[2]
+    """The bundle shipped with the package: ``follicle_seg/bundle`` where a wheel installed it,
+    else the repository root (a source checkout or an editable install)."""
+    package = Path(__file__).resolve().parents[1]
+    installed = package / "bundle"
+    return installed if (installed / METADATA).is_file() else package.parent
 
 
 def bundle_root_of(weights: Path) -> Path:

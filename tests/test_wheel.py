@@ -1,0 +1,48 @@
+"""An installed wheel (not an editable install) carries the shipped bundle and loads it."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+from follicle_seg.model.bundle import sha256_of, shipped_bundle_root
+
+REPO = Path(__file__).resolve().parents[1]
+SOURCES = ("pyproject.toml", "setup.py", "README.md", "LICENSE", "follicle_seg", "configs", "models")
+
+
+def test_a_wheel_holds_the_bundle_and_an_installed_package_loads_it(tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    source.mkdir()
+    for name in SOURCES:
+        if (REPO / name).is_dir():
+            shutil.copytree(REPO / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(REPO / name, source / name)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                    "--quiet", "-w", str(tmp_path / "dist"), str(source)], check=True)
+    (wheel,) = (tmp_path / "dist").glob("follicle_seg-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {"follicle_seg/bundle/models/model.pt", "follicle_seg/bundle/configs/metadata.json",
+            "follicle_seg/bundle/configs/inference.json"} <= names
+
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)
+    probe = ("from follicle_seg.model.bundle import load_network, shipped_bundle_root\n"
+             "import torch\n"
+             "net = load_network(None)\n"
+             "print(shipped_bundle_root())\n"
+             "print(tuple(net(torch.zeros(1, 1, 32, 48)).shape))\n")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env={"PYTHONPATH": str(site)},
+                          capture_output=True, text=True, check=True)
+    root, shape = done.stdout.splitlines()[-2:]
+    assert Path(root) == site / "follicle_seg" / "bundle"
+    assert shape == "(1, 3, 32, 48)"
+    assert sha256_of(Path(root) / "models" / "model.pt") == sha256_of(shipped_bundle_root() / "models" / "model.pt")
+
+
+def test_the_source_tree_reads_the_bundle_at_the_repository_root() -> None:
+    assert shipped_bundle_root() == REPO
