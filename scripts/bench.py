@@ -5,7 +5,8 @@ Reports frames/s for (a) the network alone (pre-processing, forward, mapping bac
 decoded beforehand, (b) decoding alone, (c) measurement and tracking alone on segmentations made
 beforehand, (d) the full `run` (tables, no overlays/DICOM/report; and once more with them), the
 serial bound 1/(1/a + 1/b + 1/c), and the peak RSS of full runs on few and on many files (the
-few include the file with the archive's largest frame, so the two differ in number only).
+few include the file with the archive's largest frame, so the two differ in number only); on
+CUDA also the GPU memory that stage (a) allocated at most.
 The same command runs on a CUDA machine (--device cuda: batches, autocast).
 
     python scripts/bench.py --files 200 --frames 30 --batch-size 8 --device auto
@@ -166,6 +167,8 @@ def main() -> None:
         f"peak_rss_mib_{len(paths)}_files": round(rss_many, 1),
         "largest_frame_network_pixels_in_both": round(network_pixels(largest)),
     }
+    if segmenter.device.startswith("cuda"):  # of stage (a), in this process
+        figures["cuda_peak_allocated_mib"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
     text = json.dumps(figures, indent=2)
     print(text)
     if args.json:
