@@ -76,11 +76,16 @@ def test_training_on_cuda_writes_weights_that_load_on_the_cpu(tmp_path: Path) ->
 
     frames = [training_frame(s) for s in HELD_OUT[:3]]
     samples = [make_sample(f.pixels, f.labels, f.spacing_row_mm, f.spacing_col_mm) for f in frames]
-    config = TrainConfig(max_steps=3, batch_size=2, crop=64, val_every=1, patience=5, seed=0)
+    config = TrainConfig(max_steps=3, batch_size=2, crop=64, val_every=1, patience=5, seed=0,
+                         ema_decay=0.99, checkpoints=str(tmp_path / "checkpoints"))
     report = train(samples[:2], samples[2:], tmp_path / "b", config=config, device="cuda", log=lambda m: None)
     assert report["steps"] == 3 and np.isfinite(report["after"]["ovary_dice"])
     net = load_network(Path(report["weights"]))  # a state dict of CPU tensors
     assert all(not t.is_cuda for t in net.state_dict().values())
+    written = sorted((tmp_path / "checkpoints").glob("step_*.pt"))
+    assert len(written) == 6  # three validations, the weights and their moving average each
+    for path in written:
+        assert all(not t.is_cuda for t in torch.load(path, map_location=None, weights_only=True).values())
 
 
 def test_a_run_on_cuda_counts_what_the_cpu_run_counts(tmp_path: Path) -> None:

@@ -243,9 +243,9 @@ def _optimise(
                     refresh_batch_norm(kept, itertools.islice(iter(loader), BN_REFRESH_BATCHES), device)
                 metrics = validate(kept, val_samples, device) if val_samples else {}
                 if config.checkpoints is not None:
-                    torch.save(net.state_dict(), Path(config.checkpoints) / f"step_{step}.pt")
+                    torch.save(_on_cpu(net), Path(config.checkpoints) / f"step_{step}.pt")
                     if ema is not None:
-                        torch.save(kept.state_dict(), Path(config.checkpoints) / f"step_{step}_ema.pt")
+                        torch.save(_on_cpu(kept), Path(config.checkpoints) / f"step_{step}_ema.pt")
                 score = metrics.get("ovary_dice", 0.0) + metrics.get("follicle_dice", 0.0)
                 entry = {"step": step, "loss": running / max(1, counted),
                          "minutes": (time.monotonic() - start) / 60, **metrics}
@@ -262,6 +262,11 @@ def _optimise(
             if step >= config.max_steps:
                 break
     return best_state, history
+
+
+def _on_cpu(net: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A state dict of CPU tensors: a checkpoint written on a GPU loads on any machine."""
+    return {key: value.detach().cpu() for key, value in net.state_dict().items()}
 
 
 def _bundle_metadata(template_root: Path, config: TrainConfig, note: str, command: str | None) -> dict[str, Any]:
@@ -345,7 +350,7 @@ def train(
     """
     torch.manual_seed(config.seed)
     template = Path(init).resolve().parent.parent if init is not None else shipped_bundle_root()
-    net = load_network(init) if init is not None else build_network(config.network)
+    net = (load_network(init) if init is not None else build_network(config.network)).to(device)
     before = validate(net, val_samples, device) if val_samples else {}
     log(f"before: {json.dumps(before)}")
     start = time.monotonic()
