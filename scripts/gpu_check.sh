@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The checks that need a CUDA GPU, in one go (a few minutes on an H200):
+# The checks that need a CUDA GPU, in one go (the tests and speed tables took 2 minutes on an H200):
 #   the CUDA tests (tests/test_gpu.py, skipped without a GPU) and the inference tests,
 #   the network speed table on CUDA and on the machine's CPU, and the pipeline benchmark on CUDA.
 # Usage, on a GPU machine with the project installed:  bash scripts/gpu_check.sh OUTDIR
@@ -15,5 +15,6 @@ export PYTHONUNBUFFERED=1
 python -m pytest -q -p no:cacheprovider -rs tests/test_gpu.py tests/test_model_infer.py 2>&1 | tee "$out/pytest.txt"
 python scripts/compare_networks.py --speed-only --device cuda --json "$out/speed_cuda.json"
 python scripts/compare_networks.py --speed-only --device cpu --json "$out/speed_cpu.json"
-python scripts/bench.py --files 40 --small-files 10 --frames 30 --batch-size 32 --workers 8 \
-    --model-frames 960 --device cuda --work "${TMPDIR:-/tmp}/follicle_gpu_bench" --json "$out/bench_cuda.json"
+# the bench writes its synthetic archive first, single-threaded: minutes before any figure
+python scripts/bench.py --files 8 --small-files 3 --frames 30 --batch-size 32 --workers 8 \
+    --model-frames 240 --device cuda --work "${TMPDIR:-/tmp}/follicle_gpu_bench" --json "$out/bench_cuda.json"
