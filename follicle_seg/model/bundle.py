@@ -8,7 +8,8 @@ Layout (MONAI Bundle specification)::
     <bundle_root>/models/model.pt         a state dict (loads with ``weights_only=True``)
 
 The shipped bundle is the repository root in a source checkout or an editable install, and
-``follicle_seg/bundle/`` in an installed wheel (``setup.py`` copies it there). Fine-tuning writes a new, self-contained bundle folder.
+``follicle_seg/bundle/`` in an installed wheel (``setup.py`` copies it there). Fine-tuning
+writes a new, self-contained bundle folder.
 A weights file is only loaded when its sha256 equals ``weights_sha256`` in the ``metadata.json``
 of its own bundle.
 """
