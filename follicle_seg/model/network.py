@@ -62,6 +62,7 @@ CANDIDATES: dict[str, tuple[type[torch.nn.Module], dict[str, Any]]] = {
     ),
     "unet_res_resize": (ResizeConvUNet, NETWORK_ARGS),
     "unet_res_instance": (UNet, {**NETWORK_ARGS, "norm": ("instance", {"affine": True})}),
+    "unet_res_dropout": (UNet, {**NETWORK_ARGS, "dropout": 0.2}),
     "basicunet": (
         BasicUNet,
         {"spatial_dims": 2, "in_channels": 1, "out_channels": 3, "features": (8, 8, 16, 32, 64, 8)},
