@@ -15,6 +15,7 @@ import torch
 
 from follicle_seg.instances import labels_from_probs
 from follicle_seg.model.bundle import load_network
+from follicle_seg.model.data import make_sample
 from follicle_seg.model.infer import Segmenter
 from follicle_seg.model.train import TrainConfig, dice, train
 from follicle_seg.pipeline import RunOptions, run
@@ -72,8 +73,6 @@ def test_cuda_result_does_not_depend_on_the_batch(items) -> None:
 
 
 def test_training_on_cuda_writes_weights_that_load_on_the_cpu(tmp_path: Path) -> None:
-    from follicle_seg.model.data import make_sample
-
     frames = [training_frame(s) for s in HELD_OUT[:3]]
     samples = [make_sample(f.pixels, f.labels, f.spacing_row_mm, f.spacing_col_mm) for f in frames]
     config = TrainConfig(max_steps=3, batch_size=2, crop=64, val_every=1, patience=5, seed=0,
@@ -85,7 +84,7 @@ def test_training_on_cuda_writes_weights_that_load_on_the_cpu(tmp_path: Path) ->
     written = sorted((tmp_path / "checkpoints").glob("step_*.pt"))
     assert len(written) == 6  # three validations, the weights and their moving average each
     for path in written:
-        assert all(not t.is_cuda for t in torch.load(path, map_location=None, weights_only=True).values())
+        assert all(not t.is_cuda for t in torch.load(path, weights_only=True).values())
 
 
 def test_a_run_on_cuda_counts_what_the_cpu_run_counts(tmp_path: Path) -> None:

@@ -181,6 +181,11 @@ def _bundle_network(root: Path) -> torch.nn.Module:
         raise ModelError(f"{config}: {exc}") from None
 
 
+def cpu_state_dict(net: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """``net``'s state dict as contiguous CPU tensors: weights written on a GPU load anywhere."""
+    return {key: value.detach().cpu().contiguous() for key, value in net.state_dict().items()}
+
+
 def save_weights(net: torch.nn.Module, bundle_root: Path, *, metadata: dict[str, Any]) -> Path:
     """Write ``models/model.pt`` and ``configs/metadata.json`` (with the new sha256) of a bundle.
 
@@ -193,8 +198,7 @@ def save_weights(net: torch.nn.Module, bundle_root: Path, *, metadata: dict[str,
     (root / WEIGHTS).parent.mkdir(parents=True, exist_ok=True)
     (root / METADATA).parent.mkdir(parents=True, exist_ok=True)
     weights = root / WEIGHTS
-    state = {key: value.detach().cpu().contiguous() for key, value in net.state_dict().items()}
-    torch.save(state, weights)
+    torch.save(cpu_state_dict(net), weights)
     updated = {**metadata, "weights_sha256": sha256_of(weights)}
     (root / METADATA).write_text(json.dumps(updated, indent=4) + "\n", encoding="utf-8")
     return weights

@@ -24,7 +24,7 @@ from monai.data import DataLoader, Dataset
 from monai.utils import set_determinism
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from follicle_seg.model.bundle import load_network, read_metadata, save_weights, shipped_bundle_root
+from follicle_seg.model.bundle import cpu_state_dict, load_network, read_metadata, save_weights, shipped_bundle_root
 from follicle_seg.model.data import Sample, eval_transforms, train_transforms
 from follicle_seg.model.loss import OUTLINE, MarginalDiceCELoss
 from follicle_seg.model.mixstyle import add_mixstyle
@@ -243,9 +243,9 @@ def _optimise(
                     refresh_batch_norm(kept, itertools.islice(iter(loader), BN_REFRESH_BATCHES), device)
                 metrics = validate(kept, val_samples, device) if val_samples else {}
                 if config.checkpoints is not None:
-                    torch.save(_on_cpu(net), Path(config.checkpoints) / f"step_{step}.pt")
+                    torch.save(cpu_state_dict(net), Path(config.checkpoints) / f"step_{step}.pt")
                     if ema is not None:
-                        torch.save(_on_cpu(kept), Path(config.checkpoints) / f"step_{step}_ema.pt")
+                        torch.save(cpu_state_dict(kept), Path(config.checkpoints) / f"step_{step}_ema.pt")
                 score = metrics.get("ovary_dice", 0.0) + metrics.get("follicle_dice", 0.0)
                 entry = {"step": step, "loss": running / max(1, counted),
                          "minutes": (time.monotonic() - start) / 60, **metrics}
@@ -262,11 +262,6 @@ def _optimise(
             if step >= config.max_steps:
                 break
     return best_state, history
-
-
-def _on_cpu(net: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """A state dict of CPU tensors: a checkpoint written on a GPU loads on any machine."""
-    return {key: value.detach().cpu() for key, value in net.state_dict().items()}
 
 
 def _bundle_metadata(template_root: Path, config: TrainConfig, note: str, command: str | None) -> dict[str, Any]:
