@@ -118,7 +118,7 @@ def full_run(inputs: Path, out: Path, args, extra: list[str]) -> tuple[float, fl
     return seconds, peak_kib / 1024, frames
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--files", type=int, default=200)
     ap.add_argument("--small-files", type=int, default=10)
@@ -130,8 +130,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--work", type=Path, default=None, help="folder for the study and outputs (default: temp)")
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
 
+    started = time.perf_counter()
     work = args.work or Path(tempfile.mkdtemp(prefix="follicle_bench_"))
     work.mkdir(parents=True, exist_ok=True)
     archive = make_archive(work / "study", args.files, args.frames, args.seed)
@@ -146,33 +147,51 @@ def main() -> None:
         (small / "_".join(p.relative_to(archive).parts)).write_bytes(p.read_bytes())
 
     segmenter = Segmenter(device=args.device, batch_size=args.batch_size)
-    n_b, t_b, _ = bench_decode(paths)
-    n_a, t_a, segs = bench_model(paths, segmenter, args.batch_size, args.model_frames)
-    n_c, t_c = bench_measure(segs)
-    a, b, c = rate(n_a, t_a), rate(n_b, t_b), rate(n_c, t_c)
-    serial = 1.0 / (1.0 / a + 1.0 / b + 1.0 / c)
-    t_d, rss_many, n_d = full_run(archive, work / "out_many", args, ["--no-overlays", "--no-dicom", "--no-report"])
-    _, rss_small, _ = full_run(small, work / "out_small", args, ["--no-overlays", "--no-dicom", "--no-report"])
-    t_full, _, n_full = full_run(small, work / "out_small_all", args, [])
-    d = rate(n_d, t_d)
     figures = {
         "device": segmenter.device,
         "device_name": torch.cuda.get_device_name(0) if segmenter.device.startswith("cuda") else platform.processor() or platform.machine(),
         "torch_threads": torch.get_num_threads(),
         "files": len(paths), "frames_per_file": args.frames, "batch_size": args.batch_size, "workers": args.workers,
-        "a_model_fps": round(a, 2), "b_decode_fps": round(b, 2), "c_measure_fps": round(c, 2),
-        "serial_bound_fps": round(serial, 2), "d_full_fps": round(d, 2), "d_over_serial_bound": round(d / serial, 3),
-        "full_with_overlays_dicom_report_fps": round(rate(n_full, t_full), 2),
-        f"peak_rss_mib_{args.small_files}_files": round(rss_small, 1),
-        f"peak_rss_mib_{len(paths)}_files": round(rss_many, 1),
-        "largest_frame_network_pixels_in_both": round(network_pixels(largest)),
     }
+    stage = Stages(figures, args.json)
+    stage.done(archive_and_model_load_s=round(time.perf_counter() - started, 1))
+    n_b, t_b, _ = bench_decode(paths)
+    stage.done(b_decode_fps=round(rate(n_b, t_b), 2))
+    n_a, t_a, segs = bench_model(paths, segmenter, args.batch_size, args.model_frames)
+    stage.done(a_model_fps=round(rate(n_a, t_a), 2))
     if segmenter.device.startswith("cuda"):  # of stage (a), in this process
-        figures["cuda_peak_allocated_mib"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
-    text = json.dumps(figures, indent=2)
-    print(text)
-    if args.json:
-        args.json.write_text(text + "\n")
+        stage.done(cuda_peak_allocated_mib=round(torch.cuda.max_memory_allocated() / 2**20, 1))
+    n_c, t_c = bench_measure(segs)
+    a, b, c = rate(n_a, t_a), rate(n_b, t_b), rate(n_c, t_c)
+    serial = 1.0 / (1.0 / a + 1.0 / b + 1.0 / c)
+    stage.done(c_measure_fps=round(c, 2), serial_bound_fps=round(serial, 2))
+    t_d, rss_many, n_d = full_run(archive, work / "out_many", args, ["--no-overlays", "--no-dicom", "--no-report"])
+    d = rate(n_d, t_d)
+    stage.done(d_full_fps=round(d, 2), d_over_serial_bound=round(d / serial, 3),
+               **{f"peak_rss_mib_{len(paths)}_files": round(rss_many, 1)})
+    _, rss_small, _ = full_run(small, work / "out_small", args, ["--no-overlays", "--no-dicom", "--no-report"])
+    stage.done(**{f"peak_rss_mib_{args.small_files}_files": round(rss_small, 1),
+                  "largest_frame_network_pixels_in_both": round(network_pixels(largest))})
+    t_full, _, n_full = full_run(small, work / "out_small_all", args, [])
+    stage.done(full_with_overlays_dicom_report_fps=round(rate(n_full, t_full), 2))
+    print(json.dumps(figures, indent=2))
+
+
+class Stages:
+    """Adds each stage's figures as it ends: a line on stderr, and the --json file rewritten, so a
+    run stopped part-way (a time limit on a lent GPU) keeps what it measured."""
+
+    def __init__(self, figures: dict, path: Path | None) -> None:
+        self.figures, self.path, self.t0 = figures, path, time.perf_counter()
+        self.done()
+
+    def done(self, **new) -> None:
+        self.figures.update(new)
+        if new:
+            print(f"[{time.perf_counter() - self.t0:6.1f} s] " + ", ".join(f"{k} {v}" for k, v in new.items()),
+                  file=sys.stderr, flush=True)
+        if self.path:
+            self.path.write_text(json.dumps(self.figures, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ export PYTHONUNBUFFERED=1
 python -m pytest -q -p no:cacheprovider -rs tests/test_gpu.py tests/test_model_infer.py 2>&1 | tee "$out/pytest.txt"
 python scripts/compare_networks.py --speed-only --device cuda --json "$out/speed_cuda.json"
 python scripts/compare_networks.py --speed-only --device cpu --json "$out/speed_cpu.json"
-# the bench writes its synthetic archive first, single-threaded: minutes before any figure
+# the bench writes its synthetic archive first (single-threaded), then rewrites bench_cuda.json as each
+# stage ends, so a run cut short by the lease keeps the stages it finished
 python scripts/bench.py --files 8 --small-files 3 --frames 30 --batch-size 32 --workers 8 \
     --model-frames 240 --device cuda --work "${TMPDIR:-/tmp}/follicle_gpu_bench" --json "$out/bench_cuda.json"

@@ -1,0 +1,40 @@
+"""scripts/bench.py: every stage's figure, written as soon as that stage ends."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from script_module import load_script  # tests/ is on sys.path
+
+
+def _script():
+    return load_script("bench")
+
+
+def test_each_stage_rewrites_the_json_so_a_stopped_run_keeps_its_figures(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "bench.json"
+    figures = {"device": "cpu"}
+    stages = _script().Stages(figures, out)
+    assert json.loads(out.read_text()) == {"device": "cpu"}
+    stages.done(b_decode_fps=12.5)
+    assert json.loads(out.read_text()) == {"device": "cpu", "b_decode_fps": 12.5}
+    stages.done(a_model_fps=3.0, cuda_peak_allocated_mib=10.0)
+    assert json.loads(out.read_text())["a_model_fps"] == 3.0
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2 and err[0].endswith("b_decode_fps 12.5")
+
+
+def test_a_tiny_benchmark_reports_every_stage_on_cpu(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    _script().main(["--files", "2", "--small-files", "1", "--frames", "3", "--model-frames", "4",
+                    "--batch-size", "2", "--workers", "1", "--device", "cpu", "--work", str(tmp_path / "w"),
+                    "--json", str(out)])
+    figures = json.loads(out.read_text())
+    assert figures["device"] == "cpu" and figures["files"] == 2 and figures["frames_per_file"] == 3
+    for key in ("b_decode_fps", "a_model_fps", "c_measure_fps", "serial_bound_fps", "d_full_fps",
+                "full_with_overlays_dicom_report_fps", "peak_rss_mib_1_files", "peak_rss_mib_2_files"):
+        assert figures[key] > 0, key
+    # the serial bound is below each of its three stages' rates
+    assert figures["serial_bound_fps"] < min(figures["a_model_fps"], figures["b_decode_fps"], figures["c_measure_fps"])
+    assert "cuda_peak_allocated_mib" not in figures
