@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "compare_networks.py"
+from script_module import load_script  # tests/ is on sys.path
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("compare_networks", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("compare_networks")
 
 
 def test_speed_only_reports_every_named_candidate_and_the_device(tmp_path: Path) -> None:

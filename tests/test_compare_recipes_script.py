@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from script_module import load_script  # tests/ is on sys.path
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "compare_recipes.py"
 
@@ -15,10 +16,7 @@ SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "compare_recipes.py"
 @pytest.fixture()
 def script(monkeypatch):
     monkeypatch.syspath_prepend(str(SCRIPT.parent))  # it imports eval_real, as when run from scripts/
-    spec = importlib.util.spec_from_file_location("compare_recipes", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("compare_recipes")
 
 
 def _run(tmp_path: Path, name: str, dice: list[float], extra: dict[str, float] | None = None) -> Path:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from PIL import Image
 from follicle_seg.instances import labels_from_probs
 from follicle_seg.model.infer import Segmenter
 from follicle_seg.model.train import dice
+from script_module import load_script
 from test_few_shot_real_script import _capture  # a made-up capture with its outline (tests/ is on sys.path)
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "depth_readings.py"
@@ -21,10 +21,7 @@ SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "depth_readings.py"
 @pytest.fixture()
 def script(monkeypatch):
     monkeypatch.syspath_prepend(str(SCRIPT.parent))  # it imports eval_real, as when run from scripts/
-    spec = importlib.util.spec_from_file_location("depth_readings", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("depth_readings")
 
 
 def test_pick_keeps_the_best_scoring_reading_and_the_first_on_a_tie(script) -> None:

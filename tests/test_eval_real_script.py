@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "eval_real.py"
+from script_module import load_script  # tests/ is on sys.path
 
 
 def _module():
-    spec = importlib.util.spec_from_file_location("eval_real", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("eval_real")
 
 
 def test_paired_comparison_matches_images_by_name_and_counts_changes_beyond_the_margin() -> None:

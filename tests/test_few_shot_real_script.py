@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -13,15 +12,14 @@ from PIL import Image
 from follicle_seg.model.data import read_png_pairs
 from follicle_seg.model.loss import OUTLINE
 
+from script_module import load_script  # tests/ is on sys.path
+
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "few_shot_real.py"
 ROOT = SCRIPT.parents[1]
 
 
 def _module():
-    spec = importlib.util.spec_from_file_location("few_shot_real", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("few_shot_real")
 
 
 def _capture(seed: int) -> tuple[np.ndarray, np.ndarray]:

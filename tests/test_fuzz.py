@@ -7,12 +7,10 @@ reason naming the file. The explicit tests pin each class of finding.
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import math
 import signal
 import struct
-import sys
 import tracemalloc
 import zlib
 from collections import Counter
@@ -37,6 +35,8 @@ from follicle_seg.errors import RejectedInput
 from follicle_seg.io import dicom, iter_frames, read_record
 from follicle_seg.io.write import write_us_dicom
 
+from script_module import load_script  # tests/ is on sys.path
+
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "fuzz_ingest.py"
 ROWS, COLS = 72, 96
 REGION = dict(min_col=0, min_row=0, max_col=COLS - 1, max_row=ROWS - 1, delta_x_mm=0.2,
@@ -45,12 +45,7 @@ REGION = dict(min_col=0, min_row=0, max_col=COLS - 1, max_row=ROWS - 1, delta_x_
 
 @pytest.fixture(scope="module")
 def fuzz() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("fuzz_ingest", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["fuzz_ingest"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("fuzz_ingest")
 
 
 def frames(n: int = 1) -> np.ndarray:
