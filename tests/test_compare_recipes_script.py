@@ -8,14 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from script_module import load_script  # tests/ is on sys.path
-
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "compare_recipes.py"
+from script_module import SCRIPTS, load_script  # tests/ is on sys.path
 
 
 @pytest.fixture()
 def script(monkeypatch):
-    monkeypatch.syspath_prepend(str(SCRIPT.parent))  # it imports eval_real, as when run from scripts/
+    monkeypatch.syspath_prepend(str(SCRIPTS))  # it imports eval_real, as when run from scripts/
     return load_script("compare_recipes")
 
 

@@ -12,15 +12,13 @@ from PIL import Image
 from follicle_seg.instances import labels_from_probs
 from follicle_seg.model.infer import Segmenter
 from follicle_seg.model.train import dice
-from script_module import load_script
+from script_module import SCRIPTS, load_script
 from test_few_shot_real_script import _capture  # a made-up capture with its outline (tests/ is on sys.path)
-
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "depth_readings.py"
 
 
 @pytest.fixture()
 def script(monkeypatch):
-    monkeypatch.syspath_prepend(str(SCRIPT.parent))  # it imports eval_real, as when run from scripts/
+    monkeypatch.syspath_prepend(str(SCRIPTS))  # it imports eval_real, as when run from scripts/
     return load_script("depth_readings")
 
 

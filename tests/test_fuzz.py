@@ -37,7 +37,6 @@ from follicle_seg.io.write import write_us_dicom
 
 from script_module import load_script  # tests/ is on sys.path
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "fuzz_ingest.py"
 ROWS, COLS = 72, 96
 REGION = dict(min_col=0, min_row=0, max_col=COLS - 1, max_row=ROWS - 1, delta_x_mm=0.2,
               delta_y_mm=0.2)
