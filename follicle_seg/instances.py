@@ -101,10 +101,11 @@ def _candidates(probs: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.n
     regions, n = ndi.label(labels > 0, structure=_EIGHT)
     if not n:
         return regions, np.zeros(0)
-    index = np.arange(1, n + 1)
-    mass = np.asarray(ndi.sum(1.0 - probs[0], regions, index=index), dtype=np.float64)
+    inside = np.flatnonzero(regions)  # sums over the candidates' pixels alone (a small share of a frame)
+    region = regions.ravel()[inside] - 1
+    mass = np.bincount(region, weights=1.0 - probs[0].ravel()[inside], minlength=n)
+    centroid_cols = np.bincount(region, weights=inside % labels.shape[1], minlength=n) / np.bincount(region, minlength=n)
     half = labels.shape[1] / 2.0
-    centroid_cols = np.array([c for _, c in ndi.center_of_mass(regions > 0, regions, index)])
     offset = (centroid_cols + 0.5 - half) / half
     return regions, mass * np.exp(-0.5 * (offset / CENTRE_SIGMA) ** 2)
 

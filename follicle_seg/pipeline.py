@@ -4,7 +4,7 @@ Flow for each input file::
 
     header pass (sha256, read_record, duplicate check)     -- thread pool, in discovery order
     decode frames in chunks of --batch-size                 -- --workers threads, bounded queue
-    segment a chunk (one batch) -> measure each frame       -- main thread / measurement threads
+    segment a chunk (one batch) -> measure each frame       -- main thread (+ segmenter threads) / measurement threads
     last frame in: track the sweep, write overlays/masks/DICOM, record the result in SQLite
     all files done: tables from the run state, report
 
@@ -24,17 +24,16 @@ import os
 import queue
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
-from follicle_seg.analyse import FileAnalysis
+from follicle_seg.analyse import FileAnalysis, analyse_frame
 from follicle_seg.errors import FollicleSegError, OutputError, RejectedInput
 from follicle_seg.memory import bound_caches
 from follicle_seg.isolation import WorkerFailed, WorkerPool
 from follicle_seg.io import discover, iter_frames, read_record
-from follicle_seg.measure import measure_frame
 from follicle_seg.privacy import load_key, pseudonym
 from follicle_seg.state import STATE_FILE, StateStore, file_sha256
 from follicle_seg.types import Frame, ImageRecord, ImageResult
@@ -228,28 +227,55 @@ def stream_frames(
 
 
 class Engine:
-    """Segments and measures streamed frames, finishing each file as its last frame arrives."""
+    """Segments and measures streamed frames, finishing each file as its last frame arrives.
+
+    A batch is measured on ``workers`` threads while the next one is segmented: ``add_frames``
+    returns once its batch is segmented and the batch before it measured, and :meth:`settle`
+    waits for the last one (``finish`` does). A frame whose measurement fails marks its file
+    failed (``FileAnalysis.error``), whichever batch is being segmented then.
+    """
 
     def __init__(self, options: RunOptions, segmenter, on_frames=None) -> None:
         self.options = options
         self.segmenter = segmenter
         self.on_frames = on_frames or (lambda n: None)
         self.frames = 0
-        self._measure = ThreadPoolExecutor(max(1, options.workers))
+        self._measure = ThreadPoolExecutor(max(1, options.workers), thread_name_prefix="measure")
+        self._pending: tuple[FileAnalysis, list[Future]] | None = None
 
     def close(self) -> None:
         self._measure.shutdown()
 
     def add_frames(self, analysis: FileAnalysis, frames: list[Frame]) -> None:
         segs = self.segmenter.segment(frames)
-        for seg, measurement in zip(segs, self._measure.map(measure_frame, segs)):
-            analysis.add(seg, measurement)
+        self.settle()
+        self._pending = analysis, [self._measure.submit(analyse_frame, seg) for seg in segs]
         self.frames += len(frames)
         self.on_frames(len(frames))
+
+    def settle(self) -> None:
+        """Wait for the batch being measured and hand its frames to their file, in order."""
+        if self._pending is None:
+            return
+        analysis, futures = self._pending
+        self._pending = None
+        for future in futures:
+            try:
+                entry = future.result()
+            except Exception as exc:  # noqa: BLE001 - a batch never dies on one file
+                if analysis.error is None:
+                    log.error("%s: measurement failed", analysis.record.path, exc_info=exc)
+                    analysis.error = f"{type(exc).__name__}: {exc}"
+                continue
+            if analysis.error is None:
+                analysis.add(entry)
 
     def finish(self, item: Input, analysis: FileAnalysis) -> ImageResult:
         from follicle_seg.artefacts import write_dicom, write_masks, write_overlays
 
+        self.settle()
+        if analysis.error is not None:
+            return ImageResult(item.record, item.path, "failed", analysis.error)
         out = self.options.out
         try:
             result, keys = analysis.finish()

@@ -25,9 +25,8 @@ from pathlib import Path
 
 import torch
 
-from follicle_seg.analyse import FileAnalysis
+from follicle_seg.analyse import FileAnalysis, analyse_frame
 from follicle_seg.io import discover, iter_frames, read_record
-from follicle_seg.measure import measure_frame
 from follicle_seg.model.infer import Segmenter
 from follicle_seg.model.preprocess import TARGET_MM
 
@@ -94,7 +93,7 @@ def bench_measure(segs) -> tuple[int, float]:
     by_file: dict[str, FileAnalysis] = {}
     for seg in segs:
         analysis = by_file.setdefault(seg.record.path, FileAnalysis(seg.record))
-        analysis.add(seg, measure_frame(seg))
+        analysis.add(analyse_frame(seg))
     for analysis in by_file.values():
         analysis.finish()
     return len(segs), time.perf_counter() - t

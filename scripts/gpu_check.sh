@@ -1,21 +1,23 @@
 #!/usr/bin/env bash
-# The checks that need a CUDA GPU, in one go (the tests and speed tables took 2 minutes on an H200):
-#   the CUDA tests (tests/test_gpu.py, skipped without a GPU) and the inference tests,
-#   the network speed table on CUDA and on the machine's CPU, and the pipeline benchmark on CUDA.
-# Usage, on a GPU machine with the project installed:  bash scripts/gpu_check.sh OUTDIR
+# The checks that need a CUDA GPU, in one go, most wanted first (a lease may end part-way):
+#   the pipeline benchmark on CUDA (it rewrites bench_cuda.json as each stage ends), the CUDA
+#   tests (tests/test_gpu.py, skipped without a GPU) and the inference tests, then the network
+#   speed table on CUDA and on the machine's CPU. About 5 minutes on an H200 (16 cores).
+# Usage, on a GPU machine with the project importable:  bash scripts/gpu_check.sh OUTDIR
+# (PYTHON=python3 to pick the interpreter; default python)
 set -u -o pipefail
 out=${1:?usage: scripts/gpu_check.sh OUTDIR}
+py=${PYTHON:-python}
 mkdir -p "$out"
 export PYTHONUNBUFFERED=1
 {
     nvidia-smi -L
     nproc
-    python -c "import torch, monai; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'monai', monai.__version__, torch.cuda.get_device_name(0))"
+    $py -c "import torch, monai; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'monai', monai.__version__, torch.cuda.get_device_name(0))"
 } 2>&1 | tee "$out/machine.txt"
-python -m pytest -q -p no:cacheprovider -rs tests/test_gpu.py tests/test_model_infer.py 2>&1 | tee "$out/pytest.txt"
-python scripts/compare_networks.py --speed-only --device cuda --json "$out/speed_cuda.json"
-python scripts/compare_networks.py --speed-only --device cpu --json "$out/speed_cpu.json"
-# the bench writes its synthetic archive first (single-threaded), then rewrites bench_cuda.json as each
-# stage ends, so a run cut short by the lease keeps the stages it finished
-python scripts/bench.py --files 8 --small-files 3 --frames 30 --batch-size 32 --workers 8 \
-    --model-frames 240 --device cuda --work "${TMPDIR:-/tmp}/follicle_gpu_bench" --json "$out/bench_cuda.json"
+# the archive (32 cine files x 30 frames) is written single-threaded before anything is timed
+$py scripts/bench.py --files 32 --small-files 3 --frames 30 --batch-size 32 --workers 8 \
+    --model-frames 480 --device cuda --work "${TMPDIR:-/tmp}/follicle_gpu_bench" --json "$out/bench_cuda.json" 2>&1 | tee "$out/bench.txt"
+$py -m pytest -q -p no:cacheprovider -rs tests/test_gpu.py tests/test_model_infer.py 2>&1 | tee "$out/pytest.txt"
+$py scripts/compare_networks.py --speed-only --device cuda --json "$out/speed_cuda.json"
+$py scripts/compare_networks.py --speed-only --device cpu --json "$out/speed_cpu.json"

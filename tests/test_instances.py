@@ -160,3 +160,21 @@ def test_labels_from_probs_prefers_the_candidate_near_the_centre_line():
     assert (out[big_side] == OVARY).all() and out[centre].max() == 0
     mirrored = labels_from_probs(probs_of(labels[:, ::-1].copy()), hull=False)
     np.testing.assert_array_equal(mirrored, out[:, ::-1])  # the weight is symmetric about the line
+
+
+def test_candidate_scores_are_centre_weighted_probability_sums():
+    """Each candidate's score is its summed 1 - p(background) times the centre-line weight of its
+    centroid column, as scipy's labelled sums compute them."""
+    from scipy import ndimage
+
+    from follicle_seg.instances import CENTRE_SIGMA, _candidates
+
+    rng = np.random.default_rng(3)
+    probs = rng.dirichlet([6.0, 1.0, 1.0], size=(70, 90)).transpose(2, 0, 1).astype(np.float32)
+    regions, score = _candidates(probs, probs.argmax(0))
+    index = np.arange(1, regions.max() + 1)
+    assert index.size > 5
+    mass = ndimage.sum(1.0 - probs[0], regions, index)
+    cols = np.array([c for _, c in ndimage.center_of_mass(regions > 0, regions, index)])
+    offset = (cols + 0.5 - 45) / 45
+    np.testing.assert_allclose(score, mass * np.exp(-0.5 * (offset / CENTRE_SIGMA) ** 2), rtol=1e-9)

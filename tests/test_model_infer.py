@@ -75,6 +75,24 @@ def test_batched_equals_one_by_one(segmenter: Segmenter, monkeypatch) -> None:
         assert fa == fb
 
 
+def test_results_do_not_depend_on_the_thread_count(segmenter: Segmenter) -> None:
+    from follicle_seg.synth.training import training_frame
+
+    frames = []
+    for i, seed in enumerate([1_000_003, 1_000_004, 1_000_005]):
+        px = training_frame(seed).pixels
+        cal = Calibration(0.15, 0.15, "ultrasound_region") if i != 1 else UNCALIBRATED
+        frames.append(Frame(record(px.shape, cal), i, px))
+    one = Segmenter(device="cpu", batch_size=2, threads=1)
+    assert one._pool is None and segmenter.threads >= 1
+    for a, b in zip(one.segment(frames), Segmenter(device="cpu", batch_size=2, threads=3).segment(frames)):
+        np.testing.assert_array_equal(a.labels, b.labels)
+        np.testing.assert_array_equal(a.follicle_prob, b.follicle_prob)
+        assert a.index == b.index and a.flags == b.flags
+    with pytest.raises(ValueError, match="threads"):
+        Segmenter(device="cpu", threads=0)
+
+
 def test_an_uncalibrated_frame_keeps_its_most_confident_depth(segmenter: Segmenter) -> None:
     from follicle_seg.instances import ovary_score
     from follicle_seg.model.infer import UNCALIBRATED_DEPTHS_MM

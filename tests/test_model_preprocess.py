@@ -11,6 +11,7 @@ from follicle_seg.model.preprocess import (
     DIVISOR,
     TARGET_MM,
     fan_mask,
+    fill_holes,
     input_geometry,
     normalise_intensity,
     prepare,
@@ -61,6 +62,17 @@ def test_fan_mask_excludes_black_surround_but_keeps_dark_follicles() -> None:
     fan = fan_mask(img)
     assert fan[50, 50] and fan[20, 50]
     assert not fan[99, 0] and not fan[99, 99]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_fill_holes_is_scipys_binary_fill_holes(seed: int) -> None:
+    from scipy import ndimage
+
+    rng = np.random.default_rng(seed)
+    mask = ndimage.uniform_filter(rng.random((97, 131)), 5) > 0.5  # blobs, rings, holes, border contact
+    assert (ndimage.binary_fill_holes(mask) != mask).any()  # there are holes to fill
+    np.testing.assert_array_equal(fill_holes(mask), ndimage.binary_fill_holes(mask))
+    np.testing.assert_array_equal(fill_holes(np.zeros((4, 6), bool)), np.zeros((4, 6), bool))
 
 
 def test_fan_mask_leaves_out_rulers_and_text_beside_the_sector() -> None:

@@ -151,6 +151,34 @@ def test_rejected_files_are_listed_and_the_run_goes_on(study, tmp_path):
         assert row.status == "rejected" and row.reason
 
 
+def test_a_frame_that_fails_to_measure_fails_its_file_alone(study, clean_run, tmp_path, monkeypatch):
+    """Measurement runs on threads while the next batch is segmented, so a failure surfaces
+    while other files' frames are in flight: it must fail its own file, and no other."""
+    import follicle_seg.pipeline as pipeline
+
+    sweeps = sorted((study / "dicom").rglob("*sweep*.dcm"))
+    broken = str(sweeps[1])
+    real = pipeline.analyse_frame
+
+    def analyse_frame(seg):
+        if seg.record.path == broken and seg.index == 5:
+            raise RuntimeError("planted failure")
+        return real(seg)
+
+    monkeypatch.setattr(pipeline, "analyse_frame", analyse_frame)
+    out = tmp_path / "out"
+    # batches of 2 from 2 decoders: the broken file's batches interleave with another file's
+    run([study / "dicom"], RunOptions(out=out, cohort=study / "cohort.csv", workers=2, batch_size=2,
+                                      overlays=False, dicom=False, report=False))
+    images = _tables(out)["images"].set_index("path")
+    clean = _tables(clean_run)["images"].set_index("path")
+    assert images.loc[broken, "status"] == "failed" and "planted failure" in images.loc[broken, "reason"]
+    others = images.index != broken
+    assert (images[others].status == "ok").all() and others.sum() == len(clean) - 1
+    pd.testing.assert_frame_equal(images[others], clean.loc[images.index[others]])
+    assert "planted failure" in (out / "run.log").read_text()
+
+
 def test_unwritable_output_is_a_clear_error(study, tmp_path):
     if os.geteuid() == 0:
         target = Path("/proc/follicle_seg_out")  # not writable even for root

@@ -7,12 +7,20 @@ what it is batched with. A frame without calibration is read at several assumed 
 The same code runs on CPU and CUDA. On CUDA the batch goes through pinned memory with
 ``non_blocking`` copies, the network runs channels-last under autocast (bf16 where supported,
 else fp16); everything runs under :func:`torch.inference_mode`.
+
+The per-frame work around the forward pass (resampling, the fan mask, normalisation; mapping
+back, out-of-distribution flags, keeping one ovary) runs on a pool of ``threads`` threads: it
+costs more than the forward pass itself on CPU and is all that is left on a GPU, and the numpy,
+scipy and torch calls it makes release the GIL.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -22,6 +30,9 @@ from follicle_seg.instances import labels_from_probs, ovary_score
 from follicle_seg.model.bundle import load_network
 from follicle_seg.model.preprocess import ASSUMED_DEPTH_MM, TARGET_MM, InputGeometry, prepare, restore_probabilities
 from follicle_seg.types import FOLLICLE, OVARY, Frame, FrameSegmentation
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 MIN_CONFIDENCE = 0.70
 """Flag ``low_confidence`` when the mean top-class probability over predicted structure is lower.
@@ -138,6 +149,9 @@ class Segmenter:
     uncalibrated_depths_mm
         Depths tried for frames without calibration, the most confident reading kept
         (:data:`UNCALIBRATED_DEPTHS_MM`); ``(ASSUMED_DEPTH_MM,)`` reads them once.
+    threads
+        Threads for the per-frame work before and after the forward pass (default: the CPU
+        count, at most 8); 1 does it in the calling thread. Results do not depend on it.
 
     Examples
     --------
@@ -153,9 +167,12 @@ class Segmenter:
         batch_size: int = 8,
         amp: bool = True,
         uncalibrated_depths_mm: Sequence[float] = UNCALIBRATED_DEPTHS_MM,
+        threads: int | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, not {batch_size}.")
+        if threads is not None and threads < 1:
+            raise ValueError(f"threads must be at least 1, not {threads}.")
         if not uncalibrated_depths_mm or min(uncalibrated_depths_mm) <= 0:
             raise ValueError(f"uncalibrated_depths_mm must be positive depths, not {uncalibrated_depths_mm!r}.")
         self.uncalibrated_depths_mm = tuple(float(d) for d in uncalibrated_depths_mm)
@@ -167,6 +184,16 @@ class Segmenter:
             self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         net = load_network(weights).to(self.device)
         self.network = net.to(memory_format=torch.channels_last) if cuda else net
+        self.threads = threads or min(8, os.cpu_count() or 1)
+        # each pool thread runs torch's CPU ops on one core (OpenMP's thread count is per thread):
+        # the pool is the parallelism, and 8 threads x all cores would oversubscribe the machine
+        self._pool = (ThreadPoolExecutor(self.threads, thread_name_prefix="segmenter",
+                                         initializer=torch.set_num_threads, initargs=(1,))
+                      if self.threads > 1 else None)
+
+    def _map(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
+        """``[fn(x) for x in items]``, on the thread pool when there is one (order kept)."""
+        return list(self._pool.map(fn, items)) if self._pool else [fn(x) for x in items]
 
     def predict(
         self, images: Sequence[tuple[np.ndarray, float | None, float | None]]
@@ -202,7 +229,7 @@ class Segmenter:
         """Forward passes over frames of one padded shape at a time: zero padding to a larger
         frame's size changes what the network sees near the edges (up to 0.74 in probability on
         a real capture), so a frame's result must not depend on the company it is batched with."""
-        prepared = [prepare(np.asarray(px), sr, sc) for px, sr, sc in images]
+        prepared = self._map(lambda image: prepare(np.asarray(image[0]), image[1], image[2]), images)
         by_shape: dict[tuple[int, int], list[int]] = {}
         for i, (*_, geom) in enumerate(prepared):
             by_shape.setdefault(geom.padded_shape, []).append(i)
@@ -220,19 +247,19 @@ class Segmenter:
             (f.pixels, f.record.calibration.spacing_row_mm, f.record.calibration.spacing_col_mm)
             for f in frames
         ]
-        out = []
-        for frame, (probs, flags) in zip(frames, self.predict(items)):
-            out.append(
-                FrameSegmentation(
-                    record=frame.record,
-                    index=frame.index,
-                    labels=labels_from_probs(probs),
-                    follicle_prob=probs[FOLLICLE],
-                    ovary_prob=probs[OVARY] + probs[FOLLICLE],
-                    flags=flags,
-                )
+
+        def result(frame: Frame, reading: tuple[np.ndarray, tuple[str, ...]]) -> FrameSegmentation:
+            probs, flags = reading
+            return FrameSegmentation(
+                record=frame.record,
+                index=frame.index,
+                labels=labels_from_probs(probs),
+                follicle_prob=probs[FOLLICLE],
+                ovary_prob=probs[OVARY] + probs[FOLLICLE],
+                flags=flags,
             )
-        return out
+
+        return self._map(lambda pair: result(*pair), zip(frames, self.predict(items)))
 
     def _predict_batch(
         self, prepared: Sequence[tuple[np.ndarray, np.ndarray, InputGeometry]]
@@ -260,7 +287,7 @@ class Segmenter:
             # the network makes of the sector's edge
             background = torch.tensor([1.0, 0.0, 0.0], device=probs.device)[None, :, None, None]
             probs = torch.where(outside.to(probs.device), background, probs)
-            return [self._restore(probs[i], geom) for i, (*_, geom) in enumerate(prepared)]
+            return self._map(lambda i: self._restore(probs[i], prepared[i][2]), range(len(prepared)))
 
     @staticmethod
     def _restore(probs: torch.Tensor, geom: InputGeometry) -> tuple[np.ndarray, tuple[str, ...]]:
