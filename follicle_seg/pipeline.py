@@ -164,6 +164,10 @@ def header_pass(
 
 _END = object()
 
+MAIN_THREAD_TIMES = ("waiting for frames", "segmenting", "waiting for measurement", "finishing files")
+"""Where a local run's main thread spends its time, as ``run.log``'s timing line names it; with
+the header pass, the model load and the tables it accounts for the whole run bar start-up."""
+
 
 def decode_pixels(record: ImageRecord, start: int, stop: int) -> list:
     """Grey region pixels of frames ``start`` to ``stop - 1`` (what a decoder process returns)."""
@@ -233,6 +237,9 @@ class Engine:
     returns once its batch is segmented and the batch before it measured, and :meth:`settle`
     waits for the last one (``finish`` does). A frame whose measurement fails marks its file
     failed (``FileAnalysis.error``), whichever batch is being segmented then.
+
+    ``seconds`` adds up where the calling thread spent its time (:data:`MAIN_THREAD_TIMES`), so
+    a run tells what held it back (``run.log``).
     """
 
     def __init__(self, options: RunOptions, segmenter, on_frames=None) -> None:
@@ -240,6 +247,7 @@ class Engine:
         self.segmenter = segmenter
         self.on_frames = on_frames or (lambda n: None)
         self.frames = 0
+        self.seconds = dict.fromkeys(MAIN_THREAD_TIMES, 0.0)
         self._measure = ThreadPoolExecutor(max(1, options.workers), thread_name_prefix="measure")
         self._pending: tuple[FileAnalysis, list[Future]] | None = None
 
@@ -247,7 +255,9 @@ class Engine:
         self._measure.shutdown()
 
     def add_frames(self, analysis: FileAnalysis, frames: list[Frame]) -> None:
+        t = time.perf_counter()
         segs = self.segmenter.segment(frames)
+        self.seconds["segmenting"] += time.perf_counter() - t
         self.settle()
         self._pending = analysis, [self._measure.submit(analyse_frame, seg) for seg in segs]
         self.frames += len(frames)
@@ -257,6 +267,13 @@ class Engine:
         """Wait for the batch being measured and hand its frames to their file, in order."""
         if self._pending is None:
             return
+        t = time.perf_counter()
+        try:
+            self._settle()
+        finally:
+            self.seconds["waiting for measurement"] += time.perf_counter() - t
+
+    def _settle(self) -> None:
         analysis, futures = self._pending
         self._pending = None
         for future in futures:
@@ -271,11 +288,18 @@ class Engine:
                 analysis.add(entry)
 
     def finish(self, item: Input, analysis: FileAnalysis) -> ImageResult:
-        from follicle_seg.artefacts import write_dicom, write_masks, write_overlays
-
         self.settle()
         if analysis.error is not None:
             return ImageResult(item.record, item.path, "failed", analysis.error)
+        t = time.perf_counter()
+        try:
+            return self._finish(item, analysis)
+        finally:
+            self.seconds["finishing files"] += time.perf_counter() - t
+
+    def _finish(self, item: Input, analysis: FileAnalysis) -> ImageResult:
+        from follicle_seg.artefacts import write_dicom, write_masks, write_overlays
+
         out = self.options.out
         try:
             result, keys = analysis.finish()
@@ -317,7 +341,8 @@ class Engine:
         open_files: dict[str, FileAnalysis] = {}
         failed: dict[str, str] = {}  # files whose frames failed mid-way: their remaining frames are dropped
         chunk = max(1, self.options.batch_size)
-        for item, payload in stream_frames(inputs, workers=self.options.workers, chunk=chunk, decoders=decoders):
+        stream = stream_frames(inputs, workers=self.options.workers, chunk=chunk, decoders=decoders)
+        for item, payload in self._timed(stream, "waiting for frames"):
             if isinstance(payload, Exception):
                 open_files.pop(item.path, None)
                 failed.pop(item.path, None)
@@ -340,6 +365,20 @@ class Engine:
                     log.exception("%s: segmentation failed", item.path)
                     open_files.pop(item.path, None)
                     failed[item.path] = f"{type(exc).__name__}: {exc}"
+
+
+    def _timed(self, iterable: Iterable, key: str) -> Iterator:
+        """The items of ``iterable``, the time spent waiting for each added to ``seconds[key]``."""
+        items = iter(iterable)
+        while True:
+            t = time.perf_counter()
+            try:
+                item = next(items)
+            except StopIteration:
+                return
+            finally:
+                self.seconds[key] += time.perf_counter() - t
+            yield item
 
 
 # --------------------------------------------------------------------------- the run
@@ -411,7 +450,9 @@ def _run(inputs: list, options: RunOptions, progress, t0: float) -> RunSummary:
         if not options.resume:
             store.reset()
         log.info("run started: %d files under %d input path(s)", len(paths), len(inputs))
+        t = time.perf_counter()
         items = header_pass(paths, store, anonymise, options.workers, decoders)
+        timing = {"header pass": time.perf_counter() - t}
         summary.resumed = sum(i.done for i in items)
         decided = [i for i in items if i.result is not None]
         todo = [i for i in items if i.record is not None]
@@ -431,7 +472,8 @@ def _run(inputs: list, options: RunOptions, progress, t0: float) -> RunSummary:
             progress.start(total_files=len(paths), done=summary.resumed + len(decided),
                            total_frames=sum(i.record.n_frames for i in todo))
         if todo:
-            summary.device = _execute(todo, options, on_result, progress, decoders)
+            summary.device = _execute(todo, options, on_result, progress, decoders, timing)
+        t = time.perf_counter()
         keys = {(i.path, i.sha256) for i in items if i.sha256}
         results = store.results(keys)
         tables = build_tables(results, cohort)
@@ -443,6 +485,7 @@ def _run(inputs: list, options: RunOptions, progress, t0: float) -> RunSummary:
                 write_report(options.out, tables)
         except OSError as exc:
             raise OutputError(f"{options.out}: cannot write the tables ({exc.strerror or exc})") from exc
+        timing["tables and report"] = time.perf_counter() - t
     finally:
         store.close()
         if decoders is not None:
@@ -452,6 +495,7 @@ def _run(inputs: list, options: RunOptions, progress, t0: float) -> RunSummary:
         if r.status != "ok":
             summary.rejected_reasons.append(r.reason)
     summary.seconds = time.perf_counter() - t0
+    log.info("run timing (s): %s", ", ".join(f"{k} {v:.2f}" for k, v in timing.items()))
     log.info("run finished: %s", summary.line())
     return summary
 
@@ -460,15 +504,24 @@ def out_state(out: Path) -> Path:
     return Path(out) / STATE_FILE
 
 
-def _execute(todo: list[Input], options: RunOptions, on_result, progress, decoders: WorkerPool | None) -> str:
+def _execute(
+    todo: list[Input], options: RunOptions, on_result, progress, decoders: WorkerPool | None, timing: dict[str, float]
+) -> str:
+    """Analyse ``todo``; returns the device(s) used. A local run adds its model load and main
+    thread times (:data:`MAIN_THREAD_TIMES`) to ``timing``; a Dask run its time on the cluster."""
+    t = time.perf_counter()
     if options.executor == "dask":
         from follicle_seg.distributed import run_on_dask
 
-        return run_on_dask(todo, options, on_result)
+        device = run_on_dask(todo, options, on_result)
+        timing["on the cluster"] = time.perf_counter() - t
+        return device
     segmenter = load_segmenter(options)
+    timing["model load"] = time.perf_counter() - t
     engine = Engine(options, segmenter, on_frames=progress.frames_done if progress else None)
     try:
         engine.process(todo, on_result, decoders)
     finally:
         engine.close()
+        timing.update(engine.seconds)
     return segmenter.device

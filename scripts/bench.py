@@ -3,7 +3,8 @@
 
 Reports frames/s for (a) the network alone (pre-processing, forward, mapping back) on frames
 decoded beforehand, (b) decoding alone, (c) measurement and tracking alone on segmentations made
-beforehand, (d) the full `run` (tables, no overlays/DICOM/report; and once more with them), the
+beforehand, (d) the full `run` (tables, no overlays/DICOM/report; and once more with them) with
+where its main thread spent the time (its run.log's timing line, ``d_timing_s``), the
 serial bound 1/(1/a + 1/b + 1/c), and the peak RSS of full runs on few and on many files (the
 few include the file with the archive's largest frame, so the two differ in number only); on
 CUDA also the GPU memory that stage (a) allocated at most.
@@ -99,6 +100,19 @@ def bench_measure(segs) -> tuple[int, float]:
     return len(segs), time.perf_counter() - t
 
 
+def run_timing(log_text: str) -> dict[str, float]:
+    """The last ``run timing (s):`` line of a run.log as {phase: seconds}.
+
+    >>> run_timing("x\\nINFO run timing (s): header pass 0.50, segmenting 3.25\\n")
+    {'header pass': 0.5, 'segmenting': 3.25}
+    """
+    lines = [ln for ln in log_text.splitlines() if "run timing (s): " in ln]
+    if not lines:
+        return {}
+    phases = lines[-1].split("run timing (s): ", 1)[1].split(", ")
+    return {name: float(value) for name, value in (p.rsplit(" ", 1) for p in phases)}
+
+
 def full_run(inputs: Path, out: Path, args, extra: list[str]) -> tuple[float, float, int]:
     """Run `follicle-seg run` in a child process; returns (seconds, peak RSS MiB, frames)."""
     cmd = [sys.executable, "-m", "follicle_seg", "run", str(inputs), "--out", str(out), "--quiet",
@@ -170,6 +184,8 @@ def main(argv: list[str] | None = None) -> None:
     d = rate(n_d, t_d)
     stage.done(d_full_fps=round(d, 2), d_over_serial_bound=round(d / serial, 3),
                **{f"peak_rss_mib_{len(paths)}_files": round(rss_many, 1)})
+    # where the run's main thread spent (d); the rest of its wall time is process start-up
+    stage.done(d_seconds=round(t_d, 1), d_timing_s=run_timing((work / "out_many" / "run.log").read_text()))
     _, rss_small, _ = full_run(small, work / "out_small", args, ["--no-overlays", "--no-dicom", "--no-report"])
     stage.done(**{f"peak_rss_mib_{args.small_files}_files": round(rss_small, 1),
                   "largest_frame_network_pixels_in_both": round(network_pixels(largest))})

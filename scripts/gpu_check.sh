@@ -3,6 +3,7 @@
 #   the pipeline benchmark on CUDA (it rewrites bench_cuda.json as each stage ends), the CUDA
 #   tests (tests/test_gpu.py, skipped without a GPU) and the inference tests, then the network
 #   speed table on CUDA and on the machine's CPU. About 5 minutes on an H200 (16 cores).
+#   bench_cuda.json's d_timing_s says where the full run's main thread spent its time.
 # Usage, on a GPU machine with the project importable:  bash scripts/gpu_check.sh OUTDIR
 # (PYTHON=python3 to pick the interpreter; default python)
 set -u -o pipefail

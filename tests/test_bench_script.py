@@ -38,3 +38,16 @@ def test_a_tiny_benchmark_reports_every_stage_on_cpu(tmp_path: Path) -> None:
     # the serial bound is below each of its three stages' rates
     assert figures["serial_bound_fps"] < min(figures["a_model_fps"], figures["b_decode_fps"], figures["c_measure_fps"])
     assert "cuda_peak_allocated_mib" not in figures
+    from follicle_seg.pipeline import MAIN_THREAD_TIMES
+
+    timing = figures["d_timing_s"]  # where the full run's main thread spent its time, from run.log
+    assert set(MAIN_THREAD_TIMES) | {"header pass", "model load", "tables and report"} == set(timing)
+    assert timing["segmenting"] > 0 and sum(timing.values()) < figures["d_seconds"]
+
+
+def test_run_timing_reads_the_last_timing_line_of_a_run_log() -> None:
+    read = _script().run_timing
+    log = ("2026-12-04 INFO run timing (s): header pass 0.50, segmenting 3.25\n"
+           "2026-12-04 INFO run timing (s): header pass 0.25, waiting for frames 1.00\n")
+    assert read(log) == {"header pass": 0.25, "waiting for frames": 1.0}
+    assert read("2026-12-04 INFO run finished\n") == {}

@@ -179,6 +179,22 @@ def test_a_frame_that_fails_to_measure_fails_its_file_alone(study, clean_run, tm
     assert "planted failure" in (out / "run.log").read_text()
 
 
+def test_run_log_says_where_the_time_went(clean_run):
+    """One line per run names each phase of the main thread with its seconds; together they
+    cover no more than the run's own time."""
+    import re
+
+    from follicle_seg.pipeline import MAIN_THREAD_TIMES
+
+    text = (clean_run / "run.log").read_text()
+    line = text.split("run timing (s): ")[1].splitlines()[0]
+    timing = {k: float(v) for k, v in (part.rsplit(" ", 1) for part in line.split(", "))}
+    assert list(timing) == ["header pass", "model load", *MAIN_THREAD_TIMES, "tables and report"]
+    assert all(v >= 0 for v in timing.values()) and timing["segmenting"] > 0
+    total = float(re.search(r"frames in ([0-9.]+) s", text).group(1))
+    assert sum(timing.values()) <= total
+
+
 def test_unwritable_output_is_a_clear_error(study, tmp_path):
     if os.geteuid() == 0:
         target = Path("/proc/follicle_seg_out")  # not writable even for root
