@@ -166,7 +166,8 @@ _END = object()
 
 MAIN_THREAD_TIMES = ("waiting for frames", "segmenting", "waiting for measurement", "finishing files")
 """Where a local run's main thread spends its time, as ``run.log``'s timing line names it; with
-the header pass, the model load and the tables it accounts for the whole run bar start-up."""
+the header pass, the model load and the tables it accounts for nearly all of a run but its
+process start-up."""
 
 
 def decode_pixels(record: ImageRecord, start: int, stop: int) -> list:
@@ -365,7 +366,6 @@ class Engine:
                     log.exception("%s: segmentation failed", item.path)
                     open_files.pop(item.path, None)
                     failed[item.path] = f"{type(exc).__name__}: {exc}"
-
 
     def _timed(self, iterable: Iterable, key: str) -> Iterator:
         """The items of ``iterable``, the time spent waiting for each added to ``seconds[key]``."""
