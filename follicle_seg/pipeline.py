@@ -24,6 +24,7 @@ import os
 import queue
 import threading
 import time
+from contextlib import contextmanager
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -169,6 +170,24 @@ MAIN_THREAD_TIMES = ("waiting for frames", "segmenting", "waiting for measuremen
 the header pass, the model load and the tables it accounts for nearly all of a run but its
 process start-up."""
 
+TIMING = "run timing (s): "
+"""How ``run.log``'s timing line begins (:func:`read_timing` reads it)."""
+
+
+def read_timing(log_text: str) -> dict[str, float]:
+    """The last timing line of a ``run.log`` as ``{phase: seconds}`` (empty when there is none).
+
+    Examples
+    --------
+    >>> read_timing("x\\nINFO run timing (s): header pass 0.50, segmenting 3.25\\n")
+    {'header pass': 0.5, 'segmenting': 3.25}
+    """
+    lines = [ln for ln in log_text.splitlines() if TIMING in ln]
+    if not lines:
+        return {}
+    phases = lines[-1].split(TIMING, 1)[1].split(", ")
+    return {name: float(value) for name, value in (p.rsplit(" ", 1) for p in phases)}
+
 
 def decode_pixels(record: ImageRecord, start: int, stop: int) -> list:
     """Grey region pixels of frames ``start`` to ``stop - 1`` (what a decoder process returns)."""
@@ -255,10 +274,18 @@ class Engine:
     def close(self) -> None:
         self._measure.shutdown()
 
-    def add_frames(self, analysis: FileAnalysis, frames: list[Frame]) -> None:
+    @contextmanager
+    def _clock(self, key: str) -> Iterator[None]:
+        """Adds the time spent in the ``with`` block to ``seconds[key]``."""
         t = time.perf_counter()
-        segs = self.segmenter.segment(frames)
-        self.seconds["segmenting"] += time.perf_counter() - t
+        try:
+            yield
+        finally:
+            self.seconds[key] += time.perf_counter() - t
+
+    def add_frames(self, analysis: FileAnalysis, frames: list[Frame]) -> None:
+        with self._clock("segmenting"):
+            segs = self.segmenter.segment(frames)
         self.settle()
         self._pending = analysis, [self._measure.submit(analyse_frame, seg) for seg in segs]
         self.frames += len(frames)
@@ -268,18 +295,12 @@ class Engine:
         """Wait for the batch being measured and hand its frames to their file, in order."""
         if self._pending is None:
             return
-        t = time.perf_counter()
-        try:
-            self._settle()
-        finally:
-            self.seconds["waiting for measurement"] += time.perf_counter() - t
-
-    def _settle(self) -> None:
         analysis, futures = self._pending
         self._pending = None
         for future in futures:
             try:
-                entry = future.result()
+                with self._clock("waiting for measurement"):
+                    entry = future.result()
             except Exception as exc:  # noqa: BLE001 - a batch never dies on one file
                 if analysis.error is None:
                     log.error("%s: measurement failed", analysis.record.path, exc_info=exc)
@@ -292,13 +313,11 @@ class Engine:
         self.settle()
         if analysis.error is not None:
             return ImageResult(item.record, item.path, "failed", analysis.error)
-        t = time.perf_counter()
-        try:
-            return self._finish(item, analysis)
-        finally:
-            self.seconds["finishing files"] += time.perf_counter() - t
+        with self._clock("finishing files"):
+            return self._write(item, analysis)
 
-    def _finish(self, item: Input, analysis: FileAnalysis) -> ImageResult:
+    def _write(self, item: Input, analysis: FileAnalysis) -> ImageResult:
+        """Track the file's sweep and write its overlays, masks and DICOM."""
         from follicle_seg.artefacts import write_dicom, write_masks, write_overlays
 
         out = self.options.out
@@ -343,7 +362,12 @@ class Engine:
         failed: dict[str, str] = {}  # files whose frames failed mid-way: their remaining frames are dropped
         chunk = max(1, self.options.batch_size)
         stream = stream_frames(inputs, workers=self.options.workers, chunk=chunk, decoders=decoders)
-        for item, payload in self._timed(stream, "waiting for frames"):
+        while True:
+            with self._clock("waiting for frames"):
+                got = next(stream, None)
+            if got is None:
+                break
+            item, payload = got
             if isinstance(payload, Exception):
                 open_files.pop(item.path, None)
                 failed.pop(item.path, None)
@@ -366,19 +390,6 @@ class Engine:
                     log.exception("%s: segmentation failed", item.path)
                     open_files.pop(item.path, None)
                     failed[item.path] = f"{type(exc).__name__}: {exc}"
-
-    def _timed(self, iterable: Iterable, key: str) -> Iterator:
-        """The items of ``iterable``, the time spent waiting for each added to ``seconds[key]``."""
-        items = iter(iterable)
-        while True:
-            t = time.perf_counter()
-            try:
-                item = next(items)
-            except StopIteration:
-                return
-            finally:
-                self.seconds[key] += time.perf_counter() - t
-            yield item
 
 
 # --------------------------------------------------------------------------- the run
@@ -495,7 +506,7 @@ def _run(inputs: list, options: RunOptions, progress, t0: float) -> RunSummary:
         if r.status != "ok":
             summary.rejected_reasons.append(r.reason)
     summary.seconds = time.perf_counter() - t0
-    log.info("run timing (s): %s", ", ".join(f"{k} {v:.2f}" for k, v in timing.items()))
+    log.info("%s%s", TIMING, ", ".join(f"{k} {v:.2f}" for k, v in timing.items()))
     log.info("run finished: %s", summary.line())
     return summary
 

@@ -30,6 +30,7 @@ from follicle_seg.analyse import FileAnalysis, analyse_frame
 from follicle_seg.io import discover, iter_frames, read_record
 from follicle_seg.model.infer import Segmenter
 from follicle_seg.model.preprocess import TARGET_MM
+from follicle_seg.pipeline import read_timing
 
 
 def make_archive(root: Path, files: int, frames: int, seed: int) -> Path:
@@ -98,19 +99,6 @@ def bench_measure(segs) -> tuple[int, float]:
     for analysis in by_file.values():
         analysis.finish()
     return len(segs), time.perf_counter() - t
-
-
-def run_timing(log_text: str) -> dict[str, float]:
-    """The last ``run timing (s):`` line of a run.log as {phase: seconds}.
-
-    >>> run_timing("x\\nINFO run timing (s): header pass 0.50, segmenting 3.25\\n")
-    {'header pass': 0.5, 'segmenting': 3.25}
-    """
-    lines = [ln for ln in log_text.splitlines() if "run timing (s): " in ln]
-    if not lines:
-        return {}
-    phases = lines[-1].split("run timing (s): ", 1)[1].split(", ")
-    return {name: float(value) for name, value in (p.rsplit(" ", 1) for p in phases)}
 
 
 def full_run(inputs: Path, out: Path, args, extra: list[str]) -> tuple[float, float, int]:
@@ -185,7 +173,7 @@ def main(argv: list[str] | None = None) -> None:
     stage.done(d_full_fps=round(d, 2), d_over_serial_bound=round(d / serial, 3),
                **{f"peak_rss_mib_{len(paths)}_files": round(rss_many, 1)})
     # where the run's main thread spent (d); the rest of its wall time is process start-up
-    stage.done(d_seconds=round(t_d, 1), d_timing_s=run_timing((work / "out_many" / "run.log").read_text()))
+    stage.done(d_seconds=round(t_d, 1), d_timing_s=read_timing((work / "out_many" / "run.log").read_text()))
     _, rss_small, _ = full_run(small, work / "out_small", args, ["--no-overlays", "--no-dicom", "--no-report"])
     stage.done(**{f"peak_rss_mib_{args.small_files}_files": round(rss_small, 1),
                   "largest_frame_network_pixels_in_both": round(network_pixels(largest))})

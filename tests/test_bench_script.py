@@ -43,11 +43,3 @@ def test_a_tiny_benchmark_reports_every_stage_on_cpu(tmp_path: Path) -> None:
     timing = figures["d_timing_s"]  # where the full run's main thread spent its time, from run.log
     assert set(MAIN_THREAD_TIMES) | {"header pass", "model load", "tables and report"} == set(timing)
     assert timing["segmenting"] > 0 and sum(timing.values()) < figures["d_seconds"]
-
-
-def test_run_timing_reads_the_last_timing_line_of_a_run_log() -> None:
-    read = _script().run_timing
-    log = ("2026-12-04 INFO run timing (s): header pass 0.50, segmenting 3.25\n"
-           "2026-12-04 INFO run timing (s): header pass 0.25, waiting for frames 1.00\n")
-    assert read(log) == {"header pass": 0.25, "waiting for frames": 1.0}
-    assert read("2026-12-04 INFO run finished\n") == {}

@@ -184,15 +184,23 @@ def test_run_log_says_where_the_time_went(clean_run):
     cover no more than the run's own time."""
     import re
 
-    from follicle_seg.pipeline import MAIN_THREAD_TIMES
+    from follicle_seg.pipeline import MAIN_THREAD_TIMES, read_timing
 
     text = (clean_run / "run.log").read_text()
-    line = text.split("run timing (s): ")[1].splitlines()[0]
-    timing = {k: float(v) for k, v in (part.rsplit(" ", 1) for part in line.split(", "))}
+    timing = read_timing(text)
     assert list(timing) == ["header pass", "model load", *MAIN_THREAD_TIMES, "tables and report"]
     assert all(v >= 0 for v in timing.values()) and timing["segmenting"] > 0
     total = float(re.search(r"frames in ([0-9.]+) s", text).group(1))
     assert sum(timing.values()) <= total
+
+
+def test_run_timing_reads_the_last_timing_line_of_a_run_log() -> None:
+    from follicle_seg.pipeline import read_timing as read
+
+    log = ("2026-12-04 INFO run timing (s): header pass 0.50, segmenting 3.25\n"
+           "2026-12-04 INFO run timing (s): header pass 0.25, waiting for frames 1.00\n")
+    assert read(log) == {"header pass": 0.25, "waiting for frames": 1.0}
+    assert read("2026-12-04 INFO run finished\n") == {}
 
 
 def test_unwritable_output_is_a_clear_error(study, tmp_path):
