@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 BACKGROUND, OVARY, FOLLICLE = 0, 1, 2
-LABELS = {"background": BACKGROUND, "ovary": OVARY, "follicle": FOLLICLE}
 
 
 @dataclass(frozen=True)
