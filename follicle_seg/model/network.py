@@ -60,6 +60,7 @@ CANDIDATES: dict[str, tuple[type[torch.nn.Module], dict[str, Any]]] = {
         UNet,
         {**NETWORK_ARGS, "channels": (16, 32, 64, 128, 256), "num_res_units": 2},
     ),
+    "unet_res_small": (UNet, {**NETWORK_ARGS, "channels": (8, 16, 32, 64, 64)}),
     "unet_res_resize": (ResizeConvUNet, NETWORK_ARGS),
     "unet_res_instance": (UNet, {**NETWORK_ARGS, "norm": ("instance", {"affine": True})}),
     "unet_res_dropout": (UNet, {**NETWORK_ARGS, "dropout": 0.2}),
