@@ -2,7 +2,7 @@
 # The checks that need a CUDA GPU, in one go, most wanted first (a lease may end part-way):
 #   the pipeline benchmark on CUDA (it rewrites bench_cuda.json as each stage ends), the CUDA
 #   tests (tests/test_gpu.py, skipped without a GPU) and the inference tests, then the network
-#   speed table on CUDA and on the machine's CPU. About 5 minutes on an H200 (16 cores).
+#   speed table on CUDA and on the machine's CPU. About 6-7 minutes on an H200 (16 cores).
 #   bench_cuda.json's d_timing_s says where the full run's main thread spent its time, and
 #   workers.txt the same run's time with 4 and 16 workers (8 in the bench).
 # Usage, on a GPU machine with the project importable:  bash scripts/gpu_check.sh OUTDIR
