@@ -4,7 +4,8 @@
 Reports frames/s for (a) the network alone (pre-processing, forward, mapping back) on frames
 decoded beforehand, (b) decoding alone, (c) measurement and tracking alone on segmentations made
 beforehand, (d) the full `run` (tables, no overlays/DICOM/report; and once more with them) with
-where its main thread spent the time (its run.log's timing line, ``d_timing_s``), the
+where its main thread spent the time (its run.log's timing line, ``d_timing_s``; with --workers-sweep once more per
+worker count), the
 serial bound 1/(1/a + 1/b + 1/c), and the peak RSS of full runs on few and on many files (the
 few include the file with the archive's largest frame, so the two differ in number only); on
 CUDA also the GPU memory that stage (a) allocated at most.
@@ -101,10 +102,11 @@ def bench_measure(segs) -> tuple[int, float]:
     return len(segs), time.perf_counter() - t
 
 
-def full_run(inputs: Path, out: Path, args, extra: list[str]) -> tuple[float, float, int]:
-    """Run `follicle-seg run` in a child process; returns (seconds, peak RSS MiB, frames)."""
+def full_run(inputs: Path, out: Path, args, extra: list[str], workers: int | None = None) -> tuple[float, float, int]:
+    """Run `follicle-seg run` in a child process (``--workers`` from ``args`` unless given);
+    returns (seconds, peak RSS MiB, frames)."""
     cmd = [sys.executable, "-m", "follicle_seg", "run", str(inputs), "--out", str(out), "--quiet",
-           "--device", args.device, "--batch-size", str(args.batch_size), "--workers", str(args.workers),
+           "--device", args.device, "--batch-size", str(args.batch_size), "--workers", str(workers or args.workers),
            "--no-resume", *extra]
     # a fresh wrapper process per run, so its RUSAGE_CHILDREN peak belongs to this run alone
     wrapper = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True); "
@@ -128,6 +130,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--model-frames", type=int, default=480, help="frames timed for (a) and (c)")
+    ap.add_argument("--workers-sweep", type=int, nargs="*", default=[],
+                    help="also time the full run (d) with each of these --workers counts (d_workers_N)")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--work", type=Path, default=None, help="folder for the study and outputs (default: temp)")
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
@@ -174,6 +178,10 @@ def main(argv: list[str] | None = None) -> None:
                **{f"peak_rss_mib_{len(paths)}_files": round(rss_many, 1)})
     # where the run's main thread spent (d); the rest of its wall time is process start-up
     stage.done(d_seconds=round(t_d, 1), d_timing_s=read_timing((work / "out_many" / "run.log").read_text()))
+    for w in args.workers_sweep:  # does the CPU side scale with more threads and decoder processes?
+        t_w, _, n_w = full_run(archive, work / f"out_w{w}", args, ["--no-overlays", "--no-dicom", "--no-report"], w)
+        stage.done(**{f"d_workers_{w}": {"fps": round(rate(n_w, t_w), 2), "seconds": round(t_w, 1),
+                                         "timing_s": read_timing((work / f"out_w{w}" / "run.log").read_text())}})
     _, rss_small, _ = full_run(small, work / "out_small", args, ["--no-overlays", "--no-dicom", "--no-report"])
     stage.done(**{f"peak_rss_mib_{args.small_files}_files": round(rss_small, 1),
                   "largest_frame_network_pixels_in_both": round(network_pixels(largest))})

@@ -4,14 +4,13 @@
 #   tests (tests/test_gpu.py, skipped without a GPU) and the inference tests, then the network
 #   speed table on CUDA and on the machine's CPU. About 6-7 minutes on an H200 (16 cores).
 #   bench_cuda.json's d_timing_s says where the full run's main thread spent its time, and
-#   workers.txt the same run's time with 4 and 16 workers (8 in the bench).
+#   d_workers_4 / d_workers_16 the same run with 4 and 16 workers (8 otherwise).
 # Usage, on a GPU machine with the project importable:  bash scripts/gpu_check.sh OUTDIR
 # (PYTHON=python3 to pick the interpreter; default python)
 set -u -o pipefail
 out=${1:?usage: scripts/gpu_check.sh OUTDIR}
 py=${PYTHON:-python}
 mkdir -p "$out"
-work="${TMPDIR:-/tmp}/follicle_gpu_bench"
 export PYTHONUNBUFFERED=1
 {
     nvidia-smi -L
@@ -19,14 +18,9 @@ export PYTHONUNBUFFERED=1
     $py -c "import torch, monai; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'monai', monai.__version__, torch.cuda.get_device_name(0))"
 } 2>&1 | tee "$out/machine.txt"
 # the archive (32 cine files x 30 frames) is written single-threaded before anything is timed
-$py scripts/bench.py --files 32 --small-files 3 --frames 30 --batch-size 32 --workers 8 \
-    --model-frames 480 --device cuda --work "$work" --json "$out/bench_cuda.json" 2>&1 | tee "$out/bench.txt"
-# the same full run with fewer and more decoder/measurement workers: does the CPU side scale?
-for w in 4 16; do
-    ( time $py -m follicle_seg run "$work/study/dicom" --out "$work/out_w$w" --quiet --device cuda --batch-size 32 \
-        --workers $w --no-resume --no-overlays --no-dicom --no-report ) 2>&1 | tail -3
-    echo "workers $w:"; grep -h -e "run timing" -e "run finished" "$work/out_w$w/run.log"
-done 2>&1 | tee "$out/workers.txt"
+# (d_workers_4 and d_workers_16: the full run again with fewer and more workers)
+$py scripts/bench.py --files 32 --small-files 3 --frames 30 --batch-size 32 --workers 8 --workers-sweep 4 16 \
+    --model-frames 480 --device cuda --work "${TMPDIR:-/tmp}/follicle_gpu_bench" --json "$out/bench_cuda.json" 2>&1 | tee "$out/bench.txt"
 $py -m pytest -q -p no:cacheprovider -rs tests/test_gpu.py tests/test_model_infer.py 2>&1 | tee "$out/pytest.txt"
 $py scripts/compare_networks.py --speed-only --device cuda --json "$out/speed_cuda.json"
 $py scripts/compare_networks.py --speed-only --device cpu --json "$out/speed_cpu.json"

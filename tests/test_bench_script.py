@@ -28,7 +28,7 @@ def test_each_stage_rewrites_the_json_so_a_stopped_run_keeps_its_figures(tmp_pat
 def test_a_tiny_benchmark_reports_every_stage_on_cpu(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     _script().main(["--files", "2", "--small-files", "1", "--frames", "3", "--model-frames", "4",
-                    "--batch-size", "2", "--workers", "1", "--device", "cpu", "--work", str(tmp_path / "w"),
+                    "--batch-size", "2", "--workers", "1", "--workers-sweep", "2", "--device", "cpu", "--work", str(tmp_path / "w"),
                     "--json", str(out)])
     figures = json.loads(out.read_text())
     assert figures["device"] == "cpu" and figures["files"] == 2 and figures["frames_per_file"] == 3
@@ -43,3 +43,5 @@ def test_a_tiny_benchmark_reports_every_stage_on_cpu(tmp_path: Path) -> None:
     timing = figures["d_timing_s"]  # where the full run's main thread spent its time, from run.log
     assert set(MAIN_THREAD_TIMES) | {"header pass", "model load", "tables and report"} == set(timing)
     assert timing["segmenting"] > 0 and sum(timing.values()) < figures["d_seconds"]
+    sweep = figures["d_workers_2"]  # the same full run with --workers 2
+    assert sweep["fps"] > 0 and set(timing) == set(sweep["timing_s"])
