@@ -6,8 +6,9 @@ decoded beforehand, (b) decoding alone, (c) measurement and tracking alone on se
 beforehand, (d) the full `run` (tables, no overlays/DICOM/report; and once more with them) with
 where its main thread spent the time (its run.log's timing line, ``d_timing_s``; with
 --workers-sweep once more per worker count), the serial bound 1/(1/a + 1/b + 1/c), and the peak
-RSS of full runs on few and on many files (the few include the file with the archive's largest frame, so the two differ in number only); on
-CUDA also the GPU memory that stage (a) allocated at most.
+RSS of full runs on few and on many files (the few include the file with the archive's largest
+frame, so the two differ in number only); on CUDA also the GPU memory that stage (a) allocated at
+most.
 The same command runs on a CUDA machine (--device cuda: batches, autocast).
 
     python scripts/bench.py --files 200 --frames 30 --batch-size 8 --device auto
