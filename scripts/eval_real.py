@@ -62,14 +62,22 @@ def score_image(seg: Segmenter, name: str, grey: np.ndarray, truth: np.ndarray,
     labels[r0 : r1 + 1, c0 : c1 + 1] = labels_from_probs(probs, hull=hull) if keep_one else probs.argmax(0)
     follicle_prob = np.zeros(grey.shape, np.float32)
     follicle_prob[r0 : r1 + 1, c0 : c1 + 1] = probs[FOLLICLE]
+    found, outside, confident = follicles_outside(labels, follicle_prob, truth)
+    return {"name": name, "ovary_dice": dice(labels > 0, truth), "follicles": found,
+            "follicles_outside": outside, "confident_follicles_outside": confident,
+            "flags": list(flags), "region": list(box),
+            "ovary_share": float(truth[r0 : r1 + 1, c0 : c1 + 1].mean())}
+
+
+def follicles_outside(labels: np.ndarray, follicle_prob: np.ndarray, truth: np.ndarray) -> tuple[int, int, int]:
+    """Follicle instances of ``labels`` (the pipeline's rule, sizes in pixels), those with most of
+    their pixels outside the expert outline ``truth``, and those of them confident enough to be
+    reported (mean follicle probability >= ``tracking.MIN_FOLLICLE_SCORE``)."""
     instances = follicle_instances(labels, None, spacing_row_mm=None, spacing_col_mm=None)
     ids = np.unique(instances[instances > 0])
     outside = [k for k in ids if float(truth[instances == k].mean()) < 0.5]
     confident = [k for k in outside if float(follicle_prob[instances == k].mean()) >= MIN_FOLLICLE_SCORE]
-    return {"name": name, "ovary_dice": dice(labels > 0, truth), "follicles": int(len(ids)),
-            "follicles_outside": len(outside), "confident_follicles_outside": len(confident),
-            "flags": list(flags), "region": list(box),
-            "ovary_share": float(truth[r0 : r1 + 1, c0 : c1 + 1].mean())}
+    return int(len(ids)), len(outside), len(confident)
 
 
 OVARY_SHARE_CLASSES = ((0.0, 0.02), (0.02, 0.04), (0.04, 0.08), (0.08, 1.0))
