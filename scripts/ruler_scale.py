@@ -41,6 +41,9 @@ from follicle_seg.model.infer import UNCALIBRATED_DEPTHS_MM, Segmenter
 from follicle_seg.model.train import dice
 from follicle_seg.types import FOLLICLE
 
+MARK_MM = 5.0
+"""Millimetres between two marks of the depth ruler on the GE screens of ``../shared/real_val`` (5 mm gives
+scan areas 47-99 mm deep and ovaries about 20 mm across; 10 mm would give 94-198 mm and 40 mm)."""
 FACTORS = (0.6, 0.75, 0.9, 1.0, 1.15, 1.3, 1.5, 1.75, 2.0, 2.4)
 CENTRED = (1.0, 1 / 1.43, 1.43)
 """The pipeline's three readings (70, 50 and 100 mm: factors 1, 0.71, 1.43) centred on the true scale."""
@@ -114,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folder", type=Path)
     parser.add_argument("--weights", type=Path, default=None, help="models/model.pt of a bundle (default: shipped)")
-    parser.add_argument("--mark-mm", type=float, default=5.0, help="millimetres between two ruler marks")
+    parser.add_argument("--mark-mm", type=float, default=MARK_MM, help="millimetres between two ruler marks")
     parser.add_argument("--factors", type=float, nargs="+", default=list(FACTORS),
                         help="read at the true scale times each factor (> 1: the capture shown larger)")
     parser.add_argument("--device", default="auto")

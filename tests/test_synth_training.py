@@ -112,6 +112,31 @@ def test_realism_figures_of_a_hand_made_ovary() -> None:
     assert image_stats(dark, fan, np.zeros_like(ovary)) is None  # no ovary: no figures
 
 
+def test_speckle_grain_scales_with_the_blur_and_the_pixel_size() -> None:
+    """Speckle blurred twice as wide reads coarser by 1.4-2.4 times; the same pixels at twice the
+    pixel size read twice as many mm; windows off the tissue or above the depth band are left out."""
+    import cv2
+
+    from follicle_seg.synth.realism import speckle_grain
+
+    rng = np.random.default_rng(1)
+
+    def speckle(sigma_rows: float, sigma_cols: float) -> np.ndarray:
+        n = cv2.GaussianBlur(rng.standard_normal((500, 400)).astype(np.float32), (0, 0), sigma_cols, sigmaY=sigma_rows)
+        return np.clip(100 + 25 * n / n.std(), 0, 255).astype(np.uint8)
+
+    tissue = np.ones((500, 400), bool)
+    fine_ax, fine_lat = speckle_grain(speckle(1.0, 2.0), tissue, 0.1)
+    coarse_ax, coarse_lat = speckle_grain(speckle(2.0, 4.0), tissue, 0.1)
+    assert 1.4 < coarse_ax / fine_ax < 2.4 and 1.4 < coarse_lat / fine_lat < 2.4  # the 6-px high-pass trims wide grain
+    assert 1.4 < fine_lat / fine_ax < 2.4  # wider across the beam than along it, as drawn
+    image = speckle(1.0, 2.0)
+    at_01, at_02 = speckle_grain(image, tissue, 0.1), speckle_grain(image, tissue, 0.2, depth_mm=(50.0, 90.0))
+    assert at_02[0] == pytest.approx(2 * at_01[0], rel=0.15)
+    assert speckle_grain(image, np.zeros_like(tissue), 0.1) is None  # no tissue window
+    assert speckle_grain(image, tissue, 0.1, depth_mm=(60.0, 80.0)) is None  # the band lies below the image
+
+
 def test_layered_share_sets_the_mix_and_leaves_the_other_frames_alone() -> None:
     plain = [training_frame(s) for s in range(30)]
     half = [training_frame(s, layered_share=0.5) for s in range(30)]
