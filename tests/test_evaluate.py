@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from follicle_seg.model.evaluate import evaluate, format_table, match_instances, score_frame, size_class, summarise
+from follicle_seg.model.evaluate import (
+    evaluate,
+    format_table,
+    match_instances,
+    reported_labels,
+    score_frame,
+    size_class,
+    summarise,
+)
 from follicle_seg.model.train import dice
 
 SPACING = 0.2  # mm per pixel
@@ -90,6 +98,23 @@ def test_count_error_and_empty_frames() -> None:
     assert s["count_exact"] == pytest.approx(0.5)
     assert s["count_mae"] == pytest.approx(0.5)
     assert s["detection"]["precision"] == 0.0 and s["detection"]["fp"] == 1
+
+
+def test_reported_labels_keep_only_confident_follicles() -> None:
+    truth = frame([((80, 80), 10), ((120, 120), 10)], OVARY)
+    pred = frame([((80, 80), 10), ((120, 120), 10), ((60, 140), 8)], OVARY)  # one false follicle
+    prob = np.zeros(pred.shape, np.float32)
+    prob[disc(pred.shape, (80, 80), 10)] = 0.97
+    prob[disc(pred.shape, (120, 120), 10)] = 0.92
+    prob[disc(pred.shape, (60, 140), 8)] = 0.6  # the false one is unsure: not reported
+    out = reported_labels(pred, prob, SPACING, SPACING)
+    assert (out[disc(pred.shape, (60, 140), 8)] == 1).all()  # became ovary, not background
+    assert ((out > 0) == (pred > 0)).all()
+    s = score_frame(out, truth, SPACING, SPACING)
+    assert (len(s.hits), len(s.false), len(s.misses)) == (2, 0, 0)
+    # a threshold above both true follicles' scores drops them too: two misses
+    s = score_frame(reported_labels(pred, prob, SPACING, SPACING, min_score=0.95), truth, SPACING, SPACING)
+    assert (len(s.hits), len(s.false), len(s.misses)) == (1, 0, 1)
 
 
 def test_size_classes_lower_bound_inclusive() -> None:

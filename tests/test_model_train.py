@@ -377,3 +377,22 @@ def test_evaluate_refuses_outline_only_masks(tmp_path: Path) -> None:
     (data / "spacing.csv").write_text("name,spacing_row_mm,spacing_col_mm\nf0,0.2,0.2\n")
     result = CliRunner().invoke(app, ["--data", str(data), "--device", "cpu", "--no-baseline"])
     assert result.exit_code != 0 and "follicles drawn" in result.output
+
+
+def test_evaluate_scores_the_reported_follicles_beside_all(tmp_path: Path) -> None:
+    from follicle_seg.model.cli import evaluate_command
+
+    app = typer.Typer()
+    app.command()(evaluate_command)
+    data = _png_dir(tmp_path / "data", 1)
+    args = ["--data", str(data), "--device", "cpu", "--no-baseline"]
+    result = CliRunner().invoke(app, [*args, "--json", str(tmp_path / "all.json")])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "all.json").read_text())
+    net, rep = report["network"], report["network, reported"]
+    assert report["settings"]["reported"] is True and net["n_frames"] == rep["n_frames"] == 1
+    assert rep["ovary_dice"] == pytest.approx(net["ovary_dice"])  # unreported follicles stay ovary
+    assert rep["detection"]["fp"] <= net["detection"]["fp"] and rep["detection"]["tp"] <= net["detection"]["tp"]
+    result = CliRunner().invoke(app, [*args, "--no-reported", "--json", str(tmp_path / "net.json")])
+    assert result.exit_code == 0, result.output
+    assert "network, reported" not in json.loads((tmp_path / "net.json").read_text())

@@ -12,6 +12,10 @@ Per frame (one ovary per frame on the synthetic sets):
 * per-ovary count of follicles >= 2.0 mm: share exactly right, mean absolute error;
 * mean-diameter difference (prediction - truth, mm) of matched follicles: bias and 95 % limits of
   agreement (bias +- 1.96 SD), overall and per size class.
+
+:func:`reported_labels` keeps only the follicles the pipeline would report for a still frame
+(mean follicle probability >= :data:`follicle_seg.tracking.MIN_FOLLICLE_SCORE`); the others
+become ovary, as an unreported follicle leaves the ovary outline as it was.
 """
 
 from __future__ import annotations
@@ -21,10 +25,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from scipy import ndimage as ndi
 
 from follicle_seg.instances import follicle_instances
 from follicle_seg.measure import measure_mask
-from follicle_seg.types import FOLLICLE
+from follicle_seg.tracking import MIN_FOLLICLE_SCORE
+from follicle_seg.types import FOLLICLE, OVARY
 
 MATCH_IOU = 0.3
 COUNT_MIN_MM = 2.0
@@ -102,6 +108,35 @@ def _diameters(instances: np.ndarray, spacing_row_mm: float, spacing_col_mm: flo
     for k in np.unique(instances[instances > 0]).tolist():
         section = measure_mask(instances == k, spacing_row_mm, spacing_col_mm)
         out[int(k)] = float(section.mean_diameter_mm or 0.0)
+    return out
+
+
+def reported_labels(
+    labels: np.ndarray,
+    follicle_prob: np.ndarray,
+    spacing_row_mm: float | None,
+    spacing_col_mm: float | None,
+    min_score: float = MIN_FOLLICLE_SCORE,
+) -> np.ndarray:
+    """``labels`` with the follicles scoring below ``min_score`` turned into ovary.
+
+    A follicle's score is its mean follicle probability over its instance, as the pipeline
+    scores a section (:func:`follicle_seg.measure.measure_frame`).
+
+    Examples
+    --------
+    >>> lab = np.ones((30, 60), np.uint8); lab[10:20, 10:20] = 2; lab[10:20, 40:50] = 2
+    >>> prob = np.zeros((30, 60), np.float32); prob[10:20, 10:20] = 0.95; prob[10:20, 40:50] = 0.7
+    >>> out = reported_labels(lab, prob, 0.5, 0.5)
+    >>> int((out[10:20, 10:20] == 2).all()), int((out[10:20, 40:50] == 1).all())
+    (1, 1)
+    """
+    instances = follicle_instances(labels, follicle_prob, spacing_row_mm=spacing_row_mm, spacing_col_mm=spacing_col_mm)
+    out = labels.copy()
+    ids = np.arange(1, int(instances.max()) + 1)
+    if ids.size:
+        means = ndi.mean(follicle_prob, instances, ids)
+        out[np.isin(instances, ids[np.asarray(means) < min_score])] = OVARY
     return out
 
 
