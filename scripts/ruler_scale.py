@@ -13,7 +13,9 @@ mark interval as the true pixel size, and reads every annotated capture that has
   (all, and confident ones), as ``scripts/eval_real.py`` counts them;
 * three picks of the best ``ovary_score``: the pipeline's rule centred on the true scale
   (factors 1, 1/1.43 and 1.43), the pipeline's own pick among its guessed depths
-  (``infer.UNCALIBRATED_DEPTHS_MM``), and the pick among the true scale and those depths.
+  (``infer.UNCALIBRATED_DEPTHS_MM``), and the pick among the true scale and those depths; for
+  each pick also the mean Dice of its readings, of the best of them (a perfect pick), and how
+  often it takes the best where its readings differ by more than 0.2 (:func:`headroom`).
 
 It measures; the pipeline does not use the ruler (SPEC: a capture without calibration tags stays
 uncalibrated, no spacing is guessed). Validation only, like ``eval_real.py``: never train on
@@ -113,6 +115,25 @@ def best(readings: dict[float, dict[str, float]], depths: list[float]) -> dict[s
     return readings[max(depths, key=lambda d: readings[d]["score"])]
 
 
+def pick_readings(image: dict, key: str) -> list[dict[str, float]]:
+    """The readings a pick of the report chooses among, for one capture."""
+    guessed = list(image["pipeline_depths"].values())
+    if key == "centred_pick":
+        return [image["factor"][f"{f:g}"] for f in CENTRED]
+    return guessed if key == "pipeline_pick" else [image["factor"]["1"], *guessed]
+
+
+def headroom(images: list[dict], key: str, spread: float = 0.2) -> dict[str, float | int]:
+    """How well a pick chooses: the mean Dice of its readings, of the best of them per capture, and
+    on how many captures whose readings differ by more than ``spread`` it takes the best one."""
+    dice_sets = [np.array([r["dice"] for r in pick_readings(image, key)]) for image in images]
+    varied = [(image, d) for image, d in zip(images, dice_sets) if d.max() - d.min() > spread]
+    return {"reading_mean": float(np.mean(np.concatenate(dice_sets))),
+            "best_reading_mean": float(np.mean([d.max() for d in dice_sets])),
+            "spread_images": len(varied),
+            "best_picked": int(sum(image[key]["dice"] == d.max() for image, d in varied))}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folder", type=Path)
@@ -154,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
 
     summary = {f"factor_{f:g}": summarise([r["factor"][f"{f:g}"] for r in images]) for f in args.factors}
     for key in ("centred_pick", "pipeline_pick", "true_and_pipeline_pick"):
-        summary[key] = summarise([r[key] for r in images])
+        summary[key] = {**summarise([r[key] for r in images]), **headroom(images, key)}
     depth = np.array([r["depth_mm"] for r in images])
     print(f"{len(images)} captures with a ruler ({len(no_ruler)} without); true depth of the scan area "
           f"median {np.median(depth):.0f} mm, range {depth.min():.0f}-{depth.max():.0f}")
@@ -167,6 +188,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{key:22s} median {s['ovary_dice_median']:.3f} mean {s['ovary_dice_mean']:.3f} "
               f">=0.5 {s['share_dice_ge_0_5']:.0%} missed {s['missed']:2d} | by ovary share {sizes} | "
               f"follicles outside {s['follicles_outside_per_image']:.2f} ({s['confident_outside_per_image']:.2f} confident)")
+        if "best_reading_mean" in s:
+            print(f"{'':22s} its readings' mean {s['reading_mean']:.3f}, the best of them {s['best_reading_mean']:.3f}; "
+                  f"the pick takes the best where they differ by > 0.2 in {s['best_picked']} of {s['spread_images']}")
     return 0
 
 

@@ -80,6 +80,25 @@ def test_report_reads_at_the_true_scale_and_skips_captures_without_a_ruler(scrip
     assert set(summary) == {"factor_1", "factor_2", "centred_pick", "pipeline_pick", "true_and_pipeline_pick"}
     assert summary["factor_2"]["ovary_dice_mean"] == pytest.approx(
         np.mean([r["factor"]["2"]["dice"] for r in report["images"]]))
+    assert summary["pipeline_pick"]["best_reading_mean"] >= summary["pipeline_pick"]["ovary_dice_mean"]
     assert summary["pipeline_pick"]["follicles_outside_per_image"] == pytest.approx(
         np.mean([r["pipeline_pick"]["follicles_outside"] for r in report["images"]]))
     assert "2 captures with a ruler (1 without)" in capsys.readouterr().out
+
+
+def test_headroom_of_a_pick_by_hand(script) -> None:
+    def reading(dice: float, score: float) -> dict[str, float]:
+        return {"dice": dice, "score": score}
+
+    def image(guessed: list[tuple[float, float]]) -> dict:
+        readings = {d: reading(*g) for d, g in zip(("70", "50", "100"), guessed)}
+        return {"pipeline_depths": readings, "factor": {"1": reading(0.0, 0.0)},
+                "pipeline_pick": script.best(readings, ["70", "50", "100"])}
+
+    images = [image([(0.8, 0.2), (0.1, 0.3), (0.5, 0.1)]),  # the pick takes 0.1, the best is 0.8
+              image([(0.6, 0.4), (0.7, 0.3), (0.65, 0.2)]),  # readings within 0.2: not counted
+              image([(0.0, 0.1), (0.9, 0.5), (0.2, 0.2)])]  # the pick takes the best
+    h = script.headroom(images, "pipeline_pick")
+    assert h["reading_mean"] == pytest.approx((0.8 + 0.1 + 0.5 + 0.6 + 0.7 + 0.65 + 0.0 + 0.9 + 0.2) / 9)
+    assert h["best_reading_mean"] == pytest.approx((0.8 + 0.7 + 0.9) / 3)
+    assert (h["spread_images"], h["best_picked"]) == (2, 1)
