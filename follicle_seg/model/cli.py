@@ -232,24 +232,23 @@ def evaluate_command(
     """
     from follicle_seg.instances import labels_from_probs
     from follicle_seg.model.baseline import segment_baseline_batch
-    from follicle_seg.model.evaluate import evaluate, format_table, reported_labels
+    from follicle_seg.model.evaluate import evaluate, evaluate_variants, format_table, reported_labels
     from follicle_seg.model.infer import Segmenter
     from follicle_seg.types import FOLLICLE
 
     segmenter = Segmenter(weights, device=device, batch_size=batch_size)
 
-    def network(items: Any) -> list[Any]:
-        return [labels_from_probs(probs, hull=hull) for probs, _ in segmenter.predict(items)]
-
-    def network_reported(items: Any) -> list[Any]:
-        return [reported_labels(labels_from_probs(probs, hull=hull), probs[FOLLICLE], sr, sc)
-                for (probs, _), (_, sr, sc) in zip(segmenter.predict(items), items)]
+    def network(items: Any) -> list[tuple[Any, ...]]:
+        out = []
+        for (probs, _), (_, sr, sc) in zip(segmenter.predict(items), items):
+            labels = labels_from_probs(probs, hull=hull)
+            out.append((labels, reported_labels(labels, probs[FOLLICLE], sr, sc)) if reported else (labels,))
+        return out
 
     frames = _evaluation_frames(data, n=n, seed_start=seed_start, shift=shift, style=style, layered_share=layered_share,
                                 patchwork_share=patchwork_share)
-    results = {"network": evaluate(network, frames, batch=batch_size)}
-    if reported:
-        results["network, reported"] = evaluate(network_reported, frames, batch=batch_size)
+    names = ("network", "network, reported") if reported else ("network",)
+    results = evaluate_variants(network, frames, names, batch=batch_size)
     if baseline:
         results["baseline"] = evaluate(segment_baseline_batch, frames)
     typer.echo(format_table(results))

@@ -246,15 +246,28 @@ def evaluate(segment: Segment, frames: Iterable[Truth], *, batch: int = 8) -> di
     frames
         ``(pixels, labels, spacing_row_mm, spacing_col_mm)``; spacing must be known.
     """
-    scores: list[FrameScore] = []
+    return evaluate_variants(lambda items: [(m,) for m in segment(items)], frames, ("",), batch=batch)[""]
+
+
+def evaluate_variants(
+    segment: Callable[[Sequence[tuple[np.ndarray, float | None, float | None]]], list[tuple[np.ndarray, ...]]],
+    frames: Iterable[Truth],
+    names: Sequence[str],
+    *,
+    batch: int = 8,
+) -> dict[str, dict[str, Any]]:
+    """:func:`evaluate` for a segmenter giving several label maps per frame (one per name, in
+    order, e.g. all follicles and the reported ones from one forward pass); a summary per name."""
+    scores: dict[str, list[FrameScore]] = {name: [] for name in names}
     chunk: list[Truth] = []
 
     def flush() -> None:
         preds = segment([(px, sr, sc) for px, _, sr, sc in chunk])
-        for (_, truth, sr, sc), pred in zip(chunk, preds):
+        for (_, truth, sr, sc), variants in zip(chunk, preds):
             if sr is None or sc is None:
                 raise ValueError("evaluation needs calibrated frames (diameters in mm).")
-            scores.append(score_frame(pred, truth, sr, sc))
+            for name, pred in zip(names, variants, strict=True):
+                scores[name].append(score_frame(pred, truth, sr, sc))
         chunk.clear()
 
     for item in frames:
@@ -263,7 +276,7 @@ def evaluate(segment: Segment, frames: Iterable[Truth], *, batch: int = 8) -> di
             flush()
     if chunk:
         flush()
-    return summarise(scores)
+    return {name: summarise(s) for name, s in scores.items()}
 
 
 def format_table(results: dict[str, dict[str, Any]]) -> str:
