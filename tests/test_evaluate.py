@@ -13,6 +13,7 @@ from follicle_seg.model.evaluate import (
     score_frame,
     size_class,
     summarise,
+    within_true_ovary,
 )
 from follicle_seg.model.train import dice
 
@@ -115,6 +116,24 @@ def test_reported_labels_keep_only_confident_follicles() -> None:
     # a threshold above both true follicles' scores drops them too: two misses
     s = score_frame(reported_labels(pred, prob, SPACING, SPACING, min_score=0.95), truth, SPACING, SPACING)
     assert (len(s.hits), len(s.false), len(s.misses)) == (1, 0, 1)
+
+
+def test_within_true_ovary_keeps_the_follicles_of_the_true_ovary_only() -> None:
+    truth = frame([((80, 80), 10), ((120, 120), 10)], OVARY)
+    # the network keeps a look-alike off to the side (with a follicle in it) and draws one of the
+    # two true follicles in an ovary region it did not keep
+    net = np.zeros_like(truth)
+    net[170:195, 5:35] = 1
+    net[disc(net.shape, (182, 20), 6)] = 2
+    net[60:100, 60:100] = 1
+    net[disc(net.shape, (80, 80), 10)] = 2
+    s = score_frame(net, truth, SPACING, SPACING)
+    assert (len(s.hits), len(s.false), len(s.misses)) == (1, 1, 1)
+    out = within_true_ovary(net, truth)
+    assert ((out > 0) == (truth > 0)).all()  # the true ovary outline, nothing else
+    s = score_frame(out, truth, SPACING, SPACING)
+    assert (len(s.hits), len(s.false), len(s.misses)) == (1, 0, 1)  # the look-alike's follicle is gone
+    assert s.ovary_inter * 2 == s.ovary_sum  # ovary Dice 1 by construction
 
 
 def test_size_classes_lower_bound_inclusive() -> None:

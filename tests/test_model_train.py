@@ -396,3 +396,10 @@ def test_evaluate_scores_the_reported_follicles_beside_all(tmp_path: Path) -> No
     result = CliRunner().invoke(app, [*args, "--no-reported", "--json", str(tmp_path / "net.json")])
     assert result.exit_code == 0, result.output
     assert "network, reported" not in json.loads((tmp_path / "net.json").read_text())
+    result = CliRunner().invoke(app, [*args, "--true-ovary", "--json", str(tmp_path / "true.json")])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "true.json").read_text())
+    assert [k for k in report if k.startswith("network")] == [
+        "network", "network, true ovary", "network, reported", "network, true ovary, reported"]
+    assert report["network, true ovary"]["ovary_dice"] == pytest.approx(1.0)
+    assert report["network"]["detection"] == net["detection"]  # the extra columns change nothing else

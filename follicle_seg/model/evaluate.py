@@ -16,6 +16,9 @@ Per frame (one ovary per frame on the synthetic sets):
 :func:`reported_labels` keeps only the follicles the pipeline would report for a still frame
 (mean follicle probability >= :data:`follicle_seg.tracking.MIN_FOLLICLE_SCORE`); the others
 become ovary, as an unreported follicle leaves the ovary outline as it was.
+:func:`within_true_ovary` scores the network's follicles as if its ovary region were the true
+one: it separates the follicle errors of a wrong or missed ovary from those of the follicles
+themselves (an error analysis, not a method).
 """
 
 from __future__ import annotations
@@ -140,6 +143,25 @@ def reported_labels(
     return out
 
 
+def within_true_ovary(argmax_labels: np.ndarray, truth_labels: np.ndarray) -> np.ndarray:
+    """The network's follicle pixels inside the true ovary, the rest of the true ovary as ovary,
+    background elsewhere.
+
+    ``argmax_labels`` is the network's per-pixel class (before one region is kept), so a
+    follicle the network draws in an ovary region it did not keep still counts.
+
+    Examples
+    --------
+    >>> truth = np.zeros((8, 8), np.uint8); truth[2:6, 2:6] = 1; truth[3:5, 3:5] = 2
+    >>> net = np.zeros((8, 8), np.uint8); net[3:5, 3:5] = 2; net[0, 0] = 2; net[6:8, 6:8] = 1
+    >>> out = within_true_ovary(net, truth)
+    >>> int((out == 2).sum()), int((out == 1).sum()), int(out[0, 0]), int(out[7, 7])
+    (4, 12, 0, 0)
+    """
+    inside = truth_labels > 0
+    return np.where(inside, np.where(argmax_labels == FOLLICLE, FOLLICLE, OVARY), 0).astype(np.uint8)
+
+
 @dataclass
 class FrameScore:
     """Raw comparison of one frame (kept for pooling)."""
@@ -246,23 +268,30 @@ def evaluate(segment: Segment, frames: Iterable[Truth], *, batch: int = 8) -> di
     frames
         ``(pixels, labels, spacing_row_mm, spacing_col_mm)``; spacing must be known.
     """
-    return evaluate_variants(lambda items: [(m,) for m in segment(items)], frames, ("",), batch=batch)[""]
+    def one(items: Sequence[Truth]) -> list[tuple[np.ndarray, ...]]:
+        return [(m,) for m in segment([(px, sr, sc) for px, _, sr, sc in items])]
+
+    return evaluate_variants(one, frames, ("",), batch=batch)[""]
 
 
 def evaluate_variants(
-    segment: Callable[[Sequence[tuple[np.ndarray, float | None, float | None]]], list[tuple[np.ndarray, ...]]],
+    segment: Callable[[Sequence[Truth]], list[tuple[np.ndarray, ...]]],
     frames: Iterable[Truth],
     names: Sequence[str],
     *,
     batch: int = 8,
 ) -> dict[str, dict[str, Any]]:
     """:func:`evaluate` for a segmenter giving several label maps per frame (one per name, in
-    order, e.g. all follicles and the reported ones from one forward pass); a summary per name."""
+    order, e.g. all follicles and the reported ones from one forward pass); a summary per name.
+
+    ``segment`` is handed the whole annotated items, truth included, so that analysis variants
+    such as :func:`within_true_ovary` can be built in the same pass; a method under test must
+    read only the pixels and spacings."""
     scores: dict[str, list[FrameScore]] = {name: [] for name in names}
     chunk: list[Truth] = []
 
     def flush() -> None:
-        preds = segment([(px, sr, sc) for px, _, sr, sc in chunk])
+        preds = segment(chunk)
         for (_, truth, sr, sc), variants in zip(chunk, preds):
             if sr is None or sc is None:
                 raise ValueError("evaluation needs calibrated frames (diameters in mm).")
