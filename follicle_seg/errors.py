@@ -28,3 +28,9 @@ class ModelError(FollicleSegError):
 
 class OutputError(FollicleSegError):
     """The output folder cannot be written (permissions, disk full, corrupt run state)."""
+
+
+def brief(exc: BaseException) -> str:
+    """An exception's message on one line, at most 160 characters (for a rejection reason)."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 160 else text[:157] + "..."

@@ -32,7 +32,7 @@ from pydicom.uid import (
 )
 
 from follicle_seg.errors import RejectedInput
-from follicle_seg.io import dicom, iter_frames, read_record
+from follicle_seg.io import dicom, header, iter_frames, read_record
 from follicle_seg.io.write import write_us_dicom
 
 from script_module import load_script  # tests/ is on sys.path
@@ -215,7 +215,7 @@ def test_deflate_bomb_rejected_before_inflating(
     pydicom.filewriter.write_file_meta_info(buf, meta, enforce_standard=True)
     bomb = tmp_path / "bomb.dcm"
     bomb.write_bytes(data[:128] + b"DICM" + buf.getvalue() + stream)
-    monkeypatch.setattr(dicom, "MAX_INFLATED_BYTES", 16 * 2**20)
+    monkeypatch.setattr(header, "MAX_INFLATED_BYTES", 16 * 2**20)
     tracemalloc.start()
     try:
         rejected(bomb, "inflates to more than")
@@ -409,5 +409,5 @@ def test_header_with_too_many_elements_rejected(
 
     path = edit(write(tmp_path / "a.dcm"), many)
     assert read_record(path).calibration.calibrated
-    monkeypatch.setattr(dicom, "MAX_HEADER_ELEMENTS", 200)
+    monkeypatch.setattr(header, "MAX_HEADER_ELEMENTS", 200)
     rejected(path, "implausible header: more than 200 elements")

@@ -167,8 +167,8 @@ def grey_map(image: np.ndarray, knots: np.ndarray) -> np.ndarray:
 
     Examples
     --------
-    >>> grey_map(np.array([0.0, 0.5, 1.0]), np.array([0.0, 0.9, 1.0])).tolist()
-    [0.0, 0.9, 1.0]
+    >>> [round(float(v), 3) for v in grey_map(np.array([0.0, 0.25, 0.5, 1.0]), np.array([0.0, 0.9, 1.0]))]
+    [0.0, 0.45, 0.9, 1.0]
     """
     xs = np.linspace(0.0, 1.0, len(knots))
     return np.interp(np.clip(image, 0.0, 1.0), xs, knots).astype(np.float32)

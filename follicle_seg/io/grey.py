@@ -1,0 +1,113 @@
+"""Decoded frames to grey ``uint8``: one table or formula per file, the same for every frame.
+
+* ``MONOCHROME2`` 8-bit: as stored. ``MONOCHROME1``: inverted.
+* more than 8 bits: Modality rescale (RescaleSlope/Intercept), then the first VOI window
+  (WindowCenter/Width, DICOM linear function) when present, else the full range of the stored
+  bits, mapped to 0-255.
+* ``RGB`` / ``YBR_*``: pydicom converts YBR to RGB while decoding (once: JPEG decoders already
+  return RGB), then luma ``0.299 R + 0.587 G + 0.114 B``.
+* ``PALETTE COLOR``: the palette (8- or 16-bit entries, segmented or not) applied, then luma;
+  16-bit entries that never exceed 255 are taken as 8-bit values (a quirk of real files).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from pydicom.dataset import Dataset
+from pydicom.pixels import apply_color_lut
+
+from follicle_seg.io.tags import first_number, tag_int, tag_number, tag_text
+
+COLOUR_PHOTOMETRICS = ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_RCT", "YBR_ICT", "YBR_PARTIAL_420")
+
+
+def grey_converter(ds: Dataset) -> Callable[[np.ndarray], np.ndarray]:
+    """A function turning one decoded frame of this file into grey uint8 (see the module docstring).
+
+    Built once per file from the header: a lookup table for monochrome and palette images, luma
+    for colour ones.
+    """
+    photometric = tag_text(ds, "PhotometricInterpretation")
+    bits = tag_int(ds, "BitsStored", tag_int(ds, "BitsAllocated", 8))
+    if photometric in COLOUR_PHOTOMETRICS:
+        scale = 255.0 / (2**bits - 1)
+        return lambda arr: _luma(arr.astype(np.float32) * scale)
+    if photometric == "PALETTE COLOR":
+        table = _palette_table(ds, bits)
+        return lambda arr: table[np.clip(arr, 0, table.size - 1)]
+    signed = tag_int(ds, "PixelRepresentation", 0) == 1
+    offset = 2 ** (bits - 1) if signed else 0
+    table = monochrome_table(
+        bits=bits,
+        signed=signed,
+        slope=tag_number(ds, "RescaleSlope", 1.0) or 1.0,
+        intercept=tag_number(ds, "RescaleIntercept", 0.0),
+        window=_voi_window(ds) if bits > 8 else None,
+        invert=photometric == "MONOCHROME1",
+    )
+    return lambda arr: table[np.clip(arr.astype(np.int64) + offset, 0, table.size - 1)]
+
+
+def monochrome_table(
+    *,
+    bits: int,
+    signed: bool,
+    slope: float,
+    intercept: float,
+    window: tuple[float, float] | None,
+    invert: bool,
+) -> np.ndarray:
+    """Grey uint8 for every stored value (index = stored value + 2**(bits-1) when signed).
+
+    Rescale ``v * slope + intercept``; then the DICOM linear VOI window ``(center, width)`` when
+    given (and finite), else the rescaled range of the stored bits; mapped to 0-255; inverted
+    for MONOCHROME1. Raises ValueError when the rescale is not finite.
+
+    Examples
+    --------
+    >>> t = monochrome_table(bits=12, signed=False, slope=1, intercept=0,
+    ...                      window=(1000.0, 400.0), invert=False)
+    >>> int(t[700]), int(t[1000]), int(t[1300])
+    (0, 128, 255)
+    """
+    stored = np.arange(2**bits, dtype=np.float64) - (2 ** (bits - 1) if signed else 0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        values = stored * slope + intercept
+    if not np.all(np.isfinite(values)):
+        raise ValueError(f"rescale slope {slope:g} and intercept {intercept:g} overflow")
+    if window is not None and all(np.isfinite(window)) and window[1] >= 1:
+        center, width = window
+        unit = ((values - (center - 0.5)) / max(width - 1.0, 1.0)) + 0.5
+    else:
+        lo, hi = float(values.min()), float(values.max())
+        unit = (values - lo) / (hi - lo) if hi > lo else np.zeros_like(values)
+    grey = np.rint(np.clip(unit, 0.0, 1.0) * 255.0).astype(np.uint8)
+    return 255 - grey if invert else grey
+
+
+def _palette_table(ds: Dataset, bits: int) -> np.ndarray:
+    """Grey uint8 for every palette index (PALETTE COLOR, 8- or 16-bit entries)."""
+    n_entries = min(2**bits, 2**16)
+    dtype = np.uint16 if bits > 8 else np.uint8
+    rgb = apply_color_lut(np.arange(n_entries, dtype=dtype), ds)
+    # 16-bit entries holding 8-bit values (seen in real files) are read as 8-bit.
+    scale = 255.0 / 65535.0 if rgb.dtype == np.uint16 and int(rgb.max()) > 255 else 1.0
+    return _luma(rgb.astype(np.float32) * scale)
+
+
+def _luma(rgb: np.ndarray) -> np.ndarray:
+    """ITU-R BT.601 luma of an RGB array on a 0-255 scale, as uint8."""
+    grey = rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
+    return np.rint(np.clip(grey, 0.0, 255.0)).astype(np.uint8)
+
+
+# ----------------------------------------------------------------------------- small tag helpers
+
+
+
+def _voi_window(ds: Dataset) -> tuple[float, float] | None:
+    """The first VOI window (WindowCenter, WindowWidth), when both are usable numbers."""
+    center, width = first_number(ds.get("WindowCenter")), first_number(ds.get("WindowWidth"))
+    return None if center is None or width is None else (center, width)

@@ -1,0 +1,165 @@
+"""Parse a DICOM header without trusting it.
+
+Every length, count and size a file declares is bounded before pydicom acts on it: reads never
+ask past the end of the file, a Deflated data set is inflated in bounded chunks first (a "zip
+bomb" is rejected), the number of header elements is capped, and every value is converted at once
+so that a malformed one is reported as a corrupt header, naming the file, rather than later.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import warnings
+import zlib
+
+import pydicom
+from pydicom.dataelem import RawDataElement
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+from pydicom.uid import DeflatedExplicitVRLittleEndian
+
+from follicle_seg.errors import RejectedInput, brief
+from follicle_seg.io.tags import PIXEL_DATA
+
+#: Largest decoded size of a file's pixel data, in bytes.
+MAX_PIXEL_BYTES = 2**31
+#: Most header elements (sequence items and their elements included) a file may hold; real
+#: ultrasound headers hold hundreds to a few thousand. Bounds the time one header costs.
+MAX_HEADER_ELEMENTS = 50_000
+#: Largest inflated data set of a Deflated transfer syntax file (pydicom inflates it whole).
+MAX_INFLATED_BYTES = MAX_PIXEL_BYTES + 2**26
+
+
+def read_header(path: str, *, pixels: bool = True) -> Dataset:
+    """Parse the file, deferring the pixel data (or stopping before it)."""
+    if not os.path.isfile(path):
+        raise RejectedInput(path, "not a readable file")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            _check_inflated_size(path)
+            with _BoundedFile(path) as fp:
+                if pixels:
+                    ds = pydicom.dcmread(fp, defer_size=4096)
+                else:
+                    ds = pydicom.dcmread(fp, stop_before_pixels=True)
+            _convert_values(path, ds, [MAX_HEADER_ELEMENTS])
+        except RejectedInput:
+            raise
+        except InvalidDicomError:
+            raise RejectedInput(
+                path, "not a DICOM file (no 'DICM' marker after the preamble)"
+            ) from None
+        except Exception as exc:  # whatever the parser trips on, the header is unreadable
+            raise RejectedInput(path, f"truncated or corrupt DICOM header ({brief(exc)})") from exc
+    if pixels and any("End of file reached" in str(w.message) for w in caught):
+        raise RejectedInput(path, "truncated: the file ends inside the pixel data")
+    if "TransferSyntaxUID" not in getattr(ds, "file_meta", Dataset()):
+        raise RejectedInput(path, "no transfer syntax in the file meta information")
+    return ds
+
+
+class _BoundedFile(io.FileIO):
+    """A file that never reads past its end: a read asks at most for the bytes left.
+
+    A corrupt length field (4 GB) would otherwise make the reader allocate that much for one
+    value before finding the file shorter.
+    """
+
+    def __init__(self, path: str, mode: str = "rb") -> None:  # pydicom reopens it (path, "rb")
+        super().__init__(path, mode)
+        self._size = os.fstat(self.fileno()).st_size
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is not None and size > 0:
+            size = min(size, max(0, self._size - self.tell()))
+        return super().read(size)
+
+
+def _check_inflated_size(path: str) -> None:
+    """Reject a Deflated file whose data set would inflate past :data:`MAX_INFLATED_BYTES`.
+
+    pydicom inflates the whole data set in memory before parsing it: a few MB of deflated zeros
+    (a "zip bomb") would otherwise take gigabytes. The stream is inflated in bounded chunks and
+    thrown away.
+    """
+    with _BoundedFile(path) as fp:
+        syntax, offset = _file_meta_syntax(fp)
+        if syntax != DeflatedExplicitVRLittleEndian:
+            return
+        fp.seek(offset)
+        inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+        total = 0
+        while not inflater.eof:
+            chunk = inflater.unconsumed_tail or fp.read(2**20)
+            if not chunk:
+                return
+            try:
+                total += len(inflater.decompress(chunk, 2**24))
+            except zlib.error:
+                return  # pydicom says what is wrong with the stream
+            if total > MAX_INFLATED_BYTES:
+                raise RejectedInput(
+                    path,
+                    "implausible image size: the deflated data set inflates to more than "
+                    f"{MAX_INFLATED_BYTES / 2**30:.1f} GiB",
+                )
+
+
+def _file_meta_syntax(fp: io.FileIO) -> tuple[str, int]:
+    """TransferSyntaxUID of the file meta group (Explicit VR Little Endian) and where it ends."""
+    fp.seek(128)
+    if fp.read(4) != b"DICM":
+        return "", 0
+    syntax = ""
+    while len(head := fp.read(8)) == 8:
+        group, element = struct.unpack("<HH", head[:4])
+        if group != 2:
+            break
+        if head[4:6] in (b"OB", b"OW", b"OF", b"SQ", b"UT", b"UN"):
+            tail = fp.read(4)
+            length = struct.unpack("<I", tail)[0] if len(tail) == 4 else 0
+        else:
+            length = struct.unpack("<H", head[6:8])[0]
+        value = fp.read(length)
+        if element == 0x0010:
+            syntax = value.rstrip(b"\x00 ").decode("ascii", "replace")
+    return syntax, fp.tell() - len(head)
+
+
+def _convert_values(path: str, ds: Dataset, budget: list[int]) -> None:
+    """Convert every header value now (not the pixel data, not deferred large values).
+
+    pydicom converts raw values on first access; a value it cannot read (an unknown VR, bytes
+    that do not fit the VR) then fails here, as a corrupt header, rather than later in a check
+    or while decoding frames. A deferred value must lie inside the file. ``budget`` holds the
+    number of elements still allowed (:data:`MAX_HEADER_ELEMENTS` in all).
+    """
+    size = os.path.getsize(path)
+    for tag in list(ds.keys()):
+        if tag == PIXEL_DATA:
+            continue
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise RejectedInput(
+                path,
+                f"implausible header: more than {MAX_HEADER_ELEMENTS} elements (sequences too "
+                "long or too deep)",
+            )
+        raw = ds.get_item(tag, keep_deferred=True)
+        if isinstance(raw, RawDataElement) and raw.value is None and raw.length:
+            # deferred: a large value (palette, private blob) read only when needed
+            if raw.value_tell + raw.length > size and not _deflated(ds):
+                raise RejectedInput(path, f"truncated: the file ends inside element {raw.tag}")
+            continue
+        elem = ds[tag]
+        if elem.VR == "SQ":
+            for item in elem.value:
+                _convert_values(path, item, budget)
+
+
+def _deflated(ds: Dataset) -> bool:
+    meta = getattr(ds, "file_meta", None)
+    return meta is not None and meta.get("TransferSyntaxUID") == DeflatedExplicitVRLittleEndian

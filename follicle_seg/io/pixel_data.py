@@ -1,0 +1,210 @@
+"""Check the Pixel Data element against the header before anything is decoded.
+
+Native pixel data must hold every frame the header declares and lie inside the file.
+Encapsulated (compressed) pixel data is walked item by item without reading the fragments: each
+item inside the data, one fragment per frame at least, offset tables (basic and extended) that
+point at fragments, and every JPEG / JPEG-LS / JPEG 2000 codestream declaring the header's frame
+size, so that a decoder is never handed a length, offset or image size that points past the data.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+from typing import Any
+
+import numpy as np
+from pydicom.dataset import Dataset
+from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
+
+from follicle_seg.errors import RejectedInput
+from follicle_seg.io.tags import PIXEL_DATA, tag_int, tag_text
+
+_EXTENDED_OFFSET_TABLE = 0x7FE00001
+_EXTENDED_OFFSET_TABLE_LENGTHS = 0x7FE00002
+_UNDEFINED_LENGTH = 0xFFFFFFFF
+_ITEM, _SEQUENCE_END = (0xFFFE, 0xE000), (0xFFFE, 0xE0DD)
+
+
+def check_pixel_length(path: str, ds: Dataset, n_frames: int) -> None:
+    """Pixel data as long as the header says (uncompressed) and inside the file."""
+    elem: Any = ds.get_item(PIXEL_DATA, keep_deferred=True)
+    length = getattr(elem, "length", None)
+    if length is None:
+        value = elem.value
+        length = len(value) if value is not None else 0
+    if length == _UNDEFINED_LENGTH:
+        _check_fragments(path, ds, elem, n_frames)
+        return
+    value_tell = getattr(elem, "value_tell", None)
+    syntax = UID(ds.file_meta.TransferSyntaxUID)
+    deflated = syntax == DeflatedExplicitVRLittleEndian  # value_tell is in the inflated data
+    if value_tell is not None and not deflated and value_tell + length > os.path.getsize(path):
+        raise RejectedInput(path, "truncated: the file ends inside the pixel data")
+    if not syntax.is_compressed:
+        needed = _native_frame_bytes(ds) * n_frames
+        if length < needed:
+            raise RejectedInput(
+                path, f"truncated: pixel data holds {length} bytes, the header needs {needed}"
+            )
+
+
+def _check_fragments(path: str, ds: Dataset, elem: Any, n_frames: int) -> None:
+    """Encapsulated pixel data: items inside the file, offset tables that fit the fragments.
+
+    The item headers are walked without reading the fragments, so that a decoder is never
+    handed a fragment length or offset that points past the data (a multi-GB read).
+    """
+    if elem.value is not None:
+        stream: Any = io.BytesIO(elem.value)
+        end, in_file = len(elem.value), False
+    else:
+        stream = open(path, "rb")  # noqa: SIM115 - closed below
+        stream.seek(elem.value_tell)
+        end, in_file = os.path.getsize(path), True
+    try:
+        size = (tag_int(ds, "Rows", 0), tag_int(ds, "Columns", 0))
+        bot, starts, total, closed = _walk_items(path, stream, end, size)
+    finally:
+        stream.close()
+    if in_file and not closed:
+        raise RejectedInput(path, "truncated: the compressed pixel data has no end delimiter")
+    if not starts:
+        raise RejectedInput(path, "no pixel data: the compressed pixel data holds no fragment")
+    if len(starts) < n_frames:
+        raise RejectedInput(
+            path, f"corrupt compressed pixel data: {n_frames} frames in {len(starts)} fragments"
+        )
+    fragment_starts = set(starts)
+    if bot and (
+        len(bot) != n_frames
+        or bot[0] != 0
+        or bot != sorted(set(bot))
+        or any(o not in fragment_starts for o in bot)
+    ):
+        raise RejectedInput(
+            path,
+            "corrupt compressed pixel data: the basic offset table does not match the "
+            f"fragments ({len(bot)} offsets for {n_frames} frames)",
+        )
+    if _EXTENDED_OFFSET_TABLE in ds:
+        _check_extended_offsets(path, ds, n_frames, starts, total)
+
+
+def _walk_items(
+    path: str, stream: Any, end: int, size: tuple[int, int]
+) -> tuple[list[int], list[int], int, bool]:
+    """Basic offset table, fragment offsets and end (counted from the first fragment's item
+    tag), and whether the sequence delimiter closes the data.
+
+    A fragment that starts a JPEG, JPEG-LS or JPEG 2000 codestream must declare the header's
+    ``size`` (rows, columns): decoders allocate what the codestream says.
+    """
+    bot: list[int] | None = None
+    starts: list[int] = []
+    offset = 0
+    while len(head := stream.read(8)) == 8:
+        group, element, length = struct.unpack("<HHI", head)
+        if (group, element) == _SEQUENCE_END:
+            return bot or [], starts, offset, True
+        if (group, element) != _ITEM or length == _UNDEFINED_LENGTH:
+            raise RejectedInput(
+                path,
+                f"corrupt compressed pixel data: ({group:04X},{element:04X}) where an item "
+                "was expected",
+            )
+        if stream.tell() + length > end:
+            raise RejectedInput(
+                path, "truncated: a compressed fragment runs past the end of the pixel data"
+            )
+        if bot is None:
+            if length % 4:
+                raise RejectedInput(
+                    path,
+                    f"corrupt compressed pixel data: basic offset table of {length} bytes "
+                    "(not a multiple of 4)",
+                )
+            bot = list(struct.unpack(f"<{length // 4}I", stream.read(length)))
+            continue
+        starts.append(offset)
+        offset += 8 + length
+        value_start = stream.tell()
+        declared = _codestream_size(stream, length)
+        if declared is not None and declared != size:
+            raise RejectedInput(
+                path,
+                f"corrupt compressed pixel data: a frame's codestream is {declared[1]}x"
+                f"{declared[0]} pixels, the header says {size[1]}x{size[0]}",
+            )
+        stream.seek(value_start + length)
+    return bot or [], starts, offset, False
+
+
+#: JPEG start-of-frame markers (baseline to lossless, arithmetic) and JPEG-LS SOF55.
+_SOF_MARKERS = frozenset((0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD,
+                          0xCE, 0xCF, 0xF7))
+
+
+def _codestream_size(stream: Any, length: int) -> tuple[int, int] | None:
+    """(rows, columns) a JPEG / JPEG-LS (SOF) or JPEG 2000 (SIZ) fragment declares, if it
+    starts a codestream; read from the stream's position, within ``length`` bytes."""
+    head = stream.read(min(length, 2))
+    if head == b"\xff\x4f":  # JPEG 2000 SOC, then SIZ: Lsiz Rsiz Xsiz Ysiz XOsiz YOsiz
+        siz = stream.read(min(length - 2, 22))
+        if len(siz) < 22 or siz[:2] != b"\xff\x51":
+            return None
+        width, height, x0, y0 = struct.unpack(">IIII", siz[6:22])
+        return height - y0, width - x0
+    if head != b"\xff\xd8":  # JPEG SOI
+        return None
+    position = 2
+    while position + 9 <= length:
+        segment = stream.read(4)
+        if len(segment) < 4 or segment[0] != 0xFF:
+            return None
+        if segment[1] in _SOF_MARKERS:
+            body = stream.read(5)  # precision, lines, samples per line
+            if len(body) < 5:
+                return None
+            rows, cols = struct.unpack(">HH", body[1:5])
+            return rows, cols
+        segment_length = struct.unpack(">H", segment[2:4])[0]
+        if segment_length < 2:
+            return None
+        stream.seek(segment_length - 2, os.SEEK_CUR)
+        position += 2 + segment_length
+    return None
+
+
+def _check_extended_offsets(
+    path: str, ds: Dataset, n_frames: int, starts: list[int], total: int
+) -> None:
+    """ExtendedOffsetTable (7FE0,0001) and its lengths: one per frame, on fragments, inside."""
+    try:
+        offsets = [int(v) for v in np.frombuffer(ds[_EXTENDED_OFFSET_TABLE].value, "<u8")]
+        lengths = [int(v) for v in np.frombuffer(ds[_EXTENDED_OFFSET_TABLE_LENGTHS].value, "<u8")]
+    except (KeyError, ValueError, TypeError):
+        offsets, lengths = [], []
+    fragment_starts = set(starts)
+    if (
+        len(offsets) != n_frames
+        or len(lengths) != n_frames
+        or offsets != sorted(set(offsets))
+        or any(o not in fragment_starts or o + n > total for o, n in zip(offsets, lengths))
+    ):
+        raise RejectedInput(
+            path,
+            "corrupt compressed pixel data: the extended offset table does not match the "
+            f"fragments ({len(offsets)} offsets for {n_frames} frames)",
+        )
+
+
+
+def _native_frame_bytes(ds: Dataset) -> int:
+    """Bytes of one uncompressed frame (YBR_FULL_422 stores two samples a pixel)."""
+    rows, cols = tag_int(ds, "Rows", 0), tag_int(ds, "Columns", 0)
+    samples, bits = tag_int(ds, "SamplesPerPixel", 1), tag_int(ds, "BitsAllocated", 8)
+    if tag_text(ds, "PhotometricInterpretation") == "YBR_FULL_422":
+        return rows * cols * 2 * bits // 8
+    return rows * cols * samples * bits // 8
