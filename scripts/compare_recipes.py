@@ -1,7 +1,8 @@
 """Compare two training recipes, each trained with one or more seeds, on the real captures.
 
 One network per ``scripts/eval_real.py --json`` file; ``--a`` lists the networks of one recipe
-and ``--b`` those of the other, scored on the same images. The training seed alone moves the
+and ``--b`` those of the other, scored on the same images. A ``scripts/ruler_scale.py --json``
+file is read at the true scale (its factor 1, as a calibrated DICOM is read) instead. The training seed alone moves the
 real mean ovary Dice by up to 0.07 (README, "What has been tried"), so a paired test between two
 networks compares those networks, not their recipes. This script keeps both sources of spread:
 
@@ -34,13 +35,21 @@ def dice_table(paths: list[Path]) -> tuple[list[str], np.ndarray]:
     for path in paths:
         try:
             images = json.loads(path.read_text(encoding="utf-8"))["images"]
-            runs.append({str(r["name"]): float(r["ovary_dice"]) for r in images})
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ValueError(f"{path}: not an eval_real.py --json file ({exc})") from exc
+            scored = [r for r in images if "ovary_dice" in r or "1" in r.get("factor", {})]
+            runs.append({str(r["name"]): _ovary_dice(r) for r in scored})
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"{path}: not an eval_real.py or ruler_scale.py --json file ({exc})") from exc
     names = sorted(set.intersection(*(set(r) for r in runs)))
     if not names:
         raise ValueError("no image is scored in every file")
     return names, np.array([[r[n] for n in names] for r in runs])
+
+
+def _ovary_dice(record: dict[str, object]) -> float:
+    """An image's ovary Dice: eval_real.py's, or ruler_scale.py's at the true scale (factor 1)."""
+    if "ovary_dice" in record:
+        return float(record["ovary_dice"])  # type: ignore[arg-type]
+    return float(record["factor"]["1"]["dice"])  # type: ignore[index]
 
 
 def bootstrap_difference(a: np.ndarray, b: np.ndarray, draws: int = 4000, seed: int = 0) -> np.ndarray:
@@ -89,8 +98,8 @@ def compare(a_paths: list[Path], b_paths: list[Path], margin: float = 0.05) -> d
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--a", type=Path, nargs="+", required=True, help="eval_real.py --json files of recipe A")
-    parser.add_argument("--b", type=Path, nargs="+", required=True, help="eval_real.py --json files of recipe B")
+    parser.add_argument("--a", type=Path, nargs="+", required=True, help="eval_real.py (or ruler_scale.py) --json files of recipe A")
+    parser.add_argument("--b", type=Path, nargs="+", required=True, help="eval_real.py (or ruler_scale.py) --json files of recipe B")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     try:

@@ -62,4 +62,18 @@ def test_a_file_that_is_not_an_eval_real_report_is_named(script, tmp_path, capsy
     bad.write_text('{"summary": {}}', encoding="utf-8")
     with pytest.raises(SystemExit):
         script.main(["--a", str(good), "--b", str(bad)])
-    assert "bad.json: not an eval_real.py --json file" in capsys.readouterr().err
+    assert "bad.json: not an eval_real.py or ruler_scale.py --json file" in capsys.readouterr().err
+
+
+def test_ruler_scale_files_are_read_at_the_true_scale(script, tmp_path) -> None:
+    def ruler(name: str, dice: list[float]) -> Path:
+        rows = [{"name": f"img{i}", "factor": {"0.75": {"dice": 0.0}, "1": {"dice": d}}}
+                for i, d in enumerate(dice)]
+        rows.append({"name": "no_ruler_read", "factor": {}})  # no true-scale reading: left out
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps({"summary": {}, "images": rows}), encoding="utf-8")
+        return path
+
+    report = script.compare([ruler("a", [0.2, 0.4])], [ruler("b", [0.6, 0.4])])
+    assert report["n_images"] == 2
+    assert report["a"]["mean"] == pytest.approx(0.3) and report["difference"] == pytest.approx(0.2)
