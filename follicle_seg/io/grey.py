@@ -103,10 +103,6 @@ def _luma(rgb: np.ndarray) -> np.ndarray:
     return np.rint(np.clip(grey, 0.0, 255.0)).astype(np.uint8)
 
 
-# ----------------------------------------------------------------------------- small tag helpers
-
-
-
 def _voi_window(ds: Dataset) -> tuple[float, float] | None:
     """The first VOI window (WindowCenter, WindowWidth), when both are usable numbers."""
     center, width = first_number(ds.get("WindowCenter")), first_number(ds.get("WindowWidth"))

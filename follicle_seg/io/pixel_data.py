@@ -200,7 +200,6 @@ def _check_extended_offsets(
         )
 
 
-
 def _native_frame_bytes(ds: Dataset) -> int:
     """Bytes of one uncompressed frame (YBR_FULL_422 stores two samples a pixel)."""
     rows, cols = tag_int(ds, "Rows", 0), tag_int(ds, "Columns", 0)
