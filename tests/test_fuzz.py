@@ -14,6 +14,7 @@ import struct
 import tracemalloc
 import zlib
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -35,7 +36,7 @@ from follicle_seg.errors import RejectedInput
 from follicle_seg.io import dicom, header, iter_frames, read_record
 from follicle_seg.io.write import write_us_dicom
 
-from script_module import load_script  # tests/ is on sys.path
+from script_module import SCRIPTS, load_script  # tests/ is on sys.path
 
 ROWS, COLS = 72, 96
 REGION = dict(min_col=0, min_row=0, max_col=COLS - 1, max_row=ROWS - 1, delta_x_mm=0.2,
@@ -43,8 +44,10 @@ REGION = dict(min_col=0, min_row=0, max_col=COLS - 1, max_row=ROWS - 1, delta_x_
 
 
 @pytest.fixture(scope="module")
-def fuzz() -> ModuleType:
-    return load_script("fuzz_ingest")
+def fuzz() -> Iterator[ModuleType]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(str(SCRIPTS))  # it imports fuzz_cases, as when run from scripts/
+        yield load_script("fuzz_ingest")
 
 
 def frames(n: int = 1) -> np.ndarray:
