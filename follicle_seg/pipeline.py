@@ -8,9 +8,10 @@ Flow for each input file::
     last frame in: track the sweep, write overlays/masks/DICOM, record the result in SQLite
     all files done: tables from the run state, report
 
-Everything that runs image codecs (``read_record`` may decode a first frame to find the scan
-area; ``iter_frames``) runs in ``--workers`` child processes (:mod:`follicle_seg.isolation`): a
-codec that crashes or hangs in C code fails that one file, with the reason, and the run goes on.
+The header pass and the frame stream live in :mod:`follicle_seg.intake`. Everything that runs
+image codecs (``read_record`` may decode a first frame to find the scan area; ``iter_frames``)
+runs in ``--workers`` child processes (:mod:`follicle_seg.isolation`): a codec that crashes or
+hangs in C code fails that one file, with the reason, and the run goes on.
 
 A file's result reaches the run-state store in one SQLite transaction after its outputs are
 written, so ``kill -9`` at any moment followed by a rerun repeats at most the file in flight and
@@ -21,22 +22,21 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
-import threading
 import time
-from contextlib import contextmanager
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
 from follicle_seg.analyse import FileAnalysis, analyse_frame
 from follicle_seg.errors import FollicleSegError, OutputError, RejectedInput
-from follicle_seg.memory import bound_caches
+from follicle_seg.intake import END, Input, chunks, header_pass, stream_frames
+from follicle_seg.io import discover
 from follicle_seg.isolation import WorkerFailed, WorkerPool
-from follicle_seg.io import discover, iter_frames, read_record
+from follicle_seg.memory import bound_caches
 from follicle_seg.privacy import load_key, pseudonym
-from follicle_seg.state import STATE_FILE, StateStore, file_sha256
+from follicle_seg.state import STATE_FILE, StateStore
 from follicle_seg.types import Frame, ImageRecord, ImageResult
 
 log = logging.getLogger("follicle_seg")
@@ -90,80 +90,7 @@ class RunSummary:
         )
 
 
-@dataclass(frozen=True)
-class Input:
-    """One discovered file after the header pass."""
-
-    path: str
-    sha256: str
-    record: ImageRecord | None  # None when rejected or already done
-    result: ImageResult | None  # set when the header pass already decided (rejected, duplicate)
-    done: bool = False
-
-
-# --------------------------------------------------------------------------- header pass
-
-
-def _call(decoders: WorkerPool | None, fn: Callable, *args):
-    """``fn(*args)`` in an isolated decoder process, or here when isolation is off."""
-    return fn(*args) if decoders is None else decoders.call(fn, *args)
-
-
-def _header(
-    path: Path,
-    done: Callable[[str, str], bool],
-    anonymise: Callable[[ImageRecord], ImageRecord],
-    decoders: WorkerPool | None = None,
-) -> Input:
-    p = str(path)
-    try:
-        sha = file_sha256(path)
-    except OSError as exc:
-        return Input(p, "", None, ImageResult(None, p, "rejected", f"{p}: cannot read ({exc.strerror})"))
-    if done(p, sha):
-        return Input(p, sha, None, None, done=True)
-    try:
-        record = anonymise(_call(decoders, read_record, path))
-    except RejectedInput as exc:
-        return Input(p, sha, None, ImageResult(None, p, "rejected", exc.reason))
-    except WorkerFailed as exc:
-        return Input(p, sha, None, ImageResult(None, p, "failed", f"{p}: reading the header: {exc}"))
-    except Exception as exc:  # noqa: BLE001 - a batch never dies on one file
-        return Input(p, sha, None, ImageResult(None, p, "failed", f"{type(exc).__name__}: {exc}"))
-    return Input(p, sha, record, None)
-
-
-def header_pass(
-    paths: Sequence[Path],
-    store: StateStore,
-    anonymise: Callable[[ImageRecord], ImageRecord],
-    workers: int,
-    decoders: WorkerPool | None = None,
-) -> list[Input]:
-    """Hash and read the header of every file (in parallel), then resolve duplicate SOP instances.
-
-    A SOP instance met under several paths is analysed once, under the first path in discovery
-    order (or the path that analysed it in an earlier run); the others get a rejected row naming it.
-    """
-    done_keys = store.keys()
-    with ThreadPoolExecutor(max(1, workers)) as pool:
-        inputs = list(pool.map(lambda p: _header(p, lambda a, b: (a, b) in done_keys, anonymise, decoders), paths))
-    owner: dict[str, str] = dict(store.sop_owners())
-    resolved = []
-    for item in inputs:
-        if item.record is not None:
-            sop = item.record.sop_instance_uid
-            first = owner.setdefault(sop, item.path)
-            if first != item.path:
-                reason = f"duplicate SOP instance {sop}: already analysed from {first}"
-                item = replace(item, result=ImageResult(item.record, item.path, "rejected", reason), record=None)
-        resolved.append(item)
-    return resolved
-
-
 # --------------------------------------------------------------------------- streaming engine
-
-_END = object()
 
 MAIN_THREAD_TIMES = ("waiting for frames", "segmenting", "waiting for measurement", "finishing files")
 """Where a local run's main thread spends its time, as ``run.log``'s timing line names it; with
@@ -187,67 +114,6 @@ def read_timing(log_text: str) -> dict[str, float]:
         return {}
     phases = lines[-1].split(TIMING, 1)[1].split(", ")
     return {name: float(value) for name, value in (p.rsplit(" ", 1) for p in phases)}
-
-
-def decode_pixels(record: ImageRecord, start: int, stop: int) -> list:
-    """Grey region pixels of frames ``start`` to ``stop - 1`` (what a decoder process returns)."""
-    return [frame.pixels for frame in iter_frames(record, start=start, stop=stop)]
-
-
-def _chunks(record: ImageRecord, chunk: int, decoders: WorkerPool | None) -> Iterator[list[Frame]]:
-    """The frames of a file, ``chunk`` at a time, decoded here or in an isolated process."""
-    for start in range(0, record.n_frames, chunk):
-        pixels = _call(decoders, decode_pixels, record, start, start + chunk)
-        yield [Frame(record=record, index=start + i, pixels=px) for i, px in enumerate(pixels)]
-
-
-def _produce(todo: "queue.Queue[Input | None]", out: "queue.Queue", chunk: int, decoders: WorkerPool | None) -> None:
-    """Decode files taken from `todo`, putting (input, frames) chunks and (input, _END) on `out`.
-
-    A file that fails mid-way ends with (input, exception) instead of _END; the worker's own end
-    marker (None) is always sent, so the consumer never waits for a thread that died.
-    """
-    try:
-        while (item := todo.get()) is not None:
-            try:
-                for batch in _chunks(item.record, chunk, decoders):
-                    out.put((item, batch))
-                out.put((item, _END))
-            except WorkerFailed as exc:
-                out.put((item, WorkerFailed(f"{item.path}: decoding: {exc}")))
-            except Exception as exc:  # noqa: BLE001 - a batch never dies on one file
-                out.put((item, exc))
-    finally:
-        out.put(None)
-
-
-def stream_frames(
-    inputs: Sequence[Input], *, workers: int, chunk: int, decoders: WorkerPool | None = None
-) -> Iterator[tuple[Input, object]]:
-    """Decode in `workers` threads into a bounded queue; yields (input, frames | _END | exception).
-
-    With ``decoders`` the codecs run in those isolated processes (the threads wait on them).
-
-    Chunks of one file come in order; chunks of different files may interleave. At most about
-    ``2 * workers`` chunks of ``chunk`` frames are decoded ahead, whatever the number of files.
-    """
-    todo: "queue.Queue[Input | None]" = queue.Queue()
-    for item in inputs:
-        todo.put(item)
-    n = max(1, min(workers, len(inputs)))
-    for _ in range(n):
-        todo.put(None)
-    out: "queue.Queue" = queue.Queue(maxsize=2 * n)
-    threads = [threading.Thread(target=_produce, args=(todo, out, chunk, decoders), daemon=True) for _ in range(n)]
-    for t in threads:
-        t.start()
-    finished = 0
-    while finished < n:
-        got = out.get()
-        if got is None:
-            finished += 1
-            continue
-        yield got
 
 
 class Engine:
@@ -343,7 +209,7 @@ class Engine:
         """One file start to end in this thread (the unit of work of a Dask task)."""
         analysis = FileAnalysis(item.record)
         try:
-            for batch in _chunks(item.record, max(1, self.options.batch_size), None):
+            for batch in chunks(item.record, max(1, self.options.batch_size), None):
                 self.add_frames(analysis, batch)
         except RejectedInput as exc:
             return ImageResult(item.record, item.path, "rejected", exc.reason)
@@ -377,7 +243,7 @@ class Engine:
                     on_result(item, ImageResult(item.record, item.path, "failed", str(payload)))
                 else:
                     on_result(item, ImageResult(item.record, item.path, "failed", f"{type(payload).__name__}: {payload}"))
-            elif payload is _END:
+            elif payload is END:
                 analysis = open_files.pop(item.path, None) or FileAnalysis(item.record)
                 if item.path in failed:
                     on_result(item, ImageResult(item.record, item.path, "failed", failed.pop(item.path)))

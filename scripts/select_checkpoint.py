@@ -20,7 +20,6 @@ import re
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from follicle_seg.model.infer import Segmenter

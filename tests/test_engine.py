@@ -9,7 +9,7 @@ import numpy as np
 
 from follicle_seg.io import read_record
 from follicle_seg.io.write import write_us_dicom
-from follicle_seg.pipeline import Input, header_pass, stream_frames
+from follicle_seg.intake import Input, header_pass, stream_frames
 from follicle_seg.state import StateStore
 
 EXPLICIT_LE = "1.2.840.10008.1.2.1"

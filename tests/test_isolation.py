@@ -9,7 +9,7 @@ import time
 import pandas as pd
 import pytest
 
-from follicle_seg import pipeline
+from follicle_seg import intake
 from follicle_seg.errors import RejectedInput
 from follicle_seg.isolation import IsolatedWorker, WorkerFailed
 from follicle_seg.pipeline import RunOptions, run
@@ -32,7 +32,7 @@ def reject(path: str) -> None:
 def crash_on_left_sweeps(record, start, stop):
     if "L_sweep" in record.path:
         os.abort()
-    return pipeline.decode_pixels(record, start, stop)
+    return intake.decode_pixels(record, start, stop)
 
 
 def test_worker_survives_a_crash_and_a_hang() -> None:
@@ -58,7 +58,7 @@ def test_exceptions_come_back_unchanged() -> None:
 def test_a_crashing_decoder_fails_its_files_and_the_run_goes_on(tmp_path, monkeypatch) -> None:
     study = tmp_path / "study"
     write_study(study, patients=1, visits=1, seed=3, frames_per_sweep=4, stills_per_ovary=0)
-    monkeypatch.setattr(pipeline, "decode_pixels", crash_on_left_sweeps)
+    monkeypatch.setattr(intake, "decode_pixels", crash_on_left_sweeps)
     out = tmp_path / "out"
     summary = run([study / "dicom"], RunOptions(out=out, workers=1, overlays=False, dicom=False, report=False))
     images = pd.read_csv(out / "images.csv", keep_default_na=False)
