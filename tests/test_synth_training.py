@@ -167,10 +167,10 @@ def test_layered_ovary_is_visible_by_its_follicles_and_level() -> None:
 def test_layered_smooth_fields_stay_bounded_even_when_smoother_than_their_extent() -> None:
     """A field far smoother than its extent is nearly constant; it must not be blown up by its
     tiny standard deviation (it once gave TGC errors of hundreds of dB)."""
-    from follicle_seg.synth.layered import _field
+    from follicle_seg.synth.sector import smooth_field
 
     rng = np.random.default_rng(0)
-    fields = [_field((300, 1), 300 / rng.uniform(2, 6), rng) for _ in range(500)]
+    fields = [smooth_field((300, 1), 300 / rng.uniform(2, 6), rng) for _ in range(500)]
     assert max(float(np.abs(f).max()) for f in fields) < 5.0
     assert all(abs(float(f.mean())) < 1e-3 and abs(float(f.std()) - 1.0) < 1e-2 for f in fields)
 
@@ -179,9 +179,10 @@ def test_layered_ovaries_without_follicles_still_show_an_edge_or_a_level_step() 
     """An ovary labelled with no follicle >= 3 mm must differ from the tissue around it: a level
     step or a bright capsule of a few dB (the earlier generator left about one in eight of them
     1-2 dB off and without a capsule: labels with nothing to see)."""
-    from follicle_seg.synth.layered import _Plane, _Scene
+    from follicle_seg.synth.layered import _Scene
+    from follicle_seg.synth.sector import Plane
 
-    plane = _Plane(320, 420, 0.25, 2.0)
+    plane = Plane(320, 420, 0.25, 2.0)
     fan = np.ones((320, 420), bool)
     cues = []
     for seed in range(300):
@@ -219,10 +220,10 @@ def test_patchwork_share_takes_its_frames_from_the_3d_seeds_only() -> None:
 def test_patchwork_ovary_shows_its_follicles_and_a_cue_when_it_has_none() -> None:
     """Follicles are darker than their stroma; an ovary with no follicle >= 3 mm differs from the
     tissue around it by a level step or a bright capsule (else the label has nothing to see)."""
-    from follicle_seg.synth.layered import _Plane
+    from follicle_seg.synth.sector import Plane
     from follicle_seg.synth.patchwork import _Labels
 
-    plane = _Plane(320, 420, 0.25, 2.0)
+    plane = Plane(320, 420, 0.25, 2.0)
     fan = np.ones((320, 420), bool)
     darker, cues = [], []
     for seed in range(150):
@@ -276,9 +277,10 @@ def test_poi_share_draws_small_flat_nearly_follicle_free_ovaries() -> None:
 def test_poi_ovaries_still_show_a_cue_and_their_look_alike_stays_outside() -> None:
     """A small follicle-free ovary differs from the tissue around it by a level step or a bright
     capsule; the look-alike beside it is labelled background and leaves the ovary's echo alone."""
-    from follicle_seg.synth.layered import _Plane, _Scene
+    from follicle_seg.synth.layered import _Scene
+    from follicle_seg.synth.sector import Plane
 
-    plane = _Plane(320, 420, 0.25, 2.0)
+    plane = Plane(320, 420, 0.25, 2.0)
     fan = np.ones((320, 420), bool)
     cues, moved = [], []
     for seed in range(120):

@@ -15,6 +15,7 @@ import numpy as np
 from follicle_seg.synth.anatomy import Scene
 from follicle_seg.synth.geometry import EllipseCut, cut
 from follicle_seg.synth.render import DisplayGrid
+from follicle_seg.synth.sector import Plane
 
 _FONTS = (cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_PLAIN, cv2.FONT_HERSHEY_DUPLEX)
 
@@ -142,3 +143,33 @@ def compose_canvas(
             cv2.line(canvas, (tick_col, r), (tick_col + 5, r), (180, 180, 180), 1)
     cv2.putText(canvas, f"{depth_mm / 10:.1f}cm", (4, canvas.shape[0] - 6), font, 0.4, (200, 200, 200), 1)
     return Canvas(canvas, (left, top, left + cols - 1, top + rows - 1))
+
+
+_LABEL_TEXT = ("RT OVARY", "LT OVARY", "Rt Ovary", "Lt Ovary", "R OV", "L OV", "LOV", "ROV", "RT-OVARY",
+               "LEFT OV", "Right Ovary", "Left Ovary", "CY", "1", "2")
+
+
+def draw_graphics(img: np.ndarray, plane: Plane, ovary: dict[str, object] | None, rng: np.random.Generator) -> None:
+    """Calipers across the ovary or a follicle, a side label, measurement text (in place)."""
+    value = int(rng.integers(170, 256))
+    lines: list[str] = []
+    if ovary is not None and rng.random() < 0.5:
+        cx, cz = ovary["centre"]  # type: ignore[misc]
+        targets = [(cx, cz, ovary["a"], ovary["angle"])]
+        targets += [(fx, fz, rad, rng.uniform(-np.pi, np.pi)) for fx, fz, rad, _ in ovary["follicles"]]  # type: ignore[union-attr]
+        size, step = int(rng.integers(3, 7)), int(rng.integers(3, 6))
+        for k in rng.permutation(len(targets))[: int(rng.integers(1, 3))]:
+            x, z, half, ang = targets[int(k)]
+            ends = [plane.to_pixel(x + sg * half * np.cos(ang), z + sg * half * np.sin(ang)) for sg in (-1, 1)]
+            for row, col in ends:
+                _plus(img, row, col, size, value)
+            if rng.random() < 0.8:
+                _dotted(img, (ends[0][1], ends[0][0]), (ends[1][1], ends[1][0]), step, value)
+            lines.append(f"D{len(lines) + 1} {2 * half / 10:.2f} cm")
+    if ovary is not None and rng.random() < 0.25:
+        cx, cz = ovary["centre"]  # type: ignore[misc]
+        row, col = plane.to_pixel(cx + rng.uniform(-1, 1) * ovary["a"], cz + rng.uniform(0.3, 1.3) * ovary["b"])  # type: ignore[operator]
+        text = _LABEL_TEXT[int(rng.integers(len(_LABEL_TEXT)))]
+        cv2.putText(img, text, (col - 20, row), cv2.FONT_HERSHEY_SIMPLEX, rng.uniform(0.35, 0.6), value, 1, cv2.LINE_AA)
+    if lines or rng.random() < 0.3:
+        draw_text_block(img, lines or [f"D {rng.uniform(1, 5):.2f}cm"], rng, value=value)

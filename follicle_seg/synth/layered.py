@@ -34,85 +34,31 @@ Examples
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
 
-from follicle_seg.synth.canvas import _dotted, _plus, draw_text_block
-
-_LABEL_TEXT = ("RT OVARY", "LT OVARY", "Rt Ovary", "Lt Ovary", "R OV", "L OV", "LOV", "ROV", "RT-OVARY",
-               "LEFT OV", "Right Ovary", "Left Ovary", "CY", "1", "2")
-
-
-def _field(shape: tuple[int, int], sigma_px: float, rng: np.random.Generator,
-           angle: float | None = None, stretch: float = 1.0) -> np.ndarray:
-    """Smooth random field, zero mean and unit standard deviation; oriented (``angle``, ``stretch`` > 1) or not.
-
-    The mean is removed: a field much smoother than its extent is nearly constant, and scaling
-    that constant by the tiny standard deviation blew it up (a TGC error of hundreds of dB)."""
-    noise = rng.standard_normal(shape).astype(np.float32)
-    sx, sy = sigma_px * stretch, sigma_px
-    out = cv2.GaussianBlur(noise, (0, 0), sigmaX=max(sx, 0.3), sigmaY=max(sy, 0.3))
-    if angle is not None and stretch > 1.0:
-        rows, cols = shape
-        m = cv2.getRotationMatrix2D((cols / 2.0, rows / 2.0), float(np.degrees(angle)), 1.0)
-        out = cv2.warpAffine(out, m, (cols, rows), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-    out -= float(out.mean())
-    return out / (float(out.std()) + 1e-6)
-
-
-class _Plane:
-    """The display plane in mm: pixel (row, col) sits at x = (col - c0) * s, z = z0 + row * s."""
-
-    def __init__(self, rows: int, cols: int, spacing: float, z0: float) -> None:
-        self.rows, self.cols, self.s, self.z0 = rows, cols, spacing, z0
-        self.c0 = (cols - 1) / 2.0
-        self.x = ((np.arange(cols, dtype=np.float32) - self.c0) * spacing)[None, :]
-        self.z = (z0 + np.arange(rows, dtype=np.float32) * spacing)[:, None]
-
-    def ellipse(self, cx: float, cz: float, a: float, b: float, angle: float) -> np.ndarray:
-        """Normalised elliptic radius (1 on the outline) of every pixel."""
-        dx, dz = self.x - cx, self.z - cz
-        c, s = np.cos(angle), np.sin(angle)
-        u, v = dx * c + dz * s, -dx * s + dz * c
-        return np.sqrt((u / a) ** 2 + (v / b) ** 2)
-
-    def band(self, cx: float, cz: float, angle: float, curvature: float, half_width: float,
-             half_length: float) -> np.ndarray:
-        """Signed distance (mm, < 0 inside) to a curved band, ends rounded off."""
-        dx, dz = self.x - cx, self.z - cz
-        c, s = np.cos(angle), np.sin(angle)
-        u, v = dx * c + dz * s, -dx * s + dz * c
-        across = np.abs(v - 0.5 * curvature * u * u) - half_width
-        along = np.abs(u) - half_length
-        return np.maximum(across, along)
-
-    def to_pixel(self, x: float, z: float) -> tuple[int, int]:
-        return int(round((z - self.z0) / self.s)), int(round(x / self.s + self.c0))
-
+from follicle_seg.synth.canvas import draw_graphics
+from follicle_seg.synth.sector import Fan, Plane, fan_point, smooth_field
 
 def _soft(distance: np.ndarray, edge_mm: float) -> np.ndarray:
     """Inside weight 1 -> 0 across an edge of ``edge_mm`` (distance < 0 inside)."""
     return np.clip(0.5 - distance / max(edge_mm, 1e-3), 0.0, 1.0).astype(np.float32)
 
 
-
-
 class _Scene:
     """Label, echo (dB) and attenuation (dB/mm) maps of one frame, painted back to front."""
 
-    def __init__(self, plane: _Plane, fan: np.ndarray, rng: np.random.Generator, tissue_alpha: float) -> None:
+    def __init__(self, plane: Plane, fan: np.ndarray, rng: np.random.Generator, tissue_alpha: float) -> None:
         self.p, self.fan, self.rng, self.tissue_alpha = plane, fan, rng, tissue_alpha
         shape = (plane.rows, plane.cols)
         px = 1.0 / plane.s
         self.textures = [
-            _field(shape, rng.uniform(0.4, 1.2) * px, rng),
-            _field(shape, rng.uniform(1.5, 4.0) * px, rng),
-            _field(shape, rng.uniform(0.6, 2.0) * px, rng, angle=rng.uniform(-0.6, 0.6), stretch=rng.uniform(3, 10)),
-            _field(shape, rng.uniform(0.6, 2.0) * px, rng, angle=rng.uniform(-np.pi, np.pi), stretch=rng.uniform(2, 8)),
+            smooth_field(shape, rng.uniform(0.4, 1.2) * px, rng),
+            smooth_field(shape, rng.uniform(1.5, 4.0) * px, rng),
+            smooth_field(shape, rng.uniform(0.6, 2.0) * px, rng, angle=rng.uniform(-0.6, 0.6), stretch=rng.uniform(3, 10)),
+            smooth_field(shape, rng.uniform(0.6, 2.0) * px, rng, angle=rng.uniform(-np.pi, np.pi), stretch=rng.uniform(2, 8)),
         ]
-        self.echo = (rng.uniform(1.5, 5.0) * _field(shape, rng.uniform(5, 20) * px, rng)).astype(np.float32)
+        self.echo = (rng.uniform(1.5, 5.0) * smooth_field(shape, rng.uniform(5, 20) * px, rng)).astype(np.float32)
         self.echo += self._texture(rng.uniform(1.0, 4.0))
         self.alpha = np.full(shape, tissue_alpha, np.float32)
         self.labels = np.zeros(shape, np.uint8)
@@ -195,7 +141,7 @@ class _Scene:
         a, angle = rng.uniform(20, 45), rng.normal(0, 0.6)
         b = a * rng.uniform(0.4, 0.7)
         r = self.p.ellipse(cx, cz, a, b, angle)
-        striae = _field(self.echo.shape, rng.uniform(0.6, 1.5) / self.p.s, rng, angle=angle, stretch=rng.uniform(4, 10))
+        striae = smooth_field(self.echo.shape, rng.uniform(0.6, 1.5) / self.p.s, rng, angle=angle, stretch=rng.uniform(4, 10))
         self.paint(_soft((r - 1.0) * a, 1.5), rng.normal(2, 4) + rng.uniform(1, 5) * striae,
                self.tissue_alpha * 1.1)
         stripe = self.p.band(cx, cz, angle, 0.0, b * rng.uniform(0.05, 0.2), a * 0.7)
@@ -229,7 +175,7 @@ class _Scene:
         # Real stroma is a little darker (87 % of scans) and smoother than the tissue around it,
         # with a texture of its own, not the surroundings' fields at another level.
         offset = -rng.uniform(2.0, 8.0) if rng.random() < 0.85 else rng.uniform(1.5, 5.0)
-        grain = _field(self.echo.shape, rng.uniform(0.4, 1.5) / p.s, rng)
+        grain = smooth_field(self.echo.shape, rng.uniform(0.4, 1.5) / p.s, rng)
         stroma = around + offset + (rng.uniform(0.3, 1.5) if poi else rng.uniform(0.5, 3.0)) * grain
         if rng.random() < 0.4:  # a brighter or darker medulla
             stroma = stroma + rng.uniform(-3, 3) * np.clip(1.0 - r, 0, 1) ** 2
@@ -302,18 +248,6 @@ class _Scene:
         self.labels[(self.labels == 0) & (r < 1.0)] = 1
         return placed
 
-
-def fan_point(plane: _Plane, fan: np.ndarray, rng: np.random.Generator,
-              depth: tuple[float, float] = (0.05, 0.95)) -> tuple[float, float]:
-    """A random point (x, z mm) inside the fan, its depth kept between the given fractions of the fan's."""
-    rows, cols = np.nonzero(fan)
-    k = rng.integers(len(rows))
-    z = float(plane.z[rows[k], 0])
-    lo, hi = float(plane.z[rows.min(), 0]), float(plane.z[rows.max(), 0])
-    z = float(np.clip(z, lo + depth[0] * (hi - lo), lo + depth[1] * (hi - lo)))
-    return float(plane.x[0, cols[k]]), z
-
-
 def ovary_axes(rng: np.random.Generator, area: float) -> tuple[float, float, np.ndarray]:
     """Semi-axes (mm) of an ovary of about ``area`` mm2 and its follicle diameters; a dominant
     follicle stretches the ovary to hold it."""
@@ -374,35 +308,13 @@ def _follicle_diameters(rng: np.random.Generator) -> np.ndarray:
     return d
 
 
-def _to_polar(plane: _Plane, radius: float, depth: float, half: float, spacing: float) -> tuple[np.ndarray, np.ndarray]:
-    """Maps for ``cv2.remap`` from the polar grid (depth x beam) into the display plane."""
-    n_r = int(np.ceil(depth / spacing))
-    n_t = int(np.ceil(2 * half * (radius + 0.6 * depth) / spacing))
-    rr = radius + np.arange(n_r, dtype=np.float32)[:, None] * spacing
-    tt = (-half + (np.arange(n_t, dtype=np.float32) + 0.5) * (2 * half / n_t))[None, :]
-    map_x = (rr * np.sin(tt)) / plane.s + plane.c0
-    map_y = (rr * np.cos(tt) - plane.z0) / plane.s
-    return map_x.astype(np.float32), map_y.astype(np.float32)
-
-
-def _from_polar(plane: _Plane, radius: float, depth: float, half: float, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Maps from the display plane into the polar grid of ``shape`` (depth x beam), and the fan mask."""
-    n_t = shape[1]
-    r = np.hypot(plane.x, plane.z)
-    t = np.arctan2(plane.x, plane.z)
-    fan = (r >= radius) & (r <= radius + depth) & (np.abs(t) <= half)
-    map_r = ((r - radius) / plane.s).astype(np.float32)
-    map_t = ((t + half) / (2 * half / n_t) - 0.5).astype(np.float32)
-    return map_t, map_r, fan
-
-
 def _beam(echo: np.ndarray, alpha: np.ndarray, rng: np.random.Generator, spacing: float, noise: float) -> np.ndarray:
     """Echo and attenuation on the polar grid -> log-compressed, post-processed display values 0-1."""
     n_r = echo.shape[0]
     r_mm = np.arange(n_r, dtype=np.float32)[:, None] * spacing
     path = np.cumsum(alpha, axis=0) * spacing  # two-way attenuation, dB
     tissue = float(np.median(alpha))
-    tgc = tissue * r_mm + rng.uniform(0, 6) * _field((n_r, 1), n_r / rng.uniform(2, 6), rng)
+    tgc = tissue * r_mm + rng.uniform(0, 6) * smooth_field((n_r, 1), n_r / rng.uniform(2, 6), rng)
     tgc -= rng.uniform(0, 0.3) * tissue * r_mm  # frequent under-compensation
     db = echo - path + tgc
     amp = np.power(10.0, db / 20.0).astype(np.float32)
@@ -430,78 +342,6 @@ def _beam(echo: np.ndarray, alpha: np.ndarray, rng: np.random.Generator, spacing
     if rng.random() < 0.5:
         img = img + np.float32(rng.uniform(0.2, 1.0)) * (img - cv2.GaussianBlur(img, (0, 0), 2.0))
     return np.clip(img, 0, 1)
-
-
-def _graphics(img: np.ndarray, plane: _Plane, ovary: dict[str, object] | None, rng: np.random.Generator) -> None:
-    """Calipers across the ovary or a follicle, a side label, measurement text (in place)."""
-    value = int(rng.integers(170, 256))
-    lines: list[str] = []
-    if ovary is not None and rng.random() < 0.5:
-        cx, cz = ovary["centre"]  # type: ignore[misc]
-        targets = [(cx, cz, ovary["a"], ovary["angle"])]
-        targets += [(fx, fz, rad, rng.uniform(-np.pi, np.pi)) for fx, fz, rad, _ in ovary["follicles"]]  # type: ignore[union-attr]
-        size, step = int(rng.integers(3, 7)), int(rng.integers(3, 6))
-        for k in rng.permutation(len(targets))[: int(rng.integers(1, 3))]:
-            x, z, half, ang = targets[int(k)]
-            ends = [plane.to_pixel(x + sg * half * np.cos(ang), z + sg * half * np.sin(ang)) for sg in (-1, 1)]
-            for row, col in ends:
-                _plus(img, row, col, size, value)
-            if rng.random() < 0.8:
-                _dotted(img, (ends[0][1], ends[0][0]), (ends[1][1], ends[1][0]), step, value)
-            lines.append(f"D{len(lines) + 1} {2 * half / 10:.2f} cm")
-    if ovary is not None and rng.random() < 0.25:
-        cx, cz = ovary["centre"]  # type: ignore[misc]
-        row, col = plane.to_pixel(cx + rng.uniform(-1, 1) * ovary["a"], cz + rng.uniform(0.3, 1.3) * ovary["b"])  # type: ignore[operator]
-        text = _LABEL_TEXT[int(rng.integers(len(_LABEL_TEXT)))]
-        cv2.putText(img, text, (col - 20, row), cv2.FONT_HERSHEY_SIMPLEX, rng.uniform(0.35, 0.6), value, 1, cv2.LINE_AA)
-    if lines or rng.random() < 0.3:
-        draw_text_block(img, lines or [f"D {rng.uniform(1, 5):.2f}cm"], rng, value=value)
-
-
-@dataclass(frozen=True)
-class Fan:
-    """A random endocavity sector on a square-pixel display plane, with the maps between the
-    display plane and the polar (depth x beam-line) grid."""
-
-    plane: _Plane
-    fan: np.ndarray  # bool (rows, cols): inside the sector
-    radius: float
-    depth: float
-    to_polar: tuple[np.ndarray, np.ndarray]
-    from_polar: tuple[np.ndarray, np.ndarray]
-
-    @classmethod
-    def draw(cls, rng: np.random.Generator, shift: float = 0.0) -> Fan:
-        """Depth 45-100 mm (deeper with ``shift``), probe radius 4-11 mm, fan 110-165 degrees, 240-400 rows."""
-        depth = float(rng.uniform(45.0, 100.0)) * (1.0 + shift * rng.uniform(0.0, 0.4))
-        radius = float(rng.uniform(4.0, 11.0))
-        half = float(np.deg2rad(rng.uniform(110.0, 165.0)) / 2)
-        rows = int(rng.integers(240, 400))
-        spacing = (radius + depth - radius * np.cos(half)) / rows
-        cols = int(np.ceil(2 * (radius + depth) * np.sin(half) / spacing)) + 2
-        plane = _Plane(rows, cols, spacing, radius * float(np.cos(half)))
-        map_x, map_y = _to_polar(plane, radius, depth, half, spacing)
-        map_t, map_r, fan = _from_polar(plane, radius, depth, half, map_x.shape)
-        return cls(plane, fan, radius, depth, (map_x, map_y), (map_t, map_r))
-
-    def polar(self, image: np.ndarray) -> np.ndarray:
-        """Display plane -> polar grid (rows along each beam line, from the probe outwards)."""
-        return cv2.remap(image, *self.to_polar, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-
-    def cartesian(self, image: np.ndarray) -> np.ndarray:
-        """Polar grid -> display plane (scan conversion), 0 outside the sector."""
-        return cv2.remap(image, *self.from_polar, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
-
-    def display(self, img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Display values 0-1 -> 8-bit grey through a random grey map; the probe's bright face; black outside."""
-        t = np.linspace(0.0, 1.0, 256)
-        gamma = rng.uniform(0.7, 1.5)
-        lut = (t**gamma) if rng.random() < 0.5 else (0.5 - 0.5 * np.cos(np.pi * t**gamma))
-        grey = np.rint(np.interp(img, t, lut) * 255).astype(np.uint8)
-        arc = self.fan & (np.hypot(self.plane.x, self.plane.z) < self.radius + rng.uniform(0.4, 1.2))
-        grey[arc] = np.maximum(grey[arc], int(rng.integers(150, 256)))
-        grey[~self.fan] = 0
-        return grey
 
 
 def layered_frame(rng: np.random.Generator, *, shift: float = 0.0,
@@ -554,5 +394,5 @@ def layered_frame(rng: np.random.Generator, *, shift: float = 0.0,
     grey = g.display(g.cartesian(beam), rng)
     labels = np.where(fan, scene.labels, 0).astype(np.uint8)
     if rng.random() < 0.6:
-        _graphics(grey, plane, ovary, rng)
+        draw_graphics(grey, plane, ovary, rng)
     return grey, labels, fan, float(spacing), depth

@@ -34,16 +34,18 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from follicle_seg.synth.layered import Fan, _field, _graphics, _Plane, fan_point, ovary_axes, place_follicles
+from follicle_seg.synth.canvas import draw_graphics
+from follicle_seg.synth.layered import ovary_axes, place_follicles
+from follicle_seg.synth.sector import Fan, Plane, fan_point, smooth_field
 
 _LAWS = ("rayleigh", "gamma", "lognormal", "gauss", "none")
 
 
 def _smooth(shape: tuple[int, int], sigma_px: float, rng: np.random.Generator, **kwargs: float) -> np.ndarray:
-    """A smooth random field (as :func:`~follicle_seg.synth.layered._field`) drawn on a grid 8 times
+    """A smooth random field (as :func:`~follicle_seg.synth.sector.smooth_field`) drawn on a grid 8 times
     coarser and resized: the same look for wide fields at a fraction of the cost."""
     small = (shape[0] // 8 + 2, shape[1] // 8 + 2)
-    out = _field(small, sigma_px / 8.0, rng, **kwargs)
+    out = smooth_field(small, sigma_px / 8.0, rng, **kwargs)
     return cv2.resize(out, (shape[1], shape[0]), interpolation=cv2.INTER_CUBIC)
 
 
@@ -51,7 +53,7 @@ class _Labels:
     """Region map (one id per painted structure) with each region's mean, texture amount and
     attenuation, and the class labels (0 background, 1 ovary, 2 follicle)."""
 
-    def __init__(self, plane: _Plane, fan: np.ndarray, rng: np.random.Generator) -> None:
+    def __init__(self, plane: Plane, fan: np.ndarray, rng: np.random.Generator) -> None:
         self.p, self.fan, self.rng = plane, fan, rng
         shape = (plane.rows, plane.cols)
         px = 1.0 / plane.s
@@ -91,7 +93,7 @@ class _Labels:
         cx, cz = near or self.point()
         a = rng.uniform(*size)
         r = p.ellipse(cx, cz, a, a * rng.uniform(0.3, 1.0), rng.uniform(-np.pi, np.pi))
-        ragged = 1.0 + 0.25 * _field(r.shape, rng.uniform(1.0, 4.0) / p.s, rng)
+        ragged = 1.0 + 0.25 * smooth_field(r.shape, rng.uniform(1.0, 4.0) / p.s, rng)
         self.add(r < ragged, rng.uniform(0.0, 0.12), rng.uniform(0.0, 0.3), 0.0)
 
     def line(self) -> None:
@@ -149,7 +151,7 @@ class _Labels:
         if faint or rng.random() < 0.5:
             rim = np.abs(r - 1.0) * a < rng.uniform(0.2, 0.7)
             if not faint and rng.random() < 0.5:
-                rim &= _field(r.shape, rng.uniform(1.0, 4.0) / p.s, rng) > rng.uniform(-0.8, 0.3)
+                rim &= smooth_field(r.shape, rng.uniform(1.0, 4.0) / p.s, rng) > rng.uniform(-0.8, 0.3)
             self.add(rim, float(np.clip(max(mean, around) + rng.uniform(0.2, 0.5), 0.0, 1.0)),
                      rng.uniform(0.0, 0.3), rng.uniform(0.03, 0.08))
         self.labels[r < 1.0] = 1
@@ -169,10 +171,10 @@ class _Labels:
         shape = self.region.shape
         px = 1.0 / p.s
         fields = np.stack([
-            _field(shape, rng.uniform(0.3, 1.0) * px, rng),
-            _field(shape, rng.uniform(1.5, 5.0) * px, rng),
-            _field(shape, rng.uniform(0.5, 2.0) * px, rng, angle=rng.uniform(-np.pi, np.pi), stretch=rng.uniform(3, 10)),
-            _field(shape, rng.uniform(0.5, 2.0) * px, rng, angle=rng.uniform(-np.pi, np.pi), stretch=rng.uniform(2, 8)),
+            smooth_field(shape, rng.uniform(0.3, 1.0) * px, rng),
+            smooth_field(shape, rng.uniform(1.5, 5.0) * px, rng),
+            smooth_field(shape, rng.uniform(0.5, 2.0) * px, rng, angle=rng.uniform(-np.pi, np.pi), stretch=rng.uniform(3, 10)),
+            smooth_field(shape, rng.uniform(0.5, 2.0) * px, rng, angle=rng.uniform(-np.pi, np.pi), stretch=rng.uniform(2, 8)),
         ])
         mix = rng.dirichlet(np.full(len(fields), 0.6), len(self.means))  # (regions, fields)
         echo = np.empty(shape, np.float32)
@@ -260,5 +262,5 @@ def patchwork_frame(rng: np.random.Generator, *, shift: float = 0.0) -> tuple[np
     grey = g.display(img.astype(np.float32), rng)
     labels = np.where(fan, scene.labels, 0).astype(np.uint8)
     if rng.random() < 0.6:
-        _graphics(grey, p, ovary, rng)
+        draw_graphics(grey, p, ovary, rng)
     return grey, labels, fan, float(p.s), g.depth
