@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import functools
 
-from follicle_seg.memory import bound_caches
 from follicle_seg.intake import Input
+from follicle_seg.memory import bound_caches
 from follicle_seg.pipeline import Engine, RunOptions, load_segmenter
 from follicle_seg.types import ImageResult
 
