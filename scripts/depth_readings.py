@@ -9,7 +9,10 @@ A screen capture carries no pixel size, so the pipeline reads it at the depths o
   the expert ovary's share of the scan area (``eval_real.OVARY_SHARE_CLASSES``);
 * the pipeline's pick (best ``ovary_score``, the first depth on a tie) among the pipeline's depths
   and among all of ``--depths``;
-* the oracle: the best Dice among those depths per image, the ceiling of any pick.
+* the oracle: the best Dice among those depths per image, the ceiling of any pick;
+* two rules that rest on the readings' agreement instead of one network's confidence, among the
+  pipeline's depths: the reading whose kept ovary agrees best with the others' (summed Dice, the
+  medoid) and the reading of the mean of their probabilities (multi-scale averaging).
 
 Validation only, like ``eval_real.py``: never train on these images or commit them.
 
@@ -36,12 +39,32 @@ from follicle_seg.model.train import dice
 DEPTHS_MM = (50.0, 60.0, 70.0, 85.0, 100.0, 120.0, 140.0, 170.0)
 
 
+def probabilities_at_depths(seg: Segmenter, region: np.ndarray, depths: Sequence[float]) -> dict[float, np.ndarray]:
+    """``{depth: class probabilities}`` of one scan area read as ``depth`` mm deep."""
+    rows = region.shape[0]
+    return {d: p for d, (p, _) in zip(depths, seg.predict([(region, d / rows, d / rows) for d in depths]))}
+
+
+def score_readings(probs: dict[float, np.ndarray], truth: np.ndarray) -> dict[float, tuple[float, float]]:
+    """``{depth: (ovary Dice, ovary_score)}`` of the readings ``probs``."""
+    return {d: (dice(labels_from_probs(p) > 0, truth), ovary_score(p)) for d, p in probs.items()}
+
+
 def read_at_depths(seg: Segmenter, region: np.ndarray, truth: np.ndarray,
                    depths: Sequence[float]) -> dict[float, tuple[float, float]]:
     """``{depth: (ovary Dice, ovary_score)}`` of one scan area read as ``depth`` mm deep."""
-    rows = region.shape[0]
-    readings = seg.predict([(region, d / rows, d / rows) for d in depths])
-    return {d: (dice(labels_from_probs(p) > 0, truth), ovary_score(p)) for d, (p, _) in zip(depths, readings)}
+    return score_readings(probabilities_at_depths(seg, region, depths), truth)
+
+
+def consensus(probs: dict[float, np.ndarray], truth: np.ndarray, depths: Sequence[float]) -> dict[str, float]:
+    """Ovary Dice of the two agreement rules among ``depths``: the medoid reading (its kept ovary
+    with the largest summed Dice against the others', the first on a tie) and the reading of the
+    readings' mean probabilities."""
+    masks = [labels_from_probs(probs[d]) > 0 for d in depths]
+    agreement = [sum(dice(m, other) for j, other in enumerate(masks) if j != i) for i, m in enumerate(masks)]
+    medoid = masks[max(range(len(masks)), key=lambda i: agreement[i])]
+    fused = np.mean([probs[d] for d in depths], axis=0)
+    return {"medoid_pick": dice(medoid, truth), "fused_mean": dice(labels_from_probs(fused) > 0, truth)}
 
 
 def pick(readings: dict[float, tuple[float, float]], depths: Sequence[float]) -> float:
@@ -72,19 +95,21 @@ def main(argv: list[str] | None = None) -> int:
     images = []
     for name, grey, truth, (c0, r0, c1, r1) in annotated_regions(args.folder):
         region, inside = grey[r0 : r1 + 1, c0 : c1 + 1], truth[r0 : r1 + 1, c0 : c1 + 1]
-        readings = read_at_depths(seg, region, inside, depths)
+        probs = probabilities_at_depths(seg, region, depths)
+        readings = score_readings(probs, inside)
         images.append({"name": name, "ovary_share": float(inside.mean()),
                        "dice": {f"{d:g}": readings[d][0] for d in depths},
                        "score": {f"{d:g}": readings[d][1] for d in depths},
                        "pipeline_pick": pick(readings, UNCALIBRATED_DEPTHS_MM),
                        "pick_all": pick(readings, depths),
                        "oracle_pipeline": max(readings[d][0] for d in UNCALIBRATED_DEPTHS_MM),
-                       "oracle_all": max(readings[d][0] for d in depths)})
+                       "oracle_all": max(readings[d][0] for d in depths),
+                       **consensus(probs, inside, UNCALIBRATED_DEPTHS_MM)})
     if not images:
         parser.error(f"no images/*.jpg with masks/*.png under {args.folder}")
     shares = [r["ovary_share"] for r in images]
     summary = {f"depth_{d:g}": describe([r["dice"][f"{d:g}"] for r in images], shares) for d in depths}
-    for key in ("pipeline_pick", "pick_all", "oracle_pipeline", "oracle_all"):
+    for key in ("pipeline_pick", "pick_all", "oracle_pipeline", "oracle_all", "medoid_pick", "fused_mean"):
         summary[key] = describe([r[key] for r in images], shares)
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
