@@ -44,6 +44,9 @@ def test_consensus_takes_the_reading_the_others_agree_with_and_the_mean_reading(
     probs = {70.0: _reading(2, 12), 50.0: _reading(3, 13), 100.0: _reading(26, 40)}
     result = script.consensus(probs, truth, [70.0, 50.0, 100.0])
     assert result["medoid_pick"] == 0.0                      # the left pair outvotes the right one
+    seen_at_70 = np.zeros((20, 40), bool)
+    seen_at_70[5:15, 2:12] = True                            # 70 and 50 mm agree equally: the first wins
+    assert script.consensus(probs, seen_at_70, [70.0, 50.0, 100.0])["medoid_pick"] == 1.0
     assert script.pick(script.score_readings(probs, truth), [70.0, 50.0, 100.0]) == pytest.approx(20 / 24)
     # the mean: ovary where both left readings see it (0.6 against 0.4), background where one
     # reading alone does (0.3 against 0.7): columns 3:12
