@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from depth_readings import describe
+from depth_readings import describe, probabilities_at_depths
 from eval_real import annotated_regions, follicles_outside
 from follicle_seg.instances import labels_from_probs, ovary_score
 from follicle_seg.model.infer import UNCALIBRATED_DEPTHS_MM, Segmenter
@@ -100,9 +100,8 @@ def ruler_spacing_px(grey: np.ndarray, *, min_marks: int = 5, level: int = 150) 
 def read(seg: Segmenter, region: np.ndarray, truth: np.ndarray, depths: list[float]) -> dict[float, dict[str, float]]:
     """``{depth: {dice, score, follicles_outside, confident_outside}}`` of one scan area read as
     ``depth`` mm deep (the pipeline's labels: one ovary region, its hull filled)."""
-    rows = region.shape[0]
     out = {}
-    for d, (probs, _) in zip(depths, seg.predict([(region, d / rows, d / rows) for d in depths])):
+    for d, probs in probabilities_at_depths(seg, region, depths).items():
         labels = labels_from_probs(probs)
         _, outside, confident = follicles_outside(labels, probs[FOLLICLE], truth)
         out[d] = {"dice": dice(labels > 0, truth), "score": ovary_score(probs),
