@@ -89,6 +89,10 @@ class Track:
 class SweepTracker:
     """Links the follicle sections of consecutive frames into tracks, one frame at a time.
 
+    Sections overlap by their instance masks (``FrameMeasurement.instances``); with
+    ``by_boxes=True`` by the ellipses inscribed in their boxes (``Section.bbox``), for frames
+    whose masks are no longer at hand (:mod:`follicle_seg.series`).
+
     Examples
     --------
     >>> tracker = SweepTracker()
@@ -97,7 +101,8 @@ class SweepTracker:
     >>> tracks = tracker.finish()  # doctest: +SKIP
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, by_boxes: bool = False) -> None:
+        self._by_boxes = by_boxes  # compare sections by the ellipses in their boxes, not instance masks
         self._open: list[Track] = []
         self._closed: list[Track] = []
         self._last_index: int | None = None
@@ -117,7 +122,7 @@ class SweepTracker:
                 t.mask = t.mask[:0, :0]  # closed for good: free its mask
                 self._closed.append(t)
         self._open = still_open
-        crops = _instance_crops(m)
+        crops = _box_crops(m) if self._by_boxes else _instance_crops(m)
         spacing = _spacing(m.record)
         pairs = []
         for ti, t in enumerate(self._open):
@@ -207,7 +212,11 @@ def is_confident(section: Section) -> bool:
 
 
 def summarise_image(
-    record: ImageRecord, measurements: Iterable[FrameMeasurement], *, path: str | None = None
+    record: ImageRecord,
+    measurements: Iterable[FrameMeasurement],
+    *,
+    path: str | None = None,
+    by_boxes: bool = False,
 ) -> ImageResult:
     """Follicles, ovary and review flags of one analysed image (still or sweep).
 
@@ -219,6 +228,8 @@ def summarise_image(
         Its frames in increasing order; consumed once, so a generator streams a long cine.
     path : str, optional
         Input path recorded in the result (default ``record.path``).
+    by_boxes : bool
+        Track by the sections' boxes instead of instance masks (:class:`SweepTracker`).
 
     Returns
     -------
@@ -234,7 +245,7 @@ def summarise_image(
         counted follicles' tracks and the ovary's largest section (frames past the ovary at the
         ends of a sweep are expected to look empty and do not raise a flag).
     """
-    tracker = SweepTracker()
+    tracker = SweepTracker(by_boxes=by_boxes)
     ovary: Section | None = None
     ovary_flags: tuple[str, ...] = ()
     ovary_frames = 0
@@ -317,6 +328,18 @@ def _instance_crops(m: FrameMeasurement) -> list[tuple[np.ndarray, tuple[int, in
         if box is None:
             raise ValueError(f"frame {m.frame_index}: follicle {k} is missing from the instance map")
         crops.append((m.instances[box] == k, (box[0].start, box[1].start)))
+    return crops
+
+
+def _box_crops(m: FrameMeasurement) -> list[tuple[np.ndarray, tuple[int, int]]]:
+    """Each follicle as the ellipse inscribed in its box, with the box's top-left corner."""
+    crops = []
+    for s in m.follicles:
+        r0, c0, r1, c1 = s.bbox
+        h, w = max(1, r1 - r0), max(1, c1 - c0)
+        rr, cc = np.ogrid[:h, :w]
+        inside = ((rr + 0.5 - h / 2) / (h / 2)) ** 2 + ((cc + 0.5 - w / 2) / (w / 2)) ** 2 <= 1.0
+        crops.append((inside, (r0, c0)))
     return crops
 
 

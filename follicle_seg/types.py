@@ -66,6 +66,8 @@ class ImageRecord:
     frame_time_ms: float | None = None
     frame_spacing_mm: float | None = None  # distance between consecutive sweep frames, when known
     manufacturer: str = ""
+    instance_number: int | None = None  # InstanceNumber (0020,0013)
+    acquired_s: float | None = None  # acquisition time, seconds since 1970 (naive), when known
 
     @property
     def is_sweep(self) -> bool:

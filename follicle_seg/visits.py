@@ -3,7 +3,9 @@
 Rules (the README, "Measurement rules", explains them for users):
 
 * an *ovary-visit* is patient x visit (StudyInstanceUID and StudyDate) x side; its
-  ``follicle_count`` is the largest per-image (per-sweep) count among its images, never a sum.
+  ``follicle_count`` is the largest per-image (per-sweep) count among its images, never a sum;
+  stills that are the frames of one sweep are first joined into that sweep
+  (:mod:`follicle_seg.series`); ``n_images`` counts the files;
   The image giving the count is chosen by: most follicles, then calibrated, then a sweep, then
   more frames, then the smallest SOP Instance UID; its follicles are ``counted = true``;
 * ``afc`` counts counted follicles with mean diameter 2.0-10.0 mm inclusive; size classes
@@ -31,6 +33,7 @@ from datetime import date
 
 import pandas as pd
 
+from follicle_seg.series import join_sweeps
 from follicle_seg.tracking import DIAMETER_DECIMALS
 from follicle_seg.types import Follicle, ImageResult
 
@@ -172,7 +175,8 @@ class _OvaryVisit:
     study_uid: str
     study_date: str
     laterality: str
-    images: list[ImageResult]
+    images: list[ImageResult]  # one per image or sweep (stills of one sweep joined: series.py)
+    n_files: int
 
     @property
     def chosen(self) -> ImageResult:
@@ -211,7 +215,7 @@ class _OvaryVisit:
             "laterality": self.laterality,
             "group": group,
             "days_from_baseline": days,
-            "n_images": len(self.images),
+            "n_images": self.n_files,
             "follicle_count": len(chosen.follicles),
             "afc": sum(in_afc_range(d) for d in means) if calibrated else None,
             "max_follicle_mm": means[0] if means else math.nan,
@@ -252,7 +256,7 @@ def _ovary_visits(results: Sequence[ImageResult]) -> list[_OvaryVisit]:
         key = (rec.patient_id, rec.study_date, rec.study_instance_uid, rec.laterality or "U")
         groups.setdefault(key, []).append(r)
     return [
-        _OvaryVisit(p, uid, d, side, images)
+        _OvaryVisit(p, uid, d, side, join_sweeps(images), len(images))
         for (p, d, uid, side), images in sorted(groups.items())
     ]
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import struct
 import warnings
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from pydicom.dataset import Dataset
 from pydicom.errors import BytesLengthException
 from pydicom.pixels import get_decoder, iter_pixels, pixel_array
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
+from pydicom.valuerep import DT
 
 from follicle_seg.errors import RejectedInput, brief
 from follicle_seg.io.calibration import (
@@ -211,6 +213,8 @@ def _record_from_header(path_str: str, ds: Dataset) -> ImageRecord:
         frame_time_ms=_frame_time_ms(ds),
         frame_spacing_mm=positive_float(ds.get("SpacingBetweenSlices")),
         manufacturer=tag_text(ds, "Manufacturer"),
+        instance_number=tag_optional_int(ds, "InstanceNumber"),
+        acquired_s=acquired_at(ds),
     )
 
 
@@ -271,6 +275,38 @@ def iso_date(value: str) -> str:
     if len(digits) != 8:
         return ""
     return f"{digits[:4]}-{digits[4:6]}-{digits[6:]}"
+
+
+def acquired_at(ds: Dataset) -> float | None:
+    """When the image was acquired, in seconds since 1970-01-01 (time zone ignored), or ``None``.
+
+    From AcquisitionDateTime, else a date (AcquisitionDate, ContentDate, StudyDate) with a time
+    (AcquisitionTime, else ContentTime); fractions of a second are kept.
+
+    Examples
+    --------
+    >>> from pydicom.dataset import Dataset
+    >>> a, b = Dataset(), Dataset()
+    >>> a.ContentDate, a.ContentTime = "20240131", "101530.25"
+    >>> b.AcquisitionDateTime = "20240131101531+0100"
+    >>> acquired_at(b) - acquired_at(a)
+    0.75
+    >>> acquired_at(Dataset()) is None
+    True
+    """
+    stamp = tag_text(ds, "AcquisitionDateTime")
+    if not stamp:
+        day = next((d for d in (tag_text(ds, k) for k in ("AcquisitionDate", "ContentDate", "StudyDate")) if d), "")
+        clock = next((t for t in (tag_text(ds, k) for k in ("AcquisitionTime", "ContentTime")) if t), "")
+        if not day or not clock:
+            return None
+        stamp = day.replace(".", "").replace("-", "") + clock.replace(":", "")
+    try:
+        moment = DT(stamp.split("+")[0].split("-")[0] if len(stamp) > 8 else stamp)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    moment = moment.replace(tzinfo=None)
+    return (moment - datetime(1970, 1, 1)).total_seconds()
 
 
 # ----------------------------------------------------------------------------- header checks

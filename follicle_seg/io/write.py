@@ -78,6 +78,8 @@ def write_us_dicom(
     manufacturer: str = "follicle_seg synth",
     image_comments: str | None = None,
     patient_name: str | None = None,
+    instance_number: int = 1,
+    acquired: str | None = None,
 ) -> str:
     """Write frames as an ultrasound DICOM file and return its SOP Instance UID.
 
@@ -119,6 +121,11 @@ def write_us_dicom(
     manufacturer, image_comments, patient_name
         Manufacturer (0008,0070), ImageComments (0020,4000), PatientName (0010,0010; empty
         by default).
+    instance_number
+        InstanceNumber (0020,0013).
+    acquired
+        AcquisitionDateTime (0008,002A), ``YYYYMMDDHHMMSS[.FFFFFF]``; also written as
+        ContentDate / ContentTime. ``None``: no time is written.
 
     Returns
     -------
@@ -159,7 +166,10 @@ def write_us_dicom(
     )
     ds.SOPClassUID = US_MULTIFRAME_IMAGE_STORAGE if n_frames > 1 else US_IMAGE_STORAGE
     ds.SOPInstanceUID = uid
-    ds.InstanceNumber = 1
+    ds.InstanceNumber = int(instance_number)
+    if acquired is not None:
+        ds.AcquisitionDateTime = acquired
+        ds.ContentDate, ds.ContentTime = acquired[:8], acquired[8:]
     ds.ImageType = ["ORIGINAL", "PRIMARY", "ABDOMINAL", "0001"]
     if laterality is not None:
         if laterality not in ("L", "R"):

@@ -1,0 +1,128 @@
+"""Single-frame images that are the frames of one sweep, joined and tracked as one sweep.
+
+Some scanners and 3-D exports store a sweep across an ovary as a series of single-frame images
+instead of one multi-frame file. SPEC: "A sweep (multi-frame file, or a series of frames of one
+ovary) is tracked: a follicle seen in consecutive frames is one follicle." A run analyses every
+file on its own (its overlay, DICOM SEG/SR and ``images.csv`` row stay per file); when the
+tables are built (:mod:`follicle_seg.visits`), the stills that are frames of one sweep are joined
+into one sweep result: their follicles are tracked across them with the sweep tracker
+(:func:`~follicle_seg.tracking.summarise_image`, sections compared by their boxes because the
+masks are gone by then), and the ovary-visit's count rule sees one sweep.
+
+Which stills are frames of one sweep: ok single-frame images of one patient, study, series and
+side, with the same frame geometry (size, region, calibration), in order of acquisition time,
+each acquired at most :data:`MAX_FRAME_GAP_S` after the one before. A sonographer's stills are
+seconds apart (freeze, measure, store); the frames of a sweep a frame time apart. Stills without
+an acquisition time are never joined: stills of different planes tracked as one sweep would
+count a follicle seen in two of them twice.
+
+A joined sweep's follicles keep their file's ``sop_instance_uid`` and ``follicle_id`` (the
+label on that file's overlay) and take the track's ``n_frames``, third axis and volume.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from follicle_seg.tracking import (
+    FLAG_LOW_CONFIDENCE,
+    FLAG_NO_OVARY,
+    FLAG_NO_OVARY_FOUND,
+    FLAG_SIDE_UNKNOWN,
+    FLAG_UNCALIBRATED,
+    summarise_image,
+)
+from follicle_seg.types import FrameMeasurement, ImageResult
+
+#: Stills acquired at most this many seconds apart are consecutive frames of one sweep.
+MAX_FRAME_GAP_S = 1.0
+
+#: Flags a result derives from its whole image; a joined sweep derives them again.
+_IMAGE_FLAGS = {FLAG_UNCALIBRATED, FLAG_SIDE_UNKNOWN, FLAG_NO_OVARY_FOUND, FLAG_NO_OVARY, FLAG_LOW_CONFIDENCE}
+
+
+def join_sweeps(results: Sequence[ImageResult]) -> list[ImageResult]:
+    """``results`` with the stills of each sweep replaced by one sweep result, in first-frame order.
+
+    Parameters
+    ----------
+    results : sequence of ImageResult
+        Results of one ovary-visit or of a whole run; only ok ones with a record are joined, the
+        others pass through unchanged.
+
+    Returns
+    -------
+    list of ImageResult
+        One result per image or sweep; a joined sweep stands where its first frame stood.
+    """
+    joined: dict[int, ImageResult] = {}
+    dropped: set[int] = set()
+    for frames in sweep_frames(results):
+        joined[id(frames[0])] = summarise_series(frames)
+        dropped.update(id(r) for r in frames[1:])
+    return [joined.get(id(r), r) for r in results if id(r) not in dropped]
+
+
+def sweep_frames(results: Sequence[ImageResult]) -> list[list[ImageResult]]:
+    """The runs of two or more stills that are consecutive frames of one sweep (module docstring)."""
+    groups: dict[tuple, list[ImageResult]] = {}
+    for r in results:
+        rec = r.record
+        if r.status != "ok" or rec is None or rec.n_frames != 1 or rec.acquired_s is None:
+            continue
+        key = (rec.patient_id, rec.study_instance_uid, rec.series_instance_uid, rec.laterality,
+               rec.rows, rec.columns, rec.region, rec.calibration)  # fmt: skip
+        groups.setdefault(key, []).append(r)
+    sweeps = []
+    for members in groups.values():
+        members.sort(key=lambda r: (r.record.acquired_s, r.record.instance_number or 0, r.record.sop_instance_uid))
+        run = [members[0]]
+        for r in members[1:]:
+            if r.record.acquired_s - run[-1].record.acquired_s <= MAX_FRAME_GAP_S:
+                run.append(r)
+                continue
+            sweeps.append(run)
+            run = [r]
+        sweeps.append(run)
+    return [run for run in sweeps if len(run) > 1]
+
+
+def summarise_series(frames: Sequence[ImageResult]) -> ImageResult:
+    """One sweep result from the results of its frames (stills, in acquisition order).
+
+    The record is the first frame's with ``n_frames`` the number of stills and the frame spacing
+    they all give (SpacingBetweenSlices), if any; follicles are tracked across the stills.
+    """
+    spacings = {r.record.frame_spacing_mm for r in frames}
+    record = replace(frames[0].record, n_frames=len(frames),
+                     frame_spacing_mm=spacings.pop() if len(spacings) == 1 else None)  # fmt: skip
+    follicle_of = {}
+    ovary_of = {}
+    measurements = []
+    for k, r in enumerate(frames):
+        sections = []
+        for f in r.follicles:
+            s = replace(f.best, frame_index=k)
+            follicle_of[id(s)] = f
+            sections.append(s)
+        ovary = replace(r.ovary, frame_index=k) if r.ovary is not None else None
+        if ovary is not None:
+            ovary_of[id(ovary)] = r.ovary
+        flags = tuple(f for f in r.flags if f not in _IMAGE_FLAGS)
+        measurements.append(FrameMeasurement(record, k, tuple(sections), ovary, None, flags))
+    sweep = summarise_image(record, measurements, by_boxes=True)
+    follicles = tuple(
+        replace(follicle_of[id(f.best)], n_frames=f.n_frames, d3_mm=f.d3_mm, volume_ml=f.volume_ml)
+        for f in sweep.follicles
+    )
+    flags = list(sweep.flags)
+    if any(FLAG_LOW_CONFIDENCE in r.flags for r in frames) and FLAG_LOW_CONFIDENCE not in flags:
+        flags.append(FLAG_LOW_CONFIDENCE)  # a frame left a borderline follicle out
+    return replace(
+        sweep,
+        follicles=follicles,
+        ovary=ovary_of[id(sweep.ovary)] if sweep.ovary is not None else None,
+        key_frames=(),
+        flags=tuple(flags),
+    )

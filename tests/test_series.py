@@ -1,0 +1,117 @@
+"""Stills that are the frames of one sweep: joined by acquisition time, follicles tracked once."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from follicle_seg.series import MAX_FRAME_GAP_S, join_sweeps, sweep_frames
+from follicle_seg.tracking import FLAG_LOW_CONFIDENCE
+from follicle_seg.types import Calibration, Follicle, ImageRecord, ImageResult, Section
+from follicle_seg.visits import build_tables
+
+T0 = 1_767_600_000.0  # some morning in 2026
+
+
+def record(uid, t, series="se", region=(0, 0, 99, 99), spacing=None):
+    return ImageRecord(
+        path=f"/in/{uid}.dcm", sop_instance_uid=uid, sop_class_uid="1.2.840.10008.5.1.4.1.1.6.1",
+        modality="US", patient_id="P1", study_instance_uid="st", study_date="2026-01-05",
+        series_instance_uid=series, series_description="", laterality="L",
+        laterality_source="ImageLaterality", n_frames=1, rows=100, columns=100,
+        photometric="MONOCHROME2", transfer_syntax="1.2.840.10008.1.2.1",
+        calibration=Calibration(0.2, 0.2, "ultrasound_region"), region=region,
+        region_source="ultrasound_region", frame_spacing_mm=spacing,
+        acquired_s=None if t is None else T0 + t,
+    )  # fmt: skip
+
+
+def section(r0, c0, size_px):
+    """A round follicle section of ``size_px`` pixels across, top-left corner at (r0, c0)."""
+    d_mm = size_px * 0.2
+    return Section(0, r0 + size_px / 2, c0 + size_px / 2, int(size_px**2 * 0.785), size_px, size_px,
+                   d_mm, d_mm, d_mm * d_mm * 0.785, 0.95, (r0, c0, r0 + size_px, c0 + size_px))  # fmt: skip
+
+
+def still(uid, t, boxes, flags=(), **kw):
+    rec = record(uid, t, **kw)
+    ordered = sorted(boxes, key=lambda b: -b[2])
+    fols = tuple(Follicle(i, uid, section(*b), 1, None, None) for i, b in enumerate(ordered, 1))
+    ovary = Section(0, 50.0, 50.0, 4000, 80, 60, 16.0, 12.0, 150.0)
+    return ImageResult(rec, rec.path, "ok", follicles=fols, ovary=ovary, flags=tuple(flags))
+
+
+# follicle A is cut by all three frames (largest in the middle one), C only by the first, B only
+# by the last: each still shows two or one, the sweep three
+A0, A1, A2 = (20, 20, 15), (19, 19, 20), (21, 21, 14)
+B, C = (60, 60, 13), (60, 20, 12)
+
+
+def three_frames(gap=0.04, **kw):
+    return [
+        still("s1", 0.0, [A0, C], **kw),
+        still("s2", gap, [A1], **kw),
+        still("s3", 2 * gap, [A2, B], **kw),
+    ]
+
+
+def test_frames_a_frame_time_apart_are_one_sweep_and_each_follicle_counts_once():
+    frames = three_frames()
+    [sweep] = join_sweeps(frames)
+    assert sweep.record.n_frames == 3 and sweep.record.is_sweep
+    got = {(f.sop_instance_uid, f.follicle_id): f.n_frames for f in sweep.follicles}
+    # A is measured on its largest section (s2, its follicle 1) and spans the three frames
+    assert got == {("s2", 1): 3, ("s3", 2): 1, ("s1", 2): 1}
+    assert [f.sop_instance_uid for f in sweep.follicles] == ["s2", "s3", "s1"]  # largest first
+
+    tables = build_tables(frames)
+    ovary = tables["ovaries"].iloc[0]
+    assert ovary["follicle_count"] == 3 and ovary["n_images"] == 3  # the stills alone: 2
+    fol = tables["follicles"]
+    assert len(fol) == 3 and fol["counted"].all()
+    assert sorted(fol["n_frames"]) == [1, 1, 3]
+    assert list(tables["images"]["follicle_count"]) == [2, 1, 2]  # files stay per file
+
+
+def test_stills_seconds_apart_stay_separate_images():
+    frames = three_frames(gap=MAX_FRAME_GAP_S + 2.0)
+    assert sweep_frames(frames) == []
+    assert join_sweeps(frames) == frames
+    tables = build_tables(frames)
+    assert tables["ovaries"].iloc[0]["follicle_count"] == 2  # the largest per-image count
+    assert len(tables["follicles"]) == 5
+
+
+def test_no_acquisition_time_no_join():
+    frames = [replace(r, record=replace(r.record, acquired_s=None)) for r in three_frames()]
+    assert join_sweeps(frames) == frames
+
+
+def test_other_series_or_geometry_is_not_a_frame_of_the_sweep():
+    frames = three_frames()
+    frames[1] = replace(frames[1], record=replace(frames[1].record, series_instance_uid="other"))
+    assert [[r.record.sop_instance_uid for r in run] for run in sweep_frames(frames)] == [["s1", "s3"]]
+    moved = three_frames()
+    moved[2] = replace(moved[2], record=replace(moved[2].record, region=(0, 0, 98, 99)))
+    assert [[r.record.sop_instance_uid for r in run] for run in sweep_frames(moved)] == [["s1", "s2"]]
+
+
+def test_a_pause_splits_two_sweeps_and_spacing_gives_the_third_axis():
+    frames = three_frames(spacing=0.5) + [
+        still("s4", 10.0, [A0], spacing=0.5),
+        still("s5", 10.04, [A1], spacing=0.5),
+    ]
+    runs = sweep_frames(frames)
+    assert [[r.record.sop_instance_uid for r in run] for run in runs] == [["s1", "s2", "s3"], ["s4", "s5"]]
+    first, second = join_sweeps(frames)
+    a = first.follicles[0]
+    assert a.n_frames == 3 and abs(a.d3_mm - 1.5) < 1e-9 and a.volume_ml is not None
+    assert first.ovary_d3_mm == 1.5 and second.record.n_frames == 2
+
+
+def test_review_flags_of_the_frames_carry_over():
+    frames = three_frames()
+    frames[0] = replace(frames[0], flags=(FLAG_LOW_CONFIDENCE, "implausible_follicle_shape"))
+    [sweep] = join_sweeps(frames)
+    # s1 holds follicle C, a counted track: its network flag and its borderline follicle count
+    assert FLAG_LOW_CONFIDENCE in sweep.flags and "implausible_follicle_shape" in sweep.flags
+    assert build_tables(frames)["ovaries"].iloc[0]["needs_review"]
