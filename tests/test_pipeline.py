@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from follicle_seg.cli import app
 from follicle_seg.pipeline import RunOptions, run
 from follicle_seg.synth.study import write_study
+from script_module import load_script  # tests/ is on sys.path
 
 TABLES = ("images", "follicles", "ovaries", "visits", "response")
 
@@ -117,6 +118,27 @@ def test_duplicate_sop_instance_is_analysed_once(study, clean_run, tmp_path):
     assert "duplicate SOP instance" in dup.reason.iloc[0]
     ovaries = _tables(out)["ovaries"]
     pd.testing.assert_frame_equal(ovaries, _tables(clean_run)["ovaries"])
+
+
+def test_a_sweep_stored_as_single_frame_files_is_tracked_like_the_cine(study, clean_run, tmp_path):
+    """SPEC: a series of frames of one ovary is tracked. Each cine split into one file per frame
+    (scripts/split_cine.py) gives the same counts, sizes and ovary volumes as the cine itself."""
+    split_cine = load_script("split_cine").split_cine
+    inputs = tmp_path / "dicom"
+    shutil.copytree(study / "dicom", inputs)
+    cines = sorted(inputs.rglob("*_sweep.dcm"))
+    for k, cine in enumerate(cines):
+        split_cine(cine, cine.parent, start=f"202601051015{k:02d}")
+        cine.unlink()
+    out = tmp_path / "split"
+    run([inputs], RunOptions(out=out, cohort=study / "cohort.csv", workers=1, dicom=False, overlays=False))
+    split, whole = _tables(out), _tables(clean_run)
+    same = ["patient_id", "study_date", "laterality", "follicle_count", "follicle_sizes_mm", "ovary_volume_ml"]
+    pd.testing.assert_frame_equal(split["ovaries"][same], whole["ovaries"][same])
+    assert (split["ovaries"].n_images.astype(int) == whole["ovaries"].n_images.astype(int) + 7).all()  # 8 frames
+    assert len(split["images"]) == len(whole["images"]) + 7 * len(cines)
+    swept = split["follicles"].query("counted == 'true'").n_frames.astype(int)
+    assert swept.max() > 1  # follicles followed through the frames, not counted once per file
 
 
 def test_dask_local_cluster_gives_identical_tables(study, clean_run, tmp_path):
