@@ -9,6 +9,7 @@ SOP class, photometric, transfer syntax, calibration source, region and its sour
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,8 @@ COLUMNS = (
     "frame_time_ms",
     "frame_spacing_mm",
     "manufacturer",
+    "instance_number",
+    "acquired",
 )
 
 
@@ -107,7 +110,20 @@ def record_row(record: ImageRecord) -> dict[str, Any]:
         "frame_time_ms": record.frame_time_ms,
         "frame_spacing_mm": record.frame_spacing_mm,
         "manufacturer": record.manufacturer,
+        "instance_number": record.instance_number,
+        "acquired": _iso(record.acquired_s),
     }
+
+
+def _iso(seconds: float | None) -> str | None:
+    """Seconds since 1970 as ``YYYY-MM-DDTHH:MM:SS.ffffff`` (as the header gave it, no zone).
+
+    >>> _iso(0.25), _iso(None)
+    ('1970-01-01T00:00:00.250000', None)
+    """
+    if seconds is None:
+        return None
+    return (datetime(1970, 1, 1) + timedelta(seconds=seconds)).isoformat(timespec="microseconds")
 
 
 def print_table(rows: list[dict[str, Any]], *, console: Console | None = None) -> None:
