@@ -11,10 +11,11 @@ masks are gone by then), and the ovary-visit's count rule sees one sweep.
 
 Which stills are frames of one sweep: ok single-frame images of one patient, study, series and
 side, with the same frame geometry (size, region, calibration), in order of acquisition time,
-each acquired at most :data:`MAX_FRAME_GAP_S` after the one before. A sonographer's stills are
-seconds apart (freeze, measure, store); the frames of a sweep a frame time apart. Stills without
-an acquisition time are never joined: stills of different planes tracked as one sweep would
-count a follicle seen in two of them twice.
+each acquired after the one before and at most :data:`MAX_FRAME_GAP_S` later. A sonographer's
+stills are seconds apart (freeze, measure, store); the frames of a sweep a frame time apart.
+Stills without an acquisition time, or with the same one (de-identification often writes one
+dummy time on every image), are never joined: stills of different planes tracked as one sweep
+would count a follicle seen in two of them twice.
 
 A joined sweep's follicles keep their file's ``sop_instance_uid`` and ``follicle_id`` (the
 label on that file's overlay) and take the track's ``n_frames``, third axis and volume.
@@ -79,7 +80,7 @@ def sweep_frames(results: Sequence[ImageResult]) -> list[list[ImageResult]]:
         members.sort(key=lambda r: (r.record.acquired_s, r.record.instance_number or 0, r.record.sop_instance_uid))
         run = [members[0]]
         for r in members[1:]:
-            if r.record.acquired_s - run[-1].record.acquired_s <= MAX_FRAME_GAP_S:
+            if 0.0 < r.record.acquired_s - run[-1].record.acquired_s <= MAX_FRAME_GAP_S:
                 run.append(r)
                 continue
             sweeps.append(run)

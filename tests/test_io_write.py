@@ -71,6 +71,21 @@ def test_single_frame_class_and_no_laterality(tmp_path: Path) -> None:
     assert "ImageLaterality" not in ds and "NumberOfFrames" not in ds
 
 
+def test_instance_number_and_acquisition_time_are_read_back(tmp_path: Path) -> None:
+    from datetime import datetime
+
+    from follicle_seg.io.dicom import read_record
+
+    first, second, untimed = (tmp_path / f"{n}.dcm" for n in ("a", "b", "c"))
+    write_us_dicom(first, _grey(1, 96, 96), instance_number=3, acquired="20260105235959.960000", **COMMON)
+    write_us_dicom(second, _grey(1, 96, 96), instance_number=4, acquired="20260106000000.000000", **COMMON)
+    write_us_dicom(untimed, _grey(1, 96, 96), **COMMON)
+    a, b, c = (read_record(p) for p in (first, second, untimed))
+    assert (a.instance_number, b.instance_number, c.instance_number) == (3, 4, 1)
+    assert b.acquired_s - a.acquired_s == pytest.approx(0.04)  # across midnight
+    assert c.acquired_s == (datetime(2024, 3, 5, 12) - datetime(1970, 1, 1)).total_seconds()  # ContentTime
+
+
 @pytest.mark.parametrize(
     ("photometric", "syntax"),
     [

@@ -81,9 +81,12 @@ def test_stills_seconds_apart_stay_separate_images():
     assert len(tables["follicles"]) == 5
 
 
-def test_no_acquisition_time_no_join():
+def test_no_acquisition_time_or_one_time_for_all_no_join():
     frames = [replace(r, record=replace(r.record, acquired_s=None)) for r in three_frames()]
     assert join_sweeps(frames) == frames
+    same = three_frames(gap=0.0)  # a de-identified series: one dummy time on every image
+    assert join_sweeps(same) == same
+    assert build_tables(same)["ovaries"].iloc[0]["follicle_count"] == 2
 
 
 def test_other_series_or_geometry_is_not_a_frame_of_the_sweep():
