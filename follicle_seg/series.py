@@ -10,7 +10,8 @@ into one sweep result: their follicles are tracked across them with the sweep tr
 masks are gone by then), and the ovary-visit's count rule sees one sweep.
 
 Which stills are frames of one sweep: ok single-frame images of one patient, study, series and
-side, with the same frame geometry (size, region, calibration), in order of acquisition time,
+side, with the same frame size and calibration and nearly the same scan area
+(:data:`MIN_REGION_OVERLAP`), in order of acquisition time,
 each acquired after the one before and at most :data:`MAX_FRAME_GAP_S` later. A sonographer's
 stills are seconds apart (freeze, measure, store); the frames of a sweep a frame time apart.
 Stills without an acquisition time, or with the same one (de-identification often writes one
@@ -38,6 +39,10 @@ from follicle_seg.types import FrameMeasurement, ImageResult
 
 #: Stills acquired at most this many seconds apart are consecutive frames of one sweep.
 MAX_FRAME_GAP_S = 1.0
+
+#: Scan areas of consecutive frames overlap at least this much (intersection over union): a
+#: scan area found in the pixels (no ultrasound regions) may move by a pixel or two a frame.
+MIN_REGION_OVERLAP = 0.9
 
 #: Flags a result derives from its whole image; a joined sweep derives them again.
 _IMAGE_FLAGS = {FLAG_UNCALIBRATED, FLAG_SIDE_UNKNOWN, FLAG_NO_OVARY_FOUND, FLAG_NO_OVARY, FLAG_LOW_CONFIDENCE}
@@ -73,20 +78,35 @@ def sweep_frames(results: Sequence[ImageResult]) -> list[list[ImageResult]]:
         if r.status != "ok" or rec is None or rec.n_frames != 1 or rec.acquired_s is None:
             continue
         key = (rec.patient_id, rec.study_instance_uid, rec.series_instance_uid, rec.laterality,
-               rec.rows, rec.columns, rec.region, rec.calibration)  # fmt: skip
+               rec.rows, rec.columns, rec.calibration)  # fmt: skip
         groups.setdefault(key, []).append(r)
     sweeps = []
     for members in groups.values():
         members.sort(key=lambda r: (r.record.acquired_s, r.record.instance_number or 0, r.record.sop_instance_uid))
         run = [members[0]]
         for r in members[1:]:
-            if 0.0 < r.record.acquired_s - run[-1].record.acquired_s <= MAX_FRAME_GAP_S:
+            last = run[-1].record
+            if (0.0 < r.record.acquired_s - last.acquired_s <= MAX_FRAME_GAP_S
+                    and region_overlap(r.record.region, last.region) >= MIN_REGION_OVERLAP):  # fmt: skip
                 run.append(r)
                 continue
             sweeps.append(run)
             run = [r]
         sweeps.append(run)
     return [run for run in sweeps if len(run) > 1]
+
+
+def region_overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    """Intersection over union of two regions ``(min_col, min_row, max_col, max_row)``, inclusive.
+
+    >>> region_overlap((0, 0, 99, 99), (0, 0, 99, 99)), region_overlap((0, 0, 99, 99), (50, 0, 149, 99))
+    (1.0, 0.3333333333333333)
+    """
+    def area(c0: int, r0: int, c1: int, r1: int) -> int:
+        return max(0, c1 - c0 + 1) * max(0, r1 - r0 + 1)
+
+    inter = area(max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3]))
+    return inter / (area(*a) + area(*b) - inter)
 
 
 def summarise_series(frames: Sequence[ImageResult]) -> ImageResult:

@@ -94,8 +94,14 @@ def test_other_series_or_geometry_is_not_a_frame_of_the_sweep():
     frames[1] = replace(frames[1], record=replace(frames[1].record, series_instance_uid="other"))
     assert [[r.record.sop_instance_uid for r in run] for run in sweep_frames(frames)] == [["s1", "s3"]]
     moved = three_frames()
-    moved[2] = replace(moved[2], record=replace(moved[2].record, region=(0, 0, 98, 99)))
+    moved[2] = replace(moved[2], record=replace(moved[2].record, region=(20, 0, 99, 99)))
     assert [[r.record.sop_instance_uid for r in run] for run in sweep_frames(moved)] == [["s1", "s2"]]
+    jitter = three_frames()  # a scan area found in the pixels, a pixel off in one frame
+    jitter[1] = replace(jitter[1], record=replace(jitter[1].record, region=(1, 0, 99, 98)))
+    assert len(join_sweeps(jitter)) == 1
+    resized = three_frames()
+    resized[1] = replace(resized[1], record=replace(resized[1].record, rows=120))
+    assert [[r.record.sop_instance_uid for r in run] for run in sweep_frames(resized)] == [["s1", "s3"]]
 
 
 def test_a_pause_splits_two_sweeps_and_spacing_gives_the_third_axis():
