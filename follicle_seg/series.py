@@ -127,6 +127,7 @@ def summarise_series(frames: Sequence[ImageResult]) -> ImageResult:
             s = replace(f.best, frame_index=k)
             follicle_of[id(s)] = f
             sections.append(s)
+        sections += [replace(s, frame_index=k) for s in r.unreported]
         ovary = replace(r.ovary, frame_index=k) if r.ovary is not None else None
         if ovary is not None:
             ovary_of[id(ovary)] = r.ovary
@@ -137,13 +138,9 @@ def summarise_series(frames: Sequence[ImageResult]) -> ImageResult:
         replace(follicle_of[id(f.best)], n_frames=f.n_frames, d3_mm=f.d3_mm, volume_ml=f.volume_ml)
         for f in sweep.follicles
     )
-    flags = list(sweep.flags)
-    if any(FLAG_LOW_CONFIDENCE in r.flags for r in frames) and FLAG_LOW_CONFIDENCE not in flags:
-        flags.append(FLAG_LOW_CONFIDENCE)  # a frame left a borderline follicle out
     return replace(
         sweep,
         follicles=follicles,
         ovary=ovary_of[id(sweep.ovary)] if sweep.ovary is not None else None,
         key_frames=(),
-        flags=tuple(flags),
     )

@@ -132,6 +132,7 @@ def result_from_dict(d: dict[str, Any]) -> ImageResult:
             "follicles": follicles,
             "ovary": _section(d["ovary"]),
             "key_frames": tuple(d["key_frames"]),
+            "unreported": tuple(_section(s) for s in d.get("unreported", ())),
             "flags": tuple(d["flags"]),
         }
     )

@@ -258,8 +258,11 @@ def summarise_image(
             ovary_frames += 1
             if ovary is None or m.ovary.area_px > ovary.area_px:
                 ovary, ovary_flags = m.ovary, m.flags
-    candidates = [t for t in tracker.finish() if is_counted(t.best)]
+    every = tracker.finish()
+    candidates = [t for t in every if is_counted(t.best)]
     tracks = [t for t in candidates if is_confident(t.best)]
+    reported = {id(t) for t in tracks}
+    unreported = () if record.is_sweep else tuple(t.best for t in every if id(t) not in reported)
     borderline = any(LOW_CONFIDENCE_SCORE <= t.best.score < MIN_FOLLICLE_SCORE for t in candidates)
     spacing = record.frame_spacing_mm if record.is_sweep else None
     follicles = tuple(
@@ -299,6 +302,7 @@ def summarise_image(
         ovary_volume_ml=ovary_volume,
         key_frames=tuple(sorted(key)),
         flags=tuple(flags),
+        unreported=unreported,
     )
 
 

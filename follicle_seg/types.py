@@ -188,3 +188,6 @@ class ImageResult:
     ovary_volume_ml: float | None = None
     key_frames: tuple[int, ...] = ()  # frames shown in overlays
     flags: tuple[str, ...] = field(default_factory=tuple)  # review reasons
+    # a still's follicle sections left out (under 2 mm or unsure), kept so that stills joined
+    # into one sweep (follicle_seg.series) are tracked as the frames of a cine are
+    unreported: tuple[Section, ...] = ()

@@ -25,19 +25,22 @@ def record(uid, t, series="se", region=(0, 0, 99, 99), spacing=None):
     )  # fmt: skip
 
 
-def section(r0, c0, size_px):
+def section(r0, c0, size_px, score=0.95):
     """A round follicle section of ``size_px`` pixels across, top-left corner at (r0, c0)."""
     d_mm = size_px * 0.2
     return Section(0, r0 + size_px / 2, c0 + size_px / 2, int(size_px**2 * 0.785), size_px, size_px,
-                   d_mm, d_mm, d_mm * d_mm * 0.785, 0.95, (r0, c0, r0 + size_px, c0 + size_px))  # fmt: skip
+                   d_mm, d_mm, d_mm * d_mm * 0.785, score, (r0, c0, r0 + size_px, c0 + size_px))  # fmt: skip
 
 
-def still(uid, t, boxes, flags=(), **kw):
+def still(uid, t, boxes, flags=(), unsure=(), **kw):
+    """A still reporting follicles at ``boxes`` (r0, c0, size) and leaving out those at ``unsure``
+    (score 0.8, under the reporting threshold)."""
     rec = record(uid, t, **kw)
     ordered = sorted(boxes, key=lambda b: -b[2])
     fols = tuple(Follicle(i, uid, section(*b), 1, None, None) for i, b in enumerate(ordered, 1))
     ovary = Section(0, 50.0, 50.0, 4000, 80, 60, 16.0, 12.0, 150.0)
-    return ImageResult(rec, rec.path, "ok", follicles=fols, ovary=ovary, flags=tuple(flags))
+    left_out = tuple(section(*b, score=0.8) for b in unsure)
+    return ImageResult(rec, rec.path, "ok", follicles=fols, ovary=ovary, flags=tuple(flags), unreported=left_out)
 
 
 # follicle A is cut by all three frames (largest in the middle one), C only by the first, B only
@@ -117,10 +120,31 @@ def test_a_pause_splits_two_sweeps_and_spacing_gives_the_third_axis():
     assert first.ovary_d3_mm == 1.5 and second.record.n_frames == 2
 
 
-def test_review_flags_of_the_frames_carry_over():
+def test_sections_a_still_left_out_are_tracked_as_a_cines_are():
+    # A reported in the first and last of four frames, unsure in the two between: one follicle,
+    # as in a cine (two missed frames would break the track in two)
+    frames = [
+        still("s1", 0.00, [A0]),
+        still("s2", 0.04, [], unsure=[(22, 22, 11)]),
+        still("s3", 0.08, [], unsure=[(22, 22, 11)]),
+        still("s4", 0.12, [A2]),
+    ]
+    [sweep] = join_sweeps(frames)
+    assert [(f.sop_instance_uid, f.n_frames) for f in sweep.follicles] == [("s1", 4)]
+    assert FLAG_LOW_CONFIDENCE not in sweep.flags  # its largest section is sure
+    # a follicle whose largest section is unsure is not reported, as in a cine, though a smaller
+    # section of it was sure in another still; the unsure largest section asks for review
+    frames = [still("s1", 0.0, [A0]), still("s2", 0.04, [], unsure=[A1])]
+    [sweep] = join_sweeps(frames)
+    assert sweep.follicles == () and FLAG_LOW_CONFIDENCE in sweep.flags
+    assert build_tables(frames)["ovaries"].iloc[0]["follicle_count"] == 0
+
+
+def test_network_flags_of_the_frames_a_result_rests_on_carry_over():
     frames = three_frames()
     frames[0] = replace(frames[0], flags=(FLAG_LOW_CONFIDENCE, "implausible_follicle_shape"))
     [sweep] = join_sweeps(frames)
-    # s1 holds follicle C, a counted track: its network flag and its borderline follicle count
-    assert FLAG_LOW_CONFIDENCE in sweep.flags and "implausible_follicle_shape" in sweep.flags
+    # s1 holds follicle C, a counted track: its network flag counts; its own "low confidence"
+    # was the still's verdict, made again for the sweep (nothing unsure here)
+    assert "implausible_follicle_shape" in sweep.flags and FLAG_LOW_CONFIDENCE not in sweep.flags
     assert build_tables(frames)["ovaries"].iloc[0]["needs_review"]
