@@ -18,8 +18,10 @@ Stills without an acquisition time, or with the same one (de-identification ofte
 dummy time on every image), are never joined: stills of different planes tracked as one sweep
 would count a follicle seen in two of them twice.
 
-A joined sweep's follicles keep their file's ``sop_instance_uid`` and ``follicle_id`` (the
-label on that file's overlay) and take the track's ``n_frames``, third axis and volume.
+Every follicle section of each still is tracked, the ones it did not report too
+(``ImageResult.unreported``), and a track is reported by its largest section, as in a cine. A
+joined sweep's follicles keep their file's ``sop_instance_uid`` and ``follicle_id`` (the label on
+that file's overlay) and take the track's ``n_frames``, third axis and volume.
 """
 
 from __future__ import annotations
