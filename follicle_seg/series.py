@@ -12,11 +12,12 @@ masks are gone by then), and the ovary-visit's count rule sees one sweep.
 Which stills are frames of one sweep: ok single-frame images of one patient, study, series and
 side, with the same frame size and calibration and nearly the same scan area
 (:data:`MIN_REGION_OVERLAP`), in order of acquisition time,
-each acquired after the one before and at most :data:`MAX_FRAME_GAP_S` later. A sonographer's
+each acquired at most :data:`MAX_FRAME_GAP_S` after the one before. A sonographer's
 stills are seconds apart (freeze, measure, store); the frames of a sweep a frame time apart.
-Stills without an acquisition time, or with the same one (de-identification often writes one
-dummy time on every image), are never joined: stills of different planes tracked as one sweep
-would count a follicle seen in two of them twice.
+Stills without an acquisition time are never joined, and no stills of a series where two share
+a time (de-identification often writes one dummy time on every image; whole seconds cannot order
+the frames of a sweep): stills of different planes tracked as one sweep would count a follicle
+seen in two of them twice.
 
 Every follicle section of each still is tracked, the ones it did not report too
 (``ImageResult.unreported``), and a track is reported by its largest section, as in a cine. A
@@ -84,11 +85,13 @@ def sweep_frames(results: Sequence[ImageResult]) -> list[list[ImageResult]]:
         groups.setdefault(key, []).append(r)
     sweeps = []
     for members in groups.values():
-        members.sort(key=lambda r: (r.record.acquired_s, r.record.instance_number or 0, r.record.sop_instance_uid))
+        if len({r.record.acquired_s for r in members}) < len(members):
+            continue  # times shared: dummy times, or too coarse to order the frames by
+        members.sort(key=lambda r: r.record.acquired_s)
         run = [members[0]]
         for r in members[1:]:
             last = run[-1].record
-            if (0.0 < r.record.acquired_s - last.acquired_s <= MAX_FRAME_GAP_S
+            if (r.record.acquired_s - last.acquired_s <= MAX_FRAME_GAP_S
                     and region_overlap(r.record.region, last.region) >= MIN_REGION_OVERLAP):  # fmt: skip
                 run.append(r)
                 continue

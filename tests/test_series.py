@@ -90,6 +90,10 @@ def test_no_acquisition_time_or_one_time_for_all_no_join():
     same = three_frames(gap=0.0)  # a de-identified series: one dummy time on every image
     assert join_sweeps(same) == same
     assert build_tables(same)["ovaries"].iloc[0]["follicle_count"] == 2
+    # whole-second times: frames 1-2 share one second, frame 3 the next; not joined at all
+    coarse = three_frames(gap=0.0)
+    coarse[2] = replace(coarse[2], record=replace(coarse[2].record, acquired_s=T0 + 1.0))
+    assert sweep_frames(coarse) == []
 
 
 def test_other_series_or_geometry_is_not_a_frame_of_the_sweep():
