@@ -310,6 +310,7 @@ def run(inputs: Iterable[str | Path], options: RunOptions, *, progress=None) -> 
 
 def _run(inputs: list, options: RunOptions, progress, t0: float) -> RunSummary:
     from follicle_seg.io.tables import read_cohort, write_tables
+    from follicle_seg.series import sweep_frames
     from follicle_seg.visits import build_tables
 
     cohort = read_cohort(options.cohort) if options.cohort else None
@@ -354,6 +355,10 @@ def _run(inputs: list, options: RunOptions, progress, t0: float) -> RunSummary:
         keys = {(i.path, i.sha256) for i in items if i.sha256}
         results = store.results(keys)
         tables = build_tables(results, cohort)
+        joined = sweep_frames(results)
+        if joined:
+            log.info("%d single-frame files tracked as the frames of %d sweeps",
+                     sum(map(len, joined)), len(joined))  # fmt: skip
         try:
             write_tables(tables, options.out)
             if options.report:

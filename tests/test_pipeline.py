@@ -143,6 +143,9 @@ def test_a_sweep_stored_as_single_frame_files_is_tracked_like_the_cine(study, cl
                for t in (split, whole)]  # fmt: skip
     pd.testing.assert_frame_equal(*counted)
     assert counted[0].n_frames.astype(int).max() > 1
+    assert f"{8 * len(cines)} single-frame files tracked as the frames of {len(cines)} sweeps" in (
+        out / "run.log"
+    ).read_text()
 
 
 def test_dask_local_cluster_gives_identical_tables(study, clean_run, tmp_path):
