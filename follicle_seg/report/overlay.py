@@ -162,7 +162,7 @@ def render_overlay(
     layout = layout_for(record)
     s = layout.scale
     rgb = np.repeat(grey[..., None], 3, axis=2) if grey.ndim == 2 else grey[..., :3]
-    image = np.kron(rgb.astype(np.uint8), np.ones((s, s, 1), np.uint8))
+    image = _upscale(rgb.astype(np.uint8), s)
     if grey.ndim == 3:  # colour sources: take saturation out so only outlines are saturated
         image = np.repeat(image.mean(axis=2, keepdims=True).astype(np.uint8), 3, axis=2)
 
@@ -228,11 +228,22 @@ def write_overlay(path: str | Path, rgb: np.ndarray) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        Image.fromarray(np.asarray(rgb, np.uint8), mode="RGB").save(tmp, format="PNG", compress_level=6)
+        # level 3: 2 x faster than 6 for a 10 % larger file (27 against 54 ms, 214 against 195 kB
+        # for an 850 x 1470 overlay)
+        Image.fromarray(np.asarray(rgb, np.uint8), mode="RGB").save(tmp, format="PNG", compress_level=3)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def _upscale(a: np.ndarray, scale: int) -> np.ndarray:
+    """Each pixel as a ``scale`` x ``scale`` block (rows and columns; further axes kept).
+
+    >>> _upscale(np.array([[1, 2]]), 2).tolist()
+    [[1, 1, 2, 2], [1, 1, 2, 2]]
+    """
+    return np.repeat(np.repeat(a, scale, axis=0), scale, axis=1)
 
 
 def _safe(text: str) -> str:
@@ -254,7 +265,7 @@ def _draw_outline(image: np.ndarray, mask: np.ndarray, scale: int, colour: tuple
     """
     if not mask.any():
         return
-    up = np.kron(mask, np.ones((scale, scale), bool))
+    up = _upscale(mask, scale)
     inner = ndimage.binary_erosion(up, iterations=min(scale, 3), border_value=0)
     image[up & ~inner] = colour
 
@@ -342,7 +353,7 @@ def _draw_labels(
     owner = np.zeros((layout.height, layout.canvas_width), np.int32)  # follicle id or -1 (label)
     if follicles:
         grown = ndimage.grey_dilation(ids, size=(3, 3)) if s < 3 else ids
-        owner[:, : layout.width] = np.kron(grown, np.ones((s, s), np.int32))
+        owner[:, : layout.width] = _upscale(grown, s)
     nearest = ids
     if follicles:  # id of the nearest follicle of every region pixel
         _, (ny, nx) = ndimage.distance_transform_edt(ids == 0, return_indices=True)
