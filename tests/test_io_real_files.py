@@ -111,6 +111,19 @@ def test_sixteen_bit_palette_is_not_dark() -> None:
     assert frame.pixels.max() > 200
 
 
+def test_instance_number_and_acquisition_time_of_real_scanners() -> None:
+    """Philips CX50: AcquisitionDateTime with fractions; Aloka: ContentTime in whole seconds;
+    GE LOGIQ: no time at all (such stills are never joined into a sweep)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        philips, aloka, ge = (read_record(data_store_file(n))
+                              for n in ("OBXXXX1A.dcm", "gdcm-US-ALOKA-16.dcm", "US1_UNCR.dcm"))  # fmt: skip
+    assert philips.instance_number == 24 and aloka.instance_number == 5
+    assert philips.acquired_s == pytest.approx(1306335388.35)  # 2011-05-25 14:56:28.35
+    assert aloka.acquired_s == 1022239460.0  # 2002-05-24 11:24:20
+    assert ge.acquired_s is None
+
+
 def test_small_real_image_is_rejected() -> None:
     with pytest.raises(RejectedInput, match="smaller than 64 px"):
         read_record(get_testdata_file("ExplVR_BigEnd.dcm"))
