@@ -5,7 +5,7 @@ Rules (the README, "Measurement rules", explains them for users):
 * an *ovary-visit* is patient x visit (StudyInstanceUID and StudyDate) x side; its
   ``follicle_count`` is the largest per-image (per-sweep) count among its images, never a sum;
   stills that are the frames of one sweep are first joined into that sweep
-  (:mod:`follicle_seg.series`); ``n_images`` counts the files;
+  (:mod:`follicle_seg.series`); ``n_images`` counts the files.
   The image giving the count is chosen by: most follicles, then calibrated, then a sweep, then
   more frames, then the smallest SOP Instance UID; its follicles are ``counted = true``;
 * ``afc`` counts counted follicles with mean diameter 2.0-10.0 mm inclusive; size classes
