@@ -6,6 +6,8 @@ truth follicles of that image, counted ones >= 2 mm): precision, recall, and the
 limits of agreement of the mean diameter of matched follicles. A found follicle matches a truth
 follicle of the same image when their centroids (on the frame where each is largest) are closer
 than half the truth mean diameter or 2 mm, whichever is larger; pairs are taken nearest first.
+An image is a still or a whole sweep, also a sweep stored one file per frame (`follicle-seg
+synth --sweep-files frames`): the truth's `images.csv` names the image of every file.
 
     follicle-seg synth study --patients 4 --visits 3 --seed 123
     follicle-seg run study/dicom --out run --cohort study/cohort.csv
@@ -41,6 +43,16 @@ def match_image(found: pd.DataFrame, truth: pd.DataFrame, mm_per_px: float) -> l
     return matches
 
 
+def image_ids(study: Path) -> dict[str, str]:
+    """SOP Instance UID of every file -> the image (still or sweep) it belongs to; empty for a
+    study written before the truth listed its images (each file its own image then)."""
+    path = study / "truth" / "images.csv"
+    if not path.exists():
+        return {}
+    table = pd.read_csv(path, dtype=str)
+    return dict(zip(table.sop_instance_uid, table.image_id))
+
+
 def agreement(study: Path, run: Path) -> dict:
     ovaries = pd.read_csv(run / "ovaries.csv", dtype={"patient_id": str})
     truth_ov = pd.read_csv(study / "truth" / "ovaries.csv", dtype={"patient_id": str})
@@ -51,11 +63,16 @@ def agreement(study: Path, run: Path) -> dict:
     found = pd.read_csv(run / "follicles.csv", dtype={"patient_id": str})
     truth = pd.read_csv(study / "truth" / "follicles.csv", dtype={"patient_id": str})
     truth = truth[truth.mean_diameter_mm >= 2.0]
+    image_of = image_ids(study)
+    found = found.assign(image_id=found.sop_instance_uid.map(lambda u: image_of.get(u, u)))
+    truth = truth.assign(image_id=truth.sop_instance_uid.map(lambda u: image_of.get(u, u)))
+    ok = images[images.status == "ok"]
+    ok = ok.assign(image_id=ok.sop_instance_uid.map(lambda u: image_of.get(u, u))).drop_duplicates("image_id")
     tp = n_found = n_truth = 0
     diam = []
-    for _, im in images[images.status == "ok"].iterrows():
-        f = found[found.sop_instance_uid == im.sop_instance_uid]
-        t = truth[truth.sop_instance_uid == im.sop_instance_uid]
+    for _, im in ok.iterrows():
+        f = found[found.image_id == im.image_id]
+        t = truth[truth.image_id == im.image_id]
         matches = match_image(f, t, float(np.sqrt(im.spacing_row_mm * im.spacing_col_mm)))
         tp += len(matches)
         n_found += len(f)

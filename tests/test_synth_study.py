@@ -132,3 +132,34 @@ def test_synth_command_writes_a_study(tmp_path: Path) -> None:
     assert (tmp_path / "s" / "truth" / "ovaries.csv").exists()
     bad = CliRunner().invoke(app, [str(tmp_path / "t"), "--styles", "nope"])
     assert bad.exit_code != 0 and "Unknown style" in bad.output
+
+
+def test_sweeps_as_one_file_per_frame_are_the_cines_frames(tmp_path: Path) -> None:
+    """``sweep_files="frames"``: the same scans, each sweep frame its own file of one series, a
+    frame time apart; the truth names each follicle's frame file and maps it to its sweep."""
+    cine = write_study(tmp_path / "cine", patients=1, visits=1, frames_per_sweep=4, seed=3)
+    split = write_study(tmp_path / "split", patients=1, visits=1, frames_per_sweep=4, seed=3, sweep_files="frames")
+    visit = "dicom/P001/visit01"
+    frames = sorted((split.out / visit).glob("L_sweep_*.dcm"))
+    assert [p.name for p in frames] == [f"L_sweep_{k:03d}.dcm" for k in (1, 2, 3, 4)]
+    assert len(split.files) == 2 * (4 + 1)
+    records = [read_record(p) for p in frames]
+    assert len({r.series_instance_uid for r in records}) == 1 and all(r.n_frames == 1 for r in records)
+    assert [r.instance_number for r in records] == [1, 2, 3, 4]
+    gaps = np.diff([r.acquired_s for r in records])
+    assert np.all((gaps > 0.02) & (gaps < 0.06))
+    whole = [f.pixels for f in iter_frames(read_record(cine.out / visit / "L_sweep.dcm"))]
+    for k, record in enumerate(records):
+        np.testing.assert_array_equal(next(iter_frames(record)).pixels, whole[k])
+
+    images = pd.read_csv(split.out / "truth" / "images.csv")
+    sweep_ids = images[images.sop_instance_uid.isin([r.sop_instance_uid for r in records])].image_id
+    assert set(sweep_ids) == {records[0].sop_instance_uid}
+    fol = split.follicles[split.follicles.image_kind == "sweep"]
+    assert (fol.frame_index == 0).all() and set(fol.sop_instance_uid) <= set(images.sop_instance_uid)
+    for row in fol.itertuples():
+        assert (split.out / "truth" / "masks" / f"{row.sop_instance_uid}_0.png").exists()
+    pd.testing.assert_frame_equal(split.ovaries.drop(columns=["count_sop_instance_uid", "n_images"]),
+                                  cine.ovaries.drop(columns=["count_sop_instance_uid", "n_images"]))
+    with pytest.raises(ValueError, match="sweep_files"):
+        write_study(tmp_path / "bad", patients=1, visits=1, sweep_files="stills")

@@ -18,6 +18,10 @@ def synth_command(
     styles: Optional[str] = typer.Option(
         None, "--styles", help="Comma-separated style families to draw scanners from (default: all)."
     ),
+    sweep_files: str = typer.Option(
+        "cine", "--sweep-files",
+        help="cine: each sweep one multi-frame file; frames: one single-frame file per frame, one series.",
+    ),
 ) -> None:
     """Write a synthetic TVUS trial: DICOM sweeps and stills of both ovaries plus ground truth.
 
@@ -29,6 +33,8 @@ def synth_command(
         follicle-seg synth synth_study --patients 6 --visits 4
 
         follicle-seg synth small --patients 3 --visits 2 --frames 8 --styles raw_speckle,ge_sri_smooth
+
+        follicle-seg synth as_frames --patients 2 --visits 2 --sweep-files frames
     """
     from follicle_seg.synth.study import write_study
 
@@ -36,7 +42,7 @@ def synth_command(
     try:
         truth = write_study(
             out, patients=patients, visits=visits, seed=seed, frames_per_sweep=frames,
-            stills_per_ovary=stills, styles=chosen,
+            stills_per_ovary=stills, styles=chosen, sweep_files=sweep_files,
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc

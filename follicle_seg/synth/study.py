@@ -6,10 +6,15 @@ Layout of ``OUT``::
     truth/masks/<sop_instance_uid>_<frame>.png   label maps on the full source-frame grid
     truth/follicles.csv                          one row per follicle per image it shows in
     truth/ovaries.csv                            one row per patient x visit x side
+    truth/images.csv                             sop_instance_uid -> image_id, image_kind
     cohort.csv                                   patient_id, group, baseline_date
 
 Per ovary-visit: one US Multi-frame sweep across the ovary (frame spacing 0.5-1 mm, written as
-SpacingBetweenSlices) and ``stills_per_ovary`` US Image stills through its centre. Each scan
+SpacingBetweenSlices; or, with ``sweep_files="frames"``, one US Image file per frame,
+``<side>_sweep_NNN.dcm``) and ``stills_per_ovary`` US Image stills through its centre. An
+*image* of the truth is a still or a whole sweep: ``image_id`` is its (first) file's SOP
+Instance UID, and a truth follicle row names the file (``sop_instance_uid``) and frame where the
+follicle's section is largest. Each scan
 varies depth, fan angle, mm/pixel, gain, dynamic range, speckle, canvas size, tint, photometric
 interpretation, transfer syntax, and whether laterality is a tag or only a description keyword.
 
@@ -23,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import cv2
@@ -87,15 +92,23 @@ class StudyTruth:
 
 @dataclass(frozen=True, eq=False)
 class _Image:
-    """One written DICOM file and what it shows."""
+    """One written image (a still, a cine, or a sweep stored one file per frame) and what it shows."""
 
-    path: Path
-    sop_instance_uid: str
+    frames: tuple[tuple[Path, str, int], ...]  # (file, SOP Instance UID, frame in the file) per frame
     kind: str  # "sweep" | "still"
     planes: tuple[float, ...]  # y0 of each frame
     setup: ScanSetup
     region_origin: tuple[int, int]  # (row, col) of the region's pixel (0, 0) on the canvas
     canvas_shape: tuple[int, int]  # (rows, columns) of the stored frames
+
+    @property
+    def sop_instance_uid(self) -> str:
+        """The first frame's file (the image's one file unless a sweep is stored frame by frame)."""
+        return self.frames[0][1]
+
+    @property
+    def paths(self) -> list[Path]:
+        return list(dict.fromkeys(path for path, _, _ in self.frames))
 
 
 def _uid(seed: int, *parts: object) -> str:
@@ -146,8 +159,10 @@ def _to_canvas_frames(
 
 def _write_image(
     path: Path, greys: list[np.ndarray], planes: list[float], setup: ScanSetup, rng: np.random.Generator, *,
-    meta: dict[str, object], frame_spacing_mm: float | None,
+    meta: dict[str, object], frame_spacing_mm: float | None, one_file_per_frame: bool = False,
 ) -> _Image:
+    """Write one image: a still, a cine, or (``one_file_per_frame``) a sweep as single-frame files
+    ``<stem>_NNN.dcm`` of one series, InstanceNumber 1..N, acquired a frame time apart."""
     photometric, syntax = ENCODINGS[int(rng.integers(len(ENCODINGS)))]
     header = [str(meta["header"]), f"TV {rng.uniform(5, 9):.1f}MHz  D {setup.probe.depth_mm / 10:.1f}cm",
               f"Gn {int(rng.integers(30, 70))}  DR {int(setup.params.dynamic_range_db)}"]
@@ -160,20 +175,32 @@ def _write_image(
     how = rng.choice(["tag", "description", "comments"], p=[0.5, 0.4, 0.1])
     word = str(rng.choice(_SIDE_WORDS[side]))
     kind = "sweep" if len(greys) > 1 else "still"
-    uid = write_us_dicom(
-        path, frames,
+    frame_time_ms = float(rng.uniform(25.0, 50.0)) if kind == "sweep" else None
+    common = dict(
         patient_id=str(meta["patient_id"]), patient_name=f"SYNTH^PATIENT^{meta['patient_id']}",
         study_uid=str(meta["study_uid"]), study_date=str(meta["study_date"]),
         series_uid=_uid(int(meta["seed"]), *path.parts[-3:], "series"),
-        sop_instance_uid=_uid(int(meta["seed"]), *path.parts[-3:], "sop"),
         series_description=word + (" SWEEP" if kind == "sweep" else "") if how == "description" else f"TVUS {kind.upper()}",
         laterality=side if how == "tag" else None,
         image_comments=word if how == "comments" else None,
         regions=[region], photometric=photometric, transfer_syntax=syntax,
-        frame_time_ms=float(rng.uniform(25.0, 50.0)) if kind == "sweep" else None,
         frame_spacing_mm=frame_spacing_mm,
-    )
-    return _Image(path, uid, kind, tuple(planes), setup, origin, (frames.shape[1], frames.shape[2]))
+    )  # fmt: skip
+    written = []
+    if one_file_per_frame:
+        start = datetime.fromisoformat(f"{meta['study_date']}T10:00:00") + timedelta(
+            minutes=5 if side == "R" else 0)
+        for k in range(len(frames)):
+            name = path.with_name(f"{path.stem}_{k + 1:03d}.dcm")
+            acquired = (start + timedelta(milliseconds=k * frame_time_ms)).strftime("%Y%m%d%H%M%S.%f")
+            uid = write_us_dicom(name, frames[k : k + 1], sop_instance_uid=_uid(int(meta["seed"]), *name.parts[-3:], "sop"),
+                                 instance_number=k + 1, acquired=acquired, **common)  # fmt: skip
+            written.append((name, uid, 0))
+    else:
+        uid = write_us_dicom(path, frames, sop_instance_uid=_uid(int(meta["seed"]), *path.parts[-3:], "sop"),
+                             frame_time_ms=frame_time_ms, **common)  # fmt: skip
+        written = [(path, uid, k) for k in range(len(frames))]
+    return _Image(tuple(written), kind, tuple(planes), setup, origin, (frames.shape[1], frames.shape[2]))
 
 
 def _truth_rows(img: _Image, sc: Scene, base: dict[str, object], masks_dir: Path) -> list[dict[str, object]]:
@@ -183,7 +210,8 @@ def _truth_rows(img: _Image, sc: Scene, base: dict[str, object], masks_dir: Path
         full = np.zeros(img.canvas_shape, np.uint8)
         lab = label_map(sc, y0, img.setup.probe, img.setup.grid)
         full[r0 : r0 + lab.shape[0], c0 : c0 + lab.shape[1]] = lab
-        cv2.imwrite(str(masks_dir / f"{img.sop_instance_uid}_{k}.png"), full)
+        _, sop, index = img.frames[k]
+        cv2.imwrite(str(masks_dir / f"{sop}_{index}.png"), full)
     rows = []
     for i, f in enumerate(sc.follicles):
         cuts = [(k, cut(f, y0)) for k, y0 in enumerate(img.planes)]
@@ -193,12 +221,14 @@ def _truth_rows(img: _Image, sc: Scene, base: dict[str, object], masks_dir: Path
         k, s = max(seen, key=lambda ks: ks[1].area_mm2)
         row, col = img.setup.grid.to_pixel(s.centre_x_mm, s.centre_z_mm)
         axes = np.sort(2.0 / np.sqrt(np.linalg.eigvalsh(f.matrix)))[::-1]
+        _, sop, index = img.frames[k]
         rows.append({
-            **base, "sop_instance_uid": img.sop_instance_uid, "image_kind": img.kind, "follicle_index": i,
+            **base, "sop_instance_uid": sop, "image_id": img.sop_instance_uid, "image_kind": img.kind,
+            "follicle_index": i,
             "centre_x_mm": round(float(f.centre[0]), 3), "centre_y_mm": round(float(f.centre[1]), 3),
             "centre_z_mm": round(float(f.centre[2]), 3), "diameter_a_mm": round(float(axes[0]), 3),
             "diameter_b_mm": round(float(axes[1]), 3), "diameter_c_mm": round(float(axes[2]), 3),
-            "frame_index": k, "centroid_row": round(r0 + row, 2), "centroid_col": round(c0 + col, 2),
+            "frame_index": index, "centroid_row": round(r0 + row, 2), "centroid_col": round(c0 + col, 2),
             "d1_mm": round(s.d1_mm, 3), "d2_mm": round(s.d2_mm, 3),
             "mean_diameter_mm": round(s.mean_diameter_mm, 3), "counted": False,
         })
@@ -228,6 +258,7 @@ def write_study(
     frames_per_sweep: int = 20,
     stills_per_ovary: int = 1,
     styles: Sequence[str] | None = None,
+    sweep_files: str = "cine",
 ) -> StudyTruth:
     """Write a synthetic longitudinal TVUS trial (DICOM + truth) under ``out``.
 
@@ -244,6 +275,10 @@ def write_study(
     styles
         Style families to draw scanners from (default: all of :data:`STYLES`); each patient is
         scanned on one family, every scan perturbed.
+    sweep_files
+        ``"cine"``: each sweep one US Multi-frame file; ``"frames"``: one US Image file per frame
+        (``<side>_sweep_NNN.dcm``, one series, InstanceNumber 1..N, AcquisitionDateTime a frame
+        time apart), as some scanners store a sweep.
 
     Examples
     --------
@@ -253,6 +288,8 @@ def write_study(
     """
     if patients < 1 or visits < 1 or frames_per_sweep < 2 or stills_per_ovary < 0:
         raise ValueError("Need patients >= 1, visits >= 1, frames_per_sweep >= 2 and stills_per_ovary >= 0.")
+    if sweep_files not in ("cine", "frames"):
+        raise ValueError(f"sweep_files must be 'cine' or 'frames', not {sweep_files!r}.")
     names = tuple(styles) if styles else STYLES
     unknown = [s for s in names if s not in STYLE_FAMILIES]
     if unknown:
@@ -260,7 +297,7 @@ def write_study(
     out = Path(out)
     masks_dir = out / "truth" / "masks"
     masks_dir.mkdir(parents=True, exist_ok=True)
-    cohort_rows, ovary_rows, follicle_rows, files = [], [], [], []
+    cohort_rows, ovary_rows, follicle_rows, image_rows, files = [], [], [], [], []
     for p in range(patients):
         prng = np.random.default_rng([seed, p])
         pid = f"P{p + 1:03d}"
@@ -284,12 +321,14 @@ def write_study(
                         "seed": seed, "header": f"SYNTH US  {study_date}"}
                 base_row = {"patient_id": pid, "study_date": study_date, "laterality": side}
                 images = _scan_ovary(rng, sc, probe, ext_y, fam, folder, side, meta,
-                                     frames_per_sweep, stills_per_ovary)
+                                     frames_per_sweep, stills_per_ovary, sweep_files == "frames")
                 per_image = []
                 for img in images:
                     rows = _truth_rows(img, sc, base_row, masks_dir)
                     per_image.append(rows)
-                    files.append(img.path)
+                    files.extend(img.paths)
+                    image_rows += [{"sop_instance_uid": sop, "image_id": img.sop_instance_uid, "image_kind": img.kind}
+                                   for sop in dict.fromkeys(sop for _, sop, _ in img.frames)]  # fmt: skip
                 best = max(range(len(images)), key=lambda i: (
                     sum(r["mean_diameter_mm"] >= COUNT_MIN_MM for r in per_image[i]), -i))
                 for r in per_image[best]:
@@ -298,16 +337,17 @@ def write_study(
                     follicle_rows.extend(rows)
                 summary = ovary_summary([r["mean_diameter_mm"] for r in per_image[best]])
                 ovary_rows.append({
-                    **base_row, "group": group, "days_from_baseline": day, "n_images": len(images),
+                    **base_row, "group": group, "days_from_baseline": day,
+                    "n_images": sum(len(img.paths) for img in images),
                     **summary, "count_sop_instance_uid": images[best].sop_instance_uid,
                     "n_follicles_3d": len(sc.follicles),
                 })
-    return _write_tables(out, cohort_rows, ovary_rows, follicle_rows, files)
+    return _write_tables(out, cohort_rows, ovary_rows, follicle_rows, image_rows, files)
 
 
 def _scan_ovary(
     rng: np.random.Generator, sc: Scene, probe: Probe, ext_y: float, fam: StyleFamily, folder: Path, side: str,
-    meta: dict[str, object], n_frames: int, n_stills: int,
+    meta: dict[str, object], n_frames: int, n_stills: int, sweep_as_frames: bool = False,
 ) -> list[_Image]:
     """Render and write one ovary-visit: a sweep across the ovary and stills through its centre."""
     if sc.ovary is None:
@@ -320,7 +360,8 @@ def _scan_ovary(
     planes = [cy + (k - (n_frames - 1) / 2.0) * step for k in range(n_frames)]
     setup = prepare_scan(probe, spacing, params, rng)
     greys = [render_plane(setup, sc, y0, rng)[0] for y0 in planes]
-    images = [_write_image(folder / f"{side}_sweep.dcm", greys, planes, setup, rng, meta=meta, frame_spacing_mm=step)]
+    images = [_write_image(folder / f"{side}_sweep.dcm", greys, planes, setup, rng, meta=meta, frame_spacing_mm=step,
+                           one_file_per_frame=sweep_as_frames)]
     for k in range(n_stills):
         y0 = cy + float(rng.uniform(-0.3, 0.3))
         still_setup = prepare_scan(probe, spacing, sample_params(fam, rng), rng)
@@ -333,7 +374,7 @@ def _scan_ovary(
 
 
 FOLLICLE_COLUMNS = (
-    "patient_id", "study_date", "laterality", "sop_instance_uid", "image_kind", "follicle_index",
+    "patient_id", "study_date", "laterality", "sop_instance_uid", "image_id", "image_kind", "follicle_index",
     "centre_x_mm", "centre_y_mm", "centre_z_mm", "diameter_a_mm", "diameter_b_mm", "diameter_c_mm",
     "frame_index", "centroid_row", "centroid_col", "d1_mm", "d2_mm", "mean_diameter_mm", "counted",
 )
@@ -346,8 +387,10 @@ OVARY_COLUMNS = (
 
 def _write_tables(
     out: Path, cohort: list[dict[str, object]], ovaries: list[dict[str, object]],
-    follicles: list[dict[str, object]], files: list[Path],
+    follicles: list[dict[str, object]], images: list[dict[str, object]], files: list[Path],
 ) -> StudyTruth:
+    pd.DataFrame(images, columns=["sop_instance_uid", "image_id", "image_kind"]).to_csv(
+        out / "truth" / "images.csv", index=False)
     cohort_df = pd.DataFrame(cohort, columns=["patient_id", "group", "baseline_date"])
     ovaries_df = pd.DataFrame(ovaries, columns=list(OVARY_COLUMNS))
     follicles_df = pd.DataFrame(follicles, columns=list(FOLLICLE_COLUMNS))
