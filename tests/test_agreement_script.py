@@ -1,0 +1,42 @@
+"""scripts/agreement.py: follicles matched per still or per sweep, also a sweep stored frame by frame."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from script_module import load_script  # tests/ is on sys.path
+
+agreement = load_script("agreement")
+KEY = {"patient_id": "P1", "study_date": "2026-01-05", "laterality": "L"}
+
+
+def _write(study: Path, run: Path, *, with_images: bool) -> None:
+    (study / "truth").mkdir(parents=True)
+    run.mkdir()
+    # a sweep stored as two files f1, f2: the truth's follicle is largest on f1, the run's on f2
+    pd.DataFrame([{**KEY, "follicle_count": 1}]).to_csv(study / "truth" / "ovaries.csv", index=False)
+    pd.DataFrame([{**KEY, "sop_instance_uid": "f1", "centroid_row": 50.0, "centroid_col": 50.0,
+                   "mean_diameter_mm": 6.0}]).to_csv(study / "truth" / "follicles.csv", index=False)  # fmt: skip
+    if with_images:
+        pd.DataFrame({"sop_instance_uid": ["f1", "f2"], "image_id": ["f1", "f1"], "image_kind": ["sweep"] * 2}).to_csv(
+            study / "truth" / "images.csv", index=False)  # fmt: skip
+    pd.DataFrame([{**KEY, "follicle_count": 1}]).to_csv(run / "ovaries.csv", index=False)
+    pd.DataFrame([{**KEY, "sop_instance_uid": sop, "status": "ok", "spacing_row_mm": 0.2, "spacing_col_mm": 0.2}
+                  for sop in ("f1", "f2")]).to_csv(run / "images.csv", index=False)  # fmt: skip
+    pd.DataFrame([{**KEY, "sop_instance_uid": "f2", "centroid_row": 52.0, "centroid_col": 50.0,
+                   "mean_diameter_mm": 6.5}]).to_csv(run / "follicles.csv", index=False)  # fmt: skip
+
+
+def test_a_follicle_largest_on_another_frame_file_of_the_sweep_matches(tmp_path: Path) -> None:
+    _write(tmp_path / "study", tmp_path / "run", with_images=True)
+    got = agreement.agreement(tmp_path / "study", tmp_path / "run")
+    assert got["count_exact"] == 1.0
+    assert (got["follicles_found"], got["follicles_true"], got["precision"], got["recall"]) == (1, 1, 1.0, 1.0)
+    assert got["diameter_bias_mm"] == 0.5
+
+
+def test_without_the_truths_image_list_each_file_is_its_own_image(tmp_path: Path) -> None:
+    _write(tmp_path / "study", tmp_path / "run", with_images=False)
+    got = agreement.agreement(tmp_path / "study", tmp_path / "run")
+    assert (got["precision"], got["recall"]) == (0.0, 0.0)
