@@ -133,7 +133,8 @@ def test_a_sweep_stored_as_single_frame_files_is_tracked_like_the_cine(study, cl
     out = tmp_path / "split"
     run([inputs], RunOptions(out=out, cohort=study / "cohort.csv", workers=1, dicom=False, overlays=False))
     split, whole = _tables(out), _tables(clean_run)
-    same = ["patient_id", "study_date", "laterality", "follicle_count", "follicle_sizes_mm", "ovary_volume_ml"]
+    same = ["patient_id", "study_date", "laterality", "follicle_count", "follicle_sizes_mm", "ovary_volume_ml",
+            "needs_review"]
     pd.testing.assert_frame_equal(split["ovaries"][same], whole["ovaries"][same])
     assert (split["ovaries"].n_images.astype(int) == whole["ovaries"].n_images.astype(int) + 7).all()  # 8 frames
     assert len(split["images"]) == len(whole["images"]) + 7 * len(cines)
