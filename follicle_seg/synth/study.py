@@ -14,9 +14,9 @@ SpacingBetweenSlices; or, with ``sweep_files="frames"``, one US Image file per f
 ``<side>_sweep_NNN.dcm``) and ``stills_per_ovary`` US Image stills through its centre. An
 *image* of the truth is a still or a whole sweep: ``image_id`` is its (first) file's SOP
 Instance UID, and a truth follicle row names the file (``sop_instance_uid``) and frame where the
-follicle's section is largest. Each scan
-varies depth, fan angle, mm/pixel, gain, dynamic range, speckle, canvas size, tint, photometric
-interpretation, transfer syntax, and whether laterality is a tag or only a description keyword.
+follicle's section is largest. Each scan varies depth, fan angle, mm/pixel, gain, dynamic range,
+speckle, canvas size, tint, photometric interpretation, transfer syntax, and whether laterality is
+a tag or only a description keyword.
 
 Truth follows SPEC: a follicle is counted when the mean diameter of its largest section in an
 image is >= 2.0 mm; an ovary-visit's ``follicle_count`` is the largest per-image count (never a
