@@ -4,7 +4,8 @@ Flow for each input file::
 
     header pass (sha256, read_record, duplicate check)     -- thread pool, in discovery order
     decode frames in chunks of --batch-size                 -- --workers threads, bounded queue
-    segment a chunk (one batch) -> measure each frame       -- main thread (+ segmenter threads) / measurement threads
+    segment a chunk (one batch; stills pooled by geometry) -> measure each frame
+                                                            -- main thread (+ segmenter threads) / measurement threads
     last frame in: track the sweep, write overlays/masks/DICOM, record the result in SQLite
     all files done: tables from the run state, report
 
@@ -14,7 +15,7 @@ runs in ``--workers`` child processes (:mod:`follicle_seg.isolation`): a codec t
 hangs in C code fails that one file, with the reason, and the run goes on.
 
 A file's result reaches the run-state store in one SQLite transaction after its outputs are
-written, so ``kill -9`` at any moment followed by a rerun repeats at most the file in flight and
+written, so ``kill -9`` at any moment followed by a rerun repeats at most the files in flight and
 gives the same tables as an uninterrupted run.
 """
 
@@ -135,7 +136,7 @@ class Engine:
         self.frames = 0
         self.seconds = dict.fromkeys(MAIN_THREAD_TIMES, 0.0)
         self._measure = ThreadPoolExecutor(max(1, options.workers), thread_name_prefix="measure")
-        self._pending: tuple[FileAnalysis, list[Future]] | None = None
+        self._pending: list[tuple[FileAnalysis, Future]] | None = None
 
     def close(self) -> None:
         self._measure.shutdown()
@@ -150,20 +151,28 @@ class Engine:
             self.seconds[key] += time.perf_counter() - t
 
     def add_frames(self, analysis: FileAnalysis, frames: list[Frame]) -> None:
+        """Segment frames of one file and start measuring them (:meth:`add_batch`)."""
+        self.add_batch([(analysis, frames)])
+
+    def add_batch(self, parts: list[tuple[FileAnalysis, list[Frame]]]) -> None:
+        """Segment the frames of one or more files in one call, then measure them on the threads
+        while the next batch is segmented. Stills of many files share a batch this way, so the
+        segmenter's threads (and a GPU) get several frames at once, not one."""
+        frames = [f for _, part in parts for f in part]
         with self._clock("segmenting"):
             segs = self.segmenter.segment(frames)
         self.settle()
-        self._pending = analysis, [self._measure.submit(analyse_frame, seg) for seg in segs]
+        owners = [analysis for analysis, part in parts for _ in part]
+        self._pending = [(a, self._measure.submit(analyse_frame, seg)) for a, seg in zip(owners, segs)]
         self.frames += len(frames)
         self.on_frames(len(frames))
 
     def settle(self) -> None:
-        """Wait for the batch being measured and hand its frames to their file, in order."""
+        """Wait for the batch being measured and hand its frames to their files, in order."""
         if self._pending is None:
             return
-        analysis, futures = self._pending
-        self._pending = None
-        for future in futures:
+        pending, self._pending = self._pending, None
+        for analysis, future in pending:
             try:
                 with self._clock("waiting for measurement"):
                     entry = future.result()
@@ -226,8 +235,54 @@ class Engine:
     ) -> None:
         open_files: dict[str, FileAnalysis] = {}
         failed: dict[str, str] = {}  # files whose frames failed mid-way: their remaining frames are dropped
-        chunk = max(1, self.options.batch_size)
-        stream = stream_frames(inputs, workers=self.options.workers, chunk=chunk, decoders=decoders)
+        batch = max(1, self.options.batch_size)
+        # A still (single-frame file) waits for more stills of its geometry to fill a batch, so
+        # that the segmenter's threads (and a GPU) get several frames at once, not one; a
+        # forward pass holds frames of one network-input shape. A cine's chunks are batches.
+        waiting: dict[tuple, list[Input]] = {}  # geometry -> stills whose frame waits
+        frames_of: dict[str, list[Frame]] = {}  # a waiting still's decoded frame
+        ended: dict[str, Input] = {}  # waiting stills whose END came: finished once segmented
+
+        def finish(item: Input) -> None:
+            analysis = open_files.pop(item.path, None) or FileAnalysis(item.record)
+            if item.path in failed:
+                on_result(item, ImageResult(item.record, item.path, "failed", failed.pop(item.path)))
+            else:
+                on_result(item, self.finish(item, analysis))
+
+        def fail(item: Input, exc: Exception) -> None:
+            log.error("%s: segmentation failed", item.path, exc_info=exc)
+            open_files.pop(item.path, None)
+            failed[item.path] = f"{type(exc).__name__}: {exc}"
+
+        def segment(parts: list[tuple[Input, list[Frame]]]) -> None:
+            """Segment the frames in one call; if that fails, each file's alone, so that one
+            file's frames never fail another file."""
+            live = [(i, (open_files[i.path], frames)) for i, frames in parts if i.path in open_files]
+            if not live:
+                return
+            try:
+                self.add_batch([part for _, part in live])
+                return
+            except Exception as exc:  # noqa: BLE001 - a batch never dies on one file
+                if len(live) == 1:
+                    fail(live[0][0], exc)
+                    return
+            for item, part in live:
+                try:
+                    self.add_batch([part])
+                except Exception as exc:  # noqa: BLE001
+                    fail(item, exc)
+
+        def segment_stills(key: tuple | None = None) -> None:
+            """Segment the waiting stills of one geometry (or all), then finish those that ended."""
+            items = [i for k in ([key] if key is not None else list(waiting)) for i in waiting.pop(k, [])]
+            segment([(i, frames_of.pop(i.path)) for i in items])
+            for i in items:
+                if i.path in ended:
+                    finish(ended.pop(i.path))
+
+        stream = stream_frames(inputs, workers=self.options.workers, chunk=batch, decoders=decoders)
         while True:
             with self._clock("waiting for frames"):
                 got = next(stream, None)
@@ -237,6 +292,9 @@ class Engine:
             if isinstance(payload, Exception):
                 open_files.pop(item.path, None)
                 failed.pop(item.path, None)
+                if frames_of.pop(item.path, None) is not None:
+                    for queued in waiting.values():
+                        queued[:] = [i for i in queued if i.path != item.path]
                 if isinstance(payload, RejectedInput):
                     on_result(item, ImageResult(item.record, item.path, "rejected", payload.reason))
                 elif isinstance(payload, WorkerFailed):
@@ -244,18 +302,23 @@ class Engine:
                 else:
                     on_result(item, ImageResult(item.record, item.path, "failed", f"{type(payload).__name__}: {payload}"))
             elif payload is END:
-                analysis = open_files.pop(item.path, None) or FileAnalysis(item.record)
-                if item.path in failed:
-                    on_result(item, ImageResult(item.record, item.path, "failed", failed.pop(item.path)))
+                if item.path in frames_of:
+                    ended[item.path] = item
+                    if len(ended) >= batch:  # bounds the stills held open
+                        segment_stills()
                 else:
-                    on_result(item, self.finish(item, analysis))
+                    finish(item)
             elif item.path not in failed:
-                try:
-                    self.add_frames(open_files.setdefault(item.path, FileAnalysis(item.record)), payload)
-                except Exception as exc:  # noqa: BLE001 - a batch never dies on one file
-                    log.exception("%s: segmentation failed", item.path)
-                    open_files.pop(item.path, None)
-                    failed[item.path] = f"{type(exc).__name__}: {exc}"
+                open_files.setdefault(item.path, FileAnalysis(item.record))
+                if item.record.n_frames > 1:
+                    segment([(item, payload)])
+                    continue
+                key = (item.record.region_shape, item.record.calibration)
+                frames_of[item.path] = payload
+                waiting.setdefault(key, []).append(item)
+                if len(waiting[key]) >= batch:
+                    segment_stills(key)
+        segment_stills()
 
 
 # --------------------------------------------------------------------------- the run

@@ -1,9 +1,9 @@
 """Run-state store: one SQLite file in the output folder recording every finished input.
 
 Each input is keyed by its path and the sha256 of its bytes (a file changed in place is analysed
-again); its `ImageResult` is stored as JSON in the same
-transaction that marks it done, so a run killed at any moment (even ``kill -9``) loses at most the
-file in flight, and a rerun neither repeats nor misses a file.
+again); its `ImageResult` is stored as JSON in the same transaction that marks it done, so a run
+killed at any moment (even ``kill -9``) loses at most the files in flight, and a rerun neither
+repeats nor misses a file.
 """
 
 from __future__ import annotations

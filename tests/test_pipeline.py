@@ -209,6 +209,39 @@ def test_a_frame_that_fails_to_measure_fails_its_file_alone(study, clean_run, tm
     assert "planted failure" in (out / "run.log").read_text()
 
 
+def test_stills_share_batches_and_a_frame_that_fails_to_segment_fails_its_file_alone(
+    study, clean_run, tmp_path, monkeypatch
+):
+    """Frames of several files are segmented in one call (stills would otherwise go one at a
+    time); when such a call fails, each file's frames are segmented alone, and only the file
+    whose frame fails is failed."""
+    from follicle_seg.model.infer import Segmenter
+
+    stills = sorted((study / "dicom").rglob("*still*.dcm"))
+    broken = str(stills[2])
+    calls: list[set[str]] = []
+    real = Segmenter.segment
+
+    def segment(self, frames):
+        calls.append({f.record.path for f in frames})
+        if any(f.record.path == broken for f in frames):
+            raise RuntimeError("planted segmentation failure")
+        return real(self, frames)
+
+    monkeypatch.setattr(Segmenter, "segment", segment)
+    out = tmp_path / "out"
+    run([study / "dicom"], RunOptions(out=out, cohort=study / "cohort.csv", workers=2, batch_size=4,
+                                      overlays=False, dicom=False, report=False))
+    assert max(len(paths) for paths in calls) > 1  # frames of several files in one call
+    assert {broken} in calls  # the failed batch was retried file by file
+    images = _tables(out)["images"].set_index("path")
+    clean = _tables(clean_run)["images"].set_index("path")
+    assert images.loc[broken, "status"] == "failed" and "planted segmentation failure" in images.loc[broken, "reason"]
+    others = images.index != broken
+    assert (images[others].status == "ok").all() and others.sum() == len(clean) - 1
+    pd.testing.assert_frame_equal(images[others], clean.loc[images.index[others]])
+
+
 def test_run_log_says_where_the_time_went(clean_run):
     """One line per run names each phase of the main thread with its seconds; together they
     cover no more than the run's own time."""
