@@ -200,13 +200,18 @@ def test_a_frame_that_fails_to_measure_fails_its_file_alone(study, clean_run, tm
     # batches of 2 from 2 decoders: the broken file's batches interleave with another file's
     run([study / "dicom"], RunOptions(out=out, cohort=study / "cohort.csv", workers=2, batch_size=2,
                                       overlays=False, dicom=False, report=False))
+    _only_this_file_failed(out, clean_run, broken, "planted failure")
+    assert "planted failure" in (out / "run.log").read_text()
+
+
+def _only_this_file_failed(out: Path, clean_run: Path, broken: str, reason: str) -> None:
+    """``broken`` failed with ``reason``; every other file's row equals the clean run's."""
     images = _tables(out)["images"].set_index("path")
     clean = _tables(clean_run)["images"].set_index("path")
-    assert images.loc[broken, "status"] == "failed" and "planted failure" in images.loc[broken, "reason"]
+    assert images.loc[broken, "status"] == "failed" and reason in images.loc[broken, "reason"]
     others = images.index != broken
     assert (images[others].status == "ok").all() and others.sum() == len(clean) - 1
     pd.testing.assert_frame_equal(images[others], clean.loc[images.index[others]])
-    assert "planted failure" in (out / "run.log").read_text()
 
 
 def test_stills_share_batches_and_a_frame_that_fails_to_segment_fails_its_file_alone(
@@ -234,12 +239,7 @@ def test_stills_share_batches_and_a_frame_that_fails_to_segment_fails_its_file_a
                                       overlays=False, dicom=False, report=False))
     assert max(len(paths) for paths in calls) > 1  # frames of several files in one call
     assert {broken} in calls  # the failed batch was retried file by file
-    images = _tables(out)["images"].set_index("path")
-    clean = _tables(clean_run)["images"].set_index("path")
-    assert images.loc[broken, "status"] == "failed" and "planted segmentation failure" in images.loc[broken, "reason"]
-    others = images.index != broken
-    assert (images[others].status == "ok").all() and others.sum() == len(clean) - 1
-    pd.testing.assert_frame_equal(images[others], clean.loc[images.index[others]])
+    _only_this_file_failed(out, clean_run, broken, "planted segmentation failure")
 
 
 def test_run_log_says_where_the_time_went(clean_run):
