@@ -34,8 +34,9 @@ from follicle_seg.model.preprocess import TARGET_MM
 from follicle_seg.pipeline import read_timing
 
 
-def make_archive(root: Path, files: int, frames: int, seed: int) -> Path:
-    """`files` cine files of `frames` frames (whole synthetic visits, trimmed to the count).
+def make_archive(root: Path, files: int, frames: int, seed: int, stills: bool = False) -> Path:
+    """`files` cine files of `frames` frames (whole synthetic visits, trimmed to the count); with
+    `stills`, the same sweeps stored as single-frame files, one per frame (`files` x `frames`).
 
     An archive already in ``root`` (from an earlier run with the same --work) is reused.
     """
@@ -44,10 +45,12 @@ def make_archive(root: Path, files: int, frames: int, seed: int) -> Path:
     if (root / "dicom").is_dir():
         return root / "dicom"
     patients = max(1, -(-files // 4))  # 2 sides x 2 visits = 4 sweeps per patient
-    write_study(root, patients=patients, visits=2, seed=seed, frames_per_sweep=frames, stills_per_ovary=0)
-    cines = sorted(p for p in discover([root / "dicom"]) if read_record(p).n_frames > 1)
-    for extra in cines[files:]:
-        extra.unlink()
+    write_study(root, patients=patients, visits=2, seed=seed, frames_per_sweep=frames, stills_per_ovary=0,
+                sweep_files="frames" if stills else "cine")  # fmt: skip
+    sweeps = sorted({p.parent / p.name.split("_sweep")[0] for p in discover([root / "dicom"])})
+    for extra in sweeps[files:]:
+        for path in extra.parent.glob(f"{extra.name}_sweep*.dcm"):
+            path.unlink()
     return root / "dicom"
 
 
@@ -126,6 +129,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--files", type=int, default=200)
     ap.add_argument("--small-files", type=int, default=10)
     ap.add_argument("--frames", type=int, default=30)
+    ap.add_argument("--stills", action="store_true",
+                    help="store each sweep as single-frame files, one per frame (an archive of stills)")
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--device", default="auto")
@@ -140,7 +145,7 @@ def main(argv: list[str] | None = None) -> None:
     started = time.perf_counter()
     work = args.work or Path(tempfile.mkdtemp(prefix="follicle_bench_"))
     work.mkdir(parents=True, exist_ok=True)
-    archive = make_archive(work / "study", args.files, args.frames, args.seed)
+    archive = make_archive(work / "study", args.files, args.frames, args.seed, args.stills)
     paths = sorted(discover([archive]))
     small = work / "small"
     small.mkdir(exist_ok=True)
@@ -156,7 +161,8 @@ def main(argv: list[str] | None = None) -> None:
         "device": segmenter.device,
         "device_name": torch.cuda.get_device_name(0) if segmenter.device.startswith("cuda") else platform.processor() or platform.machine(),
         "torch_threads": torch.get_num_threads(),
-        "files": len(paths), "frames_per_file": args.frames, "batch_size": args.batch_size, "workers": args.workers,
+        "files": len(paths), "frames_per_file": 1 if args.stills else args.frames, "batch_size": args.batch_size,
+        "workers": args.workers,
     }
     stage = Stages(figures, args.json)
     stage.done(archive_and_model_load_s=round(time.perf_counter() - started, 1))

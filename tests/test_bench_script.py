@@ -45,3 +45,14 @@ def test_a_tiny_benchmark_reports_every_stage_on_cpu(tmp_path: Path) -> None:
     assert timing["segmenting"] > 0 and sum(timing.values()) < figures["d_seconds"]
     sweep = figures["d_workers_2"]  # the same full run with --workers 2
     assert sweep["fps"] > 0 and set(timing) == set(sweep["timing_s"])
+
+
+def test_an_archive_of_stills_holds_one_file_per_frame_of_the_chosen_sweeps(tmp_path: Path) -> None:
+    from follicle_seg.io import discover, read_record
+
+    archive = _script().make_archive(tmp_path / "study", 3, 4, seed=1, stills=True)
+    records = [read_record(p) for p in discover([archive])]
+    assert len(records) == 3 * 4 and all(r.n_frames == 1 for r in records)
+    assert len({r.series_instance_uid for r in records}) == 3
+    cines = _script().make_archive(tmp_path / "cines", 3, 4, seed=1)
+    assert [read_record(p).n_frames for p in discover([cines])] == [4, 4, 4]
