@@ -2,7 +2,8 @@
 # The checks that need a CUDA GPU, in one go, most wanted first (a lease may end part-way):
 #   the pipeline benchmark on CUDA (it rewrites bench_cuda.json as each stage ends), the CUDA
 #   tests (tests/test_gpu.py, skipped without a GPU) and the inference tests, then the network
-#   speed table on CUDA and on the machine's CPU. About 6-7 minutes on an H200 (16 cores).
+#   speed table on CUDA and on the machine's CPU, then the benchmark on an archive of stills.
+#   About 6-7 minutes on an H200 (16 cores) before the stills benchmark.
 #   bench_cuda.json's d_timing_s says where the full run's main thread spent its time, and
 #   d_workers_4 / d_workers_16 the same run with 4 and 16 workers (8 otherwise).
 # Usage, on a GPU machine with the project importable:  bash scripts/gpu_check.sh OUTDIR
@@ -24,3 +25,6 @@ $py scripts/bench.py --files 32 --small-files 3 --frames 30 --batch-size 32 --wo
 $py -m pytest -q -p no:cacheprovider -rs tests/test_gpu.py tests/test_model_infer.py 2>&1 | tee "$out/pytest.txt"
 $py scripts/compare_networks.py --speed-only --device cuda --json "$out/speed_cuda.json"
 $py scripts/compare_networks.py --speed-only --device cpu --json "$out/speed_cpu.json"
+# an archive of stills (the same kind of sweeps, one file per frame): do pooled stills keep the GPU busy?
+$py scripts/bench.py --files 16 --small-files 3 --frames 30 --stills --batch-size 32 --workers 8 \
+    --model-frames 480 --device cuda --work "${TMPDIR:-/tmp}/follicle_gpu_bench_stills" --json "$out/bench_cuda_stills.json" 2>&1 | tee "$out/bench_stills.txt"
