@@ -302,10 +302,9 @@ def acquired_at(ds: Dataset) -> float | None:
             return None
         stamp = day.replace(".", "").replace("-", "") + clock.replace(":", "")
     try:
-        moment = DT(stamp.split("+")[0].split("-")[0] if len(stamp) > 8 else stamp)
+        moment = DT(stamp).replace(tzinfo=None)  # a UTC offset is parsed, then dropped
     except (TypeError, ValueError, OverflowError):
         return None
-    moment = moment.replace(tzinfo=None)
     return (moment - datetime(1970, 1, 1)).total_seconds()
 
 
