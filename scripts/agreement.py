@@ -64,10 +64,12 @@ def agreement(study: Path, run: Path) -> dict:
     truth = pd.read_csv(study / "truth" / "follicles.csv", dtype={"patient_id": str})
     truth = truth[truth.mean_diameter_mm >= 2.0]
     image_of = image_ids(study)
-    found = found.assign(image_id=found.sop_instance_uid.map(lambda u: image_of.get(u, u)))
-    truth = truth.assign(image_id=truth.sop_instance_uid.map(lambda u: image_of.get(u, u)))
-    ok = images[images.status == "ok"]
-    ok = ok.assign(image_id=ok.sop_instance_uid.map(lambda u: image_of.get(u, u))).drop_duplicates("image_id")
+
+    def with_image(table: pd.DataFrame) -> pd.DataFrame:
+        return table.assign(image_id=table.sop_instance_uid.map(lambda u: image_of.get(u, u)))
+
+    found, truth = with_image(found), with_image(truth)
+    ok = with_image(images[images.status == "ok"]).drop_duplicates("image_id")
     tp = n_found = n_truth = 0
     diam = []
     for _, im in ok.iterrows():
