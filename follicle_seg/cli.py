@@ -148,6 +148,46 @@ def demo(
     typer.echo(f"tables: {options.out}/*.csv; truth for comparison: {study / 'truth'}")
 
 
+@app.command()
+def send(
+    out: Path = typer.Argument(..., help="The --out folder of a run."),
+    to: str = typer.Option(..., "--to", help="Destination PACS as AET@HOST:PORT."),
+    sources: bool = typer.Option(False, "--sources", help="Also send the run's analysed source files."),
+    calling_aet: str = typer.Option("FOLLICLE_SEG", "--calling-aet", help="Our AE title."),
+    timeout: float = typer.Option(30.0, help="Seconds to wait for the PACS at each step."),
+) -> None:
+    """Send a run's DICOM SEG and SR objects to a PACS (DICOM C-STORE).
+
+    Prints one line per file that failed, with the reason, and a summary; exits 1 when any file
+    failed, 2 when nothing could be sent (bad destination, no objects in OUT).
+
+    Examples:
+
+        follicle-seg send results/ --to ORTHANC@pacs.example.org:4242
+
+        follicle-seg send results/ --to PACS@10.0.0.7:104 --sources --calling-aet TVUS_AI
+    """
+    from follicle_seg.send import Destination, SendError, run_objects
+    from follicle_seg.send import send as send_files
+
+    try:
+        destination = Destination.parse(to)
+        paths = run_objects(out, sources=sources)
+    except SendError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    results = send_files(paths, destination, calling_aet=calling_aet, timeout_s=timeout)
+    failed = [r for r in results if r.status == "failed"]
+    if len(failed) > 1 and len({r.reason for r in failed}) == 1:  # e.g. no association at all
+        typer.echo(f"{len(failed)} files not sent: {failed[0].reason}", err=True)
+    else:
+        for r in failed:
+            typer.echo(f"{r.path}: {r.reason}", err=True)
+    typer.echo(f"{len(results) - len(failed)} of {len(results)} files sent to {destination}")
+    if failed:
+        raise typer.Exit(1)
+
+
 # Commands whose parsing lives with their stage (synthetic data, model); their modules import
 # the heavy libraries (torch, the renderer) only inside the command bodies.
 app.command("synth")(synth_command)

@@ -1,0 +1,203 @@
+"""`follicle-seg send`: a run's DICOM SEG and SR objects (and, if asked, its sources) to a PACS.
+
+A hospital reads results where it reads the scans: in its PACS viewer, beside the source images.
+The objects a run writes into ``OUT/dicom/`` are sent there by DICOM C-STORE (pynetdicom), over
+one association per destination, with a presentation context for every SOP class and transfer
+syntax the files use. Each file ends ``sent`` or ``failed`` with a one-line reason (a PACS that
+refuses a file, a file that cannot be read, a connection lost on the way); one file's failure
+never stops the others. Sending twice is harmless: a PACS keys instances by SOP Instance UID.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import socket
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pydicom
+from pynetdicom import AE
+
+from follicle_seg.errors import FollicleSegError, brief
+
+#: The calling AE title, unless ``--calling-aet`` says otherwise.
+CALLING_AET = "FOLLICLE_SEG"
+
+#: Presentation contexts one association may propose (DICOM PS3.8: 128).
+MAX_CONTEXTS = 128
+
+_DESTINATION = re.compile(r"^(?P<aet>[^@]{1,16})@(?P<host>[^:@]+):(?P<port>\d{1,5})$")
+
+
+class SendError(FollicleSegError):
+    """The destination is malformed or the run folder holds nothing to send."""
+
+
+@dataclass(frozen=True)
+class Destination:
+    """A DICOM storage SCP: its AE title, host and port (``AET@HOST:PORT``)."""
+
+    aet: str
+    host: str
+    port: int
+
+    @classmethod
+    def parse(cls, text: str) -> Destination:
+        """``ORTHANC@pacs.example.org:4242`` -> Destination("ORTHANC", "pacs.example.org", 4242).
+
+        >>> Destination.parse("PACS@10.0.0.7:104")
+        Destination(aet='PACS', host='10.0.0.7', port=104)
+        """
+        match = _DESTINATION.match(text.strip())
+        if match is None or not 0 < int(match["port"]) < 65536:
+            raise SendError(f"{text!r}: destination must be AET@HOST:PORT (AE title of at most 16 characters)")
+        return cls(match["aet"], match["host"], int(match["port"]))
+
+    def __str__(self) -> str:
+        return f"{self.aet}@{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What became of one file: ``status`` is ``sent`` or ``failed``; ``reason`` one line."""
+
+    path: Path
+    status: str
+    reason: str = ""
+
+
+def run_objects(out: Path, *, sources: bool = False) -> list[Path]:
+    """The files of a run folder to send: ``dicom/*.dcm`` sorted, then (with ``sources``) the
+    source files of ``images.csv`` whose status is ``ok``, in table order.
+
+    Raises
+    ------
+    SendError
+        When ``out`` has neither a ``dicom/`` folder with objects nor sources to send.
+    """
+    paths = sorted((out / "dicom").glob("*.dcm"))
+    if sources:
+        table = out / "images.csv"
+        if not table.is_file():
+            raise SendError(f"{table}: no images.csv; is {out} the --out folder of a run?")
+        with table.open(newline="") as f:
+            paths += [Path(row["path"]) for row in csv.DictReader(f) if row["status"] == "ok"]
+    if not paths:
+        raise SendError(f"{out}: no DICOM objects in {out / 'dicom'} (was the run made with --no-dicom?)")
+    return paths
+
+
+def send(
+    paths: Sequence[Path],
+    destination: Destination,
+    *,
+    calling_aet: str = CALLING_AET,
+    timeout_s: float = 30.0,
+) -> list[Sent]:
+    """C-STORE ``paths`` to ``destination``; one :class:`Sent` per path, in order.
+
+    Files are read one at a time (a sweep's SR or a source cine is never held with the others).
+    A file that cannot be read, whose context the destination refused, or that the destination
+    answered with a failure status is ``failed`` with the reason; an association that cannot be
+    made or is lost fails the files not sent yet, with the reason.
+    """
+    results: dict[Path, Sent] = {}
+    headers: dict[Path, tuple[str, str]] = {}
+    for path in paths:
+        try:
+            ds = pydicom.dcmread(path, stop_before_pixels=True)
+            headers[path] = (str(ds.SOPClassUID), str(ds.file_meta.TransferSyntaxUID))
+        except Exception as exc:  # not DICOM, truncated, no file meta: that file alone fails
+            results[path] = Sent(path, "failed", f"cannot read it: {brief(exc)}")
+    for group in _context_groups(headers):
+        results.update(_send_group(group, headers, destination, calling_aet, timeout_s))
+    return [results[p] for p in paths]
+
+
+def _context_groups(headers: dict[Path, tuple[str, str]]) -> Iterator[list[Path]]:
+    """The files in groups whose (SOP class, transfer syntax) pairs fit one association."""
+    group: list[Path] = []
+    contexts: set[tuple[str, str]] = set()
+    for path, context in headers.items():
+        if context not in contexts and len(contexts) == MAX_CONTEXTS:
+            yield group
+            group, contexts = [], set()
+        group.append(path)
+        contexts.add(context)
+    if group:
+        yield group
+
+
+def _send_group(
+    group: list[Path],
+    headers: dict[Path, tuple[str, str]],
+    destination: Destination,
+    calling_aet: str,
+    timeout_s: float,
+) -> dict[Path, Sent]:
+    ae = AE(ae_title=calling_aet)
+    for seconds in ("acse_timeout", "dimse_timeout", "network_timeout", "connection_timeout"):
+        setattr(ae, seconds, timeout_s)
+    for sop_class, syntax in sorted({headers[p] for p in group}):
+        ae.add_requested_context(sop_class, syntax)
+    results: dict[Path, Sent] = {}
+    assoc = None
+    try:
+        for path in group:
+            if assoc is None or not assoc.is_established:
+                assoc, refusal = _associate(ae, destination)
+                if refusal:
+                    reason = f"no association with {destination}: {refusal}"
+                    results.update({p: Sent(p, "failed", reason) for p in group if p not in results})
+                    break
+            results[path] = _store(assoc, path, headers[path])
+    finally:
+        if assoc is not None and assoc.is_established:
+            assoc.release()
+    return results
+
+
+def _associate(ae: AE, destination: Destination):
+    """``(association, "")`` when established, else ``(association or None, why not)``."""
+    try:
+        assoc = ae.associate(destination.host, destination.port, ae_title=destination.aet)
+    except OSError as exc:  # the host name does not resolve
+        return None, f"cannot connect ({exc.strerror or brief(exc)}; check the host name)"
+    return assoc, "" if assoc.is_established else _refusal(assoc, destination)
+
+
+def _refusal(assoc, destination: Destination) -> str:
+    if assoc.is_rejected:
+        return "the destination rejected it (check the called and calling AE titles)"
+    try:  # pynetdicom reports a refused connection as an abort: say which it was
+        socket.create_connection((destination.host, destination.port), timeout=5).close()
+    except OSError as exc:
+        return f"cannot connect ({exc.strerror or brief(exc)}; check the host, port and firewall)"
+    return "the destination aborted it"
+
+
+def _store(assoc, path: Path, context: tuple[str, str]) -> Sent:
+    try:
+        ds = pydicom.dcmread(path)
+    except Exception as exc:
+        return Sent(path, "failed", f"cannot read it: {brief(exc)}")
+    try:
+        status = assoc.send_c_store(ds)
+    except (ValueError, RuntimeError) as exc:  # no accepted context, association gone
+        if "presentation context" in str(exc):
+            return Sent(path, "failed", f"the destination accepts no {_name(context[0])} in transfer syntax {context[1]}")
+        return Sent(path, "failed", brief(exc))
+    code = status.get("Status") if status else None
+    if code is None:
+        return Sent(path, "failed", "no answer to the C-STORE (connection lost or timed out)")
+    if code == 0x0000 or code & 0xF000 == 0xB000:  # success, or a warning (stored, coerced)
+        return Sent(path, "sent", "" if code == 0 else f"stored with warning status 0x{code:04X}")
+    comment = status.get("ErrorComment", "")
+    return Sent(path, "failed", f"refused with status 0x{code:04X}" + (f": {comment}" if comment else ""))
+
+
+def _name(sop_class: str) -> str:
+    name = pydicom.uid.UID(sop_class).name
+    return name if name != sop_class else f"SOP class {sop_class}"

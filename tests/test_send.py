@@ -1,0 +1,211 @@
+"""`follicle-seg send`: a run's SEG/SR (and sources) reach a DICOM storage SCP, file by file.
+
+The SCP is pynetdicom's in this process (always), and a real Orthanc PACS when its binary is
+installed (Debian package orthanc; `.ci/run` installs it).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pydicom
+import pytest
+from pynetdicom import AE, AllStoragePresentationContexts, evt
+from pynetdicom.sop_class import SegmentationStorage
+from typer.testing import CliRunner
+
+from follicle_seg.cli import app
+from follicle_seg.pipeline import RunOptions, run
+from follicle_seg.send import Destination, SendError, run_objects, send
+
+SAMPLES = Path(__file__).resolve().parents[1] / "data_samples"
+REFUSED = 0xA700  # Out of resources
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("send") / "run"
+    run([SAMPLES], RunOptions(out=out, overlays=False, report=False, quiet=True))
+    return out
+
+
+class Scp:
+    """A storage SCP on a free local port that keeps what it receives and can refuse some."""
+
+    def __init__(self, aet: str = "TESTPACS") -> None:
+        self.received: dict[str, tuple[str, str]] = {}  # SOP instance -> (SOP class, syntax)
+        self.refuse: set[str] = set()
+        ae = AE(ae_title=aet)
+        ae.require_called_aet = True
+        for context in AllStoragePresentationContexts:
+            ae.add_supported_context(context.abstract_syntax, ALL_SYNTAXES)
+        self.server = ae.start_server(
+            ("127.0.0.1", 0), block=False, evt_handlers=[(evt.EVT_C_STORE, self._store)]
+        )
+        self.destination = Destination(aet, "127.0.0.1", self.server.server_address[1])
+
+    def _store(self, event) -> int:
+        ds = event.dataset
+        if ds.SOPInstanceUID in self.refuse:
+            return REFUSED
+        self.received[ds.SOPInstanceUID] = (ds.SOPClassUID, event.context.transfer_syntax)
+        return 0x0000
+
+
+ALL_SYNTAXES = [
+    pydicom.uid.ImplicitVRLittleEndian, pydicom.uid.ExplicitVRLittleEndian,
+    pydicom.uid.JPEGBaseline8Bit, pydicom.uid.JPEGLSLossless, pydicom.uid.JPEGLSNearLossless,
+    pydicom.uid.JPEG2000Lossless, pydicom.uid.JPEG2000, pydicom.uid.RLELossless,
+]  # fmt: skip
+
+
+@pytest.fixture()
+def scp():
+    server = Scp()
+    yield server
+    server.server.shutdown()
+
+
+def _uid(path: Path) -> str:
+    return pydicom.dcmread(path, stop_before_pixels=True).SOPInstanceUID
+
+
+def test_destination_is_parsed_or_refused_with_the_form_it_needs() -> None:
+    assert Destination.parse(" ORTHANC@pacs.example.org:4242 ") == Destination("ORTHANC", "pacs.example.org", 4242)
+    assert str(Destination("A", "h", 104)) == "A@h:104"
+    for bad in ("pacs:104", "A@pacs", "A@pacs:0", "A@pacs:70000", "SEVENTEEN_CHARS_X@h:1"):
+        with pytest.raises(SendError, match="AET@HOST:PORT"):
+            Destination.parse(bad)
+
+
+def test_every_object_and_source_of_a_run_is_stored_with_its_own_syntax(run_dir: Path, scp: Scp) -> None:
+    objects = run_objects(run_dir)
+    assert len(objects) == 13 and {p.name.rsplit("_", 1)[1] for p in objects} == {"seg.dcm", "sr.dcm"}
+    paths = run_objects(run_dir, sources=True)
+    sources = paths[len(objects):]
+    assert len(sources) == 7  # the ok rows of images.csv; rejected samples are not sent
+    results = send(paths, scp.destination)
+    assert [(r.path, r.status, r.reason) for r in results] == [(p, "sent", "") for p in paths]
+    assert set(scp.received) == {_uid(p) for p in paths}
+    classes = {sop_class for sop_class, _ in scp.received.values()}
+    assert SegmentationStorage in classes and pydicom.uid.ComprehensiveSRStorage in classes
+    for path in sources:  # compressed sources travel as they are (JPEG-LS, JPEG 2000, RLE, ...)
+        header = pydicom.dcmread(path, stop_before_pixels=True)
+        assert scp.received[header.SOPInstanceUID][1] == header.file_meta.TransferSyntaxUID
+
+
+def test_a_refused_or_unreadable_file_fails_alone_and_the_command_says_which(
+    run_dir: Path, scp: Scp, tmp_path: Path
+) -> None:
+    out = tmp_path / "run"
+    shutil.copytree(run_dir / "dicom", out / "dicom")
+    broken = out / "dicom" / "broken_sr.dcm"
+    broken.write_bytes(b"not dicom")
+    paths = run_objects(out)
+    refused = paths[0]
+    scp.refuse.add(_uid(refused))
+    results = {r.path: r for r in send(paths, scp.destination)}
+    assert results[refused].status == "failed" and results[refused].reason == "refused with status 0xA700"
+    assert results[broken].status == "failed" and results[broken].reason.startswith("cannot read it:")
+    assert all(r.status == "sent" for p, r in results.items() if p not in (refused, broken))
+    assert len(scp.received) == len(paths) - 2
+
+    cli = CliRunner().invoke(app, ["send", str(out), "--to", str(scp.destination)])
+    assert cli.exit_code == 1
+    assert f"{len(paths) - 2} of {len(paths)} files sent to {scp.destination}" in cli.output
+    assert f"{refused}: refused with status 0xA700" in cli.output
+    assert f"{broken}: cannot read it:" in cli.output
+
+
+def test_no_association_fails_every_file_with_one_reason(run_dir: Path, scp: Scp) -> None:
+    paths = run_objects(run_dir)
+    wrong_title = Destination("OTHER", "127.0.0.1", scp.destination.port)
+    reasons = {r.reason for r in send(paths, wrong_title)}
+    assert reasons == {f"no association with {wrong_title}: the destination rejected it (check the called and calling AE titles)"}
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        closed = Destination("PACS", "127.0.0.1", s.getsockname()[1])
+    results = send(paths, closed, timeout_s=5)
+    assert {r.status for r in results} == {"failed"}
+    assert {r.reason for r in results} == {f"no association with {closed}: cannot connect (Connection refused; check the host, port and firewall)"}
+    assert scp.received == {}
+
+    cli = CliRunner().invoke(app, ["send", str(run_dir), "--to", str(closed), "--timeout", "5"])
+    assert cli.exit_code == 1
+    assert f"{len(paths)} files not sent: no association with {closed}: cannot connect" in cli.output
+    assert cli.output.count("\n") == 2  # that line and the summary, not one line per file
+
+
+def test_bad_destination_or_a_folder_without_objects_stops_with_one_error(tmp_path: Path) -> None:
+    runner = CliRunner()
+    cli = runner.invoke(app, ["send", str(tmp_path), "--to", "pacs:104"])
+    assert cli.exit_code == 2 and "error: 'pacs:104': destination must be AET@HOST:PORT" in cli.output
+    cli = runner.invoke(app, ["send", str(tmp_path), "--to", "PACS@127.0.0.1:104"])
+    assert cli.exit_code == 2 and f"error: {tmp_path}: no DICOM objects in {tmp_path / 'dicom'}" in cli.output
+    with pytest.raises(SendError, match="no images.csv"):
+        run_objects(tmp_path, sources=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture()
+def orthanc(tmp_path: Path):
+    binary = shutil.which("Orthanc") or ("/usr/sbin/Orthanc" if Path("/usr/sbin/Orthanc").exists() else None)
+    if binary is None:
+        pytest.skip("Orthanc (Debian package orthanc) is not installed")
+    dicom_port, http_port = _free_port(), _free_port()
+    config = dict(
+        Name="follicle_seg test", StorageDirectory=str(tmp_path / "db"), IndexDirectory=str(tmp_path / "db"),
+        DicomAet="ORTHANC", DicomPort=dicom_port, HttpPort=http_port, RemoteAccessAllowed=False,
+        AuthenticationEnabled=False, DicomCheckCalledAet=True, Plugins=[],
+    )  # fmt: skip
+    (tmp_path / "orthanc.json").write_text(json.dumps(config))
+    log = (tmp_path / "orthanc.log").open("w")
+    process = subprocess.Popen([binary, str(tmp_path / "orthanc.json")], stdout=log, stderr=subprocess.STDOUT)
+    api = f"http://127.0.0.1:{http_port}"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"{api}/system", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            pytest.fail(f"Orthanc did not start: {(tmp_path / 'orthanc.log').read_text()[-2000:]}")
+        yield Destination("ORTHANC", "127.0.0.1", dicom_port), api
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()
+
+
+def _get(url: str):
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.load(response)
+
+
+def test_a_real_pacs_files_the_objects_in_their_source_studies(run_dir: Path, orthanc) -> None:
+    destination, api = orthanc
+    paths = run_objects(run_dir, sources=True)
+    assert {r.status for r in send(paths, destination)} == {"sent"}
+    stats = _get(f"{api}/statistics")
+    assert stats["CountInstances"] == len(paths)
+    sources = [pydicom.dcmread(p, stop_before_pixels=True) for p in paths[13:]]
+    assert stats["CountStudies"] == len({ds.StudyInstanceUID for ds in sources})  # SEG/SR joined them
+    modalities = {}
+    for instance in _get(f"{api}/instances"):
+        tags = _get(f"{api}/instances/{instance}/simplified-tags")
+        modalities[tags["SOPInstanceUID"]] = tags["Modality"]
+    assert modalities == {
+        _uid(p): {"seg.dcm": "SEG", "sr.dcm": "SR"}.get(p.name.rsplit("_", 1)[-1], "US") for p in paths
+    }
