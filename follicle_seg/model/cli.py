@@ -62,10 +62,21 @@ def repeat_to_share(own: list[Any], other: list[Any], share: float) -> list[Any]
     return list(own) * copies
 
 
-def _png_samples(folder: Path) -> list[Any]:
-    from follicle_seg.model.data import make_sample, read_png_pairs
+def _annotated_pairs(folder: Path, option: str = "--data") -> list[Any]:
+    """The annotated frames of ``folder`` (PNG pairs or DICOM + SEG); bad input is one line."""
+    from follicle_seg.errors import RejectedInput
+    from follicle_seg.model.data import read_pairs
 
-    return [make_sample(px, lab, sr, sc) for _, px, lab, sr, sc in read_png_pairs(folder)]
+    try:
+        return read_pairs(folder)
+    except RejectedInput as exc:
+        raise typer.BadParameter(str(exc), param_hint=option) from None
+
+
+def _annotated_samples(folder: Path, option: str = "--data") -> list[Any]:
+    from follicle_seg.model.data import make_sample
+
+    return [make_sample(px, lab, sr, sc) for _, px, lab, sr, sc in _annotated_pairs(folder, option)]
 
 
 def _log(message: str) -> None:
@@ -75,7 +86,7 @@ def _log(message: str) -> None:
 def train_command(
     out: Path = typer.Option(..., "--out", help="Bundle folder to write (models/model.pt, configs/)."),
     data: Optional[Path] = typer.Option(
-        None, "--data", help="Annotated frames: DIR/images/NAME.png + DIR/masks/NAME.png (0-3)."
+        None, "--data", help="Annotated frames: DIR/images/NAME.png + DIR/masks/NAME.png (0-3), or DICOM images + DICOM SEG."
     ),
     data_share: float = typer.Option(
         0.0, "--data-share", help="With --synthetic: share of training draws from --data frames (0: one draw each)."
@@ -137,7 +148,10 @@ def train_command(
     of the same size holding 0 background, 1 ovary, 2 follicle, or 3 inside an ovary outline
     whose follicles are not drawn. With --synthetic as well, --data-share sets how often your
     frames are drawn. An optional DIR/spacing.csv (name, spacing_row_mm, spacing_col_mm) gives
-    the pixel size; otherwise the region height is taken as 70 mm deep.
+    the pixel size; otherwise the region height is taken as 70 mm deep. Or DIR holds DICOM
+    images and DICOM SEG objects on them (a viewer's outlines, or this pipeline's SEG corrected):
+    ovary and follicle segments become labels 1 and 2, an ovary alone label 3, and the pixel
+    size comes from each image's ultrasound region.
 
     Examples:
 
@@ -165,14 +179,14 @@ def train_command(
     train_samples: list[Any] = []
     val_samples: list[Any] = []
     if data is not None:
-        samples = _png_samples(data)
+        samples = _annotated_samples(data)
         if val_data is None:
             tr, va = split_holdout(len(samples), val_fraction, seed)
             train_samples += [samples[i] for i in tr]
             val_samples += [samples[i] for i in va]
         else:
             train_samples += samples
-            val_samples += _png_samples(val_data)
+            val_samples += _annotated_samples(val_data, "--val-data")
         _log(f"{len(train_samples)} training and {len(val_samples)} held-out frames from {data}")
     if synthetic > 0:
         synthetic_train, synthetic_val = synthetic_samples(synthetic, max(8, synthetic // 20) if data is None else 0, cache,
@@ -194,7 +208,7 @@ def train_command(
 def evaluate_command(
     weights: Optional[Path] = typer.Option(None, "--weights", help="models/model.pt of a bundle (default: shipped)."),
     data: Optional[Path] = typer.Option(
-        None, "--data", help="Annotated PNG frames (images/, masks/, spacing.csv) instead of synthetic ones."
+        None, "--data", help="Annotated frames (PNG: images/, masks/, spacing.csv; or DICOM + DICOM SEG) instead of synthetic ones."
     ),
     n: int = typer.Option(100, "--n", help="Number of held-out synthetic frames."),
     seed_start: int = typer.Option(EVAL_SEEDS_START, "--seed-start", help="First synthetic seed (never trained on)."),
@@ -285,12 +299,12 @@ def _evaluation_frames(
     patchwork_share: float = 0.0,
 ) -> list[Any]:
     if data is not None:
-        from follicle_seg.model.data import read_png_pairs
         from follicle_seg.model.loss import OUTLINE
 
-        pairs = read_png_pairs(data)
+        pairs = _annotated_pairs(data)
         if any(sr is None for _, _, _, sr, _ in pairs):
-            raise typer.BadParameter("evaluation needs DIR/spacing.csv: diameters are reported in mm.")
+            raise typer.BadParameter("evaluation needs the pixel size (DIR/spacing.csv, or calibrated "
+                                     "DICOM images): diameters are reported in mm.")
         if any((lab == OUTLINE).any() for _, _, lab, _, _ in pairs):
             raise typer.BadParameter("evaluation needs the follicles drawn: mask value 3 (outline only) is for training.")
         return [(px, lab, sr, sc) for _, px, lab, sr, sc in pairs]

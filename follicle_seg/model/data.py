@@ -159,6 +159,20 @@ def read_png_pairs(folder: Path) -> list[tuple[str, np.ndarray, np.ndarray, floa
     return pairs
 
 
+def read_pairs(folder: Path) -> list[tuple[str, np.ndarray, np.ndarray, float | None, float | None]]:
+    """Annotated frames from ``images/`` + ``masks/`` PNG pairs (:func:`read_png_pairs`) or, in a
+    folder without those, from DICOM images and DICOM SEG objects on them
+    (:func:`follicle_seg.model.dicom_pairs.read_dicom_seg_pairs`)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise RejectedInput(str(folder), "no such folder.")
+    if (folder / "images").is_dir() or (folder / "masks").is_dir():
+        return read_png_pairs(folder)
+    from follicle_seg.model.dicom_pairs import read_dicom_seg_pairs
+
+    return read_dicom_seg_pairs(folder)
+
+
 # -- intensity-agnostic augmentation: pure functions, then dictionary transforms --------------
 
 

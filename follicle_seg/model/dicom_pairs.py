@@ -1,0 +1,131 @@
+"""Annotated frames for fine-tuning from DICOM: source images and the DICOM SEG objects on them.
+
+A site's annotations often live in its PACS rather than in PNG files: outlines drawn in a viewer
+(3D Slicer, OHIF, ...) and stored as DICOM Segmentation objects, or this pipeline's own SEG
+corrected by a sonographer. A folder holding such SEG objects and the source images they
+reference is read here into the same pairs as ``images/`` + ``masks/`` PNG files
+(:func:`follicle_seg.model.data.read_png_pairs`), with the pixel size of each source's ultrasound
+region instead of a ``spacing.csv``.
+
+Segments are read by what they are: an ovary (SCT 15497006 Ovary, or a label naming the ovary)
+or a follicle (SCT 24162005 Ovarian follicle structure, or a label naming a follicle); other
+segments (a uterus, a cyst) are background here. A SEG with ovary and follicle segments gives
+labels 1 and 2 (follicles over the ovary); one with only ovary segments is an outline whose
+follicles were not drawn (label 3, trained with the marginal loss of
+:mod:`follicle_seg.model.loss`). Source images are read by the pipeline's own ingestion, so a
+frame is cropped to the ultrasound region and converted to grey exactly as in a run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import highdicom as hd
+import numpy as np
+import pydicom
+from pydicom.uid import SegmentationStorage
+
+from follicle_seg.errors import RejectedInput, brief
+from follicle_seg.io import discover, iter_frames, read_record
+from follicle_seg.model.loss import OUTLINE
+from follicle_seg.report.dicom_common import FOLLICLE, OVARY
+from follicle_seg.types import FOLLICLE as FOLLICLE_LABEL
+from follicle_seg.types import OVARY as OVARY_LABEL
+
+Pair = tuple[str, np.ndarray, np.ndarray, "float | None", "float | None"]
+
+
+def segment_class(code_value: str, scheme: str, label: str) -> int | None:
+    """The class a SEG segment stands for: 1 ovary, 2 follicle, ``None`` for anything else.
+
+    >>> segment_class("15497006", "SCT", "Left"), segment_class("T-1234", "99X", "Follicle 3")
+    (1, 2)
+    >>> segment_class("35039007", "SCT", "Uterus") is None
+    True
+    """
+    if (scheme, code_value) == (FOLLICLE.scheme_designator, FOLLICLE.value) or "follicle" in label.lower():
+        return FOLLICLE_LABEL
+    if (scheme, code_value) == (OVARY.scheme_designator, OVARY.value) or "ovary" in label.lower():
+        return OVARY_LABEL
+    return None
+
+
+def read_dicom_seg_pairs(folder: Path) -> list[Pair]:
+    """Every frame annotated by a DICOM SEG under ``folder``, with its source under ``folder``.
+
+    Returns
+    -------
+    list
+        ``(name, pixels uint8, labels uint8, spacing_row_mm, spacing_col_mm)`` on the source's
+        ultrasound region, sorted by name (the source's SOP Instance UID); the spacing is
+        ``None`` for an uncalibrated source.
+
+    Raises
+    ------
+    RejectedInput
+        No SEG under ``folder``; a SEG that cannot be read, has no ovary or follicle segment,
+        has follicles without an ovary, or references a source that is missing, multi-frame,
+        of another size or rejected by ingestion; two SEGs on one source.
+    """
+    folder = Path(folder)
+    segs, sources = [], {}
+    for path in discover([folder]):
+        try:
+            ds = pydicom.dcmread(path, stop_before_pixels=True)
+        except Exception:  # not DICOM (notes, thumbnails): not part of the annotations
+            continue
+        if ds.get("SOPClassUID") == SegmentationStorage:
+            segs.append(path)
+        elif "SOPInstanceUID" in ds:
+            sources[str(ds.SOPInstanceUID)] = path
+    if not segs:
+        raise RejectedInput(str(folder), "no DICOM SEG objects found (expected images/ and masks/ "
+                                         "PNG pairs, or DICOM images with DICOM SEG objects on them).")  # fmt: skip
+    pairs: dict[str, Pair] = {}
+    annotated_by: dict[str, Path] = {}
+    for seg_path in segs:
+        for pair in _seg_pairs(seg_path, sources):
+            if pair[0] in pairs:
+                raise RejectedInput(str(seg_path), f"source {pair[0]} is annotated by {annotated_by[pair[0]]} "
+                                                   "too; keep one SEG per image.")  # fmt: skip
+            pairs[pair[0]] = pair
+            annotated_by[pair[0]] = seg_path
+    return [pairs[name] for name in sorted(pairs)]
+
+
+def _seg_pairs(seg_path: Path, sources: dict[str, Path]) -> list[Pair]:
+    try:
+        seg = hd.seg.segread(seg_path)
+    except Exception as exc:
+        raise RejectedInput(str(seg_path), f"cannot read the SEG: {brief(exc)}") from None
+    classes = {}
+    for number in seg.segment_numbers:
+        description = seg.get_segment_description(number)
+        code = description.segmented_property_type
+        classes[number] = segment_class(code.value, code.scheme_designator, description.segment_label)
+    ovary = [n for n, c in classes.items() if c == OVARY_LABEL]
+    follicle = [n for n, c in classes.items() if c == FOLLICLE_LABEL]
+    if not ovary:
+        why = "follicle segments without an ovary segment: outline the ovary too" if follicle else \
+            "no segment is an ovary (SCT 15497006) or a follicle (SCT 24162005), nor labelled as one"  # fmt: skip
+        raise RejectedInput(str(seg_path), why + ".")
+    pairs = []
+    for _, _, sop in seg.get_source_image_uids():
+        if sop not in sources:
+            raise RejectedInput(str(seg_path), f"its source image {sop} is not in the folder.")
+        record = read_record(sources[sop])  # RejectedInput names the source and the reason
+        if record.n_frames != 1:
+            raise RejectedInput(str(seg_path), f"its source {sources[sop].name} has {record.n_frames} frames; "
+                                               "only single-frame images are read (export the annotated frames).")  # fmt: skip
+        masks = seg.get_pixels_by_source_instance([sop], segment_numbers=ovary + follicle, dtype=bool)[0]
+        if masks.shape[:2] != (record.rows, record.columns):
+            raise RejectedInput(str(seg_path), f"its frames are {masks.shape[:2]}, its source's "
+                                               f"{(record.rows, record.columns)}.")  # fmt: skip
+        full = np.zeros(masks.shape[:2], np.uint8)
+        full[masks[..., : len(ovary)].any(axis=-1)] = OVARY_LABEL if follicle else OUTLINE
+        full[masks[..., len(ovary) :].any(axis=-1)] = FOLLICLE_LABEL
+        c0, r0, c1, r1 = record.region
+        pixels = next(iter_frames(record)).pixels
+        cal = record.calibration
+        pairs.append((sop, pixels, full[r0 : r1 + 1, c0 : c1 + 1], cal.spacing_row_mm, cal.spacing_col_mm))
+    return pairs

@@ -1,0 +1,189 @@
+"""Fine-tuning data from DICOM: source images + DICOM SEG objects read into annotated frames."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import cv2
+import highdicom as hd
+import numpy as np
+import pydicom
+import pytest
+import typer
+from pydicom.sr.codedict import codes
+from typer.testing import CliRunner
+
+from follicle_seg.errors import RejectedInput
+from follicle_seg.io import iter_frames, read_record
+from follicle_seg.io.write import write_us_dicom
+from follicle_seg.model.cli import evaluate_command, train_command
+from follicle_seg.model.data import read_pairs
+from follicle_seg.model.dicom_pairs import read_dicom_seg_pairs
+from follicle_seg.model.loss import OUTLINE
+from follicle_seg.pipeline import RunOptions, run
+from follicle_seg.report.dicom_seg import write_seg
+
+ROWS, COLS = 120, 160
+REGION = dict(min_col=10, min_row=8, max_col=149, max_row=111, delta_x_mm=0.2, delta_y_mm=0.25)
+SAMPLES = Path(__file__).resolve().parents[1] / "data_samples"
+
+
+def _source(path: Path, seed: int, *, frames: int = 1, calibrated: bool = True) -> Path:
+    pixels = np.random.default_rng(seed).integers(20, 200, (frames, ROWS, COLS)).astype(np.uint8)
+    write_us_dicom(path, pixels, patient_id="P1", study_uid=f"1.2.826.0.1.3680043.8.498.7{seed}",
+                   series_uid=f"1.2.826.0.1.3680043.8.498.8{seed}", study_date="2026-03-04", laterality="L",
+                   regions=[REGION] if calibrated else None)  # fmt: skip
+    return path
+
+
+def _labels(shift: int = 0) -> np.ndarray:
+    labels = np.zeros((ROWS, COLS), np.uint8)
+    labels[30:90, 40 + shift : 120 + shift] = 1
+    labels[45:60, 55 + shift : 70 + shift] = 2
+    return labels
+
+
+def _crop(full: np.ndarray) -> np.ndarray:
+    return full[REGION["min_row"] : REGION["max_row"] + 1, REGION["min_col"] : REGION["max_col"] + 1]
+
+
+def _seg_of(source: Path, out: Path, segments: list[tuple[str, object, np.ndarray]]) -> Path:
+    """A SEG as another tool might write it: the given (label, SCT concept, mask) segments."""
+    ds = pydicom.dcmread(source)
+    descriptions = [
+        hd.seg.SegmentDescription(
+            segment_number=k, segment_label=label, segmented_property_category=codes.SCT.Organ,
+            segmented_property_type=concept, algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL,
+        )
+        for k, (label, concept, _) in enumerate(segments, start=1)
+    ]  # fmt: skip
+    seg = hd.seg.Segmentation(
+        source_images=[ds], pixel_array=np.stack([m for _, _, m in segments], axis=-1)[None],
+        segmentation_type=hd.seg.SegmentationTypeValues.BINARY, segment_descriptions=descriptions,
+        series_instance_uid=hd.UID(), series_number=5, sop_instance_uid=hd.UID(), instance_number=1,
+        manufacturer="viewer", manufacturer_model_name="v", software_versions="1", device_serial_number="1",
+        omit_empty_frames=False,
+    )  # fmt: skip
+    seg.PatientOrientation = ""
+    seg.save_as(out)
+    return out
+
+
+def test_our_seg_on_its_sources_reads_back_as_the_region_labels_and_spacing(tmp_path: Path) -> None:
+    for k in range(2):
+        write_seg(_source(tmp_path / f"img{k}.dcm", k), _labels(10 * k), tmp_path / f"seg{k}.dcm")
+    (tmp_path / "notes.txt").write_text("not DICOM, not an annotation")
+    pairs = read_dicom_seg_pairs(tmp_path)
+    assert len(pairs) == 2 and [p[0] for p in pairs] == sorted(p[0] for p in pairs)
+    by_name = {p[0]: p for p in pairs}
+    for k in range(2):
+        record = read_record(tmp_path / f"img{k}.dcm")
+        name, pixels, labels, row_mm, col_mm = by_name[record.sop_instance_uid]
+        np.testing.assert_array_equal(pixels, next(iter_frames(record)).pixels)
+        np.testing.assert_array_equal(labels, _crop(_labels(10 * k)))
+        assert (row_mm, col_mm) == (0.25, 0.2)
+    assert read_pairs(tmp_path)[0][0] == pairs[0][0]  # the folder has no images/ + masks/: DICOM
+
+
+def test_an_ovary_outline_alone_is_label_3_and_other_structures_are_background(tmp_path: Path) -> None:
+    source = _source(tmp_path / "img.dcm", 0, calibrated=False)
+    ovary = _labels() > 0
+    uterus = np.zeros_like(ovary)
+    uterus[95:110, 10:40] = True
+    _seg_of(source, tmp_path / "seg.dcm", [("Uterus", codes.SCT.Uterus, uterus), ("Left ovary", codes.SCT.Ovary, ovary)])
+    ((_, pixels, labels, row_mm, col_mm),) = read_dicom_seg_pairs(tmp_path)
+    record = read_record(source)
+    c0, r0, c1, r1 = record.region
+    np.testing.assert_array_equal(labels, np.where(ovary, OUTLINE, 0)[r0 : r1 + 1, c0 : c1 + 1])
+    assert pixels.shape == labels.shape and (row_mm, col_mm) == (None, None)  # found region, no spacing
+
+
+def test_segments_named_by_label_alone_count(tmp_path: Path) -> None:
+    source = _source(tmp_path / "img.dcm", 0)
+    custom = hd.sr.CodedConcept("T-0001", "99LOCAL", "Local structure")
+    labels = _labels()
+    _seg_of(source, tmp_path / "seg.dcm", [("R ovary", custom, labels > 0), ("Follicle 1", custom, labels == 2)])
+    ((_, _, read, _, _),) = read_dicom_seg_pairs(tmp_path)
+    np.testing.assert_array_equal(read, _crop(labels))
+
+
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("no seg", "no DICOM SEG objects found"),
+        ("follicles only", "follicle segments without an ovary segment"),
+        ("nothing known", "no segment is an ovary"),
+        ("source missing", "is not in the folder"),
+        ("two segs", "keep one SEG per image"),
+    ],
+)
+def test_unusable_annotations_are_refused_with_the_file_and_reason(tmp_path: Path, case: str, message: str) -> None:
+    source = _source(tmp_path / "img.dcm", 0)
+    labels = _labels()
+    if case == "follicles only":
+        _seg_of(source, tmp_path / "seg.dcm", [("Follicle", codes.SCT.OvarianFollicleStructure, labels == 2)])
+    elif case == "nothing known":
+        _seg_of(source, tmp_path / "seg.dcm", [("Uterus", codes.SCT.Uterus, labels > 0)])
+    elif case == "source missing":
+        write_seg(source, labels, tmp_path / "seg.dcm")
+        source.unlink()
+    elif case == "two segs":
+        write_seg(source, labels, tmp_path / "seg.dcm")
+        _seg_of(source, tmp_path / "corrected.dcm", [("Ovary", codes.SCT.Ovary, labels > 0)])
+    with pytest.raises(RejectedInput, match=message) as info:
+        read_dicom_seg_pairs(tmp_path)
+    assert info.value.path == str(tmp_path if case == "no seg" else next(tmp_path.glob("*seg.dcm")))
+
+
+def test_a_runs_own_seg_with_its_sources_is_fine_tuning_data_matching_its_masks(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    run([SAMPLES], RunOptions(out=out, overlays=False, report=False, save_masks=True, quiet=True))
+    data = tmp_path / "corrected"
+    data.mkdir()
+    for path in SAMPLES.glob("*.dcm"):  # what a PACS export would hold: images, rejected ones too
+        shutil.copy(path, data)
+    for path in (out / "dicom").glob("*_seg.dcm"):
+        shutil.copy(path, data)
+    pairs = read_dicom_seg_pairs(data)
+    assert len(pairs) == len(list((out / "dicom").glob("*_seg.dcm"))) == 6  # the single-frame ok images
+    for name, pixels, labels, row_mm, _ in pairs:
+        record = read_record(next(p for p in SAMPLES.glob("*.dcm") if pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID == name))
+        c0, r0, c1, r1 = record.region
+        mask = cv2.imread(str(out / "masks" / f"{name}_0.png"), cv2.IMREAD_UNCHANGED)
+        np.testing.assert_array_equal(labels, mask[r0 : r1 + 1, c0 : c1 + 1])
+        assert pixels.shape == labels.shape and row_mm == record.calibration.spacing_row_mm
+
+
+def test_train_and_evaluate_take_a_dicom_folder(tmp_path: Path, monkeypatch) -> None:
+    (tmp_path / "d").mkdir()
+    for k in range(5):
+        write_seg(_source(tmp_path / "d" / f"img{k}.dcm", k), _labels(5 * k), tmp_path / "d" / f"seg{k}.dcm")
+    seen = {}
+    monkeypatch.setattr("follicle_seg.model.train.train",
+                        lambda tr, va, out, **kw: seen.update(n_train=len(tr), n_val=len(va)) or
+                        {"before": {}, "after": {}, "steps": 0, "minutes": 0.0, "weights": ""})  # fmt: skip
+    train = typer.Typer()
+    train.command()(train_command)
+    args = ["--data", str(tmp_path / "d"), "--out", str(tmp_path / "o"), "--device", "cpu"]
+    result = CliRunner().invoke(train, args)
+    assert result.exit_code == 0, result.output
+    assert seen == {"n_train": 4, "n_val": 1}
+    (tmp_path / "empty").mkdir()
+    for folder, reason in ((tmp_path / "nowhere", "no such folder."), (tmp_path / "empty", "no DICOM SEG objects found")):
+        result = CliRunner().invoke(train, [*args[:1], str(folder), *args[2:]])
+        message = " ".join(result.output.replace("│", " ").split())  # rich wraps it in a box
+        assert result.exit_code == 2 and f"Invalid value for --data: {folder}: {reason}" in message
+        assert "Traceback" not in result.output
+
+    evaluate = typer.Typer()
+    evaluate.command()(evaluate_command)
+    report = tmp_path / "evaluation.json"
+    args = ["--data", str(tmp_path / "d"), "--device", "cpu", "--no-baseline", "--json", str(report)]
+    result = CliRunner().invoke(evaluate, args)
+    assert result.exit_code == 0, result.output
+    network = json.loads(report.read_text())["network"]
+    assert network["n_frames"] == 5  # one truth follicle of 15 x 15 px at 0.25 x 0.2 mm each
+    assert network["detection"]["tp"] + network["detection"]["fn"] == 5
+    assert network["per_size_class"]["3-5"]["fn"] + network["per_size_class"]["3-5"]["tp"] == 5  # in mm
