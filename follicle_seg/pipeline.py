@@ -373,10 +373,12 @@ def run(inputs: Iterable[str | Path], options: RunOptions, *, progress=None) -> 
 
 def _run(inputs: list, options: RunOptions, progress, t0: float) -> RunSummary:
     from follicle_seg.io.tables import read_cohort, write_tables
+    from follicle_seg.review import REVIEW_FILE, Review, ReviewError
     from follicle_seg.series import sweep_frames
     from follicle_seg.visits import build_tables
 
     cohort = read_cohort(options.cohort) if options.cohort else None
+    review = Review.read(options.out / REVIEW_FILE)
     paths = list(discover(inputs))
     if not paths:
         raise FollicleSegError(f"no files found under {', '.join(map(str, inputs))}")
@@ -417,7 +419,15 @@ def _run(inputs: list, options: RunOptions, progress, t0: float) -> RunSummary:
         t = time.perf_counter()
         keys = {(i.path, i.sha256) for i in items if i.sha256}
         results = store.results(keys)
-        tables = build_tables(results, cohort)
+        try:
+            tables = build_tables(results, cohort, review)
+        except ReviewError as exc:
+            raise ReviewError(f"{exc} (the analysis is kept: correct the review and run again)") from None
+        if review.decisions:
+            log.info("%s: %d decisions applied", review.path, len(review.decisions))
+        else:  # a review log of an earlier review that is gone would mislead
+            for stale in ("review_log.csv", "review_log.parquet"):
+                (options.out / stale).unlink(missing_ok=True)
         joined = sweep_frames(results)
         if joined:
             log.info("%d single-frame files tracked as the frames of %d sweeps",

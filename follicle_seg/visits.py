@@ -18,7 +18,9 @@ Rules (the README, "Measurement rules", explains them for users):
   the counts of the images of one ovary differ by more than one;
 * visits add both sides; change from baseline is against the baseline visit (the one at day 0,
   else the patient's first); the baseline date comes from the cohort, else the first visit;
-* response rows are per dose group x nominal week (days from baseline / 14 rounded half up, x 2).
+* response rows are per dose group x nominal week (days from baseline / 14 rounded half up, x 2);
+* a reviewer's decisions (:mod:`follicle_seg.review`) apply first: follicles reviewed as not
+  follicles are dropped before the count rule, and a confirmed ovary-visit no longer needs review.
 
 Columns are the SPEC lists in :data:`COLUMNS`; booleans are pandas ``boolean``, missing numbers
 ``NaN`` (written empty), counts nullable ``Int64``.
@@ -33,6 +35,7 @@ from datetime import date
 
 import pandas as pd
 
+from follicle_seg.review import Review
 from follicle_seg.series import join_sweeps
 from follicle_seg.tracking import DIAMETER_DECIMALS
 from follicle_seg.types import Follicle, ImageResult
@@ -121,7 +124,7 @@ def week_of(days: float) -> float:
 
 
 def build_tables(
-    results: Sequence[ImageResult], cohort: pd.DataFrame | None = None
+    results: Sequence[ImageResult], cohort: pd.DataFrame | None = None, review: Review | None = None
 ) -> dict[str, pd.DataFrame]:
     """All SPEC tables from the image results of a run.
 
@@ -132,15 +135,26 @@ def build_tables(
     cohort : pandas.DataFrame, optional
         ``patient_id``, ``group`` and optionally ``baseline_date`` (``YYYY-MM-DD`` or empty),
         as returned by :func:`follicle_seg.io.tables.read_cohort`.
+    review : Review, optional
+        A reviewer's decisions (``OUT/review.csv``, :class:`~follicle_seg.review.Review`).
 
     Returns
     -------
     dict of str to pandas.DataFrame
         Keys ``images``, ``follicles``, ``ovaries``, ``visits``, ``response``, each with exactly
-        the columns of :data:`COLUMNS`, in order.
+        the columns of :data:`COLUMNS`, in order; with review decisions also ``review_log``.
+
+    Raises
+    ------
+    ReviewError
+        A review decision that finds nothing to apply to, or not what was reviewed.
     """
+    review = review or Review()
     groups, baselines = _cohort_maps(cohort)
-    ovaries = _ovary_visits(results)
+    ovaries = _ovary_visits(results, review)
+    for ov in ovaries:
+        ov.confirmed = review.confirmed(ov.key, len(ov.chosen.follicles))
+    review.check_applied()
     first_visit: dict[str, str] = {}
     for ov in ovaries:
         if ov.study_date and (ov.patient_id not in first_visit or ov.study_date < first_visit[ov.patient_id]):
@@ -158,13 +172,16 @@ def build_tables(
         "ovaries",
     )
     visits = _visits(ovaries, ovary_df)
-    return {
+    tables = {
         "images": images,
         "follicles": follicles,
         "ovaries": ovary_df,
         "visits": visits,
         "response": _response(visits),
     }
+    if review.decisions:
+        tables["review_log"] = review.log_table({ov.key: (ov.count_before, len(ov.chosen.follicles)) for ov in ovaries})
+    return tables
 
 
 @dataclass
@@ -177,6 +194,12 @@ class _OvaryVisit:
     laterality: str
     images: list[ImageResult]  # one per image or sweep (stills of one sweep joined: series.py)
     n_files: int
+    count_before: int  # the count before a reviewer's not_follicle decisions
+    confirmed: bool = False  # a reviewer confirmed the count
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.patient_id, self.study_date, self.laterality)
 
     @property
     def chosen(self) -> ImageResult:
@@ -221,7 +244,7 @@ class _OvaryVisit:
             "max_follicle_mm": means[0] if means else math.nan,
             "follicle_sizes_mm": ";".join(f"{d:.1f}" for d in means),
             "calibrated": calibrated,
-            "needs_review": bool(
+            "needs_review": not self.confirmed and bool(
                 any_uncalibrated
                 or self.laterality not in ("L", "R")
                 or bool(flags)
@@ -246,8 +269,9 @@ class _OvaryVisit:
         }
 
 
-def _ovary_visits(results: Sequence[ImageResult]) -> list[_OvaryVisit]:
-    """Ok results grouped by patient x (study UID, study date) x side, in a stable order."""
+def _ovary_visits(results: Sequence[ImageResult], review: Review) -> list[_OvaryVisit]:
+    """Ok results grouped by patient x (study UID, study date) x side, in a stable order, each
+    image (or joined sweep) without the follicles ``review`` says are not follicles."""
     groups: dict[tuple[str, str, str, str], list[ImageResult]] = {}
     for r in results:
         if r.status != "ok" or r.record is None:
@@ -255,10 +279,12 @@ def _ovary_visits(results: Sequence[ImageResult]) -> list[_OvaryVisit]:
         rec = r.record
         key = (rec.patient_id, rec.study_date, rec.study_instance_uid, rec.laterality or "U")
         groups.setdefault(key, []).append(r)
-    return [
-        _OvaryVisit(p, uid, d, side, join_sweeps(images), len(images))
-        for (p, d, uid, side), images in sorted(groups.items())
-    ]
+    ovaries = []
+    for (p, d, uid, side), images in sorted(groups.items()):
+        joined = join_sweeps(images)
+        before = max(len(r.follicles) for r in joined)
+        ovaries.append(_OvaryVisit(p, uid, d, side, review.drop_follicles(joined, (p, d, side)), len(images), before))
+    return ovaries
 
 
 def _image_row(r: ImageResult) -> dict:

@@ -1,0 +1,188 @@
+"""A sonographer's review of a run, applied whenever its tables are built: ``OUT/review.csv``.
+
+The network flags what it is unsure of (``needs_review``) and every follicle links to an overlay
+(its ``follicle_id`` is the number drawn there). A reviewer who has checked the overlays writes
+their decisions into ``review.csv`` in the run folder, one a line, and runs again (nothing is
+analysed twice; the tables are rebuilt):
+
+* ``not_follicle``: follicle ``follicle_id`` of image ``sop_instance_uid`` (a ``follicles.csv``
+  row, copied with its ``centroid_row`` and ``centroid_col``) is not a follicle. It is dropped
+  before the count rule, so the ovary-visit's count, sizes and chosen image are those without it,
+  and it leaves ``follicles.csv``.
+* ``confirmed``: ovary-visit ``patient_id, study_date, laterality`` was checked and its
+  ``follicle_count`` (the count after the reviewer's ``not_follicle`` lines) is right: it no
+  longer ``needs_review``.
+
+A decision is bound to what was reviewed. A ``not_follicle`` line must find its follicle at the
+centroid it gives (within :data:`CENTROID_TOLERANCE_PX`), and a ``confirmed`` line's count must
+be the count the tables now give; a line that finds nothing to apply to stops the tables with the
+file, the line and the reason (a run analysed again with other weights numbers its follicles
+afresh: review it again). The SPEC tables keep their columns; ``review_log.csv`` lists every
+decision with its ovary-visit's count before and after the review.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pandas as pd
+
+from follicle_seg.errors import FollicleSegError
+from follicle_seg.types import ImageResult
+
+REVIEW_FILE = "review.csv"
+NOT_FOLLICLE, CONFIRMED = "not_follicle", "confirmed"
+#: A ``not_follicle`` line's centroid may differ this much (pixels) from the follicle's.
+CENTROID_TOLERANCE_PX = 3.0
+#: What each decision needs besides ``decision`` and ``reviewer``.
+NEEDS = {
+    NOT_FOLLICLE: ("sop_instance_uid", "follicle_id", "centroid_row", "centroid_col"),
+    CONFIRMED: ("patient_id", "study_date", "laterality", "follicle_count"),
+}
+LOG_COLUMNS = (
+    "line", "decision", "patient_id", "study_date", "laterality", "sop_instance_uid", "follicle_id",
+    "reviewer", "comment", "count_before", "count_after",
+)  # fmt: skip
+
+OvaryKey = tuple[str, str, str]  # patient_id, study_date, laterality
+
+
+class ReviewError(FollicleSegError):
+    """A review file that cannot be read, or a decision that cannot be applied."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One line of ``review.csv``."""
+
+    line: int
+    decision: str
+    reviewer: str
+    comment: str = ""
+    patient_id: str = ""
+    study_date: str = ""
+    laterality: str = ""
+    sop_instance_uid: str = ""
+    follicle_id: int | None = None
+    centroid: tuple[float, float] | None = None
+    follicle_count: int | None = None
+
+
+class Review:
+    """The decisions of a review file, and which of them the tables applied (to which ovary-visit)."""
+
+    def __init__(self, decisions: Sequence[Decision] = (), path: Path | None = None) -> None:
+        self.path = path
+        self.decisions = tuple(decisions)
+        self.applied: dict[int, OvaryKey] = {}
+        self._not_follicle: dict[tuple[str, int | None], Decision] = {}
+        self._confirmed: dict[OvaryKey, Decision] = {}
+        for d in self.decisions:
+            key = (d.sop_instance_uid, d.follicle_id) if d.decision == NOT_FOLLICLE else self._key(d)
+            table: dict = self._not_follicle if d.decision == NOT_FOLLICLE else self._confirmed
+            if key in table:
+                raise self._error(d, f"repeats line {table[key].line}")
+            table[key] = d
+
+    @staticmethod
+    def _key(d: Decision) -> OvaryKey:
+        return (d.patient_id, d.study_date, d.laterality)
+
+    @classmethod
+    def read(cls, path: Path) -> Review:
+        """The review in ``path``; an empty one when there is no such file."""
+        path = Path(path)
+        if not path.is_file():
+            return cls(path=path)
+        try:
+            with path.open(newline="", encoding="utf-8-sig") as handle:
+                rows = list(csv.DictReader(handle, skipinitialspace=True))
+        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            raise ReviewError(f"{path}: cannot read the review file ({exc})") from None
+        decisions = []
+        for line, row in enumerate(rows, start=2):
+            row = {str(k).strip().lower(): (v or "").strip() for k, v in row.items() if k is not None}
+            decisions.append(_decision(path, line, row))
+        return cls(decisions, path)
+
+    def drop_follicles(self, images: Sequence[ImageResult], ovary: OvaryKey) -> list[ImageResult]:
+        """``images`` (one ovary-visit's) without the follicles reviewed as ``not_follicle``."""
+        kept = []
+        for r in images:
+            follicles = []
+            for f in r.follicles:
+                d = self._not_follicle.get((f.sop_instance_uid, f.follicle_id))
+                if d is None:
+                    follicles.append(f)
+                    continue
+                row, col = d.centroid  # type: ignore[misc]
+                if max(abs(row - f.best.centroid_row), abs(col - f.best.centroid_col)) > CENTROID_TOLERANCE_PX:
+                    raise self._error(d, f"follicle {f.follicle_id} of {f.sop_instance_uid} is at row "
+                                         f"{f.best.centroid_row:.1f}, column {f.best.centroid_col:.1f}, not at "
+                                         f"{row:g}, {col:g}: the image was analysed again; review it again")  # fmt: skip
+                self.applied[d.line] = ovary
+            kept.append(replace(r, follicles=tuple(follicles)) if len(follicles) < len(r.follicles) else r)
+        return kept
+
+    def confirmed(self, ovary: OvaryKey, follicle_count: int) -> bool:
+        """Whether a reviewer confirmed this ovary-visit at this count (after ``not_follicle`` lines)."""
+        d = self._confirmed.get(ovary)
+        if d is None:
+            return False
+        if d.follicle_count != follicle_count:
+            raise self._error(d, f"confirms {d.follicle_count} follicles but {'/'.join(ovary)} now counts "
+                                 f"{follicle_count}: review it again")  # fmt: skip
+        self.applied[d.line] = ovary
+        return True
+
+    def check_applied(self) -> None:
+        """Raise for the first decision that found nothing to apply to in this run."""
+        for d in self.decisions:
+            if d.line not in self.applied:
+                what = (f"no follicle {d.follicle_id} in image {d.sop_instance_uid}" if d.decision == NOT_FOLLICLE
+                        else f"no ovary-visit {'/'.join(self._key(d))}")  # fmt: skip
+                raise self._error(d, f"{what} in this run's results")
+
+    def log_table(self, counts: dict[OvaryKey, tuple[int, int]]) -> pd.DataFrame:
+        """``review_log``: every decision, with its ovary-visit's count before and after the review."""
+        rows = []
+        for d in self.decisions:
+            ovary = self.applied[d.line]
+            before, after = counts[ovary]
+            rows.append({
+                "line": d.line, "decision": d.decision, "patient_id": ovary[0], "study_date": ovary[1],
+                "laterality": ovary[2], "sop_instance_uid": d.sop_instance_uid, "follicle_id": d.follicle_id,
+                "reviewer": d.reviewer, "comment": d.comment, "count_before": before, "count_after": after,
+            })  # fmt: skip
+        df = pd.DataFrame(rows, columns=list(LOG_COLUMNS))
+        for col in ("line", "follicle_id", "count_before", "count_after"):
+            df[col] = pd.to_numeric(df[col]).astype("Int64")
+        return df
+
+    def _error(self, d: Decision, reason: str) -> ReviewError:
+        return ReviewError(f"{self.path} line {d.line}: {d.decision}: {reason}")
+
+
+def _decision(path: Path, line: int, row: dict[str, str]) -> Decision:
+    def fail(reason: str) -> ReviewError:
+        return ReviewError(f"{path} line {line}: {reason}")
+
+    decision = row.get("decision", "").lower()
+    if decision not in NEEDS:
+        raise fail(f"decision {row.get('decision', '')!r} is not one of {', '.join(NEEDS)}")
+    missing = [c for c in ("reviewer", *NEEDS[decision]) if not row.get(c)]
+    if missing:
+        raise fail(f"{decision} needs {', '.join(missing)}")
+    try:
+        if decision == NOT_FOLLICLE:
+            return Decision(line, decision, row["reviewer"], row.get("comment", ""),
+                            sop_instance_uid=row["sop_instance_uid"], follicle_id=int(row["follicle_id"]),
+                            centroid=(float(row["centroid_row"]), float(row["centroid_col"])))  # fmt: skip
+        return Decision(line, decision, row["reviewer"], row.get("comment", ""), patient_id=row["patient_id"],
+                        study_date=row["study_date"], laterality=row["laterality"].upper(),
+                        follicle_count=int(row["follicle_count"]))  # fmt: skip
+    except ValueError as exc:
+        raise fail(f"not a number: {exc}") from None

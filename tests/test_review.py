@@ -1,0 +1,145 @@
+"""A reviewer's decisions (OUT/review.csv) applied to the tables: values, log, and refusals."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from test_visits import result  # tests/ is on sys.path
+
+from follicle_seg.pipeline import RunOptions, run
+from follicle_seg.review import REVIEW_FILE, Review, ReviewError
+from follicle_seg.tracking import FLAG_LOW_CONFIDENCE
+from follicle_seg.visits import build_tables
+
+HEADER = "decision,patient_id,study_date,laterality,sop_instance_uid,follicle_id,centroid_row,centroid_col,follicle_count,reviewer,comment\n"
+SAMPLES = Path(__file__).resolve().parents[1] / "data_samples"
+CHECK_RUN = Path(__file__).resolve().parents[2] / "shared" / "tools" / "check_run.py"
+
+
+def _review(tmp_path: Path, *lines: str) -> Review:
+    path = tmp_path / REVIEW_FILE
+    path.write_text(HEADER + "".join(line + "\n" for line in lines))
+    return Review.read(path)
+
+
+def _placed(r, *centroids):
+    """``r`` with its follicles at the given (row, col) centroids."""
+    follicles = tuple(replace(f, best=replace(f.best, centroid_row=row, centroid_col=col))
+                      for f, (row, col) in zip(r.follicles, centroids))  # fmt: skip
+    return replace(r, follicles=follicles)
+
+
+def _two_images():
+    return [
+        _placed(result("1.1", [6.0, 4.0, 3.0], flags=(FLAG_LOW_CONFIDENCE,)), (10, 10), (20, 20), (30, 30)),
+        _placed(result("1.2", [6.1, 4.2]), (11, 11), (21, 21)),
+    ]
+
+
+def test_not_follicles_leave_the_count_and_the_largest_count_rule_picks_again(tmp_path: Path) -> None:
+    review = _review(
+        tmp_path,
+        "not_follicle,,,,1.1,2,20,20,,AB,bowel loop",
+        "not_follicle,,,,1.1,3,31.5,29,,AB,",  # within 3 px of the follicle's centroid
+    )
+    tables = build_tables(_two_images(), review=review)
+    ov = tables["ovaries"].iloc[0]
+    assert ov["follicle_count"] == 2 and ov["follicle_sizes_mm"] == "6.1;4.2"  # image 1.2 now gives it
+    fo = tables["follicles"]
+    assert list(zip(fo["sop_instance_uid"], fo["follicle_id"], fo["counted"])) == [
+        ("1.1", 1, False), ("1.2", 1, True), ("1.2", 2, True)]
+    assert bool(ov["needs_review"])  # image 1.1 is still flagged and nobody confirmed
+    log = tables["review_log"]
+    assert list(log["line"]) == [2, 3] and list(log["count_before"]) == [3, 3] and list(log["count_after"]) == [2, 2]
+    assert list(log["reviewer"]) == ["AB", "AB"] and log["comment"].iloc[0] == "bowel loop"
+    assert "review_log" not in build_tables(_two_images())
+
+
+def test_a_confirmed_ovary_visit_needs_no_review_at_the_count_confirmed(tmp_path: Path) -> None:
+    assert bool(build_tables(_two_images())["ovaries"].iloc[0]["needs_review"])
+    review = _review(tmp_path, "confirmed,P1,2026-01-05,l,,,,,3,CD,checked the overlays")
+    tables = build_tables(_two_images(), review=review)
+    assert not tables["ovaries"].iloc[0]["needs_review"] and not tables["visits"].iloc[0]["needs_review"]
+    assert tables["ovaries"].iloc[0]["follicle_count"] == 3
+    review = _review(tmp_path, "not_follicle,,,,1.1,3,30,30,,CD,", "confirmed,P1,2026-01-05,L,,,,,3,CD,")
+    with pytest.raises(ReviewError, match=r"line 3: confirmed: confirms 3 follicles but P1/2026-01-05/L now counts 2"):
+        build_tables(_two_images(), review=review)
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("not_follicle,,,,1.1,2,40,20,,AB,", r"line 2: not_follicle: follicle 2 of 1.1 is at row 20.0, column 20.0, "
+                                             r"not at 40, 20: the image was analysed again; review it again"),
+        ("not_follicle,,,,9.9,1,10,10,,AB,", r"line 2: not_follicle: no follicle 1 in image 9.9 in this run's results"),
+        ("confirmed,P1,2026-01-06,L,,,,,3,AB,", r"line 2: confirmed: no ovary-visit P1/2026-01-06/L in this run's results"),
+    ],
+)
+def test_a_decision_that_finds_nothing_it_reviewed_stops_the_tables(tmp_path: Path, line: str, message: str) -> None:
+    with pytest.raises(ReviewError, match=message):
+        build_tables(_two_images(), review=_review(tmp_path, line))
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("accept,,,,1.1,2,20,20,,AB,", r"line 2: decision 'accept' is not one of not_follicle, confirmed"),
+        ("not_follicle,,,,1.1,2,20,20,,,", r"line 2: not_follicle needs reviewer"),
+        ("not_follicle,,,,1.1,2,,,,AB,", r"line 2: not_follicle needs centroid_row, centroid_col"),
+        ("confirmed,P1,2026-01-05,,,,,,,AB,", r"line 2: confirmed needs laterality, follicle_count"),
+        ("not_follicle,,,,1.1,two,20,20,,AB,", r"line 2: not a number"),
+    ],
+)
+def test_a_bad_line_is_refused_with_the_file_and_line(tmp_path: Path, line: str, message: str) -> None:
+    with pytest.raises(ReviewError, match=message) as info:
+        _review(tmp_path, line)
+    assert str(info.value).startswith(str(tmp_path / REVIEW_FILE))
+
+
+def test_a_repeated_decision_is_refused_and_no_file_is_no_review(tmp_path: Path) -> None:
+    with pytest.raises(ReviewError, match="line 3: not_follicle: repeats line 2"):
+        _review(tmp_path, "not_follicle,,,,1.1,2,20,20,,AB,", "not_follicle,,,,1.1,2,20,20,,CD,")
+    assert Review.read(tmp_path / "absent.csv").decisions == ()
+
+
+def test_a_run_applies_its_review_without_analysing_again_and_drops_it_when_removed(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    options = RunOptions(out=out, overlays=False, dicom=False, report=False, quiet=True)
+    run([SAMPLES], options)
+    ovaries = pd.read_csv(out / "ovaries.csv", dtype={"study_date": str})
+    follicles = pd.read_csv(out / "follicles.csv", dtype={"study_date": str})
+    left = ovaries[(ovaries.study_date == "2024-06-11") & (ovaries.laterality == "L")].iloc[0]
+    unknown = ovaries[ovaries.laterality == "U"].iloc[0]
+    assert left.follicle_count == 2 and bool(unknown.needs_review)
+    firsts = follicles[(follicles.study_date == "2024-06-11") & (follicles.laterality == "L") & (follicles.follicle_id == 1)]
+    assert len(firsts) == 2  # the same follicle in the ovary's two images
+    lines = [f"not_follicle,,,,{f.sop_instance_uid},1,{f.centroid_row},{f.centroid_col},,AB,not round" for f in firsts.itertuples()]
+    lines.append(f"confirmed,{unknown.patient_id},{unknown.study_date},U,,,,,{unknown.follicle_count},AB,side from the comments")
+    (out / REVIEW_FILE).write_text(HEADER + "\n".join(lines) + "\n")
+
+    summary = run([SAMPLES], options)
+    assert summary.resumed == summary.inputs  # nothing analysed again
+    reviewed = pd.read_csv(out / "ovaries.csv", dtype={"study_date": str})
+    row = reviewed[(reviewed.study_date == "2024-06-11") & (reviewed.laterality == "L")].iloc[0]
+    assert row.follicle_count == 1
+    assert not reviewed[reviewed.laterality == "U"].iloc[0].needs_review
+    log = pd.read_csv(out / "review_log.csv")
+    assert list(log.count_before) == [2, 2, 2] and list(log.count_after) == [1, 1, 2]
+    assert (out / "review_log.parquet").is_file()
+    assert "decisions applied" in (out / "run.log").read_text()
+    if CHECK_RUN.is_file():  # the counted rows still add up to the counts
+        check = subprocess.run([sys.executable, str(CHECK_RUN), str(out)], capture_output=True, text=True)
+        assert check.stdout.strip() == "ok", check.stdout
+
+    (out / REVIEW_FILE).write_text(HEADER + lines[0].replace(",1,", ",2,", 1) + "\n")
+    with pytest.raises(ReviewError, match="the analysis is kept: correct the review and run again"):
+        run([SAMPLES], options)
+    (out / REVIEW_FILE).unlink()
+    run([SAMPLES], options)
+    assert not (out / "review_log.csv").exists()
+    assert pd.read_csv(out / "ovaries.csv", dtype={"study_date": str}).equals(ovaries)
