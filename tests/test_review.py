@@ -122,8 +122,10 @@ def test_a_run_applies_its_review_without_analysing_again_and_drops_it_when_remo
     lines.append(f"confirmed,{unknown.patient_id},{unknown.study_date},U,,,,,{unknown.follicle_count},AB,side from the comments")
     (out / REVIEW_FILE).write_text(HEADER + "\n".join(lines) + "\n")
 
-    summary = run([SAMPLES], options)
+    summary = run([SAMPLES], replace(options, report=True))
     assert summary.resumed == summary.inputs  # nothing analysed again
+    page = (out / "report" / "index.html").read_text()
+    assert "Reviewed (3 decisions)" in page and page.count("not round") == 2 and "2 &rarr; 1" in page
     reviewed = pd.read_csv(out / "ovaries.csv", dtype={"study_date": str})
     row = reviewed[(reviewed.study_date == "2024-06-11") & (reviewed.laterality == "L")].iloc[0]
     assert row.follicle_count == 1

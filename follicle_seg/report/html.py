@@ -124,6 +124,8 @@ def write_report(
         _trends(trends.relative_to(report), tables["response"]),
         _needs_review(tables["ovaries"]),
     ]
+    if "review_log" in tables:
+        sections.append(_review_log(tables["review_log"]))
     sections.append(_patient_index(patients, tables["ovaries"]))
     written = {trends}
     for patient_id in patients:
@@ -245,11 +247,29 @@ def _needs_review(ovaries: pd.DataFrame) -> str:
             )
         body = (
             "<p class=\"muted\">Uncalibrated image, unknown side, low-confidence segmentation or "
-            "images of one ovary that disagree: check the overlays.</p><table><tr><th>patient</th>"
+            "images of one ovary that disagree: check the overlays, and record what you decide in "
+            "<code>review.csv</code> in the run folder (the README says how).</p><table><tr><th>patient</th>"
             "<th>visit</th><th>side</th><th>follicles</th><th>calibrated</th></tr>"
             f"{''.join(rows)}</table>"
         )
     return f"<section id=\"review\"><h2>Needs review ({len(flagged)})</h2>{body}</section>"
+
+
+def _review_log(log: pd.DataFrame) -> str:
+    rows = "".join(
+        f"<tr><td><a href=\"#{_anchor(r.patient_id)}\">{_e(r.patient_id)}</a></td><td>{_e(r.study_date)}</td>"
+        f"<td>{_e(_SIDE_NAMES.get(str(r.laterality), r.laterality))}</td><td>{_e(r.decision)}</td>"
+        f"<td>{_e(r.sop_instance_uid)} {'' if pd.isna(r.follicle_id) else f'#{int(r.follicle_id)}'}</td>"
+        f"<td class=num>{_num(r.count_before, 0)} &rarr; {_num(r.count_after, 0)}</td>"
+        f"<td>{_e(r.reviewer)}</td><td>{_e(r.comment)}</td></tr>"
+        for r in log.itertuples()
+    )
+    return (
+        f"<section id=\"reviewed\"><h2>Reviewed ({len(log)} decisions)</h2><p class=\"muted\">From "
+        "<code>review.csv</code>; the tables apply them (<code>review_log.csv</code>).</p><table><tr>"
+        "<th>patient</th><th>visit</th><th>side</th><th>decision</th><th>follicle</th><th>count</th>"
+        f"<th>reviewer</th><th>comment</th></tr>{rows}</table></section>"
+    )
 
 
 def _patient(
