@@ -99,11 +99,12 @@ class Review:
             return cls(path=path)
         try:
             with path.open(newline="", encoding="utf-8-sig") as handle:
-                rows = list(csv.DictReader(handle, skipinitialspace=True))
+                reader = csv.DictReader(handle, skipinitialspace=True)
+                rows = [(reader.line_num, row) for row in reader]  # blank lines skipped, still counted
         except (OSError, UnicodeDecodeError, csv.Error) as exc:
             raise ReviewError(f"{path}: cannot read the review file ({exc})") from None
         decisions = []
-        for line, row in enumerate(rows, start=2):
+        for line, row in rows:
             row = {str(k).strip().lower(): (v or "").strip() for k, v in row.items() if k is not None}
             decisions.append(_decision(path, line, row))
         return cls(decisions, path)

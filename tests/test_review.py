@@ -102,8 +102,8 @@ def test_a_bad_line_is_refused_with_the_file_and_line(tmp_path: Path, line: str,
 
 
 def test_a_repeated_decision_is_refused_and_no_file_is_no_review(tmp_path: Path) -> None:
-    with pytest.raises(ReviewError, match="line 3: not_follicle: repeats line 2"):
-        _review(tmp_path, "not_follicle,,,,1.1,2,20,20,,AB,", "not_follicle,,,,1.1,2,20,20,,CD,")
+    with pytest.raises(ReviewError, match="line 4: not_follicle: repeats line 2"):  # line 3 blank
+        _review(tmp_path, "not_follicle,,,,1.1,2,20,20,,AB,", "", "not_follicle,,,,1.1,2,20,20,,CD,")
     assert Review.read(tmp_path / "absent.csv").decisions == ()
 
 
