@@ -185,7 +185,7 @@ def _store(assoc, path: Path, context: tuple[str, str]) -> Sent:
         return Sent(path, "failed", f"cannot read it: {brief(exc)}")
     try:
         status = assoc.send_c_store(ds)
-    except (ValueError, RuntimeError) as exc:  # no accepted context, association gone
+    except Exception as exc:  # no accepted context, association gone, a dataset it cannot encode
         if "presentation context" in str(exc):
             return Sent(path, "failed", f"the destination accepts no {_name(context[0])} in transfer syntax {context[1]}")
         return Sent(path, "failed", brief(exc))

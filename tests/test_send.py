@@ -12,6 +12,7 @@ import socket
 import subprocess
 import time
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 
 import pydicom
@@ -38,13 +39,13 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 class Scp:
     """A storage SCP on a free local port that keeps what it receives and can refuse some."""
 
-    def __init__(self, aet: str = "TESTPACS") -> None:
+    def __init__(self, aet: str = "TESTPACS", classes: Sequence[str] | None = None) -> None:
         self.received: dict[str, tuple[str, str]] = {}  # SOP instance -> (SOP class, syntax)
         self.refuse: set[str] = set()
         ae = AE(ae_title=aet)
         ae.require_called_aet = True
-        for context in AllStoragePresentationContexts:
-            ae.add_supported_context(context.abstract_syntax, ALL_SYNTAXES)
+        for sop_class in classes or [c.abstract_syntax for c in AllStoragePresentationContexts]:
+            ae.add_supported_context(sop_class, ALL_SYNTAXES)
         self.server = ae.start_server(
             ("127.0.0.1", 0), block=False, evt_handlers=[(evt.EVT_C_STORE, self._store)]
         )
@@ -121,6 +122,17 @@ def test_a_refused_or_unreadable_file_fails_alone_and_the_command_says_which(
     assert f"{len(paths) - 2} of {len(paths)} files sent to {scp.destination}" in cli.output
     assert f"{refused}: refused with status 0xA700" in cli.output
     assert f"{broken}: cannot read it:" in cli.output
+
+
+def test_a_class_the_destination_does_not_store_fails_those_files_only(run_dir: Path) -> None:
+    scp = Scp(classes=[SegmentationStorage, pydicom.uid.ComprehensiveSRStorage])
+    try:
+        results = send(run_objects(run_dir, sources=True), scp.destination)
+    finally:
+        scp.server.shutdown()
+    assert [r.status for r in results] == ["sent"] * 13 + ["failed"] * 7
+    assert results[-1].reason.startswith("the destination accepts no Ultrasound Image Storage in transfer syntax")
+    assert len(scp.received) == 13
 
 
 def test_no_association_fails_every_file_with_one_reason(run_dir: Path, scp: Scp) -> None:
