@@ -108,12 +108,17 @@ def synthetic_samples(
     return out
 
 
+Pair = tuple[str, np.ndarray, np.ndarray, "float | None", "float | None"]
+"""An annotated frame: name, grey pixels (uint8), labels 0-3 on the same grid, and the pixel
+size (rows, columns) in mm or ``None``."""
+
+
 def _grey(path: Path) -> np.ndarray:
     with Image.open(path) as im:
         return np.asarray(im.convert("L"))
 
 
-def read_png_pairs(folder: Path) -> list[tuple[str, np.ndarray, np.ndarray, float | None, float | None]]:
+def read_png_pairs(folder: Path) -> list[Pair]:
     """Annotated frames for fine-tuning: ``images/NAME.png`` + ``masks/NAME.png``.
 
     Masks hold 0 background, 1 ovary, 2 follicle on the image grid, or 3 for the inside of an ovary
@@ -159,7 +164,7 @@ def read_png_pairs(folder: Path) -> list[tuple[str, np.ndarray, np.ndarray, floa
     return pairs
 
 
-def read_pairs(folder: Path) -> list[tuple[str, np.ndarray, np.ndarray, float | None, float | None]]:
+def read_pairs(folder: Path) -> list[Pair]:
     """Annotated frames from ``images/`` + ``masks/`` PNG pairs (:func:`read_png_pairs`) or, in a
     folder without those, from DICOM images and DICOM SEG objects on them
     (:func:`follicle_seg.model.dicom_pairs.read_dicom_seg_pairs`)."""

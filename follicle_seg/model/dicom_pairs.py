@@ -27,13 +27,11 @@ from pydicom.uid import SegmentationStorage
 
 from follicle_seg.errors import RejectedInput, brief
 from follicle_seg.io import discover, iter_frames, read_record
+from follicle_seg.model.data import Pair
 from follicle_seg.model.loss import OUTLINE
 from follicle_seg.report.dicom_common import FOLLICLE, OVARY
 from follicle_seg.types import FOLLICLE as FOLLICLE_LABEL
 from follicle_seg.types import OVARY as OVARY_LABEL
-
-Pair = tuple[str, np.ndarray, np.ndarray, "float | None", "float | None"]
-
 
 def segment_class(code_value: str, scheme: str, label: str) -> int | None:
     """The class a SEG segment stands for: 1 ovary, 2 follicle, ``None`` for anything else.
