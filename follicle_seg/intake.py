@@ -75,12 +75,15 @@ def header_pass(
     """Hash and read the header of every file (in parallel), then resolve duplicate SOP instances.
 
     A SOP instance met under several paths is analysed once, under the first path in discovery
-    order (or the path that analysed it in an earlier run); the others get a rejected row naming it.
+    order (or the path of this run that analysed it in an earlier run); the others get a
+    rejected row naming it. A path of an earlier run that is not among ``paths`` (a file moved
+    or left out this time) owns nothing: its result is not in this run's tables.
     """
     done_keys = store.keys()
     with ThreadPoolExecutor(max(1, workers)) as pool:
         inputs = list(pool.map(lambda p: _header(p, lambda a, b: (a, b) in done_keys, anonymise, decoders), paths))
-    owner: dict[str, str] = dict(store.sop_owners())
+    current = {str(p) for p in paths}
+    owner: dict[str, str] = {sop: path for sop, path in store.sop_owners() if path in current}
     resolved = []
     for item in inputs:
         if item.record is not None:

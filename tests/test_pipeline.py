@@ -120,6 +120,30 @@ def test_duplicate_sop_instance_is_analysed_once(study, clean_run, tmp_path):
     pd.testing.assert_frame_equal(ovaries, _tables(clean_run)["ovaries"])
 
 
+def test_rerun_from_another_folder_or_after_a_move_keeps_every_result(study, clean_run, tmp_path, monkeypatch):
+    # a file is one input however its path is spelt; a file moved since the last run is
+    # analysed where it is now, not rejected as a duplicate of where it was (whose result is
+    # not in this run), so no rerun loses a result
+    inputs = tmp_path / "inputs"
+    shutil.copytree(study / "dicom", inputs / "dicom")
+    out = tmp_path / "out"
+    options = RunOptions(out=out, cohort=study / "cohort.csv", workers=1, dicom=False, overlays=False)
+    run([inputs / "dicom"], options)
+    n_files = len(_tables(out)["images"])
+    monkeypatch.chdir(inputs)
+    summary = run([Path("dicom") / ".." / "dicom"], options)
+    assert summary.resumed == n_files and summary.rejected == 0
+    images = _tables(out)["images"]
+    assert set(images.status) == {"ok"} and all(Path(p).is_absolute() for p in images.path)
+    pd.testing.assert_frame_equal(_tables(out)["ovaries"], _tables(clean_run)["ovaries"])
+    (inputs / "dicom").rename(inputs / "moved")
+    summary = run([Path("moved")], options)
+    assert summary.resumed == 0 and summary.ok == n_files and summary.rejected == 0
+    images = _tables(out)["images"]
+    assert len(images) == n_files and all("/moved/" in Path(p).as_posix() for p in images.path)
+    pd.testing.assert_frame_equal(_tables(out)["ovaries"], _tables(clean_run)["ovaries"])
+
+
 def test_a_sweep_stored_as_single_frame_files_is_tracked_like_the_cine(study, clean_run, tmp_path):
     """SPEC: a series of frames of one ovary is tracked. Each cine split into one file per frame
     (scripts/split_cine.py) gives the same counts, sizes, volumes and tracks as the cine itself."""

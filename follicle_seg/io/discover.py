@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -10,7 +11,8 @@ SKIPPED_NAMES = frozenset({"DICOMDIR"})
 
 
 def discover(paths: Iterable[str | Path]) -> Iterator[Path]:
-    """Yield every file under ``paths`` (files or folders, searched recursively), sorted.
+    """Yield every file under ``paths`` (files or folders, searched recursively), sorted, as
+    absolute paths.
 
     Any file name counts (scanners write ``IM0001``, ``1.2.840...``, no extension): non-DICOM,
     hidden and temporary files are yielded too, so that each gets its own rejected row later;
@@ -31,7 +33,9 @@ def discover(paths: Iterable[str | Path]) -> Iterator[Path]:
     """
     found: set[Path] = set()
     for raw in paths:
-        path = Path(raw)
+        # absolute, ".." folded: a file is one input whatever the working folder or spelling
+        # (resume and duplicate checks key on the path)
+        path = Path(os.path.abspath(raw))
         candidates = (p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
         found.update(p for p in candidates if p.name.upper() not in SKIPPED_NAMES)
     yield from sorted(found)
