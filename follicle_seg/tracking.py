@@ -28,6 +28,9 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from follicle_seg.types import (
+    NET_IMPLAUSIBLE_SHAPE,
+    NET_LOW_CONFIDENCE,
+    NET_NO_OVARY,
     Follicle,
     FrameMeasurement,
     ImageRecord,
@@ -60,6 +63,19 @@ FLAG_LOW_CONFIDENCE = "low confidence"
 FLAG_NO_OVARY = "follicles without ovary"
 FLAG_NO_OVARY_FOUND = "no ovary found"
 FLAG_SIDE_UNKNOWN = "side unknown"
+
+#: What each review flag of an image means, in words for the people who review it
+#: (``review_reasons.csv``, the report's "Needs review").
+FLAG_REASONS: dict[str, str] = {
+    FLAG_UNCALIBRATED: "no calibration: sizes in pixels only",
+    FLAG_LOW_CONFIDENCE: f"a candidate follicle scored {LOW_CONFIDENCE_SCORE:.2f}-{MIN_FOLLICLE_SCORE:.2f} and is not reported",
+    FLAG_NO_OVARY: "follicles found but no ovary",
+    FLAG_NO_OVARY_FOUND: "no ovary found",
+    FLAG_SIDE_UNKNOWN: "side unknown: no laterality tag or keyword",
+    NET_NO_OVARY: "network: almost no ovary in a frame the results rest on",
+    NET_LOW_CONFIDENCE: "network: unsure of a frame the results rest on (low mean probability)",
+    NET_IMPLAUSIBLE_SHAPE: "network: a follicle section of 3 mm or more is far from round",
+}  # fmt: skip
 
 
 @dataclass
@@ -238,8 +254,8 @@ def summarise_image(
         largest section, its third axis and volume when the sweep's frame spacing is known;
         ``key_frames`` the best frames of the follicles and of the ovary; ``flags``, each a
         reason for review: ``"uncalibrated"``, ``"low confidence"`` (a candidate follicle
-        scoring between ``LOW_CONFIDENCE_SCORE`` and ``MIN_FOLLICLE_SCORE`` was left out, or
-        follicles without any ovary), ``"no ovary found"``,
+        scoring between ``LOW_CONFIDENCE_SCORE`` and ``MIN_FOLLICLE_SCORE`` was left out),
+        ``"follicles without ovary"``, ``"no ovary found"``,
         ``"side unknown"``, then the network's frame flags (``FrameSegmentation.flags``) of
         the frames the results rest on: every frame of a still; in a sweep the frames of the
         counted follicles' tracks and the ovary's largest section (frames past the ovary at the
@@ -278,7 +294,7 @@ def summarise_image(
     flags = []
     if not record.calibration.calibrated:
         flags.append(FLAG_UNCALIBRATED)
-    if borderline or (follicles and ovary is None):
+    if borderline:
         flags.append(FLAG_LOW_CONFIDENCE)
     if follicles and ovary is None:
         flags.append(FLAG_NO_OVARY)

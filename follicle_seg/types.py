@@ -92,6 +92,12 @@ class Frame:
     pixels: np.ndarray
 
 
+#: The network's out-of-distribution flags of a frame (``FrameSegmentation.flags``).
+NET_NO_OVARY = "no_ovary"
+NET_LOW_CONFIDENCE = "low_confidence"
+NET_IMPLAUSIBLE_SHAPE = "implausible_follicle_shape"
+
+
 @dataclass(frozen=True, eq=False)
 class FrameSegmentation:
     """Network output for one frame, on the region grid of ``Frame.pixels``.

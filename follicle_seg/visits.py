@@ -15,7 +15,8 @@ Rules (the README, "Measurement rules", explains them for users):
   empty, and the ovary-visit needs review;
 * ``needs_review`` when an image is uncalibrated, the side is unknown, an image carries any
   review flag (low confidence, no ovary found, the network's out-of-distribution flags), or
-  the counts of the images of one ovary differ by more than one;
+  the counts of the images of one ovary differ by more than one; each such reason is a row of
+  ``review_reasons`` (which image, which flag, in words);
 * visits add both sides; change from baseline is against the baseline visit (the one at day 0,
   else the patient's first); the baseline date comes from the cohort, else the first visit;
 * response rows are per dose group x nominal week (days from baseline / 14 rounded half up, x 2);
@@ -37,7 +38,7 @@ import pandas as pd
 
 from follicle_seg.review import Review
 from follicle_seg.series import join_sweeps
-from follicle_seg.tracking import DIAMETER_DECIMALS
+from follicle_seg.tracking import DIAMETER_DECIMALS, FLAG_REASONS, FLAG_SIDE_UNKNOWN, FLAG_UNCALIBRATED
 from follicle_seg.types import Follicle, ImageResult
 
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -80,6 +81,10 @@ SIZE_CLASSES: tuple[tuple[str, float, float, str], ...] = (
 AFC_RANGE_MM = (2.0, 10.0)
 #: Images of one ovary-visit whose counts differ by more than this need review.
 MAX_COUNT_DISAGREEMENT = 1
+#: The review flag of an ovary-visit whose images' counts differ by more than that.
+FLAG_COUNTS_DISAGREE = "counts disagree"
+#: ``review_reasons``: why each ovary-visit needs review, one row per reason (not a SPEC table).
+REASON_COLUMNS = ("patient_id", "study_date", "laterality", "sop_instance_uid", "flag", "reason")
 #: Days per nominal two-week visit.
 DAYS_PER_VISIT = 14
 
@@ -142,7 +147,8 @@ def build_tables(
     -------
     dict of str to pandas.DataFrame
         Keys ``images``, ``follicles``, ``ovaries``, ``visits``, ``response``, each with exactly
-        the columns of :data:`COLUMNS`, in order; with review decisions also ``review_log``.
+        the columns of :data:`COLUMNS`, in order; ``review_reasons`` (:data:`REASON_COLUMNS`:
+        why each ovary-visit that needs review does); with review decisions also ``review_log``.
 
     Raises
     ------
@@ -179,6 +185,8 @@ def build_tables(
         "visits": visits,
         "response": _response(visits),
     }
+    reasons = pd.DataFrame([row for ov in ovaries for row in ov.review_reasons()], columns=list(REASON_COLUMNS))
+    tables["review_reasons"] = reasons.astype("string")
     if review.decisions:
         tables["review_log"] = review.log_table({ov.key: (ov.count_before, len(ov.chosen.follicles)) for ov in ovaries})
     return tables
@@ -229,9 +237,6 @@ class _OvaryVisit:
              if f.mean_diameter_mm is not None),
             reverse=True,
         )  # fmt: skip
-        counts = [len(r.follicles) for r in self.images]
-        flags = {flag for r in self.images for flag in r.flags}
-        any_uncalibrated = any(not r.record.calibration.calibrated for r in self.images)  # type: ignore[union-attr]
         row: dict = {
             "patient_id": self.patient_id,
             "study_date": self.study_date,
@@ -244,17 +249,39 @@ class _OvaryVisit:
             "max_follicle_mm": means[0] if means else math.nan,
             "follicle_sizes_mm": ";".join(f"{d:.1f}" for d in means),
             "calibrated": calibrated,
-            "needs_review": not self.confirmed and bool(
-                any_uncalibrated
-                or self.laterality not in ("L", "R")
-                or bool(flags)
-                or max(counts) - min(counts) > MAX_COUNT_DISAGREEMENT
-            ),
+            "needs_review": bool(self.review_reasons()),
         }
         for label, _, _, column in SIZE_CLASSES:
             row[column] = sum(size_class(d) == label for d in means) if calibrated else None
         row.update(self._ovary_size())
         return row
+
+    def review_reasons(self) -> list[dict]:
+        """Why the ovary-visit needs review (``review_reasons`` rows): each review flag of each
+        image, with its SOP Instance UID (an uncalibrated image, unknown side, low confidence,
+        no ovary, the network's flags: :data:`~follicle_seg.tracking.FLAG_REASONS`), and the
+        images' counts differing by more than :data:`MAX_COUNT_DISAGREEMENT` (no UID). None
+        when a reviewer confirmed the count."""
+        if self.confirmed:
+            return []
+        where = {"patient_id": self.patient_id, "study_date": self.study_date, "laterality": self.laterality}
+        rows = []
+        for r in sorted(self.images, key=lambda r: r.record.sop_instance_uid):  # type: ignore[union-attr]
+            rec = r.record
+            assert rec is not None
+            flags = []  # the record says these, whatever flags its result was made with
+            if not rec.calibration.calibrated:
+                flags.append(FLAG_UNCALIBRATED)
+            if self.laterality not in ("L", "R"):
+                flags.append(FLAG_SIDE_UNKNOWN)
+            for flag in dict.fromkeys([*flags, *r.flags]):
+                rows.append({**where, "sop_instance_uid": rec.sop_instance_uid, "flag": flag,
+                             "reason": FLAG_REASONS.get(flag, flag)})  # fmt: skip
+        counts = sorted(len(r.follicles) for r in self.images)
+        if counts[-1] - counts[0] > MAX_COUNT_DISAGREEMENT:
+            rows.append({**where, "sop_instance_uid": "", "flag": FLAG_COUNTS_DISAGREE,
+                         "reason": f"the images' follicle counts differ: {', '.join(map(str, counts))}"})  # fmt: skip
+        return rows
 
     def _ovary_size(self) -> dict:
         sections = [r.ovary for r in self.images if r.ovary is not None and r.ovary.area_mm2 is not None]

@@ -16,7 +16,7 @@ from PIL import Image
 from follicle_seg.report.html import scan_overlays, write_report
 from follicle_seg.report.overlay import overlay_filename, render_overlay, write_overlay
 from follicle_seg.types import UNCALIBRATED, Calibration, Follicle, ImageRecord, Section
-from follicle_seg.visits import COLUMNS
+from follicle_seg.visits import COLUMNS, REASON_COLUMNS
 
 REGION = (0, 0, 99, 79)
 EVIL = "<script>alert(1)</script>"
@@ -117,6 +117,16 @@ def _study(out: Path) -> dict[str, pd.DataFrame]:
         "visits": _table("visits", visits),
         "response": _table("response", response),
     }
+    flagged = [o for o in ovaries if o["needs_review"]]
+    tables["review_reasons"] = pd.DataFrame(
+        [dict(patient_id=o["patient_id"], study_date=o["study_date"], laterality=o["laterality"],
+              sop_instance_uid=uid, flag=flag, reason=reason)
+         for o in flagged for uid, flag, reason in (
+             ("1.2.3", "uncalibrated", "no calibration: sizes in pixels only"),
+             ("1.2.4", "uncalibrated", "no calibration: sizes in pixels only"),
+             ("", "counts disagree", "the images' follicle counts differ: 1, 4"))],
+        columns=list(REASON_COLUMNS),
+    )  # fmt: skip
     for name, df in tables.items():
         df.to_csv(out / f"{name}.csv", index=False)
     return tables
@@ -170,6 +180,8 @@ def test_report_escapes_strings_and_lists_rejected_files_and_reviews(rendered) -
     assert EVIL not in text and "<b>x</b>" not in text
     assert "not ultrasound &lt;script&gt;alert(1)&lt;/script&gt;" in text
     assert "Needs review (1)" in text and "Rejected and failed files (1)" in text
+    # why, from review_reasons: each reason once, with the number of images it concerns
+    assert "<td>no calibration: sizes in pixels only (2 images); the images&#x27; follicle counts differ: 1, 4</td>" in text
     assert "<b>counted</b>" in text  # the image that gave each count is marked
     # every follicle row of follicles.csv is listed with a link to its overlay
     assert text.count("<td>yes</td><td><a href=\"../overlays/") == len(tables["follicles"])

@@ -7,8 +7,16 @@ import math
 import pandas as pd
 import pytest
 
-from follicle_seg.tracking import FLAG_LOW_CONFIDENCE, FLAG_UNCALIBRATED
-from follicle_seg.visits import COLUMNS, build_tables, in_afc_range, size_class, week_of
+from follicle_seg.tracking import FLAG_LOW_CONFIDENCE, FLAG_REASONS, FLAG_SIDE_UNKNOWN, FLAG_UNCALIBRATED
+from follicle_seg.visits import (
+    COLUMNS,
+    FLAG_COUNTS_DISAGREE,
+    REASON_COLUMNS,
+    build_tables,
+    in_afc_range,
+    size_class,
+    week_of,
+)
 from follicle_seg.types import (
     UNCALIBRATED,
     Calibration,
@@ -244,6 +252,34 @@ def test_needs_review_for_unknown_side_and_review_flags():
         ("P1", "R"): True, ("P1", "U"): True, ("P2", "L"): False, ("P3", "L"): True,
     }  # fmt: skip
     assert list(t["visits"]["needs_review"]) == [True, False, True]
+
+
+def test_review_reasons_say_which_image_and_why_for_every_flagged_ovary_visit():
+    t = build_tables([
+        result("a", [3.0], side="U", calibrated=False),
+        result("b", [3.0], side="R", flags=(FLAG_LOW_CONFIDENCE, "low_confidence")),
+        result("b2", [3.0, 4.0, 5.0], side="R"),
+        result("c", [3.0], patient="P2"),
+        result("d", [3.0], patient="P3", flags=("implausible_follicle_shape", "a_new_flag")),
+    ])  # fmt: skip
+    reasons = t["review_reasons"]
+    assert list(reasons.columns) == list(REASON_COLUMNS)
+    got = [tuple(r) for r in reasons[["patient_id", "laterality", "sop_instance_uid", "flag"]].itertuples(index=False)]
+    assert got == [
+        ("P1", "R", "b", FLAG_LOW_CONFIDENCE), ("P1", "R", "b", "low_confidence"),
+        ("P1", "R", "", FLAG_COUNTS_DISAGREE),
+        ("P1", "U", "a", FLAG_UNCALIBRATED), ("P1", "U", "a", FLAG_SIDE_UNKNOWN),
+        ("P3", "L", "d", "implausible_follicle_shape"), ("P3", "L", "d", "a_new_flag"),
+    ]  # fmt: skip
+    said = dict(zip(reasons.flag, reasons.reason))
+    assert said[FLAG_COUNTS_DISAGREE] == "the images' follicle counts differ: 1, 3"
+    assert said[FLAG_UNCALIBRATED] == FLAG_REASONS[FLAG_UNCALIBRATED] and "pixels" in said[FLAG_UNCALIBRATED]
+    assert said["low_confidence"].startswith("network: unsure")
+    assert said["a_new_flag"] == "a_new_flag"  # a flag without words is shown as it is
+    # exactly the flagged ovary-visits have reasons
+    flagged = t["ovaries"].loc[t["ovaries"].needs_review, ["patient_id", "laterality"]]
+    assert set(map(tuple, flagged.values)) == set(zip(reasons.patient_id, reasons.laterality))
+    assert build_tables([result("c", [3.0])])["review_reasons"].empty
 
 
 def test_ovary_dimensions_from_largest_section_and_volume_from_sweep():

@@ -29,7 +29,15 @@ from skimage import measure
 from follicle_seg.instances import labels_from_probs, ovary_score
 from follicle_seg.model.bundle import load_network
 from follicle_seg.model.preprocess import ASSUMED_DEPTH_MM, TARGET_MM, InputGeometry, prepare, restore_probabilities
-from follicle_seg.types import FOLLICLE, OVARY, Frame, FrameSegmentation
+from follicle_seg.types import (
+    FOLLICLE,
+    NET_IMPLAUSIBLE_SHAPE,
+    NET_LOW_CONFIDENCE,
+    NET_NO_OVARY,
+    OVARY,
+    Frame,
+    FrameSegmentation,
+)
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -120,13 +128,13 @@ def ood_flags(probs: np.ndarray) -> tuple[str, ...]:
     structure = labels > 0
     flags: list[str] = []
     if structure.sum() * TARGET_MM**2 < MIN_OVARY_MM2:
-        flags.append("no_ovary")
+        flags.append(NET_NO_OVARY)
     elif float(probs.max(0)[structure].mean()) < MIN_CONFIDENCE:
-        flags.append("low_confidence")
+        flags.append(NET_LOW_CONFIDENCE)
     min_area_px = np.pi * (1.5 / TARGET_MM) ** 2
     for region in measure.regionprops(measure.label(labels == FOLLICLE)):
         if region.area >= min_area_px and region.solidity < MIN_FOLLICLE_SOLIDITY:
-            flags.append("implausible_follicle_shape")
+            flags.append(NET_IMPLAUSIBLE_SHAPE)
             break
     return tuple(flags)
 

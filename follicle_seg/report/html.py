@@ -122,7 +122,7 @@ def write_report(
         _summary(tables),
         _data_files(out_dir),
         _trends(trends.relative_to(report), tables["response"]),
-        _needs_review(tables["ovaries"]),
+        _needs_review(tables["ovaries"], tables.get("review_reasons")),
     ]
     if "review_log" in tables:
         sections.append(_review_log(tables["review_log"]))
@@ -215,8 +215,10 @@ def _summary(tables: dict[str, pd.DataFrame]) -> str:
 
 def _data_files(out_dir: Path) -> str:
     items = []
-    for name in TABLES:
+    for name in (*TABLES, "review_reasons", "review_log"):
         found = [f"../{name}.{ext}" for ext in ("csv", "parquet") if (out_dir / f"{name}.{ext}").is_file()]
+        if not found and name not in TABLES:
+            continue  # the review tables are listed when there are any
         links = " &middot; ".join(f"<a href=\"{_u(p)}\">{_e(Path(p).name)}</a>" for p in found)
         items.append(f"<li>{_e(name)}: {links or '<span class=muted>not written</span>'}</li>")
     return f"<section id=\"files\"><h2>Data files</h2><ul>{''.join(items)}</ul></section>"
@@ -233,8 +235,9 @@ def _trends(figure: Path, response: pd.DataFrame) -> str:
     )
 
 
-def _needs_review(ovaries: pd.DataFrame) -> str:
+def _needs_review(ovaries: pd.DataFrame, reasons: pd.DataFrame | None) -> str:
     flagged = ovaries[_bools(ovaries["needs_review"])]
+    why = _why(reasons)
     if flagged.empty:
         body = "<p>No ovary-visit is flagged.</p>"
     else:
@@ -243,16 +246,29 @@ def _needs_review(ovaries: pd.DataFrame) -> str:
             rows.append(
                 f"<tr><td><a href=\"#{_anchor(r.patient_id)}\">{_e(r.patient_id)}</a></td>"
                 f"<td>{_e(r.study_date)}</td><td>{_e(_SIDE_NAMES.get(str(r.laterality), r.laterality))}</td>"
-                f"<td class=num>{_num(r.follicle_count, 0)}</td><td>{_yes(r.calibrated)}</td></tr>"
+                f"<td class=num>{_num(r.follicle_count, 0)}</td><td>{_yes(r.calibrated)}</td>"
+                f"<td>{_e(why.get((str(r.patient_id), str(r.study_date), str(r.laterality)), ''))}</td></tr>"
             )
         body = (
             "<p class=\"muted\">Uncalibrated image, unknown side, low-confidence segmentation or "
             "images of one ovary that disagree: check the overlays, and record what you decide in "
-            "<code>review.csv</code> in the run folder (the README says how).</p><table><tr><th>patient</th>"
-            "<th>visit</th><th>side</th><th>follicles</th><th>calibrated</th></tr>"
+            "<code>review.csv</code> in the run folder (the README says how). Each reason, with its "
+            "image, is a row of <code>review_reasons.csv</code>.</p><table><tr><th>patient</th>"
+            "<th>visit</th><th>side</th><th>follicles</th><th>calibrated</th><th>why</th></tr>"
             f"{''.join(rows)}</table>"
         )
     return f"<section id=\"review\"><h2>Needs review ({len(flagged)})</h2>{body}</section>"
+
+
+def _why(reasons: pd.DataFrame | None) -> dict[tuple[str, str, str], str]:
+    """Each ovary-visit's review reasons in one line, an image count after a reason of several."""
+    if reasons is None or reasons.empty:
+        return {}
+    why = {}
+    for key, g in reasons.astype(str).groupby(["patient_id", "study_date", "laterality"], sort=False):
+        counts = g.groupby("reason", sort=False)["sop_instance_uid"].nunique()
+        why[key] = "; ".join(f"{reason} ({n} images)" if n > 1 else reason for reason, n in counts.items())
+    return why
 
 
 def _review_log(log: pd.DataFrame) -> str:
