@@ -379,7 +379,7 @@ def _run(inputs: list, options: RunOptions, progress, t0: float) -> RunSummary:
 
     cohort = read_cohort(options.cohort) if options.cohort else None
     review = Review.read(options.out / REVIEW_FILE)
-    paths = list(discover(inputs))
+    paths = list(discover(inputs, exclude=[options.out]))
     if not paths:
         raise FollicleSegError(f"no files found under {', '.join(map(str, inputs))}")
     key = load_key(options.pseudonymize) if options.pseudonymize else None

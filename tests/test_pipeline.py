@@ -144,6 +144,23 @@ def test_rerun_from_another_folder_or_after_a_move_keeps_every_result(study, cle
     pd.testing.assert_frame_equal(_tables(out)["ovaries"], _tables(clean_run)["ovaries"])
 
 
+def test_an_output_folder_inside_the_input_is_not_read_as_input(study, clean_run, tmp_path, monkeypatch):
+    # `cd study && follicle-seg run . --out results`: the run's own tables, report, log and state
+    # are not inputs, on the first run or the next
+    inputs = tmp_path / "inputs"
+    shutil.copytree(study / "dicom", inputs)
+    monkeypatch.chdir(inputs)
+    options = RunOptions(out=Path("results"), cohort=study / "cohort.csv", workers=1, dicom=False, overlays=False)
+    n_files = sum(1 for p in inputs.rglob("*") if p.is_file())
+    run([Path(".")], options)
+    assert (inputs / "results" / "images.csv").is_file()
+    summary = run([Path(".")], options)
+    assert summary.inputs == n_files and summary.resumed == n_files and summary.rejected == 0
+    images = _tables(inputs / "results")["images"]
+    assert len(images) == n_files and set(images.status) == {"ok"}
+    pd.testing.assert_frame_equal(_tables(inputs / "results")["ovaries"], _tables(clean_run)["ovaries"])
+
+
 def test_a_sweep_stored_as_single_frame_files_is_tracked_like_the_cine(study, clean_run, tmp_path):
     """SPEC: a series of frames of one ovary is tracked. Each cine split into one file per frame
     (scripts/split_cine.py) gives the same counts, sizes, volumes and tracks as the cine itself."""

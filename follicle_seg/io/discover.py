@@ -10,14 +10,16 @@ from pathlib import Path
 SKIPPED_NAMES = frozenset({"DICOMDIR"})
 
 
-def discover(paths: Iterable[str | Path]) -> Iterator[Path]:
+def discover(paths: Iterable[str | Path], *, exclude: Iterable[str | Path] = ()) -> Iterator[Path]:
     """Yield every file under ``paths`` (files or folders, searched recursively), sorted, as
     absolute paths.
 
     Any file name counts (scanners write ``IM0001``, ``1.2.840...``, no extension): non-DICOM,
     hidden and temporary files are yielded too, so that each gets its own rejected row later;
     only ``DICOMDIR`` index files are skipped. A path that does not exist is yielded as it is
-    (reading it will reject it). Each file is yielded once.
+    (reading it will reject it). Each file is yielded once. Files found in a searched folder
+    that lie under an ``exclude`` folder are left out (a run's own output folder inside its
+    input: its tables, overlays and DICOM objects are not inputs); a file named itself is not.
 
     Examples
     --------
@@ -30,12 +32,19 @@ def discover(paths: Iterable[str | Path]) -> Iterator[Path]:
     1
     >>> [p.relative_to(root).as_posix() for p in discover([root])]
     ['a.dcm', 'b/IM1']
+    >>> [p.relative_to(root).as_posix() for p in discover([root], exclude=[root / "b"])]
+    ['a.dcm']
     """
     found: set[Path] = set()
+    skipped = [Path(os.path.abspath(e)) for e in exclude]
     for raw in paths:
         # absolute, ".." folded: a file is one input whatever the working folder or spelling
         # (resume and duplicate checks key on the path)
         path = Path(os.path.abspath(raw))
-        candidates = (p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        if path.is_dir():
+            candidates = (p for p in path.rglob("*")
+                          if p.is_file() and not any(p.is_relative_to(e) for e in skipped))  # fmt: skip
+        else:
+            candidates = iter([path])
         found.update(p for p in candidates if p.name.upper() not in SKIPPED_NAMES)
     yield from sorted(found)
