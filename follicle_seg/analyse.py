@@ -59,6 +59,7 @@ class KeyFrame:
     frame_index: int
     labels: np.ndarray  # uint8 0/1/2 on the region grid
     follicle_ids: np.ndarray  # int32, value = follicle_id of follicles whose largest section is here
+    unsure_ids: np.ndarray  # int32, value = k of the k-th ``ImageResult.unsure`` section when it is here
 
 
 class FileAnalysis:
@@ -87,18 +88,22 @@ class FileAnalysis:
             yield replace(m, instances=_unpack(instances).astype(np.int32))
 
     def finish(self) -> tuple[ImageResult, list[KeyFrame]]:
-        """Track through the sweep (or take the still), and build the key frames."""
+        """Track through the sweep (or take the still), and build the key frames: the result's
+        ``key_frames`` and the frames of its unsure follicles (shown on the overlays only)."""
         result = summarise_image(self.record, self._measurements())
         by_index = {m.frame_index: (m, labels, inst) for m, labels, inst in self._frames}
         if not result.key_frames and self._frames:  # nothing found: still show the image reviewed
             result = replace(result, key_frames=(self._frames[len(self._frames) // 2][0].frame_index,))
         keys = []
-        for k in result.key_frames:
+        for k in sorted({*result.key_frames, *(s.frame_index for s in result.unsure)}):
             m, labels, inst = by_index[k]
             instances = _unpack(inst).astype(np.int32)
-            ids = np.zeros_like(instances)
+            ids, unsure = np.zeros_like(instances), np.zeros_like(instances)
             for f in result.follicles:
                 if f.best.frame_index == k and f.best in m.follicles:
                     ids[instances == m.follicles.index(f.best) + 1] = f.follicle_id
-            keys.append(KeyFrame(k, _unpack(labels), ids))
+            for i, s in enumerate(result.unsure, start=1):
+                if s.frame_index == k and s in m.follicles:
+                    unsure[instances == m.follicles.index(s) + 1] = i
+            keys.append(KeyFrame(k, _unpack(labels), ids, unsure))
         return result, keys

@@ -87,6 +87,8 @@ def write_overlays(out: Path, result: ImageResult, keys: list[KeyFrame]) -> None
             ovary_mask=np.isin(key.labels, (OVARY, FOLLICLE)),
             follicle_ids=key.follicle_ids,
             follicles=drawn,
+            unsure_ids=key.unsure_ids,
+            unsure=result.unsure,
             record=record,
             frame_index=frame.index,
             patient_label=record.patient_id,
@@ -98,6 +100,7 @@ def write_dicom(out: Path, result: ImageResult, keys: list[KeyFrame]) -> None:
     """DICOM SEG (single-frame sources) and a TID 1500 SR referencing source and SEG."""
     record = result.record
     assert record is not None
+    keys = [k for k in keys if k.frame_index in result.key_frames]  # not the unsure follicles' frames
     folder = out / "dicom"
     folder.mkdir(parents=True, exist_ok=True)
     seg_path = None

@@ -133,6 +133,7 @@ def result_from_dict(d: dict[str, Any]) -> ImageResult:
             "ovary": _section(d["ovary"]),
             "key_frames": tuple(d["key_frames"]),
             "unreported": tuple(_section(s) for s in d.get("unreported", ())),
+            "unsure": tuple(_section(s) for s in d.get("unsure", ())),
             "flags": tuple(d["flags"]),
         }
     )

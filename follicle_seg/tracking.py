@@ -252,7 +252,8 @@ def summarise_image(
     ImageResult
         ``status="ok"``; follicles with ids 1..n largest first (counted ones only); the ovary's
         largest section, its third axis and volume when the sweep's frame spacing is known;
-        ``key_frames`` the best frames of the follicles and of the ovary; ``flags``, each a
+        ``key_frames`` the best frames of the follicles and of the ovary; ``unsure`` the largest
+        sections of the candidates that raise "low confidence" (for the overlays); ``flags``, each a
         reason for review: ``"uncalibrated"``, ``"low confidence"`` (a candidate follicle
         scoring between ``LOW_CONFIDENCE_SCORE`` and ``MIN_FOLLICLE_SCORE`` was left out),
         ``"follicles without ovary"``, ``"no ovary found"``,
@@ -279,7 +280,7 @@ def summarise_image(
     tracks = [t for t in candidates if is_confident(t.best)]
     reported = {id(t) for t in tracks}
     unreported = () if record.is_sweep else tuple(t.best for t in every if id(t) not in reported)
-    borderline = any(LOW_CONFIDENCE_SCORE <= t.best.score < MIN_FOLLICLE_SCORE for t in candidates)
+    unsure = tuple(t.best for t in candidates if LOW_CONFIDENCE_SCORE <= t.best.score < MIN_FOLLICLE_SCORE)
     spacing = record.frame_spacing_mm if record.is_sweep else None
     follicles = tuple(
         _follicle(i, record.sop_instance_uid, t, spacing) for i, t in enumerate(tracks, start=1)
@@ -294,7 +295,7 @@ def summarise_image(
     flags = []
     if not record.calibration.calibrated:
         flags.append(FLAG_UNCALIBRATED)
-    if borderline:
+    if unsure:
         flags.append(FLAG_LOW_CONFIDENCE)
     if follicles and ovary is None:
         flags.append(FLAG_NO_OVARY)
@@ -319,6 +320,7 @@ def summarise_image(
         key_frames=tuple(sorted(key)),
         flags=tuple(flags),
         unreported=unreported,
+        unsure=unsure,
     )
 
 

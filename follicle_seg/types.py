@@ -197,3 +197,7 @@ class ImageResult:
     # a still's follicle sections left out (under 2 mm or unsure), kept so that stills joined
     # into one sweep (follicle_seg.series) are tracked as the frames of a cine are
     unreported: tuple[Section, ...] = ()
+    # the largest sections of follicles of counted size the network was unsure of (score
+    # tracking.LOW_CONFIDENCE_SCORE up to MIN_FOLLICLE_SCORE): not reported, shown on the
+    # overlays so that the "low confidence" review flag can be checked
+    unsure: tuple[Section, ...] = ()

@@ -42,8 +42,11 @@ def _growth_mib(mode: str) -> float:
     reason="oneDNN CPU convolutions on Linux only",
 )
 def test_many_frame_sizes_do_not_grow_memory() -> None:
-    assert _growth_mib("off") > 50  # oneDNN's default cache keeps a primitive per shape
-    assert _growth_mib("on") < 35
+    # oneDNN's default cache keeps a primitive per shape: without the bound the process grew
+    # 43-118 MiB here (two modes, run to run), with it 1-14 MiB; the larger of two control runs
+    off = max(_growth_mib("off") for _ in range(2))
+    on = _growth_mib("on")
+    assert on < 35 and off > 40 and off > on + 25, (off, on)
 
 
 def test_users_own_setting_wins(monkeypatch) -> None:

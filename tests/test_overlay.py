@@ -130,6 +130,38 @@ def test_drawn_contour_pixels_lie_on_the_mask_boundary_on_the_source_grid() -> N
         assert np.array_equal(flat, np.flatnonzero(boundary))
 
 
+def test_unsure_follicles_are_dashed_blue_on_their_boundary_and_labelled() -> None:
+    # the "low confidence" review flag: where the follicle the network was unsure of lies
+    grey, ovary, ids, follicles, record = _scene()
+    shape = record.region_shape
+    unsure_mask = _ellipse(shape, 95, 50, 8, 10)
+    unsure_ids = np.where(unsure_mask, 1, 0).astype(np.int32)
+    section = Section(0, 95 + REGION[1], 50 + REGION[0], int(unsure_mask.sum()), 20, 16, 2.0, 1.6, None, 0.72)
+    plain = _render(grey, ovary, ids, follicles, record)
+    rgb = overlay.render_overlay(grey, ovary_mask=ovary, follicle_ids=ids, follicles=follicles, record=record,
+                                 frame_index=0, patient_label="P", unsure_ids=unsure_ids, unsure=[section])
+    layout = overlay.layout_for(record)
+    area = rgb[layout.top : layout.top + layout.height, : layout.width]
+    y, x = np.nonzero((area == overlay.UNSURE_COLOUR).all(axis=2))
+    assert not (plain[layout.top : layout.top + layout.height, : layout.width] == overlay.UNSURE_COLOUR).all(axis=2).any()
+    rows, cols = layout.to_source(y + layout.top, x, record)
+    boundary = _source_boundary(_on_source(unsure_mask, record))
+    assert len(y) > 0 and boundary[rows, cols].all()
+    hit = np.zeros_like(boundary)
+    hit[rows, cols] = True
+    assert 0.3 * boundary.sum() <= hit.sum() <= 0.9 * boundary.sum()  # dashed: part of the boundary
+    # a label box beside it (white, not over any follicle) and the legend entry: the image
+    # differs from the plain overlay outside the outline and in the footer
+    changed = (rgb != plain).any(axis=2)
+    changed_area = changed[layout.top : layout.top + layout.height, : layout.width]
+    assert (changed_area & ~_upscaled(unsure_mask, layout.scale)).sum() > 500
+    assert changed[layout.top + layout.height :].any() and changed[: layout.top].any()  # legend, header
+
+
+def _upscaled(mask: np.ndarray, scale: int) -> np.ndarray:
+    return np.repeat(np.repeat(mask, scale, axis=0), scale, axis=1)
+
+
 def test_labels_never_cover_a_follicle() -> None:
     grey, ovary, ids, follicles, record = _scene()
     rgb = _render(grey, ovary, ids, follicles, record)

@@ -11,8 +11,10 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 from typer.testing import CliRunner
 
 from follicle_seg.cli import app
@@ -118,6 +120,20 @@ def test_duplicate_sop_instance_is_analysed_once(study, clean_run, tmp_path):
     assert "duplicate SOP instance" in dup.reason.iloc[0]
     ovaries = _tables(out)["ovaries"]
     pd.testing.assert_frame_equal(ovaries, _tables(clean_run)["ovaries"])
+
+
+def test_every_unsure_follicle_that_flags_an_image_is_drawn_on_its_overlays(clean_run):
+    # review_reasons says "a candidate follicle scored 0.60-0.90": the overlays show where
+    from follicle_seg.report.overlay import UNSURE_COLOUR, uid_token
+
+    reasons = pd.read_csv(clean_run / "review_reasons.csv", dtype=str, keep_default_na=False)
+    unsure = set(reasons.loc[reasons.flag == "low confidence", "sop_instance_uid"])
+    assert unsure, "the study has no unsure follicle to show"
+    for uid in set(_tables(clean_run)["images"].sop_instance_uid):
+        pngs = sorted((clean_run / "overlays").glob(f"*{uid_token(uid)}_f*.png"))
+        assert pngs, uid
+        blue = [(np.asarray(Image.open(p).convert("RGB")) == UNSURE_COLOUR).all(axis=2).any() for p in pngs]
+        assert any(blue) == (uid in unsure), uid
 
 
 def test_rerun_from_another_folder_or_after_a_move_keeps_every_result(study, clean_run, tmp_path, monkeypatch):

@@ -176,8 +176,9 @@ def test_unsure_follicles_are_left_out_and_borderline_ones_flag_the_image():
     noise = summarise_image(rec, [frame(rec, 0, [((60, 80), 12)], prob=0.4)])
     borderline = summarise_image(rec, [frame(rec, 0, [((60, 80), 12)], prob=0.7)])
     sure = summarise_image(rec, [frame(rec, 0, [((60, 80), 12)], prob=0.95)])
-    assert noise.follicles == () and FLAG_LOW_CONFIDENCE not in noise.flags
+    assert noise.follicles == () and FLAG_LOW_CONFIDENCE not in noise.flags and noise.unsure == ()
     assert borderline.follicles == () and FLAG_LOW_CONFIDENCE in borderline.flags
+    assert [s.score for s in borderline.unsure] == [pytest.approx(0.7)]  # shown on the overlay
     assert len(sure.follicles) == 1 and FLAG_LOW_CONFIDENCE not in sure.flags
     assert sure.follicles[0].best.score == pytest.approx(0.95)
 
@@ -194,6 +195,7 @@ def test_sweep_follicle_is_judged_by_its_largest_section():
     assert len(tracks) == 1 and tracks[0].best.frame_index in (0, 1) and tracks[0].n_frames == 8
     result = summarise_image(rec, unsure + sure)
     assert result.follicles == () and FLAG_LOW_CONFIDENCE in result.flags
+    assert [s.frame_index for s in result.unsure] == [tracks[0].best.frame_index]
     # the same follicle without the merged sections is reported, measured mid-sweep
     result = summarise_image(rec, sure)
     assert len(result.follicles) == 1 and result.follicles[0].best.frame_index == 4

@@ -8,6 +8,8 @@ neighbour, so every source pixel stays a square block and outlines stay exactly 
 * the ovary outline and each follicle's outline, coloured by size class;
 * each follicle's label ``<follicle_id>  d1 x d2 mm`` (pixels when uncalibrated) in a white box
   next to the follicle, never over any follicle, with a leader line when it had to move away;
+* follicles the network was unsure of (not reported; the "low confidence" review flag) outlined
+  dashed in blue and labelled ``?  unsure 0.72`` (their score);
 * a footer band: colour legend and a scale bar in mm (calibrated images only).
 
 Outlines are the inner boundary of each mask: a drawn outline pixel always maps back to a mask
@@ -32,7 +34,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage
 
-from follicle_seg.types import Follicle, ImageRecord
+from follicle_seg.types import Follicle, ImageRecord, Section
 from follicle_seg.visits import size_class
 
 #: Outline colour and legend text per size class of :func:`follicle_seg.visits.size_class`
@@ -47,6 +49,8 @@ SIZE_CLASS_COLOURS: dict[str, tuple[tuple[int, int, int], str]] = {
 }
 UNCALIBRATED_COLOUR = (120, 255, 200)
 OVARY_COLOUR = (230, 60, 255)
+UNSURE_COLOUR = (40, 90, 255)  # dashed: a follicle the network was unsure of, not counted
+_UNSURE_ID0 = 1 << 20  # label ids of unsure follicles, apart from every follicle_id
 
 TARGET_LONG_SIDE = 900  # output pixels the region's long side is upscaled towards
 MAX_SCALE = 4
@@ -121,6 +125,8 @@ def render_overlay(
     record: ImageRecord,
     frame_index: int,
     patient_label: str,
+    unsure_ids: np.ndarray | None = None,
+    unsure: Sequence[Section] = (),
 ) -> np.ndarray:
     """Render the review overlay of one frame (see the module docstring).
 
@@ -141,6 +147,9 @@ def render_overlay(
         0-based frame shown.
     patient_label
         The pseudonymous patient id printed in the header.
+    unsure_ids, unsure
+        ``int32`` region-grid map, value ``k`` where the ``k``-th section of ``unsure``
+        (``ImageResult.unsure``: follicles the network was unsure of) lies on this frame.
 
     Returns
     -------
@@ -156,7 +165,7 @@ def render_overlay(
     shape = record.region_shape
     if grey.shape[:2] != shape:
         raise ValueError(f"pixels {grey.shape[:2]} differ from the record's region {shape}.")
-    for name, arr in (("follicle_ids", follicle_ids), ("ovary_mask", ovary_mask)):
+    for name, arr in (("follicle_ids", follicle_ids), ("ovary_mask", ovary_mask), ("unsure_ids", unsure_ids)):
         if arr is not None and np.asarray(arr).shape != shape:
             raise ValueError(f"{name} {np.asarray(arr).shape} differs from the region {shape}.")
     layout = layout_for(record)
@@ -172,13 +181,22 @@ def render_overlay(
         _draw_outline(image, np.asarray(ovary_mask, bool), s, OVARY_COLOUR)
     for f in drawn:
         _draw_outline(image, ids == f.follicle_id, s, size_class_colour(f.mean_diameter_mm)[1])
+    labels = [(f.follicle_id, str(f.follicle_id), _measure_text(f)) for f in drawn]
+    if unsure_ids is not None:
+        on_frame = np.asarray(unsure_ids)
+        for k, section in enumerate(unsure, start=1):
+            mask = on_frame == k
+            if mask.any():
+                _draw_outline(image, mask, s, UNSURE_COLOUR, dashed=True)
+                ids = np.where(mask, _UNSURE_ID0 + k, ids)
+                labels.append((_UNSURE_ID0 + k, "?", f"unsure {section.score:.2f}"))
 
     canvas = Image.new("RGB", (layout.canvas_width, layout.top + layout.height + FOOTER_PX), (24, 24, 24))
     canvas.paste(Image.fromarray(image), (0, layout.top))
     draw = ImageDraw.Draw(canvas)
-    _draw_header(draw, record, frame_index, patient_label, len(drawn))
-    _draw_labels(draw, layout, ids, drawn)
-    _draw_footer(draw, layout, record)
+    _draw_header(draw, record, frame_index, patient_label, len(drawn), len(labels) - len(drawn))
+    _draw_labels(draw, layout, ids, labels)
+    _draw_footer(draw, layout, record, unsure=len(labels) > len(drawn))
     return np.asarray(canvas)
 
 
@@ -257,8 +275,11 @@ def _font(size: int, bold: bool = False) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / name), size)
 
 
-def _draw_outline(image: np.ndarray, mask: np.ndarray, scale: int, colour: tuple[int, int, int]) -> None:
-    """Colour the inner boundary of the upscaled mask, ``min(scale, 3)`` pixels thick.
+def _draw_outline(
+    image: np.ndarray, mask: np.ndarray, scale: int, colour: tuple[int, int, int], *, dashed: bool = False
+) -> None:
+    """Colour the inner boundary of the upscaled mask, ``min(scale, 3)`` pixels thick (in
+    dashes of 6 output pixels when ``dashed``).
 
     Within that thickness every pixel lies in the block of a source pixel with an 8-neighbour
     outside the mask, so the outline stays on the source-grid boundary (module docstring).
@@ -267,7 +288,11 @@ def _draw_outline(image: np.ndarray, mask: np.ndarray, scale: int, colour: tuple
         return
     up = _upscale(mask, scale)
     inner = ndimage.binary_erosion(up, iterations=min(scale, 3), border_value=0)
-    image[up & ~inner] = colour
+    line = up & ~inner
+    if dashed:
+        yy, xx = np.indices(line.shape)
+        line &= (yy // 6 + xx // 6) % 2 == 0
+    image[line] = colour
 
 
 def _measure_text(f: Follicle) -> str:
@@ -283,6 +308,7 @@ def _draw_header(
     frame_index: int,
     patient_label: str,
     n_drawn: int,
+    n_unsure: int = 0,
 ) -> None:
     side = {"L": "LEFT ovary", "R": "RIGHT ovary"}.get(record.laterality, "side unknown")
     frame = f"frame {frame_index + 1} of {record.n_frames}" if record.is_sweep else "still image"
@@ -293,11 +319,13 @@ def _draw_header(
     else:
         line2 = "UNCALIBRATED: sizes in pixels"
     line2 = f"SOP ...{record.sop_instance_uid[-12:]}   {frame}   {line2}   {n_drawn} follicle(s) shown"
+    if n_unsure:
+        line2 += f", {n_unsure} unsure"
     draw.text((8, 5), line1, font=_font(19, bold=True), fill=(255, 255, 255))
     draw.text((8, 31), line2, font=_font(14), fill=(205, 205, 205))
 
 
-def _draw_footer(draw: ImageDraw.ImageDraw, layout: Layout, record: ImageRecord) -> None:
+def _draw_footer(draw: ImageDraw.ImageDraw, layout: Layout, record: ImageRecord, *, unsure: bool = False) -> None:
     y0 = layout.top + layout.height
     font = _font(13)
     x = 8
@@ -306,6 +334,8 @@ def _draw_footer(draw: ImageDraw.ImageDraw, layout: Layout, record: ImageRecord)
         entries += [(text, colour) for colour, text in SIZE_CLASS_COLOURS.values()]
     else:
         entries.append(("follicle (px)", UNCALIBRATED_COLOUR))
+    if unsure:
+        entries.append(("unsure, not counted", UNSURE_COLOUR))
     for name, colour in entries:
         draw.rectangle((x, y0 + 8, x + 14, y0 + 22), fill=colour)
         draw.text((x + 19, y0 + 8), name, font=font, fill=(230, 230, 230))
@@ -343,31 +373,31 @@ def _draw_labels(
     draw: ImageDraw.ImageDraw,
     layout: Layout,
     ids: np.ndarray,
-    follicles: Sequence[Follicle],
+    labels: Sequence[tuple[int, str, str]],
 ) -> None:
-    """Place each follicle's label beside it, off every follicle and every other label.
+    """Place each label ``(id in ids, number, text)`` beside its follicle, off every follicle
+    and every other label.
 
     Leader lines are drawn first and the label boxes over them, so a line never crosses text.
     """
     s, top = layout.scale, layout.top
     owner = np.zeros((layout.height, layout.canvas_width), np.int32)  # follicle id or -1 (label)
-    if follicles:
+    if labels:
         grown = ndimage.grey_dilation(ids, size=(3, 3)) if s < 3 else ids
         owner[:, : layout.width] = _upscale(grown, s)
     nearest = ids
-    if follicles:  # id of the nearest follicle of every region pixel
+    if labels:  # id of the nearest follicle of every region pixel
         _, (ny, nx) = ndimage.distance_transform_edt(ids == 0, return_indices=True)
         nearest = ids[ny, nx]
     bold, font = _font(_FONT_PX, bold=True), _font(_FONT_PX - 2)
     placed = []
-    for f in follicles:
-        rows, cols = np.nonzero(ids == f.follicle_id)
-        number, size = str(f.follicle_id), _measure_text(f)
+    for ident, number, size in labels:
+        rows, cols = np.nonzero(ids == ident)
         w = int(draw.textlength(number, font=bold) + 6 + draw.textlength(size, font=font)) + 2 * _LABEL_PAD
         h = _FONT_PX + 2 * _LABEL_PAD + 2
         points = np.stack([rows * s + s / 2, cols * s + s / 2], axis=1)
         bbox = (rows.min() * s, cols.min() * s, (rows.max() + 1) * s, (cols.max() + 1) * s)
-        by, bx = _place(owner, nearest, s, f.follicle_id, bbox, points, w, h)
+        by, bx = _place(owner, nearest, s, ident, bbox, points, w, h)
         owner[max(0, by - 3) : by + h + 3, max(0, bx - 3) : bx + w + 3] = -1
         placed.append((by, bx, w, h, number, size, _leader(points, by, bx, w, h)))
     for *_, line in placed:
