@@ -335,7 +335,7 @@ def _draw_footer(draw: ImageDraw.ImageDraw, layout: Layout, record: ImageRecord,
     else:
         entries.append(("follicle (px)", UNCALIBRATED_COLOUR))
     if unsure:
-        entries.append(("unsure, not counted", UNSURE_COLOUR))
+        entries.append(("unsure", UNSURE_COLOUR))
     for name, colour in entries:
         draw.rectangle((x, y0 + 8, x + 14, y0 + 22), fill=colour)
         draw.text((x + 19, y0 + 8), name, font=font, fill=(230, 230, 230))
