@@ -17,7 +17,7 @@ import numpy as np
 
 from follicle_seg.measure import measure_frame
 from follicle_seg.tracking import summarise_image
-from follicle_seg.types import FrameMeasurement, FrameSegmentation, ImageRecord, ImageResult
+from follicle_seg.types import FrameMeasurement, FrameSegmentation, ImageRecord, ImageResult, Section
 
 FrameEntry = tuple[FrameMeasurement, bytes, bytes]
 """What a file keeps of a frame: its measurement (without the instance map), and its label map
@@ -98,12 +98,16 @@ class FileAnalysis:
         for k in sorted({*result.key_frames, *(s.frame_index for s in result.unsure)}):
             m, labels, inst = by_index[k]
             instances = _unpack(inst).astype(np.int32)
-            ids, unsure = np.zeros_like(instances), np.zeros_like(instances)
-            for f in result.follicles:
-                if f.best.frame_index == k and f.best in m.follicles:
-                    ids[instances == m.follicles.index(f.best) + 1] = f.follicle_id
-            for i, s in enumerate(result.unsure, start=1):
-                if s.frame_index == k and s in m.follicles:
-                    unsure[instances == m.follicles.index(s) + 1] = i
+            ids = _paint(instances, m, [(f.best, f.follicle_id) for f in result.follicles])
+            unsure = _paint(instances, m, [(s, i) for i, s in enumerate(result.unsure, start=1)])
             keys.append(KeyFrame(k, _unpack(labels), ids, unsure))
         return result, keys
+
+
+def _paint(instances: np.ndarray, m: FrameMeasurement, sections: list[tuple[Section, int]]) -> np.ndarray:
+    """A map of ``value`` over the instance of each ``(section, value)`` that lies on frame ``m``."""
+    out = np.zeros_like(instances)
+    for s, value in sections:
+        if s.frame_index == m.frame_index and s in m.follicles:
+            out[instances == m.follicles.index(s) + 1] = value
+    return out

@@ -173,8 +173,10 @@ def build_tables(
     follicles = _frame(
         [row for ov in ovaries for row in ov.follicle_rows()], "follicles"
     )
+    reasons = [ov.review_reasons() for ov in ovaries]
     ovary_df = _frame(
-        [ov.row(groups.get(ov.patient_id, ""), _days(ov.study_date, baseline.get(ov.patient_id))) for ov in ovaries],
+        [ov.row(groups.get(ov.patient_id, ""), _days(ov.study_date, baseline.get(ov.patient_id)), bool(why))
+         for ov, why in zip(ovaries, reasons)],
         "ovaries",
     )
     visits = _visits(ovaries, ovary_df)
@@ -185,8 +187,8 @@ def build_tables(
         "visits": visits,
         "response": _response(visits),
     }
-    reasons = pd.DataFrame([row for ov in ovaries for row in ov.review_reasons()], columns=list(REASON_COLUMNS))
-    tables["review_reasons"] = reasons.astype("string")
+    reason_rows = pd.DataFrame([row for why in reasons for row in why], columns=list(REASON_COLUMNS))
+    tables["review_reasons"] = reason_rows.astype("string")
     if review.decisions:
         tables["review_log"] = review.log_table({ov.key: (ov.count_before, len(ov.chosen.follicles)) for ov in ovaries})
     return tables
@@ -227,7 +229,7 @@ class _OvaryVisit:
                 rows.append(_follicle_row(self, f, r is chosen))
         return rows
 
-    def row(self, group: str, days: float) -> dict:
+    def row(self, group: str, days: float, needs_review: bool) -> dict:
         chosen = self.chosen
         rec = chosen.record
         assert rec is not None
@@ -249,7 +251,7 @@ class _OvaryVisit:
             "max_follicle_mm": means[0] if means else math.nan,
             "follicle_sizes_mm": ";".join(f"{d:.1f}" for d in means),
             "calibrated": calibrated,
-            "needs_review": bool(self.review_reasons()),
+            "needs_review": needs_review,  # bool(self.review_reasons()), made once by build_tables
         }
         for label, _, _, column in SIZE_CLASSES:
             row[column] = sum(size_class(d) == label for d in means) if calibrated else None
