@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from follicle_seg.model.data import read_png_pairs
+from follicle_seg.model.data import read_image_pairs
 from follicle_seg.model.loss import OUTLINE
 
 from script_module import load_script  # tests/ is on sys.path
@@ -48,14 +48,14 @@ def test_fine_tuning_folder_holds_outlines_at_each_assumed_depth(tmp_path: Path)
     (tmp_path / "d" / "images").mkdir(parents=True)
     (tmp_path / "d" / "images" / "stale.png").write_bytes(b"left by an earlier run")
     _module().write_finetune_folder([item], tmp_path / "d", OUTLINE, [50.0, 100.0])
-    pairs = read_png_pairs(tmp_path / "d")
+    pairs = read_image_pairs(tmp_path / "d")
     assert [p[0] for p in pairs] == ["7_d100", "7_d50"]
     name, pixels, labels, row_mm, col_mm = pairs[1]
     assert pixels.shape == (120, 180) and np.array_equal(pixels, grey[20:140, 10:190])
     assert set(np.unique(labels)) == {0, OUTLINE} and np.array_equal(labels > 0, outline[20:140, 10:190])
     assert row_mm == col_mm == pytest.approx(50.0 / 120)
     _module().write_finetune_folder([item], tmp_path / "plain", 1)
-    assert read_png_pairs(tmp_path / "plain")[0][3:] == (None, None)
+    assert read_image_pairs(tmp_path / "plain")[0][3:] == (None, None)
     assert not (tmp_path / "plain" / "spacing.csv").exists()
 
 

@@ -24,7 +24,7 @@ from follicle_seg.model.data import (
     grey_map,
     load_samples,
     make_sample,
-    read_png_pairs,
+    read_image_pairs,
     save_samples,
     train_transforms,
 )
@@ -250,7 +250,7 @@ def _png_dir(root: Path, n: int) -> Path:
 
 
 def test_png_pairs_are_read_with_optional_spacing(tmp_path: Path) -> None:
-    pairs = read_png_pairs(_png_dir(tmp_path, 2))
+    pairs = read_image_pairs(_png_dir(tmp_path, 2))
     assert [p[0] for p in pairs] == ["f0", "f1"]
     assert pairs[0][3:] == (0.2, 0.25) and pairs[1][3:] == (None, None)
     assert pairs[0][1].ndim == 2 and pairs[0][2].max() == 2
@@ -260,12 +260,12 @@ def test_png_pairs_reject_bad_masks(tmp_path: Path) -> None:
     root = _png_dir(tmp_path / "a", 1)
     Image.fromarray(np.full((120, 150), 4, np.uint8)).save(root / "masks" / "f0.png")
     with pytest.raises(RejectedInput, match="0, 1"):
-        read_png_pairs(root)
+        read_image_pairs(root)
     (root / "masks" / "f0.png").unlink()
     with pytest.raises(RejectedInput, match="no mask"):
-        read_png_pairs(root)
+        read_image_pairs(root)
     with pytest.raises(RejectedInput, match="images/ and masks/"):
-        read_png_pairs(tmp_path / "nothing")
+        read_image_pairs(tmp_path / "nothing")
 
 
 def test_train_command_fine_tunes_from_png_pairs(tmp_path: Path) -> None:
@@ -315,7 +315,7 @@ def _outline_dir(root: Path, n: int) -> Path:
 
 
 def test_outline_masks_are_read_and_validated_on_the_ovary_only(tmp_path: Path) -> None:
-    pairs = read_png_pairs(_outline_dir(tmp_path / "d", 2))
+    pairs = read_image_pairs(_outline_dir(tmp_path / "d", 2))
     assert set(np.unique(pairs[0][2])) == {0, OUTLINE}
     samples = [make_sample(px, lab, sr, sc) for _, px, lab, sr, sc in pairs]
     out = train_transforms(64).set_random_state(1)(dict(samples[0]))

@@ -63,7 +63,7 @@ def repeat_to_share(own: list[Any], other: list[Any], share: float) -> list[Any]
 
 
 def _annotated_pairs(folder: Path, option: str = "--data") -> list[Any]:
-    """The annotated frames of ``folder`` (PNG pairs or DICOM + SEG); bad input is one line."""
+    """The annotated frames of ``folder`` (PNG or NIfTI pairs, or DICOM + SEG); bad input is one line."""
     from follicle_seg.errors import RejectedInput
     from follicle_seg.model.data import read_pairs
 
@@ -86,7 +86,7 @@ def _log(message: str) -> None:
 def train_command(
     out: Path = typer.Option(..., "--out", help="Bundle folder to write (models/model.pt, configs/)."),
     data: Optional[Path] = typer.Option(
-        None, "--data", help="Annotated frames: DIR/images/NAME.png + DIR/masks/NAME.png (0-3), or DICOM images + DICOM SEG."
+        None, "--data", help="Annotated frames: DIR/images/NAME.png + DIR/masks/NAME.png (0-3; or .nii/.nii.gz), or DICOM images + DICOM SEG."
     ),
     data_share: float = typer.Option(
         0.0, "--data-share", help="With --synthetic: share of training draws from --data frames (0: one draw each)."
@@ -146,7 +146,8 @@ def train_command(
     With --data, a seeded share (--val-fraction) of your frames, or the frames of --val-data, is
     held out for early stopping and the report. Images may be 8-bit grey or RGB PNG; masks PNG
     of the same size holding 0 background, 1 ovary, 2 follicle, or 3 inside an ovary outline
-    whose follicles are not drawn. With --synthetic as well, --data-share sets how often your
+    whose follicles are not drawn. NIfTI (.nii, .nii.gz) may stand for either: a 3-D file is a
+    stack of frames, its slices holding a label are used, and its header gives the pixel size. With --synthetic as well, --data-share sets how often your
     frames are drawn. An optional DIR/spacing.csv (name, spacing_row_mm, spacing_col_mm) gives
     the pixel size; otherwise the region height is taken as 70 mm deep. Or DIR holds DICOM
     images and DICOM SEG objects on them (a viewer's outlines, or this pipeline's SEG corrected):
@@ -208,7 +209,7 @@ def train_command(
 def evaluate_command(
     weights: Optional[Path] = typer.Option(None, "--weights", help="models/model.pt of a bundle (default: shipped)."),
     data: Optional[Path] = typer.Option(
-        None, "--data", help="Annotated frames (PNG: images/, masks/, spacing.csv; or DICOM + DICOM SEG) instead of synthetic ones."
+        None, "--data", help="Annotated frames (PNG or NIfTI: images/, masks/, spacing.csv; or DICOM + DICOM SEG) instead of synthetic ones."
     ),
     n: int = typer.Option(100, "--n", help="Number of held-out synthetic frames."),
     seed_start: int = typer.Option(EVAL_SEEDS_START, "--seed-start", help="First synthetic seed (never trained on)."),

@@ -42,6 +42,7 @@ from PIL import Image
 from scipy import ndimage
 
 from follicle_seg.errors import RejectedInput
+from follicle_seg.model import nifti
 from follicle_seg.model.loss import OUTLINE
 from follicle_seg.model.preprocess import normalise_intensity, resample, to_network_scale
 
@@ -113,19 +114,41 @@ Pair = tuple[str, np.ndarray, np.ndarray, "float | None", "float | None"]
 size (rows, columns) in mm or ``None``."""
 
 
+_MASK_VALUES = "mask values must be 0, 1 (ovary), 2 (follicle) or 3 (ovary outline, follicles not drawn)."
+
+
 def _grey(path: Path) -> np.ndarray:
     with Image.open(path) as im:
         return np.asarray(im.convert("L"))
 
 
-def read_png_pairs(folder: Path) -> list[Pair]:
-    """Annotated frames for fine-tuning: ``images/NAME.png`` + ``masks/NAME.png``.
+def _frames(path: Path, mask: bool) -> tuple[np.ndarray, float | None, float | None]:
+    """Frames ``(n, rows, columns)`` uint8 of a PNG (one) or NIfTI file, and the NIfTI's spacing."""
+    if not nifti.is_nifti(path):
+        return _grey(path)[None], None, None
+    frames, row_mm, col_mm = nifti.read_nifti(path)
+    if not mask:
+        return nifti.to_grey(frames), row_mm, col_mm
+    if np.any(frames != np.round(frames)) or frames.min() < 0 or frames.max() > OUTLINE:
+        raise RejectedInput(str(path), _MASK_VALUES)
+    return frames.astype(np.uint8), row_mm, col_mm
+
+
+def _name(path: Path) -> str:
+    return nifti.stem(path) if nifti.is_nifti(path) else path.stem
+
+
+def read_image_pairs(folder: Path) -> list[Pair]:
+    """Annotated frames for fine-tuning: ``images/NAME.png`` + ``masks/NAME.png``, or NIfTI files
+    (``.nii``/``.nii.gz``, :mod:`follicle_seg.model.nifti`) in either folder.
 
     Masks hold 0 background, 1 ovary, 2 follicle on the image grid, or 3 for the inside of an ovary
     outline whose follicles are not drawn (trained with the marginal loss of
-    :mod:`follicle_seg.model.loss`). An optional
-    ``spacing.csv`` (columns ``name, spacing_row_mm, spacing_col_mm``) gives the pixel size;
-    without it the assumed scale of uncalibrated frames is used.
+    :mod:`follicle_seg.model.loss`). A NIfTI stack (3-D) gives one frame per slice that holds a
+    label, named ``NAME_k`` (k from 0); its slices without a label were not annotated and are left
+    out. An optional ``spacing.csv`` (columns ``name, spacing_row_mm, spacing_col_mm``) gives the
+    pixel size, before a NIfTI header's; without either the assumed scale of uncalibrated frames
+    is used.
 
     Returns
     -------
@@ -135,44 +158,50 @@ def read_png_pairs(folder: Path) -> list[Pair]:
     Raises
     ------
     RejectedInput
-        Missing folders, an image without a mask, mismatched shapes or labels outside 0-3.
+        Missing folders, an image without a mask, mismatched shapes, labels outside 0-3, or a
+        NIfTI file that cannot be read.
     """
     folder = Path(folder)
     images, masks = folder / "images", folder / "masks"
     if not images.is_dir() or not masks.is_dir():
-        raise RejectedInput(str(folder), "expected sub-folders images/ and masks/ of PNG files.")
+        raise RejectedInput(str(folder), "expected sub-folders images/ and masks/ of PNG or NIfTI files.")
     spacing: dict[str, tuple[float, float]] = {}
     if (folder / "spacing.csv").is_file():
         with open(folder / "spacing.csv", newline="", encoding="utf-8") as handle:
             for row in csv.DictReader(handle):
                 spacing[row["name"]] = (float(row["spacing_row_mm"]), float(row["spacing_col_mm"]))
+    mask_paths = {_name(p): p for p in masks.iterdir() if p.suffix.lower() == ".png" or nifti.is_nifti(p)}
     pairs = []
-    for image_path in sorted(images.glob("*.png")):
-        mask_path = masks / image_path.name
-        if not mask_path.is_file():
-            raise RejectedInput(str(image_path), f"no mask {mask_path.name} in masks/.")
-        pixels, labels = _grey(image_path), _grey(mask_path)
+    for image_path in sorted(p for p in images.iterdir() if p.suffix.lower() == ".png" or nifti.is_nifti(p)):
+        name = _name(image_path)
+        if name not in mask_paths:
+            raise RejectedInput(str(image_path), f"no mask {name}.png or {name}.nii(.gz) in masks/.")
+        mask_path = mask_paths[name]
+        pixels, row_mm, col_mm = _frames(image_path, mask=False)
+        labels, *_ = _frames(mask_path, mask=True)
         if pixels.shape != labels.shape:
             raise RejectedInput(str(mask_path), f"mask {labels.shape} and image {pixels.shape} differ in size.")
         if labels.max() > OUTLINE:
-            raise RejectedInput(str(mask_path), "mask values must be 0, 1 (ovary), 2 (follicle) "
-                                                "or 3 (ovary outline, follicles not drawn).")
-        row_mm, col_mm = spacing.get(image_path.stem, (None, None))
-        pairs.append((image_path.stem, pixels, labels, row_mm, col_mm))
+            raise RejectedInput(str(mask_path), _MASK_VALUES)
+        row_mm, col_mm = spacing.get(name, (row_mm, col_mm))
+        if len(pixels) == 1:
+            pairs.append((name, pixels[0], labels[0], row_mm, col_mm))
+            continue
+        pairs += [(f"{name}_{k}", pixels[k], labels[k], row_mm, col_mm) for k in range(len(pixels)) if labels[k].any()]
     if not pairs:
-        raise RejectedInput(str(images), "no PNG images found.")
-    return pairs
+        raise RejectedInput(str(images), "no annotated PNG or NIfTI images found.")
+    return sorted(pairs, key=lambda pair: pair[0])
 
 
 def read_pairs(folder: Path) -> list[Pair]:
-    """Annotated frames from ``images/`` + ``masks/`` PNG pairs (:func:`read_png_pairs`) or, in a
+    """Annotated frames from ``images/`` + ``masks/`` PNG or NIfTI pairs (:func:`read_image_pairs`) or, in a
     folder without those, from DICOM images and DICOM SEG objects on them
     (:func:`follicle_seg.model.dicom_pairs.read_dicom_seg_pairs`)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise RejectedInput(str(folder), "no such folder.")
     if (folder / "images").is_dir() or (folder / "masks").is_dir():
-        return read_png_pairs(folder)
+        return read_image_pairs(folder)
     from follicle_seg.model.dicom_pairs import read_dicom_seg_pairs
 
     return read_dicom_seg_pairs(folder)

@@ -4,7 +4,7 @@ A site's annotations often live in its PACS rather than in PNG files: outlines d
 (3D Slicer, OHIF, ...) and stored as DICOM Segmentation objects, or this pipeline's own SEG
 corrected by a sonographer. A folder holding such SEG objects and the source images they
 reference is read here into the same pairs as ``images/`` + ``masks/`` PNG files
-(:func:`follicle_seg.model.data.read_png_pairs`), with the pixel size of each source's ultrasound
+(:func:`follicle_seg.model.data.read_image_pairs`), with the pixel size of each source's ultrasound
 region instead of a ``spacing.csv``.
 
 Segments are read by what they are: an ovary (SCT 15497006 Ovary, or a label naming the ovary)

@@ -1,0 +1,134 @@
+"""NIfTI images and masks as fine-tuning data: orientation, stacks, pixel size, refusals, CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+import typer
+from PIL import Image
+from typer.testing import CliRunner
+
+from follicle_seg.errors import RejectedInput
+from follicle_seg.model.cli import train_command
+from follicle_seg.model.data import read_image_pairs, read_pairs
+from test_model_train import toy_frame
+
+
+def _save(path: Path, frames: np.ndarray, zooms: tuple[float, float] = (1.0, 1.0), unit: str = "unknown") -> None:
+    """Frames ``(n, rows, columns)`` or one ``(rows, columns)`` written in ITK's index order."""
+    data = np.transpose(frames, (2, 1, 0)) if frames.ndim == 3 else frames.T
+    image = nib.Nifti1Image(np.ascontiguousarray(data), np.diag([*zooms, 1.0, 1.0]))
+    image.header.set_xyzt_units(xyz=unit)
+    nib.save(image, str(path))
+
+
+def _folders(root: Path) -> Path:
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    return root
+
+
+def test_a_2d_nifti_pair_reads_as_its_png_twin_with_the_headers_pixel_size(tmp_path: Path) -> None:
+    pixels, labels = toy_frame(0)
+    pixels[:10, :20] = 255  # a corner marks the orientation: row 0 at the top, column 0 at the left
+    root = _folders(tmp_path / "n")
+    _save(root / "images" / "f0.nii.gz", pixels, zooms=(0.25, 0.2), unit="mm")  # columns, rows
+    _save(root / "masks" / "f0.nii", labels)
+    png = _folders(tmp_path / "p")
+    Image.fromarray(pixels).save(png / "images" / "f0.png")
+    Image.fromarray(labels).save(png / "masks" / "f0.png")
+
+    ((name, got_pixels, got_labels, row_mm, col_mm),) = read_pairs(root)
+    ((_, png_pixels, png_labels, *_),) = read_image_pairs(png)
+    assert name == "f0" and (row_mm, col_mm) == pytest.approx((0.2, 0.25))
+    assert got_pixels.dtype == np.uint8 and np.array_equal(got_pixels, png_pixels)
+    assert np.array_equal(got_labels, png_labels) and got_labels.shape == (120, 150)
+    assert got_pixels[:10, :20].min() == 255 and got_pixels[-10:, -20:].max() < 255
+
+
+def test_a_3d_stack_gives_its_annotated_slices_and_spacing_csv_wins(tmp_path: Path) -> None:
+    frames = [toy_frame(i) for i in range(3)]
+    pixels = np.stack([p for p, _ in frames]).astype(np.float32) * 4.0 + 1000.0  # not 8-bit: stretched
+    labels = np.stack([lab for _, lab in frames])
+    labels[1] = 0  # slice 1 was not annotated
+    root = _folders(tmp_path / "s")
+    _save(root / "images" / "sweep.nii.gz", pixels, zooms=(0.3, 0.3), unit="mm")
+    _save(root / "masks" / "sweep.nii.gz", labels.astype(np.int16))
+    _save(root / "images" / "other.nii.gz", frames[0][0], zooms=(0.001, 0.001), unit="meter")
+    _save(root / "masks" / "other.nii.gz", frames[0][1])
+    (root / "spacing.csv").write_text("name,spacing_row_mm,spacing_col_mm\nsweep,0.21,0.22\n")
+
+    pairs = read_image_pairs(root)
+    assert [p[0] for p in pairs] == ["other", "sweep_0", "sweep_2"]
+    assert pairs[0][3:] == pytest.approx((1.0, 1.0))  # metres in the header, read as mm
+    assert pairs[1][3:] == (0.21, 0.22) and pairs[2][3:] == (0.21, 0.22)
+    assert np.array_equal(pairs[2][2], frames[2][1])
+    stretched = pairs[2][1].astype(int)
+    assert stretched.min() >= 0 and stretched.max() <= 255
+    # the stretch is one map for the whole file: grey order is kept within and across slices
+    order = np.argsort(frames[2][0].ravel(), kind="stable")
+    assert np.all(np.diff(stretched.ravel()[order]) >= 0)
+
+
+def test_unknown_units_give_no_pixel_size(tmp_path: Path) -> None:
+    root = _folders(tmp_path / "u")
+    pixels, labels = toy_frame(1)
+    _save(root / "images" / "f.nii", pixels, zooms=(0.2, 0.2))  # nibabel's default: unit unknown
+    _save(root / "masks" / "f.nii", labels)
+    assert read_image_pairs(root)[0][3:] == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("label 4", "mask values must be 0, 1"),
+        ("label 1.5", "mask values must be 0, 1"),
+        ("shape", "differ in size"),
+        ("garbage", "cannot read as NIfTI"),
+        ("spacing", "pixel size 100 x 100 mm"),
+        ("4-D", "4-D data"),
+        ("no mask", "no mask f.png or f.nii"),
+    ],
+)
+def test_bad_nifti_pairs_are_refused_naming_the_file_and_the_reason(tmp_path: Path, case: str, message: str) -> None:
+    root = _folders(tmp_path / "bad")
+    pixels, labels = toy_frame(2)
+    image, mask = root / "images" / "f.nii.gz", root / "masks" / "f.nii.gz"
+    _save(image, pixels)
+    _save(mask, labels)
+    if case == "label 4":
+        _save(mask, np.where(labels == 2, 4, labels))
+    elif case == "label 1.5":
+        _save(mask, labels.astype(np.float32) * 0.75)
+    elif case == "shape":
+        _save(mask, labels[:-1])
+    elif case == "garbage":
+        image.write_bytes(b"not a nifti file" * 40)
+    elif case == "spacing":
+        _save(image, pixels, zooms=(0.1, 0.1), unit="meter")
+    elif case == "4-D":
+        _save(image, np.stack([np.stack([pixels, pixels])] * 2))  # (2, 2, rows, columns)
+    elif case == "no mask":
+        mask.unlink()
+    with pytest.raises(RejectedInput, match=message) as raised:
+        read_image_pairs(root)
+    assert str(root) in str(raised.value)
+
+
+def test_train_command_fine_tunes_from_nifti_pairs(tmp_path: Path) -> None:
+    root = _folders(tmp_path / "data")
+    for i in range(4):
+        pixels, labels = toy_frame(i)
+        _save(root / "images" / f"f{i}.nii.gz", pixels, zooms=(0.25, 0.2), unit="mm")
+        _save(root / "masks" / f"f{i}.nii.gz", labels)
+    app = typer.Typer()
+    app.command()(train_command)
+    result = CliRunner().invoke(app, ["--data", str(root), "--out", str(tmp_path / "out"), "--max-steps", "2",
+                                      "--batch-size", "2", "--crop", "64", "--val-every", "1", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "out" / "train_report.json").read_text())
+    assert report["n_train"] == 3 and report["n_val"] == 1
