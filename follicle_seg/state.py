@@ -120,7 +120,8 @@ def _section(d: dict | None) -> Section | None:
 def _record(d: dict | None) -> ImageRecord | None:
     if d is None:
         return None
-    return ImageRecord(**{**d, "calibration": Calibration(**d["calibration"]), "region": tuple(d["region"])})
+    return ImageRecord(**{**d, "calibration": Calibration(**d["calibration"]), "region": tuple(d["region"]),
+                          "other_panes": tuple(tuple(b) for b in d.get("other_panes", ()))})
 
 
 def result_from_dict(d: dict[str, Any]) -> ImageResult:

@@ -63,6 +63,7 @@ FLAG_LOW_CONFIDENCE = "low confidence"
 FLAG_NO_OVARY = "follicles without ovary"
 FLAG_NO_OVARY_FOUND = "no ovary found"
 FLAG_SIDE_UNKNOWN = "side unknown"
+FLAG_OTHER_PANES = "other panes"
 
 #: What each review flag of an image means, in words for the people who review it
 #: (``review_reasons.csv``, the report's "Needs review").
@@ -72,6 +73,7 @@ FLAG_REASONS: dict[str, str] = {
     FLAG_NO_OVARY: "follicles found but no ovary",
     FLAG_NO_OVARY_FOUND: "no ovary found",
     FLAG_SIDE_UNKNOWN: "side unknown: no laterality tag or keyword",
+    FLAG_OTHER_PANES: "a dual display: only the largest image pane was analysed (the others are not counted)",
     NET_NO_OVARY: "network: almost no ovary in a frame the results rest on",
     NET_LOW_CONFIDENCE: "network: unsure of a frame the results rest on (low mean probability)",
     NET_IMPLAUSIBLE_SHAPE: "network: a follicle section of 3 mm or more is far from round",
@@ -257,7 +259,7 @@ def summarise_image(
         reason for review: ``"uncalibrated"``, ``"low confidence"`` (a candidate follicle
         scoring between ``LOW_CONFIDENCE_SCORE`` and ``MIN_FOLLICLE_SCORE`` was left out),
         ``"follicles without ovary"``, ``"no ovary found"``,
-        ``"side unknown"``, then the network's frame flags (``FrameSegmentation.flags``) of
+        ``"side unknown"``, ``"other panes"`` (a dual display), then the network's frame flags (``FrameSegmentation.flags``) of
         the frames the results rest on: every frame of a still; in a sweep the frames of the
         counted follicles' tracks and the ovary's largest section (frames past the ovary at the
         ends of a sweep are expected to look empty and do not raise a flag).
@@ -303,6 +305,8 @@ def summarise_image(
         flags.append(FLAG_NO_OVARY_FOUND)
     if record.laterality not in ("L", "R"):
         flags.append(FLAG_SIDE_UNKNOWN)
+    if record.other_panes:
+        flags.append(FLAG_OTHER_PANES)
     # the network's own flags, from the frames the results rest on
     frame_flags = still_flags.union(ovary_flags, *(t.flags for t in tracks))
     flags += sorted(frame_flags - set(flags))

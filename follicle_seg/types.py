@@ -68,6 +68,7 @@ class ImageRecord:
     manufacturer: str = ""
     instance_number: int | None = None  # InstanceNumber (0020,0013)
     acquired_s: float | None = None  # acquisition time, seconds since 1970 (naive), when known
+    other_panes: tuple[tuple[int, int, int, int], ...] = ()  # image panes beside the region, not analysed
 
     @property
     def is_sweep(self) -> bool:

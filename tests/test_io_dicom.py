@@ -23,6 +23,7 @@ from pydicom.uid import (
 
 from follicle_seg.errors import RejectedInput
 from follicle_seg.io import dicom, iter_frames, read_record
+from follicle_seg.io.inspect import inspect_paths
 from follicle_seg.io.write import SUPPORTED, write_us_dicom
 
 ROWS, COLS = 96, 128
@@ -198,6 +199,21 @@ def test_bmode_pane_beside_doppler_strip_and_cm_to_mm(tmp_path: Path) -> None:
     assert record.calibration.source == "ultrasound_region"
     assert record.calibration.spacing_row_mm == pytest.approx(0.25)
     assert record.calibration.spacing_col_mm == pytest.approx(0.25)
+
+
+def test_a_dual_display_names_the_pane_left_out_and_a_doppler_strip_is_no_pane(tmp_path: Path) -> None:
+    half = COLS // 2
+    left = dict(FULL, max_col=half - 1)
+    right = dict(FULL, min_col=half)
+    colour_box = dict(FULL, min_col=half + 10, max_col=COLS - 10, min_row=10, max_row=40, data_type=2)
+    record = read_record(write(tmp_path, name="dual.dcm", regions=[left, right, colour_box]))
+    assert record.region == (0, 0, half - 1, ROWS - 1)
+    assert record.other_panes == ((half, 0, COLS - 1, ROWS - 1),)
+    (row,) = inspect_paths([tmp_path / "dual.dcm"])
+    assert row["other_panes"] == [[half, 0, COLS - 1, ROWS - 1]]
+    thumbnail = dict(FULL, min_col=COLS - 20, max_col=COLS - 1, min_row=0, max_row=20)  # a zoom's reference view
+    single = read_record(write(tmp_path, name="zoom.dcm", regions=[FULL, thumbnail]))
+    assert single.other_panes == ()
 
 
 def test_anisotropic_spacing_kept(tmp_path: Path) -> None:

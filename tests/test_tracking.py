@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from follicle_seg.measure import measure_frame
+from follicle_seg.state import result_from_dict, result_to_dict
 from follicle_seg.tracking import (
     FLAG_LOW_CONFIDENCE,
     FLAG_NO_OVARY_FOUND,
+    FLAG_OTHER_PANES,
+    FLAG_REASONS,
     FLAG_SIDE_UNKNOWN,
     FLAG_UNCALIBRATED,
     is_counted,
@@ -169,6 +173,17 @@ def test_uncalibrated_counts_by_pixels_and_is_flagged():
     f = result.follicles[0]
     assert f.best.d1_mm is None and f.volume_ml is None
     assert FLAG_UNCALIBRATED in result.flags and FLAG_SIDE_UNKNOWN in result.flags
+
+
+def test_a_dual_display_is_flagged_and_the_pane_left_out_survives_the_run_state():
+    rec = record()
+    dual = replace(rec, other_panes=((200, 0, 399, 119),))
+    one = summarise_image(rec, [frame(rec, 0, [((60, 50), 12)])])
+    two = summarise_image(dual, [frame(dual, 0, [((60, 50), 12)])])
+    assert FLAG_OTHER_PANES not in one.flags and FLAG_OTHER_PANES in two.flags
+    assert len(two.follicles) == len(one.follicles) == 1  # the analysed pane is measured as before
+    assert "only the largest image pane" in FLAG_REASONS[FLAG_OTHER_PANES]
+    assert result_from_dict(result_to_dict(two)).record.other_panes == ((200, 0, 399, 119),)
 
 
 def test_unsure_follicles_are_left_out_and_borderline_ones_flag_the_image():

@@ -103,6 +103,55 @@ def choose_region(
     return next(r for r in pool if r.area_in_frame(n_rows, n_cols) == best)
 
 
+#: Another 2D tissue region counts as an image pane left out when it covers at least this share of
+#: the chosen region's area and hardly overlaps it (a small reference image of a zoomed view and a
+#: colour box inside the image do not count).
+MIN_PANE_SHARE = 0.25
+MAX_PANE_OVERLAP = 0.1
+
+
+def other_panes(
+    regions: Sequence[UltrasoundRegion], chosen: UltrasoundRegion, n_rows: int, n_cols: int
+) -> tuple[tuple[int, int, int, int], ...]:
+    """Bounds of the image panes beside the chosen region: a dual or quad display.
+
+    Only the chosen region is analysed; the others are reported so that the file is flagged for
+    review instead of a count being taken silently from one pane of several.
+
+    Examples
+    --------
+    >>> left = UltrasoundRegion(32, 24, 335, 415, 1, 1, 3, 3, 0.02, 0.02)
+    >>> right = UltrasoundRegion(336, 24, 639, 415, 1, 1, 3, 3, 0.02, 0.02)
+    >>> thumbnail = UltrasoundRegion(500, 300, 600, 400, 1, 1, 3, 3, 0.05, 0.05)
+    >>> other_panes([left, right, thumbnail], left, 480, 640)
+    ((336, 24, 639, 415),)
+    """
+    box = chosen.clipped(n_rows, n_cols)
+    if box is None:
+        return ()
+    kept = [box]
+    for r in regions:
+        other = r.clipped(n_rows, n_cols)
+        if r.spatial_format != SPATIAL_FORMAT_2D or r.data_type != DATA_TYPE_TISSUE or other is None:
+            continue
+        area = _area(other)
+        if area < MIN_PANE_SHARE * _area(box):
+            continue
+        if all(_area_overlap(other, k) <= MAX_PANE_OVERLAP * min(area, _area(k)) for k in kept):
+            kept.append(other)
+    return tuple(kept[1:])
+
+
+def _area(box: tuple[int, int, int, int]) -> int:
+    return (box[2] - box[0] + 1) * (box[3] - box[1] + 1)
+
+
+def _area_overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> int:
+    cols = min(a[2], b[2]) - max(a[0], b[0]) + 1
+    rows = min(a[3], b[3]) - max(a[1], b[1]) + 1
+    return max(0, cols) * max(0, rows)
+
+
 def region_calibration(region: UltrasoundRegion) -> Calibration | None:
     """Spacing in mm from a region's physical deltas, or ``None`` when they are not in cm.
 

@@ -30,6 +30,7 @@ from follicle_seg.io.calibration import (
     choose_calibration,
     choose_region,
     implausible_spacing,
+    other_panes,
 )
 from follicle_seg.io.grey import COLOUR_PHOTOMETRICS, grey_converter
 from follicle_seg.io.header import MAX_PIXEL_BYTES, read_header
@@ -167,8 +168,10 @@ def _record_from_header(path_str: str, ds: Dataset) -> ImageRecord:
     regions = [_parse_region(item) for item in ds.get("SequenceOfUltrasoundRegions", [])]
     chosen = choose_region(regions, n_rows, n_cols)
     box = chosen.clipped(n_rows, n_cols) if chosen is not None else None
+    panes: tuple[tuple[int, int, int, int], ...] = ()
     if box is not None:
         region, region_source = box, "ultrasound_region"
+        panes = other_panes(regions, chosen, n_rows, n_cols)
     else:
         region, region_source = _auto_region(path_str, ds), "auto"
     calibration = choose_calibration(
@@ -215,6 +218,7 @@ def _record_from_header(path_str: str, ds: Dataset) -> ImageRecord:
         manufacturer=tag_text(ds, "Manufacturer"),
         instance_number=tag_optional_int(ds, "InstanceNumber"),
         acquired_s=acquired_at(ds),
+        other_panes=panes,
     )
 
 

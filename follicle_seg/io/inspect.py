@@ -46,6 +46,7 @@ COLUMNS = (
     "calibration_source",
     "region",
     "region_source",
+    "other_panes",
     "laterality_source",
     "study_instance_uid",
     "series_instance_uid",
@@ -104,6 +105,7 @@ def record_row(record: ImageRecord) -> dict[str, Any]:
         "calibration_source": calibration.source,
         "region": list(record.region),
         "region_source": record.region_source,
+        "other_panes": [list(box) for box in record.other_panes],
         "laterality_source": record.laterality_source,
         "study_instance_uid": record.study_instance_uid,
         "series_instance_uid": record.series_instance_uid,
@@ -149,11 +151,16 @@ def print_table(rows: list[dict[str, Any]], *, console: Console | None = None) -
             f"{row['modality']} {row['n_frames']} frame(s) {row['columns']}x{row['rows']}\n"
             f"{row['photometric']}, {row['transfer_syntax']}",
             _calibration_text(row),
-            f"{row['region']} ({row['region_source']})",
+            f"{row['region']} ({row['region_source']})" + _panes_text(row),
             f"{row['laterality']} ({row['laterality_source']})",
             f"{row['patient_id'] or '-'} / {row['study_date'] or '-'}",
         )
     (console or Console()).print(table)
+
+
+def _panes_text(row: dict[str, Any]) -> str:
+    panes = row.get("other_panes") or []
+    return f"\n+{len(panes)} pane(s) not analysed" if panes else ""
 
 
 def _calibration_text(row: dict[str, Any]) -> str:
