@@ -158,6 +158,15 @@ def test_unsure_follicles_are_dashed_blue_on_their_boundary_and_labelled() -> No
     assert changed[layout.top + layout.height :].any() and changed[: layout.top].any()  # legend, header
 
 
+def test_a_dual_display_says_in_the_header_only_its_image_changes() -> None:
+    grey, ovary, ids, follicles, record = _scene()
+    dual = dataclasses.replace(record, other_panes=((190, 20, 219, 139),))
+    plain, marked = _render(grey, ovary, ids, follicles, record), _render(grey, ovary, ids, follicles, dual)
+    changed = (plain != marked).any(axis=2)
+    top = overlay.layout_for(record).top
+    assert changed[:top].sum() > 100 and not changed[top:].any()  # "1 of 2 panes analysed" in the header
+
+
 def _upscaled(mask: np.ndarray, scale: int) -> np.ndarray:
     return np.repeat(np.repeat(mask, scale, axis=0), scale, axis=1)
 
