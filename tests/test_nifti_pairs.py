@@ -74,6 +74,25 @@ def test_a_3d_stack_gives_its_annotated_slices_and_spacing_csv_wins(tmp_path: Pa
     assert np.all(np.diff(stretched.ravel()[order]) >= 0)
 
 
+@pytest.mark.parametrize("layout", ["RGB24", "vector"])
+def test_colour_nifti_images_read_as_the_grey_of_their_png_twin(tmp_path: Path, layout: str) -> None:
+    pixels, labels = toy_frame(3)
+    rgb = np.stack([pixels, pixels // 2, 255 - pixels], axis=-1)  # (rows, columns, 3)
+    root = _folders(tmp_path / layout)
+    itk = np.ascontiguousarray(rgb.transpose(1, 0, 2))  # (columns, rows, 3)
+    if layout == "RGB24":
+        data = np.zeros(itk.shape[:2], dtype=[("R", "u1"), ("G", "u1"), ("B", "u1")])
+        for k, channel in enumerate("RGB"):
+            data[channel] = itk[..., k]
+    else:  # ITK's vector image: (columns, rows, 1, 1, 3)
+        data = itk[:, :, None, None, :]
+    nib.save(nib.Nifti1Image(data, np.eye(4)), str(root / "images" / "c.nii.gz"))
+    _save(root / "masks" / "c.nii.gz", labels)
+    ((_, grey, got_labels, *_),) = read_image_pairs(root)
+    expected = np.asarray(Image.fromarray(rgb).convert("L")).astype(int)
+    assert np.abs(grey.astype(int) - expected).max() <= 1 and np.array_equal(got_labels, labels)
+
+
 def test_unknown_units_give_no_pixel_size(tmp_path: Path) -> None:
     root = _folders(tmp_path / "u")
     pixels, labels = toy_frame(1)

@@ -58,10 +58,10 @@ def read_nifti(path: Path) -> tuple[np.ndarray, float | None, float | None]:
         data = np.asanyarray(image.dataobj)
     except Exception as exc:
         raise RejectedInput(str(path), f"cannot read as NIfTI: {brief(exc)}") from None
-    if data.dtype.names and {"R", "G", "B"} <= set(data.dtype.names):  # RGB24 voxels
-        data = 0.299 * data["R"] + 0.587 * data["G"] + 0.114 * data["B"]
+    if data.dtype.names and {"R", "G", "B"} <= set(data.dtype.names):  # RGB24 voxels: luma
+        data = np.round(0.299 * data["R"] + 0.587 * data["G"] + 0.114 * data["B"])
     elif data.ndim == 5 and data.shape[3] == 1 and data.shape[4] in (3, 4):  # ITK's RGB(A) vectors
-        data = data[..., 0, :3] @ np.array([0.299, 0.587, 0.114])
+        data = np.round(data[..., 0, :3] @ np.array([0.299, 0.587, 0.114]))
     while data.ndim > 3 and data.shape[-1] == 1:
         data = data[..., 0]
     if data.ndim == 2:
