@@ -148,8 +148,9 @@ def train_command(
     of the same size holding 0 background, 1 ovary, 2 follicle, or 3 inside an ovary outline
     whose follicles are not drawn. NIfTI (.nii, .nii.gz) may stand for either: a 3-D file is a
     stack of frames, its slices holding a label are used, and its header gives the pixel size.
-    With --synthetic as well, --data-share sets how often your frames are drawn. An optional DIR/spacing.csv (name, spacing_row_mm, spacing_col_mm) gives
-    the pixel size; otherwise the region height is taken as 70 mm deep. Or DIR holds DICOM
+    With --synthetic as well, --data-share sets how often your frames are drawn. An optional
+    DIR/spacing.csv (name, spacing_row_mm, spacing_col_mm) gives the pixel size; otherwise the
+    region height is taken as 70 mm deep. Or DIR holds DICOM
     images and DICOM SEG objects on them (a viewer's outlines, or this pipeline's SEG corrected):
     ovary and follicle segments become labels 1 and 2, an ovary alone label 3, and the pixel
     size comes from each image's ultrasound region.
