@@ -30,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
+from follicle_seg.io.calibration import box_area, box_intersection
 from follicle_seg.tracking import (
     FLAG_LOW_CONFIDENCE,
     FLAG_NO_OVARY,
@@ -109,11 +110,8 @@ def region_overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -
     >>> region_overlap((0, 0, 99, 99), (0, 0, 99, 99)), region_overlap((0, 0, 99, 99), (50, 0, 149, 99))
     (1.0, 0.3333333333333333)
     """
-    def area(c0: int, r0: int, c1: int, r1: int) -> int:
-        return max(0, c1 - c0 + 1) * max(0, r1 - r0 + 1)
-
-    inter = area(max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3]))
-    return inter / (area(*a) + area(*b) - inter)
+    inter = box_area(box_intersection(a, b))
+    return inter / (box_area(a) + box_area(b) - inter)
 
 
 def summarise_series(frames: Sequence[ImageResult]) -> ImageResult:

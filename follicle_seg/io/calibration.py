@@ -60,9 +60,21 @@ class UltrasoundRegion:
     def area_in_frame(self, n_rows: int, n_cols: int) -> int:
         """Number of frame pixels the region covers."""
         box = self.clipped(n_rows, n_cols)
-        if box is None:
-            return 0
-        return (box[2] - box[0] + 1) * (box[3] - box[1] + 1)
+        return 0 if box is None else box_area(box)
+
+
+Box = tuple[int, int, int, int]
+"""``(min_col, min_row, max_col, max_row)``, inclusive bounds."""
+
+
+def box_area(box: Box) -> int:
+    """Pixels of a box; 0 for an empty one (max below min)."""
+    return max(0, box[2] - box[0] + 1) * max(0, box[3] - box[1] + 1)
+
+
+def box_intersection(a: Box, b: Box) -> Box:
+    """The box both cover (empty, area 0, when they do not meet)."""
+    return (max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3]))
 
 
 def choose_region(
@@ -134,22 +146,12 @@ def other_panes(
         other = r.clipped(n_rows, n_cols)
         if r.spatial_format != SPATIAL_FORMAT_2D or r.data_type != DATA_TYPE_TISSUE or other is None:
             continue
-        area = _area(other)
-        if area < MIN_PANE_SHARE * _area(box):
+        area = box_area(other)
+        if area < MIN_PANE_SHARE * box_area(box):
             continue
-        if all(_area_overlap(other, k) <= MAX_PANE_OVERLAP * min(area, _area(k)) for k in kept):
+        if all(box_area(box_intersection(other, k)) <= MAX_PANE_OVERLAP * min(area, box_area(k)) for k in kept):
             kept.append(other)
     return tuple(kept[1:])
-
-
-def _area(box: tuple[int, int, int, int]) -> int:
-    return (box[2] - box[0] + 1) * (box[3] - box[1] + 1)
-
-
-def _area_overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> int:
-    cols = min(a[2], b[2]) - max(a[0], b[0]) + 1
-    rows = min(a[3], b[3]) - max(a[1], b[1]) + 1
-    return max(0, cols) * max(0, rows)
 
 
 def region_calibration(region: UltrasoundRegion) -> Calibration | None:

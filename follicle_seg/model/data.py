@@ -138,6 +138,11 @@ def _name(path: Path) -> str:
     return nifti.stem(path) if nifti.is_nifti(path) else path.stem
 
 
+def _annotation_files(folder: Path) -> list[Path]:
+    """The PNG and NIfTI files of ``folder``, sorted."""
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() == ".png" or nifti.is_nifti(p))
+
+
 def read_image_pairs(folder: Path) -> list[Pair]:
     """Annotated frames for fine-tuning: ``images/NAME.png`` + ``masks/NAME.png``, or NIfTI files
     (``.nii``/``.nii.gz``, :mod:`follicle_seg.model.nifti`) in either folder.
@@ -170,9 +175,9 @@ def read_image_pairs(folder: Path) -> list[Pair]:
         with open(folder / "spacing.csv", newline="", encoding="utf-8") as handle:
             for row in csv.DictReader(handle):
                 spacing[row["name"]] = (float(row["spacing_row_mm"]), float(row["spacing_col_mm"]))
-    mask_paths = {_name(p): p for p in masks.iterdir() if p.suffix.lower() == ".png" or nifti.is_nifti(p)}
+    mask_paths = {_name(p): p for p in _annotation_files(masks)}
     pairs = []
-    for image_path in sorted(p for p in images.iterdir() if p.suffix.lower() == ".png" or nifti.is_nifti(p)):
+    for image_path in _annotation_files(images):
         name = _name(image_path)
         if name not in mask_paths:
             raise RejectedInput(str(image_path), f"no mask {name}.png or {name}.nii(.gz) in masks/.")

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from follicle_seg.errors import RejectedInput, brief
-from follicle_seg.io.calibration import SPACING_RANGE_MM
+from follicle_seg.io.calibration import implausible_spacing
+from follicle_seg.types import Calibration
 
 SUFFIXES = (".nii.gz", ".nii")
 _TO_MM = {"mm": 1.0, "micron": 1e-3, "meter": 1e3}
@@ -74,10 +75,9 @@ def read_nifti(path: Path) -> tuple[np.ndarray, float | None, float | None]:
     if unit not in _TO_MM:
         return frames, None, None
     col_mm, row_mm = (float(z) * _TO_MM[unit] for z in image.header.get_zooms()[:2])
-    lo, hi = SPACING_RANGE_MM
-    if not (lo <= row_mm <= hi and lo <= col_mm <= hi):
-        raise RejectedInput(str(path), f"pixel size {row_mm:g} x {col_mm:g} mm in its header "
-                                       f"(expected {lo:g}-{hi:g} mm/pixel).")  # fmt: skip
+    reason = implausible_spacing(Calibration(row_mm, col_mm, "the NIfTI header"))
+    if reason:
+        raise RejectedInput(str(path), f"pixel size {row_mm:g} x {col_mm:g} mm in its header: {reason}.")
     return frames, row_mm, col_mm
 
 
