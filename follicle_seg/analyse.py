@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from follicle_seg.measure import measure_frame
-from follicle_seg.tracking import summarise_image
+from follicle_seg.tracking import choose_pane, summarise_image
 from follicle_seg.types import FrameMeasurement, FrameSegmentation, ImageRecord, ImageResult, Section
 
 FrameEntry = tuple[FrameMeasurement, bytes, bytes]
@@ -63,37 +63,39 @@ class KeyFrame:
 
 
 class FileAnalysis:
-    """Accumulates the frames of one file and turns them into an `ImageResult`."""
+    """Accumulates the frames of one file and turns them into an `ImageResult`.
+
+    The frames of each image pane of a dual display are kept apart (by their record's ``pane``)
+    and tracked as images of their own; the pane that stands for the file is chosen when the file
+    is finished (:func:`~follicle_seg.tracking.choose_pane`).
+    """
 
     def __init__(self, record: ImageRecord) -> None:
         self.record = record
-        self._frames: list[FrameEntry] = []
+        self._frames: dict[int, list[FrameEntry]] = {}  # by pane, each in frame order
         self.error: str | None = None  # why the file failed part-way (set by the run), else None
 
-    @property
-    def n_frames(self) -> int:
-        return len(self._frames)
-
     def add(self, entry: FrameEntry) -> None:
-        """Keep one frame, as :func:`analyse_frame` made it (frames in order)."""
-        self._frames.append(entry)
+        """Keep one frame, as :func:`analyse_frame` made it (each pane's frames in order)."""
+        self._frames.setdefault(entry[0].record.pane, []).append(entry)
 
-    def labels(self) -> Iterator[tuple[int, np.ndarray]]:
-        """(frame_index, label map on the region grid) for every frame, in order."""
-        for m, labels, _ in self._frames:
-            yield m.frame_index, _unpack(labels)
-
-    def _measurements(self) -> Iterator[FrameMeasurement]:
-        for m, _, instances in self._frames:
-            yield replace(m, instances=_unpack(instances).astype(np.int32))
+    def labels(self) -> Iterator[tuple[int, list[tuple[ImageRecord, np.ndarray]]]]:
+        """(frame_index, [(pane record, label map on its region grid), ...]) for every frame, in
+        order: one map for a single-pane image, one per pane for a dual display."""
+        panes = [self._frames.get(k, []) for k in range(self.record.n_panes)]
+        for entries in zip(*panes):
+            yield entries[0][0].frame_index, [(m.record, _unpack(labels)) for m, labels, _ in entries]
 
     def finish(self) -> tuple[ImageResult, list[KeyFrame]]:
-        """Track through the sweep (or take the still), and build the key frames: the result's
-        ``key_frames`` and the frames of its unsure follicles (shown on the overlays only)."""
-        result = summarise_image(self.record, self._measurements())
-        by_index = {m.frame_index: (m, labels, inst) for m, labels, inst in self._frames}
-        if not result.key_frames and self._frames:  # nothing found: still show the image reviewed
-            result = replace(result, key_frames=(self._frames[len(self._frames) // 2][0].frame_index,))
+        """Track through the sweep (or take the still) of each pane, choose the pane that stands
+        for the file, and build its key frames: the result's ``key_frames`` and the frames of its
+        unsure follicles (shown on the overlays only)."""
+        results = [self._summarise(k) for k in range(self.record.n_panes)]
+        result = choose_pane(results)
+        entries = self._frames.get(result.record.pane, [])
+        by_index = {m.frame_index: (m, labels, inst) for m, labels, inst in entries}
+        if not result.key_frames and entries:  # nothing found: still show the image reviewed
+            result = replace(result, key_frames=(entries[len(entries) // 2][0].frame_index,))
         keys = []
         for k in sorted({*result.key_frames, *(s.frame_index for s in result.unsure)}):
             m, labels, inst = by_index[k]
@@ -102,6 +104,13 @@ class FileAnalysis:
             unsure = _paint(instances, m, [(s, i) for i, s in enumerate(result.unsure, start=1)])
             keys.append(KeyFrame(k, _unpack(labels), ids, unsure))
         return result, keys
+
+    def _summarise(self, pane: int) -> ImageResult:
+        record = self.record.pane_records()[pane]
+        measurements = (
+            replace(m, instances=_unpack(instances).astype(np.int32)) for m, _, instances in self._frames.get(pane, [])
+        )
+        return summarise_image(record, measurements)
 
 
 def _paint(instances: np.ndarray, m: FrameMeasurement, sections: list[tuple[Section, int]]) -> np.ndarray:

@@ -20,10 +20,11 @@ from follicle_seg.report.dicom_sr import write_sr
 from follicle_seg.report.overlay import overlay_filename, render_overlay, write_overlay
 from follicle_seg.types import FOLLICLE, OVARY, ImageRecord, ImageResult
 
-def embed(region_map: np.ndarray, record: ImageRecord) -> np.ndarray:
-    """Place a region-grid map onto the full source-frame grid (zeros outside the region)."""
+def embed(region_map: np.ndarray, record: ImageRecord, into: np.ndarray | None = None) -> np.ndarray:
+    """Place a region-grid map onto the full source-frame grid: a new one, zeros outside the
+    region, or ``into`` (another pane's map of the same frame)."""
     c0, r0, c1, r1 = record.region
-    full = np.zeros((record.rows, record.columns), region_map.dtype)
+    full = np.zeros((record.rows, record.columns), region_map.dtype) if into is None else into
     full[r0 : r1 + 1, c0 : c1 + 1] = region_map
     return full
 
@@ -53,9 +54,13 @@ def mask_filename(record: ImageRecord, frame_index: int) -> str:
 
 
 def write_masks(out: Path, analysis: FileAnalysis) -> None:
-    """``masks/<sop_instance_uid>_<frame_index>.png``: every analysed frame, source-frame grid."""
-    for index, labels in analysis.labels():
-        write_png(out / "masks" / mask_filename(analysis.record, index), embed(labels, analysis.record))
+    """``masks/<sop_instance_uid>_<frame_index>.png``: every analysed frame, source-frame grid
+    (every pane of a dual display in its region)."""
+    for index, panes in analysis.labels():
+        full = None
+        for record, labels in panes:
+            full = embed(labels, record, into=full)
+        write_png(out / "masks" / mask_filename(analysis.record, index), full)
 
 
 def outlines(key: KeyFrame, record: ImageRecord) -> list[tuple[int, np.ndarray]]:

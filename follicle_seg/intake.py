@@ -102,10 +102,15 @@ def decode_pixels(record: ImageRecord, start: int, stop: int) -> list:
 
 
 def chunks(record: ImageRecord, chunk: int, decoders: WorkerPool | None) -> Iterator[list[Frame]]:
-    """The frames of a file, ``chunk`` at a time, decoded here or in an isolated process."""
+    """The frames of a file, ``chunk`` at a time, decoded here or in an isolated process; a dual
+    display's chunk holds those frames of every pane, each pane's frames with its own record."""
+    panes = record.pane_records()
     for start in range(0, record.n_frames, chunk):
-        pixels = _call(decoders, decode_pixels, record, start, start + chunk)
-        yield [Frame(record=record, index=start + i, pixels=px) for i, px in enumerate(pixels)]
+        frames = []
+        for pane in panes:
+            pixels = _call(decoders, decode_pixels, pane, start, start + chunk)
+            frames += [Frame(record=pane, index=start + i, pixels=px) for i, px in enumerate(pixels)]
+        yield frames
 
 
 def _produce(todo: "queue.Queue[Input | None]", out: "queue.Queue", chunk: int, decoders: WorkerPool | None) -> None:

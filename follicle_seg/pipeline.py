@@ -413,7 +413,7 @@ def _run(inputs: list, options: RunOptions, progress, t0: float) -> RunSummary:
             on_result(item, item.result)
         if progress:
             progress.start(total_files=len(paths), done=summary.resumed + len(decided),
-                           total_frames=sum(i.record.n_frames for i in todo))
+                           total_frames=sum(i.record.n_frames * i.record.n_panes for i in todo))
         if todo:
             summary.device = _execute(todo, options, on_result, progress, decoders, timing)
         t = time.perf_counter()

@@ -35,7 +35,6 @@ from follicle_seg.tracking import (
     FLAG_LOW_CONFIDENCE,
     FLAG_NO_OVARY,
     FLAG_NO_OVARY_FOUND,
-    FLAG_OTHER_PANES,
     FLAG_SIDE_UNKNOWN,
     FLAG_UNCALIBRATED,
     summarise_image,
@@ -50,8 +49,7 @@ MAX_FRAME_GAP_S = 1.0
 MIN_REGION_OVERLAP = 0.9
 
 #: Flags a result derives from its whole image; a joined sweep derives them again.
-_IMAGE_FLAGS = {FLAG_UNCALIBRATED, FLAG_SIDE_UNKNOWN, FLAG_OTHER_PANES, FLAG_NO_OVARY_FOUND, FLAG_NO_OVARY,
-                FLAG_LOW_CONFIDENCE}
+_IMAGE_FLAGS = {FLAG_UNCALIBRATED, FLAG_SIDE_UNKNOWN, FLAG_NO_OVARY_FOUND, FLAG_NO_OVARY, FLAG_LOW_CONFIDENCE}
 
 
 def join_sweeps(results: Sequence[ImageResult]) -> list[ImageResult]:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from follicle_seg.errors import OutputError
-from follicle_seg.types import Calibration, Follicle, ImageRecord, ImageResult, Section
+from follicle_seg.types import Calibration, Follicle, ImageRecord, ImageResult, Pane, Section
 
 STATE_FILE = "run_state.sqlite"
 _SCHEMA = """
@@ -121,7 +121,12 @@ def _record(d: dict | None) -> ImageRecord | None:
     if d is None:
         return None
     return ImageRecord(**{**d, "calibration": Calibration(**d["calibration"]), "region": tuple(d["region"]),
-                          "other_panes": tuple(tuple(b) for b in d.get("other_panes", ()))})
+                          # a list is a pane left out by a version that analysed the first pane only
+                          "other_panes": tuple(_pane(p) for p in d.get("other_panes", ()) if isinstance(p, dict))})
+
+
+def _pane(d: dict) -> Pane:
+    return Pane(tuple(d["region"]), Calibration(**d["calibration"]))
 
 
 def result_from_dict(d: dict[str, Any]) -> ImageResult:

@@ -21,8 +21,8 @@ so a 500-frame cine costs the memory of a few frames.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -63,7 +63,10 @@ FLAG_LOW_CONFIDENCE = "low confidence"
 FLAG_NO_OVARY = "follicles without ovary"
 FLAG_NO_OVARY_FOUND = "no ovary found"
 FLAG_SIDE_UNKNOWN = "side unknown"
-FLAG_OTHER_PANES = "other panes"
+FLAG_PANES_DIFFER = "panes differ"
+#: Images of one ovary (the images of a visit, the panes of a dual display) whose counts differ by
+#: more than this need review.
+MAX_COUNT_DISAGREEMENT = 1
 
 #: What each review flag of an image means, in words for the people who review it
 #: (``review_reasons.csv``, the report's "Needs review").
@@ -73,7 +76,7 @@ FLAG_REASONS: dict[str, str] = {
     FLAG_NO_OVARY: "follicles found but no ovary",
     FLAG_NO_OVARY_FOUND: "no ovary found",
     FLAG_SIDE_UNKNOWN: "side unknown: no laterality tag or keyword",
-    FLAG_OTHER_PANES: "a dual display: only the largest image pane was analysed (the others are not counted)",
+    FLAG_PANES_DIFFER: "a dual display whose panes' follicle counts differ: the pane with the most is reported",
     NET_NO_OVARY: "network: almost no ovary in a frame the results rest on",
     NET_LOW_CONFIDENCE: "network: unsure of a frame the results rest on (low mean probability)",
     NET_IMPLAUSIBLE_SHAPE: "network: a follicle section of 3 mm or more is far from round",
@@ -229,6 +232,28 @@ def is_confident(section: Section) -> bool:
     return section.score >= MIN_FOLLICLE_SCORE
 
 
+def choose_pane(results: Sequence[ImageResult]) -> ImageResult:
+    """The result of the pane of a dual display that stands for the image (one result per pane,
+    in pane order): the most follicles, never their sum (the panes are views of one moment,
+    often two planes of one ovary), then a pane with an ovary, then the first. Flagged "panes
+    differ" when the counts differ by more than :data:`MAX_COUNT_DISAGREEMENT`.
+
+    Examples
+    --------
+    >>> from follicle_seg.types import Section
+    >>> f = Follicle(1, "1.2", Section(0, 5, 5, 20, 5, 5, 2.5, 2.5, 5.0), 1, None, None)
+    >>> panes = [ImageResult(None, "a.dcm", "ok"), ImageResult(None, "a.dcm", "ok", follicles=(f,) * 2)]
+    >>> best = choose_pane(panes)
+    >>> len(best.follicles), best.flags
+    (2, ('panes differ',))
+    """
+    best = min(range(len(results)), key=lambda k: (-len(results[k].follicles), results[k].ovary is None, k))
+    counts = [len(r.follicles) for r in results]
+    if max(counts) - min(counts) > MAX_COUNT_DISAGREEMENT:
+        return replace(results[best], flags=(*results[best].flags, FLAG_PANES_DIFFER))
+    return results[best]
+
+
 def summarise_image(
     record: ImageRecord,
     measurements: Iterable[FrameMeasurement],
@@ -259,7 +284,7 @@ def summarise_image(
         reason for review: ``"uncalibrated"``, ``"low confidence"`` (a candidate follicle
         scoring between ``LOW_CONFIDENCE_SCORE`` and ``MIN_FOLLICLE_SCORE`` was left out),
         ``"follicles without ovary"``, ``"no ovary found"``,
-        ``"side unknown"``, ``"other panes"`` (a dual display), then the network's frame flags (``FrameSegmentation.flags``) of
+        ``"side unknown"``, then the network's frame flags (``FrameSegmentation.flags``) of
         the frames the results rest on: every frame of a still; in a sweep the frames of the
         counted follicles' tracks and the ovary's largest section (frames past the ovary at the
         ends of a sweep are expected to look empty and do not raise a flag).
@@ -305,8 +330,6 @@ def summarise_image(
         flags.append(FLAG_NO_OVARY_FOUND)
     if record.laterality not in ("L", "R"):
         flags.append(FLAG_SIDE_UNKNOWN)
-    if record.other_panes:
-        flags.append(FLAG_OTHER_PANES)
     # the network's own flags, from the frames the results rest on
     frame_flags = still_flags.union(ovary_flags, *(t.flags for t in tracks))
     flags += sorted(frame_flags - set(flags))

@@ -17,7 +17,7 @@ Conventions used everywhere:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -38,6 +38,14 @@ class Calibration:
 
 
 UNCALIBRATED = Calibration(None, None, "none")
+
+
+@dataclass(frozen=True)
+class Pane:
+    """One image pane of a dual (or quad) display: its region and that region's calibration."""
+
+    region: tuple[int, int, int, int]  # (min_col, min_row, max_col, max_row), inclusive
+    calibration: Calibration
 
 
 @dataclass(frozen=True)
@@ -68,11 +76,30 @@ class ImageRecord:
     manufacturer: str = ""
     instance_number: int | None = None  # InstanceNumber (0020,0013)
     acquired_s: float | None = None  # acquisition time, seconds since 1970 (naive), when known
-    other_panes: tuple[tuple[int, int, int, int], ...] = ()  # image panes beside the region, not analysed
+    other_panes: tuple[Pane, ...] = ()  # the display's other image panes (a dual display), in pane order
+    pane: int = 0  # which pane of the display ``region`` is (0: the largest, the first of equal ones)
 
     @property
     def is_sweep(self) -> bool:
         return self.n_frames > 1
+
+    @property
+    def n_panes(self) -> int:
+        return 1 + len(self.other_panes)
+
+    def pane_records(self) -> tuple[ImageRecord, ...]:
+        """One record per image pane of the display, in pane order, each with its own region and
+        calibration (this record alone for a single-pane image). Each pane's ``other_panes`` are
+        the panes it is not, in pane order.
+        """
+        panes = [Pane(self.region, self.calibration), *self.other_panes]
+        if self.pane != 0:
+            raise ValueError("pane_records() of a record that is not the display's first pane")
+        return tuple(
+            replace(self, region=p.region, calibration=p.calibration, pane=k,
+                    other_panes=tuple(q for j, q in enumerate(panes) if j != k))  # fmt: skip
+            for k, p in enumerate(panes)
+        )
 
     @property
     def region_shape(self) -> tuple[int, int]:

@@ -38,7 +38,13 @@ import pandas as pd
 
 from follicle_seg.review import Review
 from follicle_seg.series import join_sweeps
-from follicle_seg.tracking import DIAMETER_DECIMALS, FLAG_REASONS, FLAG_SIDE_UNKNOWN, FLAG_UNCALIBRATED
+from follicle_seg.tracking import (
+    DIAMETER_DECIMALS,
+    FLAG_REASONS,
+    FLAG_SIDE_UNKNOWN,
+    FLAG_UNCALIBRATED,
+    MAX_COUNT_DISAGREEMENT,
+)
 from follicle_seg.types import Follicle, ImageResult
 
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -79,8 +85,6 @@ SIZE_CLASSES: tuple[tuple[str, float, float, str], ...] = (
 )
 #: Antral follicle count range, mm, both bounds inclusive.
 AFC_RANGE_MM = (2.0, 10.0)
-#: Images of one ovary-visit whose counts differ by more than this need review.
-MAX_COUNT_DISAGREEMENT = 1
 #: The review flag of an ovary-visit whose images' counts differ by more than that.
 FLAG_COUNTS_DISAGREE = "counts disagree"
 #: ``review_reasons``: why each ovary-visit needs review, one row per reason (not a SPEC table).

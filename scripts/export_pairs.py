@@ -9,6 +9,8 @@ read:
     OUT/masks/<sop>_<frame>.png    the run's labels (0 background, 1 ovary, 2 follicle)
     OUT/spacing.csv                the region's pixel size, for calibrated sources
 
+(each pane of a dual display as ``<sop>_<frame>_pane<k>``, cropped to its own region).
+
 Correct the masks with a tool that paints label values, not colours (ITK-SNAP, 3D Slicer, GIMP in
 indexed mode; 3 marks the inside of an ovary outline whose follicles are not drawn), delete the
 frames not worth annotating, then fine-tune:
@@ -68,24 +70,25 @@ def export(run: Path, sources: dict[str, ImageRecord], out: Path, step: int = 1,
         if record is None:
             say(f"{masks[0][1]}: its source (SOP instance {sop}) is not among the files given; left out")
             continue
-        c0, r0, c1, r1 = record.region
         for frame_index, mask_path in sorted(masks):
             labels = cv2.imread(str(mask_path), cv2.IMREAD_UNCHANGED)
             if labels is None or labels.shape != (record.rows, record.columns):
                 say(f"{mask_path}: not a label map of {record.path}'s frame size; left out")
                 continue
-            try:
-                frame = next(iter_frames(record, start=frame_index, stop=frame_index + 1))
-            except (RejectedInput, StopIteration) as exc:
-                say(f"{record.path}: frame {frame_index} cannot be read ({exc}); left out")
-                continue
-            name = f"{sop}_{frame_index}"
-            write_png(out / "images" / f"{name}.png", frame.pixels)
-            write_png(out / "masks" / f"{name}.png", labels[r0 : r1 + 1, c0 : c1 + 1])
-            if record.calibration.calibrated:
-                cal = record.calibration
-                spacing_rows.append((name, cal.spacing_row_mm, cal.spacing_col_mm))
-            written += 1
+            for pane in record.pane_records():  # a dual display: each pane a pair of its own
+                try:
+                    frame = next(iter_frames(pane, start=frame_index, stop=frame_index + 1))
+                except (RejectedInput, StopIteration) as exc:
+                    say(f"{record.path}: frame {frame_index} cannot be read ({exc}); left out")
+                    break
+                name = f"{sop}_{frame_index}" + (f"_pane{pane.pane + 1}" if record.n_panes > 1 else "")
+                c0, r0, c1, r1 = pane.region
+                write_png(out / "images" / f"{name}.png", frame.pixels)
+                write_png(out / "masks" / f"{name}.png", labels[r0 : r1 + 1, c0 : c1 + 1])
+                if pane.calibration.calibrated:
+                    cal = pane.calibration
+                    spacing_rows.append((name, cal.spacing_row_mm, cal.spacing_col_mm))
+                written += 1
     if spacing_rows:
         with open(out / "spacing.csv", "w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)

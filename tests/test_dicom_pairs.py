@@ -87,6 +87,27 @@ def test_our_seg_on_its_sources_reads_back_as_the_region_labels_and_spacing(tmp_
     assert read_pairs(tmp_path)[0][0] == pairs[0][0]  # the folder has no images/ + masks/: DICOM
 
 
+def test_each_outlined_pane_of_a_dual_display_is_a_pair_of_its_own(tmp_path: Path) -> None:
+    left = dict(min_col=0, min_row=0, max_col=79, max_row=ROWS - 1, delta_x_mm=0.2, delta_y_mm=0.2)
+    right = dict(left, min_col=80, max_col=COLS - 1, delta_x_mm=0.3, delta_y_mm=0.3)
+    pixels = np.random.default_rng(3).integers(20, 200, (1, ROWS, COLS)).astype(np.uint8)
+    source = tmp_path / "dual.dcm"
+    sop = write_us_dicom(source, pixels, patient_id="P1", study_uid="1.2.826.0.1.3680043.8.498.79",
+                         series_uid="1.2.826.0.1.3680043.8.498.89", study_date="2026-03-04", laterality="L",
+                         regions=[left, right])  # fmt: skip
+    labels = np.zeros((ROWS, COLS), np.uint8)
+    labels[30:90, 95:150] = 1  # the second pane outlined, its follicle drawn
+    labels[45:60, 105:120] = 2
+    write_seg(source, labels, tmp_path / "seg.dcm")
+    ((name, got_pixels, got_labels, row_mm, col_mm),) = read_dicom_seg_pairs(tmp_path)  # the first pane: not outlined
+    assert name == f"{sop}_pane2" and (row_mm, col_mm) == (0.3, 0.3)
+    np.testing.assert_array_equal(got_labels, labels[:, 80:])
+    np.testing.assert_array_equal(got_pixels, pixels[0, :, 80:])
+    labels[20:50, 10:60] = 1  # and the first pane too
+    write_seg(source, labels, tmp_path / "seg.dcm")
+    assert [p[0] for p in read_dicom_seg_pairs(tmp_path)] == [sop, f"{sop}_pane2"]
+
+
 def test_an_ovary_outline_alone_is_label_3_and_other_structures_are_background(tmp_path: Path) -> None:
     source = _source(tmp_path / "img.dcm", 0, calibrated=False)
     ovary = _labels() > 0

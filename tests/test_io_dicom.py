@@ -201,19 +201,34 @@ def test_bmode_pane_beside_doppler_strip_and_cm_to_mm(tmp_path: Path) -> None:
     assert record.calibration.spacing_col_mm == pytest.approx(0.25)
 
 
-def test_a_dual_display_names_the_pane_left_out_and_a_doppler_strip_is_no_pane(tmp_path: Path) -> None:
+def test_a_dual_display_gives_each_pane_its_region_and_calibration_and_a_doppler_strip_is_no_pane(
+    tmp_path: Path,
+) -> None:
     half = COLS // 2
     left = dict(FULL, max_col=half - 1)
-    right = dict(FULL, min_col=half)
+    right = dict(FULL, min_col=half, delta_x_mm=0.3, delta_y_mm=0.3)  # the second pane zoomed out
     colour_box = dict(FULL, min_col=half + 10, max_col=COLS - 10, min_row=10, max_row=40, data_type=2)
     record = read_record(write(tmp_path, name="dual.dcm", regions=[left, right, colour_box]))
-    assert record.region == (0, 0, half - 1, ROWS - 1)
-    assert record.other_panes == ((half, 0, COLS - 1, ROWS - 1),)
+    assert record.region == (0, 0, half - 1, ROWS - 1) and record.pane == 0 and record.n_panes == 2
+    assert record.calibration.spacing_col_mm == pytest.approx(0.2)
+    (pane,) = record.other_panes
+    assert pane.region == (half, 0, COLS - 1, ROWS - 1)
+    assert pane.calibration.spacing_row_mm == pytest.approx(0.3) and pane.calibration.spacing_col_mm == pytest.approx(0.3)
+    first, second = record.pane_records()
+    assert first == record
+    assert (second.pane, second.region, second.calibration) == (1, pane.region, pane.calibration)
+    assert [p.region for p in second.other_panes] == [record.region]
+    frames = [next(iter_frames(r)).pixels for r in (first, second)]
+    assert [f.shape for f in frames] == [(ROWS, half), (ROWS, COLS - half)]
     (row,) = inspect_paths([tmp_path / "dual.dcm"])
-    assert row["other_panes"] == [[half, 0, COLS - 1, ROWS - 1]]
+    assert row["other_panes"] == [{"region": [half, 0, COLS - 1, ROWS - 1], "spacing_row_mm": pytest.approx(0.3),
+                                   "spacing_col_mm": pytest.approx(0.3)}]  # fmt: skip
     thumbnail = dict(FULL, min_col=COLS - 20, max_col=COLS - 1, min_row=0, max_row=20)  # a zoom's reference view
     single = read_record(write(tmp_path, name="zoom.dcm", regions=[FULL, thumbnail]))
-    assert single.other_panes == ()
+    assert single.other_panes == () and single.pane_records() == (single,)
+    absurd = dict(right, delta_x_mm=50.0)
+    with pytest.raises(RejectedInput, match=r"absurd calibration.*\(image pane 2\)"):
+        read_record(write(tmp_path, name="bad_pane.dcm", regions=[left, absurd]))
 
 
 def test_anisotropic_spacing_kept(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from PIL import Image
 from scipy import ndimage
 
 from follicle_seg.report import overlay
-from follicle_seg.types import UNCALIBRATED, Calibration, Follicle, ImageRecord, Section
+from follicle_seg.types import UNCALIBRATED, Calibration, Follicle, ImageRecord, Pane, Section
 
 REGION = (30, 20, 189, 139)  # (min_col, min_row, max_col, max_row): 120 rows x 160 columns
 
@@ -158,13 +158,13 @@ def test_unsure_follicles_are_dashed_blue_on_their_boundary_and_labelled() -> No
     assert changed[layout.top + layout.height :].any() and changed[: layout.top].any()  # legend, header
 
 
-def test_a_dual_display_says_in_the_header_only_its_image_changes() -> None:
+def test_a_dual_display_says_in_the_header_which_pane_is_counted_only_its_image_changes() -> None:
     grey, ovary, ids, follicles, record = _scene()
-    dual = dataclasses.replace(record, other_panes=((190, 20, 219, 139),))
+    dual = dataclasses.replace(record, other_panes=(Pane((190, 20, 219, 139), record.calibration),), pane=1)
     plain, marked = _render(grey, ovary, ids, follicles, record), _render(grey, ovary, ids, follicles, dual)
     changed = (plain != marked).any(axis=2)
     top = overlay.layout_for(record).top
-    assert changed[:top].sum() > 100 and not changed[top:].any()  # "1 of 2 panes analysed" in the header
+    assert changed[:top].sum() > 100 and not changed[top:].any()  # "pane 2 of 2 counted" in the header
 
 
 def _upscaled(mask: np.ndarray, scale: int) -> np.ndarray:

@@ -8,12 +8,13 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from follicle_seg.analyse import FileAnalysis, analyse_frame
 from follicle_seg.measure import measure_frame
 from follicle_seg.state import result_from_dict, result_to_dict
 from follicle_seg.tracking import (
     FLAG_LOW_CONFIDENCE,
     FLAG_NO_OVARY_FOUND,
-    FLAG_OTHER_PANES,
+    FLAG_PANES_DIFFER,
     FLAG_REASONS,
     FLAG_SIDE_UNKNOWN,
     FLAG_UNCALIBRATED,
@@ -28,6 +29,7 @@ from follicle_seg.types import (
     Calibration,
     FrameSegmentation,
     ImageRecord,
+    Pane,
     Section,
 )
 
@@ -53,7 +55,12 @@ def disc(centre, radius):
 
 
 def frame(rec, index, follicles, prob=0.95, ovary=True, flags=()):
-    """A frame with an ovary and follicles given as (centre, radius in pixels)."""
+    """A frame with an ovary and follicles given as (centre, radius in pixels), measured."""
+    return measure_frame(segmentation(rec, index, follicles, prob, ovary, flags))
+
+
+def segmentation(rec, index, follicles, prob=0.95, ovary=True, flags=()):
+    """The network's output for :func:`frame`."""
     labels = np.zeros(SHAPE, np.uint8)
     if ovary:
         labels[disc((60, 80), 55)] = OVARY
@@ -61,8 +68,7 @@ def frame(rec, index, follicles, prob=0.95, ovary=True, flags=()):
         if radius > 0:
             labels[disc(centre, radius)] = FOLLICLE
     p = np.where(labels == FOLLICLE, prob, 0.0).astype(np.float32)
-    seg = FrameSegmentation(rec, index, labels, p, (labels > 0).astype(np.float32), flags=flags)
-    return measure_frame(seg)
+    return FrameSegmentation(rec, index, labels, p, (labels > 0).astype(np.float32), flags=flags)
 
 
 def sphere_radius(i, n=15, radius=20.0):
@@ -175,15 +181,51 @@ def test_uncalibrated_counts_by_pixels_and_is_flagged():
     assert FLAG_UNCALIBRATED in result.flags and FLAG_SIDE_UNKNOWN in result.flags
 
 
-def test_a_dual_display_is_flagged_and_the_pane_left_out_survives_the_run_state():
+def dual_display():
+    """A record of a 400-column dual display: this module's region and a second pane of 0.3 mm pixels."""
+    second = Pane((220, 10, 379, 129), Calibration(0.3, 0.3, "ultrasound_region"))
+    return replace(record(), columns=400, other_panes=(second,))
+
+
+def analyse_panes(dual, follicles_of_pane, ovary_of_pane=(True, True)):
+    analysis = FileAnalysis(dual)
+    for rec, follicles, ovary in zip(dual.pane_records(), follicles_of_pane, ovary_of_pane):
+        analysis.add(analyse_frame(segmentation(rec, 0, follicles, ovary=ovary)))
+    return analysis
+
+
+def test_each_pane_of_a_dual_display_is_tracked_and_the_fullest_stands_for_the_file():
+    dual = dual_display()
+    analysis = analyse_panes(dual, ([((60, 50), 12)], [((60, 50), 12), ((60, 110), 12)]))
+    result, keys = analysis.finish()
+    assert result.record.pane == 1 and result.record.region == (220, 10, 379, 129)
+    assert [f.follicle_id for f in result.follicles] == [1, 2]
+    assert sorted(round(f.best.centroid_col) for f in result.follicles) == [220 + 50, 220 + 110]  # source grid
+    assert result.follicles[0].best.d1_mm == pytest.approx(25 * 0.3, abs=0.6)  # the second pane's pixel size
+    assert FLAG_PANES_DIFFER not in result.flags  # 1 and 2 follicles: within the counts' tolerance
+    assert [k.frame_index for k in keys] == [0] and (keys[0].follicle_ids > 0).sum() > 0
+    [(index, maps)] = list(analysis.labels())  # every pane's map, for the source-grid mask
+    assert index == 0 and [(r.pane, m.shape) for r, m in maps] == [(0, SHAPE), (1, SHAPE)]
+    back = result_from_dict(result_to_dict(result)).record
+    assert back == result.record and back.other_panes[0].region == dual.region
+
+
+def test_panes_whose_counts_differ_are_flagged_and_ties_go_to_a_pane_with_an_ovary():
+    many = [((30, 40), 10), ((60, 80), 10), ((90, 120), 10)]
+    result, _ = analyse_panes(dual_display(), ([], many)).finish()
+    assert len(result.follicles) == 3 and FLAG_PANES_DIFFER in result.flags
+    assert "most is reported" in FLAG_REASONS[FLAG_PANES_DIFFER]
+    result, _ = analyse_panes(dual_display(), ([], []), ovary_of_pane=(False, True)).finish()
+    assert result.record.pane == 1 and result.ovary is not None and FLAG_PANES_DIFFER not in result.flags
+    result, _ = analyse_panes(dual_display(), ([], [])).finish()
+    assert result.record.pane == 0  # a tie: the first (largest) pane
+
+
+def test_a_run_state_of_a_version_that_left_other_panes_out_still_reads():
     rec = record()
-    dual = replace(rec, other_panes=((200, 0, 399, 119),))
-    one = summarise_image(rec, [frame(rec, 0, [((60, 50), 12)])])
-    two = summarise_image(dual, [frame(dual, 0, [((60, 50), 12)])])
-    assert FLAG_OTHER_PANES not in one.flags and FLAG_OTHER_PANES in two.flags
-    assert len(two.follicles) == len(one.follicles) == 1  # the analysed pane is measured as before
-    assert "only the largest image pane" in FLAG_REASONS[FLAG_OTHER_PANES]
-    assert result_from_dict(result_to_dict(two)).record.other_panes == ((200, 0, 399, 119),)
+    stored = result_to_dict(summarise_image(rec, [frame(rec, 0, [((60, 50), 12)])]))
+    stored["record"]["other_panes"] = [[200, 0, 399, 119]]  # boxes only: the pane was not analysed then
+    assert result_from_dict(stored).record.other_panes == ()
 
 
 def test_unsure_follicles_are_left_out_and_borderline_ones_flag_the_image():

@@ -115,43 +115,45 @@ def choose_region(
     return next(r for r in pool if r.area_in_frame(n_rows, n_cols) == best)
 
 
-#: Another 2D tissue region counts as an image pane left out when it covers at least this share of
-#: the chosen region's area and hardly overlaps it (a small reference image of a zoomed view and a
-#: colour box inside the image do not count).
+#: Another 2D tissue region counts as an image pane of its own when it covers at least this share
+#: of the chosen region's area and hardly overlaps it (a small reference image of a zoomed view and
+#: a colour box inside the image do not count).
 MIN_PANE_SHARE = 0.25
 MAX_PANE_OVERLAP = 0.1
 
 
 def other_panes(
     regions: Sequence[UltrasoundRegion], chosen: UltrasoundRegion, n_rows: int, n_cols: int
-) -> tuple[tuple[int, int, int, int], ...]:
-    """Bounds of the image panes beside the chosen region: a dual or quad display.
+) -> tuple[UltrasoundRegion, ...]:
+    """The image panes beside the chosen region, largest first: a dual or quad display.
 
-    Only the chosen region is analysed; the others are reported so that the file is flagged for
-    review instead of a count being taken silently from one pane of several.
+    Other 2D tissue regions of at least :data:`MIN_PANE_SHARE` of the chosen one's area that
+    overlap it and each other by at most :data:`MAX_PANE_OVERLAP`. Each pane is analysed as an
+    image of its own.
 
     Examples
     --------
     >>> left = UltrasoundRegion(32, 24, 335, 415, 1, 1, 3, 3, 0.02, 0.02)
     >>> right = UltrasoundRegion(336, 24, 639, 415, 1, 1, 3, 3, 0.02, 0.02)
     >>> thumbnail = UltrasoundRegion(500, 300, 600, 400, 1, 1, 3, 3, 0.05, 0.05)
-    >>> other_panes([left, right, thumbnail], left, 480, 640)
-    ((336, 24, 639, 415),)
+    >>> other_panes([left, right, thumbnail], left, 480, 640) == (right,)
+    True
     """
     box = chosen.clipped(n_rows, n_cols)
     if box is None:
         return ()
-    kept = [box]
-    for r in regions:
+    kept: list[tuple[Box, UltrasoundRegion]] = [(box, chosen)]
+    candidates = [r for r in regions if r.spatial_format == SPATIAL_FORMAT_2D and r.data_type == DATA_TYPE_TISSUE]
+    for r in sorted(candidates, key=lambda r: -r.area_in_frame(n_rows, n_cols)):
         other = r.clipped(n_rows, n_cols)
-        if r.spatial_format != SPATIAL_FORMAT_2D or r.data_type != DATA_TYPE_TISSUE or other is None:
+        if other is None or r is chosen:
             continue
         area = box_area(other)
         if area < MIN_PANE_SHARE * box_area(box):
             continue
-        if all(box_area(box_intersection(other, k)) <= MAX_PANE_OVERLAP * min(area, box_area(k)) for k in kept):
-            kept.append(other)
-    return tuple(kept[1:])
+        if all(box_area(box_intersection(other, k)) <= MAX_PANE_OVERLAP * min(area, box_area(k)) for k, _ in kept):
+            kept.append((other, r))
+    return tuple(r for _, r in kept[1:])
 
 
 def region_calibration(region: UltrasoundRegion) -> Calibration | None:

@@ -46,7 +46,7 @@ from follicle_seg.io.tags import (
     tag_text,
     to_float,
 )
-from follicle_seg.types import Frame, ImageRecord
+from follicle_seg.types import Calibration, Frame, ImageRecord, Pane
 
 #: Largest decoded size of one frame: 256 MiB (16384 x 16384 grey), far above any scanner's;
 #: largest number of frames of a file (the whole file: ``header.MAX_PIXEL_BYTES``).
@@ -168,25 +168,24 @@ def _record_from_header(path_str: str, ds: Dataset) -> ImageRecord:
     regions = [_parse_region(item) for item in ds.get("SequenceOfUltrasoundRegions", [])]
     chosen = choose_region(regions, n_rows, n_cols)
     box = chosen.clipped(n_rows, n_cols) if chosen is not None else None
-    panes: tuple[tuple[int, int, int, int], ...] = ()
     if box is not None:
         region, region_source = box, "ultrasound_region"
-        panes = other_panes(regions, chosen, n_rows, n_cols)
     else:
         region, region_source = _auto_region(path_str, ds), "auto"
-    calibration = choose_calibration(
-        chosen, float_list(ds.get("PixelSpacing")), float_list(ds.get("ImagerPixelSpacing"))
-    )
-    reason = implausible_spacing(calibration)
-    if reason:
-        raise RejectedInput(path_str, reason)
-    height, width = region[3] - region[1] + 1, region[2] - region[0] + 1
+    spacings = float_list(ds.get("PixelSpacing")), float_list(ds.get("ImagerPixelSpacing"))
+    calibration = _checked_calibration(path_str, chosen, *spacings)
+    height, width = _box_shape(region)
     if min(height, width) < MIN_REGION_PX:
         raise RejectedInput(
             path_str,
             f"image region {width}x{height} px ({region_source}) is smaller than "
             f"{MIN_REGION_PX} px",
         )
+    panes: list[Pane] = []  # a dual (or quad) display's other panes, each analysed as an image
+    for r in other_panes(regions, chosen, n_rows, n_cols) if chosen is not None else ():
+        pane_box = r.clipped(n_rows, n_cols)
+        if pane_box is not None and min(_box_shape(pane_box)) >= MIN_REGION_PX:
+            panes.append(Pane(pane_box, _checked_calibration(path_str, r, *spacings, pane=len(panes) + 2)))
     side, side_source = choose_laterality(
         image_laterality=tag_text(ds, "ImageLaterality"),
         laterality=tag_text(ds, "Laterality"),
@@ -218,8 +217,24 @@ def _record_from_header(path_str: str, ds: Dataset) -> ImageRecord:
         manufacturer=tag_text(ds, "Manufacturer"),
         instance_number=tag_optional_int(ds, "InstanceNumber"),
         acquired_s=acquired_at(ds),
-        other_panes=panes,
+        other_panes=tuple(panes),
     )
+
+
+def _checked_calibration(
+    path_str: str, region: UltrasoundRegion | None, pixel_spacing, imager_pixel_spacing, pane: int = 0
+) -> Calibration:
+    """The calibration rules of :mod:`follicle_seg.io.calibration`; an absurd spacing rejects the
+    file (naming the pane of a dual display when it is not the first)."""
+    calibration = choose_calibration(region, pixel_spacing, imager_pixel_spacing)
+    reason = implausible_spacing(calibration)
+    if reason:
+        raise RejectedInput(path_str, f"{reason} (image pane {pane})" if pane else reason)
+    return calibration
+
+
+def _box_shape(box: tuple[int, int, int, int]) -> tuple[int, int]:
+    return (box[3] - box[1] + 1, box[2] - box[0] + 1)
 
 
 def iter_frames(record: ImageRecord, *, start: int = 0, stop: int | None = None) -> Iterator[Frame]:

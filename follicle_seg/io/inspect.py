@@ -105,7 +105,11 @@ def record_row(record: ImageRecord) -> dict[str, Any]:
         "calibration_source": calibration.source,
         "region": list(record.region),
         "region_source": record.region_source,
-        "other_panes": [list(box) for box in record.other_panes],
+        "other_panes": [
+            {"region": list(p.region), "spacing_row_mm": p.calibration.spacing_row_mm,
+             "spacing_col_mm": p.calibration.spacing_col_mm}  # fmt: skip
+            for p in record.other_panes
+        ],
         "laterality_source": record.laterality_source,
         "study_instance_uid": record.study_instance_uid,
         "series_instance_uid": record.series_instance_uid,
@@ -160,7 +164,8 @@ def print_table(rows: list[dict[str, Any]], *, console: Console | None = None) -
 
 def _panes_text(row: dict[str, Any]) -> str:
     panes = row.get("other_panes") or []
-    return f"\n+{len(panes)} pane(s) not analysed" if panes else ""
+    boxes = ", ".join(str(p["region"]) for p in panes)
+    return f"\n+{len(panes)} pane(s): {boxes}" if panes else ""
 
 
 def _calibration_text(row: dict[str, Any]) -> str:

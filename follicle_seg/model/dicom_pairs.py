@@ -55,8 +55,9 @@ def read_dicom_seg_pairs(folder: Path) -> list[Pair]:
     -------
     list
         ``(name, pixels uint8, labels uint8, spacing_row_mm, spacing_col_mm)`` on the source's
-        ultrasound region, sorted by name (the source's SOP Instance UID); the spacing is
-        ``None`` for an uncalibrated source.
+        ultrasound region, sorted by name (the source's SOP Instance UID; each other outlined
+        pane of a dual display as ``<uid>_pane<k>``, on its own region); the spacing is ``None``
+        for an uncalibrated source.
 
     Raises
     ------
@@ -122,8 +123,13 @@ def _seg_pairs(seg_path: Path, sources: dict[str, Path]) -> list[Pair]:
         full = np.zeros(masks.shape[:2], np.uint8)
         full[masks[..., : len(ovary)].any(axis=-1)] = OVARY_LABEL if follicle else OUTLINE
         full[masks[..., len(ovary) :].any(axis=-1)] = FOLLICLE_LABEL
-        c0, r0, c1, r1 = record.region
-        pixels = next(iter_frames(record)).pixels
-        cal = record.calibration
-        pairs.append((sop, pixels, full[r0 : r1 + 1, c0 : c1 + 1], cal.spacing_row_mm, cal.spacing_col_mm))
+        for pane in record.pane_records():  # a dual display: each outlined pane a pair of its own
+            c0, r0, c1, r1 = pane.region
+            labels = full[r0 : r1 + 1, c0 : c1 + 1]
+            if record.n_panes > 1 and not labels.any():
+                continue  # a pane nobody outlined is not annotated, not empty
+            pixels = next(iter_frames(pane)).pixels
+            cal = pane.calibration
+            name = f"{sop}_pane{pane.pane + 1}" if pane.pane else sop
+            pairs.append((name, pixels, labels, cal.spacing_row_mm, cal.spacing_col_mm))
     return pairs

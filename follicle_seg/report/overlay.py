@@ -313,8 +313,8 @@ def _draw_header(
     side = {"L": "LEFT ovary", "R": "RIGHT ovary"}.get(record.laterality, "side unknown")
     frame = f"frame {frame_index + 1} of {record.n_frames}" if record.is_sweep else "still image"
     line1 = f"{patient_label or 'unknown patient'}   {record.study_date or 'no date'}   {side}"
-    if record.other_panes:  # a dual display: say that the other panes were not analysed
-        line1 += f"   1 of {len(record.other_panes) + 1} panes analysed"
+    if record.other_panes:  # a dual display: which pane this is (the one whose count stands)
+        line1 += f"   pane {record.pane + 1} of {record.n_panes} counted"
     cal = record.calibration
     if cal.calibrated:
         line2 = f"{cal.spacing_col_mm:.3f} x {cal.spacing_row_mm:.3f} mm/px"

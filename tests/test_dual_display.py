@@ -1,0 +1,104 @@
+"""A dual display (two image panes side by side, each its own ultrasound region) end to end: every
+pane is analysed, the one with the most follicles stands for the file, outputs sit on the source grid."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pydicom
+import pytest
+from PIL import Image
+from pydicom.uid import generate_uid
+
+from follicle_seg.io import read_record
+from follicle_seg.model.data import read_image_pairs
+from follicle_seg.pipeline import RunOptions, run
+from script_module import load_script  # tests/ is on sys.path
+
+SAMPLE = Path(__file__).resolve().parents[1] / "data_samples" / "mono_left.dcm"
+
+
+def dual_display(dest: Path, image_right: bool = True) -> Path:
+    """``mono_left.dcm``'s frame beside a blank pane of the same size (a region each)."""
+    ds = pydicom.dcmread(SAMPLE)
+    frame = ds.pixel_array
+    width = frame.shape[1]
+    panes = [np.zeros_like(frame), frame] if image_right else [frame, np.zeros_like(frame)]
+    ds.PixelData = np.ascontiguousarray(np.hstack(panes)).tobytes()
+    ds.Columns = 2 * width
+    second = copy.deepcopy(ds.SequenceOfUltrasoundRegions[0])
+    second.RegionLocationMinX0 += width
+    second.RegionLocationMaxX1 += width
+    ds.SequenceOfUltrasoundRegions.append(second)
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    dest.mkdir(parents=True, exist_ok=True)
+    path = dest / f"dual_{'right' if image_right else 'left'}.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def dual_run(tmp_path_factory) -> tuple[Path, Path]:
+    inputs = tmp_path_factory.mktemp("in")
+    (inputs / "single.dcm").write_bytes(SAMPLE.read_bytes())
+    dual_display(inputs, image_right=True)
+    dual_display(inputs, image_right=False)
+    out = tmp_path_factory.mktemp("out")
+    run([inputs], RunOptions(out=out, workers=1, save_masks=True, dicom=False, report=False, isolate=False))
+    return inputs, out
+
+
+def _uid(path: Path) -> str:
+    return read_record(path).sop_instance_uid
+
+
+def test_every_pane_is_analysed_and_the_one_with_the_image_is_counted(dual_run) -> None:
+    inputs, out = dual_run
+    images = pd.read_csv(out / "images.csv").set_index("path")
+    single, right, left = (str(inputs / n) for n in ("single.dcm", "dual_right.dcm", "dual_left.dcm"))
+    assert set(images.status) == {"ok"}
+    n = int(images.loc[single, "follicle_count"])
+    assert n > 0 and images.loc[right, "follicle_count"] == n and images.loc[left, "follicle_count"] == n
+    follicles = pd.read_csv(out / "follicles.csv")
+    columns = ["follicle_id", "centroid_row", "d1_mm", "d2_mm"]
+    base = follicles[follicles.sop_instance_uid == _uid(inputs / "single.dcm")].sort_values("follicle_id")
+    for name, shift in (("dual_right.dcm", 320), ("dual_left.dcm", 0)):
+        got = follicles[follicles.sop_instance_uid == _uid(inputs / name)].sort_values("follicle_id")
+        pd.testing.assert_frame_equal(got[columns].reset_index(drop=True), base[columns].reset_index(drop=True))
+        np.testing.assert_allclose(got.centroid_col.to_numpy(), base.centroid_col.to_numpy() + shift)
+
+
+def test_the_mask_holds_every_pane_on_the_source_grid(dual_run) -> None:
+    inputs, out = dual_run
+    base = np.asarray(Image.open(out / "masks" / f"{_uid(inputs / 'single.dcm')}_0.png"))
+    dual = np.asarray(Image.open(out / "masks" / f"{_uid(inputs / 'dual_right.dcm')}_0.png"))
+    assert dual.shape == (240, 640) and base.shape == (240, 320)
+    assert np.array_equal(dual[:, 320:], base)  # the image's pane, as the single file's
+    assert not dual[:, :320].any()  # the blank pane: analysed, nothing found
+
+
+def test_the_blank_pane_makes_the_counts_differ_for_review(dual_run) -> None:
+    inputs, out = dual_run
+    n = int(pd.read_csv(out / "images.csv").follicle_count.max())
+    reasons = pd.read_csv(out / "review_reasons.csv")
+    flagged = set(reasons.loc[reasons.flag == "panes differ", "sop_instance_uid"])
+    expected = {_uid(inputs / "dual_right.dcm"), _uid(inputs / "dual_left.dcm")} if n > 1 else set()
+    assert flagged == expected
+    overlays = sorted(p.name for p in (out / "overlays").glob("*.png"))
+    assert len(overlays) == 3  # one still each, the dual displays' counted pane
+
+
+def test_each_pane_becomes_a_fine_tuning_pair_of_its_own(dual_run, tmp_path: Path) -> None:
+    inputs, out = dual_run
+    script = load_script("export_pairs")
+    assert script.main([str(out), str(inputs), "--out", str(tmp_path / "pairs")]) == 0
+    pairs = {name: rest for name, *rest in read_image_pairs(tmp_path / "pairs")}
+    single, right = _uid(inputs / "single.dcm"), _uid(inputs / "dual_right.dcm")
+    assert {f"{right}_0_pane1", f"{right}_0_pane2", f"{single}_0"} <= set(pairs) and len(pairs) == 5
+    for got, want in zip(pairs[f"{right}_0_pane2"], pairs[f"{single}_0"]):  # pixels, labels, spacing
+        np.testing.assert_array_equal(got, want)
+    pixels, labels, _, _ = pairs[f"{right}_0_pane1"]
+    assert not pixels.any() and not labels.any()  # the blank pane and its empty map
