@@ -40,12 +40,26 @@ def dual_display(dest: Path, image_right: bool = True) -> Path:
     return path
 
 
+def screen_capture(dest: Path, name: str, panes: int) -> Path:
+    """``mono_left.dcm`` without its ultrasound regions (a secondary capture), its whole frame
+    ``panes`` times side by side."""
+    ds = pydicom.dcmread(SAMPLE)
+    ds.PixelData = np.ascontiguousarray(np.hstack([ds.pixel_array] * panes)).tobytes()
+    ds.Columns = panes * ds.Columns
+    del ds.SequenceOfUltrasoundRegions
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.save_as(dest / name, enforce_file_format=True)
+    return dest / name
+
+
 @pytest.fixture(scope="module")
 def dual_run(tmp_path_factory) -> tuple[Path, Path]:
     inputs = tmp_path_factory.mktemp("in")
     (inputs / "single.dcm").write_bytes(SAMPLE.read_bytes())
     dual_display(inputs, image_right=True)
     dual_display(inputs, image_right=False)
+    screen_capture(inputs, "capture.dcm", panes=1)
+    screen_capture(inputs, "dual_capture.dcm", panes=2)
     out = tmp_path_factory.mktemp("out")
     run([inputs], RunOptions(out=out, workers=1, save_masks=True, dicom=False, report=False, isolate=False))
     return inputs, out
@@ -59,7 +73,7 @@ def test_every_pane_is_analysed_and_the_one_with_the_image_is_counted(dual_run) 
     inputs, out = dual_run
     images = pd.read_csv(out / "images.csv").set_index("path")
     single, right, left = (str(inputs / n) for n in ("single.dcm", "dual_right.dcm", "dual_left.dcm"))
-    assert set(images.status) == {"ok"}
+    assert set(images.status) == {"ok"} and len(images) == 5
     n = int(images.loc[single, "follicle_count"])
     assert n > 0 and images.loc[right, "follicle_count"] == n and images.loc[left, "follicle_count"] == n
     follicles = pd.read_csv(out / "follicles.csv")
@@ -88,7 +102,20 @@ def test_the_blank_pane_makes_the_counts_differ_for_review(dual_run) -> None:
     expected = {_uid(inputs / "dual_right.dcm"), _uid(inputs / "dual_left.dcm")} if n > 1 else set()
     assert flagged == expected
     overlays = sorted(p.name for p in (out / "overlays").glob("*.png"))
-    assert len(overlays) == 3  # one still each, the dual displays' counted pane
+    assert len(overlays) == 5  # one still each, the dual displays' counted pane
+
+
+def test_the_panes_of_a_screen_capture_are_found_in_its_pixels(dual_run) -> None:
+    inputs, out = dual_run
+    single, dual = read_record(inputs / "capture.dcm"), read_record(inputs / "dual_capture.dcm")
+    assert single.region_source == dual.region_source == "auto" and single.other_panes == ()
+    c0, r0, c1, r1 = single.region
+    assert dual.region == single.region and [p.region for p in dual.other_panes] == [(c0 + 320, r0, c1 + 320, r1)]
+    images = pd.read_csv(out / "images.csv").set_index("path")
+    counts = images.follicle_count[[str(inputs / "capture.dcm"), str(inputs / "dual_capture.dcm")]]
+    assert counts.iloc[0] == counts.iloc[1] > 0  # both panes show the image: its count, not twice it
+    mask = np.asarray(Image.open(out / "masks" / f"{dual.sop_instance_uid}_0.png"))
+    np.testing.assert_array_equal(mask[:, 320:], mask[:, :320])  # each pane analysed, the same way
 
 
 def test_each_pane_becomes_a_fine_tuning_pair_of_its_own(dual_run, tmp_path: Path) -> None:
@@ -97,7 +124,7 @@ def test_each_pane_becomes_a_fine_tuning_pair_of_its_own(dual_run, tmp_path: Pat
     assert script.main([str(out), str(inputs), "--out", str(tmp_path / "pairs")]) == 0
     pairs = {name: rest for name, *rest in read_image_pairs(tmp_path / "pairs")}
     single, right = _uid(inputs / "single.dcm"), _uid(inputs / "dual_right.dcm")
-    assert {f"{right}_0_pane1", f"{right}_0_pane2", f"{single}_0"} <= set(pairs) and len(pairs) == 5
+    assert {f"{right}_0_pane1", f"{right}_0_pane2", f"{single}_0"} <= set(pairs) and len(pairs) == 8  # 1 + 2 + 2 + 1 + 2
     for got, want in zip(pairs[f"{right}_0_pane2"], pairs[f"{single}_0"]):  # pixels, labels, spacing
         np.testing.assert_array_equal(got, want)
     pixels, labels, _, _ = pairs[f"{right}_0_pane1"]

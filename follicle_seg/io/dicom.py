@@ -36,7 +36,7 @@ from follicle_seg.io.grey import COLOUR_PHOTOMETRICS, grey_converter
 from follicle_seg.io.header import MAX_PIXEL_BYTES, read_header
 from follicle_seg.io.laterality import choose_laterality
 from follicle_seg.io.pixel_data import check_pixel_length
-from follicle_seg.io.region import MIN_REGION_PX, find_scan_area
+from follicle_seg.io.region import MIN_REGION_PX, find_scan_areas
 from follicle_seg.io.tags import (
     PIXEL_DATA,
     float_list,
@@ -170,8 +170,10 @@ def _record_from_header(path_str: str, ds: Dataset) -> ImageRecord:
     box = chosen.clipped(n_rows, n_cols) if chosen is not None else None
     if box is not None:
         region, region_source = box, "ultrasound_region"
-    else:
-        region, region_source = _auto_region(path_str, ds), "auto"
+        pane_sources = [(r.clipped(n_rows, n_cols), r) for r in other_panes(regions, chosen, n_rows, n_cols)]
+    else:  # found in the pixels; the panes of a dual display share the file's calibration
+        (region, *more), region_source = _auto_regions(path_str, ds), "auto"
+        pane_sources = [(pane_box, None) for pane_box in more]
     spacings = float_list(ds.get("PixelSpacing")), float_list(ds.get("ImagerPixelSpacing"))
     calibration = _checked_calibration(path_str, chosen, *spacings)
     height, width = _box_shape(region)
@@ -182,8 +184,7 @@ def _record_from_header(path_str: str, ds: Dataset) -> ImageRecord:
             f"{MIN_REGION_PX} px",
         )
     panes: list[Pane] = []  # a dual (or quad) display's other panes, each analysed as an image
-    for r in other_panes(regions, chosen, n_rows, n_cols) if chosen is not None else ():
-        pane_box = r.clipped(n_rows, n_cols)
+    for pane_box, r in pane_sources:
         if pane_box is not None and min(_box_shape(pane_box)) >= MIN_REGION_PX:
             panes.append(Pane(pane_box, _checked_calibration(path_str, r, *spacings, pane=len(panes) + 2)))
     side, side_source = choose_laterality(
@@ -409,8 +410,9 @@ def _check_decoder(path: str, syntax: UID) -> None:
         )
 
 
-def _auto_region(path: str, ds: Dataset) -> tuple[int, int, int, int]:
-    """The scan sector found on the first frame (files without ultrasound regions)."""
+def _auto_regions(path: str, ds: Dataset) -> list[tuple[int, int, int, int]]:
+    """The scan sector found on the first frame (files without ultrasound regions), then the other
+    panes of a dual display (:func:`~follicle_seg.io.region.find_scan_areas`)."""
     syntax = str(ds.file_meta.TransferSyntaxUID)
     frame = _decode_frame(
         path,
@@ -421,10 +423,10 @@ def _auto_region(path: str, ds: Dataset) -> tuple[int, int, int, int]:
         _decoding_plugin(syntax),
     )
     grey = _checked_grey_converter(path, ds)(frame)
-    box = find_scan_area(grey)
-    if box is None:
+    boxes = find_scan_areas(grey)
+    if not boxes:
         raise RejectedInput(path, "no image area found: the first frame is black")
-    return box
+    return boxes
 
 
 # ----------------------------------------------------------------------------- pixels

@@ -18,6 +18,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from follicle_seg.io.calibration import MAX_PANE_OVERLAP, MIN_PANE_SHARE, box_area, box_intersection
+
 #: Smallest side, in pixels, of an image area worth analysing.
 MIN_REGION_PX = 64
 #: Smallest opening, in pixels: wider than a line of burned-in text.
@@ -47,12 +49,33 @@ def find_scan_area(grey: np.ndarray, *, threshold: int = 12) -> tuple[int, int, 
     >>> find_scan_area(frame)
     (60, 40, 259, 179)
     """
+    areas = find_scan_areas(grey, threshold=threshold)
+    return areas[0] if areas else None
+
+
+def find_scan_areas(grey: np.ndarray, *, threshold: int = 12) -> list[tuple[int, int, int, int]]:
+    """The scan sector's box, then those of the other image panes of a dual (or quad) display.
+
+    A pane is another blob of at least :data:`~follicle_seg.io.calibration.MIN_PANE_SHARE` of the
+    largest one's pixels, at least :data:`MIN_REGION_PX` each way, whose box overlaps the boxes
+    kept before it by at most :data:`~follicle_seg.io.calibration.MAX_PANE_OVERLAP` (the rule
+    for ultrasound regions). Largest first; empty when nothing bright and large enough is found.
+
+    Examples
+    --------
+    >>> frame = np.zeros((200, 400), np.uint8)
+    >>> frame[40:180, 10:190] = 120      # the left pane
+    >>> frame[40:180, 210:390] = 110     # the right pane
+    >>> frame[5:12, 5:100] = 255         # a line of text
+    >>> find_scan_areas(frame)
+    [(10, 40, 189, 179), (210, 40, 389, 179)]
+    """
     if grey.ndim != 2:
         raise ValueError(f"find_scan_area needs a 2-D frame, got shape {grey.shape}.")
     n_rows, n_cols = grey.shape
     mask = grey > threshold
     if not mask.any():
-        return None
+        return []
     closing = max(3, min(n_rows, n_cols) // 100)
     opening = max(MIN_TEXT_GAP_PX, min(n_rows, n_cols) // 20)
     # Padded so that the closing keeps a sector that touches the frame's edge.
@@ -62,7 +85,17 @@ def find_scan_area(grey: np.ndarray, *, threshold: int = 12) -> tuple[int, int, 
     mask = ndimage.binary_opening(mask, structure=np.ones((opening, opening), bool))
     labels, n_labels = ndimage.label(mask)
     if n_labels == 0:
-        return None
+        return []
     sizes = np.bincount(labels.ravel())[1:]
-    rows, cols = np.nonzero(labels == int(np.argmax(sizes)) + 1)
-    return (int(cols.min()), int(rows.min()), int(cols.max()), int(rows.max()))
+    boxes: list[tuple[int, int, int, int]] = []
+    for k, slices in sorted(enumerate(ndimage.find_objects(labels)), key=lambda item: -sizes[item[0]]):
+        if boxes and sizes[k] < MIN_PANE_SHARE * sizes.max():
+            break
+        rows, cols = slices
+        box = (cols.start, rows.start, cols.stop - 1, rows.stop - 1)
+        if boxes and min(rows.stop - rows.start, cols.stop - cols.start) < MIN_REGION_PX:
+            continue
+        area = box_area(box)
+        if all(box_area(box_intersection(box, b)) <= MAX_PANE_OVERLAP * min(area, box_area(b)) for b in boxes):
+            boxes.append(box)
+    return boxes
