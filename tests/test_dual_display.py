@@ -129,3 +129,33 @@ def test_each_pane_becomes_a_fine_tuning_pair_of_its_own(dual_run, tmp_path: Pat
         np.testing.assert_array_equal(got, want)
     pixels, labels, _, _ = pairs[f"{right}_0_pane1"]
     assert not pixels.any() and not labels.any()  # the blank pane and its empty map
+
+
+def test_a_dual_display_cine_tracks_each_pane_through_its_frames(tmp_path: Path) -> None:
+    cine = SAMPLE.parent / "cine_20f_jpegls_right.dcm"
+    ds = pydicom.dcmread(cine)
+    frames = ds.pixel_array
+    width = frames.shape[2]
+    ds.PixelData = np.ascontiguousarray(np.concatenate([frames, np.zeros_like(frames)], axis=2)).tobytes()
+    ds.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
+    ds.Columns = 2 * width
+    second = copy.deepcopy(ds.SequenceOfUltrasoundRegions[0])
+    second.RegionLocationMinX0 += width
+    second.RegionLocationMaxX1 += width
+    ds.SequenceOfUltrasoundRegions.append(second)
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    (tmp_path / "in").mkdir()
+    ds.save_as(tmp_path / "in" / "dual_cine.dcm", enforce_file_format=True)
+    (tmp_path / "in" / "cine.dcm").write_bytes(cine.read_bytes())
+    out = tmp_path / "out"
+    run([tmp_path / "in"], RunOptions(out=out, workers=1, batch_size=4, save_masks=True, overlays=False,
+                                      dicom=False, report=False, isolate=False))  # fmt: skip
+    images = pd.read_csv(out / "images.csv").set_index("path")
+    assert list(images.loc[[str(tmp_path / "in" / n) for n in ("cine.dcm", "dual_cine.dcm")], "n_frames"]) == [20, 20]
+    follicles = pd.read_csv(out / "follicles.csv")
+    columns = ["follicle_id", "frame_index", "n_frames", "d1_mm", "d2_mm", "centroid_row"]
+    single, dual = (follicles[follicles.sop_instance_uid == _uid(tmp_path / "in" / n)][columns].reset_index(drop=True)
+                    for n in ("cine.dcm", "dual_cine.dcm"))  # fmt: skip
+    assert len(single) > 0 and single.n_frames.max() > 1  # tracked through the sweep
+    pd.testing.assert_frame_equal(dual, single)  # frames of the two panes, chunk by chunk, kept apart
+    assert len(list((out / "masks").glob(f"{_uid(tmp_path / 'in' / 'dual_cine.dcm')}_*.png"))) == 20
