@@ -21,23 +21,28 @@ from script_module import load_script  # tests/ is on sys.path
 SAMPLE = Path(__file__).resolve().parents[1] / "data_samples" / "mono_left.dcm"
 
 
-def dual_display(dest: Path, image_right: bool = True) -> Path:
-    """``mono_left.dcm``'s frame beside a blank pane of the same size (a region each)."""
-    ds = pydicom.dcmread(SAMPLE)
-    frame = ds.pixel_array
-    width = frame.shape[1]
-    panes = [np.zeros_like(frame), frame] if image_right else [frame, np.zeros_like(frame)]
-    ds.PixelData = np.ascontiguousarray(np.hstack(panes)).tobytes()
+def side_by_side(source: Path, path: Path, image_right: bool = True) -> Path:
+    """``source``'s frames beside a blank pane of the same size (a region each), uncompressed."""
+    ds = pydicom.dcmread(source)
+    frames = ds.pixel_array  # (rows, columns) or (frames, rows, columns)
+    width = frames.shape[-1]
+    panes = [np.zeros_like(frames), frames] if image_right else [frames, np.zeros_like(frames)]
+    ds.PixelData = np.ascontiguousarray(np.concatenate(panes, axis=-1)).tobytes()
+    ds.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
     ds.Columns = 2 * width
     second = copy.deepcopy(ds.SequenceOfUltrasoundRegions[0])
     second.RegionLocationMinX0 += width
     second.RegionLocationMaxX1 += width
     ds.SequenceOfUltrasoundRegions.append(second)
     ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-    dest.mkdir(parents=True, exist_ok=True)
-    path = dest / f"dual_{'right' if image_right else 'left'}.dcm"
+    path.parent.mkdir(parents=True, exist_ok=True)
     ds.save_as(path, enforce_file_format=True)
     return path
+
+
+def dual_display(dest: Path, image_right: bool = True) -> Path:
+    """``mono_left.dcm``'s frame beside a blank pane."""
+    return side_by_side(SAMPLE, dest / f"dual_{'right' if image_right else 'left'}.dcm", image_right)
 
 
 def screen_capture(dest: Path, name: str, panes: int) -> Path:
@@ -133,19 +138,7 @@ def test_each_pane_becomes_a_fine_tuning_pair_of_its_own(dual_run, tmp_path: Pat
 
 def test_a_dual_display_cine_tracks_each_pane_through_its_frames(tmp_path: Path) -> None:
     cine = SAMPLE.parent / "cine_20f_jpegls_right.dcm"
-    ds = pydicom.dcmread(cine)
-    frames = ds.pixel_array
-    width = frames.shape[2]
-    ds.PixelData = np.ascontiguousarray(np.concatenate([frames, np.zeros_like(frames)], axis=2)).tobytes()
-    ds.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
-    ds.Columns = 2 * width
-    second = copy.deepcopy(ds.SequenceOfUltrasoundRegions[0])
-    second.RegionLocationMinX0 += width
-    second.RegionLocationMaxX1 += width
-    ds.SequenceOfUltrasoundRegions.append(second)
-    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-    (tmp_path / "in").mkdir()
-    ds.save_as(tmp_path / "in" / "dual_cine.dcm", enforce_file_format=True)
+    side_by_side(cine, tmp_path / "in" / "dual_cine.dcm", image_right=False)
     (tmp_path / "in" / "cine.dcm").write_bytes(cine.read_bytes())
     out = tmp_path / "out"
     run([tmp_path / "in"], RunOptions(out=out, workers=1, batch_size=4, save_masks=True, overlays=False,
