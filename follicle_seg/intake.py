@@ -97,20 +97,21 @@ def header_pass(
 
 
 def decode_pixels(record: ImageRecord, start: int, stop: int) -> list:
-    """Grey region pixels of frames ``start`` to ``stop - 1`` (what a decoder process returns)."""
-    return [frame.pixels for frame in iter_frames(record, start=start, stop=stop)]
+    """Grey region pixels of frames ``start`` to ``stop - 1``, each frame's panes in pane order
+    (what a decoder process returns)."""
+    return [frame.pixels for frame in iter_frames(record, start=start, stop=stop, panes=True)]
 
 
 def chunks(record: ImageRecord, chunk: int, decoders: WorkerPool | None) -> Iterator[list[Frame]]:
-    """The frames of a file, ``chunk`` at a time, decoded here or in an isolated process; a dual
-    display's chunk holds those frames of every pane, each pane's frames with its own record."""
+    """The frames of a file, ``chunk`` at a time, decoded here or in an isolated process; each
+    frame of a dual display is decoded once and gives a frame per pane, with that pane's record."""
     panes = record.pane_records()
     for start in range(0, record.n_frames, chunk):
-        frames = []
-        for pane in panes:
-            pixels = _call(decoders, decode_pixels, pane, start, start + chunk)
-            frames += [Frame(record=pane, index=start + i, pixels=px) for i, px in enumerate(pixels)]
-        yield frames
+        pixels = _call(decoders, decode_pixels, record, start, start + chunk)
+        yield [
+            Frame(record=panes[i % len(panes)], index=start + i // len(panes), pixels=px)
+            for i, px in enumerate(pixels)
+        ]
 
 
 def _produce(todo: "queue.Queue[Input | None]", out: "queue.Queue", chunk: int, decoders: WorkerPool | None) -> None:

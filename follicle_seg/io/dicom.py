@@ -238,12 +238,15 @@ def _box_shape(box: tuple[int, int, int, int]) -> tuple[int, int]:
     return (box[3] - box[1] + 1, box[2] - box[0] + 1)
 
 
-def iter_frames(record: ImageRecord, *, start: int = 0, stop: int | None = None) -> Iterator[Frame]:
+def iter_frames(
+    record: ImageRecord, *, start: int = 0, stop: int | None = None, panes: bool = False
+) -> Iterator[Frame]:
     """Decode frames ``start`` to ``stop - 1`` one at a time, as grey uint8 of the region.
 
     The header is parsed once and each frame decoded on its own from the open file
     (``pydicom.pixels.iter_pixels``): a long cine is never held whole in memory, and a long
-    header is not parsed again for every frame.
+    header is not parsed again for every frame. With ``panes`` each decoded frame gives one
+    ``Frame`` per image pane of a dual display (:meth:`ImageRecord.pane_records`), in pane order.
 
     Raises
     ------
@@ -254,7 +257,7 @@ def iter_frames(record: ImageRecord, *, start: int = 0, stop: int | None = None)
     to_grey = _checked_grey_converter(record.path, header)
     plugin = _decoding_plugin(record.transfer_syntax)
     source = _pixel_source(record.path, record.transfer_syntax)
-    c0, r0, c1, r1 = record.region
+    targets = record.pane_records() if panes else (record,)
     first = max(0, start)
     end = record.n_frames if stop is None else min(stop, record.n_frames)
     if first >= end:
@@ -268,9 +271,9 @@ def iter_frames(record: ImageRecord, *, start: int = 0, stop: int | None = None)
         else:
             arr = _next_frame(record.path, decoded, index, record.rows, record.columns)
         grey = to_grey(arr)
-        yield Frame(
-            record=record, index=index, pixels=np.ascontiguousarray(grey[r0 : r1 + 1, c0 : c1 + 1])
-        )
+        for target in targets:
+            c0, r0, c1, r1 = target.region
+            yield Frame(target, index, np.ascontiguousarray(grey[r0 : r1 + 1, c0 : c1 + 1]))
 
 
 def sop_class_name(uid: str) -> str:
