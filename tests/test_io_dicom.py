@@ -220,9 +220,9 @@ def test_a_dual_display_gives_each_pane_its_region_and_calibration_and_a_doppler
     assert [p.region for p in second.other_panes] == [record.region]
     frames = [next(iter_frames(r)).pixels for r in (first, second)]
     assert [f.shape for f in frames] == [(ROWS, half), (ROWS, COLS - half)]
-    both = list(iter_frames(record, panes=True))  # the frame decoded once, a Frame per pane
-    assert [(f.index, f.record) for f in both] == [(0, first), (0, second)]
-    assert all(np.array_equal(f.pixels, want) for f, want in zip(both, frames))
+    both = list(iter_frames(record, panes=True))  # each frame decoded once, a Frame per pane
+    assert [(f.index, f.record) for f in both] == [(0, first), (0, second), (1, first), (1, second)]
+    assert all(np.array_equal(f.pixels, want) for f, want in zip(both, frames))  # frame 0's panes
     (row,) = inspect_paths([tmp_path / "dual.dcm"])
     assert row["other_panes"] == [{"region": [half, 0, COLS - 1, ROWS - 1], "spacing_row_mm": pytest.approx(0.3),
                                    "spacing_col_mm": pytest.approx(0.3)}]  # fmt: skip
