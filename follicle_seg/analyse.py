@@ -90,7 +90,7 @@ class FileAnalysis:
         """Track through the sweep (or take the still) of each pane, choose the pane that stands
         for the file, and build its key frames: the result's ``key_frames`` and the frames of its
         unsure follicles (shown on the overlays only)."""
-        results = [self._summarise(k) for k in range(self.record.n_panes)]
+        results = [self._summarise(pane) for pane in self.record.pane_records()]
         result = choose_pane(results)
         entries = self._frames.get(result.record.pane, [])
         by_index = {m.frame_index: (m, labels, inst) for m, labels, inst in entries}
@@ -105,12 +105,12 @@ class FileAnalysis:
             keys.append(KeyFrame(k, _unpack(labels), ids, unsure))
         return result, keys
 
-    def _summarise(self, pane: int) -> ImageResult:
-        record = self.record.pane_records()[pane]
+    def _summarise(self, pane: ImageRecord) -> ImageResult:
         measurements = (
-            replace(m, instances=_unpack(instances).astype(np.int32)) for m, _, instances in self._frames.get(pane, [])
+            replace(m, instances=_unpack(instances).astype(np.int32))
+            for m, _, instances in self._frames.get(pane.pane, [])
         )
-        return summarise_image(record, measurements)
+        return summarise_image(pane, measurements)
 
 
 def _paint(instances: np.ndarray, m: FrameMeasurement, sections: list[tuple[Section, int]]) -> np.ndarray:

@@ -75,12 +75,16 @@ def export(run: Path, sources: dict[str, ImageRecord], out: Path, step: int = 1,
             if labels is None or labels.shape != (record.rows, record.columns):
                 say(f"{mask_path}: not a label map of {record.path}'s frame size; left out")
                 continue
-            for pane in record.pane_records():  # a dual display: each pane a pair of its own
-                try:
-                    frame = next(iter_frames(pane, start=frame_index, stop=frame_index + 1))
-                except (RejectedInput, StopIteration) as exc:
-                    say(f"{record.path}: frame {frame_index} cannot be read ({exc}); left out")
-                    break
+            try:  # the frame decoded once; a dual display gives each pane as a pair of its own
+                frames = list(iter_frames(record, start=frame_index, stop=frame_index + 1, panes=True))
+            except RejectedInput as exc:
+                say(f"{record.path}: frame {frame_index} cannot be read ({exc}); left out")
+                continue
+            if not frames:
+                say(f"{record.path}: no frame {frame_index}; left out")
+                continue
+            for frame in frames:
+                pane = frame.record
                 name = f"{sop}_{frame_index}" + (f"_pane{pane.pane + 1}" if record.n_panes > 1 else "")
                 c0, r0, c1, r1 = pane.region
                 write_png(out / "images" / f"{name}.png", frame.pixels)

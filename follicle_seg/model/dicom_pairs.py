@@ -123,13 +123,13 @@ def _seg_pairs(seg_path: Path, sources: dict[str, Path]) -> list[Pair]:
         full = np.zeros(masks.shape[:2], np.uint8)
         full[masks[..., : len(ovary)].any(axis=-1)] = OVARY_LABEL if follicle else OUTLINE
         full[masks[..., len(ovary) :].any(axis=-1)] = FOLLICLE_LABEL
-        for pane in record.pane_records():  # a dual display: each outlined pane a pair of its own
+        for frame in iter_frames(record, panes=True):  # a dual display: each outlined pane a pair
+            pane = frame.record
             c0, r0, c1, r1 = pane.region
             labels = full[r0 : r1 + 1, c0 : c1 + 1]
             if record.n_panes > 1 and not labels.any():
                 continue  # a pane nobody outlined is not annotated, not empty
-            pixels = next(iter_frames(pane)).pixels
             cal = pane.calibration
             name = f"{sop}_pane{pane.pane + 1}" if pane.pane else sop
-            pairs.append((name, pixels, labels, cal.spacing_row_mm, cal.spacing_col_mm))
+            pairs.append((name, frame.pixels, labels, cal.spacing_row_mm, cal.spacing_col_mm))
     return pairs
