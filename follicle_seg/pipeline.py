@@ -374,7 +374,6 @@ def run(inputs: Iterable[str | Path], options: RunOptions, *, progress=None) -> 
 def _run(inputs: list, options: RunOptions, progress, t0: float) -> RunSummary:
     from follicle_seg.io.tables import read_cohort, write_tables
     from follicle_seg.review import REVIEW_FILE, Review, ReviewError
-    from follicle_seg.series import sweep_frames
     from follicle_seg.visits import build_tables
 
     cohort = read_cohort(options.cohort) if options.cohort else None
@@ -428,10 +427,6 @@ def _run(inputs: list, options: RunOptions, progress, t0: float) -> RunSummary:
         else:  # a review log of an earlier review that is gone would mislead
             for stale in ("review_log.csv", "review_log.parquet"):
                 (options.out / stale).unlink(missing_ok=True)
-        joined = sweep_frames(results)
-        if joined:
-            log.info("%d single-frame files tracked as the frames of %d sweeps",
-                     sum(map(len, joined)), len(joined))  # fmt: skip
         try:
             write_tables(tables, options.out)
             if options.report:

@@ -29,6 +29,7 @@ Columns are the SPEC lists in :data:`COLUMNS`; booleans are pandas ``boolean``, 
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -46,6 +47,8 @@ from follicle_seg.tracking import (
     MAX_COUNT_DISAGREEMENT,
 )
 from follicle_seg.types import Follicle, ImageResult
+
+log = logging.getLogger(__name__)
 
 COLUMNS: dict[str, tuple[str, ...]] = {
     "images": (
@@ -313,10 +316,15 @@ def _ovary_visits(results: Sequence[ImageResult], review: Review) -> list[_Ovary
         key = (rec.patient_id, rec.study_date, rec.study_instance_uid, rec.laterality or "U")
         groups.setdefault(key, []).append(r)
     ovaries = []
+    stills = sweeps = 0
     for (p, d, uid, side), images in sorted(groups.items()):
         joined = join_sweeps(images)
+        made = len({id(r) for r in joined} - {id(r) for r in images})  # the joined sweeps
+        stills, sweeps = stills + len(images) - len(joined) + made, sweeps + made
         before = max(len(r.follicles) for r in joined)
         ovaries.append(_OvaryVisit(p, uid, d, side, review.drop_follicles(joined, (p, d, side)), len(images), before))
+    if sweeps:
+        log.info("%d single-frame files tracked as the frames of %d sweeps", stills, sweeps)
     return ovaries
 
 
