@@ -66,12 +66,17 @@ def join_sweeps(results: Sequence[ImageResult]) -> list[ImageResult]:
     list of ImageResult
         One result per image or sweep; a joined sweep stands where its first frame stood.
     """
-    joined: dict[int, ImageResult] = {}
+    return [r for r, _ in join_sweeps_with_stills(results)]
+
+
+def join_sweeps_with_stills(results: Sequence[ImageResult]) -> list[tuple[ImageResult, tuple[ImageResult, ...]]]:
+    """:func:`join_sweeps`, each result with the stills it was joined from (``()`` for one image)."""
+    joined: dict[int, tuple[ImageResult, tuple[ImageResult, ...]]] = {}
     dropped: set[int] = set()
     for frames in sweep_frames(results):
-        joined[id(frames[0])] = summarise_series(frames)
+        joined[id(frames[0])] = (summarise_series(frames), tuple(frames))
         dropped.update(id(r) for r in frames[1:])
-    return [joined.get(id(r), r) for r in results if id(r) not in dropped]
+    return [joined.get(id(r), (r, ())) for r in results if id(r) not in dropped]
 
 
 def sweep_frames(results: Sequence[ImageResult]) -> list[list[ImageResult]]:

@@ -38,9 +38,10 @@ from datetime import date
 import pandas as pd
 
 from follicle_seg.review import Review
-from follicle_seg.series import join_sweeps
+from follicle_seg.series import join_sweeps_with_stills
 from follicle_seg.tracking import (
     DIAMETER_DECIMALS,
+    FLAG_LOW_CONFIDENCE,
     FLAG_REASONS,
     FLAG_SIDE_UNKNOWN,
     FLAG_UNCALIBRATED,
@@ -212,6 +213,7 @@ class _OvaryVisit:
     images: list[ImageResult]  # one per image or sweep (stills of one sweep joined: series.py)
     n_files: int
     count_before: int  # the count before a reviewer's not_follicle decisions
+    stills: dict[str, tuple[ImageResult, ...]]  # a joined sweep's stills, by the sweep's SOP UID
     confirmed: bool = False  # a reviewer confirmed the count
 
     @property
@@ -284,13 +286,26 @@ class _OvaryVisit:
             if self.laterality not in ("L", "R"):
                 flags.append(FLAG_SIDE_UNKNOWN)
             for flag in dict.fromkeys([*flags, *r.flags]):
-                rows.append({**where, "sop_instance_uid": rec.sop_instance_uid, "flag": flag,
-                             "reason": FLAG_REASONS.get(flag, flag)})  # fmt: skip
+                uids = [rec.sop_instance_uid] if flag in flags else self._flagged_stills(r, flag)
+                rows += [{**where, "sop_instance_uid": uid, "flag": flag, "reason": FLAG_REASONS.get(flag, flag)}
+                         for uid in uids]  # fmt: skip
         counts = sorted(len(r.follicles) for r in self.images)
         if counts[-1] - counts[0] > MAX_COUNT_DISAGREEMENT:
             rows.append({**where, "sop_instance_uid": "", "flag": FLAG_COUNTS_DISAGREE,
                          "reason": f"the images' follicle counts differ: {', '.join(map(str, counts))}"})  # fmt: skip
         return rows
+
+    def _flagged_stills(self, r: ImageResult, flag: str) -> list[str]:
+        """The files a flag of image ``r`` is about: ``r`` itself, or for a sweep joined from stills
+        the stills that raise it (those holding an unsure candidate for "low confidence", those
+        whose own results carry the flag for the others), else its first still."""
+        uid = r.record.sop_instance_uid  # type: ignore[union-attr]
+        stills = self.stills.get(uid, ())
+        if flag == FLAG_LOW_CONFIDENCE:
+            frames = {s.frame_index for s in r.unsure}
+        else:
+            frames = {k for k, still in enumerate(stills) if flag in still.flags}
+        return [stills[k].record.sop_instance_uid for k in sorted(frames) if k < len(stills)] or [uid]  # type: ignore[union-attr]
 
     def _ovary_size(self) -> dict:
         sections = [r.ovary for r in self.images if r.ovary is not None and r.ovary.area_mm2 is not None]
@@ -318,11 +333,13 @@ def _ovary_visits(results: Sequence[ImageResult], review: Review) -> list[_Ovary
     ovaries = []
     stills = sweeps = 0
     for (p, d, uid, side), images in sorted(groups.items()):
-        joined = join_sweeps(images)
-        made = len({id(r) for r in joined} - {id(r) for r in images})  # the joined sweeps
-        stills, sweeps = stills + len(images) - len(joined) + made, sweeps + made
+        pairs = join_sweeps_with_stills(images)
+        joined = [r for r, _ in pairs]
+        members = {r.record.sop_instance_uid: frames for r, frames in pairs if frames}  # type: ignore[union-attr]
+        stills, sweeps = stills + sum(map(len, members.values())), sweeps + len(members)
         before = max(len(r.follicles) for r in joined)
-        ovaries.append(_OvaryVisit(p, uid, d, side, review.drop_follicles(joined, (p, d, side)), len(images), before))
+        ovaries.append(_OvaryVisit(p, uid, d, side, review.drop_follicles(joined, (p, d, side)), len(images),
+                                   before, members))  # fmt: skip
     if sweeps:
         log.info("%d single-frame files tracked as the frames of %d sweeps", stills, sweeps)
     return ovaries

@@ -152,3 +152,21 @@ def test_network_flags_of_the_frames_a_result_rests_on_carry_over():
     # was the still's verdict, made again for the sweep (nothing unsure here)
     assert "implausible_follicle_shape" in sweep.flags and FLAG_LOW_CONFIDENCE not in sweep.flags
     assert build_tables(frames)["ovaries"].iloc[0]["needs_review"]
+
+
+def test_a_joined_sweeps_review_reasons_name_the_stills_that_raise_them():
+    # still s3 carries the network's shape flag and holds follicle B, a counted track: the reason
+    # names s3, not the sweep's first still
+    frames = three_frames()
+    frames[2] = replace(frames[2], flags=("implausible_follicle_shape",))
+    reasons = build_tables(frames)["review_reasons"]
+    assert list(zip(reasons["sop_instance_uid"], reasons["flag"])) == [("s3", "implausible_follicle_shape")]
+    # an unsure largest section in s2 raises "low confidence" for the sweep: the reason names s2
+    # (s2's own result was made without the flag: the sweep's verdict decides)
+    frames = [still("s1", 0.0, [A0]), still("s2", 0.04, [], unsure=[A1])]
+    reasons = build_tables(frames)["review_reasons"]
+    assert list(zip(reasons["sop_instance_uid"], reasons["flag"])) == [("s2", FLAG_LOW_CONFIDENCE)]
+    # a flag of the whole sweep (no ovary found) names its first still, once
+    frames = [replace(r, ovary=None) for r in three_frames()]
+    reasons = build_tables(frames)["review_reasons"]
+    assert set(reasons["sop_instance_uid"]) == {"s1"} and "no ovary found" in set(reasons["flag"])
