@@ -60,6 +60,8 @@ class KeyFrame:
     labels: np.ndarray  # uint8 0/1/2 on the region grid
     follicle_ids: np.ndarray  # int32, value = follicle_id of follicles whose largest section is here
     unsure_ids: np.ndarray  # int32, value = k of the k-th ``ImageResult.unsure`` section when it is here
+    # a dual display: the other panes at this frame, each with its own (not counted) result
+    others: tuple[tuple[ImageResult, KeyFrame], ...] = ()
 
 
 class FileAnalysis:
@@ -93,17 +95,27 @@ class FileAnalysis:
         results = [self._summarise(pane) for pane in self.record.pane_records()]
         result = choose_pane(results)
         entries = self._frames.get(result.record.pane, [])
-        by_index = {m.frame_index: (m, labels, inst) for m, labels, inst in entries}
         if not result.key_frames and entries:  # nothing found: still show the image reviewed
             result = replace(result, key_frames=(entries[len(entries) // 2][0].frame_index,))
+        shown = sorted({*result.key_frames, *(s.frame_index for s in result.unsure)})
+        others = [(r, self._key_frames(r, shown)) for r in results if r.record.pane != result.record.pane]
+        keys = [
+            replace(key, others=tuple((r, pane_keys[i]) for r, pane_keys in others))
+            for i, key in enumerate(self._key_frames(result, shown))
+        ]
+        return result, keys
+
+    def _key_frames(self, result: ImageResult, indices: list[int]) -> list[KeyFrame]:
+        """The key frames at ``indices`` of the pane ``result`` stands for."""
+        by_index = {m.frame_index: (m, labels, inst) for m, labels, inst in self._frames.get(result.record.pane, [])}
         keys = []
-        for k in sorted({*result.key_frames, *(s.frame_index for s in result.unsure)}):
+        for k in indices:
             m, labels, inst = by_index[k]
             instances = _unpack(inst).astype(np.int32)
             ids = _paint(instances, m, [(f.best, f.follicle_id) for f in result.follicles])
             unsure = _paint(instances, m, [(s, i) for i, s in enumerate(result.unsure, start=1)])
             keys.append(KeyFrame(k, _unpack(labels), ids, unsure))
-        return result, keys
+        return keys
 
     def _summarise(self, pane: ImageRecord) -> ImageResult:
         measurements = (

@@ -17,8 +17,8 @@ from follicle_seg.analyse import FileAnalysis, KeyFrame
 from follicle_seg.io import iter_frames
 from follicle_seg.report.dicom_seg import write_seg
 from follicle_seg.report.dicom_sr import write_sr
-from follicle_seg.report.overlay import overlay_filename, render_overlay, write_overlay
-from follicle_seg.types import FOLLICLE, OVARY, ImageRecord, ImageResult
+from follicle_seg.report.overlay import overlay_filename, render_overlay, side_by_side, write_overlay
+from follicle_seg.types import FOLLICLE, OVARY, Frame, ImageRecord, ImageResult
 
 def embed(region_map: np.ndarray, record: ImageRecord, into: np.ndarray | None = None) -> np.ndarray:
     """Place a region-grid map onto the full source-frame grid: a new one, zeros outside the
@@ -81,24 +81,34 @@ def outlines(key: KeyFrame, record: ImageRecord) -> list[tuple[int, np.ndarray]]
 
 
 def write_overlays(out: Path, result: ImageResult, keys: list[KeyFrame]) -> None:
-    """One overlay PNG per key frame, in ``overlays/`` (names from `overlay_filename`)."""
+    """One overlay PNG per key frame, in ``overlays/`` (names from `overlay_filename`); a dual
+    display's panes side by side in it, as on the screen, each with its own outlines."""
     record = result.record
     assert record is not None
     for key in keys:  # each key frame decoded on its own: never the frames between them
-        frame = next(iter_frames(record, start=key.frame_index, stop=key.frame_index + 1))
-        drawn = [f for f in result.follicles if f.best.frame_index == frame.index]
-        rgb = render_overlay(
-            frame.pixels,
-            ovary_mask=np.isin(key.labels, (OVARY, FOLLICLE)),
-            follicle_ids=key.follicle_ids,
-            follicles=drawn,
-            unsure_ids=key.unsure_ids,
-            unsure=result.unsure,
-            record=record,
-            frame_index=frame.index,
-            patient_label=record.patient_id,
-        )
-        write_overlay(out / "overlays" / overlay_filename(record, frame.index), rgb)
+        panes = sorted([(result, key), *key.others], key=lambda p: p[0].record.region)  # type: ignore[union-attr]
+        base = min((r.record for r, _ in panes), key=lambda rec: rec.pane)  # type: ignore[union-attr]
+        frames = {f.record.pane: f for f in iter_frames(base, start=key.frame_index, stop=key.frame_index + 1,
+                                                        panes=len(panes) > 1)}  # fmt: skip
+        images = [_render(r, k, frames[r.record.pane], counted=r is result) for r, k in panes]  # type: ignore[union-attr]
+        rgb = images[0] if len(images) == 1 else side_by_side(images)
+        write_overlay(out / "overlays" / overlay_filename(record, key.frame_index), rgb)
+
+
+def _render(result: ImageResult, key: KeyFrame, frame: Frame, counted: bool) -> np.ndarray:
+    record = frame.record
+    return render_overlay(
+        frame.pixels,
+        ovary_mask=np.isin(key.labels, (OVARY, FOLLICLE)),
+        follicle_ids=key.follicle_ids,
+        follicles=[f for f in result.follicles if f.best.frame_index == frame.index],
+        unsure_ids=key.unsure_ids,
+        unsure=result.unsure,
+        record=record,
+        frame_index=frame.index,
+        patient_label=record.patient_id,
+        counted=counted,
+    )
 
 
 def write_dicom(out: Path, result: ImageResult, keys: list[KeyFrame]) -> None:

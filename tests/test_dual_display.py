@@ -16,6 +16,7 @@ from pydicom.uid import generate_uid
 from follicle_seg.io import read_record
 from follicle_seg.model.data import read_image_pairs
 from follicle_seg.pipeline import RunOptions, run
+from follicle_seg.report.overlay import FOOTER_PX, HEADER_PX, OVARY_COLOUR, uid_token
 from script_module import load_script  # tests/ is on sys.path
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data_samples" / "mono_left.dcm"
@@ -107,7 +108,34 @@ def test_the_blank_pane_makes_the_counts_differ_for_review(dual_run) -> None:
     expected = {_uid(inputs / "dual_right.dcm"), _uid(inputs / "dual_left.dcm")} if n > 1 else set()
     assert flagged == expected
     overlays = sorted(p.name for p in (out / "overlays").glob("*.png"))
-    assert len(overlays) == 5  # one still each, the dual displays' counted pane
+    assert len(overlays) == 5  # one still each, a dual display's panes in one
+
+
+def _overlay(out: Path, path: Path) -> np.ndarray:
+    [png] = (out / "overlays").glob(f"*{uid_token(_uid(path))}_f000.png")
+    return np.asarray(Image.open(png).convert("RGB"))
+
+
+def _outlined(rgb: np.ndarray) -> bool:
+    return bool((rgb == OVARY_COLOUR).all(axis=2).any())
+
+
+def test_the_overlay_shows_every_pane_as_on_the_screen(dual_run) -> None:
+    inputs, out = dual_run
+    single = _overlay(out, inputs / "single.dcm")
+    top = HEADER_PX  # below the header (which names the pane): the single file's overlay exactly
+    for name, counted_right in (("dual_right.dcm", True), ("dual_left.dcm", False)):
+        dual = _overlay(out, inputs / name)
+        width = single.shape[1]
+        assert dual.shape == (single.shape[0], 2 * width + 6, 3)
+        left, right = dual[:, :width], dual[:, width + 6 :]
+        counted, blank = (right, left) if counted_right else (left, right)
+        np.testing.assert_array_equal(counted[top:], single[top:])
+        assert _outlined(counted) and not _outlined(blank[top:-FOOTER_PX])  # the blank pane: nothing found
+        assert not np.array_equal(counted[:top], blank[:top])  # "counted" and "not counted" headers
+    capture = _overlay(out, inputs / "dual_capture.dcm")  # the same image twice: outlined twice
+    half = (capture.shape[1] - 6) // 2
+    assert _outlined(capture[top:-FOOTER_PX, :half]) and _outlined(capture[top:-FOOTER_PX, half + 6 :])
 
 
 def test_the_panes_of_a_screen_capture_are_found_in_its_pixels(dual_run) -> None:

@@ -51,6 +51,8 @@ UNCALIBRATED_COLOUR = (120, 255, 200)
 OVARY_COLOUR = (230, 60, 255)
 UNSURE_COLOUR = (40, 90, 255)  # dashed: a follicle the network was unsure of, not counted
 _UNSURE_ID0 = 1 << 20  # label ids of unsure follicles, apart from every follicle_id
+_BACKGROUND = (24, 24, 24)  # header, footer and margins
+_PARTING = (110, 110, 110)  # the line between the panes of a dual display
 
 TARGET_LONG_SIDE = 900  # output pixels the region's long side is upscaled towards
 MAX_SCALE = 4
@@ -127,6 +129,7 @@ def render_overlay(
     patient_label: str,
     unsure_ids: np.ndarray | None = None,
     unsure: Sequence[Section] = (),
+    counted: bool = True,
 ) -> np.ndarray:
     """Render the review overlay of one frame (see the module docstring).
 
@@ -150,6 +153,9 @@ def render_overlay(
     unsure_ids, unsure
         ``int32`` region-grid map, value ``k`` where the ``k``-th section of ``unsure``
         (``ImageResult.unsure``: follicles the network was unsure of) lies on this frame.
+    counted
+        For a pane of a dual display: whether its count stands for the file (the header says;
+        the follicles of a pane not counted are labelled ``-`` instead of an id).
 
     Returns
     -------
@@ -181,7 +187,8 @@ def render_overlay(
         _draw_outline(image, np.asarray(ovary_mask, bool), s, OVARY_COLOUR)
     for f in drawn:
         _draw_outline(image, ids == f.follicle_id, s, size_class_colour(f.mean_diameter_mm)[1])
-    labels = [(f.follicle_id, str(f.follicle_id), _measure_text(f)) for f in drawn]
+    # a pane not counted: sizes only, its ids are not in the tables
+    labels = [(f.follicle_id, str(f.follicle_id) if counted else "-", _measure_text(f)) for f in drawn]
     if unsure_ids is not None:
         on_frame = np.asarray(unsure_ids)
         for k, section in enumerate(unsure, start=1):
@@ -191,13 +198,30 @@ def render_overlay(
                 ids = np.where(mask, _UNSURE_ID0 + k, ids)
                 labels.append((_UNSURE_ID0 + k, "?", f"unsure {section.score:.2f}"))
 
-    canvas = Image.new("RGB", (layout.canvas_width, layout.top + layout.height + FOOTER_PX), (24, 24, 24))
+    canvas = Image.new("RGB", (layout.canvas_width, layout.top + layout.height + FOOTER_PX), _BACKGROUND)
     canvas.paste(Image.fromarray(image), (0, layout.top))
     draw = ImageDraw.Draw(canvas)
-    _draw_header(draw, record, frame_index, patient_label, len(drawn), len(labels) - len(drawn))
+    _draw_header(draw, record, frame_index, patient_label, len(drawn), len(labels) - len(drawn), counted)
     _draw_labels(draw, layout, ids, labels)
     _draw_footer(draw, layout, record, unsure=len(labels) > len(drawn))
     return np.asarray(canvas)
+
+
+def side_by_side(images: Sequence[np.ndarray], gap: int = 6) -> np.ndarray:
+    """Overlays of the panes of one frame in one image, left to right, top-aligned, parted by a
+    grey line ``gap`` pixels wide (background colour below the shorter ones).
+
+    >>> side_by_side([np.ones((2, 3, 3), np.uint8), np.ones((4, 1, 3), np.uint8)], gap=1).shape
+    (4, 5, 3)
+    """
+    height = max(im.shape[0] for im in images)
+    out = np.full((height, sum(im.shape[1] for im in images) + gap * (len(images) - 1), 3), _BACKGROUND, np.uint8)
+    x = 0
+    for im in images:
+        out[: im.shape[0], x : x + im.shape[1]] = im
+        out[:, x + im.shape[1] : x + im.shape[1] + gap] = _PARTING
+        x += im.shape[1] + gap
+    return out
 
 
 def uid_token(sop_instance_uid: str) -> str:
@@ -309,12 +333,13 @@ def _draw_header(
     patient_label: str,
     n_drawn: int,
     n_unsure: int = 0,
+    counted: bool = True,
 ) -> None:
     side = {"L": "LEFT ovary", "R": "RIGHT ovary"}.get(record.laterality, "side unknown")
     frame = f"frame {frame_index + 1} of {record.n_frames}" if record.is_sweep else "still image"
     line1 = f"{patient_label or 'unknown patient'}   {record.study_date or 'no date'}   {side}"
     if record.other_panes:  # a dual display: which pane this is (the one whose count stands)
-        line1 += f"   pane {record.pane + 1} of {record.n_panes} counted"
+        line1 += f"   pane {record.pane + 1} of {record.n_panes} {'counted' if counted else 'not counted'}"
     cal = record.calibration
     if cal.calibrated:
         line2 = f"{cal.spacing_col_mm:.3f} x {cal.spacing_row_mm:.3f} mm/px"
