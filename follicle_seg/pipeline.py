@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -137,9 +138,12 @@ class Engine:
         self.seconds = dict.fromkeys(MAIN_THREAD_TIMES, 0.0)
         self._measure = ThreadPoolExecutor(max(1, options.workers), thread_name_prefix="measure")
         self._pending: list[tuple[FileAnalysis, Future]] | None = None
+        self._outputs = ThreadPoolExecutor(max(1, options.workers), thread_name_prefix="outputs")
+        self._writing: deque[tuple[Input, Future]] = deque()  # files being finished, in order
 
     def close(self) -> None:
         self._measure.shutdown()
+        self._outputs.shutdown()
 
     @contextmanager
     def _clock(self, key: str) -> Iterator[None]:
@@ -185,11 +189,32 @@ class Engine:
                 analysis.add(entry)
 
     def finish(self, item: Input, analysis: FileAnalysis) -> ImageResult:
+        """Track the file and write its outputs in this thread (the unit of work of a Dask task)."""
         self.settle()
         if analysis.error is not None:
             return ImageResult(item.record, item.path, "failed", analysis.error)
         with self._clock("finishing files"):
             return self._write(item, analysis)
+
+    def finish_later(self, item: Input, analysis: FileAnalysis, on_result: Callable[[Input, ImageResult], None]) -> None:
+        """:meth:`finish` on the output threads while the next frames are segmented; results
+        reach ``on_result`` in this thread, in the order the files were finished
+        (:meth:`deliver`). At most ``2 x workers`` files wait for their outputs."""
+        self.settle()
+        if analysis.error is not None:
+            self._writing.append((item, _done(ImageResult(item.record, item.path, "failed", analysis.error))))
+        else:
+            self._writing.append((item, self._outputs.submit(self._write, item, analysis)))
+        self.deliver(on_result, keep=2 * max(1, self.options.workers))
+
+    def deliver(self, on_result: Callable[[Input, ImageResult], None], keep: int = 0) -> None:
+        """Hand finished files to ``on_result`` in order, waiting until at most ``keep`` are left
+        (``OutputError`` from a file's outputs is raised here)."""
+        while self._writing and (len(self._writing) > keep or self._writing[0][1].done()):
+            item, future = self._writing.popleft()
+            with self._clock("finishing files"):
+                result = future.result()
+            on_result(item, result)
 
     def _write(self, item: Input, analysis: FileAnalysis) -> ImageResult:
         """Track the file's sweep and write its overlays, masks and DICOM."""
@@ -248,7 +273,7 @@ class Engine:
             if item.path in failed:
                 on_result(item, ImageResult(item.record, item.path, "failed", failed.pop(item.path)))
             else:
-                on_result(item, self.finish(item, analysis))
+                self.finish_later(item, analysis, on_result)
 
         def fail(item: Input, exc: Exception) -> None:
             log.error("%s: segmentation failed", item.path, exc_info=exc)
@@ -319,6 +344,14 @@ class Engine:
                 if len(waiting[key]) >= batch:
                     segment_stills(key)
         segment_stills()
+        self.settle()
+        self.deliver(on_result)
+
+
+def _done(result: ImageResult) -> Future:
+    future: Future = Future()
+    future.set_result(result)
+    return future
 
 
 # --------------------------------------------------------------------------- the run

@@ -72,3 +72,33 @@ def test_header_pass_rejects_duplicates_after_the_first(tmp_path):
     assert items[0].record is not None and items[0].result is None
     assert items[1].result.status == "rejected" and str(a) in items[1].result.reason
     assert items[2].result.status == "rejected" and items[2].result.record is None
+
+
+def test_files_finished_on_the_output_threads_reach_the_run_in_order_and_bounded(tmp_path):
+    """Outputs are written on threads; results still come back in the order the files were
+    finished, a failed file's too, and no more than 2 x workers files wait at a time."""
+    from follicle_seg.analyse import FileAnalysis
+    from follicle_seg.pipeline import Engine, RunOptions
+    from follicle_seg.types import ImageResult
+
+    record = read_record(_cine(tmp_path / "c.dcm", frames=2))
+    engine = Engine(RunOptions(out=tmp_path / "out", workers=2), segmenter=None)
+    delays = [0.05, 0.0, 0.03, 0.0, 0.02, 0.0, 0.01, 0.0]
+
+    def write(item, analysis):  # later files finish first: the order must still hold
+        time.sleep(delays[int(item.path)])
+        return ImageResult(record, item.path, "ok")
+
+    engine._write = write
+    got, waiting = [], []
+    try:
+        for k in range(len(delays)):
+            analysis = FileAnalysis(record)
+            analysis.error = "planted" if k == 5 else None
+            engine.finish_later(Input(str(k), "", record, None), analysis, lambda i, r: got.append((i.path, r.status)))
+            waiting.append(len(engine._writing))
+        engine.deliver(lambda i, r: got.append((i.path, r.status)))
+    finally:
+        engine.close()
+    assert got == [(str(k), "failed" if k == 5 else "ok") for k in range(len(delays))]
+    assert max(waiting) <= 4

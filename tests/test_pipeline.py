@@ -261,6 +261,31 @@ def test_a_frame_that_fails_to_measure_fails_its_file_alone(study, clean_run, tm
     assert "planted failure" in (out / "run.log").read_text()
 
 
+def test_a_file_whose_outputs_fail_fails_alone_while_the_others_are_written(study, clean_run, tmp_path,
+                                                                            monkeypatch):
+    """Overlays and DICOM are written on the output threads while later frames are segmented:
+    a failure there fails its own file only, and every other file is recorded with its overlay."""
+    import follicle_seg.artefacts as artefacts
+
+    files = sorted(p for p in (study / "dicom").rglob("*.dcm"))
+    broken = str(files[3])
+    real = artefacts.write_overlays
+
+    def write_overlays(out, result, keys):
+        if result.record.path == broken:
+            raise RuntimeError("planted overlay failure")
+        return real(out, result, keys)
+
+    monkeypatch.setattr(artefacts, "write_overlays", write_overlays)
+    out = tmp_path / "out"
+    summary = run([study / "dicom"], RunOptions(out=out, cohort=study / "cohort.csv", workers=2, batch_size=2,
+                                                dicom=False, report=False))  # fmt: skip
+    assert summary.failed == 1 and summary.ok == len(files) - 1
+    _only_this_file_failed(out, clean_run, broken, "planted overlay failure")
+    stems = {p.name.rsplit("_f", 1)[0] for p in (out / "overlays").glob("*.png")}
+    assert len(stems) == len(files) - 1  # every other file's overlays, none of the failed one's
+
+
 def _only_this_file_failed(out: Path, clean_run: Path, broken: str, reason: str) -> None:
     """``broken`` failed with ``reason``; every other file's row equals the clean run's."""
     images = _tables(out)["images"].set_index("path")

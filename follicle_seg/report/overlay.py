@@ -24,9 +24,9 @@ import hashlib
 import math
 import os
 import re
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import matplotlib
@@ -292,11 +292,17 @@ def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9.-]+", "-", text).strip("-") or "x"
 
 
-@lru_cache(maxsize=4)
+_fonts = threading.local()  # a FreeType face is not to be shared between threads
+
+
 def _font(size: int, bold: bool = False) -> ImageFont.FreeTypeFont:
-    """DejaVu Sans from matplotlib's data folder (always installed with matplotlib)."""
-    name = "DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf"
-    return ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / name), size)
+    """DejaVu Sans from matplotlib's data folder (always installed with matplotlib), loaded once
+    per thread (overlays are drawn on the run's output threads)."""
+    cache = _fonts.__dict__.setdefault("by_key", {})
+    if (size, bold) not in cache:
+        name = "DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf"
+        cache[size, bold] = ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / name), size)
+    return cache[size, bold]
 
 
 def _draw_outline(
