@@ -49,7 +49,7 @@ MAX_FRAME_GAP_S = 1.0
 MIN_REGION_OVERLAP = 0.9
 
 #: Flags a result derives from its whole image; a joined sweep derives them again.
-_IMAGE_FLAGS = {FLAG_UNCALIBRATED, FLAG_SIDE_UNKNOWN, FLAG_NO_OVARY_FOUND, FLAG_NO_OVARY, FLAG_LOW_CONFIDENCE}
+IMAGE_FLAGS = {FLAG_UNCALIBRATED, FLAG_SIDE_UNKNOWN, FLAG_NO_OVARY_FOUND, FLAG_NO_OVARY, FLAG_LOW_CONFIDENCE}
 
 
 def join_sweeps(results: Sequence[ImageResult]) -> list[ImageResult]:
@@ -139,7 +139,7 @@ def summarise_series(frames: Sequence[ImageResult]) -> ImageResult:
         ovary = replace(r.ovary, frame_index=k) if r.ovary is not None else None
         if ovary is not None:
             ovary_of[id(ovary)] = r.ovary
-        flags = tuple(f for f in r.flags if f not in _IMAGE_FLAGS)
+        flags = tuple(f for f in r.flags if f not in IMAGE_FLAGS)
         measurements.append(FrameMeasurement(record, k, tuple(sections), ovary, None, flags))
     sweep = summarise_image(record, measurements, by_boxes=True)
     follicles = tuple(

@@ -38,7 +38,7 @@ from datetime import date
 import pandas as pd
 
 from follicle_seg.review import Review
-from follicle_seg.series import join_sweeps_with_stills
+from follicle_seg.series import IMAGE_FLAGS, join_sweeps_with_stills
 from follicle_seg.tracking import (
     DIAMETER_DECIMALS,
     FLAG_LOW_CONFIDENCE,
@@ -298,11 +298,14 @@ class _OvaryVisit:
     def _flagged_stills(self, r: ImageResult, flag: str) -> list[str]:
         """The files a flag of image ``r`` is about: ``r`` itself, or for a sweep joined from stills
         the stills that raise it (those holding an unsure candidate for "low confidence", those
-        whose own results carry the flag for the others), else its first still."""
+        whose own results carry a network flag), else its first still (a flag the sweep derives
+        as a whole: no ovary found, follicles without ovary)."""
         uid = r.record.sop_instance_uid  # type: ignore[union-attr]
         stills = self.stills.get(uid, ())
         if flag == FLAG_LOW_CONFIDENCE:
             frames = {s.frame_index for s in r.unsure}
+        elif flag in IMAGE_FLAGS:
+            frames = set()
         else:
             frames = {k for k, still in enumerate(stills) if flag in still.flags}
         return [stills[k].record.sop_instance_uid for k in sorted(frames) if k < len(stills)] or [uid]  # type: ignore[union-attr]
