@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from follicle_seg.instances import follicle_instances, labels_from_probs
+from follicle_seg.instances import class_labels, follicle_instances, labels_from_probs
 from follicle_seg.types import FOLLICLE, OVARY
 
 
@@ -178,3 +178,13 @@ def test_candidate_scores_are_centre_weighted_probability_sums():
     cols = np.array([c for _, c in ndimage.center_of_mass(regions > 0, regions, index)])
     offset = (cols + 0.5 - 45) / 45
     np.testing.assert_allclose(score, mass * np.exp(-0.5 * (offset / CENTRE_SIGMA) ** 2), rtol=1e-9)
+
+
+@pytest.mark.parametrize("decimals", [None, 1])
+def test_class_labels_are_numpys_argmax_ties_included(decimals: int | None) -> None:
+    probs = np.random.default_rng(3).random((3, 41, 57)).astype(np.float32)
+    if decimals is not None:
+        probs = np.round(probs, decimals)  # many ties: the first class must win them
+    labels = class_labels(probs)
+    assert labels.dtype == np.uint8
+    np.testing.assert_array_equal(labels, probs.argmax(0))

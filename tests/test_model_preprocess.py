@@ -75,6 +75,23 @@ def test_fill_holes_is_scipys_binary_fill_holes(seed: int) -> None:
     np.testing.assert_array_equal(fill_holes(np.zeros((4, 6), bool)), np.zeros((4, 6), bool))
 
 
+@pytest.mark.parametrize("seed", range(8))
+def test_fan_mask_follows_its_rule_as_scipy_computes_it(seed: int) -> None:
+    from scipy import ndimage
+
+    rng = np.random.default_rng(seed)  # scattered lit pixels: many regions, of every size, and holes
+    img = (rng.random((83, 117)) < rng.uniform(0.12, 0.3)) * rng.integers(0, 256, (83, 117))
+    lit = ndimage.uniform_filter((img > 4).astype(np.float32), size=9) > 0.2
+    regions, n = ndimage.label(lit)
+    if n > 1:
+        sizes = np.bincount(regions.ravel())
+        sizes[0] = 0
+        lit = (sizes >= 0.1 * sizes.max())[regions]
+    expected = ndimage.binary_fill_holes(lit)
+    assert n > 1 and 0 < expected.mean() < 1
+    np.testing.assert_array_equal(fan_mask(img.astype(np.uint8)), expected)
+
+
 def test_fan_mask_leaves_out_rulers_and_text_beside_the_sector() -> None:
     rr, cc = np.mgrid[:200, :240]
     img = np.zeros((200, 240), np.uint8)

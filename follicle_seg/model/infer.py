@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from skimage import measure
 
-from follicle_seg.instances import labels_from_probs, ovary_score
+from follicle_seg.instances import class_labels, labels_from_probs, ovary_score
 from follicle_seg.model.bundle import load_network
 from follicle_seg.model.preprocess import ASSUMED_DEPTH_MM, TARGET_MM, InputGeometry, prepare, restore_probabilities
 from follicle_seg.types import (
@@ -124,7 +124,7 @@ def ood_flags(probs: np.ndarray) -> tuple[str, ...]:
     tuple of str
         Any of ``"no_ovary"``, ``"low_confidence"``, ``"implausible_follicle_shape"``.
     """
-    labels = probs.argmax(0)
+    labels = class_labels(probs)
     structure = labels > 0
     flags: list[str] = []
     if structure.sum() * TARGET_MM**2 < MIN_OVARY_MM2:
