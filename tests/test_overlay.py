@@ -247,3 +247,23 @@ def test_write_overlay_is_a_png_of_the_array_and_leaves_no_temporary(tmp_path) -
     path = overlay.write_overlay(tmp_path / "o" / "a.png", rgb)
     assert np.array_equal(np.asarray(Image.open(path)), rgb)
     assert [p.name for p in path.parent.iterdir()] == ["a.png"]
+
+
+@pytest.mark.parametrize("scale,dashed", [(1, False), (2, True), (3, False), (4, True)])
+def test_an_outline_drawn_in_its_box_is_the_whole_image_erosion(scale: int, dashed: bool) -> None:
+    rng = np.random.default_rng(scale)
+    blobs = ndimage.uniform_filter(rng.random((40, 53)), 7) > 0.52  # blobs, some on the border
+    blobs[:6, :9] = True  # one in the corner
+    one = np.zeros_like(blobs)
+    one[21:24, 31:35] = True  # one away from the border, its box not on the dash grid
+    assert blobs[0].any() and 0 < blobs.mean() < 0.5
+    for mask in (blobs, one):
+        up = np.kron(mask, np.ones((scale, scale), bool))
+        line = up & ~ndimage.binary_erosion(up, iterations=min(scale, 3), border_value=0)
+        if dashed:
+            yy, xx = np.indices(line.shape)
+            line &= (yy // 6 + xx // 6) % 2 == 0
+        image = np.zeros((*up.shape, 3), np.uint8)
+        overlay._draw_outline(image, mask, scale, (255, 0, 0), dashed=dashed)
+        np.testing.assert_array_equal(image[..., 0] == 255, line)
+        assert not image[..., 1:].any()

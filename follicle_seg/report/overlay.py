@@ -314,15 +314,19 @@ def _draw_outline(
     Within that thickness every pixel lies in the block of a source pixel with an 8-neighbour
     outside the mask, so the outline stays on the source-grid boundary (module docstring).
     """
-    if not mask.any():
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
         return
-    up = _upscale(mask, scale)
+    # in the mask's box: everything outside it is outside the mask, as the erosion's border
+    # is, so the outline is the whole image's at a fraction of the cost
+    r0, r1, c0, c1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    up = _upscale(mask[r0:r1, c0:c1], scale)
     inner = ndimage.binary_erosion(up, iterations=min(scale, 3), border_value=0)
     line = up & ~inner
     if dashed:
         yy, xx = np.indices(line.shape)
-        line &= (yy // 6 + xx // 6) % 2 == 0
-    image[line] = colour
+        line &= ((yy + r0 * scale) // 6 + (xx + c0 * scale) // 6) % 2 == 0
+    image[r0 * scale : r1 * scale, c0 * scale : c1 * scale][line] = colour
 
 
 def _measure_text(f: Follicle) -> str:
