@@ -365,6 +365,13 @@ def test_reject_not_ultrasound(tmp_path: Path) -> None:
         write(tmp_path, edit=sop)
     )
 
+    def volume(ds: Dataset) -> None:
+        ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.6.2"
+
+    assert "a 3-D volume (Enhanced US Volume Storage) is not analysed: export its planes as a 2-D cine" in rejected(
+        write(tmp_path, edit=volume)
+    )
+
     def secondary_capture(ds: Dataset) -> None:
         ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
 

@@ -66,6 +66,14 @@ US_SOP_CLASSES = {
     "1.2.840.10008.5.1.4.1.1.7.4": "Multi-frame True Color SC Image Storage",
 }
 
+#: Ultrasound objects that are not 2-D images, and what to export instead (rejection reasons).
+US_NOT_2D = {
+    "1.2.840.10008.5.1.4.1.1.6.2": "a 3-D volume (Enhanced US Volume Storage) is not analysed: "
+    "export its planes as a 2-D cine (US Multi-frame) or as stills",
+    "1.2.840.10008.5.1.4.1.1.6.3": "a photoacoustic image (Photoacoustic Image Storage) is not analysed: "
+    "export the B-mode image as a US Image",
+}
+
 #: The package that decodes each compressed transfer syntax (named in rejection reasons).
 DECODER_PACKAGES = {
     "1.2.840.10008.1.2.4.50": "pillow",  # JPEG Baseline
@@ -341,6 +349,8 @@ def _check_ultrasound(path: str, ds: Dataset) -> None:
         raise RejectedInput(
             path, f"not ultrasound: Modality is {modality or 'missing'!s}, expected US"
         )
+    if sop_class in US_NOT_2D:
+        raise RejectedInput(path, US_NOT_2D[sop_class])
     if sop_class not in US_SOP_CLASSES:
         raise RejectedInput(
             path,
