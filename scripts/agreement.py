@@ -3,7 +3,8 @@
 
 Per ovary-visit: follicle count exact / within one. Per follicle (each analysed image against the
 truth follicles of that image, counted ones >= 2 mm): precision, recall, and the bias and 95 %
-limits of agreement of the mean diameter of matched follicles. A found follicle matches a truth
+limits of agreement of the mean diameter of matched follicles. Per review flag: the ovary-visits
+it marks and how many of them have a wrong count. A found follicle matches a truth
 follicle of the same image when their centroids (on the frame where each is largest) are closer
 than half the truth mean diameter or 2 mm, whichever is larger; pairs are taken nearest first.
 An image is a still or a whole sweep, also a sweep stored one file per frame (`follicle-seg
@@ -80,6 +81,7 @@ def agreement(study: Path, run: Path) -> dict:
         n_found += len(f)
         n_truth += len(t)
         diam += [f.loc[i, "mean_diameter_mm"] - t.loc[j, "mean_diameter_mm"] for i, j in matches]
+    review = _review(run, merged.assign(wrong=diff != 0))
     diam = np.asarray(diam)
     bias = float(diam.mean()) if len(diam) else float("nan")
     sd = float(diam.std(ddof=1)) if len(diam) > 1 else float("nan")
@@ -94,7 +96,23 @@ def agreement(study: Path, run: Path) -> dict:
         "recall": round(tp / n_truth, 3) if n_truth else None,
         "diameter_bias_mm": round(bias, 2),
         "diameter_loa_mm": [round(bias - 1.96 * sd, 2), round(bias + 1.96 * sd, 2)],
+        **review,
     }
+
+
+def _review(run: Path, merged: pd.DataFrame) -> dict:
+    """Whether ``needs_review`` marks the ovary-visits whose count is wrong: how many it marks,
+    how many counts are wrong, how many of those it marks, and the same per review flag (from
+    ``review_reasons.csv``: ``[ovary-visits flagged, of them wrong]``)."""
+    wrong = merged[merged.wrong]
+    out = {"needs_review": int(merged.needs_review.sum()), "counts_wrong": len(wrong),
+           "counts_wrong_needing_review": int(wrong.needs_review.sum())}
+    path = run / "review_reasons.csv"
+    if path.exists():
+        reasons = pd.read_csv(path, dtype={"patient_id": str})[[*KEY, "flag"]].drop_duplicates()
+        flagged = reasons.merge(merged[[*KEY, "wrong"]], on=KEY)
+        out["review_flags"] = {flag: [len(g), int(g.wrong.sum())] for flag, g in flagged.groupby("flag")}
+    return out
 
 
 def main() -> None:

@@ -21,7 +21,7 @@ def _write(study: Path, run: Path, *, with_images: bool) -> None:
     if with_images:
         pd.DataFrame({"sop_instance_uid": ["f1", "f2"], "image_id": ["f1", "f1"], "image_kind": ["sweep"] * 2}).to_csv(
             study / "truth" / "images.csv", index=False)  # fmt: skip
-    pd.DataFrame([{**KEY, "follicle_count": 1}]).to_csv(run / "ovaries.csv", index=False)
+    pd.DataFrame([{**KEY, "follicle_count": 1, "needs_review": False}]).to_csv(run / "ovaries.csv", index=False)
     pd.DataFrame([{**KEY, "sop_instance_uid": sop, "status": "ok", "spacing_row_mm": 0.2, "spacing_col_mm": 0.2}
                   for sop in ("f1", "f2")]).to_csv(run / "images.csv", index=False)  # fmt: skip
     pd.DataFrame([{**KEY, "sop_instance_uid": "f2", "centroid_row": 52.0, "centroid_col": 50.0,
@@ -40,3 +40,21 @@ def test_without_the_truths_image_list_each_file_is_its_own_image(tmp_path: Path
     _write(tmp_path / "study", tmp_path / "run", with_images=False)
     got = agreement.agreement(tmp_path / "study", tmp_path / "run")
     assert (got["precision"], got["recall"]) == (0.0, 0.0)
+
+
+def test_review_flags_are_scored_against_the_wrong_counts(tmp_path: Path) -> None:
+    study, run = tmp_path / "study", tmp_path / "run"
+    _write(study, run, with_images=True)
+    right, wrong, missed = ({**KEY, "laterality": side} for side in ("L", "R", "U"))
+    pd.DataFrame([{**right, "follicle_count": 1}, {**wrong, "follicle_count": 2}, {**missed, "follicle_count": 0}]).to_csv(
+        study / "truth" / "ovaries.csv", index=False)  # fmt: skip
+    pd.DataFrame([{**right, "follicle_count": 1, "needs_review": True}, {**wrong, "follicle_count": 1, "needs_review": True},
+                  {**missed, "follicle_count": 1, "needs_review": False}]).to_csv(run / "ovaries.csv", index=False)  # fmt: skip
+    pd.DataFrame([{**right, "sop_instance_uid": "f1", "flag": "low confidence", "reason": ""},
+                  {**wrong, "sop_instance_uid": "a", "flag": "low confidence", "reason": ""},
+                  {**wrong, "sop_instance_uid": "b", "flag": "low confidence", "reason": ""},  # two images, one visit
+                  {**wrong, "sop_instance_uid": "", "flag": "counts disagree", "reason": ""}]).to_csv(
+        run / "review_reasons.csv", index=False)  # fmt: skip
+    got = agreement.agreement(study, run)
+    assert (got["needs_review"], got["counts_wrong"], got["counts_wrong_needing_review"]) == (2, 2, 1)
+    assert got["review_flags"] == {"counts disagree": [1, 1], "low confidence": [2, 1]}
