@@ -108,6 +108,8 @@ def _render(result: ImageResult, key: KeyFrame, frame: Frame, counted: bool) -> 
         frame_index=frame.index,
         patient_label=record.patient_id,
         counted=counted,
+        sweep_follicles=[f.best.frame_index for f in result.follicles],
+        sweep_unsure=[s.frame_index for s in result.unsure],
     )
 
 

@@ -167,6 +167,25 @@ def test_a_dual_display_says_in_the_header_which_pane_is_counted_only_its_image_
     assert changed[:top].sum() > 100 and not changed[top:].any()  # "pane 2 of 2 counted" in the header
 
 
+def test_a_sweeps_overlay_says_in_a_third_header_line_on_which_frames_its_follicles_are() -> None:
+    grey, ovary, ids, follicles, record = _scene()
+    sweep = dataclasses.replace(record, n_frames=20)
+    assert overlay.layout_for(sweep).top == overlay.layout_for(record).top + overlay.SWEEP_LINE_PX
+
+    def render(**sweep_frames: list[int]) -> np.ndarray:
+        return overlay.render_overlay(grey, ovary_mask=ovary, follicle_ids=ids, follicles=follicles, record=sweep,
+                                      frame_index=0, patient_label=sweep.patient_id, **sweep_frames)  # fmt: skip
+
+    top = overlay.layout_for(sweep).top
+    plain, told, also = render(), render(sweep_follicles=[0, 4, 9, 4]), render(sweep_follicles=[0, 4, 9, 4], sweep_unsure=[7])
+    for before, after in ((plain, told), (told, also)):  # "4 follicle(s) on frames 1, 5, 10", ", 1 unsure on frame 8"
+        changed = (before != after).any(axis=2)
+        assert changed[overlay.HEADER_PX : top].sum() > 100 and not changed[: overlay.HEADER_PX].any() and not changed[top:].any()
+    still = _render(grey, ovary, ids, follicles, record)
+    assert (told[top:] == still[overlay.layout_for(record).top :]).all()  # the image itself as a still's
+    assert overlay._frame_list([4, 9, 4]) == "frames 5, 10"
+
+
 def _upscaled(mask: np.ndarray, scale: int) -> np.ndarray:
     return np.repeat(np.repeat(mask, scale, axis=0), scale, axis=1)
 

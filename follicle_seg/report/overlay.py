@@ -58,6 +58,7 @@ TARGET_LONG_SIDE = 900  # output pixels the region's long side is upscaled towar
 MAX_SCALE = 4
 MIN_CANVAS_WIDTH = 760  # room for the header and legend; the image is left-aligned
 HEADER_PX = 56
+SWEEP_LINE_PX = 20  # a sweep's header has a third line: where its follicles are drawn
 FOOTER_PX = 44
 _FONT_PX = 17
 _LABEL_PAD = 4
@@ -85,7 +86,8 @@ def layout_for(record: ImageRecord) -> Layout:
     h, w = record.region_shape
     scale = int(min(MAX_SCALE, max(1, math.ceil(TARGET_LONG_SIDE / max(h, w)))))
     width = w * scale
-    return Layout(scale=scale, top=HEADER_PX, height=h * scale, width=width, canvas_width=max(width, MIN_CANVAS_WIDTH))
+    top = HEADER_PX + (SWEEP_LINE_PX if record.is_sweep else 0)
+    return Layout(scale=scale, top=top, height=h * scale, width=width, canvas_width=max(width, MIN_CANVAS_WIDTH))
 
 
 def size_class_colour(mean_diameter_mm: float | None) -> tuple[str, tuple[int, int, int]]:
@@ -130,6 +132,8 @@ def render_overlay(
     unsure_ids: np.ndarray | None = None,
     unsure: Sequence[Section] = (),
     counted: bool = True,
+    sweep_follicles: Sequence[int] = (),
+    sweep_unsure: Sequence[int] = (),
 ) -> np.ndarray:
     """Render the review overlay of one frame (see the module docstring).
 
@@ -156,6 +160,10 @@ def render_overlay(
     counted
         For a pane of a dual display: whether its count stands for the file (the header says;
         the follicles of a pane not counted are labelled ``-`` instead of an id).
+    sweep_follicles, sweep_unsure
+        For a sweep: the 0-based frame of each of its follicles (of each unsure candidate), where
+        it is largest and drawn; the header's third line says how many and on which frames, so
+        that a follicle seen but not outlined on this frame is looked up on its own.
 
     Returns
     -------
@@ -201,7 +209,8 @@ def render_overlay(
     canvas = Image.new("RGB", (layout.canvas_width, layout.top + layout.height + FOOTER_PX), _BACKGROUND)
     canvas.paste(Image.fromarray(image), (0, layout.top))
     draw = ImageDraw.Draw(canvas)
-    _draw_header(draw, record, frame_index, patient_label, len(drawn), len(labels) - len(drawn), counted)
+    _draw_header(draw, record, frame_index, patient_label, len(drawn), len(labels) - len(drawn), counted,
+                 (sweep_follicles, sweep_unsure))
     _draw_labels(draw, layout, ids, labels)
     _draw_footer(draw, layout, record, unsure=len(labels) > len(drawn))
     return np.asarray(canvas)
@@ -344,6 +353,7 @@ def _draw_header(
     n_drawn: int,
     n_unsure: int = 0,
     counted: bool = True,
+    sweep: tuple[Sequence[int], Sequence[int]] = ((), ()),
 ) -> None:
     side = {"L": "LEFT ovary", "R": "RIGHT ovary"}.get(record.laterality, "side unknown")
     frame = f"frame {frame_index + 1} of {record.n_frames}" if record.is_sweep else "still image"
@@ -360,6 +370,25 @@ def _draw_header(
         line2 += f", {n_unsure} unsure"
     draw.text((8, 5), line1, font=_font(19, bold=True), fill=(255, 255, 255))
     draw.text((8, 31), line2, font=_font(14), fill=(205, 205, 205))
+    if record.is_sweep:
+        follicles, unsure = sweep
+        line3 = f"this sweep: {len(follicles)} follicle(s)" + (f" on {_frame_list(follicles)}" if follicles else "")
+        if unsure:
+            line3 += f", {len(unsure)} unsure on {_frame_list(unsure)}"
+        draw.text((8, HEADER_PX), line3, font=_font(14), fill=(205, 205, 205))
+
+
+def _frame_list(frames: Sequence[int], most: int = 6) -> str:
+    """1-based frame numbers, each once, in order, at most ``most`` of them.
+
+    >>> _frame_list([4, 1, 4]), _frame_list(range(9))
+    ('frames 2, 5', 'frames 1, 2, 3, 4, 5, 6, ...')
+    >>> _frame_list([0])
+    'frame 1'
+    """
+    unique = sorted(set(frames))
+    shown = ", ".join(str(k + 1) for k in unique[:most]) + (", ..." if len(unique) > most else "")
+    return f"frame{'s' if len(unique) > 1 else ''} {shown}"
 
 
 def _draw_footer(draw: ImageDraw.ImageDraw, layout: Layout, record: ImageRecord, *, unsure: bool = False) -> None:
