@@ -101,15 +101,13 @@ def _render(result: ImageResult, key: KeyFrame, frame: Frame, counted: bool) -> 
         frame.pixels,
         ovary_mask=np.isin(key.labels, (OVARY, FOLLICLE)),
         follicle_ids=key.follicle_ids,
-        follicles=[f for f in result.follicles if f.best.frame_index == frame.index],
+        follicles=result.follicles,
         unsure_ids=key.unsure_ids,
         unsure=result.unsure,
         record=record,
         frame_index=frame.index,
         patient_label=record.patient_id,
         counted=counted,
-        sweep_follicles=[f.best.frame_index for f in result.follicles],
-        sweep_unsure=[s.frame_index for s in result.unsure],
     )
 
 

@@ -172,13 +172,18 @@ def test_a_sweeps_overlay_says_in_a_third_header_line_on_which_frames_its_follic
     sweep = dataclasses.replace(record, n_frames=20)
     assert overlay.layout_for(sweep).top == overlay.layout_for(record).top + overlay.SWEEP_LINE_PX
 
-    def render(**sweep_frames: list[int]) -> np.ndarray:
+    def render(follicles: list[Follicle], unsure: tuple[Section, ...] = ()) -> np.ndarray:
         return overlay.render_overlay(grey, ovary_mask=ovary, follicle_ids=ids, follicles=follicles, record=sweep,
-                                      frame_index=0, patient_label=sweep.patient_id, **sweep_frames)  # fmt: skip
+                                      frame_index=0, patient_label=sweep.patient_id, unsure=unsure)  # fmt: skip
+
+    def on(frame: int, f: Follicle) -> Follicle:  # the same follicle, largest on another frame
+        return dataclasses.replace(f, follicle_id=f.follicle_id + 10 * frame, best=dataclasses.replace(f.best, frame_index=frame))
 
     top = overlay.layout_for(sweep).top
-    plain, told, also = render(), render(sweep_follicles=[0, 4, 9, 4]), render(sweep_follicles=[0, 4, 9, 4], sweep_unsure=[7])
-    for before, after in ((plain, told), (told, also)):  # "4 follicle(s) on frames 1, 5, 10", ", 1 unsure on frame 8"
+    more = [*follicles, on(4, follicles[0]), on(9, follicles[1]), on(4, follicles[2])]
+    unsure = (dataclasses.replace(follicles[0].best, frame_index=7, score=0.7),)
+    plain, told, also = render(follicles), render(more), render(more, unsure)
+    for before, after in ((plain, told), (told, also)):  # "6 follicle(s) on frames 1, 5, 10", ", 1 unsure on frame 8"
         changed = (before != after).any(axis=2)
         assert changed[overlay.HEADER_PX : top].sum() > 100 and not changed[: overlay.HEADER_PX].any() and not changed[top:].any()
     still = _render(grey, ovary, ids, follicles, record)

@@ -132,8 +132,6 @@ def render_overlay(
     unsure_ids: np.ndarray | None = None,
     unsure: Sequence[Section] = (),
     counted: bool = True,
-    sweep_follicles: Sequence[int] = (),
-    sweep_unsure: Sequence[int] = (),
 ) -> np.ndarray:
     """Render the review overlay of one frame (see the module docstring).
 
@@ -147,7 +145,9 @@ def render_overlay(
         ``int32`` region-grid map: the ``follicle_id`` of each follicle of ``follicles`` drawn on
         this frame, 0 elsewhere. Ids absent from ``follicles`` are not drawn.
     follicles
-        The follicles to draw and label (their largest section is on this frame).
+        The image's follicles; those whose largest section is on this frame are drawn and
+        labelled. A sweep's header names the frames of the others (its third line), so that a
+        follicle seen but not outlined on this frame is looked up on its own.
     record
         The source image (region, calibration, patient, date, side, SOP Instance UID).
     frame_index
@@ -156,14 +156,11 @@ def render_overlay(
         The pseudonymous patient id printed in the header.
     unsure_ids, unsure
         ``int32`` region-grid map, value ``k`` where the ``k``-th section of ``unsure``
-        (``ImageResult.unsure``: follicles the network was unsure of) lies on this frame.
+        (``ImageResult.unsure``: follicles the network was unsure of) lies on this frame; a
+        sweep's header names the frames of them all.
     counted
         For a pane of a dual display: whether its count stands for the file (the header says;
         the follicles of a pane not counted are labelled ``-`` instead of an id).
-    sweep_follicles, sweep_unsure
-        For a sweep: the 0-based frame of each of its follicles (of each unsure candidate), where
-        it is largest and drawn; the header's third line says how many and on which frames, so
-        that a follicle seen but not outlined on this frame is looked up on its own.
 
     Returns
     -------
@@ -190,7 +187,8 @@ def render_overlay(
         image = np.repeat(image.mean(axis=2, keepdims=True).astype(np.uint8), 3, axis=2)
 
     ids = np.asarray(follicle_ids)
-    drawn = [f for f in sorted(follicles, key=lambda f: f.follicle_id) if (ids == f.follicle_id).any()]
+    drawn = [f for f in sorted(follicles, key=lambda f: f.follicle_id)
+             if f.best.frame_index == frame_index and (ids == f.follicle_id).any()]
     if ovary_mask is not None:
         _draw_outline(image, np.asarray(ovary_mask, bool), s, OVARY_COLOUR)
     for f in drawn:
@@ -210,7 +208,7 @@ def render_overlay(
     canvas.paste(Image.fromarray(image), (0, layout.top))
     draw = ImageDraw.Draw(canvas)
     _draw_header(draw, record, frame_index, patient_label, len(drawn), len(labels) - len(drawn), counted,
-                 (sweep_follicles, sweep_unsure))
+                 ([f.best.frame_index for f in follicles], [u.frame_index for u in unsure]))
     _draw_labels(draw, layout, ids, labels)
     _draw_footer(draw, layout, record, unsure=len(labels) > len(drawn))
     return np.asarray(canvas)
