@@ -19,7 +19,8 @@ Rules (the README, "Measurement rules", explains them for users):
   ``review_reasons`` (which image, which flag, in words);
 * visits add both sides; change from baseline is against the baseline visit (the one at day 0,
   else the patient's first); the baseline date comes from the cohort, else the first visit;
-* response rows are per dose group x nominal week (days from baseline / 14 rounded half up, x 2);
+* response rows are per dose group x nominal week (days from baseline / 14 rounded half up, x 2),
+  the groups in the order the cohort file first names them;
 * a reviewer's decisions (:mod:`follicle_seg.review`) apply first: follicles reviewed as not
   follicles are dropped before the count rule, and a confirmed ovary-visit no longer needs review.
 
@@ -193,7 +194,7 @@ def build_tables(
         "follicles": follicles,
         "ovaries": ovary_df,
         "visits": visits,
-        "response": _response(visits),
+        "response": _response(visits, _group_order(cohort)),
     }
     reason_rows = pd.DataFrame([row for why in reasons for row in why], columns=list(REASON_COLUMNS))
     tables["review_reasons"] = reason_rows.astype("string")
@@ -426,13 +427,17 @@ def _visits(ovaries: list[_OvaryVisit], ovary_df: pd.DataFrame) -> pd.DataFrame:
     return visits
 
 
-def _response(visits: pd.DataFrame) -> pd.DataFrame:
+def _response(visits: pd.DataFrame, group_order: list[str]) -> pd.DataFrame:
+    """Rows by dose group in ``group_order`` (groups not in it after, by name), then by week."""
     if not len(visits):
         return _frame([], "response")
     df = visits.assign(week=[week_of(d) for d in visits["days_from_baseline"].astype(float)])
     df = df.dropna(subset=["week"])
+    rank = {g: i for i, g in enumerate(group_order)}
     rows = []
-    for (group, week), g in df.groupby(["group", "week"], sort=True):
+    parts = dict(list(df.groupby(["group", "week"])))
+    for group, week in sorted(parts, key=lambda k: (rank.get(k[0], len(rank)), k)):
+        g = parts[(group, week)]
         n = int(g["patient_id"].nunique())
         with_ge10 = int(g.loc[g["any_follicle_ge10mm"].fillna(False).astype(bool), "patient_id"].nunique())
         rows.append({
@@ -492,6 +497,14 @@ def _cohort_maps(cohort: pd.DataFrame | None) -> tuple[dict[str, str], dict[str,
             if isinstance(d, str) and d:
                 baselines[p] = d
     return groups, baselines
+
+
+def _group_order(cohort: pd.DataFrame | None) -> list[str]:
+    """Dose groups in the order the cohort file first names them (a trial lists its dose
+    groups low to high, or in the order it defines them; sorting by name would not)."""
+    if cohort is None:
+        return []
+    return list(dict.fromkeys(cohort["group"].fillna("").astype(str)))
 
 
 def _days(study_date: str, baseline: str | None) -> float:

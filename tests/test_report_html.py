@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 import shutil
 import subprocess
@@ -14,6 +15,7 @@ import pytest
 from PIL import Image
 
 from follicle_seg.report.html import scan_overlays, write_report
+from follicle_seg.report.plots import group_order
 from follicle_seg.report.overlay import overlay_filename, render_overlay, write_overlay
 from follicle_seg.types import UNCALIBRATED, Calibration, Follicle, ImageRecord, Section
 from follicle_seg.visits import COLUMNS, REASON_COLUMNS
@@ -185,6 +187,23 @@ def test_report_escapes_strings_and_lists_rejected_files_and_reviews(rendered) -
     assert "<b>counted</b>" in text  # the image that gave each count is marked
     # every follicle row of follicles.csv is listed with a link to its overlay
     assert text.count("<td>yes</td><td><a href=\"../overlays/") == len(tables["follicles"])
+
+
+def test_patients_follow_the_dose_groups_in_response_order_not_by_name(rendered) -> None:
+    index, _ = rendered
+    text = index.read_text(encoding="utf-8")
+    # response.csv lists low, high, then no group (the cohort file's order); "high" sorts first by name
+    names = [html.escape(p) for p in ("P-low-1", "P-high-1", "P<b>x</b>")]
+    sections = [text.index(f"<h2>Patient {name} ") for name in names]
+    assert sections == sorted(sections)
+    index_items = [text.index(f">{name}</a> <span class=muted>") for name in names]
+    assert index_items == sorted(index_items)
+
+
+def test_group_order_is_the_response_order_then_groups_only_visits_have() -> None:
+    visits = pd.DataFrame({"group": ["zeta", "high", "", "alpha", "low"]})
+    response = pd.DataFrame({"group": ["low", "low", "high", ""]})
+    assert group_order(visits, response) == ["low", "high", "no group", "alpha", "zeta"]
 
 
 def test_figures_are_real_pngs(rendered) -> None:

@@ -195,6 +195,21 @@ def test_cohort_join_and_change_from_baseline():
     assert r.loc[("low", 2), "delta_follicle_count_mean"] == -1.0
 
 
+def test_response_lists_dose_groups_in_the_cohort_files_order():
+    results = [
+        result(f"{p}{d}", [4.0], patient=p, day=day)
+        for p in ("P1", "P2", "P3", "P4")
+        for d, day in ((0, "2026-01-05"), (1, "2026-01-19"))
+    ]
+    # P4 is not in the cohort: no group, after the cohort's groups
+    cohort = pd.DataFrame({"patient_id": ["P3", "P1", "P2"], "group": ["low", "medium", "high"]})
+    t = build_tables(results, cohort)
+    keys = list(zip(t["response"]["group"], t["response"]["week"]))
+    assert keys == [("low", 0), ("low", 2), ("medium", 0), ("medium", 2), ("high", 0), ("high", 2), ("", 0), ("", 2)]
+    # by name, "high" would come first
+    assert list(build_tables(results, cohort.iloc[[2, 0, 1]])["response"]["group"][:2]) == ["high", "high"]
+
+
 def test_without_cohort_group_is_empty_and_baseline_is_first_visit():
     results = [
         result("a", [3.0], day="2026-03-01"),

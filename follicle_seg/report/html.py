@@ -29,7 +29,7 @@ from PIL import Image
 
 from follicle_seg import __version__
 from follicle_seg.report.overlay import uid_token
-from follicle_seg.report.plots import group_label, plot_follicle_tracking, plot_group_trends
+from follicle_seg.report.plots import group_label, group_order, plot_follicle_tracking, plot_group_trends
 
 TABLES = ("images", "follicles", "ovaries", "visits", "response")
 _REQUIRED = {
@@ -189,10 +189,12 @@ def _check(tables: dict[str, pd.DataFrame]) -> None:
 
 
 def _patients(tables: dict[str, pd.DataFrame]) -> list[str]:
-    """Patients with at least one analysed ovary-visit, ordered by group then id."""
+    """Patients with at least one analysed ovary-visit, by group (in the cohort file's order)
+    then id."""
     ovaries = tables["ovaries"]
     groups = dict(zip(ovaries["patient_id"].astype(str), ovaries["group"].map(group_label), strict=True))
-    return sorted(groups, key=lambda p: (groups[p], p))
+    rank = {g: i for i, g in enumerate(group_order(tables["visits"], tables["response"]))}
+    return sorted(groups, key=lambda p: (rank.get(groups[p], len(rank)), groups[p], p))
 
 
 def _summary(tables: dict[str, pd.DataFrame]) -> str:

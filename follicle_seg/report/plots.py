@@ -39,11 +39,18 @@ def group_label(group: object) -> str:
     return str(group) if isinstance(group, str) and group else "no group"
 
 
+def group_order(visits: pd.DataFrame, response: pd.DataFrame) -> list[str]:
+    """Display names of the dose groups in ``response.csv``'s row order (the cohort file's
+    order), then any group only ``visits`` has (no dated visit), by name."""
+    first = list(dict.fromkeys(group_label(g) for g in response["group"]))
+    return first + sorted({group_label(g) for g in visits["group"]} - set(first))
+
+
 def plot_group_trends(visits: pd.DataFrame, response: pd.DataFrame, path: str | Path) -> Path:
     """Per dose group trend of follicle count, AFC and largest follicle vs days from baseline.
 
-    One row of three panels per group: a thin line per patient (``visits``) and the group mean
-    per nominal visit (``response``) in black.
+    One row of three panels per group (in :func:`group_order`): a thin line per patient
+    (``visits``) and the group mean per nominal visit (``response``) in black.
 
     Parameters
     ----------
@@ -59,7 +66,7 @@ def plot_group_trends(visits: pd.DataFrame, response: pd.DataFrame, path: str | 
     Path
         ``path``.
     """
-    groups = sorted({group_label(g) for g in visits["group"]} | {group_label(g) for g in response["group"]})
+    groups = group_order(visits, response)
     rows = max(1, len(groups))
     fig = Figure(figsize=(13, 1.2 + 2.4 * rows), dpi=DPI, layout="constrained")
     axes = np.atleast_2d(fig.subplots(rows, 3, sharex=True, sharey="col", squeeze=False))
