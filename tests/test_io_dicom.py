@@ -352,6 +352,17 @@ def test_reject_no_pixel_data(tmp_path: Path) -> None:
     assert "no pixel data" in rejected(write(tmp_path, edit=lambda ds: delattr(ds, "PixelData")))
 
 
+def test_a_file_without_pixels_is_named_by_its_sop_class(tmp_path: Path) -> None:
+    def report(ds: Dataset) -> None:  # a scanner's structured report in the archive
+        for keyword in ("PixelData", "Rows", "Columns"):
+            delattr(ds, keyword)
+        ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.88.34"
+        ds.Modality = "SR"
+
+    reason = rejected(write(tmp_path, edit=report))
+    assert reason.endswith("no pixel data (7FE0,0010): not an image (Comprehensive 3D SR Storage)")
+
+
 def test_reject_not_ultrasound(tmp_path: Path) -> None:
     def ct(ds: Dataset) -> None:
         ds.Modality = "CT"

@@ -165,7 +165,9 @@ def _record_from_header(path_str: str, ds: Dataset) -> ImageRecord:
             raise RejectedInput(
                 path_str, "no pixel data (7FE0,0010) after an image header: cut short?"
             )
-        raise RejectedInput(path_str, "no pixel data (7FE0,0010): not an image")
+        sop_class = tag_text(ds, "SOPClassUID")  # a report, segmentation, presentation state, ...
+        what = f" ({sop_class_name(sop_class)})" if sop_class else ""
+        raise RejectedInput(path_str, f"no pixel data (7FE0,0010): not an image{what}")
     _check_ultrasound(path_str, ds)
     n_frames, n_rows, n_cols = _check_geometry(path_str, ds)
     check_pixel_length(path_str, ds, n_frames)
