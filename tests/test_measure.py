@@ -7,7 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from follicle_seg.measure import feret_diameters, measure_frame, measure_mask
+from scipy import ndimage as ndi
+from skimage.measure import find_contours
+
+from follicle_seg.measure import feret_diameters, hull_candidates, measure_frame, measure_mask
 from follicle_seg.types import (
     FOLLICLE,
     OVARY,
@@ -113,6 +116,25 @@ def test_feret_of_known_points():
     d1, d2 = feret_diameters(np.array([[0, 0], [0, 4], [2, 0], [2, 4]], float))
     assert d1 == pytest.approx(math.sqrt(20)) and d2 == pytest.approx(math.sqrt(5))
     assert feret_diameters(np.array([[0, 0], [0, 4], [0, 2]], float)) == (4.0, 0.0)
+
+
+def test_hull_candidates_give_the_whole_iso_contours_diameters():
+    """The row and column extremes stand for the marching-squares outline: same d1 and d2 on
+    random blobs (with holes, several parts, one-pixel lines), on unit and anisotropic spacing,
+    whatever the order of the points."""
+    rng = np.random.default_rng(0)
+    masks = [np.ones((1, 1), bool), np.ones((1, 7), bool), np.eye(6, dtype=bool)]
+    for k in range(40):
+        noise = ndi.gaussian_filter(rng.normal(size=(40 + k, 70 - k)), sigma=1 + k % 5)
+        masks.append(noise > np.quantile(noise, rng.uniform(0.5, 0.95)))
+    for mask in masks:
+        outline = np.concatenate(find_contours(np.pad(mask, 1).astype(np.float32), 0.5))
+        candidates = hull_candidates(mask)
+        shuffled = rng.permutation(outline)  # chords tied for d1 must not be chosen by order
+        for spacing in ((1.0, 1.0), (0.137, 0.211)):
+            expected = feret_diameters(outline * spacing)
+            assert feret_diameters(candidates * spacing) == pytest.approx(expected, rel=1e-12, abs=1e-12)
+            assert feret_diameters(shuffled * spacing) == pytest.approx(expected, rel=1e-12, abs=1e-12)
 
 
 def segmentation(rec, labels, prob_value=0.9, index=0):
