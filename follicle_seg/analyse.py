@@ -32,14 +32,26 @@ if hasattr(cv2, "IMWRITE_PNG_FILTER"):
 
 
 def _pack(arr: np.ndarray) -> bytes:
-    ok, buf = cv2.imencode(".png", arr, _PNG)
+    """A label map as its shape, the corner of the box around its non-zero pixels, and that box
+    PNG-compressed: the map is mostly background, and compressing only the box is several times
+    faster than the whole frame (:func:`_unpack` restores the map exactly)."""
+    rows, cols = np.flatnonzero(arr.any(axis=1)), np.flatnonzero(arr.any(axis=0))
+    r0, r1, c0, c1 = (rows[0], rows[-1] + 1, cols[0], cols[-1] + 1) if rows.size else (0, 1, 0, 1)
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(arr[r0:r1, c0:c1]), _PNG)
     if not ok:  # pragma: no cover - opencv failure
         raise RuntimeError("could not compress a label map")
-    return buf.tobytes()
+    return np.array([*arr.shape, r0, c0], np.uint32).tobytes() + buf.tobytes()
 
 
 def _unpack(data: bytes) -> np.ndarray:
-    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    rows, cols, r0, c0 = (int(v) for v in np.frombuffer(data[:_HEADER], np.uint32))
+    box = cv2.imdecode(np.frombuffer(data[_HEADER:], np.uint8), cv2.IMREAD_UNCHANGED)
+    out = np.zeros((rows, cols), box.dtype)
+    out[r0 : r0 + box.shape[0], c0 : c0 + box.shape[1]] = box
+    return out
+
+
+_HEADER = 16  # four uint32: rows, columns, box top, box left
 
 
 def analyse_frame(seg: FrameSegmentation) -> FrameEntry:

@@ -102,3 +102,29 @@ def test_files_finished_on_the_output_threads_reach_the_run_in_order_and_bounded
         engine.close()
     assert got == [(str(k), "failed" if k == 5 else "ok") for k in range(len(delays))]
     assert max(waiting) <= 4
+
+
+def test_a_files_label_maps_come_back_exactly_as_the_network_gave_them(tmp_path):
+    """Each frame keeps only the box around its non-zero labels, compressed: what the outputs
+    read back (`FileAnalysis.labels`) is the whole map again, whatever the box (empty, a corner,
+    the whole frame)."""
+    from follicle_seg.analyse import FileAnalysis, analyse_frame
+    from follicle_seg.types import FrameSegmentation
+
+    record = read_record(_cine(tmp_path / "c.dcm", frames=4, rows=120, cols=160))
+    rows, cols = record.region_shape
+    rng = np.random.default_rng(1)
+    maps = [np.zeros((rows, cols), np.uint8), rng.integers(0, 3, (rows, cols)).astype(np.uint8)]
+    corner = np.zeros((rows, cols), np.uint8)
+    corner[-9:, -5:] = 1
+    corner[-4:, -2:] = 2
+    maps += [corner, np.flipud(corner)]
+    analysis = FileAnalysis(record)
+    for index, labels in enumerate(maps):
+        prob = (labels == 2).astype(np.float32)
+        analysis.add(analyse_frame(FrameSegmentation(record, index, labels, prob, (labels > 0).astype(np.float32))))
+    back = [pane[0][1] for _, pane in analysis.labels()]
+    assert len(back) == len(maps)
+    for got, want in zip(back, maps):
+        assert got.dtype == np.uint8 and got.shape == want.shape
+        np.testing.assert_array_equal(got, want)
