@@ -20,7 +20,7 @@ import numpy as np
 from scipy import ndimage as ndi
 from scipy.spatial import ConvexHull, QhullError
 
-from follicle_seg.instances import follicle_instances
+from follicle_seg.instances import fill_holes, follicle_instances
 from follicle_seg.types import (
     OVARY,
     FrameMeasurement,
@@ -293,7 +293,7 @@ def _largest_ovary(
     box = ndi.find_objects(components, max_label=best)[best - 1]
     top, left = r0 + box[0].start, c0 + box[1].start
     return measure_mask(
-        ndi.binary_fill_holes(components[box] == best),
+        fill_holes(components[box] == best),
         spacing_row_mm,
         spacing_col_mm,
         (offset[0] + top, offset[1] + left),

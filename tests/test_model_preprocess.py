@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
+from follicle_seg.instances import fill_holes
 from follicle_seg.model.preprocess import (
     ASSUMED_DEPTH_MM,
     DIVISOR,
     TARGET_MM,
     fan_mask,
-    fill_holes,
     input_geometry,
     normalise_intensity,
     prepare,

@@ -24,6 +24,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from follicle_seg.instances import fill_holes
+
 TARGET_MM = 0.3
 """Pixel size (mm) of the network input along rows and columns."""
 
@@ -150,22 +152,6 @@ def fan_mask(pixels: np.ndarray) -> np.ndarray:
         sizes[0] = 0
         lit = (sizes >= 0.1 * sizes.max())[regions]
     return fill_holes(lit)
-
-
-def fill_holes(mask: np.ndarray) -> np.ndarray:
-    """``scipy.ndimage.binary_fill_holes`` (4-connected background) by one flood fill of the
-    background from the border: background it does not reach is a hole. Ten times faster on a
-    scan-sized mask than the iterative dilation scipy uses, with the same result.
-
-    Examples
-    --------
-    >>> ring = np.zeros((5, 5), bool); ring[1:4, 1:4] = True; ring[2, 2] = False
-    >>> bool(fill_holes(ring)[2, 2]), int(fill_holes(ring).sum())
-    (True, 9)
-    """
-    framed = np.pad(np.asarray(mask, dtype=bool), 1).view(np.uint8)  # a background ring joins every border pixel
-    cv2.floodFill(framed, None, (0, 0), 2, flags=4)
-    return framed[1:-1, 1:-1] != 2
 
 
 def normalise_intensity(image: np.ndarray, fan: np.ndarray) -> np.ndarray:
