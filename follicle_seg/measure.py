@@ -20,7 +20,7 @@ import numpy as np
 from scipy import ndimage as ndi
 from scipy.spatial import ConvexHull, QhullError
 
-from follicle_seg.instances import fill_holes, follicle_instances
+from follicle_seg.instances import fill_holes, find_boxes, follicle_instances
 from follicle_seg.types import (
     OVARY,
     FrameMeasurement,
@@ -237,7 +237,8 @@ def measure_frame(seg: FrameSegmentation) -> FrameMeasurement:
         min_diameter_mm=MIN_SECTION_DIAMETER_MM,
     )
     sections: list[tuple[int, Section]] = []
-    for k, box in enumerate(ndi.find_objects(raw), start=1):
+    boxes = find_boxes(raw)
+    for k, box in enumerate(boxes, start=1):
         if box is None:
             continue
         sections.append(
@@ -254,16 +255,21 @@ def measure_frame(seg: FrameSegmentation) -> FrameMeasurement:
             )
         )
     sections.sort(key=lambda ks: (-ks[1].area_px, ks[1].centroid_row, ks[1].centroid_col))
-    lut = np.zeros(int(raw.max()) + 1, dtype=np.int32)
+    lut = np.zeros(len(boxes) + 1, dtype=np.int32)  # find_objects: one entry per label up to the largest
     for rank, (k, _) in enumerate(sections, start=1):
         lut[k] = rank
+    instances = np.zeros_like(raw)
+    found = [b for b in boxes if b is not None]
+    if found:  # renumbered in the box around the follicles only
+        window = tuple(slice(min(b[i].start for b in found), max(b[i].stop for b in found)) for i in (0, 1))
+        instances[window] = lut[raw[window]]
     ovary = _largest_ovary(seg, sr, sc, (region_row, region_col))
     return FrameMeasurement(
         record=record,
         frame_index=seg.index,
         follicles=tuple(s for _, s in sections),
         ovary=ovary,
-        instances=lut[raw],
+        instances=instances,
         flags=tuple(seg.flags) + (() if cal.calibrated else ("uncalibrated",)),
     )
 

@@ -25,8 +25,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-from scipy import ndimage as ndi
 
+from follicle_seg.instances import find_boxes
 from follicle_seg.types import (
     NET_IMPLAUSIBLE_SHAPE,
     NET_LOW_CONFIDENCE,
@@ -374,7 +374,7 @@ def _instance_crops(m: FrameMeasurement) -> list[tuple[np.ndarray, tuple[int, in
     """Each follicle's mask cropped to its box (region grid) with the box's top-left corner."""
     if m.instances is None:
         raise ValueError(f"frame {m.frame_index} has no instance map to track follicles with")
-    boxes = ndi.find_objects(m.instances, max_label=len(m.follicles))
+    boxes = find_boxes(m.instances, max_label=len(m.follicles))
     crops = []
     for k, box in enumerate(boxes, start=1):
         if box is None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from follicle_seg.instances import class_labels, follicle_instances, labels_from_probs
+from scipy import ndimage as ndi
+
+from follicle_seg.instances import class_labels, find_boxes, follicle_instances, labels_from_probs
 from follicle_seg.types import FOLLICLE, OVARY
 
 
@@ -188,3 +190,14 @@ def test_class_labels_are_numpys_argmax_ties_included(decimals: int | None) -> N
     labels = class_labels(probs)
     assert labels.dtype == np.uint8
     np.testing.assert_array_equal(labels, probs.argmax(0))
+
+
+def test_find_boxes_is_scipys_find_objects() -> None:
+    rng = np.random.default_rng(5)
+    for k in range(20):
+        ids = np.zeros((60, 90), np.int32)
+        for label in rng.permutation(np.arange(1, 1 + k % 6)):
+            r, c = rng.integers(0, 55), rng.integers(0, 85)
+            ids[r : r + rng.integers(1, 6), c : c + rng.integers(1, 6)] = label
+        for max_label in (0, 3, 8):
+            assert find_boxes(ids, max_label) == ndi.find_objects(ids, max_label=max_label)
