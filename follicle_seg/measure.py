@@ -20,7 +20,7 @@ import numpy as np
 from scipy import ndimage as ndi
 from scipy.spatial import ConvexHull, QhullError
 
-from follicle_seg.instances import fill_holes, find_boxes, follicle_instances
+from follicle_seg.instances import fill_holes, find_boxes, follicle_instances, hull_candidates
 from follicle_seg.types import (
     OVARY,
     FrameMeasurement,
@@ -80,35 +80,6 @@ def feret_diameters(points: np.ndarray) -> tuple[float, float]:
         axis = (pts[j] - pts[i]) / d1
         d2 = max(d2, _longest_chord(pts @ axis, pts @ np.array([-axis[1], axis[0]])))
     return d1, d2
-
-
-def hull_candidates(mask: np.ndarray) -> np.ndarray:
-    """The points of a mask's outline that can be corners of its convex hull.
-
-    The outline is the mask's 0.5 iso-contour (marching squares), whose points are the midpoints
-    between a mask pixel and an outside 4-neighbour. A midpoint inside a row's (or column's) run
-    lies between that row's outermost two, so the hull is that of each row's leftmost and
-    rightmost and each column's top and bottom midpoints: the same diameters as the whole
-    contour (``tests/test_measure.py`` compares them) at a sixth of the cost, without the
-    contour assembly in Python.
-
-    Examples
-    --------
-    >>> hull_candidates(np.array([[True]])).tolist()
-    [[0.0, -0.5], [0.0, 0.5], [-0.5, 0.0], [0.5, 0.0]]
-    """
-    mask = np.asarray(mask, dtype=bool)
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    left = mask[rows].argmax(axis=1)
-    right = mask.shape[1] - 1 - mask[rows, ::-1].argmax(axis=1)
-    top = mask[:, cols].argmax(axis=0)
-    bottom = mask.shape[0] - 1 - mask[::-1, cols].argmax(axis=0)
-    return np.concatenate([
-        np.stack([rows, left - 0.5], axis=1),
-        np.stack([rows, right + 0.5], axis=1),
-        np.stack([top - 0.5, cols], axis=1),
-        np.stack([bottom + 0.5, cols], axis=1),
-    ]).astype(float)  # fmt: skip
 
 
 def _longest_chord(u: np.ndarray, v: np.ndarray) -> float:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from scipy import ndimage as ndi
+from skimage.morphology import convex_hull_image
 
-from follicle_seg.instances import class_labels, find_boxes, follicle_instances, labels_from_probs
+from follicle_seg.instances import class_labels, convex_hull_mask, find_boxes, follicle_instances, labels_from_probs
 from follicle_seg.types import FOLLICLE, OVARY
 
 
@@ -201,3 +201,15 @@ def test_find_boxes_is_scipys_find_objects() -> None:
             ids[r : r + rng.integers(1, 6), c : c + rng.integers(1, 6)] = label
         for max_label in (0, 3, 8):
             assert find_boxes(ids, max_label) == ndi.find_objects(ids, max_label=max_label)
+
+
+def test_convex_hull_mask_is_skimages_convex_hull_image() -> None:
+    """Pixel for pixel, edge and corner pixels included, on random blobs, lines and diagonals."""
+    rng = np.random.default_rng(0)
+    masks = [np.ones((1, 1), bool), np.ones((1, 7), bool), np.ones((5, 1), bool), np.eye(6, dtype=bool),
+             np.eye(6, dtype=bool)[::-1]]  # fmt: skip
+    for k in range(400):
+        noise = ndi.gaussian_filter(rng.normal(size=(20 + k % 60, 90 - k % 50)), sigma=1 + k % 7)
+        masks.append(noise > np.quantile(noise, rng.uniform(0.5, 0.98)))
+    for mask in masks:
+        np.testing.assert_array_equal(convex_hull_mask(mask), convex_hull_image(mask))

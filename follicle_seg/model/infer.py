@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from skimage import measure
 
-from follicle_seg.instances import class_labels, labels_from_probs, ovary_score
+from follicle_seg.instances import class_labels, convex_hull_mask, labels_from_probs, ovary_score
 from follicle_seg.model.bundle import load_network
 from follicle_seg.model.preprocess import ASSUMED_DEPTH_MM, TARGET_MM, InputGeometry, prepare, restore_probabilities
 from follicle_seg.types import (
@@ -133,7 +133,8 @@ def ood_flags(probs: np.ndarray) -> tuple[str, ...]:
         flags.append(NET_LOW_CONFIDENCE)
     min_area_px = np.pi * (1.5 / TARGET_MM) ** 2
     for region in measure.regionprops(measure.label(labels == FOLLICLE)):
-        if region.area >= min_area_px and region.solidity < MIN_FOLLICLE_SOLIDITY:
+        # solidity, as skimage's regionprops has it, with the faster hull
+        if region.area >= min_area_px and region.area / convex_hull_mask(region.image).sum() < MIN_FOLLICLE_SOLIDITY:
             flags.append(NET_IMPLAUSIBLE_SHAPE)
             break
     return tuple(flags)
