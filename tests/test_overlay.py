@@ -291,3 +291,16 @@ def test_an_outline_drawn_in_its_box_is_the_whole_image_erosion(scale: int, dash
         overlay._draw_outline(image, mask, scale, (255, 0, 0), dashed=dashed)
         np.testing.assert_array_equal(image[..., 0] == 255, line)
         assert not image[..., 1:].any()
+
+
+@pytest.mark.parametrize("scale", [1, 2, 3, 4])
+def test_upscaling_repeats_each_pixel_whatever_the_type(scale: int) -> None:
+    rng = np.random.default_rng(scale)
+    arrays = [rng.integers(0, 256, (7, 9, 3)).astype(np.uint8), rng.random((5, 6)) > 0.5,
+              rng.integers(-5, 99, (4, 5)).astype(np.int32), rng.random((3, 4)), rng.integers(0, 9, (3, 4)),
+              np.zeros((1, 1, 3), np.uint8)]  # fmt: skip
+    for a in arrays:
+        up = overlay._upscale(a, scale)
+        expected = np.repeat(np.repeat(a, scale, axis=0), scale, axis=1)
+        assert up.dtype == expected.dtype
+        np.testing.assert_array_equal(up, expected)
