@@ -18,7 +18,9 @@ import html
 import math
 import os
 import re
+import threading
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import quote
@@ -434,23 +436,32 @@ def _rejected(images: pd.DataFrame) -> str:
 
 
 def _thumbnails(overlays: Path, index: pd.DataFrame, folder: Path) -> dict[str, Path]:
-    """JPEG thumbnails of the indexed overlays (rebuilt only when the overlay is newer)."""
+    """JPEG thumbnails of the indexed overlays (rebuilt only when the overlay is newer), made on
+    threads: Pillow decodes, shrinks and encodes without holding the GIL."""
     found: dict[str, Path] = {}
+    stale: list[tuple[Path, Path]] = []
     for name in dict.fromkeys(str(f) for f in index["file"]):
         source = overlays / name
         if not source.is_file():
             continue
         thumb = folder / (Path(name).stem + ".jpg")
         if not thumb.is_file() or thumb.stat().st_mtime < source.stat().st_mtime:
-            folder.mkdir(parents=True, exist_ok=True)
-            with Image.open(source) as opened:
-                small = opened.convert("RGB")
-            small.thumbnail((THUMB_WIDTH, THUMB_WIDTH * 2))
-            tmp = thumb.with_name(f".{thumb.name}.{os.getpid()}.tmp")
-            small.save(tmp, format="JPEG", quality=85)
-            os.replace(tmp, thumb)
+            stale.append((source, thumb))
         found[name] = thumb
+    if stale:
+        folder.mkdir(parents=True, exist_ok=True)
+        with ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as pool:
+            list(pool.map(lambda pair: _thumbnail(*pair), stale))
     return found
+
+
+def _thumbnail(source: Path, thumb: Path) -> None:
+    with Image.open(source) as opened:
+        small = opened.convert("RGB")
+    small.thumbnail((THUMB_WIDTH, THUMB_WIDTH * 2))
+    tmp = thumb.with_name(f".{thumb.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    small.save(tmp, format="JPEG", quality=85)
+    os.replace(tmp, thumb)
 
 
 def _remove_stale(folder: Path, keep: set[Path]) -> None:
