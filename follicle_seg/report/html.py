@@ -339,7 +339,7 @@ def _patient(
         f"<section id=\"{_anchor(patient_id)}\"><h2>Patient {_e(patient_id)} "
         f"<span class=\"muted\">&middot; {_e(group)}</span></h2>"
         f"<h3>Visit timeline</h3>{timeline}<h3>Follicle tracking</h3>"
-        f"<img class=\"figure\" src=\"{_u(tracking.relative_to(report).as_posix())}\" "
+        f"<img class=\"figure\" loading=\"lazy\" src=\"{_u(tracking.relative_to(report).as_posix())}\" "
         f"alt=\"Follicle tracking chart of {_e(patient_id)}\">"
         f"{_follicle_list(follicles, links, overlays_dir)}</section>"
     )
@@ -389,7 +389,7 @@ def _thumbs(
                 w, h = im.size
             figures.append(
                 f"<figure><a href=\"{_u(f'../{overlays_dir}/{name}')}\">"
-                f"<img src=\"{_u(thumb.relative_to(report).as_posix())}\" width=\"{w}\" height=\"{h}\" "
+                f"<img src=\"{_u(thumb.relative_to(report).as_posix())}\" width=\"{w}\" height=\"{h}\" loading=\"lazy\" "
                 f"alt=\"overlay {_e(name)}\"></a>{'<b>counted</b> ' if counted else ''}"
                 f"{_e(_uid_tail(r.sop_instance_uid))} &middot; frame {frame}</figure>"
             )
