@@ -31,6 +31,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
+from follicle_seg import __version__
 from follicle_seg.analyse import FileAnalysis, analyse_frame
 from follicle_seg.errors import FollicleSegError, OutputError, RejectedInput
 from follicle_seg.intake import END, Input, chunks, header_pass, stream_frames
@@ -404,6 +405,19 @@ def run(inputs: Iterable[str | Path], options: RunOptions, *, progress=None) -> 
         handler.close()
 
 
+def _analysis_identity(options: RunOptions, key: bytes | None) -> dict[str, str]:
+    """What makes two runs' results comparable: the network's weights, the package version, and
+    the pseudonymisation key (a pseudonym of a fixed text stands for it; the key is never kept)."""
+    from follicle_seg.model.bundle import WEIGHTS, sha256_of, shipped_bundle_root
+
+    weights = Path(options.weights) if options.weights else shipped_bundle_root() / WEIGHTS
+    return {
+        "weights": sha256_of(weights)[:16] if weights.is_file() else str(weights),
+        "follicle_seg": __version__,
+        "pseudonyms": pseudonym("run state", key) if key is not None else "none",
+    }
+
+
 def _run(inputs: list, options: RunOptions, progress, t0: float) -> RunSummary:
     from follicle_seg.io.tables import read_cohort, write_tables
     from follicle_seg.review import REVIEW_FILE, Review, ReviewError
@@ -424,6 +438,7 @@ def _run(inputs: list, options: RunOptions, progress, t0: float) -> RunSummary:
     try:
         if not options.resume:
             store.reset()
+        store.check_analysis(_analysis_identity(options, key))
         log.info("run started: %d files under %d input path(s)", len(paths), len(inputs))
         t = time.perf_counter()
         items = header_pass(paths, store, anonymise, options.workers, decoders)

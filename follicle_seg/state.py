@@ -30,6 +30,7 @@ CREATE TABLE IF NOT EXISTS inputs (
     PRIMARY KEY (path, sha256)
 );
 CREATE INDEX IF NOT EXISTS inputs_sop ON inputs (sop_instance_uid);
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
@@ -71,6 +72,34 @@ class StateStore:
     def reset(self) -> None:
         """Forget every recorded input (``--no-resume``)."""
         self._db.execute("DELETE FROM inputs")
+
+    def check_analysis(self, identity: dict[str, str]) -> None:
+        """Keep results of one analysis only: ``identity`` names it (network weights, package
+        version, pseudonymisation). A store holding results of another one refuses to resume,
+        since its tables would mix two models or two sets of patient ids; an empty store, or one
+        written before identities were kept, takes this one.
+
+        Raises
+        ------
+        OutputError
+            When the store holds results and was written by another analysis.
+        """
+        row = self._db.execute("SELECT value FROM meta WHERE name = 'analysis'").fetchone()
+        stored = json.loads(row[0]) if row else None
+        if stored is not None and stored != identity and len(self):
+            differ = "; ".join(
+                f"{name} {stored.get(name, 'unknown')} then, {identity.get(name, 'unknown')} now"
+                for name in sorted(set(stored) | set(identity))
+                if stored.get(name) != identity.get(name)
+            )
+            raise OutputError(
+                f"{self.path.parent}: holds the results of another analysis ({differ}); rerun with "
+                "--no-resume to analyse every file again, or choose another --out"
+            )
+        self._db.execute(
+            "INSERT OR REPLACE INTO meta (name, value) VALUES ('analysis', ?)",
+            (json.dumps(identity, sort_keys=True),),
+        )
 
     def keys(self) -> set[tuple[str, str]]:
         """(path, sha256) of every finished input; ``failed`` ones (our fault, not the file's) are retried."""

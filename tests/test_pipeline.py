@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -408,6 +409,35 @@ def test_pseudonyms_are_stable_and_replace_the_patient_id(study, tmp_path):
     ids = set(tables[0]["images"].patient_id)
     assert len(ids) == 1 and next(iter(ids)).startswith("P") and ids == set(tables[1]["images"].patient_id)
     pd.testing.assert_frame_equal(tables[0]["ovaries"], tables[1]["ovaries"])
+
+
+def test_a_resumed_run_never_mixes_results_of_other_weights_or_pseudonyms(study, tmp_path):
+    from follicle_seg.errors import OutputError
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for path in sorted((study / "dicom").rglob("*.dcm"))[:2]:
+        shutil.copy(path, inputs / path.name)
+    out = tmp_path / "out"
+    plain = RunOptions(out=out, workers=1, overlays=False, dicom=False, report=False)
+    run([inputs], plain)
+    before = _tables(out)["images"]
+    key = tmp_path / "key"
+    key.write_bytes(b"site key for the pseudonyms 0123456789")
+    with pytest.raises(OutputError, match="another analysis .*pseudonyms none then, P[0-9a-f]{12} now.*--no-resume"):
+        run([inputs], replace(plain, pseudonymize=key))
+    other = tmp_path / "other.pt"
+    other.write_bytes(b"not the shipped weights")
+    with pytest.raises(OutputError, match="another analysis .*weights [0-9a-f]{16} then"):
+        run([inputs], replace(plain, weights=other))
+    pd.testing.assert_frame_equal(_tables(out)["images"], before)  # nothing was touched
+    assert run([inputs], plain).resumed == 2  # the same analysis resumes
+    summary = run([inputs], replace(plain, pseudonymize=key, resume=False))  # analysed afresh
+    assert summary.resumed == 0 and _tables(out)["images"].patient_id.str.match(r"P[0-9a-f]{12}$").all()
+    # a store written before identities were kept takes the current one
+    with sqlite3.connect(out / "run_state.sqlite") as db:
+        db.execute("DELETE FROM meta")
+    assert run([inputs], replace(plain, pseudonymize=key)).resumed == 2
 
 
 def test_disk_full_while_writing_tables_is_a_clear_error_and_leaves_no_partial_table(study, tmp_path, monkeypatch):
