@@ -397,12 +397,46 @@ def run(inputs: Iterable[str | Path], options: RunOptions, *, progress=None) -> 
     bound_caches()  # keeps peak memory flat over thousands of files
     out = Path(options.out)
     _prepare_out(out)
-    handler = _logging(out)
+    with _exclusive(out):
+        handler = _logging(out)
+        try:
+            return _run(list(inputs), replace(options, out=out), progress, t0)
+        finally:
+            log.removeHandler(handler)
+            handler.close()
+
+
+LOCK_FILE = ".run.lock"
+
+
+@contextmanager
+def _exclusive(out: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``out`` for the run (``OUT/.run.lock``, released by the system
+    however the process ends): a second run into the same folder, say a scheduled one that
+    starts before the last has finished, stops at once instead of analysing the same files and
+    overwriting the tables under it. Where there is no ``fcntl`` (Windows) there is no lock."""
     try:
-        return _run(list(inputs), replace(options, out=out), progress, t0)
-    finally:
-        log.removeHandler(handler)
-        handler.close()
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    path = out / LOCK_FILE
+    with open(path, "a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise OutputError(f"{out}: another follicle-seg run is writing here ({holder}); wait for it "
+                              "to end, or choose another --out") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _analysis_identity(options: RunOptions, key: bytes | None) -> dict[str, str]:

@@ -440,6 +440,25 @@ def test_a_resumed_run_never_mixes_results_of_other_weights_or_pseudonyms(study,
     assert run([inputs], replace(plain, pseudonymize=key)).resumed == 2
 
 
+def test_a_second_run_into_a_folder_in_use_stops_at_once(study, tmp_path):
+    fcntl = pytest.importorskip("fcntl")
+    from follicle_seg.errors import OutputError
+
+    out = tmp_path / "out"
+    out.mkdir()
+    with open(out / ".run.lock", "a+") as held:  # another run holds the folder
+        held.write("pid 4242, started 2026-12-06 01:00:00")
+        held.flush()
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(OutputError, match=r"another follicle-seg run is writing here \(pid 4242, started"):
+            run([study / "dicom"], RunOptions(out=out, workers=1))
+        assert not (out / "run.log").exists() and not (out / "images.csv").exists()
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    shutil.copy(sorted((study / "dicom").rglob("*.dcm"))[0], inputs)
+    assert run([inputs], RunOptions(out=out, workers=1, overlays=False, dicom=False, report=False)).ok == 1
+
+
 def test_disk_full_while_writing_tables_is_a_clear_error_and_leaves_no_partial_table(study, tmp_path, monkeypatch):
     import errno
 
