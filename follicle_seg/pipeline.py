@@ -424,11 +424,15 @@ def _exclusive(out: Path) -> Iterator[None]:
     with open(path, "a+", encoding="utf-8") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        except BlockingIOError:  # held by another process
             handle.seek(0)
             holder = handle.read().strip() or "unknown"
             raise OutputError(f"{out}: another follicle-seg run is writing here ({holder}); wait for it "
                               "to end, or choose another --out") from None
+        except OSError as exc:  # a file system without locks (some network shares): run unlocked
+            log.warning("%s: cannot lock the output folder (%s); runs into it are not kept apart", out, exc)
+            yield
+            return
         handle.seek(0)
         handle.truncate()
         handle.write(f"pid {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}")

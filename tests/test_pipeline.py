@@ -459,6 +459,22 @@ def test_a_second_run_into_a_folder_in_use_stops_at_once(study, tmp_path):
     assert run([inputs], RunOptions(out=out, workers=1, overlays=False, dicom=False, report=False)).ok == 1
 
 
+def test_a_folder_that_cannot_be_locked_is_run_unlocked(study, tmp_path, monkeypatch):
+    import errno
+
+    fcntl = pytest.importorskip("fcntl")
+
+    def no_locks(*_):  # a network share without locks
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    shutil.copy(sorted((study / "dicom").rglob("*.dcm"))[0], inputs)
+    options = RunOptions(out=tmp_path / "out", workers=1, overlays=False, dicom=False, report=False)
+    assert run([inputs], options).ok == 1
+
+
 def test_disk_full_while_writing_tables_is_a_clear_error_and_leaves_no_partial_table(study, tmp_path, monkeypatch):
     import errno
 
