@@ -343,6 +343,9 @@ def convex_hull_mask(mask: np.ndarray) -> np.ndarray:
     >>> convex_hull_mask(m).astype(int).tolist()
     [[1, 1, 1, 1, 1], [0, 1, 1, 1, 1], [0, 0, 1, 1, 1], [0, 0, 0, 0, 1]]
     """
+    mask = np.asarray(mask, dtype=bool)
+    if not mask.any():
+        return np.zeros(mask.shape, dtype=bool)
     corners = hull_candidates(mask)
     v = np.rint(corners[ConvexHull(corners).vertices] * 2).astype(np.int64)  # doubled: integers
     w = np.roll(v, -1, axis=0)

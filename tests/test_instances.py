@@ -213,3 +213,4 @@ def test_convex_hull_mask_is_skimages_convex_hull_image() -> None:
         masks.append(noise > np.quantile(noise, rng.uniform(0.5, 0.98)))
     for mask in masks:
         np.testing.assert_array_equal(convex_hull_mask(mask), convex_hull_image(mask))
+    assert not convex_hull_mask(np.zeros((3, 4), bool)).any()  # skimage warns and gives the same

@@ -4,8 +4,8 @@ A forward pass holds frames of one network-input shape, so a frame's result neve
 what it is batched with. A frame without calibration is read at several assumed depths
 (:data:`UNCALIBRATED_DEPTHS_MM`) and the reading that finds the most ovary is kept.
 
-The same code runs on CPU and CUDA. The network runs channels-last on both (on CPU oneDNN's
-convolutions are a third faster so, with the same labels). On CUDA the batch goes through pinned
+The same code runs on CPU and CUDA. The network runs channels-last on both (on CPU, oneDNN's
+convolutions run a third faster that way, with the same labels). On CUDA the batch goes through pinned
 memory with ``non_blocking`` copies and the network runs under autocast (bf16 where supported,
 else fp16); everything runs under :func:`torch.inference_mode`.
 
