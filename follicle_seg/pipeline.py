@@ -446,7 +446,7 @@ def _exclusive(out: Path) -> Iterator[None]:
 def _analysis_identity(options: RunOptions, key: bytes | None) -> dict[str, str]:
     """What makes two runs' results comparable: the network's weights, the package version, and
     the pseudonymisation key (a pseudonym of a fixed text stands for it; the key is never kept)."""
-    from follicle_seg.model.bundle import WEIGHTS, sha256_of, shipped_bundle_root
+    from follicle_seg.model.paths import WEIGHTS, sha256_of, shipped_bundle_root
 
     weights = Path(options.weights) if options.weights else shipped_bundle_root() / WEIGHTS
     return {

@@ -440,6 +440,24 @@ def test_a_resumed_run_never_mixes_results_of_other_weights_or_pseudonyms(study,
     assert run([inputs], replace(plain, pseudonymize=key)).resumed == 2
 
 
+def test_a_run_with_nothing_left_to_analyse_does_not_load_torch(study, clean_run, tmp_path):
+    """A resumed run that only rebuilds the tables (after a review, say) takes about a second:
+    checking the analysis's identity hashes the weights without importing torch."""
+    out = tmp_path / "out"
+    shutil.copytree(clean_run, out)
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from follicle_seg.pipeline import RunOptions, run\n"
+        f"s = run([Path({str(study / 'dicom')!r})], RunOptions(out=Path({str(out)!r}), "
+        f"cohort=Path({str(study / 'cohort.csv')!r}), workers=1, dicom=False))\n"
+        "print(s.resumed, s.inputs, 'torch' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    resumed, inputs, torch_loaded = done.stdout.split()
+    assert resumed == inputs and torch_loaded == "False"
+
+
 def test_a_second_run_into_a_folder_in_use_stops_at_once(study, tmp_path):
     fcntl = pytest.importorskip("fcntl")
     from follicle_seg.errors import OutputError

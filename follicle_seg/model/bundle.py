@@ -16,7 +16,6 @@ of its own bundle.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -24,11 +23,9 @@ from typing import Any
 import torch
 
 from follicle_seg.errors import ModelError
+from follicle_seg.model.paths import INFERENCE, METADATA, WEIGHTS, bundle_root_of, sha256_of, shipped_bundle_root
 from follicle_seg.model.network import build_network, network_from_def
 
-METADATA = Path("configs") / "metadata.json"
-INFERENCE = Path("configs") / "inference.json"
-WEIGHTS = Path("models") / "model.pt"
 
 REQUIRED_METADATA_KEYS = (
     "version",
@@ -57,28 +54,6 @@ REQUIRED_TENSOR_KEYS = (
     "channel_def",
 )
 """Keys the schema requires for every ``network_data_format`` input and output."""
-
-
-def shipped_bundle_root() -> Path:
-    """The bundle shipped with the package: ``follicle_seg/bundle`` where a wheel installed it,
-    else the repository root (a source checkout or an editable install)."""
-    package = Path(__file__).resolve().parents[1]
-    installed = package / "bundle"
-    return installed if (installed / METADATA).is_file() else package.parent
-
-
-def bundle_root_of(weights: Path) -> Path:
-    """Bundle folder of a weights file laid out as ``<root>/models/<name>.pt``."""
-    return Path(weights).resolve().parent.parent
-
-
-def sha256_of(path: Path) -> str:
-    """Hex sha256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_metadata(bundle_root: Path) -> dict[str, Any]:
