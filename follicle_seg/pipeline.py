@@ -457,8 +457,8 @@ def _analysis_identity(options: RunOptions, key: bytes | None) -> dict[str, str]
 
 
 def _run(inputs: list, options: RunOptions, progress, t0: float) -> RunSummary:
-    from follicle_seg.io.tables import read_cohort, write_tables
-    from follicle_seg.review import REVIEW_FILE, Review, ReviewError
+    from follicle_seg.io.tables import read_cohort, write_csv, write_tables
+    from follicle_seg.review import REVIEW_FILE, WORKSHEET_FILE, Review, ReviewError, worksheet
     from follicle_seg.visits import build_tables
 
     cohort = read_cohort(options.cohort) if options.cohort else None
@@ -515,10 +515,14 @@ def _run(inputs: list, options: RunOptions, progress, t0: float) -> RunSummary:
                 (options.out / stale).unlink(missing_ok=True)
         try:
             write_tables(tables, options.out)
-            if options.report:
-                from follicle_seg.report.html import write_report
+            overlays = None
+            if options.overlays or options.report:
+                from follicle_seg.report.html import scan_overlays, write_report
 
-                write_report(options.out, tables)
+                overlays = scan_overlays(options.out / "overlays", tables["images"]["sop_instance_uid"])
+            write_csv(worksheet(tables, overlays), options.out / WORKSHEET_FILE)
+            if options.report:
+                write_report(options.out, tables, overlay_index=overlays)
         except OSError as exc:
             raise OutputError(f"{options.out}: cannot write the tables ({exc.strerror or exc})") from exc
         timing["tables and report"] = time.perf_counter() - t

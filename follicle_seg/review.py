@@ -42,6 +42,11 @@ NEEDS = {
     NOT_FOLLICLE: ("sop_instance_uid", "follicle_id", "centroid_row", "centroid_col"),
     CONFIRMED: ("patient_id", "study_date", "laterality", "follicle_count"),
 }
+WORKSHEET_FILE = "review_worksheet.csv"
+WORKSHEET_COLUMNS = (
+    "decision", "reviewer", "comment", "patient_id", "study_date", "laterality", "follicle_count",
+    "sop_instance_uid", "follicle_id", "centroid_row", "centroid_col", "mean_diameter_mm", "overlay", "why",
+)  # fmt: skip
 LOG_COLUMNS = (
     "line", "decision", "patient_id", "study_date", "laterality", "sop_instance_uid", "follicle_id",
     "reviewer", "comment", "count_before", "count_after",
@@ -106,7 +111,8 @@ class Review:
         decisions = []
         for line, row in rows:
             row = {str(k).strip().lower(): (v or "").strip() for k, v in row.items() if k is not None}
-            decisions.append(_decision(path, line, row))
+            if row.get("decision"):  # a worksheet line left undecided is no decision
+                decisions.append(_decision(path, line, row))
         return cls(decisions, path)
 
     def drop_follicles(self, images: Sequence[ImageResult], ovary: OvaryKey) -> list[ImageResult]:
@@ -187,3 +193,43 @@ def _decision(path: Path, line: int, row: dict[str, str]) -> Decision:
                         follicle_count=int(row["follicle_count"]))  # fmt: skip
     except ValueError as exc:
         raise fail(f"not a number: {exc}") from None
+
+
+def worksheet(tables: dict[str, pd.DataFrame], overlays: pd.DataFrame | None = None) -> pd.DataFrame:
+    """``review_worksheet.csv``: the lines a reviewer decides, prefilled, ``decision`` empty.
+
+    For every ovary-visit that needs review, a line to confirm it (its ``follicle_count``, and
+    ``why`` it is flagged), then one line per counted follicle (to mark ``not_follicle``: image,
+    follicle number, centroid, size, and the ``overlay`` it is drawn on when ``overlays`` gives the
+    overlay files, columns ``sop_instance_uid, frame_index, file``). Saved as ``review.csv`` with
+    some decisions written in (and a ``reviewer``), it is a review: undecided lines are skipped.
+    After dropping follicles, a confirmation needs the count the tables then give.
+    """
+    ovaries, follicles = tables["ovaries"], tables["follicles"]
+    key = ["patient_id", "study_date", "laterality"]
+    why: dict[tuple, str] = {}
+    reasons = tables.get("review_reasons")
+    if reasons is not None and len(reasons):
+        for k, g in reasons.astype(str).groupby(key, sort=False):
+            why[k] = "; ".join(dict.fromkeys(g["reason"]))
+    files = {}
+    if overlays is not None:
+        files = {(str(u), int(f)): f"overlays/{n}"
+                 for u, f, n in zip(overlays["sop_instance_uid"], overlays["frame_index"], overlays["file"])}
+    counted = follicles[follicles["counted"].fillna(False).astype(bool)]
+    by_ovary = {k: g for k, g in counted.astype({"patient_id": str, "study_date": str, "laterality": str}).groupby(key)}
+    rows: list[dict[str, object]] = []
+    flagged = ovaries[ovaries["needs_review"].fillna(False).astype(bool)]
+    for ov in flagged.itertuples():
+        k = (str(ov.patient_id), str(ov.study_date), str(ov.laterality))
+        place = dict(zip(key, k))
+        rows.append({**place, "follicle_count": str(int(ov.follicle_count)), "why": why.get(k, "")})
+        for f in by_ovary.get(k, pd.DataFrame()).itertuples():
+            rows.append({
+                **place, "sop_instance_uid": str(f.sop_instance_uid), "follicle_id": str(int(f.follicle_id)),
+                "centroid_row": str(f.centroid_row), "centroid_col": str(f.centroid_col),
+                "mean_diameter_mm": "" if pd.isna(f.mean_diameter_mm) else str(f.mean_diameter_mm),
+                "overlay": files.get((str(f.sop_instance_uid), int(f.frame_index)), ""),  # inside OUT
+            })  # fmt: skip
+    # text throughout, so a count is written 2, not 2.0, beside the lines without one
+    return pd.DataFrame(rows, columns=list(WORKSHEET_COLUMNS), dtype=object).fillna("")

@@ -12,7 +12,7 @@ import pytest
 from test_visits import result  # tests/ is on sys.path
 
 from follicle_seg.pipeline import RunOptions, run
-from follicle_seg.review import REVIEW_FILE, Review, ReviewError
+from follicle_seg.review import REVIEW_FILE, WORKSHEET_COLUMNS, WORKSHEET_FILE, Review, ReviewError
 from follicle_seg.tracking import FLAG_LOW_CONFIDENCE
 from follicle_seg.visits import build_tables
 
@@ -145,3 +145,37 @@ def test_a_run_applies_its_review_without_analysing_again_and_drops_it_when_remo
     run([SAMPLES], options)
     assert not (out / "review_log.csv").exists()
     assert pd.read_csv(out / "ovaries.csv", dtype={"study_date": str}).equals(ovaries)
+
+
+def test_the_worksheet_lists_what_needs_review_and_is_a_review_once_decided(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    options = RunOptions(out=out, dicom=False, report=False, quiet=True)  # with overlays
+    run([SAMPLES], options)
+    sheet = pd.read_csv(out / WORKSHEET_FILE, dtype=str, keep_default_na=False)
+    assert tuple(sheet.columns) == WORKSHEET_COLUMNS and set(sheet.decision) == {""}
+    ovaries = pd.read_csv(out / "ovaries.csv", dtype={"study_date": str, "patient_id": str})
+    follicles = pd.read_csv(out / "follicles.csv", dtype={"study_date": str, "patient_id": str, "sop_instance_uid": str})
+    flagged = ovaries[ovaries.needs_review]
+    confirm = sheet[sheet.sop_instance_uid == ""]
+    assert len(flagged) >= 1 and len(confirm) == len(flagged)
+    key = ["patient_id", "study_date", "laterality"]
+    expected = {(*k, str(n)) for *k, n in flagged[key + ["follicle_count"]].itertuples(index=False)}
+    assert set(confirm[key + ["follicle_count"]].itertuples(index=False, name=None)) == expected
+    assert (confirm.why != "").all()
+    marked = follicles[follicles.counted].merge(flagged[key], on=key)
+    lines = sheet[sheet.sop_instance_uid != ""]
+    assert len(lines) == len(marked)
+    assert set(zip(lines.sop_instance_uid, lines.follicle_id.astype(int))) == set(zip(marked.sop_instance_uid, marked.follicle_id))
+    assert all((out / f).is_file() for f in lines.overlay)  # each follicle's overlay, to look at
+
+    # the reviewer decides one line (confirms the side-U ovary-visit) and saves the sheet as the review
+    unknown = confirm.index[confirm.laterality == "U"][0]
+    sheet.loc[unknown, ["decision", "reviewer"]] = ["confirmed", "AB"]
+    sheet.to_csv(out / REVIEW_FILE, index=False)
+    summary = run([SAMPLES], options)
+    assert summary.resumed == summary.inputs
+    reviewed = pd.read_csv(out / "ovaries.csv", dtype={"study_date": str})
+    assert not reviewed[reviewed.laterality == "U"].needs_review.any()
+    assert len(pd.read_csv(out / "review_log.csv")) == 1
+    again = pd.read_csv(out / WORKSHEET_FILE, dtype=str, keep_default_na=False)
+    assert "U" not in set(again.laterality) and len(again[again.sop_instance_uid == ""]) == len(confirm) - 1

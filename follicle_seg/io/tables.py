@@ -68,6 +68,22 @@ def write_tables(tables: Mapping[str, pd.DataFrame], out_dir: str | Path) -> lis
     return written
 
 
+def write_csv(df: pd.DataFrame, path: str | Path) -> Path:
+    """Write one table as CSV atomically (booleans as ``true``/``false``), like :func:`write_tables`.
+
+    Raises
+    ------
+    OutputError
+        If the file cannot be written.
+    """
+    path = Path(path)
+    try:
+        _atomic(path, lambda tmp: _csv_frame(df).to_csv(tmp, index=False))
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    return path
+
+
 def read_cohort(path: str | Path) -> pd.DataFrame:
     """Read the cohort CSV: ``patient_id``, ``group`` and optionally ``baseline_date``.
 

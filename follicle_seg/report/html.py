@@ -219,7 +219,7 @@ def _summary(tables: dict[str, pd.DataFrame]) -> str:
 
 def _data_files(out_dir: Path) -> str:
     items = []
-    for name in (*TABLES, "review_reasons", "review_log"):
+    for name in (*TABLES, "review_reasons", "review_worksheet", "review_log"):
         found = [f"../{name}.{ext}" for ext in ("csv", "parquet") if (out_dir / f"{name}.{ext}").is_file()]
         if not found and name not in TABLES:
             continue  # the review tables are listed when there are any
@@ -256,8 +256,9 @@ def _needs_review(ovaries: pd.DataFrame, reasons: pd.DataFrame | None) -> str:
         body = (
             "<p class=\"muted\">Uncalibrated image, unknown side, low-confidence segmentation or "
             "images of one ovary that disagree: check the overlays, and record what you decide in "
-            "<code>review.csv</code> in the run folder (the README says how). Each reason, with its "
-            "image, is a row of <code>review_reasons.csv</code>.</p><table><tr><th>patient</th>"
+            "<code>review.csv</code> in the run folder: <code>review_worksheet.csv</code> holds its "
+            "lines, prefilled; write the decisions in and save it under that name (the README says "
+            "how). Each reason, with its image, is a row of <code>review_reasons.csv</code>.</p><table><tr><th>patient</th>"
             "<th>visit</th><th>side</th><th>follicles</th><th>calibrated</th><th>why</th></tr>"
             f"{''.join(rows)}</table>"
         )
