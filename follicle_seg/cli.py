@@ -104,6 +104,7 @@ def run(
         if len(summary.rejected_reasons) > 20:
             typer.echo(f"  ... and {len(summary.rejected_reasons) - 20} more (see images.csv)")
         typer.echo(f"tables: {out / 'images.csv'} ...; report: {out / 'report' / 'index.html'}")
+        _echo_review(summary)
 
 
 def _run_with_progress(inputs, options):
@@ -146,6 +147,13 @@ def demo(
     typer.echo(summary.line())
     typer.echo(f"report: {options.out / 'report' / 'index.html'}")
     typer.echo(f"tables: {options.out}/*.csv; truth for comparison: {study / 'truth'}")
+    _echo_review(summary)
+
+
+def _echo_review(summary) -> None:
+    if summary.needs_review:
+        typer.echo(f"to review: {summary.needs_review} ovary-visit(s), their lines prefilled in "
+                   f"{summary.out / 'review_worksheet.csv'}")
 
 
 @app.command()

@@ -80,17 +80,17 @@ class RunSummary:
     seconds: float = 0.0
     device: str = ""
     rejected_reasons: list[str] = field(default_factory=list)
+    needs_review: int = 0  # ovary-visits flagged, after the reviewer's decisions
 
     @property
     def frames_per_s(self) -> float:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
     def line(self) -> str:
-        return (
-            f"{self.inputs} files: {self.ok} ok, {self.rejected} rejected, {self.failed} failed"
-            f" ({self.resumed} already done); {self.frames} frames in {self.seconds:.1f} s"
-            f" ({self.frames_per_s:.1f} frames/s on {self.device})"
-        )
+        head = f"{self.inputs} files: {self.ok} ok, {self.rejected} rejected, {self.failed} failed ({self.resumed} already done)"
+        if not self.device:  # nothing was segmented: the tables were rebuilt
+            return f"{head}; nothing left to analyse, tables rebuilt in {self.seconds:.1f} s"
+        return f"{head}; {self.frames} frames in {self.seconds:.1f} s ({self.frames_per_s:.1f} frames/s on {self.device})"
 
 
 # --------------------------------------------------------------------------- streaming engine
@@ -521,6 +521,7 @@ def _run(inputs: list, options: RunOptions, progress, t0: float) -> RunSummary:
 
                 overlays = scan_overlays(options.out / "overlays", tables["images"]["sop_instance_uid"])
             write_csv(worksheet(tables, overlays), options.out / WORKSHEET_FILE)
+            summary.needs_review = int(tables["ovaries"]["needs_review"].fillna(False).sum())
             if options.report:
                 write_report(options.out, tables, overlay_index=overlays)
         except OSError as exc:

@@ -179,3 +179,18 @@ def test_the_worksheet_lists_what_needs_review_and_is_a_review_once_decided(tmp_
     assert len(pd.read_csv(out / "review_log.csv")) == 1
     again = pd.read_csv(out / WORKSHEET_FILE, dtype=str, keep_default_na=False)
     assert "U" not in set(again.laterality) and len(again[again.sop_instance_uid == ""]) == len(confirm) - 1
+
+
+def test_the_run_says_how_many_ovary_visits_to_review_and_where(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from follicle_seg.cli import app
+
+    out = tmp_path / "run"
+    args = ["run", str(SAMPLES), "--out", str(out), "--no-overlays", "--no-dicom", "--no-report"]
+    first = CliRunner().invoke(app, args)
+    assert first.exit_code == 0, first.output
+    n = int(pd.read_csv(out / "ovaries.csv").needs_review.sum())
+    assert n >= 1 and f"to review: {n} ovary-visit(s), their lines prefilled in {out / WORKSHEET_FILE}" in first.output
+    again = CliRunner().invoke(app, args)  # nothing left to analyse: the tables are rebuilt
+    assert again.exit_code == 0 and "already done); nothing left to analyse, tables rebuilt in" in again.output
