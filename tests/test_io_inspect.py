@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from follicle_seg.cli import app
-from follicle_seg.io.inspect import COLUMNS, inspect_paths, print_table
+from follicle_seg.io.inspect import COLUMNS, inspect_paths, print_table, summary_lines
 from follicle_seg.io.write import write_us_dicom
 
 SPEC_COLUMNS = [
@@ -125,3 +125,17 @@ def test_table_output_and_no_patient_name(tmp_path: Path) -> None:
 def test_print_table_handles_an_empty_list(capsys: pytest.CaptureFixture[str]) -> None:
     print_table([])
     assert "0 file(s)" in capsys.readouterr().out
+
+
+def test_the_table_ends_with_what_the_archive_holds(samples: Path) -> None:
+    from io import StringIO
+
+    from rich.console import Console
+
+    out = StringIO()
+    print_table(inspect_paths([samples]), console=Console(file=out, width=200))
+    tail = out.getvalue().splitlines()[-3:]
+    assert tail[0] == "13 file(s): 7 ok, 6 rejected"
+    assert tail[1] == "ok: 1 patient(s), 2 visit(s), 26 frame(s); 1 uncalibrated, 1 side unknown"
+    assert tail[2].startswith("rejected: ") and "not ultrasound (1)" in tail[2] and "image region NxN px (1)" in tail[2]
+    assert summary_lines([]) == ["0 file(s): 0 ok, 0 rejected"]

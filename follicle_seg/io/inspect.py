@@ -8,6 +8,7 @@ SOP class, photometric, transfer syntax, calibration source, region and its sour
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -159,7 +160,47 @@ def print_table(rows: list[dict[str, Any]], *, console: Console | None = None) -
             f"{row['laterality']} ({row['laterality_source']})",
             f"{row['patient_id'] or '-'} / {row['study_date'] or '-'}",
         )
-    (console or Console()).print(table)
+    console = console or Console()
+    console.print(table)
+    for line in summary_lines(rows):
+        console.print(line, markup=False, highlight=False)
+
+
+def summary_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """What an archive holds, in a few lines under the table: files accepted and rejected, what a
+    run will flag (no calibration, no side), patients, visits and frames, and the rejections
+    grouped by reason (its words before the first colon or bracket, numbers as N).
+
+    Examples
+    --------
+    >>> ok = dict(status="ok", calibrated=True, laterality="L", patient_id="P1", study_instance_uid="1.2",
+    ...           study_date="2026-01-05", n_frames=30, other_panes=[])
+    >>> bad = dict(status="rejected", reason="not ultrasound: Modality is CT, expected US")
+    >>> summary_lines([ok, dict(ok, calibrated=False, laterality="U", n_frames=1), bad])
+    ['3 file(s): 2 ok, 1 rejected', 'ok: 1 patient(s), 1 visit(s), 31 frame(s); 1 uncalibrated, 1 side unknown', 'rejected: not ultrasound (1)']
+    """
+    accepted = [r for r in rows if r["status"] == "ok"]
+    lines = [f"{len(rows)} file(s): {len(accepted)} ok, {len(rows) - len(accepted)} rejected"]
+    if accepted:
+        flags = [
+            (sum(not r["calibrated"] for r in accepted), "uncalibrated"),
+            (sum(r["laterality"] == "U" for r in accepted), "side unknown"),
+            (sum(bool(r.get("other_panes")) for r in accepted), "dual display"),
+        ]
+        noted = [f"{n} {what}" for n, what in flags if n]
+        lines.append(
+            f"ok: {len({r['patient_id'] for r in accepted})} patient(s), "
+            f"{len({(r['patient_id'], r['study_instance_uid'], r['study_date']) for r in accepted})} visit(s), "
+            f"{sum(int(r['n_frames']) for r in accepted)} frame(s)" + (f"; {', '.join(noted)}" if noted else "")
+        )
+    kinds: dict[str, int] = {}
+    for r in rows:
+        if r["status"] != "ok":
+            kind = re.sub(r"\d+", "N", re.split(r"[:(]", r["reason"], maxsplit=1)[0]).strip() or "unknown"
+            kinds[kind] = kinds.get(kind, 0) + 1
+    if kinds:
+        lines.append("rejected: " + ", ".join(f"{k} ({n})" for k, n in sorted(kinds.items(), key=lambda kn: (-kn[1], kn[0]))))
+    return lines
 
 
 def _panes_text(row: dict[str, Any]) -> str:
