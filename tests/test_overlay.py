@@ -304,3 +304,13 @@ def test_upscaling_repeats_each_pixel_whatever_the_type(scale: int) -> None:
         expected = np.repeat(np.repeat(a, scale, axis=0), scale, axis=1)
         assert up.dtype == expected.dtype
         np.testing.assert_array_equal(up, expected)
+
+
+def test_an_overlay_png_holds_exactly_its_pixels(tmp_path) -> None:
+    rng = np.random.default_rng(0)
+    rgb = overlay._upscale(rng.integers(0, 256, (40, 70, 3)).astype(np.uint8), 2)
+    path = overlay.write_overlay(tmp_path / "o.png", rgb)
+    with Image.open(path) as png:
+        assert png.mode == "RGB"
+        np.testing.assert_array_equal(np.asarray(png), rgb)
+    assert [p.name for p in tmp_path.iterdir()] == ["o.png"]  # no temporary file left

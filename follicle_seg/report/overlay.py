@@ -272,15 +272,26 @@ def overlay_filename(record: ImageRecord, frame_index: int) -> str:
     return f"{stem}_f{frame_index:03d}.png"
 
 
+# zlib level 3 and every row filtered against the row above ("up"): an overlay's rows come in
+# repeated pairs (pixels upscaled), which this filter turns into zeros. On ten demo overlays
+# (1018 x 1788): 20 ms and 158 kB a file, against 37 ms and 161 kB for Pillow at level 3, which
+# tries every filter on every row; OpenCV before 4.10 has no filter option (then its default).
+_PNG = [cv2.IMWRITE_PNG_COMPRESSION, 3, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_FILTERED]
+if hasattr(cv2, "IMWRITE_PNG_FILTER"):
+    _PNG += [cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP]
+
+
 def write_overlay(path: str | Path, rgb: np.ndarray) -> Path:
     """Write an RGB overlay as PNG atomically (temporary file in the same folder, then rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        # level 3: 2 x faster than 6 for a 10 % larger file (27 against 54 ms, 214 against 195 kB
-        # for an 850 x 1470 overlay)
-        Image.fromarray(np.asarray(rgb, np.uint8), mode="RGB").save(tmp, format="PNG", compress_level=3)
+        pixels = np.asarray(rgb, np.uint8)
+        ok, png = cv2.imencode(".png", np.ascontiguousarray(pixels[..., ::-1] if pixels.ndim == 3 else pixels), _PNG)
+        if not ok:  # pragma: no cover - opencv failure
+            raise OSError(f"could not encode {path.name} as PNG")
+        tmp.write_bytes(png.tobytes())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
