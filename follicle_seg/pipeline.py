@@ -520,7 +520,7 @@ def _run(inputs: list, options: RunOptions, progress, t0: float) -> RunSummary:
                 from follicle_seg.report.html import scan_overlays, write_report
 
                 overlays = scan_overlays(options.out / "overlays", tables["images"]["sop_instance_uid"])
-            write_csv(worksheet(tables, overlays), options.out / WORKSHEET_FILE)
+            write_csv(worksheet(tables, overlays, review), options.out / WORKSHEET_FILE)
             summary.needs_review = int(tables["ovaries"]["needs_review"].fillna(False).sum())
             if options.report:
                 write_report(options.out, tables, overlay_index=overlays)

@@ -195,7 +195,9 @@ def _decision(path: Path, line: int, row: dict[str, str]) -> Decision:
         raise fail(f"not a number: {exc}") from None
 
 
-def worksheet(tables: dict[str, pd.DataFrame], overlays: pd.DataFrame | None = None) -> pd.DataFrame:
+def worksheet(
+    tables: dict[str, pd.DataFrame], overlays: pd.DataFrame | None = None, review: Review | None = None
+) -> pd.DataFrame:
     """``review_worksheet.csv``: the lines a reviewer decides, prefilled, ``decision`` empty.
 
     For every ovary-visit that needs review, a line to confirm it (its ``follicle_count``, and
@@ -203,7 +205,9 @@ def worksheet(tables: dict[str, pd.DataFrame], overlays: pd.DataFrame | None = N
     follicle number, centroid, size, and the ``overlay`` it is drawn on when ``overlays`` gives the
     overlay files, columns ``sop_instance_uid, frame_index, file``). Saved as ``review.csv`` with
     some decisions written in (and a ``reviewer``), it is a review: undecided lines are skipped.
-    After dropping follicles, a confirmation needs the count the tables then give.
+    After dropping follicles, a confirmation needs the count the tables then give. The decisions
+    of ``review`` (the review the tables applied) come first, as they were written, so the next
+    round's sheet saved over ``review.csv`` keeps them.
     """
     ovaries, follicles = tables["ovaries"], tables["follicles"]
     key = ["patient_id", "study_date", "laterality"]
@@ -218,7 +222,7 @@ def worksheet(tables: dict[str, pd.DataFrame], overlays: pd.DataFrame | None = N
                  for u, f, n in zip(overlays["sop_instance_uid"], overlays["frame_index"], overlays["file"])}
     counted = follicles[follicles["counted"].fillna(False).astype(bool)]
     by_ovary = {k: g for k, g in counted.astype({"patient_id": str, "study_date": str, "laterality": str}).groupby(key)}
-    rows: list[dict[str, object]] = []
+    rows: list[dict[str, object]] = [_decided(d) for d in (review.decisions if review else ())]
     flagged = ovaries[ovaries["needs_review"].fillna(False).astype(bool)]
     for ov in flagged.itertuples():
         k = (str(ov.patient_id), str(ov.study_date), str(ov.laterality))
@@ -233,3 +237,14 @@ def worksheet(tables: dict[str, pd.DataFrame], overlays: pd.DataFrame | None = N
             })  # fmt: skip
     # text throughout, so a count is written 2, not 2.0, beside the lines without one
     return pd.DataFrame(rows, columns=list(WORKSHEET_COLUMNS), dtype=object).fillna("")
+
+
+def _decided(d: Decision) -> dict[str, object]:
+    """A decision of ``review.csv`` as a worksheet line."""
+    row: dict[str, object] = {"decision": d.decision, "reviewer": d.reviewer, "comment": d.comment}
+    if d.decision == NOT_FOLLICLE:
+        assert d.centroid is not None
+        return {**row, "sop_instance_uid": d.sop_instance_uid, "follicle_id": str(d.follicle_id),
+                "centroid_row": str(d.centroid[0]), "centroid_col": str(d.centroid[1])}  # fmt: skip
+    return {**row, "patient_id": d.patient_id, "study_date": d.study_date, "laterality": d.laterality,
+            "follicle_count": str(d.follicle_count)}  # fmt: skip

@@ -169,16 +169,27 @@ def test_the_worksheet_lists_what_needs_review_and_is_a_review_once_decided(tmp_
     assert all((out / f).is_file() for f in lines.overlay)  # each follicle's overlay, to look at
 
     # the reviewer decides one line (confirms the side-U ovary-visit) and saves the sheet as the review
+    # and drops one follicle of another
     unknown = confirm.index[confirm.laterality == "U"][0]
     sheet.loc[unknown, ["decision", "reviewer"]] = ["confirmed", "AB"]
+    dropped = lines.index[lines.laterality != "U"][0]
+    sheet.loc[dropped, ["decision", "reviewer"]] = ["not_follicle", "AB"]
     sheet.to_csv(out / REVIEW_FILE, index=False)
     summary = run([SAMPLES], options)
     assert summary.resumed == summary.inputs
     reviewed = pd.read_csv(out / "ovaries.csv", dtype={"study_date": str})
     assert not reviewed[reviewed.laterality == "U"].needs_review.any()
-    assert len(pd.read_csv(out / "review_log.csv")) == 1
+    assert len(pd.read_csv(out / "review_log.csv")) == 2
+    # the next sheet starts with the decisions made, so saving it over review.csv keeps them
     again = pd.read_csv(out / WORKSHEET_FILE, dtype=str, keep_default_na=False)
-    assert "U" not in set(again.laterality) and len(again[again.sop_instance_uid == ""]) == len(confirm) - 1
+    assert list(again.decision[:2]) == ["confirmed", "not_follicle"] and list(again.reviewer[:2]) == ["AB", "AB"]
+    assert again.sop_instance_uid[1] == sheet.sop_instance_uid[dropped] and again.centroid_row[1] == sheet.centroid_row[dropped]
+    undecided = again[again.decision == ""]
+    assert "U" not in set(undecided.laterality) and len(undecided[undecided.sop_instance_uid == ""]) == len(confirm) - 1
+    again.to_csv(out / REVIEW_FILE, index=False)
+    run([SAMPLES], options)
+    assert len(pd.read_csv(out / "review_log.csv")) == 2
+    pd.testing.assert_frame_equal(pd.read_csv(out / WORKSHEET_FILE, dtype=str, keep_default_na=False), again)
 
 
 def test_the_run_says_how_many_ovary_visits_to_review_and_where(tmp_path: Path) -> None:
