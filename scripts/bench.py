@@ -143,7 +143,8 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
 
     started = time.perf_counter()
-    work = args.work or Path(tempfile.mkdtemp(prefix="follicle_bench_"))
+    # absolute: the files found under the archive are, and paths are taken relative to it
+    work = (args.work or Path(tempfile.mkdtemp(prefix="follicle_bench_"))).resolve()
     work.mkdir(parents=True, exist_ok=True)
     archive = make_archive(work / "study", args.files, args.frames, args.seed, args.stills)
     paths = sorted(discover([archive]))

@@ -25,10 +25,11 @@ def test_each_stage_rewrites_the_json_so_a_stopped_run_keeps_its_figures(tmp_pat
     assert len(err) == 2 and err[0].endswith("b_decode_fps 12.5")
 
 
-def test_a_tiny_benchmark_reports_every_stage_on_cpu(tmp_path: Path) -> None:
+def test_a_tiny_benchmark_reports_every_stage_on_cpu(tmp_path: Path, monkeypatch) -> None:
     out = tmp_path / "bench.json"
+    monkeypatch.chdir(tmp_path)  # a relative --work, as the README's command gives it
     _script().main(["--files", "2", "--small-files", "1", "--frames", "3", "--model-frames", "4",
-                    "--batch-size", "2", "--workers", "1", "--workers-sweep", "2", "--device", "cpu", "--work", str(tmp_path / "w"),
+                    "--batch-size", "2", "--workers", "1", "--workers-sweep", "2", "--device", "cpu", "--work", "w",
                     "--json", str(out)])
     figures = json.loads(out.read_text())
     assert figures["device"] == "cpu" and figures["files"] == 2 and figures["frames_per_file"] == 3
