@@ -93,19 +93,6 @@ def test_results_do_not_depend_on_the_thread_count(segmenter: Segmenter) -> None
         Segmenter(device="cpu", threads=0)
 
 
-def test_the_cpu_forward_pass_runs_channels_last_with_the_contiguous_results(segmenter: Segmenter) -> None:
-    """Channels-last is a third faster on CPU (oneDNN) and must not change what is found."""
-    from follicle_seg.model.bundle import load_network
-
-    assert segmenter.network.state_dict()["model.0.conv.unit0.conv.weight"].is_contiguous(memory_format=torch.channels_last)
-    x = torch.from_numpy(np.random.default_rng(2).random((2, 1, 96, 128), np.float32))
-    with torch.inference_mode():
-        plain = torch.softmax(load_network().eval()(x), dim=1)
-        fast = torch.softmax(segmenter.network(x.contiguous(memory_format=torch.channels_last)), dim=1)
-    np.testing.assert_allclose(fast.numpy(), plain.numpy(), atol=1e-5)
-    assert torch.equal(fast.argmax(1), plain.argmax(1))
-
-
 def test_an_uncalibrated_frame_keeps_its_most_confident_depth(segmenter: Segmenter) -> None:
     from follicle_seg.instances import ovary_score
     from follicle_seg.model.infer import UNCALIBRATED_DEPTHS_MM

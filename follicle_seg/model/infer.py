@@ -4,9 +4,8 @@ A forward pass holds frames of one network-input shape, so a frame's result neve
 what it is batched with. A frame without calibration is read at several assumed depths
 (:data:`UNCALIBRATED_DEPTHS_MM`) and the reading that finds the most ovary is kept.
 
-The same code runs on CPU and CUDA. The network runs channels-last on both (on CPU, oneDNN's
-convolutions run a third faster that way, with the same labels). On CUDA the batch goes through pinned
-memory with ``non_blocking`` copies and the network runs under autocast (bf16 where supported,
+The same code runs on CPU and CUDA. On CUDA the batch goes through pinned memory with
+``non_blocking`` copies, the network runs channels-last under autocast (bf16 where supported,
 else fp16); everything runs under :func:`torch.inference_mode`.
 
 The per-frame work around the forward pass (resampling, the fan mask, normalisation; mapping
@@ -193,7 +192,9 @@ class Segmenter:
         if cuda and amp:
             self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         net = load_network(weights).to(self.device)
-        self.network = net.to(memory_format=torch.channels_last)
+        # CPU stays contiguous: channels-last is a third faster there, but oneDNN then keeps
+        # memory for every input shape it meets, and peak memory grows with the archive (README)
+        self.network = net.to(memory_format=torch.channels_last) if cuda else net
         self.threads = threads or min(8, os.cpu_count() or 1)
         # each pool thread runs torch's CPU ops on one core (OpenMP's thread count is per thread):
         # the pool is the parallelism, and 8 threads x all cores would oversubscribe the machine
@@ -284,7 +285,7 @@ class Segmenter:
         cuda = self.device.startswith("cuda")
         if cuda:
             batch = batch.pin_memory().to(self.device, non_blocking=True)
-        batch = batch.contiguous(memory_format=torch.channels_last)
+            batch = batch.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
             with torch.autocast(
                 device_type="cuda" if cuda else "cpu",
