@@ -15,6 +15,7 @@ from typing import Iterator
 import cv2
 import numpy as np
 
+from follicle_seg.instances import bounding_box
 from follicle_seg.measure import measure_frame
 from follicle_seg.tracking import choose_pane, summarise_image
 from follicle_seg.types import FrameMeasurement, FrameSegmentation, ImageRecord, ImageResult, Section
@@ -35,12 +36,11 @@ def _pack(arr: np.ndarray) -> bytes:
     """A label map as its shape, the corner of the box around its non-zero pixels, and that box
     PNG-compressed: the map is mostly background, and compressing only the box is several times
     faster than the whole frame (:func:`_unpack` restores the map exactly)."""
-    rows, cols = np.flatnonzero(arr.any(axis=1)), np.flatnonzero(arr.any(axis=0))
-    r0, r1, c0, c1 = (rows[0], rows[-1] + 1, cols[0], cols[-1] + 1) if rows.size else (0, 1, 0, 1)
-    ok, buf = cv2.imencode(".png", np.ascontiguousarray(arr[r0:r1, c0:c1]), _PNG)
+    box = bounding_box(arr) or (slice(0, 1), slice(0, 1))
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(arr[box]), _PNG)
     if not ok:  # pragma: no cover - opencv failure
         raise RuntimeError("could not compress a label map")
-    return np.array([*arr.shape, r0, c0], np.uint32).tobytes() + buf.tobytes()
+    return np.array([*arr.shape, box[0].start, box[1].start], np.uint32).tobytes() + buf.tobytes()
 
 
 def _unpack(data: bytes) -> np.ndarray:

@@ -204,7 +204,7 @@ def follicle_instances(
     depth = SPLIT_DEPTH_PX * min(sampling)
 
     out = np.zeros(labels.shape, dtype=np.int32)
-    box = _bounding_box(labels == FOLLICLE)
+    box = bounding_box(labels == FOLLICLE)
     if box is None:
         return out
     window = _pad(box, labels.shape)  # all work on the follicles' bounding box, 1-pixel margin
@@ -239,7 +239,7 @@ def find_boxes(instances: np.ndarray, max_label: int = 0) -> list[tuple[slice, s
     >>> find_boxes(ids)
     [(slice(30, 31, None), slice(5, 6, None)), (slice(10, 14, None), slice(40, 45, None))]
     """
-    box = _bounding_box(instances != 0)
+    box = bounding_box(instances != 0)
     if box is None:
         return [None] * max_label
     r0, c0 = box[0].start, box[1].start
@@ -249,8 +249,8 @@ def find_boxes(instances: np.ndarray, max_label: int = 0) -> list[tuple[slice, s
     ]
 
 
-def _bounding_box(mask: np.ndarray) -> tuple[slice, slice] | None:
-    """Bounding box of the true pixels of a 2-D mask, or ``None`` when there are none."""
+def bounding_box(mask: np.ndarray) -> tuple[slice, slice] | None:
+    """Bounding box of the true (non-zero) pixels of a 2-D array, or ``None`` when there are none."""
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     if rows.size == 0:
         return None

@@ -61,10 +61,14 @@ def feret_diameters(points: np.ndarray) -> tuple[float, float]:
     pts = np.asarray(points, dtype=float)
     try:
         pts = pts[ConvexHull(pts).vertices]  # counter-clockwise polygon
-        polygon = True
     except (QhullError, ValueError):  # collinear or too few points: a segment, no width
-        pts = np.unique(pts, axis=0)
-        polygon = False
+        return _polygon_feret(np.unique(pts, axis=0), polygon=False)
+    return _polygon_feret(pts)
+
+
+def _polygon_feret(pts: np.ndarray, *, polygon: bool = True) -> tuple[float, float]:
+    """:func:`feret_diameters` of a convex polygon's corners in order (or, with ``polygon``
+    false, of points on a segment)."""
     if len(pts) < 2:
         return 0.0, 0.0
     diff = pts[:, None, :] - pts[None, :, :]
@@ -153,12 +157,12 @@ def measure_mask(
     if rows.size == 0:
         raise ValueError("cannot measure an empty mask")
     r0, c0, r1, c1 = rows.min(), cols.min(), rows.max() + 1, cols.max() + 1
-    outline = hull_candidates(mask[r0:r1, c0:c1])
-    outline = outline[ConvexHull(outline).vertices]  # once for both spacings: scaling keeps corners
-    d1_px, d2_px = feret_diameters(outline)
+    outline = hull_candidates(mask[r0:r1, c0:c1])  # never collinear: each pixel gives a diamond
+    corners = outline[ConvexHull(outline).vertices]  # once for both spacings: scaling keeps corners
+    d1_px, d2_px = _polygon_feret(corners)
     calibrated = spacing_row_mm is not None and spacing_col_mm is not None
     if calibrated:
-        d1_mm, d2_mm = feret_diameters(outline * np.array([spacing_row_mm, spacing_col_mm]))
+        d1_mm, d2_mm = _polygon_feret(corners * np.array([spacing_row_mm, spacing_col_mm]))
         area_mm2: float | None = rows.size * float(spacing_row_mm) * float(spacing_col_mm)  # type: ignore[arg-type]
     else:
         d1_mm = d2_mm = area_mm2 = None

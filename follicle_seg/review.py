@@ -211,11 +211,7 @@ def worksheet(
     """
     ovaries, follicles = tables["ovaries"], tables["follicles"]
     key = ["patient_id", "study_date", "laterality"]
-    why: dict[tuple, str] = {}
-    reasons = tables.get("review_reasons")
-    if reasons is not None and len(reasons):
-        for k, g in reasons.astype(str).groupby(key, sort=False):
-            why[k] = "; ".join(dict.fromkeys(g["reason"]))
+    why = reasons_by_ovary(tables.get("review_reasons"))
     files = {}
     if overlays is not None:
         files = {(str(u), int(f)): f"overlays/{n}"
@@ -237,6 +233,18 @@ def worksheet(
             })  # fmt: skip
     # text throughout, so a count is written 2, not 2.0, beside the lines without one
     return pd.DataFrame(rows, columns=list(WORKSHEET_COLUMNS), dtype=object).fillna("")
+
+
+def reasons_by_ovary(reasons: pd.DataFrame | None) -> dict[tuple[str, str, str], str]:
+    """Each ovary-visit's review reasons (``review_reasons.csv``) in one line, an image count after
+    a reason of several."""
+    if reasons is None or reasons.empty:
+        return {}
+    why = {}
+    for key, g in reasons.astype(str).groupby(["patient_id", "study_date", "laterality"], sort=False):
+        counts = g.groupby("reason", sort=False)["sop_instance_uid"].nunique()
+        why[key] = "; ".join(f"{reason} ({n} images)" if n > 1 else reason for reason, n in counts.items())
+    return why
 
 
 def _decided(d: Decision) -> dict[str, object]:

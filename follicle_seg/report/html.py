@@ -31,6 +31,7 @@ from PIL import Image
 
 from follicle_seg import __version__
 from follicle_seg.report.overlay import uid_token
+from follicle_seg.review import reasons_by_ovary
 from follicle_seg.report.plots import group_label, group_order, plot_follicle_tracking, plot_group_trends
 
 TABLES = ("images", "follicles", "ovaries", "visits", "response")
@@ -241,7 +242,7 @@ def _trends(figure: Path, response: pd.DataFrame) -> str:
 
 def _needs_review(ovaries: pd.DataFrame, reasons: pd.DataFrame | None) -> str:
     flagged = ovaries[_bools(ovaries["needs_review"])]
-    why = _why(reasons)
+    why = reasons_by_ovary(reasons)
     if flagged.empty:
         body = "<p>No ovary-visit is flagged.</p>"
     else:
@@ -263,17 +264,6 @@ def _needs_review(ovaries: pd.DataFrame, reasons: pd.DataFrame | None) -> str:
             f"{''.join(rows)}</table>"
         )
     return f"<section id=\"review\"><h2>Needs review ({len(flagged)})</h2>{body}</section>"
-
-
-def _why(reasons: pd.DataFrame | None) -> dict[tuple[str, str, str], str]:
-    """Each ovary-visit's review reasons in one line, an image count after a reason of several."""
-    if reasons is None or reasons.empty:
-        return {}
-    why = {}
-    for key, g in reasons.astype(str).groupby(["patient_id", "study_date", "laterality"], sort=False):
-        counts = g.groupby("reason", sort=False)["sop_instance_uid"].nunique()
-        why[key] = "; ".join(f"{reason} ({n} images)" if n > 1 else reason for reason, n in counts.items())
-    return why
 
 
 def _review_log(log: pd.DataFrame) -> str:
