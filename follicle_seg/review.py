@@ -45,7 +45,7 @@ NEEDS = {
 WORKSHEET_FILE = "review_worksheet.csv"
 WORKSHEET_COLUMNS = (
     "decision", "reviewer", "comment", "patient_id", "study_date", "laterality", "follicle_count",
-    "sop_instance_uid", "follicle_id", "centroid_row", "centroid_col", "mean_diameter_mm", "overlay", "why",
+    "sop_instance_uid", "follicle_id", "centroid_row", "centroid_col", "mean_diameter_mm", "counted", "overlay", "why",
 )  # fmt: skip
 LOG_COLUMNS = (
     "line", "decision", "patient_id", "study_date", "laterality", "sop_instance_uid", "follicle_id",
@@ -201,11 +201,14 @@ def worksheet(
     """``review_worksheet.csv``: the lines a reviewer decides, prefilled, ``decision`` empty.
 
     For every ovary-visit that needs review, a line to confirm it (its ``follicle_count``, and
-    ``why`` it is flagged), then one line per counted follicle (to mark ``not_follicle``: image,
-    follicle number, centroid, size, and the ``overlay`` it is drawn on when ``overlays`` gives the
-    overlay files, columns ``sop_instance_uid, frame_index, file``). Saved as ``review.csv`` with
-    some decisions written in (and a ``reviewer``), it is a review: undecided lines are skipped.
-    After dropping follicles, a confirmation needs the count the tables then give. The decisions
+    ``why`` it is flagged), then one line per follicle of its images (to mark ``not_follicle``:
+    image, follicle number, centroid, size, whether it is ``counted``, and the ``overlay`` it is
+    drawn on when ``overlays`` gives the overlay files, columns ``sop_instance_uid, frame_index,
+    file``): the counted ones first, then those of the other images (one of them gives the count
+    once the reviewer drops follicles of the counted image, so one round settles it). Saved as
+    ``review.csv`` with some decisions written in (and a ``reviewer``), it is a review: undecided
+    lines are skipped. After dropping follicles, a confirmation needs the count the tables then
+    give. The decisions
     of ``review`` (the review the tables applied) come first, as they were written, so the next
     round's sheet saved over ``review.csv`` keeps them.
     """
@@ -216,8 +219,11 @@ def worksheet(
     if overlays is not None:
         files = {(str(u), int(f)): f"overlays/{n}"
                  for u, f, n in zip(overlays["sop_instance_uid"], overlays["frame_index"], overlays["file"])}
-    counted = follicles[follicles["counted"].fillna(False).astype(bool)]
-    by_ovary = {k: g for k, g in counted.astype({"patient_id": str, "study_date": str, "laterality": str}).groupby(key)}
+    follicles = follicles.assign(counted=follicles["counted"].fillna(False).astype(bool))
+    follicles = follicles.astype({"patient_id": str, "study_date": str, "laterality": str})
+    # counted first; the other images' follicles after, image by image, as the table has them
+    follicles = follicles.sort_values("counted", ascending=False, kind="stable")
+    by_ovary = {k: g for k, g in follicles.groupby(key)}
     rows: list[dict[str, object]] = [_decided(d) for d in (review.decisions if review else ())]
     flagged = ovaries[ovaries["needs_review"].fillna(False).astype(bool)]
     for ov in flagged.itertuples():
@@ -229,6 +235,7 @@ def worksheet(
                 **place, "sop_instance_uid": str(f.sop_instance_uid), "follicle_id": str(int(f.follicle_id)),
                 "centroid_row": str(f.centroid_row), "centroid_col": str(f.centroid_col),
                 "mean_diameter_mm": "" if pd.isna(f.mean_diameter_mm) else str(f.mean_diameter_mm),
+                "counted": "true" if f.counted else "false",
                 "overlay": files.get((str(f.sop_instance_uid), int(f.frame_index)), ""),  # inside OUT
             })  # fmt: skip
     # text throughout, so a count is written 2, not 2.0, beside the lines without one

@@ -12,7 +12,7 @@ import pytest
 from test_visits import result  # tests/ is on sys.path
 
 from follicle_seg.pipeline import RunOptions, run
-from follicle_seg.review import REVIEW_FILE, WORKSHEET_COLUMNS, WORKSHEET_FILE, Review, ReviewError
+from follicle_seg.review import REVIEW_FILE, WORKSHEET_COLUMNS, WORKSHEET_FILE, Review, ReviewError, worksheet
 from follicle_seg.tracking import FLAG_LOW_CONFIDENCE
 from follicle_seg.visits import build_tables
 
@@ -162,10 +162,11 @@ def test_the_worksheet_lists_what_needs_review_and_is_a_review_once_decided(tmp_
     expected = {(*k, str(n)) for *k, n in flagged[key + ["follicle_count"]].itertuples(index=False)}
     assert set(confirm[key + ["follicle_count"]].itertuples(index=False, name=None)) == expected
     assert (confirm.why != "").all()
-    marked = follicles[follicles.counted].merge(flagged[key], on=key)
+    marked = follicles.merge(flagged[key], on=key)  # every image's follicles, counted or not
     lines = sheet[sheet.sop_instance_uid != ""]
     assert len(lines) == len(marked)
-    assert set(zip(lines.sop_instance_uid, lines.follicle_id.astype(int))) == set(zip(marked.sop_instance_uid, marked.follicle_id))
+    assert set(zip(lines.sop_instance_uid, lines.follicle_id.astype(int), lines.counted)) == set(
+        zip(marked.sop_instance_uid, marked.follicle_id, marked.counted.map({True: "true", False: "false"})))
     assert all((out / f).is_file() for f in lines.overlay)  # each follicle's overlay, to look at
 
     # the reviewer decides one line (confirms the side-U ovary-visit) and saves the sheet as the review
@@ -190,6 +191,22 @@ def test_the_worksheet_lists_what_needs_review_and_is_a_review_once_decided(tmp_
     run([SAMPLES], options)
     assert len(pd.read_csv(out / "review_log.csv")) == 2
     pd.testing.assert_frame_equal(pd.read_csv(out / WORKSHEET_FILE, dtype=str, keep_default_na=False), again)
+
+
+def test_the_worksheet_lists_the_other_images_follicles_so_one_round_settles_a_changed_count(tmp_path: Path) -> None:
+    tables = build_tables(_two_images())
+    sheet = worksheet(tables)
+    lines = sheet[sheet.sop_instance_uid != ""]
+    # image 1.1 counts (3 follicles) and comes first; 1.2 (2) gives the count once 1.1 loses two
+    assert list(zip(lines.sop_instance_uid, lines.follicle_id, lines.counted)) == [
+        ("1.1", "1", "true"), ("1.1", "2", "true"), ("1.1", "3", "true"), ("1.2", "1", "false"), ("1.2", "2", "false")]
+    # one round: two of 1.1's and one of 1.2's are not follicles, and the count they leave is confirmed
+    decided = sheet.copy()
+    decided.loc[lines.index[[1, 2, 4]], ["decision", "reviewer"]] = ["not_follicle", "AB"]
+    decided.loc[sheet.index[sheet.sop_instance_uid == ""], ["decision", "reviewer", "follicle_count"]] = ["confirmed", "AB", "1"]
+    decided.to_csv(tmp_path / REVIEW_FILE, index=False)
+    ov = build_tables(_two_images(), review=Review.read(tmp_path / REVIEW_FILE))["ovaries"].iloc[0]
+    assert ov["follicle_count"] == 1 and not ov["needs_review"]
 
 
 def test_the_run_says_how_many_ovary_visits_to_review_and_where(tmp_path: Path) -> None:
