@@ -71,7 +71,7 @@ class KeyFrame:
     frame_index: int
     labels: np.ndarray  # uint8 0/1/2 on the region grid
     follicle_ids: np.ndarray  # int32, value = follicle_id of follicles whose largest section is here
-    unsure_ids: np.ndarray  # int32, value = k of the k-th ``ImageResult.unsure`` section when it is here
+    unsure_ids: np.ndarray  # int32, value = follicle_id of the ``ImageResult.unsure`` candidates whose largest section is here
     # a dual display: the other panes at this frame, each with its own (not counted) result
     others: tuple[tuple[ImageResult, KeyFrame], ...] = ()
 
@@ -109,7 +109,7 @@ class FileAnalysis:
         entries = self._frames.get(result.record.pane, [])
         if not result.key_frames and entries:  # nothing found: still show the image reviewed
             result = replace(result, key_frames=(entries[len(entries) // 2][0].frame_index,))
-        shown = sorted({*result.key_frames, *(s.frame_index for s in result.unsure)})
+        shown = sorted({*result.key_frames, *(u.best.frame_index for u in result.unsure)})
         others = [(r, self._key_frames(r, shown)) for r in results if r.record.pane != result.record.pane]
         keys = [
             replace(key, others=tuple((r, pane_keys[i]) for r, pane_keys in others))
@@ -125,7 +125,7 @@ class FileAnalysis:
             m, labels, inst = by_index[k]
             instances = _unpack(inst).astype(np.int32)
             ids = _paint(instances, m, [(f.best, f.follicle_id) for f in result.follicles])
-            unsure = _paint(instances, m, [(s, i) for i, s in enumerate(result.unsure, start=1)])
+            unsure = _paint(instances, m, [(u.best, u.follicle_id) for u in result.unsure])
             keys.append(KeyFrame(k, _unpack(labels), ids, unsure))
         return keys
 

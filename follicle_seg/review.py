@@ -8,7 +8,13 @@ analysed twice; the tables are rebuilt):
 * ``not_follicle``: follicle ``follicle_id`` of image ``sop_instance_uid`` (a ``follicles.csv``
   row, copied with its ``centroid_row`` and ``centroid_col``) is not a follicle. It is dropped
   before the count rule, so the ovary-visit's count, sizes and chosen image are those without it,
-  and it leaves ``follicles.csv``.
+  and it leaves ``follicles.csv``. Said of a candidate the network was unsure of (a
+  ``candidates.csv`` row, drawn dashed as ``4?`` on the overlay), it settles that candidate.
+* ``follicle``: candidate ``follicle_id`` of image ``sop_instance_uid`` (a ``candidates.csv`` row)
+  is a follicle: it joins the image's follicles, measured as the network found it, before the
+  count rule.
+
+An image whose every unsure candidate was decided no longer raises "low confidence".
 * ``confirmed``: ovary-visit ``patient_id, study_date, laterality`` was checked and its
   ``follicle_count`` (the count after the reviewer's ``not_follicle`` lines) is right: it no
   longer ``needs_review``.
@@ -31,15 +37,17 @@ from pathlib import Path
 import pandas as pd
 
 from follicle_seg.errors import FollicleSegError
-from follicle_seg.types import ImageResult
+from follicle_seg.tracking import FLAG_LOW_CONFIDENCE
+from follicle_seg.types import Follicle, ImageResult
 
 REVIEW_FILE = "review.csv"
-NOT_FOLLICLE, CONFIRMED = "not_follicle", "confirmed"
+NOT_FOLLICLE, FOLLICLE, CONFIRMED = "not_follicle", "follicle", "confirmed"
 #: A ``not_follicle`` line's centroid may differ this much (pixels) from the follicle's.
 CENTROID_TOLERANCE_PX = 3.0
 #: What each decision needs besides ``decision`` and ``reviewer``.
 NEEDS = {
     NOT_FOLLICLE: ("sop_instance_uid", "follicle_id", "centroid_row", "centroid_col"),
+    FOLLICLE: ("sop_instance_uid", "follicle_id", "centroid_row", "centroid_col"),
     CONFIRMED: ("patient_id", "study_date", "laterality", "follicle_count"),
 }
 WORKSHEET_FILE = "review_worksheet.csv"
@@ -83,11 +91,12 @@ class Review:
         self.path = path
         self.decisions = tuple(decisions)
         self.applied: dict[int, OvaryKey] = {}
-        self._not_follicle: dict[tuple[str, int | None], Decision] = {}
+        self._of_follicle: dict[tuple[str, int | None], Decision] = {}  # not_follicle and follicle lines
         self._confirmed: dict[OvaryKey, Decision] = {}
         for d in self.decisions:
-            key = (d.sop_instance_uid, d.follicle_id) if d.decision == NOT_FOLLICLE else self._key(d)
-            table: dict = self._not_follicle if d.decision == NOT_FOLLICLE else self._confirmed
+            about_one = d.decision != CONFIRMED
+            key = (d.sop_instance_uid, d.follicle_id) if about_one else self._key(d)
+            table: dict = self._of_follicle if about_one else self._confirmed
             if key in table:
                 raise self._error(d, f"repeats line {table[key].line}")
             table[key] = d
@@ -115,24 +124,41 @@ class Review:
                 decisions.append(_decision(path, line, row))
         return cls(decisions, path)
 
-    def drop_follicles(self, images: Sequence[ImageResult], ovary: OvaryKey) -> list[ImageResult]:
-        """``images`` (one ovary-visit's) without the follicles reviewed as ``not_follicle``."""
+    def apply(self, images: Sequence[ImageResult], ovary: OvaryKey) -> list[ImageResult]:
+        """``images`` (one ovary-visit's) as reviewed: without the follicles said ``not_follicle``,
+        with the unsure candidates said ``follicle`` among their follicles, and without the
+        decided candidates among the unsure ones ("low confidence" gone with the last of them)."""
         kept = []
         for r in images:
-            follicles = []
-            for f in r.follicles:
-                d = self._not_follicle.get((f.sop_instance_uid, f.follicle_id))
-                if d is None:
-                    follicles.append(f)
-                    continue
-                row, col = d.centroid  # type: ignore[misc]
-                if max(abs(row - f.best.centroid_row), abs(col - f.best.centroid_col)) > CENTROID_TOLERANCE_PX:
-                    raise self._error(d, f"follicle {f.follicle_id} of {f.sop_instance_uid} is at row "
-                                         f"{f.best.centroid_row:.1f}, column {f.best.centroid_col:.1f}, not at "
-                                         f"{row:g}, {col:g}: the image was analysed again; review it again")  # fmt: skip
-                self.applied[d.line] = ovary
-            kept.append(replace(r, follicles=tuple(follicles)) if len(follicles) < len(r.follicles) else r)
+            follicles = [f for f in r.follicles if self._decided(f, ovary) != NOT_FOLLICLE]
+            unsure = []
+            for u in r.unsure:
+                decision = self._decided(u, ovary)
+                if decision == FOLLICLE:
+                    follicles.append(u)
+                elif decision is None:
+                    unsure.append(u)
+            if len(follicles) == len(r.follicles) and len(unsure) == len(r.unsure):
+                kept.append(r)
+                continue
+            settled = r.unsure and not unsure  # the last candidate decided: nothing left unsure
+            flags = tuple(f for f in r.flags if f != FLAG_LOW_CONFIDENCE) if settled else r.flags
+            follicles.sort(key=lambda f: f.follicle_id)
+            kept.append(replace(r, follicles=tuple(follicles), unsure=tuple(unsure), flags=flags))
         return kept
+
+    def _decided(self, f: Follicle, ovary: OvaryKey) -> str | None:
+        """The decision about follicle or candidate ``f``, checked against its centroid, or ``None``."""
+        d = self._of_follicle.get((f.sop_instance_uid, f.follicle_id))
+        if d is None:
+            return None
+        row, col = d.centroid  # type: ignore[misc]
+        if max(abs(row - f.best.centroid_row), abs(col - f.best.centroid_col)) > CENTROID_TOLERANCE_PX:
+            raise self._error(d, f"follicle {f.follicle_id} of {f.sop_instance_uid} is at row "
+                                 f"{f.best.centroid_row:.1f}, column {f.best.centroid_col:.1f}, not at "
+                                 f"{row:g}, {col:g}: the image was analysed again; review it again")  # fmt: skip
+        self.applied[d.line] = ovary
+        return d.decision
 
     def confirmed(self, ovary: OvaryKey, follicle_count: int) -> bool:
         """Whether a reviewer confirmed this ovary-visit at this count (after ``not_follicle`` lines)."""
@@ -149,8 +175,8 @@ class Review:
         """Raise for the first decision that found nothing to apply to in this run."""
         for d in self.decisions:
             if d.line not in self.applied:
-                what = (f"no follicle {d.follicle_id} in image {d.sop_instance_uid}" if d.decision == NOT_FOLLICLE
-                        else f"no ovary-visit {'/'.join(self._key(d))}")  # fmt: skip
+                what = (f"no ovary-visit {'/'.join(self._key(d))}" if d.decision == CONFIRMED
+                        else f"no follicle or unsure candidate {d.follicle_id} in image {d.sop_instance_uid}")  # fmt: skip
                 raise self._error(d, f"{what} in this run's results")
 
     def log_table(self, counts: dict[OvaryKey, tuple[int, int]]) -> pd.DataFrame:
@@ -184,7 +210,7 @@ def _decision(path: Path, line: int, row: dict[str, str]) -> Decision:
     if missing:
         raise fail(f"{decision} needs {', '.join(missing)}")
     try:
-        if decision == NOT_FOLLICLE:
+        if decision != CONFIRMED:
             return Decision(line, decision, row["reviewer"], row.get("comment", ""),
                             sop_instance_uid=row["sop_instance_uid"], follicle_id=int(row["follicle_id"]),
                             centroid=(float(row["centroid_row"]), float(row["centroid_col"])))  # fmt: skip
@@ -205,25 +231,28 @@ def worksheet(
     image, follicle number, centroid, size, whether it is ``counted``, and the ``overlay`` it is
     drawn on when ``overlays`` gives the overlay files, columns ``sop_instance_uid, frame_index,
     file``): the counted ones first, then those of the other images (one of them gives the count
-    once the reviewer drops follicles of the counted image, so one round settles it). Saved as
-    ``review.csv`` with some decisions written in (and a ``reviewer``), it is a review: undecided
-    lines are skipped. After dropping follicles, a confirmation needs the count the tables then
-    give. The decisions
-    of ``review`` (the review the tables applied) come first, as they were written, so the next
-    round's sheet saved over ``review.csv`` keeps them.
+    once the reviewer drops follicles of the counted image, so one round settles it), then the
+    candidates the network was unsure of (``tables["candidates"]``; to mark ``follicle`` or
+    ``not_follicle``). Saved as ``review.csv`` with some decisions written in (and a
+    ``reviewer``), it is a review: undecided lines are skipped. After deciding follicles, a
+    confirmation needs the count the tables then give. The decisions of ``review`` (the review
+    the tables applied) come first, as they were written, so the next round's sheet saved over
+    ``review.csv`` keeps them.
     """
-    ovaries, follicles = tables["ovaries"], tables["follicles"]
+    ovaries = tables["ovaries"]
     key = ["patient_id", "study_date", "laterality"]
     why = reasons_by_ovary(tables.get("review_reasons"))
     files = {}
     if overlays is not None:
         files = {(str(u), int(f)): f"overlays/{n}"
                  for u, f, n in zip(overlays["sop_instance_uid"], overlays["frame_index"], overlays["file"])}
-    follicles = follicles.assign(counted=follicles["counted"].fillna(False).astype(bool))
-    follicles = follicles.astype({"patient_id": str, "study_date": str, "laterality": str})
-    # counted first; the other images' follicles after, image by image, as the table has them
-    follicles = follicles.sort_values("counted", ascending=False, kind="stable")
-    by_ovary = {k: g for k, g in follicles.groupby(key)}
+    follicles = tables["follicles"]
+    counted = follicles["counted"].fillna(False).astype(bool)
+    candidates = tables.get("candidates", follicles.iloc[:0])
+    # counted first; the other images' follicles after, image by image, as the table has them; then the candidates
+    lines = pd.concat([follicles.assign(rank=1 - counted.astype(int)), candidates.assign(rank=2)], ignore_index=True)
+    lines = lines.astype({"patient_id": str, "study_date": str, "laterality": str}).sort_values("rank", kind="stable")
+    by_ovary = {k: g for k, g in lines.groupby(key)}
     rows: list[dict[str, object]] = [_decided(d) for d in (review.decisions if review else ())]
     flagged = ovaries[ovaries["needs_review"].fillna(False).astype(bool)]
     for ov in flagged.itertuples():
@@ -235,8 +264,9 @@ def worksheet(
                 **place, "sop_instance_uid": str(f.sop_instance_uid), "follicle_id": str(int(f.follicle_id)),
                 "centroid_row": str(f.centroid_row), "centroid_col": str(f.centroid_col),
                 "mean_diameter_mm": "" if pd.isna(f.mean_diameter_mm) else str(f.mean_diameter_mm),
-                "counted": "true" if f.counted else "false",
+                "counted": "true" if f.rank == 0 else "false",
                 "overlay": files.get((str(f.sop_instance_uid), int(f.frame_index)), ""),  # inside OUT
+                "why": f"network unsure ({f.score:.2f}): follicle or not_follicle?" if f.rank == 2 else "",
             })  # fmt: skip
     # text throughout, so a count is written 2, not 2.0, beside the lines without one
     return pd.DataFrame(rows, columns=list(WORKSHEET_COLUMNS), dtype=object).fillna("")
@@ -257,7 +287,7 @@ def reasons_by_ovary(reasons: pd.DataFrame | None) -> dict[tuple[str, str, str],
 def _decided(d: Decision) -> dict[str, object]:
     """A decision of ``review.csv`` as a worksheet line."""
     row: dict[str, object] = {"decision": d.decision, "reviewer": d.reviewer, "comment": d.comment}
-    if d.decision == NOT_FOLLICLE:
+    if d.decision != CONFIRMED:
         assert d.centroid is not None
         return {**row, "sop_instance_uid": d.sop_instance_uid, "follicle_id": str(d.follicle_id),
                 "centroid_row": str(d.centroid[0]), "centroid_col": str(d.centroid[1])}  # fmt: skip

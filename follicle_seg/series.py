@@ -22,7 +22,8 @@ seen in two of them twice.
 Every follicle section of each still is tracked, the ones it did not report too
 (``ImageResult.unreported``), and a track is reported by its largest section, as in a cine. A
 joined sweep's follicles keep their file's ``sop_instance_uid`` and ``follicle_id`` (the label on
-that file's overlay) and take the track's ``n_frames``, third axis and volume.
+that file's overlay) and take the track's ``n_frames``, third axis and volume; so do its unsure
+candidates (``ImageResult.unsure``), numbered as on their still's overlay.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from follicle_seg.tracking import (
     FLAG_UNCALIBRATED,
     summarise_image,
 )
-from follicle_seg.types import FrameMeasurement, ImageResult
+from follicle_seg.types import Follicle, FrameMeasurement, ImageResult
 
 #: Stills acquired at most this many seconds apart are consecutive frames of one sweep.
 MAX_FRAME_GAP_S = 1.0
@@ -135,20 +136,24 @@ def summarise_series(frames: Sequence[ImageResult]) -> ImageResult:
             s = replace(f.best, frame_index=k)
             follicle_of[id(s)] = f
             sections.append(s)
-        sections += [replace(s, frame_index=k) for s in r.unreported]
+        for s in r.unreported:  # the unsure candidates among them keep their still's number
+            sections.append(replace(s, frame_index=k))
+            candidate = next((u for u in r.unsure if u.best == s), None)
+            if candidate is not None:
+                follicle_of[id(sections[-1])] = candidate
         ovary = replace(r.ovary, frame_index=k) if r.ovary is not None else None
         if ovary is not None:
             ovary_of[id(ovary)] = r.ovary
         flags = tuple(f for f in r.flags if f not in IMAGE_FLAGS)
         measurements.append(FrameMeasurement(record, k, tuple(sections), ovary, None, flags))
     sweep = summarise_image(record, measurements, by_boxes=True)
-    follicles = tuple(
-        replace(follicle_of[id(f.best)], n_frames=f.n_frames, d3_mm=f.d3_mm, volume_ml=f.volume_ml)
-        for f in sweep.follicles
-    )
+    def of_still(f: Follicle) -> Follicle:
+        return replace(follicle_of[id(f.best)], n_frames=f.n_frames, d3_mm=f.d3_mm, volume_ml=f.volume_ml)
+
     return replace(
         sweep,
-        follicles=follicles,
+        follicles=tuple(map(of_still, sweep.follicles)),
+        unsure=tuple(map(of_still, sweep.unsure)),
         ovary=ovary_of[id(sweep.ovary)] if sweep.ovary is not None else None,
         key_frames=(),
     )

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from follicle_seg.errors import OutputError
+from follicle_seg.tracking import ellipsoid_volume_ml
 from follicle_seg.types import Calibration, Follicle, ImageRecord, ImageResult, Pane, Section
 
 STATE_FILE = "run_state.sqlite"
@@ -168,7 +169,23 @@ def result_from_dict(d: dict[str, Any]) -> ImageResult:
             "ovary": _section(d["ovary"]),
             "key_frames": tuple(d["key_frames"]),
             "unreported": tuple(_section(s) for s in d.get("unreported", ())),
-            "unsure": tuple(_section(s) for s in d.get("unsure", ())),
+            "unsure": _unsure(d.get("unsure", ()), len(follicles), (d["record"] or {}).get("sop_instance_uid", "")),
             "flags": tuple(d["flags"]),
         }
     )
+
+
+def _unsure(items: list[dict], n_follicles: int, sop_uid: str) -> tuple[Follicle, ...]:
+    """Unsure candidates as stored. A state written before they were numbered and measured as
+    follicles kept their largest sections only: numbered on after the follicles, each measured
+    as a still's follicle is (one frame, the third axis taken from d2)."""
+    unsure = []
+    for k, u in enumerate(items, start=n_follicles + 1):
+        if "best" in u:
+            unsure.append(Follicle(**{**u, "best": _section(u["best"])}))
+            continue
+        best = _section(u)
+        assert best is not None
+        volume = None if best.d1_mm is None or best.d2_mm is None else ellipsoid_volume_ml(best.d1_mm, best.d2_mm, best.d2_mm)
+        unsure.append(Follicle(k, sop_uid, best, n_frames=1, d3_mm=None, volume_ml=volume))
+    return tuple(unsure)

@@ -282,8 +282,9 @@ def summarise_image(
     ImageResult
         ``status="ok"``; follicles with ids 1..n largest first (counted ones only); the ovary's
         largest section, its third axis and volume when the sweep's frame spacing is known;
-        ``key_frames`` the best frames of the follicles and of the ovary; ``unsure`` the largest
-        sections of the candidates that raise "low confidence" (for the overlays); ``flags``, each a
+        ``key_frames`` the best frames of the follicles and of the ovary; ``unsure`` the candidates
+        that raise "low confidence", measured as follicles are, numbered on after them (for the
+        overlays and a reviewer's decisions); ``flags``, each a
         reason for review: ``"uncalibrated"``, ``"low confidence"`` (a candidate follicle
         scoring between ``LOW_CONFIDENCE_SCORE`` and ``MIN_FOLLICLE_SCORE`` was left out),
         ``"follicles without ovary"``, ``"no ovary found"``,
@@ -310,10 +311,14 @@ def summarise_image(
     tracks = [t for t in candidates if is_confident(t.best)]
     reported = {id(t) for t in tracks}
     unreported = () if record.is_sweep else tuple(t.best for t in every if id(t) not in reported)
-    unsure = tuple(t.best for t in candidates if LOW_CONFIDENCE_SCORE <= t.best.score < MIN_FOLLICLE_SCORE)
+    doubtful = [t for t in candidates if LOW_CONFIDENCE_SCORE <= t.best.score < MIN_FOLLICLE_SCORE]
     spacing = record.frame_spacing_mm if record.is_sweep else None
     follicles = tuple(
         _follicle(i, record.sop_instance_uid, t, spacing) for i, t in enumerate(tracks, start=1)
+    )
+    # numbered on after the reported ones, so that a reviewer can name either on the overlay
+    unsure = tuple(
+        _follicle(i, record.sop_instance_uid, t, spacing) for i, t in enumerate(doubtful, start=len(tracks) + 1)
     )
     ovary_d3 = ovary_frames * spacing if (ovary is not None and spacing) else None
     ovary_volume = (

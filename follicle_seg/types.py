@@ -225,7 +225,8 @@ class ImageResult:
     # a still's follicle sections left out (under 2 mm or unsure), kept so that stills joined
     # into one sweep (follicle_seg.series) are tracked as the frames of a cine are
     unreported: tuple[Section, ...] = ()
-    # the largest sections of follicles of counted size the network was unsure of (score
-    # tracking.LOW_CONFIDENCE_SCORE up to MIN_FOLLICLE_SCORE): not reported, shown on the
-    # overlays so that the "low confidence" review flag can be checked
-    unsure: tuple[Section, ...] = ()
+    # follicles of counted size the network was unsure of (score tracking.LOW_CONFIDENCE_SCORE
+    # up to MIN_FOLLICLE_SCORE), numbered on after ``follicles``: not reported, shown on the
+    # overlays so that the "low confidence" review flag can be checked, and a reviewer may
+    # accept them (follicle_seg.review)
+    unsure: tuple[Follicle, ...] = ()

@@ -22,7 +22,10 @@ Rules (the README, "Measurement rules", explains them for users):
 * response rows are per dose group x nominal week (days from baseline / 14 rounded half up, x 2),
   the groups in the order the cohort file first names them;
 * a reviewer's decisions (:mod:`follicle_seg.review`) apply first: follicles reviewed as not
-  follicles are dropped before the count rule, and a confirmed ovary-visit no longer needs review.
+  follicles are dropped and unsure candidates reviewed as follicles added before the count rule,
+  and a confirmed ovary-visit no longer needs review;
+* ``candidates`` (not a SPEC table) lists the follicles the network was unsure of and nobody
+  decided, with the ``follicles`` columns but ``counted``.
 
 Columns are the SPEC lists in :data:`COLUMNS`; booleans are pandas ``boolean``, missing numbers
 ``NaN`` (written empty), counts nullable ``Int64``.
@@ -94,6 +97,8 @@ AFC_RANGE_MM = (2.0, 10.0)
 FLAG_COUNTS_DISAGREE = "counts disagree"
 #: ``review_reasons``: why each ovary-visit needs review, one row per reason (not a SPEC table).
 REASON_COLUMNS = ("patient_id", "study_date", "laterality", "sop_instance_uid", "flag", "reason")
+#: ``candidates``: the unsure candidates, measured as follicles are (not a SPEC table).
+CANDIDATE_COLUMNS = tuple(c for c in COLUMNS["follicles"] if c != "counted")
 #: Days per nominal two-week visit.
 DAYS_PER_VISIT = 14
 
@@ -156,8 +161,9 @@ def build_tables(
     -------
     dict of str to pandas.DataFrame
         Keys ``images``, ``follicles``, ``ovaries``, ``visits``, ``response``, each with exactly
-        the columns of :data:`COLUMNS`, in order; ``review_reasons`` (:data:`REASON_COLUMNS`:
-        why each ovary-visit that needs review does); with review decisions also ``review_log``.
+        the columns of :data:`COLUMNS`, in order; ``candidates`` (:data:`CANDIDATE_COLUMNS`: the
+        unsure candidates nobody decided), ``review_reasons`` (:data:`REASON_COLUMNS`: why each
+        ovary-visit that needs review does); with review decisions also ``review_log``.
 
     Raises
     ------
@@ -196,6 +202,8 @@ def build_tables(
         "visits": visits,
         "response": _response(visits, _group_order(cohort)),
     }
+    candidates = _frame([row for ov in ovaries for row in ov.candidate_rows()], "follicles")
+    tables["candidates"] = candidates[list(CANDIDATE_COLUMNS)]
     reason_rows = pd.DataFrame([row for why in reasons for row in why], columns=list(REASON_COLUMNS))
     tables["review_reasons"] = reason_rows.astype("string")
     if review.decisions:
@@ -231,10 +239,16 @@ class _OvaryVisit:
 
         return min(self.images, key=key)
 
+    def candidate_rows(self) -> list[dict]:
+        return [_follicle_row(self, u, False) for r in self._by_uid() for u in r.unsure]
+
+    def _by_uid(self) -> list[ImageResult]:
+        return sorted(self.images, key=lambda r: r.record.sop_instance_uid)  # type: ignore[union-attr]
+
     def follicle_rows(self) -> list[dict]:
         chosen = self.chosen
         rows = []
-        for r in sorted(self.images, key=lambda r: r.record.sop_instance_uid):  # type: ignore[union-attr]
+        for r in self._by_uid():
             for f in r.follicles:
                 rows.append(_follicle_row(self, f, r is chosen))
         return rows
@@ -278,7 +292,7 @@ class _OvaryVisit:
             return []
         where = {"patient_id": self.patient_id, "study_date": self.study_date, "laterality": self.laterality}
         rows = []
-        for r in sorted(self.images, key=lambda r: r.record.sop_instance_uid):  # type: ignore[union-attr]
+        for r in self._by_uid():
             rec = r.record
             assert rec is not None
             flags = []  # the record says these, whatever flags its result was made with
@@ -303,8 +317,9 @@ class _OvaryVisit:
         as a whole: no ovary found, follicles without ovary)."""
         uid = r.record.sop_instance_uid  # type: ignore[union-attr]
         stills = self.stills.get(uid, ())
-        if flag == FLAG_LOW_CONFIDENCE:
-            frames = {s.frame_index for s in r.unsure}
+        if flag == FLAG_LOW_CONFIDENCE:  # a joined sweep's candidates keep their still's UID
+            holding = {u.sop_instance_uid for u in r.unsure}
+            frames = {k for k, still in enumerate(stills) if still.record.sop_instance_uid in holding}  # type: ignore[union-attr]
         elif flag in IMAGE_FLAGS:
             frames = set()
         else:
@@ -326,7 +341,7 @@ class _OvaryVisit:
 
 def _ovary_visits(results: Sequence[ImageResult], review: Review) -> list[_OvaryVisit]:
     """Ok results grouped by patient x (study UID, study date) x side, in a stable order, each
-    image (or joined sweep) without the follicles ``review`` says are not follicles."""
+    image (or joined sweep) as ``review`` decided its follicles and candidates."""
     groups: dict[tuple[str, str, str, str], list[ImageResult]] = {}
     for r in results:
         if r.status != "ok" or r.record is None:
@@ -342,7 +357,7 @@ def _ovary_visits(results: Sequence[ImageResult], review: Review) -> list[_Ovary
         members = {r.record.sop_instance_uid: frames for r, frames in pairs if frames}  # type: ignore[union-attr]
         stills, sweeps = stills + sum(map(len, members.values())), sweeps + len(members)
         before = max(len(r.follicles) for r in joined)
-        ovaries.append(_OvaryVisit(p, uid, d, side, review.drop_follicles(joined, (p, d, side)), len(images),
+        ovaries.append(_OvaryVisit(p, uid, d, side, review.apply(joined, (p, d, side)), len(images),
                                    before, members))  # fmt: skip
     if sweeps:
         log.info("%d single-frame files tracked as the frames of %d sweeps", stills, sweeps)

@@ -135,11 +135,13 @@ def test_unsure_follicles_are_dashed_blue_on_their_boundary_and_labelled() -> No
     grey, ovary, ids, follicles, record = _scene()
     shape = record.region_shape
     unsure_mask = _ellipse(shape, 95, 50, 8, 10)
-    unsure_ids = np.where(unsure_mask, 1, 0).astype(np.int32)
+    number = len(follicles) + 1  # numbered on after the follicles, as tracking numbers them
+    unsure_ids = np.where(unsure_mask, number, 0).astype(np.int32)
     section = Section(0, 95 + REGION[1], 50 + REGION[0], int(unsure_mask.sum()), 20, 16, 2.0, 1.6, None, 0.72)
+    candidate = Follicle(number, record.sop_instance_uid, section, 1, None, None)
     plain = _render(grey, ovary, ids, follicles, record)
     rgb = overlay.render_overlay(grey, ovary_mask=ovary, follicle_ids=ids, follicles=follicles, record=record,
-                                 frame_index=0, patient_label="P", unsure_ids=unsure_ids, unsure=[section])
+                                 frame_index=0, patient_label="P", unsure_ids=unsure_ids, unsure=[candidate])
     layout = overlay.layout_for(record)
     area = rgb[layout.top : layout.top + layout.height, : layout.width]
     y, x = np.nonzero((area == overlay.UNSURE_COLOUR).all(axis=2))
@@ -172,7 +174,7 @@ def test_a_sweeps_overlay_says_in_a_third_header_line_on_which_frames_its_follic
     sweep = dataclasses.replace(record, n_frames=20)
     assert overlay.layout_for(sweep).top == overlay.layout_for(record).top + overlay.SWEEP_LINE_PX
 
-    def render(follicles: list[Follicle], unsure: tuple[Section, ...] = ()) -> np.ndarray:
+    def render(follicles: list[Follicle], unsure: tuple[Follicle, ...] = ()) -> np.ndarray:
         return overlay.render_overlay(grey, ovary_mask=ovary, follicle_ids=ids, follicles=follicles, record=sweep,
                                       frame_index=0, patient_label=sweep.patient_id, unsure=unsure)  # fmt: skip
 
@@ -181,7 +183,7 @@ def test_a_sweeps_overlay_says_in_a_third_header_line_on_which_frames_its_follic
 
     top = overlay.layout_for(sweep).top
     more = [*follicles, on(4, follicles[0]), on(9, follicles[1]), on(4, follicles[2])]
-    unsure = (dataclasses.replace(follicles[0].best, frame_index=7, score=0.7),)
+    unsure = (on(7, dataclasses.replace(follicles[0], best=dataclasses.replace(follicles[0].best, score=0.7))),)
     plain, told, also = render(follicles), render(more), render(more, unsure)
     for before, after in ((plain, told), (told, also)):  # "6 follicle(s) on frames 1, 5, 10", ", 1 unsure on frame 8"
         changed = (before != after).any(axis=2)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from test_visits import result  # tests/ is on sys.path
+from test_visits import follicle, result  # tests/ is on sys.path
 
 from follicle_seg.pipeline import RunOptions, run
 from follicle_seg.review import REVIEW_FILE, WORKSHEET_COLUMNS, WORKSHEET_FILE, Review, ReviewError, worksheet
@@ -60,6 +60,42 @@ def test_not_follicles_leave_the_count_and_the_largest_count_rule_picks_again(tm
     assert "review_log" not in build_tables(_two_images())
 
 
+def _with_candidate():
+    """Image 1.1 counts two follicles and leaves out a 5 mm candidate it was unsure of (number 3,
+    at row 40, column 40, "low confidence"); image 1.2 counts two."""
+    candidate = replace(follicle(3, "1.1", 5.0), best=replace(follicle(3, "1.1", 5.0).best, centroid_row=40,
+                                                                 centroid_col=40, score=0.75))  # fmt: skip
+    still = _placed(result("1.1", [6.0, 4.0], flags=(FLAG_LOW_CONFIDENCE,)), (10, 10), (20, 20))
+    return [replace(still, unsure=(candidate,)), _placed(result("1.2", [6.1, 4.2]), (11, 11), (21, 21))]
+
+
+def test_a_candidate_the_network_was_unsure_of_is_listed_and_a_reviewer_decides_it(tmp_path: Path) -> None:
+    tables = build_tables(_with_candidate())
+    assert tables["ovaries"].iloc[0]["follicle_count"] == 2 and bool(tables["ovaries"].iloc[0]["needs_review"])
+    cand = tables["candidates"]
+    assert list(zip(cand.sop_instance_uid, cand.follicle_id, cand.mean_diameter_mm, cand.score)) == [("1.1", 3, 5.0, 0.75)]
+    assert "counted" not in cand.columns and list(cand.columns) == [c for c in tables["follicles"].columns if c != "counted"]
+    line = worksheet(tables).iloc[-1]
+    assert (line.follicle_id, line.counted, line.why) == ("3", "false", "network unsure (0.75): follicle or not_follicle?")
+
+    # a follicle: it joins image 1.1's follicles before the count rule; "low confidence" is settled
+    accepted = build_tables(_with_candidate(), review=_review(tmp_path, "follicle,,,,1.1,3,40,40,,AB,"))
+    ov = accepted["ovaries"].iloc[0]
+    assert ov["follicle_count"] == 3 and ov["follicle_sizes_mm"] == "6.0;5.0;4.0" and not ov["needs_review"]
+    fo = accepted["follicles"]
+    assert list(fo.loc[fo.counted, "follicle_id"]) == [1, 2, 3] and accepted["candidates"].empty
+    log = accepted["review_log"]
+    assert list(zip(log.decision, log.count_before, log.count_after)) == [("follicle", 2, 3)]
+    # not a follicle: the count stays, the candidate is settled
+    rejected = build_tables(_with_candidate(), review=_review(tmp_path, "not_follicle,,,,1.1,3,41,39,,AB,"))
+    ov = rejected["ovaries"].iloc[0]
+    assert ov["follicle_count"] == 2 and not ov["needs_review"] and rejected["candidates"].empty
+    assert len(rejected["follicles"]) == 4
+    # bound to what was reviewed: the candidate must be where the line says
+    with pytest.raises(ReviewError, match="line 2: follicle: follicle 3 of 1.1 is at row 40.0, column 40.0, not at 50, 40"):
+        build_tables(_with_candidate(), review=_review(tmp_path, "follicle,,,,1.1,3,50,40,,AB,"))
+
+
 def test_a_confirmed_ovary_visit_needs_no_review_at_the_count_confirmed(tmp_path: Path) -> None:
     assert bool(build_tables(_two_images())["ovaries"].iloc[0]["needs_review"])
     review = _review(tmp_path, "confirmed,P1,2026-01-05,l,,,,,3,CD,checked the overlays")
@@ -76,7 +112,7 @@ def test_a_confirmed_ovary_visit_needs_no_review_at_the_count_confirmed(tmp_path
     [
         ("not_follicle,,,,1.1,2,40,20,,AB,", r"line 2: not_follicle: follicle 2 of 1.1 is at row 20.0, column 20.0, "
                                              r"not at 40, 20: the image was analysed again; review it again"),
-        ("not_follicle,,,,9.9,1,10,10,,AB,", r"line 2: not_follicle: no follicle 1 in image 9.9 in this run's results"),
+        ("not_follicle,,,,9.9,1,10,10,,AB,", r"line 2: not_follicle: no follicle or unsure candidate 1 in image 9.9 in this run's results"),
         ("confirmed,P1,2026-01-06,L,,,,,3,AB,", r"line 2: confirmed: no ovary-visit P1/2026-01-06/L in this run's results"),
     ],
 )
@@ -88,7 +124,7 @@ def test_a_decision_that_finds_nothing_it_reviewed_stops_the_tables(tmp_path: Pa
 @pytest.mark.parametrize(
     "line, message",
     [
-        ("accept,,,,1.1,2,20,20,,AB,", r"line 2: decision 'accept' is not one of not_follicle, confirmed"),
+        ("accept,,,,1.1,2,20,20,,AB,", r"line 2: decision 'accept' is not one of not_follicle, follicle, confirmed"),
         ("not_follicle,,,,1.1,2,20,20,,,", r"line 2: not_follicle needs reviewer"),
         ("not_follicle,,,,1.1,2,,,,AB,", r"line 2: not_follicle needs centroid_row, centroid_col"),
         ("confirmed,P1,2026-01-05,,,,,,,AB,", r"line 2: confirmed needs laterality, follicle_count"),
@@ -163,10 +199,13 @@ def test_the_worksheet_lists_what_needs_review_and_is_a_review_once_decided(tmp_
     assert set(confirm[key + ["follicle_count"]].itertuples(index=False, name=None)) == expected
     assert (confirm.why != "").all()
     marked = follicles.merge(flagged[key], on=key)  # every image's follicles, counted or not
+    candidates = pd.read_csv(out / "candidates.csv", dtype={"study_date": str, "patient_id": str, "sop_instance_uid": str})
+    unsure = candidates.merge(flagged[key], on=key)  # and the candidates the network was unsure of
     lines = sheet[sheet.sop_instance_uid != ""]
-    assert len(lines) == len(marked)
+    assert len(lines) == len(marked) + len(unsure) and len(unsure) >= 1
     assert set(zip(lines.sop_instance_uid, lines.follicle_id.astype(int), lines.counted)) == set(
-        zip(marked.sop_instance_uid, marked.follicle_id, marked.counted.map({True: "true", False: "false"})))
+        zip(marked.sop_instance_uid, marked.follicle_id, marked.counted.map({True: "true", False: "false"}))) | set(
+        zip(unsure.sop_instance_uid, unsure.follicle_id, ["false"] * len(unsure)))
     assert all((out / f).is_file() for f in lines.overlay)  # each follicle's overlay, to look at
 
     # the reviewer decides one line (confirms the side-U ovary-visit) and saves the sheet as the review

@@ -40,7 +40,9 @@ def still(uid, t, boxes, flags=(), unsure=(), **kw):
     fols = tuple(Follicle(i, uid, section(*b), 1, None, None) for i, b in enumerate(ordered, 1))
     ovary = Section(0, 50.0, 50.0, 4000, 80, 60, 16.0, 12.0, 150.0)
     left_out = tuple(section(*b, score=0.8) for b in unsure)
-    return ImageResult(rec, rec.path, "ok", follicles=fols, ovary=ovary, flags=tuple(flags), unreported=left_out)
+    candidates = tuple(Follicle(i, uid, s, 1, None, None) for i, s in enumerate(left_out, len(fols) + 1))
+    return ImageResult(rec, rec.path, "ok", follicles=fols, ovary=ovary, flags=tuple(flags), unreported=left_out,
+                       unsure=candidates)  # fmt: skip
 
 
 # follicle A is cut by all three frames (largest in the middle one), C only by the first, B only

@@ -228,6 +228,18 @@ def test_a_run_state_of_a_version_that_left_other_panes_out_still_reads():
     assert result_from_dict(stored).record.other_panes == ()
 
 
+def test_unsure_candidates_round_trip_and_a_state_that_kept_their_sections_only_is_read():
+    rec = record()
+    seg = segmentation(rec, 0, [((60, 80), 12), ((60, 30), 8)], prob=0.95)
+    seg.follicle_prob[disc((60, 80), 12)] = 0.7
+    result = summarise_image(rec, [measure_frame(seg)])
+    stored = result_to_dict(result)
+    assert result_from_dict(stored) == result
+    stored["unsure"] = [u["best"] for u in stored["unsure"]]  # as written before they were follicles
+    old = result_from_dict(stored).unsure
+    assert old == result.unsure  # a still's: numbered on, one frame, third axis from d2
+
+
 def test_unsure_follicles_are_left_out_and_borderline_ones_flag_the_image():
     rec = record()
     noise = summarise_image(rec, [frame(rec, 0, [((60, 80), 12)], prob=0.4)])
@@ -235,7 +247,13 @@ def test_unsure_follicles_are_left_out_and_borderline_ones_flag_the_image():
     sure = summarise_image(rec, [frame(rec, 0, [((60, 80), 12)], prob=0.95)])
     assert noise.follicles == () and FLAG_LOW_CONFIDENCE not in noise.flags and noise.unsure == ()
     assert borderline.follicles == () and FLAG_LOW_CONFIDENCE in borderline.flags
-    assert [s.score for s in borderline.unsure] == [pytest.approx(0.7)]  # shown on the overlay
+    assert [u.best.score for u in borderline.unsure] == [pytest.approx(0.7)]  # shown on the overlay
+    # numbered on after the reported follicles, measured as they are (a reviewer may accept one)
+    seg = segmentation(rec, 0, [((60, 80), 12), ((60, 30), 8)], prob=0.95)
+    seg.follicle_prob[disc((60, 80), 12)] = 0.7
+    both = summarise_image(rec, [measure_frame(seg)])
+    assert [f.follicle_id for f in both.follicles] == [1] and [u.follicle_id for u in both.unsure] == [2]
+    assert both.unsure[0].sop_instance_uid == rec.sop_instance_uid and both.unsure[0].volume_ml > 0
     assert len(sure.follicles) == 1 and FLAG_LOW_CONFIDENCE not in sure.flags
     assert sure.follicles[0].best.score == pytest.approx(0.95)
 
@@ -252,7 +270,8 @@ def test_sweep_follicle_is_judged_by_its_largest_section():
     assert len(tracks) == 1 and tracks[0].best.frame_index in (0, 1) and tracks[0].n_frames == 8
     result = summarise_image(rec, unsure + sure)
     assert result.follicles == () and FLAG_LOW_CONFIDENCE in result.flags
-    assert [s.frame_index for s in result.unsure] == [tracks[0].best.frame_index]
+    assert [u.best.frame_index for u in result.unsure] == [tracks[0].best.frame_index]
+    assert result.unsure[0].n_frames == 8 and result.unsure[0].d3_mm == pytest.approx(4.0)  # the whole track
     # the same follicle without the merged sections is reported, measured mid-sweep
     result = summarise_image(rec, sure)
     assert len(result.follicles) == 1 and result.follicles[0].best.frame_index == 4

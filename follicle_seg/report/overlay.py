@@ -9,7 +9,8 @@ neighbour, so every source pixel stays a square block and outlines stay exactly 
 * each follicle's label ``<follicle_id>  d1 x d2 mm`` (pixels when uncalibrated) in a white box
   next to the follicle, never over any follicle, with a leader line when it had to move away;
 * follicles the network was unsure of (not reported; the "low confidence" review flag) outlined
-  dashed in blue and labelled ``?  unsure 0.72`` (their score);
+  dashed in blue and labelled ``4?  unsure 0.72`` (their number, after the follicles', and
+  their score), the number a reviewer names to accept or reject one;
 * a footer band: colour legend and a scale bar in mm (calibrated images only).
 
 Outlines are the inner boundary of each mask: a drawn outline pixel always maps back to a mask
@@ -35,7 +36,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage
 
-from follicle_seg.types import Follicle, ImageRecord, Section
+from follicle_seg.types import Follicle, ImageRecord
 from follicle_seg.visits import size_class
 
 #: Outline colour and legend text per size class of :func:`follicle_seg.visits.size_class`
@@ -131,7 +132,7 @@ def render_overlay(
     frame_index: int,
     patient_label: str,
     unsure_ids: np.ndarray | None = None,
-    unsure: Sequence[Section] = (),
+    unsure: Sequence[Follicle] = (),
     counted: bool = True,
 ) -> np.ndarray:
     """Render the review overlay of one frame (see the module docstring).
@@ -156,9 +157,9 @@ def render_overlay(
     patient_label
         The pseudonymous patient id printed in the header.
     unsure_ids, unsure
-        ``int32`` region-grid map, value ``k`` where the ``k``-th section of ``unsure``
-        (``ImageResult.unsure``: follicles the network was unsure of) lies on this frame; a
-        sweep's header names the frames of them all.
+        ``int32`` region-grid map, the ``follicle_id`` of each of ``unsure``
+        (``ImageResult.unsure``: follicles the network was unsure of) whose largest section is
+        on this frame; a sweep's header names the frames of them all.
     counted
         For a pane of a dual display: whether its count stands for the file (the header says;
         the follicles of a pane not counted are labelled ``-`` instead of an id).
@@ -198,18 +199,19 @@ def render_overlay(
     labels = [(f.follicle_id, str(f.follicle_id) if counted else "-", _measure_text(f)) for f in drawn]
     if unsure_ids is not None:
         on_frame = np.asarray(unsure_ids)
-        for k, section in enumerate(unsure, start=1):
-            mask = on_frame == k
-            if mask.any():
+        for u in sorted(unsure, key=lambda u: u.follicle_id):
+            mask = on_frame == u.follicle_id
+            if u.best.frame_index == frame_index and mask.any():
                 _draw_outline(image, mask, s, UNSURE_COLOUR, dashed=True)
-                ids = np.where(mask, _UNSURE_ID0 + k, ids)
-                labels.append((_UNSURE_ID0 + k, "?", f"unsure {section.score:.2f}"))
+                ids = np.where(mask, _UNSURE_ID0 + u.follicle_id, ids)
+                labels.append((_UNSURE_ID0 + u.follicle_id, f"{u.follicle_id}?" if counted else "?",
+                               f"unsure {u.best.score:.2f}"))  # fmt: skip
 
     canvas = Image.new("RGB", (layout.canvas_width, layout.top + layout.height + FOOTER_PX), _BACKGROUND)
     canvas.paste(Image.fromarray(image), (0, layout.top))
     draw = ImageDraw.Draw(canvas)
     _draw_header(draw, record, frame_index, patient_label, len(drawn), len(labels) - len(drawn), counted,
-                 ([f.best.frame_index for f in follicles], [u.frame_index for u in unsure]))
+                 ([f.best.frame_index for f in follicles], [u.best.frame_index for u in unsure]))
     _draw_labels(draw, layout, ids, labels)
     _draw_footer(draw, layout, record, unsure=len(labels) > len(drawn))
     return np.asarray(canvas)
