@@ -220,10 +220,10 @@ def _summary(tables: dict[str, pd.DataFrame]) -> str:
 
 def _data_files(out_dir: Path) -> str:
     items = []
-    for name in (*TABLES, "review_reasons", "review_worksheet", "review_log"):
+    for name in (*TABLES, "candidates", "review_reasons", "review_worksheet", "review_log"):
         found = [f"../{name}.{ext}" for ext in ("csv", "parquet") if (out_dir / f"{name}.{ext}").is_file()]
         if not found and name not in TABLES:
-            continue  # the review tables are listed when there are any
+            continue  # the other tables are listed when there are any
         links = " &middot; ".join(f"<a href=\"{_u(p)}\">{_e(Path(p).name)}</a>" for p in found)
         items.append(f"<li>{_e(name)}: {links or '<span class=muted>not written</span>'}</li>")
     return f"<section id=\"files\"><h2>Data files</h2><ul>{''.join(items)}</ul></section>"
