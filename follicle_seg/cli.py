@@ -76,6 +76,10 @@ def run(
     Exits 0 when the run finished, even if some files were rejected (they are listed in
     images.csv with the reason); non-zero only when the run itself could not proceed.
 
+    Review: OUT/review_worksheet.csv lists what needs review, prefilled; write confirmed,
+    not_follicle or follicle (a dashed "4?" candidate) into its decision column, save it as
+    OUT/review.csv and run again: nothing is analysed twice, the tables apply the decisions.
+
     Examples:
 
         follicle-seg run /archive/trial01 --out results/ --cohort cohort.csv

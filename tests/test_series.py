@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from follicle_seg.review import FOLLICLE, Decision, Review
 from follicle_seg.series import MAX_FRAME_GAP_S, join_sweeps, sweep_frames
 from follicle_seg.tracking import FLAG_LOW_CONFIDENCE
 from follicle_seg.types import Calibration, Follicle, ImageRecord, ImageResult, Section
@@ -144,6 +145,13 @@ def test_sections_a_still_left_out_are_tracked_as_a_cines_are():
     [sweep] = join_sweeps(frames)
     assert sweep.follicles == () and FLAG_LOW_CONFIDENCE in sweep.flags
     assert build_tables(frames)["ovaries"].iloc[0]["follicle_count"] == 0
+    # the candidate keeps the number its still's overlay shows and takes the track's frames, so a
+    # reviewer who accepts it counts the follicle once, seen in both stills
+    assert [(u.sop_instance_uid, u.follicle_id, u.n_frames) for u in sweep.unsure] == [("s2", 1, 2)]
+    review = Review([Decision(2, FOLLICLE, "AB", sop_instance_uid="s2", follicle_id=1,
+                              centroid=(sweep.unsure[0].best.centroid_row, sweep.unsure[0].best.centroid_col))])  # fmt: skip
+    tables = build_tables(frames, review=review)
+    assert tables["ovaries"].iloc[0]["follicle_count"] == 1 and tables["follicles"]["n_frames"].tolist() == [2]
 
 
 def test_network_flags_of_the_frames_a_result_rests_on_carry_over():
