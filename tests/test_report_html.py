@@ -18,7 +18,7 @@ from follicle_seg.report.html import scan_overlays, write_report
 from follicle_seg.report.plots import group_order
 from follicle_seg.report.overlay import overlay_filename, render_overlay, write_overlay
 from follicle_seg.types import UNCALIBRATED, Calibration, Follicle, ImageRecord, Section
-from follicle_seg.visits import COLUMNS, REASON_COLUMNS
+from follicle_seg.visits import CANDIDATE_COLUMNS, COLUMNS, REASON_COLUMNS
 
 REGION = (0, 0, 99, 79)
 EVIL = "<script>alert(1)</script>"
@@ -119,6 +119,10 @@ def _study(out: Path) -> dict[str, pd.DataFrame]:
         "visits": _table("visits", visits),
         "response": _table("response", response),
     }
+    # two candidates the network was unsure of on P-low-1's first left ovary, nobody decided
+    first = {k: v for k, v in follicles[0].items() if k != "counted"}
+    rows = [{**first, "follicle_id": 7, "score": 0.7}, {**first, "follicle_id": 8, "score": 0.8}]
+    tables["candidates"] = pd.DataFrame(rows, columns=list(CANDIDATE_COLUMNS))
     flagged = [o for o in ovaries if o["needs_review"]]
     tables["review_reasons"] = pd.DataFrame(
         [dict(patient_id=o["patient_id"], study_date=o["study_date"], laterality=o["laterality"],
@@ -185,6 +189,9 @@ def test_report_escapes_strings_and_lists_rejected_files_and_reviews(rendered) -
     # why, from review_reasons: each reason once, with the number of images it concerns
     assert "<td>no calibration: sizes in pixels only (2 images); the images&#x27; follicle counts differ: 1, 4</td>" in text
     assert "<b>counted</b>" in text  # the image that gave each count is marked
+    # the undecided candidates beside their ovary-visit's count, and their table among the data files
+    assert text.count(" unsure candidate(s)") == 1 and "&middot; 2 unsure candidate(s)" in text
+    assert '<a href="../candidates.csv">candidates.csv</a>' in text
     # every follicle row of follicles.csv is listed with a link to its overlay
     assert text.count("<td>yes</td><td><a href=\"../overlays/") == len(tables["follicles"])
 

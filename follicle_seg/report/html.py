@@ -19,6 +19,7 @@ import math
 import os
 import re
 import threading
+from collections import Counter
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
@@ -297,6 +298,10 @@ def _patient(
     visits = tables["visits"][tables["visits"]["patient_id"].astype(str) == patient_id]
     follicles = tables["follicles"][tables["follicles"]["patient_id"].astype(str) == patient_id]
     images = tables["images"][tables["images"]["patient_id"].astype(str) == patient_id]
+    candidates = tables.get("candidates")
+    unsure = Counter() if candidates is None else Counter(  # undecided candidates per (date, side)
+        zip(*(candidates.loc[candidates["patient_id"].astype(str) == patient_id, c].astype(str)
+              for c in ("study_date", "laterality"))))  # fmt: skip
     group = group_label(ovaries["group"].iloc[0])
     chosen = set(follicles.loc[_bools(follicles["counted"]), "sop_instance_uid"].astype(str))
     plot_follicle_tracking(follicles, ovaries, tracking, title=f"{patient_id} ({group}): follicle tracking")
@@ -312,7 +317,7 @@ def _patient(
             ov = ovaries[(ovaries["study_date"].astype(str) == date) & (ovaries["laterality"] == side)]
             if len(ov):
                 shots = _thumbs(on_date[on_date["laterality"] == side], frames, thumbs, report, overlays_dir, chosen)
-                cells.append(f"<td>{_side_cell(ov.iloc[0])}{shots}</td>")
+                cells.append(f"<td>{_side_cell(ov.iloc[0], unsure[(date, side)])}{shots}</td>")
             else:
                 cells.append("<td><span class=muted>not scanned</span></td>")
         review = bool(_bools(ovaries[ovaries["study_date"].astype(str) == date]["needs_review"]).any())
@@ -346,11 +351,13 @@ def _patient_index(patients: list[str], ovaries: pd.DataFrame) -> str:
     return f"<section id=\"patients\"><h2>Patients ({len(patients)})</h2>{body}</section>"
 
 
-def _side_cell(ov: pd.Series) -> str:
+def _side_cell(ov: pd.Series, n_unsure: int = 0) -> str:
     count = _num(ov["follicle_count"], 0)
     parts = [f"<b>{count}</b> follicle(s)", f"AFC {_num(ov['afc'], 0)}"]
     if _present(ov["max_follicle_mm"]):
         parts.append(f"largest {_num(ov['max_follicle_mm'], 1)} mm")
+    if n_unsure:  # candidates.csv rows nobody decided: dashed "4?" on the overlays
+        parts.append(f"{n_unsure} unsure candidate(s)")
     if not _bool(ov["calibrated"]):
         parts.append("<i>uncalibrated</i>")
     sizes = str(ov["follicle_sizes_mm"]) if _present(ov["follicle_sizes_mm"]) else ""
