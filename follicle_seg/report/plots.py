@@ -7,10 +7,15 @@
 
 Inputs are the SPEC tables (``visits.csv``, ``response.csv``, ``follicles.csv``,
 ``ovaries.csv``) as pandas DataFrames; missing numbers are NaN or ``pd.NA``.
+
+A figure whose inputs have not changed since it was drawn is not drawn again: each PNG carries a
+digest of its inputs, of this module and of matplotlib's version (a text chunk), so a run that
+rebuilds the report after a review redraws only the patients whose tables changed.
 """
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import matplotlib
@@ -22,6 +27,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
+from PIL import Image  # noqa: E402
 
 DPI = 100
 TRACKING_LINES_MM = (10.0, 18.0)
@@ -66,6 +72,9 @@ def plot_group_trends(visits: pd.DataFrame, response: pd.DataFrame, path: str | 
     Path
         ``path``.
     """
+    digest = _digest(visits, response)
+    if _unchanged(path, digest):
+        return Path(path)
     groups = group_order(visits, response)
     rows = max(1, len(groups))
     fig = Figure(figsize=(13, 1.2 + 2.4 * rows), dpi=DPI, layout="constrained")
@@ -102,7 +111,7 @@ def plot_group_trends(visits: pd.DataFrame, response: pd.DataFrame, path: str | 
                 ax.set_xlabel("days from baseline")
         n = mine["patient_id"].nunique()
         axes[row][0].set_ylabel(f"{group}\n({n} patient{'s' if n != 1 else ''})")
-    return _save(fig, path)
+    return _save(fig, path, digest)
 
 
 def plot_follicle_tracking(
@@ -127,6 +136,9 @@ def plot_follicle_tracking(
     Path
         ``path``.
     """
+    digest = _digest(follicles, ovaries, title)
+    if _unchanged(path, digest):
+        return Path(path)
     sides = [s for s in ("L", "R", "U") if (ovaries["laterality"] == s).any()] or ["L", "R"]
     fig = Figure(figsize=(6.5 * min(len(sides), 2), 3.9), dpi=DPI, layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(sides), sharex=True, sharey=True))
@@ -179,7 +191,7 @@ def plot_follicle_tracking(
         Line2D([], [], color="black", marker="o", markerfacecolor="none", linestyle="", label="ovary without follicle"),
     ]
     fig.legend(handles=handles, loc="outside lower center", ncols=2, fontsize=8, frameon=False)
-    return _save(fig, path)
+    return _save(fig, path, digest)
 
 
 def _floats(series: pd.Series) -> np.ndarray:
@@ -187,8 +199,30 @@ def _floats(series: pd.Series) -> np.ndarray:
     return pd.to_numeric(series, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
 
 
-def _save(fig: Figure, path: str | Path) -> Path:
+_DIGEST_KEY = "follicle_seg inputs"
+_CODE = hashlib.sha256(Path(__file__).read_bytes() + matplotlib.__version__.encode()).digest()
+
+
+def _digest(*inputs: pd.DataFrame | str) -> str:
+    """What a figure is drawn from: its inputs, this module's code and matplotlib's version."""
+    h = hashlib.sha256(_CODE)
+    for item in inputs:
+        h.update(item.to_csv(index=False).encode() if isinstance(item, pd.DataFrame) else item.encode())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def _unchanged(path: str | Path, digest: str) -> bool:
+    """Whether ``path`` is a PNG drawn from inputs with this ``digest``."""
+    try:
+        with Image.open(path) as image:
+            return getattr(image, "text", {}).get(_DIGEST_KEY) == digest
+    except (OSError, SyntaxError, ValueError):  # absent, cut short or not a PNG: draw it
+        return False
+
+
+def _save(fig: Figure, path: str | Path, digest: str) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png")
+    fig.savefig(path, format="png", metadata={_DIGEST_KEY: digest})
     return path
