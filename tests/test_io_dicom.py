@@ -12,6 +12,8 @@ import pydicom
 import pytest
 from pydicom.dataset import Dataset
 from pydicom.encaps import encapsulate
+from pydicom.filebase import DicomFileLike
+from pydicom.filewriter import write_dataset
 from pydicom.uid import (
     JPEG2000,
     MPEG4HP41,
@@ -334,6 +336,16 @@ def test_reject_not_dicom_and_missing(tmp_path: Path) -> None:
     noise = np.random.default_rng(1).integers(0, 256, 5000, dtype=np.uint8).tobytes()
     garbage.write_bytes(b"\0" * 128 + b"DICM" + noise)
     rejected(garbage)  # a DICM marker followed by noise: rejected, whatever the parser says
+    # a data set written without the file header (no preamble, no transfer syntax): said so
+    ds = pydicom.dcmread(Path(__file__).resolve().parents[1] / "data_samples" / "mono_left.dcm")
+    for implicit in (True, False):
+        bare = tmp_path / f"bare_{implicit}.dcm"
+        with bare.open("wb") as f:
+            out = DicomFileLike(f)
+            out.is_little_endian, out.is_implicit_VR = True, implicit
+            write_dataset(out, ds)
+        assert rejected(bare).startswith("a DICOM data set without the file header of a DICOM file")
+    assert "not a DICOM file" in rejected(text)  # "hello" is not one
 
 
 def test_reject_truncated(tmp_path: Path) -> None:

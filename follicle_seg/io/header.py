@@ -49,6 +49,11 @@ def read_header(path: str, *, pixels: bool = True) -> Dataset:
         except RejectedInput:
             raise
         except InvalidDicomError:
+            if _bare_data_set(path):
+                raise RejectedInput(
+                    path, "a DICOM data set without the file header of a DICOM file (no preamble and "
+                    "'DICM' marker, no transfer syntax): export it from the archive as a DICOM file",
+                ) from None
             raise RejectedInput(
                 path, "not a DICOM file (no 'DICM' marker after the preamble)"
             ) from None
@@ -59,6 +64,21 @@ def read_header(path: str, *, pixels: bool = True) -> Dataset:
     if "TransferSyntaxUID" not in getattr(ds, "file_meta", Dataset()):
         raise RejectedInput(path, "no transfer syntax in the file meta information")
     return ds
+
+
+def _bare_data_set(path: str) -> bool:
+    """Whether the file starts as a DICOM data set does, without a preamble: an element of group
+    0008 (identifying) in Little Endian, explicit VR (two capitals) or implicit (a length that
+    fits the file). Older archives and some exports write data sets so, without the file header
+    that names their transfer syntax.
+    """
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if len(head) < 8 or struct.unpack("<H", head[:2])[0] != 0x0008:
+        return False
+    if head[4:6].isalpha() and head[4:6].isupper():
+        return True
+    return struct.unpack("<I", head[4:8])[0] < os.path.getsize(path)
 
 
 class _BoundedFile(io.FileIO):
