@@ -107,7 +107,8 @@ def run(
             typer.echo(f"  not analysed: {reason}")
         if len(summary.rejected_reasons) > 20:
             typer.echo(f"  ... and {len(summary.rejected_reasons) - 20} more (see images.csv)")
-        typer.echo(f"tables: {out / 'images.csv'} ...; report: {out / 'report' / 'index.html'}")
+        report_line = f"; report: {out / 'report' / 'index.html'}" if report else " (no report: --no-report)"
+        typer.echo(f"tables: {out / 'images.csv'} ...{report_line}")
         _echo_review(summary)
 
 

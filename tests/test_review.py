@@ -268,5 +268,6 @@ def test_the_run_says_how_many_ovary_visits_to_review_and_where(tmp_path: Path) 
     assert first.exit_code == 0, first.output
     n = int(pd.read_csv(out / "ovaries.csv").needs_review.sum())
     assert n >= 1 and f"to review: {n} ovary-visit(s), their lines prefilled in {out / WORKSHEET_FILE}" in first.output
+    assert "(no report: --no-report)" in first.output and "index.html" not in first.output  # none was written
     again = CliRunner().invoke(app, args)  # nothing left to analyse: the tables are rebuilt
     assert again.exit_code == 0 and "already done); nothing left to analyse, tables rebuilt in" in again.output
