@@ -7,7 +7,9 @@ ovary-visit that needs review) is decided by matching the image's reported folli
 candidates together against its truth follicles, as ``scripts/agreement.py`` matches: a matched
 candidate is ``follicle``, an unmatched one ``not_follicle``, an unmatched reported follicle
 ``not_follicle``; a matched reported follicle is left undecided, and no ovary-visit is
-confirmed. The decisions are written to ``RUN/review.csv`` (an existing one is refused) with
+confirmed. ``--no-candidates`` leaves the candidates out (undecided and unmatched): the review
+as it was before a candidate could be accepted. The decisions are written to ``RUN/review.csv``
+(an existing one is refused) with
 reviewer ``truth``; run the same ``follicle-seg run`` again to apply them, then
 ``scripts/agreement.py STUDY RUN``. A person's review will be slower and less right than this.
 
@@ -33,7 +35,7 @@ from agreement import image_ids, match_image  # noqa: E402
 from follicle_seg.review import FOLLICLE, NOT_FOLLICLE, REVIEW_FILE, WORKSHEET_FILE  # noqa: E402
 
 
-def decide(study: Path, run: Path) -> pd.DataFrame:
+def decide(study: Path, run: Path, candidates: bool = True) -> pd.DataFrame:
     """The worksheet with its follicle lines decided from the truth (module docstring)."""
     sheet = pd.read_csv(run / WORKSHEET_FILE, dtype=str, keep_default_na=False)
     images = pd.read_csv(run / "images.csv", dtype=str, keep_default_na=False)
@@ -44,6 +46,8 @@ def decide(study: Path, run: Path) -> pd.DataFrame:
                for r in images.itertuples() if r.status == "ok" and r.spacing_row_mm}  # fmt: skip
     lines = sheet[sheet.sop_instance_uid != ""].copy()
     lines["candidate"] = lines.why.str.startswith("network unsure")
+    if not candidates:
+        lines = lines[~lines.candidate]
     lines["image_id"] = lines.sop_instance_uid.map(lambda u: image_of.get(u, u))
     truth = truth.assign(image_id=truth.sop_instance_uid.map(lambda u: image_of.get(u, u)))
     for image_id, group in lines.groupby("image_id"):
@@ -67,10 +71,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("study", type=Path, help="folder written by follicle-seg synth")
     ap.add_argument("run", type=Path, help="folder written by follicle-seg run (holds review_worksheet.csv)")
+    ap.add_argument("--no-candidates", dest="candidates", action="store_false",
+                    help="decide the reported follicles only (the candidates left undecided)")
     args = ap.parse_args()
     if (args.run / REVIEW_FILE).exists():
         sys.exit(f"{args.run / REVIEW_FILE} exists: remove it first (a truth review replaces none)")
-    review = decide(args.study, args.run)
+    review = decide(args.study, args.run, args.candidates)
     review.to_csv(args.run / REVIEW_FILE, index=False)
     print(json.dumps(review.decision.value_counts().to_dict()))
 

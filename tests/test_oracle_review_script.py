@@ -42,5 +42,8 @@ def test_reported_and_unsure_lines_are_decided_by_the_truth_of_their_image(tmp_p
     review = oracle.decide(study, run)
     assert list(zip(review.follicle_id, review.decision)) == [("2", "not_follicle"), ("3", "follicle"), ("4", "not_follicle")]
     assert set(review.reviewer) == {"truth"}
+    # without the candidates, the reported follicles alone are matched: only the false one is decided
+    alone = oracle.decide(study, run, candidates=False)
+    assert list(zip(alone.follicle_id, alone.decision)) == [("2", "not_follicle")]
     review.to_csv(run / "review.csv", index=False)
     assert [d.decision for d in Review.read(run / "review.csv").decisions] == ["not_follicle", "follicle", "not_follicle"]
