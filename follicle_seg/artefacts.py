@@ -17,7 +17,7 @@ from follicle_seg.analyse import FileAnalysis, KeyFrame
 from follicle_seg.io import iter_frames
 from follicle_seg.report.dicom_seg import write_seg
 from follicle_seg.report.dicom_sr import write_sr
-from follicle_seg.report.overlay import overlay_filename, render_overlay, side_by_side, write_overlay
+from follicle_seg.report.overlay import CROPS, overlay_filename, render_overlay, side_by_side, write_crops, write_overlay
 from follicle_seg.types import FOLLICLE, OVARY, Frame, ImageRecord, ImageResult
 
 def embed(region_map: np.ndarray, record: ImageRecord, into: np.ndarray | None = None) -> np.ndarray:
@@ -82,7 +82,9 @@ def outlines(key: KeyFrame, record: ImageRecord) -> list[tuple[int, np.ndarray]]
 
 def write_overlays(out: Path, result: ImageResult, keys: list[KeyFrame]) -> None:
     """One overlay PNG per key frame, in ``overlays/`` (names from `overlay_filename`); a dual
-    display's panes side by side in it, as on the screen, each with its own outlines."""
+    display's panes side by side in it, as on the screen, each with its own outlines. Each
+    follicle and unsure candidate drawn on it also gets a small crop of it in ``overlays/crops/``
+    (`crop_filename`), the report's review gallery."""
     record = result.record
     assert record is not None
     for key in keys:  # each key frame decoded on its own: never the frames between them
@@ -92,7 +94,11 @@ def write_overlays(out: Path, result: ImageResult, keys: list[KeyFrame]) -> None
                                                         panes=len(panes) > 1)}  # fmt: skip
         images = [_render(r, k, frames[r.record.pane], counted=r is result) for r, k in panes]  # type: ignore[union-attr]
         rgb = images[0] if len(images) == 1 else side_by_side(images)
-        write_overlay(out / "overlays" / overlay_filename(record, key.frame_index), rgb)
+        name = overlay_filename(record, key.frame_index)
+        write_overlay(out / "overlays" / name, rgb)
+        counted = images[next(i for i, (r, _) in enumerate(panes) if r is result)]  # the pane the tables number
+        write_crops(out / "overlays" / CROPS, name, counted, record, key.frame_index,
+                    [*result.follicles, *result.unsure])
 
 
 def _render(result: ImageResult, key: KeyFrame, frame: Frame, counted: bool) -> np.ndarray:

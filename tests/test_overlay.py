@@ -316,3 +316,22 @@ def test_an_overlay_png_holds_exactly_its_pixels(tmp_path) -> None:
         assert png.mode == "RGB"
         np.testing.assert_array_equal(np.asarray(png), rgb)
     assert [p.name for p in tmp_path.iterdir()] == ["o.png"]  # no temporary file left
+
+
+def test_each_follicle_on_the_frame_gets_a_small_crop_centred_on_it(tmp_path: Path) -> None:
+    grey, ovary, ids, follicles, record = _scene()
+    rgb = _render(grey, ovary, ids, follicles, record)
+    elsewhere = dataclasses.replace(follicles[2], follicle_id=9, best=dataclasses.replace(follicles[2].best, frame_index=3))
+    written = overlay.write_crops(tmp_path, "x_f000.png", rgb, record, 0, [*follicles, elsewhere])
+    assert [p.name for p in written] == ["x_f000_1.jpg", "x_f000_2.jpg", "x_f000_3.jpg"]  # not the one on frame 3
+    layout = overlay.layout_for(record)
+    for f, path in zip(follicles, written):
+        crop = np.asarray(Image.open(path).convert("RGB")).astype(int)
+        assert max(crop.shape[:2]) <= overlay.CROP_PX
+        # the follicle is dark (10) and outlined: its centre lies mid-crop, dark, and its outline
+        # colour is in the crop
+        centre = crop[crop.shape[0] // 2 - 2 : crop.shape[0] // 2 + 3, crop.shape[1] // 2 - 2 : crop.shape[1] // 2 + 3]
+        assert centre.mean() < 40, path.name
+        colour = np.array(overlay.size_class_colour(f.mean_diameter_mm)[1])
+        assert (np.abs(crop - colour).sum(axis=2) < 90).sum() > 20, path.name
+        assert layout.scale >= 1

@@ -17,7 +17,7 @@ from PIL import Image
 
 from follicle_seg.report.html import scan_overlays, write_report
 from follicle_seg.report.plots import group_order
-from follicle_seg.report.overlay import overlay_filename, render_overlay, write_overlay
+from follicle_seg.report.overlay import overlay_filename, render_overlay, write_crops, write_overlay
 from follicle_seg.types import UNCALIBRATED, Calibration, Follicle, ImageRecord, Section
 from follicle_seg.visits import CANDIDATE_COLUMNS, COLUMNS, REASON_COLUMNS
 
@@ -86,6 +86,7 @@ def _study(out: Path) -> dict[str, pd.DataFrame]:
                 rgb = render_overlay(grey, ovary_mask=ovary, follicle_ids=ids, follicles=drawn,
                                      record=record, frame_index=0, patient_label=patient)  # fmt: skip
                 write_overlay(out / "overlays" / overlay_filename(record, 0), rgb)
+                write_crops(out / "overlays" / "crops", overlay_filename(record, 0), rgb, record, 0, drawn)
                 images.append(dict(
                     path=record.path, sop_instance_uid=uid, patient_id=patient, study_date=date,
                     laterality=side, n_frames=1, spacing_row_mm=0.1 if calibrated else None,
@@ -168,7 +169,12 @@ def test_report_is_offline_and_every_reference_resolves(rendered) -> None:
     refs = _Refs()
     refs.feed(index.read_text(encoding="utf-8"))
     assert refs.scripts == 0
-    assert len(refs.images) == 1 + 3 + 12  # trends, one tracking chart per patient, thumbnails
+    flagged = tables["ovaries"][tables["ovaries"]["needs_review"].astype(bool)]
+    to_check = tables["follicles"].merge(flagged[["patient_id", "study_date", "laterality"]])
+    to_check = len(to_check) + len(tables["candidates"].merge(flagged[["patient_id", "study_date", "laterality"]]))
+    # trends, one tracking chart per patient, thumbnails, a crop per follicle line to check
+    crops = [ref for ref in refs.images if "/crops/" in ref]
+    assert len(refs.images) == 1 + 3 + 12 + len(crops) and len(crops) == to_check >= 1
     from urllib.parse import unquote
 
     for ref in refs.images + [h for h in refs.links if not h.startswith("#")]:
@@ -271,7 +277,7 @@ def test_report_in_headless_chromium_loads_every_image_without_console_errors(re
         "</script></body>"
     )
     page = index.read_text(encoding="utf-8")
-    assert page.count('loading="lazy"') == 15  # all but the group figure load when scrolled to
+    assert page.count('loading="lazy"') == 15 + 3  # all but the group figure (3 crops to check)
     # the probe loads every image at once, to check each one resolves
     probe.write_text(page.replace(' loading="lazy"', "").replace("</body>", script), encoding="utf-8")
     try:
@@ -279,7 +285,7 @@ def test_report_in_headless_chromium_loads_every_image_without_console_errors(re
     finally:
         probe.unlink()
     assert 'data-broken="0"' in run.stdout, run.stderr[-2000:]
-    assert 'data-images="16"' in run.stdout
+    assert 'data-images="19"' in run.stdout
     console = [line for line in run.stderr.splitlines() if "CONSOLE" in line or "Failed to load" in line]
     assert console == []
 

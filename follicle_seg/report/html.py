@@ -5,7 +5,8 @@ overlay thumbnails in ``report/thumbs/``, links relative to the report (``../ove
 ``../images.csv``), so the output folder can be zipped, moved or opened from a share.
 
 Sections: study summary; data files; per dose group trends (figure and ``response.csv``);
-ovary-visits that need review; per patient a visit timeline (per-side counts, AFC, largest
+ovary-visits that need review, then their follicles and unsure candidates to check, each a crop
+of its overlay (the lines of ``review_worksheet.csv``); per patient a visit timeline (per-side counts, AFC, largest
 follicle, sizes, overlay thumbnails opening the full overlays), the follicle-tracking chart and
 the list of follicles with a link to the overlay each one is drawn on; rejected and failed files
 with their reasons. Every string from the tables is escaped.
@@ -31,8 +32,8 @@ import pandas as pd
 from PIL import Image
 
 from follicle_seg import __version__
-from follicle_seg.report.overlay import uid_token
-from follicle_seg.review import reasons_by_ovary
+from follicle_seg.report.overlay import CROPS, crop_filename, uid_token
+from follicle_seg.review import reasons_by_ovary, worksheet
 from follicle_seg.report.plots import group_label, group_order, plot_follicle_tracking, plot_group_trends
 
 TABLES = ("images", "follicles", "ovaries", "visits", "response")
@@ -70,7 +71,7 @@ padding:8px 14px;min-width:120px}.card b{display:block;font-size:22px}
 .review{background:#fff3cd}.muted{color:#6b7683}.thumbs{display:flex;flex-wrap:wrap;gap:6px}
 .thumbs figure{margin:0;font-size:11px;color:#4a5562}.thumbs img{display:block;border:1px solid #ccd}
 img.figure{max-width:100%;height:auto}details{margin:6px 0}.wide{overflow-x:auto}
-.thumbs{margin-top:6px}
+.thumbs{margin-top:6px}.crops figure{width:120px}.crops img{width:120px;height:120px;object-fit:cover}
 """
 
 
@@ -127,6 +128,7 @@ def write_report(
         _data_files(out_dir),
         _trends(trends.relative_to(report), tables["response"]),
         _needs_review(tables["ovaries"], tables.get("review_reasons")),
+        _to_check(worksheet(tables, overlay_index), out_dir, overlays_dir),
     ]
     if "review_log" in tables:
         sections.append(_review_log(tables["review_log"]))
@@ -153,6 +155,7 @@ def write_report(
         f"{len(patients)} patient(s)</p></header>"
         "<nav><a href=\"#summary\">Summary</a><a href=\"#files\">Data files</a>"
         "<a href=\"#trends\">Dose groups</a><a href=\"#review\">Needs review</a>"
+        "<a href=\"#check\">To check</a>"
         "<a href=\"#patients\">Patients</a><a href=\"#rejected\">Rejected files</a></nav>"
         f"<main>{''.join(sections)}</main></body></html>\n"
     )
@@ -265,6 +268,41 @@ def _needs_review(ovaries: pd.DataFrame, reasons: pd.DataFrame | None) -> str:
             f"{''.join(rows)}</table>"
         )
     return f"<section id=\"review\"><h2>Needs review ({len(flagged)})</h2>{body}</section>"
+
+
+def _to_check(sheet: pd.DataFrame, out_dir: Path, overlays_dir: str) -> str:
+    """The follicle lines of the review worksheet (undecided), a crop of each from its overlay,
+    one row per ovary-visit: what a reviewer decides, at a glance."""
+    lines = sheet[sheet["sop_instance_uid"] != ""]
+    if lines.empty:
+        return ""
+    rows = []
+    for (patient, date, side), group in lines.groupby(["patient_id", "study_date", "laterality"], sort=False):
+        figures = []
+        counted_images = set(group.loc[group["counted"] == "true", "sop_instance_uid"])
+        for f in group.itertuples():
+            unsure = f.why != ""
+            number = f"{f.follicle_id}?" if unsure else f.follicle_id
+            size = f"{float(f.mean_diameter_mm):.1f} mm" if f.mean_diameter_mm else "px"
+            where = "" if f.sop_instance_uid in counted_images else f" image {_uid_tail(f.sop_instance_uid)}"
+            what = ("unsure" if unsure else "counted" if f.counted == "true" else "") + where
+            crop = f"{overlays_dir}/{CROPS}/{crop_filename(f.overlay, int(f.follicle_id))}" if f.overlay else ""
+            image = (f"<img src=\"{_u('../' + crop)}\" loading=\"lazy\" alt=\"follicle {_e(number)}\">"
+                     if crop and (out_dir / crop).is_file() else "<span class=muted>no crop</span>")  # fmt: skip
+            link = f"<a href=\"{_u('../' + f.overlay)}\">{image}</a>" if f.overlay else image
+            figures.append(f"<figure>{link}<b>{_e(number)}</b> {_e(size)} &middot; {_e(what)}</figure>")
+        rows.append(
+            f"<tr><td><a href=\"#{_anchor(patient)}\">{_e(patient)}</a><br>{_e(date)}<br>"
+            f"{_e(_SIDE_NAMES.get(side, side))}</td><td><div class=\"thumbs crops\">{''.join(figures)}</div></td></tr>"
+        )
+    return (
+        f"<section id=\"check\"><h2>To check ({len(lines)} follicles and candidates)</h2><p class=\"muted\">"
+        "The follicle lines of <code>review_worksheet.csv</code>, each cut from its overlay (click for the whole "
+        "image): the counted follicles first (<code>not_follicle</code> if one is not), the follicles of the "
+        "ovary's other images, then the candidates the network was unsure of, dashed and numbered "
+        "<code>4?</code> (<code>follicle</code> or <code>not_follicle</code>).</p>"
+        f"<table>{''.join(rows)}</table></section>"
+    )
 
 
 def _review_log(log: pd.DataFrame) -> str:

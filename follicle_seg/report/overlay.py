@@ -285,15 +285,63 @@ if hasattr(cv2, "IMWRITE_PNG_FILTER"):
 
 def write_overlay(path: str | Path, rgb: np.ndarray) -> Path:
     """Write an RGB overlay as PNG atomically (temporary file in the same folder, then rename)."""
-    path = Path(path)
+    return _write_image(Path(path), rgb, ".png", _PNG)
+
+
+#: Folder of the follicles' crops, inside ``overlays/``.
+CROPS = "crops"
+#: Side of a follicle's crop (``crops/``): two and a half times its longest diameter on the
+#: overlay, within these bounds, then scaled down to at most :data:`CROP_PX` (by half at most,
+#: so that outlines stay visible).
+CROP_MIN_PX, CROP_MAX_PX, CROP_PX = 160, 480, 240
+# colour at full resolution (no 4:2:0 subsampling), so that thin coloured outlines stay sharp
+_JPEG = [cv2.IMWRITE_JPEG_QUALITY, 90, cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444]
+
+
+def crop_filename(overlay_name: str, follicle_id: int) -> str:
+    """``<overlay stem>_<follicle_id>.jpg``: a follicle's (or candidate's) crop of an overlay.
+
+    >>> crop_filename("P1_20250101_L_0123abcd-a1b2c3_f004.png", 3)
+    'P1_20250101_L_0123abcd-a1b2c3_f004_3.jpg'
+    """
+    return f"{Path(overlay_name).stem}_{follicle_id}.jpg"
+
+
+def write_crops(folder: Path, overlay_name: str, rgb: np.ndarray, record: ImageRecord, frame_index: int,
+                follicles: Sequence[Follicle]) -> list[Path]:
+    """A small JPEG around each of ``follicles`` whose largest section is on this frame, cut from
+    its rendered overlay ``rgb`` (outline and label included), for the report's review gallery.
+    """
+    layout = layout_for(record)
+    s, c0, r0 = layout.scale, record.region[0], record.region[1]
+    written = []
+    for f in follicles:
+        if f.best.frame_index != frame_index:
+            continue
+        y = layout.top + int((f.best.centroid_row - r0 + 0.5) * s)
+        x = int((f.best.centroid_col - c0 + 0.5) * s)
+        half = int(np.clip(2.5 * f.best.d1_px * s, CROP_MIN_PX, CROP_MAX_PX)) // 2
+        top, left = max(layout.top, y - half), max(0, x - half)
+        crop = rgb[top : min(layout.top + layout.height, y + half), left : min(layout.width, x + half)]
+        if crop.size == 0:
+            continue
+        shrink = CROP_PX / max(crop.shape[:2])
+        if shrink < 1:
+            crop = cv2.resize(crop, None, fx=shrink, fy=shrink, interpolation=cv2.INTER_AREA)
+        written.append(_write_image(folder / crop_filename(overlay_name, f.follicle_id), crop, ".jpg", _JPEG))
+    return written
+
+
+def _write_image(path: Path, rgb: np.ndarray, ext: str, params: list[int]) -> Path:
+    """Encode an RGB (or grey) image and write it atomically (temporary file, then rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         pixels = np.asarray(rgb, np.uint8)
-        ok, png = cv2.imencode(".png", np.ascontiguousarray(pixels[..., ::-1] if pixels.ndim == 3 else pixels), _PNG)
+        ok, data = cv2.imencode(ext, np.ascontiguousarray(pixels[..., ::-1] if pixels.ndim == 3 else pixels), params)
         if not ok:  # pragma: no cover - opencv failure
-            raise OSError(f"could not encode {path.name} as PNG")
-        tmp.write_bytes(png.tobytes())
+            raise OSError(f"could not encode {path.name}")
+        tmp.write_bytes(data.tobytes())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
