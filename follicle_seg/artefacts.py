@@ -17,7 +17,8 @@ from follicle_seg.analyse import FileAnalysis, KeyFrame
 from follicle_seg.io import iter_frames
 from follicle_seg.report.dicom_seg import write_seg
 from follicle_seg.report.dicom_sr import write_sr
-from follicle_seg.report.overlay import CROPS, overlay_filename, render_overlay, side_by_side, write_crops, write_overlay
+from follicle_seg.report.overlay import render_overlay, side_by_side
+from follicle_seg.report.overlay_files import CROPS, overlay_filename, write_crops, write_overlay
 from follicle_seg.types import FOLLICLE, OVARY, Frame, ImageRecord, ImageResult
 
 def embed(region_map: np.ndarray, record: ImageRecord, into: np.ndarray | None = None) -> np.ndarray:

@@ -16,7 +16,8 @@ from pydicom.uid import generate_uid
 from follicle_seg.io import read_record
 from follicle_seg.model.data import read_image_pairs
 from follicle_seg.pipeline import RunOptions, run
-from follicle_seg.report.overlay import FOOTER_PX, HEADER_PX, OVARY_COLOUR, uid_token
+from follicle_seg.report.overlay import FOOTER_PX, HEADER_PX, OVARY_COLOUR
+from follicle_seg.report.overlay_files import uid_token
 from script_module import load_script  # tests/ is on sys.path
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data_samples" / "mono_left.dcm"

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 from scipy import ndimage
 
-from follicle_seg.report import overlay
+from follicle_seg.report import overlay, overlay_files
 from follicle_seg.types import UNCALIBRATED, Calibration, Follicle, ImageRecord, Pane, Section
 
 REGION = (30, 20, 189, 139)  # (min_col, min_row, max_col, max_row): 120 rows x 160 columns
@@ -262,15 +263,15 @@ def test_size_classes_follow_the_spec_bounds() -> None:
 def test_overlay_filename_is_sanitized_unique_and_nameless() -> None:
     record = _record(patient_id="P 01/../x", sop_instance_uid="1.2.3.11112222")
     other = _record(patient_id="P 01/../x", sop_instance_uid="9.9.11112222")
-    name = overlay.overlay_filename(record, 7)
+    name = overlay_files.overlay_filename(record, 7)
     assert name.startswith("P-01-..-x_20260304_R_") and name.endswith("_f007.png")
     assert "/" not in name and " " not in name
-    assert name != overlay.overlay_filename(other, 7)
+    assert name != overlay_files.overlay_filename(other, 7)
 
 
 def test_write_overlay_is_a_png_of_the_array_and_leaves_no_temporary(tmp_path) -> None:
     rgb = np.random.default_rng(0).integers(0, 255, (20, 30, 3)).astype(np.uint8)
-    path = overlay.write_overlay(tmp_path / "o" / "a.png", rgb)
+    path = overlay_files.write_overlay(tmp_path / "o" / "a.png", rgb)
     assert np.array_equal(np.asarray(Image.open(path)), rgb)
     assert [p.name for p in path.parent.iterdir()] == ["a.png"]
 
@@ -311,7 +312,7 @@ def test_upscaling_repeats_each_pixel_whatever_the_type(scale: int) -> None:
 def test_an_overlay_png_holds_exactly_its_pixels(tmp_path) -> None:
     rng = np.random.default_rng(0)
     rgb = overlay._upscale(rng.integers(0, 256, (40, 70, 3)).astype(np.uint8), 2)
-    path = overlay.write_overlay(tmp_path / "o.png", rgb)
+    path = overlay_files.write_overlay(tmp_path / "o.png", rgb)
     with Image.open(path) as png:
         assert png.mode == "RGB"
         np.testing.assert_array_equal(np.asarray(png), rgb)
@@ -322,12 +323,12 @@ def test_each_follicle_on_the_frame_gets_a_small_crop_centred_on_it(tmp_path: Pa
     grey, ovary, ids, follicles, record = _scene()
     rgb = _render(grey, ovary, ids, follicles, record)
     elsewhere = dataclasses.replace(follicles[2], follicle_id=9, best=dataclasses.replace(follicles[2].best, frame_index=3))
-    written = overlay.write_crops(tmp_path, "x_f000.png", rgb, record, 0, [*follicles, elsewhere])
+    written = overlay_files.write_crops(tmp_path, "x_f000.png", rgb, record, 0, [*follicles, elsewhere])
     assert [p.name for p in written] == ["x_f000_1.jpg", "x_f000_2.jpg", "x_f000_3.jpg"]  # not the one on frame 3
     layout = overlay.layout_for(record)
     for f, path in zip(follicles, written):
         crop = np.asarray(Image.open(path).convert("RGB")).astype(int)
-        assert max(crop.shape[:2]) <= overlay.CROP_PX
+        assert max(crop.shape[:2]) <= overlay_files.CROP_PX
         # the follicle is dark (10) and outlined: its centre lies mid-crop, dark, and its outline
         # colour is in the crop
         centre = crop[crop.shape[0] // 2 - 2 : crop.shape[0] // 2 + 3, crop.shape[1] // 2 - 2 : crop.shape[1] // 2 + 3]

@@ -125,7 +125,8 @@ def test_duplicate_sop_instance_is_analysed_once(study, clean_run, tmp_path):
 
 def test_every_unsure_follicle_that_flags_an_image_is_drawn_on_its_overlays(clean_run):
     # review_reasons says "a candidate follicle scored 0.60-0.90": the overlays show where
-    from follicle_seg.report.overlay import UNSURE_COLOUR, uid_token
+    from follicle_seg.report.overlay import UNSURE_COLOUR
+    from follicle_seg.report.overlay_files import uid_token
 
     reasons = pd.read_csv(clean_run / "review_reasons.csv", dtype=str, keep_default_na=False)
     unsure = set(reasons.loc[reasons.flag == "low confidence", "sop_instance_uid"])

@@ -17,7 +17,8 @@ from PIL import Image
 
 from follicle_seg.report.html import scan_overlays, write_report
 from follicle_seg.report.plots import group_order
-from follicle_seg.report.overlay import overlay_filename, render_overlay, write_crops, write_overlay
+from follicle_seg.report.overlay import render_overlay
+from follicle_seg.report.overlay_files import overlay_filename, write_crops, write_overlay
 from follicle_seg.types import UNCALIBRATED, Calibration, Follicle, ImageRecord, Section
 from follicle_seg.visits import CANDIDATE_COLUMNS, COLUMNS, REASON_COLUMNS
 

@@ -32,7 +32,7 @@ import pandas as pd
 from PIL import Image
 
 from follicle_seg import __version__
-from follicle_seg.report.overlay import CROPS, crop_filename, uid_token
+from follicle_seg.report.overlay_files import CROPS, crop_filename, uid_token
 from follicle_seg.review import reasons_by_ovary, worksheet
 from follicle_seg.report.plots import group_label, group_order, plot_follicle_tracking, plot_group_trends
 
@@ -96,7 +96,7 @@ def write_report(
     overlay_index
         Columns ``sop_instance_uid``, ``frame_index``, ``file`` (relative to ``overlays_dir``);
         when ``None`` the folder is scanned for the names of
-        :func:`follicle_seg.report.overlay.overlay_filename`.
+        :func:`follicle_seg.report.overlay_files.overlay_filename`.
 
     Returns
     -------
