@@ -247,7 +247,10 @@ def test_missing_column_is_refused(tmp_path: Path) -> None:
 def test_empty_study_still_renders(tmp_path: Path) -> None:
     tables = {name: _table(name, []) for name in COLUMNS}
     index = write_report(tmp_path, tables)
-    assert "Every input file was analysed." in index.read_text(encoding="utf-8")
+    text = index.read_text(encoding="utf-8")
+    assert "Every input file was analysed." in text and "No follicle or candidate to check." in text
+    anchors = set(re.findall(r'id="([^"]+)"', text))
+    assert all(link[1:] in anchors for link in re.findall(r'href="(#[^"]+)"', text))  # the menu's too
 
 
 def _chromium() -> str:

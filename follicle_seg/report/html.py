@@ -275,7 +275,7 @@ def _to_check(sheet: pd.DataFrame, out_dir: Path, overlays_dir: str) -> str:
     one row per ovary-visit: what a reviewer decides, at a glance."""
     lines = sheet[sheet["sop_instance_uid"] != ""]
     if lines.empty:
-        return ""
+        return "<section id=\"check\"><h2>To check</h2><p>No follicle or candidate to check.</p></section>"
     rows = []
     for (patient, date, side), group in lines.groupby(["patient_id", "study_date", "laterality"], sort=False):
         figures = []
