@@ -262,8 +262,11 @@ def _needs_review(ovaries: pd.DataFrame, reasons: pd.DataFrame | None) -> str:
             "<p class=\"muted\">Uncalibrated image, unknown side, low-confidence segmentation or "
             "images of one ovary that disagree: check the overlays, and record what you decide in "
             "<code>review.csv</code> in the run folder: <code>review_worksheet.csv</code> holds its "
-            "lines, prefilled; write the decisions in and save it under that name (the README says "
-            "how). Each reason, with its image, is a row of <code>review_reasons.csv</code>.</p><table><tr><th>patient</th>"
+            "lines, prefilled; write the decisions in (<code>confirmed</code>: the count is right; "
+            "<code>not_follicle</code>: a numbered follicle or a dashed <code>4?</code> candidate is "
+            "not one; <code>follicle</code>: a <code>4?</code> candidate is one), save it under that "
+            "name and run again (the README says more). Each reason, with its image, is a row of "
+            "<code>review_reasons.csv</code>.</p><table><tr><th>patient</th>"
             "<th>visit</th><th>side</th><th>follicles</th><th>calibrated</th><th>why</th></tr>"
             f"{''.join(rows)}</table>"
         )
