@@ -476,6 +476,7 @@ def _run(inputs: list, options: RunOptions, progress, t0: float) -> RunSummary:
     try:
         if not options.resume:
             store.reset()
+            _remove_outputs(options.out)
         store.check_analysis(_analysis_identity(options, key))
         log.info("run started: %d files under %d input path(s)", len(paths), len(inputs))
         t = time.perf_counter()
@@ -539,6 +540,28 @@ def _run(inputs: list, options: RunOptions, progress, t0: float) -> RunSummary:
     log.info("%s%s", TIMING, ", ".join(f"{k} {v:.2f}" for k, v in timing.items()))
     log.info("run finished: %s", summary.line())
     return summary
+
+
+#: What a run writes per image, removed by ``--no-resume`` (folder, file-name pattern).
+_PER_IMAGE_OUTPUTS = (("overlays", "*.png"), ("overlays/crops", "*.jpg"), ("masks", "*.png"),
+                      ("dicom", "*_seg.dcm"), ("dicom", "*_sr.dcm"), ("report/thumbs", "*.png"))  # fmt: skip
+
+
+def _remove_outputs(out: Path) -> None:
+    """Remove the per-image outputs of earlier runs into ``out`` (``--no-resume``): an image
+    analysed again may have other key frames, and one no longer among the inputs none, so
+    that no overlay, crop or DICOM object of an earlier analysis (other weights, or real
+    PatientIDs before ``--pseudonymize``) is left beside the new ones."""
+    removed = 0
+    for folder, pattern in _PER_IMAGE_OUTPUTS:
+        for path in (out / folder).glob(pattern):
+            try:
+                path.unlink()
+                removed += 1
+            except OSError as exc:
+                raise OutputError(f"{path}: cannot remove an earlier output ({exc.strerror or exc})") from exc
+    if removed:
+        log.info("--no-resume: %d per-image output(s) of earlier runs removed", removed)
 
 
 def out_state(out: Path) -> Path:

@@ -433,8 +433,17 @@ def test_a_resumed_run_never_mixes_results_of_other_weights_or_pseudonyms(study,
         run([inputs], replace(plain, weights=other))
     pd.testing.assert_frame_equal(_tables(out)["images"], before)  # nothing was touched
     assert run([inputs], plain).resumed == 2  # the same analysis resumes
+    # outputs of the earlier analysis (file names with the real PatientID, other key frames) go
+    stale = [out / "overlays" / "P001_20250101_L_x-0a1b2c_f007.png", out / "overlays" / "crops" / "P001_x_f007_1.jpg",
+             out / "masks" / "1.2.3_0.png", out / "dicom" / "1.2.3_sr.dcm"]  # fmt: skip
+    for path in stale:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"earlier")
+    (out / "overlays" / "notes.txt").write_text("not ours")
     summary = run([inputs], replace(plain, pseudonymize=key, resume=False))  # analysed afresh
     assert summary.resumed == 0 and _tables(out)["images"].patient_id.str.match(r"P[0-9a-f]{12}$").all()
+    assert not any(path.exists() for path in stale) and (out / "overlays" / "notes.txt").is_file()
+    assert "--no-resume: 4 per-image output(s) of earlier runs removed" in (out / "run.log").read_text()
     # a store written before identities were kept takes the current one
     with sqlite3.connect(out / "run_state.sqlite") as db:
         db.execute("DELETE FROM meta")
