@@ -71,7 +71,7 @@ class KeyFrame:
     frame_index: int
     labels: np.ndarray  # uint8 0/1/2 on the region grid
     follicle_ids: np.ndarray  # int32, value = follicle_id of follicles whose largest section is here
-    unsure_ids: np.ndarray  # int32, value = follicle_id of the ``ImageResult.unsure`` candidates whose largest section is here
+    unsure_ids: np.ndarray  # int32, value = follicle_id of the ``ImageResult.unsure`` candidates largest here
     # a dual display: the other panes at this frame, each with its own (not counted) result
     others: tuple[tuple[ImageResult, KeyFrame], ...] = ()
 

@@ -13,13 +13,13 @@ analysed twice; the tables are rebuilt):
 * ``follicle``: candidate ``follicle_id`` of image ``sop_instance_uid`` (a ``candidates.csv`` row)
   is a follicle: it joins the image's follicles, measured as the network found it, before the
   count rule.
+* ``confirmed``: ovary-visit ``patient_id, study_date, laterality`` was checked and its
+  ``follicle_count`` (the count after the reviewer's ``not_follicle`` and ``follicle`` lines) is
+  right: it no longer ``needs_review``.
 
 An image whose every unsure candidate was decided no longer raises "low confidence".
-* ``confirmed``: ovary-visit ``patient_id, study_date, laterality`` was checked and its
-  ``follicle_count`` (the count after the reviewer's ``not_follicle`` lines) is right: it no
-  longer ``needs_review``.
 
-A decision is bound to what was reviewed. A ``not_follicle`` line must find its follicle at the
+A decision is bound to what was reviewed. A ``not_follicle`` or ``follicle`` line must find its follicle at the
 centroid it gives (within :data:`CENTROID_TOLERANCE_PX`), and a ``confirmed`` line's count must
 be the count the tables now give; a line that finds nothing to apply to stops the tables with the
 file, the line and the reason (a run analysed again with other weights numbers its follicles
@@ -42,7 +42,7 @@ from follicle_seg.types import Follicle, ImageResult
 
 REVIEW_FILE = "review.csv"
 NOT_FOLLICLE, FOLLICLE, CONFIRMED = "not_follicle", "follicle", "confirmed"
-#: A ``not_follicle`` line's centroid may differ this much (pixels) from the follicle's.
+#: A ``not_follicle`` or ``follicle`` line's centroid may differ this much (pixels) from the follicle's.
 CENTROID_TOLERANCE_PX = 3.0
 #: What each decision needs besides ``decision`` and ``reviewer``.
 NEEDS = {
@@ -161,7 +161,7 @@ class Review:
         return d.decision
 
     def confirmed(self, ovary: OvaryKey, follicle_count: int) -> bool:
-        """Whether a reviewer confirmed this ovary-visit at this count (after ``not_follicle`` lines)."""
+        """Whether a reviewer confirmed this ovary-visit at this count (after the follicle decisions)."""
         d = self._confirmed.get(ovary)
         if d is None:
             return False

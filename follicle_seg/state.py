@@ -186,6 +186,7 @@ def _unsure(items: list[dict], n_follicles: int, sop_uid: str) -> tuple[Follicle
             continue
         best = _section(u)
         assert best is not None
-        volume = None if best.d1_mm is None or best.d2_mm is None else ellipsoid_volume_ml(best.d1_mm, best.d2_mm, best.d2_mm)
+        mm = best.d1_mm is not None and best.d2_mm is not None
+        volume = ellipsoid_volume_ml(best.d1_mm, best.d2_mm, best.d2_mm) if mm else None  # type: ignore[arg-type]
         unsure.append(Follicle(k, sop_uid, best, n_frames=1, d3_mm=None, volume_ml=volume))
     return tuple(unsure)
