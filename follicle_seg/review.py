@@ -232,8 +232,8 @@ def worksheet(
     drawn on when ``overlays`` gives the overlay files, columns ``sop_instance_uid, frame_index,
     file``): the counted ones first, then those of the other images (one of them gives the count
     once the reviewer drops follicles of the counted image, so one round settles it), then the
-    candidates the network was unsure of (``tables["candidates"]``; to mark ``follicle`` or
-    ``not_follicle``). Saved as ``review.csv`` with some decisions written in (and a
+    candidates the network was unsure of, highest score first (``tables["candidates"]``; to mark
+    ``follicle`` or ``not_follicle``). Saved as ``review.csv`` with some decisions written in (and a
     ``reviewer``), it is a review: undecided lines are skipped. After deciding follicles, a
     confirmation needs the count the tables then give. The decisions of ``review`` (the review
     the tables applied) come first, as they were written, so the next round's sheet saved over
@@ -249,9 +249,12 @@ def worksheet(
     follicles = tables["follicles"]
     counted = follicles["counted"].fillna(False).astype(bool)
     candidates = tables.get("candidates", follicles.iloc[:0])
-    # counted first; the other images' follicles after, image by image, as the table has them; then the candidates
-    lines = pd.concat([follicles.assign(rank=1 - counted.astype(int)), candidates.assign(rank=2)], ignore_index=True)
-    lines = lines.astype({"patient_id": str, "study_date": str, "laterality": str}).sort_values("rank", kind="stable")
+    # counted first; the other images' follicles after, image by image, as the table has them; then
+    # the candidates, the highest scores (the likelier follicles) first
+    lines = pd.concat([follicles.assign(rank=1 - counted.astype(int), order=0.0),
+                       candidates.assign(rank=2, order=-candidates["score"].astype(float))], ignore_index=True)  # fmt: skip
+    lines = lines.astype({"patient_id": str, "study_date": str, "laterality": str})
+    lines = lines.sort_values(["rank", "order"], kind="stable")
     by_ovary = {k: g for k, g in lines.groupby(key)}
     rows: list[dict[str, object]] = [_decided(d) for d in (review.decisions if review else ())]
     flagged = ovaries[ovaries["needs_review"].fillna(False).astype(bool)]

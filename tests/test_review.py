@@ -96,6 +96,14 @@ def test_a_candidate_the_network_was_unsure_of_is_listed_and_a_reviewer_decides_
         build_tables(_with_candidate(), review=_review(tmp_path, "follicle,,,,1.1,3,50,40,,AB,"))
 
 
+def test_the_likelier_candidates_come_first_on_the_worksheet() -> None:
+    still, other = _with_candidate()
+    likelier = replace(still.unsure[0], follicle_id=4, best=replace(still.unsure[0].best, centroid_row=70, score=0.88))
+    sheet = worksheet(build_tables([replace(still, unsure=(*still.unsure, likelier)), other]))
+    candidates = sheet[sheet.why.str.startswith("network unsure")]
+    assert list(candidates.follicle_id) == ["4", "3"] and candidates.index.min() > sheet[sheet.counted == "true"].index.max()
+
+
 def test_a_confirmed_ovary_visit_needs_no_review_at_the_count_confirmed(tmp_path: Path) -> None:
     assert bool(build_tables(_two_images())["ovaries"].iloc[0]["needs_review"])
     review = _review(tmp_path, "confirmed,P1,2026-01-05,l,,,,,3,CD,checked the overlays")
