@@ -302,7 +302,7 @@ def _to_check(sheet: pd.DataFrame, out_dir: Path, overlays_dir: str) -> str:
         f"<section id=\"check\"><h2>To check ({len(lines)} follicles and candidates)</h2><p class=\"muted\">"
         "The follicle lines of <code>review_worksheet.csv</code>, each cut from its overlay (click for the whole "
         "image): the counted follicles first (<code>not_follicle</code> if one is not), the follicles of the "
-        "ovary's other images, then the candidates the network was unsure of, dashed and numbered "
+        "ovary's other images, then the candidates the network was unsure of (highest score first), dashed and numbered "
         "<code>4?</code> (<code>follicle</code> or <code>not_follicle</code>).</p>"
         f"<table>{''.join(rows)}</table></section>"
     )
