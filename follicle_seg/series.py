@@ -148,7 +148,11 @@ def summarise_series(frames: Sequence[ImageResult]) -> ImageResult:
         measurements.append(FrameMeasurement(record, k, tuple(sections), ovary, None, flags))
     sweep = summarise_image(record, measurements, by_boxes=True)
     def of_still(f: Follicle) -> Follicle:
-        return replace(follicle_of[id(f.best)], n_frames=f.n_frames, d3_mm=f.d3_mm, volume_ml=f.volume_ml)
+        # a track's largest section is one its still reported or left unsure, so ``follicle_of``
+        # holds it; should it not, the result keeps the still's UID rather than failing the tables
+        uid = frames[f.best.frame_index].record.sop_instance_uid  # type: ignore[union-attr]
+        still = follicle_of.get(id(f.best)) or replace(f, sop_instance_uid=uid)
+        return replace(still, n_frames=f.n_frames, d3_mm=f.d3_mm, volume_ml=f.volume_ml)
 
     return replace(
         sweep,

@@ -154,6 +154,15 @@ def test_sections_a_still_left_out_are_tracked_as_a_cines_are():
     assert tables["ovaries"].iloc[0]["follicle_count"] == 1 and tables["follicles"]["n_frames"].tolist() == [2]
 
 
+def test_a_left_out_section_the_still_did_not_list_as_unsure_does_not_fail_the_tables():
+    # results not made by one analysis (an unsure section without its candidate): the sweep's
+    # candidate keeps its still's UID instead of stopping the run's tables
+    frames = [still("s1", 0.0, [A0]), replace(still("s2", 0.04, [], unsure=[A1]), unsure=())]
+    [sweep] = join_sweeps(frames)
+    assert [u.sop_instance_uid for u in sweep.unsure] == ["s2"]
+    assert build_tables(frames)["ovaries"].iloc[0]["follicle_count"] == 0
+
+
 def test_network_flags_of_the_frames_a_result_rests_on_carry_over():
     frames = three_frames()
     frames[0] = replace(frames[0], flags=(FLAG_LOW_CONFIDENCE, "implausible_follicle_shape"))
