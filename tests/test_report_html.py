@@ -199,6 +199,8 @@ def test_report_escapes_strings_and_lists_rejected_files_and_reviews(rendered) -
     assert "<b>counted</b>" in text  # the image that gave each count is marked
     # the undecided candidates beside their ovary-visit's count, and their table among the data files
     assert text.count(" unsure candidate(s)") == 1 and "&middot; 2 unsure candidate(s)" in text
+    flagged = tables["ovaries"][tables["ovaries"]["needs_review"].astype(bool)].iloc[0]
+    assert f"Right<br>count {flagged.follicle_count}</td>" in text  # the To check row says the count
     assert '<a href="../candidates.csv">candidates.csv</a>' in text
     # every follicle row of follicles.csv is listed with a link to its overlay
     assert text.count("<td>yes</td><td><a href=\"../overlays/") == len(tables["follicles"])

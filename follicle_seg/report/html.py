@@ -277,6 +277,8 @@ def _to_check(sheet: pd.DataFrame, out_dir: Path, overlays_dir: str) -> str:
     """The follicle lines of the review worksheet (undecided), a crop of each from its overlay,
     one row per ovary-visit: what a reviewer decides, at a glance."""
     lines = sheet[sheet["sop_instance_uid"] != ""]
+    confirm = sheet[(sheet["sop_instance_uid"] == "") & (sheet["follicle_count"] != "")]
+    count = {(r.patient_id, r.study_date, r.laterality): r.follicle_count for r in confirm.itertuples()}
     if lines.empty:
         return "<section id=\"check\"><h2>To check</h2><p>No follicle or candidate to check.</p></section>"
     rows = []
@@ -296,7 +298,8 @@ def _to_check(sheet: pd.DataFrame, out_dir: Path, overlays_dir: str) -> str:
             figures.append(f"<figure>{link}<b>{_e(number)}</b> {_e(size)} &middot; {_e(what)}</figure>")
         rows.append(
             f"<tr><td><a href=\"#{_anchor(patient)}\">{_e(patient)}</a><br>{_e(date)}<br>"
-            f"{_e(_SIDE_NAMES.get(side, side))}</td><td><div class=\"thumbs crops\">{''.join(figures)}</div></td></tr>"
+            f"{_e(_SIDE_NAMES.get(side, side))}<br>count {_e(count.get((patient, date, side), ''))}</td>"
+            f"<td><div class=\"thumbs crops\">{''.join(figures)}</div></td></tr>"
         )
     return (
         f"<section id=\"check\"><h2>To check ({len(lines)} follicles and candidates)</h2><p class=\"muted\">"
