@@ -6,14 +6,13 @@ interrupted run never leaves half a PNG or half a DICOM object behind.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from follicle_seg.analyse import FileAnalysis, KeyFrame
+from follicle_seg.atomic import atomic_write_bytes
 from follicle_seg.io import iter_frames
 from follicle_seg.report.dicom_seg import write_seg
 from follicle_seg.report.dicom_sr import write_sr
@@ -36,18 +35,6 @@ def write_png(path: Path, image: np.ndarray) -> None:
     if not ok:  # pragma: no cover - opencv failure
         raise OSError(f"{path}: could not encode PNG")
     atomic_write_bytes(path, buf.tobytes())
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def mask_filename(record: ImageRecord, frame_index: int) -> str:

@@ -8,15 +8,14 @@ Each file is written to a temporary file in the same folder and moved into place
 
 from __future__ import annotations
 
-import os
 import re
-import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 
 import pandas as pd
 
+from follicle_seg.atomic import atomic_write
 from follicle_seg.errors import FollicleSegError, OutputError
 
 COHORT_REQUIRED = ("patient_id", "group")
@@ -59,9 +58,9 @@ def write_tables(tables: Mapping[str, pd.DataFrame], out_dir: str | Path) -> lis
         out.mkdir(parents=True, exist_ok=True)
         for name, df in tables.items():
             csv = out / f"{name}.csv"
-            _atomic(csv, lambda tmp, df=df: _csv_frame(df).to_csv(tmp, index=False))
+            atomic_write(csv, lambda tmp, df=df: _csv_frame(df).to_csv(tmp, index=False))
             parquet = out / f"{name}.parquet"
-            _atomic(parquet, lambda tmp, df=df: df.to_parquet(tmp, index=False))
+            atomic_write(parquet, lambda tmp, df=df: df.to_parquet(tmp, index=False))
             written += [csv, parquet]
     except OSError as exc:
         raise OutputError(f"cannot write tables to {out}: {exc.strerror or exc}") from exc
@@ -78,7 +77,7 @@ def write_csv(df: pd.DataFrame, path: str | Path) -> Path:
     """
     path = Path(path)
     try:
-        _atomic(path, lambda tmp: _csv_frame(df).to_csv(tmp, index=False))
+        atomic_write(path, lambda tmp: _csv_frame(df).to_csv(tmp, index=False))
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
     return path
@@ -149,18 +148,3 @@ def _csv_frame(df: pd.DataFrame) -> pd.DataFrame:
         if pd.api.types.is_bool_dtype(out[col].dtype):
             out[col] = out[col].map({True: "true", False: "false"}).astype("string")
     return out
-
-
-def _atomic(target: Path, write: Callable[[str], object]) -> None:
-    """Run ``write(tmp_path)`` on a temporary file beside ``target``, then move it in place.
-
-    The temporary file is opened the ordinary way (not ``mkstemp``) so the table gets the
-    permissions of the user's umask like any other output file.
-    """
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
-    try:
-        write(str(tmp))
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

@@ -9,7 +9,6 @@ declared, which :data:`PRIVATE_SCHEME` does through CodingSchemeIdentificationSe
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import highdicom as hd
@@ -19,6 +18,7 @@ from pydicom.sr.codedict import codes
 from pydicom.uid import generate_uid
 
 from follicle_seg import __version__
+from follicle_seg.atomic import atomic_write
 
 MANUFACTURER = "follicle_seg"
 MODEL_NAME = "follicle_seg"
@@ -90,10 +90,5 @@ def declare_private_scheme(ds: Dataset) -> None:
 def save_atomic(ds: Dataset, out_path: Path) -> Path:
     """Save ``ds`` next to ``out_path`` under a temporary name, then rename it into place."""
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
-    try:
-        ds.save_as(tmp, enforce_file_format=True)
-        os.replace(tmp, out_path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write(out_path, lambda tmp: ds.save_as(tmp, enforce_file_format=True))
     return out_path

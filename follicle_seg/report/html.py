@@ -32,6 +32,7 @@ import pandas as pd
 from PIL import Image
 
 from follicle_seg import __version__
+from follicle_seg.atomic import atomic_write_bytes
 from follicle_seg.report.overlay_files import CROPS, crop_filename, uid_token
 from follicle_seg.review import reasons_by_ovary, worksheet
 from follicle_seg.report.plots import group_label, group_order, plot_follicle_tracking, plot_group_trends
@@ -159,7 +160,7 @@ def write_report(
         "<a href=\"#patients\">Patients</a><a href=\"#rejected\">Rejected files</a></nav>"
         f"<main>{''.join(sections)}</main></body></html>\n"
     )
-    return _write_text(report / "index.html", page)
+    return atomic_write_bytes(report / "index.html", page.encode("utf-8"))
 
 
 def scan_overlays(folder: str | Path, sop_instance_uids: Iterable[str]) -> pd.DataFrame:
@@ -525,17 +526,6 @@ def _table(df: pd.DataFrame, columns: list[str]) -> str:
             cells.append(f"<td class=num>{_num(v, 2)}</td>" if numeric else f"<td>{_e(_text(v))}</td>")
         rows.append(f"<tr>{''.join(cells)}</tr>")
     return f"<table><tr>{head}</tr>{''.join(rows)}</table>" if rows else "<p class=muted>No rows.</p>"
-
-
-def _write_text(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
 
 
 def _present(value: object) -> bool:

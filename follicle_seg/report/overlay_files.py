@@ -7,7 +7,6 @@ Every file is written atomically (a temporary name in the same folder, then ``os
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from follicle_seg.atomic import atomic_write_bytes
 from follicle_seg.report.overlay import layout_for
 from follicle_seg.types import Follicle, ImageRecord
 
@@ -118,19 +118,12 @@ def write_crops(folder: Path, overlay_name: str, rgb: np.ndarray, record: ImageR
 
 
 def _write_image(path: Path, rgb: np.ndarray, ext: str, params: list[int]) -> Path:
-    """Encode an RGB (or grey) image and write it atomically (temporary file, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        pixels = np.asarray(rgb, np.uint8)
-        ok, data = cv2.imencode(ext, np.ascontiguousarray(pixels[..., ::-1] if pixels.ndim == 3 else pixels), params)
-        if not ok:  # pragma: no cover - opencv failure
-            raise OSError(f"could not encode {path.name}")
-        tmp.write_bytes(data.tobytes())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    """Encode an RGB (or grey) image and write it atomically."""
+    pixels = np.asarray(rgb, np.uint8)
+    ok, data = cv2.imencode(ext, np.ascontiguousarray(pixels[..., ::-1] if pixels.ndim == 3 else pixels), params)
+    if not ok:  # pragma: no cover - opencv failure
+        raise OSError(f"could not encode {path.name}")
+    return atomic_write_bytes(path, data.tobytes())
 
 
 def _safe(text: str) -> str:
