@@ -1,14 +1,17 @@
-"""Where the bundle's files are, and their hashes, without importing torch (a run that only
-resumes needs them but no network)."""
+"""Where the bundle's files are, and their hashes (``sha256_of``), without importing torch (a
+run that only resumes needs them but no network)."""
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
+
+from follicle_seg.state import file_sha256 as sha256_of  # the one file hash: inputs and weights
 
 METADATA = Path("configs") / "metadata.json"
 INFERENCE = Path("configs") / "inference.json"
 WEIGHTS = Path("models") / "model.pt"
+
+__all__ = ["INFERENCE", "METADATA", "WEIGHTS", "bundle_root_of", "sha256_of", "shipped_bundle_root"]
 
 
 def shipped_bundle_root() -> Path:
@@ -22,12 +25,3 @@ def shipped_bundle_root() -> Path:
 def bundle_root_of(weights: Path) -> Path:
     """Bundle folder of a weights file laid out as ``<root>/models/<name>.pt``."""
     return Path(weights).resolve().parent.parent
-
-
-def sha256_of(path: Path) -> str:
-    """Hex sha256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
