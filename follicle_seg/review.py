@@ -55,6 +55,8 @@ WORKSHEET_COLUMNS = (
     "decision", "reviewer", "comment", "patient_id", "study_date", "laterality", "follicle_count",
     "sop_instance_uid", "follicle_id", "centroid_row", "centroid_col", "mean_diameter_mm", "counted", "overlay", "why",
 )  # fmt: skip
+#: How a candidate's line of the worksheet begins its ``why`` (a follicle's line has none).
+CANDIDATE_WHY = "network unsure"
 LOG_COLUMNS = (
     "line", "decision", "patient_id", "study_date", "laterality", "sop_instance_uid", "follicle_id",
     "reviewer", "comment", "count_before", "count_after",
@@ -269,7 +271,7 @@ def worksheet(
                 "mean_diameter_mm": "" if pd.isna(f.mean_diameter_mm) else str(f.mean_diameter_mm),
                 "counted": "true" if f.rank == 0 else "false",
                 "overlay": files.get((str(f.sop_instance_uid), int(f.frame_index)), ""),  # inside OUT
-                "why": f"network unsure ({f.score:.2f}): follicle or not_follicle?" if f.rank == 2 else "",
+                "why": f"{CANDIDATE_WHY} ({f.score:.2f}): follicle or not_follicle?" if f.rank == 2 else "",
             })  # fmt: skip
     # text throughout, so a count is written 2, not 2.0, beside the lines without one
     return pd.DataFrame(rows, columns=list(WORKSHEET_COLUMNS), dtype=object).fillna("")
@@ -296,3 +298,8 @@ def _decided(d: Decision) -> dict[str, object]:
                 "centroid_row": str(d.centroid[0]), "centroid_col": str(d.centroid[1])}  # fmt: skip
     return {**row, "patient_id": d.patient_id, "study_date": d.study_date, "laterality": d.laterality,
             "follicle_count": str(d.follicle_count)}  # fmt: skip
+
+
+def candidate_lines(sheet: pd.DataFrame) -> pd.Series:
+    """Which lines of a worksheet are candidates the network was unsure of (not follicles)."""
+    return sheet["why"].str.startswith(CANDIDATE_WHY)

@@ -32,7 +32,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from agreement import image_ids, match_image  # noqa: E402
 
-from follicle_seg.review import FOLLICLE, NOT_FOLLICLE, REVIEW_FILE, WORKSHEET_FILE  # noqa: E402
+from follicle_seg.review import FOLLICLE, NOT_FOLLICLE, REVIEW_FILE, WORKSHEET_FILE, candidate_lines  # noqa: E402
 
 
 def decide(study: Path, run: Path, candidates: bool = True) -> pd.DataFrame:
@@ -45,7 +45,7 @@ def decide(study: Path, run: Path, candidates: bool = True) -> pd.DataFrame:
     spacing = {r.sop_instance_uid: float(np.sqrt(float(r.spacing_row_mm) * float(r.spacing_col_mm)))
                for r in images.itertuples() if r.status == "ok" and r.spacing_row_mm}  # fmt: skip
     lines = sheet[sheet.sop_instance_uid != ""].copy()
-    lines["candidate"] = lines.why.str.startswith("network unsure")
+    lines["candidate"] = candidate_lines(lines)
     if not candidates:
         lines = lines[~lines.candidate]
     lines["image_id"] = lines.sop_instance_uid.map(lambda u: image_of.get(u, u))

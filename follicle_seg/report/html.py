@@ -19,7 +19,6 @@ import html
 import math
 import os
 import re
-import threading
 from collections import Counter
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -32,9 +31,9 @@ import pandas as pd
 from PIL import Image
 
 from follicle_seg import __version__
-from follicle_seg.atomic import atomic_write_bytes
+from follicle_seg.atomic import atomic_write, atomic_write_bytes
 from follicle_seg.report.overlay_files import CROPS, crop_filename, uid_token
-from follicle_seg.review import reasons_by_ovary, worksheet
+from follicle_seg.review import candidate_lines, reasons_by_ovary, worksheet
 from follicle_seg.report.plots import group_label, group_order, plot_follicle_tracking, plot_group_trends
 
 TABLES = ("images", "follicles", "ovaries", "visits", "response")
@@ -283,11 +282,12 @@ def _to_check(sheet: pd.DataFrame, out_dir: Path, overlays_dir: str) -> str:
     if lines.empty:
         return "<section id=\"check\"><h2>To check</h2><p>No follicle or candidate to check.</p></section>"
     rows = []
+    lines = lines.assign(unsure=candidate_lines(lines))
     for (patient, date, side), group in lines.groupby(["patient_id", "study_date", "laterality"], sort=False):
         figures = []
         counted_images = set(group.loc[group["counted"] == "true", "sop_instance_uid"])
         for f in group.itertuples():
-            unsure = f.why != ""
+            unsure = f.unsure
             number = f"{f.follicle_id}?" if unsure else f.follicle_id
             size = f"{float(f.mean_diameter_mm):.1f} mm" if f.mean_diameter_mm else "px"
             where = "" if f.sop_instance_uid in counted_images else f" image {_uid_tail(f.sop_instance_uid)}"
@@ -502,9 +502,7 @@ def _thumbnail(source: Path, thumb: Path) -> None:
     with Image.open(source) as opened:
         small = opened.convert("RGB")
     small.thumbnail((THUMB_WIDTH, THUMB_WIDTH * 2))
-    tmp = thumb.with_name(f".{thumb.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    small.save(tmp, format="JPEG", quality=85)
-    os.replace(tmp, thumb)
+    atomic_write(thumb, lambda tmp: small.save(tmp, format="JPEG", quality=85))
 
 
 def _remove_stale(folder: Path, keep: set[Path]) -> None:
