@@ -177,8 +177,8 @@ class Review:
         """Raise for the first decision that found nothing to apply to in this run."""
         for d in self.decisions:
             if d.line not in self.applied:
-                what = (f"no ovary-visit {'/'.join(self._key(d))}" if d.decision == CONFIRMED
-                        else f"no follicle or unsure candidate {d.follicle_id} in image {d.sop_instance_uid}")  # fmt: skip
+                what = (f"no ovary-visit {'/'.join(self._key(d))}" if d.decision == CONFIRMED else
+                        f"no follicle or unsure candidate {d.follicle_id} in image {d.sop_instance_uid}")  # fmt: skip
                 raise self._error(d, f"{what} in this run's results")
 
     def log_table(self, counts: dict[OvaryKey, tuple[int, int]]) -> pd.DataFrame:
@@ -254,7 +254,8 @@ def worksheet(
     # counted first; the other images' follicles after, image by image, as the table has them; then
     # the candidates, the highest scores (the likelier follicles) first
     lines = pd.concat([follicles.assign(rank=1 - counted.astype(int), order=0.0),
-                       candidates.assign(rank=2, order=-candidates["score"].astype(float))], ignore_index=True)  # fmt: skip
+                       candidates.assign(rank=2, order=-candidates["score"].astype(float))],
+                      ignore_index=True)  # fmt: skip
     lines = lines.astype({"patient_id": str, "study_date": str, "laterality": str})
     lines = lines.sort_values(["rank", "order"], kind="stable")
     by_ovary = {k: g for k, g in lines.groupby(key)}

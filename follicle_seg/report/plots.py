@@ -29,6 +29,8 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from follicle_seg.atomic import atomic_write  # noqa: E402
+
 DPI = 100
 TRACKING_LINES_MM = (10.0, 18.0)
 SIDE_NAMES = {"L": "left ovary", "R": "right ovary", "U": "side unknown"}
@@ -224,5 +226,5 @@ def _unchanged(path: str | Path, digest: str) -> bool:
 def _save(fig: Figure, path: str | Path, digest: str) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png", metadata={_DIGEST_KEY: digest})
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", metadata={_DIGEST_KEY: digest}))
     return path
