@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from follicle_seg.errors import OutputError
-from follicle_seg.tracking import ellipsoid_volume_ml
+from follicle_seg.tracking import measured_follicle
 from follicle_seg.types import Calibration, Follicle, ImageRecord, ImageResult, Pane, Section
 
 STATE_FILE = "run_state.sqlite"
@@ -186,7 +186,5 @@ def _unsure(items: list[dict], n_follicles: int, sop_uid: str) -> tuple[Follicle
             continue
         best = _section(u)
         assert best is not None
-        mm = best.d1_mm is not None and best.d2_mm is not None
-        volume = ellipsoid_volume_ml(best.d1_mm, best.d2_mm, best.d2_mm) if mm else None  # type: ignore[arg-type]
-        unsure.append(Follicle(k, sop_uid, best, n_frames=1, d3_mm=None, volume_ml=volume))
+        unsure.append(measured_follicle(k, sop_uid, best))
     return tuple(unsure)

@@ -314,11 +314,13 @@ def summarise_image(
     doubtful = [t for t in candidates if LOW_CONFIDENCE_SCORE <= t.best.score < MIN_FOLLICLE_SCORE]
     spacing = record.frame_spacing_mm if record.is_sweep else None
     follicles = tuple(
-        _follicle(i, record.sop_instance_uid, t, spacing) for i, t in enumerate(tracks, start=1)
+        measured_follicle(i, record.sop_instance_uid, t.best, t.n_frames, spacing)
+        for i, t in enumerate(tracks, start=1)
     )
     # numbered on after the reported ones, so that a reviewer can name either on the overlay
     unsure = tuple(
-        _follicle(i, record.sop_instance_uid, t, spacing) for i, t in enumerate(doubtful, start=len(tracks) + 1)
+        measured_follicle(i, record.sop_instance_uid, t.best, t.n_frames, spacing)
+        for i, t in enumerate(doubtful, start=len(tracks) + 1)
     )
     ovary_d3 = ovary_frames * spacing if (ovary is not None and spacing) else None
     ovary_volume = (
@@ -359,9 +361,12 @@ def summarise_image(
     )
 
 
-def _follicle(follicle_id: int, sop_uid: str, t: Track, frame_spacing: float | None) -> Follicle:
-    best = t.best
-    d3 = t.n_frames * frame_spacing if frame_spacing else None
+def measured_follicle(
+    follicle_id: int, sop_uid: str, best: Section, n_frames: int = 1, frame_spacing: float | None = None
+) -> Follicle:
+    """A follicle seen on ``n_frames`` frames, measured on its largest section ``best``: the third
+    axis from the frames and their spacing when known, else the volume's from ``d2`` (a still)."""
+    d3 = n_frames * frame_spacing if frame_spacing else None
     volume = None
     if best.d1_mm is not None and best.d2_mm is not None:
         volume = ellipsoid_volume_ml(best.d1_mm, best.d2_mm, d3 if d3 is not None else best.d2_mm)
@@ -369,7 +374,7 @@ def _follicle(follicle_id: int, sop_uid: str, t: Track, frame_spacing: float | N
         follicle_id=follicle_id,
         sop_instance_uid=sop_uid,
         best=best,
-        n_frames=t.n_frames,
+        n_frames=n_frames,
         d3_mm=d3,
         volume_ml=volume,
     )
