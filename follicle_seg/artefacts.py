@@ -12,12 +12,11 @@ import cv2
 import numpy as np
 
 from follicle_seg.analyse import FileAnalysis, KeyFrame
-from follicle_seg.atomic import atomic_write_bytes
 from follicle_seg.io import iter_frames
 from follicle_seg.report.dicom_seg import write_seg
 from follicle_seg.report.dicom_sr import write_sr
 from follicle_seg.report.overlay import render_overlay, side_by_side
-from follicle_seg.report.overlay_files import CROPS, overlay_filename, write_crops, write_overlay
+from follicle_seg.report.overlay_files import CROPS, overlay_filename, write_crops, write_image, write_overlay
 from follicle_seg.types import FOLLICLE, OVARY, Frame, ImageRecord, ImageResult
 
 def embed(region_map: np.ndarray, record: ImageRecord, into: np.ndarray | None = None) -> np.ndarray:
@@ -27,14 +26,6 @@ def embed(region_map: np.ndarray, record: ImageRecord, into: np.ndarray | None =
     full = np.zeros((record.rows, record.columns), region_map.dtype) if into is None else into
     full[r0 : r1 + 1, c0 : c1 + 1] = region_map
     return full
-
-
-def write_png(path: Path, image: np.ndarray) -> None:
-    """Write a PNG atomically."""
-    ok, buf = cv2.imencode(".png", image)
-    if not ok:  # pragma: no cover - opencv failure
-        raise OSError(f"{path}: could not encode PNG")
-    atomic_write_bytes(path, buf.tobytes())
 
 
 def mask_filename(record: ImageRecord, frame_index: int) -> str:
@@ -48,7 +39,7 @@ def write_masks(out: Path, analysis: FileAnalysis) -> None:
         full = None
         for record, labels in panes:
             full = embed(labels, record, into=full)
-        write_png(out / "masks" / mask_filename(analysis.record, index), full)
+        write_image(out / "masks" / mask_filename(analysis.record, index), full)
 
 
 def outlines(key: KeyFrame, record: ImageRecord) -> list[tuple[int, np.ndarray]]:

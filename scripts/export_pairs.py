@@ -36,7 +36,7 @@ from pathlib import Path
 
 import cv2
 
-from follicle_seg.artefacts import write_png
+from follicle_seg.report.overlay_files import write_image
 from follicle_seg.errors import RejectedInput
 from follicle_seg.io import discover, iter_frames, read_record
 from follicle_seg.types import ImageRecord
@@ -87,8 +87,8 @@ def export(run: Path, sources: dict[str, ImageRecord], out: Path, step: int = 1,
                 pane = frame.record
                 name = f"{sop}_{frame_index}" + (f"_pane{pane.pane + 1}" if record.n_panes > 1 else "")
                 c0, r0, c1, r1 = pane.region
-                write_png(out / "images" / f"{name}.png", frame.pixels)
-                write_png(out / "masks" / f"{name}.png", labels[r0 : r1 + 1, c0 : c1 + 1])
+                write_image(out / "images" / f"{name}.png", frame.pixels)
+                write_image(out / "masks" / f"{name}.png", labels[r0 : r1 + 1, c0 : c1 + 1])
                 if pane.calibration.calibrated:
                     cal = pane.calibration
                     spacing_rows.append((name, cal.spacing_row_mm, cal.spacing_col_mm))

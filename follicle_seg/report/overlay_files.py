@@ -70,7 +70,7 @@ if hasattr(cv2, "IMWRITE_PNG_FILTER"):
 
 def write_overlay(path: str | Path, rgb: np.ndarray) -> Path:
     """Write an RGB overlay as PNG atomically (temporary file in the same folder, then rename)."""
-    return _write_image(Path(path), rgb, ".png", _PNG)
+    return write_image(Path(path), rgb, ".png", _PNG)
 
 
 #: Folder of the follicles' crops, inside ``overlays/``.
@@ -113,14 +113,15 @@ def write_crops(folder: Path, overlay_name: str, rgb: np.ndarray, record: ImageR
         shrink = CROP_PX / max(crop.shape[:2])
         if shrink < 1:
             crop = cv2.resize(crop, None, fx=shrink, fy=shrink, interpolation=cv2.INTER_AREA)
-        written.append(_write_image(folder / crop_filename(overlay_name, f.follicle_id), crop, ".jpg", _JPEG))
+        written.append(write_image(folder / crop_filename(overlay_name, f.follicle_id), crop, ".jpg", _JPEG))
     return written
 
 
-def _write_image(path: Path, rgb: np.ndarray, ext: str, params: list[int]) -> Path:
-    """Encode an RGB (or grey) image and write it atomically."""
+def write_image(path: Path, rgb: np.ndarray, ext: str = ".png", params: list[int] | None = None) -> Path:
+    """Encode an RGB (or grey) ``uint8`` image (``ext``: ``.png``, ``.jpg``, with OpenCV's
+    ``params``) and write it atomically."""
     pixels = np.asarray(rgb, np.uint8)
-    ok, data = cv2.imencode(ext, np.ascontiguousarray(pixels[..., ::-1] if pixels.ndim == 3 else pixels), params)
+    ok, data = cv2.imencode(ext, np.ascontiguousarray(pixels[..., ::-1] if pixels.ndim == 3 else pixels), params or [])
     if not ok:  # pragma: no cover - opencv failure
         raise OSError(f"could not encode {path.name}")
     return atomic_write_bytes(path, data.tobytes())
