@@ -6,6 +6,7 @@ interrupted run never leaves half a PNG or half a DICOM object behind.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import cv2
@@ -16,8 +17,39 @@ from follicle_seg.io import iter_frames
 from follicle_seg.report.dicom_seg import write_seg
 from follicle_seg.report.dicom_sr import write_sr
 from follicle_seg.report.overlay import render_overlay, side_by_side
-from follicle_seg.report.overlay_files import CROPS, overlay_filename, write_crops, write_image, write_overlay
+from follicle_seg.report.overlay_files import (CROPS, overlay_filename, parse_name, uid_token, write_crops,
+                                               write_image, write_overlay)
 from follicle_seg.types import FOLLICLE, OVARY, Frame, ImageRecord, ImageResult
+
+
+def _token(name: str) -> str | None:
+    parsed = parse_name(name)
+    return parsed[0] if parsed else None
+
+
+def _uid(name: str) -> str:
+    return name.rsplit("_", 1)[0]
+
+
+#: What a run writes per image: (folder inside OUT, file pattern, the name's image key: its
+#: overlay token (`uid_token`) or its SOP instance UID).
+PER_IMAGE_OUTPUTS = (
+    ("overlays", "*.png", _token), (f"overlays/{CROPS}", "*.jpg", _token), ("report/thumbs", "*.jpg", _token),
+    ("masks", "*.png", _uid), ("dicom", "*_seg.dcm", _uid), ("dicom", "*_sr.dcm", _uid),
+)  # fmt: skip
+
+
+def per_image_outputs(out: Path, uids: Iterable[str] | None = None) -> list[Path]:
+    """The per-image outputs in ``out`` (overlays, crops, report thumbnails, masks, SEG/SR): every
+    one, or those of the images whose SOP instance UIDs are ``uids``."""
+    keys = None if uids is None else {k for u in uids for k in (u, uid_token(u))}
+    return [
+        path
+        for folder, pattern, key in PER_IMAGE_OUTPUTS
+        for path in sorted((out / folder).glob(pattern))
+        if keys is None or key(path.name) in keys
+    ]
+
 
 def embed(region_map: np.ndarray, record: ImageRecord, into: np.ndarray | None = None) -> np.ndarray:
     """Place a region-grid map onto the full source-frame grid: a new one, zeros outside the

@@ -481,6 +481,8 @@ def _run(inputs: list, options: RunOptions, progress, t0: float) -> RunSummary:
         log.info("run started: %d files under %d input path(s)", len(paths), len(inputs))
         t = time.perf_counter()
         items = header_pass(paths, store, anonymise, options.workers, decoders)
+        if options.resume:
+            _remove_outputs(options.out, _superseded(items, store.sop_uids()))
         timing = {"header pass": time.perf_counter() - t}
         summary.resumed = sum(i.done for i in items)
         decided = [i for i in items if i.result is not None]
@@ -542,26 +544,38 @@ def _run(inputs: list, options: RunOptions, progress, t0: float) -> RunSummary:
     return summary
 
 
-#: What a run writes per image, removed by ``--no-resume`` (folder, file-name pattern).
-_PER_IMAGE_OUTPUTS = (("overlays", "*.png"), ("overlays/crops", "*.jpg"), ("masks", "*.png"),
-                      ("dicom", "*_seg.dcm"), ("dicom", "*_sr.dcm"), ("report/thumbs", "*.png"))  # fmt: skip
+def _superseded(items: list[Input], stored: list[tuple[str, str, str]]) -> set[str]:
+    """SOP instance UIDs whose per-image outputs this run's analyses replace: those of the files
+    analysed now (changed, new or failed before) and of the earlier analyses of their paths,
+    except the images of the files this run resumes."""
+    resumed = {(i.path, i.sha256) for i in items if i.done}
+    again = {i.path for i in items if not i.done}
+    kept = {uid for path, sha, uid in stored if (path, sha) in resumed}
+    earlier = {uid for path, _, uid in stored if path in again}
+    now = {i.record.sop_instance_uid for i in items if i.record is not None}
+    return (earlier | now) - kept
 
 
-def _remove_outputs(out: Path) -> None:
-    """Remove the per-image outputs of earlier runs into ``out`` (``--no-resume``): an image
-    analysed again may have other key frames, and one no longer among the inputs none, so
-    that no overlay, crop or DICOM object of an earlier analysis (other weights, or real
+def _remove_outputs(out: Path, uids: set[str] | None = None) -> None:
+    """Remove per-image outputs of earlier runs into ``out``: all of them (``--no-resume``), or
+    those of ``uids`` (images analysed again). An image analysed again may have other key frames
+    and follicles, and one no longer among the inputs none, so that no overlay, crop or DICOM
+    object of an earlier analysis (other weights, an older version of the file, or real
     PatientIDs before ``--pseudonymize``) is left beside the new ones."""
+    from follicle_seg.artefacts import per_image_outputs
+
+    if uids is not None and not uids:
+        return
     removed = 0
-    for folder, pattern in _PER_IMAGE_OUTPUTS:
-        for path in (out / folder).glob(pattern):
-            try:
-                path.unlink()
-                removed += 1
-            except OSError as exc:
-                raise OutputError(f"{path}: cannot remove an earlier output ({exc.strerror or exc})") from exc
+    for path in per_image_outputs(out, uids):
+        try:
+            path.unlink()
+            removed += 1
+        except OSError as exc:
+            raise OutputError(f"{path}: cannot remove an earlier output ({exc.strerror or exc})") from exc
     if removed:
-        log.info("--no-resume: %d per-image output(s) of earlier runs removed", removed)
+        why = "--no-resume" if uids is None else "files analysed again"
+        log.info("%s: %d per-image output(s) of earlier runs removed", why, removed)
 
 
 def out_state(out: Path) -> Path:

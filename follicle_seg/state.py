@@ -114,6 +114,10 @@ class StateStore:
         )
         return list(rows)  # later rows first: dict() keeps the earliest owner of each SOP
 
+    def sop_uids(self) -> list[tuple[str, str, str]]:
+        """(path, sha256, SOP instance UID) of every stored input that has a UID."""
+        return list(self._db.execute("SELECT path, sha256, sop_instance_uid FROM inputs WHERE sop_instance_uid IS NOT NULL"))
+
     def record(self, sha256: str, result: ImageResult) -> None:
         """Store one finished input atomically (a single transaction)."""
         sop = result.record.sop_instance_uid if result.record else None

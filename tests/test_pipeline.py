@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pydicom
 import pytest
 from PIL import Image
 from typer.testing import CliRunner
@@ -448,6 +450,54 @@ def test_a_resumed_run_never_mixes_results_of_other_weights_or_pseudonyms(study,
     with sqlite3.connect(out / "run_state.sqlite") as db:
         db.execute("DELETE FROM meta")
     assert run([inputs], replace(plain, pseudonymize=key)).resumed == 2
+
+
+def test_a_file_analysed_again_leaves_no_output_of_its_earlier_analysis(study, tmp_path):
+    """Resumed, a file changed in place (or given a new SOP instance UID) is analysed again: the
+    overlays, crops and DICOM of its earlier analysis go (another key frame's overlay would
+    otherwise sit in the report beside the new one), those of the files resumed stay."""
+    from follicle_seg.report.html import scan_overlays
+    from follicle_seg.report.overlay_files import overlay_stem
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for path in sorted((study / "dicom").rglob("*.dcm"))[:3]:
+        shutil.copy(path, inputs / path.name)
+    changed, renewed, kept = sorted(inputs.glob("*.dcm"))
+    out = tmp_path / "out"
+    options = RunOptions(out=out, workers=1, dicom=False, report=False)
+    run([inputs], options)
+
+    def plant(path: Path) -> list[Path]:
+        ds = pydicom.dcmread(path)
+        stem = overlay_stem(ds.SOPInstanceUID, patient_id=ds.PatientID, study_date=str(ds.StudyDate),
+                            laterality=str(ds.get("ImageLaterality", "")))
+        files = [out / "overlays" / f"{stem}_f099.png", out / "overlays" / "crops" / f"{stem}_f099_1.jpg",
+                 out / "dicom" / f"{ds.SOPInstanceUID}_sr.dcm"]  # fmt: skip
+        for f in files:
+            f.parent.mkdir(parents=True, exist_ok=True)
+            f.write_bytes(b"earlier analysis")
+        return files
+
+    planted = {p: plant(p) for p in (changed, renewed, kept)}
+    old_uid = pydicom.dcmread(renewed).SOPInstanceUID
+    ds = pydicom.dcmread(changed)
+    ds.SeriesDescription = "exported again"
+    ds.save_as(changed)
+    ds = pydicom.dcmread(renewed)
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+    ds.save_as(renewed)
+
+    summary = run([inputs], options)
+    assert summary.resumed == 1 and summary.ok == 3
+    assert not any(f.exists() for p in (changed, renewed) for f in planted[p])
+    assert all(f.exists() for f in planted[kept])
+    found = scan_overlays(out / "overlays", [old_uid, *_tables(out)["images"]["sop_instance_uid"]])
+    assert old_uid not in set(found["sop_instance_uid"]) and len(set(found["sop_instance_uid"])) == 3
+    assert (found["frame_index"] == 99).sum() == 1  # the resumed file's planted one only
+    # the six planted and the two files' own earlier overlays and crops
+    removed = re.search(r"files analysed again: (\d+) per-image output", (out / "run.log").read_text())
+    assert removed and int(removed[1]) > 6
 
 
 def test_a_run_with_nothing_left_to_analyse_does_not_load_torch(study, clean_run, tmp_path):

@@ -32,7 +32,7 @@ from PIL import Image
 
 from follicle_seg import __version__
 from follicle_seg.atomic import atomic_write, atomic_write_bytes
-from follicle_seg.report.overlay_files import CROPS, crop_filename, uid_token
+from follicle_seg.report.overlay_files import CROPS, crop_filename, parse_name, uid_token
 from follicle_seg.review import candidate_lines, reasons_by_ovary, worksheet
 from follicle_seg.report.plots import group_label, group_order, plot_follicle_tracking, plot_group_trends
 
@@ -50,7 +50,6 @@ _REQUIRED = {
                  "max_follicle_mm_mean"),
 }  # fmt: skip
 THUMB_WIDTH = 220
-_FRAME_RE = re.compile(r"_f(\d+)\.png$")
 _SIDES = ("L", "R", "U")
 _SIDE_NAMES = {"L": "Left", "R": "Right", "U": "Side unknown"}
 
@@ -174,10 +173,9 @@ def scan_overlays(folder: str | Path, sop_instance_uids: Iterable[str]) -> pd.Da
     by_token: dict[str, list[tuple[int, str]]] = {}
     if folder.is_dir():
         for path in sorted(folder.glob("*.png")):
-            match = _FRAME_RE.search(path.name)
-            if match:
-                token = path.name[: match.start()].rsplit("_", 1)[-1]
-                by_token.setdefault(token, []).append((int(match.group(1)), path.name))
+            if parsed := parse_name(path.name):
+                token, frame = parsed
+                by_token.setdefault(token, []).append((frame, path.name))
     rows = [
         (uid, frame, name)
         for uid in dict.fromkeys(str(u) for u in sop_instance_uids if u)

@@ -48,6 +48,19 @@ def overlay_stem(sop_instance_uid: str, *, patient_id: str, study_date: str, lat
     return "_".join(_safe(p) for p in parts) + f"_{uid_token(sop_instance_uid)}"
 
 
+_NAME_RE = re.compile(r"_(?P<token>[^_]+)_f(?P<frame>\d+)(?:_\d+)?\.(?:png|jpg)$")
+
+
+def parse_name(name: str) -> tuple[str, int] | None:
+    """(uid token, frame index) of an overlay, crop or thumbnail file name; None for another name.
+
+    >>> parse_name("P1_20250101_L_0123abcd-a1b2c3_f004_3.jpg")
+    ('0123abcd-a1b2c3', 4)
+    """
+    match = _NAME_RE.search(name)
+    return (match["token"], int(match["frame"])) if match else None
+
+
 def overlay_filename(record: ImageRecord, frame_index: int) -> str:
     """Overlay file name of one frame: ``<overlay_stem>_f<frame, 3 digits>.png``."""
     stem = overlay_stem(
