@@ -67,6 +67,8 @@ FLAG_NO_OVARY = "follicles without ovary"
 FLAG_NO_OVARY_FOUND = "no ovary found"
 FLAG_SIDE_UNKNOWN = "side unknown"
 FLAG_PANES_DIFFER = "panes differ"
+FLAG_NO_DATE = "date unknown"
+FLAG_NO_PATIENT = "patient unknown"
 #: Images of one ovary (the images of a visit, the panes of a dual display) whose counts differ by
 #: more than this need review.
 MAX_COUNT_DISAGREEMENT = 1
@@ -80,6 +82,8 @@ FLAG_REASONS: dict[str, str] = {
     FLAG_NO_OVARY_FOUND: "no ovary found",
     FLAG_SIDE_UNKNOWN: "side unknown: no laterality tag or keyword",
     FLAG_PANES_DIFFER: "a dual display whose panes' follicle counts differ: the pane with the most is reported",
+    FLAG_NO_DATE: "no usable StudyDate (nor series, acquisition or content date): days from baseline unknown",
+    FLAG_NO_PATIENT: "no PatientID: the file's results cannot be told from another patient's",
     NET_NO_OVARY: "network: almost no ovary in a frame the results rest on",
     NET_LOW_CONFIDENCE: "network: unsure of a frame the results rest on (low mean probability)",
     NET_IMPLAUSIBLE_SHAPE: "network: a follicle section of 3 mm or more is far from round",

@@ -38,6 +38,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
 
 import pandas as pd
 
@@ -46,6 +47,8 @@ from follicle_seg.series import IMAGE_FLAGS, join_sweeps_with_stills
 from follicle_seg.tracking import (
     DIAMETER_DECIMALS,
     FLAG_LOW_CONFIDENCE,
+    FLAG_NO_DATE,
+    FLAG_NO_PATIENT,
     FLAG_REASONS,
     FLAG_SIDE_UNKNOWN,
     FLAG_UNCALIBRATED,
@@ -273,7 +276,7 @@ class _OvaryVisit:
             "follicle_count": len(chosen.follicles),
             "afc": sum(in_afc_range(d) for d in means) if calibrated else None,
             "max_follicle_mm": means[0] if means else math.nan,
-            "follicle_sizes_mm": ";".join(f"{d:.1f}" for d in means),
+            "follicle_sizes_mm": ";".join(_one_decimal(d) for d in means),
             "calibrated": calibrated,
             "needs_review": needs_review,  # bool(self.review_reasons()), made once by build_tables
         }
@@ -300,6 +303,10 @@ class _OvaryVisit:
                 flags.append(FLAG_UNCALIBRATED)
             if self.laterality not in ("L", "R"):
                 flags.append(FLAG_SIDE_UNKNOWN)
+            if not self.study_date:
+                flags.append(FLAG_NO_DATE)
+            if not self.patient_id:
+                flags.append(FLAG_NO_PATIENT)
             for flag in dict.fromkeys([*flags, *r.flags]):
                 uids = [rec.sop_instance_uid] if flag in flags else self._flagged_stills(r, flag)
                 rows += [{**where, "sop_instance_uid": uid, "flag": flag, "reason": FLAG_REASONS.get(flag, flag)}
@@ -341,13 +348,17 @@ class _OvaryVisit:
 
 def _ovary_visits(results: Sequence[ImageResult], review: Review) -> list[_OvaryVisit]:
     """Ok results grouped by patient x (study UID, study date) x side, in a stable order, each
-    image (or joined sweep) as ``review`` decided its follicles and candidates."""
+    image (or joined sweep) as ``review`` decided its follicles and candidates. A file without a
+    usable date joins its study's dated files."""
     groups: dict[tuple[str, str, str, str], list[ImageResult]] = {}
-    for r in results:
-        if r.status != "ok" or r.record is None:
-            continue
+    ok = [r for r in results if r.status == "ok" and r.record is not None]
+    # a file without a usable date takes the date its study's other files give
+    study_dates = {r.record.study_instance_uid: r.record.study_date for r in ok if r.record.study_date}  # type: ignore[union-attr]
+    for r in ok:
         rec = r.record
-        key = (rec.patient_id, rec.study_date, rec.study_instance_uid, rec.laterality or "U")
+        assert rec is not None
+        day = rec.study_date or study_dates.get(rec.study_instance_uid, "")
+        key = (rec.patient_id, day, rec.study_instance_uid, rec.laterality or "U")
         groups.setdefault(key, []).append(r)
     ovaries = []
     stills = sweeps = 0
@@ -415,7 +426,7 @@ def _visits(ovaries: list[_OvaryVisit], ovary_df: pd.DataFrame) -> pd.DataFrame:
         return _frame([], "visits")
     df = ovary_df.assign(study_uid=[ov.study_uid for ov in ovaries])
     rows = []
-    for (patient, _, day), g in df.groupby(["patient_id", "study_uid", "study_date"], sort=True):
+    for (patient, day, _), g in df.groupby(["patient_id", "study_date", "study_uid"], sort=True):
         # True when a side shows one; unknown (NA) when none does but a side is uncalibrated.
         if (g["max_follicle_mm"] >= 10.0).any():
             any_ge10 = True
@@ -434,9 +445,11 @@ def _visits(ovaries: list[_OvaryVisit], ovary_df: pd.DataFrame) -> pd.DataFrame:
         })  # fmt: skip
     visits = _frame(rows, "visits")
     for patient, g in visits.groupby("patient_id", sort=False):
-        at_zero = g[(g["days_from_baseline"] == 0).fillna(False)]
-        dated = g.dropna(subset=["days_from_baseline"]).sort_values(["days_from_baseline", "study_date"])
-        base = at_zero.iloc[0] if len(at_zero) else (dated.iloc[0] if len(dated) else g.iloc[0])
+        days = g["days_from_baseline"].astype("float64")
+        at_baseline = days[[week_of(d) == 0 for d in days]]
+        if not len(at_baseline):  # the baseline scan is missing: no change to measure from
+            continue
+        base = g.loc[at_baseline.abs().sort_values(kind="stable").index[0]]
         visits.loc[g.index, "delta_follicle_count"] = g["follicle_count"] - base["follicle_count"]
         visits.loc[g.index, "delta_afc"] = g["afc"] - base["afc"]
     return visits
@@ -523,9 +536,19 @@ def _group_order(cohort: pd.DataFrame | None) -> list[str]:
 
 
 def _days(study_date: str, baseline: str | None) -> float:
-    if not study_date or not baseline:
+    try:
+        return float((date.fromisoformat(study_date or "") - date.fromisoformat(baseline or "")).days)
+    except ValueError:  # no date (or one a run state of an older version kept unchecked)
         return math.nan
-    return float((date.fromisoformat(study_date) - date.fromisoformat(baseline)).days)
+
+
+def _one_decimal(mm: float) -> str:
+    """A tabled diameter (two decimals) to one decimal, halves up as a person rounds it.
+
+    >>> [_one_decimal(d) for d in (7.85, 7.95, 3.25, 3.24, 12.0)]
+    ['7.9', '8.0', '3.3', '3.2', '12.0']
+    """
+    return str(Decimal(str(mm)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
 
 
 def _round(value: float | None, decimals: int) -> float:

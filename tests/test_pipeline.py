@@ -500,6 +500,35 @@ def test_a_file_analysed_again_leaves_no_output_of_its_earlier_analysis(study, t
     assert removed and int(removed[1]) > 6
 
 
+def test_files_without_a_usable_date_are_analysed_flagged_and_reported(study, tmp_path):
+    """A blanked or impossible StudyDate (de-identified exports) once stopped the run (the
+    report's chart, or the tables before anything was written); now the date is read from the
+    exam's other date tags, and a file with none is flagged, its visit undated."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    undated, impossible = (inputs / "a.dcm", inputs / "b.dcm")
+    first, second = sorted((study / "dicom").rglob("*_sweep.dcm"))[:2]
+    shutil.copy(first, undated)
+    shutil.copy(second, impossible)
+    ds = pydicom.dcmread(undated)
+    for tag in ("StudyDate", "SeriesDate", "AcquisitionDate", "ContentDate", "AcquisitionDateTime"):
+        ds.pop(tag, None)
+    ds.StudyInstanceUID = pydicom.uid.generate_uid()  # an exam of its own, with no date at all
+    ds.save_as(undated)
+    ds = pydicom.dcmread(impossible)
+    content = ds.ContentDate
+    ds.StudyDate = "20250231"
+    ds.save_as(impossible)
+    out = tmp_path / "out"
+    summary = run([inputs], RunOptions(out=out, workers=1, dicom=False))
+    assert summary.ok == 2 and (out / "report" / "index.html").is_file()
+    images = _tables(out)["images"].set_index("path")
+    assert images.loc[str(undated), "study_date"] == ""
+    assert images.loc[str(impossible), "study_date"] == f"{content[:4]}-{content[4:6]}-{content[6:]}"
+    reasons = pd.read_csv(out / "review_reasons.csv", dtype=str, keep_default_na=False)
+    assert reasons.loc[reasons["flag"] == "date unknown", "study_date"].tolist() == [""]
+
+
 def test_a_run_with_nothing_left_to_analyse_does_not_load_torch(study, clean_run, tmp_path):
     """A resumed run that only rebuilds the tables (after a review, say) takes about a second:
     checking the analysis's identity hashes the weights without importing torch."""

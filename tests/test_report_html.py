@@ -326,3 +326,15 @@ def test_a_figure_is_drawn_again_only_when_its_inputs_change(tmp_path: Path) -> 
     write_report(tmp_path, {**tables, "follicles": follicles})
     with Image.open(trends) as image:
         image.load()
+
+
+def test_a_visit_without_a_date_is_drawn_without_failing_the_report(tmp_path: Path) -> None:
+    # an undated visit (no usable StudyDate) has no days from baseline: pd.NA in the Int64
+    # column, which the tracking chart once turned into a float and failed the whole run
+    tables = _study(tmp_path)
+    ovaries = tables["ovaries"].assign(days_from_baseline=tables["ovaries"]["days_from_baseline"].astype("Int64"))
+    counted = tables["follicles"][tables["follicles"]["counted"].fillna(False)].iloc[0]
+    undated = (ovaries["patient_id"] == counted.patient_id) & (ovaries["study_date"] == counted.study_date)
+    ovaries.loc[undated, "days_from_baseline"] = pd.NA
+    page = write_report(tmp_path, {**tables, "ovaries": ovaries})
+    assert page.is_file() and len(list((tmp_path / "report" / "figures").glob("tracking_*.png"))) == 3

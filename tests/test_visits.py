@@ -235,6 +235,51 @@ def test_baseline_visit_is_the_day_zero_visit_when_cohort_date_matches():
     assert list(v["delta_follicle_count"]) == [-1, 0, 1]
 
 
+def test_without_a_baseline_scan_the_change_from_baseline_stays_empty():
+    """The cohort's baseline day has no scan (nor one within a week of it): a change measured from
+    the first scan two weeks later would read as "no change" at week 2; the deltas stay empty."""
+    results = [result("b", [3.0, 4.0], day="2026-01-19"), result("c", [3.0], day="2026-02-02"),
+               result("d", [5.0], day="2026-01-09", patient="P2"), result("e", [], day="2026-01-23", patient="P2")]
+    cohort = pd.DataFrame({"patient_id": ["P1", "P2"], "group": ["mid", "mid"],
+                           "baseline_date": ["2026-01-05", "2026-01-05"]})  # fmt: skip
+    t = build_tables(results, cohort)
+    v = t["visits"].set_index(["patient_id", "study_date"])
+    assert list(v.loc["P1", "days_from_baseline"]) == [14, 28]
+    assert v.loc["P1", "delta_follicle_count"].isna().all() and v.loc["P1", "delta_afc"].isna().all()
+    # P2's scan four days after the baseline date is its baseline visit (nominal week 0)
+    assert list(v.loc["P2", "delta_follicle_count"]) == [0, -1]
+    r = t["response"].set_index("week")
+    assert r.loc[2, "n_patients"] == 2 and r.loc[2, "delta_follicle_count_mean"] == -1.0  # P2's only
+
+
+def test_visits_are_listed_by_date_whatever_their_study_uids():
+    results = [result("a", [3.0], day="2026-03-01", study="1.10"), result("b", [3.0], day="2026-02-01", study="1.9")]
+    assert list(build_tables(results)["visits"]["study_date"]) == ["2026-02-01", "2026-03-01"]
+
+
+def test_a_file_without_a_date_joins_its_study_and_is_flagged_when_none_of_it_has_one():
+    results = [
+        result("a", [3.0], day="2026-01-05", study="s1"),
+        result("b", [3.0, 4.0], day="", study="s1"),  # the same exam, date blanked
+        result("c", [5.0], day="", study="s2", side="R"),  # an exam without any date
+        result("d", [5.0], patient="", day="2026-01-05", study="s3"),
+    ]
+    t = build_tables(results)
+    o = t["ovaries"]
+    assert list(zip(o["patient_id"], o["study_date"], o["laterality"], o["follicle_count"])) == [
+        ("", "2026-01-05", "L", 1), ("P1", "", "R", 1), ("P1", "2026-01-05", "L", 2)]  # fmt: skip
+    assert pd.isna(o.loc[1, "days_from_baseline"]) and not o.loc[2, "needs_review"]
+    why = t["review_reasons"].set_index("sop_instance_uid")["flag"]
+    assert why.to_dict() == {"c": "date unknown", "d": "patient unknown"}
+    assert list(t["images"]["study_date"]) == ["2026-01-05", "", "", "2026-01-05"]  # as the files say
+
+
+def test_the_size_list_rounds_the_tabled_diameters_halves_up():
+    t = build_tables([result("a", [7.85, 7.95, 3.25, 3.24])])
+    assert t["ovaries"].loc[0, "follicle_sizes_mm"] == "8.0;7.9;3.3;3.2"
+    assert sorted(t["follicles"]["mean_diameter_mm"]) == [3.24, 3.25, 7.85, 7.95]
+
+
 def test_week_rounding():
     assert [week_of(d) for d in (0, 6, 7, 13, 20, 21, 29, -7)] == [0, 0, 2, 2, 2, 4, 4, 0]
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import struct
 import warnings
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import numpy as np
@@ -210,7 +210,7 @@ def _record_from_header(path_str: str, ds: Dataset) -> ImageRecord:
         modality=tag_text(ds, "Modality"),
         patient_id=tag_text(ds, "PatientID"),
         study_instance_uid=tag_text(ds, "StudyInstanceUID"),
-        study_date=iso_date(tag_text(ds, "StudyDate")),
+        study_date=visit_date(ds),
         series_instance_uid=tag_text(ds, "SeriesInstanceUID"),
         series_description=tag_text(ds, "SeriesDescription"),
         laterality=side,
@@ -297,17 +297,31 @@ def transfer_syntax_name(uid: str) -> str:
 
 
 def iso_date(value: str) -> str:
-    """DICOM DA ``YYYYMMDD`` (or already ``YYYY-MM-DD``) as ``YYYY-MM-DD``; ``""`` if unusable.
+    """DICOM DA ``YYYYMMDD`` (or already ``YYYY-MM-DD``) as ``YYYY-MM-DD``; ``""`` if unusable
+    (not eight digits, or not a day of the calendar).
 
     Examples
     --------
-    >>> iso_date("20240131"), iso_date("2024.01.31"), iso_date("")
-    ('2024-01-31', '2024-01-31', '')
+    >>> iso_date("20240131"), iso_date("2024.01.31"), iso_date(""), iso_date("20250231")
+    ('2024-01-31', '2024-01-31', '', '')
     """
     digits = "".join(ch for ch in value if ch.isdigit())
     if len(digits) != 8:
         return ""
-    return f"{digits[:4]}-{digits[4:6]}-{digits[6:]}"
+    try:
+        return date(int(digits[:4]), int(digits[4:6]), int(digits[6:])).isoformat()
+    except ValueError:
+        return ""
+
+
+#: Where a visit's date is read, first usable one kept: exports that blank the StudyDate (some
+#: de-identifiers do) often keep the series, acquisition or content date of the same exam.
+DATE_TAGS = ("StudyDate", "SeriesDate", "AcquisitionDate", "ContentDate")
+
+
+def visit_date(ds: Dataset) -> str:
+    """The first usable date of :data:`DATE_TAGS` as ``YYYY-MM-DD``; ``""`` when none is."""
+    return next((d for tag in DATE_TAGS if (d := iso_date(tag_text(ds, tag)))), "")
 
 
 def acquired_at(ds: Dataset) -> float | None:

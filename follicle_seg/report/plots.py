@@ -145,9 +145,8 @@ def plot_follicle_tracking(
     fig = Figure(figsize=(6.5 * min(len(sides), 2), 3.9), dpi=DPI, layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(sides), sharex=True, sharey=True))
     counted = follicles[follicles["counted"].fillna(False).astype(bool)]
-    days = {
-        (str(r.study_date), str(r.laterality)): r.days_from_baseline for r in ovaries.itertuples()
-    }
+    days = dict(zip(zip(ovaries["study_date"].astype(str), ovaries["laterality"].astype(str)),
+                    _floats(ovaries["days_from_baseline"]), strict=True))  # fmt: skip
     top = 20.0
     for ax, side in zip(axes, sides, strict=True):
         colour = SIDE_COLOURS[side]
