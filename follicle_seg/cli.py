@@ -126,8 +126,8 @@ def _run_with_progress(inputs, options):
 @app.command()
 def demo(
     out: Path = typer.Option(Path("demo_out"), "--out", "-o", help="Output folder."),
-    patients: int = typer.Option(3, help="Synthetic patients."),
-    visits: int = typer.Option(3, help="Visits per patient."),
+    patients: int = typer.Option(3, min=1, help="Synthetic patients."),
+    visits: int = typer.Option(3, min=1, help="Visits per patient."),
     seed: int = typer.Option(0, help="Random seed of the synthetic study."),
 ) -> None:
     """Make a small synthetic study, run the pipeline on it and print where the report is.

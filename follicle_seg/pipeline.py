@@ -461,6 +461,10 @@ def _run(inputs: list, options: RunOptions, progress, t0: float) -> RunSummary:
     from follicle_seg.review import REVIEW_FILE, WORKSHEET_FILE, Review, ReviewError, worksheet
     from follicle_seg.visits import build_tables
 
+    missing = [str(p) for p in inputs if not os.path.lexists(p)]
+    if missing:
+        raise FollicleSegError(f"{', '.join(missing)}: no such file or folder")
+    _check_device(options.device)
     cohort = read_cohort(options.cohort) if options.cohort else None
     review = Review.read(options.out / REVIEW_FILE)
     paths = list(discover(inputs, exclude=[options.out]))
@@ -505,7 +509,7 @@ def _run(inputs: list, options: RunOptions, progress, t0: float) -> RunSummary:
         if todo:
             summary.device = _execute(todo, options, on_result, progress, decoders, timing)
         t = time.perf_counter()
-        keys = {(i.path, i.sha256) for i in items if i.sha256}
+        keys = {(i.path, i.sha256) for i in items}  # "" for a file that could not be read
         results = store.results(keys)
         try:
             tables = build_tables(results, cohort, review)
@@ -537,11 +541,24 @@ def _run(inputs: list, options: RunOptions, progress, t0: float) -> RunSummary:
     for r in results:
         setattr(summary, r.status, getattr(summary, r.status) + 1)
         if r.status != "ok":
-            summary.rejected_reasons.append(r.reason)
+            summary.rejected_reasons.append(r.reason if r.reason.startswith(r.path) else f"{r.path}: {r.reason}")
     summary.seconds = time.perf_counter() - t0
     log.info("%s%s", TIMING, ", ".join(f"{k} {v:.2f}" for k, v in timing.items()))
     log.info("run finished: %s", summary.line())
     return summary
+
+
+def _check_device(device: str) -> None:
+    """Refuse a device the run could not use before anything is read (``cuda`` without a GPU);
+    ``auto`` and ``cpu`` need no torch import here."""
+    if device in ("auto", "cpu"):
+        return
+    from follicle_seg.model.infer import resolve_device
+
+    try:
+        resolve_device(device)
+    except ValueError as exc:
+        raise FollicleSegError(f"--device {device}: {exc}") from None
 
 
 def _superseded(items: list[Input], stored: list[tuple[str, str, str]]) -> set[str]:

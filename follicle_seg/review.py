@@ -115,10 +115,18 @@ class Review:
             return cls(path=path)
         try:
             with path.open(newline="", encoding="utf-8-sig") as handle:
-                reader = csv.DictReader(handle, skipinitialspace=True)
+                head = handle.readline()
+                handle.seek(0)
+                # a spreadsheet set to a comma-decimal locale saves with ";" (and decimal commas)
+                delimiter = ";" if head.count(";") > head.count(",") else ","
+                reader = csv.DictReader(handle, skipinitialspace=True, delimiter=delimiter)
                 rows = [(reader.line_num, row) for row in reader]  # blank lines skipped, still counted
+                columns = [str(c).strip().lower() for c in reader.fieldnames or ()]
         except (OSError, UnicodeDecodeError, csv.Error) as exc:
             raise ReviewError(f"{path}: cannot read the review file ({exc})") from None
+        if "decision" not in columns:
+            raise ReviewError(f"{path}: no decision column (found {head.strip()[:120]!r}): save "
+                              "review_worksheet.csv, decisions written in, as CSV under this name")  # fmt: skip
         decisions = []
         for line, row in rows:
             row = {str(k).strip().lower(): (v or "").strip() for k, v in row.items() if k is not None}
@@ -201,6 +209,11 @@ class Review:
         return ReviewError(f"{self.path} line {d.line}: {d.decision}: {reason}")
 
 
+def _number(text: str) -> float:
+    """A decimal as written in the sheet: ``123.5``, or ``123,5`` from a comma-decimal locale."""
+    return float(text.replace(",", "."))
+
+
 def _decision(path: Path, line: int, row: dict[str, str]) -> Decision:
     def fail(reason: str) -> ReviewError:
         return ReviewError(f"{path} line {line}: {reason}")
@@ -215,7 +228,7 @@ def _decision(path: Path, line: int, row: dict[str, str]) -> Decision:
         if decision != CONFIRMED:
             return Decision(line, decision, row["reviewer"], row.get("comment", ""),
                             sop_instance_uid=row["sop_instance_uid"], follicle_id=int(row["follicle_id"]),
-                            centroid=(float(row["centroid_row"]), float(row["centroid_col"])))  # fmt: skip
+                            centroid=(_number(row["centroid_row"]), _number(row["centroid_col"])))  # fmt: skip
         return Decision(line, decision, row["reviewer"], row.get("comment", ""), patient_id=row["patient_id"],
                         study_date=row["study_date"], laterality=row["laterality"].upper(),
                         follicle_count=int(row["follicle_count"]))  # fmt: skip

@@ -232,14 +232,29 @@ def test_rejected_files_are_listed_and_the_run_goes_on(study, tmp_path):
     shutil.copy(good, inputs / "good.dcm")
     (inputs / "notes.txt").write_text("not an image")
     (inputs / "cut.dcm").write_bytes(good.read_bytes()[:3000])
+    (inputs / "gone.dcm").symlink_to(tmp_path / "moved away.dcm")
     out = tmp_path / "out"
     result = CliRunner().invoke(app, ["run", str(inputs), "--out", str(out), "--no-dicom"])
     assert result.exit_code == 0, result.output
     images = _tables(out)["images"].set_index("path")
     assert images.loc[str(inputs / "good.dcm"), "status"] == "ok"
-    for bad in ("notes.txt", "cut.dcm"):
+    for bad in ("notes.txt", "cut.dcm", "gone.dcm"):
         row = images.loc[str(inputs / bad)]
         assert row.status == "rejected" and row.reason
+    assert "cannot read" in images.loc[str(inputs / "gone.dcm"), "reason"]  # a dangling link: listed, not lost
+    # each listed with its file, as the tables name it
+    assert f"not analysed: {inputs / 'notes.txt'}: " in result.output and result.output.count("not analysed:") == 3
+
+
+def test_an_input_that_does_not_exist_or_a_device_there_is_not_stops_the_run_at_once(study, tmp_path):
+    good = sorted(p for p in (study / "dicom").rglob("*") if p.is_file())[0]
+    for args, message in (([str(good), str(tmp_path / "typo")], f"error: {tmp_path / 'typo'}: no such file or folder"),
+                          ([str(good), "--device", "gpu"], "error: --device gpu: device must be 'auto', 'cpu' or 'cuda[:N]'")):  # fmt: skip
+        result = CliRunner().invoke(app, ["run", *args, "--out", str(tmp_path / "o")])
+        assert result.exit_code == 2 and message in result.output, result.output
+        assert not (tmp_path / "o" / "images.csv").exists()
+    result = CliRunner().invoke(app, ["demo", "--out", str(tmp_path / "d"), "--patients", "0"])
+    assert result.exit_code == 2 and not (tmp_path / "d").exists()
 
 
 def test_a_frame_that_fails_to_measure_fails_its_file_alone(study, clean_run, tmp_path, monkeypatch):

@@ -145,6 +145,18 @@ def test_a_bad_line_is_refused_with_the_file_and_line(tmp_path: Path, line: str,
     assert str(info.value).startswith(str(tmp_path / REVIEW_FILE))
 
 
+def test_a_sheet_saved_by_a_comma_decimal_spreadsheet_is_read_and_one_without_decisions_refused(tmp_path: Path) -> None:
+    path = tmp_path / REVIEW_FILE
+    path.write_text("\ufeff" + HEADER.replace(",", ";") + "not_follicle;;;;1.1;2;20,0;20,4;;AB;bowel loop\n",
+                    encoding="utf-8")  # fmt: skip
+    (decision,) = Review.read(path).decisions
+    assert decision.centroid == (20.0, 20.4) and decision.comment == "bowel loop"
+    assert build_tables(_two_images(), review=Review.read(path))["ovaries"].loc[0, "follicle_count"] == 2
+    path.write_text("patient_id\tstudy_date\tdecision\nP1\t2026-01-05\tconfirmed\n")
+    with pytest.raises(ReviewError, match=r"review.csv: no decision column \(found 'patient_id\\tstudy_date"):
+        Review.read(path)
+
+
 def test_a_repeated_decision_is_refused_and_no_file_is_no_review(tmp_path: Path) -> None:
     with pytest.raises(ReviewError, match="line 4: not_follicle: repeats line 2"):  # line 3 blank
         _review(tmp_path, "not_follicle,,,,1.1,2,20,20,,AB,", "", "not_follicle,,,,1.1,2,20,20,,CD,")

@@ -42,8 +42,10 @@ def discover(paths: Iterable[str | Path], *, exclude: Iterable[str | Path] = ())
         # (resume and duplicate checks key on the path)
         path = Path(os.path.abspath(raw))
         if path.is_dir():
+            # a broken link is yielded too: reading it rejects it, with the reason
             candidates = (p for p in path.rglob("*")
-                          if p.is_file() and not any(p.is_relative_to(e) for e in skipped))  # fmt: skip
+                          if (p.is_file() or (p.is_symlink() and not p.exists()))
+                          and not any(p.is_relative_to(e) for e in skipped))  # fmt: skip
         else:
             candidates = iter([path])
         found.update(p for p in candidates if p.name.upper() not in SKIPPED_NAMES)
