@@ -172,7 +172,8 @@ def send(
     """Send a run's DICOM SEG and SR objects to a PACS (DICOM C-STORE).
 
     Prints one line per file that failed, with the reason, and a summary; exits 1 when any file
-    failed, 2 when nothing could be sent (bad destination, no objects in OUT).
+    failed to send (the PACS unreachable included), 2 when there is nothing to send or nowhere to
+    send it (a malformed --to, no such OUT, no objects in OUT).
 
     Examples:
 

@@ -77,6 +77,8 @@ def run_objects(out: Path, *, sources: bool = False) -> list[Path]:
     SendError
         When ``out`` has neither a ``dicom/`` folder with objects nor sources to send.
     """
+    if not out.is_dir():
+        raise SendError(f"{out}: no such folder (give the --out folder of a run)")
     paths = sorted((out / "dicom").glob("*.dcm"))
     if sources:
         table = out / "images.csv"

@@ -162,6 +162,8 @@ def test_bad_destination_or_a_folder_without_objects_stops_with_one_error(tmp_pa
     assert cli.exit_code == 2 and f"error: {tmp_path}: no DICOM objects in {tmp_path / 'dicom'}" in cli.output
     with pytest.raises(SendError, match="no images.csv"):
         run_objects(tmp_path, sources=True)
+    cli = runner.invoke(app, ["send", str(tmp_path / "reslts"), "--to", "PACS@127.0.0.1:104"])
+    assert cli.exit_code == 2 and f"error: {tmp_path / 'reslts'}: no such folder" in cli.output
 
 
 def _free_port() -> int:
