@@ -98,6 +98,9 @@ SIZE_CLASSES: tuple[tuple[str, float, float, str], ...] = (
 AFC_RANGE_MM = (2.0, 10.0)
 #: The review flag of an ovary-visit whose images' counts differ by more than that.
 FLAG_COUNTS_DISAGREE = "counts disagree"
+#: The review flag of a left or right ovary-visit whose visit has no image of the other side,
+#: though other visits of the patient have.
+FLAG_OTHER_SIDE_MISSING = "other side not scanned"
 #: ``review_reasons``: why each ovary-visit needs review, one row per reason (not a SPEC table).
 REASON_COLUMNS = ("patient_id", "study_date", "laterality", "sop_instance_uid", "flag", "reason")
 #: ``candidates``: the unsure candidates, measured as follicles are (not a SPEC table).
@@ -179,6 +182,17 @@ def build_tables(
     for ov in ovaries:
         ov.confirmed = review.confirmed(ov.key, len(ov.chosen.follicles))
     review.check_applied()
+    # a side scanned at other visits of the patient but not at this one: the visit's totals are
+    # one ovary's, and its change from baseline would read as a fall
+    sides: dict[tuple[str, str, str], set[str]] = {}
+    ever: dict[str, set[str]] = {}
+    for ov in ovaries:
+        sides.setdefault((ov.patient_id, ov.study_uid, ov.study_date), set()).add(ov.laterality)
+        ever.setdefault(ov.patient_id, set()).add(ov.laterality)
+    for ov in ovaries:
+        other = {"L": "R", "R": "L"}.get(ov.laterality)
+        ov.other_side_missing = (other in ever[ov.patient_id]
+                                 and other not in sides[(ov.patient_id, ov.study_uid, ov.study_date)])  # fmt: skip
     first_visit: dict[str, str] = {}
     for ov in ovaries:
         if ov.study_date and (ov.patient_id not in first_visit or ov.study_date < first_visit[ov.patient_id]):
@@ -227,6 +241,7 @@ class _OvaryVisit:
     count_before: int  # the count before a reviewer's not_follicle decisions
     stills: dict[str, tuple[ImageResult, ...]]  # a joined sweep's stills, by the sweep's SOP UID
     confirmed: bool = False  # a reviewer confirmed the count
+    other_side_missing: bool = False  # the visit has no image of the other side, other visits have
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -311,6 +326,9 @@ class _OvaryVisit:
                 uids = [rec.sop_instance_uid] if flag in flags else self._flagged_stills(r, flag)
                 rows += [{**where, "sop_instance_uid": uid, "flag": flag, "reason": FLAG_REASONS.get(flag, flag)}
                          for uid in uids]  # fmt: skip
+        if self.other_side_missing:
+            rows.append({**where, "sop_instance_uid": "", "flag": FLAG_OTHER_SIDE_MISSING,
+                         "reason": "no image of the other ovary at this visit: the visit's count is this side's alone"})  # fmt: skip
         counts = sorted(len(r.follicles) for r in self.images)
         if counts[-1] - counts[0] > MAX_COUNT_DISAGREEMENT:
             rows.append({**where, "sop_instance_uid": "", "flag": FLAG_COUNTS_DISAGREE,
@@ -427,6 +445,9 @@ def _visits(ovaries: list[_OvaryVisit], ovary_df: pd.DataFrame) -> pd.DataFrame:
     df = ovary_df.assign(study_uid=[ov.study_uid for ov in ovaries])
     rows = []
     for (patient, day, _), g in df.groupby(["patient_id", "study_date", "study_uid"], sort=True):
+        # a side-unknown image beside a known side may show that ovary again: never added to it
+        known = g[g["laterality"].isin(("L", "R"))]
+        summed = known if len(known) else g
         # True when a side shows one; unknown (NA) when none does but a side is uncalibrated.
         if (g["max_follicle_mm"] >= 10.0).any():
             any_ge10 = True
@@ -437,8 +458,8 @@ def _visits(ovaries: list[_OvaryVisit], ovary_df: pd.DataFrame) -> pd.DataFrame:
             "group": g["group"].iloc[0],
             "study_date": day,
             "days_from_baseline": g["days_from_baseline"].iloc[0],
-            "follicle_count": int(g["follicle_count"].sum()),
-            "afc": g["afc"].sum(min_count=len(g)) if g["afc"].notna().all() else None,
+            "follicle_count": int(summed["follicle_count"].sum()),
+            "afc": summed["afc"].sum(min_count=len(summed)) if summed["afc"].notna().all() else None,
             "max_follicle_mm": g["max_follicle_mm"].max(),
             "any_follicle_ge10mm": any_ge10,
             "needs_review": bool(g["needs_review"].any()),

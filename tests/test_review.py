@@ -237,27 +237,34 @@ def test_the_worksheet_lists_what_needs_review_and_is_a_review_once_decided(tmp_
     # and accepts the candidate the network was unsure of as a follicle
     accepted = lines.index[lines.why.str.startswith("network unsure")][0]
     sheet.loc[accepted, ["decision", "reviewer"]] = ["follicle", "AB"]
+    # and confirms the left ovary's count (the right one was not scanned at that visit), 1 as before
+    left = confirm.index[confirm.laterality == "L"][0]
+    assert sheet.follicle_count[left] == "1"
+    sheet.loc[left, ["decision", "reviewer"]] = ["confirmed", "AB"]
     sheet.to_csv(out / REVIEW_FILE, index=False)
     summary = run([SAMPLES], options)
     assert summary.resumed == summary.inputs
     reviewed = pd.read_csv(out / "ovaries.csv", dtype={"study_date": str})
     assert not reviewed[reviewed.laterality == "U"].needs_review.any()
-    assert len(pd.read_csv(out / "review_log.csv")) == 3
+    assert len(pd.read_csv(out / "review_log.csv")) == 4
     assert pd.read_csv(out / "candidates.csv").empty
     now = pd.read_csv(out / "follicles.csv", dtype={"sop_instance_uid": str})
     took = now[(now.sop_instance_uid == sheet.sop_instance_uid[accepted]) & (now.follicle_id == int(sheet.follicle_id[accepted]))]
     assert len(took) == 1 and took.counted.all() and took.mean_diameter_mm.iloc[0] == float(sheet.mean_diameter_mm[accepted])
     # the next sheet starts with the decisions made, so saving it over review.csv keeps them
     again = pd.read_csv(out / WORKSHEET_FILE, dtype=str, keep_default_na=False)
-    assert list(again.decision[:3]) == ["confirmed", "not_follicle", "follicle"] and list(again.reviewer[:3]) == ["AB"] * 3
-    assert again.sop_instance_uid[1] == sheet.sop_instance_uid[dropped] and again.centroid_row[1] == sheet.centroid_row[dropped]
+    assert list(again.decision[:4]) == ["confirmed", "confirmed", "not_follicle", "follicle"]
+    assert list(again.reviewer[:4]) == ["AB"] * 4
+    assert again.sop_instance_uid[2] == sheet.sop_instance_uid[dropped] and again.centroid_row[2] == sheet.centroid_row[dropped]
     undecided = again[again.decision == ""]
-    # nothing left: U confirmed; L's one reason, its unsure candidate, decided
-    assert confirm.why[confirm.laterality == "L"].tolist() == ["a candidate follicle scored 0.60-0.90 and is not reported"]
+    # nothing left: U confirmed; L's reasons (its unsure candidate, the right side not scanned) decided
+    assert confirm.why[confirm.laterality == "L"].tolist() == [
+        "a candidate follicle scored 0.60-0.90 and is not reported; "
+        "no image of the other ovary at this visit: the visit's count is this side's alone"]
     assert undecided.empty and not reviewed.needs_review.any()
     again.to_csv(out / REVIEW_FILE, index=False)
     run([SAMPLES], options)
-    assert len(pd.read_csv(out / "review_log.csv")) == 3
+    assert len(pd.read_csv(out / "review_log.csv")) == 4
     pd.testing.assert_frame_equal(pd.read_csv(out / WORKSHEET_FILE, dtype=str, keep_default_na=False), again)
 
 

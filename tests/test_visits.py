@@ -261,13 +261,13 @@ def test_a_file_without_a_date_joins_its_study_and_is_flagged_when_none_of_it_ha
     results = [
         result("a", [3.0], day="2026-01-05", study="s1"),
         result("b", [3.0, 4.0], day="", study="s1"),  # the same exam, date blanked
-        result("c", [5.0], day="", study="s2", side="R"),  # an exam without any date
+        result("c", [5.0], day="", study="s2"),  # an exam without any date
         result("d", [5.0], patient="", day="2026-01-05", study="s3"),
     ]
     t = build_tables(results)
     o = t["ovaries"]
     assert list(zip(o["patient_id"], o["study_date"], o["laterality"], o["follicle_count"])) == [
-        ("", "2026-01-05", "L", 1), ("P1", "", "R", 1), ("P1", "2026-01-05", "L", 2)]  # fmt: skip
+        ("", "2026-01-05", "L", 1), ("P1", "", "L", 1), ("P1", "2026-01-05", "L", 2)]  # fmt: skip
     assert pd.isna(o.loc[1, "days_from_baseline"]) and not o.loc[2, "needs_review"]
     why = t["review_reasons"].set_index("sop_instance_uid")["flag"]
     assert why.to_dict() == {"c": "date unknown", "d": "patient unknown"}
@@ -278,6 +278,25 @@ def test_the_size_list_rounds_the_tabled_diameters_halves_up():
     t = build_tables([result("a", [7.85, 7.95, 3.25, 3.24])])
     assert t["ovaries"].loc[0, "follicle_sizes_mm"] == "8.0;7.9;3.3;3.2"
     assert sorted(t["follicles"]["mean_diameter_mm"]) == [3.24, 3.25, 7.85, 7.95]
+
+
+def test_a_side_unknown_image_is_never_added_to_a_known_side_and_a_missing_side_is_flagged():
+    results = [
+        result("l0", [3.0, 4.0], day="2026-01-05", side="L"),
+        result("r0", [5.0], day="2026-01-05", side="R"),
+        result("u0", [3.0, 4.1], day="2026-01-05", side="U"),  # the left ovary again, or the right
+        result("l1", [3.0], day="2026-01-19", side="L"),  # the right ovary not imaged
+        result("u2", [6.0, 12.0], day="2026-02-02", side="U"),  # a visit with no known side
+        result("l3", [4.0], patient="P2", day="2026-01-05", side="L"),  # P2: one ovary only
+    ]
+    t = build_tables(results)
+    v = t["visits"].set_index(["patient_id", "study_date"])
+    assert list(v.loc["P1", "follicle_count"]) == [3, 1, 2]  # not 5 at the first visit
+    assert list(v.loc["P1", "afc"]) == [3, 1, 1] and list(v.loc["P1", "max_follicle_mm"]) == [5.0, 3.0, 12.0]
+    why = t["review_reasons"]
+    missing = why[why["flag"] == "other side not scanned"]
+    assert list(zip(missing["patient_id"], missing["study_date"], missing["laterality"])) == [("P1", "2026-01-19", "L")]
+    assert bool(v.loc[("P1", "2026-01-19"), "needs_review"]) and not v.loc[("P2", "2026-01-05"), "needs_review"]
 
 
 def test_week_rounding():
