@@ -7,6 +7,7 @@ importing torch.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -23,8 +24,18 @@ app = typer.Typer(
 )
 
 
+def _version(value: bool) -> None:
+    if value:
+        from follicle_seg import __version__
+
+        typer.echo(f"follicle-seg {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+) -> None:
     """follicle-seg: TVUS DICOM -> follicle counts and sizes per ovary per visit."""
 
 
@@ -43,7 +54,14 @@ def inspect(
     """
     from follicle_seg.io.inspect import inspect_paths, print_table
 
+    missing = [str(f) for f in files if not os.path.lexists(f)]
+    if missing:
+        typer.echo(f"error: {', '.join(missing)}: no such file or folder", err=True)
+        raise typer.Exit(2)
     rows = inspect_paths(files)
+    if not rows:
+        typer.echo(f"error: no files found under {', '.join(map(str, files))}", err=True)
+        raise typer.Exit(2)
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
     else:

@@ -332,6 +332,8 @@ def test_reject_not_dicom_and_missing(tmp_path: Path) -> None:
     text.write_text("hello")
     assert "not a DICOM file" in rejected(text)
     assert "not a readable file" in rejected(tmp_path / "gone.dcm")
+    (tmp_path / "empty.dcm").write_bytes(b"")
+    assert rejected(tmp_path / "empty.dcm") == "empty file (0 bytes)"
     garbage = tmp_path / "garbage.dcm"
     noise = np.random.default_rng(1).integers(0, 256, 5000, dtype=np.uint8).tobytes()
     garbage.write_bytes(b"\0" * 128 + b"DICM" + noise)

@@ -119,7 +119,11 @@ def test_table_output_and_no_patient_name(tmp_path: Path) -> None:
     for output in (table.output, as_json.output):
         assert "Doe" not in output and "Jane" not in output
     assert "0.3 x 0.3" in table.output and "rejected" in table.output and "ID9" in table.output
-    assert "not a DICOM file" in table.output
+    assert "not a DICOM file" in table.output and "US Image Storage" in table.output
+    (tmp_path / "empty").mkdir()
+    for path, message in ((tmp_path / "empty", "no files found under"), (tmp_path / "typo", "no such file or folder")):
+        result = runner.invoke(app, ["inspect", str(path)])
+        assert result.exit_code == 2 and "error: " in result.output and message in result.output
 
 
 def test_print_table_handles_an_empty_list(capsys: pytest.CaptureFixture[str]) -> None:
@@ -139,3 +143,10 @@ def test_the_table_ends_with_what_the_archive_holds(samples: Path) -> None:
     assert tail[1] == "ok: 1 patient(s), 2 visit(s), 26 frame(s); 1 uncalibrated, 1 side unknown"
     assert tail[2].startswith("rejected: ") and "not ultrasound (1)" in tail[2] and "image region NxN px (1)" in tail[2]
     assert summary_lines([]) == ["0 file(s): 0 ok, 0 rejected"]
+
+
+def test_the_version_is_printed() -> None:
+    from follicle_seg import __version__
+
+    result = CliRunner().invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output == f"follicle-seg {__version__}\n"

@@ -36,6 +36,8 @@ def read_header(path: str, *, pixels: bool = True) -> Dataset:
     """Parse the file, deferring the pixel data (or stopping before it)."""
     if not os.path.isfile(path):
         raise RejectedInput(path, "not a readable file")
+    if os.path.getsize(path) == 0:
+        raise RejectedInput(path, "empty file (0 bytes)")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:

@@ -154,7 +154,7 @@ def print_table(rows: list[dict[str, Any]], *, console: Console | None = None) -
             row["path"],
             "[green]ok[/green]",
             f"{row['modality']} {row['n_frames']} frame(s) {row['columns']}x{row['rows']}\n"
-            f"{row['photometric']}, {row['transfer_syntax']}",
+            f"{row['sop_class']}\n{row['photometric']}, {row['transfer_syntax']}",
             _calibration_text(row),
             f"{row['region']} ({row['region_source']})" + _panes_text(row),
             f"{row['laterality']} ({row['laterality_source']})",

@@ -432,7 +432,7 @@ def _thumbs(
                 f"<figure><a href=\"{_u(f'../{overlays_dir}/{name}')}\">"
                 f"<img src=\"{_u(thumb.relative_to(report).as_posix())}\" width=\"{w}\" height=\"{h}\" loading=\"lazy\" "
                 f"alt=\"overlay {_e(name)}\"></a>{'<b>counted</b> ' if counted else ''}"
-                f"{_e(_uid_tail(r.sop_instance_uid))} &middot; frame {frame}</figure>"
+                f"{_e(_uid_tail(r.sop_instance_uid))} &middot; frame {frame + 1} (index {frame})</figure>"
             )
     return f"<div class=\"thumbs\">{''.join(figures)}</div>" if figures else "<br><span class=muted>no overlay</span>"
 

@@ -303,7 +303,8 @@ def _draw_header(
     sweep: tuple[Sequence[int], Sequence[int]] = ((), ()),
 ) -> None:
     side = {"L": "LEFT ovary", "R": "RIGHT ovary"}.get(record.laterality, "side unknown")
-    frame = f"frame {frame_index + 1} of {record.n_frames}" if record.is_sweep else "still image"
+    # 1-based as a viewer numbers frames; the tables' 0-based frame_index beside it
+    frame = f"frame {frame_index + 1} of {record.n_frames} (index {frame_index})" if record.is_sweep else "still image"
     line1 = f"{patient_label or 'unknown patient'}   {record.study_date or 'no date'}   {side}"
     if record.other_panes:  # a dual display: which pane this is (the one whose count stands)
         line1 += f"   pane {record.pane + 1} of {record.n_panes} {'counted' if counted else 'not counted'}"
