@@ -489,15 +489,19 @@ def _response(visits: pd.DataFrame, group_order: list[str]) -> pd.DataFrame:
         g = parts[(group, week)]
         n = int(g["patient_id"].nunique())
         with_ge10 = int(g.loc[g["any_follicle_ge10mm"].fillna(False).astype(bool), "patient_id"].nunique())
+        # one value per patient (the mean of its visits in this week, should it have two), so
+        # that no patient weighs more than another
+        numbers = ["follicle_count", "delta_follicle_count", "afc", "max_follicle_mm"]
+        per_patient = g[numbers].astype("float64").groupby(g["patient_id"]).mean()
         rows.append({
             "group": group,
             "week": int(week),
             "n_patients": n,
-            "follicle_count_mean": _round(g["follicle_count"].astype(float).mean(), 3),
-            "follicle_count_median": _round(g["follicle_count"].astype(float).median(), 3),
-            "delta_follicle_count_mean": _round(g["delta_follicle_count"].astype(float).mean(), 3),
-            "afc_mean": _round(g["afc"].astype(float).mean(), 3),
-            "max_follicle_mm_mean": _round(g["max_follicle_mm"].astype(float).mean(), 2),
+            "follicle_count_mean": _round(per_patient["follicle_count"].mean(), 3),
+            "follicle_count_median": _round(per_patient["follicle_count"].median(), 3),
+            "delta_follicle_count_mean": _round(per_patient["delta_follicle_count"].mean(), 3),
+            "afc_mean": _round(per_patient["afc"].mean(), 3),
+            "max_follicle_mm_mean": _round(per_patient["max_follicle_mm"].mean(), 2),
             "patients_with_follicle_ge10mm": with_ge10,
             "share_with_follicle_ge10mm": round(with_ge10 / n, 3) if n else math.nan,
         })  # fmt: skip

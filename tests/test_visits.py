@@ -299,6 +299,16 @@ def test_a_side_unknown_image_is_never_added_to_a_known_side_and_a_missing_side_
     assert bool(v.loc[("P1", "2026-01-19"), "needs_review"]) and not v.loc[("P2", "2026-01-05"), "needs_review"]
 
 
+def test_a_patient_with_two_visits_in_one_week_weighs_as_one_in_the_response():
+    results = [result("a0", [3.0], day="2026-01-05"), result("a1", [3.0, 4.0, 5.0, 6.0], day="2026-01-19"),
+               result("a2", [3.0, 4.0], day="2026-01-23"),  # day 18: week 2 again
+               result("b0", [], patient="P2", day="2026-01-05"), result("b1", [], patient="P2", day="2026-01-19")]  # fmt: skip
+    r = build_tables(results)["response"].set_index("week")
+    assert r.loc[2, "n_patients"] == 2
+    assert r.loc[2, "follicle_count_mean"] == 1.5  # (mean(4, 2) + 0) / 2, not (4 + 2 + 0) / 3
+    assert r.loc[2, "delta_follicle_count_mean"] == 1.0  # (mean(3, 1) + 0) / 2
+
+
 def test_week_rounding():
     assert [week_of(d) for d in (0, 6, 7, 13, 20, 21, 29, -7)] == [0, 0, 2, 2, 2, 4, 4, 0]
 
