@@ -17,7 +17,7 @@ from typing import Any
 
 from follicle_seg.errors import OutputError
 from follicle_seg.tracking import measured_follicle
-from follicle_seg.types import Calibration, Follicle, ImageRecord, ImageResult, Pane, Section
+from follicle_seg.types import NET_FLAGS_BEFORE, Calibration, Follicle, ImageRecord, ImageResult, Pane, Section
 
 STATE_FILE = "run_state.sqlite"
 _SCHEMA = """
@@ -174,7 +174,7 @@ def result_from_dict(d: dict[str, Any]) -> ImageResult:
             "key_frames": tuple(d["key_frames"]),
             "unreported": tuple(_section(s) for s in d.get("unreported", ())),
             "unsure": _unsure(d.get("unsure", ()), len(follicles), (d["record"] or {}).get("sop_instance_uid", "")),
-            "flags": tuple(d["flags"]),
+            "flags": tuple(NET_FLAGS_BEFORE.get(f, f) for f in d["flags"]),
         }
     )
 

@@ -120,10 +120,14 @@ class Frame:
     pixels: np.ndarray
 
 
-#: The network's out-of-distribution flags of a frame (``FrameSegmentation.flags``).
-NET_NO_OVARY = "no_ovary"
-NET_LOW_CONFIDENCE = "low_confidence"
-NET_IMPLAUSIBLE_SHAPE = "implausible_follicle_shape"
+#: The network's out-of-distribution flags of a frame (``FrameSegmentation.flags``), named apart
+#: from the pipeline's own ("low confidence" of an unsure candidate, "no ovary found").
+NET_NO_OVARY = "network: no ovary"
+NET_LOW_CONFIDENCE = "network: unsure"
+NET_IMPLAUSIBLE_SHAPE = "network: follicle shape"
+#: The codes these flags had before 2026-12-06, as run states written then hold them.
+NET_FLAGS_BEFORE = {"no_ovary": NET_NO_OVARY, "low_confidence": NET_LOW_CONFIDENCE,
+                    "implausible_follicle_shape": NET_IMPLAUSIBLE_SHAPE}  # fmt: skip
 
 
 @dataclass(frozen=True, eq=False)
@@ -133,7 +137,7 @@ class FrameSegmentation:
     ``labels``: uint8, 0 background / 1 ovary / 2 follicle.
     ``follicle_prob``: float32 probability of the follicle class (for per-follicle scores).
     ``ovary_prob``: float32 probability of ovary-or-follicle (ovary including its follicles).
-    ``flags``: reasons the frame looks unlike the training data (e.g. ``"low_confidence"``);
+    ``flags``: reasons the frame looks unlike the training data (e.g. ``"network: unsure"``);
     empty when the network is confident. The pipeline turns any flag into ``needs_review``.
     """
 

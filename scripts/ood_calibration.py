@@ -1,4 +1,4 @@
-"""How well the ``low_confidence`` flag picks out failed frames, on held-out synthetic frames.
+"""How well the ``network: unsure`` flag picks out failed frames, on held-out synthetic frames.
 
 For each frame: the guard's confidence (mean top-class probability over predicted ovary and
 follicles, at network scale) and the ovary Dice of the pipeline's labels. For a range of

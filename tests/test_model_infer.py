@@ -168,14 +168,14 @@ def test_ood_flags() -> None:
     confident[0] = 1.0
     confident[:, 30:70, 30:70] = [[[0.02]], [[0.96]], [[0.02]]]
     assert ood_flags(confident) == ()
-    assert ood_flags(np.stack([np.ones((100, 100)), np.zeros((100, 100)), np.zeros((100, 100))])) == ("no_ovary",)
+    assert ood_flags(np.stack([np.ones((100, 100)), np.zeros((100, 100)), np.zeros((100, 100))])) == ("network: no ovary",)
     unsure = confident.copy()
     unsure[:, 30:70, 30:70] = [[[0.3]], [[0.4]], [[0.3]]]
-    assert "low_confidence" in ood_flags(unsure)
+    assert "network: unsure" in ood_flags(unsure)
     ring = confident.copy()  # a C-shaped 'follicle' several mm across
     ring[:, 35:65, 35:65] = [[[0.02]], [[0.02]], [[0.96]]]
     ring[:, 42:58, 42:66] = [[[0.02]], [[0.96]], [[0.02]]]
-    assert "implausible_follicle_shape" in ood_flags(ring)
+    assert "network: follicle shape" in ood_flags(ring)
 
 
 def test_device_resolution() -> None:

@@ -165,11 +165,11 @@ def test_a_left_out_section_the_still_did_not_list_as_unsure_does_not_fail_the_t
 
 def test_network_flags_of_the_frames_a_result_rests_on_carry_over():
     frames = three_frames()
-    frames[0] = replace(frames[0], flags=(FLAG_LOW_CONFIDENCE, "implausible_follicle_shape"))
+    frames[0] = replace(frames[0], flags=(FLAG_LOW_CONFIDENCE, "network: follicle shape"))
     [sweep] = join_sweeps(frames)
     # s1 holds follicle C, a counted track: its network flag counts; its own "low confidence"
     # was the still's verdict, made again for the sweep (nothing unsure here)
-    assert "implausible_follicle_shape" in sweep.flags and FLAG_LOW_CONFIDENCE not in sweep.flags
+    assert "network: follicle shape" in sweep.flags and FLAG_LOW_CONFIDENCE not in sweep.flags
     assert build_tables(frames)["ovaries"].iloc[0]["needs_review"]
 
 
@@ -177,9 +177,9 @@ def test_a_joined_sweeps_review_reasons_name_the_stills_that_raise_them():
     # still s3 carries the network's shape flag and holds follicle B, a counted track: the reason
     # names s3, not the sweep's first still
     frames = three_frames()
-    frames[2] = replace(frames[2], flags=("implausible_follicle_shape",))
+    frames[2] = replace(frames[2], flags=("network: follicle shape",))
     reasons = build_tables(frames)["review_reasons"]
-    assert list(zip(reasons["sop_instance_uid"], reasons["flag"])) == [("s3", "implausible_follicle_shape")]
+    assert list(zip(reasons["sop_instance_uid"], reasons["flag"])) == [("s3", "network: follicle shape")]
     # an unsure largest section in s2 raises "low confidence" for the sweep: the reason names s2
     # (s2's own result was made without the flag: the sweep's verdict decides)
     frames = [still("s1", 0.0, [A0]), still("s2", 0.04, [], unsure=[A1])]

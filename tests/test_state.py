@@ -39,6 +39,16 @@ def test_round_trip_keeps_every_field(tmp_path):
     assert again.results({("b.txt", "def")})[0].path == "b.txt"
 
 
+def test_a_state_written_before_the_network_flags_were_renamed_reads_them_by_their_new_codes():
+    from dataclasses import replace
+
+    from follicle_seg.state import result_from_dict, result_to_dict
+    from follicle_seg.types import NET_LOW_CONFIDENCE, NET_NO_OVARY
+
+    stored = result_to_dict(replace(_result(), flags=("uncalibrated", "low_confidence", "no_ovary")))
+    assert result_from_dict(stored).flags == ("uncalibrated", NET_LOW_CONFIDENCE, NET_NO_OVARY)
+
+
 def test_rerecord_replaces_not_duplicates(tmp_path):
     store = StateStore(tmp_path / "s.sqlite")
     store.record("abc", _result())

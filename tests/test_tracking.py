@@ -287,20 +287,20 @@ def test_frames_out_of_order_are_refused():
 
 def test_network_flags_of_a_still_reach_the_image():
     rec = record()
-    result = summarise_image(rec, [frame(rec, 0, [((60, 80), 12)], flags=("low_confidence",))])
-    assert "low_confidence" in result.flags
+    result = summarise_image(rec, [frame(rec, 0, [((60, 80), 12)], flags=("network: unsure",))])
+    assert "network: unsure" in result.flags
 
 
 def test_network_flags_in_a_sweep_come_from_the_frames_results_rest_on():
     rec = record(n_frames=8, frame_spacing=0.5)
-    frames = [frame(rec, 0, [], ovary=False, flags=("no_ovary",))]  # before the ovary: expected
+    frames = [frame(rec, 0, [], ovary=False, flags=("network: no ovary",))]  # before the ovary: expected
     frames += [frame(rec, i, [((60, 80), 12)]) for i in range(1, 7)]
-    frames[3] = frame(rec, 3, [((60, 80), 12)], flags=("implausible_follicle_shape",))
-    frames += [frame(rec, 7, [], ovary=False, flags=("no_ovary",))]
+    frames[3] = frame(rec, 3, [((60, 80), 12)], flags=("network: follicle shape",))
+    frames += [frame(rec, 7, [], ovary=False, flags=("network: no ovary",))]
     result = summarise_image(rec, frames)
     assert len(result.follicles) == 1
-    assert "implausible_follicle_shape" in result.flags
-    assert "no_ovary" not in result.flags and FLAG_NO_OVARY_FOUND not in result.flags
+    assert "network: follicle shape" in result.flags
+    assert "network: no ovary" not in result.flags and FLAG_NO_OVARY_FOUND not in result.flags
     assert result.ovary_d3_mm == pytest.approx(6 * 0.5)  # frames holding the ovary
 
 

@@ -334,7 +334,7 @@ def test_needs_review_for_unknown_side_and_review_flags():
         result("a", [3.0], side="U"),
         result("b", [3.0], side="R", flags=(FLAG_LOW_CONFIDENCE,)),
         result("c", [3.0], patient="P2"),
-        result("d", [3.0], patient="P3", flags=("implausible_follicle_shape",)),
+        result("d", [3.0], patient="P3", flags=("network: follicle shape",)),
     ])  # fmt: skip
     review = t["ovaries"].set_index(["patient_id", "laterality"])["needs_review"]
     assert review.to_dict() == {
@@ -346,24 +346,24 @@ def test_needs_review_for_unknown_side_and_review_flags():
 def test_review_reasons_say_which_image_and_why_for_every_flagged_ovary_visit():
     t = build_tables([
         result("a", [3.0], side="U", calibrated=False),
-        result("b", [3.0], side="R", flags=(FLAG_LOW_CONFIDENCE, "low_confidence")),
+        result("b", [3.0], side="R", flags=(FLAG_LOW_CONFIDENCE, "network: unsure")),
         result("b2", [3.0, 4.0, 5.0], side="R"),
         result("c", [3.0], patient="P2"),
-        result("d", [3.0], patient="P3", flags=("implausible_follicle_shape", "a_new_flag")),
+        result("d", [3.0], patient="P3", flags=("network: follicle shape", "a_new_flag")),
     ])  # fmt: skip
     reasons = t["review_reasons"]
     assert list(reasons.columns) == list(REASON_COLUMNS)
     got = [tuple(r) for r in reasons[["patient_id", "laterality", "sop_instance_uid", "flag"]].itertuples(index=False)]
     assert got == [
-        ("P1", "R", "b", FLAG_LOW_CONFIDENCE), ("P1", "R", "b", "low_confidence"),
+        ("P1", "R", "b", FLAG_LOW_CONFIDENCE), ("P1", "R", "b", "network: unsure"),
         ("P1", "R", "", FLAG_COUNTS_DISAGREE),
         ("P1", "U", "a", FLAG_UNCALIBRATED), ("P1", "U", "a", FLAG_SIDE_UNKNOWN),
-        ("P3", "L", "d", "implausible_follicle_shape"), ("P3", "L", "d", "a_new_flag"),
+        ("P3", "L", "d", "network: follicle shape"), ("P3", "L", "d", "a_new_flag"),
     ]  # fmt: skip
     said = dict(zip(reasons.flag, reasons.reason))
     assert said[FLAG_COUNTS_DISAGREE] == "the images' follicle counts differ: 1, 3"
     assert said[FLAG_UNCALIBRATED] == FLAG_REASONS[FLAG_UNCALIBRATED] and "pixels" in said[FLAG_UNCALIBRATED]
-    assert said["low_confidence"].startswith("network: unsure")
+    assert said["network: unsure"].startswith("network: unsure")
     assert said["a_new_flag"] == "a_new_flag"  # a flag without words is shown as it is
     # exactly the flagged ovary-visits have reasons
     flagged = t["ovaries"].loc[t["ovaries"].needs_review, ["patient_id", "laterality"]]

@@ -43,7 +43,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 MIN_CONFIDENCE = 0.70
-"""Flag ``low_confidence`` when the mean top-class probability over predicted structure is lower.
+"""Flag ``network: unsure`` when the mean top-class probability over predicted structure is lower.
 
 Set for network 0.3.0 with ``scripts/ood_calibration.py``: on held-out synthetic frames balanced
 accuracy at catching failed frames (ovary Dice < 0.5) is flat (0.68-0.69) from 0.675 to 0.80;
@@ -55,7 +55,7 @@ MIN_OVARY_MM2 = 20.0
 """Flag ``no_ovary`` when less ovary (incl. follicles) than this is predicted."""
 
 MIN_FOLLICLE_SOLIDITY = 0.75
-"""Flag ``implausible_follicle_shape`` when a follicle section >= 3 mm is less convex than this."""
+"""Flag ``network: follicle shape`` when a follicle section >= 3 mm is less convex than this."""
 
 
 UNCALIBRATED_DEPTHS_MM = (ASSUMED_DEPTH_MM, 50.0, 100.0)
@@ -122,7 +122,7 @@ def ood_flags(probs: np.ndarray) -> tuple[str, ...]:
     Returns
     -------
     tuple of str
-        Any of ``"no_ovary"``, ``"low_confidence"``, ``"implausible_follicle_shape"``.
+        Any of ``"network: no ovary"``, ``"network: unsure"``, ``"network: follicle shape"``.
     """
     labels = class_labels(probs)
     structure = labels > 0
