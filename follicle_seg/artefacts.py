@@ -28,7 +28,7 @@ def _token(name: str) -> str | None:
 
 
 def _uid(name: str) -> str:
-    return name.rsplit("_", 1)[0]
+    return name.split("_", 1)[0]  # a UID has no "_"
 
 
 #: What a run writes per image: (folder inside OUT, file pattern, the name's image key: its
@@ -128,19 +128,26 @@ def _render(result: ImageResult, key: KeyFrame, frame: Frame, counted: bool) -> 
     )
 
 
+def seg_filename(record: ImageRecord, frame_index: int) -> str:
+    """``<uid>_seg.dcm`` for a still, ``<uid>_f<frame, 3 digits>_seg.dcm`` for a cine's key frame."""
+    frame = f"_f{frame_index:03d}" if record.n_frames > 1 else ""
+    return f"{record.sop_instance_uid}{frame}_seg.dcm"
+
+
 def write_dicom(out: Path, result: ImageResult, keys: list[KeyFrame]) -> None:
-    """DICOM SEG (single-frame sources) and a TID 1500 SR referencing source and SEG."""
+    """A DICOM SEG of each key frame (a still's one frame, a sweep's frames of its counted
+    follicles and largest ovary section) and a TID 1500 SR referencing source and SEG."""
     record = result.record
     assert record is not None
     keys = [k for k in keys if k.frame_index in result.key_frames]  # not the unsure follicles' frames
     folder = out / "dicom"
     folder.mkdir(parents=True, exist_ok=True)
-    seg_path = None
-    if record.n_frames == 1 and keys:  # a still: its one key frame is the whole image
-        seg_path = write_seg(
-            record.path, embed(keys[0].labels, record), folder / f"{record.sop_instance_uid}_seg.dcm",
-            patient_id=record.patient_id,
-        )
+    segs = [
+        write_seg(record.path, embed(k.labels, record), folder / seg_filename(record, k.frame_index),
+                  patient_id=record.patient_id, frame_index=k.frame_index)  # fmt: skip
+        for k in keys
+    ]
+    seg_path = segs[0] if record.n_frames == 1 and segs else None  # the SR's ovary group refers to a still's
     write_sr(
         record.path,
         result,

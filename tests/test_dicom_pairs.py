@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -138,6 +139,7 @@ def test_segments_named_by_label_alone_count(tmp_path: Path) -> None:
         ("nothing known", "no segment is an ovary"),
         ("source missing", "is not in the folder"),
         ("two segs", "keep one SEG per image"),
+        ("cine frame unnamed", "has 3 frames and it names none of them"),
     ],
 )
 def test_unusable_annotations_are_refused_with_the_file_and_reason(tmp_path: Path, case: str, message: str) -> None:
@@ -153,6 +155,13 @@ def test_unusable_annotations_are_refused_with_the_file_and_reason(tmp_path: Pat
     elif case == "two segs":
         write_seg(source, labels, tmp_path / "seg.dcm")
         _seg_of(source, tmp_path / "corrected.dcm", [("Ovary", codes.SCT.Ovary, labels > 0)])
+    elif case == "cine frame unnamed":  # a SEG on a cine that does not say which frame it outlines
+        source = _source(tmp_path / "img.dcm", 0, frames=3)
+        seg = pydicom.dcmread(write_seg(source, labels, tmp_path / "seg.dcm", frame_index=1))
+        for item in [*seg.SourceImageSequence, *(d for g in seg.PerFrameFunctionalGroupsSequence
+                                                 for d in g.DerivationImageSequence[0].SourceImageSequence)]:  # fmt: skip
+            del item.ReferencedFrameNumber
+        seg.save_as(tmp_path / "seg.dcm")
     with pytest.raises(RejectedInput, match=message) as info:
         read_dicom_seg_pairs(tmp_path)
     assert info.value.path == str(tmp_path if case == "no seg" else next(tmp_path.glob("*seg.dcm")))
@@ -168,13 +177,20 @@ def test_a_runs_own_seg_with_its_sources_is_fine_tuning_data_matching_its_masks(
     for path in (out / "dicom").glob("*_seg.dcm"):
         shutil.copy(path, data)
     pairs = read_dicom_seg_pairs(data)
-    assert len(pairs) == len(list((out / "dicom").glob("*_seg.dcm"))) == 6  # the single-frame ok images
+    # the six stills and the cine's key frames, each named by its frame
+    assert len(pairs) == len(list((out / "dicom").glob("*_seg.dcm"))) > 6
+    cine = [name for name, *_ in pairs if "_f" in name]
+    assert len(cine) >= 1 and all(re.fullmatch(r"[0-9.]+_f\d{3}", name) for name in cine)
     for name, pixels, labels, row_mm, _ in pairs:
-        record = read_record(next(p for p in SAMPLES.glob("*.dcm") if pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID == name))
+        sop, _, frame = name.partition("_f")
+        record = read_record(next(p for p in SAMPLES.glob("*.dcm") if pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID == sop))
         c0, r0, c1, r1 = record.region
-        mask = cv2.imread(str(out / "masks" / f"{name}_0.png"), cv2.IMREAD_UNCHANGED)
+        mask = cv2.imread(str(out / "masks" / f"{sop}_{int(frame or 0)}.png"), cv2.IMREAD_UNCHANGED)
         np.testing.assert_array_equal(labels, mask[r0 : r1 + 1, c0 : c1 + 1])
         assert pixels.shape == labels.shape and row_mm == record.calibration.spacing_row_mm
+        if frame:  # the cine's own frame, as a run reads it
+            expected = next(iter_frames(record, start=int(frame), stop=int(frame) + 1)).pixels
+            np.testing.assert_array_equal(pixels, expected)
 
 
 def test_train_and_evaluate_take_a_dicom_folder(tmp_path: Path, monkeypatch) -> None:

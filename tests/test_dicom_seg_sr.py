@@ -137,10 +137,29 @@ def test_seg_uid_is_stable_for_equal_content_and_changes_with_it(still: Path, tm
     assert a.SOPInstanceUID == b.SOPInstanceUID != c.SOPInstanceUID
 
 
-def test_seg_rejects_multi_frame_sources_and_bad_label_maps(tmp_path: Path) -> None:
+def test_a_cine_key_frame_gets_a_seg_that_names_the_cine_and_the_frame(tmp_path: Path) -> None:
     cine = _source(tmp_path / "cine.dcm", n_frames=3)
-    with pytest.raises(ValueError, match="single-frame"):
-        write_seg(cine, _labels(), tmp_path / "seg.dcm")
+    source = pydicom.dcmread(cine, stop_before_pixels=True)
+    labels = _labels()
+    paths = [write_seg(cine, labels, tmp_path / f"seg{k}.dcm", frame_index=k) for k in (1, 2)]
+    assert _dciodvfy_errors(paths[0]) == []
+    seg = pydicom.dcmread(paths[0])
+    assert seg.SOPInstanceUID != pydicom.dcmread(paths[1]).SOPInstanceUID  # one object per frame
+    references = [seg.SourceImageSequence[0],
+                  seg.PerFrameFunctionalGroupsSequence[0].DerivationImageSequence[0].SourceImageSequence[0]]
+    for ref in references:
+        assert (ref.ReferencedSOPInstanceUID, ref.ReferencedSOPClassUID, ref.ReferencedFrameNumber) == (
+            source.SOPInstanceUID, source.SOPClassUID, 2)  # 1-based: frame index 1
+    instance = seg.ReferencedSeriesSequence[0].ReferencedInstanceSequence[0]
+    assert instance.ReferencedSOPClassUID == source.SOPClassUID == "1.2.840.10008.5.1.4.1.1.3.1"
+    pixels = hd.seg.segread(paths[0]).get_pixels_by_source_instance([source.SOPInstanceUID], segment_numbers=[1, 2])[0]
+    assert np.array_equal(pixels[..., 1], labels == 2)
+    _no_identity(paths[0])
+    with pytest.raises(ValueError, match="Frame 3 is not a frame of the source"):
+        write_seg(cine, labels, tmp_path / "seg.dcm", frame_index=3)
+
+
+def test_seg_rejects_bad_label_maps(tmp_path: Path) -> None:
     still = _source(tmp_path / "still.dcm")
     with pytest.raises(ValueError, match="shape"):
         write_seg(still, _labels()[1:], tmp_path / "seg.dcm")

@@ -23,6 +23,7 @@ from pathlib import Path
 import highdicom as hd
 import numpy as np
 import pydicom
+from pydicom.multival import MultiValue
 from pydicom.uid import SegmentationStorage
 
 from follicle_seg.errors import RejectedInput, brief
@@ -55,16 +56,17 @@ def read_dicom_seg_pairs(folder: Path) -> list[Pair]:
     -------
     list
         ``(name, pixels uint8, labels uint8, spacing_row_mm, spacing_col_mm)`` on the source's
-        ultrasound region, sorted by name (the source's SOP Instance UID; each other outlined
-        pane of a dual display as ``<uid>_pane<k>``, on its own region); the spacing is ``None``
-        for an uncalibrated source.
+        ultrasound region, sorted by name (the source's SOP Instance UID, ``<uid>_f<frame>`` for
+        a cine's frame (0-based, 3 digits); each other outlined pane of a dual display
+        ``..._pane<k>``, on its own region); the spacing is ``None`` for an uncalibrated source.
 
     Raises
     ------
     RejectedInput
         No SEG under ``folder``; a SEG that cannot be read, has no ovary or follicle segment,
-        has follicles without an ovary, or references a source that is missing, multi-frame,
-        of another size or rejected by ingestion; two SEGs on one source.
+        has follicles without an ovary, or references a source that is missing, of another
+        size or rejected by ingestion, or a cine without naming one of its frames; two SEGs on
+        one frame.
     """
     folder = Path(folder)
     segs, sources = [], {}
@@ -113,9 +115,13 @@ def _seg_pairs(seg_path: Path, sources: dict[str, Path]) -> list[Pair]:
         if sop not in sources:
             raise RejectedInput(str(seg_path), f"its source image {sop} is not in the folder.")
         record = read_record(sources[sop])  # RejectedInput names the source and the reason
-        if record.n_frames != 1:
-            raise RejectedInput(str(seg_path), f"its source {sources[sop].name} has {record.n_frames} frames; "
-                                               "only single-frame images are read (export the annotated frames).")  # fmt: skip
+        start = 0
+        if record.n_frames != 1:  # a cine: the SEG names the frame it outlines (as this pipeline's do)
+            frame_number = _referenced_frame(seg, sop)
+            if frame_number is None or not 1 <= frame_number <= record.n_frames:
+                raise RejectedInput(str(seg_path), f"its source {sources[sop].name} has {record.n_frames} frames "
+                                                   "and it names none of them (Referenced Frame Number).")  # fmt: skip
+            start = frame_number - 1
         masks = seg.get_pixels_by_source_instance([sop], segment_numbers=ovary + follicle, dtype=bool)[0]
         if masks.shape[:2] != (record.rows, record.columns):
             raise RejectedInput(str(seg_path), f"its frames are {masks.shape[:2]}, its source's "
@@ -123,13 +129,28 @@ def _seg_pairs(seg_path: Path, sources: dict[str, Path]) -> list[Pair]:
         full = np.zeros(masks.shape[:2], np.uint8)
         full[masks[..., : len(ovary)].any(axis=-1)] = OVARY_LABEL if follicle else OUTLINE
         full[masks[..., len(ovary) :].any(axis=-1)] = FOLLICLE_LABEL
-        for frame in iter_frames(record, panes=True):  # a dual display: each outlined pane a pair
+        # a dual display: each outlined pane a pair
+        for frame in iter_frames(record, start=start, stop=start + 1, panes=True):
             pane = frame.record
             c0, r0, c1, r1 = pane.region
             labels = full[r0 : r1 + 1, c0 : c1 + 1]
             if record.n_panes > 1 and not labels.any():
                 continue  # a pane nobody outlined is not annotated, not empty
             cal = pane.calibration
-            name = f"{sop}_pane{pane.pane + 1}" if pane.pane else sop
+            name = sop + (f"_f{start:03d}" if record.n_frames > 1 else "") + (f"_pane{pane.pane + 1}" if pane.pane else "")
             pairs.append((name, frame.pixels, labels, cal.spacing_row_mm, cal.spacing_col_mm))
     return pairs
+
+
+def _referenced_frame(seg: hd.seg.Segmentation, sop: str) -> int | None:
+    """The 1-based frame of source ``sop`` that ``seg`` outlines, as its source references say."""
+    items = list(seg.get("SourceImageSequence", []))
+    for group in seg.get("PerFrameFunctionalGroupsSequence", []):
+        for derivation in group.get("DerivationImageSequence", []):
+            items += list(derivation.get("SourceImageSequence", []))
+    numbers = set()
+    for item in items:
+        value = item.get("ReferencedFrameNumber")
+        if str(item.get("ReferencedSOPInstanceUID", "")) == sop and value not in (None, ""):
+            numbers.update(int(n) for n in (value if isinstance(value, MultiValue) else [value]))
+    return numbers.pop() if len(numbers) == 1 else None

@@ -4,14 +4,17 @@ Two BINARY segments on the source frame's pixel grid: 1 ``ovary`` (the ovary inc
 follicles, SCT 15497006) and 2 ``follicle`` (SCT 24162005 Ovarian follicle structure). The
 segments overlap by design: the ovary is an anatomical structure that contains its follicles.
 
-Multi-frame sources (cine sweeps) have no Frame of Reference, and highdicom 0.28 refuses a SEG
-of a multi-frame image without one (highdicom issue #284). They are covered instead by the
-Structured Report's planar outlines (SCOORD POLYLINE with ReferencedFrameNumber) on their key
-frames; see :mod:`follicle_seg.report.dicom_sr`.
+A multi-frame source (a cine sweep) gets one SEG per key frame: it has no Frame of Reference,
+and highdicom 0.28 segments a multi-frame image only within one (highdicom issue #284), so the
+SEG is built on a single-frame view of the source (its header, US Image Storage) and its
+references are then made to name the cine and the frame (SOP Class US Multi-frame, Referenced
+Frame Number), as PS3.3's Image SOP Instance Reference macro allows. The Structured Report's
+planar outlines cover the same frames (:mod:`follicle_seg.report.dicom_sr`).
 """
 
 from __future__ import annotations
 
+from copy import deepcopy
 from pathlib import Path
 
 import highdicom as hd
@@ -54,25 +57,62 @@ def segment_masks(labels: np.ndarray) -> np.ndarray:
     )
 
 
-def seg_supported(source: Dataset) -> bool:
-    """Whether a SEG can be written for this source: single-frame images only (module docstring)."""
-    return int(source.get("NumberOfFrames", 1) or 1) == 1
+#: SOP Class of the single-frame view a cine's frame is segmented on (module docstring).
+_US_IMAGE = "1.2.840.10008.5.1.4.1.1.6.1"
+#: What a single ultrasound frame does not carry of its cine's header.
+_CINE_ONLY = ("NumberOfFrames", "FrameIncrementPointer", "FrameTime", "FrameTimeVector", "CineRate",
+              "PixelData")  # fmt: skip
 
 
-def build_seg(source: Dataset, labels: np.ndarray) -> hd.seg.Segmentation:
-    """Build the Segmentation dataset of ``labels`` (rows x columns, values 0/1/2) on ``source``.
+def n_frames(source: Dataset) -> int:
+    return int(source.get("NumberOfFrames", 1) or 1)
+
+
+def _frame_view(source: Dataset) -> Dataset:
+    """The header of a multi-frame source as a single-frame US image (no pixel data)."""
+    view = Dataset()
+    for element in source:  # shared, not copied: the view only drops and replaces elements
+        if element.tag.group != 0x7FE0:
+            view.add(element)
+    view.file_meta = source.file_meta
+    for keyword in (*_CINE_ONLY, "SOPClassUID"):
+        view.pop(keyword, None)  # (setting a shared element would change the source's too)
+    view.SOPClassUID = _US_IMAGE
+    return view
+
+
+def _refer_to_frame(seg: hd.seg.Segmentation, source: Dataset, frame_index: int) -> None:
+    """Make every reference of ``seg`` to the single-frame view name the cine and its frame."""
+    uid, cls = str(source.SOPInstanceUID), str(source.SOPClassUID)
+
+    def fix(sequence, frame: bool) -> None:
+        for k, item in enumerate(sequence):
+            if str(item.get("ReferencedSOPInstanceUID", "")) == uid:
+                item = sequence[k] = deepcopy(item)  # highdicom shares items between sequences
+                item.ReferencedSOPClassUID = cls
+                if frame:
+                    item.ReferencedFrameNumber = frame_index + 1
+
+    fix(seg.get("SourceImageSequence", []), frame=True)
+    for series in seg.get("ReferencedSeriesSequence", []):
+        fix(series.get("ReferencedInstanceSequence", []), frame=False)
+    for group in seg.get("PerFrameFunctionalGroupsSequence", []):
+        for derivation in group.get("DerivationImageSequence", []):
+            fix(derivation.get("SourceImageSequence", []), frame=True)
+
+
+def build_seg(source: Dataset, labels: np.ndarray, frame_index: int = 0) -> hd.seg.Segmentation:
+    """Build the Segmentation dataset of ``labels`` (rows x columns, values 0/1/2) on frame
+    ``frame_index`` (0-based) of ``source``.
 
     Raises
     ------
     ValueError
-        When the source is multi-frame, or ``labels`` does not match the source frame's
-        Rows (0028,0010) x Columns (0028,0011) or holds values other than 0, 1, 2.
+        When ``frame_index`` is not a frame of the source, or ``labels`` does not match the
+        source frame's Rows (0028,0010) x Columns (0028,0011) or holds values other than 0, 1, 2.
     """
-    if not seg_supported(source):
-        raise ValueError(
-            "A SEG is only written for single-frame sources; cover multi-frame sweeps with the "
-            "SR's planar outlines (dicom_sr.write_sr)."
-        )
+    if not 0 <= frame_index < n_frames(source):
+        raise ValueError(f"Frame {frame_index} is not a frame of the source ({n_frames(source)} frame(s)).")
     labels = np.asarray(labels)
     shape = (int(source.Rows), int(source.Columns))
     if labels.shape != shape:
@@ -92,9 +132,10 @@ def build_seg(source: Dataset, labels: np.ndarray) -> hd.seg.Segmentation:
         for number, concept in ((1, OVARY), (2, FOLLICLE))
     ]
     source_uid = str(source.SOPInstanceUID)
-    content = labels.astype(np.uint8).tobytes()
+    cine = n_frames(source) > 1
+    content = labels.astype(np.uint8).tobytes() + (f"frame {frame_index}".encode() if cine else b"")
     seg = hd.seg.Segmentation(
-        source_images=[source],
+        source_images=[_frame_view(source) if cine else source],
         pixel_array=segment_masks(labels)[np.newaxis],
         segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
         segment_descriptions=descriptions,
@@ -112,19 +153,22 @@ def build_seg(source: Dataset, labels: np.ndarray) -> hd.seg.Segmentation:
     # General Image module, Type 2C: required when the image has neither Image Orientation
     # (Patient) nor a Frame of Reference, as for a projection-free ultrasound frame.
     seg.PatientOrientation = source.get("PatientOrientation", "")
+    if cine:
+        _refer_to_frame(seg, source, frame_index)
     strip_identity(seg)
     return seg
 
 
 def write_seg(
-    source_path: str | Path, labels: np.ndarray, out_path: str | Path, *, patient_id: str | None = None
+    source_path: str | Path, labels: np.ndarray, out_path: str | Path, *, patient_id: str | None = None,
+    frame_index: int = 0,
 ) -> Path:
-    """Write the DICOM SEG of a single-frame source image and return its path.
+    """Write the DICOM SEG of one frame of a source image and return its path.
 
     Parameters
     ----------
     source_path
-        The source ultrasound DICOM file (single frame).
+        The source ultrasound DICOM file.
     labels
         Label map on the full source frame, ``(Rows, Columns)``, 0 background, 1 ovary,
         2 follicle.
@@ -132,6 +176,8 @@ def write_seg(
         Output file; written atomically (temporary file then rename).
     patient_id
         Replaces the source's PatientID (the pseudonym of a ``--pseudonymize`` run).
+    frame_index
+        The frame segmented (0-based; a cine's key frame).
 
     Returns
     -------
@@ -146,6 +192,6 @@ def write_seg(
     source = read_source(source_path)
     if patient_id is not None:
         source.PatientID = patient_id
-    seg = build_seg(source, labels)
+    seg = build_seg(source, labels, frame_index)
     return save_atomic(seg, Path(out_path))
 
