@@ -334,6 +334,10 @@ def test_reject_not_dicom_and_missing(tmp_path: Path) -> None:
     assert "not a readable file" in rejected(tmp_path / "gone.dcm")
     (tmp_path / "empty.dcm").write_bytes(b"")
     assert rejected(tmp_path / "empty.dcm") == "empty file (0 bytes)"
+    whole = (Path(__file__).resolve().parents[1] / "data_samples" / "mono_left.dcm").read_bytes()
+    for size in (600, 1000):  # cut inside a header element: pydicom keeps what is there, silently
+        (tmp_path / f"cut{size}.dcm").write_bytes(whole[:size])
+        assert rejected(tmp_path / f"cut{size}.dcm") == "truncated: the file ends inside its header, before the pixel data"
     garbage = tmp_path / "garbage.dcm"
     noise = np.random.default_rng(1).integers(0, 256, 5000, dtype=np.uint8).tobytes()
     garbage.write_bytes(b"\0" * 128 + b"DICM" + noise)

@@ -33,7 +33,7 @@ from follicle_seg.io.calibration import (
     other_panes,
 )
 from follicle_seg.io.grey import COLOUR_PHOTOMETRICS, grey_converter
-from follicle_seg.io.header import MAX_PIXEL_BYTES, read_header
+from follicle_seg.io.header import MAX_PIXEL_BYTES, ends_inside_an_element, read_header
 from follicle_seg.io.laterality import choose_laterality
 from follicle_seg.io.pixel_data import check_pixel_length
 from follicle_seg.io.region import MIN_REGION_PX, find_scan_areas
@@ -161,6 +161,8 @@ def read_record(path: str | Path) -> ImageRecord:
 def _record_from_header(path_str: str, ds: Dataset) -> ImageRecord:
     """The body of :func:`read_record`, on a parsed header."""
     if PIXEL_DATA not in ds:
+        if ends_inside_an_element(path_str):
+            raise RejectedInput(path_str, "truncated: the file ends inside its header, before the pixel data")
         if "Rows" in ds and "Columns" in ds:
             raise RejectedInput(
                 path_str, "no pixel data (7FE0,0010) after an image header: cut short?"

@@ -18,7 +18,7 @@ import pydicom
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
-from pydicom.uid import DeflatedExplicitVRLittleEndian
+from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from follicle_seg.errors import RejectedInput, brief
 from follicle_seg.io.tags import PIXEL_DATA
@@ -66,6 +66,29 @@ def read_header(path: str, *, pixels: bool = True) -> Dataset:
     if "TransferSyntaxUID" not in getattr(ds, "file_meta", Dataset()):
         raise RejectedInput(path, "no transfer syntax in the file meta information")
     return ds
+
+
+def ends_inside_an_element(path: str) -> bool:
+    """Whether the file stops inside a data element of its data set: the last one declares more
+    bytes than are left, or a few bytes after it are not a whole element header (pydicom keeps
+    what there is, silently). False when it cannot tell (a Deflated or big-endian data set, a
+    parse that fails otherwise)."""
+    try:
+        with open(path, "rb") as fp:
+            size = os.fstat(fp.fileno()).st_size
+            pydicom.filereader.read_preamble(fp, False)
+            syntax = pydicom.filereader._read_file_meta_info(fp).get("TransferSyntaxUID")
+            if syntax not in (ImplicitVRLittleEndian, ExplicitVRLittleEndian) and not (
+                syntax and syntax.is_little_endian and not syntax.is_deflated
+            ):
+                return False
+            last = None
+            for last in pydicom.filereader.data_element_generator(fp, syntax == ImplicitVRLittleEndian, True,
+                                                                  defer_size=256):  # fmt: skip
+                pass
+    except Exception:  # noqa: BLE001 - only a yes counts
+        return False
+    return last is not None and last.length != 0xFFFFFFFF and last.value_tell + last.length != size
 
 
 def _bare_data_set(path: str) -> bool:
