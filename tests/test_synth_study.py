@@ -109,6 +109,12 @@ def test_patient_name_is_fake_and_same_seed_gives_same_pixels(tmp_path: Path) ->
         assert da.PixelData == db.PixelData and da.SOPInstanceUID == db.SOPInstanceUID
         assert str(da.PatientName).startswith("SYNTH^PATIENT^")
     pd.testing.assert_frame_equal(a.follicles, b.follicles)
+    # other settings, other files: none of their UIDs repeat (a PACS given both keeps both)
+    c = write_study(tmp_path / "c", patients=1, visits=1, frames_per_sweep=4, seed=9)
+    uids = {str(pydicom.dcmread(f, stop_before_pixels=True)[k].value) for f in a.files
+            for k in ("SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID")}  # fmt: skip
+    assert not uids & {str(pydicom.dcmread(f, stop_before_pixels=True)[k].value) for f in c.files
+                       for k in ("SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID")}  # fmt: skip
 
 
 def test_bad_arguments_are_refused(tmp_path: Path) -> None:

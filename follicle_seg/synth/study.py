@@ -111,8 +111,11 @@ class _Image:
         return list(dict.fromkeys(path for path, _, _ in self.frames))
 
 
-def _uid(seed: int, *parts: object) -> str:
-    return str(generate_uid(entropy_srcs=["follicle_seg.synth", str(seed), *map(str, parts)]))
+def _uid(key: str, *parts: object) -> str:
+    """A UID of the study's ``key`` (its seed and the settings that change its files) and ``parts``:
+    the same study written again has the same UIDs, another one (other frames, visits, styles)
+    none of them, so a PACS given both keeps both."""
+    return str(generate_uid(entropy_srcs=["follicle_seg.synth", key, *map(str, parts)]))
 
 
 def _translated(ov: Ovary, offset: np.ndarray) -> Ovary:
@@ -179,7 +182,7 @@ def _write_image(
     common = dict(
         patient_id=str(meta["patient_id"]), patient_name=f"SYNTH^PATIENT^{meta['patient_id']}",
         study_uid=str(meta["study_uid"]), study_date=str(meta["study_date"]),
-        series_uid=_uid(int(meta["seed"]), *path.parts[-3:], "series"),
+        series_uid=_uid(str(meta["key"]), *path.parts[-3:], "series"),
         series_description=word + (" SWEEP" if kind == "sweep" else "") if how == "description" else f"TVUS {kind.upper()}",
         laterality=side if how == "tag" else None,
         image_comments=word if how == "comments" else None,
@@ -193,11 +196,11 @@ def _write_image(
         for k in range(len(frames)):
             name = path.with_name(f"{path.stem}_{k + 1:03d}.dcm")
             acquired = (start + timedelta(milliseconds=k * frame_time_ms)).strftime("%Y%m%d%H%M%S.%f")
-            uid = write_us_dicom(name, frames[k : k + 1], sop_instance_uid=_uid(int(meta["seed"]), *name.parts[-3:], "sop"),
+            uid = write_us_dicom(name, frames[k : k + 1], sop_instance_uid=_uid(str(meta["key"]), *name.parts[-3:], "sop"),
                                  instance_number=k + 1, acquired=acquired, **common)  # fmt: skip
             written.append((name, uid, 0))
     else:
-        uid = write_us_dicom(path, frames, sop_instance_uid=_uid(int(meta["seed"]), *path.parts[-3:], "sop"),
+        uid = write_us_dicom(path, frames, sop_instance_uid=_uid(str(meta["key"]), *path.parts[-3:], "sop"),
                              frame_time_ms=frame_time_ms, **common)  # fmt: skip
         written = [(path, uid, k) for k in range(len(frames))]
     return _Image(tuple(written), kind, tuple(planes), setup, origin, (frames.shape[1], frames.shape[2]))
@@ -295,6 +298,7 @@ def write_study(
     if unknown:
         raise ValueError(f"Unknown style(s) {', '.join(unknown)}; known styles: {', '.join(STYLES)}.")
     out = Path(out)
+    key = f"{seed}:{visits}:{frames_per_sweep}:{stills_per_ovary}:{sweep_files}:{','.join(names)}"
     masks_dir = out / "truth" / "masks"
     masks_dir.mkdir(parents=True, exist_ok=True)
     cohort_rows, ovary_rows, follicle_rows, image_rows, files = [], [], [], [], []
@@ -310,7 +314,7 @@ def write_study(
         cohort_rows.append({"patient_id": pid, "group": group, "baseline_date": base.isoformat()})
         for v, day in enumerate(days):
             study_date = (base + timedelta(days=day)).isoformat()
-            study_uid = _uid(seed, pid, v, "study")
+            study_uid = _uid(key, pid, v, "study")
             folder = out / "dicom" / pid / f"visit{v + 1:02d}"
             folder.mkdir(parents=True, exist_ok=True)
             for side in ("L", "R"):
@@ -318,7 +322,7 @@ def write_study(
                 diam = [d for d in (h.diameter(day) for h in histories[side]) if d is not None]
                 sc, probe, ext_y = _ovary_scene(rng, lengths[side], diam)
                 meta = {"patient_id": pid, "study_uid": study_uid, "study_date": study_date, "side": side,
-                        "seed": seed, "header": f"SYNTH US  {study_date}"}
+                        "key": key, "header": f"SYNTH US  {study_date}"}
                 base_row = {"patient_id": pid, "study_date": study_date, "laterality": side}
                 images = _scan_ovary(rng, sc, probe, ext_y, fam, folder, side, meta,
                                      frames_per_sweep, stills_per_ovary, sweep_files == "frames")
