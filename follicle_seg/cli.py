@@ -21,6 +21,7 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     help="Transvaginal ultrasound follicle counts and sizes per ovary per visit.",
+    rich_markup_mode="markdown",  # help paragraphs reflow to the terminal's width
 )
 
 
@@ -83,13 +84,14 @@ def run(
     report: bool = typer.Option(True, "--report/--no-report", help="Write report/index.html."),
     weights: Optional[Path] = typer.Option(None, help="Model weights (default: the shipped models/model.pt)."),
     pseudonymize: Optional[Path] = typer.Option(
-        None, "--pseudonymize", help="Key file: replace PatientID by a stable HMAC pseudonym everywhere."
+        None, "--pseudonymize", help="Key file: replace PatientID by a stable HMAC pseudonym in every output (input paths are kept as given)."
     ),
     executor: str = typer.Option("local", help="local | dask"),
     scheduler: Optional[str] = typer.Option(None, help="Dask scheduler address (default: a LocalCluster)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing but errors."),
 ) -> None:
-    """Ingest, segment and measure every DICOM file under INPUTS; write the SPEC tables to OUT.
+    """Ingest, segment and measure every DICOM file under INPUTS; write to OUT the tables
+    (images, follicles, ovaries, visits, response: CSV and Parquet), overlays, report and DICOM.
 
     Exits 0 when the run finished, even if some files were rejected (they are listed in
     images.csv with the reason); non-zero only when the run itself could not proceed.

@@ -91,6 +91,8 @@ def test_inspect_json_round_trip_through_the_cli(samples: Path) -> None:
         assert list(row) == list(COLUMNS) and set(SPEC_COLUMNS) <= set(row)
         assert row["status"] in ("ok", "rejected") and row["follicle_count"] is None
         assert (row["reason"] == "") == (row["status"] == "ok")
+        if row["status"] != "ok":  # nothing is known of a rejected file's calibration, as in images.csv
+            assert row["calibrated"] is None and row["spacing_row_mm"] is None
         if row["status"] == "ok":
             assert len(row["region"]) == 4 and row["modality"] == "US"
             assert row["calibration_source"] in ("ultrasound_region", "PixelSpacing", "none")

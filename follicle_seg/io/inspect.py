@@ -74,7 +74,7 @@ def inspect_file(path: str | Path) -> dict[str, Any]:
         next(iter_frames(record, stop=1))
     except RejectedInput as rejected:
         row: dict[str, Any] = dict.fromkeys(COLUMNS)
-        row.update(path=str(path), status="rejected", reason=rejected.reason, calibrated=False)
+        row.update(path=str(path), status="rejected", reason=rejected.reason)  # unknown, as images.csv leaves it
         return row
     return record_row(record)
 
