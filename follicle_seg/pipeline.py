@@ -524,7 +524,8 @@ def _run(inputs: list, options: RunOptions, progress, t0: float) -> RunSummary:
             write_tables(tables, options.out)
             overlays = None
             if options.overlays or options.report:
-                from follicle_seg.report.html import scan_overlays, write_report
+                from follicle_seg.report.html import write_report
+                from follicle_seg.report.thumbnails import scan_overlays
 
                 overlays = scan_overlays(options.out / "overlays", tables["images"]["sop_instance_uid"])
             write_csv(worksheet(tables, overlays, review), options.out / WORKSHEET_FILE)

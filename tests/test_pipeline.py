@@ -471,7 +471,7 @@ def test_a_file_analysed_again_leaves_no_output_of_its_earlier_analysis(study, t
     """Resumed, a file changed in place (or given a new SOP instance UID) is analysed again: the
     overlays, crops and DICOM of its earlier analysis go (another key frame's overlay would
     otherwise sit in the report beside the new one), those of the files resumed stay."""
-    from follicle_seg.report.html import scan_overlays
+    from follicle_seg.report.thumbnails import scan_overlays
     from follicle_seg.report.overlay_files import overlay_stem
 
     inputs = tmp_path / "in"

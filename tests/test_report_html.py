@@ -15,7 +15,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from follicle_seg.report.html import scan_overlays, write_report
+from follicle_seg.report.html import write_report
+from follicle_seg.report.thumbnails import scan_overlays
 from follicle_seg.report.plots import group_order
 from follicle_seg.report.overlay import render_overlay
 from follicle_seg.report.overlay_files import overlay_filename, write_crops, write_overlay

@@ -1,0 +1,83 @@
+"""HTML pieces of the report: escaping, links, numbers and yes/no as the tables hold them, and
+the anchors and file tokens of patients. Every string from the tables goes through :func:`esc`."""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import math
+import re
+from urllib.parse import quote
+
+import numpy as np
+import pandas as pd
+
+SIDE_NAMES = {"L": "Left", "R": "Right", "U": "Side unknown"}
+
+
+def table(df: pd.DataFrame, columns: list[str]) -> str:
+    head = "".join(f"<th>{esc(c)}</th>" for c in columns)
+    rows = []
+    for _, r in df.iterrows():
+        cells = []
+        for c in columns:
+            v = r[c]
+            numeric = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+            cells.append(f"<td class=num>{num(v, 2)}</td>" if numeric else f"<td>{esc(text(v))}</td>")
+        rows.append(f"<tr>{''.join(cells)}</tr>")
+    return f"<table><tr>{head}</tr>{''.join(rows)}</table>" if rows else "<p class=muted>No rows.</p>"
+
+
+def present(value: object) -> bool:
+    if value is None or value is pd.NA:
+        return False
+    if isinstance(value, float) and math.isnan(value):
+        return False
+    return str(value) != ""
+
+
+def truthy(value: object) -> bool:
+    return present(value) and bool(value)
+
+
+def bools(series: pd.Series) -> pd.Series:
+    return series.astype("boolean").fillna(False).astype(bool)
+
+
+def yes(value: object) -> str:
+    return "yes" if truthy(value) else ("no" if present(value) else "&ndash;")
+
+
+def num(value: object, decimals: int) -> str:
+    if not present(value):
+        return "&ndash;"
+    number = float(value)  # type: ignore[arg-type]
+    if decimals == 0 or number.is_integer():
+        return f"{number:.0f}"
+    return f"{number:.{decimals}f}"
+
+
+def text(value: object) -> str:
+    return str(value) if present(value) else ""
+
+
+def esc(value: object) -> str:
+    return html.escape(text(value), quote=True)
+
+
+def url(relative: str) -> str:
+    """A relative URL, percent-encoded, then HTML-escaped for an attribute."""
+    return html.escape(quote(relative, safe="/._-"), quote=True)
+
+
+def file_token(patient_id: str) -> str:
+    safe = re.sub(r"[^A-Za-z0-9.-]+", "-", patient_id).strip("-")[:40] or "x"
+    return f"{safe}-{hashlib.sha1(patient_id.encode()).hexdigest()[:6]}"
+
+
+def uid_tail(uid: object) -> str:
+    return "..." + str(uid)[-8:]
+
+
+def anchor(patient_id: object) -> str:
+    return "patient-" + file_token(str(patient_id))

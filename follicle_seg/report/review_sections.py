@@ -1,0 +1,97 @@
+"""The report's review sections: the ovary-visits that need review and why, the follicles and
+unsure candidates to check (a crop of each), and the decisions a reviewer made."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from follicle_seg.report.markup import SIDE_NAMES, anchor, bools, esc, num, uid_tail, url, yes
+from follicle_seg.report.overlay_files import CROPS, crop_filename
+from follicle_seg.review import candidate_lines, reasons_by_ovary
+
+
+def needs_review(ovaries: pd.DataFrame, reasons: pd.DataFrame | None) -> str:
+    flagged = ovaries[bools(ovaries["needs_review"])]
+    why = reasons_by_ovary(reasons)
+    if flagged.empty:
+        body = "<p>No ovary-visit is flagged.</p>"
+    else:
+        rows = []
+        for r in flagged.sort_values(["patient_id", "study_date", "laterality"]).itertuples():
+            rows.append(
+                f"<tr><td><a href=\"#{anchor(r.patient_id)}\">{esc(r.patient_id)}</a></td>"
+                f"<td>{esc(r.study_date)}</td><td>{esc(SIDE_NAMES.get(str(r.laterality), r.laterality))}</td>"
+                f"<td class=num>{num(r.follicle_count, 0)}</td><td>{yes(r.calibrated)}</td>"
+                f"<td>{esc(why.get((str(r.patient_id), str(r.study_date), str(r.laterality)), ''))}</td></tr>"
+            )
+        body = (
+            "<p class=\"muted\">Uncalibrated image, unknown side, low-confidence segmentation or "
+            "images of one ovary that disagree: check the overlays, and record what you decide in "
+            "<code>review.csv</code> in the run folder: <code>review_worksheet.csv</code> holds its "
+            "lines, prefilled; write the decisions in (<code>confirmed</code>: the count is right; "
+            "<code>not_follicle</code>: a numbered follicle or a dashed <code>4?</code> candidate is "
+            "not one; <code>follicle</code>: a <code>4?</code> candidate is one), save it under that "
+            "name and run again (the README says more). Each reason, with its image, is a row of "
+            "<code>review_reasons.csv</code>.</p><table><tr><th>patient</th>"
+            "<th>visit</th><th>side</th><th>follicles</th><th>calibrated</th><th>why</th></tr>"
+            f"{''.join(rows)}</table>"
+        )
+    return f"<section id=\"review\"><h2>Needs review ({len(flagged)})</h2>{body}</section>"
+
+
+def to_check(sheet: pd.DataFrame, out_dir: Path, overlays_dir: str) -> str:
+    """The follicle lines of the review worksheet (undecided), a crop of each from its overlay,
+    one row per ovary-visit: what a reviewer decides, at a glance."""
+    lines = sheet[sheet["sop_instance_uid"] != ""]
+    confirm = sheet[(sheet["sop_instance_uid"] == "") & (sheet["follicle_count"] != "")]
+    count = {(r.patient_id, r.study_date, r.laterality): r.follicle_count for r in confirm.itertuples()}
+    if lines.empty:
+        return "<section id=\"check\"><h2>To check</h2><p>No follicle or candidate to check.</p></section>"
+    rows = []
+    lines = lines.assign(unsure=candidate_lines(lines))
+    for (patient, date, side), group in lines.groupby(["patient_id", "study_date", "laterality"], sort=False):
+        figures = []
+        counted_images = set(group.loc[group["counted"] == "true", "sop_instance_uid"])
+        for f in group.itertuples():
+            unsure = f.unsure
+            number = f"{f.follicle_id}?" if unsure else f.follicle_id
+            size = f"{float(f.mean_diameter_mm):.1f} mm" if f.mean_diameter_mm else "px"
+            where = "" if f.sop_instance_uid in counted_images else f" image {uid_tail(f.sop_instance_uid)}"
+            what = ("unsure" if unsure else "counted" if f.counted == "true" else "") + where
+            crop = f"{overlays_dir}/{CROPS}/{crop_filename(f.overlay, int(f.follicle_id))}" if f.overlay else ""
+            image = (f"<img src=\"{url('../' + crop)}\" loading=\"lazy\" alt=\"follicle {esc(number)}\">"
+                     if crop and (out_dir / crop).is_file() else "<span class=muted>no crop</span>")  # fmt: skip
+            link = f"<a href=\"{url('../' + f.overlay)}\">{image}</a>" if f.overlay else image
+            figures.append(f"<figure>{link}<b>{esc(number)}</b> {esc(size)} &middot; {esc(what)}</figure>")
+        rows.append(
+            f"<tr><td><a href=\"#{anchor(patient)}\">{esc(patient)}</a><br>{esc(date)}<br>"
+            f"{esc(SIDE_NAMES.get(side, side))}<br>count {esc(count.get((patient, date, side), ''))}</td>"
+            f"<td><div class=\"thumbs crops\">{''.join(figures)}</div></td></tr>"
+        )
+    return (
+        f"<section id=\"check\"><h2>To check ({len(lines)} follicles and candidates)</h2><p class=\"muted\">"
+        "The follicle lines of <code>review_worksheet.csv</code>, each cut from its overlay (click for the whole "
+        "image): the counted follicles first (<code>not_follicle</code> if one is not), the follicles of the "
+        "ovary's other images, then the candidates the network was unsure of (highest score first), dashed and numbered "
+        "<code>4?</code> (<code>follicle</code> or <code>not_follicle</code>).</p>"
+        f"<table>{''.join(rows)}</table></section>"
+    )
+
+
+def review_log(log: pd.DataFrame) -> str:
+    rows = "".join(
+        f"<tr><td><a href=\"#{anchor(r.patient_id)}\">{esc(r.patient_id)}</a></td><td>{esc(r.study_date)}</td>"
+        f"<td>{esc(SIDE_NAMES.get(str(r.laterality), r.laterality))}</td><td>{esc(r.decision)}</td>"
+        f"<td>{esc(r.sop_instance_uid)} {'' if pd.isna(r.follicle_id) else f'#{int(r.follicle_id)}'}</td>"
+        f"<td class=num>{num(r.count_before, 0)} &rarr; {num(r.count_after, 0)}</td>"
+        f"<td>{esc(r.reviewer)}</td><td>{esc(r.comment)}</td></tr>"
+        for r in log.itertuples()
+    )
+    return (
+        f"<section id=\"reviewed\"><h2>Reviewed ({len(log)} decisions)</h2><p class=\"muted\">From "
+        "<code>review.csv</code>; the tables apply them (<code>review_log.csv</code>).</p><table><tr>"
+        "<th>patient</th><th>visit</th><th>side</th><th>decision</th><th>follicle</th><th>count</th>"
+        f"<th>reviewer</th><th>comment</th></tr>{rows}</table></section>"
+    )
