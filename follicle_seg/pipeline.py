@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -464,7 +465,7 @@ def _run(inputs: list, options: RunOptions, progress, t0: float) -> RunSummary:
     missing = [str(p) for p in inputs if not os.path.lexists(p)]
     if missing:
         raise FollicleSegError(f"{', '.join(missing)}: no such file or folder")
-    _check_device(options.device)
+    _check_device(options.device, here=options.executor == "local")
     cohort = read_cohort(options.cohort) if options.cohort else None
     review = Review.read(options.out / REVIEW_FILE)
     paths = list(discover(inputs, exclude=[options.out]))
@@ -549,10 +550,15 @@ def _run(inputs: list, options: RunOptions, progress, t0: float) -> RunSummary:
     return summary
 
 
-def _check_device(device: str) -> None:
-    """Refuse a device the run could not use before anything is read (``cuda`` without a GPU);
-    ``auto`` and ``cpu`` need no torch import here."""
+def _check_device(device: str, here: bool = True) -> None:
+    """Refuse a device the run could not use before anything is read: not a device name, or
+    ``cuda`` without a GPU when the run segments ``here`` (Dask workers may have the GPU this
+    machine lacks). ``auto`` and ``cpu`` need no torch import here."""
     if device in ("auto", "cpu"):
+        return
+    if not re.fullmatch(r"cuda(:\d+)?", device):
+        raise FollicleSegError(f"--device {device}: device must be 'auto', 'cpu' or 'cuda[:N]'")
+    if not here:
         return
     from follicle_seg.model.infer import resolve_device
 
