@@ -182,8 +182,9 @@ def build_tables(
     for ov in ovaries:
         ov.confirmed = review.confirmed(ov.key, len(ov.chosen.follicles))
     review.check_applied()
-    # a side scanned at other visits of the patient but not at this one: the visit's totals are
-    # one ovary's, and its change from baseline would read as a fall
+    # a side scanned at other visits of the patient but not at this one (nor an image of unknown
+    # side, flagged as such): the visit's totals are one ovary's, and its change from baseline
+    # would read as a fall
     sides: dict[tuple[str, str, str], set[str]] = {}
     ever: dict[str, set[str]] = {}
     for ov in ovaries:
@@ -191,8 +192,8 @@ def build_tables(
         ever.setdefault(ov.patient_id, set()).add(ov.laterality)
     for ov in ovaries:
         other = {"L": "R", "R": "L"}.get(ov.laterality)
-        ov.other_side_missing = (other in ever[ov.patient_id]
-                                 and other not in sides[(ov.patient_id, ov.study_uid, ov.study_date)])  # fmt: skip
+        here = sides[(ov.patient_id, ov.study_uid, ov.study_date)]
+        ov.other_side_missing = other in ever[ov.patient_id] and not here & {other, "U"}
     first_visit: dict[str, str] = {}
     for ov in ovaries:
         if ov.study_date and (ov.patient_id not in first_visit or ov.study_date < first_visit[ov.patient_id]):

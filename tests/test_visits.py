@@ -288,13 +288,15 @@ def test_a_side_unknown_image_is_never_added_to_a_known_side_and_a_missing_side_
         result("l1", [3.0], day="2026-01-19", side="L"),  # the right ovary not imaged
         result("u2", [6.0, 12.0], day="2026-02-02", side="U"),  # a visit with no known side
         result("l3", [4.0], patient="P2", day="2026-01-05", side="L"),  # P2: one ovary only
+        result("l4", [4.0], day="2026-02-16", side="L"), result("u4", [], day="2026-02-16", side="U"),
     ]
     t = build_tables(results)
     v = t["visits"].set_index(["patient_id", "study_date"])
-    assert list(v.loc["P1", "follicle_count"]) == [3, 1, 2]  # not 5 at the first visit
-    assert list(v.loc["P1", "afc"]) == [3, 1, 1] and list(v.loc["P1", "max_follicle_mm"]) == [5.0, 3.0, 12.0]
+    assert list(v.loc["P1", "follicle_count"]) == [3, 1, 2, 1]  # not 5 at the first visit
+    assert list(v.loc["P1", "afc"]) == [3, 1, 1, 1] and list(v.loc["P1", "max_follicle_mm"]) == [5.0, 3.0, 12.0, 4.0]
     why = t["review_reasons"]
     missing = why[why["flag"] == "other side not scanned"]
+    # (not on 2026-02-16: its side-unknown image, flagged as such, may be the right ovary)
     assert list(zip(missing["patient_id"], missing["study_date"], missing["laterality"])) == [("P1", "2026-01-19", "L")]
     assert bool(v.loc[("P1", "2026-01-19"), "needs_review"]) and not v.loc[("P2", "2026-01-05"), "needs_review"]
 
