@@ -124,7 +124,7 @@ class Review:
                 columns = [str(c).strip().lower() for c in reader.fieldnames or ()]
         except (OSError, UnicodeDecodeError, csv.Error) as exc:
             raise ReviewError(f"{path}: cannot read the review file ({exc})") from None
-        if "decision" not in columns:
+        if "decision" not in columns and head.strip():  # (an empty file is no review)
             raise ReviewError(f"{path}: no decision column (found {head.strip()[:120]!r}): save "
                               "review_worksheet.csv, decisions written in, as CSV under this name")  # fmt: skip
         decisions = []
