@@ -127,6 +127,10 @@ def run(
             typer.echo(f"  not analysed: {reason}")
         if len(summary.rejected_reasons) > 20:
             typer.echo(f"  ... and {len(summary.rejected_reasons) - 20} more (see images.csv)")
+        for problem in summary.output_problems[:20]:
+            typer.echo(f"  {problem}")
+        if len(summary.output_problems) > 20:
+            typer.echo(f"  ... and {len(summary.output_problems) - 20} more (images.csv's reason of ok rows)")
         report_line = f"; report: {out / 'report' / 'index.html'}" if report else " (no report: --no-report)"
         typer.echo(f"tables: {out / 'images.csv'} ...{report_line}")
         _echo_review(summary)

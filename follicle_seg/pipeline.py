@@ -82,6 +82,7 @@ class RunSummary:
     device: str = ""
     rejected_reasons: list[str] = field(default_factory=list)
     needs_review: int = 0  # ovary-visits flagged, after the reviewer's decisions
+    output_problems: list[str] = field(default_factory=list)  # analysed files short of an output
 
     @property
     def frames_per_s(self) -> float:
@@ -100,6 +101,9 @@ MAIN_THREAD_TIMES = ("waiting for frames", "segmenting", "waiting for measuremen
 """Where a local run's main thread spends its time, as ``run.log``'s timing line names it; with
 the header pass, the model load and the tables it accounts for nearly all of a run but its
 process start-up."""
+
+#: How an analysed file's ``reason`` begins when its DICOM SEG/SR could not be written.
+DICOM_NOT_WRITTEN = "analysed, but its DICOM SEG/SR not written"
 
 TIMING = "run timing (s): "
 """How ``run.log``'s timing line begins (:func:`read_timing` reads it)."""
@@ -234,6 +238,8 @@ class Engine:
                     write_dicom(out, result, keys)
                 except Exception as exc:  # noqa: BLE001 - the measurements stand without the DICOM copy
                     log.warning("%s: DICOM SEG/SR not written (%s: %s)", item.path, type(exc).__name__, exc)
+                    # said where the analyst and the console look (images.csv's reason of an ok row)
+                    result = replace(result, reason=f"{DICOM_NOT_WRITTEN} ({type(exc).__name__}: {exc})")
         except OSError as exc:
             raise OutputError(f"{out}: cannot write outputs ({exc.strerror or exc})") from exc
         except Exception as exc:  # noqa: BLE001
@@ -544,6 +550,8 @@ def _run(inputs: list, options: RunOptions, progress, t0: float) -> RunSummary:
         setattr(summary, r.status, getattr(summary, r.status) + 1)
         if r.status != "ok":
             summary.rejected_reasons.append(r.reason if r.reason.startswith(r.path) else f"{r.path}: {r.reason}")
+        elif r.reason:
+            summary.output_problems.append(f"{r.path}: {r.reason}")
     summary.seconds = time.perf_counter() - t0
     log.info("%s%s", TIMING, ", ".join(f"{k} {v:.2f}" for k, v in timing.items()))
     log.info("run finished: %s", summary.line())

@@ -85,10 +85,24 @@ def run_objects(out: Path, *, sources: bool = False) -> list[Path]:
         if not table.is_file():
             raise SendError(f"{table}: no images.csv; is {out} the --out folder of a run?")
         with table.open(newline="") as f:
-            paths += [Path(row["path"]) for row in csv.DictReader(f) if row["status"] == "ok"]
+            rows = [row for row in csv.DictReader(f) if row["status"] == "ok"]
+        if rows and _pseudonymised(rows[0]):
+            raise SendError(f"{out}: its objects carry pseudonyms (a --pseudonymize run) and its sources the real "
+                            "PatientIDs: a PACS given both would file one patient under two identities; send the "
+                            "objects without --sources")  # fmt: skip
+        paths += [Path(row["path"]) for row in rows]
     if not paths:
         raise SendError(f"{out}: no DICOM objects in {out / 'dicom'} (was the run made with --no-dicom?)")
     return paths
+
+
+def _pseudonymised(row: dict[str, str]) -> bool:
+    """Whether an ``images.csv`` row names its patient otherwise than its source file does."""
+    try:
+        header = pydicom.dcmread(row["path"], stop_before_pixels=True, specific_tags=["PatientID"])
+    except Exception:  # noqa: BLE001 - an unreadable source fails when it is sent, with its reason
+        return False
+    return str(header.get("PatientID", "")) != row["patient_id"]
 
 
 def send(

@@ -258,3 +258,73 @@ def test_sr_of_an_image_without_ovary_or_follicle_records_a_zero_count(still: Pa
     (group,) = sr.content.get_image_measurement_groups()
     assert group.tracking_identifier == "ovary L"
     assert _measurements(group) == {"Number of follicles": (0.0, "{follicles}")}
+
+
+def _walk(ds: pydicom.Dataset):
+    for element in ds:
+        yield element
+        if element.VR == "SQ":
+            for item in element.value:
+                yield from _walk(item)
+
+
+def test_seg_and_sr_keep_of_the_patient_only_the_id_and_a_pseudonymised_run_no_real_one(tmp_path: Path) -> None:
+    """highdicom copies the source's whole Patient module: other IDs, other names, comments,
+    responsible person, age... passed into every SEG and SR (and the real PatientID inside Other
+    Patient IDs Sequence through --pseudonymize)."""
+    still = _source(tmp_path / "still.dcm")
+    ds = pydicom.dcmread(still)
+    other = pydicom.Dataset()
+    other.PatientID, other.IssuerOfPatientID = "P0001", "HOSP"
+    ds.OtherPatientIDsSequence = pydicom.Sequence([other])
+    ds.OtherPatientNames, ds.PatientBirthTime, ds.PatientSex, ds.PatientAge = "Smith^Jane", "081500", "F", "044Y"
+    ds.ResponsiblePerson, ds.PatientComments, ds.IssuerOfPatientID = "Roe^John", "Jane's comment", "HOSP"
+    ds.AccessionNumber, ds.ReferringPhysicianName = "ACC123", "Who^Doctor"
+    ds.save_as(still)
+    result = _result(still)
+    for patient, pseudonymised in (("P0001", False), ("P93ce869be00", True)):
+        record = dataclasses.replace(result.record, patient_id=patient)
+        seg = write_seg(still, _labels(), tmp_path / f"seg_{patient}.dcm", patient_id=patient)
+        sr = write_sr(still, dataclasses.replace(result, record=record), seg_path=seg, outlines=_outlines(),
+                      out_path=tmp_path / f"sr_{patient}.dcm")  # fmt: skip
+        for path in (seg, sr):
+            assert _dciodvfy_errors(path) == []
+            raw = path.read_bytes()
+            for leaked in (b"Smith", b"Roe^John", b"comment", b"081500", b"044Y", b"HOSP", NAME.encode(), BIRTH.encode()):
+                assert leaked not in raw, (path.name, leaked)
+            out = pydicom.dcmread(path)
+            assert out.PatientID == patient and out.PatientSex == "" and "OtherPatientIDsSequence" not in out
+            assert [e.value for e in _walk(out) if e.keyword == "PatientID"] == [patient]
+            if pseudonymised:  # the study's order and people, which a PACS could link back, go too
+                assert b"P0001" not in raw and b"ACC123" not in raw and b"Who^Doctor" not in raw
+            else:
+                assert out.AccessionNumber == "ACC123"
+
+
+@pytest.mark.parametrize(
+    "sop_class, n_frames",
+    [("1.2.840.10008.5.1.4.1.1.3.1", 1),  # a still exported as a one-frame multi-frame image
+     ("1.2.840.10008.5.1.4.1.1.6", 1),  # the retired US Image Storage
+     ("1.2.840.10008.5.1.4.1.1.3", 3)],  # the retired US Multi-frame Image Storage
+)  # fmt: skip
+def test_seg_and_sr_are_written_for_the_other_ultrasound_classes_naming_the_sources_own(
+    tmp_path: Path, sop_class: str, n_frames: int
+) -> None:
+    source = _source(tmp_path / "src.dcm", n_frames=n_frames)
+    ds = pydicom.dcmread(source)
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = sop_class
+    ds.save_as(source)
+    frame = n_frames - 1
+    seg = write_seg(source, _labels(), tmp_path / "seg.dcm", frame_index=frame)
+    sr = write_sr(source, _result(source, frame=frame), seg_path=seg if n_frames == 1 else None,
+                  outlines=_outlines(frame), out_path=tmp_path / "sr.dcm")  # fmt: skip
+    for path in (seg, sr):
+        refs = [e.value for e in _walk(pydicom.dcmread(path)) if e.keyword == "ReferencedSOPClassUID"]
+        source_refs = [r for r in refs if r != pydicom.uid.SegmentationStorage]  # (the SR's SEG)
+        assert source_refs and set(source_refs) == {sop_class}
+        errors = _dciodvfy_errors(path)
+        if sop_class == "1.2.840.10008.5.1.4.1.1.3":  # dciodvfy does not know the retired class as multi-frame
+            assert set(errors) <= {"Error - Shall not be present for Referenced SOP Class that is not multi-frame"
+                                   " - attribute <ReferencedFrameNumber>"}  # fmt: skip
+        else:
+            assert errors == []

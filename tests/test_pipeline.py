@@ -257,6 +257,32 @@ def test_an_input_that_does_not_exist_or_a_device_there_is_not_stops_the_run_at_
     assert result.exit_code == 2 and not (tmp_path / "d").exists()
 
 
+def test_a_file_whose_dicom_could_not_be_written_says_so_where_the_user_looks(study, tmp_path, monkeypatch):
+    import follicle_seg.artefacts as artefacts
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for path in sorted(p for p in (study / "dicom").rglob("*") if p.is_file())[:2]:
+        shutil.copy(path, inputs / path.name)
+    odd = sorted(inputs.iterdir())[0]
+    real = artefacts.write_dicom
+
+    def write_dicom(out, result, keys):
+        if result.path == str(odd):
+            raise KeyError("No IOD found for SOP Class UID")
+        return real(out, result, keys)
+
+    monkeypatch.setattr(artefacts, "write_dicom", write_dicom)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["run", str(inputs), "--out", str(out), "--no-report", "--no-overlays"])
+    assert result.exit_code == 0, result.output
+    images = _tables(out)["images"].set_index("path")
+    assert images.loc[str(odd), "status"] == "ok"  # the measurements stand
+    assert images.loc[str(odd), "reason"].startswith("analysed, but its DICOM SEG/SR not written (KeyError:")
+    assert images.reason.tolist().count("") == 1
+    assert f"  {odd}: analysed, but its DICOM SEG/SR not written" in result.output
+
+
 def test_a_frame_that_fails_to_measure_fails_its_file_alone(study, clean_run, tmp_path, monkeypatch):
     """Measurement runs on threads while the next batch is segmented, so a failure surfaces
     while other files' frames are in flight: it must fail its own file, and no other."""

@@ -103,6 +103,18 @@ def test_every_object_and_source_of_a_run_is_stored_with_its_own_syntax(run_dir:
         assert scp.received[header.SOPInstanceUID][1] == header.file_meta.TransferSyntaxUID
 
 
+def test_a_pseudonymised_runs_objects_are_not_sent_with_their_real_sources(run_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    shutil.copytree(run_dir / "dicom", out / "dicom")
+    table = (run_dir / "images.csv").read_text()
+    (out / "images.csv").write_text(table)
+    assert len(run_objects(out, sources=True)) > len(run_objects(out))  # the same PatientIDs: sent
+    (out / "images.csv").write_text(table.replace(",SAMPLE01,", ",P93ce869be00,"))  # as --pseudonymize writes
+    with pytest.raises(SendError, match="carry pseudonyms .* send the objects without --sources"):
+        run_objects(out, sources=True)
+    assert [p.name for p in run_objects(out)] == [p.name for p in run_objects(run_dir)]  # the objects alone still go
+
+
 def test_a_refused_or_unreadable_file_fails_alone_and_the_command_says_which(
     run_dir: Path, scp: Scp, tmp_path: Path
 ) -> None:

@@ -9,6 +9,7 @@ declared, which :data:`PRIVATE_SCHEME` does through CodingSchemeIdentificationSe
 from __future__ import annotations
 
 import hashlib
+from copy import deepcopy
 from pathlib import Path
 
 import highdicom as hd
@@ -39,7 +40,29 @@ FOLLICLES_UNIT = hd.sr.CodedConcept("{follicles}", "UCUM", "follicles")
 LATERALITY_CODES = {"L": codes.SCT.Left, "R": codes.SCT.Right}
 
 #: Patient attributes of Type 2 that would carry identity; written empty.
-_BLANKED = ("PatientName", "PatientBirthDate")
+_BLANKED = ("PatientName", "PatientBirthDate", "PatientSex")
+#: Identifying attributes a source may carry that the SEG/SR never keep (highdicom copies the
+#: source's whole Patient module): those DICOM PS3.15's basic confidentiality profile removes
+#: ("X") among the Patient, Patient Study and Clinical Trial Subject modules.
+_REMOVED = (
+    "OtherPatientIDs", "OtherPatientIDsSequence", "OtherPatientNames", "IssuerOfPatientID",
+    "IssuerOfPatientIDQualifiersSequence", "PatientBirthTime", "PatientBirthName", "PatientMotherBirthName",
+    "PatientAddress", "PatientTelephoneNumbers", "PatientTelecomInformation", "PatientComments",
+    "ResponsiblePerson", "ResponsiblePersonRole", "ResponsibleOrganization", "PatientAge", "PatientSize",
+    "PatientWeight", "EthnicGroup", "Occupation", "AdditionalPatientHistory", "MilitaryRank",
+    "BranchOfService", "MedicalRecordLocator", "PatientReligiousPreference", "CountryOfResidence",
+    "RegionOfResidence", "PregnancyStatus", "SmokingStatus", "MedicalAlerts", "Allergies", "PatientState",
+    "PatientInsurancePlanCodeSequence", "PatientPrimaryLanguageCodeSequence", "ReferencedPatientSequence",
+    "ReferencedPatientPhotoSequence", "PatientSexNeutered", "QualityControlSubject",
+)  # fmt: skip
+#: Study attributes that name people or orders, written empty in a pseudonymised run's objects.
+_STUDY_BLANKED = ("AccessionNumber", "ReferringPhysicianName", "StudyID")
+
+#: The ultrasound image SOP classes highdicom is given in place of a source's: its IOD tables
+#: lack the retired ultrasound classes, and it segments a multi-frame image only within a Frame
+#: of Reference, which an ultrasound cine has not (highdicom issue #284).
+US_IMAGE = "1.2.840.10008.5.1.4.1.1.6.1"
+STAND_INS = {"1.2.840.10008.5.1.4.1.1.6": US_IMAGE, "1.2.840.10008.5.1.4.1.1.3": "1.2.840.10008.5.1.4.1.1.3.1"}
 
 
 def algorithm_identification() -> hd.AlgorithmIdentificationSequence:
@@ -67,15 +90,48 @@ def read_source(source_path: str | Path) -> Dataset:
     return pydicom.dcmread(Path(source_path), defer_size="1 KB")
 
 
-def strip_identity(ds: Dataset) -> None:
-    """Empty PatientName and PatientBirthDate (Type 2: present, zero length).
+def strip_identity(ds: Dataset, *, pseudonymised: bool = False) -> None:
+    """Keep of the source's patient only its PatientID: name, birth date and sex empty (Type 2:
+    present, zero length), the other identifying attributes (:data:`_REMOVED`) gone; in a
+    pseudonymised run also the accession number, referring physician and study ID empty.
 
     The objects are linked to the source by PatientID, StudyInstanceUID and the references to
-    the source SOP instance; the name and birth date are never written by default.
+    the source SOP instance.
     """
-    for keyword in _BLANKED:
+    for keyword in (*_BLANKED, *(_STUDY_BLANKED if pseudonymised else ())):
         if keyword in ds:
             setattr(ds, keyword, "")
+    for keyword in _REMOVED:
+        ds.pop(keyword, None)
+
+
+def header_view(source: Dataset, sop_class: str) -> Dataset:
+    """The source's header (no pixel data) as an image of ``sop_class``, for highdicom to build
+    on (:data:`STAND_INS`); :func:`refer_to_source` then names the source's own class again."""
+    view = Dataset()
+    for element in source:  # shared, not copied: the view only drops and replaces elements
+        if element.tag.group != 0x7FE0:
+            view.add(element)
+    view.file_meta = source.file_meta
+    view.pop("SOPClassUID")  # (setting a shared element would change the source's too)
+    view.SOPClassUID = sop_class
+    return view
+
+
+def refer_to_source(ds: Dataset, source: Dataset, frame_number: int | None = None) -> None:
+    """Make every reference of ``ds`` to ``source`` (anywhere in its sequences) name the source's
+    own SOP class; with ``frame_number``, its Source Image Sequence items also that frame."""
+    uid, cls = str(source.SOPInstanceUID), str(source.SOPClassUID)
+    for element in list(ds):
+        if element.VR != "SQ":
+            continue
+        for k, item in enumerate(element.value):
+            if str(item.get("ReferencedSOPInstanceUID", "")) == uid:
+                item = element.value[k] = deepcopy(item)  # highdicom shares items between sequences
+                item.ReferencedSOPClassUID = cls
+                if frame_number is not None and element.keyword == "SourceImageSequence":
+                    item.ReferencedFrameNumber = frame_number
+            refer_to_source(item, source, frame_number)
 
 
 def declare_private_scheme(ds: Dataset) -> None:

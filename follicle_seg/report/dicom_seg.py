@@ -1,4 +1,4 @@
-"""DICOM Segmentation (SEG) of one single-frame ultrasound source image.
+"""DICOM Segmentation (SEG) of one frame of an ultrasound source image.
 
 Two BINARY segments on the source frame's pixel grid: 1 ``ovary`` (the ovary including its
 follicles, SCT 15497006) and 2 ``follicle`` (SCT 24162005 Ovarian follicle structure). The
@@ -8,13 +8,14 @@ A multi-frame source (a cine sweep) gets one SEG per key frame: it has no Frame 
 and highdicom 0.28 segments a multi-frame image only within one (highdicom issue #284), so the
 SEG is built on a single-frame view of the source (its header, US Image Storage) and its
 references are then made to name the cine and the frame (SOP Class US Multi-frame, Referenced
-Frame Number), as PS3.3's Image SOP Instance Reference macro allows. The Structured Report's
+Frame Number), as PS3.3's Image SOP Instance Reference macro allows. Every source is read so
+(a one-frame file of a multi-frame class, the retired ultrasound classes highdicom does not
+know), its own class named in the references. The Structured Report's
 planar outlines cover the same frames (:mod:`follicle_seg.report.dicom_sr`).
 """
 
 from __future__ import annotations
 
-from copy import deepcopy
 from pathlib import Path
 
 import highdicom as hd
@@ -29,9 +30,12 @@ from follicle_seg.report.dicom_common import (
     MANUFACTURER,
     MODEL_NAME,
     OVARY,
+    US_IMAGE,
     algorithm_identification,
     derived_uid,
+    header_view,
     read_source,
+    refer_to_source,
     save_atomic,
     strip_identity,
 )
@@ -57,53 +61,20 @@ def segment_masks(labels: np.ndarray) -> np.ndarray:
     )
 
 
-#: SOP Class of the single-frame view a cine's frame is segmented on (module docstring).
-_US_IMAGE = "1.2.840.10008.5.1.4.1.1.6.1"
 #: What a single ultrasound frame does not carry of its cine's header.
-_CINE_ONLY = ("NumberOfFrames", "FrameIncrementPointer", "FrameTime", "FrameTimeVector", "CineRate",
-              "PixelData")  # fmt: skip
+_CINE_ONLY = ("NumberOfFrames", "FrameIncrementPointer", "FrameTime", "FrameTimeVector", "CineRate")
 
 
 def n_frames(source: Dataset) -> int:
     return int(source.get("NumberOfFrames", 1) or 1)
 
 
-def _frame_view(source: Dataset) -> Dataset:
-    """The header of a multi-frame source as a single-frame US image (no pixel data)."""
-    view = Dataset()
-    for element in source:  # shared, not copied: the view only drops and replaces elements
-        if element.tag.group != 0x7FE0:
-            view.add(element)
-    view.file_meta = source.file_meta
-    for keyword in (*_CINE_ONLY, "SOPClassUID"):
-        view.pop(keyword, None)  # (setting a shared element would change the source's too)
-    view.SOPClassUID = _US_IMAGE
-    return view
-
-
-def _refer_to_frame(seg: hd.seg.Segmentation, source: Dataset, frame_index: int) -> None:
-    """Make every reference of ``seg`` to the single-frame view name the cine and its frame."""
-    uid, cls = str(source.SOPInstanceUID), str(source.SOPClassUID)
-
-    def fix(sequence, frame: bool) -> None:
-        for k, item in enumerate(sequence):
-            if str(item.get("ReferencedSOPInstanceUID", "")) == uid:
-                item = sequence[k] = deepcopy(item)  # highdicom shares items between sequences
-                item.ReferencedSOPClassUID = cls
-                if frame:
-                    item.ReferencedFrameNumber = frame_index + 1
-
-    fix(seg.get("SourceImageSequence", []), frame=True)
-    for series in seg.get("ReferencedSeriesSequence", []):
-        fix(series.get("ReferencedInstanceSequence", []), frame=False)
-    for group in seg.get("PerFrameFunctionalGroupsSequence", []):
-        for derivation in group.get("DerivationImageSequence", []):
-            fix(derivation.get("SourceImageSequence", []), frame=True)
-
-
-def build_seg(source: Dataset, labels: np.ndarray, frame_index: int = 0) -> hd.seg.Segmentation:
+def build_seg(
+    source: Dataset, labels: np.ndarray, frame_index: int = 0, *, pseudonymised: bool = False
+) -> hd.seg.Segmentation:
     """Build the Segmentation dataset of ``labels`` (rows x columns, values 0/1/2) on frame
-    ``frame_index`` (0-based) of ``source``.
+    ``frame_index`` (0-based) of ``source`` (identity as :func:`~follicle_seg.report.dicom_common.strip_identity`
+    leaves it).
 
     Raises
     ------
@@ -134,15 +105,20 @@ def build_seg(source: Dataset, labels: np.ndarray, frame_index: int = 0) -> hd.s
     source_uid = str(source.SOPInstanceUID)
     cine = n_frames(source) > 1
     content = labels.astype(np.uint8).tobytes() + (f"frame {frame_index}".encode() if cine else b"")
+    # built on the frame as a single-frame US image; its references then name the source's own
+    # class (a cine, a one-frame multi-frame file, a retired class) and frame
+    view = header_view(source, US_IMAGE)
+    for keyword in _CINE_ONLY:
+        view.pop(keyword, None)
     seg = hd.seg.Segmentation(
-        source_images=[_frame_view(source) if cine else source],
+        source_images=[view],
         pixel_array=segment_masks(labels)[np.newaxis],
         segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
         segment_descriptions=descriptions,
         series_instance_uid=derived_uid(source_uid, "SEG series"),
         series_number=SEG_SERIES_NUMBER,
         sop_instance_uid=derived_uid(source_uid, "SEG", content),
-        instance_number=1,
+        instance_number=frame_index + 1,  # a cine's key frames sort by frame in a viewer
         manufacturer=MANUFACTURER,
         manufacturer_model_name=MODEL_NAME,
         software_versions=__version__,
@@ -153,9 +129,8 @@ def build_seg(source: Dataset, labels: np.ndarray, frame_index: int = 0) -> hd.s
     # General Image module, Type 2C: required when the image has neither Image Orientation
     # (Patient) nor a Frame of Reference, as for a projection-free ultrasound frame.
     seg.PatientOrientation = source.get("PatientOrientation", "")
-    if cine:
-        _refer_to_frame(seg, source, frame_index)
-    strip_identity(seg)
+    refer_to_source(seg, source, frame_index + 1 if cine else None)
+    strip_identity(seg, pseudonymised=pseudonymised)
     return seg
 
 
@@ -190,8 +165,9 @@ def write_seg(
         See :func:`build_seg`.
     """
     source = read_source(source_path)
+    pseudonymised = patient_id is not None and patient_id != source.get("PatientID", "")
     if patient_id is not None:
         source.PatientID = patient_id
-    seg = build_seg(source, labels, frame_index)
+    seg = build_seg(source, labels, frame_index, pseudonymised=pseudonymised)
     return save_atomic(seg, Path(out_path))
 

@@ -45,9 +45,12 @@ from follicle_seg.report.dicom_common import (
     MM,
     MM2,
     OVARY,
+    STAND_INS,
     declare_private_scheme,
     derived_uid,
+    header_view,
     read_source,
+    refer_to_source,
     save_atomic,
     strip_identity,
 )
@@ -79,8 +82,10 @@ def build_sr(
     *,
     seg: Dataset | None,
     outlines: Outlines,
+    pseudonymised: bool = False,
 ) -> hd.sr.ComprehensiveSR:
-    """Build the measurement report of ``result`` on ``source`` (see the module docstring).
+    """Build the measurement report of ``result`` on ``source`` (see the module docstring;
+    identity as :func:`~follicle_seg.report.dicom_common.strip_identity` leaves it).
 
     Raises
     ------
@@ -90,6 +95,9 @@ def build_sr(
     """
     if result.status != "ok":
         raise ValueError(f"No SR for an image with status {result.status!r}.")
+    # a retired class highdicom does not know: built on a stand-in, the references then renamed
+    stand_in = STAND_INS.get(str(source.SOPClassUID))
+    original, source = source, (header_view(source, stand_in) if stand_in else source)
     multi_frame = int(source.get("NumberOfFrames", 1) or 1) > 1
     laterality = result.record.laterality if result.record is not None else "U"
     site = hd.sr.FindingSite(OVARY, laterality=LATERALITY_CODES.get(laterality))
@@ -162,7 +170,9 @@ def build_sr(
         series_description="follicle_seg measurements",
     )
     declare_private_scheme(sr)
-    strip_identity(sr)
+    if stand_in:
+        refer_to_source(sr, original)
+    strip_identity(sr, pseudonymised=pseudonymised)
     return sr
 
 
@@ -199,10 +209,12 @@ def write_sr(
         ``out_path``.
     """
     source = read_source(source_path)
+    pseudonymised = False
     if result.record is not None:  # the pseudonym of a --pseudonymize run, else the same PatientID
+        pseudonymised = result.record.patient_id != source.get("PatientID", "")
         source.PatientID = result.record.patient_id
     seg = read_source(seg_path) if seg_path is not None else None
-    sr = build_sr(source, result, seg=seg, outlines=outlines)
+    sr = build_sr(source, result, seg=seg, outlines=outlines, pseudonymised=pseudonymised)
     return save_atomic(sr, Path(out_path))
 
 
