@@ -70,7 +70,8 @@ class Sent:
 
 def run_objects(out: Path, *, sources: bool = False) -> list[Path]:
     """The files of a run folder to send: ``dicom/*.dcm`` sorted, then (with ``sources``) the
-    source files of ``images.csv`` whose status is ``ok``, in table order.
+    source files of ``images.csv`` whose status is ``ok``, in table order. With an ``images.csv``,
+    only the objects of its ``ok`` rows: those of a file left out of the last run's inputs stay.
 
     Raises
     ------
@@ -80,12 +81,16 @@ def run_objects(out: Path, *, sources: bool = False) -> list[Path]:
     if not out.is_dir():
         raise SendError(f"{out}: no such folder (give the --out folder of a run)")
     paths = sorted((out / "dicom").glob("*.dcm"))
-    if sources:
-        table = out / "images.csv"
-        if not table.is_file():
-            raise SendError(f"{table}: no images.csv; is {out} the --out folder of a run?")
+    table = out / "images.csv"
+    rows = None
+    if table.is_file():
         with table.open(newline="") as f:
             rows = [row for row in csv.DictReader(f) if row["status"] == "ok"]
+        analysed = {row["sop_instance_uid"] for row in rows}
+        paths = [p for p in paths if p.name.split("_", 1)[0] in analysed]  # <uid>_..._seg.dcm, <uid>_sr.dcm
+    if sources:
+        if rows is None:
+            raise SendError(f"{table}: no images.csv; is {out} the --out folder of a run?")
         if rows and _pseudonymised(rows[0]):
             raise SendError(f"{out}: its objects carry pseudonyms (a --pseudonymize run) and its sources the real "
                             "PatientIDs: a PACS given both would file one patient under two identities; send the "

@@ -113,6 +113,13 @@ def test_a_pseudonymised_runs_objects_are_not_sent_with_their_real_sources(run_d
     with pytest.raises(SendError, match="carry pseudonyms .* send the objects without --sources"):
         run_objects(out, sources=True)
     assert [p.name for p in run_objects(out)] == [p.name for p in run_objects(run_dir)]  # the objects alone still go
+    # a file left out of the last run's inputs: not in its tables, so its objects are not sent
+    rows = table.splitlines()
+    gone = next(r for r in rows[1:] if ",ok," in r)
+    (out / "images.csv").write_text("\n".join(r for r in rows if r != gone) + "\n")
+    uid = gone.split(",")[1]
+    assert not any(p.name.startswith(uid) for p in run_objects(out))
+    assert len(run_objects(out)) < len(run_objects(run_dir)) and any(p.name.startswith(uid) for p in run_objects(run_dir))
 
 
 def test_a_refused_or_unreadable_file_fails_alone_and_the_command_says_which(
