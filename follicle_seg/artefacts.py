@@ -134,9 +134,10 @@ def seg_filename(record: ImageRecord, frame_index: int) -> str:
     return f"{record.sop_instance_uid}{frame}_seg.dcm"
 
 
-def write_dicom(out: Path, result: ImageResult, keys: list[KeyFrame]) -> None:
+def write_dicom(out: Path, result: ImageResult, keys: list[KeyFrame], *, pseudonymised: bool = False) -> None:
     """A DICOM SEG of each key frame (a still's one frame, a sweep's frames of its counted
-    follicles and largest ovary section) and a TID 1500 SR referencing source and SEG."""
+    follicles and largest ovary section) and a TID 1500 SR referencing source and SEG; of a
+    ``pseudonymised`` run, without the study's accession number, referring physician and ID."""
     record = result.record
     assert record is not None
     keys = [k for k in keys if k.frame_index in result.key_frames]  # not the unsure follicles' frames
@@ -144,7 +145,7 @@ def write_dicom(out: Path, result: ImageResult, keys: list[KeyFrame]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     segs = [
         write_seg(record.path, embed(k.labels, record), folder / seg_filename(record, k.frame_index),
-                  patient_id=record.patient_id, frame_index=k.frame_index)  # fmt: skip
+                  patient_id=record.patient_id, frame_index=k.frame_index, pseudonymised=pseudonymised)  # fmt: skip
         for k in keys
     ]
     seg_path = segs[0] if record.n_frames == 1 and segs else None  # the SR's ovary group refers to a still's
@@ -154,4 +155,5 @@ def write_dicom(out: Path, result: ImageResult, keys: list[KeyFrame]) -> None:
         seg_path=seg_path,
         outlines={k.frame_index: outlines(k, record) for k in keys},
         out_path=folder / f"{record.sop_instance_uid}_sr.dcm",
+        pseudonymised=pseudonymised,
     )

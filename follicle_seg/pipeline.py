@@ -235,7 +235,9 @@ class Engine:
                 write_overlays(out, result, keys)
             if self.options.dicom:
                 try:
-                    write_dicom(out, result, keys)
+                    write_dicom(out, result, keys, pseudonymised=self.options.pseudonymize is not None)
+                except OSError:
+                    raise  # a full disk or a folder not writable stops the run (OutputError below)
                 except Exception as exc:  # noqa: BLE001 - the measurements stand without the DICOM copy
                     log.warning("%s: DICOM SEG/SR not written (%s: %s)", item.path, type(exc).__name__, exc)
                     # said where the analyst and the console look (images.csv's reason of an ok row)
@@ -401,13 +403,17 @@ def run(inputs: Iterable[str | Path], options: RunOptions, *, progress=None) -> 
     Raises `OutputError` / `FollicleSegError` only when the run itself cannot proceed.
     """
     t0 = time.perf_counter()
+    inputs = list(inputs)
+    missing = [str(p) for p in inputs if not os.path.lexists(p)]
+    if missing:  # a mistyped INPUT: said before anything is made
+        raise FollicleSegError(f"{', '.join(missing)}: no such file or folder")
     bound_caches()  # keeps peak memory flat over thousands of files
     out = Path(options.out)
     _prepare_out(out)
     with _exclusive(out):
         handler = _logging(out)
         try:
-            return _run(list(inputs), replace(options, out=out), progress, t0)
+            return _run(inputs, replace(options, out=out), progress, t0)
         finally:
             log.removeHandler(handler)
             handler.close()
@@ -468,9 +474,6 @@ def _run(inputs: list, options: RunOptions, progress, t0: float) -> RunSummary:
     from follicle_seg.review import REVIEW_FILE, WORKSHEET_FILE, Review, ReviewError, worksheet
     from follicle_seg.visits import build_tables
 
-    missing = [str(p) for p in inputs if not os.path.lexists(p)]
-    if missing:
-        raise FollicleSegError(f"{', '.join(missing)}: no such file or folder")
     _check_device(options.device, here=options.executor == "local")
     cohort = read_cohort(options.cohort) if options.cohort else None
     review = Review.read(options.out / REVIEW_FILE)
@@ -576,14 +579,14 @@ def _check_device(device: str, here: bool = True) -> None:
         raise FollicleSegError(f"--device {device}: {exc}") from None
 
 
-def _superseded(items: list[Input], stored: list[tuple[str, str, str]]) -> set[str]:
+def _superseded(items: list[Input], stored: list[tuple[str, str, str, str]]) -> set[str]:
     """SOP instance UIDs whose per-image outputs this run's analyses replace: those of the files
     analysed now (changed, new or failed before) and of the earlier analyses of their paths,
-    except the images of the files this run resumes."""
+    except the images this run resumes (analysed, not a rejected duplicate naming them)."""
     resumed = {(i.path, i.sha256) for i in items if i.done}
     again = {i.path for i in items if not i.done}
-    kept = {uid for path, sha, uid in stored if (path, sha) in resumed}
-    earlier = {uid for path, _, uid in stored if path in again}
+    kept = {uid for path, sha, uid, status in stored if (path, sha) in resumed and status == "ok"}
+    earlier = {uid for path, _, uid, _ in stored if path in again}
     now = {i.record.sop_instance_uid for i in items if i.record is not None}
     return (earlier | now) - kept
 

@@ -30,6 +30,7 @@ decision with its ovary-visit's count before and after the review.
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -114,14 +115,15 @@ class Review:
         if not path.is_file():
             return cls(path=path)
         try:
-            with path.open(newline="", encoding="utf-8-sig") as handle:
-                head = handle.readline()
-                handle.seek(0)
-                # a spreadsheet set to a comma-decimal locale saves with ";" (and decimal commas)
-                delimiter = ";" if head.count(";") > head.count(",") else ","
-                reader = csv.DictReader(handle, skipinitialspace=True, delimiter=delimiter)
-                rows = [(reader.line_num, row) for row in reader]  # blank lines skipped, still counted
-                columns = [str(c).strip().lower() for c in reader.fieldnames or ()]
+            lines = path.read_text(encoding="utf-8-sig").splitlines(keepends=True)
+            skipped = next((k for k, line in enumerate(lines) if line.strip()), len(lines))  # blank lines first
+            head = lines[skipped] if skipped < len(lines) else ""
+            # a spreadsheet set to a comma-decimal locale saves with ";" (and decimal commas)
+            delimiter = ";" if head.count(";") > head.count(",") else ","
+            reader = csv.DictReader(io.StringIO("".join(lines[skipped:]), newline=""), skipinitialspace=True,
+                                    delimiter=delimiter)  # fmt: skip
+            rows = [(skipped + reader.line_num, row) for row in reader]  # blank lines skipped, still counted
+            columns = [str(c).strip().lower() for c in reader.fieldnames or ()]
         except (OSError, UnicodeDecodeError, csv.Error) as exc:
             raise ReviewError(f"{path}: cannot read the review file ({exc})") from None
         if "decision" not in columns and head.strip():  # (an empty file is no review)

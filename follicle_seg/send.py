@@ -91,7 +91,7 @@ def run_objects(out: Path, *, sources: bool = False) -> list[Path]:
     if sources:
         if rows is None:
             raise SendError(f"{table}: no images.csv; is {out} the --out folder of a run?")
-        if rows and _pseudonymised(rows[0]):
+        if rows and _pseudonymised(out, rows):
             raise SendError(f"{out}: its objects carry pseudonyms (a --pseudonymize run) and its sources the real "
                             "PatientIDs: a PACS given both would file one patient under two identities; send the "
                             "objects without --sources")  # fmt: skip
@@ -101,13 +101,27 @@ def run_objects(out: Path, *, sources: bool = False) -> list[Path]:
     return paths
 
 
-def _pseudonymised(row: dict[str, str]) -> bool:
-    """Whether an ``images.csv`` row names its patient otherwise than its source file does."""
-    try:
-        header = pydicom.dcmread(row["path"], stop_before_pixels=True, specific_tags=["PatientID"])
-    except Exception:  # noqa: BLE001 - an unreadable source fails when it is sent, with its reason
-        return False
-    return str(header.get("PatientID", "")) != row["patient_id"]
+def _pseudonymised(out: Path, rows: list[dict[str, str]]) -> bool:
+    """Whether the run in ``out`` was pseudonymised: as its run state says, else (no state) as
+    the first rows whose source names a patient show (the table naming it otherwise)."""
+    from follicle_seg.state import STATE_FILE, stored_analysis
+
+    analysis = stored_analysis(out / STATE_FILE)
+    if analysis is not None:
+        return analysis.get("pseudonyms", "none") != "none"
+    compared = 0
+    for row in rows:
+        try:
+            header = pydicom.dcmread(row["path"], stop_before_pixels=True, specific_tags=["PatientID"])
+        except Exception:  # noqa: BLE001 - an unreadable source fails when it is sent, with its reason
+            continue
+        if header.get("PatientID", ""):
+            if str(header.PatientID) != row["patient_id"]:
+                return True
+            compared += 1
+            if compared == 20:
+                break
+    return False
 
 
 def send(

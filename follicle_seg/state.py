@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import json
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,19 @@ def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def stored_analysis(path: str | Path) -> dict[str, str] | None:
+    """The analysis identity a run-state file holds (:meth:`StateStore.check_analysis`), read
+    without writing to it; ``None`` when there is none or the file cannot be read."""
+    if not Path(path).is_file():
+        return None
+    try:
+        with closing(sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True)) as db:
+            row = db.execute("SELECT value FROM meta WHERE name = 'analysis'").fetchone()
+    except sqlite3.Error:
+        return None
+    return json.loads(row[0]) if row else None
 
 
 class StateStore:
@@ -114,9 +128,10 @@ class StateStore:
         )
         return list(rows)  # later rows first: dict() keeps the earliest owner of each SOP
 
-    def sop_uids(self) -> list[tuple[str, str, str]]:
-        """(path, sha256, SOP instance UID) of every stored input that has a UID."""
-        return list(self._db.execute("SELECT path, sha256, sop_instance_uid FROM inputs WHERE sop_instance_uid IS NOT NULL"))
+    def sop_uids(self) -> list[tuple[str, str, str, str]]:
+        """(path, sha256, SOP instance UID, status) of every stored input that has a UID."""
+        return list(self._db.execute(
+            "SELECT path, sha256, sop_instance_uid, status FROM inputs WHERE sop_instance_uid IS NOT NULL"))
 
     def record(self, sha256: str, result: ImageResult) -> None:
         """Store one finished input atomically (a single transaction)."""

@@ -14,13 +14,15 @@ Rules (the README, "Measurement rules", explains them for users):
 * uncalibrated images keep their counts (follicles above a pixel minimum) but every mm column is
   empty, and the ovary-visit needs review;
 * ``needs_review`` when an image is uncalibrated, the side is unknown, an image carries any
-  review flag (low confidence, no ovary found, the network's out-of-distribution flags), or
-  the counts of the images of one ovary differ by more than one; each such reason is a row of
-  ``review_reasons`` (which image, which flag, in words);
-* visits add both sides; change from baseline is against the baseline visit (the one at day 0,
-  else the patient's first); the baseline date comes from the cohort, else the first visit;
+  review flag (low confidence, no ovary found, the network's out-of-distribution flags), the
+  counts of the images of one ovary differ by more than one, the visit has no date or the files
+  no PatientID, or the other ovary has no image at this visit though at others; each such
+  reason is a row of ``review_reasons`` (which image, which flag, in words);
+* visits add both sides (a side-unknown ovary-visit only when no side is known); change from
+  baseline is against the baseline visit (of nominal week 0, nearest day 0; none: the deltas
+  stay empty); the baseline date comes from the cohort, else the first visit;
 * response rows are per dose group x nominal week (days from baseline / 14 rounded half up, x 2),
-  the groups in the order the cohort file first names them;
+  one value per patient, the groups in the order the cohort file first names them;
 * a reviewer's decisions (:mod:`follicle_seg.review`) apply first: follicles reviewed as not
   follicles are dropped and unsure candidates reviewed as follicles added before the count rule,
   and a confirmed ovary-visit no longer needs review;
@@ -292,7 +294,7 @@ class _OvaryVisit:
             "follicle_count": len(chosen.follicles),
             "afc": sum(in_afc_range(d) for d in means) if calibrated else None,
             "max_follicle_mm": means[0] if means else math.nan,
-            "follicle_sizes_mm": ";".join(_one_decimal(d) for d in means),
+            "follicle_sizes_mm": ";".join(one_decimal(d) for d in means),
             "calibrated": calibrated,
             "needs_review": needs_review,  # bool(self.review_reasons()), made once by build_tables
         }
@@ -371,12 +373,18 @@ def _ovary_visits(results: Sequence[ImageResult], review: Review) -> list[_Ovary
     usable date joins its study's dated files."""
     groups: dict[tuple[str, str, str, str], list[ImageResult]] = {}
     ok = [r for r in results if r.status == "ok" and r.record is not None]
-    # a file without a usable date takes the date its study's other files give
-    study_dates = {r.record.study_instance_uid: r.record.study_date for r in ok if r.record.study_date}  # type: ignore[union-attr]
+    # a file without a usable date takes the date its study's other files give (one date only:
+    # the same patient's study UID, never an empty one)
+    dates: dict[tuple[str, str], set[str]] = {}
+    for r in ok:
+        rec = r.record
+        if rec.study_date and rec.study_instance_uid:  # type: ignore[union-attr]
+            dates.setdefault((rec.patient_id, rec.study_instance_uid), set()).add(rec.study_date)  # type: ignore[union-attr]
     for r in ok:
         rec = r.record
         assert rec is not None
-        day = rec.study_date or study_dates.get(rec.study_instance_uid, "")
+        known = dates.get((rec.patient_id, rec.study_instance_uid), set())
+        day = rec.study_date or (next(iter(known)) if len(known) == 1 else "")
         key = (rec.patient_id, day, rec.study_instance_uid, rec.laterality or "U")
         groups.setdefault(key, []).append(r)
     ovaries = []
@@ -568,10 +576,10 @@ def _days(study_date: str, baseline: str | None) -> float:
         return math.nan
 
 
-def _one_decimal(mm: float) -> str:
+def one_decimal(mm: float) -> str:
     """A tabled diameter (two decimals) to one decimal, halves up as a person rounds it.
 
-    >>> [_one_decimal(d) for d in (7.85, 7.95, 3.25, 3.24, 12.0)]
+    >>> [one_decimal(d) for d in (7.85, 7.95, 3.25, 3.24, 12.0)]
     ['7.9', '8.0', '3.3', '3.2', '12.0']
     """
     return str(Decimal(str(mm)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))

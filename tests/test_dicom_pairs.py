@@ -140,6 +140,7 @@ def test_segments_named_by_label_alone_count(tmp_path: Path) -> None:
         ("source missing", "is not in the folder"),
         ("two segs", "keep one SEG per image"),
         ("cine frame unnamed", "has 3 frames and it names none of them"),
+        ("cine two frames", "it outlines 2 frames of its source img.dcm; one SEG per frame is read"),
     ],
 )
 def test_unusable_annotations_are_refused_with_the_file_and_reason(tmp_path: Path, case: str, message: str) -> None:
@@ -161,6 +162,11 @@ def test_unusable_annotations_are_refused_with_the_file_and_reason(tmp_path: Pat
         for item in [*seg.SourceImageSequence, *(d for g in seg.PerFrameFunctionalGroupsSequence
                                                  for d in g.DerivationImageSequence[0].SourceImageSequence)]:  # fmt: skip
             del item.ReferencedFrameNumber
+        seg.save_as(tmp_path / "seg.dcm")
+    elif case == "cine two frames":  # a viewer's SEG over frames 1 and 2 of a cine
+        source = _source(tmp_path / "img.dcm", 0, frames=3)
+        seg = pydicom.dcmread(write_seg(source, labels, tmp_path / "seg.dcm", frame_index=1))
+        seg.SourceImageSequence[0].ReferencedFrameNumber = 1
         seg.save_as(tmp_path / "seg.dcm")
     with pytest.raises(RejectedInput, match=message) as info:
         read_dicom_seg_pairs(tmp_path)

@@ -338,6 +338,8 @@ def test_reject_not_dicom_and_missing(tmp_path: Path) -> None:
     for size in (600, 1000):  # cut inside a header element: pydicom keeps what is there, silently
         (tmp_path / f"cut{size}.dcm").write_bytes(whole[:size])
         assert rejected(tmp_path / f"cut{size}.dcm") == "truncated: the file ends inside its header, before the pixel data"
+    (tmp_path / "padded.dcm").write_bytes(whole[:998] + b"\0\0")  # cut after an element, zero padding
+    assert rejected(tmp_path / "padded.dcm").startswith("no pixel data")
     garbage = tmp_path / "garbage.dcm"
     noise = np.random.default_rng(1).integers(0, 256, 5000, dtype=np.uint8).tobytes()
     garbage.write_bytes(b"\0" * 128 + b"DICM" + noise)

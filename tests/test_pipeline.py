@@ -12,6 +12,7 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -267,10 +268,10 @@ def test_a_file_whose_dicom_could_not_be_written_says_so_where_the_user_looks(st
     odd = sorted(inputs.iterdir())[0]
     real = artefacts.write_dicom
 
-    def write_dicom(out, result, keys):
+    def write_dicom(out, result, keys, **kw):
         if result.path == str(odd):
             raise KeyError("No IOD found for SOP Class UID")
-        return real(out, result, keys)
+        return real(out, result, keys, **kw)
 
     monkeypatch.setattr(artefacts, "write_dicom", write_dicom)
     out = tmp_path / "out"
@@ -281,6 +282,16 @@ def test_a_file_whose_dicom_could_not_be_written_says_so_where_the_user_looks(st
     assert images.loc[str(odd), "reason"].startswith("analysed, but its DICOM SEG/SR not written (KeyError:")
     assert images.reason.tolist().count("") == 1
     assert f"  {odd}: analysed, but its DICOM SEG/SR not written" in result.output
+    # a full disk is not such a file's problem: the run stops, and the file is analysed again next time
+    def full_disk(out, result, keys, **kw):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(artefacts, "write_dicom", full_disk)
+    ds = pydicom.dcmread(odd)
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+    ds.save_as(inputs / "new.dcm")  # a new file to analyse
+    result = CliRunner().invoke(app, ["run", str(inputs), "--out", str(out), "--no-report", "--no-overlays"])
+    assert result.exit_code == 2 and "cannot write outputs (No space left on device)" in result.output
 
 
 def test_a_frame_that_fails_to_measure_fails_its_file_alone(study, clean_run, tmp_path, monkeypatch):
@@ -568,6 +579,19 @@ def test_files_without_a_usable_date_are_analysed_flagged_and_reported(study, tm
     assert images.loc[str(impossible), "study_date"] == f"{content[:4]}-{content[4:6]}-{content[6:]}"
     reasons = pd.read_csv(out / "review_reasons.csv", dtype=str, keep_default_na=False)
     assert reasons.loc[reasons["flag"] == "date unknown", "study_date"].tolist() == [""]
+
+
+def test_what_a_resumed_run_replaces_is_never_kept_for_a_rejected_duplicate_naming_it():
+    from follicle_seg.intake import Input
+    from follicle_seg.pipeline import _superseded
+
+    stored = [("/a", "old", "X", "ok"), ("/b", "bb", "X", "rejected"),  # /b: a byte copy of /a, rejected
+              ("/c", "cc", "Y", "ok"), ("/d", "dd", "Z", "ok")]  # fmt: skip
+    record = SimpleNamespace(sop_instance_uid="X")
+    items = [Input("/a", "new", record, None), Input("/b", "bb", None, None, done=True),
+             Input("/c", "cc", None, None, done=True), Input("/d", "changed", None, None)]  # fmt: skip
+    # /a re-exported in place: its earlier outputs go; /c resumed keeps its; /d's earlier ones go
+    assert _superseded(items, stored) == {"X", "Z"}
 
 
 def test_a_run_with_nothing_left_to_analyse_does_not_load_torch(study, clean_run, tmp_path):

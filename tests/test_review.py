@@ -152,6 +152,9 @@ def test_a_sheet_saved_by_a_comma_decimal_spreadsheet_is_read_and_one_without_de
     (decision,) = Review.read(path).decisions
     assert decision.centroid == (20.0, 20.4) and decision.comment == "bowel loop"
     assert build_tables(_two_images(), review=Review.read(path))["ovaries"].loc[0, "follicle_count"] == 2
+    path.write_text("\n\n" + HEADER + "not_follicle,,,,1.1,2,20,20,,AB,\nnot_follicle,,,,1.1,2,20,20,,CD,\n")
+    with pytest.raises(ReviewError, match="line 5: not_follicle: repeats line 4"):  # blank lines first: counted
+        Review.read(path)
     path.write_text("patient_id\tstudy_date\tdecision\nP1\t2026-01-05\tconfirmed\n")
     with pytest.raises(ReviewError, match=r"review.csv: no decision column \(found 'patient_id\\tstudy_date"):
         Review.read(path)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 import socket
 import subprocess
 import time
@@ -113,6 +114,14 @@ def test_a_pseudonymised_runs_objects_are_not_sent_with_their_real_sources(run_d
     with pytest.raises(SendError, match="carry pseudonyms .* send the objects without --sources"):
         run_objects(out, sources=True)
     assert [p.name for p in run_objects(out)] == [p.name for p in run_objects(run_dir)]  # the objects alone still go
+    # the run state says so whatever the rows show (a first file without PatientID, say)
+    (out / "images.csv").write_text(table)
+    shutil.copy(run_dir / "run_state.sqlite", out / "run_state.sqlite")
+    assert len(run_objects(out, sources=True)) > len(run_objects(out))
+    with sqlite3.connect(out / "run_state.sqlite") as db:
+        db.execute("UPDATE meta SET value = json_set(value, '$.pseudonyms', 'P0123456789ab') WHERE name = 'analysis'")
+    with pytest.raises(SendError, match="carry pseudonyms"):
+        run_objects(out, sources=True)
     # a file left out of the last run's inputs: not in its tables, so its objects are not sent
     rows = table.splitlines()
     gone = next(r for r in rows[1:] if ",ok," in r)

@@ -263,15 +263,16 @@ def test_a_file_without_a_date_joins_its_study_and_is_flagged_when_none_of_it_ha
         result("b", [3.0, 4.0], day="", study="s1"),  # the same exam, date blanked
         result("c", [5.0], day="", study="s2"),  # an exam without any date
         result("d", [5.0], patient="", day="2026-01-05", study="s3"),
+        result("e", [4.0], patient="P2", day="", study="s1"),  # another patient's study UID: no date lent
     ]
     t = build_tables(results)
     o = t["ovaries"]
     assert list(zip(o["patient_id"], o["study_date"], o["laterality"], o["follicle_count"])) == [
-        ("", "2026-01-05", "L", 1), ("P1", "", "L", 1), ("P1", "2026-01-05", "L", 2)]  # fmt: skip
+        ("", "2026-01-05", "L", 1), ("P1", "", "L", 1), ("P1", "2026-01-05", "L", 2), ("P2", "", "L", 1)]  # fmt: skip
     assert pd.isna(o.loc[1, "days_from_baseline"]) and not o.loc[2, "needs_review"]
     why = t["review_reasons"].set_index("sop_instance_uid")["flag"]
-    assert why.to_dict() == {"c": "date unknown", "d": "patient unknown"}
-    assert list(t["images"]["study_date"]) == ["2026-01-05", "", "", "2026-01-05"]  # as the files say
+    assert why.to_dict() == {"c": "date unknown", "d": "patient unknown", "e": "date unknown"}
+    assert list(t["images"]["study_date"]) == ["2026-01-05", "", "", "2026-01-05", ""]  # as the files say
 
 
 def test_the_size_list_rounds_the_tabled_diameters_halves_up():

@@ -71,8 +71,8 @@ def read_header(path: str, *, pixels: bool = True) -> Dataset:
 def ends_inside_an_element(path: str) -> bool:
     """Whether the file stops inside a data element of its data set: the last one declares more
     bytes than are left, or a few bytes after it are not a whole element header (pydicom keeps
-    what there is, silently). False when it cannot tell (a Deflated or big-endian data set, a
-    parse that fails otherwise)."""
+    what there is, silently); trailing zero bytes are padding. False when it cannot tell (a
+    Deflated or big-endian data set, a parse that fails otherwise)."""
     try:
         with open(path, "rb") as fp:
             size = os.fstat(fp.fileno()).st_size
@@ -86,9 +86,15 @@ def ends_inside_an_element(path: str) -> bool:
             for last in pydicom.filereader.data_element_generator(fp, syntax == ImplicitVRLittleEndian, True,
                                                                   defer_size=256):  # fmt: skip
                 pass
+            if last is None or last.length == 0xFFFFFFFF:
+                return False
+            end = last.value_tell + last.length
+            if end >= size:
+                return end > size
+            fp.seek(end)
+            return any(fp.read())  # a piece of an element header; zeros are padding
     except Exception:  # noqa: BLE001 - only a yes counts
         return False
-    return last is not None and last.length != 0xFFFFFFFF and last.value_tell + last.length != size
 
 
 def _bare_data_set(path: str) -> bool:

@@ -117,11 +117,15 @@ def _seg_pairs(seg_path: Path, sources: dict[str, Path]) -> list[Pair]:
         record = read_record(sources[sop])  # RejectedInput names the source and the reason
         start = 0
         if record.n_frames != 1:  # a cine: the SEG names the frame it outlines (as this pipeline's do)
-            frame_number = _referenced_frame(seg, sop)
-            if frame_number is None or not 1 <= frame_number <= record.n_frames:
+            numbers = _referenced_frames(seg, sop)
+            if len(numbers) > 1:
+                raise RejectedInput(str(seg_path), f"it outlines {len(numbers)} frames of its source "
+                                                   f"{sources[sop].name}; one SEG per frame is read (as this "
+                                                   "pipeline writes them).")  # fmt: skip
+            if not numbers or not 1 <= min(numbers) <= record.n_frames:
                 raise RejectedInput(str(seg_path), f"its source {sources[sop].name} has {record.n_frames} frames "
                                                    "and it names none of them (Referenced Frame Number).")  # fmt: skip
-            start = frame_number - 1
+            start = min(numbers) - 1
         masks = seg.get_pixels_by_source_instance([sop], segment_numbers=ovary + follicle, dtype=bool)[0]
         if masks.shape[:2] != (record.rows, record.columns):
             raise RejectedInput(str(seg_path), f"its frames are {masks.shape[:2]}, its source's "
@@ -142,15 +146,15 @@ def _seg_pairs(seg_path: Path, sources: dict[str, Path]) -> list[Pair]:
     return pairs
 
 
-def _referenced_frame(seg: hd.seg.Segmentation, sop: str) -> int | None:
-    """The 1-based frame of source ``sop`` that ``seg`` outlines, as its source references say."""
+def _referenced_frames(seg: hd.seg.Segmentation, sop: str) -> set[int]:
+    """The 1-based frames of source ``sop`` that ``seg`` outlines, as its source references say."""
     items = list(seg.get("SourceImageSequence", []))
     for group in seg.get("PerFrameFunctionalGroupsSequence", []):
         for derivation in group.get("DerivationImageSequence", []):
             items += list(derivation.get("SourceImageSequence", []))
-    numbers = set()
+    numbers: set[int] = set()
     for item in items:
         value = item.get("ReferencedFrameNumber")
         if str(item.get("ReferencedSOPInstanceUID", "")) == sop and value not in (None, ""):
             numbers.update(int(n) for n in (value if isinstance(value, MultiValue) else [value]))
-    return numbers.pop() if len(numbers) == 1 else None
+    return numbers

@@ -136,7 +136,7 @@ def build_seg(
 
 def write_seg(
     source_path: str | Path, labels: np.ndarray, out_path: str | Path, *, patient_id: str | None = None,
-    frame_index: int = 0,
+    frame_index: int = 0, pseudonymised: bool = False,
 ) -> Path:
     """Write the DICOM SEG of one frame of a source image and return its path.
 
@@ -153,6 +153,9 @@ def write_seg(
         Replaces the source's PatientID (the pseudonym of a ``--pseudonymize`` run).
     frame_index
         The frame segmented (0-based; a cine's key frame).
+    pseudonymised
+        A ``--pseudonymize`` run's: the study's accession number, referring physician and ID
+        written empty too.
 
     Returns
     -------
@@ -165,7 +168,6 @@ def write_seg(
         See :func:`build_seg`.
     """
     source = read_source(source_path)
-    pseudonymised = patient_id is not None and patient_id != source.get("PatientID", "")
     if patient_id is not None:
         source.PatientID = patient_id
     seg = build_seg(source, labels, frame_index, pseudonymised=pseudonymised)

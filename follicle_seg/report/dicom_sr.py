@@ -183,6 +183,7 @@ def write_sr(
     seg_path: Path | None,
     outlines: Outlines,
     out_path: str | Path,
+    pseudonymised: bool = False,
 ) -> Path:
     """Write the TID 1500 measurement report of one analysed image and return its path.
 
@@ -193,8 +194,8 @@ def write_sr(
     result
         The image's analysis (``status == "ok"``): its follicles and ovary section.
     seg_path
-        The SEG written by :func:`follicle_seg.report.dicom_seg.write_seg` for this source, or
-        ``None`` (multi-frame sources have none).
+        The SEG written by :func:`follicle_seg.report.dicom_seg.write_seg` for this still, or
+        ``None`` (a sweep's key-frame SEGs are not referenced by its ovary group).
     outlines
         ``outlines[frame_index]`` = list of ``(follicle_id, polygon)``, id 0 for the ovary,
         polygon ``(N, 2)`` in source ``(column, row)`` pixel-centre coordinates (for instance
@@ -202,6 +203,9 @@ def write_sr(
         looked up on its best frame; a follicle without one gets a region-less group.
     out_path
         Output file; written atomically.
+    pseudonymised
+        A ``--pseudonymize`` run's: the study's accession number, referring physician and ID
+        written empty too.
 
     Returns
     -------
@@ -209,9 +213,7 @@ def write_sr(
         ``out_path``.
     """
     source = read_source(source_path)
-    pseudonymised = False
     if result.record is not None:  # the pseudonym of a --pseudonymize run, else the same PatientID
-        pseudonymised = result.record.patient_id != source.get("PatientID", "")
         source.PatientID = result.record.patient_id
     seg = read_source(seg_path) if seg_path is not None else None
     sr = build_sr(source, result, seg=seg, outlines=outlines, pseudonymised=pseudonymised)

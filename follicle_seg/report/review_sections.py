@@ -10,6 +10,7 @@ import pandas as pd
 from follicle_seg.report.markup import SIDE_NAMES, anchor, bools, esc, num, uid_tail, url, yes
 from follicle_seg.report.overlay_files import CROPS, crop_filename
 from follicle_seg.review import candidate_lines, reasons_by_ovary
+from follicle_seg.visits import one_decimal
 
 
 def needs_review(ovaries: pd.DataFrame, reasons: pd.DataFrame | None) -> str:
@@ -57,7 +58,7 @@ def to_check(sheet: pd.DataFrame, out_dir: Path, overlays_dir: str) -> str:
         for f in group.itertuples():
             unsure = f.unsure
             number = f"{f.follicle_id}?" if unsure else f.follicle_id
-            size = f"{float(f.mean_diameter_mm):.1f} mm" if f.mean_diameter_mm else "px"
+            size = f"{one_decimal(float(f.mean_diameter_mm))} mm" if f.mean_diameter_mm else "px"  # as the tables round
             where = "" if f.sop_instance_uid in counted_images else f" image {uid_tail(f.sop_instance_uid)}"
             what = ("unsure" if unsure else "counted" if f.counted == "true" else "") + where
             crop = f"{overlays_dir}/{CROPS}/{crop_filename(f.overlay, int(f.follicle_id))}" if f.overlay else ""
