@@ -18,7 +18,7 @@ from typing import Callable, Iterator, Sequence
 from follicle_seg.errors import RejectedInput
 from follicle_seg.io import iter_frames, read_record
 from follicle_seg.isolation import WorkerFailed, WorkerPool
-from follicle_seg.state import StateStore, file_sha256
+from follicle_seg.state import DUPLICATE, StateStore, file_sha256
 from follicle_seg.types import Frame, ImageRecord, ImageResult
 
 END = object()
@@ -75,22 +75,29 @@ def header_pass(
     """Hash and read the header of every file (in parallel), then resolve duplicate SOP instances.
 
     A SOP instance met under several paths is analysed once, under the first path in discovery
-    order (or the path of this run that analysed it in an earlier run); the others get a
-    rejected row naming it. A path of an earlier run that is not among ``paths`` (a file moved
-    or left out this time) owns nothing: its result is not in this run's tables.
+    order (or the path of this run that analysed it in an earlier run, unless its file now holds
+    another SOP instance); the others get a rejected row naming it, decided again each run. A
+    path of an earlier run that is not among ``paths`` (a file moved or left out this time) owns
+    nothing: its result is not in this run's tables.
     """
     done_keys = store.keys()
     with ThreadPoolExecutor(max(1, workers)) as pool:
         inputs = list(pool.map(lambda p: _header(p, lambda a, b: (a, b) in done_keys, anonymise, decoders), paths))
-    current = {str(p) for p in paths}
-    owner: dict[str, str] = {sop: path for sop, path in store.sop_owners() if path in current}
+    # an earlier owner still owns its SOP instance if its file is as it was analysed, or was
+    # changed in place keeping that SOP instance; not if its file now holds another one
+    current = {(i.path, i.sha256) for i in inputs}
+    now = {i.path: i.record.sop_instance_uid for i in inputs if i.record is not None}
+    owner: dict[str, str] = {}
+    for sop, path, sha in reversed(store.sop_owners()):  # the earliest analysed first
+        if (path, sha) in current or now.get(path) == sop:
+            owner.setdefault(sop, path)
     resolved = []
     for item in inputs:
         if item.record is not None:
             sop = item.record.sop_instance_uid
             first = owner.setdefault(sop, item.path)
             if first != item.path:
-                reason = f"duplicate SOP instance {sop}: already analysed from {first}"
+                reason = f"{DUPLICATE} {sop}: already analysed from {first}"
                 item = replace(item, result=ImageResult(item.record, item.path, "rejected", reason), record=None)
         resolved.append(item)
     return resolved

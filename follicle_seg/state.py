@@ -21,6 +21,8 @@ from follicle_seg.tracking import measured_follicle
 from follicle_seg.types import NET_FLAGS_BEFORE, Calibration, Follicle, ImageRecord, ImageResult, Pane, Section
 
 STATE_FILE = "run_state.sqlite"
+#: How the reason of a file rejected as another's duplicate begins (decided again each run).
+DUPLICATE = "duplicate SOP instance"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS inputs (
     path TEXT NOT NULL,
@@ -117,13 +119,16 @@ class StateStore:
         )
 
     def keys(self) -> set[tuple[str, str]]:
-        """(path, sha256) of every finished input; ``failed`` ones (our fault, not the file's) are retried."""
-        return set(self._db.execute("SELECT path, sha256 FROM inputs WHERE status != 'failed'"))
+        """(path, sha256) of every finished input; ``failed`` ones (our fault, not the file's) are
+        retried, and so are duplicates (whether a file is one depends on the other files)."""
+        return set(self._db.execute(
+            "SELECT path, sha256 FROM inputs WHERE status != 'failed' AND NOT (status = 'rejected' "
+            "AND json_extract(result, '$.reason') LIKE ?)", (DUPLICATE + "%",)))  # fmt: skip
 
-    def sop_owners(self) -> list[tuple[str, str]]:
-        """(SOP instance UID, path) of inputs already analysed, first analysed first."""
+    def sop_owners(self) -> list[tuple[str, str, str]]:
+        """(SOP instance UID, path, sha256) of inputs already analysed, first analysed first."""
         rows = self._db.execute(
-            "SELECT sop_instance_uid, path FROM inputs WHERE status = 'ok' AND sop_instance_uid IS NOT NULL "
+            "SELECT sop_instance_uid, path, sha256 FROM inputs WHERE status = 'ok' AND sop_instance_uid IS NOT NULL "
             "ORDER BY seq DESC"
         )
         return list(rows)  # later rows first: dict() keeps the earliest owner of each SOP

@@ -124,6 +124,16 @@ def test_duplicate_sop_instance_is_analysed_once(study, clean_run, tmp_path):
     assert "duplicate SOP instance" in dup.reason.iloc[0]
     ovaries = _tables(out)["ovaries"]
     pd.testing.assert_frame_equal(ovaries, _tables(clean_run)["ovaries"])
+    # the first is exported again under a new SOP instance: the copy, no longer a duplicate, is
+    # analysed (its image would otherwise drop out of the tables for good)
+    ds = pydicom.dcmread(first)
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+    original = inputs / "dicom" / first.relative_to(study / "dicom")
+    ds.save_as(original)
+    summary = run([inputs], RunOptions(out=out, cohort=study / "cohort.csv", workers=1, dicom=False, overlays=False))
+    images = _tables(out)["images"].set_index("path")
+    assert summary.rejected == 0 and images.loc[str(inputs / "zz_copy_of_first.dcm"), "status"] == "ok"
+    assert images.loc[str(original), "sop_instance_uid"] == ds.SOPInstanceUID
 
 
 def test_every_unsure_follicle_that_flags_an_image_is_drawn_on_its_overlays(clean_run):

@@ -60,7 +60,7 @@ def test_sop_owner_is_first_analysed(tmp_path):
     store = StateStore(tmp_path / "s.sqlite")
     store.record("h1", _result("first.dcm", "9.9"))
     store.record("h2", _result("second.dcm", "9.9"))
-    assert dict(store.sop_owners())["9.9"] == "first.dcm"
+    assert {uid: path for uid, path, _ in store.sop_owners()}["9.9"] == "first.dcm"
 
 
 def test_corrupt_state_file_names_the_fix(tmp_path):
