@@ -2,7 +2,7 @@
 
 Rules (the README, "Measurement rules", explains them for users):
 
-* an *ovary-visit* is patient x visit (StudyInstanceUID and StudyDate) x side; its
+* an *ovary-visit* is patient x visit (a day: every study of it) x side; its
   ``follicle_count`` is the largest per-image (per-sweep) count among its images, never a sum;
   stills that are the frames of one sweep are first joined into that sweep
   (:mod:`follicle_seg.series`); ``n_images`` counts the files.
@@ -187,14 +187,14 @@ def build_tables(
     # a side scanned at other visits of the patient but not at this one (nor an image of unknown
     # side, flagged as such): the visit's totals are one ovary's, and its change from baseline
     # would read as a fall
-    sides: dict[tuple[str, str, str], set[str]] = {}
+    sides: dict[tuple[str, str], set[str]] = {}
     ever: dict[str, set[str]] = {}
     for ov in ovaries:
-        sides.setdefault((ov.patient_id, ov.study_uid, ov.study_date), set()).add(ov.laterality)
+        sides.setdefault((ov.patient_id, ov.study_date), set()).add(ov.laterality)
         ever.setdefault(ov.patient_id, set()).add(ov.laterality)
     for ov in ovaries:
         other = {"L": "R", "R": "L"}.get(ov.laterality)
-        here = sides[(ov.patient_id, ov.study_uid, ov.study_date)]
+        here = sides[(ov.patient_id, ov.study_date)]
         ov.other_side_missing = other in ever[ov.patient_id] and not here & {other, "U"}
     first_visit: dict[str, str] = {}
     for ov in ovaries:
@@ -214,7 +214,7 @@ def build_tables(
          for ov, why in zip(ovaries, reasons)],
         "ovaries",
     )
-    visits = _visits(ovaries, ovary_df)
+    visits = _visits(ovary_df)
     tables = {
         "images": images,
         "follicles": follicles,
@@ -236,7 +236,6 @@ class _OvaryVisit:
     """The ok images of one patient x visit x side, and the one chosen for the count."""
 
     patient_id: str
-    study_uid: str
     study_date: str
     laterality: str
     images: list[ImageResult]  # one per image or sweep (stills of one sweep joined: series.py)
@@ -368,10 +367,12 @@ class _OvaryVisit:
 
 
 def _ovary_visits(results: Sequence[ImageResult], review: Review) -> list[_OvaryVisit]:
-    """Ok results grouped by patient x (study UID, study date) x side, in a stable order, each
-    image (or joined sweep) as ``review`` decided its follicles and candidates. A file without a
-    usable date joins its study's dated files."""
-    groups: dict[tuple[str, str, str, str], list[ImageResult]] = {}
+    """Ok results grouped by patient x visit date x side, in a stable order, each image (or
+    joined sweep) as ``review`` decided its follicles and candidates. A file without a usable
+    date joins its study's dated files; the images of two studies of one day are one visit (a
+    scan repeated, or each ovary in a study of its own: one row per ovary-visit, the largest
+    count, never a sum); a patient's images left without any date are one undated visit."""
+    groups: dict[tuple[str, str, str], list[ImageResult]] = {}
     ok = [r for r in results if r.status == "ok" and r.record is not None]
     # a file without a usable date takes the date its study's other files give (one date only:
     # the same patient's study UID, never an empty one)
@@ -385,18 +386,16 @@ def _ovary_visits(results: Sequence[ImageResult], review: Review) -> list[_Ovary
         assert rec is not None
         known = dates.get((rec.patient_id, rec.study_instance_uid), set())
         day = rec.study_date or (next(iter(known)) if len(known) == 1 else "")
-        key = (rec.patient_id, day, rec.study_instance_uid, rec.laterality or "U")
-        groups.setdefault(key, []).append(r)
+        groups.setdefault((rec.patient_id, day, rec.laterality or "U"), []).append(r)
     ovaries = []
     stills = sweeps = 0
-    for (p, d, uid, side), images in sorted(groups.items()):
+    for (p, d, side), images in sorted(groups.items()):
         pairs = join_sweeps_with_stills(images)
         joined = [r for r, _ in pairs]
         members = {r.record.sop_instance_uid: frames for r, frames in pairs if frames}  # type: ignore[union-attr]
         stills, sweeps = stills + sum(map(len, members.values())), sweeps + len(members)
         before = max(len(r.follicles) for r in joined)
-        ovaries.append(_OvaryVisit(p, uid, d, side, review.apply(joined, (p, d, side)), len(images),
-                                   before, members))  # fmt: skip
+        ovaries.append(_OvaryVisit(p, d, side, review.apply(joined, (p, d, side)), len(images), before, members))
     if sweeps:
         log.info("%d single-frame files tracked as the frames of %d sweeps", stills, sweeps)
     return ovaries
@@ -448,12 +447,11 @@ def _follicle_row(ov: _OvaryVisit, f: Follicle, counted: bool) -> dict:
     }
 
 
-def _visits(ovaries: list[_OvaryVisit], ovary_df: pd.DataFrame) -> pd.DataFrame:
+def _visits(ovary_df: pd.DataFrame) -> pd.DataFrame:
     if not len(ovary_df):
         return _frame([], "visits")
-    df = ovary_df.assign(study_uid=[ov.study_uid for ov in ovaries])
     rows = []
-    for (patient, day, _), g in df.groupby(["patient_id", "study_date", "study_uid"], sort=True):
+    for (patient, day), g in ovary_df.groupby(["patient_id", "study_date"], sort=True):
         # a side-unknown image beside a known side may show that ovary again: never added to it
         known = g[g["laterality"].isin(("L", "R"))]
         summed = known if len(known) else g

@@ -275,6 +275,21 @@ def test_a_file_without_a_date_joins_its_study_and_is_flagged_when_none_of_it_ha
     assert list(t["images"]["study_date"]) == ["2026-01-05", "", "", "2026-01-05", ""]  # as the files say
 
 
+def test_two_studies_of_one_day_are_one_visit_with_one_row_per_ovary():
+    """A scan repeated under a new study, or each ovary in a study of its own: two rows of one
+    key (patient, date, side) in ovaries.csv, and two visits of one day, before."""
+    results = [result("a", [3.0], day="2026-01-05", study="s1"), result("b", [3.0, 4.0], day="2026-01-05", study="s2"),
+               result("c", [5.0], day="2026-01-05", study="s2", side="R"),
+               result("d", [4.0], day="", study="s8"), result("e", [4.0, 5.0], day="", study="s9")]  # fmt: skip
+    t = build_tables(results)
+    o = t["ovaries"]
+    assert list(zip(o["study_date"], o["laterality"], o["follicle_count"], o["n_images"])) == [
+        ("", "L", 2, 2), ("2026-01-05", "L", 2, 2), ("2026-01-05", "R", 1, 1)]  # the largest count, never a sum
+    assert list(zip(t["visits"]["study_date"], t["visits"]["follicle_count"])) == [("", 2), ("2026-01-05", 3)]
+    why = t["review_reasons"]
+    assert set(why.loc[why["flag"] == "other side not scanned", "study_date"]) == {""}  # not the dated day
+
+
 def test_the_size_list_rounds_the_tabled_diameters_halves_up():
     t = build_tables([result("a", [7.85, 7.95, 3.25, 3.24])])
     assert t["ovaries"].loc[0, "follicle_sizes_mm"] == "8.0;7.9;3.3;3.2"
