@@ -49,7 +49,8 @@ CENTROID_TOLERANCE_PX = 3.0
 NEEDS = {
     NOT_FOLLICLE: ("sop_instance_uid", "follicle_id", "centroid_row", "centroid_col"),
     FOLLICLE: ("sop_instance_uid", "follicle_id", "centroid_row", "centroid_col"),
-    CONFIRMED: ("patient_id", "study_date", "laterality", "follicle_count"),
+    # (patient_id and study_date name the ovary-visit too, empty for an undated or patient-less one)
+    CONFIRMED: ("laterality", "follicle_count"),
 }
 WORKSHEET_FILE = "review_worksheet.csv"
 WORKSHEET_COLUMNS = (
@@ -203,8 +204,9 @@ class Review:
                 "reviewer": d.reviewer, "comment": d.comment, "count_before": before, "count_after": after,
             })  # fmt: skip
         df = pd.DataFrame(rows, columns=list(LOG_COLUMNS))
-        for col in ("line", "follicle_id", "count_before", "count_after"):
-            df[col] = pd.to_numeric(df[col]).astype("Int64")
+        numbers = ("line", "follicle_id", "count_before", "count_after")
+        for col in LOG_COLUMNS:  # the dtypes of the other tables: Int64 numbers, string text
+            df[col] = pd.to_numeric(df[col]).astype("Int64") if col in numbers else df[col].fillna("").astype("string")
         return df
 
     def _error(self, d: Decision, reason: str) -> ReviewError:

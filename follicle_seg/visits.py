@@ -38,7 +38,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -180,6 +180,7 @@ def build_tables(
     """
     review = review or Review()
     groups, baselines = _cohort_maps(cohort)
+    results = _dated(results)
     ovaries = _ovary_visits(results, review)
     for ov in ovaries:
         ov.confirmed = review.confirmed(ov.key, len(ov.chosen.follicles))
@@ -195,10 +196,11 @@ def build_tables(
     for ov in ovaries:
         other = {"L": "R", "R": "L"}.get(ov.laterality)
         here = sides[(ov.patient_id, ov.study_date)]
-        ov.other_side_missing = other in ever[ov.patient_id] and not here & {other, "U"}
+        ov.other_side_missing = bool(ov.patient_id) and other in ever[ov.patient_id] and not here & {other, "U"}
+    # files without PatientID may be several women's: no baseline, no change, no response row
     first_visit: dict[str, str] = {}
     for ov in ovaries:
-        if ov.study_date and (ov.patient_id not in first_visit or ov.study_date < first_visit[ov.patient_id]):
+        if ov.patient_id and ov.study_date and (ov.patient_id not in first_visit or ov.study_date < first_visit[ov.patient_id]):
             first_visit[ov.patient_id] = ov.study_date
     baseline = {p: baselines.get(p) or d for p, d in first_visit.items()}
     for p, d in baselines.items():
@@ -373,23 +375,13 @@ def _ovary_visits(results: Sequence[ImageResult], review: Review) -> list[_Ovary
     scan repeated, or each ovary in a study of its own: one row per ovary-visit, the largest
     count, never a sum); a patient's images left without any date are one undated visit."""
     groups: dict[tuple[str, str, str], list[ImageResult]] = {}
-    ok = [r for r in results if r.status == "ok" and r.record is not None]
-    # a file without a usable date takes the date its study's other files give (one date only:
-    # the same patient's study UID, never an empty one)
-    dates: dict[tuple[str, str], set[str]] = {}
-    for r in ok:
-        rec = r.record
-        if rec.study_date and rec.study_instance_uid:  # type: ignore[union-attr]
-            dates.setdefault((rec.patient_id, rec.study_instance_uid), set()).add(rec.study_date)  # type: ignore[union-attr]
-    for r in ok:
-        rec = r.record
-        assert rec is not None
-        known = dates.get((rec.patient_id, rec.study_instance_uid), set())
-        day = rec.study_date or (next(iter(known)) if len(known) == 1 else "")
-        groups.setdefault((rec.patient_id, day, rec.laterality or "U"), []).append(r)
+    for r in results:
+        if r.status == "ok" and r.record is not None:
+            groups.setdefault((r.record.patient_id, r.record.study_date, r.record.laterality or "U"), []).append(r)
     ovaries = []
     stills = sweeps = 0
-    for (p, d, side), images in sorted(groups.items()):
+    # by patient, then date (an undated visit last), then side
+    for (p, d, side), images in sorted(groups.items(), key=lambda kv: (kv[0][0], not kv[0][1], kv[0][1:])):
         pairs = join_sweeps_with_stills(images)
         joined = [r for r, _ in pairs]
         members = {r.record.sop_instance_uid: frames for r, frames in pairs if frames}  # type: ignore[union-attr]
@@ -399,6 +391,25 @@ def _ovary_visits(results: Sequence[ImageResult], review: Review) -> list[_Ovary
     if sweeps:
         log.info("%d single-frame files tracked as the frames of %d sweeps", stills, sweeps)
     return ovaries
+
+
+def _dated(results: Sequence[ImageResult]) -> list[ImageResult]:
+    """``results``, a file without a usable date given the date its study's other files give
+    (its patient's study UID, never an empty one, one date only), so that every table and the
+    report place it on that day."""
+    dates: dict[tuple[str, str], set[str]] = {}
+    for r in results:
+        rec = r.record
+        if r.status == "ok" and rec is not None and rec.study_date and rec.study_instance_uid:
+            dates.setdefault((rec.patient_id, rec.study_instance_uid), set()).add(rec.study_date)
+    dated = []
+    for r in results:
+        rec = r.record
+        known = dates.get((rec.patient_id, rec.study_instance_uid), set()) if rec is not None else set()
+        if r.status == "ok" and rec is not None and not rec.study_date and len(known) == 1:
+            r = replace(r, record=replace(rec, study_date=next(iter(known))))
+        dated.append(r)
+    return dated
 
 
 def _image_row(r: ImageResult) -> dict:
@@ -471,6 +482,7 @@ def _visits(ovary_df: pd.DataFrame) -> pd.DataFrame:
             "any_follicle_ge10mm": any_ge10,
             "needs_review": bool(g["needs_review"].any()),
         })  # fmt: skip
+    rows.sort(key=lambda r: (r["patient_id"], not r["study_date"], r["study_date"]))  # an undated visit last
     visits = _frame(rows, "visits")
     for patient, g in visits.groupby("patient_id", sort=False):
         days = g["days_from_baseline"].astype("float64")
@@ -478,8 +490,9 @@ def _visits(ovary_df: pd.DataFrame) -> pd.DataFrame:
         if not len(at_baseline):  # the baseline scan is missing: no change to measure from
             continue
         base = g.loc[at_baseline.abs().sort_values(kind="stable").index[0]]
-        visits.loc[g.index, "delta_follicle_count"] = g["follicle_count"] - base["follicle_count"]
-        visits.loc[g.index, "delta_afc"] = g["afc"] - base["afc"]
+        dated = g[days.notna()]  # a visit at an unknown time has no change from baseline
+        visits.loc[dated.index, "delta_follicle_count"] = dated["follicle_count"] - base["follicle_count"]
+        visits.loc[dated.index, "delta_afc"] = dated["afc"] - base["afc"]
     return visits
 
 

@@ -330,3 +330,13 @@ def test_seg_and_sr_are_written_for_the_other_ultrasound_classes_naming_the_sour
                                    " - attribute <ReferencedFrameNumber>"}  # fmt: skip
         else:
             assert errors == []
+
+
+def test_a_source_whose_study_date_is_not_a_calendar_day_still_gets_its_seg_and_sr(tmp_path: Path) -> None:
+    still = _source(tmp_path / "still.dcm")
+    ds = pydicom.dcmread(still)
+    ds.StudyDate = "20250231"  # ingestion reads the exam's other dates; highdicom failed on it
+    ds.save_as(still)
+    seg = write_seg(still, _labels(), tmp_path / "seg.dcm")
+    sr = write_sr(still, _result(still), seg_path=seg, outlines=_outlines(), out_path=tmp_path / "sr.dcm")
+    assert pydicom.dcmread(seg).StudyDate == "" and pydicom.dcmread(sr).StudyDate == ""

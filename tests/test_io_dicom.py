@@ -320,6 +320,19 @@ def test_metadata_and_laterality_tags(tmp_path: Path) -> None:
 # ----------------------------------------------------------------------------- rejections
 
 
+def test_the_visit_date_falls_back_to_the_exams_other_dates():
+    from follicle_seg.io.dicom import visit_date
+
+    ds = pydicom.Dataset()
+    ds.StudyDate, ds.SeriesDate, ds.ContentDate = "20250231", "", "20250411"
+    assert visit_date(ds) == "2025-04-11"
+    ds.ContentDate = ""
+    ds.AcquisitionDateTime = "20250412093000.123"  # an enhanced image's only date
+    assert visit_date(ds) == "2025-04-12"
+    del ds.AcquisitionDateTime
+    assert visit_date(ds) == ""
+
+
 def rejected(path: Path) -> str:
     with pytest.raises(RejectedInput) as info:
         read_record(path)

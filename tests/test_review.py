@@ -160,6 +160,14 @@ def test_a_sheet_saved_by_a_comma_decimal_spreadsheet_is_read_and_one_without_de
         Review.read(path)
 
 
+def test_an_undated_or_patient_less_ovary_visit_can_be_confirmed(tmp_path: Path) -> None:
+    images = [result("u1", [3.0, 4.0], day="", study="s8"), result("p1", [5.0], patient="", study="s9")]
+    tables = build_tables(images)
+    assert tables["ovaries"]["needs_review"].all()  # "date unknown", "patient unknown"
+    review = _review(tmp_path, "confirmed,P1,,L,,,,,2,AB,no date on the export", "confirmed,,2026-01-05,L,,,,,1,AB,")
+    assert not build_tables(images, review=review)["ovaries"]["needs_review"].any()
+
+
 def test_a_repeated_decision_is_refused_and_no_file_is_no_review(tmp_path: Path) -> None:
     with pytest.raises(ReviewError, match="line 4: not_follicle: repeats line 2"):  # line 3 blank
         _review(tmp_path, "not_follicle,,,,1.1,2,20,20,,AB,", "", "not_follicle,,,,1.1,2,20,20,,CD,")

@@ -268,11 +268,16 @@ def test_a_file_without_a_date_joins_its_study_and_is_flagged_when_none_of_it_ha
     t = build_tables(results)
     o = t["ovaries"]
     assert list(zip(o["patient_id"], o["study_date"], o["laterality"], o["follicle_count"])) == [
-        ("", "2026-01-05", "L", 1), ("P1", "", "L", 1), ("P1", "2026-01-05", "L", 2), ("P2", "", "L", 1)]  # fmt: skip
-    assert pd.isna(o.loc[1, "days_from_baseline"]) and not o.loc[2, "needs_review"]
+        ("", "2026-01-05", "L", 1), ("P1", "2026-01-05", "L", 2), ("P1", "", "L", 1), ("P2", "", "L", 1)]  # fmt: skip
+    assert pd.isna(o.loc[2, "days_from_baseline"]) and not o.loc[1, "needs_review"]
     why = t["review_reasons"].set_index("sop_instance_uid")["flag"]
     assert why.to_dict() == {"c": "date unknown", "d": "patient unknown", "e": "date unknown"}
-    assert list(t["images"]["study_date"]) == ["2026-01-05", "", "", "2026-01-05", ""]  # as the files say
+    assert list(t["images"]["study_date"]) == ["2026-01-05", "2026-01-05", "", "2026-01-05", ""]  # b: its study's
+    v = t["visits"]
+    # no change measured at an unknown time, nor for files that may be several women's
+    assert v["delta_follicle_count"].isna().tolist() == [True, False, True, True]
+    assert v["days_from_baseline"].isna().tolist() == [True, False, True, True]
+    assert list(t["response"]["n_patients"]) == [1]  # P1's dated visit only
 
 
 def test_two_studies_of_one_day_are_one_visit_with_one_row_per_ovary():
@@ -284,8 +289,8 @@ def test_two_studies_of_one_day_are_one_visit_with_one_row_per_ovary():
     t = build_tables(results)
     o = t["ovaries"]
     assert list(zip(o["study_date"], o["laterality"], o["follicle_count"], o["n_images"])) == [
-        ("", "L", 2, 2), ("2026-01-05", "L", 2, 2), ("2026-01-05", "R", 1, 1)]  # the largest count, never a sum
-    assert list(zip(t["visits"]["study_date"], t["visits"]["follicle_count"])) == [("", 2), ("2026-01-05", 3)]
+        ("2026-01-05", "L", 2, 2), ("2026-01-05", "R", 1, 1), ("", "L", 2, 2)]  # the largest count, never a sum
+    assert list(zip(t["visits"]["study_date"], t["visits"]["follicle_count"])) == [("2026-01-05", 3), ("", 2)]
     why = t["review_reasons"]
     assert set(why.loc[why["flag"] == "other side not scanned", "study_date"]) == {""}  # not the dated day
 

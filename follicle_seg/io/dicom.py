@@ -317,13 +317,19 @@ def iso_date(value: str) -> str:
 
 
 #: Where a visit's date is read, first usable one kept: exports that blank the StudyDate (some
-#: de-identifiers do) often keep the series, acquisition or content date of the same exam.
-DATE_TAGS = ("StudyDate", "SeriesDate", "AcquisitionDate", "ContentDate")
+#: de-identifiers do) often keep the series, acquisition or content date of the same exam (an
+#: enhanced multi-frame image its acquisition date-time only).
+DATE_TAGS = ("StudyDate", "SeriesDate", "AcquisitionDate", "ContentDate", "AcquisitionDateTime")
 
 
 def visit_date(ds: Dataset) -> str:
-    """The first usable date of :data:`DATE_TAGS` as ``YYYY-MM-DD``; ``""`` when none is."""
-    return next((d for tag in DATE_TAGS if (d := iso_date(tag_text(ds, tag)))), "")
+    """The first usable date of :data:`DATE_TAGS` as ``YYYY-MM-DD`` (of a date-time, its date);
+    ``""`` when none is."""
+    for tag in DATE_TAGS:
+        value = tag_text(ds, tag)
+        if day := iso_date(value[:8] if tag.endswith("DateTime") else value):
+            return day
+    return ""
 
 
 def acquired_at(ds: Dataset) -> float | None:

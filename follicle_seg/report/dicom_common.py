@@ -20,6 +20,7 @@ from pydicom.uid import generate_uid
 
 from follicle_seg import __version__
 from follicle_seg.atomic import atomic_write
+from follicle_seg.io.dicom import iso_date
 
 MANUFACTURER = "follicle_seg"
 MODEL_NAME = "follicle_seg"
@@ -85,9 +86,21 @@ def derived_uid(source_uid: str, kind: str, content: bytes = b"") -> str:
     return str(generate_uid(entropy_srcs=[source_uid, kind, __version__, digest]))
 
 
+#: Dates highdicom reads from the source; one that is not a calendar day is written empty.
+_DATES = ("StudyDate", "SeriesDate", "AcquisitionDate", "ContentDate")
+
+
 def read_source(source_path: str | Path) -> Dataset:
-    """Read a source image with its pixel data left undecoded (only the header is needed)."""
-    return pydicom.dcmread(Path(source_path), defer_size="1 KB")
+    """Read a source image with its pixel data left undecoded (only the header is needed); a
+    date that is not a calendar day (``20250231``, which ingestion reads past) made empty, as
+    highdicom would fail on it."""
+    source = pydicom.dcmread(Path(source_path), defer_size="1 KB")
+    for keyword in _DATES:
+        value = str(source.get(keyword, "") or "")
+        if value and not iso_date(value):
+            source.pop(keyword)
+            setattr(source, keyword, "")
+    return source
 
 
 def strip_identity(ds: Dataset, *, pseudonymised: bool = False) -> None:

@@ -237,7 +237,7 @@ def _patient(
     sides = [s for s in _SIDES if (ovaries["laterality"] == s).any()]
     head = "".join(f"<th>{esc(SIDE_NAMES[s])}</th>" for s in sides)
     rows = []
-    for date in sorted(ovaries["study_date"].astype(str).unique()):
+    for date in sorted(ovaries["study_date"].astype(str).unique(), key=lambda d: (not d, d)):  # undated last
         visit = visits[visits["study_date"].astype(str) == date]
         on_date = images[images["study_date"].astype(str) == date]
         cells = []
@@ -247,12 +247,13 @@ def _patient(
                 shots = _thumbs(on_date[on_date["laterality"] == side], frames, thumbs, report, overlays_dir, chosen)
                 cells.append(f"<td>{_side_cell(ov.iloc[0], unsure[(date, side)])}{shots}</td>")
             else:
-                cells.append("<td><span class=muted>not scanned</span></td>")
+                # no image of unknown side is the usual case, not a missed ovary
+                cells.append("<td><span class=muted>" + ("&ndash;" if side == "U" else "not scanned") + "</span></td>")
         review = bool(bools(ovaries[ovaries["study_date"].astype(str) == date]["needs_review"]).any())
         day = visit["days_from_baseline"].iloc[0] if len(visit) else math.nan
         total = visit["follicle_count"].iloc[0] if len(visit) else math.nan
         rows.append(
-            f"<tr class=\"{'review' if review else ''}\"><td>{esc(date)}{' <b>review</b>' if review else ''}</td>"
+            f"<tr class=\"{'review' if review else ''}\"><td>{esc(date) or 'no date'}{' <b>review</b>' if review else ''}</td>"
             f"<td class=num>{num(day, 0)}</td><td class=num>{num(total, 0)}</td>{''.join(cells)}</tr>"
         )
     timeline = (

@@ -7,6 +7,7 @@ import hashlib
 import html
 import math
 import re
+from decimal import ROUND_HALF_UP, Decimal
 from urllib.parse import quote
 
 import numpy as np
@@ -49,12 +50,18 @@ def yes(value: object) -> str:
 
 
 def num(value: object, decimals: int) -> str:
+    """A table value as the report shows it: halves rounded up, as ``follicle_sizes_mm`` is
+    (5.55 mm reads 5.6 beside the sizes, not 5.5); whole numbers without decimals.
+
+    >>> num(5.55, 1), num(10.45, 1), num(3.0, 1), num(float("nan"), 1)
+    ('5.6', '10.5', '3', '&ndash;')
+    """
     if not present(value):
         return "&ndash;"
     number = float(value)  # type: ignore[arg-type]
     if decimals == 0 or number.is_integer():
         return f"{number:.0f}"
-    return f"{number:.{decimals}f}"
+    return str(Decimal(str(number)).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP))
 
 
 def text(value: object) -> str:
