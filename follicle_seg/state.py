@@ -93,8 +93,9 @@ class StateStore:
     def check_analysis(self, identity: dict[str, str]) -> None:
         """Keep results of one analysis only: ``identity`` names it (network weights, package
         version, pseudonymisation). A store holding results of another one refuses to resume,
-        since its tables would mix two models or two sets of patient ids; an empty store, or one
-        written before identities were kept, takes this one.
+        since its tables would mix two models or two sets of patient ids; an empty store, one of
+        rejected or failed files only (forgotten, to be read again), or one written before
+        identities were kept, takes this one.
 
         Raises
         ------
@@ -103,7 +104,10 @@ class StateStore:
         """
         row = self._db.execute("SELECT value FROM meta WHERE name = 'analysis'").fetchone()
         stored = json.loads(row[0]) if row else None
-        if stored is not None and stored != identity and len(self):
+        analysed = self._db.execute("SELECT count(*) FROM inputs WHERE status = 'ok'").fetchone()[0]
+        if stored is not None and stored != identity and not analysed:
+            self.reset()  # rejected and failed files only: read again under the new analysis
+        elif stored is not None and stored != identity:
             differ = "; ".join(
                 f"{name} {stored.get(name, 'unknown')} then, {identity.get(name, 'unknown')} now"
                 for name in sorted(set(stored) | set(identity))

@@ -76,3 +76,14 @@ def test_file_sha256_matches_hashlib(tmp_path):
     p = tmp_path / "x.bin"
     p.write_bytes(b"0123456789" * 300_000)
     assert file_sha256(p, chunk=4096) == hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+def test_a_store_of_rejected_files_only_takes_another_analysis(tmp_path):
+    store = StateStore(tmp_path / "s.sqlite")
+    store.check_analysis({"weights": "a"})
+    store.record("h", ImageResult(None, "notes.txt", "rejected", "notes.txt: not a DICOM file"))
+    store.check_analysis({"weights": "b"})  # nothing analysed under "a": no results to mix
+    assert len(store) == 0 and store.keys() == set()
+    store.record("abc", _result())
+    with pytest.raises(OutputError, match="another analysis"):
+        store.check_analysis({"weights": "c"})
