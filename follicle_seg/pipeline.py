@@ -367,6 +367,18 @@ def _done(result: ImageResult) -> Future:
 # --------------------------------------------------------------------------- the run
 
 
+#: Folders of OUT that atomic writes put temporary files in (``.<name>.<pid>.<hex>.tmp``).
+_WRITTEN_IN = (".", "overlays", "overlays/crops", "masks", "dicom", "report", "report/thumbs", "report/figures")
+
+
+def _remove_temporary(out: Path) -> None:
+    """Remove the temporary files a killed run left (it died between writing and renaming one:
+    an overlay's or a DICOM object's may carry the PatientID). Only one run writes in ``out``."""
+    for folder in _WRITTEN_IN:
+        for path in (out / folder).glob(".*.tmp"):
+            path.unlink(missing_ok=True)
+
+
 def _prepare_out(out: Path) -> None:
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -413,7 +425,11 @@ def run(inputs: Iterable[str | Path], options: RunOptions, *, progress=None) -> 
     with _exclusive(out):
         handler = _logging(out)
         try:
+            _remove_temporary(out)
             return _run(inputs, replace(options, out=out), progress, t0)
+        except FollicleSegError as exc:  # said in run.log too, not only on the console
+            log.error("run stopped: %s", exc)
+            raise
         finally:
             log.removeHandler(handler)
             handler.close()
@@ -593,10 +609,11 @@ def _superseded(items: list[Input], stored: list[tuple[str, str, str, str]]) -> 
 
 def _remove_outputs(out: Path, uids: set[str] | None = None) -> None:
     """Remove per-image outputs of earlier runs into ``out``: all of them (``--no-resume``), or
-    those of ``uids`` (images analysed again). An image analysed again may have other key frames
-    and follicles, and one no longer among the inputs none, so that no overlay, crop or DICOM
-    object of an earlier analysis (other weights, an older version of the file, or real
-    PatientIDs before ``--pseudonymize``) is left beside the new ones."""
+    those of ``uids`` (images analysed again, which may have other key frames and follicles),
+    so that no overlay, crop or DICOM object of an earlier analysis (other weights, an older
+    version of the file, or real PatientIDs before ``--pseudonymize``) is left beside the new
+    ones. Those of files left out of a resumed run's inputs stay (a run of part of an archive
+    deletes nothing of the rest); ``--no-resume`` removes them too."""
     from follicle_seg.artefacts import per_image_outputs
 
     if uids is not None and not uids:

@@ -77,6 +77,8 @@ class StateStore:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
             self._db.execute("SELECT count(*) FROM inputs").fetchone()
+        except sqlite3.OperationalError as exc:  # a full disk, no permission: the file may be sound
+            raise OutputError(f"{self.path}: cannot open the run-state file ({exc})") from exc
         except sqlite3.DatabaseError as exc:
             raise OutputError(
                 f"{self.path}: the run-state file is corrupt ({exc}); "
@@ -146,11 +148,14 @@ class StateStore:
         """Store one finished input atomically (a single transaction)."""
         sop = result.record.sop_instance_uid if result.record else None
         payload = json.dumps(result_to_dict(result), allow_nan=False, separators=(",", ":"))
-        self._db.execute(
-            "INSERT OR REPLACE INTO inputs (path, sha256, sop_instance_uid, status, result, seq) "
-            "VALUES (?, ?, ?, ?, ?, (SELECT coalesce(max(seq), 0) + 1 FROM inputs))",
-            (result.path, sha256, sop, result.status, payload),
-        )
+        try:
+            self._db.execute(
+                "INSERT OR REPLACE INTO inputs (path, sha256, sop_instance_uid, status, result, seq) "
+                "VALUES (?, ?, ?, ?, ?, (SELECT coalesce(max(seq), 0) + 1 FROM inputs))",
+                (result.path, sha256, sop, result.status, payload),
+            )
+        except sqlite3.OperationalError as exc:  # a full disk: the run stops, what is recorded stays
+            raise OutputError(f"{self.path}: cannot record a result ({exc})") from exc
 
     def results(self, keys: set[tuple[str, str]] | None = None) -> list[ImageResult]:
         """Stored results sorted by path; only those whose (path, sha256) is in `keys` when given."""

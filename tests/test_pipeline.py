@@ -508,6 +508,13 @@ def test_a_resumed_run_never_mixes_results_of_other_weights_or_pseudonyms(study,
     assert summary.resumed == 0 and _tables(out)["images"].patient_id.str.match(r"P[0-9a-f]{12}$").all()
     assert not any(path.exists() for path in stale) and (out / "overlays" / "notes.txt").is_file()
     assert "--no-resume: 4 per-image output(s) of earlier runs removed" in (out / "run.log").read_text()
+    # temporary files a killed run left (between writing and renaming) go at the next run's start
+    left = [out / "overlays" / ".P001_x_f007.png.123.abcd.tmp", out / "dicom" / ".1.2.3_sr.dcm.123.ef.tmp",
+            out / ".images.csv.123.aa.tmp"]  # fmt: skip
+    for path in left:
+        path.write_bytes(b"half")
+    run([inputs], replace(plain, pseudonymize=key))
+    assert not any(path.exists() for path in left)
     # a store written before identities were kept takes the current one
     with sqlite3.connect(out / "run_state.sqlite") as db:
         db.execute("DELETE FROM meta")

@@ -87,3 +87,25 @@ def test_a_store_of_rejected_files_only_takes_another_analysis(tmp_path):
     store.record("abc", _result())
     with pytest.raises(OutputError, match="another analysis"):
         store.check_analysis({"weights": "c"})
+
+
+def test_a_full_disk_is_said_as_such_not_as_a_corrupt_state(tmp_path, monkeypatch):
+    import sqlite3
+
+    store = StateStore(tmp_path / "s.sqlite")
+
+    class Full:
+        def execute(self, *args):
+            raise sqlite3.OperationalError("database or disk is full")
+
+    store._db = Full()
+    with pytest.raises(OutputError, match=r"s.sqlite: cannot record a result \(database or disk is full\)"):
+        store.record("abc", _result())
+
+    def io_error(*args, **kwargs):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(sqlite3, "connect", io_error)
+    with pytest.raises(OutputError, match="cannot open the run-state file") as info:
+        StateStore(tmp_path / "t.sqlite")
+    assert "corrupt" not in str(info.value) and "--no-resume" not in str(info.value)
