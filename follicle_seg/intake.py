@@ -34,6 +34,7 @@ class Input:
     record: ImageRecord | None  # None when rejected or already done
     result: ImageResult | None  # set when the header pass already decided (rejected, duplicate)
     done: bool = False
+    duplicate_of: str = ""  # the path of the file analysed for this one's SOP instance
 
 
 def _call(decoders: WorkerPool | None, fn: Callable, *args):
@@ -98,7 +99,8 @@ def header_pass(
             first = owner.setdefault(sop, item.path)
             if first != item.path:
                 reason = f"{DUPLICATE} {sop}: already analysed from {first}"
-                item = replace(item, result=ImageResult(item.record, item.path, "rejected", reason), record=None)
+                item = replace(item, result=ImageResult(item.record, item.path, "rejected", reason), record=None,
+                               duplicate_of=first)  # fmt: skip
         resolved.append(item)
     return resolved
 

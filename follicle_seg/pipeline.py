@@ -518,8 +518,11 @@ def _run(inputs: list, options: RunOptions, progress, t0: float) -> RunSummary:
         decided = [i for i in items if i.result is not None]
         todo = [i for i in items if i.record is not None]
 
+        statuses: dict[str, str] = {}
+
         def on_result(item: Input, result: ImageResult) -> None:
             store.record(item.sha256, result)
+            statuses[item.path] = result.status
             if result.status == "ok":
                 summary.frames += result.record.n_frames
             if result.status != "ok":
@@ -534,6 +537,9 @@ def _run(inputs: list, options: RunOptions, progress, t0: float) -> RunSummary:
                            total_frames=sum(i.record.n_frames * i.record.n_panes for i in todo))
         if todo:
             summary.device = _execute(todo, options, on_result, progress, decoders, timing)
+        if stand_ins := _stand_ins(decided, statuses):  # the next run would analyse them: this one does
+            log.info("%d duplicate(s) analysed in place of a copy that could not be", len(stand_ins))
+            summary.device = _execute(stand_ins, options, on_result, progress, decoders, timing) or summary.device
         t = time.perf_counter()
         keys = {(i.path, i.sha256) for i in items}  # "" for a file that could not be read
         results = store.results(keys)
@@ -575,6 +581,20 @@ def _run(inputs: list, options: RunOptions, progress, t0: float) -> RunSummary:
     log.info("%s%s", TIMING, ", ".join(f"{k} {v:.2f}" for k, v in timing.items()))
     log.info("run finished: %s", summary.line())
     return summary
+
+
+def _stand_ins(decided: list[Input], statuses: dict[str, str]) -> list[Input]:
+    """Duplicates whose SOP instance's chosen copy ended rejected or failed in this run (a copy
+    that cannot be decoded), one per SOP instance, to be analysed in its place."""
+    stand_ins, taken = [], set()
+    for item in decided:
+        record = item.result.record if item.result is not None else None
+        if not item.duplicate_of or record is None or statuses.get(item.duplicate_of, "ok") == "ok":
+            continue
+        if record.sop_instance_uid not in taken:
+            taken.add(record.sop_instance_uid)
+            stand_ins.append(replace(item, record=record, result=None, duplicate_of=""))
+    return stand_ins
 
 
 def _check_device(device: str, here: bool = True) -> None:

@@ -136,6 +136,30 @@ def test_duplicate_sop_instance_is_analysed_once(study, clean_run, tmp_path):
     assert images.loc[str(original), "sop_instance_uid"] == ds.SOPInstanceUID
 
 
+def test_a_copy_that_cannot_be_decoded_does_not_hide_a_good_copy_of_the_same_image(tmp_path):
+    """Owners of a SOP instance are chosen from the headers, before any pixel is decoded: the
+    first copy, broken in its last frame, took the instance, and the good copy was rejected as
+    its duplicate, the image lost in that run."""
+    cine = Path(__file__).resolve().parents[1] / "data_samples" / "cine_20f_jpegls_right.dcm"
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    data = bytearray(cine.read_bytes())
+    data[-600:-20] = bytes(580)  # the last frame's JPEG-LS stream zeroed: it cannot be decoded
+    (inputs / "a_broken.dcm").write_bytes(bytes(data))
+    shutil.copy(cine, inputs / "b_good.dcm")
+    out = tmp_path / "out"
+    summary = run([inputs], RunOptions(out=out, workers=1, overlays=False, dicom=False, report=False))
+    images = _tables(out)["images"].set_index("path")
+    assert images.loc[str(inputs / "b_good.dcm"), "status"] == "ok" and summary.ok == 1
+    assert images.loc[str(inputs / "a_broken.dcm"), "status"] in ("rejected", "failed")
+    assert "analysed in place of a copy that could not be" in (out / "run.log").read_text()
+    # the next run, nothing changed, gives the same tables
+    before = _tables(out)
+    run([inputs], RunOptions(out=out, workers=1, overlays=False, dicom=False, report=False))
+    for name, table in _tables(out).items():
+        pd.testing.assert_frame_equal(table, before[name], obj=name)
+
+
 def test_every_unsure_follicle_that_flags_an_image_is_drawn_on_its_overlays(clean_run):
     # review_reasons says "a candidate follicle scored 0.60-0.90": the overlays show where
     from follicle_seg.report.overlay import UNSURE_COLOUR
