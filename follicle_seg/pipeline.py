@@ -389,8 +389,16 @@ def _prepare_out(out: Path) -> None:
         raise OutputError(f"{out}: output folder is not writable ({exc.strerror or exc})") from exc
 
 
+class _RunLog(logging.FileHandler):
+    """``run.log``; a line it cannot write (a full disk) is dropped without the traceback that
+    logging prints to the console by default: the console's one-line error says why."""
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        pass
+
+
 def _logging(out: Path) -> logging.Handler:
-    handler = logging.FileHandler(out / "run.log", encoding="utf-8")
+    handler = _RunLog(out / "run.log", encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     log.addHandler(handler)
     log.setLevel(logging.INFO)
