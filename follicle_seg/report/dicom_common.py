@@ -118,6 +118,11 @@ def strip_identity(ds: Dataset, *, pseudonymised: bool = False) -> None:
         ds.pop(keyword, None)
 
 
+def n_frames(source: Dataset) -> int:
+    """The source's number of frames (1 for a single-frame image)."""
+    return int(source.get("NumberOfFrames", 1) or 1)
+
+
 def header_view(source: Dataset, sop_class: str) -> Dataset:
     """The source's header (no pixel data) as an image of ``sop_class``, for highdicom to build
     on (:data:`STAND_INS`); :func:`refer_to_source` then names the source's own class again."""

@@ -34,6 +34,7 @@ from follicle_seg.report.dicom_common import (
     algorithm_identification,
     derived_uid,
     header_view,
+    n_frames,
     read_source,
     refer_to_source,
     save_atomic,
@@ -63,10 +64,6 @@ def segment_masks(labels: np.ndarray) -> np.ndarray:
 
 #: What a single ultrasound frame does not carry of its cine's header.
 _CINE_ONLY = ("NumberOfFrames", "FrameIncrementPointer", "FrameTime", "FrameTimeVector", "CineRate")
-
-
-def n_frames(source: Dataset) -> int:
-    return int(source.get("NumberOfFrames", 1) or 1)
 
 
 def build_seg(

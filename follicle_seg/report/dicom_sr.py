@@ -49,6 +49,7 @@ from follicle_seg.report.dicom_common import (
     declare_private_scheme,
     derived_uid,
     header_view,
+    n_frames,
     read_source,
     refer_to_source,
     save_atomic,
@@ -98,7 +99,7 @@ def build_sr(
     # a retired class highdicom does not know: built on a stand-in, the references then renamed
     stand_in = STAND_INS.get(str(source.SOPClassUID))
     original, source = source, (header_view(source, stand_in) if stand_in else source)
-    multi_frame = int(source.get("NumberOfFrames", 1) or 1) > 1
+    multi_frame = n_frames(source) > 1
     laterality = result.record.laterality if result.record is not None else "U"
     site = hd.sr.FindingSite(OVARY, laterality=LATERALITY_CODES.get(laterality))
     algorithm = hd.sr.AlgorithmIdentification(name="follicle_seg", version=__version__)
