@@ -587,13 +587,23 @@ def _days(study_date: str, baseline: str | None) -> float:
         return math.nan
 
 
+def half_up(value: float, decimals: int) -> str:
+    """``value`` written with ``decimals`` decimals, halves rounded up as a person rounds them
+    (as written in decimal, not as the float nearest it: 7.85 gives 7.9).
+
+    >>> half_up(7.85, 1), half_up(0.125, 2), half_up(12.0, 1)
+    ('7.9', '0.13', '12.0')
+    """
+    return str(Decimal(str(value)).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP))
+
+
 def one_decimal(mm: float) -> str:
-    """A tabled diameter (two decimals) to one decimal, halves up as a person rounds it.
+    """A tabled diameter (two decimals) to one decimal, halves up (:func:`half_up`).
 
     >>> [one_decimal(d) for d in (7.85, 7.95, 3.25, 3.24, 12.0)]
     ['7.9', '8.0', '3.3', '3.2', '12.0']
     """
-    return str(Decimal(str(mm)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
+    return half_up(mm, 1)
 
 
 def _round(value: float | None, decimals: int) -> float:

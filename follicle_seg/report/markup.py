@@ -7,11 +7,12 @@ import hashlib
 import html
 import math
 import re
-from decimal import ROUND_HALF_UP, Decimal
 from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
+
+from follicle_seg.visits import half_up
 
 SIDE_NAMES = {"L": "Left", "R": "Right", "U": "Side unknown"}
 
@@ -61,7 +62,7 @@ def num(value: object, decimals: int) -> str:
     number = float(value)  # type: ignore[arg-type]
     if decimals == 0 or number.is_integer():
         return f"{number:.0f}"
-    return str(Decimal(str(number)).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP))
+    return half_up(number, decimals)
 
 
 def text(value: object) -> str:
