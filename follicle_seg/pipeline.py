@@ -427,6 +427,12 @@ def run(inputs: Iterable[str | Path], options: RunOptions, *, progress=None) -> 
     missing = [str(p) for p in inputs if not os.path.lexists(p)]
     if missing:  # a mistyped INPUT: said before anything is made
         raise FollicleSegError(f"{', '.join(missing)}: no such file or folder")
+    from follicle_seg.io.tables import read_cohort
+
+    # options that cannot be used stop the run before OUT is made
+    _check_device(options.device, here=options.executor == "local")
+    cohort = read_cohort(options.cohort) if options.cohort else None
+    key = load_key(options.pseudonymize) if options.pseudonymize else None
     bound_caches()  # keeps peak memory flat over thousands of files
     out = Path(options.out)
     _prepare_out(out)
@@ -434,7 +440,7 @@ def run(inputs: Iterable[str | Path], options: RunOptions, *, progress=None) -> 
         handler = _logging(out)
         try:
             _remove_temporary(out)
-            return _run(inputs, replace(options, out=out), progress, t0)
+            return _run(inputs, replace(options, out=out), cohort, key, progress, t0)
         except FollicleSegError as exc:  # said in run.log too, not only on the console
             log.error("run stopped: %s", exc)
             raise
@@ -493,18 +499,15 @@ def _analysis_identity(options: RunOptions, key: bytes | None) -> dict[str, str]
     }
 
 
-def _run(inputs: list, options: RunOptions, progress, t0: float) -> RunSummary:
-    from follicle_seg.io.tables import read_cohort, write_csv, write_tables
+def _run(inputs: list, options: RunOptions, cohort, key: bytes | None, progress, t0: float) -> RunSummary:
+    from follicle_seg.io.tables import write_csv, write_tables
     from follicle_seg.review import REVIEW_FILE, WORKSHEET_FILE, Review, ReviewError, worksheet
     from follicle_seg.visits import build_tables
 
-    _check_device(options.device, here=options.executor == "local")
-    cohort = read_cohort(options.cohort) if options.cohort else None
     review = Review.read(options.out / REVIEW_FILE)
     paths = list(discover(inputs, exclude=[options.out]))
     if not paths:
         raise FollicleSegError(f"no files found under {', '.join(map(str, inputs))}")
-    key = load_key(options.pseudonymize) if options.pseudonymize else None
     anonymise = _anonymiser(key)
     if cohort is not None and key is not None:
         cohort = cohort.assign(patient_id=[pseudonym(str(p), key) for p in cohort.patient_id])
