@@ -107,7 +107,7 @@ def run(
         follicle-seg run scans/ --out results/ --device cuda --batch-size 32 --workers 8
     """
     from follicle_seg.errors import FollicleSegError
-    from follicle_seg.pipeline import RunOptions
+    from follicle_seg.pipeline import INTERRUPTED, RunOptions
 
     if executor not in ("local", "dask"):
         raise typer.BadParameter("--executor must be local or dask")
@@ -121,6 +121,9 @@ def run(
     except FollicleSegError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        typer.echo(f"interrupted: {INTERRUPTED}", err=True)
+        raise typer.Exit(130) from None
     if not quiet:
         typer.echo(summary.line())
         for reason in summary.rejected_reasons[:20]:

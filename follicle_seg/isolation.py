@@ -121,7 +121,11 @@ def _describe_exit(code: int | None) -> str:
 
 
 def _serve(conn: Connection) -> None:
-    """The child's loop: receive ``(fn, args)``, send back ``(True, result)`` or ``(False, exc)``."""
+    """The child's loop: receive ``(fn, args)``, send back ``(True, result)`` or ``(False, exc)``.
+
+    Ctrl-C reaches the whole process group; the parent alone decides what an interrupted run
+    does, and stops the child (a traceback from each decoder process would bury its message)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     while True:
         try:
             task = conn.recv()

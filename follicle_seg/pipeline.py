@@ -147,9 +147,10 @@ class Engine:
         self._outputs = ThreadPoolExecutor(max(1, options.workers), thread_name_prefix="outputs")
         self._writing: deque[tuple[Input, Future]] = deque()  # files being finished, in order
 
-    def close(self) -> None:
-        self._measure.shutdown()
-        self._outputs.shutdown()
+    def close(self, *, cancel: bool = False) -> None:
+        """Stop the threads; ``cancel`` drops the work not started (an interrupted run)."""
+        self._measure.shutdown(cancel_futures=cancel)
+        self._outputs.shutdown(cancel_futures=cancel)
 
     @contextmanager
     def _clock(self, key: str) -> Iterator[None]:
@@ -444,12 +445,16 @@ def run(inputs: Iterable[str | Path], options: RunOptions, *, progress=None) -> 
         except FollicleSegError as exc:  # said in run.log too, not only on the console
             log.error("run stopped: %s", exc)
             raise
+        except KeyboardInterrupt:
+            log.warning("run interrupted: %s", INTERRUPTED)
+            raise
         finally:
             log.removeHandler(handler)
             handler.close()
 
 
 LOCK_FILE = ".run.lock"
+INTERRUPTED = "the files finished are kept; the same command goes on where it stopped"
 
 
 @contextmanager
@@ -682,7 +687,11 @@ def _execute(
     engine = Engine(options, segmenter, on_frames=progress.frames_done if progress else None)
     try:
         engine.process(todo, on_result, decoders)
-    finally:
+    except BaseException:
+        engine.close(cancel=True)
+        raise
+    else:
         engine.close()
+    finally:
         timing.update(engine.seconds)
     return segmenter.device

@@ -48,6 +48,17 @@ def test_worker_survives_a_crash_and_a_hang() -> None:
         assert worker.call(sleep_for, 0.0, timeout=60) == "woke"
 
 
+def test_ctrl_c_is_left_to_the_parent() -> None:
+    """Ctrl-C reaches the decoder processes too: they neither die nor print a traceback."""
+    import signal
+
+    with IsolatedWorker() as worker:
+        pid = worker.call(os.getpid, timeout=60)
+        os.kill(pid, signal.SIGINT)
+        time.sleep(0.5)
+        assert worker.call(os.getpid, timeout=60) == pid  # the same child, alive
+
+
 def test_exceptions_come_back_unchanged() -> None:
     with IsolatedWorker() as worker:
         with pytest.raises(RejectedInput) as info:

@@ -713,3 +713,18 @@ def test_disk_full_while_writing_tables_is_a_clear_error_and_leaves_no_partial_t
     written = {p.name for p in (tmp_path / "o").iterdir()}
     assert not any(name.endswith(".tmp") for name in written)
     assert "follicles.csv" not in written  # never half a table
+
+
+def test_an_interrupted_run_says_it_can_go_on_and_logs_it(study, tmp_path, monkeypatch):
+    import follicle_seg.pipeline as pipeline
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "_run", interrupted)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["run", str(study / "dicom"), "--out", str(out)])
+    assert result.exit_code == 130
+    assert "interrupted: the files finished are kept; the same command goes on where it stopped" in result.output
+    assert "Traceback" not in result.output
+    assert "WARNING run interrupted: the files finished are kept" in (out / "run.log").read_text()
