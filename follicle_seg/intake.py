@@ -79,14 +79,16 @@ def header_pass(
     order (or the path of this run that analysed it in an earlier run, unless its file now holds
     another SOP instance); the others get a rejected row naming it, decided again each run. A
     path of an earlier run that is not among ``paths`` (a file moved or left out this time) owns
-    nothing: its result is not in this run's tables.
+    nothing: its result is not in this run's tables. A file whose contents were analysed under
+    such a path (moved, renamed, its archive mounted elsewhere) keeps that analysis.
     """
     done_keys = store.keys()
     with ThreadPoolExecutor(max(1, workers)) as pool:
         inputs = list(pool.map(lambda p: _header(p, lambda a, b: (a, b) in done_keys, anonymise, decoders), paths))
+    current = {(i.path, i.sha256) for i in inputs}
+    inputs = [_moved(item, store, current) for item in inputs]
     # an earlier owner still owns its SOP instance if its file is as it was analysed, or was
     # changed in place keeping that SOP instance; not if its file now holds another one
-    current = {(i.path, i.sha256) for i in inputs}
     now = {i.path: i.record.sop_instance_uid for i in inputs if i.record is not None}
     owner: dict[str, str] = {}
     for sop, path, sha in reversed(store.sop_owners()):  # the earliest analysed first
@@ -103,6 +105,18 @@ def header_pass(
                                duplicate_of=first)  # fmt: skip
         resolved.append(item)
     return resolved
+
+
+def _moved(item: Input, store: StateStore, current: set[tuple[str, str]]) -> Input:
+    """A file analysed before under another path (moved, renamed, mounted elsewhere) keeps that
+    analysis under its new path instead of being analysed again."""
+    if item.done or item.record is None:
+        return item
+    result = store.moved(item.sha256, current, item.path)
+    if result is None:
+        return item
+    store.record(item.sha256, result)
+    return Input(item.path, item.sha256, None, None, done=True)
 
 
 def decode_pixels(record: ImageRecord, start: int, stop: int) -> list:

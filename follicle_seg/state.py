@@ -34,6 +34,7 @@ CREATE TABLE IF NOT EXISTS inputs (
     PRIMARY KEY (path, sha256)
 );
 CREATE INDEX IF NOT EXISTS inputs_sop ON inputs (sop_instance_uid);
+CREATE INDEX IF NOT EXISTS inputs_sha ON inputs (sha256);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
@@ -143,6 +144,19 @@ class StateStore:
         """(path, sha256, SOP instance UID, status) of every stored input that has a UID."""
         return list(self._db.execute(
             "SELECT path, sha256, sop_instance_uid, status FROM inputs WHERE sop_instance_uid IS NOT NULL"))
+
+    def moved(self, sha256: str, current: set[tuple[str, str]], path: str) -> ImageResult | None:
+        """The earliest ``ok`` analysis of a file with these contents under a path that no longer
+        holds them (``current``: this run's (path, sha256)), given to ``path``: the file was moved or
+        renamed since, or its archive mounted elsewhere. None when there is none, or when a path
+        that was analysed still holds the contents (``path`` is then a copy: a duplicate)."""
+        rows = list(self._db.execute(
+            "SELECT path, result FROM inputs WHERE sha256 = ? AND status = 'ok' ORDER BY seq", (sha256,)))
+        if not rows or any((p, sha256) in current for p, _ in rows):
+            return None
+        result = result_from_dict(json.loads(rows[0][1]))
+        record = dataclasses.replace(result.record, path=path) if result.record is not None else None
+        return dataclasses.replace(result, path=path, record=record)
 
     def record(self, sha256: str, result: ImageResult) -> None:
         """Store one finished input atomically (a single transaction)."""

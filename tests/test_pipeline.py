@@ -136,6 +136,31 @@ def test_duplicate_sop_instance_is_analysed_once(study, clean_run, tmp_path):
     assert images.loc[str(original), "sop_instance_uid"] == ds.SOPInstanceUID
 
 
+def test_a_moved_archive_keeps_its_analyses_and_a_copy_stays_a_duplicate(study, tmp_path):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for path in sorted((study / "dicom").rglob("*.dcm"))[:3]:
+        shutil.copy(path, inputs / path.name)
+    out = tmp_path / "out"
+    options = RunOptions(out=out, workers=1, dicom=False, report=False)
+    run([inputs], options)
+    before, overlays = _tables(out), sorted(p.name for p in (out / "overlays").glob("*.png"))
+    moved = inputs.rename(tmp_path / "mounted elsewhere")
+    summary = run([moved], options)
+    assert summary.resumed == 3 and summary.frames == 0  # nothing analysed again
+    after = _tables(out)
+    assert after["images"].path.tolist() == [p.replace(str(inputs), str(moved)) for p in before["images"].path]
+    for table in ("follicles", "ovaries", "visits"):
+        pd.testing.assert_frame_equal(after[table], before[table])
+    assert sorted(p.name for p in (out / "overlays").glob("*.png")) == overlays
+    # a copy beside a file analysed under its own path is a duplicate, not a moved file
+    shutil.copy(sorted(moved.iterdir())[0], moved / "zz copy.dcm")
+    run([moved], options)
+    images = _tables(out)["images"].set_index("path")
+    assert images.loc[str(moved / "zz copy.dcm"), "status"] == "rejected"
+    assert images.status.tolist().count("ok") == 3
+
+
 def test_a_copy_that_cannot_be_decoded_does_not_hide_a_good_copy_of_the_same_image(tmp_path):
     """Owners of a SOP instance are chosen from the headers, before any pixel is decoded: the
     first copy, broken in its last frame, took the instance, and the good copy was rejected as
@@ -176,8 +201,8 @@ def test_every_unsure_follicle_that_flags_an_image_is_drawn_on_its_overlays(clea
 
 
 def test_rerun_from_another_folder_or_after_a_move_keeps_every_result(study, clean_run, tmp_path, monkeypatch):
-    # a file is one input however its path is spelt; a file moved since the last run is
-    # analysed where it is now, not rejected as a duplicate of where it was (whose result is
+    # a file is one input however its path is spelt; a file moved since the last run keeps its
+    # analysis where it is now, not rejected as a duplicate of where it was (whose result is
     # not in this run), so no rerun loses a result
     inputs = tmp_path / "inputs"
     shutil.copytree(study / "dicom", inputs / "dicom")
@@ -193,7 +218,7 @@ def test_rerun_from_another_folder_or_after_a_move_keeps_every_result(study, cle
     pd.testing.assert_frame_equal(_tables(out)["ovaries"], _tables(clean_run)["ovaries"])
     (inputs / "dicom").rename(inputs / "moved")
     summary = run([Path("moved")], options)
-    assert summary.resumed == 0 and summary.ok == n_files and summary.rejected == 0
+    assert summary.resumed == summary.ok == n_files and summary.rejected == 0 and summary.frames == 0
     images = _tables(out)["images"]
     assert len(images) == n_files and all("/moved/" in Path(p).as_posix() for p in images.path)
     pd.testing.assert_frame_equal(_tables(out)["ovaries"], _tables(clean_run)["ovaries"])
