@@ -121,6 +121,22 @@ def test_ybr_is_converted_once(tmp_path: Path) -> None:
         assert np.abs(grey_of(path)[0] - expected).mean() < 2.5, (photometric, syntax)
 
 
+COMPRESSED_COLOUR = [(ts, ph) for ts, ph in ROUND_TRIPS if ts.is_compressed and ph in ("RGB", "YBR_FULL", "YBR_FULL_422")]
+
+
+@pytest.mark.parametrize(("syntax", "photometric"), COMPRESSED_COLOUR, ids=[f"{ph}-{ts.name}" for ts, ph in COMPRESSED_COLOUR])
+def test_a_stray_planar_configuration_of_a_compressed_file_is_ignored(tmp_path: Path, syntax, photometric) -> None:
+    """PlanarConfiguration is about native pixel data (PS3.5 8.2); some exports write 1 above
+    a JPEG codestream, which pydicom followed, scrambling the colours (mean error 39-49 grey
+    levels in the audit's files)."""
+    rgb = tint(pattern(1))
+    rgb[0, 20:50, 30:90] = [200, 30, 30]  # a colour graphic: wrong channel order shows here
+    kwargs = dict(photometric=photometric, transfer_syntax=syntax)
+    plain = grey_of(write(tmp_path, rgb, name="plain.dcm", **kwargs))
+    stray = grey_of(write(tmp_path, rgb, name="stray.dcm", edit=lambda ds: setattr(ds, "PlanarConfiguration", 1), **kwargs))
+    assert np.array_equal(stray, plain)
+
+
 def test_frames_are_cropped_to_the_region(tmp_path: Path) -> None:
     region = dict(min_col=10, min_row=5, max_col=109, max_row=84, delta_x_mm=0.2, delta_y_mm=0.2)
     path = write(tmp_path, regions=[region])

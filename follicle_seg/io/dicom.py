@@ -275,8 +275,12 @@ def iter_frames(
     if first >= end:
         return
     # pydicom 3.0 iter_pixels miscounts the bytes of native YBR_FULL_422 frames after the first
-    native_422 = record.photometric == "YBR_FULL_422" and not UID(record.transfer_syntax).is_compressed
-    decoded = iter_pixels(source, indices=range(first, end), decoding_plugin=plugin)
+    compressed = UID(record.transfer_syntax).is_compressed
+    native_422 = record.photometric == "YBR_FULL_422" and not compressed
+    # PlanarConfiguration describes native pixel data only (PS3.5 8.2): a JPEG or JPEG 2000
+    # codestream decodes colour-by-pixel whatever a header says, and pydicom followed a stray 1
+    options = {"planar_configuration": 0} if compressed else {}
+    decoded = iter_pixels(source, indices=range(first, end), decoding_plugin=plugin, **options)
     for index in range(first, end):
         if native_422:
             arr = _decode_frame(record.path, source, index, record.rows, record.columns, plugin)
