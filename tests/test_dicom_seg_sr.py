@@ -340,3 +340,23 @@ def test_a_source_whose_study_date_is_not_a_calendar_day_still_gets_its_seg_and_
     seg = write_seg(still, _labels(), tmp_path / "seg.dcm")
     sr = write_sr(still, _result(still), seg_path=seg, outlines=_outlines(), out_path=tmp_path / "sr.dcm")
     assert pydicom.dcmread(seg).StudyDate == "" and pydicom.dcmread(sr).StudyDate == ""
+
+
+def test_a_source_without_type_2_attributes_or_with_a_code_extension_charset_gets_its_seg_and_sr(tmp_path: Path) -> None:
+    """De-identifying exports drop Type 2 attributes highdicom reads unguarded (the audit: no
+    SEG/SR for any file of such a folder); ``\\ISO 2022 IR 87`` (default repertoire first,
+    then Japanese) is valid but highdicom refused its empty first value."""
+    still = _source(tmp_path / "still.dcm")
+    ds = pydicom.dcmread(still)
+    for keyword in ("PatientID", "PatientName", "PatientBirthDate", "PatientSex", "AccessionNumber", "StudyID",
+                    "StudyDate", "StudyTime", "ReferringPhysicianName"):  # fmt: skip
+        ds.pop(keyword, None)
+    ds.SpecificCharacterSet = ["", "ISO 2022 IR 87"]
+    ds.save_as(still)
+    seg = write_seg(still, _labels(), tmp_path / "seg.dcm")
+    sr = write_sr(still, _result(still), seg_path=seg, outlines=_outlines(), out_path=tmp_path / "sr.dcm")
+    for path, patient_id in ((seg, ""), (sr, "P0001")):  # the SR names the analysed record's patient
+        written = pydicom.dcmread(path)
+        assert written.AccessionNumber == "" and written.StudyDate == "" and written.PatientID == patient_id
+        assert list(written.SpecificCharacterSet) == ["ISO 2022 IR 6", "ISO 2022 IR 87"]
+        assert _dciodvfy_errors(path) == []

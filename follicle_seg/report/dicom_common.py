@@ -15,6 +15,7 @@ from pathlib import Path
 import highdicom as hd
 import pydicom
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 from pydicom.sr.codedict import codes
 from pydicom.uid import generate_uid
 
@@ -88,18 +89,31 @@ def derived_uid(source_uid: str, kind: str, content: bytes = b"") -> str:
 
 #: Dates highdicom reads from the source; one that is not a calendar day is written empty.
 _DATES = ("StudyDate", "SeriesDate", "AcquisitionDate", "ContentDate")
+#: Type 2 attributes highdicom reads from the source unguarded: present (maybe empty) in a valid
+#: image, dropped by some de-identifying exports.
+_TYPE2 = ("PatientID", "PatientName", "PatientBirthDate", "PatientSex", "AccessionNumber", "StudyID",
+          "StudyDate", "StudyTime", "ReferringPhysicianName")  # fmt: skip
 
 
 def read_source(source_path: str | Path) -> Dataset:
-    """Read a source image with its pixel data left undecoded (only the header is needed); a
-    date that is not a calendar day (``20250231``, which ingestion reads past) made empty, as
-    highdicom would fail on it."""
+    """Read a source image with its pixel data left undecoded (only the header is needed), made
+    fit for highdicom: a date that is not a calendar day (``20250231``, which ingestion reads
+    past) empty, the Type 2 attributes it reads (:data:`_TYPE2`) present, and a character set
+    whose first value is empty (the default repertoire before code extensions) spelt out."""
     source = pydicom.dcmread(Path(source_path), defer_size="1 KB")
     for keyword in _DATES:
         value = str(source.get(keyword, "") or "")
         if value and not iso_date(value):
             source.pop(keyword)
             setattr(source, keyword, "")
+    for keyword in _TYPE2:
+        if keyword not in source:
+            setattr(source, keyword, "")
+    charsets = source.get("SpecificCharacterSet")
+    if isinstance(charsets, MultiValue) and charsets and not charsets[0]:
+        source.SpecificCharacterSet = ["ISO 2022 IR 6", *charsets[1:]]  # PS3.3 C.12.1.1.2
+    elif charsets is not None and not charsets:
+        del source.SpecificCharacterSet
     return source
 
 
