@@ -42,11 +42,12 @@ def read_header(path: str, *, pixels: bool = True) -> Dataset:
         warnings.simplefilter("always")
         try:
             _check_inflated_size(path)
+            force = starts_with_file_meta(path)
             with _BoundedFile(path) as fp:
                 if pixels:
-                    ds = pydicom.dcmread(fp, defer_size=4096)
+                    ds = pydicom.dcmread(fp, defer_size=4096, force=force)
                 else:
-                    ds = pydicom.dcmread(fp, stop_before_pixels=True)
+                    ds = pydicom.dcmread(fp, stop_before_pixels=True, force=force)
             _convert_values(path, ds, [MAX_HEADER_ELEMENTS])
         except RejectedInput:
             raise
@@ -95,6 +96,15 @@ def ends_inside_an_element(path: str) -> bool:
             return any(fp.read())  # a piece of an element header; zeros are padding
     except Exception:  # noqa: BLE001 - only a yes counts
         return False
+
+
+def starts_with_file_meta(path: str | os.PathLike) -> bool:
+    """Whether the file begins with its file meta information (group 0002, explicit VR Little
+    Endian) where the 128-byte preamble and ``DICM`` marker belong: some older tools write DICOM
+    files so. Its transfer syntax is then known, and pydicom reads it when told to (``force``)."""
+    with open(path, "rb") as f:
+        head = f.read(6)
+    return len(head) == 6 and head[:2] == b"\x02\x00" and head[4:6].isalpha() and head[4:6].isupper()
 
 
 def _bare_data_set(path: str) -> bool:
