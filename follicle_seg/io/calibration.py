@@ -159,21 +159,25 @@ def other_panes(
 def region_calibration(region: UltrasoundRegion) -> Calibration | None:
     """Spacing in mm from a region's physical deltas, or ``None`` when they are not in cm.
 
-    Deltas of 0 (or missing) give ``None``; negative, NaN or infinite ones are kept, for
-    :func:`implausible_spacing` to reject.
+    Deltas of 0 (or missing) give ``None``; a negative one is a distance counted the other way
+    (PS3.3 C.8.5.5.1.1: the physical value per *positive* pixel increment, so an axis drawn
+    upwards or leftwards has a negative delta) and gives its magnitude; NaN or infinite ones
+    are kept, for :func:`implausible_spacing` to reject.
 
     Examples
     --------
     >>> region_calibration(UltrasoundRegion(0, 0, 9, 9, 1, 1, 3, 3, 0.02, 0.03))
     Calibration(spacing_row_mm=0.3, spacing_col_mm=0.2, source='ultrasound_region')
+    >>> region_calibration(UltrasoundRegion(0, 0, 9, 9, 1, 1, 3, 3, 0.02, -0.03)).spacing_row_mm
+    0.3
     """
     if region.units_x != UNITS_CM or region.units_y != UNITS_CM:
         return None
     if not region.delta_x or not region.delta_y:  # missing or 0: no spacing given
         return None
     return Calibration(
-        spacing_row_mm=round(region.delta_y * 10.0, 12),
-        spacing_col_mm=round(region.delta_x * 10.0, 12),
+        spacing_row_mm=round(abs(region.delta_y) * 10.0, 12),
+        spacing_col_mm=round(abs(region.delta_x) * 10.0, 12),
         source="ultrasound_region",
     )
 
