@@ -97,8 +97,9 @@ def run(
     images.csv with the reason); non-zero only when the run itself could not proceed.
 
     Review: OUT/review_worksheet.csv lists what needs review, prefilled; write confirmed,
-    not_follicle or follicle (a dashed "4?" candidate) into its decision column, save it as
-    OUT/review.csv and run again: nothing is analysed twice, the tables apply the decisions.
+    not_follicle, follicle (a dashed "4?" candidate), left or right (an image's side) into its
+    decision column, save it as OUT/review.csv and run again: nothing is analysed twice, the
+    tables apply the decisions.
 
     Examples:
 

@@ -13,6 +13,9 @@ analysed twice; the tables are rebuilt):
 * ``follicle``: candidate ``follicle_id`` of image ``sop_instance_uid`` (a ``candidates.csv`` row)
   is a follicle: it joins the image's follicles, measured as the network found it, before the
   count rule.
+* ``left`` or ``right``: image ``sop_instance_uid`` shows that ovary (an image whose side no tag
+  or keyword gave, burned into the image only, or a side given wrongly). The image joins that
+  side's ovary-visit before anything is counted, and ``images.csv`` gives the side decided.
 * ``confirmed``: ovary-visit ``patient_id, study_date, laterality`` was checked and its
   ``follicle_count`` (the count after the reviewer's ``not_follicle`` and ``follicle`` lines) is
   right: it no longer ``needs_review``.
@@ -38,11 +41,13 @@ from pathlib import Path
 import pandas as pd
 
 from follicle_seg.errors import FollicleSegError
-from follicle_seg.tracking import FLAG_LOW_CONFIDENCE
+from follicle_seg.tracking import FLAG_LOW_CONFIDENCE, FLAG_SIDE_UNKNOWN
 from follicle_seg.types import Follicle, ImageResult
 
 REVIEW_FILE = "review.csv"
 NOT_FOLLICLE, FOLLICLE, CONFIRMED = "not_follicle", "follicle", "confirmed"
+#: The side decisions, and the laterality each gives.
+SIDES = {"left": "L", "right": "R"}
 #: A ``not_follicle`` or ``follicle`` line's centroid may differ this much (pixels) from the follicle's.
 CENTROID_TOLERANCE_PX = 3.0
 #: What each decision needs besides ``decision`` and ``reviewer``.
@@ -51,6 +56,7 @@ NEEDS = {
     FOLLICLE: ("sop_instance_uid", "follicle_id", "centroid_row", "centroid_col"),
     # (patient_id and study_date name the ovary-visit too, empty for an undated or patient-less one)
     CONFIRMED: ("laterality", "follicle_count"),
+    **dict.fromkeys(SIDES, ("sop_instance_uid",)),
 }
 WORKSHEET_FILE = "review_worksheet.csv"
 WORKSHEET_COLUMNS = (
@@ -59,6 +65,8 @@ WORKSHEET_COLUMNS = (
 )  # fmt: skip
 #: How a candidate's line of the worksheet begins its ``why`` (a follicle's line has none).
 CANDIDATE_WHY = "network unsure"
+#: The ``why`` of an image's line whose side is unknown.
+SIDE_WHY = "side unknown: left or right?"
 LOG_COLUMNS = (
     "line", "decision", "patient_id", "study_date", "laterality", "sop_instance_uid", "follicle_id",
     "reviewer", "comment", "count_before", "count_after",
@@ -97,10 +105,15 @@ class Review:
         self.applied: dict[int, OvaryKey] = {}
         self._of_follicle: dict[tuple[str, int | None], Decision] = {}  # not_follicle and follicle lines
         self._confirmed: dict[OvaryKey, Decision] = {}
+        self._sides: dict[str, Decision] = {}  # left and right lines, by image
         for d in self.decisions:
-            about_one = d.decision != CONFIRMED
-            key = (d.sop_instance_uid, d.follicle_id) if about_one else self._key(d)
-            table: dict = self._of_follicle if about_one else self._confirmed
+            table: dict
+            if d.decision in SIDES:
+                key, table = d.sop_instance_uid, self._sides
+            elif d.decision == CONFIRMED:
+                key, table = self._key(d), self._confirmed
+            else:
+                key, table = (d.sop_instance_uid, d.follicle_id), self._of_follicle
             if key in table:
                 raise self._error(d, f"repeats line {table[key].line}")
             table[key] = d
@@ -136,6 +149,22 @@ class Review:
             if row.get("decision"):  # a worksheet line left undecided is no decision
                 decisions.append(_decision(path, line, row))
         return cls(decisions, path)
+
+    def sided(self, results: Sequence[ImageResult]) -> list[ImageResult]:
+        """``results`` with the sides the reviewer gave (``left``, ``right``): the record's
+        laterality (source ``review``), without the "side unknown" flag."""
+        out = []
+        for r in results:
+            rec = r.record
+            d = self._sides.get(rec.sop_instance_uid) if r.status == "ok" and rec is not None else None
+            if d is None or rec is None:
+                out.append(r)
+                continue
+            side = SIDES[d.decision]
+            self.applied[d.line] = (rec.patient_id, rec.study_date, side)
+            record = replace(rec, laterality=side, laterality_source="review")
+            out.append(replace(r, record=record, flags=tuple(f for f in r.flags if f != FLAG_SIDE_UNKNOWN)))
+        return out
 
     def apply(self, images: Sequence[ImageResult], ovary: OvaryKey) -> list[ImageResult]:
         """``images`` (one ovary-visit's) as reviewed: without the follicles said ``not_follicle``,
@@ -189,6 +218,7 @@ class Review:
         for d in self.decisions:
             if d.line not in self.applied:
                 what = (f"no ovary-visit {'/'.join(self._key(d))}" if d.decision == CONFIRMED else
+                        f"no analysed image {d.sop_instance_uid}" if d.decision in SIDES else
                         f"no follicle or unsure candidate {d.follicle_id} in image {d.sop_instance_uid}")  # fmt: skip
                 raise self._error(d, f"{what} in this run's results")
 
@@ -229,6 +259,9 @@ def _decision(path: Path, line: int, row: dict[str, str]) -> Decision:
     if missing:
         raise fail(f"{decision} needs {', '.join(missing)}")
     try:
+        if decision in SIDES:
+            return Decision(line, decision, row["reviewer"], row.get("comment", ""),
+                            sop_instance_uid=row["sop_instance_uid"])
         if decision != CONFIRMED:
             return Decision(line, decision, row["reviewer"], row.get("comment", ""),
                             sop_instance_uid=row["sop_instance_uid"], follicle_id=int(row["follicle_id"]),
@@ -252,7 +285,8 @@ def worksheet(
     file``): the counted ones first, then those of the other images (one of them gives the count
     once the reviewer drops follicles of the counted image, so one round settles it), then the
     candidates the network was unsure of, highest score first (``tables["candidates"]``; to mark
-    ``follicle`` or ``not_follicle``). Saved as ``review.csv`` with some decisions written in (and a
+    ``follicle`` or ``not_follicle``); for an ovary-visit of unknown side, one line per image
+    (``left`` or ``right``: :data:`SIDE_WHY`). Saved as ``review.csv`` with some decisions written in (and a
     ``reviewer``), it is a review: undecided lines are skipped. After deciding follicles, a
     confirmation needs the count the tables then give. The decisions of ``review`` (the review
     the tables applied) come first, as they were written, so the next round's sheet saved over
@@ -276,12 +310,20 @@ def worksheet(
     lines = lines.astype({"patient_id": str, "study_date": str, "laterality": str})
     lines = lines.sort_values(["rank", "order"], kind="stable")
     by_ovary = {k: g for k, g in lines.groupby(key)}
-    rows: list[dict[str, object]] = [_decided(d) for d in (review.decisions if review else ())]
+    rows: list[dict[str, object]] = [_decided(d, review.applied.get(d.line)) for d in (review.decisions if review else ())]
     flagged = ovaries[ovaries["needs_review"].fillna(False).astype(bool)]
+    images = tables["images"]
+    unsided = images[(images["status"] == "ok") & (images["laterality"] == "U")].astype(str).groupby(key[:2])
+    first_overlay = {}
+    for (uid, _), name in files.items():
+        first_overlay.setdefault(uid, name)
     for ov in flagged.itertuples():
         k = (str(ov.patient_id), str(ov.study_date), str(ov.laterality))
         place = dict(zip(key, k))
         rows.append({**place, "follicle_count": str(int(ov.follicle_count)), "why": why.get(k, "")})
+        if k[2] == "U" and k[:2] in unsided.groups:  # each image: left or right?
+            for uid in unsided.get_group(k[:2])["sop_instance_uid"]:
+                rows.append({**place, "sop_instance_uid": uid, "overlay": first_overlay.get(uid, ""), "why": SIDE_WHY})
         for f in by_ovary.get(k, pd.DataFrame()).itertuples():
             rows.append({
                 **place, "sop_instance_uid": str(f.sop_instance_uid), "follicle_id": str(int(f.follicle_id)),
@@ -307,15 +349,20 @@ def reasons_by_ovary(reasons: pd.DataFrame | None) -> dict[tuple[str, str, str],
     return why
 
 
-def _decided(d: Decision) -> dict[str, object]:
-    """A decision of ``review.csv`` as a worksheet line."""
+def _decided(d: Decision, ovary: OvaryKey | None) -> dict[str, object]:
+    """A decision of ``review.csv`` as a worksheet line, with the ovary-visit it applied to."""
     row: dict[str, object] = {"decision": d.decision, "reviewer": d.reviewer, "comment": d.comment}
-    if d.decision != CONFIRMED:
-        assert d.centroid is not None
-        return {**row, "sop_instance_uid": d.sop_instance_uid, "follicle_id": str(d.follicle_id),
-                "centroid_row": str(d.centroid[0]), "centroid_col": str(d.centroid[1])}  # fmt: skip
-    return {**row, "patient_id": d.patient_id, "study_date": d.study_date, "laterality": d.laterality,
-            "follicle_count": str(d.follicle_count)}  # fmt: skip
+    if d.decision == CONFIRMED:
+        return {**row, "patient_id": d.patient_id, "study_date": d.study_date, "laterality": d.laterality,
+                "follicle_count": str(d.follicle_count)}  # fmt: skip
+    if ovary is not None:
+        row.update(zip(("patient_id", "study_date", "laterality"), ovary))
+    row["sop_instance_uid"] = d.sop_instance_uid
+    if d.decision in SIDES:
+        return row
+    assert d.centroid is not None
+    return {**row, "follicle_id": str(d.follicle_id), "centroid_row": str(d.centroid[0]),
+            "centroid_col": str(d.centroid[1])}  # fmt: skip
 
 
 def candidate_lines(sheet: pd.DataFrame) -> pd.Series:

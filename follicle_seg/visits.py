@@ -180,7 +180,7 @@ def build_tables(
     """
     review = review or Review()
     groups, baselines = _cohort_maps(cohort)
-    results = _dated(results)
+    results = review.sided(_dated(results))
     ovaries = _ovary_visits(results, review)
     for ov in ovaries:
         ov.confirmed = review.confirmed(ov.key, len(ov.chosen.follicles))

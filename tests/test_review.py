@@ -132,7 +132,7 @@ def test_a_decision_that_finds_nothing_it_reviewed_stops_the_tables(tmp_path: Pa
 @pytest.mark.parametrize(
     "line, message",
     [
-        ("accept,,,,1.1,2,20,20,,AB,", r"line 2: decision 'accept' is not one of not_follicle, follicle, confirmed"),
+        ("accept,,,,1.1,2,20,20,,AB,", r"line 2: decision 'accept' is not one of not_follicle, follicle, confirmed, left, right"),
         ("not_follicle,,,,1.1,2,20,20,,,", r"line 2: not_follicle needs reviewer"),
         ("not_follicle,,,,1.1,2,,,,AB,", r"line 2: not_follicle needs centroid_row, centroid_col"),
         ("confirmed,P1,2026-01-05,,,,,,,AB,", r"line 2: confirmed needs laterality, follicle_count"),
@@ -166,6 +166,37 @@ def test_an_undated_or_patient_less_ovary_visit_can_be_confirmed(tmp_path: Path)
     assert tables["ovaries"]["needs_review"].all()  # "date unknown", "patient unknown"
     review = _review(tmp_path, "confirmed,P1,,L,,,,,2,AB,no date on the export", "confirmed,,2026-01-05,L,,,,,1,AB,")
     assert not build_tables(images, review=review)["ovaries"]["needs_review"].any()
+
+
+def test_a_reviewer_gives_an_image_of_unknown_side_its_side(tmp_path: Path) -> None:
+    """The side burned into the image only (no tag, no keyword): the worksheet asks for it, image
+    by image, and a ``left`` / ``right`` line moves the image to that ovary-visit."""
+    from follicle_seg.review import SIDE_WHY
+    from follicle_seg.tracking import FLAG_SIDE_UNKNOWN
+
+    images = [result("u1", [6.0, 4.0], side="U", flags=(FLAG_SIDE_UNKNOWN,)),
+              result("u2", [5.0], side="U", flags=(FLAG_SIDE_UNKNOWN,)), result("r1", [7.0], side="R")]  # fmt: skip
+    before = build_tables(images)
+    assert before["ovaries"][["laterality", "follicle_count"]].values.tolist() == [["R", 1], ["U", 2]]
+    sheet = worksheet(before)
+    asked = sheet[sheet["why"] == SIDE_WHY]
+    assert asked[["laterality", "sop_instance_uid"]].values.tolist() == [["U", "u1"], ["U", "u2"]]
+    review = _review(tmp_path, "left,,,,u1,,,,,AB,LT OV on the screen", "right,,,,u2,,,,,AB,")
+    tables = build_tables(images, review=review)
+    ovaries = tables["ovaries"].set_index("laterality")
+    assert ovaries["follicle_count"].to_dict() == {"L": 2, "R": 1}  # u2 (1) and r1 (1): the larger, not a sum
+    assert ovaries["n_images"].to_dict() == {"L": 1, "R": 2}
+    assert not tables["review_reasons"]["flag"].eq(FLAG_SIDE_UNKNOWN).any()
+    assert tables["images"].set_index("sop_instance_uid")["laterality"].to_dict() == {"u1": "L", "u2": "R", "r1": "R"}
+    log = tables["review_log"]
+    assert log[["decision", "laterality", "sop_instance_uid"]].values.tolist() == [["left", "L", "u1"], ["right", "R", "u2"]]
+    again = worksheet(tables, review=review)  # the decided lines come first, with their ovary-visit
+    assert again.iloc[0][["decision", "patient_id", "laterality", "sop_instance_uid"]].tolist() == ["left", "P1", "L", "u1"]
+    assert not again["why"].eq(SIDE_WHY).any()
+    with pytest.raises(ReviewError, match=r"line 2: left: no analysed image u9 in this run's results"):
+        build_tables(images, review=_review(tmp_path, "left,,,,u9,,,,,AB,"))
+    with pytest.raises(ReviewError, match=r"line 2: right needs sop_instance_uid"):
+        _review(tmp_path, "right,,,,,,,,,AB,")
 
 
 def test_a_repeated_decision_is_refused_and_no_file_is_no_review(tmp_path: Path) -> None:
@@ -232,8 +263,14 @@ def test_the_worksheet_lists_what_needs_review_and_is_a_review_once_decided(tmp_
     marked = follicles.merge(flagged[key], on=key)  # every image's follicles, counted or not
     candidates = pd.read_csv(out / "candidates.csv", dtype={"study_date": str, "patient_id": str, "sop_instance_uid": str})
     unsure = candidates.merge(flagged[key], on=key)  # and the candidates the network was unsure of
-    lines = sheet[sheet.sop_instance_uid != ""]
+    lines = sheet[sheet.follicle_id != ""]
     assert len(lines) == len(marked) + len(unsure) and len(unsure) >= 1
+    # each image of the side-unknown ovary-visit, to be given its side
+    images = pd.read_csv(out / "images.csv", dtype=str, keep_default_na=False)
+    unsided = images[(images.status == "ok") & (images.laterality == "U")]
+    sides = sheet[sheet.why == "side unknown: left or right?"]
+    assert len(unsided) >= 1 and sorted(sides.sop_instance_uid) == sorted(unsided.sop_instance_uid)
+    assert (sides.follicle_id == "").all() and all((out / f).is_file() for f in sides.overlay)
     assert set(zip(lines.sop_instance_uid, lines.follicle_id.astype(int), lines.counted)) == set(
         zip(marked.sop_instance_uid, marked.follicle_id, marked.counted.map({True: "true", False: "false"}))) | set(
         zip(unsure.sop_instance_uid, unsure.follicle_id, ["false"] * len(unsure)))
