@@ -125,6 +125,7 @@ def _render(result: ImageResult, key: KeyFrame, frame: Frame, counted: bool) -> 
         frame_index=frame.index,
         patient_label=record.patient_id,
         counted=counted,
+        ovary=result.ovary,
     )
 
 

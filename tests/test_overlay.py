@@ -336,3 +336,29 @@ def test_each_follicle_on_the_frame_gets_a_small_crop_centred_on_it(tmp_path: Pa
         colour = np.array(overlay.size_class_colour(f.mean_diameter_mm)[1])
         assert (np.abs(crop - colour).sum(axis=2) < 90).sum() > 20, path.name
         assert layout.scale >= 1
+
+
+def test_the_labels_give_the_tables_sizes_and_the_header_the_ovary_on_its_frame(monkeypatch) -> None:
+    """A reviewer reads the mean diameter the tables give (d1 x d2 after it, halves up as the
+    report rounds), an unsure candidate's size beside its score (accepting it may make the visit's
+    largest follicle), and the ovary's diameters on the frame they are measured on."""
+    from PIL import ImageDraw
+
+    grey, ovary, ids, follicles, record = _scene()
+    first = follicles[0]
+    follicles[0] = dataclasses.replace(first, best=dataclasses.replace(first.best, d1_mm=8.15, d2_mm=7.4))
+    unsure_ids = np.where(_ellipse(record.region_shape, 95, 50, 8, 10), 4, 0).astype(np.int32)
+    candidate = Follicle(4, record.sop_instance_uid, Section(0, 95, 50, 250, 20, 16, 12.0, 10.6, None, 0.72), 1, None, None)
+    shown: list[str] = []
+    real = ImageDraw.ImageDraw.text
+    monkeypatch.setattr(ImageDraw.ImageDraw, "text", lambda self, xy, text, *a, **k: (shown.append(text), real(self, xy, text, *a, **k))[1])
+    ovary_section = Section(0, 60, 80, 9000, 130, 90, 35.06, 20.25, None)
+    for frame, expect_ovary in ((0, True), (3, False)):
+        shown.clear()
+        overlay.render_overlay(grey, ovary_mask=ovary, follicle_ids=ids, follicles=follicles, record=record,
+                               frame_index=0, patient_label="P", unsure_ids=unsure_ids, unsure=[candidate],
+                               ovary=dataclasses.replace(ovary_section, frame_index=frame))  # fmt: skip
+        text = " | ".join(shown)
+        assert "7.8 mm (8.2 x 7.4)" in text  # the mean, (8.15 + 7.4) / 2, as the report shows it
+        assert "11.3 mm (12.0 x 10.6), unsure 0.72" in text
+        assert ("ovary 35.1 x 20.3 mm" in text) is expect_ovary

@@ -6,11 +6,13 @@ neighbour, so every source pixel stays a square block and outlines stay exactly 
 * a header band: pseudonymous patient id, visit date, side, SOP Instance UID tail, frame,
   calibration (never the patient name);
 * the ovary outline and each follicle's outline, coloured by size class;
-* each follicle's label ``<follicle_id>  d1 x d2 mm`` (pixels when uncalibrated) in a white box
-  next to the follicle, never over any follicle, with a leader line when it had to move away;
+* each follicle's label ``<follicle_id>  7.8 mm (8.1 x 7.4)`` (its mean diameter, as the tables
+  and the report give it, then d1 x d2; pixels when uncalibrated) in a white box next to the
+  follicle, never over any follicle, with a leader line when it had to move away;
 * follicles the network was unsure of (not reported; the "low confidence" review flag) outlined
-  dashed in blue and labelled ``4?  unsure 0.72`` (their number, after the follicles', and
-  their score), the number a reviewer names to accept or reject one;
+  dashed in blue and labelled ``4?  11.3 mm (12.0 x 10.6), unsure 0.72`` (their number, after
+  the follicles', their size and score), the number a reviewer names to accept or reject one;
+* on the frame the ovary's size is measured on, its diameters in the header;
 * a footer band: colour legend and a scale bar in mm (calibrated images only).
 
 Outlines are the inner boundary of each mask: a drawn outline pixel always maps back to a mask
@@ -33,8 +35,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage
 
-from follicle_seg.types import Follicle, ImageRecord
-from follicle_seg.visits import size_class
+from follicle_seg.types import Follicle, ImageRecord, Section
+from follicle_seg.visits import one_decimal, size_class
 
 #: Outline colour and legend text per size class of :func:`follicle_seg.visits.size_class`
 #: (``""``: under 2 mm, not counted).
@@ -131,6 +133,7 @@ def render_overlay(
     unsure_ids: np.ndarray | None = None,
     unsure: Sequence[Follicle] = (),
     counted: bool = True,
+    ovary: Section | None = None,
 ) -> np.ndarray:
     """Render the review overlay of one frame (see the module docstring).
 
@@ -160,6 +163,9 @@ def render_overlay(
     counted
         For a pane of a dual display: whether its count stands for the file (the header says;
         the follicles of a pane not counted are labelled ``-`` instead of an id).
+    ovary
+        The image's ovary section (``ImageResult.ovary``, the largest): on its own frame the
+        header gives its diameters, the ``ovary_d1_mm``, ``ovary_d2_mm`` of the tables.
 
     Returns
     -------
@@ -202,13 +208,14 @@ def render_overlay(
                 _draw_outline(image, mask, s, UNSURE_COLOUR, dashed=True)
                 ids = np.where(mask, _UNSURE_ID0 + u.follicle_id, ids)
                 labels.append((_UNSURE_ID0 + u.follicle_id, f"{u.follicle_id}?" if counted else "?",
-                               f"unsure {u.best.score:.2f}"))  # fmt: skip
+                               f"{_measure_text(u)}, unsure {u.best.score:.2f}"))  # fmt: skip
 
     canvas = Image.new("RGB", (layout.canvas_width, layout.top + layout.height + FOOTER_PX), _BACKGROUND)
     canvas.paste(Image.fromarray(image), (0, layout.top))
     draw = ImageDraw.Draw(canvas)
     _draw_header(draw, record, frame_index, patient_label, len(drawn), len(labels) - len(drawn), counted,
-                 ([f.best.frame_index for f in follicles], [u.best.frame_index for u in unsure]))
+                 ([f.best.frame_index for f in follicles], [u.best.frame_index for u in unsure]),
+                 ovary if ovary is not None and ovary.frame_index == frame_index else None)
     _draw_labels(draw, layout, ids, labels)
     _draw_footer(draw, layout, record, unsure=len(labels) > len(drawn))
     return np.asarray(canvas)
@@ -285,10 +292,16 @@ def _draw_outline(
     image[r0 * scale : r1 * scale, c0 * scale : c1 * scale][line] = colour
 
 
+def _mm(value: float) -> str:
+    """A length as the tables give it (two decimals) and the report shows it (one, halves up)."""
+    return one_decimal(round(value, 2))
+
+
 def _measure_text(f: Follicle) -> str:
+    """The mean diameter the tables and the report give, then the two diameters it is made of."""
     best = f.best
-    if best.d1_mm is not None and best.d2_mm is not None:
-        return f"{best.d1_mm:.1f} x {best.d2_mm:.1f} mm"
+    if best.d1_mm is not None and best.d2_mm is not None and f.mean_diameter_mm is not None:
+        return f"{_mm(f.mean_diameter_mm)} mm ({_mm(best.d1_mm)} x {_mm(best.d2_mm)})"
     return f"{best.d1_px:.0f} x {best.d2_px:.0f} px"
 
 
@@ -301,6 +314,7 @@ def _draw_header(
     n_unsure: int = 0,
     counted: bool = True,
     sweep: tuple[Sequence[int], Sequence[int]] = ((), ()),
+    ovary: Section | None = None,
 ) -> None:
     side = {"L": "LEFT ovary", "R": "RIGHT ovary"}.get(record.laterality, "side unknown")
     # 1-based as a viewer numbers frames; the tables' 0-based frame_index beside it
@@ -316,13 +330,17 @@ def _draw_header(
     line2 = f"SOP ...{record.sop_instance_uid[-12:]}   {frame}   {line2}   {n_drawn} follicle(s) shown"
     if n_unsure:
         line2 += f", {n_unsure} unsure"
+    if ovary is not None:  # the frame the ovary's size is measured on
+        size = (f"{_mm(ovary.d1_mm)} x {_mm(ovary.d2_mm)} mm" if ovary.d1_mm is not None and ovary.d2_mm is not None
+                else f"{ovary.d1_px:.0f} x {ovary.d2_px:.0f} px")  # fmt: skip
+        line2 += f"; ovary {size}"
     draw.text((8, 5), line1, font=_font(19, bold=True), fill=(255, 255, 255))
     draw.text((8, 31), line2, font=_font(14), fill=(205, 205, 205))
     if record.is_sweep:
         follicles, unsure = sweep
         line3 = f"this sweep: {len(follicles)} follicle(s)" + (f" on {_frame_list(follicles)}" if follicles else "")
         if unsure:
-            line3 += f", {len(unsure)} unsure on {_frame_list(unsure)}"
+            line3 += f"; {len(unsure)} unsure on {_frame_list(unsure)}"
         draw.text((8, HEADER_PX), line3, font=_font(14), fill=(205, 205, 205))
 
 
