@@ -573,9 +573,11 @@ def _run(inputs: list, options: RunOptions, cohort, key: bytes | None, progress,
             overlays = None
             if options.overlays or options.report:
                 from follicle_seg.report.html import write_report
+                from follicle_seg.report.reviewed import write_reviewed
                 from follicle_seg.report.thumbnails import scan_overlays
 
                 overlays = scan_overlays(options.out / "overlays", tables["images"]["sop_instance_uid"])
+                overlays = write_reviewed(options.out / "overlays", overlays, results, review, tables)
             write_csv(worksheet(tables, overlays, review), options.out / WORKSHEET_FILE)
             summary.needs_review = int(tables["ovaries"]["needs_review"].fillna(False).sum())
             if options.report:

@@ -189,6 +189,10 @@ class Review:
             kept.append(replace(r, follicles=tuple(follicles), unsure=tuple(unsure), flags=flags))
         return kept
 
+    def decision_about(self, f: Follicle) -> Decision | None:
+        """The ``not_follicle`` or ``follicle`` line about follicle or candidate ``f``, if any."""
+        return self._of_follicle.get((f.sop_instance_uid, f.follicle_id))
+
     def _decided(self, f: Follicle, ovary: OvaryKey) -> str | None:
         """The decision about follicle or candidate ``f``, checked against its centroid, or ``None``."""
         d = self._of_follicle.get((f.sop_instance_uid, f.follicle_id))
@@ -310,13 +314,17 @@ def worksheet(
     lines = lines.astype({"patient_id": str, "study_date": str, "laterality": str})
     lines = lines.sort_values(["rank", "order"], kind="stable")
     by_ovary = {k: g for k, g in lines.groupby(key)}
-    rows: list[dict[str, object]] = [_decided(d, review.applied.get(d.line)) for d in (review.decisions if review else ())]
+    first_overlay: dict[str, str] = {}  # an image's first overlay; its first reviewed one, if any
+    for (uid, _), name in files.items():
+        if uid not in first_overlay or ("/reviewed/" in name and "/reviewed/" not in first_overlay[uid]):
+            first_overlay[uid] = name
+    rows: list[dict[str, object]] = [
+        {**_decided(d, review.applied.get(d.line)), "overlay": first_overlay.get(d.sop_instance_uid, "")}
+        for d in (review.decisions if review else ())
+    ]
     flagged = ovaries[ovaries["needs_review"].fillna(False).astype(bool)]
     images = tables["images"]
     unsided = images[(images["status"] == "ok") & (images["laterality"] == "U")].astype(str).groupby(key[:2])
-    first_overlay = {}
-    for (uid, _), name in files.items():
-        first_overlay.setdefault(uid, name)
     for ov in flagged.itertuples():
         k = (str(ov.patient_id), str(ov.study_date), str(ov.laterality))
         place = dict(zip(key, k))

@@ -7,10 +7,12 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from test_visits import follicle, result  # tests/ is on sys.path
 
+from follicle_seg.io import read_record
 from follicle_seg.pipeline import RunOptions, run
 from follicle_seg.review import REVIEW_FILE, WORKSHEET_COLUMNS, WORKSHEET_FILE, Review, ReviewError, worksheet
 from follicle_seg.tracking import FLAG_LOW_CONFIDENCE
@@ -310,10 +312,33 @@ def test_the_worksheet_lists_what_needs_review_and_is_a_review_once_decided(tmp_
         "a candidate follicle scored 0.60-0.90 and is not reported; "
         "no image of the other ovary at this visit: the visit's count is this side's alone"]
     assert undecided.empty and not reviewed.needs_review.any()
+    # the overlays of the decided follicles have reviewed copies (the analysed ones kept), which the
+    # next sheet names: the dropped follicle crossed out in red on its frame, the decisions under it
+    from PIL import Image
+
+    from follicle_seg.report.overlay import layout_for
+    from follicle_seg.report.reviewed import REJECTED, analysed_name
+
+    copy = again.overlay[2]
+    assert copy.startswith("overlays/reviewed/") and copy.endswith("_reviewed.png")
+    assert again.overlay[3].startswith("overlays/reviewed/")  # the accepted candidate's
+    analysed = np.asarray(Image.open(out / analysed_name(copy)).convert("RGB"))
+    stamped = np.asarray(Image.open(out / copy).convert("RGB"))
+    assert stamped.shape[0] > analysed.shape[0] and stamped.shape[1] == analysed.shape[1]
+    record = read_record(images.set_index("sop_instance_uid").loc[sheet.sop_instance_uid[dropped], "path"])
+    layout = layout_for(record)
+    y = layout.top + int((float(sheet.centroid_row[dropped]) - record.region[1] + 0.5) * layout.scale)
+    x = int((float(sheet.centroid_col[dropped]) - record.region[0] + 0.5) * layout.scale)
+    red = (stamped[y - 3 : y + 4, x - 3 : x + 4] == REJECTED).all(axis=2)
+    assert red.any() and not (analysed[y - 3 : y + 4, x - 3 : x + 4] == REJECTED).all(axis=2).any()
     again.to_csv(out / REVIEW_FILE, index=False)
     run([SAMPLES], options)
     assert len(pd.read_csv(out / "review_log.csv")) == 4
     pd.testing.assert_frame_equal(pd.read_csv(out / WORKSHEET_FILE, dtype=str, keep_default_na=False), again)
+    (out / REVIEW_FILE).unlink()  # no review: no reviewed copies, the sheet names the analysed overlays
+    run([SAMPLES], options)
+    assert not (out / "overlays" / "reviewed").exists()
+    assert not pd.read_csv(out / WORKSHEET_FILE, dtype=str, keep_default_na=False).overlay.str.contains("reviewed").any()
 
 
 def test_the_worksheet_lists_the_other_images_follicles_so_one_round_settles_a_changed_count(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ import pandas as pd
 
 from follicle_seg.report.markup import SIDE_NAMES, anchor, bools, esc, num, uid_tail, url, yes
 from follicle_seg.report.overlay_files import CROPS, crop_filename
+from follicle_seg.report.reviewed import analysed_name
 from follicle_seg.review import candidate_lines, reasons_by_ovary
 from follicle_seg.visits import one_decimal
 
@@ -46,7 +47,7 @@ def needs_review(ovaries: pd.DataFrame, reasons: pd.DataFrame | None) -> str:
 def to_check(sheet: pd.DataFrame, out_dir: Path, overlays_dir: str) -> str:
     """The follicle lines of the review worksheet (undecided), a crop of each from its overlay,
     one row per ovary-visit: what a reviewer decides, at a glance."""
-    lines = sheet[sheet["sop_instance_uid"] != ""]
+    lines = sheet[sheet["follicle_id"] != ""]  # (not an image's side line)
     confirm = sheet[(sheet["sop_instance_uid"] == "") & (sheet["follicle_count"] != "")]
     count = {(r.patient_id, r.study_date, r.laterality): r.follicle_count for r in confirm.itertuples()}
     if lines.empty:
@@ -62,7 +63,9 @@ def to_check(sheet: pd.DataFrame, out_dir: Path, overlays_dir: str) -> str:
             size = f"{one_decimal(float(f.mean_diameter_mm))} mm" if f.mean_diameter_mm else "px"  # as the tables round
             where = "" if f.sop_instance_uid in counted_images else f" image {uid_tail(f.sop_instance_uid)}"
             what = ("unsure" if unsure else "counted" if f.counted == "true" else "") + where
-            crop = f"{overlays_dir}/{CROPS}/{crop_filename(f.overlay, int(f.follicle_id))}" if f.overlay else ""
+            if f.decision:  # decided in review.csv: what the tables now hold
+                what = f"{f.decision.replace('_', ' ')} ({f.reviewer})" + where
+            crop = f"{overlays_dir}/{CROPS}/{crop_filename(analysed_name(f.overlay), int(f.follicle_id))}" if f.overlay else ""
             image = (f"<img src=\"{url('../' + crop)}\" loading=\"lazy\" alt=\"follicle {esc(number)}\">"
                      if crop and (out_dir / crop).is_file() else "<span class=muted>no crop</span>")  # fmt: skip
             link = f"<a href=\"{url('../' + f.overlay)}\">{image}</a>" if f.overlay else image

@@ -1,0 +1,160 @@
+"""Overlays as a reviewer decided them: ``overlays/reviewed/<overlay stem>_reviewed.png``.
+
+An overlay is drawn when its image is analysed, from the network's result; a review (``review.csv``)
+changes the tables without analysing again, so the overlay no longer shows what the tables say.
+Each overlay of an image a decision is about gets a reviewed copy: the follicle said
+``not_follicle`` crossed out in red, the candidate said ``follicle`` ringed in green, each with
+its decision, and a band under the image listing the image's decisions, their reviewer and the
+ovary-visit's count before and after the review. The analysed overlay stays as it was (the
+evidence of the analysis); the report, the worksheet and the review gallery show the reviewed
+copy. The copies are made afresh whenever the tables are built, and removed with the review.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+from PIL import Image, ImageDraw
+
+from follicle_seg.atomic import atomic_write
+from follicle_seg.report.overlay import _font, layout_for
+from follicle_seg.review import CONFIRMED, FOLLICLE, NOT_FOLLICLE, SIDES, Review
+from follicle_seg.types import Follicle, ImageResult
+
+FOLDER = "reviewed"
+REJECTED = (235, 40, 40)
+ACCEPTED = (40, 235, 40)
+_BAND_LINE_PX = 22
+_BAND_PAD_PX = 8
+_BACKGROUND = (40, 16, 16)
+
+
+def reviewed_name(overlay: str) -> str:
+    """``<stem>_reviewed.png`` in :data:`FOLDER` of an overlay file name (a distinct stem, so its
+    report thumbnail is apart from the analysed overlay's)."""
+    return f"{FOLDER}/{Path(overlay).stem}_reviewed.png"
+
+
+def analysed_name(name: str) -> str:
+    """The analysed overlay's file name of a name :func:`reviewed_name` made (others unchanged).
+
+    >>> analysed_name(reviewed_name("P1_20250101_L_0123abcd-a1b2c3_f004.png"))
+    'P1_20250101_L_0123abcd-a1b2c3_f004.png'
+    """
+    path = Path(name)
+    if path.parent.name != FOLDER or not path.stem.endswith("_reviewed"):
+        return name
+    return str(path.parent.parent / (path.stem.removesuffix("_reviewed") + path.suffix)).removeprefix("./")
+
+
+def write_reviewed(
+    overlays_dir: Path, index: pd.DataFrame, results: Sequence[ImageResult], review: Review, tables: dict[str, pd.DataFrame]
+) -> pd.DataFrame:
+    """Write the reviewed copies of the overlays in ``index`` (``scan_overlays``) that decisions
+    of ``review`` are about; returns ``index`` with those overlays' ``file`` naming their copy.
+    Without decisions, removes earlier copies and returns ``index`` unchanged."""
+    folder = overlays_dir / FOLDER
+    shutil.rmtree(folder, ignore_errors=True)
+    if not review.decisions or index.empty:
+        return index
+    notes = _notes(results, review, tables)
+    files = dict(zip(zip(index["sop_instance_uid"].astype(str), index["frame_index"].astype(int)), index["file"]))
+    by_uid = {r.record.sop_instance_uid: r for r in results if r.status == "ok" and r.record is not None}
+    renamed = {}
+    for (uid, frame), name in files.items():
+        lines = notes.get(uid, [])
+        marks = [(f, colour, text) for f, colour, text in _marks(by_uid.get(uid), review) if f.best.frame_index == frame]
+        if not lines and not marks:
+            continue
+        source = overlays_dir / name
+        if not source.is_file():
+            continue
+        target = overlays_dir / reviewed_name(name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        image = _stamped(source, by_uid[uid], marks, [*(text for _, _, text in marks), *lines])
+        atomic_write(target, lambda tmp: image.save(tmp, format="PNG"))
+        renamed[name] = reviewed_name(name)
+    return index.assign(file=[renamed.get(f, f) for f in index["file"]])
+
+
+def _marks(result: ImageResult | None, review: Review) -> list[tuple[Follicle, tuple[int, int, int], str]]:
+    """The follicles and candidates of ``result`` a reviewer decided, with the mark and text each gets."""
+    if result is None:
+        return []
+    marks = []
+    for f in (*result.follicles, *result.unsure):
+        d = review.decision_about(f)
+        if d is None or d.decision not in (NOT_FOLLICLE, FOLLICLE):
+            continue
+        number = f"{f.follicle_id}?" if f in result.unsure else str(f.follicle_id)
+        said = "not a follicle" if d.decision == NOT_FOLLICLE else "a follicle"
+        colour = REJECTED if d.decision == NOT_FOLLICLE else ACCEPTED
+        marks.append((f, colour, f"{number}: {said} ({_who(d.reviewer, d.comment)})"))
+    return marks
+
+
+def _notes(results: Sequence[ImageResult], review: Review, tables: dict[str, pd.DataFrame]) -> dict[str, list[str]]:
+    """Per image, the lines its band gives besides its follicles' decisions: a side given, and its
+    ovary-visit's count after the review (confirmed or not) against the count as analysed."""
+    notes: dict[str, list[str]] = {}
+    images = tables["images"].astype({"sop_instance_uid": str})
+    key_of = {str(r.sop_instance_uid): (str(r.patient_id), str(r.study_date), str(r.laterality))
+              for r in images.itertuples() if r.status == "ok"}  # fmt: skip
+    log = tables.get("review_log")
+    counts = {}
+    if log is not None:
+        for r in log.astype(str).itertuples():
+            counts[(r.patient_id, r.study_date, r.laterality)] = (r.count_before, r.count_after)
+    confirmed = {review.applied[d.line]: d for d in review.decisions if d.decision == CONFIRMED and d.line in review.applied}
+    for d in review.decisions:
+        if d.decision in SIDES and d.line in review.applied:
+            notes.setdefault(d.sop_instance_uid, []).append(f"side: {d.decision} ovary ({_who(d.reviewer, d.comment)})")
+    decided = {d.sop_instance_uid for d in review.decisions if d.decision != CONFIRMED}
+    for uid, key in key_of.items():
+        if key not in counts or (uid not in decided and key not in confirmed):
+            continue
+        before, after = counts[key]
+        line = f"the ovary-visit counts {after} after the review ({before} as analysed)"
+        if key in confirmed:
+            line += f", confirmed ({_who(confirmed[key].reviewer, confirmed[key].comment)})"
+        notes.setdefault(uid, []).append(line)
+    return notes
+
+
+def _who(reviewer: str, comment: str) -> str:
+    return f"{reviewer}: {comment}" if comment else reviewer
+
+
+def _stamped(source: Path, result: ImageResult, marks, lines: list[str]) -> Image.Image:
+    """The overlay with its marks drawn and a band of ``lines`` under it."""
+    with Image.open(source) as opened:
+        overlay = opened.convert("RGB")
+    band = _BAND_PAD_PX * 2 + _BAND_LINE_PX * (len(lines) + 1)
+    image = Image.new("RGB", (overlay.width, overlay.height + band), _BACKGROUND)
+    image.paste(overlay, (0, 0))
+    draw = ImageDraw.Draw(image)
+    record = result.record
+    assert record is not None
+    if not record.other_panes:  # a dual display's panes are side by side: no single grid to mark on
+        layout = layout_for(record)
+        c0, r0 = record.region[0], record.region[1]
+        for f, colour, _ in marks:
+            x = (f.best.centroid_col - c0 + 0.5) * layout.scale
+            y = layout.top + (f.best.centroid_row - r0 + 0.5) * layout.scale
+            r = max(6.0, max(f.best.d1_px, f.best.d2_px) / 2 * layout.scale + 4)
+            if colour == REJECTED:
+                for sx, sy in ((1, 1), (1, -1)):
+                    draw.line([(x - sx * r, y - sy * r), (x + sx * r, y + sy * r)], fill=colour, width=4)
+            else:
+                draw.ellipse([x - r, y - r, x + r, y + r], outline=colour, width=4)
+    y = overlay.height + _BAND_PAD_PX
+    draw.text((8, y), "REVIEWED: the decisions of review.csv, which the tables give", font=_font(14, bold=True),
+              fill=(255, 255, 255))  # fmt: skip
+    for text in lines:
+        y += _BAND_LINE_PX
+        draw.text((8, y), text, font=_font(14), fill=(255, 225, 225))
+    return image
+
