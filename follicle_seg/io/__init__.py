@@ -4,13 +4,15 @@
 calibration, side, metadata) and ``iter_frames`` decodes its frames one at a time as grey uint8
 of the region. Every unusable file raises :class:`follicle_seg.errors.RejectedInput`.
 
-They are imported when first used, so that a module needing only the geometry of
+The DICOM reading functions are imported when first used, so that a module needing only the geometry of
 :mod:`follicle_seg.io.calibration` (``series.py``, the tables) does not load pydicom.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from follicle_seg.io.discover import discover  # (bound here: the submodule's name is the function's)
 
 __all__ = ["discover", "iter_frames", "read_record"]
 
@@ -20,8 +22,4 @@ def __getattr__(name: str) -> Any:
         from follicle_seg.io import dicom
 
         return getattr(dicom, name)
-    if name == "discover":
-        from follicle_seg.io.discover import discover
-
-        return discover
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
