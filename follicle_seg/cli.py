@@ -84,7 +84,7 @@ def run(
     report: bool = typer.Option(True, "--report/--no-report", help="Write report/index.html."),
     weights: Optional[Path] = typer.Option(None, help="Model weights (default: the shipped models/model.pt)."),
     pseudonymize: Optional[Path] = typer.Option(
-        None, "--pseudonymize", help="Key file: replace PatientID by a stable HMAC pseudonym in every output (input paths are kept as given)."
+        None, "--pseudonymize", help="Key file: replace PatientID by a stable HMAC pseudonym in every output (input paths are kept, made absolute)."
     ),
     executor: str = typer.Option("local", help="local | dask"),
     scheduler: Optional[str] = typer.Option(None, help="Dask scheduler address (default: a LocalCluster)."),

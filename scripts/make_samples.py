@@ -12,7 +12,6 @@ Usage::
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -170,8 +169,9 @@ def _write_bad_files(out: Path, one: np.ndarray) -> None:
 
 
 if __name__ == "__main__":
-    main(
-        Path(sys.argv[1])
-        if len(sys.argv) > 1
-        else Path(__file__).resolve().parents[1] / "data_samples"
-    )
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("out", nargs="?", type=Path, default=Path(__file__).resolve().parents[1] / "data_samples",
+                        help="folder to write the samples to (default: data_samples/)")
+    main(parser.parse_args().out)

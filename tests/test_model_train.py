@@ -379,6 +379,16 @@ def test_evaluate_refuses_outline_only_masks(tmp_path: Path) -> None:
     assert result.exit_code != 0 and "follicles drawn" in result.output
 
 
+def test_evaluate_names_the_frames_without_a_pixel_size(tmp_path: Path) -> None:
+    from follicle_seg.model.cli import evaluate_command
+
+    app = typer.Typer()
+    app.command()(evaluate_command)
+    data = _png_dir(tmp_path / "data", 2)  # spacing.csv gives f0 only
+    result = CliRunner().invoke(app, ["--data", str(data), "--device", "cpu", "--no-baseline"])
+    assert result.exit_code == 2 and "none for f1: give it in spacing.csv or leave the frame out" in result.output
+
+
 def test_evaluate_scores_the_reported_follicles_beside_all(tmp_path: Path) -> None:
     from follicle_seg.model.cli import evaluate_command
 

@@ -304,9 +304,11 @@ def _evaluation_frames(
         from follicle_seg.model.loss import OUTLINE
 
         pairs = _annotated_pairs(data)
-        if any(sr is None for _, _, _, sr, _ in pairs):
-            raise typer.BadParameter("evaluation needs the pixel size (DIR/spacing.csv, or calibrated "
-                                     "DICOM images): diameters are reported in mm.")
+        if missing := [name for name, _, _, sr, _ in pairs if sr is None]:
+            more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+            raise typer.BadParameter(f"evaluation needs the pixel size of every frame (DIR/spacing.csv, or calibrated "
+                                     f"DICOM images): diameters are reported in mm; none for {', '.join(missing[:5])}"
+                                     f"{more}: give it in spacing.csv or leave the frame out.")  # fmt: skip
         if any((lab == OUTLINE).any() for _, _, lab, _, _ in pairs):
             raise typer.BadParameter("evaluation needs the follicles drawn: mask value 3 (outline only) is for training.")
         return [(px, lab, sr, sc) for _, px, lab, sr, sc in pairs]

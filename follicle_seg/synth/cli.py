@@ -26,7 +26,7 @@ def synth_command(
     """Write a synthetic TVUS trial: DICOM sweeps and stills of both ovaries plus ground truth.
 
     Files: `OUT/dicom/<patient>/visitNN/*.dcm`, `OUT/truth/masks/<sop_uid>_<frame>.png`,
-    `OUT/truth/follicles.csv`, `OUT/truth/ovaries.csv`, `OUT/cohort.csv`.
+    `OUT/truth/images.csv`, `OUT/truth/follicles.csv`, `OUT/truth/ovaries.csv`, `OUT/cohort.csv`.
 
     Examples:
 
