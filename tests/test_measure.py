@@ -181,6 +181,17 @@ def test_measure_frame_ovary_is_largest_component_holding_ovary_pixels():
     assert m.follicles[0].d1_mm is None
 
 
+def test_a_hole_the_network_leaves_in_the_ovary_counts_as_ovary():
+    rec = record(spacing=None)
+    shape = rec.region_shape
+    labels = np.zeros(shape, np.uint8)
+    labels[ellipse(shape, (100, 80), (30, 20))] = OVARY
+    filled = int((labels > 0).sum())
+    labels[ellipse(shape, (100, 80), (4, 4))] = 0  # a speckle hole, background inside the ovary
+    assert int((labels > 0).sum()) < filled
+    assert measure_frame(segmentation(rec, labels)).ovary.area_px == filled
+
+
 def test_measure_frame_without_anything():
     rec = record()
     m = measure_frame(segmentation(rec, np.zeros(rec.region_shape, np.uint8)))

@@ -658,8 +658,10 @@ def test_what_a_resumed_run_replaces_is_never_kept_for_a_rejected_duplicate_nami
               ("/c", "cc", "Y", "ok"), ("/d", "dd", "Z", "ok")]  # fmt: skip
     record = SimpleNamespace(sop_instance_uid="X")
     items = [Input("/a", "new", record, None), Input("/b", "bb", None, None, done=True),
-             Input("/c", "cc", None, None, done=True), Input("/d", "changed", None, None)]  # fmt: skip
-    # /a re-exported in place: its earlier outputs go; /c resumed keeps its; /d's earlier ones go
+             Input("/c", "cc", None, None, done=True), Input("/d", "changed", None, None),
+             Input("/e", "ee", SimpleNamespace(sop_instance_uid="Y"), None)]  # fmt: skip
+    # /a re-exported in place: its earlier outputs go; /c resumed keeps its, though a new file /e
+    # holds its UID (rejected as its duplicate); /d's earlier ones go
     assert _superseded(items, stored) == {"X", "Z"}
 
 

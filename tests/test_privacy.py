@@ -22,3 +22,14 @@ def test_short_or_missing_key_is_refused(tmp_path):
         load_key(tmp_path / "short")
     with pytest.raises(FollicleSegError, match="cannot read"):
         load_key(tmp_path / "missing")
+
+
+def test_the_key_is_its_bytes_without_surrounding_whitespace_and_sixteen_are_enough(tmp_path):
+    (tmp_path / "a").write_bytes(b"0123456789abcdefghij\n")  # saved by an editor
+    (tmp_path / "b").write_bytes(b"0123456789abcdefghij")
+    assert pseudonym("HOSP-1", load_key(tmp_path / "a")) == pseudonym("HOSP-1", load_key(tmp_path / "b"))
+    (tmp_path / "15").write_bytes(b"0123456789abcde")
+    (tmp_path / "16").write_bytes(b"0123456789abcdef")
+    with pytest.raises(FollicleSegError, match="at least 16 bytes"):
+        load_key(tmp_path / "15")
+    assert load_key(tmp_path / "16") == b"0123456789abcdef"

@@ -127,6 +127,14 @@ def test_a_pause_splits_two_sweeps_and_spacing_gives_the_third_axis():
     assert first.ovary_d3_mm == 1.5 and second.record.n_frames == 2
 
 
+def test_stills_that_disagree_on_the_frame_spacing_give_a_sweep_without_a_third_axis():
+    frames = three_frames(spacing=0.5)
+    frames[2] = still("s3", 0.08, [A2, B], spacing=0.6)  # one still says another spacing
+    [sweep] = join_sweeps(frames)
+    assert sweep.record.frame_spacing_mm is None and sweep.ovary_d3_mm is None
+    assert all(f.d3_mm is None for f in sweep.follicles)
+
+
 def test_sections_a_still_left_out_are_tracked_as_a_cines_are():
     # A reported in the first and last of four frames, unsure in the two between: one follicle,
     # as in a cine (two missed frames would break the track in two)

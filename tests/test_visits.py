@@ -415,3 +415,35 @@ def test_rejected_files_get_an_image_row():
     assert row["path"] == "/in/notes.txt" and row["reason"] == "not a DICOM file"
     assert row["sop_instance_uid"] == "" and pd.isna(row["follicle_count"])
     assert len(t["ovaries"]) == 1
+
+
+def test_of_two_images_with_the_same_count_a_calibrated_one_gives_the_sizes():
+    tables = build_tables([result("1.1", [6.0, 4.0], calibrated=False), result("1.2", [6.0, 4.0])])
+    fol = tables["follicles"]
+    assert set(fol.loc[fol["counted"], "sop_instance_uid"]) == {"1.2"}
+    assert tables["ovaries"].loc[0, "afc"] == 2
+
+
+def test_a_follicle_of_exactly_10_mm_is_one_of_10_mm_or_more():
+    assert bool(build_tables([result("a", [10.0])])["visits"].loc[0, "any_follicle_ge10mm"])
+
+
+def test_change_from_baseline_is_from_the_week_0_visit_nearest_the_baseline_day():
+    images = [result("a", [3.0, 4.0, 5.0], day="2026-01-08"),
+              result("b", [3.0, 4.0, 5.0, 6.0, 7.0], day="2026-01-15"),
+              result("c", [3.0, 4.0, 5.0, 6.0], day="2026-01-24")]  # fmt: skip
+    cohort = pd.DataFrame({"patient_id": ["P1"], "group": ["low"], "baseline_date": ["2026-01-10"]})
+    visits = build_tables(images, cohort)["visits"]
+    assert visits["days_from_baseline"].tolist() == [-2, 5, 14]
+    assert visits["delta_follicle_count"].tolist() == [0, 2, 1]
+
+
+def test_the_ovary_volume_is_that_of_the_largest_ovary_section():
+    images = [result("1.1", [5.0], ovary=ovary_section(20, 15), volume=2.0),
+              result("1.2", [5.0], ovary=ovary_section(25, 16), volume=3.2)]  # fmt: skip
+    assert build_tables(images)["ovaries"].loc[0, "ovary_volume_ml"] == pytest.approx(3.2)
+
+
+def test_a_follicles_volume_is_tabled_to_five_decimals():
+    # a 4 mm still: pi / 6 * 4^3 / 1000 = 0.033510 ml
+    assert build_tables([result("a", [4.0])])["follicles"].loc[0, "volume_ml"] == pytest.approx(0.03351, abs=1e-9)
