@@ -70,6 +70,7 @@ def test_batched_equals_one_by_one(segmenter: Segmenter, monkeypatch) -> None:
     together = segmenter.predict(items)
     assert all(len(p) == 1 for p in passes) and len(passes) == 2
     alone = [segmenter.predict([item])[0] for item in items]
+    assert len(together) == len(alone) == 3
     for (a, fa), (b, fb) in zip(together, alone):
         np.testing.assert_allclose(a, b, atol=1e-5)
         assert fa == fb
@@ -85,7 +86,9 @@ def test_results_do_not_depend_on_the_thread_count(segmenter: Segmenter) -> None
         frames.append(Frame(record(px.shape, cal), i, px))
     one = Segmenter(device="cpu", batch_size=2, threads=1)
     assert one._pool is None and segmenter.threads >= 1
-    for a, b in zip(one.segment(frames), Segmenter(device="cpu", batch_size=2, threads=3).segment(frames)):
+    serial, threaded = one.segment(frames), Segmenter(device="cpu", batch_size=2, threads=3).segment(frames)
+    assert len(serial) == len(threaded) == len(frames) > 0
+    for a, b in zip(serial, threaded):
         np.testing.assert_array_equal(a.labels, b.labels)
         np.testing.assert_array_equal(a.follicle_prob, b.follicle_prob)
         assert a.index == b.index and a.flags == b.flags

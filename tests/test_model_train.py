@@ -59,6 +59,7 @@ def test_cache_round_trip(tmp_path: Path) -> None:
     samples = [make_sample(*toy_frame(i), 0.2, 0.2) for i in range(2)]
     save_samples(samples, tmp_path / "c.npz")
     back = load_samples(tmp_path / "c.npz")
+    assert len(back) == len(samples) == 2
     for a, b in zip(samples, back):
         np.testing.assert_allclose(a["image"], b["image"], atol=1 / 255)
         np.testing.assert_array_equal(a["label"], b["label"])

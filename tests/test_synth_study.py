@@ -162,7 +162,7 @@ def test_sweeps_as_one_file_per_frame_are_the_cines_frames(tmp_path: Path) -> No
     sweep_ids = images[images.sop_instance_uid.isin([r.sop_instance_uid for r in records])].image_id
     assert set(sweep_ids) == {records[0].sop_instance_uid}
     fol = split.follicles[split.follicles.image_kind == "sweep"]
-    assert (fol.frame_index == 0).all() and set(fol.sop_instance_uid) <= set(images.sop_instance_uid)
+    assert len(fol) > 0 and (fol.frame_index == 0).all() and set(fol.sop_instance_uid) <= set(images.sop_instance_uid)
     for row in fol.itertuples():
         assert (split.out / "truth" / "masks" / f"{row.sop_instance_uid}_0.png").exists()
     pd.testing.assert_frame_equal(split.ovaries.drop(columns=["count_sop_instance_uid", "n_images"]),
