@@ -181,6 +181,9 @@ def demo(
     typer.echo(f"report: {options.out / 'report' / 'index.html'}")
     typer.echo(f"tables: {options.out}/*.csv; truth for comparison: {study / 'truth'}")
     _echo_review(summary)
+    if summary.needs_review:
+        typer.echo(f"after a review (saved as {options.out / 'review.csv'}), apply it with: follicle-seg run "
+                   f"{study / 'dicom'} --out {options.out} --cohort {study / 'cohort.csv'}")
 
 
 def _echo_review(summary) -> None:

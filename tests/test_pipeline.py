@@ -755,3 +755,17 @@ def test_an_interrupted_run_says_it_can_go_on_and_logs_it(study, tmp_path, monke
     assert "interrupted: the files finished are kept; the same command goes on where it stopped" in result.output
     assert "Traceback" not in result.output
     assert "WARNING run interrupted: the files finished are kept" in (out / "run.log").read_text()
+
+
+def test_the_demo_says_where_its_report_is_and_how_to_apply_a_review(tmp_path):
+    out = tmp_path / "demo"
+    result = CliRunner().invoke(app, ["demo", "--out", str(out), "--patients", "1", "--visits", "1"])
+    assert result.exit_code == 0, result.output
+    assert f"report: {out / 'results' / 'report' / 'index.html'}" in result.output
+    assert (out / "results" / "report" / "index.html").is_file()
+    assert "to review: 2 ovary-visit(s)" in result.output  # the seed-0 study's two ovaries, flagged
+    line = next(x for x in result.output.splitlines() if x.startswith("after a review"))
+    command = line.split("apply it with: follicle-seg ")[1].split()
+    shutil.copy(out / "results" / "review_worksheet.csv", out / "results" / "review.csv")  # undecided: no decisions
+    again = CliRunner().invoke(app, command)
+    assert again.exit_code == 0 and "nothing left to analyse" in again.output, again.output

@@ -27,6 +27,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from follicle_seg.atomic import atomic_write  # noqa: E402
@@ -107,6 +108,9 @@ def plot_group_trends(visits: pd.DataFrame, response: pd.DataFrame, path: str | 
                 markersize=4,
             )
             ax.grid(alpha=0.3)
+            ax.set_ylim(bottom=0)  # a count or size read against zero, not against the lowest visit
+            if column != "max_follicle_mm":
+                ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # no "1.5 follicles" ticks
             if row == 0:
                 ax.set_title(title)
             if row == rows - 1:
