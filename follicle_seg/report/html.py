@@ -123,7 +123,8 @@ def write_report(
         to_check(worksheet(tables, overlay_index), out_dir, overlays_dir),
     ]
     if "review_log" in tables:
-        sections.append(review_log(tables["review_log"]))
+        first = {uid: next((n for _, n in shown if "/reviewed/" in f"/{n}"), shown[0][1]) for uid, shown in frames.items()}
+        sections.append(review_log(tables["review_log"], first, overlays_dir))
     sections.append(_patient_index(patients, tables["ovaries"]))
     written = {trends}
     for patient_id in patients:

@@ -85,18 +85,30 @@ def to_check(sheet: pd.DataFrame, out_dir: Path, overlays_dir: str) -> str:
     )
 
 
-def review_log(log: pd.DataFrame) -> str:
-    rows = "".join(
-        f"<tr><td><a href=\"#{anchor(r.patient_id)}\">{esc(r.patient_id)}</a></td><td>{esc(r.study_date)}</td>"
-        f"<td>{esc(SIDE_NAMES.get(str(r.laterality), r.laterality))}</td><td>{esc(r.decision)}</td>"
-        f"<td>{esc(r.sop_instance_uid)} {'' if pd.isna(r.follicle_id) else f'#{int(r.follicle_id)}'}</td>"
-        f"<td class=num>{num(r.count_before, 0)} &rarr; {num(r.count_after, 0)}</td>"
-        f"<td>{esc(r.reviewer)}</td><td>{esc(r.comment)}</td></tr>"
-        for r in log.itertuples()
-    )
+def review_log(log: pd.DataFrame, overlays: dict[str, str], overlays_dir: str) -> str:
+    """The decisions the tables applied, each image named by its UID's tail and linked to its
+    (reviewed) overlay, ``overlays``: file name inside ``overlays_dir`` by SOP instance UID."""
+    rows = []
+    for r in log.itertuples():
+        uid = "" if pd.isna(r.sop_instance_uid) else str(r.sop_instance_uid)
+        what = f"image {uid_tail(uid)}" if uid else ""
+        if uid in overlays:
+            what = f"<a href=\"{url('../' + overlays_dir + '/' + overlays[uid])}\">{esc(what)}</a>"
+        else:
+            what = esc(what)
+        number = "" if pd.isna(r.follicle_id) else f" #{int(r.follicle_id)}"
+        rows.append(
+            f"<tr><td><a href=\"#{anchor(r.patient_id)}\">{esc(r.patient_id)}</a></td><td>{esc(r.study_date)}</td>"
+            f"<td>{esc(SIDE_NAMES.get(str(r.laterality), r.laterality))}</td><td>{esc(r.decision)}</td>"
+            f"<td>{what}{esc(number)}</td>"
+            f"<td class=num>{num(r.count_before, 0)} &rarr; {num(r.count_after, 0)}</td>"
+            f"<td>{esc(r.reviewer)}</td><td>{esc(r.comment)}</td></tr>"
+        )
     return (
         f"<section id=\"reviewed\"><h2>Reviewed ({len(log)} decisions)</h2><p class=\"muted\">From "
-        "<code>review.csv</code>; the tables apply them (<code>review_log.csv</code>).</p><table><tr>"
-        "<th>patient</th><th>visit</th><th>side</th><th>decision</th><th>follicle</th><th>count</th>"
-        f"<th>reviewer</th><th>comment</th></tr>{rows}</table></section>"
+        "<code>review.csv</code>; the tables apply them (<code>review_log.csv</code>). The count is the "
+        "ovary-visit's, as analysed and after the whole review (not each line's own change); each image "
+        "links to its overlay as reviewed.</p><table><tr>"
+        "<th>patient</th><th>visit</th><th>side</th><th>decision</th><th>image, follicle</th>"
+        f"<th>ovary-visit count</th><th>reviewer</th><th>comment</th></tr>{''.join(rows)}</table></section>"
     )
