@@ -333,10 +333,11 @@ class _OvaryVisit:
         if self.other_side_missing:
             rows.append({**where, "sop_instance_uid": "", "flag": FLAG_OTHER_SIDE_MISSING,
                          "reason": "no image of the other ovary at this visit: the visit's count is this side's alone"})  # fmt: skip
-        counts = sorted(len(r.follicles) for r in self.images)
-        if counts[-1] - counts[0] > MAX_COUNT_DISAGREEMENT:
+        counts = sorted((len(r.follicles), r.record.sop_instance_uid) for r in self.images if r.record is not None)
+        if counts[-1][0] - counts[0][0] > MAX_COUNT_DISAGREEMENT:  # each count with its image (its UID's tail)
+            each = ", ".join(f"{n} (image ...{uid[-8:]})" for n, uid in counts)
             rows.append({**where, "sop_instance_uid": "", "flag": FLAG_COUNTS_DISAGREE,
-                         "reason": f"the images' follicle counts differ: {', '.join(map(str, counts))}"})  # fmt: skip
+                         "reason": f"the images' follicle counts differ: {each}"})  # fmt: skip
         return rows
 
     def _flagged_stills(self, r: ImageResult, flag: str) -> list[str]:

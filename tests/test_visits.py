@@ -384,7 +384,7 @@ def test_review_reasons_say_which_image_and_why_for_every_flagged_ovary_visit():
         ("P3", "L", "d", "network: follicle shape"), ("P3", "L", "d", "a_new_flag"),
     ]  # fmt: skip
     said = dict(zip(reasons.flag, reasons.reason))
-    assert said[FLAG_COUNTS_DISAGREE] == "the images' follicle counts differ: 1, 3"
+    assert said[FLAG_COUNTS_DISAGREE] == "the images' follicle counts differ: 1 (image ...b), 3 (image ...b2)"
     assert said[FLAG_UNCALIBRATED] == FLAG_REASONS[FLAG_UNCALIBRATED] and "pixels" in said[FLAG_UNCALIBRATED]
     assert said["network: unsure"].startswith("network: unsure")
     assert said["a_new_flag"] == "a_new_flag"  # a flag without words is shown as it is
