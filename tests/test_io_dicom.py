@@ -322,6 +322,13 @@ def test_metadata_and_laterality_tags(tmp_path: Path) -> None:
     assert record.manufacturer == "Acme" and record.modality == "US"
     assert "Secret" not in repr(record)
 
+    def timed_by_vector(ds: Dataset) -> None:  # a cine timed by FrameTimeVector only
+        del ds.FrameTime
+        ds.FrameIncrementPointer = 0x00181065
+        ds.FrameTimeVector = [0, 40, 42, 38]
+
+    assert read_record(write(tmp_path, pattern(4), name="v.dcm", edit=timed_by_vector)).frame_time_ms == 40.0
+
     def series_only(ds: Dataset) -> None:
         ds.Laterality = "R"
 

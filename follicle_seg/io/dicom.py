@@ -559,9 +559,14 @@ def _parse_region(item: Dataset) -> UltrasoundRegion:
 
 
 def _frame_time_ms(ds: Dataset) -> float | None:
+    """FrameTime, else the mean of FrameTimeVector's increments (its first value, 0, is the first
+    frame's), else 1000 / CineRate or RecommendedDisplayFrameRate; None when none is usable."""
     frame_time = positive_float(ds.get("FrameTime"))
     if frame_time is not None:
         return frame_time
+    steps = float_list(ds.get("FrameTimeVector"))
+    if steps and len(steps) > 1 and (mean := positive_float(sum(steps[1:]) / (len(steps) - 1))) is not None:
+        return mean
     rate = positive_float(ds.get("CineRate")) or positive_float(
         ds.get("RecommendedDisplayFrameRate")
     )
