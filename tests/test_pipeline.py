@@ -47,6 +47,14 @@ def _tables(out: Path) -> dict[str, pd.DataFrame]:
     return {t: pd.read_csv(out / f"{t}.csv", dtype=str, keep_default_na=False) for t in TABLES}
 
 
+def _first_files(study: Path, folder: Path, n: int) -> Path:
+    """``folder`` holding copies of the study's first ``n`` files."""
+    folder.mkdir()
+    for path in sorted(p for p in (study / "dicom").rglob("*") if p.is_file())[:n]:
+        shutil.copy(path, folder / path.name)
+    return folder
+
+
 def _same_tables(a: Path, b: Path) -> None:
     for name in TABLES:
         left, right = (pd.read_csv(p / f"{name}.csv", dtype=str, keep_default_na=False) for p in (a, b))
@@ -137,10 +145,7 @@ def test_duplicate_sop_instance_is_analysed_once(study, clean_run, tmp_path):
 
 
 def test_a_moved_archive_keeps_its_analyses_and_a_copy_stays_a_duplicate(study, tmp_path):
-    inputs = tmp_path / "in"
-    inputs.mkdir()
-    for path in sorted((study / "dicom").rglob("*.dcm"))[:3]:
-        shutil.copy(path, inputs / path.name)
+    inputs = _first_files(study, tmp_path / "in", 3)
     out = tmp_path / "out"
     options = RunOptions(out=out, workers=1, dicom=False, report=False)
     run([inputs], options)
@@ -323,10 +328,7 @@ def test_an_input_that_does_not_exist_or_an_option_that_cannot_be_used_stops_the
 def test_a_file_whose_dicom_could_not_be_written_says_so_where_the_user_looks(study, tmp_path, monkeypatch):
     import follicle_seg.artefacts as artefacts
 
-    inputs = tmp_path / "in"
-    inputs.mkdir()
-    for path in sorted(p for p in (study / "dicom").rglob("*") if p.is_file())[:2]:
-        shutil.copy(path, inputs / path.name)
+    inputs = _first_files(study, tmp_path / "in", 2)
     odd = sorted(inputs.iterdir())[0]
     real = artefacts.write_dicom
 
@@ -531,10 +533,7 @@ def test_pseudonyms_are_stable_and_replace_the_patient_id(study, tmp_path):
 def test_a_resumed_run_never_mixes_results_of_other_weights_or_pseudonyms(study, tmp_path):
     from follicle_seg.errors import OutputError
 
-    inputs = tmp_path / "in"
-    inputs.mkdir()
-    for path in sorted((study / "dicom").rglob("*.dcm"))[:2]:
-        shutil.copy(path, inputs / path.name)
+    inputs = _first_files(study, tmp_path / "in", 2)
     out = tmp_path / "out"
     plain = RunOptions(out=out, workers=1, overlays=False, dicom=False, report=False)
     run([inputs], plain)
@@ -580,10 +579,7 @@ def test_a_file_analysed_again_leaves_no_output_of_its_earlier_analysis(study, t
     from follicle_seg.report.thumbnails import scan_overlays
     from follicle_seg.report.overlay_files import overlay_stem
 
-    inputs = tmp_path / "in"
-    inputs.mkdir()
-    for path in sorted((study / "dicom").rglob("*.dcm"))[:3]:
-        shutil.copy(path, inputs / path.name)
+    inputs = _first_files(study, tmp_path / "in", 3)
     changed, renewed, kept = sorted(inputs.glob("*.dcm"))
     out = tmp_path / "out"
     options = RunOptions(out=out, workers=1, dicom=False, report=False)
