@@ -578,10 +578,11 @@ def _run(inputs: list, options: RunOptions, cohort, key: bytes | None, progress,
 
                 overlays = scan_overlays(options.out / "overlays", tables["images"]["sop_instance_uid"])
                 overlays = write_reviewed(options.out / "overlays", overlays, results, review, tables)
-            write_csv(worksheet(tables, overlays, review), options.out / WORKSHEET_FILE)
+            sheet = worksheet(tables, overlays, review)
+            write_csv(sheet, options.out / WORKSHEET_FILE)
             summary.needs_review = int(tables["ovaries"]["needs_review"].fillna(False).sum())
             if options.report:
-                write_report(options.out, tables, overlay_index=overlays)
+                write_report(options.out, tables, overlay_index=overlays, sheet=sheet)
         except OSError as exc:
             raise OutputError(f"{options.out}: cannot write the tables ({exc.strerror or exc})") from exc
         timing["tables and report"] = time.perf_counter() - t

@@ -229,6 +229,7 @@ def test_a_run_applies_its_review_without_analysing_again_and_drops_it_when_remo
     from follicle_seg.report.markup import esc, uid_tail
 
     assert f"image {esc(uid_tail(firsts.sop_instance_uid.iloc[0]))} #1" in page  # not the whole UID
+    assert "; 2 decided in review.csv)</h2>" in page and page.count("not follicle (AB)") == 2  # "To check"
     reviewed = pd.read_csv(out / "ovaries.csv", dtype={"study_date": str})
     row = reviewed[(reviewed.study_date == "2024-06-11") & (reviewed.laterality == "L")].iloc[0]
     assert row.follicle_count == 1

@@ -73,6 +73,7 @@ def write_report(
     *,
     overlays_dir: str = "overlays",
     overlay_index: pd.DataFrame | None = None,
+    sheet: pd.DataFrame | None = None,
 ) -> Path:
     """Write ``out_dir/report/index.html`` with its figures and thumbnails.
 
@@ -89,6 +90,9 @@ def write_report(
         Columns ``sop_instance_uid``, ``frame_index``, ``file`` (relative to ``overlays_dir``);
         when ``None`` the folder is scanned for the names of
         :func:`follicle_seg.report.overlay_files.overlay_filename`.
+    sheet
+        The run's review worksheet (:func:`follicle_seg.review.worksheet`, a review's decisions
+        first), whose follicle lines "To check" shows; made from ``tables`` when ``None``.
 
     Returns
     -------
@@ -120,7 +124,7 @@ def write_report(
         _data_files(out_dir),
         _trends(trends.relative_to(report), tables["response"]),
         needs_review(tables["ovaries"], tables.get("review_reasons")),
-        to_check(worksheet(tables, overlay_index), out_dir, overlays_dir),
+        to_check(worksheet(tables, overlay_index) if sheet is None else sheet, out_dir, overlays_dir),
     ]
     if "review_log" in tables:
         first = {uid: next((n for _, n in shown if "/reviewed/" in f"/{n}"), shown[0][1]) for uid, shown in frames.items()}

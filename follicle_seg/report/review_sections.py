@@ -45,8 +45,8 @@ def needs_review(ovaries: pd.DataFrame, reasons: pd.DataFrame | None) -> str:
 
 
 def to_check(sheet: pd.DataFrame, out_dir: Path, overlays_dir: str) -> str:
-    """The follicle lines of the review worksheet (undecided), a crop of each from its overlay,
-    one row per ovary-visit: what a reviewer decides, at a glance."""
+    """The follicle lines of the review worksheet, a crop of each from its overlay, one row per
+    ovary-visit: what a reviewer decides, at a glance (and what a review decided, so captioned)."""
     lines = sheet[sheet["follicle_id"] != ""]  # (not an image's side line)
     confirm = sheet[(sheet["sop_instance_uid"] == "") & (sheet["follicle_count"] != "")]
     count = {(r.patient_id, r.study_date, r.laterality): r.follicle_count for r in confirm.itertuples()}
@@ -60,7 +60,8 @@ def to_check(sheet: pd.DataFrame, out_dir: Path, overlays_dir: str) -> str:
         for f in group.itertuples():
             unsure = f.unsure
             number = f"{f.follicle_id}?" if unsure else f.follicle_id
-            size = f"{one_decimal(float(f.mean_diameter_mm))} mm" if f.mean_diameter_mm else "px"  # as the tables round
+            size = (f"{one_decimal(float(f.mean_diameter_mm))} mm" if f.mean_diameter_mm  # as the tables round
+                    else "" if f.decision else "px")  # (a decided line gives no size)
             where = "" if f.sop_instance_uid in counted_images else f" image {uid_tail(f.sop_instance_uid)}"
             what = ("unsure" if unsure else "counted" if f.counted == "true" else "") + where
             if f.decision:  # decided in review.csv: what the tables now hold
@@ -75,8 +76,11 @@ def to_check(sheet: pd.DataFrame, out_dir: Path, overlays_dir: str) -> str:
             f"{esc(SIDE_NAMES.get(side, side))}<br>count {esc(count.get((patient, date, side), ''))}</td>"
             f"<td><div class=\"thumbs crops\">{''.join(figures)}</div></td></tr>"
         )
+    n_decided = int((lines["decision"] != "").sum())
+    decided = f"; {n_decided} decided in review.csv" if n_decided else ""
     return (
-        f"<section id=\"check\"><h2>To check ({len(lines)} follicles and candidates)</h2><p class=\"muted\">"
+        f"<section id=\"check\"><h2>To check ({(lines['decision'] == '').sum()} follicles and candidates"
+        f"{decided})</h2><p class=\"muted\">"
         "The follicle lines of <code>review_worksheet.csv</code>, each cut from its overlay (click for the whole "
         "image): the counted follicles first (<code>not_follicle</code> if one is not), the follicles of the "
         "ovary's other images, then the candidates the network was unsure of (highest score first), dashed and numbered "
