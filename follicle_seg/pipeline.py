@@ -571,7 +571,9 @@ def _run(inputs: list, options: RunOptions, cohort, key: bytes | None, progress,
         try:
             write_tables(tables, options.out)
             overlays = None
-            if options.overlays or options.report:
+            # (reviewed copies of an earlier run are made again even when this one draws nothing:
+            # they must follow the review)
+            if options.overlays or options.report or (options.out / "overlays" / "reviewed").is_dir():
                 from follicle_seg.report.html import write_report
                 from follicle_seg.report.reviewed import write_reviewed
                 from follicle_seg.report.thumbnails import scan_overlays
