@@ -86,7 +86,6 @@ def header_pass(
     with ThreadPoolExecutor(max(1, workers)) as pool:
         inputs = list(pool.map(lambda p: _header(p, lambda a, b: (a, b) in done_keys, anonymise, decoders), paths))
     current = {(i.path, i.sha256) for i in inputs}
-    inputs = [_moved(item, store, current) for item in inputs]
     # an earlier owner still owns its SOP instance if its file is as it was analysed, or was
     # changed in place keeping that SOP instance; not if its file now holds another one
     now = {i.path: i.record.sop_instance_uid for i in inputs if i.record is not None}
@@ -103,15 +102,15 @@ def header_pass(
                 reason = f"{DUPLICATE} {sop}: already analysed from {first}"
                 item = replace(item, result=ImageResult(item.record, item.path, "rejected", reason), record=None,
                                duplicate_of=first)  # fmt: skip
+            else:  # the owner of its SOP instance: an analysis of its contents elsewhere is kept
+                item = _moved(item, store, current)
         resolved.append(item)
     return resolved
 
 
 def _moved(item: Input, store: StateStore, current: set[tuple[str, str]]) -> Input:
     """A file analysed before under another path (moved, renamed, mounted elsewhere) keeps that
-    analysis under its new path instead of being analysed again."""
-    if item.done or item.record is None:
-        return item
+    analysis under its new path instead of being analysed again (``item`` owns its SOP instance)."""
     result = store.moved(item.sha256, current, item.path)
     if result is None:
         return item

@@ -146,15 +146,23 @@ class StateStore:
             "SELECT path, sha256, sop_instance_uid, status FROM inputs WHERE sop_instance_uid IS NOT NULL"))
 
     def moved(self, sha256: str, current: set[tuple[str, str]], path: str) -> ImageResult | None:
-        """The earliest ``ok`` analysis of a file with these contents under a path that no longer
+        """The latest ``ok`` analysis of a file with these contents under a path that no longer
         holds them (``current``: this run's (path, sha256)), given to ``path``: the file was moved or
-        renamed since, or its archive mounted elsewhere. None when there is none, or when a path
-        that was analysed still holds the contents (``path`` is then a copy: a duplicate)."""
+        renamed since, or its archive mounted elsewhere. None when there is none, when a path
+        that was analysed still holds the contents (``path`` is then a copy: a duplicate), or when
+        its SOP instance was analysed again since, ok or failed (from other contents: the outputs
+        on disk, named by the SOP instance, are that later analysis's, or none)."""
         rows = list(self._db.execute(
-            "SELECT path, result FROM inputs WHERE sha256 = ? AND status = 'ok' ORDER BY seq", (sha256,)))
-        if not rows or any((p, sha256) in current for p, _ in rows):
+            "SELECT path, result, seq, sop_instance_uid FROM inputs WHERE sha256 = ? AND status = 'ok' "
+            "ORDER BY seq DESC", (sha256,)))  # fmt: skip
+        if not rows or any((p, sha256) in current for p, *_ in rows):
             return None
-        result = result_from_dict(json.loads(rows[0][1]))
+        _, payload, seq, sop = rows[0]  # the latest analysis of these contents
+        (latest,) = self._db.execute(
+            "SELECT max(seq) FROM inputs WHERE sop_instance_uid = ? AND status != 'rejected'", (sop,)).fetchone()
+        if latest != seq:
+            return None
+        result = result_from_dict(json.loads(payload))
         record = dataclasses.replace(result.record, path=path) if result.record is not None else None
         return dataclasses.replace(result, path=path, record=record)
 

@@ -166,6 +166,31 @@ def test_a_moved_archive_keeps_its_analyses_and_a_copy_stays_a_duplicate(study, 
     assert images.status.tolist().count("ok") == 3
 
 
+def test_a_moved_file_is_still_a_duplicate_and_never_takes_an_analysis_its_image_outgrew(study, tmp_path):
+    inputs = _first_files(study, tmp_path / "in", 1)
+    (a,) = inputs.iterdir()
+    original = a.read_bytes()
+    out = tmp_path / "out"
+    options = RunOptions(out=out, workers=1, dicom=False, report=False)
+    run([inputs], options)
+    # the file changed in place (its SOP instance kept) and its first version copied beside it:
+    # the copy is that SOP instance's duplicate, not a file moved from where it was analysed
+    ds = pydicom.dcmread(a)
+    ds.PatientName = "Changed^Name"
+    ds.save_as(a)
+    (inputs / "backup.dcm").write_bytes(original)
+    run([inputs], options)
+    images = _tables(out)["images"]
+    assert images.status.tolist().count("ok") == 1 and images.sop_instance_uid.nunique() == 1
+    assert "duplicate SOP instance" in images.set_index("path").loc[str(inputs / "backup.dcm"), "reason"]
+    # the first version alone again, under a new name: its SOP instance was analysed since from
+    # the changed file, whose outputs are on disk, so it is analysed again
+    a.unlink()
+    (inputs / "backup.dcm").rename(inputs / "b.dcm")
+    summary = run([inputs], options)
+    assert summary.resumed == 0 and summary.frames > 0 and _tables(out)["images"].path.tolist() == [str(inputs / "b.dcm")]
+
+
 def test_a_copy_that_cannot_be_decoded_does_not_hide_a_good_copy_of_the_same_image(tmp_path):
     """Owners of a SOP instance are chosen from the headers, before any pixel is decoded: the
     first copy, broken in its last frame, took the instance, and the good copy was rejected as
