@@ -118,6 +118,11 @@ class Review:
                 raise self._error(d, f"repeats line {table[key].line}")
             table[key] = d
 
+    @property
+    def sides_given(self) -> bool:
+        """Whether the review gives any image its side (``left``, ``right``)."""
+        return bool(self._sides)
+
     @staticmethod
     def _key(d: Decision) -> OvaryKey:
         return (d.patient_id, d.study_date, d.laterality)

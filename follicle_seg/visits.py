@@ -180,8 +180,11 @@ def build_tables(
     """
     review = review or Review()
     groups, baselines = _cohort_maps(cohort)
-    results = review.sided(_dated(results))
-    ovaries = _ovary_visits(results, review)
+    dated = _dated(results)
+    results = review.sided(dated)
+    # a side given in review moves images between ovary-visits: "before" is as analysed
+    analysed = _counts(dated) if review.sides_given else None
+    ovaries = _ovary_visits(results, review, analysed)
     for ov in ovaries:
         ov.confirmed = review.confirmed(ov.key, len(ov.chosen.follicles))
     review.check_applied()
@@ -369,25 +372,40 @@ class _OvaryVisit:
         }
 
 
-def _ovary_visits(results: Sequence[ImageResult], review: Review) -> list[_OvaryVisit]:
-    """Ok results grouped by patient x visit date x side, in a stable order, each image (or
-    joined sweep) as ``review`` decided its follicles and candidates. A file without a usable
-    date joins its study's dated files; the images of two studies of one day are one visit (a
-    scan repeated, or each ovary in a study of its own: one row per ovary-visit, the largest
-    count, never a sum); a patient's images left without any date are one undated visit."""
+def _groups(results: Sequence[ImageResult]) -> dict[tuple[str, str, str], list[ImageResult]]:
+    """The ok results by patient x visit date x side (``U`` when unknown)."""
     groups: dict[tuple[str, str, str], list[ImageResult]] = {}
     for r in results:
         if r.status == "ok" and r.record is not None:
             groups.setdefault((r.record.patient_id, r.record.study_date, r.record.laterality or "U"), []).append(r)
+    return groups
+
+
+def _counts(results: Sequence[ImageResult]) -> dict[tuple[str, str, str], int]:
+    """Each ovary-visit's count as analysed (before any review), stills of a sweep joined."""
+    return {key: max(len(r.follicles) for r, _ in join_sweeps_with_stills(images))
+            for key, images in _groups(results).items()}  # fmt: skip
+
+
+def _ovary_visits(
+    results: Sequence[ImageResult], review: Review, analysed: dict[tuple[str, str, str], int] | None = None
+) -> list[_OvaryVisit]:
+    """Ok results grouped by patient x visit date x side, in a stable order, each image (or
+    joined sweep) as ``review`` decided its follicles and candidates. A file without a usable
+    date joins its study's dated files; the images of two studies of one day are one visit (a
+    scan repeated, or each ovary in a study of its own: one row per ovary-visit, the largest
+    count, never a sum); a patient's images left without any date are one undated visit.
+    ``analysed`` gives each ovary-visit's count as analysed where a review moved images between
+    them (its side decisions); else it is that of the images here."""
     ovaries = []
     stills = sweeps = 0
     # by patient, then date (an undated visit last), then side
-    for (p, d, side), images in sorted(groups.items(), key=lambda kv: (kv[0][0], not kv[0][1], kv[0][1:])):
+    for (p, d, side), images in sorted(_groups(results).items(), key=lambda kv: (kv[0][0], not kv[0][1], kv[0][1:])):
         pairs = join_sweeps_with_stills(images)
         joined = [r for r, _ in pairs]
         members = {r.record.sop_instance_uid: frames for r, frames in pairs if frames}  # type: ignore[union-attr]
         stills, sweeps = stills + sum(map(len, members.values())), sweeps + len(members)
-        before = max(len(r.follicles) for r in joined)
+        before = max(len(r.follicles) for r in joined) if analysed is None else analysed.get((p, d, side), 0)
         ovaries.append(_OvaryVisit(p, d, side, review.apply(joined, (p, d, side)), len(images), before, members))
     if sweeps:
         log.info("%d single-frame files tracked as the frames of %d sweeps", stills, sweeps)
