@@ -135,6 +135,14 @@ def test_a_stray_planar_configuration_of_a_compressed_file_is_ignored(tmp_path: 
     plain = grey_of(write(tmp_path, rgb, name="plain.dcm", **kwargs))
     stray = grey_of(write(tmp_path, rgb, name="stray.dcm", edit=lambda ds: setattr(ds, "PlanarConfiguration", 1), **kwargs))
     assert np.array_equal(stray, plain)
+    # the scan area found on the first frame of a file without ultrasound regions, likewise
+    framed = np.zeros_like(rgb)
+    framed[0, 12:84, 16:112] = rgb[0, 12:84, 16:112]
+    kwargs["regions"] = []
+    plain = read_record(write(tmp_path, framed, name="plain_auto.dcm", **kwargs))
+    stray = read_record(write(tmp_path, framed, name="stray_auto.dcm", edit=lambda ds: setattr(ds, "PlanarConfiguration", 1),
+                              **kwargs))  # fmt: skip
+    assert stray.region == plain.region != (0, 0, COLS - 1, ROWS - 1)
 
 
 def test_frames_are_cropped_to_the_region(tmp_path: Path) -> None:

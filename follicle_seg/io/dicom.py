@@ -267,7 +267,6 @@ def iter_frames(
     """
     header = read_header(record.path, pixels=False)
     to_grey = _checked_grey_converter(record.path, header)
-    plugin = _decoding_plugin(record.transfer_syntax)
     source = _pixel_source(record.path, record.transfer_syntax)
     targets = record.pane_records() if panes else (record,)
     first = max(0, start)
@@ -275,15 +274,11 @@ def iter_frames(
     if first >= end:
         return
     # pydicom 3.0 iter_pixels miscounts the bytes of native YBR_FULL_422 frames after the first
-    compressed = UID(record.transfer_syntax).is_compressed
-    native_422 = record.photometric == "YBR_FULL_422" and not compressed
-    # PlanarConfiguration describes native pixel data only (PS3.5 8.2): a JPEG or JPEG 2000
-    # codestream decodes colour-by-pixel whatever a header says, and pydicom followed a stray 1
-    options = {"planar_configuration": 0} if compressed else {}
-    decoded = iter_pixels(source, indices=range(first, end), decoding_plugin=plugin, **options)
+    native_422 = record.photometric == "YBR_FULL_422" and not UID(record.transfer_syntax).is_compressed
+    decoded = iter_pixels(source, indices=range(first, end), **_decoding(record.transfer_syntax))
     for index in range(first, end):
         if native_422:
-            arr = _decode_frame(record.path, source, index, record.rows, record.columns, plugin)
+            arr = _decode_frame(record.path, source, index, record.rows, record.columns, record.transfer_syntax)
         else:
             arr = _next_frame(record.path, decoded, index, record.rows, record.columns)
         grey = to_grey(arr)
@@ -455,14 +450,7 @@ def _auto_regions(path: str, ds: Dataset) -> list[tuple[int, int, int, int]]:
     """The scan sector found on the first frame (files without ultrasound regions), then the other
     panes of a dual display (:func:`~follicle_seg.io.region.find_scan_areas`)."""
     syntax = str(ds.file_meta.TransferSyntaxUID)
-    frame = _decode_frame(
-        path,
-        _pixel_source(path, syntax),
-        0,
-        tag_int(ds, "Rows", 0),
-        tag_int(ds, "Columns", 0),
-        _decoding_plugin(syntax),
-    )
+    frame = _decode_frame(path, _pixel_source(path, syntax), 0, tag_int(ds, "Rows", 0), tag_int(ds, "Columns", 0), syntax)
     grey = _checked_grey_converter(path, ds)(frame)
     boxes = find_scan_areas(grey)
     if not boxes:
@@ -498,14 +486,23 @@ def _pixel_source(path: str, syntax: str) -> str | Dataset:
         raise RejectedInput(path, f"corrupt deflated data set ({brief(exc)})") from exc
 
 
-def _decode_frame(
-    path: str, source: str | Dataset, index: int, n_rows: int, n_cols: int, plugin: str
-) -> np.ndarray:
+def _decoding(syntax: str) -> dict[str, object]:
+    """pydicom's decoding options for a transfer syntax: the plugin (:func:`_decoding_plugin`),
+    and for compressed data PlanarConfiguration 0. That tag describes native pixel data only (PS3.5
+    8.2): a JPEG or JPEG 2000 codestream decodes colour-by-pixel whatever a header says, and
+    pydicom followed a stray 1."""
+    options: dict[str, object] = {"decoding_plugin": _decoding_plugin(syntax)}
+    if UID(syntax).is_compressed:
+        options["planar_configuration"] = 0
+    return options
+
+
+def _decode_frame(path: str, source: str | Dataset, index: int, n_rows: int, n_cols: int, syntax: str) -> np.ndarray:
     """One decoded frame (RGB for colour files), read from ``source`` on its own."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            arr = pixel_array(source, index=index, decoding_plugin=plugin)
+            arr = pixel_array(source, index=index, **_decoding(syntax))
     except Exception as exc:  # any decoder failure is this file's problem, not the batch's
         raise RejectedInput(path, f"frame {index} cannot be decoded ({brief(exc)})") from exc
     return _checked_shape(path, arr, index, n_rows, n_cols)
