@@ -434,14 +434,19 @@ def run(inputs: Iterable[str | Path], options: RunOptions, *, progress=None) -> 
     _check_device(options.device, here=options.executor == "local")
     cohort = read_cohort(options.cohort) if options.cohort else None
     key = load_key(options.pseudonymize) if options.pseudonymize else None
-    bound_caches()  # keeps peak memory flat over thousands of files
+    if options.weights is not None and not Path(options.weights).is_file():
+        raise FollicleSegError(f"--weights {options.weights}: no such file")
     out = Path(options.out)
+    paths = list(discover(inputs, exclude=[out]))
+    if not paths:
+        raise FollicleSegError(f"no files found under {', '.join(map(str, inputs))}")
+    bound_caches()  # keeps peak memory flat over thousands of files
     _prepare_out(out)
     with _exclusive(out):
         handler = _logging(out)
         try:
             _remove_temporary(out)
-            return _run(inputs, replace(options, out=out), cohort, key, progress, t0)
+            return _run(inputs, paths, replace(options, out=out), cohort, key, progress, t0)
         except FollicleSegError as exc:  # said in run.log too, not only on the console
             log.error("run stopped: %s", exc)
             raise
@@ -504,15 +509,12 @@ def _analysis_identity(options: RunOptions, key: bytes | None) -> dict[str, str]
     }
 
 
-def _run(inputs: list, options: RunOptions, cohort, key: bytes | None, progress, t0: float) -> RunSummary:
+def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | None, progress, t0: float) -> RunSummary:
     from follicle_seg.io.tables import write_csv, write_tables
     from follicle_seg.review import REVIEW_FILE, WORKSHEET_FILE, Review, ReviewError, worksheet
     from follicle_seg.visits import build_tables
 
     review = Review.read(options.out / REVIEW_FILE)
-    paths = list(discover(inputs, exclude=[options.out]))
-    if not paths:
-        raise FollicleSegError(f"no files found under {', '.join(map(str, inputs))}")
     anonymise = _anonymiser(key)
     if cohort is not None and key is not None:
         cohort = cohort.assign(patient_id=[pseudonym(str(p), key) for p in cohort.patient_id])

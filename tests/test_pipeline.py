@@ -339,10 +339,13 @@ def test_rejected_files_are_listed_and_the_run_goes_on(study, tmp_path):
 def test_an_input_that_does_not_exist_or_an_option_that_cannot_be_used_stops_the_run_before_out_is_made(study, tmp_path):
     good = sorted(p for p in (study / "dicom").rglob("*") if p.is_file())[0]
     (tmp_path / "cohort.csv").write_text("patient,arm\nP001,A\n")
+    (tmp_path / "empty").mkdir()
     for args, message in (([str(good), str(tmp_path / "typo")], f"error: {tmp_path / 'typo'}: no such file or folder"),
                           ([str(good), "--device", "gpu"], "error: --device gpu: device must be 'auto', 'cpu' or 'cuda[:N]'"),
                           ([str(good), "--pseudonymize", str(tmp_path / "no.key")], f"error: {tmp_path / 'no.key'}: cannot read the pseudonymisation key"),
-                          ([str(good), "--cohort", str(tmp_path / "cohort.csv")], f"error: {tmp_path / 'cohort.csv'}")):  # fmt: skip
+                          ([str(good), "--cohort", str(tmp_path / "cohort.csv")], f"error: {tmp_path / 'cohort.csv'}"),
+                          ([str(good), "--weights", str(tmp_path / "no.pt")], f"error: --weights {tmp_path / 'no.pt'}: no such file"),
+                          ([str(tmp_path / "empty")], f"error: no files found under {tmp_path / 'empty'}")):  # fmt: skip
         result = CliRunner().invoke(app, ["run", *args, "--out", str(tmp_path / "o")])
         assert result.exit_code == 2 and message in result.output, result.output
         assert not (tmp_path / "o").exists()
