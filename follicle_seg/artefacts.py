@@ -27,6 +27,10 @@ def _token(name: str) -> str | None:
     return parsed[0] if parsed else None
 
 
+def _reviewed_token(name: str) -> str | None:
+    return _token(name.removesuffix("_reviewed.png") + ".png")  # report/reviewed.py's copies
+
+
 def _uid(name: str) -> str:
     return name.split("_", 1)[0]  # a UID has no "_"
 
@@ -34,7 +38,8 @@ def _uid(name: str) -> str:
 #: What a run writes per image: (folder inside OUT, file pattern, the name's image key: its
 #: overlay token (`uid_token`) or its SOP instance UID).
 PER_IMAGE_OUTPUTS = (
-    ("overlays", "*.png", _token), (f"overlays/{CROPS}", "*.jpg", _token), ("report/thumbs", "*.jpg", _token),
+    ("overlays", "*.png", _token), (f"overlays/{CROPS}", "*.jpg", _token), ("overlays/reviewed", "*.png", _reviewed_token),
+    ("report/thumbs", "*.jpg", _token),
     ("masks", "*.png", _uid), ("dicom", "*_seg.dcm", _uid), ("dicom", "*_sr.dcm", _uid),
 )  # fmt: skip
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sys
 from pathlib import Path
 from typing import Optional
@@ -182,8 +183,8 @@ def demo(
     typer.echo(f"tables: {options.out}/*.csv; truth for comparison: {study / 'truth'}")
     _echo_review(summary)
     if summary.needs_review:
-        typer.echo(f"after a review (saved as {options.out / 'review.csv'}), apply it with: follicle-seg run "
-                   f"{study / 'dicom'} --out {options.out} --cohort {study / 'cohort.csv'}")
+        apply = ["follicle-seg", "run", str(study / "dicom"), "--out", str(options.out), "--cohort", str(study / "cohort.csv")]
+        typer.echo(f"after a review (saved as {options.out / 'review.csv'}), apply it with: {shlex.join(apply)}")
 
 
 def _echo_review(summary) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import signal
 import sqlite3
@@ -578,7 +579,8 @@ def test_a_resumed_run_never_mixes_results_of_other_weights_or_pseudonyms(study,
     assert run([inputs], plain).resumed == 2  # the same analysis resumes
     # outputs of the earlier analysis (file names with the real PatientID, other key frames) go
     stale = [out / "overlays" / "P001_20250101_L_x-0a1b2c_f007.png", out / "overlays" / "crops" / "P001_x_f007_1.jpg",
-             out / "masks" / "1.2.3_0.png", out / "dicom" / "1.2.3_sr.dcm"]  # fmt: skip
+             out / "masks" / "1.2.3_0.png", out / "dicom" / "1.2.3_sr.dcm",
+             out / "overlays" / "reviewed" / "P001_20250101_L_x-0a1b2c_f007_reviewed.png"]  # fmt: skip
     for path in stale:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"earlier")
@@ -586,7 +588,7 @@ def test_a_resumed_run_never_mixes_results_of_other_weights_or_pseudonyms(study,
     summary = run([inputs], replace(plain, pseudonymize=key, resume=False))  # analysed afresh
     assert summary.resumed == 0 and _tables(out)["images"].patient_id.str.match(r"P[0-9a-f]{12}$").all()
     assert not any(path.exists() for path in stale) and (out / "overlays" / "notes.txt").is_file()
-    assert "--no-resume: 4 per-image output(s) of earlier runs removed" in (out / "run.log").read_text()
+    assert "--no-resume: 5 per-image output(s) of earlier runs removed" in (out / "run.log").read_text()
     # temporary files a killed run left (between writing and renaming) go at the next run's start
     left = [out / "overlays" / ".P001_x_f007.png.123.abcd.tmp", out / "dicom" / ".1.2.3_sr.dcm.123.ef.tmp",
             out / ".images.csv.123.aa.tmp"]  # fmt: skip
@@ -789,7 +791,7 @@ def test_the_demo_says_where_its_report_is_and_how_to_apply_a_review(tmp_path):
     assert (out / "results" / "report" / "index.html").is_file()
     assert re.search(r"to review: [1-9]\d* ovary-visit\(s\)", result.output)  # (with 0.4.0: both ovaries)
     line = next(x for x in result.output.splitlines() if x.startswith("after a review"))
-    command = line.split("apply it with: follicle-seg ")[1].split()
+    command = shlex.split(line.split("apply it with: follicle-seg ")[1])
     shutil.copy(out / "results" / "review_worksheet.csv", out / "results" / "review.csv")  # undecided: no decisions
     again = CliRunner().invoke(app, command)
     assert again.exit_code == 0 and "nothing left to analyse" in again.output, again.output
