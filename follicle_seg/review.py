@@ -229,6 +229,9 @@ class Review:
                 what = (f"no ovary-visit {'/'.join(self._key(d))}" if d.decision == CONFIRMED else
                         f"no analysed image {d.sop_instance_uid}" if d.decision in SIDES else
                         f"no follicle or unsure candidate {d.follicle_id} in image {d.sop_instance_uid}")  # fmt: skip
+                if d.decision == CONFIRMED and d.laterality == "U" and self._sides:
+                    what += (" (this review gives its images their sides: leave this line undecided, and "
+                             "confirm the sides' ovary-visits in the next round)")
                 raise self._error(d, f"{what} in this run's results")
 
     def log_table(self, counts: dict[OvaryKey, tuple[int, int]]) -> pd.DataFrame:

@@ -197,6 +197,10 @@ def test_a_reviewer_gives_an_image_of_unknown_side_its_side(tmp_path: Path) -> N
     again = worksheet(tables, review=review)  # the decided lines come first, with their ovary-visit
     assert again.iloc[0][["decision", "patient_id", "laterality", "sop_instance_uid"]].tolist() == ["left", "P1", "L", "u1"]
     assert not again["why"].eq(SIDE_WHY).any()
+    both = _review(tmp_path, "left,,,,u1,,,,,AB,", "right,,,,u2,,,,,AB,", "confirmed,P1,2026-01-05,U,,,,,2,AB,")
+    with pytest.raises(ReviewError, match=r"line 4: confirmed: no ovary-visit P1/2026-01-05/U \(this review gives "
+                                          r"its images their sides: leave this line undecided"):
+        build_tables(images, review=both)
     with pytest.raises(ReviewError, match=r"line 2: left: no analysed image u9 in this run's results"):
         build_tables(images, review=_review(tmp_path, "left,,,,u9,,,,,AB,"))
     with pytest.raises(ReviewError, match=r"line 2: right needs sop_instance_uid"):
