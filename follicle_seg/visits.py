@@ -331,7 +331,10 @@ class _OvaryVisit:
                 flags.append(FLAG_NO_PATIENT)
             for flag in dict.fromkeys([*flags, *r.flags]):
                 uids = [rec.sop_instance_uid] if flag in flags else self._flagged_stills(r, flag)
-                rows += [{**where, "sop_instance_uid": uid, "flag": flag, "reason": FLAG_REASONS.get(flag, flag)}
+                said = FLAG_REASONS.get(flag, flag)
+                if raised := [w for f, w in r.flag_where if f == flag]:  # a sweep's follicle or frame
+                    said += f" ({'; '.join(raised)})"
+                rows += [{**where, "sop_instance_uid": uid, "flag": flag, "reason": said}
                          for uid in uids]  # fmt: skip
         if self.other_side_missing:
             rows.append({**where, "sop_instance_uid": "", "flag": FLAG_OTHER_SIDE_MISSING,

@@ -135,6 +135,22 @@ def test_the_tip_of_a_follicle_is_linked_by_centroid_where_it_hardly_overlaps():
     assert len(track_sweep(frames)) == 1
 
 
+def test_a_sweeps_network_flag_says_which_follicle_and_frames_raised_it():
+    from follicle_seg.visits import build_tables
+
+    rec = record(n_frames=6, frame_spacing=0.5)
+    # follicle A (larger, id 1) on frames 1-3, B on frames 4-6; the network unsure of frame 5
+    frames = [frame(rec, i, [((40, 60), 14)] if i < 3 else [((80, 110), 10)],
+                    flags=("network: unsure",) if i == 4 else ()) for i in range(6)]  # fmt: skip
+    result = summarise_image(rec, frames)
+    assert [f.best.frame_index for f in result.follicles] == [0, 3]
+    assert result.flag_where == (("network: unsure", "follicle 2, frames 4-6"),)
+    assert result_from_dict(result_to_dict(result)).flag_where == result.flag_where
+    reasons = build_tables([result])["review_reasons"]
+    said = reasons.set_index("flag").loc["network: unsure", "reason"]
+    assert said.endswith("(follicle 2, frames 4-6)")
+
+
 def test_still_follicles_use_d2_as_third_axis():
     rec = record()
     result = summarise_image(rec, [frame(rec, 0, [((60, 50), 15), ((60, 100), 10)])])
