@@ -332,7 +332,11 @@ class _OvaryVisit:
             for flag in dict.fromkeys([*flags, *r.flags]):
                 uids = [rec.sop_instance_uid] if flag in flags else self._flagged_stills(r, flag)
                 said = FLAG_REASONS.get(flag, flag)
-                if raised := [w for f, w in r.flag_where if f == flag]:  # a sweep's follicle or frame
+                raised = [w for f, w in r.flag_where if f == flag]  # a sweep's follicle or frame
+                if flag == FLAG_LOW_CONFIDENCE:  # the candidates left undecided, as the overlays number them
+                    cine = rec.is_sweep and rec.sop_instance_uid not in self.stills
+                    raised = [f"{u.follicle_id}?" + (f" on frame {u.best.frame_index + 1}" if cine else "") for u in r.unsure]
+                if raised:
                     said += f" ({'; '.join(raised)})"
                 rows += [{**where, "sop_instance_uid": uid, "flag": flag, "reason": said}
                          for uid in uids]  # fmt: skip
