@@ -339,3 +339,27 @@ def test_a_visit_without_a_date_is_drawn_without_failing_the_report(tmp_path: Pa
     ovaries.loc[undated, "days_from_baseline"] = pd.NA
     page = write_report(tmp_path, {**tables, "ovaries": ovaries})
     assert page.is_file() and len(list((tmp_path / "report" / "figures").glob("tracking_*.png"))) == 3
+
+
+def test_the_group_plots_show_every_groups_values_from_zero(tmp_path, monkeypatch) -> None:
+    """The panels of a column share their scale: it reaches the largest value of any group (the
+    first group's alone cut the others off) and starts at zero."""
+    from follicle_seg.report import plots
+
+    visits = pd.DataFrame({
+        "patient_id": ["A", "A", "B", "B"], "group": ["low", "low", "high", "high"],
+        "days_from_baseline": [0.0, 14.0, 0.0, 14.0], "follicle_count": [1, 2, 6, 9],
+        "afc": [1, 2, 5, 8], "max_follicle_mm": [4.0, 6.0, 12.0, 16.5],
+    })  # fmt: skip
+    response = pd.DataFrame({
+        "group": ["low", "low", "high", "high"], "week": [0, 2, 0, 2], "follicle_count_mean": [1.0, 2.0, 6.0, 9.0],
+        "afc_mean": [1.0, 2.0, 5.0, 8.0], "max_follicle_mm_mean": [4.0, 6.0, 12.0, 16.5],
+    })  # fmt: skip
+    drawn = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path, digest: drawn.append(fig) or Path(path))
+    plots.plot_group_trends(visits, response, tmp_path / "trends.png")
+    axes = np.array(drawn[0].axes).reshape(2, 3)
+    for column, largest in enumerate((9, 8, 16.5)):
+        for ax in axes[:, column]:
+            bottom, top = ax.get_ylim()
+            assert bottom == 0 and top >= largest

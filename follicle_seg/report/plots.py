@@ -108,7 +108,6 @@ def plot_group_trends(visits: pd.DataFrame, response: pd.DataFrame, path: str | 
                 markersize=4,
             )
             ax.grid(alpha=0.3)
-            ax.set_ylim(bottom=0)  # a count or size read against zero, not against the lowest visit
             if column != "max_follicle_mm":
                 ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # no "1.5 follicles" ticks
             if row == 0:
@@ -117,6 +116,8 @@ def plot_group_trends(visits: pd.DataFrame, response: pd.DataFrame, path: str | 
                 ax.set_xlabel("days from baseline")
         n = mine["patient_id"].nunique()
         axes[row][0].set_ylabel(f"{group}\n({n} patient{'s' if n != 1 else ''})")
+    for ax in axes[0]:  # once every group is drawn (the rows of a column share it): read against zero
+        ax.set_ylim(bottom=0)
     return _save(fig, path, digest)
 
 
