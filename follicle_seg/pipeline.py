@@ -40,7 +40,7 @@ from follicle_seg.io import discover
 from follicle_seg.isolation import WorkerFailed, WorkerPool
 from follicle_seg.memory import bound_caches
 from follicle_seg.privacy import load_key, pseudonym
-from follicle_seg.state import STATE_FILE, StateStore
+from follicle_seg.state import STATE_FILE, StateStore, file_sha256
 from follicle_seg.types import Frame, ImageRecord, ImageResult
 
 log = logging.getLogger("follicle_seg")
@@ -511,7 +511,7 @@ def _analysis_identity(options: RunOptions, key: bytes | None) -> dict[str, str]
 
 def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | None, progress, t0: float) -> RunSummary:
     from follicle_seg.io.tables import write_csv, write_tables
-    from follicle_seg.review import REVIEW_FILE, WORKSHEET_FILE, Review, ReviewError, worksheet
+    from follicle_seg.review import REVIEW_FILE, WORKSHEET_FILE, Review, ReviewError, unsaved_decisions, worksheet
     from follicle_seg.visits import build_tables
 
     review = Review.read(options.out / REVIEW_FILE)
@@ -519,6 +519,13 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
     if cohort is not None and key is not None:
         cohort = cohort.assign(patient_id=[pseudonym(str(p), key) for p in cohort.patient_id])
     store = StateStore(out_state(options.out))
+    sheet_path = options.out / WORKSHEET_FILE
+    if sheet_path.is_file() and store.noted(WORKSHEET_FILE) != file_sha256(sheet_path):
+        try:  # the worksheet was edited since this program wrote it: a review typed into it is not lost
+            unsaved_decisions(sheet_path, review)
+        except ReviewError:
+            store.close()
+            raise
     summary = RunSummary(out=options.out, inputs=len(paths))
     decoders = WorkerPool(options.workers, timeout=options.decode_timeout_s) if options.isolate else None
     try:
@@ -583,7 +590,8 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
                 overlays = scan_overlays(options.out / "overlays", tables["images"]["sop_instance_uid"])
                 overlays = write_reviewed(options.out / "overlays", overlays, results, review, tables)
             sheet = worksheet(tables, overlays, review)
-            write_csv(sheet, options.out / WORKSHEET_FILE)
+            write_csv(sheet, sheet_path)
+            store.note(WORKSHEET_FILE, file_sha256(sheet_path))
             summary.needs_review = int(tables["ovaries"]["needs_review"].fillna(False).sum())
             if options.report:
                 write_report(options.out, tables, overlay_index=overlays, sheet=sheet)

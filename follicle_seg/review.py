@@ -255,6 +255,29 @@ class Review:
         return ReviewError(f"{self.path} line {d.line}: {d.decision}: {reason}")
 
 
+def unsaved_decisions(sheet: Path, review: Review) -> None:
+    """Refuse to run when decisions were written into the worksheet ``sheet`` but are not in
+    ``review`` (``review.csv``): the run writes the worksheet anew, and they would be lost. (The
+    worksheet starts with the decisions of ``review.csv``; those are no reason to stop.)"""
+    if not Path(sheet).is_file():
+        return
+    try:
+        written = Review.read(Path(sheet)).decisions
+    except ReviewError as exc:  # a decision written there that cannot even be read
+        raise ReviewError(f"{exc}; the run writes {Path(sheet).name} anew: save your decisions as "
+                          f"{REVIEW_FILE} and run again") from None  # fmt: skip
+    saved = {_what(d) for d in review.decisions}
+    if unsaved := [d for d in written if _what(d) not in saved]:
+        raise ReviewError(f"{sheet} line {unsaved[0].line}: {unsaved[0].decision}: {len(unsaved)} decision(s) written "
+                          f"into the worksheet are not in {REVIEW_FILE}; the run writes the worksheet anew and would "
+                          f"lose them: save it as {Path(sheet).parent / REVIEW_FILE} and run again")  # fmt: skip
+
+
+def _what(d: Decision) -> tuple:
+    """What a decision says, whoever wrote it on whichever line."""
+    return (d.decision, d.sop_instance_uid, d.follicle_id, d.patient_id, d.study_date, d.laterality, d.follicle_count)
+
+
 def _number(text: str) -> float:
     """A decimal as written in the sheet: ``123.5``, or ``123,5`` from a comma-decimal locale."""
     return float(text.replace(",", "."))

@@ -125,6 +125,15 @@ class StateStore:
             (json.dumps(identity, sort_keys=True),),
         )
 
+    def note(self, name: str, value: str) -> None:
+        """Keep a value about the run folder (the worksheet's hash, say) beside the results."""
+        self._db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", (name, value))
+
+    def noted(self, name: str) -> str | None:
+        """A value :meth:`note` kept, or None."""
+        row = self._db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+        return None if row is None else str(row[0])
+
     def keys(self) -> set[tuple[str, str]]:
         """(path, sha256) of every finished input; ``failed`` ones (our fault, not the file's) are
         retried, and so are duplicates (whether a file is one depends on the other files)."""

@@ -301,6 +301,10 @@ def test_the_worksheet_lists_what_needs_review_and_is_a_review_once_decided(tmp_
     left = confirm.index[confirm.laterality == "L"][0]
     assert sheet.follicle_count[left] == "1"
     sheet.loc[left, ["decision", "reviewer"]] = ["confirmed", "AB"]
+    sheet.to_csv(out / WORKSHEET_FILE, index=False)  # a slip: decided in the worksheet itself, run again
+    with pytest.raises(ReviewError, match=r"line 2: confirmed: 4 decision\(s\) written into the worksheet are not in review.csv"):
+        run([SAMPLES], options)
+    assert (pd.read_csv(out / WORKSHEET_FILE, dtype=str, keep_default_na=False).decision != "").sum() == 4  # not lost
     sheet.to_csv(out / REVIEW_FILE, index=False)
     summary = run([SAMPLES], options)
     assert summary.resumed == summary.inputs
