@@ -68,7 +68,7 @@ CANDIDATE_WHY = "network unsure"
 #: The ``why`` of an image's line whose side is unknown.
 SIDE_WHY = "side unknown: left or right?"
 LOG_COLUMNS = (
-    "line", "decision", "patient_id", "study_date", "laterality", "sop_instance_uid", "follicle_id",
+    "line", "decision", "patient_id", "study_date", "laterality", "sop_instance_uid", "follicle_id", "frame_index",
     "reviewer", "comment", "count_before", "count_after",
 )  # fmt: skip
 
@@ -103,6 +103,7 @@ class Review:
         self.path = path
         self.decisions = tuple(decisions)
         self.applied: dict[int, OvaryKey] = {}
+        self.frames: dict[int, int] = {}  # the frame a follicle line's follicle is drawn on, by line
         self._of_follicle: dict[tuple[str, int | None], Decision] = {}  # not_follicle and follicle lines
         self._confirmed: dict[OvaryKey, Decision] = {}
         self._sides: dict[str, Decision] = {}  # left and right lines, by image
@@ -209,6 +210,7 @@ class Review:
                                  f"{f.best.centroid_row:.1f}, column {f.best.centroid_col:.1f}, not at "
                                  f"{row:g}, {col:g}: the image was analysed again; review it again")  # fmt: skip
         self.applied[d.line] = ovary
+        self.frames[d.line] = f.best.frame_index
         return d.decision
 
     def confirmed(self, ovary: OvaryKey, follicle_count: int) -> bool:
@@ -243,10 +245,11 @@ class Review:
             rows.append({
                 "line": d.line, "decision": d.decision, "patient_id": ovary[0], "study_date": ovary[1],
                 "laterality": ovary[2], "sop_instance_uid": d.sop_instance_uid, "follicle_id": d.follicle_id,
+                "frame_index": self.frames.get(d.line),
                 "reviewer": d.reviewer, "comment": d.comment, "count_before": before, "count_after": after,
             })  # fmt: skip
         df = pd.DataFrame(rows, columns=list(LOG_COLUMNS))
-        numbers = ("line", "follicle_id", "count_before", "count_after")
+        numbers = ("line", "follicle_id", "frame_index", "count_before", "count_after")
         for col in LOG_COLUMNS:  # the dtypes of the other tables: Int64 numbers, string text
             df[col] = pd.to_numeric(df[col]).astype("Int64") if col in numbers else df[col].fillna("").astype("string")
         return df
@@ -349,10 +352,12 @@ def worksheet(
     for (uid, _), name in files.items():
         if uid not in first_overlay or ("/reviewed/" in name and "/reviewed/" not in first_overlay[uid]):
             first_overlay[uid] = name
-    rows: list[dict[str, object]] = [
-        {**_decided(d, review.applied.get(d.line)), "overlay": first_overlay.get(d.sop_instance_uid, "")}
+    rows: list[dict[str, object]] = [  # a follicle line on the overlay of its follicle's frame
+        {**_decided(d, review.applied.get(d.line)),
+         "overlay": files.get((d.sop_instance_uid, review.frames[d.line]), "") if d.line in review.frames
+         else first_overlay.get(d.sop_instance_uid, "")}
         for d in (review.decisions if review else ())
-    ]
+    ]  # fmt: skip
     flagged = ovaries[ovaries["needs_review"].fillna(False).astype(bool)]
     images = tables["images"]
     unsided = images[(images["status"] == "ok") & (images["laterality"] == "U")].astype(str).groupby(key[:2])

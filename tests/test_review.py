@@ -207,6 +207,18 @@ def test_a_reviewer_gives_an_image_of_unknown_side_its_side(tmp_path: Path) -> N
         _review(tmp_path, "right,,,,,,,,,AB,")
 
 
+def test_a_decided_line_names_the_overlay_of_its_follicles_frame(tmp_path: Path) -> None:
+    first, second = _two_images()
+    third = first.follicles[2]
+    first = replace(first, follicles=(*first.follicles[:2], replace(third, best=replace(third.best, frame_index=5))))
+    overlays = pd.DataFrame({"sop_instance_uid": ["1.1", "1.1"], "frame_index": [0, 5], "file": ["a_f000.png", "a_f005.png"]})
+    review = _review(tmp_path, "not_follicle,,,,1.1,3,30,30,,AB,", "not_follicle,,,,1.1,1,10,10,,AB,")
+    tables = build_tables([first, second], review=review)
+    assert tables["review_log"]["frame_index"].tolist() == [5, 0]
+    sheet = worksheet(tables, overlays, review)
+    assert sheet["overlay"][:2].tolist() == ["overlays/a_f005.png", "overlays/a_f000.png"]
+
+
 def test_a_repeated_decision_is_refused_and_no_file_is_no_review(tmp_path: Path) -> None:
     with pytest.raises(ReviewError, match="line 4: not_follicle: repeats line 2"):  # line 3 blank
         _review(tmp_path, "not_follicle,,,,1.1,2,20,20,,AB,", "", "not_follicle,,,,1.1,2,20,20,,CD,")

@@ -127,8 +127,10 @@ def write_report(
         to_check(worksheet(tables, overlay_index) if sheet is None else sheet, out_dir, overlays_dir),
     ]
     if "review_log" in tables:
-        first = {uid: next((n for _, n in shown if "/reviewed/" in f"/{n}"), shown[0][1]) for uid, shown in frames.items()}
-        sections.append(review_log(tables["review_log"], first, overlays_dir))
+        shown: dict[tuple[str, int | None], str] = dict(links)  # by frame, and an image's first (reviewed) one
+        for uid, named in frames.items():
+            shown[(uid, None)] = next((n for _, n in named if "/reviewed/" in f"/{n}"), named[0][1])
+        sections.append(review_log(tables["review_log"], shown, overlays_dir))
     sections.append(_patient_index(patients, tables["ovaries"]))
     written = {trends}
     for patient_id in patients:

@@ -89,15 +89,17 @@ def to_check(sheet: pd.DataFrame, out_dir: Path, overlays_dir: str) -> str:
     )
 
 
-def review_log(log: pd.DataFrame, overlays: dict[str, str], overlays_dir: str) -> str:
+def review_log(log: pd.DataFrame, overlays: dict[tuple[str, int | None], str], overlays_dir: str) -> str:
     """The decisions the tables applied, each image named by its UID's tail and linked to its
-    (reviewed) overlay, ``overlays``: file name inside ``overlays_dir`` by SOP instance UID."""
+    (reviewed) overlay, ``overlays``: file name inside ``overlays_dir`` by (SOP instance UID,
+    frame: the decided follicle's, or None for the image's first)."""
     rows = []
     for r in log.itertuples():
         uid = "" if pd.isna(r.sop_instance_uid) else str(r.sop_instance_uid)
         what = f"image {uid_tail(uid)}" if uid else ""
-        if uid in overlays:
-            what = f"<a href=\"{url('../' + overlays_dir + '/' + overlays[uid])}\">{esc(what)}</a>"
+        shown = overlays.get((uid, None if pd.isna(r.frame_index) else int(r.frame_index))) or overlays.get((uid, None))
+        if shown:
+            what = f"<a href=\"{url('../' + overlays_dir + '/' + shown)}\">{esc(what)}</a>"
         else:
             what = esc(what)
         number = "" if pd.isna(r.follicle_id) else f" #{int(r.follicle_id)}"
