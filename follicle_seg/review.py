@@ -120,6 +120,11 @@ class Review:
             table[key] = d
 
     @property
+    def follicles_decided(self) -> set[tuple[str, int | None]]:
+        """(SOP instance UID, follicle id) of the follicles and candidates a line decides."""
+        return set(self._of_follicle)
+
+    @property
     def sides_given(self) -> bool:
         """Whether the review gives any image its side (``left``, ``right``)."""
         return bool(self._sides)
@@ -369,6 +374,8 @@ def worksheet(
             for uid in unsided.get_group(k[:2])["sop_instance_uid"]:
                 rows.append({**place, "sop_instance_uid": uid, "overlay": first_overlay.get(uid, ""), "why": SIDE_WHY})
         for f in by_ovary.get(k, pd.DataFrame()).itertuples():
+            if review is not None and (str(f.sop_instance_uid), int(f.follicle_id)) in review.follicles_decided:
+                continue  # its decided line comes first (an accepted candidate, now counted)
             rows.append({
                 **place, "sop_instance_uid": str(f.sop_instance_uid), "follicle_id": str(int(f.follicle_id)),
                 "centroid_row": str(f.centroid_row), "centroid_col": str(f.centroid_col),

@@ -88,6 +88,11 @@ def test_a_candidate_the_network_was_unsure_of_is_listed_and_a_reviewer_decides_
     assert list(fo.loc[fo.counted, "follicle_id"]) == [1, 2, 3] and accepted["candidates"].empty
     log = accepted["review_log"]
     assert list(zip(log.decision, log.count_before, log.count_after)) == [("follicle", 2, 3)]
+    # still flagged for another reason, the next worksheet lists the accepted candidate once: its decision
+    flagged = [replace(r, flags=(*r.flags, "network: unsure")) for r in _with_candidate()]
+    review = _review(tmp_path, "follicle,,,,1.1,3,40,40,,AB,")
+    sheet = worksheet(build_tables(flagged, review=review), review=review)
+    assert sheet[(sheet.sop_instance_uid == "1.1") & (sheet.follicle_id == "3")].decision.tolist() == ["follicle"]
     # not a follicle: the count stays, the candidate is settled
     rejected = build_tables(_with_candidate(), review=_review(tmp_path, "not_follicle,,,,1.1,3,41,39,,AB,"))
     ov = rejected["ovaries"].iloc[0]
