@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -213,7 +214,8 @@ class Review:
         if max(abs(row - f.best.centroid_row), abs(col - f.best.centroid_col)) > CENTROID_TOLERANCE_PX:
             raise self._error(d, f"follicle {f.follicle_id} of {f.sop_instance_uid} is at row "
                                  f"{f.best.centroid_row:.1f}, column {f.best.centroid_col:.1f}, not at "
-                                 f"{row:g}, {col:g}: the image was analysed again; review it again")  # fmt: skip
+                                 f"{row:g}, {col:g}: the line's centroid is another follicle's, or the image "
+                                 "was analysed again since; review it again")  # fmt: skip
         self.applied[d.line] = ovary
         self.frames[d.line] = f.best.frame_index
         return d.decision
@@ -236,6 +238,8 @@ class Review:
                 what = (f"no ovary-visit {'/'.join(self._key(d))}" if d.decision == CONFIRMED else
                         f"no analysed image {d.sop_instance_uid}" if d.decision in SIDES else
                         f"no follicle or unsure candidate {d.follicle_id} in image {d.sop_instance_uid}")  # fmt: skip
+                if d.decision == CONFIRMED and d.study_date and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", d.study_date):
+                    what += " (dates as YYYY-MM-DD, as the worksheet gives them: a spreadsheet may have changed it)"
                 if d.decision == CONFIRMED and d.laterality == "U" and self._sides:
                     what += (" (this review gives its images their sides: leave this line undecided, and "
                              "confirm the sides' ovary-visits in the next round)")
@@ -296,6 +300,7 @@ def _decision(path: Path, line: int, row: dict[str, str]) -> Decision:
         return ReviewError(f"{path} line {line}: {reason}")
 
     decision = row.get("decision", "").lower()
+    decision = {"l": "left", "r": "right"}.get(decision, decision)  # the side as the laterality column writes it
     if decision not in NEEDS:
         raise fail(f"decision {row.get('decision', '')!r} is not one of {', '.join(NEEDS)}")
     missing = [c for c in ("reviewer", *NEEDS[decision]) if not row.get(c)]

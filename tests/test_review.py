@@ -126,9 +126,11 @@ def test_a_confirmed_ovary_visit_needs_no_review_at_the_count_confirmed(tmp_path
     "line, message",
     [
         ("not_follicle,,,,1.1,2,40,20,,AB,", r"line 2: not_follicle: follicle 2 of 1.1 is at row 20.0, column 20.0, "
-                                             r"not at 40, 20: the image was analysed again; review it again"),
+                                             r"not at 40, 20: the line's centroid is another follicle's, or the image was "
+                                             r"analysed again since; review it again"),
         ("not_follicle,,,,9.9,1,10,10,,AB,", r"line 2: not_follicle: no follicle or unsure candidate 1 in image 9.9 in this run's results"),
         ("confirmed,P1,2026-01-06,L,,,,,3,AB,", r"line 2: confirmed: no ovary-visit P1/2026-01-06/L in this run's results"),
+        ("confirmed,P1,05/01/2026,L,,,,,3,AB,", r"no ovary-visit P1/05/01/2026/L \(dates as YYYY-MM-DD, as the worksheet gives them"),
     ],
 )
 def test_a_decision_that_finds_nothing_it_reviewed_stops_the_tables(tmp_path: Path, line: str, message: str) -> None:
@@ -206,6 +208,7 @@ def test_a_reviewer_gives_an_image_of_unknown_side_its_side(tmp_path: Path) -> N
     with pytest.raises(ReviewError, match=r"line 4: confirmed: no ovary-visit P1/2026-01-05/U \(this review gives "
                                           r"its images their sides: leave this line undecided"):
         build_tables(images, review=both)
+    assert [d.decision for d in _review(tmp_path, "L,,,,u1,,,,,AB,", "r,,,,u2,,,,,AB,").decisions] == ["left", "right"]
     with pytest.raises(ReviewError, match=r"line 2: left: no analysed image u9 in this run's results"):
         build_tables(images, review=_review(tmp_path, "left,,,,u9,,,,,AB,"))
     with pytest.raises(ReviewError, match=r"line 2: right needs sop_instance_uid"):
