@@ -245,12 +245,16 @@ class Review:
                              "confirm the sides' ovary-visits in the next round)")
                 raise self._error(d, f"{what} in this run's results")
 
-    def log_table(self, counts: dict[OvaryKey, tuple[int, int]]) -> pd.DataFrame:
-        """``review_log``: every decision, with its ovary-visit's count before and after the review."""
+    def log_table(self, counts: dict[OvaryKey, tuple[int, int]], sided_from: dict[str, int] | None = None) -> pd.DataFrame:
+        """``review_log``: every decision, with its ovary-visit's count before and after the review;
+        a ``left`` / ``right`` line's before is that of the ovary-visit its image was analysed in
+        (``sided_from``, by SOP instance UID: the side-unknown one, say)."""
         rows = []
         for d in self.decisions:
             ovary = self.applied[d.line]
             before, after = counts[ovary]
+            if d.decision in SIDES and sided_from and d.sop_instance_uid in sided_from:
+                before = sided_from[d.sop_instance_uid]
             rows.append({
                 "line": d.line, "decision": d.decision, "patient_id": ovary[0], "study_date": ovary[1],
                 "laterality": ovary[2], "sop_instance_uid": d.sop_instance_uid, "follicle_id": d.follicle_id,

@@ -232,7 +232,12 @@ def build_tables(
     reason_rows = pd.DataFrame([row for why in reasons for row in why], columns=list(REASON_COLUMNS))
     tables["review_reasons"] = reason_rows.astype("string")
     if review.decisions:
-        tables["review_log"] = review.log_table({ov.key: (ov.count_before, len(ov.chosen.follicles)) for ov in ovaries})
+        sided_from = None
+        if analysed is not None:  # an image given its side: the count of the ovary-visit it left
+            sided_from = {r.record.sop_instance_uid: analysed.get(key, 0)
+                          for key, images in _groups(dated).items() for r in images if r.record is not None}  # fmt: skip
+        tables["review_log"] = review.log_table({ov.key: (ov.count_before, len(ov.chosen.follicles)) for ov in ovaries},
+                                                sided_from)  # fmt: skip
     return tables
 
 

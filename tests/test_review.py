@@ -199,8 +199,8 @@ def test_a_reviewer_gives_an_image_of_unknown_side_its_side(tmp_path: Path) -> N
     assert tables["images"].set_index("sop_instance_uid")["laterality"].to_dict() == {"u1": "L", "u2": "R", "r1": "R"}
     log = tables["review_log"]
     assert log[["decision", "laterality", "sop_instance_uid"]].values.tolist() == [["left", "L", "u1"], ["right", "R", "u2"]]
-    # each ovary-visit's count as analysed (no left one; the right one's 1) and after the review
-    assert log[["count_before", "count_after"]].values.tolist() == [[0, 2], [1, 1]]
+    # a side decision's count before is that of the side-unknown ovary-visit its image left (2)
+    assert log[["count_before", "count_after"]].values.tolist() == [[2, 2], [2, 1]]
     again = worksheet(tables, review=review)  # the decided lines come first, with their ovary-visit
     assert again.iloc[0][["decision", "patient_id", "laterality", "sop_instance_uid"]].tolist() == ["left", "P1", "L", "u1"]
     assert not again["why"].eq(SIDE_WHY).any()

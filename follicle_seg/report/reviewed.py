@@ -104,20 +104,24 @@ def _notes(results: Sequence[ImageResult], review: Review, tables: dict[str, pd.
     key_of = {str(r.sop_instance_uid): (str(r.patient_id), str(r.study_date), str(r.laterality))
               for r in images.itertuples() if r.status == "ok"}  # fmt: skip
     log = tables.get("review_log")
-    counts = {}
+    after: dict[tuple[str, str, str], str] = {}
+    before: dict[tuple[str, str, str], str] = {}  # as analysed (a side line's is another visit's)
     if log is not None:
         for r in log.astype(str).itertuples():
-            counts[(r.patient_id, r.study_date, r.laterality)] = (r.count_before, r.count_after)
+            key = (r.patient_id, r.study_date, r.laterality)
+            after[key] = r.count_after
+            if r.decision not in SIDES:
+                before[key] = r.count_before
+            elif r.sop_instance_uid in key_of:
+                notes.setdefault(r.sop_instance_uid, []).append(
+                    f"side: {r.decision} ovary ({_who(r.reviewer, r.comment)}); as analysed its side was unknown, "
+                    f"that ovary-visit counting {r.count_before}")  # fmt: skip
     confirmed = {review.applied[d.line]: d for d in review.decisions if d.decision == CONFIRMED and d.line in review.applied}
-    for d in review.decisions:
-        if d.decision in SIDES and d.line in review.applied:
-            notes.setdefault(d.sop_instance_uid, []).append(f"side: {d.decision} ovary ({_who(d.reviewer, d.comment)})")
     decided = {d.sop_instance_uid for d in review.decisions if d.decision != CONFIRMED}
     for uid, key in key_of.items():
-        if key not in counts or (uid not in decided and key not in confirmed):
+        if key not in after or (uid not in decided and key not in confirmed):
             continue
-        before, after = counts[key]
-        line = f"the ovary-visit counts {after} after the review ({before} as analysed)"
+        line = f"the ovary-visit counts {after[key]} after the review" + (f" ({before[key]} as analysed)" if key in before else "")
         if key in confirmed:
             line += f", confirmed ({_who(confirmed[key].reviewer, confirmed[key].comment)})"
         notes.setdefault(uid, []).append(line)
