@@ -80,7 +80,8 @@ FLAG_REASONS: dict[str, str] = {
     FLAG_LOW_CONFIDENCE: f"a candidate follicle scored {LOW_CONFIDENCE_SCORE:.2f}-{MIN_FOLLICLE_SCORE:.2f} and is not reported",
     FLAG_NO_OVARY: "follicles found but no ovary",
     FLAG_NO_OVARY_FOUND: "no ovary found",
-    FLAG_SIDE_UNKNOWN: "side unknown: no laterality tag or keyword",
+    FLAG_SIDE_UNKNOWN: ("side unknown: no laterality tag or keyword; give each image its side (left or right) "
+                        "rather than confirming: images of unknown side count as one image, never a sum"),
     FLAG_PANES_DIFFER: "a dual display whose panes' follicle counts differ: the pane with the most is reported",
     FLAG_NO_DATE: "no usable StudyDate (nor series, acquisition or content date): days from baseline unknown",
     FLAG_NO_PATIENT: "no PatientID: the file's results cannot be told from another patient's",
