@@ -39,7 +39,7 @@ def _uid(name: str) -> str:
 #: overlay token (`uid_token`) or its SOP instance UID).
 PER_IMAGE_OUTPUTS = (
     ("overlays", "*.png", _token), (f"overlays/{CROPS}", "*.jpg", _token), ("overlays/reviewed", "*.png", _reviewed_token),
-    ("report/thumbs", "*.jpg", _token),
+    ("overlays/frames", "*.jpg", _token), ("report/thumbs", "*.jpg", _token),
     ("masks", "*.png", _uid), ("dicom", "*_seg.dcm", _uid), ("dicom", "*_sr.dcm", _uid),
 )  # fmt: skip
 

@@ -579,17 +579,19 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
                 (options.out / stale).unlink(missing_ok=True)
         try:
             write_tables(tables, options.out)
-            overlays = None
+            overlays, frames = None, {}
             # (reviewed copies of an earlier run are made again even when this one draws nothing:
             # they must follow the review)
             if options.overlays or options.report or (options.out / "overlays" / "reviewed").is_dir():
                 from follicle_seg.report.html import write_report
                 from follicle_seg.report.reviewed import write_reviewed
                 from follicle_seg.report.thumbnails import scan_overlays
+                from follicle_seg.report.whole_frames import write_whole_frames
 
                 overlays = scan_overlays(options.out / "overlays", tables["images"]["sop_instance_uid"])
                 overlays = write_reviewed(options.out / "overlays", overlays, results, review, tables)
-            sheet = worksheet(tables, overlays, review)
+                frames = write_whole_frames(options.out / "overlays", tables["images"], _whole_frame(decoders))
+            sheet = worksheet(tables, overlays, review, frames)
             write_csv(sheet, sheet_path)
             store.note(WORKSHEET_FILE, file_sha256(sheet_path))
             summary.needs_review = int(tables["ovaries"]["needs_review"].fillna(False).sum())
@@ -612,6 +614,13 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
     log.info("%s%s", TIMING, ", ".join(f"{k} {v:.2f}" for k, v in timing.items()))
     log.info("run finished: %s", summary.line())
     return summary
+
+
+def _whole_frame(decoders: WorkerPool | None) -> Callable[[str], object]:
+    """A file's whole first frame, grey, decoded in an isolated process when there are some."""
+    from follicle_seg.io.dicom import whole_frame
+
+    return whole_frame if decoders is None else lambda path: decoders.call(whole_frame, path)
 
 
 def _stand_ins(decided: list[Input], statuses: dict[str, str]) -> list[Input]:

@@ -326,7 +326,8 @@ def _decision(path: Path, line: int, row: dict[str, str]) -> Decision:
 
 
 def worksheet(
-    tables: dict[str, pd.DataFrame], overlays: pd.DataFrame | None = None, review: Review | None = None
+    tables: dict[str, pd.DataFrame], overlays: pd.DataFrame | None = None, review: Review | None = None,
+    frames: dict[str, str] | None = None,
 ) -> pd.DataFrame:
     """``review_worksheet.csv``: the lines a reviewer decides, prefilled, ``decision`` empty.
 
@@ -338,7 +339,9 @@ def worksheet(
     once the reviewer drops follicles of the counted image, so one round settles it), then the
     candidates the network was unsure of, highest score first (``tables["candidates"]``; to mark
     ``follicle`` or ``not_follicle``); for an ovary-visit of unknown side, one line per image
-    (``left`` or ``right``: :data:`SIDE_WHY`). Saved as ``review.csv`` with some decisions written in (and a
+    (``left`` or ``right``: :data:`SIDE_WHY`), linked to its whole first frame when ``frames``
+    names it (``overlays/frames/``: the side is often burned in outside the overlay's region).
+    Saved as ``review.csv`` with some decisions written in (and a
     ``reviewer``), it is a review: undecided lines are skipped. After deciding follicles, a
     confirmation needs the count the tables then give. The decisions of ``review`` (the review
     the tables applied) come first, as they were written, so the next round's sheet saved over
@@ -381,7 +384,8 @@ def worksheet(
         rows.append({**place, "follicle_count": str(int(ov.follicle_count)), "why": why.get(k, "")})
         if k[2] == "U" and k[:2] in unsided.groups:  # each image: left or right?
             for uid in unsided.get_group(k[:2])["sop_instance_uid"]:
-                rows.append({**place, "sop_instance_uid": uid, "overlay": first_overlay.get(uid, ""), "why": SIDE_WHY})
+                shown = f"overlays/{frames[uid]}" if frames and uid in frames else first_overlay.get(uid, "")
+                rows.append({**place, "sop_instance_uid": uid, "overlay": shown, "why": SIDE_WHY})
         for f in by_ovary.get(k, pd.DataFrame()).itertuples():
             if review is not None and (str(f.sop_instance_uid), int(f.follicle_id)) in review.follicles_decided:
                 continue  # its decided line comes first (an accepted candidate, now counted)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pydicom
 import pytest
 from test_visits import follicle, result  # tests/ is on sys.path
 
@@ -303,6 +304,13 @@ def test_the_worksheet_lists_what_needs_review_and_is_a_review_once_decided(tmp_
     sides = sheet[sheet.why == "side unknown: left or right?"]
     assert len(unsided) >= 1 and sorted(sides.sop_instance_uid) == sorted(unsided.sop_instance_uid)
     assert (sides.follicle_id == "").all() and all((out / f).is_file() for f in sides.overlay)
+    # linked to the whole first frame, burned-in text around the scan area and all (not the overlay's region)
+    from PIL import Image
+
+    for uid, shown in zip(sides.sop_instance_uid, sides.overlay):
+        source = pydicom.dcmread(images.set_index("sop_instance_uid").loc[uid, "path"], stop_before_pixels=True)
+        width, height = Image.open(out / shown).size  # (a small frame enlarged by a whole factor)
+        assert shown.startswith("overlays/frames/") and width % source.Columns == 0 and width // source.Columns == height / source.Rows
     assert set(zip(lines.sop_instance_uid, lines.follicle_id.astype(int), lines.counted)) == set(
         zip(marked.sop_instance_uid, marked.follicle_id, marked.counted.map({True: "true", False: "false"}))) | set(
         zip(unsure.sop_instance_uid, unsure.follicle_id, ["false"] * len(unsure)))

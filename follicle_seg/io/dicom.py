@@ -287,6 +287,21 @@ def iter_frames(
             yield Frame(target, index, np.ascontiguousarray(grey[r0 : r1 + 1, c0 : c1 + 1]))
 
 
+def whole_frame(path: str, index: int = 0) -> np.ndarray:
+    """Frame ``index`` of a file as grey ``uint8``, the whole of it: the text burned in around the
+    scan area included (where a machine writes "LT OV"), which :func:`iter_frames` crops away.
+
+    Raises
+    ------
+    RejectedInput
+        When the header or the frame cannot be read.
+    """
+    header = read_header(path, pixels=False)
+    syntax = str(header.file_meta.TransferSyntaxUID)
+    rows, columns = tag_int(header, "Rows", 0), tag_int(header, "Columns", 0)
+    return _checked_grey_converter(path, header)(_decode_frame(path, _pixel_source(path, syntax), index, rows, columns, syntax))
+
+
 def sop_class_name(uid: str) -> str:
     """A readable name of a SOP class UID (the UID itself when unknown)."""
     return US_SOP_CLASSES.get(uid) or UID(uid).name
