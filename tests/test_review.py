@@ -373,6 +373,7 @@ def test_the_worksheet_lists_what_needs_review_and_is_a_review_once_decided(tmp_
     x = int((float(sheet.centroid_col[dropped]) - record.region[0] + 0.5) * layout.scale)
     red = (stamped[y - 3 : y + 4, x - 3 : x + 4] == REJECTED).all(axis=2)
     assert red.any() and not (analysed[y - 3 : y + 4, x - 3 : x + 4] == REJECTED).all(axis=2).any()
+    assert (stamped[: layout.top] == analysed[: layout.top]).all()  # no side given: the header as analysed
     again.to_csv(out / REVIEW_FILE, index=False)
     run([SAMPLES], options)
     assert len(pd.read_csv(out / "review_log.csv")) == 4

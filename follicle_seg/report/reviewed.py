@@ -30,6 +30,7 @@ ACCEPTED = (40, 235, 40)
 _BAND_LINE_PX = 22
 _BAND_PAD_PX = 8
 _BACKGROUND = (40, 16, 16)
+_HEADER, _HEADER_LINE_PX = (24, 24, 24), 28  # the overlay's header colour; its first line's height
 
 
 def reviewed_name(overlay: str) -> str:
@@ -63,6 +64,7 @@ def write_reviewed(
     notes = _notes(results, review, tables)
     files = dict(zip(zip(index["sop_instance_uid"].astype(str), index["frame_index"].astype(int)), index["file"]))
     by_uid = {r.record.sop_instance_uid: r for r in results if r.status == "ok" and r.record is not None}
+    sided = {d.sop_instance_uid: SIDES[d.decision] for d in review.decisions if d.decision in SIDES}
     renamed = {}
     for (uid, frame), name in files.items():
         lines = notes.get(uid, [])
@@ -74,7 +76,7 @@ def write_reviewed(
             continue
         target = overlays_dir / reviewed_name(name)
         target.parent.mkdir(parents=True, exist_ok=True)
-        image = _stamped(source, by_uid[uid], marks, [*(text for _, _, text in marks), *lines])
+        image = _stamped(source, by_uid[uid], marks, [*(text for _, _, text in marks), *lines], sided.get(uid))
         atomic_write(target, lambda tmp: image.save(tmp, format="PNG"))
         renamed[name] = reviewed_name(name)
     return index.assign(file=[renamed.get(f, f) for f in index["file"]])
@@ -132,8 +134,9 @@ def _who(reviewer: str, comment: str) -> str:
     return f"{reviewer}: {comment}" if comment else reviewer
 
 
-def _stamped(source: Path, result: ImageResult, marks, lines: list[str]) -> Image.Image:
-    """The overlay with its marks drawn and a band of ``lines`` under it."""
+def _stamped(source: Path, result: ImageResult, marks, lines: list[str], side: str | None = None) -> Image.Image:
+    """The overlay with its marks drawn and a band of ``lines`` under it; with ``side`` (given in
+    review) its header's first line says that side."""
     with Image.open(source) as opened:
         overlay = opened.convert("RGB")
     band = _BAND_PAD_PX * 2 + _BAND_LINE_PX * (len(lines) + 1)
@@ -142,6 +145,11 @@ def _stamped(source: Path, result: ImageResult, marks, lines: list[str]) -> Imag
     draw = ImageDraw.Draw(image)
     record = result.record
     assert record is not None
+    if side is not None and not record.other_panes:  # the header as the overlay draws it, the side the reviewer's
+        draw.rectangle([0, 0, overlay.width, _HEADER_LINE_PX], fill=_HEADER)
+        said = {"L": "LEFT", "R": "RIGHT"}[side]
+        draw.text((8, 5), f"{record.patient_id or 'unknown patient'}   {record.study_date or 'no date'}   "
+                  f"{said} ovary (reviewed)", font=_font(19, bold=True), fill=(255, 255, 255))  # fmt: skip
     if not record.other_panes:  # a dual display's panes are side by side: no single grid to mark on
         layout = layout_for(record)
         c0, r0 = record.region[0], record.region[1]
