@@ -83,6 +83,11 @@ def run(
     overlays: bool = typer.Option(True, "--overlays/--no-overlays", help="Write review overlays."),
     dicom: bool = typer.Option(True, "--dicom/--no-dicom", help="Write DICOM SEG/SR objects to dicom/."),
     report: bool = typer.Option(True, "--report/--no-report", help="Write report/index.html."),
+    whole_frames: bool = typer.Option(
+        False, "--whole-frames", help="Write the whole first frame of each image of unknown side to overlays/frames/, "
+        "for the worksheet's side lines (the text a machine burns in around the scan area, a patient's name "
+        "included, is in them).",
+    ),
     weights: Optional[Path] = typer.Option(None, help="Model weights (default: the shipped models/model.pt)."),
     pseudonymize: Optional[Path] = typer.Option(
         None, "--pseudonymize", help="Key file: replace PatientID by a stable HMAC pseudonym in every output (input paths are kept, made absolute)."
@@ -115,7 +120,7 @@ def run(
         raise typer.BadParameter("--executor must be local or dask")
     options = RunOptions(
         out=out, cohort=cohort, device=device, batch_size=batch_size, workers=workers, resume=resume,
-        save_masks=save_masks, overlays=overlays, dicom=dicom, report=report, weights=weights,
+        save_masks=save_masks, overlays=overlays, dicom=dicom, report=report, whole_frames=whole_frames, weights=weights,
         pseudonymize=pseudonymize, executor=executor, scheduler=scheduler, quiet=quiet,
     )
     try:

@@ -60,6 +60,9 @@ class RunOptions:
     overlays: bool = True
     dicom: bool = True
     report: bool = True
+    # the whole first frame of each image of unknown side, for its side line of the worksheet:
+    # off by default, since a machine's text around the scan area may hold the patient's name
+    whole_frames: bool = False
     weights: Path | None = None
     pseudonymize: Path | None = None
     isolate: bool = True  # codecs in child processes (a crash or hang fails one file, not the run)
@@ -590,7 +593,8 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
 
                 overlays = scan_overlays(options.out / "overlays", tables["images"]["sop_instance_uid"])
                 overlays = write_reviewed(options.out / "overlays", overlays, results, review, tables)
-                frames = write_whole_frames(options.out / "overlays", tables["images"], _whole_frame(decoders))
+                if options.whole_frames:
+                    frames = write_whole_frames(options.out / "overlays", tables["images"], _whole_frame(decoders))
             sheet = worksheet(tables, overlays, review, frames)
             write_csv(sheet, sheet_path)
             store.note(WORKSHEET_FILE, file_sha256(sheet_path))

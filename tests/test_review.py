@@ -257,6 +257,8 @@ def test_a_run_applies_its_review_without_analysing_again_and_drops_it_when_remo
 
     assert f"image {esc(uid_tail(firsts.sop_instance_uid.iloc[0]))} #1" in page  # not the whole UID
     assert "; 2 decided in review.csv)</h2>" in page and page.count("not follicle (AB)") == 2  # "To check"
+    # whole frames (burned-in text, a name perhaps, in them) only when asked for: --whole-frames
+    assert not (out / "overlays" / "frames").exists()
     reviewed = pd.read_csv(out / "ovaries.csv", dtype={"study_date": str})
     row = reviewed[(reviewed.study_date == "2024-06-11") & (reviewed.laterality == "L")].iloc[0]
     assert row.follicle_count == 1
@@ -280,7 +282,7 @@ def test_a_run_applies_its_review_without_analysing_again_and_drops_it_when_remo
 
 def test_the_worksheet_lists_what_needs_review_and_is_a_review_once_decided(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    options = RunOptions(out=out, dicom=False, report=False, quiet=True)  # with overlays
+    options = RunOptions(out=out, dicom=False, report=False, whole_frames=True, quiet=True)  # with overlays
     run([SAMPLES], options)
     sheet = pd.read_csv(out / WORKSHEET_FILE, dtype=str, keep_default_na=False)
     assert tuple(sheet.columns) == WORKSHEET_COLUMNS and set(sheet.decision) == {""}
