@@ -235,7 +235,7 @@ def result_from_dict(d: dict[str, Any]) -> ImageResult:
             "unreported": tuple(_section(s) for s in d.get("unreported", ())),
             "unsure": _unsure(d.get("unsure", ()), len(follicles), (d["record"] or {}).get("sop_instance_uid", "")),
             "flags": tuple(NET_FLAGS_BEFORE.get(f, f) for f in d["flags"]),
-            "flag_where": tuple((NET_FLAGS_BEFORE.get(f, f), w) for f, w in d.get("flag_where", ())),
+            "flag_where": tuple((NET_FLAGS_BEFORE.get(f, f), int(i), w) for f, i, w in d.get("flag_where", ())),
         }
     )
 

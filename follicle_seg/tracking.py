@@ -348,13 +348,13 @@ def summarise_image(
     # the network's own flags, from the frames the results rest on
     frame_flags = still_flags.union(ovary_flags, *(t.flags for t in tracks))
     flags += sorted(frame_flags - set(flags))
-    where: list[tuple[str, str]] = []
+    where: list[tuple[str, int, str]] = []
     if record.is_sweep:  # which follicle or frame of the sweep raised each network flag
         for i, t in enumerate(tracks, start=1):
             frames = f"frame {t.first_frame + 1}" if t.first_frame == t.last_frame else f"frames {t.first_frame + 1}-{t.last_frame + 1}"
-            where += [(f, f"follicle {i} on {frames}") for f in sorted(t.flags)]
+            where += [(f, i, f"follicle {i} on {frames}") for f in sorted(t.flags)]
         if ovary is not None:
-            where += [(f, f"the ovary's frame {ovary.frame_index + 1}") for f in sorted(ovary_flags)]
+            where += [(f, 0, f"the ovary's frame {ovary.frame_index + 1}") for f in sorted(ovary_flags)]
     key = {f.best.frame_index for f in follicles}
     if ovary is not None:
         key.add(ovary.frame_index)

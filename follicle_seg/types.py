@@ -234,6 +234,7 @@ class ImageResult:
     # overlays so that the "low confidence" review flag can be checked, and a reviewer may
     # accept them (follicle_seg.review)
     unsure: tuple[Follicle, ...] = ()
-    # a sweep's network flags, each with where it was raised ("follicle 2, frames 3-9", "the
-    # ovary's frame 13", frames numbered from 1 as a viewer does): the review reason says it
-    flag_where: tuple[tuple[str, str], ...] = ()
+    # a sweep's network flags, each with the follicle (its id; 0 for the ovary) and where it was
+    # raised ("follicle 2 on frames 3-9", "the ovary's frame 13", frames numbered from 1 as a
+    # viewer does): the review reason says it
+    flag_where: tuple[tuple[str, int, str], ...] = ()

@@ -337,10 +337,15 @@ class _OvaryVisit:
             for flag in dict.fromkeys([*flags, *r.flags]):
                 uids = [rec.sop_instance_uid] if flag in flags else self._flagged_stills(r, flag)
                 said = FLAG_REASONS.get(flag, flag)
-                raised = [w for f, w in r.flag_where if f == flag]  # a sweep's follicle or frame
-                if flag == FLAG_LOW_CONFIDENCE:  # the candidates left undecided, as the overlays number them
-                    cine = rec.is_sweep and rec.sop_instance_uid not in self.stills
-                    raised = [f"{u.follicle_id}?" + (f" on frame {u.best.frame_index + 1}" if cine else "") for u in r.unsure]
+                # where: a cine's follicle (kept by the review) or ovary frame; the candidates left
+                # undecided, as the overlays number them. Not for stills joined into a sweep: their
+                # numbers and frames are each still's own, the sweep's are not drawn anywhere
+                joined = rec.sop_instance_uid in self.stills
+                kept = {0, *(f.follicle_id for f in r.follicles)}
+                raised = [] if joined else [w for f, i, w in r.flag_where if f == flag and i in kept]
+                if flag == FLAG_LOW_CONFIDENCE and not joined:
+                    raised = [f"{u.follicle_id}?" + (f" on frame {u.best.frame_index + 1}" if rec.is_sweep else "")
+                              for u in r.unsure]  # fmt: skip
                 if raised:
                     said += f" ({'; '.join(raised)})"
                 rows += [{**where, "sop_instance_uid": uid, "flag": flag, "reason": said}

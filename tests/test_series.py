@@ -127,6 +127,18 @@ def test_a_pause_splits_two_sweeps_and_spacing_gives_the_third_axis():
     assert first.ovary_d3_mm == 1.5 and second.record.n_frames == 2
 
 
+def test_reasons_of_stills_joined_into_a_sweep_name_no_sweep_follicle_or_frame():
+    """The joined sweep's follicle numbers and frames are drawn on no overlay (each still shows its
+    own): its reasons say what, not where."""
+    from follicle_seg.tracking import FLAG_REASONS
+
+    frames = [still("s1", 0.0, [A0, C], flags=("network: unsure",), unsure=[(70, 70, 12)]), still("s2", 0.04, [A1]),
+              still("s3", 0.08, [A2, B], unsure=[(75, 20, 11)])]  # fmt: skip
+    reasons = build_tables(frames)["review_reasons"]
+    assert set(reasons["reason"]) <= {FLAG_REASONS["network: unsure"], FLAG_REASONS["low confidence"]}
+    assert len(reasons) >= 2
+
+
 def test_stills_that_disagree_on_the_frame_spacing_give_a_sweep_without_a_third_axis():
     frames = three_frames(spacing=0.5)
     frames[2] = still("s3", 0.08, [A2, B], spacing=0.6)  # one still says another spacing

@@ -135,7 +135,8 @@ def test_the_tip_of_a_follicle_is_linked_by_centroid_where_it_hardly_overlaps():
     assert len(track_sweep(frames)) == 1
 
 
-def test_a_sweeps_network_flag_says_which_follicle_and_frames_raised_it():
+def test_a_sweeps_network_flag_says_which_follicle_and_frames_raised_it(tmp_path):
+    from follicle_seg.review import Review
     from follicle_seg.visits import build_tables
 
     rec = record(n_frames=6, frame_spacing=0.5)
@@ -144,11 +145,17 @@ def test_a_sweeps_network_flag_says_which_follicle_and_frames_raised_it():
                     flags=("network: unsure",) if i == 4 else ()) for i in range(6)]  # fmt: skip
     result = summarise_image(rec, frames)
     assert [f.best.frame_index for f in result.follicles] == [0, 3]
-    assert result.flag_where == (("network: unsure", "follicle 2 on frames 4-6"),)
+    assert result.flag_where == (("network: unsure", 2, "follicle 2 on frames 4-6"),)
     assert result_from_dict(result_to_dict(result)).flag_where == result.flag_where
     reasons = build_tables([result])["review_reasons"]
     said = reasons.set_index("flag").loc["network: unsure", "reason"]
     assert said.endswith("(follicle 2 on frames 4-6)")
+    # a follicle the reviewer dropped is named no more
+    second = result.follicles[1].best
+    (tmp_path / "review.csv").write_text("decision,sop_instance_uid,follicle_id,centroid_row,centroid_col,reviewer\n"
+                                         f"not_follicle,1.2.3.9,2,{second.centroid_row},{second.centroid_col},AB\n")  # fmt: skip
+    reasons = build_tables([result], review=Review.read(tmp_path / "review.csv"))["review_reasons"]
+    assert reasons.set_index("flag").loc["network: unsure", "reason"].endswith("the results rest on (low mean probability)")
     # a candidate the network was unsure of (B at 0.8): "low confidence" names it as the overlay does
     frames = [frame(rec, i, [((40, 60), 14)]) if i < 3 else frame(rec, i, [((80, 110), 10)], prob=0.8) for i in range(6)]
     reasons = build_tables([summarise_image(rec, frames)])["review_reasons"].set_index("flag")
