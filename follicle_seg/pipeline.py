@@ -462,6 +462,7 @@ def run(inputs: Iterable[str | Path], options: RunOptions, *, progress=None) -> 
 
 
 LOCK_FILE = ".run.lock"
+CARRIED = "worksheet lines carried from review.csv"  # (a run-state note)
 INTERRUPTED = "the files finished are kept; the same command goes on where it stopped"
 
 
@@ -525,7 +526,7 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
     sheet_path = options.out / WORKSHEET_FILE
     if sheet_path.is_file() and store.noted(WORKSHEET_FILE) != file_sha256(sheet_path):
         try:  # the worksheet was edited since this program wrote it: a review typed into it is not lost
-            unsaved_decisions(sheet_path, review)
+            unsaved_decisions(sheet_path, review, carried=int(store.noted(CARRIED) or 0))
         except ReviewError:
             store.close()
             raise
@@ -598,6 +599,7 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
             sheet = worksheet(tables, overlays, review, frames)
             write_csv(sheet, sheet_path)
             store.note(WORKSHEET_FILE, file_sha256(sheet_path))
+            store.note(CARRIED, str(len(review.decisions)))  # its first lines: review.csv's decisions
             summary.needs_review = int(tables["ovaries"]["needs_review"].fillna(False).sum())
             if options.report:
                 write_report(options.out, tables, overlay_index=overlays, sheet=sheet)

@@ -271,10 +271,12 @@ class Review:
         return ReviewError(f"{self.path} line {d.line}: {d.decision}: {reason}")
 
 
-def unsaved_decisions(sheet: Path, review: Review) -> None:
-    """Refuse to run when decisions were written into the worksheet ``sheet`` but are not in
-    ``review`` (``review.csv``): the run writes the worksheet anew, and they would be lost. (The
-    worksheet starts with the decisions of ``review.csv``; those are no reason to stop.)"""
+def unsaved_decisions(sheet: Path, review: Review, carried: int = 0) -> None:
+    """Refuse to run when decisions were written into the worksheet ``sheet`` about something
+    ``review`` (``review.csv``) decides nothing about: the run writes the worksheet anew, and they
+    would be lost. Its first ``carried`` lines are the decisions of ``review.csv`` the last
+    worksheet started with (a spreadsheet may have re-saved them, dates reformatted): no reason
+    to stop, nor is a decision ``review.csv`` has since corrected."""
     if not Path(sheet).is_file():
         return
     try:
@@ -282,16 +284,21 @@ def unsaved_decisions(sheet: Path, review: Review) -> None:
     except ReviewError as exc:  # a decision written there that cannot even be read
         raise ReviewError(f"{exc}; the run writes {Path(sheet).name} anew: save your decisions as "
                           f"{REVIEW_FILE} and run again") from None  # fmt: skip
-    saved = {_what(d) for d in review.decisions}
-    if unsaved := [d for d in written if _what(d) not in saved]:
+    decided = {_about(d) for d in review.decisions}
+    if unsaved := [d for d in written if d.line > carried + 1 and _about(d) not in decided]:
         raise ReviewError(f"{sheet} line {unsaved[0].line}: {unsaved[0].decision}: {len(unsaved)} decision(s) written "
                           f"into the worksheet are not in {REVIEW_FILE}; the run writes the worksheet anew and would "
-                          f"lose them: save it as {Path(sheet).parent / REVIEW_FILE} and run again")  # fmt: skip
+                          f"lose them: save it as {Path(sheet).parent / REVIEW_FILE} and run again (or, withdrawn, "
+                          "clear them from the worksheet)")  # fmt: skip
 
 
-def _what(d: Decision) -> tuple:
-    """What a decision says, whoever wrote it on whichever line."""
-    return (d.decision, d.sop_instance_uid, d.follicle_id, d.patient_id, d.study_date, d.laterality, d.follicle_count)
+def _about(d: Decision) -> tuple:
+    """What a decision is about: a follicle or candidate, an ovary-visit, an image's side."""
+    if d.decision in SIDES:
+        return ("side", d.sop_instance_uid)
+    if d.decision == CONFIRMED:
+        return ("ovary-visit", d.patient_id, d.study_date, d.laterality)
+    return ("follicle", d.sop_instance_uid, d.follicle_id)
 
 
 def _number(text: str) -> float:

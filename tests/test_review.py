@@ -216,6 +216,24 @@ def test_a_reviewer_gives_an_image_of_unknown_side_its_side(tmp_path: Path) -> N
         _review(tmp_path, "right,,,,,,,,,AB,")
 
 
+def test_the_worksheet_guard_stops_only_for_decisions_that_would_be_lost(tmp_path: Path) -> None:
+    from follicle_seg.review import unsaved_decisions
+
+    sheet = tmp_path / WORKSHEET_FILE
+    review = _review(tmp_path, "confirmed,P1,2026-01-05,L,,,,,1,AB,")
+    # the carried line re-saved by a spreadsheet (its date reformatted): not a new decision
+    sheet.write_text(HEADER + "confirmed,P1,05/01/2026,L,,,,,1,AB,\n")
+    unsaved_decisions(sheet, review, carried=1)
+    # typed into the worksheet, then corrected in review.csv after the run refused the count: not lost
+    sheet.write_text(HEADER + "confirmed,P1,2026-01-05,L,,,,,3,AB,\n")
+    unsaved_decisions(sheet, review, carried=0)
+    # typed into the worksheet about something review.csv does not decide: would be lost
+    sheet.write_text(HEADER + "confirmed,P1,2026-01-05,L,,,,,1,AB,\nnot_follicle,,,,1.1,2,20,20,,AB,\n")
+    with pytest.raises(ReviewError, match=r"line 3: not_follicle: 1 decision\(s\) written into the worksheet are not in "
+                                          r"review.csv.*\(or, withdrawn, clear them from the worksheet\)"):
+        unsaved_decisions(sheet, review, carried=1)
+
+
 def test_a_decided_line_names_the_overlay_of_its_follicles_frame(tmp_path: Path) -> None:
     first, second = _two_images()
     third = first.follicles[2]
