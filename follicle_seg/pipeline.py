@@ -437,6 +437,9 @@ def run(inputs: Iterable[str | Path], options: RunOptions, *, progress=None) -> 
     _check_device(options.device, here=options.executor == "local")
     cohort = read_cohort(options.cohort) if options.cohort else None
     key = load_key(options.pseudonymize) if options.pseudonymize else None
+    if options.whole_frames and options.pseudonymize:
+        raise FollicleSegError("--whole-frames shows the text burned in around the scan area, a patient's name "
+                               "perhaps: not with --pseudonymize")  # fmt: skip
     if options.weights is not None and not Path(options.weights).is_file():
         raise FollicleSegError(f"--weights {options.weights}: no such file")
     out = Path(options.out)

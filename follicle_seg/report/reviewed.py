@@ -105,6 +105,7 @@ def _notes(results: Sequence[ImageResult], review: Review, tables: dict[str, pd.
     images = tables["images"].astype({"sop_instance_uid": str})
     key_of = {str(r.sop_instance_uid): (str(r.patient_id), str(r.study_date), str(r.laterality))
               for r in images.itertuples() if r.status == "ok"}  # fmt: skip
+    analysed_side = {r.record.sop_instance_uid: r.record.laterality or "U" for r in results if r.record is not None}
     log = tables.get("review_log")
     after: dict[tuple[str, str, str], str] = {}
     before: dict[tuple[str, str, str], str] = {}  # as analysed (a side line's is another visit's)
@@ -115,8 +116,10 @@ def _notes(results: Sequence[ImageResult], review: Review, tables: dict[str, pd.
             if r.decision not in SIDES:
                 before[key] = r.count_before
             elif r.sop_instance_uid in key_of:
+                was = analysed_side.get(r.sop_instance_uid, "U")
+                was = "its side was unknown" if was == "U" else f"it was the {'left' if was == 'L' else 'right'} ovary"
                 notes.setdefault(r.sop_instance_uid, []).append(
-                    f"side: {r.decision} ovary ({_who(r.reviewer, r.comment)}); as analysed its side was unknown, "
+                    f"side: {r.decision} ovary ({_who(r.reviewer, r.comment)}); as analysed {was}, "
                     f"that ovary-visit counting {r.count_before}")  # fmt: skip
     confirmed = {review.applied[d.line]: d for d in review.decisions if d.decision == CONFIRMED and d.line in review.applied}
     decided = {d.sop_instance_uid for d in review.decisions if d.decision != CONFIRMED}
