@@ -31,7 +31,7 @@ def write_whole_frames(
     """The whole first frame of each ``ok`` image of unknown side (``images.csv`` rows), written
     once (``decode(path)`` gives it grey, :func:`follicle_seg.io.dicom.whole_frame`); returns the
     file names inside ``overlays_dir`` by SOP Instance UID. A file that cannot be decoded now is
-    left out, logged."""
+    left out, logged; the frames of images no longer of unknown side are removed."""
     written: dict[str, str] = {}
     unsided = images[(images["status"] == "ok") & (images["laterality"] == "U")]
     for row in unsided.itertuples():
@@ -49,6 +49,9 @@ def write_whole_frames(
             target.parent.mkdir(parents=True, exist_ok=True)
             write_image(target, _fit(grey), ".jpg", [cv2.IMWRITE_JPEG_QUALITY, 85])
         written[text["sop_instance_uid"]] = name
+    for path in sorted((overlays_dir / FOLDER).glob("*.jpg")):  # images since given a side, or gone
+        if f"{FOLDER}/{path.name}" not in written.values():
+            path.unlink()
     return written
 
 
