@@ -21,6 +21,7 @@ gives the same tables as an uninterrupted run.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -465,7 +466,7 @@ def run(inputs: Iterable[str | Path], options: RunOptions, *, progress=None) -> 
 
 
 LOCK_FILE = ".run.lock"
-CARRIED = "worksheet lines carried from review.csv"  # (a run-state note)
+CARRIED = "worksheet decisions carried from review.csv"  # (a run-state note)
 INTERRUPTED = "the files finished are kept; the same command goes on where it stopped"
 
 
@@ -518,7 +519,7 @@ def _analysis_identity(options: RunOptions, key: bytes | None) -> dict[str, str]
 
 def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | None, progress, t0: float) -> RunSummary:
     from follicle_seg.io.tables import write_csv, write_tables
-    from follicle_seg.review import REVIEW_FILE, WORKSHEET_FILE, Review, ReviewError, unsaved_decisions, worksheet
+    from follicle_seg.review import REVIEW_FILE, WORKSHEET_FILE, Review, ReviewError, content, unsaved_decisions, worksheet
     from follicle_seg.visits import build_tables
 
     review = Review.read(options.out / REVIEW_FILE)
@@ -529,7 +530,7 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
     sheet_path = options.out / WORKSHEET_FILE
     if sheet_path.is_file() and store.noted(WORKSHEET_FILE) != file_sha256(sheet_path):
         try:  # the worksheet was edited since this program wrote it: a review typed into it is not lost
-            unsaved_decisions(sheet_path, review, carried=int(store.noted(CARRIED) or 0))
+            unsaved_decisions(sheet_path, review, carried=json.loads(store.noted(CARRIED) or "[]"))
         except ReviewError:
             store.close()
             raise
@@ -589,7 +590,7 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
             overlays, frames = None, {}
             # (reviewed copies of an earlier run are made again even when this one draws nothing:
             # they must follow the review)
-            if options.overlays or options.report or (options.out / "overlays" / "reviewed").is_dir():
+            if options.overlays or options.report or any((options.out / "overlays" / d).is_dir() for d in ("reviewed", "frames")):
                 from follicle_seg.report.html import write_report
                 from follicle_seg.report.reviewed import write_reviewed
                 from follicle_seg.report.thumbnails import scan_overlays
@@ -597,12 +598,13 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
 
                 overlays = scan_overlays(options.out / "overlays", tables["images"]["sop_instance_uid"])
                 overlays = write_reviewed(options.out / "overlays", overlays, results, review, tables)
-                if options.whole_frames:
-                    frames = write_whole_frames(options.out / "overlays", tables["images"], _whole_frame(decoders))
+                if options.whole_frames or (options.out / "overlays" / "frames").is_dir():  # (those of images since sided go)
+                    draw = _whole_frame(decoders) if options.whole_frames else None
+                    frames = write_whole_frames(options.out / "overlays", tables["images"], draw)
             sheet = worksheet(tables, overlays, review, frames)
             write_csv(sheet, sheet_path)
             store.note(WORKSHEET_FILE, file_sha256(sheet_path))
-            store.note(CARRIED, str(len(review.decisions)))  # its first lines: review.csv's decisions
+            store.note(CARRIED, json.dumps([content(d) for d in review.decisions]))  # what it carried from review.csv
             summary.needs_review = int(tables["ovaries"]["needs_review"].fillna(False).sum())
             if options.report:
                 write_report(options.out, tables, overlay_index=overlays, sheet=sheet)

@@ -271,34 +271,38 @@ class Review:
         return ReviewError(f"{self.path} line {d.line}: {d.decision}: {reason}")
 
 
-def unsaved_decisions(sheet: Path, review: Review, carried: int = 0) -> None:
-    """Refuse to run when decisions were written into the worksheet ``sheet`` about something
-    ``review`` (``review.csv``) decides nothing about: the run writes the worksheet anew, and they
-    would be lost. Its first ``carried`` lines are the decisions of ``review.csv`` the last
-    worksheet started with (a spreadsheet may have re-saved them, dates reformatted): no reason
-    to stop, nor is a decision ``review.csv`` has since corrected."""
-    if not Path(sheet).is_file():
+def unsaved_decisions(sheet: Path, review: Review, carried: Sequence[tuple] = ()) -> None:
+    """Refuse to run when decisions written into the worksheet ``sheet`` since ``review``
+    (``review.csv``) was saved would be lost: the run writes the worksheet anew. A decision the
+    last worksheet carried from ``review.csv`` (``carried``, :func:`content` of each, however a
+    spreadsheet re-saved it: dates reformatted, rows moved) or one ``review.csv`` holds is no
+    reason to stop; nor is anything when ``review.csv`` was saved after the worksheet (its
+    decisions are the reviewer's word, corrected or withdrawn since)."""
+    sheet = Path(sheet)
+    if not sheet.is_file() or (review.path is not None and review.path.is_file()
+                               and review.path.stat().st_mtime >= sheet.stat().st_mtime):  # fmt: skip
         return
     try:
-        written = Review.read(Path(sheet)).decisions
+        written = Review.read(sheet).decisions
     except ReviewError as exc:  # a decision written there that cannot even be read
-        raise ReviewError(f"{exc}; the run writes {Path(sheet).name} anew: save your decisions as "
+        raise ReviewError(f"{exc}; the run writes {sheet.name} anew: save your decisions as "
                           f"{REVIEW_FILE} and run again") from None  # fmt: skip
-    decided = {_about(d) for d in review.decisions}
-    if unsaved := [d for d in written if d.line > carried + 1 and _about(d) not in decided]:
+    known = {tuple(c) for c in carried} | {content(d) for d in review.decisions}
+    if unsaved := [d for d in written if content(d) not in known]:
         raise ReviewError(f"{sheet} line {unsaved[0].line}: {unsaved[0].decision}: {len(unsaved)} decision(s) written "
                           f"into the worksheet are not in {REVIEW_FILE}; the run writes the worksheet anew and would "
-                          f"lose them: save it as {Path(sheet).parent / REVIEW_FILE} and run again (or, withdrawn, "
+                          f"lose them: save it as {sheet.parent / REVIEW_FILE} and run again (or, withdrawn, "
                           "clear them from the worksheet)")  # fmt: skip
 
 
-def _about(d: Decision) -> tuple:
-    """What a decision is about: a follicle or candidate, an ovary-visit, an image's side."""
-    if d.decision in SIDES:
-        return ("side", d.sop_instance_uid)
-    if d.decision == CONFIRMED:
-        return ("ovary-visit", d.patient_id, d.study_date, d.laterality)
-    return ("follicle", d.sop_instance_uid, d.follicle_id)
+def content(d: Decision) -> tuple:
+    """What a decision says, whoever wrote it on whichever line; its date as a spreadsheet may
+    rewrite it (``2025-04-18``, ``18/04/2025`` and ``04/18/2025`` alike: the year, and the other
+    two numbers in either order)."""
+    numbers = re.findall(r"\d+", d.study_date)
+    year = next((n for n in numbers if len(n) == 4), "")
+    day = tuple(sorted(int(n) for n in numbers if n != year)) if year else (d.study_date,)
+    return (d.decision, d.sop_instance_uid, d.follicle_id, d.patient_id, year, *day, d.laterality, d.follicle_count)
 
 
 def _number(text: str) -> float:

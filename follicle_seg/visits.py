@@ -342,7 +342,10 @@ class _OvaryVisit:
                 # numbers and frames are each still's own, the sweep's are not drawn anywhere
                 joined = rec.sop_instance_uid in self.stills
                 kept = {0, *(f.follicle_id for f in r.follicles)}
-                raised = [] if joined else [w for f, i, w in r.flag_where if f == flag and i in kept]
+                entries = [] if joined else [(i, w) for f, i, w in r.flag_where if f == flag]
+                if entries and all(i not in kept for i, _ in entries):
+                    continue  # raised only on the frames of follicles the reviewer dropped
+                raised = [w for i, w in entries if i in kept]
                 if flag == FLAG_LOW_CONFIDENCE and not joined:
                     raised = [f"{u.follicle_id}?" + (f" on frame {u.best.frame_index + 1}" if rec.is_sweep else "")
                               for u in r.unsure]  # fmt: skip

@@ -217,21 +217,32 @@ def test_a_reviewer_gives_an_image_of_unknown_side_its_side(tmp_path: Path) -> N
 
 
 def test_the_worksheet_guard_stops_only_for_decisions_that_would_be_lost(tmp_path: Path) -> None:
-    from follicle_seg.review import unsaved_decisions
+    import os
+
+    from follicle_seg.review import content, unsaved_decisions
 
     sheet = tmp_path / WORKSHEET_FILE
-    review = _review(tmp_path, "confirmed,P1,2026-01-05,L,,,,,1,AB,")
-    # the carried line re-saved by a spreadsheet (its date reformatted): not a new decision
-    sheet.write_text(HEADER + "confirmed,P1,05/01/2026,L,,,,,1,AB,\n")
-    unsaved_decisions(sheet, review, carried=1)
-    # typed into the worksheet, then corrected in review.csv after the run refused the count: not lost
-    sheet.write_text(HEADER + "confirmed,P1,2026-01-05,L,,,,,3,AB,\n")
-    unsaved_decisions(sheet, review, carried=0)
-    # typed into the worksheet about something review.csv does not decide: would be lost
-    sheet.write_text(HEADER + "confirmed,P1,2026-01-05,L,,,,,1,AB,\nnot_follicle,,,,1.1,2,20,20,,AB,\n")
-    with pytest.raises(ReviewError, match=r"line 3: not_follicle: 1 decision\(s\) written into the worksheet are not in "
-                                          r"review.csv.*\(or, withdrawn, clear them from the worksheet\)"):
-        unsaved_decisions(sheet, review, carried=1)
+    review = _review(tmp_path, "confirmed,P1,2026-01-05,L,,,,,1,AB,", "left,,,,u1,,,,,AB,")
+    carried = [content(d) for d in review.decisions]  # what the last worksheet started with
+
+    def edited(*lines: str, after_review: bool = True) -> None:
+        sheet.write_text(HEADER + "".join(line + "\n" for line in lines))
+        stamp = (tmp_path / REVIEW_FILE).stat().st_mtime + (10 if after_review else -10)
+        os.utime(sheet, (stamp, stamp))
+
+    # the carried lines re-saved by a spreadsheet (a date reformatted, rows moved): nothing lost
+    edited("left,,,,u1,,,,,AB,", "confirmed,P1,05/01/2026,L,,,,,1,AB,")
+    unsaved_decisions(sheet, review, carried)
+    # typed into the worksheet, then review.csv saved after it (corrected, or withdrawn): its word holds
+    edited("confirmed,P1,2026-01-05,L,,,,,3,AB,", "not_follicle,,,,1.1,2,20,20,,AB,", after_review=False)
+    unsaved_decisions(sheet, review, carried)
+    # typed after review.csv was saved, about something new, or changing a carried line: would be lost
+    for lines, first in ((("confirmed,P1,2026-01-05,L,,,,,1,AB,", "not_follicle,,,,1.1,2,20,20,,AB,"), "line 3: not_follicle"),
+                         (("right,,,,u1,,,,,AB,",), "line 2: right")):  # fmt: skip
+        edited(*lines)
+        with pytest.raises(ReviewError, match=rf"{first}: 1 decision\(s\) written into the worksheet are not in "
+                                              r"review.csv.*\(or, withdrawn, clear them from the worksheet\)"):
+            unsaved_decisions(sheet, review, carried)
 
 
 def test_a_decided_line_names_the_overlay_of_its_follicles_frame(tmp_path: Path) -> None:

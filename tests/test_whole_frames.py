@@ -29,6 +29,7 @@ def test_each_ok_image_of_unknown_side_gets_its_whole_frame_once_and_a_bad_one_i
     assert written["1.1"].startswith("frames/P1_20260105_U_") and Image.open(tmp_path / written["1.1"]).size == (1000, 250)
     assert "/b.dcm: its whole frame for the side review cannot be drawn" in caplog.text
     assert write_whole_frames(tmp_path, images.iloc[:1], decode) == written and decoded.count("/a.dcm") == 1  # once
+    assert write_whole_frames(tmp_path, images, None) == written and decoded.count("/b.dcm") == 1  # (not drawing)
     given = images.assign(laterality=["L", "U", "L", "U"])  # a reviewer gave image 1.1 its side
-    assert write_whole_frames(tmp_path, given.iloc[:1], decode) == {} and not list((tmp_path / "frames").iterdir())
+    assert write_whole_frames(tmp_path, given.iloc[:1], None) == {} and not list((tmp_path / "frames").iterdir())
 

@@ -26,12 +26,13 @@ MIN_WIDTH = 640
 
 
 def write_whole_frames(
-    overlays_dir: Path, images: pd.DataFrame, decode: Callable[[str], np.ndarray]
+    overlays_dir: Path, images: pd.DataFrame, decode: Callable[[str], np.ndarray] | None
 ) -> dict[str, str]:
     """The whole first frame of each ``ok`` image of unknown side (``images.csv`` rows), written
-    once (``decode(path)`` gives it grey, :func:`follicle_seg.io.dicom.whole_frame`); returns the
-    file names inside ``overlays_dir`` by SOP Instance UID. A file that cannot be decoded now is
-    left out, logged; the frames of images no longer of unknown side are removed."""
+    once (``decode(path)`` gives it grey, :func:`follicle_seg.io.dicom.whole_frame`; without
+    ``decode`` none is drawn, those there are kept); returns the file names inside
+    ``overlays_dir`` by SOP Instance UID. A file that cannot be decoded now is left out, logged;
+    the frames of images no longer of unknown side are removed."""
     written: dict[str, str] = {}
     unsided = images[(images["status"] == "ok") & (images["laterality"] == "U")]
     for row in unsided.itertuples():
@@ -41,6 +42,8 @@ def write_whole_frames(
         name = f"{FOLDER}/{stem}_f000.jpg"
         target = overlays_dir / name
         if not target.is_file():
+            if decode is None:
+                continue
             try:
                 grey = decode(text["path"])
             except Exception as exc:  # noqa: BLE001 - a picture for the review, never the run's end
