@@ -518,8 +518,7 @@ def _analysis_identity(options: RunOptions, key: bytes | None) -> dict[str, str]
 
 
 def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | None, progress, t0: float) -> RunSummary:
-    from follicle_seg.io.tables import write_csv, write_tables
-    from follicle_seg.review import REVIEW_FILE, WORKSHEET_FILE, Review, ReviewError, content, unsaved_decisions, worksheet
+    from follicle_seg.review import REVIEW_FILE, WORKSHEET_FILE, Review, ReviewError
     from follicle_seg.visits import build_tables
 
     review = Review.read(options.out / REVIEW_FILE)
@@ -527,13 +526,11 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
     if cohort is not None and key is not None:
         cohort = cohort.assign(patient_id=[pseudonym(str(p), key) for p in cohort.patient_id])
     store = StateStore(out_state(options.out))
-    sheet_path = options.out / WORKSHEET_FILE
-    if sheet_path.is_file() and store.noted(WORKSHEET_FILE) != file_sha256(sheet_path):
-        try:  # the worksheet was edited since this program wrote it: a review typed into it is not lost
-            unsaved_decisions(sheet_path, review, carried=json.loads(store.noted(CARRIED) or "[]"))
-        except ReviewError:
-            store.close()
-            raise
+    try:
+        _check_worksheet(options.out / WORKSHEET_FILE, review, store)
+    except ReviewError:
+        store.close()
+        raise
     summary = RunSummary(out=options.out, inputs=len(paths))
     decoders = WorkerPool(options.workers, timeout=options.decode_timeout_s) if options.isolate else None
     try:
@@ -585,31 +582,7 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
         else:  # a review log of an earlier review that is gone would mislead
             for stale in ("review_log.csv", "review_log.parquet"):
                 (options.out / stale).unlink(missing_ok=True)
-        try:
-            write_tables(tables, options.out)
-            overlays, frames = None, {}
-            # (reviewed copies of an earlier run are made again even when this one draws nothing:
-            # they must follow the review)
-            if options.overlays or options.report or any((options.out / "overlays" / d).is_dir() for d in ("reviewed", "frames")):
-                from follicle_seg.report.html import write_report
-                from follicle_seg.report.reviewed import write_reviewed
-                from follicle_seg.report.thumbnails import scan_overlays
-                from follicle_seg.report.whole_frames import write_whole_frames
-
-                overlays = scan_overlays(options.out / "overlays", tables["images"]["sop_instance_uid"])
-                overlays = write_reviewed(options.out / "overlays", overlays, results, review, tables)
-                if options.whole_frames or (options.out / "overlays" / "frames").is_dir():  # (those of images since sided go)
-                    draw = _whole_frame(decoders) if options.whole_frames else None
-                    frames = write_whole_frames(options.out / "overlays", tables["images"], draw)
-            sheet = worksheet(tables, overlays, review, frames)
-            write_csv(sheet, sheet_path)
-            store.note(WORKSHEET_FILE, file_sha256(sheet_path))
-            store.note(CARRIED, json.dumps([content(d) for d in review.decisions]))  # what it carried from review.csv
-            summary.needs_review = int(tables["ovaries"]["needs_review"].fillna(False).sum())
-            if options.report:
-                write_report(options.out, tables, overlay_index=overlays, sheet=sheet)
-        except OSError as exc:
-            raise OutputError(f"{options.out}: cannot write the tables ({exc.strerror or exc})") from exc
+        summary.needs_review = _write_outputs(options, tables, results, review, store, decoders)
         timing["tables and report"] = time.perf_counter() - t
     finally:
         store.close()
@@ -625,6 +598,51 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
     log.info("%s%s", TIMING, ", ".join(f"{k} {v:.2f}" for k, v in timing.items()))
     log.info("run finished: %s", summary.line())
     return summary
+
+
+def _check_worksheet(sheet: Path, review, store: StateStore) -> None:
+    """A worksheet edited since this program wrote it (its hash kept in the run state) may hold a
+    review typed into it: :func:`~follicle_seg.review.unsaved_decisions` says whether it would be lost."""
+    from follicle_seg.review import unsaved_decisions
+
+    if sheet.is_file() and store.noted(sheet.name) != file_sha256(sheet):
+        unsaved_decisions(sheet, review, carried=json.loads(store.noted(CARRIED) or "[]"))
+
+
+def _write_outputs(options: RunOptions, tables: dict, results: list[ImageResult], review, store: StateStore,
+                   decoders: WorkerPool | None) -> int:
+    """The tables, the review outputs (reviewed overlay copies, whole frames, the worksheet) and
+    the report; returns how many ovary-visits need review."""
+    from follicle_seg.io.tables import write_csv, write_tables
+    from follicle_seg.review import WORKSHEET_FILE, content, worksheet
+
+    try:
+        write_tables(tables, options.out)
+        overlays, frames = None, {}
+        # (reviewed copies and whole frames of an earlier run are made again even when this one
+        # draws nothing: they must follow the review)
+        if options.overlays or options.report or any((options.out / "overlays" / d).is_dir() for d in ("reviewed", "frames")):
+            from follicle_seg.report.reviewed import write_reviewed
+            from follicle_seg.report.thumbnails import scan_overlays
+            from follicle_seg.report.whole_frames import write_whole_frames
+
+            overlays = scan_overlays(options.out / "overlays", tables["images"]["sop_instance_uid"])
+            overlays = write_reviewed(options.out / "overlays", overlays, results, review, tables)
+            if options.whole_frames or (options.out / "overlays" / "frames").is_dir():  # (those of images since sided go)
+                draw = _whole_frame(decoders) if options.whole_frames else None
+                frames = write_whole_frames(options.out / "overlays", tables["images"], draw)
+        sheet = worksheet(tables, overlays, review, frames)
+        sheet_path = options.out / WORKSHEET_FILE
+        write_csv(sheet, sheet_path)
+        store.note(WORKSHEET_FILE, file_sha256(sheet_path))
+        store.note(CARRIED, json.dumps([content(d) for d in review.decisions]))  # what it carried from review.csv
+        if options.report:
+            from follicle_seg.report.html import write_report
+
+            write_report(options.out, tables, overlay_index=overlays, sheet=sheet)
+    except OSError as exc:
+        raise OutputError(f"{options.out}: cannot write the tables ({exc.strerror or exc})") from exc
+    return int(tables["ovaries"]["needs_review"].fillna(False).sum())
 
 
 def _whole_frame(decoders: WorkerPool | None) -> Callable[[str], object]:
