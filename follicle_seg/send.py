@@ -21,7 +21,7 @@ import pydicom
 from pynetdicom import AE
 
 from follicle_seg.errors import FollicleSegError, brief
-from follicle_seg.io.header import starts_with_file_meta
+from follicle_seg.io.header import read_dicom
 
 #: The calling AE title, unless ``--calling-aet`` says otherwise.
 CALLING_AET = "FOLLICLE_SEG"
@@ -113,7 +113,7 @@ def _pseudonymised(out: Path, rows: list[dict[str, str]]) -> bool:
     compared = 0
     for row in rows:
         try:
-            header = pydicom.dcmread(row["path"], stop_before_pixels=True, specific_tags=["PatientID"])
+            header = read_dicom(row["path"], stop_before_pixels=True, specific_tags=["PatientID"])
         except Exception:  # noqa: BLE001 - an unreadable source fails when it is sent, with its reason
             continue
         if header.get("PatientID", ""):
@@ -143,7 +143,7 @@ def send(
     headers: dict[Path, tuple[str, str]] = {}
     for path in paths:
         try:
-            ds = pydicom.dcmread(path, stop_before_pixels=True, force=starts_with_file_meta(path))
+            ds = read_dicom(path, stop_before_pixels=True)
             headers[path] = (str(ds.SOPClassUID), str(ds.file_meta.TransferSyntaxUID))
         except Exception as exc:  # not DICOM, truncated, no file meta: that file alone fails
             results[path] = Sent(path, "failed", f"cannot read it: {brief(exc)}")
@@ -216,7 +216,7 @@ def _refusal(assoc, destination: Destination) -> str:
 
 def _store(assoc, path: Path, context: tuple[str, str]) -> Sent:
     try:
-        ds = pydicom.dcmread(path, force=starts_with_file_meta(path))
+        ds = read_dicom(path)
     except Exception as exc:
         return Sent(path, "failed", f"cannot read it: {brief(exc)}")
     try:

@@ -17,7 +17,6 @@ from datetime import date, datetime
 from pathlib import Path
 
 import numpy as np
-import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import BytesLengthException
 from pydicom.pixels import get_decoder, iter_pixels, pixel_array
@@ -33,7 +32,7 @@ from follicle_seg.io.calibration import (
     other_panes,
 )
 from follicle_seg.io.grey import COLOUR_PHOTOMETRICS, grey_converter
-from follicle_seg.io.header import MAX_PIXEL_BYTES, ends_inside_an_element, read_header, starts_with_file_meta
+from follicle_seg.io.header import MAX_PIXEL_BYTES, ends_inside_an_element, read_dicom, read_header
 from follicle_seg.io.laterality import choose_laterality
 from follicle_seg.io.pixel_data import check_pixel_length
 from follicle_seg.io.region import MIN_REGION_PX, find_scan_areas
@@ -496,7 +495,7 @@ def _pixel_source(path: str, syntax: str) -> str | Dataset:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return pydicom.dcmread(path, force=starts_with_file_meta(path))
+            return read_dicom(path)
     except Exception as exc:  # the header was read before: this is a corrupt deflated stream
         raise RejectedInput(path, f"corrupt deflated data set ({brief(exc)})") from exc
 

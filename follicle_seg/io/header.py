@@ -107,6 +107,12 @@ def starts_with_file_meta(path: str | os.PathLike) -> bool:
     return len(head) == 6 and head[:2] == b"\x02\x00" and head[4:6].isalpha() and head[4:6].isupper()
 
 
+def read_dicom(path: str | os.PathLike, **kwargs) -> Dataset:
+    """``pydicom.dcmread(path, **kwargs)``, a file without preamble that starts with its file meta
+    (:func:`starts_with_file_meta`) included: the one rule for every reader of whole files."""
+    return pydicom.dcmread(path, force=starts_with_file_meta(path), **kwargs)
+
+
 def _bare_data_set(path: str) -> bool:
     """Whether the file starts as a DICOM data set does, without a preamble: an element of group
     0008 (identifying) in Little Endian, explicit VR (two capitals) or implicit (a length that

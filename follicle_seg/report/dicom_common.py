@@ -22,7 +22,7 @@ from pydicom.uid import generate_uid
 from follicle_seg import __version__
 from follicle_seg.atomic import atomic_write
 from follicle_seg.io.dicom import iso_date
-from follicle_seg.io.header import starts_with_file_meta
+from follicle_seg.io.header import read_dicom
 
 MANUFACTURER = "follicle_seg"
 MODEL_NAME = "follicle_seg"
@@ -101,7 +101,7 @@ def read_source(source_path: str | Path) -> Dataset:
     fit for highdicom: a date that is not a calendar day (``20250231``, which ingestion reads
     past) empty, the Type 2 attributes it reads (:data:`_TYPE2`) present, and a character set
     whose first value is empty (the default repertoire before code extensions) spelt out."""
-    source = pydicom.dcmread(Path(source_path), defer_size="1 KB", force=starts_with_file_meta(source_path))
+    source = read_dicom(Path(source_path), defer_size="1 KB")
     for keyword in _DATES:
         value = str(source.get(keyword, "") or "")
         if value and not iso_date(value):
