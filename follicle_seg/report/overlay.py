@@ -59,6 +59,7 @@ TARGET_LONG_SIDE = 900  # output pixels the region's long side is upscaled towar
 MAX_SCALE = 4
 MIN_CANVAS_WIDTH = 760  # room for the header and legend; the image is left-aligned
 HEADER_PX = 56
+TITLE_PX = 28  # the header's first line (patient, date, side)
 SWEEP_LINE_PX = 20  # a sweep's header has a third line: where its follicles are drawn
 FOOTER_PX = 44
 _FONT_PX = 17
@@ -80,6 +81,12 @@ class Layout:
         """Source-frame ``(rows, columns)`` of overlay pixels ``(y, x)`` inside the image area."""
         c0, r0 = record.region[0], record.region[1]
         return (np.asarray(y) - self.top) // self.scale + r0, np.asarray(x) // self.scale + c0
+
+    def to_overlay(self, row: float, col: float, record: ImageRecord) -> tuple[float, float]:
+        """Overlay ``(y, x)`` of the centre of source-frame pixel ``(row, col)`` (the inverse of
+        :meth:`to_source`)."""
+        c0, r0 = record.region[0], record.region[1]
+        return self.top + (row - r0 + 0.5) * self.scale, (col - c0 + 0.5) * self.scale
 
 
 def layout_for(record: ImageRecord) -> Layout:
@@ -319,7 +326,7 @@ def _draw_header(
     side = {"L": "LEFT ovary", "R": "RIGHT ovary"}.get(record.laterality, "side unknown")
     # 1-based as a viewer numbers frames; the tables' 0-based frame_index beside it
     frame = f"frame {frame_index + 1} of {record.n_frames} (index {frame_index})" if record.is_sweep else "still image"
-    line1 = f"{patient_label or 'unknown patient'}   {record.study_date or 'no date'}   {side}"
+    line1 = title(record, patient_label, side)
     if record.other_panes:  # a dual display: which pane this is (the one whose count stands)
         line1 += f"   pane {record.pane + 1} of {record.n_panes} {'counted' if counted else 'not counted'}"
     cal = record.calibration
@@ -334,7 +341,7 @@ def _draw_header(
         size = (f"{_mm(ovary.d1_mm)} x {_mm(ovary.d2_mm)} mm" if ovary.d1_mm is not None and ovary.d2_mm is not None
                 else f"{ovary.d1_px:.0f} x {ovary.d2_px:.0f} px")  # fmt: skip
         line2 += f"; ovary {size}"
-    draw.text((8, 5), line1, font=_font(19, bold=True), fill=(255, 255, 255))
+    draw_title(draw, line1)
     draw.text((8, 31), line2, font=_font(14), fill=(205, 205, 205))
     if record.is_sweep:
         follicles, unsure = sweep
@@ -342,6 +349,18 @@ def _draw_header(
         if unsure:
             line3 += f"; {len(unsure)} unsure on {_frame_list(unsure)}"
         draw.text((8, HEADER_PX), line3, font=_font(14), fill=(205, 205, 205))
+
+
+def title(record: ImageRecord, patient_label: str, side: str) -> str:
+    """The header's first line: the patient, the visit date and ``side`` as the header says it."""
+    return f"{patient_label or 'unknown patient'}   {record.study_date or 'no date'}   {side}"
+
+
+def draw_title(draw: ImageDraw.ImageDraw, text: str, *, clear_width: int = 0) -> None:
+    """Draw the header's first line, over what was there across ``clear_width`` pixels if given."""
+    if clear_width:
+        draw.rectangle([0, 0, clear_width, TITLE_PX], fill=_BACKGROUND)
+    draw.text((8, 5), text, font=_font(19, bold=True), fill=(255, 255, 255))
 
 
 def _frame_list(frames: Sequence[int], most: int = 6) -> str:

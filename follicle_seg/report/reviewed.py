@@ -20,7 +20,7 @@ import pandas as pd
 from PIL import Image, ImageDraw
 
 from follicle_seg.atomic import atomic_write
-from follicle_seg.report.overlay import _font, layout_for
+from follicle_seg.report.overlay import _font, draw_title, layout_for, title
 from follicle_seg.review import CONFIRMED, FOLLICLE, NOT_FOLLICLE, SIDES, Review
 from follicle_seg.types import Follicle, ImageResult
 
@@ -30,7 +30,6 @@ ACCEPTED = (40, 235, 40)
 _BAND_LINE_PX = 22
 _BAND_PAD_PX = 8
 _BACKGROUND = (40, 16, 16)
-_HEADER, _HEADER_LINE_PX = (24, 24, 24), 28  # the overlay's header colour; its first line's height
 
 
 def reviewed_name(overlay: str) -> str:
@@ -149,16 +148,12 @@ def _stamped(source: Path, result: ImageResult, marks, lines: list[str], side: s
     record = result.record
     assert record is not None
     if side is not None and not record.other_panes:  # the header as the overlay draws it, the side the reviewer's
-        draw.rectangle([0, 0, overlay.width, _HEADER_LINE_PX], fill=_HEADER)
         said = {"L": "LEFT", "R": "RIGHT"}[side]
-        draw.text((8, 5), f"{record.patient_id or 'unknown patient'}   {record.study_date or 'no date'}   "
-                  f"{said} ovary (reviewed)", font=_font(19, bold=True), fill=(255, 255, 255))  # fmt: skip
+        draw_title(draw, title(record, record.patient_id, f"{said} ovary (reviewed)"), clear_width=overlay.width)
     if not record.other_panes:  # a dual display's panes are side by side: no single grid to mark on
         layout = layout_for(record)
-        c0, r0 = record.region[0], record.region[1]
         for f, colour, _ in marks:
-            x = (f.best.centroid_col - c0 + 0.5) * layout.scale
-            y = layout.top + (f.best.centroid_row - r0 + 0.5) * layout.scale
+            y, x = layout.to_overlay(f.best.centroid_row, f.best.centroid_col, record)
             r = max(6.0, max(f.best.d1_px, f.best.d2_px) / 2 * layout.scale + 4)
             if colour == REJECTED:
                 for sx, sy in ((1, 1), (1, -1)):
