@@ -234,8 +234,8 @@ def build_tables(
     if review.decisions:
         sided_from = None
         if analysed is not None:  # an image given its side: the count of the ovary-visit it left
-            sided_from = {r.record.sop_instance_uid: analysed.get(key, 0)
-                          for key, images in _groups(dated).items() for r in images if r.record is not None}  # fmt: skip
+            sided_from = {rec.sop_instance_uid: analysed.get((rec.patient_id, rec.study_date, rec.laterality or "U"), 0)
+                          for rec in (r.record for r in dated if r.status == "ok") if rec is not None}  # fmt: skip
         tables["review_log"] = review.log_table({ov.key: (ov.count_before, len(ov.chosen.follicles)) for ov in ovaries},
                                                 sided_from)  # fmt: skip
     return tables
