@@ -166,7 +166,28 @@ def test_sixteen_bit_uses_window_then_rescale_to_8_bit(tmp_path: Path) -> None:
     out = grey_of(write(tmp_path, values, edit=window))[0]
     assert out[0, 0] == 64 and out[0, 100] == 192  # DICOM linear window, 0-255
     out = grey_of(write(tmp_path, values, edit=lambda ds: setattr(ds, "BitsStored", 12)))[0]
-    assert out[0, 0] == round(900 / 4095 * 255)  # no window: the stored range
+    assert out[0, 0] == 0 and out[0, 100] == 255  # no window: the range the image holds
+
+
+def test_sixteen_bit_without_window_spreads_the_values_it_holds_the_same_on_every_frame(tmp_path: Path) -> None:
+    # A 12-bit image stored in 16 bits without a window: mapping the whole 16-bit range left it
+    # with 16 grey levels, nearly black. The declared range, else the first frame's, is used,
+    # the same for every frame of a cine (a frame twice as bright stays twice as bright).
+    values = np.zeros((3, ROWS, COLS), np.uint16)
+    values[0] = np.linspace(0, 4000, COLS, dtype=np.uint16)[None, :]
+    values[1] = 0  # a blank frame
+    values[2] = values[0] // 2
+    out = grey_of(write(tmp_path, values))
+    assert out[0].min() == 0 and out[0].max() == 255
+    assert np.all(out[1] == 0)
+    np.testing.assert_allclose(out[2].astype(float), out[0] / 2, atol=1)
+
+    def declared(ds: Dataset) -> None:
+        ds.add_new("SmallestImagePixelValue", "US", 0)
+        ds.add_new("LargestImagePixelValue", "US", 8000)
+
+    out = grey_of(write(tmp_path, values, edit=declared))
+    assert out[0].max() == round(4000 / 8000 * 255)
 
 
 def test_monochrome1_is_inverted(tmp_path: Path) -> None:

@@ -2,8 +2,10 @@
 
 * ``MONOCHROME2`` 8-bit: as stored. ``MONOCHROME1``: inverted.
 * more than 8 bits: Modality rescale (RescaleSlope/Intercept), then the first VOI window
-  (WindowCenter/Width, DICOM linear function) when present, else the full range of the stored
-  bits, mapped to 0-255.
+  (WindowCenter/Width, DICOM linear function) when present, else the range of the values the
+  image holds (Smallest/LargestImagePixelValue, or the first frame converted: a viewer's
+  default), mapped to 0-255. The full range of the stored bits would leave a 12-bit image
+  stored in 16 bits with 16 grey levels.
 * ``RGB`` / ``YBR_*``: pydicom converts YBR to RGB while decoding (once: JPEG decoders already
   return RGB), then luma ``0.299 R + 0.587 G + 0.114 B``.
 * ``PALETTE COLOR``: the palette (8- or 16-bit entries, segmented or not) applied, then luma;
@@ -39,15 +41,31 @@ def grey_converter(ds: Dataset) -> Callable[[np.ndarray], np.ndarray]:
         return lambda arr: table[np.clip(arr, 0, table.size - 1)]
     signed = tag_int(ds, "PixelRepresentation", 0) == 1
     offset = 2 ** (bits - 1) if signed else 0
-    table = monochrome_table(
-        bits=bits,
-        signed=signed,
-        slope=tag_number(ds, "RescaleSlope", 1.0) or 1.0,
-        intercept=tag_number(ds, "RescaleIntercept", 0.0),
-        window=_voi_window(ds) if bits > 8 else None,
-        invert=photometric == "MONOCHROME1",
-    )
-    return lambda arr: table[np.clip(arr.astype(np.int64) + offset, 0, table.size - 1)]
+
+    def table_for(stored_range: tuple[int, int] | None) -> np.ndarray:
+        return monochrome_table(
+            bits=bits,
+            signed=signed,
+            slope=tag_number(ds, "RescaleSlope", 1.0) or 1.0,
+            intercept=tag_number(ds, "RescaleIntercept", 0.0),
+            window=_voi_window(ds) if bits > 8 else None,
+            invert=photometric == "MONOCHROME1",
+            stored_range=stored_range,
+        )
+
+    whole = table_for(None)  # built now: a rescale that overflows rejects the file here
+    if bits <= 8 or _voi_window(ds) is not None:
+        return lambda arr: whole[np.clip(arr.astype(np.int64) + offset, 0, whole.size - 1)]
+    tables = [table_for(r)] if (r := _declared_range(ds)) else []
+
+    def convert(arr: np.ndarray) -> np.ndarray:
+        # The first frame converted that is not of one value sets the range for the whole file.
+        if not tables and arr.size and arr.min() < arr.max():
+            tables.append(table_for((int(arr.min()), int(arr.max()))))
+        table = tables[0] if tables else whole
+        return table[np.clip(arr.astype(np.int64) + offset, 0, table.size - 1)]
+
+    return convert
 
 
 def monochrome_table(
@@ -58,12 +76,14 @@ def monochrome_table(
     intercept: float,
     window: tuple[float, float] | None,
     invert: bool,
+    stored_range: tuple[int, int] | None = None,
 ) -> np.ndarray:
     """Grey uint8 for every stored value (index = stored value + 2**(bits-1) when signed).
 
     Rescale ``v * slope + intercept``; then the DICOM linear VOI window ``(center, width)`` when
-    given (and finite), else the rescaled range of the stored bits; mapped to 0-255; inverted
-    for MONOCHROME1. Raises ValueError when the rescale is not finite.
+    given (and finite), else the rescaled ``stored_range`` (lowest, highest stored value) when
+    given and not a single value, else the rescaled range of the stored bits; mapped to 0-255;
+    inverted for MONOCHROME1. Raises ValueError when the rescale is not finite.
 
     Examples
     --------
@@ -81,7 +101,11 @@ def monochrome_table(
         center, width = window
         unit = ((values - (center - 0.5)) / max(width - 1.0, 1.0)) + 0.5
     else:
-        lo, hi = float(values.min()), float(values.max())
+        in_range = values
+        if stored_range is not None and stored_range[1] > stored_range[0]:
+            lo_stored, hi_stored = stored_range
+            in_range = np.array([lo_stored, hi_stored], dtype=np.float64) * slope + intercept
+        lo, hi = float(in_range.min()), float(in_range.max())
         unit = (values - lo) / (hi - lo) if hi > lo else np.zeros_like(values)
     grey = np.rint(np.clip(unit, 0.0, 1.0) * 255.0).astype(np.uint8)
     return 255 - grey if invert else grey
@@ -101,6 +125,12 @@ def _luma(rgb: np.ndarray) -> np.ndarray:
     """ITU-R BT.601 luma of an RGB array on a 0-255 scale, as uint8."""
     grey = rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
     return np.rint(np.clip(grey, 0.0, 255.0)).astype(np.uint8)
+
+
+def _declared_range(ds: Dataset) -> tuple[int, int] | None:
+    """(SmallestImagePixelValue, LargestImagePixelValue) when both are given and differ."""
+    lo, hi = first_number(ds.get("SmallestImagePixelValue")), first_number(ds.get("LargestImagePixelValue"))
+    return (int(lo), int(hi)) if lo is not None and hi is not None and hi > lo else None
 
 
 def _voi_window(ds: Dataset) -> tuple[float, float] | None:
