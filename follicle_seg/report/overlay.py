@@ -265,7 +265,7 @@ def _upscale(a: np.ndarray, scale: int) -> np.ndarray:
 _fonts = threading.local()  # a FreeType face is not to be shared between threads
 
 
-def _font(size: int, bold: bool = False) -> ImageFont.FreeTypeFont:
+def overlay_font(size: int, bold: bool = False) -> ImageFont.FreeTypeFont:
     """DejaVu Sans from matplotlib's data folder (always installed with matplotlib), loaded once
     per thread (overlays are drawn on the run's output threads)."""
     cache = _fonts.__dict__.setdefault("by_key", {})
@@ -342,13 +342,13 @@ def _draw_header(
                 else f"{ovary.d1_px:.0f} x {ovary.d2_px:.0f} px")  # fmt: skip
         line2 += f"; ovary {size}"
     draw_title(draw, line1)
-    draw.text((8, 31), line2, font=_font(14), fill=(205, 205, 205))
+    draw.text((8, 31), line2, font=overlay_font(14), fill=(205, 205, 205))
     if record.is_sweep:
         follicles, unsure = sweep
         line3 = f"this sweep: {len(follicles)} follicle(s)" + (f" on {_frame_list(follicles)}" if follicles else "")
         if unsure:
             line3 += f"; {len(unsure)} unsure on {_frame_list(unsure)}"
-        draw.text((8, HEADER_PX), line3, font=_font(14), fill=(205, 205, 205))
+        draw.text((8, HEADER_PX), line3, font=overlay_font(14), fill=(205, 205, 205))
 
 
 def title(record: ImageRecord, patient_label: str, side: str) -> str:
@@ -360,7 +360,7 @@ def draw_title(draw: ImageDraw.ImageDraw, text: str, *, clear_width: int = 0) ->
     """Draw the header's first line, over what was there across ``clear_width`` pixels if given."""
     if clear_width:
         draw.rectangle([0, 0, clear_width, TITLE_PX], fill=_BACKGROUND)
-    draw.text((8, 5), text, font=_font(19, bold=True), fill=(255, 255, 255))
+    draw.text((8, 5), text, font=overlay_font(19, bold=True), fill=(255, 255, 255))
 
 
 def _frame_list(frames: Sequence[int], most: int = 6) -> str:
@@ -378,7 +378,7 @@ def _frame_list(frames: Sequence[int], most: int = 6) -> str:
 
 def _draw_footer(draw: ImageDraw.ImageDraw, layout: Layout, record: ImageRecord, *, unsure: bool = False) -> None:
     y0 = layout.top + layout.height
-    font = _font(13)
+    font = overlay_font(13)
     x = 8
     entries = [("ovary", OVARY_COLOUR)]
     if record.calibration.calibrated:
@@ -440,7 +440,7 @@ def _draw_labels(
     if labels:  # id of the nearest follicle of every region pixel
         _, (ny, nx) = ndimage.distance_transform_edt(ids == 0, return_indices=True)
         nearest = ids[ny, nx]
-    bold, font = _font(_FONT_PX, bold=True), _font(_FONT_PX - 2)
+    bold, font = overlay_font(_FONT_PX, bold=True), overlay_font(_FONT_PX - 2)
     placed = []
     for ident, number, size in labels:
         rows, cols = np.nonzero(ids == ident)

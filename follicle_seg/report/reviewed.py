@@ -20,7 +20,7 @@ import pandas as pd
 from PIL import Image, ImageDraw
 
 from follicle_seg.atomic import atomic_write
-from follicle_seg.report.overlay import _font, draw_title, layout_for, title
+from follicle_seg.report.overlay import draw_title, layout_for, overlay_font, title
 from follicle_seg.review import CONFIRMED, FOLLICLE, NOT_FOLLICLE, SIDES, Review
 from follicle_seg.types import Follicle, ImageResult
 
@@ -161,10 +161,10 @@ def _stamped(source: Path, result: ImageResult, marks, lines: list[str], side: s
             else:
                 draw.ellipse([x - r, y - r, x + r, y + r], outline=colour, width=4)
     y = overlay.height + _BAND_PAD_PX
-    draw.text((8, y), "REVIEWED: the decisions of review.csv, which the tables give", font=_font(14, bold=True),
+    draw.text((8, y), "REVIEWED: the decisions of review.csv, which the tables give", font=overlay_font(14, bold=True),
               fill=(255, 255, 255))  # fmt: skip
     for text in lines:
         y += _BAND_LINE_PX
-        draw.text((8, y), text, font=_font(14), fill=(255, 225, 225))
+        draw.text((8, y), text, font=overlay_font(14), fill=(255, 225, 225))
     return image
 
