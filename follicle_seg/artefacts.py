@@ -17,8 +17,8 @@ from follicle_seg.io import iter_frames
 from follicle_seg.report.dicom_seg import write_seg
 from follicle_seg.report.dicom_sr import write_sr
 from follicle_seg.report.overlay import render_overlay, side_by_side
-from follicle_seg.report.overlay_files import (CROPS, overlay_filename, parse_name, uid_token, write_crops,
-                                               write_image, write_overlay)
+from follicle_seg.report.overlay_files import (CROPS, REVIEWED, WHOLE_FRAMES, overlay_filename, parse_name,
+                                               uid_token, write_crops, write_image, write_overlay)
 from follicle_seg.types import FOLLICLE, OVARY, Frame, ImageRecord, ImageResult
 
 
@@ -38,8 +38,8 @@ def _uid(name: str) -> str:
 #: What a run writes per image: (folder inside OUT, file pattern, the name's image key: its
 #: overlay token (`uid_token`) or its SOP instance UID).
 PER_IMAGE_OUTPUTS = (
-    ("overlays", "*.png", _token), (f"overlays/{CROPS}", "*.jpg", _token), ("overlays/reviewed", "*.png", _reviewed_token),
-    ("overlays/frames", "*.jpg", _token), ("report/thumbs", "*.jpg", _token),
+    ("overlays", "*.png", _token), (f"overlays/{CROPS}", "*.jpg", _token), (f"overlays/{REVIEWED}", "*.png", _reviewed_token),
+    (f"overlays/{WHOLE_FRAMES}", "*.jpg", _token), ("report/thumbs", "*.jpg", _token),
     ("masks", "*.png", _uid), ("dicom", "*_seg.dcm", _uid), ("dicom", "*_sr.dcm", _uid),
 )  # fmt: skip
 

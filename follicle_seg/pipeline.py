@@ -372,14 +372,14 @@ def _done(result: ImageResult) -> Future:
 # --------------------------------------------------------------------------- the run
 
 
-#: Folders of OUT that atomic writes put temporary files in (``.<name>.<pid>.<hex>.tmp``).
-_WRITTEN_IN = (".", "overlays", "overlays/crops", "masks", "dicom", "report", "report/thumbs", "report/figures")
-
-
 def _remove_temporary(out: Path) -> None:
     """Remove the temporary files a killed run left (it died between writing and renaming one:
-    an overlay's or a DICOM object's may carry the PatientID). Only one run writes in ``out``."""
-    for folder in _WRITTEN_IN:
+    an overlay's or a DICOM object's may carry the PatientID): atomic writes put them
+    (``.<name>.<pid>.<hex>.tmp``) in OUT, the report's folders and the per-image outputs'
+    folders. Only one run writes in ``out``."""
+    from follicle_seg.artefacts import PER_IMAGE_OUTPUTS
+
+    for folder in (".", "report", "report/figures", *sorted({folder for folder, *_ in PER_IMAGE_OUTPUTS})):
         for path in (out / folder).glob(".*.tmp"):
             path.unlink(missing_ok=True)
 

@@ -593,8 +593,10 @@ def test_a_resumed_run_never_mixes_results_of_other_weights_or_pseudonyms(study,
     assert "--no-resume: 5 per-image output(s) of earlier runs removed" in (out / "run.log").read_text()
     # temporary files a killed run left (between writing and renaming) go at the next run's start
     left = [out / "overlays" / ".P001_x_f007.png.123.abcd.tmp", out / "dicom" / ".1.2.3_sr.dcm.123.ef.tmp",
-            out / ".images.csv.123.aa.tmp"]  # fmt: skip
+            out / ".images.csv.123.aa.tmp", out / "overlays" / "reviewed" / ".P001_x_f007_reviewed.png.1.a.tmp",
+            out / "overlays" / "frames" / ".P001_x_f000.jpg.1.b.tmp"]  # fmt: skip
     for path in left:
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"half")
     run([inputs], replace(plain, pseudonymize=key))
     assert not any(path.exists() for path in left)

@@ -88,6 +88,10 @@ def write_overlay(path: str | Path, rgb: np.ndarray) -> Path:
 
 #: Folder of the follicles' crops, inside ``overlays/``.
 CROPS = "crops"
+#: Folder inside overlays/ of the reviewed copies (report/reviewed.py).
+REVIEWED = "reviewed"
+#: Folder inside overlays/ of whole first frames for side decisions (report/whole_frames.py).
+WHOLE_FRAMES = "frames"
 #: Side of a follicle's crop (``crops/``): two and a half times its longest diameter on the
 #: overlay, within these bounds, then scaled down to at most :data:`CROP_PX` (by half at most,
 #: so that outlines stay visible).

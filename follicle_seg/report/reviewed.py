@@ -20,11 +20,11 @@ import pandas as pd
 from PIL import Image, ImageDraw
 
 from follicle_seg.atomic import atomic_write
+from follicle_seg.report.overlay_files import REVIEWED
 from follicle_seg.report.overlay import draw_title, layout_for, overlay_font, title
 from follicle_seg.review import CONFIRMED, FOLLICLE, NOT_FOLLICLE, SIDES, Review
 from follicle_seg.types import Follicle, ImageResult
 
-FOLDER = "reviewed"
 REJECTED = (235, 40, 40)
 ACCEPTED = (40, 235, 40)
 _BAND_LINE_PX = 22
@@ -33,9 +33,9 @@ _BACKGROUND = (40, 16, 16)
 
 
 def reviewed_name(overlay: str) -> str:
-    """``<stem>_reviewed.png`` in :data:`FOLDER` of an overlay file name (a distinct stem, so its
+    """``<stem>_reviewed.png`` in :data:`REVIEWED` of an overlay file name (a distinct stem, so its
     report thumbnail is apart from the analysed overlay's)."""
-    return f"{FOLDER}/{Path(overlay).stem}_reviewed.png"
+    return f"{REVIEWED}/{Path(overlay).stem}_reviewed.png"
 
 
 def analysed_name(name: str) -> str:
@@ -45,7 +45,7 @@ def analysed_name(name: str) -> str:
     'P1_20250101_L_0123abcd-a1b2c3_f004.png'
     """
     path = Path(name)
-    if path.parent.name != FOLDER or not path.stem.endswith("_reviewed"):
+    if path.parent.name != REVIEWED or not path.stem.endswith("_reviewed"):
         return name
     return str(path.parent.parent / (path.stem.removesuffix("_reviewed") + path.suffix)).removeprefix("./")
 
@@ -56,7 +56,7 @@ def write_reviewed(
     """Write the reviewed copies of the overlays in ``index`` (``scan_overlays``) that decisions
     of ``review`` are about; returns ``index`` with those overlays' ``file`` naming their copy.
     Without decisions, removes earlier copies and returns ``index`` unchanged."""
-    folder = overlays_dir / FOLDER
+    folder = overlays_dir / REVIEWED
     shutil.rmtree(folder, ignore_errors=True)
     if not review.decisions or index.empty:
         return index

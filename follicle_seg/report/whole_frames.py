@@ -16,11 +16,10 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from follicle_seg.report.overlay_files import overlay_stem, write_image
+from follicle_seg.report.overlay_files import WHOLE_FRAMES, overlay_stem, write_image
 
 log = logging.getLogger("follicle_seg")
 
-FOLDER = "frames"
 MAX_WIDTH = 1000  # px: a burned-in label stays readable, the file small
 MIN_WIDTH = 640
 
@@ -39,7 +38,7 @@ def write_whole_frames(
         text = {k: "" if pd.isna(v) else str(v) for k, v in row._asdict().items()}
         stem = overlay_stem(text["sop_instance_uid"], patient_id=text["patient_id"], study_date=text["study_date"],
                             laterality="U")  # fmt: skip
-        name = f"{FOLDER}/{stem}_f000.jpg"
+        name = f"{WHOLE_FRAMES}/{stem}_f000.jpg"
         target = overlays_dir / name
         if not target.is_file():
             if decode is None:
@@ -52,8 +51,8 @@ def write_whole_frames(
             target.parent.mkdir(parents=True, exist_ok=True)
             write_image(target, _fit(grey), ".jpg", [cv2.IMWRITE_JPEG_QUALITY, 85])
         written[text["sop_instance_uid"]] = name
-    for path in sorted((overlays_dir / FOLDER).glob("*.jpg")):  # images since given a side, or gone
-        if f"{FOLDER}/{path.name}" not in written.values():
+    for path in sorted((overlays_dir / WHOLE_FRAMES).glob("*.jpg")):  # images since given a side, or gone
+        if f"{WHOLE_FRAMES}/{path.name}" not in written.values():
             path.unlink()
     return written
 
