@@ -6,17 +6,20 @@ follicle region with the largest summed foreground probability, weighted towards
 centre line where a sonographer puts the ovary) and makes every other candidate background.
 Counting needs one object per follicle, so :func:`follicle_instances`:
 
-1. fills holes in the follicle mask (speckle or an echogenic spot inside a follicle);
-2. keeps only follicle components inside or touching a segmented ovary (a follicle component
-   with at least one ovary pixel among its 8 neighbours; a follicle enclosed by ovary always
-   has one);
-3. splits touching follicles with a watershed of the distance transform (computed with the
+1. keeps only follicle components inside or touching a segmented ovary (a follicle component
+   with at least one ovary pixel outside its holes among its 8 neighbours; a follicle enclosed
+   by ovary always has one);
+2. splits touching follicles with a watershed of the distance transform (computed with the
    physical pixel ``sampling``, so anisotropic spacing is honoured), seeded by the h-maxima of
-   that transform. A seed must stand out from the saddle towards its neighbour by
-   ``max(SPLIT_DEPTH_PX pixels, SPLIT_DEPTH_FRACTION x the component's largest inscribed
-   radius)``,
-   so one elongated follicle (whose distance ridge falls monotonically from the centre) or a
-   follicle with a ragged wall is not split, while two follicles meeting at a neck are;
+   that transform that stand ``SPLIT_DEPTH_PX`` pixels above their saddles; two neighbouring
+   pieces stay apart when the smaller one's peak (its inscribed radius) stands out from the
+   saddle between them by ``SPLIT_DEPTH_FRACTION`` of that peak, else they are joined. So one
+   elongated follicle (whose distance ridge falls monotonically from the centre) or a follicle
+   with a ragged wall is not split, while two follicles meeting at a neck are, a small one
+   beside a large one included;
+3. fills the holes of each piece (speckle or an echogenic spot inside a follicle). Holes are
+   filled after the split, not before: the tissue enclosed between a ring of touching follicles
+   is a hole of their union, and filling it first made the cluster one large follicle;
 4. drops pieces smaller than a physical minimum (area-equivalent diameter below
    ``min_diameter_mm``), or, on uncalibrated frames, below ``min_area_px`` pixels.
 
@@ -42,8 +45,11 @@ MIN_AREA_PX_UNCALIBRATED = 20
 #: Absolute depth, in pixels (of the finer axis), a distance-transform peak needs above its
 #: saddle to seed its own follicle: pixel staircase bumps on the ridge stay below it.
 SPLIT_DEPTH_PX = 2.0
-#: Relative depth: fraction of the component's largest inscribed radius.
+#: Relative depth: fraction of the smaller of two neighbouring peaks (inscribed radii).
 SPLIT_DEPTH_FRACTION = 0.2
+#: Least solidity (area over convex hull area) of each part when a follicle component is split
+#: around the tissue it encloses (a digitised disc of 4 px radius: 0.92).
+MIN_SOLIDITY = 0.85
 #: Distance transform quantisation (fraction of the smaller pixel size) used for h-maxima.
 _QUANTUM = 0.05
 
@@ -208,8 +214,8 @@ def follicle_instances(
     if box is None:
         return out
     window = _pad(box, labels.shape)  # all work on the follicles' bounding box, 1-pixel margin
-    follicle = fill_holes(labels[window] == FOLLICLE)
-    ovary = labels[window] == OVARY
+    follicle = labels[window] == FOLLICLE
+    ovary = (labels[window] == OVARY) & ~fill_holes(follicle)  # not the tissue a follicle encloses
     components, n = ndi.label(follicle, structure=_EIGHT)
     near_ovary = np.zeros(n + 1, dtype=bool)
     near_ovary[components[ndi.binary_dilation(ovary, _EIGHT) & follicle]] = True
@@ -267,23 +273,105 @@ def _pad(box: tuple[slice, slice], shape: tuple[int, ...]) -> tuple[slice, slice
 def _split(
     comp: np.ndarray, sampling: tuple[float, float], depth: float
 ) -> list[np.ndarray]:
-    """Split one connected follicle component into its follicles (a list of boolean masks)."""
+    """Split one connected follicle component into its follicles (a list of boolean masks, each
+    with its holes filled).
+
+    The component is split with its holes filled (an echogenic spot inside a follicle must not
+    make a ring of it); a piece that had holes is split again without them, and that split kept
+    when each of its parts is convex (:data:`MIN_SOLIDITY`): touching follicles around enclosed
+    tissue, not the crescents of a follicle cut around a hole."""
+    filled = fill_holes(comp)
+    pieces = _watershed_pieces(filled, sampling, depth)
+    if filled.sum() == comp.sum():
+        return pieces
+    out = []
+    for piece in pieces:
+        parts = _watershed_pieces(piece & comp, sampling, depth) if (piece & ~comp).any() else [piece]
+        convex = len(parts) > 2 and all(_solidity(part) >= MIN_SOLIDITY for part in parts)
+        out.extend(parts if convex else [piece])
+    return out
+
+
+def _solidity(mask: np.ndarray) -> float:
+    """Area over convex hull area, in pixels (1 for a convex shape)."""
+    box = bounding_box(mask)
+    return float(mask[box].sum()) / float(convex_hull_mask(mask[box]).sum()) if box else 0.0
+
+
+def _watershed_pieces(comp: np.ndarray, sampling: tuple[float, float], depth: float) -> list[np.ndarray]:
+    """A (connected) mask cut by the watershed of its distance transform, shallow basins joined;
+    each piece with its holes filled."""
     dist = ndi.distance_transform_edt(comp, sampling=sampling)
-    radius = float(dist.max())
-    h = max(depth, SPLIT_DEPTH_FRACTION * radius)
     quantum = _QUANTUM * min(sampling)
     levels = np.round(dist / quantum).astype(np.int32)
     if ndi.label(local_maxima(levels, connectivity=2) & comp, structure=_EIGHT)[1] <= 1:
-        return [comp]  # a single peak (a convex follicle): nothing to split
-    # Regional maxima of the reconstruction of (dist - h) under dist: one plateau per peak that
-    # rises at least h above its saddle (equal twin peaks on one plateau give a single seed).
-    lowered = np.maximum(levels - max(int(round(h / quantum)), 1), 0)
+        return [fill_holes(comp)]  # a single peak (a convex follicle): nothing to split
+    # Regional maxima of the reconstruction of (dist - depth) under dist: one plateau per peak
+    # that rises at least ``depth`` above its saddle (equal twin peaks on one plateau: one seed).
+    lowered = np.maximum(levels - max(int(round(depth / quantum)), 1), 0)
     domes = reconstruction(lowered, levels, method="dilation")
     seeds, n_seeds = ndi.label(local_maxima(domes, connectivity=2) & comp, structure=_EIGHT)
     if n_seeds <= 1:
-        return [comp]
-    basins = watershed(-dist, seeds, mask=comp)
-    return [basins == s for s in range(1, n_seeds + 1) if (basins == s).any()]
+        return [fill_holes(comp)]
+    basins = _join_shallow(watershed(-dist, seeds, mask=comp), dist, n_seeds)
+    return [fill_holes(basins == s) for s in np.unique(basins[basins > 0])]
+
+
+def _join_shallow(basins: np.ndarray, dist: np.ndarray, n: int) -> np.ndarray:
+    """Join neighbouring watershed basins whose smaller peak stands out from the saddle between
+    them by less than :data:`SPLIT_DEPTH_FRACTION` of that peak, shallowest first (a joined
+    basin takes the higher peak and both saddles), and return the relabelled basins."""
+    peaks = np.zeros(n + 1)
+    peaks[1:] = ndi.maximum(dist, basins, index=np.arange(1, n + 1))
+    saddles: dict[tuple[int, int], float] = {}
+    for a, b, da, db in _neighbour_pairs(basins, dist):
+        for key, value in _pair_heights(a, b, np.minimum(da, db)):
+            saddles[key] = max(saddles.get(key, 0.0), value)
+    parent = np.arange(n + 1)
+    while saddles:
+        (a, b), saddle = min(saddles.items(), key=lambda kv: _relative_depth(peaks, *kv[0], kv[1]))
+        if _relative_depth(peaks, a, b, saddle) >= SPLIT_DEPTH_FRACTION:
+            break
+        parent[parent == b] = a  # b joins a
+        peaks[a] = max(peaks[a], peaks[b])
+        joined: dict[tuple[int, int], float] = {}
+        for (x, y), value in saddles.items():
+            x, y = (a if x == b else x), (a if y == b else y)
+            if x != y:
+                key = (min(x, y), max(x, y))
+                joined[key] = max(joined.get(key, 0.0), value)
+        saddles = joined
+    return parent[basins]
+
+
+def _relative_depth(peaks: np.ndarray, a: int, b: int, saddle: float) -> float:
+    smaller = min(peaks[a], peaks[b])
+    return (smaller - saddle) / smaller if smaller > 0 else 0.0
+
+
+#: Slices pairing every pixel with its right, lower, lower-right and lower-left neighbour.
+_NEIGHBOURS = (
+    ((slice(None), slice(None, -1)), (slice(None), slice(1, None))),
+    ((slice(None, -1), slice(None)), (slice(1, None), slice(None))),
+    ((slice(None, -1), slice(None, -1)), (slice(1, None), slice(1, None))),
+    ((slice(None, -1), slice(1, None)), (slice(1, None), slice(None, -1))),
+)
+
+
+def _neighbour_pairs(basins: np.ndarray, dist: np.ndarray):
+    """(label, label, dist, dist) arrays of 8-neighbouring pixels in two different basins."""
+    for here, there in _NEIGHBOURS:
+        a, b = basins[here], basins[there]
+        border = (a != b) & (a > 0) & (b > 0)
+        yield a[border], b[border], dist[here][border], dist[there][border]
+
+
+def _pair_heights(a: np.ndarray, b: np.ndarray, height: np.ndarray):
+    """((smaller label, larger label), highest height) for each pair of labels in ``a``/``b``."""
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    for key in set(zip(lo.tolist(), hi.tolist())):
+        at = (lo == key[0]) & (hi == key[1])
+        yield key, float(height[at].max())
 
 
 def fill_holes(mask: np.ndarray) -> np.ndarray:

@@ -113,6 +113,64 @@ def test_holes_are_filled():
     assert (inst[78:83, 98:103] == 1).all()
 
 
+def disc_mm(shape, centre_mm, diameter_mm, spacing=0.2):
+    """A disc given in mm (centre, diameter) on a grid of ``spacing`` mm (pixel centres at 0.03 mm
+    off the grid's origin, so no disc is symmetric to the pixel)."""
+    rr, cc = np.mgrid[: shape[0], : shape[1]] * spacing + 0.03
+    return (rr - centre_mm[0]) ** 2 + (cc - centre_mm[1]) ** 2 <= (diameter_mm / 2) ** 2
+
+
+def instance_sizes(labels, spacing=0.2):
+    """Area-equivalent diameters (mm, 1 decimal) of the instances, largest first."""
+    inst = follicle_instances(labels, spacing_row_mm=spacing, spacing_col_mm=spacing, min_diameter_mm=1.0)
+    areas = np.bincount(inst.ravel())[1:] * spacing**2
+    return sorted((round(float(2 * np.sqrt(a / np.pi)), 1) for a in areas), reverse=True)
+
+
+def test_a_ring_of_touching_follicles_is_each_of_them_not_one_around_the_tissue_it_encloses():
+    """Holes were filled before splitting: the ovary tissue enclosed by seven touching 4 mm
+    follicles (or four 6 mm ones) became part of one 11.6 mm (14.5 mm) "follicle"."""
+    shape = (250, 250)
+    ring = [disc_mm(shape, (25, 25), 4)] + [disc_mm(shape, (25 + 4 * np.sin(a), 25 + 4 * np.cos(a)), 4)
+                                            for a in np.arange(6) * np.pi / 3]  # fmt: skip
+    sizes = instance_sizes(in_ovary(*ring, shape=shape))
+    assert len(sizes) == 7 and all(3.8 <= d <= 4.3 for d in sizes)
+    square = [disc_mm(shape, c, 6) for c in ((22, 22), (22, 28), (28, 22), (28, 28))]
+    sizes = instance_sizes(in_ovary(*square, shape=shape))
+    assert len(sizes) == 4 and all(5.8 <= d <= 6.3 for d in sizes)
+
+
+def test_a_small_follicle_touching_a_large_one_is_split_from_it():
+    """The depth a peak needs was a fraction of the component's largest radius, which the large
+    follicle set: a 5 mm follicle meeting a 15 mm one at a 1.7 mm neck was merged into a 17.5 mm
+    one (an 18 and a 6 mm: one >= 18 mm, one follicle lost)."""
+    shape = (250, 250)
+    sizes = instance_sizes(in_ovary(disc_mm(shape, (25, 20), 15), disc_mm(shape, (25, 29.8), 5), shape=shape))
+    assert len(sizes) == 2 and 14.5 <= sizes[0] <= 15.2 and 4.3 <= sizes[1] <= 5.2
+    sizes = instance_sizes(in_ovary(disc_mm(shape, (25, 20), 18), disc_mm(shape, (25, 31.8), 6), shape=shape))
+    assert len(sizes) == 2 and sizes[0] <= 18.2 and 5.3 <= sizes[1] <= 6.2
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_follicle_with_echogenic_spots_in_it_stays_one(seed):
+    """Holes are filled after splitting now; spots inside one follicle must not cut it in pieces
+    (an elongated one with a spot across most of its width included)."""
+    rng = np.random.default_rng(seed)
+    for _ in range(10):
+        axes = (rng.uniform(2.0, 7.0), rng.uniform(2.0, 7.0))
+        f = ellipse((160, 200), (80, 100), axes, (0.2, 0.2), rng.uniform(0, np.pi))
+        labels = in_ovary(f)
+        rows, cols = np.nonzero(f)
+        for k in rng.integers(len(rows), size=2):
+            spot = ellipse((160, 200), (rows[k], cols[k]), (0.4, 0.4), (0.2, 0.2)) & f
+            labels[spot] = OVARY
+        assert count(labels) == 1, axes
+    f = ellipse((160, 200), (80, 100), (7.0, 1.6), (0.2, 0.2))
+    labels = in_ovary(f)
+    labels[ellipse((160, 200), (80, 100), (0.5, 0.5), (0.2, 0.2))] = OVARY  # 1 mm of its 3.2 mm width
+    assert count(labels) == 1
+
+
 def test_input_is_not_modified_and_shapes_checked():
     labels = in_ovary(ellipse((160, 200), (80, 100), (3.0, 3.0), (0.2, 0.2)))
     before = labels.copy()

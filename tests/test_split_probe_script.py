@@ -1,0 +1,31 @@
+"""scripts/split_probe.py: the shapes it draws are what it says, and it reports both checks."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+from script_module import load_script  # tests/ is on sys.path
+from scipy import ndimage as ndi
+
+from follicle_seg.types import FOLLICLE, OVARY
+
+split_probe = load_script("split_probe")
+
+
+def test_a_spotted_single_is_one_follicle_with_ovary_spots_inside() -> None:
+    labels = split_probe.spotted_single(np.random.default_rng(5))
+    follicle = labels == FOLLICLE
+    assert ndi.label(follicle, structure=np.ones((3, 3)))[1] == 1
+    assert (ndi.binary_fill_holes(follicle) & (labels == OVARY)).any()  # spots inside it
+
+
+def test_an_evenly_spaced_ring_encloses_tissue_and_its_follicles_are_counted(monkeypatch, capsys) -> None:
+    rng = np.random.default_rng(0)
+    labels, k = split_probe.ring(rng)
+    assert 3 <= k <= 7 and (labels == FOLLICLE).any()
+    monkeypatch.setattr(sys, "argv", ["split_probe.py", "--singles", "3", "--rings", "3"])
+    split_probe.main()
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("spotted singles cut in pieces: ") and out[0].endswith(" of 3")
+    assert out[1].startswith("rings split into their follicles: ") and out[1].endswith(" of 3")
