@@ -20,7 +20,9 @@ Rules (the README, "Measurement rules", explains them for users):
   reason is a row of ``review_reasons`` (which image, which flag, in words);
 * visits add both sides (a side-unknown ovary-visit only when no side is known); change from
   baseline is against the baseline visit (of nominal week 0, nearest day 0; none: the deltas
-  stay empty); the baseline date comes from the cohort, else the first visit;
+  stay empty), and only for a visit whose totals add the same sides as the baseline's (one
+  ovary against two is no change: empty); the baseline date comes from the cohort, else the
+  first visit;
 * response rows are per dose group x nominal week (days from baseline / 14 rounded half up, x 2),
   one value per patient, the groups in the order the cohort file first names them;
 * a reviewer's decisions (:mod:`follicle_seg.review`) apply first: follicles reviewed as not
@@ -501,10 +503,12 @@ def _visits(ovary_df: pd.DataFrame) -> pd.DataFrame:
     if not len(ovary_df):
         return _frame([], "visits")
     rows = []
+    sides: dict[tuple[str, str], frozenset[str]] = {}  # the sides each visit's totals add
     for (patient, day), g in ovary_df.groupby(["patient_id", "study_date"], sort=True):
         # a side-unknown image beside a known side may show that ovary again: never added to it
         known = g[g["laterality"].isin(("L", "R"))]
         summed = known if len(known) else g
+        sides[patient, day] = frozenset(summed["laterality"])
         # True when a side shows one; unknown (NA) when none does but a side is uncalibrated.
         if (g["max_follicle_mm"] >= 10.0).any():
             any_ge10 = True
@@ -529,7 +533,10 @@ def _visits(ovary_df: pd.DataFrame) -> pd.DataFrame:
         if not len(at_baseline):  # the baseline scan is missing: no change to measure from
             continue
         base = g.loc[at_baseline.abs().sort_values(kind="stable").index[0]]
-        dated = g[days.notna()]  # a visit at an unknown time has no change from baseline
+        # a change only between visits of the same sides: a one-sided baseline made every later
+        # two-sided visit read as a rise, a one-sided later visit as a fall
+        same = pd.Series([sides[patient, d] == sides[patient, base["study_date"]] for d in g["study_date"]], index=g.index)
+        dated = g[days.notna() & same]  # a visit at an unknown time has no change from baseline
         visits.loc[dated.index, "delta_follicle_count"] = dated["follicle_count"] - base["follicle_count"]
         visits.loc[dated.index, "delta_afc"] = dated["afc"] - base["afc"]
     return visits

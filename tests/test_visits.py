@@ -252,6 +252,26 @@ def test_without_a_baseline_scan_the_change_from_baseline_stays_empty():
     assert r.loc[2, "n_patients"] == 2 and r.loc[2, "delta_follicle_count_mean"] == -1.0  # P2's only
 
 
+def test_a_change_from_baseline_is_measured_only_between_visits_of_the_same_sides():
+    """A baseline that imaged the left ovary only made each later visit of both ovaries read as a
+    rise (1 -> 3: +2, a false efficacy signal); a one-sided later visit as a fall."""
+    results = [result("l0", [3.0], day="2026-01-05"),
+               result("l1", [3.0], day="2026-01-19"), result("r1", [4.0, 5.0], day="2026-01-19", side="R"),
+               result("l2", [3.0], day="2026-02-02"),
+               result("l3", [3.0], patient="P2", day="2026-01-05"), result("r3", [4.0], patient="P2", day="2026-01-05", side="R"),
+               result("l4", [3.0, 4.0, 6.0], patient="P2", day="2026-01-19"),
+               result("l5", [3.0, 4.0], patient="P2", day="2026-02-02"),
+               result("r5", [4.0], patient="P2", day="2026-02-02", side="R")]  # fmt: skip
+    t = build_tables(results)
+    v = t["visits"].set_index(["patient_id", "study_date"])
+    assert list(v.loc["P1", "follicle_count"]) == [1, 3, 1]
+    assert v.loc["P1", "delta_follicle_count"].tolist()[0] == 0 and v.loc["P1", "delta_follicle_count"].isna().tolist() == [False, True, False]
+    assert v.loc["P1", "delta_afc"].isna().tolist() == [False, True, False]
+    assert v.loc["P2", "delta_follicle_count"].isna().tolist() == [False, True, False]
+    assert list(v.loc["P2", "delta_follicle_count"].dropna()) == [0, 1]
+    assert t["response"].set_index("week").loc[2, "delta_follicle_count_mean"] != t["response"].set_index("week").loc[2, "delta_follicle_count_mean"]  # NaN: no patient's change
+
+
 def test_visits_are_listed_by_date_whatever_their_study_uids():
     results = [result("a", [3.0], day="2026-03-01", study="1.10"), result("b", [3.0], day="2026-02-01", study="1.9")]
     assert list(build_tables(results)["visits"]["study_date"]) == ["2026-02-01", "2026-03-01"]
