@@ -363,3 +363,23 @@ def test_the_group_plots_show_every_groups_values_from_zero(tmp_path, monkeypatc
         for ax in axes[:, column]:
             bottom, top = ax.get_ylim()
             assert bottom == 0 and top >= largest
+
+
+def test_the_tracking_line_drops_to_a_visit_without_follicles_and_breaks_at_one_without_mm(tmp_path, monkeypatch) -> None:
+    """The largest-follicle line ran from 4.1 mm (day 0) straight to 5.4 mm (day 29) past the
+    empty visit of day 12, as if a 4.7 mm follicle had been seen there."""
+    from follicle_seg.report import plots
+
+    days = {"2026-01-05": 0.0, "2026-01-17": 12.0, "2026-02-03": 29.0, "2026-02-17": 43.0}
+    ovaries = pd.DataFrame({"study_date": list(days), "laterality": ["R"] * 4, "days_from_baseline": list(days.values()),
+                            "follicle_count": [1, 0, 2, 1]})  # fmt: skip
+    follicles = pd.DataFrame({
+        "study_date": ["2026-01-05", "2026-02-03", "2026-02-03", "2026-02-17"], "laterality": ["R"] * 4,
+        "mean_diameter_mm": [4.1, 5.4, 3.0, None], "counted": [True] * 4,  # the last visit uncalibrated
+    })  # fmt: skip
+    drawn = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path, digest: drawn.append(fig) or Path(path))
+    plots.plot_follicle_tracking(follicles, ovaries, tmp_path / "t.png", title="P")
+    (line,) = drawn[0].axes[0].get_lines()[:1]
+    np.testing.assert_array_equal(line.get_xdata(), [0.0, 12.0, 29.0, 43.0])
+    np.testing.assert_array_equal(line.get_ydata(), [4.1, 0.0, 5.4, np.nan])

@@ -160,10 +160,10 @@ def plot_follicle_tracking(
         x = np.array([days.get((str(d), side), np.nan) for d in mine["study_date"]], float)
         y = _floats(mine["mean_diameter_mm"])
         ax.scatter(x, y, color=colour, s=28, zorder=3)
-        largest = mine.assign(_x=x, _y=y).dropna(subset=["_y"]).groupby("_x")["_y"].max()
-        if len(largest):
-            ax.plot(largest.index, largest.values, color=colour, linewidth=1.2, alpha=0.7)
-            top = max(top, float(largest.max()) + 2)
+        largest = _largest_by_visit(scanned, x, y)
+        if np.isfinite(largest[1]).any():
+            ax.plot(*largest, color=colour, linewidth=1.2, alpha=0.7)
+            top = max(top, float(np.nanmax(largest[1])) + 2)
         empty = scanned[scanned["follicle_count"].fillna(0).astype(float) == 0]
         ax.scatter(
             _floats(empty["days_from_baseline"]),
@@ -198,6 +198,20 @@ def plot_follicle_tracking(
     ]
     fig.legend(handles=handles, loc="outside lower center", ncols=2, fontsize=8, frameon=False)
     return _save(fig, path, digest)
+
+
+def _largest_by_visit(scanned: pd.DataFrame, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(days, largest diameter) of each scanned ovary-visit of a side, by day: 0 for one without
+    follicles (the line drops to its open marker, not across it), NaN (a break in the line) for
+    one whose follicles have no mm or that has no day."""
+    days = _floats(scanned["days_from_baseline"])
+    largest = np.full(len(days), np.nan)
+    for i, (day, n) in enumerate(zip(days, scanned["follicle_count"].fillna(0).astype(float))):
+        sizes = y[(x == day) & np.isfinite(y)]
+        largest[i] = 0.0 if n == 0 else (sizes.max() if sizes.size else np.nan)
+    order = np.argsort(days, kind="stable")
+    keep = np.isfinite(days[order])
+    return days[order][keep], largest[order][keep]
 
 
 def _floats(series: pd.Series) -> np.ndarray:
