@@ -141,6 +141,8 @@ def run(
             typer.echo(f"  {problem}")
         if len(summary.output_problems) > 20:
             typer.echo(f"  ... and {len(summary.output_problems) - 20} more (images.csv's reason of ok rows)")
+        for note in summary.cohort_notes:
+            typer.echo(f"  cohort: {note}")
         report_line = f"; report: {out / 'report' / 'index.html'}" if report else " (no report: --no-report)"
         typer.echo(f"tables: {out / 'images.csv'} ...{report_line}")
         _echo_review(summary)

@@ -87,6 +87,7 @@ class RunSummary:
     rejected_reasons: list[str] = field(default_factory=list)
     needs_review: int = 0  # ovary-visits flagged, after the reviewer's decisions
     output_problems: list[str] = field(default_factory=list)  # analysed files short of an output
+    cohort_notes: list[str] = field(default_factory=list)  # the cohort file against the scans
 
     @property
     def frames_per_s(self) -> float:
@@ -519,7 +520,7 @@ def _analysis_identity(options: RunOptions, key: bytes | None) -> dict[str, str]
 
 def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | None, progress, t0: float) -> RunSummary:
     from follicle_seg.review import REVIEW_FILE, WORKSHEET_FILE, Review, ReviewError
-    from follicle_seg.visits import build_tables
+    from follicle_seg.visits import build_tables, cohort_mismatches
 
     review = Review.read(options.out / REVIEW_FILE)
     anonymise = _anonymiser(key)
@@ -577,6 +578,9 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
             tables = build_tables(results, cohort, review)
         except ReviewError as exc:
             raise ReviewError(f"{exc} (the analysis is kept: correct the review and run again)") from None
+        for note in cohort_mismatches(tables["ovaries"], cohort):
+            summary.cohort_notes.append(note)
+            log.warning("%s: %s", options.cohort, note)
         if review.decisions:
             log.info("%s: %d decisions applied", review.path, len(review.decisions))
         else:  # a review log of an earlier review that is gone would mislead

@@ -618,6 +618,33 @@ def _cohort_maps(cohort: pd.DataFrame | None) -> tuple[dict[str, str], dict[str,
     return groups, baselines
 
 
+def cohort_mismatches(ovaries: pd.DataFrame, cohort: pd.DataFrame | None) -> list[str]:
+    """What an analyst must know about the cohort file against the scans, in words: patients
+    scanned but not in it (they get no group: a mistyped PatientID moves a patient out of their
+    dose group), and patients in it with no scan (missing from every table).
+
+    Examples
+    --------
+    >>> ov = pd.DataFrame({"patient_id": ["P1", "P2", ""]})
+    >>> cohort_mismatches(ov, pd.DataFrame({"patient_id": ["P1", "P9"], "group": ["low", "high"]}))
+    ['1 patient(s) scanned but not in the cohort file, given no group: P2', '1 patient(s) of the cohort file without any scan: P9']
+    """
+    if cohort is None:
+        return []
+    listed = set(cohort["patient_id"].astype(str))
+    scanned = set(ovaries["patient_id"].astype(str)) - {""}
+    notes = []
+    if extra := sorted(scanned - listed):
+        notes.append(f"{len(extra)} patient(s) scanned but not in the cohort file, given no group: {_some(extra)}")
+    if missing := sorted(listed - scanned):
+        notes.append(f"{len(missing)} patient(s) of the cohort file without any scan: {_some(missing)}")
+    return notes
+
+
+def _some(names: list[str], most: int = 10) -> str:
+    return ", ".join(names[:most]) + (f", ... ({len(names) - most} more)" if len(names) > most else "")
+
+
 def _group_order(cohort: pd.DataFrame | None) -> list[str]:
     """Dose groups in the order the cohort file first names them (a trial lists its dose
     groups low to high, or in the order it defines them; sorting by name would not)."""

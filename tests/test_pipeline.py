@@ -799,3 +799,20 @@ def test_the_demo_says_where_its_report_is_and_how_to_apply_a_review(tmp_path):
     shutil.copy(out / "results" / "review_worksheet.csv", out / "results" / "review.csv")  # undecided: no decisions
     again = CliRunner().invoke(app, command)
     assert again.exit_code == 0 and "nothing left to analyse" in again.output, again.output
+
+
+def test_a_cohort_file_that_misses_a_scanned_patient_or_lists_an_unscanned_one_is_said(study, clean_run, tmp_path):
+    """A mistyped PatientID in the cohort moved a patient out of their dose group, and a patient
+    without scans dropped out of every table, both in silence."""
+    out = tmp_path / "out"
+    shutil.copytree(clean_run, out)
+    cohort = pd.read_csv(study / "cohort.csv")
+    left_out = cohort.patient_id.iloc[0]
+    changed = pd.concat([cohort.iloc[1:], pd.DataFrame({"patient_id": ["P099"], "group": ["high"]})])
+    changed.to_csv(tmp_path / "cohort.csv", index=False)
+    summary = run([study / "dicom"], RunOptions(out=out, cohort=tmp_path / "cohort.csv", workers=1, dicom=False))
+    assert summary.frames == 0  # the tables rebuilt, nothing analysed again
+    assert summary.cohort_notes == [f"1 patient(s) scanned but not in the cohort file, given no group: {left_out}",
+                                    "1 patient(s) of the cohort file without any scan: P099"]  # fmt: skip
+    assert "without any scan: P099" in (out / "run.log").read_text()
+    assert run([study / "dicom"], RunOptions(out=out, cohort=study / "cohort.csv", workers=1, dicom=False)).cohort_notes == []
