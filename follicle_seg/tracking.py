@@ -63,7 +63,6 @@ DIAMETER_DECIMALS = 2
 
 FLAG_UNCALIBRATED = "uncalibrated"
 FLAG_LOW_CONFIDENCE = "low confidence"
-FLAG_NO_OVARY = "follicles without ovary"
 FLAG_NO_OVARY_FOUND = "no ovary found"
 FLAG_SIDE_UNKNOWN = "side unknown"
 FLAG_PANES_DIFFER = "panes differ"
@@ -78,7 +77,6 @@ MAX_COUNT_DISAGREEMENT = 1
 FLAG_REASONS: dict[str, str] = {
     FLAG_UNCALIBRATED: "no calibration: sizes in pixels only",
     FLAG_LOW_CONFIDENCE: f"a candidate follicle scored {LOW_CONFIDENCE_SCORE:.2f}-{MIN_FOLLICLE_SCORE:.2f} and is not reported",
-    FLAG_NO_OVARY: "follicles found but no ovary",
     FLAG_NO_OVARY_FOUND: "no ovary found",
     FLAG_SIDE_UNKNOWN: ("side unknown: no laterality tag or keyword; give each image its side (left or right) "
                         "rather than confirming: images of unknown side count as one image, never a sum"),
@@ -292,7 +290,7 @@ def summarise_image(
         overlays and a reviewer's decisions); ``flags``, each a
         reason for review: ``"uncalibrated"``, ``"low confidence"`` (a candidate follicle
         scoring between ``LOW_CONFIDENCE_SCORE`` and ``MIN_FOLLICLE_SCORE`` was left out),
-        ``"follicles without ovary"``, ``"no ovary found"``,
+        ``"no ovary found"``,
         ``"side unknown"``, then the network's frame flags (``FrameSegmentation.flags``) of
         the frames the results rest on: every frame of a still; in a sweep the frames of the
         counted follicles' tracks and the ovary's largest section (frames past the ovary at the
@@ -339,8 +337,6 @@ def summarise_image(
         flags.append(FLAG_UNCALIBRATED)
     if unsure:
         flags.append(FLAG_LOW_CONFIDENCE)
-    if follicles and ovary is None:
-        flags.append(FLAG_NO_OVARY)
     if ovary is None:
         flags.append(FLAG_NO_OVARY_FOUND)
     if record.laterality not in ("L", "R"):

@@ -369,7 +369,7 @@ class _OvaryVisit:
         """The files a flag of image ``r`` is about: ``r`` itself, or for a sweep joined from stills
         the stills that raise it (those holding an unsure candidate for "low confidence", those
         whose own results carry a network flag), else its first still (a flag the sweep derives
-        as a whole: no ovary found, follicles without ovary)."""
+        as a whole: no ovary found)."""
         uid = r.record.sop_instance_uid  # type: ignore[union-attr]
         stills = self.stills.get(uid, ())
         if flag == FLAG_LOW_CONFIDENCE:  # a joined sweep's candidates keep their still's UID
