@@ -16,7 +16,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-from follicle_seg.errors import OutputError
+from follicle_seg.errors import OutputError, brief
 from follicle_seg.tracking import measured_follicle
 from follicle_seg.types import NET_FLAGS_BEFORE, Calibration, Follicle, ImageRecord, ImageResult, Pane, Section
 
@@ -56,9 +56,9 @@ def stored_analysis(path: str | Path) -> dict[str, str] | None:
     try:
         with closing(sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True)) as db:
             row = db.execute("SELECT value FROM meta WHERE name = 'analysis'").fetchone()
-    except sqlite3.Error:
+        return json.loads(row[0]) if row else None
+    except (sqlite3.Error, ValueError):
         return None
-    return json.loads(row[0]) if row else None
 
 
 class StateStore:
@@ -171,7 +171,7 @@ class StateStore:
             "SELECT max(seq) FROM inputs WHERE sop_instance_uid = ? AND status != 'rejected'", (sop,)).fetchone()
         if latest != seq:
             return None
-        result = result_from_dict(json.loads(payload))
+        result = self._decoded(payload)
         record = dataclasses.replace(result.record, path=path) if result.record is not None else None
         return dataclasses.replace(result, path=path, record=record)
 
@@ -191,11 +191,16 @@ class StateStore:
     def results(self, keys: set[tuple[str, str]] | None = None) -> list[ImageResult]:
         """Stored results sorted by path; only those whose (path, sha256) is in `keys` when given."""
         rows = self._db.execute("SELECT path, sha256, result FROM inputs ORDER BY path, seq")
-        return [
-            result_from_dict(json.loads(payload))
-            for path, sha, payload in rows
-            if keys is None or (path, sha) in keys
-        ]
+        return [self._decoded(payload) for path, sha, payload in rows if keys is None or (path, sha) in keys]
+
+    def _decoded(self, payload: str) -> ImageResult:
+        """A stored result; a row this version cannot read (damaged, or written by a far older or
+        newer one) stops the run with what to do, not a traceback."""
+        try:
+            return result_from_dict(json.loads(payload))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise OutputError(f"{self.path}: a stored result cannot be read ({type(exc).__name__}: {brief(exc)}); "
+                              "run again with --no-resume") from exc
 
     def __len__(self) -> int:
         return self._db.execute("SELECT count(*) FROM inputs").fetchone()[0]

@@ -70,6 +70,26 @@ def test_corrupt_state_file_names_the_fix(tmp_path):
         StateStore(bad)
 
 
+@pytest.mark.parametrize("payload", ['{"record": null', '{"path": "a.dcm"}', '[1, 2]'])
+def test_a_stored_result_that_cannot_be_read_names_the_fix_not_a_traceback(tmp_path, payload):
+    """A damaged row, or one this version does not know, escaped as a raw JSONDecodeError,
+    KeyError or TypeError (the command line catches only its own errors)."""
+    import sqlite3
+
+    from follicle_seg.state import stored_analysis
+
+    store = StateStore(tmp_path / "s.sqlite")
+    store.record("abc", _result())
+    with sqlite3.connect(tmp_path / "s.sqlite") as db:
+        db.execute("UPDATE inputs SET result = ?", (payload,))
+        db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('analysis', '{broken')")
+    with pytest.raises(OutputError, match=r"s.sqlite: a stored result cannot be read .*--no-resume"):
+        store.results()
+    with pytest.raises(OutputError, match="--no-resume"):
+        store.moved("abc", set(), "b.dcm")
+    assert stored_analysis(tmp_path / "s.sqlite") is None
+
+
 def test_file_sha256_matches_hashlib(tmp_path):
     import hashlib
 
