@@ -88,6 +88,25 @@ def test_our_seg_on_its_sources_reads_back_as_the_region_labels_and_spacing(tmp_
     assert read_pairs(tmp_path)[0][0] == pairs[0][0]  # the folder has no images/ + masks/: DICOM
 
 
+def test_a_seg_without_preamble_is_read_and_an_unreadable_file_is_said(tmp_path: Path, monkeypatch) -> None:
+    """The folder was read with a bare dcmread: a SEG written without the 128-byte preamble was
+    passed over, and a file that could not be opened vanished in silence ("no DICOM SEG found")."""
+    seg = write_seg(_source(tmp_path / "img.dcm", 0), _labels(), tmp_path / "seg.dcm")
+    seg.write_bytes(seg.read_bytes()[132:])  # starts with its file meta group
+    assert len(read_dicom_seg_pairs(tmp_path)) == 1
+    from follicle_seg.model import dicom_pairs
+
+    def unreadable(path, **kwargs):
+        if Path(path).name == "seg.dcm":
+            raise PermissionError(13, "Permission denied")
+        return pydicom.dcmread(path, **kwargs)
+
+    monkeypatch.setattr(dicom_pairs, "read_dicom", unreadable)
+    with pytest.raises(RejectedInput, match="cannot read the file: .*Permission denied") as info:
+        read_dicom_seg_pairs(tmp_path)
+    assert info.value.path == str(seg)
+
+
 def test_each_outlined_pane_of_a_dual_display_is_a_pair_of_its_own(tmp_path: Path) -> None:
     left = dict(min_col=0, min_row=0, max_col=79, max_row=ROWS - 1, delta_x_mm=0.2, delta_y_mm=0.2)
     right = dict(left, min_col=80, max_col=COLS - 1, delta_x_mm=0.3, delta_y_mm=0.3)

@@ -22,12 +22,13 @@ from pathlib import Path
 
 import highdicom as hd
 import numpy as np
-import pydicom
+from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
 from pydicom.uid import SegmentationStorage
 
 from follicle_seg.errors import RejectedInput, brief
 from follicle_seg.io import discover, iter_frames, read_record
+from follicle_seg.io.header import read_dicom
 from follicle_seg.model.data import Pair
 from follicle_seg.model.loss import OUTLINE
 from follicle_seg.report.dicom_common import FOLLICLE, OVARY
@@ -72,9 +73,11 @@ def read_dicom_seg_pairs(folder: Path) -> list[Pair]:
     segs, sources = [], {}
     for path in discover([folder]):
         try:
-            ds = pydicom.dcmread(path, stop_before_pixels=True)
-        except Exception:  # not DICOM (notes, thumbnails): not part of the annotations
+            ds = read_dicom(path, stop_before_pixels=True)
+        except InvalidDicomError:  # not DICOM (notes, thumbnails): not part of the annotations
             continue
+        except (OSError, ValueError, EOFError) as exc:  # unreadable: an annotation must not vanish unsaid
+            raise RejectedInput(str(path), f"cannot read the file: {brief(exc)}") from None
         if ds.get("SOPClassUID") == SegmentationStorage:
             segs.append(path)
         elif "SOPInstanceUID" in ds:
@@ -96,8 +99,8 @@ def read_dicom_seg_pairs(folder: Path) -> list[Pair]:
 
 def _seg_pairs(seg_path: Path, sources: dict[str, Path]) -> list[Pair]:
     try:
-        seg = hd.seg.segread(seg_path)
-    except Exception as exc:
+        seg = hd.seg.Segmentation.from_dataset(read_dicom(seg_path), copy=False)  # segread, without preamble too
+    except Exception as exc:  # highdicom raises many kinds on a SEG it cannot take
         raise RejectedInput(str(seg_path), f"cannot read the SEG: {brief(exc)}") from None
     classes = {}
     for number in seg.segment_numbers:
