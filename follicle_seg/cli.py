@@ -121,10 +121,10 @@ def run(
     options = RunOptions(
         out=out, cohort=cohort, device=device, batch_size=batch_size, workers=workers, resume=resume,
         save_masks=save_masks, overlays=overlays, dicom=dicom, report=report, whole_frames=whole_frames, weights=weights,
-        pseudonymize=pseudonymize, executor=executor, scheduler=scheduler, quiet=quiet,
+        pseudonymize=pseudonymize, executor=executor, scheduler=scheduler,
     )
     try:
-        summary = _run_with_progress(inputs, options)
+        summary = _run_with_progress(inputs, options, quiet=quiet)
     except FollicleSegError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -148,10 +148,10 @@ def run(
         _echo_review(summary)
 
 
-def _run_with_progress(inputs, options):
+def _run_with_progress(inputs, options, *, quiet: bool = False):
     from follicle_seg.pipeline import run as run_pipeline
 
-    if options.quiet:
+    if quiet:
         return run_pipeline(inputs, options)
     from follicle_seg.progress import RunProgress
 

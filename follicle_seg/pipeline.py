@@ -70,7 +70,12 @@ class RunOptions:
     decode_timeout_s: float = 300.0  # per chunk of frames, when isolated
     executor: str = "local"  # "local" | "dask"
     scheduler: str | None = None
-    quiet: bool = False
+
+    def __post_init__(self) -> None:
+        if self.executor not in ("local", "dask"):
+            raise ValueError(f"executor must be 'local' or 'dask', not {self.executor!r}")
+        if self.batch_size < 1 or self.workers < 1:
+            raise ValueError(f"batch_size and workers must be at least 1 (got {self.batch_size}, {self.workers})")
 
 
 @dataclass

@@ -38,7 +38,7 @@ from agreement import KEY, image_ids, match_image  # noqa: E402
 
 def _run(study: Path, out: Path, weights: Path | None) -> Path:
     run([study / "dicom"], RunOptions(out=out, cohort=study / "cohort.csv", overlays=False, dicom=False,
-                                      report=False, quiet=True, resume=False, weights=weights))
+                                      report=False, resume=False, weights=weights))
     return out
 
 

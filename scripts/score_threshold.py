@@ -33,7 +33,7 @@ def main() -> None:
         tracking.MIN_FOLLICLE_SCORE = t
         out = args.study.parent / f"run_{t}"
         run([args.study / "dicom"], RunOptions(out=out, cohort=args.study / "cohort.csv", overlays=False,
-                                              dicom=False, report=False, quiet=True, resume=False,
+                                              dicom=False, report=False, resume=False,
                                               weights=args.weights))
         agreement = Path(__file__).with_name("agreement.py")
         done = subprocess.run([sys.executable, str(agreement), str(args.study), str(out)],

@@ -194,7 +194,7 @@ def test_unusable_annotations_are_refused_with_the_file_and_reason(tmp_path: Pat
 
 def test_a_runs_own_seg_with_its_sources_is_fine_tuning_data_matching_its_masks(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    run([SAMPLES], RunOptions(out=out, overlays=False, report=False, save_masks=True, quiet=True))
+    run([SAMPLES], RunOptions(out=out, overlays=False, report=False, save_masks=True))
     data = tmp_path / "corrected"
     data.mkdir()
     for path in SAMPLES.glob("*.dcm"):  # what a PACS export would hold: images, rejected ones too

@@ -20,7 +20,7 @@ SAMPLES = Path(__file__).resolve().parents[1] / "data_samples"
 @pytest.fixture(scope="module")
 def ran(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("run") / "out"
-    run([SAMPLES], RunOptions(out=out, overlays=False, report=False, dicom=False, save_masks=True, quiet=True))
+    run([SAMPLES], RunOptions(out=out, overlays=False, report=False, dicom=False, save_masks=True))
     return out
 
 

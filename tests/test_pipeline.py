@@ -816,3 +816,10 @@ def test_a_cohort_file_that_misses_a_scanned_patient_or_lists_an_unscanned_one_i
                                     "1 patient(s) of the cohort file without any scan: P099"]  # fmt: skip
     assert "without any scan: P099" in (out / "run.log").read_text()
     assert run([study / "dicom"], RunOptions(out=out, cohort=study / "cohort.csv", workers=1, dicom=False)).cohort_notes == []
+
+
+@pytest.mark.parametrize("bad", [dict(executor="ray"), dict(batch_size=0), dict(workers=0)])
+def test_run_options_that_cannot_run_are_refused_when_made(tmp_path, bad):
+    """An unknown executor ran locally in silence (only the command line checked it)."""
+    with pytest.raises(ValueError, match="executor must be|at least 1"):
+        RunOptions(out=tmp_path, **bad)

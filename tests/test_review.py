@@ -265,7 +265,7 @@ def test_a_repeated_decision_is_refused_and_no_file_is_no_review(tmp_path: Path)
 
 def test_a_run_applies_its_review_without_analysing_again_and_drops_it_when_removed(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    options = RunOptions(out=out, overlays=False, dicom=False, report=False, quiet=True)
+    options = RunOptions(out=out, overlays=False, dicom=False, report=False)
     run([SAMPLES], options)
     ovaries = pd.read_csv(out / "ovaries.csv", dtype={"study_date": str})
     follicles = pd.read_csv(out / "follicles.csv", dtype={"study_date": str})
@@ -311,7 +311,7 @@ def test_a_run_applies_its_review_without_analysing_again_and_drops_it_when_remo
 
 def test_the_worksheet_lists_what_needs_review_and_is_a_review_once_decided(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    options = RunOptions(out=out, dicom=False, report=False, whole_frames=True, quiet=True)  # with overlays
+    options = RunOptions(out=out, dicom=False, report=False, whole_frames=True)  # with overlays
     run([SAMPLES], options)
     sheet = pd.read_csv(out / WORKSHEET_FILE, dtype=str, keep_default_na=False)
     assert tuple(sheet.columns) == WORKSHEET_COLUMNS and set(sheet.decision) == {""}

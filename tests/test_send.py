@@ -33,7 +33,7 @@ REFUSED = 0xA700  # Out of resources
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("send") / "run"
-    run([SAMPLES], RunOptions(out=out, overlays=False, report=False, quiet=True))
+    run([SAMPLES], RunOptions(out=out, overlays=False, report=False))
     return out
 
 
