@@ -92,3 +92,14 @@ def test_read_cohort_errors_name_the_file(tmp_path, content, message):
 def test_read_cohort_missing_file(tmp_path):
     with pytest.raises(CohortError, match="cannot read"):
         read_cohort(tmp_path / "nope.csv")
+
+
+def test_empty_text_is_missing_in_the_parquet_copy_as_in_the_csv_copy(tmp_path):
+    """Parquet kept "" where pandas reads the CSV's empty cell as missing: a group-wise sum of
+    one copy kept the patients without a group, of the other dropped them."""
+    df = pd.DataFrame({"group": pd.array(["low", ""], dtype="string"), "follicle_count": pd.array([1, 2], dtype="Int64")})
+    write_tables({"ovaries": df}, tmp_path)
+    csv, parquet = pd.read_csv(tmp_path / "ovaries.csv"), pd.read_parquet(tmp_path / "ovaries.parquet")
+    assert csv["group"].isna().tolist() == parquet["group"].isna().tolist() == [False, True]
+    assert csv.groupby("group").follicle_count.sum().to_dict() == parquet.groupby("group").follicle_count.sum().to_dict()
+    assert df["group"].tolist() == ["low", ""]  # the tables in memory are not changed

@@ -60,7 +60,7 @@ def write_tables(tables: Mapping[str, pd.DataFrame], out_dir: str | Path) -> lis
             csv = out / f"{name}.csv"
             atomic_write(csv, lambda tmp, df=df: _csv_frame(df).to_csv(tmp, index=False))
             parquet = out / f"{name}.parquet"
-            atomic_write(parquet, lambda tmp, df=df: df.to_parquet(tmp, index=False))
+            atomic_write(parquet, lambda tmp, df=df: _parquet_frame(df).to_parquet(tmp, index=False))
             written += [csv, parquet]
     except OSError as exc:
         raise OutputError(f"cannot write tables to {out}: {exc.strerror or exc}") from exc
@@ -139,6 +139,14 @@ def _is_iso_date(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _parquet_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """Empty text as null for the Parquet copy, as the CSV copy reads: pandas reads an empty CSV
+    cell as missing, so a group-wise analysis of the two copies kept the patients without a
+    group in one and dropped them in the other."""
+    text = [c for c in df.columns if pd.api.types.is_string_dtype(df[c].dtype) and df[c].dtype != object]
+    return df.assign(**{c: df[c].mask(df[c] == "") for c in text}) if text else df
 
 
 def _csv_frame(df: pd.DataFrame) -> pd.DataFrame:
