@@ -13,13 +13,14 @@ class RejectedInput(FollicleSegError):
     The batch records it (``status = rejected``) and goes on.
     """
 
-    def __init__(self, path: str, reason: str) -> None:
+    def __init__(self, path: str, reason: str, identity: object = None) -> None:
         self.path = str(path)
         self.reason = reason
+        self.identity = identity  # a types.Identity when the header could be read
         super().__init__(f"{self.path}: {reason}")
 
-    def __reduce__(self) -> tuple[type, tuple[str, str]]:  # survives pickling (decoder processes)
-        return (type(self), (self.path, self.reason))
+    def __reduce__(self) -> tuple[type, tuple[str, str, object]]:  # survives pickling (decoder processes)
+        return (type(self), (self.path, self.reason, self.identity))
 
 
 class ModelError(FollicleSegError):

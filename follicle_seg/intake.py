@@ -58,7 +58,8 @@ def _header(
     try:
         record = anonymise(_call(decoders, read_record, path))
     except RejectedInput as exc:
-        return Input(p, sha, None, ImageResult(None, p, "rejected", exc.reason))
+        identity = anonymise(exc.identity) if exc.identity is not None else None  # type: ignore[arg-type]
+        return Input(p, sha, None, ImageResult(None, p, "rejected", exc.reason, identity=identity))
     except WorkerFailed as exc:
         return Input(p, sha, None, ImageResult(None, p, "failed", f"{p}: reading the header: {exc}"))
     except Exception as exc:  # noqa: BLE001 - a batch never dies on one file

@@ -18,7 +18,8 @@ from typing import Any
 
 from follicle_seg.errors import OutputError, brief
 from follicle_seg.tracking import measured_follicle
-from follicle_seg.types import NET_FLAGS_BEFORE, Calibration, Follicle, ImageRecord, ImageResult, Pane, Section
+from follicle_seg.types import (NET_FLAGS_BEFORE, Calibration, Follicle, Identity, ImageRecord, ImageResult, Pane,
+                                Section)
 
 STATE_FILE = "run_state.sqlite"
 #: How the reason of a file rejected as another's duplicate begins (decided again each run).
@@ -241,6 +242,7 @@ def result_from_dict(d: dict[str, Any]) -> ImageResult:
             "unsure": _unsure(d.get("unsure", ()), len(follicles), (d["record"] or {}).get("sop_instance_uid", "")),
             "flags": tuple(NET_FLAGS_BEFORE.get(f, f) for f in d["flags"]),
             "flag_where": tuple((NET_FLAGS_BEFORE.get(f, f), int(i), w) for f, i, w in d.get("flag_where", ())),
+            "identity": Identity(**d["identity"]) if d.get("identity") else None,
         }
     )
 

@@ -49,6 +49,17 @@ class Pane:
 
 
 @dataclass(frozen=True)
+class Identity:
+    """Whose image, of which visit and side, a file rejected after its header was read is: its
+    ``images.csv`` row says so, and the ovary-visit that lost it can say why."""
+
+    sop_instance_uid: str
+    patient_id: str
+    study_date: str
+    laterality: str  # "L", "R" or "U"
+
+
+@dataclass(frozen=True)
 class ImageRecord:
     """What ingestion learnt about one DICOM file (one row of ``images.csv``)."""
 
@@ -238,3 +249,5 @@ class ImageResult:
     # raised ("follicle 2 on frames 3-9", "the ovary's frame 13", frames numbered from 1 as a
     # viewer does): the review reason says it
     flag_where: tuple[tuple[str, int, str], ...] = ()
+    # a file rejected after its header was read: whose, when and which side (record is None)
+    identity: Identity | None = None

@@ -40,7 +40,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -198,10 +198,16 @@ def build_tables(
     for ov in ovaries:
         sides.setdefault((ov.patient_id, ov.study_date), set()).add(ov.laterality)
         ever.setdefault(ov.patient_id, set()).add(ov.laterality)
+    rejected: dict[tuple[str, str, str], list[str]] = {}  # files rejected after their header was read
+    for r in dated:
+        if r.identity is not None and r.status != "ok":
+            rejected.setdefault((r.identity.patient_id, r.identity.study_date, r.identity.laterality), []).append(r.path)
     for ov in ovaries:
         other = {"L": "R", "R": "L"}.get(ov.laterality)
         here = sides[(ov.patient_id, ov.study_date)]
-        ov.other_side_missing = bool(ov.patient_id) and other in ever[ov.patient_id] and not here & {other, "U"}
+        ov.other_side_rejected = rejected.get((ov.patient_id, ov.study_date, other or ""), [])
+        ov.other_side_missing = (bool(ov.patient_id) and (other in ever[ov.patient_id] or bool(ov.other_side_rejected))
+                                 and not here & {other, "U"})  # fmt: skip
     # files without PatientID may be several women's: no baseline, no change, no response row
     first_visit: dict[str, str] = {}
     for ov in ovaries:
@@ -256,6 +262,7 @@ class _OvaryVisit:
     stills: dict[str, tuple[ImageResult, ...]]  # a joined sweep's stills, by the sweep's SOP UID
     confirmed: bool = False  # a reviewer confirmed the count
     other_side_missing: bool = False  # the visit has no image of the other side, other visits have
+    other_side_rejected: list[str] = field(default_factory=list)  # the other side's files rejected at this visit
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -356,8 +363,11 @@ class _OvaryVisit:
                 rows += [{**where, "sop_instance_uid": uid, "flag": flag, "reason": said}
                          for uid in uids]  # fmt: skip
         if self.other_side_missing:
+            lost = self.other_side_rejected
+            what = (f"the other ovary's image{'s' if len(lost) > 1 else ''} at this visit rejected ({', '.join(lost)})"
+                    if lost else "no image of the other ovary at this visit")  # fmt: skip
             rows.append({**where, "sop_instance_uid": "", "flag": FLAG_OTHER_SIDE_MISSING,
-                         "reason": "no image of the other ovary at this visit: the visit's count is this side's alone"})  # fmt: skip
+                         "reason": f"{what}: the visit's count is this side's alone"})
         counts = sorted((len(r.follicles), r.record.sop_instance_uid) for r in self.images if r.record is not None)
         if counts[-1][0] - counts[0][0] > MAX_COUNT_DISAGREEMENT:  # each count with its image (its UID's tail)
             each = ", ".join(f"{n} (image ...{uid[-8:]})" for n, uid in counts)
@@ -457,7 +467,10 @@ def _image_row(r: ImageResult) -> dict:
     rec = r.record
     ok = r.status == "ok"
     if rec is None:
-        return {"path": r.path, "status": r.status, "reason": r.reason}
+        who = r.identity  # a file rejected after its header was read: whose, when, which side
+        return {"path": r.path, "status": r.status, "reason": r.reason,
+                **({"sop_instance_uid": who.sop_instance_uid, "patient_id": who.patient_id,
+                    "study_date": who.study_date, "laterality": who.laterality} if who else {})}  # fmt: skip
     cal = rec.calibration
     return {
         "path": r.path or rec.path,

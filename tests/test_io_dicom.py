@@ -431,6 +431,25 @@ def test_reject_not_dicom_and_missing(tmp_path: Path) -> None:
     assert "not a DICOM file" in rejected(text)  # "hello" is not one
 
 
+def test_a_file_rejected_after_its_header_was_read_says_whose_image_it_is(tmp_path: Path) -> None:
+    """Its images.csv row had no patient, date or side: the ovary-visit that lost it could not
+    be told; a file whose header cannot be read says nothing (None)."""
+    import pickle
+
+    path = write(tmp_path, laterality="R")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 2000])
+    with pytest.raises(RejectedInput) as info:
+        read_record(path)
+    who = info.value.identity
+    assert (who.patient_id, who.study_date, who.laterality) == ("P1", "2024-02-29", "R") and who.sop_instance_uid
+    assert pickle.loads(pickle.dumps(info.value)).identity == who  # as a decoder process hands it back
+    (tmp_path / "text.dcm").write_text("hello")
+    with pytest.raises(RejectedInput) as info:
+        read_record(tmp_path / "text.dcm")
+    assert info.value.identity is None
+
+
 def test_reject_truncated(tmp_path: Path) -> None:
     for syntax in (ExplicitVRLittleEndian, JPEGBaseline8Bit):
         path = write(tmp_path, transfer_syntax=syntax)

@@ -5,7 +5,7 @@ import pytest
 
 from follicle_seg.errors import OutputError
 from follicle_seg.state import StateStore, file_sha256
-from follicle_seg.types import Calibration, Follicle, ImageRecord, ImageResult, Section
+from follicle_seg.types import Calibration, Follicle, Identity, ImageRecord, ImageResult, Section
 
 
 def _record(path="a.dcm", sop="1.2.3"):
@@ -29,13 +29,16 @@ def test_round_trip_keeps_every_field(tmp_path):
     store = StateStore(tmp_path / "s.sqlite")
     store.record("abc", _result())
     store.record("def", ImageResult(None, "b.txt", "rejected", "b.txt: not a DICOM file"))
+    cut = ImageResult(None, "c.dcm", "rejected", "truncated", identity=Identity("9.8", "P1", "2026-01-02", "R"))
+    store.record("cut", cut)
     store.close()
     again = StateStore(tmp_path / "s.sqlite")
     results = again.results()
     assert results[0] == _result()
     assert results[1].status == "rejected" and results[1].record is None
-    again.record("ghi", ImageResult(None, "c.dcm", "failed", "RuntimeError: decoder crashed"))
-    assert again.keys() == {("a.dcm", "abc"), ("b.txt", "def")}  # failed inputs are retried
+    assert results[2] == cut
+    again.record("ghi", ImageResult(None, "d.dcm", "failed", "RuntimeError: decoder crashed"))
+    assert again.keys() == {("a.dcm", "abc"), ("b.txt", "def"), ("c.dcm", "cut")}  # failed inputs are retried
     assert again.results({("b.txt", "def")})[0].path == "b.txt"
 
 

@@ -342,6 +342,23 @@ def test_a_side_unknown_image_is_never_added_to_a_known_side_and_a_missing_side_
     assert bool(v.loc[("P1", "2026-01-19"), "needs_review"]) and not v.loc[("P2", "2026-01-05"), "needs_review"]
 
 
+def test_a_rejected_file_keeps_whose_image_it_is_and_its_ovary_visit_is_told_why_it_is_one_sided():
+    """A file rejected after its header was read lost its patient, date and side, and the other
+    side's reason said "no image of the other ovary", pointing nowhere."""
+    from follicle_seg.types import Identity
+
+    who = Identity("r9", "P1", "2026-01-05", "R")
+    results = [result("l0", [3.0], day="2026-01-05"), ImageResult(None, "cut/R.dcm", "rejected", "truncated", identity=who)]
+    t = build_tables(results)
+    row = t["images"].set_index("path").loc["cut/R.dcm"]
+    assert (row.sop_instance_uid, row.patient_id, row.study_date, row.laterality, row.status) == (
+        "r9", "P1", "2026-01-05", "R", "rejected")  # fmt: skip
+    why = t["review_reasons"]
+    (reason,) = why.loc[why["flag"] == "other side not scanned", "reason"]  # a one-visit patient: flagged all the same
+    assert reason.startswith("the other ovary's image at this visit rejected (cut/R.dcm)")
+    assert bool(t["visits"].loc[0, "needs_review"])
+
+
 def test_a_patient_with_two_visits_in_one_week_weighs_as_one_in_the_response():
     results = [result("a0", [3.0], day="2026-01-05"), result("a1", [3.0, 4.0, 5.0, 6.0], day="2026-01-19"),
                result("a2", [3.0, 4.0], day="2026-01-23"),  # day 18: week 2 again

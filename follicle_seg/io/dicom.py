@@ -45,7 +45,7 @@ from follicle_seg.io.tags import (
     tag_text,
     to_float,
 )
-from follicle_seg.types import Calibration, Frame, ImageRecord, Pane
+from follicle_seg.types import Calibration, Frame, Identity, ImageRecord, Pane
 
 #: Largest decoded size of one frame: 256 MiB (16384 x 16384 grey), far above any scanner's;
 #: largest number of frames of a file (the whole file: ``header.MAX_PIXEL_BYTES``).
@@ -153,8 +153,24 @@ def read_record(path: str | Path) -> ImageRecord:
     ds = read_header(path_str)
     try:
         return _record_from_header(path_str, ds)
+    except RejectedInput as exc:
+        raise RejectedInput(path_str, exc.reason, _identity(ds)) from exc
     except HEADER_VALUE_ERRORS as exc:  # a tag value that is not what it should be
-        raise RejectedInput(path_str, f"unreadable header value ({brief(exc)})") from exc
+        raise RejectedInput(path_str, f"unreadable header value ({brief(exc)})", _identity(ds)) from exc
+
+
+def _identity(ds: Dataset) -> Identity | None:
+    """Whose image a rejected file is, when its header says (None when even that is unreadable)."""
+    try:
+        side, _ = choose_laterality(
+            image_laterality=tag_text(ds, "ImageLaterality"),
+            laterality=tag_text(ds, "Laterality"),
+            series_description=tag_text(ds, "SeriesDescription"),
+            image_comments=tag_text(ds, "ImageComments"),
+        )
+        return Identity(tag_text(ds, "SOPInstanceUID"), tag_text(ds, "PatientID"), visit_date(ds), side or "U")
+    except HEADER_VALUE_ERRORS:
+        return None
 
 
 def _record_from_header(path_str: str, ds: Dataset) -> ImageRecord:
