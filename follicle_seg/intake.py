@@ -49,6 +49,10 @@ def _header(
     decoders: WorkerPool | None = None,
 ) -> Input:
     p = str(path)
+    if not _utf8(p):  # no table, log or database can hold such a name: the file is said, not read
+        shown = p.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        return Input(shown, "", None, ImageResult(None, shown, "rejected",
+                                                  "its name is not valid UTF-8: rename the file (or folder) to analyse it"))
     try:
         sha = file_sha256(path)
     except OSError as exc:
@@ -65,6 +69,14 @@ def _header(
     except Exception as exc:  # noqa: BLE001 - a batch never dies on one file
         return Input(p, sha, None, ImageResult(None, p, "failed", f"{type(exc).__name__}: {exc}"))
     return Input(p, sha, record, None)
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # an undecodable byte of the name, kept by Python as a lone surrogate
+        return False
+    return True
 
 
 def header_pass(

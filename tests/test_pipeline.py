@@ -27,6 +27,8 @@ from follicle_seg.pipeline import RunOptions, run
 from follicle_seg.synth.study import write_study
 from script_module import load_script  # tests/ is on sys.path
 
+SAMPLES = Path(__file__).resolve().parents[1] / "data_samples"
+
 TABLES = ("images", "follicles", "ovaries", "visits", "response")
 
 
@@ -823,3 +825,20 @@ def test_run_options_that_cannot_run_are_refused_when_made(tmp_path, bad):
     """An unknown executor ran locally in silence (only the command line checked it)."""
     with pytest.raises(ValueError, match="executor must be|at least 1"):
         RunOptions(out=tmp_path, **bad)
+
+
+def test_a_file_name_that_is_not_utf8_gets_a_row_and_the_batch_goes_on(tmp_path):
+    """Such a name (an archive copied from an old system) crashed the run state's database with
+    a UnicodeEncodeError, on every rerun: the batch could never finish."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    shutil.copy(SAMPLES / "mono_left.dcm", inputs / "mono_left.dcm")
+    shutil.copy(SAMPLES / "mono_left.dcm", os.fsdecode(bytes(inputs) + b"/caf\xe9.dcm"))
+    options = RunOptions(out=tmp_path / "out", workers=1, dicom=False, overlays=False, report=False)
+    summary = run([inputs], options)
+    assert (summary.ok, summary.rejected) == (1, 1)
+    images = _tables(tmp_path / "out")["images"].set_index("path")
+    assert images.loc[str(inputs / "caf\\xe9.dcm"), "reason"].startswith("its name is not valid UTF-8: rename")
+    again = run([inputs], options)  # said again, nothing analysed twice, no row twice
+    assert (again.resumed, again.rejected, again.frames) == (1, 1, 0)
+    assert len(_tables(tmp_path / "out")["images"]) == 2
