@@ -531,7 +531,7 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
     anonymise = _anonymiser(key)
     if cohort is not None and key is not None:
         cohort = cohort.assign(patient_id=[pseudonym(str(p), key) for p in cohort.patient_id])
-    store = StateStore(out_state(options.out))
+    store = StateStore(out_state(options.out)) if options.resume else StateStore.fresh(out_state(options.out))
     try:
         _check_worksheet(options.out / WORKSHEET_FILE, review, store)
     except ReviewError:
@@ -541,7 +541,6 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
     decoders = WorkerPool(options.workers, timeout=options.decode_timeout_s) if options.isolate else None
     try:
         if not options.resume:
-            store.reset()
             _remove_outputs(options.out)
         store.check_analysis(_analysis_identity(options, key))
         log.info("run started: %d files under %d input path(s)", len(paths), len(inputs))

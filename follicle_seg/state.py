@@ -62,6 +62,10 @@ def stored_analysis(path: str | Path) -> dict[str, str] | None:
         return None
 
 
+class CorruptState(OutputError):
+    """The run-state file is not a database (``--no-resume`` makes it anew)."""
+
+
 class StateStore:
     """The SQLite run state of one output folder.
 
@@ -82,17 +86,38 @@ class StateStore:
         except sqlite3.OperationalError as exc:  # a full disk, no permission: the file may be sound
             raise OutputError(f"{self.path}: cannot open the run-state file ({exc})") from exc
         except sqlite3.DatabaseError as exc:
-            raise OutputError(
+            raise CorruptState(
                 f"{self.path}: the run-state file is corrupt ({exc}); "
                 "rerun with --no-resume to rebuild it from scratch"
             ) from exc
+
+    @classmethod
+    def fresh(cls, path: Path) -> StateStore:
+        """The store at ``path`` emptied (``--no-resume``); a corrupt file is removed and made
+        anew (the fix its error names: opening it first, to empty it, failed the same way)."""
+        try:
+            store = cls(path)
+        except CorruptState:
+            for stale in (Path(path), Path(f"{path}-wal"), Path(f"{path}-shm")):
+                stale.unlink(missing_ok=True)
+            store = cls(path)
+        store.reset()
+        return store
+
+    def _write(self, sql: str, params: tuple = ()) -> None:
+        """One write; a file that cannot be written (read-only, a full disk) stops the run with
+        a one-line error naming it, not a traceback."""
+        try:
+            self._db.execute(sql, params)
+        except sqlite3.OperationalError as exc:
+            raise OutputError(f"{self.path}: cannot write the run-state file ({exc})") from exc
 
     def close(self) -> None:
         self._db.close()
 
     def reset(self) -> None:
         """Forget every recorded input (``--no-resume``)."""
-        self._db.execute("DELETE FROM inputs")
+        self._write("DELETE FROM inputs")
 
     def check_analysis(self, identity: dict[str, str]) -> None:
         """Keep results of one analysis only: ``identity`` names it (network weights, package
@@ -106,8 +131,7 @@ class StateStore:
         OutputError
             When the store holds results and was written by another analysis.
         """
-        row = self._db.execute("SELECT value FROM meta WHERE name = 'analysis'").fetchone()
-        stored = json.loads(row[0]) if row else None
+        stored = self._analysis()
         analysed = self._db.execute("SELECT count(*) FROM inputs WHERE status = 'ok'").fetchone()[0]
         if stored is not None and stored != identity and not analysed:
             self.reset()  # rejected and failed files only: read again under the new analysis
@@ -121,14 +145,19 @@ class StateStore:
                 f"{self.path.parent}: holds the results of another analysis ({differ}); rerun with "
                 "--no-resume to analyse every file again, or choose another --out"
             )
-        self._db.execute(
-            "INSERT OR REPLACE INTO meta (name, value) VALUES ('analysis', ?)",
-            (json.dumps(identity, sort_keys=True),),
-        )
+        self._write("INSERT OR REPLACE INTO meta (name, value) VALUES ('analysis', ?)", (json.dumps(identity, sort_keys=True),))
+
+    def _analysis(self) -> dict[str, str] | None:
+        """The analysis identity kept, None when none is (or it cannot be read: taken as none)."""
+        value = self.noted("analysis")
+        try:
+            return json.loads(value) if value else None
+        except ValueError:
+            return None
 
     def note(self, name: str, value: str) -> None:
         """Keep a value about the run folder (the worksheet's hash, say) beside the results."""
-        self._db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", (name, value))
+        self._write("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", (name, value))
 
     def noted(self, name: str) -> str | None:
         """A value :meth:`note` kept, or None."""

@@ -66,11 +66,30 @@ def test_sop_owner_is_first_analysed(tmp_path):
     assert {uid: path for uid, path, _ in store.sop_owners()}["9.9"] == "first.dcm"
 
 
-def test_corrupt_state_file_names_the_fix(tmp_path):
+def test_corrupt_state_file_names_the_fix_and_the_fix_works(tmp_path):
     bad = tmp_path / "run_state.sqlite"
     bad.write_bytes(b"this is not a database at all" * 100)
     with pytest.raises(OutputError, match="--no-resume"):
         StateStore(bad)
+    store = StateStore.fresh(bad)  # --no-resume: it opened the file to empty it and failed the same way
+    store.record("abc", _result())
+    assert len(store) == 1 and len(StateStore.fresh(bad)) == 0
+
+
+def test_a_state_file_that_cannot_be_written_is_said_in_one_line(tmp_path, monkeypatch):
+    """A read-only run_state.sqlite ended in an sqlite3 traceback from the analysis check."""
+    import sqlite3
+
+    store = StateStore(tmp_path / "s.sqlite")
+
+    class ReadOnly:
+        def execute(self, sql, params=()):
+            raise sqlite3.OperationalError("attempt to write a readonly database")
+
+    monkeypatch.setattr(store, "_db", ReadOnly())
+    for write in (lambda: store.reset(), lambda: store.note("a", "b")):
+        with pytest.raises(OutputError, match=r"s.sqlite: cannot write the run-state file \(attempt to write a readonly"):
+            write()
 
 
 @pytest.mark.parametrize("payload", ['{"record": null', '{"path": "a.dcm"}', '[1, 2]'])
