@@ -8,7 +8,9 @@ consumes.
 
 from __future__ import annotations
 
+import os
 import queue
+import stat
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -53,6 +55,8 @@ def _header(
         shown = p.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
         return Input(shown, "", None, ImageResult(None, shown, "rejected",
                                                   "its name is not valid UTF-8: rename the file (or folder) to analyse it"))
+    if special := _not_a_file(path):  # hashing a pipe would wait for a writer for ever
+        return Input(p, "", None, ImageResult(None, p, "rejected", special))
     try:
         sha = file_sha256(path)
     except OSError as exc:
@@ -69,6 +73,22 @@ def _header(
     except Exception as exc:  # noqa: BLE001 - a batch never dies on one file
         return Input(p, sha, None, ImageResult(None, p, "failed", f"{type(exc).__name__}: {exc}"))
     return Input(p, sha, record, None)
+
+
+def _not_a_file(path: Path) -> str:
+    """Why ``path`` is not a file to read (a folder that could not be listed, a pipe, socket or
+    device), or "" (a regular file, or one that does not exist: reading it says so)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return ""
+    if stat.S_ISDIR(mode):
+        try:
+            os.listdir(path)
+        except OSError as exc:
+            return f"a folder that cannot be read ({exc.strerror}): its files are not analysed"
+        return "a folder, not a file"
+    return "" if stat.S_ISREG(mode) else "not a regular file (a pipe, socket or device): not read"
 
 
 def _utf8(text: str) -> bool:

@@ -74,6 +74,18 @@ def test_header_pass_rejects_duplicates_after_the_first(tmp_path):
     assert items[2].result.status == "rejected" and items[2].result.record is None
 
 
+def test_header_pass_says_what_is_not_a_file_and_never_waits_on_a_pipe(tmp_path):
+    """A pipe given as input (a shell glob) hung the run in hashing, for ever."""
+    import os
+
+    os.mkfifo(tmp_path / "pipe.dcm")
+    (tmp_path / "folder.dcm").mkdir()
+    store = StateStore(tmp_path / "state.sqlite")
+    pipe, folder = header_pass([tmp_path / "pipe.dcm", tmp_path / "folder.dcm"], store, lambda r: r, workers=1)
+    assert (pipe.result.status, pipe.result.reason) == ("rejected", "not a regular file (a pipe, socket or device): not read")
+    assert (folder.result.status, folder.result.reason) == ("rejected", "a folder, not a file")
+
+
 def test_files_finished_on_the_output_threads_reach_the_run_in_order_and_bounded(tmp_path):
     """Outputs are written on threads; results still come back in the order the files were
     finished, a failed file's too, and no more than 2 x workers files wait at a time."""

@@ -30,3 +30,27 @@ def test_files_and_folders_mixed_once_each_missing_kept(tmp_path: Path) -> None:
     missing = tmp_path / "nope.dcm"
     found = list(discover([tmp_path / "x" / "f1", str(tmp_path / "x"), missing]))
     assert found == sorted([tmp_path / "x" / "f1", missing])
+
+
+def test_linked_folders_are_followed_once_loops_end_and_what_cannot_be_listed_is_kept(tmp_path: Path, monkeypatch) -> None:
+    """A visit folder linked into the archive was passed over, and a folder the run could not
+    list, or a pipe, vanished without a row (SPEC: nothing is silently skipped)."""
+    import os
+
+    (tmp_path / "in" / "locked").mkdir(parents=True)
+    (tmp_path / "in" / "a.dcm").write_bytes(b"x")
+    (tmp_path / "elsewhere" / "visit").mkdir(parents=True)
+    (tmp_path / "elsewhere" / "visit" / "IM1").write_bytes(b"x")
+    (tmp_path / "in" / "visit_link").symlink_to(tmp_path / "elsewhere" / "visit")
+    (tmp_path / "in" / "loop").symlink_to(tmp_path / "in")
+    os.mkfifo(tmp_path / "in" / "pipe.dcm")
+    scandir = os.scandir
+
+    def refuse(path="."):
+        if Path(path).name == "locked":
+            raise PermissionError(13, "Permission denied", str(path))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", refuse)
+    found = [p.relative_to(tmp_path / "in").as_posix() for p in discover([tmp_path / "in"])]
+    assert found == ["a.dcm", "locked", "pipe.dcm", "visit_link/IM1"]

@@ -41,12 +41,23 @@ def discover(paths: Iterable[str | Path], *, exclude: Iterable[str | Path] = ())
         # absolute, ".." folded: a file is one input whatever the working folder or spelling
         # (resume and duplicate checks key on the path)
         path = Path(os.path.abspath(raw))
-        if path.is_dir():
-            # a broken link is yielded too: reading it rejects it, with the reason
-            candidates = (p for p in path.rglob("*")
-                          if (p.is_file() or (p.is_symlink() and not p.exists()))
-                          and not any(p.is_relative_to(e) for e in skipped))  # fmt: skip
-        else:
-            candidates = iter([path])
+        candidates = _walk(path, skipped) if path.is_dir() else iter([path])
         found.update(p for p in candidates if p.name.upper() not in SKIPPED_NAMES)
     yield from sorted(found)
+
+
+def _walk(top: Path, skipped: list[Path]) -> Iterator[Path]:
+    """Every non-folder entry under ``top``: files, broken links, pipes and the like (reading
+    rejects them, with the reason), through linked folders (each real folder once: a link loop
+    ends), and each folder that cannot be listed (its row says so), not under ``skipped``."""
+    unreadable: list[Path] = []
+    seen: set[str] = set()
+    for folder, folders, files in os.walk(top, followlinks=True, onerror=lambda e: unreadable.append(Path(e.filename))):
+        here = Path(folder)
+        real = os.path.realpath(folder)
+        if real in seen or any(here.is_relative_to(e) for e in skipped):
+            folders[:] = []
+            continue
+        seen.add(real)
+        yield from (here / name for name in files)
+    yield from unreadable
