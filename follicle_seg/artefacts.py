@@ -44,6 +44,17 @@ PER_IMAGE_OUTPUTS = (
 )  # fmt: skip
 
 
+def images_with_outputs(out: Path) -> dict[str, set[str]]:
+    """The image keys (overlay token or SOP instance UID) that have an overlay (``overlays``),
+    a DICOM SR (``dicom``: written last, after the SEGs) and label-map PNGs (``masks``) in
+    ``out``: one listing of each folder, however many images."""
+    return {
+        "overlays": {_token(p.name) for p in (out / "overlays").glob("*.png")},
+        "dicom": {_uid(p.name) for p in (out / "dicom").glob("*_sr.dcm")},
+        "masks": {_uid(p.name) for p in (out / "masks").glob("*.png")},
+    }
+
+
 def per_image_outputs(out: Path, uids: Iterable[str] | None = None) -> list[Path]:
     """The per-image outputs in ``out`` (overlays, crops, report thumbnails, masks, SEG/SR): every
     one, or those of the images whose SOP instance UIDs are ``uids``."""

@@ -75,6 +75,16 @@ def _header(
     return Input(p, sha, record, None)
 
 
+def reread(item: Input, anonymise: Callable[[ImageRecord], ImageRecord], decoders: WorkerPool | None = None) -> Input:
+    """A resumed file (``done``) made a file to analyse again, its header read anew; it stays
+    resumed when that fails now (its stored result stands)."""
+    try:
+        record = anonymise(_call(decoders, read_record, Path(item.path)))
+    except Exception:  # noqa: BLE001 - its result stands; the outputs stay missing
+        return item
+    return replace(item, record=record, done=False)
+
+
 def _not_a_file(path: Path) -> str:
     """Why ``path`` is not a file to read (a folder that could not be listed, a pipe, socket or
     device), or "" (a regular file, or one that does not exist: reading it says so)."""

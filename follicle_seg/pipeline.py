@@ -547,6 +547,7 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
         t = time.perf_counter()
         items = header_pass(paths, store, anonymise, options.workers, decoders)
         if options.resume:
+            items = _short_of_outputs(items, store, options, anonymise, decoders)
             _remove_outputs(options.out, _superseded(items, store.sop_uids()))
         timing = {"header pass": time.perf_counter() - t}
         summary.resumed = sum(i.done for i in items)
@@ -690,6 +691,35 @@ def _check_device(device: str, here: bool = True) -> None:
         resolve_device(device)
     except ValueError as exc:
         raise FollicleSegError(f"--device {device}: {exc}") from None
+
+
+def _short_of_outputs(items: list[Input], store: StateStore, options: RunOptions, anonymise, decoders) -> list[Input]:
+    """``items``, the resumed files that lack an output this run asks for turned back into files
+    to analyse: a run with ``--save-masks`` (or DICOM, or overlays) after one without, or after
+    those outputs were deleted, resumed them and wrote none (an interrupted ``--no-dicom`` run
+    left ``send`` part of a study). Their results come out the same; their outputs are made. A
+    file whose DICOM SEG/SR could not be written is not tried again for it."""
+    from follicle_seg.artefacts import images_with_outputs
+    from follicle_seg.intake import reread
+    from follicle_seg.report.overlay_files import uid_token
+
+    wanted = [kind for kind, on in (("overlays", options.overlays), ("dicom", options.dicom),
+                                    ("masks", options.save_masks)) if on]  # fmt: skip
+    done = {(i.path, i.sha256) for i in items if i.done}
+    if not wanted or not done:
+        return items
+    have = images_with_outputs(options.out)
+    short = set()
+    for r in store.results(done):
+        if r.status != "ok" or r.record is None:
+            continue
+        keys = {r.record.sop_instance_uid, uid_token(r.record.sop_instance_uid)}
+        needed = [k for k in wanted if not (k == "dicom" and r.reason.startswith(DICOM_NOT_WRITTEN))]
+        if any(not keys & have[k] for k in needed):
+            short.add(r.path)
+    if short:
+        log.info("%d resumed file(s) analysed again for outputs this run asks for (%s)", len(short), ", ".join(wanted))
+    return [reread(i, anonymise, decoders) if i.done and i.path in short else i for i in items]
 
 
 def _superseded(items: list[Input], stored: list[tuple[str, str, str, str]]) -> set[str]:
