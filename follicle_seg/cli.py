@@ -118,6 +118,8 @@ def run(
 
     if executor not in ("local", "dask"):
         raise typer.BadParameter("--executor must be local or dask")
+    if scheduler and executor != "dask":
+        raise typer.BadParameter("--scheduler is the address of a Dask scheduler: it needs --executor dask")
     options = RunOptions(
         out=out, cohort=cohort, device=device, batch_size=batch_size, workers=workers, resume=resume,
         save_masks=save_masks, overlays=overlays, dicom=dicom, report=report, whole_frames=whole_frames, weights=weights,

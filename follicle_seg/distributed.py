@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 
+from follicle_seg.errors import FollicleSegError, brief
 from follicle_seg.intake import Input
 from follicle_seg.memory import bound_caches
 from follicle_seg.pipeline import Engine, RunOptions, load_segmenter
@@ -34,7 +35,13 @@ def run_on_dask(todo: list[Input], options: RunOptions, on_result) -> str:
 
     cluster = None
     if options.scheduler:
-        client = Client(options.scheduler)
+        try:
+            client = Client(options.scheduler)
+        except (OSError, TimeoutError, ValueError) as exc:  # nothing listening, a bad address
+            raise FollicleSegError(
+                f"cannot reach the Dask scheduler at {options.scheduler} ({type(exc).__name__}: {brief(exc)}); "
+                "start it, or run without --executor dask (the files analysed so far are kept)"
+            ) from None
     else:
         cluster = LocalCluster(n_workers=options.workers, threads_per_worker=1, processes=True,
                                dashboard_address=None)
