@@ -74,24 +74,17 @@ holds at most ``batch_size`` frames of this size: deeper or wider frames go fewe
 peak memory is set by the batch size, not by the largest frame of an archive."""
 
 
-def fits_in_pass(shapes: Sequence[tuple[int, int]], batch_size: int) -> bool:
-    """Whether frames of these padded network-input shapes may share one forward pass.
-
-    Frames of a pass are padded to a common size, so the cost is the count times the largest
-    rows times the largest columns. A single frame always fits.
+def frames_per_pass(shape: tuple[int, int], batch_size: int) -> int:
+    """How many frames of one padded network-input shape share a forward pass: at most
+    ``batch_size``, and at most ``batch_size x FRAME_PIXELS`` pixels in all (larger frames come
+    fewer to a pass); a single frame always goes.
 
     Examples
     --------
-    >>> fits_in_pass([(256, 512)] * 8, 8), fits_in_pass([(256, 512)] * 9, 8)
-    (True, False)
-    >>> fits_in_pass([(384, 768)] * 3, 8), fits_in_pass([(384, 768)] * 4, 8), fits_in_pass([(2048, 2048)], 8)
-    (True, False, True)
+    >>> [frames_per_pass(s, 8) for s in ((256, 512), (384, 768), (2048, 2048))]
+    [8, 3, 1]
     """
-    if len(shapes) <= 1:
-        return True
-    rows = max(r for r, _ in shapes)
-    cols = max(c for _, c in shapes)
-    return len(shapes) <= batch_size and len(shapes) * rows * cols <= batch_size * FRAME_PIXELS
+    return max(1, min(batch_size, batch_size * FRAME_PIXELS // (shape[0] * shape[1])))
 
 
 def resolve_device(device: str) -> str:
@@ -246,7 +239,7 @@ class Segmenter:
             by_shape.setdefault(geom.padded_shape, []).append(i)
         results: dict[int, tuple[np.ndarray, tuple[str, ...]]] = {}
         for shape, members in by_shape.items():
-            per_pass = max(k for k in range(1, self.batch_size + 1) if fits_in_pass([shape] * k, self.batch_size))
+            per_pass = frames_per_pass(shape, self.batch_size)
             for start in range(0, len(members), per_pass):
                 chunk = members[start : start + per_pass]
                 results.update(zip(chunk, self._predict_batch([prepared[j] for j in chunk])))
