@@ -311,6 +311,27 @@ def test_dask_local_cluster_gives_identical_tables(study, clean_run, tmp_path):
     _same_tables(clean_run, out)
 
 
+def test_a_dask_scheduler_that_cannot_be_reached_is_a_one_line_error(tmp_path, monkeypatch):
+    """It was an OSError traceback with exit 1; --scheduler without --executor dask was ignored."""
+    pytest.importorskip("dask.distributed")
+    import dask.distributed
+
+    def refuse(address, **kwargs):
+        raise OSError(f"Timed out trying to connect to {address} after 30 s")
+
+    monkeypatch.setattr(dask.distributed, "Client", refuse)
+    one = tmp_path / "in" / "mono_left.dcm"
+    one.parent.mkdir()
+    shutil.copy(SAMPLES / "mono_left.dcm", one)
+    result = CliRunner().invoke(app, ["run", str(one), "--out", str(tmp_path / "o"), "--executor", "dask",
+                                      "--scheduler", "tcp://127.0.0.1:1", "--no-dicom"])  # fmt: skip
+    assert result.exit_code == 2
+    assert "error: cannot reach the Dask scheduler at tcp://127.0.0.1:1 (OSError: Timed out" in result.output
+    result = CliRunner().invoke(app, ["run", str(one), "--out", str(tmp_path / "o"), "--scheduler", "tcp://h:8786"],
+                                env={"COLUMNS": "200"})  # the usage error's box on one line
+    assert result.exit_code == 2 and "--scheduler is the address of a Dask scheduler: it needs --executor dask" in result.output
+
+
 def test_quiet_prints_nothing(study, tmp_path):
     one = sorted(p for p in (study / "dicom").rglob("*") if p.is_file())[:1]
     result = CliRunner().invoke(app, ["run", *map(str, one), "--out", str(tmp_path / "q"), "--quiet", "--no-dicom"])
@@ -842,3 +863,29 @@ def test_a_file_name_that_is_not_utf8_gets_a_row_and_the_batch_goes_on(tmp_path)
     again = run([inputs], options)  # said again, nothing analysed twice, no row twice
     assert (again.resumed, again.rejected, again.frames) == (1, 1, 0)
     assert len(_tables(tmp_path / "out")["images"]) == 2
+
+
+def test_outputs_asked_for_on_a_later_run_are_made_for_the_files_it_resumes(tmp_path):
+    """A run with --save-masks (or DICOM, overlays) after a tables-only one resumed every file
+    and wrote none of them; the fine-tuning recipe (run --save-masks) met this in silence."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for name in ("mono_left.dcm", "rgb_rle_right.dcm", "bad_truncated.dcm"):
+        shutil.copy(SAMPLES / name, inputs / name)
+    out = tmp_path / "out"
+    tables_only = RunOptions(out=out, workers=1, dicom=False, overlays=False, report=False)
+    run([inputs], tables_only)
+    before = _tables(out)
+    everything = replace(tables_only, dicom=True, overlays=True, save_masks=True)
+    summary = run([inputs], everything)
+    assert (summary.resumed, summary.ok) == (1, 2)  # the rejected file stays as it was
+    uids = before["images"].query("status == 'ok'").sop_instance_uid
+    for uid in uids:
+        assert (out / "dicom" / f"{uid}_sr.dcm").is_file() and list((out / "masks").glob(f"{uid}_*.png"))
+    assert len(list((out / "overlays").glob("*.png"))) >= 2
+    for table in ("images", "follicles", "ovaries"):
+        pd.testing.assert_frame_equal(_tables(out)[table], before[table])
+    assert run([inputs], everything).frames == 0  # all there now: nothing analysed again
+    (out / "dicom" / f"{uids.iloc[0]}_sr.dcm").unlink()  # an output deleted since is made again
+    again = run([inputs], replace(everything, save_masks=False))
+    assert again.resumed == 2 and (out / "dicom" / f"{uids.iloc[0]}_sr.dcm").is_file()
