@@ -557,6 +557,8 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
         statuses: dict[str, str] = {}
 
         def on_result(item: Input, result: ImageResult) -> None:
+            if result.status != "ok" and item.result is None:
+                result = _changed_since_hashed(item, result)
             store.record(item.sha256, result)
             statuses[item.path] = result.status
             if result.status == "ok":
@@ -691,6 +693,21 @@ def _check_device(device: str, here: bool = True) -> None:
         resolve_device(device)
     except ValueError as exc:
         raise FollicleSegError(f"--device {device}: {exc}") from None
+
+
+def _changed_since_hashed(item: Input, result: ImageResult) -> ImageResult:
+    """A file that could not be analysed, checked against the hash taken before it was read: one
+    changed or removed since (truncated by a copy still going, restored later) is ``failed``,
+    read again next run, not rejected for good under the hash of contents it no longer had."""
+    try:
+        now = file_sha256(item.path)
+    except OSError:
+        now = ""
+    if now == item.sha256:
+        return result
+    what = "removed" if not now else "changed"
+    return replace(result, status="failed",
+                   reason=f"{item.path}: the file was {what} while it was being read ({result.reason}); it is read again next run")
 
 
 def _short_of_outputs(items: list[Input], store: StateStore, options: RunOptions, anonymise, decoders) -> list[Input]:

@@ -889,3 +889,23 @@ def test_outputs_asked_for_on_a_later_run_are_made_for_the_files_it_resumes(tmp_
     (out / "dicom" / f"{uids.iloc[0]}_sr.dcm").unlink()  # an output deleted since is made again
     again = run([inputs], replace(everything, save_masks=False))
     assert again.resumed == 2 and (out / "dicom" / f"{uids.iloc[0]}_sr.dcm").is_file()
+
+
+def test_a_file_changed_while_it_was_read_is_read_again_next_run_not_rejected_for_good(tmp_path):
+    """Truncated by a copy still going after its hash was taken, a file was rejected under the
+    hash of its whole contents: restored, it stayed rejected on every run (only --no-resume)."""
+    from follicle_seg.intake import Input
+    from follicle_seg.pipeline import _changed_since_hashed
+    from follicle_seg.state import file_sha256
+    from follicle_seg.types import ImageResult
+
+    path = tmp_path / "a.dcm"
+    shutil.copy(SAMPLES / "mono_left.dcm", path)
+    item = Input(str(path), file_sha256(path), None, None)
+    cut = ImageResult(None, str(path), "rejected", "frame 0 cannot be decoded")
+    assert _changed_since_hashed(item, cut) is cut  # as hashed: the rejection stands
+    path.write_bytes(path.read_bytes()[:1000])
+    changed = _changed_since_hashed(item, cut)
+    assert changed.status == "failed" and "the file was changed while it was being read" in changed.reason
+    path.unlink()
+    assert "the file was removed while" in _changed_since_hashed(item, cut).reason
