@@ -542,6 +542,7 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
     try:
         if not options.resume:
             _remove_outputs(options.out)
+            _remove_tables(options.out)
         store.check_analysis(_analysis_identity(options, key))
         log.info("run started: %d files under %d input path(s)", len(paths), len(inputs))
         t = time.perf_counter()
@@ -749,6 +750,23 @@ def _superseded(items: list[Input], stored: list[tuple[str, str, str, str]]) -> 
     earlier = {uid for path, _, uid, _ in stored if path in again}
     now = {i.record.sop_instance_uid for i in items if i.record is not None}
     return (earlier | now) - kept
+
+
+def _remove_tables(out: Path) -> None:
+    """``--no-resume``: the tables and report of the earlier analysis go with its per-image
+    outputs, so that a run killed before writing its own leaves no tables (and no report linking
+    removed overlays, no worksheet of its follicles) of an analysis that is gone. ``review.csv``,
+    the reviewer's, stays (a worksheet holding decisions not in it stopped the run before this)."""
+    from follicle_seg.review import WORKSHEET_FILE
+    from follicle_seg.visits import COLUMNS
+
+    names = [*COLUMNS, "candidates", "review_reasons", "review_log"]
+    tables = [out / f"{n}.{ext}" for n in names for ext in ("csv", "parquet")]
+    for path in [*tables, out / WORKSHEET_FILE, out / "report" / "index.html"]:
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            raise OutputError(f"{path}: cannot remove an earlier output ({exc.strerror or exc})") from exc
 
 
 def _remove_outputs(out: Path, uids: set[str] | None = None) -> None:

@@ -909,3 +909,27 @@ def test_a_file_changed_while_it_was_read_is_read_again_next_run_not_rejected_fo
     assert changed.status == "failed" and "the file was changed while it was being read" in changed.reason
     path.unlink()
     assert "the file was removed while" in _changed_since_hashed(item, cut).reason
+
+
+def test_a_no_resume_run_stopped_early_leaves_no_tables_of_the_analysis_it_removed(tmp_path, monkeypatch):
+    """Killed a second in, a --no-resume run had emptied overlays/ and dicom/ but left the old
+    tables and a report linking the removed overlays."""
+    from follicle_seg import pipeline
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    shutil.copy(SAMPLES / "mono_left.dcm", inputs / "mono_left.dcm")
+    out = tmp_path / "out"
+    options = RunOptions(out=out, workers=1, dicom=False)
+    run([inputs], options)
+    (out / "review.csv").write_text("patient_id,study_date,laterality,decision\n")
+    assert (out / "images.csv").is_file() and (out / "report" / "index.html").is_file()
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "header_pass", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run([inputs], replace(options, resume=False))
+    assert not list(out.glob("*.parquet")) and not (out / "report" / "index.html").exists()
+    assert sorted(p.name for p in out.glob("*.csv")) == ["review.csv"]  # the reviewer's stays
