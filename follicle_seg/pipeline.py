@@ -452,6 +452,10 @@ def run(inputs: Iterable[str | Path], options: RunOptions, *, progress=None) -> 
     out = Path(options.out)
     paths = list(discover(inputs, exclude=[out]))
     if not paths:
+        inside = [str(i) for i in inputs if Path(os.path.abspath(i)).is_relative_to(os.path.abspath(out))]
+        if inside:  # its files are the outputs of runs, never inputs
+            raise FollicleSegError(f"{', '.join(inside)} is the output folder (--out {out}) or inside it: "
+                                   "give the folder of the scans as INPUT and another --out")  # fmt: skip
         raise FollicleSegError(f"no files found under {', '.join(map(str, inputs))}")
     bound_caches()  # keeps peak memory flat over thousands of files
     _prepare_out(out)

@@ -933,3 +933,10 @@ def test_a_no_resume_run_stopped_early_leaves_no_tables_of_the_analysis_it_remov
         run([inputs], replace(options, resume=False))
     assert not list(out.glob("*.parquet")) and not (out / "report" / "index.html").exists()
     assert sorted(p.name for p in out.glob("*.csv")) == ["review.csv"]  # the reviewer's stays
+
+
+def test_an_input_that_is_the_output_folder_is_said_as_such(tmp_path):
+    """It read "no files found under IN" with a DICOM file right there."""
+    shutil.copy(SAMPLES / "mono_left.dcm", tmp_path / "mono_left.dcm")
+    result = CliRunner().invoke(app, ["run", str(tmp_path), "--out", str(tmp_path)])
+    assert result.exit_code == 2 and f"{tmp_path} is the output folder (--out {tmp_path}) or inside it" in result.output
