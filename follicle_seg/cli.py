@@ -6,9 +6,11 @@ importing torch.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
+import signal
 import sys
 from pathlib import Path
 from typing import Optional
@@ -125,14 +127,16 @@ def run(
         save_masks=save_masks, overlays=overlays, dicom=dicom, report=report, whole_frames=whole_frames, weights=weights,
         pseudonymize=pseudonymize, executor=executor, scheduler=scheduler,
     )
+    terminated: list[int] = []
     try:
-        summary = _run_with_progress(inputs, options, quiet=quiet)
+        with _sigterm_as_interrupt(terminated):
+            summary = _run_with_progress(inputs, options, quiet=quiet)
     except FollicleSegError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
-        typer.echo(f"interrupted: {INTERRUPTED}", err=True)
-        raise typer.Exit(130) from None
+        typer.echo(f"{'stopped (SIGTERM)' if terminated else 'interrupted'}: {INTERRUPTED}", err=True)
+        raise typer.Exit(143 if terminated else 130) from None
     if not quiet:
         typer.echo(summary.line())
         for reason in summary.rejected_reasons[:20]:
@@ -148,6 +152,26 @@ def run(
         report_line = f"; report: {out / 'report' / 'index.html'}" if report else " (no report: --no-report)"
         typer.echo(f"tables: {out / 'images.csv'} ...{report_line}")
         _echo_review(summary)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt(terminated: list[int]):
+    """SIGTERM (what a batch scheduler or ``kill`` sends) stops a run as Ctrl-C does: said on the
+    console and in run.log, the finished files kept (it ended the process in silence, exit 143)."""
+
+    def stop(signum, frame):
+        terminated.append(signum)
+        raise KeyboardInterrupt
+
+    try:
+        before = signal.signal(signal.SIGTERM, stop)
+    except ValueError:  # not the main thread: leave the signal alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
 
 
 def _run_with_progress(inputs, options, *, quiet: bool = False):

@@ -940,3 +940,20 @@ def test_an_input_that_is_the_output_folder_is_said_as_such(tmp_path):
     shutil.copy(SAMPLES / "mono_left.dcm", tmp_path / "mono_left.dcm")
     result = CliRunner().invoke(app, ["run", str(tmp_path), "--out", str(tmp_path)])
     assert result.exit_code == 2 and f"{tmp_path} is the output folder (--out {tmp_path}) or inside it" in result.output
+
+
+def test_sigterm_stops_a_run_as_ctrl_c_does(tmp_path, monkeypatch):
+    """What a batch scheduler sends ended the run with exit 143 and nothing said anywhere."""
+    from follicle_seg import pipeline
+
+    def terminated(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler raises before this ends
+
+    before = signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr(pipeline, "header_pass", terminated)
+    shutil.copy(SAMPLES / "mono_left.dcm", tmp_path / "a.dcm")
+    result = CliRunner().invoke(app, ["run", str(tmp_path / "a.dcm"), "--out", str(tmp_path / "o"), "-q"])
+    assert result.exit_code == 143 and "stopped (SIGTERM): the files finished are kept" in result.output
+    assert "run interrupted" in (tmp_path / "o" / "run.log").read_text()
+    assert signal.getsignal(signal.SIGTERM) == before  # the command's handler is gone with it
