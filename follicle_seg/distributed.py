@@ -56,7 +56,7 @@ def run_on_dask(todo: list[Input], options: RunOptions, on_result) -> str:
                 _, result, device = future.result()
                 devices.add(device)
             except Exception as exc:  # noqa: BLE001 - e.g. a worker killed by a codec crash
-                result = ImageResult(item.record, item.path, "failed", f"{item.path}: {type(exc).__name__}: {exc}")
+                result = ImageResult(item.record, item.path, "failed", f"{type(exc).__name__}: {exc}")
             on_result(item, result)
     finally:
         client.close()

@@ -60,7 +60,7 @@ def _header(
     try:
         sha = file_sha256(path)
     except OSError as exc:
-        return Input(p, "", None, ImageResult(None, p, "rejected", f"{p}: cannot read ({exc.strerror})"))
+        return Input(p, "", None, ImageResult(None, p, "rejected", f"cannot read ({exc.strerror})"))
     if done(p, sha):
         return Input(p, sha, None, None, done=True)
     try:
@@ -69,7 +69,7 @@ def _header(
         identity = anonymise(exc.identity) if exc.identity is not None else None  # type: ignore[arg-type]
         return Input(p, sha, None, ImageResult(None, p, "rejected", exc.reason, identity=identity))
     except WorkerFailed as exc:
-        return Input(p, sha, None, ImageResult(None, p, "failed", f"{p}: reading the header: {exc}"))
+        return Input(p, sha, None, ImageResult(None, p, "failed", f"reading the header: {exc}"))
     except Exception as exc:  # noqa: BLE001 - a batch never dies on one file
         return Input(p, sha, None, ImageResult(None, p, "failed", f"{type(exc).__name__}: {exc}"))
     return Input(p, sha, record, None)
@@ -192,7 +192,7 @@ def _produce(todo: "queue.Queue[Input | None]", out: "queue.Queue", chunk: int, 
                     out.put((item, batch))
                 out.put((item, END))
             except WorkerFailed as exc:
-                out.put((item, WorkerFailed(f"{item.path}: decoding: {exc}")))
+                out.put((item, WorkerFailed(f"decoding: {exc}")))
             except Exception as exc:  # noqa: BLE001 - a batch never dies on one file
                 out.put((item, exc))
     finally:

@@ -712,7 +712,7 @@ def _changed_since_hashed(item: Input, result: ImageResult) -> ImageResult:
         return result
     what = "removed" if not now else "changed"
     return replace(result, status="failed",
-                   reason=f"{item.path}: the file was {what} while it was being read ({result.reason}); it is read again next run")
+                   reason=f"the file was {what} while it was being read ({result.reason}); it is read again next run")
 
 
 def _short_of_outputs(items: list[Input], store: StateStore, options: RunOptions, anonymise, decoders) -> list[Input]:

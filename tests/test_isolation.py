@@ -77,6 +77,7 @@ def test_a_crashing_decoder_fails_its_files_and_the_run_goes_on(tmp_path, monkey
     right = images[images.path.str.contains("R_sweep")]
     assert len(left) == 1 and len(right) == 1 and summary.failed == 1 and summary.ok == 1
     assert left.status.iloc[0] == "failed" and "decoder process died (signal SIGABRT)" in left.reason.iloc[0]
-    assert str(left.path.iloc[0]) in left.reason.iloc[0]
+    assert left.reason.iloc[0] == "decoding: decoder process died (signal SIGABRT)"  # the path is its own column
+    assert f"{left.path.iloc[0]}: decoding: decoder process died" in summary.rejected_reasons[0]  # the console names it
     assert right.status.iloc[0] == "ok"
     shutil.rmtree(study)
