@@ -564,3 +564,15 @@ def test_undecodable_frame_is_rejected(tmp_path: Path) -> None:
     record = read_record(write(tmp_path, edit=garbage))
     with pytest.raises(RejectedInput, match="frame 0 cannot be decoded"):
         next(iter_frames(record))
+
+
+def test_a_file_that_cannot_be_opened_is_said_so_not_called_corrupt(tmp_path: Path, monkeypatch) -> None:
+    from follicle_seg.io import header
+
+    path = write(tmp_path)
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(header, "_BoundedFile", refuse)
+    assert rejected(path) == "cannot read (Permission denied)"  # was "truncated or corrupt DICOM header"

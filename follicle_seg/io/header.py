@@ -60,6 +60,8 @@ def read_header(path: str, *, pixels: bool = True) -> Dataset:
             raise RejectedInput(
                 path, "not a DICOM file (no 'DICM' marker after the preamble)"
             ) from None
+        except OSError as exc:  # not the contents: the file itself (permissions, a vanished mount)
+            raise RejectedInput(path, f"cannot read ({exc.strerror or brief(exc)})") from exc
         except Exception as exc:  # whatever the parser trips on, the header is unreadable
             raise RejectedInput(path, f"truncated or corrupt DICOM header ({brief(exc)})") from exc
     if pixels and any("End of file reached" in str(w.message) for w in caught):
