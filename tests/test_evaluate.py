@@ -152,3 +152,16 @@ def test_evaluate_runs_a_segmenter_and_prints_a_table() -> None:
     assert "perfect" in table and "ovary Dice" in table
     with pytest.raises(ValueError, match="calibrated"):
         evaluate(lambda items: [truth for _ in items], [(pixels, truth, None, None)])
+
+
+@pytest.mark.parametrize("args", [["evaluate", "--device", "bogus", "--n", "1"], ["evaluate", "--n", "0"],
+                                  ["evaluate", "--batch-size", "0"],
+                                  ["train", "--device", "bogus", "--synthetic", "2", "--out", "unused"]])  # fmt: skip
+def test_evaluate_and_train_refuse_options_that_cannot_run_with_a_usage_error(args):
+    """They ended in tracebacks (a bad --device, --batch-size 0), or --n 0 scored a perfect 1.00 on no frames."""
+    from typer.testing import CliRunner
+
+    from follicle_seg.cli import app
+
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+    assert result.exit_code == 2 and "Invalid value for" in result.output and result.exception.__class__ is SystemExit

@@ -110,15 +110,15 @@ def train_command(
     ),
     max_steps: int = typer.Option(4000, "--max-steps", help="Optimiser steps at most."),
     minutes: float = typer.Option(40.0, "--minutes", help="Wall-time limit of the training loop."),
-    batch_size: int = typer.Option(8, "--batch-size"),
-    crop: int = typer.Option(192, "--crop", help="Training crop side in pixels at 0.3 mm/px."),
+    batch_size: int = typer.Option(8, "--batch-size", min=1),
+    crop: int = typer.Option(192, "--crop", min=16, help="Training crop side in pixels at 0.3 mm/px."),
     learning_rate: float = typer.Option(2e-3, "--lr"),
     weight_decay: float = typer.Option(1e-4, "--weight-decay", min=0.0, help="AdamW weight decay."),
     network: str = typer.Option(
         "unet_res", "--network", help="Architecture trained from scratch (ignored with --init, which keeps its own)."
     ),
-    val_every: int = typer.Option(100, "--val-every", help="Steps between held-out validations."),
-    patience: int = typer.Option(8, "--patience", help="Validations without improvement before stopping."),
+    val_every: int = typer.Option(100, "--val-every", min=1, help="Steps between held-out validations."),
+    patience: int = typer.Option(8, "--patience", min=1, help="Validations without improvement before stopping."),
     seed: int = typer.Option(0, "--seed"),
     ema: float = typer.Option(0.0, "--ema", help="Keep a moving average of the weights with this decay (0: off)."),
     background_crops: Optional[float] = typer.Option(
@@ -165,6 +165,10 @@ def train_command(
     from follicle_seg.model.network import CANDIDATES
     from follicle_seg.model.train import TrainConfig, split_holdout, train
 
+    try:
+        torch_device = resolve_device(device)  # before any data is read or made
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--device") from None
     if data is None and synthetic <= 0:
         raise typer.BadParameter("give --data DIR and/or --synthetic N.")
     if val_data is not None and data is None:
@@ -197,7 +201,7 @@ def train_command(
         train_samples = repeat_to_share(train_samples, synthetic_train, data_share) + synthetic_train
         val_samples += synthetic_val
     report = train(train_samples, val_samples, out, init=init, config=config,
-                   device=resolve_device(device), log=_log,
+                   device=torch_device, log=_log,
                    note=f"fine-tuned on {data}" if data is not None else f"trained on {synthetic} synthetic frames",
                    command=shlex.join(["follicle-seg", *sys.argv[1:]]),
                    data_info={"generator": "follicle_seg.synth.training.training_frame(seed, style=None, shift=0.0, "
@@ -212,7 +216,7 @@ def evaluate_command(
     data: Optional[Path] = typer.Option(
         None, "--data", help="Annotated frames (PNG or NIfTI: images/, masks/, spacing.csv; or DICOM + DICOM SEG) instead of synthetic ones."
     ),
-    n: int = typer.Option(100, "--n", help="Number of held-out synthetic frames."),
+    n: int = typer.Option(100, "--n", min=1, help="Number of held-out synthetic frames."),
     seed_start: int = typer.Option(EVAL_SEEDS_START, "--seed-start", help="First synthetic seed (never trained on)."),
     shift: float = typer.Option(0.5, "--shift", help="How far generator settings go outside the training ranges."),
     style: Optional[str] = typer.Option(None, "--style", help="One style family only (default: random mix)."),
@@ -235,7 +239,7 @@ def evaluate_command(
     ),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the metrics as JSON here."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
-    batch_size: int = typer.Option(8, "--batch-size"),
+    batch_size: int = typer.Option(8, "--batch-size", min=1),
 ) -> None:
     """Score the network (and the classical baseline) against ground truth.
 
@@ -264,7 +268,10 @@ def evaluate_command(
     from follicle_seg.model.infer import Segmenter
     from follicle_seg.types import FOLLICLE
 
-    segmenter = Segmenter(weights, device=device, batch_size=batch_size)
+    try:
+        segmenter = Segmenter(weights, device=device, batch_size=batch_size)
+    except ValueError as exc:  # a device that is not one, or not on this machine
+        raise typer.BadParameter(str(exc), param_hint="--device") from None
 
     def network(items: Any) -> list[tuple[Any, ...]]:
         out = []
