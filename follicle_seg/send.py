@@ -52,8 +52,10 @@ class Destination:
         Destination(aet='PACS', host='10.0.0.7', port=104)
         """
         match = _DESTINATION.match(text.strip())
-        if match is None or not 0 < int(match["port"]) < 65536:
+        if match is None:
             raise SendError(f"{text!r}: destination must be AET@HOST:PORT (AE title of at most 16 characters)")
+        if not 0 < int(match["port"]) < 65536:
+            raise SendError(f"{text!r}: port {int(match['port'])} is not a TCP port (1-65535)")
         return cls(match["aet"], match["host"], int(match["port"]))
 
     def __str__(self) -> str:

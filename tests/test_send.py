@@ -189,6 +189,8 @@ def test_bad_destination_or_a_folder_without_objects_stops_with_one_error(tmp_pa
     runner = CliRunner()
     cli = runner.invoke(app, ["send", str(tmp_path), "--to", "pacs:104"])
     assert cli.exit_code == 2 and "error: 'pacs:104': destination must be AET@HOST:PORT" in cli.output
+    cli = runner.invoke(app, ["send", str(tmp_path), "--to", "PACS@host:99999"])  # said the AE title was wrong
+    assert cli.exit_code == 2 and "error: 'PACS@host:99999': port 99999 is not a TCP port (1-65535)" in cli.output
     cli = runner.invoke(app, ["send", str(tmp_path), "--to", "PACS@127.0.0.1:104"])
     assert cli.exit_code == 2 and f"error: {tmp_path}: no DICOM objects in {tmp_path / 'dicom'}" in cli.output
     with pytest.raises(SendError, match="no images.csv"):
