@@ -20,7 +20,8 @@ from typing import Callable, Iterator, Sequence
 from follicle_seg.errors import RejectedInput
 from follicle_seg.io import iter_frames, read_record
 from follicle_seg.isolation import WorkerFailed, WorkerPool
-from follicle_seg.state import DUPLICATE, StateStore, file_sha256
+from follicle_seg.filehash import file_sha256
+from follicle_seg.state import DUPLICATE, StateStore
 from follicle_seg.types import Frame, ImageRecord, ImageResult
 
 END = object()

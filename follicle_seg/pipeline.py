@@ -41,7 +41,8 @@ from follicle_seg.io import discover
 from follicle_seg.isolation import WorkerFailed, WorkerPool
 from follicle_seg.memory import bound_caches
 from follicle_seg.privacy import load_key, pseudonym
-from follicle_seg.state import STATE_FILE, StateStore, file_sha256
+from follicle_seg.filehash import file_sha256
+from follicle_seg.state import STATE_FILE, StateStore
 from follicle_seg.types import Frame, ImageRecord, ImageResult
 
 log = logging.getLogger("follicle_seg")
@@ -517,11 +518,11 @@ def _exclusive(out: Path) -> Iterator[None]:
 def _analysis_identity(options: RunOptions, key: bytes | None) -> dict[str, str]:
     """What makes two runs' results comparable: the network's weights, the package version, and
     the pseudonymisation key (a pseudonym of a fixed text stands for it; the key is never kept)."""
-    from follicle_seg.model.paths import WEIGHTS, sha256_of, shipped_bundle_root
+    from follicle_seg.model.paths import WEIGHTS, shipped_bundle_root
 
     weights = Path(options.weights) if options.weights else shipped_bundle_root() / WEIGHTS
     return {
-        "weights": sha256_of(weights)[:16] if weights.is_file() else str(weights),
+        "weights": file_sha256(weights)[:16] if weights.is_file() else str(weights),
         "follicle_seg": __version__,
         "pseudonyms": pseudonym("run state", key) if key is not None else "none",
     }

@@ -9,7 +9,6 @@ repeats nor misses a file.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import sqlite3
 from contextlib import closing
@@ -38,15 +37,6 @@ CREATE INDEX IF NOT EXISTS inputs_sop ON inputs (sop_instance_uid);
 CREATE INDEX IF NOT EXISTS inputs_sha ON inputs (sha256);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
-
-
-def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
-    """Content hash of a file, read in chunks (never the whole file in memory)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def stored_analysis(path: str | Path) -> dict[str, str] | None:

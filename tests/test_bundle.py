@@ -11,6 +11,7 @@ import torch
 from monai.bundle import ConfigParser, verify_net_in_out
 
 from follicle_seg.errors import ModelError
+from follicle_seg.filehash import file_sha256
 from follicle_seg.model.network import CANDIDATES, build_network, count_parameters, network_def, network_from_def
 from follicle_seg.model.bundle import (
     METADATA,
@@ -19,7 +20,6 @@ from follicle_seg.model.bundle import (
     load_state_dict,
     missing_metadata_keys,
     read_metadata,
-    sha256_of,
     shipped_bundle_root,
 )
 
@@ -47,7 +47,7 @@ def test_missing_keys_are_reported() -> None:
 
 
 def test_shipped_weights_match_the_recorded_sha256() -> None:
-    assert read_metadata(ROOT)["weights_sha256"] == sha256_of(ROOT / WEIGHTS)
+    assert read_metadata(ROOT)["weights_sha256"] == file_sha256(ROOT / WEIGHTS)
     assert (ROOT / WEIGHTS).stat().st_size < 10 * 2**20
 
 
@@ -104,7 +104,7 @@ def test_a_non_state_dict_with_matching_checksum_is_refused(tmp_path: Path) -> N
     weights = _copy_bundle(tmp_path)
     torch.save({"weight": torch.zeros(2)}, weights)
     metadata = json.loads((tmp_path / METADATA).read_text())
-    metadata["weights_sha256"] = sha256_of(weights)
+    metadata["weights_sha256"] = file_sha256(weights)
     (tmp_path / METADATA).write_text(json.dumps(metadata))
     with pytest.raises(ModelError, match="do not fit"):
         load_network(weights)

@@ -16,7 +16,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from follicle_seg.errors import RejectedInput
-from follicle_seg.model.bundle import load_network, read_metadata, sha256_of
+from follicle_seg.filehash import file_sha256
+from follicle_seg.model.bundle import load_network, read_metadata
 from follicle_seg.model.cli import train_command
 from follicle_seg.model.data import (
     RandFrameZoomd,
@@ -225,7 +226,7 @@ def test_fine_tuning_writes_a_verified_bundle(tmp_path: Path) -> None:
     assert set(report["before"]) == {"ovary_dice", "follicle_dice"} and report["steps"] == 2
     weights = Path(report["weights"])
     metadata = read_metadata(tmp_path / "b")
-    assert metadata["weights_sha256"] == sha256_of(weights)
+    assert metadata["weights_sha256"] == file_sha256(weights)
     assert (tmp_path / "b" / "configs" / "inference.json").is_file()
     recipe = json.loads((tmp_path / "b" / "configs" / "train.json").read_text())
     assert recipe["train"]["max_steps"] == TINY.max_steps and recipe["train"]["crop"] == TINY.crop

@@ -896,7 +896,7 @@ def test_a_file_changed_while_it_was_read_is_read_again_next_run_not_rejected_fo
     hash of its whole contents: restored, it stayed rejected on every run (only --no-resume)."""
     from follicle_seg.intake import Input
     from follicle_seg.pipeline import _changed_since_hashed
-    from follicle_seg.state import file_sha256
+    from follicle_seg.filehash import file_sha256
     from follicle_seg.types import ImageResult
 
     path = tmp_path / "a.dcm"

@@ -4,7 +4,8 @@
 import pytest
 
 from follicle_seg.errors import OutputError
-from follicle_seg.state import StateStore, file_sha256
+from follicle_seg.filehash import file_sha256
+from follicle_seg.state import StateStore
 from follicle_seg.types import Calibration, Follicle, Identity, ImageRecord, ImageResult, Section
 
 

@@ -8,7 +8,8 @@ import sys
 import zipfile
 from pathlib import Path
 
-from follicle_seg.model.bundle import sha256_of, shipped_bundle_root
+from follicle_seg.filehash import file_sha256
+from follicle_seg.model.bundle import shipped_bundle_root
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCES = ("pyproject.toml", "setup.py", "README.md", "LICENSE", "follicle_seg", "configs", "models")
@@ -41,7 +42,7 @@ def test_a_wheel_holds_the_bundle_and_an_installed_package_loads_it(tmp_path: Pa
     root, shape = done.stdout.splitlines()[-2:]
     assert Path(root) == site / "follicle_seg" / "bundle"
     assert shape == "(1, 3, 32, 48)"
-    assert sha256_of(Path(root) / "models" / "model.pt") == sha256_of(shipped_bundle_root() / "models" / "model.pt")
+    assert file_sha256(Path(root) / "models" / "model.pt") == file_sha256(shipped_bundle_root() / "models" / "model.pt")
 
 
 def test_the_source_tree_reads_the_bundle_at_the_repository_root() -> None:

@@ -23,7 +23,8 @@ from typing import Any
 import torch
 
 from follicle_seg.errors import ModelError
-from follicle_seg.model.paths import INFERENCE, METADATA, WEIGHTS, bundle_root_of, sha256_of, shipped_bundle_root
+from follicle_seg.filehash import file_sha256
+from follicle_seg.model.paths import INFERENCE, METADATA, WEIGHTS, bundle_root_of, shipped_bundle_root
 from follicle_seg.model.network import build_network, network_from_def
 
 
@@ -104,7 +105,7 @@ def load_state_dict(weights: Path) -> dict[str, torch.Tensor]:
         raise ModelError(f"{weights}: weights file not found.")
     metadata = read_metadata(bundle_root_of(weights))
     expected = metadata.get("weights_sha256")
-    actual = sha256_of(weights)
+    actual = file_sha256(weights)
     if expected != actual:
         raise ModelError(
             f"{weights}: sha256 {actual[:12]}... does not match weights_sha256 "
@@ -174,6 +175,6 @@ def save_weights(net: torch.nn.Module, bundle_root: Path, *, metadata: dict[str,
     (root / METADATA).parent.mkdir(parents=True, exist_ok=True)
     weights = root / WEIGHTS
     torch.save(cpu_state_dict(net), weights)
-    updated = {**metadata, "weights_sha256": sha256_of(weights)}
+    updated = {**metadata, "weights_sha256": file_sha256(weights)}
     (root / METADATA).write_text(json.dumps(updated, indent=4) + "\n", encoding="utf-8")
     return weights

@@ -1,17 +1,15 @@
-"""Where the bundle's files are, and their hashes (``sha256_of``), without importing torch (a
+"""Where the bundle's files are, without importing torch (a
 run that only resumes needs them but no network)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from follicle_seg.state import file_sha256 as sha256_of  # the one file hash: inputs and weights
-
 METADATA = Path("configs") / "metadata.json"
 INFERENCE = Path("configs") / "inference.json"
 WEIGHTS = Path("models") / "model.pt"
 
-__all__ = ["INFERENCE", "METADATA", "WEIGHTS", "bundle_root_of", "sha256_of", "shipped_bundle_root"]
+__all__ = ["INFERENCE", "METADATA", "WEIGHTS", "bundle_root_of", "shipped_bundle_root"]
 
 
 def shipped_bundle_root() -> Path:
