@@ -311,10 +311,14 @@ def whole_frame(path: str, index: int = 0) -> np.ndarray:
     RejectedInput
         When the header or the frame cannot be read.
     """
-    header = read_header(path, pixels=False)
-    syntax = str(header.file_meta.TransferSyntaxUID)
-    rows, columns = tag_int(header, "Rows", 0), tag_int(header, "Columns", 0)
-    return _checked_grey_converter(path, header)(_decode_frame(path, _pixel_source(path, syntax), index, rows, columns, syntax))
+    return _grey_frame(path, read_header(path, pixels=False), index)
+
+
+def _grey_frame(path: str, ds: Dataset, index: int) -> np.ndarray:
+    """Frame ``index`` of the file whose header is ``ds``, decoded on its own, as grey uint8."""
+    syntax = str(ds.file_meta.TransferSyntaxUID)
+    frame = _decode_frame(path, _pixel_source(path, syntax), index, tag_int(ds, "Rows", 0), tag_int(ds, "Columns", 0), syntax)
+    return _checked_grey_converter(path, ds)(frame)
 
 
 def sop_class_name(uid: str) -> str:
@@ -479,10 +483,7 @@ def _check_decoder(path: str, syntax: UID) -> None:
 def _auto_regions(path: str, ds: Dataset) -> list[tuple[int, int, int, int]]:
     """The scan sector found on the first frame (files without ultrasound regions), then the other
     panes of a dual display (:func:`~follicle_seg.io.region.find_scan_areas`)."""
-    syntax = str(ds.file_meta.TransferSyntaxUID)
-    frame = _decode_frame(path, _pixel_source(path, syntax), 0, tag_int(ds, "Rows", 0), tag_int(ds, "Columns", 0), syntax)
-    grey = _checked_grey_converter(path, ds)(frame)
-    boxes = find_scan_areas(grey)
+    boxes = find_scan_areas(_grey_frame(path, ds, 0))
     if not boxes:
         raise RejectedInput(path, "no image area found: the first frame is black")
     return boxes
@@ -529,23 +530,23 @@ def _decoding(syntax: str) -> dict[str, object]:
 
 def _decode_frame(path: str, source: str | Dataset, index: int, n_rows: int, n_cols: int, syntax: str) -> np.ndarray:
     """One decoded frame (RGB for colour files), read from ``source`` on its own."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            arr = pixel_array(source, index=index, **_decoding(syntax))
-    except Exception as exc:  # any decoder failure is this file's problem, not the batch's
-        raise RejectedInput(path, f"frame {index} cannot be decoded ({brief(exc)})") from exc
-    return _checked_shape(path, arr, index, n_rows, n_cols)
+    return _decoded(path, index, n_rows, n_cols, lambda: pixel_array(source, index=index, **_decoding(syntax)))
 
 
 def _next_frame(
     path: str, decoded: Iterator[np.ndarray], index: int, n_rows: int, n_cols: int
 ) -> np.ndarray:
     """Frame ``index``: the next one of a ``pydicom.pixels.iter_pixels`` iterator."""
+    return _decoded(path, index, n_rows, n_cols, lambda: next(decoded))
+
+
+def _decoded(path: str, index: int, n_rows: int, n_cols: int, decode: Callable[[], np.ndarray]) -> np.ndarray:
+    """``decode()``, frame ``index`` of the file, its decoder's failure or a frame of another
+    size a rejection of the file (never the batch's problem), its warnings silenced."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            arr = next(decoded)
+            arr = decode()
     except Exception as exc:  # any decoder failure is this file's problem, not the batch's
         raise RejectedInput(path, f"frame {index} cannot be decoded ({brief(exc)})") from exc
     return _checked_shape(path, arr, index, n_rows, n_cols)
