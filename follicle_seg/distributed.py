@@ -14,7 +14,8 @@ import functools
 from follicle_seg.errors import FollicleSegError, brief
 from follicle_seg.intake import Input
 from follicle_seg.memory import bound_caches
-from follicle_seg.pipeline import Engine, RunOptions, load_segmenter
+from follicle_seg.engine import Engine, load_segmenter
+from follicle_seg.options import RunOptions
 from follicle_seg.types import ImageResult
 
 

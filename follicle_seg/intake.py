@@ -2,7 +2,7 @@
 
 :func:`header_pass` hashes each file, reads its header (in an isolated decoder process when
 ``--workers`` processes are on) and resolves duplicate SOP instances; :func:`stream_frames` decodes
-the accepted files in threads into a bounded queue that :class:`follicle_seg.pipeline.Engine`
+the accepted files in threads into a bounded queue that :class:`follicle_seg.engine.Engine`
 consumes.
 """
 

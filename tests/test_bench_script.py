@@ -39,7 +39,7 @@ def test_a_tiny_benchmark_reports_every_stage_on_cpu(tmp_path: Path, monkeypatch
     # the serial bound is below each of its three stages' rates
     assert figures["serial_bound_fps"] < min(figures["a_model_fps"], figures["b_decode_fps"], figures["c_measure_fps"])
     assert "cuda_peak_allocated_mib" not in figures
-    from follicle_seg.pipeline import MAIN_THREAD_TIMES
+    from follicle_seg.engine import MAIN_THREAD_TIMES
 
     timing = figures["d_timing_s"]  # where the full run's main thread spent its time, from run.log
     assert set(MAIN_THREAD_TIMES) | {"header pass", "model load", "tables and report"} == set(timing)

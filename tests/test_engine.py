@@ -90,7 +90,8 @@ def test_files_finished_on_the_output_threads_reach_the_run_in_order_and_bounded
     """Outputs are written on threads; results still come back in the order the files were
     finished, a failed file's too, and no more than 2 x workers files wait at a time."""
     from follicle_seg.analyse import FileAnalysis
-    from follicle_seg.pipeline import Engine, RunOptions
+    from follicle_seg.engine import Engine
+    from follicle_seg.options import RunOptions
     from follicle_seg.types import ImageResult
 
     record = read_record(_cine(tmp_path / "c.dcm", frames=2))

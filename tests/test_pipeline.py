@@ -415,18 +415,18 @@ def test_a_file_whose_dicom_could_not_be_written_says_so_where_the_user_looks(st
 def test_a_frame_that_fails_to_measure_fails_its_file_alone(study, clean_run, tmp_path, monkeypatch):
     """Measurement runs on threads while the next batch is segmented, so a failure surfaces
     while other files' frames are in flight: it must fail its own file, and no other."""
-    import follicle_seg.pipeline as pipeline
+    import follicle_seg.engine as engine
 
     sweeps = sorted((study / "dicom").rglob("*sweep*.dcm"))
     broken = str(sweeps[1])
-    real = pipeline.analyse_frame
+    real = engine.analyse_frame
 
     def analyse_frame(seg):
         if seg.record.path == broken and seg.index == 5:
             raise RuntimeError("planted failure")
         return real(seg)
 
-    monkeypatch.setattr(pipeline, "analyse_frame", analyse_frame)
+    monkeypatch.setattr(engine, "analyse_frame", analyse_frame)
     out = tmp_path / "out"
     # batches of 2 from 2 decoders: the broken file's batches interleave with another file's
     run([study / "dicom"], RunOptions(out=out, cohort=study / "cohort.csv", workers=2, batch_size=2,
@@ -503,7 +503,8 @@ def test_run_log_says_where_the_time_went(clean_run):
     cover no more than the run's own time."""
     import re
 
-    from follicle_seg.pipeline import MAIN_THREAD_TIMES, read_timing
+    from follicle_seg.engine import MAIN_THREAD_TIMES
+    from follicle_seg.pipeline import read_timing
 
     text = (clean_run / "run.log").read_text()
     timing = read_timing(text)
@@ -705,7 +706,7 @@ def test_files_without_a_usable_date_are_analysed_flagged_and_reported(study, tm
 
 def test_what_a_resumed_run_replaces_is_never_kept_for_a_rejected_duplicate_naming_it():
     from follicle_seg.intake import Input
-    from follicle_seg.pipeline import _superseded
+    from follicle_seg.outdir import superseded
 
     stored = [("/a", "old", "X", "ok"), ("/b", "bb", "X", "rejected"),  # /b: a byte copy of /a, rejected
               ("/c", "cc", "Y", "ok"), ("/d", "dd", "Z", "ok")]  # fmt: skip
@@ -715,7 +716,7 @@ def test_what_a_resumed_run_replaces_is_never_kept_for_a_rejected_duplicate_nami
              Input("/e", "ee", SimpleNamespace(sop_instance_uid="Y"), None)]  # fmt: skip
     # /a re-exported in place: its earlier outputs go; /c resumed keeps its, though a new file /e
     # holds its UID (rejected as its duplicate); /d's earlier ones go
-    assert _superseded(items, stored) == {"X", "Z"}
+    assert superseded(items, stored) == {"X", "Z"}
 
 
 def test_a_run_with_nothing_left_to_analyse_does_not_load_torch(study, clean_run, tmp_path):

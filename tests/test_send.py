@@ -81,8 +81,11 @@ def _uid(path: Path) -> str:
 def test_destination_is_parsed_or_refused_with_the_form_it_needs() -> None:
     assert Destination.parse(" ORTHANC@pacs.example.org:4242 ") == Destination("ORTHANC", "pacs.example.org", 4242)
     assert str(Destination("A", "h", 104)) == "A@h:104"
-    for bad in ("pacs:104", "A@pacs", "A@pacs:0", "A@pacs:70000", "SEVENTEEN_CHARS_X@h:1"):
+    for bad in ("pacs:104", "A@pacs", "SEVENTEEN_CHARS_X@h:1"):
         with pytest.raises(SendError, match="AET@HOST:PORT"):
+            Destination.parse(bad)
+    for bad in ("A@pacs:0", "A@pacs:70000"):
+        with pytest.raises(SendError, match="is not a TCP port"):
             Destination.parse(bad)
 
 

@@ -1,0 +1,65 @@
+"""The settings of one batch run (:class:`RunOptions`, the ``run`` command's options) and what
+it reports when it ends (:class:`RunSummary`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Settings of one batch run (the `run` command's options)."""
+
+    out: Path
+    cohort: Path | None = None
+    device: str = "auto"
+    batch_size: int = 8
+    workers: int = 2
+    resume: bool = True
+    save_masks: bool = False
+    overlays: bool = True
+    dicom: bool = True
+    report: bool = True
+    # the whole first frame of each image of unknown side, for its side line of the worksheet:
+    # off by default, since a machine's text around the scan area may hold the patient's name
+    whole_frames: bool = False
+    weights: Path | None = None
+    pseudonymize: Path | None = None
+    isolate: bool = True  # codecs in child processes (a crash or hang fails one file, not the run)
+    decode_timeout_s: float = 300.0  # per chunk of frames, when isolated
+    executor: str = "local"  # "local" | "dask"
+    scheduler: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.executor not in ("local", "dask"):
+            raise ValueError(f"executor must be 'local' or 'dask', not {self.executor!r}")
+        if self.batch_size < 1 or self.workers < 1:
+            raise ValueError(f"batch_size and workers must be at least 1 (got {self.batch_size}, {self.workers})")
+
+
+@dataclass
+class RunSummary:
+    out: Path
+    inputs: int = 0
+    ok: int = 0
+    rejected: int = 0
+    failed: int = 0
+    resumed: int = 0
+    frames: int = 0
+    seconds: float = 0.0
+    device: str = ""
+    rejected_reasons: list[str] = field(default_factory=list)
+    needs_review: int = 0  # ovary-visits flagged, after the reviewer's decisions
+    output_problems: list[str] = field(default_factory=list)  # analysed files short of an output
+    cohort_notes: list[str] = field(default_factory=list)  # the cohort file against the scans
+
+    @property
+    def frames_per_s(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+    def line(self) -> str:
+        head = f"{self.inputs} files: {self.ok} ok, {self.rejected} rejected, {self.failed} failed ({self.resumed} already done)"
+        if not self.device:  # nothing was segmented: the tables were rebuilt
+            return f"{head}; nothing left to analyse, tables rebuilt in {self.seconds:.1f} s"
+        return f"{head}; {self.frames} frames in {self.seconds:.1f} s ({self.frames_per_s:.1f} frames/s on {self.device})"
