@@ -177,10 +177,15 @@ def test_sixteen_bit_without_window_spreads_the_values_it_holds_the_same_on_ever
     values[0] = np.linspace(0, 4000, COLS, dtype=np.uint16)[None, :]
     values[1] = 0  # a blank frame
     values[2] = values[0] // 2
-    out = grey_of(write(tmp_path, values))
+    path = write(tmp_path, values)
+    out = grey_of(path)
     assert out[0].min() == 0 and out[0].max() == 255
     assert np.all(out[1] == 0)
     np.testing.assert_allclose(out[2].astype(float), out[0] / 2, atol=1)
+    # read in chunks (--batch-size), or as an overlay's key frame alone: mapped alike
+    (alone,) = [f.pixels for f in iter_frames(read_record(path), start=2)]
+    np.testing.assert_array_equal(alone, out[2])
+    np.testing.assert_array_equal(dicom.whole_frame(str(path), 2), out[2])
 
     def declared(ds: Dataset) -> None:
         ds.add_new("SmallestImagePixelValue", "US", 0)

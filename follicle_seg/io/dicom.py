@@ -281,8 +281,8 @@ def iter_frames(
         When a frame cannot be decoded or has an unexpected shape.
     """
     header = read_header(record.path, pixels=False)
-    to_grey = _checked_grey_converter(record.path, header)
     source = _pixel_source(record.path, record.transfer_syntax)
+    to_grey = _checked_grey_converter(record.path, header, source)
     targets = record.pane_records() if panes else (record,)
     first = max(0, start)
     end = record.n_frames if stop is None else min(stop, record.n_frames)
@@ -317,8 +317,9 @@ def whole_frame(path: str, index: int = 0) -> np.ndarray:
 def _grey_frame(path: str, ds: Dataset, index: int) -> np.ndarray:
     """Frame ``index`` of the file whose header is ``ds``, decoded on its own, as grey uint8."""
     syntax = str(ds.file_meta.TransferSyntaxUID)
-    frame = _decode_frame(path, _pixel_source(path, syntax), index, tag_int(ds, "Rows", 0), tag_int(ds, "Columns", 0), syntax)
-    return _checked_grey_converter(path, ds)(frame)
+    source = _pixel_source(path, syntax)
+    frame = _decode_frame(path, source, index, tag_int(ds, "Rows", 0), tag_int(ds, "Columns", 0), syntax)
+    return _checked_grey_converter(path, ds, source)(frame)
 
 
 def sop_class_name(uid: str) -> str:
@@ -560,10 +561,14 @@ def _checked_shape(path: str, arr: np.ndarray, index: int, n_rows: int, n_cols: 
     return arr
 
 
-def _checked_grey_converter(path: str, ds: Dataset) -> Callable[[np.ndarray], np.ndarray]:
-    """:func:`grey_converter`, a header it cannot use (a broken palette...) as a rejection."""
+def _checked_grey_converter(path: str, ds: Dataset, source: str | Dataset | None = None) -> Callable[[np.ndarray], np.ndarray]:
+    """:func:`grey_converter`, a header it cannot use (a broken palette...) as a rejection; with
+    the pixel ``source``, frame 0 decoded from it when the grey range must come from the pixels."""
+    syntax = str(ds.file_meta.TransferSyntaxUID)
+    rows, cols = tag_int(ds, "Rows", 0), tag_int(ds, "Columns", 0)
+    first = None if source is None else (lambda: _decode_frame(path, source, 0, rows, cols, syntax))
     try:
-        return grey_converter(ds)
+        return grey_converter(ds, first)
     except HEADER_VALUE_ERRORS as exc:
         raise RejectedInput(path, f"unusable grey-level tags ({brief(exc)})") from exc
 

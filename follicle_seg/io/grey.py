@@ -3,8 +3,8 @@
 * ``MONOCHROME2`` 8-bit: as stored. ``MONOCHROME1``: inverted.
 * more than 8 bits: Modality rescale (RescaleSlope/Intercept), then the first VOI window
   (WindowCenter/Width, DICOM linear function) when present, else the range of the values the
-  image holds (Smallest/LargestImagePixelValue, or the first frame converted: a viewer's
-  default), mapped to 0-255. The full range of the stored bits would leave a 12-bit image
+  image holds (Smallest/LargestImagePixelValue, or its first frame's: a viewer's default),
+  mapped to 0-255. The full range of the stored bits would leave a 12-bit image
   stored in 16 bits with 16 grey levels.
 * ``RGB`` / ``YBR_*``: pydicom converts YBR to RGB while decoding (once: JPEG decoders already
   return RGB), then luma ``0.299 R + 0.587 G + 0.114 B``.
@@ -25,11 +25,14 @@ from follicle_seg.io.tags import first_number, tag_int, tag_number, tag_text
 COLOUR_PHOTOMETRICS = ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_RCT", "YBR_ICT", "YBR_PARTIAL_420")
 
 
-def grey_converter(ds: Dataset) -> Callable[[np.ndarray], np.ndarray]:
+def grey_converter(ds: Dataset, first_frame: Callable[[], np.ndarray] | None = None) -> Callable[[np.ndarray], np.ndarray]:
     """A function turning one decoded frame of this file into grey uint8 (see the module docstring).
 
-    Built once per file from the header: a lookup table for monochrome and palette images, luma
-    for colour ones.
+    Built from the header: a lookup table for monochrome and palette images, luma for colour
+    ones. An image of more than 8 bits without a window or declared range takes the range of its
+    first frame, ``first_frame()`` (decoded only then), so that every converter of the file maps
+    alike, however its frames are read in chunks; without ``first_frame``, the first frame this
+    converter is given that is not of one value.
     """
     photometric = tag_text(ds, "PhotometricInterpretation")
     bits = tag_int(ds, "BitsStored", tag_int(ds, "BitsAllocated", 8))
@@ -59,9 +62,12 @@ def grey_converter(ds: Dataset) -> Callable[[np.ndarray], np.ndarray]:
     tables = [table_for(r)] if (r := _declared_range(ds)) else []
 
     def convert(arr: np.ndarray) -> np.ndarray:
-        # The first frame converted that is not of one value sets the range for the whole file.
-        if not tables and arr.size and arr.min() < arr.max():
-            tables.append(table_for((int(arr.min()), int(arr.max()))))
+        if not tables:
+            first = first_frame() if first_frame is not None else arr
+            if first.size and first.min() < first.max():
+                tables.append(table_for((int(first.min()), int(first.max()))))
+            elif first_frame is not None:
+                tables.append(whole)  # a blank first frame: the stored bits' range
         table = tables[0] if tables else whole
         return table[np.clip(arr.astype(np.int64) + offset, 0, table.size - 1)]
 
