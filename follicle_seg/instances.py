@@ -6,20 +6,20 @@ follicle region with the largest summed foreground probability, weighted towards
 centre line where a sonographer puts the ovary) and makes every other candidate background.
 Counting needs one object per follicle, so :func:`follicle_instances`:
 
-1. keeps only follicle components inside or touching a segmented ovary (a follicle component
-   with at least one ovary pixel outside its holes among its 8 neighbours; a follicle enclosed
-   by ovary always has one);
-2. splits touching follicles with a watershed of the distance transform (computed with the
+1. fills holes in the follicle mask (speckle or an echogenic spot inside a follicle);
+2. keeps only follicle components inside or touching a segmented ovary (a follicle component
+   with at least one ovary pixel among its 8 neighbours; a follicle enclosed by ovary always
+   has one);
+3. splits touching follicles with a watershed of the distance transform (computed with the
    physical pixel ``sampling``, so anisotropic spacing is honoured), seeded by the h-maxima of
    that transform that stand ``SPLIT_DEPTH_PX`` pixels above their saddles; two neighbouring
    pieces stay apart when the smaller one's peak (its inscribed radius) stands out from the
    saddle between them by ``SPLIT_DEPTH_FRACTION`` of that peak, else they are joined. So one
    elongated follicle (whose distance ridge falls monotonically from the centre) or a follicle
    with a ragged wall is not split, while two follicles meeting at a neck are, a small one
-   beside a large one included;
-3. fills the holes of each piece (speckle or an echogenic spot inside a follicle). Holes are
-   filled after the split, not before: the tissue enclosed between a ring of touching follicles
-   is a hole of their union, and filling it first made the cluster one large follicle;
+   beside a large one included. Holes are filled first: splitting around them cut a follicle
+   with a few echogenic spots into wedges, so a ring of touching follicles around enclosed
+   tissue (a hole of their union) stays one follicle (``scripts/split_probe.py`` counts both);
 4. drops pieces smaller than a physical minimum (area-equivalent diameter below
    ``min_diameter_mm``), or, on uncalibrated frames, below ``min_area_px`` pixels.
 
@@ -47,9 +47,6 @@ MIN_AREA_PX_UNCALIBRATED = 20
 SPLIT_DEPTH_PX = 2.0
 #: Relative depth: fraction of the smaller of two neighbouring peaks (inscribed radii).
 SPLIT_DEPTH_FRACTION = 0.2
-#: Least solidity (area over convex hull area) of each part when a follicle component is split
-#: around the tissue it encloses (a digitised disc of 4 px radius: 0.92).
-MIN_SOLIDITY = 0.85
 #: Distance transform quantisation (fraction of the smaller pixel size) used for h-maxima.
 _QUANTUM = 0.05
 
@@ -214,8 +211,8 @@ def follicle_instances(
     if box is None:
         return out
     window = _pad(box, labels.shape)  # all work on the follicles' bounding box, 1-pixel margin
-    follicle = labels[window] == FOLLICLE
-    ovary = (labels[window] == OVARY) & ~fill_holes(follicle)  # not the tissue a follicle encloses
+    follicle = fill_holes(labels[window] == FOLLICLE)
+    ovary = labels[window] == OVARY
     components, n = ndi.label(follicle, structure=_EIGHT)
     near_ovary = np.zeros(n + 1, dtype=bool)
     near_ovary[components[ndi.binary_dilation(ovary, _EIGHT) & follicle]] = True
@@ -270,51 +267,23 @@ def _pad(box: tuple[slice, slice], shape: tuple[int, ...]) -> tuple[slice, slice
     )
 
 
-def _split(
-    comp: np.ndarray, sampling: tuple[float, float], depth: float
-) -> list[np.ndarray]:
-    """Split one connected follicle component into its follicles (a list of boolean masks, each
-    with its holes filled).
-
-    The component is split with its holes filled (an echogenic spot inside a follicle must not
-    make a ring of it); a piece that had holes is split again without them, and that split kept
-    when each of its parts is convex (:data:`MIN_SOLIDITY`): touching follicles around enclosed
-    tissue, not the crescents of a follicle cut around a hole."""
-    filled = fill_holes(comp)
-    pieces = _watershed_pieces(filled, sampling, depth)
-    if filled.sum() == comp.sum():
-        return pieces
-    out = []
-    for piece in pieces:
-        parts = _watershed_pieces(piece & comp, sampling, depth) if (piece & ~comp).any() else [piece]
-        convex = len(parts) > 2 and all(_solidity(part) >= MIN_SOLIDITY for part in parts)
-        out.extend(parts if convex else [piece])
-    return out
-
-
-def _solidity(mask: np.ndarray) -> float:
-    """Area over convex hull area, in pixels (1 for a convex shape)."""
-    box = bounding_box(mask)
-    return float(mask[box].sum()) / float(convex_hull_mask(mask[box]).sum()) if box else 0.0
-
-
-def _watershed_pieces(comp: np.ndarray, sampling: tuple[float, float], depth: float) -> list[np.ndarray]:
-    """A (connected) mask cut by the watershed of its distance transform, shallow basins joined;
-    each piece with its holes filled."""
+def _split(comp: np.ndarray, sampling: tuple[float, float], depth: float) -> list[np.ndarray]:
+    """Split one connected follicle component (holes filled) into its follicles: the watershed of
+    its distance transform, shallow basins joined (a list of boolean masks)."""
     dist = ndi.distance_transform_edt(comp, sampling=sampling)
     quantum = _QUANTUM * min(sampling)
     levels = np.round(dist / quantum).astype(np.int32)
     if ndi.label(local_maxima(levels, connectivity=2) & comp, structure=_EIGHT)[1] <= 1:
-        return [fill_holes(comp)]  # a single peak (a convex follicle): nothing to split
+        return [comp]  # a single peak (a convex follicle): nothing to split
     # Regional maxima of the reconstruction of (dist - depth) under dist: one plateau per peak
     # that rises at least ``depth`` above its saddle (equal twin peaks on one plateau: one seed).
     lowered = np.maximum(levels - max(int(round(depth / quantum)), 1), 0)
     domes = reconstruction(lowered, levels, method="dilation")
     seeds, n_seeds = ndi.label(local_maxima(domes, connectivity=2) & comp, structure=_EIGHT)
     if n_seeds <= 1:
-        return [fill_holes(comp)]
+        return [comp]
     basins = _join_shallow(watershed(-dist, seeds, mask=comp), dist, n_seeds)
-    return [fill_holes(basins == s) for s in np.unique(basins[basins > 0])]
+    return [basins == s for s in np.unique(basins[basins > 0])]
 
 
 def _join_shallow(basins: np.ndarray, dist: np.ndarray, n: int) -> np.ndarray:

