@@ -149,7 +149,7 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
     anonymise = _anonymiser(key)
     if cohort is not None and key is not None:
         cohort = cohort.assign(patient_id=[pseudonym(str(p), key) for p in cohort.patient_id])
-    store = StateStore(out_state(options.out)) if options.resume else StateStore.fresh(out_state(options.out))
+    store = StateStore(out_state(options.out)) if options.resume else StateStore.remade_if_corrupt(out_state(options.out))
     try:
         _check_worksheet(options.out / WORKSHEET_FILE, review, store)
     except ReviewError:
@@ -158,7 +158,8 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
     summary = RunSummary(out=options.out, inputs=len(paths))
     decoders = WorkerPool(options.workers, timeout=options.decode_timeout_s) if options.isolate else None
     try:
-        if not options.resume:
+        if not options.resume:  # (after the worksheet check, which may stop the run)
+            store.reset()
             remove_outputs(options.out)
             remove_tables(options.out)
         store.check_analysis(_analysis_identity(options, key))

@@ -82,17 +82,16 @@ class StateStore:
             ) from exc
 
     @classmethod
-    def fresh(cls, path: Path) -> StateStore:
-        """The store at ``path`` emptied (``--no-resume``); a corrupt file is removed and made
-        anew (the fix its error names: opening it first, to empty it, failed the same way)."""
+    def remade_if_corrupt(cls, path: Path) -> StateStore:
+        """The store at ``path``, a corrupt file removed and made anew (``--no-resume``, the fix
+        its error names: opening it to empty it failed the same way). Emptying is the caller's
+        (:meth:`reset`), once nothing can stop the run."""
         try:
-            store = cls(path)
+            return cls(path)
         except CorruptState:
             for stale in (Path(path), Path(f"{path}-wal"), Path(f"{path}-shm")):
                 stale.unlink(missing_ok=True)
-            store = cls(path)
-        store.reset()
-        return store
+            return cls(path)
 
     def _write(self, sql: str, params: tuple = ()) -> None:
         """One write; a file that cannot be written (read-only, a full disk) stops the run with

@@ -958,3 +958,25 @@ def test_sigterm_stops_a_run_as_ctrl_c_does(tmp_path, monkeypatch):
     assert result.exit_code == 143 and "stopped (SIGTERM): the files finished are kept" in result.output
     assert "run interrupted" in (tmp_path / "o" / "run.log").read_text()
     assert signal.getsignal(signal.SIGTERM) == before  # the command's handler is gone with it
+
+
+def test_a_no_resume_run_stopped_by_the_worksheet_check_keeps_the_run_state(tmp_path, monkeypatch):
+    """The state was emptied before the check that refuses a worksheet holding unsaved decisions:
+    after saving them, the next run analysed the whole archive again."""
+    from follicle_seg import pipeline
+    from follicle_seg.review import ReviewError
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    shutil.copy(SAMPLES / "mono_left.dcm", inputs / "mono_left.dcm")
+    options = RunOptions(out=tmp_path / "out", workers=1, dicom=False, overlays=False, report=False)
+    run([inputs], options)
+
+    def refuse(*args):
+        raise ReviewError("review_worksheet.csv: 1 decision(s) not in review.csv")
+
+    monkeypatch.setattr(pipeline, "_check_worksheet", refuse)
+    with pytest.raises(ReviewError):
+        run([inputs], replace(options, resume=False))
+    monkeypatch.undo()
+    assert run([inputs], options).resumed == 1 and (tmp_path / "out" / "images.csv").is_file()

@@ -72,9 +72,9 @@ def test_corrupt_state_file_names_the_fix_and_the_fix_works(tmp_path):
     bad.write_bytes(b"this is not a database at all" * 100)
     with pytest.raises(OutputError, match="--no-resume"):
         StateStore(bad)
-    store = StateStore.fresh(bad)  # --no-resume: it opened the file to empty it and failed the same way
+    store = StateStore.remade_if_corrupt(bad)  # --no-resume: it opened the file to empty it and failed the same way
     store.record("abc", _result())
-    assert len(store) == 1 and len(StateStore.fresh(bad)) == 0
+    assert len(store) == 1 and len(StateStore.remade_if_corrupt(bad)) == 1  # a sound one is kept
 
 
 def test_a_state_file_that_cannot_be_written_is_said_in_one_line(tmp_path, monkeypatch):
