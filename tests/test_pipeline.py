@@ -980,3 +980,19 @@ def test_a_no_resume_run_stopped_by_the_worksheet_check_keeps_the_run_state(tmp_
         run([inputs], replace(options, resume=False))
     monkeypatch.undo()
     assert run([inputs], options).resumed == 1 and (tmp_path / "out" / "images.csv").is_file()
+
+
+def test_outputs_are_found_for_a_uid_holding_an_underscore(tmp_path):
+    """Names were cut at the first "_": such an image (against the standard, but read) never had
+    its outputs found, so it was analysed again on every run and its old outputs never removed."""
+    from follicle_seg.artefacts import images_with_outputs, per_image_outputs
+
+    uid, other = "1.2.840_99.7", "1.2.840"
+    for name in (f"masks/{uid}_0.png", f"masks/{uid}_12.png", f"dicom/{uid}_sr.dcm", f"dicom/{uid}_f003_seg.dcm",
+                 f"dicom/{uid}_seg.dcm", f"masks/{other}_0.png", f"dicom/{other}_sr.dcm"):  # fmt: skip
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"x")
+    have = images_with_outputs(tmp_path)
+    assert have["masks"] == {uid, other} and have["dicom"] == {uid, other}
+    assert sorted(p.name for p in per_image_outputs(tmp_path, [uid])) == sorted(
+        [f"{uid}_0.png", f"{uid}_12.png", f"{uid}_sr.dcm", f"{uid}_f003_seg.dcm", f"{uid}_seg.dcm"])
