@@ -21,8 +21,8 @@ from follicle_seg.errors import RejectedInput
 from follicle_seg.io import iter_frames, read_record
 from follicle_seg.isolation import WorkerFailed, WorkerPool
 from follicle_seg.filehash import file_sha256
-from follicle_seg.state import DUPLICATE, StateStore
-from follicle_seg.types import Frame, ImageRecord, ImageResult
+from follicle_seg.state import StateStore
+from follicle_seg.types import DUPLICATE, Frame, ImageRecord, ImageResult
 
 END = object()
 """What :func:`stream_frames` yields with a file once its last chunk has been yielded."""

@@ -205,7 +205,7 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
             tables = build_tables(results, cohort, review)
         except ReviewError as exc:
             raise ReviewError(f"{exc} (the analysis is kept: correct the review and run again)") from None
-        for note in cohort_mismatches(tables["ovaries"], cohort):
+        for note in cohort_mismatches(tables["images"], tables["ovaries"], cohort):
             summary.cohort_notes.append(note)
             log.warning("%s: %s", options.cohort, note)
         if review.decisions:

@@ -17,12 +17,10 @@ from typing import Any
 
 from follicle_seg.errors import OutputError, brief
 from follicle_seg.tracking import measured_follicle
-from follicle_seg.types import (NET_FLAGS_BEFORE, Calibration, Follicle, Identity, ImageRecord, ImageResult, Pane,
+from follicle_seg.types import (DUPLICATE, NET_FLAGS_BEFORE, Calibration, Follicle, Identity, ImageRecord, ImageResult, Pane,
                                 Section)
 
 STATE_FILE = "run_state.sqlite"
-#: How the reason of a file rejected as another's duplicate begins (decided again each run).
-DUPLICATE = "duplicate SOP instance"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS inputs (
     path TEXT NOT NULL,

@@ -223,6 +223,11 @@ class Follicle:
         return self.best.mean_diameter_mm
 
 
+#: How the reason of a file rejected as another's duplicate begins (decided again each run): its
+#: image is analysed, under the other path.
+DUPLICATE = "duplicate SOP instance"
+
+
 @dataclass(frozen=True)
 class ImageResult:
     """Everything the pipeline keeps about one input file after analysis."""

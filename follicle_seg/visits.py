@@ -58,7 +58,7 @@ from follicle_seg.tracking import (
     FLAG_UNCALIBRATED,
     MAX_COUNT_DISAGREEMENT,
 )
-from follicle_seg.types import Follicle, ImageResult
+from follicle_seg.types import DUPLICATE, Follicle, ImageResult
 
 log = logging.getLogger(__name__)
 
@@ -198,10 +198,14 @@ def build_tables(
     for ov in ovaries:
         sides.setdefault((ov.patient_id, ov.study_date), set()).add(ov.laterality)
         ever.setdefault(ov.patient_id, set()).add(ov.laterality)
-    rejected: dict[tuple[str, str, str], list[str]] = {}  # files rejected after their header was read
+    rejected: dict[tuple[str, str, str], list[str]] = {}  # files of a known visit that could not be analysed
     for r in dated:
-        if r.identity is not None and r.status != "ok":
+        if r.status == "ok" or r.reason.startswith(DUPLICATE):  # (a duplicate's image is analysed)
+            continue
+        if r.identity is not None:
             rejected.setdefault((r.identity.patient_id, r.identity.study_date, r.identity.laterality), []).append(r.path)
+        elif r.record is not None:  # rejected or failed while its frames were decoded
+            rejected.setdefault((r.record.patient_id, r.record.study_date, r.record.laterality or "U"), []).append(r.path)
     for ov in ovaries:
         other = {"L": "R", "R": "L"}.get(ov.laterality)
         here = sides[(ov.patient_id, ov.study_date)]
@@ -631,26 +635,35 @@ def _cohort_maps(cohort: pd.DataFrame | None) -> tuple[dict[str, str], dict[str,
     return groups, baselines
 
 
-def cohort_mismatches(ovaries: pd.DataFrame, cohort: pd.DataFrame | None) -> list[str]:
+def cohort_mismatches(images: pd.DataFrame, ovaries: pd.DataFrame, cohort: pd.DataFrame | None) -> list[str]:
     """What an analyst must know about the cohort file against the scans, in words: patients
     scanned but not in it (they get no group: a mistyped PatientID moves a patient out of their
-    dose group), and patients in it with no scan (missing from every table).
+    dose group), patients in it with no scan (missing from every table), and those whose every
+    file was rejected or failed (in ``images.csv`` only).
 
     Examples
     --------
+    >>> im = pd.DataFrame({"patient_id": ["P1", "P2", "P3", ""]})
     >>> ov = pd.DataFrame({"patient_id": ["P1", "P2", ""]})
-    >>> cohort_mismatches(ov, pd.DataFrame({"patient_id": ["P1", "P9"], "group": ["low", "high"]}))
-    ['1 patient(s) scanned but not in the cohort file, given no group: P2', '1 patient(s) of the cohort file without any scan: P9']
+    >>> for note in cohort_mismatches(im, ov, pd.DataFrame({"patient_id": ["P1", "P3", "P9"]})):
+    ...     print(note)
+    1 patient(s) scanned but not in the cohort file, given no group: P2
+    1 patient(s) of the cohort file without any scan: P9
+    1 patient(s) of the cohort file whose every file was rejected or failed (images.csv says why): P3
     """
     if cohort is None:
         return []
     listed = set(cohort["patient_id"].astype(str))
-    scanned = set(ovaries["patient_id"].astype(str)) - {""}
+    seen = set(images["patient_id"].astype(str)) - {""}
+    analysed = set(ovaries["patient_id"].astype(str)) - {""}
     notes = []
-    if extra := sorted(scanned - listed):
+    if extra := sorted(seen - listed):
         notes.append(f"{len(extra)} patient(s) scanned but not in the cohort file, given no group: {_some(extra)}")
-    if missing := sorted(listed - scanned):
+    if missing := sorted(listed - seen):
         notes.append(f"{len(missing)} patient(s) of the cohort file without any scan: {_some(missing)}")
+    if lost := sorted((listed & seen) - analysed):
+        notes.append(f"{len(lost)} patient(s) of the cohort file whose every file was rejected or failed "
+                     f"(images.csv says why): {_some(lost)}")
     return notes
 
 

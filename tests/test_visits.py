@@ -357,6 +357,14 @@ def test_a_rejected_file_keeps_whose_image_it_is_and_its_ovary_visit_is_told_why
     (reason,) = why.loc[why["flag"] == "other side not scanned", "reason"]  # a one-visit patient: flagged all the same
     assert reason.startswith("the other ovary's image at this visit rejected (cut/R.dcm)")
     assert bool(t["visits"].loc[0, "needs_review"])
+    # one rejected (or failed) while its frames were decoded says so too; a duplicate does not
+    from follicle_seg.types import DUPLICATE
+
+    r9 = result("r9", [], day="2026-01-05", side="R")
+    for status, reason, flagged in (("rejected", "frame 0 cannot be decoded", True), ("failed", "decoder died", True),
+                                    ("rejected", f"{DUPLICATE} r9: already analysed from x", False)):  # fmt: skip
+        t = build_tables([result("l0", [3.0], day="2026-01-05"), ImageResult(r9.record, "R.dcm", status, reason)])
+        assert bool(t["visits"].loc[0, "needs_review"]) is flagged, reason
 
 
 def test_a_patient_with_two_visits_in_one_week_weighs_as_one_in_the_response():
