@@ -213,7 +213,8 @@ def _trends(figure: Path, response: pd.DataFrame) -> str:
     return (
         "<section id=\"trends\"><h2>Per dose group: follicle count, AFC and largest follicle</h2>"
         "<p class=\"muted\">One row per dose group. Thin lines: one patient; black: group mean per nominal visit "
-        "(<code>response.csv</code>).</p>"
+        "(<code>response.csv</code>); the largest follicle's mean is over the patients with a follicle at that "
+        "visit, not over every patient.</p>"
         f"<img class=\"figure\" src=\"{url(figure.as_posix())}\" alt=\"Trends per dose group\">"
         f"<h3>response.csv</h3><div class=\"wide\">{table(response, columns)}</div></section>"
     )

@@ -39,7 +39,7 @@ SIDE_COLOURS = {"L": "#1f77b4", "R": "#d62728", "U": "#7f7f7f"}
 _METRICS = (
     ("follicle_count", "follicle_count_mean", "Follicle count (both ovaries)"),
     ("afc", "afc_mean", "AFC, 2-10 mm (both ovaries)"),
-    ("max_follicle_mm", "max_follicle_mm_mean", "Largest follicle (mm)"),
+    ("max_follicle_mm", "max_follicle_mm_mean", "Largest follicle (mm; mean of those with one)"),
 )
 
 
