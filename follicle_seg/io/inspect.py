@@ -74,7 +74,10 @@ def inspect_file(path: str | Path) -> dict[str, Any]:
         next(iter_frames(record, stop=1))
     except RejectedInput as rejected:
         row: dict[str, Any] = dict.fromkeys(COLUMNS)
-        row.update(path=str(path), status="rejected", reason=rejected.reason)  # unknown, as images.csv leaves it
+        row.update(path=str(path), status="rejected", reason=rejected.reason)
+        if (who := rejected.identity) is not None:  # its header was read: whose image, as images.csv says
+            row.update(sop_instance_uid=who.sop_instance_uid, patient_id=who.patient_id, study_date=who.study_date,
+                       laterality=who.laterality)  # fmt: skip
         return row
     return record_row(record)
 
