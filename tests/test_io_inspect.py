@@ -93,14 +93,14 @@ def test_inspect_json_round_trip_through_the_cli(samples: Path) -> None:
         assert (row["reason"] == "") == (row["status"] == "ok")
         if row["status"] != "ok":  # nothing is known of a rejected file's calibration, as in images.csv
             assert row["calibrated"] is None and row["spacing_row_mm"] is None
+        if row["status"] == "ok":
+            assert len(row["region"]) == 4 and row["modality"] == "US"
+            assert row["calibration_source"] in ("ultrasound_region", "PixelSpacing", "none")
     # whose image a file rejected after its header was read is, as images.csv says
     by_name = {Path(row["path"]).name: row for row in rows}
     ct = by_name["bad_not_ultrasound_ct.dcm"]
     assert ct["status"] == "rejected" and ct["patient_id"] and ct["sop_instance_uid"] and ct["study_date"]
     assert by_name["bad_not_dicom.txt"]["patient_id"] is None
-        if row["status"] == "ok":
-            assert len(row["region"]) == 4 and row["modality"] == "US"
-            assert row["calibration_source"] in ("ultrasound_region", "PixelSpacing", "none")
 
 
 def test_table_output_and_no_patient_name(tmp_path: Path) -> None:
