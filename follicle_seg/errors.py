@@ -31,6 +31,19 @@ class OutputError(FollicleSegError):
     """The output folder cannot be written (permissions, disk full, corrupt run state)."""
 
 
+def said(path: str, reason: str) -> str:
+    r"""``path: reason`` on one line for the console and ``run.log`` (a reason of an older run may
+    begin with its path already); a line break or tab in a file name is shown escaped.
+
+    Examples
+    --------
+    >>> said("/in/a\nb.dcm", "empty file (0 bytes)")
+    '/in/a\\nb.dcm: empty file (0 bytes)'
+    """
+    line = reason if reason.startswith(path) else f"{path}: {reason}"
+    return line.replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+
+
 def brief(exc: BaseException) -> str:
     """An exception's message on one line, at most 160 characters (for a rejection reason)."""
     text = " ".join(str(exc).split()) or type(exc).__name__

@@ -34,7 +34,7 @@ from typing import Callable, Iterable
 
 from follicle_seg import __version__
 from follicle_seg.engine import DICOM_NOT_WRITTEN, Engine, load_segmenter
-from follicle_seg.errors import FollicleSegError, OutputError
+from follicle_seg.errors import FollicleSegError, OutputError, said
 from follicle_seg.filehash import file_sha256
 from follicle_seg.intake import Input, header_pass
 from follicle_seg.io import discover
@@ -184,7 +184,7 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
             if result.status == "ok":
                 summary.frames += result.record.n_frames
             if result.status != "ok":
-                log.warning("%s", result.reason if result.reason.startswith(item.path) else f"{item.path}: {result.reason}")
+                log.warning("%s", said(item.path, result.reason))
             if progress:
                 progress.file_done(result)
 
@@ -222,9 +222,9 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
     for r in results:
         setattr(summary, r.status, getattr(summary, r.status) + 1)
         if r.status != "ok":
-            summary.rejected_reasons.append(r.reason if r.reason.startswith(r.path) else f"{r.path}: {r.reason}")
+            summary.rejected_reasons.append(said(r.path, r.reason))
         elif r.reason:
-            summary.output_problems.append(f"{r.path}: {r.reason}")
+            summary.output_problems.append(said(r.path, r.reason))
     summary.seconds = time.perf_counter() - t0
     log.info("%s%s", TIMING, ", ".join(f"{k} {v:.2f}" for k, v in timing.items()))
     log.info("run finished: %s", summary.line())
