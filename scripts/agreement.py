@@ -57,7 +57,11 @@ def image_ids(study: Path) -> dict[str, str]:
 def agreement(study: Path, run: Path) -> dict:
     ovaries = pd.read_csv(run / "ovaries.csv", dtype={"patient_id": str})
     truth_ov = pd.read_csv(study / "truth" / "ovaries.csv", dtype={"patient_id": str})
-    merged = ovaries.merge(truth_ov, on=KEY, suffixes=("", "_truth"))
+    both = ovaries.merge(truth_ov, on=KEY, suffixes=("", "_truth"), how="outer", indicator=True)
+    merged = both[both._merge == "both"].drop(columns="_merge").reset_index(drop=True)
+    if not len(merged):
+        raise SystemExit(f"{run}: no ovary-visit matches the truth of {study} by patient, date and side "
+                         "(a pseudonymised run? another study?)")
     diff = merged.follicle_count - merged.follicle_count_truth
 
     images = pd.read_csv(run / "images.csv", dtype={"patient_id": str})
@@ -85,8 +89,13 @@ def agreement(study: Path, run: Path) -> dict:
     diam = np.asarray(diam)
     bias = float(diam.mean()) if len(diam) else float("nan")
     sd = float(diam.std(ddof=1)) if len(diam) > 1 else float("nan")
+    unmatched = {side: [" ".join(map(str, k)) for k in both.loc[both._merge == which, KEY].itertuples(index=False)]
+                 for side, which in (("run", "left_only"), ("truth", "right_only"))}  # fmt: skip
     return {
         "ovary_visits": int(len(merged)),
+        # ovary-visits of one side only (a side-unknown image's "U" row, a visit whose files were
+        # all rejected): left out of every figure below, so listed
+        "unmatched_ovary_visits": unmatched,
         "count_exact": round(float((diff == 0).mean()), 3),
         "count_within_one": round(float((diff.abs() <= 1).mean()), 3),
         "count_mean_error": round(float(diff.mean()), 2),

@@ -58,3 +58,22 @@ def test_review_flags_are_scored_against_the_wrong_counts(tmp_path: Path) -> Non
     got = agreement.agreement(study, run)
     assert (got["needs_review"], got["counts_wrong"], got["counts_wrong_needing_review"]) == (2, 2, 1)
     assert got["review_flags"] == {"counts disagree": [1, 1], "low confidence": [2, 1]}
+
+
+def test_ovary_visits_of_one_side_only_are_listed_and_a_run_matching_nothing_stops(tmp_path: Path) -> None:
+    """The merge dropped them in silence (a "U" row of the run, a visit whose files were all
+    rejected); a pseudonymised run scored NaN on no ovary-visit at all."""
+    import pytest
+
+    study, run = tmp_path / "study", tmp_path / "run"
+    _write(study, run, with_images=True)
+    pd.DataFrame([{**KEY, "follicle_count": 1}, {**KEY, "laterality": "R", "follicle_count": 2}]).to_csv(
+        study / "truth" / "ovaries.csv", index=False)  # fmt: skip
+    pd.DataFrame([{**KEY, "follicle_count": 1, "needs_review": False},
+                  {**KEY, "laterality": "U", "follicle_count": 3, "needs_review": True}]).to_csv(run / "ovaries.csv", index=False)  # fmt: skip
+    got = agreement.agreement(study, run)
+    assert got["ovary_visits"] == 1 and got["count_exact"] == 1.0
+    assert got["unmatched_ovary_visits"] == {"run": ["P1 2026-01-05 U"], "truth": ["P1 2026-01-05 R"]}
+    pd.DataFrame([{**KEY, "patient_id": "P3f2a", "follicle_count": 1, "needs_review": False}]).to_csv(run / "ovaries.csv", index=False)
+    with pytest.raises(SystemExit, match="no ovary-visit matches the truth"):
+        agreement.agreement(study, run)
