@@ -6,7 +6,6 @@ interrupted run never leaves half a PNG or half a DICOM object behind.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import numpy as np
 
 from follicle_seg.analyse import FileAnalysis, KeyFrame
 from follicle_seg.io import iter_frames
+from follicle_seg.outnames import mask_uid, seg_uid, sr_uid
 from follicle_seg.report.dicom_seg import write_seg
 from follicle_seg.report.dicom_sr import write_sr
 from follicle_seg.report.overlay import render_overlay, side_by_side
@@ -32,24 +32,12 @@ def _reviewed_token(name: str) -> str | None:
     return _token(name.removesuffix("_reviewed.png") + ".png")  # report/reviewed.py's copies
 
 
-def _mask_uid(name: str) -> str:
-    return name.rsplit("_", 1)[0]  # <uid>_<frame>.png (a UID may hold a "_", against the standard)
-
-
-def _seg_uid(name: str) -> str:
-    return re.sub(r"(_f\d{3})?_seg\.dcm$", "", name)  # <uid>[_f<frame>]_seg.dcm
-
-
-def _sr_uid(name: str) -> str:
-    return name.removesuffix("_sr.dcm")
-
-
 #: What a run writes per image: (folder inside OUT, file pattern, the name's image key: its
 #: overlay token (`uid_token`) or its SOP instance UID).
 PER_IMAGE_OUTPUTS = (
     ("overlays", "*.png", _token), (f"overlays/{CROPS}", "*.jpg", _token), (f"overlays/{REVIEWED}", "*.png", _reviewed_token),
     (f"overlays/{WHOLE_FRAMES}", "*.jpg", _token), ("report/thumbs", "*.jpg", _token),
-    ("masks", "*.png", _mask_uid), ("dicom", "*_seg.dcm", _seg_uid), ("dicom", "*_sr.dcm", _sr_uid),
+    ("masks", "*.png", mask_uid), ("dicom", "*_seg.dcm", seg_uid), ("dicom", "*_sr.dcm", sr_uid),
 )  # fmt: skip
 
 
@@ -59,8 +47,8 @@ def images_with_outputs(out: Path) -> dict[str, set[str]]:
     ``out``: one listing of each folder, however many images."""
     return {
         "overlays": {_token(p.name) for p in (out / "overlays").glob("*.png")},
-        "dicom": {_sr_uid(p.name) for p in (out / "dicom").glob("*_sr.dcm")},
-        "masks": {_mask_uid(p.name) for p in (out / "masks").glob("*.png")},
+        "dicom": {sr_uid(p.name) for p in (out / "dicom").glob("*_sr.dcm")},
+        "masks": {mask_uid(p.name) for p in (out / "masks").glob("*.png")},
     }
 
 

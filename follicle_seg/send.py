@@ -22,6 +22,7 @@ from pynetdicom import AE
 
 from follicle_seg.errors import FollicleSegError, brief
 from follicle_seg.io.header import read_dicom
+from follicle_seg.outnames import dicom_uid
 
 #: The calling AE title, unless ``--calling-aet`` says otherwise.
 CALLING_AET = "FOLLICLE_SEG"
@@ -90,7 +91,7 @@ def run_objects(out: Path, *, sources: bool = False) -> list[Path]:
         with table.open(newline="") as f:
             rows = [row for row in csv.DictReader(f) if row["status"] == "ok"]
         analysed = {row["sop_instance_uid"] for row in rows}
-        paths = [p for p in paths if p.name.split("_", 1)[0] in analysed]  # <uid>_..._seg.dcm, <uid>_sr.dcm
+        paths = [p for p in paths if dicom_uid(p.name) in analysed]  # <uid>[_f<frame>]_seg.dcm, <uid>_sr.dcm
     if sources:
         if rows is None:
             raise SendError(f"{table}: no images.csv; is {out} the --out folder of a run?")

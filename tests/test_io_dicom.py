@@ -186,6 +186,12 @@ def test_sixteen_bit_without_window_spreads_the_values_it_holds_the_same_on_ever
     (alone,) = [f.pixels for f in iter_frames(read_record(path), start=2)]
     np.testing.assert_array_equal(alone, out[2])
     np.testing.assert_array_equal(dicom.whole_frame(str(path), 2), out[2])
+    # a blank first frame: the first frame that is not blank gives the range (the whole 16 bits
+    # left the rest nearly black: grey 16 at most)
+    blank_first = write(tmp_path, values[[1, 0, 2]], name="blank_first.dcm")
+    assert [int(f.pixels.max()) for f in iter_frames(read_record(blank_first))] == [0, 255, 128]
+    (alone,) = [f.pixels for f in iter_frames(read_record(blank_first), start=2)]
+    assert int(alone.max()) == 128
 
     def declared(ds: Dataset) -> None:
         ds.add_new("SmallestImagePixelValue", "US", 0)

@@ -10,6 +10,7 @@ naming the file and the reason in one line; nothing is decoded before the header
 
 from __future__ import annotations
 
+import os
 import struct
 import warnings
 from collections.abc import Callable, Iterator
@@ -563,14 +564,38 @@ def _checked_shape(path: str, arr: np.ndarray, index: int, n_rows: int, n_cols: 
 
 def _checked_grey_converter(path: str, ds: Dataset, source: str | Dataset | None = None) -> Callable[[np.ndarray], np.ndarray]:
     """:func:`grey_converter`, a header it cannot use (a broken palette...) as a rejection; with
-    the pixel ``source``, frame 0 decoded from it when the grey range must come from the pixels."""
-    syntax = str(ds.file_meta.TransferSyntaxUID)
-    rows, cols = tag_int(ds, "Rows", 0), tag_int(ds, "Columns", 0)
-    first = None if source is None else (lambda: _decode_frame(path, source, 0, rows, cols, syntax))
+    the pixel ``source``, the file's grey range (:func:`_value_range`) when it must come from the
+    pixels."""
+    value_range = None if source is None else (lambda: _value_range(path, source, ds))
     try:
-        return grey_converter(ds, first)
+        return grey_converter(ds, value_range)
     except HEADER_VALUE_ERRORS as exc:
         raise RejectedInput(path, f"unusable grey-level tags ({brief(exc)})") from exc
+
+
+#: Grey ranges found by :func:`_value_range`, by (path, modification time, size): each chunk of a
+#: file's frames and each overlay key frame builds a converter; the first frames are decoded once.
+_VALUE_RANGES: dict[tuple[str, int, int], tuple[int, int] | None] = {}
+
+
+def _value_range(path: str, source: str | Dataset, ds: Dataset) -> tuple[int, int] | None:
+    """(lowest, highest) stored value of the file's first frame that is not blank, None when every
+    frame is: the grey range of an image of more than 8 bits without a window."""
+    stat = os.stat(path)
+    key = (path, stat.st_mtime_ns, stat.st_size)
+    if key not in _VALUE_RANGES:
+        syntax = str(ds.file_meta.TransferSyntaxUID)
+        rows, cols = tag_int(ds, "Rows", 0), tag_int(ds, "Columns", 0)
+        found = None
+        for index in range(max(1, tag_int(ds, "NumberOfFrames", 1))):
+            frame = _decode_frame(path, source, index, rows, cols, syntax)
+            if frame.size and frame.min() < frame.max():
+                found = (int(frame.min()), int(frame.max()))
+                break
+        if len(_VALUE_RANGES) >= 256:
+            _VALUE_RANGES.pop(next(iter(_VALUE_RANGES)))
+        _VALUE_RANGES[key] = found
+    return _VALUE_RANGES[key]
 
 
 # ----------------------------------------------------------------------------- header values

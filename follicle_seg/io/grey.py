@@ -25,14 +25,16 @@ from follicle_seg.io.tags import first_number, tag_int, tag_number, tag_text
 COLOUR_PHOTOMETRICS = ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_RCT", "YBR_ICT", "YBR_PARTIAL_420")
 
 
-def grey_converter(ds: Dataset, first_frame: Callable[[], np.ndarray] | None = None) -> Callable[[np.ndarray], np.ndarray]:
+def grey_converter(
+    ds: Dataset, value_range: Callable[[], tuple[int, int] | None] | None = None
+) -> Callable[[np.ndarray], np.ndarray]:
     """A function turning one decoded frame of this file into grey uint8 (see the module docstring).
 
     Built from the header: a lookup table for monochrome and palette images, luma for colour
-    ones. An image of more than 8 bits without a window or declared range takes the range of its
-    first frame, ``first_frame()`` (decoded only then), so that every converter of the file maps
-    alike, however its frames are read in chunks; without ``first_frame``, the first frame this
-    converter is given that is not of one value.
+    ones. An image of more than 8 bits without a window or declared range takes the range of the
+    stored values of its first frame that is not blank, ``value_range()`` (called only then), so
+    that every converter of the file maps alike however its frames are read in chunks; without
+    ``value_range``, the first such frame this converter is given.
     """
     photometric = tag_text(ds, "PhotometricInterpretation")
     bits = tag_int(ds, "BitsStored", tag_int(ds, "BitsAllocated", 8))
@@ -63,11 +65,11 @@ def grey_converter(ds: Dataset, first_frame: Callable[[], np.ndarray] | None = N
 
     def convert(arr: np.ndarray) -> np.ndarray:
         if not tables:
-            first = first_frame() if first_frame is not None else arr
-            if first.size and first.min() < first.max():
-                tables.append(table_for((int(first.min()), int(first.max()))))
-            elif first_frame is not None:
-                tables.append(whole)  # a blank first frame: the stored bits' range
+            if value_range is not None:
+                found = value_range()
+                tables.append(table_for(found) if found else whole)  # every frame blank: the stored bits' range
+            elif arr.size and arr.min() < arr.max():
+                tables.append(table_for((int(arr.min()), int(arr.max()))))
         table = tables[0] if tables else whole
         return table[np.clip(arr.astype(np.int64) + offset, 0, table.size - 1)]
 
