@@ -259,3 +259,15 @@ def test_a_real_pacs_files_the_objects_in_their_source_studies(run_dir: Path, or
     assert modalities == {
         _uid(p): {"seg.dcm": "SEG", "sr.dcm": "SR"}.get(p.name.rsplit("_", 1)[-1], "US") for p in paths
     }
+
+
+def test_the_objects_sent_are_those_of_analysed_images_by_their_whole_uid(tmp_path: Path) -> None:
+    """Names were cut at the first "_": an image whose UID holds one had nothing sent, and a
+    rejected image's objects were sent when its UID began like an analysed one's."""
+    from follicle_seg.send import run_objects
+
+    (tmp_path / "dicom").mkdir()
+    for name in ("1.2.3_sr.dcm", "1.2.3_f1200_seg.dcm", "1.2.3_4_sr.dcm", "1.2.3_4_seg.dcm", "1.2.840_99.7_sr.dcm"):
+        (tmp_path / "dicom" / name).write_bytes(b"x")
+    (tmp_path / "images.csv").write_text("path,sop_instance_uid,status\na,1.2.3,ok\nb,1.2.3_4,rejected\nc,1.2.840_99.7,ok\n")
+    assert [p.name for p in run_objects(tmp_path)] == ["1.2.3_f1200_seg.dcm", "1.2.3_sr.dcm", "1.2.840_99.7_sr.dcm"]
