@@ -13,11 +13,12 @@ from __future__ import annotations
 import csv
 import re
 import socket
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pydicom
+from pydicom.dataset import Dataset
 from pynetdicom import AE
 
 from follicle_seg.errors import FollicleSegError, brief
@@ -105,6 +106,37 @@ def run_objects(out: Path, *, sources: bool = False) -> list[Path]:
     return paths
 
 
+#: The patient attributes a run's SEG/SR leave empty on disk and ``send`` fills from the source:
+#: a PACS keeps one record per patient, and objects sent with these empty emptied it.
+PATIENT_FILLED = ("PatientName", "PatientBirthDate", "PatientSex")
+
+
+def patients_of(out: Path) -> Callable[[Path], Dataset | None]:
+    """For a run folder: a function giving an object's source patient attributes
+    (:data:`PATIENT_FILLED`, read from the source file named in ``images.csv``), or None: for a
+    file that is not one of its SEG/SR, a source that cannot be read, and every file of a
+    pseudonymised run (its objects carry pseudonyms: never the real name)."""
+    table = out / "images.csv"
+    if not table.is_file():
+        return lambda path: None
+    with table.open(newline="") as f:
+        rows = [row for row in csv.DictReader(f) if row["status"] == "ok"]
+    if not rows or _pseudonymised(out, rows):
+        return lambda path: None
+    source_of = {row["sop_instance_uid"]: row["path"] for row in rows}
+
+    def patient(path: Path) -> Dataset | None:
+        source = source_of.get(dicom_uid(path.name) or "") if path.parent == out / "dicom" else None
+        if source is None:
+            return None
+        try:
+            return read_dicom(source, stop_before_pixels=True, specific_tags=["SpecificCharacterSet", *PATIENT_FILLED])
+        except Exception:  # noqa: BLE001 - sent as written, the patient attributes empty
+            return None
+
+    return patient
+
+
 def _pseudonymised(out: Path, rows: list[dict[str, str]]) -> bool:
     """Whether the run in ``out`` was pseudonymised: as its run state says, else (no state) as
     the first rows whose source names a patient show (the table naming it otherwise)."""
@@ -134,8 +166,12 @@ def send(
     *,
     calling_aet: str = CALLING_AET,
     timeout_s: float = 30.0,
+    patient_of: Callable[[Path], Dataset | None] | None = None,
 ) -> list[Sent]:
     """C-STORE ``paths`` to ``destination``; one :class:`Sent` per path, in order.
+
+    With ``patient_of`` (:func:`patients_of`), an object whose patient attributes
+    (:data:`PATIENT_FILLED`) are empty is sent with its source's.
 
     Files are read one at a time (a sweep's SR or a source cine is never held with the others).
     A file that cannot be read, whose context the destination refused, or that the destination
@@ -151,7 +187,7 @@ def send(
         except Exception as exc:  # not DICOM, truncated, no file meta: that file alone fails
             results[path] = Sent(path, "failed", f"cannot read it: {brief(exc)}")
     for group in _context_groups(headers):
-        results.update(_send_group(group, headers, destination, calling_aet, timeout_s))
+        results.update(_send_group(group, headers, destination, calling_aet, timeout_s, patient_of))
     return [results[p] for p in paths]
 
 
@@ -175,6 +211,7 @@ def _send_group(
     destination: Destination,
     calling_aet: str,
     timeout_s: float,
+    patient_of: Callable[[Path], Dataset | None] | None = None,
 ) -> dict[Path, Sent]:
     ae = AE(ae_title=calling_aet)
     for seconds in ("acse_timeout", "dimse_timeout", "network_timeout", "connection_timeout"):
@@ -191,7 +228,7 @@ def _send_group(
                     reason = f"no association with {destination}: {refusal}"
                     results.update({p: Sent(p, "failed", reason) for p in group if p not in results})
                     break
-            results[path] = _store(assoc, path, headers[path])
+            results[path] = _store(assoc, path, headers[path], patient_of)
     finally:
         if assoc is not None and assoc.is_established:
             assoc.release()
@@ -217,11 +254,17 @@ def _refusal(assoc, destination: Destination) -> str:
     return "the destination aborted it"
 
 
-def _store(assoc, path: Path, context: tuple[str, str]) -> Sent:
+def _store(assoc, path: Path, context: tuple[str, str], patient_of: Callable[[Path], Dataset | None] | None = None) -> Sent:
     try:
         ds = read_dicom(path)
     except Exception as exc:
         return Sent(path, "failed", f"cannot read it: {brief(exc)}")
+    if patient_of is not None and not any(ds.get(k) for k in PATIENT_FILLED) and (source := patient_of(path)) is not None:
+        for keyword in PATIENT_FILLED:
+            if source.get(keyword):
+                setattr(ds, keyword, source[keyword].value)
+        if "SpecificCharacterSet" in source and source.SpecificCharacterSet != ds.get("SpecificCharacterSet"):
+            ds.SpecificCharacterSet = source.SpecificCharacterSet  # the name's characters as the source has them
     try:
         status = assoc.send_c_store(ds)
     except Exception as exc:  # no accepted context, association gone, a dataset it cannot encode

@@ -280,6 +280,11 @@ def test_seg_and_sr_keep_of_the_patient_only_the_id_and_a_pseudonymised_run_no_r
     ds.OtherPatientNames, ds.PatientBirthTime, ds.PatientSex, ds.PatientAge = "Smith^Jane", "081500", "F", "044Y"
     ds.ResponsiblePerson, ds.PatientComments, ds.IssuerOfPatientID = "Roe^John", "Jane's comment", "HOSP"
     ds.AccessionNumber, ds.ReferringPhysicianName = "ACC123", "Who^Doctor"
+    # free text and a clinic's name that highdicom copies, at the top level and in an item
+    ds.StudyDescription, ds.InstitutionName, ds.OperatorsName = "TVUS MRN987654", "St Elsewhere", "Op^Erator"
+    equipment = pydicom.Dataset()
+    equipment.Manufacturer, equipment.InstitutionName = "Scanner Co", "St Elsewhere Annex"
+    ds.ContributingEquipmentSequence = pydicom.Sequence([equipment])
     ds.save_as(still)
     result = _result(still)
     written = []
@@ -296,8 +301,9 @@ def test_seg_and_sr_keep_of_the_patient_only_the_id_and_a_pseudonymised_run_no_r
             out = pydicom.dcmread(path)
             assert out.PatientID == patient and out.PatientSex == "" and "OtherPatientIDsSequence" not in out
             assert [e.value for e in _walk(out) if e.keyword == "PatientID"] == [patient]
-            if pseudonymised:  # the study's order and people, which a PACS could link back, go too
+            if pseudonymised:  # the study's order, people and places, which could link back, go too
                 assert b"P0001" not in raw and b"ACC123" not in raw and b"Who^Doctor" not in raw
+                assert b"MRN987654" not in raw and b"St Elsewhere" not in raw and b"Op^Erator" not in raw
             else:
                 assert out.AccessionNumber == "ACC123"
     assert [_dciodvfy_errors(path) for path in written] == [[]] * 4  # last: skipped without dciodvfy

@@ -42,6 +42,7 @@ class Scp:
 
     def __init__(self, aet: str = "TESTPACS", classes: Sequence[str] | None = None) -> None:
         self.received: dict[str, tuple[str, str]] = {}  # SOP instance -> (SOP class, syntax)
+        self.patients: dict[str, tuple[str, str]] = {}  # SOP instance -> (PatientName, PatientSex)
         self.refuse: set[str] = set()
         ae = AE(ae_title=aet)
         ae.require_called_aet = True
@@ -57,6 +58,7 @@ class Scp:
         if ds.SOPInstanceUID in self.refuse:
             return REFUSED
         self.received[ds.SOPInstanceUID] = (ds.SOPClassUID, event.context.transfer_syntax)
+        self.patients[ds.SOPInstanceUID] = (str(ds.get("PatientName", "")), ds.get("PatientSex", ""))
         return 0x0000
 
 
@@ -271,3 +273,28 @@ def test_the_objects_sent_are_those_of_analysed_images_by_their_whole_uid(tmp_pa
         (tmp_path / "dicom" / name).write_bytes(b"x")
     (tmp_path / "images.csv").write_text("path,sop_instance_uid,status\na,1.2.3,ok\nb,1.2.3_4,rejected\nc,1.2.840_99.7,ok\n")
     assert [p.name for p in run_objects(tmp_path)] == ["1.2.3_f1200_seg.dcm", "1.2.3_sr.dcm", "1.2.840_99.7_sr.dcm"]
+
+
+def test_objects_are_sent_with_their_sources_patient_name_and_kept_without_it(scp: Scp, tmp_path: Path) -> None:
+    """Sent with the name, birth date and sex empty, the objects emptied the patient's record in a
+    PACS (Orthanc keeps one per patient); on disk they stay without them, and a pseudonymised
+    run's are never given the real ones."""
+    from follicle_seg.send import patients_of
+
+    source = pydicom.dcmread(SAMPLES / "mono_left.dcm")
+    source.PatientName, source.PatientSex, source.PatientBirthDate = "Doe^Jane", "F", "19900102"
+    (tmp_path / "in").mkdir()
+    source.save_as(tmp_path / "in" / "a.dcm")
+    out = tmp_path / "run"
+    run([tmp_path / "in"], RunOptions(out=out, overlays=False, report=False))
+    objects = run_objects(out)
+    assert len(objects) == 2  # its SEG and SR
+    assert all(r.status == "sent" for r in send(objects, scp.destination, patient_of=patients_of(out)))
+    assert set(scp.patients.values()) == {("Doe^Jane", "F")}
+    for path in objects:  # the files as written
+        assert str(pydicom.dcmread(path, stop_before_pixels=True).PatientName) == ""
+    key = tmp_path / "key"
+    key.write_bytes(b"k" * 32)
+    pseudo = tmp_path / "pseudo"
+    run([tmp_path / "in"], RunOptions(out=pseudo, overlays=False, report=False, pseudonymize=key))
+    assert patients_of(pseudo)(next((pseudo / "dicom").glob("*_sr.dcm"))) is None

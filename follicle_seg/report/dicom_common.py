@@ -60,6 +60,15 @@ _REMOVED = (
 )  # fmt: skip
 #: Study attributes that name people or orders, written empty in a pseudonymised run's objects.
 _STUDY_BLANKED = ("AccessionNumber", "ReferringPhysicianName", "StudyID")
+#: Free text and names of places and people (PS3.15 basic profile: removed) that highdicom
+#: copies from the source, at the top level or in its Contributing Equipment items: a study
+#: description may hold a record number, an institution names the clinic. Removed, wherever
+#: they sit, from a pseudonymised run's objects.
+_PSEUDONYMISED_REMOVED = (
+    "StudyDescription", "InstitutionName", "InstitutionAddress", "InstitutionalDepartmentName", "StationName",
+    "OperatorsName", "PerformingPhysicianName", "PhysiciansOfRecord", "NameOfPhysiciansReadingStudy",
+    "RequestingPhysician", "ReferringPhysicianAddress", "ReferringPhysicianTelephoneNumbers",
+)  # fmt: skip
 
 #: The ultrasound image SOP classes highdicom is given in place of a source's: its IOD tables
 #: lack the retired ultrasound classes, and it segments a multi-frame image only within a Frame
@@ -121,7 +130,9 @@ def read_source(source_path: str | Path) -> Dataset:
 def strip_identity(ds: Dataset, *, pseudonymised: bool = False) -> None:
     """Keep of the source's patient only its PatientID: name, birth date and sex empty (Type 2:
     present, zero length), the other identifying attributes (:data:`_REMOVED`) gone; in a
-    pseudonymised run also the accession number, referring physician and study ID empty.
+    pseudonymised run also the accession number, referring physician and study ID empty, and
+    the study description and the names of institutions and people
+    (:data:`_PSEUDONYMISED_REMOVED`) gone from every level of the object.
 
     The objects are linked to the source by PatientID, StudyInstanceUID and the references to
     the source SOP instance.
@@ -131,6 +142,18 @@ def strip_identity(ds: Dataset, *, pseudonymised: bool = False) -> None:
             setattr(ds, keyword, "")
     for keyword in _REMOVED:
         ds.pop(keyword, None)
+    if pseudonymised:
+        _remove_everywhere(ds, _PSEUDONYMISED_REMOVED)
+
+
+def _remove_everywhere(ds: Dataset, keywords: tuple[str, ...]) -> None:
+    """Remove ``keywords`` from ``ds`` and from the items of each of its sequences, at any depth."""
+    for keyword in keywords:
+        ds.pop(keyword, None)
+    for element in ds:
+        if element.VR == "SQ":
+            for item in element.value:
+                _remove_everywhere(item, keywords)
 
 
 def n_frames(source: Dataset) -> int:
