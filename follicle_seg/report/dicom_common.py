@@ -199,6 +199,16 @@ def declare_private_scheme(ds: Dataset) -> None:
     ds.CodingSchemeIdentificationSequence = pydicom.Sequence([item])
 
 
+def keep_source_charset(ds: Dataset, source_path: str | Path) -> None:
+    r"""Give ``ds`` its source's character set as the source spells it, where :func:`read_source`
+    spelt out an empty first value for highdicom: Orthanc read ``ISO 2022 IR 6\ISO 2022 IR 87``
+    as another encoding and showed a Japanese name copied from the source garbled."""
+    original = read_dicom(Path(source_path), stop_before_pixels=True, specific_tags=["SpecificCharacterSet"]).get(
+        "SpecificCharacterSet")  # fmt: skip
+    if isinstance(original, MultiValue) and original and not original[0]:
+        ds.SpecificCharacterSet = list(original)
+
+
 def save_atomic(ds: Dataset, out_path: Path) -> Path:
     """Save ``ds`` next to ``out_path`` under a temporary name, then rename it into place."""
     out_path.parent.mkdir(parents=True, exist_ok=True)

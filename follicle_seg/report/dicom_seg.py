@@ -35,6 +35,7 @@ from follicle_seg.report.dicom_common import (
     derived_uid,
     header_view,
     n_frames,
+    keep_source_charset,
     read_source,
     refer_to_source,
     save_atomic,
@@ -168,5 +169,6 @@ def write_seg(
     if patient_id is not None:
         source.PatientID = patient_id
     seg = build_seg(source, labels, frame_index, pseudonymised=pseudonymised)
+    keep_source_charset(seg, source_path)
     return save_atomic(seg, Path(out_path))
 

@@ -50,6 +50,7 @@ from follicle_seg.report.dicom_common import (
     derived_uid,
     header_view,
     n_frames,
+    keep_source_charset,
     read_source,
     refer_to_source,
     save_atomic,
@@ -218,6 +219,7 @@ def write_sr(
         source.PatientID = result.record.patient_id
     seg = read_source(seg_path) if seg_path is not None else None
     sr = build_sr(source, result, seg=seg, outlines=outlines, pseudonymised=pseudonymised)
+    keep_source_charset(sr, source_path)
     return save_atomic(sr, Path(out_path))
 
 
