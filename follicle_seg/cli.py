@@ -246,7 +246,7 @@ def send(
 
         follicle-seg send results/ --to PACS@10.0.0.7:104 --sources --calling-aet TVUS_AI
     """
-    from follicle_seg.send import Destination, SendError, patients_of, run_objects
+    from follicle_seg.send import Destination, Patients, SendError, run_objects
     from follicle_seg.send import send as send_files
 
     try:
@@ -255,7 +255,11 @@ def send(
     except SendError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    results = send_files(paths, destination, calling_aet=calling_aet, timeout_s=timeout, patient_of=patients_of(out))
+    patients = Patients(out)
+    results = send_files(paths, destination, calling_aet=calling_aet, timeout_s=timeout, patient_of=patients)
+    if patients.missed:  # a PACS may empty the patient's record with them
+        typer.echo(f"{len(patients.missed)} object(s) sent without the patient's name, birth date and sex: their "
+                   f"source is gone or another image now (e.g. {patients.missed[0].name})", err=True)
     failed = [r for r in results if r.status == "failed"]
     if len(failed) > 1 and len({r.reason for r in failed}) == 1:  # e.g. no association at all
         typer.echo(f"{len(failed)} files not sent: {failed[0].reason}", err=True)

@@ -111,35 +111,45 @@ def run_objects(out: Path, *, sources: bool = False) -> list[Path]:
 PATIENT_FILLED = ("PatientName", "PatientBirthDate", "PatientSex")
 
 
-def patients_of(out: Path) -> Callable[[Path], Dataset | None]:
-    """For a run folder: a function giving an object's source patient attributes
-    (:data:`PATIENT_FILLED`, read from the source file named in ``images.csv``), or None: for a
-    file that is not one of its SEG/SR, a source that cannot be read, and every file of a
-    pseudonymised run (its objects carry pseudonyms: never the real name)."""
-    table = out / "images.csv"
-    if not table.is_file():
-        return lambda path: None
-    with table.open(newline="") as f:
-        rows = [row for row in csv.DictReader(f) if row["status"] == "ok"]
-    if not rows or _pseudonymised(out, rows):
-        return lambda path: None
-    source_of = {row["sop_instance_uid"]: row["path"] for row in rows}
+class Patients:
+    """The source patient attributes (:data:`PATIENT_FILLED`) of a run's SEG/SR, read from the
+    source file ``images.csv`` names: ``patients(path)`` gives them, or None. None for a file
+    that is not one of the run's SEG/SR, and for every file of a run that is pseudonymised, or
+    may be (its objects carry pseudonyms: never the real name). A source that cannot be read, or
+    that is no longer the analysed image (another SOP instance or patient at its path: scanners
+    reuse names like IM0001), gives None too and is kept in ``missed``: its objects go without."""
 
-    def patient(path: Path) -> Dataset | None:
-        source = source_of.get(dicom_uid(path.name) or "") if path.parent == out / "dicom" else None
-        if source is None:
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.missed: list[Path] = []
+        self._rows: dict[str, dict[str, str]] = {}
+        table = out / "images.csv"
+        if table.is_file():
+            with table.open(newline="") as f:
+                rows = [row for row in csv.DictReader(f) if row["status"] == "ok"]
+            if rows and _pseudonymised(out, rows) is False:
+                self._rows = {row["sop_instance_uid"]: row for row in rows}
+
+    def __call__(self, path: Path) -> Dataset | None:
+        row = self._rows.get(dicom_uid(path.name) or "") if path.parent == self.out / "dicom" else None
+        if row is None:
             return None
         try:
-            return read_dicom(source, stop_before_pixels=True, specific_tags=["SpecificCharacterSet", *PATIENT_FILLED])
+            source = read_dicom(row["path"], stop_before_pixels=True,
+                                specific_tags=["SOPInstanceUID", "PatientID", "SpecificCharacterSet", *PATIENT_FILLED])  # fmt: skip
         except Exception:  # noqa: BLE001 - sent as written, the patient attributes empty
+            source = None
+        if source is None or (str(source.get("SOPInstanceUID", "")), str(source.get("PatientID", ""))) != (
+                row["sop_instance_uid"], row["patient_id"]):  # fmt: skip
+            self.missed.append(path)
             return None
+        return source
 
-    return patient
 
-
-def _pseudonymised(out: Path, rows: list[dict[str, str]]) -> bool:
+def _pseudonymised(out: Path, rows: list[dict[str, str]]) -> bool | None:
     """Whether the run in ``out`` was pseudonymised: as its run state says, else (no state) as
-    the first rows whose source names a patient show (the table naming it otherwise)."""
+    the first rows whose source names a patient show (the table naming it otherwise); None when
+    nothing tells (no state, and no source with a PatientID to compare)."""
     from follicle_seg.state import STATE_FILE, stored_analysis
 
     analysis = stored_analysis(out / STATE_FILE)
@@ -157,7 +167,7 @@ def _pseudonymised(out: Path, rows: list[dict[str, str]]) -> bool:
             compared += 1
             if compared == 20:
                 break
-    return False
+    return False if compared else None
 
 
 def send(
@@ -170,7 +180,7 @@ def send(
 ) -> list[Sent]:
     """C-STORE ``paths`` to ``destination``; one :class:`Sent` per path, in order.
 
-    With ``patient_of`` (:func:`patients_of`), an object whose patient attributes
+    With ``patient_of`` (:class:`Patients`), an object whose patient attributes
     (:data:`PATIENT_FILLED`) are empty is sent with its source's.
 
     Files are read one at a time (a sweep's SR or a source cine is never held with the others).

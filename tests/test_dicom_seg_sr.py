@@ -285,6 +285,15 @@ def test_seg_and_sr_keep_of_the_patient_only_the_id_and_a_pseudonymised_run_no_r
     equipment = pydicom.Dataset()
     equipment.Manufacturer, equipment.InstitutionName = "Scanner Co", "St Elsewhere Annex"
     ds.ContributingEquipmentSequence = pydicom.Sequence([equipment])
+    doctor = pydicom.Dataset()  # a Person Identification item: its institution is Type 1C
+    doctor.InstitutionName = "St Elsewhere Clinic"
+    code = pydicom.Dataset()
+    code.CodeValue, code.CodingSchemeDesignator, code.CodeMeaning = "DOC42", "L", "Staff DOC42"
+    doctor.PersonIdentificationCodeSequence = pydicom.Sequence([code])
+    ds.ReferringPhysicianIdentificationSequence = pydicom.Sequence([doctor])
+    ds.AdmittingDiagnosesDescription, ds.ClinicalTrialSiteName = "POI, record 4711", "Site Clinic 9"
+    ds.ClinicalTrialSponsorName, ds.ClinicalTrialProtocolID, ds.ClinicalTrialSubjectID = "Sponsor", "PR1", "S-77"
+    ds.ClinicalTrialProtocolName, ds.ClinicalTrialSiteID = "Protocol", "9"
     ds.save_as(still)
     result = _result(still)
     written = []
@@ -304,6 +313,7 @@ def test_seg_and_sr_keep_of_the_patient_only_the_id_and_a_pseudonymised_run_no_r
             if pseudonymised:  # the study's order, people and places, which could link back, go too
                 assert b"P0001" not in raw and b"ACC123" not in raw and b"Who^Doctor" not in raw
                 assert b"MRN987654" not in raw and b"St Elsewhere" not in raw and b"Op^Erator" not in raw
+                assert b"DOC42" not in raw and b"4711" not in raw and b"Site Clinic" not in raw and b"S-77" not in raw
             else:
                 assert out.AccessionNumber == "ACC123"
     assert [_dciodvfy_errors(path) for path in written] == [[]] * 4  # last: skipped without dciodvfy

@@ -279,7 +279,7 @@ def test_objects_are_sent_with_their_sources_patient_name_and_kept_without_it(sc
     """Sent with the name, birth date and sex empty, the objects emptied the patient's record in a
     PACS (Orthanc keeps one per patient); on disk they stay without them, and a pseudonymised
     run's are never given the real ones."""
-    from follicle_seg.send import patients_of
+    from follicle_seg.send import Patients
 
     source = pydicom.dcmread(SAMPLES / "mono_left.dcm")
     source.PatientName, source.PatientSex, source.PatientBirthDate = "Doe^Jane", "F", "19900102"
@@ -289,7 +289,7 @@ def test_objects_are_sent_with_their_sources_patient_name_and_kept_without_it(sc
     run([tmp_path / "in"], RunOptions(out=out, overlays=False, report=False))
     objects = run_objects(out)
     assert len(objects) == 2  # its SEG and SR
-    assert all(r.status == "sent" for r in send(objects, scp.destination, patient_of=patients_of(out)))
+    assert all(r.status == "sent" for r in send(objects, scp.destination, patient_of=Patients(out)))
     assert set(scp.patients.values()) == {("Doe^Jane", "F")}
     for path in objects:  # the files as written
         assert str(pydicom.dcmread(path, stop_before_pixels=True).PatientName) == ""
@@ -297,4 +297,26 @@ def test_objects_are_sent_with_their_sources_patient_name_and_kept_without_it(sc
     key.write_bytes(b"k" * 32)
     pseudo = tmp_path / "pseudo"
     run([tmp_path / "in"], RunOptions(out=pseudo, overlays=False, report=False, pseudonymize=key))
-    assert patients_of(pseudo)(next((pseudo / "dicom").glob("*_sr.dcm"))) is None
+    assert Patients(pseudo)(next((pseudo / "dicom").glob("*_sr.dcm"))) is None
+    # another image now at the source's path (a reused name like IM0001): not its patient's name
+    other = pydicom.dcmread(SAMPLES / "mono_left.dcm")
+    other.SOPInstanceUID, other.PatientID, other.PatientName = "1.2.3.4.5", "OTHER99", "Other^Woman"
+    other.save_as(tmp_path / "in" / "a.dcm")
+    patients = Patients(out)
+    assert patients(objects[0]) is None and patients.missed == [objects[0]]
+
+
+def test_a_run_that_may_be_pseudonymised_never_gets_real_names(tmp_path: Path) -> None:
+    """Without a run state and with sources lacking a PatientID nothing tells a pseudonymised run:
+    it was taken for a plain one and its objects were sent with the real names."""
+    from follicle_seg.send import Patients
+
+    source = pydicom.dcmread(SAMPLES / "mono_left.dcm")
+    source.PatientID, source.PatientName = "", "Secret^Name"
+    source.save_as(tmp_path / "a.dcm")
+    (tmp_path / "dicom").mkdir()
+    sr = tmp_path / "dicom" / f"{source.SOPInstanceUID}_sr.dcm"
+    sr.write_bytes(b"x")
+    (tmp_path / "images.csv").write_text(f"path,sop_instance_uid,patient_id,status\n{tmp_path / 'a.dcm'},"
+                                         f"{source.SOPInstanceUID},P0123456789ab,ok\n")  # fmt: skip
+    assert Patients(tmp_path)(sr) is None

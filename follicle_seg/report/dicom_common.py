@@ -68,7 +68,12 @@ _PSEUDONYMISED_REMOVED = (
     "StudyDescription", "InstitutionName", "InstitutionAddress", "InstitutionalDepartmentName", "StationName",
     "OperatorsName", "PerformingPhysicianName", "PhysiciansOfRecord", "NameOfPhysiciansReadingStudy",
     "RequestingPhysician", "ReferringPhysicianAddress", "ReferringPhysicianTelephoneNumbers",
+    "ConsultingPhysicianName", "AdmittingDiagnosesDescription", "AdmittingDiagnosesCodeSequence", "AdmissionID",
+    "IssuerOfAdmissionIDSequence", "ServiceEpisodeID", "ServiceEpisodeDescription", "IssuerOfServiceEpisodeIDSequence",
+    "ReasonForPerformedProcedureCodeSequence", "PerformedProcedureStepDescription", "RequestAttributesSequence",
 )  # fmt: skip
+"""(Person Identification sequences, whose items require an institution, and the clinical trial
+attributes, some required when others are present, go whole: :func:`_is_removed_whole`.)"""
 
 #: The ultrasound image SOP classes highdicom is given in place of a source's: its IOD tables
 #: lack the retired ultrasound classes, and it segments a multi-frame image only within a Frame
@@ -146,9 +151,27 @@ def strip_identity(ds: Dataset, *, pseudonymised: bool = False) -> None:
         _remove_everywhere(ds, _PSEUDONYMISED_REMOVED)
 
 
+#: Sequences of the Person Identification Macro (a doctor's staff code, phone, address; their
+#: items require an institution): removed whole from a pseudonymised run's objects.
+_PERSON_SEQUENCES = frozenset({
+    "ReferringPhysicianIdentificationSequence", "ConsultingPhysicianIdentificationSequence",
+    "PhysiciansOfRecordIdentificationSequence", "PhysiciansReadingStudyIdentificationSequence",
+    "PerformingPhysicianIdentificationSequence", "OperatorIdentificationSequence",
+    "RequestingPhysicianIdentificationSequence", "HumanPerformerCodeSequence",
+})  # fmt: skip
+
+
+def _is_removed_whole(keyword: str) -> bool:
+    """Person Identification sequences (:data:`_PERSON_SEQUENCES`) and the Clinical Trial
+    modules' attributes (site, subject ID; some required when others are present): removed
+    whole from a pseudonymised run's objects."""
+    return keyword in _PERSON_SEQUENCES or keyword.startswith("ClinicalTrial")
+
+
 def _remove_everywhere(ds: Dataset, keywords: tuple[str, ...]) -> None:
-    """Remove ``keywords`` from ``ds`` and from the items of each of its sequences, at any depth."""
-    for keyword in keywords:
+    """Remove ``keywords`` (and what :func:`_is_removed_whole` names) from ``ds`` and from the
+    items of each of its sequences, at any depth."""
+    for keyword in [*keywords, *(e.keyword for e in ds if e.keyword and _is_removed_whole(e.keyword))]:
         ds.pop(keyword, None)
     for element in ds:
         if element.VR == "SQ":
