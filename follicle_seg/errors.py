@@ -33,15 +33,16 @@ class OutputError(FollicleSegError):
 
 def said(path: str, reason: str) -> str:
     r"""``path: reason`` on one line for the console and ``run.log`` (a reason of an older run may
-    begin with its path already); a line break or tab in a file name is shown escaped.
+    begin with its path already); a character of a file name that is not printable (a line
+    break, a tab, an escape sequence that would recolour a terminal) is shown escaped.
 
     Examples
     --------
-    >>> said("/in/a\nb.dcm", "empty file (0 bytes)")
-    '/in/a\\nb.dcm: empty file (0 bytes)'
+    >>> said("/in/a\nb\x1b[31m.dcm", "empty file (0 bytes)")
+    '/in/a\\nb\\x1b[31m.dcm: empty file (0 bytes)'
     """
     line = reason if reason.startswith(path) else f"{path}: {reason}"
-    return line.replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in line)
 
 
 def brief(exc: BaseException) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import struct
+import threading
 import warnings
 from collections.abc import Callable, Iterator
 from datetime import date, datetime
@@ -573,29 +574,34 @@ def _checked_grey_converter(path: str, ds: Dataset, source: str | Dataset | None
         raise RejectedInput(path, f"unusable grey-level tags ({brief(exc)})") from exc
 
 
-#: Grey ranges found by :func:`_value_range`, by (path, modification time, size): each chunk of a
-#: file's frames and each overlay key frame builds a converter; the first frames are decoded once.
-_VALUE_RANGES: dict[tuple[str, int, int], tuple[int, int] | None] = {}
+#: Grey ranges found by :func:`_value_range`, by the file's path and identity (inode, size,
+#: modification and change times): each chunk of a file's frames and each overlay key frame
+#: builds a converter; the first frames are decoded once. Decoder threads share it: a lock.
+_VALUE_RANGES: dict[tuple, tuple[int, int] | None] = {}
+_VALUE_RANGES_LOCK = threading.Lock()
 
 
 def _value_range(path: str, source: str | Dataset, ds: Dataset) -> tuple[int, int] | None:
     """(lowest, highest) stored value of the file's first frame that is not blank, None when every
     frame is: the grey range of an image of more than 8 bits without a window."""
     stat = os.stat(path)
-    key = (path, stat.st_mtime_ns, stat.st_size)
-    if key not in _VALUE_RANGES:
-        syntax = str(ds.file_meta.TransferSyntaxUID)
-        rows, cols = tag_int(ds, "Rows", 0), tag_int(ds, "Columns", 0)
-        found = None
-        for index in range(max(1, tag_int(ds, "NumberOfFrames", 1))):
-            frame = _decode_frame(path, source, index, rows, cols, syntax)
-            if frame.size and frame.min() < frame.max():
-                found = (int(frame.min()), int(frame.max()))
-                break
-        if len(_VALUE_RANGES) >= 256:
+    key = (path, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+    with _VALUE_RANGES_LOCK:
+        if key in _VALUE_RANGES:
+            return _VALUE_RANGES[key]
+    syntax = str(ds.file_meta.TransferSyntaxUID)
+    rows, cols = tag_int(ds, "Rows", 0), tag_int(ds, "Columns", 0)
+    found = None
+    for index in range(max(1, tag_int(ds, "NumberOfFrames", 1))):
+        frame = _decode_frame(path, source, index, rows, cols, syntax)
+        if frame.size and frame.min() < frame.max():
+            found = (int(frame.min()), int(frame.max()))
+            break
+    with _VALUE_RANGES_LOCK:
+        while len(_VALUE_RANGES) >= 256:
             _VALUE_RANGES.pop(next(iter(_VALUE_RANGES)))
         _VALUE_RANGES[key] = found
-    return _VALUE_RANGES[key]
+    return found
 
 
 # ----------------------------------------------------------------------------- header values
