@@ -246,6 +246,7 @@ def send(
 
         follicle-seg send results/ --to PACS@10.0.0.7:104 --sources --calling-aet TVUS_AI
     """
+    from follicle_seg.errors import said
     from follicle_seg.send import Destination, Patients, SendError, run_objects
     from follicle_seg.send import send as send_files
 
@@ -260,12 +261,15 @@ def send(
     if patients.missed:  # a PACS may empty the patient's record with them
         typer.echo(f"{len(patients.missed)} object(s) sent without the patient's name, birth date and sex: their "
                    f"source is gone or another image now (e.g. {patients.missed[0].name})", err=True)
+    elif patients.undecided:
+        typer.echo("objects sent without the patient's name, birth date and sex: nothing tells whether the run was "
+                   "pseudonymised (no run state, no source with a PatientID)", err=True)
     failed = [r for r in results if r.status == "failed"]
     if len(failed) > 1 and len({r.reason for r in failed}) == 1:  # e.g. no association at all
         typer.echo(f"{len(failed)} files not sent: {failed[0].reason}", err=True)
     else:
         for r in failed:
-            typer.echo(f"{r.path}: {r.reason}", err=True)
+            typer.echo(said(str(r.path), r.reason), err=True)
     typer.echo(f"{len(results) - len(failed)} of {len(results)} files sent to {destination}")
     if failed:
         raise typer.Exit(1)

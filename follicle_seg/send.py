@@ -23,6 +23,7 @@ from pynetdicom import AE
 
 from follicle_seg.errors import FollicleSegError, brief
 from follicle_seg.io.header import read_dicom
+from follicle_seg.io.tags import tag_text
 from follicle_seg.outnames import dicom_uid
 
 #: The calling AE title, unless ``--calling-aet`` says otherwise.
@@ -122,12 +123,15 @@ class Patients:
     def __init__(self, out: Path) -> None:
         self.out = out
         self.missed: list[Path] = []
+        self.undecided = False  # nothing tells whether the run was pseudonymised: nothing filled
         self._rows: dict[str, dict[str, str]] = {}
         table = out / "images.csv"
         if table.is_file():
             with table.open(newline="") as f:
                 rows = [row for row in csv.DictReader(f) if row["status"] == "ok"]
-            if rows and _pseudonymised(out, rows) is False:
+            pseudonymised = _pseudonymised(out, rows) if rows else True
+            self.undecided = pseudonymised is None
+            if pseudonymised is False:
                 self._rows = {row["sop_instance_uid"]: row for row in rows}
 
     def __call__(self, path: Path) -> Dataset | None:
@@ -139,8 +143,8 @@ class Patients:
                                 specific_tags=["SOPInstanceUID", "PatientID", "SpecificCharacterSet", *PATIENT_FILLED])  # fmt: skip
         except Exception:  # noqa: BLE001 - sent as written, the patient attributes empty
             source = None
-        if source is None or (str(source.get("SOPInstanceUID", "")), str(source.get("PatientID", ""))) != (
-                row["sop_instance_uid"], row["patient_id"]):  # fmt: skip
+        if source is None or (tag_text(source, "SOPInstanceUID"), tag_text(source, "PatientID")) != (
+                row["sop_instance_uid"], row["patient_id"]):  # as ingestion reads them (stripped)  # fmt: skip
             self.missed.append(path)
             return None
         return source
@@ -161,8 +165,8 @@ def _pseudonymised(out: Path, rows: list[dict[str, str]]) -> bool | None:
             header = read_dicom(row["path"], stop_before_pixels=True, specific_tags=["PatientID"])
         except Exception:  # noqa: BLE001 - an unreadable source fails when it is sent, with its reason
             continue
-        if header.get("PatientID", ""):
-            if str(header.PatientID) != row["patient_id"]:
+        if tag_text(header, "PatientID"):
+            if tag_text(header, "PatientID") != row["patient_id"]:
                 return True
             compared += 1
             if compared == 20:

@@ -283,6 +283,7 @@ def test_objects_are_sent_with_their_sources_patient_name_and_kept_without_it(sc
 
     source = pydicom.dcmread(SAMPLES / "mono_left.dcm")
     source.PatientName, source.PatientSex, source.PatientBirthDate = "Doe^Jane", "F", "19900102"
+    source.PatientID = " MRN42"  # a padded ID, which ingestion strips: the same patient all the same
     (tmp_path / "in").mkdir()
     source.save_as(tmp_path / "in" / "a.dcm")
     out = tmp_path / "run"

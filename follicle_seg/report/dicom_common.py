@@ -75,6 +75,30 @@ _PSEUDONYMISED_REMOVED = (
 """(Person Identification sequences, whose items require an institution, and the clinical trial
 attributes, some required when others are present, go whole: :func:`_is_removed_whole`.)"""
 
+#: What the SEG/SR keep of the patient and study attributes highdicom copies from the source
+#: (Type 2 ones blanked as :func:`strip_identity` says).
+_KEPT = frozenset({"PatientID", "PatientName", "PatientBirthDate", "PatientSex", "StudyInstanceUID", "StudyDate",
+                   "StudyTime", "StudyID", "AccessionNumber", "ReferringPhysicianName"})  # fmt: skip
+
+
+def _module_keywords(*modules: str) -> frozenset[str]:
+    """The top-level attributes of these modules, from the standard's tables highdicom ships (the
+    ones it copies the Patient and Study modules by); empty where that private table is gone."""
+    try:
+        from highdicom._standard_utils import get_module_attribute_map
+    except ImportError:  # pragma: no cover - another highdicom: the fixed lists still apply
+        return frozenset()
+    table = get_module_attribute_map()
+    return frozenset(str(i["keyword"]) for m in modules for i in table.get(m, []) if not i["path"])
+
+
+#: Every patient attribute but the kept ones (alternative calendars, last menstrual date, reason
+#: for visit, clinical trial subject...): never in the SEG/SR.
+_PATIENT_REMOVED = _module_keywords("patient", "patient-study", "clinical-trial-subject") - _KEPT
+#: Every study attribute but the kept ones (referenced study, procedure codes, requesting service,
+#: the accession number's issuer, clinical trial time point...): not in a pseudonymised run's.
+_STUDY_REMOVED = _module_keywords("general-study", "clinical-trial-study") - _KEPT
+
 #: The ultrasound image SOP classes highdicom is given in place of a source's: its IOD tables
 #: lack the retired ultrasound classes, and it segments a multi-frame image only within a Frame
 #: of Reference, which an ultrasound cine has not (highdicom issue #284).
@@ -134,10 +158,11 @@ def read_source(source_path: str | Path) -> Dataset:
 
 def strip_identity(ds: Dataset, *, pseudonymised: bool = False) -> None:
     """Keep of the source's patient only its PatientID: name, birth date and sex empty (Type 2:
-    present, zero length), the other identifying attributes (:data:`_REMOVED`) gone; in a
-    pseudonymised run also the accession number, referring physician and study ID empty, and
-    the study description and the names of institutions and people
-    (:data:`_PSEUDONYMISED_REMOVED`) gone from every level of the object.
+    present, zero length), every other attribute of the Patient, Patient Study and Clinical
+    Trial Subject modules (:data:`_REMOVED`, :data:`_PATIENT_REMOVED`) gone; in a pseudonymised
+    run also the accession number, referring physician and study ID empty, the other General
+    Study and Clinical Trial Study attributes (:data:`_STUDY_REMOVED`) gone, and the names of
+    institutions and people (:data:`_PSEUDONYMISED_REMOVED`) gone from every level of the object.
 
     The objects are linked to the source by PatientID, StudyInstanceUID and the references to
     the source SOP instance.
@@ -145,7 +170,7 @@ def strip_identity(ds: Dataset, *, pseudonymised: bool = False) -> None:
     for keyword in (*_BLANKED, *(_STUDY_BLANKED if pseudonymised else ())):
         if keyword in ds:
             setattr(ds, keyword, "")
-    for keyword in _REMOVED:
+    for keyword in (*_REMOVED, *_PATIENT_REMOVED, *(_STUDY_REMOVED if pseudonymised else ())):
         ds.pop(keyword, None)
     if pseudonymised:
         _remove_everywhere(ds, _PSEUDONYMISED_REMOVED)
@@ -163,9 +188,9 @@ _PERSON_SEQUENCES = frozenset({
 
 def _is_removed_whole(keyword: str) -> bool:
     """Person Identification sequences (:data:`_PERSON_SEQUENCES`) and the Clinical Trial
-    modules' attributes (site, subject ID; some required when others are present): removed
-    whole from a pseudonymised run's objects."""
-    return keyword in _PERSON_SEQUENCES or keyword.startswith("ClinicalTrial")
+    modules' attributes (site, subject ID, their issuers; some required when others are present):
+    removed whole from a pseudonymised run's objects, at any depth."""
+    return keyword in _PERSON_SEQUENCES or "ClinicalTrial" in keyword
 
 
 def _remove_everywhere(ds: Dataset, keywords: tuple[str, ...]) -> None:
