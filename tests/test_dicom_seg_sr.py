@@ -325,6 +325,9 @@ def test_seg_and_sr_keep_of_the_patient_only_the_id_and_a_pseudonymised_run_no_r
             else:
                 assert out.AccessionNumber == "ACC123"
     assert [_dciodvfy_errors(path) for path in written] == [[]] * 4  # last: skipped without dciodvfy
+    # the plain and the pseudonymised objects of one source share no UID (one instance, two patients)
+    uids = [(d.SOPInstanceUID, d.SeriesInstanceUID) for d in map(pydicom.dcmread, written)]
+    assert len({u for pair in uids for u in pair}) == 8
 
 
 @pytest.mark.parametrize(

@@ -103,6 +103,9 @@ def build_seg(
     source_uid = str(source.SOPInstanceUID)
     cine = n_frames(source) > 1
     content = labels.astype(np.uint8).tobytes() + (f"frame {frame_index}".encode() if cine else b"")
+    # UIDs of the patient the object names: a pseudonymised run's and a plain run's objects of one
+    # source must not share one (a PACS given both would hold one instance under two patients)
+    patient = str(source.get("PatientID", ""))
     # built on the frame as a single-frame US image; its references then name the source's own
     # class (a cine, a one-frame multi-frame file, a retired class) and frame
     view = header_view(source, US_IMAGE)
@@ -113,9 +116,9 @@ def build_seg(
         pixel_array=segment_masks(labels)[np.newaxis],
         segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
         segment_descriptions=descriptions,
-        series_instance_uid=derived_uid(source_uid, "SEG series"),
+        series_instance_uid=derived_uid(source_uid, f"SEG series {patient}"),
         series_number=SEG_SERIES_NUMBER,
-        sop_instance_uid=derived_uid(source_uid, "SEG", content),
+        sop_instance_uid=derived_uid(source_uid, f"SEG {patient}", content),
         instance_number=frame_index + 1,  # a cine's key frames sort by frame in a viewer
         manufacturer=MANUFACTURER,
         manufacturer_model_name=MODEL_NAME,

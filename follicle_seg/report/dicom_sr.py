@@ -160,12 +160,13 @@ def build_sr(
     )
     evidence = [source] + ([seg] if seg is not None else [])
     content_digest = hashlib.sha256(repr(_digest_items(result, outlines, seg)).encode()).digest()
+    patient = str(source.get("PatientID", ""))  # a pseudonymised run's UIDs are not a plain run's
     sr = hd.sr.ComprehensiveSR(
         evidence=evidence,
         content=report[0],
-        series_instance_uid=derived_uid(source_uid, "SR series"),
+        series_instance_uid=derived_uid(source_uid, f"SR series {patient}"),
         series_number=SR_SERIES_NUMBER,
-        sop_instance_uid=derived_uid(source_uid, "SR", content_digest),
+        sop_instance_uid=derived_uid(source_uid, f"SR {patient}", content_digest),
         instance_number=1,
         manufacturer=MANUFACTURER,
         is_complete=True,
