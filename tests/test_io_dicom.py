@@ -455,6 +455,11 @@ def test_a_file_rejected_after_its_header_was_read_says_whose_image_it_is(tmp_pa
     who = info.value.identity
     assert (who.patient_id, who.study_date, who.laterality) == ("P1", "2024-02-29", "R") and who.sop_instance_uid
     assert pickle.loads(pickle.dumps(info.value)).identity == who  # as a decoder process hands it back
+    jpeg = write(tmp_path, laterality="L", transfer_syntax=JPEGBaseline8Bit, name="j.dcm")  # cut in its codestream
+    jpeg.write_bytes(jpeg.read_bytes()[:-300])
+    with pytest.raises(RejectedInput, match="truncated") as info:
+        read_record(jpeg)
+    assert info.value.identity is not None and info.value.identity.laterality == "L"
     (tmp_path / "text.dcm").write_text("hello")
     with pytest.raises(RejectedInput) as info:
         read_record(tmp_path / "text.dcm")

@@ -152,13 +152,24 @@ def read_record(path: str | Path) -> ImageRecord:
     (30, 0.5105, (84, 31, 319, 239))
     """
     path_str = str(path)
-    ds = read_header(path_str)
+    try:
+        ds = read_header(path_str)
+    except RejectedInput as exc:  # cut inside its pixel data, say: whose image, if the header says
+        raise RejectedInput(path_str, exc.reason, _identity_of_file(path_str)) from exc
     try:
         return _record_from_header(path_str, ds)
     except RejectedInput as exc:
         raise RejectedInput(path_str, exc.reason, _identity(ds)) from exc
     except HEADER_VALUE_ERRORS as exc:  # a tag value that is not what it should be
         raise RejectedInput(path_str, f"unreadable header value ({brief(exc)})", _identity(ds)) from exc
+
+
+def _identity_of_file(path: str) -> Identity | None:
+    """:func:`_identity` of a file whose header alone can be read (None when it cannot)."""
+    try:
+        return _identity(read_header(path, pixels=False))
+    except RejectedInput:
+        return None
 
 
 def _identity(ds: Dataset) -> Identity | None:
