@@ -460,6 +460,18 @@ def test_a_file_rejected_after_its_header_was_read_says_whose_image_it_is(tmp_pa
     with pytest.raises(RejectedInput, match="truncated") as info:
         read_record(jpeg)
     assert info.value.identity is not None and info.value.identity.laterality == "L"
+    # cut inside its header (a large private element): what follows the cut is unknown, the side
+    # included, so nothing is said rather than a side read from what is left
+    def private_blob(ds: Dataset) -> None:
+        ds.add_new(0x00190010, "LO", "VENDOR")
+        ds.add_new(0x00191001, "OB", b"\0" * 200_000)
+        ds.ImageLaterality = "R"
+
+    blob = write(tmp_path, name="blob.dcm", edit=private_blob)
+    blob.write_bytes(blob.read_bytes()[:100_000])
+    with pytest.raises(RejectedInput) as info:
+        read_record(blob)
+    assert info.value.identity is None, info.value.reason
     (tmp_path / "text.dcm").write_text("hello")
     with pytest.raises(RejectedInput) as info:
         read_record(tmp_path / "text.dcm")

@@ -34,7 +34,7 @@ from follicle_seg.io.calibration import (
     other_panes,
 )
 from follicle_seg.io.grey import COLOUR_PHOTOMETRICS, grey_converter
-from follicle_seg.io.header import MAX_PIXEL_BYTES, ends_inside_an_element, read_dicom, read_header
+from follicle_seg.io.header import MAX_PIXEL_BYTES, PIXELS_CUT, ends_inside_an_element, read_dicom, read_header
 from follicle_seg.io.laterality import choose_laterality
 from follicle_seg.io.pixel_data import check_pixel_length
 from follicle_seg.io.region import MIN_REGION_PX, find_scan_areas
@@ -154,8 +154,10 @@ def read_record(path: str | Path) -> ImageRecord:
     path_str = str(path)
     try:
         ds = read_header(path_str)
-    except RejectedInput as exc:  # cut inside its pixel data, say: whose image, if the header says
-        raise RejectedInput(path_str, exc.reason, _identity_of_file(path_str)) from exc
+    except RejectedInput as exc:
+        if exc.reason != PIXELS_CUT:
+            raise
+        raise RejectedInput(path_str, exc.reason, _identity_of_cut_file(path_str)) from exc
     try:
         return _record_from_header(path_str, ds)
     except RejectedInput as exc:
@@ -164,11 +166,15 @@ def read_record(path: str | Path) -> ImageRecord:
         raise RejectedInput(path_str, f"unreadable header value ({brief(exc)})", _identity(ds)) from exc
 
 
-def _identity_of_file(path: str) -> Identity | None:
-    """:func:`_identity` of a file whose header alone can be read (None when it cannot)."""
+def _identity_of_cut_file(path: str) -> Identity | None:
+    """:func:`_identity` of a file cut inside its pixel data (its header is whole): the header
+    read again up to the pixel data, those tags only, long values left unread (a vendor's large
+    private data before the pixels)."""
+    tags = ["SOPInstanceUID", "PatientID", *DATE_TAGS, "ImageLaterality", "Laterality", "SeriesDescription",
+            "ImageComments", "SpecificCharacterSet"]  # fmt: skip
     try:
-        return _identity(read_header(path, pixels=False))
-    except RejectedInput:
+        return _identity(read_dicom(path, stop_before_pixels=True, defer_size=1024, specific_tags=tags))
+    except Exception:  # noqa: BLE001 - rejected all the same, without whose image it is
         return None
 
 

@@ -32,6 +32,10 @@ MAX_HEADER_ELEMENTS = 50_000
 MAX_INFLATED_BYTES = MAX_PIXEL_BYTES + 2**26
 
 
+#: The reason of a file that ends inside its pixel data (its header is whole).
+PIXELS_CUT = "truncated: the file ends inside the pixel data"
+
+
 def read_header(path: str, *, pixels: bool = True) -> Dataset:
     """Parse the file, deferring the pixel data (or stopping before it)."""
     if not os.path.isfile(path):
@@ -65,7 +69,7 @@ def read_header(path: str, *, pixels: bool = True) -> Dataset:
         except Exception as exc:  # whatever the parser trips on, the header is unreadable
             raise RejectedInput(path, f"truncated or corrupt DICOM header ({brief(exc)})") from exc
     if pixels and any("End of file reached" in str(w.message) for w in caught):
-        raise RejectedInput(path, "truncated: the file ends inside the pixel data")
+        raise RejectedInput(path, PIXELS_CUT)
     if "TransferSyntaxUID" not in getattr(ds, "file_meta", Dataset()):
         raise RejectedInput(path, "no transfer syntax in the file meta information")
     return ds

@@ -19,6 +19,7 @@ from pydicom.dataset import Dataset
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
 
 from follicle_seg.errors import RejectedInput
+from follicle_seg.io.header import PIXELS_CUT
 from follicle_seg.io.tags import PIXEL_DATA, tag_int, tag_text
 
 _EXTENDED_OFFSET_TABLE = 0x7FE00001
@@ -41,7 +42,7 @@ def check_pixel_length(path: str, ds: Dataset, n_frames: int) -> None:
     syntax = UID(ds.file_meta.TransferSyntaxUID)
     deflated = syntax == DeflatedExplicitVRLittleEndian  # value_tell is in the inflated data
     if value_tell is not None and not deflated and value_tell + length > os.path.getsize(path):
-        raise RejectedInput(path, "truncated: the file ends inside the pixel data")
+        raise RejectedInput(path, PIXELS_CUT)
     if not syntax.is_compressed:
         needed = _native_frame_bytes(ds) * n_frames
         if length < needed:

@@ -78,26 +78,56 @@ attributes, some required when others are present, go whole: :func:`_is_removed_
 #: What the SEG/SR keep of the patient and study attributes highdicom copies from the source
 #: (Type 2 ones blanked as :func:`strip_identity` says).
 _KEPT = frozenset({"PatientID", "PatientName", "PatientBirthDate", "PatientSex", "StudyInstanceUID", "StudyDate",
-                   "StudyTime", "StudyID", "AccessionNumber", "ReferringPhysicianName"})  # fmt: skip
+                   "StudyTime", "StudyID", "AccessionNumber", "ReferringPhysicianName",
+                   # a de-identified source's statement that it is, kept with it
+                   "PatientIdentityRemoved", "DeidentificationMethod", "DeidentificationMethodCodeSequence"})  # fmt: skip
 
 
-def _module_keywords(*modules: str) -> frozenset[str]:
-    """The top-level attributes of these modules, from the standard's tables highdicom ships (the
-    ones it copies the Patient and Study modules by); empty where that private table is gone."""
-    try:
-        from highdicom._standard_utils import get_module_attribute_map
-    except ImportError:  # pragma: no cover - another highdicom: the fixed lists still apply
-        return frozenset()
-    table = get_module_attribute_map()
-    return frozenset(str(i["keyword"]) for m in modules for i in table.get(m, []) if not i["path"])
-
+#: The top-level attributes of the Patient, Patient Study and Clinical Trial Subject modules
+#: (PS3.3 C.7.1.1, C.7.2.2, C.7.1.3), which highdicom copies from the source whole; of the
+#: General Study and Clinical Trial Study modules (C.7.2.1, C.7.2.3). Written out, not read from
+#: highdicom's private tables at run time (``tests/test_dicom_seg_sr.py`` compares them).
+PATIENT_MODULES = (
+    "ReferencedPatientSequence", "PatientName", "PatientID", "IssuerOfPatientID", "TypeOfPatientID",
+    "IssuerOfPatientIDQualifiersSequence", "SourcePatientGroupIdentificationSequence",
+    "GroupOfPatientsIdentificationSequence", "PatientBirthDate", "PatientBirthTime",
+    "PatientBirthDateInAlternativeCalendar", "PatientDeathDateInAlternativeCalendar", "PatientAlternativeCalendar",
+    "PatientSex", "QualityControlSubject", "StrainDescription", "StrainNomenclature", "StrainStockSequence",
+    "StrainAdditionalInformation", "StrainCodeSequence", "GeneticModificationsSequence", "OtherPatientNames",
+    "OtherPatientIDsSequence", "ReferencedPatientPhotoSequence", "EthnicGroupCodeSequence",
+    "PatientSpeciesDescription", "PatientSpeciesCodeSequence", "PatientBreedDescription",
+    "PatientBreedCodeSequence", "BreedRegistrationSequence", "ResponsiblePerson", "ResponsiblePersonRole",
+    "ResponsibleOrganization", "PatientComments", "PatientIdentityRemoved", "DeidentificationMethod",
+    "DeidentificationMethodCodeSequence", "AdmittingDiagnosesDescription", "AdmittingDiagnosesCodeSequence",
+    "PatientAge", "PatientSize", "PatientSizeCodeSequence", "PatientBodyMassIndex", "MeasuredAPDimension",
+    "MeasuredLateralDimension", "PatientWeight", "MedicalAlerts", "Allergies", "Occupation", "SmokingStatus",
+    "AdditionalPatientHistory", "PregnancyStatus", "LastMenstrualDate", "PatientSexNeutered", "ReasonForVisit",
+    "ReasonForVisitCodeSequence", "AdmissionID", "IssuerOfAdmissionIDSequence", "ServiceEpisodeID",
+    "ServiceEpisodeDescription", "IssuerOfServiceEpisodeIDSequence", "PatientState", "ClinicalTrialSponsorName",
+    "ClinicalTrialProtocolID", "ClinicalTrialProtocolName", "IssuerOfClinicalTrialProtocolID",
+    "OtherClinicalTrialProtocolIDsSequence", "ClinicalTrialSiteID", "ClinicalTrialSiteName",
+    "IssuerOfClinicalTrialSiteID", "ClinicalTrialSubjectID", "IssuerOfClinicalTrialSubjectID",
+    "ClinicalTrialSubjectReadingID", "IssuerOfClinicalTrialSubjectReadingID",
+    "ClinicalTrialProtocolEthicsCommitteeName", "ClinicalTrialProtocolEthicsCommitteeApprovalNumber"
+)  # fmt: skip
+STUDY_MODULES = (
+    "StudyDate", "StudyTime", "AccessionNumber", "IssuerOfAccessionNumberSequence", "ReferringPhysicianName",
+    "ReferringPhysicianIdentificationSequence", "ConsultingPhysicianName",
+    "ConsultingPhysicianIdentificationSequence", "StudyDescription", "ProcedureCodeSequence", "PhysiciansOfRecord",
+    "PhysiciansOfRecordIdentificationSequence", "NameOfPhysiciansReadingStudy",
+    "PhysiciansReadingStudyIdentificationSequence", "ReferencedStudySequence", "StudyInstanceUID", "StudyID",
+    "RequestingService", "RequestingServiceCodeSequence", "ReasonForPerformedProcedureCodeSequence",
+    "ClinicalTrialTimePointID", "ClinicalTrialTimePointDescription", "LongitudinalTemporalOffsetFromEvent",
+    "LongitudinalTemporalEventType", "ClinicalTrialTimePointTypeCodeSequence", "IssuerOfClinicalTrialTimePointID",
+    "ConsentForClinicalTrialUseSequence"
+)  # fmt: skip
 
 #: Every patient attribute but the kept ones (alternative calendars, last menstrual date, reason
 #: for visit, clinical trial subject...): never in the SEG/SR.
-_PATIENT_REMOVED = _module_keywords("patient", "patient-study", "clinical-trial-subject") - _KEPT
+_PATIENT_REMOVED = frozenset(PATIENT_MODULES) - _KEPT
 #: Every study attribute but the kept ones (referenced study, procedure codes, requesting service,
 #: the accession number's issuer, clinical trial time point...): not in a pseudonymised run's.
-_STUDY_REMOVED = _module_keywords("general-study", "clinical-trial-study") - _KEPT
+_STUDY_REMOVED = frozenset(STUDY_MODULES) - _KEPT
 
 #: The ultrasound image SOP classes highdicom is given in place of a source's: its IOD tables
 #: lack the retired ultrasound classes, and it segments a multi-frame image only within a Frame

@@ -105,7 +105,7 @@ def build_seg(
     content = labels.astype(np.uint8).tobytes() + (f"frame {frame_index}".encode() if cine else b"")
     # UIDs of the patient the object names: a pseudonymised run's and a plain run's objects of one
     # source must not share one (a PACS given both would hold one instance under two patients)
-    patient = str(source.get("PatientID", ""))
+    patient = f"{source.get('PatientID', '')}{' pseudonymised' if pseudonymised else ''}"
     # built on the frame as a single-frame US image; its references then name the source's own
     # class (a cine, a one-frame multi-frame file, a retired class) and frame
     view = header_view(source, US_IMAGE)

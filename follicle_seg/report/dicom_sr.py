@@ -160,7 +160,7 @@ def build_sr(
     )
     evidence = [source] + ([seg] if seg is not None else [])
     content_digest = hashlib.sha256(repr(_digest_items(result, outlines, seg)).encode()).digest()
-    patient = str(source.get("PatientID", ""))  # a pseudonymised run's UIDs are not a plain run's
+    patient = f"{source.get('PatientID', '')}{' pseudonymised' if pseudonymised else ''}"  # a pseudonymised run's UIDs are not a plain run's
     sr = hd.sr.ComprehensiveSR(
         evidence=evidence,
         content=report[0],
