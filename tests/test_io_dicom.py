@@ -472,6 +472,11 @@ def test_a_file_rejected_after_its_header_was_read_says_whose_image_it_is(tmp_pa
     with pytest.raises(RejectedInput) as info:
         read_record(blob)
     assert info.value.identity is None, info.value.reason
+    plain = write(tmp_path, name="plain.dcm")  # cut early in its header: no partial patient ID
+    plain.write_bytes(plain.read_bytes()[:648])
+    with pytest.raises(RejectedInput) as info:
+        read_record(plain)
+    assert info.value.identity is None, info.value.reason
     (tmp_path / "text.dcm").write_text("hello")
     with pytest.raises(RejectedInput) as info:
         read_record(tmp_path / "text.dcm")

@@ -160,10 +160,14 @@ def read_record(path: str | Path) -> ImageRecord:
         raise RejectedInput(path_str, exc.reason, _identity_of_cut_file(path_str)) from exc
     try:
         return _record_from_header(path_str, ds)
-    except RejectedInput as exc:
-        raise RejectedInput(path_str, exc.reason, _identity(ds)) from exc
+    except RejectedInput as exc:  # (a header cut short says nothing: what followed the cut is unknown)
+        raise RejectedInput(path_str, exc.reason, None if exc.reason == HEADER_CUT else _identity(ds)) from exc
     except HEADER_VALUE_ERRORS as exc:  # a tag value that is not what it should be
         raise RejectedInput(path_str, f"unreadable header value ({brief(exc)})", _identity(ds)) from exc
+
+
+#: The reason of a file that ends inside a header element, before its pixel data.
+HEADER_CUT = "truncated: the file ends inside its header, before the pixel data"
 
 
 def _identity_of_cut_file(path: str) -> Identity | None:
@@ -173,9 +177,10 @@ def _identity_of_cut_file(path: str) -> Identity | None:
     tags = ["SOPInstanceUID", "PatientID", *DATE_TAGS, "ImageLaterality", "Laterality", "SeriesDescription",
             "ImageComments", "SpecificCharacterSet"]  # fmt: skip
     try:
-        return _identity(read_dicom(path, stop_before_pixels=True, defer_size=1024, specific_tags=tags))
+        who = _identity(read_dicom(path, stop_before_pixels=True, defer_size=1024, specific_tags=tags))
     except Exception:  # noqa: BLE001 - rejected all the same, without whose image it is
         return None
+    return who if who is not None and who.sop_instance_uid else None  # (an empty read: nothing known)
 
 
 def _identity(ds: Dataset) -> Identity | None:
@@ -196,7 +201,7 @@ def _record_from_header(path_str: str, ds: Dataset) -> ImageRecord:
     """The body of :func:`read_record`, on a parsed header."""
     if PIXEL_DATA not in ds:
         if ends_inside_an_element(path_str):
-            raise RejectedInput(path_str, "truncated: the file ends inside its header, before the pixel data")
+            raise RejectedInput(path_str, HEADER_CUT)
         if "Rows" in ds and "Columns" in ds:
             raise RejectedInput(
                 path_str, "no pixel data (7FE0,0010) after an image header: cut short?"
