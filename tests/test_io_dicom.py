@@ -609,3 +609,17 @@ def test_a_file_that_cannot_be_opened_is_said_so_not_called_corrupt(tmp_path: Pa
 
     monkeypatch.setattr(header, "_BoundedFile", refuse)
     assert rejected(path) == "cannot read (Permission denied)"  # was "truncated or corrupt DICOM header"
+
+
+def test_a_large_private_value_of_undefined_length_is_not_taken_for_a_cut_file(tmp_path: Path) -> None:
+    """A vendor's private element of undefined length over 4 kB (deferred while reading) made the
+    whole file "truncated: the file ends inside element (0019,1001)"."""
+    from pydicom.dataelem import DataElement
+    from pydicom.encaps import encapsulate
+
+    def private_blob(ds: Dataset) -> None:
+        ds.add_new(0x00190010, "LO", "VENDOR")
+        ds[0x00191001] = DataElement(0x00191001, "OB", encapsulate([b"\x01" * 6000]), is_undefined_length=True)
+
+    record = read_record(write(tmp_path, laterality="L", edit=private_blob))
+    assert record.laterality == "L" and record.n_frames == 2  # (the test pattern has two frames)

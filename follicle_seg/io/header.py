@@ -224,7 +224,8 @@ def _convert_values(path: str, ds: Dataset, budget: list[int]) -> None:
         raw = ds.get_item(tag, keep_deferred=True)
         if isinstance(raw, RawDataElement) and raw.value is None and raw.length:
             # deferred: a large value (palette, private blob) read only when needed
-            if raw.value_tell + raw.length > size and not _deflated(ds):
+            # (an undefined length, 0xFFFFFFFF, tells nothing of where the value ends)
+            if raw.length != 0xFFFFFFFF and raw.value_tell + raw.length > size and not _deflated(ds):
                 raise RejectedInput(path, f"truncated: the file ends inside element {raw.tag}")
             continue
         elem = ds[tag]
