@@ -406,3 +406,19 @@ def test_the_patient_and_study_modules_written_out_are_those_highdicom_copies() 
 
     assert top_level("patient", "patient-study", "clinical-trial-subject") <= set(PATIENT_MODULES)
     assert top_level("general-study", "clinical-trial-study") <= set(STUDY_MODULES)
+
+
+def test_the_ovary_is_one_tracked_finding_per_patient_and_side_across_images(tmp_path: Path) -> None:
+    """Each image gave "ovary L" a tracking UID of its own: a TID 1500 viewer could not follow a
+    patient's left ovary from image to image and visit to visit (follicles stay per image: the
+    pipeline does not match them across images)."""
+    uids = {}
+    for name, side, patient in (("a", "L", "P0001"), ("b", "L", "P0001"), ("c", "R", "P0001"), ("d", "L", "P0002")):
+        source = _source(tmp_path / f"{name}.dcm")
+        result = _result(source)
+        record = dataclasses.replace(result.record, laterality=side, patient_id=patient)
+        sr_path = write_sr(source, dataclasses.replace(result, record=record), seg_path=None, outlines={},
+                           out_path=tmp_path / f"{name}_sr.dcm")  # fmt: skip
+        groups = {g.tracking_identifier: g for g in hd.sr.srread(sr_path).content.get_image_measurement_groups()}
+        uids[name] = str(groups[f"ovary {side}"].tracking_uid)
+    assert uids["a"] == uids["b"] and len({uids["a"], uids["c"], uids["d"]}) == 3

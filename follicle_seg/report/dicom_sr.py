@@ -133,9 +133,8 @@ def build_sr(
     groups.append(
         _group(
             source,
-            tracking=hd.sr.TrackingIdentifier(
-                uid=derived_uid(source_uid, "ovary"), identifier=f"ovary {laterality}"
-            ),
+            tracking=hd.sr.TrackingIdentifier(uid=_ovary_tracking_uid(source, source_uid, laterality),
+                                              identifier=f"ovary {laterality}"),
             finding=OVARY,
             site=site,
             algorithm=algorithm,
@@ -222,6 +221,16 @@ def write_sr(
     sr = build_sr(source, result, seg=seg, outlines=outlines, pseudonymised=pseudonymised)
     keep_source_charset(sr, source_path)
     return save_atomic(sr, Path(out_path))
+
+
+def _ovary_tracking_uid(source: Dataset, source_uid: str, laterality: str) -> str:
+    """The ovary's tracking UID: one per patient and side (a left ovary is the same finding at
+    every image and visit, so a TID 1500 viewer can follow it over the trial); per image when the
+    side or the patient is unknown."""
+    patient = str(source.get("PatientID", ""))
+    if laterality in ("L", "R") and patient:
+        return derived_uid(f"patient {patient}", f"ovary {laterality}")
+    return derived_uid(source_uid, "ovary")
 
 
 def _group(
