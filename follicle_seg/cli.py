@@ -18,6 +18,7 @@ from typing import Optional
 import typer
 
 from follicle_seg.model.cli import evaluate_command, train_command
+from follicle_seg.options import RunOptions
 from follicle_seg.synth.cli import synth_command
 
 app = typer.Typer(
@@ -72,21 +73,26 @@ def inspect(
         print_table(rows)
 
 
+#: The defaults of ``run``: those of :class:`~follicle_seg.options.RunOptions` (a light module),
+#: not a second copy of them.
+_RUN = RunOptions(out=Path("."))
+
+
 @app.command()
 def run(
     inputs: list[Path] = typer.Argument(..., help="DICOM files or folders (searched recursively, any file name)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder (tables, overlays, report, DICOM)."),
     cohort: Optional[Path] = typer.Option(None, help="CSV with patient_id, group[, baseline_date YYYY-MM-DD]."),
-    device: str = typer.Option("auto", help="auto | cpu | cuda (auto picks CUDA when present)."),
-    batch_size: int = typer.Option(8, min=1, help="Frames per network batch."),
-    workers: int = typer.Option(2, min=1, help="Decoding and measurement threads."),
-    resume: bool = typer.Option(True, "--resume/--no-resume", help="Skip inputs finished by an earlier run into OUT."),
-    save_masks: bool = typer.Option(False, "--save-masks", help="Write every analysed frame's label map to masks/."),
-    overlays: bool = typer.Option(True, "--overlays/--no-overlays", help="Write review overlays."),
-    dicom: bool = typer.Option(True, "--dicom/--no-dicom", help="Write DICOM SEG/SR objects to dicom/."),
-    report: bool = typer.Option(True, "--report/--no-report", help="Write report/index.html."),
+    device: str = typer.Option(_RUN.device, help="auto | cpu | cuda (auto picks CUDA when present)."),
+    batch_size: int = typer.Option(_RUN.batch_size, min=1, help="Frames per network batch."),
+    workers: int = typer.Option(_RUN.workers, min=1, help="Decoding and measurement threads."),
+    resume: bool = typer.Option(_RUN.resume, "--resume/--no-resume", help="Skip inputs finished by an earlier run into OUT."),
+    save_masks: bool = typer.Option(_RUN.save_masks, "--save-masks", help="Write every analysed frame's label map to masks/."),
+    overlays: bool = typer.Option(_RUN.overlays, "--overlays/--no-overlays", help="Write review overlays."),
+    dicom: bool = typer.Option(_RUN.dicom, "--dicom/--no-dicom", help="Write DICOM SEG/SR objects to dicom/."),
+    report: bool = typer.Option(_RUN.report, "--report/--no-report", help="Write report/index.html."),
     whole_frames: bool = typer.Option(
-        False, "--whole-frames", help="Write the whole first frame of each image of unknown side to overlays/frames/, "
+        _RUN.whole_frames, "--whole-frames", help="Write the whole first frame of each image of unknown side to overlays/frames/, "
         "for the worksheet's side lines (the text a machine burns in around the scan area, a patient's name "
         "included, is in them).",
     ),
@@ -94,7 +100,7 @@ def run(
     pseudonymize: Optional[Path] = typer.Option(
         None, "--pseudonymize", help="Key file: replace PatientID by a stable HMAC pseudonym in every output (input paths are kept, made absolute)."
     ),
-    executor: str = typer.Option("local", help="local | dask"),
+    executor: str = typer.Option(_RUN.executor, help="local | dask"),
     scheduler: Optional[str] = typer.Option(None, help="Dask scheduler address (default: a LocalCluster)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing but errors."),
 ) -> None:
@@ -116,7 +122,7 @@ def run(
         follicle-seg run scans/ --out results/ --device cuda --batch-size 32 --workers 8
     """
     from follicle_seg.errors import FollicleSegError
-    from follicle_seg.pipeline import INTERRUPTED, RunOptions
+    from follicle_seg.pipeline import INTERRUPTED
 
     if executor not in ("local", "dask"):
         raise typer.BadParameter("--executor must be local or dask")
@@ -199,7 +205,6 @@ def demo(
         follicle-seg demo --out demo_out
     """
     from follicle_seg.errors import FollicleSegError
-    from follicle_seg.pipeline import RunOptions
     from follicle_seg.synth.study import write_study
 
     study = out / "study"
