@@ -643,7 +643,7 @@ def cohort_mismatches(images: pd.DataFrame, ovaries: pd.DataFrame, cohort: pd.Da
 
     Examples
     --------
-    >>> im = pd.DataFrame({"patient_id": ["P1", "P2", "P3", "CT7", ""]})
+    >>> im = pd.DataFrame({"patient_id": ["P1", "P2", "P3", ""]})
     >>> ov = pd.DataFrame({"patient_id": ["P1", "P2", ""]})
     >>> for note in cohort_mismatches(im, ov, pd.DataFrame({"patient_id": ["P1", "P3", "P9"]})):
     ...     print(note)
@@ -657,7 +657,7 @@ def cohort_mismatches(images: pd.DataFrame, ovaries: pd.DataFrame, cohort: pd.Da
     seen = set(images["patient_id"].astype(str)) - {""}
     analysed = set(ovaries["patient_id"].astype(str)) - {""}
     notes = []
-    if extra := sorted(analysed - listed):  # (not a patient of rejected files only: a CT in the folder)
+    if extra := sorted(seen - listed):  # (a CT in the folder names no patient: no ultrasound image)
         notes.append(f"{len(extra)} patient(s) scanned but not in the cohort file, given no group: {_some(extra)}")
     if missing := sorted(listed - seen):
         notes.append(f"{len(missing)} patient(s) of the cohort file without any scan: {_some(missing)}")

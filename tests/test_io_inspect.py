@@ -98,9 +98,10 @@ def test_inspect_json_round_trip_through_the_cli(samples: Path) -> None:
             assert row["calibration_source"] in ("ultrasound_region", "PixelSpacing", "none")
     # whose image a file rejected after its header was read is, as images.csv says
     by_name = {Path(row["path"]).name: row for row in rows}
-    ct = by_name["bad_not_ultrasound_ct.dcm"]
-    assert ct["status"] == "rejected" and ct["patient_id"] and ct["sop_instance_uid"] and ct["study_date"]
+    tiny = by_name["bad_tiny_region.dcm"]
+    assert tiny["status"] == "rejected" and tiny["patient_id"] and tiny["sop_instance_uid"] and tiny["study_date"]
     assert by_name["bad_not_dicom.txt"]["patient_id"] is None
+    assert by_name["bad_not_ultrasound_ct.dcm"]["patient_id"] is None  # a CT is no ovary's image
 
 
 def test_table_output_and_no_patient_name(tmp_path: Path) -> None:

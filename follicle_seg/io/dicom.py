@@ -160,8 +160,10 @@ def read_record(path: str | Path) -> ImageRecord:
         raise RejectedInput(path_str, exc.reason, _identity_of_cut_file(path_str)) from exc
     try:
         return _record_from_header(path_str, ds)
-    except RejectedInput as exc:  # (a header cut short says nothing: what followed the cut is unknown)
-        raise RejectedInput(path_str, exc.reason, None if exc.reason == HEADER_CUT else _identity(ds)) from exc
+    except RejectedInput as exc:  # (a header cut short says nothing: what followed the cut is unknown;
+        # a file of another modality, a CT in the folder, is no ovary's image)
+        known = exc.reason != HEADER_CUT and tag_text(ds, "Modality") == "US"
+        raise RejectedInput(path_str, exc.reason, _identity(ds) if known else None) from exc
     except HEADER_VALUE_ERRORS as exc:  # a tag value that is not what it should be
         raise RejectedInput(path_str, f"unreadable header value ({brief(exc)})", _identity(ds)) from exc
 
