@@ -347,13 +347,11 @@ def _short_of_outputs(items: list[Input], store: StateStore, options: RunOptions
         return items
     have = images_with_outputs(options.out)
     short = set()
-    for r in store.results(done):
-        if r.status != "ok" or r.record is None:
-            continue
-        keys = {r.record.sop_instance_uid, uid_token(r.record.sop_instance_uid)}
-        needed = [k for k in wanted if not (k == "dicom" and r.reason.startswith(DICOM_NOT_WRITTEN))]
+    for path, uid, reason in store.analysed(done):  # (the stored results are not decoded)
+        keys = {uid, uid_token(uid)}
+        needed = [k for k in wanted if not (k == "dicom" and reason.startswith(DICOM_NOT_WRITTEN))]
         if any(not keys & have[k] for k in needed):
-            short.add(r.path)
+            short.add(path)
     if short:
         log.info("%d resumed file(s) analysed again for outputs this run asks for (%s)", len(short), ", ".join(wanted))
     return [reread(i, anonymise, decoders) if i.done and i.path in short else i for i in items]

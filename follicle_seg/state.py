@@ -166,6 +166,14 @@ class StateStore:
         )
         return list(rows)  # later rows first: dict() keeps the earliest owner of each SOP
 
+    def analysed(self, keys: set[tuple[str, str]]) -> list[tuple[str, str, str]]:
+        """(path, SOP instance UID, reason) of the ``ok`` inputs among ``keys`` ((path, sha256)),
+        read from their columns without decoding the stored results."""
+        rows = self._db.execute(
+            "SELECT path, sha256, sop_instance_uid, coalesce(json_extract(result, '$.reason'), '') FROM inputs "
+            "WHERE status = 'ok' AND sop_instance_uid IS NOT NULL")  # fmt: skip
+        return [(path, uid, reason) for path, sha, uid, reason in rows if (path, sha) in keys]
+
     def sop_uids(self) -> list[tuple[str, str, str, str]]:
         """(path, sha256, SOP instance UID, status) of every stored input that has a UID."""
         return list(self._db.execute(
