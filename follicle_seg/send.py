@@ -88,10 +88,8 @@ def run_objects(out: Path, *, sources: bool = False) -> list[Path]:
         raise SendError(f"{out}: no such folder (give the --out folder of a run)")
     paths = sorted((out / "dicom").glob("*.dcm"))
     table = out / "images.csv"
-    rows = None
-    if table.is_file():
-        with table.open(newline="") as f:
-            rows = [row for row in csv.DictReader(f) if row["status"] == "ok"]
+    rows = _analysed_rows(out)
+    if rows is not None:
         analysed = {row["sop_instance_uid"] for row in rows}
         paths = [p for p in paths if dicom_uid(p.name) in analysed]  # <uid>[_f<frame>]_seg.dcm, <uid>_sr.dcm
     if sources:
@@ -105,6 +103,15 @@ def run_objects(out: Path, *, sources: bool = False) -> list[Path]:
     if not paths:
         raise SendError(f"{out}: no DICOM objects in {out / 'dicom'} (was the run made with --no-dicom?)")
     return paths
+
+
+def _analysed_rows(out: Path) -> list[dict[str, str]] | None:
+    """The ``ok`` rows of the run's ``images.csv``; None when there is no such table."""
+    table = out / "images.csv"
+    if not table.is_file():
+        return None
+    with table.open(newline="") as f:
+        return [row for row in csv.DictReader(f) if row["status"] == "ok"]
 
 
 #: The patient attributes a run's SEG/SR leave empty on disk and ``send`` fills from the source:
@@ -125,10 +132,9 @@ class Patients:
         self.missed: list[Path] = []
         self.undecided = False  # nothing tells whether the run was pseudonymised: nothing filled
         self._rows: dict[str, dict[str, str]] = {}
-        table = out / "images.csv"
-        if table.is_file():
-            with table.open(newline="") as f:
-                rows = [row for row in csv.DictReader(f) if row["status"] == "ok"]
+        self._read: dict[str, Dataset | None] = {}  # by source path: a SEG and an SR share one
+        rows = _analysed_rows(out)
+        if rows is not None:
             pseudonymised = _pseudonymised(out, rows) if rows else True
             self.undecided = pseudonymised is None
             if pseudonymised is False:
@@ -138,11 +144,13 @@ class Patients:
         row = self._rows.get(dicom_uid(path.name) or "") if path.parent == self.out / "dicom" else None
         if row is None:
             return None
-        try:
-            source = read_dicom(row["path"], stop_before_pixels=True,
-                                specific_tags=["SOPInstanceUID", "PatientID", "SpecificCharacterSet", *PATIENT_FILLED])  # fmt: skip
-        except Exception:  # noqa: BLE001 - sent as written, the patient attributes empty
-            source = None
+        if row["path"] not in self._read:
+            try:
+                self._read[row["path"]] = read_dicom(row["path"], stop_before_pixels=True, specific_tags=[
+                    "SOPInstanceUID", "PatientID", "SpecificCharacterSet", *PATIENT_FILLED])  # fmt: skip
+            except Exception:  # noqa: BLE001 - sent as written, the patient attributes empty
+                self._read[row["path"]] = None
+        source = self._read[row["path"]]
         if source is None or (tag_text(source, "SOPInstanceUID"), tag_text(source, "PatientID")) != (
                 row["sop_instance_uid"], row["patient_id"]):  # as ingestion reads them (stripped)  # fmt: skip
             self.missed.append(path)
