@@ -172,6 +172,16 @@ def read_record(path: str | Path) -> ImageRecord:
 HEADER_CUT = "truncated: the file ends inside its header, before the pixel data"
 
 
+def _side(ds: Dataset) -> tuple[str, str]:
+    """(side, where it was read) from the header (:func:`~follicle_seg.io.laterality.choose_laterality`)."""
+    return choose_laterality(
+        image_laterality=tag_text(ds, "ImageLaterality"),
+        laterality=tag_text(ds, "Laterality"),
+        series_description=tag_text(ds, "SeriesDescription"),
+        image_comments=tag_text(ds, "ImageComments"),
+    )
+
+
 def _identity_of_cut_file(path: str) -> Identity | None:
     """:func:`_identity` of a file cut inside its pixel data (its header is whole): the header
     read again up to the pixel data, those tags only, long values left unread (a vendor's large
@@ -188,12 +198,7 @@ def _identity_of_cut_file(path: str) -> Identity | None:
 def _identity(ds: Dataset) -> Identity | None:
     """Whose image a rejected file is, when its header says (None when even that is unreadable)."""
     try:
-        side, _ = choose_laterality(
-            image_laterality=tag_text(ds, "ImageLaterality"),
-            laterality=tag_text(ds, "Laterality"),
-            series_description=tag_text(ds, "SeriesDescription"),
-            image_comments=tag_text(ds, "ImageComments"),
-        )
+        side, _ = _side(ds)
         return Identity(tag_text(ds, "SOPInstanceUID"), tag_text(ds, "PatientID"), visit_date(ds), side or "U")
     except HEADER_VALUE_ERRORS:
         return None
@@ -240,12 +245,7 @@ def _record_from_header(path_str: str, ds: Dataset) -> ImageRecord:
     for pane_box, r in pane_sources:
         if pane_box is not None and min(_box_shape(pane_box)) >= MIN_REGION_PX:
             panes.append(Pane(pane_box, _checked_calibration(path_str, r, *spacings, pane=len(panes) + 2)))
-    side, side_source = choose_laterality(
-        image_laterality=tag_text(ds, "ImageLaterality"),
-        laterality=tag_text(ds, "Laterality"),
-        series_description=tag_text(ds, "SeriesDescription"),
-        image_comments=tag_text(ds, "ImageComments"),
-    )
+    side, side_source = _side(ds)
     return ImageRecord(
         path=path_str,
         sop_instance_uid=tag_text(ds, "SOPInstanceUID"),

@@ -34,7 +34,7 @@ def grey_converter(
     ones. An image of more than 8 bits without a window or declared range takes the range of the
     stored values of its first frame that is not blank, ``value_range()`` (called only then), so
     that every converter of the file maps alike however its frames are read in chunks; without
-    ``value_range``, the first such frame this converter is given.
+    ``value_range`` (a converter built to check the header), the stored bits' range.
     """
     photometric = tag_text(ds, "PhotometricInterpretation")
     bits = tag_int(ds, "BitsStored", tag_int(ds, "BitsAllocated", 8))
@@ -65,13 +65,9 @@ def grey_converter(
 
     def convert(arr: np.ndarray) -> np.ndarray:
         if not tables:
-            if value_range is not None:
-                found = value_range()
-                tables.append(table_for(found) if found else whole)  # every frame blank: the stored bits' range
-            elif arr.size and arr.min() < arr.max():
-                tables.append(table_for((int(arr.min()), int(arr.max()))))
-        table = tables[0] if tables else whole
-        return table[np.clip(arr.astype(np.int64) + offset, 0, table.size - 1)]
+            found = value_range() if value_range is not None else None
+            tables.append(table_for(found) if found else whole)  # every frame blank: the stored bits' range
+        return tables[0][np.clip(arr.astype(np.int64) + offset, 0, tables[0].size - 1)]
 
     return convert
 
