@@ -16,6 +16,9 @@ Conventions (see the README, "Measurement rules"):
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import cv2
 import numpy as np
 from scipy import ndimage as ndi
 from scipy.spatial import ConvexHull, QhullError
@@ -32,6 +35,9 @@ from follicle_seg.types import (
 #: 2.0 mm count threshold so the tips of a follicle in a sweep still link into its track; the
 #: count threshold is applied to each whole follicle on its largest section (``tracking``).
 MIN_SECTION_DIAMETER_MM = 1.0
+#: A follicle section with a pixel this close (pixels) to the edge of the scan area (the black
+#: around the fan, the region's border) is cut by it: ``Section.at_edge``.
+EDGE_PX = 2
 
 _EIGHT = np.ones((3, 3), dtype=bool)
 _TIE = 1e-9  # relative: squared chord lengths this close are one length (rounding of mm products)
@@ -198,7 +204,8 @@ def measure_frame(seg: FrameSegmentation) -> FrameMeasurement:
         the region grid (value ``k`` is ``follicles[k-1]``), ``ovary`` the largest ovary
         component (ovary and follicle labels together, holes filled, holding ovary pixels) or
         ``None``; ``flags`` the network's flags for the frame (``seg.flags``) plus
-        ``"uncalibrated"`` when the frame has no spacing.
+        ``"uncalibrated"`` when the frame has no spacing. A follicle reaching the edge of the
+        scan area (``seg.scan``, the region grid's border) is ``at_edge``.
     """
     record = seg.record
     cal = record.calibration
@@ -213,22 +220,21 @@ def measure_frame(seg: FrameSegmentation) -> FrameMeasurement:
     )
     sections: list[tuple[int, Section]] = []
     boxes = find_boxes(raw)
+    edge = _near_edge(seg) if boxes else None  # once a frame, when it has follicles
     for k, box in enumerate(boxes, start=1):
         if box is None:
             continue
-        sections.append(
-            (
-                k,
-                measure_mask(
-                    raw[box] == k,
-                    sr,
-                    sc,
-                    (region_row + box[0].start, region_col + box[1].start),
-                    frame_index=seg.index,
-                    prob=seg.follicle_prob[box],
-                ),
-            )
+        mask = raw[box] == k
+        section = measure_mask(
+            mask,
+            sr,
+            sc,
+            (region_row + box[0].start, region_col + box[1].start),
+            frame_index=seg.index,
+            prob=seg.follicle_prob[box],
         )
+        at_edge = edge is not None and bool(edge[box][mask].any())
+        sections.append((k, replace(section, at_edge=at_edge)))
     sections.sort(key=lambda ks: (-ks[1].area_px, ks[1].centroid_row, ks[1].centroid_col))
     lut = np.zeros(len(boxes) + 1, dtype=np.int32)  # find_objects: one entry per label up to the largest
     for rank, (k, _) in enumerate(sections, start=1):
@@ -247,6 +253,15 @@ def measure_frame(seg: FrameSegmentation) -> FrameMeasurement:
         instances=instances,
         flags=tuple(seg.flags) + (() if cal.calibrated else ("uncalibrated",)),
     )
+
+
+def _near_edge(seg: FrameSegmentation) -> np.ndarray:
+    """Pixels of the region grid within :data:`EDGE_PX` of the scan area's edge: next to a pixel
+    outside the scan area (``seg.scan``) or to the grid's border."""
+    outside = np.zeros(seg.labels.shape, np.uint8) if seg.scan is None else (~seg.scan).astype(np.uint8)
+    outside = cv2.copyMakeBorder(outside, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=1)
+    near = cv2.dilate(outside, np.ones((2 * EDGE_PX + 1,) * 2, np.uint8))
+    return near[1:-1, 1:-1].astype(bool)
 
 
 def _largest_ovary(

@@ -33,6 +33,7 @@ from dataclasses import replace
 
 from follicle_seg.io.calibration import box_area, box_intersection
 from follicle_seg.tracking import (
+    FLAG_AT_EDGE,
     FLAG_LOW_CONFIDENCE,
     FLAG_NO_OVARY_FOUND,
     FLAG_SIDE_UNKNOWN,
@@ -49,7 +50,7 @@ MAX_FRAME_GAP_S = 1.0
 MIN_REGION_OVERLAP = 0.9
 
 #: Flags a result derives from its whole image; a joined sweep derives them again.
-IMAGE_FLAGS = {FLAG_UNCALIBRATED, FLAG_SIDE_UNKNOWN, FLAG_NO_OVARY_FOUND, FLAG_LOW_CONFIDENCE}
+IMAGE_FLAGS = {FLAG_UNCALIBRATED, FLAG_SIDE_UNKNOWN, FLAG_NO_OVARY_FOUND, FLAG_LOW_CONFIDENCE, FLAG_AT_EDGE}
 
 
 def join_sweeps(results: Sequence[ImageResult]) -> list[ImageResult]:

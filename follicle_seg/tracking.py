@@ -68,6 +68,7 @@ FLAG_SIDE_UNKNOWN = "side unknown"
 FLAG_PANES_DIFFER = "panes differ"
 FLAG_NO_DATE = "date unknown"
 FLAG_NO_PATIENT = "patient unknown"
+FLAG_AT_EDGE = "follicle at scan edge"
 #: Images of one ovary (the images of a visit, the panes of a dual display) whose counts differ by
 #: more than this need review.
 MAX_COUNT_DISAGREEMENT = 1
@@ -83,6 +84,7 @@ FLAG_REASONS: dict[str, str] = {
     FLAG_PANES_DIFFER: "a dual display whose panes' follicle counts differ: the pane with the most is reported",
     FLAG_NO_DATE: "no usable StudyDate (nor series, acquisition or content date): days from baseline unknown",
     FLAG_NO_PATIENT: "no PatientID: the file's results cannot be told from another patient's",
+    FLAG_AT_EDGE: "a follicle reaches the edge of the scan area: cut by it, it may be larger than measured",
     NET_NO_OVARY: "network: almost no ovary in a frame the results rest on",
     NET_LOW_CONFIDENCE: "network: unsure of a frame the results rest on (low mean probability)",
     NET_IMPLAUSIBLE_SHAPE: "network: a follicle section of 3 mm or more is far from round",
@@ -291,7 +293,8 @@ def summarise_image(
         reason for review: ``"uncalibrated"``, ``"low confidence"`` (a candidate follicle
         scoring between ``LOW_CONFIDENCE_SCORE`` and ``MIN_FOLLICLE_SCORE`` was left out),
         ``"no ovary found"``,
-        ``"side unknown"``, then the network's frame flags (``FrameSegmentation.flags``) of
+        ``"side unknown"``, ``"follicle at scan edge"`` (a reported follicle's largest section
+        reaches the scan area's edge), then the network's frame flags (``FrameSegmentation.flags``) of
         the frames the results rest on: every frame of a still; in a sweep the frames of the
         counted follicles' tracks and the ovary's largest section (frames past the ovary at the
         ends of a sweep are expected to look empty and do not raise a flag).
@@ -341,10 +344,13 @@ def summarise_image(
         flags.append(FLAG_NO_OVARY_FOUND)
     if record.laterality not in ("L", "R"):
         flags.append(FLAG_SIDE_UNKNOWN)
+    cut = [i for i, t in enumerate(tracks, start=1) if t.best.at_edge]
+    if cut:
+        flags.append(FLAG_AT_EDGE)
     # the network's own flags, from the frames the results rest on
     frame_flags = still_flags.union(ovary_flags, *(t.flags for t in tracks))
     flags += sorted(frame_flags - set(flags))
-    where: list[tuple[str, int, str]] = []
+    where = [(FLAG_AT_EDGE, i, f"follicle {i}") for i in cut]
     if record.is_sweep:  # which follicle or frame of the sweep raised each network flag
         for i, t in enumerate(tracks, start=1):
             frames = f"frame {t.first_frame + 1}" if t.first_frame == t.last_frame else f"frames {t.first_frame + 1}-{t.last_frame + 1}"

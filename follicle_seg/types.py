@@ -89,6 +89,7 @@ class ImageRecord:
     acquired_s: float | None = None  # acquisition time, seconds since 1970 (naive), when known
     other_panes: tuple[Pane, ...] = ()  # the display's other image panes (a dual display), in pane order
     pane: int = 0  # which pane of the display ``region`` is (0: the largest, the first of equal ones)
+    date_tag: str = ""  # the tag ``study_date`` was read from (StudyDate, else a later one); "" none or unknown
 
     @property
     def is_sweep(self) -> bool:
@@ -150,6 +151,8 @@ class FrameSegmentation:
     ``ovary_prob``: float32 probability of ovary-or-follicle (ovary including its follicles).
     ``flags``: reasons the frame looks unlike the training data (e.g. ``"network: unsure"``);
     empty when the network is confident. The pipeline turns any flag into ``needs_review``.
+    ``scan``: bool, the pixels inside the scan area (the fan, not the black around it); ``None``
+    when the whole region grid is scan area.
     """
 
     record: ImageRecord
@@ -158,6 +161,7 @@ class FrameSegmentation:
     follicle_prob: np.ndarray
     ovary_prob: np.ndarray
     flags: tuple[str, ...] = ()  # out-of-distribution / low-confidence reasons (needs review)
+    scan: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -179,6 +183,7 @@ class Section:
     area_mm2: float | None
     score: float = 1.0  # mean network probability of the class inside the section
     bbox: tuple[int, int, int, int] = (0, 0, 0, 0)  # (min_row, min_col, max_row, max_col) exclusive max, source grid
+    at_edge: bool = False  # reaches the edge of the scan area: cut by it, larger than measured
 
     @property
     def mean_diameter_mm(self) -> float | None:

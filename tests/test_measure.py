@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -197,3 +198,29 @@ def test_measure_frame_without_anything():
     m = measure_frame(segmentation(rec, np.zeros(rec.region_shape, np.uint8)))
     assert m.follicles == () and m.ovary is None
     assert m.instances.shape == rec.region_shape and m.instances.max() == 0
+
+
+def test_a_follicle_cut_by_the_scan_area_is_at_edge():
+    """A follicle reaching the black around the fan, or the region's border, is cut (its size a
+    lower bound); one three pixels inside the scan area is not."""
+    rec = record()
+    shape = rec.region_shape
+    scan = ellipse(shape, (0, 150), (190, 190))  # a fan from the probe at the top
+    labels = np.zeros(shape, np.uint8)
+    labels[ellipse(shape, (100, 150), (130, 90))] = OVARY
+    labels[ellipse(shape, (185, 150), (15, 15)) & scan] = FOLLICLE  # cut by the fan's arc
+    labels[ellipse(shape, (100, 100), (15, 15))] = FOLLICLE
+    inside = ellipse(shape, (100, 200), (15, 15))
+    labels[inside] = FOLLICLE
+    seg = replace(segmentation(rec, labels), scan=scan)
+    cut = {round(f.centroid_col - 30): f.at_edge for f in measure_frame(seg).follicles}
+    assert cut == {150: True, 100: False, 200: False}
+    # moved to three pixels from the fan's edge: not cut
+    labels[labels == FOLLICLE] = OVARY
+    labels[ellipse(shape, (172, 150), (15, 15))] = FOLLICLE
+    assert not ndi.binary_dilation(labels == FOLLICLE, iterations=2)[~scan].any()
+    assert [f.at_edge for f in measure_frame(replace(seg, labels=labels)).follicles] == [False]
+    # no scan mask: the region grid's border is the edge
+    labels[labels == FOLLICLE] = OVARY
+    labels[ellipse(shape, (100, 5), (15, 15))] = FOLLICLE
+    assert [f.at_edge for f in measure_frame(segmentation(rec, labels)).follicles] == [True]

@@ -12,6 +12,7 @@ from follicle_seg.analyse import FileAnalysis, analyse_frame
 from follicle_seg.measure import measure_frame
 from follicle_seg.state import result_from_dict, result_to_dict
 from follicle_seg.tracking import (
+    FLAG_AT_EDGE,
     FLAG_LOW_CONFIDENCE,
     FLAG_NO_OVARY_FOUND,
     FLAG_PANES_DIFFER,
@@ -332,6 +333,32 @@ def test_network_flags_in_a_sweep_come_from_the_frames_results_rest_on():
     assert "network: follicle shape" in result.flags
     assert "network: no ovary" not in result.flags and FLAG_NO_OVARY_FOUND not in result.flags
     assert result.ovary_d3_mm == pytest.approx(6 * 0.5)  # frames holding the ovary
+
+
+def test_a_follicle_cut_by_the_scan_edge_flags_its_image_by_its_number(tmp_path):
+    from follicle_seg.review import Review
+    from follicle_seg.visits import build_tables
+
+    rec = record()
+    # follicle 2 (the smaller) runs off the top of the scan area
+    result = summarise_image(rec, [frame(rec, 0, [((60, 80), 12), ((5, 80), 9)])])
+    assert [f.best.at_edge for f in result.follicles] == [False, True]
+    assert FLAG_AT_EDGE in result.flags and result.flag_where == ((FLAG_AT_EDGE, 2, "follicle 2"),)
+    reasons = build_tables([result])["review_reasons"].set_index("flag")
+    assert reasons.loc[FLAG_AT_EDGE, "reason"].endswith("larger than measured (follicle 2)")
+    # a reviewer who drops it drops the flag too
+    cut = result.follicles[1].best
+    (tmp_path / "review.csv").write_text("decision,sop_instance_uid,follicle_id,centroid_row,centroid_col,reviewer\n"
+                                         f"not_follicle,1.2.3.9,2,{cut.centroid_row},{cut.centroid_col},AB\n")  # fmt: skip
+    tables = build_tables([result], review=Review.read(tmp_path / "review.csv"))
+    assert FLAG_AT_EDGE not in set(tables["review_reasons"]["flag"])
+    # in a sweep, only the largest section counts: a follicle whose tip reaches the edge is whole
+    sweep = record(n_frames=5, frame_spacing=0.5)
+    sections = [((4, 80), 5), ((12, 80), 9), ((20, 80), 12), ((12, 80), 9), ((4, 80), 5)]
+    frames = [frame(sweep, i, [section]) for i, section in enumerate(sections)]
+    assert frames[0].follicles[0].at_edge and not frames[2].follicles[0].at_edge
+    result = summarise_image(sweep, frames)
+    assert len(result.follicles) == 1 and FLAG_AT_EDGE not in result.flags
 
 
 def test_image_without_any_ovary_is_flagged():

@@ -28,7 +28,14 @@ from skimage import measure
 
 from follicle_seg.instances import class_labels, convex_hull_mask, labels_from_probs, ovary_score
 from follicle_seg.model.bundle import load_network
-from follicle_seg.model.preprocess import ASSUMED_DEPTH_MM, TARGET_MM, InputGeometry, prepare, restore_probabilities
+from follicle_seg.model.preprocess import (
+    ASSUMED_DEPTH_MM,
+    TARGET_MM,
+    InputGeometry,
+    fan_mask,
+    prepare,
+    restore_probabilities,
+)
 from follicle_seg.types import (
     FOLLICLE,
     NET_IMPLAUSIBLE_SHAPE,
@@ -261,6 +268,7 @@ class Segmenter:
                 follicle_prob=probs[FOLLICLE],
                 ovary_prob=probs[OVARY] + probs[FOLLICLE],
                 flags=flags,
+                scan=fan_mask(frame.pixels),
             )
 
         return self._map(lambda pair: result(*pair), zip(frames, self.predict(items)))
