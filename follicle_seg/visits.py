@@ -58,7 +58,7 @@ from follicle_seg.tracking import (
     FLAG_UNCALIBRATED,
     MAX_COUNT_DISAGREEMENT,
 )
-from follicle_seg.types import DUPLICATE, Follicle, ImageResult
+from follicle_seg.types import DUPLICATE, Follicle, ImageRecord, ImageResult
 
 log = logging.getLogger(__name__)
 
@@ -449,20 +449,36 @@ def _ovary_visits(
 
 
 def _dated(results: Sequence[ImageResult]) -> list[ImageResult]:
-    """``results``, a file without a usable date given the date its study's other files give
-    (its patient's study UID, never an empty one, one date only), so that every table and the
-    report place it on that day."""
-    dates: dict[tuple[str, str], set[str]] = {}
+    """``results``, the files of one study (its patient's study UID, never an empty one) placed on
+    one day, so that every table and the report hold one visit for them:
+
+    * the study's StudyDate (when its files give one, one only) for a file without a usable date
+      or dated by a later tag (SeriesDate, AcquisitionDate, ContentDate: a file stored after
+      midnight, a de-identifier that blanked its StudyDate);
+    * a study whose files give no StudyDate, their dates (from later tags) a day apart at most,
+      the earliest of them: the day the exam began.
+    """
+    by_study: dict[tuple[str, str], list[ImageRecord]] = {}
     for r in results:
         rec = r.record
-        if r.status == "ok" and rec is not None and rec.study_date and rec.study_instance_uid:
-            dates.setdefault((rec.patient_id, rec.study_instance_uid), set()).add(rec.study_date)
+        if r.status == "ok" and rec is not None and rec.study_instance_uid:
+            by_study.setdefault((rec.patient_id, rec.study_instance_uid), []).append(rec)
+    day: dict[tuple[str, str], str] = {}
+    for key, records in by_study.items():
+        studied = {rec.study_date for rec in records if rec.date_tag == "StudyDate"}
+        later = sorted(rec.study_date for rec in records if rec.study_date and rec.date_tag != "StudyDate")
+        if len(studied) == 1:
+            day[key] = studied.pop()
+        elif not studied and later and _days(later[-1], later[0]) <= 1:
+            day[key] = later[0]
     dated = []
     for r in results:
         rec = r.record
-        known = dates.get((rec.patient_id, rec.study_instance_uid), set()) if rec is not None else set()
-        if r.status == "ok" and rec is not None and not rec.study_date and len(known) == 1:
-            r = replace(r, record=replace(rec, study_date=next(iter(known))))
+        if r.status == "ok" and rec is not None and rec.date_tag != "StudyDate":
+            moved = day.get((rec.patient_id, rec.study_instance_uid)) if rec.study_instance_uid else None
+            # a date read before its tag was kept (an older run state) stays as it is
+            if moved and (rec.date_tag or not rec.study_date):
+                r = replace(r, record=replace(rec, study_date=moved))
         dated.append(r)
     return dated
 

@@ -378,17 +378,19 @@ def test_metadata_and_laterality_tags(tmp_path: Path) -> None:
     record = read_record(write(tmp_path, series_description="Cleft sweep", image_comments="R OV"))
     assert (record.laterality, record.laterality_source) == ("R", "ImageComments")
     assert read_record(write(tmp_path, pattern(1))).frame_spacing_mm is None
+    assert read_record(write(tmp_path)).date_tag == "StudyDate"
 
 
 # ----------------------------------------------------------------------------- rejections
 
 
 def test_the_visit_date_falls_back_to_the_exams_other_dates():
-    from follicle_seg.io.dicom import visit_date
+    from follicle_seg.io.dicom import dated_by, visit_date
 
     ds = pydicom.Dataset()
     ds.StudyDate, ds.SeriesDate, ds.ContentDate = "20250231", "", "20250411"
     assert visit_date(ds) == "2025-04-11"
+    assert dated_by(ds) == ("2025-04-11", "ContentDate")  # the tables give its study's StudyDate
     ds.ContentDate = ""
     ds.AcquisitionDateTime = "20250412093000.123"  # an enhanced image's only date
     assert visit_date(ds) == "2025-04-12"

@@ -11,6 +11,7 @@ from follicle_seg.tracking import FLAG_LOW_CONFIDENCE, FLAG_REASONS, FLAG_SIDE_U
 from follicle_seg.visits import (
     COLUMNS,
     FLAG_COUNTS_DISAGREE,
+    FLAG_OTHER_SIDE_MISSING,
     REASON_COLUMNS,
     build_tables,
     in_afc_range,
@@ -45,7 +46,7 @@ SPEC_COLUMNS = {
 }
 
 
-def record(uid, patient="P1", day="2026-01-05", side="L", n_frames=1, calibrated=True, study=None):
+def record(uid, patient="P1", day="2026-01-05", side="L", n_frames=1, calibrated=True, study=None, date_tag=""):
     cal = Calibration(0.2, 0.2, "ultrasound_region") if calibrated else UNCALIBRATED
     return ImageRecord(
         path=f"/in/{uid}.dcm", sop_instance_uid=uid, sop_class_uid="1.2.840.10008.5.1.4.1.1.6.1",
@@ -53,7 +54,7 @@ def record(uid, patient="P1", day="2026-01-05", side="L", n_frames=1, calibrated
         study_date=day, series_instance_uid="se", series_description="", laterality=side,
         laterality_source="ImageLaterality", n_frames=n_frames, rows=100, columns=100,
         photometric="MONOCHROME2", transfer_syntax="1.2.840.10008.1.2.1", calibration=cal,
-        region=(0, 0, 99, 99), region_source="ultrasound_region",
+        region=(0, 0, 99, 99), region_source="ultrasound_region", date_tag=date_tag,
     )  # fmt: skip
 
 
@@ -270,6 +271,26 @@ def test_a_change_from_baseline_is_measured_only_between_visits_of_the_same_side
     assert v.loc["P2", "delta_follicle_count"].isna().tolist() == [False, True, False]
     assert list(v.loc["P2", "delta_follicle_count"].dropna()) == [0, 1]
     assert t["response"].set_index("week").loc[2, "delta_follicle_count_mean"] != t["response"].set_index("week").loc[2, "delta_follicle_count_mean"]  # NaN: no patient's change
+
+
+def test_the_files_of_one_study_are_one_visit_whatever_day_a_later_date_tag_gives():
+    """A study's file without StudyDate, dated by its ContentDate after midnight, is the study's
+    visit, not a visit of its own (and two one-sided ones); without any StudyDate, dates a day
+    apart at most are the exam's first day; further apart, they stay apart."""
+    results = [
+        result("a", [3.0], day="2025-04-18", side="L", study="s1", date_tag="StudyDate"),
+        result("b", [4.0, 5.0], day="2025-04-19", side="R", study="s1", date_tag="ContentDate"),
+        result("c", [3.0], patient="P2", day="2025-04-19", side="L", study="s2", date_tag="ContentDate"),
+        result("d", [3.0], patient="P2", day="2025-04-18", side="R", study="s2", date_tag="SeriesDate"),
+        result("e", [3.0], patient="P3", day="2025-04-18", study="s3", date_tag="ContentDate"),
+        result("f", [3.0], patient="P3", day="2025-04-21", study="s3", date_tag="ContentDate"),
+    ]
+    t = build_tables(results)
+    v = t["visits"]
+    assert list(zip(v["patient_id"], v["study_date"], v["follicle_count"])) == [
+        ("P1", "2025-04-18", 3), ("P2", "2025-04-18", 2), ("P3", "2025-04-18", 1), ("P3", "2025-04-21", 1)]  # fmt: skip
+    assert list(t["images"]["study_date"]) == ["2025-04-18"] * 4 + ["2025-04-18", "2025-04-21"]
+    assert FLAG_OTHER_SIDE_MISSING not in set(t["review_reasons"]["flag"])
 
 
 def test_visits_are_listed_by_date_whatever_their_study_uids():

@@ -246,6 +246,7 @@ def _record_from_header(path_str: str, ds: Dataset) -> ImageRecord:
         if pane_box is not None and min(_box_shape(pane_box)) >= MIN_REGION_PX:
             panes.append(Pane(pane_box, _checked_calibration(path_str, r, *spacings, pane=len(panes) + 2)))
     side, side_source = _side(ds)
+    study_date, date_tag = dated_by(ds)
     return ImageRecord(
         path=path_str,
         sop_instance_uid=tag_text(ds, "SOPInstanceUID"),
@@ -253,7 +254,7 @@ def _record_from_header(path_str: str, ds: Dataset) -> ImageRecord:
         modality=tag_text(ds, "Modality"),
         patient_id=tag_text(ds, "PatientID"),
         study_instance_uid=tag_text(ds, "StudyInstanceUID"),
-        study_date=visit_date(ds),
+        study_date=study_date,
         series_instance_uid=tag_text(ds, "SeriesInstanceUID"),
         series_description=tag_text(ds, "SeriesDescription"),
         laterality=side,
@@ -272,6 +273,7 @@ def _record_from_header(path_str: str, ds: Dataset) -> ImageRecord:
         instance_number=tag_optional_int(ds, "InstanceNumber"),
         acquired_s=acquired_at(ds),
         other_panes=tuple(panes),
+        date_tag=date_tag,
     )
 
 
@@ -385,11 +387,16 @@ DATE_TAGS = ("StudyDate", "SeriesDate", "AcquisitionDate", "ContentDate", "Acqui
 def visit_date(ds: Dataset) -> str:
     """The first usable date of :data:`DATE_TAGS` as ``YYYY-MM-DD`` (of a date-time, its date);
     ``""`` when none is."""
+    return dated_by(ds)[0]
+
+
+def dated_by(ds: Dataset) -> tuple[str, str]:
+    """:func:`visit_date` and the tag it was read from (``("", "")`` when none is usable)."""
     for tag in DATE_TAGS:
         value = tag_text(ds, tag)
         if day := iso_date(value[:8] if tag.endswith("DateTime") else value):
-            return day
-    return ""
+            return day, tag
+    return "", ""
 
 
 def acquired_at(ds: Dataset) -> float | None:
