@@ -151,9 +151,12 @@ class Engine:
                 except OSError:
                     raise  # a full disk or a folder not writable stops the run (OutputError below)
                 except Exception as exc:  # noqa: BLE001 - the measurements stand without the DICOM copy
-                    log.warning("%s: DICOM SEG/SR not written (%s: %s)", item.path, type(exc).__name__, exc)
+                    from follicle_seg.report.dicom_common import UnfitSource
+
+                    why = str(exc) if isinstance(exc, UnfitSource) else f"{type(exc).__name__}: {exc}"
+                    log.warning("%s: DICOM SEG/SR not written (%s)", item.path, why)
                     # said where the analyst and the console look (images.csv's reason of an ok row)
-                    result = replace(result, reason=f"{DICOM_NOT_WRITTEN} ({type(exc).__name__}: {exc})")
+                    result = replace(result, reason=f"{DICOM_NOT_WRITTEN} ({why})")
         except OSError as exc:
             raise OutputError(f"{out}: cannot write outputs ({exc.strerror or exc})") from exc
         except Exception as exc:  # noqa: BLE001

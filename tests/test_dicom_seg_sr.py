@@ -167,6 +167,20 @@ def test_seg_rejects_bad_label_maps(tmp_path: Path) -> None:
         write_seg(still, _labels() * 2, tmp_path / "seg.dcm")
 
 
+def test_a_source_without_its_study_uid_gets_a_reason_in_words(tmp_path: Path) -> None:
+    from follicle_seg.report.dicom_common import UnfitSource
+
+    still = _source(tmp_path / "still.dcm")
+    result = _result(still)
+    ds = pydicom.dcmread(still)
+    del ds.StudyInstanceUID  # Type 1, yet some exports lose it; ingestion reads past it
+    ds.save_as(still)
+    with pytest.raises(UnfitSource, match=r"^the source has no StudyInstanceUID \(0020,000D\)"):
+        write_seg(still, _labels(), tmp_path / "seg.dcm")
+    with pytest.raises(UnfitSource):
+        write_sr(still, result, seg_path=None, outlines=_outlines(), out_path=tmp_path / "sr.dcm")
+
+
 def _measurements(group) -> dict[str, tuple[float, str]]:
     return {m.name.meaning: (m.value, m.unit.value) for m in group.get_measurements()}
 

@@ -164,12 +164,30 @@ _TYPE2 = ("PatientID", "PatientName", "PatientBirthDate", "PatientSex", "Accessi
           "StudyDate", "StudyTime", "ReferringPhysicianName")  # fmt: skip
 
 
+class UnfitSource(ValueError):
+    """A source image that objects referring to it cannot be made of (a UID they need is missing)."""
+
+
+#: What a SEG or SR needs of its source to name it (Type 1 in the objects' references and study).
+_REFERENCED = {"SOPClassUID": "(0008,0016)", "SOPInstanceUID": "(0008,0018)",
+               "StudyInstanceUID": "(0020,000D)", "SeriesInstanceUID": "(0020,000E)"}  # fmt: skip
+
+
 def read_source(source_path: str | Path) -> Dataset:
     """Read a source image with its pixel data left undecoded (only the header is needed), made
     fit for highdicom: a date that is not a calendar day (``20250231``, which ingestion reads
     past) empty, the Type 2 attributes it reads (:data:`_TYPE2`) present, and a character set
-    whose first value is empty (the default repertoire before code extensions) spelt out."""
+    whose first value is empty (the default repertoire before code extensions) spelt out.
+
+    Raises
+    ------
+    UnfitSource
+        When the source lacks a UID the objects must name it by (:data:`_REFERENCED`).
+    """
     source = read_dicom(Path(source_path), defer_size="1 KB")
+    missing = [f"{k} {tag}" for k, tag in _REFERENCED.items() if not str(source.get(k, "") or "").strip()]
+    if missing:
+        raise UnfitSource(f"the source has no {', '.join(missing)}: an object referring to it cannot name it")
     for keyword in _DATES:
         value = str(source.get(keyword, "") or "")
         if value and not iso_date(value):
