@@ -57,6 +57,7 @@ from follicle_seg.tracking import (
     FLAG_SIDE_UNKNOWN,
     FLAG_UNCALIBRATED,
     MAX_COUNT_DISAGREEMENT,
+    ellipsoid_volume_ml,
 )
 from follicle_seg.types import DUPLICATE, Follicle, ImageRecord, ImageResult
 
@@ -396,15 +397,22 @@ class _OvaryVisit:
         return [stills[k].record.sop_instance_uid for k in sorted(frames) if k < len(stills)] or [uid]  # type: ignore[union-attr]
 
     def _ovary_size(self) -> dict:
+        """d1, d2 and area of the largest ovary section among the images (SPEC), and the volume
+        of the ellipsoid of those d1 and d2 and the third axis of the sweep with the largest
+        ovary section (as a sonographer measures the third diameter on another image), so that
+        the volume always goes with the d1 and d2 beside it."""
         sections = [r.ovary for r in self.images if r.ovary is not None and r.ovary.area_mm2 is not None]
         biggest = max(sections, key=lambda s: s.area_mm2, default=None)  # type: ignore[arg-type,return-value]
-        with_volume = [r for r in self.images if r.ovary_volume_ml is not None and r.ovary is not None]
-        vol = max(with_volume, key=lambda r: r.ovary.area_px, default=None)  # type: ignore[union-attr]
+        swept = [r for r in self.images if r.ovary is not None and r.ovary_d3_mm is not None]
+        d3 = max(swept, key=lambda r: r.ovary.area_px).ovary_d3_mm if swept else None  # type: ignore[union-attr]
+        volume = None
+        if biggest is not None and biggest.d1_mm is not None and biggest.d2_mm is not None and d3 is not None:
+            volume = ellipsoid_volume_ml(biggest.d1_mm, biggest.d2_mm, d3)
         return {
             "ovary_d1_mm": _round(biggest.d1_mm if biggest else None, 2),
             "ovary_d2_mm": _round(biggest.d2_mm if biggest else None, 2),
             "ovary_area_mm2": _round(biggest.area_mm2 if biggest else None, 2),
-            "ovary_volume_ml": _round(vol.ovary_volume_ml if vol else None, 3),
+            "ovary_volume_ml": _round(volume, 3),
         }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pandas as pd
 import pytest
@@ -460,16 +461,20 @@ def test_review_reasons_say_which_image_and_why_for_every_flagged_ovary_visit():
     assert build_tables([result("c", [3.0])])["review_reasons"].empty
 
 
-def test_ovary_dimensions_from_largest_section_and_volume_from_sweep():
+def test_ovary_dimensions_from_largest_section_and_volume_with_the_sweeps_third_axis():
+    """The volume goes with the d1 and d2 tabled beside it: those of the largest section (a
+    still's), with the third axis of the sweep (not the sweep's own volume, of its smaller d1, d2)."""
     t = build_tables([
         result("a", [3.0], ovary=ovary_section(20.0, 15.0)),
-        result("b", [3.0], ovary=ovary_section(25.0, 16.0), n_frames=20, volume=3.2),
+        replace(result("b", [3.0], ovary=ovary_section(25.0, 16.0), n_frames=20, volume=3.2), ovary_d3_mm=15.0),
         result("c", [3.0], ovary=ovary_section(30.0, 18.0)),
     ])  # fmt: skip
     ov = t["ovaries"].iloc[0]
     assert (ov["ovary_d1_mm"], ov["ovary_d2_mm"]) == (30.0, 18.0)
     assert ov["ovary_area_mm2"] == pytest.approx(30 * 18 * 0.8)
-    assert ov["ovary_volume_ml"] == 3.2
+    assert ov["ovary_volume_ml"] == pytest.approx(math.pi / 6 * 30 * 18 * 15 / 1000, abs=5e-4)  # 4.241
+    # stills only: no third axis, no volume
+    assert pd.isna(build_tables([result("a", [3.0], ovary=ovary_section(20.0, 15.0))])["ovaries"].loc[0, "ovary_volume_ml"])
 
 
 def test_rejected_files_get_an_image_row():
@@ -504,10 +509,10 @@ def test_change_from_baseline_is_from_the_week_0_visit_nearest_the_baseline_day(
     assert visits["delta_follicle_count"].tolist() == [0, 2, 1]
 
 
-def test_the_ovary_volume_is_that_of_the_largest_ovary_section():
-    images = [result("1.1", [5.0], ovary=ovary_section(20, 15), volume=2.0),
-              result("1.2", [5.0], ovary=ovary_section(25, 16), volume=3.2)]  # fmt: skip
-    assert build_tables(images)["ovaries"].loc[0, "ovary_volume_ml"] == pytest.approx(3.2)
+def test_the_ovary_volume_takes_the_third_axis_of_the_sweep_with_the_largest_ovary_section():
+    images = [replace(result("1.1", [5.0], ovary=ovary_section(20, 15), volume=2.0), ovary_d3_mm=12.0),
+              replace(result("1.2", [5.0], ovary=ovary_section(25, 16), volume=3.2), ovary_d3_mm=15.0)]  # fmt: skip
+    assert build_tables(images)["ovaries"].loc[0, "ovary_volume_ml"] == pytest.approx(math.pi / 6 * 25 * 16 * 15 / 1000, abs=5e-4)
 
 
 def test_a_follicles_volume_is_tabled_to_five_decimals():
