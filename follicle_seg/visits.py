@@ -729,6 +729,23 @@ def one_decimal(mm: float) -> str:
     return half_up(mm, 1)
 
 
+#: The mean diameters (mm) at which a follicle's size class, AFC membership or ">= 10 mm" change.
+BOUNDARIES_MM = tuple(sorted({*(low for _, low, _, _ in SIZE_CLASSES), *AFC_RANGE_MM}))
+
+
+def shown_mm(mm: float) -> str:
+    """A follicle's mean diameter as a person reads it beside its class: one decimal
+    (:func:`one_decimal`), two where one would round it onto a boundary it is not on (9.99 and
+    10.03 mm both read "10.0", one in the AFC and ``5-10``, the other ``10-14``).
+
+    >>> [shown_mm(d) for d in (7.85, 9.99, 10.0, 10.03, 4.96, 18.04)]
+    ['7.9', '9.99', '10.0', '10.03', '4.96', '18.04']
+    """
+    mm = round(mm, DIAMETER_DECIMALS)
+    text = one_decimal(mm)
+    return half_up(mm, DIAMETER_DECIMALS) if float(text) in BOUNDARIES_MM and float(text) != mm else text
+
+
 def _round(value: float | None, decimals: int) -> float:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return math.nan

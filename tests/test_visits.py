@@ -518,3 +518,12 @@ def test_the_ovary_volume_takes_the_third_axis_of_the_sweep_with_the_largest_ova
 def test_a_follicles_volume_is_tabled_to_five_decimals():
     # a 4 mm still: pi / 6 * 4^3 / 1000 = 0.033510 ml
     assert build_tables([result("a", [4.0])])["follicles"].loc[0, "volume_ml"] == pytest.approx(0.03351, abs=1e-9)
+
+
+def test_a_mean_diameter_beside_a_class_boundary_is_shown_with_two_decimals():
+    from follicle_seg.visits import shown_mm
+
+    # 9.99 (AFC, 5-10) and 10.03 (10-14) both read "10.0" with one decimal
+    assert [shown_mm(d) for d in (9.99, 10.03, 10.0, 1.96, 4.951, 13.96, 17.99, 7.85)] == [
+        "9.99", "10.03", "10.0", "1.96", "4.95", "13.96", "17.99", "7.9"]  # fmt: skip
+    assert [size_class(d) for d in (9.99, 10.03)] == ["5-10", "10-14"]

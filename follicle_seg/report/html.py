@@ -24,7 +24,7 @@ from PIL import Image
 
 from follicle_seg import __version__
 from follicle_seg.atomic import atomic_write_bytes
-from follicle_seg.report.markup import (SIDE_NAMES, anchor, bools, esc, file_token, num, present, table, truthy,
+from follicle_seg.report.markup import (SIDE_NAMES, anchor, bools, esc, file_token, mean_mm, num, present, table, truthy,
                                         uid_tail, url, yes)
 from follicle_seg.report.plots import group_label, group_order, plot_follicle_tracking, plot_group_trends
 from follicle_seg.report.review_sections import needs_review, review_log, to_check
@@ -292,7 +292,7 @@ def _side_cell(ov: pd.Series, n_unsure: int = 0) -> str:
     count = num(ov["follicle_count"], 0)
     parts = [f"<b>{count}</b> follicle(s)", f"AFC {num(ov['afc'], 0)}"]
     if present(ov["max_follicle_mm"]):
-        parts.append(f"largest {num(ov['max_follicle_mm'], 1)} mm")
+        parts.append(f"largest {mean_mm(ov['max_follicle_mm'])} mm")
     if n_unsure:  # candidates.csv rows nobody decided: dashed "4?" on the overlays
         parts.append(f"{n_unsure} unsure candidate(s)")
     if not truthy(ov["calibrated"]):
@@ -346,7 +346,7 @@ def _follicle_list(follicles: pd.DataFrame, links: dict[tuple[str, int], str], o
         rows.append(
             f"<tr><td>{esc(r.study_date)}</td><td>{esc(r.laterality)}</td><td class=num>{num(r.follicle_id, 0)}</td>"
             f"<td class=num>{num(r.d1_mm, 1)}</td><td class=num>{num(r.d2_mm, 1)}</td>"
-            f"<td class=num>{num(r.mean_diameter_mm, 1)}</td><td>{esc(r.size_class)}</td>"
+            f"<td class=num>{mean_mm(r.mean_diameter_mm)}</td><td>{esc(r.size_class)}</td>"
             f"<td>{yes(r.counted)}</td><td>{where}</td></tr>"
         )
     return (

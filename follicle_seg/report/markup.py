@@ -12,7 +12,7 @@ from urllib.parse import quote
 import numpy as np
 import pandas as pd
 
-from follicle_seg.visits import half_up
+from follicle_seg.visits import half_up, shown_mm
 
 SIDE_NAMES = {"L": "Left", "R": "Right", "U": "Side unknown"}
 
@@ -63,6 +63,15 @@ def num(value: object, decimals: int) -> str:
     if decimals == 0 or number.is_integer():
         return f"{number:.0f}"
     return half_up(number, decimals)
+
+
+def mean_mm(value: object) -> str:
+    """A follicle's mean diameter for a cell beside its size class (:func:`~follicle_seg.visits.shown_mm`).
+
+    >>> mean_mm(9.99), mean_mm(7.0), mean_mm(None)
+    ('9.99', '7.0', '&ndash;')
+    """
+    return shown_mm(float(value)) if present(value) else "&ndash;"  # type: ignore[arg-type]
 
 
 def text(value: object) -> str:

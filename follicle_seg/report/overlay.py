@@ -36,7 +36,7 @@ from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage
 
 from follicle_seg.types import Follicle, ImageRecord, Section
-from follicle_seg.visits import one_decimal, size_class
+from follicle_seg.visits import one_decimal, shown_mm, size_class
 
 #: Outline colour and legend text per size class of :func:`follicle_seg.visits.size_class`
 #: (``""``: under 2 mm, not counted).
@@ -305,10 +305,11 @@ def _mm(value: float) -> str:
 
 
 def _measure_text(f: Follicle) -> str:
-    """The mean diameter the tables and the report give, then the two diameters it is made of."""
+    """The mean diameter the report gives (two decimals beside a class boundary), then the two
+    diameters it is made of."""
     best = f.best
     if best.d1_mm is not None and best.d2_mm is not None and f.mean_diameter_mm is not None:
-        return f"{_mm(f.mean_diameter_mm)} mm ({_mm(best.d1_mm)} x {_mm(best.d2_mm)})"
+        return f"{shown_mm(f.mean_diameter_mm)} mm ({_mm(best.d1_mm)} x {_mm(best.d2_mm)})"
     return f"{best.d1_px:.0f} x {best.d2_px:.0f} px"
 
 

@@ -11,7 +11,7 @@ from follicle_seg.report.markup import SIDE_NAMES, anchor, bools, esc, num, uid_
 from follicle_seg.report.overlay_files import CROPS, crop_filename
 from follicle_seg.report.reviewed import analysed_name
 from follicle_seg.review import candidate_lines, reasons_by_ovary
-from follicle_seg.visits import one_decimal
+from follicle_seg.visits import shown_mm
 
 
 def needs_review(ovaries: pd.DataFrame, reasons: pd.DataFrame | None) -> str:
@@ -60,7 +60,7 @@ def to_check(sheet: pd.DataFrame, out_dir: Path, overlays_dir: str) -> str:
         for f in group.itertuples():
             unsure = f.unsure
             number = f"{f.follicle_id}?" if unsure else f.follicle_id
-            size = (f"{one_decimal(float(f.mean_diameter_mm))} mm" if f.mean_diameter_mm  # as the tables round
+            size = (f"{shown_mm(float(f.mean_diameter_mm))} mm" if f.mean_diameter_mm  # as the overlays show it
                     else "" if f.decision else "px")  # (a decided line gives no size)
             where = "" if f.sop_instance_uid in counted_images else f" image {uid_tail(f.sop_instance_uid)}"
             what = ("unsure" if unsure else "counted" if f.counted == "true" else "") + where
