@@ -75,25 +75,40 @@ def feret_diameters(points: np.ndarray) -> tuple[float, float]:
 def _polygon_feret(pts: np.ndarray, *, polygon: bool = True) -> tuple[float, float]:
     """:func:`feret_diameters` of a convex polygon's corners in order (or, with ``polygon``
     false, of points on a segment)."""
+    d1, d2, _ = _polygon_chords(pts, polygon=polygon)
+    return d1, d2
+
+
+def _polygon_chords(pts: np.ndarray, *, polygon: bool = True) -> tuple[float, float, np.ndarray]:
+    """:func:`_polygon_feret`, with the end points of the two chords: ``[[a, b], [c, d]]``, d1
+    from ``a`` to ``b`` and d2 from ``c`` to ``d`` (coordinates of ``pts``)."""
     if len(pts) < 2:
-        return 0.0, 0.0
+        corner = pts[0] if len(pts) else np.zeros(2)
+        return 0.0, 0.0, np.array([[corner, corner], [corner, corner]], float)
     diff = pts[:, None, :] - pts[None, :, :]
     dist2 = np.einsum("ijk,ijk->ij", diff, diff)
     longest = float(dist2.max())
     d1 = float(np.sqrt(longest))
+    i, j = np.unravel_index(int(np.argmax(dist2)), dist2.shape)
+    ends = np.array([[pts[i], pts[j]], [pts[i], pts[i]]], float)
     if not polygon:
-        return d1, 0.0
+        return d1, 0.0, ends
     # chords tied for the longest (common on the pixel grid): the one with the longest
     # perpendicular, so the result does not depend on the order of the points
-    d2 = 0.0
+    d2 = -1.0
     for i, j in np.argwhere(np.triu(dist2 >= longest * (1 - _TIE), k=1)):
         axis = (pts[j] - pts[i]) / d1
-        d2 = max(d2, _longest_chord(pts @ axis, pts @ np.array([-axis[1], axis[0]])))
-    return d1, d2
+        across = np.array([-axis[1], axis[0]])
+        length, at, top, bottom = _longest_chord(pts @ axis, pts @ across)
+        if length > d2:
+            d2 = length
+            ends = np.array([[pts[i], pts[j]], [at * axis + top * across, at * axis + bottom * across]])
+    return d1, d2, ends
 
 
-def _longest_chord(u: np.ndarray, v: np.ndarray) -> float:
-    """Longest chord along ``v`` of the convex polygon with vertices ``(u, v)`` in order.
+def _longest_chord(u: np.ndarray, v: np.ndarray) -> tuple[float, float, float, float]:
+    """Longest chord along ``v`` of the convex polygon with vertices ``(u, v)`` in order: its
+    length, its ``u`` and its two ends' ``v`` (the larger first).
 
     The chord length is piecewise linear in ``u`` between vertices, so its maximum sits at
     the ``u`` of a vertex: evaluate the polygon's upper and lower edge there.
@@ -112,7 +127,33 @@ def _longest_chord(u: np.ndarray, v: np.ndarray) -> float:
     on_line = np.isclose(q, u[None, :])
     top = np.maximum(top, np.where(on_line, v[None, :], -np.inf).max(axis=1))
     bottom = np.minimum(bottom, np.where(on_line, v[None, :], np.inf).min(axis=1))
-    return float(np.max(top - bottom))
+    k = int(np.argmax(top - bottom))
+    return float(top[k] - bottom[k]), float(u[k]), float(top[k]), float(bottom[k])
+
+
+def feret_chords(
+    mask: np.ndarray, spacing_row_mm: float | None = None, spacing_col_mm: float | None = None
+) -> np.ndarray:
+    """Where :func:`measure_mask` measures a mask's ``d1`` and ``d2``: the end points
+    ``[[a, b], [c, d]]`` (``(row, col)`` in the mask's pixels, pixel centres at whole numbers,
+    ends on the outline) of the two chords, chosen on physical coordinates as the lengths are.
+
+    Examples
+    --------
+    >>> m = np.zeros((5, 9), bool); m[1:4, 1:8] = True
+    >>> chords = feret_chords(m, 0.2, 0.1)
+    >>> s = measure_mask(m, 0.2, 0.1)
+    >>> lengths = np.linalg.norm((chords[:, 0] - chords[:, 1]) * [0.2, 0.1], axis=1)
+    >>> bool(np.allclose(lengths, [s.d1_mm, s.d2_mm]))
+    True
+    """
+    mask = np.asarray(mask, dtype=bool)
+    if not mask.any():
+        raise ValueError("cannot measure an empty mask")
+    outline = hull_candidates(mask)
+    corners = outline[ConvexHull(outline).vertices]
+    scale = np.array([spacing_row_mm or 1.0, spacing_col_mm or 1.0]) if spacing_row_mm and spacing_col_mm else np.ones(2)
+    return _polygon_chords(corners * scale)[2] / scale
 
 
 def measure_mask(

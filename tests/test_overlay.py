@@ -115,10 +115,18 @@ def test_drawn_contour_pixels_lie_on_the_mask_boundary_on_the_source_grid() -> N
         explained[y, x] = True
         rows, cols = layout.to_source(y + layout.top, x, record)
         boundary = np.zeros((record.rows, record.columns), bool)
+        calipers = np.zeros_like(boundary)  # a follicle's d1 and d2 lines, inside it (ends on its outline)
         for part, part_colour in structures:
             if part_colour == colour:
                 boundary |= _source_boundary(_on_source(part, record))
-        assert boundary[rows, cols].all(), "an outline pixel is off the source-grid boundary"
+                if part is not ovary:
+                    calipers |= ndimage.binary_dilation(_on_source(part, record))
+        assert (boundary | calipers)[rows, cols].all(), "an outline pixel is off the source-grid boundary"
+        if colour == overlay.OVARY_COLOUR:
+            assert boundary[rows, cols].all()
+        else:  # the calipers are drawn: pixels of the colour well inside the follicle
+            inner = ndimage.binary_erosion(calipers, iterations=3)
+            assert inner[rows, cols].sum() > 10
         hit = np.zeros_like(boundary)
         hit[rows, cols] = True
         # every boundary pixel is drawn, except where a later outline was drawn over it
@@ -198,6 +206,25 @@ def _upscaled(mask: np.ndarray, scale: int) -> np.ndarray:
     return np.repeat(np.repeat(mask, scale, axis=0), scale, axis=1)
 
 
+def test_each_follicle_shows_its_d1_and_d2_where_they_were_measured() -> None:
+    """Follicle 1 (an ellipse 40 x 32 pixels, its long axis along a row) gets a line along its
+    long axis and one across it, as long as its d1 and d2, crossing at its centre."""
+    grey, ovary, ids, follicles, record = _scene()
+    rgb = _render(grey, ovary, ids, follicles, record)
+    layout = overlay.layout_for(record)
+    s = layout.scale
+    area = rgb[layout.top : layout.top + layout.height, : layout.width].astype(int)
+    colour = overlay.size_class_colour(follicles[0].mean_diameter_mm)[1]
+    inside = np.kron(ndimage.binary_erosion(ids == 1, iterations=2), np.ones((s, s), bool))
+    y, x = np.nonzero((area == colour).all(axis=2) & inside)
+    row, col = np.bincount(y).argmax(), np.bincount(x).argmax()  # the two lines
+    along, across = x[y == row], y[x == col]
+    best = follicles[0].best
+    assert along.max() - along.min() == pytest.approx(best.d1_px * s, abs=2 * 2 * s + 1)  # ends inside the erosion
+    assert across.max() - across.min() == pytest.approx(best.d2_px * s, abs=2 * 2 * s + 1)
+    assert abs((along.max() + along.min()) / 2 / s - 60.5) < 1 and abs((across.max() + across.min()) / 2 / s - 55.5) < 1
+
+
 def test_labels_never_cover_a_follicle() -> None:
     grey, ovary, ids, follicles, record = _scene()
     rgb = _render(grey, ovary, ids, follicles, record)
@@ -207,7 +234,9 @@ def test_labels_never_cover_a_follicle() -> None:
     up = np.kron(interior, np.ones((s, s), bool))
     area = rgb[layout.top : layout.top + layout.height, : layout.width]
     expected = np.kron(grey, np.ones((s, s), np.uint8))
-    assert np.array_equal(area[up][:, 0], expected[up])
+    calipers = area.max(axis=2).astype(int) - area.min(axis=2) > 30  # the d1 and d2 lines, in colour
+    assert 0 < (up & calipers).sum() < 0.2 * up.sum()
+    assert np.array_equal(area[up & ~calipers][:, 0], expected[up & ~calipers])
     # the labels were drawn somewhere (white boxes)
     assert ((area == 255).all(axis=2)).sum() > 200
 
@@ -332,7 +361,7 @@ def test_each_follicle_on_the_frame_gets_a_small_crop_centred_on_it(tmp_path: Pa
         # the follicle is dark (10) and outlined: its centre lies mid-crop, dark, and its outline
         # colour is in the crop
         centre = crop[crop.shape[0] // 2 - 2 : crop.shape[0] // 2 + 3, crop.shape[1] // 2 - 2 : crop.shape[1] // 2 + 3]
-        assert centre.mean() < 40, path.name
+        assert np.median(centre) < 40, path.name  # (crossed by its calipers)
         colour = np.array(overlay.size_class_colour(f.mean_diameter_mm)[1])
         assert (np.abs(crop - colour).sum(axis=2) < 90).sum() > 20, path.name
         assert layout.scale >= 1

@@ -12,13 +12,16 @@ neighbour, so every source pixel stays a square block and outlines stay exactly 
 * follicles the network was unsure of (not reported; the "low confidence" review flag) outlined
   dashed in blue and labelled ``4?  11.3 mm (12.0 x 10.6), unsure 0.72`` (their number, after
   the follicles', their size and score), the number a reviewer names to accept or reject one;
+* each follicle's d1 and d2 drawn where they were measured: two lines in its outline's colour,
+  from outline to outline (the program's calipers; the scanner's own burned-in ones are white);
 * on the frame the ovary's size is measured on, its diameters in the header;
 * a footer band: colour legend and a scale bar in mm (calibrated images only).
 
 Outlines are the inner boundary of each mask: a drawn outline pixel always maps back to a mask
 pixel with an 8-neighbour outside the mask on the source grid (see :func:`boundary_mask`).
 Outline colours are saturated; labels, leader lines and the image are grey or white, so every
-saturated pixel inside the image area belongs to an outline.
+saturated pixel inside the image area belongs to an outline or to a follicle's calipers (inside
+its convex hull).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage
 
+from follicle_seg.measure import feret_chords
 from follicle_seg.types import Follicle, ImageRecord, Section
 from follicle_seg.visits import one_decimal, shown_mm, size_class
 
@@ -205,6 +209,8 @@ def render_overlay(
         _draw_outline(image, np.asarray(ovary_mask, bool), s, OVARY_COLOUR)
     for f in drawn:
         _draw_outline(image, ids == f.follicle_id, s, size_class_colour(f.mean_diameter_mm)[1])
+    for f in drawn:  # over every outline: a caliper's end sits on its follicle's outline
+        _draw_calipers(image, ids == f.follicle_id, s, size_class_colour(f.mean_diameter_mm)[1], record)
     # a pane not counted: sizes only, its ids are not in the tables
     labels = [(f.follicle_id, str(f.follicle_id) if counted else "-", _measure_text(f)) for f in drawn]
     if unsure_ids is not None:
@@ -273,6 +279,25 @@ def overlay_font(size: int, bold: bool = False) -> ImageFont.FreeTypeFont:
         name = "DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf"
         cache[size, bold] = ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / name), size)
     return cache[size, bold]
+
+
+def _draw_calipers(
+    image: np.ndarray, mask: np.ndarray, scale: int, colour: tuple[int, int, int], record: ImageRecord
+) -> None:
+    """Draw a follicle's d1 and d2 chords (:func:`~follicle_seg.measure.feret_chords`, on the
+    frame's spacing) as lines one output pixel wide from outline to outline, not anti-aliased
+    (every pixel drawn has the outline's colour, inside the follicle's convex hull)."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        return
+    r0, c0 = int(rows[0]), int(cols[0])
+    cal = record.calibration
+    chords = feret_chords(mask[r0 : int(rows[-1]) + 1, c0 : int(cols[-1]) + 1], cal.spacing_row_mm, cal.spacing_col_mm)
+    for a, b in chords:
+        # pixel centres at whole numbers on the source grid; an end on the outline, half a pixel
+        # out, lands on the edge of its pixel's block
+        (ya, xa), (yb, xb) = ((np.asarray(p) + (r0, c0) + 0.5) * scale - 0.5 for p in (a, b))
+        cv2.line(image, (round(xa), round(ya)), (round(xb), round(yb)), colour, 1, cv2.LINE_8)
 
 
 def _draw_outline(
