@@ -391,3 +391,18 @@ def test_the_labels_give_the_tables_sizes_and_the_header_the_ovary_on_its_frame(
         assert "7.8 mm (8.2 x 7.4)" in text  # the mean, (8.15 + 7.4) / 2, as the report shows it
         assert "11.3 mm (12.0 x 10.6), unsure 0.72" in text
         assert ("ovary 35.1 x 20.3 mm" in text) is expect_ovary
+
+
+def test_a_long_header_line_fits_a_narrow_overlay() -> None:
+    """A sweep frame carrying the ovary's size: its header's second line once ran past the right
+    edge of an overlay as narrow as its legend ("ovary 65.3 x 51" and no more)."""
+    grey, ovary, ids, follicles, record = _scene()
+    record = dataclasses.replace(record, sop_instance_uid="1.2.840.113619.2.55.3.604688119.969.1234567890.123456",
+                                 n_frames=120)  # fmt: skip
+    ovary_section = Section(0, 60, 80, 9000, 130.0, 90.0, 65.3, 51.2, 3000.0)
+    rgb = overlay.render_overlay(grey, ovary_mask=ovary, follicle_ids=ids, follicles=follicles, record=record,
+                                 frame_index=0, patient_label="P0a1b2c3d4e5", ovary=ovary_section)  # fmt: skip
+    header = rgb[: overlay.layout_for(record).top].astype(int)
+    text = (header > 150).all(axis=2)
+    assert text[:, : rgb.shape[1] // 2].any()
+    assert not text[:, -8:].any()  # nothing cut at the edge: the line fits

@@ -368,13 +368,25 @@ def _draw_header(
                 else f"{ovary.d1_px:.0f} x {ovary.d2_px:.0f} px")  # fmt: skip
         line2 += f"; ovary {size}"
     draw_title(draw, line1)
-    draw.text((8, 31), line2, font=overlay_font(14), fill=(205, 205, 205))
+    draw.text((8, 31), line2, font=_fitting_font(draw, line2, 14), fill=(205, 205, 205))
     if record.is_sweep:
         follicles, unsure = sweep
         line3 = f"this sweep: {len(follicles)} follicle(s)" + (f" on {_frame_list(follicles)}" if follicles else "")
         if unsure:
             line3 += f"; {len(unsure)} unsure on {_frame_list(unsure)}"
-        draw.text((8, HEADER_PX), line3, font=overlay_font(14), fill=(205, 205, 205))
+        draw.text((8, HEADER_PX), line3, font=_fitting_font(draw, line3, 14), fill=(205, 205, 205))
+
+
+def _fitting_font(
+    draw: ImageDraw.ImageDraw, text: str, size: int, *, smallest: int = 9, bold: bool = False
+) -> ImageFont.FreeTypeFont:
+    """The font of ``size`` pixels, smaller if the line would run past the canvas's right edge
+    (a narrow region's overlay is as wide as its legend; a header line with an ovary's size is
+    wider), down to ``smallest``."""
+    room = draw.im.size[0] - 16
+    while size > smallest and draw.textlength(text, font=overlay_font(size, bold)) > room:
+        size -= 1
+    return overlay_font(size, bold)
 
 
 def title(record: ImageRecord, patient_label: str, side: str) -> str:
@@ -386,7 +398,7 @@ def draw_title(draw: ImageDraw.ImageDraw, text: str, *, clear_width: int = 0) ->
     """Draw the header's first line, over what was there across ``clear_width`` pixels if given."""
     if clear_width:
         draw.rectangle([0, 0, clear_width, TITLE_PX], fill=_BACKGROUND)
-    draw.text((8, 5), text, font=overlay_font(19, bold=True), fill=(255, 255, 255))
+    draw.text((8, 5), text, font=_fitting_font(draw, text, 19, smallest=11, bold=True), fill=(255, 255, 255))
 
 
 def _frame_list(frames: Sequence[int], most: int = 6) -> str:
