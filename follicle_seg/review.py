@@ -413,14 +413,22 @@ def worksheet(
 
 
 def reasons_by_ovary(reasons: pd.DataFrame | None) -> dict[tuple[str, str, str], str]:
-    """Each ovary-visit's review reasons (``review_reasons.csv``) in one line, an image count after
-    a reason of several."""
+    """Each ovary-visit's review reasons (``review_reasons.csv``) in one line, each reason of an
+    image with the image it is about (the tail of its UID, as the overlay's header and file name
+    end: "(image ...61499900)"), of several images with their count and the first three."""
     if reasons is None or reasons.empty:
         return {}
     why = {}
     for key, g in reasons.astype(str).groupby(["patient_id", "study_date", "laterality"], sort=False):
-        counts = g.groupby("reason", sort=False)["sop_instance_uid"].nunique()
-        why[key] = "; ".join(f"{reason} ({n} images)" if n > 1 else reason for reason, n in counts.items())
+        said = []
+        for reason, uids in g.groupby("reason", sort=False)["sop_instance_uid"]:
+            images = [f"...{uid[-8:]}" for uid in dict.fromkeys(uids) if uid]
+            if len(images) > 1:
+                reason += f" ({len(images)} images: {', '.join(images[:3])}{', ...' if len(images) > 3 else ''})"
+            elif images:
+                reason += f" (image {images[0]})"
+            said.append(reason)
+        why[key] = "; ".join(said)
     return why
 
 

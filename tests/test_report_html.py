@@ -195,8 +195,9 @@ def test_report_escapes_strings_and_lists_rejected_files_and_reviews(rendered) -
     assert EVIL not in text and "<b>x</b>" not in text
     assert "not ultrasound &lt;script&gt;alert(1)&lt;/script&gt;" in text
     assert "Needs review (1)" in text and "Rejected and failed files (1)" in text
-    # why, from review_reasons: each reason once, with the number of images it concerns
-    assert "<td>no calibration: sizes in pixels only (2 images); the images&#x27; follicle counts differ: 1, 4</td>" in text
+    # why, from review_reasons: each reason once, with the images it concerns (their UIDs' tails)
+    assert ("<td>no calibration: sizes in pixels only (2 images: ...1.2.3, ...1.2.4); "
+            "the images&#x27; follicle counts differ: 1, 4</td>") in text
     assert "<b>counted</b>" in text  # the image that gave each count is marked
     # the undecided candidates beside their ovary-visit's count, and their table among the data files
     assert text.count(" unsure candidate(s)") == 1 and "&middot; 2 unsure candidate(s)" in text

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from follicle_seg.report.markup import SIDE_NAMES, anchor, bools, esc, num, uid_tail, url, yes
+from follicle_seg.report.markup import SIDE_NAMES, anchor, bools, esc, num, truthy, uid_tail, url
 from follicle_seg.report.overlay_files import CROPS, crop_filename
 from follicle_seg.report.reviewed import analysed_name
 from follicle_seg.review import candidate_lines, reasons_by_ovary
@@ -25,7 +25,7 @@ def needs_review(ovaries: pd.DataFrame, reasons: pd.DataFrame | None) -> str:
             rows.append(
                 f"<tr><td><a href=\"#{anchor(r.patient_id)}\">{esc(r.patient_id)}</a></td>"
                 f"<td>{esc(r.study_date)}</td><td>{esc(SIDE_NAMES.get(str(r.laterality), r.laterality))}</td>"
-                f"<td class=num>{num(r.follicle_count, 0)}</td><td>{yes(r.calibrated)}</td>"
+                f"<td class=num>{num(r.follicle_count, 0)}</td><td>{'mm' if truthy(r.calibrated) else 'pixels'}</td>"
                 f"<td>{esc(why.get((str(r.patient_id), str(r.study_date), str(r.laterality)), ''))}</td></tr>"
             )
         body = (
@@ -38,7 +38,7 @@ def needs_review(ovaries: pd.DataFrame, reasons: pd.DataFrame | None) -> str:
             "<code>right</code>: the side of an image whose side is unknown), save it under that "
             "name and run again (the README says more). Each reason, with its image, is a row of "
             "<code>review_reasons.csv</code>.</p><table><tr><th>patient</th>"
-            "<th>visit</th><th>side</th><th>follicles</th><th>calibrated</th><th>why</th></tr>"
+            "<th>visit</th><th>side</th><th>follicles</th><th>counted in</th><th>why</th></tr>"
             f"{''.join(rows)}</table>"
         )
     return f"<section id=\"review\"><h2>Needs review ({len(flagged)})</h2>{body}</section>"
