@@ -623,3 +623,51 @@ def test_a_large_private_value_of_undefined_length_is_not_taken_for_a_cut_file(t
 
     record = read_record(write(tmp_path, laterality="L", edit=private_blob))
     assert record.laterality == "L" and record.n_frames == 2  # (the test pattern has two frames)
+
+
+# ----------------------------------------------------------------------------- frames the header does not declare
+
+
+def test_pixel_data_holding_more_frames_than_declared_is_rejected_not_cut(tmp_path: Path) -> None:
+    """A 4-frame cine whose NumberOfFrames was missing (or said 2) was analysed as 1 (or 2)
+    frame(s), the others dropped in silence."""
+
+    def frames(n: int | None) -> Callable[[Dataset], None]:
+        def edit(ds: Dataset) -> None:
+            if n is None:
+                del ds.NumberOfFrames
+            else:
+                ds.NumberOfFrames = n
+
+        return edit
+
+    assert rejected(write(tmp_path, pattern(4), name="none.dcm", edit=frames(None))) == (
+        "pixel data holds 4 frames, the header declares 1 (no NumberOfFrames)"
+    )
+    assert rejected(write(tmp_path, pattern(4), name="two.dcm", edit=frames(2))) == (
+        "pixel data holds 4 frames, NumberOfFrames says 2"
+    )
+    rle = write(tmp_path, pattern(4), name="rle.dcm", transfer_syntax=RLELossless, edit=frames(3))
+    assert rejected(rle) == "pixel data holds 4 frames, NumberOfFrames says 3"  # one fragment per frame
+    jpeg = write(tmp_path, pattern(4), name="jpeg.dcm", transfer_syntax=JPEGBaseline8Bit, edit=frames(None))
+    assert rejected(jpeg) == "pixel data holds 4 frames, the header declares 1 (no NumberOfFrames)"
+    odd = write(tmp_path, pattern(1)[:, :, :-1], name="odd.dcm", regions=[dict(FULL, max_col=COLS - 2)])
+    assert read_record(odd).n_frames == 1  # 96 x 127 bytes and a pad byte: one frame
+
+
+def test_a_frame_split_over_several_fragments_is_one_frame(tmp_path: Path) -> None:
+    """Only a frame's first fragment begins a codestream: fragments are not frames."""
+    from pydicom.encaps import generate_frames
+
+    def split(has_bot: bool) -> Callable[[Dataset], None]:
+        def edit(ds: Dataset) -> None:
+            whole = list(generate_frames(ds.PixelData, number_of_frames=2))
+            ds.PixelData = encapsulate(whole, fragments_per_frame=2, has_bot=has_bot)
+
+        return edit
+
+    plain = write(tmp_path, name="plain.dcm", transfer_syntax=JPEGBaseline8Bit)
+    for has_bot in (True, False):
+        path = write(tmp_path, name=f"split{has_bot}.dcm", transfer_syntax=JPEGBaseline8Bit, edit=split(has_bot))
+        assert read_record(path).n_frames == 2
+        assert np.array_equal(grey_of(path), grey_of(plain))

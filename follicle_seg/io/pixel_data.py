@@ -5,6 +5,9 @@ Encapsulated (compressed) pixel data is walked item by item without reading the 
 item inside the data, one fragment per frame at least, offset tables (basic and extended) that
 point at fragments, and every JPEG / JPEG-LS / JPEG 2000 codestream declaring the header's frame
 size, so that a decoder is never handed a length, offset or image size that points past the data.
+Pixel data holding more frames than the header declares (whole native frames, codestreams, RLE
+fragments or offset table entries beyond NumberOfFrames) is rejected: decoding the declared ones
+would drop the others in silence.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from typing import Any
 
 import numpy as np
 from pydicom.dataset import Dataset
-from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
+from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, RLELossless
 
 from follicle_seg.errors import RejectedInput
 from follicle_seg.io.header import PIXELS_CUT
@@ -44,11 +47,15 @@ def check_pixel_length(path: str, ds: Dataset, n_frames: int) -> None:
     if value_tell is not None and not deflated and value_tell + length > os.path.getsize(path):
         raise RejectedInput(path, PIXELS_CUT)
     if not syntax.is_compressed:
-        needed = _native_frame_bytes(ds) * n_frames
+        frame_bytes = _native_frame_bytes(ds)
+        needed = frame_bytes * n_frames
         if length < needed:
             raise RejectedInput(
                 path, f"truncated: pixel data holds {length} bytes, the header needs {needed}"
             )
+        held = (length - needed % 2) // frame_bytes  # (an odd length is padded with a byte)
+        if held > n_frames:
+            raise RejectedInput(path, more_frames_than_declared(ds, held))
 
 
 def _check_fragments(path: str, ds: Dataset, elem: Any, n_frames: int) -> None:
@@ -66,7 +73,7 @@ def _check_fragments(path: str, ds: Dataset, elem: Any, n_frames: int) -> None:
         end, in_file = os.path.getsize(path), True
     try:
         size = (tag_int(ds, "Rows", 0), tag_int(ds, "Columns", 0))
-        bot, starts, total, closed = _walk_items(path, stream, end, size)
+        bot, starts, total, closed, codestreams = _walk_items(path, stream, end, size)
     finally:
         stream.close()
     if in_file and not closed:
@@ -77,6 +84,10 @@ def _check_fragments(path: str, ds: Dataset, elem: Any, n_frames: int) -> None:
         raise RejectedInput(
             path, f"corrupt compressed pixel data: {n_frames} frames in {len(starts)} fragments"
         )
+    rle = UID(ds.file_meta.TransferSyntaxUID) == RLELossless  # one fragment per frame (PS3.5 A.4.2)
+    held = max(len(starts) if rle else codestreams, len(bot), _extended_offset_count(ds))
+    if held > n_frames:
+        raise RejectedInput(path, more_frames_than_declared(ds, held))
     fragment_starts = set(starts)
     if bot and (
         len(bot) != n_frames
@@ -95,20 +106,21 @@ def _check_fragments(path: str, ds: Dataset, elem: Any, n_frames: int) -> None:
 
 def _walk_items(
     path: str, stream: Any, end: int, size: tuple[int, int]
-) -> tuple[list[int], list[int], int, bool]:
+) -> tuple[list[int], list[int], int, bool, int]:
     """Basic offset table, fragment offsets and end (counted from the first fragment's item
-    tag), and whether the sequence delimiter closes the data.
+    tag), whether the sequence delimiter closes the data, and how many fragments begin a
+    codestream (a frame each: a frame split over several fragments begins in its first only).
 
     A fragment that starts a JPEG, JPEG-LS or JPEG 2000 codestream must declare the header's
     ``size`` (rows, columns): decoders allocate what the codestream says.
     """
     bot: list[int] | None = None
     starts: list[int] = []
-    offset = 0
+    offset = codestreams = 0
     while len(head := stream.read(8)) == 8:
         group, element, length = struct.unpack("<HHI", head)
         if (group, element) == _SEQUENCE_END:
-            return bot or [], starts, offset, True
+            return bot or [], starts, offset, True, codestreams
         if (group, element) != _ITEM or length == _UNDEFINED_LENGTH:
             raise RejectedInput(
                 path,
@@ -131,6 +143,8 @@ def _walk_items(
         starts.append(offset)
         offset += 8 + length
         value_start = stream.tell()
+        codestreams += begins_codestream(stream.read(min(length, len(_JP2_SIGNATURE))))
+        stream.seek(value_start)
         declared = _codestream_size(stream, length)
         if declared is not None and declared != size:
             raise RejectedInput(
@@ -139,7 +153,30 @@ def _walk_items(
                 f"{declared[0]} pixels, the header says {size[1]}x{size[0]}",
             )
         stream.seek(value_start + length)
-    return bot or [], starts, offset, False
+    return bot or [], starts, offset, False, codestreams
+
+
+#: The first bytes of a JP2 file (its signature box), which some writers put in DICOM fragments.
+_JP2_SIGNATURE = b"\x00\x00\x00\x0cjP  \r\n\x87\n"
+
+
+def begins_codestream(head: bytes) -> bool:
+    r"""Whether a fragment's first bytes begin a JPEG / JPEG-LS (SOI, then a marker), JPEG 2000
+    (SOC, then SIZ) codestream or a JP2 file: the first fragment of a frame. Two marker bytes
+    each, so that a frame's later fragment, cut anywhere in its coded data, is not taken for one.
+
+    >>> begins_codestream(b"\xff\xd8\xff\xe0"), begins_codestream(b"\xff\x4f\xff\x51"), begins_codestream(b"\x12\xff")
+    (True, True, False)
+    """
+    return head[:3] == b"\xff\xd8\xff" or head[:4] == b"\xff\x4f\xff\x51" or head.startswith(_JP2_SIGNATURE)
+
+
+def more_frames_than_declared(ds: Dataset, held: int) -> str:
+    """The reason of pixel data holding more frames than the header declares: which frames
+    are meant is unknown, and keeping the first would drop the others silently."""
+    if tag_text(ds, "NumberOfFrames"):
+        return f"pixel data holds {held} frames, NumberOfFrames says {tag_int(ds, 'NumberOfFrames', 1)}"
+    return f"pixel data holds {held} frames, the header declares 1 (no NumberOfFrames)"
 
 
 #: JPEG start-of-frame markers (baseline to lossless, arithmetic) and JPEG-LS SOF55.
@@ -199,6 +236,12 @@ def _check_extended_offsets(
             "corrupt compressed pixel data: the extended offset table does not match the "
             f"fragments ({len(offsets)} offsets for {n_frames} frames)",
         )
+
+
+def _extended_offset_count(ds: Dataset) -> int:
+    """Entries of the ExtendedOffsetTable (7FE0,0001), one per frame; 0 when there is none."""
+    value = ds.get(_EXTENDED_OFFSET_TABLE)
+    return len(value.value) // 8 if value is not None and isinstance(value.value, bytes) else 0
 
 
 def _native_frame_bytes(ds: Dataset) -> int:
