@@ -17,6 +17,7 @@ from pydicom.filewriter import write_dataset
 from pydicom.uid import (
     JPEG2000,
     MPEG4HP41,
+    ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
     JPEGBaseline8Bit,
     JPEGLosslessSV1,
@@ -671,3 +672,61 @@ def test_a_frame_split_over_several_fragments_is_one_frame(tmp_path: Path) -> No
         path = write(tmp_path, name=f"split{has_bot}.dcm", transfer_syntax=JPEGBaseline8Bit, edit=split(has_bot))
         assert read_record(path).n_frames == 2
         assert np.array_equal(grey_of(path), grey_of(plain))
+
+
+# ----------------------------------------------------------------------------- files built tag by tag
+
+
+def build(
+    path: Path,
+    pixels: np.ndarray,
+    *,
+    syntax: str = ExplicitVRLittleEndian,
+    photometric: str = "MONOCHROME2",
+    stored: int | None = None,
+    **tags: Any,
+) -> Path:
+    """A one-region US image written with pydicom alone, tag by tag (``pixels``: (rows, columns)
+    uint8 or uint16 as stored, or bytes for a compressed ``syntax``); ``tags`` set last."""
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import generate_uid
+
+    ds, meta = Dataset(), FileMetaDataset()
+    meta.TransferSyntaxUID = syntax
+    meta.MediaStorageSOPClassUID = ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.6.1"
+    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID = generate_uid()
+    ds.file_meta = meta
+    ds.Modality, ds.PatientID, ds.StudyDate, ds.ImageLaterality = "US", "P1", "20240315", "L"
+    ds.Rows, ds.Columns = ROWS, COLS
+    region = Dataset()
+    region.RegionSpatialFormat = region.RegionDataType = 1
+    region.RegionLocationMinX0 = region.RegionLocationMinY0 = 0
+    region.RegionLocationMaxX1, region.RegionLocationMaxY1 = COLS - 1, ROWS - 1
+    region.PhysicalUnitsXDirection = region.PhysicalUnitsYDirection = 3
+    region.PhysicalDeltaX = region.PhysicalDeltaY = 0.02
+    ds.SequenceOfUltrasoundRegions = [region]
+    colour = photometric in ("RGB", "YBR_FULL", "YBR_FULL_422")
+    ds.PhotometricInterpretation, ds.SamplesPerPixel, ds.PixelRepresentation = photometric, 3 if colour else 1, 0
+    bits = 16 if isinstance(pixels, np.ndarray) and pixels.dtype == np.uint16 else 8
+    ds.BitsAllocated, ds.BitsStored = bits, stored or bits
+    ds.HighBit = ds.BitsStored - 1
+    ds.PixelData = pixels if isinstance(pixels, bytes) else pixels.tobytes()
+    for keyword, value in tags.items():
+        setattr(ds, keyword, value)
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def test_a_big_endian_palette_of_16_bit_entries_is_read_in_its_byte_order(tmp_path: Path) -> None:
+    """pydicom reads the LUT data as the machine's words: a Big Endian file's entries came out
+    byte-swapped, every index the same grey (128)."""
+    index = np.tile(np.arange(COLS, dtype=np.uint8), (ROWS, 1))
+    ramp = np.arange(256) * 257  # grey i at index i, 16-bit entries
+    for name, data, depth in (("16.dcm", ramp.astype(">u2").tobytes(), 16),
+                              ("8.dcm", np.arange(256, dtype=np.uint8).view("<u2").astype(">u2").tobytes(), 8)):
+        tags = {}
+        for colour in ("Red", "Green", "Blue"):
+            tags[f"{colour}PaletteColorLookupTableDescriptor"] = [256, 0, depth]
+            tags[f"{colour}PaletteColorLookupTableData"] = data
+        path = build(tmp_path / name, index, syntax=ExplicitVRBigEndian, photometric="PALETTE COLOR", **tags)
+        assert np.array_equal(grey_of(path)[0], index), name

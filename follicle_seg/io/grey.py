@@ -9,7 +9,8 @@
 * ``RGB`` / ``YBR_*``: pydicom converts YBR to RGB while decoding (once: JPEG decoders already
   return RGB), then luma ``0.299 R + 0.587 G + 0.114 B``.
 * ``PALETTE COLOR``: the palette (8- or 16-bit entries, segmented or not) applied, then luma;
-  16-bit entries that never exceed 255 are taken as 8-bit values (a quirk of real files).
+  16-bit entries that never exceed 255 are taken as 8-bit values (a quirk of real files); the
+  entries in the file's byte order (Big Endian too).
 """
 
 from __future__ import annotations
@@ -119,10 +120,34 @@ def _palette_table(ds: Dataset, bits: int) -> np.ndarray:
     """Grey uint8 for every palette index (PALETTE COLOR, 8- or 16-bit entries)."""
     n_entries = min(2**bits, 2**16)
     dtype = np.uint16 if bits > 8 else np.uint8
-    rgb = apply_color_lut(np.arange(n_entries, dtype=dtype), ds)
+    rgb = apply_color_lut(np.arange(n_entries, dtype=dtype), _palette_in_machine_order(ds))
     # 16-bit entries holding 8-bit values (seen in real files) are read as 8-bit.
     scale = 255.0 / 65535.0 if rgb.dtype == np.uint16 and int(rgb.max()) > 255 else 1.0
     return _luma(rgb.astype(np.float32) * scale)
+
+
+_PALETTE_DATA = tuple(f"{colour}PaletteColorLookupTableData" for colour in ("Red", "Green", "Blue", "Alpha"))
+
+
+def _palette_in_machine_order(ds: Dataset) -> Dataset:
+    """The palette tags of ``ds`` with the words of its (not segmented) LUT data in the machine's
+    byte order: pydicom reads them as the machine's words whatever the file's order, so a Big
+    Endian file's 16-bit entries came out byte-swapped (a flat grey image). 8-bit entries,
+    packed two a word, are put back in file order the same way. ``ds`` itself when Little Endian."""
+    little_endian = getattr(ds, "original_encoding", (None, True))[1]
+    if little_endian is not False or "RedPaletteColorLookupTableData" not in ds:
+        return ds
+    palette = Dataset()  # (a new data set: the file's own stays as read)
+    for elem in ds:
+        if "PaletteColorLookupTable" in elem.keyword or elem.keyword == "PixelPresentation":
+            palette.add(elem)
+    n_entries = int(ds.RedPaletteColorLookupTableDescriptor[0]) or 2**16
+    for keyword in _PALETTE_DATA:
+        data = ds.get(keyword)
+        if isinstance(data, bytes) and len(data) % 2 == 0:
+            order = "=u2" if len(data) == 2 * n_entries else "<u2"  # 16-bit entries, else 8-bit packed
+            palette.add_new(ds[keyword].tag, "OW", np.frombuffer(data, ">u2").astype(order).tobytes())
+    return palette
 
 
 def _luma(rgb: np.ndarray) -> np.ndarray:
