@@ -730,3 +730,58 @@ def test_a_big_endian_palette_of_16_bit_entries_is_read_in_its_byte_order(tmp_pa
             tags[f"{colour}PaletteColorLookupTableData"] = data
         path = build(tmp_path / name, index, syntax=ExplicitVRBigEndian, photometric="PALETTE COLOR", **tags)
         assert np.array_equal(grey_of(path)[0], index), name
+
+
+def test_values_stored_above_the_low_bits_are_shifted_down(tmp_path: Path) -> None:
+    """BitsStored 12 with HighBit 15 (values in the top 12 bits): pydicom kept the low 12 bits,
+    noise; now the values are shifted down by HighBit - BitsStored + 1, as in a usual file."""
+    values = np.tile(np.linspace(0, 4095, COLS).astype(np.uint16), (ROWS, 1))
+    usual = build(tmp_path / "usual.dcm", values, stored=12)
+    high = build(tmp_path / "high.dcm", values << 4, stored=12, HighBit=15)
+    assert np.array_equal(grey_of(high), grey_of(usual))
+    assert grey_of(high)[0, 0, ::32].tolist() == [0, 64, 128, 193]
+    signed = (values.astype(np.int16) - 2048) << 4
+    assert np.array_equal(grey_of(build(tmp_path / "signed.dcm", signed.view(np.uint16), stored=12, HighBit=15,
+                                        PixelRepresentation=1)), grey_of(usual))  # fmt: skip
+    assert rejected(build(tmp_path / "low.dcm", values, stored=12, HighBit=5)) == (
+        "unsupported pixel format: HighBit 5 with 12 bits stored in 16 bits allocated"
+    )
+    jpeg = write(tmp_path, name="jpeg.dcm", transfer_syntax=JPEGBaseline8Bit, edit=lambda ds: setattr(ds, "HighBit", 7))
+    assert read_record(jpeg).n_frames == 2
+
+    def high_bit(ds: Dataset) -> None:
+        ds.BitsStored, ds.HighBit = 6, 7
+
+    assert rejected(write(tmp_path, name="jpeg6.dcm", transfer_syntax=JPEGBaseline8Bit, edit=high_bit)) == (
+        "unsupported pixel format: HighBit 7 with 6 bits stored in compressed pixel data"
+    )
+
+
+def test_native_colour_without_planar_configuration_is_read_pixel_by_pixel(tmp_path: Path) -> None:
+    """PlanarConfiguration is required for colour, but files lack it: pydicom refused them
+    ("Missing required element"); viewers read them colour-by-pixel (0)."""
+    rgb = tint(pattern(1)[0])
+    with_tag = build(tmp_path / "with.dcm", rgb, photometric="RGB", PlanarConfiguration=0)
+    without = build(tmp_path / "without.dcm", rgb, photometric="RGB")
+    assert "PlanarConfiguration" not in pydicom.dcmread(without)
+    assert np.array_equal(grey_of(without), grey_of(with_tag))
+
+
+def test_twelve_bit_jpeg_extended_needs_pylibjpeg_libjpeg(tmp_path: Path) -> None:
+    """Pillow and GDCM refuse JPEG Extended of 12-bit samples (the decoder table named Pillow):
+    every frame failed while decoding; now the header check names the package that decodes it."""
+    from pydicom.pixels import get_decoder
+    from pydicom.uid import JPEGExtended12Bit
+
+    if "pylibjpeg" in get_decoder(JPEGExtended12Bit).available_plugins:
+        assert dicom._decoding_plugin(JPEGExtended12Bit, 12) == "pylibjpeg"
+        return
+    head = b"\xff\xd8\xff\xc1\x00\x0b\x0c" + ROWS.to_bytes(2, "big") + COLS.to_bytes(2, "big") + b"\x01\x01\x11\x00"
+    path = write(tmp_path, pattern(1), name="j12.dcm", edit=encapsulated(JPEGExtended12Bit, [head + b"\xff\xd9"]))
+    ds = pydicom.dcmread(path)
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 12, 11
+    ds.save_as(path)
+    assert rejected(path) == (
+        "transfer syntax JPEG Extended (Process 2 and 4) with 12-bit samples needs a decoder that is not "
+        "installed: pip install pylibjpeg-libjpeg (GPLv3; Pillow and GDCM decode 8-bit samples only)"
+    )

@@ -22,7 +22,7 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.errors import BytesLengthException
 from pydicom.pixels import get_decoder, iter_pixels, pixel_array
-from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
+from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, JPEGExtended12Bit
 from pydicom.valuerep import DT
 
 from follicle_seg.errors import RejectedInput, brief
@@ -220,7 +220,7 @@ def _record_from_header(path_str: str, ds: Dataset) -> ImageRecord:
     n_frames, n_rows, n_cols = _check_geometry(path_str, ds)
     check_pixel_length(path_str, ds, n_frames)
     syntax = UID(ds.file_meta.TransferSyntaxUID)
-    _check_decoder(path_str, syntax)
+    _check_decoder(path_str, syntax, tag_int(ds, "BitsStored", 8))
     _checked_grey_converter(path_str, ds)
 
     regions = [_parse_region(item) for item in ds.get("SequenceOfUltrasoundRegions", [])]
@@ -316,12 +316,12 @@ def iter_frames(
         return
     # pydicom 3.0 iter_pixels miscounts the bytes of native YBR_FULL_422 frames after the first
     native_422 = record.photometric == "YBR_FULL_422" and not UID(record.transfer_syntax).is_compressed
-    decoded = iter_pixels(source, indices=range(first, end), **_decoding(record.transfer_syntax))
+    decoded = iter_pixels(source, indices=range(first, end), **_decoding(header))
     for index in range(first, end):
         if native_422:
-            arr = _decode_frame(record.path, source, index, record.rows, record.columns, record.transfer_syntax)
+            arr = _decode_frame(record.path, source, index, header)
         else:
-            arr = _next_frame(record.path, decoded, index, record.rows, record.columns)
+            arr = _next_frame(record.path, decoded, index, header)
         grey = to_grey(arr)
         for target in targets:
             c0, r0, c1, r1 = target.region
@@ -342,9 +342,8 @@ def whole_frame(path: str, index: int = 0) -> np.ndarray:
 
 def _grey_frame(path: str, ds: Dataset, index: int) -> np.ndarray:
     """Frame ``index`` of the file whose header is ``ds``, decoded on its own, as grey uint8."""
-    syntax = str(ds.file_meta.TransferSyntaxUID)
-    source = _pixel_source(path, syntax)
-    frame = _decode_frame(path, source, index, tag_int(ds, "Rows", 0), tag_int(ds, "Columns", 0), syntax)
+    source = _pixel_source(path, str(ds.file_meta.TransferSyntaxUID))
+    frame = _decode_frame(path, source, index, ds)
     return _checked_grey_converter(path, ds, source)(frame)
 
 
@@ -479,6 +478,7 @@ def _check_geometry(path: str, ds: Dataset) -> tuple[int, int, int]:
         raise RejectedInput(
             path, f"unsupported pixel format: {stored} bits stored in {bits} bits allocated"
         )
+    _check_high_bit(path, ds, stored, bits)
     if photometric not in PHOTOMETRICS:
         raise RejectedInput(
             path, f"unsupported photometric interpretation {photometric or 'missing'}"
@@ -488,8 +488,24 @@ def _check_geometry(path: str, ds: Dataset) -> tuple[int, int, int]:
     return n_frames, n_rows, n_cols
 
 
-def _check_decoder(path: str, syntax: UID) -> None:
-    """Reject a transfer syntax that no installed package decodes, naming the one that would."""
+def _check_high_bit(path: str, ds: Dataset, stored: int, bits: int) -> None:
+    """HighBit between BitsStored - 1 (the usual) and BitsAllocated - 1; above the low bits only in
+    native pixel data, whose values :func:`_decoded` shifts down (a decoder returns a
+    codestream's values as it holds them: where they would lie is unknown)."""
+    high = tag_int(ds, "HighBit", stored - 1)
+    if not stored - 1 <= high <= bits - 1:
+        raise RejectedInput(
+            path, f"unsupported pixel format: HighBit {high} with {stored} bits stored in {bits} bits allocated"
+        )
+    if high != stored - 1 and UID(ds.file_meta.TransferSyntaxUID).is_compressed:
+        raise RejectedInput(
+            path, f"unsupported pixel format: HighBit {high} with {stored} bits stored in compressed pixel data"
+        )
+
+
+def _check_decoder(path: str, syntax: UID, bits_stored: int = 8) -> None:
+    """Reject a transfer syntax that no installed package decodes, naming the one that would
+    (JPEG Extended of more than 8 bits: Pillow and GDCM refuse it, pylibjpeg-libjpeg decodes it)."""
     try:
         decoder = get_decoder(syntax)
     except NotImplementedError:
@@ -505,6 +521,12 @@ def _check_decoder(path: str, syntax: UID) -> None:
             f"transfer syntax {syntax.name} needs a decoder that is not installed: "
             f"pip install {package}",
         )
+    if syntax == JPEGExtended12Bit and bits_stored > 8 and _decoding_plugin(syntax, bits_stored) != "pylibjpeg":
+        raise RejectedInput(
+            path,
+            f"transfer syntax {syntax.name} with {bits_stored}-bit samples needs a decoder that is not "
+            "installed: pip install pylibjpeg-libjpeg (GPLv3; Pillow and GDCM decode 8-bit samples only)",
+        )
 
 
 def _auto_regions(path: str, ds: Dataset) -> list[tuple[int, int, int, int]]:
@@ -519,9 +541,13 @@ def _auto_regions(path: str, ds: Dataset) -> list[tuple[int, int, int, int]]:
 # ----------------------------------------------------------------------------- pixels
 
 
-def _decoding_plugin(syntax: str) -> str:
-    """The plugin of :data:`DECODING_PLUGINS` for this syntax when installed, else pydicom's pick."""
+def _decoding_plugin(syntax: str, bits_stored: int = 8) -> str:
+    """The plugin of :data:`DECODING_PLUGINS` for this syntax when installed, else pydicom's pick;
+    for JPEG Extended of more than 8 bits, pylibjpeg (with pylibjpeg-libjpeg), the one plugin
+    that decodes it (:func:`_check_decoder` rejects the file when it is not installed)."""
     plugin = DECODING_PLUGINS.get(syntax, "")
+    if syntax == JPEGExtended12Bit and bits_stored > 8:
+        plugin = "pylibjpeg"
     try:
         return plugin if plugin in get_decoder(UID(syntax)).available_plugins else ""
     except NotImplementedError:
@@ -544,31 +570,44 @@ def _pixel_source(path: str, syntax: str) -> str | Dataset:
         raise RejectedInput(path, f"corrupt deflated data set ({brief(exc)})") from exc
 
 
-def _decoding(syntax: str) -> dict[str, object]:
-    """pydicom's decoding options for a transfer syntax: the plugin (:func:`_decoding_plugin`),
-    and for compressed data PlanarConfiguration 0. That tag describes native pixel data only (PS3.5
-    8.2): a JPEG or JPEG 2000 codestream decodes colour-by-pixel whatever a header says, and
-    pydicom followed a stray 1."""
-    options: dict[str, object] = {"decoding_plugin": _decoding_plugin(syntax)}
-    if UID(syntax).is_compressed:
+def _decoding(ds: Dataset) -> dict[str, object]:
+    """pydicom's decoding options for the file whose header is ``ds``: the plugin
+    (:func:`_decoding_plugin`); for compressed data PlanarConfiguration 0, as for native colour
+    data without the tag (what viewers assume; pydicom refused the file). That tag describes
+    native pixel data only (PS3.5 8.2): a JPEG or JPEG 2000 codestream decodes colour-by-pixel
+    whatever a header says, and pydicom followed a stray 1. Native values stored above the low
+    bits (HighBit above BitsStored - 1) are read whole, then shifted down (:func:`_decoded`):
+    pydicom kept the low bits, noise."""
+    syntax = str(ds.file_meta.TransferSyntaxUID)
+    options: dict[str, object] = {"decoding_plugin": _decoding_plugin(syntax, tag_int(ds, "BitsStored", 8))}
+    colour = tag_int(ds, "SamplesPerPixel", 1) > 1
+    if UID(syntax).is_compressed or (colour and tag_optional_int(ds, "PlanarConfiguration") is None):
         options["planar_configuration"] = 0
+    if _high_bit_shift(ds):
+        options["bits_stored"] = tag_int(ds, "BitsAllocated", 16)
     return options
 
 
-def _decode_frame(path: str, source: str | Dataset, index: int, n_rows: int, n_cols: int, syntax: str) -> np.ndarray:
-    """One decoded frame (RGB for colour files), read from ``source`` on its own."""
-    return _decoded(path, index, n_rows, n_cols, lambda: pixel_array(source, index=index, **_decoding(syntax)))
+def _high_bit_shift(ds: Dataset) -> int:
+    """How far above the low bits a value is stored: HighBit - BitsStored + 1 (0 as usual)."""
+    stored = tag_int(ds, "BitsStored", tag_int(ds, "BitsAllocated", 8))
+    return tag_int(ds, "HighBit", stored - 1) - stored + 1
 
 
-def _next_frame(
-    path: str, decoded: Iterator[np.ndarray], index: int, n_rows: int, n_cols: int
-) -> np.ndarray:
+def _decode_frame(path: str, source: str | Dataset, index: int, ds: Dataset) -> np.ndarray:
+    """One decoded frame (RGB for colour files) of the file whose header is ``ds``, read from
+    ``source`` on its own."""
+    return _decoded(path, index, ds, lambda: pixel_array(source, index=index, **_decoding(ds)))
+
+
+def _next_frame(path: str, decoded: Iterator[np.ndarray], index: int, ds: Dataset) -> np.ndarray:
     """Frame ``index``: the next one of a ``pydicom.pixels.iter_pixels`` iterator."""
-    return _decoded(path, index, n_rows, n_cols, lambda: next(decoded))
+    return _decoded(path, index, ds, lambda: next(decoded))
 
 
-def _decoded(path: str, index: int, n_rows: int, n_cols: int, decode: Callable[[], np.ndarray]) -> np.ndarray:
-    """``decode()``, frame ``index`` of the file, its decoder's failure or a frame of another
+def _decoded(path: str, index: int, ds: Dataset, decode: Callable[[], np.ndarray]) -> np.ndarray:
+    """``decode()``, frame ``index`` of the file whose header is ``ds``, its stored values shifted
+    down to the low bits (:func:`_high_bit_shift`); its decoder's failure or a frame of another
     size a rejection of the file (never the batch's problem), its warnings silenced."""
     try:
         with warnings.catch_warnings():
@@ -576,7 +615,9 @@ def _decoded(path: str, index: int, n_rows: int, n_cols: int, decode: Callable[[
             arr = decode()
     except Exception as exc:  # any decoder failure is this file's problem, not the batch's
         raise RejectedInput(path, f"frame {index} cannot be decoded ({brief(exc)})") from exc
-    return _checked_shape(path, arr, index, n_rows, n_cols)
+    if shift := _high_bit_shift(ds):
+        arr = arr >> shift  # (signed values: an arithmetic shift keeps their sign)
+    return _checked_shape(path, arr, index, tag_int(ds, "Rows", 0), tag_int(ds, "Columns", 0))
 
 
 def _checked_shape(path: str, arr: np.ndarray, index: int, n_rows: int, n_cols: int) -> np.ndarray:
@@ -613,11 +654,9 @@ def _value_range(path: str, source: str | Dataset, ds: Dataset) -> tuple[int, in
     with _VALUE_RANGES_LOCK:
         if key in _VALUE_RANGES:
             return _VALUE_RANGES[key]
-    syntax = str(ds.file_meta.TransferSyntaxUID)
-    rows, cols = tag_int(ds, "Rows", 0), tag_int(ds, "Columns", 0)
     found = None
     for index in range(max(1, tag_int(ds, "NumberOfFrames", 1))):
-        frame = _decode_frame(path, source, index, rows, cols, syntax)
+        frame = _decode_frame(path, source, index, ds)
         if frame.size and frame.min() < frame.max():
             found = (int(frame.min()), int(frame.max()))
             break
