@@ -710,7 +710,8 @@ def build(
     bits = 16 if isinstance(pixels, np.ndarray) and pixels.dtype == np.uint16 else 8
     ds.BitsAllocated, ds.BitsStored = bits, stored or bits
     ds.HighBit = ds.BitsStored - 1
-    ds.PixelData = pixels if isinstance(pixels, bytes) else pixels.tobytes()
+    big_endian = syntax == ExplicitVRBigEndian
+    ds.PixelData = pixels if isinstance(pixels, bytes) else pixels.astype(pixels.dtype.newbyteorder(">" if big_endian else "<")).tobytes()
     for keyword, value in tags.items():
         setattr(ds, keyword, value)
     ds.save_as(path, enforce_file_format=True)
@@ -785,3 +786,37 @@ def test_twelve_bit_jpeg_extended_needs_pylibjpeg_libjpeg(tmp_path: Path) -> Non
         "transfer syntax JPEG Extended (Process 2 and 4) with 12-bit samples needs a decoder that is not "
         "installed: pip install pylibjpeg-libjpeg (GPLv3; Pillow and GDCM decode 8-bit samples only)"
     )
+
+
+def test_a_voi_lut_gives_the_grey_levels_when_no_window_does(tmp_path: Path) -> None:
+    """The VOI LUT Sequence was ignored: a LUT [0 251 255 255] showed as the min-max stretch
+    [0 64 128 193]."""
+    values = np.tile(np.linspace(100, 1100, COLS).astype(np.uint16), (ROWS, 1))
+    lut = Dataset()
+    lut.LUTDescriptor = [4096, 0, 8]
+    lut.LUTData = np.clip(np.arange(4096) - 100, 0, 255).tolist()
+    lut["LUTData"].VR = "US"
+    expected = np.clip(values[0, ::32].astype(int) - 100, 0, 255).tolist()
+    assert expected == [0, 251, 255, 255]
+    assert grey_of(build(tmp_path / "us.dcm", values, stored=12, VOILUTSequence=[lut]))[0, 0, ::32].tolist() == expected
+    ow = Dataset()  # 16-bit entries as OW in a Big Endian file, from the first value 100 on
+    ow.LUTDescriptor = [1001, 100, 16]
+    ow.add_new("LUTData", "OW", (np.arange(1001) * 65535 // 1000).astype(">u2").tobytes())
+    grey = grey_of(build(tmp_path / "ow.dcm", values, stored=12, syntax=ExplicitVRBigEndian, VOILUTSequence=[ow]))
+    assert grey[0, 0, ::32].tolist() == [0, 64, 128, 193]
+    window = build(tmp_path / "window.dcm", values, stored=12, VOILUTSequence=[lut], WindowCenter=600, WindowWidth=200)
+    assert grey_of(window)[0, 0, ::32].tolist() == [0, 0, 132, 255]  # a usable window comes first
+    short = Dataset()
+    short.LUTDescriptor, short.LUTData = [4096, 0, 8], [0, 1, 2]
+    short["LUTData"].VR = "US"
+    assert rejected(build(tmp_path / "short.dcm", values, stored=12, VOILUTSequence=[short])) == (
+        "unusable grey-level tags (VOI LUT holds 3 entries, its descriptor says 4096)"
+    )
+
+
+@pytest.mark.parametrize("width", ["0", "0.5", "NaN", "inf"])
+def test_an_unusable_window_falls_back_to_the_image_values_not_the_stored_bits(tmp_path: Path, width: str) -> None:
+    """A WindowWidth below 1 (or not finite) gave the whole 0-4095 range of 12 bits: a dark image."""
+    values = np.tile(np.linspace(100, 1100, COLS).astype(np.uint16), (ROWS, 1))
+    path = build(tmp_path / "a.dcm", values, stored=12, WindowCenter="600", WindowWidth=width)
+    assert grey_of(path)[0, 0, ::32].tolist() == [0, 64, 128, 193]
