@@ -820,3 +820,24 @@ def test_an_unusable_window_falls_back_to_the_image_values_not_the_stored_bits(t
     values = np.tile(np.linspace(100, 1100, COLS).astype(np.uint16), (ROWS, 1))
     path = build(tmp_path / "a.dcm", values, stored=12, WindowCenter="600", WindowWidth=width)
     assert grey_of(path)[0, 0, ::32].tolist() == [0, 64, 128, 193]
+
+
+@pytest.mark.parametrize("syntax", [JPEGBaseline8Bit, JPEG2000])
+def test_a_codestream_of_other_colour_components_than_the_header_says_is_rejected_clearly(tmp_path: Path, syntax: str) -> None:
+    """A colour JPEG under a MONOCHROME2 header failed while decoding with numpy's "could not
+    broadcast input array from shape (36864,) into shape (12288,)"."""
+
+    def grey_header(ds: Dataset) -> None:
+        ds.PhotometricInterpretation, ds.SamplesPerPixel = "MONOCHROME2", 1
+        del ds.PlanarConfiguration
+
+    def colour_header(ds: Dataset) -> None:
+        ds.PhotometricInterpretation, ds.SamplesPerPixel, ds.PlanarConfiguration = "YBR_FULL_422", 3, 0
+
+    kind = "JPEG" if syntax == JPEGBaseline8Bit else "JPEG 2000 codestream"
+    photometric = "YBR_FULL_422" if syntax == JPEGBaseline8Bit else "RGB"
+    colour = write(tmp_path, tint(pattern(1)[0])[None], name="colour.dcm", photometric=photometric,
+                   transfer_syntax=syntax, edit=grey_header)  # fmt: skip
+    assert rejected(colour) == f"the {kind} holds 3 colour components, the header says 1 sample per pixel (MONOCHROME2)"
+    grey = write(tmp_path, pattern(1), name="grey.dcm", transfer_syntax=syntax, edit=colour_header)
+    assert rejected(grey) == f"the {kind} holds 1 colour component, the header says 3 samples per pixel (YBR_FULL_422)"

@@ -4,7 +4,7 @@ Native pixel data must hold every frame the header declares and lie inside the f
 Encapsulated (compressed) pixel data is walked item by item without reading the fragments: each
 item inside the data, one fragment per frame at least, offset tables (basic and extended) that
 point at fragments, and every JPEG / JPEG-LS / JPEG 2000 codestream declaring the header's frame
-size, so that a decoder is never handed a length, offset or image size that points past the data.
+size and samples per pixel, so that a decoder is never handed a length, offset or image size that points past the data.
 Pixel data holding more frames than the header declares (whole native frames, codestreams, RLE
 fragments or offset table entries beyond NumberOfFrames) is rejected: decoding the declared ones
 would drop the others in silence.
@@ -72,8 +72,7 @@ def _check_fragments(path: str, ds: Dataset, elem: Any, n_frames: int) -> None:
         stream.seek(elem.value_tell)
         end, in_file = os.path.getsize(path), True
     try:
-        size = (tag_int(ds, "Rows", 0), tag_int(ds, "Columns", 0))
-        bot, starts, total, closed, codestreams = _walk_items(path, stream, end, size)
+        bot, starts, total, closed, codestreams = _walk_items(path, stream, end, ds)
     finally:
         stream.close()
     if in_file and not closed:
@@ -105,15 +104,18 @@ def _check_fragments(path: str, ds: Dataset, elem: Any, n_frames: int) -> None:
 
 
 def _walk_items(
-    path: str, stream: Any, end: int, size: tuple[int, int]
+    path: str, stream: Any, end: int, ds: Dataset
 ) -> tuple[list[int], list[int], int, bool, int]:
     """Basic offset table, fragment offsets and end (counted from the first fragment's item
     tag), whether the sequence delimiter closes the data, and how many fragments begin a
     codestream (a frame each: a frame split over several fragments begins in its first only).
 
     A fragment that starts a JPEG, JPEG-LS or JPEG 2000 codestream must declare the header's
-    ``size`` (rows, columns): decoders allocate what the codestream says.
+    size (rows, columns): decoders allocate what the codestream says; and its samples per pixel
+    (a colour JPEG under a MONOCHROME2 header failed while decoding, with numpy's words).
     """
+    size = (tag_int(ds, "Rows", 0), tag_int(ds, "Columns", 0))
+    samples = tag_int(ds, "SamplesPerPixel", 1)
     bot: list[int] | None = None
     starts: list[int] = []
     offset = codestreams = 0
@@ -146,12 +148,14 @@ def _walk_items(
         codestreams += begins_codestream(stream.read(min(length, len(_JP2_SIGNATURE))))
         stream.seek(value_start)
         declared = _codestream_size(stream, length)
-        if declared is not None and declared != size:
+        if declared is not None and declared[:2] != size:
             raise RejectedInput(
                 path,
                 f"corrupt compressed pixel data: a frame's codestream is {declared[1]}x"
                 f"{declared[0]} pixels, the header says {size[1]}x{size[0]}",
             )
+        if declared is not None and declared[3] != samples:
+            raise RejectedInput(path, _samples_differ(declared[2], declared[3], ds))
         stream.seek(value_start + length)
     return bot or [], starts, offset, False, codestreams
 
@@ -184,16 +188,26 @@ _SOF_MARKERS = frozenset((0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 
                           0xCE, 0xCF, 0xF7))
 
 
-def _codestream_size(stream: Any, length: int) -> tuple[int, int] | None:
-    """(rows, columns) a JPEG / JPEG-LS (SOF) or JPEG 2000 (SIZ) fragment declares, if it
-    starts a codestream; read from the stream's position, within ``length`` bytes."""
+def _samples_differ(kind: str, components: int, ds: Dataset) -> str:
+    """The reason of a codestream whose components are not the header's samples per pixel."""
+    samples = tag_int(ds, "SamplesPerPixel", 1)
+    return (
+        f"the {kind} holds {components} colour component{'s' if components != 1 else ''}, the header says "
+        f"{samples} sample{'s' if samples != 1 else ''} per pixel ({tag_text(ds, 'PhotometricInterpretation')})"
+    )
+
+
+def _codestream_size(stream: Any, length: int) -> tuple[int, int, str, int] | None:
+    """(rows, columns, kind, components) a JPEG / JPEG-LS (SOF) or JPEG 2000 (SIZ) fragment
+    declares, if it starts a codestream; read from the stream's position, within ``length``
+    bytes."""
     head = stream.read(min(length, 2))
-    if head == b"\xff\x4f":  # JPEG 2000 SOC, then SIZ: Lsiz Rsiz Xsiz Ysiz XOsiz YOsiz
-        siz = stream.read(min(length - 2, 22))
-        if len(siz) < 22 or siz[:2] != b"\xff\x51":
+    if head == b"\xff\x4f":  # JPEG 2000 SOC, then SIZ: Lsiz Rsiz Xsiz Ysiz XOsiz YOsiz (tiles) Csiz
+        siz = stream.read(min(length - 2, 40))
+        if len(siz) < 40 or siz[:2] != b"\xff\x51":
             return None
         width, height, x0, y0 = struct.unpack(">IIII", siz[6:22])
-        return height - y0, width - x0
+        return height - y0, width - x0, "JPEG 2000 codestream", struct.unpack(">H", siz[38:40])[0]
     if head != b"\xff\xd8":  # JPEG SOI
         return None
     position = 2
@@ -202,11 +216,11 @@ def _codestream_size(stream: Any, length: int) -> tuple[int, int] | None:
         if len(segment) < 4 or segment[0] != 0xFF:
             return None
         if segment[1] in _SOF_MARKERS:
-            body = stream.read(5)  # precision, lines, samples per line
-            if len(body) < 5:
+            body = stream.read(6)  # precision, lines, samples per line, components
+            if len(body) < 6:
                 return None
             rows, cols = struct.unpack(">HH", body[1:5])
-            return rows, cols
+            return rows, cols, "JPEG-LS" if segment[1] == 0xF7 else "JPEG", body[5]
         segment_length = struct.unpack(">H", segment[2:4])[0]
         if segment_length < 2:
             return None
