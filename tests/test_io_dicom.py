@@ -841,3 +841,76 @@ def test_a_codestream_of_other_colour_components_than_the_header_says_is_rejecte
     assert rejected(colour) == f"the {kind} holds 3 colour components, the header says 1 sample per pixel (MONOCHROME2)"
     grey = write(tmp_path, pattern(1), name="grey.dcm", transfer_syntax=syntax, edit=colour_header)
     assert rejected(grey) == f"the {kind} holds 1 colour component, the header says 3 samples per pixel (YBR_FULL_422)"
+
+
+def test_a_private_transfer_syntax_is_said_so(tmp_path: Path) -> None:
+    """It was "unreadable header value (UID is not a transfer syntax.)"."""
+    path = write(tmp_path)
+    ds = pydicom.dcmread(path)
+    ds.file_meta.TransferSyntaxUID = "1.2.840.113619.5.2"  # a vendor's own
+    ds.save_as(path, implicit_vr=False, little_endian=True)
+    assert rejected(path) == "unknown (private?) transfer syntax 1.2.840.113619.5.2: no decoder"
+
+
+def relabelled(path: Path, syntax: str) -> Path:
+    """The file with another TransferSyntaxUID in its file meta, nothing else changed (pydicom
+    writes no such file): the value and the group length patched in its bytes."""
+    import struct
+
+    data = bytearray(path.read_bytes())
+    at = data.index(b"\x02\x00\x10\x00UI")
+    old_length = struct.unpack("<H", data[at + 6 : at + 8])[0]
+    value = syntax.encode() + b"\0" * (len(syntax) % 2)
+    data[at : at + 8 + old_length] = b"\x02\x00\x10\x00UI" + struct.pack("<H", len(value)) + value
+    group = data.index(b"\x02\x00\x00\x00UL")
+    length = struct.unpack("<I", data[group + 8 : group + 12])[0] + len(value) - old_length
+    data[group + 8 : group + 12] = struct.pack("<I", length)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_pixel_data_encapsulated_or_not_against_its_transfer_syntax_is_said_so(tmp_path: Path) -> None:
+    """Native pixel data under a JPEG syntax failed while decoding with pydicom's "Found
+    unexpected tag (3C3C,3C3C) instead of (FFFE,E000) when parsing the Basic Offset Table item"."""
+    native = relabelled(write(tmp_path, name="native.dcm"), JPEGBaseline8Bit)
+    assert rejected(native) == (
+        "pixel data not encapsulated though the transfer syntax JPEG Baseline (Process 1) says compressed"
+    )
+    jpeg = relabelled(write(tmp_path, name="jpeg.dcm", transfer_syntax=JPEGBaseline8Bit), ExplicitVRLittleEndian)
+    assert rejected(jpeg) == (
+        "pixel data encapsulated (compressed fragments) though the transfer syntax Explicit VR Little Endian "
+        "says uncompressed"
+    )
+
+
+def test_a_gzip_file_and_a_dicomdir_under_another_name_are_said_so(tmp_path: Path) -> None:
+    """Both were "not a DICOM file" / "no pixel data (7FE0,0010): not an image"."""
+    import gzip
+    import shutil
+
+    from pydicom.data import get_testdata_file
+
+    packed = tmp_path / "a.dcm.gz"
+    packed.write_bytes(gzip.compress(write(tmp_path).read_bytes()))
+    assert rejected(packed) == "gzip-compressed file: gunzip it first"
+    index = tmp_path / "INDEX"
+    shutil.copy(get_testdata_file("DICOMDIR"), index)
+    assert rejected(index) == "a DICOMDIR (media index), not an image: its images are the files it lists"
+
+
+def test_a_decoders_failure_is_said_without_python_internals(tmp_path: Path) -> None:
+    """Reasons held a repr with a memory address ("cannot identify image file <_io.BytesIO object
+    at 0x7f...>") and GDCM's "'NoneType' object has no attribute 'encode'"."""
+    from pydicom.pixels import get_decoder
+
+    record = read_record(write(tmp_path, name="png.dcm", edit=encapsulated(JPEGBaseline8Bit, [b"\x89PNG not a jpeg"] * 2)))
+    with pytest.raises(RejectedInput) as info:
+        next(iter_frames(record))
+    assert info.value.reason == "frame 0 cannot be decoded (pillow: cannot identify image file)"
+    if "gdcm" not in get_decoder(JPEGLosslessSV1).available_plugins:
+        return
+    sof = b"\xff\xd8\xff\xc3\x00\x0b\x08" + ROWS.to_bytes(2, "big") + COLS.to_bytes(2, "big") + b"\x01\x01\x11\x00"
+    lossless = write(tmp_path, pattern(1), name="ll.dcm", edit=encapsulated(JPEGLosslessSV1, [sof + b"garbage!" * 8]))
+    with pytest.raises(RejectedInput) as info:
+        next(iter_frames(read_record(lossless)))
+    assert info.value.reason == "frame 0 cannot be decoded (gdcm failed on its compressed data)"

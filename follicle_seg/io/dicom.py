@@ -11,6 +11,7 @@ naming the file and the reason in one line; nothing is decoded before the header
 from __future__ import annotations
 
 import os
+import re
 import struct
 import threading
 import warnings
@@ -25,7 +26,7 @@ from pydicom.pixels import get_decoder, iter_pixels, pixel_array
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, JPEGExtended12Bit
 from pydicom.valuerep import DT
 
-from follicle_seg.errors import RejectedInput, brief
+from follicle_seg.errors import RejectedInput, brief, one_line
 from follicle_seg.io.calibration import (
     UltrasoundRegion,
     choose_calibration,
@@ -74,6 +75,9 @@ US_NOT_2D = {
     "1.2.840.10008.5.1.4.1.1.6.3": "a photoacoustic image (Photoacoustic Image Storage) is not analysed: "
     "export the B-mode image as a US Image",
 }
+
+#: The SOP class of a DICOMDIR (Media Storage Directory Storage): an index of other files.
+MEDIA_DIRECTORY = "1.2.840.10008.1.3.10"
 
 #: The package that decodes each compressed transfer syntax (named in rejection reasons).
 DECODER_PACKAGES = {
@@ -206,6 +210,8 @@ def _identity(ds: Dataset) -> Identity | None:
 
 def _record_from_header(path_str: str, ds: Dataset) -> ImageRecord:
     """The body of :func:`read_record`, on a parsed header."""
+    if ds.file_meta.get("MediaStorageSOPClassUID") == MEDIA_DIRECTORY or "DirectoryRecordSequence" in ds:
+        raise RejectedInput(path_str, "a DICOMDIR (media index), not an image: its images are the files it lists")
     if PIXEL_DATA not in ds:
         if ends_inside_an_element(path_str):
             raise RejectedInput(path_str, HEADER_CUT)
@@ -217,9 +223,10 @@ def _record_from_header(path_str: str, ds: Dataset) -> ImageRecord:
         what = f" ({sop_class_name(sop_class)})" if sop_class else ""
         raise RejectedInput(path_str, f"no pixel data (7FE0,0010): not an image{what}")
     _check_ultrasound(path_str, ds)
+    syntax = UID(ds.file_meta.TransferSyntaxUID)
+    _check_syntax_known(path_str, syntax)
     n_frames, n_rows, n_cols = _check_geometry(path_str, ds)
     check_pixel_length(path_str, ds, n_frames)
-    syntax = UID(ds.file_meta.TransferSyntaxUID)
     _check_decoder(path_str, syntax, tag_int(ds, "BitsStored", 8))
     _checked_grey_converter(path_str, ds)
 
@@ -488,6 +495,17 @@ def _check_geometry(path: str, ds: Dataset) -> tuple[int, int, int]:
     return n_frames, n_rows, n_cols
 
 
+def _check_syntax_known(path: str, syntax: UID) -> None:
+    """Reject a transfer syntax pydicom does not know (a vendor's private one): how its data set
+    and pixels are encoded is unknown, and no decoder reads them."""
+    try:
+        known = syntax.is_transfer_syntax
+    except ValueError:  # pydicom cannot tell of a private UID
+        known = False
+    if not known:
+        raise RejectedInput(path, f"unknown (private?) transfer syntax {syntax}: no decoder")
+
+
 def _check_high_bit(path: str, ds: Dataset, stored: int, bits: int) -> None:
     """HighBit between BitsStored - 1 (the usual) and BitsAllocated - 1; above the low bits only in
     native pixel data, whose values :func:`_decoded` shifts down (a decoder returns a
@@ -614,10 +632,37 @@ def _decoded(path: str, index: int, ds: Dataset, decode: Callable[[], np.ndarray
             warnings.simplefilter("ignore")
             arr = decode()
     except Exception as exc:  # any decoder failure is this file's problem, not the batch's
-        raise RejectedInput(path, f"frame {index} cannot be decoded ({brief(exc)})") from exc
+        raise RejectedInput(path, f"frame {index} cannot be decoded ({decoder_failure(exc)})") from exc
     if shift := _high_bit_shift(ds):
         arr = arr >> shift  # (signed values: an arithmetic shift keeps their sign)
     return _checked_shape(path, arr, index, tag_int(ds, "Rows", 0), tag_int(ds, "Columns", 0))
+
+
+#: What pydicom writes before its plugins' messages when a frame cannot be decoded.
+_ALL_PLUGINS_FAILED = "Unable to decode as exceptions were raised by all available plugins:"
+#: Words of Python's own errors: a plugin tripping on data it did not expect (gdcm's
+#: "'NoneType' object has no attribute 'encode'"), nothing a person can act on.
+_PYTHON_ERROR = re.compile(
+    r"object has no attribute|object is not|'NoneType'|unsupported operand|index out of range|"
+    r"not subscriptable|positional argument|unexpected keyword|referenced before assignment"
+)
+
+
+def decoder_failure(exc: BaseException) -> str:
+    r"""A decoder's failure in a person's words, for ``frame N cannot be decoded (...)``: pydicom's
+    preamble left out, object reprs dropped (:func:`~follicle_seg.errors.one_line`), and a
+    plugin's own Python error said as that plugin failing on the data.
+
+    >>> decoder_failure(RuntimeError(_ALL_PLUGINS_FAILED + "\n  gdcm: 'NoneType' object has no attribute 'encode'"))
+    'gdcm failed on its compressed data'
+    >>> decoder_failure(RuntimeError(_ALL_PLUGINS_FAILED + "\n  pillow: cannot identify image file <_io.BytesIO object at 0x7f4c>"))
+    'pillow: cannot identify image file'
+    """
+    text = one_line(" ".join(str(exc).split()).removeprefix(_ALL_PLUGINS_FAILED).strip())
+    if not _PYTHON_ERROR.search(text):
+        return text or type(exc).__name__
+    plugin, _, _ = text.partition(": ")
+    return f"{plugin} failed on its compressed data" if plugin.isidentifier() else "its decoder failed on the data"
 
 
 def _checked_shape(path: str, arr: np.ndarray, index: int, n_rows: int, n_cols: int) -> np.ndarray:

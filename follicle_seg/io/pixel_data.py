@@ -38,11 +38,13 @@ def check_pixel_length(path: str, ds: Dataset, n_frames: int) -> None:
     if length is None:
         value = elem.value
         length = len(value) if value is not None else 0
+    syntax = UID(ds.file_meta.TransferSyntaxUID)
+    if (length == _UNDEFINED_LENGTH) != syntax.is_compressed:
+        raise RejectedInput(path, _not_as_the_syntax_says(syntax))
     if length == _UNDEFINED_LENGTH:
         _check_fragments(path, ds, elem, n_frames)
         return
     value_tell = getattr(elem, "value_tell", None)
-    syntax = UID(ds.file_meta.TransferSyntaxUID)
     deflated = syntax == DeflatedExplicitVRLittleEndian  # value_tell is in the inflated data
     if value_tell is not None and not deflated and value_tell + length > os.path.getsize(path):
         raise RejectedInput(path, PIXELS_CUT)
@@ -56,6 +58,15 @@ def check_pixel_length(path: str, ds: Dataset, n_frames: int) -> None:
         held = (length - needed % 2) // frame_bytes  # (an odd length is padded with a byte)
         if held > n_frames:
             raise RejectedInput(path, more_frames_than_declared(ds, held))
+
+
+def _not_as_the_syntax_says(syntax: UID) -> str:
+    """The reason of pixel data encapsulated (fragments) or not against its transfer syntax: a
+    decoder would read one as the other (pydicom's words: "Found unexpected tag (3C3C,3C3C)
+    instead of (FFFE,E000) when parsing the Basic Offset Table item")."""
+    if syntax.is_compressed:
+        return f"pixel data not encapsulated though the transfer syntax {syntax.name} says compressed"
+    return f"pixel data encapsulated (compressed fragments) though the transfer syntax {syntax.name} says uncompressed"
 
 
 def _check_fragments(path: str, ds: Dataset, elem: Any, n_frames: int) -> None:
