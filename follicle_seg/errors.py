@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 class FollicleSegError(Exception):
     """Base class of every error this package raises on purpose."""
@@ -47,5 +49,22 @@ def said(path: str, reason: str) -> str:
 
 def brief(exc: BaseException) -> str:
     """An exception's message on one line, at most 160 characters (for a rejection reason)."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
+    return one_line(str(exc)) or type(exc).__name__
+
+
+def one_line(text: str) -> str:
+    r"""A message on one line for a reason, at most 160 characters, without the reprs of Python
+    objects that some libraries put in theirs (Pillow's "cannot identify image file <_io.BytesIO
+    object at 0x7f...>"): they mean nothing to a person and differ on every run.
+
+    Examples
+    --------
+    >>> one_line("cannot identify image file <_io.BytesIO object at 0x7f4c1b9fec50>\n")
+    'cannot identify image file'
+    """
+    text = " ".join(_OBJECT_REPR.sub("", text).split())
     return text if len(text) <= 160 else text[:157] + "..."
+
+
+#: ``<module.Class object at 0x...>``, as Python writes an object without a repr of its own.
+_OBJECT_REPR = re.compile(r"<[^<>]* at 0x[0-9a-fA-F]+>")

@@ -17,6 +17,7 @@ from pydicom.filewriter import write_dataset
 from pydicom.uid import (
     JPEG2000,
     MPEG4HP41,
+    ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
     JPEGBaseline8Bit,
     JPEGLosslessSV1,
@@ -625,3 +626,293 @@ def test_a_large_private_value_of_undefined_length_is_not_taken_for_a_cut_file(t
 
     record = read_record(write(tmp_path, laterality="L", edit=private_blob))
     assert record.laterality == "L" and record.n_frames == 2  # (the test pattern has two frames)
+
+
+# ----------------------------------------------------------------------------- frames the header does not declare
+
+
+def test_pixel_data_holding_more_frames_than_declared_is_rejected_not_cut(tmp_path: Path) -> None:
+    """A 4-frame cine whose NumberOfFrames was missing (or said 2) was analysed as 1 (or 2)
+    frame(s), the others dropped in silence."""
+
+    def frames(n: int | None) -> Callable[[Dataset], None]:
+        def edit(ds: Dataset) -> None:
+            if n is None:
+                del ds.NumberOfFrames
+            else:
+                ds.NumberOfFrames = n
+
+        return edit
+
+    assert rejected(write(tmp_path, pattern(4), name="none.dcm", edit=frames(None))) == (
+        "pixel data holds 4 frames, the header declares 1 (no NumberOfFrames)"
+    )
+    assert rejected(write(tmp_path, pattern(4), name="two.dcm", edit=frames(2))) == (
+        "pixel data holds 4 frames, NumberOfFrames says 2"
+    )
+    rle = write(tmp_path, pattern(4), name="rle.dcm", transfer_syntax=RLELossless, edit=frames(3))
+    assert rejected(rle) == "pixel data holds 4 frames, NumberOfFrames says 3"  # one fragment per frame
+    jpeg = write(tmp_path, pattern(4), name="jpeg.dcm", transfer_syntax=JPEGBaseline8Bit, edit=frames(None))
+    assert rejected(jpeg) == "pixel data holds 4 frames, the header declares 1 (no NumberOfFrames)"
+    odd = write(tmp_path, pattern(1)[:, :, :-1], name="odd.dcm", regions=[dict(FULL, max_col=COLS - 2)])
+    assert read_record(odd).n_frames == 1  # 96 x 127 bytes and a pad byte: one frame
+
+
+def test_a_frame_split_over_several_fragments_is_one_frame(tmp_path: Path) -> None:
+    """Only a frame's first fragment begins a codestream: fragments are not frames."""
+    from pydicom.encaps import generate_frames
+
+    def split(has_bot: bool) -> Callable[[Dataset], None]:
+        def edit(ds: Dataset) -> None:
+            whole = list(generate_frames(ds.PixelData, number_of_frames=2))
+            ds.PixelData = encapsulate(whole, fragments_per_frame=2, has_bot=has_bot)
+
+        return edit
+
+    plain = write(tmp_path, name="plain.dcm", transfer_syntax=JPEGBaseline8Bit)
+    for has_bot in (True, False):
+        path = write(tmp_path, name=f"split{has_bot}.dcm", transfer_syntax=JPEGBaseline8Bit, edit=split(has_bot))
+        assert read_record(path).n_frames == 2
+        assert np.array_equal(grey_of(path), grey_of(plain))
+
+
+# ----------------------------------------------------------------------------- files built tag by tag
+
+
+def build(
+    path: Path,
+    pixels: np.ndarray,
+    *,
+    syntax: str = ExplicitVRLittleEndian,
+    photometric: str = "MONOCHROME2",
+    stored: int | None = None,
+    **tags: Any,
+) -> Path:
+    """A one-region US image written with pydicom alone, tag by tag (``pixels``: (rows, columns)
+    uint8 or uint16 as stored, or bytes for a compressed ``syntax``); ``tags`` set last."""
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import generate_uid
+
+    ds, meta = Dataset(), FileMetaDataset()
+    meta.TransferSyntaxUID = syntax
+    meta.MediaStorageSOPClassUID = ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.6.1"
+    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID = generate_uid()
+    ds.file_meta = meta
+    ds.Modality, ds.PatientID, ds.StudyDate, ds.ImageLaterality = "US", "P1", "20240315", "L"
+    ds.Rows, ds.Columns = ROWS, COLS
+    region = Dataset()
+    region.RegionSpatialFormat = region.RegionDataType = 1
+    region.RegionLocationMinX0 = region.RegionLocationMinY0 = 0
+    region.RegionLocationMaxX1, region.RegionLocationMaxY1 = COLS - 1, ROWS - 1
+    region.PhysicalUnitsXDirection = region.PhysicalUnitsYDirection = 3
+    region.PhysicalDeltaX = region.PhysicalDeltaY = 0.02
+    ds.SequenceOfUltrasoundRegions = [region]
+    colour = photometric in ("RGB", "YBR_FULL", "YBR_FULL_422")
+    ds.PhotometricInterpretation, ds.SamplesPerPixel, ds.PixelRepresentation = photometric, 3 if colour else 1, 0
+    bits = 16 if isinstance(pixels, np.ndarray) and pixels.dtype == np.uint16 else 8
+    ds.BitsAllocated, ds.BitsStored = bits, stored or bits
+    ds.HighBit = ds.BitsStored - 1
+    big_endian = syntax == ExplicitVRBigEndian
+    ds.PixelData = pixels if isinstance(pixels, bytes) else pixels.astype(pixels.dtype.newbyteorder(">" if big_endian else "<")).tobytes()
+    for keyword, value in tags.items():
+        setattr(ds, keyword, value)
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def test_a_big_endian_palette_of_16_bit_entries_is_read_in_its_byte_order(tmp_path: Path) -> None:
+    """pydicom reads the LUT data as the machine's words: a Big Endian file's entries came out
+    byte-swapped, every index the same grey (128)."""
+    index = np.tile(np.arange(COLS, dtype=np.uint8), (ROWS, 1))
+    ramp = np.arange(256) * 257  # grey i at index i, 16-bit entries
+    for name, data, depth in (("16.dcm", ramp.astype(">u2").tobytes(), 16),
+                              ("8.dcm", np.arange(256, dtype=np.uint8).view("<u2").astype(">u2").tobytes(), 8)):
+        tags = {}
+        for colour in ("Red", "Green", "Blue"):
+            tags[f"{colour}PaletteColorLookupTableDescriptor"] = [256, 0, depth]
+            tags[f"{colour}PaletteColorLookupTableData"] = data
+        path = build(tmp_path / name, index, syntax=ExplicitVRBigEndian, photometric="PALETTE COLOR", **tags)
+        assert np.array_equal(grey_of(path)[0], index), name
+
+
+def test_values_stored_above_the_low_bits_are_shifted_down(tmp_path: Path) -> None:
+    """BitsStored 12 with HighBit 15 (values in the top 12 bits): pydicom kept the low 12 bits,
+    noise; now the values are shifted down by HighBit - BitsStored + 1, as in a usual file."""
+    values = np.tile(np.linspace(0, 4095, COLS).astype(np.uint16), (ROWS, 1))
+    usual = build(tmp_path / "usual.dcm", values, stored=12)
+    high = build(tmp_path / "high.dcm", values << 4, stored=12, HighBit=15)
+    assert np.array_equal(grey_of(high), grey_of(usual))
+    assert grey_of(high)[0, 0, ::32].tolist() == [0, 64, 128, 193]
+    signed = (values.astype(np.int16) - 2048) << 4
+    assert np.array_equal(grey_of(build(tmp_path / "signed.dcm", signed.view(np.uint16), stored=12, HighBit=15,
+                                        PixelRepresentation=1)), grey_of(usual))  # fmt: skip
+    assert rejected(build(tmp_path / "low.dcm", values, stored=12, HighBit=5)) == (
+        "unsupported pixel format: HighBit 5 with 12 bits stored in 16 bits allocated"
+    )
+    jpeg = write(tmp_path, name="jpeg.dcm", transfer_syntax=JPEGBaseline8Bit, edit=lambda ds: setattr(ds, "HighBit", 7))
+    assert read_record(jpeg).n_frames == 2
+
+    def high_bit(ds: Dataset) -> None:
+        ds.BitsStored, ds.HighBit = 6, 7
+
+    assert rejected(write(tmp_path, name="jpeg6.dcm", transfer_syntax=JPEGBaseline8Bit, edit=high_bit)) == (
+        "unsupported pixel format: HighBit 7 with 6 bits stored in compressed pixel data"
+    )
+
+
+def test_native_colour_without_planar_configuration_is_read_pixel_by_pixel(tmp_path: Path) -> None:
+    """PlanarConfiguration is required for colour, but files lack it: pydicom refused them
+    ("Missing required element"); viewers read them colour-by-pixel (0)."""
+    rgb = tint(pattern(1)[0])
+    with_tag = build(tmp_path / "with.dcm", rgb, photometric="RGB", PlanarConfiguration=0)
+    without = build(tmp_path / "without.dcm", rgb, photometric="RGB")
+    assert "PlanarConfiguration" not in pydicom.dcmread(without)
+    assert np.array_equal(grey_of(without), grey_of(with_tag))
+
+
+def test_twelve_bit_jpeg_extended_needs_pylibjpeg_libjpeg(tmp_path: Path) -> None:
+    """Pillow and GDCM refuse JPEG Extended of 12-bit samples (the decoder table named Pillow):
+    every frame failed while decoding; now the header check names the package that decodes it."""
+    from pydicom.pixels import get_decoder
+    from pydicom.uid import JPEGExtended12Bit
+
+    if "pylibjpeg" in get_decoder(JPEGExtended12Bit).available_plugins:
+        assert dicom._decoding_plugin(JPEGExtended12Bit, 12) == "pylibjpeg"
+        return
+    head = b"\xff\xd8\xff\xc1\x00\x0b\x0c" + ROWS.to_bytes(2, "big") + COLS.to_bytes(2, "big") + b"\x01\x01\x11\x00"
+    path = write(tmp_path, pattern(1), name="j12.dcm", edit=encapsulated(JPEGExtended12Bit, [head + b"\xff\xd9"]))
+    ds = pydicom.dcmread(path)
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 12, 11
+    ds.save_as(path)
+    assert rejected(path) == (
+        "transfer syntax JPEG Extended (Process 2 and 4) with 12-bit samples needs a decoder that is not "
+        "installed: pip install pylibjpeg-libjpeg (GPLv3; Pillow and GDCM decode 8-bit samples only)"
+    )
+
+
+def test_a_voi_lut_gives_the_grey_levels_when_no_window_does(tmp_path: Path) -> None:
+    """The VOI LUT Sequence was ignored: a LUT [0 251 255 255] showed as the min-max stretch
+    [0 64 128 193]."""
+    values = np.tile(np.linspace(100, 1100, COLS).astype(np.uint16), (ROWS, 1))
+    lut = Dataset()
+    lut.LUTDescriptor = [4096, 0, 8]
+    lut.LUTData = np.clip(np.arange(4096) - 100, 0, 255).tolist()
+    lut["LUTData"].VR = "US"
+    expected = np.clip(values[0, ::32].astype(int) - 100, 0, 255).tolist()
+    assert expected == [0, 251, 255, 255]
+    assert grey_of(build(tmp_path / "us.dcm", values, stored=12, VOILUTSequence=[lut]))[0, 0, ::32].tolist() == expected
+    ow = Dataset()  # 16-bit entries as OW in a Big Endian file, from the first value 100 on
+    ow.LUTDescriptor = [1001, 100, 16]
+    ow.add_new("LUTData", "OW", (np.arange(1001) * 65535 // 1000).astype(">u2").tobytes())
+    grey = grey_of(build(tmp_path / "ow.dcm", values, stored=12, syntax=ExplicitVRBigEndian, VOILUTSequence=[ow]))
+    assert grey[0, 0, ::32].tolist() == [0, 64, 128, 193]
+    window = build(tmp_path / "window.dcm", values, stored=12, VOILUTSequence=[lut], WindowCenter=600, WindowWidth=200)
+    assert grey_of(window)[0, 0, ::32].tolist() == [0, 0, 132, 255]  # a usable window comes first
+    short = Dataset()
+    short.LUTDescriptor, short.LUTData = [4096, 0, 8], [0, 1, 2]
+    short["LUTData"].VR = "US"
+    assert rejected(build(tmp_path / "short.dcm", values, stored=12, VOILUTSequence=[short])) == (
+        "unusable grey-level tags (VOI LUT holds 3 entries, its descriptor says 4096)"
+    )
+
+
+@pytest.mark.parametrize("width", ["0", "0.5", "NaN", "inf"])
+def test_an_unusable_window_falls_back_to_the_image_values_not_the_stored_bits(tmp_path: Path, width: str) -> None:
+    """A WindowWidth below 1 (or not finite) gave the whole 0-4095 range of 12 bits: a dark image."""
+    values = np.tile(np.linspace(100, 1100, COLS).astype(np.uint16), (ROWS, 1))
+    path = build(tmp_path / "a.dcm", values, stored=12, WindowCenter="600", WindowWidth=width)
+    assert grey_of(path)[0, 0, ::32].tolist() == [0, 64, 128, 193]
+
+
+@pytest.mark.parametrize("syntax", [JPEGBaseline8Bit, JPEG2000])
+def test_a_codestream_of_other_colour_components_than_the_header_says_is_rejected_clearly(tmp_path: Path, syntax: str) -> None:
+    """A colour JPEG under a MONOCHROME2 header failed while decoding with numpy's "could not
+    broadcast input array from shape (36864,) into shape (12288,)"."""
+
+    def grey_header(ds: Dataset) -> None:
+        ds.PhotometricInterpretation, ds.SamplesPerPixel = "MONOCHROME2", 1
+        del ds.PlanarConfiguration
+
+    def colour_header(ds: Dataset) -> None:
+        ds.PhotometricInterpretation, ds.SamplesPerPixel, ds.PlanarConfiguration = "YBR_FULL_422", 3, 0
+
+    kind = "JPEG" if syntax == JPEGBaseline8Bit else "JPEG 2000 codestream"
+    photometric = "YBR_FULL_422" if syntax == JPEGBaseline8Bit else "RGB"
+    colour = write(tmp_path, tint(pattern(1)[0])[None], name="colour.dcm", photometric=photometric,
+                   transfer_syntax=syntax, edit=grey_header)  # fmt: skip
+    assert rejected(colour) == f"the {kind} holds 3 colour components, the header says 1 sample per pixel (MONOCHROME2)"
+    grey = write(tmp_path, pattern(1), name="grey.dcm", transfer_syntax=syntax, edit=colour_header)
+    assert rejected(grey) == f"the {kind} holds 1 colour component, the header says 3 samples per pixel (YBR_FULL_422)"
+
+
+def test_a_private_transfer_syntax_is_said_so(tmp_path: Path) -> None:
+    """It was "unreadable header value (UID is not a transfer syntax.)"."""
+    path = write(tmp_path)
+    ds = pydicom.dcmread(path)
+    ds.file_meta.TransferSyntaxUID = "1.2.840.113619.5.2"  # a vendor's own
+    ds.save_as(path, implicit_vr=False, little_endian=True)
+    assert rejected(path) == "unknown (private?) transfer syntax 1.2.840.113619.5.2: no decoder"
+
+
+def relabelled(path: Path, syntax: str) -> Path:
+    """The file with another TransferSyntaxUID in its file meta, nothing else changed (pydicom
+    writes no such file): the value and the group length patched in its bytes."""
+    import struct
+
+    data = bytearray(path.read_bytes())
+    at = data.index(b"\x02\x00\x10\x00UI")
+    old_length = struct.unpack("<H", data[at + 6 : at + 8])[0]
+    value = syntax.encode() + b"\0" * (len(syntax) % 2)
+    data[at : at + 8 + old_length] = b"\x02\x00\x10\x00UI" + struct.pack("<H", len(value)) + value
+    group = data.index(b"\x02\x00\x00\x00UL")
+    length = struct.unpack("<I", data[group + 8 : group + 12])[0] + len(value) - old_length
+    data[group + 8 : group + 12] = struct.pack("<I", length)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_pixel_data_encapsulated_or_not_against_its_transfer_syntax_is_said_so(tmp_path: Path) -> None:
+    """Native pixel data under a JPEG syntax failed while decoding with pydicom's "Found
+    unexpected tag (3C3C,3C3C) instead of (FFFE,E000) when parsing the Basic Offset Table item"."""
+    native = relabelled(write(tmp_path, name="native.dcm"), JPEGBaseline8Bit)
+    assert rejected(native) == (
+        "pixel data not encapsulated though the transfer syntax JPEG Baseline (Process 1) says compressed"
+    )
+    jpeg = relabelled(write(tmp_path, name="jpeg.dcm", transfer_syntax=JPEGBaseline8Bit), ExplicitVRLittleEndian)
+    assert rejected(jpeg) == (
+        "pixel data encapsulated (compressed fragments) though the transfer syntax Explicit VR Little Endian "
+        "says uncompressed"
+    )
+
+
+def test_a_gzip_file_and_a_dicomdir_under_another_name_are_said_so(tmp_path: Path) -> None:
+    """Both were "not a DICOM file" / "no pixel data (7FE0,0010): not an image"."""
+    import gzip
+    import shutil
+
+    from pydicom.data import get_testdata_file
+
+    packed = tmp_path / "a.dcm.gz"
+    packed.write_bytes(gzip.compress(write(tmp_path).read_bytes()))
+    assert rejected(packed) == "gzip-compressed file: gunzip it first"
+    index = tmp_path / "INDEX"
+    shutil.copy(get_testdata_file("DICOMDIR"), index)
+    assert rejected(index) == "a DICOMDIR (media index), not an image: its images are the files it lists"
+
+
+def test_a_decoders_failure_is_said_without_python_internals(tmp_path: Path) -> None:
+    """Reasons held a repr with a memory address ("cannot identify image file <_io.BytesIO object
+    at 0x7f...>") and GDCM's "'NoneType' object has no attribute 'encode'"."""
+    from pydicom.pixels import get_decoder
+
+    record = read_record(write(tmp_path, name="png.dcm", edit=encapsulated(JPEGBaseline8Bit, [b"\x89PNG not a jpeg"] * 2)))
+    with pytest.raises(RejectedInput) as info:
+        next(iter_frames(record))
+    assert info.value.reason == "frame 0 cannot be decoded (pillow: cannot identify image file)"
+    if "gdcm" not in get_decoder(JPEGLosslessSV1).available_plugins:
+        return
+    sof = b"\xff\xd8\xff\xc3\x00\x0b\x08" + ROWS.to_bytes(2, "big") + COLS.to_bytes(2, "big") + b"\x01\x01\x11\x00"
+    lossless = write(tmp_path, pattern(1), name="ll.dcm", edit=encapsulated(JPEGLosslessSV1, [sof + b"garbage!" * 8]))
+    with pytest.raises(RejectedInput) as info:
+        next(iter_frames(read_record(lossless)))
+    assert info.value.reason == "frame 0 cannot be decoded (gdcm failed on its compressed data)"

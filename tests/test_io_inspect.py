@@ -158,3 +158,40 @@ def test_the_version_is_printed() -> None:
 
     result = CliRunner().invoke(app, ["--version"])
     assert result.exit_code == 0 and result.output == f"follicle-seg {__version__}\n"
+
+
+def test_a_file_whose_pixels_cannot_be_decoded_keeps_what_its_header_says(tmp_path: Path) -> None:
+    """inspect --json gave every field null but path, status and reason where run's images.csv
+    row had patient, date, side, frames...; the reason held a repr with a memory address; and the
+    table left patient, date and side blank for a rejected file whose JSON had them."""
+    import io
+
+    import pydicom
+    from pydicom.encaps import encapsulate
+    from rich.console import Console
+
+    from follicle_seg.io.inspect import inspect_file
+
+    region = dict(min_col=0, min_row=0, max_col=95, max_row=95, delta_x_mm=0.3, delta_y_mm=0.3)
+    common = dict(patient_id="ID9", study_uid="1.2", study_date="2023-01-02", series_uid="1.3", laterality="R",
+                  regions=[region])  # fmt: skip
+    garbage = tmp_path / "garbage.dcm"
+    write_us_dicom(garbage, np.full((1, 96, 96), 90, np.uint8), transfer_syntax="1.2.840.10008.1.2.4.50", **common)
+    ds = pydicom.dcmread(garbage)
+    ds.PixelData = encapsulate([b"\x89PNG not a jpeg"])
+    ds.save_as(garbage)
+    row = inspect_file(garbage)
+    assert row["status"] == "rejected" and row["reason"] == "frame 0 cannot be decoded (pillow: cannot identify image file)"
+    assert (row["patient_id"], row["study_date"], row["laterality"], row["n_frames"]) == ("ID9", "2023-01-02", "R", 1)
+    assert row["sop_instance_uid"] and row["calibrated"] and row["spacing_row_mm"] == pytest.approx(0.3)
+    assert (row["rows"], row["columns"], row["transfer_syntax_uid"]) == (96, 96, "1.2.840.10008.1.2.4.50")
+    no_pixels = tmp_path / "no_pixels.dcm"
+    write_us_dicom(no_pixels, np.full((1, 96, 96), 90, np.uint8), **common)
+    ds = pydicom.dcmread(no_pixels)
+    del ds.PixelData
+    ds.save_as(no_pixels)
+    rows = inspect_paths([no_pixels])
+    assert rows[0]["status"] == "rejected" and rows[0]["patient_id"] == "ID9"
+    out = io.StringIO()
+    print_table(rows, console=Console(file=out, width=250))
+    assert "ID9 / 2023-01-02" in out.getvalue() and " R " in out.getvalue()

@@ -11,6 +11,7 @@ naming the file and the reason in one line; nothing is decoded before the header
 from __future__ import annotations
 
 import os
+import re
 import struct
 import threading
 import warnings
@@ -22,10 +23,10 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.errors import BytesLengthException
 from pydicom.pixels import get_decoder, iter_pixels, pixel_array
-from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
+from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, JPEGExtended12Bit
 from pydicom.valuerep import DT
 
-from follicle_seg.errors import RejectedInput, brief
+from follicle_seg.errors import RejectedInput, brief, one_line
 from follicle_seg.io.calibration import (
     UltrasoundRegion,
     choose_calibration,
@@ -74,6 +75,9 @@ US_NOT_2D = {
     "1.2.840.10008.5.1.4.1.1.6.3": "a photoacoustic image (Photoacoustic Image Storage) is not analysed: "
     "export the B-mode image as a US Image",
 }
+
+#: The SOP class of a DICOMDIR (Media Storage Directory Storage): an index of other files.
+MEDIA_DIRECTORY = "1.2.840.10008.1.3.10"
 
 #: The package that decodes each compressed transfer syntax (named in rejection reasons).
 DECODER_PACKAGES = {
@@ -206,6 +210,8 @@ def _identity(ds: Dataset) -> Identity | None:
 
 def _record_from_header(path_str: str, ds: Dataset) -> ImageRecord:
     """The body of :func:`read_record`, on a parsed header."""
+    if ds.file_meta.get("MediaStorageSOPClassUID") == MEDIA_DIRECTORY or "DirectoryRecordSequence" in ds:
+        raise RejectedInput(path_str, "a DICOMDIR (media index), not an image: its images are the files it lists")
     if PIXEL_DATA not in ds:
         if ends_inside_an_element(path_str):
             raise RejectedInput(path_str, HEADER_CUT)
@@ -217,10 +223,11 @@ def _record_from_header(path_str: str, ds: Dataset) -> ImageRecord:
         what = f" ({sop_class_name(sop_class)})" if sop_class else ""
         raise RejectedInput(path_str, f"no pixel data (7FE0,0010): not an image{what}")
     _check_ultrasound(path_str, ds)
+    syntax = UID(ds.file_meta.TransferSyntaxUID)
+    _check_syntax_known(path_str, syntax)
     n_frames, n_rows, n_cols = _check_geometry(path_str, ds)
     check_pixel_length(path_str, ds, n_frames)
-    syntax = UID(ds.file_meta.TransferSyntaxUID)
-    _check_decoder(path_str, syntax)
+    _check_decoder(path_str, syntax, tag_int(ds, "BitsStored", 8))
     _checked_grey_converter(path_str, ds)
 
     regions = [_parse_region(item) for item in ds.get("SequenceOfUltrasoundRegions", [])]
@@ -318,12 +325,12 @@ def iter_frames(
         return
     # pydicom 3.0 iter_pixels miscounts the bytes of native YBR_FULL_422 frames after the first
     native_422 = record.photometric == "YBR_FULL_422" and not UID(record.transfer_syntax).is_compressed
-    decoded = iter_pixels(source, indices=range(first, end), **_decoding(record.transfer_syntax))
+    decoded = iter_pixels(source, indices=range(first, end), **_decoding(header))
     for index in range(first, end):
         if native_422:
-            arr = _decode_frame(record.path, source, index, record.rows, record.columns, record.transfer_syntax)
+            arr = _decode_frame(record.path, source, index, header)
         else:
-            arr = _next_frame(record.path, decoded, index, record.rows, record.columns)
+            arr = _next_frame(record.path, decoded, index, header)
         grey = to_grey(arr)
         for target in targets:
             c0, r0, c1, r1 = target.region
@@ -344,9 +351,8 @@ def whole_frame(path: str, index: int = 0) -> np.ndarray:
 
 def _grey_frame(path: str, ds: Dataset, index: int) -> np.ndarray:
     """Frame ``index`` of the file whose header is ``ds``, decoded on its own, as grey uint8."""
-    syntax = str(ds.file_meta.TransferSyntaxUID)
-    source = _pixel_source(path, syntax)
-    frame = _decode_frame(path, source, index, tag_int(ds, "Rows", 0), tag_int(ds, "Columns", 0), syntax)
+    source = _pixel_source(path, str(ds.file_meta.TransferSyntaxUID))
+    frame = _decode_frame(path, source, index, ds)
     return _checked_grey_converter(path, ds, source)(frame)
 
 
@@ -486,6 +492,7 @@ def _check_geometry(path: str, ds: Dataset) -> tuple[int, int, int]:
         raise RejectedInput(
             path, f"unsupported pixel format: {stored} bits stored in {bits} bits allocated"
         )
+    _check_high_bit(path, ds, stored, bits)
     if photometric not in PHOTOMETRICS:
         raise RejectedInput(
             path, f"unsupported photometric interpretation {photometric or 'missing'}"
@@ -495,8 +502,35 @@ def _check_geometry(path: str, ds: Dataset) -> tuple[int, int, int]:
     return n_frames, n_rows, n_cols
 
 
-def _check_decoder(path: str, syntax: UID) -> None:
-    """Reject a transfer syntax that no installed package decodes, naming the one that would."""
+def _check_syntax_known(path: str, syntax: UID) -> None:
+    """Reject a transfer syntax pydicom does not know (a vendor's private one): how its data set
+    and pixels are encoded is unknown, and no decoder reads them."""
+    try:
+        known = syntax.is_transfer_syntax
+    except ValueError:  # pydicom cannot tell of a private UID
+        known = False
+    if not known:
+        raise RejectedInput(path, f"unknown (private?) transfer syntax {syntax}: no decoder")
+
+
+def _check_high_bit(path: str, ds: Dataset, stored: int, bits: int) -> None:
+    """HighBit between BitsStored - 1 (the usual) and BitsAllocated - 1; above the low bits only in
+    native pixel data, whose values :func:`_decoded` shifts down (a decoder returns a
+    codestream's values as it holds them: where they would lie is unknown)."""
+    high = tag_int(ds, "HighBit", stored - 1)
+    if not stored - 1 <= high <= bits - 1:
+        raise RejectedInput(
+            path, f"unsupported pixel format: HighBit {high} with {stored} bits stored in {bits} bits allocated"
+        )
+    if high != stored - 1 and UID(ds.file_meta.TransferSyntaxUID).is_compressed:
+        raise RejectedInput(
+            path, f"unsupported pixel format: HighBit {high} with {stored} bits stored in compressed pixel data"
+        )
+
+
+def _check_decoder(path: str, syntax: UID, bits_stored: int = 8) -> None:
+    """Reject a transfer syntax that no installed package decodes, naming the one that would
+    (JPEG Extended of more than 8 bits: Pillow and GDCM refuse it, pylibjpeg-libjpeg decodes it)."""
     try:
         decoder = get_decoder(syntax)
     except NotImplementedError:
@@ -512,6 +546,12 @@ def _check_decoder(path: str, syntax: UID) -> None:
             f"transfer syntax {syntax.name} needs a decoder that is not installed: "
             f"pip install {package}",
         )
+    if syntax == JPEGExtended12Bit and bits_stored > 8 and _decoding_plugin(syntax, bits_stored) != "pylibjpeg":
+        raise RejectedInput(
+            path,
+            f"transfer syntax {syntax.name} with {bits_stored}-bit samples needs a decoder that is not "
+            "installed: pip install pylibjpeg-libjpeg (GPLv3; Pillow and GDCM decode 8-bit samples only)",
+        )
 
 
 def _auto_regions(path: str, ds: Dataset) -> list[tuple[int, int, int, int]]:
@@ -526,9 +566,13 @@ def _auto_regions(path: str, ds: Dataset) -> list[tuple[int, int, int, int]]:
 # ----------------------------------------------------------------------------- pixels
 
 
-def _decoding_plugin(syntax: str) -> str:
-    """The plugin of :data:`DECODING_PLUGINS` for this syntax when installed, else pydicom's pick."""
+def _decoding_plugin(syntax: str, bits_stored: int = 8) -> str:
+    """The plugin of :data:`DECODING_PLUGINS` for this syntax when installed, else pydicom's pick;
+    for JPEG Extended of more than 8 bits, pylibjpeg (with pylibjpeg-libjpeg), the one plugin
+    that decodes it (:func:`_check_decoder` rejects the file when it is not installed)."""
     plugin = DECODING_PLUGINS.get(syntax, "")
+    if syntax == JPEGExtended12Bit and bits_stored > 8:
+        plugin = "pylibjpeg"
     try:
         return plugin if plugin in get_decoder(UID(syntax)).available_plugins else ""
     except NotImplementedError:
@@ -551,39 +595,81 @@ def _pixel_source(path: str, syntax: str) -> str | Dataset:
         raise RejectedInput(path, f"corrupt deflated data set ({brief(exc)})") from exc
 
 
-def _decoding(syntax: str) -> dict[str, object]:
-    """pydicom's decoding options for a transfer syntax: the plugin (:func:`_decoding_plugin`),
-    and for compressed data PlanarConfiguration 0. That tag describes native pixel data only (PS3.5
-    8.2): a JPEG or JPEG 2000 codestream decodes colour-by-pixel whatever a header says, and
-    pydicom followed a stray 1."""
-    options: dict[str, object] = {"decoding_plugin": _decoding_plugin(syntax)}
-    if UID(syntax).is_compressed:
+def _decoding(ds: Dataset) -> dict[str, object]:
+    """pydicom's decoding options for the file whose header is ``ds``: the plugin
+    (:func:`_decoding_plugin`); for compressed data PlanarConfiguration 0, as for native colour
+    data without the tag (what viewers assume; pydicom refused the file). That tag describes
+    native pixel data only (PS3.5 8.2): a JPEG or JPEG 2000 codestream decodes colour-by-pixel
+    whatever a header says, and pydicom followed a stray 1. Native values stored above the low
+    bits (HighBit above BitsStored - 1) are read whole, then shifted down (:func:`_decoded`):
+    pydicom kept the low bits, noise."""
+    syntax = str(ds.file_meta.TransferSyntaxUID)
+    options: dict[str, object] = {"decoding_plugin": _decoding_plugin(syntax, tag_int(ds, "BitsStored", 8))}
+    colour = tag_int(ds, "SamplesPerPixel", 1) > 1
+    if UID(syntax).is_compressed or (colour and tag_optional_int(ds, "PlanarConfiguration") is None):
         options["planar_configuration"] = 0
+    if _high_bit_shift(ds):
+        options["bits_stored"] = tag_int(ds, "BitsAllocated", 16)
     return options
 
 
-def _decode_frame(path: str, source: str | Dataset, index: int, n_rows: int, n_cols: int, syntax: str) -> np.ndarray:
-    """One decoded frame (RGB for colour files), read from ``source`` on its own."""
-    return _decoded(path, index, n_rows, n_cols, lambda: pixel_array(source, index=index, **_decoding(syntax)))
+def _high_bit_shift(ds: Dataset) -> int:
+    """How far above the low bits a value is stored: HighBit - BitsStored + 1 (0 as usual)."""
+    stored = tag_int(ds, "BitsStored", tag_int(ds, "BitsAllocated", 8))
+    return tag_int(ds, "HighBit", stored - 1) - stored + 1
 
 
-def _next_frame(
-    path: str, decoded: Iterator[np.ndarray], index: int, n_rows: int, n_cols: int
-) -> np.ndarray:
+def _decode_frame(path: str, source: str | Dataset, index: int, ds: Dataset) -> np.ndarray:
+    """One decoded frame (RGB for colour files) of the file whose header is ``ds``, read from
+    ``source`` on its own."""
+    return _decoded(path, index, ds, lambda: pixel_array(source, index=index, **_decoding(ds)))
+
+
+def _next_frame(path: str, decoded: Iterator[np.ndarray], index: int, ds: Dataset) -> np.ndarray:
     """Frame ``index``: the next one of a ``pydicom.pixels.iter_pixels`` iterator."""
-    return _decoded(path, index, n_rows, n_cols, lambda: next(decoded))
+    return _decoded(path, index, ds, lambda: next(decoded))
 
 
-def _decoded(path: str, index: int, n_rows: int, n_cols: int, decode: Callable[[], np.ndarray]) -> np.ndarray:
-    """``decode()``, frame ``index`` of the file, its decoder's failure or a frame of another
+def _decoded(path: str, index: int, ds: Dataset, decode: Callable[[], np.ndarray]) -> np.ndarray:
+    """``decode()``, frame ``index`` of the file whose header is ``ds``, its stored values shifted
+    down to the low bits (:func:`_high_bit_shift`); its decoder's failure or a frame of another
     size a rejection of the file (never the batch's problem), its warnings silenced."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             arr = decode()
     except Exception as exc:  # any decoder failure is this file's problem, not the batch's
-        raise RejectedInput(path, f"frame {index} cannot be decoded ({brief(exc)})") from exc
-    return _checked_shape(path, arr, index, n_rows, n_cols)
+        raise RejectedInput(path, f"frame {index} cannot be decoded ({decoder_failure(exc)})") from exc
+    if shift := _high_bit_shift(ds):
+        arr = arr >> shift  # (signed values: an arithmetic shift keeps their sign)
+    return _checked_shape(path, arr, index, tag_int(ds, "Rows", 0), tag_int(ds, "Columns", 0))
+
+
+#: What pydicom writes before its plugins' messages when a frame cannot be decoded.
+_ALL_PLUGINS_FAILED = "Unable to decode as exceptions were raised by all available plugins:"
+#: Words of Python's own errors: a plugin tripping on data it did not expect (gdcm's
+#: "'NoneType' object has no attribute 'encode'"), nothing a person can act on.
+_PYTHON_ERROR = re.compile(
+    r"object has no attribute|object is not|'NoneType'|unsupported operand|index out of range|"
+    r"not subscriptable|positional argument|unexpected keyword|referenced before assignment"
+)
+
+
+def decoder_failure(exc: BaseException) -> str:
+    r"""A decoder's failure in a person's words, for ``frame N cannot be decoded (...)``: pydicom's
+    preamble left out, object reprs dropped (:func:`~follicle_seg.errors.one_line`), and a
+    plugin's own Python error said as that plugin failing on the data.
+
+    >>> decoder_failure(RuntimeError(_ALL_PLUGINS_FAILED + "\n  gdcm: 'NoneType' object has no attribute 'encode'"))
+    'gdcm failed on its compressed data'
+    >>> decoder_failure(RuntimeError(_ALL_PLUGINS_FAILED + "\n  pillow: cannot identify image file <_io.BytesIO object at 0x7f4c>"))
+    'pillow: cannot identify image file'
+    """
+    text = one_line(" ".join(str(exc).split()).removeprefix(_ALL_PLUGINS_FAILED).strip())
+    if not _PYTHON_ERROR.search(text):
+        return text or type(exc).__name__
+    plugin, _, _ = text.partition(": ")
+    return f"{plugin} failed on its compressed data" if plugin.isidentifier() else "its decoder failed on the data"
 
 
 def _checked_shape(path: str, arr: np.ndarray, index: int, n_rows: int, n_cols: int) -> np.ndarray:
@@ -620,11 +706,9 @@ def _value_range(path: str, source: str | Dataset, ds: Dataset) -> tuple[int, in
     with _VALUE_RANGES_LOCK:
         if key in _VALUE_RANGES:
             return _VALUE_RANGES[key]
-    syntax = str(ds.file_meta.TransferSyntaxUID)
-    rows, cols = tag_int(ds, "Rows", 0), tag_int(ds, "Columns", 0)
     found = None
     for index in range(max(1, tag_int(ds, "NumberOfFrames", 1))):
-        frame = _decode_frame(path, source, index, rows, cols, syntax)
+        frame = _decode_frame(path, source, index, ds)
         if frame.size and frame.min() < frame.max():
             found = (int(frame.min()), int(frame.max()))
             break

@@ -2,14 +2,16 @@
 
 * ``MONOCHROME2`` 8-bit: as stored. ``MONOCHROME1``: inverted.
 * more than 8 bits: Modality rescale (RescaleSlope/Intercept), then the first VOI window
-  (WindowCenter/Width, DICOM linear function) when present, else the range of the values the
-  image holds (Smallest/LargestImagePixelValue, or its first frame's: a viewer's default),
-  mapped to 0-255. The full range of the stored bits would leave a 12-bit image
-  stored in 16 bits with 16 grey levels.
+  (WindowCenter/Width, DICOM linear function) when usable (finite, width at least 1), else the
+  first VOI LUT (VOILUTSequence, its output range 0 to 2^bits - 1 mapped to 0-255), else the
+  range of the values the image holds (Smallest/LargestImagePixelValue, or its first frame's: a
+  viewer's default), mapped to 0-255. The full range of the stored bits would leave a 12-bit
+  image stored in 16 bits with 16 grey levels.
 * ``RGB`` / ``YBR_*``: pydicom converts YBR to RGB while decoding (once: JPEG decoders already
   return RGB), then luma ``0.299 R + 0.587 G + 0.114 B``.
 * ``PALETTE COLOR``: the palette (8- or 16-bit entries, segmented or not) applied, then luma;
-  16-bit entries that never exceed 255 are taken as 8-bit values (a quirk of real files).
+  16-bit entries that never exceed 255 are taken as 8-bit values (a quirk of real files); the
+  entries in the file's byte order (Big Endian too).
 """
 
 from __future__ import annotations
@@ -47,19 +49,23 @@ def grey_converter(
     signed = tag_int(ds, "PixelRepresentation", 0) == 1
     offset = 2 ** (bits - 1) if signed else 0
 
+    window = _voi_window(ds) if bits > 8 else None
+    voi_lut = _voi_lut(ds, signed) if bits > 8 and window is None else None
+
     def table_for(stored_range: tuple[int, int] | None) -> np.ndarray:
         return monochrome_table(
             bits=bits,
             signed=signed,
             slope=tag_number(ds, "RescaleSlope", 1.0) or 1.0,
             intercept=tag_number(ds, "RescaleIntercept", 0.0),
-            window=_voi_window(ds) if bits > 8 else None,
+            window=window,
             invert=photometric == "MONOCHROME1",
             stored_range=stored_range,
+            voi_lut=voi_lut,
         )
 
     whole = table_for(None)  # built now: a rescale that overflows rejects the file here
-    if bits <= 8 or _voi_window(ds) is not None:
+    if bits <= 8 or window is not None or voi_lut is not None:
         return lambda arr: whole[np.clip(arr.astype(np.int64) + offset, 0, whole.size - 1)]
     tables = [table_for(r)] if (r := _declared_range(ds)) else []
 
@@ -81,13 +87,16 @@ def monochrome_table(
     window: tuple[float, float] | None,
     invert: bool,
     stored_range: tuple[int, int] | None = None,
+    voi_lut: tuple[int, np.ndarray, int] | None = None,
 ) -> np.ndarray:
     """Grey uint8 for every stored value (index = stored value + 2**(bits-1) when signed).
 
     Rescale ``v * slope + intercept``; then the DICOM linear VOI window ``(center, width)`` when
-    given (and finite), else the rescaled ``stored_range`` (lowest, highest stored value) when
-    given and not a single value, else the rescaled range of the stored bits; mapped to 0-255;
-    inverted for MONOCHROME1. Raises ValueError when the rescale is not finite.
+    given (finite, width at least 1), else the VOI LUT ``(first value mapped, entries, bits per
+    entry)`` when given (values below the first take the first entry, above the last the last;
+    0 to 2**bits - 1 mapped to 0-255), else the rescaled ``stored_range`` (lowest, highest
+    stored value) when given and not a single value, else the rescaled range of the stored bits;
+    mapped to 0-255; inverted for MONOCHROME1. Raises ValueError when the rescale is not finite.
 
     Examples
     --------
@@ -104,6 +113,10 @@ def monochrome_table(
     if window is not None and all(np.isfinite(window)) and window[1] >= 1:
         center, width = window
         unit = ((values - (center - 0.5)) / max(width - 1.0, 1.0)) + 0.5
+    elif voi_lut is not None:
+        first, entries, entry_bits = voi_lut
+        index = np.clip(np.floor(values) - first, 0, entries.size - 1).astype(np.int64)
+        unit = entries[index] / max(2.0**entry_bits - 1, float(entries.max()))
     else:
         in_range = values
         if stored_range is not None and stored_range[1] > stored_range[0]:
@@ -119,10 +132,34 @@ def _palette_table(ds: Dataset, bits: int) -> np.ndarray:
     """Grey uint8 for every palette index (PALETTE COLOR, 8- or 16-bit entries)."""
     n_entries = min(2**bits, 2**16)
     dtype = np.uint16 if bits > 8 else np.uint8
-    rgb = apply_color_lut(np.arange(n_entries, dtype=dtype), ds)
+    rgb = apply_color_lut(np.arange(n_entries, dtype=dtype), _palette_in_machine_order(ds))
     # 16-bit entries holding 8-bit values (seen in real files) are read as 8-bit.
     scale = 255.0 / 65535.0 if rgb.dtype == np.uint16 and int(rgb.max()) > 255 else 1.0
     return _luma(rgb.astype(np.float32) * scale)
+
+
+_PALETTE_DATA = tuple(f"{colour}PaletteColorLookupTableData" for colour in ("Red", "Green", "Blue", "Alpha"))
+
+
+def _palette_in_machine_order(ds: Dataset) -> Dataset:
+    """The palette tags of ``ds`` with the words of its (not segmented) LUT data in the machine's
+    byte order: pydicom reads them as the machine's words whatever the file's order, so a Big
+    Endian file's 16-bit entries came out byte-swapped (a flat grey image). 8-bit entries,
+    packed two a word, are put back in file order the same way. ``ds`` itself when Little Endian."""
+    little_endian = getattr(ds, "original_encoding", (None, True))[1]
+    if little_endian is not False or "RedPaletteColorLookupTableData" not in ds:
+        return ds
+    palette = Dataset()  # (a new data set: the file's own stays as read)
+    for elem in ds:
+        if "PaletteColorLookupTable" in elem.keyword or elem.keyword == "PixelPresentation":
+            palette.add(elem)
+    n_entries = int(ds.RedPaletteColorLookupTableDescriptor[0]) or 2**16
+    for keyword in _PALETTE_DATA:
+        data = ds.get(keyword)
+        if isinstance(data, bytes) and len(data) % 2 == 0:
+            order = "=u2" if len(data) == 2 * n_entries else "<u2"  # 16-bit entries, else 8-bit packed
+            palette.add_new(ds[keyword].tag, "OW", np.frombuffer(data, ">u2").astype(order).tobytes())
+    return palette
 
 
 def _luma(rgb: np.ndarray) -> np.ndarray:
@@ -138,6 +175,36 @@ def _declared_range(ds: Dataset) -> tuple[int, int] | None:
 
 
 def _voi_window(ds: Dataset) -> tuple[float, float] | None:
-    """The first VOI window (WindowCenter, WindowWidth), when both are usable numbers."""
+    """The first VOI window (WindowCenter, WindowWidth), when both are usable: finite numbers, a
+    width of at least 1 (PS3.3 C.11.2.1.2). An unusable one is no window: the image's value
+    range, not the whole range of its stored bits, gives its grey levels."""
     center, width = first_number(ds.get("WindowCenter")), first_number(ds.get("WindowWidth"))
-    return None if center is None or width is None else (center, width)
+    if center is None or width is None or not np.isfinite(center) or not np.isfinite(width) or width < 1:
+        return None
+    return center, width
+
+
+def _voi_lut(ds: Dataset, signed: bool) -> tuple[int, np.ndarray, int] | None:
+    """The first VOI LUT of the VOILUTSequence: (first value mapped, entries, bits per entry);
+    None without one. Raises ValueError when its descriptor and data do not fit (PS3.3
+    C.11.2.1.1: entries 0 meaning 65536, the first value signed for signed pixels, 8 or 10-16 bits;
+    OW data in the file's byte order)."""
+    items = ds.get("VOILUTSequence")
+    if not items:
+        return None
+    item = items[0]
+    descriptor = [int(v) for v in item.LUTDescriptor]
+    if len(descriptor) != 3 or not (descriptor[2] == 8 or 10 <= descriptor[2] <= 16):
+        raise ValueError(f"VOI LUT descriptor {descriptor} is not (entries, first value, 8 or 10-16 bits)")
+    n_entries, first, entry_bits = descriptor[0] or 2**16, descriptor[1], descriptor[2]
+    if signed and first >= 2**15:
+        first -= 2**16
+    data = item.get("LUTData")
+    if isinstance(data, bytes):
+        little_endian = getattr(ds, "original_encoding", (None, True))[1] is not False
+        entries = np.frombuffer(data[: len(data) // 2 * 2], "<u2" if little_endian else ">u2")
+    else:
+        entries = np.atleast_1d(np.asarray(data if data is not None else [], dtype=np.float64))
+    if entries.size < n_entries:
+        raise ValueError(f"VOI LUT holds {entries.size} entries, its descriptor says {n_entries}")
+    return first, entries[:n_entries].astype(np.float64), entry_bits

@@ -56,6 +56,8 @@ def read_header(path: str, *, pixels: bool = True) -> Dataset:
         except RejectedInput:
             raise
         except InvalidDicomError:
+            if archive := _archive(path):
+                raise RejectedInput(path, archive) from None
             if _bare_data_set(path):
                 raise RejectedInput(
                     path, "a DICOM data set without the file header of a DICOM file (no preamble and "
@@ -117,6 +119,18 @@ def read_dicom(path: str | os.PathLike, **kwargs) -> Dataset:
     """``pydicom.dcmread(path, **kwargs)``, a file without preamble that starts with its file meta
     (:func:`starts_with_file_meta`) included: the one rule for every reader of whole files."""
     return pydicom.dcmread(path, force=starts_with_file_meta(path), **kwargs)
+
+
+#: The first bytes of compressed files a DICOM export may come as, and what to do with them.
+_ARCHIVES = {b"\x1f\x8b": "gzip-compressed file: gunzip it first", b"PK\x03\x04": "a zip archive: unzip it first"}
+
+
+def _archive(path: str) -> str:
+    """The reason of a gzip-compressed file or zip archive (a DICOM file or export packed for
+    sending), ``""`` for any other file: "not a DICOM file" told nothing of what to do."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+    return next((reason for magic, reason in _ARCHIVES.items() if head.startswith(magic)), "")
 
 
 def _bare_data_set(path: str) -> bool:

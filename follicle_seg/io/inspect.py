@@ -68,10 +68,14 @@ def inspect_paths(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
 
 
 def inspect_file(path: str | Path) -> dict[str, Any]:
-    """The row of one file (see :func:`inspect_paths`)."""
+    """The row of one file (see :func:`inspect_paths`).
+
+    A file whose header passed but whose first frame cannot be decoded keeps every field its
+    header gave (as its ``images.csv`` row of a run does); one rejected by the header checks keeps
+    whose image it is, when its header says (:class:`~follicle_seg.types.Identity`).
+    """
     try:
         record = read_record(path)
-        next(iter_frames(record, stop=1))
     except RejectedInput as rejected:
         row: dict[str, Any] = dict.fromkeys(COLUMNS)
         row.update(path=str(path), status="rejected", reason=rejected.reason)
@@ -79,6 +83,10 @@ def inspect_file(path: str | Path) -> dict[str, Any]:
             row.update(sop_instance_uid=who.sop_instance_uid, patient_id=who.patient_id, study_date=who.study_date,
                        laterality=who.laterality)  # fmt: skip
         return row
+    try:
+        next(iter_frames(record, stop=1))
+    except RejectedInput as rejected:
+        return {**record_row(record), "status": "rejected", "reason": rejected.reason}
     return record_row(record)
 
 
@@ -150,8 +158,11 @@ def print_table(rows: list[dict[str, Any]], *, console: Console | None = None) -
     ):
         table.add_column(name, overflow="fold")
     for row in rows:
-        if row["status"] != "ok":
-            table.add_row(row["path"], "[red]rejected[/red]", row["reason"], "", "", "", "")
+        if row["status"] != "ok":  # whose image it is, when its header said
+            side = row.get("laterality") or ""
+            side += f" ({row['laterality_source']})" if side and row.get("laterality_source") else ""
+            who = f"{row.get('patient_id') or '-'} / {row.get('study_date') or '-'}" if row.get("sop_instance_uid") else ""
+            table.add_row(row["path"], "[red]rejected[/red]", row["reason"], "", "", side, who)
             continue
         table.add_row(
             row["path"],

@@ -4,7 +4,10 @@ Native pixel data must hold every frame the header declares and lie inside the f
 Encapsulated (compressed) pixel data is walked item by item without reading the fragments: each
 item inside the data, one fragment per frame at least, offset tables (basic and extended) that
 point at fragments, and every JPEG / JPEG-LS / JPEG 2000 codestream declaring the header's frame
-size, so that a decoder is never handed a length, offset or image size that points past the data.
+size and samples per pixel, so that a decoder is never handed a length, offset or image size that points past the data.
+Pixel data holding more frames than the header declares (whole native frames, codestreams, RLE
+fragments or offset table entries beyond NumberOfFrames) is rejected: decoding the declared ones
+would drop the others in silence.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from typing import Any
 
 import numpy as np
 from pydicom.dataset import Dataset
-from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
+from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, RLELossless
 
 from follicle_seg.errors import RejectedInput
 from follicle_seg.io.header import PIXELS_CUT
@@ -35,20 +38,35 @@ def check_pixel_length(path: str, ds: Dataset, n_frames: int) -> None:
     if length is None:
         value = elem.value
         length = len(value) if value is not None else 0
+    syntax = UID(ds.file_meta.TransferSyntaxUID)
+    if (length == _UNDEFINED_LENGTH) != syntax.is_compressed:
+        raise RejectedInput(path, _not_as_the_syntax_says(syntax))
     if length == _UNDEFINED_LENGTH:
         _check_fragments(path, ds, elem, n_frames)
         return
     value_tell = getattr(elem, "value_tell", None)
-    syntax = UID(ds.file_meta.TransferSyntaxUID)
     deflated = syntax == DeflatedExplicitVRLittleEndian  # value_tell is in the inflated data
     if value_tell is not None and not deflated and value_tell + length > os.path.getsize(path):
         raise RejectedInput(path, PIXELS_CUT)
     if not syntax.is_compressed:
-        needed = _native_frame_bytes(ds) * n_frames
+        frame_bytes = _native_frame_bytes(ds)
+        needed = frame_bytes * n_frames
         if length < needed:
             raise RejectedInput(
                 path, f"truncated: pixel data holds {length} bytes, the header needs {needed}"
             )
+        held = (length - needed % 2) // frame_bytes  # (an odd length is padded with a byte)
+        if held > n_frames:
+            raise RejectedInput(path, more_frames_than_declared(ds, held))
+
+
+def _not_as_the_syntax_says(syntax: UID) -> str:
+    """The reason of pixel data encapsulated (fragments) or not against its transfer syntax: a
+    decoder would read one as the other (pydicom's words: "Found unexpected tag (3C3C,3C3C)
+    instead of (FFFE,E000) when parsing the Basic Offset Table item")."""
+    if syntax.is_compressed:
+        return f"pixel data not encapsulated though the transfer syntax {syntax.name} says compressed"
+    return f"pixel data encapsulated (compressed fragments) though the transfer syntax {syntax.name} says uncompressed"
 
 
 def _check_fragments(path: str, ds: Dataset, elem: Any, n_frames: int) -> None:
@@ -65,8 +83,7 @@ def _check_fragments(path: str, ds: Dataset, elem: Any, n_frames: int) -> None:
         stream.seek(elem.value_tell)
         end, in_file = os.path.getsize(path), True
     try:
-        size = (tag_int(ds, "Rows", 0), tag_int(ds, "Columns", 0))
-        bot, starts, total, closed = _walk_items(path, stream, end, size)
+        bot, starts, total, closed, codestreams = _walk_items(path, stream, end, ds)
     finally:
         stream.close()
     if in_file and not closed:
@@ -77,6 +94,10 @@ def _check_fragments(path: str, ds: Dataset, elem: Any, n_frames: int) -> None:
         raise RejectedInput(
             path, f"corrupt compressed pixel data: {n_frames} frames in {len(starts)} fragments"
         )
+    rle = UID(ds.file_meta.TransferSyntaxUID) == RLELossless  # one fragment per frame (PS3.5 A.4.2)
+    held = max(len(starts) if rle else codestreams, len(bot), _extended_offset_count(ds))
+    if held > n_frames:
+        raise RejectedInput(path, more_frames_than_declared(ds, held))
     fragment_starts = set(starts)
     if bot and (
         len(bot) != n_frames
@@ -94,21 +115,25 @@ def _check_fragments(path: str, ds: Dataset, elem: Any, n_frames: int) -> None:
 
 
 def _walk_items(
-    path: str, stream: Any, end: int, size: tuple[int, int]
-) -> tuple[list[int], list[int], int, bool]:
+    path: str, stream: Any, end: int, ds: Dataset
+) -> tuple[list[int], list[int], int, bool, int]:
     """Basic offset table, fragment offsets and end (counted from the first fragment's item
-    tag), and whether the sequence delimiter closes the data.
+    tag), whether the sequence delimiter closes the data, and how many fragments begin a
+    codestream (a frame each: a frame split over several fragments begins in its first only).
 
     A fragment that starts a JPEG, JPEG-LS or JPEG 2000 codestream must declare the header's
-    ``size`` (rows, columns): decoders allocate what the codestream says.
+    size (rows, columns): decoders allocate what the codestream says; and its samples per pixel
+    (a colour JPEG under a MONOCHROME2 header failed while decoding, with numpy's words).
     """
+    size = (tag_int(ds, "Rows", 0), tag_int(ds, "Columns", 0))
+    samples = tag_int(ds, "SamplesPerPixel", 1)
     bot: list[int] | None = None
     starts: list[int] = []
-    offset = 0
+    offset = codestreams = 0
     while len(head := stream.read(8)) == 8:
         group, element, length = struct.unpack("<HHI", head)
         if (group, element) == _SEQUENCE_END:
-            return bot or [], starts, offset, True
+            return bot or [], starts, offset, True, codestreams
         if (group, element) != _ITEM or length == _UNDEFINED_LENGTH:
             raise RejectedInput(
                 path,
@@ -131,15 +156,42 @@ def _walk_items(
         starts.append(offset)
         offset += 8 + length
         value_start = stream.tell()
+        codestreams += begins_codestream(stream.read(min(length, len(_JP2_SIGNATURE))))
+        stream.seek(value_start)
         declared = _codestream_size(stream, length)
-        if declared is not None and declared != size:
+        if declared is not None and declared[:2] != size:
             raise RejectedInput(
                 path,
                 f"corrupt compressed pixel data: a frame's codestream is {declared[1]}x"
                 f"{declared[0]} pixels, the header says {size[1]}x{size[0]}",
             )
+        if declared is not None and declared[3] != samples:
+            raise RejectedInput(path, _samples_differ(declared[2], declared[3], ds))
         stream.seek(value_start + length)
-    return bot or [], starts, offset, False
+    return bot or [], starts, offset, False, codestreams
+
+
+#: The first bytes of a JP2 file (its signature box), which some writers put in DICOM fragments.
+_JP2_SIGNATURE = b"\x00\x00\x00\x0cjP  \r\n\x87\n"
+
+
+def begins_codestream(head: bytes) -> bool:
+    r"""Whether a fragment's first bytes begin a JPEG / JPEG-LS (SOI, then a marker), JPEG 2000
+    (SOC, then SIZ) codestream or a JP2 file: the first fragment of a frame. Two marker bytes
+    each, so that a frame's later fragment, cut anywhere in its coded data, is not taken for one.
+
+    >>> begins_codestream(b"\xff\xd8\xff\xe0"), begins_codestream(b"\xff\x4f\xff\x51"), begins_codestream(b"\x12\xff")
+    (True, True, False)
+    """
+    return head[:3] == b"\xff\xd8\xff" or head[:4] == b"\xff\x4f\xff\x51" or head.startswith(_JP2_SIGNATURE)
+
+
+def more_frames_than_declared(ds: Dataset, held: int) -> str:
+    """The reason of pixel data holding more frames than the header declares: which frames
+    are meant is unknown, and keeping the first would drop the others silently."""
+    if tag_text(ds, "NumberOfFrames"):
+        return f"pixel data holds {held} frames, NumberOfFrames says {tag_int(ds, 'NumberOfFrames', 1)}"
+    return f"pixel data holds {held} frames, the header declares 1 (no NumberOfFrames)"
 
 
 #: JPEG start-of-frame markers (baseline to lossless, arithmetic) and JPEG-LS SOF55.
@@ -147,16 +199,26 @@ _SOF_MARKERS = frozenset((0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 
                           0xCE, 0xCF, 0xF7))
 
 
-def _codestream_size(stream: Any, length: int) -> tuple[int, int] | None:
-    """(rows, columns) a JPEG / JPEG-LS (SOF) or JPEG 2000 (SIZ) fragment declares, if it
-    starts a codestream; read from the stream's position, within ``length`` bytes."""
+def _samples_differ(kind: str, components: int, ds: Dataset) -> str:
+    """The reason of a codestream whose components are not the header's samples per pixel."""
+    samples = tag_int(ds, "SamplesPerPixel", 1)
+    return (
+        f"the {kind} holds {components} colour component{'s' if components != 1 else ''}, the header says "
+        f"{samples} sample{'s' if samples != 1 else ''} per pixel ({tag_text(ds, 'PhotometricInterpretation')})"
+    )
+
+
+def _codestream_size(stream: Any, length: int) -> tuple[int, int, str, int] | None:
+    """(rows, columns, kind, components) a JPEG / JPEG-LS (SOF) or JPEG 2000 (SIZ) fragment
+    declares, if it starts a codestream; read from the stream's position, within ``length``
+    bytes."""
     head = stream.read(min(length, 2))
-    if head == b"\xff\x4f":  # JPEG 2000 SOC, then SIZ: Lsiz Rsiz Xsiz Ysiz XOsiz YOsiz
-        siz = stream.read(min(length - 2, 22))
-        if len(siz) < 22 or siz[:2] != b"\xff\x51":
+    if head == b"\xff\x4f":  # JPEG 2000 SOC, then SIZ: Lsiz Rsiz Xsiz Ysiz XOsiz YOsiz (tiles) Csiz
+        siz = stream.read(min(length - 2, 40))
+        if len(siz) < 40 or siz[:2] != b"\xff\x51":
             return None
         width, height, x0, y0 = struct.unpack(">IIII", siz[6:22])
-        return height - y0, width - x0
+        return height - y0, width - x0, "JPEG 2000 codestream", struct.unpack(">H", siz[38:40])[0]
     if head != b"\xff\xd8":  # JPEG SOI
         return None
     position = 2
@@ -165,11 +227,11 @@ def _codestream_size(stream: Any, length: int) -> tuple[int, int] | None:
         if len(segment) < 4 or segment[0] != 0xFF:
             return None
         if segment[1] in _SOF_MARKERS:
-            body = stream.read(5)  # precision, lines, samples per line
-            if len(body) < 5:
+            body = stream.read(6)  # precision, lines, samples per line, components
+            if len(body) < 6:
                 return None
             rows, cols = struct.unpack(">HH", body[1:5])
-            return rows, cols
+            return rows, cols, "JPEG-LS" if segment[1] == 0xF7 else "JPEG", body[5]
         segment_length = struct.unpack(">H", segment[2:4])[0]
         if segment_length < 2:
             return None
@@ -199,6 +261,12 @@ def _check_extended_offsets(
             "corrupt compressed pixel data: the extended offset table does not match the "
             f"fragments ({len(offsets)} offsets for {n_frames} frames)",
         )
+
+
+def _extended_offset_count(ds: Dataset) -> int:
+    """Entries of the ExtendedOffsetTable (7FE0,0001), one per frame; 0 when there is none."""
+    value = ds.get(_EXTENDED_OFFSET_TABLE)
+    return len(value.value) // 8 if value is not None and isinstance(value.value, bytes) else 0
 
 
 def _native_frame_bytes(ds: Dataset) -> int:
