@@ -33,6 +33,7 @@ CREATE TABLE IF NOT EXISTS inputs (
 );
 CREATE INDEX IF NOT EXISTS inputs_sop ON inputs (sop_instance_uid);
 CREATE INDEX IF NOT EXISTS inputs_sha ON inputs (sha256);
+CREATE INDEX IF NOT EXISTS inputs_seq ON inputs (seq);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 

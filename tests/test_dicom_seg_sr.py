@@ -167,6 +167,17 @@ def test_seg_rejects_bad_label_maps(tmp_path: Path) -> None:
         write_seg(still, _labels() * 2, tmp_path / "seg.dcm")
 
 
+def test_a_seg_reads_its_sources_header_only_not_the_cines_pixel_data(tmp_path: Path) -> None:
+    """The view highdicom builds on is the header: the source's pixel data (a whole cine, read
+    once per key frame's SEG) stays deferred, unread."""
+    from follicle_seg.report.dicom_common import US_IMAGE, header_view, read_source
+
+    source = read_source(_source(tmp_path / "cine.dcm", n_frames=4))
+    view = header_view(source, US_IMAGE)
+    assert "PixelData" not in view and view.SOPClassUID == US_IMAGE
+    assert source.get_item(0x7FE00010, keep_deferred=True).value is None  # deferred: never read
+
+
 def test_a_source_without_its_study_uid_gets_a_reason_in_words(tmp_path: Path) -> None:
     from follicle_seg.report.dicom_common import UnfitSource
 

@@ -60,6 +60,21 @@ def test_rerecord_replaces_not_duplicates(tmp_path):
     assert len(store) == 1
 
 
+def test_recording_a_result_does_not_scan_the_whole_store(tmp_path):
+    """Each result's sequence number is the largest so far plus one: read from an index, not a
+    scan of every stored row (which made an archive's run quadratic: 20,000 files 5 minutes)."""
+    import sqlite3
+
+    path = tmp_path / "s.sqlite"
+    with sqlite3.connect(path) as old:  # a state made before the index: it gets it on opening
+        old.execute("CREATE TABLE inputs (path TEXT NOT NULL, sha256 TEXT NOT NULL, sop_instance_uid TEXT, "
+                    "status TEXT NOT NULL, result TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (path, sha256))")  # fmt: skip
+    store = StateStore(path)
+    store.record("h1", _result())
+    plan = " ".join(str(row) for row in store._db.execute("EXPLAIN QUERY PLAN SELECT max(seq) FROM inputs"))
+    assert "INDEX inputs_seq" in plan, plan
+
+
 def test_sop_owner_is_first_analysed(tmp_path):
     store = StateStore(tmp_path / "s.sqlite")
     store.record("h1", _result("first.dcm", "9.9"))

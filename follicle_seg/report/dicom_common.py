@@ -261,9 +261,11 @@ def header_view(source: Dataset, sop_class: str) -> Dataset:
     """The source's header (no pixel data) as an image of ``sop_class``, for highdicom to build
     on (:data:`STAND_INS`); :func:`refer_to_source` then names the source's own class again."""
     view = Dataset()
-    for element in source:  # shared, not copied: the view only drops and replaces elements
-        if element.tag.group != 0x7FE0:
-            view.add(element)
+    # by tag: iterating over the elements would read a deferred pixel data element (a whole
+    # cine, once per key frame's SEG) only to drop it
+    for tag in source.keys():
+        if tag.group != 0x7FE0:
+            view.add(source[tag])  # shared, not copied: the view only drops and replaces elements
     view.file_meta = source.file_meta
     view.pop("SOPClassUID")  # (setting a shared element would change the source's too)
     view.SOPClassUID = sop_class
