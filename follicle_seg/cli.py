@@ -155,6 +155,9 @@ def run(
             typer.echo(f"  ... and {len(summary.output_problems) - 20} more (images.csv's reason of ok rows)")
         for note in summary.cohort_notes:
             typer.echo(f"  cohort: {note}")
+        if summary.left_out:
+            typer.echo(f"  {len(summary.left_out)} file(s) analysed here by earlier runs are not among this run's "
+                       "inputs: their rows are left out of the tables (run.log names them)")  # fmt: skip
         report_line = f"; report: {out / 'report' / 'index.html'}" if report else " (no report: --no-report)"
         typer.echo(f"tables: {out / 'images.csv'} ...{report_line}")
         _echo_review(summary)

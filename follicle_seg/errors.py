@@ -43,8 +43,17 @@ def said(path: str, reason: str) -> str:
     >>> said("/in/a\nb\x1b[31m.dcm", "empty file (0 bytes)")
     '/in/a\\nb\\x1b[31m.dcm: empty file (0 bytes)'
     """
-    line = reason if reason.startswith(path) else f"{path}: {reason}"
-    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in line)
+    return printable(reason if reason.startswith(path) else f"{path}: {reason}")
+
+
+def printable(text: str) -> str:
+    r"""``text`` with each character that is not printable shown escaped (``
+``, ````).
+
+    >>> printable("a	b")
+    'a\tb'
+    """
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
 
 
 def brief(exc: BaseException) -> str:

@@ -53,6 +53,7 @@ class RunSummary:
     needs_review: int = 0  # ovary-visits flagged, after the reviewer's decisions
     output_problems: list[str] = field(default_factory=list)  # analysed files short of an output
     cohort_notes: list[str] = field(default_factory=list)  # the cohort file against the scans
+    left_out: list[str] = field(default_factory=list)  # files earlier runs analysed here, not among the inputs
 
     @property
     def frames_per_s(self) -> float:

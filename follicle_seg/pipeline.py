@@ -34,7 +34,7 @@ from typing import Callable, Iterable
 
 from follicle_seg import __version__
 from follicle_seg.engine import DICOM_NOT_WRITTEN, Engine, load_segmenter
-from follicle_seg.errors import FollicleSegError, OutputError, said
+from follicle_seg.errors import FollicleSegError, OutputError, printable, said
 from follicle_seg.filehash import file_sha256
 from follicle_seg.intake import Input, header_pass
 from follicle_seg.io import discover
@@ -141,6 +141,38 @@ def _analysis_identity(options: RunOptions, key: bytes | None) -> dict[str, str]
     }
 
 
+def _described(options: RunOptions, inputs: list, identity: dict[str, str]) -> list[str]:
+    """What run.log keeps of how a run was made (the audit trail of its tables): its inputs, its
+    outputs and options, the program's version and the network's (its bundle version and the
+    first 16 hex digits of its weights' SHA-256)."""
+    from follicle_seg.model.paths import METADATA, WEIGHTS, bundle_root_of, shipped_bundle_root
+
+    weights = Path(options.weights) if options.weights else shipped_bundle_root() / WEIGHTS
+    try:
+        version = json.loads((bundle_root_of(weights) / METADATA).read_text(encoding="utf-8"))["version"]
+    except (OSError, ValueError, KeyError, TypeError):
+        version = "unknown"
+    outputs = [name for name, on in (("overlays", options.overlays), ("dicom", options.dicom), ("report", options.report),
+                                     ("masks", options.save_masks), ("whole frames", options.whole_frames)) if on]  # fmt: skip
+    return [
+        "inputs: " + ", ".join(printable(str(p)) for p in inputs),
+        f"follicle_seg {identity['follicle_seg']}; network {version}, weights {weights} (sha256 {identity['weights']}"
+        f"{'' if options.weights else ', shipped'})",
+        f"options: device {options.device}, batch size {options.batch_size}, workers {options.workers}, "
+        f"executor {options.executor}, {'resume' if options.resume else 'no resume'}, "
+        f"{'pseudonymised' if options.pseudonymize else 'not pseudonymised'}, "
+        f"cohort {options.cohort or 'none'}, outputs: {', '.join(outputs) or 'tables only'}",
+    ]
+
+
+def _left_out(stored: set[tuple[str, str]], items: list[Input]) -> list[str]:
+    """Files an earlier run analysed into this folder that are not among this run's inputs (by
+    path, nor by content: a file moved or renamed is recognised), in path order: the tables hold
+    the inputs of the command that wrote them, so their rows are left out."""
+    paths, contents = {i.path for i in items}, {i.sha256 for i in items}
+    return sorted({path for path, sha in stored if path not in paths and (not sha or sha not in contents)})
+
+
 def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | None, progress, t0: float) -> RunSummary:
     from follicle_seg.review import REVIEW_FILE, WORKSHEET_FILE, Review, ReviewError
     from follicle_seg.visits import build_tables, cohort_mismatches
@@ -162,10 +194,19 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
             store.reset()
             remove_outputs(options.out)
             remove_tables(options.out)
-        store.check_analysis(_analysis_identity(options, key))
+        identity = _analysis_identity(options, key)
+        store.check_analysis(identity)
         log.info("run started: %d files under %d input path(s)", len(paths), len(inputs))
+        for line in _described(options, inputs, identity):
+            log.info("%s", line)
         t = time.perf_counter()
         items = header_pass(paths, store, anonymise, options.workers, decoders)
+        summary.left_out = _left_out(store.keys(), items)
+        if summary.left_out:
+            log.warning("%d file(s) analysed into %s by earlier runs are not among this run's inputs: "
+                        "their rows are left out of the tables", len(summary.left_out), options.out)  # fmt: skip
+            for path in summary.left_out:
+                log.info("%s", said(path, "not among this run's inputs"))
         if options.resume:
             items = _short_of_outputs(items, store, options, anonymise, decoders)
             remove_outputs(options.out, superseded(items, store.sop_uids()))

@@ -514,6 +514,41 @@ def test_run_log_says_where_the_time_went(clean_run):
     assert sum(timing.values()) <= total
 
 
+def test_run_log_keeps_how_the_run_was_made(clean_run, study):
+    """The audit trail of the tables: inputs, options, the program's and the network's versions."""
+    import json
+
+    from follicle_seg import __version__
+    from follicle_seg.filehash import file_sha256
+    from follicle_seg.model.paths import METADATA, WEIGHTS, shipped_bundle_root
+
+    text = (clean_run / "run.log").read_text()
+    version = json.loads((shipped_bundle_root() / METADATA).read_text())["version"]
+    sha = file_sha256(shipped_bundle_root() / WEIGHTS)[:16]
+    assert f"inputs: {study / 'dicom'}" in text
+    assert f"follicle_seg {__version__}; network {version}, weights " in text and f"(sha256 {sha}, shipped)" in text
+    assert "options: device auto, batch size 8, workers 1, executor local, resume, not pseudonymised, " in text
+    assert f"cohort {study / 'cohort.csv'}, outputs: overlays, report" in text
+
+
+def test_files_analysed_before_but_not_among_the_inputs_are_said(study, tmp_path):
+    """Rows of files earlier runs analysed into the folder leave the tables when the files are no
+    longer given: said on the console and in run.log (a file moved is recognised, not said)."""
+    inputs = _first_files(study, tmp_path / "in", 3)
+    out = tmp_path / "out"
+    args = ["run", str(inputs), "--out", str(out), "--no-report", "--no-overlays", "--no-dicom"]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    gone, moved = sorted(inputs.iterdir())[:2]
+    gone.rename(tmp_path / gone.name)
+    moved.rename(inputs / ("renamed_" + moved.name))
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "1 file(s) analysed here by earlier runs are not among this run's inputs" in result.output
+    log = (out / "run.log").read_text()
+    assert f"{gone}: not among this run's inputs" in log and f"{moved}: not among" not in log
+    assert len(_tables(out)["images"]) == 2
+
+
 def test_run_timing_reads_the_last_timing_line_of_a_run_log() -> None:
     from follicle_seg.pipeline import read_timing as read
 
