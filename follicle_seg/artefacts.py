@@ -20,7 +20,7 @@ from follicle_seg.report.dicom_sr import write_sr
 from follicle_seg.report.overlay import render_overlay, side_by_side
 from follicle_seg.report.overlay_files import (CROPS, REVIEWED, WHOLE_FRAMES, overlay_filename, parse_name,
                                                uid_token, write_crops, write_image, write_overlay)
-from follicle_seg.types import FOLLICLE, OVARY, Frame, ImageRecord, ImageResult
+from follicle_seg.types import FOLLICLE, OVARY, Frame, ImageRecord, ImageResult, Network
 
 
 def _token(name: str) -> str | None:
@@ -148,10 +148,13 @@ def seg_filename(record: ImageRecord, frame_index: int) -> str:
     return f"{record.sop_instance_uid}{frame}_seg.dcm"
 
 
-def write_dicom(out: Path, result: ImageResult, keys: list[KeyFrame], *, pseudonymised: bool = False) -> None:
+def write_dicom(
+    out: Path, result: ImageResult, keys: list[KeyFrame], *, pseudonymised: bool = False, network: Network | None = None
+) -> None:
     """A DICOM SEG of each key frame (a still's one frame, a sweep's frames of its counted
-    follicles and largest ovary section) and a TID 1500 SR referencing source and SEG; of a
-    ``pseudonymised`` run, without the study's accession number, referring physician and ID."""
+    follicles and largest ovary section) and a TID 1500 SR referencing source and SEG, their
+    algorithm the ``network``; of a ``pseudonymised`` run, without the study's accession
+    number, referring physician and ID."""
     record = result.record
     assert record is not None
     keys = [k for k in keys if k.frame_index in result.key_frames]  # not the unsure follicles' frames
@@ -159,7 +162,8 @@ def write_dicom(out: Path, result: ImageResult, keys: list[KeyFrame], *, pseudon
     folder.mkdir(parents=True, exist_ok=True)
     segs = [
         write_seg(record.path, embed(k.labels, record), folder / seg_filename(record, k.frame_index),
-                  patient_id=record.patient_id, frame_index=k.frame_index, pseudonymised=pseudonymised)  # fmt: skip
+                  patient_id=record.patient_id, frame_index=k.frame_index, pseudonymised=pseudonymised,
+                  network=network)  # fmt: skip
         for k in keys
     ]
     seg_path = segs[0] if record.n_frames == 1 and segs else None  # the SR's ovary group refers to a still's
@@ -170,4 +174,5 @@ def write_dicom(out: Path, result: ImageResult, keys: list[KeyFrame], *, pseudon
         outlines={k.frame_index: outlines(k, record) for k in keys},
         out_path=folder / f"{record.sop_instance_uid}_sr.dcm",
         pseudonymised=pseudonymised,
+        network=network,
     )

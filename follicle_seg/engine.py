@@ -19,7 +19,7 @@ from follicle_seg.analyse import FileAnalysis, analyse_frame
 from follicle_seg.errors import OutputError, RejectedInput
 from follicle_seg.intake import END, Input, chunks, stream_frames
 from follicle_seg.isolation import WorkerFailed, WorkerPool
-from follicle_seg.options import RunOptions
+from follicle_seg.options import RunOptions, network_of
 from follicle_seg.types import Frame, ImageResult
 
 log = logging.getLogger("follicle_seg")
@@ -49,6 +49,7 @@ class Engine:
 
     def __init__(self, options: RunOptions, segmenter, on_frames=None) -> None:
         self.options = options
+        self.network = network_of(options)  # named in the DICOM objects
         self.segmenter = segmenter
         self.on_frames = on_frames or (lambda n: None)
         self.frames = 0
@@ -147,7 +148,8 @@ class Engine:
                 write_overlays(out, result, keys)
             if self.options.dicom:
                 try:
-                    write_dicom(out, result, keys, pseudonymised=self.options.pseudonymize is not None)
+                    write_dicom(out, result, keys, pseudonymised=self.options.pseudonymize is not None,
+                                network=self.network)
                 except OSError:
                     raise  # a full disk or a folder not writable stops the run (OutputError below)
                 except Exception as exc:  # noqa: BLE001 - the measurements stand without the DICOM copy

@@ -3,8 +3,13 @@ it reports when it ends (:class:`RunSummary`)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from follicle_seg.filehash import file_sha256
+from follicle_seg.model.paths import METADATA, WEIGHTS, bundle_root_of, shipped_bundle_root
+from follicle_seg.types import Network
 
 
 @dataclass(frozen=True)
@@ -64,3 +69,19 @@ class RunSummary:
         if not self.device:  # nothing was segmented: the tables were rebuilt
             return f"{head}; nothing left to analyse, tables rebuilt in {self.seconds:.1f} s"
         return f"{head}; {self.frames} frames in {self.seconds:.1f} s ({self.frames_per_s:.1f} frames/s on {self.device})"
+
+
+def weights_of(options: RunOptions) -> Path:
+    """The weights a run segments with: ``--weights``, else the shipped bundle's."""
+    return Path(options.weights) if options.weights else shipped_bundle_root() / WEIGHTS
+
+
+def network_of(options: RunOptions) -> Network:
+    """Which network a run's results come from: its bundle's version (``unknown`` when its
+    metadata cannot be read) and its weights' hash (their path when they are missing)."""
+    weights = weights_of(options)
+    try:
+        version = str(json.loads((bundle_root_of(weights) / METADATA).read_text(encoding="utf-8"))["version"])
+    except (OSError, ValueError, KeyError, TypeError):
+        version = "unknown"
+    return Network(version, file_sha256(weights)[:16] if weights.is_file() else str(weights))

@@ -40,7 +40,7 @@ from follicle_seg.intake import Input, header_pass
 from follicle_seg.io import discover
 from follicle_seg.isolation import WorkerPool
 from follicle_seg.memory import bound_caches
-from follicle_seg.options import RunOptions, RunSummary
+from follicle_seg.options import RunOptions, RunSummary, network_of, weights_of
 from follicle_seg.outdir import (exclusive, out_state, prepare_out, remove_outputs, remove_tables, remove_temporary,
                                  start_log, superseded)
 from follicle_seg.privacy import load_key, pseudonym
@@ -131,33 +131,24 @@ INTERRUPTED = "the files finished are kept; the same command goes on where it st
 def _analysis_identity(options: RunOptions, key: bytes | None) -> dict[str, str]:
     """What makes two runs' results comparable: the network's weights, the package version, and
     the pseudonymisation key (a pseudonym of a fixed text stands for it; the key is never kept)."""
-    from follicle_seg.model.paths import WEIGHTS, shipped_bundle_root
-
-    weights = Path(options.weights) if options.weights else shipped_bundle_root() / WEIGHTS
     return {
-        "weights": file_sha256(weights)[:16] if weights.is_file() else str(weights),
+        "weights": network_of(options).weights_sha256,
         "follicle_seg": __version__,
         "pseudonyms": pseudonym("run state", key) if key is not None else "none",
     }
 
 
-def _described(options: RunOptions, inputs: list, identity: dict[str, str]) -> list[str]:
+def _described(options: RunOptions, inputs: list) -> list[str]:
     """What run.log keeps of how a run was made (the audit trail of its tables): its inputs, its
     outputs and options, the program's version and the network's (its bundle version and the
     first 16 hex digits of its weights' SHA-256)."""
-    from follicle_seg.model.paths import METADATA, WEIGHTS, bundle_root_of, shipped_bundle_root
-
-    weights = Path(options.weights) if options.weights else shipped_bundle_root() / WEIGHTS
-    try:
-        version = json.loads((bundle_root_of(weights) / METADATA).read_text(encoding="utf-8"))["version"]
-    except (OSError, ValueError, KeyError, TypeError):
-        version = "unknown"
+    network = network_of(options)
     outputs = [name for name, on in (("overlays", options.overlays), ("dicom", options.dicom), ("report", options.report),
                                      ("masks", options.save_masks), ("whole frames", options.whole_frames)) if on]  # fmt: skip
     return [
         "inputs: " + ", ".join(printable(str(p)) for p in inputs),
-        f"follicle_seg {identity['follicle_seg']}; network {version}, weights {weights} (sha256 {identity['weights']}"
-        f"{'' if options.weights else ', shipped'})",
+        f"follicle_seg {__version__}; network {network.version}, weights {weights_of(options)} "
+        f"(sha256 {network.weights_sha256}{'' if options.weights else ', shipped'})",
         f"options: device {options.device}, batch size {options.batch_size}, workers {options.workers}, "
         f"executor {options.executor}, {'resume' if options.resume else 'no resume'}, "
         f"{'pseudonymised' if options.pseudonymize else 'not pseudonymised'}, "
@@ -194,10 +185,9 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
             store.reset()
             remove_outputs(options.out)
             remove_tables(options.out)
-        identity = _analysis_identity(options, key)
-        store.check_analysis(identity)
+        store.check_analysis(_analysis_identity(options, key))
         log.info("run started: %d files under %d input path(s)", len(paths), len(inputs))
-        for line in _described(options, inputs, identity):
+        for line in _described(options, inputs):
             log.info("%s", line)
         t = time.perf_counter()
         items = header_pass(paths, store, anonymise, options.workers, decoders)

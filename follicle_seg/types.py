@@ -165,6 +165,15 @@ class FrameSegmentation:
 
 
 @dataclass(frozen=True)
+class Network:
+    """Which network made a run's results: its bundle's version (``configs/metadata.json``) and
+    the first 16 hex digits of its weights' SHA-256 (a fine-tuned copy may keep the version)."""
+
+    version: str
+    weights_sha256: str
+
+
+@dataclass(frozen=True)
 class Section:
     """One structure (follicle or ovary) as cut by one frame.
 

@@ -178,6 +178,24 @@ def test_a_seg_reads_its_sources_header_only_not_the_cines_pixel_data(tmp_path: 
     assert source.get_item(0x7FE00010, keep_deferred=True).value is None  # deferred: never read
 
 
+def test_seg_and_sr_name_the_network_that_made_them(still: Path, tmp_path: Path) -> None:
+    """Its bundle version and weights' hash (a fine-tuned copy may keep the version), not only
+    this package's version: a PACS user can tell which model's results they look at."""
+    from follicle_seg import __version__
+    from follicle_seg.types import Network
+
+    network = Network("0.4.1", "0d9ee58e1dc0cd83")
+    seg = pydicom.dcmread(write_seg(still, _labels(), tmp_path / "seg.dcm", network=network))
+    algorithm = seg.SegmentSequence[0].SegmentationAlgorithmIdentificationSequence[0]
+    assert (algorithm.AlgorithmName, algorithm.AlgorithmVersion) == ("follicle_seg network", "0.4.1")
+    assert algorithm.AlgorithmParameters == f"weights_sha256=0d9ee58e1dc0cd83,follicle_seg={__version__}"
+    assert seg.SegmentSequence[0].SegmentAlgorithmName == "follicle_seg network"
+    sr = write_sr(still, _result(still), seg_path=None, outlines=_outlines(), out_path=tmp_path / "sr.dcm",
+                  network=network)  # fmt: skip
+    texts = {str(e.value) for e in _walk(pydicom.dcmread(sr)) if e.keyword == "TextValue"}
+    assert {"follicle_seg network", "0.4.1", "weights_sha256=0d9ee58e1dc0cd83", f"follicle_seg={__version__}"} <= texts
+
+
 def test_a_source_without_its_study_uid_gets_a_reason_in_words(tmp_path: Path) -> None:
     from follicle_seg.report.dicom_common import UnfitSource
 

@@ -603,6 +603,12 @@ def test_no_patient_name_or_birth_date_in_any_output(study, tmp_path):
     assert (out / "dicom").is_dir() and any((out / "dicom").iterdir())
     needles = [b"SECRETNAME", b"DOE^JANE", b"19870312", b"1987-03-12", b"12.03.1987"]
     assert _leaks(out, needles) == []
+    # the SEGs name the network that made them: the shipped bundle's version
+    from follicle_seg.options import network_of
+
+    seg = pydicom.dcmread(next((out / "dicom").glob("*_seg.dcm")))
+    algorithm = seg.SegmentSequence[0].SegmentationAlgorithmIdentificationSequence[0]
+    assert algorithm.AlgorithmVersion == network_of(RunOptions(out=out)).version != "unknown"
 
 
 def test_pseudonyms_are_stable_and_replace_the_patient_id(study, tmp_path):

@@ -23,6 +23,7 @@ from follicle_seg import __version__
 from follicle_seg.atomic import atomic_write
 from follicle_seg.io.dicom import iso_date
 from follicle_seg.io.header import read_dicom
+from follicle_seg.types import Network
 
 MANUFACTURER = "follicle_seg"
 MODEL_NAME = "follicle_seg"
@@ -136,13 +137,24 @@ US_IMAGE = "1.2.840.10008.5.1.4.1.1.6.1"
 STAND_INS = {"1.2.840.10008.5.1.4.1.1.6": US_IMAGE, "1.2.840.10008.5.1.4.1.1.3": "1.2.840.10008.5.1.4.1.1.3.1"}
 
 
-def algorithm_identification() -> hd.AlgorithmIdentificationSequence:
-    """Algorithm Identification of the SEG segments: this package and its version."""
+def algorithm_identification(network: Network | None = None) -> hd.AlgorithmIdentificationSequence:
+    """Algorithm Identification of the SEG segments: the network's version, its weights' hash and
+    this package's version as parameters (without ``network``, this package and its version)."""
+    if network is None:
+        return hd.AlgorithmIdentificationSequence(
+            name="follicle_seg", family=codes.DCM.ArtificialIntelligence, version=__version__
+        )
     return hd.AlgorithmIdentificationSequence(
-        name="follicle_seg",
+        name="follicle_seg network",
         family=codes.DCM.ArtificialIntelligence,
-        version=__version__,
+        version=network.version,
+        parameters=algorithm_parameters(network),
     )
+
+
+def algorithm_parameters(network: Network) -> dict[str, str]:
+    """What names a network beyond its version (a fine-tuned copy may keep it)."""
+    return {"weights_sha256": network.weights_sha256, "follicle_seg": __version__}
 
 
 def derived_uid(source_uid: str, kind: str, content: bytes = b"") -> str:

@@ -42,6 +42,7 @@ from follicle_seg.report.dicom_common import (
     strip_identity,
 )
 from follicle_seg.types import FOLLICLE as FOLLICLE_LABEL
+from follicle_seg.types import Network
 from follicle_seg.types import OVARY as OVARY_LABEL
 
 SEG_SERIES_NUMBER = 900
@@ -68,11 +69,12 @@ _CINE_ONLY = ("NumberOfFrames", "FrameIncrementPointer", "FrameTime", "FrameTime
 
 
 def build_seg(
-    source: Dataset, labels: np.ndarray, frame_index: int = 0, *, pseudonymised: bool = False
+    source: Dataset, labels: np.ndarray, frame_index: int = 0, *, pseudonymised: bool = False,
+    network: Network | None = None,
 ) -> hd.seg.Segmentation:
     """Build the Segmentation dataset of ``labels`` (rows x columns, values 0/1/2) on frame
     ``frame_index`` (0-based) of ``source`` (identity as :func:`~follicle_seg.report.dicom_common.strip_identity`
-    leaves it).
+    leaves it), its segments' algorithm the ``network`` that made them.
 
     Raises
     ------
@@ -88,7 +90,7 @@ def build_seg(
         raise ValueError(f"Label map shape {labels.shape} differs from the source frame {shape}.")
     if not np.isin(labels, (0, OVARY_LABEL, FOLLICLE_LABEL)).all():
         raise ValueError("Label map values must be 0 (background), 1 (ovary) or 2 (follicle).")
-    algorithm = algorithm_identification()
+    algorithm = algorithm_identification(network)
     descriptions = [
         hd.seg.SegmentDescription(
             segment_number=number,
@@ -137,7 +139,7 @@ def build_seg(
 
 def write_seg(
     source_path: str | Path, labels: np.ndarray, out_path: str | Path, *, patient_id: str | None = None,
-    frame_index: int = 0, pseudonymised: bool = False,
+    frame_index: int = 0, pseudonymised: bool = False, network: Network | None = None,
 ) -> Path:
     """Write the DICOM SEG of one frame of a source image and return its path.
 
@@ -157,6 +159,9 @@ def write_seg(
     pseudonymised
         A ``--pseudonymize`` run's: the study's accession number, referring physician and ID
         written empty too.
+    network
+        The network that made ``labels`` (the segments' Algorithm Identification); without it,
+        this package's version.
 
     Returns
     -------
@@ -171,7 +176,7 @@ def write_seg(
     source = read_source(source_path)
     if patient_id is not None:
         source.PatientID = patient_id
-    seg = build_seg(source, labels, frame_index, pseudonymised=pseudonymised)
+    seg = build_seg(source, labels, frame_index, pseudonymised=pseudonymised, network=network)
     keep_source_charset(seg, source_path)
     return save_atomic(seg, Path(out_path))
 

@@ -46,6 +46,7 @@ from follicle_seg.report.dicom_common import (
     MM2,
     OVARY,
     STAND_INS,
+    algorithm_parameters,
     declare_private_scheme,
     derived_uid,
     header_view,
@@ -57,7 +58,7 @@ from follicle_seg.report.dicom_common import (
     strip_identity,
 )
 from follicle_seg.tracking import DIAMETER_DECIMALS
-from follicle_seg.types import Follicle, ImageResult, Section
+from follicle_seg.types import Follicle, ImageResult, Network, Section
 
 SR_SERIES_NUMBER = 901
 OVARY_OUTLINE_ID = 0
@@ -85,6 +86,7 @@ def build_sr(
     seg: Dataset | None,
     outlines: Outlines,
     pseudonymised: bool = False,
+    network: Network | None = None,
 ) -> hd.sr.ComprehensiveSR:
     """Build the measurement report of ``result`` on ``source`` (see the module docstring;
     identity as :func:`~follicle_seg.report.dicom_common.strip_identity` leaves it).
@@ -103,7 +105,11 @@ def build_sr(
     multi_frame = n_frames(source) > 1
     laterality = result.record.laterality if result.record is not None else "U"
     site = hd.sr.FindingSite(OVARY, laterality=LATERALITY_CODES.get(laterality))
-    algorithm = hd.sr.AlgorithmIdentification(name="follicle_seg", version=__version__)
+    algorithm = (
+        hd.sr.AlgorithmIdentification(name="follicle_seg", version=__version__) if network is None
+        else hd.sr.AlgorithmIdentification(name="follicle_seg network", version=network.version,
+                                           parameters=[f"{k}={v}" for k, v in algorithm_parameters(network).items()])
+    )  # fmt: skip
     source_uid = str(source.SOPInstanceUID)
     groups: list[_Group] = []
     for follicle in result.follicles:
@@ -186,6 +192,7 @@ def write_sr(
     outlines: Outlines,
     out_path: str | Path,
     pseudonymised: bool = False,
+    network: Network | None = None,
 ) -> Path:
     """Write the TID 1500 measurement report of one analysed image and return its path.
 
@@ -208,6 +215,9 @@ def write_sr(
     pseudonymised
         A ``--pseudonymize`` run's: the study's accession number, referring physician and ID
         written empty too.
+    network
+        The network that made the results (the Algorithm Identification of every measurement);
+        without it, this package's version.
 
     Returns
     -------
@@ -218,7 +228,7 @@ def write_sr(
     if result.record is not None:  # the pseudonym of a --pseudonymize run, else the same PatientID
         source.PatientID = result.record.patient_id
     seg = read_source(seg_path) if seg_path is not None else None
-    sr = build_sr(source, result, seg=seg, outlines=outlines, pseudonymised=pseudonymised)
+    sr = build_sr(source, result, seg=seg, outlines=outlines, pseudonymised=pseudonymised, network=network)
     keep_source_charset(sr, source_path)
     return save_atomic(sr, Path(out_path))
 
