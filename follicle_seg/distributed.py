@@ -30,8 +30,10 @@ def analyse_on_worker(item: Input, options: RunOptions) -> tuple[Input, ImageRes
     return item, engine.analyse_file(item), engine.segmenter.device
 
 
-def run_on_dask(todo: list[Input], options: RunOptions, on_result) -> str:
-    """Run `todo` on the cluster at ``options.scheduler`` (or a local one); returns the device(s) used."""
+def run_on_dask(todo: list[Input], options: RunOptions, on_result, on_frames=None) -> str:
+    """Run `todo` on the cluster at ``options.scheduler`` (or a local one); returns the device(s)
+    used. ``on_frames(n)`` is told each finished file's frames (the progress bar's, as the local
+    engine tells it each segmented batch's)."""
     from dask.distributed import Client, LocalCluster, as_completed
 
     cluster = None
@@ -59,6 +61,8 @@ def run_on_dask(todo: list[Input], options: RunOptions, on_result) -> str:
             except Exception as exc:  # noqa: BLE001 - e.g. a worker killed by a codec crash
                 result = ImageResult(item.record, item.path, "failed", f"{type(exc).__name__}: {exc}")
             on_result(item, result)
+            if on_frames is not None:
+                on_frames(item.record.n_frames * item.record.n_panes)
     finally:
         client.close()
         if cluster is not None:

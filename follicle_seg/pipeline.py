@@ -397,7 +397,7 @@ def _execute(
     if options.executor == "dask":
         from follicle_seg.distributed import run_on_dask
 
-        device = run_on_dask(todo, options, on_result)
+        device = run_on_dask(todo, options, on_result, progress.frames_done if progress else None)
         timing["on the cluster"] = time.perf_counter() - t
         return device
     segmenter = load_segmenter(options)

@@ -306,9 +306,24 @@ def test_a_sweep_stored_as_single_frame_files_is_tracked_like_the_cine(study, cl
 def test_dask_local_cluster_gives_identical_tables(study, clean_run, tmp_path):
     pytest.importorskip("dask.distributed")
     out = tmp_path / "dask"
+
+    class Count:  # the progress bar's calls: its frames once stood at 0 to the end of a Dask run
+        total = frames = 0
+
+        def start(self, *, total_files, done, total_frames):
+            self.total = total_frames
+
+        def file_done(self, result):
+            pass
+
+        def frames_done(self, n):
+            self.frames += n
+
+    progress = Count()
     run([study / "dicom"], RunOptions(out=out, cohort=study / "cohort.csv", workers=2, dicom=False,
-                                      executor="dask"))
+                                      executor="dask"), progress=progress)  # fmt: skip
     _same_tables(clean_run, out)
+    assert progress.frames == progress.total > 0
 
 
 def test_a_dask_scheduler_that_cannot_be_reached_is_a_one_line_error(tmp_path, monkeypatch):
