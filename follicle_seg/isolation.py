@@ -138,7 +138,10 @@ def _serve(conn: Connection) -> None:
             reply = (True, fn(*args))
         except Exception as exc:  # noqa: BLE001 - handed to the parent, which decides
             reply = (False, _portable(exc))
-        conn.send(reply)
+        try:
+            conn.send(reply)
+        except OSError:  # the parent is gone (killed): nothing to tell, no traceback to print
+            return
 
 
 def _portable(exc: Exception) -> Exception:

@@ -59,6 +59,28 @@ def test_ctrl_c_is_left_to_the_parent() -> None:
         assert worker.call(os.getpid, timeout=60) == pid  # the same child, alive
 
 
+def test_a_decoder_whose_run_was_killed_ends_without_a_traceback() -> None:
+    """A run killed (kill -9) leaves its decoders a broken pipe to answer on: each printed a
+    BrokenPipeError traceback into the shared stderr (a CI log); they end quietly."""
+    from follicle_seg.isolation import _serve
+
+    class Orphaned:  # the child's end of the pipe, its parent gone
+        def __init__(self):
+            self.tasks = [(divmod, (7, 2))]
+
+        def recv(self):
+            return self.tasks.pop()
+
+        def send(self, reply):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    with pytest.MonkeyPatch.context() as mp:
+        import signal
+
+        mp.setattr(signal, "signal", lambda *a: None)  # (the child ignores Ctrl-C; not this process)
+        assert _serve(Orphaned()) is None
+
+
 def test_exceptions_come_back_unchanged() -> None:
     with IsolatedWorker() as worker:
         with pytest.raises(RejectedInput) as info:
