@@ -199,6 +199,9 @@ def test_report_escapes_strings_and_lists_rejected_files_and_reviews(rendered) -
     assert ("<td>no calibration: sizes in pixels only (2 images: ...1.2.3, ...1.2.4); "
             "the images&#x27; follicle counts differ: 1, 4</td>") in text
     assert "<b>counted</b>" in text  # the image that gave each count is marked
+    # the flagged ovary-visit's cell of its patient's timeline says why, and the index how many
+    assert text.count("<span class=why><b>review:</b> no calibration: sizes in pixels only (2 images") == 1
+    assert text.count("<span class=why>1 to review</span>") == 1
     # the undecided candidates beside their ovary-visit's count, and their table among the data files
     assert text.count(" unsure candidate(s)") == 1 and "&middot; 2 unsure candidate(s)" in text
     flagged = tables["ovaries"][tables["ovaries"]["needs_review"].astype(bool)].iloc[0]

@@ -29,7 +29,7 @@ from follicle_seg.report.markup import (SIDE_NAMES, anchor, bools, esc, file_tok
 from follicle_seg.report.plots import group_label, group_order, plot_follicle_tracking, plot_group_trends
 from follicle_seg.report.review_sections import needs_review, review_log, to_check
 from follicle_seg.report.thumbnails import make_thumbnails, remove_stale, scan_overlays
-from follicle_seg.review import worksheet
+from follicle_seg.review import reasons_by_ovary, worksheet
 
 TABLES = ("images", "follicles", "ovaries", "visits", "response")
 _REQUIRED = {
@@ -60,10 +60,11 @@ th,td{border:1px solid #dde2e8;padding:4px 8px;text-align:left;vertical-align:to
 th{background:#eef1f5}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .cards{display:flex;flex-wrap:wrap;gap:10px}.card{border:1px solid #dde2e8;border-radius:6px;
 padding:8px 14px;min-width:120px}.card b{display:block;font-size:22px}
-.review{background:#fff3cd}.muted{color:#6b7683}.thumbs{display:flex;flex-wrap:wrap;gap:6px}
+.review{background:#fff3cd}.why{color:#7a4a00}.muted{color:#6b7683}.thumbs{display:flex;flex-wrap:wrap;gap:6px}
 .thumbs figure{margin:0;font-size:11px;color:#4a5562}.thumbs img{display:block;border:1px solid #ccd}
 img.figure{max-width:100%;height:auto}details{margin:6px 0}.wide{overflow-x:auto}
 .thumbs{margin-top:6px}.crops figure{width:120px}.crops img{width:120px;height:120px;object-fit:cover}
+.wide th{overflow-wrap:anywhere;min-width:4em}@media print{.wide{overflow:visible}nav{display:none}}
 """
 
 
@@ -235,6 +236,7 @@ def _patient(
     follicles = tables["follicles"][tables["follicles"]["patient_id"].astype(str) == patient_id]
     images = tables["images"][tables["images"]["patient_id"].astype(str) == patient_id]
     candidates = tables.get("candidates")
+    why = {k: v for k, v in reasons_by_ovary(tables.get("review_reasons")).items() if k[0] == patient_id}
     unsure = Counter() if candidates is None else Counter(  # undecided candidates per (date, side)
         zip(*(candidates.loc[candidates["patient_id"].astype(str) == patient_id, c].astype(str)
               for c in ("study_date", "laterality"))))  # fmt: skip
@@ -253,7 +255,8 @@ def _patient(
             ov = ovaries[(ovaries["study_date"].astype(str) == date) & (ovaries["laterality"] == side)]
             if len(ov):
                 shots = _thumbs(on_date[on_date["laterality"] == side], frames, thumbs, report, overlays_dir, chosen)
-                cells.append(f"<td>{_side_cell(ov.iloc[0], unsure[(date, side)])}{shots}</td>")
+                reasons = why.get((patient_id, date, side), "")
+                cells.append(f"<td>{_side_cell(ov.iloc[0], unsure[(date, side)], reasons)}{shots}</td>")
             else:
                 # no image of unknown side is the usual case, not a missed ovary
                 cells.append("<td><span class=muted>" + ("&ndash;" if side == "U" else "not scanned") + "</span></td>")
@@ -279,16 +282,22 @@ def _patient(
 
 
 def _patient_index(patients: list[str], ovaries: pd.DataFrame) -> str:
+    """The patients, each with its group and how many of its ovary-visits need review."""
     groups = dict(zip(ovaries["patient_id"].astype(str), ovaries["group"].map(group_label), strict=True))
+    flagged = Counter(ovaries.loc[bools(ovaries["needs_review"]), "patient_id"].astype(str))
     items = "".join(
-        f"<li><a href=\"#{anchor(p)}\">{esc(p)}</a> <span class=muted>{esc(groups[p])}</span></li>"
+        f"<li><a href=\"#{anchor(p)}\">{esc(p)}</a> <span class=muted>{esc(groups[p])}</span>"
+        + (f" <span class=why>{flagged[p]} to review</span>" if flagged[p] else "") + "</li>"
         for p in patients
     )
     body = f"<ul>{items}</ul>" if items else "<p>No analysed ovary-visit.</p>"
     return f"<section id=\"patients\"><h2>Patients ({len(patients)})</h2>{body}</section>"
 
 
-def _side_cell(ov: pd.Series, n_unsure: int = 0) -> str:
+def _side_cell(ov: pd.Series, n_unsure: int = 0, why: str = "") -> str:
+    """One ovary-visit of the timeline: count, AFC, largest, sizes, and, when it needs review,
+    why (its reasons in ``review_reasons.csv``), so the visit's "review" names the side and the
+    reason."""
     count = num(ov["follicle_count"], 0)
     parts = [f"<b>{count}</b> follicle(s)", f"AFC {num(ov['afc'], 0)}"]
     if present(ov["max_follicle_mm"]):
@@ -299,6 +308,8 @@ def _side_cell(ov: pd.Series, n_unsure: int = 0) -> str:
         parts.append("<i>uncalibrated</i>")
     sizes = str(ov["follicle_sizes_mm"]) if present(ov["follicle_sizes_mm"]) else ""
     sizes_line = f"<br><span class=muted>sizes {esc(sizes)} mm</span>" if sizes else ""
+    if truthy(ov["needs_review"]):
+        sizes_line += f"<br><span class=why><b>review:</b> {esc(why) or 'flagged'}</span>"
     return " &middot; ".join(parts) + sizes_line
 
 
