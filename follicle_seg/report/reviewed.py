@@ -25,8 +25,10 @@ from follicle_seg.report.overlay import draw_title, layout_for, overlay_font, ti
 from follicle_seg.review import CONFIRMED, FOLLICLE, NOT_FOLLICLE, SIDES, Review
 from follicle_seg.types import Follicle, ImageResult
 
+# apart from the size classes' outline colours (a green ring read as a 5-10 mm follicle): a
+# reviewer's marks are a white ring and a cross of white-edged red
 REJECTED = (235, 40, 40)
-ACCEPTED = (40, 235, 40)
+ACCEPTED = (255, 255, 255)
 _BAND_LINE_PX = 22
 _BAND_PAD_PX = 8
 _BACKGROUND = (40, 16, 16)
@@ -155,9 +157,10 @@ def _stamped(source: Path, result: ImageResult, marks, lines: list[str], side: s
         for f, colour, _ in marks:
             y, x = layout.to_overlay(f.best.centroid_row, f.best.centroid_col, record)
             r = max(6.0, max(f.best.d1_px, f.best.d2_px) / 2 * layout.scale + 4)
-            if colour == REJECTED:
-                for sx, sy in ((1, 1), (1, -1)):
-                    draw.line([(x - sx * r, y - sy * r), (x + sx * r, y + sy * r)], fill=colour, width=4)
+            if colour == REJECTED:  # edged in white: apart from a >= 18 mm follicle's red outline
+                for fill, width in (((255, 255, 255), 8), (colour, 4)):
+                    for sx, sy in ((1, 1), (1, -1)):
+                        draw.line([(x - sx * r, y - sy * r), (x + sx * r, y + sy * r)], fill=fill, width=width)
             else:
                 draw.ellipse([x - r, y - r, x + r, y + r], outline=colour, width=4)
     y = overlay.height + _BAND_PAD_PX
