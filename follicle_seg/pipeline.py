@@ -99,7 +99,8 @@ def run(inputs: Iterable[str | Path], options: RunOptions, *, progress=None) -> 
     if options.weights is not None and not Path(options.weights).is_file():
         raise FollicleSegError(f"--weights {options.weights}: no such file")
     out = Path(options.out)
-    paths = list(discover(inputs, exclude=[out]))
+    indexes: list[Path] = []  # DICOMDIR files: said, not analysed
+    paths = list(discover(inputs, exclude=[out], indexes=indexes))
     if not paths:
         inside = [str(i) for i in inputs if Path(os.path.abspath(i)).is_relative_to(os.path.abspath(out))]
         if inside:  # its files are the outputs of runs, never inputs
@@ -112,6 +113,8 @@ def run(inputs: Iterable[str | Path], options: RunOptions, *, progress=None) -> 
         handler = start_log(out)
         try:
             remove_temporary(out)
+            for index in indexes:
+                log.info("%s", said(str(index), "a DICOMDIR (an index of the folder's files, read themselves): not analysed"))
             return _run(inputs, paths, replace(options, out=out), cohort, key, progress, t0)
         except FollicleSegError as exc:  # said in run.log too, not only on the console
             log.error("run stopped: %s", exc)

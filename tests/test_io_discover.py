@@ -20,8 +20,10 @@ def test_recursive_sorted_dicomdir_skipped_everything_else_kept(tmp_path: Path) 
     ]:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_bytes(b"x")
-    found = [p.relative_to(tmp_path).as_posix() for p in discover([tmp_path])]
+    indexes: list[Path] = []
+    found = [p.relative_to(tmp_path).as_posix() for p in discover([tmp_path], indexes=indexes)]
     assert found == [".hidden", "a.dcm", "b/2/IM0002", "b/IM0001", "b/~tmp.part", "notes.txt"]
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in indexes) == ["DICOMDIR", "b/dicomdir"]  # for run.log
 
 
 def test_files_and_folders_mixed_once_each_missing_kept(tmp_path: Path) -> None:

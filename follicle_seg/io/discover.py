@@ -10,13 +10,16 @@ from pathlib import Path
 SKIPPED_NAMES = frozenset({"DICOMDIR"})
 
 
-def discover(paths: Iterable[str | Path], *, exclude: Iterable[str | Path] = ()) -> Iterator[Path]:
+def discover(
+    paths: Iterable[str | Path], *, exclude: Iterable[str | Path] = (), indexes: list[Path] | None = None
+) -> Iterator[Path]:
     """Yield every file under ``paths`` (files or folders, searched recursively), sorted, as
     absolute paths.
 
     Any file name counts (scanners write ``IM0001``, ``1.2.840...``, no extension): non-DICOM,
     hidden and temporary files are yielded too, so that each gets its own rejected row later;
-    only ``DICOMDIR`` index files are skipped. A path that does not exist is yielded as it is
+    only ``DICOMDIR`` index files are skipped (appended to ``indexes`` when given, so that a run
+    can say so). A path that does not exist is yielded as it is
     (reading it will reject it). Each file is yielded once. Files found in a searched folder
     that lie under an ``exclude`` folder are left out (a run's own output folder inside its
     input: its tables, overlays and DICOM objects are not inputs); a file named itself is not.
@@ -42,7 +45,11 @@ def discover(paths: Iterable[str | Path], *, exclude: Iterable[str | Path] = ())
         # (resume and duplicate checks key on the path)
         path = Path(os.path.abspath(raw))
         candidates = _walk(path, skipped) if path.is_dir() else iter([path])
-        found.update(p for p in candidates if p.name.upper() not in SKIPPED_NAMES)
+        for p in candidates:
+            if p.name.upper() not in SKIPPED_NAMES:
+                found.add(p)
+            elif indexes is not None and p not in indexes:
+                indexes.append(p)
     yield from sorted(found)
 
 
