@@ -676,6 +676,34 @@ def test_a_frame_split_over_several_fragments_is_one_frame(tmp_path: Path) -> No
         assert np.array_equal(grey_of(path), grey_of(plain))
 
 
+def test_an_rle_frame_split_over_fragments_or_a_padding_item_is_not_more_frames(tmp_path: Path) -> None:
+    """RLE is one fragment a frame, yet writers split frames (with an offset table) or add a short
+    padding item: pydicom decodes them, and they were rejected as holding more frames than declared.
+    A fragment that begins an RLE frame (its 64-byte header) is a frame; the others are not."""
+    from pydicom.encaps import generate_frames
+
+    def split(has_bot: bool, pad: bool) -> Callable[[Dataset], None]:
+        def edit(ds: Dataset) -> None:
+            whole = list(generate_frames(ds.PixelData, number_of_frames=3))
+            ds.PixelData = encapsulate(whole, fragments_per_frame=1 if pad else 2, has_bot=has_bot)
+            if pad:  # an item of two bytes before the sequence delimiter
+                ds.PixelData = ds.PixelData + b"\xfe\xff\x00\xe0\x02\x00\x00\x00\x00\x00"
+
+        return edit
+
+    plain = write(tmp_path, pattern(3), name="plain.dcm", transfer_syntax=RLELossless)
+    for has_bot, pad in ((True, False), (True, True)):  # (no offset table: pydicom cannot tell the frames)
+        path = write(tmp_path, pattern(3), name=f"rle{has_bot}{pad}.dcm", transfer_syntax=RLELossless,
+                     edit=split(has_bot, pad))  # fmt: skip
+        assert read_record(path).n_frames == 3
+        assert np.array_equal(grey_of(path), grey_of(plain))
+    # four whole frames under NumberOfFrames 3: still said
+    extra = write(tmp_path, pattern(4), name="four.dcm", transfer_syntax=RLELossless,
+                  edit=lambda ds: setattr(ds, "NumberOfFrames", 3))  # fmt: skip
+    with pytest.raises(RejectedInput, match="pixel data holds 4 frames, NumberOfFrames says 3"):
+        read_record(extra)
+
+
 # ----------------------------------------------------------------------------- files built tag by tag
 
 

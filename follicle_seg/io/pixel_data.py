@@ -94,8 +94,7 @@ def _check_fragments(path: str, ds: Dataset, elem: Any, n_frames: int) -> None:
         raise RejectedInput(
             path, f"corrupt compressed pixel data: {n_frames} frames in {len(starts)} fragments"
         )
-    rle = UID(ds.file_meta.TransferSyntaxUID) == RLELossless  # one fragment per frame (PS3.5 A.4.2)
-    held = max(len(starts) if rle else codestreams, len(bot), _extended_offset_count(ds))
+    held = max(codestreams, len(bot), _extended_offset_count(ds))
     if held > n_frames:
         raise RejectedInput(path, more_frames_than_declared(ds, held))
     fragment_starts = set(starts)
@@ -127,6 +126,7 @@ def _walk_items(
     """
     size = (tag_int(ds, "Rows", 0), tag_int(ds, "Columns", 0))
     samples = tag_int(ds, "SamplesPerPixel", 1)
+    rle = UID(ds.file_meta.TransferSyntaxUID) == RLELossless
     bot: list[int] | None = None
     starts: list[int] = []
     offset = codestreams = 0
@@ -156,7 +156,8 @@ def _walk_items(
         starts.append(offset)
         offset += 8 + length
         value_start = stream.tell()
-        codestreams += begins_codestream(stream.read(min(length, len(_JP2_SIGNATURE))))
+        head = stream.read(min(length, len(_JP2_SIGNATURE)))
+        codestreams += begins_rle_frame(head, length) if rle else begins_codestream(head)
         stream.seek(value_start)
         declared = _codestream_size(stream, length)
         if declared is not None and declared[:2] != size:
@@ -184,6 +185,20 @@ def begins_codestream(head: bytes) -> bool:
     (True, True, False)
     """
     return head[:3] == b"\xff\xd8\xff" or head[:4] == b"\xff\x4f\xff\x51" or head.startswith(_JP2_SIGNATURE)
+
+
+def begins_rle_frame(head: bytes, length: int) -> bool:
+    r"""Whether a fragment begins an RLE frame: its 64-byte header (1 to 15 segments, the first
+    at offset 64). One fragment a frame, the standard says; a writer that split a frame over
+    two, or added a short padding item, made more fragments than frames, not more frames.
+
+    >>> begins_rle_frame(b"\x01\x00\x00\x00\x40\x00\x00\x00", 200), begins_rle_frame(b"\x00\x00", 2)
+    (True, False)
+    """
+    if length < 64 or len(head) < 8:
+        return False
+    segments, first = struct.unpack("<II", head[:8])
+    return 1 <= segments <= 15 and first == 64
 
 
 def more_frames_than_declared(ds: Dataset, held: int) -> str:
