@@ -839,9 +839,13 @@ def test_a_voi_lut_gives_the_grey_levels_when_no_window_does(tmp_path: Path) -> 
     short = Dataset()
     short.LUTDescriptor, short.LUTData = [4096, 0, 8], [0, 1, 2]
     short["LUTData"].VR = "US"
-    assert rejected(build(tmp_path / "short.dcm", values, stored=12, VOILUTSequence=[short])) == (
-        "unusable grey-level tags (VOI LUT holds 3 entries, its descriptor says 4096)"
-    )
+    nine_bits = Dataset()
+    nine_bits.LUTDescriptor, nine_bits.LUTData = [4096, 0, 9], lut.LUTData
+    nine_bits["LUTData"].VR = "US"
+    # a table that does not fit its descriptor: the image's value range, as without one (it was rejected)
+    plain = grey_of(build(tmp_path / "plain.dcm", values, stored=12))
+    for bad in (short, nine_bits):
+        assert np.array_equal(grey_of(build(tmp_path / "bad.dcm", values, stored=12, VOILUTSequence=[bad])), plain)
 
 
 @pytest.mark.parametrize("width", ["0", "0.5", "NaN", "inf"])

@@ -186,16 +186,20 @@ def _voi_window(ds: Dataset) -> tuple[float, float] | None:
 
 def _voi_lut(ds: Dataset, signed: bool) -> tuple[int, np.ndarray, int] | None:
     """The first VOI LUT of the VOILUTSequence: (first value mapped, entries, bits per entry);
-    None without one. Raises ValueError when its descriptor and data do not fit (PS3.3
-    C.11.2.1.1: entries 0 meaning 65536, the first value signed for signed pixels, 8 or 10-16 bits;
-    OW data in the file's byte order)."""
+    None without one, or when its descriptor and data do not fit (PS3.3 C.11.2.1.1: entries 0
+    meaning 65536, the first value signed for signed pixels, 8 or 10-16 bits; OW data in the
+    file's byte order): the image's value range is used then, as for an unusable window (the
+    file was rejected for it, an image a viewer shows)."""
     items = ds.get("VOILUTSequence")
     if not items:
         return None
     item = items[0]
-    descriptor = [int(v) for v in item.LUTDescriptor]
+    try:
+        descriptor = [int(v) for v in item.get("LUTDescriptor") or ()]
+    except (TypeError, ValueError):
+        return None
     if len(descriptor) != 3 or not (descriptor[2] == 8 or 10 <= descriptor[2] <= 16):
-        raise ValueError(f"VOI LUT descriptor {descriptor} is not (entries, first value, 8 or 10-16 bits)")
+        return None
     n_entries, first, entry_bits = descriptor[0] or 2**16, descriptor[1], descriptor[2]
     if signed and first >= 2**15:
         first -= 2**16
@@ -206,5 +210,5 @@ def _voi_lut(ds: Dataset, signed: bool) -> tuple[int, np.ndarray, int] | None:
     else:
         entries = np.atleast_1d(np.asarray(data if data is not None else [], dtype=np.float64))
     if entries.size < n_entries:
-        raise ValueError(f"VOI LUT holds {entries.size} entries, its descriptor says {n_entries}")
+        return None
     return first, entries[:n_entries].astype(np.float64), entry_bits
