@@ -50,8 +50,8 @@ def test_segment_returns_labels_and_probabilities_on_the_region_grid(segmenter: 
     frames[0].pixels[:, :60] = 0  # the black beside a fan
     out = segmenter.segment(frames)
     assert [s.index for s in out] == [0, 3]
-    # the scan area, for follicles cut by its edge
-    assert not out[0].scan[:, :50].any() and out[0].scan[:, 70:].all() and out[1].scan.all()
+    # the scan area, for follicles cut by its edge: where the lit pixels end (column 60)
+    assert not out[0].scan[:, :59].any() and out[0].scan[:, 61:].all() and out[1].scan.all()
     for frame, seg in zip(frames, out):
         assert seg.labels.shape == frame.pixels.shape and seg.labels.dtype == np.uint8
         assert set(np.unique(seg.labels)) <= {0, 1, 2}

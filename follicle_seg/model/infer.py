@@ -32,9 +32,9 @@ from follicle_seg.model.preprocess import (
     ASSUMED_DEPTH_MM,
     TARGET_MM,
     InputGeometry,
-    fan_mask,
     prepare,
     restore_probabilities,
+    scan_area,
 )
 from follicle_seg.types import (
     FOLLICLE,
@@ -268,7 +268,7 @@ class Segmenter:
                 follicle_prob=probs[FOLLICLE],
                 ovary_prob=probs[OVARY] + probs[FOLLICLE],
                 flags=flags,
-                scan=fan_mask(frame.pixels),
+                scan=scan_area(frame.pixels),
             )
 
         return self._map(lambda pair: result(*pair), zip(frames, self.predict(items)))

@@ -154,6 +154,25 @@ def fan_mask(pixels: np.ndarray) -> np.ndarray:
     return fill_holes(lit)
 
 
+#: How far :func:`fan_mask` reaches into the black around the fan: a pixel 3 from the lit edge
+#: still has 2 lit columns of its 9 x 9 window (18 of 81, over 20 %).
+FAN_REACH_PX = 3
+
+
+def scan_area(pixels: np.ndarray) -> np.ndarray:
+    """The lit scan area: :func:`fan_mask` drawn back by :data:`FAN_REACH_PX` (eroded; the grid's
+    border stays), so that its edge is where the image's lit pixels end, for the follicles cut
+    by it (``Section.at_edge``).
+
+    >>> frame = np.zeros((40, 60), np.uint8); frame[:, 20:] = 120
+    >>> area = scan_area(frame)
+    >>> int(area[0].argmax()), bool(area[:, 20:].all())
+    (20, True)
+    """
+    kernel = np.ones((2 * FAN_REACH_PX + 1,) * 2, np.uint8)
+    return cv2.erode(fan_mask(pixels).astype(np.uint8), kernel, borderType=cv2.BORDER_REPLICATE).astype(bool)
+
+
 def normalise_intensity(image: np.ndarray, fan: np.ndarray) -> np.ndarray:
     """Map the 1st-99th grey percentiles inside the fan to 0-1 (clipped); 0 outside the fan.
 
