@@ -398,13 +398,18 @@ class _OvaryVisit:
 
     def _ovary_size(self) -> dict:
         """d1, d2 and area of the largest ovary section among the images (SPEC), and the volume
-        of the ellipsoid of those d1 and d2 and the third axis of the sweep with the largest
-        ovary section (as a sonographer measures the third diameter on another image), so that
-        the volume always goes with the d1 and d2 beside it."""
-        sections = [r.ovary for r in self.images if r.ovary is not None and r.ovary.area_mm2 is not None]
-        biggest = max(sections, key=lambda s: s.area_mm2, default=None)  # type: ignore[arg-type,return-value]
-        swept = [r for r in self.images if r.ovary is not None and r.ovary_d3_mm is not None]
-        d3 = max(swept, key=lambda r: r.ovary.area_px).ovary_d3_mm if swept else None  # type: ignore[union-attr]
+        of the ellipsoid of those d1 and d2 and the third axis of their sweep, else of the sweep
+        with the largest ovary section (as a sonographer measures the third diameter on another
+        image), so that the volume always goes with the d1 and d2 beside it."""
+        measured = [r for r in self.images if r.ovary is not None and r.ovary.area_mm2 is not None]
+        chosen = max(measured, key=lambda r: r.ovary.area_mm2, default=None)  # type: ignore[union-attr]
+        biggest = chosen.ovary if chosen is not None else None
+        # the third axis of the image that gave d1 and d2 when it is a sweep, else of the sweep
+        # with the largest section (calibrated sweeps only, compared in mm^2 as d1 and d2 are)
+        swept = [r for r in measured if r.ovary_d3_mm is not None]
+        third = chosen if chosen is not None and chosen.ovary_d3_mm is not None else max(
+            swept, key=lambda r: r.ovary.area_mm2, default=None)  # type: ignore[union-attr]  # fmt: skip
+        d3 = third.ovary_d3_mm if third is not None else None
         volume = None
         if biggest is not None and biggest.d1_mm is not None and biggest.d2_mm is not None and d3 is not None:
             volume = ellipsoid_volume_ml(biggest.d1_mm, biggest.d2_mm, d3)

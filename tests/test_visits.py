@@ -509,6 +509,19 @@ def test_change_from_baseline_is_from_the_week_0_visit_nearest_the_baseline_day(
     assert visits["delta_follicle_count"].tolist() == [0, 2, 1]
 
 
+def test_the_ovary_volume_takes_the_third_axis_of_the_sweep_that_gave_d1_and_d2():
+    """Two sweeps at different spacings: the one with the larger section in mm^2 gives d1, d2 and
+    its own third axis (the other's has more pixels; an uncalibrated sweep gives none)."""
+    coarse = replace(result("1.1", [5.0], ovary=ovary_section(20, 11.5), volume=1.0), ovary_d3_mm=14.0)
+    fine = replace(result("1.2", [5.0], ovary=ovary_section(18, 10), volume=0.8), ovary_d3_mm=9.0)
+    fine = replace(fine, ovary=replace(fine.ovary, area_px=fine.ovary.area_px * 9))  # smaller pixels
+    uncalibrated = replace(result("1.3", [5.0], ovary=replace(ovary_section(30, 20), area_mm2=None, d1_mm=None, d2_mm=None),
+                                  volume=None), ovary_d3_mm=30.0)  # fmt: skip
+    ovary = build_tables([coarse, fine, uncalibrated])["ovaries"].iloc[0]
+    assert (ovary["ovary_d1_mm"], ovary["ovary_d2_mm"]) == (20.0, 11.5)
+    assert ovary["ovary_volume_ml"] == pytest.approx(math.pi / 6 * 20 * 11.5 * 14 / 1000, abs=5e-4)
+
+
 def test_the_ovary_volume_takes_the_third_axis_of_the_sweep_with_the_largest_ovary_section():
     images = [replace(result("1.1", [5.0], ovary=ovary_section(20, 15), volume=2.0), ovary_d3_mm=12.0),
               replace(result("1.2", [5.0], ovary=ovary_section(25, 16), volume=3.2), ovary_d3_mm=15.0)]  # fmt: skip
