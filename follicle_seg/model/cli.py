@@ -7,13 +7,18 @@ Parsing only; the work is done in :mod:`follicle_seg.model.train` and
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shlex
+import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
+
+from follicle_seg.errors import FollicleSegError
 
 TRAIN_SEEDS_START = 0
 """Synthetic training frames use seeds from here on; held-out validation from 900 000."""
@@ -103,12 +108,17 @@ def train_command(
         help="Share of layered frames with a small, flat, nearly follicle-free ovary, often beside a rounder "
         "look-alike (default: 0, off).",
     ),
-    init: Optional[Path] = typer.Option(None, "--init", help="Start from these weights (e.g. models/model.pt)."),
-    val_fraction: float = typer.Option(0.2, "--val-fraction", help="Share of --data frames held out."),
+    init: Optional[Path] = typer.Option(
+        None, "--init", help="Start from a bundle's weights: 'shipped' (the weights this package ships, wherever it "
+        "is installed) or a bundle's models/model.pt.",
+    ),
+    val_fraction: float = typer.Option(
+        0.2, "--val-fraction", help="Share of --data frames held out, whole sources at a time (0: none; below 1)."
+    ),
     val_data: Optional[Path] = typer.Option(
         None, "--val-data", help="Held-out annotated frames (same layout as --data) instead of a share of --data."
     ),
-    max_steps: int = typer.Option(4000, "--max-steps", help="Optimiser steps at most."),
+    max_steps: int = typer.Option(4000, "--max-steps", min=1, help="Optimiser steps at most."),
     minutes: float = typer.Option(40.0, "--minutes", help="Wall-time limit of the training loop."),
     batch_size: int = typer.Option(8, "--batch-size", min=1),
     crop: int = typer.Option(192, "--crop", min=16, help="Training crop side in pixels at 0.3 mm/px."),
@@ -137,6 +147,10 @@ def train_command(
         "two encoder blocks (default: 0, off).",
     ),
     checkpoints: Optional[Path] = typer.Option(None, "--checkpoints", help="Folder for the weights at every validation."),
+    keep_checkpoints: int = typer.Option(
+        5, "--keep-checkpoints", min=0,
+        help="With --checkpoints: keep those of the last K validations and the best one (0: every one).",
+    ),
     cache: Path = typer.Option(Path("runs/cache"), "--cache", help="Folder for the synthetic frame cache."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
 ) -> None:
@@ -144,7 +158,10 @@ def train_command(
 
     Writes a self-contained bundle to --out and a before/after report (train_report.json).
     With --data, a seeded share (--val-fraction) of your frames, or the frames of --val-data, is
-    held out for early stopping and the report. Images may be 8-bit grey or RGB PNG; masks PNG
+    held out for early stopping and the report; the frames of one source (a NIfTI stack NAME_k,
+    a cine <uid>_f<k>, export_pairs.py's <sop>_<frame>: the name without a final _<digits>) stay
+    on one side. Fine-tuning (--init) keeps the starting weights, and says so, when no
+    validation beats their held-out score. Images may be 8-bit grey or RGB PNG; masks PNG
     of the same size holding 0 background, 1 ovary, 2 follicle, or 3 inside an ovary outline
     whose follicles are not drawn. NIfTI (.nii, .nii.gz) may stand for either: a 3-D file is a
     stack of frames, its slices holding a label are used, and its header gives the pixel size.
@@ -157,13 +174,14 @@ def train_command(
 
     Examples:
 
-        follicle-seg train --init models/model.pt --data my_site/ --out runs/my_site_bundle
+        follicle-seg train --init shipped --data my_site/ --out runs/my_site_bundle
 
         follicle-seg train --synthetic 1200 --out runs/from_scratch --minutes 40
     """
+    from follicle_seg.model.data import make_sample, source_of
     from follicle_seg.model.infer import resolve_device
     from follicle_seg.model.network import CANDIDATES
-    from follicle_seg.model.train import TrainConfig, split_holdout, train
+    from follicle_seg.model.train import TrainConfig, TrainingInterrupted, split_holdout, train
 
     try:
         torch_device = resolve_device(device)  # before any data is read or made
@@ -175,40 +193,168 @@ def train_command(
         raise typer.BadParameter("--val-data goes with --data.")
     if not 0.0 <= data_share < 1.0:
         raise typer.BadParameter(f"--data-share must lie in [0, 1), not {data_share}.")
+    if not 0.0 <= val_fraction < 1.0:
+        raise typer.BadParameter(f"must lie in [0, 1) (0: hold out nothing), not {val_fraction}.",
+                                 param_hint="--val-fraction")
     if network not in CANDIDATES:
         raise typer.BadParameter(f"--network must be one of {', '.join(sorted(CANDIDATES))}, not {network!r}.")
+    init = _starting_weights(init)  # before any data is read: a wrong path is said at once
+    _check_out(out, init)
     config = TrainConfig(max_steps=max_steps, batch_size=batch_size, crop=crop, learning_rate=learning_rate,
                          weight_decay=weight_decay, val_every=val_every, patience=patience,
                          time_limit_min=minutes, seed=seed, network=network, ema_decay=ema,
                          background_crops=background_crops, frame_zoom=frame_zoom, mixstyle=mixstyle,
-                         checkpoints=None if checkpoints is None else str(checkpoints))
+                         checkpoints=None if checkpoints is None else str(checkpoints),
+                         keep_checkpoints=keep_checkpoints)
     train_samples: list[Any] = []
     val_samples: list[Any] = []
-    if data is not None:
-        samples = _annotated_samples(data)
-        if val_data is None:
-            tr, va = split_holdout(len(samples), val_fraction, seed)
-            train_samples += [samples[i] for i in tr]
-            val_samples += [samples[i] for i in va]
+    data_source = None
+    terminated: list[int] = []
+    try:
+        with _sigterm_as_interrupt(terminated):
+            if data is not None:
+                pairs = _annotated_pairs(data)
+                _warn_empty_masks(pairs)
+                samples = [make_sample(px, lab, sr, sc) for _, px, lab, sr, sc in pairs]
+                if val_data is None:
+                    sources = [source_of(name) for name, *_ in pairs]
+                    tr, va = split_holdout(len(samples), val_fraction, seed, sources)
+                    train_samples += [samples[i] for i in tr]
+                    val_samples += [samples[i] for i in va]
+                    n_sources = len(set(sources))
+                    _log(f"{len(tr)} training and {len(va)} held-out frames from {data} ({n_sources} source(s): "
+                         "the frames of one source are on one side)")
+                    data_source = (f"{len(pairs)} annotated frames of {data} (site data) from {n_sources} source(s), "
+                                   f"{len(va)} of them held out")
+                    if not va:
+                        why = ("--val-fraction 0" if val_fraction == 0 else "a single frame" if len(pairs) == 1
+                               else f"all {len(pairs)} frames are of one source ({sources[0]}: names "
+                                    f"{sources[0]}_<k>), which cannot be split")
+                        _no_holdout(why, init is not None)
+                else:
+                    train_samples += samples
+                    val_pairs = _annotated_pairs(val_data, "--val-data")
+                    val_samples += [make_sample(px, lab, sr, sc) for _, px, lab, sr, sc in val_pairs]
+                    _log(f"{len(train_samples)} training frames from {data}, {len(val_samples)} held-out from {val_data}")
+                    data_source = f"{len(pairs)} annotated frames of {data} (site data), {len(val_pairs)} held out from {val_data}"
+            if synthetic > 0:
+                synthetic_train, synthetic_val = synthetic_samples(
+                    synthetic, max(8, synthetic // 20) if data is None else 0, cache, layered_share=layered_share,
+                    patchwork_share=patchwork_share, poi_share=poi_share)
+                train_samples = repeat_to_share(train_samples, synthetic_train, data_share) + synthetic_train
+                val_samples += synthetic_val
+                if data_source is not None:
+                    data_source += f", with {synthetic} synthetic frames of follicle_seg.synth"
+            if data is None and not val_samples:  # pragma: no cover - synthetic runs always hold some out
+                _no_holdout("no held-out synthetic frames", init is not None)
+            start_note = "fine-tuned" if init is not None else "trained"
+            report = train(train_samples, val_samples, out, init=init, config=config,
+                           device=torch_device, log=_log,
+                           note=f"{start_note} on {data_source}" if data_source is not None
+                           else f"{start_note} on {synthetic} synthetic frames",
+                           command=shlex.join(["follicle-seg", *sys.argv[1:]]),
+                           data_info={"generator": "follicle_seg.synth.training.training_frame(seed, style=None, "
+                                                   f"shift=0.0, layered_share={layered_share}, patchwork_share="
+                                                   f"{patchwork_share}, poi_share={poi_share})"}
+                           if synthetic > 0 else None,
+                           data_source=data_source)
+    except TrainingInterrupted as stop:
+        how = "stopped (SIGTERM)" if terminated else "interrupted"
+        if stop.report is not None:
+            _log(f"{how}: wrote the bundle of the best weights so far ({stop.report['kept']}, "
+                 f"{stop.report['steps']} steps run) to {out}.")
         else:
-            train_samples += samples
-            val_samples += _annotated_samples(val_data, "--val-data")
-        _log(f"{len(train_samples)} training and {len(val_samples)} held-out frames from {data}")
-    if synthetic > 0:
-        synthetic_train, synthetic_val = synthetic_samples(synthetic, max(8, synthetic // 20) if data is None else 0, cache,
-                                                           layered_share=layered_share, patchwork_share=patchwork_share,
-                                                           poi_share=poi_share)
-        train_samples = repeat_to_share(train_samples, synthetic_train, data_share) + synthetic_train
-        val_samples += synthetic_val
-    report = train(train_samples, val_samples, out, init=init, config=config,
-                   device=torch_device, log=_log,
-                   note=f"fine-tuned on {data}" if data is not None else f"trained on {synthetic} synthetic frames",
-                   command=shlex.join(["follicle-seg", *sys.argv[1:]]),
-                   data_info={"generator": "follicle_seg.synth.training.training_frame(seed, style=None, shift=0.0, "
-                                           f"layered_share={layered_share}, patchwork_share={patchwork_share}, "
-                                           f"poi_share={poi_share})"}
-                   if synthetic > 0 else None)
-    typer.echo(json.dumps({k: report[k] for k in ("before", "after", "steps", "minutes", "weights")}, indent=2))
+            kept = f"; the checkpoints so far are in {checkpoints}" if checkpoints is not None and stop.history else ""
+            _log(f"{how}: no validation had kept weights yet, nothing written to {out}{kept}.")
+        raise typer.Exit(143 if terminated else 130) from None
+    except KeyboardInterrupt:
+        _log(f"{'stopped (SIGTERM)' if terminated else 'interrupted'} before training: nothing written to {out}.")
+        raise typer.Exit(143 if terminated else 130) from None
+    except FollicleSegError as exc:
+        _log(f"error: {exc}")
+        raise typer.Exit(2) from None
+    keys = ("before", "after", "steps", "kept_step", "improved", "kept", "minutes", "weights")
+    typer.echo(json.dumps({k: report[k] for k in keys if k in report}, indent=2))
+
+
+SHIPPED = "shipped"
+"""``--init shipped``: the weights this package ships (:func:`~follicle_seg.model.paths.shipped_bundle_root`)."""
+
+
+def _starting_weights(init: Path | None) -> Path | None:
+    """``--init`` as a verified bundle's weights path, or a one-line :class:`typer.BadParameter`."""
+    from follicle_seg.errors import ModelError
+    from follicle_seg.model.bundle import load_network
+    from follicle_seg.model.paths import METADATA, WEIGHTS, bundle_root_of, shipped_bundle_root
+
+    if init is None:
+        return None
+    if str(init) == SHIPPED:
+        init = shipped_bundle_root() / WEIGHTS
+    if init.is_dir() and (init / WEIGHTS).is_file():  # a bundle folder named for its weights
+        init = init / WEIGHTS
+    if not init.is_file():
+        raise typer.BadParameter(f"{init}: no such weights file (from {Path.cwd()}); '--init shipped' names the "
+                                 "weights this package ships, wherever it is installed.", param_hint="--init")
+    if not (bundle_root_of(init) / METADATA).is_file():
+        raise typer.BadParameter(f"{init}: not a bundle's models/model.pt (no configs/metadata.json beside "
+                                 "models/): a --checkpoints file (step_<N>.pt) is not one; give the bundle its run "
+                                 "wrote (OUT/models/model.pt) or --init shipped.", param_hint="--init")
+    try:
+        load_network(init)  # verified (sha256) and fitting its network, before any data is read
+    except ModelError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--init") from None
+    return init
+
+
+def _check_out(out: Path, init: Path | None) -> None:
+    """Refuse an ``--out`` that would overwrite the shipped weights or the starting ones."""
+    from follicle_seg.model.paths import bundle_root_of, shipped_bundle_root
+
+    target = out.resolve()
+    if target == shipped_bundle_root().resolve():
+        raise typer.BadParameter(f"{out} is the shipped bundle's folder: writing there would replace the weights "
+                                 "this package ships; give a new folder.", param_hint="--out")
+    if init is not None and target == bundle_root_of(init):
+        raise typer.BadParameter(f"{out} is the bundle of --init: writing there would replace the starting weights; "
+                                 "give a new folder.", param_hint="--out")
+    if out.exists() and not out.is_dir():
+        raise typer.BadParameter(f"{out} is a file, not a folder.", param_hint="--out")
+
+
+def _no_holdout(why: str, fine_tuning: bool) -> None:
+    _log(f"warning: no held-out frames ({why}): no early stopping (the run goes to --max-steps or --minutes), "
+         "no before/after score, and the last weights are kept"
+         + (", not checked against the starting ones" if fine_tuning else "")
+         + "; give more sources, or --val-data DIR, to hold some out.")
+
+
+def _warn_empty_masks(pairs: list[Any]) -> None:
+    empty = [name for name, _, labels, *_ in pairs if not labels.any()]
+    if empty:
+        more = f" and {len(empty) - 5} more" if len(empty) > 5 else ""
+        _log(f"warning: {len(empty)} of {len(pairs)} frame(s) with an empty mask (all background): "
+             f"{', '.join(empty[:5])}{more}; they teach that no ovary is there: leave them out if they were "
+             "not annotated.")
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt(terminated: list[int]) -> Iterator[None]:
+    """SIGTERM (a batch scheduler, ``kill``) stops training as Ctrl-C does: said, best weights kept."""
+
+    def stop(signum: int, frame: Any) -> None:
+        terminated.append(signum)
+        raise KeyboardInterrupt
+
+    try:
+        before = signal.signal(signal.SIGTERM, stop)
+    except ValueError:  # not the main thread: leave the signal alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
 
 
 def evaluate_command(

@@ -17,6 +17,7 @@ enhancement point away from the probe), and optionally a wide rescaling of the w
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -41,10 +42,12 @@ from monai.transforms import (
 from PIL import Image
 from scipy import ndimage
 
-from follicle_seg.errors import RejectedInput
+from follicle_seg.errors import RejectedInput, brief
+from follicle_seg.io.calibration import SPACING_RANGE_MM, implausible_spacing
 from follicle_seg.model import nifti
 from follicle_seg.model.loss import OUTLINE
 from follicle_seg.model.preprocess import normalise_intensity, resample, to_network_scale
+from follicle_seg.types import Calibration
 
 Sample = dict[str, np.ndarray]
 
@@ -115,32 +118,152 @@ size (rows, columns) in mm or ``None``."""
 
 
 _MASK_VALUES = "mask values must be 0, 1 (ovary), 2 (follicle) or 3 (ovary outline, follicles not drawn)."
+_LOSSY = (".jpg", ".jpeg")
+"""Image files read beside PNG and NIfTI; refused as masks (lossy compression blurs label values)."""
+_SPACING_COLUMNS = ("name", "spacing_row_mm", "spacing_col_mm")
+
+
+def _open(path: Path) -> Image.Image:
+    """A decoded image; a file that is not one (corrupt, truncated, another format) is refused."""
+    try:
+        image = Image.open(path)
+        image.load()
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise RejectedInput(str(path), f"cannot read the image: {brief(exc)}") from None
+    return image
 
 
 def _grey(path: Path) -> np.ndarray:
-    with Image.open(path) as im:
+    """An image file as 8-bit grey: 8-bit grey kept, colour (RGB, palette) made grey by luminance,
+    and 16-bit or float images kept when whole numbers 0-255, else stretched from their minimum to
+    their maximum (as NIfTI images are: :func:`~follicle_seg.model.nifti.to_grey`), never clipped."""
+    with _open(path) as im:
+        if im.mode.startswith(("I", "F")):  # I;16, I;16B, I (32-bit), F
+            return nifti.to_grey(np.asarray(im))
         return np.asarray(im.convert("L"))
+
+
+def _mask_values(values: np.ndarray, path: Path) -> np.ndarray:
+    """Label values 0-3 as uint8, or :class:`RejectedInput` naming the values found."""
+    values = np.asarray(values)
+    if values.dtype == bool:
+        values = values.astype(np.uint8)
+    if values.size and (values.min() < 0 or values.max() > OUTLINE or np.any(values != np.round(values))):
+        found = np.unique(values)
+        shown = ", ".join(f"{v:g}" for v in found[:6].astype(float)) + (", ..." if len(found) > 6 else "")
+        raise RejectedInput(str(path), f"{_MASK_VALUES[:-1]}; found {shown}.")
+    return values.astype(np.uint8)
+
+
+def _mask(path: Path) -> np.ndarray:
+    """A PNG mask's label values: grey (8- or 16-bit) as stored; palette (indexed) by its indices,
+    or by its grey levels when every palette entry used is grey; RGB only when its channels agree."""
+    with _open(path) as im:
+        values = np.asarray(im)
+        if im.mode == "P":
+            palette = np.asarray(im.getpalette() or [], dtype=np.int64)
+            rgb = palette[: len(palette) // 3 * 3].reshape(-1, 3)
+            used = np.unique(values)
+            if used.max() < len(rgb) and np.all(rgb[used, 0] == rgb[used, 1]) and np.all(rgb[used, 1] == rgb[used, 2]):
+                values = rgb[:, 0][values]  # a grey palette: the grey levels are the labels
+        elif im.mode in ("RGB", "RGBA", "LA", "RGBX"):
+            if im.mode != "LA":
+                colour = values[..., :3]
+                if np.any(colour[..., 0] != colour[..., 1]) or np.any(colour[..., 1] != colour[..., 2]):
+                    raise RejectedInput(str(path), "a colour mask (its R, G and B differ): labels are read as values, "
+                                                   "not colours; save 0-3 as a grey or indexed (palette) PNG.")  # fmt: skip
+            values = values[..., 0]
+        elif im.mode not in ("1", "L") and not im.mode.startswith(("I", "F")):
+            raise RejectedInput(str(path), f"a {im.mode} image; a mask is a grey or indexed PNG of the values 0-3.")
+    return _mask_values(values, path)
 
 
 def _frames(path: Path, mask: bool) -> tuple[np.ndarray, float | None, float | None]:
     """Frames ``(n, rows, columns)`` uint8 of a PNG (one) or NIfTI file, and the NIfTI's spacing."""
     if not nifti.is_nifti(path):
-        return _grey(path)[None], None, None
+        return (_mask(path) if mask else _grey(path))[None], None, None
     frames, row_mm, col_mm = nifti.read_nifti(path)
     if not mask:
         return nifti.to_grey(frames), row_mm, col_mm
-    if np.any(frames != np.round(frames)) or frames.min() < 0 or frames.max() > OUTLINE:
-        raise RejectedInput(str(path), _MASK_VALUES)
-    return frames.astype(np.uint8), row_mm, col_mm
+    return _mask_values(frames, path), row_mm, col_mm
 
 
 def _name(path: Path) -> str:
     return nifti.stem(path) if nifti.is_nifti(path) else path.stem
 
 
-def _annotation_files(folder: Path) -> list[Path]:
-    """The PNG and NIfTI files of ``folder``, sorted."""
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() == ".png" or nifti.is_nifti(p))
+def _annotation_files(folder: Path) -> dict[str, Path]:
+    """The PNG, JPEG and NIfTI files of ``folder`` by name; two files of one name are refused."""
+    files: dict[str, Path] = {}
+    for path in sorted(folder.iterdir()):
+        if path.suffix.lower() not in (".png", *_LOSSY) and not nifti.is_nifti(path):
+            continue
+        name = _name(path)
+        if name in files:
+            raise RejectedInput(str(path), f"{files[name].name} has the same name {name!r}; keep one file per frame.")
+        files[name] = path
+    return files
+
+
+def read_spacing(path: Path) -> dict[str, tuple[float, float]]:
+    """``spacing.csv``: pixel size (rows, columns) in mm by frame name.
+
+    Raises
+    ------
+    RejectedInput
+        One line naming the file and its line: a header without the columns ``name,
+        spacing_row_mm, spacing_col_mm``, a value that is not a number, a pixel size outside
+        0.01-2 mm (as a NIfTI header's), or a name given twice.
+    """
+    path = Path(path)
+    spacing: dict[str, tuple[float, float]] = {}
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            fields = [f.strip() for f in reader.fieldnames or []]
+            if any(column not in fields for column in _SPACING_COLUMNS):
+                raise RejectedInput(str(path), f"line 1: the header must name the columns {','.join(_SPACING_COLUMNS)}; "
+                                               f"found {','.join(fields) or 'nothing'}.")  # fmt: skip
+            reader.fieldnames = fields
+            for row in reader:
+                line, name = reader.line_num, (row["name"] or "").strip()
+                raw = (row["spacing_row_mm"], row["spacing_col_mm"])
+                try:
+                    row_mm, col_mm = (float(v) for v in raw)
+                except (TypeError, ValueError):
+                    raise RejectedInput(str(path), f"line {line}: pixel size {', '.join(repr(v) for v in raw)} of "
+                                                   f"{name!r} is not a pair of numbers (mm).") from None  # fmt: skip
+                reason = implausible_spacing(Calibration(row_mm, col_mm, "spacing.csv"))
+                if reason or not np.isfinite([row_mm, col_mm]).all():
+                    lo, hi = SPACING_RANGE_MM
+                    raise RejectedInput(str(path), f"line {line}: pixel size {row_mm:g} x {col_mm:g} mm of {name!r}; "
+                                                   f"expected {lo:g}-{hi:g} mm/pixel.")  # fmt: skip
+                if name in spacing:
+                    raise RejectedInput(str(path), f"line {line}: {name!r} is given twice.")
+                spacing[name] = (row_mm, col_mm)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise RejectedInput(str(path), f"cannot read it: {brief(exc)}") from None
+    return spacing
+
+
+_FRAME_SUFFIX = re.compile(r"(_f?\d+)?(_pane\d+)?$")
+
+
+def source_of(name: str) -> str:
+    """The source (file, sweep, cine) a frame's name says it comes from: the name without a final
+    frame number ``_<digits>`` or ``_f<digits>`` and pane ``_pane<k>``.
+
+    Those are the names of the frames of one NIfTI stack (``NAME_k``), of one DICOM cine read from
+    its SEGs (``<uid>_f<frame>``) and of ``scripts/export_pairs.py`` (``<sop>_<frame>``,
+    ``<sop>_<frame>_pane<k>``); the held-out split keeps the frames of one source on one side
+    (:func:`~follicle_seg.model.train.split_holdout`).
+
+    Examples
+    --------
+    >>> source_of("1.2.3_40_pane2"), source_of("1.2.3_f007"), source_of("sweep_12"), source_of("f0")
+    ('1.2.3', '1.2.3', 'sweep', 'f0')
+    """
+    return _FRAME_SUFFIX.sub("", name, count=1) or name
 
 
 def read_image_pairs(folder: Path) -> list[Pair]:
@@ -155,6 +278,11 @@ def read_image_pairs(folder: Path) -> list[Pair]:
     pixel size, before a NIfTI header's; without either the assumed scale of uncalibrated frames
     is used.
 
+    Images may be 8-bit grey, colour (made grey by luminance), 16-bit (kept when 0-255, else
+    stretched from their minimum to their maximum) or JPEG. A PNG mask is read by its values:
+    grey, an indexed (palette) PNG by its indices (its grey levels when its palette is grey), RGB
+    only when its three channels agree.
+
     Returns
     -------
     list
@@ -163,22 +291,25 @@ def read_image_pairs(folder: Path) -> list[Pair]:
     Raises
     ------
     RejectedInput
-        Missing folders, an image without a mask, mismatched shapes, labels outside 0-3, or a
-        NIfTI file that cannot be read.
+        Missing folders, an image without a mask or a mask without an image, two files of one
+        name, a file that cannot be read, a JPEG or colour mask, mismatched shapes, labels outside
+        0-3, a NIfTI file that cannot be read, or a bad ``spacing.csv`` (:func:`read_spacing`).
     """
     folder = Path(folder)
     images, masks = folder / "images", folder / "masks"
     if not images.is_dir() or not masks.is_dir():
         raise RejectedInput(str(folder), "expected sub-folders images/ and masks/ of PNG or NIfTI files.")
-    spacing: dict[str, tuple[float, float]] = {}
-    if (folder / "spacing.csv").is_file():
-        with open(folder / "spacing.csv", newline="", encoding="utf-8") as handle:
-            for row in csv.DictReader(handle):
-                spacing[row["name"]] = (float(row["spacing_row_mm"]), float(row["spacing_col_mm"]))
-    mask_paths = {_name(p): p for p in _annotation_files(masks)}
+    spacing = read_spacing(folder / "spacing.csv") if (folder / "spacing.csv").is_file() else {}
+    image_paths, mask_paths = _annotation_files(images), _annotation_files(masks)
+    if lossy := [p for p in mask_paths.values() if p.suffix.lower() in _LOSSY]:
+        raise RejectedInput(str(lossy[0]), "a JPEG mask: lossy compression changes label values along every "
+                                           "edge; save masks as PNG or NIfTI.")  # fmt: skip
+    if orphans := sorted(set(mask_paths) - set(image_paths)):
+        name = orphans[0]
+        raise RejectedInput(str(mask_paths[name]), f"no image {name}.png, .jpg or .nii(.gz) in images/ for this mask"
+                                                   f"{f' (and {len(orphans) - 1} more)' if len(orphans) > 1 else ''}.")  # fmt: skip
     pairs = []
-    for image_path in _annotation_files(images):
-        name = _name(image_path)
+    for name, image_path in image_paths.items():
         if name not in mask_paths:
             raise RejectedInput(str(image_path), f"no mask {name}.png or {name}.nii(.gz) in masks/.")
         mask_path = mask_paths[name]
@@ -186,8 +317,6 @@ def read_image_pairs(folder: Path) -> list[Pair]:
         labels, *_ = _frames(mask_path, mask=True)
         if pixels.shape != labels.shape:
             raise RejectedInput(str(mask_path), f"mask {labels.shape} and image {pixels.shape} differ in size.")
-        if labels.max() > OUTLINE:
-            raise RejectedInput(str(mask_path), _MASK_VALUES)
         row_mm, col_mm = spacing.get(name, (row_mm, col_mm))
         if len(pixels) == 1:
             pairs.append((name, pixels[0], labels[0], row_mm, col_mm))

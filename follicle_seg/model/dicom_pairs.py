@@ -8,7 +8,8 @@ reference is read here into the same pairs as ``images/`` + ``masks/`` PNG files
 region instead of a ``spacing.csv``.
 
 Segments are read by what they are: an ovary (SCT 15497006 Ovary, or a label naming the ovary)
-or a follicle (SCT 24162005 Ovarian follicle structure, or a label naming a follicle); other
+or a follicle (SCT 24162005 Ovarian follicle structure, or a label naming a follicle; either
+code wins over the label); other
 segments (a uterus, a cyst) are background here. A SEG with ovary and follicle segments gives
 labels 1 and 2 (follicles over the ovary); one with only ovary segments is an outline whose
 follicles were not drawn (label 3, trained with the marginal loss of
@@ -42,10 +43,21 @@ def segment_class(code_value: str, scheme: str, label: str) -> int | None:
     (1, 2)
     >>> segment_class("35039007", "SCT", "Uterus") is None
     True
+
+    A known code wins over the label: an ovary segment labelled "Left ovary with follicles" is
+    the ovary. The label is read only when the code is not one of the two.
+
+    >>> segment_class("15497006", "SCT", "Left ovary with follicles")
+    1
     """
-    if (scheme, code_value) == (FOLLICLE.scheme_designator, FOLLICLE.value) or "follicle" in label.lower():
+    code = (scheme, code_value)
+    if code == (FOLLICLE.scheme_designator, FOLLICLE.value):
         return FOLLICLE_LABEL
-    if (scheme, code_value) == (OVARY.scheme_designator, OVARY.value) or "ovary" in label.lower():
+    if code == (OVARY.scheme_designator, OVARY.value):
+        return OVARY_LABEL
+    if "follicle" in label.lower():
+        return FOLLICLE_LABEL
+    if "ovary" in label.lower():
         return OVARY_LABEL
     return None
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import copy
 import itertools
-import math
 import json
+import math
+import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -29,6 +30,7 @@ from follicle_seg.model.data import Sample, eval_transforms, train_transforms
 from follicle_seg.model.loss import OUTLINE, MarginalDiceCELoss
 from follicle_seg.model.mixstyle import add_mixstyle
 from follicle_seg.model.network import build_network, network_def
+from follicle_seg.model.paths import METADATA, WEIGHTS
 from follicle_seg.model.preprocess import DIVISOR, pad_to
 from follicle_seg.types import FOLLICLE
 
@@ -61,20 +63,47 @@ class TrainConfig:
     checkpoints: str | None = None
     """Folder that receives the weights at every validation (``step_<N>.pt``, and the moving
     average as ``step_<N>_ema.pt``), or ``None``."""
+    keep_checkpoints: int = 5
+    """Validations whose checkpoints stay in ``checkpoints``: the last this many and the best
+    one (about 2.3 MB each, twice that with a moving average); 0 keeps every one."""
 
 
-def split_holdout(n: int, fraction: float, seed: int) -> tuple[list[int], list[int]]:
-    """Indices of a seeded random train / held-out split (at least one held out when n > 1).
+def split_holdout(
+    n: int, fraction: float, seed: int, groups: Sequence[Hashable] | None = None,
+) -> tuple[list[int], list[int]]:
+    """Indices of a seeded random train / held-out split, whole groups (sources) on one side.
+
+    ``groups[i]`` is the source of frame ``i`` (a file, sweep or cine:
+    :func:`~follicle_seg.model.data.source_of`); ``None`` makes each frame its own. Sources are
+    held out in a seeded random order until at least ``round(n * fraction)`` frames are (at least
+    one frame when ``fraction > 0``), never every source: one source alone cannot be split, and
+    ``fraction = 0`` holds out nothing. With one frame per source this is the per-frame split of
+    earlier versions, the same frames for the same seed.
 
     Examples
     --------
     >>> tr, va = split_holdout(10, 0.2, 0)
     >>> len(tr), len(va), sorted(tr + va) == list(range(10))
     (8, 2, True)
+    >>> tr, va = split_holdout(4, 0.25, 0, ["a", "a", "b", "b"])
+    >>> len(va), {0, 1} <= set(va) or {2, 3} <= set(va)
+    (2, True)
     """
-    order = np.random.default_rng(seed).permutation(n).tolist()
-    n_val = min(n - 1, max(1, int(round(n * fraction)))) if n > 1 else 0
-    return sorted(order[n_val:]), sorted(order[:n_val])
+    groups = list(range(n)) if groups is None else list(groups)
+    if len(groups) != n:
+        raise ValueError(f"{len(groups)} groups for {n} frames.")
+    members: dict[Hashable, list[int]] = {}
+    for i, group in enumerate(groups):
+        members.setdefault(group, []).append(i)
+    keys = sorted(members, key=lambda k: (str(type(k)), k))
+    order = [keys[i] for i in np.random.default_rng(seed).permutation(len(keys))]
+    target = max(1, int(round(n * fraction))) if fraction > 0 else 0
+    held: list[int] = []
+    for key in order[:-1]:  # at least one source is left to train on
+        if len(held) >= target:
+            break
+        held += members[key]
+    return sorted(set(range(n)) - set(held)), sorted(held)
 
 
 def dice(pred: np.ndarray, truth: np.ndarray) -> float:
@@ -141,6 +170,43 @@ def validate(net: torch.nn.Module, samples: Sequence[Sample], device: str = "cpu
     return metrics
 
 
+def score(metrics: dict[str, float]) -> float:
+    """What selects weights: held-out ovary Dice plus follicle Dice (when the frames have follicles drawn)."""
+    return metrics.get("ovary_dice", 0.0) + metrics.get("follicle_dice", 0.0)
+
+
+def kept_step(history: Sequence[dict[str, float]], bar: float | None, validated: bool) -> int:
+    """The step whose weights :func:`fit` returns: the first validation with the best score above
+    ``bar`` (every one above the starting weights' score when fine-tuning; any when ``bar`` is
+    ``None``); 0, the starting weights, when none beats it. Without held-out frames (``validated``
+    false) the last validation's.
+
+    Examples
+    --------
+    >>> h = [{"step": 10, "ovary_dice": 0.3}, {"step": 20, "ovary_dice": 0.5}, {"step": 30, "ovary_dice": 0.5}]
+    >>> kept_step(h, None, True), kept_step(h, 0.6, True), kept_step(h, 0.6, False)
+    (20, 0, 30)
+    """
+    best, step = (-1.0 if bar is None else bar), 0
+    for entry in history:
+        if not validated or score(entry) > best:
+            best, step = score(entry), int(entry["step"])
+    return step
+
+
+class TrainingInterrupted(Exception):
+    """Ctrl-C or SIGTERM during :func:`fit`: the best weights so far and the history, to be kept.
+
+    :func:`train` raises it on with ``report`` set: the report of the bundle it wrote from those
+    weights, or ``None`` when no validation had kept any (nothing written).
+    """
+
+    def __init__(self, state: dict[str, torch.Tensor], history: list[dict[str, float]]) -> None:
+        super().__init__("training interrupted")
+        self.state, self.history = state, history
+        self.report: dict[str, Any] | None = None
+
+
 BN_REFRESH_BATCHES = 24
 """Training batches used to recompute the batch-norm statistics of averaged weights."""
 
@@ -174,8 +240,15 @@ def fit(
     *,
     device: str = "cpu",
     log: Callable[[str], None] = print,
+    bar: float | None = None,
 ) -> tuple[dict[str, torch.Tensor], list[dict[str, float]]]:
     """Optimise ``net`` and return the best state dict (by held-out Dice) and the history.
+
+    ``bar`` is the held-out score (:func:`score`) that a validation must beat to be kept: the
+    starting weights' when fine-tuning, so that weights worse than those are never returned (the
+    starting state dict is, when no validation beats it: :func:`kept_step` is then 0). ``None``:
+    the first validation is kept whatever its score. Ctrl-C (or SIGTERM made one) raises
+    :class:`TrainingInterrupted` with the best weights so far.
 
     Stops at ``max_steps``, after ``patience`` validations without improvement, or at
     ``time_limit_min``; the learning rate follows :func:`learning_rate` over whichever budget
@@ -204,7 +277,7 @@ def fit(
     # After the moving average's copy of ``net``: the averaged weights are validated without it.
     hooks = add_mixstyle(net, config.mixstyle) if config.mixstyle > 0 else []
     try:
-        return _optimise(net, kept, ema, loader, val_samples, config, device, optimiser, log)
+        return _optimise(net, kept, ema, loader, val_samples, config, device, optimiser, log, bar)
     finally:
         for handle in hooks:
             handle.remove()
@@ -213,79 +286,129 @@ def fit(
 def _optimise(
     net: torch.nn.Module, kept: torch.nn.Module, ema: AveragedModel | None, loader: DataLoader,
     val_samples: Sequence[Sample], config: TrainConfig, device: str, optimiser: torch.optim.Optimizer,
-    log: Callable[[str], None],
+    log: Callable[[str], None], bar: float | None = None,
 ) -> tuple[dict[str, torch.Tensor], list[dict[str, float]]]:
     """The training loop of :func:`fit`."""
     loss_fn = MarginalDiceCELoss()
     if config.checkpoints is not None:
         Path(config.checkpoints).mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
-    best_score, best_state, stale = -1.0, copy.deepcopy(net.state_dict()), 0
+    best_score, best_state, stale = (-1.0 if bar is None else bar), copy.deepcopy(kept.state_dict()), 0
     history: list[dict[str, float]] = []
     step, running, counted = 0, 0.0, 0
-    while step < config.max_steps:
-        for batch in loader:
-            net.train()
-            elapsed = (time.monotonic() - start) / (config.time_limit_min * 60)
-            for group in optimiser.param_groups:
-                group["lr"] = learning_rate(step, config.max_steps, elapsed, config.learning_rate)
-            optimiser.zero_grad(set_to_none=True)
-            loss = loss_fn(net(batch["image"].to(device)), batch["label"].to(device))
-            loss.backward()
-            optimiser.step()
-            if ema is not None:
-                ema.update_parameters(net)
-            step += 1
-            running, counted = running + loss.item(), counted + 1
-            out_of_time = time.monotonic() - start > config.time_limit_min * 60
-            if step % config.val_every == 0 or step == config.max_steps or out_of_time:
+    try:
+        while step < config.max_steps:
+            for batch in loader:
+                net.train()
+                elapsed = (time.monotonic() - start) / (config.time_limit_min * 60)
+                for group in optimiser.param_groups:
+                    group["lr"] = learning_rate(step, config.max_steps, elapsed, config.learning_rate)
+                optimiser.zero_grad(set_to_none=True)
+                loss = loss_fn(net(batch["image"].to(device)), batch["label"].to(device))
+                loss.backward()
+                optimiser.step()
                 if ema is not None:
-                    refresh_batch_norm(kept, itertools.islice(iter(loader), BN_REFRESH_BATCHES), device)
-                metrics = validate(kept, val_samples, device) if val_samples else {}
-                if config.checkpoints is not None:
-                    torch.save(cpu_state_dict(net), Path(config.checkpoints) / f"step_{step}.pt")
+                    ema.update_parameters(net)
+                step += 1
+                running, counted = running + loss.item(), counted + 1
+                out_of_time = time.monotonic() - start > config.time_limit_min * 60
+                if step % config.val_every == 0 or step == config.max_steps or out_of_time:
                     if ema is not None:
-                        torch.save(cpu_state_dict(kept), Path(config.checkpoints) / f"step_{step}_ema.pt")
-                score = metrics.get("ovary_dice", 0.0) + metrics.get("follicle_dice", 0.0)
-                entry = {"step": step, "loss": running / max(1, counted),
-                         "minutes": (time.monotonic() - start) / 60, **metrics}
-                history.append(entry)
-                log(json.dumps({k: round(v, 4) for k, v in entry.items()}))
-                running, counted = 0.0, 0
-                if score > best_score or not val_samples:
-                    best_score, best_state, stale = score, copy.deepcopy(kept.state_dict()), 0
-                else:
-                    stale += 1
-                if stale >= config.patience or out_of_time:
-                    log(f"stopping at step {step}: {'time limit' if out_of_time else 'no improvement'}")
-                    return best_state, history
-            if step >= config.max_steps:
-                break
+                        refresh_batch_norm(kept, itertools.islice(iter(loader), BN_REFRESH_BATCHES), device)
+                    metrics = validate(kept, val_samples, device) if val_samples else {}
+                    entry = {"step": step, "loss": running / max(1, counted),
+                             "minutes": (time.monotonic() - start) / 60, **metrics}
+                    improved = score(metrics) > best_score or not val_samples
+                    if improved:  # the kept state and the history change together (an interrupt finds both)
+                        state = copy.deepcopy(kept.state_dict())
+                        history.append(entry)
+                        best_score, best_state, stale = score(metrics), state, 0
+                    else:
+                        history.append(entry)
+                        stale += 1
+                    if config.checkpoints is not None:
+                        _save_checkpoint(net, kept if ema is not None else None, step, history, bar,
+                                         bool(val_samples), config)
+                    log(json.dumps({k: round(v, 4) for k, v in entry.items()}))
+                    running, counted = 0.0, 0
+                    if stale >= config.patience or out_of_time:
+                        log(f"stopping at step {step}: {'time limit' if out_of_time else 'no improvement'}")
+                        return best_state, history
+                if step >= config.max_steps:
+                    break
+    except KeyboardInterrupt:
+        raise TrainingInterrupted(best_state, history) from None
     return best_state, history
 
 
-def _bundle_metadata(template_root: Path, config: TrainConfig, note: str, command: str | None) -> dict[str, Any]:
+def _save_checkpoint(
+    net: torch.nn.Module, average: torch.nn.Module | None, step: int, history: list[dict[str, float]],
+    bar: float | None, validated: bool, config: TrainConfig,
+) -> None:
+    """``step_<N>.pt`` (and ``step_<N>_ema.pt``) of this validation; then only the last
+    ``config.keep_checkpoints`` validations' and the best one's are left (all with 0)."""
+    folder = Path(config.checkpoints or ".")
+    torch.save(cpu_state_dict(net), folder / f"step_{step}.pt")
+    if average is not None:
+        torch.save(cpu_state_dict(average), folder / f"step_{step}_ema.pt")
+    if config.keep_checkpoints <= 0:
+        return
+    keep = {int(e["step"]) for e in history[-config.keep_checkpoints:]} | {kept_step(history, bar, validated)}
+    for entry in history:
+        if int(entry["step"]) not in keep:
+            for name in (f"step_{int(entry['step'])}.pt", f"step_{int(entry['step'])}_ema.pt"):
+                (folder / name).unlink(missing_ok=True)
+
+
+def _bundle_metadata(
+    template_root: Path, config: TrainConfig, note: str, command: str | None, *,
+    init: Path | None = None, data_source: str | None = None,
+) -> dict[str, Any]:
+    """The new bundle's ``metadata.json``: the template's, one patch version on, with this run's
+    changelog entry and settings; with ``data_source`` (frames that are not the synthetic
+    generator's) its data description instead of the template's."""
     metadata = read_metadata(template_root)
-    major, minor, patch = (int(p) for p in str(metadata.get("version", "0.0.0")).split("."))
+    old_version = str(metadata.get("version", "0.0.0"))
+    major, minor, patch = (int(p) for p in old_version.split("."))
     version = f"{major}.{minor}.{patch + 1}"
     changelog = {version: note, **metadata.get("changelog", {})}
-    return {**metadata, "version": version, "changelog": changelog,
-            "trained": {"date_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                        "command": command, **asdict(config)}}
+    trained = {"date_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "command": command,
+               **({"init": str(init), "init_version": old_version} if init is not None else {}), **asdict(config)}
+    updated = {**metadata, "version": version, "changelog": changelog, "trained": trained}
+    if data_source is not None:
+        start = f"fine-tuned from version {old_version} of this network" if init is not None else "trained"
+        updated["data_source"] = f"{start} on {data_source}"
+        description = re.sub(r"\s*Trained only on synthetic frames[^.]*\.", "", str(metadata.get("description", "")))
+        updated["description"] = f"{description} {start[0].upper() + start[1:]} on {data_source}.".strip()
+    return updated
 
 
-def _write_recipe(template_root: Path, out: Path, config: TrainConfig, data: dict[str, Any]) -> None:
-    """``configs/train.json`` of the new bundle: the template's recipe with this run's settings."""
+def _write_recipe(
+    template_root: Path, out: Path, config: TrainConfig, data: dict[str, Any], *, own_data: bool = False,
+) -> None:
+    """``configs/train.json`` of the new bundle: the template's recipe with this run's settings;
+    ``own_data``: the data section is this run's alone (the template's describes the synthetic
+    frames it was trained on, not these)."""
     src = template_root / "configs" / "train.json"
     recipe = json.loads(src.read_text(encoding="utf-8")) if src.is_file() else {}
-    recipe["description"] = (
-        "Training recipe of models/model.pt, written by the training run that made it (the command "
-        "is in metadata.json under 'trained'). Fine-tuning: follicle-seg train --init models/model.pt "
-        "--data DIR --out NEW_BUNDLE."
-    )
+    if own_data:
+        recipe["description"] = (
+            f"Training recipe of models/model.pt: fine-tuned from {data.get('init')} (version "
+            f"{data.get('init_version')}) on {data.get('source')}, written by that run (the command is in "
+            "metadata.json under 'trained')." if data.get("init") else
+            f"Training recipe of models/model.pt: trained on {data.get('source')}, written by that run (the "
+            "command is in metadata.json under 'trained')."
+        )
+        recipe["data"] = {"target_spacing_mm": recipe.get("data", {}).get("target_spacing_mm", 0.3), **data}
+    else:
+        recipe["description"] = (
+            "Training recipe of models/model.pt, written by the training run that made it (the command "
+            "is in metadata.json under 'trained'). Fine-tuning: follicle-seg train --init shipped "
+            "--data DIR --out NEW_BUNDLE."
+        )
+        recipe["data"] = {**recipe.get("data", {}), **data}
     recipe["optimizer"] = {**recipe.get("optimizer", {}), "lr": config.learning_rate,
                            "weight_decay": config.weight_decay}
-    recipe["data"] = {**recipe.get("data", {}), **data}
     recipe["train"] = {**recipe.get("train", {}), **asdict(config)}
     (out / "configs").mkdir(parents=True, exist_ok=True)
     (out / "configs" / "train.json").write_text(json.dumps(recipe, indent=4) + "\n", encoding="utf-8")
@@ -317,6 +440,7 @@ def train(
     note: str = "trained",
     command: str | None = None,
     data_info: dict[str, Any] | None = None,
+    data_source: str | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Train (or fine-tune from ``init``) and write a bundle folder at ``out``.
@@ -330,38 +454,110 @@ def train(
         Bundle folder to write (``models/model.pt``, ``configs/``); may be the repository root.
     init
         ``models/model.pt`` of a bundle to start from (verified); ``None`` trains from scratch.
+        The starting weights' held-out score is the bar: when no validation beats it they are
+        kept, ``out`` gets a copy of their bundle (version and metadata unchanged) and the report
+        says so (``"improved": false``).
     note, command
-        The changelog entry of the new version, and the command line that ran this training
-        (recorded in ``metadata.json`` and ``configs/train.json``).
+        The changelog entry of the new version (the held-out Dice before and after is added), and
+        the command line that ran this training (recorded in ``metadata.json`` and
+        ``configs/train.json``).
     data_info
         Extra entries for the recipe's ``data`` section (e.g. the generator call that made the
         synthetic frames).
+    data_source
+        What the frames are when they are not (only) the synthetic generator's, e.g. "24
+        annotated frames of my_site/ (site data)...": the bundle's ``data_source`` and
+        description say it, and its recipe's ``data`` section is this run's alone.
 
     Returns
     -------
     dict
-        ``{"before": metrics, "after": metrics, "steps": n, "minutes": m, "history": [...],
-        "weights": path}``; also written to ``out/train_report.json``.
+        ``{"before": metrics, "after": metrics, "steps": last step run, "kept_step": step of the
+        kept weights (0: the starting ones), "improved": bool or None (no held-out frames),
+        "kept": words, "minutes": m, "history": [...], "weights": path}``; also written to
+        ``out/train_report.json``.
+
+    Raises
+    ------
+    TrainingInterrupted
+        Ctrl-C or SIGTERM during the loop, after writing the bundle of the best weights so far
+        when a validation had kept any (its ``report``; ``None`` when nothing was written).
     """
     torch.manual_seed(config.seed)
     template = Path(init).resolve().parent.parent if init is not None else shipped_bundle_root()
     net = (load_network(init) if init is not None else build_network(config.network)).to(device)
     before = validate(net, val_samples, device) if val_samples else {}
     log(f"before: {json.dumps(before)}")
+    bar = score(before) if init is not None and val_samples else None
     start = time.monotonic()
-    state, history = fit(net, train_samples, val_samples, config, device=device, log=log)
+    interrupted: TrainingInterrupted | None = None
+    try:
+        state, history = fit(net, train_samples, val_samples, config, device=device, log=log, bar=bar)
+    except TrainingInterrupted as stop:
+        interrupted, state, history = stop, stop.state, stop.history
     minutes = (time.monotonic() - start) / 60
-    net.load_state_dict(state)
-    after = validate(net, val_samples, device) if val_samples else {}
-    log(f"after: {json.dumps(after)}")
+    kept = kept_step(history, bar, bool(val_samples))
     out = Path(out)
-    metadata = _bundle_metadata(template, config, note, command)
-    _write_inference(template, out, None if init is not None else config.network)
-    _write_recipe(template, out, config, {"n_train": len(train_samples), "n_val": len(val_samples),
-                                          "init": str(init) if init is not None else None, **(data_info or {})})
-    weights = save_weights(net.cpu(), out, metadata=metadata)
-    report = {"before": before, "after": after, "steps": history[-1]["step"] if history else 0,
-              "minutes": round(minutes, 2), "history": history, "weights": str(weights),
-              "n_train": len(train_samples), "n_val": len(val_samples)}
+    base = {"steps": history[-1]["step"] if history else 0, "kept_step": kept, "minutes": round(minutes, 2),
+            "history": history, "n_train": len(train_samples), "n_val": len(val_samples),
+            "interrupted": interrupted is not None}
+    if kept == 0:  # no validation kept anything: the starting weights (or nothing) stand
+        if interrupted is not None or init is None:
+            log("interrupted before any validation kept weights: nothing written." if interrupted is not None
+                else "no validation ran: nothing written.")
+            if interrupted is not None:
+                raise interrupted
+            raise RuntimeError("no validation ran")  # max_steps >= 1 validates at least once
+        weights = _copy_bundle(template, out)
+        log(f"no validation beat the starting weights (held-out {_said(before)}): kept the starting weights, "
+            f"unchanged; {out} holds a copy of their bundle (version {read_metadata(template).get('version')}), "
+            "not a fine-tuned one.")
+        report = {"before": before, "after": before, **base, "improved": False,
+                  "kept": f"the starting weights ({init}): no validation beat their held-out score",
+                  "weights": str(weights)}
+    else:
+        net.load_state_dict(state)
+        after = validate(net, val_samples, device) if val_samples else {}
+        log(f"after: {json.dumps(after)}")
+        improved = score(after) > score(before) if val_samples else None
+        if val_samples:
+            note = f"{note}; held-out Dice {_said(before)} -> {_said(after)}"
+        else:
+            note = f"{note}; no held-out frames: the last weights, not checked against the starting ones"
+        if interrupted is not None:
+            note = f"{note} (interrupted: the best weights of step {kept} of {base['steps']})"
+        metadata = _bundle_metadata(template, config, note, command, init=init, data_source=data_source)
+        _write_inference(template, out, None if init is not None else config.network)
+        recipe_data = {"n_train": len(train_samples), "n_val": len(val_samples),
+                       "init": str(init) if init is not None else None, **(data_info or {})}
+        if data_source is not None:
+            recipe_data = {"source": data_source, **recipe_data,
+                           **({"init_version": read_metadata(template).get("version")} if init is not None else {})}
+        _write_recipe(template, out, config, recipe_data, own_data=data_source is not None)
+        weights = save_weights(net.cpu(), out, metadata=metadata)
+        report = {"before": before, "after": after, **base, "improved": improved,
+                  "kept": f"the weights of step {kept}" + ("" if val_samples else " (the last: no held-out frames)"),
+                  "weights": str(weights)}
     (out / "train_report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    if interrupted is not None:
+        interrupted.report = report
+        raise interrupted
     return report
+
+
+def _said(metrics: dict[str, float]) -> str:
+    """``ovary 0.361, follicle 0.112`` of held-out metrics."""
+    return ", ".join(f"{k.removesuffix('_dice')} {v:.3f}" for k, v in metrics.items()) or "none"
+
+
+def _copy_bundle(template: Path, out: Path) -> Path:
+    """``out`` made a copy of the bundle at ``template`` (weights and configs); its weights path."""
+    import shutil
+
+    out.mkdir(parents=True, exist_ok=True)
+    if out.resolve() != template.resolve():
+        for rel in (WEIGHTS, METADATA, Path("configs") / "inference.json", Path("configs") / "train.json"):
+            if (template / rel).is_file():
+                (out / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(template / rel, out / rel)
+    return out / WEIGHTS

@@ -1,0 +1,124 @@
+"""Reading annotated frames for training: what is refused, what is said, how frames are grouped."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from follicle_seg.errors import RejectedInput
+from follicle_seg.model.data import read_image_pairs
+from follicle_seg.model.dicom_pairs import segment_class
+from follicle_seg.types import FOLLICLE, OVARY
+
+
+def test_a_known_segment_code_wins_over_its_label() -> None:
+    assert segment_class("15497006", "SCT", "Left ovary with follicles") == OVARY
+    assert segment_class("24162005", "SCT", "follicle in the ovary") == FOLLICLE
+    assert segment_class("T-1234", "99X", "Left ovary") == OVARY  # an unknown code: the label says
+    assert segment_class("T-1234", "99X", "Follicle 3") == FOLLICLE
+
+
+def _pair_dir(root: Path, n: int = 2, spacing: str | None = None) -> Path:
+    """``n`` PNG pairs ``f0``, ``f1``, ... of a toy frame: grey image, labels 0-2."""
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    for i in range(n):
+        pixels, labels = _toy(i)
+        Image.fromarray(pixels).save(root / "images" / f"f{i}.png")
+        Image.fromarray(labels).save(root / "masks" / f"f{i}.png")
+    if spacing is not None:
+        (root / "spacing.csv").write_text(spacing, encoding="utf-8")
+    return root
+
+
+def _toy(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    labels = np.zeros((40, 50), np.uint8)
+    labels[10:30, 10:40] = 1
+    labels[15:25, 20:30] = 2
+    return rng.integers(0, 200, (40, 50)).astype(np.uint8), labels
+
+
+def test_a_16_bit_image_is_rescaled_not_clipped(tmp_path: Path) -> None:
+    root = _pair_dir(tmp_path, 1)
+    pixels = np.asarray(Image.open(root / "images" / "f0.png"))
+    wide = pixels.astype(np.uint16) * 16 + 5  # 12-bit values in a 16-bit PNG
+    Image.fromarray(wide).save(root / "images" / "f0.png")
+    ((_, grey, *_),) = read_image_pairs(root)
+    expected = np.round((wide - wide.min()) / (wide.max() - wide.min()) * 255)
+    np.testing.assert_array_equal(grey, expected)  # convert("L") once clipped every value above 255
+    small = pixels.astype(np.uint16)  # a 16-bit file of values 0-255: kept as they are
+    Image.fromarray(small).save(root / "images" / "f0.png")
+    np.testing.assert_array_equal(read_image_pairs(root)[0][1], pixels)
+
+
+def test_a_palette_mask_is_read_by_its_indices(tmp_path: Path) -> None:
+    root = _pair_dir(tmp_path, 1)
+    labels = np.asarray(Image.open(root / "masks" / "f0.png"))
+    indexed = Image.fromarray(labels, mode="P")  # GIMP's indexed mode: black, red, green
+    indexed.putpalette([0, 0, 0, 255, 0, 0, 0, 255, 0] + [0] * 253 * 3)
+    indexed.save(root / "masks" / "f0.png")
+    np.testing.assert_array_equal(read_image_pairs(root)[0][2], labels)
+    grey = Image.fromarray(labels, mode="P")  # a grey palette in another order: its grey levels count
+    grey.putpalette([0, 0, 0, 2, 2, 2, 1, 1, 1] + [0] * 253 * 3)
+    grey.save(root / "masks" / "f0.png")
+    np.testing.assert_array_equal(read_image_pairs(root)[0][2], np.array([0, 2, 1])[labels])
+
+
+def test_an_rgb_mask_is_read_only_when_its_channels_agree(tmp_path: Path) -> None:
+    root = _pair_dir(tmp_path, 1)
+    labels = np.asarray(Image.open(root / "masks" / "f0.png"))
+    Image.fromarray(np.stack([labels] * 3, -1)).save(root / "masks" / "f0.png")
+    np.testing.assert_array_equal(read_image_pairs(root)[0][2], labels)
+    red = np.zeros(labels.shape + (3,), np.uint8)
+    red[..., 0] = labels  # labels painted into the red channel: luminance once made them 0
+    Image.fromarray(red).save(root / "masks" / "f0.png")
+    with pytest.raises(RejectedInput, match="colour mask"):
+        read_image_pairs(root)
+
+
+def test_a_corrupt_png_is_refused_naming_it(tmp_path: Path) -> None:
+    root = _pair_dir(tmp_path)
+    (root / "masks" / "f1.png").write_bytes(b"\x89PNG garbage")
+    with pytest.raises(RejectedInput, match=r"f1\.png: cannot read the image"):
+        read_image_pairs(root)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("name;row;col\nf0;0.1;0.1\n", r"spacing\.csv: line 1: the header must name the columns"),
+        ("name,spacing_row_mm,spacing_col_mm\nf0,0.2,0.2\nf1,abc,0.1\n", r"spacing\.csv: line 3: .* not a pair of numbers"),
+        ("name,spacing_row_mm,spacing_col_mm\nf0,0,0\n", r"spacing\.csv: line 2: pixel size 0 x 0 mm"),
+        ("name,spacing_row_mm,spacing_col_mm\nf0,-1,0.1\n", r"line 2: .*expected 0\.01-2 mm"),
+        ("name,spacing_row_mm,spacing_col_mm\nf0,0.2,0.2\nf0,0.3,0.3\n", r"line 3: 'f0' is given twice"),
+    ],
+)
+def test_a_bad_spacing_csv_is_one_line_naming_the_file_and_line(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(RejectedInput, match=message):
+        read_image_pairs(_pair_dir(tmp_path, spacing=text))
+
+
+def test_a_spacing_csv_from_a_spreadsheet_is_read(tmp_path: Path) -> None:
+    text = "\ufeffname, spacing_row_mm, spacing_col_mm\r\nf0,0.2,0.25\r\n"  # Excel's BOM, spaces after commas
+    assert read_image_pairs(_pair_dir(tmp_path, spacing=text))[0][3:] == (0.2, 0.25)
+
+
+def test_unpaired_and_lossy_masks_and_twin_names_are_refused(tmp_path: Path) -> None:
+    root = _pair_dir(tmp_path / "a")
+    (root / "images" / "f1.png").unlink()  # a mask without its image was once passed over
+    with pytest.raises(RejectedInput, match=r"masks/f1\.png: no image f1"):
+        read_image_pairs(root)
+    root = _pair_dir(tmp_path / "b")
+    Image.open(root / "images" / "f1.png").save(root / "images" / "f2.jpg")
+    Image.open(root / "masks" / "f1.png").save(root / "masks" / "f2.jpg")
+    with pytest.raises(RejectedInput, match=r"f2\.jpg: a JPEG mask"):
+        read_image_pairs(root)
+    (root / "masks" / "f2.jpg").rename(root / "masks" / "f2.png")  # a JPEG image is read, its PNG mask too
+    assert [name for name, *_ in read_image_pairs(root)] == ["f0", "f1", "f2"]
+    Image.open(root / "images" / "f1.png").save(root / "images" / "f1.jpg")
+    with pytest.raises(RejectedInput, match="same name 'f1'"):
+        read_image_pairs(root)

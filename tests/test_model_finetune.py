@@ -1,0 +1,248 @@
+"""Fine-tuning guards: the starting weights as the bar, the split by source, honest bundles,
+checks before any data is read, interrupts and bounded checkpoints (a couple of steps each)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import typer
+from PIL import Image
+from typer.testing import CliRunner
+
+from follicle_seg.filehash import file_sha256
+from follicle_seg.model import train as train_module
+from follicle_seg.model.bundle import read_metadata
+from follicle_seg.model.cli import train_command
+from follicle_seg.model.data import make_sample, source_of
+from follicle_seg.model.network import build_network
+from follicle_seg.model.paths import WEIGHTS, shipped_bundle_root
+from follicle_seg.model.train import TrainConfig, TrainingInterrupted, fit, kept_step, split_holdout, train
+
+TINY = TrainConfig(max_steps=2, batch_size=2, crop=64, val_every=1, patience=5, seed=0)
+
+
+def toy_frame(seed: int, shape: tuple[int, int] = (120, 150)) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    rr, cc = np.mgrid[: shape[0], : shape[1]]
+    labels = np.zeros(shape, np.uint8)
+    labels[((rr - 60) / 35) ** 2 + ((cc - 75) / 45) ** 2 < 1] = 1
+    labels[(rr - 60 - rng.integers(-8, 8)) ** 2 + (cc - 75) ** 2 < 10**2] = 2
+    pixels = rng.rayleigh(60, shape)
+    pixels[labels == 2] *= 0.1
+    return np.clip(pixels, 0, 255).astype(np.uint8), labels
+
+
+def samples(n: int) -> list[dict]:
+    return [make_sample(*toy_frame(i), 0.15, 0.15) for i in range(n)]
+
+
+def png_dir(root: Path, names: list[str], empty: tuple[str, ...] = ()) -> Path:
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    for i, name in enumerate(names):
+        pixels, labels = toy_frame(i)
+        Image.fromarray(pixels).save(root / "images" / f"{name}.png")
+        Image.fromarray(labels * (name not in empty)).save(root / "masks" / f"{name}.png")
+    return root
+
+
+def cli(args: list[str]):
+    app = typer.Typer()
+    app.command()(train_command)
+    return CliRunner().invoke(app, args)
+
+
+FAST = ["--max-steps", "2", "--batch-size", "2", "--crop", "64", "--val-every", "1", "--device", "cpu"]
+
+
+@pytest.fixture(scope="module")
+def start_bundle(tmp_path_factory) -> Path:
+    """A bundle to fine-tune from: two steps from scratch on toy frames."""
+    out = tmp_path_factory.mktemp("start") / "b"
+    s = samples(3)
+    train(s[:2], s[2:], out, config=TINY, log=lambda m: None)
+    return out
+
+
+# -- 1: the starting weights are the bar ----------------------------------------------------------
+
+
+def test_fit_never_returns_weights_below_the_bar() -> None:
+    s = samples(3)
+    torch.manual_seed(0)
+    net = build_network()
+    start = {k: v.clone() for k, v in net.state_dict().items()}
+    state, history = fit(net, s[:2], s[2:], TINY, log=lambda m: None, bar=10.0)  # Dice sums never reach 10
+    assert len(history) == 2 and kept_step(history, 10.0, True) == 0
+    assert all(torch.equal(start[k], v) for k, v in state.items())
+
+
+def test_fine_tuning_that_beats_nothing_keeps_the_starting_bundle(tmp_path: Path, start_bundle: Path,
+                                                                 monkeypatch) -> None:
+    scores = iter([0.9, 0.5, 0.4])  # before, then each validation: worse than the start
+    monkeypatch.setattr(train_module, "validate", lambda *a, **k: {"ovary_dice": next(scores)})
+    said: list[str] = []
+    init = start_bundle / WEIGHTS
+    report = train(samples(3)[:2], samples(3)[2:], tmp_path / "c", init=init, config=TINY, log=said.append,
+                   note="fine-tuned", data_source="3 frames of site/")
+    assert report["kept_step"] == 0 and report["steps"] == 2 and report["improved"] is False
+    assert report["after"] == report["before"] == {"ovary_dice": 0.9}
+    assert file_sha256(tmp_path / "c" / WEIGHTS) == file_sha256(init)  # once: the worse step-2 weights, 0.0.2
+    assert read_metadata(tmp_path / "c") == read_metadata(start_bundle)  # no version bump, no claim
+    assert any("kept the starting weights" in line for line in said)
+    on_disk = json.loads((tmp_path / "c" / "train_report.json").read_text())
+    assert on_disk["improved"] is False and "starting weights" in on_disk["kept"]
+
+
+def test_fine_tuning_that_improves_records_the_kept_step_and_its_data(tmp_path: Path, start_bundle: Path,
+                                                                     monkeypatch) -> None:
+    scores = iter([0.3, 0.6, 0.5, 0.6])  # before, step 1 (kept), step 2, after (step 1's weights)
+    monkeypatch.setattr(train_module, "validate", lambda *a, **k: {"ovary_dice": next(scores)})
+    report = train(samples(3)[:2], samples(3)[2:], tmp_path / "c", init=start_bundle / WEIGHTS, config=TINY,
+                   log=lambda m: None, note="fine-tuned", data_source="3 annotated frames of site/ (site data)")
+    assert report["steps"] == 2 and report["kept_step"] == 1 and report["improved"] is True
+    metadata = read_metadata(tmp_path / "c")
+    start = read_metadata(start_bundle)
+    assert metadata["version"] != start["version"] and metadata["trained"]["init_version"] == start["version"]
+    assert metadata["data_source"].startswith(f"fine-tuned from version {start['version']}")
+    assert "site data" in metadata["data_source"] and "synthetic" not in metadata["data_source"]
+    assert "Trained only on synthetic frames" not in metadata["description"]
+    assert "0.300 -> ovary 0.600" in metadata["changelog"][metadata["version"]]
+    recipe = json.loads((tmp_path / "c" / "configs" / "train.json").read_text())
+    assert "generator" not in recipe["data"] and recipe["data"]["source"].startswith("3 annotated frames")
+    assert "fine-tuned from" in recipe["description"]
+
+
+# -- 2: the held-out split keeps a source's frames together --------------------------------------
+
+
+def test_split_keeps_the_frames_of_one_source_on_one_side() -> None:
+    names = [f"{uid}_{k}" for uid in ("1.2.3", "1.2.4", "1.2.5", "1.2.6") for k in range(5)]
+    sources = [source_of(n) for n in names]
+    for seed in range(10):
+        tr, va = split_holdout(len(names), 0.2, seed, sources)
+        assert {sources[i] for i in tr}.isdisjoint({sources[i] for i in va}) and len(va) == 5
+    assert split_holdout(len(names), 0.2, 3, sources) == split_holdout(len(names), 0.2, 3, sources)
+    assert split_holdout(4, 0.5, 0, ["a"] * 4) == ([0, 1, 2, 3], [])  # one source cannot be split
+    assert split_holdout(4, 0.0, 0) == ([0, 1, 2, 3], [])  # 0: none (once 1 frame all the same)
+
+
+def test_train_command_holds_out_whole_sources_and_says_when_it_cannot(tmp_path: Path, monkeypatch) -> None:
+    seen: dict = {}
+    monkeypatch.setattr("follicle_seg.model.train.train",
+                        lambda tr, va, out, **kw: seen.update(tr=tr, va=va, **kw) or {"steps": 0})
+    data = png_dir(tmp_path / "d", [f"sweep{s}_{k}" for s in range(3) for k in range(3)])
+    result = cli(["--data", str(data), "--out", str(tmp_path / "o"), *FAST])
+    assert result.exit_code == 0, result.output
+    assert len(seen["va"]) == 3 and "3 source(s)" in result.output  # one sweep of three, not three strays
+    one = png_dir(tmp_path / "one", [f"sweep_{k}" for k in range(4)])
+    result = cli(["--data", str(one), "--out", str(tmp_path / "o"), *FAST])
+    assert result.exit_code == 0 and seen["va"] == []
+    assert "no held-out frames (all 4 frames are of one source (sweep" in result.output
+    assert "no early stopping" in result.output
+
+
+# -- 6, 7, 10: checks before any data is read ----------------------------------------------------
+
+
+def test_init_and_out_are_checked_before_the_data(tmp_path: Path, start_bundle: Path, monkeypatch) -> None:
+    missing = tmp_path / "no_data"  # never read: the --init error comes first
+    result = cli(["--init", str(tmp_path / "models" / "model.pt"), "--data", str(missing), "--out",
+                  str(tmp_path / "o"), *FAST])
+    assert result.exit_code == 2 and "no such weights file" in result.output and "Traceback" not in result.output
+    (tmp_path / "ck").mkdir()
+    (tmp_path / "ck" / "step_4.pt").write_bytes((start_bundle / WEIGHTS).read_bytes())
+    result = cli(["--init", str(tmp_path / "ck" / "step_4.pt"), "--data", str(missing), "--out", str(tmp_path / "o"),
+                  *FAST])
+    assert result.exit_code == 2 and "not a bundle's models/model.pt" in result.output
+    result = cli(["--init", "shipped", "--data", str(missing), "--out", str(shipped_bundle_root()), *FAST])
+    assert result.exit_code == 2 and "shipped bundle's folder" in result.output
+    result = cli(["--init", str(start_bundle / WEIGHTS), "--data", str(missing), "--out", str(start_bundle), *FAST])
+    assert result.exit_code == 2 and "bundle of --init" in result.output
+    seen: dict = {}
+    monkeypatch.setattr("follicle_seg.model.train.train", lambda tr, va, out, **kw: seen.update(kw) or {"steps": 0})
+    data = png_dir(tmp_path / "d", ["a", "b", "c"])
+    monkeypatch.chdir(tmp_path)  # outside the repository: 'shipped' still finds the package's bundle
+    result = cli(["--init", "shipped", "--data", str(data), "--out", str(tmp_path / "o"), *FAST])
+    assert result.exit_code == 0, result.output
+    assert seen["init"] == shipped_bundle_root() / WEIGHTS
+
+
+@pytest.mark.parametrize("fraction", ["5", "1", "-0.1"])
+def test_val_fraction_outside_0_1_is_refused(tmp_path: Path, fraction: str) -> None:
+    result = cli(["--data", str(tmp_path), "--out", str(tmp_path / "o"), "--val-fraction", fraction, *FAST])
+    assert result.exit_code == 2 and "[0, 1)" in result.output
+
+
+def test_no_held_out_frames_and_empty_masks_are_said(tmp_path: Path, monkeypatch) -> None:
+    seen: dict = {}
+    monkeypatch.setattr("follicle_seg.model.train.train", lambda tr, va, out, **kw: seen.update(va=va) or {"steps": 0})
+    data = png_dir(tmp_path / "d", ["a", "b", "c"], empty=("b",))
+    result = cli(["--data", str(data), "--out", str(tmp_path / "o"), "--val-fraction", "0", *FAST])
+    assert result.exit_code == 0 and seen["va"] == []  # 0 once held out one frame all the same
+    assert "no held-out frames (--val-fraction 0)" in result.output
+    assert "1 of 3 frame(s) with an empty mask (all background): b" in result.output
+    single = png_dir(tmp_path / "s", ["a"])
+    result = cli(["--data", str(single), "--out", str(tmp_path / "o"), *FAST])
+    assert "no held-out frames (a single frame)" in result.output
+
+
+# -- 11: interrupts and checkpoints ---------------------------------------------------------------
+
+
+def test_an_interrupt_writes_the_best_weights_so_far(tmp_path: Path, monkeypatch) -> None:
+    scores = iter([0.1, 0.5, 0.3, 0.2, 0.5])  # before, steps 1-3 (1 is the best), after
+    monkeypatch.setattr(train_module, "validate", lambda *a, **k: {"ovary_dice": next(scores)})
+
+    def log(message: str) -> None:
+        if message.startswith('{"step": 3'):
+            raise KeyboardInterrupt  # Ctrl-C
+
+    s = samples(3)
+    with pytest.raises(TrainingInterrupted) as caught:
+        train(s[:2], s[2:], tmp_path / "b", config=replace(TINY, max_steps=5, checkpoints=str(tmp_path / "ck")),
+              log=log)
+    report = caught.value.report
+    assert report is not None and report["interrupted"] and report["kept_step"] == 1 and report["steps"] == 3
+    assert "interrupted" in read_metadata(tmp_path / "b")["changelog"][read_metadata(tmp_path / "b")["version"]]
+    assert json.loads((tmp_path / "b" / "train_report.json").read_text())["kept_step"] == 1
+    assert read_metadata(tmp_path / "b")["weights_sha256"] == file_sha256(tmp_path / "b" / WEIGHTS)
+    written = torch.load(tmp_path / "b" / WEIGHTS, weights_only=True)
+    step_1 = torch.load(tmp_path / "ck" / "step_1.pt", weights_only=True)
+    assert all(torch.equal(written[k], step_1[k]) for k in step_1)  # step 1's weights, not the last
+
+
+def test_sigterm_stops_train_with_a_message_and_the_bundle(tmp_path: Path, monkeypatch) -> None:
+    from follicle_seg.model import cli as model_cli
+
+    said: list[str] = []
+
+    def log(message: str) -> None:
+        said.append(message)
+        if message.startswith('{"step": 2'):
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(model_cli, "_log", log)
+    handler = signal.getsignal(signal.SIGTERM)
+    data = png_dir(tmp_path / "d", ["a", "b", "c"])
+    result = cli(["--data", str(data), "--out", str(tmp_path / "o"), *FAST, "--max-steps", "6"])
+    assert result.exit_code == 143
+    assert any(line.startswith("stopped (SIGTERM): wrote the bundle of the best weights so far") for line in said)
+    assert json.loads((tmp_path / "o" / "train_report.json").read_text())["interrupted"] is True
+    assert signal.getsignal(signal.SIGTERM) == handler  # put back
+
+
+def test_checkpoints_keep_the_last_few_and_the_best(tmp_path: Path, monkeypatch) -> None:
+    scores = iter([0.2, 0.9, 0.1, 0.3, 0.2])  # step 2 is the best
+    monkeypatch.setattr(train_module, "validate", lambda *a, **k: {"ovary_dice": next(scores)})
+    config = replace(TINY, max_steps=5, patience=10, checkpoints=str(tmp_path / "ck"), keep_checkpoints=2)
+    torch.manual_seed(0)
+    fit(build_network(), samples(2), samples(1), config, log=lambda m: None)
+    assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == ["step_2.pt", "step_4.pt", "step_5.pt"]
