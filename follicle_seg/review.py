@@ -419,14 +419,16 @@ def reasons_by_ovary(reasons: pd.DataFrame | None) -> dict[tuple[str, str, str],
     if reasons is None or reasons.empty:
         return {}
     why = {}
-    for key, g in reasons.astype(str).groupby(["patient_id", "study_date", "laterality"], sort=False):
+    # (read back from the CSV, a reason without an image has NaN for its UID)
+    for key, g in reasons.fillna("").astype(str).groupby(["patient_id", "study_date", "laterality"], sort=False):
         said = []
         for reason, uids in g.groupby("reason", sort=False)["sop_instance_uid"]:
             images = [f"...{uid[-8:]}" for uid in dict.fromkeys(uids) if uid]
-            if len(images) > 1:
-                reason += f" ({len(images)} images: {', '.join(images[:3])}{', ...' if len(images) > 3 else ''})"
-            elif images:
-                reason += f" (image {images[0]})"
+            where = (f"{len(images)} images: {', '.join(images[:3])}{', ...' if len(images) > 3 else ''}"
+                     if len(images) > 1 else f"image {images[0]}" if images else "")  # fmt: skip
+            # in the reason's own brackets when it ends with some: "(2? on frame 8; image ...21864898)"
+            if where:
+                reason = f"{reason[:-1]}; {where})" if reason.endswith(")") else f"{reason} ({where})"
             said.append(reason)
         why[key] = "; ".join(said)
     return why

@@ -38,6 +38,11 @@ CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
+#: How a result is stored: its sequence number the largest so far plus one (from the index on seq).
+RECORD = ("INSERT OR REPLACE INTO inputs (path, sha256, sop_instance_uid, status, result, seq) "
+          "VALUES (?, ?, ?, ?, ?, (SELECT coalesce(max(seq), 0) + 1 FROM inputs))")  # fmt: skip
+
+
 def stored_analysis(path: str | Path) -> dict[str, str] | None:
     """The analysis identity a run-state file holds (:meth:`StateStore.check_analysis`), read
     without writing to it; ``None`` when there is none or the file cannot be read."""
@@ -206,11 +211,7 @@ class StateStore:
         sop = result.record.sop_instance_uid if result.record else None
         payload = json.dumps(result_to_dict(result), allow_nan=False, separators=(",", ":"))
         try:
-            self._db.execute(
-                "INSERT OR REPLACE INTO inputs (path, sha256, sop_instance_uid, status, result, seq) "
-                "VALUES (?, ?, ?, ?, ?, (SELECT coalesce(max(seq), 0) + 1 FROM inputs))",
-                (result.path, sha256, sop, result.status, payload),
-            )
+            self._db.execute(RECORD, (result.path, sha256, sop, result.status, payload))
         except sqlite3.OperationalError as exc:  # a full disk: the run stops, what is recorded stays
             raise OutputError(f"{self.path}: cannot record a result ({exc})") from exc
 

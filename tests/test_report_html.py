@@ -199,6 +199,11 @@ def test_report_escapes_strings_and_lists_rejected_files_and_reviews(rendered) -
     assert ("<td>no calibration: sizes in pixels only (2 images: ...1.2.3, ...1.2.4); "
             "the images&#x27; follicle counts differ: 1, 4</td>") in text
     assert "<b>counted</b>" in text  # the image that gave each count is marked
+    # (read back from review_reasons.csv, a reason without an image is NaN: the same line)
+    from follicle_seg.review import reasons_by_ovary
+
+    back = pd.read_csv(index.parent.parent / "review_reasons.csv")
+    assert reasons_by_ovary(back) == reasons_by_ovary(tables["review_reasons"])
     # the flagged ovary-visit's cell of its patient's timeline says why, and the index how many
     assert text.count("<span class=why><b>review:</b> no calibration: sizes in pixels only (2 images") == 1
     assert text.count("<span class=why>1 to review</span>") == 1

@@ -383,7 +383,7 @@ def test_the_worksheet_lists_what_needs_review_and_is_a_review_once_decided(tmp_
     # nothing left: U confirmed; L's reasons (its unsure candidate, the right side not scanned) decided
     image_l = sheet.sop_instance_uid[accepted]  # the reasons name the image they are about
     assert confirm.why[confirm.laterality == "L"].tolist() == [
-        f"a candidate follicle scored 0.60-0.90 and is not reported (2?) (image ...{image_l[-8:]}); "
+        f"a candidate follicle scored 0.60-0.90 and is not reported (2?; image ...{image_l[-8:]}); "
         "no image of the other ovary at this visit: the visit's count is this side's alone"]
     assert undecided.empty and not reviewed.needs_review.any()
     # the overlays of the decided follicles have reviewed copies (the analysed ones kept), which the

@@ -71,7 +71,9 @@ def test_recording_a_result_does_not_scan_the_whole_store(tmp_path):
                     "status TEXT NOT NULL, result TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (path, sha256))")  # fmt: skip
     store = StateStore(path)
     store.record("h1", _result())
-    plan = " ".join(str(row) for row in store._db.execute("EXPLAIN QUERY PLAN SELECT max(seq) FROM inputs"))
+    from follicle_seg.state import RECORD
+
+    plan = " ".join(str(row) for row in store._db.execute(f"EXPLAIN QUERY PLAN {RECORD}", ("p", "h", "1", "ok", "{}")))
     assert "INDEX inputs_seq" in plan, plan
 
 

@@ -30,6 +30,7 @@ from follicle_seg.report.plots import group_label, group_order, plot_follicle_tr
 from follicle_seg.report.review_sections import needs_review, review_log, to_check
 from follicle_seg.report.thumbnails import make_thumbnails, remove_stale, scan_overlays
 from follicle_seg.review import reasons_by_ovary, worksheet
+from follicle_seg.visits import shown_mm
 
 TABLES = ("images", "follicles", "ovaries", "visits", "response")
 _REQUIRED = {
@@ -256,7 +257,9 @@ def _patient(
             if len(ov):
                 shots = _thumbs(on_date[on_date["laterality"] == side], frames, thumbs, report, overlays_dir, chosen)
                 reasons = why.get((patient_id, date, side), "")
-                cells.append(f"<td>{_side_cell(ov.iloc[0], unsure[(date, side)], reasons)}{shots}</td>")
+                mine = follicles[(follicles["study_date"].astype(str) == date) & (follicles["laterality"] == side)]
+                sizes = _sizes(mine[bools(mine["counted"])]["mean_diameter_mm"])
+                cells.append(f"<td>{_side_cell(ov.iloc[0], unsure[(date, side)], reasons, sizes)}{shots}</td>")
             else:
                 # no image of unknown side is the usual case, not a missed ovary
                 cells.append("<td><span class=muted>" + ("&ndash;" if side == "U" else "not scanned") + "</span></td>")
@@ -294,10 +297,20 @@ def _patient_index(patients: list[str], ovaries: pd.DataFrame) -> str:
     return f"<section id=\"patients\"><h2>Patients ({len(patients)})</h2>{body}</section>"
 
 
-def _side_cell(ov: pd.Series, n_unsure: int = 0, why: str = "") -> str:
-    """One ovary-visit of the timeline: count, AFC, largest, sizes, and, when it needs review,
-    why (its reasons in ``review_reasons.csv``), so the visit's "review" names the side and the
-    reason."""
+def _sizes(means: pd.Series) -> str:
+    """The counted follicles' mean diameters, largest first, as the overlays show them (the
+    ``follicle_sizes_mm`` of SPEC, two decimals where one would round onto a class boundary).
+
+    >>> _sizes(pd.Series([7.0, 9.99, float("nan")]))
+    '9.99;7.0'
+    """
+    return ";".join(shown_mm(float(d)) for d in sorted(means.dropna().astype(float), reverse=True))
+
+
+def _side_cell(ov: pd.Series, n_unsure: int = 0, why: str = "", sizes: str = "") -> str:
+    """One ovary-visit of the timeline: count, AFC, largest, ``sizes`` (:func:`_sizes`), and,
+    when it needs review, why (its reasons in ``review_reasons.csv``), so the visit's "review"
+    names the side and the reason."""
     count = num(ov["follicle_count"], 0)
     parts = [f"<b>{count}</b> follicle(s)", f"AFC {num(ov['afc'], 0)}"]
     if present(ov["max_follicle_mm"]):
@@ -306,7 +319,6 @@ def _side_cell(ov: pd.Series, n_unsure: int = 0, why: str = "") -> str:
         parts.append(f"{n_unsure} unsure candidate(s)")
     if not truthy(ov["calibrated"]):
         parts.append("<i>uncalibrated</i>")
-    sizes = str(ov["follicle_sizes_mm"]) if present(ov["follicle_sizes_mm"]) else ""
     sizes_line = f"<br><span class=muted>sizes {esc(sizes)} mm</span>" if sizes else ""
     if truthy(ov["needs_review"]):
         sizes_line += f"<br><span class=why><b>review:</b> {esc(why) or 'flagged'}</span>"
