@@ -6,11 +6,9 @@ importing torch.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shlex
-import signal
 import sys
 from pathlib import Path
 from typing import Optional
@@ -18,6 +16,7 @@ from typing import Optional
 import typer
 
 from follicle_seg.model.cli import evaluate_command, train_command
+from follicle_seg.interrupt import sigterm_as_interrupt
 from follicle_seg.options import RunOptions
 from follicle_seg.synth.cli import synth_command
 
@@ -135,7 +134,7 @@ def run(
     )
     terminated: list[int] = []
     try:
-        with _sigterm_as_interrupt(terminated):
+        with sigterm_as_interrupt(terminated):
             summary = _run_with_progress(inputs, options, quiet=quiet)
     except FollicleSegError as exc:
         typer.echo(f"error: {exc}", err=True)
@@ -161,26 +160,6 @@ def run(
         report_line = f"; report: {out / 'report' / 'index.html'}" if report else " (no report: --no-report)"
         typer.echo(f"tables: {out / 'images.csv'} ...{report_line}")
         _echo_review(summary)
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt(terminated: list[int]):
-    """SIGTERM (what a batch scheduler or ``kill`` sends) stops a run as Ctrl-C does: said on the
-    console and in run.log, the finished files kept (it ended the process in silence, exit 143)."""
-
-    def stop(signum, frame):
-        terminated.append(signum)
-        raise KeyboardInterrupt
-
-    try:
-        before = signal.signal(signal.SIGTERM, stop)
-    except ValueError:  # not the main thread: leave the signal alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, before)
 
 
 def _run_with_progress(inputs, options, *, quiet: bool = False):

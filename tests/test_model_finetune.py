@@ -9,7 +9,6 @@ import signal
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 import typer
@@ -23,20 +22,8 @@ from follicle_seg.model.cli import train_command
 from follicle_seg.model.data import make_sample, source_of
 from follicle_seg.model.network import build_network
 from follicle_seg.model.paths import WEIGHTS, shipped_bundle_root
-from follicle_seg.model.train import TrainConfig, TrainingInterrupted, fit, kept_step, split_holdout, train
-
-TINY = TrainConfig(max_steps=2, batch_size=2, crop=64, val_every=1, patience=5, seed=0)
-
-
-def toy_frame(seed: int, shape: tuple[int, int] = (120, 150)) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    rr, cc = np.mgrid[: shape[0], : shape[1]]
-    labels = np.zeros(shape, np.uint8)
-    labels[((rr - 60) / 35) ** 2 + ((cc - 75) / 45) ** 2 < 1] = 1
-    labels[(rr - 60 - rng.integers(-8, 8)) ** 2 + (cc - 75) ** 2 < 10**2] = 2
-    pixels = rng.rayleigh(60, shape)
-    pixels[labels == 2] *= 0.1
-    return np.clip(pixels, 0, 255).astype(np.uint8), labels
+from follicle_seg.model.train import TrainingInterrupted, fit, kept_step, split_holdout, train
+from toy_frames import TINY, toy_frame  # tests/ is on sys.path
 
 
 def samples(n: int) -> list[dict]:

@@ -7,18 +7,16 @@ Parsing only; the work is done in :mod:`follicle_seg.model.train` and
 
 from __future__ import annotations
 
-import contextlib
 import json
 import shlex
-import signal
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
 
 from follicle_seg.errors import FollicleSegError
+from follicle_seg.interrupt import sigterm_as_interrupt
 
 TRAIN_SEEDS_START = 0
 """Synthetic training frames use seeds from here on; held-out validation from 900 000."""
@@ -211,7 +209,7 @@ def train_command(
     data_source = None
     terminated: list[int] = []
     try:
-        with _sigterm_as_interrupt(terminated):
+        with sigterm_as_interrupt(terminated):
             if data is not None:
                 pairs = _annotated_pairs(data)
                 _warn_empty_masks(pairs)
@@ -336,25 +334,6 @@ def _warn_empty_masks(pairs: list[Any]) -> None:
         _log(f"warning: {len(empty)} of {len(pairs)} frame(s) with an empty mask (all background): "
              f"{', '.join(empty[:5])}{more}; they teach that no ovary is there: leave them out if they were "
              "not annotated.")
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt(terminated: list[int]) -> Iterator[None]:
-    """SIGTERM (a batch scheduler, ``kill``) stops training as Ctrl-C does: said, best weights kept."""
-
-    def stop(signum: int, frame: Any) -> None:
-        terminated.append(signum)
-        raise KeyboardInterrupt
-
-    try:
-        before = signal.signal(signal.SIGTERM, stop)
-    except ValueError:  # not the main thread: leave the signal alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, before)
 
 
 def evaluate_command(
