@@ -50,8 +50,8 @@ def printable(text: str) -> str:
     r"""``text`` with each character that is not printable shown escaped (``
 ``, ````).
 
-    >>> printable("a	b")
-    'a\tb'
+    >>> printable("a\tb")
+    'a\\tb'
     """
     return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
 
