@@ -117,7 +117,11 @@ def test_split_keeps_the_frames_of_one_source_on_one_side() -> None:
         tr, va = split_holdout(len(names), 0.2, seed, sources)
         assert {sources[i] for i in tr}.isdisjoint({sources[i] for i in va}) and len(va) == 5
     assert split_holdout(len(names), 0.2, 3, sources) == split_holdout(len(names), 0.2, 3, sources)
-    assert split_holdout(4, 0.5, 0, ["a"] * 4) == ([0, 1, 2, 3], [])  # one source cannot be split
+    # names that all give one source (img_001, img_002...): frame by frame, as without sources
+    assert split_holdout(4, 0.5, 0, ["a"] * 4) == split_holdout(4, 0.5, 0)
+    # a source far larger than the share is not held out when smaller ones come closer to it
+    two_sweeps = ["s1"] * 30 + ["s2"] * 30 + ["a", "b", "c", "d"]
+    assert [len(split_holdout(64, 0.2, seed, two_sweeps)[1]) for seed in range(6)] == [4] * 6
     assert split_holdout(4, 0.0, 0) == ([0, 1, 2, 3], [])  # 0: none (once 1 frame all the same)
 
 
@@ -129,11 +133,14 @@ def test_train_command_holds_out_whole_sources_and_says_when_it_cannot(tmp_path:
     result = cli(["--data", str(data), "--out", str(tmp_path / "o"), *FAST])
     assert result.exit_code == 0, result.output
     assert len(seen["va"]) == 3 and "3 source(s)" in result.output  # one sweep of three, not three strays
-    one = png_dir(tmp_path / "one", [f"sweep_{k}" for k in range(4)])
-    result = cli(["--data", str(one), "--out", str(tmp_path / "o"), *FAST])
+    numbered = png_dir(tmp_path / "one", [f"img_{k:03d}" for k in range(5)])
+    result = cli(["--data", str(numbered), "--out", str(tmp_path / "o"), *FAST])
+    assert result.exit_code == 0 and len(seen["va"]) == 1  # not none: no bar, no early stopping
+    assert "(1 source(s): their names give one source: held out frame by frame)" in result.output
+    single = png_dir(tmp_path / "single", ["img_000"])
+    result = cli(["--data", str(single), "--out", str(tmp_path / "o"), *FAST])
     assert result.exit_code == 0 and seen["va"] == []
-    assert "no held-out frames (all 4 frames are of one source (sweep" in result.output
-    assert "no early stopping" in result.output
+    assert "no held-out frames (a single frame" in result.output and "no early stopping" in result.output
 
 
 # -- 6, 7, 10: checks before any data is read ----------------------------------------------------

@@ -220,14 +220,13 @@ def train_command(
                     train_samples += [samples[i] for i in tr]
                     val_samples += [samples[i] for i in va]
                     n_sources = len(set(sources))
-                    _log(f"{len(tr)} training and {len(va)} held-out frames from {data} ({n_sources} source(s): "
-                         "the frames of one source are on one side)")
+                    how = ("the frames of one source are on one side" if n_sources > 1 or len(pairs) == 1
+                           else "their names give one source: held out frame by frame")  # fmt: skip
+                    _log(f"{len(tr)} training and {len(va)} held-out frames from {data} ({n_sources} source(s): {how})")
                     data_source = (f"{len(pairs)} annotated frames of {data} (site data) from {n_sources} source(s), "
                                    f"{len(va)} of them held out")
                     if not va:
-                        why = ("--val-fraction 0" if val_fraction == 0 else "a single frame" if len(pairs) == 1
-                               else f"all {len(pairs)} frames are of one source ({sources[0]}: names "
-                                    f"{sources[0]}_<k>), which cannot be split")
+                        why = "--val-fraction 0" if val_fraction == 0 else "a single frame"
                         _no_holdout(why, init is not None)
                 else:
                     train_samples += samples

@@ -75,10 +75,14 @@ def split_holdout(
 
     ``groups[i]`` is the source of frame ``i`` (a file, sweep or cine:
     :func:`~follicle_seg.model.data.source_of`); ``None`` makes each frame its own. Sources are
-    held out in a seeded random order until at least ``round(n * fraction)`` frames are (at least
-    one frame when ``fraction > 0``), never every source: one source alone cannot be split, and
-    ``fraction = 0`` holds out nothing. With one frame per source this is the per-frame split of
-    earlier versions, the same frames for the same seed.
+    taken in a seeded random order, each that keeps the held-out frames within
+    ``round(n * fraction)``; then, if that leaves them short, the source that brings them closest
+    to it (a source of 30 frames is not held out for a target of 13: half a site's frames were
+    never trained on). Never every source, and ``fraction = 0`` holds out nothing; at least one
+    frame otherwise. When every frame has the same source (names numbered ``img_001``,
+    ``img_002``, ... say the same "source"), frames are held out one by one: a numbered folder
+    was left with no held-out frame, no early stopping and no bar. With one frame per source
+    this is the per-frame split of earlier versions, the same frames for the same seed.
 
     Examples
     --------
@@ -88,22 +92,37 @@ def split_holdout(
     >>> tr, va = split_holdout(4, 0.25, 0, ["a", "a", "b", "b"])
     >>> len(va), {0, 1} <= set(va) or {2, 3} <= set(va)
     (2, True)
+    >>> len(split_holdout(64, 0.2, 0, ["s1"] * 30 + ["s2"] * 30 + ["a", "b", "c", "d"])[1])
+    4
+    >>> len(split_holdout(20, 0.2, 0, ["img"] * 20)[1])
+    4
     """
     groups = list(range(n)) if groups is None else list(groups)
     if len(groups) != n:
         raise ValueError(f"{len(groups)} groups for {n} frames.")
+    if n > 1 and len(set(groups)) == 1:  # one source by name: frame by frame
+        groups = list(range(n))
     members: dict[Hashable, list[int]] = {}
     for i, group in enumerate(groups):
         members.setdefault(group, []).append(i)
     keys = sorted(members, key=lambda k: (str(type(k)), k))
     order = [keys[i] for i in np.random.default_rng(seed).permutation(len(keys))]
     target = max(1, int(round(n * fraction))) if fraction > 0 else 0
-    held: list[int] = []
-    for key in order[:-1]:  # at least one source is left to train on
-        if len(held) >= target:
+    held: list[Hashable] = []
+    total = 0
+    for key in order:
+        if len(held) == len(keys) - 1 or total >= target:  # at least one source is left to train on
             break
-        held += members[key]
-    return sorted(set(range(n)) - set(held)), sorted(held)
+        if total + len(members[key]) <= target:
+            held.append(key)
+            total += len(members[key])
+    rest = [k for k in order if k not in held]
+    if total < target and len(rest) > 1:
+        closest = min(rest, key=lambda k: abs(total + len(members[k]) - target))  # the first of equals
+        if total == 0 or abs(total + len(members[closest]) - target) < target - total:
+            held.append(closest)
+    frames = sorted(i for key in held for i in members[key])
+    return sorted(set(range(n)) - set(frames)), frames
 
 
 def dice(pred: np.ndarray, truth: np.ndarray) -> float:
