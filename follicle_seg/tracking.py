@@ -353,10 +353,10 @@ def summarise_image(
     where = [(FLAG_AT_EDGE, i, f"follicle {i}") for i in cut]
     if record.is_sweep:  # which follicle or frame of the sweep raised each network flag
         for i, t in enumerate(tracks, start=1):
-            frames = f"frame {t.first_frame + 1}" if t.first_frame == t.last_frame else f"frames {t.first_frame + 1}-{t.last_frame + 1}"
+            frames = frame_words(t.first_frame, t.last_frame)
             where += [(f, i, f"follicle {i} on {frames}") for f in sorted(t.flags)]
         if ovary is not None:
-            where += [(f, 0, f"the ovary's frame {ovary.frame_index + 1}") for f in sorted(ovary_flags)]
+            where += [(f, 0, f"the ovary's {frame_words(ovary.frame_index)}") for f in sorted(ovary_flags)]
     key = {f.best.frame_index for f in follicles}
     if ovary is not None:
         key.add(ovary.frame_index)
@@ -374,6 +374,18 @@ def summarise_image(
         unsure=unsure,
         flag_where=tuple(where),
     )
+
+
+def frame_words(first: int, last: int | None = None) -> str:
+    """Frames ``first`` to ``last`` (0-based) as the overlays' headers say them: numbered from 1
+    as a viewer does, with the 0-based ``frame_index`` of the tables and file names (``_f004``).
+
+    >>> frame_words(4), frame_words(3, 5)
+    ('frame 5 (index 4)', 'frames 4-6 (index 3-5)')
+    """
+    if last is None or last == first:
+        return f"frame {first + 1} (index {first})"
+    return f"frames {first + 1}-{last + 1} (index {first}-{last})"
 
 
 def measured_follicle(

@@ -58,6 +58,7 @@ from follicle_seg.tracking import (
     FLAG_UNCALIBRATED,
     MAX_COUNT_DISAGREEMENT,
     ellipsoid_volume_ml,
+    frame_words,
 )
 from follicle_seg.types import DUPLICATE, Follicle, ImageRecord, ImageResult
 
@@ -361,7 +362,7 @@ class _OvaryVisit:
                     continue  # raised only on the frames of follicles the reviewer dropped
                 raised = [w for i, w in entries if i in kept]
                 if flag == FLAG_LOW_CONFIDENCE and not joined:
-                    raised = [f"{u.follicle_id}?" + (f" on frame {u.best.frame_index + 1}" if rec.is_sweep else "")
+                    raised = [f"{u.follicle_id}?" + (f" on {frame_words(u.best.frame_index)}" if rec.is_sweep else "")
                               for u in r.unsure]  # fmt: skip
                 if raised:
                     said += f" ({'; '.join(raised)})"

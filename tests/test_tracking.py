@@ -146,11 +146,11 @@ def test_a_sweeps_network_flag_says_which_follicle_and_frames_raised_it(tmp_path
                     flags=("network: unsure",) if i == 4 else ()) for i in range(6)]  # fmt: skip
     result = summarise_image(rec, frames)
     assert [f.best.frame_index for f in result.follicles] == [0, 3]
-    assert result.flag_where == (("network: unsure", 2, "follicle 2 on frames 4-6"),)
+    assert result.flag_where == (("network: unsure", 2, "follicle 2 on frames 4-6 (index 3-5)"),)
     assert result_from_dict(result_to_dict(result)).flag_where == result.flag_where
     reasons = build_tables([result])["review_reasons"]
     said = reasons.set_index("flag").loc["network: unsure", "reason"]
-    assert said.endswith("(follicle 2 on frames 4-6)")
+    assert said.endswith("(follicle 2 on frames 4-6 (index 3-5))")
     # a follicle the reviewer dropped is named no more, and a flag raised on its frames alone goes
     second = result.follicles[1].best
     (tmp_path / "review.csv").write_text("decision,sop_instance_uid,follicle_id,centroid_row,centroid_col,reviewer\n"
@@ -160,7 +160,7 @@ def test_a_sweeps_network_flag_says_which_follicle_and_frames_raised_it(tmp_path
     # a candidate the network was unsure of (B at 0.8): "low confidence" names it as the overlay does
     frames = [frame(rec, i, [((40, 60), 14)]) if i < 3 else frame(rec, i, [((80, 110), 10)], prob=0.8) for i in range(6)]
     reasons = build_tables([summarise_image(rec, frames)])["review_reasons"].set_index("flag")
-    assert reasons.loc["low confidence", "reason"].endswith("(2? on frame 4)")
+    assert reasons.loc["low confidence", "reason"].endswith("(2? on frame 4 (index 3))")
 
 
 def test_still_follicles_use_d2_as_third_axis():
