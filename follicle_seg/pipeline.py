@@ -257,8 +257,8 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
         setattr(summary, r.status, getattr(summary, r.status) + 1)
         if r.status != "ok":
             summary.rejected_reasons.append(said(r.path, r.reason))
-        elif r.reason:
-            summary.output_problems.append(said(r.path, r.reason))
+        elif r.said:  # images.csv's reason of an ok row
+            summary.output_problems.append(said(r.path, r.said))
     summary.seconds = time.perf_counter() - t0
     log.info("%s%s", TIMING, ", ".join(f"{k} {v:.2f}" for k, v in timing.items()))
     log.info("run finished: %s", summary.line())

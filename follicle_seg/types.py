@@ -90,6 +90,7 @@ class ImageRecord:
     other_panes: tuple[Pane, ...] = ()  # the display's other image panes (a dual display), in pane order
     pane: int = 0  # which pane of the display ``region`` is (0: the largest, the first of equal ones)
     date_tag: str = ""  # the tag ``study_date`` was read from (StudyDate, else a later one); "" none or unknown
+    note: str = ""  # what the results' reader should know of how it was read (images.csv's reason of an ok row)
 
     @property
     def is_sweep(self) -> bool:
@@ -270,3 +271,10 @@ class ImageResult:
     flag_where: tuple[tuple[str, int, str], ...] = ()
     # a file rejected after its header was read: whose, when and which side (record is None)
     identity: Identity | None = None
+
+    @property
+    def said(self) -> str:
+        """``images.csv``'s reason: why a file was not analysed, or of an analysed one what its
+        reader should know (an output not written, what ingestion noted of its header)."""
+        note = self.record.note if self.record is not None else ""
+        return "; ".join(words for words in (self.reason, note) if words)

@@ -517,7 +517,7 @@ def _image_row(r: ImageResult) -> dict:
         "spacing_col_mm": cal.spacing_col_mm if cal.calibrated else None,
         "calibrated": cal.calibrated,
         "status": r.status,
-        "reason": r.reason,
+        "reason": r.said,
         "follicle_count": len(r.follicles) if ok else None,
     }
 

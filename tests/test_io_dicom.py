@@ -845,7 +845,11 @@ def test_a_voi_lut_gives_the_grey_levels_when_no_window_does(tmp_path: Path) -> 
     # a table that does not fit its descriptor: the image's value range, as without one (it was rejected)
     plain = grey_of(build(tmp_path / "plain.dcm", values, stored=12))
     for bad in (short, nine_bits):
-        assert np.array_equal(grey_of(build(tmp_path / "bad.dcm", values, stored=12, VOILUTSequence=[bad])), plain)
+        path = build(tmp_path / "bad.dcm", values, stored=12, VOILUTSequence=[bad])
+        assert np.array_equal(grey_of(path), plain)
+        # said where the analyst looks (images.csv's reason of the ok row, inspect)
+        assert read_record(path).note == "its VOI LUT does not fit its descriptor: grey levels from the image's values"
+    assert read_record(build(tmp_path / "us.dcm", values, stored=12, VOILUTSequence=[lut])).note == ""
 
 
 @pytest.mark.parametrize("width", ["0", "0.5", "NaN", "inf"])

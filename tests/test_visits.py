@@ -540,3 +540,11 @@ def test_a_mean_diameter_beside_a_class_boundary_is_shown_with_two_decimals():
     assert [shown_mm(d) for d in (9.99, 10.03, 10.0, 1.96, 4.951, 13.96, 17.99, 7.85)] == [
         "9.99", "10.03", "10.0", "1.96", "4.95", "13.96", "17.99", "7.9"]  # fmt: skip
     assert [size_class(d) for d in (9.99, 10.03)] == ["5-10", "10-14"]
+
+
+def test_what_ingestion_noted_of_an_analysed_file_is_its_images_reason():
+    noted = result("a", [3.0])
+    noted = replace(noted, record=replace(noted.record, note="its VOI LUT does not fit its descriptor: grey levels from the image's values"))
+    images = build_tables([noted, result("b", [3.0])])["images"].set_index("sop_instance_uid")
+    assert images.loc["a", "status"] == "ok" and images.loc["a", "reason"].startswith("its VOI LUT does not fit")
+    assert images.loc["b", "reason"] == ""

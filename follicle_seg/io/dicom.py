@@ -34,7 +34,7 @@ from follicle_seg.io.calibration import (
     implausible_spacing,
     other_panes,
 )
-from follicle_seg.io.grey import COLOUR_PHOTOMETRICS, grey_converter
+from follicle_seg.io.grey import COLOUR_PHOTOMETRICS, grey_converter, grey_note
 from follicle_seg.io.header import MAX_PIXEL_BYTES, PIXELS_CUT, ends_inside_an_element, read_dicom, read_header
 from follicle_seg.io.laterality import choose_laterality
 from follicle_seg.io.pixel_data import check_pixel_length
@@ -281,6 +281,7 @@ def _record_from_header(path_str: str, ds: Dataset) -> ImageRecord:
         acquired_s=acquired_at(ds),
         other_panes=tuple(panes),
         date_tag=date_tag,
+        note=grey_note(ds),
     )
 
 

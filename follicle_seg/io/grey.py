@@ -184,6 +184,18 @@ def _voi_window(ds: Dataset) -> tuple[float, float] | None:
     return center, width
 
 
+def grey_note(ds: Dataset) -> str:
+    """What a reader of the results should know of the file's grey levels: ``""``, or that its
+    VOI LUT was passed over (it does not fit its descriptor), so the grey levels come from the
+    image's values, not the table the scanner may have shown."""
+    bits = tag_int(ds, "BitsStored", tag_int(ds, "BitsAllocated", 8))
+    if bits <= 8 or not ds.get("VOILUTSequence") or _voi_window(ds) is not None:
+        return ""
+    if _voi_lut(ds, tag_int(ds, "PixelRepresentation", 0) == 1) is not None:
+        return ""
+    return "its VOI LUT does not fit its descriptor: grey levels from the image's values"
+
+
 def _voi_lut(ds: Dataset, signed: bool) -> tuple[int, np.ndarray, int] | None:
     """The first VOI LUT of the VOILUTSequence: (first value mapped, entries, bits per entry);
     None without one, or when its descriptor and data do not fit (PS3.3 C.11.2.1.1: entries 0

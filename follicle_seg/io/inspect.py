@@ -104,7 +104,7 @@ def record_row(record: ImageRecord) -> dict[str, Any]:
         "spacing_col_mm": calibration.spacing_col_mm,
         "calibrated": calibration.calibrated,
         "status": "ok",
-        "reason": "",
+        "reason": record.note,
         "follicle_count": None,
         "modality": record.modality,
         "sop_class": sop_class_name(record.sop_class_uid),
