@@ -697,6 +697,13 @@ def test_an_rle_frame_split_over_fragments_or_a_padding_item_is_not_more_frames(
                      edit=split(has_bot, pad))  # fmt: skip
         assert read_record(path).n_frames == 3
         assert np.array_equal(grey_of(path), grey_of(plain))
+    # without an offset table pydicom cannot tell which fragments make a frame: said so, up front
+    # (inspect said ok, then the run failed on "insufficient pixel data to contain 2 frames")
+    for pad in (False, True):
+        unreadable = write(tmp_path, pattern(3), name=f"nobot{pad}.dcm", transfer_syntax=RLELossless,
+                           edit=split(False, pad))  # fmt: skip
+        with pytest.raises(RejectedInput, match=r"RLE pixel data of 3 frame\(s\) in \d fragments without an offset table"):
+            read_record(unreadable)
     # four whole frames under NumberOfFrames 3: still said
     extra = write(tmp_path, pattern(4), name="four.dcm", transfer_syntax=RLELossless,
                   edit=lambda ds: setattr(ds, "NumberOfFrames", 3))  # fmt: skip

@@ -97,6 +97,12 @@ def _check_fragments(path: str, ds: Dataset, elem: Any, n_frames: int) -> None:
     held = max(codestreams, len(bot), _extended_offset_count(ds))
     if held > n_frames:
         raise RejectedInput(path, more_frames_than_declared(ds, held))
+    rle = UID(ds.file_meta.TransferSyntaxUID) == RLELossless
+    if rle and len(starts) > n_frames and not bot and _EXTENDED_OFFSET_TABLE not in ds:
+        raise RejectedInput(  # pydicom cannot tell which fragments make which frame
+            path, f"RLE pixel data of {n_frames} frame(s) in {len(starts)} fragments without an offset table: "
+            "its frames cannot be told apart (RLE is one fragment a frame)",
+        )
     fragment_starts = set(starts)
     if bot and (
         len(bot) != n_frames
@@ -127,6 +133,7 @@ def _walk_items(
     size = (tag_int(ds, "Rows", 0), tag_int(ds, "Columns", 0))
     samples = tag_int(ds, "SamplesPerPixel", 1)
     rle = UID(ds.file_meta.TransferSyntaxUID) == RLELossless
+    segments = samples * max(1, tag_int(ds, "BitsAllocated", 8) // 8)  # an RLE frame's, one a byte of a sample
     bot: list[int] | None = None
     starts: list[int] = []
     offset = codestreams = 0
@@ -156,8 +163,8 @@ def _walk_items(
         starts.append(offset)
         offset += 8 + length
         value_start = stream.tell()
-        head = stream.read(min(length, len(_JP2_SIGNATURE)))
-        codestreams += begins_rle_frame(head, length) if rle else begins_codestream(head)
+        head = stream.read(min(length, 64 if rle else len(_JP2_SIGNATURE)))
+        codestreams += begins_rle_frame(head, length, segments) if rle else begins_codestream(head)
         stream.seek(value_start)
         declared = _codestream_size(stream, length)
         if declared is not None and declared[:2] != size:
@@ -187,18 +194,22 @@ def begins_codestream(head: bytes) -> bool:
     return head[:3] == b"\xff\xd8\xff" or head[:4] == b"\xff\x4f\xff\x51" or head.startswith(_JP2_SIGNATURE)
 
 
-def begins_rle_frame(head: bytes, length: int) -> bool:
-    r"""Whether a fragment begins an RLE frame: its 64-byte header (1 to 15 segments, the first
-    at offset 64). One fragment a frame, the standard says; a writer that split a frame over
-    two, or added a short padding item, made more fragments than frames, not more frames.
+def begins_rle_frame(head: bytes, length: int, segments: int) -> bool:
+    r"""Whether a fragment begins an RLE frame: its 64-byte header, ``segments`` segments (one a
+    byte of each sample), the first at offset 64, increasing, the unused offsets 0. One fragment
+    a frame, the standard says; a writer that split a frame over two, or added a short padding
+    item, made more fragments than frames, not more frames.
 
-    >>> begins_rle_frame(b"\x01\x00\x00\x00\x40\x00\x00\x00", 200), begins_rle_frame(b"\x00\x00", 2)
-    (True, False)
+    >>> header = struct.pack("<16I", 1, 64, *[0] * 14)
+    >>> begins_rle_frame(header, 200, 1), begins_rle_frame(header, 200, 3), begins_rle_frame(b"\x00\x00", 2, 1)
+    (True, False, False)
     """
-    if length < 64 or len(head) < 8:
+    if length < 64 or len(head) < 64:
         return False
-    segments, first = struct.unpack("<II", head[:8])
-    return 1 <= segments <= 15 and first == 64
+    count, *offsets = struct.unpack("<16I", head[:64])
+    used, unused = offsets[:count], offsets[count:]
+    return (count == segments and used[0] == 64 and all(a < b for a, b in zip(used, used[1:]))
+            and not any(unused))  # fmt: skip
 
 
 def more_frames_than_declared(ds: Dataset, held: int) -> str:
