@@ -113,9 +113,7 @@ def run(inputs: Iterable[str | Path], options: RunOptions, *, progress=None) -> 
         handler = start_log(out)
         try:
             remove_temporary(out)
-            for index in indexes:
-                log.info("%s", said(str(index), "a DICOMDIR (an index of the folder's files, read themselves): not analysed"))
-            return _run(inputs, paths, replace(options, out=out), cohort, key, progress, t0)
+            return _run(inputs, paths, replace(options, out=out), cohort, key, progress, t0, indexes)
         except FollicleSegError as exc:  # said in run.log too, not only on the console
             log.error("run stopped: %s", exc)
             raise
@@ -149,13 +147,13 @@ def _described(options: RunOptions, inputs: list) -> list[str]:
     outputs = [name for name, on in (("overlays", options.overlays), ("dicom", options.dicom), ("report", options.report),
                                      ("masks", options.save_masks), ("whole frames", options.whole_frames)) if on]  # fmt: skip
     return [
-        "inputs: " + ", ".join(printable(str(p)) for p in inputs),
-        f"follicle_seg {__version__}; network {network.version}, weights {weights_of(options)} "
+        "inputs: " + ", ".join(printable(os.path.abspath(p)) for p in inputs),
+        f"follicle_seg {__version__}; network {network.version}, weights {printable(str(weights_of(options)))} "
         f"(sha256 {network.weights_sha256}{'' if options.weights else ', shipped'})",
         f"options: device {options.device}, batch size {options.batch_size}, workers {options.workers}, "
         f"executor {options.executor}, {'resume' if options.resume else 'no resume'}, "
         f"{'pseudonymised' if options.pseudonymize else 'not pseudonymised'}, "
-        f"cohort {options.cohort or 'none'}, outputs: {', '.join(outputs) or 'tables only'}",
+        f"cohort {printable(str(options.cohort or 'none'))}, outputs: {', '.join(outputs) or 'tables only'}",
     ]
 
 
@@ -167,7 +165,8 @@ def _left_out(stored: set[tuple[str, str]], items: list[Input]) -> list[str]:
     return sorted({path for path, sha in stored if path not in paths and (not sha or sha not in contents)})
 
 
-def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | None, progress, t0: float) -> RunSummary:
+def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | None, progress, t0: float,
+         indexes: list[Path]) -> RunSummary:
     from follicle_seg.review import REVIEW_FILE, WORKSHEET_FILE, Review, ReviewError
     from follicle_seg.visits import build_tables, cohort_mismatches
 
@@ -192,6 +191,8 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
         log.info("run started: %d files under %d input path(s)", len(paths), len(inputs))
         for line in _described(options, inputs):
             log.info("%s", line)
+        for index in indexes:
+            log.info("%s", said(str(index), "a DICOMDIR (an index of the folder's files, read themselves): not analysed"))
         t = time.perf_counter()
         items = header_pass(paths, store, anonymise, options.workers, decoders)
         summary.left_out = _left_out(store.keys(), items)

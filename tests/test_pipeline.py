@@ -540,10 +540,23 @@ def test_run_log_keeps_how_the_run_was_made(clean_run, study):
     text = (clean_run / "run.log").read_text()
     version = json.loads((shipped_bundle_root() / METADATA).read_text())["version"]
     sha = file_sha256(shipped_bundle_root() / WEIGHTS)[:16]
-    assert f"inputs: {study / 'dicom'}" in text
+    assert f"inputs: {os.path.abspath(study / 'dicom')}" in text  # as typed once: no working folder said
     assert f"follicle_seg {__version__}; network {version}, weights " in text and f"(sha256 {sha}, shipped)" in text
     assert "options: device auto, batch size 8, workers 1, executor local, resume, not pseudonymised, " in text
     assert f"cohort {study / 'cohort.csv'}, outputs: overlays, report" in text
+
+
+def test_a_dicomdir_is_named_in_its_runs_log_not_analysed(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(SAMPLES / "mono_left.dcm", folder / "IM0001")
+    (folder / "DICOMDIR").write_bytes(b"an index")
+    out = tmp_path / "out"
+    summary = run([folder], RunOptions(out=out, workers=1, overlays=False, dicom=False, report=False))
+    assert summary.inputs == 1
+    log = (out / "run.log").read_text()
+    started = log.index("run started")
+    assert log.index(f"{folder / 'DICOMDIR'}: a DICOMDIR (an index of the folder's files") > started
 
 
 def test_files_analysed_before_but_not_among_the_inputs_are_said(study, tmp_path):
