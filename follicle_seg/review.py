@@ -70,7 +70,7 @@ CANDIDATE_WHY = "network unsure"
 SIDE_WHY = "side unknown: left or right?"
 LOG_COLUMNS = (
     "line", "decision", "patient_id", "study_date", "laterality", "sop_instance_uid", "follicle_id", "frame_index",
-    "reviewer", "comment", "count_before", "count_after",
+    "reviewer", "comment", "count_before", "count_after", "counted_image_before", "counted_image_after",
 )  # fmt: skip
 
 OvaryKey = tuple[str, str, str]  # patient_id, study_date, laterality
@@ -245,14 +245,19 @@ class Review:
                              "confirm the sides' ovary-visits in the next round)")
                 raise self._error(d, f"{what} in this run's results")
 
-    def log_table(self, counts: dict[OvaryKey, tuple[int, int]], sided_from: dict[str, int] | None = None) -> pd.DataFrame:
-        """``review_log``: every decision, with its ovary-visit's count before and after the review;
-        a ``left`` / ``right`` line's before is that of the ovary-visit its image was analysed in
-        (``sided_from``, by SOP instance UID: the side-unknown one, say)."""
+    def log_table(
+        self, counts: dict[OvaryKey, tuple[int, int, str, str]], sided_from: dict[str, int] | None = None
+    ) -> pd.DataFrame:
+        """``review_log``: every decision, with its ovary-visit's count before and after the review
+        and the image that gave each (a decision may move the count to another image of the same
+        count, and with it the AFC and largest follicle: the counts alone hid it); a ``left`` /
+        ``right`` line's count before is that of the ovary-visit its image was analysed in
+        (``sided_from``, by SOP instance UID: the side-unknown one, say); the image before is
+        empty in a review that gives images their sides (it moves images between ovary-visits)."""
         rows = []
         for d in self.decisions:
             ovary = self.applied[d.line]
-            before, after = counts[ovary]
+            before, after, image_before, image_after = counts[ovary]
             if d.decision in SIDES and sided_from and d.sop_instance_uid in sided_from:
                 before = sided_from[d.sop_instance_uid]
             rows.append({
@@ -260,6 +265,7 @@ class Review:
                 "laterality": ovary[2], "sop_instance_uid": d.sop_instance_uid, "follicle_id": d.follicle_id,
                 "frame_index": self.frames.get(d.line),
                 "reviewer": d.reviewer, "comment": d.comment, "count_before": before, "count_after": after,
+                "counted_image_before": image_before, "counted_image_after": image_after,
             })  # fmt: skip
         df = pd.DataFrame(rows, columns=list(LOG_COLUMNS))
         numbers = ("line", "follicle_id", "frame_index", "count_before", "count_after")

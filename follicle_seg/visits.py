@@ -250,8 +250,11 @@ def build_tables(
         if analysed is not None:  # an image given its side: the count of the ovary-visit it left
             sided_from = {rec.sop_instance_uid: analysed.get((rec.patient_id, rec.study_date, rec.laterality or "U"), 0)
                           for rec in (r.record for r in dated if r.status == "ok") if rec is not None}  # fmt: skip
-        tables["review_log"] = review.log_table({ov.key: (ov.count_before, len(ov.chosen.follicles)) for ov in ovaries},
-                                                sided_from)  # fmt: skip
+        tables["review_log"] = review.log_table(
+            {ov.key: (ov.count_before, len(ov.chosen.follicles), ov.counted_before,
+                      ov.chosen.record.sop_instance_uid) for ov in ovaries},  # type: ignore[union-attr]
+            sided_from,
+        )  # fmt: skip
     return tables
 
 
@@ -269,6 +272,7 @@ class _OvaryVisit:
     confirmed: bool = False  # a reviewer confirmed the count
     other_side_missing: bool = False  # the visit has no image of the other side, other visits have
     other_side_rejected: list[str] = field(default_factory=list)  # the other side's files rejected at this visit
+    counted_before: str = ""  # the SOP UID of the image that gave the count as analysed ("" when a review moved images)
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -276,13 +280,7 @@ class _OvaryVisit:
 
     @property
     def chosen(self) -> ImageResult:
-        def key(r: ImageResult) -> tuple:
-            rec = r.record
-            assert rec is not None
-            return (-len(r.follicles), not rec.calibration.calibrated, not rec.is_sweep,
-                    -rec.n_frames, rec.sop_instance_uid)  # fmt: skip
-
-        return min(self.images, key=key)
+        return counted_image(self.images)
 
     def candidate_rows(self) -> list[dict]:
         return [_follicle_row(self, u, False) for r in self._by_uid() for u in r.unsure]
@@ -456,10 +454,26 @@ def _ovary_visits(
         members = {r.record.sop_instance_uid: frames for r, frames in pairs if frames}  # type: ignore[union-attr]
         stills, sweeps = stills + sum(map(len, members.values())), sweeps + len(members)
         before = max(len(r.follicles) for r in joined) if analysed is None else analysed.get((p, d, side), 0)
-        ovaries.append(_OvaryVisit(p, d, side, review.apply(joined, (p, d, side)), len(images), before, members))
+        ovary = _OvaryVisit(p, d, side, review.apply(joined, (p, d, side)), len(images), before, members)
+        if analysed is None:
+            ovary.counted_before = counted_image(joined).record.sop_instance_uid  # type: ignore[union-attr]
+        ovaries.append(ovary)
     if sweeps:
         log.info("%d single-frame files tracked as the frames of %d sweeps", stills, sweeps)
     return ovaries
+
+
+def counted_image(images: Sequence[ImageResult]) -> ImageResult:
+    """The image whose count stands for an ovary-visit: the most follicles, then a calibrated
+    one, a sweep, the most frames, the first UID (never a sum of images)."""
+
+    def key(r: ImageResult) -> tuple:
+        rec = r.record
+        assert rec is not None
+        return (-len(r.follicles), not rec.calibration.calibrated, not rec.is_sweep,
+                -rec.n_frames, rec.sop_instance_uid)  # fmt: skip
+
+    return min(images, key=key)
 
 
 def _dated(results: Sequence[ImageResult]) -> list[ImageResult]:

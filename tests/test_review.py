@@ -59,6 +59,8 @@ def test_not_follicles_leave_the_count_and_the_largest_count_rule_picks_again(tm
     assert bool(ov["needs_review"])  # image 1.1 is still flagged and nobody confirmed
     log = tables["review_log"]
     assert list(log["line"]) == [2, 3] and list(log["count_before"]) == [3, 3] and list(log["count_after"]) == [2, 2]
+    # and which image gave each: the count moved from image 1.1 to image 1.2
+    assert set(zip(log["counted_image_before"], log["counted_image_after"])) == {("1.1", "1.2")}
     assert list(log["reviewer"]) == ["AB", "AB"] and log["comment"].iloc[0] == "bowel loop"
     assert "review_log" not in build_tables(_two_images())
 
