@@ -159,7 +159,8 @@ def train_command(
     held out for early stopping and the report; the frames of one source (a NIfTI stack NAME_k,
     a cine <uid>_f<k>, export_pairs.py's <sop>_<frame>: the name without a final _<digits>) stay
     on one side. Fine-tuning (--init) keeps the starting weights, and says so, when no
-    validation beats their held-out score. Images may be 8-bit grey or RGB PNG; masks PNG
+    validation beats their held-out score. Images may be PNG (8-bit grey or RGB; 16-bit kept
+    when its values are 0-255, else stretched) or JPEG; masks PNG
     of the same size holding 0 background, 1 ovary, 2 follicle, or 3 inside an ovary outline
     whose follicles are not drawn. NIfTI (.nii, .nii.gz) may stand for either: a 3-D file is a
     stack of frames, its slices holding a label are used, and its header gives the pixel size.
