@@ -266,8 +266,8 @@ class ImageResult:
     # accept them (follicle_seg.review)
     unsure: tuple[Follicle, ...] = ()
     # a sweep's network flags, each with the follicle (its id; 0 for the ovary) and where it was
-    # raised ("follicle 2 on frames 3-9", "the ovary's frame 13", frames numbered from 1 as a
-    # viewer does): the review reason says it
+    # raised ("follicle 2 on frames 3-9 (index 2-8)", "the ovary's frame 13 (index 12)", frames
+    # numbered from 1 as a viewer does, with the tables' 0-based index): the review reason says it
     flag_where: tuple[tuple[str, int, str], ...] = ()
     # a file rejected after its header was read: whose, when and which side (record is None)
     identity: Identity | None = None

@@ -704,6 +704,14 @@ def test_an_rle_frame_split_over_fragments_or_a_padding_item_is_not_more_frames(
                            edit=split(False, pad))  # fmt: skip
         with pytest.raises(RejectedInput, match=r"RLE pixel data of 3 frame\(s\) in \d fragments without an offset table"):
             read_record(unreadable)
+    # one frame: every fragment is its own, whatever their number (pydicom joins them)
+    def one_split(ds: Dataset) -> None:
+        ds.PixelData = encapsulate([ds.PixelData and next(generate_frames(ds.PixelData, number_of_frames=1))],
+                                   fragments_per_frame=2, has_bot=False)  # fmt: skip
+
+    single = write(tmp_path, pattern(1), name="single.dcm", transfer_syntax=RLELossless, edit=one_split)
+    plain_single = write(tmp_path, pattern(1), name="plain1.dcm", transfer_syntax=RLELossless)
+    assert np.array_equal(grey_of(single), grey_of(plain_single))
     # four whole frames under NumberOfFrames 3: still said
     extra = write(tmp_path, pattern(4), name="four.dcm", transfer_syntax=RLELossless,
                   edit=lambda ds: setattr(ds, "NumberOfFrames", 3))  # fmt: skip
@@ -959,3 +967,16 @@ def test_a_decoders_failure_is_said_without_python_internals(tmp_path: Path) -> 
     with pytest.raises(RejectedInput) as info:
         next(iter_frames(read_record(lossless)))
     assert info.value.reason == "frame 0 cannot be decoded (gdcm failed on its compressed data)"
+
+
+def test_a_voi_lut_is_noted_for_grey_images_only() -> None:
+    """Colour and palette images never use a VOI LUT: nothing to say of one, nor to read (an RGB
+    file with a LUT of text was rejected through the note)."""
+    from follicle_seg.io.grey import grey_note
+
+    lut = Dataset()
+    lut.LUTDescriptor, lut.LUTData = [4096, 0, 8], "a"
+    for photometric, said in (("MONOCHROME2", "its VOI LUT does not fit"), ("RGB", ""), ("PALETTE COLOR", "")):
+        ds = Dataset()
+        ds.PhotometricInterpretation, ds.BitsStored, ds.VOILUTSequence = photometric, 12, [lut]
+        assert grey_note(ds).startswith(said) and bool(grey_note(ds)) == bool(said)

@@ -10,7 +10,8 @@ import torch
 from follicle_seg.model.mixstyle import add_mixstyle, mix_styles
 from follicle_seg.model.network import build_network
 from follicle_seg.model.train import fit
-from test_model_train import TINY, make_sample, toy_frame  # tests/ is on sys.path
+from follicle_seg.model.data import make_sample
+from toy_frames import TINY, toy_frame  # tests/ is on sys.path
 
 
 def test_mixed_statistics_are_the_blend_of_the_two_samples() -> None:

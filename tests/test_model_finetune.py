@@ -9,6 +9,7 @@ import signal
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import typer
@@ -117,8 +118,7 @@ def test_split_keeps_the_frames_of_one_source_on_one_side() -> None:
         tr, va = split_holdout(len(names), 0.2, seed, sources)
         assert {sources[i] for i in tr}.isdisjoint({sources[i] for i in va}) and len(va) == 5
     assert split_holdout(len(names), 0.2, 3, sources) == split_holdout(len(names), 0.2, 3, sources)
-    # names that all give one source (img_001, img_002...): frame by frame, as without sources
-    assert split_holdout(4, 0.5, 0, ["a"] * 4) == split_holdout(4, 0.5, 0)
+    assert split_holdout(4, 0.5, 0, ["a"] * 4) == ([0, 1, 2, 3], [])  # one source cannot be split
     # a source far larger than the share is not held out when smaller ones come closer to it
     two_sweeps = ["s1"] * 30 + ["s2"] * 30 + ["a", "b", "c", "d"]
     assert [len(split_holdout(64, 0.2, seed, two_sweeps)[1]) for seed in range(6)] == [4] * 6
@@ -133,10 +133,25 @@ def test_train_command_holds_out_whole_sources_and_says_when_it_cannot(tmp_path:
     result = cli(["--data", str(data), "--out", str(tmp_path / "o"), *FAST])
     assert result.exit_code == 0, result.output
     assert len(seen["va"]) == 3 and "3 source(s)" in result.output  # one sweep of three, not three strays
+    # numbered pictures (img_000.png, ...): one "source" by name, a guess; each a file of its own,
+    # held out one by one (they were left without a held-out frame: no bar, no early stopping)
     numbered = png_dir(tmp_path / "one", [f"img_{k:03d}" for k in range(5)])
     result = cli(["--data", str(numbered), "--out", str(tmp_path / "o"), *FAST])
-    assert result.exit_code == 0 and len(seen["va"]) == 1  # not none: no bar, no early stopping
-    assert "(1 source(s): their names give one source: held out frame by frame)" in result.output
+    assert result.exit_code == 0 and len(seen["va"]) == 1
+    assert "(5 source(s): each a picture of its own, held out one by one" in result.output and "--val-data" in result.output
+    # a NIfTI stack is one source for sure: not split, said
+    import nibabel as nib
+
+    stack = tmp_path / "stack"
+    (stack / "images").mkdir(parents=True)
+    (stack / "masks").mkdir()
+    frames = [toy_frame(i) for i in range(4)]
+    for folder, arrays, dtype in (("images", [p for p, _ in frames], np.uint8), ("masks", [m for _, m in frames], np.int16)):
+        data = np.ascontiguousarray(np.transpose(np.stack(arrays), (2, 1, 0)).astype(dtype))
+        nib.save(nib.Nifti1Image(data, np.diag([0.2, 0.2, 1.0, 1.0])), str(stack / folder / "sweep.nii.gz"))
+    result = cli(["--data", str(stack), "--out", str(tmp_path / "o"), *FAST])
+    assert result.exit_code == 0 and seen["va"] == []
+    assert "no held-out frames (all 4 frames are of one source (sweep: a stack or cine)" in result.output
     single = png_dir(tmp_path / "single", ["img_000"])
     result = cli(["--data", str(single), "--out", str(tmp_path / "o"), *FAST])
     assert result.exit_code == 0 and seen["va"] == []

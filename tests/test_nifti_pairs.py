@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from follicle_seg.errors import RejectedInput
 from follicle_seg.model.cli import train_command
 from follicle_seg.model.data import read_image_pairs, read_pairs
-from test_model_train import toy_frame
+from toy_frames import toy_frame  # tests/ is on sys.path
 
 
 def _save(path: Path, frames: np.ndarray, zooms: tuple[float, float] = (1.0, 1.0), unit: str = "unknown") -> None:

@@ -189,6 +189,9 @@ def grey_note(ds: Dataset) -> str:
     VOI LUT was passed over (it does not fit its descriptor), so the grey levels come from the
     image's values, not the table the scanner may have shown."""
     bits = tag_int(ds, "BitsStored", tag_int(ds, "BitsAllocated", 8))
+    photometric = tag_text(ds, "PhotometricInterpretation")
+    if photometric in COLOUR_PHOTOMETRICS or photometric == "PALETTE COLOR":  # (a VOI LUT is for grey images)
+        return ""
     if bits <= 8 or not ds.get("VOILUTSequence") or _voi_window(ds) is not None:
         return ""
     if _voi_lut(ds, tag_int(ds, "PixelRepresentation", 0) == 1) is not None:
@@ -220,7 +223,10 @@ def _voi_lut(ds: Dataset, signed: bool) -> tuple[int, np.ndarray, int] | None:
         little_endian = getattr(ds, "original_encoding", (None, True))[1] is not False
         entries = np.frombuffer(data[: len(data) // 2 * 2], "<u2" if little_endian else ">u2")
     else:
-        entries = np.atleast_1d(np.asarray(data if data is not None else [], dtype=np.float64))
+        try:
+            entries = np.atleast_1d(np.asarray(data if data is not None else [], dtype=np.float64))
+        except (TypeError, ValueError):  # text where numbers belong
+            return None
     if entries.size < n_entries:
         return None
     return first, entries[:n_entries].astype(np.float64), entry_bits

@@ -98,7 +98,7 @@ def _check_fragments(path: str, ds: Dataset, elem: Any, n_frames: int) -> None:
     if held > n_frames:
         raise RejectedInput(path, more_frames_than_declared(ds, held))
     rle = UID(ds.file_meta.TransferSyntaxUID) == RLELossless
-    if rle and len(starts) > n_frames and not bot and _EXTENDED_OFFSET_TABLE not in ds:
+    if rle and n_frames > 1 and len(starts) > n_frames and not bot and _EXTENDED_OFFSET_TABLE not in ds:
         raise RejectedInput(  # pydicom cannot tell which fragments make which frame
             path, f"RLE pixel data of {n_frames} frame(s) in {len(starts)} fragments without an offset table: "
             "its frames cannot be told apart (RLE is one fragment a frame)",

@@ -76,6 +76,14 @@ def _annotated_pairs(folder: Path, option: str = "--data") -> list[Any]:
         raise typer.BadParameter(str(exc), param_hint=option) from None
 
 
+def _pictures_of_their_own(folder: Path, pairs: list[Any]) -> bool:
+    """Whether every frame is an image file of its own in ``folder/images`` (a PNG or JPEG named
+    as the frame), not a slice of a NIfTI stack or a frame of a DICOM cine, whose source is sure."""
+    images = folder / "images"
+    stems = {p.stem for p in images.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg")} if images.is_dir() else set()
+    return all(name in stems for name, *_ in pairs)
+
+
 def _annotated_samples(folder: Path, option: str = "--data") -> list[Any]:
     from follicle_seg.model.data import make_sample
 
@@ -158,7 +166,8 @@ def train_command(
     With --data, a seeded share (--val-fraction) of your frames, or the frames of --val-data, is
     held out for early stopping and the report; the frames of one source (a NIfTI stack NAME_k,
     a cine <uid>_f<k>, export_pairs.py's <sop>_<frame>: the name without a final _<digits>) stay
-    on one side. Fine-tuning (--init) keeps the starting weights, and says so, when no
+    on one side (pictures whose names all give one source, img_000.png..., are held out one by
+    one). Fine-tuning (--init) keeps the starting weights, and says so, when no
     validation beats their held-out score. Images may be PNG (8-bit grey or RGB; 16-bit kept
     when its values are 0-255, else stretched) or JPEG; masks PNG
     of the same size holding 0 background, 1 ovary, 2 follicle, or 3 inside an ovary outline
@@ -217,17 +226,23 @@ def train_command(
                 samples = [make_sample(px, lab, sr, sc) for _, px, lab, sr, sc in pairs]
                 if val_data is None:
                     sources = [source_of(name) for name, *_ in pairs]
+                    how = "the frames of one source are on one side"
+                    if len(pairs) > 1 and len(set(sources)) == 1 and _pictures_of_their_own(data, pairs):
+                        # img_001.png, img_002.png...: one "source" by name, a guess; one file each
+                        sources = [name for name, *_ in pairs]
+                        how = ("each a picture of its own, held out one by one: if they are frames of one sweep, "
+                               "neighbours fall on both sides; give --val-data")  # fmt: skip
                     tr, va = split_holdout(len(samples), val_fraction, seed, sources)
                     train_samples += [samples[i] for i in tr]
                     val_samples += [samples[i] for i in va]
                     n_sources = len(set(sources))
-                    how = ("the frames of one source are on one side" if n_sources > 1 or len(pairs) == 1
-                           else "their names give one source: held out frame by frame")  # fmt: skip
                     _log(f"{len(tr)} training and {len(va)} held-out frames from {data} ({n_sources} source(s): {how})")
                     data_source = (f"{len(pairs)} annotated frames of {data} (site data) from {n_sources} source(s), "
                                    f"{len(va)} of them held out")
                     if not va:
-                        why = "--val-fraction 0" if val_fraction == 0 else "a single frame"
+                        why = ("--val-fraction 0" if val_fraction == 0 else "a single frame" if len(pairs) == 1
+                               else f"all {len(pairs)} frames are of one source ({sources[0]}: a stack or cine), "
+                                    "which cannot be split")  # fmt: skip
                         _no_holdout(why, init is not None)
                 else:
                     train_samples += samples

@@ -78,11 +78,10 @@ def split_holdout(
     taken in a seeded random order, each that keeps the held-out frames within
     ``round(n * fraction)``; then, if that leaves them short, the source that brings them closest
     to it (a source of 30 frames is not held out for a target of 13: half a site's frames were
-    never trained on). Never every source, and ``fraction = 0`` holds out nothing; at least one
-    frame otherwise. When every frame has the same source (names numbered ``img_001``,
-    ``img_002``, ... say the same "source"), frames are held out one by one: a numbered folder
-    was left with no held-out frame, no early stopping and no bar. With one frame per source
-    this is the per-frame split of earlier versions, the same frames for the same seed.
+    never trained on). Never every source (one source alone is not split: give held-out frames
+    of another), and ``fraction = 0`` holds out nothing; at least one frame otherwise. With one
+    frame per source this is the per-frame split of earlier versions, the same frames for the
+    same seed.
 
     Examples
     --------
@@ -94,14 +93,10 @@ def split_holdout(
     (2, True)
     >>> len(split_holdout(64, 0.2, 0, ["s1"] * 30 + ["s2"] * 30 + ["a", "b", "c", "d"])[1])
     4
-    >>> len(split_holdout(20, 0.2, 0, ["img"] * 20)[1])
-    4
     """
     groups = list(range(n)) if groups is None else list(groups)
     if len(groups) != n:
         raise ValueError(f"{len(groups)} groups for {n} frames.")
-    if n > 1 and len(set(groups)) == 1:  # one source by name: frame by frame
-        groups = list(range(n))
     members: dict[Hashable, list[int]] = {}
     for i, group in enumerate(groups):
         members.setdefault(group, []).append(i)
