@@ -47,8 +47,7 @@ def said(path: str, reason: str) -> str:
 
 
 def printable(text: str) -> str:
-    r"""``text`` with each character that is not printable shown escaped (``
-``, ````).
+    r"""``text`` with each character that is not printable shown escaped (``\n``, ``\x1b``).
 
     >>> printable("a\tb")
     'a\\tb'
