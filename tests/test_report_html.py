@@ -392,3 +392,6 @@ def test_the_tracking_line_drops_to_a_visit_without_follicles_and_breaks_at_one_
     (line,) = drawn[0].axes[0].get_lines()[:1]
     np.testing.assert_array_equal(line.get_xdata(), [0.0, 12.0, 29.0, 43.0])
     np.testing.assert_array_equal(line.get_ydata(), [4.1, 0.0, 5.4, np.nan])
+    # how many follicles each visit with several has, over its dots (equal sizes are one dot)
+    notes = [(t.get_text(), t.xy) for t in drawn[0].axes[0].texts if hasattr(t, "xy")]
+    assert notes == [("2", (29.0, 5.4))]

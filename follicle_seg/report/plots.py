@@ -160,6 +160,9 @@ def plot_follicle_tracking(
         x = np.array([days.get((str(d), side), np.nan) for d in mine["study_date"]], float)
         y = _floats(mine["mean_diameter_mm"])
         ax.scatter(x, y, color=colour, s=28, zorder=3)
+        for day, size, n in _counts_by_visit(x, y):  # follicles of one size hide behind one dot
+            ax.annotate(f"{n}", (day, size), textcoords="offset points", xytext=(0, 6), ha="center",
+                        fontsize=7, color=colour)  # fmt: skip
         largest = _largest_by_visit(scanned, x, y)
         if np.isfinite(largest[1]).any():
             ax.plot(*largest, color=colour, linewidth=1.2, alpha=0.7)
@@ -198,6 +201,22 @@ def plot_follicle_tracking(
     ]
     fig.legend(handles=handles, loc="outside lower center", ncols=2, fontsize=8, frameon=False)
     return _save(fig, path, digest)
+
+
+def _counts_by_visit(x: np.ndarray, y: np.ndarray) -> list[tuple[float, float, int]]:
+    """(day, largest diameter, how many follicles) of each visit with two or more follicles in mm:
+    the number written over its dots, since follicles of about one size are one dot.
+
+    >>> _counts_by_visit(np.array([0.0, 0.0, 14.0]), np.array([7.0, 7.1, 5.0]))
+    [(0.0, 7.1, 2)]
+    """
+    found = np.isfinite(x) & np.isfinite(y)
+    out = []
+    for day in np.unique(x[found]):
+        sizes = y[found & (x == day)]
+        if sizes.size > 1:
+            out.append((float(day), float(sizes.max()), int(sizes.size)))
+    return out
 
 
 def _largest_by_visit(scanned: pd.DataFrame, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
