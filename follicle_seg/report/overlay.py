@@ -54,7 +54,8 @@ SIZE_CLASS_COLOURS: dict[str, tuple[tuple[int, int, int], str]] = {
 }
 UNCALIBRATED_COLOUR = (120, 255, 200)
 OVARY_COLOUR = (230, 60, 255)
-UNSURE_COLOUR = (40, 90, 255)  # dashed: a follicle the network was unsure of, not counted
+# dashed: a follicle the network was unsure of, not counted ((40, 90, 255) vanished on dark tissue)
+UNSURE_COLOUR = (70, 130, 255)
 _UNSURE_ID0 = 1 << 20  # label ids of unsure follicles, apart from every follicle_id
 _BACKGROUND = (24, 24, 24)  # header, footer and margins
 _PARTING = (110, 110, 110)  # the line between the panes of a dual display
