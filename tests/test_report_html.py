@@ -206,7 +206,7 @@ def test_report_escapes_strings_and_lists_rejected_files_and_reviews(rendered) -
     assert reasons_by_ovary(back) == reasons_by_ovary(tables["review_reasons"])
     # the flagged ovary-visit's cell of its patient's timeline says why, and the index how many
     assert text.count("<span class=why><b>review:</b> no calibration: sizes in pixels only (2 images") == 1
-    assert text.count("<span class=why>1 to review</span>") == 1
+    assert text.count("<span class=why>1 ovary-visit(s) to review</span>") == 1
     # the undecided candidates beside their ovary-visit's count, and their table among the data files
     assert text.count(" unsure candidate(s)") == 1 and "&middot; 2 unsure candidate(s)" in text
     flagged = tables["ovaries"][tables["ovaries"]["needs_review"].astype(bool)].iloc[0]
@@ -395,3 +395,4 @@ def test_the_tracking_line_drops_to_a_visit_without_follicles_and_breaks_at_one_
     # how many follicles each visit with several has, over its dots (equal sizes are one dot)
     notes = [(t.get_text(), t.xy) for t in drawn[0].axes[0].texts if hasattr(t, "xy")]
     assert notes == [("2", (29.0, 5.4))]
+    assert "numbers: follicles at that visit" in [t.get_text() for t in drawn[0].axes[0].texts]  # said what they are

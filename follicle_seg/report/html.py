@@ -290,7 +290,7 @@ def _patient_index(patients: list[str], ovaries: pd.DataFrame) -> str:
     flagged = Counter(ovaries.loc[bools(ovaries["needs_review"]), "patient_id"].astype(str))
     items = "".join(
         f"<li><a href=\"#{anchor(p)}\">{esc(p)}</a> <span class=muted>{esc(groups[p])}</span>"
-        + (f" <span class=why>{flagged[p]} to review</span>" if flagged[p] else "") + "</li>"
+        + (f" <span class=why>{flagged[p]} ovary-visit(s) to review</span>" if flagged[p] else "") + "</li>"
         for p in patients
     )
     body = f"<ul>{items}</ul>" if items else "<p>No analysed ovary-visit.</p>"

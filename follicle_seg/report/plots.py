@@ -176,6 +176,9 @@ def plot_follicle_tracking(
             s=30,
             zorder=3,
         )
+        if _counts_by_visit(x, y):
+            ax.text(0.98, 0.02, "numbers: follicles at that visit", transform=ax.transAxes, fontsize=7,
+                    ha="right", va="bottom", color="#555555")  # fmt: skip
         uncalibrated = len(mine) - int(np.isfinite(y).sum())
         if uncalibrated:
             ax.text(
