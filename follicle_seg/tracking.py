@@ -303,6 +303,8 @@ def summarise_image(
     ovary: Section | None = None
     ovary_flags: tuple[str, ...] = ()
     ovary_frames = 0
+    ovary_at_end = False  # seen on the sweep's first or last frame: it may go on past the sweep
+    last = record.n_frames - 1
     still_flags: set[str] = set()
     for m in measurements:
         tracker.add(m)
@@ -310,6 +312,7 @@ def summarise_image(
             still_flags.update(m.flags)
         if m.ovary is not None:
             ovary_frames += 1
+            ovary_at_end |= m.frame_index in (0, last)
             if ovary is None or m.ovary.area_px > ovary.area_px:
                 ovary, ovary_flags = m.ovary, m.flags
     every = tracker.finish()
@@ -319,16 +322,19 @@ def summarise_image(
     unreported = () if record.is_sweep else tuple(t.best for t in every if id(t) not in reported)
     doubtful = [t for t in candidates if LOW_CONFIDENCE_SCORE <= t.best.score < MIN_FOLLICLE_SCORE]
     spacing = record.frame_spacing_mm if record.is_sweep else None
+
+    def at_end(t: Track) -> bool:
+        return t.first_frame == 0 or t.last_frame == last
     follicles = tuple(
-        measured_follicle(i, record.sop_instance_uid, t.best, t.n_frames, spacing)
+        measured_follicle(i, record.sop_instance_uid, t.best, t.n_frames, spacing, at_sweep_end=at_end(t))
         for i, t in enumerate(tracks, start=1)
     )
     # numbered on after the reported ones, so that a reviewer can name either on the overlay
     unsure = tuple(
-        measured_follicle(i, record.sop_instance_uid, t.best, t.n_frames, spacing)
+        measured_follicle(i, record.sop_instance_uid, t.best, t.n_frames, spacing, at_sweep_end=at_end(t))
         for i, t in enumerate(doubtful, start=len(tracks) + 1)
     )
-    ovary_d3 = ovary_frames * spacing if (ovary is not None and spacing) else None
+    ovary_d3 = third_axis(ovary_frames, spacing, ovary.d2_mm, ovary_at_end) if ovary is not None else None
     ovary_volume = (
         ellipsoid_volume_ml(ovary.d1_mm, ovary.d2_mm, ovary_d3)
         if ovary is not None and ovary_d3 is not None and ovary.d1_mm is not None
@@ -376,6 +382,20 @@ def summarise_image(
     )
 
 
+def third_axis(n_frames: int, frame_spacing: float | None, d2_mm: float | None, at_sweep_end: bool) -> float | None:
+    """The extent across a sweep's frames of a structure seen on ``n_frames`` of them, ``None``
+    without a frame spacing; at least ``d2`` when it reaches the sweep's first or last frame
+    (cut by the sweep's end, the frames are a lower bound).
+
+    >>> third_axis(1, 1.0, 11.3, True), third_axis(12, 1.0, 11.3, True), third_axis(3, 1.0, 11.3, False)
+    (11.3, 12.0, 3.0)
+    """
+    if not frame_spacing:
+        return None
+    seen = n_frames * frame_spacing
+    return max(seen, d2_mm) if at_sweep_end and d2_mm is not None else seen
+
+
 def frame_words(first: int, last: int | None = None) -> str:
     """Frames ``first`` to ``last`` (0-based) as the overlays' headers say them: numbered from 1
     as a viewer does, with the 0-based ``frame_index`` of the tables and file names (``_f004``).
@@ -389,11 +409,15 @@ def frame_words(first: int, last: int | None = None) -> str:
 
 
 def measured_follicle(
-    follicle_id: int, sop_uid: str, best: Section, n_frames: int = 1, frame_spacing: float | None = None
+    follicle_id: int, sop_uid: str, best: Section, n_frames: int = 1, frame_spacing: float | None = None,
+    *, at_sweep_end: bool = False,
 ) -> Follicle:
     """A follicle seen on ``n_frames`` frames, measured on its largest section ``best``: the third
-    axis from the frames and their spacing when known, else the volume's from ``d2`` (a still)."""
-    d3 = n_frames * frame_spacing if frame_spacing else None
+    axis from the frames and their spacing when known, else the volume's from ``d2`` (a still).
+    A follicle seen on the first or last frame of its sweep (``at_sweep_end``) may go on past it:
+    the frames give a lower bound, so its third axis is the larger of that and ``d2`` (one seen
+    on the sweep's first frame only had a third axis of one frame's spacing)."""
+    d3 = third_axis(n_frames, frame_spacing, best.d2_mm, at_sweep_end)
     volume = None
     if best.d1_mm is not None and best.d2_mm is not None:
         volume = ellipsoid_volume_ml(best.d1_mm, best.d2_mm, d3 if d3 is not None else best.d2_mm)

@@ -79,15 +79,17 @@ def sphere_radius(i, n=15, radius=20.0):
 
 
 def test_follicle_spanning_15_frames_is_one_follicle():
-    rec = record(n_frames=15, frame_spacing=0.5)
-    frames = [frame(rec, i, [((60, 80 + 0.3 * i), sphere_radius(i))]) for i in range(15)]
-    assert all(len(f.follicles) == 1 for f in frames)
+    rec = record(n_frames=17, frame_spacing=0.5)  # an empty frame before and after it
+    frames = [frame(rec, 0, [], ovary=False)]
+    frames += [frame(rec, i + 1, [((60, 80 + 0.3 * i), sphere_radius(i))]) for i in range(15)]
+    frames += [frame(rec, 16, [], ovary=False)]
+    assert all(len(f.follicles) == 1 for f in frames[1:-1])
     result = summarise_image(rec, frames)
     assert len(result.follicles) == 1
     f = result.follicles[0]
     assert f.follicle_id == 1
     assert f.n_frames == 15
-    assert f.best.frame_index == 7  # the largest section, mid-sweep
+    assert f.best.frame_index == 8  # the largest section, mid-sweep
     assert f.d3_mm == pytest.approx(15 * 0.5)
     d1, d2 = f.best.d1_mm, f.best.d2_mm
     assert f.volume_ml == pytest.approx(math.pi / 6 * d1 * d2 * 7.5 / 1000)
@@ -95,8 +97,24 @@ def test_follicle_spanning_15_frames_is_one_follicle():
     assert result.ovary_volume_ml == pytest.approx(
         math.pi / 6 * result.ovary.d1_mm * result.ovary.d2_mm * 7.5 / 1000
     )
-    assert result.key_frames == tuple(sorted({7, result.ovary.frame_index}))
+    assert result.key_frames == tuple(sorted({8, result.ovary.frame_index}))
     assert result.status == "ok" and result.flags == ()
+
+
+def test_a_follicle_or_ovary_reaching_the_sweeps_end_has_a_third_axis_of_at_least_its_d2():
+    """Seen on the sweep's first or last frame, it may go on past the sweep: the frames are a
+    lower bound (a 11.8 mm follicle on the first frame only had a third axis of one frame)."""
+    rec = record(n_frames=15, frame_spacing=0.5)
+    frames = [frame(rec, i, [((60, 80 + 0.3 * i), sphere_radius(i))]) for i in range(15)]
+    result = summarise_image(rec, frames)
+    f = result.follicles[0]
+    assert f.d3_mm == pytest.approx(max(15 * 0.5, f.best.d2_mm)) and f.best.d2_mm > 7.5
+    assert result.ovary_d3_mm == pytest.approx(max(15 * 0.5, result.ovary.d2_mm))
+    first_only = summarise_image(record(n_frames=5, frame_spacing=0.5),
+                                 [frame(record(n_frames=5, frame_spacing=0.5), i, [((60, 80), 20)] if i == 0 else [])
+                                  for i in range(5)])  # fmt: skip
+    g = first_only.follicles[0]
+    assert g.n_frames == 1 and g.d3_mm == pytest.approx(g.best.d2_mm)  # not 0.5 mm
 
 
 def test_follicle_missing_from_one_frame_is_still_one():
@@ -302,7 +320,8 @@ def test_sweep_follicle_is_judged_by_its_largest_section():
     result = summarise_image(rec, unsure + sure)
     assert result.follicles == () and FLAG_LOW_CONFIDENCE in result.flags
     assert [u.best.frame_index for u in result.unsure] == [tracks[0].best.frame_index]
-    assert result.unsure[0].n_frames == 8 and result.unsure[0].d3_mm == pytest.approx(4.0)  # the whole track
+    # the whole track, reaching both ends of the sweep: at least its d2
+    assert result.unsure[0].n_frames == 8 and result.unsure[0].d3_mm == pytest.approx(max(4.0, result.unsure[0].best.d2_mm))
     # the same follicle without the merged sections is reported, measured mid-sweep
     result = summarise_image(rec, sure)
     assert len(result.follicles) == 1 and result.follicles[0].best.frame_index == 4
