@@ -168,7 +168,7 @@ def _left_out(stored: set[tuple[str, str]], items: list[Input]) -> list[str]:
 def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | None, progress, t0: float,
          indexes: list[Path]) -> RunSummary:
     from follicle_seg.review import REVIEW_FILE, WORKSHEET_FILE, Review, ReviewError
-    from follicle_seg.visits import build_tables, cohort_mismatches
+    from follicle_seg.visits import build_tables, cohort_mismatches, on_study_day, study_days
 
     review = Review.read(options.out / REVIEW_FILE)
     anonymise = _anonymiser(key)
@@ -205,6 +205,10 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
             items = _short_of_outputs(items, store, options, anonymise, decoders)
             remove_outputs(options.out, superseded(items, store.sop_uids()))
         timing = {"header pass": time.perf_counter() - t}
+        # the files of one study on one day before anything is drawn: overlays named and headed as
+        # the tables will place them (a ContentDate after midnight named a visit of its own)
+        days = study_days(i.record for i in items if i.record is not None)
+        items = [replace(i, record=on_study_day(i.record, days)) if i.record is not None else i for i in items]
         summary.resumed = sum(i.done for i in items)
         decided = [i for i in items if i.result is not None]
         todo = [i for i in items if i.record is not None]

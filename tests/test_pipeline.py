@@ -546,6 +546,26 @@ def test_run_log_keeps_how_the_run_was_made(clean_run, study):
     assert f"cohort {study / 'cohort.csv'}, outputs: overlays, report" in text
 
 
+def test_a_file_dated_by_its_content_date_is_drawn_on_its_studys_day(tmp_path):
+    """Its overlay was named and headed with its own ContentDate (the next day) while the tables
+    placed it on its study's StudyDate: filed under the wrong visit by whoever sorts overlays."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name, study_date, content_date in (("a.dcm", "20250418", "20250418"), ("b.dcm", "", "20250419")):
+        ds = pydicom.dcmread(SAMPLES / "mono_left.dcm")
+        ds.StudyDate, ds.ContentDate = study_date, content_date
+        for keyword in ("SeriesDate", "AcquisitionDate", "AcquisitionDateTime"):
+            ds.pop(keyword, None)
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+        ds.save_as(folder / name)
+    out = tmp_path / "out"
+    run([folder], RunOptions(out=out, workers=1, dicom=False, report=False))
+    images = _tables(out)["images"]
+    assert set(images["study_date"]) == {"2025-04-18"}
+    names = sorted(p.name for p in (out / "overlays").glob("*.png"))
+    assert len(names) == 2 and all("_20250418_" in n for n in names), names
+
+
 def test_a_dicomdir_is_named_in_its_runs_log_not_analysed(tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()
