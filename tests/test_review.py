@@ -65,6 +65,17 @@ def test_not_follicles_leave_the_count_and_the_largest_count_rule_picks_again(tm
     assert "review_log" not in build_tables(_two_images())
 
 
+def test_a_reviewed_overlay_says_which_image_gives_the_count_after_the_review(tmp_path: Path) -> None:
+    """Dropping two of image 1.1's follicles moves the count to image 1.2: the band under 1.1's
+    reviewed overlay said "counts 2 after the review (3 as analysed)" and no more."""
+    from follicle_seg.report.reviewed import _notes
+
+    review = _review(tmp_path, "not_follicle,,,,1.1,2,20,20,,AB,", "not_follicle,,,,1.1,3,30,30,,AB,")
+    tables = build_tables(_two_images(), review=review)
+    notes = _notes(_two_images(), review, tables)
+    assert notes["1.1"] == ["the ovary-visit counts 2 after the review (3 as analysed), image ...1.2 giving it"]
+
+
 def _with_candidate():
     """Image 1.1 counts two follicles and leaves out a 5 mm candidate it was unsure of (number 3,
     at row 40, column 40, "low confidence"); image 1.2 counts two."""

@@ -109,11 +109,13 @@ def _notes(results: Sequence[ImageResult], review: Review, tables: dict[str, pd.
     analysed_side = {r.record.sop_instance_uid: r.record.laterality or "U" for r in results if r.record is not None}
     log = tables.get("review_log")
     after: dict[tuple[str, str, str], str] = {}
+    gives: dict[tuple[str, str, str], str] = {}  # the image whose count stands after the review
     before: dict[tuple[str, str, str], str] = {}  # as analysed (a side line's is another visit's)
     if log is not None:
         for r in log.astype(str).itertuples():
             key = (r.patient_id, r.study_date, r.laterality)
             after[key] = r.count_after
+            gives[key] = r.counted_image_after
             if r.decision not in SIDES:
                 before[key] = r.count_before
             elif r.sop_instance_uid in key_of:
@@ -128,6 +130,8 @@ def _notes(results: Sequence[ImageResult], review: Review, tables: dict[str, pd.
         if key not in after or (uid not in decided and key not in confirmed):
             continue
         line = f"the ovary-visit counts {after[key]} after the review" + (f" ({before[key]} as analysed)" if key in before else "")
+        if gives.get(key):  # which image gives it: a review may move the count to another image
+            line += ", this image giving it" if gives[key] == uid else f", image ...{gives[key][-8:]} giving it"
         if key in confirmed:
             line += f", confirmed ({_who(confirmed[key].reviewer, confirmed[key].comment)})"
         notes.setdefault(uid, []).append(line)
