@@ -45,7 +45,7 @@ from follicle_seg.outdir import (exclusive, out_state, prepare_out, remove_outpu
                                  start_log, superseded)
 from follicle_seg.privacy import load_key, pseudonym
 from follicle_seg.state import StateStore
-from follicle_seg.types import ImageRecord, ImageResult
+from follicle_seg.types import ImageRecord, ImageResult, Network
 
 __all__ = ["INTERRUPTED", "RunOptions", "RunSummary", "read_timing", "run"]
 
@@ -129,21 +129,20 @@ CARRIED = "worksheet decisions carried from review.csv"  # (a run-state note)
 INTERRUPTED = "the files finished are kept; the same command goes on where it stopped"
 
 
-def _analysis_identity(options: RunOptions, key: bytes | None) -> dict[str, str]:
+def _analysis_identity(network: Network, key: bytes | None) -> dict[str, str]:
     """What makes two runs' results comparable: the network's weights, the package version, and
     the pseudonymisation key (a pseudonym of a fixed text stands for it; the key is never kept)."""
     return {
-        "weights": network_of(options).weights_sha256,
+        "weights": network.weights_sha256,
         "follicle_seg": __version__,
         "pseudonyms": pseudonym("run state", key) if key is not None else "none",
     }
 
 
-def _described(options: RunOptions, inputs: list) -> list[str]:
+def _described(options: RunOptions, inputs: list, network: Network) -> list[str]:
     """What run.log keeps of how a run was made (the audit trail of its tables): its inputs, its
     outputs and options, the program's version and the network's (its bundle version and the
     first 16 hex digits of its weights' SHA-256)."""
-    network = network_of(options)
     outputs = [name for name, on in (("overlays", options.overlays), ("dicom", options.dicom), ("report", options.report),
                                      ("masks", options.save_masks), ("whole frames", options.whole_frames)) if on]  # fmt: skip
     return [
@@ -187,9 +186,10 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
             store.reset()
             remove_outputs(options.out)
             remove_tables(options.out)
-        store.check_analysis(_analysis_identity(options, key))
+        network = network_of(options)  # (its weights hashed once a run)
+        store.check_analysis(_analysis_identity(network, key))
         log.info("run started: %d files under %d input path(s)", len(paths), len(inputs))
-        for line in _described(options, inputs):
+        for line in _described(options, inputs, network):
             log.info("%s", line)
         for index in indexes:
             log.info("%s", said(str(index), "a DICOMDIR (an index of the folder's files, read themselves): not analysed"))

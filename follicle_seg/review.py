@@ -418,6 +418,15 @@ def worksheet(
     return pd.DataFrame(rows, columns=list(WORKSHEET_COLUMNS), dtype=object).fillna("")
 
 
+def uid_tail(uid: object) -> str:
+    """An image named as the overlays' file names end: the last 8 characters of its SOP Instance UID.
+
+    >>> uid_tail("1.2.840.113619.2.55.3.604688119")
+    '...04688119'
+    """
+    return "..." + str(uid)[-8:]
+
+
 def reasons_by_ovary(reasons: pd.DataFrame | None) -> dict[tuple[str, str, str], str]:
     """Each ovary-visit's review reasons (``review_reasons.csv``) in one line, each reason of an
     image with the image it is about (the tail of its UID, as the overlay's header and file name
@@ -429,7 +438,7 @@ def reasons_by_ovary(reasons: pd.DataFrame | None) -> dict[tuple[str, str, str],
     for key, g in reasons.fillna("").astype(str).groupby(["patient_id", "study_date", "laterality"], sort=False):
         said = []
         for reason, uids in g.groupby("reason", sort=False)["sop_instance_uid"]:
-            images = [f"...{uid[-8:]}" for uid in dict.fromkeys(uids) if uid]
+            images = [uid_tail(uid) for uid in dict.fromkeys(uids) if uid]
             where = (f"{len(images)} images: {', '.join(images[:3])}{', ...' if len(images) > 3 else ''}"
                      if len(images) > 1 else f"image {images[0]}" if images else "")  # fmt: skip
             # in the reason's own brackets when it ends with some: "(2? on frame 8; image ...21864898)"

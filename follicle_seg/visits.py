@@ -46,7 +46,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import pandas as pd
 
-from follicle_seg.review import Review
+from follicle_seg.review import Review, uid_tail
 from follicle_seg.series import IMAGE_FLAGS, join_sweeps_with_stills
 from follicle_seg.tracking import (
     DIAMETER_DECIMALS,
@@ -374,7 +374,7 @@ class _OvaryVisit:
                          "reason": f"{what}: the visit's count is this side's alone"})
         counts = sorted((len(r.follicles), r.record.sop_instance_uid) for r in self.images if r.record is not None)
         if counts[-1][0] - counts[0][0] > MAX_COUNT_DISAGREEMENT:  # each count with its image (its UID's tail)
-            each = ", ".join(f"{n} (image ...{uid[-8:]})" for n, uid in counts)
+            each = ", ".join(f"{n} (image {uid_tail(uid)})" for n, uid in counts)
             rows.append({**where, "sop_instance_uid": "", "flag": FLAG_COUNTS_DISAGREE,
                          "reason": f"the images' follicle counts differ: {each}"})  # fmt: skip
         return rows

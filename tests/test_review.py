@@ -295,7 +295,8 @@ def test_a_run_applies_its_review_without_analysing_again_and_drops_it_when_remo
     assert summary.resumed == summary.inputs  # nothing analysed again
     page = (out / "report" / "index.html").read_text()
     assert "Reviewed (3 decisions)" in page and page.count("not round") == 2 and "2 &rarr; 1" in page
-    from follicle_seg.report.markup import esc, uid_tail
+    from follicle_seg.report.markup import esc
+    from follicle_seg.review import uid_tail
 
     assert f"image {esc(uid_tail(firsts.sop_instance_uid.iloc[0]))} #1" in page  # not the whole UID
     assert "; 2 decided in review.csv)</h2>" in page and page.count("not follicle (AB)") == 2  # "To check"

@@ -25,11 +25,12 @@ from PIL import Image
 from follicle_seg import __version__
 from follicle_seg.atomic import atomic_write_bytes
 from follicle_seg.report.markup import (SIDE_NAMES, anchor, bools, esc, file_token, mean_mm, num, present, table, truthy,
-                                        uid_tail, url, yes)
+                                        url, yes)
 from follicle_seg.report.plots import group_label, group_order, plot_follicle_tracking, plot_group_trends
 from follicle_seg.report.review_sections import needs_review, review_log, to_check
 from follicle_seg.report.thumbnails import make_thumbnails, remove_stale, scan_overlays
-from follicle_seg.review import reasons_by_ovary, worksheet
+from follicle_seg.review import reasons_by_ovary, uid_tail, worksheet
+from follicle_seg.tracking import frame_words
 from follicle_seg.visits import shown_mm
 
 TABLES = ("images", "follicles", "ovaries", "visits", "response")
@@ -349,7 +350,7 @@ def _thumbs(
                 f"<figure><a href=\"{url(f'../{overlays_dir}/{name}')}\">"
                 f"<img src=\"{url(thumb.relative_to(report).as_posix())}\" width=\"{w}\" height=\"{h}\" loading=\"lazy\" "
                 f"alt=\"overlay {esc(name)}\"></a>{'<b>counted</b> ' if counted else ''}"
-                f"{esc(uid_tail(r.sop_instance_uid))} &middot; frame {frame + 1} (index {frame})</figure>"
+                f"{esc(uid_tail(r.sop_instance_uid))} &middot; {frame_words(frame)}</figure>"
             )
     return f"<div class=\"thumbs\">{''.join(figures)}</div>" if figures else "<br><span class=muted>no overlay</span>"
 

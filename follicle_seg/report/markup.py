@@ -92,9 +92,5 @@ def file_token(patient_id: str) -> str:
     return f"{safe}-{hashlib.sha1(patient_id.encode()).hexdigest()[:6]}"
 
 
-def uid_tail(uid: object) -> str:
-    return "..." + str(uid)[-8:]
-
-
 def anchor(patient_id: object) -> str:
     return "patient-" + file_token(str(patient_id))

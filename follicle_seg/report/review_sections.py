@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from follicle_seg.report.markup import SIDE_NAMES, anchor, bools, esc, num, truthy, uid_tail, url
+from follicle_seg.report.markup import SIDE_NAMES, anchor, bools, esc, num, truthy, url
 from follicle_seg.report.overlay_files import CROPS, crop_filename
 from follicle_seg.report.reviewed import analysed_name
-from follicle_seg.review import candidate_lines, reasons_by_ovary
+from follicle_seg.review import candidate_lines, reasons_by_ovary, uid_tail
 from follicle_seg.visits import shown_mm
 
 

@@ -22,7 +22,7 @@ from PIL import Image, ImageDraw
 from follicle_seg.atomic import atomic_write
 from follicle_seg.report.overlay_files import REVIEWED
 from follicle_seg.report.overlay import draw_title, layout_for, overlay_font, title
-from follicle_seg.review import CONFIRMED, FOLLICLE, NOT_FOLLICLE, SIDES, Review
+from follicle_seg.review import CONFIRMED, FOLLICLE, NOT_FOLLICLE, SIDES, Review, uid_tail
 from follicle_seg.types import Follicle, ImageResult
 
 # apart from the size classes' outline colours (a green ring read as a 5-10 mm follicle): a
@@ -131,7 +131,7 @@ def _notes(results: Sequence[ImageResult], review: Review, tables: dict[str, pd.
             continue
         line = f"the ovary-visit counts {after[key]} after the review" + (f" ({before[key]} as analysed)" if key in before else "")
         if gives.get(key):  # which image gives it: a review may move the count to another image
-            line += ", this image giving it" if gives[key] == uid else f", image ...{gives[key][-8:]} giving it"
+            line += ", this image giving it" if gives[key] == uid else f", image {uid_tail(gives[key])} giving it"
         if key in confirmed:
             line += f", confirmed ({_who(confirmed[key].reviewer, confirmed[key].comment)})"
         notes.setdefault(uid, []).append(line)
