@@ -57,7 +57,7 @@ CENTRE_SIGMA**2))``, ``x`` its centroid's offset from the centre line in half-wi
 region (0 on the line, 1 at the side). A sonographer centres the ovary: in the 67 real captures
 of ``scripts/eval_real.py`` half the expert outlines sit within 0.14 half-widths of the line and
 90 % within 0.34. The weight halves at 0.47 half-widths, so a clearly stronger candidate off to
-the side still wins. Set on those captures (flat from 0.3 to 0.5); README, "Inference"."""
+the side still wins. Set on those captures (flat from 0.3 to 0.5); docs/model.md, "Inference"."""
 
 _EIGHT = np.ones((3, 3), dtype=bool)
 

@@ -1,6 +1,6 @@
 """Masks to sections in mm: diameters, area, centroid, score of follicles and ovary in one frame.
 
-Conventions (see the README, "Measurement rules"):
+Conventions (see docs/measurement.md, "Measurement rules"):
 
 * the outline of a mask is its 0.5 iso-contour (marching squares on the pixel grid), so a
   structure's extent runs from pixel edge to pixel edge, not from pixel centre to pixel centre;

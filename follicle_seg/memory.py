@@ -3,7 +3,7 @@
 torch's CPU convolutions (oneDNN) keep a cache of compiled primitives, with their buffers, one
 per input shape, up to 1024 of them. Frames of a new region size make a new shape, so over an
 archive that cache grew with the number of files although nothing leaks: peak RSS 859 MiB on 10
-files and 1962 MiB on 200 (README, "Benchmark"). :func:`bound_caches` turns the cache off at the
+files and 1962 MiB on 200 (docs/batch.md, "Benchmark"). :func:`bound_caches` turns the cache off at the
 start of a run; primitives are then made afresh for each batch, which costs little next to the
 convolutions themselves (200 files: 997 MiB peak, 338 s against 311 s with the cache).
 

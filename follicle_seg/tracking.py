@@ -56,7 +56,7 @@ MAX_GAP = 1
 #: is flagged "low confidence" so that a sonographer looks at it. Measured for network 0.4.0 on the
 #: synthetic tuning study (seed 123) with ``scripts/review_band.py``: from 0.60 the band marks 5
 #: of the 7 true follicles the report misses (from 0.70 or 0.80: 4; from 0.30-0.50: no more);
-#: README "Review flags".
+#: docs/measurement.md, "Review flags".
 LOW_CONFIDENCE_SCORE = 0.6
 #: Diameters are compared to thresholds after rounding to this many decimals (as tabled).
 DIAMETER_DECIMALS = 2

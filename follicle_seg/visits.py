@@ -1,6 +1,6 @@
 """Image results to the SPEC tables: images, follicles, ovaries, visits, response.
 
-Rules (the README, "Measurement rules", explains them for users):
+Rules (docs/measurement.md, "Measurement rules", explains them for users):
 
 * an *ovary-visit* is patient x visit (a day: every study of it) x side; its
   ``follicle_count`` is the largest per-image (per-sweep) count among its images, never a sum;

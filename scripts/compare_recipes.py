@@ -3,8 +3,7 @@
 One network per ``scripts/eval_real.py --json`` file; ``--a`` lists the networks of one recipe
 and ``--b`` those of the other, scored on the same images. A ``scripts/ruler_scale.py --json``
 file is read at the true scale (its factor 1, as a calibrated DICOM is read) instead. The
-training seed alone moves the real mean ovary Dice by up to 0.10 (README, "What has been
-tried"), so a paired test between two networks compares those networks, not their recipes. This
+training seed alone moves the real mean ovary Dice by up to 0.10 (docs/model.md, "Real scans"), so a paired test between two networks compares those networks, not their recipes. This
 script keeps both sources of spread:
 
 - each network's mean ovary Dice, each side's mean and spread over its networks;

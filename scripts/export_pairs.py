@@ -14,7 +14,7 @@ read:
 Correct the masks with a tool that paints label values, not colours (ITK-SNAP, 3D Slicer, GIMP in
 indexed mode; 3 marks the inside of an ovary outline whose follicles are not drawn), delete the
 frames not worth annotating, then fine-tune:
-``follicle-seg train --init models/model.pt --data OUT --out runs/site_bundle`` (README "Fine-tuning
+``follicle-seg train --init models/model.pt --data OUT --out runs/site_bundle`` (docs/model.md, "Fine-tuning
 on your own scans"). ``--step N`` keeps every N-th frame of a sweep (frames 0, N, 2N, ...).
 
 A map whose source is not among the files, or whose source ingestion now rejects, is listed on one

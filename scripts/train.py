@@ -4,7 +4,7 @@ Generates the frame cache once (runs/cache/, ignored by git), then trains with o
 augmentation and writes the bundle to --out. Also used to compare architectures at equal wall
 time (--network, written elsewhere).
 
-The shipped weights 0.4.0 were made by ``follicle-seg train`` (README, "Training"), not by this
+The shipped weights 0.4.0 were made by ``follicle-seg train`` (docs/model.md, "Training"), not by this
 script; with ``--n-val 250 --layered-share 0.5`` it runs the same training (the CLI holds out
 n_train / 20 synthetic frames, this script --n-val) and writes the same bundle layout, but the
 0.4.0 run was not repeated with it (42 minutes). 0.3.0's recipe had no layered frames (the default

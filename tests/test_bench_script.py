@@ -27,7 +27,7 @@ def test_each_stage_rewrites_the_json_so_a_stopped_run_keeps_its_figures(tmp_pat
 
 def test_a_tiny_benchmark_reports_every_stage_on_cpu(tmp_path: Path, monkeypatch) -> None:
     out = tmp_path / "bench.json"
-    monkeypatch.chdir(tmp_path)  # a relative --work, as the README's command gives it
+    monkeypatch.chdir(tmp_path)  # a relative --work, as docs/batch.md's command gives it
     _script().main(["--files", "2", "--small-files", "1", "--frames", "3", "--model-frames", "4",
                     "--batch-size", "2", "--workers", "1", "--workers-sweep", "2", "--device", "cpu", "--work", "w",
                     "--json", str(out)])

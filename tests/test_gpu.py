@@ -1,7 +1,7 @@
 """The CUDA path (autocast, channels-last, pinned copies, training on the GPU) against the CPU path.
 
 Skipped where no GPU is present, as in CI. On a GPU machine: ``python -m pytest -q tests/test_gpu.py``
-(README, "Benchmark": the results of the one run on an H200).
+(docs/batch.md, "Benchmark": the results of the one run on an H200).
 """
 
 from __future__ import annotations

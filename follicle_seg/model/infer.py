@@ -56,7 +56,7 @@ Set for network 0.3.0 with ``scripts/ood_calibration.py``: on held-out synthetic
 accuracy at catching failed frames (ovary Dice < 0.5) is flat (0.68-0.69) from 0.675 to 0.80;
 0.70 flags 22 % of them against 49 % at 0.80. Re-checked for 0.4.0 (the same script): balanced
 accuracy 0.73-0.74 from 0.625 to 0.725, 0.70 flags 39 % of frames; with the centre-weighted
-ovary region 0.74-0.75 from 0.625 to 0.75, 0.70 still flags 39 %. See README, "Inference"."""
+ovary region 0.74-0.75 from 0.625 to 0.75, 0.70 still flags 39 %. See docs/model.md, "Inference"."""
 
 MIN_OVARY_MM2 = 20.0
 """Flag ``no_ovary`` when less ovary (incl. follicles) than this is predicted."""
@@ -72,7 +72,7 @@ the centre line, :func:`~follicle_seg.instances.ovary_score`) wins, the first on
 network is sensitive to scale, and a screen capture does not say how deep it is. The three span
 the synthetic training depths (40-100 mm). On the 67 real captures of ``scripts/eval_real.py``
 this raised network 0.4.0's mean ovary Dice from 0.45 to 0.52 (before the centre weighting),
-and five networks' by 0.025 on average (README, "Inference")."""
+and five networks' by 0.025 on average (docs/model.md, "Inference")."""
 
 
 FRAME_PIXELS = 256 * 512
@@ -193,7 +193,7 @@ class Segmenter:
             self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         net = load_network(weights).to(self.device)
         # CPU stays contiguous: channels-last is a third faster there, but oneDNN then keeps
-        # memory for every input shape it meets, and peak memory grows with the archive (README)
+        # memory for every input shape it meets, and peak memory grows with the archive (docs/batch.md)
         self.network = net.to(memory_format=torch.channels_last) if cuda else net
         self.threads = threads or min(8, os.cpu_count() or 1)
         # each pool thread runs torch's CPU ops on one core (OpenMP's thread count is per thread):

@@ -1,7 +1,7 @@
 """The segmentation network: a small 2-D, three-class MONAI UNet with residual units.
 
 The architecture was chosen by measurement against BasicUNet, SegResNet and DynUNet (parameters,
-CPU milliseconds per frame, accuracy after equal-time training); see the README, "Model". The same
+CPU milliseconds per frame, accuracy after equal-time training); see docs/model.md, "Model". The same
 arguments live in ``configs/inference.json`` (``network_def``) so the bundle and the library
 build the identical module.
 """

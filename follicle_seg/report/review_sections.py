@@ -36,7 +36,7 @@ def needs_review(ovaries: pd.DataFrame, reasons: pd.DataFrame | None) -> str:
             "<code>not_follicle</code>: a numbered follicle or a dashed <code>4?</code> candidate is "
             "not one; <code>follicle</code>: a <code>4?</code> candidate is one; <code>left</code> or "
             "<code>right</code>: the side of an image whose side is unknown), save it under that "
-            "name and run again (the README says more). Each reason, with its image, is a row of "
+            "name and run again (the guide docs/measurement.md says more). Each reason, with its image, is a row of "
             "<code>review_reasons.csv</code>.</p><table><tr><th>patient</th>"
             "<th>visit</th><th>side</th><th>follicles</th><th>counted in</th><th>why</th></tr>"
             f"{''.join(rows)}</table>"

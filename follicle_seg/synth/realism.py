@@ -1,6 +1,6 @@
 """Appearance statistics of an ovary image, to compare synthetic frames with real scans.
 
-Used by ``scripts/realism_stats.py`` (the measured comparison in the README); tested on hand-made
+Used by ``scripts/realism_stats.py`` (the measured comparison in docs/synthetic.md); tested on hand-made
 images. Inputs are plain arrays; the caller brings the image to the network scale
 (0.3 mm/px, normalised 0-1 inside the fan) for :func:`image_stats` and keeps the stored 8-bit grey
 for :func:`grey_stats`.
