@@ -165,7 +165,9 @@ def plot_follicle_tracking(
                         fontsize=7, color=colour)  # fmt: skip
         largest = _largest_by_visit(scanned, x, y)
         if np.isfinite(largest[1]).any():
-            ax.plot(*largest, color=colour, linewidth=1.2, alpha=0.7)
+            for segment_x, segment_y, dotted in _line_segments(*largest):
+                ax.plot(segment_x, segment_y, color=colour, linewidth=1.2, alpha=0.7,
+                        linestyle=":" if dotted else "-")  # fmt: skip
             top = max(top, float(np.nanmax(largest[1])) + 2)
         empty = scanned[scanned["follicle_count"].fillna(0).astype(float) == 0]
         ax.scatter(
@@ -201,8 +203,9 @@ def plot_follicle_tracking(
     handles = [
         Line2D([], [], color="#444444", marker="o", linestyle="-", label="counted follicle; line: largest"),
         Line2D([], [], color="black", marker="o", markerfacecolor="none", linestyle="", label="ovary without follicle"),
+        Line2D([], [], color="#444444", linestyle=":", label="to or from a visit without follicles (not growth)"),
     ]
-    fig.legend(handles=handles, loc="outside lower center", ncols=2, fontsize=8, frameon=False)
+    fig.legend(handles=handles, loc="outside lower center", ncols=3, fontsize=8, frameon=False)
     return _save(fig, path, digest)
 
 
@@ -234,6 +237,22 @@ def _largest_by_visit(scanned: pd.DataFrame, x: np.ndarray, y: np.ndarray) -> tu
     order = np.argsort(days, kind="stable")
     keep = np.isfinite(days[order])
     return days[order][keep], largest[order][keep]
+
+
+def _line_segments(days: np.ndarray, largest: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, bool]]:
+    """The largest-follicle line cut between consecutive visits: each piece (days, sizes, dotted),
+    dotted where one end is a visit without follicles (0 mm), so that a follicle first seen after
+    an empty visit does not read as one that grew from nothing; none across a visit without mm.
+
+    >>> [(list(d), list(s), dot) for d, s, dot in _line_segments(np.array([0., 14., 28.]), np.array([0., 8., 9.]))]
+    [([0.0, 14.0], [0.0, 8.0], True), ([14.0, 28.0], [8.0, 9.0], False)]
+    """
+    pieces = []
+    for i in range(len(days) - 1):
+        pair = largest[i : i + 2]
+        if np.isfinite(pair).all():
+            pieces.append((days[i : i + 2], pair, bool((pair == 0).any())))
+    return pieces
 
 
 def _floats(series: pd.Series) -> np.ndarray:
