@@ -107,7 +107,8 @@ def run(
     (images, follicles, ovaries, visits, response: CSV and Parquet), overlays, report and DICOM.
 
     Exits 0 when the run finished, even if some files were rejected (they are listed in
-    images.csv with the reason); non-zero only when the run itself could not proceed.
+    images.csv with the reason); 1 when it finished without one file analysed because every file
+    it tried failed (a fault of the program or a decoder); 2 when it could not proceed.
 
     Review: OUT/review_worksheet.csv lists what needs review, prefilled; write confirmed,
     not_follicle, follicle (a dashed "4?" candidate), left or right (an image's side) into its
@@ -160,6 +161,10 @@ def run(
         report_line = f"; report: {out / 'report' / 'index.html'}" if report else " (no report: --no-report)"
         typer.echo(f"tables: {out / 'images.csv'} ...{report_line}")
         _echo_review(summary)
+    if summary.failed and not summary.ok:  # a fault of this program or its decoders, not of the files
+        typer.echo(f"error: no file was analysed: {summary.failed} failed (a fault of this program or a decoder, "
+                   f"not of the files; images.csv and run.log say why)", err=True)  # fmt: skip
+        raise typer.Exit(1)
 
 
 def _run_with_progress(inputs, options, *, quiet: bool = False):

@@ -450,6 +450,30 @@ def test_a_frame_that_fails_to_measure_fails_its_file_alone(study, clean_run, tm
     assert "planted failure" in (out / "run.log").read_text()
 
 
+def test_a_run_whose_every_file_failed_exits_1_and_one_with_a_file_analysed_exits_0(study, tmp_path, monkeypatch):
+    """A fault of the program (here planted in the measurement) failed every file and the run
+    still exited 0: a scheduler read an empty analysis as a success."""
+    import follicle_seg.engine as engine
+
+    files = sorted(p for p in (study / "dicom").rglob("*.dcm"))[:2]
+    real = engine.analyse_frame
+    broken = {str(files[0]), str(files[1])}
+
+    def analyse_frame(seg):
+        if seg.record.path in broken:
+            raise TypeError("planted fault")
+        return real(seg)
+
+    monkeypatch.setattr(engine, "analyse_frame", analyse_frame)
+    args = ["run", *map(str, files), "--no-dicom", "--no-overlays", "--no-report"]
+    result = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "all")])
+    assert result.exit_code == 1, result.output
+    assert "error: no file was analysed: 2 failed (a fault of this program or a decoder" in result.output
+    broken.discard(str(files[1]))
+    result = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "one")])
+    assert result.exit_code == 0 and "1 ok, 0 rejected, 1 failed" in result.output, result.output
+
+
 def test_a_file_whose_outputs_fail_fails_alone_while_the_others_are_written(study, clean_run, tmp_path,
                                                                             monkeypatch):
     """Overlays and DICOM are written on the output threads while later frames are segmented:
