@@ -167,7 +167,8 @@ def _left_out(stored: set[tuple[str, str]], items: list[Input]) -> list[str]:
 def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | None, progress, t0: float,
          indexes: list[Path]) -> RunSummary:
     from follicle_seg.review import REVIEW_FILE, WORKSHEET_FILE, Review, ReviewError
-    from follicle_seg.visits import build_tables, cohort_mismatches, on_study_day, study_days
+    from follicle_seg.studyday import on_study_day, study_days
+    from follicle_seg.visits import build_tables, cohort_mismatches
 
     review = Review.read(options.out / REVIEW_FILE)
     anonymise = _anonymiser(key)

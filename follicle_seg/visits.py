@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
@@ -48,6 +48,7 @@ import pandas as pd
 
 from follicle_seg.review import Review, uid_tail
 from follicle_seg.series import IMAGE_FLAGS, join_sweeps_with_stills
+from follicle_seg.studyday import on_study_day, study_days
 from follicle_seg.tracking import (
     DIAMETER_DECIMALS,
     FLAG_LOW_CONFIDENCE,
@@ -60,7 +61,7 @@ from follicle_seg.tracking import (
     ellipsoid_volume_ml,
     frame_words,
 )
-from follicle_seg.types import DUPLICATE, Follicle, ImageRecord, ImageResult
+from follicle_seg.types import DUPLICATE, Follicle, ImageResult
 
 log = logging.getLogger(__name__)
 
@@ -477,47 +478,11 @@ def counted_image(images: Sequence[ImageResult]) -> ImageResult:
 
 
 def _dated(results: Sequence[ImageResult]) -> list[ImageResult]:
-    """``results``, the files of one study placed on one day (:func:`study_days`), so that every
+    """``results``, the files of one study placed on one day (:func:`~follicle_seg.studyday.study_days`), so that every
     table and the report hold one visit for them."""
     days = study_days(r.record for r in results if r.status == "ok" and r.record is not None)
     return [replace(r, record=on_study_day(r.record, days)) if r.status == "ok" and r.record is not None else r
             for r in results]  # fmt: skip
-
-
-def study_days(records: Iterable[ImageRecord]) -> dict[tuple[str, str], str]:
-    """The day of each study (its patient's study UID, never an empty one) its files are placed on:
-
-    * the study's StudyDate, when its files give one (one only), for a file without a usable date
-      or dated by a later tag (SeriesDate, AcquisitionDate, ContentDate: a file stored after
-      midnight, a de-identifier that blanked its StudyDate);
-    * a study whose files give no StudyDate, their dates (from later tags) a day apart at most,
-      the earliest of them: the day the exam began.
-
-    The run applies it before analysing (:func:`on_study_day`), so that overlays are named and
-    headed with the day the tables give; the tables again, over every result.
-    """
-    by_study: dict[tuple[str, str], list[ImageRecord]] = {}
-    for rec in records:
-        if rec.study_instance_uid:
-            by_study.setdefault((rec.patient_id, rec.study_instance_uid), []).append(rec)
-    day: dict[tuple[str, str], str] = {}
-    for key, members in by_study.items():
-        studied = {rec.study_date for rec in members if rec.date_tag == "StudyDate"}
-        later = sorted(rec.study_date for rec in members if rec.study_date and rec.date_tag != "StudyDate")
-        if len(studied) == 1:
-            day[key] = studied.pop()
-        elif not studied and later and _days(later[-1], later[0]) <= 1:
-            day[key] = later[0]
-    return day
-
-
-def on_study_day(rec: ImageRecord, days: dict[tuple[str, str], str]) -> ImageRecord:
-    """``rec`` on its study's day (:func:`study_days`) when its own date is from a later tag or
-    missing; a date read before its tag was kept (an older run state) stays as it is."""
-    if rec.date_tag == "StudyDate" or not rec.study_instance_uid:
-        return rec
-    moved = days.get((rec.patient_id, rec.study_instance_uid))
-    return replace(rec, study_date=moved) if moved and (rec.date_tag or not rec.study_date) else rec
 
 
 def _image_row(r: ImageResult) -> dict:

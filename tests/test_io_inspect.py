@@ -195,3 +195,21 @@ def test_a_file_whose_pixels_cannot_be_decoded_keeps_what_its_header_says(tmp_pa
     out = io.StringIO()
     print_table(rows, console=Console(file=out, width=250))
     assert "ID9 / 2023-01-02" in out.getvalue() and " R " in out.getvalue()
+
+
+def test_inspect_places_the_files_of_one_study_on_one_day_as_a_run_does(tmp_path: Path) -> None:
+    """A study's second file with StudyDate blank (stored after midnight, its SeriesDate the next
+    day) was inspected as a second visit, while the run put it on the study's day: one visit."""
+    import pydicom
+
+    region = dict(min_col=0, min_row=0, max_col=95, max_row=95, delta_x_mm=0.3, delta_y_mm=0.3)
+    common = dict(patient_id="ID9", study_uid="1.2", study_date="2024-01-01", series_uid="1.3", laterality="R",
+                  regions=[region])  # fmt: skip
+    for name in ("a.dcm", "b.dcm"):
+        write_us_dicom(tmp_path / name, np.full((1, 96, 96), 90, np.uint8), **common)
+    ds = pydicom.dcmread(tmp_path / "b.dcm")
+    ds.StudyDate, ds.SeriesDate = "", "20240102"
+    ds.save_as(tmp_path / "b.dcm")
+    rows = by_name(inspect_paths([tmp_path]))
+    assert rows["a.dcm"]["study_date"] == rows["b.dcm"]["study_date"] == "2024-01-01"
+    assert "ok: 1 patient(s), 1 visit(s), 2 frame(s)" in summary_lines(list(rows.values()))

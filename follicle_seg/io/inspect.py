@@ -20,6 +20,7 @@ from rich.table import Table
 from follicle_seg.errors import RejectedInput
 from follicle_seg.io.dicom import iter_frames, read_record, sop_class_name, transfer_syntax_name
 from follicle_seg.io.discover import discover
+from follicle_seg.studyday import on_study_day, study_days
 from follicle_seg.types import ImageRecord
 
 #: Keys of every row, in table order (the SPEC ``images.csv`` columns first).
@@ -63,17 +64,27 @@ def inspect_paths(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
     """Inspect every file under ``paths``: one row (dict with :data:`COLUMNS`) per file.
 
     Never raises for a bad file: it gets ``status = "rejected"`` and the one-line ``reason``.
+    The files of one study are placed on one day (:func:`~follicle_seg.studyday.study_days`), as
+    a run places them: the visits said are the run's.
     """
-    return [inspect_file(path) for path in discover(paths)]
+    read = [_inspect(path) for path in discover(paths)]
+    days = study_days(record for _, record in read if record is not None)
+    return [row if record is None else {**row, "study_date": on_study_day(record, days).study_date}
+            for row, record in read]  # fmt: skip
 
 
 def inspect_file(path: str | Path) -> dict[str, Any]:
-    """The row of one file (see :func:`inspect_paths`).
+    """The row of one file (see :func:`inspect_paths`; its date is the file's own).
 
     A file whose header passed but whose first frame cannot be decoded keeps every field its
     header gave (as its ``images.csv`` row of a run does); one rejected by the header checks keeps
     whose image it is, when its header says (:class:`~follicle_seg.types.Identity`).
     """
+    return _inspect(path)[0]
+
+
+def _inspect(path: str | Path) -> tuple[dict[str, Any], ImageRecord | None]:
+    """The row of one file and its record (None when its header was rejected)."""
     try:
         record = read_record(path)
     except RejectedInput as rejected:
@@ -82,12 +93,12 @@ def inspect_file(path: str | Path) -> dict[str, Any]:
         if (who := rejected.identity) is not None:  # its header was read: whose image, as images.csv says
             row.update(sop_instance_uid=who.sop_instance_uid, patient_id=who.patient_id, study_date=who.study_date,
                        laterality=who.laterality)  # fmt: skip
-        return row
+        return row, None
     try:
         next(iter_frames(record, stop=1))
     except RejectedInput as rejected:
-        return {**record_row(record), "status": "rejected", "reason": rejected.reason}
-    return record_row(record)
+        return {**record_row(record), "status": "rejected", "reason": rejected.reason}, record
+    return record_row(record), record
 
 
 def record_row(record: ImageRecord) -> dict[str, Any]:

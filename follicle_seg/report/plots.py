@@ -244,7 +244,7 @@ def _line_segments(days: np.ndarray, largest: np.ndarray) -> list[tuple[np.ndarr
     dotted where one end is a visit without follicles (0 mm), so that a follicle first seen after
     an empty visit does not read as one that grew from nothing; none across a visit without mm.
 
-    >>> [(list(d), list(s), dot) for d, s, dot in _line_segments(np.array([0., 14., 28.]), np.array([0., 8., 9.]))]
+    >>> [(d.tolist(), s.tolist(), dot) for d, s, dot in _line_segments(np.array([0., 14., 28.]), np.array([0., 8., 9.]))]
     [([0.0, 14.0], [0.0, 8.0], True), ([14.0, 28.0], [8.0, 9.0], False)]
     """
     pieces = []

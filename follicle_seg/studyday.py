@@ -1,0 +1,57 @@
+"""The day the files of one study are placed on: one study is one visit, even when its files
+carry different dates (a file stored after midnight, a de-identifier that blanked StudyDate).
+
+Used before a run analyses anything (overlays are named and headed with the visit's day), by the
+tables over every result, and by ``follicle-seg inspect`` (what it predicts is what a run does).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+from datetime import date
+
+from follicle_seg.types import ImageRecord
+
+
+def study_days(records: Iterable[ImageRecord]) -> dict[tuple[str, str], str]:
+    """The day of each study (its patient's study UID, never an empty one) its files are placed on:
+
+    * the study's StudyDate, when its files give one (one only), for a file without a usable date
+      or dated by a later tag (SeriesDate, AcquisitionDate, ContentDate: a file stored after
+      midnight, a de-identifier that blanked its StudyDate);
+    * a study whose files give no StudyDate, their dates (from later tags) a day apart at most,
+      the earliest of them: the day the exam began.
+
+    The run applies it before analysing (:func:`on_study_day`), so that overlays are named and
+    headed with the day the tables give; the tables again, over every result.
+    """
+    by_study: dict[tuple[str, str], list[ImageRecord]] = {}
+    for rec in records:
+        if rec.study_instance_uid:
+            by_study.setdefault((rec.patient_id, rec.study_instance_uid), []).append(rec)
+    day: dict[tuple[str, str], str] = {}
+    for key, members in by_study.items():
+        studied = {rec.study_date for rec in members if rec.date_tag == "StudyDate"}
+        later = sorted(rec.study_date for rec in members if rec.study_date and rec.date_tag != "StudyDate")
+        if len(studied) == 1:
+            day[key] = studied.pop()
+        elif not studied and later and _days_apart(later[0], later[-1]) <= 1:
+            day[key] = later[0]
+    return day
+
+
+def on_study_day(rec: ImageRecord, days: dict[tuple[str, str], str]) -> ImageRecord:
+    """``rec`` on its study's day (:func:`study_days`) when its own date is from a later tag or
+    missing; a date read before its tag was kept (an older run state) stays as it is."""
+    if rec.date_tag == "StudyDate" or not rec.study_instance_uid:
+        return rec
+    moved = days.get((rec.patient_id, rec.study_instance_uid))
+    return replace(rec, study_date=moved) if moved and (rec.date_tag or not rec.study_date) else rec
+
+
+def _days_apart(first: str, last: str) -> float:
+    try:
+        return float((date.fromisoformat(last) - date.fromisoformat(first)).days)
+    except ValueError:  # a date an older run state kept unchecked
+        return float("inf")
