@@ -62,6 +62,13 @@ def test_read_cohort(tmp_path):
     }
 
 
+def test_read_cohort_passes_over_blank_lines_and_empty_rows(tmp_path):
+    p = tmp_path / "c.csv"
+    p.write_text("patient_id,group\nP1,low\n\n,\nP2,high\n,\n")
+    assert read_cohort(p).to_dict("list") == {"patient_id": ["P1", "P2"], "group": ["low", "high"],
+                                             "baseline_date": ["", ""]}  # fmt: skip
+
+
 def test_read_cohort_without_baseline_column(tmp_path):
     p = tmp_path / "c.csv"
     p.write_text("patient_id,group\n007,mid\n")
@@ -78,6 +85,12 @@ def test_read_cohort_without_baseline_column(tmp_path):
         ("patient_id,group\nP1,low\nP1,high\n", "more than once"),
         ("patient_id,group\n,low\n", "empty patient_id"),
         ("", "cannot read"),
+        # a display column beside a code column: every patient was put in a group named "group"
+        ("patient_id,group,baseline_date,Group\nP1,low,,x\n", "columns 'group' and 'Group' both read as group"),
+        ("Patient_ID,patient_id,group\nP1,P1,low\n", "columns 'Patient_ID' and 'patient_id' both read as patient_id"),
+        # blank lines (an Excel export's ",," rows) counted: the line given is the file's
+        ("patient_id,group\nP1,low\n\n,\n,high\n", "empty patient_id on line 5"),
+        ("patient_id,group,baseline_date\n\nP1,low,2026-01-05\nP2,low,1/2/2026\n", "line 4 is not a YYYY-MM-DD"),
     ],
 )
 def test_read_cohort_errors_name_the_file(tmp_path, content, message):

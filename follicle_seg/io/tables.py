@@ -105,10 +105,16 @@ def read_cohort(path: str | Path) -> pd.DataFrame:
         repeated, or a baseline date is not a valid ``YYYY-MM-DD`` date.
     """
     try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+        # blank lines kept as rows, so that a row's index + 2 is its line in the file
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True, skip_blank_lines=False)
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise CohortError(path, f"cannot read the cohort CSV ({exc})") from exc
-    df.columns = [str(c).strip().lower() for c in df.columns]
+        raise CohortError(path, f"cannot read the cohort CSV ({str(exc).strip()})") from exc
+    names = [str(c).strip() for c in df.columns]
+    df.columns = [c.lower() for c in names]
+    for column in set(COHORT_REQUIRED + COHORT_OPTIONAL) & {c for c in df.columns if list(df.columns).count(c) > 1}:
+        same = [repr(n) for n in names if n.lower() == column]  # each would be read as this column
+        raise CohortError(path, f"columns {' and '.join(same)} both read as {column}: keep one")
+    df = df[~(df.fillna("").astype(str).apply(lambda c: c.str.strip()) == "").all(axis=1)]  # blank or ",," lines
     missing = [c for c in COHORT_REQUIRED if c not in df.columns]
     if missing:
         raise CohortError(
@@ -118,12 +124,12 @@ def read_cohort(path: str | Path) -> pd.DataFrame:
         df["baseline_date"] = ""
     df = df[list(COHORT_REQUIRED + COHORT_OPTIONAL)].apply(lambda c: c.str.strip())
     if (df["patient_id"] == "").any():
-        line = int((df["patient_id"] == "").to_numpy().argmax()) + 2
+        line = int(df.index[(df["patient_id"] == "").to_numpy()][0]) + 2
         raise CohortError(path, f"empty patient_id on line {line}")
     repeated = df["patient_id"][df["patient_id"].duplicated()]
     if len(repeated):
         raise CohortError(path, f"patient_id {repeated.iloc[0]!r} appears more than once")
-    for i, value in enumerate(df["baseline_date"]):
+    for i, value in df["baseline_date"].items():
         if value and not _is_iso_date(value):
             raise CohortError(
                 path, f"baseline_date {value!r} on line {i + 2} is not a YYYY-MM-DD date"
