@@ -21,10 +21,12 @@ Rules (docs/measurement.md, "Measurement rules", explains them for users):
 * visits add both sides (a side-unknown ovary-visit only when no side is known); change from
   baseline is against the baseline visit (of nominal week 0, nearest day 0; none: the deltas
   stay empty), and only for a visit whose totals add the same sides as the baseline's (one
-  ovary against two is no change: empty); the baseline date comes from the cohort, else the
-  first visit;
+  ovary against two is no change: empty), never for a visit before it (week < 0); a visit whose
+  change starts from a baseline that needs review needs review; the baseline date comes from the
+  cohort, else the first visit;
 * response rows are per dose group x nominal week (days from baseline / 14 rounded half up, x 2),
-  one value per patient, the groups in the order the cohort file first names them;
+  one value per patient, the groups in the order the cohort file first names them; the share
+  with a follicle >= 10 mm over the patients whose status is known;
 * a reviewer's decisions (:mod:`follicle_seg.review`) apply first: follicles reviewed as not
   follicles are dropped and unsure candidates reviewed as follicles added before the count rule,
   and a confirmed ovary-visit no longer needs review;
@@ -571,9 +573,13 @@ def _visits(ovary_df: pd.DataFrame) -> pd.DataFrame:
         # a change only between visits of the same sides: a one-sided baseline made every later
         # two-sided visit read as a rise, a one-sided later visit as a fall
         same = pd.Series([sides[patient, d] == sides[patient, base["study_date"]] for d in g["study_date"]], index=g.index)
-        dated = g[days.notna() & same]  # a visit at an unknown time has no change from baseline
+        # a visit at an unknown time has no change from baseline, nor one before it (a screening
+        # scan: a change backwards in time)
+        dated = g[days.notna() & same & (days.map(week_of) >= 0)]
         visits.loc[dated.index, "delta_follicle_count"] = dated["follicle_count"] - base["follicle_count"]
         visits.loc[dated.index, "delta_afc"] = dated["afc"] - base["afc"]
+        if base["needs_review"]:  # a change from a baseline count nobody has checked is not sure either
+            visits.loc[dated.index, "needs_review"] = True
     return visits
 
 
@@ -589,7 +595,10 @@ def _response(visits: pd.DataFrame, group_order: list[str]) -> pd.DataFrame:
     for group, week in sorted(parts, key=lambda k: (rank.get(k[0], len(rank)), k)):
         g = parts[(group, week)]
         n = int(g["patient_id"].nunique())
-        with_ge10 = int(g.loc[g["any_follicle_ge10mm"].fillna(False).astype(bool), "patient_id"].nunique())
+        # a patient with a follicle >= 10 mm at a visit of this week; one whose only unknown
+        # (an uncalibrated side) is neither with nor without, and left out of the share
+        ge10 = g.groupby("patient_id")["any_follicle_ge10mm"].agg(_any_known)
+        with_ge10, known = int((ge10 == True).sum()), int(ge10.notna().sum())  # noqa: E712
         # one value per patient (the mean of its visits in this week, should it have two), so
         # that no patient weighs more than another
         numbers = ["follicle_count", "delta_follicle_count", "afc", "max_follicle_mm"]
@@ -604,9 +613,20 @@ def _response(visits: pd.DataFrame, group_order: list[str]) -> pd.DataFrame:
             "afc_mean": _round(per_patient["afc"].mean(), 3),
             "max_follicle_mm_mean": _round(per_patient["max_follicle_mm"].mean(), 2),
             "patients_with_follicle_ge10mm": with_ge10,
-            "share_with_follicle_ge10mm": round(with_ge10 / n, 3) if n else math.nan,
+            "share_with_follicle_ge10mm": round(with_ge10 / known, 3) if known else math.nan,
         })  # fmt: skip
     return _frame(rows, "response")
+
+
+def _any_known(flags: pd.Series) -> object:
+    """True when any flag is true, else unknown (NA) when any is unknown, else False.
+
+    >>> [_any_known(pd.Series(v, dtype="boolean")) for v in ([False, True], [False, None], [False, False])]
+    [True, <NA>, False]
+    """
+    if (flags == True).any():  # noqa: E712 (NA compares as NA, not true)
+        return True
+    return pd.NA if flags.isna().any() else False
 
 
 _DTYPES: dict[str, str] = {
@@ -662,7 +682,7 @@ def cohort_mismatches(images: pd.DataFrame, ovaries: pd.DataFrame, cohort: pd.Da
     Examples
     --------
     >>> im = pd.DataFrame({"patient_id": ["P1", "P2", "P3", ""]})
-    >>> ov = pd.DataFrame({"patient_id": ["P1", "P2", ""]})
+    >>> ov = pd.DataFrame({"patient_id": ["P1", "P2", ""], "days_from_baseline": [0, 0, None]})
     >>> for note in cohort_mismatches(im, ov, pd.DataFrame({"patient_id": ["P1", "P3", "P9"]})):
     ...     print(note)
     1 patient(s) scanned but not in the cohort file, given no group: P2
@@ -682,6 +702,38 @@ def cohort_mismatches(images: pd.DataFrame, ovaries: pd.DataFrame, cohort: pd.Da
     if lost := sorted((listed & seen) - analysed):
         notes.append(f"{len(lost)} patient(s) of the cohort file whose every file was rejected or failed "
                      f"(images.csv says why): {_some(lost)}")
+    return notes + _baseline_notes(ovaries[ovaries["patient_id"].astype(str).isin(listed)])
+
+
+def _baseline_notes(ovaries: pd.DataFrame) -> list[str]:
+    """Patients whose change from baseline the tables leave empty for the cohort's
+    ``baseline_date``: no scan at week 0 (a mistyped year empties every change in silence), or
+    scans before it (weeks below 0).
+
+    >>> ov = pd.DataFrame({"patient_id": ["P1", "P1", "P2", "P2"], "days_from_baseline": [366, 380, -14, 0]})
+    >>> for note in _baseline_notes(ov):
+    ...     print(note)
+    1 patient(s) without a scan at week 0 (7 days before to 6 after the cohort's baseline_date): no change from baseline: P1 (nearest scan 366 days after)
+    1 patient(s) scanned before the cohort's baseline_date (no change from baseline there): P2 (14 days before)
+    """
+    none_at_0, before = [], []
+    for patient, days in ovaries.groupby(ovaries["patient_id"].astype(str))["days_from_baseline"]:
+        known = days.dropna().astype(float)
+        if not len(known):
+            continue
+        weeks = known.map(week_of)
+        if not (weeks == 0).any():
+            nearest = known.iloc[known.abs().argmin()]
+            none_at_0.append(f"{patient} (nearest scan {abs(nearest):.0f} days {'after' if nearest > 0 else 'before'})")
+        if (weeks < 0).any():
+            before.append(f"{patient} ({-known.min():.0f} days before)")
+    notes = []
+    if none_at_0:
+        notes.append(f"{len(none_at_0)} patient(s) without a scan at week 0 (7 days before to 6 after the cohort's "
+                     f"baseline_date): no change from baseline: {_some(none_at_0)}")  # fmt: skip
+    if before:
+        notes.append(f"{len(before)} patient(s) scanned before the cohort's baseline_date (no change from baseline "
+                     f"there): {_some(before)}")  # fmt: skip
     return notes
 
 

@@ -197,6 +197,48 @@ def test_cohort_join_and_change_from_baseline():
     assert r.loc[("low", 2), "delta_follicle_count_mean"] == -1.0
 
 
+def test_a_change_from_a_baseline_that_needs_review_needs_review_too():
+    """A visit's change is measured against its baseline's count: with the baseline unreviewed,
+    an analyst keeping the unflagged visits kept changes nobody could vouch for."""
+    low = ("network: low confidence",)
+    results = [
+        result("a0", [3.0], flags=low, day="2026-01-05", side="L"),
+        result("b0", [], day="2026-01-05", side="R"),
+        result("a1", [4.0], day="2026-01-19", side="L"),
+        result("b1", [], day="2026-01-19", side="R"),
+    ]
+    v = build_tables(results)["visits"]
+    assert v["needs_review"].tolist() == [True, True] and v["delta_follicle_count"].tolist() == [0, 0]
+    results[0] = result("a0", [3.0], day="2026-01-05", side="L")
+    assert build_tables(results)["visits"]["needs_review"].tolist() == [False, False]
+
+
+def test_share_with_a_follicle_ge10mm_leaves_out_the_patients_whose_status_is_unknown():
+    """A patient whose only follicle-free side was uncalibrated (>= 10 mm unknown) counted as
+    one without: the share, an efficacy figure, was lowered by unknowns."""
+    results = [
+        result("a", [12.0], patient="P1", day="2026-01-05"),
+        result("b", [4.0], patient="P2", day="2026-01-05"),
+        result("c", [4.0], patient="P3", day="2026-01-05", calibrated=False),
+    ]
+    cohort = pd.DataFrame({"patient_id": ["P1", "P2", "P3"], "group": ["low"] * 3, "baseline_date": [""] * 3})
+    r = build_tables(results, cohort)["response"].iloc[0]
+    assert (r["n_patients"], r["patients_with_follicle_ge10mm"], r["share_with_follicle_ge10mm"]) == (3, 1, 0.5)
+
+
+def test_a_baseline_date_far_from_every_scan_is_said():
+    """A mistyped year emptied every change of the patient in silence."""
+    from follicle_seg.visits import cohort_mismatches
+
+    results = [result("a", [3.0], day="2026-01-05"), result("b", [4.0], day="2026-01-19")]
+    cohort = pd.DataFrame({"patient_id": ["P1"], "group": ["low"], "baseline_date": ["2025-01-05"]})
+    t = build_tables(results, cohort)
+    assert t["visits"]["delta_follicle_count"].isna().all()
+    assert cohort_mismatches(t["images"], t["ovaries"], cohort) == [
+        "1 patient(s) without a scan at week 0 (7 days before to 6 after the cohort's baseline_date): no change "
+        "from baseline: P1 (nearest scan 365 days after)"]  # fmt: skip
+
+
 def test_response_lists_dose_groups_in_the_cohort_files_order():
     results = [
         result(f"{p}{d}", [4.0], patient=p, day=day)
@@ -234,7 +276,8 @@ def test_baseline_visit_is_the_day_zero_visit_when_cohort_date_matches():
     cohort = pd.DataFrame({"patient_id": ["P1"], "group": ["mid"], "baseline_date": ["2026-01-15"]})
     v = build_tables(results, cohort)["visits"]
     assert list(v["days_from_baseline"]) == [-14, 0, 14]
-    assert list(v["delta_follicle_count"]) == [-1, 0, 1]
+    # no change backwards in time: a screening visit has none (as ADaM leaves CHG empty there)
+    assert v["delta_follicle_count"].tolist() == [pd.NA, 0, 1]
 
 
 def test_without_a_baseline_scan_the_change_from_baseline_stays_empty():
