@@ -227,7 +227,17 @@ def is_counted(section: Section) -> bool:
     mean_mm = section.mean_diameter_mm
     if mean_mm is None:
         return section.mean_diameter_px >= MIN_DIAMETER_PX_UNCALIBRATED
-    return round(mean_mm, DIAMETER_DECIMALS) >= MIN_FOLLICLE_DIAMETER_MM
+    return large_enough_mm(mean_mm)
+
+
+def large_enough_mm(mean_diameter_mm: float) -> bool:
+    """The counting rule in mm, for the pipeline and for every score against truth: mean
+    diameter >= ``MIN_FOLLICLE_DIAMETER_MM`` once rounded as the tables write it.
+
+    >>> large_enough_mm(1.996), large_enough_mm(1.994)
+    (True, False)
+    """
+    return round(mean_diameter_mm, DIAMETER_DECIMALS) >= MIN_FOLLICLE_DIAMETER_MM
 
 
 def is_confident(section: Section) -> bool:

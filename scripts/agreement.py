@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from follicle_seg.tracking import large_enough_mm
+
 KEY = ["patient_id", "study_date", "laterality"]
 
 
@@ -67,7 +69,7 @@ def agreement(study: Path, run: Path) -> dict:
     images = pd.read_csv(run / "images.csv", dtype={"patient_id": str})
     found = pd.read_csv(run / "follicles.csv", dtype={"patient_id": str})
     truth = pd.read_csv(study / "truth" / "follicles.csv", dtype={"patient_id": str})
-    truth = truth[truth.mean_diameter_mm >= 2.0]
+    truth = truth[truth.mean_diameter_mm.map(large_enough_mm)]  # the pipeline's counting rule
     image_of = image_ids(study)
 
     def with_image(table: pd.DataFrame) -> pd.DataFrame:

@@ -32,6 +32,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from agreement import image_ids, match_image  # noqa: E402
 
+from follicle_seg.tracking import large_enough_mm  # noqa: E402
 from follicle_seg.review import FOLLICLE, NOT_FOLLICLE, REVIEW_FILE, WORKSHEET_FILE, candidate_lines  # noqa: E402
 
 
@@ -40,7 +41,7 @@ def decide(study: Path, run: Path, candidates: bool = True) -> pd.DataFrame:
     sheet = pd.read_csv(run / WORKSHEET_FILE, dtype=str, keep_default_na=False)
     images = pd.read_csv(run / "images.csv", dtype=str, keep_default_na=False)
     truth = pd.read_csv(study / "truth" / "follicles.csv", dtype={"sop_instance_uid": str})
-    truth = truth[truth.mean_diameter_mm >= 2.0]
+    truth = truth[truth.mean_diameter_mm.map(large_enough_mm)]  # the pipeline's counting rule
     image_of = image_ids(study)
     spacing = {r.sop_instance_uid: float(np.sqrt(float(r.spacing_row_mm) * float(r.spacing_col_mm)))
                for r in images.itertuples() if r.status == "ok" and r.spacing_row_mm}  # fmt: skip

@@ -11,7 +11,7 @@ from follicle_seg.model.evaluate import (
     match_instances,
     reported_labels,
     score_frame,
-    size_class,
+    detection_class,
     summarise,
     within_true_ovary,
 )
@@ -87,7 +87,7 @@ def test_summary_precision_recall_count_and_agreement_by_hand() -> None:
     assert summary["diameter"]["loa_high_mm"] == pytest.approx(np.mean(diffs) + 1.96 * sd)
     assert summary["ovary_dice"] == pytest.approx(1.0)
     assert 0.0 < summary["follicle_dice"] < 1.0
-    cls = size_class(flawed.hits[0][0])
+    cls = detection_class(flawed.hits[0][0])
     assert summary["per_size_class"][cls]["tp"] == 3
 
 
@@ -137,10 +137,10 @@ def test_within_true_ovary_keeps_the_follicles_of_the_true_ovary_only() -> None:
 
 
 def test_size_classes_lower_bound_inclusive() -> None:
-    assert size_class(1.99) is None
-    assert size_class(2.0) == "2-3"
-    assert size_class(3.0) == "3-5"
-    assert size_class(18.0) == ">=18"
+    assert detection_class(1.99) is None
+    assert detection_class(2.0) == "2-3"
+    assert detection_class(3.0) == "3-5"
+    assert detection_class(18.0) == ">=18"
 
 
 def test_evaluate_runs_a_segmenter_and_prints_a_table() -> None:

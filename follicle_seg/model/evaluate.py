@@ -32,11 +32,11 @@ from scipy import ndimage as ndi
 
 from follicle_seg.instances import follicle_instances
 from follicle_seg.measure import measure_mask
-from follicle_seg.tracking import MIN_FOLLICLE_SCORE
+from follicle_seg.tracking import MIN_FOLLICLE_DIAMETER_MM, MIN_FOLLICLE_SCORE, large_enough_mm
 from follicle_seg.types import FOLLICLE, OVARY
 
 MATCH_IOU = 0.3
-COUNT_MIN_MM = 2.0
+COUNT_MIN_MM = MIN_FOLLICLE_DIAMETER_MM
 SIZE_CLASSES: tuple[tuple[str, float, float], ...] = (
     ("2-3", 2.0, 3.0),
     ("3-5", 3.0, 5.0),
@@ -92,12 +92,14 @@ def match_instances(pred: np.ndarray, truth: np.ndarray) -> list[tuple[int, int]
     return sorted(matches)
 
 
-def size_class(diameter_mm: float) -> str | None:
-    """Size class of a mean diameter, ``None`` below 2 mm.
+def detection_class(diameter_mm: float) -> str | None:
+    """The evaluation's size class of a mean diameter (detection is reported per class, and the
+    model issue's targets are for follicles >= 3 mm), ``None`` below 2 mm. Not the tables' size
+    classes (:func:`follicle_seg.visits.size_class`).
 
     Examples
     --------
-    >>> size_class(4.0), size_class(1.0)
+    >>> detection_class(4.0), detection_class(1.0)
     ('3-5', None)
     """
     for name, lo, hi in SIZE_CLASSES:
@@ -202,8 +204,8 @@ def score_frame(
         hits=[(t_d[t], p_d[p]) for t, p in matches],
         misses=[d for t, d in t_d.items() if t not in matched_t],
         false=[d for p, d in p_d.items() if p not in matched_p],
-        truth_count=sum(d >= COUNT_MIN_MM for d in t_d.values()),
-        pred_count=sum(d >= COUNT_MIN_MM for d in p_d.values()),
+        truth_count=sum(large_enough_mm(d) for d in t_d.values()),
+        pred_count=sum(large_enough_mm(d) for d in p_d.values()),
     )
 
 
