@@ -137,6 +137,22 @@ def test_seg_uid_is_stable_for_equal_content_and_changes_with_it(still: Path, tm
     assert a.SOPInstanceUID == b.SOPInstanceUID != c.SOPInstanceUID
 
 
+def test_another_network_gives_other_uids_for_the_same_content(still: Path, tmp_path: Path) -> None:
+    """A network 0.4.1 giving the masks of 0.4.0 reused its SEG and SR UIDs: a PACS kept the
+    0.4.0 objects and said the 0.4.1 ones were stored."""
+    from follicle_seg.types import Network
+
+    uids = []
+    for version, weights in (("0.4.0", "aa"), ("0.4.0", "aa"), ("0.4.1", "aa"), ("0.4.0", "bb")):
+        network = Network(version, weights)
+        seg = write_seg(still, _labels(), tmp_path / f"{version}{weights}.dcm", network=network)
+        sr = write_sr(still, _result(still), seg_path=None, outlines=_outlines(), network=network,
+                      out_path=tmp_path / f"{version}{weights}_sr.dcm")  # fmt: skip
+        uids.append((pydicom.dcmread(seg).SOPInstanceUID, pydicom.dcmread(sr).SOPInstanceUID))
+    assert uids[0] == uids[1]
+    assert len({u[0] for u in uids[1:]}) == 3 and len({u[1] for u in uids[1:]}) == 3
+
+
 def test_a_cine_key_frame_gets_a_seg_that_names_the_cine_and_the_frame(tmp_path: Path) -> None:
     cine = _source(tmp_path / "cine.dcm", n_frames=3)
     source = pydicom.dcmread(cine, stop_before_pixels=True)

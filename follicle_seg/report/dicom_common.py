@@ -152,6 +152,13 @@ def algorithm_identification(network: Network | None = None) -> hd.AlgorithmIden
     )
 
 
+def made_by(network: Network | None) -> bytes:
+    """What made an object, for its content-derived SOP Instance UID: a PACS keeps the first
+    instance of a UID, so another network's object must not reuse one (the package version is
+    in every derived UID already)."""
+    return f"{network.version} {network.weights_sha256}".encode() if network is not None else b""
+
+
 def algorithm_parameters(network: Network) -> dict[str, str]:
     """What names a network beyond its version (a fine-tuned copy may keep it)."""
     return {"weights_sha256": network.weights_sha256, "follicle_seg": __version__}

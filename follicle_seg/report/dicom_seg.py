@@ -28,6 +28,7 @@ from follicle_seg.report.dicom_common import (
     DEVICE_SERIAL,
     FOLLICLE,
     MANUFACTURER,
+    made_by,
     MODEL_NAME,
     OVARY,
     US_IMAGE,
@@ -104,7 +105,7 @@ def build_seg(
     ]
     source_uid = str(source.SOPInstanceUID)
     cine = n_frames(source) > 1
-    content = labels.astype(np.uint8).tobytes() + (f"frame {frame_index}".encode() if cine else b"")
+    content = labels.astype(np.uint8).tobytes() + (f"frame {frame_index}".encode() if cine else b"") + made_by(network)
     # UIDs of the patient the object names: a pseudonymised run's and a plain run's objects of one
     # source must not share one (a PACS given both would hold one instance under two patients)
     patient = f"{source.get('PatientID', '')}{' pseudonymised' if pseudonymised else ''}"

@@ -41,6 +41,7 @@ from follicle_seg.report.dicom_common import (
     FOLLICLES_UNIT,
     LATERALITY_CODES,
     MANUFACTURER,
+    made_by,
     ML,
     MM,
     MM2,
@@ -164,7 +165,7 @@ def build_sr(
         imaging_measurements=groups,
     )
     evidence = [source] + ([seg] if seg is not None else [])
-    content_digest = hashlib.sha256(repr(_digest_items(result, outlines, seg)).encode()).digest()
+    content_digest = hashlib.sha256(repr(_digest_items(result, outlines, seg)).encode() + made_by(network)).digest()
     patient = f"{source.get('PatientID', '')}{' pseudonymised' if pseudonymised else ''}"  # a pseudonymised run's UIDs are not a plain run's
     sr = hd.sr.ComprehensiveSR(
         evidence=evidence,
