@@ -481,3 +481,15 @@ def test_the_ovary_is_one_tracked_finding_per_patient_and_side_across_images(tmp
         groups = {g.tracking_identifier: g for g in hd.sr.srread(sr_path).content.get_image_measurement_groups()}
         uids[name] = str(groups[f"ovary {side}"].tracking_uid)
     assert uids["a"] == uids["b"] and len({uids["a"], uids["c"], uids["d"]}) == 3
+
+
+def test_the_derived_series_name_their_source_series(still: Path, tmp_path: Path) -> None:
+    """Every source's SEG and SR series read "follicle_seg segmentation" / "measurements" with
+    numbers 900 / 901: seven alike in a PACS study, told apart only by opening them."""
+    number = pydicom.dcmread(still, stop_before_pixels=True).get("SeriesNumber")
+    seg = pydicom.dcmread(write_seg(still, _labels(), tmp_path / "seg.dcm"))
+    sr = pydicom.dcmread(write_sr(still, _result(still), seg_path=None, outlines=_outlines(),
+                                  out_path=tmp_path / "sr.dcm"))  # fmt: skip
+    assert number not in (None, "")
+    assert seg.SeriesDescription == f"follicle_seg segmentation of series {number}"
+    assert sr.SeriesDescription == f"follicle_seg measurements of series {number}"

@@ -152,6 +152,18 @@ def algorithm_identification(network: Network | None = None) -> hd.AlgorithmIden
     )
 
 
+def derived_series_description(kind: str, source: Dataset) -> str:
+    """``follicle_seg segmentation of series 3``: each source's objects are a series of their own,
+    and a PACS lists them by number and description (seven alike were told apart only by opening
+    them). The source's series number only: its description may hold free text.
+
+    >>> derived_series_description("measurements", Dataset())
+    'follicle_seg measurements'
+    """
+    number = str(source.get("SeriesNumber", "") or "").strip()
+    return f"follicle_seg {kind}" + (f" of series {number}" if number else "")
+
+
 def made_by(network: Network | None) -> bytes:
     """What made an object, for its content-derived SOP Instance UID: a PACS keeps the first
     instance of a UID, so another network's object must not reuse one (the package version is

@@ -28,6 +28,7 @@ from follicle_seg.report.dicom_common import (
     DEVICE_SERIAL,
     FOLLICLE,
     MANUFACTURER,
+    derived_series_description,
     made_by,
     MODEL_NAME,
     OVARY,
@@ -128,7 +129,7 @@ def build_seg(
         software_versions=__version__,
         device_serial_number=DEVICE_SERIAL,
         omit_empty_frames=False,
-        series_description="follicle_seg segmentation",
+        series_description=derived_series_description("segmentation", source),
     )
     # General Image module, Type 2C: required when the image has neither Image Orientation
     # (Patient) nor a Frame of Reference, as for a projection-free ultrasound frame.

@@ -41,6 +41,7 @@ from follicle_seg.report.dicom_common import (
     FOLLICLES_UNIT,
     LATERALITY_CODES,
     MANUFACTURER,
+    derived_series_description,
     made_by,
     ML,
     MM,
@@ -176,7 +177,7 @@ def build_sr(
         instance_number=1,
         manufacturer=MANUFACTURER,
         is_complete=True,
-        series_description="follicle_seg measurements",
+        series_description=derived_series_description("measurements", source),
     )
     declare_private_scheme(sr)
     if stand_in:
