@@ -105,6 +105,8 @@ SIZE_CLASSES: tuple[tuple[str, float, float, str], ...] = (
 )
 #: Antral follicle count range, mm, both bounds inclusive.
 AFC_RANGE_MM = (2.0, 10.0)
+#: ``any_follicle_ge10mm``: a follicle of this mean diameter or more (SPEC).
+LARGE_FOLLICLE_MM = 10.0
 #: The review flag of an ovary-visit whose images' counts differ by more than that.
 FLAG_COUNTS_DISAGREE = "counts disagree"
 #: The review flag of a left or right ovary-visit whose visit has no image of the other side,
@@ -547,7 +549,7 @@ def _visits(ovary_df: pd.DataFrame) -> pd.DataFrame:
         summed = known if len(known) else g
         sides[patient, day] = frozenset(summed["laterality"])
         # True when a side shows one; unknown (NA) when none does but a side is uncalibrated.
-        if (g["max_follicle_mm"] >= 10.0).any():
+        if (g["max_follicle_mm"] >= LARGE_FOLLICLE_MM).any():
             any_ge10 = True
         else:
             any_ge10 = False if g["calibrated"].all() else pd.NA
@@ -776,7 +778,7 @@ def one_decimal(mm: float) -> str:
 
 
 #: The mean diameters (mm) at which a follicle's size class, AFC membership or ">= 10 mm" change.
-BOUNDARIES_MM = tuple(sorted({*(low for _, low, _, _ in SIZE_CLASSES), *AFC_RANGE_MM}))
+BOUNDARIES_MM = tuple(sorted({*(low for _, low, _, _ in SIZE_CLASSES), *AFC_RANGE_MM, LARGE_FOLLICLE_MM}))
 
 
 def shown_mm(mm: float) -> str:

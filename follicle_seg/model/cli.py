@@ -84,12 +84,6 @@ def _pictures_of_their_own(folder: Path, pairs: list[Any]) -> bool:
     return all(name in stems for name, *_ in pairs)
 
 
-def _annotated_samples(folder: Path, option: str = "--data") -> list[Any]:
-    from follicle_seg.model.data import make_sample
-
-    return [make_sample(px, lab, sr, sc) for _, px, lab, sr, sc in _annotated_pairs(folder, option)]
-
-
 def _log(message: str) -> None:
     typer.echo(message, err=True)
 

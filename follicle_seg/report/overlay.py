@@ -39,6 +39,7 @@ from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage
 
 from follicle_seg.measure import feret_chords
+from follicle_seg.review import uid_tail
 from follicle_seg.types import Follicle, ImageRecord, Section
 from follicle_seg.visits import one_decimal, shown_mm, size_class
 
@@ -361,7 +362,7 @@ def _draw_header(
         line2 = f"{cal.spacing_col_mm:.3f} x {cal.spacing_row_mm:.3f} mm/px"
     else:
         line2 = "UNCALIBRATED: sizes in pixels"
-    line2 = f"SOP ...{record.sop_instance_uid[-12:]}   {frame}   {line2}   {n_drawn} follicle(s) shown"
+    line2 = f"SOP {uid_tail(record.sop_instance_uid)}   {frame}   {line2}   {n_drawn} follicle(s) shown"
     if n_unsure:
         line2 += f", {n_unsure} unsure"
     if ovary is not None:  # the frame the ovary's size is measured on
