@@ -38,6 +38,7 @@ class Input:
     result: ImageResult | None  # set when the header pass already decided (rejected, duplicate)
     done: bool = False
     duplicate_of: str = ""  # the path of the file analysed for this one's SOP instance
+    stat: tuple[int, int, int] | None = None  # size, mtime (ns) and inode when hashed: see :func:`unchanged`
 
 
 def _call(decoders: WorkerPool | None, fn: Callable, *args):
@@ -59,6 +60,7 @@ def _header(
     if special := _not_a_file(path):  # hashing a pipe would wait for a writer for ever
         return Input(p, "", None, ImageResult(None, p, "rejected", special))
     try:
+        seen = file_stat(p)
         sha = file_sha256(path)
     except OSError as exc:
         return Input(p, "", None, ImageResult(None, p, "rejected", f"cannot read ({exc.strerror})"))
@@ -73,7 +75,24 @@ def _header(
         return Input(p, sha, None, ImageResult(None, p, "failed", f"reading the header: {exc}"))
     except Exception as exc:  # noqa: BLE001 - a batch never dies on one file
         return Input(p, sha, None, ImageResult(None, p, "failed", f"{type(exc).__name__}: {exc}"))
-    return Input(p, sha, record, None)
+    return Input(p, sha, record, None, stat=seen)
+
+
+def file_stat(path: str) -> tuple[int, int, int]:
+    """Size, modification time (ns) and inode of a file: a file replaced or rewritten changes one."""
+    st = os.stat(path)
+    return st.st_size, st.st_mtime_ns, st.st_ino
+
+
+def unchanged(item: Input) -> bool:
+    """Whether ``item``'s file still has the size, time and inode it had when hashed (a sync job
+    that renamed another file over it while it was read changes them); True when not known."""
+    if item.stat is None:
+        return True
+    try:
+        return file_stat(item.path) == item.stat
+    except OSError:
+        return False
 
 
 def reread(item: Input, anonymise: Callable[[ImageRecord], ImageRecord], decoders: WorkerPool | None = None) -> Input:

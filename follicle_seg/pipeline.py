@@ -36,7 +36,7 @@ from follicle_seg import __version__
 from follicle_seg.engine import DICOM_NOT_WRITTEN, Engine, load_segmenter
 from follicle_seg.errors import FollicleSegError, OutputError, printable, said
 from follicle_seg.filehash import file_sha256
-from follicle_seg.intake import Input, header_pass
+from follicle_seg.intake import Input, header_pass, unchanged
 from follicle_seg.io import discover
 from follicle_seg.isolation import WorkerPool
 from follicle_seg.memory import bound_caches
@@ -217,8 +217,8 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
         statuses: dict[str, str] = {}
 
         def on_result(item: Input, result: ImageResult) -> None:
-            if result.status != "ok" and item.result is None:
-                result = _changed_since_hashed(item, result)
+            if item.result is None and (result.status != "ok" or not unchanged(item)):
+                result = _changed_since_hashed(item, result, options.out)
             store.record(item.sha256, result)
             statuses[item.path] = result.status
             if result.status == "ok":
@@ -355,19 +355,24 @@ def _check_device(device: str, here: bool = True) -> None:
         raise FollicleSegError(f"--device {device}: {exc}") from None
 
 
-def _changed_since_hashed(item: Input, result: ImageResult) -> ImageResult:
-    """A file that could not be analysed, checked against the hash taken before it was read: one
-    changed or removed since (truncated by a copy still going, restored later) is ``failed``,
-    read again next run, not rejected for good under the hash of contents it no longer had."""
+def _changed_since_hashed(item: Input, result: ImageResult, out: Path) -> ImageResult:
+    """A file that could not be analysed, or whose size, time or inode moved while it was read,
+    checked against the hash taken before it was read: one changed or removed since (truncated by
+    a copy still going, another file renamed over it by a sync job) is ``failed``, read again next
+    run, not rejected for good, nor recorded ``ok`` with the header of one file and the pixels of
+    another (its overlays and DICOM objects, of that mix, are removed)."""
     try:
         now = file_sha256(item.path)
     except OSError:
         now = ""
     if now == item.sha256:
         return result
+    if result.status == "ok" and result.record is not None:
+        remove_outputs(out, {result.record.sop_instance_uid})
     what = "removed" if not now else "changed"
+    why = f" ({result.reason})" if result.reason else ""
     return replace(result, status="failed",
-                   reason=f"the file was {what} while it was being read ({result.reason}); it is read again next run")
+                   reason=f"the file was {what} while it was being read{why}; it is read again next run")
 
 
 def _short_of_outputs(items: list[Input], store: StateStore, options: RunOptions, anonymise, decoders) -> list[Input]:

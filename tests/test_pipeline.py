@@ -1017,12 +1017,51 @@ def test_a_file_changed_while_it_was_read_is_read_again_next_run_not_rejected_fo
     shutil.copy(SAMPLES / "mono_left.dcm", path)
     item = Input(str(path), file_sha256(path), None, None)
     cut = ImageResult(None, str(path), "rejected", "frame 0 cannot be decoded")
-    assert _changed_since_hashed(item, cut) is cut  # as hashed: the rejection stands
+    assert _changed_since_hashed(item, cut, tmp_path) is cut  # as hashed: the rejection stands
     path.write_bytes(path.read_bytes()[:1000])
-    changed = _changed_since_hashed(item, cut)
+    changed = _changed_since_hashed(item, cut, tmp_path)
     assert changed.status == "failed" and "the file was changed while it was being read" in changed.reason
     path.unlink()
-    assert "the file was removed while" in _changed_since_hashed(item, cut).reason
+    assert "the file was removed while" in _changed_since_hashed(item, cut, tmp_path).reason
+
+
+def test_a_file_replaced_by_another_while_it_was_read_is_failed_not_ok_with_the_others_header(study, tmp_path,
+                                                                                            monkeypatch):
+    """A sync job renamed another patient's file over one whose header had been read: its result
+    was recorded ok, the first file's patient, date and side over the second one's pixels."""
+    import follicle_seg.engine as engine
+
+    files = sorted(p for p in (study / "dicom").rglob("*.dcm"))
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    swapped, other = inputs / "a.dcm", inputs / "b.dcm"
+    shutil.copy(files[0], swapped)
+    shutil.copy(files[-1], other)
+    ds = pydicom.dcmread(files[0])  # another woman's image of the same size
+    ds.PatientID, ds.SOPInstanceUID = "P999", pydicom.uid.generate_uid()
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    ds.save_as(tmp_path / "spare.dcm")
+    real = engine.analyse_frame
+
+    def analyse_frame(seg):  # while its frames are analysed, the other file is renamed over it
+        if seg.record.path == str(swapped) and (tmp_path / "spare.dcm").exists():
+            os.replace(tmp_path / "spare.dcm", swapped)
+        return real(seg)
+
+    monkeypatch.setattr(engine, "analyse_frame", analyse_frame)
+    out = tmp_path / "out"
+    summary = run([inputs], RunOptions(out=out, dicom=False, report=False))
+    images = _tables(out)["images"].set_index("path")
+    assert images.loc[str(swapped), "status"] == "failed", images.loc[str(swapped)].to_dict()
+    assert images.loc[str(swapped), "reason"] == "the file was changed while it was being read; it is read again next run"
+    assert images.loc[str(other), "status"] == "ok" and summary.failed == 1
+    assert not [p for p in (out / "overlays").glob("*.png") if images.loc[str(swapped), "sop_instance_uid"][-8:] in p.name]
+    monkeypatch.setattr(engine, "analyse_frame", real)
+    again = run([inputs], RunOptions(out=out, dicom=False, report=False))  # read again: the new file's own header
+    images = _tables(out)["images"].set_index("path")
+    assert again.failed == 0 and images.loc[str(swapped), "status"] == "ok"
+    assert (images.loc[str(swapped), "sop_instance_uid"], images.loc[str(swapped), "patient_id"]) == (
+        ds.SOPInstanceUID, "P999")
 
 
 def test_a_no_resume_run_stopped_early_leaves_no_tables_of_the_analysis_it_removed(tmp_path, monkeypatch):
