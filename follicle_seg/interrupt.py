@@ -1,4 +1,5 @@
-"""SIGTERM as Ctrl-C, for the commands that keep their finished work when stopped."""
+"""SIGTERM as Ctrl-C, for the commands that keep their finished work when stopped; both held
+while a set of files that belong together is put in place."""
 
 from __future__ import annotations
 
@@ -6,6 +7,10 @@ import contextlib
 import signal
 from collections.abc import Iterator
 from typing import Any
+
+
+class Terminated(KeyboardInterrupt):
+    """Raised by SIGTERM under :func:`sigterm_as_interrupt`: a Ctrl-C whose log says who stopped."""
 
 
 @contextlib.contextmanager
@@ -17,7 +22,7 @@ def sigterm_as_interrupt(terminated: list[int]) -> Iterator[None]:
 
     def stop(signum: int, frame: Any) -> None:
         terminated.append(signum)
-        raise KeyboardInterrupt
+        raise Terminated
 
     try:
         before = signal.signal(signal.SIGTERM, stop)
@@ -28,3 +33,25 @@ def sigterm_as_interrupt(terminated: list[int]) -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, before)
+
+
+@contextlib.contextmanager
+def interrupts_held() -> Iterator[None]:
+    """Ctrl-C and SIGTERM held until the block ends, then acted on as they would have been: for
+    the moment a set of files is renamed into place (a run stopped between two of its tables
+    left a new ``images.csv`` beside the last run's other tables). Outside the main thread,
+    nothing is held."""
+    caught: list[int] = []
+    signals = (signal.SIGINT, signal.SIGTERM)
+    try:
+        before = {s: signal.signal(s, lambda signum, frame: caught.append(signum)) for s in signals}
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
+        for s in dict.fromkeys(caught):
+            signal.raise_signal(s)

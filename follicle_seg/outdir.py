@@ -32,6 +32,8 @@ def remove_temporary(out: Path) -> None:
 
 
 def prepare_out(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out}: --out is a file, not a folder: give a folder for the run's outputs")
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / f".write_test_{os.getpid()}"

@@ -37,6 +37,7 @@ from follicle_seg.engine import DICOM_NOT_WRITTEN, Engine, load_segmenter
 from follicle_seg.errors import FollicleSegError, OutputError, printable, said
 from follicle_seg.filehash import file_sha256
 from follicle_seg.intake import Input, header_pass, unchanged
+from follicle_seg.interrupt import Terminated
 from follicle_seg.io import discover
 from follicle_seg.isolation import WorkerPool
 from follicle_seg.memory import bound_caches
@@ -117,8 +118,8 @@ def run(inputs: Iterable[str | Path], options: RunOptions, *, progress=None) -> 
         except FollicleSegError as exc:  # said in run.log too, not only on the console
             log.error("run stopped: %s", exc)
             raise
-        except KeyboardInterrupt:
-            log.warning("run interrupted: %s", INTERRUPTED)
+        except KeyboardInterrupt as exc:
+            log.warning("run %s: %s", "stopped (SIGTERM)" if isinstance(exc, Terminated) else "interrupted", INTERRUPTED)
             raise
         finally:
             log.removeHandler(handler)

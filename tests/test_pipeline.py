@@ -1108,8 +1108,17 @@ def test_sigterm_stops_a_run_as_ctrl_c_does(tmp_path, monkeypatch):
     shutil.copy(SAMPLES / "mono_left.dcm", tmp_path / "a.dcm")
     result = CliRunner().invoke(app, ["run", str(tmp_path / "a.dcm"), "--out", str(tmp_path / "o"), "-q"])
     assert result.exit_code == 143 and "stopped (SIGTERM): the files finished are kept" in result.output
-    assert "run interrupted" in (tmp_path / "o" / "run.log").read_text()
+    # run.log said "run interrupted" as for a Ctrl-C: the audit trail lost who stopped it
+    assert "run stopped (SIGTERM): the files finished are kept" in (tmp_path / "o" / "run.log").read_text()
     assert signal.getsignal(signal.SIGTERM) == before  # the command's handler is gone with it
+
+
+def test_an_out_that_is_a_file_is_said_so(tmp_path):
+    (tmp_path / "a.dcm").write_bytes((SAMPLES / "mono_left.dcm").read_bytes())
+    (tmp_path / "afile").write_text("x")
+    result = CliRunner().invoke(app, ["run", str(tmp_path / "a.dcm"), "--out", str(tmp_path / "afile")])
+    assert result.exit_code == 2  # it read "output folder is not writable (File exists)"
+    assert f"{tmp_path / 'afile'}: --out is a file, not a folder" in result.output
 
 
 def test_a_no_resume_run_stopped_by_the_worksheet_check_keeps_the_run_state(tmp_path, monkeypatch):

@@ -116,3 +116,46 @@ def test_empty_text_is_missing_in_the_parquet_copy_as_in_the_csv_copy(tmp_path):
     assert csv["group"].isna().tolist() == parquet["group"].isna().tolist() == [False, True]
     assert csv.groupby("group").follicle_count.sum().to_dict() == parquet.groupby("group").follicle_count.sum().to_dict()
     assert df["group"].tolist() == ["low", ""]  # the tables in memory are not changed
+
+
+def test_a_run_stopped_while_its_tables_are_written_leaves_the_old_set_or_the_new_one(tmp_path, monkeypatch):
+    """Tables were put in place one by one: a run stopped after images.csv left it beside the
+    last run's other tables (and a Parquet copy unlike its CSV), and check_run said ok."""
+    import os
+    import signal
+
+    import follicle_seg.atomic as atomic
+
+    old = {"images": table(), "visits": table()}
+    write_tables(old, tmp_path)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    new = {name: df.assign(patient_id=df["patient_id"] + "x") for name, df in old.items()}
+
+    calls = []
+    real_csv = pd.DataFrame.to_csv
+
+    def to_csv(df, *args, **kwargs):  # stopped while writing the second table
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_csv(df, *args, **kwargs)
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", to_csv)
+    with pytest.raises(KeyboardInterrupt):
+        write_tables(new, tmp_path)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # the old set, no temporary file
+    monkeypatch.setattr(pd.DataFrame, "to_csv", real_csv)
+    real_replace = os.replace
+
+    def replace_then_ctrl_c(src, dst):  # Ctrl-C while the set is being renamed into place
+        real_replace(src, dst)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(atomic.os, "replace", replace_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        write_tables(new, tmp_path)  # held until the set is in place, then acted on
+    monkeypatch.setattr(atomic.os, "replace", real_replace)
+    for name, df in new.items():
+        assert pd.read_csv(tmp_path / f"{name}.csv")["patient_id"].tolist() == ["P1x", "P2x"]
+        assert pd.read_parquet(tmp_path / f"{name}.parquet")["patient_id"].tolist() == ["P1x", "P2x"]
+    assert not list(tmp_path.glob(".*.tmp"))

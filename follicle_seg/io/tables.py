@@ -9,13 +9,13 @@ Each file is written to a temporary file in the same folder and moved into place
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date
 from pathlib import Path
 
 import pandas as pd
 
-from follicle_seg.atomic import atomic_write
+from follicle_seg.atomic import atomic_write, atomic_write_all
 from follicle_seg.errors import FollicleSegError, OutputError
 
 COHORT_REQUIRED = ("patient_id", "group")
@@ -53,18 +53,18 @@ def write_tables(tables: Mapping[str, pd.DataFrame], out_dir: str | Path) -> lis
         If the folder or a file cannot be written.
     """
     out = Path(out_dir)
-    written = []
+    files: list[tuple[Path, Callable[[str], object]]] = []
+    for name, df in tables.items():
+        files.append((out / f"{name}.csv", lambda tmp, df=df: _csv_frame(df).to_csv(tmp, index=False)))
+        files.append((out / f"{name}.parquet", lambda tmp, df=df: _parquet_frame(df).to_parquet(tmp, index=False)))
     try:
         out.mkdir(parents=True, exist_ok=True)
-        for name, df in tables.items():
-            csv = out / f"{name}.csv"
-            atomic_write(csv, lambda tmp, df=df: _csv_frame(df).to_csv(tmp, index=False))
-            parquet = out / f"{name}.parquet"
-            atomic_write(parquet, lambda tmp, df=df: _parquet_frame(df).to_parquet(tmp, index=False))
-            written += [csv, parquet]
+        atomic_write_all(files)  # all or none: a stopped run leaves no new images.csv beside old tables
     except OSError as exc:
-        raise OutputError(f"cannot write tables to {out}: {exc.strerror or exc}") from exc
-    return written
+        # the table that could not be put in place (not its temporary name), else the folder
+        where = next((n for n in (exc.filename2, exc.filename) if n and not Path(n).name.startswith(".")), out)
+        raise OutputError(f"cannot write tables to {where}: {exc.strerror or exc}") from exc
+    return [path for path, _ in files]
 
 
 def write_csv(df: pd.DataFrame, path: str | Path) -> Path:
