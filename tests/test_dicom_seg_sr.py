@@ -135,6 +135,17 @@ def test_seg_uid_is_stable_for_equal_content_and_changes_with_it(still: Path, tm
     labels[0, 0] = 2
     c = pydicom.dcmread(write_seg(still, labels, tmp_path / "c.dcm"))
     assert a.SOPInstanceUID == b.SOPInstanceUID != c.SOPInstanceUID
+    # the whole object, not only its UID: highdicom's random Dimension Organization UID made a
+    # rerun's SEG other bytes under the same SOP Instance UID
+    for ds in (a, b):  # when each was made: the only other difference
+        for keyword in ("ContentDate", "ContentTime", "InstanceCreationDate", "InstanceCreationTime"):
+            if keyword in ds:
+                delattr(ds, keyword)
+        for item in ds.get("ContributingEquipmentSequence", []):
+            if "ContributionDateTime" in item:
+                del item.ContributionDateTime
+    assert a == b
+    assert a.DimensionOrganizationSequence[0].DimensionOrganizationUID == a.DimensionIndexSequence[0].DimensionOrganizationUID
 
 
 def test_another_network_gives_other_uids_for_the_same_content(still: Path, tmp_path: Path) -> None:

@@ -131,6 +131,11 @@ def build_seg(
         omit_empty_frames=False,
         series_description=derived_series_description("segmentation", source),
     )
+    # highdicom draws the Dimension Organization UID at random: a rerun wrote other bytes under
+    # the same SOP Instance UID. Derived like the instance's own.
+    dimensions = derived_uid(source_uid, f"SEG dimensions {patient}", content)
+    for item in (*seg.DimensionOrganizationSequence, *seg.DimensionIndexSequence):
+        item.DimensionOrganizationUID = dimensions
     # General Image module, Type 2C: required when the image has neither Image Orientation
     # (Patient) nor a Frame of Reference, as for a projection-free ultrasound frame.
     seg.PatientOrientation = source.get("PatientOrientation", "")
