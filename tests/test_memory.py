@@ -56,3 +56,16 @@ def test_users_own_setting_wins(monkeypatch) -> None:
     monkeypatch.delenv(CAPACITY_VARIABLE)
     assert bound_caches() is True
     monkeypatch.delenv(CAPACITY_VARIABLE)  # leave the test process as it was
+
+
+def test_malloc_arenas_are_bounded_unless_the_user_set_them(monkeypatch) -> None:
+    """Each run thread's own glibc arena made the peak grow with the files (~100 MiB on 48)."""
+    import platform
+
+    from follicle_seg.memory import ARENA_VARIABLE, bound_arenas
+
+    monkeypatch.setenv(ARENA_VARIABLE, "4")
+    assert bound_arenas() is False
+    monkeypatch.delenv(ARENA_VARIABLE)
+    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+        assert bound_arenas() is True
