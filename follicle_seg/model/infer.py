@@ -32,6 +32,7 @@ from follicle_seg.model.preprocess import (
     ASSUMED_DEPTH_MM,
     TARGET_MM,
     InputGeometry,
+    fan_mask,
     prepare,
     restore_probabilities,
     scan_area,
@@ -225,8 +226,8 @@ class Segmenter:
         """
         spacings = [[(sr, sc)] if sr is not None and sc is not None
                     else [(d / max(np.shape(px)[0], 1),) * 2 for d in self.uncalibrated_depths_mm]
-                    for px, sr, sc in images]
-        flat = iter(self._predict_readings([(px, r, c) for (px, _, _), ss in zip(images, spacings) for r, c in ss]))
+                    for px, sr, sc, *_ in images]
+        flat = iter(self._predict_readings([(image[0], r, c, *image[3:]) for image, ss in zip(images, spacings) for r, c in ss]))
         out = []
         for ss in spacings:
             readings = [next(flat) for _ in ss]
@@ -240,7 +241,7 @@ class Segmenter:
         """Forward passes over frames of one padded shape at a time: zero padding to a larger
         frame's size changes what the network sees near the edges (up to 0.74 in probability on
         a real capture), so a frame's result must not depend on the company it is batched with."""
-        prepared = self._map(lambda image: prepare(np.asarray(image[0]), image[1], image[2]), images)
+        prepared = self._map(lambda image: prepare(np.asarray(image[0]), image[1], image[2], *image[3:]), images)
         by_shape: dict[tuple[int, int], list[int]] = {}
         for i, (*_, geom) in enumerate(prepared):
             by_shape.setdefault(geom.padded_shape, []).append(i)
@@ -254,12 +255,13 @@ class Segmenter:
 
     def segment(self, frames: Sequence[Frame]) -> list[FrameSegmentation]:
         """Segment frames; labels and probabilities lie on each frame's region grid."""
+        fans = self._map(lambda f: fan_mask(np.asarray(f.pixels)), frames)  # once a frame: prepare and scan_area share it
         items = [
-            (f.pixels, f.record.calibration.spacing_row_mm, f.record.calibration.spacing_col_mm)
-            for f in frames
+            (f.pixels, f.record.calibration.spacing_row_mm, f.record.calibration.spacing_col_mm, fan)
+            for f, fan in zip(frames, fans)
         ]
 
-        def result(frame: Frame, reading: tuple[np.ndarray, tuple[str, ...]]) -> FrameSegmentation:
+        def result(frame: Frame, reading: tuple[np.ndarray, tuple[str, ...]], fan: np.ndarray) -> FrameSegmentation:
             probs, flags = reading
             return FrameSegmentation(
                 record=frame.record,
@@ -268,10 +270,10 @@ class Segmenter:
                 follicle_prob=probs[FOLLICLE],
                 ovary_prob=probs[OVARY] + probs[FOLLICLE],
                 flags=flags,
-                scan=scan_area(frame.pixels),
+                scan=scan_area(frame.pixels, fan),
             )
 
-        return self._map(lambda pair: result(*pair), zip(frames, self.predict(items)))
+        return self._map(lambda triple: result(*triple), zip(frames, self.predict(items), fans))
 
     def _predict_batch(
         self, prepared: Sequence[tuple[np.ndarray, np.ndarray, InputGeometry]]

@@ -159,7 +159,7 @@ def fan_mask(pixels: np.ndarray) -> np.ndarray:
 FAN_REACH_PX = 3
 
 
-def scan_area(pixels: np.ndarray) -> np.ndarray:
+def scan_area(pixels: np.ndarray, fan: np.ndarray | None = None) -> np.ndarray:
     """The lit scan area: :func:`fan_mask` drawn back by :data:`FAN_REACH_PX` (eroded; the grid's
     border stays), so that its edge is where the image's lit pixels end, for the follicles cut
     by it (``Section.at_edge``).
@@ -170,7 +170,8 @@ def scan_area(pixels: np.ndarray) -> np.ndarray:
     (20, True)
     """
     kernel = np.ones((2 * FAN_REACH_PX + 1,) * 2, np.uint8)
-    return cv2.erode(fan_mask(pixels).astype(np.uint8), kernel, borderType=cv2.BORDER_REPLICATE).astype(bool)
+    fan = fan_mask(pixels) if fan is None else fan
+    return cv2.erode(fan.astype(np.uint8), kernel, borderType=cv2.BORDER_REPLICATE).astype(bool)
 
 
 def normalise_intensity(image: np.ndarray, fan: np.ndarray) -> np.ndarray:
@@ -226,6 +227,7 @@ def to_network_scale(
     pixels: np.ndarray,
     spacing_row_mm: float | None,
     spacing_col_mm: float | None,
+    fan_full: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, InputGeometry]:
     """Resample a region crop and its fan mask to the network scale (no normalisation, no padding).
 
@@ -236,7 +238,8 @@ def to_network_scale(
     """
     geom = input_geometry(pixels.shape[:2], spacing_row_mm, spacing_col_mm)
     image = resample(pixels.astype(np.float32), geom.scaled_shape)
-    fan = resample(fan_mask(pixels).astype(np.float32), geom.scaled_shape, mode="nearest") > 0.5
+    fan_full = fan_mask(pixels) if fan_full is None else fan_full
+    fan = resample(fan_full.astype(np.float32), geom.scaled_shape, mode="nearest") > 0.5
     return image, fan, geom
 
 
@@ -251,6 +254,7 @@ def prepare(
     pixels: np.ndarray,
     spacing_row_mm: float | None,
     spacing_col_mm: float | None,
+    fan_full: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, InputGeometry]:
     """Region crop -> normalised, padded network input ``(rows, cols)`` float32, and its fan mask.
 
@@ -263,7 +267,7 @@ def prepare(
     >>> x.shape, fan.shape, bool(fan[:60, :80].all()), bool(fan[60:].any()), g.scaled_shape
     ((64, 80), (64, 80), True, False, (60, 80))
     """
-    image, fan, geom = to_network_scale(pixels, spacing_row_mm, spacing_col_mm)
+    image, fan, geom = to_network_scale(pixels, spacing_row_mm, spacing_col_mm, fan_full)
     return pad_to(normalise_intensity(image, fan), geom.padded_shape), pad_to(fan, geom.padded_shape), geom
 
 
