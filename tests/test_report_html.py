@@ -159,72 +159,187 @@ class _Refs(HTMLParser):
             self.scripts += 1
 
 
+def _review_log(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Two decisions: a follicle of the flagged ovary-visit not one, and the side of an image
+    given (its ovary-visit, side U, is no longer on the patient's page)."""
+    from follicle_seg.review import LOG_COLUMNS
+
+    flagged = tables["follicles"][(tables["follicles"]["patient_id"] == "P-high-1")
+                                  & (tables["follicles"]["study_date"] == "2026-01-19")
+                                  & (tables["follicles"]["laterality"] == "R")].iloc[0]  # fmt: skip
+    rows = [
+        dict(line=2, decision="not_follicle", patient_id="P-high-1", study_date="2026-01-19", laterality="R",
+             sop_instance_uid=flagged.sop_instance_uid, follicle_id=1, frame_index=0, reviewer="AB",
+             comment="a vessel", count_before=2, count_after=2),
+        dict(line=3, decision="left", patient_id="P-low-1", study_date="2026-01-05", laterality="U",
+             sop_instance_uid="", follicle_id=None, frame_index=None, reviewer="AB", comment="",
+             count_before=1, count_after=1),
+    ]  # fmt: skip
+    return pd.DataFrame(rows, columns=list(LOG_COLUMNS))
+
+
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, pd.DataFrame]]:
     out = tmp_path_factory.mktemp("run")
     tables = _study(out)
+    tables["review_log"] = _review_log(tables)
+    tables["review_log"].to_csv(out / "review_log.csv", index=False)
     return write_report(out, tables), tables
 
 
-def test_report_is_offline_and_every_reference_resolves(rendered) -> None:
-    index, tables = rendered
+#: The patient pages of the study, named as the overlays write the patient ids.
+PAGES = {"P-low-1": "P-low-1.html", "P-high-1": "P-high-1.html", "P<b>x</b>": "P-b-x-b.html"}
+
+
+def _page(index: Path, patient: str) -> Path:
+    return index.parent / "patients" / PAGES[patient]
+
+
+def _resolved(page: Path) -> _Refs:
+    """The page's references, each checked: relative, inside the run's folder, to an existing
+    file, and to an existing id of it for a #fragment."""
+    from urllib.parse import unquote
+
     refs = _Refs()
-    refs.feed(index.read_text(encoding="utf-8"))
+    refs.feed(page.read_text(encoding="utf-8"))
     assert refs.scripts == 0
+    out = page.parent.parent.parent if page.parent.name == "patients" else page.parent.parent
+    for ref in refs.images + refs.links:
+        assert "://" not in ref and not ref.startswith("/") and "\\" not in ref, (page.name, ref)
+        path, _, fragment = ref.partition("#")
+        target = (page.parent / unquote(path)).resolve() if path else page
+        assert target.is_file() and target.is_relative_to(out.resolve()), (page.name, ref)
+        if fragment:
+            assert f'id="{fragment}"' in target.read_text(encoding="utf-8"), (page.name, ref)
+    return refs
+
+
+def test_every_link_and_image_of_the_index_and_each_patient_page_resolves(rendered) -> None:
+    index, tables = rendered
+    pages = sorted((index.parent / "patients").glob("*.html"))
+    assert sorted(p.name for p in pages) == sorted(PAGES.values())
+    refs = {page.name: _resolved(page) for page in [index, *pages]}
     flagged = tables["ovaries"][tables["ovaries"]["needs_review"].astype(bool)]
     to_check = tables["follicles"].merge(flagged[["patient_id", "study_date", "laterality"]])
     to_check = len(to_check) + len(tables["candidates"].merge(flagged[["patient_id", "study_date", "laterality"]]))
-    # trends, one tracking chart per patient, thumbnails, a crop per follicle line to check
-    crops = [ref for ref in refs.images if "/crops/" in ref]
-    assert len(refs.images) == 1 + 3 + 12 + len(crops) and len(crops) == to_check >= 1
-    from urllib.parse import unquote
+    # the index: trends and a crop per follicle line to check; each patient page: its chart and thumbnails
+    crops = [ref for ref in refs["index.html"].images if "/crops/" in ref]
+    assert len(refs["index.html"].images) == 1 + len(crops) and len(crops) == to_check >= 1
+    assert all(ref.startswith("../overlays/crops/") for ref in crops)
+    for page in pages:
+        images = refs[page.name].images
+        assert len(images) == 1 + 4 and images[-1].startswith("../figures/tracking_")
+        assert all(ref.startswith("../thumbs/") for ref in images[:-1])
+    overlays = {h for page in pages for h in refs[page.name].links if "/overlays/" in h}
+    assert len(overlays) == 12 and all(h.startswith("../../overlays/") for h in overlays)  # every overlay reachable
+    assert {f"../{name}.csv" for name in COLUMNS} <= set(refs["index.html"].links)
+    assert all("../../follicles.csv" in refs[page.name].links for page in pages)
+    # the index links each patient, and each review row the ovary-visit, on its page
+    links = refs["index.html"].links
+    assert {f"patients/{name}" for name in PAGES.values()} <= set(links)
+    flagged_cell = "patients/P-high-1.html#visit-2026-01-19-R"
+    assert links.count(flagged_cell) == 3  # needs review, to check, reviewed
+    assert "patients/P-low-1.html#visit-2026-01-05" in links  # a decided side U: the visit
+    # ...and the flagged cell links back to its crops on the index
+    assert "../index.html#check-P-high-1-2026-01-19-R" in refs["P-high-1.html"].links
 
-    for ref in refs.images + [h for h in refs.links if not h.startswith("#")]:
-        assert "://" not in ref and not ref.startswith("/"), ref
-        assert (index.parent / unquote(ref)).is_file(), ref
-    overlays = [h for h in refs.links if "/overlays/" in h]
-    assert len(set(overlays)) == 12  # every overlay reachable
-    assert {f"../{name}.csv" for name in COLUMNS} <= set(refs.links)
-    anchors = set(re.findall(r'id="([^"]+)"', index.read_text(encoding="utf-8")))
-    assert all(h[1:] in anchors for h in refs.links if h.startswith("#"))
+
+def test_a_patient_page_holds_only_its_patients_rows(rendered) -> None:
+    index, tables = rendered
+    for patient, name in PAGES.items():
+        text = _page(index, patient).read_text(encoding="utf-8")
+        main = text[text.index("<main>"):]  # (the menu names the previous and next patients)
+        others = [html.escape(p) for p in PAGES if p != patient]
+        assert html.escape(patient) in main and not any(o in main for o in others)
+        token = Path(name).stem
+        mine = tables["follicles"][tables["follicles"]["patient_id"] == patient]
+        assert main.count("<td>yes</td><td><a href=\"../../overlays/") == len(mine)
+        overlays = re.findall(r'href="\.\./\.\./overlays/([^"]+)"', main)
+        thumbs = re.findall(r'src="\.\./thumbs/([^"]+)"', main)
+        assert overlays and all(o.startswith(f"{token}_") for o in overlays + thumbs)
+        assert main.count("<tr id=\"visit-") == 2  # its two visits
+    index_text = index.read_text(encoding="utf-8")
+    assert "Visit timeline" not in index_text and "tracking_" not in index_text
 
 
 def test_report_escapes_strings_and_lists_rejected_files_and_reviews(rendered) -> None:
     index, tables = rendered
     text = index.read_text(encoding="utf-8")
-    assert EVIL not in text and "<b>x</b>" not in text
+    pages = {p: _page(index, p).read_text(encoding="utf-8") for p in PAGES}
+    for page in [text, *pages.values()]:
+        assert EVIL not in page and "<b>x</b>" not in page
     assert "not ultrasound &lt;script&gt;alert(1)&lt;/script&gt;" in text
     assert "Needs review (1)" in text and "Rejected and failed files (1)" in text
     # why, from review_reasons: each reason once, with the images it concerns (their UIDs' tails)
     assert ("<td>no calibration: sizes in pixels only (2 images: ...1.2.3, ...1.2.4); "
             "the images&#x27; follicle counts differ: 1, 4</td>") in text
-    assert "<b>counted</b>" in text  # the image that gave each count is marked
+    assert all("<b>counted</b>" in page for page in pages.values())  # the image that gave each count is marked
     # (read back from review_reasons.csv, a reason without an image is NaN: the same line)
     from follicle_seg.review import reasons_by_ovary
 
     back = pd.read_csv(index.parent.parent / "review_reasons.csv")
     assert reasons_by_ovary(back) == reasons_by_ovary(tables["review_reasons"])
     # the flagged ovary-visit's cell of its patient's timeline says why, and the index how many
-    assert text.count("<span class=why><b>review:</b> no calibration: sizes in pixels only (2 images") == 1
+    why = "<span class=why><b>review:</b> no calibration: sizes in pixels only (2 images"
+    assert pages["P-high-1"].count(why) == 1 and why not in text
     assert text.count("<span class=why>1 ovary-visit(s) to review</span>") == 1
     # the undecided candidates beside their ovary-visit's count, and their table among the data files
-    assert text.count(" unsure candidate(s)") == 1 and "&middot; 2 unsure candidate(s)" in text
+    assert pages["P-low-1"].count(" unsure candidate(s)") == 1 and "&middot; 2 unsure candidate(s)" in pages["P-low-1"]
     flagged = tables["ovaries"][tables["ovaries"]["needs_review"].astype(bool)].iloc[0]
     assert f"Right<br>count {flagged.follicle_count}</td>" in text  # the To check row says the count
     assert '<a href="../candidates.csv">candidates.csv</a>' in text
-    # every follicle row of follicles.csv is listed with a link to its overlay
-    assert text.count("<td>yes</td><td><a href=\"../overlays/") == len(tables["follicles"])
+    assert "Reviewed (2 decisions)" in text and "a vessel" in text
+    # every follicle row of follicles.csv is listed with a link to its overlay, on its patient's page
+    rows = sum(page.count("<td>yes</td><td><a href=\"../../overlays/") for page in pages.values())
+    assert rows == len(tables["follicles"])
 
 
 def test_patients_follow_the_dose_groups_in_response_order_not_by_name(rendered) -> None:
     index, _ = rendered
     text = index.read_text(encoding="utf-8")
     # response.csv lists low, high, then no group (the cohort file's order); "high" sorts first by name
-    names = [html.escape(p) for p in ("P-low-1", "P-high-1", "P<b>x</b>")]
-    sections = [text.index(f"<h2>Patient {name} ") for name in names]
-    assert sections == sorted(sections)
-    index_items = [text.index(f">{name}</a> <span class=muted>") for name in names]
+    order = ["P-low-1", "P-high-1", "P<b>x</b>"]
+    index_items = [text.index(f">{html.escape(p)}</a> <span class=muted>") for p in order]
     assert index_items == sorted(index_items)
+    # each page links the previous and next patient in that order, and back to the index
+    for i, patient in enumerate(order):
+        page = _page(index, patient).read_text(encoding="utf-8")
+        nav = page[page.index("<nav>"):page.index("</nav>")]
+        assert '<a href="../index.html">' in nav and f"patient {i + 1} of 3" in page
+        previous = f'href="../patients/{PAGES[order[i - 1]]}">&larr; previous' in nav if i else "previous" not in nav
+        following = f'href="../patients/{PAGES[order[i + 1]]}">next' in nav if i < 2 else "next" not in nav
+        assert previous and following
+
+
+def test_a_removed_patients_page_and_chart_are_deleted_on_rebuild(tmp_path: Path) -> None:
+    tables = _study(tmp_path)
+    write_report(tmp_path, tables)
+    pages = tmp_path / "report" / "patients"
+    assert (pages / "P-high-1.html").is_file()
+    kept = {name: df[df["patient_id"] != "P-high-1"] if "patient_id" in df else df for name, df in tables.items()}
+    index = write_report(tmp_path, kept)
+    assert sorted(p.name for p in pages.iterdir()) == ["P-b-x-b.html", "P-low-1.html"]
+    assert len(list((tmp_path / "report" / "figures").glob("tracking_*.png"))) == 2
+    assert "P-high-1" not in index.read_text(encoding="utf-8")
+    for page in [index, *pages.iterdir()]:
+        _resolved(page)  # the neighbours link each other now
+
+
+def test_a_pseudonymised_run_names_pages_by_the_pseudonym(tmp_path: Path) -> None:
+    """A page is named by the patient id of the tables (a pseudonym when the run pseudonymises,
+    as its overlays are); ids whose tokens are alike get a hash of the id each."""
+    from follicle_seg.privacy import pseudonym
+
+    tables = _study(tmp_path)
+    ids = {"P-low-1": pseudonym("Doe^Jane 1", b"k" * 16), "P-high-1": "P 2", "P<b>x</b>": "P-2"}
+    renamed = {name: df.assign(patient_id=df["patient_id"].replace(ids)) if "patient_id" in df else df
+               for name, df in tables.items()}  # fmt: skip
+    index = write_report(tmp_path, renamed)
+    names = sorted(p.name for p in (tmp_path / "report" / "patients").iterdir())
+    assert names[-1] == f"{ids['P-low-1']}.html" and ids["P-low-1"].startswith("P")
+    assert len(names) == 3 and [n[:4] for n in names[:2]] == ["P-2-", "P-2-"]  # "P 2" and "P-2"
+    for page in [index, *(tmp_path / "report" / "patients").iterdir()]:
+        _resolved(page)
 
 
 def test_group_order_is_the_response_order_then_groups_only_visits_have() -> None:
@@ -263,6 +378,7 @@ def test_empty_study_still_renders(tmp_path: Path) -> None:
     assert "Every input file was analysed." in text and "No follicle or candidate to check." in text
     anchors = set(re.findall(r'id="([^"]+)"', text))
     assert all(link[1:] in anchors for link in re.findall(r'href="(#[^"]+)"', text))  # the menu's too
+    assert not list((tmp_path / "report").glob("patients/*"))
 
 
 def _chromium() -> str:
@@ -281,19 +397,25 @@ def _run_chromium(args: list[str], profile: Path) -> subprocess.CompletedProcess
     return subprocess.run([_chromium(), *flags, *args], capture_output=True, text=True, timeout=120)
 
 
-def test_report_in_headless_chromium_loads_every_image_without_console_errors(rendered, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("patient", "lazy", "images"), [(None, 3, 1 + 3), ("P-high-1", 4, 4 + 1)])
+def test_report_in_headless_chromium_loads_every_image_without_console_errors(
+    rendered, tmp_path: Path, patient: str | None, lazy: int, images: int
+) -> None:
+    """The index (the group figure, 3 crops to check) and a patient's page (4 thumbnails, its
+    chart): every image loads, the console stays clean, the screenshot is not blank."""
     index, _ = rendered
     _chromium()
+    shown = index if patient is None else _page(index, patient)
     # a copy of the page, next to it, that counts images which failed to load once loaded
-    probe = index.with_name("probe.html")
+    probe = shown.with_name("probe.html")
     script = (
         "<script>addEventListener('load',()=>{const bad=[...document.images].filter("
         "i=>!(i.complete&&i.naturalWidth>0));document.body.setAttribute('data-broken',"
         "String(bad.length));document.body.setAttribute('data-images',String(document.images.length))})"
         "</script></body>"
     )
-    page = index.read_text(encoding="utf-8")
-    assert page.count('loading="lazy"') == 15 + 3  # all but the group figure (3 crops to check)
+    page = shown.read_text(encoding="utf-8")
+    assert page.count('loading="lazy"') == lazy  # crops and thumbnails, not the figures
     # the probe loads every image at once, to check each one resolves
     probe.write_text(page.replace(' loading="lazy"', "").replace("</body>", script), encoding="utf-8")
     try:
@@ -301,12 +423,12 @@ def test_report_in_headless_chromium_loads_every_image_without_console_errors(re
     finally:
         probe.unlink()
     assert 'data-broken="0"' in run.stdout, run.stderr[-2000:]
-    assert 'data-images="19"' in run.stdout
+    assert f'data-images="{images}"' in run.stdout
     console = [line for line in run.stderr.splitlines() if "CONSOLE" in line or "Failed to load" in line]
     assert console == []
 
     shot = tmp_path / "report.png"
-    run = _run_chromium(["--window-size=1280,1600", f"--screenshot={shot}", index.as_uri()], tmp_path / "p2")
+    run = _run_chromium(["--window-size=1280,1600", f"--screenshot={shot}", shown.as_uri()], tmp_path / "p2")
     assert shot.is_file(), run.stderr[-2000:]
     pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
     assert pixels.shape == (1600, 1280)
@@ -315,21 +437,20 @@ def test_report_in_headless_chromium_loads_every_image_without_console_errors(re
 
 
 def test_a_figure_is_drawn_again_only_when_its_inputs_change(tmp_path: Path) -> None:
-    # a run that rebuilds the report after a review redraws only the patients whose rows changed
+    # a run that rebuilds the report after a review redraws only the patients whose rows changed,
+    # and writes only their pages
     tables = _study(tmp_path)
     write_report(tmp_path, tables)
     figures = tmp_path / "report" / "figures"
-    drawn = {p.name: p.stat().st_mtime_ns for p in figures.glob("*.png")}
-    assert len(drawn) == 1 + 3
-    for name in drawn:  # dated back, so a figure drawn again is seen on any file system
-        os.utime(figures / name, ns=(0, 0))
-    drawn = dict.fromkeys(drawn, 0)
+    files = [*figures.glob("*.png"), *(tmp_path / "report" / "patients").glob("*.html")]
+    assert len(files) == 1 + 3 + 3
+    for path in files:  # dated back, so a file written again is seen on any file system
+        os.utime(path, ns=(0, 0))
     follicles = tables["follicles"].copy()
     follicles.loc[follicles["patient_id"] == "P-low-1", "counted"] = False  # as if reviewed away
     write_report(tmp_path, {**tables, "follicles": follicles})
-    again = {p.name: p.stat().st_mtime_ns for p in figures.glob("*.png")}
-    redrawn = {name for name in drawn if again[name] != drawn[name]}
-    assert len(redrawn) == 1 and redrawn.pop().startswith("tracking_P-low-1")
+    redrawn = sorted(p.name for p in files if p.stat().st_mtime_ns != 0)
+    assert len(redrawn) == 2 and redrawn[0] == "P-low-1.html" and redrawn[1].startswith("tracking_P-low-1")
     # a cut-short file is drawn again, not trusted
     trends = figures / "group_trends.png"
     trends.write_bytes(trends.read_bytes()[:100])

@@ -1,5 +1,5 @@
 """HTML pieces of the report: escaping, links, numbers and yes/no as the tables hold them, and
-the anchors and file tokens of patients. Every string from the tables goes through :func:`esc`."""
+the file token of a patient's figures. Every string from the tables goes through :func:`esc`."""
 
 from __future__ import annotations
 
@@ -90,7 +90,3 @@ def url(relative: str) -> str:
 def file_token(patient_id: str) -> str:
     safe = re.sub(r"[^A-Za-z0-9.-]+", "-", patient_id).strip("-")[:40] or "x"
     return f"{safe}-{hashlib.sha1(patient_id.encode()).hexdigest()[:6]}"
-
-
-def anchor(patient_id: object) -> str:
-    return "patient-" + file_token(str(patient_id))

@@ -34,6 +34,16 @@ def uid_token(sop_instance_uid: str) -> str:
     return f"{_safe(sop_instance_uid[-8:])}-{digest}"
 
 
+def patient_token(patient_id: str) -> str:
+    """A patient id as file names write it (overlays, the report's patient pages): reduced to
+    ``[A-Za-z0-9.-]`` characters, ``unknown`` when empty.
+
+    >>> patient_token("P 01/b"), patient_token("")
+    ('P-01-b', 'unknown')
+    """
+    return _safe(patient_id or "unknown")
+
+
 def overlay_stem(sop_instance_uid: str, *, patient_id: str, study_date: str, laterality: str) -> str:
     """File-name stem shared by every overlay of one image (no frame part).
 
@@ -44,8 +54,8 @@ def overlay_stem(sop_instance_uid: str, *, patient_id: str, study_date: str, lat
     >>> overlay_stem("1.2.3.45678", patient_id="P 01", study_date="2026-01-14", laterality="L")
     'P-01_20260114_L_.3.45678-0967ce'
     """
-    parts = [patient_id or "unknown", study_date.replace("-", "") or "nodate", laterality or "U"]
-    return "_".join(_safe(p) for p in parts) + f"_{uid_token(sop_instance_uid)}"
+    parts = [study_date.replace("-", "") or "nodate", laterality or "U"]
+    return "_".join([patient_token(patient_id), *(_safe(p) for p in parts)]) + f"_{uid_token(sop_instance_uid)}"
 
 
 _NAME_RE = re.compile(r"_(?P<token>[^_]+)_f(?P<frame>\d+)(?:_\d+)?\.(?:png|jpg)$")

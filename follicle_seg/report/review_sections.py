@@ -1,5 +1,6 @@
 """The report's review sections: the ovary-visits that need review and why, the follicles and
-unsure candidates to check (a crop of each), and the decisions a reviewer made."""
+unsure candidates to check (a crop of each), and the decisions a reviewer made; each row links
+to its patient's page at the ovary-visit (:class:`~follicle_seg.report.pages.PatientLinks`)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from follicle_seg.report.markup import SIDE_NAMES, anchor, bools, esc, num, truthy, url
+from follicle_seg.report.markup import SIDE_NAMES, bools, esc, num, truthy, url
 from follicle_seg.report.overlay_files import CROPS, crop_filename
+from follicle_seg.report.pages import PatientLinks
 from follicle_seg.report.reviewed import analysed_name
 from follicle_seg.review import candidate_lines, reasons_by_ovary, uid_tail
 from follicle_seg.visits import shown_mm
 
 
-def needs_review(ovaries: pd.DataFrame, reasons: pd.DataFrame | None) -> str:
+def needs_review(ovaries: pd.DataFrame, reasons: pd.DataFrame | None, links: PatientLinks) -> str:
     flagged = ovaries[bools(ovaries["needs_review"])]
     why = reasons_by_ovary(reasons)
     if flagged.empty:
@@ -23,7 +25,7 @@ def needs_review(ovaries: pd.DataFrame, reasons: pd.DataFrame | None) -> str:
         rows = []
         for r in flagged.sort_values(["patient_id", "study_date", "laterality"]).itertuples():
             rows.append(
-                f"<tr><td><a href=\"#{anchor(r.patient_id)}\">{esc(r.patient_id)}</a></td>"
+                f"<tr><td>{links.link(r.patient_id, r.study_date, r.laterality)}</td>"
                 f"<td>{esc(r.study_date)}</td><td>{esc(SIDE_NAMES.get(str(r.laterality), r.laterality))}</td>"
                 f"<td class=num>{num(r.follicle_count, 0)}</td><td>{'mm' if truthy(r.calibrated) else 'pixels'}</td>"
                 f"<td>{esc(why.get((str(r.patient_id), str(r.study_date), str(r.laterality)), ''))}</td></tr>"
@@ -44,10 +46,25 @@ def needs_review(ovaries: pd.DataFrame, reasons: pd.DataFrame | None) -> str:
     return f"<section id=\"review\"><h2>Needs review ({len(flagged)})</h2>{body}</section>"
 
 
-def to_check(sheet: pd.DataFrame, out_dir: Path, overlays_dir: str) -> str:
+def check_keys(sheet: pd.DataFrame) -> set[tuple[str, str, str]]:
+    """(patient, date, side) of the ovary-visits with a row in "To check" (:func:`to_check`)."""
+    lines = _follicle_lines(sheet)
+    return set(zip(lines["patient_id"], lines["study_date"], lines["laterality"]))
+
+
+def _follicle_lines(sheet: pd.DataFrame) -> pd.DataFrame:
+    return sheet[sheet["follicle_id"] != ""]  # (not an image's side line)
+
+
+def to_check(sheet: pd.DataFrame, out_dir: Path, overlays_dir: str, links: PatientLinks) -> str:
     """The follicle lines of the review worksheet, a crop of each from its overlay, one row per
-    ovary-visit: what a reviewer decides, at a glance (and what a review decided, so captioned)."""
-    lines = sheet[sheet["follicle_id"] != ""]  # (not an image's side line)
+    ovary-visit: what a reviewer decides, at a glance (and what a review decided, so captioned).
+
+    One list on the index, not one per patient's page: it is the worksheet's lines in its order,
+    the review's worklist, gone through once from the top; each row links to its ovary-visit on
+    the patient's page (the whole timeline), which links back to the row
+    (:meth:`~follicle_seg.report.pages.PatientLinks.check_id`)."""
+    lines = _follicle_lines(sheet)
     confirm = sheet[(sheet["sop_instance_uid"] == "") & (sheet["follicle_count"] != "")]
     count = {(r.patient_id, r.study_date, r.laterality): r.follicle_count for r in confirm.itertuples()}
     if lines.empty:
@@ -72,7 +89,7 @@ def to_check(sheet: pd.DataFrame, out_dir: Path, overlays_dir: str) -> str:
             link = f"<a href=\"{url('../' + f.overlay)}\">{image}</a>" if f.overlay else image
             figures.append(f"<figure>{link}<b>{esc(number)}</b> {esc(size)} &middot; {esc(what)}</figure>")
         rows.append(
-            f"<tr><td><a href=\"#{anchor(patient)}\">{esc(patient)}</a><br>{esc(date)}<br>"
+            f"<tr id=\"{links.check_id(patient, date, side)}\"><td>{links.link(patient, date, side)}<br>{esc(date)}<br>"
             f"{esc(SIDE_NAMES.get(side, side))}<br>count {esc(count.get((patient, date, side), ''))}</td>"
             f"<td><div class=\"thumbs crops\">{''.join(figures)}</div></td></tr>"
         )
@@ -89,7 +106,9 @@ def to_check(sheet: pd.DataFrame, out_dir: Path, overlays_dir: str) -> str:
     )
 
 
-def review_log(log: pd.DataFrame, overlays: dict[tuple[str, int | None], str], overlays_dir: str) -> str:
+def review_log(
+    log: pd.DataFrame, overlays: dict[tuple[str, int | None], str], overlays_dir: str, links: PatientLinks
+) -> str:
     """The decisions the tables applied, each image named by its UID's tail and linked to its
     (reviewed) overlay, ``overlays``: file name inside ``overlays_dir`` by (SOP instance UID,
     frame: the decided follicle's, or None for the image's first)."""
@@ -104,7 +123,7 @@ def review_log(log: pd.DataFrame, overlays: dict[tuple[str, int | None], str], o
             what = esc(what)
         number = "" if pd.isna(r.follicle_id) else f" #{int(r.follicle_id)}"
         rows.append(
-            f"<tr><td><a href=\"#{anchor(r.patient_id)}\">{esc(r.patient_id)}</a></td><td>{esc(r.study_date)}</td>"
+            f"<tr><td>{links.link(r.patient_id, r.study_date, r.laterality)}</td><td>{esc(r.study_date)}</td>"
             f"<td>{esc(SIDE_NAMES.get(str(r.laterality), r.laterality))}</td><td>{esc(r.decision)}</td>"
             f"<td>{what}{esc(number)}</td>"
             f"<td class=num>{num(r.count_before, 0)} &rarr; {num(r.count_after, 0)}</td>"

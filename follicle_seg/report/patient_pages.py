@@ -1,0 +1,244 @@
+"""One page per patient, ``report/patients/<token>.html`` (:mod:`follicle_seg.report.pages`):
+the visit timeline (per side: counts, AFC, largest follicle, sizes, why it needs review,
+overlay thumbnails opening the full overlays), the follicle-tracking chart and the folded list of
+the patient's follicles with the overlay each one is drawn on; links back to the index (its
+"To check" row of a flagged ovary-visit too) and to the previous and next patient.
+
+Links are relative to ``report/patients/``: ``../thumbs/``, ``../figures/``, ``../../overlays/``,
+``../../follicles.csv``. A page is written only when it changed, and the pages of patients no
+longer in the tables are removed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from PIL import Image
+
+from follicle_seg import __version__
+from follicle_seg.report.markup import (
+    SIDE_NAMES,
+    bools,
+    esc,
+    file_token,
+    mean_mm,
+    num,
+    present,
+    truthy,
+    url,
+    yes,
+)
+from follicle_seg.report.pages import (
+    PATIENTS,
+    PatientLinks,
+    page,
+    visit_anchor,
+    write_if_changed,
+)
+from follicle_seg.report.plots import group_label, plot_follicle_tracking
+from follicle_seg.report.thumbnails import remove_stale
+from follicle_seg.review import reasons_by_ovary, uid_tail
+from follicle_seg.tracking import frame_words
+from follicle_seg.visits import shown_mm
+
+_SIDES = ("L", "R", "U")
+_UP = "../"  # from report/patients/ to report/
+_ROOT = "../../"  # to the run's folder
+
+
+@dataclass(frozen=True)
+class Overlays:
+    """The overlays the pages show: file names inside ``folder`` (relative to the run's
+    folder) by (SOP instance UID, frame), the frames of each image, and the thumbnail of each
+    file."""
+
+    folder: str
+    links: dict[tuple[str, int], str]
+    frames: dict[str, list[tuple[int, str]]]
+    thumbs: dict[str, Path]
+
+
+def write_patient_pages(
+    report: Path,
+    patients: list[str],
+    tables: dict[str, pd.DataFrame],
+    overlays: Overlays,
+    links: PatientLinks,
+    checked: set[tuple[str, str, str]],
+) -> set[Path]:
+    """Write each patient's page (and tracking chart, in ``report/figures/``), in ``patients``'
+    order for the previous / next links; remove the pages of earlier reports' other patients.
+    ``checked``: the (patient, date, side) with a "To check" row on the index.
+
+    Returns
+    -------
+    set of Path
+        The tracking charts (the caller removes the other figures).
+    """
+    folder = report / PATIENTS
+    csv = f"{_ROOT}follicles.csv" if (report.parent / "follicles.csv").is_file() else ""
+    charts, pages = set(), set()
+    for i, patient_id in enumerate(patients):
+        chart = report / "figures" / f"tracking_{file_token(patient_id)}.png"
+        group = group_label(tables["ovaries"].loc[tables["ovaries"]["patient_id"].astype(str) == patient_id, "group"].iloc[0])
+        body = _section(patient_id, group, tables, chart, report, overlays, links, checked, csv)
+        menu = [(f"{_UP}index.html", "Study report"), (f"{_UP}index.html#patients", "All patients")]
+        for label, other in (("&larr; previous", patients[i - 1] if i else None),
+                             ("next &rarr;", patients[i + 1] if i + 1 < len(patients) else None)):  # fmt: skip
+            if other is not None:
+                menu.append((links.href(other, up=_UP), f"{label}: {esc(other)}"))
+        subtitle = (f"{esc(group)} &middot; patient {i + 1} of {len(patients)} &middot; "
+                    f"follicle_seg {esc(__version__)}")  # fmt: skip (no date: an unchanged page stays as it was)
+        html = page(f"Patient {patient_id}", subtitle, menu, body)
+        pages.add(write_if_changed(folder / links.names[patient_id], html))
+        charts.add(chart)
+    remove_stale(folder, pages)
+    return charts
+
+
+def _section(
+    patient_id: str,
+    group: str,
+    tables: dict[str, pd.DataFrame],
+    tracking: Path,
+    report: Path,
+    overlays: Overlays,
+    links: PatientLinks,
+    checked: set[tuple[str, str, str]],
+    csv: str,
+) -> str:
+    ovaries = tables["ovaries"][tables["ovaries"]["patient_id"].astype(str) == patient_id]
+    visits = tables["visits"][tables["visits"]["patient_id"].astype(str) == patient_id]
+    follicles = tables["follicles"][tables["follicles"]["patient_id"].astype(str) == patient_id]
+    images = tables["images"][tables["images"]["patient_id"].astype(str) == patient_id]
+    candidates = tables.get("candidates")
+    why = {k: v for k, v in reasons_by_ovary(tables.get("review_reasons")).items() if k[0] == patient_id}
+    unsure = Counter() if candidates is None else Counter(  # undecided candidates per (date, side)
+        zip(*(candidates.loc[candidates["patient_id"].astype(str) == patient_id, c].astype(str)
+              for c in ("study_date", "laterality"))))  # fmt: skip
+    chosen = set(follicles.loc[bools(follicles["counted"]), "sop_instance_uid"].astype(str))
+    plot_follicle_tracking(follicles, ovaries, tracking, title=f"{patient_id} ({group}): follicle tracking")
+
+    sides = [s for s in _SIDES if (ovaries["laterality"] == s).any()]
+    head = "".join(f"<th>{esc(SIDE_NAMES[s])}</th>" for s in sides)
+    rows = []
+    for date in sorted(ovaries["study_date"].astype(str).unique(), key=lambda d: (not d, d)):  # undated last
+        visit = visits[visits["study_date"].astype(str) == date]
+        on_date = images[images["study_date"].astype(str) == date]
+        cells = []
+        for side in sides:
+            ov = ovaries[(ovaries["study_date"].astype(str) == date) & (ovaries["laterality"] == side)]
+            if len(ov):
+                shots = _thumbs(on_date[on_date["laterality"] == side], overlays, report, chosen)
+                reasons = why.get((patient_id, date, side), "")
+                mine = follicles[(follicles["study_date"].astype(str) == date) & (follicles["laterality"] == side)]
+                sizes = _sizes(mine[bools(mine["counted"])]["mean_diameter_mm"])
+                check = (f"{url(_UP + 'index.html')}#{links.check_id(patient_id, date, side)}"
+                         if (patient_id, date, side) in checked else "")  # fmt: skip
+                cell = _side_cell(ov.iloc[0], unsure[(date, side)], reasons, sizes, check)
+                cells.append(f"<td id=\"{visit_anchor(date, side)}\">{cell}{shots}</td>")
+            else:
+                # no image of unknown side is the usual case, not a missed ovary
+                cells.append("<td><span class=muted>" + ("&ndash;" if side == "U" else "not scanned") + "</span></td>")
+        review = bool(bools(ovaries[ovaries["study_date"].astype(str) == date]["needs_review"]).any())
+        day = visit["days_from_baseline"].iloc[0] if len(visit) else math.nan
+        total = visit["follicle_count"].iloc[0] if len(visit) else math.nan
+        rows.append(
+            f"<tr id=\"{visit_anchor(date)}\" class=\"{'review' if review else ''}\"><td>{esc(date) or 'no date'}"
+            f"{' <b>review</b>' if review else ''}</td>"
+            f"<td class=num>{num(day, 0)}</td><td class=num>{num(total, 0)}</td>{''.join(cells)}</tr>"
+        )
+    timeline = (
+        f"<table><tr><th>visit</th><th>day</th><th>follicles</th>{head}</tr>"
+        f"{''.join(rows)}</table>"
+    )
+    return (
+        f"<section id=\"timeline\"><h2>Visit timeline <span class=\"muted\">&middot; {esc(group)}</span></h2>"
+        f"{timeline}</section><section id=\"tracking\"><h2>Follicle tracking</h2>"
+        f"<img class=\"figure\" src=\"{url(_UP + tracking.relative_to(report).as_posix())}\" "
+        f"alt=\"Follicle tracking chart of {esc(patient_id)}\">"
+        f"{_follicle_list(follicles, overlays, csv)}</section>"
+    )
+
+
+def _sizes(means: pd.Series) -> str:
+    """The counted follicles' mean diameters, largest first, as the overlays show them (the
+    ``follicle_sizes_mm`` of SPEC, two decimals where one would round onto a class boundary).
+
+    >>> _sizes(pd.Series([7.0, 9.99, float("nan")]))
+    '9.99;7.0'
+    """
+    return ";".join(shown_mm(float(d)) for d in sorted(means.dropna().astype(float), reverse=True))
+
+
+def _side_cell(ov: pd.Series, n_unsure: int = 0, why: str = "", sizes: str = "", check: str = "") -> str:
+    """One ovary-visit of the timeline: count, AFC, largest, ``sizes`` (:func:`_sizes`), and,
+    when it needs review, why (its reasons in ``review_reasons.csv``), so the visit's "review"
+    names the side and the reason, and the href of its crops on the index (``check``)."""
+    count = num(ov["follicle_count"], 0)
+    parts = [f"<b>{count}</b> follicle(s)", f"AFC {num(ov['afc'], 0)}"]
+    if present(ov["max_follicle_mm"]):
+        parts.append(f"largest {mean_mm(ov['max_follicle_mm'])} mm")
+    if n_unsure:  # candidates.csv rows nobody decided: dashed "4?" on the overlays
+        parts.append(f"{n_unsure} unsure candidate(s)")
+    if not truthy(ov["calibrated"]):
+        parts.append("<i>uncalibrated</i>")
+    sizes_line = f"<br><span class=muted>sizes {esc(sizes)} mm</span>" if sizes else ""
+    if truthy(ov["needs_review"]):
+        sizes_line += f"<br><span class=why><b>review:</b> {esc(why) or 'flagged'}</span>"
+    if check:
+        sizes_line += f"<br><a href=\"{check}\">its crops to check</a>"
+    return " &middot; ".join(parts) + sizes_line
+
+
+def _thumbs(images: pd.DataFrame, overlays: Overlays, report: Path, chosen: set[str]) -> str:
+    """Thumbnails of the images' overlays; the image that gave the ovary-visit count first."""
+    figures = []
+    ok = images[images["status"].astype(str) == "ok"]
+    order = sorted(ok.itertuples(), key=lambda r: (str(r.sop_instance_uid) not in chosen, str(r.sop_instance_uid)))
+    for r in order:
+        counted = str(r.sop_instance_uid) in chosen
+        for frame, name in overlays.frames.get(str(r.sop_instance_uid), ()):
+            if name not in overlays.thumbs:
+                continue
+            thumb = overlays.thumbs[name]
+            with Image.open(thumb) as im:
+                w, h = im.size
+            figures.append(
+                f"<figure><a href=\"{url(f'{_ROOT}{overlays.folder}/{name}')}\">"
+                f"<img src=\"{url(_UP + thumb.relative_to(report).as_posix())}\" width=\"{w}\" height=\"{h}\" "
+                f"loading=\"lazy\" alt=\"overlay {esc(name)}\"></a>{'<b>counted</b> ' if counted else ''}"
+                f"{esc(uid_tail(r.sop_instance_uid))} &middot; {frame_words(frame)}</figure>"
+            )
+    return f"<div class=\"thumbs\">{''.join(figures)}</div>" if figures else "<br><span class=muted>no overlay</span>"
+
+
+def _follicle_list(follicles: pd.DataFrame, overlays: Overlays, csv: str) -> str:
+    if follicles.empty:
+        return "<p class=\"muted\">No follicle found at any visit.</p>"
+    rows = []
+    ordered = follicles.sort_values(["study_date", "laterality", "sop_instance_uid", "follicle_id"])
+    for r in ordered.itertuples():
+        name = overlays.links.get((str(r.sop_instance_uid), int(r.frame_index)))
+        where = (
+            f"<a href=\"{url(f'{_ROOT}{overlays.folder}/{name}')}\">{esc(name)}</a>"
+            if name
+            else "<span class=muted>no overlay</span>"
+        )
+        rows.append(
+            f"<tr><td>{esc(r.study_date)}</td><td>{esc(r.laterality)}</td><td class=num>{num(r.follicle_id, 0)}</td>"
+            f"<td class=num>{num(r.d1_mm, 1)}</td><td class=num>{num(r.d2_mm, 1)}</td>"
+            f"<td class=num>{mean_mm(r.mean_diameter_mm)}</td><td>{esc(r.size_class)}</td>"
+            f"<td>{yes(r.counted)}</td><td>{where}</td></tr>"
+        )
+    source = f"<a href=\"{url(csv)}\">follicles.csv</a>" if csv else "follicles.csv"
+    return (
+        f"<details><summary>All {len(follicles)} follicle row(s) of {source}, with their overlay"
+        "</summary><table><tr><th>visit</th><th>side</th><th>id</th><th>d1 mm</th><th>d2 mm</th>"
+        "<th>mean mm</th><th>class</th><th>counted</th><th>overlay</th></tr>"
+        f"{''.join(rows)}</table></details>"
+    )
