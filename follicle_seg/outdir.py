@@ -118,7 +118,8 @@ def remove_tables(out: Path) -> None:
 
     names = [*COLUMNS, "candidates", "review_reasons", "review_log"]
     tables = [out / f"{n}.{ext}" for n in names for ext in ("csv", "parquet")]
-    for path in [*tables, out / WORKSHEET_FILE, out / "report" / "index.html"]:
+    pages = sorted((out / "report" / "patients").glob("*.html"))  # they link the removed overlays too
+    for path in [*tables, out / WORKSHEET_FILE, out / "report" / "index.html", *pages]:
         try:
             path.unlink(missing_ok=True)
         except OSError as exc:

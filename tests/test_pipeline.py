@@ -1077,6 +1077,7 @@ def test_a_no_resume_run_stopped_early_leaves_no_tables_of_the_analysis_it_remov
     run([inputs], options)
     (out / "review.csv").write_text("patient_id,study_date,laterality,decision\n")
     assert (out / "images.csv").is_file() and (out / "report" / "index.html").is_file()
+    assert list((out / "report" / "patients").glob("*.html"))
 
     def killed(*args, **kwargs):
         raise KeyboardInterrupt
@@ -1085,6 +1086,7 @@ def test_a_no_resume_run_stopped_early_leaves_no_tables_of_the_analysis_it_remov
     with pytest.raises(KeyboardInterrupt):
         run([inputs], replace(options, resume=False))
     assert not list(out.glob("*.parquet")) and not (out / "report" / "index.html").exists()
+    assert not list((out / "report" / "patients").glob("*.html"))  # pages linking the removed overlays
     assert sorted(p.name for p in out.glob("*.csv")) == ["review.csv"]  # the reviewer's stays
 
 
