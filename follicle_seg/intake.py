@@ -1,6 +1,8 @@
 """The files in: a header pass over every input, then their frames streamed in decoded chunks.
 
-:func:`header_pass` hashes each file, reads its header (in an isolated decoder process when
+:func:`header_pass` hashes each file (one whose size, modification and change times and inode
+are those an earlier run hashed it with is not read again: a rerun over a large archive, or one on
+a network share, no longer reads every byte of it), reads its header (in an isolated decoder process when
 ``--workers`` processes are on) and resolves duplicate SOP instances; :func:`stream_frames` decodes
 the accepted files in threads into a bounded queue that :class:`follicle_seg.engine.Engine`
 consumes.
@@ -15,7 +17,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
 from follicle_seg.errors import RejectedInput
 from follicle_seg.io import iter_frames, read_record
@@ -38,7 +40,8 @@ class Input:
     result: ImageResult | None  # set when the header pass already decided (rejected, duplicate)
     done: bool = False
     duplicate_of: str = ""  # the path of the file analysed for this one's SOP instance
-    stat: tuple[int, int, int] | None = None  # size, mtime (ns) and inode when hashed: see :func:`unchanged`
+    stat: tuple[int, int, int, int] | None = None  # when hashed: :func:`file_stat`, :func:`unchanged`
+    hashed: bool = False  # its hash taken this run (not known from an earlier one's)
 
 
 def _call(decoders: WorkerPool | None, fn: Callable, *args):
@@ -51,6 +54,7 @@ def _header(
     done: Callable[[str, str], bool],
     anonymise: Callable[[ImageRecord], ImageRecord],
     decoders: WorkerPool | None = None,
+    known: Mapping[str, tuple[tuple[int, int, int, int], str]] | None = None,
 ) -> Input:
     p = str(path)
     if not _utf8(p):  # no table, log or database can hold such a name: the file is said, not read
@@ -61,27 +65,33 @@ def _header(
         return Input(p, "", None, ImageResult(None, p, "rejected", special))
     try:
         seen = file_stat(p)
-        sha = file_sha256(path)
+        before = (known or {}).get(p)
+        hashed = before is None or before[0] != seen
+        sha = file_sha256(path) if hashed else before[1]  # type: ignore[index]
     except OSError as exc:
         return Input(p, "", None, ImageResult(None, p, "rejected", f"cannot read ({exc.strerror})"))
     if done(p, sha):
-        return Input(p, sha, None, None, done=True)
+        return Input(p, sha, None, None, done=True, stat=seen, hashed=hashed)
     try:
         record = anonymise(_call(decoders, read_record, path))
     except RejectedInput as exc:
         identity = anonymise(exc.identity) if exc.identity is not None else None  # type: ignore[arg-type]
-        return Input(p, sha, None, ImageResult(None, p, "rejected", exc.reason, identity=identity))
+        return Input(p, sha, None, ImageResult(None, p, "rejected", exc.reason, identity=identity), stat=seen,
+                     hashed=hashed)  # fmt: skip
     except WorkerFailed as exc:
-        return Input(p, sha, None, ImageResult(None, p, "failed", f"reading the header: {exc}"))
+        return Input(p, sha, None, ImageResult(None, p, "failed", f"reading the header: {exc}"), stat=seen,
+                     hashed=hashed)  # fmt: skip
     except Exception as exc:  # noqa: BLE001 - a batch never dies on one file
-        return Input(p, sha, None, ImageResult(None, p, "failed", f"{type(exc).__name__}: {exc}"))
-    return Input(p, sha, record, None, stat=seen)
+        return Input(p, sha, None, ImageResult(None, p, "failed", f"{type(exc).__name__}: {exc}"), stat=seen,
+                     hashed=hashed)  # fmt: skip
+    return Input(p, sha, record, None, stat=seen, hashed=hashed)
 
 
-def file_stat(path: str) -> tuple[int, int, int]:
-    """Size, modification time (ns) and inode of a file: a file replaced or rewritten changes one."""
+def file_stat(path: str) -> tuple[int, int, int, int]:
+    """Size, modification and change times (ns) and inode of a file: a file replaced or written
+    changes one (its change time even when a copy keeps the modification time, ``cp -p``)."""
     st = os.stat(path)
-    return st.st_size, st.st_mtime_ns, st.st_ino
+    return st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
 
 
 def unchanged(item: Input) -> bool:
@@ -146,8 +156,11 @@ def header_pass(
     such a path (moved, renamed, its archive mounted elsewhere) keeps that analysis.
     """
     done_keys = store.keys()
+    known = store.hashes()  # a file as it was hashed by an earlier run is not read again to hash it
     with ThreadPoolExecutor(max(1, workers)) as pool:
-        inputs = list(pool.map(lambda p: _header(p, lambda a, b: (a, b) in done_keys, anonymise, decoders), paths))
+        inputs = list(pool.map(lambda p: _header(p, lambda a, b: (a, b) in done_keys, anonymise, decoders, known),
+                               paths))  # fmt: skip
+    store.keep_hashes([(i.path, i.stat, i.sha256) for i in inputs if i.hashed and i.stat is not None and i.sha256])
     current = {(i.path, i.sha256) for i in inputs}
     # an earlier owner still owns its SOP instance if its file is as it was analysed, or was
     # changed in place keeping that SOP instance; not if its file now holds another one

@@ -9,8 +9,8 @@ convolutions themselves (200 files: 997 MiB peak, 338 s against 311 s with the c
 
 glibc gives each thread that allocates its own malloc arena (up to eight per core), and the
 run's decoding, segmenting, measuring and output threads each fragment theirs: :func:`bound_arenas`
-lets them share two (peak RSS of a tables-only run of a 48-file study 844 / 865 MiB against
-872 / 900 MiB, 18.6-18.7 s either way: two runs each, alternating).
+lets them share two (peak RSS of a tables-only run of a 48-file study 850 / 794 MiB against
+923 / 919 MiB, 17.6-18.2 s either way: two runs each, alternating).
 
 A user's own ``ONEDNN_PRIMITIVE_CACHE_CAPACITY`` or ``MALLOC_ARENA_MAX`` wins. oneDNN reads the variable when the
 process runs its first convolution, so the call only helps before that (``pipeline.run`` and

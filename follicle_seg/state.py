@@ -35,6 +35,14 @@ CREATE INDEX IF NOT EXISTS inputs_sop ON inputs (sop_instance_uid);
 CREATE INDEX IF NOT EXISTS inputs_sha ON inputs (sha256);
 CREATE INDEX IF NOT EXISTS inputs_seq ON inputs (seq);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS hashes (
+    path TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    ctime_ns INTEGER NOT NULL,
+    ino INTEGER NOT NULL,
+    sha256 TEXT NOT NULL
+);
 """
 
 
@@ -109,8 +117,24 @@ class StateStore:
         self._db.close()
 
     def reset(self) -> None:
-        """Forget every recorded input (``--no-resume``)."""
+        """Forget every recorded input and file hash (``--no-resume``)."""
         self._write("DELETE FROM inputs")
+        self._write("DELETE FROM hashes")
+
+    def hashes(self) -> dict[str, tuple[tuple[int, int, int, int], str]]:
+        """Each path's hash as last taken, with the file's (size, mtime_ns, ctime_ns, inode) then."""
+        return {path: ((size, mtime, ctime, ino), sha) for path, size, mtime, ctime, ino, sha
+                in self._db.execute("SELECT path, size, mtime_ns, ctime_ns, ino, sha256 FROM hashes")}  # fmt: skip
+
+    def keep_hashes(self, rows: list[tuple[str, tuple[int, int, int, int], str]]) -> None:
+        """Keep ``(path, (size, mtime_ns, ctime_ns, inode), sha256)`` of files hashed this run."""
+        try:
+            with self._db:
+                self._db.execute("BEGIN")
+                self._db.executemany("INSERT OR REPLACE INTO hashes VALUES (?, ?, ?, ?, ?, ?)",
+                                     [(path, *stat, sha) for path, stat, sha in rows])  # fmt: skip
+        except sqlite3.OperationalError as exc:
+            raise OutputError(f"{self.path}: cannot write the run-state file ({exc})") from exc
 
     def check_analysis(self, identity: dict[str, str]) -> None:
         """Keep results of one analysis only: ``identity`` names it (network weights, package
