@@ -6,14 +6,14 @@ interrupted run never leaves half a PNG or half a DICOM object behind.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from follicle_seg.analyse import FileAnalysis, KeyFrame
-from follicle_seg.io import iter_frames
+from follicle_seg.io.dicom import frames_at
 from follicle_seg.outnames import mask_uid, seg_uid, sr_uid
 from follicle_seg.report.dicom_seg import write_seg
 from follicle_seg.report.dicom_sr import write_sr
@@ -104,18 +104,21 @@ def outlines(key: KeyFrame, record: ImageRecord) -> list[tuple[int, np.ndarray]]
     return found
 
 
-def write_overlays(out: Path, result: ImageResult, keys: list[KeyFrame]) -> None:
+def write_overlays(
+    out: Path, result: ImageResult, keys: list[KeyFrame], decode: Callable[..., list[Frame]] = frames_at
+) -> None:
     """One overlay PNG per key frame, in ``overlays/`` (names from `overlay_filename`); a dual
     display's panes side by side in it, as on the screen, each with its own outlines. Each
     follicle and unsure candidate drawn on it also gets a small crop of it in ``overlays/crops/``
-    (`crop_filename`), the report's review gallery."""
+    (`crop_filename`), the report's review gallery. ``decode(record, index, panes=...)`` gives a
+    key frame (:func:`~follicle_seg.io.dicom.frames_at`; a run's in a decoder process, where a
+    codec that crashes fails the file, not the run)."""
     record = result.record
     assert record is not None
     for key in keys:  # each key frame decoded on its own: never the frames between them
         panes = sorted([(result, key), *key.others], key=lambda p: p[0].record.region)  # type: ignore[union-attr]
         base = min((r.record for r, _ in panes), key=lambda rec: rec.pane)  # type: ignore[union-attr]
-        frames = {f.record.pane: f for f in iter_frames(base, start=key.frame_index, stop=key.frame_index + 1,
-                                                        panes=len(panes) > 1)}  # fmt: skip
+        frames = {f.record.pane: f for f in decode(base, key.frame_index, panes=len(panes) > 1)}
         images = [_render(r, k, frames[r.record.pane], counted=r is result) for r, k in panes]  # type: ignore[union-attr]
         rgb = images[0] if len(images) == 1 else side_by_side(images)
         name = overlay_filename(record, key.frame_index)

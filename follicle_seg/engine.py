@@ -58,6 +58,7 @@ class Engine:
         self._pending: list[tuple[FileAnalysis, Future]] | None = None
         self._outputs = ThreadPoolExecutor(max(1, options.workers), thread_name_prefix="outputs")
         self._writing: deque[tuple[Input, Future]] = deque()  # files being finished, in order
+        self._decoders: WorkerPool | None = None  # the run's decoder processes (:meth:`process`)
 
     def close(self, *, cancel: bool = False) -> None:
         """Stop the threads; ``cancel`` drops the work not started (an interrupted run)."""
@@ -145,7 +146,7 @@ class Engine:
             if self.options.save_masks:
                 write_masks(out, analysis)
             if self.options.overlays:
-                write_overlays(out, result, keys)
+                write_overlays(out, result, keys, self._key_frames())
             if self.options.dicom:
                 try:
                     write_dicom(out, result, keys, pseudonymised=self.options.pseudonymize is not None,
@@ -166,6 +167,16 @@ class Engine:
             result = ImageResult(item.record, item.path, "failed", f"{type(exc).__name__}: {exc}")
         return result
 
+    def _key_frames(self) -> Callable[..., list[Frame]]:
+        """How the overlays' key frames are decoded: in the decoder processes when the run has
+        them (a codec that crashes fails its file there), else here."""
+        from follicle_seg.io.dicom import frames_at
+
+        decoders = self._decoders
+        if decoders is None:
+            return frames_at
+        return lambda record, index, panes=False: decoders.call(frames_at, record, index, panes)
+
     def analyse_file(self, item: Input) -> ImageResult:
         """One file start to end in this thread (the unit of work of a Dask task)."""
         analysis = FileAnalysis(item.record)
@@ -185,6 +196,7 @@ class Engine:
         on_result: Callable[[Input, ImageResult], None],
         decoders: WorkerPool | None = None,
     ) -> None:
+        self._decoders = decoders
         open_files: dict[str, FileAnalysis] = {}
         failed: dict[str, str] = {}  # files whose frames failed mid-way: their remaining frames are dropped
         batch = max(1, self.options.batch_size)

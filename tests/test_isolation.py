@@ -35,6 +35,14 @@ def crash_on_left_sweeps(record, start, stop):
     return intake.decode_pixels(record, start, stop)
 
 
+def crash_on_left_key_frames(record, index, panes=False):
+    if "L_sweep" in record.path:
+        os.abort()
+    from follicle_seg.io.dicom import iter_frames
+
+    return list(iter_frames(record, start=index, stop=index + 1, panes=panes))
+
+
 def test_worker_survives_a_crash_and_a_hang() -> None:
     with IsolatedWorker() as worker:
         assert worker.call(divmod, 17, 5, timeout=60) == (3, 2)
@@ -103,3 +111,20 @@ def test_a_crashing_decoder_fails_its_files_and_the_run_goes_on(tmp_path, monkey
     assert f"{left.path.iloc[0]}: decoding: decoder process died" in summary.rejected_reasons[0]  # the console names it
     assert right.status.iloc[0] == "ok"
     shutil.rmtree(study)
+
+
+def test_a_decoder_crashing_on_an_overlays_key_frame_fails_that_file_not_the_run(tmp_path, monkeypatch) -> None:
+    """The overlays' key frames were decoded in the run's own process: a codec crash there ended
+    the whole run (here: the test process), not one file."""
+    import follicle_seg.io.dicom as dicom
+
+    study = tmp_path / "study"
+    write_study(study, patients=1, visits=1, seed=3, frames_per_sweep=4, stills_per_ovary=0)
+    monkeypatch.setattr(dicom, "frames_at", crash_on_left_key_frames)
+    out = tmp_path / "out"
+    summary = run([study / "dicom"], RunOptions(out=out, workers=1, dicom=False, report=False))
+    images = pd.read_csv(out / "images.csv", keep_default_na=False).set_index("path")
+    left = images[images.index.str.contains("L_sweep")]
+    assert summary.failed == 1 and summary.ok == 1
+    assert "decoder process died (signal SIGABRT)" in left.reason.iloc[0]
+    assert list((out / "overlays").glob("*R_*.png")) and not list((out / "overlays").glob("*L_*.png"))

@@ -484,10 +484,10 @@ def test_a_file_whose_outputs_fail_fails_alone_while_the_others_are_written(stud
     broken = str(files[3])
     real = artefacts.write_overlays
 
-    def write_overlays(out, result, keys):
+    def write_overlays(out, result, keys, *decode):
         if result.record.path == broken:
             raise RuntimeError("planted overlay failure")
-        return real(out, result, keys)
+        return real(out, result, keys, *decode)
 
     monkeypatch.setattr(artefacts, "write_overlays", write_overlays)
     out = tmp_path / "out"

@@ -338,6 +338,12 @@ def iter_frames(
             yield Frame(target, index, np.ascontiguousarray(grey[r0 : r1 + 1, c0 : c1 + 1]))
 
 
+def frames_at(record: ImageRecord, index: int, panes: bool = False) -> list[Frame]:
+    """Frame ``index`` of a file (each pane's with ``panes``), as :func:`iter_frames` decodes it:
+    a key frame for the overlays, a function of its own so that it can run in a decoder process."""
+    return list(iter_frames(record, start=index, stop=index + 1, panes=panes))
+
+
 def whole_frame(path: str, index: int = 0) -> np.ndarray:
     """Frame ``index`` of a file as grey ``uint8``, the whole of it: the text burned in around the
     scan area included (where a machine writes "LT OV"), which :func:`iter_frames` crops away.
