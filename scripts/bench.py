@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -164,6 +165,8 @@ def main(argv: list[str] | None = None) -> None:
         "torch_threads": torch.get_num_threads(),
         "files": len(paths), "frames_per_file": 1 if args.stills else args.frames, "batch_size": args.batch_size,
         "workers": args.workers,
+        # rates of a loaded machine are not the code's: say how loaded it was (1-minute average)
+        "load_average_at_start": round(os.getloadavg()[0], 2),
     }
     stage = Stages(figures, args.json)
     stage.done(archive_and_model_load_s=round(time.perf_counter() - started, 1))
@@ -190,10 +193,11 @@ def main(argv: list[str] | None = None) -> None:
         stage.done(**{f"d_workers_{w}": {"fps": round(rate(n_w, t_w), 2), "seconds": round(t_w, 1),
                                          "timing_s": read_timing((work / f"out_w{w}" / "run.log").read_text())}})
     _, rss_small, _ = full_run(small, work / "out_small", args, ["--no-overlays", "--no-dicom", "--no-report"])
-    stage.done(**{f"peak_rss_mib_{args.small_files}_files": round(rss_small, 1),
+    stage.done(**{f"peak_rss_mib_{len(chosen)}_files": round(rss_small, 1),
                   "largest_frame_network_pixels_in_both": round(network_pixels(largest))})
     t_full, _, n_full = full_run(small, work / "out_small_all", args, [])
     stage.done(full_with_overlays_dicom_report_fps=round(rate(n_full, t_full), 2))
+    stage.done(load_average_at_end=round(os.getloadavg()[0], 2))
     print(json.dumps(figures, indent=2))
 
 
