@@ -32,7 +32,7 @@ from follicle_seg.io import discover, iter_frames, read_record
 from follicle_seg.io.header import read_dicom
 from follicle_seg.model.data import Pair
 from follicle_seg.model.loss import OUTLINE
-from follicle_seg.report.dicom_common import FOLLICLE, OVARY
+from follicle_seg.report.dicom_common import FOLLICLE_CODE, OVARY_CODE
 from follicle_seg.types import FOLLICLE as FOLLICLE_LABEL
 from follicle_seg.types import OVARY as OVARY_LABEL
 
@@ -51,9 +51,9 @@ def segment_class(code_value: str, scheme: str, label: str) -> int | None:
     1
     """
     code = (scheme, code_value)
-    if code == (FOLLICLE.scheme_designator, FOLLICLE.value):
+    if code == (FOLLICLE_CODE.scheme_designator, FOLLICLE_CODE.value):
         return FOLLICLE_LABEL
-    if code == (OVARY.scheme_designator, OVARY.value):
+    if code == (OVARY_CODE.scheme_designator, OVARY_CODE.value):
         return OVARY_LABEL
     if "follicle" in label.lower():
         return FOLLICLE_LABEL

@@ -29,8 +29,8 @@ MANUFACTURER = "follicle_seg"
 MODEL_NAME = "follicle_seg"
 DEVICE_SERIAL = "0"
 
-OVARY = codes.SCT.Ovary  # 15497006
-FOLLICLE = codes.SCT.OvarianFollicleStructure  # 24162005
+OVARY_CODE = codes.SCT.Ovary  # 15497006
+FOLLICLE_CODE = codes.SCT.OvarianFollicleStructure  # 24162005
 ANATOMICAL_STRUCTURE = codes.SCT.AnatomicalStructure  # 91723000
 
 PRIVATE_SCHEME = "99FSEG"

@@ -26,12 +26,12 @@ from follicle_seg import __version__
 from follicle_seg.report.dicom_common import (
     ANATOMICAL_STRUCTURE,
     DEVICE_SERIAL,
-    FOLLICLE,
+    FOLLICLE_CODE,
     MANUFACTURER,
     derived_series_description,
     made_by,
     MODEL_NAME,
-    OVARY,
+    OVARY_CODE,
     US_IMAGE,
     algorithm_identification,
     derived_uid,
@@ -102,7 +102,7 @@ def build_seg(
             algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
             algorithm_identification=algorithm,
         )
-        for number, concept in ((1, OVARY), (2, FOLLICLE))
+        for number, concept in ((1, OVARY_CODE), (2, FOLLICLE_CODE))
     ]
     source_uid = str(source.SOPInstanceUID)
     cine = n_frames(source) > 1

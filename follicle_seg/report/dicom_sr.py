@@ -36,7 +36,7 @@ from pydicom.sr.codedict import codes
 
 from follicle_seg import __version__
 from follicle_seg.report.dicom_common import (
-    FOLLICLE,
+    FOLLICLE_CODE,
     FOLLICLE_COUNT,
     FOLLICLES_UNIT,
     LATERALITY_CODES,
@@ -46,7 +46,7 @@ from follicle_seg.report.dicom_common import (
     ML,
     MM,
     MM2,
-    OVARY,
+    OVARY_CODE,
     STAND_INS,
     algorithm_parameters,
     declare_private_scheme,
@@ -106,7 +106,7 @@ def build_sr(
     original, source = source, (header_view(source, stand_in) if stand_in else source)
     multi_frame = n_frames(source) > 1
     laterality = result.record.laterality if result.record is not None else "U"
-    site = hd.sr.FindingSite(OVARY, laterality=LATERALITY_CODES.get(laterality))
+    site = hd.sr.FindingSite(OVARY_CODE, laterality=LATERALITY_CODES.get(laterality))
     algorithm = (
         hd.sr.AlgorithmIdentification(name="follicle_seg", version=__version__) if network is None
         else hd.sr.AlgorithmIdentification(name="follicle_seg network", version=network.version,
@@ -123,7 +123,7 @@ def build_sr(
                     uid=derived_uid(source_uid, follicle_tracking_id(follicle.follicle_id)),
                     identifier=follicle_tracking_id(follicle.follicle_id),
                 ),
-                finding=FOLLICLE,
+                finding=FOLLICLE_CODE,
                 site=site,
                 algorithm=algorithm,
                 measurements=_follicle_measurements(follicle),
@@ -143,7 +143,7 @@ def build_sr(
             source,
             tracking=hd.sr.TrackingIdentifier(uid=_ovary_tracking_uid(source, source_uid, laterality),
                                               identifier=f"ovary {laterality}"),
-            finding=OVARY,
+            finding=OVARY_CODE,
             site=site,
             algorithm=algorithm,
             measurements=_ovary_measurements(result),
