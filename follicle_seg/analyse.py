@@ -72,6 +72,7 @@ class KeyFrame:
     labels: np.ndarray  # uint8 0/1/2 on the region grid
     follicle_ids: np.ndarray  # int32, value = follicle_id of follicles whose largest section is here
     unsure_ids: np.ndarray  # int32, value = follicle_id of the ``ImageResult.unsure`` candidates largest here
+    reported_ids: np.ndarray  # int32, value = follicle_id of every reported follicle's section here
     # a dual display: the other panes at this frame, each with its own (not counted) result
     others: tuple[tuple[ImageResult, KeyFrame], ...] = ()
 
@@ -126,7 +127,9 @@ class FileAnalysis:
             instances = _unpack(inst).astype(np.int32)
             ids = _paint(instances, m, [(f.best, f.follicle_id) for f in result.follicles])
             unsure = _paint(instances, m, [(u.best, u.follicle_id) for u in result.unsure])
-            keys.append(KeyFrame(k, _unpack(labels), ids, unsure))
+            # (a result stored before ``seen_in`` was kept has the largest sections only)
+            reported = np.maximum(_paint(instances, m, [(s, i) for i, s in result.seen_in]), ids)
+            keys.append(KeyFrame(k, _unpack(labels), ids, unsure, reported))
         return keys
 
     def _summarise(self, pane: ImageRecord) -> ImageResult:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from scipy import ndimage as ndi
 
 from follicle_seg.analyse import FileAnalysis, KeyFrame
 from follicle_seg.io.dicom import frames_at
@@ -151,6 +152,25 @@ def seg_filename(record: ImageRecord, frame_index: int) -> str:
     return f"{record.sop_instance_uid}{frame}_seg.dcm"
 
 
+def reported_labels(key: KeyFrame) -> np.ndarray:
+    """The key frame's label map with only the reported follicles as follicle (the SEG's follicle
+    segment showed eight blobs beside the SR's three follicles): an unsure candidate or a speck
+    under 2 mm reads as the ovary it lies in, one touching no ovary pixel as background.
+
+    >>> key = KeyFrame(0, np.array([[1, 2, 2, 0, 2]], np.uint8), None, None, np.array([[0, 3, 3, 0, 0]]))
+    >>> reported_labels(key).tolist()
+    [[1, 2, 2, 0, 0]]
+    """
+    dropped, n = ndi.label((key.labels == FOLLICLE) & (key.reported_ids == 0), structure=np.ones((3, 3)))
+    if not n:
+        return key.labels
+    touching = np.unique(dropped[ndi.binary_dilation(key.labels == OVARY, structure=np.ones((3, 3)))])
+    out = key.labels.copy()
+    out[dropped > 0] = 0
+    out[np.isin(dropped, touching[touching > 0])] = OVARY
+    return out
+
+
 def write_dicom(
     out: Path, result: ImageResult, keys: list[KeyFrame], *, pseudonymised: bool = False, network: Network | None = None
 ) -> None:
@@ -164,7 +184,7 @@ def write_dicom(
     folder = out / "dicom"
     folder.mkdir(parents=True, exist_ok=True)
     segs = [
-        write_seg(record.path, embed(k.labels, record), folder / seg_filename(record, k.frame_index),
+        write_seg(record.path, embed(reported_labels(k), record), folder / seg_filename(record, k.frame_index),
                   patient_id=record.patient_id, frame_index=k.frame_index, pseudonymised=pseudonymised,
                   network=network)  # fmt: skip
         for k in keys

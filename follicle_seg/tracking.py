@@ -108,6 +108,7 @@ class Track:
     origin: tuple[int, int]
     n_sections: int = 1  # frames the follicle was actually seen in (bridged frames excluded)
     flags: set[str] = field(default_factory=set)
+    sections: list[Section] = field(default_factory=list)  # every section linked, in frame order
 
     @property
     def n_frames(self) -> int:
@@ -173,6 +174,7 @@ class SweepTracker:
             t.last, t.last_frame = s, m.frame_index
             t.mask, t.origin = crops[si]
             t.n_sections += 1
+            t.sections.append(s)
             t.flags.update(m.flags)
             if s.area_px > t.best.area_px:
                 t.best = s
@@ -180,7 +182,7 @@ class SweepTracker:
             if si not in used_s:
                 mask, origin = crops[si]
                 self._open.append(
-                    Track(s, m.frame_index, m.frame_index, s, mask, origin, 1, set(m.flags))
+                    Track(s, m.frame_index, m.frame_index, s, mask, origin, 1, set(m.flags), [s])
                 )
 
     def finish(self) -> list[Track]:
@@ -376,6 +378,8 @@ def summarise_image(
     key = {f.best.frame_index for f in follicles}
     if ovary is not None:
         key.add(ovary.frame_index)
+    # a key frame shows sections of follicles measured on other frames too (the DICOM SEG draws them)
+    seen_in = tuple((i, s) for i, t in enumerate(tracks, start=1) for s in t.sections if s.frame_index in key)
     return ImageResult(
         record=record,
         path=record.path if path is None else path,
@@ -389,6 +393,7 @@ def summarise_image(
         unreported=unreported,
         unsure=unsure,
         flag_where=tuple(where),
+        seen_in=seen_in,
     )
 
 

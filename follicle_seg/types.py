@@ -271,6 +271,10 @@ class ImageResult:
     flag_where: tuple[tuple[str, int, str], ...] = ()
     # a file rejected after its header was read: whose, when and which side (record is None)
     identity: Identity | None = None
+    # every section of the reported follicles on the key frames, with its follicle_id: a sweep's
+    # key frame shows follicles measured on other frames too, and the DICOM SEG's follicle
+    # segment holds the reported follicles' pixels, not the unsure candidates' or specks'
+    seen_in: tuple[tuple[int, Section], ...] = ()
 
     @property
     def said(self) -> str:

@@ -1093,6 +1093,34 @@ def test_a_rerun_does_not_read_unchanged_files_to_hash_them_but_sees_a_changed_o
     assert sorted(hashed) == ["0.dcm", "1.dcm", "1.dcm", "2.dcm"]
 
 
+def test_the_seg_follicle_segment_holds_the_reported_follicles_only(study, tmp_path):
+    """Segment 2 held every pixel the network called follicle: unsure candidates and specks too,
+    eight blobs in one still's SEG beside its three reported follicles."""
+    import highdicom as hd
+    from scipy import ndimage as ndi
+
+    out = tmp_path / "out"
+    run([study / "dicom"], RunOptions(out=out, cohort=study / "cohort.csv", overlays=False, report=False))
+    tables = {t: pd.read_csv(out / f"{t}.csv") for t in ("images", "follicles", "candidates")}
+    follicles = pd.concat([tables["follicles"], tables["candidates"]])
+    stills = tables["images"][tables["images"]["n_frames"] == 1]
+    checked = extra_before = 0
+    for uid in stills["sop_instance_uid"]:
+        seg = hd.seg.segread(out / "dicom" / f"{uid}_seg.dcm")
+        mask = seg.get_pixels_by_source_instance([uid], segment_numbers=[2])[0, ..., 0] > 0
+        reported = tables["follicles"][tables["follicles"]["sop_instance_uid"] == uid]
+        blobs, n = ndi.label(mask, structure=np.ones((3, 3)))
+        assert n <= len(reported), (uid, n, len(reported))
+        for row in reported.itertuples():  # each reported follicle is drawn
+            assert mask[round(row.centroid_row), round(row.centroid_col)], (uid, row.follicle_id)
+        candidates = follicles[(follicles["sop_instance_uid"] == uid) & follicles["counted"].isna()]
+        extra_before += len(candidates)
+        for row in candidates.itertuples():  # an unsure candidate is not
+            assert not mask[round(row.centroid_row), round(row.centroid_col)], (uid, row.follicle_id)
+        checked += 1
+    assert checked == len(stills) and extra_before  # (the study has candidates on its stills)
+
+
 def test_a_no_resume_run_stopped_early_leaves_no_tables_of_the_analysis_it_removed(tmp_path, monkeypatch):
     """Killed a second in, a --no-resume run had emptied overlays/ and dicom/ but left the old
     tables and a report linking the removed overlays."""

@@ -385,3 +385,17 @@ def test_image_without_any_ovary_is_flagged():
     result = summarise_image(rec, [frame(rec, 0, [], ovary=False)])
     assert result.follicles == () and result.ovary is None
     assert FLAG_NO_OVARY_FOUND in result.flags
+
+
+def test_a_sweeps_key_frame_lists_every_reported_follicles_section_on_it():
+    """The SEG of a key frame draws the reported follicles: those measured on another frame show
+    there too (a section each), and the result keeps them through the run state."""
+    rec = record(n_frames=5, frame_spacing=0.5)
+    # A (larger) spans frames 0-4, largest on 2; B spans 1-3, largest on 1 (its frame 2 section smaller)
+    sizes_b = {1: 12, 2: 10, 3: 8}
+    frames = [frame(rec, i, [((40, 60), 14 if i == 2 else 11)] + ([((90, 120), sizes_b[i])] if i in sizes_b else []))
+              for i in range(5)]  # fmt: skip
+    result = summarise_image(rec, frames)
+    assert [f.best.frame_index for f in result.follicles] == [2, 1]
+    assert sorted((i, s.frame_index) for i, s in result.seen_in) == [(1, 1), (1, 2), (2, 1), (2, 2)]
+    assert result_from_dict(result_to_dict(result)).seen_in == result.seen_in
