@@ -21,7 +21,7 @@ Rules (docs/measurement.md, "Measurement rules", explains them for users):
 * visits add both sides (a side-unknown ovary-visit only when no side is known); change from
   baseline is against the baseline visit (of nominal week 0, nearest day 0; none: the deltas
   stay empty), and only for a visit whose totals add the same sides as the baseline's (one
-  ovary against two is no change: empty), never for a visit before it (week < 0); a visit whose
+  ovary against two is no change: empty), never for a visit before the baseline visit; a visit whose
   change starts from a baseline that needs review needs review; the baseline date comes from the
   cohort, else the first visit;
 * response rows are per dose group x nominal week (days from baseline / 14 rounded half up, x 2),
@@ -575,9 +575,9 @@ def _visits(ovary_df: pd.DataFrame) -> pd.DataFrame:
         # a change only between visits of the same sides: a one-sided baseline made every later
         # two-sided visit read as a rise, a one-sided later visit as a fall
         same = pd.Series([sides[patient, d] == sides[patient, base["study_date"]] for d in g["study_date"]], index=g.index)
-        # a visit at an unknown time has no change from baseline, nor one before it (a screening
-        # scan: a change backwards in time)
-        dated = g[days.notna() & same & (days.map(week_of) >= 0)]
+        # a visit at an unknown time has no change from baseline, nor one before the baseline
+        # visit (a screening scan, even in week 0: a change backwards in time)
+        dated = g[days.notna() & same & (days >= float(base["days_from_baseline"]))]
         visits.loc[dated.index, "delta_follicle_count"] = dated["follicle_count"] - base["follicle_count"]
         visits.loc[dated.index, "delta_afc"] = dated["afc"] - base["afc"]
         if base["needs_review"]:  # a change from a baseline count nobody has checked is not sure either

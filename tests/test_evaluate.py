@@ -165,3 +165,14 @@ def test_evaluate_and_train_refuse_options_that_cannot_run_with_a_usage_error(ar
 
     result = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
     assert result.exit_code == 2 and "Invalid value for" in result.output and result.exception.__class__ is SystemExit
+
+
+def test_a_follicle_counted_after_rounding_is_scored_in_detection_and_diameters_too():
+    """1.997 mm counts (the tables round it to 2.00) but was left out of detection and diameters."""
+    from follicle_seg.model.evaluate import FrameScore, summarise
+
+    score = FrameScore(ovary_inter=1, ovary_sum=2, follicle_inter=1, follicle_sum=2, hits=[(1.997, 1.998)],
+                       misses=[], false=[], truth_count=1, pred_count=1)  # fmt: skip
+    summary = summarise([score])
+    assert summary["detection"]["tp"] == 1 and summary["diameter"]["n"] == 1
+    assert summary["per_size_class"]["2-3"]["tp"] == 1

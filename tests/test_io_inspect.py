@@ -213,3 +213,8 @@ def test_inspect_places_the_files_of_one_study_on_one_day_as_a_run_does(tmp_path
     rows = by_name(inspect_paths([tmp_path]))
     assert rows["a.dcm"]["study_date"] == rows["b.dcm"]["study_date"] == "2024-01-01"
     assert "ok: 1 patient(s), 1 visit(s), 2 frame(s)" in summary_lines(list(rows.values()))
+    # two studies of one patient on one day are one visit, as the run counts them (it said 2)
+    ds = pydicom.dcmread(tmp_path / "b.dcm")
+    ds.StudyInstanceUID, ds.StudyDate = "1.2.9", "20240101"
+    ds.save_as(tmp_path / "b.dcm")
+    assert "ok: 1 patient(s), 1 visit(s), 2 frame(s)" in summary_lines(inspect_paths([tmp_path]))

@@ -69,6 +69,13 @@ def test_read_cohort_passes_over_blank_lines_and_empty_rows(tmp_path):
                                              "baseline_date": ["", ""]}  # fmt: skip
 
 
+def test_read_cohort_passes_over_blank_lines_before_the_header(tmp_path):
+    """Read before the blank-line rule, refused by it ("missing column(s) ...; found none")."""
+    p = tmp_path / "c.csv"
+    p.write_text("\n \npatient_id,group\nP1,low\n")
+    assert read_cohort(p).to_dict("list") == {"patient_id": ["P1"], "group": ["low"], "baseline_date": [""]}
+
+
 def test_read_cohort_without_baseline_column(tmp_path):
     p = tmp_path / "c.csv"
     p.write_text("patient_id,group\n007,mid\n")
@@ -91,6 +98,8 @@ def test_read_cohort_without_baseline_column(tmp_path):
         # blank lines (an Excel export's ",," rows) counted: the line given is the file's
         ("patient_id,group\nP1,low\n\n,\n,high\n", "empty patient_id on line 5"),
         ("patient_id,group,baseline_date\n\nP1,low,2026-01-05\nP2,low,1/2/2026\n", "line 4 is not a YYYY-MM-DD"),
+        ("\n\npatient_id,group\nP1,low\n,high\n", "empty patient_id on line 5"),  # blank lines before the header
+        ("patient_id,group,group\nP1,low,x\n", "columns 'group' and 'group' both read as group"),  # pandas: group.1
     ],
 )
 def test_read_cohort_errors_name_the_file(tmp_path, content, message):

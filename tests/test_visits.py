@@ -278,6 +278,11 @@ def test_baseline_visit_is_the_day_zero_visit_when_cohort_date_matches():
     assert list(v["days_from_baseline"]) == [-14, 0, 14]
     # no change backwards in time: a screening visit has none (as ADaM leaves CHG empty there)
     assert v["delta_follicle_count"].tolist() == [pd.NA, 0, 1]
+    # nor one in week 0 but days before the baseline visit (it got +1, and week 0's mean change 0.5)
+    results[0] = result("a", [3.0, 4.0, 5.0, 6.0], day="2026-01-10")  # day -5
+    t = build_tables(results, cohort)
+    assert t["visits"]["delta_follicle_count"].tolist() == [pd.NA, 0, 1]
+    assert t["response"].set_index("week").loc[0, "delta_follicle_count_mean"] == 0.0
 
 
 def test_without_a_baseline_scan_the_change_from_baseline_stays_empty():

@@ -215,7 +215,7 @@ def summary_lines(rows: list[dict[str, Any]]) -> list[str]:
         noted = [f"{n} {what}" for n, what in flags if n]
         lines.append(
             f"ok: {len({r['patient_id'] for r in accepted})} patient(s), "
-            f"{len({(r['patient_id'], r['study_instance_uid'], r['study_date']) for r in accepted})} visit(s), "
+            f"{len({(r['patient_id'], r['study_date']) for r in accepted})} visit(s), "  # a visit is a patient's day
             f"{sum(int(r['n_frames']) for r in accepted)} frame(s)" + (f"; {', '.join(noted)}" if noted else "")
         )
     kinds: dict[str, int] = {}

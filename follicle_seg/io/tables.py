@@ -8,6 +8,7 @@ Each file is written to a temporary file in the same folder and moved into place
 
 from __future__ import annotations
 
+import csv
 import re
 from collections.abc import Callable, Mapping
 from datetime import date
@@ -105,15 +106,19 @@ def read_cohort(path: str | Path) -> pd.DataFrame:
         repeated, or a baseline date is not a valid ``YYYY-MM-DD`` date.
     """
     try:
-        # blank lines kept as rows, so that a row's index + 2 is its line in the file
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True, skip_blank_lines=False)
+        lead, header = _header_line(Path(path))
+        # blank lines kept as rows, so that a row's index + 2 + lead is its line in the file
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True, skip_blank_lines=False,
+                         skiprows=lead)  # fmt: skip
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise CohortError(path, f"cannot read the cohort CSV ({str(exc).strip()})") from exc
-    names = [str(c).strip() for c in df.columns]
-    df.columns = [c.lower() for c in names]
-    for column in set(COHORT_REQUIRED + COHORT_OPTIONAL) & {c for c in df.columns if list(df.columns).count(c) > 1}:
+    names = [n.strip() for n in header]  # as written: pandas renames a repeated name ("group.1")
+    for column in COHORT_REQUIRED + COHORT_OPTIONAL:
         same = [repr(n) for n in names if n.lower() == column]  # each would be read as this column
-        raise CohortError(path, f"columns {' and '.join(same)} both read as {column}: keep one")
+        if len(same) > 1:
+            raise CohortError(path, f"columns {' and '.join(same)} both read as {column}: keep one")
+    df.columns = [str(c).strip().lower() for c in df.columns]
+    df.index += lead
     df = df[~(df.fillna("").astype(str).apply(lambda c: c.str.strip()) == "").all(axis=1)]  # blank or ",," lines
     missing = [c for c in COHORT_REQUIRED if c not in df.columns]
     if missing:
@@ -135,6 +140,15 @@ def read_cohort(path: str | Path) -> pd.DataFrame:
                 path, f"baseline_date {value!r} on line {i + 2} is not a YYYY-MM-DD date"
             )
     return df.reset_index(drop=True)
+
+
+def _header_line(path: Path) -> tuple[int, list[str]]:
+    """How many blank lines come before the header, and the header's names as written."""
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        for lead, line in enumerate(f):
+            if line.strip():
+                return lead, next(csv.reader([line]))
+    return 0, []
 
 
 def _is_iso_date(text: str) -> bool:

@@ -32,7 +32,7 @@ from scipy import ndimage as ndi
 
 from follicle_seg.instances import follicle_instances
 from follicle_seg.measure import measure_mask
-from follicle_seg.tracking import MIN_FOLLICLE_DIAMETER_MM, MIN_FOLLICLE_SCORE, large_enough_mm
+from follicle_seg.tracking import DIAMETER_DECIMALS, MIN_FOLLICLE_DIAMETER_MM, MIN_FOLLICLE_SCORE, large_enough_mm
 from follicle_seg.types import FOLLICLE, OVARY
 
 MATCH_IOU = 0.3
@@ -103,7 +103,7 @@ def detection_class(diameter_mm: float) -> str | None:
     ('3-5', None)
     """
     for name, lo, hi in SIZE_CLASSES:
-        if lo <= diameter_mm < hi:
+        if lo <= round(diameter_mm, DIAMETER_DECIMALS) < hi:
             return name
     return None
 
@@ -227,8 +227,8 @@ def _agreement(pairs: Sequence[tuple[float, float]]) -> dict[str, float | int | 
 def summarise(scores: Sequence[FrameScore]) -> dict[str, Any]:
     """Pool frame scores into the reported metrics (see the module docstring)."""
 
-    def in_range(d: float, lo: float, hi: float) -> bool:
-        return lo <= d < hi
+    def in_range(d: float, lo: float, hi: float) -> bool:  # compared as the tables write it, as counted
+        return lo <= round(d, DIAMETER_DECIMALS) < hi
 
     def detection(lo: float, hi: float) -> dict[str, float | int]:
         tp = sum(in_range(t, lo, hi) for s in scores for t, _ in s.hits)
@@ -251,7 +251,7 @@ def summarise(scores: Sequence[FrameScore]) -> dict[str, Any]:
         "detection_ge3mm": detection(3.0, float("inf")),
         "count_exact": float(np.mean([e == 0 for e in count_err])) if scores else 0.0,
         "count_mae": float(np.mean(np.abs(count_err))) if scores else 0.0,
-        "diameter": _agreement([(t, p) for s in scores for t, p in s.hits if t >= COUNT_MIN_MM]),
+        "diameter": _agreement([(t, p) for s in scores for t, p in s.hits if large_enough_mm(t)]),
         "per_size_class": per_class,
     }
 
