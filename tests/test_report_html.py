@@ -187,8 +187,9 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
     return write_report(out, tables), tables
 
 
-#: The patient pages of the study, named as the overlays write the patient ids.
-PAGES = {"P-low-1": "P-low-1.html", "P-high-1": "P-high-1.html", "P<b>x</b>": "P-b-x-b.html"}
+#: The patient pages of the study: an id that is a safe file name as it is, by itself; another
+#: by its token and a hash of the id.
+PAGES = {"P-low-1": "P-low-1.html", "P-high-1": "P-high-1.html", "P<b>x</b>": "P-b-x-b_d6b962.html"}
 
 
 def _page(index: Path, patient: str) -> Path:
@@ -251,7 +252,7 @@ def test_a_patient_page_holds_only_its_patients_rows(rendered) -> None:
         main = text[text.index("<main>"):]  # (the menu names the previous and next patients)
         others = [html.escape(p) for p in PAGES if p != patient]
         assert html.escape(patient) in main and not any(o in main for o in others)
-        token = Path(name).stem
+        token = Path(name).stem.split("_")[0]  # the overlays' names begin with the id's token
         mine = tables["follicles"][tables["follicles"]["patient_id"] == patient]
         assert main.count("<td>yes</td><td><a href=\"../../overlays/") == len(mine)
         overlays = re.findall(r'href="\.\./\.\./overlays/([^"]+)"', main)
@@ -318,7 +319,7 @@ def test_a_removed_patients_page_and_chart_are_deleted_on_rebuild(tmp_path: Path
     assert (pages / "P-high-1.html").is_file()
     kept = {name: df[df["patient_id"] != "P-high-1"] if "patient_id" in df else df for name, df in tables.items()}
     index = write_report(tmp_path, kept)
-    assert sorted(p.name for p in pages.iterdir()) == ["P-b-x-b.html", "P-low-1.html"]
+    assert sorted(p.name for p in pages.iterdir()) == ["P-b-x-b_d6b962.html", "P-low-1.html"]
     assert len(list((tmp_path / "report" / "figures").glob("tracking_*.png"))) == 2
     assert "P-high-1" not in index.read_text(encoding="utf-8")
     for page in [index, *pages.iterdir()]:
@@ -336,8 +337,10 @@ def test_a_pseudonymised_run_names_pages_by_the_pseudonym(tmp_path: Path) -> Non
                for name, df in tables.items()}  # fmt: skip
     index = write_report(tmp_path, renamed)
     names = sorted(p.name for p in (tmp_path / "report" / "patients").iterdir())
-    assert names[-1] == f"{ids['P-low-1']}.html" and ids["P-low-1"].startswith("P")
-    assert len(names) == 3 and [n[:4] for n in names[:2]] == ["P-2-", "P-2-"]  # "P 2" and "P-2"
+    assert f"{ids['P-low-1']}.html" in names and ids["P-low-1"].startswith("P")
+    # "P 2" and "P-2": the plain id by itself, the other hashed, never one file for both (an id
+    # equal to another's token plus a hash took its page, when the hash was joined by "-")
+    assert len(names) == 3 and "P-2.html" in names and [n for n in names if n.startswith("P-2_")]
     for page in [index, *(tmp_path / "report" / "patients").iterdir()]:
         _resolved(page)
 

@@ -57,20 +57,40 @@ def page(title: str, subtitle: str, menu: list[tuple[str, str]], body: str) -> b
     ).encode()
 
 
-def page_names(patients: list[str]) -> dict[str, str]:
-    """File name of each patient's page in ``report/patients/``: ``<patient_token>.html``, the
-    token followed by a hash of the id when two patients' tokens are alike (ignoring case, as
-    a Windows share or a Mac disk would).
+#: Names Windows reserves for devices, with any extension (``CON.html`` cannot be copied there).
+_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"{d}{i}" for d in ("COM", "LPT") for i in range(1, 10))}
 
-    >>> page_names(["P01", "P 02", "P-02"])
-    {'P01': 'P01.html', 'P 02': 'P-02-e98d1a.html', 'P-02': 'P-02-4ff774.html'}
+
+def page_names(patients: list[str]) -> dict[str, str]:
+    """File name of each patient's page in ``report/patients/``: ``<id>.html`` for an id that is
+    a safe file name as it is (:func:`patient_token` leaves it unchanged), else
+    ``<token>_<hash of the id>.html`` (``_`` is never in a token, so a hashed name is never another
+    patient's plain one, and it depends on the id alone: adding a patient renames no page). Only
+    ids alike but for case (``abc``, ``ABC``: one file on a Windows share or a Mac disk) are both
+    hashed; a hidden (``.x``) or Windows-reserved (``CON``) name is hashed too.
+
+    >>> page_names(["P01", "P 02", "P-02", "P-02_e98d1a", ""])
+    {'P01': 'P01.html', 'P 02': 'P-02_e98d1a.html', 'P-02': 'P-02.html', 'P-02_e98d1a': 'P-02-e98d1a_08c41d.html', '': 'unknown_da39a3.html'}
+    >>> page_names(["abc", "ABC", "..", "con"])
+    {'abc': 'abc_a9993e.html', 'ABC': 'ABC_3c01bd.html', '..': 'x_9d891e.html', 'con': 'con_b1f6e5.html'}
     """
-    tokens = {p: patient_token(p) for p in patients}
-    alike = Counter(t.lower() for t in tokens.values())
-    return {
-        p: f"{t}-{hashlib.sha1(p.encode()).hexdigest()[:6]}.html" if alike[t.lower()] > 1 else f"{t}.html"
-        for p, t in tokens.items()
-    }
+    names = {}
+    for p in patients:
+        t = patient_token(p)
+        plain = t == p and not t.startswith(".") and t.upper() not in _RESERVED
+        names[p] = f"{t}.html" if plain else _hashed(p)
+    alike = Counter(n.lower() for n in names.values())
+    return {p: _hashed(p, 16 if "_" in n else 6) if alike[n.lower()] > 1 else n for p, n in names.items()}
+
+
+def _hashed(patient: str, digits: int = 6) -> str:
+    token = patient_token(patient).lstrip(".") or "x"
+    return f"{token}_{hashlib.sha1(patient.encode()).hexdigest()[:digits]}.html"
+
+
+def shown(patient: object) -> str:
+    """A patient id as the report writes it (escaped); an empty one said, not a link without text."""
+    return esc(patient) if str(patient) else "(no PatientID)"
 
 
 def visit_anchor(date: object, side: object = None) -> str:
@@ -113,7 +133,7 @@ class PatientLinks:
     def link(self, patient: object, date: object = None, side: object = None) -> str:
         """The patient's id, linked to :meth:`href` when there is a page."""
         href = self.href(patient, date, side)
-        return f"<a href=\"{href}\">{esc(patient)}</a>" if href else esc(patient)
+        return f"<a href=\"{href}\">{shown(patient)}</a>" if href else shown(patient)
 
     def check_id(self, patient: object, date: object, side: object) -> str:
         """Id of the index's "To check" row of an ovary-visit."""

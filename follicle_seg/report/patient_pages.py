@@ -36,6 +36,7 @@ from follicle_seg.report.pages import (
     PATIENTS,
     PatientLinks,
     page,
+    shown,
     visit_anchor,
     write_if_changed,
 )
@@ -90,10 +91,10 @@ def write_patient_pages(
         for label, other in (("&larr; previous", patients[i - 1] if i else None),
                              ("next &rarr;", patients[i + 1] if i + 1 < len(patients) else None)):  # fmt: skip
             if other is not None:
-                menu.append((links.href(other, up=_UP), f"{label}: {esc(other)}"))
+                menu.append((links.href(other, up=_UP), f"{label}: {shown(other)}"))
         subtitle = (f"{esc(group)} &middot; patient {i + 1} of {len(patients)} &middot; "
                     f"follicle_seg {esc(__version__)}")  # fmt: skip (no date: an unchanged page stays as it was)
-        html = page(f"Patient {patient_id}", subtitle, menu, body)
+        html = page(f"Patient {patient_id or '(no PatientID)'}", subtitle, menu, body)
         pages.add(write_if_changed(folder / links.names[patient_id], html))
         charts.add(chart)
     remove_stale(folder, pages)
