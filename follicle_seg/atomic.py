@@ -7,6 +7,7 @@ permissions of the user's umask like any other file.
 
 from __future__ import annotations
 
+import errno
 import os
 import uuid
 from collections.abc import Callable, Sequence
@@ -32,6 +33,9 @@ def atomic_write_all(files: Sequence[tuple[Path, Callable[[str], object]]]) -> N
     stopped run leaves the old set or the new one, never a mix; a failed write leaves the old."""
     staged: list[tuple[Path, Path]] = []
     try:
+        for target, _ in files:  # a target no file can be renamed onto fails the set before any is
+            if Path(target).is_dir():
+                raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(target))
         for target, write in files:
             tmp = _temporary(Path(target))
             staged.append((tmp, Path(target)))

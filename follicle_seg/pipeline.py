@@ -298,7 +298,8 @@ def _write_outputs(options: RunOptions, tables: dict, results: list[ImageResult]
             from follicle_seg.report.thumbnails import scan_overlays
             from follicle_seg.report.whole_frames import write_whole_frames
 
-            overlays = scan_overlays(options.out / "overlays", tables["images"]["sop_instance_uid"])
+            analysed = tables["images"].loc[tables["images"]["status"] == "ok", "sop_instance_uid"]
+            overlays = scan_overlays(options.out / "overlays", analysed)  # (a failed file's drawn: none)
             overlays = write_reviewed(options.out / "overlays", overlays, results, review, tables)
             if options.whole_frames or (options.out / "overlays" / "frames").is_dir():  # (those of images since sided go)
                 draw = _whole_frame(decoders) if options.whole_frames else None

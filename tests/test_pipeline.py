@@ -499,6 +499,30 @@ def test_a_file_whose_outputs_fail_fails_alone_while_the_others_are_written(stud
     assert len(stems) == len(files) - 1  # every other file's overlays, none of the failed one's
 
 
+def test_a_file_that_fails_after_its_overlays_were_drawn_leaves_none_of_them(study, tmp_path, monkeypatch):
+    """A file failing after some of its outputs were written kept them (and a report thumbnail)
+    beside its failed row, until the next run."""
+    import follicle_seg.artefacts as artefacts
+
+    files = sorted(p for p in (study / "dicom").rglob("*sweep*.dcm"))[:2]
+    broken = str(files[0])
+    real = artefacts.write_overlays
+
+    def write_overlays(out, result, keys, *decode):
+        real(out, result, keys, *decode)
+        if result.record.path == broken:
+            raise RuntimeError("planted failure after drawing")
+
+    monkeypatch.setattr(artefacts, "write_overlays", write_overlays)
+    out = tmp_path / "out"
+    summary = run(files, RunOptions(out=out, dicom=False))
+    uid = pydicom.dcmread(broken, stop_before_pixels=True).SOPInstanceUID
+    tail = uid[-8:]
+    assert summary.failed == 1 and summary.ok == 1
+    assert not [p for p in out.rglob("*") if tail in p.name]  # overlays, crops, report thumbnails
+    assert list((out / "overlays").glob("*.png"))  # the other file's stay
+
+
 def _only_this_file_failed(out: Path, clean_run: Path, broken: str, reason: str) -> None:
     """``broken`` failed with ``reason``; every other file's row equals the clean run's."""
     images = _tables(out)["images"].set_index("path")

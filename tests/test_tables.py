@@ -168,3 +168,15 @@ def test_a_run_stopped_while_its_tables_are_written_leaves_the_old_set_or_the_ne
         assert pd.read_csv(tmp_path / f"{name}.csv")["patient_id"].tolist() == ["P1x", "P2x"]
         assert pd.read_parquet(tmp_path / f"{name}.parquet")["patient_id"].tolist() == ["P1x", "P2x"]
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_a_table_path_that_is_a_folder_stops_the_set_before_any_table_is_replaced(tmp_path):
+    """The folder was found at its rename, after the tables before it were replaced: a new
+    images.csv beside the last run's review_reasons.csv."""
+    write_tables({"images": table(), "visits": table()}, tmp_path)
+    before = (tmp_path / "images.csv").read_bytes()
+    (tmp_path / "visits.parquet").unlink()
+    (tmp_path / "visits.parquet").mkdir()
+    with pytest.raises(OutputError, match="visits.parquet: Is a directory"):
+        write_tables({"images": table().assign(patient_id="Z"), "visits": table()}, tmp_path)
+    assert (tmp_path / "images.csv").read_bytes() == before and not list(tmp_path.glob(".*.tmp"))
