@@ -498,7 +498,7 @@ def test_the_group_plots_show_every_groups_values_from_zero(tmp_path, monkeypatc
             assert bottom == 0 and top >= largest
 
 
-def test_the_tracking_line_drops_dotted_to_a_visit_without_follicles_and_breaks_at_one_without_mm(tmp_path, monkeypatch) -> None:
+def test_the_tracking_line_never_runs_to_a_visit_without_follicles_nor_to_one_without_mm(tmp_path, monkeypatch) -> None:
     """The largest-follicle line ran from 4.1 mm (day 0) straight to 5.4 mm (day 29) past the
     empty visit of day 12, as if a 4.7 mm follicle had been seen there."""
     from follicle_seg.report import plots
@@ -513,11 +513,13 @@ def test_the_tracking_line_drops_dotted_to_a_visit_without_follicles_and_breaks_
     drawn = []
     monkeypatch.setattr(plots, "_save", lambda fig, path, digest: drawn.append(fig) or Path(path))
     plots.plot_follicle_tracking(follicles, ovaries, tmp_path / "t.png", title="P")
-    # pieces between visits: to and from the empty visit dotted (a follicle first seen after an
-    # empty visit read as one grown from 0 mm), none to the visit without mm
-    pieces = [(list(line.get_xdata()), list(line.get_ydata()), line.get_linestyle())
-              for line in drawn[0].axes[0].get_lines() if line.get_linestyle() in ("-", ":")]  # fmt: skip
-    assert pieces == [([0.0, 12.0], [4.1, 0.0], ":"), ([12.0, 29.0], [0.0, 5.4], ":")]
+    # no line to or from the empty visit (a line up from its 0 mm read as a follicle grown from
+    # nothing, even dotted), none across it, none to the visit without mm
+    pieces = [(list(line.get_xdata()), list(line.get_ydata()))
+              for line in drawn[0].axes[0].get_lines() if line.get_linestyle() == "-"]  # fmt: skip
+    assert pieces == []
+    labels = [t.get_text() for t in drawn[0].legends[0].get_texts()]
+    assert labels == ["counted follicle; line: largest, visit to visit", "ovary without follicle"]
     # how many follicles each visit with several has, over its dots (equal sizes are one dot)
     notes = [(t.get_text(), t.xy) for t in drawn[0].axes[0].texts if hasattr(t, "xy")]
     assert notes == [("2", (29.0, 5.4))]

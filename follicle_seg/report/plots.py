@@ -153,6 +153,7 @@ def plot_follicle_tracking(
     days = dict(zip(zip(ovaries["study_date"].astype(str), ovaries["laterality"].astype(str)),
                     _floats(ovaries["days_from_baseline"]), strict=True))  # fmt: skip
     top = 20.0
+    drawn: set[str] = set()  # what the legend names
     for ax, side in zip(axes, sides, strict=True):
         colour = SIDE_COLOURS[side]
         scanned = ovaries[ovaries["laterality"] == side].sort_values("study_date")
@@ -165,11 +166,12 @@ def plot_follicle_tracking(
                         fontsize=7, color=colour)  # fmt: skip
         largest = _largest_by_visit(scanned, x, y)
         if np.isfinite(largest[1]).any():
-            for segment_x, segment_y, dotted in _line_segments(*largest):
-                ax.plot(segment_x, segment_y, color=colour, linewidth=1.2, alpha=0.7,
-                        linestyle=":" if dotted else "-")  # fmt: skip
+            for segment_x, segment_y in _line_segments(*largest):
+                ax.plot(segment_x, segment_y, color=colour, linewidth=1.2, alpha=0.7)
             top = max(top, float(np.nanmax(largest[1])) + 2)
         empty = scanned[scanned["follicle_count"].fillna(0).astype(float) == 0]
+        drawn |= {"dots"} if np.isfinite(y).any() else set()
+        drawn |= {"empty"} if len(empty) else set()
         ax.scatter(
             _floats(empty["days_from_baseline"]),
             np.zeros(len(empty)),
@@ -200,12 +202,14 @@ def plot_follicle_tracking(
         low, high = float(np.nanmin(span)), float(np.nanmax(span))
         axes[0].set_xlim(low - 3, max(high, low + 14) + 3)
     fig.suptitle(title, fontsize=11)
-    handles = [
-        Line2D([], [], color="#444444", marker="o", linestyle="-", label="counted follicle; line: largest"),
-        Line2D([], [], color="black", marker="o", markerfacecolor="none", linestyle="", label="ovary without follicle"),
-        Line2D([], [], color="#444444", linestyle=":", label="to or from a visit without follicles (not growth)"),
+    handles = [  # what the chart draws only
+        Line2D([], [], color="#444444", marker="o", linestyle="-", label="counted follicle; line: largest, visit to visit")
+        if "dots" in drawn else None,
+        Line2D([], [], color="black", marker="o", markerfacecolor="none", linestyle="", label="ovary without follicle")
+        if "empty" in drawn else None,
     ]
-    fig.legend(handles=handles, loc="outside lower center", ncols=3, fontsize=8, frameon=False)
+    if handles := [h for h in handles if h is not None]:
+        fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=8, frameon=False)
     return _save(fig, path, digest)
 
 
@@ -239,19 +243,19 @@ def _largest_by_visit(scanned: pd.DataFrame, x: np.ndarray, y: np.ndarray) -> tu
     return days[order][keep], largest[order][keep]
 
 
-def _line_segments(days: np.ndarray, largest: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, bool]]:
-    """The largest-follicle line cut between consecutive visits: each piece (days, sizes, dotted),
-    dotted where one end is a visit without follicles (0 mm), so that a follicle first seen after
-    an empty visit does not read as one that grew from nothing; none across a visit without mm.
+def _line_segments(days: np.ndarray, largest: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The largest-follicle line, piece by piece between consecutive visits that both have a
+    follicle in mm: none to or from a visit without follicles (its open circle says so; a line up
+    from it read as a follicle grown from 0 mm), none across a visit without mm.
 
-    >>> [(d.tolist(), s.tolist(), dot) for d, s, dot in _line_segments(np.array([0., 14., 28.]), np.array([0., 8., 9.]))]
-    [([0.0, 14.0], [0.0, 8.0], True), ([14.0, 28.0], [8.0, 9.0], False)]
+    >>> [(d.tolist(), s.tolist()) for d, s in _line_segments(np.array([0., 14., 28., 42.]), np.array([0., 8., 9., np.nan]))]
+    [([14.0, 28.0], [8.0, 9.0])]
     """
     pieces = []
     for i in range(len(days) - 1):
         pair = largest[i : i + 2]
-        if np.isfinite(pair).all():
-            pieces.append((days[i : i + 2], pair, bool((pair == 0).any())))
+        if np.isfinite(pair).all() and (pair > 0).all():
+            pieces.append((days[i : i + 2], pair))
     return pieces
 
 
