@@ -524,3 +524,14 @@ def test_the_tracking_line_never_runs_to_a_visit_without_follicles_nor_to_one_wi
     notes = [(t.get_text(), t.xy) for t in drawn[0].axes[0].texts if hasattr(t, "xy")]
     assert notes == [("2", (29.0, 5.4))]
     assert "numbers: follicles at that visit" in [t.get_text() for t in drawn[0].axes[0].texts]  # said what they are
+
+
+def test_a_reviewed_ovary_visit_says_the_decisions_on_its_patients_page(rendered) -> None:
+    """The index's Reviewed list linked to the ovary-visit's cell, which said nothing of them."""
+    index, tables = rendered
+    text = _page(index, "P-high-1").read_text(encoding="utf-8")
+    cell = text[text.index('id="visit-2026-01-19-R"'):]
+    cell = cell[: cell.index("</td>")]
+    tail = tables["review_log"]["sop_instance_uid"].iloc[0][-8:]
+    assert f"<b>reviewed:</b> follicle 1 of image ...{tail} not a follicle (AB: a vessel)" in cell
+    assert "reviewed:" not in _page(index, "P-low-1").read_text(encoding="utf-8")  # its decision's side U is gone

@@ -122,6 +122,7 @@ def _section(
         zip(*(candidates.loc[candidates["patient_id"].astype(str) == patient_id, c].astype(str)
               for c in ("study_date", "laterality"))))  # fmt: skip
     chosen = set(follicles.loc[bools(follicles["counted"]), "sop_instance_uid"].astype(str))
+    decided = _decisions(tables.get("review_log"), patient_id)
     plot_follicle_tracking(follicles, ovaries, tracking, title=f"{patient_id} ({group}): follicle tracking")
 
     sides = [s for s in _SIDES if (ovaries["laterality"] == s).any()]
@@ -140,7 +141,7 @@ def _section(
                 sizes = _sizes(mine[bools(mine["counted"])]["mean_diameter_mm"])
                 check = (f"{url(_UP + 'index.html')}#{links.check_id(patient_id, date, side)}"
                          if (patient_id, date, side) in checked else "")  # fmt: skip
-                cell = _side_cell(ov.iloc[0], unsure[(date, side)], reasons, sizes, check)
+                cell = _side_cell(ov.iloc[0], unsure[(date, side)], reasons, sizes, check, decided.get((date, side), ""))
                 cells.append(f"<td id=\"{visit_anchor(date, side)}\">{cell}{shots}</td>")
             else:
                 # no image of unknown side is the usual case, not a missed ovary
@@ -176,10 +177,13 @@ def _sizes(means: pd.Series) -> str:
     return ";".join(shown_mm(float(d)) for d in sorted(means.dropna().astype(float), reverse=True))
 
 
-def _side_cell(ov: pd.Series, n_unsure: int = 0, why: str = "", sizes: str = "", check: str = "") -> str:
+def _side_cell(
+    ov: pd.Series, n_unsure: int = 0, why: str = "", sizes: str = "", check: str = "", decided: str = ""
+) -> str:
     """One ovary-visit of the timeline: count, AFC, largest, ``sizes`` (:func:`_sizes`), and,
     when it needs review, why (its reasons in ``review_reasons.csv``), so the visit's "review"
-    names the side and the reason, and the href of its crops on the index (``check``)."""
+    names the side and the reason, and the href of its crops on the index (``check``); the
+    reviewer's decisions about it (``decided``, :func:`_decisions`)."""
     count = num(ov["follicle_count"], 0)
     parts = [f"<b>{count}</b> follicle(s)", f"AFC {num(ov['afc'], 0)}"]
     if present(ov["max_follicle_mm"]):
@@ -193,7 +197,35 @@ def _side_cell(ov: pd.Series, n_unsure: int = 0, why: str = "", sizes: str = "",
         sizes_line += f"<br><span class=why><b>review:</b> {esc(why) or 'flagged'}</span>"
     if check:
         sizes_line += f"<br><a href=\"{check}\">its crops to check</a>"
+    if decided:
+        sizes_line += f"<br><span class=muted><b>reviewed:</b> {esc(decided)}</span>"
     return " &middot; ".join(parts) + sizes_line
+
+
+def _decisions(log: pd.DataFrame | None, patient_id: str) -> dict[tuple[str, str], str]:
+    """The reviewer's decisions (``review_log.csv``) about each of the patient's ovary-visits, in
+    words: the Reviewed list of the index links to the ovary-visit, which said nothing of them.
+
+    >>> log = pd.DataFrame({"patient_id": ["P1", "P1"], "study_date": ["2026-01-05"] * 2, "laterality": ["L"] * 2,
+    ...                     "decision": ["not_follicle", "confirmed"], "follicle_id": [2, None],
+    ...                     "sop_instance_uid": ["1.2.345678901", ""], "reviewer": ["RV", "RV"], "comment": ["", "ok"]})
+    >>> _decisions(log, "P1")
+    {('2026-01-05', 'L'): 'follicle 2 of image ...45678901 not a follicle (RV); count confirmed (RV: ok)'}
+    """
+    if log is None or log.empty:
+        return {}
+    words = {"confirmed": "count confirmed", "not_follicle": "not a follicle", "follicle": "a follicle",
+             "left": "the left ovary", "right": "the right ovary"}  # fmt: skip
+    out: dict[tuple[str, str], list[str]] = {}
+    for row in log[log["patient_id"].astype(str) == patient_id].itertuples():
+        what = words.get(str(row.decision), str(row.decision))
+        if present(row.follicle_id):
+            what = f"follicle {num(row.follicle_id, 0)} of image {uid_tail(row.sop_instance_uid)} {what}"
+        elif str(row.decision) in ("left", "right"):
+            what = f"image {uid_tail(row.sop_instance_uid)}: {what}"
+        who = ": ".join(str(v) for v in (row.reviewer, row.comment) if present(v) and str(v))
+        out.setdefault((str(row.study_date), str(row.laterality)), []).append(f"{what} ({who})" if who else what)
+    return {k: "; ".join(v) for k, v in out.items()}
 
 
 def _thumbs(images: pd.DataFrame, overlays: Overlays, report: Path, chosen: set[str]) -> str:
