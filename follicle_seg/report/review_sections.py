@@ -40,7 +40,7 @@ def needs_review(ovaries: pd.DataFrame, reasons: pd.DataFrame | None, links: Pat
             "<code>right</code>: the side of an image whose side is unknown), save it under that "
             "name and run again (the guide docs/measurement.md says more). Each reason, with its image, is a row of "
             "<code>review_reasons.csv</code>.</p><table><tr><th>patient</th>"
-            "<th>visit</th><th>side</th><th>follicles</th><th>counted in</th><th>why</th></tr>"
+            "<th>visit</th><th>side</th><th>follicles</th><th>sizes in</th><th>why</th></tr>"
             f"{''.join(rows)}</table>"
         )
     return f"<section id=\"review\"><h2>Needs review ({len(flagged)})</h2>{body}</section>"
