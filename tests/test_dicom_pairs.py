@@ -206,16 +206,22 @@ def test_a_runs_own_seg_with_its_sources_is_fine_tuning_data_matching_its_masks(
     assert len(pairs) == len(list((out / "dicom").glob("*_seg.dcm"))) > 6
     cine = [name for name, *_ in pairs if "_f" in name]
     assert len(cine) >= 1 and all(re.fullmatch(r"[0-9.]+_f\d{3}", name) for name in cine)
+    kept = 0  # follicle pixels the SEGs hold
     for name, pixels, labels, row_mm, _ in pairs:
         sop, _, frame = name.partition("_f")
         record = read_record(next(p for p in SAMPLES.glob("*.dcm") if pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID == sop))
         c0, r0, c1, r1 = record.region
         mask = cv2.imread(str(out / "masks" / f"{sop}_{int(frame or 0)}.png"), cv2.IMREAD_UNCHANGED)
-        np.testing.assert_array_equal(labels, mask[r0 : r1 + 1, c0 : c1 + 1])
+        mask = mask[r0 : r1 + 1, c0 : c1 + 1]
+        # the SEG's follicles are the reported ones: the network's other follicle pixels (unsure
+        # candidates, specks) read as ovary or background there, everything else as the mask
+        np.testing.assert_array_equal(labels[mask != 2], mask[mask != 2])
+        kept += int((labels[mask == 2] == 2).sum())
         assert pixels.shape == labels.shape and row_mm == record.calibration.spacing_row_mm
         if frame:  # the cine's own frame, as a run reads it
             expected = next(iter_frames(record, start=int(frame), stop=int(frame) + 1)).pixels
             np.testing.assert_array_equal(pixels, expected)
+    assert kept > 0
 
 
 def test_train_and_evaluate_take_a_dicom_folder(tmp_path: Path, monkeypatch) -> None:
