@@ -46,6 +46,7 @@ def _pack(arr: np.ndarray) -> bytes:
 def _unpack(data: bytes) -> np.ndarray:
     rows, cols, r0, c0 = (int(v) for v in np.frombuffer(data[:_HEADER], np.uint32))
     box = cv2.imdecode(np.frombuffer(data[_HEADER:], np.uint8), cv2.IMREAD_UNCHANGED)
+    assert box is not None  # (what :func:`_pack` wrote)
     out = np.zeros((rows, cols), box.dtype)
     out[r0 : r0 + box.shape[0], c0 : c0 + box.shape[1]] = box
     return out
@@ -107,11 +108,12 @@ class FileAnalysis:
         unsure follicles (shown on the overlays only)."""
         results = [self._summarise(pane) for pane in self.record.pane_records()]
         result = choose_pane(results)
+        assert result.record is not None  # (each pane's result has its pane's record)
         entries = self._frames.get(result.record.pane, [])
         if not result.key_frames and entries:  # nothing found: still show the image reviewed
             result = replace(result, key_frames=(entries[len(entries) // 2][0].frame_index,))
         shown = sorted({*result.key_frames, *(u.best.frame_index for u in result.unsure)})
-        others = [(r, self._key_frames(r, shown)) for r in results if r.record.pane != result.record.pane]
+        others = [(r, self._key_frames(r, shown)) for r in results if _pane(r) != _pane(result)]
         keys = [
             replace(key, others=tuple((r, pane_keys[i]) for r, pane_keys in others))
             for i, key in enumerate(self._key_frames(result, shown))
@@ -120,7 +122,7 @@ class FileAnalysis:
 
     def _key_frames(self, result: ImageResult, indices: list[int]) -> list[KeyFrame]:
         """The key frames at ``indices`` of the pane ``result`` stands for."""
-        by_index = {m.frame_index: (m, labels, inst) for m, labels, inst in self._frames.get(result.record.pane, [])}
+        by_index = {m.frame_index: (m, labels, inst) for m, labels, inst in self._frames.get(_pane(result), [])}
         keys = []
         for k in indices:
             m, labels, inst = by_index[k]
@@ -147,3 +149,9 @@ def _paint(instances: np.ndarray, m: FrameMeasurement, sections: list[tuple[Sect
         if s.frame_index == m.frame_index and s in m.follicles:
             out[instances == m.follicles.index(s) + 1] = value
     return out
+
+
+def _pane(result: ImageResult) -> int:
+    """Which pane of the display a pane's result (:meth:`FileAnalysis._summarise`) is of."""
+    assert result.record is not None
+    return result.record.pane

@@ -42,7 +42,7 @@ PER_IMAGE_OUTPUTS = (
 )  # fmt: skip
 
 
-def images_with_outputs(out: Path) -> dict[str, set[str]]:
+def images_with_outputs(out: Path) -> dict[str, set[str | None]]:
     """The image keys (overlay token or SOP instance UID) that have an overlay (``overlays``),
     a DICOM SR (``dicom``: written last, after the SEGs) and label-map PNGs (``masks``) in
     ``out``: one listing of each folder, however many images."""
@@ -82,9 +82,10 @@ def write_masks(out: Path, analysis: FileAnalysis) -> None:
     """``masks/<sop_instance_uid>_<frame_index>.png``: every analysed frame, source-frame grid
     (every pane of a dual display in its region)."""
     for index, panes in analysis.labels():
-        full = None
+        full: np.ndarray | None = None
         for record, labels in panes:
             full = embed(labels, record, into=full)
+        assert full is not None  # (a frame has a pane at least)
         write_image(out / "masks" / mask_filename(analysis.record, index), full)
 
 

@@ -62,6 +62,7 @@ def run_on_dask(todo: list[Input], options: RunOptions, on_result, on_frames=Non
                 result = ImageResult(item.record, item.path, "failed", f"{type(exc).__name__}: {exc}")
             on_result(item, result)
             if on_frames is not None:
+                assert item.record is not None  # (a file the header pass accepted)
                 on_frames(item.record.n_frames * item.record.n_panes)
     finally:
         client.close()

@@ -13,7 +13,7 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterator, Sequence, cast
 
 from follicle_seg.analyse import FileAnalysis, analyse_frame
 from follicle_seg.errors import OutputError, RejectedInput
@@ -183,6 +183,7 @@ class Engine:
 
     def analyse_file(self, item: Input) -> ImageResult:
         """One file start to end in this thread (the unit of work of a Dask task)."""
+        assert item.record is not None  # (a file the header pass accepted)
         analysis = FileAnalysis(item.record)
         try:
             for batch in chunks(item.record, max(1, self.options.batch_size), None):
@@ -212,6 +213,7 @@ class Engine:
         ended: dict[str, Input] = {}  # waiting stills whose END came: finished once segmented
 
         def finish(item: Input) -> None:
+            assert item.record is not None  # (streamed: a file the header pass accepted)
             analysis = open_files.pop(item.path, None) or FileAnalysis(item.record)
             if item.path in failed:
                 on_result(item, ImageResult(item.record, item.path, "failed", failed.pop(item.path)))
@@ -277,12 +279,14 @@ class Engine:
                 else:
                     finish(item)
             elif item.path not in failed:
+                assert item.record is not None  # (streamed: a file the header pass accepted)
+                decoded = cast(list[Frame], payload)  # (neither an exception nor END: a chunk)
                 open_files.setdefault(item.path, FileAnalysis(item.record))
                 if item.record.n_frames > 1:
-                    segment([(item, payload)])
+                    segment([(item, decoded)])
                     continue
                 key = (item.record.region_shape, item.record.calibration)
-                frames_of[item.path] = payload
+                frames_of[item.path] = decoded
                 waiting.setdefault(key, []).append(item)
                 if len(waiting[key]) >= batch:
                     segment_stills(key)

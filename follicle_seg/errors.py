@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # (types imports numpy; this module stays light)
+    from follicle_seg.types import Identity
 
 
 class FollicleSegError(Exception):
@@ -15,13 +19,13 @@ class RejectedInput(FollicleSegError):
     The batch records it (``status = rejected``) and goes on.
     """
 
-    def __init__(self, path: str, reason: str, identity: object = None) -> None:
+    def __init__(self, path: str, reason: str, identity: Identity | None = None) -> None:
         self.path = str(path)
         self.reason = reason
         self.identity = identity  # a types.Identity when the header could be read
         super().__init__(f"{self.path}: {reason}")
 
-    def __reduce__(self) -> tuple[type, tuple[str, str, object]]:  # survives pickling (decoder processes)
+    def __reduce__(self) -> tuple[type[RejectedInput], tuple[str, str, Identity | None]]:  # survives pickling (decoder processes)
         return (type(self), (self.path, self.reason, self.identity))
 
 

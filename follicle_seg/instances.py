@@ -29,6 +29,7 @@ Everything works on the region grid of :class:`follicle_seg.types.FrameSegmentat
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import cv2
 import numpy as np
@@ -199,7 +200,7 @@ def follicle_instances(
             f"follicle_prob shape {follicle_prob.shape} differs from labels shape {labels.shape}"
         )
     calibrated = spacing_row_mm is not None and spacing_col_mm is not None
-    sampling = (spacing_row_mm, spacing_col_mm) if calibrated else (1.0, 1.0)
+    sampling = cast("tuple[float, float]", (spacing_row_mm, spacing_col_mm)) if calibrated else (1.0, 1.0)
     if calibrated and (spacing_row_mm <= 0 or spacing_col_mm <= 0):  # type: ignore[operator]
         raise ValueError(f"spacing must be positive, got {sampling}")
     pixel_area = float(sampling[0] * sampling[1])
@@ -298,7 +299,7 @@ def _join_shallow(basins: np.ndarray, dist: np.ndarray, n: int) -> np.ndarray:
             saddles[key] = max(saddles.get(key, 0.0), value)
     parent = np.arange(n + 1)
     while saddles:
-        (a, b), saddle = min(saddles.items(), key=lambda kv: _relative_depth(peaks, *kv[0], kv[1]))
+        (a, b), saddle = min(saddles.items(), key=lambda kv: _relative_depth(peaks, *kv[0], kv[1]))  # type: ignore[call-arg]  # (a mypy slip: *Any)
         if _relative_depth(peaks, a, b, saddle) >= SPLIT_DEPTH_FRACTION:
             break
         parent[parent == b] = a  # b joins a
@@ -416,6 +417,6 @@ def convex_hull_mask(mask: np.ndarray) -> np.ndarray:
     big = np.iinfo(np.int64).max
     lo = np.where(up, -(-num // np.where(up, 2 * d[:, 0], 1)), -big).max(axis=1)  # ceiling division
     hi = np.where(down, num // np.where(down, 2 * d[:, 0], 1), big).min(axis=1)  # floor division
-    level = np.where(d[:, 0] == 0, -d[:, 1] * (rows - v[:, 0]) >= 0, True).all(axis=1)
+    level = cast(np.ndarray, np.where(d[:, 0] == 0, -d[:, 1] * (rows - v[:, 0]) >= 0, True).all(axis=1))  # (an axis given)
     cols = np.arange(mask.shape[1])
     return (cols >= lo[:, None]) & (cols <= hi[:, None]) & level[:, None]

@@ -17,17 +17,27 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence, TypeVar
 
 from follicle_seg.errors import RejectedInput
 from follicle_seg.io import iter_frames, read_record
 from follicle_seg.isolation import WorkerFailed, WorkerPool
 from follicle_seg.filehash import file_sha256
 from follicle_seg.state import StateStore
-from follicle_seg.types import DUPLICATE, Frame, ImageRecord, ImageResult
+from follicle_seg.types import DUPLICATE, Frame, Identity, ImageRecord, ImageResult
 
 END = object()
 """What :func:`stream_frames` yields with a file once its last chunk has been yielded."""
+
+_Whose = TypeVar("_Whose", ImageRecord, Identity)
+
+
+class Anonymise(Protocol):
+    """How a run pseudonymises the patient of a header it read: an accepted file's
+    :class:`~follicle_seg.types.ImageRecord` and a rejected one's
+    :class:`~follicle_seg.types.Identity` alike, each given back as its own type."""
+
+    def __call__(self, whose: _Whose, /) -> _Whose: ...
 
 
 @dataclass(frozen=True)
@@ -44,7 +54,7 @@ class Input:
     hashed: bool = False  # its hash taken this run (not known from an earlier one's)
 
 
-def _call(decoders: WorkerPool | None, fn: Callable, *args):
+def _call(decoders: WorkerPool | None, fn: Callable[..., Any], *args: Any) -> Any:
     """``fn(*args)`` in an isolated decoder process, or here when isolation is off."""
     return fn(*args) if decoders is None else decoders.call(fn, *args)
 
@@ -52,7 +62,7 @@ def _call(decoders: WorkerPool | None, fn: Callable, *args):
 def _header(
     path: Path,
     done: Callable[[str, str], bool],
-    anonymise: Callable[[ImageRecord], ImageRecord],
+    anonymise: Anonymise,
     decoders: WorkerPool | None = None,
     known: Mapping[str, tuple[tuple[int, int, int, int], str]] | None = None,
 ) -> Input:
@@ -75,7 +85,7 @@ def _header(
     try:
         record = anonymise(_call(decoders, read_record, path))
     except RejectedInput as exc:
-        identity = anonymise(exc.identity) if exc.identity is not None else None  # type: ignore[arg-type]
+        identity = anonymise(exc.identity) if exc.identity is not None else None
         return Input(p, sha, None, ImageResult(None, p, "rejected", exc.reason, identity=identity), stat=seen,
                      hashed=hashed)  # fmt: skip
     except WorkerFailed as exc:
@@ -105,7 +115,7 @@ def unchanged(item: Input) -> bool:
         return False
 
 
-def reread(item: Input, anonymise: Callable[[ImageRecord], ImageRecord], decoders: WorkerPool | None = None) -> Input:
+def reread(item: Input, anonymise: Anonymise, decoders: WorkerPool | None = None) -> Input:
     """A resumed file (``done``) made a file to analyse again, its header read anew; it stays
     resumed when that fails now (its stored result stands)."""
     try:
@@ -142,7 +152,7 @@ def _utf8(text: str) -> bool:
 def header_pass(
     paths: Sequence[Path],
     store: StateStore,
-    anonymise: Callable[[ImageRecord], ImageRecord],
+    anonymise: Anonymise,
     workers: int,
     decoders: WorkerPool | None = None,
 ) -> list[Input]:
@@ -221,6 +231,7 @@ def _produce(todo: "queue.Queue[Input | None]", out: "queue.Queue", chunk: int, 
     try:
         while (item := todo.get()) is not None:
             try:
+                assert item.record is not None  # (only accepted files are streamed)
                 for batch in chunks(item.record, chunk, decoders):
                     out.put((item, batch))
                 out.put((item, END))

@@ -51,6 +51,7 @@ def interrupts_held() -> Iterator[None]:
     try:
         yield
     finally:
+        s: int  # a held signal, then a caught signal number
         for s, handler in before.items():
             signal.signal(s, handler)
         for s in dict.fromkeys(caught):

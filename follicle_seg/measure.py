@@ -208,9 +208,12 @@ def measure_mask(
     corners = outline[ConvexHull(outline).vertices]  # once for both spacings: scaling keeps corners
     d1_px, d2_px = _polygon_feret(corners)
     calibrated = spacing_row_mm is not None and spacing_col_mm is not None
+    d1_mm: float | None
+    d2_mm: float | None
     if calibrated:
+        assert spacing_row_mm is not None and spacing_col_mm is not None  # (calibrated)
         d1_mm, d2_mm = _polygon_feret(corners * np.array([spacing_row_mm, spacing_col_mm]))
-        area_mm2: float | None = rows.size * float(spacing_row_mm) * float(spacing_col_mm)  # type: ignore[arg-type]
+        area_mm2: float | None = rows.size * float(spacing_row_mm) * float(spacing_col_mm)
     else:
         d1_mm = d2_mm = area_mm2 = None
     score = float(np.asarray(prob)[mask].mean()) if prob is not None else 1.0
@@ -299,7 +302,7 @@ def measure_frame(seg: FrameSegmentation) -> FrameMeasurement:
 def _near_edge(seg: FrameSegmentation) -> np.ndarray:
     """Pixels of the region grid within :data:`EDGE_PX` of the scan area's edge: next to a pixel
     outside the scan area (``seg.scan``) or to the grid's border."""
-    outside = np.zeros(seg.labels.shape, np.uint8) if seg.scan is None else (~seg.scan).astype(np.uint8)
+    outside: np.ndarray = np.zeros(seg.labels.shape, np.uint8) if seg.scan is None else (~seg.scan).astype(np.uint8)
     outside = cv2.copyMakeBorder(outside, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=1)
     near = cv2.dilate(outside, np.ones((2 * EDGE_PX + 1,) * 2, np.uint8))
     return near[1:-1, 1:-1].astype(bool)

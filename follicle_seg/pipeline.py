@@ -30,13 +30,13 @@ import re
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 from follicle_seg import __version__
 from follicle_seg.engine import DICOM_NOT_WRITTEN, Engine, load_segmenter
 from follicle_seg.errors import FollicleSegError, OutputError, printable, said
 from follicle_seg.filehash import file_sha256
-from follicle_seg.intake import Input, header_pass, unchanged
+from follicle_seg.intake import Anonymise, Input, header_pass, unchanged
 from follicle_seg.interrupt import Terminated
 from follicle_seg.io import discover
 from follicle_seg.isolation import WorkerPool
@@ -46,7 +46,10 @@ from follicle_seg.outdir import (exclusive, out_state, prepare_out, remove_outpu
                                  start_log, superseded)
 from follicle_seg.privacy import load_key, pseudonym
 from follicle_seg.state import StateStore
-from follicle_seg.types import ImageRecord, ImageResult, Network
+from follicle_seg.types import ImageResult, Network
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["INTERRUPTED", "RunOptions", "RunSummary", "read_timing", "run"]
 
@@ -72,7 +75,7 @@ def read_timing(log_text: str) -> dict[str, float]:
     return {name: float(value) for name, value in (p.rsplit(" ", 1) for p in phases)}
 
 
-def _anonymiser(key: bytes | None) -> Callable[[ImageRecord], ImageRecord]:
+def _anonymiser(key: bytes | None) -> Anonymise:
     if key is None:
         return lambda record: record
     return lambda record: replace(record, patient_id=pseudonym(record.patient_id, key))
@@ -223,6 +226,7 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
             store.record(item.sha256, result)
             statuses[item.path] = result.status
             if result.status == "ok":
+                assert result.record is not None  # (an analysed file's result has its record)
                 summary.frames += result.record.n_frames
             if result.status != "ok":
                 log.warning("%s", said(item.path, result.reason))
@@ -230,10 +234,12 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
                 progress.file_done(result)
 
         for item in decided:
+            assert item.result is not None  # (``decided``: the header pass gave its result)
             on_result(item, item.result)
         if progress:
             progress.start(total_files=len(paths), done=summary.resumed + len(decided),
-                           total_frames=sum(i.record.n_frames * i.record.n_panes for i in todo))
+                           total_frames=sum(i.record.n_frames * i.record.n_panes
+                                            for i in todo if i.record is not None))  # fmt: skip
         if todo:
             summary.device = _execute(todo, options, on_result, progress, decoders, timing)
         if stand_ins := _stand_ins(decided, statuses):  # the next run would analyse them: this one does
@@ -318,7 +324,7 @@ def _write_outputs(options: RunOptions, tables: dict, results: list[ImageResult]
     return int(tables["ovaries"]["needs_review"].fillna(False).sum())
 
 
-def _whole_frame(decoders: WorkerPool | None) -> Callable[[str], object]:
+def _whole_frame(decoders: WorkerPool | None) -> Callable[[str], np.ndarray]:
     """A file's whole first frame, grey, decoded in an isolated process when there are some."""
     from follicle_seg.io.dicom import whole_frame
 

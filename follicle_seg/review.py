@@ -38,6 +38,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -109,7 +110,8 @@ class Review:
         self._confirmed: dict[OvaryKey, Decision] = {}
         self._sides: dict[str, Decision] = {}  # left and right lines, by image
         for d in self.decisions:
-            table: dict
+            key: Any  # the key of its table: an image's UID, an OvaryKey or (UID, follicle id)
+            table: dict[Any, Decision]
             if d.decision in SIDES:
                 key, table = d.sop_instance_uid, self._sides
             elif d.decision == CONFIRMED:
@@ -210,7 +212,8 @@ class Review:
         d = self._of_follicle.get((f.sop_instance_uid, f.follicle_id))
         if d is None:
             return None
-        row, col = d.centroid  # type: ignore[misc]
+        assert d.centroid is not None  # (a not_follicle or follicle line is read with its centroid)
+        row, col = d.centroid
         if max(abs(row - f.best.centroid_row), abs(col - f.best.centroid_col)) > CENTROID_TOLERANCE_PX:
             raise self._error(d, f"follicle {f.follicle_id} of {f.sop_instance_uid} is at row "
                                  f"{f.best.centroid_row:.1f}, column {f.best.centroid_col:.1f}, not at "
@@ -390,7 +393,7 @@ def worksheet(
         {**_decided(d, review.applied.get(d.line)),
          "overlay": files.get((d.sop_instance_uid, review.frames[d.line]), "") if d.line in review.frames
          else first_overlay.get(d.sop_instance_uid, "")}
-        for d in (review.decisions if review else ())
+        for d in (review.decisions if review else ()) if review is not None
     ]  # fmt: skip
     flagged = ovaries[ovaries["needs_review"].fillna(False).astype(bool)]
     images = tables["images"]

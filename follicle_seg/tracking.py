@@ -488,7 +488,8 @@ def _iou(a: np.ndarray, a0: tuple[int, int], b: np.ndarray, b0: tuple[int, int])
 def _spacing(record: ImageRecord) -> tuple[float, float]:
     cal = record.calibration
     if cal.calibrated:
-        return float(cal.spacing_row_mm), float(cal.spacing_col_mm)  # type: ignore[arg-type]
+        assert cal.spacing_row_mm is not None and cal.spacing_col_mm is not None  # (calibrated)
+        return float(cal.spacing_row_mm), float(cal.spacing_col_mm)
     return 1.0, 1.0
 
 

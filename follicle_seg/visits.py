@@ -63,7 +63,7 @@ from follicle_seg.tracking import (
     ellipsoid_volume_ml,
     frame_words,
 )
-from follicle_seg.types import DUPLICATE, Follicle, ImageResult
+from follicle_seg.types import DUPLICATE, Follicle, ImageRecord, ImageResult
 
 log = logging.getLogger(__name__)
 
@@ -257,7 +257,7 @@ def build_tables(
                           for rec in (r.record for r in dated if r.status == "ok") if rec is not None}  # fmt: skip
         tables["review_log"] = review.log_table(
             {ov.key: (ov.count_before, len(ov.chosen.follicles), ov.counted_before,
-                      ov.chosen.record.sop_instance_uid) for ov in ovaries},  # type: ignore[union-attr]
+                      _record(ov.chosen).sop_instance_uid) for ov in ovaries},
             sided_from,
         )  # fmt: skip
     return tables
@@ -291,7 +291,7 @@ class _OvaryVisit:
         return [_follicle_row(self, u, False) for r in self._by_uid() for u in r.unsure]
 
     def _by_uid(self) -> list[ImageResult]:
-        return sorted(self.images, key=lambda r: r.record.sop_instance_uid)  # type: ignore[union-attr]
+        return sorted(self.images, key=lambda r: _record(r).sop_instance_uid)
 
     def follicle_rows(self) -> list[dict]:
         chosen = self.chosen
@@ -389,16 +389,16 @@ class _OvaryVisit:
         the stills that raise it (those holding an unsure candidate for "low confidence", those
         whose own results carry a network flag), else its first still (a flag the sweep derives
         as a whole: no ovary found)."""
-        uid = r.record.sop_instance_uid  # type: ignore[union-attr]
+        uid = _record(r).sop_instance_uid
         stills = self.stills.get(uid, ())
         if flag == FLAG_LOW_CONFIDENCE:  # a joined sweep's candidates keep their still's UID
             holding = {u.sop_instance_uid for u in r.unsure}
-            frames = {k for k, still in enumerate(stills) if still.record.sop_instance_uid in holding}  # type: ignore[union-attr]
+            frames = {k for k, still in enumerate(stills) if _record(still).sop_instance_uid in holding}
         elif flag in IMAGE_FLAGS:
             frames = set()
         else:
             frames = {k for k, still in enumerate(stills) if flag in still.flags}
-        return [stills[k].record.sop_instance_uid for k in sorted(frames) if k < len(stills)] or [uid]  # type: ignore[union-attr]
+        return [_record(stills[k]).sop_instance_uid for k in sorted(frames) if k < len(stills)] or [uid]
 
     def _ovary_size(self) -> dict:
         """d1, d2 and area of the largest ovary section among the images (SPEC), and the volume
@@ -406,13 +406,13 @@ class _OvaryVisit:
         with the largest ovary section (as a sonographer measures the third diameter on another
         image), so that the volume always goes with the d1 and d2 beside it."""
         measured = [r for r in self.images if r.ovary is not None and r.ovary.area_mm2 is not None]
-        chosen = max(measured, key=lambda r: r.ovary.area_mm2, default=None)  # type: ignore[union-attr]
+        chosen = max(measured, key=_ovary_area, default=None)
         biggest = chosen.ovary if chosen is not None else None
         # the third axis of the image that gave d1 and d2 when it is a sweep, else of the sweep
         # with the largest section (calibrated sweeps only, compared in mm^2 as d1 and d2 are)
         swept = [r for r in measured if r.ovary_d3_mm is not None]
         third = chosen if chosen is not None and chosen.ovary_d3_mm is not None else max(
-            swept, key=lambda r: r.ovary.area_mm2, default=None)  # type: ignore[union-attr]  # fmt: skip
+            swept, key=_ovary_area, default=None)  # fmt: skip
         d3 = third.ovary_d3_mm if third is not None else None
         volume = None
         if biggest is not None and biggest.d1_mm is not None and biggest.d2_mm is not None and d3 is not None:
@@ -423,6 +423,18 @@ class _OvaryVisit:
             "ovary_area_mm2": _round(biggest.area_mm2 if biggest else None, 2),
             "ovary_volume_ml": _round(volume, 3),
         }
+
+
+def _record(r: ImageResult) -> ImageRecord:
+    """The record of an ok result of an ovary-visit (:func:`_groups` keeps only those with one)."""
+    assert r.record is not None
+    return r.record
+
+
+def _ovary_area(r: ImageResult) -> float:
+    """The ovary section's area of an image measured with one (``_OvaryVisit._ovary_size``)."""
+    assert r.ovary is not None and r.ovary.area_mm2 is not None
+    return r.ovary.area_mm2
 
 
 def _groups(results: Sequence[ImageResult]) -> dict[tuple[str, str, str], list[ImageResult]]:
@@ -456,12 +468,12 @@ def _ovary_visits(
     for (p, d, side), images in sorted(_groups(results).items(), key=lambda kv: (kv[0][0], not kv[0][1], kv[0][1:])):
         pairs = join_sweeps_with_stills(images)
         joined = [r for r, _ in pairs]
-        members = {r.record.sop_instance_uid: frames for r, frames in pairs if frames}  # type: ignore[union-attr]
+        members = {_record(r).sop_instance_uid: frames for r, frames in pairs if frames}
         stills, sweeps = stills + sum(map(len, members.values())), sweeps + len(members)
         before = max(len(r.follicles) for r in joined) if analysed is None else analysed.get((p, d, side), 0)
         ovary = _OvaryVisit(p, d, side, review.apply(joined, (p, d, side)), len(images), before, members)
         if analysed is None:
-            ovary.counted_before = counted_image(joined).record.sop_instance_uid  # type: ignore[union-attr]
+            ovary.counted_before = _record(counted_image(joined)).sop_instance_uid
         ovaries.append(ovary)
     if sweeps:
         log.info("%d single-frame files tracked as the frames of %d sweeps", stills, sweeps)

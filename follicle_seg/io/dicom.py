@@ -18,6 +18,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from pathlib import Path
+from typing import TypedDict
 
 import numpy as np
 from pydicom.dataset import Dataset
@@ -233,7 +234,9 @@ def _record_from_header(path_str: str, ds: Dataset) -> ImageRecord:
     regions = [_parse_region(item) for item in ds.get("SequenceOfUltrasoundRegions", [])]
     chosen = choose_region(regions, n_rows, n_cols)
     box = chosen.clipped(n_rows, n_cols) if chosen is not None else None
+    pane_sources: list[tuple[tuple[int, int, int, int] | None, UltrasoundRegion | None]]
     if box is not None:
+        assert chosen is not None  # (its box)
         region, region_source = box, "ultrasound_region"
         pane_sources = [(r.clipped(n_rows, n_cols), r) for r in other_panes(regions, chosen, n_rows, n_cols)]
     else:  # found in the pixels; the panes of a dual display share the file's calibration
@@ -437,7 +440,7 @@ def acquired_at(ds: Dataset) -> float | None:
             return None
         stamp = day.replace(".", "").replace("-", "") + clock.replace(":", "")
     try:
-        moment = DT(stamp).replace(tzinfo=None)  # a UTC offset is parsed, then dropped
+        moment: datetime = DT(stamp).replace(tzinfo=None)  # a UTC offset is parsed, then dropped
     except (TypeError, ValueError, OverflowError):
         return None
     return (moment - datetime(1970, 1, 1)).total_seconds()
@@ -602,7 +605,15 @@ def _pixel_source(path: str, syntax: str) -> str | Dataset:
         raise RejectedInput(path, f"corrupt deflated data set ({brief(exc)})") from exc
 
 
-def _decoding(ds: Dataset) -> dict[str, object]:
+class _Decoding(TypedDict, total=False):
+    """pydicom's decoding options (keyword arguments of ``iter_pixels`` and ``pixel_array``)."""
+
+    decoding_plugin: str
+    planar_configuration: int
+    bits_stored: int
+
+
+def _decoding(ds: Dataset) -> _Decoding:
     """pydicom's decoding options for the file whose header is ``ds``: the plugin
     (:func:`_decoding_plugin`); for compressed data PlanarConfiguration 0, as for native colour
     data without the tag (what viewers assume; pydicom refused the file). That tag describes
@@ -611,7 +622,7 @@ def _decoding(ds: Dataset) -> dict[str, object]:
     bits (HighBit above BitsStored - 1) are read whole, then shifted down (:func:`_decoded`):
     pydicom kept the low bits, noise."""
     syntax = str(ds.file_meta.TransferSyntaxUID)
-    options: dict[str, object] = {"decoding_plugin": _decoding_plugin(syntax, tag_int(ds, "BitsStored", 8))}
+    options: _Decoding = {"decoding_plugin": _decoding_plugin(syntax, tag_int(ds, "BitsStored", 8))}
     colour = tag_int(ds, "SamplesPerPixel", 1) > 1
     if UID(syntax).is_compressed or (colour and tag_optional_int(ds, "PlanarConfiguration") is None):
         options["planar_configuration"] = 0

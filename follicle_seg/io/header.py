@@ -95,6 +95,9 @@ def ends_inside_an_element(path: str) -> bool:
             for last in pydicom.filereader.data_element_generator(fp, syntax == ImplicitVRLittleEndian, True,
                                                                   defer_size=256):  # fmt: skip
                 pass
+            # (a sequence of undefined length comes as a DataElement, which has no length: the
+            # AttributeError it raised, as this assertion does, ends in "cannot tell" below)
+            assert last is None or isinstance(last, RawDataElement)
             if last is None or last.length == 0xFFFFFFFF:
                 return False
             end = last.value_tell + last.length

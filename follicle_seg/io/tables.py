@@ -56,8 +56,9 @@ def write_tables(tables: Mapping[str, pd.DataFrame], out_dir: str | Path) -> lis
     out = Path(out_dir)
     files: list[tuple[Path, Callable[[str], object]]] = []
     for name, df in tables.items():
-        files.append((out / f"{name}.csv", lambda tmp, df=df: _csv_frame(df).to_csv(tmp, index=False)))
-        files.append((out / f"{name}.parquet", lambda tmp, df=df: _parquet_frame(df).to_parquet(tmp, index=False)))
+        # (mypy cannot type a lambda with a default argument: the ignores below)
+        files.append((out / f"{name}.csv", lambda tmp, df=df: _csv_frame(df).to_csv(tmp, index=False)))  # type: ignore[misc]
+        files.append((out / f"{name}.parquet", lambda tmp, df=df: _parquet_frame(df).to_parquet(tmp, index=False)))  # type: ignore[misc]
     try:
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_all(files)  # all or none: a stopped run leaves no new images.csv beside old tables

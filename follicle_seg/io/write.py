@@ -191,7 +191,7 @@ def write_us_dicom(
 
     ds.file_meta = FileMetaDataset()
     ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
-    ds.file_meta.MediaStorageSOPInstanceUID = uid
+    ds.file_meta.MediaStorageSOPInstanceUID = uid  # type: ignore[assignment]  # (pydicom makes the str a UID)
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     if tsyntax == ExplicitVRLittleEndian and photometric == "YBR_FULL_422":
         ds.PixelData = _pack_ybr_full_422(stored)

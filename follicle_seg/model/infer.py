@@ -50,6 +50,9 @@ from follicle_seg.types import (
 T = TypeVar("T")
 R = TypeVar("R")
 
+#: An image to segment: ``(pixels, spacing_row_mm, spacing_col_mm)``, and its fan mask when known.
+ImageToSegment = tuple[np.ndarray, float | None, float | None] | tuple[np.ndarray, float | None, float | None, np.ndarray]
+
 MIN_CONFIDENCE = 0.70
 """Flag ``network: unsure`` when the mean top-class probability over predicted structure is lower.
 
@@ -195,7 +198,7 @@ class Segmenter:
         net = load_network(weights).to(self.device)
         # CPU stays contiguous: channels-last is a third faster there, but oneDNN then keeps
         # memory for every input shape it meets, and peak memory grows with the archive (docs/batch.md)
-        self.network = net.to(memory_format=torch.channels_last) if cuda else net
+        self.network = net.to(memory_format=torch.channels_last) if cuda else net  # type: ignore[call-overload]  # (torch's hints lack it)
         self.threads = threads or min(8, os.cpu_count() or 1)
         # each pool thread runs torch's CPU ops on one core (OpenMP's thread count is per thread):
         # the pool is the parallelism, and 8 threads x all cores would oversubscribe the machine
@@ -208,7 +211,7 @@ class Segmenter:
         return list(self._pool.map(fn, items)) if self._pool else [fn(x) for x in items]
 
     def predict(
-        self, images: Sequence[tuple[np.ndarray, float | None, float | None]]
+        self, images: Sequence[ImageToSegment]
     ) -> list[tuple[np.ndarray, tuple[str, ...]]]:
         """Class probabilities on each region grid, plus out-of-distribution flags.
 
@@ -236,7 +239,7 @@ class Segmenter:
         return out
 
     def _predict_readings(
-        self, images: Sequence[tuple[np.ndarray, float | None, float | None]]
+        self, images: Sequence[ImageToSegment]
     ) -> list[tuple[np.ndarray, tuple[str, ...]]]:
         """Forward passes over frames of one padded shape at a time: zero padding to a larger
         frame's size changes what the network sees near the edges (up to 0.74 in probability on

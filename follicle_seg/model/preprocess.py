@@ -143,7 +143,7 @@ def fan_mask(pixels: np.ndarray) -> np.ndarray:
     numpy.ndarray
         Boolean mask, same shape.
     """
-    lit = (np.asarray(pixels) > 4).astype(np.uint8)
+    lit: np.ndarray = (np.asarray(pixels) > 4).astype(np.uint8)
     # lit pixels counted over each 9 x 9 window (mirrored at the border); > 20 % means 17 of 81
     lit = cv2.boxFilter(lit, cv2.CV_32F, (9, 9), normalize=False, borderType=cv2.BORDER_REFLECT) > 0.2 * 81
     n, regions, stats, _ = cv2.connectedComponentsWithStats(lit.view(np.uint8), connectivity=4)

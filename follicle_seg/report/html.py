@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import cast
 
 import pandas as pd
 
@@ -108,7 +109,7 @@ def write_report(
         to_check(sheet, out_dir, overlays_dir, patient_links),
     ]
     if "review_log" in tables:
-        shown: dict[tuple[str, int | None], str] = dict(links)  # by frame, and an image's first (reviewed) one
+        shown = cast("dict[tuple[str, int | None], str]", dict(links))  # by frame, and an image's first (reviewed) one
         for uid, named in frames.items():
             shown[(uid, None)] = next((n for _, n in named if "/reviewed/" in f"/{n}"), named[0][1])
         sections.append(review_log(tables["review_log"], shown, overlays_dir, patient_links))
