@@ -980,3 +980,29 @@ def test_a_voi_lut_is_noted_for_grey_images_only() -> None:
         ds = Dataset()
         ds.PhotometricInterpretation, ds.BitsStored, ds.VOILUTSequence = photometric, 12, [lut]
         assert grey_note(ds).startswith(said) and bool(grey_note(ds)) == bool(said)
+
+
+@pytest.mark.parametrize("undefined", [True, False])
+def test_a_file_cut_after_a_last_sequence_is_said_cut_whatever_the_sequences_length_encoding(tmp_path: Path,
+                                                                                          undefined: bool) -> None:
+    """A data set ending with a sequence of undefined length, a few bytes of the next element
+    after it: read as complete ("not an image"), where the same sequence of defined length was
+    said cut."""
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.sequence import Sequence
+
+    ds = pydicom.Dataset()
+    ds.PatientID, ds.Modality = "P1", "US"
+    item = pydicom.Dataset()
+    item.CodeValue = "1"
+    ds.ContentSequence = Sequence([item])
+    ds["ContentSequence"].is_undefined_length = undefined
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.6.1"
+    ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+    path = tmp_path / "cut.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    assert rejected(path).startswith("no pixel data")  # whole: not an image
+    path.write_bytes(path.read_bytes() + b"\x08\x00\x18")  # the first bytes of the next element's tag
+    assert rejected(path) == "truncated: the file ends inside its header, before the pixel data"

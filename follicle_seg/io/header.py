@@ -91,16 +91,18 @@ def ends_inside_an_element(path: str) -> bool:
                 syntax and syntax.is_little_endian and not syntax.is_deflated
             ):
                 return False
-            last = None
+            last, after = None, 0
             for last in pydicom.filereader.data_element_generator(fp, syntax == ImplicitVRLittleEndian, True,
                                                                   defer_size=256):  # fmt: skip
-                pass
-            # (a sequence of undefined length comes as a DataElement, which has no length: the
-            # AttributeError it raised, as this assertion does, ends in "cannot tell" below)
-            assert last is None or isinstance(last, RawDataElement)
-            if last is None or last.length == 0xFFFFFFFF:
+                after = fp.tell()  # past the element: for a sequence, past its delimiter
+            if last is None:
                 return False
-            end = last.value_tell + last.length
+            if isinstance(last, RawDataElement):  # (its declared length: a cut value reads short)
+                if last.length == 0xFFFFFFFF:
+                    return False
+                end = last.value_tell + last.length
+            else:  # a sequence of undefined length, read whole to its delimiter: no length of its own
+                end = after
             if end >= size:
                 return end > size
             fp.seek(end)
