@@ -91,6 +91,19 @@ FLAG_REASONS: dict[str, str] = {
 }  # fmt: skip
 
 
+def flag_reason(flag: str) -> str:
+    """:data:`FLAG_REASONS`' words for ``flag`` (the flag itself when it has none), the
+    low-confidence band written with the thresholds in force (a script that sets
+    ``MIN_FOLLICLE_SCORE`` to try another one wrote "0.60-0.90" beside it).
+
+    >>> flag_reason(FLAG_LOW_CONFIDENCE), flag_reason("odd")
+    ('a candidate follicle scored 0.60-0.90 and is not reported', 'odd')
+    """
+    if flag == FLAG_LOW_CONFIDENCE:
+        return f"a candidate follicle scored {LOW_CONFIDENCE_SCORE:.2f}-{MIN_FOLLICLE_SCORE:.2f} and is not reported"
+    return FLAG_REASONS.get(flag, flag)
+
+
 @dataclass
 class Track:
     """One follicle followed through a sweep (mutable while the sweep streams in).

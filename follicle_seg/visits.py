@@ -56,11 +56,11 @@ from follicle_seg.tracking import (
     FLAG_LOW_CONFIDENCE,
     FLAG_NO_DATE,
     FLAG_NO_PATIENT,
-    FLAG_REASONS,
     FLAG_SIDE_UNKNOWN,
     FLAG_UNCALIBRATED,
     MAX_COUNT_DISAGREEMENT,
     ellipsoid_volume_ml,
+    flag_reason,
     frame_words,
 )
 from follicle_seg.types import DUPLICATE, Follicle, ImageRecord, ImageResult
@@ -333,7 +333,7 @@ class _OvaryVisit:
     def review_reasons(self) -> list[dict]:
         """Why the ovary-visit needs review (``review_reasons`` rows): each review flag of each
         image, with its SOP Instance UID (an uncalibrated image, unknown side, low confidence,
-        no ovary, the network's flags: :data:`~follicle_seg.tracking.FLAG_REASONS`), and the
+        no ovary, the network's flags: :func:`~follicle_seg.tracking.flag_reason`), and the
         images' counts differing by more than :data:`MAX_COUNT_DISAGREEMENT` (no UID). None
         when a reviewer confirmed the count."""
         if self.confirmed:
@@ -354,7 +354,7 @@ class _OvaryVisit:
                 flags.append(FLAG_NO_PATIENT)
             for flag in dict.fromkeys([*flags, *r.flags]):
                 uids = [rec.sop_instance_uid] if flag in flags else self._flagged_stills(r, flag)
-                said = FLAG_REASONS.get(flag, flag)
+                said = flag_reason(flag)
                 # where: a cine's follicle (kept by the review) or ovary frame; the candidates left
                 # undecided, as the overlays number them. Not for stills joined into a sweep: their
                 # numbers and frames are each still's own, the sweep's are not drawn anywhere

@@ -596,3 +596,13 @@ def test_what_ingestion_noted_of_an_analysed_file_is_its_images_reason():
     images = build_tables([noted, result("b", [3.0])])["images"].set_index("sop_instance_uid")
     assert images.loc["a", "status"] == "ok" and images.loc["a", "reason"].startswith("its VOI LUT does not fit")
     assert images.loc["b", "reason"] == ""
+
+
+def test_the_low_confidence_reason_says_the_band_in_force(monkeypatch):
+    """A script trying another reporting threshold wrote "0.60-0.90" beside it in review_reasons."""
+    import follicle_seg.tracking as tracking
+
+    monkeypatch.setattr(tracking, "MIN_FOLLICLE_SCORE", 0.8)
+    reasons = build_tables([result("a", [4.0], flags=(FLAG_LOW_CONFIDENCE,))])["review_reasons"]
+    said = reasons.set_index("flag").loc[FLAG_LOW_CONFIDENCE, "reason"]
+    assert said.startswith("a candidate follicle scored 0.60-0.80 and is not reported")
