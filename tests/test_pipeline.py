@@ -1145,6 +1145,19 @@ def test_the_seg_follicle_segment_holds_the_reported_follicles_only(study, tmp_p
     assert checked == len(stills) and extra_before  # (the study has candidates on its stills)
 
 
+def test_a_very_long_patient_id_does_not_stop_the_run(tmp_path):
+    """Overlay names carry the patient id: a 250-character PatientID made them longer than the
+    file system allows, and "File name too long" stopped the whole run."""
+    source = pydicom.dcmread(SAMPLES / "mono_left.dcm")
+    source.PatientID = "P" * 250
+    source.save_as(tmp_path / "a.dcm")
+    out = tmp_path / "out"
+    summary = run([tmp_path / "a.dcm"], RunOptions(out=out, dicom=False))
+    assert summary.ok == 1
+    names = [p.name for p in (out / "overlays").glob("*.png")] + [p.name for p in (out / "report" / "patients").iterdir()]
+    assert names and max(len(n) for n in names) < 128
+
+
 def test_a_no_resume_run_stopped_early_leaves_no_tables_of_the_analysis_it_removed(tmp_path, monkeypatch):
     """Killed a second in, a --no-resume run had emptied overlays/ and dicom/ but left the old
     tables and a report linking the removed overlays."""

@@ -34,14 +34,23 @@ def uid_token(sop_instance_uid: str) -> str:
     return f"{_safe(sop_instance_uid[-8:])}-{digest}"
 
 
+#: The longest patient part of a file name: a 250-character PatientID made overlay names longer
+#: than a file system allows ("File name too long" stopped the run).
+MAX_PATIENT_TOKEN = 64
+
+
 def patient_token(patient_id: str) -> str:
     """A patient id as file names write it (overlays, the report's patient pages): reduced to
-    ``[A-Za-z0-9.-]`` characters, ``unknown`` when empty.
+    ``[A-Za-z0-9.-]`` characters, ``unknown`` when empty; a long one cut to
+    :data:`MAX_PATIENT_TOKEN` characters, a hash of the whole id at its end.
 
-    >>> patient_token("P 01/b"), patient_token("")
-    ('P-01-b', 'unknown')
+    >>> patient_token("P 01/b"), patient_token(""), patient_token("P" * 100)[-10:], len(patient_token("P" * 100))
+    ('P-01-b', 'unknown', 'PPP-48eb68', 64)
     """
-    return _safe(patient_id or "unknown")
+    token = _safe(patient_id or "unknown")
+    if len(token) <= MAX_PATIENT_TOKEN:
+        return token
+    return f"{token[: MAX_PATIENT_TOKEN - 7]}-{hashlib.sha1(patient_id.encode()).hexdigest()[:6]}"
 
 
 def overlay_stem(sop_instance_uid: str, *, patient_id: str, study_date: str, laterality: str) -> str:
