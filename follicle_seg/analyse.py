@@ -129,8 +129,7 @@ class FileAnalysis:
             instances = _unpack(inst).astype(np.int32)
             ids = _paint(instances, m, [(f.best, f.follicle_id) for f in result.follicles])
             unsure = _paint(instances, m, [(u.best, u.follicle_id) for u in result.unsure])
-            # (a result stored before ``seen_in`` was kept has the largest sections only)
-            reported = np.maximum(_paint(instances, m, [(s, i) for i, s in result.seen_in]), ids)
+            reported = _paint(instances, m, [(s, i) for i, s in result.seen_in])  # (largest sections among them)
             keys.append(KeyFrame(k, _unpack(labels), ids, unsure, reported))
         return keys
 

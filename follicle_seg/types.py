@@ -273,7 +273,8 @@ class ImageResult:
     identity: Identity | None = None
     # every section of the reported follicles on the key frames, with its follicle_id: a sweep's
     # key frame shows follicles measured on other frames too, and the DICOM SEG's follicle
-    # segment holds the reported follicles' pixels, not the unsure candidates' or specks'
+    # segment holds the reported follicles' pixels, not the unsure candidates' or specks'; made
+    # when the file is finished, not kept in the run state (a resumed result has none)
     seen_in: tuple[tuple[int, Section], ...] = ()
 
     @property

@@ -519,7 +519,7 @@ def test_the_tracking_line_never_runs_to_a_visit_without_follicles_nor_to_one_wi
               for line in drawn[0].axes[0].get_lines() if line.get_linestyle() == "-"]  # fmt: skip
     assert pieces == []
     labels = [t.get_text() for t in drawn[0].legends[0].get_texts()]
-    assert labels == ["counted follicle; line: largest, visit to visit", "ovary without follicle"]
+    assert labels == ["counted follicle", "ovary without follicle"]  # no line drawn: none named
     # how many follicles each visit with several has, over its dots (equal sizes are one dot)
     notes = [(t.get_text(), t.xy) for t in drawn[0].axes[0].texts if hasattr(t, "xy")]
     assert notes == [("2", (29.0, 5.4))]

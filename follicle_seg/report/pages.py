@@ -71,13 +71,15 @@ def page_names(patients: list[str]) -> dict[str, str]:
 
     >>> page_names(["P01", "P 02", "P-02", "P-02_e98d1a", ""])
     {'P01': 'P01.html', 'P 02': 'P-02_e98d1a.html', 'P-02': 'P-02.html', 'P-02_e98d1a': 'P-02-e98d1a_08c41d.html', '': 'unknown_da39a3.html'}
+    >>> page_names(["CON.1"])["CON.1"].startswith("CON.1_")
+    True
     >>> page_names(["abc", "ABC", "..", "con"])
     {'abc': 'abc_a9993e.html', 'ABC': 'ABC_3c01bd.html', '..': 'x_9d891e.html', 'con': 'con_b1f6e5.html'}
     """
     names = {}
     for p in patients:
         t = patient_token(p)
-        plain = t == p and not t.startswith(".") and t.upper() not in _RESERVED
+        plain = t == p and not t.startswith(".") and t.split(".")[0].upper() not in _RESERVED  # CON.1 is CON
         names[p] = f"{t}.html" if plain else _hashed(p)
     alike = Counter(n.lower() for n in names.values())
     return {p: _hashed(p, 16 if "_" in n else 6) if alike[n.lower()] > 1 else n for p, n in names.items()}

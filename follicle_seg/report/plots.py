@@ -168,6 +168,7 @@ def plot_follicle_tracking(
         if np.isfinite(largest[1]).any():
             for segment_x, segment_y in _line_segments(*largest):
                 ax.plot(segment_x, segment_y, color=colour, linewidth=1.2, alpha=0.7)
+                drawn.add("line")
             top = max(top, float(np.nanmax(largest[1])) + 2)
         empty = scanned[scanned["follicle_count"].fillna(0).astype(float) == 0]
         drawn |= {"dots"} if np.isfinite(y).any() else set()
@@ -204,6 +205,7 @@ def plot_follicle_tracking(
     fig.suptitle(title, fontsize=11)
     handles = [  # what the chart draws only
         Line2D([], [], color="#444444", marker="o", linestyle="-", label="counted follicle; line: largest, visit to visit")
+        if "line" in drawn else Line2D([], [], color="#444444", marker="o", linestyle="", label="counted follicle")
         if "dots" in drawn else None,
         Line2D([], [], color="black", marker="o", markerfacecolor="none", linestyle="", label="ovary without follicle")
         if "empty" in drawn else None,
