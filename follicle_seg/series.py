@@ -40,7 +40,7 @@ from follicle_seg.tracking import (
     FLAG_UNCALIBRATED,
     summarise_image,
 )
-from follicle_seg.types import Follicle, FrameMeasurement, ImageRecord, ImageResult
+from follicle_seg.types import Follicle, FrameMeasurement, ImageResult
 
 #: Stills acquired at most this many seconds apart are consecutive frames of one sweep.
 MAX_FRAME_GAP_S = 1.0
@@ -97,21 +97,15 @@ def sweep_frames(results: Sequence[ImageResult]) -> list[list[ImageResult]]:
         members.sort(key=_acquired)
         run = [members[0]]
         for r in members[1:]:
-            last = _record(run[-1])
+            last = run[-1].analysed_record()
             if (_acquired(r) - _acquired(run[-1]) <= MAX_FRAME_GAP_S
-                    and region_overlap(_record(r).region, last.region) >= MIN_REGION_OVERLAP):  # fmt: skip
+                    and region_overlap(r.analysed_record().region, last.region) >= MIN_REGION_OVERLAP):  # fmt: skip
                 run.append(r)
                 continue
             sweeps.append(run)
             run = [r]
         sweeps.append(run)
     return [run for run in sweeps if len(run) > 1]
-
-
-def _record(r: ImageResult) -> ImageRecord:
-    """The record of an ok still of :func:`sweep_frames` (grouped only with one)."""
-    assert r.record is not None
-    return r.record
 
 
 def _acquired(r: ImageResult) -> float:
@@ -136,8 +130,8 @@ def summarise_series(frames: Sequence[ImageResult]) -> ImageResult:
     The record is the first frame's with ``n_frames`` the number of stills and the frame spacing
     they all give (SpacingBetweenSlices), if any; follicles are tracked across the stills.
     """
-    spacings = {_record(r).frame_spacing_mm for r in frames}
-    record = replace(_record(frames[0]), n_frames=len(frames),
+    spacings = {r.analysed_record().frame_spacing_mm for r in frames}
+    record = replace(frames[0].analysed_record(), n_frames=len(frames),
                      frame_spacing_mm=spacings.pop() if len(spacings) == 1 else None)  # fmt: skip
     follicle_of = {}
     ovary_of = {}
@@ -162,7 +156,7 @@ def summarise_series(frames: Sequence[ImageResult]) -> ImageResult:
     def of_still(f: Follicle) -> Follicle:
         # a track's largest section is one its still reported or left unsure, so ``follicle_of``
         # holds it; should it not, the result keeps the still's UID rather than failing the tables
-        uid = _record(frames[f.best.frame_index]).sop_instance_uid
+        uid = frames[f.best.frame_index].analysed_record().sop_instance_uid
         still = follicle_of.get(id(f.best)) or replace(f, sop_instance_uid=uid)
         return replace(still, n_frames=f.n_frames, d3_mm=f.d3_mm, volume_ml=f.volume_ml)
 

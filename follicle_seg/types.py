@@ -277,6 +277,12 @@ class ImageResult:
     # when the file is finished, not kept in the run state (a resumed result has none)
     seen_in: tuple[tuple[int, Section], ...] = ()
 
+    def analysed_record(self) -> ImageRecord:
+        """The record of a result that has one, for code handed only such results (an ok
+        result's, an ovary-visit's images): a type checker then knows it is there."""
+        assert self.record is not None, f"{self.path}: a result without a record"
+        return self.record
+
     @property
     def said(self) -> str:
         """``images.csv``'s reason: why a file was not analysed, or of an analysed one what its

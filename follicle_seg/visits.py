@@ -63,7 +63,7 @@ from follicle_seg.tracking import (
     flag_reason,
     frame_words,
 )
-from follicle_seg.types import DUPLICATE, Follicle, ImageRecord, ImageResult
+from follicle_seg.types import DUPLICATE, Follicle, ImageResult
 
 log = logging.getLogger(__name__)
 
@@ -257,7 +257,7 @@ def build_tables(
                           for rec in (r.record for r in dated if r.status == "ok") if rec is not None}  # fmt: skip
         tables["review_log"] = review.log_table(
             {ov.key: (ov.count_before, len(ov.chosen.follicles), ov.counted_before,
-                      _record(ov.chosen).sop_instance_uid) for ov in ovaries},
+                      ov.chosen.analysed_record().sop_instance_uid) for ov in ovaries},
             sided_from,
         )  # fmt: skip
     return tables
@@ -291,7 +291,7 @@ class _OvaryVisit:
         return [_follicle_row(self, u, False) for r in self._by_uid() for u in r.unsure]
 
     def _by_uid(self) -> list[ImageResult]:
-        return sorted(self.images, key=lambda r: _record(r).sop_instance_uid)
+        return sorted(self.images, key=lambda r: r.analysed_record().sop_instance_uid)
 
     def follicle_rows(self) -> list[dict]:
         chosen = self.chosen
@@ -389,16 +389,16 @@ class _OvaryVisit:
         the stills that raise it (those holding an unsure candidate for "low confidence", those
         whose own results carry a network flag), else its first still (a flag the sweep derives
         as a whole: no ovary found)."""
-        uid = _record(r).sop_instance_uid
+        uid = r.analysed_record().sop_instance_uid
         stills = self.stills.get(uid, ())
         if flag == FLAG_LOW_CONFIDENCE:  # a joined sweep's candidates keep their still's UID
             holding = {u.sop_instance_uid for u in r.unsure}
-            frames = {k for k, still in enumerate(stills) if _record(still).sop_instance_uid in holding}
+            frames = {k for k, still in enumerate(stills) if still.analysed_record().sop_instance_uid in holding}
         elif flag in IMAGE_FLAGS:
             frames = set()
         else:
             frames = {k for k, still in enumerate(stills) if flag in still.flags}
-        return [_record(stills[k]).sop_instance_uid for k in sorted(frames) if k < len(stills)] or [uid]
+        return [stills[k].analysed_record().sop_instance_uid for k in sorted(frames) if k < len(stills)] or [uid]
 
     def _ovary_size(self) -> dict:
         """d1, d2 and area of the largest ovary section among the images (SPEC), and the volume
@@ -423,12 +423,6 @@ class _OvaryVisit:
             "ovary_area_mm2": _round(biggest.area_mm2 if biggest else None, 2),
             "ovary_volume_ml": _round(volume, 3),
         }
-
-
-def _record(r: ImageResult) -> ImageRecord:
-    """The record of an ok result of an ovary-visit (:func:`_groups` keeps only those with one)."""
-    assert r.record is not None
-    return r.record
 
 
 def _ovary_area(r: ImageResult) -> float:
@@ -468,12 +462,12 @@ def _ovary_visits(
     for (p, d, side), images in sorted(_groups(results).items(), key=lambda kv: (kv[0][0], not kv[0][1], kv[0][1:])):
         pairs = join_sweeps_with_stills(images)
         joined = [r for r, _ in pairs]
-        members = {_record(r).sop_instance_uid: frames for r, frames in pairs if frames}
+        members = {r.analysed_record().sop_instance_uid: frames for r, frames in pairs if frames}
         stills, sweeps = stills + sum(map(len, members.values())), sweeps + len(members)
         before = max(len(r.follicles) for r in joined) if analysed is None else analysed.get((p, d, side), 0)
         ovary = _OvaryVisit(p, d, side, review.apply(joined, (p, d, side)), len(images), before, members)
         if analysed is None:
-            ovary.counted_before = _record(counted_image(joined)).sop_instance_uid
+            ovary.counted_before = counted_image(joined).analysed_record().sop_instance_uid
         ovaries.append(ovary)
     if sweeps:
         log.info("%d single-frame files tracked as the frames of %d sweeps", stills, sweeps)
