@@ -52,7 +52,7 @@ def interrupts_held() -> Iterator[None]:
         yield
     finally:
         s: int  # a held signal, then a caught signal number
-        for s, handler in before.items():
-            signal.signal(s, handler)
+        for s, handler in before.items():  # (None: a handler set outside Python, not restorable)
+            signal.signal(s, handler if handler is not None else signal.SIG_DFL)
         for s in dict.fromkeys(caught):
             signal.raise_signal(s)
