@@ -165,10 +165,6 @@ class Engine:
         except Exception as exc:  # noqa: BLE001
             log.exception("%s: analysis failed", item.path)
             result = ImageResult(item.record, item.path, "failed", f"{type(exc).__name__}: {exc}")
-            if item.record is not None:  # overlays of its key frames written before the failure go too
-                from follicle_seg.outdir import remove_outputs
-
-                remove_outputs(out, {item.record.sop_instance_uid})
         return result
 
     def _key_frames(self) -> Callable[..., list[Frame]]:

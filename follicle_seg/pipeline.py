@@ -222,7 +222,10 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
 
         def on_result(item: Input, result: ImageResult) -> None:
             if item.result is None and (result.status != "ok" or not unchanged(item)):
-                result = _changed_since_hashed(item, result, options.out)
+                result = _changed_since_hashed(item, result)
+            if item.result is None and result.status == "failed" and result.record is not None:
+                # what it drew before it failed (or of a file changed while read) goes with it
+                remove_outputs(options.out, {result.record.sop_instance_uid})
             store.record(item.sha256, result)
             statuses[item.path] = result.status
             if result.status == "ok":
@@ -363,20 +366,18 @@ def _check_device(device: str, here: bool = True) -> None:
         raise FollicleSegError(f"--device {device}: {exc}") from None
 
 
-def _changed_since_hashed(item: Input, result: ImageResult, out: Path) -> ImageResult:
+def _changed_since_hashed(item: Input, result: ImageResult) -> ImageResult:
     """A file that could not be analysed, or whose size, time or inode moved while it was read,
     checked against the hash taken before it was read: one changed or removed since (truncated by
     a copy still going, another file renamed over it by a sync job) is ``failed``, read again next
     run, not rejected for good, nor recorded ``ok`` with the header of one file and the pixels of
-    another (its overlays and DICOM objects, of that mix, are removed)."""
+    another."""
     try:
         now = file_sha256(item.path)
     except OSError:
         now = ""
     if now == item.sha256:
         return result
-    if result.status == "ok" and result.record is not None:
-        remove_outputs(out, {result.record.sop_instance_uid})
     what = "removed" if not now else "changed"
     why = f" ({result.reason})" if result.reason else ""
     return replace(result, status="failed",

@@ -7,6 +7,7 @@ tables over every result, and by ``follicle-seg inspect`` (what it predicts is w
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import date
@@ -36,7 +37,7 @@ def study_days(records: Iterable[ImageRecord]) -> dict[tuple[str, str], str]:
         later = sorted(rec.study_date for rec in members if rec.study_date and rec.date_tag != "StudyDate")
         if len(studied) == 1:
             day[key] = studied.pop()
-        elif not studied and later and _days_apart(later[0], later[-1]) <= 1:
+        elif not studied and later and days_between(later[-1], later[0]) <= 1:
             day[key] = later[0]
     return day
 
@@ -50,8 +51,14 @@ def on_study_day(rec: ImageRecord, days: dict[tuple[str, str], str]) -> ImageRec
     return replace(rec, study_date=moved) if moved and (rec.date_tag or not rec.study_date) else rec
 
 
-def _days_apart(first: str, last: str) -> float:
+def days_between(day: str, since: str | None) -> float:
+    """Days from ``since`` to ``day`` (``YYYY-MM-DD``); NaN when either is missing or not a date
+    (a run state of an older version kept them unchecked).
+
+    >>> days_between("2026-01-19", "2026-01-05"), days_between("", "2026-01-05")
+    (14.0, nan)
+    """
     try:
-        return float((date.fromisoformat(last) - date.fromisoformat(first)).days)
-    except ValueError:  # a date an older run state kept unchecked
-        return float("inf")
+        return float((date.fromisoformat(day or "") - date.fromisoformat(since or "")).days)
+    except ValueError:
+        return math.nan

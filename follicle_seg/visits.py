@@ -43,14 +43,13 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
 import pandas as pd
 
 from follicle_seg.review import Review, uid_tail
 from follicle_seg.series import IMAGE_FLAGS, join_sweeps_with_stills
-from follicle_seg.studyday import on_study_day, study_days
+from follicle_seg.studyday import days_between, on_study_day, study_days
 from follicle_seg.tracking import (
     DIAMETER_DECIMALS,
     FLAG_LOW_CONFIDENCE,
@@ -234,7 +233,7 @@ def build_tables(
     )
     reasons = [ov.review_reasons() for ov in ovaries]
     ovary_df = _frame(
-        [ov.row(groups.get(ov.patient_id, ""), _days(ov.study_date, baseline.get(ov.patient_id)), bool(why))
+        [ov.row(groups.get(ov.patient_id, ""), days_between(ov.study_date, baseline.get(ov.patient_id)), bool(why))
          for ov, why in zip(ovaries, reasons)],
         "ovaries",
     )
@@ -755,13 +754,6 @@ def _group_order(cohort: pd.DataFrame | None) -> list[str]:
     if cohort is None:
         return []
     return list(dict.fromkeys(cohort["group"].fillna("").astype(str)))
-
-
-def _days(study_date: str, baseline: str | None) -> float:
-    try:
-        return float((date.fromisoformat(study_date or "") - date.fromisoformat(baseline or "")).days)
-    except ValueError:  # no date (or one a run state of an older version kept unchecked)
-        return math.nan
 
 
 def half_up(value: float, decimals: int) -> str:

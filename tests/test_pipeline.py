@@ -1041,12 +1041,12 @@ def test_a_file_changed_while_it_was_read_is_read_again_next_run_not_rejected_fo
     shutil.copy(SAMPLES / "mono_left.dcm", path)
     item = Input(str(path), file_sha256(path), None, None)
     cut = ImageResult(None, str(path), "rejected", "frame 0 cannot be decoded")
-    assert _changed_since_hashed(item, cut, tmp_path) is cut  # as hashed: the rejection stands
+    assert _changed_since_hashed(item, cut) is cut  # as hashed: the rejection stands
     path.write_bytes(path.read_bytes()[:1000])
-    changed = _changed_since_hashed(item, cut, tmp_path)
+    changed = _changed_since_hashed(item, cut)
     assert changed.status == "failed" and "the file was changed while it was being read" in changed.reason
     path.unlink()
-    assert "the file was removed while" in _changed_since_hashed(item, cut, tmp_path).reason
+    assert "the file was removed while" in _changed_since_hashed(item, cut).reason
 
 
 def test_a_file_replaced_by_another_while_it_was_read_is_failed_not_ok_with_the_others_header(study, tmp_path,

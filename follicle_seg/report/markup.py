@@ -3,10 +3,8 @@ the file token of a patient's figures. Every string from the tables goes through
 
 from __future__ import annotations
 
-import hashlib
 import html
 import math
-import re
 from urllib.parse import quote
 
 import numpy as np
@@ -86,7 +84,3 @@ def url(relative: str) -> str:
     """A relative URL, percent-encoded, then HTML-escaped for an attribute."""
     return html.escape(quote(relative, safe="/._-"), quote=True)
 
-
-def file_token(patient_id: str) -> str:
-    safe = re.sub(r"[^A-Za-z0-9.-]+", "-", patient_id).strip("-")[:40] or "x"
-    return f"{safe}-{hashlib.sha1(patient_id.encode()).hexdigest()[:6]}"

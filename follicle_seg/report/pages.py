@@ -90,9 +90,13 @@ def _hashed(patient: str, digits: int = 6) -> str:
     return f"{token}_{hashlib.sha1(patient.encode()).hexdigest()[:digits]}.html"
 
 
+#: An empty PatientID, as the report writes it (a link without text could not be followed).
+NO_PATIENT = "(no PatientID)"
+
+
 def shown(patient: object) -> str:
     """A patient id as the report writes it (escaped); an empty one said, not a link without text."""
-    return esc(patient) if str(patient) else "(no PatientID)"
+    return esc(patient) if str(patient) else NO_PATIENT
 
 
 def visit_anchor(date: object, side: object = None) -> str:

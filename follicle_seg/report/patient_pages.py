@@ -24,7 +24,6 @@ from follicle_seg.report.markup import (
     SIDE_NAMES,
     bools,
     esc,
-    file_token,
     mean_mm,
     num,
     present,
@@ -33,6 +32,7 @@ from follicle_seg.report.markup import (
     yes,
 )
 from follicle_seg.report.pages import (
+    NO_PATIENT,
     PATIENTS,
     PatientLinks,
     page,
@@ -84,7 +84,7 @@ def write_patient_pages(
     csv = f"{_ROOT}follicles.csv" if (report.parent / "follicles.csv").is_file() else ""
     charts, pages = set(), set()
     for i, patient_id in enumerate(patients):
-        chart = report / "figures" / f"tracking_{file_token(patient_id)}.png"
+        chart = report / "figures" / f"tracking_{Path(links.names[patient_id]).stem}.png"  # named as its page
         group = group_label(tables["ovaries"].loc[tables["ovaries"]["patient_id"].astype(str) == patient_id, "group"].iloc[0])
         body = _section(patient_id, group, tables, chart, report, overlays, links, checked, csv)
         menu = [(f"{_UP}index.html", "Study report"), (f"{_UP}index.html#patients", "All patients")]
@@ -94,7 +94,7 @@ def write_patient_pages(
                 menu.append((links.href(other, up=_UP), f"{label}: {shown(other)}"))
         subtitle = (f"{esc(group)} &middot; patient {i + 1} of {len(patients)} &middot; "
                     f"follicle_seg {esc(__version__)}")  # fmt: skip (no date: an unchanged page stays as it was)
-        html = page(f"Patient {patient_id or '(no PatientID)'}", subtitle, menu, body)
+        html = page(f"Patient {patient_id or NO_PATIENT}", subtitle, menu, body)
         pages.add(write_if_changed(folder / links.names[patient_id], html))
         charts.add(chart)
     remove_stale(folder, pages)
