@@ -8,6 +8,7 @@ measurement text over tissue stays background, so a model learns to look through
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypedDict
 
 import cv2
 import numpy as np
@@ -152,18 +153,29 @@ def compose_canvas(
     return Canvas(canvas, (left, top, left + cols - 1, top + rows - 1))
 
 
+class OvaryGeometry(TypedDict):
+    """An ovary painted on a display plane, for the graphics (mm, radians): its centre ``(x, z)``,
+    semi-axes ``a`` and ``b``, angle, and its follicles ``(x, z, radius, diameter)``."""
+
+    centre: tuple[float, float]
+    a: float
+    b: float
+    angle: float
+    follicles: list[tuple[float, float, float, float]]
+
+
 _LABEL_TEXT = ("RT OVARY", "LT OVARY", "Rt Ovary", "Lt Ovary", "R OV", "L OV", "LOV", "ROV", "RT-OVARY",
                "LEFT OV", "Right Ovary", "Left Ovary", "CY", "1", "2")
 
 
-def draw_graphics(img: np.ndarray, plane: Plane, ovary: dict[str, object] | None, rng: np.random.Generator) -> None:
+def draw_graphics(img: np.ndarray, plane: Plane, ovary: OvaryGeometry | None, rng: np.random.Generator) -> None:
     """Calipers across the ovary or a follicle, a side label, measurement text (in place)."""
     value = int(rng.integers(170, 256))
     lines: list[str] = []
     if ovary is not None and rng.random() < 0.5:
-        cx, cz = ovary["centre"]  # type: ignore[misc]
+        cx, cz = ovary["centre"]
         targets = [(cx, cz, ovary["a"], ovary["angle"])]
-        targets += [(fx, fz, rad, rng.uniform(-np.pi, np.pi)) for fx, fz, rad, _ in ovary["follicles"]]  # type: ignore[union-attr]
+        targets += [(fx, fz, rad, rng.uniform(-np.pi, np.pi)) for fx, fz, rad, _ in ovary["follicles"]]
         size, step = int(rng.integers(3, 7)), int(rng.integers(3, 6))
         for k in rng.permutation(len(targets))[: int(rng.integers(1, 3))]:
             x, z, half, ang = targets[int(k)]
@@ -171,8 +183,8 @@ def draw_graphics(img: np.ndarray, plane: Plane, ovary: dict[str, object] | None
             _caliper(img, ends, size, step if rng.random() < 0.8 else None, value)
             lines.append(f"D{len(lines) + 1} {2 * half / 10:.2f} cm")
     if ovary is not None and rng.random() < 0.25:
-        cx, cz = ovary["centre"]  # type: ignore[misc]
-        row, col = plane.to_pixel(cx + rng.uniform(-1, 1) * ovary["a"], cz + rng.uniform(0.3, 1.3) * ovary["b"])  # type: ignore[operator]
+        cx, cz = ovary["centre"]
+        row, col = plane.to_pixel(cx + rng.uniform(-1, 1) * ovary["a"], cz + rng.uniform(0.3, 1.3) * ovary["b"])
         text = _LABEL_TEXT[int(rng.integers(len(_LABEL_TEXT)))]
         cv2.putText(img, text, (col - 20, row), cv2.FONT_HERSHEY_SIMPLEX, rng.uniform(0.35, 0.6), value, 1, cv2.LINE_AA)
     if lines or rng.random() < 0.3:

@@ -37,7 +37,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from follicle_seg.synth.canvas import draw_graphics
+from follicle_seg.synth.canvas import OvaryGeometry, draw_graphics
 from follicle_seg.synth.sector import Fan, Plane, fan_point, smooth_field
 
 def _soft(distance: np.ndarray, edge_mm: float) -> np.ndarray:
@@ -147,7 +147,7 @@ class _Scene:
         stripe = self.p.band(cx, cz, angle, 0.0, b * rng.uniform(0.05, 0.2), a * 0.7)
         self.paint(_soft(stripe, 0.8), rng.uniform(-8, 14), self.tissue_alpha)
 
-    def ovary(self, poi: bool = False) -> dict[str, object]:
+    def ovary(self, poi: bool = False) -> OvaryGeometry:
         """Paint the ovary and its follicles; returns its geometry for graphics.
 
         ``poi``: a small, flat, homogeneous ovary with few or no follicles (0.5-4 % of the fan),
@@ -191,13 +191,13 @@ class _Scene:
         follicles = self._follicles(diam, cx, cz, a, b, angle, r)
         return {"centre": (cx, cz), "a": a, "b": b, "angle": angle, "follicles": follicles}
 
-    def look_alike(self, ovary: dict[str, object]) -> None:
+    def look_alike(self, ovary: OvaryGeometry) -> None:
         """A rounder structure right beside the ovary, labelled background: a lobule of busy texture
         1-2.5 times the ovary's length (sometimes rimmed), or a dark cyst with a bright wall of
         about the ovary's size. Painted around the ovary (``keep_out``), never over it."""
         rng, p = self.rng, self.p
-        cx, cz = ovary["centre"]  # type: ignore[misc]
-        a = float(ovary["a"])  # type: ignore[arg-type]
+        cx, cz = ovary["centre"]
+        a = float(ovary["a"])
         cyst = rng.random() < 0.4
         size = float(np.clip(a * (rng.uniform(0.5, 1.2) if cyst else rng.uniform(1.0, 2.5)), 3.0, 25.0))
         for _ in range(10):  # a centre inside the fan
@@ -378,8 +378,8 @@ def layered_frame(rng: np.random.Generator, *, shift: float = 0.0,
         if poi and rng.random() < 0.8:
             scene.look_alike(ovary)
         for _ in range(int(rng.integers(0, 5))):
-            near = ovary["centre"] + rng.normal(0, 1, 2) * ovary["a"]  # type: ignore[operator]
-            near = (float(near[0]), float(near[1]))
+            at = ovary["centre"] + rng.normal(0, 1, 2) * ovary["a"]
+            near = (float(at[0]), float(at[1]))
             kind = rng.random()
             if kind < 0.5:
                 scene.vessel(near=near)

@@ -34,7 +34,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from follicle_seg.synth.canvas import draw_graphics
+from follicle_seg.synth.canvas import OvaryGeometry, draw_graphics
 from follicle_seg.synth.layered import ovary_axes, place_follicles
 from follicle_seg.synth.sector import Fan, Plane, fan_point, smooth_field
 
@@ -81,8 +81,8 @@ class _Labels:
         rng, p = self.rng, self.p
         cx, cz = near or self.point()
         if rng.random() < 0.5:
-            mask = p.ellipse(cx, cz, *(rng.uniform(1.0, 5.0) * np.array([1.0, rng.uniform(0.7, 1.0)])),
-                             rng.uniform(-np.pi, np.pi)) < 1.0
+            a, b = rng.uniform(1.0, 5.0) * np.array([1.0, rng.uniform(0.7, 1.0)])
+            mask = p.ellipse(cx, cz, a, b, rng.uniform(-np.pi, np.pi)) < 1.0
         else:
             mask = p.band(cx, cz, rng.uniform(-np.pi, np.pi), rng.uniform(-0.05, 0.05), rng.uniform(1.0, 4.0),
                           rng.uniform(5.0, 25.0)) < 0
@@ -127,7 +127,7 @@ class _Labels:
         self.add(p.ellipse(cx, cz, a, a * q, rng.uniform(-np.pi, np.pi)) < 1.0, rng.uniform(0.05, 1.0),
                  rng.uniform(0.0, 0.6), rng.uniform(0.01, 0.05))
 
-    def ovary(self, area: float) -> dict[str, object]:
+    def ovary(self, area: float) -> OvaryGeometry:
         """Paint the ovary (stroma, medulla, capsule) and its follicles; returns its geometry for graphics."""
         rng, p = self.rng, self.p
         a, b, diam = ovary_axes(rng, area)
@@ -230,7 +230,7 @@ def patchwork_frame(rng: np.random.Generator, *, shift: float = 0.0) -> tuple[np
     ovary = scene.ovary(area) if rng.random() < 0.9 else None
     if ovary is not None:  # vessels, bowel and fluid right beside the ovary
         for _ in range(int(rng.integers(0, 5))):
-            near = np.asarray(ovary["centre"]) + rng.normal(0, 1, 2) * float(ovary["a"])  # type: ignore[arg-type]
+            near = np.asarray(ovary["centre"]) + rng.normal(0, 1, 2) * float(ovary["a"])
             kind = rng.random()
             if kind < 0.5:
                 scene.vessel((float(near[0]), float(near[1])))
