@@ -125,7 +125,7 @@ def place_ovary(
             continue
         c = cands[ok[0]]
         if rng.random() < 0.35:  # push outwards until it touches the wall or a neighbour
-            lo, hi = 1.0, 1.0 / max(np.linalg.norm((c - centre) @ rot / axes), 1e-3)
+            lo, hi = 1.0, 1.0 / max(float(np.linalg.norm((c - centre) @ rot / axes)), 1e-3)
             for _ in range(12):
                 mid = (lo + hi) / 2.0
                 lo, hi = (mid, hi) if _fits(body, placed, centre + mid * (c - centre), r_max)[0] else (lo, mid)

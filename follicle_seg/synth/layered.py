@@ -317,7 +317,7 @@ def _beam(echo: np.ndarray, alpha: np.ndarray, rng: np.random.Generator, spacing
     tgc = tissue * r_mm + rng.uniform(0, 6) * smooth_field((n_r, 1), n_r / rng.uniform(2, 6), rng)
     tgc -= rng.uniform(0, 0.3) * tissue * r_mm  # frequent under-compensation
     db = echo - path + tgc
-    amp = np.power(10.0, db / 20.0).astype(np.float32)
+    amp: np.ndarray = np.power(10.0, db / 20.0).astype(np.float32)
     sig_ax = rng.uniform(0.15, 0.45) / spacing
     sig_lat = sig_ax * rng.uniform(1.5, 3.0)
     re = cv2.GaussianBlur(rng.standard_normal(echo.shape).astype(np.float32), (0, 0), sig_lat, sigmaY=sig_ax)
@@ -333,7 +333,7 @@ def _beam(echo: np.ndarray, alpha: np.ndarray, rng: np.random.Generator, spacing
     log = 20 * np.log10(amp + 1e-6)
     median = float(np.median(log))  # gain: the median echo sits at 20-50 % of the display range
     dynamic_range = rng.uniform(40, 70)
-    img = np.clip((log - median) / dynamic_range + rng.uniform(0.2, 0.5), 0, 1).astype(np.float32)
+    img: np.ndarray = np.clip((log - median) / dynamic_range + rng.uniform(0.2, 0.5), 0, 1).astype(np.float32)
     smooth = rng.uniform(0, 1)
     if smooth > 0.3:
         img = cv2.medianBlur(img, 3 if smooth < 0.7 else 5)

@@ -206,7 +206,7 @@ def texture_fields(
     grid = display_grid(probe, cell_mm)
     out = np.empty((len(grains_mm), grid.rows, grid.cols), np.float32)
     for i, g in enumerate(grains_mm):
-        f = rng.standard_normal((grid.rows, grid.cols), dtype=np.float32)
+        f: np.ndarray = rng.standard_normal((grid.rows, grid.cols), dtype=np.float32)
         f = cv2.GaussianBlur(f, (0, 0), sigmaX=g / cell_mm, borderType=cv2.BORDER_REFLECT)
         out[i] = (f - f.mean()) / max(float(f.std()), 1e-6)
     return out, grid.x0_mm, grid.z0_mm
@@ -401,7 +401,10 @@ def jpeg_round_trip(img: np.ndarray, quality: int) -> np.ndarray:
     ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
     if not ok:
         raise RuntimeError("OpenCV could not JPEG-encode a synthetic frame.")
-    return cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    out = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    if out is None:
+        raise RuntimeError("OpenCV could not decode a JPEG-encoded synthetic frame.")
+    return out
 
 
 @dataclass(frozen=True, eq=False)

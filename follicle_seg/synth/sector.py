@@ -22,7 +22,7 @@ def smooth_field(shape: tuple[int, int], sigma_px: float, rng: np.random.Generat
     that constant by the tiny standard deviation blew it up (a TGC error of hundreds of dB)."""
     noise = rng.standard_normal(shape).astype(np.float32)
     sx, sy = sigma_px * stretch, sigma_px
-    out = cv2.GaussianBlur(noise, (0, 0), sigmaX=max(sx, 0.3), sigmaY=max(sy, 0.3))
+    out: np.ndarray = cv2.GaussianBlur(noise, (0, 0), sigmaX=max(sx, 0.3), sigmaY=max(sy, 0.3))
     if angle is not None and stretch > 1.0:
         rows, cols = shape
         m = cv2.getRotationMatrix2D((cols / 2.0, rows / 2.0), float(np.degrees(angle)), 1.0)
