@@ -26,10 +26,12 @@ image (``count_sop_instance_uid``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -162,7 +164,7 @@ def _to_canvas_frames(
 
 def _write_image(
     path: Path, greys: list[np.ndarray], planes: list[float], setup: ScanSetup, rng: np.random.Generator, *,
-    meta: dict[str, object], frame_spacing_mm: float | None, one_file_per_frame: bool = False,
+    meta: dict[str, str], frame_spacing_mm: float | None, one_file_per_frame: bool = False,
 ) -> _Image:
     """Write one image: a still, a cine, or (``one_file_per_frame``) a sweep as single-frame files
     ``<stem>_NNN.dcm`` of one series, InstanceNumber 1..N, acquired a frame time apart."""
@@ -179,7 +181,8 @@ def _write_image(
     word = str(rng.choice(_SIDE_WORDS[side]))
     kind = "sweep" if len(greys) > 1 else "still"
     frame_time_ms = float(rng.uniform(25.0, 50.0)) if kind == "sweep" else None
-    common = dict(
+    write = partial(
+        write_us_dicom,
         patient_id=str(meta["patient_id"]), patient_name=f"SYNTH^PATIENT^{meta['patient_id']}",
         study_uid=str(meta["study_uid"]), study_date=str(meta["study_date"]),
         series_uid=_uid(str(meta["key"]), *path.parts[-3:], "series"),
@@ -191,22 +194,23 @@ def _write_image(
     )  # fmt: skip
     written = []
     if one_file_per_frame:
+        assert frame_time_ms is not None  # one file per frame is written for sweeps only (2+ frames)
         start = datetime.fromisoformat(f"{meta['study_date']}T10:00:00") + timedelta(
             minutes=5 if side == "R" else 0)
         for k in range(len(frames)):
             name = path.with_name(f"{path.stem}_{k + 1:03d}.dcm")
             acquired = (start + timedelta(milliseconds=k * frame_time_ms)).strftime("%Y%m%d%H%M%S.%f")
-            uid = write_us_dicom(name, frames[k : k + 1], sop_instance_uid=_uid(str(meta["key"]), *name.parts[-3:], "sop"),
-                                 instance_number=k + 1, acquired=acquired, **common)  # fmt: skip
+            uid = write(name, frames[k : k + 1], sop_instance_uid=_uid(str(meta["key"]), *name.parts[-3:], "sop"),
+                        instance_number=k + 1, acquired=acquired)  # fmt: skip
             written.append((name, uid, 0))
     else:
-        uid = write_us_dicom(path, frames, sop_instance_uid=_uid(str(meta["key"]), *path.parts[-3:], "sop"),
-                             frame_time_ms=frame_time_ms, **common)  # fmt: skip
+        uid = write(path, frames, sop_instance_uid=_uid(str(meta["key"]), *path.parts[-3:], "sop"),
+                    frame_time_ms=frame_time_ms)  # fmt: skip
         written = [(path, uid, k) for k in range(len(frames))]
     return _Image(tuple(written), kind, tuple(planes), setup, origin, (frames.shape[1], frames.shape[2]))
 
 
-def _truth_rows(img: _Image, sc: Scene, base: dict[str, object], masks_dir: Path) -> list[dict[str, object]]:
+def _truth_rows(img: _Image, sc: Scene, base: Mapping[str, object], masks_dir: Path) -> list[dict[str, Any]]:
     """Masks on disk and one row per follicle the image shows (largest section)."""
     r0, c0 = img.region_origin
     for k, y0 in enumerate(img.planes):
@@ -351,7 +355,7 @@ def write_study(
 
 def _scan_ovary(
     rng: np.random.Generator, sc: Scene, probe: Probe, ext_y: float, fam: StyleFamily, folder: Path, side: str,
-    meta: dict[str, object], n_frames: int, n_stills: int, sweep_as_frames: bool = False,
+    meta: dict[str, str], n_frames: int, n_stills: int, sweep_as_frames: bool = False,
 ) -> list[_Image]:
     """Render and write one ovary-visit: a sweep across the ovary and stills through its centre."""
     if sc.ovary is None:
@@ -390,8 +394,8 @@ OVARY_COLUMNS = (
 
 
 def _write_tables(
-    out: Path, cohort: list[dict[str, object]], ovaries: list[dict[str, object]],
-    follicles: list[dict[str, object]], images: list[dict[str, object]], files: list[Path],
+    out: Path, cohort: Sequence[Mapping[str, object]], ovaries: Sequence[Mapping[str, object]],
+    follicles: Sequence[Mapping[str, object]], images: Sequence[Mapping[str, object]], files: list[Path],
 ) -> StudyTruth:
     pd.DataFrame(images, columns=["sop_instance_uid", "image_id", "image_kind"]).to_csv(
         out / "truth" / "images.csv", index=False)
