@@ -15,6 +15,7 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
@@ -162,7 +163,8 @@ def training_frame(seed: int, *, style: str | None = None, shift: float = 0.0, l
                          f"not {layered_share} and {patchwork_share}.")
     rng = np.random.default_rng([int(seed), int(round(shift * 1000))])
     u = np.random.default_rng([int(seed), int(round(shift * 1000)), 1]).random() if style is None else 1.0
-    planar = {LAYERED: partial(layered_frame, poi_share=poi_share), PATCHWORK: patchwork_frame}
+    planar: dict[str, Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray, float, float]]] = {
+        LAYERED: partial(layered_frame, poi_share=poi_share), PATCHWORK: patchwork_frame}
     if style is None and u < layered_share + patchwork_share:
         style = LAYERED if u < layered_share else PATCHWORK
     if style in planar:
