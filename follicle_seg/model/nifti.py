@@ -56,6 +56,8 @@ def read_nifti(path: Path) -> tuple[np.ndarray, float | None, float | None]:
 
     try:
         image = nib.load(str(path))
+        if not isinstance(image, nib.Nifti1Pair):  # what .nii and .nii.gz load as (NIfTI-1 and -2)
+            raise TypeError(f"read as {type(image).__name__}")
         data = np.asanyarray(image.dataobj)
     except Exception as exc:
         raise RejectedInput(str(path), f"cannot read as NIfTI: {brief(exc)}") from None
