@@ -56,7 +56,7 @@ def add_mixstyle(net: torch.nn.Module, prob: float) -> list[RemovableHandle]:
     """Hook MixStyle onto the first two encoder blocks of the shipped UNet (``network.build_network()``);
     returns the handles (``handle.remove()`` takes it off)."""
     try:
-        blocks = [net.model[0], net.model[1].submodule[0]]
+        blocks = [net.get_submodule("model.0"), net.get_submodule("model.1.submodule.0")]
     except (AttributeError, IndexError, TypeError) as exc:
         raise ValueError("MixStyle is wired for the shipped UNet (network 'unet_res') only") from exc
     hook = mixstyle_hook(prob)
