@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shlex
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any, Optional
 
@@ -43,11 +44,10 @@ def synthetic_samples(
     tag = f"_layered{round(layered_share * 100)}" if layered_share > 0 else ""
     tag += f"_patchwork{round(patchwork_share * 100)}" if patchwork_share > 0 else ""
     tag += f"_poi{round(poi_share * 100)}" if poi_share > 0 else ""
-    shares = {"layered_share": layered_share, "patchwork_share": patchwork_share, "poi_share": poi_share}
-    train = cached_synthetic_samples(range(TRAIN_SEEDS_START, TRAIN_SEEDS_START + n_train),
-                                     cache / f"train_{n_train}{tag}.npz", workers=workers, **shares)
-    val = cached_synthetic_samples(range(VAL_SEEDS_START, VAL_SEEDS_START + n_val),
-                                   cache / f"val_{n_val}{tag}.npz", workers=workers, **shares) if n_val > 0 else []
+    cached = partial(cached_synthetic_samples, workers=workers, layered_share=layered_share,
+                     patchwork_share=patchwork_share, poi_share=poi_share)
+    train = cached(range(TRAIN_SEEDS_START, TRAIN_SEEDS_START + n_train), cache / f"train_{n_train}{tag}.npz")
+    val = cached(range(VAL_SEEDS_START, VAL_SEEDS_START + n_val), cache / f"val_{n_val}{tag}.npz") if n_val > 0 else []
     return train, val
 
 

@@ -79,7 +79,7 @@ def save_samples(samples: Sequence[Sample], path: Path) -> None:
         arrays[f"fan_{i}"] = s["fan"][0].astype(np.uint8)
         arrays[f"label_{i}"] = s["label"][0].astype(np.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(path, n=np.int64(len(samples)), **arrays)
+    np.savez_compressed(path, n=np.int64(len(samples)), **arrays)  # type: ignore[arg-type]  # (numpy's hints: **arrays could fill allow_pickle; its keys never do)
 
 
 def load_samples(path: Path) -> list[Sample]:
@@ -480,7 +480,6 @@ def train_transforms(crop: int, background_crops: float | None = None, frame_zoo
     """
     keys = ["image", "fan", "label"]
     zoom = [] if frame_zoom is None else [RandFrameZoomd(keys, frame_zoom)]
-    sector = {} if background_crops is None else {"image_key": "fan", "image_threshold": 0}
     weight = 1.0 if background_crops is None else background_crops
     return Compose(
         [
@@ -488,7 +487,7 @@ def train_transforms(crop: int, background_crops: float | None = None, frame_zoo
             SpatialPadd(keys, spatial_size=(crop, crop)),
             RandCropByLabelClassesd(
                 keys, label_key="label", spatial_size=(crop, crop), ratios=[weight, 2, 2, 2], num_classes=4,
-                warn=False, **sector,
+                image_key=None if background_crops is None else "fan", image_threshold=0.0, warn=False,
             ),
             RandAffined(
                 keys,

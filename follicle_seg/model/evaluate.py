@@ -186,9 +186,8 @@ def score_frame(
     spacing_col_mm: float,
 ) -> FrameScore:
     """Compare one predicted label map with the truth (same grid, calibrated)."""
-    kw = {"spacing_row_mm": spacing_row_mm, "spacing_col_mm": spacing_col_mm}
-    p_inst = follicle_instances(pred_labels, None, **kw)
-    t_inst = follicle_instances(truth_labels, None, **kw)
+    p_inst = follicle_instances(pred_labels, None, spacing_row_mm=spacing_row_mm, spacing_col_mm=spacing_col_mm)
+    t_inst = follicle_instances(truth_labels, None, spacing_row_mm=spacing_row_mm, spacing_col_mm=spacing_col_mm)
     p_d = _diameters(p_inst, spacing_row_mm, spacing_col_mm)
     t_d = _diameters(t_inst, spacing_row_mm, spacing_col_mm)
     matches = match_instances(p_inst, t_inst)

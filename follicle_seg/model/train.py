@@ -169,7 +169,7 @@ def validate(net: torch.nn.Module, samples: Sequence[Sample], device: str = "cpu
     net.eval()
     with torch.inference_mode():
         for sample in samples:
-            d = norm(dict(sample))
+            d = norm(dict[Hashable, Any](sample.items()))  # (MONAI's transforms take Hashable keys)
             image = d["image"][0]
             shape = (-(-image.shape[0] // DIVISOR) * DIVISOR, -(-image.shape[1] // DIVISOR) * DIVISOR)
             x = torch.from_numpy(pad_to(image, shape))[None, None].to(device)
@@ -526,7 +526,7 @@ def train(
         log(f"no validation beat the starting weights (held-out {_said(before)}): kept the starting weights, "
             f"unchanged; {out} holds a copy of their bundle (version {read_metadata(template).get('version')}), "
             "not a fine-tuned one.")
-        report = {"before": before, "after": before, **base, "improved": False,
+        report: dict[str, Any] = {"before": before, "after": before, **base, "improved": False,
                   "kept": f"the starting weights ({init}): no validation beat their held-out score",
                   "weights": str(weights)}
     else:
