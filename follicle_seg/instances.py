@@ -17,9 +17,12 @@ Counting needs one object per follicle, so :func:`follicle_instances`:
    saddle between them by ``SPLIT_DEPTH_FRACTION`` of that peak, else they are joined. So one
    elongated follicle (whose distance ridge falls monotonically from the centre) or a follicle
    with a ragged wall is not split, while two follicles meeting at a neck are, a small one
-   beside a large one included. Holes are filled first: splitting around them cut a follicle
-   with a few echogenic spots into wedges, so a ring of touching follicles around enclosed
-   tissue (a hole of their union) stays one follicle (``scripts/split_probe.py`` counts both);
+   beside a large one included. The split is of the component with its holes filled (splitting
+   around them cut a follicle with a few echogenic spots into wedges), unless splitting around
+   the holes gives more pieces whose every cut meets the component's outline at a notch: three
+   or four follicles that all touch, or a ring of them around enclosed tissue, enclose a gap
+   (a hole of their union) and their filled union has no neck inside; a wedge's cut runs from a
+   spot to a smooth wall (``scripts/split_probe.py`` counts all three shapes);
 4. drops pieces smaller than a physical minimum (area-equivalent diameter below
    ``min_diameter_mm``), or, on uncalibrated frames, below ``min_area_px`` pixels.
 
@@ -50,6 +53,12 @@ SPLIT_DEPTH_PX = 2.0
 SPLIT_DEPTH_FRACTION = 0.2
 #: Distance transform quantisation (fraction of the smaller pixel size) used for h-maxima.
 _QUANTUM = 0.05
+#: A cut between two pieces split around a component's holes must meet the outline at a dent at
+#: least this fraction of the smaller piece's inscribed radius deep (``scripts/split_probe.py``:
+#: at 0.4, 5 of 400 spotted single follicles cut in two against 4 not splitting around holes,
+#: 141 of 200 rings and 188 of 200 clusters cut into their follicles against 6 and 53; 0.2 cut 14
+#: singles, 0.5 fewer clusters).
+NOTCH_FRACTION = 0.4
 
 CENTRE_SIGMA = 0.4
 """How far off the frame's vertical centre line an ovary candidate may sit before its score
@@ -61,6 +70,7 @@ of ``scripts/eval_real.py`` half the expert outlines sit within 0.14 half-widths
 the side still wins. Set on those captures (flat from 0.3 to 0.5); docs/model.md, "Inference"."""
 
 _EIGHT = np.ones((3, 3), dtype=bool)
+_FOUR = ndi.generate_binary_structure(2, 1)
 
 
 def class_labels(probs: np.ndarray) -> np.ndarray:
@@ -212,7 +222,8 @@ def follicle_instances(
     if box is None:
         return out
     window = _pad(box, labels.shape)  # all work on the follicles' bounding box, 1-pixel margin
-    follicle = fill_holes(labels[window] == FOLLICLE)
+    drawn = labels[window] == FOLLICLE
+    follicle = fill_holes(drawn)
     ovary = labels[window] == OVARY
     components, n = ndi.label(follicle, structure=_EIGHT)
     near_ovary = np.zeros(n + 1, dtype=bool)
@@ -224,7 +235,7 @@ def follicle_instances(
             continue
         padded = _pad(comp_box, components.shape)
         comp = components[padded] == k
-        for piece in _split(comp, sampling, depth):
+        for piece in _split_filled(comp, comp & drawn[padded], sampling, depth):
             if piece.sum() < min_area:
                 continue
             placed[padded][piece] = next_id
@@ -266,6 +277,53 @@ def _pad(box: tuple[slice, slice], shape: tuple[int, ...]) -> tuple[slice, slice
     return tuple(  # type: ignore[return-value]
         slice(max(s.start - 1, 0), min(s.stop + 1, size)) for s, size in zip(box, shape)
     )
+
+
+def _split_filled(
+    comp: np.ndarray, drawn: np.ndarray, sampling: tuple[float, float], depth: float
+) -> list[np.ndarray]:
+    """Split one follicle component (holes filled, ``comp``; as the network drew it, ``drawn``)
+    into its follicles: :func:`_split` of the filled component, unless splitting around its holes
+    gives more pieces whose every cut meets the outline at a notch (:func:`_cuts_end_in_notches`),
+    each piece's holes of its own filled. Three or four follicles that all touch leave a small gap
+    between them, a hole of their union, and the filled union has no neck to cut at; a follicle
+    cut around echogenic spots inside it falls into wedges whose cuts meet its smooth wall.
+    """
+    pieces = _split(comp, sampling, depth)
+    if drawn.sum() == comp.sum():
+        return pieces
+    around = [fill_holes(p) for p in _split(drawn, sampling, depth)]
+    if len(around) > len(pieces) and _cuts_end_in_notches(comp, around, sampling, depth):
+        return around
+    return pieces
+
+
+def _cuts_end_in_notches(
+    comp: np.ndarray, pieces: list[np.ndarray], sampling: tuple[float, float], depth: float
+) -> bool:
+    """Whether every cut between two pieces of ``comp`` that reaches its outline reaches it at a
+    notch (a dent at least ``depth`` and :data:`NOTCH_FRACTION` of the smaller piece's inscribed
+    radius deep in the component's convex hull), and at least one cut does. Touching
+    follicles meet at such notches; a cut from an echogenic spot to a follicle's wall does not."""
+    ids = np.zeros(comp.shape, np.int32)
+    for k, piece in enumerate(pieces, start=1):
+        ids[piece] = k
+    radii = [0.0] + [float(ndi.distance_transform_edt(p, sampling=sampling).max()) for p in pieces]
+    dent = ndi.distance_transform_edt(convex_hull_mask(comp), sampling=sampling)
+    outline = comp & ndi.binary_dilation(~comp, structure=_FOUR)
+    notched = False
+    for here, there in _NEIGHBOURS:
+        a, b = ids[here], ids[there]
+        cut = (a != b) & (a > 0) & (b > 0)
+        for side in (here, there):
+            ends = cut & outline[side]
+            for key in set(zip(a[ends].tolist(), b[ends].tolist())):
+                at = ends & (a == key[0]) & (b == key[1])
+                need = max(depth, NOTCH_FRACTION * min(radii[key[0]], radii[key[1]]))
+                if float(dent[side][at].max()) < need:
+                    return False
+                notched = True
+    return notched
 
 
 def _split(comp: np.ndarray, sampling: tuple[float, float], depth: float) -> list[np.ndarray]:

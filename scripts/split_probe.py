@@ -6,7 +6,10 @@ on shapes whose truth is known, without the network.
   of its minor axis) inside: how many are wrongly cut in two or more;
 - ``rings``: three to seven follicles of one size touching around enclosed ovary tissue (evenly
   spaced, or, for 30 %, at random angles: those overlap, some past telling apart): how many come
-  out as exactly their number of follicles.
+  out as exactly their number of follicles;
+- ``clusters``: three or four follicles of about one size (2-10 mm) all touching each other
+  (a triangle or a square, 0-12 % overlap, any angle), the small gap between them the only
+  tissue they enclose: how many come out as exactly their number of follicles.
 
 Example (about 20 s on the 2-core CPU)::
 
@@ -57,6 +60,22 @@ def ring(rng: np.random.Generator) -> tuple[np.ndarray, int]:
     return labels, k
 
 
+def cluster(rng: np.random.Generator) -> tuple[np.ndarray, int]:
+    """Labels of 3 or 4 follicles that all touch (a triangle or a square), and their number."""
+    labels = np.full((200, 200), OVARY, np.uint8)
+    rr, cc = np.mgrid[:200, :200]
+    k, radius = int(rng.integers(3, 5)), rng.uniform(5, 25)
+    step = 2 * radius * (1 - rng.uniform(0.0, 0.12))
+    corners = np.array([(0, 0), (step, 0), (step / 2, step * np.sqrt(3) / 2)] if k == 3 else
+                       [(0, 0), (step, 0), (0, step), (step, step)])  # fmt: skip
+    angle = rng.uniform(0, np.pi)
+    turn = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    for y, x in (corners - corners.mean(axis=0)) @ turn.T:
+        r = radius * rng.uniform(0.9, 1.1)
+        labels[(rr - 100 - y) ** 2 + (cc - 100 - x) ** 2 <= r * r] = FOLLICLE
+    return labels, k
+
+
 def n_follicles(labels: np.ndarray) -> int:
     ids = follicle_instances(labels, spacing_row_mm=SPACING_MM, spacing_col_mm=SPACING_MM, min_diameter_mm=1.0)
     return int((np.bincount(ids.ravel())[1:] > 0).sum())
@@ -67,12 +86,15 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--singles", type=int, default=400)
     parser.add_argument("--rings", type=int, default=200)
+    parser.add_argument("--clusters", type=int, default=200)
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
     cut = sum(n_follicles(spotted_single(rng)) > 1 for _ in range(args.singles))
     print(f"spotted singles cut in pieces: {cut} of {args.singles}")
     exact = sum(n_follicles(labels) == k for labels, k in (ring(rng) for _ in range(args.rings)))
     print(f"rings split into their follicles: {exact} of {args.rings}")
+    exact = sum(n_follicles(labels) == k for labels, k in (cluster(rng) for _ in range(args.clusters)))
+    print(f"clusters split into their follicles: {exact} of {args.clusters}")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ import pytest
 from scipy import ndimage as ndi
 from skimage.morphology import convex_hull_image
 
-from follicle_seg.instances import class_labels, convex_hull_mask, find_boxes, follicle_instances, labels_from_probs
+from follicle_seg.instances import (class_labels, convex_hull_mask, fill_holes, find_boxes, follicle_instances,
+                                    labels_from_probs)
 from follicle_seg.types import FOLLICLE, OVARY
 
 
@@ -164,6 +165,41 @@ def test_a_follicle_with_echogenic_spots_in_it_stays_one(seed):
             r, c = int(80 + 12 * np.sin(a)), int(100 + 12 * np.cos(a))
             labels[r : r + 2, c : c + 2] = OVARY  # 0.4 mm spots on a ring inside a 10 mm follicle
         assert count(labels) == 1, n_spots
+
+
+@pytest.mark.parametrize("spacing_mm", [4.6, 4.8])
+def test_three_or_four_follicles_that_all_touch_are_each_one(spacing_mm):
+    """5 mm follicles 4.6-4.8 mm apart in a triangle or a square: the gap they enclose was filled
+    as a hole before splitting, and the filled union, with no neck inside, came out as one
+    follicle of 9.5-11.8 mm (a false follicle >= 10 mm, three or four lost)."""
+    shape = (200, 200)
+    for centres in (
+        [(20 - spacing_mm * np.sqrt(3) / 4, 20), (20 + spacing_mm * np.sqrt(3) / 4, 20 - spacing_mm / 2),
+         (20 + spacing_mm * np.sqrt(3) / 4, 20 + spacing_mm / 2)],
+        [(20 + dy, 20 + dx) for dy in (-spacing_mm / 2, spacing_mm / 2) for dx in (-spacing_mm / 2, spacing_mm / 2)],
+    ):
+        labels = in_ovary(*(disc_mm(shape, c, 5.0) for c in centres), shape=shape)
+        assert (fill_holes(labels == FOLLICLE) & (labels != FOLLICLE)).any()  # they do enclose a gap
+        sizes = instance_sizes(labels)
+        assert len(sizes) == len(centres), sizes
+        assert all(4.4 <= d <= 5.1 for d in sizes), sizes
+
+
+def test_a_ring_of_follicles_around_tissue_is_each_one():
+    """Six 4 mm follicles touching around ovary tissue: one 11 mm candidate before."""
+    shape = (200, 200)
+    centres = [(20 + 3.9 * np.sin(a), 20 + 3.9 * np.cos(a)) for a in np.arange(6) * np.pi / 3 + 0.2]
+    sizes = instance_sizes(in_ovary(*(disc_mm(shape, c, 4.0) for c in centres), shape=shape))
+    assert len(sizes) == 6 and all(3.4 <= d <= 4.1 for d in sizes), sizes
+
+
+def test_a_follicle_with_one_large_spot_near_its_wall_stays_one():
+    """Splitting around a hole is taken only when the cuts meet the outline at notches: a spot
+    near a follicle's wall leaves a thin bridge, cut from the spot to the smooth wall."""
+    shape = (200, 200)
+    labels = in_ovary(disc_mm(shape, (20, 20), 10.0), shape=shape)
+    labels[disc_mm(shape, (20, 22.6), 3.0)] = OVARY  # 1 mm of follicle left between spot and wall
+    assert len(instance_sizes(labels)) == 1
 
 
 def test_input_is_not_modified_and_shapes_checked():
