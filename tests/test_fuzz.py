@@ -273,12 +273,14 @@ def test_zero_spacing_means_uncalibrated_not_rejected(tmp_path: Path) -> None:
     assert not read_record(edit(write(tmp_path / "a.dcm"), zero)).calibration.calibrated
 
 
-def test_region_outside_or_inverted_is_cut_or_ignored(tmp_path: Path) -> None:
+def test_region_outside_or_inverted_is_ignored(tmp_path: Path) -> None:
     def outside(ds: pydicom.Dataset) -> None:
         item = ds.SequenceOfUltrasoundRegions[0]
         item.RegionLocationMaxX1, item.RegionLocationMaxY1 = 4_000_000_000, 70_000
 
-    assert read_record(edit(write(tmp_path / "a.dcm"), outside)).region == (0, 0, COLS - 1, ROWS - 1)
+    record = read_record(edit(write(tmp_path / "a.dcm"), outside))
+    assert record.region_source == "auto" and not record.calibration.calibrated
+    assert "reaches 3999999905 pixels past the 96x72 frame: not used" in record.note
 
     def inverted(ds: pydicom.Dataset) -> None:
         item = ds.SequenceOfUltrasoundRegions[0]

@@ -300,12 +300,43 @@ def test_anisotropic_spacing_kept(tmp_path: Path) -> None:
     assert calibration.spacing_row_mm == pytest.approx(0.15)
 
 
-def test_region_outside_the_frame_is_clipped(tmp_path: Path) -> None:
+def test_region_one_past_the_frame_is_clipped(tmp_path: Path) -> None:
     def grow(ds: Dataset) -> None:
         ds.SequenceOfUltrasoundRegions[0].RegionLocationMaxX1 = COLS  # one past the last column
-        ds.SequenceOfUltrasoundRegions[0].RegionLocationMaxY1 = 500
+        ds.SequenceOfUltrasoundRegions[0].RegionLocationMaxY1 = ROWS + 1
 
-    assert read_record(write(tmp_path, edit=grow)).region == (0, 0, COLS - 1, ROWS - 1)
+    record = read_record(write(tmp_path, edit=grow))
+    assert record.region == (0, 0, COLS - 1, ROWS - 1) and record.region_source == "ultrasound_region"
+    assert record.calibration.calibrated and record.note == ""
+
+
+def test_region_written_for_another_image_size_is_not_used(tmp_path: Path) -> None:
+    """An export resized after the scan keeps the scan's regions and physical deltas: a region
+    reaching far past the frame was cut to it and its deltas used (sizes off by the resize
+    factor, a follicle under the count size, no flag). Not used: the file reads uncalibrated."""
+    def resized(ds: Dataset) -> None:
+        ds.SequenceOfUltrasoundRegions[0].RegionLocationMaxX1 = 2 * COLS - 1
+        ds.SequenceOfUltrasoundRegions[0].RegionLocationMaxY1 = 2 * ROWS - 1
+
+    record = read_record(write(tmp_path, edit=resized))
+    assert record.region_source == "auto" and not record.calibration.calibrated
+    assert record.note == (f"ultrasound region (0,0)-({2 * COLS - 1},{2 * ROWS - 1}) reaches {COLS} pixels past the "
+                           f"{COLS}x{ROWS} frame: not used (written for another image size?)")
+
+
+def test_a_spacing_giving_an_absurd_region_size_is_rejected(tmp_path: Path) -> None:
+    """1.5 mm/pixel is a plausible spacing, but not for a 240 x 320 pixel scan (36 x 48 cm): mm
+    written where the units say cm gives a spacing ten times too large."""
+    frames = np.zeros((1, 240, 320), np.uint8)
+    frames[0, 20:220, 30:290] = 100
+
+    def mm_as_cm(ds: Dataset) -> None:
+        item = ds.SequenceOfUltrasoundRegions[0]
+        item.RegionLocationMaxX1, item.RegionLocationMaxY1 = 319, 239
+        item.PhysicalDeltaX = item.PhysicalDeltaY = 0.15
+
+    with pytest.raises(RejectedInput, match=r"absurd calibration: the image region would be 36 cm deep at 1.5 mm/pixel"):
+        read_record(write(tmp_path, frames, edit=mm_as_cm))
 
 
 def test_pixel_spacing_fallback_and_uncalibrated(tmp_path: Path) -> None:

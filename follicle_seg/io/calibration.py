@@ -27,6 +27,12 @@ DATA_TYPE_TISSUE = 1
 UNITS_CM = 3
 #: Plausible pixel spacing of a clinical ultrasound image, mm per pixel (inclusive).
 SPACING_RANGE_MM = (0.01, 2.0)
+#: The deepest or widest image region a calibration may give, mm: a transabdominal pelvic scan
+#: reaches about 24 cm, while a spacing ten times too large (mm written as cm) gives a metre.
+MAX_REGION_EXTENT_MM = 300.0
+#: Pixels an ultrasound region may reach past the frame (bounds one past the last pixel, as some
+#: vendors write them); further out, the region was written for another image size.
+REGION_OVERSHOOT_PX = 2
 
 
 @dataclass(frozen=True)
@@ -58,9 +64,15 @@ class UltrasoundRegion:
         return (c0, r0, c1, r1)
 
     def area_in_frame(self, n_rows: int, n_cols: int) -> int:
-        """Number of frame pixels the region covers."""
+        """Number of frame pixels the region covers; 0 for a region reaching more than
+        :data:`REGION_OVERSHOOT_PX` past the frame (written for another image size: an export
+        resized after the scan keeps the regions, and their physical deltas, of the scan)."""
         box = self.clipped(n_rows, n_cols)
-        return 0 if box is None else box_area(box)
+        return 0 if box is None or self.overshoot(n_rows, n_cols) > REGION_OVERSHOOT_PX else box_area(box)
+
+    def overshoot(self, n_rows: int, n_cols: int) -> int:
+        """Pixels the region reaches past the frame on its worst side (0 when inside)."""
+        return max(0, -self.min_col, -self.min_row, self.max_col - (n_cols - 1), self.max_row - (n_rows - 1))
 
 
 Box = tuple[int, int, int, int]
@@ -75,6 +87,23 @@ def box_area(box: Box) -> int:
 def box_intersection(a: Box, b: Box) -> Box:
     """The box both cover (empty, area 0, when they do not meet)."""
     return (max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3]))
+
+
+def misfit_regions(regions: Sequence[UltrasoundRegion], n_rows: int, n_cols: int) -> str:
+    """A note naming the 2D regions left out for reaching past the frame ("" when none).
+
+    Examples
+    --------
+    >>> resized = UltrasoundRegion(80, 60, 559, 459, 1, 1, 3, 3, 0.01, 0.01)
+    >>> misfit_regions([resized], 240, 320)
+    'ultrasound region (80,60)-(559,459) reaches 240 pixels past the 320x240 frame: not used (written for another image size?)'
+    """
+    return "; ".join(
+        f"ultrasound region ({r.min_col},{r.min_row})-({r.max_col},{r.max_row}) reaches {r.overshoot(n_rows, n_cols)} "
+        f"pixels past the {n_cols}x{n_rows} frame: not used (written for another image size?)"
+        for r in regions
+        if r.spatial_format == SPATIAL_FORMAT_2D and r.overshoot(n_rows, n_cols) > REGION_OVERSHOOT_PX
+    )
 
 
 def choose_region(
@@ -146,7 +175,7 @@ def other_panes(
     candidates = [r for r in regions if r.spatial_format == SPATIAL_FORMAT_2D and r.data_type == DATA_TYPE_TISSUE]
     for r in sorted(candidates, key=lambda r: -r.area_in_frame(n_rows, n_cols)):
         other = r.clipped(n_rows, n_cols)
-        if other is None or r is chosen:
+        if other is None or r is chosen or not r.area_in_frame(n_rows, n_cols):
             continue
         area = box_area(other)
         if area < MIN_PANE_SHARE * box_area(box):
@@ -226,3 +255,27 @@ def implausible_spacing(calibration: Calibration) -> str | None:
                 f"(expected {lo:g}-{hi:g} mm/pixel)"
             )
     return None
+
+
+def implausible_extent(calibration: Calibration, box: Box) -> str | None:
+    """A one-line reason when a calibrated image region ``box`` would be deeper or wider than
+    :data:`MAX_REGION_EXTENT_MM`: its spacing is within :data:`SPACING_RANGE_MM` but wrong.
+
+    Examples
+    --------
+    >>> implausible_extent(Calibration(1.5, 1.5, "ultrasound_region"), (0, 0, 319, 239))
+    'absurd calibration: the image region would be 36 cm deep at 1.5 mm/pixel from ultrasound_region (at most 30 cm)'
+    >>> implausible_extent(Calibration(0.15, 0.15, "ultrasound_region"), (0, 0, 319, 239)) is None
+    True
+    """
+    if not calibration.calibrated:
+        return None
+    height, width = box[3] - box[1] + 1, box[2] - box[0] + 1
+    for axis, pixels, spacing in (("deep", height, calibration.spacing_row_mm), ("wide", width, calibration.spacing_col_mm)):
+        if spacing is not None and pixels * spacing > MAX_REGION_EXTENT_MM:
+            return (
+                f"absurd calibration: the image region would be {pixels * spacing / 10:.0f} cm {axis} at "
+                f"{spacing:g} mm/pixel from {calibration.source} (at most {MAX_REGION_EXTENT_MM / 10:g} cm)"
+            )
+    return None
+

@@ -32,7 +32,9 @@ from follicle_seg.io.calibration import (
     UltrasoundRegion,
     choose_calibration,
     choose_region,
+    implausible_extent,
     implausible_spacing,
+    misfit_regions,
     other_panes,
 )
 from follicle_seg.io.grey import COLOUR_PHOTOMETRICS, grey_converter, grey_note
@@ -243,7 +245,7 @@ def _record_from_header(path_str: str, ds: Dataset) -> ImageRecord:
         (region, *more), region_source = _auto_regions(path_str, ds), "auto"
         pane_sources = [(pane_box, None) for pane_box in more]
     spacings = float_list(ds.get("PixelSpacing")), float_list(ds.get("ImagerPixelSpacing"))
-    calibration = _checked_calibration(path_str, chosen, *spacings)
+    calibration = _checked_calibration(path_str, chosen, *spacings, box=region)
     height, width = _box_shape(region)
     if min(height, width) < MIN_REGION_PX:
         raise RejectedInput(
@@ -254,7 +256,7 @@ def _record_from_header(path_str: str, ds: Dataset) -> ImageRecord:
     panes: list[Pane] = []  # a dual (or quad) display's other panes, each analysed as an image
     for pane_box, r in pane_sources:
         if pane_box is not None and min(_box_shape(pane_box)) >= MIN_REGION_PX:
-            panes.append(Pane(pane_box, _checked_calibration(path_str, r, *spacings, pane=len(panes) + 2)))
+            panes.append(Pane(pane_box, _checked_calibration(path_str, r, *spacings, box=pane_box, pane=len(panes) + 2)))
     side, side_source = _side(ds)
     study_date, date_tag = dated_by(ds)
     return ImageRecord(
@@ -284,17 +286,19 @@ def _record_from_header(path_str: str, ds: Dataset) -> ImageRecord:
         acquired_s=acquired_at(ds),
         other_panes=tuple(panes),
         date_tag=date_tag,
-        note=grey_note(ds),
+        note="; ".join(words for words in (misfit_regions(regions, n_rows, n_cols), grey_note(ds)) if words),
     )
 
 
 def _checked_calibration(
-    path_str: str, region: UltrasoundRegion | None, pixel_spacing, imager_pixel_spacing, pane: int = 0
+    path_str: str, region: UltrasoundRegion | None, pixel_spacing, imager_pixel_spacing, *,
+    box: tuple[int, int, int, int], pane: int = 0,
 ) -> Calibration:
-    """The calibration rules of :mod:`follicle_seg.io.calibration`; an absurd spacing rejects the
-    file (naming the pane of a dual display when it is not the first)."""
+    """The calibration rules of :mod:`follicle_seg.io.calibration` for the image region ``box``;
+    an absurd spacing, or one giving an absurd size of ``box``, rejects the file (naming the pane
+    of a dual display when it is not the first)."""
     calibration = choose_calibration(region, pixel_spacing, imager_pixel_spacing)
-    reason = implausible_spacing(calibration)
+    reason = implausible_spacing(calibration) or implausible_extent(calibration, box)
     if reason:
         raise RejectedInput(path_str, f"{reason} (image pane {pane})" if pane else reason)
     return calibration
