@@ -126,8 +126,7 @@ def write_overlays(
         name = overlay_filename(record, key.frame_index)
         write_overlay(out / "overlays" / name, rgb)
         counted = images[next(i for i, (r, _) in enumerate(panes) if r is result)]  # the pane the tables number
-        write_crops(out / "overlays" / CROPS, name, counted, record, key.frame_index,
-                    [*result.follicles, *result.unsure])
+        write_crops(out / "overlays" / CROPS, name, counted, record, key.frame_index, result.follicles, result.unsure)
 
 
 def _render(result: ImageResult, key: KeyFrame, frame: Frame, counted: bool) -> np.ndarray:

@@ -367,6 +367,29 @@ def test_each_follicle_on_the_frame_gets_a_small_crop_centred_on_it(tmp_path: Pa
         assert layout.scale >= 1
 
 
+def _tag_width(path: Path) -> int:
+    """Width of the white tag box in a crop's top left corner (its second row of pixels)."""
+    row = np.asarray(Image.open(path).convert("L")).astype(int)[2, 1:]  # inside its black outline
+    return int(np.argmax(row < 128)) + 1
+
+
+def test_each_crop_is_tagged_with_its_own_number_and_points_at_its_follicle(tmp_path: Path) -> None:
+    """The overlay's label of a follicle often lies outside its crop, or another's inside it (a
+    reviewer could judge the wrong blob): each crop says its number, a candidate's with "?", in
+    its corner, and ticks on its sides point at the follicle's centre."""
+    grey, ovary, ids, follicles, record = _scene()
+    rgb = _render(grey, ovary, ids, follicles, record)
+    candidate = dataclasses.replace(follicles[0], follicle_id=1)
+    counted = overlay_files.write_crops(tmp_path / "a", "x_f000.png", rgb, record, 0, follicles[:1])
+    unsure = overlay_files.write_crops(tmp_path / "b", "x_f000.png", rgb, record, 0, [], [candidate])
+    assert [p.name for p in counted] == [p.name for p in unsure] == ["x_f000_1.jpg"]
+    crop = np.asarray(Image.open(counted[0]).convert("L")).astype(int)
+    assert crop[3:overlay_files.CROP_TAG_PX - 3, 1:4].min() > 200  # the tag's white box
+    assert 10 < _tag_width(counted[0]) < _tag_width(unsure[0]) < 80  # "1" and the wider "1?"
+    middle = crop.shape[0] // 2
+    assert crop[middle - 1 : middle + 2, -6:-2].min() > 200  # the tick on the right side, level with it
+
+
 def test_the_labels_give_the_tables_sizes_and_the_header_the_ovary_on_its_frame(monkeypatch) -> None:
     """A reviewer reads the mean diameter the tables give (d1 x d2 after it, halves up as the
     report rounds), an unsure candidate's size beside its score (accepting it may make the visit's

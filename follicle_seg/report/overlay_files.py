@@ -13,9 +13,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image, ImageDraw
 
 from follicle_seg.atomic import atomic_write_bytes
-from follicle_seg.report.overlay import layout_for
+from follicle_seg.report.overlay import layout_for, overlay_font
 from follicle_seg.types import Follicle, ImageRecord
 
 
@@ -129,14 +130,17 @@ def crop_filename(overlay_name: str, follicle_id: int) -> str:
 
 
 def write_crops(folder: Path, overlay_name: str, rgb: np.ndarray, record: ImageRecord, frame_index: int,
-                follicles: Sequence[Follicle]) -> list[Path]:
-    """A small JPEG around each of ``follicles`` whose largest section is on this frame, cut from
-    its rendered overlay ``rgb`` (outline and label included), for the report's review gallery.
+                follicles: Sequence[Follicle], unsure: Sequence[Follicle] = ()) -> list[Path]:
+    """A small JPEG around each of ``follicles`` and ``unsure`` candidates whose largest section
+    is on this frame, cut from its rendered overlay ``rgb`` (outline and label included), for the
+    report's review gallery. The overlay's label often lies outside the crop, or another's inside
+    it: each crop is tagged with its own number (``4``, a candidate ``4?``) in its top left corner,
+    and ticks on its four sides point at the follicle's centre.
     """
     layout = layout_for(record)
     s, c0, r0 = layout.scale, record.region[0], record.region[1]
     written = []
-    for f in follicles:
+    for f, mark in [*((f, "") for f in follicles), *((f, "?") for f in unsure)]:
         if f.best.frame_index != frame_index:
             continue
         y = layout.top + int((f.best.centroid_row - r0 + 0.5) * s)
@@ -146,11 +150,39 @@ def write_crops(folder: Path, overlay_name: str, rgb: np.ndarray, record: ImageR
         crop = rgb[top : min(layout.top + layout.height, y + half), left : min(layout.width, x + half)]
         if crop.size == 0:
             continue
-        shrink = CROP_PX / max(crop.shape[:2])
+        shrink = min(1.0, CROP_PX / max(crop.shape[:2]))
         if shrink < 1:
             crop = cv2.resize(crop, None, fx=shrink, fy=shrink, interpolation=cv2.INTER_AREA)
+        else:
+            crop = crop.copy()
+        tag_crop(crop, f"{f.follicle_id}{mark}", (int((y - top) * shrink), int((x - left) * shrink)))
         written.append(write_image(folder / crop_filename(overlay_name, f.follicle_id), crop, ".jpg", _JPEG))
     return written
+
+
+#: Height of a crop's number tag, pixels of the stored crop (the report shows crops at half size).
+CROP_TAG_PX = 30
+_TICK = 12
+
+
+def tag_crop(crop: np.ndarray, number: str, centre: tuple[int, int]) -> None:
+    """Write ``number`` in a white box in the crop's top left corner and draw ticks on its four
+    sides at the row and column of ``centre`` (in place)."""
+    image = Image.fromarray(crop)
+    draw = ImageDraw.Draw(image)
+    font = overlay_font(CROP_TAG_PX - 8, bold=True)
+    width = int(draw.textlength(number, font=font)) + 10
+    draw.rectangle((0, 0, width, CROP_TAG_PX), fill=(255, 255, 255), outline=(0, 0, 0))
+    draw.text((5, 3), number, font=font, fill=(0, 0, 0))
+    cy, cx = centre
+    h, w = crop.shape[:2]
+    ticks = [((0, cy), (_TICK, cy)), ((w - 1 - _TICK, cy), (w - 1, cy)), ((cx, h - 1 - _TICK), (cx, h - 1))]
+    if cx > width + 4:  # the top one, where the tag leaves room
+        ticks.append(((cx, 0), (cx, _TICK)))
+    for line in ticks:
+        for thickness, fill in ((5, (0, 0, 0)), (3, (255, 255, 255))):
+            draw.line(line, fill=fill, width=thickness)
+    crop[...] = np.asarray(image)
 
 
 def write_image(path: Path, rgb: np.ndarray, ext: str = ".png", params: list[int] | None = None) -> Path:
