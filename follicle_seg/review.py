@@ -328,6 +328,27 @@ class Review:
         return ReviewError(f"{self.path} line {d.line}: {d.decision}: {reason}")
 
 
+#: The run's own files whose names hold "review" (beside the reviewer's ``review.csv``).
+OWN_FILES = {WORKSHEET_FILE, *(f"{name}.{ext}" for name in ("review_reasons", "review_log") for ext in ("csv", "parquet"))}
+
+
+def unreviewed(review: Review, out: Path) -> str:
+    """What a run whose ``review`` holds no decision says of it, if anything: a ``review.csv``
+    whose decision column is empty, or files in the run folder ``out`` that look like a review
+    saved under another name (``Review.csv``, ``review.xlsx``, ``review (1).csv``), none read."""
+    if review.path is not None and review.path.is_file():
+        return f"{review.path}: no decision written in it: the tables are unreviewed"
+    try:
+        names = sorted(p.name for p in Path(out).iterdir() if p.is_file() and "review" in p.name.lower()
+                       and p.name not in OWN_FILES and not p.name.startswith(("~$", ".")))  # (not an editor's lock file)
+    except OSError:
+        return ""
+    if not names:
+        return ""
+    return (f"{out}: no {REVIEW_FILE}, but {', '.join(names)}: the tables are unreviewed (a review is read from "
+            f"{REVIEW_FILE} only: save it as CSV under that name)")
+
+
 def unsaved_decisions(sheet: Path, review: Review, carried: Sequence[tuple] = ()) -> None:
     """Refuse to run when decisions written into the worksheet ``sheet`` since ``review``
     (``review.csv``) was saved would be lost: the run writes the worksheet anew. A decision the

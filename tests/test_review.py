@@ -462,6 +462,26 @@ def test_the_run_says_how_many_ovary_visits_to_review_and_where(tmp_path: Path) 
     assert "(no report: --no-report)" in first.output and "index.html" not in first.output  # none was written
     again = CliRunner().invoke(app, args)  # nothing left to analyse: the tables are rebuilt
     assert again.exit_code == 0 and "already done); nothing left to analyse, tables rebuilt in" in again.output
+    assert "decisions applied" not in again.output and "unreviewed" not in again.output  # no review, none expected
+
+    # a review saved under another name is not read: said on the console and in run.log
+    unknown = pd.read_csv(out / "ovaries.csv", dtype=str).query("laterality == 'U'").iloc[0]
+    line = f"confirmed,{unknown.patient_id},{unknown.study_date},U,,,,,{unknown.follicle_count},AB,\n"
+    (out / "review (1).csv").write_text(HEADER + line)
+    (out / "review.xlsx").write_bytes(b"PK")
+    misnamed = CliRunner().invoke(app, args)
+    said = (f"{out}: no {REVIEW_FILE}, but review (1).csv, review.xlsx: the tables are unreviewed (a review is read "
+            f"from {REVIEW_FILE} only: save it as CSV under that name)")
+    assert misnamed.exit_code == 0 and said in misnamed.output and said in (out / "run.log").read_text()
+    # saved as review.csv, the run says it applied it
+    (out / "review (1).csv").rename(out / REVIEW_FILE)
+    reviewed = CliRunner().invoke(app, args)
+    assert reviewed.exit_code == 0 and f"{out / REVIEW_FILE}: 1 decisions applied" in reviewed.output
+    assert "unreviewed" not in reviewed.output
+    # one with its decision column left empty applies nothing, and says so
+    (out / REVIEW_FILE).write_text(HEADER + line.replace("confirmed", "", 1))
+    empty = CliRunner().invoke(app, args)
+    assert f"{out / REVIEW_FILE}: no decision written in it: the tables are unreviewed" in empty.output
 
 
 def _two_visits():
