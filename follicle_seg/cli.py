@@ -213,6 +213,8 @@ def demo(
 
 
 def _echo_review(summary) -> None:
+    if summary.review:  # the decisions applied, or a review not read (run.log has it too)
+        typer.echo(summary.review)
     if summary.needs_review:
         typer.echo(f"to review: {summary.needs_review} ovary-visit(s), their lines prefilled in "
                    f"{summary.out / 'review_worksheet.csv'}")

@@ -59,6 +59,7 @@ class RunSummary:
     output_problems: list[str] = field(default_factory=list)  # analysed files short of an output
     cohort_notes: list[str] = field(default_factory=list)  # the cohort file against the scans
     left_out: list[str] = field(default_factory=list)  # files earlier runs analysed here, not among the inputs
+    review: str = ""  # what the run says of the review: the decisions applied, or why none was
 
     @property
     def frames_per_s(self) -> float:

@@ -170,7 +170,7 @@ def _left_out(stored: set[tuple[str, str]], items: list[Input]) -> list[str]:
 
 def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | None, progress, t0: float,
          indexes: list[Path]) -> RunSummary:
-    from follicle_seg.review import REVIEW_FILE, WORKSHEET_FILE, Review, ReviewError
+    from follicle_seg.review import REVIEW_FILE, WORKSHEET_FILE, Review, ReviewError, unreviewed
     from follicle_seg.studyday import on_study_day, study_days
     from follicle_seg.visits import build_tables, cohort_mismatches
 
@@ -259,10 +259,14 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
             summary.cohort_notes.append(note)
             log.warning("%s: %s", options.cohort, note)
         if review.decisions:
-            log.info("%s: %d decisions applied", review.path, len(review.decisions))
+            summary.review = f"{review.path}: {len(review.decisions)} decisions applied"
+            log.info("%s", summary.review)
         else:  # a review log of an earlier review that is gone would mislead
             for stale in ("review_log.csv", "review_log.parquet"):
                 (options.out / stale).unlink(missing_ok=True)
+            summary.review = unreviewed(review, options.out)  # a review saved under another name, say
+            if summary.review:
+                log.warning("%s", summary.review)
         summary.needs_review = _write_outputs(options, tables, results, review, store, decoders)
         timing["tables and report"] = time.perf_counter() - t
     finally:

@@ -24,9 +24,11 @@ An image whose every unsure candidate was decided no longer raises "low confiden
 
 A decision is bound to what was reviewed. A ``not_follicle`` or ``follicle`` line must find its follicle at the
 centroid it gives (within :data:`CENTROID_TOLERANCE_PX`), and a ``confirmed`` line's count must
-be the count the tables now give; a line that finds nothing to apply to stops the tables with the
-file, the line and the reason (a run analysed again with other weights numbers its follicles
-afresh: review it again). The SPEC tables keep their columns; ``review_log.csv`` lists every
+be the count the tables now give (its date as the tables give it, or as a spreadsheet rewrote it
+when it fits one of the patient's visits only); lines that find nothing to apply to stop the
+tables with the file, and each line and its reason, the follicle and side lines first (a
+confirmation's count follows from them; a run analysed again with other weights numbers its
+follicles afresh: review it again). The SPEC tables keep their columns; ``review_log.csv`` lists every
 decision with its ovary-visit's count before and after the review.
 """
 
@@ -35,7 +37,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -108,6 +110,8 @@ class Review:
         self.frames: dict[int, int] = {}  # the frame a follicle line's follicle is drawn on, by line
         self._of_follicle: dict[tuple[str, int | None], Decision] = {}  # not_follicle and follicle lines
         self._confirmed: dict[OvaryKey, Decision] = {}
+        self._visits: dict[str, set[str]] = {}  # each patient's visit dates in the run (see place)
+        self._problems: dict[int, str] = {}  # why a line found what it names, but cannot be applied
         self._sides: dict[str, Decision] = {}  # left and right lines, by image
         for d in self.decisions:
             key: Any  # the key of its table: an image's UID, an OvaryKey or (UID, follicle id)
@@ -143,7 +147,7 @@ class Review:
         if not path.is_file():
             return cls(path=path)
         try:
-            lines = path.read_text(encoding="utf-8-sig").splitlines(keepends=True)
+            lines = _text(path.read_bytes()).splitlines(keepends=True)
             skipped = next((k for k, line in enumerate(lines) if line.strip()), len(lines))  # blank lines first
             head = lines[skipped] if skipped < len(lines) else ""
             # a spreadsheet set to a comma-decimal locale saves with ";" (and decimal commas)
@@ -152,7 +156,10 @@ class Review:
                                     delimiter=delimiter)  # fmt: skip
             rows = [(skipped + reader.line_num, row) for row in reader]  # blank lines skipped, still counted
             columns = [str(c).strip().lower() for c in reader.fieldnames or ()]
-        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        except UnicodeDecodeError:
+            raise ReviewError(f'{path}: cannot read the review file (neither UTF-8 nor Windows-1252): save it as '
+                              '"CSV UTF-8"') from None  # fmt: skip
+        except (OSError, csv.Error) as exc:
             raise ReviewError(f"{path}: cannot read the review file ({exc})") from None
         if "decision" not in columns and head.strip():  # (an empty file is no review)
             raise ReviewError(f"{path}: no decision column (found {head.strip()[:120]!r}): save "
@@ -215,13 +222,39 @@ class Review:
         assert d.centroid is not None  # (a not_follicle or follicle line is read with its centroid)
         row, col = d.centroid
         if max(abs(row - f.best.centroid_row), abs(col - f.best.centroid_col)) > CENTROID_TOLERANCE_PX:
-            raise self._error(d, f"follicle {f.follicle_id} of {f.sop_instance_uid} is at row "
-                                 f"{f.best.centroid_row:.1f}, column {f.best.centroid_col:.1f}, not at "
-                                 f"{row:g}, {col:g}: the line's centroid is another follicle's, or the image "
-                                 "was analysed again since; review it again")  # fmt: skip
+            self._problems[d.line] = (f"follicle {f.follicle_id} of {f.sop_instance_uid} is at row "
+                                      f"{f.best.centroid_row:.1f}, column {f.best.centroid_col:.1f}, not at {row:g}, "
+                                      f"{col:g} (the line's centroid is another follicle's, or the image was analysed "
+                                      "again since): review it again")  # fmt: skip
+            return None
         self.applied[d.line] = ovary
         self.frames[d.line] = f.best.frame_index
         return d.decision
+
+    def place(self, ovaries: Iterable[OvaryKey]) -> None:
+        """Find each ``confirmed`` line's ovary-visit among the run's ``ovaries``: by its date as
+        the tables give it (YYYY-MM-DD), or as a spreadsheet rewrote it (``05/01/2026``,
+        ``1/5/2026``: the year, and day and month in either order, as :func:`content` reads it)
+        when that fits one of the patient's visit dates only."""
+        ovaries = set(ovaries)
+        self._visits = {}
+        for patient, day, _ in ovaries:
+            self._visits.setdefault(patient, set()).add(day)
+        placed: dict[OvaryKey, Decision] = {}
+        for key, d in self._confirmed.items():
+            if key not in ovaries and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", d.study_date):
+                parts = _date_parts(d.study_date)
+                fits = sorted(day for day in self._visits.get(d.patient_id, ()) if parts and _date_parts(day) == parts)
+                if len(fits) > 1:
+                    self._problems[d.line] = (f"the date {d.study_date} may be {' or '.join(fits)}, both visits of "
+                                              f"{d.patient_id}: write it as YYYY-MM-DD")  # fmt: skip
+                    continue
+                key = (d.patient_id, fits[0], d.laterality) if fits else key
+            if key in placed:
+                self._problems[d.line] = f"repeats line {placed[key].line}"
+                continue
+            placed[key] = d
+        self._confirmed = placed
 
     def confirmed(self, ovary: OvaryKey, follicle_count: int) -> bool:
         """Whether a reviewer confirmed this ovary-visit at this count (after the follicle decisions)."""
@@ -229,24 +262,39 @@ class Review:
         if d is None:
             return False
         if d.follicle_count != follicle_count:
-            raise self._error(d, f"confirms {d.follicle_count} follicles but {'/'.join(ovary)} now counts "
-                                 f"{follicle_count}: review it again")  # fmt: skip
+            self._problems[d.line] = (f"confirms {d.follicle_count} follicles but {'/'.join(ovary)} now counts "
+                                      f"{follicle_count}: review it again")  # fmt: skip
+            return False
         self.applied[d.line] = ovary
         return True
 
-    def check_applied(self) -> None:
-        """Raise for the first decision that found nothing to apply to in this run."""
-        for d in self.decisions:
-            if d.line not in self.applied:
-                what = (f"no ovary-visit {'/'.join(self._key(d))}" if d.decision == CONFIRMED else
-                        f"no analysed image {d.sop_instance_uid}" if d.decision in SIDES else
-                        f"no follicle or unsure candidate {d.follicle_id} in image {d.sop_instance_uid}")  # fmt: skip
-                if d.decision == CONFIRMED and d.study_date and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", d.study_date):
-                    what += " (dates as YYYY-MM-DD, as the worksheet gives them: a spreadsheet may have changed it)"
-                if d.decision == CONFIRMED and d.laterality == "U" and self._sides:
-                    what += (" (this review gives its images their sides: leave this line undecided, and "
-                             "confirm the sides' ovary-visits in the next round)")
-                raise self._error(d, f"{what} in this run's results")
+    def check_applied(self, analysed: Collection[str]) -> None:
+        """Raise, in one message, for every decision that cannot be applied in this run (``analysed``:
+        the SOP instance UIDs of its analysed images): each line and why, the follicle and side
+        lines first (a confirmation's count follows from them)."""
+        failed = sorted((d for d in self.decisions if d.line not in self.applied),
+                        key=lambda d: (d.decision == CONFIRMED, d.line))  # fmt: skip
+        said = [f"line {d.line}: {d.decision}: {self._unapplied(d, analysed)}" for d in failed]
+        if len(said) == 1:
+            raise ReviewError(f"{self.path} {said[0]}")
+        if said:
+            raise ReviewError(f"{self.path}: {len(said)} lines cannot be applied: {'; '.join(said)}")
+
+    def _unapplied(self, d: Decision, analysed: Collection[str]) -> str:
+        """Why decision ``d`` was not applied."""
+        if d.line in self._problems:
+            return self._problems[d.line]
+        if d.decision in SIDES or (d.decision != CONFIRMED and d.sop_instance_uid not in analysed):
+            return f"no analysed image {d.sop_instance_uid} in this run's results"
+        if d.decision != CONFIRMED:
+            return f"no follicle or unsure candidate {d.follicle_id} in image {d.sop_instance_uid} in this run's results"
+        what = f"no ovary-visit {'/'.join(self._key(d))} in this run's results"
+        if d.laterality == "U" and self._sides:
+            return (f"{what} (this review gives its images their sides: leave this line undecided, and confirm the "
+                    "sides' ovary-visits in the next round)")  # fmt: skip
+        if visits := sorted(self._visits.get(d.patient_id, ())):
+            return f"{what} ({d.patient_id}'s visits in it: {', '.join(v or 'undated' for v in visits)})"
+        return what
 
     def log_table(
         self, counts: dict[OvaryKey, tuple[int, int, str, str]], sided_from: dict[str, int] | None = None
@@ -280,6 +328,27 @@ class Review:
         return ReviewError(f"{self.path} line {d.line}: {d.decision}: {reason}")
 
 
+#: The run's own files whose names hold "review" (beside the reviewer's ``review.csv``).
+OWN_FILES = {WORKSHEET_FILE, *(f"{name}.{ext}" for name in ("review_reasons", "review_log") for ext in ("csv", "parquet"))}
+
+
+def unreviewed(review: Review, out: Path) -> str:
+    """What a run whose ``review`` holds no decision says of it, if anything: a ``review.csv``
+    whose decision column is empty, or files in the run folder ``out`` that look like a review
+    saved under another name (``Review.csv``, ``review.xlsx``, ``review (1).csv``), none read."""
+    if review.path is not None and review.path.is_file():
+        return f"{review.path}: no decision written in it: the tables are unreviewed"
+    try:
+        names = sorted(p.name for p in Path(out).iterdir() if p.is_file() and "review" in p.name.lower()
+                       and p.name not in OWN_FILES and not p.name.startswith(("~$", ".")))  # (not an editor's lock file)
+    except OSError:
+        return ""
+    if not names:
+        return ""
+    return (f"{out}: no {REVIEW_FILE}, but {', '.join(names)}: the tables are unreviewed (a review is read from "
+            f"{REVIEW_FILE} only: save it as CSV under that name)")
+
+
 def unsaved_decisions(sheet: Path, review: Review, carried: Sequence[tuple] = ()) -> None:
     """Refuse to run when decisions written into the worksheet ``sheet`` since ``review``
     (``review.csv``) was saved would be lost: the run writes the worksheet anew. A decision the
@@ -308,10 +377,26 @@ def content(d: Decision) -> tuple:
     """What a decision says, whoever wrote it on whichever line; its date as a spreadsheet may
     rewrite it (``2025-04-18``, ``18/04/2025`` and ``04/18/2025`` alike: the year, and the other
     two numbers in either order)."""
-    numbers = re.findall(r"\d+", d.study_date)
-    year = next((n for n in numbers if len(n) == 4), "")
-    day = tuple(sorted(int(n) for n in numbers if n != year)) if year else (d.study_date,)
+    year, day = _date_parts(d.study_date) or ("", (d.study_date,))
     return (d.decision, d.sop_instance_uid, d.follicle_id, d.patient_id, year, *day, d.laterality, d.follicle_count)
+
+
+def _date_parts(text: str) -> tuple[str, tuple[int, ...]] | None:
+    """A date's year and its other numbers, smallest first, however a spreadsheet wrote it; ``None``
+    without a four-digit year."""
+    numbers = re.findall(r"\d+", text)
+    year = next((n for n in numbers if len(n) == 4), "")
+    return (year, tuple(sorted(int(n) for n in numbers if n != year))) if year else None
+
+
+def _text(data: bytes) -> str:
+    """A review file's text: UTF-8 (a BOM dropped), else Windows-1252, what Windows Excel saves as
+    "CSV (Comma delimited)" (the decisions, UIDs, numbers and dates are ASCII in either: only a
+    comment's or reviewer's accents depend on it)."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("cp1252")
 
 
 def _number(text: str) -> float:
@@ -455,8 +540,9 @@ def reasons_by_ovary(reasons: pd.DataFrame | None) -> dict[tuple[str, str, str],
 def _decided(d: Decision, ovary: OvaryKey | None) -> dict[str, object]:
     """A decision of ``review.csv`` as a worksheet line, with the ovary-visit it applied to."""
     row: dict[str, object] = {"decision": d.decision, "reviewer": d.reviewer, "comment": d.comment}
-    if d.decision == CONFIRMED:
-        return {**row, "patient_id": d.patient_id, "study_date": d.study_date, "laterality": d.laterality,
+    if d.decision == CONFIRMED:  # the ovary-visit as the tables name it (a date a spreadsheet rewrote, placed)
+        place = ovary or (d.patient_id, d.study_date, d.laterality)
+        return {**row, **dict(zip(("patient_id", "study_date", "laterality"), place)),
                 "follicle_count": str(d.follicle_count)}  # fmt: skip
     if ovary is not None:
         row.update(zip(("patient_id", "study_date", "laterality"), ovary))

@@ -184,7 +184,7 @@ def build_tables(
     Raises
     ------
     ReviewError
-        A review decision that finds nothing to apply to, or not what was reviewed.
+        Review decisions that find nothing to apply to, or not what was reviewed (every such line, in one message).
     """
     review = review or Review()
     groups, baselines = _cohort_maps(cohort)
@@ -193,9 +193,10 @@ def build_tables(
     # a side given in review moves images between ovary-visits: "before" is as analysed
     analysed = _counts(dated) if review.sides_given else None
     ovaries = _ovary_visits(results, review, analysed)
+    review.place(ov.key for ov in ovaries)
     for ov in ovaries:
         ov.confirmed = review.confirmed(ov.key, len(ov.chosen.follicles))
-    review.check_applied()
+    review.check_applied({r.record.sop_instance_uid for r in results if r.status == "ok" and r.record is not None})
     # a side scanned at other visits of the patient but not at this one (nor an image of unknown
     # side, flagged as such): the visit's totals are one ovary's, and its change from baseline
     # would read as a fall

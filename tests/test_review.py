@@ -140,11 +140,13 @@ def test_a_confirmed_ovary_visit_needs_no_review_at_the_count_confirmed(tmp_path
     "line, message",
     [
         ("not_follicle,,,,1.1,2,40,20,,AB,", r"line 2: not_follicle: follicle 2 of 1.1 is at row 20.0, column 20.0, "
-                                             r"not at 40, 20: the line's centroid is another follicle's, or the image was "
-                                             r"analysed again since; review it again"),
-        ("not_follicle,,,,9.9,1,10,10,,AB,", r"line 2: not_follicle: no follicle or unsure candidate 1 in image 9.9 in this run's results"),
-        ("confirmed,P1,2026-01-06,L,,,,,3,AB,", r"line 2: confirmed: no ovary-visit P1/2026-01-06/L in this run's results"),
-        ("confirmed,P1,05/01/2026,L,,,,,3,AB,", r"no ovary-visit P1/05/01/2026/L \(dates as YYYY-MM-DD, as the worksheet gives them"),
+                                             r"not at 40, 20 \(the line's centroid is another follicle's, or the image "
+                                             r"was analysed again since\): review it again"),
+        ("not_follicle,,,,1.1,7,10,10,,AB,", r"line 2: not_follicle: no follicle or unsure candidate 7 in image 1.1 in this run's results"),
+        ("not_follicle,,,,9.9,1,10,10,,AB,", r"line 2: not_follicle: no analysed image 9.9 in this run's results"),
+        ("confirmed,P1,2026-01-06,L,,,,,3,AB,", r"line 2: confirmed: no ovary-visit P1/2026-01-06/L in this run's results "
+                                                r"\(P1's visits in it: 2026-01-05\)"),
+        ("confirmed,P2,2026-01-05,L,,,,,3,AB,", r"line 2: confirmed: no ovary-visit P2/2026-01-05/L in this run's results$"),
     ],
 )
 def test_a_decision_that_finds_nothing_it_reviewed_stops_the_tables(tmp_path: Path, line: str, message: str) -> None:
@@ -219,8 +221,8 @@ def test_a_reviewer_gives_an_image_of_unknown_side_its_side(tmp_path: Path) -> N
     assert again.iloc[0][["decision", "patient_id", "laterality", "sop_instance_uid"]].tolist() == ["left", "P1", "L", "u1"]
     assert not again["why"].eq(SIDE_WHY).any()
     both = _review(tmp_path, "left,,,,u1,,,,,AB,", "right,,,,u2,,,,,AB,", "confirmed,P1,2026-01-05,U,,,,,2,AB,")
-    with pytest.raises(ReviewError, match=r"line 4: confirmed: no ovary-visit P1/2026-01-05/U \(this review gives "
-                                          r"its images their sides: leave this line undecided"):
+    with pytest.raises(ReviewError, match=r"line 4: confirmed: no ovary-visit P1/2026-01-05/U in this run's results "
+                                          r"\(this review gives its images their sides: leave this line undecided"):
         build_tables(images, review=both)
     assert [d.decision for d in _review(tmp_path, "L,,,,u1,,,,,AB,", "r,,,,u2,,,,,AB,").decisions] == ["left", "right"]
     with pytest.raises(ReviewError, match=r"line 2: left: no analysed image u9 in this run's results"):
@@ -460,3 +462,84 @@ def test_the_run_says_how_many_ovary_visits_to_review_and_where(tmp_path: Path) 
     assert "(no report: --no-report)" in first.output and "index.html" not in first.output  # none was written
     again = CliRunner().invoke(app, args)  # nothing left to analyse: the tables are rebuilt
     assert again.exit_code == 0 and "already done); nothing left to analyse, tables rebuilt in" in again.output
+    assert "decisions applied" not in again.output and "unreviewed" not in again.output  # no review, none expected
+
+    # a review saved under another name is not read: said on the console and in run.log
+    unknown = pd.read_csv(out / "ovaries.csv", dtype=str).query("laterality == 'U'").iloc[0]
+    line = f"confirmed,{unknown.patient_id},{unknown.study_date},U,,,,,{unknown.follicle_count},AB,\n"
+    (out / "review (1).csv").write_text(HEADER + line)
+    (out / "review.xlsx").write_bytes(b"PK")
+    misnamed = CliRunner().invoke(app, args)
+    said = (f"{out}: no {REVIEW_FILE}, but review (1).csv, review.xlsx: the tables are unreviewed (a review is read "
+            f"from {REVIEW_FILE} only: save it as CSV under that name)")
+    assert misnamed.exit_code == 0 and said in misnamed.output and said in (out / "run.log").read_text()
+    # saved as review.csv, the run says it applied it
+    (out / "review (1).csv").rename(out / REVIEW_FILE)
+    reviewed = CliRunner().invoke(app, args)
+    assert reviewed.exit_code == 0 and f"{out / REVIEW_FILE}: 1 decisions applied" in reviewed.output
+    assert "unreviewed" not in reviewed.output
+    # one with its decision column left empty applies nothing, and says so
+    (out / REVIEW_FILE).write_text(HEADER + line.replace("confirmed", "", 1))
+    empty = CliRunner().invoke(app, args)
+    assert f"{out / REVIEW_FILE}: no decision written in it: the tables are unreviewed" in empty.output
+
+
+def _two_visits():
+    """Image 1.1 (three follicles) at P1's visit of 2026-01-05, image 2.1 (two) at that of 2026-05-01."""
+    return [_two_images()[0], _placed(result("2.1", [6.1, 4.2], day="2026-05-01"), (11, 11), (21, 21))]
+
+
+def test_a_date_a_spreadsheet_rewrote_finds_its_ovary_visit_and_an_ambiguous_one_is_refused(tmp_path: Path) -> None:
+    """Excel saves 2026-01-05 as 05/01/2026 or 1/5/2026: the year, and day and month in either
+    order, found among the patient's visits in the run."""
+    for written in ("05/01/2026", "1/5/2026", "05.01.2026"):
+        review = _review(tmp_path, f"confirmed,P1,{written},L,,,,,3,AB,")
+        tables = build_tables(_two_images(), review=review)
+        assert not tables["ovaries"].iloc[0]["needs_review"], written
+        assert tables["review_log"]["study_date"].tolist() == ["2026-01-05"]
+        # the next worksheet carries the line with the date as the tables give it
+        assert worksheet(tables, review=review).iloc[0]["study_date"] == "2026-01-05"
+    # 2026-01-05 or 2026-05-01, both P1's visits: refused, naming both
+    with pytest.raises(ReviewError, match=r"line 2: confirmed: the date 05/01/2026 may be 2026-01-05 or 2026-05-01, "
+                                          r"both visits of P1: write it as YYYY-MM-DD"):
+        build_tables(_two_visits(), review=_review(tmp_path, "confirmed,P1,05/01/2026,L,,,,,3,AB,"))
+    # written as YYYY-MM-DD, a date is what it says; one that fits no visit names the patient's
+    review = _review(tmp_path, "confirmed,P1,2026-01-05,L,,,,,3,AB,", "confirmed,P1,06/01/2026,L,,,,,3,AB,")
+    with pytest.raises(ReviewError, match=r"line 3: confirmed: no ovary-visit P1/06/01/2026/L in this run's results "
+                                          r"\(P1's visits in it: 2026-01-05, 2026-05-01\)"):
+        build_tables(_two_visits(), review=review)
+    # the same ovary-visit confirmed twice, its date written two ways
+    review = _review(tmp_path, "confirmed,P1,2026-01-05,L,,,,,3,AB,", "confirmed,P1,1/5/2026,L,,,,,3,AB,")
+    with pytest.raises(ReviewError, match=r"line 3: confirmed: repeats line 2"):
+        build_tables(_two_images(), review=review)
+
+
+def test_every_line_that_cannot_be_applied_is_said_at_once_follicle_lines_first(tmp_path: Path) -> None:
+    """A mistyped follicle id left its follicle counted: the count confirmed is then wrong too,
+    but the cause is the follicle line, said first."""
+    review = _review(tmp_path,
+                     "confirmed,P1,2026-01-05,L,,,,,2,AB,",
+                     "not_follicle,,,,1.1,4,30,30,,AB,",  # follicle 3 meant
+                     "not_follicle,,,,9.9,1,10,10,,AB,",  # a file no longer among the inputs
+                     "not_follicle,,,,1.1,2,40,20,,AB,",  # another follicle's centroid
+                     "left,,,,u9,,,,,AB,")  # fmt: skip
+    with pytest.raises(ReviewError) as info:
+        build_tables(_two_images(), review=review)
+    said = str(info.value)
+    assert said.startswith(f"{tmp_path / REVIEW_FILE}: 5 lines cannot be applied: line 3: not_follicle: no follicle "
+                           "or unsure candidate 4 in image 1.1 in this run's results; line 4: not_follicle: no analysed "
+                           "image 9.9 in this run's results; line 5: not_follicle: follicle 2 of 1.1 is at row 20.0")
+    assert said.endswith("; line 6: left: no analysed image u9 in this run's results; line 2: confirmed: confirms 2 "
+                         "follicles but P1/2026-01-05/L now counts 3: review it again")
+    assert "\n" not in said
+
+
+def test_a_review_saved_by_windows_excel_as_csv_is_read_accents_and_all(tmp_path: Path) -> None:
+    path = tmp_path / REVIEW_FILE  # "CSV (Comma delimited)": Windows-1252, not UTF-8
+    path.write_bytes((HEADER + "not_follicle,,,,1.1,2,20,20,,AB,kyste hémorragique\n").encode("cp1252"))
+    (decision,) = Review.read(path).decisions
+    assert decision.comment == "kyste hémorragique"
+    path.write_bytes(HEADER.encode() + b"not_follicle,,,,1.1,2,20,20,,AB,\x81\xff\n")  # neither
+    with pytest.raises(ReviewError, match=r"review.csv: cannot read the review file \(neither UTF-8 nor Windows-1252\): "
+                                          r"save it as \"CSV UTF-8\""):
+        Review.read(path)
