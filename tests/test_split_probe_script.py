@@ -1,4 +1,4 @@
-"""scripts/split_probe.py: the shapes it draws are what it says, and it reports both checks."""
+"""scripts/split_probe.py: the shapes it draws are what it says, and it reports its three checks."""
 
 from __future__ import annotations
 
@@ -24,8 +24,20 @@ def test_an_evenly_spaced_ring_encloses_tissue_and_its_follicles_are_counted(mon
     rng = np.random.default_rng(0)
     labels, k = split_probe.ring(rng)
     assert 3 <= k <= 7 and (labels == FOLLICLE).any()
-    monkeypatch.setattr(sys, "argv", ["split_probe.py", "--singles", "3", "--rings", "3"])
+    monkeypatch.setattr(sys, "argv", ["split_probe.py", "--singles", "3", "--rings", "3", "--clusters", "2"])
     split_probe.main()
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("spotted singles cut in pieces: ") and out[0].endswith(" of 3")
     assert out[1].startswith("rings split into their follicles: ") and out[1].endswith(" of 3")
+    assert out[2].startswith("clusters split into their follicles: ") and out[2].endswith(" of 2")
+
+
+def test_a_cluster_is_three_or_four_follicles_that_touch() -> None:
+    gaps = 0
+    for seed in range(6):
+        labels, k = split_probe.cluster(np.random.default_rng(seed))
+        follicle = labels == FOLLICLE
+        assert k in (3, 4)
+        assert ndi.label(follicle, structure=np.ones((3, 3)))[1] == 1  # they all touch
+        gaps += bool((ndi.binary_fill_holes(follicle) & ~follicle).any())
+    assert gaps >= 3  # most enclose a gap between them
