@@ -1192,7 +1192,8 @@ def test_a_no_resume_run_stopped_early_leaves_no_tables_of_the_analysis_it_remov
     run([inputs], options)
     (out / "review.csv").write_text("patient_id,study_date,laterality,decision\n")
     assert (out / "images.csv").is_file() and (out / "report" / "index.html").is_file()
-    assert list((out / "report" / "patients").glob("*.html"))
+    assert list((out / "report" / "patients").glob("*.html")) and list((out / "report" / "figures").glob("*.png"))
+    assert list((out / "report" / "thumbs").glob("*.jpg"))
 
     def killed(*args, **kwargs):
         raise KeyboardInterrupt
@@ -1202,6 +1203,9 @@ def test_a_no_resume_run_stopped_early_leaves_no_tables_of_the_analysis_it_remov
         run([inputs], replace(options, resume=False))
     assert not list(out.glob("*.parquet")) and not (out / "report" / "index.html").exists()
     assert not list((out / "report" / "patients").glob("*.html"))  # pages linking the removed overlays
+    # the tracking charts (named as the pages, by PatientID) and thumbnails went too: a
+    # --no-report run after them left a real PatientID beside --pseudonymize's tables
+    assert not list((out / "report" / "figures").iterdir()) and not list((out / "report" / "thumbs").iterdir())
     assert sorted(p.name for p in out.glob("*.csv")) == ["review.csv"]  # the reviewer's stays
 
 
