@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import queue
-import stat
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -21,6 +20,7 @@ from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence, TypeVar
 
 from follicle_seg.errors import RejectedInput
 from follicle_seg.io import iter_frames, read_record
+from follicle_seg.io.discover import not_read, shown
 from follicle_seg.isolation import WorkerFailed, WorkerPool
 from follicle_seg.filehash import file_sha256
 from follicle_seg.state import StateStore
@@ -67,12 +67,8 @@ def _header(
     known: Mapping[str, tuple[tuple[int, int, int, int], str]] | None = None,
 ) -> Input:
     p = str(path)
-    if not _utf8(p):  # no table, log or database can hold such a name: the file is said, not read
-        shown = p.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-        return Input(shown, "", None, ImageResult(None, shown, "rejected",
-                                                  "its name is not valid UTF-8: rename the file (or folder) to analyse it"))
-    if special := _not_a_file(path):  # hashing a pipe would wait for a writer for ever
-        return Input(p, "", None, ImageResult(None, p, "rejected", special))
+    if reason := not_read(path):  # said, not read (hashing a pipe would wait for a writer for ever)
+        return Input(shown(p), "", None, ImageResult(None, shown(p), "rejected", reason))
     try:
         seen = file_stat(p)
         before = (known or {}).get(p)
@@ -123,30 +119,6 @@ def reread(item: Input, anonymise: Anonymise, decoders: WorkerPool | None = None
     except Exception:  # noqa: BLE001 - its result stands; the outputs stay missing
         return item
     return replace(item, record=record, done=False)
-
-
-def _not_a_file(path: Path) -> str:
-    """Why ``path`` is not a file to read (a folder that could not be listed, a pipe, socket or
-    device), or "" (a regular file, or one that does not exist: reading it says so)."""
-    try:
-        mode = path.stat().st_mode
-    except OSError:
-        return ""
-    if stat.S_ISDIR(mode):
-        try:
-            os.listdir(path)
-        except OSError as exc:
-            return f"a folder that cannot be read ({exc.strerror}): its files are not analysed"
-        return "a folder, not a file"
-    return "" if stat.S_ISREG(mode) else "not a regular file (a pipe, socket or device): not read"
-
-
-def _utf8(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:  # an undecodable byte of the name, kept by Python as a lone surrogate
-        return False
-    return True
 
 
 def header_pass(

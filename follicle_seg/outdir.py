@@ -110,16 +110,19 @@ def superseded(items: list[Input], stored: list[tuple[str, str, str, str]]) -> s
 
 def remove_tables(out: Path) -> None:
     """``--no-resume``: the tables and report of the earlier analysis go with its per-image
-    outputs, so that a run killed before writing its own leaves no tables (and no report linking
-    removed overlays, no worksheet of its follicles) of an analysis that is gone. ``review.csv``,
-    the reviewer's, stays (a worksheet holding decisions not in it stopped the run before this)."""
+    outputs (its report thumbnails among them), so that a run killed before writing its own, or
+    one with ``--no-report``, leaves no tables (and no report linking removed overlays, no
+    figure named with a real PatientID beside pseudonymised tables, no worksheet of its
+    follicles) of an analysis that is gone. ``review.csv``, the reviewer's, stays (a worksheet
+    holding decisions not in it stopped the run before this)."""
     from follicle_seg.review import WORKSHEET_FILE
     from follicle_seg.visits import COLUMNS
 
     names = [*COLUMNS, "candidates", "review_reasons", "review_log"]
     tables = [out / f"{n}.{ext}" for n in names for ext in ("csv", "parquet")]
     pages = sorted((out / "report" / "patients").glob("*.html"))  # they link the removed overlays too
-    for path in [*tables, out / WORKSHEET_FILE, out / "report" / "index.html", *pages]:
+    figures = sorted((out / "report" / "figures").glob("*.png"))  # tracking_<page name>.png
+    for path in [*tables, out / WORKSHEET_FILE, out / "report" / "index.html", *pages, *figures]:
         try:
             path.unlink(missing_ok=True)
         except OSError as exc:

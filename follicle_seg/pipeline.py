@@ -34,13 +34,14 @@ from typing import TYPE_CHECKING, Callable, Iterable
 
 from follicle_seg import __version__
 from follicle_seg.engine import DICOM_NOT_WRITTEN, Engine, load_segmenter
-from follicle_seg.errors import FollicleSegError, OutputError, printable, said
+from follicle_seg.errors import FollicleSegError, ModelError, OutputError, printable, said
 from follicle_seg.filehash import file_sha256
 from follicle_seg.intake import Anonymise, Input, header_pass, unchanged
 from follicle_seg.interrupt import Terminated
 from follicle_seg.io import discover
 from follicle_seg.isolation import WorkerPool
 from follicle_seg.memory import bound_caches
+from follicle_seg.model.metadata import verified_sha256
 from follicle_seg.options import RunOptions, RunSummary, network_of, weights_of
 from follicle_seg.outdir import (exclusive, out_state, prepare_out, remove_outputs, remove_tables, remove_temporary,
                                  start_log, superseded)
@@ -100,8 +101,8 @@ def run(inputs: Iterable[str | Path], options: RunOptions, *, progress=None) -> 
     if options.whole_frames and options.pseudonymize:
         raise FollicleSegError("--whole-frames shows the text burned in around the scan area, a patient's name "
                                "perhaps: not with --pseudonymize")  # fmt: skip
-    if options.weights is not None and not Path(options.weights).is_file():
-        raise FollicleSegError(f"--weights {options.weights}: no such file")
+    if options.weights is not None:
+        _check_weights(Path(options.weights))
     out = Path(options.out)
     indexes: list[Path] = []  # DICOMDIR files: said, not analysed
     paths = list(discover(inputs, exclude=[out], indexes=indexes))
@@ -127,6 +128,16 @@ def run(inputs: Iterable[str | Path], options: RunOptions, *, progress=None) -> 
         finally:
             log.removeHandler(handler)
             handler.close()
+
+
+def _check_weights(weights: Path) -> None:
+    """``--weights``: a file of a bundle whose metadata holds its sha256 (checked again when loaded)."""
+    if not weights.is_file():
+        raise FollicleSegError(f"--weights {weights}: no such file")
+    try:
+        verified_sha256(weights)
+    except ModelError as exc:
+        raise ModelError(f"--weights {exc}") from None
 
 
 CARRIED = "worksheet decisions carried from review.csv"  # (a run-state note)

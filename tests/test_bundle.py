@@ -19,9 +19,9 @@ from follicle_seg.model.bundle import (
     load_network,
     load_state_dict,
     missing_metadata_keys,
-    read_metadata,
     shipped_bundle_root,
 )
+from follicle_seg.model.metadata import read_metadata
 
 ROOT = shipped_bundle_root()
 

@@ -218,3 +218,24 @@ def test_inspect_places_the_files_of_one_study_on_one_day_as_a_run_does(tmp_path
     ds.StudyInstanceUID, ds.StudyDate = "1.2.9", "20240101"
     ds.save_as(tmp_path / "b.dcm")
     assert "ok: 1 patient(s), 1 visit(s), 2 frame(s)" in summary_lines(inspect_paths([tmp_path]))
+
+
+def test_inspect_says_what_a_run_says_of_a_name_not_utf8_and_of_a_pipe(tmp_path: Path) -> None:
+    """inspect said ok for a file whose name is not valid UTF-8, which a run rejects, and "not a
+    readable file" for a pipe, which a run calls "not a regular file (a pipe, socket or device)"."""
+    import os
+    import shutil
+
+    from follicle_seg.intake import header_pass
+    from follicle_seg.state import StateStore
+
+    samples = Path(__file__).resolve().parents[1] / "data_samples"
+    odd = Path(os.fsdecode(bytes(tmp_path) + b"/caf\xe9.dcm"))
+    shutil.copy(samples / "mono_left.dcm", odd)
+    os.mkfifo(tmp_path / "pipe.dcm")
+    paths = [odd, tmp_path / "pipe.dcm"]
+    said = {i.path: (i.result.status, i.result.reason)
+            for i in header_pass(paths, StateStore(tmp_path / "state.sqlite"), lambda r: r, workers=1)}  # fmt: skip
+    rows = {row["path"]: (row["status"], row["reason"]) for row in inspect_paths(paths)}
+    assert rows == said and rows[str(tmp_path / "caf\\xe9.dcm")][1].startswith("its name is not valid UTF-8")
+    assert rows[str(tmp_path / "pipe.dcm")] == ("rejected", "not a regular file (a pipe, socket or device): not read")

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from follicle_seg.filehash import file_sha256
 from follicle_seg.model import train as train_module
-from follicle_seg.model.bundle import read_metadata
+from follicle_seg.model.metadata import read_metadata
 from follicle_seg.model.cli import train_command
 from follicle_seg.model.data import make_sample, source_of
 from follicle_seg.model.network import build_network

@@ -17,7 +17,8 @@ from typer.testing import CliRunner
 
 from follicle_seg.errors import RejectedInput
 from follicle_seg.filehash import file_sha256
-from follicle_seg.model.bundle import load_network, read_metadata
+from follicle_seg.model.bundle import load_network
+from follicle_seg.model.metadata import read_metadata
 from follicle_seg.model.cli import train_command
 from follicle_seg.model.data import (
     RandFrameZoomd,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -23,6 +24,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from follicle_seg.cli import app
+from follicle_seg.filehash import file_sha256
 from follicle_seg.pipeline import RunOptions, run
 from follicle_seg.synth.study import write_study
 from script_module import load_script  # tests/ is on sys.path
@@ -48,6 +50,18 @@ def clean_run(study, tmp_path_factory) -> Path:
 
 def _tables(out: Path) -> dict[str, pd.DataFrame]:
     return {t: pd.read_csv(out / f"{t}.csv", dtype=str, keep_default_na=False) for t in TABLES}
+
+
+def _bundle_of(root: Path, weights: bytes) -> Path:
+    """``root/models/model.pt`` holding ``weights``, in a bundle whose metadata names their sha256."""
+    from follicle_seg.model.paths import METADATA, WEIGHTS, shipped_bundle_root
+
+    (root / "configs").mkdir(parents=True)
+    (root / "models").mkdir()
+    (root / WEIGHTS).write_bytes(weights)
+    metadata = json.loads((shipped_bundle_root() / METADATA).read_text())
+    (root / METADATA).write_text(json.dumps({**metadata, "weights_sha256": file_sha256(root / WEIGHTS)}))
+    return root / WEIGHTS
 
 
 def _first_files(study: Path, folder: Path, n: int) -> Path:
@@ -390,6 +404,18 @@ def test_an_input_that_does_not_exist_or_an_option_that_cannot_be_used_stops_the
         result = CliRunner().invoke(app, ["run", *args, "--out", str(tmp_path / "o")])
         assert result.exit_code == 2 and message in result.output, result.output
         assert not (tmp_path / "o").exists()
+    # weights whose sha256 is not their bundle's, or outside a bundle: refused before OUT as well
+    tampered = _bundle_of(tmp_path / "tampered", b"weights the bundle's metadata do not name")
+    metadata = tampered.parents[1] / "configs" / "metadata.json"
+    metadata.write_text(metadata.read_text().replace(file_sha256(tampered), "0" * 64))
+    (tmp_path / "loose").mkdir()
+    loose = tmp_path / "loose" / "model.pt"
+    loose.write_bytes(b"weights outside a bundle")
+    for weights, message in ((tampered, f"error: --weights {tampered}: sha256 "),
+                             (loose, f"error: --weights {loose}: bundle metadata not found")):  # fmt: skip
+        result = CliRunner().invoke(app, ["run", str(good), "--weights", str(weights), "--out", str(tmp_path / "o")])
+        assert result.exit_code == 2 and message in result.output, result.output
+        assert not (tmp_path / "o").exists()
     result = CliRunner().invoke(app, ["demo", "--out", str(tmp_path / "d"), "--patients", "0"])
     assert result.exit_code == 2 and not (tmp_path / "d").exists()
 
@@ -579,10 +605,7 @@ def test_run_log_says_where_the_time_went(clean_run):
 
 def test_run_log_keeps_how_the_run_was_made(clean_run, study):
     """The audit trail of the tables: inputs, options, the program's and the network's versions."""
-    import json
-
     from follicle_seg import __version__
-    from follicle_seg.filehash import file_sha256
     from follicle_seg.model.paths import METADATA, WEIGHTS, shipped_bundle_root
 
     text = (clean_run / "run.log").read_text()
@@ -734,8 +757,7 @@ def test_a_resumed_run_never_mixes_results_of_other_weights_or_pseudonyms(study,
     key.write_bytes(b"site key for the pseudonyms 0123456789")
     with pytest.raises(OutputError, match="another analysis .*pseudonyms none then, P[0-9a-f]{12} now.*--no-resume"):
         run([inputs], replace(plain, pseudonymize=key))
-    other = tmp_path / "other.pt"
-    other.write_bytes(b"not the shipped weights")
+    other = _bundle_of(tmp_path / "other", b"not the shipped weights")
     with pytest.raises(OutputError, match="another analysis .*weights [0-9a-f]{16} then"):
         run([inputs], replace(plain, weights=other))
     pd.testing.assert_frame_equal(_tables(out)["images"], before)  # nothing was touched
@@ -1034,7 +1056,6 @@ def test_a_file_changed_while_it_was_read_is_read_again_next_run_not_rejected_fo
     hash of its whole contents: restored, it stayed rejected on every run (only --no-resume)."""
     from follicle_seg.intake import Input
     from follicle_seg.pipeline import _changed_since_hashed
-    from follicle_seg.filehash import file_sha256
     from follicle_seg.types import ImageResult
 
     path = tmp_path / "a.dcm"
@@ -1171,7 +1192,8 @@ def test_a_no_resume_run_stopped_early_leaves_no_tables_of_the_analysis_it_remov
     run([inputs], options)
     (out / "review.csv").write_text("patient_id,study_date,laterality,decision\n")
     assert (out / "images.csv").is_file() and (out / "report" / "index.html").is_file()
-    assert list((out / "report" / "patients").glob("*.html"))
+    assert list((out / "report" / "patients").glob("*.html")) and list((out / "report" / "figures").glob("*.png"))
+    assert list((out / "report" / "thumbs").glob("*.jpg"))
 
     def killed(*args, **kwargs):
         raise KeyboardInterrupt
@@ -1181,6 +1203,9 @@ def test_a_no_resume_run_stopped_early_leaves_no_tables_of_the_analysis_it_remov
         run([inputs], replace(options, resume=False))
     assert not list(out.glob("*.parquet")) and not (out / "report" / "index.html").exists()
     assert not list((out / "report" / "patients").glob("*.html"))  # pages linking the removed overlays
+    # the tracking charts (named as the pages, by PatientID) and thumbnails went too: a
+    # --no-report run after them left a real PatientID beside --pseudonymize's tables
+    assert not list((out / "report" / "figures").iterdir()) and not list((out / "report" / "thumbs").iterdir())
     assert sorted(p.name for p in out.glob("*.csv")) == ["review.csv"]  # the reviewer's stays
 
 

@@ -1,8 +1,10 @@
-"""Find the input files: every file under the given paths, recursively, in a stable order."""
+"""Find the input files: every file under the given paths, recursively, in a stable order; and
+say which found paths are not read (:func:`not_read`), as a run and ``inspect`` both say it."""
 
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -68,3 +70,40 @@ def _walk(top: Path, skipped: list[Path]) -> Iterator[Path]:
         seen.add(real)
         yield from (here / name for name in files)
     yield from unreadable
+
+
+def not_read(path: Path) -> str:
+    """Why a found ``path`` is not read, or "" (a regular file, or one that does not exist:
+    reading it says so): a name that is not valid UTF-8 (no table, log or database can hold it),
+    a folder that could not be listed, a pipe, socket or device (reading a pipe would wait for a
+    writer for ever)."""
+    if not _utf8(str(path)):
+        return "its name is not valid UTF-8: rename the file (or folder) to analyse it"
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return ""
+    if stat.S_ISDIR(mode):
+        try:
+            os.listdir(path)
+        except OSError as exc:
+            return f"a folder that cannot be read ({exc.strerror}): its files are not analysed"
+        return "a folder, not a file"
+    return "" if stat.S_ISREG(mode) else "not a regular file (a pipe, socket or device): not read"
+
+
+def shown(path: str) -> str:
+    r"""``path`` as a table can hold it: each byte of its name that is not UTF-8 as ``\xNN``.
+
+    >>> shown("/in/a\udcffb.dcm")
+    '/in/a\\xffb.dcm'
+    """
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # an undecodable byte of the name, kept by Python as a lone surrogate
+        return False
+    return True

@@ -3,7 +3,8 @@
 One dict per discovered file holding the ``images.csv`` columns of the SPEC (``follicle_count``
 is ``None`` here: nothing is segmented) plus what a person checking the input needs: modality,
 SOP class, photometric, transfer syntax, calibration source, region and its source. A file is
-``ok`` when its header passes every check and its first frame decodes.
+``ok`` when its header passes every check and its first frame decodes; one a run would not read
+(a name that is not valid UTF-8, a pipe or device) is rejected with the run's reason.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from rich.table import Table
 
 from follicle_seg.errors import RejectedInput
 from follicle_seg.io.dicom import iter_frames, read_record, sop_class_name, transfer_syntax_name
-from follicle_seg.io.discover import discover
+from follicle_seg.io.discover import discover, not_read, shown
 from follicle_seg.studyday import on_study_day, study_days
 from follicle_seg.types import ImageRecord
 
@@ -85,10 +86,13 @@ def inspect_file(path: str | Path) -> dict[str, Any]:
 
 def _inspect(path: str | Path) -> tuple[dict[str, Any], ImageRecord | None]:
     """The row of one file and its record (None when its header was rejected)."""
+    row: dict[str, Any] = dict.fromkeys(COLUMNS)
+    if reason := not_read(Path(path)):  # as a run says it (a name not UTF-8, a pipe): not read
+        row.update(path=shown(str(path)), status="rejected", reason=reason)
+        return row, None
     try:
         record = read_record(path)
     except RejectedInput as rejected:
-        row: dict[str, Any] = dict.fromkeys(COLUMNS)
         row.update(path=str(path), status="rejected", reason=rejected.reason)
         if (who := rejected.identity) is not None:  # its header was read: whose image, as images.csv says
             row.update(sop_instance_uid=who.sop_instance_uid, patient_id=who.patient_id, study_date=who.study_date,

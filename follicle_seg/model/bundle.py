@@ -24,7 +24,8 @@ import torch
 
 from follicle_seg.errors import ModelError
 from follicle_seg.filehash import file_sha256
-from follicle_seg.model.paths import INFERENCE, METADATA, WEIGHTS, bundle_root_of, shipped_bundle_root
+from follicle_seg.model.metadata import verified_sha256
+from follicle_seg.model.paths import INFERENCE, METADATA, WEIGHTS, shipped_bundle_root
 from follicle_seg.model.network import build_network, network_from_def
 
 
@@ -55,17 +56,6 @@ REQUIRED_TENSOR_KEYS = (
     "channel_def",
 )
 """Keys the schema requires for every ``network_data_format`` input and output."""
-
-
-def read_metadata(bundle_root: Path) -> dict[str, Any]:
-    """Parsed ``configs/metadata.json`` of a bundle; :class:`ModelError` when absent or broken."""
-    path = Path(bundle_root) / METADATA
-    try:
-        return dict(json.loads(path.read_text(encoding="utf-8")))
-    except FileNotFoundError:
-        raise ModelError(f"{path}: bundle metadata not found; weights cannot be verified.") from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ModelError(f"{path}: bundle metadata unreadable ({exc}).") from None
 
 
 def missing_metadata_keys(metadata: dict[str, Any]) -> list[str]:
@@ -103,15 +93,7 @@ def load_state_dict(weights: Path) -> dict[str, torch.Tensor]:
     weights = Path(weights)
     if not weights.is_file():
         raise ModelError(f"{weights}: weights file not found.")
-    metadata = read_metadata(bundle_root_of(weights))
-    expected = metadata.get("weights_sha256")
-    actual = file_sha256(weights)
-    if expected != actual:
-        raise ModelError(
-            f"{weights}: sha256 {actual[:12]}... does not match weights_sha256 "
-            f"{str(expected)[:12]}... in its configs/metadata.json; the file was changed or "
-            "replaced. Refusing to load it."
-        )
+    verified_sha256(weights)
     try:
         state = torch.load(weights, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a corrupt pickle

@@ -159,7 +159,7 @@ def train_command(
     Writes a self-contained bundle to --out and a before/after report (train_report.json).
     With --data, a seeded share (--val-fraction) of your frames, or the frames of --val-data, is
     held out for early stopping and the report; the frames of one source (a NIfTI stack NAME_k,
-    a cine <uid>_f<k>, export_pairs.py's <sop>_<frame>: the name without a final _<digits>) stay
+    a cine `<uid>_f<k>`, export_pairs.py's `<sop>_<frame>`: the name without a final `_<digits>`) stay
     on one side (pictures whose names all give one source, img_000.png..., are held out one by
     one). Fine-tuning (--init) keeps the starting weights, and says so, when no
     validation beats their held-out score. Images may be PNG (8-bit grey or RGB; 16-bit kept

@@ -25,7 +25,8 @@ from monai.data import DataLoader, Dataset
 from monai.utils import set_determinism
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from follicle_seg.model.bundle import cpu_state_dict, load_network, read_metadata, save_weights, shipped_bundle_root
+from follicle_seg.model.bundle import cpu_state_dict, load_network, save_weights, shipped_bundle_root
+from follicle_seg.model.metadata import read_metadata
 from follicle_seg.model.data import Sample, eval_transforms, train_transforms
 from follicle_seg.model.loss import OUTLINE, MarginalDiceCELoss
 from follicle_seg.model.mixstyle import add_mixstyle

@@ -1,0 +1,51 @@
+"""A bundle's ``configs/metadata.json`` and the check of a weights file against its
+``weights_sha256``, without importing torch (a run checks ``--weights`` before its output
+folder is made)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from follicle_seg.errors import ModelError
+from follicle_seg.filehash import file_sha256
+from follicle_seg.model.paths import METADATA, bundle_root_of
+
+__all__ = ["read_metadata", "verified_sha256"]
+
+
+def read_metadata(bundle_root: Path) -> dict[str, Any]:
+    """Parsed ``configs/metadata.json`` of a bundle; :class:`ModelError` when absent or broken."""
+    path = Path(bundle_root) / METADATA
+    try:
+        return dict(json.loads(path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        raise ModelError(f"{path}: bundle metadata not found; weights cannot be verified.") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{path}: bundle metadata unreadable ({exc}).") from None
+
+
+def verified_sha256(weights: Path) -> str:
+    """sha256 of an existing weights file, once it equals ``weights_sha256`` in the
+    ``metadata.json`` of its own bundle (``<root>/models/<name>.pt`` beside ``<root>/configs``).
+
+    Raises
+    ------
+    ModelError
+        No metadata beside the file (not in a bundle), metadata unreadable, or a checksum
+        mismatch (the file was changed or replaced).
+    """
+    metadata_path = bundle_root_of(weights) / METADATA
+    if not metadata_path.is_file():
+        raise ModelError(f"{weights}: bundle metadata not found (no {metadata_path}); "
+                         "weights outside a bundle cannot be verified.")  # fmt: skip
+    expected = read_metadata(bundle_root_of(weights)).get("weights_sha256")
+    actual = file_sha256(weights)
+    if expected != actual:
+        raise ModelError(
+            f"{weights}: sha256 {actual[:12]}... does not match weights_sha256 "
+            f"{str(expected)[:12]}... in its configs/metadata.json; the file was changed or "
+            "replaced. Refusing to load it."
+        )
+    return actual
