@@ -320,8 +320,18 @@ def test_region_written_for_another_image_size_is_not_used(tmp_path: Path) -> No
 
     record = read_record(write(tmp_path, edit=resized))
     assert record.region_source == "auto" and not record.calibration.calibrated
-    assert record.note == (f"ultrasound region (0,0)-({2 * COLS - 1},{2 * ROWS - 1}) reaches {COLS} pixels past the "
-                           f"{COLS}x{ROWS} frame: not used (written for another image size?)")
+    assert record.note == (f"ultrasound region (0,0)-({2 * COLS - 1},{2 * ROWS - 1}) reaches {ROWS} rows and {COLS} "
+                           f"columns past the {COLS}x{ROWS} frame: not used (written for a larger image, resized since?)")
+
+
+def test_region_past_the_frame_one_way_only_is_cut_to_it(tmp_path: Path) -> None:
+    """A band of rows cropped off the bottom (pydicom's examples_palette.dcm): the pixels keep
+    their size, the region is cut to the frame and its deltas used."""
+    def cropped(ds: Dataset) -> None:
+        ds.SequenceOfUltrasoundRegions[0].RegionLocationMaxY1 = 2 * ROWS - 1
+
+    record = read_record(write(tmp_path, edit=cropped))
+    assert record.region == (0, 0, COLS - 1, ROWS - 1) and record.calibration.calibrated and record.note == ""
 
 
 def test_a_spacing_giving_an_absurd_region_size_is_rejected(tmp_path: Path) -> None:

@@ -1,7 +1,8 @@
 """Real scanner files from pydicom and pydicom-data are ingested with their region's spacing.
 
 Expected values are read from each file's Sequence of Ultrasound Regions (PhysicalDeltaX/Y in cm,
-times 10), clipped to the frame; files without regions are uncalibrated with an automatic region.
+times 10), clipped to the frame; files without regions, or whose region was written for a larger
+image, are uncalibrated with an automatic region.
 """
 
 from __future__ import annotations
@@ -41,8 +42,10 @@ DATA_STORE = {
 }
 
 PYDICOM = {
-    "examples_ybr_color.dcm": (30, 0.5104970559, (84, 31, 319, 239), "U"),  # region cut to frame
-    "examples_palette.dcm": (1, 0.2622878766, (120, 60, 799, 349), "U"),
+    # half of color3d_jpeg_baseline.dcm each way, its region kept: reaches 175 rows and 276 columns
+    # past the frame, not used (0.51 mm/px would read every size half its length)
+    "examples_ybr_color.dcm": (30, None, (125, 29, 220, 122), "U"),
+    "examples_palette.dcm": (1, 0.2622878766, (120, 60, 799, 349), "U"),  # rows cut off: region cut to frame
     "examples_rgb_color.dcm": (1, None, (4, 54, 315, 168), "U"),
     "examples_jpeg2k.dcm": (1, None, (9, 108, 631, 336), "U"),
 }

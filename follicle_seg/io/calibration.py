@@ -31,7 +31,8 @@ SPACING_RANGE_MM = (0.01, 2.0)
 #: reaches about 24 cm, while a spacing ten times too large (mm written as cm) gives a metre.
 MAX_REGION_EXTENT_MM = 300.0
 #: Pixels an ultrasound region may reach past the frame (bounds one past the last pixel, as some
-#: vendors write them); further out, the region was written for another image size.
+#: vendors write them); further out both down and across, the region was written for another
+#: image size (``UltrasoundRegion.resized``).
 REGION_OVERSHOOT_PX = 2
 
 
@@ -64,15 +65,23 @@ class UltrasoundRegion:
         return (c0, r0, c1, r1)
 
     def area_in_frame(self, n_rows: int, n_cols: int) -> int:
-        """Number of frame pixels the region covers; 0 for a region reaching more than
-        :data:`REGION_OVERSHOOT_PX` past the frame (written for another image size: an export
-        resized after the scan keeps the regions, and their physical deltas, of the scan)."""
+        """Number of frame pixels the region covers; 0 for a region written for another image
+        size (:meth:`resized`)."""
         box = self.clipped(n_rows, n_cols)
-        return 0 if box is None or self.overshoot(n_rows, n_cols) > REGION_OVERSHOOT_PX else box_area(box)
+        return 0 if box is None or self.resized(n_rows, n_cols) else box_area(box)
 
-    def overshoot(self, n_rows: int, n_cols: int) -> int:
-        """Pixels the region reaches past the frame on its worst side (0 when inside)."""
-        return max(0, -self.min_col, -self.min_row, self.max_col - (n_cols - 1), self.max_row - (n_rows - 1))
+    def overshoot(self, n_rows: int, n_cols: int) -> tuple[int, int]:
+        """Pixels the region reaches past the frame ``(down, across)``: its worst side along the
+        rows and along the columns (0 when inside)."""
+        return (max(0, -self.min_row, self.max_row - (n_rows - 1)), max(0, -self.min_col, self.max_col - (n_cols - 1)))
+
+    def resized(self, n_rows: int, n_cols: int) -> bool:
+        """Whether the region reaches more than :data:`REGION_OVERSHOOT_PX` past the frame both
+        down and across: written for a larger image, shrunk since (an export resized after the scan
+        keeps the scan's regions and physical deltas; pydicom's ``examples_ybr_color.dcm``, half
+        its SonoSite original, does). Past it one way only, the image was cut (a band of rows
+        cropped off, as in pydicom's ``examples_palette.dcm``): its pixels keep their size."""
+        return min(self.overshoot(n_rows, n_cols)) > REGION_OVERSHOOT_PX
 
 
 Box = tuple[int, int, int, int]
@@ -90,19 +99,20 @@ def box_intersection(a: Box, b: Box) -> Box:
 
 
 def misfit_regions(regions: Sequence[UltrasoundRegion], n_rows: int, n_cols: int) -> str:
-    """A note naming the 2D regions left out for reaching past the frame ("" when none).
+    """A note naming the 2D regions left out as written for another image size ("" when none).
 
     Examples
     --------
     >>> resized = UltrasoundRegion(80, 60, 559, 459, 1, 1, 3, 3, 0.01, 0.01)
     >>> misfit_regions([resized], 240, 320)
-    'ultrasound region (80,60)-(559,459) reaches 240 pixels past the 320x240 frame: not used (written for another image size?)'
+    'ultrasound region (80,60)-(559,459) reaches 220 rows and 240 columns past the 320x240 frame: not used (written for a larger image, resized since?)'
     """
     return "; ".join(
-        f"ultrasound region ({r.min_col},{r.min_row})-({r.max_col},{r.max_row}) reaches {r.overshoot(n_rows, n_cols)} "
-        f"pixels past the {n_cols}x{n_rows} frame: not used (written for another image size?)"
+        f"ultrasound region ({r.min_col},{r.min_row})-({r.max_col},{r.max_row}) reaches {r.overshoot(n_rows, n_cols)[0]} "
+        f"rows and {r.overshoot(n_rows, n_cols)[1]} columns past the {n_cols}x{n_rows} frame: not used (written for a "
+        "larger image, resized since?)"
         for r in regions
-        if r.spatial_format == SPATIAL_FORMAT_2D and r.overshoot(n_rows, n_cols) > REGION_OVERSHOOT_PX
+        if r.spatial_format == SPATIAL_FORMAT_2D and r.resized(n_rows, n_cols)
     )
 
 

@@ -154,9 +154,9 @@ def read_record(path: str | Path) -> ImageRecord:
     Examples
     --------
     >>> from pydicom.data import get_testdata_file
-    >>> record = read_record(get_testdata_file("examples_ybr_color.dcm"))
+    >>> record = read_record(get_testdata_file("examples_palette.dcm"))
     >>> record.n_frames, round(record.calibration.spacing_row_mm, 4), record.region
-    (30, 0.5105, (84, 31, 319, 239))
+    (1, 0.2623, (120, 60, 799, 349))
     """
     path_str = str(path)
     try:
