@@ -38,7 +38,7 @@ from follicle_seg.io.calibration import (
     other_panes,
 )
 from follicle_seg.io.grey import COLOUR_PHOTOMETRICS, grey_converter, grey_note
-from follicle_seg.io.header import MAX_PIXEL_BYTES, PIXELS_CUT, ends_inside_an_element, read_dicom, read_header
+from follicle_seg.io.header import MAX_PIXEL_BYTES, PIXELS_CUT, read_dicom, read_header
 from follicle_seg.io.laterality import choose_laterality
 from follicle_seg.io.pixel_data import check_pixel_length
 from follicle_seg.io.region import MIN_REGION_PX, find_scan_areas
@@ -51,6 +51,7 @@ from follicle_seg.io.tags import (
     tag_text,
     to_float,
 )
+from follicle_seg.io.truncation import HEADER_CUT, where_cut
 from follicle_seg.types import Calibration, Frame, Identity, ImageRecord, Pane
 
 #: Largest decoded size of one frame: 256 MiB (16384 x 16384 grey), far above any scanner's;
@@ -78,6 +79,9 @@ US_NOT_2D = {
     "1.2.840.10008.5.1.4.1.1.6.3": "a photoacoustic image (Photoacoustic Image Storage) is not analysed: "
     "export the B-mode image as a US Image",
 }
+
+#: How the names of the SOP classes of images end (US Image Storage (retired) included).
+IMAGE_CLASS_ENDINGS = ("Image Storage", "Image Storage (retired)", "Volume Storage")
 
 #: The SOP class of a DICOMDIR (Media Storage Directory Storage): an index of other files.
 MEDIA_DIRECTORY = "1.2.840.10008.1.3.10"
@@ -169,14 +173,10 @@ def read_record(path: str | Path) -> ImageRecord:
         return _record_from_header(path_str, ds)
     except RejectedInput as exc:  # (a header cut short says nothing: what followed the cut is unknown;
         # a file of another modality, a CT in the folder, is no ovary's image)
-        known = exc.reason != HEADER_CUT and tag_text(ds, "Modality") == "US"
+        known = not exc.reason.startswith(HEADER_CUT) and tag_text(ds, "Modality") == "US"
         raise RejectedInput(path_str, exc.reason, _identity(ds) if known else None) from exc
     except HEADER_VALUE_ERRORS as exc:  # a tag value that is not what it should be
         raise RejectedInput(path_str, f"unreadable header value ({brief(exc)})", _identity(ds)) from exc
-
-
-#: The reason of a file that ends inside a header element, before its pixel data.
-HEADER_CUT = "truncated: the file ends inside its header, before the pixel data"
 
 
 def _side(ds: Dataset) -> tuple[str, str]:
@@ -211,20 +211,25 @@ def _identity(ds: Dataset) -> Identity | None:
         return None
 
 
+def _no_pixel_data(path: str, ds: Dataset) -> str:
+    """The reason of a file without pixel data that does not end inside its header: an image's
+    (by its SOP class, in the data set or the file meta; by Rows and Columns when the class is
+    not known) ends where its pixel data should begin; a report's, a PDF's is not an image."""
+    sop_class = tag_text(ds, "SOPClassUID") or str(ds.file_meta.get("MediaStorageSOPClassUID", ""))
+    name = sop_class_name(sop_class) if sop_class else ""
+    what = f" ({name})" if name else ""
+    known = name != sop_class  # (the name of a class pydicom does not know is its UID)
+    if name.endswith(IMAGE_CLASS_ENDINGS) if known else "Rows" in ds and "Columns" in ds:
+        return f"no pixel data (7FE0,0010) in an image file{what}: cut short at byte {os.path.getsize(path)}?"
+    return f"no pixel data (7FE0,0010): not an image{what}"
+
+
 def _record_from_header(path_str: str, ds: Dataset) -> ImageRecord:
     """The body of :func:`read_record`, on a parsed header."""
     if ds.file_meta.get("MediaStorageSOPClassUID") == MEDIA_DIRECTORY or "DirectoryRecordSequence" in ds:
         raise RejectedInput(path_str, "a DICOMDIR (media index), not an image: its images are the files it lists")
     if PIXEL_DATA not in ds:
-        if ends_inside_an_element(path_str):
-            raise RejectedInput(path_str, HEADER_CUT)
-        if "Rows" in ds and "Columns" in ds:
-            raise RejectedInput(
-                path_str, "no pixel data (7FE0,0010) after an image header: cut short?"
-            )
-        sop_class = tag_text(ds, "SOPClassUID")  # a report, segmentation, presentation state, ...
-        what = f" ({sop_class_name(sop_class)})" if sop_class else ""
-        raise RejectedInput(path_str, f"no pixel data (7FE0,0010): not an image{what}")
+        raise RejectedInput(path_str, where_cut(path_str) or _no_pixel_data(path_str, ds))
     _check_ultrasound(path_str, ds)
     syntax = UID(ds.file_meta.TransferSyntaxUID)
     _check_syntax_known(path_str, syntax)
