@@ -218,3 +218,15 @@ def test_inspect_places_the_files_of_one_study_on_one_day_as_a_run_does(tmp_path
     ds.StudyInstanceUID, ds.StudyDate = "1.2.9", "20240101"
     ds.save_as(tmp_path / "b.dcm")
     assert "ok: 1 patient(s), 1 visit(s), 2 frame(s)" in summary_lines(inspect_paths([tmp_path]))
+
+
+def test_inspect_given_a_dicomdir_reads_its_folder_and_says_so(tmp_path: Path) -> None:
+    """It said "error: no files found under X/DICOMDIR" (exit 2)."""
+    from test_io_discover import dicom_media  # tests/ is on sys.path
+
+    index = dicom_media(tmp_path / "media")
+    result = CliRunner().invoke(app, ["inspect", str(index), "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)  # (the note goes to stderr: the JSON stays whole)
+    assert [(row["path"], row["status"]) for row in rows] == [(str(index.parent / "PT000000/ST000000/SE000000/IM000000"), "ok")]
+    assert f"{index} is a DICOMDIR index: reading the files under its folder {index.parent}" in result.stderr
