@@ -938,6 +938,25 @@ def test_a_private_transfer_syntax_is_said_so(tmp_path: Path) -> None:
     assert rejected(path) == "unknown (private?) transfer syntax 1.2.840.113619.5.2: no decoder"
 
 
+@pytest.mark.parametrize("uid, name", [("1.2.840.10008.1.2.4.110", "JPEG XL Lossless (1.2.840.10008.1.2.4.110)"),
+                                       ("1.2.840.10008.1.2.4.112", "JPEG XL (1.2.840.10008.1.2.4.112)"),
+                                       ("1.2.840.10008.1.2.8.1", "Deflated Image Frame Compression (1.2.840.10008.1.2.8.1)"),
+                                       ("1.2.840.10008.1.2.4.150", "1.2.840.10008.1.2.4.150")])  # fmt: skip
+def test_a_standard_transfer_syntax_newer_than_pydicom_is_not_called_private(tmp_path: Path, uid: str, name: str) -> None:
+    """JPEG XL and Deflated Image Frame Compression (newer than pydicom's table) were "unknown
+    (private?) transfer syntax ...: no decoder"."""
+    path = write(tmp_path, edit=encapsulated(JPEGBaseline8Bit, [b"\xff\x0a codestream"] * 2))
+    ds = pydicom.dcmread(path)
+    stand_in = uid.replace("10008", "99999")  # (pydicom refuses to write a standard UID it does not know)
+    ds.file_meta.TransferSyntaxUID = stand_in
+    ds.save_as(path, implicit_vr=False, little_endian=True)
+    path.write_bytes(path.read_bytes().replace(stand_in.encode(), uid.encode()))
+    assert rejected(path) == (
+        f"transfer syntax {name} cannot be decoded: a DICOM transfer syntax this build cannot decode; export the "
+        "images uncompressed or as JPEG"
+    )
+
+
 def relabelled(path: Path, syntax: str) -> Path:
     """The file with another TransferSyntaxUID in its file meta, nothing else changed (pydicom
     writes no such file): the value and the group length patched in its bytes."""

@@ -86,6 +86,17 @@ IMAGE_CLASS_ENDINGS = ("Image Storage", "Image Storage (retired)", "Volume Stora
 #: The SOP class of a DICOMDIR (Media Storage Directory Storage): an index of other files.
 MEDIA_DIRECTORY = "1.2.840.10008.1.3.10"
 
+#: The root of the UIDs the DICOM standard defines.
+DICOM_ROOT = "1.2.840.10008."
+
+#: Standard transfer syntaxes newer than pydicom's table (PS3.6 Table A-1), named in reasons.
+NEWER_SYNTAXES = {
+    "1.2.840.10008.1.2.4.110": "JPEG XL Lossless",
+    "1.2.840.10008.1.2.4.111": "JPEG XL JPEG Recompression",
+    "1.2.840.10008.1.2.4.112": "JPEG XL",
+    "1.2.840.10008.1.2.8.1": "Deflated Image Frame Compression",
+}
+
 #: The package that decodes each compressed transfer syntax (named in rejection reasons).
 DECODER_PACKAGES = {
     "1.2.840.10008.1.2.4.50": "pillow",  # JPEG Baseline
@@ -382,7 +393,7 @@ def sop_class_name(uid: str) -> str:
 
 def transfer_syntax_name(uid: str) -> str:
     """A readable name of a transfer syntax UID (the UID itself when unknown)."""
-    return UID(uid).name
+    return NEWER_SYNTAXES.get(uid) or UID(uid).name
 
 
 def iso_date(value: str) -> str:
@@ -522,14 +533,23 @@ def _check_geometry(path: str, ds: Dataset) -> tuple[int, int, int]:
 
 
 def _check_syntax_known(path: str, syntax: UID) -> None:
-    """Reject a transfer syntax pydicom does not know (a vendor's private one): how its data set
-    and pixels are encoded is unknown, and no decoder reads them."""
+    """Reject a transfer syntax pydicom does not know: a standard one newer than its table (named
+    when :data:`NEWER_SYNTAXES` holds it), or a vendor's private one, whose encoding is unknown;
+    no decoder reads them."""
     try:
         known = syntax.is_transfer_syntax
-    except ValueError:  # pydicom cannot tell of a private UID
+    except ValueError:  # pydicom cannot tell of a UID not in its table
         known = False
-    if not known:
-        raise RejectedInput(path, f"unknown (private?) transfer syntax {syntax}: no decoder")
+    if known:
+        return
+    if syntax.startswith(DICOM_ROOT):
+        name = NEWER_SYNTAXES.get(syntax)
+        raise RejectedInput(
+            path,
+            f"transfer syntax {f'{name} ({syntax})' if name else syntax} cannot be decoded: a DICOM transfer "
+            "syntax this build cannot decode; export the images uncompressed or as JPEG",
+        )
+    raise RejectedInput(path, f"unknown (private?) transfer syntax {syntax}: no decoder")
 
 
 def _check_high_bit(path: str, ds: Dataset, stored: int, bits: int) -> None:
