@@ -62,6 +62,7 @@ def inspect(
     if missing:
         typer.echo(f"error: {', '.join(missing)}: no such file or folder", err=True)
         raise typer.Exit(2)
+    _say_indexes(files)
     rows = inspect_paths(files)
     if not rows:
         typer.echo(f"error: no files found under {', '.join(map(str, files))}", err=True)
@@ -70,6 +71,15 @@ def inspect(
         typer.echo(json.dumps(rows, indent=2))
     else:
         print_table(rows)
+
+
+def _say_indexes(paths: list[Path]) -> None:
+    """Say on the console (stderr: ``inspect --json`` prints to stdout) that each DICOMDIR given as
+    INPUT stands for its folder (:func:`~follicle_seg.io.discover.discover` reads the folder)."""
+    from follicle_seg.io.discover import is_index
+
+    for path in filter(is_index, paths):
+        typer.echo(f"{path} is a DICOMDIR index: reading the files under its folder {path.parent}", err=True)
 
 
 #: The defaults of ``run``: those of :class:`~follicle_seg.options.RunOptions` (a light module),
@@ -133,6 +143,8 @@ def run(
         save_masks=save_masks, overlays=overlays, dicom=dicom, report=report, whole_frames=whole_frames, weights=weights,
         pseudonymize=pseudonymize, executor=executor, scheduler=scheduler,
     )
+    if not quiet:
+        _say_indexes(inputs)
     terminated: list[int] = []
     try:
         with sigterm_as_interrupt(terminated):

@@ -56,3 +56,22 @@ def test_linked_folders_are_followed_once_loops_end_and_what_cannot_be_listed_is
     monkeypatch.setattr(os, "scandir", refuse)
     found = [p.relative_to(tmp_path / "in").as_posix() for p in discover([tmp_path / "in"])]
     assert found == ["a.dcm", "locked", "pipe.dcm", "visit_link/IM1"]
+
+
+def dicom_media(folder: Path) -> Path:
+    """A DICOM media folder written by pydicom: DICOMDIR and the image it indexes (PT000000/...)."""
+    import pydicom
+    from pydicom.fileset import FileSet
+
+    media = FileSet()
+    media.add(pydicom.dcmread(Path(__file__).resolve().parents[1] / "data_samples" / "mono_left.dcm"))
+    media.write(folder)
+    return folder / "DICOMDIR"
+
+
+def test_a_dicomdir_named_as_input_stands_for_its_folder(tmp_path: Path) -> None:
+    """It was dropped: "no files found under X/DICOMDIR"."""
+    index = dicom_media(tmp_path / "media")
+    indexes: list[Path] = []
+    found = [p.relative_to(tmp_path / "media").as_posix() for p in discover([index], indexes=indexes)]
+    assert found == ["PT000000/ST000000/SE000000/IM000000"] and indexes == [index]

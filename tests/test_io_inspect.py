@@ -149,7 +149,7 @@ def test_the_table_ends_with_what_the_archive_holds(samples: Path) -> None:
     tail = out.getvalue().splitlines()[-3:]
     assert tail[0] == "13 file(s): 7 ok, 6 rejected"
     assert tail[1] == "ok: 1 patient(s), 2 visit(s), 26 frame(s); 1 uncalibrated, 1 side unknown"
-    assert tail[2].startswith("rejected: ") and "not ultrasound (1)" in tail[2] and "image region NxN px (1)" in tail[2]
+    assert tail[2].startswith("rejected: ") and "not ultrasound (1)" in tail[2] and "image region N px is smaller than N px (1)" in tail[2]
     assert summary_lines([]) == ["0 file(s): 0 ok, 0 rejected"]
 
 
@@ -239,3 +239,38 @@ def test_inspect_says_what_a_run_says_of_a_name_not_utf8_and_of_a_pipe(tmp_path:
     rows = {row["path"]: (row["status"], row["reason"]) for row in inspect_paths(paths)}
     assert rows == said and rows[str(tmp_path / "caf\\xe9.dcm")][1].startswith("its name is not valid UTF-8")
     assert rows[str(tmp_path / "pipe.dcm")] == ("rejected", "not a regular file (a pipe, socket or device): not read")
+
+
+def test_inspect_given_a_dicomdir_reads_its_folder_and_says_so(tmp_path: Path) -> None:
+    """It said "error: no files found under X/DICOMDIR" (exit 2)."""
+    from test_io_discover import dicom_media  # tests/ is on sys.path
+
+    index = dicom_media(tmp_path / "media")
+    result = CliRunner().invoke(app, ["inspect", str(index), "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)  # (the note goes to stderr: the JSON stays whole)
+    assert [(row["path"], row["status"]) for row in rows] == [(str(index.parent / "PT000000/ST000000/SE000000/IM000000"), "ok")]
+    assert f"{index} is a DICOMDIR index: reading the files under its folder {index.parent}" in result.stderr
+
+
+def test_rejections_are_grouped_with_the_names_in_their_reasons_intact() -> None:
+    """Digits as N and a cut at the first "(" gave "unknown (3)", "a N-D volume (1)", "the JPEG N
+    codestream ..." and "transfer syntax MPEG-N AVC/H.N ..."."""
+    reasons = [
+        "unknown (private?) transfer syntax 1.2.840.113619.5.2: no decoder",
+        "unknown (private?) transfer syntax 1.3.46.670589.33.1.4.1: no decoder",
+        "a 3-D volume (Enhanced US Volume Storage) is not analysed: export its planes as a 2-D cine",
+        "the JPEG 2000 codestream holds 3 colour components, the header says 1 sample per pixel (MONOCHROME2)",
+        ("transfer syntax MPEG-4 AVC/H.264 High Profile / Level 4.1 (1.2.840.10008.1.2.4.102) cannot be decoded: "
+         "pydicom has no decoder for it"),
+        "image region 41x31 px (ultrasound_region) is smaller than 64 px",
+        "image region 61x71 px (ultrasound_region) is smaller than 64 px",
+        "truncated: the file ends inside its header at byte 685, inside element (0018,6011) SequenceOfUltrasoundRegions",
+        "truncated: the file ends inside the pixel data",
+    ]
+    rows = [dict(status="rejected", reason=reason) for reason in reasons]
+    assert summary_lines(rows)[-1] == (
+        "rejected: image region N px is smaller than N px (2), truncated (2), unknown transfer syntax N (2), "
+        "a 3-D volume is not analysed (1), the JPEG 2000 codestream holds N colour components, the header says N "
+        "sample per pixel (1), transfer syntax MPEG-4 AVC/H.264 High Profile / Level 4.1 cannot be decoded (1)"
+    )

@@ -1278,3 +1278,16 @@ def test_outputs_are_found_for_a_uid_holding_an_underscore(tmp_path):
     assert have["masks"] == {uid, other} and have["dicom"] == {uid, other}
     assert sorted(p.name for p in per_image_outputs(tmp_path, [uid])) == sorted(
         [f"{uid}_0.png", f"{uid}_12.png", f"{uid}_sr.dcm", f"{uid}_f003_seg.dcm", f"{uid}_seg.dcm"])
+
+
+def test_run_given_a_dicomdir_reads_its_folder_and_says_so(tmp_path):
+    """It said "error: no files found under X/DICOMDIR" (exit 2)."""
+    from test_io_discover import dicom_media
+
+    index = dicom_media(tmp_path / "media")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["run", str(index), "--out", str(out), "--no-dicom", "--no-report", "--no-overlays"])
+    assert result.exit_code == 0, result.output
+    assert f"{index} is a DICOMDIR index: reading the files under its folder {index.parent}" in result.output
+    images = _tables(out)["images"]
+    assert list(zip(images.path, images.status)) == [(str(index.parent / "PT000000/ST000000/SE000000/IM000000"), "ok")]

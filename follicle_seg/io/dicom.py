@@ -38,7 +38,7 @@ from follicle_seg.io.calibration import (
     other_panes,
 )
 from follicle_seg.io.grey import COLOUR_PHOTOMETRICS, grey_converter, grey_note
-from follicle_seg.io.header import MAX_PIXEL_BYTES, PIXELS_CUT, ends_inside_an_element, read_dicom, read_header
+from follicle_seg.io.header import MAX_PIXEL_BYTES, PIXELS_CUT, read_dicom, read_header
 from follicle_seg.io.laterality import choose_laterality
 from follicle_seg.io.pixel_data import check_pixel_length
 from follicle_seg.io.region import MIN_REGION_PX, find_scan_areas
@@ -51,6 +51,7 @@ from follicle_seg.io.tags import (
     tag_text,
     to_float,
 )
+from follicle_seg.io.truncation import HEADER_CUT, where_cut
 from follicle_seg.types import Calibration, Frame, Identity, ImageRecord, Pane
 
 #: Largest decoded size of one frame: 256 MiB (16384 x 16384 grey), far above any scanner's;
@@ -79,8 +80,22 @@ US_NOT_2D = {
     "export the B-mode image as a US Image",
 }
 
+#: How the names of the SOP classes of images end (US Image Storage (retired) included).
+IMAGE_CLASS_ENDINGS = ("Image Storage", "Image Storage (retired)", "Volume Storage")
+
 #: The SOP class of a DICOMDIR (Media Storage Directory Storage): an index of other files.
 MEDIA_DIRECTORY = "1.2.840.10008.1.3.10"
+
+#: The root of the UIDs the DICOM standard defines.
+DICOM_ROOT = "1.2.840.10008."
+
+#: Standard transfer syntaxes newer than pydicom's table (PS3.6 Table A-1), named in reasons.
+NEWER_SYNTAXES = {
+    "1.2.840.10008.1.2.4.110": "JPEG XL Lossless",
+    "1.2.840.10008.1.2.4.111": "JPEG XL JPEG Recompression",
+    "1.2.840.10008.1.2.4.112": "JPEG XL",
+    "1.2.840.10008.1.2.8.1": "Deflated Image Frame Compression",
+}
 
 #: The package that decodes each compressed transfer syntax (named in rejection reasons).
 DECODER_PACKAGES = {
@@ -169,14 +184,10 @@ def read_record(path: str | Path) -> ImageRecord:
         return _record_from_header(path_str, ds)
     except RejectedInput as exc:  # (a header cut short says nothing: what followed the cut is unknown;
         # a file of another modality, a CT in the folder, is no ovary's image)
-        known = exc.reason != HEADER_CUT and tag_text(ds, "Modality") == "US"
+        known = not exc.reason.startswith(HEADER_CUT) and tag_text(ds, "Modality") == "US"
         raise RejectedInput(path_str, exc.reason, _identity(ds) if known else None) from exc
     except HEADER_VALUE_ERRORS as exc:  # a tag value that is not what it should be
         raise RejectedInput(path_str, f"unreadable header value ({brief(exc)})", _identity(ds)) from exc
-
-
-#: The reason of a file that ends inside a header element, before its pixel data.
-HEADER_CUT = "truncated: the file ends inside its header, before the pixel data"
 
 
 def _side(ds: Dataset) -> tuple[str, str]:
@@ -211,20 +222,25 @@ def _identity(ds: Dataset) -> Identity | None:
         return None
 
 
+def _no_pixel_data(path: str, ds: Dataset) -> str:
+    """The reason of a file without pixel data that does not end inside its header: an image's
+    (by its SOP class, in the data set or the file meta; by Rows and Columns when the class is
+    not known) ends where its pixel data should begin; a report's, a PDF's is not an image."""
+    sop_class = tag_text(ds, "SOPClassUID") or str(ds.file_meta.get("MediaStorageSOPClassUID", ""))
+    name = sop_class_name(sop_class) if sop_class else ""
+    what = f" ({name})" if name else ""
+    known = name != sop_class  # (the name of a class pydicom does not know is its UID)
+    if name.endswith(IMAGE_CLASS_ENDINGS) if known else "Rows" in ds and "Columns" in ds:
+        return f"no pixel data (7FE0,0010) in an image file{what}: cut short at byte {os.path.getsize(path)}?"
+    return f"no pixel data (7FE0,0010): not an image{what}"
+
+
 def _record_from_header(path_str: str, ds: Dataset) -> ImageRecord:
     """The body of :func:`read_record`, on a parsed header."""
     if ds.file_meta.get("MediaStorageSOPClassUID") == MEDIA_DIRECTORY or "DirectoryRecordSequence" in ds:
         raise RejectedInput(path_str, "a DICOMDIR (media index), not an image: its images are the files it lists")
     if PIXEL_DATA not in ds:
-        if ends_inside_an_element(path_str):
-            raise RejectedInput(path_str, HEADER_CUT)
-        if "Rows" in ds and "Columns" in ds:
-            raise RejectedInput(
-                path_str, "no pixel data (7FE0,0010) after an image header: cut short?"
-            )
-        sop_class = tag_text(ds, "SOPClassUID")  # a report, segmentation, presentation state, ...
-        what = f" ({sop_class_name(sop_class)})" if sop_class else ""
-        raise RejectedInput(path_str, f"no pixel data (7FE0,0010): not an image{what}")
+        raise RejectedInput(path_str, where_cut(path_str) or _no_pixel_data(path_str, ds))
     _check_ultrasound(path_str, ds)
     syntax = UID(ds.file_meta.TransferSyntaxUID)
     _check_syntax_known(path_str, syntax)
@@ -377,7 +393,7 @@ def sop_class_name(uid: str) -> str:
 
 def transfer_syntax_name(uid: str) -> str:
     """A readable name of a transfer syntax UID (the UID itself when unknown)."""
-    return UID(uid).name
+    return NEWER_SYNTAXES.get(uid) or UID(uid).name
 
 
 def iso_date(value: str) -> str:
@@ -517,14 +533,23 @@ def _check_geometry(path: str, ds: Dataset) -> tuple[int, int, int]:
 
 
 def _check_syntax_known(path: str, syntax: UID) -> None:
-    """Reject a transfer syntax pydicom does not know (a vendor's private one): how its data set
-    and pixels are encoded is unknown, and no decoder reads them."""
+    """Reject a transfer syntax pydicom does not know: a standard one newer than its table (named
+    when :data:`NEWER_SYNTAXES` holds it), or a vendor's private one, whose encoding is unknown;
+    no decoder reads them."""
     try:
         known = syntax.is_transfer_syntax
-    except ValueError:  # pydicom cannot tell of a private UID
+    except ValueError:  # pydicom cannot tell of a UID not in its table
         known = False
-    if not known:
-        raise RejectedInput(path, f"unknown (private?) transfer syntax {syntax}: no decoder")
+    if known:
+        return
+    if syntax.startswith(DICOM_ROOT):
+        name = NEWER_SYNTAXES.get(syntax)
+        raise RejectedInput(
+            path,
+            f"transfer syntax {f'{name} ({syntax})' if name else syntax} cannot be decoded: a DICOM transfer "
+            "syntax this build cannot decode; export the images uncompressed or as JPEG",
+        )
+    raise RejectedInput(path, f"unknown (private?) transfer syntax {syntax}: no decoder")
 
 
 def _check_high_bit(path: str, ds: Dataset, stored: int, bits: int) -> None:

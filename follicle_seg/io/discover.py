@@ -21,7 +21,8 @@ def discover(
     Any file name counts (scanners write ``IM0001``, ``1.2.840...``, no extension): non-DICOM,
     hidden and temporary files are yielded too, so that each gets its own rejected row later;
     only ``DICOMDIR`` index files are skipped (appended to ``indexes`` when given, so that a run
-    can say so). A path that does not exist is yielded as it is
+    can say so). A DICOMDIR named itself stands for its folder (:func:`is_index`): the files it
+    indexes lie in that folder's tree. A path that does not exist is yielded as it is
     (reading it will reject it). Each file is yielded once. Files found in a searched folder
     that lie under an ``exclude`` folder are left out (a run's own output folder inside its
     input: its tables, overlays and DICOM objects are not inputs); a file named itself is not.
@@ -39,6 +40,8 @@ def discover(
     ['a.dcm', 'b/IM1']
     >>> [p.relative_to(root).as_posix() for p in discover([root], exclude=[root / "b"])]
     ['a.dcm']
+    >>> [p.relative_to(root).as_posix() for p in discover([root / "DICOMDIR"])]
+    ['a.dcm', 'b/IM1']
     """
     found: set[Path] = set()
     skipped = [Path(os.path.abspath(e)) for e in exclude]
@@ -46,13 +49,21 @@ def discover(
         # absolute, ".." folded: a file is one input whatever the working folder or spelling
         # (resume and duplicate checks key on the path)
         path = Path(os.path.abspath(raw))
-        candidates = _walk(path, skipped) if path.is_dir() else iter([path])
+        if path.is_dir() or is_index(path):
+            candidates = _walk(path if path.is_dir() else path.parent, skipped)
+        else:
+            candidates = iter([path])
         for p in candidates:
             if p.name.upper() not in SKIPPED_NAMES:
                 found.add(p)
             elif indexes is not None and p not in indexes:
                 indexes.append(p)
     yield from sorted(found)
+
+
+def is_index(path: str | Path) -> bool:
+    """Whether ``path`` is a DICOMDIR file: given as INPUT, its folder is read."""
+    return Path(path).name.upper() in SKIPPED_NAMES and os.path.isfile(path)
 
 
 def _walk(top: Path, skipped: list[Path]) -> Iterator[Path]:

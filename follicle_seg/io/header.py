@@ -18,10 +18,11 @@ import pydicom
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
-from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.uid import DeflatedExplicitVRLittleEndian
 
 from follicle_seg.errors import RejectedInput, brief
 from follicle_seg.io.tags import PIXEL_DATA
+from follicle_seg.io.truncation import where_cut
 
 #: Largest decoded size of a file's pixel data, in bytes.
 MAX_PIXEL_BYTES = 2**31
@@ -66,49 +67,18 @@ def read_header(path: str, *, pixels: bool = True) -> Dataset:
             raise RejectedInput(
                 path, "not a DICOM file (no 'DICM' marker after the preamble)"
             ) from None
-        except OSError as exc:  # not the contents: the file itself (permissions, a vanished mount)
-            raise RejectedInput(path, f"cannot read ({exc.strerror or brief(exc)})") from exc
-        except Exception as exc:  # whatever the parser trips on, the header is unreadable
-            raise RejectedInput(path, f"truncated or corrupt DICOM header ({brief(exc)})") from exc
+        except Exception as exc:
+            if isinstance(exc, OSError) and exc.errno:  # the file itself (permissions, a vanished mount)
+                raise RejectedInput(path, f"cannot read ({exc.strerror})") from exc
+            # whatever the parser trips on (an OSError without errno: a sequence cut short), the
+            # header is unreadable: said cut where the file ends inside it
+            reason = where_cut(path) or f"truncated or corrupt DICOM header ({brief(exc)})"
+            raise RejectedInput(path, reason) from exc
     if pixels and any("End of file reached" in str(w.message) for w in caught):
         raise RejectedInput(path, PIXELS_CUT)
     if "TransferSyntaxUID" not in getattr(ds, "file_meta", Dataset()):
-        raise RejectedInput(path, "no transfer syntax in the file meta information")
+        raise RejectedInput(path, where_cut(path) or "no transfer syntax in the file meta information")
     return ds
-
-
-def ends_inside_an_element(path: str) -> bool:
-    """Whether the file stops inside a data element of its data set: the last one declares more
-    bytes than are left, or a few bytes after it are not a whole element header (pydicom keeps
-    what there is, silently); trailing zero bytes are padding. False when it cannot tell (a
-    Deflated or big-endian data set, a parse that fails otherwise)."""
-    try:
-        with open(path, "rb") as fp:
-            size = os.fstat(fp.fileno()).st_size
-            pydicom.filereader.read_preamble(fp, False)
-            syntax = pydicom.filereader._read_file_meta_info(fp).get("TransferSyntaxUID")
-            if syntax not in (ImplicitVRLittleEndian, ExplicitVRLittleEndian) and not (
-                syntax and syntax.is_little_endian and not syntax.is_deflated
-            ):
-                return False
-            last, after = None, 0
-            for last in pydicom.filereader.data_element_generator(fp, syntax == ImplicitVRLittleEndian, True,
-                                                                  defer_size=256):  # fmt: skip
-                after = fp.tell()  # past the element: for a sequence, past its delimiter
-            if last is None:
-                return False
-            if isinstance(last, RawDataElement):  # (its declared length: a cut value reads short)
-                if last.length == 0xFFFFFFFF:
-                    return False
-                end = last.value_tell + last.length
-            else:  # a sequence of undefined length, read whole to its delimiter: no length of its own
-                end = after
-            if end >= size:
-                return end > size
-            fp.seek(end)
-            return any(fp.read())  # a piece of an element header; zeros are padding
-    except Exception:  # noqa: BLE001 - only a yes counts
-        return False
 
 
 def starts_with_file_meta(path: str | os.PathLike) -> bool:
@@ -186,8 +156,9 @@ def _check_inflated_size(path: str) -> None:
         total = 0
         while not inflater.eof:
             chunk = inflater.unconsumed_tail or fp.read(2**20)
-            if not chunk:
-                return
+            if not chunk:  # (pydicom inflates it whole: "incomplete or truncated stream")
+                cut = f"truncated: the file ends inside its deflated data set, at byte {fp.tell()}"
+                raise RejectedInput(path, where_cut(path) or cut)  # (or inside its file meta)
             try:
                 total += len(inflater.decompress(chunk, 2**24))
             except zlib.error:

@@ -198,7 +198,7 @@ def print_table(rows: list[dict[str, Any]], *, console: Console | None = None) -
 def summary_lines(rows: list[dict[str, Any]]) -> list[str]:
     """What an archive holds, in a few lines under the table: files accepted and rejected, what a
     run will flag (no calibration, no side), patients, visits and frames, and the rejections
-    grouped by reason (its words before the first colon or bracket, numbers as N).
+    grouped by reason (:func:`reason_group`).
 
     Examples
     --------
@@ -225,11 +225,40 @@ def summary_lines(rows: list[dict[str, Any]]) -> list[str]:
     kinds: dict[str, int] = {}
     for r in rows:
         if r["status"] != "ok":
-            kind = re.sub(r"\d+", "N", re.split(r"[:(]", r["reason"], maxsplit=1)[0]).strip() or "unknown"
+            kind = reason_group(r["reason"])
             kinds[kind] = kinds.get(kind, 0) + 1
     if kinds:
         lines.append("rejected: " + ", ".join(f"{k} ({n})" for k, n in sorted(kinds.items(), key=lambda kn: (-kn[1], kn[0]))))
     return lines
+
+
+def reason_group(reason: str) -> str:
+    """What rejections are grouped by: a reason's words before its first ``": "``, without what is
+    in brackets (tags, UIDs, SOP classes), with counts, sizes and UIDs as N; a number after a
+    capitalised word or joined to a name is part of a name and kept (JPEG 2000, 3-D, MPEG-4,
+    H.264, Level 4.1).
+
+    Examples
+    --------
+    >>> reason_group("a 3-D volume (Enhanced US Volume Storage) is not analysed: export its planes")
+    'a 3-D volume is not analysed'
+    >>> reason_group("the JPEG 2000 codestream holds 3 colour components, the header says 1 sample per pixel (MONOCHROME2)")
+    'the JPEG 2000 codestream holds N colour components, the header says N sample per pixel'
+    >>> reason_group("transfer syntax MPEG-4 AVC/H.264 High Profile / Level 4.1 (1.2.840.10008.1.2.4.102) cannot be decoded: ...")
+    'transfer syntax MPEG-4 AVC/H.264 High Profile / Level 4.1 cannot be decoded'
+    >>> reason_group("image region 41x31 px (ultrasound_region) is smaller than 64 px")
+    'image region N px is smaller than N px'
+    """
+    head = reason.split(": ", 1)[0]
+    while (shorter := re.sub(r"\s*\([^()]*\)", "", head)) != head:  # (nested brackets: innermost first)
+        head = shorter
+
+    def counted(number: re.Match[str]) -> str:
+        before = head[: number.start()].split()[-1:]
+        return number.group() if before and before[0][0].isupper() else "N"
+
+    head = re.sub(r"(?<![\w.\-/])\d+(?:[.x]\d+)*(?![\w\-])", counted, head)
+    return " ".join(head.split()) or "unknown"
 
 
 def _panes_text(row: dict[str, Any]) -> str:
