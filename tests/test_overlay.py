@@ -21,7 +21,12 @@ def _ellipse(shape: tuple[int, int], cy: float, cx: float, ry: float, rx: float)
     return ((y - cy) / ry) ** 2 + ((x - cx) / rx) ** 2 <= 1
 
 
-def _record(spacing: float | None = 0.1, **changes: object) -> ImageRecord:
+Spacing = float | tuple[float, float] | None  # one for square pixels, or (row, column)
+NOT_SQUARE = [(0.15, 0.10), (0.10, 0.13)]  # pixels 1.5 times as tall as wide; 1.3 times as wide
+
+
+def _record(spacing: Spacing = 0.1, **changes: object) -> ImageRecord:
+    row, col = spacing if isinstance(spacing, tuple) else (spacing, spacing)
     record = ImageRecord(
         path="a.dcm",
         sop_instance_uid="1.2.826.0.1.3680043.8.498.99887766554433",
@@ -39,15 +44,16 @@ def _record(spacing: float | None = 0.1, **changes: object) -> ImageRecord:
         columns=220,
         photometric="MONOCHROME2",
         transfer_syntax="1.2.840.10008.1.2.1",
-        calibration=Calibration(spacing, spacing, "ultrasound_region") if spacing else UNCALIBRATED,
+        calibration=Calibration(row, col, "ultrasound_region") if spacing else UNCALIBRATED,
         region=REGION,
         region_source="ultrasound_region",
     )
     return dataclasses.replace(record, **changes)
 
 
-def _scene(spacing: float | None = 0.1):
-    """Grey region crop with an ovary and three follicles (ids 1..3), and their records."""
+def _scene(spacing: Spacing = 0.1):
+    """Grey region crop with an ovary and three follicles (ids 1..3), and their records (sizes
+    in mm on the column spacing)."""
     record = _record(spacing)
     shape = record.region_shape
     rng = np.random.default_rng(1)
@@ -61,7 +67,7 @@ def _scene(spacing: float | None = 0.1):
         ids[mask] = k
         grey[mask] = 10
         d1, d2 = 2.0 * max(ry, rx), 2.0 * min(ry, rx)
-        mm = (lambda v: v * spacing) if spacing else (lambda v: None)
+        mm = (lambda v: v * record.calibration.spacing_col_mm) if spacing else (lambda v: None)
         section = Section(0, cy + REGION[1], cx + REGION[0], int(mask.sum()), d1, d2, mm(d1), mm(d2), None)
         follicles.append(Follicle(k, record.sop_instance_uid, section, 1, None, None))
     return grey, ovary, ids, follicles, record
@@ -96,8 +102,9 @@ def _source_boundary(full: np.ndarray) -> np.ndarray:
     return full & outside_near
 
 
-def test_drawn_contour_pixels_lie_on_the_mask_boundary_on_the_source_grid() -> None:
-    grey, ovary, ids, follicles, record = _scene()
+@pytest.mark.parametrize("spacing", [0.1, *NOT_SQUARE])
+def test_drawn_contour_pixels_lie_on_the_mask_boundary_on_the_source_grid(spacing: Spacing) -> None:
+    grey, ovary, ids, follicles, record = _scene(spacing)
     rgb = _render(grey, ovary, ids, follicles, record)
     layout = overlay.layout_for(record)
     area = rgb[layout.top : layout.top + layout.height, : layout.width].astype(int)
@@ -165,7 +172,7 @@ def test_unsure_follicles_are_dashed_blue_on_their_boundary_and_labelled() -> No
     # differs from the plain overlay outside the outline and in the footer
     changed = (rgb != plain).any(axis=2)
     changed_area = changed[layout.top : layout.top + layout.height, : layout.width]
-    assert (changed_area & ~_upscaled(unsure_mask, layout.scale)).sum() > 500
+    assert (changed_area & ~_upscaled(unsure_mask, layout.scale_row, layout.scale_col)).sum() > 500
     assert changed[layout.top + layout.height :].any() and changed[: layout.top].any()  # legend, header
 
 
@@ -202,8 +209,8 @@ def test_a_sweeps_overlay_says_in_a_third_header_line_on_which_frames_its_follic
     assert overlay._frame_list([4, 9, 4]) == "frames 5, 10"
 
 
-def _upscaled(mask: np.ndarray, scale: int) -> np.ndarray:
-    return np.repeat(np.repeat(mask, scale, axis=0), scale, axis=1)
+def _upscaled(mask: np.ndarray, scale_row: int, scale_col: int) -> np.ndarray:
+    return np.repeat(np.repeat(mask, scale_row, axis=0), scale_col, axis=1)
 
 
 def test_each_follicle_shows_its_d1_and_d2_where_they_were_measured() -> None:
@@ -212,7 +219,8 @@ def test_each_follicle_shows_its_d1_and_d2_where_they_were_measured() -> None:
     grey, ovary, ids, follicles, record = _scene()
     rgb = _render(grey, ovary, ids, follicles, record)
     layout = overlay.layout_for(record)
-    s = layout.scale
+    s = layout.scale_row
+    assert layout.scale_col == s  # square pixels: one factor
     area = rgb[layout.top : layout.top + layout.height, : layout.width].astype(int)
     colour = overlay.size_class_colour(follicles[0].mean_diameter_mm)[1]
     inside = np.kron(ndimage.binary_erosion(ids == 1, iterations=2), np.ones((s, s), bool))
@@ -225,15 +233,16 @@ def test_each_follicle_shows_its_d1_and_d2_where_they_were_measured() -> None:
     assert abs((along.max() + along.min()) / 2 / s - 60.5) < 1 and abs((across.max() + across.min()) / 2 / s - 55.5) < 1
 
 
-def test_labels_never_cover_a_follicle() -> None:
-    grey, ovary, ids, follicles, record = _scene()
+@pytest.mark.parametrize("spacing", [0.1, *NOT_SQUARE])
+def test_labels_never_cover_a_follicle(spacing: Spacing) -> None:
+    grey, ovary, ids, follicles, record = _scene(spacing)
     rgb = _render(grey, ovary, ids, follicles, record)
     layout = overlay.layout_for(record)
-    s = layout.scale
+    block = (layout.scale_row, layout.scale_col)
     interior = ndimage.binary_erosion(ids > 0, structure=np.ones((3, 3), bool))
-    up = np.kron(interior, np.ones((s, s), bool))
+    up = np.kron(interior, np.ones(block, bool))
     area = rgb[layout.top : layout.top + layout.height, : layout.width]
-    expected = np.kron(grey, np.ones((s, s), np.uint8))
+    expected = np.kron(grey, np.ones(block, np.uint8))
     calipers = area.max(axis=2).astype(int) - area.min(axis=2) > 30  # the d1 and d2 lines, in colour
     assert 0 < (up & calipers).sum() < 0.2 * up.sum()
     assert np.array_equal(area[up & ~calipers][:, 0], expected[up & ~calipers])
@@ -248,8 +257,110 @@ def test_scale_bar_length_matches_calibration() -> None:
     footer = rgb[layout.top + layout.height :]
     white = (footer == 255).all(axis=2)
     longest = max(_longest_run(row) for row in white)
-    length_mm = overlay._nice_length(0.2 * layout.width * 0.1 / layout.scale)
-    assert abs(longest - length_mm / 0.1 * layout.scale) <= 2
+    length_mm = overlay._nice_length(0.2 * layout.width * 0.1 / layout.scale_col)
+    assert abs(longest - length_mm / 0.1 * layout.scale_col) <= 2
+
+
+def _follicle(record: ImageRecord, mask: np.ndarray, d1_mm: float, d2_mm: float) -> Follicle:
+    rows, cols = np.nonzero(mask)
+    section = Section(0, rows.mean() + record.region[1], cols.mean() + record.region[0], int(mask.sum()),
+                      float(np.ptp(cols) + 1), float(np.ptp(rows) + 1), d1_mm, d2_mm, None)  # fmt: skip
+    return Follicle(1, record.sop_instance_uid, section, 1, None, None)
+
+
+def _drawn_box(rgb: np.ndarray, layout: overlay.Layout, colour: tuple[int, int, int]) -> tuple[int, int]:
+    """Height and width of the box of the pixels of ``colour`` in the image area."""
+    area = rgb[layout.top : layout.top + layout.height, : layout.width]
+    y, x = np.nonzero((area == colour).all(axis=2))
+    return int(np.ptp(y)) + 1, int(np.ptp(x)) + 1
+
+
+@pytest.mark.parametrize("spacing", [(0.15, 0.10), (0.10, 0.15), 0.10])
+def test_a_round_follicle_is_drawn_round_whatever_the_pixels_shape(spacing: Spacing) -> None:
+    """The audit's 10 mm disc on pixels 0.15 mm tall and 0.10 mm wide was drawn as a 2:3 ellipse
+    (one factor for rows and columns, the scale bar right across only): rows and columns now have
+    factors of their own, a millimetre drawn as long down as across."""
+    record = _record(spacing, region=(0, 0, 299, 199), rows=200, columns=300)
+    cal = record.calibration
+    disc = _ellipse(record.region_shape, 100, 150, 5 / cal.spacing_row_mm, 5 / cal.spacing_col_mm)
+    follicle = _follicle(record, disc, 10.0, 10.0)
+    rgb = overlay.render_overlay(np.full(record.region_shape, 60, np.uint8), ovary_mask=None,
+                                 follicle_ids=disc.astype(np.int32), follicles=[follicle], record=record,
+                                 frame_index=0, patient_label="P")  # fmt: skip
+    layout = overlay.layout_for(record)
+    h, w = _drawn_box(rgb, layout, overlay.size_class_colour(10.0)[1])
+    assert abs(h / w - 1) < 0.05
+    assert h / (layout.scale_row / cal.spacing_row_mm) == pytest.approx(10, abs=0.3)  # 10 mm down and across
+    assert w / (layout.scale_col / cal.spacing_col_mm) == pytest.approx(10, abs=0.3)
+    assert not layout.aspect_off and layout.canvas_width == max(layout.width, overlay.MIN_CANVAS_WIDTH)
+
+
+def test_the_calipers_of_a_follicle_on_pixels_not_square_are_drawn_as_long_as_measured() -> None:
+    """A 12 x 8 mm follicle, its long axis across, on pixels 0.15 mm tall and 0.10 mm wide: its
+    d1 and d2 lines are drawn in the ratio of 12 to 8 (they were 2.25 to 1)."""
+    record = _record((0.15, 0.10), region=(0, 0, 299, 199), rows=200, columns=300)
+    mask = _ellipse(record.region_shape, 100, 150, 4 / 0.15, 6 / 0.10)
+    follicle = _follicle(record, mask, 12.0, 8.0)
+    rgb = overlay.render_overlay(np.full(record.region_shape, 60, np.uint8), ovary_mask=None,
+                                 follicle_ids=mask.astype(np.int32), follicles=[follicle], record=record,
+                                 frame_index=0, patient_label="P")  # fmt: skip
+    layout = overlay.layout_for(record)
+    area = rgb[layout.top : layout.top + layout.height, : layout.width]
+    y, x = np.nonzero((area == overlay.size_class_colour(10.0)[1]).all(axis=2))
+    row, col = np.bincount(y).argmax(), np.bincount(x).argmax()  # the two lines (each longer than any outline's run)
+    along, across = np.ptp(x[y == row]) + 1, np.ptp(y[x == col]) + 1
+    assert along / across == pytest.approx(12 / 8, rel=0.05)
+
+
+@pytest.mark.parametrize("spacing", NOT_SQUARE + [(0.101, 0.1), (0.3, 0.1)])
+def test_overlay_and_source_pixels_map_exactly_both_ways_on_pixels_not_square(spacing: Spacing) -> None:
+    record = _record(spacing)
+    layout = overlay.layout_for(record)
+    rows, cols = np.mgrid[REGION[1] : REGION[3] + 1, REGION[0] : REGION[2] + 1]
+    y, x = layout.to_overlay(rows, cols, record)
+    back = layout.to_source(np.floor(y).astype(int), np.floor(x).astype(int), record)
+    assert (back[0] == rows).all() and (back[1] == cols).all()
+    yy, xx = np.mgrid[layout.top : layout.top + layout.height, : layout.width]  # every image pixel: a block each
+    r, c = layout.to_source(yy, xx, record)
+    counts = np.bincount(((r - REGION[1]) * 160 + c - REGION[0]).ravel())
+    assert counts.size == 120 * 160 and (counts == layout.scale_row * layout.scale_col).all()
+
+
+@pytest.mark.parametrize("shape", [(120, 160), (200, 300), (480, 640), (600, 800), (1000, 700), (30, 20)])
+@pytest.mark.parametrize("spacing", [0.1, (0.101, 0.1), (0.1, 0.1015), None])
+def test_square_pixels_keep_the_one_factor(shape: tuple[int, int], spacing: Spacing) -> None:
+    """Within 2 % of square, and uncalibrated: one factor as before, the overlays unchanged."""
+    h, w = shape
+    layout = overlay.layout_for(_record(spacing, region=(0, 0, w - 1, h - 1), rows=h, columns=w))
+    old = min(4, max(1, -(-900 // max(h, w))))
+    assert (layout.scale_row, layout.scale_col, layout.height, layout.width) == (old, old, h * old, w * old)
+    assert layout.canvas_width == max(w * old, 760) and not layout.aspect_off
+
+
+def test_pixels_the_whole_factors_cannot_draw_true_are_said_and_get_a_vertical_scale_bar(monkeypatch) -> None:
+    """Pixels 1.1 times as tall as wide on a region 200 x 300: no small factors come within 3 %;
+    the header says how far off the drawing is, and a vertical scale bar beside the horizontal one
+    gives the rows' millimetres."""
+    from PIL import ImageDraw
+
+    record = _record((0.11, 0.10), region=(0, 0, 299, 199), rows=200, columns=300)
+    layout = overlay.layout_for(record)
+    assert layout.aspect_off and layout.canvas_width == layout.width + overlay.VERTICAL_BAR_MARGIN_PX
+    shown: list[str] = []
+    real = ImageDraw.ImageDraw.text
+    monkeypatch.setattr(ImageDraw.ImageDraw, "text", lambda self, xy, text, *a, **k: (shown.append(text), real(self, xy, text, *a, **k))[1])
+    grey = np.full(record.region_shape, 60, np.uint8)
+    rgb = overlay.render_overlay(grey, ovary_mask=None, follicle_ids=np.zeros(record.region_shape, np.int32),
+                                 follicles=[], record=record, frame_index=0, patient_label="P")  # fmt: skip
+    assert "0.100 x 0.110 mm/px (drawn 10 % too wide)" in " | ".join(shown)
+    length_mm = overlay._nice_length(0.2 * layout.width * 0.10 / layout.scale_col)
+    assert shown.count(f"{length_mm:g} mm") == 2  # both bars the same length in mm
+    white = (rgb == 255).all(axis=2)
+    across = max(_longest_run(row) for row in white[layout.top + layout.height :])
+    down = max(_longest_run(col) for col in white[layout.top : layout.top + layout.height, layout.width :].T)
+    assert abs(across - length_mm / 0.10 * layout.scale_col) <= 2
+    assert abs(down - length_mm / 0.11 * layout.scale_row) <= 3
+    assert (rgb[layout.top : layout.top + layout.height, : layout.width] == 60).all()  # the bar beside the image
 
 
 def test_uncalibrated_overlay_has_no_scale_bar_and_pixel_sizes() -> None:
@@ -273,7 +384,7 @@ def _longest_run(row: np.ndarray) -> int:
 def test_small_regions_are_upscaled_and_maps_must_match_the_region() -> None:
     grey, ovary, ids, follicles, record = _scene()
     layout = overlay.layout_for(record)
-    assert layout.scale >= 4 and layout.height == 120 * layout.scale
+    assert layout.scale_row == layout.scale_col >= 4 and layout.height == 120 * layout.scale_row
     with pytest.raises(ValueError, match="region"):
         _render(grey[:-1], ovary, ids, follicles, record)
     with pytest.raises(ValueError, match="follicle_ids"):
@@ -305,42 +416,43 @@ def test_write_overlay_is_a_png_of_the_array_and_leaves_no_temporary(tmp_path) -
     assert [p.name for p in path.parent.iterdir()] == ["a.png"]
 
 
-@pytest.mark.parametrize("scale,dashed", [(1, False), (2, True), (3, False), (4, True)])
-def test_an_outline_drawn_in_its_box_is_the_whole_image_erosion(scale: int, dashed: bool) -> None:
-    rng = np.random.default_rng(scale)
+@pytest.mark.parametrize("scales,dashed", [((1, 1), False), ((2, 2), True), ((3, 3), False), ((4, 4), True),
+                                           ((3, 2), True), ((4, 6), False), ((2, 1), False)])  # fmt: skip
+def test_an_outline_drawn_in_its_box_is_the_whole_image_erosion(scales: tuple[int, int], dashed: bool) -> None:
+    rng = np.random.default_rng(scales[0] * 10 + scales[1])
     blobs = ndimage.uniform_filter(rng.random((40, 53)), 7) > 0.52  # blobs, some on the border
     blobs[:6, :9] = True  # one in the corner
     one = np.zeros_like(blobs)
     one[21:24, 31:35] = True  # one away from the border, its box not on the dash grid
     assert blobs[0].any() and 0 < blobs.mean() < 0.5
     for mask in (blobs, one):
-        up = np.kron(mask, np.ones((scale, scale), bool))
-        line = up & ~ndimage.binary_erosion(up, iterations=min(scale, 3), border_value=0)
+        up = np.kron(mask, np.ones(scales, bool))
+        line = up & ~ndimage.binary_erosion(up, iterations=min(*scales, 3), border_value=0)
         if dashed:
             yy, xx = np.indices(line.shape)
             line &= (yy // 6 + xx // 6) % 2 == 0
         image = np.zeros((*up.shape, 3), np.uint8)
-        overlay._draw_outline(image, mask, scale, (255, 0, 0), dashed=dashed)
+        overlay._draw_outline(image, mask, scales, (255, 0, 0), dashed=dashed)
         np.testing.assert_array_equal(image[..., 0] == 255, line)
         assert not image[..., 1:].any()
 
 
-@pytest.mark.parametrize("scale", [1, 2, 3, 4])
-def test_upscaling_repeats_each_pixel_whatever_the_type(scale: int) -> None:
-    rng = np.random.default_rng(scale)
+@pytest.mark.parametrize("scale_row,scale_col", [(1, 1), (2, 2), (3, 3), (4, 4), (3, 2), (1, 2), (6, 4)])
+def test_upscaling_repeats_each_pixel_whatever_the_type(scale_row: int, scale_col: int) -> None:
+    rng = np.random.default_rng(scale_row * 10 + scale_col)
     arrays = [rng.integers(0, 256, (7, 9, 3)).astype(np.uint8), rng.random((5, 6)) > 0.5,
               rng.integers(-5, 99, (4, 5)).astype(np.int32), rng.random((3, 4)), rng.integers(0, 9, (3, 4)),
               np.zeros((1, 1, 3), np.uint8)]  # fmt: skip
     for a in arrays:
-        up = overlay._upscale(a, scale)
-        expected = np.repeat(np.repeat(a, scale, axis=0), scale, axis=1)
+        up = overlay._upscale(a, scale_row, scale_col)
+        expected = np.repeat(np.repeat(a, scale_row, axis=0), scale_col, axis=1)
         assert up.dtype == expected.dtype
         np.testing.assert_array_equal(up, expected)
 
 
 def test_an_overlay_png_holds_exactly_its_pixels(tmp_path) -> None:
     rng = np.random.default_rng(0)
-    rgb = overlay._upscale(rng.integers(0, 256, (40, 70, 3)).astype(np.uint8), 2)
+    rgb = overlay._upscale(rng.integers(0, 256, (40, 70, 3)).astype(np.uint8), 2, 2)
     path = overlay_files.write_overlay(tmp_path / "o.png", rgb)
     with Image.open(path) as png:
         assert png.mode == "RGB"
@@ -348,13 +460,13 @@ def test_an_overlay_png_holds_exactly_its_pixels(tmp_path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["o.png"]  # no temporary file left
 
 
-def test_each_follicle_on_the_frame_gets_a_small_crop_centred_on_it(tmp_path: Path) -> None:
-    grey, ovary, ids, follicles, record = _scene()
+@pytest.mark.parametrize("spacing", [0.1, *NOT_SQUARE])
+def test_each_follicle_on_the_frame_gets_a_small_crop_centred_on_it(tmp_path: Path, spacing: Spacing) -> None:
+    grey, ovary, ids, follicles, record = _scene(spacing)
     rgb = _render(grey, ovary, ids, follicles, record)
     elsewhere = dataclasses.replace(follicles[2], follicle_id=9, best=dataclasses.replace(follicles[2].best, frame_index=3))
     written = overlay_files.write_crops(tmp_path, "x_f000.png", rgb, record, 0, [*follicles, elsewhere])
     assert [p.name for p in written] == ["x_f000_1.jpg", "x_f000_2.jpg", "x_f000_3.jpg"]  # not the one on frame 3
-    layout = overlay.layout_for(record)
     for f, path in zip(follicles, written):
         crop = np.asarray(Image.open(path).convert("RGB")).astype(int)
         assert max(crop.shape[:2]) <= overlay_files.CROP_PX
@@ -364,7 +476,6 @@ def test_each_follicle_on_the_frame_gets_a_small_crop_centred_on_it(tmp_path: Pa
         assert np.median(centre) < 40, path.name  # (crossed by its calipers)
         colour = np.array(overlay.size_class_colour(f.mean_diameter_mm)[1])
         assert (np.abs(crop - colour).sum(axis=2) < 90).sum() > 20, path.name
-        assert layout.scale >= 1
 
 
 def _tag_width(path: Path) -> int:

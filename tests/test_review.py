@@ -417,8 +417,7 @@ def test_the_worksheet_lists_what_needs_review_and_is_a_review_once_decided(tmp_
     assert stamped.shape[0] > analysed.shape[0] and stamped.shape[1] == analysed.shape[1]
     record = read_record(images.set_index("sop_instance_uid").loc[sheet.sop_instance_uid[dropped], "path"])
     layout = layout_for(record)
-    y = layout.top + int((float(sheet.centroid_row[dropped]) - record.region[1] + 0.5) * layout.scale)
-    x = int((float(sheet.centroid_col[dropped]) - record.region[0] + 0.5) * layout.scale)
+    y, x = (int(v) for v in layout.to_overlay(float(sheet.centroid_row[dropped]), float(sheet.centroid_col[dropped]), record))
     red = (stamped[y - 3 : y + 4, x - 3 : x + 4] == REJECTED).all(axis=2)
     assert red.any() and not (analysed[y - 3 : y + 4, x - 3 : x + 4] == REJECTED).all(axis=2).any()
     assert (stamped[: layout.top] == analysed[: layout.top]).all()  # no side given: the header as analysed

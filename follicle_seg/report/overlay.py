@@ -1,7 +1,9 @@
 """Overlay PNGs a sonographer checks the numbers against.
 
-One overlay shows the ultrasound region of one frame, upscaled by a whole factor (nearest
-neighbour, so every source pixel stays a square block and outlines stay exactly aligned):
+One overlay shows the ultrasound region of one frame, upscaled by whole factors (nearest
+neighbour, so every source pixel stays a block and outlines stay exactly aligned): one factor for
+square pixels; on pixels that are not square a row factor and a column factor whose ratio is the
+closest to the pixel's (a millimetre drawn about as long down as across, see :func:`layout_for`):
 
 * a header band: pseudonymous patient id, visit date, side, SOP Instance UID tail, frame,
   calibration (never the patient name);
@@ -15,7 +17,9 @@ neighbour, so every source pixel stays a square block and outlines stay exactly 
 * each follicle's d1 and d2 drawn where they were measured: two lines in its outline's colour,
   from outline to outline (the program's calipers; the scanner's own burned-in ones are white);
 * on the frame the ovary's size is measured on, its diameters in the header;
-* a footer band: colour legend and a scale bar in mm (calibrated images only).
+* a footer band: colour legend and a scale bar in mm (calibrated images only); where the
+  whole factors leave the drawn shape more than 3 % taller or wider than it is, the header says
+  so and a vertical scale bar stands beside it.
 
 Outlines are the inner boundary of each mask: a drawn outline pixel always maps back to a mask
 pixel with an 8-neighbour outside the mask on the source grid (see :func:`boundary_mask`).
@@ -63,6 +67,13 @@ _PARTING = (110, 110, 110)  # the line between the panes of a dual display
 
 TARGET_LONG_SIDE = 900  # output pixels the region's long side is upscaled towards
 MAX_SCALE = 4
+# pixels that are not square: the factors may go this high, the long side up to MAX_LONG_SIDE
+# (or the region's own long side when it is longer), to draw a millimetre as long down as across
+MAX_SCALE_NOT_SQUARE = MAX_SCALE + 2
+MAX_LONG_SIDE = 2 * TARGET_LONG_SIDE
+SQUARE_TOLERANCE = 0.02  # a spacing ratio this close to 1 is square pixels: one factor
+ASPECT_TOLERANCE = 0.03  # a drawn shape further off than this: said in the header, vertical scale bar
+VERTICAL_BAR_MARGIN_PX = 64  # room right of the image for the vertical scale bar
 MIN_CANVAS_WIDTH = 760  # room for the header and legend; the image is left-aligned
 HEADER_PX = 56
 TITLE_PX = 28  # the header's first line (patient, date, side)
@@ -75,33 +86,85 @@ _LEADER_MIN_PX = 10
 
 @dataclass(frozen=True)
 class Layout:
-    """Where the region's pixels land on the overlay: ``scale`` then ``top`` rows of header."""
+    """Where the region's pixels land on the overlay: each a block of ``scale_row`` x
+    ``scale_col`` output pixels, below ``top`` rows of header.
 
-    scale: int
+    ``aspect``: a millimetre's length drawn down over its length drawn across (1 on square
+    pixels and uncalibrated images).
+    """
+
+    scale_row: int
+    scale_col: int
     top: int
     height: int
     width: int
     canvas_width: int
+    aspect: float
+
+    @property
+    def aspect_off(self) -> bool:
+        """Whether shapes are drawn more than :data:`ASPECT_TOLERANCE` taller or wider than they are."""
+        return _aspect_off(self.aspect)
 
     def to_source(self, y: np.ndarray, x: np.ndarray, record: ImageRecord) -> tuple[np.ndarray, np.ndarray]:
         """Source-frame ``(rows, columns)`` of overlay pixels ``(y, x)`` inside the image area."""
         c0, r0 = record.region[0], record.region[1]
-        return (np.asarray(y) - self.top) // self.scale + r0, np.asarray(x) // self.scale + c0
+        return (np.asarray(y) - self.top) // self.scale_row + r0, np.asarray(x) // self.scale_col + c0
 
     def to_overlay(self, row: float, col: float, record: ImageRecord) -> tuple[float, float]:
         """Overlay ``(y, x)`` of the centre of source-frame pixel ``(row, col)`` (the inverse of
         :meth:`to_source`)."""
         c0, r0 = record.region[0], record.region[1]
-        return self.top + (row - r0 + 0.5) * self.scale, (col - c0 + 0.5) * self.scale
+        return self.top + (row - r0 + 0.5) * self.scale_row, (col - c0 + 0.5) * self.scale_col
 
 
 def layout_for(record: ImageRecord) -> Layout:
-    """The overlay geometry of a record's region (whole upscale factor, header and footer)."""
+    """The overlay geometry of a record's region (whole upscale factors, header and footer).
+
+    One factor brings the region's long side towards :data:`TARGET_LONG_SIDE` (at most
+    :data:`MAX_SCALE`). On pixels that are not square (row and column spacing more than
+    :data:`SQUARE_TOLERANCE` apart) rows and columns get factors of their own: those whose ratio
+    is the closest to the spacings' (a millimetre drawn as long down as across), then the long
+    side the closest to the one factor's. Where they leave the drawn shape more than
+    :data:`ASPECT_TOLERANCE` off, the canvas has room right of the image for a vertical scale bar.
+    """
     h, w = record.region_shape
     scale = int(min(MAX_SCALE, max(1, math.ceil(TARGET_LONG_SIDE / max(h, w)))))
-    width = w * scale
+    cal = record.calibration
+    ratio = cal.spacing_row_mm / cal.spacing_col_mm if cal.spacing_row_mm and cal.spacing_col_mm else 1.0
+    scale_row, scale_col = (scale, scale) if abs(ratio - 1) < SQUARE_TOLERANCE else _scales(h, w, scale, ratio)
+    aspect = scale_row / scale_col / ratio
+    width = w * scale_col
     top = HEADER_PX + (SWEEP_LINE_PX if record.is_sweep else 0)
-    return Layout(scale=scale, top=top, height=h * scale, width=width, canvas_width=max(width, MIN_CANVAS_WIDTH))
+    margin = VERTICAL_BAR_MARGIN_PX if _aspect_off(aspect) else 0
+    return Layout(scale_row=scale_row, scale_col=scale_col, top=top, height=h * scale_row, width=width,
+                  canvas_width=max(width + margin, MIN_CANVAS_WIDTH), aspect=aspect)  # fmt: skip
+
+
+def _aspect_off(aspect: float) -> bool:
+    return max(aspect, 1 / aspect) - 1 > ASPECT_TOLERANCE
+
+
+def _scales(h: int, w: int, scale: int, ratio: float) -> tuple[int, int]:
+    """Row and column factors of an ``h`` x ``w`` region whose pixels are ``ratio`` times as tall
+    as wide: the drawn aspect the closest to true, the long side the closest to ``scale``'s (a
+    long side twice as long for an aspect 7 % closer); each at most :data:`MAX_SCALE_NOT_SQUARE`,
+    the long side at most :data:`MAX_LONG_SIDE` (or ``scale``'s, when longer).
+
+    >>> _scales(200, 300, 3, 1.5), _scales(800, 1000, 1, 1.5), _scales(100, 100, 4, 1 / 1.5)
+    ((6, 4), (2, 1), (2, 3))
+    >>> _scales(200, 300, 3, 1.2), _scales(200, 300, 3, 1.1)  # 1.1: 6 x 5 is 9 % off, no better
+    ((6, 5), (3, 3))
+    """
+    longest = max(MAX_LONG_SIDE, scale * max(h, w))
+    pairs = [(a, b) for a in range(1, MAX_SCALE_NOT_SQUARE + 1) for b in range(1, MAX_SCALE_NOT_SQUARE + 1)
+             if max(h * a, w * b) <= longest]  # fmt: skip
+
+    def cost(pair: tuple[int, int]) -> float:
+        off = abs(math.log(pair[0] / pair[1] / ratio))
+        return off + 0.1 * abs(math.log(max(h * pair[0], w * pair[1]) / (scale * max(h, w))))
+
+    return min(pairs, key=cost)
 
 
 def size_class_colour(mean_diameter_mm: float | None) -> tuple[str, tuple[int, int, int]]:
@@ -198,9 +261,9 @@ def render_overlay(
         if arr is not None and np.asarray(arr).shape != shape:
             raise ValueError(f"{name} {np.asarray(arr).shape} differs from the region {shape}.")
     layout = layout_for(record)
-    s = layout.scale
+    s = layout.scale_row, layout.scale_col
     rgb = np.repeat(grey[..., None], 3, axis=2) if grey.ndim == 2 else grey[..., :3]
-    image = _upscale(rgb.astype(np.uint8), s)
+    image = _upscale(rgb.astype(np.uint8), *s)
     if grey.ndim == 3:  # colour sources: take saturation out so only outlines are saturated
         image = np.repeat(image.mean(axis=2, keepdims=True).astype(np.uint8), 3, axis=2)
 
@@ -228,7 +291,7 @@ def render_overlay(
     canvas = Image.new("RGB", (layout.canvas_width, layout.top + layout.height + FOOTER_PX), _BACKGROUND)
     canvas.paste(Image.fromarray(image), (0, layout.top))
     draw = ImageDraw.Draw(canvas)
-    _draw_header(draw, record, frame_index, patient_label, len(drawn), len(labels) - len(drawn), counted,
+    _draw_header(draw, record, layout, frame_index, patient_label, len(drawn), len(labels) - len(drawn), counted,
                  ([f.best.frame_index for f in follicles], [u.best.frame_index for u in unsure]),
                  ovary if ovary is not None and ovary.frame_index == frame_index else None)
     _draw_labels(draw, layout, ids, labels)
@@ -253,21 +316,21 @@ def side_by_side(images: Sequence[np.ndarray], gap: int = 6) -> np.ndarray:
     return out
 
 
-def _upscale(a: np.ndarray, scale: int) -> np.ndarray:
-    """Each pixel as a ``scale`` x ``scale`` block (rows and columns; further axes kept).
+def _upscale(a: np.ndarray, scale_row: int, scale_col: int) -> np.ndarray:
+    """Each pixel as a block of ``scale_row`` rows and ``scale_col`` columns (further axes kept).
 
     OpenCV's nearest-neighbour resize for the types it has (the same pixels, 6 times faster than
     ``np.repeat`` on an RGB frame, and it does not hold the GIL), ``np.repeat`` for the rest.
 
-    >>> _upscale(np.array([[1, 2]]), 2).tolist()
-    [[1, 1, 2, 2], [1, 1, 2, 2]]
+    >>> _upscale(np.array([[1, 2]]), 2, 2).tolist(), _upscale(np.array([[1, 2]]), 2, 1).tolist()
+    ([[1, 1, 2, 2], [1, 1, 2, 2]], [[1, 2], [1, 2]])
     """
     a = np.asarray(a)
     if a.dtype in (np.uint8, np.bool_, np.int32) and a.ndim in (2, 3) and a.size:
-        up = cv2.resize(a.view(np.uint8) if a.dtype == np.bool_ else a, None, fx=scale, fy=scale,
+        up = cv2.resize(a.view(np.uint8) if a.dtype == np.bool_ else a, None, fx=scale_col, fy=scale_row,
                         interpolation=cv2.INTER_NEAREST)  # fmt: skip
         return up.view(np.bool_) if a.dtype == np.bool_ else up
-    return np.repeat(np.repeat(a, scale, axis=0), scale, axis=1)
+    return np.repeat(np.repeat(a, scale_row, axis=0), scale_col, axis=1)
 
 
 _fonts = threading.local()  # a FreeType face is not to be shared between threads
@@ -284,7 +347,7 @@ def overlay_font(size: int, bold: bool = False) -> ImageFont.FreeTypeFont:
 
 
 def _draw_calipers(
-    image: np.ndarray, mask: np.ndarray, scale: int, colour: tuple[int, int, int], record: ImageRecord
+    image: np.ndarray, mask: np.ndarray, scales: tuple[int, int], colour: tuple[int, int, int], record: ImageRecord
 ) -> None:
     """Draw a follicle's d1 and d2 chords (:func:`~follicle_seg.measure.feret_chords`, on the
     frame's spacing) as lines one output pixel wide from outline to outline, not anti-aliased
@@ -298,15 +361,16 @@ def _draw_calipers(
     for a, b in chords:
         # pixel centres at whole numbers on the source grid; an end on the outline, half a pixel
         # out, lands on the edge of its pixel's block
-        (ya, xa), (yb, xb) = ((np.asarray(p) + (r0, c0) + 0.5) * scale - 0.5 for p in (a, b))
+        (ya, xa), (yb, xb) = ((np.asarray(p) + (r0, c0) + 0.5) * scales - 0.5 for p in (a, b))
         cv2.line(image, (round(xa), round(ya)), (round(xb), round(yb)), colour, 1, cv2.LINE_8)
 
 
 def _draw_outline(
-    image: np.ndarray, mask: np.ndarray, scale: int, colour: tuple[int, int, int], *, dashed: bool = False
+    image: np.ndarray, mask: np.ndarray, scales: tuple[int, int], colour: tuple[int, int, int], *,
+    dashed: bool = False,
 ) -> None:
-    """Colour the inner boundary of the upscaled mask, ``min(scale, 3)`` pixels thick (in
-    dashes of 6 output pixels when ``dashed``).
+    """Colour the inner boundary of the mask upscaled by ``scales`` (rows, columns), ``min(*scales,
+    3)`` pixels thick (in dashes of 6 output pixels when ``dashed``).
 
     Within that thickness every pixel lies in the block of a source pixel with an 8-neighbour
     outside the mask, so the outline stays on the source-grid boundary (module docstring).
@@ -317,13 +381,14 @@ def _draw_outline(
     # in the mask's box: everything outside it is outside the mask, as the erosion's border
     # is, so the outline is the whole image's at a fraction of the cost
     r0, r1, c0, c1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
-    up = _upscale(mask[r0:r1, c0:c1], scale)
-    inner = ndimage.binary_erosion(up, iterations=min(scale, 3), border_value=0)
+    sr, sc = scales
+    up = _upscale(mask[r0:r1, c0:c1], sr, sc)
+    inner = ndimage.binary_erosion(up, iterations=min(sr, sc, 3), border_value=0)
     line = up & ~inner
     if dashed:
         yy, xx = np.indices(line.shape)
-        line &= ((yy + r0 * scale) // 6 + (xx + c0 * scale) // 6) % 2 == 0
-    image[r0 * scale : r1 * scale, c0 * scale : c1 * scale][line] = colour
+        line &= ((yy + r0 * sr) // 6 + (xx + c0 * sc) // 6) % 2 == 0
+    image[r0 * sr : r1 * sr, c0 * sc : c1 * sc][line] = colour
 
 
 def _mm(value: float) -> str:
@@ -343,6 +408,7 @@ def _measure_text(f: Follicle) -> str:
 def _draw_header(
     draw: ImageDraw.ImageDraw,
     record: ImageRecord,
+    layout: Layout,
     frame_index: int,
     patient_label: str,
     n_drawn: int,
@@ -359,7 +425,7 @@ def _draw_header(
         line1 += f"   pane {record.pane + 1} of {record.n_panes} {'counted' if counted else 'not counted'}"
     cal = record.calibration
     if cal.calibrated:
-        line2 = f"{cal.spacing_col_mm:.3f} x {cal.spacing_row_mm:.3f} mm/px"
+        line2 = f"{cal.spacing_col_mm:.3f} x {cal.spacing_row_mm:.3f} mm/px" + _aspect_note(layout)
     else:
         line2 = "UNCALIBRATED: sizes in pixels"
     line2 = f"SOP {uid_tail(record.sop_instance_uid)}   {frame}   {line2}   {n_drawn} follicle(s) shown"
@@ -377,6 +443,19 @@ def _draw_header(
         if unsure:
             line3 += f"; {len(unsure)} unsure on {_frame_list(unsure)}"
         draw.text((8, HEADER_PX), line3, font=_fitting_font(draw, line3, 14), fill=(205, 205, 205))
+
+
+def _aspect_note(layout: Layout) -> str:
+    """What the header says of shapes the whole factors draw more than 3 % taller or wider than
+    they are (nothing otherwise).
+
+    >>> _aspect_note(Layout(3, 2, 0, 0, 0, 0, aspect=1.05)), _aspect_note(Layout(1, 1, 0, 0, 0, 0, aspect=0.8))
+    (' (drawn 5 % too tall)', ' (drawn 25 % too wide)')
+    """
+    if not layout.aspect_off:
+        return ""
+    a = layout.aspect
+    return f" (drawn {round((a - 1) * 100)} % too tall)" if a > 1 else f" (drawn {round((1 / a - 1) * 100)} % too wide)"
 
 
 def _fitting_font(
@@ -431,11 +510,13 @@ def _draw_footer(draw: ImageDraw.ImageDraw, layout: Layout, record: ImageRecord,
         draw.rectangle((x, y0 + 8, x + 14, y0 + 22), fill=colour)
         draw.text((x + 19, y0 + 8), name, font=font, fill=(230, 230, 230))
         x += 19 + int(draw.textlength(name, font=font)) + 14
-    spacing = record.calibration.spacing_col_mm
-    if spacing is None:
+    cal = record.calibration
+    if cal.spacing_row_mm is None or cal.spacing_col_mm is None:
         return
-    px_per_mm = layout.scale / spacing
+    px_per_mm = layout.scale_col / cal.spacing_col_mm
     length_mm = _nice_length(0.2 * layout.width / px_per_mm)
+    if layout.aspect_off:
+        _draw_vertical_bar(draw, layout, layout.scale_row / cal.spacing_row_mm, length_mm)
     bar = int(round(length_mm * px_per_mm))
     text = f"{length_mm:g} mm"
     right = layout.canvas_width - 10
@@ -448,6 +529,24 @@ def _draw_footer(draw: ImageDraw.ImageDraw, layout: Layout, record: ImageRecord,
     draw.line((x0, y0 + 8, x0, y0 + 23), fill=(255, 255, 255), width=2)
     draw.line((x1, y0 + 8, x1, y0 + 23), fill=(255, 255, 255), width=2)
     draw.text((tx, y0 + 8), text, font=font, fill=(255, 255, 255))
+
+
+def _draw_vertical_bar(draw: ImageDraw.ImageDraw, layout: Layout, px_per_mm: float, length_mm: float) -> None:
+    """A scale bar of rows right of the image, its foot at the image's bottom, as long in mm as
+    the footer's (shorter where the image is not tall enough), its length written above it."""
+    room = layout.height - 24
+    if length_mm * px_per_mm > room:
+        length_mm = _nice_length(room / px_per_mm)
+    bar = int(round(length_mm * px_per_mm))
+    font = overlay_font(13)
+    text = f"{length_mm:g} mm"
+    x = layout.canvas_width - VERTICAL_BAR_MARGIN_PX // 2
+    y1 = layout.top + layout.height - 1
+    y0 = y1 - bar
+    draw.rectangle((x - 2, y0, x + 3, y1), fill=(255, 255, 255))
+    draw.line((x - 7, y0, x + 8, y0), fill=(255, 255, 255), width=2)
+    draw.line((x - 7, y1, x + 8, y1), fill=(255, 255, 255), width=2)
+    draw.text((x - int(draw.textlength(text, font=font)) // 2, y0 - 20), text, font=font, fill=(255, 255, 255))
 
 
 def _nice_length(mm: float) -> float:
@@ -471,11 +570,13 @@ def _draw_labels(
 
     Leader lines are drawn first and the label boxes over them, so a line never crosses text.
     """
-    s, top = layout.scale, layout.top
+    sr, sc, top = layout.scale_row, layout.scale_col, layout.top
     owner = np.zeros((layout.height, layout.canvas_width), np.int32)  # follicle id or -1 (label)
     if labels:
-        grown = ndimage.grey_dilation(ids, size=(3, 3)) if s < 3 else ids
-        owner[:, : layout.width] = _upscale(grown, s)
+        grown = ndimage.grey_dilation(ids, size=(3, 3)) if min(sr, sc) < 3 else ids
+        owner[:, : layout.width] = _upscale(grown, sr, sc)
+    if layout.aspect_off:  # the vertical scale bar's
+        owner[:, layout.canvas_width - VERTICAL_BAR_MARGIN_PX :] = -1
     nearest = ids
     if labels:  # id of the nearest follicle of every region pixel
         _, (ny, nx) = ndimage.distance_transform_edt(ids == 0, return_indices=True)
@@ -486,9 +587,9 @@ def _draw_labels(
         rows, cols = np.nonzero(ids == ident)
         w = int(draw.textlength(number, font=bold) + 6 + draw.textlength(size, font=font)) + 2 * _LABEL_PAD
         h = _FONT_PX + 2 * _LABEL_PAD + 2
-        points = np.stack([rows * s + s / 2, cols * s + s / 2], axis=1)
-        bbox = (rows.min() * s, cols.min() * s, (rows.max() + 1) * s, (cols.max() + 1) * s)
-        by, bx = _place(owner, nearest, s, ident, bbox, points, w, h)
+        points = np.stack([rows * sr + sr / 2, cols * sc + sc / 2], axis=1)
+        bbox = (rows.min() * sr, cols.min() * sc, (rows.max() + 1) * sr, (cols.max() + 1) * sc)
+        by, bx = _place(owner, nearest, (sr, sc), ident, bbox, points, w, h)
         owner[max(0, by - 3) : by + h + 3, max(0, bx - 3) : bx + w + 3] = -1
         placed.append((by, bx, w, h, number, size, _leader(points, by, bx, w, h)))
     for *_, line in placed:
@@ -518,14 +619,15 @@ def _leader(
 def _place(
     owner: np.ndarray,
     nearest: np.ndarray,
-    scale: int,
+    scales: tuple[int, int],
     follicle_id: int,
     bbox: tuple[int, int, int, int],
     points: np.ndarray,
     w: int,
     h: int,
 ) -> tuple[int, int]:
-    """Top-left ``(y, x)`` of a ``w x h`` label near ``bbox`` (y0, x0, y1, x1), at least cost.
+    """Top-left ``(y, x)`` of a ``w x h`` label near ``bbox`` (y0, x0, y1, x1), at least cost
+    (``nearest`` on the region grid, ``scales`` output pixels to its row and column).
 
     Cost: pixels over any follicle or label and leader-line samples under another label (heavy);
     points of the box (centre, edge middles) nearer another follicle than this one, and
@@ -549,8 +651,8 @@ def _place(
         for y, x in candidates:
             y, x = int(max(0, min(y, H - h - 1))), int(max(0, min(x, W - w - 1)))
             cost = float((owner[y : y + h, x : x + w] != 0).sum()) * 1000 + gap
-            probe_y = np.array([y + h // 2, y, y + h, y + h // 2, y + h // 2]) // scale
-            probe_x = np.array([x + w // 2, x + w // 2, x + w // 2, x, x + w]) // scale
+            probe_y = np.array([y + h // 2, y, y + h, y + h // 2, y + h // 2]) // scales[0]
+            probe_x = np.array([x + w // 2, x + w // 2, x + w // 2, x, x + w]) // scales[1]
             near = nearest[
                 np.clip(probe_y, 0, nearest.shape[0] - 1), np.clip(probe_x, 0, nearest.shape[1] - 1)
             ]

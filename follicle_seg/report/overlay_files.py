@@ -138,13 +138,12 @@ def write_crops(folder: Path, overlay_name: str, rgb: np.ndarray, record: ImageR
     and ticks on its four sides point at the follicle's centre.
     """
     layout = layout_for(record)
-    s, c0, r0 = layout.scale, record.region[0], record.region[1]
+    s = max(layout.scale_row, layout.scale_col)  # output pixels to a source pixel, at most
     written = []
     for f, mark in [*((f, "") for f in follicles), *((f, "?") for f in unsure)]:
         if f.best.frame_index != frame_index:
             continue
-        y = layout.top + int((f.best.centroid_row - r0 + 0.5) * s)
-        x = int((f.best.centroid_col - c0 + 0.5) * s)
+        y, x = (int(v) for v in layout.to_overlay(f.best.centroid_row, f.best.centroid_col, record))
         half = int(np.clip(2.5 * f.best.d1_px * s, CROP_MIN_PX, CROP_MAX_PX)) // 2
         top, left = max(layout.top, y - half), max(0, x - half)
         crop = rgb[top : min(layout.top + layout.height, y + half), left : min(layout.width, x + half)]

@@ -160,7 +160,7 @@ def _stamped(source: Path, result: ImageResult, marks, lines: list[str], side: s
         layout = layout_for(record)
         for f, colour, _ in marks:
             y, x = layout.to_overlay(f.best.centroid_row, f.best.centroid_col, record)
-            r = max(6.0, max(f.best.d1_px, f.best.d2_px) / 2 * layout.scale + 4)
+            r = max(6.0, max(f.best.d1_px, f.best.d2_px) / 2 * max(layout.scale_row, layout.scale_col) + 4)
             if colour == REJECTED:  # edged in white: apart from a >= 18 mm follicle's red outline
                 for fill, width in (((255, 255, 255), 8), (colour, 4)):
                     for sx, sy in ((1, 1), (1, -1)):
