@@ -5,7 +5,8 @@ from __future__ import annotations
 import threading
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskID, TaskProgressColumn, TextColumn,
+                           TimeRemainingColumn)
 
 from follicle_seg.types import ImageResult
 
@@ -25,7 +26,8 @@ class RunProgress:
             transient=False,
         )
         self._lock = threading.Lock()
-        self._files = self._frames = None
+        self._files: TaskID | None = None
+        self._frames: TaskID | None = None
 
     def __enter__(self) -> "RunProgress":
         self._progress.__enter__()
