@@ -540,7 +540,7 @@ def _check_syntax_known(path: str, syntax: UID) -> None:
         known = syntax.is_transfer_syntax
     except ValueError:  # pydicom cannot tell of a UID not in its table
         known = False
-    if known:
+    if known and syntax not in NEWER_SYNTAXES:  # (importing pynetdicom adds them to pydicom's table)
         return
     if syntax.startswith(DICOM_ROOT):
         name = NEWER_SYNTAXES.get(syntax)
