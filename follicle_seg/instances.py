@@ -305,9 +305,10 @@ def _cuts_end_in_notches(
     notch (a dent at least ``depth`` and :data:`NOTCH_FRACTION` of the smaller piece's inscribed
     radius deep in the component's convex hull), and at least one cut does. Touching
     follicles meet at such notches; a cut from an echogenic spot to a follicle's wall does not."""
+    comp = np.pad(comp, 1)  # a component cut by the array's edge: the edge is outline, not a notch
     ids = np.zeros(comp.shape, np.int32)
     for k, piece in enumerate(pieces, start=1):
-        ids[piece] = k
+        ids[np.pad(piece, 1)] = k
     radii = [0.0] + [float(ndi.distance_transform_edt(p, sampling=sampling).max()) for p in pieces]
     dent = ndi.distance_transform_edt(convex_hull_mask(comp), sampling=sampling)
     outline = comp & ndi.binary_dilation(~comp, structure=_FOUR)

@@ -150,8 +150,9 @@ class Review:
             lines = _text(path.read_bytes()).splitlines(keepends=True)
             skipped = next((k for k, line in enumerate(lines) if line.strip()), len(lines))  # blank lines first
             head = lines[skipped] if skipped < len(lines) else ""
-            # a spreadsheet set to a comma-decimal locale saves with ";" (and decimal commas)
-            delimiter = ";" if head.count(";") > head.count(",") else ","
+            # a spreadsheet set to a comma-decimal locale saves with ";" (and decimal commas), Excel's
+            # "Unicode Text" with tabs
+            delimiter = max((",", ";", "\t"), key=head.count)
             reader = csv.DictReader(io.StringIO("".join(lines[skipped:]), newline=""), skipinitialspace=True,
                                     delimiter=delimiter)  # fmt: skip
             rows = [(skipped + reader.line_num, row) for row in reader]  # blank lines skipped, still counted
@@ -235,14 +236,18 @@ class Review:
         """Find each ``confirmed`` line's ovary-visit among the run's ``ovaries``: by its date as
         the tables give it (YYYY-MM-DD), or as a spreadsheet rewrote it (``05/01/2026``,
         ``1/5/2026``: the year, and day and month in either order, as :func:`content` reads it)
-        when that fits one of the patient's visit dates only."""
+        when that fits one of the patient's visit dates only; year first (``2026/1/5``), as year,
+        month and day."""
         ovaries = set(ovaries)
         self._visits = {}
         for patient, day, _ in ovaries:
             self._visits.setdefault(patient, set()).add(day)
         placed: dict[OvaryKey, Decision] = {}
         for key, d in self._confirmed.items():
-            if key not in ovaries and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", d.study_date):
+            year_first = re.fullmatch(r"(\d{4})\D(\d{1,2})\D(\d{1,2})", d.study_date)  # 2026/1/5: year, month, day
+            if key not in ovaries and year_first:
+                key = (d.patient_id, "{}-{:0>2}-{:0>2}".format(*year_first.groups()), d.laterality)
+            elif key not in ovaries:
                 parts = _date_parts(d.study_date)
                 fits = sorted(day for day in self._visits.get(d.patient_id, ()) if parts and _date_parts(day) == parts)
                 if len(fits) > 1:
@@ -390,9 +395,12 @@ def _date_parts(text: str) -> tuple[str, tuple[int, ...]] | None:
 
 
 def _text(data: bytes) -> str:
-    """A review file's text: UTF-8 (a BOM dropped), else Windows-1252, what Windows Excel saves as
-    "CSV (Comma delimited)" (the decisions, UIDs, numbers and dates are ASCII in either: only a
-    comment's or reviewer's accents depend on it)."""
+    """A review file's text: UTF-16 when it starts with its byte order mark (Excel's "Unicode
+    Text"), else UTF-8 (a BOM dropped), else Windows-1252, what Windows Excel saves as "CSV (Comma
+    delimited)" (the decisions, UIDs, numbers and dates are ASCII in either: only a comment's or
+    reviewer's accents depend on it)."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 with its byte order mark ("Unicode Text")
+        return data.decode("utf-16")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:

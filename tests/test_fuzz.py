@@ -280,7 +280,7 @@ def test_region_outside_or_inverted_is_ignored(tmp_path: Path) -> None:
 
     record = read_record(edit(write(tmp_path / "a.dcm"), outside))
     assert record.region_source == "auto" and not record.calibration.calibrated
-    assert "reaches 69929 rows and 3999999905 columns past the 96x72 frame: not used" in record.note
+    assert "reaches 69929 rows and 3999999905 columns past the 96x72 frame: no region of the file used" in record.note
 
     def inverted(ds: pydicom.Dataset) -> None:
         item = ds.SequenceOfUltrasoundRegions[0]

@@ -202,6 +202,18 @@ def test_a_follicle_with_one_large_spot_near_its_wall_stays_one():
     assert len(instance_sizes(labels)) == 1
 
 
+def test_a_follicle_cut_by_the_edge_with_a_spot_stays_one():
+    """The array's edge was no outline to the notch test: a follicle cut by the frame's top edge,
+    with a spot by the edge, was cut in two (the same shape a row lower: one)."""
+    rr, cc = np.mgrid[:90, :90]
+    labels = np.full((90, 90), OVARY, np.uint8)
+    labels[(rr + 3.17) ** 2 + (cc - 45) ** 2 <= 19.3**2] = FOLLICLE
+    labels[2, 48] = OVARY
+    labels[11:14, 52:55] = OVARY
+    assert count(labels) == 1
+    assert count(np.pad(labels, ((1, 0), (0, 0)), constant_values=OVARY)) == 1
+
+
 def test_input_is_not_modified_and_shapes_checked():
     labels = in_ovary(ellipse((160, 200), (80, 100), (3.0, 3.0), (0.2, 0.2)))
     before = labels.copy()

@@ -321,7 +321,22 @@ def test_region_written_for_another_image_size_is_not_used(tmp_path: Path) -> No
     record = read_record(write(tmp_path, edit=resized))
     assert record.region_source == "auto" and not record.calibration.calibrated
     assert record.note == (f"ultrasound region (0,0)-({2 * COLS - 1},{2 * ROWS - 1}) reaches {ROWS} rows and {COLS} "
-                           f"columns past the {COLS}x{ROWS} frame: not used (written for a larger image, resized since?)")
+                           f"columns past the {COLS}x{ROWS} frame: no region of the file used (written for a larger image, resized since?)")
+
+
+def test_a_resized_dual_display_uses_neither_pane_region(tmp_path: Path) -> None:
+    """A dual display shrunk to half: the right pane's region reaches past the frame both ways, the
+    left one's fits the smaller frame, and was used (spanning both half-size panes, at half the
+    true spacing)."""
+    half = COLS // 2
+
+    def shrunk(ds: Dataset) -> None:
+        right = ds.SequenceOfUltrasoundRegions[1]
+        right.RegionLocationMaxX1, right.RegionLocationMaxY1 = 2 * COLS - 1, 2 * ROWS - 1
+
+    record = read_record(write(tmp_path, regions=[dict(FULL, max_col=half - 1), dict(FULL, min_col=half)], edit=shrunk))
+    assert record.region_source == "auto" and not record.calibration.calibrated and not record.other_panes
+    assert record.note.startswith(f"ultrasound region ({half},0)-({2 * COLS - 1},{2 * ROWS - 1}) reaches")
 
 
 def test_region_past_the_frame_one_way_only_is_cut_to_it(tmp_path: Path) -> None:
@@ -347,6 +362,14 @@ def test_a_spacing_giving_an_absurd_region_size_is_rejected(tmp_path: Path) -> N
 
     with pytest.raises(RejectedInput, match=r"absurd calibration: the image region would be 36 cm deep at 1.5 mm/pixel"):
         read_record(write(tmp_path, frames, edit=mm_as_cm))
+
+    def wide_sector(ds: Dataset) -> None:  # 22 cm deep, 32 cm wide: a deep transabdominal sector
+        item = ds.SequenceOfUltrasoundRegions[0]
+        item.RegionLocationMinY0, item.RegionLocationMaxX1, item.RegionLocationMaxY1 = 20, 319, 239
+        item.PhysicalDeltaX = item.PhysicalDeltaY = 0.1
+
+    record = read_record(write(tmp_path, frames, name="wide.dcm", edit=wide_sector))
+    assert record.calibration.spacing_col_mm == pytest.approx(1.0)
 
 
 def test_pixel_spacing_fallback_and_uncalibrated(tmp_path: Path) -> None:

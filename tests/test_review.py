@@ -180,8 +180,11 @@ def test_a_sheet_saved_by_a_comma_decimal_spreadsheet_is_read_and_one_without_de
     path.write_text("\n\n" + HEADER + "not_follicle,,,,1.1,2,20,20,,AB,\nnot_follicle,,,,1.1,2,20,20,,CD,\n")
     with pytest.raises(ReviewError, match="line 5: not_follicle: repeats line 4"):  # blank lines first: counted
         Review.read(path)
-    path.write_text("patient_id\tstudy_date\tdecision\nP1\t2026-01-05\tconfirmed\n")
-    with pytest.raises(ReviewError, match=r"review.csv: no decision column \(found 'patient_id\\tstudy_date"):
+    path.write_text("patient_id\tstudy_date\tdecision\nP1\t2026-01-05\tconfirmed\n")  # tabs: read as columns
+    with pytest.raises(ReviewError, match=r"review.csv line 2: confirmed needs reviewer, laterality, follicle_count"):
+        Review.read(path)
+    path.write_text("patient_id|study_date|decision\nP1|2026-01-05|confirmed\n")
+    with pytest.raises(ReviewError, match=r"review.csv: no decision column \(found 'patient_id\|study_date"):
         Review.read(path)
 
 
@@ -507,6 +510,10 @@ def test_a_date_a_spreadsheet_rewrote_finds_its_ovary_visit_and_an_ambiguous_one
     with pytest.raises(ReviewError, match=r"line 3: confirmed: no ovary-visit P1/06/01/2026/L in this run's results "
                                           r"\(P1's visits in it: 2026-01-05, 2026-05-01\)"):
         build_tables(_two_visits(), review=review)
+    # year first, a date is year, month, day (2026/01/05 was refused as "2026-01-05 or 2026-05-01")
+    for written in ("2026/01/05", "2026-1-5"):
+        tables = build_tables(_two_visits(), review=_review(tmp_path, f"confirmed,P1,{written},L,,,,,3,AB,"))
+        assert tables["review_log"]["study_date"].tolist() == ["2026-01-05"], written
     # the same ovary-visit confirmed twice, its date written two ways
     review = _review(tmp_path, "confirmed,P1,2026-01-05,L,,,,,3,AB,", "confirmed,P1,1/5/2026,L,,,,,3,AB,")
     with pytest.raises(ReviewError, match=r"line 3: confirmed: repeats line 2"):
@@ -538,6 +545,11 @@ def test_a_review_saved_by_windows_excel_as_csv_is_read_accents_and_all(tmp_path
     path.write_bytes((HEADER + "not_follicle,,,,1.1,2,20,20,,AB,kyste hémorragique\n").encode("cp1252"))
     (decision,) = Review.read(path).decisions
     assert decision.comment == "kyste hémorragique"
+    # Excel's "Unicode Text": UTF-16 with its byte order mark, tabs between the columns (it read as
+    # "no decision column (found 'ÿþd\x00e\x00c...')")
+    path.write_bytes((HEADER + "not_follicle,,,,1.1,2,20,20,,AB,vérifié\n").replace(",", "\t").encode("utf-16"))
+    (decision,) = Review.read(path).decisions
+    assert (decision.decision, decision.follicle_id, decision.comment) == ("not_follicle", 2, "vérifié")
     path.write_bytes(HEADER.encode() + b"not_follicle,,,,1.1,2,20,20,,AB,\x81\xff\n")  # neither
     with pytest.raises(ReviewError, match=r"review.csv: cannot read the review file \(neither UTF-8 nor Windows-1252\): "
                                           r"save it as \"CSV UTF-8\""):

@@ -27,9 +27,10 @@ DATA_TYPE_TISSUE = 1
 UNITS_CM = 3
 #: Plausible pixel spacing of a clinical ultrasound image, mm per pixel (inclusive).
 SPACING_RANGE_MM = (0.01, 2.0)
-#: The deepest or widest image region a calibration may give, mm: a transabdominal pelvic scan
-#: reaches about 24 cm, while a spacing ten times too large (mm written as cm) gives a metre.
-MAX_REGION_EXTENT_MM = 300.0
+#: The deepest and the widest image region a calibration may give, mm: a transabdominal pelvic
+#: scan reaches about 24 cm deep, its sector 30-35 cm wide there, while a spacing ten times too
+#: large (mm written as cm) gives a metre.
+MAX_REGION_DEPTH_MM, MAX_REGION_WIDTH_MM = 300.0, 500.0
 #: Pixels an ultrasound region may reach past the frame (bounds one past the last pixel, as some
 #: vendors write them); further out both down and across, the region was written for another
 #: image size (``UltrasoundRegion.resized``).
@@ -65,10 +66,9 @@ class UltrasoundRegion:
         return (c0, r0, c1, r1)
 
     def area_in_frame(self, n_rows: int, n_cols: int) -> int:
-        """Number of frame pixels the region covers; 0 for a region written for another image
-        size (:meth:`resized`)."""
+        """Number of frame pixels the region covers."""
         box = self.clipped(n_rows, n_cols)
-        return 0 if box is None or self.resized(n_rows, n_cols) else box_area(box)
+        return 0 if box is None else box_area(box)
 
     def overshoot(self, n_rows: int, n_cols: int) -> tuple[int, int]:
         """Pixels the region reaches past the frame ``(down, across)``: its worst side along the
@@ -99,18 +99,21 @@ def box_intersection(a: Box, b: Box) -> Box:
 
 
 def misfit_regions(regions: Sequence[UltrasoundRegion], n_rows: int, n_cols: int) -> str:
-    """A note naming the 2D regions left out as written for another image size ("" when none).
+    """A note naming the 2D regions written for a larger image (:meth:`UltrasoundRegion.resized`),
+    "" when none. One such region means the image was shrunk since the scan: none of its regions
+    is used (a sibling pane or colour box that fits the smaller frame was drawn on the larger
+    one too: its deltas are as wrong).
 
     Examples
     --------
     >>> resized = UltrasoundRegion(80, 60, 559, 459, 1, 1, 3, 3, 0.01, 0.01)
     >>> misfit_regions([resized], 240, 320)
-    'ultrasound region (80,60)-(559,459) reaches 220 rows and 240 columns past the 320x240 frame: not used (written for a larger image, resized since?)'
+    'ultrasound region (80,60)-(559,459) reaches 220 rows and 240 columns past the 320x240 frame: no region of the file used (written for a larger image, resized since?)'
     """
     return "; ".join(
         f"ultrasound region ({r.min_col},{r.min_row})-({r.max_col},{r.max_row}) reaches {r.overshoot(n_rows, n_cols)[0]} "
-        f"rows and {r.overshoot(n_rows, n_cols)[1]} columns past the {n_cols}x{n_rows} frame: not used (written for a "
-        "larger image, resized since?)"
+        f"rows and {r.overshoot(n_rows, n_cols)[1]} columns past the {n_cols}x{n_rows} frame: no region of the "
+        "file used (written for a larger image, resized since?)"
         for r in regions
         if r.spatial_format == SPATIAL_FORMAT_2D and r.resized(n_rows, n_cols)
     )
@@ -268,8 +271,9 @@ def implausible_spacing(calibration: Calibration) -> str | None:
 
 
 def implausible_extent(calibration: Calibration, box: Box) -> str | None:
-    """A one-line reason when a calibrated image region ``box`` would be deeper or wider than
-    :data:`MAX_REGION_EXTENT_MM`: its spacing is within :data:`SPACING_RANGE_MM` but wrong.
+    """A one-line reason when a calibrated image region ``box`` would be deeper than
+    :data:`MAX_REGION_DEPTH_MM` or wider than :data:`MAX_REGION_WIDTH_MM`: its spacing is within
+    :data:`SPACING_RANGE_MM` but wrong.
 
     Examples
     --------
@@ -281,11 +285,12 @@ def implausible_extent(calibration: Calibration, box: Box) -> str | None:
     if not calibration.calibrated:
         return None
     height, width = box[3] - box[1] + 1, box[2] - box[0] + 1
-    for axis, pixels, spacing in (("deep", height, calibration.spacing_row_mm), ("wide", width, calibration.spacing_col_mm)):
-        if spacing is not None and pixels * spacing > MAX_REGION_EXTENT_MM:
+    for axis, pixels, spacing, most in (("deep", height, calibration.spacing_row_mm, MAX_REGION_DEPTH_MM),
+                                        ("wide", width, calibration.spacing_col_mm, MAX_REGION_WIDTH_MM)):  # fmt: skip
+        if spacing is not None and pixels * spacing > most:
             return (
                 f"absurd calibration: the image region would be {pixels * spacing / 10:.0f} cm {axis} at "
-                f"{spacing:g} mm/pixel from {calibration.source} (at most {MAX_REGION_EXTENT_MM / 10:g} cm)"
+                f"{spacing:g} mm/pixel from {calibration.source} (at most {most / 10:g} cm)"
             )
     return None
 

@@ -250,6 +250,9 @@ def _record_from_header(path_str: str, ds: Dataset) -> ImageRecord:
     _checked_grey_converter(path_str, ds)
 
     regions = [_parse_region(item) for item in ds.get("SequenceOfUltrasoundRegions", [])]
+    misfit = misfit_regions(regions, n_rows, n_cols)
+    if misfit:  # written for a larger image: none of the scan's regions is this image's
+        regions = []
     chosen = choose_region(regions, n_rows, n_cols)
     box = chosen.clipped(n_rows, n_cols) if chosen is not None else None
     pane_sources: list[tuple[tuple[int, int, int, int] | None, UltrasoundRegion | None]]
@@ -302,7 +305,7 @@ def _record_from_header(path_str: str, ds: Dataset) -> ImageRecord:
         acquired_s=acquired_at(ds),
         other_panes=tuple(panes),
         date_tag=date_tag,
-        note="; ".join(words for words in (misfit_regions(regions, n_rows, n_cols), grey_note(ds)) if words),
+        note="; ".join(words for words in (misfit, grey_note(ds)) if words),
     )
 
 
