@@ -23,7 +23,9 @@ from follicle_seg.model.cli import train_command
 from follicle_seg.model.data import make_sample, source_of
 from follicle_seg.model.network import build_network
 from follicle_seg.model.paths import WEIGHTS, shipped_bundle_root
-from follicle_seg.model.train import TrainingInterrupted, fit, kept_step, split_holdout, train
+from follicle_seg.model.train import (
+    TrainingInterrupted, beats, fit, kept_step, score, split_holdout, train, validate,
+)
 from toy_frames import TINY, toy_frame  # tests/ is on sys.path
 
 
@@ -67,9 +69,65 @@ def test_fit_never_returns_weights_below_the_bar() -> None:
     torch.manual_seed(0)
     net = build_network()
     start = {k: v.clone() for k, v in net.state_dict().items()}
-    state, history = fit(net, s[:2], s[2:], TINY, log=lambda m: None, bar=10.0)  # Dice sums never reach 10
-    assert len(history) == 2 and kept_step(history, 10.0, True) == 0
+    bar = {"ovary_dice": 10.0}  # Dice sums never reach 10
+    state, history = fit(net, s[:2], s[2:], TINY, log=lambda m: None, bar=bar)
+    assert len(history) == 2 and kept_step(history, bar, True) == 0
     assert all(torch.equal(start[k], v) for k, v in state.items())
+
+
+class Replay(torch.nn.Module):
+    """A stand-in network whose argmax is the next of the given label maps."""
+
+    def __init__(self, maps: list[np.ndarray]) -> None:
+        super().__init__()
+        self.maps = iter(maps)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        labels = torch.from_numpy(next(self.maps)).long()
+        return torch.nn.functional.one_hot(labels, 3).permute(2, 0, 1)[None].float()
+
+
+def test_a_stray_follicle_pixel_on_a_follicle_free_frame_cannot_outweigh_an_ovary_dice_drop() -> None:
+    # the audit's case: the starting weights draw the ovaries right and put one follicle pixel
+    # (of 4,096) on the one held-out frame without follicles; the candidate draws no stray pixel
+    # and a worse ovary (Dice 0.12 down). Per frame (1.0 for no follicle in truth and prediction)
+    # the pixel cost the start a quarter of the follicle Dice, and the candidate was kept.
+    rr, cc = np.mgrid[:64, :64]
+    ovary = ((rr - 32) / 24) ** 2 + ((cc - 32) / 28) ** 2 < 1
+    truths = []
+    for k in range(4):
+        labels = ovary.astype(np.uint8)
+        if k < 3:
+            labels[26:38, 26:38] = 2
+        truths.append(labels)
+    start_maps = [t.copy() for t in truths]
+    start_maps[3][32, 32] = 2  # the stray pixel
+    smaller = ovary & (((rr - 32) / 21) ** 2 + ((cc - 32) / 25) ** 2 < 1)
+    candidate_maps = [np.where(t == 2, 2, smaller).astype(np.uint8) for t in truths]
+    frames = [{"image": np.ones((1, 64, 64), np.float32), "fan": np.ones((1, 64, 64), np.float32),
+               "label": t[None].astype(np.float32)} for t in truths]
+    start = validate(Replay(start_maps), frames)
+    candidate = validate(Replay(candidate_maps), frames)
+    assert start["ovary_dice"] == 1.0 and 0.99 < start["follicle_dice"] < 1.0  # one pixel, not one frame
+    assert candidate["follicle_dice"] == 1.0 and 0.8 < candidate["ovary_dice"] < 0.9
+    assert not beats(candidate, score(start), start)
+    assert kept_step([{"step": 1, **candidate}], start, True) == 0
+
+
+def test_fine_tuning_keeps_no_follicle_gain_bought_with_a_worse_ovary(tmp_path: Path, start_bundle: Path,
+                                                                      monkeypatch) -> None:
+    # before; step 1: follicles up by more than the ovary falls (a higher sum), step 2: the ovary
+    # 0.01 down at most but a lower sum. Neither is kept, and the report says what would have been.
+    scores = iter([{"ovary_dice": 0.756, "follicle_dice": 0.75}, {"ovary_dice": 0.636, "follicle_dice": 1.0},
+                   {"ovary_dice": 0.75, "follicle_dice": 0.7}])
+    monkeypatch.setattr(train_module, "validate", lambda *a, **k: next(scores))
+    said: list[str] = []
+    report = train(samples(3)[:2], samples(3)[2:], tmp_path / "c", init=start_bundle / WEIGHTS, config=TINY,
+                   log=said.append, note="fine-tuned", data_source="3 frames of site/")
+    assert report["kept_step"] == 0 and report["improved"] is False and report["after"] == report["before"]
+    assert file_sha256(tmp_path / "c" / WEIGHTS) == file_sha256(start_bundle / WEIGHTS)
+    assert "ovary Dice at most 0.01 below theirs" in report["kept"]
+    assert any("kept the starting weights" in line and "ovary Dice at most 0.01 below" in line for line in said)
 
 
 def test_fine_tuning_that_beats_nothing_keeps_the_starting_bundle(tmp_path: Path, start_bundle: Path,
@@ -96,6 +154,7 @@ def test_fine_tuning_that_improves_records_the_kept_step_and_its_data(tmp_path: 
     report = train(samples(3)[:2], samples(3)[2:], tmp_path / "c", init=start_bundle / WEIGHTS, config=TINY,
                    log=lambda m: None, note="fine-tuned", data_source="3 annotated frames of site/ (site data)")
     assert report["steps"] == 2 and report["kept_step"] == 1 and report["improved"] is True
+    assert report["kept"].startswith("the weights of step 1: the best held-out ovary + follicle Dice above")
     metadata = read_metadata(tmp_path / "c")
     start = read_metadata(start_bundle)
     assert metadata["version"] != start["version"] and metadata["trained"]["init_version"] == start["version"]

@@ -160,13 +160,17 @@ def learning_rate(step: int, max_steps: int, time_fraction: float, peak: float) 
 
 
 def validate(net: torch.nn.Module, samples: Sequence[Sample], device: str = "cpu") -> dict[str, float]:
-    """Mean ovary (incl. follicles) and follicle Dice of whole held-out samples at network scale.
+    """Held-out ovary (incl. follicles) and follicle Dice of whole samples at network scale.
 
-    Frames whose follicles are not drawn (mask value :data:`~follicle_seg.model.loss.OUTLINE`)
-    count for the ovary only; without any drawn-follicle frame ``follicle_dice`` is left out.
+    ``ovary_dice`` is the mean over frames. ``follicle_dice`` is pooled over the frames whose
+    follicles are drawn (no mask value :data:`~follicle_seg.model.loss.OUTLINE`): twice the summed
+    overlap over the summed predicted and true follicle pixels, so a stray pixel on a follicle-free
+    frame weighs as one pixel, not as a whole frame's 0 against 1. It is left out when those frames
+    hold no follicle in truth (nothing to score it on) or when there are none.
     """
     norm = eval_transforms()
-    ovary, follicle = [], []
+    ovary = []
+    overlap = predicted = drawn = 0
     net.eval()
     with torch.inference_mode():
         for sample in samples:
@@ -178,33 +182,61 @@ def validate(net: torch.nn.Module, samples: Sequence[Sample], device: str = "cpu
             truth = np.asarray(d["label"])[0]
             ovary.append(dice(pred > 0, truth > 0))
             if not (truth == OUTLINE).any():
-                follicle.append(dice(pred == FOLLICLE, truth == FOLLICLE))
+                overlap += int(np.logical_and(pred == FOLLICLE, truth == FOLLICLE).sum())
+                predicted += int((pred == FOLLICLE).sum())
+                drawn += int((truth == FOLLICLE).sum())
     metrics = {"ovary_dice": float(np.mean(ovary))}
-    if follicle:
-        metrics["follicle_dice"] = float(np.mean(follicle))
+    if drawn:
+        metrics["follicle_dice"] = 2.0 * overlap / (predicted + drawn)
     return metrics
 
 
+OVARY_TOLERANCE = 0.01
+"""How far fine-tuned weights' held-out ovary Dice may fall below the starting weights' and
+still be kept: a follicle gain never buys a worse ovary outline."""
+
+
+_RULE = f"ovary + follicle Dice above the starting weights', ovary Dice at most {OVARY_TOLERANCE} below theirs"
+"""What fine-tuning keeps (:func:`beats`), in the report's words."""
+
+
 def score(metrics: dict[str, float]) -> float:
-    """What selects weights: held-out ovary Dice plus follicle Dice (when the frames have follicles drawn)."""
+    """Held-out ovary Dice plus follicle Dice (when the frames have follicles: :func:`validate`)."""
     return metrics.get("ovary_dice", 0.0) + metrics.get("follicle_dice", 0.0)
 
 
-def kept_step(history: Sequence[dict[str, float]], bar: float | None, validated: bool) -> int:
-    """The step whose weights :func:`fit` returns: the first validation with the best score above
-    ``bar`` (every one above the starting weights' score when fine-tuning; any when ``bar`` is
-    ``None``); 0, the starting weights, when none beats it. Without held-out frames (``validated``
+def beats(metrics: dict[str, float], best: float, bar: dict[str, float] | None) -> bool:
+    """Whether validation ``metrics`` are kept over the best :func:`score` so far: a higher score
+    and, when fine-tuning (``bar``: the starting weights' held-out metrics), an ovary Dice at most
+    :data:`OVARY_TOLERANCE` below theirs.
+
+    Examples
+    --------
+    >>> start = {"ovary_dice": 0.756, "follicle_dice": 0.75}
+    >>> beats({"ovary_dice": 0.636, "follicle_dice": 1.0}, score(start), start)
+    False
+    >>> beats({"ovary_dice": 0.75, "follicle_dice": 0.8}, score(start), start)
+    True
+    """
+    within = bar is None or metrics.get("ovary_dice", 0.0) >= bar.get("ovary_dice", 0.0) - OVARY_TOLERANCE
+    return within and score(metrics) > best
+
+
+def kept_step(history: Sequence[dict[str, float]], bar: dict[str, float] | None, validated: bool) -> int:
+    """The step whose weights :func:`fit` returns: the first validation with the best score that
+    :func:`beats` ``bar`` (the starting weights' held-out metrics when fine-tuning; any score when
+    ``None``); 0, the starting weights, when none does. Without held-out frames (``validated``
     false) the last validation's.
 
     Examples
     --------
     >>> h = [{"step": 10, "ovary_dice": 0.3}, {"step": 20, "ovary_dice": 0.5}, {"step": 30, "ovary_dice": 0.5}]
-    >>> kept_step(h, None, True), kept_step(h, 0.6, True), kept_step(h, 0.6, False)
+    >>> kept_step(h, None, True), kept_step(h, {"ovary_dice": 0.6}, True), kept_step(h, {"ovary_dice": 0.6}, False)
     (20, 0, 30)
     """
-    best, step = (-1.0 if bar is None else bar), 0
+    best, step = (-1.0 if bar is None else score(bar)), 0
     for entry in history:
-        if not validated or score(entry) > best:
+        if not validated or beats(entry, best, bar):
             best, step = score(entry), int(entry["step"])
     return step
 
@@ -255,14 +287,15 @@ def fit(
     *,
     device: str = "cpu",
     log: Callable[[str], None] = print,
-    bar: float | None = None,
+    bar: dict[str, float] | None = None,
 ) -> tuple[dict[str, torch.Tensor], list[dict[str, float]]]:
     """Optimise ``net`` and return the best state dict (by held-out Dice) and the history.
 
-    ``bar`` is the held-out score (:func:`score`) that a validation must beat to be kept: the
-    starting weights' when fine-tuning, so that weights worse than those are never returned (the
-    starting state dict is, when no validation beats it: :func:`kept_step` is then 0). ``None``:
-    the first validation is kept whatever its score. Ctrl-C (or SIGTERM made one) raises
+    ``bar`` is the starting weights' held-out metrics when fine-tuning: a validation is kept only
+    when it :func:`beats` them (a higher :func:`score`, the ovary Dice at most
+    :data:`OVARY_TOLERANCE` lower), so that weights worse than those are never returned (the
+    starting state dict is, when none does: :func:`kept_step` is then 0). ``None``: the first
+    validation is kept whatever its score. Ctrl-C (or SIGTERM made one) raises
     :class:`TrainingInterrupted` with the best weights so far.
 
     Stops at ``max_steps``, after ``patience`` validations without improvement, or at
@@ -301,14 +334,14 @@ def fit(
 def _optimise(
     net: torch.nn.Module, kept: torch.nn.Module, ema: AveragedModel | None, loader: DataLoader,
     val_samples: Sequence[Sample], config: TrainConfig, device: str, optimiser: torch.optim.Optimizer,
-    log: Callable[[str], None], bar: float | None = None,
+    log: Callable[[str], None], bar: dict[str, float] | None = None,
 ) -> tuple[dict[str, torch.Tensor], list[dict[str, float]]]:
     """The training loop of :func:`fit`."""
     loss_fn = MarginalDiceCELoss()
     if config.checkpoints is not None:
         Path(config.checkpoints).mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
-    best_score, best_state, stale = (-1.0 if bar is None else bar), copy.deepcopy(kept.state_dict()), 0
+    best_score, best_state, stale = (-1.0 if bar is None else score(bar)), copy.deepcopy(kept.state_dict()), 0
     history: list[dict[str, float]] = []
     step, running, counted = 0, 0.0, 0
     try:
@@ -333,7 +366,7 @@ def _optimise(
                     metrics = validate(kept, val_samples, device) if val_samples else {}
                     entry = {"step": step, "loss": running / max(1, counted),
                              "minutes": (time.monotonic() - start) / 60, **metrics}
-                    improved = score(metrics) > best_score or not val_samples
+                    improved = not val_samples or beats(metrics, best_score, bar)
                     if improved:  # the kept state and the history change together (an interrupt finds both)
                         state = copy.deepcopy(kept.state_dict())
                         history.append(entry)
@@ -358,7 +391,7 @@ def _optimise(
 
 def _save_checkpoint(
     net: torch.nn.Module, average: torch.nn.Module | None, step: int, history: list[dict[str, float]],
-    bar: float | None, validated: bool, config: TrainConfig,
+    bar: dict[str, float] | None, validated: bool, config: TrainConfig,
 ) -> None:
     """``step_<N>.pt`` (and ``step_<N>_ema.pt``) of this validation; then only the last
     ``config.keep_checkpoints`` validations' and the best one's are left (all with 0)."""
@@ -469,9 +502,10 @@ def train(
         Bundle folder to write (``models/model.pt``, ``configs/``); may be the repository root.
     init
         ``models/model.pt`` of a bundle to start from (verified); ``None`` trains from scratch.
-        The starting weights' held-out score is the bar: when no validation beats it they are
-        kept, ``out`` gets a copy of their bundle (version and metadata unchanged) and the report
-        says so (``"improved": false``).
+        The starting weights' held-out metrics are the bar: when no validation :func:`beats` them
+        (a higher ovary + follicle Dice without lowering the ovary Dice by more than
+        :data:`OVARY_TOLERANCE`) they are kept, ``out`` gets a copy of their bundle (version and
+        metadata unchanged) and the report says so (``"improved": false``).
     note, command
         The changelog entry of the new version (the held-out Dice before and after is added), and
         the command line that ran this training (recorded in ``metadata.json`` and
@@ -503,7 +537,7 @@ def train(
     net = (load_network(init) if init is not None else build_network(config.network)).to(device)
     before = validate(net, val_samples, device) if val_samples else {}
     log(f"before: {json.dumps(before)}")
-    bar = score(before) if init is not None and val_samples else None
+    bar = before if init is not None and val_samples else None
     start = time.monotonic()
     interrupted: TrainingInterrupted | None = None
     try:
@@ -524,17 +558,17 @@ def train(
                 raise interrupted
             raise RuntimeError("no validation ran")  # max_steps >= 1 validates at least once
         weights = _copy_bundle(template, out)
-        log(f"no validation beat the starting weights (held-out {_said(before)}): kept the starting weights, "
-            f"unchanged; {out} holds a copy of their bundle (version {read_metadata(template).get('version')}), "
-            "not a fine-tuned one.")
+        log(f"no validation beat the starting weights (held-out {_said(before)}; kept only with held-out {_RULE}): "
+            f"kept the starting weights, unchanged; {out} holds a copy of their bundle (version "
+            f"{read_metadata(template).get('version')}), not a fine-tuned one.")
         report: dict[str, Any] = {"before": before, "after": before, **base, "improved": False,
-                  "kept": f"the starting weights ({init}): no validation beat their held-out score",
+                  "kept": f"the starting weights ({init}): no validation had held-out {_RULE}",
                   "weights": str(weights)}
     else:
         net.load_state_dict(state)
         after = validate(net, val_samples, device) if val_samples else {}
         log(f"after: {json.dumps(after)}")
-        improved = score(after) > score(before) if val_samples else None
+        improved = beats(after, score(before), bar) if val_samples else None
         if val_samples:
             note = f"{note}; held-out Dice {_said(before)} -> {_said(after)}"
         else:
@@ -550,9 +584,10 @@ def train(
                            **({"init_version": read_metadata(template).get("version")} if init is not None else {})}
         _write_recipe(template, out, config, recipe_data, own_data=data_source is not None)
         weights = save_weights(net.cpu(), out, metadata=metadata)
+        why = (f": the best held-out {_RULE}" if bar is not None
+               else "" if val_samples else " (the last: no held-out frames)")
         report = {"before": before, "after": after, **base, "improved": improved,
-                  "kept": f"the weights of step {kept}" + ("" if val_samples else " (the last: no held-out frames)"),
-                  "weights": str(weights)}
+                  "kept": f"the weights of step {kept}{why}", "weights": str(weights)}
     (out / "train_report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     if interrupted is not None:
         interrupted.report = report
