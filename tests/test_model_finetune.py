@@ -128,6 +128,7 @@ def test_fine_tuning_keeps_no_follicle_gain_bought_with_a_worse_ovary(tmp_path: 
     assert file_sha256(tmp_path / "c" / WEIGHTS) == file_sha256(start_bundle / WEIGHTS)
     assert "ovary Dice at most 0.01 below theirs" in report["kept"]
     assert any("kept the starting weights" in line and "ovary Dice at most 0.01 below" in line for line in said)
+    assert not any("follicle Dice not scored" in line for line in said)
 
 
 def test_fine_tuning_that_beats_nothing_keeps_the_starting_bundle(tmp_path: Path, start_bundle: Path,
@@ -143,6 +144,7 @@ def test_fine_tuning_that_beats_nothing_keeps_the_starting_bundle(tmp_path: Path
     assert file_sha256(tmp_path / "c" / WEIGHTS) == file_sha256(init)  # once: the worse step-2 weights, 0.0.2
     assert read_metadata(tmp_path / "c") == read_metadata(start_bundle)  # no version bump, no claim
     assert any("kept the starting weights" in line for line in said)
+    assert any(line.startswith("follicle Dice not scored") for line in said)  # no follicle_dice held out
     on_disk = json.loads((tmp_path / "c" / "train_report.json").read_text())
     assert on_disk["improved"] is False and "starting weights" in on_disk["kept"]
 

@@ -537,6 +537,9 @@ def train(
     net = (load_network(init) if init is not None else build_network(config.network)).to(device)
     before = validate(net, val_samples, device) if val_samples else {}
     log(f"before: {json.dumps(before)}")
+    if val_samples and "follicle_dice" not in before:
+        log("follicle Dice not scored: no held-out frame has a follicle drawn (follicle-free, or outlines only); "
+            "the held-out score is the ovary Dice")
     bar = before if init is not None and val_samples else None
     start = time.monotonic()
     interrupted: TrainingInterrupted | None = None
