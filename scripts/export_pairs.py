@@ -13,7 +13,7 @@ read:
 
 Correct the masks with a tool that paints label values, not colours (ITK-SNAP, 3D Slicer, GIMP in
 indexed mode; 3 marks the inside of an ovary outline whose follicles are not drawn), delete the
-frames not worth annotating, then fine-tune:
+frames not worth annotating (image, mask and ``spacing.csv`` line), then fine-tune:
 ``follicle-seg train --init models/model.pt --data OUT --out runs/site_bundle`` (docs/model.md, "Fine-tuning
 on your own scans"). ``--step N`` keeps every N-th frame of a sweep (frames 0, N, 2N, ...).
 

@@ -150,6 +150,23 @@ def test_segments_named_by_label_alone_count(tmp_path: Path) -> None:
     np.testing.assert_array_equal(read, _crop(labels))
 
 
+def test_slicers_generic_tissue_segments_are_read_by_label_and_a_refusal_lists_the_readings(tmp_path: Path) -> None:
+    """Slicer's generic SCT 85756007 "Tissue": "Left ovary with follicles" was read as a follicle, and the
+    refusal said "outline the ovary too" of a SEG whose ovary was outlined."""
+    source = _source(tmp_path / "img.dcm", 0)
+    tissue = hd.sr.CodedConcept("85756007", "SCT", "Tissue")
+    labels = _labels()
+    _seg_of(source, tmp_path / "seg.dcm", [("Left ovary with follicles", tissue, labels > 0),
+                                           ("Follicle 1", tissue, labels == 2)])
+    ((_, _, read, _, _),) = read_dicom_seg_pairs(tmp_path)
+    np.testing.assert_array_equal(read, _crop(labels))
+    _seg_of(source, tmp_path / "seg.dcm", [("Follicle 1", tissue, labels == 2), ("Uterus", codes.SCT.Uterus, labels > 0)])
+    with pytest.raises(RejectedInput, match=r"follicle segments without an ovary segment: outline the ovary too; its "
+                                            r"segments read: 1 'Follicle 1' \(SCT 85756007 'Tissue'\): follicle, "
+                                            r"2 'Uterus' \(SCT 35039007 'Uterus'\): neither\.$"):
+        read_dicom_seg_pairs(tmp_path)
+
+
 @pytest.mark.parametrize(
     "case, message",
     [

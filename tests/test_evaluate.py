@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -176,3 +178,27 @@ def test_a_follicle_counted_after_rounding_is_scored_in_detection_and_diameters_
     summary = summarise([score])
     assert summary["detection"]["tp"] == 1 and summary["diameter"]["n"] == 1
     assert summary["per_size_class"]["2-3"]["tp"] == 1
+
+
+def test_evaluate_says_a_bad_weights_file_or_outline_masks_in_one_line(tmp_path: Path) -> None:
+    """A missing or foreign --weights file ended in a 53-line traceback; outline-only masks were refused unnamed."""
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from follicle_seg.cli import app
+
+    (tmp_path / "foreign.pt").write_bytes(b"not a bundle")
+    for weights in (tmp_path / "nonexist.pt", tmp_path / "foreign.pt"):
+        result = CliRunner().invoke(app, ["evaluate", "--weights", str(weights), "--n", "1"], env={"COLUMNS": "300"})
+        assert result.exit_code == 2 and "Invalid value for --weights" in result.output, result.output
+        assert str(weights) in " ".join(result.output.replace("│", " ").split())
+    (tmp_path / "d" / "images").mkdir(parents=True)
+    (tmp_path / "d" / "masks").mkdir()
+    truth = frame([((80, 80), 10)], OVARY)
+    for name, mask in (("drawn", truth), ("outlined", np.where(truth > 0, 3, 0))):
+        Image.fromarray(np.where(truth == 2, 5, 90).astype(np.uint8)).save(tmp_path / "d" / "images" / f"{name}.png")
+        Image.fromarray(mask.astype(np.uint8)).save(tmp_path / "d" / "masks" / f"{name}.png")
+    (tmp_path / "d" / "spacing.csv").write_text("name,spacing_row_mm,spacing_col_mm\ndrawn,0.2,0.2\noutlined,0.2,0.2\n")
+    result = CliRunner().invoke(app, ["evaluate", "--data", str(tmp_path / "d"), "--device", "cpu"], env={"COLUMNS": "300"})
+    message = " ".join(result.output.replace("│", " ").split())
+    assert result.exit_code == 2 and "mask value 3 (outline only) is for training; found in outlined." in message

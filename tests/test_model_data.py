@@ -21,6 +21,18 @@ def test_a_known_segment_code_wins_over_its_label() -> None:
     assert segment_class("T-1234", "99X", "Follicle 3") == FOLLICLE
 
 
+def test_a_generic_code_is_read_by_its_label_ovary_first() -> None:
+    """3D Slicer's generic "Tissue" (SCT 85756007): "Left ovary with follicles" was read as a
+    follicle and "Ovarian tissue" as nothing."""
+    tissue = ("85756007", "SCT")
+    assert segment_class(*tissue, "Left ovary with follicles") == OVARY
+    assert segment_class(*tissue, "Ovarian tissue") == OVARY
+    assert segment_class(*tissue, "Both ovaries") == OVARY
+    assert segment_class(*tissue, "Ovarian follicle 2") == FOLLICLE
+    assert segment_class(*tissue, "Follicle 1") == FOLLICLE
+    assert segment_class(*tissue, "Uterus") is None
+
+
 def _pair_dir(root: Path, n: int = 2, spacing: str | None = None) -> Path:
     """``n`` PNG pairs ``f0``, ``f1``, ... of a toy frame: grey image, labels 0-2."""
     (root / "images").mkdir(parents=True)
@@ -100,6 +112,18 @@ def test_a_corrupt_png_is_refused_naming_it(tmp_path: Path) -> None:
 def test_a_bad_spacing_csv_is_one_line_naming_the_file_and_line(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(RejectedInput, match=message):
         read_image_pairs(_pair_dir(tmp_path, spacing=text))
+
+
+def test_spacing_csv_names_may_carry_the_extension_and_must_name_a_frame(tmp_path: Path) -> None:
+    """A name with its extension, or a typo, was passed over: the frame fell back to the assumed depth unsaid."""
+    text = "name,spacing_row_mm,spacing_col_mm\nf0.png,0.2,0.25\nF1.PNG,0.3,0.3\n"
+    with pytest.raises(RejectedInput, match=r"spacing\.csv: line 3: 'F1' matches no image in images/"):
+        read_image_pairs(_pair_dir(tmp_path / "a", spacing=text))
+    pairs = read_image_pairs(_pair_dir(tmp_path / "b", spacing=text.replace("F1.PNG", "f1.nii.gz")))
+    assert [p[3:] for p in pairs] == [(0.2, 0.25), (0.3, 0.3)]
+    typo = "name,spacing_row_mm,spacing_col_mm\nf0,0.2,0.2\nf01,0.2,0.2\nf2,0.2,0.2\n"
+    with pytest.raises(RejectedInput, match=r"spacing\.csv: line 3: 'f01' matches no image in images/ \(and 1 more\): .*delete the line"):
+        read_image_pairs(_pair_dir(tmp_path / "c", spacing=typo))
 
 
 def test_a_spacing_csv_from_a_spreadsheet_is_read(tmp_path: Path) -> None:

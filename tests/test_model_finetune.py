@@ -245,6 +245,19 @@ def test_init_and_out_are_checked_before_the_data(tmp_path: Path, start_bundle: 
     assert seen["init"] == shipped_bundle_root() / WEIGHTS
 
 
+def test_val_data_that_is_the_data_folder_or_holds_its_frames_is_refused(tmp_path: Path, monkeypatch) -> None:
+    """"20 training frames from pairs, 20 held-out from pairs" was accepted: the held-out score was a training score."""
+    monkeypatch.setattr("follicle_seg.model.train.train", lambda tr, va, out, **kw: {"steps": 0})
+    data = png_dir(tmp_path / "d", ["a", "b", "c"])
+    result = cli(["--data", str(data), "--val-data", str(tmp_path / "." / "d"), "--out", str(tmp_path / "o"), *FAST])
+    assert result.exit_code == 2 and "is the --data folder" in " ".join(result.output.replace("│", " ").split())
+    copy = png_dir(tmp_path / "v", ["x", "y", "b2"])  # toy frames 0-2 again: the pixels of a, b, c
+    result = cli(["--data", str(data), "--val-data", str(copy), "--out", str(tmp_path / "o"), *FAST])
+    message = " ".join(result.output.replace("│", " ").split())
+    assert result.exit_code == 2 and "3 of 3 held-out frame(s) have the pixels of a training frame" in message
+    assert "(b2, x, y)" in message and "Traceback" not in result.output
+
+
 @pytest.mark.parametrize("fraction", ["5", "1", "-0.1"])
 def test_val_fraction_outside_0_1_is_refused(tmp_path: Path, fraction: str) -> None:
     result = cli(["--data", str(tmp_path), "--out", str(tmp_path / "o"), "--val-fraction", fraction, *FAST])

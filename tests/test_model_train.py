@@ -228,11 +228,12 @@ def test_fine_tuning_writes_a_verified_bundle(tmp_path: Path) -> None:
     load_network(Path(again["weights"]))
 
 
-def _png_dir(root: Path, n: int) -> Path:
+def _png_dir(root: Path, n: int, first: int = 0) -> Path:
+    """``n`` PNG pairs ``f0``, ``f1``, ... of toy frames ``first``, ``first + 1``, ..."""
     (root / "images").mkdir(parents=True)
     (root / "masks").mkdir()
     for i in range(n):
-        pixels, labels = toy_frame(i)
+        pixels, labels = toy_frame(first + i)
         Image.fromarray(pixels).convert("RGB").save(root / "images" / f"f{i}.png")
         Image.fromarray(labels).save(root / "masks" / f"f{i}.png")
     (root / "spacing.csv").write_text("name,spacing_row_mm,spacing_col_mm\nf0,0.2,0.25\n")
@@ -352,7 +353,7 @@ def test_data_share_repeats_own_frames_among_synthetic_ones(tmp_path: Path, monk
     assert result.exit_code == 0, result.output
     assert seen == {"n_train": 3 * 2 + 6, "n_val": 1}
     assert CliRunner().invoke(app, [*args, "--data-share", "1"]).exit_code != 0
-    val = _png_dir(tmp_path / "val", 2)
+    val = _png_dir(tmp_path / "val", 2, first=4)  # frames not trained on
     result = CliRunner().invoke(app, [*args, "--val-data", str(val)])
     assert result.exit_code == 0, result.output
     assert seen == {"n_train": 4 + 6, "n_val": 2}

@@ -37,7 +37,7 @@ def test_a_2d_nifti_pair_reads_as_its_png_twin_with_the_headers_pixel_size(tmp_p
     pixels[:10, :20] = 255  # a corner marks the orientation: row 0 at the top, column 0 at the left
     root = _folders(tmp_path / "n")
     _save(root / "images" / "f0.nii.gz", pixels, zooms=(0.25, 0.2), unit="mm")  # columns, rows
-    _save(root / "masks" / "f0.nii", labels)
+    _save(root / "masks" / "f0.nii", labels, zooms=(0.25, 0.2), unit="mm")  # on the image's grid, as tools save it
     png = _folders(tmp_path / "p")
     Image.fromarray(pixels).save(png / "images" / "f0.png")
     Image.fromarray(labels).save(png / "masks" / "f0.png")
@@ -57,9 +57,9 @@ def test_a_3d_stack_gives_its_annotated_slices_and_spacing_csv_wins(tmp_path: Pa
     labels[1] = 0  # slice 1 was not annotated
     root = _folders(tmp_path / "s")
     _save(root / "images" / "sweep.nii.gz", pixels, zooms=(0.3, 0.3), unit="mm")
-    _save(root / "masks" / "sweep.nii.gz", labels.astype(np.int16))
+    _save(root / "masks" / "sweep.nii.gz", labels.astype(np.int16), zooms=(0.3, 0.3), unit="mm")
     _save(root / "images" / "other.nii.gz", frames[0][0], zooms=(0.001, 0.001), unit="meter")
-    _save(root / "masks" / "other.nii.gz", frames[0][1])
+    _save(root / "masks" / "other.nii.gz", frames[0][1], zooms=(0.001, 0.001), unit="meter")
     (root / "spacing.csv").write_text("name,spacing_row_mm,spacing_col_mm\nsweep,0.21,0.22\n")
 
     pairs = read_image_pairs(root)
@@ -97,7 +97,7 @@ def test_unknown_units_give_no_pixel_size(tmp_path: Path) -> None:
     root = _folders(tmp_path / "u")
     pixels, labels = toy_frame(1)
     _save(root / "images" / "f.nii", pixels, zooms=(0.2, 0.2))  # nibabel's default: unit unknown
-    _save(root / "masks" / "f.nii", labels)
+    _save(root / "masks" / "f.nii", labels, zooms=(0.2, 0.2))
     assert read_image_pairs(root)[0][3:] == (None, None)
 
 
@@ -143,7 +143,7 @@ def test_train_command_fine_tunes_from_nifti_pairs(tmp_path: Path) -> None:
     for i in range(4):
         pixels, labels = toy_frame(i)
         _save(root / "images" / f"f{i}.nii.gz", pixels, zooms=(0.25, 0.2), unit="mm")
-        _save(root / "masks" / f"f{i}.nii.gz", labels)
+        _save(root / "masks" / f"f{i}.nii.gz", labels, zooms=(0.25, 0.2), unit="mm")
     app = typer.Typer()
     app.command()(train_command)
     result = CliRunner().invoke(app, ["--data", str(root), "--out", str(tmp_path / "out"), "--max-steps", "2",
@@ -151,3 +151,62 @@ def test_train_command_fine_tunes_from_nifti_pairs(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "out" / "train_report.json").read_text())
     assert report["n_train"] == 3 and report["n_val"] == 1
+
+
+def _deep_frame() -> tuple[np.ndarray, np.ndarray]:
+    """A 550 x 300 px frame: 55 cm deep at 1 mm/pixel, 6.4 cm at 0.117 mm."""
+    pixels = np.random.default_rng(0).integers(20, 200, (550, 300)).astype(np.uint8)
+    labels = np.zeros_like(pixels)
+    labels[200:350, 80:220], labels[250:300, 120:170] = 1, 2
+    return pixels, labels
+
+
+def test_a_header_pixel_size_that_makes_the_frame_too_deep_is_refused_unless_spacing_csv_gives_it(tmp_path: Path) -> None:
+    """A converter's default of 1 mm/pixel made a 550-row frame 55 cm deep: Dice 0.05, diameters -23 mm, unsaid."""
+    root = _folders(tmp_path / "d")
+    pixels, labels = _deep_frame()
+    _save(root / "images" / "f.nii.gz", pixels, zooms=(1.0, 1.0), unit="mm")
+    _save(root / "masks" / "f.nii.gz", labels, zooms=(1.0, 1.0), unit="mm")
+    with pytest.raises(RejectedInput, match=r"images/f\.nii\.gz: pixel size 1 x 1 mm in its header .*55 cm deep.*"
+                                            r"spacing\.csv") as raised:
+        read_image_pairs(root)
+    assert "\n" not in str(raised.value)
+    (root / "spacing.csv").write_text("name,spacing_row_mm,spacing_col_mm\nf,0.117,0.117\n")  # the true size wins
+    assert read_image_pairs(root)[0][3:] == (0.117, 0.117)
+    (root / "spacing.csv").write_text("name,spacing_row_mm,spacing_col_mm\nf,0.6,0.117\n")  # within 0.01-2 mm, too deep
+    with pytest.raises(RejectedInput, match=r"spacing\.csv: line 2: pixel size 0\.6 x 0\.117 mm of 'f'.*33 cm deep"):
+        read_image_pairs(root)
+
+
+def test_a_stack_saved_in_numpy_order_is_refused_saying_the_expected_axis_order(tmp_path: Path) -> None:
+    """(n, rows, columns) written straight from numpy read as hundreds of 4-px strips, and trained."""
+    root = _folders(tmp_path / "d")
+    frames = [toy_frame(i) for i in range(4)]
+    for folder, stack in (("images", np.stack([p for p, _ in frames])), ("masks", np.stack([m for _, m in frames]))):
+        nib.save(nib.Nifti1Image(np.ascontiguousarray(stack), np.eye(4)), str(root / folder / "sweep.nii.gz"))
+    with pytest.raises(RejectedInput, match=r"images/sweep\.nii\.gz: 150 frame\(s\) of 120 x 4 px .*columns first, "
+                                            r"then rows, then frames.*np\.transpose"):
+        read_image_pairs(root)
+    long = np.ones((40, 50, 300), np.uint8)  # more slices than rows and columns: another order too
+    for folder in ("images", "masks"):
+        nib.save(nib.Nifti1Image(long, np.eye(4)), str(root / folder / "sweep.nii.gz"))
+    with pytest.raises(RejectedInput, match=r"300 frame\(s\) of 50 x 40 px"):
+        read_image_pairs(root)
+
+
+@pytest.mark.parametrize("case", ["flipped", "pixel size"])
+def test_a_mask_of_other_geometry_than_its_image_is_refused_naming_both(tmp_path: Path, case: str) -> None:
+    """A mask flipped with an affine that flips it back, or of another pixdim, was read misaligned."""
+    root = _folders(tmp_path / "d")
+    pixels, labels = toy_frame(0)
+    _save(root / "images" / "f.nii.gz", pixels, zooms=(0.2, 0.2), unit="mm")
+    if case == "flipped":
+        affine = np.diag([-0.2, 0.2, 1.0, 1.0])
+        affine[0, 3] = (labels.shape[1] - 1) * 0.2  # the same voxels in space
+        image = nib.Nifti1Image(np.ascontiguousarray(labels[:, ::-1].T), affine)
+        image.header.set_xyzt_units(xyz="mm")
+        nib.save(image, str(root / "masks" / "f.nii.gz"))
+    else:
+        _save(root / "masks" / "f.nii.gz", labels, zooms=(0.5, 0.5), unit="mm")
+    with pytest.raises(RejectedInput, match=r"masks/f\.nii\.gz: its geometry .* differs from its image f\.nii\.gz's"):
+        read_image_pairs(root)

@@ -193,6 +193,10 @@ def train_command(
         raise typer.BadParameter("give --data DIR and/or --synthetic N.")
     if val_data is not None and data is None:
         raise typer.BadParameter("--val-data goes with --data.")
+    if val_data is not None and data is not None and val_data.resolve() == data.resolve():
+        raise typer.BadParameter(f"{val_data} is the --data folder: held-out frames must not be trained on; give "
+                                 "another folder, or leave --val-data out to hold out a share of --data.",
+                                 param_hint="--val-data")
     if not 0.0 <= data_share < 1.0:
         raise typer.BadParameter(f"--data-share must lie in [0, 1), not {data_share}.")
     if not 0.0 <= val_fraction < 1.0:
@@ -241,6 +245,7 @@ def train_command(
                 else:
                     train_samples += samples
                     val_pairs = _annotated_pairs(val_data, "--val-data")
+                    _refuse_trained_on(val_pairs, pairs, data)
                     val_samples += [make_sample(px, lab, sr, sc) for _, px, lab, sr, sc in val_pairs]
                     _log(f"{len(train_samples)} training frames from {data}, {len(val_samples)} held-out from {val_data}")
                     data_source = f"{len(pairs)} annotated frames of {data} (site data), {len(val_pairs)} held out from {val_data}"
@@ -336,6 +341,21 @@ def _no_holdout(why: str, fine_tuning: bool) -> None:
          + "; give more sources, or --val-data DIR, to hold some out.")
 
 
+def _refuse_trained_on(val_pairs: list[Any], pairs: list[Any], data: Path) -> None:
+    """A one-line :class:`typer.BadParameter` when held-out frames have the pixels of training frames."""
+    import hashlib
+
+    def key(pixels: Any) -> tuple[Any, ...]:
+        return pixels.shape, hashlib.sha256(pixels.tobytes()).digest()
+
+    trained = {key(px) for _, px, *_ in pairs}
+    if seen := [name for name, px, *_ in val_pairs if key(px) in trained]:
+        more = f" and {len(seen) - 5} more" if len(seen) > 5 else ""
+        raise typer.BadParameter(f"{len(seen)} of {len(val_pairs)} held-out frame(s) have the pixels of a training "
+                                 f"frame of {data} ({', '.join(seen[:5])}{more}): a frame trained on is not held out; "
+                                 "leave them out of one of the folders.", param_hint="--val-data")
+
+
 def _warn_empty_masks(pairs: list[Any]) -> None:
     empty = [name for name, _, labels, *_ in pairs if not labels.any()]
     if empty:
@@ -399,6 +419,7 @@ def evaluate_command(
         reported_labels,
         within_true_ovary,
     )
+    from follicle_seg.errors import ModelError
     from follicle_seg.model.infer import Segmenter
     from follicle_seg.types import FOLLICLE
 
@@ -406,6 +427,8 @@ def evaluate_command(
         segmenter = Segmenter(weights, device=device, batch_size=batch_size)
     except ValueError as exc:  # a device that is not one, or not on this machine
         raise typer.BadParameter(str(exc), param_hint="--device") from None
+    except ModelError as exc:  # missing, not a bundle's, or altered since written (sha256)
+        raise typer.BadParameter(str(exc), param_hint="--weights") from None
 
     def network(items: Any) -> list[tuple[Any, ...]]:
         out = []
@@ -450,8 +473,10 @@ def _evaluation_frames(
             raise typer.BadParameter(f"evaluation needs the pixel size of every frame (DIR/spacing.csv, or calibrated "
                                      f"DICOM images): diameters are reported in mm; none for {', '.join(missing[:5])}"
                                      f"{more}: give it in spacing.csv or leave the frame out.")  # fmt: skip
-        if any((lab == OUTLINE).any() for _, _, lab, _, _ in pairs):
-            raise typer.BadParameter("evaluation needs the follicles drawn: mask value 3 (outline only) is for training.")
+        if outlined := [name for name, _, lab, _, _ in pairs if (lab == OUTLINE).any()]:
+            more = f" and {len(outlined) - 5} more" if len(outlined) > 5 else ""
+            raise typer.BadParameter(f"evaluation needs the follicles drawn: mask value 3 (outline only) is for "
+                                     f"training; found in {', '.join(outlined[:5])}{more}.")  # fmt: skip
         return [(px, lab, sr, sc) for _, px, lab, sr, sc in pairs]
     from follicle_seg.synth.training import training_frame
 

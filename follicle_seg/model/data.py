@@ -43,7 +43,7 @@ from PIL import Image
 from scipy import ndimage
 
 from follicle_seg.errors import RejectedInput, brief
-from follicle_seg.io.calibration import SPACING_RANGE_MM, implausible_spacing
+from follicle_seg.io.calibration import SPACING_RANGE_MM, implausible_extent, implausible_spacing
 from follicle_seg.model import nifti
 from follicle_seg.model.loss import OUTLINE
 from follicle_seg.model.preprocess import normalise_intensity, resample, to_network_scale
@@ -196,7 +196,7 @@ def _annotation_files(folder: Path) -> dict[str, Path]:
     """The PNG, JPEG and NIfTI files of ``folder`` by name; two files of one name are refused."""
     files: dict[str, Path] = {}
     for path in sorted(folder.iterdir()):
-        if path.suffix.lower() not in (".png", *_LOSSY) and not nifti.is_nifti(path):
+        if not _is_image(path):
             continue
         name = _name(path)
         if name in files:
@@ -205,8 +205,14 @@ def _annotation_files(folder: Path) -> dict[str, Path]:
     return files
 
 
-def read_spacing(path: Path) -> dict[str, tuple[float, float]]:
-    """``spacing.csv``: pixel size (rows, columns) in mm by frame name.
+def _is_image(path: Path) -> bool:
+    return path.suffix.lower() in (".png", *_LOSSY) or nifti.is_nifti(path)
+
+
+def read_spacing(path: Path) -> dict[str, tuple[float, float, int]]:
+    """``spacing.csv``: pixel size (rows, columns) in mm and the line giving it, by frame name.
+
+    A name may carry its image's extension (``NAME.png``, ``NAME.nii.gz``: read as ``NAME``).
 
     Raises
     ------
@@ -216,7 +222,7 @@ def read_spacing(path: Path) -> dict[str, tuple[float, float]]:
         0.01-2 mm (as a NIfTI header's), or a name given twice.
     """
     path = Path(path)
-    spacing: dict[str, tuple[float, float]] = {}
+    spacing: dict[str, tuple[float, float, int]] = {}
     try:
         with open(path, newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
@@ -227,6 +233,7 @@ def read_spacing(path: Path) -> dict[str, tuple[float, float]]:
             reader.fieldnames = fields
             for row in reader:
                 line, name = reader.line_num, (row["name"] or "").strip()
+                name = _name(Path(name)) if _is_image(Path(name)) else name
                 raw = (row["spacing_row_mm"], row["spacing_col_mm"])
                 try:
                     row_mm, col_mm = (float(v) for v in raw)
@@ -240,7 +247,7 @@ def read_spacing(path: Path) -> dict[str, tuple[float, float]]:
                                                    f"expected {lo:g}-{hi:g} mm/pixel.")  # fmt: skip
                 if name in spacing:
                     raise RejectedInput(str(path), f"line {line}: {name!r} is given twice.")
-                spacing[name] = (row_mm, col_mm)
+                spacing[name] = (row_mm, col_mm, line)
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise RejectedInput(str(path), f"cannot read it: {brief(exc)}") from None
     return spacing
@@ -275,8 +282,8 @@ def read_image_pairs(folder: Path) -> list[Pair]:
     :mod:`follicle_seg.model.loss`). A NIfTI stack (3-D) gives one frame per slice that holds a
     label, named ``NAME_k`` (k from 0); its slices without a label were not annotated and are left
     out. An optional ``spacing.csv`` (columns ``name, spacing_row_mm, spacing_col_mm``) gives the
-    pixel size, before a NIfTI header's; without either the assumed scale of uncalibrated frames
-    is used.
+    pixel size, before a NIfTI header's (a name may carry its image's extension; one that matches
+    no image is refused); without either the assumed scale of uncalibrated frames is used.
 
     Images may be 8-bit grey, colour (made grey by luminance), 16-bit (kept when 0-255, else
     stretched from their minimum to their maximum) or JPEG. A PNG mask is read by its values:
@@ -293,14 +300,24 @@ def read_image_pairs(folder: Path) -> list[Pair]:
     RejectedInput
         Missing folders, an image without a mask or a mask without an image, two files of one
         name, a file that cannot be read, a JPEG or colour mask, mismatched shapes, labels outside
-        0-3, a NIfTI file that cannot be read, or a bad ``spacing.csv`` (:func:`read_spacing`).
+        0-3, a NIfTI file that cannot be read, a NIfTI image and mask of different geometry
+        (:func:`~follicle_seg.model.nifti.geometry_mismatch`), a bad ``spacing.csv``
+        (:func:`read_spacing`) or a name in it that matches no image, or a pixel size (of
+        ``spacing.csv`` or a NIfTI header) that makes a frame deeper than 30 cm or wider than 50 cm.
     """
     folder = Path(folder)
     images, masks = folder / "images", folder / "masks"
     if not images.is_dir() or not masks.is_dir():
         raise RejectedInput(str(folder), "expected sub-folders images/ and masks/ of PNG or NIfTI files.")
-    spacing = read_spacing(folder / "spacing.csv") if (folder / "spacing.csv").is_file() else {}
+    spacing_csv = folder / "spacing.csv"
+    spacing = read_spacing(spacing_csv) if spacing_csv.is_file() else {}
     image_paths, mask_paths = _annotation_files(images), _annotation_files(masks)
+    if unknown := [name for name in spacing if name not in image_paths]:
+        name = unknown[0]
+        raise RejectedInput(str(spacing_csv), f"line {spacing[name][2]}: {name!r} matches no image in images/"
+                                              f"{f' (and {len(unknown) - 1} more)' if len(unknown) > 1 else ''}: a name "
+                                              "is its image's file name, with or without the extension; delete the "
+                                              "line of a frame left out.")  # fmt: skip
     if lossy := [p for p in mask_paths.values() if p.suffix.lower() in _LOSSY]:
         raise RejectedInput(str(lossy[0]), "a JPEG mask: lossy compression changes label values along every "
                                            "edge; save masks as PNG or NIfTI.")  # fmt: skip
@@ -317,7 +334,10 @@ def read_image_pairs(folder: Path) -> list[Pair]:
         labels, *_ = _frames(mask_path, mask=True)
         if pixels.shape != labels.shape:
             raise RejectedInput(str(mask_path), f"mask {labels.shape} and image {pixels.shape} differ in size.")
-        row_mm, col_mm = spacing.get(name, (row_mm, col_mm))
+        if nifti.is_nifti(image_path) and nifti.is_nifti(mask_path):
+            if reason := nifti.geometry_mismatch(image_path, mask_path):
+                raise RejectedInput(str(mask_path), reason + ".")
+        row_mm, col_mm = _pixel_size(pixels.shape[1:], (row_mm, col_mm), image_path, spacing.get(name), spacing_csv)
         if len(pixels) == 1:
             pairs.append((name, pixels[0], labels[0], row_mm, col_mm))
             continue
@@ -325,6 +345,27 @@ def read_image_pairs(folder: Path) -> list[Pair]:
     if not pairs:
         raise RejectedInput(str(images), "no annotated PNG or NIfTI images found.")
     return sorted(pairs, key=lambda pair: pair[0])
+
+
+def _pixel_size(
+    shape: tuple[int, ...], header: tuple[float | None, float | None], image_path: Path,
+    entry: tuple[float, float, int] | None, spacing_csv: Path,
+) -> tuple[float | None, float | None]:
+    """A frame's pixel size, from ``spacing.csv`` (its ``entry``) or else the NIfTI header; refused
+    (naming the file, and the line of ``spacing.csv``) when the frame would be deeper or wider than
+    any ultrasound region (:func:`~follicle_seg.io.calibration.implausible_extent`)."""
+    box = (0, 0, shape[1] - 1, shape[0] - 1)
+    if entry is not None:
+        row_mm, col_mm, line = entry
+        if reason := implausible_extent(Calibration(row_mm, col_mm, "spacing.csv"), box):
+            raise RejectedInput(str(spacing_csv), f"line {line}: pixel size {row_mm:g} x {col_mm:g} mm of "
+                                                  f"{_name(image_path)!r} ({shape[0]} x {shape[1]} px): {reason}.")  # fmt: skip
+        return row_mm, col_mm
+    if reason := implausible_extent(Calibration(*header, "its NIfTI header"), box):
+        raise RejectedInput(str(image_path), f"pixel size {header[0]:g} x {header[1]:g} mm in its header "
+                                             f"({shape[0]} x {shape[1]} px): {reason}; give the true pixel size in "
+                                             "the header or in spacing.csv.")  # fmt: skip
+    return header
 
 
 def read_pairs(folder: Path) -> list[Pair]:

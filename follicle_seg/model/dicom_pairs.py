@@ -9,11 +9,11 @@ region instead of a ``spacing.csv``.
 
 Segments are read by what they are: an ovary (SCT 15497006 Ovary, or a label naming the ovary)
 or a follicle (SCT 24162005 Ovarian follicle structure, or a label naming a follicle; either
-code wins over the label); other
-segments (a uterus, a cyst) are background here. A SEG with ovary and follicle segments gives
-labels 1 and 2 (follicles over the ovary); one with only ovary segments is an outline whose
-follicles were not drawn (label 3, trained with the marginal loss of
-:mod:`follicle_seg.model.loss`). Source images are read by the pipeline's own ingestion, so a
+code wins over the label, which is read under any other code, such as 3D Slicer's generic SCT
+85756007 Tissue: :func:`segment_class`); other segments (a uterus, a cyst) are background here.
+A SEG with ovary and follicle segments gives labels 1 and 2 (follicles over the ovary); one with
+only ovary segments is an outline whose follicles were not drawn (label 3, trained with the
+marginal loss of :mod:`follicle_seg.model.loss`). Source images are read by the pipeline's own ingestion, so a
 frame is cropped to the ultrasound region and converted to grey exactly as in a run.
 """
 
@@ -36,6 +36,8 @@ from follicle_seg.report.dicom_common import FOLLICLE_CODE, OVARY_CODE
 from follicle_seg.types import FOLLICLE as FOLLICLE_LABEL
 from follicle_seg.types import OVARY as OVARY_LABEL
 
+_READ_AS: dict[int | None, str] = {OVARY_LABEL: "ovary", FOLLICLE_LABEL: "follicle", None: "neither"}
+
 def segment_class(code_value: str, scheme: str, label: str) -> int | None:
     """The class a SEG segment stands for: 1 ovary, 2 follicle, ``None`` for anything else.
 
@@ -45,19 +47,28 @@ def segment_class(code_value: str, scheme: str, label: str) -> int | None:
     True
 
     A known code wins over the label: an ovary segment labelled "Left ovary with follicles" is
-    the ovary. The label is read only when the code is not one of the two.
+    the ovary. The label is read only when the code is not one of the two (3D Slicer's generic
+    "Tissue", SCT 85756007, for one): a label naming the ovary ("ovary", "ovaries") is an ovary,
+    even when it names follicles too; else one naming a follicle is a follicle ("Ovarian
+    follicle 2"); else one saying "ovarian" ("Ovarian tissue") is an ovary.
 
     >>> segment_class("15497006", "SCT", "Left ovary with follicles")
     1
+    >>> [segment_class("85756007", "SCT", label) for label in ("Left ovary with follicles", "Ovarian follicle 2",
+    ...                                                        "Ovarian tissue")]
+    [1, 2, 1]
     """
     code = (scheme, code_value)
     if code == (FOLLICLE_CODE.scheme_designator, FOLLICLE_CODE.value):
         return FOLLICLE_LABEL
     if code == (OVARY_CODE.scheme_designator, OVARY_CODE.value):
         return OVARY_LABEL
-    if "follicle" in label.lower():
+    label = label.lower()
+    if "ovary" in label or "ovaries" in label:
+        return OVARY_LABEL
+    if "follicle" in label:
         return FOLLICLE_LABEL
-    if "ovary" in label.lower():
+    if "ovar" in label:
         return OVARY_LABEL
     return None
 
@@ -114,17 +125,20 @@ def _seg_pairs(seg_path: Path, sources: dict[str, Path]) -> list[Pair]:
         seg = hd.seg.Segmentation.from_dataset(read_dicom(seg_path), copy=False)  # segread, without preamble too
     except Exception as exc:  # highdicom raises many kinds on a SEG it cannot take
         raise RejectedInput(str(seg_path), f"cannot read the SEG: {brief(exc)}") from None
-    classes = {}
+    classes, readings = {}, []
     for number in seg.segment_numbers:
         description = seg.get_segment_description(number)
         code = description.segmented_property_type
         classes[number] = segment_class(code.value, code.scheme_designator, description.segment_label)
+        readings.append(f"{number} {description.segment_label!r} ({code.scheme_designator} {code.value} "
+                        f"{code.meaning!r}): {_READ_AS[classes[number]]}")
     ovary = [n for n, c in classes.items() if c == OVARY_LABEL]
     follicle = [n for n, c in classes.items() if c == FOLLICLE_LABEL]
     if not ovary:
         why = "follicle segments without an ovary segment: outline the ovary too" if follicle else \
             "no segment is an ovary (SCT 15497006) or a follicle (SCT 24162005), nor labelled as one"  # fmt: skip
-        raise RejectedInput(str(seg_path), why + ".")
+        more = f" and {len(readings) - 10} more" if len(readings) > 10 else ""
+        raise RejectedInput(str(seg_path), f"{why}; its segments read: {', '.join(readings[:10])}{more}.")
     pairs = []
     for _, _, sop in seg.get_source_image_uids():
         if sop not in sources:

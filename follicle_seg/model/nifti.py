@@ -3,9 +3,13 @@
 A NIfTI file holds one frame (2-D, or 3-D with one slice) or a stack of frames (3-D: a sweep,
 one frame per slice along the third axis). Voxels are read in ITK's index order, the order those
 tools write: the first index runs along the columns of the frame, the second along its rows, so
-frame ``k`` is ``data[:, :, k].T`` with row 0 at the top, as the source image was shown. The
-affine is not applied (no reorientation): the image and its mask are read the same way, so they
-always agree, and a frame keeps the orientation in which it was annotated.
+frame ``k`` is ``data[:, :, k].T`` with row 0 at the top, as the source image was shown. A
+frame under 32 px on a side, or a stack with more slices than rows and columns, is refused: an
+array saved straight from numpy as ``(n, rows, columns)`` reads as strips of a few pixels. The
+affine is not applied (no reorientation), so a frame keeps the orientation in which it was
+annotated; an image and its mask agree only when their affines and pixel sizes agree, and a pair
+whose geometry differs (a mask flipped with a matching affine, another pixel size) is refused
+(:func:`geometry_mismatch`).
 
 The pixel size comes from the header (``pixdim``) when its spatial unit is stated (mm, micron or
 metre); a header whose unit is unknown (nibabel's default) gives none, and the frames take the
@@ -15,6 +19,7 @@ metre); a header whose unit is unknown (nibabel's default) gives none, and the f
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -23,6 +28,10 @@ from follicle_seg.io.calibration import implausible_spacing
 from follicle_seg.types import Calibration
 
 SUFFIXES = (".nii.gz", ".nii")
+MIN_FRAME_PX = 32
+"""A frame narrower or shorter than this is not an ultrasound frame but a stack read in the wrong axis order."""
+_ORDER = ("a NIfTI frame is stored columns first, then rows, then frames (ITK's order, as ITK-SNAP and "
+          "3D Slicer write it); write a numpy array (n, rows, columns) as np.transpose(array, (2, 1, 0))")
 _TO_MM = {"mm": 1.0, "micron": 1e-3, "meter": 1e3}
 
 
@@ -50,7 +59,8 @@ def read_nifti(path: Path) -> tuple[np.ndarray, float | None, float | None]:
     ------
     RejectedInput
         Not readable as NIfTI, more than three dimensions of data, or a stated pixel size outside
-        the plausible ultrasound range.
+        the plausible ultrasound range, or frames under :data:`MIN_FRAME_PX` on a side or
+        fewer rows and columns than slices (another axis order).
     """
     import nibabel as nib
 
@@ -72,6 +82,10 @@ def read_nifti(path: Path) -> tuple[np.ndarray, float | None, float | None]:
     if data.ndim != 3:
         raise RejectedInput(str(path), f"{data.ndim}-D data {data.shape}; expected a frame (2-D) "
                                        "or a stack of frames (3-D).")  # fmt: skip
+    columns, rows, n = data.shape
+    if min(rows, columns) < MIN_FRAME_PX or n > max(rows, columns):
+        raise RejectedInput(str(path), f"{n} frame(s) of {rows} x {columns} px (rows x columns) in {data.shape}: "
+                                       f"{_ORDER}.")  # fmt: skip
     frames = np.ascontiguousarray(np.transpose(data, (2, 1, 0)))
     unit = image.header.get_xyzt_units()[0]
     if unit not in _TO_MM:
@@ -81,6 +95,37 @@ def read_nifti(path: Path) -> tuple[np.ndarray, float | None, float | None]:
     if reason:
         raise RejectedInput(str(path), f"pixel size {row_mm:g} x {col_mm:g} mm in its header: {reason}.")
     return frames, row_mm, col_mm
+
+
+def geometry_mismatch(image_path: Path, mask_path: Path) -> str | None:
+    """A one-line reason when a NIfTI image and its NIfTI mask differ in affine or voxel size, else ``None``.
+
+    Frames are read without their affine, so a mask stored in another orientation (flipped, with an
+    affine that flips it back) or at another pixel size would lie misaligned on its image.
+    """
+    (image_affine, image_zooms), (mask_affine, mask_zooms) = _geometry(image_path), _geometry(mask_path)
+    n = min(len(image_zooms), len(mask_zooms), 3)
+    if np.allclose(image_affine, mask_affine) and np.allclose(image_zooms[:n], mask_zooms[:n]):
+        return None
+    return (f"its geometry (voxel size {_numbers(mask_zooms[:n])}, affine {_affine(mask_affine)}) differs from its "
+            f"image {image_path.name}'s ({_numbers(image_zooms[:n])}, {_affine(image_affine)}): frames are read "
+            "without their affine, so the mask would lie misaligned; save it on the image's grid with the image's header")
+
+
+def _geometry(path: Path) -> tuple[np.ndarray, tuple[float, ...]]:
+    """The affine and voxel size of a NIfTI file that :func:`read_nifti` has read."""
+    import nibabel as nib
+
+    image = cast("nib.Nifti1Pair", nib.load(str(path)))
+    return np.asarray(image.affine), tuple(float(z) for z in image.header.get_zooms())
+
+
+def _numbers(values: tuple[float, ...]) -> str:
+    return " x ".join(f"{v:g}" for v in values)
+
+
+def _affine(affine: np.ndarray) -> str:
+    return "[" + "; ".join(" ".join(f"{v:g}" for v in row) for row in np.asarray(affine)[:3]) + "]"
 
 
 def to_grey(frames: np.ndarray) -> np.ndarray:
