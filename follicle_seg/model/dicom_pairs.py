@@ -36,7 +36,9 @@ from follicle_seg.report.dicom_common import FOLLICLE_CODE, OVARY_CODE
 from follicle_seg.types import FOLLICLE as FOLLICLE_LABEL
 from follicle_seg.types import OVARY as OVARY_LABEL
 
+#: How a segment was read, in the refusal that lists them.
 _READ_AS: dict[int | None, str] = {OVARY_LABEL: "ovary", FOLLICLE_LABEL: "follicle", None: "neither"}
+
 
 def segment_class(code_value: str, scheme: str, label: str) -> int | None:
     """The class a SEG segment stands for: 1 ovary, 2 follicle, ``None`` for anything else.
