@@ -114,6 +114,23 @@ def test_a_stray_follicle_pixel_on_a_follicle_free_frame_cannot_outweigh_an_ovar
     assert kept_step([{"step": 1, **candidate}], start, True) == 0
 
 
+def test_follicles_painted_on_follicle_free_held_out_frames_cost() -> None:
+    """With no follicle in the held-out truth the follicle Dice was left out: weights painting
+    follicles over the whole ovary scored as well as right ones."""
+    rr, cc = np.mgrid[:64, :64]
+    ovary = (((rr - 32) / 24) ** 2 + ((cc - 32) / 28) ** 2 < 1).astype(np.uint8)
+    frames = [{"image": np.ones((1, 64, 64), np.float32), "fan": np.ones((1, 64, 64), np.float32),
+               "label": ovary[None].astype(np.float32)} for _ in range(3)]
+    right = validate(Replay([ovary] * 3), frames)
+    stray = ovary.copy()
+    stray[32, 32] = 2
+    one_pixel = validate(Replay([stray] * 3), frames)
+    painted = validate(Replay([ovary * 2] * 3), frames)
+    assert right == {"ovary_dice": 1.0, "follicle_dice": 1.0}
+    assert 0.99 < one_pixel["follicle_dice"] < 1.0 and painted["follicle_dice"] == 0.0
+    assert score(painted) < score(one_pixel) < score(right)
+
+
 def test_fine_tuning_keeps_no_follicle_gain_bought_with_a_worse_ovary(tmp_path: Path, start_bundle: Path,
                                                                       monkeypatch) -> None:
     # before; step 1: follicles up by more than the ovary falls (a higher sum), step 2: the ovary

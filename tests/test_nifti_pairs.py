@@ -187,11 +187,12 @@ def test_a_stack_saved_in_numpy_order_is_refused_saying_the_expected_axis_order(
     with pytest.raises(RejectedInput, match=r"images/sweep\.nii\.gz: 150 frame\(s\) of 120 x 4 px .*columns first, "
                                             r"then rows, then frames.*np\.transpose"):
         read_image_pairs(root)
-    long = np.ones((40, 50, 300), np.uint8)  # more slices than rows and columns: another order too
-    for folder in ("images", "masks"):
-        nib.save(nib.Nifti1Image(long, np.eye(4)), str(root / folder / "sweep.nii.gz"))
-    with pytest.raises(RejectedInput, match=r"300 frame\(s\) of 50 x 40 px"):
-        read_image_pairs(root)
+    # a long sweep in ITK's order holds more frames than rows and columns: read (it was refused)
+    long, outline = np.full((40, 50, 300), 90, np.uint8), np.zeros((40, 50, 300), np.uint8)
+    outline[10:30, 10:40] = 1  # an ovary on every frame
+    for folder, data in (("images", long), ("masks", outline)):
+        nib.save(nib.Nifti1Image(data, np.eye(4)), str(root / folder / "sweep.nii.gz"))
+    assert len(read_image_pairs(root)) == 300
 
 
 @pytest.mark.parametrize("case", ["flipped", "pixel size"])
@@ -208,5 +209,21 @@ def test_a_mask_of_other_geometry_than_its_image_is_refused_naming_both(tmp_path
         nib.save(image, str(root / "masks" / "f.nii.gz"))
     else:
         _save(root / "masks" / "f.nii.gz", labels, zooms=(0.5, 0.5), unit="mm")
-    with pytest.raises(RejectedInput, match=r"masks/f\.nii\.gz: its geometry .* differs from its image f\.nii\.gz's"):
+    with pytest.raises(RejectedInput, match=r"masks/f\.nii\.gz: its voxels .* lie up to .* from its image f\.nii\.gz's"):
         read_image_pairs(root)
+
+
+def test_a_mask_whose_affine_differs_by_rounding_only_is_read(tmp_path: Path) -> None:
+    """One file's affine from its sform, the other's from its qform, differ in the last digits:
+    their voxels lie in the same place (raw affine numbers compared refused the pair, printing two
+    identical-looking affines)."""
+    root = _folders(tmp_path / "d")
+    pixels, labels = toy_frame(0)
+    for folder, frame, shift in (("images", pixels, 0.0), ("masks", labels, 0.001)):  # 0.001 mm: 0.5 % of a voxel
+        affine = np.diag([0.2, 0.2, 1.0, 1.0])
+        affine[:3, 3] = (20.0 + shift, -35.2, 4.0)
+        image = nib.Nifti1Image(np.ascontiguousarray(frame.T), affine)
+        image.header.set_xyzt_units(xyz="mm")
+        nib.save(image, str(root / folder / "f.nii.gz"))
+    ((name, read, truth, *_),) = read_image_pairs(root)
+    assert name == "f" and np.array_equal(truth, labels)

@@ -19,6 +19,7 @@ frame is cropped to the ultrasound region and converted to grey exactly as in a 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import highdicom as hd
@@ -50,15 +51,17 @@ def segment_class(code_value: str, scheme: str, label: str) -> int | None:
 
     A known code wins over the label: an ovary segment labelled "Left ovary with follicles" is
     the ovary. The label is read only when the code is not one of the two (3D Slicer's generic
-    "Tissue", SCT 85756007, for one): a label naming the ovary ("ovary", "ovaries") is an ovary,
-    even when it names follicles too; else one naming a follicle is a follicle ("Ovarian
-    follicle 2"); else one saying "ovarian" ("Ovarian tissue") is an ovary.
+    "Tissue", SCT 85756007, for one): a cyst or vessel is neither; a label naming a follicle is a
+    follicle ("Ovarian follicle 2", "Right ovary follicle"), unless it is the ovary with its
+    follicles ("Left ovary with follicles"); else one naming the ovary ("Ovarian tissue") is the
+    ovary.
 
     >>> segment_class("15497006", "SCT", "Left ovary with follicles")
     1
-    >>> [segment_class("85756007", "SCT", label) for label in ("Left ovary with follicles", "Ovarian follicle 2",
-    ...                                                        "Ovarian tissue")]
-    [1, 2, 1]
+    >>> labels = ("Left ovary with follicles", "Ovarian follicle 2", "Right ovary follicle 1", "Follicle of right ovary",
+    ...           "Ovarian tissue", "Ovarian cyst", "Paraovarian cyst", "Ovarian artery", "Uterus")
+    >>> [segment_class("85756007", "SCT", label) for label in labels]
+    [1, 2, 2, 2, 1, None, None, None, None]
     """
     code = (scheme, code_value)
     if code == (FOLLICLE_CODE.scheme_designator, FOLLICLE_CODE.value):
@@ -66,11 +69,11 @@ def segment_class(code_value: str, scheme: str, label: str) -> int | None:
     if code == (OVARY_CODE.scheme_designator, OVARY_CODE.value):
         return OVARY_LABEL
     label = label.lower()
-    if "ovary" in label or "ovaries" in label:
-        return OVARY_LABEL
-    if "follicle" in label:
-        return FOLLICLE_LABEL
-    if "ovar" in label:
+    if re.search(r"cyst|arter|\bvein|vessel|\bpara", label):  # an ovarian cyst, a paraovarian one, a vessel
+        return None
+    if "follicle" in label and not re.search(r"ovar(y|ies)\b.*(\b(with|incl\w*|and)\b|\+)", label):
+        return FOLLICLE_LABEL  # "Right ovary follicle 2", "Follicle of right ovary"
+    if "ovar" in label:  # "Left ovary with follicles", "Ovarian tissue"
         return OVARY_LABEL
     return None
 

@@ -59,8 +59,8 @@ def read_nifti(path: Path) -> tuple[np.ndarray, float | None, float | None]:
     ------
     RejectedInput
         Not readable as NIfTI, more than three dimensions of data, or a stated pixel size outside
-        the plausible ultrasound range, or frames under :data:`MIN_FRAME_PX` on a side or
-        fewer rows and columns than slices (another axis order).
+        the plausible ultrasound range, or frames under :data:`MIN_FRAME_PX` on a side (another
+        axis order).
     """
     import nibabel as nib
 
@@ -83,7 +83,7 @@ def read_nifti(path: Path) -> tuple[np.ndarray, float | None, float | None]:
         raise RejectedInput(str(path), f"{data.ndim}-D data {data.shape}; expected a frame (2-D) "
                                        "or a stack of frames (3-D).")  # fmt: skip
     columns, rows, n = data.shape
-    if min(rows, columns) < MIN_FRAME_PX or n > max(rows, columns):
+    if min(rows, columns) < MIN_FRAME_PX:  # (a long sweep may hold more frames than rows: not a sign)
         raise RejectedInput(str(path), f"{n} frame(s) of {rows} x {columns} px (rows x columns) in {data.shape}: "
                                        f"{_ORDER}.")  # fmt: skip
     frames = np.ascontiguousarray(np.transpose(data, (2, 1, 0)))
@@ -98,34 +98,37 @@ def read_nifti(path: Path) -> tuple[np.ndarray, float | None, float | None]:
 
 
 def geometry_mismatch(image_path: Path, mask_path: Path) -> str | None:
-    """A one-line reason when a NIfTI image and its NIfTI mask differ in affine or voxel size, else ``None``.
+    """A one-line reason when a NIfTI mask's voxels do not lie on its NIfTI image's, else ``None``.
 
     Frames are read without their affine, so a mask stored in another orientation (flipped, with an
-    affine that flips it back) or at another pixel size would lie misaligned on its image.
+    affine that flips it back) or at another pixel size would lie misaligned on its image. The
+    corners of the image's grid are placed by both affines: apart by more than a tenth of a voxel,
+    or voxel sizes 0.1 % apart, is a mismatch (one file's affine from its sform, the other's from
+    its qform, differ by rounding, not in place).
     """
-    (image_affine, image_zooms), (mask_affine, mask_zooms) = _geometry(image_path), _geometry(mask_path)
+    (image_affine, image_zooms, shape), (mask_affine, mask_zooms, _) = _geometry(image_path), _geometry(mask_path)
     n = min(len(image_zooms), len(mask_zooms), 3)
-    if np.allclose(image_affine, mask_affine) and np.allclose(image_zooms[:n], mask_zooms[:n]):
+    ends = [(0, size - 1) for size in (*shape[:3], 1, 1)[:3]]
+    corners = np.array([[i, j, k, 1.0] for i in ends[0] for j in ends[1] for k in ends[2]])
+    apart = float(np.abs((corners @ image_affine.T - corners @ mask_affine.T)[:, :3]).max())
+    voxel = min(image_zooms[:n]) or 1.0
+    if apart <= 0.1 * voxel and np.allclose(image_zooms[:n], mask_zooms[:n], rtol=1e-3, atol=0):
         return None
-    return (f"its geometry (voxel size {_numbers(mask_zooms[:n])}, affine {_affine(mask_affine)}) differs from its "
-            f"image {image_path.name}'s ({_numbers(image_zooms[:n])}, {_affine(image_affine)}): frames are read "
-            "without their affine, so the mask would lie misaligned; save it on the image's grid with the image's header")
+    return (f"its voxels (size {_numbers(mask_zooms[:n])}) lie up to {apart:.3g} in the header's units from its image "
+            f"{image_path.name}'s (size {_numbers(image_zooms[:n])}): frames are read without their affine, so the "
+            "mask would lie misaligned; save it on the image's grid with the image's header")
 
 
-def _geometry(path: Path) -> tuple[np.ndarray, tuple[float, ...]]:
-    """The affine and voxel size of a NIfTI file that :func:`read_nifti` has read."""
+def _geometry(path: Path) -> tuple[np.ndarray, tuple[float, ...], tuple[int, ...]]:
+    """The affine, voxel size and data shape of a NIfTI file that :func:`read_nifti` has read."""
     import nibabel as nib
 
     image = cast("nib.Nifti1Pair", nib.load(str(path)))
-    return np.asarray(image.affine), tuple(float(z) for z in image.header.get_zooms())
+    return np.asarray(image.affine), tuple(float(z) for z in image.header.get_zooms()), tuple(image.shape)
 
 
 def _numbers(values: tuple[float, ...]) -> str:
     return " x ".join(f"{v:g}" for v in values)
-
-
-def _affine(affine: np.ndarray) -> str:
-    return "[" + "; ".join(" ".join(f"{v:g}" for v in row) for row in np.asarray(affine)[:3]) + "]"
 
 
 def to_grey(frames: np.ndarray) -> np.ndarray:

@@ -165,12 +165,15 @@ def validate(net: torch.nn.Module, samples: Sequence[Sample], device: str = "cpu
     ``ovary_dice`` is the mean over frames. ``follicle_dice`` is pooled over the frames whose
     follicles are drawn (no mask value :data:`~follicle_seg.model.loss.OUTLINE`): twice the summed
     overlap over the summed predicted and true follicle pixels, so a stray pixel on a follicle-free
-    frame weighs as one pixel, not as a whole frame's 0 against 1. It is left out when those frames
-    hold no follicle in truth (nothing to score it on) or when there are none.
+    frame weighs as one pixel, not as a whole frame's 0 against 1. When those frames hold no
+    follicle in truth it is 1 minus the predicted follicle pixels' share of their true ovary pixels
+    (0 at worst): follicles painted where there are none still cost. It is left out when every
+    held-out frame has its follicles undrawn (outlines only).
     """
     norm = eval_transforms()
     ovary = []
-    overlap = predicted = drawn = 0
+    overlap = predicted = drawn = ovary_px = 0
+    scored = False  # a frame with its follicles drawn
     net.eval()
     with torch.inference_mode():
         for sample in samples:
@@ -182,12 +185,16 @@ def validate(net: torch.nn.Module, samples: Sequence[Sample], device: str = "cpu
             truth = np.asarray(d["label"])[0]
             ovary.append(dice(pred > 0, truth > 0))
             if not (truth == OUTLINE).any():
+                scored = True
                 overlap += int(np.logical_and(pred == FOLLICLE, truth == FOLLICLE).sum())
                 predicted += int((pred == FOLLICLE).sum())
                 drawn += int((truth == FOLLICLE).sum())
+                ovary_px += int((truth > 0).sum())
     metrics = {"ovary_dice": float(np.mean(ovary))}
     if drawn:
         metrics["follicle_dice"] = 2.0 * overlap / (predicted + drawn)
+    elif scored:  # follicle-free held-out frames: what is painted follicle there is wrong
+        metrics["follicle_dice"] = max(0.0, 1.0 - predicted / max(ovary_px, 1))
     return metrics
 
 
@@ -538,8 +545,8 @@ def train(
     before = validate(net, val_samples, device) if val_samples else {}
     log(f"before: {json.dumps(before)}")
     if val_samples and "follicle_dice" not in before:
-        log("follicle Dice not scored: no held-out frame has a follicle drawn (follicle-free, or outlines only); "
-            "the held-out score is the ovary Dice")
+        log("follicle Dice not scored: every held-out frame has its follicles undrawn (outlines only); the held-out "
+            "score is the ovary Dice")
     bar = before if init is not None and val_samples else None
     start = time.monotonic()
     interrupted: TrainingInterrupted | None = None
