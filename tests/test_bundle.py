@@ -98,6 +98,8 @@ def test_weights_without_bundle_metadata_are_refused(tmp_path: Path) -> None:
         load_network(weights)
     with pytest.raises(ModelError, match="not found"):
         load_network(tmp_path / "models" / "absent.pt")
+    with pytest.raises(ModelError, match="models: a folder; give the weights file, its models/model.pt"):
+        load_network(tmp_path / "models")
 
 
 def test_a_non_state_dict_with_matching_checksum_is_refused(tmp_path: Path) -> None:

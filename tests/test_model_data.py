@@ -21,9 +21,10 @@ def test_a_known_segment_code_wins_over_its_label() -> None:
     assert segment_class("T-1234", "99X", "Follicle 3") == FOLLICLE
 
 
-def test_a_generic_code_is_read_by_its_label_ovary_first() -> None:
+def test_a_generic_code_is_read_by_its_label() -> None:
     """3D Slicer's generic "Tissue" (SCT 85756007): "Left ovary with follicles" was read as a
-    follicle and "Ovarian tissue" as nothing."""
+    follicle and "Ovarian tissue" as nothing; then "Right ovary follicle 1" as an ovary and
+    "Ovarian cyst" as part of it."""
     tissue = ("85756007", "SCT")
     assert segment_class(*tissue, "Left ovary with follicles") == OVARY
     assert segment_class(*tissue, "Ovarian tissue") == OVARY
@@ -31,6 +32,9 @@ def test_a_generic_code_is_read_by_its_label_ovary_first() -> None:
     assert segment_class(*tissue, "Ovarian follicle 2") == FOLLICLE
     assert segment_class(*tissue, "Follicle 1") == FOLLICLE
     assert segment_class(*tissue, "Uterus") is None
+    assert segment_class(*tissue, "Right ovary follicle 1") == FOLLICLE
+    assert segment_class(*tissue, "Ovary + follicles") == OVARY
+    assert segment_class(*tissue, "Ovarian cyst") is None and segment_class(*tissue, "Paraovarian cyst") is None
 
 
 def _pair_dir(root: Path, n: int = 2, spacing: str | None = None) -> Path:
@@ -146,3 +150,6 @@ def test_unpaired_and_lossy_masks_and_twin_names_are_refused(tmp_path: Path) -> 
     Image.open(root / "images" / "f1.png").save(root / "images" / "f1.jpg")
     with pytest.raises(RejectedInput, match="same name 'f1'"):
         read_image_pairs(root)
+    root = _pair_dir(tmp_path / "c")
+    (root / "images" / "._f0.png").write_bytes(b"\x00\x05\x16\x07")  # macOS's resource fork, copied beside it
+    assert [name for name, *_ in read_image_pairs(root)] == ["f0", "f1"]

@@ -91,6 +91,8 @@ def load_state_dict(weights: Path) -> dict[str, torch.Tensor]:
         state dict.
     """
     weights = Path(weights)
+    if weights.is_dir():
+        raise ModelError(f"{weights}: a folder; give the weights file, its models/model.pt.")
     if not weights.is_file():
         raise ModelError(f"{weights}: weights file not found.")
     verified_sha256(weights)

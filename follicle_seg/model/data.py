@@ -206,7 +206,9 @@ def _annotation_files(folder: Path) -> dict[str, Path]:
 
 
 def _is_image(path: Path) -> bool:
-    return path.suffix.lower() in (".png", *_LOSSY) or nifti.is_nifti(path)
+    """An image or mask file by its extension; hidden files (macOS's ``._NAME.png`` resource
+    forks, copied beside each file onto a shared drive) are not."""
+    return not path.name.startswith(".") and (path.suffix.lower() in (".png", *_LOSSY) or nifti.is_nifti(path))
 
 
 def read_spacing(path: Path) -> dict[str, tuple[float, float, int]]:
