@@ -110,13 +110,14 @@ def misfit_regions(regions: Sequence[UltrasoundRegion], n_rows: int, n_cols: int
     >>> misfit_regions([resized], 240, 320)
     'ultrasound region (80,60)-(559,459) reaches 220 rows and 240 columns past the 320x240 frame: no region of the file used (written for a larger image, resized since?)'
     """
-    return "; ".join(
-        f"ultrasound region ({r.min_col},{r.min_row})-({r.max_col},{r.max_row}) reaches {r.overshoot(n_rows, n_cols)[0]} "
-        f"rows and {r.overshoot(n_rows, n_cols)[1]} columns past the {n_cols}x{n_rows} frame: no region of the "
-        "file used (written for a larger image, resized since?)"
-        for r in regions
-        if r.spatial_format == SPATIAL_FORMAT_2D and r.resized(n_rows, n_cols)
-    )
+    said = []
+    for r in regions:
+        if r.spatial_format == SPATIAL_FORMAT_2D and r.resized(n_rows, n_cols):
+            down, across = r.overshoot(n_rows, n_cols)
+            said.append(f"ultrasound region ({r.min_col},{r.min_row})-({r.max_col},{r.max_row}) reaches {down} rows and "
+                        f"{across} columns past the {n_cols}x{n_rows} frame: no region of the file used (written for a "
+                        "larger image, resized since?)")  # fmt: skip
+    return "; ".join(said)
 
 
 def choose_region(

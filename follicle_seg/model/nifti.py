@@ -4,10 +4,11 @@ A NIfTI file holds one frame (2-D, or 3-D with one slice) or a stack of frames (
 one frame per slice along the third axis). Voxels are read in ITK's index order, the order those
 tools write: the first index runs along the columns of the frame, the second along its rows, so
 frame ``k`` is ``data[:, :, k].T`` with row 0 at the top, as the source image was shown. A
-frame under 32 px on a side, or a stack with more slices than rows and columns, is refused: an
-array saved straight from numpy as ``(n, rows, columns)`` reads as strips of a few pixels. The
+frame under 32 px on a side is refused: an array saved straight from numpy as
+``(n, rows, columns)`` reads as strips of a few pixels (a long sweep may hold more frames than
+rows: that is no sign). The
 affine is not applied (no reorientation), so a frame keeps the orientation in which it was
-annotated; an image and its mask agree only when their affines and pixel sizes agree, and a pair
+annotated; an image and its mask agree only when their grids lie in one place, and a pair
 whose geometry differs (a mask flipped with a matching affine, another pixel size) is refused
 (:func:`geometry_mismatch`).
 
