@@ -559,6 +559,8 @@ def _visits(ovary_df: pd.DataFrame) -> pd.DataFrame:
             any_ge10 = True
         else:
             any_ge10 = False if g["calibrated"].all() else pd.NA
+        # follicles counted on an uncalibrated image have no size: the visit's largest is unknown
+        unsized = (g["follicle_count"] > 0) & ~g["calibrated"].astype(bool)
         rows.append({
             "patient_id": patient,
             "group": g["group"].iloc[0],
@@ -566,7 +568,7 @@ def _visits(ovary_df: pd.DataFrame) -> pd.DataFrame:
             "days_from_baseline": g["days_from_baseline"].iloc[0],
             "follicle_count": int(summed["follicle_count"].sum()),
             "afc": summed["afc"].sum(min_count=len(summed)) if summed["afc"].notna().all() else None,
-            "max_follicle_mm": g["max_follicle_mm"].max(),
+            "max_follicle_mm": math.nan if unsized.any() else g["max_follicle_mm"].max(),
             "any_follicle_ge10mm": any_ge10,
             "needs_review": bool(g["needs_review"].any()),
         })  # fmt: skip

@@ -467,6 +467,18 @@ def test_uncalibrated_ovary_keeps_count_and_empties_mm():
     assert pd.isna(t["visits"].iloc[0]["afc"])
 
 
+def test_a_visit_with_an_uncalibrated_side_holding_follicles_has_no_largest_follicle():
+    """The left ovary's 3 follicles were counted on an uncalibrated image (sizes unknown): the
+    visit's max_follicle_mm read 5.0, the right side's alone, and the response averaged it."""
+    t = build_tables([result("l", [4.0, 6.0, 3.0], calibrated=False), result("r", [5.0], side="R")])
+    v = t["visits"].iloc[0]
+    assert v["follicle_count"] == 4 and pd.isna(v["any_follicle_ge10mm"])
+    assert pd.isna(v["max_follicle_mm"]) and pd.isna(t["response"].iloc[0]["max_follicle_mm_mean"])
+    # an uncalibrated side without a follicle hides no size
+    t = build_tables([result("l", [], calibrated=False), result("r", [5.0], side="R")])
+    assert t["visits"].iloc[0]["max_follicle_mm"] == 5.0
+
+
 def test_needs_review_for_unknown_side_and_review_flags():
     t = build_tables([
         result("a", [3.0], side="U"),
