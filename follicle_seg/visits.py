@@ -686,7 +686,7 @@ def _cohort_maps(cohort: pd.DataFrame | None) -> tuple[dict[str, str], dict[str,
 def cohort_mismatches(images: pd.DataFrame, ovaries: pd.DataFrame, cohort: pd.DataFrame | None) -> list[str]:
     """What an analyst must know about the cohort file against the scans, in words: patients
     scanned but not in it (they get no group: a mistyped PatientID moves a patient out of their
-    dose group), patients in it with no scan (missing from every table), and those whose every
+    dose group), patients in it with an empty group, patients in it with no scan (missing from every table), and those whose every
     file was rejected or failed (in ``images.csv`` only).
 
     Examples
@@ -707,6 +707,9 @@ def cohort_mismatches(images: pd.DataFrame, ovaries: pd.DataFrame, cohort: pd.Da
     notes = []
     if extra := sorted(seen - listed):  # (a CT in the folder names no patient: no ultrasound image)
         notes.append(f"{len(extra)} patient(s) scanned but not in the cohort file, given no group: {_some(extra)}")
+    groups = cohort["group"].fillna("").astype(str).str.strip() if "group" in cohort else None
+    if groups is not None and (ungrouped := sorted(cohort["patient_id"].astype(str)[groups == ""])):
+        notes.append(f"{len(ungrouped)} patient(s) of the cohort file without a group: {_some(ungrouped)}")
     if missing := sorted(listed - seen):
         notes.append(f"{len(missing)} patient(s) of the cohort file without any scan: {_some(missing)}")
     if lost := sorted((listed & seen) - analysed):
@@ -753,10 +756,11 @@ def _some(names: list[str], most: int = 10) -> str:
 
 def _group_order(cohort: pd.DataFrame | None) -> list[str]:
     """Dose groups in the order the cohort file first names them (a trial lists its dose
-    groups low to high, or in the order it defines them; sorting by name would not)."""
+    groups low to high, or in the order it defines them; sorting by name would not); an empty
+    group is none of them: its patients come last, with those not in the file."""
     if cohort is None:
         return []
-    return list(dict.fromkeys(cohort["group"].fillna("").astype(str)))
+    return [g for g in dict.fromkeys(cohort["group"].fillna("").astype(str)) if g]
 
 
 def half_up(value: float, decimals: int) -> str:

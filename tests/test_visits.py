@@ -226,6 +226,19 @@ def test_share_with_a_follicle_ge10mm_leaves_out_the_patients_whose_status_is_un
     assert (r["n_patients"], r["patients_with_follicle_ge10mm"], r["share_with_follicle_ge10mm"]) == (3, 1, 0.5)
 
 
+def test_a_cohort_patient_without_a_group_is_said_and_the_ungrouped_come_last():
+    """P2's group cell was empty: nothing said so, and the response's ungrouped row (P2 with P4,
+    not in the cohort) stood between low and high."""
+    from follicle_seg.visits import cohort_mismatches
+
+    cohort = pd.DataFrame({"patient_id": ["P1", "P2", "P3"], "group": ["low", "", "high"], "baseline_date": [""] * 3})
+    t = build_tables([result(p, [4.0], patient=p) for p in ("P1", "P2", "P3", "P4")], cohort)
+    assert t["response"]["group"].tolist() == ["low", "high", ""]
+    assert cohort_mismatches(t["images"], t["ovaries"], cohort) == [
+        "1 patient(s) scanned but not in the cohort file, given no group: P4",
+        "1 patient(s) of the cohort file without a group: P2"]  # fmt: skip
+
+
 def test_a_baseline_date_far_from_every_scan_is_said():
     """A mistyped year emptied every change of the patient in silence."""
     from follicle_seg.visits import cohort_mismatches
