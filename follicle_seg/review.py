@@ -45,6 +45,7 @@ from typing import Any
 import pandas as pd
 
 from follicle_seg.errors import FollicleSegError
+from follicle_seg.io.tables import spreadsheet_delimiter, spreadsheet_text
 from follicle_seg.tracking import FLAG_LOW_CONFIDENCE, FLAG_SIDE_UNKNOWN
 from follicle_seg.types import Follicle, ImageResult
 
@@ -147,12 +148,10 @@ class Review:
         if not path.is_file():
             return cls(path=path)
         try:
-            lines = _text(path.read_bytes()).splitlines(keepends=True)
+            lines = spreadsheet_text(path.read_bytes()).splitlines(keepends=True)
             skipped = next((k for k, line in enumerate(lines) if line.strip()), len(lines))  # blank lines first
             head = lines[skipped] if skipped < len(lines) else ""
-            # a spreadsheet set to a comma-decimal locale saves with ";" (and decimal commas), Excel's
-            # "Unicode Text" with tabs
-            delimiter = max((",", ";", "\t"), key=head.count)
+            delimiter = spreadsheet_delimiter(head)  # (";" with decimal commas, :func:`_number`)
             reader = csv.DictReader(io.StringIO("".join(lines[skipped:]), newline=""), skipinitialspace=True,
                                     delimiter=delimiter)  # fmt: skip
             rows = [(skipped + reader.line_num, row) for row in reader]  # blank lines skipped, still counted
@@ -392,19 +391,6 @@ def _date_parts(text: str) -> tuple[str, tuple[int, ...]] | None:
     numbers = re.findall(r"\d+", text)
     year = next((n for n in numbers if len(n) == 4), "")
     return (year, tuple(sorted(int(n) for n in numbers if n != year))) if year else None
-
-
-def _text(data: bytes) -> str:
-    """A review file's text: UTF-16 when it starts with its byte order mark (Excel's "Unicode
-    Text"), else UTF-8 (a BOM dropped), else Windows-1252, what Windows Excel saves as "CSV (Comma
-    delimited)" (the decisions, UIDs, numbers and dates are ASCII in either: only a comment's or
-    reviewer's accents depend on it)."""
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 with its byte order mark ("Unicode Text")
-        return data.decode("utf-16")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return data.decode("cp1252")
 
 
 def _number(text: str) -> float:

@@ -84,6 +84,23 @@ def test_read_cohort_without_baseline_column(tmp_path):
 
 
 @pytest.mark.parametrize(
+    ("data", "name"),
+    [
+        ("patient_id;group;baseline_date\r\nP1;élevé;2026-01-05\r\n".encode("cp1252"), "Excel, comma-decimal locale"),
+        ("patient_id\tgroup\tbaseline_date\r\nP1\télevé\t2026-01-05\r\n".encode("utf-16"), "Excel, Unicode Text"),
+        ("\ufeffpatient_id,group,baseline_date\nP1,élevé,2026-01-05\n".encode("utf-8"), "Excel, CSV UTF-8"),
+    ],
+)
+def test_read_cohort_reads_what_excel_saves(tmp_path, data, name):
+    """A cohort saved by Excel as ";"-separated Windows-1252 or as "Unicode Text" was refused
+    ("missing column(s) patient_id, group; found patient_id;group", "cannot read ... 'utf-8'
+    codec"), though the review file, saved the same way, was read."""
+    p = tmp_path / "cohort.csv"
+    p.write_bytes(data)
+    assert read_cohort(p).to_dict("list") == {"patient_id": ["P1"], "group": ["élevé"], "baseline_date": ["2026-01-05"]}
+
+
+@pytest.mark.parametrize(
     ("content", "message"),
     [
         ("patient_id,baseline_date\nP1,2026-01-05\n", "missing column"),

@@ -9,6 +9,7 @@ Each file is written to a temporary file in the same folder and moved into place
 from __future__ import annotations
 
 import csv
+import io
 import re
 from collections.abc import Callable, Mapping
 from datetime import date
@@ -92,7 +93,8 @@ def read_cohort(path: str | Path) -> pd.DataFrame:
     ----------
     path : str or pathlib.Path
         CSV file with a header; column names are matched case-insensitively, extra columns
-        are ignored.
+        are ignored. Read as a spreadsheet saves it (:func:`spreadsheet_text`, separated by
+        commas, semicolons or tabs: :func:`spreadsheet_delimiter`).
 
     Returns
     -------
@@ -107,11 +109,17 @@ def read_cohort(path: str | Path) -> pd.DataFrame:
         repeated, or a baseline date is not a valid ``YYYY-MM-DD`` date.
     """
     try:
-        lead, header = _header_line(Path(path))
+        text = spreadsheet_text(Path(path).read_bytes())
+        lines = text.splitlines()
+        lead = next((k for k, line in enumerate(lines) if line.strip()), 0)  # blank lines before the header
+        sep = spreadsheet_delimiter(lines[lead] if lines else "")
+        header = next(csv.reader(lines[lead : lead + 1], delimiter=sep), [])
         # blank lines kept as rows, so that a row's index + 2 + lead is its line in the file
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True, skip_blank_lines=False,
-                         skiprows=lead)  # fmt: skip
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        df = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, skipinitialspace=True,
+                         skip_blank_lines=False, skiprows=lead)  # fmt: skip
+    except UnicodeDecodeError:
+        raise CohortError(path, 'cannot read the cohort CSV (neither UTF-8 nor Windows-1252): save it as "CSV UTF-8"') from None
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise CohortError(path, f"cannot read the cohort CSV ({str(exc).strip()})") from exc
     names = [n.strip() for n in header]  # as written: pandas renames a repeated name ("group.1")
     for column in COHORT_REQUIRED + COHORT_OPTIONAL:
@@ -143,13 +151,26 @@ def read_cohort(path: str | Path) -> pd.DataFrame:
     return df.reset_index(drop=True)
 
 
-def _header_line(path: Path) -> tuple[int, list[str]]:
-    """How many blank lines come before the header, and the header's names as written."""
-    with open(path, encoding="utf-8-sig", newline="") as f:
-        for lead, line in enumerate(f):
-            if line.strip():
-                return lead, next(csv.reader([line]))
-    return 0, []
+def spreadsheet_text(data: bytes) -> str:
+    """A CSV file's text as a spreadsheet saves it: UTF-16 when it starts with its byte order mark
+    (Excel's "Unicode Text"), else UTF-8 (a BOM dropped), else Windows-1252, what Windows Excel
+    saves as "CSV (Comma delimited)"."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 with its byte order mark ("Unicode Text")
+        return data.decode("utf-16")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("cp1252")
+
+
+def spreadsheet_delimiter(header: str) -> str:
+    """The delimiter of a CSV file by its header line: ``,``; ``;`` from a spreadsheet set to a
+    comma-decimal locale; a tab from Excel's "Unicode Text".
+
+    >>> spreadsheet_delimiter("patient_id;group"), spreadsheet_delimiter("patient_id,group")
+    (';', ',')
+    """
+    return max((",", ";", "\t"), key=header.count)
 
 
 def _is_iso_date(text: str) -> bool:
