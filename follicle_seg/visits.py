@@ -554,13 +554,14 @@ def _visits(ovary_df: pd.DataFrame) -> pd.DataFrame:
         known = g[g["laterality"].isin(("L", "R"))]
         summed = known if len(known) else g
         sides[patient, day] = frozenset(summed["laterality"])
-        # True when a side shows one; unknown (NA) when none does but a side is uncalibrated.
+        # follicles counted on an uncalibrated image have no size: the visit's largest is unknown
+        unsized = (g["follicle_count"] > 0) & ~g["calibrated"].astype(bool)
+        # True when a side shows one; unknown (NA) when none does but an uncalibrated side counted
+        # follicles (one without any hides no 10 mm follicle)
         if (g["max_follicle_mm"] >= LARGE_FOLLICLE_MM).any():
             any_ge10 = True
         else:
-            any_ge10 = False if g["calibrated"].all() else pd.NA
-        # follicles counted on an uncalibrated image have no size: the visit's largest is unknown
-        unsized = (g["follicle_count"] > 0) & ~g["calibrated"].astype(bool)
+            any_ge10 = pd.NA if unsized.any() else False
         rows.append({
             "patient_id": patient,
             "group": g["group"].iloc[0],

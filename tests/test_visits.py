@@ -488,8 +488,12 @@ def test_a_visit_with_an_uncalibrated_side_holding_follicles_has_no_largest_foll
     assert v["follicle_count"] == 4 and pd.isna(v["any_follicle_ge10mm"])
     assert pd.isna(v["max_follicle_mm"]) and pd.isna(t["response"].iloc[0]["max_follicle_mm_mean"])
     # an uncalibrated side without a follicle hides no size
+    # and no 10 mm follicle: the visit is known to have none (was unknown, out of the response's share)
     t = build_tables([result("l", [], calibrated=False), result("r", [5.0], side="R")])
     assert t["visits"].iloc[0]["max_follicle_mm"] == 5.0
+    ge10 = t["visits"].iloc[0]["any_follicle_ge10mm"]
+    assert not pd.isna(ge10) and not ge10
+    assert t["response"].iloc[0]["share_with_follicle_ge10mm"] == 0.0
 
 
 def test_needs_review_for_unknown_side_and_review_flags():
