@@ -18,6 +18,7 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.sr.codedict import codes
 from pydicom.uid import generate_uid
+from pydicom.valuerep import TM
 
 from follicle_seg import __version__
 from follicle_seg.atomic import atomic_write
@@ -187,8 +188,12 @@ def derived_uid(source_uid: str, kind: str, content: bytes = b"") -> str:
     return str(generate_uid(entropy_srcs=[source_uid, kind, __version__, digest]))
 
 
-#: Dates highdicom reads from the source; one that is not a calendar day is written empty.
+#: Dates highdicom reads from the source: written ``YYYYMMDD`` (the ACR-NEMA ``2024-06-11`` and
+#: ``2024.06.11`` that ingestion reads included), empty when not a calendar day.
 _DATES = ("StudyDate", "SeriesDate", "AcquisitionDate", "ContentDate")
+#: Times highdicom reads from the source: written ``HHMMSS.FFFFFF`` (``12:00:00`` read past, a
+#: seventh fraction digit dropped), empty when not a time of day.
+_TIMES = ("StudyTime", "SeriesTime", "AcquisitionTime", "ContentTime")
 #: Type 2 attributes highdicom reads from the source unguarded: present (maybe empty) in a valid
 #: image, dropped by some de-identifying exports.
 _TYPE2 = ("PatientID", "PatientName", "PatientBirthDate", "PatientSex", "AccessionNumber", "StudyID",
@@ -206,9 +211,12 @@ _REFERENCED = {"SOPClassUID": "(0008,0016)", "SOPInstanceUID": "(0008,0018)",
 
 def read_source(source_path: str | Path) -> Dataset:
     """Read a source image with its pixel data left undecoded (only the header is needed), made
-    fit for highdicom: a date that is not a calendar day (``20250231``, which ingestion reads
-    past) empty, the Type 2 attributes it reads (:data:`_TYPE2`) present, and a character set
-    whose first value is empty (the default repertoire before code extensions) spelt out.
+    fit for highdicom: dates and times in the DICOM form (:data:`_DATES`, :data:`_TIMES`; one
+    that is not a calendar day or time, ``20250231`` say, which ingestion reads past, empty), the
+    patient's name, birth date and sex empty as the objects write them (:func:`strip_identity`:
+    highdicom refused a birth date ``00000000`` or a sex ``W``), the Type 2 attributes it reads
+    (:data:`_TYPE2`) present, and a character set whose first value is empty (the default
+    repertoire before code extensions) spelt out.
 
     Raises
     ------
@@ -219,11 +227,14 @@ def read_source(source_path: str | Path) -> Dataset:
     missing = [f"{k} {tag}" for k, tag in _REFERENCED.items() if not str(source.get(k, "") or "").strip()]
     if missing:
         raise UnfitSource(f"the source has no {', '.join(missing)}: an object referring to it cannot name it")
-    for keyword in _DATES:
+    for keyword, form in (*((k, _dicom_date) for k in _DATES), *((k, _dicom_time) for k in _TIMES)):
         value = str(source.get(keyword, "") or "")
-        if value and not iso_date(value):
+        if value:
             source.pop(keyword)
-            setattr(source, keyword, "")
+            setattr(source, keyword, form(value))
+    for keyword in _BLANKED:
+        source.pop(keyword, None)
+        setattr(source, keyword, "")
     for keyword in _TYPE2:
         if keyword not in source:
             setattr(source, keyword, "")
@@ -233,6 +244,30 @@ def read_source(source_path: str | Path) -> Dataset:
     elif charsets is not None and not charsets:
         del source.SpecificCharacterSet
     return source
+
+
+def _dicom_date(value: str) -> str:
+    """DICOM DA of a date ingestion reads, ``""`` for one it does not.
+
+    >>> _dicom_date("2024-06-11"), _dicom_date("20250231")
+    ('20240611', '')
+    """
+    return iso_date(value).replace("-", "")
+
+
+def _dicom_time(value: str) -> str:
+    """DICOM TM of a time, colons and a seventh fraction digit dropped; ``""`` when not a time.
+
+    >>> _dicom_time("12:00:00.5"), _dicom_time("120000.1234567"), _dicom_time("2500"), _dicom_time("noon")
+    ('120000.5', '120000.123456', '', '')
+    """
+    whole, dot, fraction = value.strip().replace(":", "").partition(".")
+    text = whole + dot + fraction[:6]
+    try:
+        TM(text)
+    except ValueError:
+        return ""
+    return text
 
 
 def strip_identity(ds: Dataset, *, pseudonymised: bool = False) -> None:
