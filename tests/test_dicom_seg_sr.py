@@ -467,6 +467,31 @@ def test_a_source_with_legacy_or_placeholder_dates_times_and_sex_gets_its_seg_an
         assert _dciodvfy_errors(path) == []
 
 
+@pytest.mark.parametrize(
+    ("charset", "physician", "written"),
+    [("ISO_IR100", "Núñez^José".encode("latin-1"), "ISO_IR 100"), ("ISO-8859-1", "Núñez^José".encode("latin-1"), "ISO_IR 100"),
+     ("UTF-8", "Núñez^José".encode(), "ISO_IR 192"), ("ISO_IR 6", b"Nunez^Jose", None)],
+)  # fmt: skip
+def test_a_source_with_a_misspelt_character_set_gets_its_seg_and_sr_in_the_term_meant(
+    tmp_path: Path, charset: str, physician: bytes, written: str | None
+) -> None:
+    """pydicom reads 'ISO_IR100' (a scanner's spelling), 'ISO-8859-1', 'UTF-8' and 'ISO_IR 6', and
+    so does ingestion; highdicom refused them ('... is not a valid SpecificCharacterSetValues'):
+    the file was analysed and got neither SEG nor SR."""
+    still = _source(tmp_path / "still.dcm")
+    ds = pydicom.dcmread(still)
+    ds.add_new(0x00080005, "CS", charset.encode())
+    ds.add_new(0x00080090, "PN", physician)
+    ds.save_as(still)
+    seg = write_seg(still, _labels(), tmp_path / "seg.dcm")
+    sr = write_sr(still, _result(still), seg_path=seg, outlines=_outlines(), out_path=tmp_path / "sr.dcm")
+    for path in (seg, sr):
+        ds = pydicom.dcmread(path)
+        assert ds.get("SpecificCharacterSet") == written
+        assert str(ds.ReferringPhysicianName) == ("Núñez^José" if written else "Nunez^Jose")
+        assert _dciodvfy_errors(path) == []
+
+
 def test_a_source_without_type_2_attributes_or_with_a_code_extension_charset_gets_its_seg_and_sr(tmp_path: Path) -> None:
     """De-identifying exports drop Type 2 attributes highdicom reads unguarded (the audit: no
     SEG/SR for any file of such a folder); ``\\ISO 2022 IR 87`` (default repertoire first,

@@ -8,13 +8,16 @@ declared, which :data:`PRIVATE_SCHEME` does through CodingSchemeIdentificationSe
 
 from __future__ import annotations
 
+import codecs
 import hashlib
+import warnings
 from copy import deepcopy
 from pathlib import Path
 
 import highdicom as hd
 import pydicom
 from pydicom.dataset import Dataset
+from pydicom.charset import convert_encodings, default_encoding, python_encoding
 from pydicom.multival import MultiValue
 from pydicom.sr.codedict import codes
 from pydicom.uid import generate_uid
@@ -215,8 +218,9 @@ def read_source(source_path: str | Path) -> Dataset:
     that is not a calendar day or time, ``20250231`` say, which ingestion reads past, empty), the
     patient's name, birth date and sex empty as the objects write them (:func:`strip_identity`:
     highdicom refused a birth date ``00000000`` or a sex ``W``), the Type 2 attributes it reads
-    (:data:`_TYPE2`) present, and a character set whose first value is empty (the default
-    repertoire before code extensions) spelt out.
+    (:data:`_TYPE2`) present, a character set whose first value is empty (the default
+    repertoire before code extensions) spelt out, and a misspelt one (``ISO_IR100``, ``UTF-8``)
+    written as the defined term pydicom reads it as (:func:`_charset_term`).
 
     Raises
     ------
@@ -243,7 +247,36 @@ def read_source(source_path: str | Path) -> Dataset:
         source.SpecificCharacterSet = ["ISO 2022 IR 6", *charsets[1:]]  # PS3.3 C.12.1.1.2
     elif charsets is not None and not charsets:
         del source.SpecificCharacterSet
+    elif isinstance(charsets, str) and charsets not in _SINGLE_CHARSETS:
+        del source.SpecificCharacterSet  # (the text, not read yet, is then read in the term meant)
+        if term := _charset_term(charsets):
+            source.SpecificCharacterSet = term
     return source
+
+
+#: The single character sets highdicom takes (code extensions need several values).
+_SINGLE_CHARSETS = frozenset(v.value for v in hd.SpecificCharacterSetValues if not v.value.startswith("ISO 2022"))
+
+
+def _charset_term(value: str) -> str | None:
+    """The defined term of a single character set that pydicom reads and highdicom refuses: the
+    one pydicom reads its text as (an unknown term as Latin-1, pydicom's default); None for
+    ``ISO_IR 6``, the default repertoire.
+
+    >>> _charset_term("ISO_IR100"), _charset_term("ISO-8859-1"), _charset_term("UTF-8"), _charset_term("ISO_IR 6")
+    ('ISO_IR 100', 'ISO_IR 100', 'ISO_IR 192', None)
+    """
+    if python_encoding.get(value) == default_encoding:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pydicom's own note of the misspelling
+        codec = convert_encodings([value])[0]
+    try:
+        name = codecs.lookup(codec).name
+    except LookupError:  # read as pydicom's default
+        name = codecs.lookup(default_encoding).name
+    return next((term for term, known in python_encoding.items()
+                 if term in _SINGLE_CHARSETS and codecs.lookup(known).name == name), None)  # fmt: skip
 
 
 def _dicom_date(value: str) -> str:
