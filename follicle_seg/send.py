@@ -197,8 +197,9 @@ def send(
 
     Files are read one at a time (a sweep's SR or a source cine is never held with the others).
     A file that cannot be read, whose context the destination refused, or that the destination
-    answered with a failure status is ``failed`` with the reason; an association that cannot be
-    made or is lost fails the files not sent yet, with the reason.
+    answered with a failure status is ``failed`` with the reason; one whose association is lost
+    on the way (a PACS restarting, a firewall's idle cut) is sent once more on a new one; an
+    association that cannot be made fails the files not sent yet, with the reason.
     """
     results: dict[Path, Sent] = {}
     headers: dict[Path, tuple[str, str]] = {}
@@ -243,14 +244,16 @@ def _send_group(
     results: dict[Path, Sent] = {}
     assoc = None
     try:
-        for path in group:
-            if assoc is None or not assoc.is_established:
-                assoc, refusal = _associate(ae, destination)
-                if refusal:
-                    reason = f"no association with {destination}: {refusal}"
-                    results.update({p: Sent(p, "failed", reason) for p in group if p not in results})
+        for k, path in enumerate(group):
+            for _ in range(2):  # a file whose association was lost on the way: once more, on a new one
+                if assoc is None or not assoc.is_established:
+                    assoc, refusal = _associate(ae, destination)
+                    if refusal:
+                        reason = f"no association with {destination}: {refusal}"
+                        return {**results, **{p: Sent(p, "failed", reason) for p in group[k:]}}
+                results[path] = _store(assoc, path, headers[path], patient_of)
+                if results[path].status == "sent" or assoc.is_established:  # a PACS's refusal is its answer
                     break
-            results[path] = _store(assoc, path, headers[path], patient_of)
     finally:
         if assoc is not None and assoc.is_established:
             assoc.release()
@@ -294,7 +297,8 @@ def _store(assoc, path: Path, context: tuple[str, str], patient_of: Callable[[Pa
             return Sent(path, "failed", f"the destination accepts no {_name(context[0])} in transfer syntax {context[1]}")
         return Sent(path, "failed", brief(exc))
     code = status.get("Status") if status else None
-    if code is None:
+    if code is None:  # an association that may still look established: never used again
+        assoc.abort()
         return Sent(path, "failed", "no answer to the C-STORE (connection lost or timed out)")
     if code == 0x0000 or code & 0xF000 == 0xB000:  # success, or a warning (stored, coerced)
         return Sent(path, "sent", "" if code == 0 else f"stored with warning status 0x{code:04X}")

@@ -439,6 +439,59 @@ def test_a_source_whose_study_date_is_not_a_calendar_day_still_gets_its_seg_and_
     assert pydicom.dcmread(seg).StudyDate == "" and pydicom.dcmread(sr).StudyDate == ""
 
 
+@pytest.mark.parametrize(
+    ("header", "study"),
+    [
+        ({"StudyDate": "2024-06-11", "StudyTime": "12:00:00.5"}, ("20240611", "120000.5")),  # ACR-NEMA forms
+        ({"StudyTime": "2500", "PatientBirthDate": "00000000", "PatientSex": "W"}, ("20260102", "")),  # placeholders
+        ({"StudyTime": "120000.1234567", "PatientBirthDate": "1985-02-03", "PatientSex": "female"}, ("20260102", "120000.123456")),
+    ],
+)  # fmt: skip
+def test_a_source_with_legacy_or_placeholder_dates_times_and_sex_gets_its_seg_and_sr(
+    tmp_path: Path, header: dict[str, str], study: tuple[str, str]
+) -> None:
+    """Ingestion reads such files (and writes the name, birth date and sex empty), but highdicom
+    refused them: the run analysed the file and wrote neither SEG nor SR ('Unable to convert
+    non-conformant value '12:00:00' to 'TM' object', ''W' is not a valid PatientSexValues')."""
+    still = _source(tmp_path / "still.dcm")
+    ds = pydicom.dcmread(still)
+    for keyword, value in header.items():
+        ds.add_new(pydicom.datadict.tag_for_keyword(keyword), pydicom.datadict.dictionary_VR(keyword), value.encode())
+    ds.save_as(still)
+    seg = write_seg(still, _labels(), tmp_path / "seg.dcm")
+    sr = write_sr(still, _result(still), seg_path=seg, outlines=_outlines(), out_path=tmp_path / "sr.dcm")
+    for path in (seg, sr):
+        written = pydicom.dcmread(path)
+        assert (written.StudyDate, written.StudyTime) == study
+        assert (written.PatientBirthDate, written.PatientSex) == ("", "")
+        assert _dciodvfy_errors(path) == []
+
+
+@pytest.mark.parametrize(
+    ("charset", "physician", "written"),
+    [("ISO_IR100", "Núñez^José".encode("latin-1"), "ISO_IR 100"), ("ISO-8859-1", "Núñez^José".encode("latin-1"), "ISO_IR 100"),
+     ("UTF-8", "Núñez^José".encode(), "ISO_IR 192"), ("ISO_IR 6", b"Nunez^Jose", None)],
+)  # fmt: skip
+def test_a_source_with_a_misspelt_character_set_gets_its_seg_and_sr_in_the_term_meant(
+    tmp_path: Path, charset: str, physician: bytes, written: str | None
+) -> None:
+    """pydicom reads 'ISO_IR100' (a scanner's spelling), 'ISO-8859-1', 'UTF-8' and 'ISO_IR 6', and
+    so does ingestion; highdicom refused them ('... is not a valid SpecificCharacterSetValues'):
+    the file was analysed and got neither SEG nor SR."""
+    still = _source(tmp_path / "still.dcm")
+    ds = pydicom.dcmread(still)
+    ds.add_new(0x00080005, "CS", charset.encode())
+    ds.add_new(0x00080090, "PN", physician)
+    ds.save_as(still)
+    seg = write_seg(still, _labels(), tmp_path / "seg.dcm")
+    sr = write_sr(still, _result(still), seg_path=seg, outlines=_outlines(), out_path=tmp_path / "sr.dcm")
+    for path in (seg, sr):
+        ds = pydicom.dcmread(path)
+        assert ds.get("SpecificCharacterSet") == written
+        assert str(ds.ReferringPhysicianName) == ("Núñez^José" if written else "Nunez^Jose")
+        assert _dciodvfy_errors(path) == []
+
+
 def test_a_source_without_type_2_attributes_or_with_a_code_extension_charset_gets_its_seg_and_sr(tmp_path: Path) -> None:
     """De-identifying exports drop Type 2 attributes highdicom reads unguarded (the audit: no
     SEG/SR for any file of such a folder); ``\\ISO 2022 IR 87`` (default repertoire first,

@@ -44,6 +44,7 @@ class Scp:
         self.received: dict[str, tuple[str, str]] = {}  # SOP instance -> (SOP class, syntax)
         self.patients: dict[str, tuple[str, str]] = {}  # SOP instance -> (PatientName, PatientSex)
         self.refuse: set[str] = set()
+        self.abort: set[str] = set()  # SOP instances whose first C-STORE aborts the association
         ae = AE(ae_title=aet)
         ae.require_called_aet = True
         for sop_class in classes or [c.abstract_syntax for c in AllStoragePresentationContexts]:
@@ -57,6 +58,10 @@ class Scp:
         ds = event.dataset
         if ds.SOPInstanceUID in self.refuse:
             return REFUSED
+        if ds.SOPInstanceUID in self.abort:
+            self.abort.discard(ds.SOPInstanceUID)
+            event.assoc.abort()
+            return 0xC000
         self.received[ds.SOPInstanceUID] = (ds.SOPClassUID, event.context.transfer_syntax)
         self.patients[ds.SOPInstanceUID] = (str(ds.get("PatientName", "")), ds.get("PatientSex", ""))
         return 0x0000
@@ -157,6 +162,17 @@ def test_a_refused_or_unreadable_file_fails_alone_and_the_command_says_which(
     assert f"{len(paths) - 2} of {len(paths)} files sent to {scp.destination}" in cli.output
     assert f"{refused}: refused with status 0xA700" in cli.output
     assert f"{broken}: cannot read it:" in cli.output
+
+
+def test_a_file_whose_association_is_lost_is_sent_again_on_a_new_one(run_dir: Path, scp: Scp) -> None:
+    """A PACS that aborted the association while storing the third object (restarting, a
+    firewall's idle cut) lost it and the fourth, sent on the dead association before it was
+    seen gone: two of 16 objects failed 'no answer to the C-STORE'."""
+    paths = run_objects(run_dir)
+    scp.abort.add(_uid(paths[2]))
+    results = send(paths, scp.destination, timeout_s=5)
+    assert [(r.status, r.reason) for r in results] == [("sent", "")] * len(paths)
+    assert set(scp.received) == {_uid(p) for p in paths}
 
 
 def test_a_class_the_destination_does_not_store_fails_those_files_only(run_dir: Path) -> None:

@@ -8,16 +8,20 @@ declared, which :data:`PRIVATE_SCHEME` does through CodingSchemeIdentificationSe
 
 from __future__ import annotations
 
+import codecs
 import hashlib
+import warnings
 from copy import deepcopy
 from pathlib import Path
 
 import highdicom as hd
 import pydicom
 from pydicom.dataset import Dataset
+from pydicom.charset import convert_encodings, default_encoding, python_encoding
 from pydicom.multival import MultiValue
 from pydicom.sr.codedict import codes
 from pydicom.uid import generate_uid
+from pydicom.valuerep import TM
 
 from follicle_seg import __version__
 from follicle_seg.atomic import atomic_write
@@ -187,8 +191,12 @@ def derived_uid(source_uid: str, kind: str, content: bytes = b"") -> str:
     return str(generate_uid(entropy_srcs=[source_uid, kind, __version__, digest]))
 
 
-#: Dates highdicom reads from the source; one that is not a calendar day is written empty.
+#: Dates highdicom reads from the source: written ``YYYYMMDD`` (the ACR-NEMA ``2024-06-11`` and
+#: ``2024.06.11`` that ingestion reads included), empty when not a calendar day.
 _DATES = ("StudyDate", "SeriesDate", "AcquisitionDate", "ContentDate")
+#: Times highdicom reads from the source: written ``HHMMSS.FFFFFF`` (``12:00:00`` read past, a
+#: seventh fraction digit dropped), empty when not a time of day.
+_TIMES = ("StudyTime", "SeriesTime", "AcquisitionTime", "ContentTime")
 #: Type 2 attributes highdicom reads from the source unguarded: present (maybe empty) in a valid
 #: image, dropped by some de-identifying exports.
 _TYPE2 = ("PatientID", "PatientName", "PatientBirthDate", "PatientSex", "AccessionNumber", "StudyID",
@@ -206,9 +214,13 @@ _REFERENCED = {"SOPClassUID": "(0008,0016)", "SOPInstanceUID": "(0008,0018)",
 
 def read_source(source_path: str | Path) -> Dataset:
     """Read a source image with its pixel data left undecoded (only the header is needed), made
-    fit for highdicom: a date that is not a calendar day (``20250231``, which ingestion reads
-    past) empty, the Type 2 attributes it reads (:data:`_TYPE2`) present, and a character set
-    whose first value is empty (the default repertoire before code extensions) spelt out.
+    fit for highdicom: dates and times in the DICOM form (:data:`_DATES`, :data:`_TIMES`; one
+    that is not a calendar day or time, ``20250231`` say, which ingestion reads past, empty), the
+    patient's name, birth date and sex empty as the objects write them (:func:`strip_identity`:
+    highdicom refused a birth date ``00000000`` or a sex ``W``), the Type 2 attributes it reads
+    (:data:`_TYPE2`) present, a character set whose first value is empty (the default
+    repertoire before code extensions) spelt out, and a misspelt one (``ISO_IR100``, ``UTF-8``)
+    written as the defined term pydicom reads it as (:func:`_charset_term`).
 
     Raises
     ------
@@ -219,11 +231,14 @@ def read_source(source_path: str | Path) -> Dataset:
     missing = [f"{k} {tag}" for k, tag in _REFERENCED.items() if not str(source.get(k, "") or "").strip()]
     if missing:
         raise UnfitSource(f"the source has no {', '.join(missing)}: an object referring to it cannot name it")
-    for keyword in _DATES:
+    for keyword, form in (*((k, _dicom_date) for k in _DATES), *((k, _dicom_time) for k in _TIMES)):
         value = str(source.get(keyword, "") or "")
-        if value and not iso_date(value):
+        if value:
             source.pop(keyword)
-            setattr(source, keyword, "")
+            setattr(source, keyword, form(value))
+    for keyword in _BLANKED:
+        source.pop(keyword, None)
+        setattr(source, keyword, "")
     for keyword in _TYPE2:
         if keyword not in source:
             setattr(source, keyword, "")
@@ -232,7 +247,60 @@ def read_source(source_path: str | Path) -> Dataset:
         source.SpecificCharacterSet = ["ISO 2022 IR 6", *charsets[1:]]  # PS3.3 C.12.1.1.2
     elif charsets is not None and not charsets:
         del source.SpecificCharacterSet
+    elif isinstance(charsets, str) and charsets not in _SINGLE_CHARSETS:
+        del source.SpecificCharacterSet  # (the text, not read yet, is then read in the term meant)
+        if term := _charset_term(charsets):
+            source.SpecificCharacterSet = term
     return source
+
+
+#: The single character sets highdicom takes (code extensions need several values).
+_SINGLE_CHARSETS = frozenset(v.value for v in hd.SpecificCharacterSetValues if not v.value.startswith("ISO 2022"))
+
+
+def _charset_term(value: str) -> str | None:
+    """The defined term of a single character set that pydicom reads and highdicom refuses: the
+    one pydicom reads its text as (an unknown term as Latin-1, pydicom's default); None for
+    ``ISO_IR 6``, the default repertoire.
+
+    >>> _charset_term("ISO_IR100"), _charset_term("ISO-8859-1"), _charset_term("UTF-8"), _charset_term("ISO_IR 6")
+    ('ISO_IR 100', 'ISO_IR 100', 'ISO_IR 192', None)
+    """
+    if python_encoding.get(value) == default_encoding:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pydicom's own note of the misspelling
+        codec = convert_encodings([value])[0]
+    try:
+        name = codecs.lookup(codec).name
+    except LookupError:  # read as pydicom's default
+        name = codecs.lookup(default_encoding).name
+    return next((term for term, known in python_encoding.items()
+                 if term in _SINGLE_CHARSETS and codecs.lookup(known).name == name), None)  # fmt: skip
+
+
+def _dicom_date(value: str) -> str:
+    """DICOM DA of a date ingestion reads, ``""`` for one it does not.
+
+    >>> _dicom_date("2024-06-11"), _dicom_date("20250231")
+    ('20240611', '')
+    """
+    return iso_date(value).replace("-", "")
+
+
+def _dicom_time(value: str) -> str:
+    """DICOM TM of a time, colons and a seventh fraction digit dropped; ``""`` when not a time.
+
+    >>> _dicom_time("12:00:00.5"), _dicom_time("120000.1234567"), _dicom_time("2500"), _dicom_time("noon")
+    ('120000.5', '120000.123456', '', '')
+    """
+    whole, dot, fraction = value.strip().replace(":", "").partition(".")
+    text = whole + dot + fraction[:6]
+    try:
+        TM(text)
+    except ValueError:
+        return ""
+    return text
 
 
 def strip_identity(ds: Dataset, *, pseudonymised: bool = False) -> None:
