@@ -176,6 +176,8 @@ def main(argv: list[str] | None = None) -> None:
     n_a, t_a, segs = bench_model(paths, segmenter, args.batch_size, args.model_frames)
     a = rate(n_a, t_a)
     stage.done(a_model_fps=round(a, 2))
+    if segmenter.batch_size != args.batch_size:  # the GPU ran out of memory: passes were split
+        stage.done(a_batch_size_after_out_of_memory=segmenter.batch_size)
     if segmenter.device.startswith("cuda"):  # of stage (a), in this process
         stage.done(cuda_peak_allocated_mib=round(torch.cuda.max_memory_allocated() / 2**20, 1))
     n_c, t_c = bench_measure(segs)
