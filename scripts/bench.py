@@ -30,7 +30,7 @@ import torch
 
 from follicle_seg.analyse import FileAnalysis, analyse_frame
 from follicle_seg.io import discover, iter_frames, read_record
-from follicle_seg.model.infer import Segmenter
+from follicle_seg.model.infer import Segmenter, resolve_device
 from follicle_seg.model.preprocess import TARGET_MM
 from follicle_seg.pipeline import read_timing
 
@@ -142,6 +142,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--work", type=Path, default=None, help="folder for the study and outputs (default: temp)")
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = ap.parse_args(argv)
+    try:  # before minutes of writing the archive
+        resolve_device(args.device)
+    except ValueError as exc:
+        ap.error(f"--device {args.device}: {exc}")
 
     started = time.perf_counter()
     # absolute: the files found under the archive are, and paths are taken relative to it
