@@ -248,3 +248,19 @@ def test_out_of_gpu_memory_splits_the_forward_pass(monkeypatch) -> None:
     seg.network = lambda batch: (_ for _ in ()).throw(torch.cuda.OutOfMemoryError("CUDA out of memory"))
     with pytest.raises(torch.cuda.OutOfMemoryError):
         seg.predict(items[:1])
+
+
+def test_run_on_a_cuda_index_the_machine_lacks_stops_before_out_is_made(monkeypatch, tmp_path) -> None:
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from follicle_seg.cli import app
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    sample = Path(__file__).parents[1] / "data_samples" / "mono_left.dcm"
+    result = CliRunner().invoke(app, ["run", str(sample), "--out", str(tmp_path / "o"), "--device", "cuda:1"])
+    assert result.exit_code == 2, result.output
+    assert "error: --device cuda:1: device 'cuda:1' requested but this machine has 1 CUDA GPU(s)" in result.output
+    assert not (tmp_path / "o").exists()
