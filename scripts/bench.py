@@ -30,7 +30,7 @@ import torch
 
 from follicle_seg.analyse import FileAnalysis, analyse_frame
 from follicle_seg.io import discover, iter_frames, read_record
-from follicle_seg.model.infer import Segmenter
+from follicle_seg.model.infer import Segmenter, resolve_device
 from follicle_seg.model.preprocess import TARGET_MM
 from follicle_seg.pipeline import read_timing
 
@@ -142,6 +142,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--work", type=Path, default=None, help="folder for the study and outputs (default: temp)")
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = ap.parse_args(argv)
+    try:  # before minutes of writing the archive
+        resolve_device(args.device)
+    except ValueError as exc:
+        ap.error(f"--device {args.device}: {exc}")
 
     started = time.perf_counter()
     # absolute: the files found under the archive are, and paths are taken relative to it
@@ -176,6 +180,8 @@ def main(argv: list[str] | None = None) -> None:
     n_a, t_a, segs = bench_model(paths, segmenter, args.batch_size, args.model_frames)
     a = rate(n_a, t_a)
     stage.done(a_model_fps=round(a, 2))
+    if segmenter.batch_size != args.batch_size:  # the GPU ran out of memory: passes were split
+        stage.done(a_batch_size_after_out_of_memory=segmenter.batch_size)
     if segmenter.device.startswith("cuda"):  # of stage (a), in this process
         stage.done(cuda_peak_allocated_mib=round(torch.cuda.max_memory_allocated() / 2**20, 1))
     n_c, t_c = bench_measure(segs)

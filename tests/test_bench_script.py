@@ -57,3 +57,15 @@ def test_an_archive_of_stills_holds_one_file_per_frame_of_the_chosen_sweeps(tmp_
     assert len({r.series_instance_uid for r in records}) == 3
     cines = _script().make_archive(tmp_path / "cines", 3, 4, seed=1)
     assert [read_record(p).n_frames for p in discover([cines])] == [4, 4, 4]
+
+
+def test_a_device_the_machine_lacks_is_one_line_before_the_archive_is_written(tmp_path: Path, monkeypatch, capsys) -> None:
+    import pytest
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(SystemExit) as stop:
+        _script().main(["--files", "1", "--frames", "2", "--device", "cuda", "--work", str(tmp_path / "w")])
+    assert stop.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1].endswith("--device cuda: device 'cuda' requested but no CUDA GPU is available.")
+    assert not (tmp_path / "w").exists()

@@ -191,3 +191,76 @@ def test_device_resolution() -> None:
         resolve_device("tpu")
     with pytest.raises(ValueError):
         Segmenter(device="cpu", batch_size=0)
+
+
+def test_a_cuda_index_the_machine_lacks_is_refused(monkeypatch) -> None:
+    """``cuda:1`` on a one-GPU machine failed at the model load with a traceback."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert resolve_device("cuda") == "cuda" and resolve_device("cuda:0") == "cuda:0"
+    with pytest.raises(ValueError, match=r"'cuda:1' requested but this machine has 1 CUDA GPU\(s\)"):
+        resolve_device("cuda:1")
+    with pytest.raises(ValueError, match="'auto', 'cpu' or 'cuda"):
+        resolve_device("cuda:x")
+
+
+@pytest.mark.parametrize(("capability", "dtype"), [((7, 5), torch.float16), ((7, 0), torch.float16),
+                                                   ((8, 0), torch.bfloat16), ((9, 0), torch.bfloat16)])
+def test_mixed_precision_is_bf16_only_where_the_gpu_has_it(monkeypatch, capability, dtype) -> None:
+    """A T4 or V100 only emulates bf16 (cuDNN has no bf16 convolutions there), yet
+    ``torch.cuda.is_bf16_supported()`` says True on them: those cards get fp16."""
+    from follicle_seg.model import infer
+
+    class OnAnyDevice(torch.nn.Module):
+        def to(self, *args, **kwargs):  # (no GPU here)
+            return self
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    monkeypatch.setattr(infer, "load_network", lambda weights: OnAnyDevice())
+    assert infer.autocast_dtype("cuda") == dtype
+    assert Segmenter(device="cuda", threads=1).amp_dtype == dtype
+    assert Segmenter(device="cuda", threads=1, amp=False).amp_dtype is None
+
+
+def test_out_of_gpu_memory_splits_the_forward_pass(monkeypatch) -> None:
+    """A pass that runs out of GPU memory is split in two (and the batch size halved for the
+    passes after it), with the results of one pass; a single frame that does not fit fails."""
+    seg = Segmenter(device="cpu", batch_size=4, threads=1)
+    rng = np.random.default_rng(3)
+    items = [(rng.integers(0, 255, (64, 64), dtype=np.uint8), 0.3, 0.3) for _ in range(5)]
+    expected = seg.predict(items)
+    network, sizes = seg.network, []
+
+    def small_gpu(batch: torch.Tensor) -> torch.Tensor:
+        sizes.append(len(batch))
+        if len(batch) > 2:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return network(batch)
+
+    monkeypatch.setattr(seg, "network", small_gpu)
+    out = seg.predict(items)
+    assert sizes == [4, 2, 2, 1] and seg.batch_size == 2
+    for (a, fa), (b, fb) in zip(out, expected):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+        assert fa == fb
+    seg.network = lambda batch: (_ for _ in ()).throw(torch.cuda.OutOfMemoryError("CUDA out of memory"))
+    with pytest.raises(torch.cuda.OutOfMemoryError):
+        seg.predict(items[:1])
+
+
+def test_run_on_a_cuda_index_the_machine_lacks_stops_before_out_is_made(monkeypatch, tmp_path) -> None:
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from follicle_seg.cli import app
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    sample = Path(__file__).parents[1] / "data_samples" / "mono_left.dcm"
+    result = CliRunner().invoke(app, ["run", str(sample), "--out", str(tmp_path / "o"), "--device", "cuda:1"])
+    assert result.exit_code == 2, result.output
+    assert "error: --device cuda:1: device 'cuda:1' requested but this machine has 1 CUDA GPU(s)" in result.output
+    assert not (tmp_path / "o").exists()

@@ -5,8 +5,9 @@ what it is batched with. A frame without calibration is read at several assumed 
 (:data:`UNCALIBRATED_DEPTHS_MM`) and the reading that finds the most ovary is kept.
 
 The same code runs on CPU and CUDA. On CUDA the batch goes through pinned memory with
-``non_blocking`` copies, the network runs channels-last under autocast (bf16 where supported,
-else fp16); everything runs under :func:`torch.inference_mode`.
+``non_blocking`` copies, the network runs channels-last under autocast (bf16 where the GPU has
+it in hardware, else fp16; :func:`autocast_dtype`); everything runs under
+:func:`torch.inference_mode`. A pass that runs out of GPU memory is split in two.
 
 The per-frame work around the forward pass (resampling, the fan mask, normalisation; mapping
 back, out-of-distribution flags, keeping one ovary) runs on a pool of ``threads`` threads: it
@@ -16,7 +17,9 @@ scipy and torch calls it makes release the GIL.
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -46,6 +49,8 @@ from follicle_seg.types import (
     Frame,
     FrameSegmentation,
 )
+
+log = logging.getLogger("follicle_seg")
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -108,11 +113,27 @@ def resolve_device(device: str) -> str:
     """
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but no CUDA GPU is available.")
-    if device != "cpu" and not device.startswith("cuda"):
+    if device == "cpu":
+        return device
+    cuda = re.fullmatch(r"cuda(?::(\d+))?", device)
+    if cuda is None:
         raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', not {device!r}.")
+    if not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but no CUDA GPU is available.")
+    if cuda[1] is not None and int(cuda[1]) >= torch.cuda.device_count():
+        raise ValueError(f"device {device!r} requested but this machine has {torch.cuda.device_count()} "
+                         "CUDA GPU(s), numbered from 0.")
     return device
+
+
+def autocast_dtype(device: str) -> torch.dtype:
+    """Mixed-precision type on a CUDA device: bf16 where the GPU has it in hardware (compute
+    capability 8.0 on, or ROCm), else fp16. Older cards (T4, V100) only emulate bf16, and cuDNN
+    has no bf16 convolutions there: ``torch.cuda.is_bf16_supported()`` says yes to them all the same.
+    """
+    if torch.version.hip or torch.cuda.get_device_capability(device)[0] >= 8:
+        return torch.bfloat16
+    return torch.float16
 
 
 def ood_flags(probs: np.ndarray) -> tuple[str, ...]:
@@ -158,7 +179,7 @@ class Segmenter:
         Frames per forward pass (fewer when frames are larger than :data:`FRAME_PIXELS`); a
         pass holds frames of one network-input shape only.
     amp
-        Mixed precision on CUDA (bf16 where supported, else fp16). Ignored on CPU.
+        Mixed precision on CUDA (:func:`autocast_dtype`). Ignored on CPU.
     uncalibrated_depths_mm
         Depths tried for frames without calibration, the most confident reading kept
         (:data:`UNCALIBRATED_DEPTHS_MM`); ``(ASSUMED_DEPTH_MM,)`` reads them once.
@@ -194,7 +215,7 @@ class Segmenter:
         cuda = self.device.startswith("cuda")
         self.amp_dtype: torch.dtype | None = None
         if cuda and amp:
-            self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+            self.amp_dtype = autocast_dtype(self.device)
         net = load_network(weights).to(self.device)
         # CPU stays contiguous: channels-last is a third faster there, but oneDNN then keeps
         # memory for every input shape it meets, and peak memory grows with the archive (docs/batch.md)
@@ -250,11 +271,31 @@ class Segmenter:
             by_shape.setdefault(geom.padded_shape, []).append(i)
         results: dict[int, tuple[np.ndarray, tuple[str, ...]]] = {}
         for shape, members in by_shape.items():
-            per_pass = frames_per_pass(shape, self.batch_size)
-            for start in range(0, len(members), per_pass):
-                chunk = members[start : start + per_pass]
-                results.update(zip(chunk, self._predict_batch([prepared[j] for j in chunk])))
+            start = 0
+            while start < len(members):  # (the pass size shrinks after the GPU ran out of memory)
+                chunk = members[start : start + frames_per_pass(shape, self.batch_size)]
+                results.update(zip(chunk, self._predict_fitting([prepared[j] for j in chunk])))
+                start += len(chunk)
         return [results[i] for i in range(len(prepared))]
+
+    def _predict_fitting(
+        self, prepared: Sequence[tuple[np.ndarray, np.ndarray, InputGeometry]]
+    ) -> list[tuple[np.ndarray, tuple[str, ...]]]:
+        """:meth:`_predict_batch`, the pass split in two while the GPU runs out of memory (a GPU
+        shared with other jobs, a batch size set for a larger card); ``batch_size`` is halved
+        for the passes after it. A single frame that does not fit fails as before."""
+        try:
+            return self._predict_batch(prepared)
+        except torch.cuda.OutOfMemoryError:
+            if len(prepared) == 1:
+                raise
+        # outside the except block, whose traceback holds the failed pass's tensors
+        torch.cuda.empty_cache()
+        self.batch_size = max(1, self.batch_size // 2)
+        log.warning("%s ran out of memory with %d frames in a forward pass; batch size now %d",
+                    self.device, len(prepared), self.batch_size)
+        half = len(prepared) // 2
+        return self._predict_fitting(prepared[:half]) + self._predict_fitting(prepared[half:])
 
     def segment(self, frames: Sequence[Frame]) -> list[FrameSegmentation]:
         """Segment frames; labels and probabilities lie on each frame's region grid."""
