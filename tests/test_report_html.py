@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import io
 import os
 import re
 import shutil
@@ -535,3 +536,27 @@ def test_a_reviewed_ovary_visit_says_the_decisions_on_its_patients_page(rendered
     tail = tables["review_log"]["sop_instance_uid"].iloc[0][-8:]
     assert f"<b>reviewed:</b> follicle 1 of image ...{tail} not a follicle (AB: a vessel)" in cell
     assert "reviewed:" not in _page(index, "P-low-1").read_text(encoding="utf-8")  # its decision's side U is gone
+
+
+def test_a_dollar_in_a_patient_id_or_group_is_drawn_as_written_not_as_math(tmp_path, monkeypatch) -> None:
+    """matplotlib read text between two ``$`` as TeX: the chart of PatientID ``A$x^2$`` was
+    titled ``Ax²``, and ``P$\\frac$`` or a group ``a$^$`` stopped the whole report with a
+    ValueError."""
+    from follicle_seg.report import plots
+
+    drawn = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path, digest: drawn.append(fig) or Path(path))
+    tables = _study(tmp_path)
+    ids = {"P-low-1": "A$x^2$", "P-high-1": "P$\\frac$"}
+    for name in ("images", "follicles", "ovaries", "visits"):
+        tables[name]["patient_id"] = tables[name]["patient_id"].replace(ids)
+    for name in ("ovaries", "visits", "response"):
+        tables[name]["group"] = tables[name]["group"].replace({"low": "a$^$"})
+    write_report(tmp_path, tables)
+    for fig in drawn:
+        fig.savefig(io.BytesIO(), format="png")  # (raised here before)
+    texts = [t for fig in drawn for t in fig.findobj(lambda o: hasattr(o, "get_parse_math"))]
+    written = [t.get_text() for t in texts if "$" in t.get_text()]
+    assert "A$x^2$ (a$^$): follicle tracking" in written and "P$\\frac$ (high): follicle tracking" in written
+    assert "a$^$\n(1 patient)" in written
+    assert not [t.get_text() for t in texts if "$" in t.get_text() and t.get_parse_math()]
