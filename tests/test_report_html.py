@@ -383,6 +383,8 @@ def test_empty_study_still_renders(tmp_path: Path) -> None:
     anchors = set(re.findall(r'id="([^"]+)"', text))
     assert all(link[1:] in anchors for link in re.findall(r'href="(#[^"]+)"', text))  # the menu's too
     assert not list((tmp_path / "report").glob("patients/*"))
+    # no visit, no trend: said, not three empty panels scaled 0 to 1
+    assert "No analysed visit." in text and not list((tmp_path / "report").glob("figures/*"))
 
 
 def _chromium() -> str:
@@ -560,3 +562,23 @@ def test_a_dollar_in_a_patient_id_or_group_is_drawn_as_written_not_as_math(tmp_p
     assert "A$x^2$ (a$^$): follicle tracking" in written and "P$\\frac$ (high): follicle tracking" in written
     assert "a$^$\n(1 patient)" in written
     assert not [t.get_text() for t in texts if "$" in t.get_text() and t.get_parse_math()]
+
+
+def test_the_report_names_patients_without_an_analysed_file_and_the_cohort_notes(tmp_path: Path) -> None:
+    """A patient whose every file was rejected was in no section of the report but the rejected
+    files' paths (an archive's file names need not name the patient), and what the run said of
+    the cohort file (a patient with no scan at week 0, one not in it) only on the console."""
+    tables = _study(tmp_path)
+    lost = [dict(path=f"/data/IM{i}", sop_instance_uid=f"9.{i}", patient_id="P-lost<1>", study_date="2026-01-07",
+                 laterality="L", status="rejected", reason="truncated") for i in (1, 2)]  # fmt: skip
+    tables["images"] = pd.concat([tables["images"], _table("images", lost)], ignore_index=True)
+    notes = ["1 patient(s) without a scan at week 0 (7 days before to 6 after the cohort's baseline_date): "
+             "no change from baseline: P-low-1 (nearest scan 85 days after)"]  # fmt: skip
+    text = write_report(tmp_path, tables, notes=notes).read_text(encoding="utf-8")
+    trends = text[text.index('<section id="trends">'):]
+    assert f"<li>{html.escape(notes[0])}</li>" in trends[: trends.index("</section>")]
+    patients = text[text.index('<section id="patients">'):]
+    patients = patients[: patients.index("</section>")]
+    assert "P-lost&lt;1&gt; (2 files rejected or failed)" in patients and '<a href="#rejected">' in patients
+    assert "<td>/data/IM1</td><td>P-lost&lt;1&gt;</td><td>2026-01-07</td><td>rejected</td><td>truncated</td>" in text
+    assert "Patients (3)" in text  # (those with a page)
