@@ -582,3 +582,17 @@ def test_the_report_names_patients_without_an_analysed_file_and_the_cohort_notes
     assert "P-lost&lt;1&gt; (2 files rejected or failed)" in patients and '<a href="#rejected">' in patients
     assert "<td>/data/IM1</td><td>P-lost&lt;1&gt;</td><td>2026-01-07</td><td>rejected</td><td>truncated</td>" in text
     assert "Patients (3)" in text  # (those with a page)
+
+
+def test_a_to_check_row_says_the_ovary_visits_count_when_the_sheet_has_no_line_to_confirm_it(tmp_path: Path) -> None:
+    """After a review, an ovary-visit no longer flagged keeps its decided follicle lines in the
+    worksheet but loses its line to confirm, which gave the count: its "To check" row said
+    "count" and nothing (a craft run: HOSPITAL-..., 2025-01-21, Left, 1 follicle)."""
+    from follicle_seg.review import worksheet
+
+    tables = _study(tmp_path)
+    sheet = worksheet(tables)
+    sheet = sheet[(sheet["sop_instance_uid"] != "") | (sheet["follicle_id"] != "")]  # no line to confirm
+    text = write_report(tmp_path, tables, sheet=sheet).read_text(encoding="utf-8")
+    flagged = tables["ovaries"][tables["ovaries"]["needs_review"].astype(bool)].iloc[0]
+    assert f"Right<br>count {flagged.follicle_count}</td>" in text and "<br>count </td>" not in text

@@ -112,7 +112,7 @@ def write_report(
         _data_files(out_dir),
         _trends(trends and trends.relative_to(report), tables["response"], notes),
         needs_review(tables["ovaries"], tables.get("review_reasons"), patient_links),
-        to_check(sheet, out_dir, overlays_dir, patient_links),
+        to_check(sheet, tables["ovaries"], out_dir, overlays_dir, patient_links),
     ]
     if "review_log" in tables:
         shown = cast("dict[tuple[str, int | None], str]", dict(links))  # by frame, and an image's first (reviewed) one
