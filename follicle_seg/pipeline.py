@@ -278,7 +278,7 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
             summary.review = unreviewed(review, options.out)  # a review saved under another name, say
             if summary.review:
                 log.warning("%s", summary.review)
-        summary.needs_review = _write_outputs(options, tables, results, review, store, decoders)
+        summary.needs_review = _write_outputs(options, tables, results, review, store, decoders, summary.cohort_notes)
         timing["tables and report"] = time.perf_counter() - t
     finally:
         store.close()
@@ -306,9 +306,10 @@ def _check_worksheet(sheet: Path, review, store: StateStore) -> None:
 
 
 def _write_outputs(options: RunOptions, tables: dict, results: list[ImageResult], review, store: StateStore,
-                   decoders: WorkerPool | None) -> int:
+                   decoders: WorkerPool | None, notes: list[str]) -> int:
     """The tables, the review outputs (reviewed overlay copies, whole frames, the worksheet) and
-    the report; returns how many ovary-visits need review."""
+    the report (with ``notes``, the cohort file against the scans); returns how many ovary-visits
+    need review."""
     from follicle_seg.io.tables import write_csv, write_tables
     from follicle_seg.review import WORKSHEET_FILE, content, worksheet
 
@@ -336,7 +337,7 @@ def _write_outputs(options: RunOptions, tables: dict, results: list[ImageResult]
         if options.report:
             from follicle_seg.report.html import write_report
 
-            write_report(options.out, tables, overlay_index=overlays, sheet=sheet)
+            write_report(options.out, tables, overlay_index=overlays, sheet=sheet, notes=notes)
     except OSError as exc:
         raise OutputError(f"{options.out}: cannot write the tables ({exc.strerror or exc})") from exc
     return int(tables["ovaries"]["needs_review"].fillna(False).sum())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import io
 import os
 import re
 import shutil
@@ -382,6 +383,8 @@ def test_empty_study_still_renders(tmp_path: Path) -> None:
     anchors = set(re.findall(r'id="([^"]+)"', text))
     assert all(link[1:] in anchors for link in re.findall(r'href="(#[^"]+)"', text))  # the menu's too
     assert not list((tmp_path / "report").glob("patients/*"))
+    # no visit, no trend: said, not three empty panels scaled 0 to 1
+    assert "No analysed visit." in text and not list((tmp_path / "report").glob("figures/*"))
 
 
 def _chromium() -> str:
@@ -535,3 +538,61 @@ def test_a_reviewed_ovary_visit_says_the_decisions_on_its_patients_page(rendered
     tail = tables["review_log"]["sop_instance_uid"].iloc[0][-8:]
     assert f"<b>reviewed:</b> follicle 1 of image ...{tail} not a follicle (AB: a vessel)" in cell
     assert "reviewed:" not in _page(index, "P-low-1").read_text(encoding="utf-8")  # its decision's side U is gone
+
+
+def test_a_dollar_in_a_patient_id_or_group_is_drawn_as_written_not_as_math(tmp_path, monkeypatch) -> None:
+    """matplotlib read text between two ``$`` as TeX: the chart of PatientID ``A$x^2$`` was
+    titled ``Ax²``, and ``P$\\frac$`` or a group ``a$^$`` stopped the whole report with a
+    ValueError."""
+    from follicle_seg.report import plots
+
+    drawn = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path, digest: drawn.append(fig) or Path(path))
+    tables = _study(tmp_path)
+    ids = {"P-low-1": "A$x^2$", "P-high-1": "P$\\frac$"}
+    for name in ("images", "follicles", "ovaries", "visits"):
+        tables[name]["patient_id"] = tables[name]["patient_id"].replace(ids)
+    for name in ("ovaries", "visits", "response"):
+        tables[name]["group"] = tables[name]["group"].replace({"low": "a$^$"})
+    write_report(tmp_path, tables)
+    for fig in drawn:
+        fig.savefig(io.BytesIO(), format="png")  # (raised here before)
+    texts = [t for fig in drawn for t in fig.findobj(lambda o: hasattr(o, "get_parse_math"))]
+    written = [t.get_text() for t in texts if "$" in t.get_text()]
+    assert "A$x^2$ (a$^$): follicle tracking" in written and "P$\\frac$ (high): follicle tracking" in written
+    assert "a$^$\n(1 patient)" in written
+    assert not [t.get_text() for t in texts if "$" in t.get_text() and t.get_parse_math()]
+
+
+def test_the_report_names_patients_without_an_analysed_file_and_the_cohort_notes(tmp_path: Path) -> None:
+    """A patient whose every file was rejected was in no section of the report but the rejected
+    files' paths (an archive's file names need not name the patient), and what the run said of
+    the cohort file (a patient with no scan at week 0, one not in it) only on the console."""
+    tables = _study(tmp_path)
+    lost = [dict(path=f"/data/IM{i}", sop_instance_uid=f"9.{i}", patient_id="P-lost<1>", study_date="2026-01-07",
+                 laterality="L", status="rejected", reason="truncated") for i in (1, 2)]  # fmt: skip
+    tables["images"] = pd.concat([tables["images"], _table("images", lost)], ignore_index=True)
+    notes = ["1 patient(s) without a scan at week 0 (7 days before to 6 after the cohort's baseline_date): "
+             "no change from baseline: P-low-1 (nearest scan 85 days after)"]  # fmt: skip
+    text = write_report(tmp_path, tables, notes=notes).read_text(encoding="utf-8")
+    trends = text[text.index('<section id="trends">'):]
+    assert f"<li>{html.escape(notes[0])}</li>" in trends[: trends.index("</section>")]
+    patients = text[text.index('<section id="patients">'):]
+    patients = patients[: patients.index("</section>")]
+    assert "P-lost&lt;1&gt; (2 files rejected or failed)" in patients and '<a href="#rejected">' in patients
+    assert "<td>/data/IM1</td><td>P-lost&lt;1&gt;</td><td>2026-01-07</td><td>rejected</td><td>truncated</td>" in text
+    assert "Patients (3)" in text  # (those with a page)
+
+
+def test_a_to_check_row_says_the_ovary_visits_count_when_the_sheet_has_no_line_to_confirm_it(tmp_path: Path) -> None:
+    """After a review, an ovary-visit no longer flagged keeps its decided follicle lines in the
+    worksheet but loses its line to confirm, which gave the count: its "To check" row said
+    "count" and nothing (a craft run: HOSPITAL-..., 2025-01-21, Left, 1 follicle)."""
+    from follicle_seg.review import worksheet
+
+    tables = _study(tmp_path)
+    sheet = worksheet(tables)
+    sheet = sheet[(sheet["sop_instance_uid"] != "") | (sheet["follicle_id"] != "")]  # no line to confirm
+    text = write_report(tmp_path, tables, sheet=sheet).read_text(encoding="utf-8")
+    flagged = tables["ovaries"][tables["ovaries"]["needs_review"].astype(bool)].iloc[0]
+    assert f"Right<br>count {flagged.follicle_count}</td>" in text and "<br>count </td>" not in text

@@ -5,17 +5,19 @@ No script, no CDN, no web font: HTML files with inline CSS, figures in ``report/
 overlay thumbnails in ``report/thumbs/``, links relative to the page (``../overlays/...``,
 ``../images.csv`` from the index), so the output folder can be zipped, moved or opened from a share.
 
-The index: study summary; data files; per dose group trends (figure and ``response.csv``);
+The index: study summary; data files; per dose group trends (figure and ``response.csv``, and
+what the run said of the cohort file against the scans);
 ovary-visits that need review, then their follicles and unsure candidates to check, each a crop
 of its overlay (the lines of ``review_worksheet.csv``, the review's worklist in its order); the
 decisions of a review; the patients, each linking to its page (as the review rows link to the
-ovary-visit on it); rejected and failed files with their reasons. Every string from the tables
-is escaped.
+ovary-visit on it), and those whose every file was rejected or failed; rejected and failed
+files with their patient, visit and reason. Every string from the tables is escaped.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import cast
@@ -24,7 +26,7 @@ import pandas as pd
 
 from follicle_seg import __version__
 from follicle_seg.atomic import atomic_write_bytes
-from follicle_seg.report.markup import bools, esc, table, url
+from follicle_seg.report.markup import bools, esc, table, text, url
 from follicle_seg.report.pages import PatientLinks, page, page_names
 from follicle_seg.report.patient_pages import Overlays, write_patient_pages
 from follicle_seg.report.plots import group_label, group_order, plot_group_trends
@@ -52,6 +54,7 @@ def write_report(
     overlays_dir: str = "overlays",
     overlay_index: pd.DataFrame | None = None,
     sheet: pd.DataFrame | None = None,
+    notes: Sequence[str] = (),
 ) -> Path:
     """Write ``out_dir/report/index.html``, a page per patient in ``report/patients/`` (those
     of patients no longer in the tables removed), their figures and thumbnails.
@@ -72,6 +75,9 @@ def write_report(
     sheet
         The run's review worksheet (:func:`follicle_seg.review.worksheet`, a review's decisions
         first), whose follicle lines "To check" shows; made from ``tables`` when ``None``.
+    notes
+        What the run found of the cohort file against the scans
+        (:func:`follicle_seg.visits.cohort_mismatches`), shown with the dose groups.
 
     Returns
     -------
@@ -89,8 +95,8 @@ def write_report(
     overlays = out_dir / overlays_dir
     if overlay_index is None:
         overlay_index = scan_overlays(overlays, tables["images"]["sop_instance_uid"])
-    figures = report / "figures"
-    trends = plot_group_trends(tables["visits"], tables["response"], figures / "group_trends.png")
+    figures, visits = report / "figures", tables["visits"]
+    trends = plot_group_trends(visits, tables["response"], figures / "group_trends.png") if len(visits) else None
     thumbs = make_thumbnails(overlays, overlay_index, report / "thumbs")
     links = {(str(r.sop_instance_uid), int(r.frame_index)): str(r.file) for r in overlay_index.itertuples()}
     frames: dict[str, list[tuple[int, str]]] = {}
@@ -104,20 +110,20 @@ def write_report(
     sections = [
         _summary(tables),
         _data_files(out_dir),
-        _trends(trends.relative_to(report), tables["response"]),
+        _trends(trends and trends.relative_to(report), tables["response"], notes),
         needs_review(tables["ovaries"], tables.get("review_reasons"), patient_links),
-        to_check(sheet, out_dir, overlays_dir, patient_links),
+        to_check(sheet, tables["ovaries"], out_dir, overlays_dir, patient_links),
     ]
     if "review_log" in tables:
         shown = cast("dict[tuple[str, int | None], str]", dict(links))  # by frame, and an image's first (reviewed) one
         for uid, named in frames.items():
             shown[(uid, None)] = next((n for _, n in named if "/reviewed/" in f"/{n}"), named[0][1])
         sections.append(review_log(tables["review_log"], shown, overlays_dir, patient_links))
-    sections.append(_patient_index(patients, tables["ovaries"], patient_links))
+    sections.append(_patient_index(patients, tables["ovaries"], tables["images"], patient_links))
     sections.append(_rejected(tables["images"]))
     charts = write_patient_pages(report, patients, tables, Overlays(overlays_dir, links, frames, thumbs),
                                  patient_links, check_keys(sheet))  # fmt: skip
-    remove_stale(figures, {trends, *charts})
+    remove_stale(figures, charts | ({trends} if trends else set()))
     remove_stale(report / "thumbs", set(thumbs.values()))
 
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -175,21 +181,26 @@ def _data_files(out_dir: Path) -> str:
     return f"<section id=\"files\"><h2>Data files</h2><ul>{''.join(items)}</ul></section>"
 
 
-def _trends(figure: Path, response: pd.DataFrame) -> str:
+def _trends(figure: Path | None, response: pd.DataFrame, notes: Sequence[str]) -> str:
     columns = [c for c in response.columns]
-    return (
-        "<section id=\"trends\"><h2>Per dose group: follicle count, AFC and largest follicle</h2>"
+    said = "".join(f"<li>{esc(n)}</li>" for n in notes)
+    plot = (
         "<p class=\"muted\">One row per dose group. Thin lines: one patient; black: group mean per nominal visit "
         "(<code>response.csv</code>); the largest follicle's mean is over the patients with a follicle at that "
         "visit, not over every patient.</p>"
         f"<img class=\"figure\" src=\"{url(figure.as_posix())}\" alt=\"Trends per dose group\">"
-        f"<h3>response.csv</h3><div class=\"wide\">{table(response, columns)}</div></section>"
+        if figure else "<p>No analysed visit.</p>"
+    )
+    return (
+        "<section id=\"trends\"><h2>Per dose group: follicle count, AFC and largest follicle</h2>"
+        + (f"<p class=why>The cohort file against the scans:</p><ul class=why>{said}</ul>" if said else "")
+        + f"{plot}<h3>response.csv</h3><div class=\"wide\">{table(response, columns)}</div></section>"
     )
 
 
-def _patient_index(patients: list[str], ovaries: pd.DataFrame, links: PatientLinks) -> str:
+def _patient_index(patients: list[str], ovaries: pd.DataFrame, images: pd.DataFrame, links: PatientLinks) -> str:
     """The patients, each linking to its page, with its group and how many of its ovary-visits
-    need review."""
+    need review; then those with files but none analysed (no page, in no other section)."""
     groups = dict(zip(ovaries["patient_id"].astype(str), ovaries["group"].map(group_label), strict=True))
     flagged = Counter(ovaries.loc[bools(ovaries["needs_review"]), "patient_id"].astype(str))
     items = "".join(
@@ -198,6 +209,12 @@ def _patient_index(patients: list[str], ovaries: pd.DataFrame, links: PatientLin
         for p in patients
     )
     body = f"<ul>{items}</ul>" if items else "<p>No analysed ovary-visit.</p>"
+    files = Counter(images.loc[images["status"].astype(str) != "ok", "patient_id"].map(text))
+    lost = sorted(set(files) - set(patients) - {""})
+    if lost:
+        body += ("<p class=why>Every file of these patients was rejected or failed (<a href=\"#rejected\">why</a>): "
+                 + ", ".join(f"{esc(p)} ({files[p]} file{'s' if files[p] != 1 else ''} rejected or failed)" for p in lost)
+                 + "</p>")  # fmt: skip
     return (f"<section id=\"patients\"><h2>Patients ({len(patients)})</h2><p class=\"muted\">Each patient's "
             "visit timeline, follicle-tracking chart and follicles are on a page of its own.</p>"
             f"{body}</section>")  # fmt: skip
@@ -209,10 +226,12 @@ def _rejected(images: pd.DataFrame) -> str:
         body = "<p>Every input file was analysed.</p>"
     else:
         rows = "".join(
-            f"<tr><td>{esc(r.path)}</td><td>{esc(r.status)}</td><td>{esc(r.reason)}</td></tr>"
+            f"<tr><td>{esc(r.path)}</td><td>{esc(r.patient_id)}</td><td>{esc(r.study_date)}</td>"
+            f"<td>{esc(r.status)}</td><td>{esc(r.reason)}</td></tr>"
             for r in bad.sort_values("path").itertuples()
         )
-        body = f"<table><tr><th>file</th><th>status</th><th>reason</th></tr>{rows}</table>"
+        body = ("<table><tr><th>file</th><th>patient</th><th>visit</th><th>status</th><th>reason</th></tr>"
+                f"{rows}</table>")  # fmt: skip
     return f"<section id=\"rejected\"><h2>Rejected and failed files ({len(bad)})</h2>{body}</section>"
 
 

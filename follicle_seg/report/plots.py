@@ -7,6 +7,8 @@
 
 Inputs are the SPEC tables (``visits.csv``, ``response.csv``, ``follicles.csv``,
 ``ovaries.csv``) as pandas DataFrames; missing numbers are NaN or ``pd.NA``.
+Text from the tables (patient ids, dose groups) is drawn as written, never read as
+mathtext: a PatientID ``A$x^2$`` was drawn ``Ax²``, and ``P$\\frac$`` stopped the report.
 
 A figure whose inputs have not changed since it was drawn is not drawn again: each PNG carries a
 digest of its inputs, of this module and of matplotlib's version (a text chunk), so a run that
@@ -115,7 +117,7 @@ def plot_group_trends(visits: pd.DataFrame, response: pd.DataFrame, path: str | 
             if row == rows - 1:
                 ax.set_xlabel("days from baseline")
         n = mine["patient_id"].nunique()
-        axes[row][0].set_ylabel(f"{group}\n({n} patient{'s' if n != 1 else ''})")
+        axes[row][0].set_ylabel(f"{group}\n({n} patient{'s' if n != 1 else ''})", parse_math=False)
     for ax in axes[0]:  # once every group is drawn (the rows of a column share it): read against zero
         ax.set_ylim(bottom=0)
     return _save(fig, path, digest)
@@ -202,7 +204,7 @@ def plot_follicle_tracking(
     if np.isfinite(span).any():
         low, high = float(np.nanmin(span)), float(np.nanmax(span))
         axes[0].set_xlim(low - 3, max(high, low + 14) + 3)
-    fig.suptitle(title, fontsize=11)
+    fig.suptitle(title, fontsize=11, parse_math=False)
     handles = [  # what the chart draws only
         Line2D([], [], color="#444444", marker="o", linestyle="-", label="counted follicle; line: largest, visit to visit")
         if "line" in drawn else Line2D([], [], color="#444444", marker="o", linestyle="", label="counted follicle")

@@ -56,17 +56,18 @@ def _follicle_lines(sheet: pd.DataFrame) -> pd.DataFrame:
     return sheet[sheet["follicle_id"] != ""]  # (not an image's side line)
 
 
-def to_check(sheet: pd.DataFrame, out_dir: Path, overlays_dir: str, links: PatientLinks) -> str:
+def to_check(sheet: pd.DataFrame, ovaries: pd.DataFrame, out_dir: Path, overlays_dir: str, links: PatientLinks) -> str:
     """The follicle lines of the review worksheet, a crop of each from its overlay, one row per
-    ovary-visit: what a reviewer decides, at a glance (and what a review decided, so captioned).
+    ovary-visit with its count (``ovaries``: the worksheet has no line to confirm an ovary-visit
+    a review settled): what a reviewer decides, at a glance (and what a review decided, so captioned).
 
     One list on the index, not one per patient's page: it is the worksheet's lines in its order,
     the review's worklist, gone through once from the top; each row links to its ovary-visit on
     the patient's page (the whole timeline), which links back to the row
     (:meth:`~follicle_seg.report.pages.PatientLinks.check_id`)."""
     lines = _follicle_lines(sheet)
-    confirm = sheet[(sheet["sop_instance_uid"] == "") & (sheet["follicle_count"] != "")]
-    count = {(r.patient_id, r.study_date, r.laterality): r.follicle_count for r in confirm.itertuples()}
+    count = {(str(r.patient_id), str(r.study_date), str(r.laterality)): num(r.follicle_count, 0)
+             for r in ovaries.itertuples()}  # fmt: skip
     if lines.empty:
         return "<section id=\"check\"><h2>To check</h2><p>No follicle or candidate to check.</p></section>"
     rows = []
@@ -90,7 +91,7 @@ def to_check(sheet: pd.DataFrame, out_dir: Path, overlays_dir: str, links: Patie
             figures.append(f"<figure>{link}<b>{esc(number)}</b> {esc(size)} &middot; {esc(what)}</figure>")
         rows.append(
             f"<tr id=\"{links.check_id(patient, date, side)}\"><td>{links.link(patient, date, side)}<br>{esc(date)}<br>"
-            f"{esc(SIDE_NAMES.get(side, side))}<br>count {esc(count.get((patient, date, side), ''))}</td>"
+            f"{esc(SIDE_NAMES.get(side, side))}<br>count {count.get((patient, date, side), '&ndash;')}</td>"
             f"<td><div class=\"thumbs crops\">{''.join(figures)}</div></td></tr>"
         )
     n_decided = int((lines["decision"] != "").sum())
