@@ -55,10 +55,12 @@ def test_inference_config_network_loads_the_state_dict_weights_only() -> None:
     parser = ConfigParser()
     parser.read_config(ROOT / "configs" / "inference.json")
     parser["bundle_root"] = str(ROOT)
-    net = parser.get_parsed_content("network_def")
     state = torch.load(parser.get_parsed_content("checkpoint"), map_location="cpu", weights_only=True)
-    net.load_state_dict(state)  # strict: every key fits
-    net.eval()
+    parser.get_parsed_content("network_def").load_state_dict(state)  # strict: every key fits
+    # the config's `network` is the shipped network, weights loaded (it was the untrained network_def)
+    net = parser.get_parsed_content("network")
+    assert not net.training
+    assert all(torch.equal(value.cpu(), state[key]) for key, value in net.state_dict().items())
     with torch.no_grad():
         assert net(torch.rand(1, 1, 64, 80)).shape == (1, 3, 64, 80)
 
