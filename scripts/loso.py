@@ -74,6 +74,21 @@ def score(weights: Path, frames: list[tuple]) -> dict[str, float]:
             "precision": det["precision"], "recall": det["recall"], "count_exact": m["count_exact"]}
 
 
+def mean_drop_of(table: dict[str, dict[str, dict]], metric: str) -> float | None:
+    """Mean of in-style - held out over the families where both are defined (a precision is
+    ``None`` when a network found no follicle); ``None`` when none is.
+
+    Examples
+    --------
+    >>> mean_drop_of({"a": {"in_style": {"p": 0.5}, "held_out": {"p": 0.25}},
+    ...               "b": {"in_style": {"p": 0.5}, "held_out": {"p": None}}}, "p")
+    0.25
+    """
+    drops = [t["in_style"][metric] - t["held_out"][metric] for t in table.values()
+             if t["in_style"][metric] is not None and t["held_out"][metric] is not None]
+    return float(np.mean(drops)) if drops else None
+
+
 def fit(name: str, styles: list[str], train_pool, val_pool, work: Path, steps: int, seed: int) -> Path:
     out = work / name
     weights = out / "models" / "model.pt"
@@ -138,7 +153,7 @@ def main() -> None:
         table[style] = {"in_style": score(all_weights, frames), "held_out": score(held, frames)}
         print(style, json.dumps(table[style]), flush=True)
     metrics = list(next(iter(table.values()))["in_style"])
-    mean_drop = {m: float(np.mean([t["in_style"][m] - t["held_out"][m] for t in table.values()])) for m in metrics}
+    mean_drop = {m: mean_drop_of(table, m) for m in metrics}
     target = args.few_shot_style or max(
         table, key=lambda s: table[s]["in_style"]["ovary_dice"] - table[s]["held_out"]["ovary_dice"])
     adapted = few_shot(target, work / f"no_{target}" / "models" / "model.pt", scoring_frames(target, args.n_score),

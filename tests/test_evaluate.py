@@ -202,3 +202,36 @@ def test_evaluate_says_a_bad_weights_file_or_outline_masks_in_one_line(tmp_path:
     result = CliRunner().invoke(app, ["evaluate", "--data", str(tmp_path / "d"), "--device", "cpu"], env={"COLUMNS": "300"})
     message = " ".join(result.output.replace("│", " ").split())
     assert result.exit_code == 2 and "mask value 3 (outline only) is for training; found in outlined." in message
+
+
+def test_nothing_found_scores_no_precision_not_a_perfect_one() -> None:
+    """A network that found no follicle scored precision 1.00 (the issue's >= 0.98 target "met"),
+    and a size class with no follicle at all 1.00 / 1.00."""
+    truth = frame([((80, 80), 10), ((120, 120), 10)], OVARY)
+    nothing = np.where(truth > 0, 1, 0).astype(np.uint8)
+    s = summarise([score_frame(nothing, truth, SPACING, SPACING)])
+    det = s["detection"]
+    assert (det["tp"], det["fp"], det["fn"]) == (0, 0, 2)
+    assert det["precision"] is None and det["recall"] == 0.0 and det["f1"] is None
+    empty_class = s["per_size_class"][">=18"]
+    assert (empty_class["precision"], empty_class["recall"], empty_class["f1"]) == (None, None, None)
+    table = format_table({"net": s})
+    assert ">=2 mm precision" in table and [line.split()[-1] for line in table.splitlines()
+                                             if line.startswith((">=2 mm precision", ">=18 mm P/R/n"))] == ["-", "-/-/0"]
+
+
+def test_limits_of_agreement_need_two_differences() -> None:
+    """One matched follicle gave limits of agreement of zero width, [bias, bias]."""
+    from follicle_seg.model.evaluate import FrameScore, limits_of_agreement
+
+    one = limits_of_agreement([0.3])
+    assert one == {"n": 1, "bias_mm": pytest.approx(0.3), "loa_low_mm": None, "loa_high_mm": None}
+    two = limits_of_agreement([0.1, 0.3])  # sd (ddof 1) = 0.1 * sqrt(2)
+    assert two["bias_mm"] == pytest.approx(0.2)
+    assert (two["loa_low_mm"], two["loa_high_mm"]) == pytest.approx((0.2 - 1.96 * 0.1 * 2**0.5, 0.2 + 1.96 * 0.1 * 2**0.5))
+    assert limits_of_agreement([])["bias_mm"] is None
+    score = FrameScore(ovary_inter=1, ovary_sum=2, follicle_inter=1, follicle_sum=2, hits=[(6.0, 6.3)],
+                       truth_count=1, pred_count=1)  # fmt: skip
+    summary = summarise([score])
+    assert summary["diameter"]["loa_low_mm"] is None and summary["per_size_class"]["5-10"]["loa_high_mm"] is None
+    assert "+0.30 [-,-]" in format_table({"net": summary})

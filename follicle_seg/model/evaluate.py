@@ -13,6 +13,10 @@ Per frame (one ovary per frame on the synthetic sets):
 * mean-diameter difference (prediction - truth, mm) of matched follicles: bias and 95 % limits of
   agreement (bias +- 1.96 SD), overall and per size class.
 
+A figure with nothing to rest on is ``None`` (written "-"), never a perfect score: precision when
+nothing was found, recall when nothing was true, F1 when either is ``None``, the bias of no
+matched follicle, the limits of agreement of fewer than two (one difference has no spread).
+
 :func:`reported_labels` keeps only the follicles the pipeline would report for a still frame
 (mean follicle probability >= :data:`follicle_seg.tracking.MIN_FOLLICLE_SCORE`); the others
 become ovary, as an unreported follicle leaves the ovary outline as it was.
@@ -208,19 +212,36 @@ def score_frame(
     )
 
 
-def _prf(tp: int, fp: int, fn: int) -> dict[str, float | int]:
-    precision = tp / (tp + fp) if tp + fp else 1.0
-    recall = tp / (tp + fn) if tp + fn else 1.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+def _prf(tp: int, fp: int, fn: int) -> dict[str, float | int | None]:
+    precision = tp / (tp + fp) if tp + fp else None
+    recall = tp / (tp + fn) if tp + fn else None
+    if precision is None or recall is None:
+        f1 = None
+    else:
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return {"precision": precision, "recall": recall, "f1": f1, "tp": tp, "fp": fp, "fn": fn}
 
 
+def limits_of_agreement(differences: Sequence[float]) -> dict[str, float | int | None]:
+    """Bias (mean difference) and 95 % limits of agreement (bias +- 1.96 SD, ddof 1).
+
+    Examples
+    --------
+    >>> limits_of_agreement([0.1, 0.3])["loa_high_mm"] > 0.3
+    True
+    >>> limits_of_agreement([0.3])
+    {'n': 1, 'bias_mm': 0.3, 'loa_low_mm': None, 'loa_high_mm': None}
+    """
+    diff = np.asarray(differences, dtype=float)
+    bias = float(diff.mean()) if diff.size else None
+    if bias is None or diff.size < 2:
+        return {"n": int(diff.size), "bias_mm": bias, "loa_low_mm": None, "loa_high_mm": None}
+    sd = float(diff.std(ddof=1))
+    return {"n": int(diff.size), "bias_mm": bias, "loa_low_mm": bias - 1.96 * sd, "loa_high_mm": bias + 1.96 * sd}
+
+
 def _agreement(pairs: Sequence[tuple[float, float]]) -> dict[str, float | int | None]:
-    if not pairs:
-        return {"n": 0, "bias_mm": None, "loa_low_mm": None, "loa_high_mm": None}
-    diff = np.array([p - t for t, p in pairs])
-    bias, sd = float(diff.mean()), float(diff.std(ddof=1)) if len(diff) > 1 else 0.0
-    return {"n": len(diff), "bias_mm": bias, "loa_low_mm": bias - 1.96 * sd, "loa_high_mm": bias + 1.96 * sd}
+    return limits_of_agreement([p - t for t, p in pairs])
 
 
 def summarise(scores: Sequence[FrameScore]) -> dict[str, Any]:
@@ -316,6 +337,9 @@ def format_table(results: dict[str, dict[str, Any]]) -> str:
     def fmt(v: Any) -> str:
         return "-" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))
 
+    def short(v: float | None, spec: str) -> str:
+        return "-" if v is None else format(v, spec)
+
     rows: list[tuple[str, list[Any]]] = [
         ("frames", [r["n_frames"] for r in results.values()]),
         ("ovary Dice", [r["ovary_dice"] for r in results.values()]),
@@ -333,13 +357,13 @@ def format_table(results: dict[str, dict[str, Any]]) -> str:
     ]
     for cls, _, _ in SIZE_CLASSES:
         rows.append((f"{cls} mm P/R/n", [
-            f"{r['per_size_class'][cls]['precision']:.2f}/{r['per_size_class'][cls]['recall']:.2f}/"
+            f"{short(r['per_size_class'][cls]['precision'], '.2f')}/{short(r['per_size_class'][cls]['recall'], '.2f')}/"
             f"{r['per_size_class'][cls]['tp'] + r['per_size_class'][cls]['fn']}"
             for r in results.values()]))
         rows.append((f"{cls} mm LoA", [
             "-" if r["per_size_class"][cls]["bias_mm"] is None else
-            f"{r['per_size_class'][cls]['bias_mm']:+.2f} [{r['per_size_class'][cls]['loa_low_mm']:+.2f},"
-            f"{r['per_size_class'][cls]['loa_high_mm']:+.2f}]"
+            f"{short(r['per_size_class'][cls]['bias_mm'], '+.2f')} [{short(r['per_size_class'][cls]['loa_low_mm'], '+.2f')},"
+            f"{short(r['per_size_class'][cls]['loa_high_mm'], '+.2f')}]"
             for r in results.values()]))
     width = max(len(n) for n in ["metric", *[r[0] for r in rows]]) + 2
     cols = [max(12, len(n) + 2, *(len(fmt(v)) + 2 for _, vs in rows for v in [vs[i]])) for i, n in enumerate(names)]
