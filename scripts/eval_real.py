@@ -1,7 +1,8 @@
 """Score a bundle on real TVUS screen captures with expert ovary outlines (validation only).
 
-Expects DIR/images/NAME.jpg and DIR/masks/NAME.png (non-zero = ovary incl. follicles), e.g.
-../shared/real_val/mmotu_ovary_normal. The images carry no calibration: the scan area is found
+Expects DIR/images/NAME.jpg (.jpeg, .png) and DIR/masks/NAME.png (non-zero = ovary incl.
+follicles), e.g. ../shared/real_val/mmotu_ovary_normal; an image without a mask, a file that does
+not load or a mask of another size is left out and listed (stderr and the summary's ``skipped``). The images carry no calibration: the scan area is found
 automatically (``follicle_seg.io.region.find_scan_area``) and read as uncalibrated frames are: at
 the depths of ``infer.UNCALIBRATED_DEPTHS_MM``, the most confident reading kept (``--depths 70``
 reads each once, at the assumed depth). Labels come from the pipeline's rule
@@ -40,15 +41,37 @@ from follicle_seg.tracking import MIN_FOLLICLE_SCORE
 from follicle_seg.types import FOLLICLE
 
 
-def annotated_regions(folder: Path) -> Iterator[tuple[str, np.ndarray, np.ndarray, tuple[int, int, int, int]]]:
-    """``(name, grey image, ovary outline, scan area (c0, r0, c1, r1))`` for every ``images/NAME.jpg``
-    with a ``masks/NAME.png`` (non-zero = ovary, follicles included), sorted by name."""
-    for image in sorted((folder / "images").glob("*.jpg")):
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+def annotated_regions(
+    folder: Path, skipped: list[str] | None = None,
+) -> Iterator[tuple[str, np.ndarray, np.ndarray, tuple[int, int, int, int]]]:
+    """``(name, grey image, ovary outline, scan area (c0, r0, c1, r1))`` for every
+    ``images/NAME.jpg`` (``.jpeg``, ``.png``, any case) with a ``masks/NAME.png`` (non-zero = ovary,
+    follicles included), sorted by name.
+
+    An image without a mask, a file that does not load, or a mask of another size is left out
+    with a one-line note on stderr naming the file and the reason (also appended to ``skipped``):
+    one bad file must not stop the others from being scored, nor be lost in silence.
+    """
+    images = (folder / "images").glob("*")
+    for image in sorted(p for p in images if p.suffix.lower() in IMAGE_SUFFIXES):
         mask = folder / "masks" / f"{image.stem}.png"
-        if not mask.is_file():
+        try:
+            if not mask.is_file():
+                raise ValueError(f"no {mask}")
+            grey = np.asarray(Image.open(image).convert("L"))
+            truth = np.asarray(Image.open(mask).convert("L")) > 0
+            if truth.shape != grey.shape:
+                raise ValueError(f"{mask} is {truth.shape[1]}x{truth.shape[0]} pixels, the image "
+                                 f"{grey.shape[1]}x{grey.shape[0]}")
+        except (OSError, ValueError) as exc:  # PIL.UnidentifiedImageError is an OSError
+            note = f"{image}: {exc}; left out"
+            print(note, file=sys.stderr)
+            if skipped is not None:
+                skipped.append(note)
             continue
-        grey = np.asarray(Image.open(image).convert("L"))
-        truth = np.asarray(Image.open(mask).convert("L")) > 0
         box = find_scan_area(grey) or (0, 0, grey.shape[1] - 1, grey.shape[0] - 1)
         yield image.stem, grey, truth, box
 
@@ -162,10 +185,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="an earlier --json of this script: paired ovary Dice comparison on the same images")
     args = parser.parse_args(argv)
     seg = Segmenter(args.weights, device=args.device, uncalibrated_depths_mm=args.depths or UNCALIBRATED_DEPTHS_MM)
-    rows = [score_image(seg, *item, keep_one=not args.argmax_only, hull=not args.no_hull) for item in annotated_regions(args.folder)]
+    skipped: list[str] = []
+    rows = [score_image(seg, *item, keep_one=not args.argmax_only, hull=not args.no_hull)
+            for item in annotated_regions(args.folder, skipped)]
     if not rows:
-        parser.error(f"no images/*.jpg with masks/*.png under {args.folder}")
-    summary = summarise(rows)
+        parser.error(f"no images/*.jpg (.jpeg, .png) with masks/*.png under {args.folder}")
+    summary = {**summarise(rows), "skipped": skipped}
     if args.against is not None:
         summary["against"] = {"json": str(args.against),
                               **paired(rows, json.loads(args.against.read_text(encoding="utf-8"))["images"])}

@@ -32,3 +32,36 @@ def test_breakdown_by_ovary_size_counts_images_means_and_misses_per_class() -> N
     assert [(c["share"], c["images"], c["missed"]) for c in classes] == [
         ("0.00-0.02", 2, 1), ("0.04-0.08", 2, 1), ("0.08-1.00", 1, 0)]  # the empty 0.02-0.04 class is left out
     assert [c["ovary_dice_mean"] for c in classes] == pytest.approx([0.25, 0.425, 0.9])
+
+
+def test_a_file_that_does_not_load_or_fit_its_mask_is_left_out_and_listed(tmp_path, capsys) -> None:
+    """A corrupt capture stopped the whole evaluation with a traceback (the images scored before it
+    lost), a mask of another size ended in a broadcast error, and .jpeg / .png captures or
+    images without a mask were left out in silence."""
+    import json
+
+    import numpy as np
+    from PIL import Image
+
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    rng = np.random.default_rng(0)
+    grey = rng.integers(40, 120, (96, 128)).astype(np.uint8)
+    outline = np.zeros(grey.shape, np.uint8)
+    outline[30:70, 40:90] = 255
+    for name, suffix in (("a", ".jpg"), ("e", ".PNG"), ("g", ".jpeg")):
+        Image.fromarray(grey).save(tmp_path / "images" / f"{name}{suffix}", format="PNG" if suffix == ".PNG" else "JPEG")
+        Image.fromarray(outline).save(tmp_path / "masks" / f"{name}.png")
+    (tmp_path / "images" / "b.jpg").write_bytes(b"not a jpeg")
+    Image.fromarray(outline).save(tmp_path / "masks" / "b.png")
+    Image.fromarray(grey).save(tmp_path / "images" / "c.jpg")
+    Image.fromarray(outline[:50]).save(tmp_path / "masks" / "c.png")
+    Image.fromarray(grey).save(tmp_path / "images" / "f.jpg")  # no mask
+    out = tmp_path / "real.json"
+    assert _module().main([str(tmp_path), "--device", "cpu", "--depths", "70", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert [r["name"] for r in result["images"]] == ["a", "e", "g"]
+    skipped = result["summary"]["skipped"]
+    assert [s.split(":")[0] for s in skipped] == [str(tmp_path / "images" / n) for n in ("b.jpg", "c.jpg", "f.jpg")]
+    assert "masks/c.png is 128x50 pixels, the image 128x96" in skipped[1] and "no " in skipped[2]
+    assert capsys.readouterr().err.count("left out") == 3
