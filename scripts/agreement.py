@@ -3,7 +3,8 @@
 
 Per ovary-visit: follicle count exact / within one. Per follicle (each analysed image against the
 truth follicles of that image, counted ones >= 2 mm): precision, recall, and the bias and 95 %
-limits of agreement of the mean diameter of matched follicles. Per review flag: the ovary-visits
+limits of agreement of the mean diameter of matched follicles (``null`` where undefined: no
+follicle found, none true, none matched, limits of fewer than two). Per review flag: the ovary-visits
 it marks and how many of them have a wrong count. A found follicle matches a truth
 follicle of the same image when their centroids (on the frame where each is largest) are closer
 than half the truth mean diameter or 2 mm, whichever is larger; pairs are taken nearest first.
@@ -24,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from follicle_seg.model.evaluate import limits_of_agreement
 from follicle_seg.tracking import large_enough_mm
 
 KEY = ["patient_id", "study_date", "laterality"]
@@ -88,9 +90,7 @@ def agreement(study: Path, run: Path) -> dict:
         n_truth += len(t)
         diam += [f.loc[i, "mean_diameter_mm"] - t.loc[j, "mean_diameter_mm"] for i, j in matches]
     review = _review(run, merged.assign(wrong=diff != 0))
-    diam = np.asarray(diam)
-    bias = float(diam.mean()) if len(diam) else float("nan")
-    sd = float(diam.std(ddof=1)) if len(diam) > 1 else float("nan")
+    loa = limits_of_agreement(diam)
     unmatched = {side: [" ".join(map(str, k)) for k in both.loc[both._merge == which, KEY].itertuples(index=False)]
                  for side, which in (("run", "left_only"), ("truth", "right_only"))}  # fmt: skip
     return {
@@ -105,10 +105,14 @@ def agreement(study: Path, run: Path) -> dict:
         "follicles_true": n_truth,
         "precision": round(tp / n_found, 3) if n_found else None,
         "recall": round(tp / n_truth, 3) if n_truth else None,
-        "diameter_bias_mm": round(bias, 2),
-        "diameter_loa_mm": [round(bias - 1.96 * sd, 2), round(bias + 1.96 * sd, 2)],
+        "diameter_bias_mm": _round(loa["bias_mm"]),
+        "diameter_loa_mm": [_round(loa["loa_low_mm"]), _round(loa["loa_high_mm"])],
         **review,
     }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
 
 
 def _review(run: Path, merged: pd.DataFrame) -> dict:

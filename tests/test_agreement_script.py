@@ -77,3 +77,17 @@ def test_ovary_visits_of_one_side_only_are_listed_and_a_run_matching_nothing_sto
     pd.DataFrame([{**KEY, "patient_id": "P3f2a", "follicle_count": 1, "needs_review": False}]).to_csv(run / "ovaries.csv", index=False)
     with pytest.raises(SystemExit, match="no ovary-visit matches the truth"):
         agreement.agreement(study, run)
+
+
+def test_undefined_diameter_agreement_is_null_not_nan(tmp_path: Path) -> None:
+    """One matched follicle gave limits of agreement [NaN, NaN] and none a NaN bias: the printed
+    JSON was not JSON (``NaN``), and jq or a browser refused it."""
+    import json
+
+    _write(tmp_path / "study", tmp_path / "run", with_images=True)
+    got = agreement.agreement(tmp_path / "study", tmp_path / "run")
+    assert got["diameter_bias_mm"] == 0.5 and got["diameter_loa_mm"] == [None, None]
+    json.dumps(got, allow_nan=False)
+    _write(tmp_path / "study2", tmp_path / "run2", with_images=False)
+    got = agreement.agreement(tmp_path / "study2", tmp_path / "run2")
+    assert got["diameter_bias_mm"] is None and got["diameter_loa_mm"] == [None, None]
