@@ -2,7 +2,8 @@
 """Agreement of a `follicle-seg run` with the truth of the synthetic study it ran on.
 
 Per ovary-visit: follicle count exact / within one. Per follicle (each analysed image against the
-truth follicles of that image, counted ones >= 2 mm): precision, recall, and the bias and 95 %
+truth follicles of that image, counted ones >= 2 mm; the truth follicles of an image the run
+rejected or failed count as missed): precision, recall, and the bias and 95 %
 limits of agreement of the mean diameter of matched follicles (``null`` where undefined: no
 follicle found, none true, none matched, limits of fewer than two). Per review flag: the ovary-visits
 it marks and how many of them have a wrong count. A found follicle matches a truth
@@ -79,7 +80,10 @@ def agreement(study: Path, run: Path) -> dict:
 
     found, truth = with_image(found), with_image(truth)
     ok = with_image(images[images.status == "ok"]).drop_duplicates("image_id")
-    tp = n_found = n_truth = 0
+    # images the run lists but did not analyse (rejected, failed): their true follicles were missed
+    not_analysed = set(with_image(images).image_id) - set(ok.image_id)
+    tp = n_found = 0
+    n_truth = int(truth.image_id.isin(not_analysed).sum())
     diam = []
     for _, im in ok.iterrows():
         f = found[found.image_id == im.image_id]
@@ -101,6 +105,7 @@ def agreement(study: Path, run: Path) -> dict:
         "count_exact": round(float((diff == 0).mean()), 3),
         "count_within_one": round(float((diff.abs() <= 1).mean()), 3),
         "count_mean_error": round(float(diff.mean()), 2),
+        "images_not_analysed": len(not_analysed),
         "follicles_found": n_found,
         "follicles_true": n_truth,
         "precision": round(tp / n_found, 3) if n_found else None,

@@ -91,3 +91,20 @@ def test_undefined_diameter_agreement_is_null_not_nan(tmp_path: Path) -> None:
     _write(tmp_path / "study2", tmp_path / "run2", with_images=False)
     got = agreement.agreement(tmp_path / "study2", tmp_path / "run2")
     assert got["diameter_bias_mm"] is None and got["diameter_loa_mm"] == [None, None]
+
+
+def test_true_follicles_of_an_image_the_run_failed_count_as_missed(tmp_path: Path) -> None:
+    """An image the run rejected or failed dropped out of recall: its true follicles vanished
+    from the denominator, and recall stayed 1.0 however many images failed."""
+    study, run = tmp_path / "study", tmp_path / "run"
+    _write(study, run, with_images=True)
+    pd.DataFrame([{**KEY, "sop_instance_uid": "f1", "centroid_row": 50.0, "centroid_col": 50.0, "mean_diameter_mm": 6.0},
+                  {**KEY, "sop_instance_uid": "s2", "centroid_row": 40.0, "centroid_col": 40.0, "mean_diameter_mm": 5.0},
+                  {**KEY, "sop_instance_uid": "s2", "centroid_row": 80.0, "centroid_col": 80.0, "mean_diameter_mm": 1.5}]).to_csv(
+        study / "truth" / "follicles.csv", index=False)  # fmt: skip
+    images = pd.read_csv(run / "images.csv", dtype=str)
+    failed = {**KEY, "sop_instance_uid": "s2", "status": "failed", "spacing_row_mm": "", "spacing_col_mm": ""}
+    pd.concat([images, pd.DataFrame([failed])]).to_csv(run / "images.csv", index=False)
+    got = agreement.agreement(study, run)
+    assert got["images_not_analysed"] == 1
+    assert (got["follicles_found"], got["follicles_true"], got["precision"], got["recall"]) == (1, 2, 1.0, 0.5)
