@@ -250,7 +250,7 @@ def summarise(scores: Sequence[FrameScore]) -> dict[str, Any]:
     def in_range(d: float, lo: float, hi: float) -> bool:  # compared as the tables write it, as counted
         return lo <= round(d, DIAMETER_DECIMALS) < hi
 
-    def detection(lo: float, hi: float) -> dict[str, float | int]:
+    def detection(lo: float, hi: float) -> dict[str, float | int | None]:
         tp = sum(in_range(t, lo, hi) for s in scores for t, _ in s.hits)
         fn = sum(in_range(t, lo, hi) for s in scores for t in s.misses)
         fp = sum(in_range(p, lo, hi) for s in scores for p in s.false)
