@@ -38,9 +38,21 @@ def main() -> None:
         agreement = Path(__file__).with_name("agreement.py")
         done = subprocess.run([sys.executable, str(agreement), str(args.study), str(out)],
                               capture_output=True, text=True, check=True)
-        r = json.loads(done.stdout)
-        print(f"{t:9.2f}  {r['count_exact']:5.0%}  {r['count_within_one']:10.0%}  {r['count_mean_error']:+10.2f}"
-              f"  {r['precision']:9.2f}  {r['recall']:6.2f}", flush=True)
+        print(row(t, json.loads(done.stdout)), flush=True)
+
+
+def row(threshold: float, r: dict) -> str:
+    """One line of the table; a figure agreement.py leaves undefined (``null``: precision of a run
+    that reports nothing, recall of a study without follicles) is ``-``.
+
+    >>> row(0.999, {"count_exact": 0.5, "count_within_one": 1.0, "count_mean_error": -1.0, "precision": None, "recall": 0.0})
+    '     1.00    50%        100%       -1.00          -    0.00'
+    """
+    def cell(key: str, spec: str, width: int) -> str:
+        return ("-" if r[key] is None else format(r[key], spec)).rjust(width)
+
+    return (f"{threshold:9.2f}  {cell('count_exact', '.0%', 5)}  {cell('count_within_one', '.0%', 10)}  "
+            f"{cell('count_mean_error', '+.2f', 10)}  {cell('precision', '.2f', 9)}  {cell('recall', '.2f', 6)}")
 
 
 if __name__ == "__main__":
