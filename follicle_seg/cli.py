@@ -207,7 +207,11 @@ def demo(
 
     study = out / "study"
     typer.echo(f"writing a synthetic study ({patients} patients x {visits} visits) to {study} ...")
-    write_study(study, patients=patients, visits=visits, seed=seed)
+    try:
+        write_study(study, patients=patients, visits=visits, seed=seed)
+    except (ValueError, OSError) as exc:  # OUT a file, a folder not writable
+        typer.echo(f"error: cannot write the study: {exc}", err=True)
+        raise typer.Exit(2) from None
     options = RunOptions(out=out / "results", cohort=study / "cohort.csv")
     try:
         summary = _run_with_progress([study / "dicom"], options)

@@ -169,6 +169,28 @@ def test_evaluate_and_train_refuse_options_that_cannot_run_with_a_usage_error(ar
     assert result.exit_code == 2 and "Invalid value for" in result.output and result.exception.__class__ is SystemExit
 
 
+@pytest.mark.parametrize("args", [
+    ["train", "--synthetic", "2", "--layered-share", "2"], ["train", "--synthetic", "2", "--minutes", "0"],
+    ["train", "--synthetic", "2", "--layered-share", "0.7", "--patchwork-share", "0.5"],
+    ["train", "--synthetic", "2", "--ema", "1.5"], ["train", "--synthetic", "2", "--lr", "-1"],
+    ["evaluate", "--n", "1", "--layered-share", "2"], ["evaluate", "--n", "1", "--style", "bogus"],
+    ["evaluate", "--n", "1", "--no-baseline", "--json", "{tmp}/notes.txt/eval.json"],
+])  # fmt: skip
+def test_train_and_evaluate_say_an_option_out_of_range_in_one_line(args, tmp_path: Path):
+    """They ended in tracebacks (exit 1): ValueError for --layered-share 2, --ema 1.5, --lr -1, an
+    unknown --style; ZeroDivisionError at the first step for --minutes 0; FileExistsError for a
+    --json path under a file, after the whole evaluation."""
+    from typer.testing import CliRunner
+
+    from follicle_seg.cli import app
+
+    (tmp_path / "notes.txt").write_text("x")
+    extra = ["--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache")] if args[0] == "train" else []
+    result = CliRunner().invoke(app, [a.format(tmp=tmp_path) for a in args] + extra, env={"COLUMNS": "300"})
+    assert result.exit_code == 2 and "Invalid value for" in result.output, result.output
+    assert result.exception.__class__ is SystemExit and not (tmp_path / "out").exists()
+
+
 def test_a_follicle_counted_after_rounding_is_scored_in_detection_and_diameters_too():
     """1.997 mm counts (the tables round it to 2.00) but was left out of detection and diameters."""
     from follicle_seg.model.evaluate import FrameScore, summarise

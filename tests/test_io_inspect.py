@@ -274,3 +274,17 @@ def test_rejections_are_grouped_with_the_names_in_their_reasons_intact() -> None
         "a 3-D volume is not analysed (1), the JPEG 2000 codestream holds N colour components, the header says N "
         "sample per pixel (1), transfer syntax MPEG-4 AVC/H.264 High Profile / Level 4.1 cannot be decoded (1)"
     )
+
+
+def test_the_table_shows_names_and_header_values_with_brackets_as_they_are(tmp_path: Path) -> None:
+    """rich read them as markup: ``ovary [left].dcm`` was shown ``ovary .dcm``, a patient ``[b]P7``
+    as ``P7``, and ``x[/b].dcm`` (a folder ``x[``) stopped inspect with a MarkupError traceback."""
+    (tmp_path / "x[").mkdir()
+    region = dict(min_col=0, min_row=0, max_col=95, max_row=95, delta_x_mm=0.3, delta_y_mm=0.3)
+    for name in ("ovary [left].dcm", "x[/b].dcm"):
+        write_us_dicom(tmp_path / name, np.full((1, 96, 96), 90, np.uint8), patient_id="[b]P7", study_uid="1.2",
+                       study_date="2023-01-02", series_uid="1.3", laterality="L", regions=[region])  # fmt: skip
+    result = CliRunner().invoke(app, ["inspect", str(tmp_path)], env={"COLUMNS": "400"})
+    assert result.exit_code == 0, result.output
+    for text in ("ovary [left].dcm", "x[/b].dcm", "[b]P7 / 2023-01-02"):
+        assert text in result.output

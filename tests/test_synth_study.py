@@ -169,3 +169,40 @@ def test_sweeps_as_one_file_per_frame_are_the_cines_frames(tmp_path: Path) -> No
                                   cine.ovaries.drop(columns=["count_sop_instance_uid", "n_images"]))
     with pytest.raises(ValueError, match="sweep_files"):
         write_study(tmp_path / "bad", patients=1, visits=1, sweep_files="stills")
+
+
+def test_a_study_written_over_a_larger_one_keeps_none_of_its_files(tmp_path: Path) -> None:
+    """A second study in the same folder (``synth OUT`` again, ``demo`` again with fewer patients)
+    replaced the first one's files of the same names only: the first one's other patient and visit
+    stayed (8 DICOM files where the new study wrote 2, 16 truth masks where it wrote 4), and a run
+    of OUT/dicom analysed them without truth or cohort rows."""
+    write_study(tmp_path, patients=2, visits=2, frames_per_sweep=2, stills_per_ovary=0)
+    small = write_study(tmp_path, patients=1, visits=1, frames_per_sweep=2, stills_per_ovary=0)
+    assert sorted((tmp_path / "dicom").rglob("*.dcm")) == sorted(small.files) and len(small.files) == 2
+    assert len(list((tmp_path / "truth" / "masks").iterdir())) == 2 * 2
+
+
+def test_a_folder_that_is_not_a_synthetic_study_is_refused_not_emptied(tmp_path: Path) -> None:
+    (tmp_path / "archive" / "dicom").mkdir(parents=True)
+    (tmp_path / "archive" / "dicom" / "scan.dcm").write_bytes(b"a patient's scan")
+    with pytest.raises(ValueError, match="not a synthetic study's"):
+        write_study(tmp_path / "archive", patients=1, visits=1, frames_per_sweep=2)
+    assert (tmp_path / "archive" / "dicom" / "scan.dcm").read_bytes() == b"a patient's scan"
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match="file is a file, not a folder"):
+        write_study(tmp_path / "file" / "study", patients=1, visits=1, frames_per_sweep=2)
+
+
+def test_synth_and_demo_into_a_file_say_so_in_one_line(tmp_path: Path) -> None:
+    """``synth FILE`` and ``demo --out FILE`` ended in a NotADirectoryError traceback (exit 1)."""
+    from typer.testing import CliRunner
+
+    from follicle_seg.cli import app
+
+    (tmp_path / "notes.txt").write_text("x")
+    for args in (["synth", str(tmp_path / "notes.txt"), "--patients", "1", "--visits", "1", "--frames", "2"],
+                 ["demo", "--out", str(tmp_path / "notes.txt")]):  # fmt: skip
+        result = CliRunner().invoke(app, args, env={"COLUMNS": "400"})
+        assert result.exit_code == 2 and "notes.txt is a file, not a folder" in result.output, result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert (tmp_path / "notes.txt").read_text() == "x"

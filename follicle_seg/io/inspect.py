@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from follicle_seg.errors import RejectedInput
@@ -173,26 +174,32 @@ def print_table(rows: list[dict[str, Any]], *, console: Console | None = None) -
     ):
         table.add_column(name, overflow="fold")
     for row in rows:
-        if row["status"] != "ok":  # whose image it is, when its header said
-            side = row.get("laterality") or ""
-            side += f" ({row['laterality_source']})" if side and row.get("laterality_source") else ""
-            who = f"{row.get('patient_id') or '-'} / {row.get('study_date') or '-'}" if row.get("sop_instance_uid") else ""
-            table.add_row(row["path"], "[red]rejected[/red]", row["reason"], "", "", side, who)
-            continue
-        table.add_row(
-            row["path"],
-            "[green]ok[/green]",
-            f"{row['modality']} {row['n_frames']} frame(s) {row['columns']}x{row['rows']}\n"
-            f"{row['sop_class']}\n{row['photometric']}, {row['transfer_syntax']}",
-            _calibration_text(row),
-            f"{row['region']} ({row['region_source']})" + _panes_text(row),
-            f"{row['laterality']} ({row['laterality_source']})",
-            f"{row['patient_id'] or '-'} / {row['study_date'] or '-'}",
-        )
+        table.add_row(*_cells(row))
     console = console or Console()
     console.print(table)
     for line in summary_lines(rows):
         console.print(line, markup=False, highlight=False)
+
+
+def _cells(row: dict[str, Any]) -> list[str]:
+    """A row's table cells in rich markup, what the file and its header say escaped: a name such as
+    ``ovary [left].dcm`` lost its ``[left]``, and one under a folder ``x[`` (``x[/b].dcm``) stopped
+    ``inspect`` with a MarkupError."""
+    if row["status"] != "ok":  # whose image it is, when its header said
+        side = row.get("laterality") or ""
+        side += f" ({row['laterality_source']})" if side and row.get("laterality_source") else ""
+        who = f"{row.get('patient_id') or '-'} / {row.get('study_date') or '-'}" if row.get("sop_instance_uid") else ""
+        return [escape(row["path"]), "[red]rejected[/red]", escape(row["reason"]), "", "", escape(side), escape(who)]
+    return [
+        escape(row["path"]),
+        "[green]ok[/green]",
+        escape(f"{row['modality']} {row['n_frames']} frame(s) {row['columns']}x{row['rows']}\n"
+               f"{row['sop_class']}\n{row['photometric']}, {row['transfer_syntax']}"),
+        _calibration_text(row),
+        escape(f"{row['region']} ({row['region_source']})" + _panes_text(row)),
+        escape(f"{row['laterality']} ({row['laterality_source']})"),
+        escape(f"{row['patient_id'] or '-'} / {row['study_date'] or '-'}"),
+    ]
 
 
 def summary_lines(rows: list[dict[str, Any]]) -> list[str]:

@@ -98,10 +98,11 @@ def train_command(
     ),
     synthetic: int = typer.Option(0, "--synthetic", help="Also use N synthetic frames (seeds 0..N-1)."),
     layered_share: float = typer.Option(
-        0.0, "--layered-share", help="Share of synthetic frames from the layered generator (0-1)."
+        0.0, "--layered-share", min=0.0, max=1.0, help="Share of synthetic frames from the layered generator (0-1)."
     ),
     patchwork_share: float = typer.Option(
-        0.0, "--patchwork-share", help="Share of synthetic frames from the patchwork generator (0-1)."
+        0.0, "--patchwork-share", min=0.0, max=1.0,
+        help="Share of synthetic frames from the patchwork generator (0-1; with --layered-share, 1 at most).",
     ),
     poi_share: float = typer.Option(
         0.0, "--poi-share", min=0.0, max=1.0,
@@ -119,10 +120,10 @@ def train_command(
         None, "--val-data", help="Held-out annotated frames (same layout as --data) instead of a share of --data."
     ),
     max_steps: int = typer.Option(4000, "--max-steps", min=1, help="Optimiser steps at most."),
-    minutes: float = typer.Option(40.0, "--minutes", help="Wall-time limit of the training loop."),
+    minutes: float = typer.Option(40.0, "--minutes", help="Wall-time limit of the training loop (> 0)."),
     batch_size: int = typer.Option(8, "--batch-size", min=1),
     crop: int = typer.Option(192, "--crop", min=16, help="Training crop side in pixels at 0.3 mm/px."),
-    learning_rate: float = typer.Option(2e-3, "--lr"),
+    learning_rate: float = typer.Option(2e-3, "--lr", help="Peak learning rate (> 0)."),
     weight_decay: float = typer.Option(1e-4, "--weight-decay", min=0.0, help="AdamW weight decay."),
     network: str = typer.Option(
         "unet_res", "--network", help="Architecture trained from scratch (ignored with --init, which keeps its own)."
@@ -130,7 +131,9 @@ def train_command(
     val_every: int = typer.Option(100, "--val-every", min=1, help="Steps between held-out validations."),
     patience: int = typer.Option(8, "--patience", min=1, help="Validations without improvement before stopping."),
     seed: int = typer.Option(0, "--seed"),
-    ema: float = typer.Option(0.0, "--ema", help="Keep a moving average of the weights with this decay (0: off)."),
+    ema: float = typer.Option(
+        0.0, "--ema", help="Keep a moving average of the weights with this decay, below 1 (0: off)."
+    ),
     background_crops: Optional[float] = typer.Option(
         None, "--background-crops", min=0.0,
         help="Weight of crops centred on background inside the scan sector, against 2 for ovary and follicle "
@@ -204,6 +207,12 @@ def train_command(
                                  param_hint="--val-fraction")
     if network not in CANDIDATES:
         raise typer.BadParameter(f"--network must be one of {', '.join(sorted(CANDIDATES))}, not {network!r}.")
+    for value, name in ((minutes, "--minutes"), (learning_rate, "--lr")):
+        if not value > 0:
+            raise typer.BadParameter(f"must be above 0, not {value}.", param_hint=name)
+    if not 0.0 <= ema < 1.0:
+        raise typer.BadParameter(f"must lie in [0, 1) (0: off), not {ema}.", param_hint="--ema")
+    _check_shares(layered_share, patchwork_share)
     init = _starting_weights(init)  # before any data is read: a wrong path is said at once
     _check_out(out, init)
     config = TrainConfig(max_steps=max_steps, batch_size=batch_size, crop=crop, learning_rate=learning_rate,
@@ -375,10 +384,11 @@ def evaluate_command(
     shift: float = typer.Option(0.5, "--shift", help="How far generator settings go outside the training ranges."),
     style: Optional[str] = typer.Option(None, "--style", help="One style family only (default: random mix)."),
     layered_share: float = typer.Option(
-        0.0, "--layered-share", help="Share of the random mix from the layered generator (0-1)."
+        0.0, "--layered-share", min=0.0, max=1.0, help="Share of the random mix from the layered generator (0-1)."
     ),
     patchwork_share: float = typer.Option(
-        0.0, "--patchwork-share", help="Share of the random mix from the patchwork generator (0-1)."
+        0.0, "--patchwork-share", min=0.0, max=1.0,
+        help="Share of the random mix from the patchwork generator (0-1; with --layered-share, 1 at most).",
     ),
     baseline: bool = typer.Option(True, "--baseline/--no-baseline", help="Also score the classical baseline."),
     hull: bool = typer.Option(True, "--hull/--no-hull", help="Fill the kept ovary region's convex hull (the pipeline rule)."),
@@ -421,8 +431,20 @@ def evaluate_command(
     )
     from follicle_seg.errors import ModelError
     from follicle_seg.model.infer import Segmenter
+    from follicle_seg.synth.styles import STYLES
     from follicle_seg.types import FOLLICLE
 
+    if style is not None and style not in STYLES:
+        raise typer.BadParameter(f"{style!r} is not a style family; known: {', '.join(STYLES)}.", param_hint="--style")
+    _check_shares(layered_share, patchwork_share)
+    if json_out is not None:  # before the evaluation: a path that cannot be written is said at once
+        try:
+            json_out.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise typer.BadParameter(f"{json_out}: cannot make its folder {json_out.parent} ({exc.strerror}).",
+                                     param_hint="--json") from None
+        if json_out.is_dir():
+            raise typer.BadParameter(f"{json_out} is a folder: give a file name.", param_hint="--json")
     try:
         segmenter = Segmenter(weights, device=device, batch_size=batch_size)
     except ValueError as exc:  # a device that is not one, or not on this machine
@@ -453,11 +475,17 @@ def evaluate_command(
         results["baseline"] = evaluate(segment_baseline_batch, frames)
     typer.echo(format_table(results))
     if json_out is not None:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
         settings = {"data": str(data) if data else None, "n": n, "seed_start": seed_start, "shift": shift,
                     "style": style, "layered_share": layered_share, "patchwork_share": patchwork_share, "hull": hull,
                     "reported": reported, "true_ovary": true_ovary, "weights": str(weights) if weights else "shipped"}
         json_out.write_text(json.dumps({"settings": settings, **results}, indent=2) + "\n", encoding="utf-8")
+
+
+def _check_shares(layered_share: float, patchwork_share: float) -> None:
+    """A one-line :class:`typer.BadParameter` when the generators' shares add up to more than 1."""
+    if layered_share + patchwork_share > 1.0:
+        raise typer.BadParameter(f"they add up to {layered_share + patchwork_share:g}, 1 at most (the rest of the "
+                                 "frames come from the plain generator).", param_hint="--layered-share + --patchwork-share")
 
 
 def _evaluation_frames(

@@ -27,6 +27,8 @@ def synth_command(
 
     Files: `OUT/dicom/<patient>/visitNN/*.dcm`, `OUT/truth/masks/<sop_uid>_<frame>.png`,
     `OUT/truth/images.csv`, `OUT/truth/follicles.csv`, `OUT/truth/ovaries.csv`, `OUT/cohort.csv`.
+    A synthetic study already in OUT is replaced whole; a `dicom/` or `truth/` of anything else is
+    refused, never removed.
 
     Examples:
 
@@ -46,6 +48,9 @@ def synth_command(
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
+    except OSError as exc:  # e.g. a folder not writable
+        typer.echo(f"error: cannot write the study: {exc}", err=True)
+        raise typer.Exit(2) from None
     n_follicles = int(truth.ovaries["follicle_count"].sum())
     typer.echo(
         f"Wrote {len(truth.files)} DICOM files for {patients} patients x {visits} visits "

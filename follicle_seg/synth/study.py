@@ -26,6 +26,7 @@ image (``count_sop_instance_uid``).
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -272,7 +273,9 @@ def write_study(
     Parameters
     ----------
     out
-        Output folder (created; existing files with the same names are overwritten).
+        Output folder (created). A synthetic study written there before is replaced whole (its
+        ``dicom/`` and ``truth/`` removed first: none of its files outlives it); a ``dicom/`` or
+        ``truth/`` that is not a synthetic study's is refused (ValueError), never removed.
     patients, visits
         Patients (spread over the low / medium / high dose groups) and visits per patient.
     seed
@@ -302,9 +305,11 @@ def write_study(
     if unknown:
         raise ValueError(f"Unknown style(s) {', '.join(unknown)}; known styles: {', '.join(STYLES)}.")
     out = Path(out)
+    _clear_earlier_study(out)
     key = f"{seed}:{visits}:{frames_per_sweep}:{stills_per_ovary}:{sweep_files}:{','.join(names)}"
     masks_dir = out / "truth" / "masks"
     masks_dir.mkdir(parents=True, exist_ok=True)
+    (out / "truth" / "images.csv").write_text(IMAGES_HEADER + "\n", encoding="utf-8")  # first: names it one if cut short
     cohort_rows, ovary_rows, follicle_rows, image_rows, files = [], [], [], [], []
     for p in range(patients):
         prng = np.random.default_rng([seed, p])
@@ -353,6 +358,29 @@ def write_study(
     return _write_tables(out, cohort_rows, ovary_rows, follicle_rows, image_rows, files)
 
 
+def _clear_earlier_study(out: Path) -> None:
+    """Remove an earlier synthetic study's ``dicom/`` and ``truth/`` from ``out`` (its
+    ``truth/images.csv`` names it one), so that a smaller study written over it does not keep the
+    other's files (a run of ``out/dicom`` analysed them, without truth or cohort rows); a ValueError
+    when ``out`` (or a folder above it) is a file, or holds a ``dicom/`` or ``truth/`` of something else."""
+    existing = next(p for p in (out, *out.parents) if p.exists())
+    if not existing.is_dir():
+        raise ValueError(f"{existing} is a file, not a folder: give a folder for the study.")
+    parts = [out / "dicom", out / "truth"]
+    if not any(p.exists() for p in parts):
+        return
+    try:
+        ours = (out / "truth" / "images.csv").read_text(encoding="utf-8").startswith(IMAGES_HEADER)
+    except (OSError, UnicodeDecodeError):
+        ours = False
+    if not ours:
+        raise ValueError(f"{out} holds a dicom/ or truth/ folder that is not a synthetic study's (no "
+                         "truth/images.csv of one): give a new folder.")
+    for part in parts:
+        if part.is_dir():
+            shutil.rmtree(part)
+
+
 def _scan_ovary(
     rng: np.random.Generator, sc: Scene, probe: Probe, ext_y: float, fam: StyleFamily, folder: Path, side: str,
     meta: dict[str, str], n_frames: int, n_stills: int, sweep_as_frames: bool = False,
@@ -393,11 +421,15 @@ OVARY_COLUMNS = (
 )
 
 
+IMAGES_HEADER = "sop_instance_uid,image_id,image_kind"
+"""The header of ``truth/images.csv``: what tells an earlier synthetic study in a folder."""
+
+
 def _write_tables(
     out: Path, cohort: Sequence[Mapping[str, object]], ovaries: Sequence[Mapping[str, object]],
     follicles: Sequence[Mapping[str, object]], images: Sequence[Mapping[str, object]], files: list[Path],
 ) -> StudyTruth:
-    pd.DataFrame(images, columns=["sop_instance_uid", "image_id", "image_kind"]).to_csv(
+    pd.DataFrame(images, columns=IMAGES_HEADER.split(",")).to_csv(
         out / "truth" / "images.csv", index=False)
     cohort_df = pd.DataFrame(cohort, columns=["patient_id", "group", "baseline_date"])
     ovaries_df = pd.DataFrame(ovaries, columns=list(OVARY_COLUMNS))
