@@ -64,6 +64,8 @@ def inspect(
     _say_indexes(files)
     rows = inspect_paths(files)
     if not rows:
+        if as_json:  # still a JSON list for whatever reads stdout
+            typer.echo("[]")
         typer.echo(f"error: no files found under {', '.join(map(str, files))}", err=True)
         raise typer.Exit(2)
     if as_json:

@@ -132,6 +132,8 @@ def run(inputs: Iterable[str | Path], options: RunOptions, *, progress=None) -> 
 
 def _check_weights(weights: Path) -> None:
     """``--weights``: a file of a bundle whose metadata holds its sha256 (checked again when loaded)."""
+    if weights.is_dir():
+        raise FollicleSegError(f"--weights {weights}: a folder; give the bundle's weights file, {weights / 'models' / 'model.pt'}")
     if not weights.is_file():
         raise FollicleSegError(f"--weights {weights}: no such file")
     try:
