@@ -6,8 +6,8 @@ Conventions (see docs/measurement.md, "Measurement rules"):
   structure's extent runs from pixel edge to pixel edge, not from pixel centre to pixel centre;
 * ``d1`` is the largest distance between two outline points (maximum Feret diameter), computed
   on *physical* coordinates (row x ``spacing_row_mm``, column x ``spacing_col_mm``), so
-  anisotropic pixels are honoured; ``d2`` is the extent of the outline along the direction
-  perpendicular to ``d1`` (the longest diameter perpendicular to it);
+  anisotropic pixels are honoured; ``d2`` is the longest chord of the outline's hull
+  perpendicular to ``d1`` (where a sonographer puts the second caliper), not its extent across;
 * the ``*_px`` figures are the same measures on unit spacing and are always filled; the mm
   figures are ``None`` on uncalibrated frames;
 * area is the pixel count times the pixel area; the centroid is the mean pixel position, in
@@ -248,8 +248,8 @@ def measure_frame(seg: FrameSegmentation) -> FrameMeasurement:
         the region grid (value ``k`` is ``follicles[k-1]``), ``ovary`` the largest ovary
         component (ovary and follicle labels together, holes filled, holding ovary pixels) or
         ``None``; ``flags`` the network's flags for the frame (``seg.flags``) plus
-        ``"uncalibrated"`` when the frame has no spacing. A follicle reaching the edge of the
-        scan area (``seg.scan``, the region grid's border) is ``at_edge``.
+        ``"uncalibrated"`` when the frame has no spacing. A follicle or ovary reaching the edge
+        of the scan area (``seg.scan``, the region grid's border) is ``at_edge``.
     """
     record = seg.record
     cal = record.calibration
@@ -264,7 +264,7 @@ def measure_frame(seg: FrameSegmentation) -> FrameMeasurement:
     )
     sections: list[tuple[int, Section]] = []
     boxes = find_boxes(raw)
-    edge = _near_edge(seg) if boxes else None  # once a frame, when it has follicles
+    edge = _near_edge(seg) if seg.labels.any() else None  # once a frame, when it shows anything
     for k, box in enumerate(boxes, start=1):
         if box is None:
             continue
@@ -288,7 +288,7 @@ def measure_frame(seg: FrameSegmentation) -> FrameMeasurement:
     if found:  # renumbered in the box around the follicles only
         window = tuple(slice(min(b[i].start for b in found), max(b[i].stop for b in found)) for i in (0, 1))
         instances[window] = lut[raw[window]]
-    ovary = _largest_ovary(seg, sr, sc, (region_row, region_col))
+    ovary = _largest_ovary(seg, sr, sc, (region_row, region_col), edge)
     return FrameMeasurement(
         record=record,
         frame_index=seg.index,
@@ -313,8 +313,10 @@ def _largest_ovary(
     spacing_row_mm: float | None,
     spacing_col_mm: float | None,
     offset: tuple[int, int],
+    edge: np.ndarray | None,
 ) -> Section | None:
-    """The largest ovary component (labels 1|2, holes filled) holding ovary pixels, measured."""
+    """The largest ovary component (labels 1|2, holes filled) holding ovary pixels, measured;
+    ``at_edge`` when it has a pixel of ``edge`` (:func:`_near_edge`)."""
     tissue = seg.labels > 0
     rows, cols = np.flatnonzero(tissue.any(axis=1)), np.flatnonzero(tissue.any(axis=0))
     if rows.size == 0:
@@ -331,12 +333,14 @@ def _largest_ovary(
     if sizes[best] == 0:
         return None
     box = ndi.find_objects(components, max_label=best)[best - 1]
-    top, left = r0 + box[0].start, c0 + box[1].start
-    return measure_mask(
-        fill_holes(components[box] == best),
+    where = (slice(r0 + box[0].start, r0 + box[0].stop), slice(c0 + box[1].start, c0 + box[1].stop))
+    mask = fill_holes(components[box] == best)
+    section = measure_mask(
+        mask,
         spacing_row_mm,
         spacing_col_mm,
-        (offset[0] + top, offset[1] + left),
+        (offset[0] + where[0].start, offset[1] + where[1].start),
         frame_index=seg.index,
-        prob=seg.ovary_prob[top : r0 + box[0].stop, left : c0 + box[1].stop],
+        prob=seg.ovary_prob[where],
     )
+    return replace(section, at_edge=edge is not None and bool(edge[where][mask].any()))

@@ -36,6 +36,7 @@ from follicle_seg.tracking import (
     FLAG_AT_EDGE,
     FLAG_LOW_CONFIDENCE,
     FLAG_NO_OVARY_FOUND,
+    FLAG_OVARY_AT_EDGE,
     FLAG_SIDE_UNKNOWN,
     FLAG_UNCALIBRATED,
     summarise_image,
@@ -50,7 +51,8 @@ MAX_FRAME_GAP_S = 1.0
 MIN_REGION_OVERLAP = 0.9
 
 #: Flags a result derives from its whole image; a joined sweep derives them again.
-IMAGE_FLAGS = {FLAG_UNCALIBRATED, FLAG_SIDE_UNKNOWN, FLAG_NO_OVARY_FOUND, FLAG_LOW_CONFIDENCE, FLAG_AT_EDGE}
+IMAGE_FLAGS = {FLAG_UNCALIBRATED, FLAG_SIDE_UNKNOWN, FLAG_NO_OVARY_FOUND, FLAG_LOW_CONFIDENCE, FLAG_AT_EDGE,
+               FLAG_OVARY_AT_EDGE}
 
 
 def join_sweeps(results: Sequence[ImageResult]) -> list[ImageResult]:

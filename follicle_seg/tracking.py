@@ -69,6 +69,7 @@ FLAG_PANES_DIFFER = "panes differ"
 FLAG_NO_DATE = "date unknown"
 FLAG_NO_PATIENT = "patient unknown"
 FLAG_AT_EDGE = "follicle at scan edge"
+FLAG_OVARY_AT_EDGE = "ovary at scan edge"
 #: Images of one ovary (the images of a visit, the panes of a dual display) whose counts differ by
 #: more than this need review.
 MAX_COUNT_DISAGREEMENT = 1
@@ -85,6 +86,8 @@ FLAG_REASONS: dict[str, str] = {
     FLAG_NO_DATE: "no usable StudyDate (nor series, acquisition or content date): days from baseline unknown",
     FLAG_NO_PATIENT: "no PatientID: the file's results cannot be told from another patient's",
     FLAG_AT_EDGE: "a follicle reaches the edge of the scan area: cut by it, it may be larger than measured",
+    FLAG_OVARY_AT_EDGE: ("the ovary reaches the edge of the scan area: cut by it, or its outline runs into it; "
+                         "its d1, d2, area and volume are uncertain"),
     NET_NO_OVARY: "network: almost no ovary in a frame the results rest on",
     NET_LOW_CONFIDENCE: "network: unsure of a frame the results rest on (low mean probability)",
     NET_IMPLAUSIBLE_SHAPE: "network: a follicle section of 3 mm or more is far from round",
@@ -319,7 +322,8 @@ def summarise_image(
         scoring between ``LOW_CONFIDENCE_SCORE`` and ``MIN_FOLLICLE_SCORE`` was left out),
         ``"no ovary found"``,
         ``"side unknown"``, ``"follicle at scan edge"`` (a reported follicle's largest section
-        reaches the scan area's edge), then the network's frame flags (``FrameSegmentation.flags``) of
+        reaches the scan area's edge), ``"ovary at scan edge"`` (the ovary's largest section
+        does: cut, or an outline run into the edge, its d1, d2 and volume are uncertain), then the network's frame flags (``FrameSegmentation.flags``) of
         the frames the results rest on: every frame of a still; in a sweep the frames of the
         counted follicles' tracks and the ovary's largest section (frames past the ovary at the
         ends of a sweep are expected to look empty and do not raise a flag).
@@ -378,6 +382,8 @@ def summarise_image(
     cut = [i for i, t in enumerate(tracks, start=1) if t.best.at_edge]
     if cut:
         flags.append(FLAG_AT_EDGE)
+    if ovary is not None and ovary.at_edge:
+        flags.append(FLAG_OVARY_AT_EDGE)
     # the network's own flags, from the frames the results rest on
     frame_flags = still_flags.union(ovary_flags, *(t.flags for t in tracks))
     flags += sorted(frame_flags - set(flags))
@@ -387,7 +393,8 @@ def summarise_image(
             frames = frame_words(t.first_frame, t.last_frame)
             where += [(f, i, f"follicle {i} on {frames}") for f in sorted(t.flags)]
         if ovary is not None:
-            where += [(f, 0, f"the ovary's {frame_words(ovary.frame_index)}") for f in sorted(ovary_flags)]
+            ovary_where = sorted(ovary_flags) + ([FLAG_OVARY_AT_EDGE] if ovary.at_edge else [])
+            where += [(f, 0, f"the ovary's {frame_words(ovary.frame_index)}") for f in ovary_where]
     key = {f.best.frame_index for f in follicles}
     if ovary is not None:
         key.add(ovary.frame_index)

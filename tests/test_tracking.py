@@ -15,6 +15,7 @@ from follicle_seg.tracking import (
     FLAG_AT_EDGE,
     FLAG_LOW_CONFIDENCE,
     FLAG_NO_OVARY_FOUND,
+    FLAG_OVARY_AT_EDGE,
     FLAG_PANES_DIFFER,
     FLAG_REASONS,
     FLAG_SIDE_UNKNOWN,
@@ -378,6 +379,35 @@ def test_a_follicle_cut_by_the_scan_edge_flags_its_image_by_its_number(tmp_path)
     assert frames[0].follicles[0].at_edge and not frames[2].follicles[0].at_edge
     result = summarise_image(sweep, frames)
     assert len(result.follicles) == 1 and FLAG_AT_EDGE not in result.flags
+
+
+def test_an_ovary_cut_by_the_scan_edge_flags_its_image():
+    """A 30 x 16 mm ovary half outside the region read 19.4 x 17.7 mm, not flagged: its d1, d2,
+    area and volume are lower bounds, as a cut follicle's are."""
+    from follicle_seg.visits import build_tables
+
+    rec = record(spacing=(0.1, 0.1))
+    rr, cc = np.mgrid[: SHAPE[0], : SHAPE[1]]
+    labels = np.zeros(SHAPE, np.uint8)
+    labels[((rr - 60) / 80) ** 2 + ((cc - 5) / 150) ** 2 <= 1] = OVARY  # centre 0.5 mm from the left border
+    labels[disc((60, 60), 20)] = FOLLICLE
+    seg = FrameSegmentation(rec, 0, labels, np.where(labels == FOLLICLE, 0.95, 0).astype(np.float32),
+                            (labels > 0).astype(np.float32))  # fmt: skip
+    result = summarise_image(rec, [measure_frame(seg)])
+    assert result.ovary.at_edge and result.ovary.d1_mm < 20  # 30 mm whole
+    assert result.flags == (FLAG_OVARY_AT_EDGE,) and not result.follicles[0].best.at_edge
+    tables = build_tables([result])
+    assert tables["ovaries"]["needs_review"].tolist() == [True]
+    assert tables["review_reasons"]["reason"].tolist() == [FLAG_REASONS[FLAG_OVARY_AT_EDGE]]
+    # whole (the ovary of frame()): no flag
+    assert summarise_image(rec, [frame(rec, 0, [((60, 60), 20)])]).flags == ()
+    # in a sweep, the ovary's largest section counts, and the reason names its frame
+    sweep = record(n_frames=3, frame_spacing=0.5)
+    frames = [frame(sweep, 0, [], ovary=False), measure_frame(replace(seg, record=sweep, index=1)),
+              frame(sweep, 2, [], ovary=False)]  # fmt: skip
+    result = summarise_image(sweep, frames)
+    assert FLAG_OVARY_AT_EDGE in result.flags
+    assert (FLAG_OVARY_AT_EDGE, 0, "the ovary's frame 2 (index 1)") in result.flag_where
 
 
 def test_image_without_any_ovary_is_flagged():
