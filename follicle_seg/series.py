@@ -34,6 +34,7 @@ from dataclasses import replace
 from follicle_seg.io.calibration import box_area, box_intersection
 from follicle_seg.tracking import (
     FLAG_AT_EDGE,
+    FLAG_ELONGATED,
     FLAG_LOW_CONFIDENCE,
     FLAG_NO_OVARY_FOUND,
     FLAG_OVARY_AT_EDGE,
@@ -52,7 +53,7 @@ MIN_REGION_OVERLAP = 0.9
 
 #: Flags a result derives from its whole image; a joined sweep derives them again.
 IMAGE_FLAGS = {FLAG_UNCALIBRATED, FLAG_SIDE_UNKNOWN, FLAG_NO_OVARY_FOUND, FLAG_LOW_CONFIDENCE, FLAG_AT_EDGE,
-               FLAG_OVARY_AT_EDGE}
+               FLAG_OVARY_AT_EDGE, FLAG_ELONGATED}
 
 
 def join_sweeps(results: Sequence[ImageResult]) -> list[ImageResult]:

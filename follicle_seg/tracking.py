@@ -70,6 +70,12 @@ FLAG_NO_DATE = "date unknown"
 FLAG_NO_PATIENT = "patient unknown"
 FLAG_AT_EDGE = "follicle at scan edge"
 FLAG_OVARY_AT_EDGE = "ovary at scan edge"
+FLAG_ELONGATED = "follicle elongated"
+#: A reported follicle whose largest section is this many times longer (d1) than wide (d2) is
+#: flagged: a follicle pressed by its neighbours stays under about 2, a vessel or a tube seen
+#: lengthwise does not (a 20 x 2.5 mm vessel reads mean 11.4 mm: a false 10 mm follicle).
+#: Set conservatively, not on real scans (counted follicles of the generated studies stay under 1.25).
+MAX_FOLLICLE_ELONGATION = 3.0
 #: Images of one ovary (the images of a visit, the panes of a dual display) whose counts differ by
 #: more than this need review.
 MAX_COUNT_DISAGREEMENT = 1
@@ -86,6 +92,8 @@ FLAG_REASONS: dict[str, str] = {
     FLAG_NO_DATE: "no usable StudyDate (nor series, acquisition or content date): days from baseline unknown",
     FLAG_NO_PATIENT: "no PatientID: the file's results cannot be told from another patient's",
     FLAG_AT_EDGE: "a follicle reaches the edge of the scan area: cut by it, it may be larger than measured",
+    FLAG_ELONGATED: (f"a follicle is over {MAX_FOLLICLE_ELONGATION:g} times as long as wide: a vessel or other "
+                     "tube seen lengthwise, not a follicle?"),
     FLAG_OVARY_AT_EDGE: ("the ovary reaches the edge of the scan area: cut by it, or its outline runs into it; "
                          "its d1, d2, area and volume are uncertain"),
     NET_NO_OVARY: "network: almost no ovary in a frame the results rest on",
@@ -225,6 +233,18 @@ def track_sweep(measurements: Iterable[FrameMeasurement]) -> list[Track]:
     for m in measurements:
         tracker.add(m)
     return tracker.finish()
+
+
+def elongation(section: Section) -> float:
+    """d1 / d2 of a section, in mm where it has them (pixels may not be square), else in pixels.
+
+    >>> from follicle_seg.types import Section
+    >>> elongation(Section(0, 5, 5, 200, 30, 10, None, None, None)), elongation(Section(0, 5, 5, 200, 30, 10, 3.0, 2.0, 5.0))
+    (3.0, 1.5)
+    """
+    if section.d1_mm is not None and section.d2_mm is not None:
+        return section.d1_mm / max(section.d2_mm, 1e-9)
+    return section.d1_px / max(section.d2_px, 1e-9)
 
 
 def ellipsoid_volume_ml(d1_mm: float, d2_mm: float, d3_mm: float) -> float:
@@ -384,10 +404,13 @@ def summarise_image(
         flags.append(FLAG_AT_EDGE)
     if ovary is not None and ovary.at_edge:
         flags.append(FLAG_OVARY_AT_EDGE)
+    elongated = [i for i, t in enumerate(tracks, start=1) if elongation(t.best) >= MAX_FOLLICLE_ELONGATION]
+    if elongated:
+        flags.append(FLAG_ELONGATED)
     # the network's own flags, from the frames the results rest on
     frame_flags = still_flags.union(ovary_flags, *(t.flags for t in tracks))
     flags += sorted(frame_flags - set(flags))
-    where = [(FLAG_AT_EDGE, i, f"follicle {i}") for i in cut]
+    where = [(FLAG_AT_EDGE, i, f"follicle {i}") for i in cut] + [(FLAG_ELONGATED, i, f"follicle {i}") for i in elongated]
     if record.is_sweep:  # which follicle or frame of the sweep raised each network flag
         for i, t in enumerate(tracks, start=1):
             frames = frame_words(t.first_frame, t.last_frame)

@@ -13,6 +13,7 @@ from follicle_seg.measure import measure_frame
 from follicle_seg.state import result_from_dict, result_to_dict
 from follicle_seg.tracking import (
     FLAG_AT_EDGE,
+    FLAG_ELONGATED,
     FLAG_LOW_CONFIDENCE,
     FLAG_NO_OVARY_FOUND,
     FLAG_OVARY_AT_EDGE,
@@ -408,6 +409,31 @@ def test_an_ovary_cut_by_the_scan_edge_flags_its_image():
     result = summarise_image(sweep, frames)
     assert FLAG_OVARY_AT_EDGE in result.flags
     assert (FLAG_OVARY_AT_EDGE, 0, "the ovary's frame 2 (index 1)") in result.flag_where
+
+
+def test_a_follicle_long_and_thin_as_a_vessel_flags_its_image():
+    """A 20 x 2.4 mm tube in the ovary (a vessel seen lengthwise) read mean 11.2 mm, a 10 mm
+    follicle, with no flag; a follicle twice as long as wide is no sign."""
+    from follicle_seg.visits import build_tables
+
+    rec = record(spacing=(0.2, 0.2))
+    rr, cc = np.mgrid[: SHAPE[0], : SHAPE[1]]
+    labels = np.zeros(SHAPE, np.uint8)
+    labels[disc((60, 80), 55)] = OVARY
+    labels[(np.abs(rr - 40) < 6) & (np.abs(cc - 80) < 50)] = FOLLICLE  # 20 x 2.4 mm
+    labels[((rr - 80) / 8) ** 2 + ((cc - 80) / 16) ** 2 <= 1] = FOLLICLE  # 6.4 x 3.2 mm
+    seg = FrameSegmentation(rec, 0, labels, np.where(labels == FOLLICLE, 0.95, 0).astype(np.float32),
+                            (labels > 0).astype(np.float32))  # fmt: skip
+    result = summarise_image(rec, [measure_frame(seg)])
+    tube = next(i for i, f in enumerate(result.follicles, start=1) if f.best.d1_mm > 15)
+    assert result.follicles[tube - 1].mean_diameter_mm >= 10
+    assert result.flags == (FLAG_ELONGATED,) and result.flag_where == ((FLAG_ELONGATED, tube, f"follicle {tube}"),)
+    assert build_tables([result])["ovaries"]["needs_review"].tolist() == [True]
+    # uncalibrated: the pixels tell the same
+    assert FLAG_ELONGATED in summarise_image(record(spacing=None), [measure_frame(replace(seg, record=record(spacing=None)))]).flags
+    # the ellipse alone: no flag
+    labels[(np.abs(rr - 40) < 6) & (np.abs(cc - 80) < 50)] = OVARY
+    assert summarise_image(rec, [measure_frame(replace(seg, labels=labels))]).flags == ()
 
 
 def test_image_without_any_ovary_is_flagged():
