@@ -540,3 +540,19 @@ def test_a_long_header_line_fits_a_narrow_overlay() -> None:
     text = (header > 150).all(axis=2)
     assert text[:, : rgb.shape[1] // 2].any()
     assert not text[:, -8:].any()  # nothing cut at the edge: the line fits
+
+
+def test_a_patient_id_too_long_for_the_header_loses_its_middle_not_the_date_and_side() -> None:
+    """A 64-character id (DICOM's longest) of wide letters pushed the visit date and side off an
+    overlay narrower than about 960 px."""
+    from PIL import Image, ImageDraw
+
+    from follicle_seg.report.overlay import overlay_font, short_title
+
+    draw = ImageDraw.Draw(Image.new("RGB", (760, 40)))
+    line = "   ".join(("W" * 30 + "MIDDLE" + "Z" * 28, "2025-01-21", "left ovary"))
+    short = short_title(draw, line)
+    assert short.endswith("   2025-01-21   left ovary") and short.startswith("WWW") and "Z   2025" in short
+    assert "\u2026" in short and "MIDDLE" not in short
+    assert draw.textlength(short, font=overlay_font(11, bold=True)) <= 760 - 16
+    assert short_title(draw, "P001   2025-01-21   left ovary") == "P001   2025-01-21   left ovary"

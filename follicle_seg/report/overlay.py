@@ -470,16 +470,34 @@ def _fitting_font(
     return overlay_font(size, bold)
 
 
+_TITLE_GAP = "   "
+
+
 def title(record: ImageRecord, patient_label: str, side: str) -> str:
     """The header's first line: the patient, the visit date and ``side`` as the header says it."""
-    return f"{patient_label or 'unknown patient'}   {record.study_date or 'no date'}   {side}"
+    return _TITLE_GAP.join((patient_label or "unknown patient", record.study_date or "no date", side))
 
 
 def draw_title(draw: ImageDraw.ImageDraw, text: str, *, clear_width: int = 0) -> None:
-    """Draw the header's first line, over what was there across ``clear_width`` pixels if given."""
+    """Draw the header's first line, over what was there across ``clear_width`` pixels if given
+    (:func:`short_title`)."""
     if clear_width:
         draw.rectangle([0, 0, clear_width, TITLE_PX], fill=_BACKGROUND)
+    text = short_title(draw, text)
     draw.text((8, 5), text, font=_fitting_font(draw, text, 19, smallest=11, bold=True), fill=(255, 255, 255))
+
+
+def short_title(draw: ImageDraw.ImageDraw, text: str) -> str:
+    """``text``, its patient id shortened in the middle (``ABC…XYZ``) while the line is too long
+    for the canvas even in the smallest font: the date and side stay on the overlay (a 64-character
+    id pushed them off a narrow one)."""
+    patient, gap, rest = text.partition(_TITLE_GAP)
+    room, smallest = draw.im.size[0] - 16, overlay_font(11, bold=True)
+    keep = len(patient)
+    while keep > 6 and draw.textlength(text, font=smallest) > room:
+        keep -= 1
+        text = f"{patient[: (keep + 1) // 2]}\u2026{patient[len(patient) - keep // 2 :]}{gap}{rest}"
+    return text
 
 
 def _frame_list(frames: Sequence[int], most: int = 6) -> str:
