@@ -3,69 +3,102 @@
 Each task analyses one whole file on a worker (decode, segment, measure, write its overlays and
 DICOM into the shared output folder) and returns its `ImageResult`; the client alone writes the
 run state and the tables, so resume and the tables behave exactly as with the local executor.
-Workers load the network once per process. A task whose worker dies (a codec crash kills the
-worker process; Dask retries it elsewhere and then gives up) fails that file, not the run.
+Workers load the network once per process; each thread of a worker has its own engine (a
+worker runs several tasks at once) and, where the worker may start child processes (those of the
+LocalCluster a run starts), its own isolated decoder process, so that a codec that crashes or
+hangs fails one file, as with the local executor. Elsewhere a task whose worker dies (Dask retries
+it on other workers and then gives up) fails that file, not the run.
 """
 
 from __future__ import annotations
 
 import functools
+import multiprocessing
+import threading
 
 from follicle_seg.errors import FollicleSegError, brief
 from follicle_seg.intake import Input
+from follicle_seg.isolation import WorkerPool
 from follicle_seg.memory import bound_caches
 from follicle_seg.engine import Engine, load_segmenter
 from follicle_seg.options import RunOptions
 from follicle_seg.types import ImageResult
 
+_thread = threading.local()  # this worker thread's (options, engine, decoder process)
+
 
 @functools.lru_cache(maxsize=2)
-def _engine(options: RunOptions) -> Engine:
+def _segmenter(options: RunOptions):
     bound_caches()
-    return Engine(options, load_segmenter(options))
+    return load_segmenter(options)
+
+
+def _engine(options: RunOptions) -> tuple[Engine, WorkerPool | None]:
+    """This thread's engine and decoder process for ``options``' run. An engine measures one
+    batch while the next is segmented: one shared by a worker's threads lost frames of sweeps
+    (a thread's batch in measurement replaced by another's). A daemon process (a worker of a
+    cluster not started by the run, say) may not start a decoder process: it decodes itself."""
+    made = getattr(_thread, "made", None)
+    if made is None or made[0] != options:
+        if made is not None:
+            made[1].close()
+            if made[2] is not None:
+                made[2].close()
+        isolated = options.isolate and not multiprocessing.current_process().daemon
+        decoders = WorkerPool(1, timeout=options.decode_timeout_s) if isolated else None
+        made = _thread.made = (options, Engine(options, _segmenter(options)), decoders)
+    return made[1], made[2]
 
 
 def analyse_on_worker(item: Input, options: RunOptions) -> tuple[Input, ImageResult, str]:
-    engine = _engine(options)
-    return item, engine.analyse_file(item), engine.segmenter.device
+    engine, decoders = _engine(options)
+    return item, engine.analyse_file(item, decoders), engine.segmenter.device
 
 
 def run_on_dask(todo: list[Input], options: RunOptions, on_result, on_frames=None) -> str:
     """Run `todo` on the cluster at ``options.scheduler`` (or a local one); returns the device(s)
     used. ``on_frames(n)`` is told each finished file's frames (the progress bar's, as the local
     engine tells it each segmented batch's)."""
-    from dask.distributed import Client, LocalCluster, as_completed
+    import dask
+    from dask.distributed import Client, KilledWorker, LocalCluster, as_completed
 
-    cluster = None
-    if options.scheduler:
-        try:
-            client = Client(options.scheduler)
-        except (OSError, TimeoutError, ValueError) as exc:  # nothing listening, a bad address
-            raise FollicleSegError(
-                f"cannot reach the Dask scheduler at {options.scheduler} ({type(exc).__name__}: {brief(exc)}); "
-                "start it, or run without --executor dask (the files analysed so far are kept)"
-            ) from None
-    else:
-        cluster = LocalCluster(n_workers=options.workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None)
-        client = Client(cluster)
-    devices = set()
-    try:
-        futures = client.map(analyse_on_worker, todo, options=options, pure=False)
-        items = dict(zip(futures, todo))
-        for future in as_completed(futures):
-            item = items[future]
+    # the workers of the LocalCluster (and those it restarts) start decoder processes (_engine)
+    with dask.config.set({"distributed.worker.daemon": False}):
+        cluster = None
+        if options.scheduler:
             try:
-                _, result, device = future.result()
-                devices.add(device)
-            except Exception as exc:  # noqa: BLE001 - e.g. a worker killed by a codec crash
-                result = ImageResult(item.record, item.path, "failed", f"{type(exc).__name__}: {exc}")
-            on_result(item, result)
-            if on_frames is not None:
-                assert item.record is not None  # (a file the header pass accepted)
-                on_frames(item.record.n_frames * item.record.n_panes)
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
-    return ",".join(sorted(devices))
+                client = Client(options.scheduler)
+            except (OSError, TimeoutError, ValueError) as exc:  # nothing listening, a bad address
+                raise FollicleSegError(
+                    f"cannot reach the Dask scheduler at {options.scheduler} ({type(exc).__name__}: {brief(exc)}); "
+                    "start it, or run without --executor dask (the files analysed so far are kept)"
+                ) from None
+        else:
+            cluster = LocalCluster(n_workers=options.workers, threads_per_worker=1, processes=True,
+                                   dashboard_address=None)
+            client = Client(cluster)
+        devices = set()
+        try:
+            # a task is released once its result is taken: a worker that died took with it the
+            # results it held, and the cluster analysed those files again (7 files 14 times more)
+            pending = dict(zip(client.map(analyse_on_worker, todo, options=options, pure=False), todo))
+            for future in as_completed(list(pending)):
+                item = pending.pop(future)
+                try:
+                    _, result, device = future.result()
+                    devices.add(device)
+                except KilledWorker as exc:  # a crash outside an isolated decoder, on every try
+                    result = ImageResult(item.record, item.path, "failed", f"the Dask worker analysing it died, on each of "
+                                         f"{exc.allowed_failures + 1} tries (a crash in a codec or the network?)")  # fmt: skip
+                except Exception as exc:  # noqa: BLE001 - a batch never dies on one file
+                    result = ImageResult(item.record, item.path, "failed", f"{type(exc).__name__}: {exc}")
+                future.release()
+                on_result(item, result)
+                if on_frames is not None:
+                    assert item.record is not None  # (a file the header pass accepted)
+                    on_frames(item.record.n_frames * item.record.n_panes)
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+        return ",".join(sorted(devices))

@@ -177,15 +177,19 @@ class Engine:
             return frames_at
         return lambda record, index, panes=False: decoders.call(frames_at, record, index, panes)
 
-    def analyse_file(self, item: Input) -> ImageResult:
-        """One file start to end in this thread (the unit of work of a Dask task)."""
+    def analyse_file(self, item: Input, decoders: WorkerPool | None = None) -> ImageResult:
+        """One file start to end in this thread (the unit of work of a Dask task), its frames
+        decoded in ``decoders`` when given (a codec that crashes or hangs fails the file)."""
         assert item.record is not None  # (a file the header pass accepted)
+        self._decoders = decoders
         analysis = FileAnalysis(item.record)
         try:
-            for batch in chunks(item.record, max(1, self.options.batch_size), None):
+            for batch in chunks(item.record, max(1, self.options.batch_size), decoders):
                 self.add_frames(analysis, batch)
         except RejectedInput as exc:
             return ImageResult(item.record, item.path, "rejected", exc.reason)
+        except WorkerFailed as exc:
+            return ImageResult(item.record, item.path, "failed", f"decoding: {exc}")
         except Exception as exc:  # noqa: BLE001
             log.exception("%s: analysis failed", item.path)
             return ImageResult(item.record, item.path, "failed", f"{type(exc).__name__}: {exc}")
