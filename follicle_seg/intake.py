@@ -52,6 +52,7 @@ class Input:
     duplicate_of: str = ""  # the path of the file analysed for this one's SOP instance
     stat: tuple[int, int, int, int] | None = None  # when hashed: :func:`file_stat`, :func:`unchanged`
     hashed: bool = False  # its hash taken this run (not known from an earlier one's)
+    redone: bool = False  # a resumed file analysed again for outputs its run did not make (:func:`reread`)
 
 
 def _call(decoders: WorkerPool | None, fn: Callable[..., Any], *args: Any) -> Any:
@@ -112,13 +113,13 @@ def unchanged(item: Input) -> bool:
 
 
 def reread(item: Input, anonymise: Anonymise, decoders: WorkerPool | None = None) -> Input:
-    """A resumed file (``done``) made a file to analyse again, its header read anew; it stays
-    resumed when that fails now (its stored result stands)."""
+    """A resumed file (``done``) made a file to analyse again, its header read anew (``redone``: its
+    stored result stands should the analysis fail now); it stays resumed when that fails now."""
     try:
         record = anonymise(_call(decoders, read_record, Path(item.path)))
     except Exception:  # noqa: BLE001 - its result stands; the outputs stay missing
         return item
-    return replace(item, record=record, done=False)
+    return replace(item, record=record, done=False, redone=True)
 
 
 def header_pass(

@@ -99,9 +99,10 @@ def exclusive(out: Path) -> Iterator[None]:
 def superseded(items: list[Input], stored: list[tuple[str, str, str, str]]) -> set[str]:
     """SOP instance UIDs whose per-image outputs this run's analyses replace: those of the files
     analysed now (changed, new or failed before) and of the earlier analyses of their paths,
-    except the images this run resumes (analysed, not a rejected duplicate naming them)."""
-    resumed = {(i.path, i.sha256) for i in items if i.done}
-    again = {i.path for i in items if not i.done}
+    except the images this run resumes (analysed, not a rejected duplicate naming them) or
+    analyses again only for outputs it lacks (``redone``: what it has stays should that fail)."""
+    resumed = {(i.path, i.sha256) for i in items if i.done or i.redone}
+    again = {i.path for i in items if not (i.done or i.redone)}
     kept = {uid for path, sha, uid, status in stored if (path, sha) in resumed and status == "ok"}
     earlier = {uid for path, _, uid, _ in stored if path in again}
     now = {i.record.sop_instance_uid for i in items if i.record is not None}

@@ -234,6 +234,14 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
         statuses: dict[str, str] = {}
 
         def on_result(item: Input, result: ImageResult) -> None:
+            if item.redone and result.status != "ok":  # its earlier result and outputs stand
+                log.warning("%s", said(item.path, f"outputs this run asks for not made ({result.reason}); "
+                                                  "the result of the earlier run stands"))
+                result = store.results({(item.path, item.sha256)})[0]
+                statuses[item.path] = result.status
+                if progress:
+                    progress.file_done(result)
+                return
             if item.result is None and (result.status != "ok" or not unchanged(item)):
                 result = _changed_since_hashed(item, result)
             if item.result is None and result.status == "failed" and result.record is not None:

@@ -1053,6 +1053,42 @@ def test_outputs_asked_for_on_a_later_run_are_made_for_the_files_it_resumes(tmp_
     assert again.resumed == 2 and (out / "dicom" / f"{uids.iloc[0]}_sr.dcm").is_file()
 
 
+def test_a_resumed_file_that_fails_when_analysed_again_for_outputs_keeps_its_result(tmp_path, monkeypatch):
+    """Analysed again for masks an earlier run did not make, a file that failed now (a decoder
+    timeout, memory) had its ok result replaced by the failure: its rows left the tables and its
+    overlay was removed."""
+    import follicle_seg.engine as engine
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for name in ("mono_left.dcm", "rgb_rle_right.dcm"):
+        shutil.copy(SAMPLES / name, inputs / name)
+    out = tmp_path / "out"
+    first = RunOptions(out=out, workers=1, dicom=False, report=False)
+    run([inputs], first)
+    before = _tables(out)
+    overlays = sorted(p.name for p in (out / "overlays").glob("*.png"))
+    broken, real = str(inputs / "mono_left.dcm"), engine.analyse_frame
+
+    def analyse_frame(seg):
+        if seg.record.path == broken:
+            raise RuntimeError("planted failure")
+        return real(seg)
+
+    monkeypatch.setattr(engine, "analyse_frame", analyse_frame)
+    summary = run([inputs], replace(first, save_masks=True))
+    assert summary.failed == 0 and summary.ok == 2
+    for table in ("images", "follicles", "ovaries"):
+        pd.testing.assert_frame_equal(_tables(out)[table], before[table])
+    assert sorted(p.name for p in (out / "overlays").glob("*.png")) == overlays
+    log = (out / "run.log").read_text()
+    assert "outputs this run asks for not made (RuntimeError: planted failure); the result of the earlier run stands" in log
+    monkeypatch.setattr(engine, "analyse_frame", real)  # the next run makes its masks
+    run([inputs], replace(first, save_masks=True))
+    uid = before["images"].set_index("path").loc[broken, "sop_instance_uid"]
+    assert list((out / "masks").glob(f"{uid}_*.png"))
+
+
 def test_a_file_changed_while_it_was_read_is_read_again_next_run_not_rejected_for_good(tmp_path):
     """Truncated by a copy still going after its hash was taken, a file was rejected under the
     hash of its whole contents: restored, it stayed rejected on every run (only --no-resume)."""
