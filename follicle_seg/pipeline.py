@@ -79,7 +79,9 @@ def read_timing(log_text: str) -> dict[str, float]:
 def _anonymiser(key: bytes | None) -> Anonymise:
     if key is None:
         return lambda record: record
-    return lambda record: replace(record, patient_id=pseudonym(record.patient_id, key))
+    # the series description (free text a technologist may have typed a name into) has given the
+    # side already: a pseudonymised run keeps none of it (its run state held it)
+    return lambda record: replace(record, patient_id=pseudonym(record.patient_id, key), series_description="")
 
 
 def run(inputs: Iterable[str | Path], options: RunOptions, *, progress=None) -> RunSummary:

@@ -703,6 +703,7 @@ def _with_identity(study: Path, dest: Path, n: int = 3) -> list[Path]:
         ds = pydicom.dcmread(src)
         ds.PatientName = "DOE^JANE^SECRETNAME"
         ds.PatientBirthDate = "19870312"
+        ds.SeriesDescription = "ovary, typed by SECRETTYPIST"  # free text: may hold a name
         ds.save_as(dest / f"scan{i}.dcm")
         out.append(dest / f"scan{i}.dcm")
     return out
@@ -741,7 +742,8 @@ def test_pseudonyms_are_stable_and_replace_the_patient_id(study, tmp_path):
         out = tmp_path / name
         run([tmp_path / "in"], RunOptions(out=out, workers=1, pseudonymize=key))
         tables.append(_tables(out))
-        assert _leaks(out, [b"P001"]) == []  # the real PatientID appears nowhere, DICOM included
+        # the real PatientID appears nowhere, DICOM and run state included, nor the series' free text
+        assert _leaks(out, [b"P001", b"SECRETTYPIST"]) == []
     ids = set(tables[0]["images"].patient_id)
     assert len(ids) == 1 and next(iter(ids)).startswith("P") and ids == set(tables[1]["images"].patient_id)
     pd.testing.assert_frame_equal(tables[0]["ovaries"], tables[1]["ovaries"])
