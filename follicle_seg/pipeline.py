@@ -325,8 +325,10 @@ def _write_outputs(options: RunOptions, tables: dict, results: list[ImageResult]
     from follicle_seg.io.tables import write_csv, write_tables
     from follicle_seg.review import WORKSHEET_FILE, content, worksheet
 
+    stage = "the tables"  # what a full disk or a read-only file stopped, said
     try:
         write_tables(tables, options.out)
+        stage = "the review outputs (reviewed overlays, worksheet)"
         overlays, frames = None, {}
         # (reviewed copies and whole frames of an earlier run are made again even when this one
         # draws nothing: they must follow the review)
@@ -349,9 +351,10 @@ def _write_outputs(options: RunOptions, tables: dict, results: list[ImageResult]
         if options.report:
             from follicle_seg.report.html import write_report
 
+            stage = "the report"
             write_report(options.out, tables, overlay_index=overlays, sheet=sheet, notes=notes)
     except OSError as exc:
-        raise OutputError(f"{options.out}: cannot write the tables ({exc.strerror or exc})") from exc
+        raise OutputError(f"{options.out}: cannot write {stage} ({exc.strerror or exc})") from exc
     return int(tables["ovaries"]["needs_review"].fillna(False).sum())
 
 

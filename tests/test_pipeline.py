@@ -953,10 +953,20 @@ def test_disk_full_while_writing_tables_is_a_clear_error_and_leaves_no_partial_t
     monkeypatch.setattr(pd.DataFrame, "to_csv", full_disk)
     result = CliRunner().invoke(app, ["run", *map(str, one), "--out", str(tmp_path / "o"), "--quiet", "--no-dicom"])
     assert result.exit_code != 0
-    assert "No space left on device" in result.output
+    assert "cannot write tables to " in result.output and "No space left on device" in result.output
     written = {p.name for p in (tmp_path / "o").iterdir()}
     assert not any(name.endswith(".tmp") for name in written)
     assert "follicles.csv" not in written  # never half a table
+    # the disk full when the report is written: said as the report's (it said "the tables")
+    import follicle_seg.report.html as html
+
+    def no_room(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", real_to_csv)
+    monkeypatch.setattr(html, "write_report", no_room)
+    result = CliRunner().invoke(app, ["run", *map(str, one), "--out", str(tmp_path / "o"), "--quiet", "--no-dicom"])
+    assert result.exit_code != 0 and "cannot write the report (No space left on device)" in result.output
 
 
 def test_an_interrupted_run_says_it_can_go_on_and_logs_it(study, tmp_path, monkeypatch):
