@@ -53,13 +53,16 @@ def images_with_outputs(out: Path) -> dict[str, set[str | None]]:
     }
 
 
-def per_image_outputs(out: Path, uids: Iterable[str] | None = None) -> list[Path]:
+def per_image_outputs(out: Path, uids: Iterable[str] | None = None, kinds: Iterable[str] | None = None) -> list[Path]:
     """The per-image outputs in ``out`` (overlays, crops, report thumbnails, masks, SEG/SR): every
-    one, or those of the images whose SOP instance UIDs are ``uids``."""
+    one, or those of the images whose SOP instance UIDs are ``uids``, of every kind or of ``kinds``
+    (``dicom``, ``masks``, ``overlays``: the rest)."""
     keys = None if uids is None else {k for u in uids for k in (u, uid_token(u))}
+    wanted = None if kinds is None else set(kinds)
     return [
         path
         for folder, pattern, key in PER_IMAGE_OUTPUTS
+        if wanted is None or (folder if folder in ("dicom", "masks") else "overlays") in wanted
         for path in sorted((out / folder).glob(pattern))
         if keys is None or key(path.name) in keys
     ]

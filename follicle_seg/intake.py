@@ -52,7 +52,7 @@ class Input:
     duplicate_of: str = ""  # the path of the file analysed for this one's SOP instance
     stat: tuple[int, int, int, int] | None = None  # when hashed: :func:`file_stat`, :func:`unchanged`
     hashed: bool = False  # its hash taken this run (not known from an earlier one's)
-    redone: bool = False  # a resumed file analysed again for outputs its run did not make (:func:`reread`)
+    redone: tuple[str, ...] = ()  # a resumed file analysed again for these outputs, which it lacks (:func:`reread`)
 
 
 def _call(decoders: WorkerPool | None, fn: Callable[..., Any], *args: Any) -> Any:
@@ -112,14 +112,15 @@ def unchanged(item: Input) -> bool:
         return False
 
 
-def reread(item: Input, anonymise: Anonymise, decoders: WorkerPool | None = None) -> Input:
-    """A resumed file (``done``) made a file to analyse again, its header read anew (``redone``: its
-    stored result stands should the analysis fail now); it stays resumed when that fails now."""
+def reread(item: Input, lacking: tuple[str, ...], anonymise: Anonymise, decoders: WorkerPool | None = None) -> Input:
+    """A resumed file (``done``) made a file to analyse again for the outputs it is ``lacking``,
+    its header read anew (``redone``: its stored result stands should the analysis fail now); it
+    stays resumed when that fails now."""
     try:
         record = anonymise(_call(decoders, read_record, Path(item.path)))
     except Exception:  # noqa: BLE001 - its result stands; the outputs stay missing
         return item
-    return replace(item, record=record, done=False, redone=True)
+    return replace(item, record=record, done=False, redone=lacking)
 
 
 def header_pass(

@@ -130,19 +130,20 @@ def remove_tables(out: Path) -> None:
             raise OutputError(f"{path}: cannot remove an earlier output ({exc.strerror or exc})") from exc
 
 
-def remove_outputs(out: Path, uids: set[str] | None = None) -> None:
+def remove_outputs(out: Path, uids: set[str] | None = None, kinds: tuple[str, ...] | None = None) -> None:
     """Remove per-image outputs of earlier runs into ``out``: all of them (``--no-resume``), or
     those of ``uids`` (images analysed again, which may have other key frames and follicles),
     so that no overlay, crop or DICOM object of an earlier analysis (other weights, an older
     version of the file, or real PatientIDs before ``--pseudonymize``) is left beside the new
     ones. Those of files left out of a resumed run's inputs stay (a run of part of an archive
-    deletes nothing of the rest); ``--no-resume`` removes them too."""
+    deletes nothing of the rest); ``--no-resume`` removes them too. ``kinds`` (``overlays``,
+    ``dicom``, ``masks``) limits it to those outputs."""
     from follicle_seg.artefacts import per_image_outputs
 
     if uids is not None and not uids:
         return
     removed = 0
-    for path in per_image_outputs(out, uids):
+    for path in per_image_outputs(out, uids, kinds):
         try:
             path.unlink()
             removed += 1

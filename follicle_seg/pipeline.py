@@ -237,9 +237,11 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
 
         def on_result(item: Input, result: ImageResult) -> None:
             if item.redone and result.status != "ok":  # its earlier result and outputs stand
-                log.warning("%s", said(item.path, f"outputs this run asks for not made ({result.reason}); "
+                log.warning("%s", said(item.path, f"{', '.join(item.redone)} not made ({result.reason}); "
                                                   "the result of the earlier run stands"))
                 result = store.results({(item.path, item.sha256)})[0]
+                if result.record is not None:  # what it drew of them goes: part of a sweep's would pass for all
+                    remove_outputs(options.out, {result.record.sop_instance_uid}, kinds=item.redone)
                 statuses[item.path] = result.status
                 if progress:
                     progress.file_done(result)
@@ -431,15 +433,15 @@ def _short_of_outputs(items: list[Input], store: StateStore, options: RunOptions
     if not wanted or not done:
         return items
     have = images_with_outputs(options.out)
-    short = set()
+    short: dict[str, tuple[str, ...]] = {}
     for path, uid, reason in store.analysed(done):  # (the stored results are not decoded)
         keys = {uid, uid_token(uid)}
         needed = [k for k in wanted if not (k == "dicom" and reason.startswith(DICOM_NOT_WRITTEN))]
-        if any(not keys & have[k] for k in needed):
-            short.add(path)
+        if lacking := tuple(k for k in needed if not keys & have[k]):
+            short[path] = lacking
     if short:
         log.info("%d resumed file(s) analysed again for outputs this run asks for (%s)", len(short), ", ".join(wanted))
-    return [reread(i, anonymise, decoders) if i.done and i.path in short else i for i in items]
+    return [reread(i, short[i.path], anonymise, decoders) if i.done and i.path in short else i for i in items]
 
 
 def _execute(

@@ -1067,9 +1067,10 @@ def test_outputs_asked_for_on_a_later_run_are_made_for_the_files_it_resumes(tmp_
 
 def test_a_resumed_file_that_fails_when_analysed_again_for_outputs_keeps_its_result(tmp_path, monkeypatch):
     """Analysed again for masks an earlier run did not make, a file that failed now (a decoder
-    timeout, memory) had its ok result replaced by the failure: its rows left the tables and its
-    overlay was removed."""
-    import follicle_seg.engine as engine
+    timeout, memory, a drawing fault) had its ok result replaced by the failure: its rows left the
+    tables and its overlay was removed. What it wrote of the masks before failing goes (part of a
+    sweep's would pass for all of them: never made again)."""
+    import follicle_seg.artefacts as artefacts
 
     inputs = tmp_path / "in"
     inputs.mkdir()
@@ -1080,24 +1081,25 @@ def test_a_resumed_file_that_fails_when_analysed_again_for_outputs_keeps_its_res
     run([inputs], first)
     before = _tables(out)
     overlays = sorted(p.name for p in (out / "overlays").glob("*.png"))
-    broken, real = str(inputs / "mono_left.dcm"), engine.analyse_frame
+    broken, real = str(inputs / "mono_left.dcm"), artefacts.write_overlays
+    uid = before["images"].set_index("path").loc[broken, "sop_instance_uid"]
 
-    def analyse_frame(seg):
-        if seg.record.path == broken:
+    def write_overlays(out, result, keys, *decode):  # (after the masks are written)
+        if result.record.path == broken:
             raise RuntimeError("planted failure")
-        return real(seg)
+        return real(out, result, keys, *decode)
 
-    monkeypatch.setattr(engine, "analyse_frame", analyse_frame)
+    monkeypatch.setattr(artefacts, "write_overlays", write_overlays)
     summary = run([inputs], replace(first, save_masks=True))
     assert summary.failed == 0 and summary.ok == 2
     for table in ("images", "follicles", "ovaries"):
         pd.testing.assert_frame_equal(_tables(out)[table], before[table])
     assert sorted(p.name for p in (out / "overlays").glob("*.png")) == overlays
+    assert not list((out / "masks").glob(f"{uid}_*.png")) and list((out / "masks").glob("*.png"))
     log = (out / "run.log").read_text()
-    assert "outputs this run asks for not made (RuntimeError: planted failure); the result of the earlier run stands" in log
-    monkeypatch.setattr(engine, "analyse_frame", real)  # the next run makes its masks
+    assert "masks not made (RuntimeError: planted failure); the result of the earlier run stands" in log
+    monkeypatch.setattr(artefacts, "write_overlays", real)  # the next run makes its masks
     run([inputs], replace(first, save_masks=True))
-    uid = before["images"].set_index("path").loc[broken, "sop_instance_uid"]
     assert list((out / "masks").glob(f"{uid}_*.png"))
 
 
