@@ -25,6 +25,7 @@ from follicle_seg.errors import FollicleSegError, brief
 from follicle_seg.io.header import read_dicom
 from follicle_seg.io.tags import tag_text
 from follicle_seg.outnames import dicom_uid
+from follicle_seg.report.dicom_common import fit_charset
 
 #: The calling AE title, unless ``--calling-aet`` says otherwise.
 CALLING_AET = "FOLLICLE_SEG"
@@ -288,8 +289,10 @@ def _store(assoc, path: Path, context: tuple[str, str], patient_of: Callable[[Pa
         for keyword in PATIENT_FILLED:
             if source.get(keyword):
                 setattr(ds, keyword, source[keyword].value)
-        if "SpecificCharacterSet" in source and source.SpecificCharacterSet != ds.get("SpecificCharacterSet"):
-            ds.SpecificCharacterSet = source.SpecificCharacterSet  # the name's characters as the source has them
+        # the name's characters as the source has them, in a defined term (the source's may be misspelt)
+        fit = fit_charset(source.SpecificCharacterSet) if "SpecificCharacterSet" in source else None
+        if fit is not None and fit != ds.get("SpecificCharacterSet"):
+            ds.SpecificCharacterSet = fit
     try:
         status = assoc.send_c_store(ds)
     except Exception as exc:  # no accepted context, association gone, a dataset it cannot encode

@@ -43,6 +43,7 @@ class Scp:
     def __init__(self, aet: str = "TESTPACS", classes: Sequence[str] | None = None) -> None:
         self.received: dict[str, tuple[str, str]] = {}  # SOP instance -> (SOP class, syntax)
         self.patients: dict[str, tuple[str, str]] = {}  # SOP instance -> (PatientName, PatientSex)
+        self.charsets: dict[str, object] = {}  # SOP instance -> SpecificCharacterSet
         self.refuse: set[str] = set()
         self.abort: set[str] = set()  # SOP instances whose first C-STORE aborts the association
         ae = AE(ae_title=aet)
@@ -64,6 +65,7 @@ class Scp:
             return 0xC000
         self.received[ds.SOPInstanceUID] = (ds.SOPClassUID, event.context.transfer_syntax)
         self.patients[ds.SOPInstanceUID] = (str(ds.get("PatientName", "")), ds.get("PatientSex", ""))
+        self.charsets[ds.SOPInstanceUID] = ds.get("SpecificCharacterSet")
         return 0x0000
 
 
@@ -321,6 +323,24 @@ def test_objects_are_sent_with_their_sources_patient_name_and_kept_without_it(sc
     other.save_as(tmp_path / "in" / "a.dcm")
     patients = Patients(out)
     assert patients(objects[0]) is None and patients.missed == [objects[0]]
+
+
+def test_a_source_with_a_misspelt_character_set_lends_its_name_in_the_defined_term(scp: Scp, tmp_path: Path) -> None:
+    """The objects are written in ISO_IR 100 for a source's misspelt ISO_IR100, but sent with the
+    source's value copied back beside its name: the PACS got the misspelling."""
+    from follicle_seg.send import Patients
+
+    source = pydicom.dcmread(SAMPLES / "mono_left.dcm")
+    source.SpecificCharacterSet = "ISO_IR100"
+    source.PatientName = "M\u00fcller^Jane"
+    (tmp_path / "in").mkdir()
+    source.save_as(tmp_path / "in" / "a.dcm")
+    out = tmp_path / "run"
+    run([tmp_path / "in"], RunOptions(out=out, overlays=False, report=False))
+    objects = run_objects(out)
+    assert len(objects) == 2 and all(r.status == "sent" for r in send(objects, scp.destination, patient_of=Patients(out)))
+    assert set(scp.charsets.values()) == {"ISO_IR 100"}
+    assert {name for name, _ in scp.patients.values()} == {"M\u00fcller^Jane"}
 
 
 def test_a_run_that_may_be_pseudonymised_never_gets_real_names(tmp_path: Path) -> None:

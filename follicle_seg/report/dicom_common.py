@@ -242,16 +242,33 @@ def read_source(source_path: str | Path) -> Dataset:
     for keyword in _TYPE2:
         if keyword not in source:
             setattr(source, keyword, "")
-    charsets = source.get("SpecificCharacterSet")
-    if isinstance(charsets, MultiValue) and charsets and not charsets[0]:
-        source.SpecificCharacterSet = ["ISO 2022 IR 6", *charsets[1:]]  # PS3.3 C.12.1.1.2
-    elif charsets is not None and not charsets:
+    if "SpecificCharacterSet" in source:  # (the text, not read yet, is then read in the term meant)
+        fit = fit_charset(source.SpecificCharacterSet)
         del source.SpecificCharacterSet
-    elif isinstance(charsets, str) and charsets not in _SINGLE_CHARSETS:
-        del source.SpecificCharacterSet  # (the text, not read yet, is then read in the term meant)
-        if term := _charset_term(charsets):
-            source.SpecificCharacterSet = term
+        if fit is not None:
+            source.SpecificCharacterSet = fit
     return source
+
+
+def fit_charset(charsets: str | MultiValue) -> str | list[str] | None:
+    """A source's Specific Character Set as an object written from it may state it: a first value
+    left empty (the default repertoire before code extensions) spelt out, a misspelt single term
+    (``ISO_IR100``, ``UTF-8``) written as the defined term pydicom reads it as
+    (:func:`_charset_term`), ``None`` for none to write (empty, or the default repertoire).
+
+    >>> fit_charset("ISO_IR100"), fit_charset(["", "ISO 2022 IR 100"]), fit_charset("ISO_IR 192"), fit_charset("")
+    ('ISO_IR 100', ['ISO 2022 IR 6', 'ISO 2022 IR 100'], 'ISO_IR 192', None)
+    """
+    if isinstance(charsets, (list, MultiValue)):
+        values = list(charsets)
+        if len(values) == 1:
+            return fit_charset(values[0])
+        if values and not values[0]:
+            return ["ISO 2022 IR 6", *values[1:]]  # PS3.3 C.12.1.1.2
+        return values or None
+    if not charsets:
+        return None
+    return charsets if charsets in _SINGLE_CHARSETS else _charset_term(charsets)
 
 
 #: The single character sets highdicom takes (code extensions need several values).
