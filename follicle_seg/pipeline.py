@@ -327,10 +327,10 @@ def _write_outputs(options: RunOptions, tables: dict, results: list[ImageResult]
     from follicle_seg.io.tables import write_csv, write_tables
     from follicle_seg.review import WORKSHEET_FILE, content, worksheet
 
-    stage = "the tables"  # what a full disk or a read-only file stopped, said
+    # what a full disk or a read-only file stopped, said (the tables and worksheet say their own)
+    stage = "the reviewed overlays or whole frames"
     try:
         write_tables(tables, options.out)
-        stage = "the review outputs (reviewed overlays, worksheet)"
         overlays, frames = None, {}
         # (reviewed copies and whole frames of an earlier run are made again even when this one
         # draws nothing: they must follow the review)

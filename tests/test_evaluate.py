@@ -234,7 +234,7 @@ def test_nothing_found_scores_no_precision_not_a_perfect_one() -> None:
     s = summarise([score_frame(nothing, truth, SPACING, SPACING)])
     det = s["detection"]
     assert (det["tp"], det["fp"], det["fn"]) == (0, 0, 2)
-    assert det["precision"] is None and det["recall"] == 0.0 and det["f1"] is None
+    assert det["precision"] is None and det["recall"] == 0.0 and det["f1"] == 0.0  # a total miss, not "no data"
     empty_class = s["per_size_class"][">=18"]
     assert (empty_class["precision"], empty_class["recall"], empty_class["f1"]) == (None, None, None)
     table = format_table({"net": s})

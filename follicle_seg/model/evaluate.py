@@ -14,7 +14,8 @@ Per frame (one ovary per frame on the synthetic sets):
   agreement (bias +- 1.96 SD), overall and per size class.
 
 A figure with nothing to rest on is ``None`` (written "-"), never a perfect score: precision when
-nothing was found, recall when nothing was true, F1 when either is ``None``, the bias of no
+nothing was found, recall when nothing was true, F1 when neither (0 for a network that found
+nothing of what was there), the bias of no
 matched follicle, the limits of agreement of fewer than two (one difference has no spread).
 
 :func:`reported_labels` keeps only the follicles the pipeline would report for a still frame
@@ -215,10 +216,7 @@ def score_frame(
 def _prf(tp: int, fp: int, fn: int) -> dict[str, float | int | None]:
     precision = tp / (tp + fp) if tp + fp else None
     recall = tp / (tp + fn) if tp + fn else None
-    if precision is None or recall is None:
-        f1 = None
-    else:
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else None  # (0 when nothing found of what was there)
     return {"precision": precision, "recall": recall, "f1": f1, "tp": tp, "fp": fp, "fn": fn}
 
 
