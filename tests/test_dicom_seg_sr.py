@@ -194,6 +194,22 @@ def test_seg_rejects_bad_label_maps(tmp_path: Path) -> None:
         write_seg(still, _labels() * 2, tmp_path / "seg.dcm")
 
 
+def test_the_seg_is_the_same_whatever_the_segment_masks_memory_layout(tmp_path: Path, monkeypatch) -> None:
+    """segment_masks stacks its planes first (highdicom's overlap test and segment copies run
+    faster on whole planes): the object holds the same segments, overlap and bytes as from masks
+    stacked pixel by pixel."""
+    from follicle_seg.report import dicom_seg
+
+    still = _source(tmp_path / "still.dcm")
+    masks = dicom_seg.segment_masks(_labels())
+    assert masks.shape[-1] == 2 and masks[..., 0].flags.c_contiguous
+    made = pydicom.dcmread(write_seg(still, _labels(), tmp_path / "planes.dcm"))
+    monkeypatch.setattr(dicom_seg, "segment_masks", lambda labels: np.ascontiguousarray(masks))
+    interleaved = pydicom.dcmread(write_seg(still, _labels(), tmp_path / "pixels.dcm"))
+    assert made.SegmentsOverlap == interleaved.SegmentsOverlap == "YES"
+    assert made.PixelData == interleaved.PixelData and made.SOPInstanceUID == interleaved.SOPInstanceUID
+
+
 def test_a_seg_reads_its_sources_header_only_not_the_cines_pixel_data(tmp_path: Path) -> None:
     """The view highdicom builds on is the header: the source's pixel data (a whole cine, read
     once per key frame's SEG) stays deferred, unread."""

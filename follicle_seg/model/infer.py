@@ -351,4 +351,5 @@ class Segmenter:
     def _restore(probs: torch.Tensor, geom: InputGeometry) -> tuple[np.ndarray, tuple[str, ...]]:
         rows, cols = geom.scaled_shape
         flags = ood_flags(probs[:, :rows, :cols].cpu().numpy())
-        return restore_probabilities(probs, geom).cpu().numpy().astype(np.float32), flags
+        # float32 already: a copy only where the grid is the network's (a view into the batch)
+        return np.ascontiguousarray(restore_probabilities(probs, geom).cpu().numpy()), flags

@@ -187,8 +187,9 @@ def tag_crop(crop: np.ndarray, number: str, centre: tuple[int, int]) -> None:
 def write_image(path: Path, rgb: np.ndarray, ext: str = ".png", params: list[int] | None = None) -> Path:
     """Encode an RGB (or grey) ``uint8`` image (``ext``: ``.png``, ``.jpg``, with OpenCV's
     ``params``) and write it atomically."""
-    pixels = np.asarray(rgb, np.uint8)
-    ok, data = cv2.imencode(ext, np.ascontiguousarray(pixels[..., ::-1] if pixels.ndim == 3 else pixels), params or [])
+    pixels = np.ascontiguousarray(rgb, np.uint8)
+    # OpenCV's channel swap: a twentieth of numpy's reversed copy's time on an overlay
+    ok, data = cv2.imencode(ext, cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR) if pixels.ndim == 3 else pixels, params or [])
     if not ok:  # pragma: no cover - opencv failure
         raise OSError(f"could not encode {path.name}")
     return atomic_write_bytes(path, data.tobytes())
