@@ -135,7 +135,9 @@ def run(inputs: Iterable[str | Path], options: RunOptions, *, progress=None) -> 
 def _check_weights(weights: Path) -> None:
     """``--weights``: a file of a bundle whose metadata holds its sha256 (checked again when loaded)."""
     if weights.is_dir():
-        raise FollicleSegError(f"--weights {weights}: a folder; give the bundle's weights file, {weights / 'models' / 'model.pt'}")
+        inside = weights / "models" / "model.pt"
+        hint = f"; give the bundle's weights file, {inside}" if inside.is_file() else ", not a weights file (models/model.pt of a bundle)"
+        raise FollicleSegError(f"--weights {weights}: a folder{hint}")
     if not weights.is_file():
         raise FollicleSegError(f"--weights {weights}: no such file")
     try:

@@ -73,7 +73,7 @@ FLAG_OVARY_AT_EDGE = "ovary at scan edge"
 FLAG_ELONGATED = "follicle elongated"
 #: A reported follicle whose largest section is this many times longer (d1) than wide (d2) is
 #: flagged: a follicle pressed by its neighbours stays under about 2, a vessel or a tube seen
-#: lengthwise does not (a 20 x 2.5 mm vessel reads mean 11.4 mm: a false 10 mm follicle).
+#: lengthwise does not (a 20 x 2.4 mm vessel reads mean 11.2 mm: a false 10 mm follicle).
 #: Set conservatively, not on real scans (counted follicles of the generated studies stay under 1.25).
 MAX_FOLLICLE_ELONGATION = 3.0
 #: Images of one ovary (the images of a visit, the panes of a dual display) whose counts differ by
@@ -92,7 +92,7 @@ FLAG_REASONS: dict[str, str] = {
     FLAG_NO_DATE: "no usable StudyDate (nor series, acquisition or content date): days from baseline unknown",
     FLAG_NO_PATIENT: "no PatientID: the file's results cannot be told from another patient's",
     FLAG_AT_EDGE: "a follicle reaches the edge of the scan area: cut by it, it may be larger than measured",
-    FLAG_ELONGATED: (f"a follicle is over {MAX_FOLLICLE_ELONGATION:g} times as long as wide: a vessel or other "
+    FLAG_ELONGATED: (f"a follicle is {MAX_FOLLICLE_ELONGATION:g} or more times as long as wide: a vessel or other "
                      "tube seen lengthwise, not a follicle?"),
     FLAG_OVARY_AT_EDGE: ("the ovary reaches the edge of the scan area: cut by it, or its outline runs into it; "
                          "its d1, d2, area and volume are uncertain"),

@@ -550,9 +550,12 @@ def test_a_patient_id_too_long_for_the_header_loses_its_middle_not_the_date_and_
     from follicle_seg.report.overlay import overlay_font, short_title
 
     draw = ImageDraw.Draw(Image.new("RGB", (760, 40)))
-    line = "   ".join(("W" * 30 + "MIDDLE" + "Z" * 28, "2025-01-21", "left ovary"))
-    short = short_title(draw, line)
+    short = short_title(draw, "W" * 30 + "MIDDLE" + "Z" * 28, "2025-01-21   left ovary")
     assert short.endswith("   2025-01-21   left ovary") and short.startswith("WWW") and "Z   2025" in short
     assert "\u2026" in short and "MIDDLE" not in short
     assert draw.textlength(short, font=overlay_font(11, bold=True)) <= 760 - 16
-    assert short_title(draw, "P001   2025-01-21   left ovary") == "P001   2025-01-21   left ovary"
+    assert short_title(draw, "P001", "2025-01-21   left ovary") == "P001   2025-01-21   left ovary"
+    # an id holding the gap itself is shortened all the same (it was split inside the id)
+    gapped = short_title(draw, "WW   WW" * 12, "2025-01-21   left ovary")
+    assert "\u2026" in gapped and gapped.endswith("W   2025-01-21   left ovary")
+    assert draw.textlength(gapped, font=overlay_font(11, bold=True)) <= 760 - 16

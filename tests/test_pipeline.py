@@ -399,7 +399,7 @@ def test_an_input_that_does_not_exist_or_an_option_that_cannot_be_used_stops_the
                           ([str(good), "--cohort", str(tmp_path / "cohort.csv")], f"error: {tmp_path / 'cohort.csv'}"),
                           ([str(good), "--weights", str(tmp_path / "no.pt")], f"error: --weights {tmp_path / 'no.pt'}: no such file"),
                           ([str(good), "--weights", str(tmp_path / "empty")],  # a bundle's folder (said "no such file")
-                           f"error: --weights {tmp_path / 'empty'}: a folder; give the bundle's weights file, "),
+                           f"error: --weights {tmp_path / 'empty'}: a folder, not a weights file"),
                           ([str(tmp_path / "empty")], f"error: no files found under {tmp_path / 'empty'}"),
                           ([str(good), "--whole-frames", "--pseudonymize", str(tmp_path / "cohort.csv")],
                            "error: --whole-frames shows the text burned in around the scan area")):  # fmt: skip

@@ -420,7 +420,7 @@ def _draw_header(
     side = {"L": "LEFT ovary", "R": "RIGHT ovary"}.get(record.laterality, "side unknown")
     # 1-based as a viewer numbers frames; the tables' 0-based frame_index beside it
     frame = f"frame {frame_index + 1} of {record.n_frames} (index {frame_index})" if record.is_sweep else "still image"
-    line1 = title(record, patient_label, side)
+    patient, line1 = title(record, patient_label, side)
     if record.other_panes:  # a dual display: which pane this is (the one whose count stands)
         line1 += f"   pane {record.pane + 1} of {record.n_panes} {'counted' if counted else 'not counted'}"
     cal = record.calibration
@@ -435,7 +435,7 @@ def _draw_header(
         size = (f"{_mm(ovary.d1_mm)} x {_mm(ovary.d2_mm)} mm" if ovary.d1_mm is not None and ovary.d2_mm is not None
                 else f"{ovary.d1_px:.0f} x {ovary.d2_px:.0f} px")  # fmt: skip
         line2 += f"; ovary {size}"
-    draw_title(draw, line1)
+    draw_title(draw, patient, line1)
     draw.text((8, 31), line2, font=_fitting_font(draw, line2, 14), fill=(205, 205, 205))
     if record.is_sweep:
         follicles, unsure = sweep
@@ -470,33 +470,30 @@ def _fitting_font(
     return overlay_font(size, bold)
 
 
-_TITLE_GAP = "   "
+def title(record: ImageRecord, patient_label: str, side: str) -> tuple[str, str]:
+    """The header's first line in two parts: the patient, and the visit date with ``side`` as the
+    header says it."""
+    return patient_label or "unknown patient", f"{record.study_date or 'no date'}   {side}"
 
 
-def title(record: ImageRecord, patient_label: str, side: str) -> str:
-    """The header's first line: the patient, the visit date and ``side`` as the header says it."""
-    return _TITLE_GAP.join((patient_label or "unknown patient", record.study_date or "no date", side))
-
-
-def draw_title(draw: ImageDraw.ImageDraw, text: str, *, clear_width: int = 0) -> None:
+def draw_title(draw: ImageDraw.ImageDraw, patient: str, rest: str, *, clear_width: int = 0) -> None:
     """Draw the header's first line, over what was there across ``clear_width`` pixels if given
     (:func:`short_title`)."""
     if clear_width:
         draw.rectangle([0, 0, clear_width, TITLE_PX], fill=_BACKGROUND)
-    text = short_title(draw, text)
+    text = short_title(draw, patient, rest)
     draw.text((8, 5), text, font=_fitting_font(draw, text, 19, smallest=11, bold=True), fill=(255, 255, 255))
 
 
-def short_title(draw: ImageDraw.ImageDraw, text: str) -> str:
-    """``text``, its patient id shortened in the middle (``ABC…XYZ``) while the line is too long
-    for the canvas even in the smallest font: the date and side stay on the overlay (a 64-character
-    id pushed them off a narrow one)."""
-    patient, gap, rest = text.partition(_TITLE_GAP)
+def short_title(draw: ImageDraw.ImageDraw, patient: str, rest: str) -> str:
+    """``patient   rest``, the patient id shortened in the middle (``ABC…XYZ``) while the line is
+    too long for the canvas even in the smallest font: the date and side stay on the overlay (a
+    64-character id pushed them off a narrow one)."""
     room, smallest = draw.im.size[0] - 16, overlay_font(11, bold=True)
-    keep = len(patient)
+    text, keep = f"{patient}   {rest}", len(patient)
     while keep > 6 and draw.textlength(text, font=smallest) > room:
         keep -= 1
-        text = f"{patient[: (keep + 1) // 2]}\u2026{patient[len(patient) - keep // 2 :]}{gap}{rest}"
+        text = f"{patient[: (keep + 1) // 2]}\u2026{patient[len(patient) - keep // 2 :]}   {rest}"
     return text
 
 

@@ -155,7 +155,7 @@ def _stamped(source: Path, result: ImageResult, marks, lines: list[str], side: s
     assert record is not None
     if side is not None and not record.other_panes:  # the header as the overlay draws it, the side the reviewer's
         said = {"L": "LEFT", "R": "RIGHT"}[side]
-        draw_title(draw, title(record, record.patient_id, f"{said} ovary (reviewed)"), clear_width=overlay.width)
+        draw_title(draw, *title(record, record.patient_id, f"{said} ovary (reviewed)"), clear_width=overlay.width)
     if not record.other_panes:  # a dual display's panes are side by side: no single grid to mark on
         layout = layout_for(record)
         for f, colour, _ in marks:
