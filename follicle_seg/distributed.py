@@ -16,7 +16,7 @@ import functools
 import multiprocessing
 import threading
 
-from follicle_seg.errors import FollicleSegError, brief
+from follicle_seg.errors import FollicleSegError, OutputError, brief
 from follicle_seg.intake import Input
 from follicle_seg.isolation import WorkerPool
 from follicle_seg.memory import bound_caches
@@ -87,6 +87,8 @@ def run_on_dask(todo: list[Input], options: RunOptions, on_result, on_frames=Non
                 try:
                     _, result, device = future.result()
                     devices.add(device)
+                except OutputError:  # a full disk or a folder not writable: the run stops, as a local one does
+                    raise
                 except KilledWorker as exc:  # a crash outside an isolated decoder, on every try
                     result = ImageResult(item.record, item.path, "failed", f"the Dask worker analysing it died, on each of "
                                          f"{exc.allowed_failures + 1} tries (a crash in a codec or the network?)")  # fmt: skip

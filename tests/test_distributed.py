@@ -105,3 +105,24 @@ def test_a_dask_run_lets_go_of_each_result_it_took_and_says_a_lost_worker_in_one
     (crashed,) = [r for r in results if r.path == "crash"]
     assert (crashed.status, crashed.reason) == (
         "failed", "the Dask worker analysing it died, on each of 4 tries (a crash in a codec or the network?)")
+
+
+def test_a_full_disk_on_a_worker_stops_a_dask_run_as_it_stops_a_local_one(tmp_path, monkeypatch):
+    """An OutputError on a worker (the disk full while writing a file's outputs) became a failed
+    result for that file and every one after it, and the run went on to its tables."""
+    from follicle_seg.errors import OutputError
+
+    dd = pytest.importorskip("dask.distributed")
+    local_cluster = dd.LocalCluster
+    monkeypatch.setattr(dd, "LocalCluster", lambda **kw: local_cluster(
+        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None))
+
+    def analyse(item, options):
+        raise OutputError(f"{options.out}: cannot write outputs (No space left on device)")
+
+    monkeypatch.setattr(distributed, "analyse_on_worker", analyse)
+    results: list[ImageResult] = []
+    todo = [Input(str(k), "", None, None) for k in range(3)]
+    with pytest.raises(OutputError, match="No space left on device"):
+        distributed.run_on_dask(todo, RunOptions(out=tmp_path / "out", executor="dask"), lambda i, r: results.append(r))
+    assert results == []
