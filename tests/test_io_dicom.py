@@ -1091,3 +1091,22 @@ def test_a_file_cut_after_a_last_sequence_is_said_cut_whatever_the_sequences_len
     assert rejected(path).startswith("no pixel data")  # whole: not an image
     path.write_bytes(path.read_bytes() + b"\x08\x00\x18")  # the first bytes of the next element's tag
     assert rejected(path).startswith("truncated: the file ends inside its header at byte ")
+
+
+def test_a_cine_frame_of_another_size_is_rejected_naming_the_frame(tmp_path: Path) -> None:
+    """Every frame of a cine has the header's Rows x Columns; a JPEG cine whose third frame was
+    coded larger is refused before decoding, saying which frame."""
+    from io import BytesIO
+
+    from PIL import Image
+    from pydicom.encaps import generate_frames
+
+    path = write(tmp_path, pattern(3), transfer_syntax=JPEGBaseline8Bit)
+    ds = pydicom.dcmread(path)
+    frames = list(generate_frames(ds.PixelData, number_of_frames=3))
+    larger = BytesIO()
+    Image.fromarray(np.pad(pattern(3)[2], ((0, 16), (0, 16)))).save(larger, "JPEG")
+    ds.PixelData = encapsulate([frames[0], frames[1], larger.getvalue()])
+    ds.save_as(path)
+    assert rejected(path) == (f"corrupt compressed pixel data: frame 2's codestream is {COLS + 16}x{ROWS + 16} "
+                              f"pixels, the header says {COLS}x{ROWS}")  # fmt: skip

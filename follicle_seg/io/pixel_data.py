@@ -170,7 +170,7 @@ def _walk_items(
         if declared is not None and declared[:2] != size:
             raise RejectedInput(
                 path,
-                f"corrupt compressed pixel data: a frame's codestream is {declared[1]}x"
+                f"corrupt compressed pixel data: frame {codestreams - 1}'s codestream is {declared[1]}x"
                 f"{declared[0]} pixels, the header says {size[1]}x{size[0]}",
             )
         if declared is not None and declared[3] != samples:
