@@ -290,7 +290,7 @@ def _store(assoc, path: Path, context: tuple[str, str], patient_of: Callable[[Pa
             if source.get(keyword):
                 setattr(ds, keyword, source[keyword].value)
         # the name's characters as the source has them, in a defined term (the source's may be misspelt)
-        fit = fit_charset(source.SpecificCharacterSet) if "SpecificCharacterSet" in source else None
+        fit = fit_charset(source.SpecificCharacterSet, spell_out=False) if "SpecificCharacterSet" in source else None
         if fit is not None and fit != ds.get("SpecificCharacterSet"):
             ds.SpecificCharacterSet = fit
     try:

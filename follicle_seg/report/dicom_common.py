@@ -250,20 +250,23 @@ def read_source(source_path: str | Path) -> Dataset:
     return source
 
 
-def fit_charset(charsets: str | MultiValue) -> str | list[str] | None:
+def fit_charset(charsets: str | MultiValue, *, spell_out: bool = True) -> str | list[str] | None:
     """A source's Specific Character Set as an object written from it may state it: a first value
-    left empty (the default repertoire before code extensions) spelt out, a misspelt single term
-    (``ISO_IR100``, ``UTF-8``) written as the defined term pydicom reads it as
+    left empty (the default repertoire before code extensions) spelt out for highdicom (kept empty
+    with ``spell_out=False``, as the objects are saved: :func:`keep_source_charset`), a misspelt
+    single term (``ISO_IR100``, ``UTF-8``) written as the defined term pydicom reads it as
     (:func:`_charset_term`), ``None`` for none to write (empty, or the default repertoire).
 
     >>> fit_charset("ISO_IR100"), fit_charset(["", "ISO 2022 IR 100"]), fit_charset("ISO_IR 192"), fit_charset("")
     ('ISO_IR 100', ['ISO 2022 IR 6', 'ISO 2022 IR 100'], 'ISO_IR 192', None)
+    >>> fit_charset(["", "ISO 2022 IR 87"], spell_out=False)
+    ['', 'ISO 2022 IR 87']
     """
     if isinstance(charsets, (list, MultiValue)):
         values = list(charsets)
         if len(values) == 1:
-            return fit_charset(values[0])
-        if values and not values[0]:
+            return fit_charset(values[0], spell_out=spell_out)
+        if values and not values[0] and spell_out:
             return ["ISO 2022 IR 6", *values[1:]]  # PS3.3 C.12.1.1.2
         return values or None
     if not charsets:
