@@ -42,6 +42,10 @@ PER_IMAGE_OUTPUTS = (
 )  # fmt: skip
 
 
+#: The folders of each kind of output an analysis writes (``--save-masks``, overlays, DICOM).
+OUTPUT_KINDS = {"overlays": ("overlays", f"overlays/{CROPS}"), "masks": ("masks",), "dicom": ("dicom",)}
+
+
 def images_with_outputs(out: Path) -> dict[str, set[str | None]]:
     """The image keys (overlay token or SOP instance UID) that have an overlay (``overlays``),
     a DICOM SR (``dicom``: written last, after the SEGs) and label-map PNGs (``masks``) in
@@ -56,13 +60,16 @@ def images_with_outputs(out: Path) -> dict[str, set[str | None]]:
 def per_image_outputs(out: Path, uids: Iterable[str] | None = None, kinds: Iterable[str] | None = None) -> list[Path]:
     """The per-image outputs in ``out`` (overlays, crops, report thumbnails, masks, SEG/SR): every
     one, or those of the images whose SOP instance UIDs are ``uids``, of every kind or of ``kinds``
-    (``dicom``, ``masks``, ``overlays``: the rest)."""
+    (:data:`OUTPUT_KINDS`: what an analysis writes; reviewed copies, whole frames and thumbnails
+    are made from the tables)."""
     keys = None if uids is None else {k for u in uids for k in (u, uid_token(u))}
-    wanted = None if kinds is None else set(kinds)
+    unknown = set(kinds or ()) - set(OUTPUT_KINDS)
+    assert not unknown, f"no output kind {unknown}"
+    folders = None if kinds is None else {f for k in kinds for f in OUTPUT_KINDS[k]}
     return [
         path
         for folder, pattern, key in PER_IMAGE_OUTPUTS
-        if wanted is None or (folder if folder in ("dicom", "masks") else "overlays") in wanted
+        if folders is None or folder in folders
         for path in sorted((out / folder).glob(pattern))
         if keys is None or key(path.name) in keys
     ]
