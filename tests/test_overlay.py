@@ -478,6 +478,24 @@ def test_each_follicle_on_the_frame_gets_a_small_crop_centred_on_it(tmp_path: Pa
         assert (np.abs(crop - colour).sum(axis=2) < 90).sum() > 20, path.name
 
 
+@pytest.mark.parametrize("mm", [18.0, 22.0, 26.0])
+def test_the_crop_of_a_large_follicle_holds_its_whole_outline(tmp_path: Path, mm: float) -> None:
+    """At the demo's 0.07 mm/px (factor 2) the crop was at most 480 overlay pixels: an 18 mm
+    follicle (514 px) lost both ends of its outline, one of 22 mm (629 px) showed none of it."""
+    record = _record(0.07, region=(0, 0, 869, 439), rows=440, columns=870)
+    disc = _ellipse(record.region_shape, 220, 435, mm / 0.14, mm / 0.14)
+    follicle = _follicle(record, disc, mm, mm)
+    rgb = overlay.render_overlay(np.full(record.region_shape, 60, np.uint8), ovary_mask=None,
+                                 follicle_ids=disc.astype(np.int32), follicles=[follicle], record=record,
+                                 frame_index=0, patient_label="P")  # fmt: skip
+    [path] = overlay_files.write_crops(tmp_path, "x_f000.png", rgb, record, 0, [follicle])
+    crop = np.asarray(Image.open(path).convert("RGB")).astype(int)
+    outline = np.abs(crop - np.array(overlay.size_class_colour(mm)[1])).sum(axis=2) < 90
+    y, x = np.nonzero(outline)
+    assert y.min() > 5 and x.min() > 5 and y.max() < crop.shape[0] - 6 and x.max() < crop.shape[1] - 6
+    assert np.ptp(x) > 0.6 * crop.shape[1]  # the follicle still fills the crop
+
+
 def _tag_width(path: Path) -> int:
     """Width of the white tag box in a crop's top left corner (its second row of pixels)."""
     row = np.asarray(Image.open(path).convert("L")).astype(int)[2, 1:]  # inside its black outline
