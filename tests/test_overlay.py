@@ -174,6 +174,10 @@ def test_unsure_follicles_are_dashed_blue_on_their_boundary_and_labelled() -> No
     changed_area = changed[layout.top : layout.top + layout.height, : layout.width]
     assert (changed_area & ~_upscaled(unsure_mask, layout.scale_row, layout.scale_col)).sum() > 500
     assert changed[layout.top + layout.height :].any() and changed[: layout.top].any()  # legend, header
+    # its legend entry dashed as its outline (a solid blue square read as the lavender of "<2 mm"
+    # to a colour-blind reviewer): two dashes in a row, every other legend swatch solid
+    legend = (rgb[layout.top + layout.height :] == overlay.UNSURE_COLOUR).all(axis=2)
+    assert len(_runs(legend.any(axis=0))) == 2 and legend.sum() < 0.3 * 15 * 15
 
 
 def test_a_dual_display_says_in_the_header_which_pane_is_counted_only_its_image_changes() -> None:
@@ -371,6 +375,12 @@ def test_uncalibrated_overlay_has_no_scale_bar_and_pixel_sizes() -> None:
     assert max(_longest_run(row) for row in footer) < 30
     area = rgb[layout.top : layout.top + layout.height, : layout.width]
     assert (area == overlay.UNCALIBRATED_COLOUR).all(axis=2).any()
+
+
+def _runs(row: np.ndarray) -> list[int]:
+    """Lengths of the runs of true values along ``row``."""
+    edges = np.flatnonzero(np.diff(np.r_[0, np.asarray(row, int), 0]))
+    return list(np.diff(edges)[::2])
 
 
 def _longest_run(row: np.ndarray) -> int:

@@ -522,7 +522,11 @@ def _draw_footer(draw: ImageDraw.ImageDraw, layout: Layout, record: ImageRecord,
     if unsure:
         entries.append(("unsure", UNSURE_COLOUR))
     for name, colour in entries:
-        draw.rectangle((x, y0 + 8, x + 14, y0 + 22), fill=colour)
+        if name == "unsure":  # dashed, as its outlines: told apart from "<2 mm" without its colour
+            for dash in (0, 9):
+                draw.rectangle((x + dash, y0 + 13, x + dash + 5, y0 + 16), fill=colour)
+        else:
+            draw.rectangle((x, y0 + 8, x + 14, y0 + 22), fill=colour)
         draw.text((x + 19, y0 + 8), name, font=font, fill=(230, 230, 230))
         x += 19 + int(draw.textlength(name, font=font)) + 14
     cal = record.calibration
