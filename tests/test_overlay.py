@@ -213,6 +213,33 @@ def test_a_sweeps_overlay_says_in_a_third_header_line_on_which_frames_its_follic
     assert overlay._frame_list([4, 9, 4]) == "frames 5, 10"
 
 
+def test_a_sweeps_header_names_the_frames_of_ten_follicles(monkeypatch) -> None:
+    """Six frames were named, then "...": the seventh follicle's frame was nowhere said."""
+    from PIL import ImageDraw
+
+    grey, ovary, ids, follicles, record = _scene()
+    sweep = dataclasses.replace(record, n_frames=240)
+    frames = [10, 25, 40, 55, 70, 101, 130, 160, 190, 230]
+    spread = [dataclasses.replace(follicles[0], follicle_id=k + 1, best=dataclasses.replace(follicles[0].best, frame_index=f))
+              for k, f in enumerate(frames)]  # fmt: skip
+    unsure = [dataclasses.replace(spread[0], follicle_id=20 + k, best=dataclasses.replace(spread[0].best, frame_index=f, score=0.7))
+              for k, f in enumerate(frames)]  # fmt: skip
+    shown: list[tuple[tuple[float, float], str, float]] = []
+    real = ImageDraw.ImageDraw.text
+
+    def text(self, xy, line, *a, **k):
+        shown.append((xy, line, self.textlength(line, font=k["font"])))
+        return real(self, xy, line, *a, **k)
+
+    monkeypatch.setattr(ImageDraw.ImageDraw, "text", text)
+    overlay.render_overlay(grey, ovary_mask=ovary, follicle_ids=np.zeros_like(ids), follicles=spread, record=sweep,
+                           frame_index=0, patient_label="P", unsure=unsure)  # fmt: skip
+    [(xy, line, width)] = [t for t in shown if t[1].startswith("this sweep")]
+    listed = ", ".join(str(f + 1) for f in frames)
+    assert line == f"this sweep: 10 follicle(s) on frames {listed}; 10 unsure on frames {listed}"
+    assert xy[0] + width <= overlay.MIN_CANVAS_WIDTH  # on the narrowest overlay
+
+
 def _upscaled(mask: np.ndarray, scale_row: int, scale_col: int) -> np.ndarray:
     return np.repeat(np.repeat(mask, scale_row, axis=0), scale_col, axis=1)
 

@@ -497,11 +497,14 @@ def short_title(draw: ImageDraw.ImageDraw, patient: str, rest: str) -> str:
     return text
 
 
-def _frame_list(frames: Sequence[int], most: int = 6) -> str:
-    """1-based frame numbers, each once, in order, at most ``most`` of them.
+def _frame_list(frames: Sequence[int], most: int = 12) -> str:
+    """1-based frame numbers, each once, in order, at most ``most`` of them (six cut off the
+    seventh follicle's frame of a sweep: a reviewer had to open every overlay to find it; twelve
+    of three digits, with an unsure list, still fit a narrow overlay's header in its smallest
+    font).
 
-    >>> _frame_list([4, 1, 4]), _frame_list(range(9))
-    ('frames 2, 5', 'frames 1, 2, 3, 4, 5, 6, ...')
+    >>> _frame_list([4, 1, 4]), _frame_list(range(13))
+    ('frames 2, 5', 'frames 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, ...')
     >>> _frame_list([0])
     'frame 1'
     """
