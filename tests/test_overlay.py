@@ -174,6 +174,10 @@ def test_unsure_follicles_are_dashed_blue_on_their_boundary_and_labelled() -> No
     changed_area = changed[layout.top : layout.top + layout.height, : layout.width]
     assert (changed_area & ~_upscaled(unsure_mask, layout.scale_row, layout.scale_col)).sum() > 500
     assert changed[layout.top + layout.height :].any() and changed[: layout.top].any()  # legend, header
+    # its legend entry dashed as its outline (a solid blue square read as the lavender of "<2 mm"
+    # to a colour-blind reviewer): two dashes in a row, every other legend swatch solid
+    legend = (rgb[layout.top + layout.height :] == overlay.UNSURE_COLOUR).all(axis=2)
+    assert len(_runs(legend.any(axis=0))) == 2 and legend.sum() < 0.3 * 15 * 15
 
 
 def test_a_dual_display_says_in_the_header_which_pane_is_counted_only_its_image_changes() -> None:
@@ -207,6 +211,33 @@ def test_a_sweeps_overlay_says_in_a_third_header_line_on_which_frames_its_follic
     still = _render(grey, ovary, ids, follicles, record)
     assert (told[top:] == still[overlay.layout_for(record).top :]).all()  # the image itself as a still's
     assert overlay._frame_list([4, 9, 4]) == "frames 5, 10"
+
+
+def test_a_sweeps_header_names_the_frames_of_ten_follicles(monkeypatch) -> None:
+    """Six frames were named, then "...": the seventh follicle's frame was nowhere said."""
+    from PIL import ImageDraw
+
+    grey, ovary, ids, follicles, record = _scene()
+    sweep = dataclasses.replace(record, n_frames=240)
+    frames = [10, 25, 40, 55, 70, 101, 130, 160, 190, 230]
+    spread = [dataclasses.replace(follicles[0], follicle_id=k + 1, best=dataclasses.replace(follicles[0].best, frame_index=f))
+              for k, f in enumerate(frames)]  # fmt: skip
+    unsure = [dataclasses.replace(spread[0], follicle_id=20 + k, best=dataclasses.replace(spread[0].best, frame_index=f, score=0.7))
+              for k, f in enumerate(frames)]  # fmt: skip
+    shown: list[tuple[tuple[float, float], str, float]] = []
+    real = ImageDraw.ImageDraw.text
+
+    def text(self, xy, line, *a, **k):
+        shown.append((xy, line, self.textlength(line, font=k["font"])))
+        return real(self, xy, line, *a, **k)
+
+    monkeypatch.setattr(ImageDraw.ImageDraw, "text", text)
+    overlay.render_overlay(grey, ovary_mask=ovary, follicle_ids=np.zeros_like(ids), follicles=spread, record=sweep,
+                           frame_index=0, patient_label="P", unsure=unsure)  # fmt: skip
+    [(xy, line, width)] = [t for t in shown if t[1].startswith("this sweep")]
+    listed = ", ".join(str(f + 1) for f in frames)
+    assert line == f"this sweep: 10 follicle(s) on frames {listed}; 10 unsure on frames {listed}"
+    assert xy[0] + width <= overlay.MIN_CANVAS_WIDTH  # on the narrowest overlay
 
 
 def _upscaled(mask: np.ndarray, scale_row: int, scale_col: int) -> np.ndarray:
@@ -373,6 +404,12 @@ def test_uncalibrated_overlay_has_no_scale_bar_and_pixel_sizes() -> None:
     assert (area == overlay.UNCALIBRATED_COLOUR).all(axis=2).any()
 
 
+def _runs(row: np.ndarray) -> list[int]:
+    """Lengths of the runs of true values along ``row``."""
+    edges = np.flatnonzero(np.diff(np.r_[0, np.asarray(row, int), 0]))
+    return list(np.diff(edges)[::2])
+
+
 def _longest_run(row: np.ndarray) -> int:
     best = run = 0
     for v in row:
@@ -476,6 +513,24 @@ def test_each_follicle_on_the_frame_gets_a_small_crop_centred_on_it(tmp_path: Pa
         assert np.median(centre) < 40, path.name  # (crossed by its calipers)
         colour = np.array(overlay.size_class_colour(f.mean_diameter_mm)[1])
         assert (np.abs(crop - colour).sum(axis=2) < 90).sum() > 20, path.name
+
+
+@pytest.mark.parametrize("mm", [18.0, 22.0, 26.0])
+def test_the_crop_of_a_large_follicle_holds_its_whole_outline(tmp_path: Path, mm: float) -> None:
+    """At the demo's 0.07 mm/px (factor 2) the crop was at most 480 overlay pixels: an 18 mm
+    follicle (514 px) lost both ends of its outline, one of 22 mm (629 px) showed none of it."""
+    record = _record(0.07, region=(0, 0, 869, 439), rows=440, columns=870)
+    disc = _ellipse(record.region_shape, 220, 435, mm / 0.14, mm / 0.14)
+    follicle = _follicle(record, disc, mm, mm)
+    rgb = overlay.render_overlay(np.full(record.region_shape, 60, np.uint8), ovary_mask=None,
+                                 follicle_ids=disc.astype(np.int32), follicles=[follicle], record=record,
+                                 frame_index=0, patient_label="P")  # fmt: skip
+    [path] = overlay_files.write_crops(tmp_path, "x_f000.png", rgb, record, 0, [follicle])
+    crop = np.asarray(Image.open(path).convert("RGB")).astype(int)
+    outline = np.abs(crop - np.array(overlay.size_class_colour(mm)[1])).sum(axis=2) < 90
+    y, x = np.nonzero(outline)
+    assert y.min() > 5 and x.min() > 5 and y.max() < crop.shape[0] - 6 and x.max() < crop.shape[1] - 6
+    assert np.ptp(x) > 0.6 * crop.shape[1]  # the follicle still fills the crop
 
 
 def _tag_width(path: Path) -> int:

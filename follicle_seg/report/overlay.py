@@ -497,11 +497,14 @@ def short_title(draw: ImageDraw.ImageDraw, patient: str, rest: str) -> str:
     return text
 
 
-def _frame_list(frames: Sequence[int], most: int = 6) -> str:
-    """1-based frame numbers, each once, in order, at most ``most`` of them.
+def _frame_list(frames: Sequence[int], most: int = 12) -> str:
+    """1-based frame numbers, each once, in order, at most ``most`` of them (six cut off the
+    seventh follicle's frame of a sweep: a reviewer had to open every overlay to find it; twelve
+    of three digits, with an unsure list, still fit a narrow overlay's header in its smallest
+    font).
 
-    >>> _frame_list([4, 1, 4]), _frame_list(range(9))
-    ('frames 2, 5', 'frames 1, 2, 3, 4, 5, 6, ...')
+    >>> _frame_list([4, 1, 4]), _frame_list(range(13))
+    ('frames 2, 5', 'frames 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, ...')
     >>> _frame_list([0])
     'frame 1'
     """
@@ -522,7 +525,11 @@ def _draw_footer(draw: ImageDraw.ImageDraw, layout: Layout, record: ImageRecord,
     if unsure:
         entries.append(("unsure", UNSURE_COLOUR))
     for name, colour in entries:
-        draw.rectangle((x, y0 + 8, x + 14, y0 + 22), fill=colour)
+        if name == "unsure":  # dashed, as its outlines: told apart from "<2 mm" without its colour
+            for dash in (0, 9):
+                draw.rectangle((x + dash, y0 + 13, x + dash + 5, y0 + 16), fill=colour)
+        else:
+            draw.rectangle((x, y0 + 8, x + 14, y0 + 22), fill=colour)
         draw.text((x + 19, y0 + 8), name, font=font, fill=(230, 230, 230))
         x += 19 + int(draw.textlength(name, font=font)) + 14
     cal = record.calibration

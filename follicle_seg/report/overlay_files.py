@@ -113,9 +113,12 @@ REVIEWED = "reviewed"
 #: Folder inside overlays/ of whole first frames for side decisions (report/whole_frames.py).
 WHOLE_FRAMES = "frames"
 #: Side of a follicle's crop (``crops/``): two and a half times its longest diameter on the
-#: overlay, within these bounds, then scaled down to at most :data:`CROP_PX` (by half at most,
-#: so that outlines stay visible).
+#: overlay, within these bounds, yet at least :data:`CROP_FIT` times it (the whole outline: an
+#: 18 mm follicle at 0.07 mm/px, 514 px long on the overlay, lost its outline's ends in a 480 px
+#: crop; one of 22 mm showed no outline at all), then scaled down to at most :data:`CROP_PX` (by
+#: half at most, so that outlines stay visible: the crop of a larger follicle is larger).
 CROP_MIN_PX, CROP_MAX_PX, CROP_PX = 160, 480, 240
+CROP_FIT = 1.3
 # colour at full resolution (no 4:2:0 subsampling), so that thin coloured outlines stay sharp
 _JPEG = [cv2.IMWRITE_JPEG_QUALITY, 90, cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444]
 
@@ -144,12 +147,13 @@ def write_crops(folder: Path, overlay_name: str, rgb: np.ndarray, record: ImageR
         if f.best.frame_index != frame_index:
             continue
         y, x = (int(v) for v in layout.to_overlay(f.best.centroid_row, f.best.centroid_col, record))
-        half = int(np.clip(2.5 * f.best.d1_px * s, CROP_MIN_PX, CROP_MAX_PX)) // 2
+        d1 = f.best.d1_px * s
+        half = int(max(np.clip(2.5 * d1, CROP_MIN_PX, CROP_MAX_PX), CROP_FIT * d1)) // 2
         top, left = max(layout.top, y - half), max(0, x - half)
         crop = rgb[top : min(layout.top + layout.height, y + half), left : min(layout.width, x + half)]
         if crop.size == 0:
             continue
-        shrink = min(1.0, CROP_PX / max(crop.shape[:2]))
+        shrink = min(1.0, max(0.5, CROP_PX / max(crop.shape[:2])))
         if shrink < 1:
             crop = cv2.resize(crop, None, fx=shrink, fy=shrink, interpolation=cv2.INTER_AREA)
         else:
