@@ -77,7 +77,7 @@ def run_on_dask(todo: list[Input], options: RunOptions, on_result, on_frames=Non
             cluster = LocalCluster(n_workers=options.workers, threads_per_worker=1, processes=True,
                                    dashboard_address=None)
             client = Client(cluster)
-        devices = set()
+        devices, pending = set(), {}
         try:
             # a task is released once its result is taken: a worker that died took with it the
             # results it held, and the cluster analysed those files again (7 files 14 times more)
@@ -100,6 +100,8 @@ def run_on_dask(todo: list[Input], options: RunOptions, on_result, on_frames=Non
                     assert item.record is not None  # (a file the header pass accepted)
                     on_frames(item.record.n_frames * item.record.n_panes)
         finally:
+            if pending:  # stopped (a full disk, Ctrl-C): no task goes on writing into OUT after the run
+                client.cancel(list(pending))
             client.close()
             if cluster is not None:
                 cluster.close()

@@ -147,6 +147,7 @@ def _check_weights(weights: Path) -> None:
 
 
 CARRIED = "worksheet decisions carried from review.csv"  # (a run-state note)
+REDOING = "analysed again for outputs: "  # + path: the outputs a file is analysed again for (a run-state note)
 INTERRUPTED = "the files finished are kept; the same command goes on where it stopped"
 
 
@@ -244,6 +245,7 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
                 result = store.results({(item.path, item.sha256)})[0]
                 if result.record is not None:  # what it drew of them goes: part of a sweep's would pass for all
                     remove_outputs(options.out, {result.record.sop_instance_uid}, kinds=item.redone)
+                store.note(REDOING + item.path, "")
                 statuses[item.path] = result.status
                 if progress:
                     progress.file_done(result)
@@ -254,6 +256,8 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
                 # what it drew before it failed (or of a file changed while read) goes with it
                 remove_outputs(options.out, {result.record.sop_instance_uid})
             store.record(item.sha256, result)
+            if item.redone:
+                store.note(REDOING + item.path, "")
             statuses[item.path] = result.status
             if result.status == "ok":
                 assert result.record is not None  # (an analysed file's result has its record)
@@ -424,7 +428,9 @@ def _short_of_outputs(items: list[Input], store: StateStore, options: RunOptions
     to analyse: a run with ``--save-masks`` (or DICOM, or overlays) after one without, or after
     those outputs were deleted, resumed them and wrote none (an interrupted ``--no-dicom`` run
     left ``send`` part of a study). Their results come out the same; their outputs are made. A
-    file whose DICOM SEG/SR could not be written is not tried again for it."""
+    file whose DICOM SEG/SR could not be written is not tried again for it. Each is noted in the
+    run state (:data:`REDOING`) until its result comes: a run stopped meanwhile (a full disk, Ctrl-C)
+    left part of a sweep's masks, which passed for all of them; the next run makes them again."""
     from follicle_seg.artefacts import images_with_outputs
     from follicle_seg.intake import reread
     from follicle_seg.report.overlay_files import uid_token
@@ -439,10 +445,13 @@ def _short_of_outputs(items: list[Input], store: StateStore, options: RunOptions
     for path, uid, reason in store.analysed(done):  # (the stored results are not decoded)
         keys = {uid, uid_token(uid)}
         needed = [k for k in wanted if not (k == "dicom" and reason.startswith(DICOM_NOT_WRITTEN))]
-        if lacking := tuple(k for k in needed if not keys & have[k]):
+        unfinished = (store.noted(REDOING + path) or "").split(",")  # a redo stopped before its result
+        if lacking := tuple(k for k in needed if not keys & have[k] or k in unfinished):
             short[path] = lacking
+            store.note(REDOING + path, ",".join(lacking))
     if short:
-        log.info("%d resumed file(s) analysed again for outputs this run asks for (%s)", len(short), ", ".join(wanted))
+        lacked = sorted({k for kinds in short.values() for k in kinds})
+        log.info("%d resumed file(s) analysed again for outputs they lack (%s)", len(short), ", ".join(lacked))
     return [reread(i, short[i.path], anonymise, decoders) if i.done and i.path in short else i for i in items]
 
 

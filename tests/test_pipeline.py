@@ -1103,6 +1103,38 @@ def test_a_resumed_file_that_fails_when_analysed_again_for_outputs_keeps_its_res
     assert list((out / "masks").glob(f"{uid}_*.png"))
 
 
+def test_a_run_stopped_while_it_made_a_resumed_sweeps_masks_makes_them_all_next_time(tmp_path, monkeypatch):
+    """A full disk after 3 of a 20-frame cine's masks (analysed again for them) stopped the run;
+    the next one found masks of the image, resumed it, and the other 17 were never made."""
+    import errno
+
+    import follicle_seg.artefacts as artefacts
+    from follicle_seg.errors import OutputError
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    shutil.copy(SAMPLES / "cine_20f_jpegls_right.dcm", inputs / "cine.dcm")
+    out = tmp_path / "out"
+    first = RunOptions(out=out, workers=1, dicom=False, overlays=False, report=False)
+    run([inputs], first)
+    real, written = artefacts.write_image, []
+
+    def write_image(path, image, *args, **kwargs):
+        if path.parent.name == "masks" and len(written) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        written.append(path)
+        return real(path, image, *args, **kwargs)
+
+    monkeypatch.setattr(artefacts, "write_image", write_image)
+    with pytest.raises(OutputError, match="No space left on device"):
+        run([inputs], replace(first, save_masks=True))
+    assert len(list((out / "masks").glob("*.png"))) == 3
+    monkeypatch.setattr(artefacts, "write_image", real)
+    assert run([inputs], replace(first, save_masks=True)).frames == 20  # analysed again, not resumed
+    assert len(list((out / "masks").glob("*.png"))) == 20
+    assert run([inputs], replace(first, save_masks=True)).frames == 0  # all there: resumed
+
+
 def test_a_file_changed_while_it_was_read_is_read_again_next_run_not_rejected_for_good(tmp_path):
     """Truncated by a copy still going after its hash was taken, a file was rejected under the
     hash of its whole contents: restored, it stayed rejected on every run (only --no-resume)."""
