@@ -28,6 +28,7 @@ import numpy as np
 
 from follicle_seg.instances import find_boxes
 from follicle_seg.types import (
+    COLOUR_IN_SCAN,
     NET_IMPLAUSIBLE_SHAPE,
     NET_LOW_CONFIDENCE,
     NET_NO_OVARY,
@@ -96,6 +97,8 @@ FLAG_REASONS: dict[str, str] = {
                      "tube seen lengthwise, not a follicle?"),
     FLAG_OVARY_AT_EDGE: ("the ovary reaches the edge of the scan area: cut by it, or its outline runs into it; "
                          "its d1, d2, area and volume are uncertain"),
+    COLOUR_IN_SCAN: ("colour (Doppler flow?) covers part of the scan area of a frame the results rest on: made "
+                     "grey, blue flow reads as dark as fluid; check the follicles against the colour image"),
     NET_NO_OVARY: "network: almost no ovary in a frame the results rest on",
     NET_LOW_CONFIDENCE: "network: unsure of a frame the results rest on (low mean probability)",
     NET_IMPLAUSIBLE_SHAPE: "network: a follicle section of 3 mm or more is far from round",

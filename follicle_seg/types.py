@@ -131,8 +131,12 @@ class Frame:
     record: ImageRecord
     index: int  # 0-based frame number within the file
     pixels: np.ndarray
+    flags: tuple[str, ...] = ()  # what decoding saw (:data:`COLOUR_IN_SCAN`), joined to the network's
 
 
+#: A frame whose scan area is partly in colour (colour Doppler flow, say): made grey by its luma,
+#: blue flow reads as dark as fluid (``io.grey.COLOUR_SHARE``).
+COLOUR_IN_SCAN = "colour in the scan"
 #: The network's out-of-distribution flags of a frame (``FrameSegmentation.flags``), named apart
 #: from the pipeline's own ("low confidence" of an unsure candidate, "no ovary found").
 NET_NO_OVARY = "network: no ovary"

@@ -37,7 +37,7 @@ def hang_on_the_first_cine(record, start, stop):
 
     if record.path.endswith("c0.dcm"):
         time.sleep(20)
-    return [frame.pixels for frame in iter_frames(record, start=start, stop=stop, panes=True)]
+    return [(frame.pixels, frame.flags) for frame in iter_frames(record, start=start, stop=stop, panes=True)]
 
 
 @pytest.fixture

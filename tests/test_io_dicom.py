@@ -1110,3 +1110,30 @@ def test_a_cine_frame_of_another_size_is_rejected_naming_the_frame(tmp_path: Pat
     ds.save_as(path)
     assert rejected(path) == (f"corrupt compressed pixel data: frame 2's codestream is {COLS + 16}x{ROWS + 16} "
                               f"pixels, the header says {COLS}x{ROWS}")  # fmt: skip
+
+
+def test_a_frame_partly_in_colour_is_flagged_and_its_image_needs_review(tmp_path: Path) -> None:
+    """A colour Doppler box (blue flow) was made grey by its luma, as dark as fluid, with no word:
+    a frame whose scan area is 2 % or more in colour says so, and its ovary-visit needs review;
+    grey ultrasound stored as RGB or YBR does not."""
+    from follicle_seg.pipeline import run
+    from follicle_seg.options import RunOptions
+    from follicle_seg.types import COLOUR_IN_SCAN
+
+    samples = Path(__file__).resolve().parents[1] / "data_samples"
+    for name in ("rgb_rle_right.dcm", "jpeg_ybr422_left.dcm"):
+        assert next(iter_frames(read_record(samples / name))).flags == ()
+    ds = pydicom.dcmread(samples / "rgb_rle_right.dcm")
+    pixels = ds.pixel_array.copy()
+    pixels[100:160, 120:220] = (30, 40, 200)  # a blue flow box in the region (40, 30)-(279, 229)
+    ds.PixelData, ds.PlanarConfiguration = pixels.tobytes(), 0
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    (tmp_path / "in").mkdir()
+    ds.save_as(tmp_path / "in" / "doppler.dcm", enforce_file_format=True)
+    assert next(iter_frames(read_record(tmp_path / "in" / "doppler.dcm"))).flags == (COLOUR_IN_SCAN,)
+    run([tmp_path / "in"], RunOptions(out=tmp_path / "out", workers=1, overlays=False, dicom=False, report=False))
+    import pandas as pd
+
+    reasons = pd.read_csv(tmp_path / "out" / "review_reasons.csv").set_index("flag")["reason"]
+    assert reasons[COLOUR_IN_SCAN].startswith("colour (Doppler flow?) covers part of the scan area")
+    assert pd.read_csv(tmp_path / "out" / "ovaries.csv")["needs_review"].tolist() == [True]

@@ -162,6 +162,28 @@ def _palette_in_machine_order(ds: Dataset) -> Dataset:
     return palette
 
 
+#: Share of a frame's scan area in colour above which it is flagged (:func:`colour_share`):
+#: colour Doppler flow fills a box of the scan; calipers, marks and text drawn in colour stay
+#: well under it (0.000 of the RGB and YBR sample images' regions).
+COLOUR_SHARE = 0.02
+#: A pixel is in colour when its channels differ by this much (of 255).
+MIN_CHROMA = 64
+
+
+def colour_share(rgb: np.ndarray, bits: int = 8) -> float:
+    """Share of the pixels of an RGB frame (rows, columns, 3) whose channels differ by at least
+    :data:`MIN_CHROMA` of 255: colour, not grey.
+
+    >>> frame = np.full((10, 10, 3), 90, np.uint8); frame[:2, :5] = (200, 30, 30)
+    >>> colour_share(frame)
+    0.1
+    """
+    if rgb.size == 0:
+        return 0.0
+    chroma = rgb.max(axis=-1).astype(np.int32) - rgb.min(axis=-1)
+    return float((chroma * (255.0 / (2**bits - 1)) >= MIN_CHROMA).mean())
+
+
 def _luma(rgb: np.ndarray) -> np.ndarray:
     """ITU-R BT.601 luma of an RGB array on a 0-255 scale, as uint8."""
     grey = rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114

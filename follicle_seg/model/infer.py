@@ -313,7 +313,7 @@ class Segmenter:
                 labels=labels_from_probs(probs),
                 follicle_prob=probs[FOLLICLE],
                 ovary_prob=probs[OVARY] + probs[FOLLICLE],
-                flags=flags,
+                flags=flags + frame.flags,
                 scan=scan_area(frame.pixels, fan),
             )
 
