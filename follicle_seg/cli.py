@@ -92,10 +92,11 @@ _RUN = RunOptions(out=Path("."))
 def run(
     inputs: list[Path] = typer.Argument(..., help="DICOM files or folders (searched recursively, any file name)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder (tables, overlays, report, DICOM)."),
-    cohort: Optional[Path] = typer.Option(None, help="CSV with patient_id, group[, baseline_date YYYY-MM-DD]."),
-    device: str = typer.Option(_RUN.device, help="auto | cpu | cuda (auto picks CUDA when present)."),
-    batch_size: int = typer.Option(_RUN.batch_size, min=1, help="Frames per network batch."),
-    workers: int = typer.Option(_RUN.workers, min=1, help="Decoding and measurement threads."),
+    cohort: Optional[Path] = typer.Option(None, help="CSV with patient_id, group[, baseline_date YYYY-MM-DD] (separated by commas, semicolons or tabs; "
+        "UTF-8, Windows-1252 or UTF-16, as a spreadsheet saves it)."),
+    device: str = typer.Option(_RUN.device, help="auto | cpu | cuda[:N] (auto picks CUDA when present)."),
+    batch_size: int = typer.Option(_RUN.batch_size, min=1, help="Frames per network batch (halved on a GPU that runs out of memory)."),
+    workers: int = typer.Option(_RUN.workers, min=1, help="Decoding and measurement threads (with --executor dask and no --scheduler: the LocalCluster's worker processes)."),
     resume: bool = typer.Option(_RUN.resume, "--resume/--no-resume", help="Skip inputs finished by an earlier run into OUT."),
     save_masks: bool = typer.Option(_RUN.save_masks, "--save-masks", help="Write every analysed frame's label map to masks/."),
     overlays: bool = typer.Option(_RUN.overlays, "--overlays/--no-overlays", help="Write review overlays."),
