@@ -59,6 +59,8 @@ def inspect(
 
     missing = [str(f) for f in files if not os.path.lexists(f)]
     if missing:
+        if as_json:  # still a JSON list for whatever reads stdout
+            typer.echo("[]")
         typer.echo(f"error: {', '.join(missing)}: no such file or folder", err=True)
         raise typer.Exit(2)
     _say_indexes(files)

@@ -133,8 +133,9 @@ def test_table_output_and_no_patient_name(tmp_path: Path) -> None:
         result = runner.invoke(app, ["inspect", str(path)])
         assert result.exit_code == 2 and "error: " in result.output and message in result.output
     # --json still prints a JSON list on stdout (it printed nothing: `| python -m json.tool` failed)
-    result = runner.invoke(app, ["inspect", str(tmp_path / "empty"), "--json"])
-    assert result.exit_code == 2 and json.loads(result.stdout) == [] and "no files found under" in result.stderr
+    for path, message in ((tmp_path / "empty", "no files found under"), (tmp_path / "typo", "no such file or folder")):
+        result = runner.invoke(app, ["inspect", str(path), "--json"])
+        assert result.exit_code == 2 and json.loads(result.stdout) == [] and message in result.stderr
 
 
 def test_print_table_handles_an_empty_list(capsys: pytest.CaptureFixture[str]) -> None:
