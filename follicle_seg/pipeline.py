@@ -245,7 +245,7 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
                 result = store.results({(item.path, item.sha256)})[0]
                 if result.record is not None:  # what it drew of them goes: part of a sweep's would pass for all
                     remove_outputs(options.out, {result.record.sop_instance_uid}, kinds=item.redone)
-                store.note(REDOING + item.path, "")
+                store.forget(REDOING + item.path)
                 statuses[item.path] = result.status
                 if progress:
                     progress.file_done(result)
@@ -257,7 +257,7 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
                 remove_outputs(options.out, {result.record.sop_instance_uid})
             store.record(item.sha256, result)
             if item.redone:
-                store.note(REDOING + item.path, "")
+                store.forget(REDOING + item.path)
             statuses[item.path] = result.status
             if result.status == "ok":
                 assert result.record is not None  # (an analysed file's result has its record)
@@ -442,10 +442,11 @@ def _short_of_outputs(items: list[Input], store: StateStore, options: RunOptions
         return items
     have = images_with_outputs(options.out)
     short: dict[str, tuple[str, ...]] = {}
+    redoing = store.notes(REDOING)  # redos stopped before their result came
     for path, uid, reason in store.analysed(done):  # (the stored results are not decoded)
         keys = {uid, uid_token(uid)}
         needed = [k for k in wanted if not (k == "dicom" and reason.startswith(DICOM_NOT_WRITTEN))]
-        unfinished = (store.noted(REDOING + path) or "").split(",")  # a redo stopped before its result
+        unfinished = redoing.get(path, "").split(",")
         if lacking := tuple(k for k in needed if not keys & have[k] or k in unfinished):
             short[path] = lacking
             store.note(REDOING + path, ",".join(lacking))

@@ -181,6 +181,16 @@ class StateStore:
         row = self._db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
         return None if row is None else str(row[0])
 
+    def notes(self, prefix: str) -> dict[str, str]:
+        """Every value :meth:`note` kept under a name starting with ``prefix``, by the rest of the name
+        (one query, not one a file)."""
+        rows = self._db.execute("SELECT name, value FROM meta WHERE substr(name, 1, ?) = ?", (len(prefix), prefix))
+        return {str(name)[len(prefix):]: str(value) for name, value in rows}
+
+    def forget(self, name: str) -> None:
+        """Drop what :meth:`note` kept under ``name``."""
+        self._write("DELETE FROM meta WHERE name = ?", (name,))
+
     def keys(self) -> set[tuple[str, str]]:
         """(path, sha256) of every finished input; ``failed`` ones (our fault, not the file's) are
         retried, and so are duplicates (whether a file is one depends on the other files)."""
