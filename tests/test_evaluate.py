@@ -103,6 +103,19 @@ def test_count_error_and_empty_frames() -> None:
     assert s["detection"]["precision"] == 0.0 and s["detection"]["fp"] == 1
 
 
+def test_dice_of_a_class_neither_truth_nor_prediction_holds_is_undefined() -> None:
+    """Follicle-free frames (POI ovaries often hold none) scored a pooled follicle Dice of 1.0,
+    a perfect score resting on nothing; it is None, written "-", as precision is."""
+    empty = np.zeros((200, 200), np.uint8)
+    empty[OVARY] = 1
+    s = summarise([score_frame(empty, empty, SPACING, SPACING)])
+    assert s["follicle_dice"] is None and s["ovary_dice"] == pytest.approx(1.0)
+    row = next(line for line in format_table({"network": s}).splitlines() if line.startswith("follicle Dice"))
+    assert row.split()[-1] == "-"
+    background = np.zeros((200, 200), np.uint8)
+    assert summarise([score_frame(background, background, SPACING, SPACING)])["ovary_dice"] is None
+
+
 def test_reported_labels_keep_only_confident_follicles() -> None:
     truth = frame([((80, 80), 10), ((120, 120), 10)], OVARY)
     pred = frame([((80, 80), 10), ((120, 120), 10), ((60, 140), 8)], OVARY)  # one false follicle

@@ -15,7 +15,8 @@ Per frame (one ovary per frame on the synthetic sets):
 
 A figure with nothing to rest on is ``None`` (written "-"), never a perfect score: precision when
 nothing was found, recall when nothing was true, F1 when neither (0 for a network that found
-nothing of what was there), the bias of no
+nothing of what was there), a Dice when neither truth nor prediction holds the class on any
+frame (a set of follicle-free POI frames scored 1.0), the bias of no
 matched follicle, the limits of agreement of fewer than two (one difference has no spread).
 
 :func:`reported_labels` keeps only the follicles the pipeline would report for a still frame
@@ -263,8 +264,8 @@ def summarise(scores: Sequence[FrameScore]) -> dict[str, Any]:
         per_class[name] = {**detection(lo, hi), **_agreement(pairs)}
     return {
         "n_frames": len(scores),
-        "ovary_dice": 2 * sum(s.ovary_inter for s in scores) / ov_sum if ov_sum else 1.0,
-        "follicle_dice": 2 * sum(s.follicle_inter for s in scores) / f_sum if f_sum else 1.0,
+        "ovary_dice": 2 * sum(s.ovary_inter for s in scores) / ov_sum if ov_sum else None,
+        "follicle_dice": 2 * sum(s.follicle_inter for s in scores) / f_sum if f_sum else None,
         "detection": detection(COUNT_MIN_MM, float("inf")),
         "detection_ge3mm": detection(3.0, float("inf")),
         "count_exact": float(np.mean([e == 0 for e in count_err])) if scores else 0.0,
