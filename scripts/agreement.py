@@ -3,12 +3,14 @@
 
 Per ovary-visit: follicle count exact / within one. Per follicle (each analysed image against the
 truth follicles of that image, counted ones >= 2 mm; the truth follicles of an image the run
-rejected or failed count as missed): precision, recall, and the bias and 95 %
-limits of agreement of the mean diameter of matched follicles (``null`` where undefined: no
-follicle found, none true, none matched, limits of fewer than two). Per review flag: the ovary-visits
-it marks and how many of them have a wrong count. A found follicle matches a truth
-follicle of the same image when their centroids (on the frame where each is largest) are closer
-than half the truth mean diameter or 2 mm, whichever is larger; pairs are taken nearest first.
+rejected or failed count as missed; an image the run found uncalibrated is left out, its
+follicles unmatchable in mm, and counted in ``images_uncalibrated``): precision, recall, and the
+bias and 95 % limits of agreement of the mean diameter of matched follicles (``null`` where
+undefined: no follicle found, none true, none matched, limits of fewer than two). Per review
+flag: the ovary-visits it marks and how many of them have a wrong count. A found follicle
+matches a truth follicle of the same image when their centroids (on the frame where each is
+largest) are closer than half the truth mean diameter or 2 mm, whichever is larger; pairs are
+taken nearest first.
 An image is a still or a whole sweep, also a sweep stored one file per frame (`follicle-seg
 synth --sweep-files frames`): the truth's `images.csv` names the image of every file.
 
@@ -82,10 +84,13 @@ def agreement(study: Path, run: Path) -> dict:
     ok = with_image(images[images.status == "ok"]).drop_duplicates("image_id")
     # images the run lists but did not analyse (rejected, failed): their true follicles were missed
     not_analysed = set(with_image(images).image_id) - set(ok.image_id)
-    tp = n_found = 0
+    tp = n_found = uncalibrated = 0
     n_truth = int(truth.image_id.isin(not_analysed).sum())
     diam = []
     for _, im in ok.iterrows():
+        if not (im.spacing_row_mm > 0 and im.spacing_col_mm > 0):  # empty: no mm to match in
+            uncalibrated += 1
+            continue
         f = found[found.image_id == im.image_id]
         t = truth[truth.image_id == im.image_id]
         matches = match_image(f, t, float(np.sqrt(im.spacing_row_mm * im.spacing_col_mm)))
@@ -106,6 +111,9 @@ def agreement(study: Path, run: Path) -> dict:
         "count_within_one": round(float((diff.abs() <= 1).mean()), 3),
         "count_mean_error": round(float(diff.mean()), 2),
         "images_not_analysed": len(not_analysed),
+        # analysed without a mm scale: their follicles cannot be matched (the distance rule is in
+        # mm), so they are left out of the follicle figures below, not scored as all wrong
+        "images_uncalibrated": uncalibrated,
         "follicles_found": n_found,
         "follicles_true": n_truth,
         "precision": round(tp / n_found, 3) if n_found else None,

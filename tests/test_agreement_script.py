@@ -108,3 +108,15 @@ def test_true_follicles_of_an_image_the_run_failed_count_as_missed(tmp_path: Pat
     got = agreement.agreement(study, run)
     assert got["images_not_analysed"] == 1
     assert (got["follicles_found"], got["follicles_true"], got["precision"], got["recall"]) == (1, 2, 1.0, 0.5)
+
+
+def test_an_uncalibrated_image_is_left_out_of_the_follicle_figures_and_counted(tmp_path: Path) -> None:
+    """An image without a mm scale matched nothing (its distance in mm was NaN): a run that found
+    every follicle scored precision 0.0 and recall 0.0."""
+    study, run = tmp_path / "study", tmp_path / "run"
+    _write(study, run, with_images=True)
+    pd.DataFrame([{**KEY, "sop_instance_uid": sop, "status": "ok", "spacing_row_mm": None, "spacing_col_mm": None}
+                  for sop in ("f1", "f2")]).to_csv(run / "images.csv", index=False)  # fmt: skip
+    got = agreement.agreement(study, run)
+    assert (got["follicles_found"], got["follicles_true"], got["precision"], got["recall"]) == (0, 0, None, None)
+    assert got["images_uncalibrated"] == 1 and got["count_exact"] == 1.0
