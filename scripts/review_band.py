@@ -8,7 +8,8 @@ sonographer looks at it. For each band start given, on a generated study with tr
   needing review for this or any other reason (the other reasons from a run as shipped);
 - ``band true`` (of the true follicles the report missed) and ``band false``: band candidates
   that are such a follicle, and the others (a candidate is matched to truth as
-  ``scripts/agreement.py`` matches follicles, after the reported follicles have taken theirs).
+  ``scripts/agreement.py`` matches follicles, after the reported follicles have taken theirs;
+  the follicles of an uncalibrated image, unmatchable in mm, are left out).
 
 Runs the pipeline (tables only) twice: as shipped, and with the reporting threshold lowered to
 the lowest start (so that every candidate down to it is in ``follicles.csv`` with its score).
@@ -52,11 +53,15 @@ def candidates(study: Path, low_run: Path, threshold: float) -> tuple[pd.DataFra
     truth = pd.read_csv(study / "truth" / "follicles.csv", dtype={"patient_id": str})
     truth = truth[truth.mean_diameter_mm >= tracking.MIN_FOLLICLE_DIAMETER_MM]
     images = pd.read_csv(low_run / "images.csv", dtype={"patient_id": str})
+    ok = images[images.status == "ok"]
     spacing = {r.sop_instance_uid: float(np.sqrt(r.spacing_row_mm * r.spacing_col_mm))
-               for r in images[images.status == "ok"].itertuples()}
+               for r in ok.itertuples() if r.spacing_row_mm > 0 and r.spacing_col_mm > 0}
+    # an uncalibrated image's follicles cannot be matched in mm: left out, not scored as false or missed
+    uncalibrated = {image_of.get(u, u) for u in set(ok.sop_instance_uid) - set(spacing)}
     found = found.assign(image_id=found.sop_instance_uid.map(lambda u: image_of.get(u, u)),
                          reported=found.score >= threshold, true=False)
     truth = truth.assign(image_id=truth.sop_instance_uid.map(lambda u: image_of.get(u, u)), reported=False)
+    found, truth = found[~found.image_id.isin(uncalibrated)], truth[~truth.image_id.isin(uncalibrated)]
     for image, f in found.groupby("image_id"):
         t = truth[truth.image_id == image]
         mm = spacing[f.sop_instance_uid.iloc[0]]
