@@ -1137,3 +1137,25 @@ def test_a_frame_partly_in_colour_is_flagged_and_its_image_needs_review(tmp_path
     reasons = pd.read_csv(tmp_path / "out" / "review_reasons.csv").set_index("flag")["reason"]
     assert reasons[COLOUR_IN_SCAN].startswith("colour (Doppler flow?) covers part of the scan area")
     assert pd.read_csv(tmp_path / "out" / "ovaries.csv")["needs_review"].tolist() == [True]
+
+
+def test_a_palette_image_partly_in_colour_is_flagged_too(tmp_path: Path) -> None:
+    """A colour Doppler box stored with a palette (PALETTE COLOR) was never checked: its frames
+    came out grey and unflagged whatever their colours; now the palette's colours are measured as
+    an RGB frame's are, and a grey palette is not flagged."""
+    from follicle_seg.types import COLOUR_IN_SCAN
+
+    index = np.tile(np.arange(COLS, dtype=np.uint8) % 200, (ROWS, 1))
+    index[20:50, 30:70] = 230  # a flow box, 1200 of the 12288 pixels
+    grey_ramp = np.arange(256, dtype=np.uint8)
+    red, green, blue = grey_ramp.copy(), grey_ramp.copy(), grey_ramp.copy()
+    red[200:], green[200:], blue[200:] = 30, 40, 200  # indices 200-255 in blue
+    tags = {"PixelRepresentation": 0}
+    for colour, data in (("Red", red), ("Green", green), ("Blue", blue)):
+        tags[f"{colour}PaletteColorLookupTableDescriptor"] = [256, 0, 8]
+        tags[f"{colour}PaletteColorLookupTableData"] = data.tobytes()
+    doppler = build(tmp_path / "doppler.dcm", index, photometric="PALETTE COLOR", **tags)
+    assert next(iter_frames(read_record(doppler))).flags == (COLOUR_IN_SCAN,)
+    index[20:50, 30:70] = 100
+    grey = build(tmp_path / "grey.dcm", index, photometric="PALETTE COLOR", **tags)
+    assert next(iter_frames(read_record(grey))).flags == ()

@@ -37,7 +37,7 @@ from follicle_seg.io.calibration import (
     misfit_regions,
     other_panes,
 )
-from follicle_seg.io.grey import COLOUR_PHOTOMETRICS, COLOUR_SHARE, colour_share, grey_converter, grey_note
+from follicle_seg.io.grey import COLOUR_PHOTOMETRICS, COLOUR_SHARE, colour_meter, grey_converter, grey_note
 from follicle_seg.io.header import MAX_PIXEL_BYTES, PIXELS_CUT, read_dicom, read_header
 from follicle_seg.io.laterality import choose_laterality
 from follicle_seg.io.pixel_data import check_pixel_length
@@ -345,7 +345,7 @@ def iter_frames(
     header = read_header(record.path, pixels=False)
     source = _pixel_source(record.path, record.transfer_syntax)
     to_grey = _checked_grey_converter(record.path, header, source)
-    bits = tag_int(header, "BitsStored", 8)
+    in_colour = colour_meter(header)  # (after the converter: a palette it cannot use rejects the file there)
     targets = record.pane_records() if panes else (record,)
     first = max(0, start)
     end = record.n_frames if stop is None else min(stop, record.n_frames)
@@ -362,7 +362,7 @@ def iter_frames(
         grey = to_grey(arr)
         for target in targets:
             c0, r0, c1, r1 = target.region
-            coloured = arr.ndim == 3 and colour_share(arr[r0 : r1 + 1, c0 : c1 + 1], bits) >= COLOUR_SHARE
+            coloured = in_colour(arr[r0 : r1 + 1, c0 : c1 + 1]) >= COLOUR_SHARE
             flags = (COLOUR_IN_SCAN,) if coloured else ()
             yield Frame(target, index, np.ascontiguousarray(grey[r0 : r1 + 1, c0 : c1 + 1]), flags)
 
