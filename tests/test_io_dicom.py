@@ -300,6 +300,25 @@ def test_anisotropic_spacing_kept(tmp_path: Path) -> None:
     assert calibration.spacing_row_mm == pytest.approx(0.15)
 
 
+def test_regions_giving_one_image_two_pixel_sizes_leave_it_uncalibrated(tmp_path: Path) -> None:
+    """A cine whose zoom changed while it was recorded keeps a region for each zoom over the same
+    image: the first one's 0.2 mm was taken, every size of the frames at the other zoom 33 % off,
+    in silence. Now the file is read uncalibrated (its PixelSpacing not taken either), and said why; a zoom's small reference view,
+    a pane beside the image and a region repeating its pixel size change nothing."""
+    zoomed = dict(FULL, delta_x_mm=0.3, delta_y_mm=0.3)
+    for regions in ([FULL, zoomed], [zoomed, FULL], [FULL, dict(zoomed, min_col=20, min_row=10, max_col=110)]):
+        record = read_record(write(tmp_path, regions=regions, edit=lambda ds: setattr(ds, "PixelSpacing", [0.25, 0.25])))
+        assert record.region == (0, 0, COLS - 1, ROWS - 1) and not record.calibration.calibrated
+        assert record.note.endswith("cover the same image: its pixel size is unknown (zoom changed during the cine?), "
+                                    "read uncalibrated")  # fmt: skip
+    assert record.note.startswith("ultrasound regions (0,0)-(127,95) at 0.2 x 0.2 mm/pixel and (20,10)-(110,95) at 0.3 x 0.3")
+    reference = dict(zoomed, min_col=90, min_row=60)  # 38 x 36 px inside the image
+    same = dict(FULL, delta_x_mm=0.2001, delta_y_mm=0.2)
+    for regions in ([FULL, reference], [FULL, same]):
+        record = read_record(write(tmp_path, regions=regions))
+        assert record.calibration.spacing_row_mm == pytest.approx(0.2) and record.note == ""
+
+
 def test_region_one_past_the_frame_is_clipped(tmp_path: Path) -> None:
     def grow(ds: Dataset) -> None:
         ds.SequenceOfUltrasoundRegions[0].RegionLocationMaxX1 = COLS  # one past the last column
