@@ -415,6 +415,21 @@ def test_pixel_spacing_fallback_and_uncalibrated(tmp_path: Path) -> None:
     assert record.calibration.spacing_row_mm is None
 
 
+def test_a_cine_without_regions_that_begins_black_takes_its_area_from_a_later_frame(tmp_path: Path) -> None:
+    """The scan area of a file without regions was looked for on its first frame only: a cine
+    beginning with a black frame was rejected whole ("the first frame is black"), one beginning
+    with a logo and no image yet too ("image region 60x16 px (auto) is smaller than 64 px")."""
+    frames = np.zeros((5, ROWS, COLS), np.uint8)
+    frames[1:, 10:90, 20:120] = pattern(4)[:, 10:90, 20:120]
+    record = read_record(write(tmp_path, frames, regions=[]))
+    assert record.region_source == "auto" and record.region == (20, 10, 119, 89)
+    frames[0, 2:18, 30:90] = 255  # a logo
+    assert read_record(write(tmp_path, frames, regions=[])).region == (20, 10, 119, 89)
+    assert rejected(write(tmp_path, np.zeros((3, ROWS, COLS), np.uint8), regions=[])) == (
+        "no image area found: 3 frames of 3 looked at are black"
+    )
+
+
 def test_region_in_non_cm_units_is_not_a_calibration(tmp_path: Path) -> None:
     region = dict(FULL, units=0)
     record = read_record(write(tmp_path, regions=[region]))

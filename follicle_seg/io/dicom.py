@@ -59,6 +59,8 @@ from follicle_seg.types import COLOUR_IN_SCAN, Calibration, Frame, Identity, Ima
 #: largest number of frames of a file (the whole file: ``header.MAX_PIXEL_BYTES``).
 MAX_FRAME_BYTES = 2**28
 MAX_FRAMES = 10_000
+#: Frames of a file without ultrasound regions looked at, at most, to find its scan area.
+AUTO_REGION_FRAMES = 16
 
 #: SOP classes read: US Image (and retired), US Multi-frame (and retired), Secondary Capture and
 #: the multi-frame Secondary Captures (grey byte / word, true colour).
@@ -604,12 +606,25 @@ def _check_decoder(path: str, syntax: UID, bits_stored: int = 8) -> None:
 
 
 def _auto_regions(path: str, ds: Dataset) -> list[tuple[int, int, int, int]]:
-    """The scan sector found on the first frame (files without ultrasound regions), then the other
-    panes of a dual display (:func:`~follicle_seg.io.region.find_scan_areas`)."""
-    boxes = find_scan_areas(_grey_frame(path, ds, 0))
-    if not boxes:
-        raise RejectedInput(path, "no image area found: the first frame is black")
-    return boxes
+    """The scan sector found on the first frame that shows one (files without ultrasound regions),
+    then the other panes of a dual display (:func:`~follicle_seg.io.region.find_scan_areas`).
+
+    A cine may begin black, or with its text and no image yet (the probe not on the body): up to
+    :data:`AUTO_REGION_FRAMES` frames spread over it are looked at, in order, until one holds an
+    area of :data:`MIN_REGION_PX` each way; none does, the first frame's areas (too small: said by
+    the caller)."""
+    n_frames = tag_int(ds, "NumberOfFrames", 1)
+    indices = sorted({int(i) for i in np.linspace(0, n_frames - 1, min(n_frames, AUTO_REGION_FRAMES))})
+    first: list[tuple[int, int, int, int]] | None = None
+    for index in indices:
+        boxes = find_scan_areas(_grey_frame(path, ds, index))
+        if boxes and min(_box_shape(boxes[0])) >= MIN_REGION_PX:
+            return boxes
+        first = boxes if first is None else first
+    if first:
+        return first
+    frames = "the first frame is" if n_frames == 1 else f"{len(indices)} frames of {n_frames} looked at are"
+    raise RejectedInput(path, f"no image area found: {frames} black")
 
 
 # ----------------------------------------------------------------------------- pixels
