@@ -300,6 +300,25 @@ def test_anisotropic_spacing_kept(tmp_path: Path) -> None:
     assert calibration.spacing_row_mm == pytest.approx(0.15)
 
 
+def test_regions_giving_one_image_two_pixel_sizes_leave_it_uncalibrated(tmp_path: Path) -> None:
+    """A cine whose zoom changed while it was recorded keeps a region for each zoom over the same
+    image: the first one's 0.2 mm was taken, every size of the frames at the other zoom 33 % off,
+    in silence. Now the file is read uncalibrated (its PixelSpacing not taken either), and said why; a zoom's small reference view,
+    a pane beside the image and a region repeating its pixel size change nothing."""
+    zoomed = dict(FULL, delta_x_mm=0.3, delta_y_mm=0.3)
+    for regions in ([FULL, zoomed], [zoomed, FULL], [FULL, dict(zoomed, min_col=20, min_row=10, max_col=110)]):
+        record = read_record(write(tmp_path, regions=regions, edit=lambda ds: setattr(ds, "PixelSpacing", [0.25, 0.25])))
+        assert record.region == (0, 0, COLS - 1, ROWS - 1) and not record.calibration.calibrated
+        assert record.note.endswith("cover the same image: its pixel size is unknown (zoom changed during the cine?), "
+                                    "read uncalibrated")  # fmt: skip
+    assert record.note.startswith("ultrasound regions (0,0)-(127,95) at 0.2 x 0.2 mm/pixel and (20,10)-(110,95) at 0.3 x 0.3")
+    reference = dict(zoomed, min_col=90, min_row=60)  # 38 x 36 px inside the image
+    same = dict(FULL, delta_x_mm=0.2001, delta_y_mm=0.2)
+    for regions in ([FULL, reference], [FULL, same]):
+        record = read_record(write(tmp_path, regions=regions))
+        assert record.calibration.spacing_row_mm == pytest.approx(0.2) and record.note == ""
+
+
 def test_region_one_past_the_frame_is_clipped(tmp_path: Path) -> None:
     def grow(ds: Dataset) -> None:
         ds.SequenceOfUltrasoundRegions[0].RegionLocationMaxX1 = COLS  # one past the last column
@@ -394,6 +413,21 @@ def test_pixel_spacing_fallback_and_uncalibrated(tmp_path: Path) -> None:
     record = read_record(write(tmp_path, frames, regions=[]))
     assert not record.calibration.calibrated and record.calibration.source == "none"
     assert record.calibration.spacing_row_mm is None
+
+
+def test_a_cine_without_regions_that_begins_black_takes_its_area_from_a_later_frame(tmp_path: Path) -> None:
+    """The scan area of a file without regions was looked for on its first frame only: a cine
+    beginning with a black frame was rejected whole ("the first frame is black"), one beginning
+    with a logo and no image yet too ("image region 60x16 px (auto) is smaller than 64 px")."""
+    frames = np.zeros((5, ROWS, COLS), np.uint8)
+    frames[1:, 10:90, 20:120] = pattern(4)[:, 10:90, 20:120]
+    record = read_record(write(tmp_path, frames, regions=[]))
+    assert record.region_source == "auto" and record.region == (20, 10, 119, 89)
+    frames[0, 2:18, 30:90] = 255  # a logo
+    assert read_record(write(tmp_path, frames, regions=[])).region == (20, 10, 119, 89)
+    assert rejected(write(tmp_path, np.zeros((3, ROWS, COLS), np.uint8), regions=[])) == (
+        "no image area found: 3 frames of 3 looked at are black"
+    )
 
 
 def test_region_in_non_cm_units_is_not_a_calibration(tmp_path: Path) -> None:
@@ -1137,3 +1171,25 @@ def test_a_frame_partly_in_colour_is_flagged_and_its_image_needs_review(tmp_path
     reasons = pd.read_csv(tmp_path / "out" / "review_reasons.csv").set_index("flag")["reason"]
     assert reasons[COLOUR_IN_SCAN].startswith("colour (Doppler flow?) covers part of the scan area")
     assert pd.read_csv(tmp_path / "out" / "ovaries.csv")["needs_review"].tolist() == [True]
+
+
+def test_a_palette_image_partly_in_colour_is_flagged_too(tmp_path: Path) -> None:
+    """A colour Doppler box stored with a palette (PALETTE COLOR) was never checked: its frames
+    came out grey and unflagged whatever their colours; now the palette's colours are measured as
+    an RGB frame's are, and a grey palette is not flagged."""
+    from follicle_seg.types import COLOUR_IN_SCAN
+
+    index = np.tile(np.arange(COLS, dtype=np.uint8) % 200, (ROWS, 1))
+    index[20:50, 30:70] = 230  # a flow box, 1200 of the 12288 pixels
+    grey_ramp = np.arange(256, dtype=np.uint8)
+    red, green, blue = grey_ramp.copy(), grey_ramp.copy(), grey_ramp.copy()
+    red[200:], green[200:], blue[200:] = 30, 40, 200  # indices 200-255 in blue
+    tags = {"PixelRepresentation": 0}
+    for colour, data in (("Red", red), ("Green", green), ("Blue", blue)):
+        tags[f"{colour}PaletteColorLookupTableDescriptor"] = [256, 0, 8]
+        tags[f"{colour}PaletteColorLookupTableData"] = data.tobytes()
+    doppler = build(tmp_path / "doppler.dcm", index, photometric="PALETTE COLOR", **tags)
+    assert next(iter_frames(read_record(doppler))).flags == (COLOUR_IN_SCAN,)
+    index[20:50, 30:70] = 100
+    grey = build(tmp_path / "grey.dcm", index, photometric="PALETTE COLOR", **tags)
+    assert next(iter_frames(read_record(grey))).flags == ()

@@ -199,6 +199,62 @@ def other_panes(
     return tuple(r for _, r in kept[1:])
 
 
+#: Pixel sizes of two regions within this share of each other are the same (deltas written with
+#: other rounding).
+SAME_SPACING = 0.01
+
+
+def rival_regions(
+    regions: Sequence[UltrasoundRegion], chosen: UltrasoundRegion, n_rows: int, n_cols: int
+) -> str:
+    """A note naming the regions that cover the chosen one's image with another pixel size, ""
+    when none.
+
+    A rival is another 2D region of the chosen one's data type over at least
+    :data:`MAX_PANE_OVERLAP` of either's area, of at least :data:`MIN_PANE_SHARE` of the chosen
+    one's (neither a pane beside it nor a zoom's small reference view), whose physical deltas in
+    cm differ by more than :data:`SAME_SPACING`: a cine whose zoom changed while it was recorded
+    keeps a region for each zoom, and which one holds for a frame is unknown. Such a file is read
+    uncalibrated; taking the first region read every size of the other zoom's frames wrong.
+
+    Examples
+    --------
+    >>> before = UltrasoundRegion(40, 30, 279, 229, 1, 1, 3, 3, 0.02, 0.02)
+    >>> zoomed = UltrasoundRegion(40, 30, 279, 229, 1, 1, 3, 3, 0.03, 0.03)
+    >>> rival_regions([before, zoomed], before, 240, 320)
+    'ultrasound regions (40,30)-(279,229) at 0.2 x 0.2 mm/pixel and (40,30)-(279,229) at 0.3 x 0.3 mm/pixel cover the same image: its pixel size is unknown (zoom changed during the cine?), read uncalibrated'
+    """
+    box, own = chosen.clipped(n_rows, n_cols), region_calibration(chosen)
+    if box is None or own is None:
+        return ""
+    said = []
+    for r in regions:
+        other, theirs = r.clipped(n_rows, n_cols), region_calibration(r)
+        if r is chosen or other is None or theirs is None or r.spatial_format != SPATIAL_FORMAT_2D:
+            continue
+        if r.data_type != chosen.data_type or box_area(other) < MIN_PANE_SHARE * box_area(box):
+            continue
+        if box_area(box_intersection(box, other)) <= MAX_PANE_OVERLAP * min(box_area(box), box_area(other)):
+            continue
+        if _same_spacing(own, theirs):
+            continue
+        said.append(f"({r.min_col},{r.min_row})-({r.max_col},{r.max_row}) at {_spacing_words(theirs)}")
+    if not said:
+        return ""
+    return (f"ultrasound regions ({chosen.min_col},{chosen.min_row})-({chosen.max_col},{chosen.max_row}) at "
+            f"{_spacing_words(own)} and {' and '.join(said)} cover the same image: its pixel size is unknown "
+            "(zoom changed during the cine?), read uncalibrated")  # fmt: skip
+
+
+def _same_spacing(a: Calibration, b: Calibration) -> bool:
+    pairs = ((a.spacing_row_mm, b.spacing_row_mm), (a.spacing_col_mm, b.spacing_col_mm))
+    return all(x is not None and y is not None and abs(x - y) <= SAME_SPACING * max(x, y) for x, y in pairs)
+
+
+def _spacing_words(calibration: Calibration) -> str:
+    return f"{calibration.spacing_row_mm:g} x {calibration.spacing_col_mm:g} mm/pixel"
+
+
 def region_calibration(region: UltrasoundRegion) -> Calibration | None:
     """Spacing in mm from a region's physical deltas, or ``None`` when they are not in cm.
 

@@ -36,8 +36,9 @@ from follicle_seg.io.calibration import (
     implausible_spacing,
     misfit_regions,
     other_panes,
+    rival_regions,
 )
-from follicle_seg.io.grey import COLOUR_PHOTOMETRICS, COLOUR_SHARE, colour_share, grey_converter, grey_note
+from follicle_seg.io.grey import COLOUR_PHOTOMETRICS, COLOUR_SHARE, colour_meter, grey_converter, grey_note
 from follicle_seg.io.header import MAX_PIXEL_BYTES, PIXELS_CUT, read_dicom, read_header
 from follicle_seg.io.laterality import choose_laterality
 from follicle_seg.io.pixel_data import check_pixel_length
@@ -58,6 +59,8 @@ from follicle_seg.types import COLOUR_IN_SCAN, Calibration, Frame, Identity, Ima
 #: largest number of frames of a file (the whole file: ``header.MAX_PIXEL_BYTES``).
 MAX_FRAME_BYTES = 2**28
 MAX_FRAMES = 10_000
+#: Frames of a file without ultrasound regions looked at, at most, to find its scan area.
+AUTO_REGION_FRAMES = 16
 
 #: SOP classes read: US Image (and retired), US Multi-frame (and retired), Secondary Capture and
 #: the multi-frame Secondary Captures (grey byte / word, true colour).
@@ -264,6 +267,9 @@ def _record_from_header(path_str: str, ds: Dataset) -> ImageRecord:
         (region, *more), region_source = _auto_regions(path_str, ds), "auto"
         pane_sources = [(pane_box, None) for pane_box in more]
     spacings = float_list(ds.get("PixelSpacing")), float_list(ds.get("ImagerPixelSpacing"))
+    rivals = rival_regions(regions, chosen, n_rows, n_cols) if chosen is not None else ""
+    if rivals:  # which region's pixel size holds is unknown: none is guessed
+        chosen, spacings = None, (None, None)
     calibration = _checked_calibration(path_str, chosen, *spacings, box=region)
     height, width = _box_shape(region)
     if min(height, width) < MIN_REGION_PX:
@@ -305,7 +311,7 @@ def _record_from_header(path_str: str, ds: Dataset) -> ImageRecord:
         acquired_s=acquired_at(ds),
         other_panes=tuple(panes),
         date_tag=date_tag,
-        note="; ".join(words for words in (misfit, grey_note(ds)) if words),
+        note="; ".join(words for words in (misfit, rivals, grey_note(ds)) if words),
     )
 
 
@@ -345,7 +351,7 @@ def iter_frames(
     header = read_header(record.path, pixels=False)
     source = _pixel_source(record.path, record.transfer_syntax)
     to_grey = _checked_grey_converter(record.path, header, source)
-    bits = tag_int(header, "BitsStored", 8)
+    in_colour = colour_meter(header)  # (after the converter: a palette it cannot use rejects the file there)
     targets = record.pane_records() if panes else (record,)
     first = max(0, start)
     end = record.n_frames if stop is None else min(stop, record.n_frames)
@@ -362,7 +368,7 @@ def iter_frames(
         grey = to_grey(arr)
         for target in targets:
             c0, r0, c1, r1 = target.region
-            coloured = arr.ndim == 3 and colour_share(arr[r0 : r1 + 1, c0 : c1 + 1], bits) >= COLOUR_SHARE
+            coloured = in_colour(arr[r0 : r1 + 1, c0 : c1 + 1]) >= COLOUR_SHARE
             flags = (COLOUR_IN_SCAN,) if coloured else ()
             yield Frame(target, index, np.ascontiguousarray(grey[r0 : r1 + 1, c0 : c1 + 1]), flags)
 
@@ -600,12 +606,25 @@ def _check_decoder(path: str, syntax: UID, bits_stored: int = 8) -> None:
 
 
 def _auto_regions(path: str, ds: Dataset) -> list[tuple[int, int, int, int]]:
-    """The scan sector found on the first frame (files without ultrasound regions), then the other
-    panes of a dual display (:func:`~follicle_seg.io.region.find_scan_areas`)."""
-    boxes = find_scan_areas(_grey_frame(path, ds, 0))
-    if not boxes:
-        raise RejectedInput(path, "no image area found: the first frame is black")
-    return boxes
+    """The scan sector found on the first frame that shows one (files without ultrasound regions),
+    then the other panes of a dual display (:func:`~follicle_seg.io.region.find_scan_areas`).
+
+    A cine may begin black, or with its text and no image yet (the probe not on the body): up to
+    :data:`AUTO_REGION_FRAMES` frames spread over it are looked at, in order, until one holds an
+    area of :data:`MIN_REGION_PX` each way; none does, the first frame's areas (too small: said by
+    the caller)."""
+    n_frames = tag_int(ds, "NumberOfFrames", 1)
+    indices = sorted({int(i) for i in np.linspace(0, n_frames - 1, min(n_frames, AUTO_REGION_FRAMES))})
+    first: list[tuple[int, int, int, int]] | None = None
+    for index in indices:
+        boxes = find_scan_areas(_grey_frame(path, ds, index))
+        if boxes and min(_box_shape(boxes[0])) >= MIN_REGION_PX:
+            return boxes
+        first = boxes if first is None else first
+    if first:
+        return first
+    frames = "the first frame is" if n_frames == 1 else f"{len(indices)} frames of {n_frames} looked at are"
+    raise RejectedInput(path, f"no image area found: {frames} black")
 
 
 # ----------------------------------------------------------------------------- pixels

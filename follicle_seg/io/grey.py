@@ -12,6 +12,9 @@
 * ``PALETTE COLOR``: the palette (8- or 16-bit entries, segmented or not) applied, then luma;
   16-bit entries that never exceed 255 are taken as 8-bit values (a quirk of real files); the
   entries in the file's byte order (Big Endian too).
+
+:func:`colour_meter` measures how much of a frame is in colour, for colour and palette images
+alike.
 """
 
 from __future__ import annotations
@@ -130,12 +133,17 @@ def monochrome_table(
 
 def _palette_table(ds: Dataset, bits: int) -> np.ndarray:
     """Grey uint8 for every palette index (PALETTE COLOR, 8- or 16-bit entries)."""
+    return _luma(_palette_rgb(ds, bits))
+
+
+def _palette_rgb(ds: Dataset, bits: int) -> np.ndarray:
+    """The palette's colour of every index, (entries, 3) on a 0-255 scale."""
     n_entries = min(2**bits, 2**16)
     dtype = np.uint16 if bits > 8 else np.uint8
     rgb = apply_color_lut(np.arange(n_entries, dtype=dtype), _palette_in_machine_order(ds))
     # 16-bit entries holding 8-bit values (seen in real files) are read as 8-bit.
     scale = 255.0 / 65535.0 if rgb.dtype == np.uint16 and int(rgb.max()) > 255 else 1.0
-    return _luma(rgb.astype(np.float32) * scale)
+    return rgb.astype(np.float32) * scale
 
 
 _PALETTE_DATA = tuple(f"{colour}PaletteColorLookupTableData" for colour in ("Red", "Green", "Blue", "Alpha"))
@@ -180,8 +188,28 @@ def colour_share(rgb: np.ndarray, bits: int = 8) -> float:
     """
     if rgb.size == 0:
         return 0.0
-    chroma = rgb.max(axis=-1).astype(np.int32) - rgb.min(axis=-1)
-    return float((chroma * (255.0 / (2**bits - 1)) >= MIN_CHROMA).mean())
+    return float(_in_colour(rgb, 255.0 / (2**bits - 1)).mean())
+
+
+def colour_meter(ds: Dataset) -> Callable[[np.ndarray], float]:
+    """A function giving the :func:`colour_share` of a decoded frame of this file (or of a crop
+    of it): of its RGB pixels for colour photometrics, of its indices' palette colours for
+    ``PALETTE COLOR`` (a colour Doppler box stored with a palette), 0 for grey images."""
+    photometric = tag_text(ds, "PhotometricInterpretation")
+    bits = tag_int(ds, "BitsStored", tag_int(ds, "BitsAllocated", 8))
+    if photometric in COLOUR_PHOTOMETRICS:
+        return lambda arr: colour_share(arr, bits)
+    if photometric == "PALETTE COLOR":
+        coloured = _in_colour(_palette_rgb(ds, bits))
+        return lambda arr: float(coloured[np.clip(arr, 0, coloured.size - 1)].mean()) if arr.size else 0.0
+    return lambda arr: 0.0
+
+
+def _in_colour(rgb: np.ndarray, scale: float = 1.0) -> np.ndarray:
+    """Whether each pixel of ``rgb`` (..., 3), its values times ``scale`` on a 0-255 scale, is in
+    colour: its channels at least :data:`MIN_CHROMA` apart."""
+    chroma = rgb.max(axis=-1).astype(np.float64) - rgb.min(axis=-1)
+    return chroma * scale >= MIN_CHROMA
 
 
 def _luma(rgb: np.ndarray) -> np.ndarray:
