@@ -319,6 +319,32 @@ def test_regions_giving_one_image_two_pixel_sizes_leave_it_uncalibrated(tmp_path
         assert record.calibration.spacing_row_mm == pytest.approx(0.2) and record.note == ""
 
 
+def test_a_region_that_cannot_be_used_is_named_in_the_note(tmp_path: Path) -> None:
+    """A region in other units than cm, with zero deltas, or with its bounds the wrong way round
+    left the file uncalibrated (or its image found in the pixels) with an empty reason in
+    images.csv: the note says which region and why now."""
+    def units(ds: Dataset) -> None:
+        ds.SequenceOfUltrasoundRegions[0].PhysicalUnitsXDirection = 1  # percent
+        ds.SequenceOfUltrasoundRegions[0].PhysicalUnitsYDirection = 1
+
+    def zero(ds: Dataset) -> None:
+        ds.SequenceOfUltrasoundRegions[0].PhysicalDeltaX = 0.0
+
+    def swapped(ds: Dataset) -> None:
+        item = ds.SequenceOfUltrasoundRegions[0]
+        item.RegionLocationMinX0, item.RegionLocationMaxX1 = item.RegionLocationMaxX1, item.RegionLocationMinX0
+
+    record = read_record(write(tmp_path, edit=units))
+    assert not record.calibration.calibrated
+    assert record.note == f"ultrasound region (0,0)-({COLS - 1},{ROWS - 1}) gives no pixel size (physical units percent x percent, not cm)"
+    record = read_record(write(tmp_path, edit=zero))
+    assert not record.calibration.calibrated and record.note.endswith("gives no pixel size (physical deltas 0 cm x 0.02 cm)")
+    record = read_record(write(tmp_path, edit=swapped))
+    assert record.region_source == "auto"
+    assert record.note == f"ultrasound region ({COLS - 1},0)-(0,{ROWS - 1}) holds no pixel of the {COLS}x{ROWS} frame: not used"
+    assert read_record(write(tmp_path)).note == ""
+
+
 def test_region_one_past_the_frame_is_clipped(tmp_path: Path) -> None:
     def grow(ds: Dataset) -> None:
         ds.SequenceOfUltrasoundRegions[0].RegionLocationMaxX1 = COLS  # one past the last column

@@ -120,6 +120,38 @@ def misfit_regions(regions: Sequence[UltrasoundRegion], n_rows: int, n_cols: int
     return "; ".join(said)
 
 
+#: PhysicalUnitsX/YDirection codes (PS3.3 C.8.5.5.1.15) named in notes.
+UNIT_NAMES = {0: "none", 1: "percent", 2: "dB", 3: "cm", 4: "seconds", 5: "hertz", 6: "dB/s", 7: "cm/s", 8: "cm2", 9: "cm2/s", 0xA: "cm3", 0xB: "cm3/s", 0xC: "degrees"}  # fmt: skip
+
+
+def unused_regions(regions: Sequence[UltrasoundRegion], chosen: UltrasoundRegion | None, n_rows: int, n_cols: int) -> str:
+    """A note naming the 2D regions the file gives that cannot be used, "" when none: those with
+    no pixel of the frame (bounds past it or given the wrong way round), and the chosen one when its
+    deltas give no pixel size (other units than cm, 0 or missing). Without the note such a file read
+    uncalibrated, or its image found in the pixels, with no reason in ``images.csv``.
+
+    Examples
+    --------
+    >>> swapped = UltrasoundRegion(300, 200, 10, 10, 1, 1, 3, 3, 0.02, 0.02)
+    >>> unused_regions([swapped], None, 240, 320)
+    'ultrasound region (300,200)-(10,10) holds no pixel of the 320x240 frame: not used'
+    >>> percent = UltrasoundRegion(0, 0, 319, 239, 1, 1, 1, 1, 0.02, 0.02)
+    >>> unused_regions([percent], percent, 240, 320)
+    'ultrasound region (0,0)-(319,239) gives no pixel size (physical units percent x percent, not cm)'
+    """
+    said = [f"ultrasound region ({r.min_col},{r.min_row})-({r.max_col},{r.max_row}) holds no pixel of the "
+            f"{n_cols}x{n_rows} frame: not used" for r in regions
+            if r.spatial_format == SPATIAL_FORMAT_2D and r.area_in_frame(n_rows, n_cols) == 0]  # fmt: skip
+    if chosen is not None and region_calibration(chosen) is None:
+        if chosen.units_x != UNITS_CM or chosen.units_y != UNITS_CM:
+            units = " x ".join(UNIT_NAMES.get(u, f"code {u}") if u is not None else "missing" for u in (chosen.units_x, chosen.units_y))
+            why = f"physical units {units}, not cm"
+        else:
+            why = "physical deltas " + " x ".join("missing" if d is None else f"{d:g} cm" for d in (chosen.delta_x, chosen.delta_y))
+        said.append(f"ultrasound region ({chosen.min_col},{chosen.min_row})-({chosen.max_col},{chosen.max_row}) gives no pixel size ({why})")
+    return "; ".join(said)
+
+
 def choose_region(
     regions: Sequence[UltrasoundRegion], n_rows: int, n_cols: int
 ) -> UltrasoundRegion | None:

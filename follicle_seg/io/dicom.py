@@ -37,6 +37,7 @@ from follicle_seg.io.calibration import (
     misfit_regions,
     other_panes,
     rival_regions,
+    unused_regions,
 )
 from follicle_seg.io.grey import COLOUR_PHOTOMETRICS, COLOUR_SHARE, colour_meter, grey_converter, grey_note
 from follicle_seg.io.header import MAX_PIXEL_BYTES, PIXELS_CUT, read_dicom, read_header
@@ -268,6 +269,7 @@ def _record_from_header(path_str: str, ds: Dataset) -> ImageRecord:
         pane_sources = [(pane_box, None) for pane_box in more]
     spacings = float_list(ds.get("PixelSpacing")), float_list(ds.get("ImagerPixelSpacing"))
     rivals = rival_regions(regions, chosen, n_rows, n_cols) if chosen is not None else ""
+    unused = unused_regions(regions, chosen, n_rows, n_cols)
     if rivals:  # which region's pixel size holds is unknown: none is guessed
         chosen, spacings = None, (None, None)
     calibration = _checked_calibration(path_str, chosen, *spacings, box=region)
@@ -311,7 +313,7 @@ def _record_from_header(path_str: str, ds: Dataset) -> ImageRecord:
         acquired_s=acquired_at(ds),
         other_panes=tuple(panes),
         date_tag=date_tag,
-        note="; ".join(words for words in (misfit, rivals, grey_note(ds)) if words),
+        note="; ".join(words for words in (misfit, rivals, unused, grey_note(ds)) if words),
     )
 
 
