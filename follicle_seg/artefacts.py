@@ -117,21 +117,24 @@ def outlines(key: KeyFrame, record: ImageRecord) -> list[tuple[int, np.ndarray]]
 
 
 def write_overlays(
-    out: Path, result: ImageResult, keys: list[KeyFrame], decode: Callable[..., list[Frame]] = frames_at
+    out: Path, result: ImageResult, keys: list[KeyFrame], decode: Callable[..., list[Frame]] = frames_at,
+    in_sweep: tuple[int, int] | None = None,
 ) -> None:
     """One overlay PNG per key frame, in ``overlays/`` (names from `overlay_filename`); a dual
     display's panes side by side in it, as on the screen, each with its own outlines. Each
     follicle and unsure candidate drawn on it also gets a small crop of it in ``overlays/crops/``
     (`crop_filename`), the report's review gallery. ``decode(record, index, panes=...)`` gives a
     key frame (:func:`~follicle_seg.io.dicom.frames_at`; a run's in a decoder process, where a
-    codec that crashes fails the file, not the run)."""
+    codec that crashes fails the file, not the run). ``in_sweep``: a still's place in the sweep
+    of single-frame files it is a frame of, and that sweep's files (the header says so)."""
     record = result.record
     assert record is not None
     for key in keys:  # each key frame decoded on its own: never the frames between them
         panes = sorted([(result, key), *key.others], key=lambda p: p[0].record.region)  # type: ignore[union-attr]
         base = min((r.record for r, _ in panes), key=lambda rec: rec.pane)  # type: ignore[union-attr]
         frames = {f.record.pane: f for f in decode(base, key.frame_index, panes=len(panes) > 1)}
-        images = [_render(r, k, frames[r.record.pane], counted=r is result) for r, k in panes]  # type: ignore[union-attr]
+        images = [_render(r, k, frames[r.record.pane], counted=r is result, in_sweep=in_sweep)  # type: ignore[union-attr]
+                  for r, k in panes]
         rgb = images[0] if len(images) == 1 else side_by_side(images)
         name = overlay_filename(record, key.frame_index)
         write_overlay(out / "overlays" / name, rgb)
@@ -139,7 +142,8 @@ def write_overlays(
         write_crops(out / "overlays" / CROPS, name, counted, record, key.frame_index, result.follicles, result.unsure)
 
 
-def _render(result: ImageResult, key: KeyFrame, frame: Frame, counted: bool) -> np.ndarray:
+def _render(result: ImageResult, key: KeyFrame, frame: Frame, counted: bool,
+            in_sweep: tuple[int, int] | None = None) -> np.ndarray:
     record = frame.record
     return render_overlay(
         frame.pixels,
@@ -153,6 +157,7 @@ def _render(result: ImageResult, key: KeyFrame, frame: Frame, counted: bool) -> 
         patient_label=record.patient_id,
         counted=counted,
         ovary=result.ovary,
+        in_sweep=in_sweep,
     )
 
 

@@ -146,7 +146,7 @@ class Engine:
             if self.options.save_masks:
                 write_masks(out, analysis)
             if self.options.overlays:
-                write_overlays(out, result, keys, self._key_frames())
+                write_overlays(out, result, keys, self._key_frames(), item.in_sweep)
             if self.options.dicom:
                 try:
                     write_dicom(out, result, keys, pseudonymised=self.options.pseudonymize is not None,

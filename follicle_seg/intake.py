@@ -53,6 +53,8 @@ class Input:
     stat: tuple[int, int, int, int] | None = None  # when hashed: :func:`file_stat`, :func:`unchanged`
     hashed: bool = False  # its hash taken this run (not known from an earlier one's)
     redone: tuple[str, ...] = ()  # a resumed file analysed again for these outputs, which it lacks (:func:`reread`)
+    # a still that is a frame of a sweep of single-frame files: its place, the sweep's files (series.sweep_places)
+    in_sweep: tuple[int, int] | None = None
 
 
 def _call(decoders: WorkerPool | None, fn: Callable[..., Any], *args: Any) -> Any:

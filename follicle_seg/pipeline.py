@@ -232,6 +232,7 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
         # the tables will place them (a ContentDate after midnight named a visit of its own)
         days = study_days(i.record for i in items if i.record is not None)
         items = [replace(i, record=on_study_day(i.record, days)) if i.record is not None else i for i in items]
+        items = _placed_in_sweeps(items, store)
         summary.resumed = sum(i.done for i in items)
         decided = [i for i in items if i.result is not None]
         todo = [i for i in items if i.record is not None]
@@ -385,6 +386,21 @@ def _stand_ins(decided: list[Input], statuses: dict[str, str]) -> list[Input]:
             taken.add(record.sop_instance_uid)
             stand_ins.append(replace(item, record=record, result=None, duplicate_of=""))
     return stand_ins
+
+
+def _placed_in_sweeps(items: list[Input], store: StateStore) -> list[Input]:
+    """``items``, each still to analyse that is a frame of a sweep stored one file per frame given
+    its place in it (:func:`~follicle_seg.series.sweep_places`), so that its overlay says so: the
+    tables join those stills (an overlay said "still image" of each). The stills of the sweep an
+    earlier run analysed count too (a run resumed after an interruption)."""
+    from follicle_seg.series import sweep_places
+
+    todo = [i.record for i in items if i.record is not None]
+    if not any(rec.n_frames == 1 and rec.acquired_s is not None for rec in todo):
+        return items
+    done = store.results({(i.path, i.sha256) for i in items if i.done})
+    places = sweep_places([*todo, *(r.record for r in done if r.status == "ok" and r.record is not None)])
+    return [replace(i, in_sweep=places.get(i.record.sop_instance_uid)) if i.record is not None else i for i in items]
 
 
 def _check_device(device: str, here: bool = True) -> None:

@@ -24,11 +24,14 @@ Every follicle section of each still is tracked, the ones it did not report too
 joined sweep's follicles keep their file's ``sop_instance_uid`` and ``follicle_id`` (the label on
 that file's overlay) and take the track's ``n_frames``, third axis and volume; so do its unsure
 candidates (``ImageResult.unsure``), numbered as on their still's overlay.
+
+Which stills will be joined is known from their headers alone (:func:`sweep_places`): a run
+decides it before anything is drawn, so that each still's overlay says it is a frame of a sweep.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
 from follicle_seg.io.calibration import box_area, box_intersection
@@ -42,7 +45,7 @@ from follicle_seg.tracking import (
     FLAG_UNCALIBRATED,
     summarise_image,
 )
-from follicle_seg.types import Follicle, FrameMeasurement, ImageResult
+from follicle_seg.types import Follicle, FrameMeasurement, ImageRecord, ImageResult
 
 #: Stills acquired at most this many seconds apart are consecutive frames of one sweep.
 MAX_FRAME_GAP_S = 1.0
@@ -109,6 +112,20 @@ def sweep_frames(results: Sequence[ImageResult]) -> list[list[ImageResult]]:
             run = [r]
         sweeps.append(run)
     return [run for run in sweeps if len(run) > 1]
+
+
+def sweep_places(records: Iterable[ImageRecord]) -> dict[str, tuple[int, int]]:
+    """The stills among ``records`` (as the header pass reads them) that are frames of a sweep:
+    each one's SOP Instance UID -> (its 0-based place in the sweep, the sweep's number of files).
+
+    >>> from follicle_seg.types import Calibration
+    >>> rec = ImageRecord("a.dcm", "a", "", "US", "P1", "st", "2026-01-05", "se", "", "L", "", 1, 90, 90, "", "",
+    ...                   Calibration(0.1, 0.1, ""), (0, 0, 89, 89), "", acquired_s=10.0)
+    >>> sweep_places([replace(rec, sop_instance_uid="b", acquired_s=10.04), rec])
+    {'a': (0, 2), 'b': (1, 2)}
+    """
+    runs = sweep_frames([ImageResult(rec, rec.path, "ok") for rec in records])
+    return {r.analysed_record().sop_instance_uid: (k, len(run)) for run in runs for k, r in enumerate(run)}
 
 
 def _acquired(r: ImageResult) -> float:

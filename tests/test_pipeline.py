@@ -317,6 +317,34 @@ def test_a_sweep_stored_as_single_frame_files_is_tracked_like_the_cine(study, cl
     ).read_text()
 
 
+def test_the_overlay_of_a_still_that_is_a_frame_of_a_sweep_says_its_place_in_it(study, tmp_path, monkeypatch):
+    """Each still of a sweep stored one file per frame was drawn as "still image", though the
+    tables join them; its place in the sweep is known from the headers before anything is drawn,
+    the stills an interrupted run analysed counted too."""
+    import follicle_seg.artefacts as artefacts
+
+    split_cine = load_script("split_cine").split_cine
+    cine = sorted((study / "dicom").rglob("*_sweep.dcm"))[0]
+    files = split_cine(cine, tmp_path / "dicom")[:4]
+    uids = [pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID for p in files]
+    placed, real = {}, artefacts.write_overlays
+
+    def write_overlays(out, result, keys, decode, in_sweep=None):
+        placed[result.record.sop_instance_uid] = in_sweep
+        return real(out, result, keys, decode, in_sweep)
+
+    monkeypatch.setattr(artefacts, "write_overlays", write_overlays)
+    out = tmp_path / "out"
+    run(files, RunOptions(out=out, workers=1, dicom=False, report=False))
+    assert placed == {uid: (k, 4) for k, uid in enumerate(uids)}
+    placed.clear()
+    for path in (out / "overlays").glob("*.png"):  # the last two stills' overlays lost: drawn again
+        if any(uid[-8:] in path.name for uid in uids[2:]):
+            path.unlink()
+    run(files, RunOptions(out=out, workers=1, dicom=False, report=False))
+    assert placed == {uids[2]: (2, 4), uids[3]: (3, 4)}
+
+
 def test_dask_local_cluster_gives_identical_tables(study, clean_run, tmp_path):
     pytest.importorskip("dask.distributed")
     out = tmp_path / "dask"

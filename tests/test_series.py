@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from follicle_seg.review import FOLLICLE, Decision, Review
-from follicle_seg.series import MAX_FRAME_GAP_S, join_sweeps, sweep_frames
+from follicle_seg.series import MAX_FRAME_GAP_S, join_sweeps, sweep_frames, sweep_places
 from follicle_seg.tracking import FLAG_LOW_CONFIDENCE
 from follicle_seg.types import Calibration, Follicle, ImageRecord, ImageResult, Section
 from follicle_seg.visits import build_tables
@@ -211,3 +211,11 @@ def test_a_joined_sweeps_review_reasons_name_the_stills_that_raise_them():
     frames = [replace(r, ovary=None, flags=("no ovary found",)) for r in three_frames()]
     reasons = build_tables(frames)["review_reasons"]
     assert list(reasons.loc[reasons.flag == "no ovary found", "sop_instance_uid"]) == ["s1"]
+
+
+def test_the_places_read_from_the_headers_are_those_of_the_stills_the_tables_join():
+    """A run gives each still's overlay its place in its sweep before the tables join the stills."""
+    frames = [*three_frames(), still("s4", 5.0, [B]), still("s5", 0.02, [B], series="other")]
+    places = sweep_places(r.record for r in reversed(frames))
+    assert places == {"s1": (0, 3), "s2": (1, 3), "s3": (2, 3)}  # s4 seconds later, s5 of another series
+    assert [[r.record.sop_instance_uid for r in run] for run in sweep_frames(frames)] == [["s1", "s2", "s3"]]

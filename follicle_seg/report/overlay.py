@@ -5,7 +5,8 @@ neighbour, so every source pixel stays a block and outlines stay exactly aligned
 square pixels; on pixels that are not square a row factor and a column factor whose ratio is the
 closest to the pixel's (a millimetre drawn about as long down as across, see :func:`layout_for`):
 
-* a header band: pseudonymous patient id, visit date, side, SOP Instance UID tail, frame,
+* a header band: pseudonymous patient id, visit date, side, SOP Instance UID tail, frame (of a
+  still that is a frame of a sweep stored one file per frame, its place in that sweep),
   calibration (never the patient name);
 * the ovary outline and each follicle's outline, coloured by size class;
 * each follicle's label ``<follicle_id>  7.8 mm (8.1 x 7.4)`` (its mean diameter, as the tables
@@ -210,6 +211,7 @@ def render_overlay(
     unsure: Sequence[Follicle] = (),
     counted: bool = True,
     ovary: Section | None = None,
+    in_sweep: tuple[int, int] | None = None,
 ) -> np.ndarray:
     """Render the review overlay of one frame (see the module docstring).
 
@@ -242,6 +244,10 @@ def render_overlay(
     ovary
         The image's ovary section (``ImageResult.ovary``, the largest): on its own frame the
         header gives its diameters, the ``ovary_d1_mm``, ``ovary_d2_mm`` of the tables.
+    in_sweep
+        Of a still that is a frame of a sweep stored one file per frame
+        (:func:`follicle_seg.series.sweep_places`): its 0-based place in the sweep and the
+        sweep's number of files, which the header gives instead of "still image".
 
     Returns
     -------
@@ -293,7 +299,7 @@ def render_overlay(
     draw = ImageDraw.Draw(canvas)
     _draw_header(draw, record, layout, frame_index, patient_label, len(drawn), len(labels) - len(drawn), counted,
                  ([f.best.frame_index for f in follicles], [u.best.frame_index for u in unsure]),
-                 ovary if ovary is not None and ovary.frame_index == frame_index else None)
+                 ovary if ovary is not None and ovary.frame_index == frame_index else None, in_sweep)
     _draw_labels(draw, layout, ids, labels)
     _draw_footer(draw, layout, record, unsure=len(labels) > len(drawn))
     return np.asarray(canvas)
@@ -416,10 +422,10 @@ def _draw_header(
     counted: bool = True,
     sweep: tuple[Sequence[int], Sequence[int]] = ((), ()),
     ovary: Section | None = None,
+    in_sweep: tuple[int, int] | None = None,
 ) -> None:
     side = {"L": "LEFT ovary", "R": "RIGHT ovary"}.get(record.laterality, "side unknown")
-    # 1-based as a viewer numbers frames; the tables' 0-based frame_index beside it
-    frame = f"frame {frame_index + 1} of {record.n_frames} (index {frame_index})" if record.is_sweep else "still image"
+    frame = frame_said(record, frame_index, in_sweep)
     patient, line1 = title(record, patient_label, side)
     if record.other_panes:  # a dual display: which pane this is (the one whose count stands)
         line1 += f"   pane {record.pane + 1} of {record.n_panes} {'counted' if counted else 'not counted'}"
@@ -443,6 +449,23 @@ def _draw_header(
         if unsure:
             line3 += f"; {len(unsure)} unsure on {_frame_list(unsure)}"
         draw.text((8, HEADER_PX), line3, font=_fitting_font(draw, line3, 14), fill=(205, 205, 205))
+
+
+def frame_said(record: ImageRecord, frame_index: int, in_sweep: tuple[int, int] | None = None) -> str:
+    """The header's frame: of a cine 1-based as a viewer numbers frames, the tables' 0-based
+    ``frame_index`` beside it; of a still that is a frame of a sweep stored one file per frame
+    (``in_sweep``: its 0-based place, the sweep's files) its place in that sweep.
+
+    >>> from dataclasses import replace
+    >>> from follicle_seg.types import Calibration
+    >>> rec = ImageRecord("a.dcm", "1.2", "", "US", "P1", "st", "", "se", "", "L", "", 1, 90, 90, "", "",
+    ...                   Calibration(None, None, ""), (0, 0, 89, 89), "")
+    >>> frame_said(rec, 0), frame_said(rec, 0, (2, 6)), frame_said(replace(rec, n_frames=20), 4)
+    ('still image', 'file 3 of 6 of a sweep', 'frame 5 of 20 (index 4)')
+    """
+    if record.is_sweep:
+        return f"frame {frame_index + 1} of {record.n_frames} (index {frame_index})"
+    return f"file {in_sweep[0] + 1} of {in_sweep[1]} of a sweep" if in_sweep else "still image"
 
 
 def _aspect_note(layout: Layout) -> str:
