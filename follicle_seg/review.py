@@ -398,6 +398,20 @@ def _number(text: str) -> float:
     return float(text.replace(",", "."))
 
 
+def _whole(text: str) -> int:
+    """A count or follicle number as written in the sheet: ``3``, ``3.0`` (a sheet read and saved
+    again by pandas, whose column with empty cells is decimal), or a candidate's ``4?`` as the
+    overlay labels it.
+
+    >>> _whole("3"), _whole("3.0"), _whole("3,0"), _whole("4?")
+    (3, 3, 3, 4)
+    """
+    number = _number(text.removesuffix("?"))
+    if not number.is_integer():
+        raise ValueError(f"a whole number expected, found {text!r}")
+    return int(number)
+
+
 def _decision(path: Path, line: int, row: dict[str, str]) -> Decision:
     def fail(reason: str) -> ReviewError:
         return ReviewError(f"{path} line {line}: {reason}")
@@ -415,11 +429,11 @@ def _decision(path: Path, line: int, row: dict[str, str]) -> Decision:
                             sop_instance_uid=row["sop_instance_uid"])
         if decision != CONFIRMED:
             return Decision(line, decision, row["reviewer"], row.get("comment", ""),
-                            sop_instance_uid=row["sop_instance_uid"], follicle_id=int(row["follicle_id"]),
+                            sop_instance_uid=row["sop_instance_uid"], follicle_id=_whole(row["follicle_id"]),
                             centroid=(_number(row["centroid_row"]), _number(row["centroid_col"])))  # fmt: skip
         return Decision(line, decision, row["reviewer"], row.get("comment", ""), patient_id=row["patient_id"],
                         study_date=row["study_date"], laterality=row["laterality"].upper(),
-                        follicle_count=int(row["follicle_count"]))  # fmt: skip
+                        follicle_count=_whole(row["follicle_count"]))  # fmt: skip
     except ValueError as exc:
         raise fail(f"not a number: {exc}") from None
 
