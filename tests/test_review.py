@@ -574,3 +574,25 @@ def test_a_worksheet_read_and_saved_again_by_pandas_is_a_review(tmp_path: Path) 
     assert _review(tmp_path, "follicle,,,,1.1,3?,40,40,,AB,").decisions[0].follicle_id == 3
     with pytest.raises(ReviewError, match=r"line 2: not a number: a whole number expected, found '2.5'"):
         _review(tmp_path, "confirmed,P1,2026-01-05,L,,,,,2.5,AB,")
+
+
+def test_a_confirmation_is_bound_to_the_images_the_worksheet_showed(tmp_path: Path) -> None:
+    """An image of a confirmed ovary-visit analysed after the review (a file that came late, with
+    the same count: an unsure candidate of its own) had its reasons cleared by the confirmation
+    unseen: needs_review false, no review_reasons row. The worksheet's confirm line gives the
+    ovary-visit's n_images, and the confirmation holds only at that many images."""
+    sheet = worksheet(build_tables(_two_images()))
+    assert sheet.loc[0, ["follicle_count", "n_images"]].tolist() == ["3", "2"]
+    review = _review(tmp_path, "confirmed,P1,2026-01-05,L,,,,,3,AB,")  # (the header has no n_images column)
+    late = result("1.3", [5.0], flags=(FLAG_LOW_CONFIDENCE,))
+    assert not build_tables([*_two_images(), late], review=review)["ovaries"]["needs_review"].any()  # not bound
+    path = tmp_path / REVIEW_FILE
+    path.write_text("decision,patient_id,study_date,laterality,follicle_count,n_images,reviewer\n"
+                    "confirmed,P1,2026-01-05,L,3,2,AB\n")  # fmt: skip
+    review = Review.read(path)
+    tables = build_tables(_two_images(), review=review)
+    assert not tables["ovaries"]["needs_review"].any()
+    assert worksheet(tables, review=review).loc[0, ["decision", "n_images"]].tolist() == ["confirmed", "2"]
+    with pytest.raises(ReviewError, match=r"line 2: confirmed: confirms 2 image\(s\) but P1/2026-01-05/L now has 3 "
+                                          r"\(analysed since it was checked\): review it again"):
+        build_tables([*_two_images(), late], review=Review.read(path))
