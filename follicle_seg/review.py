@@ -18,7 +18,9 @@ analysed twice; the tables are rebuilt):
   side's ovary-visit before anything is counted, and ``images.csv`` gives the side decided.
 * ``confirmed``: ovary-visit ``patient_id, study_date, laterality`` was checked and its
   ``follicle_count`` (the count after the reviewer's ``not_follicle`` and ``follicle`` lines) is
-  right: it no longer ``needs_review``.
+  right: it no longer ``needs_review``. With ``n_images`` (the worksheet prefills it) it is bound to
+  that many images too: an image of the ovary-visit analysed after it was checked (a file that
+  came late) is not confirmed unseen.
 
 An image whose every unsure candidate was decided no longer raises "low confidence".
 
@@ -65,7 +67,7 @@ NEEDS = {
 }
 WORKSHEET_FILE = "review_worksheet.csv"
 WORKSHEET_COLUMNS = (
-    "decision", "reviewer", "comment", "patient_id", "study_date", "laterality", "follicle_count",
+    "decision", "reviewer", "comment", "patient_id", "study_date", "laterality", "follicle_count", "n_images",
     "sop_instance_uid", "follicle_id", "centroid_row", "centroid_col", "mean_diameter_mm", "counted", "overlay", "why",
 )  # fmt: skip
 #: How a candidate's line of the worksheet begins its ``why`` (a follicle's line has none).
@@ -99,6 +101,7 @@ class Decision:
     follicle_id: int | None = None
     centroid: tuple[float, float] | None = None
     follicle_count: int | None = None
+    n_images: int | None = None  # a confirmation's images (the worksheet's n_images), when given
 
 
 class Review:
@@ -260,14 +263,19 @@ class Review:
             placed[key] = d
         self._confirmed = placed
 
-    def confirmed(self, ovary: OvaryKey, follicle_count: int) -> bool:
-        """Whether a reviewer confirmed this ovary-visit at this count (after the follicle decisions)."""
+    def confirmed(self, ovary: OvaryKey, follicle_count: int, n_images: int) -> bool:
+        """Whether a reviewer confirmed this ovary-visit at this count (after the follicle decisions)
+        and, when the line gives it, with this many images."""
         d = self._confirmed.get(ovary)
         if d is None:
             return False
         if d.follicle_count != follicle_count:
             self._problems[d.line] = (f"confirms {d.follicle_count} follicles but {'/'.join(ovary)} now counts "
                                       f"{follicle_count}: review it again")  # fmt: skip
+            return False
+        if d.n_images is not None and d.n_images != n_images:
+            self._problems[d.line] = (f"confirms {d.n_images} image(s) but {'/'.join(ovary)} now has {n_images} (analysed "
+                                      "since it was checked): review it again")  # fmt: skip
             return False
         self.applied[d.line] = ovary
         return True
@@ -382,7 +390,7 @@ def content(d: Decision) -> tuple:
     rewrite it (``2025-04-18``, ``18/04/2025`` and ``04/18/2025`` alike: the year, and the other
     two numbers in either order)."""
     year, day = _date_parts(d.study_date) or ("", (d.study_date,))
-    return (d.decision, d.sop_instance_uid, d.follicle_id, d.patient_id, year, *day, d.laterality, d.follicle_count)
+    return (d.decision, d.sop_instance_uid, d.follicle_id, d.patient_id, year, *day, d.laterality, d.follicle_count, d.n_images)
 
 
 def _date_parts(text: str) -> tuple[str, tuple[int, ...]] | None:
@@ -396,6 +404,20 @@ def _date_parts(text: str) -> tuple[str, tuple[int, ...]] | None:
 def _number(text: str) -> float:
     """A decimal as written in the sheet: ``123.5``, or ``123,5`` from a comma-decimal locale."""
     return float(text.replace(",", "."))
+
+
+def _whole(text: str) -> int:
+    """A count or follicle number as written in the sheet: ``3``, ``3.0`` (a sheet read and saved
+    again by pandas, whose column with empty cells is decimal), or a candidate's ``4?`` as the
+    overlay labels it.
+
+    >>> _whole("3"), _whole("3.0"), _whole("3,0"), _whole("4?")
+    (3, 3, 3, 4)
+    """
+    number = _number(text.removesuffix("?"))
+    if not number.is_integer():
+        raise ValueError(f"a whole number expected, found {text!r}")
+    return int(number)
 
 
 def _decision(path: Path, line: int, row: dict[str, str]) -> Decision:
@@ -415,11 +437,12 @@ def _decision(path: Path, line: int, row: dict[str, str]) -> Decision:
                             sop_instance_uid=row["sop_instance_uid"])
         if decision != CONFIRMED:
             return Decision(line, decision, row["reviewer"], row.get("comment", ""),
-                            sop_instance_uid=row["sop_instance_uid"], follicle_id=int(row["follicle_id"]),
+                            sop_instance_uid=row["sop_instance_uid"], follicle_id=_whole(row["follicle_id"]),
                             centroid=(_number(row["centroid_row"]), _number(row["centroid_col"])))  # fmt: skip
         return Decision(line, decision, row["reviewer"], row.get("comment", ""), patient_id=row["patient_id"],
                         study_date=row["study_date"], laterality=row["laterality"].upper(),
-                        follicle_count=int(row["follicle_count"]))  # fmt: skip
+                        follicle_count=_whole(row["follicle_count"]),
+                        n_images=_whole(row["n_images"]) if row.get("n_images") else None)  # fmt: skip
     except ValueError as exc:
         raise fail(f"not a number: {exc}") from None
 
@@ -430,7 +453,7 @@ def worksheet(
 ) -> pd.DataFrame:
     """``review_worksheet.csv``: the lines a reviewer decides, prefilled, ``decision`` empty.
 
-    For every ovary-visit that needs review, a line to confirm it (its ``follicle_count``, and
+    For every ovary-visit that needs review, a line to confirm it (its ``follicle_count`` and ``n_images``, and
     ``why`` it is flagged), then one line per follicle of its images (to mark ``not_follicle``:
     image, follicle number, centroid, size, whether it is ``counted``, and the ``overlay`` it is
     drawn on when ``overlays`` gives the overlay files, columns ``sop_instance_uid, frame_index,
@@ -480,7 +503,8 @@ def worksheet(
     for ov in flagged.itertuples():
         k = (str(ov.patient_id), str(ov.study_date), str(ov.laterality))
         place = dict(zip(key, k))
-        rows.append({**place, "follicle_count": str(int(ov.follicle_count)), "why": why.get(k, "")})
+        rows.append({**place, "follicle_count": str(int(ov.follicle_count)), "n_images": str(int(ov.n_images)),
+                     "why": why.get(k, "")})  # fmt: skip
         if k[2] == "U" and k[:2] in unsided.groups:  # each image: left or right?
             for uid in unsided.get_group(k[:2])["sop_instance_uid"]:
                 shown = f"overlays/{frames[uid]}" if frames and uid in frames else first_overlay.get(uid, "")
@@ -537,7 +561,7 @@ def _decided(d: Decision, ovary: OvaryKey | None) -> dict[str, object]:
     if d.decision == CONFIRMED:  # the ovary-visit as the tables name it (a date a spreadsheet rewrote, placed)
         place = ovary or (d.patient_id, d.study_date, d.laterality)
         return {**row, **dict(zip(("patient_id", "study_date", "laterality"), place)),
-                "follicle_count": str(d.follicle_count)}  # fmt: skip
+                "follicle_count": str(d.follicle_count), "n_images": "" if d.n_images is None else str(d.n_images)}  # fmt: skip
     if ovary is not None:
         row.update(zip(("patient_id", "study_date", "laterality"), ovary))
     row["sop_instance_uid"] = d.sop_instance_uid

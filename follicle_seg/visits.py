@@ -195,7 +195,7 @@ def build_tables(
     ovaries = _ovary_visits(results, review, analysed)
     review.place(ov.key for ov in ovaries)
     for ov in ovaries:
-        ov.confirmed = review.confirmed(ov.key, len(ov.chosen.follicles))
+        ov.confirmed = review.confirmed(ov.key, len(ov.chosen.follicles), ov.n_files)
     review.check_applied({r.record.sop_instance_uid for r in results if r.status == "ok" and r.record is not None})
     # a side scanned at other visits of the patient but not at this one (nor an image of unknown
     # side, flagged as such): the visit's totals are one ovary's, and its change from baseline

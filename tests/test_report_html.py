@@ -596,3 +596,21 @@ def test_a_to_check_row_says_the_ovary_visits_count_when_the_sheet_has_no_line_t
     text = write_report(tmp_path, tables, sheet=sheet).read_text(encoding="utf-8")
     flagged = tables["ovaries"][tables["ovaries"]["needs_review"].astype(bool)].iloc[0]
     assert f"Right<br>count {flagged.follicle_count}</td>" in text and "<br>count </td>" not in text
+
+
+def test_a_visit_whose_baseline_needs_review_is_marked_on_the_patients_page(tmp_path: Path) -> None:
+    """visits.csv flags a visit whose change from baseline starts from a visit that needs review;
+    the patient's timeline marked only visits with a flagged side, so the row of a visit
+    visits.csv said needed review read as settled."""
+    from test_visits import result  # tests/ is on sys.path
+
+    from follicle_seg.visits import build_tables
+
+    tables = build_tables([result("a", [5.0], calibrated=False), result("b", [5.0], side="R"),
+                           result("c", [6.0], day="2026-01-19"), result("d", [6.0], day="2026-01-19", side="R")])
+    assert tables["visits"]["needs_review"].tolist() == [True, True]  # the second: its baseline's flag
+    assert not tables["ovaries"].query("study_date == '2026-01-19'")["needs_review"].any()
+    page = (write_report(tmp_path, tables).parent / "patients" / "P1.html").read_text(encoding="utf-8")
+    rows = {date: re.search(rf'<tr id="visit-{date}"[^>]*>.*?</td>', page).group(0) for date in ("2026-01-05", "2026-01-19")}
+    assert 'class="review"' in rows["2026-01-05"] and "baseline" not in rows["2026-01-05"]
+    assert 'class="review"' in rows["2026-01-19"] and "(its change from a baseline that needs review)" in rows["2026-01-19"]

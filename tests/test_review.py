@@ -554,3 +554,45 @@ def test_a_review_saved_by_windows_excel_as_csv_is_read_accents_and_all(tmp_path
     with pytest.raises(ReviewError, match=r"review.csv: cannot read the review file \(neither UTF-8 nor Windows-1252\): "
                                           r"save it as \"CSV UTF-8\""):
         Review.read(path)
+
+
+def test_a_worksheet_read_and_saved_again_by_pandas_is_a_review(tmp_path: Path) -> None:
+    """pandas reads the worksheet's follicle_count and follicle_id columns, empty on some lines, as
+    decimals and saves them ``2.0``, ``3.0``: such a review was refused ("not a number: invalid literal
+    for int() with base 10: '2.0'"). A candidate's number as its overlay labels it, ``3?``, is read too."""
+    sheet = worksheet(build_tables(_with_candidate()))
+    sheet.to_csv(tmp_path / WORKSHEET_FILE, index=False)
+    edited = pd.read_csv(tmp_path / WORKSHEET_FILE)  # (default types: the counts and numbers float64)
+    edited[["decision", "reviewer"]] = edited[["decision", "reviewer"]].astype(object)
+    edited.loc[edited.follicle_id == 3, ["decision", "reviewer"]] = ["follicle", "AB"]
+    edited.loc[edited.sop_instance_uid.isna(), ["decision", "reviewer", "follicle_count"]] = ["confirmed", "AB", 3]
+    edited.to_csv(tmp_path / REVIEW_FILE, index=False)
+    assert ",3.0," in (tmp_path / REVIEW_FILE).read_text()
+    tables = build_tables(_with_candidate(), review=Review.read(tmp_path / REVIEW_FILE))
+    assert tables["review_log"][["decision", "count_after"]].values.tolist() == [["confirmed", 3], ["follicle", 3]]
+    assert not tables["ovaries"]["needs_review"].any()
+    assert _review(tmp_path, "follicle,,,,1.1,3?,40,40,,AB,").decisions[0].follicle_id == 3
+    with pytest.raises(ReviewError, match=r"line 2: not a number: a whole number expected, found '2.5'"):
+        _review(tmp_path, "confirmed,P1,2026-01-05,L,,,,,2.5,AB,")
+
+
+def test_a_confirmation_is_bound_to_the_images_the_worksheet_showed(tmp_path: Path) -> None:
+    """An image of a confirmed ovary-visit analysed after the review (a file that came late, with
+    the same count: an unsure candidate of its own) had its reasons cleared by the confirmation
+    unseen: needs_review false, no review_reasons row. The worksheet's confirm line gives the
+    ovary-visit's n_images, and the confirmation holds only at that many images."""
+    sheet = worksheet(build_tables(_two_images()))
+    assert sheet.loc[0, ["follicle_count", "n_images"]].tolist() == ["3", "2"]
+    review = _review(tmp_path, "confirmed,P1,2026-01-05,L,,,,,3,AB,")  # (the header has no n_images column)
+    late = result("1.3", [5.0], flags=(FLAG_LOW_CONFIDENCE,))
+    assert not build_tables([*_two_images(), late], review=review)["ovaries"]["needs_review"].any()  # not bound
+    path = tmp_path / REVIEW_FILE
+    path.write_text("decision,patient_id,study_date,laterality,follicle_count,n_images,reviewer\n"
+                    "confirmed,P1,2026-01-05,L,3,2,AB\n")  # fmt: skip
+    review = Review.read(path)
+    tables = build_tables(_two_images(), review=review)
+    assert not tables["ovaries"]["needs_review"].any()
+    assert worksheet(tables, review=review).loc[0, ["decision", "n_images"]].tolist() == ["confirmed", "2"]
+    with pytest.raises(ReviewError, match=r"line 2: confirmed: confirms 2 image\(s\) but P1/2026-01-05/L now has 3 "
+                                          r"\(analysed since it was checked\): review it again"):
+        build_tables([*_two_images(), late], review=Review.read(path))

@@ -146,12 +146,15 @@ def _section(
             else:
                 # no image of unknown side is the usual case, not a missed ovary
                 cells.append("<td><span class=muted>" + ("&ndash;" if side == "U" else "not scanned") + "</span></td>")
-        review = bool(bools(ovaries[ovaries["study_date"].astype(str) == date]["needs_review"]).any())
+        sides_review = bool(bools(ovaries[ovaries["study_date"].astype(str) == date]["needs_review"]).any())
+        # visits.csv's flag: also set when the change is measured from a baseline that needs review
+        review = sides_review or bool(bools(visit["needs_review"]).any())
+        baseline = " <span class=muted>(its change from a baseline that needs review)</span>" if not sides_review else ""
         day = visit["days_from_baseline"].iloc[0] if len(visit) else math.nan
         total = visit["follicle_count"].iloc[0] if len(visit) else math.nan
         rows.append(
             f"<tr id=\"{visit_anchor(date)}\" class=\"{'review' if review else ''}\"><td>{esc(date) or 'no date'}"
-            f"{' <b>review</b>' if review else ''}</td>"
+            f"{' <b>review</b>' + baseline if review else ''}</td>"
             f"<td class=num>{num(day, 0)}</td><td class=num>{num(total, 0)}</td>{''.join(cells)}</tr>"
         )
     timeline = (
