@@ -50,8 +50,10 @@ def _crop(full: np.ndarray) -> np.ndarray:
     return full[REGION["min_row"] : REGION["max_row"] + 1, REGION["min_col"] : REGION["max_col"] + 1]
 
 
-def _seg_of(source: Path, out: Path, segments: list[tuple[str, object, np.ndarray]]) -> Path:
-    """A SEG as another tool might write it: the given (label, SCT concept, mask) segments."""
+def _seg_of(source: Path, out: Path, segments: list[tuple[str, object, np.ndarray]],
+            kind: hd.seg.SegmentationTypeValues = hd.seg.SegmentationTypeValues.BINARY) -> Path:
+    """A SEG as another tool might write it: the given (label, SCT concept, mask) segments, of
+    type ``kind`` (a fractional one takes masks of 0-1)."""
     ds = pydicom.dcmread(source)
     descriptions = [
         hd.seg.SegmentDescription(
@@ -62,7 +64,7 @@ def _seg_of(source: Path, out: Path, segments: list[tuple[str, object, np.ndarra
     ]  # fmt: skip
     seg = hd.seg.Segmentation(
         source_images=[ds], pixel_array=np.stack([m for _, _, m in segments], axis=-1)[None],
-        segmentation_type=hd.seg.SegmentationTypeValues.BINARY, segment_descriptions=descriptions,
+        segmentation_type=kind, segment_descriptions=descriptions,
         series_instance_uid=hd.UID(), series_number=5, sop_instance_uid=hd.UID(), instance_number=1,
         manufacturer="viewer", manufacturer_model_name="v", software_versions="1", device_serial_number="1",
         omit_empty_frames=False,
@@ -139,6 +141,24 @@ def test_an_ovary_outline_alone_is_label_3_and_other_structures_are_background(t
     c0, r0, c1, r1 = record.region
     np.testing.assert_array_equal(labels, np.where(ovary, OUTLINE, 0)[r0 : r1 + 1, c0 : c1 + 1])
     assert pixels.shape == labels.shape and (row_mm, col_mm) == (None, None)  # found region, no spacing
+
+
+@pytest.mark.parametrize("kind", ["FRACTIONAL", "LABELMAP"])
+def test_fractional_and_label_map_segs_are_read(tmp_path: Path, kind: str) -> None:
+    """A fractional SEG (a probability map) crashed the reader with highdicom's ValueError (a bool
+    read of rescaled fractions), and a label map SEG (its own SOP class) was not seen: "no DICOM
+    SEG objects found". A fractional pixel is in a segment from half the maximum value."""
+    labels = _labels()
+    ovary = (labels == 1).astype(np.float32)
+    if kind == "FRACTIONAL":
+        ovary[(ovary == 0) & (np.roll(labels, 3, axis=1) == 1)] = 0.4  # a soft edge, under a half
+        ovary[labels == 2] = 0.6  # over a half: the ovary, under the follicle
+    follicle = (labels == 2).astype(np.float32)
+    _seg_of(_source(tmp_path / "img.dcm", 0), tmp_path / "seg.dcm",
+            [("Follicle", codes.SCT.OvarianFollicleStructure, follicle), ("Ovary", codes.SCT.Ovary, ovary)],
+            kind=hd.seg.SegmentationTypeValues[kind])  # fmt: skip
+    (pair,) = read_dicom_seg_pairs(tmp_path)
+    np.testing.assert_array_equal(pair[2], _crop(labels))
 
 
 def test_segments_named_by_label_alone_count(tmp_path: Path) -> None:

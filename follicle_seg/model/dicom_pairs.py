@@ -2,10 +2,11 @@
 
 A site's annotations often live in its PACS rather than in PNG files: outlines drawn in a viewer
 (3D Slicer, OHIF, ...) and stored as DICOM Segmentation objects, or this pipeline's own SEG
-corrected by a sonographer. A folder holding such SEG objects and the source images they
-reference is read here into the same pairs as ``images/`` + ``masks/`` PNG files
-(:func:`follicle_seg.model.data.read_image_pairs`), with the pixel size of each source's ultrasound
-region instead of a ``spacing.csv``.
+corrected by a sonographer. A folder holding such SEG objects (binary, fractional: a pixel is
+in a segment from half the maximum value, or label map) and the source images they reference is
+read here into the same pairs as ``images/`` + ``masks/`` PNG files
+(:func:`follicle_seg.model.data.read_image_pairs`), with the pixel size of each source's
+ultrasound region instead of a ``spacing.csv``.
 
 Segments are read by what they are: an ovary (SCT 15497006 Ovary, or a label naming the ovary)
 or a follicle (SCT 24162005 Ovarian follicle structure, or a label naming a follicle; either
@@ -26,7 +27,6 @@ import highdicom as hd
 import numpy as np
 from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
-from pydicom.uid import SegmentationStorage
 
 from follicle_seg.errors import RejectedInput, brief
 from follicle_seg.io import discover, iter_frames, read_record
@@ -106,7 +106,7 @@ def read_dicom_seg_pairs(folder: Path) -> list[Pair]:
             continue
         except (OSError, ValueError, EOFError) as exc:  # unreadable: an annotation must not vanish unsaid
             raise RejectedInput(str(path), f"cannot read the file: {brief(exc)}") from None
-        if ds.get("SOPClassUID") == SegmentationStorage:
+        if ds.get("SOPClassUID") in hd.seg.SOP_CLASS_UIDS:  # a SEG, or a label map SEG
             segs.append(path)
         elif "SOPInstanceUID" in ds:
             sources[str(ds.SOPInstanceUID)] = path
@@ -160,7 +160,7 @@ def _seg_pairs(seg_path: Path, sources: dict[str, Path]) -> list[Pair]:
                 raise RejectedInput(str(seg_path), f"its source {sources[sop].name} has {record.n_frames} frames "
                                                    "and it names none of them (Referenced Frame Number).")  # fmt: skip
             start = min(numbers) - 1
-        masks = seg.get_pixels_by_source_instance([sop], segment_numbers=ovary + follicle, dtype=bool)[0]
+        masks = _segment_masks(seg, sop, ovary + follicle)
         if masks.shape[:2] != (record.rows, record.columns):
             raise RejectedInput(str(seg_path), f"its frames are {masks.shape[:2]}, its source's "
                                                f"{(record.rows, record.columns)}.")  # fmt: skip
@@ -178,6 +178,14 @@ def _seg_pairs(seg_path: Path, sources: dict[str, Path]) -> list[Pair]:
             name = sop + (f"_f{start:03d}" if record.n_frames > 1 else "") + (f"_pane{pane.pane + 1}" if pane.pane else "")
             pairs.append((name, frame.pixels, labels, cal.spacing_row_mm, cal.spacing_col_mm))
     return pairs
+
+
+def _segment_masks(seg: hd.seg.Segmentation, sop: str, numbers: list[int]) -> np.ndarray:
+    """The masks ``(rows, columns, segments)`` of segments ``numbers`` on source ``sop``; a
+    fractional SEG's pixel is in a segment from half its maximum value (probability or occupancy)."""
+    if seg.segmentation_type == hd.seg.SegmentationTypeValues.FRACTIONAL:
+        return seg.get_pixels_by_source_instance([sop], segment_numbers=numbers, dtype=np.float32)[0] >= 0.5
+    return seg.get_pixels_by_source_instance([sop], segment_numbers=numbers, dtype=bool)[0]
 
 
 def _referenced_frames(seg: hd.seg.Segmentation, sop: str) -> set[int]:
