@@ -179,3 +179,13 @@ def test_follicles_drawn_without_their_ovary_are_refused_naming_the_file_and_fra
                  str(root / folder / "s.nii.gz"))
     with pytest.raises(RejectedInput, match=r"masks/s\.nii\.gz: follicles \(2\) without an ovary \(1 or 3\) in its frame s_2:"):
         read_image_pairs(root)
+
+
+def test_an_animated_png_of_several_frames_is_refused_naming_it(tmp_path: Path) -> None:
+    """A 5-frame animated PNG (a cine saved by a viewer) was read as its first frame in silence,
+    whichever frame the mask outlines."""
+    root = _pair_dir(tmp_path)
+    frames = [Image.fromarray(_toy(k)[0]) for k in range(5)]
+    frames[0].save(root / "images" / "f1.png", save_all=True, append_images=frames[1:])
+    with pytest.raises(RejectedInput, match=r"images/f1\.png: an animated PNG of 5 frames: one frame per PNG file"):
+        read_image_pairs(root)

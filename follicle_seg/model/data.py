@@ -124,12 +124,16 @@ _SPACING_COLUMNS = ("name", "spacing_row_mm", "spacing_col_mm")
 
 
 def _open(path: Path) -> Image.Image:
-    """A decoded image; a file that is not one (corrupt, truncated, another format) is refused."""
+    """A decoded image; a file that is not one (corrupt, truncated, another format) or an animated
+    PNG of several frames (which one was annotated?) is refused."""
     try:
         image = Image.open(path)
         image.load()
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise RejectedInput(str(path), f"cannot read the image: {brief(exc)}") from None
+    if image.format == "PNG" and (n_frames := getattr(image, "n_frames", 1)) > 1:
+        raise RejectedInput(str(path), f"an animated PNG of {n_frames} frames: one frame per PNG file (the "
+                                       "annotated one), or a sweep as a NIfTI stack.")  # fmt: skip
     return image
 
 
