@@ -13,6 +13,7 @@ import numpy as np
 import pydicom
 import pytest
 import typer
+from pydicom.pixels import pack_bits
 from pydicom.sr.codedict import codes
 from typer.testing import CliRunner
 
@@ -50,8 +51,10 @@ def _crop(full: np.ndarray) -> np.ndarray:
     return full[REGION["min_row"] : REGION["max_row"] + 1, REGION["min_col"] : REGION["max_col"] + 1]
 
 
-def _seg_of(source: Path, out: Path, segments: list[tuple[str, object, np.ndarray]]) -> Path:
-    """A SEG as another tool might write it: the given (label, SCT concept, mask) segments."""
+def _seg_of(source: Path, out: Path, segments: list[tuple[str, object, np.ndarray]],
+            kind: hd.seg.SegmentationTypeValues = hd.seg.SegmentationTypeValues.BINARY) -> Path:
+    """A SEG as another tool might write it: the given (label, SCT concept, mask) segments, of
+    type ``kind`` (a fractional one takes masks of 0-1)."""
     ds = pydicom.dcmread(source)
     descriptions = [
         hd.seg.SegmentDescription(
@@ -62,7 +65,7 @@ def _seg_of(source: Path, out: Path, segments: list[tuple[str, object, np.ndarra
     ]  # fmt: skip
     seg = hd.seg.Segmentation(
         source_images=[ds], pixel_array=np.stack([m for _, _, m in segments], axis=-1)[None],
-        segmentation_type=hd.seg.SegmentationTypeValues.BINARY, segment_descriptions=descriptions,
+        segmentation_type=kind, segment_descriptions=descriptions,
         series_instance_uid=hd.UID(), series_number=5, sop_instance_uid=hd.UID(), instance_number=1,
         manufacturer="viewer", manufacturer_model_name="v", software_versions="1", device_serial_number="1",
         omit_empty_frames=False,
@@ -141,6 +144,24 @@ def test_an_ovary_outline_alone_is_label_3_and_other_structures_are_background(t
     assert pixels.shape == labels.shape and (row_mm, col_mm) == (None, None)  # found region, no spacing
 
 
+@pytest.mark.parametrize("kind", ["FRACTIONAL", "LABELMAP"])
+def test_fractional_and_label_map_segs_are_read(tmp_path: Path, kind: str) -> None:
+    """A fractional SEG (a probability map) crashed the reader with highdicom's ValueError (a bool
+    read of rescaled fractions), and a label map SEG (its own SOP class) was not seen: "no DICOM
+    SEG objects found". A fractional pixel is in a segment from half the maximum value."""
+    labels = _labels()
+    ovary = (labels == 1).astype(np.float32)
+    if kind == "FRACTIONAL":
+        ovary[(ovary == 0) & (np.roll(labels, 3, axis=1) == 1)] = 0.4  # a soft edge, under a half
+        ovary[labels == 2] = 0.6  # over a half: the ovary, under the follicle
+    follicle = (labels == 2).astype(np.float32)
+    _seg_of(_source(tmp_path / "img.dcm", 0), tmp_path / "seg.dcm",
+            [("Follicle", codes.SCT.OvarianFollicleStructure, follicle), ("Ovary", codes.SCT.Ovary, ovary)],
+            kind=hd.seg.SegmentationTypeValues[kind])  # fmt: skip
+    (pair,) = read_dicom_seg_pairs(tmp_path)
+    np.testing.assert_array_equal(pair[2], _crop(labels))
+
+
 def test_segments_named_by_label_alone_count(tmp_path: Path) -> None:
     source = _source(tmp_path / "img.dcm", 0)
     custom = hd.sr.CodedConcept("T-0001", "99LOCAL", "Local structure")
@@ -176,7 +197,7 @@ def test_slicers_generic_tissue_segments_are_read_by_label_and_a_refusal_lists_t
         ("source missing", "is not in the folder"),
         ("two segs", "keep one SEG per image"),
         ("cine frame unnamed", "has 3 frames and it names none of them"),
-        ("cine two frames", "it outlines 2 frames of its source img.dcm; one SEG per frame is read"),
+        ("cine frame not there", r"has 3 frames and it names none of them \(Referenced Frame Number\): \[7\]"),
     ],
 )
 def test_unusable_annotations_are_refused_with_the_file_and_reason(tmp_path: Path, case: str, message: str) -> None:
@@ -199,14 +220,35 @@ def test_unusable_annotations_are_refused_with_the_file_and_reason(tmp_path: Pat
                                                  for d in g.DerivationImageSequence[0].SourceImageSequence)]:  # fmt: skip
             del item.ReferencedFrameNumber
         seg.save_as(tmp_path / "seg.dcm")
-    elif case == "cine two frames":  # a viewer's SEG over frames 1 and 2 of a cine
+    elif case == "cine frame not there":
         source = _source(tmp_path / "img.dcm", 0, frames=3)
         seg = pydicom.dcmread(write_seg(source, labels, tmp_path / "seg.dcm", frame_index=1))
-        seg.SourceImageSequence[0].ReferencedFrameNumber = 1
+        for group in seg.PerFrameFunctionalGroupsSequence:
+            group.DerivationImageSequence[0].SourceImageSequence[0].ReferencedFrameNumber = 7
         seg.save_as(tmp_path / "seg.dcm")
     with pytest.raises(RejectedInput, match=message) as info:
         read_dicom_seg_pairs(tmp_path)
     assert info.value.path == str(tmp_path if case == "no seg" else next(tmp_path.glob("*seg.dcm")))
+
+
+def test_a_seg_over_several_frames_of_a_cine_gives_a_pair_per_frame(tmp_path: Path) -> None:
+    """A viewer's SEG outlining frames 2 and 4 of a cine (one SEG frame per source frame and
+    segment, referenced frame by frame) was refused: "it outlines 2 frames ...; one SEG per frame"."""
+    source = _source(tmp_path / "cine.dcm", 3, frames=5)
+    seg = pydicom.dcmread(write_seg(source, _labels(), tmp_path / "seg.dcm", frame_index=1))
+    other = pydicom.dcmread(write_seg(source, _labels(8), tmp_path / "other.dcm", frame_index=3))
+    (tmp_path / "other.dcm").unlink()
+    seg.PerFrameFunctionalGroupsSequence += list(other.PerFrameFunctionalGroupsSequence)
+    bits = np.concatenate([seg.pixel_array, other.pixel_array])
+    seg.PixelData, seg.NumberOfFrames = pack_bits(bits.ravel()), len(bits)
+    del seg.SourceImageSequence  # the frames' references only
+    seg.save_as(tmp_path / "seg.dcm")
+    frames = list(iter_frames(read_record(source)))
+    pairs = read_dicom_seg_pairs(tmp_path)
+    assert [name for name, *_ in pairs] == [f"{frames[0].record.sop_instance_uid}_f{k:03d}" for k in (1, 3)]
+    for (_, pixels, labels, *_), k, shift in zip(pairs, (1, 3), (0, 8)):
+        np.testing.assert_array_equal(pixels, frames[k].pixels)
+        np.testing.assert_array_equal(labels, _crop(_labels(shift)))
 
 
 def test_a_runs_own_seg_with_its_sources_is_fine_tuning_data_matching_its_masks(tmp_path: Path) -> None:

@@ -153,3 +153,39 @@ def test_unpaired_and_lossy_masks_and_twin_names_are_refused(tmp_path: Path) -> 
     root = _pair_dir(tmp_path / "c")
     (root / "images" / "._f0.png").write_bytes(b"\x00\x05\x16\x07")  # macOS's resource fork, copied beside it
     assert [name for name, *_ in read_image_pairs(root)] == ["f0", "f1"]
+
+
+def test_follicles_drawn_without_their_ovary_are_refused_naming_the_file_and_frame(tmp_path: Path) -> None:
+    """A mask of follicles alone (the ovary not outlined) was trained on in silence, teaching that
+    the stroma around them is background; a DICOM SEG of follicle segments alone was refused."""
+    import nibabel as nib
+
+    root = _pair_dir(tmp_path / "png")
+    labels = np.asarray(Image.open(root / "masks" / "f1.png")).copy()
+    labels[labels == OVARY] = 0
+    Image.fromarray(labels).save(root / "masks" / "f1.png")
+    with pytest.raises(RejectedInput, match=r"masks/f1\.png: follicles \(2\) without an ovary \(1 or 3\) in it:"):
+        read_image_pairs(root)
+    Image.fromarray(np.where(labels == FOLLICLE, 3, 0).astype(np.uint8)).save(root / "masks" / "f1.png")
+    assert len(read_image_pairs(root)) == 2  # an outline alone (3) is an ovary
+    root = tmp_path / "stack"
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    frames = np.stack([_toy(k)[0] for k in range(3)])
+    stack = np.stack([_toy(k)[1] for k in range(3)])
+    stack[2][stack[2] == OVARY] = 0
+    for folder, data in (("images", frames), ("masks", stack)):
+        nib.save(nib.Nifti1Image(np.ascontiguousarray(np.transpose(data, (2, 1, 0))), np.eye(4)),
+                 str(root / folder / "s.nii.gz"))
+    with pytest.raises(RejectedInput, match=r"masks/s\.nii\.gz: follicles \(2\) without an ovary \(1 or 3\) in its frame s_2:"):
+        read_image_pairs(root)
+
+
+def test_an_animated_png_of_several_frames_is_refused_naming_it(tmp_path: Path) -> None:
+    """A 5-frame animated PNG (a cine saved by a viewer) was read as its first frame in silence,
+    whichever frame the mask outlines."""
+    root = _pair_dir(tmp_path)
+    frames = [Image.fromarray(_toy(k)[0]) for k in range(5)]
+    frames[0].save(root / "images" / "f1.png", save_all=True, append_images=frames[1:])
+    with pytest.raises(RejectedInput, match=r"images/f1\.png: an animated PNG of 5 frames: one frame per PNG file"):
+        read_image_pairs(root)

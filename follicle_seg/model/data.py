@@ -47,7 +47,7 @@ from follicle_seg.io.calibration import SPACING_RANGE_MM, implausible_extent, im
 from follicle_seg.model import nifti
 from follicle_seg.model.loss import OUTLINE
 from follicle_seg.model.preprocess import normalise_intensity, resample, to_network_scale
-from follicle_seg.types import Calibration
+from follicle_seg.types import FOLLICLE, OVARY, Calibration
 
 Sample = dict[str, np.ndarray]
 
@@ -124,12 +124,16 @@ _SPACING_COLUMNS = ("name", "spacing_row_mm", "spacing_col_mm")
 
 
 def _open(path: Path) -> Image.Image:
-    """A decoded image; a file that is not one (corrupt, truncated, another format) is refused."""
+    """A decoded image; a file that is not one (corrupt, truncated, another format) or an animated
+    PNG of several frames (which one was annotated?) is refused."""
     try:
         image = Image.open(path)
         image.load()
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise RejectedInput(str(path), f"cannot read the image: {brief(exc)}") from None
+    if image.format == "PNG" and (n_frames := getattr(image, "n_frames", 1)) > 1:
+        raise RejectedInput(str(path), f"an animated PNG of {n_frames} frames: one frame per PNG file (the "
+                                       "annotated one), or a sweep as a NIfTI stack.")  # fmt: skip
     return image
 
 
@@ -302,7 +306,7 @@ def read_image_pairs(folder: Path) -> list[Pair]:
     RejectedInput
         Missing folders, an image without a mask or a mask without an image, two files of one
         name, a file that cannot be read, a JPEG or colour mask, mismatched shapes, labels outside
-        0-3, a NIfTI file that cannot be read, a NIfTI image and mask of different geometry
+        0-3, a frame with follicles (2) but no ovary (1 or 3), a NIfTI file that cannot be read, a NIfTI image and mask of different geometry
         (:func:`~follicle_seg.model.nifti.geometry_mismatch`), a bad ``spacing.csv``
         (:func:`read_spacing`) or a name in it that matches no image, or a pixel size (of
         ``spacing.csv`` or a NIfTI header) that makes a frame deeper than 30 cm or wider than 50 cm.
@@ -339,6 +343,10 @@ def read_image_pairs(folder: Path) -> list[Pair]:
         if nifti.is_nifti(image_path) and nifti.is_nifti(mask_path):
             if reason := nifti.geometry_mismatch(image_path, mask_path):
                 raise RejectedInput(str(mask_path), reason + ".")
+        if bare := [k for k, frame in enumerate(labels) if FOLLICLE in frame and not np.isin(frame, (OVARY, OUTLINE)).any()]:
+            where = f"its frame {name}_{bare[0]}" if len(labels) > 1 else "it"
+            raise RejectedInput(str(mask_path), f"follicles (2) without an ovary (1 or 3) in {where}: the ovary is drawn "
+                                                "around its follicles (1 for the rest of it); outline the ovary too.")  # fmt: skip
         row_mm, col_mm = _pixel_size(pixels.shape[1:], (row_mm, col_mm), image_path, spacing.get(name), spacing_csv)
         if len(pixels) == 1:
             pairs.append((name, pixels[0], labels[0], row_mm, col_mm))

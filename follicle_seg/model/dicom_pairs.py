@@ -2,10 +2,11 @@
 
 A site's annotations often live in its PACS rather than in PNG files: outlines drawn in a viewer
 (3D Slicer, OHIF, ...) and stored as DICOM Segmentation objects, or this pipeline's own SEG
-corrected by a sonographer. A folder holding such SEG objects and the source images they
-reference is read here into the same pairs as ``images/`` + ``masks/`` PNG files
-(:func:`follicle_seg.model.data.read_image_pairs`), with the pixel size of each source's ultrasound
-region instead of a ``spacing.csv``.
+corrected by a sonographer. A folder holding such SEG objects (binary, fractional: a pixel is
+in a segment from half the maximum value, or label map) and the source images they reference is
+read here into the same pairs as ``images/`` + ``masks/`` PNG files
+(:func:`follicle_seg.model.data.read_image_pairs`), with the pixel size of each source's
+ultrasound region instead of a ``spacing.csv``.
 
 Segments are read by what they are: an ovary (SCT 15497006 Ovary, or a label naming the ovary)
 or a follicle (SCT 24162005 Ovarian follicle structure, or a label naming a follicle; either
@@ -20,13 +21,14 @@ frame is cropped to the ultrasound region and converted to grey exactly as in a 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import highdicom as hd
 import numpy as np
 from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
-from pydicom.uid import SegmentationStorage
 
 from follicle_seg.errors import RejectedInput, brief
 from follicle_seg.io import discover, iter_frames, read_record
@@ -36,6 +38,7 @@ from follicle_seg.model.loss import OUTLINE
 from follicle_seg.report.dicom_common import FOLLICLE_CODE, OVARY_CODE
 from follicle_seg.types import FOLLICLE as FOLLICLE_LABEL
 from follicle_seg.types import OVARY as OVARY_LABEL
+from follicle_seg.types import ImageRecord
 
 #: How a segment was read, in the refusal that lists them.
 _READ_AS: dict[int | None, str] = {OVARY_LABEL: "ovary", FOLLICLE_LABEL: "follicle", None: "neither"}
@@ -94,8 +97,8 @@ def read_dicom_seg_pairs(folder: Path) -> list[Pair]:
     RejectedInput
         No SEG under ``folder``; a SEG that cannot be read, has no ovary or follicle segment,
         has follicles without an ovary, or references a source that is missing, of another
-        size or rejected by ingestion, or a cine without naming one of its frames; two SEGs on
-        one frame.
+        size or rejected by ingestion, or a cine without naming the frames it outlines (each
+        outlined frame is a pair); two SEGs on one frame.
     """
     folder = Path(folder)
     segs, sources = [], {}
@@ -106,7 +109,7 @@ def read_dicom_seg_pairs(folder: Path) -> list[Pair]:
             continue
         except (OSError, ValueError, EOFError) as exc:  # unreadable: an annotation must not vanish unsaid
             raise RejectedInput(str(path), f"cannot read the file: {brief(exc)}") from None
-        if ds.get("SOPClassUID") == SegmentationStorage:
+        if ds.get("SOPClassUID") in hd.seg.SOP_CLASS_UIDS:  # a SEG, or a label map SEG
             segs.append(path)
         elif "SOPInstanceUID" in ds:
             sources[str(ds.SOPInstanceUID)] = path
@@ -149,43 +152,66 @@ def _seg_pairs(seg_path: Path, sources: dict[str, Path]) -> list[Pair]:
         if sop not in sources:
             raise RejectedInput(str(seg_path), f"its source image {sop} is not in the folder.")
         record = read_record(sources[sop])  # RejectedInput names the source and the reason
-        start = 0
-        if record.n_frames != 1:  # a cine: the SEG names the frame it outlines (as this pipeline's do)
-            numbers = _referenced_frames(seg, sop)
-            if len(numbers) > 1:
-                raise RejectedInput(str(seg_path), f"it outlines {len(numbers)} frames of its source "
-                                                   f"{sources[sop].name}; one SEG per frame is read (as this "
-                                                   "pipeline writes them).")  # fmt: skip
-            if not numbers or not 1 <= min(numbers) <= record.n_frames:
+        frames: Sequence[int | None] = [None]
+        if record.n_frames != 1:  # a cine: the SEG names the frames it outlines (this pipeline's: one key frame)
+            named = _referenced_frames(seg, sop)
+            if not named or not 1 <= min(named) <= max(named) <= record.n_frames:
                 raise RejectedInput(str(seg_path), f"its source {sources[sop].name} has {record.n_frames} frames "
-                                                   "and it names none of them (Referenced Frame Number).")  # fmt: skip
-            start = min(numbers) - 1
-        masks = seg.get_pixels_by_source_instance([sop], segment_numbers=ovary + follicle, dtype=bool)[0]
-        if masks.shape[:2] != (record.rows, record.columns):
-            raise RejectedInput(str(seg_path), f"its frames are {masks.shape[:2]}, its source's "
-                                               f"{(record.rows, record.columns)}.")  # fmt: skip
-        full = np.zeros(masks.shape[:2], np.uint8)
-        full[masks[..., : len(ovary)].any(axis=-1)] = OVARY_LABEL if follicle else OUTLINE
-        full[masks[..., len(ovary) :].any(axis=-1)] = FOLLICLE_LABEL
-        # a dual display: each outlined pane a pair
-        for frame in iter_frames(record, start=start, stop=start + 1, panes=True):
-            pane = frame.record
-            c0, r0, c1, r1 = pane.region
-            labels = full[r0 : r1 + 1, c0 : c1 + 1]
-            if record.n_panes > 1 and not labels.any():
-                continue  # a pane nobody outlined is not annotated, not empty
-            cal = pane.calibration
-            name = sop + (f"_f{start:03d}" if record.n_frames > 1 else "") + (f"_pane{pane.pane + 1}" if pane.pane else "")
-            pairs.append((name, frame.pixels, labels, cal.spacing_row_mm, cal.spacing_col_mm))
+                                                   "and it names none of them (Referenced Frame Number)"
+                                                   f"{f': {sorted(named)}' if named else ''}.")  # fmt: skip
+            frames = sorted(named)
+        for frame in frames:
+            masks = _segment_masks(seg, sop, ovary + follicle, frame)
+            if masks.shape[:2] != (record.rows, record.columns):
+                raise RejectedInput(str(seg_path), f"its frames are {masks.shape[:2]}, its source's "
+                                                   f"{(record.rows, record.columns)}.")  # fmt: skip
+            full = np.zeros(masks.shape[:2], np.uint8)
+            full[masks[..., : len(ovary)].any(axis=-1)] = OVARY_LABEL if follicle else OUTLINE
+            full[masks[..., len(ovary) :].any(axis=-1)] = FOLLICLE_LABEL
+            pairs += _pane_pairs(record, sop, full, 0 if frame is None else frame - 1)
     return pairs
 
 
+def _pane_pairs(record: ImageRecord, sop: str, full: np.ndarray, index: int) -> list[Pair]:
+    """The pairs of frame ``index`` of source ``sop`` (``record``) labelled ``full`` (the whole
+    frame): its region, or each outlined pane of a dual display on its own region."""
+    pairs = []
+    for frame in iter_frames(record, start=index, stop=index + 1, panes=True):
+        pane = frame.record
+        c0, r0, c1, r1 = pane.region
+        labels = full[r0 : r1 + 1, c0 : c1 + 1]
+        if record.n_panes > 1 and not labels.any():
+            continue  # a pane nobody outlined is not annotated, not empty
+        cal = pane.calibration
+        name = sop + (f"_f{index:03d}" if record.n_frames > 1 else "") + (f"_pane{pane.pane + 1}" if pane.pane else "")
+        pairs.append((name, frame.pixels, labels, cal.spacing_row_mm, cal.spacing_col_mm))
+    return pairs
+
+
+def _segment_masks(seg: hd.seg.Segmentation, sop: str, segments: list[int], frame: int | None) -> np.ndarray:
+    """The masks ``(rows, columns, segments)`` of ``segments`` on source ``sop`` (on its 1-based
+    ``frame``, a cine's); a fractional SEG's pixel is in a segment from half its maximum value
+    (probability or occupancy)."""
+    fractional = seg.segmentation_type == hd.seg.SegmentationTypeValues.FRACTIONAL
+    dtype = np.float32 if fractional else bool
+    if frame is None:
+        masks = seg.get_pixels_by_source_instance([sop], segment_numbers=segments, dtype=dtype)[0]
+    else:
+        masks = seg.get_pixels_by_source_frame(sop, [frame], segment_numbers=segments, dtype=dtype)[0]
+    return masks >= 0.5 if fractional else masks
+
+
 def _referenced_frames(seg: hd.seg.Segmentation, sop: str) -> set[int]:
-    """The 1-based frames of source ``sop`` that ``seg`` outlines, as its source references say."""
-    items = list(seg.get("SourceImageSequence", []))
-    for group in seg.get("PerFrameFunctionalGroupsSequence", []):
-        for derivation in group.get("DerivationImageSequence", []):
-            items += list(derivation.get("SourceImageSequence", []))
+    """The 1-based frames of source ``sop`` that ``seg``'s frames outline, as their derivation
+    references say (its top-level source references when its frames give none)."""
+    per_frame = [item for group in seg.get("PerFrameFunctionalGroupsSequence", [])
+                 for derivation in group.get("DerivationImageSequence", [])
+                 for item in derivation.get("SourceImageSequence", [])]  # fmt: skip
+    return _frame_numbers(per_frame, sop) or _frame_numbers(seg.get("SourceImageSequence", []), sop)
+
+
+def _frame_numbers(items: Iterable[Any], sop: str) -> set[int]:
+    """The Referenced Frame Numbers of the source references ``items`` to ``sop``."""
     numbers: set[int] = set()
     for item in items:
         value = item.get("ReferencedFrameNumber")
