@@ -6,10 +6,12 @@ importing torch.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
 import shlex
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -309,6 +311,9 @@ app.command("evaluate")(evaluate_command)
 
 
 def main() -> None:
+    for stream in (sys.stdout, sys.stderr):  # a console whose encoding lacks a character of a path
+        if isinstance(stream, io.TextIOWrapper):  # (a Latin-1 locale) shows it escaped, not a traceback
+            stream.reconfigure(errors="backslashreplace")
     app()
 
 

@@ -34,3 +34,14 @@ def test_quiet_silences_what_dask_logs_on_its_workers(tmp_path):
     assert done.stdout == "" and done.stderr.splitlines() == [
         "error: no file was analysed: 1 failed (a fault of this program or a decoder, not of the files; "
         "images.csv and run.log say why)"]  # fmt: skip
+
+
+def test_a_console_that_cannot_show_a_name_shows_it_escaped(tmp_path):
+    """On a console whose encoding lacks a character of a path (a Latin-1 locale, a redirected
+    Windows console), ``inspect`` stopped with a UnicodeEncodeError traceback."""
+    folder = tmp_path / "卵巢 left"
+    folder.mkdir()
+    (folder / "scan.dcm").write_bytes((SAMPLES / "bad_not_dicom.txt").read_bytes())
+    done = _cli("", "inspect", str(folder), env={"PYTHONIOENCODING": "latin-1", "COLUMNS": "300"})
+    assert (done.returncode, done.stderr) == (0, "")
+    assert "\\u5375\\u5de2 left" in done.stdout and "not a DICOM file" in done.stdout
