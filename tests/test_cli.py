@@ -45,3 +45,23 @@ def test_a_console_that_cannot_show_a_name_shows_it_escaped(tmp_path):
     done = _cli("", "inspect", str(folder), env={"PYTHONIOENCODING": "latin-1", "COLUMNS": "300"})
     assert (done.returncode, done.stderr) == (0, "")
     assert "\\u5375\\u5de2 left" in done.stdout and "not a DICOM file" in done.stdout
+
+
+def test_a_library_warning_goes_to_run_log_in_one_line_without_the_value(tmp_path):
+    """pydicom's warnings on a header value out of its VR's rules (an InstanceNumber of 1.5 here,
+    read again to write the DICOM SEG) reached the console under ``--quiet``, two lines each
+    naming a line of pydicom's source, across the progress bar; the value they quote may be
+    a patient's (an ID of a pseudonymised run)."""
+    import pydicom
+
+    ds = pydicom.dcmread(SAMPLES / "mono_left.dcm")
+    ds.InstanceNumber = "1.5"
+    ds.save_as(tmp_path / "odd.dcm")
+    out = tmp_path / "out"
+    done = _cli("", "run", str(tmp_path / "odd.dcm"), "--out", str(out), "--no-overlays", "--no-report", "--quiet")
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+    logged = [line.split(" ", 2)[2] for line in (out / "run.log").read_text(encoding="utf-8").splitlines()
+              if "UserWarning" in line]  # fmt: skip
+    assert "WARNING UserWarning: Invalid value for VR IS: '...'. Please see <https://dicom.nema.org/medical/dicom/" \
+           "current/output/html/part05.html#table_6.2-1> for allowed values for each VR." in logged
+    assert "1.5" not in " ".join(logged) and len(logged) == len(set(logged))
