@@ -6,9 +6,12 @@ importing torch.
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import os
 import shlex
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -149,6 +152,8 @@ def run(
     )
     if not quiet:
         _say_indexes(inputs)
+    elif executor == "dask":
+        _quiet_dask()
     terminated: list[int] = []
     try:
         with sigterm_as_interrupt(terminated):
@@ -181,6 +186,15 @@ def run(
         typer.echo(f"error: no file was analysed: {summary.failed} failed (a fault of this program or a decoder, "
                    f"not of the files; images.csv and run.log say why)", err=True)  # fmt: skip
         raise typer.Exit(1)
+
+
+def _quiet_dask() -> None:
+    """Dask's own log lines (a task's traceback, a worker restarted) off the console, in this
+    process and in the workers its LocalCluster starts (they read Dask's settings from the
+    environment): the run says what became of each file in images.csv and run.log."""
+    os.environ["DASK_LOGGING"] = str({"distributed": "critical", "distributed.client": "critical"})
+    for name in ("distributed", "distributed.client"):  # (Dask imported already)
+        logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def _run_with_progress(inputs, options, *, quiet: bool = False):
@@ -297,6 +311,9 @@ app.command("evaluate")(evaluate_command)
 
 
 def main() -> None:
+    for stream in (sys.stdout, sys.stderr):  # a console whose encoding lacks a character of a path
+        if isinstance(stream, io.TextIOWrapper):  # (a Latin-1 locale) shows it escaped, not a traceback
+            stream.reconfigure(errors="backslashreplace")
     app()
 
 

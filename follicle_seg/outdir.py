@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from follicle_seg.errors import OutputError
+from follicle_seg.errors import OutputError, one_line
 from follicle_seg.intake import Input
 from follicle_seg.state import STATE_FILE
 
@@ -57,6 +59,31 @@ def start_log(out: Path) -> logging.Handler:
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     return handler
+
+
+@contextmanager
+def warnings_logged() -> Iterator[None]:
+    """Python warnings during a run (pydicom's on a header value out of its VR's rules, say) go
+    to ``run.log``, each once, on one line, the values they quote left out: on the console they
+    broke the progress bar and ``--quiet``, and a quoted value may be a patient's."""
+    seen: set[str] = set()
+
+    def to_log(message, category, filename, lineno, file=None, line=None) -> None:  # warnings' signature
+        text = f"{category.__name__}: " + one_line(_QUOTED.sub("'...'", str(message)))
+        if text not in seen:
+            seen.add(text)
+            log.warning("%s", text)
+
+    before = warnings.showwarning
+    warnings.showwarning = to_log
+    try:
+        yield
+    finally:
+        warnings.showwarning = before
+
+
+#: A value a warning quotes: ``'1.5'``, ``"Doe^Jane"``.
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
 
 
 LOCK_FILE = ".run.lock"

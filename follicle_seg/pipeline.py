@@ -44,7 +44,7 @@ from follicle_seg.memory import bound_caches
 from follicle_seg.model.metadata import verified_sha256
 from follicle_seg.options import RunOptions, RunSummary, network_of, weights_of
 from follicle_seg.outdir import (exclusive, out_state, prepare_out, remove_outputs, remove_tables, remove_temporary,
-                                 start_log, superseded)
+                                 start_log, superseded, warnings_logged)
 from follicle_seg.privacy import load_key, pseudonym
 from follicle_seg.state import StateStore
 from follicle_seg.types import ImageResult, Network
@@ -116,7 +116,7 @@ def run(inputs: Iterable[str | Path], options: RunOptions, *, progress=None) -> 
         raise FollicleSegError(f"no files found under {', '.join(map(str, inputs))}")
     bound_caches()  # keeps peak memory flat over thousands of files
     prepare_out(out)
-    with exclusive(out):
+    with exclusive(out), warnings_logged():
         handler = start_log(out)
         try:
             remove_temporary(out)

@@ -157,6 +157,18 @@ def test_the_table_ends_with_what_the_archive_holds(samples: Path) -> None:
     assert summary_lines([]) == ["0 file(s): 0 ok, 0 rejected"]
 
 
+def test_an_80_column_console_gets_each_path_and_reason_on_one_line(samples: Path) -> None:
+    """The seven-column table at 80 columns (an SSH terminal; a file or pipe, rich's width) folded
+    every path and reason into 8-character pieces, one per line (92 lines for 13 files' paths)."""
+    result = CliRunner().invoke(app, ["inspect", str(samples)], env={"COLUMNS": "80"})
+    lines = result.output.splitlines()
+    assert result.exit_code == 0 and str(samples / "bad_absurd_calibration.dcm") in lines
+    assert "  rejected: absurd calibration: 5 mm between rows from ultrasound_region (expected 0.01-2 mm/pixel)" in lines
+    assert "  ok: US 20 frame(s) 320x240, US Multi-frame Image Storage, MONOCHROME2, JPEG-LS Lossless Image Compression" in lines
+    assert "  mm/px (row x col): uncalibrated" in lines and "  patient / date: SAMPLE01 / 2024-06-11" in lines
+    assert lines[-1].startswith("rejected: absurd calibration (1), ") and lines[-1].endswith("truncated (1)")
+
+
 def test_the_version_is_printed() -> None:
     from follicle_seg import __version__
 

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from follicle_seg.errors import RejectedInput
 from follicle_seg.io.dicom import iter_frames, read_record, sop_class_name, transfer_syntax_name
@@ -160,45 +160,67 @@ def _iso(seconds: float | None) -> str | None:
     return (datetime(1970, 1, 1) + timedelta(seconds=seconds)).isoformat(timespec="microseconds")
 
 
+#: The table's column headers; :func:`_cells` gives a row's values under them.
+HEADERS = ("file", "status", "image", "mm/px (row x col)", "region", "side", "patient / date")
+
+#: Narrower consoles (an 80-column terminal, a file or pipe: rich's 80) get a block of lines per
+#: file: the table's seven columns folded its paths and reasons into one word per line.
+TABLE_WIDTH = 160
+
+
 def print_table(rows: list[dict[str, Any]], *, console: Console | None = None) -> None:
-    """Print the rows as a readable table: one line per file, rejected files with their reason."""
-    table = Table(title=f"{len(rows)} file(s)", show_lines=False)
-    for name in (
-        "file",
-        "status",
-        "image",
-        "mm/px (row x col)",
-        "region",
-        "side",
-        "patient / date",
-    ):
-        table.add_column(name, overflow="fold")
-    for row in rows:
-        table.add_row(*_cells(row))
+    """Print the rows readably, rejected files with their reason: a table on a wide console, else
+    a block of lines per file (its path, then what the table's columns say, one line each)."""
     console = console or Console()
-    console.print(table)
+    if console.width >= TABLE_WIDTH:
+        table = Table(title=f"{len(rows)} file(s)", show_lines=False)
+        for name in HEADERS:
+            table.add_column(name, overflow="fold")
+        for row in rows:
+            table.add_row(*(Text(cell, style=style) for cell, style in zip(_cells(row), _styles(row))))
+        console.print(table)
+    else:
+        for row in rows:
+            _print_block(row, console)
     for line in summary_lines(rows):
-        console.print(line, markup=False, highlight=False)
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def _print_block(row: dict[str, Any], console: Console) -> None:
+    """A file's lines on a narrow console: its path; its status and image (or reason); then each
+    other column that has a value, as ``name: value`` (long lines left to the terminal to wrap)."""
+    path, status, image, *named = _cells(row)
+    console.print(path, markup=False, highlight=False, soft_wrap=True)
+    console.print(Text.assemble("  ", (status, _styles(row)[1]), ": ", image.replace("\n", ", ")), soft_wrap=True)
+    for name, cell in zip(HEADERS[3:], named):
+        if cell:
+            console.print(f"  {name}: " + cell.replace("\n", "; "), markup=False, highlight=False, soft_wrap=True)
+
+
+def _styles(row: dict[str, Any]) -> list[str]:
+    """The colours of a row's cells: its status, and the calibration when there is none."""
+    status = "green" if row["status"] == "ok" else "red"
+    calibration = "yellow" if row["status"] == "ok" and not row["calibrated"] else ""
+    return ["", status, "", calibration, "", "", ""]
 
 
 def _cells(row: dict[str, Any]) -> list[str]:
-    """A row's table cells in rich markup, what the file and its header say escaped: a name such as
-    ``ovary [left].dcm`` lost its ``[left]``, and one under a folder ``x[`` (``x[/b].dcm``) stopped
-    ``inspect`` with a MarkupError."""
+    """A row's values under :data:`HEADERS`, plain text (shown as they are: a name such as
+    ``ovary [left].dcm`` is not rich markup)."""
     if row["status"] != "ok":  # whose image it is, when its header said
         side = row.get("laterality") or ""
         side += f" ({row['laterality_source']})" if side and row.get("laterality_source") else ""
         who = f"{row.get('patient_id') or '-'} / {row.get('study_date') or '-'}" if row.get("sop_instance_uid") else ""
-        return [escape(row["path"]), "[red]rejected[/red]", escape(row["reason"]), "", "", escape(side), escape(who)]
+        return [row["path"], "rejected", row["reason"], "", "", side, who]
     return [
-        escape(row["path"]),
-        "[green]ok[/green]",
-        escape(f"{row['modality']} {row['n_frames']} frame(s) {row['columns']}x{row['rows']}\n"
-               f"{row['sop_class']}\n{row['photometric']}, {row['transfer_syntax']}"),
+        row["path"],
+        "ok",
+        f"{row['modality']} {row['n_frames']} frame(s) {row['columns']}x{row['rows']}\n"
+        f"{row['sop_class']}\n{row['photometric']}, {row['transfer_syntax']}",
         _calibration_text(row),
-        escape(f"{row['region']} ({row['region_source']})" + _panes_text(row)),
-        escape(f"{row['laterality']} ({row['laterality_source']})"),
-        escape(f"{row['patient_id'] or '-'} / {row['study_date'] or '-'}"),
+        f"{row['region']} ({row['region_source']})" + _panes_text(row),
+        f"{row['laterality']} ({row['laterality_source']})",
+        f"{row['patient_id'] or '-'} / {row['study_date'] or '-'}",
     ]
 
 
@@ -276,7 +298,7 @@ def _panes_text(row: dict[str, Any]) -> str:
 
 def _calibration_text(row: dict[str, Any]) -> str:
     if not row["calibrated"]:
-        return "[yellow]uncalibrated[/yellow]"
+        return "uncalibrated"
     return (
         f"{row['spacing_row_mm']:.4g} x {row['spacing_col_mm']:.4g} ({row['calibration_source']})"
     )
