@@ -75,3 +75,16 @@ def test_a_dicomdir_named_as_input_stands_for_its_folder(tmp_path: Path) -> None
     indexes: list[Path] = []
     found = [p.relative_to(tmp_path / "media").as_posix() for p in discover([index], indexes=indexes)]
     assert found == ["PT000000/ST000000/SE000000/IM000000"] and indexes == [index]
+
+
+def test_an_output_folder_reached_through_a_link_is_left_out(tmp_path: Path) -> None:
+    """`cd /data/export && follicle-seg run /data/export --out results`, /data a link to
+    /mnt/data: the working folder is the real path, the INPUT the linked one, and the run read its
+    own tables, log and state as 18 rejected inputs (and more each rerun)."""
+    (tmp_path / "mnt" / "export" / "results").mkdir(parents=True)
+    (tmp_path / "mnt" / "export" / "IM1").write_bytes(b"x")
+    (tmp_path / "mnt" / "export" / "results" / "images.csv").write_bytes(b"x")
+    (tmp_path / "data").symlink_to(tmp_path / "mnt")
+    linked, real = tmp_path / "data" / "export", tmp_path / "mnt" / "export"
+    assert list(discover([linked], exclude=[real / "results"])) == [linked / "IM1"]
+    assert list(discover([real], exclude=[linked / "results"])) == [real / "IM1"]

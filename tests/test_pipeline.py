@@ -24,6 +24,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from follicle_seg.cli import app
+from follicle_seg.errors import FollicleSegError
 from follicle_seg.filehash import file_sha256
 from follicle_seg.pipeline import RunOptions, run
 from follicle_seg.synth.study import write_study
@@ -286,6 +287,14 @@ def test_an_output_folder_inside_the_input_is_not_read_as_input(study, clean_run
     images = _tables(inputs / "results")["images"]
     assert len(images) == n_files and set(images.status) == {"ok"}
     pd.testing.assert_frame_equal(_tables(inputs / "results")["ovaries"], _tables(clean_run)["ovaries"])
+
+
+def test_an_output_folder_given_as_input_through_a_link_is_named_as_such(tmp_path):
+    (tmp_path / "mnt" / "results").mkdir(parents=True)
+    (tmp_path / "mnt" / "results" / "images.csv").write_text("path\n")
+    (tmp_path / "data").symlink_to(tmp_path / "mnt")
+    with pytest.raises(FollicleSegError, match="is the output folder"):
+        run([tmp_path / "data" / "results"], RunOptions(out=tmp_path / "mnt" / "results"))
 
 
 def test_a_sweep_stored_as_single_frame_files_is_tracked_like_the_cine(study, clean_run, tmp_path):
