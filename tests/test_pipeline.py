@@ -421,7 +421,7 @@ def test_rejected_files_are_listed_and_the_run_goes_on(study, tmp_path):
     for bad in ("notes.txt", "cut.dcm", "gone.dcm"):
         row = images.loc[str(inputs / bad)]
         assert row.status == "rejected" and row.reason
-    assert "cannot read" in images.loc[str(inputs / "gone.dcm"), "reason"]  # a dangling link: listed, not lost
+    assert "which cannot be reached" in images.loc[str(inputs / "gone.dcm"), "reason"]  # a dangling link: listed, not lost
     # each listed with its file, as the tables name it
     assert f"not analysed: {inputs / 'notes.txt'}: " in result.output and result.output.count("not analysed:") == 3
 

@@ -88,13 +88,15 @@ def _walk(top: Path, skipped: list[Path]) -> Iterator[Path]:
 def not_read(path: Path) -> str:
     """Why a found ``path`` is not read, or "" (a regular file, or one that does not exist:
     reading it says so): a name that is not valid UTF-8 (no table, log or database can hold it),
-    a folder that could not be listed, a pipe, socket or device (reading a pipe would wait for a
-    writer for ever)."""
+    a link whose target is missing (a share not mounted) or a link loop, a folder that could not
+    be listed, a pipe, socket or device (reading a pipe would wait for a writer for ever)."""
     if not _utf8(str(path)):
         return "its name is not valid UTF-8: rename the file (or folder) to analyse it"
     try:
         mode = path.stat().st_mode
-    except OSError:
+    except OSError as exc:
+        if path.is_symlink():  # (its own error said nothing of a link: "No such file or directory")
+            return f"a link to {shown(os.readlink(path))}, which cannot be reached ({exc.strerror}): not read"
         return ""
     if stat.S_ISDIR(mode):
         try:
