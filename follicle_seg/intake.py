@@ -21,6 +21,7 @@ from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence, TypeVar
 from follicle_seg.errors import RejectedInput
 from follicle_seg.io import iter_frames, read_record
 from follicle_seg.io.discover import not_read, shown
+from follicle_seg.io.header import pixel_data_sha256
 from follicle_seg.isolation import WorkerFailed, WorkerPool
 from follicle_seg.filehash import file_sha256
 from follicle_seg.state import StateStore
@@ -155,19 +156,36 @@ def header_pass(
     for sop, path, sha in reversed(store.sop_owners()):  # the earliest analysed first
         if (path, sha) in current or now.get(path) == sop:
             owner.setdefault(sop, path)
+    by_path = {i.path: i for i in inputs}
     resolved = []
     for item in inputs:
         if item.record is not None:
             sop = item.record.sop_instance_uid
             first = owner.setdefault(sop, item.path)
             if first != item.path:
-                reason = f"{DUPLICATE} {sop}: already analysed from {first}"
+                reason = f"{DUPLICATE} {sop}: already analysed from {first}{_unlike(item, by_path[first], decoders)}"
                 item = replace(item, result=ImageResult(item.record, item.path, "rejected", reason), record=None,
                                duplicate_of=first)  # fmt: skip
             else:  # the owner of its SOP instance: an analysis of its contents elsewhere is kept
                 item = _moved(item, store, current)
         resolved.append(item)
     return resolved
+
+
+def _unlike(item: Input, first: Input, decoders: WorkerPool | None) -> str:
+    """What a duplicate's reason adds when its file is not a copy of ``first``'s: "a different
+    image" when their pixel data differ (a scanner or archive that gave two images one UID: this
+    one is not analysed), "same pixel data" when only their headers do."""
+    if item.sha256 == first.sha256:
+        return ""
+    try:
+        same = _call(decoders, pixel_data_sha256, item.path) == _call(decoders, pixel_data_sha256, first.path)
+    except Exception:  # noqa: BLE001 - a batch never dies on one file
+        return " (the files differ: check which holds the image)"
+    if same:
+        return " (same pixel data, other header values)"
+    return (", a different image (its pixel data differ): not analysed; the scanner or archive gave two images "
+            "one SOP Instance UID")
 
 
 def _moved(item: Input, store: StateStore, current: set[tuple[str, str]]) -> Input:

@@ -109,7 +109,7 @@ def run(inputs: Iterable[str | Path], options: RunOptions, *, progress=None) -> 
     indexes: list[Path] = []  # DICOMDIR files: said, not analysed
     paths = list(discover(inputs, exclude=[out], indexes=indexes))
     if not paths:
-        inside = [str(i) for i in inputs if Path(os.path.abspath(i)).is_relative_to(os.path.abspath(out))]
+        inside = [str(i) for i in inputs if Path(os.path.realpath(i)).is_relative_to(os.path.realpath(out))]
         if inside:  # its files are the outputs of runs, never inputs
             raise FollicleSegError(f"{', '.join(inside)} is the output folder (--out {out}) or inside it: "
                                    "give the folder of the scans as INPUT and another --out")  # fmt: skip

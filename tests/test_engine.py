@@ -74,6 +74,32 @@ def test_header_pass_rejects_duplicates_after_the_first(tmp_path):
     assert items[2].result.status == "rejected" and items[2].result.record is None
 
 
+def test_a_duplicate_that_is_not_a_copy_says_whether_its_image_differs(tmp_path):
+    """A second image under the same SOP Instance UID was rejected with the reason of an
+    identical copy: its follicles lost, and nothing for an analyst to look into."""
+    import pydicom
+
+    a = _cine(tmp_path / "a.dcm", frames=2, rows=70, cols=80, sop="1.2.3.999")
+    other = _cine(tmp_path / "b.dcm", frames=2, rows=70, cols=80, sop="1.2.3.999")
+    ds = pydicom.dcmread(other)
+    ds.PixelData = bytes(255 - v for v in ds.PixelData)
+    ds.save_as(other)
+    recoded = tmp_path / "c.dcm"  # the same image, a tag added by the archive
+    ds = pydicom.dcmread(a)
+    ds.InstitutionName = "PACS"
+    ds.save_as(recoded)
+    copy = tmp_path / "d.dcm"
+    copy.write_bytes(a.read_bytes())
+    items = header_pass([a, other, recoded, copy], StateStore(tmp_path / "state.sqlite"), lambda r: r, workers=2)
+    first = f"duplicate SOP instance 1.2.3.999: already analysed from {a}"
+    assert [i.result.reason for i in items[1:]] == [
+        f"{first}, a different image (its pixel data differ): not analysed; the scanner or archive gave two "
+        "images one SOP Instance UID",
+        f"{first} (same pixel data, other header values)",
+        first,
+    ]
+
+
 def test_header_pass_says_what_is_not_a_file_and_never_waits_on_a_pipe(tmp_path):
     """A pipe given as input (a shell glob) hung the run in hashing, for ever."""
     import os

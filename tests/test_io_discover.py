@@ -75,3 +75,28 @@ def test_a_dicomdir_named_as_input_stands_for_its_folder(tmp_path: Path) -> None
     indexes: list[Path] = []
     found = [p.relative_to(tmp_path / "media").as_posix() for p in discover([index], indexes=indexes)]
     assert found == ["PT000000/ST000000/SE000000/IM000000"] and indexes == [index]
+
+
+def test_an_output_folder_reached_through_a_link_is_left_out(tmp_path: Path) -> None:
+    """`cd /data/export && follicle-seg run /data/export --out results`, /data a link to
+    /mnt/data: the working folder is the real path, the INPUT the linked one, and the run read its
+    own tables, log and state as 18 rejected inputs (and more each rerun)."""
+    (tmp_path / "mnt" / "export" / "results").mkdir(parents=True)
+    (tmp_path / "mnt" / "export" / "IM1").write_bytes(b"x")
+    (tmp_path / "mnt" / "export" / "results" / "images.csv").write_bytes(b"x")
+    (tmp_path / "data").symlink_to(tmp_path / "mnt")
+    linked, real = tmp_path / "data" / "export", tmp_path / "mnt" / "export"
+    assert list(discover([linked], exclude=[real / "results"])) == [linked / "IM1"]
+    assert list(discover([real], exclude=[linked / "results"])) == [real / "IM1"]
+
+
+def test_a_link_that_leads_nowhere_is_said_to_be_one(tmp_path: Path) -> None:
+    """A run said "cannot read (No such file or directory)" of a path that is there, and
+    `inspect` "not a readable file": neither named the link or what it points to."""
+    from follicle_seg.io.discover import not_read
+
+    (tmp_path / "IM1").symlink_to("/mnt/nas/IM1")
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    assert not_read(tmp_path / "IM1") == "a link to /mnt/nas/IM1, which cannot be reached (No such file or directory): not read"
+    assert not_read(tmp_path / "loop") == (f"a link to {tmp_path / 'loop'}, which cannot be reached "
+                                           "(Too many levels of symbolic links): not read")

@@ -24,6 +24,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from follicle_seg.cli import app
+from follicle_seg.errors import FollicleSegError
 from follicle_seg.filehash import file_sha256
 from follicle_seg.pipeline import RunOptions, run
 from follicle_seg.synth.study import write_study
@@ -288,6 +289,14 @@ def test_an_output_folder_inside_the_input_is_not_read_as_input(study, clean_run
     pd.testing.assert_frame_equal(_tables(inputs / "results")["ovaries"], _tables(clean_run)["ovaries"])
 
 
+def test_an_output_folder_given_as_input_through_a_link_is_named_as_such(tmp_path):
+    (tmp_path / "mnt" / "results").mkdir(parents=True)
+    (tmp_path / "mnt" / "results" / "images.csv").write_text("path\n")
+    (tmp_path / "data").symlink_to(tmp_path / "mnt")
+    with pytest.raises(FollicleSegError, match="is the output folder"):
+        run([tmp_path / "data" / "results"], RunOptions(out=tmp_path / "mnt" / "results"))
+
+
 def test_a_sweep_stored_as_single_frame_files_is_tracked_like_the_cine(study, clean_run, tmp_path):
     """SPEC: a series of frames of one ovary is tracked. Each cine split into one file per frame
     (scripts/split_cine.py) gives the same counts, sizes, volumes and tracks as the cine itself."""
@@ -412,7 +421,7 @@ def test_rejected_files_are_listed_and_the_run_goes_on(study, tmp_path):
     for bad in ("notes.txt", "cut.dcm", "gone.dcm"):
         row = images.loc[str(inputs / bad)]
         assert row.status == "rejected" and row.reason
-    assert "cannot read" in images.loc[str(inputs / "gone.dcm"), "reason"]  # a dangling link: listed, not lost
+    assert "which cannot be reached" in images.loc[str(inputs / "gone.dcm"), "reason"]  # a dangling link: listed, not lost
     # each listed with its file, as the tables name it
     assert f"not analysed: {inputs / 'notes.txt'}: " in result.output and result.output.count("not analysed:") == 3
 

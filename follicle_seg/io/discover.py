@@ -24,8 +24,9 @@ def discover(
     can say so). A DICOMDIR named itself stands for its folder (:func:`is_index`): the files it
     indexes lie in that folder's tree. A path that does not exist is yielded as it is
     (reading it will reject it). Each file is yielded once. Files found in a searched folder
-    that lie under an ``exclude`` folder are left out (a run's own output folder inside its
-    input: its tables, overlays and DICOM objects are not inputs); a file named itself is not.
+    that lie under an ``exclude`` folder, however either is spelt (through a linked folder),
+    are left out (a run's own output folder inside its input: its tables, overlays and DICOM
+    objects are not inputs); a file named itself is not.
 
     Examples
     --------
@@ -44,7 +45,7 @@ def discover(
     ['a.dcm', 'b/IM1']
     """
     found: set[Path] = set()
-    skipped = [Path(os.path.abspath(e)) for e in exclude]
+    skipped = [Path(os.path.realpath(e)) for e in exclude]
     for raw in paths:
         # absolute, ".." folded: a file is one input whatever the working folder or spelling
         # (resume and duplicate checks key on the path)
@@ -69,13 +70,14 @@ def is_index(path: str | Path) -> bool:
 def _walk(top: Path, skipped: list[Path]) -> Iterator[Path]:
     """Every non-folder entry under ``top``: files, broken links, pipes and the like (reading
     rejects them, with the reason), through linked folders (each real folder once: a link loop
-    ends), and each folder that cannot be listed (its row says so), not under ``skipped``."""
+    ends), and each folder that cannot be listed (its row says so), not under ``skipped`` (real
+    paths: a folder reached through a link lies where its link points)."""
     unreadable: list[Path] = []
     seen: set[str] = set()
     for folder, folders, files in os.walk(top, followlinks=True, onerror=lambda e: unreadable.append(Path(e.filename))):
         here = Path(folder)
         real = os.path.realpath(folder)
-        if real in seen or any(here.is_relative_to(e) for e in skipped):
+        if real in seen or any(Path(real).is_relative_to(e) for e in skipped):
             folders[:] = []
             continue
         seen.add(real)
@@ -86,13 +88,15 @@ def _walk(top: Path, skipped: list[Path]) -> Iterator[Path]:
 def not_read(path: Path) -> str:
     """Why a found ``path`` is not read, or "" (a regular file, or one that does not exist:
     reading it says so): a name that is not valid UTF-8 (no table, log or database can hold it),
-    a folder that could not be listed, a pipe, socket or device (reading a pipe would wait for a
-    writer for ever)."""
+    a link whose target is missing (a share not mounted) or a link loop, a folder that could not
+    be listed, a pipe, socket or device (reading a pipe would wait for a writer for ever)."""
     if not _utf8(str(path)):
         return "its name is not valid UTF-8: rename the file (or folder) to analyse it"
     try:
         mode = path.stat().st_mode
-    except OSError:
+    except OSError as exc:
+        if path.is_symlink():  # (its own error said nothing of a link: "No such file or directory")
+            return f"a link to {shown(os.readlink(path))}, which cannot be reached ({exc.strerror}): not read"
         return ""
     if stat.S_ISDIR(mode):
         try:

@@ -8,11 +8,13 @@ so that a malformed one is reported as a corrupt header, naming the file, rather
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import struct
 import warnings
 import zlib
+from typing import Any
 
 import pydicom
 from pydicom.dataelem import RawDataElement
@@ -21,6 +23,7 @@ from pydicom.errors import InvalidDicomError
 from pydicom.uid import DeflatedExplicitVRLittleEndian
 
 from follicle_seg.errors import RejectedInput, brief
+from follicle_seg.filehash import file_sha256
 from follicle_seg.io.tags import PIXEL_DATA
 from follicle_seg.io.truncation import where_cut
 
@@ -227,3 +230,18 @@ def _convert_values(path: str, ds: Dataset, budget: list[int]) -> None:
 def _deflated(ds: Dataset) -> bool:
     meta = getattr(ds, "file_meta", None)
     return meta is not None and meta.get("TransferSyntaxUID") == DeflatedExplicitVRLittleEndian
+
+
+def pixel_data_sha256(path: str) -> str:
+    """Content hash of a file's Pixel Data value (its fragments to the end of the file when
+    compressed), not of its header: two files of one SOP instance whose headers differ (a tag an
+    archive added) hold the same image when these match. Read from the file in chunks (inflated
+    whole in a Deflated file, as pydicom reads it); "" for a file without pixel data."""
+    ds = read_header(path)
+    elem: Any = ds.get_item(PIXEL_DATA, keep_deferred=True)  # (a raw element: where the value lies)
+    if elem is None:
+        return ""
+    if elem.value is None and not _deflated(ds):  # deferred: where the value lies in the file
+        stop = None if elem.length == 0xFFFFFFFF else elem.value_tell + elem.length
+        return file_sha256(path, start=elem.value_tell, stop=stop)
+    return hashlib.sha256(ds.PixelData).hexdigest()
