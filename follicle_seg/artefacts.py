@@ -187,12 +187,14 @@ def reported_labels(key: KeyFrame) -> np.ndarray:
 
 
 def write_dicom(
-    out: Path, result: ImageResult, keys: list[KeyFrame], *, pseudonymised: bool = False, network: Network | None = None
+    out: Path, result: ImageResult, keys: list[KeyFrame], *, pseudonymised: bool = False, network: Network | None = None,
+    in_sweep: tuple[int, int] | None = None,
 ) -> None:
     """A DICOM SEG of each key frame (a still's one frame, a sweep's frames of its counted
     follicles and largest ovary section) and a TID 1500 SR referencing source and SEG, their
     algorithm the ``network``; of a ``pseudonymised`` run, without the study's accession
-    number, referring physician and ID."""
+    number, referring physician and ID; ``in_sweep``: a still's place in the sweep of single-frame
+    files it is a frame of, and that sweep's files, which its SR says."""
     record = result.record
     assert record is not None
     keys = [k for k in keys if k.frame_index in result.key_frames]  # not the unsure follicles' frames
@@ -213,4 +215,5 @@ def write_dicom(
         out_path=folder / f"{record.sop_instance_uid}_sr.dcm",
         pseudonymised=pseudonymised,
         network=network,
+        in_sweep=in_sweep,
     )

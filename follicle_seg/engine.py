@@ -150,7 +150,7 @@ class Engine:
             if self.options.dicom:
                 try:
                     write_dicom(out, result, keys, pseudonymised=self.options.pseudonymize is not None,
-                                network=self.network)
+                                network=self.network, in_sweep=item.in_sweep)
                 except OSError:
                     raise  # a full disk or a folder not writable stops the run (OutputError below)
                 except Exception as exc:  # noqa: BLE001 - the measurements stand without the DICOM copy

@@ -361,7 +361,11 @@ def _write_outputs(options: RunOptions, tables: dict, results: list[ImageResult]
             from follicle_seg.report.html import write_report
 
             stage = "the report"
-            write_report(options.out, tables, overlay_index=overlays, sheet=sheet, notes=notes)
+            from follicle_seg.series import sweep_files
+
+            # the sweeps stored one file per frame, as the tables join them
+            sweeps = sweep_files(r.record for r in results if r.status == "ok" and r.record is not None)
+            write_report(options.out, tables, overlay_index=overlays, sheet=sheet, notes=notes, sweeps=sweeps)
     except OSError as exc:
         raise OutputError(f"{options.out}: cannot write {stage} ({exc.strerror or exc})") from exc
     return int(tables["ovaries"]["needs_review"].fillna(False).sum())

@@ -114,9 +114,25 @@ def sweep_frames(results: Sequence[ImageResult]) -> list[list[ImageResult]]:
     return [run for run in sweeps if len(run) > 1]
 
 
+def sweep_files(records: Iterable[ImageRecord]) -> list[list[str]]:
+    """The sweeps the stills among ``records`` (as the header pass reads them) are frames of:
+    each the SOP Instance UIDs of its files, in acquisition order.
+
+    >>> from follicle_seg.types import Calibration
+    >>> rec = ImageRecord("a.dcm", "a", "", "US", "P1", "st", "2026-01-05", "se", "", "L", "", 1, 90, 90, "", "",
+    ...                   Calibration(0.1, 0.1, ""), (0, 0, 89, 89), "", acquired_s=10.0)
+    >>> sweep_files([replace(rec, sop_instance_uid="b", acquired_s=10.04), rec, replace(rec, sop_instance_uid="c")])
+    []
+    >>> sweep_files([replace(rec, sop_instance_uid="b", acquired_s=10.04), rec])
+    [['a', 'b']]
+    """
+    runs = sweep_frames([ImageResult(rec, rec.path, "ok") for rec in records])
+    return [[r.analysed_record().sop_instance_uid for r in run] for run in runs]
+
+
 def sweep_places(records: Iterable[ImageRecord]) -> dict[str, tuple[int, int]]:
-    """The stills among ``records`` (as the header pass reads them) that are frames of a sweep:
-    each one's SOP Instance UID -> (its 0-based place in the sweep, the sweep's number of files).
+    """The stills among ``records`` that are frames of a sweep (:func:`sweep_files`): each one's
+    SOP Instance UID -> (its 0-based place in the sweep, the sweep's number of files).
 
     >>> from follicle_seg.types import Calibration
     >>> rec = ImageRecord("a.dcm", "a", "", "US", "P1", "st", "2026-01-05", "se", "", "L", "", 1, 90, 90, "", "",
@@ -124,8 +140,21 @@ def sweep_places(records: Iterable[ImageRecord]) -> dict[str, tuple[int, int]]:
     >>> sweep_places([replace(rec, sop_instance_uid="b", acquired_s=10.04), rec])
     {'a': (0, 2), 'b': (1, 2)}
     """
-    runs = sweep_frames([ImageResult(rec, rec.path, "ok") for rec in records])
-    return {r.analysed_record().sop_instance_uid: (k, len(run)) for run in runs for k, r in enumerate(run)}
+    return places(sweep_files(records))
+
+
+def places(sweeps: Iterable[Sequence[str]]) -> dict[str, tuple[int, int]]:
+    """Each file of ``sweeps`` (:func:`sweep_files`) -> (its 0-based place, its sweep's files)."""
+    return {uid: (k, len(files)) for files in sweeps for k, uid in enumerate(files)}
+
+
+def place_words(place: tuple[int, int]) -> str:
+    """A still's place in its sweep (:func:`sweep_places`) as the overlays and the report say it.
+
+    >>> place_words((2, 6))
+    'file 3 of 6 of a sweep'
+    """
+    return f"file {place[0] + 1} of {place[1]} of a sweep"
 
 
 def _acquired(r: ImageResult) -> float:

@@ -250,6 +250,17 @@ def elongation(section: Section) -> float:
     return section.d1_px / max(section.d2_px, 1e-9)
 
 
+def follicle_raises(flag: str, best: Section) -> bool:
+    """Whether a reported follicle measured on ``best`` raises ``flag``, :data:`FLAG_AT_EDGE`
+    (cut by the scan area's edge) or :data:`FLAG_ELONGATED`.
+
+    >>> from follicle_seg.types import Section
+    >>> follicle_raises(FLAG_ELONGATED, Section(0, 5, 5, 200, 30, 10, None, None, None))
+    True
+    """
+    return best.at_edge if flag == FLAG_AT_EDGE else elongation(best) >= MAX_FOLLICLE_ELONGATION
+
+
 def ellipsoid_volume_ml(d1_mm: float, d2_mm: float, d3_mm: float) -> float:
     """Ellipsoid volume ``pi/6 x d1 x d2 x d3`` in ml (1 ml = 1000 mm^3).
 
@@ -402,12 +413,12 @@ def summarise_image(
         flags.append(FLAG_NO_OVARY_FOUND)
     if record.laterality not in ("L", "R"):
         flags.append(FLAG_SIDE_UNKNOWN)
-    cut = [i for i, t in enumerate(tracks, start=1) if t.best.at_edge]
+    cut = [i for i, t in enumerate(tracks, start=1) if follicle_raises(FLAG_AT_EDGE, t.best)]
     if cut:
         flags.append(FLAG_AT_EDGE)
     if ovary is not None and ovary.at_edge:
         flags.append(FLAG_OVARY_AT_EDGE)
-    elongated = [i for i, t in enumerate(tracks, start=1) if elongation(t.best) >= MAX_FOLLICLE_ELONGATION]
+    elongated = [i for i, t in enumerate(tracks, start=1) if follicle_raises(FLAG_ELONGATED, t.best)]
     if elongated:
         flags.append(FLAG_ELONGATED)
     # the network's own flags, from the frames the results rest on

@@ -52,14 +52,18 @@ from follicle_seg.series import IMAGE_FLAGS, join_sweeps_with_stills
 from follicle_seg.studyday import days_between, on_study_day, study_days
 from follicle_seg.tracking import (
     DIAMETER_DECIMALS,
+    FLAG_AT_EDGE,
+    FLAG_ELONGATED,
     FLAG_LOW_CONFIDENCE,
     FLAG_NO_DATE,
     FLAG_NO_PATIENT,
+    FLAG_OVARY_AT_EDGE,
     FLAG_SIDE_UNKNOWN,
     FLAG_UNCALIBRATED,
     MAX_COUNT_DISAGREEMENT,
     ellipsoid_volume_ml,
     flag_reason,
+    follicle_raises,
     frame_words,
 )
 from follicle_seg.types import DUPLICATE, Follicle, ImageResult
@@ -359,6 +363,9 @@ class _OvaryVisit:
                 # undecided, as the overlays number them. Not for stills joined into a sweep: their
                 # numbers and frames are each still's own, the sweep's are not drawn anywhere
                 joined = rec.sop_instance_uid in self.stills
+                if joined and flag in (FLAG_AT_EDGE, FLAG_ELONGATED):
+                    rows += self._joined_follicle_reasons(r, flag, where)
+                    continue
                 kept = {0, *(f.follicle_id for f in r.follicles)}
                 entries = [] if joined else [(i, w) for f, i, w in r.flag_where if f == flag]
                 if entries and all(i not in kept for i, _ in entries):
@@ -384,16 +391,29 @@ class _OvaryVisit:
                          "reason": f"the images' follicle counts differ: {each}"})  # fmt: skip
         return rows
 
+    def _joined_follicle_reasons(self, r: ImageResult, flag: str, where: dict) -> list[dict]:
+        """The rows of a follicle flag (at the scan edge, elongated) of a sweep joined from stills:
+        one per still holding the largest section of a follicle that raises it, with its number
+        on that still's overlay (none when the reviewer dropped those follicles)."""
+        ids: dict[str, list[str]] = {}
+        for f in r.follicles:
+            if follicle_raises(flag, f.best):
+                ids.setdefault(f.sop_instance_uid, []).append(f"follicle {f.follicle_id}")
+        return [{**where, "sop_instance_uid": uid, "flag": flag, "reason": f"{flag_reason(flag)} ({'; '.join(said)})"}
+                for uid, said in ids.items()]  # fmt: skip
+
     def _flagged_stills(self, r: ImageResult, flag: str) -> list[str]:
         """The files a flag of image ``r`` is about: ``r`` itself, or for a sweep joined from stills
-        the stills that raise it (those holding an unsure candidate for "low confidence", those
-        whose own results carry a network flag), else its first still (a flag the sweep derives
-        as a whole: no ovary found)."""
+        the stills that raise it (those holding an unsure candidate for "low confidence", the
+        ovary's largest section for "ovary at scan edge", those whose own results carry a network
+        flag), else its first still (a flag the sweep derives as a whole: no ovary found)."""
         uid = r.analysed_record().sop_instance_uid
         stills = self.stills.get(uid, ())
         if flag == FLAG_LOW_CONFIDENCE:  # a joined sweep's candidates keep their still's UID
             holding = {u.sop_instance_uid for u in r.unsure}
             frames = {k for k, still in enumerate(stills) if still.analysed_record().sop_instance_uid in holding}
+        elif flag == FLAG_OVARY_AT_EDGE:  # the sweep's ovary is its still's section
+            frames = {k for k, still in enumerate(stills) if r.ovary is not None and still.ovary is r.ovary}
         elif flag in IMAGE_FLAGS:
             frames = set()
         else:

@@ -573,3 +573,24 @@ def test_the_derived_series_name_their_source_series(still: Path, tmp_path: Path
     assert number not in (None, "")
     assert seg.SeriesDescription == f"follicle_seg segmentation of series {number}"
     assert sr.SeriesDescription == f"follicle_seg measurements of series {number}"
+
+
+def test_the_sr_of_a_file_of_a_sweep_stored_one_file_per_frame_says_its_place_and_counts_sections(
+    still: Path, tmp_path: Path
+) -> None:
+    """Each file of a sweep stored one file per frame got the SR of a still: "follicle 1" and
+    "Number of follicles" 1 on each of the 5 files a follicle was seen on (14 follicle groups
+    and follicle counts adding to 14 over the 12 SRs of a 2-sweep study whose tables count 3)."""
+    result = _result(still)
+    plain = write_sr(still, result, seg_path=None, outlines=_outlines(), out_path=tmp_path / "plain.dcm")
+    path = write_sr(still, result, seg_path=None, outlines=_outlines(), out_path=tmp_path / "sr.dcm", in_sweep=(2, 6))
+    assert _dciodvfy_errors(path) == []
+    sr = hd.sr.srread(path)
+    groups = {g.tracking_identifier: g for g in sr.content.get_planar_roi_measurement_groups()}
+    assert sorted(groups) == ["follicle 1, file 3 of 6 of a sweep", "follicle 2, file 3 of 6 of a sweep", "ovary L"]
+    assert _measurements(groups["ovary L"])["Number of follicle sections in this file of a sweep"] == (2.0, "{follicles}")
+    assert "Number of follicles" not in _measurements(groups["ovary L"])
+    assert sr.SOPInstanceUID != pydicom.dcmread(plain).SOPInstanceUID  # another content, another UID
+    # the follicle is the same finding in either: its tracking UID does not change with the words
+    uids = {g.tracking_identifier: g.tracking_uid for g in hd.sr.srread(plain).content.get_planar_roi_measurement_groups()}
+    assert groups["follicle 1, file 3 of 6 of a sweep"].tracking_uid == uids["follicle 1"]

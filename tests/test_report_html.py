@@ -21,6 +21,7 @@ from follicle_seg.report.thumbnails import scan_overlays
 from follicle_seg.report.plots import group_order
 from follicle_seg.report.overlay import render_overlay
 from follicle_seg.report.overlay_files import overlay_filename, write_crops, write_overlay
+from follicle_seg.review import uid_tail
 from follicle_seg.types import UNCALIBRATED, Calibration, Follicle, ImageRecord, Section
 from follicle_seg.visits import CANDIDATE_COLUMNS, COLUMNS, REASON_COLUMNS
 
@@ -614,3 +615,28 @@ def test_a_visit_whose_baseline_needs_review_is_marked_on_the_patients_page(tmp_
     rows = {date: re.search(rf'<tr id="visit-{date}"[^>]*>.*?</td>', page).group(0) for date in ("2026-01-05", "2026-01-19")}
     assert 'class="review"' in rows["2026-01-05"] and "baseline" not in rows["2026-01-05"]
     assert 'class="review"' in rows["2026-01-19"] and "(its change from a baseline that needs review)" in rows["2026-01-19"]
+
+
+def test_a_sweep_stored_one_file_per_frame_shows_its_files_in_sweep_order_each_with_its_place(tmp_path: Path) -> None:
+    """The thumbnails of a sweep the tables join from single-frame files were ordered by SOP UID
+    (...498.1, ...498.80, ...498.90 for a sweep acquired .90, .1, .80) and each captioned
+    "frame 1 (index 0)", where its overlay says "file k of N of a sweep"; the files without a
+    counted follicle of the counted sweep were not said counted."""
+    tables = _study(tmp_path)
+    first = "1.2.826.0.1.3680043.8.498.1"  # P-low-1, 2026-01-05, left: its one counted follicle
+    others = ["1.2.826.0.1.3680043.8.498.90", "1.2.826.0.1.3680043.8.498.80"]
+    row = tables["images"][tables["images"]["sop_instance_uid"] == first].iloc[0].to_dict()
+    for uid in others:
+        write_overlay(tmp_path / "overlays" / overlay_filename(_record(uid, "P-low-1", "2026-01-05", "L", True), 0),
+                      np.zeros((40, 50, 3), np.uint8))  # fmt: skip
+    added = [{**row, "path": f"/data/{uid}.dcm", "sop_instance_uid": uid, "follicle_count": 0} for uid in others]
+    tables["images"] = pd.concat([tables["images"], _table("images", added)], ignore_index=True)
+    sweep = [others[0], first, others[1]]  # in acquisition order
+    write_report(tmp_path, tables, sweeps=[sweep])
+    page = (tmp_path / "report" / "patients" / "P-low-1.html").read_text(encoding="utf-8")
+    cell = page[page.index('id="visit-2026-01-05-L"'):]
+    captions = re.findall(r"</a>(.*?)</figure>", cell[: cell.index("</td>")])
+    assert captions == [f"<b>counted</b> {html.escape(uid_tail(uid))} &middot; file {k} of 3 of a sweep"
+                        for k, uid in enumerate(sweep, start=1)]  # fmt: skip
+    other = page[page.index('id="visit-2026-01-05-R"'):]
+    assert re.findall(r"&middot; ([^<]*)</figure>", other[: other.index("</td>")]) == ["still image"]

@@ -219,3 +219,24 @@ def test_the_places_read_from_the_headers_are_those_of_the_stills_the_tables_joi
     places = sweep_places(r.record for r in reversed(frames))
     assert places == {"s1": (0, 3), "s2": (1, 3), "s3": (2, 3)}  # s4 seconds later, s5 of another series
     assert [[r.record.sop_instance_uid for r in run] for run in sweep_frames(frames)] == [["s1", "s2", "s3"]]
+
+
+def test_a_joined_sweeps_follicle_and_ovary_at_the_scan_edge_name_the_still_they_are_measured_on():
+    """Follicle 2 of still s3 (a track of its own) and the ovary's largest section, on s3, reach
+    the scan edge: both reasons named the sweep's first still s1, whose overlay shows neither, and
+    did not say which follicle; a follicle the reviewer dropped raises nothing."""
+    from follicle_seg.review import NOT_FOLLICLE
+
+    frames = three_frames()
+    s3 = frames[2]
+    cut = replace(s3.follicles[1], best=replace(s3.follicles[1].best, at_edge=True))
+    frames[2] = replace(s3, follicles=(s3.follicles[0], cut), ovary=replace(s3.ovary, area_px=5000, area_mm2=200.0,
+                                                                            at_edge=True))  # fmt: skip
+    reasons = build_tables(frames)["review_reasons"]
+    assert list(zip(reasons["sop_instance_uid"], reasons["flag"])) == [("s3", "follicle at scan edge"),
+                                                                       ("s3", "ovary at scan edge")]  # fmt: skip
+    assert reasons["reason"].iloc[0].endswith("(follicle 2)")
+    review = Review([Decision(2, NOT_FOLLICLE, "AB", sop_instance_uid="s3", follicle_id=2,
+                              centroid=(cut.best.centroid_row, cut.best.centroid_col))])  # fmt: skip
+    reasons = build_tables(frames, review=review)["review_reasons"]
+    assert list(reasons["flag"]) == ["ovary at scan edge"]

@@ -39,6 +39,10 @@ ANATOMICAL_STRUCTURE = codes.SCT.AnatomicalStructure  # 91723000
 
 PRIVATE_SCHEME = "99FSEG"
 FOLLICLE_COUNT = hd.sr.CodedConcept("follicle-count", PRIVATE_SCHEME, "Number of follicles")
+#: The count of a file that is a frame of a sweep stored one file per frame: a follicle seen on
+#: several of its files is in the count of each, so these counts are not to be added.
+FOLLICLE_SECTIONS = hd.sr.CodedConcept("follicle-sections", PRIVATE_SCHEME,
+                                       "Number of follicle sections in this file of a sweep")  # fmt: skip
 
 MM = codes.UCUM.Millimeter
 MM2 = codes.UCUM.SquareMillimeter

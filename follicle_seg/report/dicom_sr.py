@@ -11,6 +11,12 @@ Content, built with :mod:`highdicom.sr` as a Comprehensive SR:
 * one group for the ovary: Long axis, Short axis, Area, Volume (when known) and the number of
   follicles of the image; a TID 1411 group referencing the SEG's ovary segment when a SEG is
   given, else a TID 1410 group on the ovary outline;
+* of a still that is a frame of a sweep stored one file per frame (``in_sweep``,
+  :func:`follicle_seg.series.sweep_places`): each follicle's tracking identifier says the file's
+  place, ``"follicle 2, file 3 of 6 of a sweep"``, and the ovary's count is the
+  ``"Number of follicle sections in this file of a sweep"``: a follicle seen on several files of
+  the sweep is in each one's SR (the tables track it across them and count it once), so these
+  counts are not a number of follicles to add up;
 * a follicle without an outline gets a TID 1501 group referencing the source image (and frame).
 
 Units are UCUM ``mm``, ``mm2``, ``ml``. Uncalibrated images (no mm per pixel) carry no length or
@@ -35,9 +41,11 @@ from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
 
 from follicle_seg import __version__
+from follicle_seg.series import place_words
 from follicle_seg.report.dicom_common import (
     FOLLICLE_CODE,
     FOLLICLE_COUNT,
+    FOLLICLE_SECTIONS,
     FOLLICLES_UNIT,
     LATERALITY_CODES,
     MANUFACTURER,
@@ -76,9 +84,14 @@ _Group = (
 )
 
 
-def follicle_tracking_id(follicle_id: int) -> str:
-    """Tracking Identifier text of a follicle: ``"follicle <follicle_id>"``."""
-    return f"follicle {follicle_id}"
+def follicle_tracking_id(follicle_id: int, in_sweep: tuple[int, int] | None = None) -> str:
+    """Tracking Identifier text of a follicle: ``"follicle <follicle_id>"``, and the place of its
+    file in a sweep stored one file per frame.
+
+    >>> follicle_tracking_id(2), follicle_tracking_id(2, (2, 6))
+    ('follicle 2', 'follicle 2, file 3 of 6 of a sweep')
+    """
+    return f"follicle {follicle_id}" + (f", {place_words(in_sweep)}" if in_sweep else "")
 
 
 def build_sr(
@@ -89,9 +102,11 @@ def build_sr(
     outlines: Outlines,
     pseudonymised: bool = False,
     network: Network | None = None,
+    in_sweep: tuple[int, int] | None = None,
 ) -> hd.sr.ComprehensiveSR:
     """Build the measurement report of ``result`` on ``source`` (see the module docstring;
-    identity as :func:`~follicle_seg.report.dicom_common.strip_identity` leaves it).
+    identity as :func:`~follicle_seg.report.dicom_common.strip_identity` leaves it;
+    ``in_sweep`` as :func:`write_sr`'s).
 
     Raises
     ------
@@ -121,7 +136,7 @@ def build_sr(
                 source,
                 tracking=hd.sr.TrackingIdentifier(
                     uid=derived_uid(source_uid, follicle_tracking_id(follicle.follicle_id)),
-                    identifier=follicle_tracking_id(follicle.follicle_id),
+                    identifier=follicle_tracking_id(follicle.follicle_id, in_sweep),
                 ),
                 finding=FOLLICLE_CODE,
                 site=site,
@@ -146,7 +161,7 @@ def build_sr(
             finding=OVARY_CODE,
             site=site,
             algorithm=algorithm,
-            measurements=_ovary_measurements(result),
+            measurements=_ovary_measurements(result, in_sweep is not None),
             frame=ovary_frame if multi_frame else None,
             polygon=polygon,
             segment=segment,
@@ -166,7 +181,8 @@ def build_sr(
         imaging_measurements=groups,
     )
     evidence = [source] + ([seg] if seg is not None else [])
-    content_digest = hashlib.sha256(repr(_digest_items(result, outlines, seg)).encode() + made_by(network)).digest()
+    items = _digest_items(result, outlines, seg) + ([in_sweep] if in_sweep else [])  # (a still's UID as it was)
+    content_digest = hashlib.sha256(repr(items).encode() + made_by(network)).digest()
     patient = f"{source.get('PatientID', '')}{' pseudonymised' if pseudonymised else ''}"  # a pseudonymised run's UIDs are not a plain run's
     sr = hd.sr.ComprehensiveSR(
         evidence=evidence,
@@ -195,6 +211,7 @@ def write_sr(
     out_path: str | Path,
     pseudonymised: bool = False,
     network: Network | None = None,
+    in_sweep: tuple[int, int] | None = None,
 ) -> Path:
     """Write the TID 1500 measurement report of one analysed image and return its path.
 
@@ -220,6 +237,10 @@ def write_sr(
     network
         The network that made the results (the Algorithm Identification of every measurement);
         without it, this package's version.
+    in_sweep
+        Of a still that is a frame of a sweep stored one file per frame
+        (:func:`follicle_seg.series.sweep_places`): its 0-based place and the sweep's number of
+        files, which its follicles' tracking identifiers and its count say (module docstring).
 
     Returns
     -------
@@ -230,7 +251,8 @@ def write_sr(
     if result.record is not None:  # the pseudonym of a --pseudonymize run, else the same PatientID
         source.PatientID = result.record.patient_id
     seg = read_source(seg_path) if seg_path is not None else None
-    sr = build_sr(source, result, seg=seg, outlines=outlines, pseudonymised=pseudonymised, network=network)
+    sr = build_sr(source, result, seg=seg, outlines=outlines, pseudonymised=pseudonymised, network=network,
+                  in_sweep=in_sweep)
     keep_source_charset(sr, source_path)
     return save_atomic(sr, Path(out_path))
 
@@ -386,12 +408,12 @@ def _follicle_measurements(follicle: Follicle) -> list[hd.sr.Measurement]:
     return found
 
 
-def _ovary_measurements(result: ImageResult) -> list[hd.sr.Measurement]:
-    """Ovary d1, d2, area, volume (calibrated only) and the image's follicle count."""
+def _ovary_measurements(result: ImageResult, in_sweep: bool = False) -> list[hd.sr.Measurement]:
+    """Ovary d1, d2, area, volume (calibrated only) and the image's follicle count (of a file
+    of a sweep stored one file per frame, its count of follicle sections)."""
     found = _lengths(result.ovary, result.ovary_volume_ml, 3) if result.ovary is not None else []
-    found.append(
-        hd.sr.Measurement(name=FOLLICLE_COUNT, value=len(result.follicles), unit=FOLLICLES_UNIT)
-    )
+    count = FOLLICLE_SECTIONS if in_sweep else FOLLICLE_COUNT
+    found.append(hd.sr.Measurement(name=count, value=len(result.follicles), unit=FOLLICLES_UNIT))
     return found
 
 

@@ -55,6 +55,7 @@ def write_report(
     overlay_index: pd.DataFrame | None = None,
     sheet: pd.DataFrame | None = None,
     notes: Sequence[str] = (),
+    sweeps: Sequence[Sequence[str]] = (),
 ) -> Path:
     """Write ``out_dir/report/index.html``, a page per patient in ``report/patients/`` (those
     of patients no longer in the tables removed), their figures and thumbnails.
@@ -78,6 +79,11 @@ def write_report(
     notes
         What the run found of the cohort file against the scans
         (:func:`follicle_seg.visits.cohort_mismatches`), shown with the dose groups.
+    sweeps
+        The sweeps stored one file per frame (:func:`follicle_seg.series.sweep_files`), each
+        its files' SOP Instance UIDs in acquisition order: a patient page shows a sweep's
+        thumbnails together in that order, each captioned with its file's place in the sweep
+        as its overlay's header says it.
 
     Returns
     -------
@@ -121,7 +127,7 @@ def write_report(
         sections.append(review_log(tables["review_log"], shown, overlays_dir, patient_links))
     sections.append(_patient_index(patients, tables["ovaries"], tables["images"], patient_links))
     sections.append(_rejected(tables["images"]))
-    charts = write_patient_pages(report, patients, tables, Overlays(overlays_dir, links, frames, thumbs),
+    charts = write_patient_pages(report, patients, tables, Overlays(overlays_dir, links, frames, thumbs, sweeps),
                                  patient_links, check_keys(sheet))  # fmt: skip
     remove_stale(figures, charts | ({trends} if trends else set()))
     remove_stale(report / "thumbs", set(thumbs.values()))

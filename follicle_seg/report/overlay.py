@@ -45,6 +45,7 @@ from scipy import ndimage
 
 from follicle_seg.measure import feret_chords
 from follicle_seg.review import uid_tail
+from follicle_seg.series import place_words
 from follicle_seg.types import Follicle, ImageRecord, Section
 from follicle_seg.visits import one_decimal, shown_mm, size_class
 
@@ -465,7 +466,7 @@ def frame_said(record: ImageRecord, frame_index: int, in_sweep: tuple[int, int] 
     """
     if record.is_sweep:
         return f"frame {frame_index + 1} of {record.n_frames} (index {frame_index})"
-    return f"file {in_sweep[0] + 1} of {in_sweep[1]} of a sweep" if in_sweep else "still image"
+    return place_words(in_sweep) if in_sweep else "still image"
 
 
 def _aspect_note(layout: Layout) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +44,7 @@ from follicle_seg.report.pages import (
 from follicle_seg.report.plots import group_label, plot_follicle_tracking
 from follicle_seg.report.thumbnails import remove_stale
 from follicle_seg.review import reasons_by_ovary, uid_tail
+from follicle_seg.series import place_words, places
 from follicle_seg.tracking import frame_words
 from follicle_seg.visits import shown_mm
 
@@ -54,13 +56,14 @@ _ROOT = "../../"  # to the run's folder
 @dataclass(frozen=True)
 class Overlays:
     """The overlays the pages show: file names inside ``folder`` (relative to the run's
-    folder) by (SOP instance UID, frame), the frames of each image, and the thumbnail of each
-    file."""
+    folder) by (SOP instance UID, frame), the frames of each image, the thumbnail of each
+    file, and the sweeps stored one file per frame (:func:`follicle_seg.series.sweep_files`)."""
 
     folder: str
     links: dict[tuple[str, int], str]
     frames: dict[str, list[tuple[int, str]]]
     thumbs: dict[str, Path]
+    sweeps: Sequence[Sequence[str]] = ()
 
 
 def write_patient_pages(
@@ -232,25 +235,44 @@ def _decisions(log: pd.DataFrame | None, patient_id: str) -> dict[tuple[str, str
 
 
 def _thumbs(images: pd.DataFrame, overlays: Overlays, report: Path, chosen: set[str]) -> str:
-    """Thumbnails of the images' overlays; the image that gave the ovary-visit count first."""
+    """Thumbnails of the images' overlays; the image that gave the ovary-visit count first. A
+    sweep stored one file per frame is one image: its files together in acquisition order, each
+    captioned with its place in the sweep, all counted when the sweep gave the count."""
     figures = []
     ok = images[images["status"].astype(str) == "ok"]
-    order = sorted(ok.itertuples(), key=lambda r: (str(r.sop_instance_uid) not in chosen, str(r.sop_instance_uid)))
-    for r in order:
-        counted = str(r.sop_instance_uid) in chosen
-        for frame, name in overlays.frames.get(str(r.sop_instance_uid), ()):
-            if name not in overlays.thumbs:
-                continue
-            thumb = overlays.thumbs[name]
-            with Image.open(thumb) as im:
-                w, h = im.size
-            figures.append(
-                f"<figure><a href=\"{url(f'{_ROOT}{overlays.folder}/{name}')}\">"
-                f"<img src=\"{url(_UP + thumb.relative_to(report).as_posix())}\" width=\"{w}\" height=\"{h}\" "
-                f"loading=\"lazy\" alt=\"overlay {esc(name)}\"></a>{'<b>counted</b> ' if counted else ''}"
-                f"{esc(uid_tail(r.sop_instance_uid))} &middot; {frame_words(frame)}</figure>"
-            )
+    n_frames = dict(zip(ok["sop_instance_uid"].astype(str), ok["n_frames"], strict=True))
+    units = [[u for u in files if u in n_frames] for files in overlays.sweeps]
+    units = [u for u in units if u]
+    units += [[u] for u in sorted(n_frames.keys() - {u for unit in units for u in unit})]
+    place = places(overlays.sweeps)
+    for unit in sorted(units, key=lambda unit: (not chosen.intersection(unit), unit[0])):
+        counted = bool(chosen.intersection(unit))
+        for uid in unit:
+            for frame, name in overlays.frames.get(uid, ()):
+                if name not in overlays.thumbs:
+                    continue
+                thumb = overlays.thumbs[name]
+                with Image.open(thumb) as im:
+                    w, h = im.size
+                figures.append(
+                    f"<figure><a href=\"{url(f'{_ROOT}{overlays.folder}/{name}')}\">"
+                    f"<img src=\"{url(_UP + thumb.relative_to(report).as_posix())}\" width=\"{w}\" height=\"{h}\" "
+                    f"loading=\"lazy\" alt=\"overlay {esc(name)}\"></a>{'<b>counted</b> ' if counted else ''}"
+                    f"{esc(uid_tail(uid))} &middot; {_frame_caption(frame, n_frames[uid], place.get(uid))}</figure>"
+                )
     return f"<div class=\"thumbs\">{''.join(figures)}</div>" if figures else "<br><span class=muted>no overlay</span>"
+
+
+def _frame_caption(frame: int, n_frames: object, place: tuple[int, int] | None) -> str:
+    """A thumbnail's frame as its overlay's header says it
+    (:func:`follicle_seg.report.overlay.frame_said`).
+
+    >>> _frame_caption(4, 20, None), _frame_caption(0, 1, (2, 6)), _frame_caption(0, 1, None)
+    ('frame 5 (index 4)', 'file 3 of 6 of a sweep', 'still image')
+    """
+    if present(n_frames) and int(n_frames) > 1:  # type: ignore[call-overload]
+        return frame_words(frame)
+    return place_words(place) if place else "still image"
 
 
 def _follicle_list(follicles: pd.DataFrame, overlays: Overlays, csv: str) -> str:
