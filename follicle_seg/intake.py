@@ -25,7 +25,7 @@ from follicle_seg.io.header import pixel_data_sha256
 from follicle_seg.isolation import WorkerFailed, WorkerPool
 from follicle_seg.filehash import file_sha256
 from follicle_seg.state import StateStore
-from follicle_seg.types import DUPLICATE, Frame, Identity, ImageRecord, ImageResult
+from follicle_seg.types import DIFFERENT_IMAGE, DUPLICATE, Frame, Identity, ImageRecord, ImageResult
 
 END = object()
 """What :func:`stream_frames` yields with a file once its last chunk has been yielded."""
@@ -184,8 +184,7 @@ def _unlike(item: Input, first: Input, decoders: WorkerPool | None) -> str:
         return " (the files differ: check which holds the image)"
     if same:
         return " (same pixel data, other header values)"
-    return (", a different image (its pixel data differ): not analysed; the scanner or archive gave two images "
-            "one SOP Instance UID")
+    return f", {DIFFERENT_IMAGE}: not analysed; the scanner or archive gave two images one SOP Instance UID"
 
 
 def _moved(item: Input, store: StateStore, current: set[tuple[str, str]]) -> Input:

@@ -66,7 +66,7 @@ from follicle_seg.tracking import (
     follicle_raises,
     frame_words,
 )
-from follicle_seg.types import DUPLICATE, Follicle, ImageResult
+from follicle_seg.types import DIFFERENT_IMAGE, DUPLICATE, Follicle, ImageResult
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +115,9 @@ FLAG_COUNTS_DISAGREE = "counts disagree"
 #: The review flag of a left or right ovary-visit whose visit has no image of the other side,
 #: though other visits of the patient have.
 FLAG_OTHER_SIDE_MISSING = "other side not scanned"
+#: The review flag of an ovary-visit one of whose files (of that patient, visit and side) was
+#: rejected or failed: its count is of the other images alone, and the lost one may show more.
+FLAG_IMAGE_NOT_ANALYSED = "image not analysed"
 #: ``review_reasons``: why each ovary-visit needs review, one row per reason (not a SPEC table).
 REASON_COLUMNS = ("patient_id", "study_date", "laterality", "sop_instance_uid", "flag", "reason")
 #: ``candidates``: the unsure candidates, measured as follicles are (not a SPEC table).
@@ -210,17 +213,20 @@ def build_tables(
         sides.setdefault((ov.patient_id, ov.study_date), set()).add(ov.laterality)
         ever.setdefault(ov.patient_id, set()).add(ov.laterality)
     rejected: dict[tuple[str, str, str], list[str]] = {}  # files of a known visit that could not be analysed
+    analysed_uids = {r.analysed_record().sop_instance_uid for r in dated if r.status == "ok"}
     for r in dated:
-        if r.status == "ok" or r.reason.startswith(DUPLICATE):  # (a duplicate's image is analysed)
+        copy = r.reason.startswith(DUPLICATE) and DIFFERENT_IMAGE not in r.reason
+        if r.status == "ok" or copy:  # (a duplicate's image is analysed under the other path)
             continue
-        if r.identity is not None:
-            rejected.setdefault((r.identity.patient_id, r.identity.study_date, r.identity.laterality), []).append(r.path)
-        elif r.record is not None:  # rejected or failed while its frames were decoded
-            rejected.setdefault((r.record.patient_id, r.record.study_date, r.record.laterality or "U"), []).append(r.path)
+        who = r.identity if r.identity is not None else r.record  # (the record: rejected or failed while decoded)
+        if who is None or (who.sop_instance_uid in analysed_uids and not r.reason.startswith(DUPLICATE)):
+            continue  # (a cut or broken copy of an image analysed from another file)
+        rejected.setdefault((who.patient_id, who.study_date, who.laterality or "U"), []).append(r.path)
     for ov in ovaries:
         other = {"L": "R", "R": "L"}.get(ov.laterality)
         here = sides[(ov.patient_id, ov.study_date)]
         ov.other_side_rejected = rejected.get((ov.patient_id, ov.study_date, other or ""), [])
+        ov.own_side_rejected = rejected.get(ov.key, [])
         ov.other_side_missing = (bool(ov.patient_id) and (other in ever[ov.patient_id] or bool(ov.other_side_rejected))
                                  and not here & {other, "U"})  # fmt: skip
     # files without PatientID may be several women's: no baseline, no change, no response row
@@ -281,6 +287,7 @@ class _OvaryVisit:
     confirmed: bool = False  # a reviewer confirmed the count
     other_side_missing: bool = False  # the visit has no image of the other side, other visits have
     other_side_rejected: list[str] = field(default_factory=list)  # the other side's files rejected at this visit
+    own_side_rejected: list[str] = field(default_factory=list)  # this side's files rejected or failed at this visit
     counted_before: str = ""  # the SOP UID of the image that gave the count as analysed ("" when a review moved images)
 
     @property
@@ -338,8 +345,8 @@ class _OvaryVisit:
         """Why the ovary-visit needs review (``review_reasons`` rows): each review flag of each
         image, with its SOP Instance UID (an uncalibrated image, unknown side, low confidence,
         no ovary, the network's flags: :func:`~follicle_seg.tracking.flag_reason`), and the
-        images' counts differing by more than :data:`MAX_COUNT_DISAGREEMENT` (no UID). None
-        when a reviewer confirmed the count."""
+        images' counts differing by more than :data:`MAX_COUNT_DISAGREEMENT`, the other side or a
+        file of this side missing (no UID). None when a reviewer confirmed the count."""
         if self.confirmed:
             return []
         where = {"patient_id": self.patient_id, "study_date": self.study_date, "laterality": self.laterality}
@@ -384,6 +391,10 @@ class _OvaryVisit:
                     if lost else "no image of the other ovary at this visit")  # fmt: skip
             rows.append({**where, "sop_instance_uid": "", "flag": FLAG_OTHER_SIDE_MISSING,
                          "reason": f"{what}: the visit's count is this side's alone"})
+        if lost := self.own_side_rejected:
+            rows.append({**where, "sop_instance_uid": "", "flag": FLAG_IMAGE_NOT_ANALYSED,
+                         "reason": f"{len(lost)} image{'s' if len(lost) > 1 else ''} of this ovary at this visit not "
+                                   f"analysed ({', '.join(lost)}; images.csv says why): the count is of the others alone"})  # fmt: skip
         counts = sorted((len(r.follicles), r.record.sop_instance_uid) for r in self.images if r.record is not None)
         if counts[-1][0] - counts[0][0] > MAX_COUNT_DISAGREEMENT:  # each count with its image (its UID's tail)
             each = ", ".join(f"{n} (image {uid_tail(uid)})" for n, uid in counts)

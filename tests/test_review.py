@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from dataclasses import replace
@@ -331,7 +332,9 @@ def test_a_run_applies_its_review_without_analysing_again_and_drops_it_when_remo
 def test_the_worksheet_lists_what_needs_review_and_is_a_review_once_decided(tmp_path: Path) -> None:
     out = tmp_path / "run"
     options = RunOptions(out=out, dicom=False, report=False, whole_frames=True)  # with overlays
-    run([SAMPLES], options)
+    samples = tmp_path / "samples"  # without the rejected file of SAMPLE01's first left ovary-visit
+    shutil.copytree(SAMPLES, samples, ignore=shutil.ignore_patterns("bad_no_pixel_data.dcm"))  # ("image not analysed")
+    run([samples], options)
     sheet = pd.read_csv(out / WORKSHEET_FILE, dtype=str, keep_default_na=False)
     assert tuple(sheet.columns) == WORKSHEET_COLUMNS and set(sheet.decision) == {""}
     ovaries = pd.read_csv(out / "ovaries.csv", dtype={"study_date": str, "patient_id": str})
@@ -381,10 +384,10 @@ def test_the_worksheet_lists_what_needs_review_and_is_a_review_once_decided(tmp_
     sheet.loc[left, ["decision", "reviewer"]] = ["confirmed", "AB"]
     sheet.to_csv(out / WORKSHEET_FILE, index=False)  # a slip: decided in the worksheet itself, run again
     with pytest.raises(ReviewError, match=r"line 2: confirmed: 4 decision\(s\) written into the worksheet are not in review.csv"):
-        run([SAMPLES], options)
+        run([samples], options)
     assert (pd.read_csv(out / WORKSHEET_FILE, dtype=str, keep_default_na=False).decision != "").sum() == 4  # not lost
     sheet.to_csv(out / REVIEW_FILE, index=False)
-    summary = run([SAMPLES], options)
+    summary = run([samples], options)
     assert summary.resumed == summary.inputs
     reviewed = pd.read_csv(out / "ovaries.csv", dtype={"study_date": str})
     assert not reviewed[reviewed.laterality == "U"].needs_review.any()
@@ -425,11 +428,11 @@ def test_the_worksheet_lists_what_needs_review_and_is_a_review_once_decided(tmp_
     assert red.any() and not (analysed[y - 3 : y + 4, x - 3 : x + 4] == REJECTED).all(axis=2).any()
     assert (stamped[: layout.top] == analysed[: layout.top]).all()  # no side given: the header as analysed
     again.to_csv(out / REVIEW_FILE, index=False)
-    run([SAMPLES], options)
+    run([samples], options)
     assert len(pd.read_csv(out / "review_log.csv")) == 4
     pd.testing.assert_frame_equal(pd.read_csv(out / WORKSHEET_FILE, dtype=str, keep_default_na=False), again)
     (out / REVIEW_FILE).unlink()  # no review: no reviewed copies, the sheet names the analysed overlays
-    run([SAMPLES], replace(options, overlays=False))  # (a tables-only run too)
+    run([samples], replace(options, overlays=False))  # (a tables-only run too)
     assert not (out / "overlays" / "reviewed").exists()
     assert not pd.read_csv(out / WORKSHEET_FILE, dtype=str, keep_default_na=False).overlay.str.contains("reviewed").any()
 

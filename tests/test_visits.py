@@ -12,6 +12,7 @@ from follicle_seg.tracking import FLAG_LOW_CONFIDENCE, FLAG_REASONS, FLAG_SIDE_U
 from follicle_seg.visits import (
     COLUMNS,
     FLAG_COUNTS_DISAGREE,
+    FLAG_IMAGE_NOT_ANALYSED,
     FLAG_OTHER_SIDE_MISSING,
     REASON_COLUMNS,
     build_tables,
@@ -448,6 +449,36 @@ def test_a_rejected_file_keeps_whose_image_it_is_and_its_ovary_visit_is_told_why
                                     ("rejected", f"{DUPLICATE} r9: already analysed from x", False)):  # fmt: skip
         t = build_tables([result("l0", [3.0], day="2026-01-05"), ImageResult(r9.record, "R.dcm", status, reason)])
         assert bool(t["visits"].loc[0, "needs_review"]) is flagged, reason
+
+
+def test_a_file_of_the_same_ovary_rejected_or_failed_flags_its_ovary_visit():
+    """An ovary-visit one of whose images was rejected (or failed) was counted from the others
+    with needs_review false: the lost image may show more follicles. Flagged now, naming the file;
+    a copy (a duplicate, or a cut file, whose image is analysed from another path) and a file of
+    another visit are not; a duplicate UID holding another image is."""
+    from dataclasses import replace
+
+    from follicle_seg.types import DIFFERENT_IMAGE, DUPLICATE, Identity
+
+    kept = result("l0", [3.0, 4.0], day="2026-01-05")
+    cut = ImageResult(None, "cut/L2.dcm", "rejected", "truncated", identity=Identity("l9", "P1", "2026-01-05", "L"))
+    t = build_tables([kept, cut])
+    why = t["review_reasons"]
+    (reason,) = why.loc[why["flag"] == FLAG_IMAGE_NOT_ANALYSED, "reason"]
+    assert reason == ("1 image of this ovary at this visit not analysed (cut/L2.dcm; images.csv says why): "
+                      "the count is of the others alone")  # fmt: skip
+    assert bool(t["ovaries"].loc[0, "needs_review"]) and t["ovaries"].loc[0, "follicle_count"] == 2
+    l1 = result("l1", [], day="2026-01-05")
+    t = build_tables([kept, ImageResult(l1.record, "L1.dcm", "failed", "decoder died")])
+    assert FLAG_IMAGE_NOT_ANALYSED in set(t["review_reasons"]["flag"])
+    unlike = f"{DUPLICATE} l0: already analysed from L0.dcm, {DIFFERENT_IMAGE}: not analysed"
+    t = build_tables([kept, ImageResult(replace(l1.record, sop_instance_uid="l0"), "L0b.dcm", "rejected", unlike)])
+    assert "(L0b.dcm;" in t["review_reasons"]["reason"].iloc[0]  # two images, one UID: this one not analysed
+    later = ImageResult(None, "x.dcm", "rejected", "truncated", identity=Identity("l8", "P1", "2026-02-05", "L"))
+    cut_copy = ImageResult(None, "cut/L0.dcm", "rejected", "truncated", identity=Identity("l0", "P1", "2026-01-05", "L"))
+    for other in (ImageResult(l1.record, "L1.dcm", "rejected", f"{DUPLICATE} l0: already analysed from x"), later, cut_copy):
+        t = build_tables([kept, other])
+        assert not bool(t["ovaries"].loc[0, "needs_review"]), other.path
 
 
 def test_a_patient_with_two_visits_in_one_week_weighs_as_one_in_the_response():
