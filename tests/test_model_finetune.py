@@ -346,3 +346,26 @@ def test_checkpoints_keep_the_last_few_and_the_best(tmp_path: Path, monkeypatch)
     torch.manual_seed(0)
     fit(build_network(), samples(2), samples(1), config, log=lambda m: None)
     assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == ["step_2.pt", "step_4.pt", "step_5.pt"]
+
+
+# -- the bundle's metadata tells what was trained --------------------------------------------------
+
+
+def test_from_scratch_is_a_new_network_and_fine_tunes_chain_its_versions(tmp_path: Path, start_bundle: Path,
+                                                                       monkeypatch) -> None:
+    """Trained from scratch without --init, the bundle was version 0.4.1 with the shipped weights'
+    whole changelog (0.1.0-0.4.0): a patch of weights it never started from."""
+    scratch = read_metadata(start_bundle)
+    assert scratch["version"] == "0.1.0" and list(scratch["changelog"]) == ["0.1.0"]
+    assert "init" not in scratch["trained"]
+    scores = iter([0.3, 0.6, 0.5, 0.6] * 2)  # each run: before, step 1 (kept), step 2, after
+    monkeypatch.setattr(train_module, "validate", lambda *a, **k: {"ovary_dice": next(scores)})
+    init = start_bundle / WEIGHTS
+    for name in ("f1", "f2"):
+        train(samples(3)[:2], samples(3)[2:], tmp_path / name, init=init, config=TINY, log=lambda m: None,
+              note="fine-tuned", data_source="3 annotated frames of site (site data)")
+        init = tmp_path / name / WEIGHTS
+    first, second = read_metadata(tmp_path / "f1"), read_metadata(tmp_path / "f2")
+    assert first["version"] == "0.1.1" and first["trained"]["init_version"] == "0.1.0"
+    assert second["version"] == "0.1.2" and second["trained"]["init_version"] == "0.1.1"
+    assert list(second["changelog"]) == ["0.1.2", "0.1.1", "0.1.0"]

@@ -415,18 +415,27 @@ def _save_checkpoint(
                 (folder / name).unlink(missing_ok=True)
 
 
+FIRST_VERSION = "0.1.0"
+"""Version of a bundle trained from scratch (without ``--init``): a network of its own."""
+
+
 def _bundle_metadata(
     template_root: Path, config: TrainConfig, note: str, command: str | None, *,
     init: Path | None = None, data_source: str | None = None,
 ) -> dict[str, Any]:
-    """The new bundle's ``metadata.json``: the template's, one patch version on, with this run's
-    changelog entry and settings; with ``data_source`` (frames that are not the synthetic
+    """The new bundle's ``metadata.json``: the template's with this run's changelog entry and
+    settings, one patch version on when fine-tuned from ``init``; trained from scratch, a new
+    network at :data:`FIRST_VERSION` whose changelog is this run's entry alone (the template's
+    history is of other weights). With ``data_source`` (frames that are not the synthetic
     generator's) its data description instead of the template's."""
     metadata = read_metadata(template_root)
     old_version = str(metadata.get("version", "0.0.0"))
-    major, minor, patch = (int(p) for p in old_version.split("."))
-    version = f"{major}.{minor}.{patch + 1}"
-    changelog = {version: note, **metadata.get("changelog", {})}
+    if init is None:
+        version, changelog = FIRST_VERSION, {FIRST_VERSION: note}
+    else:
+        major, minor, patch = (int(p) for p in old_version.split("."))
+        version = f"{major}.{minor}.{patch + 1}"
+        changelog = {version: note, **metadata.get("changelog", {})}
     trained = {"date_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "command": command,
                **({"init": str(init), "init_version": old_version} if init is not None else {}), **asdict(config)}
     updated = {**metadata, "version": version, "changelog": changelog, "trained": trained}
