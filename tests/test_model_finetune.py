@@ -369,3 +369,23 @@ def test_from_scratch_is_a_new_network_and_fine_tunes_chain_its_versions(tmp_pat
     assert first["version"] == "0.1.1" and first["trained"]["init_version"] == "0.1.0"
     assert second["version"] == "0.1.2" and second["trained"]["init_version"] == "0.1.1"
     assert list(second["changelog"]) == ["0.1.2", "0.1.1", "0.1.0"]
+
+
+def test_the_bundle_records_the_network_trained_not_the_network_option(tmp_path: Path, monkeypatch) -> None:
+    """Fine-tuned from a bundle of another architecture, metadata.json's trained.network and
+    train.json said 'unet_res' (the --network default), and train.json's network_def was the
+    shipped UNet's for any network."""
+    s = samples(3)
+    train(s[:2], s[2:], tmp_path / "resize", config=replace(TINY, network="unet_res_resize"), log=lambda m: None)
+    scratch = read_metadata(tmp_path / "resize")
+    assert scratch["description"].startswith("A 2-D MONAI ResizeConvUNet ('unet_res_resize' of ")
+    scores = iter([0.3, 0.6, 0.5, 0.6])  # before, step 1 (kept), step 2, after
+    monkeypatch.setattr(train_module, "validate", lambda *a, **k: {"ovary_dice": next(scores)})
+    train(s[:2], s[2:], tmp_path / "tuned", init=tmp_path / "resize" / WEIGHTS, config=TINY, log=lambda m: None)
+    for bundle in ("resize", "tuned"):
+        configs = tmp_path / bundle / "configs"
+        recipe = json.loads((configs / "train.json").read_text())
+        assert read_metadata(tmp_path / bundle)["trained"]["network"] == "unet_res_resize", bundle
+        assert recipe["train"]["network"] == "unet_res_resize", bundle
+        assert recipe["network_def"] == json.loads((configs / "inference.json").read_text())["network_def"]
+        assert recipe["network_def"]["_target_"].endswith("ResizeConvUNet")

@@ -14,7 +14,7 @@ import math
 import re
 import time
 from collections.abc import Callable, Hashable, Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from monai.data import DataLoader, Dataset
 from monai.utils import set_determinism
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from follicle_seg.model.bundle import cpu_state_dict, load_network, save_weights, shipped_bundle_root
+from follicle_seg.model.bundle import cpu_state_dict, load_network, network_name, save_weights, shipped_bundle_root
 from follicle_seg.model.metadata import read_metadata
 from follicle_seg.model.data import Sample, eval_transforms, train_transforms
 from follicle_seg.model.loss import OUTLINE, MarginalDiceCELoss
@@ -439,6 +439,10 @@ def _bundle_metadata(
     trained = {"date_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "command": command,
                **({"init": str(init), "init_version": old_version} if init is not None else {}), **asdict(config)}
     updated = {**metadata, "version": version, "changelog": changelog, "trained": trained}
+    if init is None and config.network != metadata.get("trained", {}).get("network", "unet_res"):
+        target = network_def(config.network)["_target_"].rsplit(".", 1)[-1]
+        updated["description"] = re.sub(r"^A [^(]*\([^)]*\)", f"A 2-D MONAI {target} ('{config.network}' of "
+                                        "follicle_seg.model.network.CANDIDATES)", str(updated["description"]))
     if data_source is not None:
         start = f"fine-tuned from version {old_version} of this network" if init is not None else "trained"
         updated["data_source"] = f"{start} on {data_source}"
@@ -471,6 +475,9 @@ def _write_recipe(
             "--data DIR --out NEW_BUNDLE."
         )
         recipe["data"] = {**recipe.get("data", {}), **data}
+    inference = out / "configs" / "inference.json"
+    if inference.is_file():  # the network trained, not the template's
+        recipe["network_def"] = json.loads(inference.read_text(encoding="utf-8")).get("network_def")
     recipe["optimizer"] = {**recipe.get("optimizer", {}), "lr": config.learning_rate,
                            "weight_decay": config.weight_decay}
     recipe["train"] = {**recipe.get("train", {}), **asdict(config)}
@@ -550,6 +557,8 @@ def train(
     """
     torch.manual_seed(config.seed)
     template = Path(init).resolve().parent.parent if init is not None else shipped_bundle_root()
+    if init is not None:  # the network trained is the starting bundle's, whatever config.network says
+        config = replace(config, network=network_name(template))
     net = (load_network(init) if init is not None else build_network(config.network)).to(device)
     before = validate(net, val_samples, device) if val_samples else {}
     log(f"before: {json.dumps(before)}")
