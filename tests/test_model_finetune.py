@@ -389,3 +389,28 @@ def test_the_bundle_records_the_network_trained_not_the_network_option(tmp_path:
         assert recipe["train"]["network"] == "unet_res_resize", bundle
         assert recipe["network_def"] == json.loads((configs / "inference.json").read_text())["network_def"]
         assert recipe["network_def"]["_target_"].endswith("ResizeConvUNet")
+
+
+def test_the_bundle_names_folders_not_their_paths(tmp_path: Path, start_bundle: Path, monkeypatch) -> None:
+    """metadata.json's data_source, description, changelog and trained.command, and train.json,
+    held the absolute --data path (and --init, --checkpoints, --out): a hospital's share, a
+    folder named for a patient."""
+    scores = iter([0.3, 0.6, 0.5, 0.6])  # before, step 1 (kept), step 2, after
+    monkeypatch.setattr(train_module, "validate", lambda *a, **k: {"ovary_dice": next(scores)})
+    share = tmp_path / "pacs_share"
+    data = png_dir(share / "site_a", ["sweep0_0", "sweep1_0", "sweep2_0"])
+    (share / "ck").mkdir()
+    args = ["--init", str(start_bundle / WEIGHTS), "--data", str(data), f"--out={share / 'tuned'}",
+            "--checkpoints", str(share / "ck"), *FAST]
+    monkeypatch.setattr("sys.argv", ["follicle-seg", "train", *args])
+    result = cli(args)
+    assert result.exit_code == 0, result.output
+    configs = share / "tuned" / "configs"
+    for name in ("metadata.json", "train.json"):
+        text = (configs / name).read_text()
+        assert str(tmp_path) not in text and "pacs_share" not in text, name
+    metadata = read_metadata(share / "tuned")
+    assert "3 annotated frames of site_a/ (site data)" in metadata["data_source"]
+    assert metadata["trained"]["command"].startswith(f"follicle-seg train --init {start_bundle.name}/models/model.pt --data site_a --out=tuned")
+    assert metadata["trained"]["init"] == f"{start_bundle.name}/models/model.pt"
+    assert metadata["trained"]["checkpoints"] == "ck"

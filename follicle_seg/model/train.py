@@ -31,7 +31,7 @@ from follicle_seg.model.data import Sample, eval_transforms, train_transforms
 from follicle_seg.model.loss import OUTLINE, MarginalDiceCELoss
 from follicle_seg.model.mixstyle import add_mixstyle
 from follicle_seg.model.network import build_network, network_def
-from follicle_seg.model.paths import METADATA, WEIGHTS
+from follicle_seg.model.paths import METADATA, WEIGHTS, named_weights
 from follicle_seg.model.preprocess import DIVISOR, pad_to
 from follicle_seg.types import FOLLICLE
 
@@ -437,7 +437,7 @@ def _bundle_metadata(
         version = f"{major}.{minor}.{patch + 1}"
         changelog = {version: note, **metadata.get("changelog", {})}
     trained = {"date_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "command": command,
-               **({"init": str(init), "init_version": old_version} if init is not None else {}), **asdict(config)}
+               **({"init": named_weights(init), "init_version": old_version} if init is not None else {}), **_recorded(config)}
     updated = {**metadata, "version": version, "changelog": changelog, "trained": trained}
     if init is None and config.network != metadata.get("trained", {}).get("network", "unet_res"):
         target = network_def(config.network)["_target_"].rsplit(".", 1)[-1]
@@ -480,7 +480,7 @@ def _write_recipe(
         recipe["network_def"] = json.loads(inference.read_text(encoding="utf-8")).get("network_def")
     recipe["optimizer"] = {**recipe.get("optimizer", {}), "lr": config.learning_rate,
                            "weight_decay": config.weight_decay}
-    recipe["train"] = {**recipe.get("train", {}), **asdict(config)}
+    recipe["train"] = {**recipe.get("train", {}), **_recorded(config)}
     (out / "configs").mkdir(parents=True, exist_ok=True)
     (out / "configs" / "train.json").write_text(json.dumps(recipe, indent=4) + "\n", encoding="utf-8")
 
@@ -606,7 +606,7 @@ def train(
         metadata = _bundle_metadata(template, config, note, command, init=init, data_source=data_source)
         _write_inference(template, out, None if init is not None else config.network)
         recipe_data = {"n_train": len(train_samples), "n_val": len(val_samples),
-                       "init": str(init) if init is not None else None, **(data_info or {})}
+                       "init": named_weights(init) if init is not None else None, **(data_info or {})}
         if data_source is not None:
             recipe_data = {"source": data_source, **recipe_data,
                            **({"init_version": read_metadata(template).get("version")} if init is not None else {})}
@@ -621,6 +621,11 @@ def train(
         interrupted.report = report
         raise interrupted
     return report
+
+
+def _recorded(config: TrainConfig) -> dict[str, Any]:
+    """``config`` as a bundle records it: the checkpoints folder by its name, not its path."""
+    return {**asdict(config), "checkpoints": None if config.checkpoints is None else Path(config.checkpoints).name}
 
 
 def _said(metrics: dict[str, float]) -> str:
