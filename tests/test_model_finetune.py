@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 from dataclasses import replace
 from pathlib import Path
@@ -414,3 +415,22 @@ def test_the_bundle_names_folders_not_their_paths(tmp_path: Path, start_bundle: 
     assert metadata["trained"]["command"].startswith(f"follicle-seg train --init {start_bundle.name}/models/model.pt --data site_a --out=tuned")
     assert metadata["trained"]["init"] == f"{start_bundle.name}/models/model.pt"
     assert metadata["trained"]["checkpoints"] == "ck"
+
+
+def test_a_starting_version_that_cannot_be_bumped_is_said_before_training(tmp_path: Path, start_bundle: Path) -> None:
+    """A --init bundle whose version was not three numbers ('0.1.0-siteA') trained to the end, then
+    died on a ValueError traceback: the training lost, nothing written."""
+    from follicle_seg.errors import ModelError
+
+    bundle = tmp_path / "named"
+    shutil.copytree(start_bundle, bundle)
+    metadata = read_metadata(bundle)
+    (bundle / "configs" / "metadata.json").write_text(json.dumps({**metadata, "version": "0.1.0-siteA"}))
+    result = cli(["--init", str(bundle / WEIGHTS), "--data", str(tmp_path / "not_read"), "--out", str(tmp_path / "o"),
+                  *FAST])
+    message = " ".join(result.output.replace("│", " ").split())
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "version '0.1.0-siteA' is not MAJOR.MINOR.PATCH" in message and "metadata.json" in message
+    with pytest.raises(ModelError, match="is not MAJOR.MINOR.PATCH"):
+        train(samples(3)[:2], samples(3)[2:], tmp_path / "o", init=bundle / WEIGHTS, config=TINY, log=lambda m: None)
+    assert not (tmp_path / "o").exists()

@@ -307,6 +307,7 @@ def _starting_weights(init: Path | None) -> Path | None:
     """``--init`` as a verified bundle's weights path, or a one-line :class:`typer.BadParameter`."""
     from follicle_seg.errors import ModelError
     from follicle_seg.model.bundle import load_network
+    from follicle_seg.model.metadata import next_version
     from follicle_seg.model.paths import METADATA, WEIGHTS, bundle_root_of, shipped_bundle_root
 
     if init is None:
@@ -324,6 +325,7 @@ def _starting_weights(init: Path | None) -> Path | None:
                                  "wrote (OUT/models/model.pt) or --init shipped.", param_hint="--init")
     try:
         load_network(init)  # verified (sha256) and fitting its network, before any data is read
+        next_version(bundle_root_of(init))
     except ModelError as exc:
         raise typer.BadParameter(str(exc), param_hint="--init") from None
     return init

@@ -26,7 +26,7 @@ from monai.utils import set_determinism
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from follicle_seg.model.bundle import cpu_state_dict, load_network, network_name, save_weights, shipped_bundle_root
-from follicle_seg.model.metadata import read_metadata
+from follicle_seg.model.metadata import next_version, read_metadata
 from follicle_seg.model.data import Sample, eval_transforms, train_transforms
 from follicle_seg.model.loss import OUTLINE, MarginalDiceCELoss
 from follicle_seg.model.mixstyle import add_mixstyle
@@ -433,8 +433,7 @@ def _bundle_metadata(
     if init is None:
         version, changelog = FIRST_VERSION, {FIRST_VERSION: note}
     else:
-        major, minor, patch = (int(p) for p in old_version.split("."))
-        version = f"{major}.{minor}.{patch + 1}"
+        version = next_version(template_root)
         changelog = {version: note, **metadata.get("changelog", {})}
     trained = {"date_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "command": command,
                **({"init": named_weights(init), "init_version": old_version} if init is not None else {}), **_recorded(config)}
@@ -559,6 +558,7 @@ def train(
     template = Path(init).resolve().parent.parent if init is not None else shipped_bundle_root()
     if init is not None:  # the network trained is the starting bundle's, whatever config.network says
         config = replace(config, network=network_name(template))
+        next_version(template)  # a version that cannot be bumped is said now, not after the training
     net = (load_network(init) if init is not None else build_network(config.network)).to(device)
     before = validate(net, val_samples, device) if val_samples else {}
     log(f"before: {json.dumps(before)}")
