@@ -434,3 +434,18 @@ def test_a_starting_version_that_cannot_be_bumped_is_said_before_training(tmp_pa
     with pytest.raises(ModelError, match="is not MAJOR.MINOR.PATCH"):
         train(samples(3)[:2], samples(3)[2:], tmp_path / "o", init=bundle / WEIGHTS, config=TINY, log=lambda m: None)
     assert not (tmp_path / "o").exists()
+
+
+def test_the_bundle_records_the_versions_it_was_trained_with(tmp_path: Path, monkeypatch) -> None:
+    """monai_version, pytorch_version, numpy_version and required_packages_version were the shipped
+    bundle's whatever the environment that trained the new one."""
+    import monai
+    import scipy
+
+    monkeypatch.setattr(monai, "__version__", "1.9.9")  # another install than the shipped bundle's
+    s = samples(3)
+    train(s[:2], s[2:], tmp_path / "b", config=replace(TINY, max_steps=1), log=lambda m: None)
+    metadata = read_metadata(tmp_path / "b")
+    assert (metadata["monai_version"], metadata["pytorch_version"]) == ("1.9.9", str(torch.__version__))
+    assert metadata["numpy_version"] == np.__version__
+    assert metadata["required_packages_version"]["scipy"] == scipy.__version__

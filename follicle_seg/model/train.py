@@ -437,7 +437,7 @@ def _bundle_metadata(
         changelog = {version: note, **metadata.get("changelog", {})}
     trained = {"date_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "command": command,
                **({"init": named_weights(init), "init_version": old_version} if init is not None else {}), **_recorded(config)}
-    updated = {**metadata, "version": version, "changelog": changelog, "trained": trained}
+    updated = {**metadata, **_environment(), "version": version, "changelog": changelog, "trained": trained}
     if init is None and config.network != metadata.get("trained", {}).get("network", "unet_res"):
         target = network_def(config.network)["_target_"].rsplit(".", 1)[-1]
         updated["description"] = re.sub(r"^A [^(]*\([^)]*\)", f"A 2-D MONAI {target} ('{config.network}' of "
@@ -448,6 +448,21 @@ def _bundle_metadata(
         description = re.sub(r"\s*Trained only on synthetic frames[^.]*\.", "", str(metadata.get("description", "")))
         updated["description"] = f"{description} {start[0].upper() + start[1:]} on {data_source}.".strip()
     return updated
+
+
+REQUIRED_PACKAGES = ("scikit-image", "scipy", "pillow")
+"""The packages besides MONAI, PyTorch and NumPy whose versions a bundle records."""
+
+
+def _environment() -> dict[str, Any]:
+    """The versions of this environment, the one that trained the bundle: its ``monai_version``,
+    ``pytorch_version``, ``numpy_version`` and ``required_packages_version``."""
+    from importlib.metadata import version
+
+    import monai
+
+    return {"monai_version": monai.__version__, "pytorch_version": torch.__version__, "numpy_version": np.__version__,
+            "required_packages_version": {name: version(name) for name in REQUIRED_PACKAGES}}
 
 
 def _write_recipe(
