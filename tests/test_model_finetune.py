@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from follicle_seg.filehash import file_sha256
 from follicle_seg.model import train as train_module
+from follicle_seg.model.bundle import missing_metadata_keys
 from follicle_seg.model.metadata import read_metadata
 from follicle_seg.model.cli import train_command
 from follicle_seg.model.data import make_sample, source_of
@@ -370,6 +371,7 @@ def test_from_scratch_is_a_new_network_and_fine_tunes_chain_its_versions(tmp_pat
     assert first["version"] == "0.1.1" and first["trained"]["init_version"] == "0.1.0"
     assert second["version"] == "0.1.2" and second["trained"]["init_version"] == "0.1.1"
     assert list(second["changelog"]) == ["0.1.2", "0.1.1", "0.1.0"]
+    assert missing_metadata_keys(scratch) == missing_metadata_keys(second) == []
 
 
 def test_the_bundle_records_the_network_trained_not_the_network_option(tmp_path: Path, monkeypatch) -> None:
