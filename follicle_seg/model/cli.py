@@ -332,7 +332,7 @@ def _starting_weights(init: Path | None) -> Path | None:
 
 
 PATH_OPTIONS = ("--out", "--data", "--val-data", "--init", "--checkpoints", "--cache")
-"""Options of ``train`` whose value the bundle records by its last name only (:func:`_folder`)."""
+"""Options of ``train`` whose value the bundle records by its last name only (:func:`_recorded_command`)."""
 
 
 def _folder(path: Path) -> str:
