@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 from dataclasses import replace
 from pathlib import Path
@@ -18,6 +19,7 @@ from typer.testing import CliRunner
 
 from follicle_seg.filehash import file_sha256
 from follicle_seg.model import train as train_module
+from follicle_seg.model.bundle import missing_metadata_keys
 from follicle_seg.model.metadata import read_metadata
 from follicle_seg.model.cli import train_command
 from follicle_seg.model.data import make_sample, source_of
@@ -346,3 +348,106 @@ def test_checkpoints_keep_the_last_few_and_the_best(tmp_path: Path, monkeypatch)
     torch.manual_seed(0)
     fit(build_network(), samples(2), samples(1), config, log=lambda m: None)
     assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == ["step_2.pt", "step_4.pt", "step_5.pt"]
+
+
+# -- the bundle's metadata tells what was trained --------------------------------------------------
+
+
+def test_from_scratch_is_a_new_network_and_fine_tunes_chain_its_versions(tmp_path: Path, start_bundle: Path,
+                                                                       monkeypatch) -> None:
+    """Trained from scratch without --init, the bundle was version 0.4.1 with the shipped weights'
+    whole changelog (0.1.0-0.4.0): a patch of weights it never started from."""
+    scratch = read_metadata(start_bundle)
+    assert scratch["version"] == "0.1.0" and list(scratch["changelog"]) == ["0.1.0"]
+    assert "init" not in scratch["trained"]
+    scores = iter([0.3, 0.6, 0.5, 0.6] * 2)  # each run: before, step 1 (kept), step 2, after
+    monkeypatch.setattr(train_module, "validate", lambda *a, **k: {"ovary_dice": next(scores)})
+    init = start_bundle / WEIGHTS
+    for name in ("f1", "f2"):
+        train(samples(3)[:2], samples(3)[2:], tmp_path / name, init=init, config=TINY, log=lambda m: None,
+              note="fine-tuned", data_source="3 annotated frames of site (site data)")
+        init = tmp_path / name / WEIGHTS
+    first, second = read_metadata(tmp_path / "f1"), read_metadata(tmp_path / "f2")
+    assert first["version"] == "0.1.1" and first["trained"]["init_version"] == "0.1.0"
+    assert second["version"] == "0.1.2" and second["trained"]["init_version"] == "0.1.1"
+    assert list(second["changelog"]) == ["0.1.2", "0.1.1", "0.1.0"]
+    assert missing_metadata_keys(scratch) == missing_metadata_keys(second) == []
+
+
+def test_the_bundle_records_the_network_trained_not_the_network_option(tmp_path: Path, monkeypatch) -> None:
+    """Fine-tuned from a bundle of another architecture, metadata.json's trained.network and
+    train.json said 'unet_res' (the --network default), and train.json's network_def was the
+    shipped UNet's for any network."""
+    s = samples(3)
+    train(s[:2], s[2:], tmp_path / "resize", config=replace(TINY, network="unet_res_resize"), log=lambda m: None)
+    scratch = read_metadata(tmp_path / "resize")
+    assert scratch["description"].startswith("A 2-D MONAI ResizeConvUNet ('unet_res_resize' of ")
+    scores = iter([0.3, 0.6, 0.5, 0.6])  # before, step 1 (kept), step 2, after
+    monkeypatch.setattr(train_module, "validate", lambda *a, **k: {"ovary_dice": next(scores)})
+    train(s[:2], s[2:], tmp_path / "tuned", init=tmp_path / "resize" / WEIGHTS, config=TINY, log=lambda m: None)
+    for bundle in ("resize", "tuned"):
+        configs = tmp_path / bundle / "configs"
+        recipe = json.loads((configs / "train.json").read_text())
+        assert read_metadata(tmp_path / bundle)["trained"]["network"] == "unet_res_resize", bundle
+        assert recipe["train"]["network"] == "unet_res_resize", bundle
+        assert recipe["network_def"] == json.loads((configs / "inference.json").read_text())["network_def"]
+        assert recipe["network_def"]["_target_"].endswith("ResizeConvUNet")
+
+
+def test_the_bundle_names_folders_not_their_paths(tmp_path: Path, start_bundle: Path, monkeypatch) -> None:
+    """metadata.json's data_source, description, changelog and trained.command, and train.json,
+    held the absolute --data path (and --init, --checkpoints, --out): a hospital's share, a
+    folder named for a patient."""
+    scores = iter([0.3, 0.6, 0.5, 0.6])  # before, step 1 (kept), step 2, after
+    monkeypatch.setattr(train_module, "validate", lambda *a, **k: {"ovary_dice": next(scores)})
+    share = tmp_path / "pacs_share"
+    data = png_dir(share / "site_a", ["sweep0_0", "sweep1_0", "sweep2_0"])
+    (share / "ck").mkdir()
+    args = ["--init", str(start_bundle / WEIGHTS), "--data", str(data), f"--out={share / 'tuned'}",
+            "--checkpoints", str(share / "ck"), *FAST]
+    monkeypatch.setattr("sys.argv", ["follicle-seg", "train", *args])
+    result = cli(args)
+    assert result.exit_code == 0, result.output
+    configs = share / "tuned" / "configs"
+    for name in ("metadata.json", "train.json"):
+        text = (configs / name).read_text()
+        assert str(tmp_path) not in text and "pacs_share" not in text, name
+    metadata = read_metadata(share / "tuned")
+    assert "3 annotated frames of site_a/ (site data)" in metadata["data_source"]
+    assert metadata["trained"]["command"].startswith(f"follicle-seg train --init {start_bundle.name}/models/model.pt --data site_a --out=tuned")
+    assert metadata["trained"]["init"] == f"{start_bundle.name}/models/model.pt"
+    assert metadata["trained"]["checkpoints"] == "ck"
+
+
+def test_a_starting_version_that_cannot_be_bumped_is_said_before_training(tmp_path: Path, start_bundle: Path) -> None:
+    """A --init bundle whose version was not three numbers ('0.1.0-siteA') trained to the end, then
+    died on a ValueError traceback: the training lost, nothing written."""
+    from follicle_seg.errors import ModelError
+
+    bundle = tmp_path / "named"
+    shutil.copytree(start_bundle, bundle)
+    metadata = read_metadata(bundle)
+    (bundle / "configs" / "metadata.json").write_text(json.dumps({**metadata, "version": "0.1.0-siteA"}))
+    result = cli(["--init", str(bundle / WEIGHTS), "--data", str(tmp_path / "not_read"), "--out", str(tmp_path / "o"),
+                  *FAST])
+    message = " ".join(result.output.replace("│", " ").split())
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "version '0.1.0-siteA' is not MAJOR.MINOR.PATCH" in message and "metadata.json" in message
+    with pytest.raises(ModelError, match="is not MAJOR.MINOR.PATCH"):
+        train(samples(3)[:2], samples(3)[2:], tmp_path / "o", init=bundle / WEIGHTS, config=TINY, log=lambda m: None)
+    assert not (tmp_path / "o").exists()
+
+
+def test_the_bundle_records_the_versions_it_was_trained_with(tmp_path: Path, monkeypatch) -> None:
+    """monai_version, pytorch_version, numpy_version and required_packages_version were the shipped
+    bundle's whatever the environment that trained the new one."""
+    import monai
+    import scipy
+
+    monkeypatch.setattr(monai, "__version__", "1.9.9")  # another install than the shipped bundle's
+    s = samples(3)
+    train(s[:2], s[2:], tmp_path / "b", config=replace(TINY, max_steps=1), log=lambda m: None)
+    metadata = read_metadata(tmp_path / "b")
+    assert (metadata["monai_version"], metadata["pytorch_version"]) == ("1.9.9", str(torch.__version__))
+    assert metadata["numpy_version"] == np.__version__
+    assert metadata["required_packages_version"]["scipy"] == scipy.__version__

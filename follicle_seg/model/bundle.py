@@ -26,7 +26,7 @@ from follicle_seg.errors import ModelError
 from follicle_seg.filehash import file_sha256
 from follicle_seg.model.metadata import verified_sha256
 from follicle_seg.model.paths import INFERENCE, METADATA, WEIGHTS, shipped_bundle_root
-from follicle_seg.model.network import build_network, network_from_def
+from follicle_seg.model.network import build_network, candidate_of, network_from_def
 
 
 REQUIRED_METADATA_KEYS = (
@@ -125,20 +125,36 @@ def load_network(weights: Path | None = None) -> torch.nn.Module:
     return net.eval()
 
 
+def network_name(root: Path) -> str:
+    """Which network the bundle at ``root`` holds: the name of its candidate
+    (:data:`~follicle_seg.model.network.CANDIDATES`), else its ``network_def``'s class."""
+    definition = _network_definition(root)
+    if definition is None:
+        return "unet_res"
+    return candidate_of(definition) or f"{definition.get('_target_')} (network_def of configs/inference.json)"
+
+
 def _bundle_network(root: Path) -> torch.nn.Module:
-    config = root / INFERENCE
-    if not config.is_file():
-        return build_network()
-    try:
-        definition = json.loads(config.read_text(encoding="utf-8")).get("network_def")
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"{config}: not readable JSON ({exc}).") from None
-    if not isinstance(definition, dict):
+    definition = _network_definition(root)
+    if definition is None:
         return build_network()
     try:
         return network_from_def(definition)
     except ValueError as exc:
-        raise ModelError(f"{config}: {exc}") from None
+        raise ModelError(f"{root / INFERENCE}: {exc}") from None
+
+
+def _network_definition(root: Path) -> dict[str, Any] | None:
+    """The ``network_def`` of a bundle's ``configs/inference.json``; ``None`` without one (the
+    shipped architecture)."""
+    config = root / INFERENCE
+    if not config.is_file():
+        return None
+    try:
+        definition = json.loads(config.read_text(encoding="utf-8")).get("network_def")
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{config}: not readable JSON ({exc}).") from None
+    return definition if isinstance(definition, dict) else None
 
 
 def cpu_state_dict(net: torch.nn.Module) -> dict[str, torch.Tensor]:

@@ -244,7 +244,7 @@ def train_command(
                     val_samples += [samples[i] for i in va]
                     n_sources = len(set(sources))
                     _log(f"{len(tr)} training and {len(va)} held-out frames from {data} ({n_sources} source(s): {how})")
-                    data_source = (f"{len(pairs)} annotated frames of {data} (site data) from {n_sources} source(s), "
+                    data_source = (f"{len(pairs)} annotated frames of {_folder(data)} (site data) from {n_sources} source(s), "
                                    f"{len(va)} of them held out")
                     if not va:
                         why = ("--val-fraction 0" if val_fraction == 0 else "a single frame" if len(pairs) == 1
@@ -257,7 +257,8 @@ def train_command(
                     _refuse_trained_on(val_pairs, pairs, data)
                     val_samples += [make_sample(px, lab, sr, sc) for _, px, lab, sr, sc in val_pairs]
                     _log(f"{len(train_samples)} training frames from {data}, {len(val_samples)} held-out from {val_data}")
-                    data_source = f"{len(pairs)} annotated frames of {data} (site data), {len(val_pairs)} held out from {val_data}"
+                    data_source = (f"{len(pairs)} annotated frames of {_folder(data)} (site data), {len(val_pairs)} held "
+                                   f"out from {_folder(val_data)}")
             if synthetic > 0:
                 synthetic_train, synthetic_val = synthetic_samples(
                     synthetic, max(8, synthetic // 20) if data is None else 0, cache, layered_share=layered_share,
@@ -273,7 +274,7 @@ def train_command(
                            device=torch_device, log=_log,
                            note=f"{start_note} on {data_source}" if data_source is not None
                            else f"{start_note} on {synthetic} synthetic frames",
-                           command=shlex.join(["follicle-seg", *sys.argv[1:]]),
+                           command=_recorded_command(sys.argv[1:]),
                            data_info={"generator": "follicle_seg.synth.training.training_frame(seed, style=None, "
                                                    f"shift=0.0, layered_share={layered_share}, patchwork_share="
                                                    f"{patchwork_share}, poi_share={poi_share})"}
@@ -306,6 +307,7 @@ def _starting_weights(init: Path | None) -> Path | None:
     """``--init`` as a verified bundle's weights path, or a one-line :class:`typer.BadParameter`."""
     from follicle_seg.errors import ModelError
     from follicle_seg.model.bundle import load_network
+    from follicle_seg.model.metadata import next_version
     from follicle_seg.model.paths import METADATA, WEIGHTS, bundle_root_of, shipped_bundle_root
 
     if init is None:
@@ -323,9 +325,50 @@ def _starting_weights(init: Path | None) -> Path | None:
                                  "wrote (OUT/models/model.pt) or --init shipped.", param_hint="--init")
     try:
         load_network(init)  # verified (sha256) and fitting its network, before any data is read
+        next_version(bundle_root_of(init))
     except ModelError as exc:
         raise typer.BadParameter(str(exc), param_hint="--init") from None
     return init
+
+
+PATH_OPTIONS = ("--out", "--data", "--val-data", "--init", "--checkpoints", "--cache")
+"""Options of ``train`` whose value the bundle records by its last name only (:func:`_recorded_command`)."""
+
+
+def _folder(path: Path) -> str:
+    """A folder as a bundle records it: its name, not its path (a path may name a patient or a
+    hospital's shares; the name is the user's choice)."""
+    return f"{Path(path).resolve().name}/"
+
+
+def _recorded_command(args: list[str]) -> str:
+    """The command line as the bundle records it, each of :data:`PATH_OPTIONS` by its last name.
+
+    Examples
+    --------
+    >>> _recorded_command(["train", "--data", "/mnt/pacs/Doe_Jane", "--init=shipped", "--crop", "64"])
+    'follicle-seg train --data Doe_Jane --init=shipped --crop 64'
+    >>> _recorded_command(["train", "--init", "/home/jd/runs/site_a/models/model.pt"])
+    'follicle-seg train --init site_a/models/model.pt'
+    """
+    recorded = ["follicle-seg"]
+    for arg in args:
+        option, equals, value = arg.partition("=")
+        if recorded[-1] in PATH_OPTIONS:
+            arg = _recorded_path(recorded[-1], arg)
+        elif equals and option in PATH_OPTIONS:
+            arg = f"{option}={_recorded_path(option, value)}"
+        recorded.append(arg)
+    return shlex.join(recorded)
+
+
+def _recorded_path(option: str, value: str) -> str:
+    """A path option's value by its last name; ``--init`` as ``shipped`` or ``<bundle>/models/model.pt``."""
+    from follicle_seg.model.paths import WEIGHTS, named_weights
+
+    if option == "--init" and value != SHIPPED:
+        return named_weights(Path(value) / WEIGHTS if Path(value).is_dir() else Path(value))
+    return Path(value).name or value
 
 
 def _check_out(out: Path, init: Path | None) -> None:

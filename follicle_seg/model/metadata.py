@@ -5,6 +5,7 @@ folder is made)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ from follicle_seg.errors import ModelError
 from follicle_seg.filehash import file_sha256
 from follicle_seg.model.paths import METADATA, bundle_root_of
 
-__all__ = ["read_metadata", "verified_sha256"]
+__all__ = ["next_version", "read_metadata", "verified_sha256"]
 
 
 def read_metadata(bundle_root: Path) -> dict[str, Any]:
@@ -24,6 +25,23 @@ def read_metadata(bundle_root: Path) -> dict[str, Any]:
         raise ModelError(f"{path}: bundle metadata not found; weights cannot be verified.") from None
     except (OSError, json.JSONDecodeError) as exc:
         raise ModelError(f"{path}: bundle metadata unreadable ({exc}).") from None
+
+
+def next_version(bundle_root: Path) -> str:
+    """The version of a bundle fine-tuned from the one at ``bundle_root``: one patch on.
+
+    Raises
+    ------
+    ModelError
+        Its version is not ``MAJOR.MINOR.PATCH`` (three whole numbers), or its metadata is
+        missing or broken.
+    """
+    version = str(read_metadata(bundle_root).get("version", "0.0.0"))
+    if not re.fullmatch(r"\d+\.\d+\.\d+", version):
+        raise ModelError(f"{Path(bundle_root) / METADATA}: version {version!r} is not MAJOR.MINOR.PATCH (three whole "
+                         "numbers), and a bundle fine-tuned from it is one patch version on; give it one, e.g. 0.4.1.")
+    major, minor, patch = (int(p) for p in version.split("."))
+    return f"{major}.{minor}.{patch + 1}"
 
 
 def verified_sha256(weights: Path) -> str:

@@ -8,6 +8,7 @@ build the identical module.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import torch
@@ -122,6 +123,18 @@ def network_def(name: str) -> dict[str, Any]:
     cls, kwargs = CANDIDATES[name]
     target = cls.__name__ if cls.__module__.startswith("monai.") else f"{cls.__module__}.{cls.__name__}"
     return {"_target_": target, **{k: list(v) if isinstance(v, tuple) else v for k, v in kwargs.items()}}
+
+
+def candidate_of(definition: dict[str, Any]) -> str | None:
+    """The name of the candidate whose :func:`network_def` is ``definition`` (as read from a
+    bundle's JSON), or ``None``.
+
+    Examples
+    --------
+    >>> candidate_of(network_def("unet_res_resize")), candidate_of({"_target_": "UNet"})
+    ('unet_res_resize', None)
+    """
+    return next((name for name in CANDIDATES if json.loads(json.dumps(network_def(name))) == definition), None)
 
 
 def network_from_def(definition: dict[str, Any]) -> torch.nn.Module:

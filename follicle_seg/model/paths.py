@@ -9,7 +9,7 @@ METADATA = Path("configs") / "metadata.json"
 INFERENCE = Path("configs") / "inference.json"
 WEIGHTS = Path("models") / "model.pt"
 
-__all__ = ["INFERENCE", "METADATA", "WEIGHTS", "bundle_root_of", "shipped_bundle_root"]
+__all__ = ["INFERENCE", "METADATA", "WEIGHTS", "bundle_root_of", "named_weights", "shipped_bundle_root"]
 
 
 def shipped_bundle_root() -> Path:
@@ -23,3 +23,13 @@ def shipped_bundle_root() -> Path:
 def bundle_root_of(weights: Path) -> Path:
     """Bundle folder of a weights file laid out as ``<root>/models/<name>.pt``."""
     return Path(weights).resolve().parent.parent
+
+
+def named_weights(weights: Path) -> str:
+    """A bundle's weights as another bundle records them: ``shipped``, or
+    ``<its bundle folder's name>/models/<name>.pt``, not its path (a folder's path may name a
+    patient or a hospital's shares)."""
+    path = Path(weights).resolve()
+    if path.parent.parent == shipped_bundle_root().resolve():
+        return "shipped"
+    return f"{path.parent.parent.name}/{path.parent.name}/{path.name}"

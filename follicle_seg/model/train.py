@@ -14,7 +14,7 @@ import math
 import re
 import time
 from collections.abc import Callable, Hashable, Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -25,13 +25,13 @@ from monai.data import DataLoader, Dataset
 from monai.utils import set_determinism
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from follicle_seg.model.bundle import cpu_state_dict, load_network, save_weights, shipped_bundle_root
-from follicle_seg.model.metadata import read_metadata
+from follicle_seg.model.bundle import cpu_state_dict, load_network, network_name, save_weights, shipped_bundle_root
+from follicle_seg.model.metadata import next_version, read_metadata
 from follicle_seg.model.data import Sample, eval_transforms, train_transforms
 from follicle_seg.model.loss import OUTLINE, MarginalDiceCELoss
 from follicle_seg.model.mixstyle import add_mixstyle
 from follicle_seg.model.network import build_network, network_def
-from follicle_seg.model.paths import METADATA, WEIGHTS
+from follicle_seg.model.paths import METADATA, WEIGHTS, named_weights
 from follicle_seg.model.preprocess import DIVISOR, pad_to
 from follicle_seg.types import FOLLICLE
 
@@ -415,27 +415,54 @@ def _save_checkpoint(
                 (folder / name).unlink(missing_ok=True)
 
 
+FIRST_VERSION = "0.1.0"
+"""Version of a bundle trained from scratch (without ``--init``): a network of its own."""
+
+
 def _bundle_metadata(
     template_root: Path, config: TrainConfig, note: str, command: str | None, *,
     init: Path | None = None, data_source: str | None = None,
 ) -> dict[str, Any]:
-    """The new bundle's ``metadata.json``: the template's, one patch version on, with this run's
-    changelog entry and settings; with ``data_source`` (frames that are not the synthetic
+    """The new bundle's ``metadata.json``: the template's with this run's changelog entry and
+    settings, one patch version on when fine-tuned from ``init``; trained from scratch, a new
+    network at :data:`FIRST_VERSION` whose changelog is this run's entry alone (the template's
+    history is of other weights). With ``data_source`` (frames that are not the synthetic
     generator's) its data description instead of the template's."""
     metadata = read_metadata(template_root)
     old_version = str(metadata.get("version", "0.0.0"))
-    major, minor, patch = (int(p) for p in old_version.split("."))
-    version = f"{major}.{minor}.{patch + 1}"
-    changelog = {version: note, **metadata.get("changelog", {})}
+    if init is None:
+        version, changelog = FIRST_VERSION, {FIRST_VERSION: note}
+    else:
+        version = next_version(template_root)
+        changelog = {version: note, **metadata.get("changelog", {})}
     trained = {"date_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "command": command,
-               **({"init": str(init), "init_version": old_version} if init is not None else {}), **asdict(config)}
-    updated = {**metadata, "version": version, "changelog": changelog, "trained": trained}
+               **({"init": named_weights(init), "init_version": old_version} if init is not None else {}), **_recorded(config)}
+    updated = {**metadata, **_environment(), "version": version, "changelog": changelog, "trained": trained}
+    if init is None and config.network != metadata.get("trained", {}).get("network", "unet_res"):
+        target = network_def(config.network)["_target_"].rsplit(".", 1)[-1]
+        updated["description"] = re.sub(r"^A [^(]*\([^)]*\)", f"A 2-D MONAI {target} ('{config.network}' of "
+                                        "follicle_seg.model.network.CANDIDATES)", str(updated["description"]))
     if data_source is not None:
         start = f"fine-tuned from version {old_version} of this network" if init is not None else "trained"
         updated["data_source"] = f"{start} on {data_source}"
         description = re.sub(r"\s*Trained only on synthetic frames[^.]*\.", "", str(metadata.get("description", "")))
         updated["description"] = f"{description} {start[0].upper() + start[1:]} on {data_source}.".strip()
     return updated
+
+
+REQUIRED_PACKAGES = ("scikit-image", "scipy", "pillow")
+"""The packages besides MONAI, PyTorch and NumPy whose versions a bundle records."""
+
+
+def _environment() -> dict[str, Any]:
+    """The versions of this environment, the one that trained the bundle: its ``monai_version``,
+    ``pytorch_version``, ``numpy_version`` and ``required_packages_version``."""
+    from importlib.metadata import version
+
+    import monai
+
+    return {"monai_version": monai.__version__, "pytorch_version": torch.__version__, "numpy_version": np.__version__,
+            "required_packages_version": {name: version(name) for name in REQUIRED_PACKAGES}}
 
 
 def _write_recipe(
@@ -462,9 +489,12 @@ def _write_recipe(
             "--data DIR --out NEW_BUNDLE."
         )
         recipe["data"] = {**recipe.get("data", {}), **data}
+    inference = out / "configs" / "inference.json"
+    if inference.is_file():  # the network trained, not the template's
+        recipe["network_def"] = json.loads(inference.read_text(encoding="utf-8")).get("network_def")
     recipe["optimizer"] = {**recipe.get("optimizer", {}), "lr": config.learning_rate,
                            "weight_decay": config.weight_decay}
-    recipe["train"] = {**recipe.get("train", {}), **asdict(config)}
+    recipe["train"] = {**recipe.get("train", {}), **_recorded(config)}
     (out / "configs").mkdir(parents=True, exist_ok=True)
     (out / "configs" / "train.json").write_text(json.dumps(recipe, indent=4) + "\n", encoding="utf-8")
 
@@ -541,6 +571,9 @@ def train(
     """
     torch.manual_seed(config.seed)
     template = Path(init).resolve().parent.parent if init is not None else shipped_bundle_root()
+    if init is not None:  # the network trained is the starting bundle's, whatever config.network says
+        config = replace(config, network=network_name(template))
+        next_version(template)  # a version that cannot be bumped is said now, not after the training
     net = (load_network(init) if init is not None else build_network(config.network)).to(device)
     before = validate(net, val_samples, device) if val_samples else {}
     log(f"before: {json.dumps(before)}")
@@ -588,7 +621,7 @@ def train(
         metadata = _bundle_metadata(template, config, note, command, init=init, data_source=data_source)
         _write_inference(template, out, None if init is not None else config.network)
         recipe_data = {"n_train": len(train_samples), "n_val": len(val_samples),
-                       "init": str(init) if init is not None else None, **(data_info or {})}
+                       "init": named_weights(init) if init is not None else None, **(data_info or {})}
         if data_source is not None:
             recipe_data = {"source": data_source, **recipe_data,
                            **({"init_version": read_metadata(template).get("version")} if init is not None else {})}
@@ -603,6 +636,11 @@ def train(
         interrupted.report = report
         raise interrupted
     return report
+
+
+def _recorded(config: TrainConfig) -> dict[str, Any]:
+    """``config`` as a bundle records it: the checkpoints folder by its name, not its path."""
+    return {**asdict(config), "checkpoints": None if config.checkpoints is None else Path(config.checkpoints).name}
 
 
 def _said(metrics: dict[str, float]) -> str:
