@@ -123,6 +123,15 @@ def test_a_bundle_naming_an_unknown_network_is_refused(tmp_path: Path) -> None:
         load_network(weights)
 
 
+def test_an_inference_config_that_is_not_a_json_object_is_said_in_one_line(tmp_path: Path) -> None:
+    """A configs/inference.json holding a JSON list stopped the run with an AttributeError
+    traceback ('list' object has no attribute 'get')."""
+    weights = _copy_bundle(tmp_path)
+    (tmp_path / "configs" / "inference.json").write_text("[]")
+    with pytest.raises(ModelError, match=r"inference.json: a bundle config is a JSON object, found a list\."):
+        load_network(weights)
+
+
 def test_network_defs_round_trip_for_every_candidate() -> None:
     for name in CANDIDATES:
         built = network_from_def(network_def(name))

@@ -151,9 +151,12 @@ def _network_definition(root: Path) -> dict[str, Any] | None:
     if not config.is_file():
         return None
     try:
-        definition = json.loads(config.read_text(encoding="utf-8")).get("network_def")
+        content = json.loads(config.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ModelError(f"{config}: not readable JSON ({exc}).") from None
+    if not isinstance(content, dict):
+        raise ModelError(f"{config}: a bundle config is a JSON object, found a {type(content).__name__}.")
+    definition = content.get("network_def")
     return definition if isinstance(definition, dict) else None
 
 
