@@ -409,8 +409,8 @@ def test_the_bundle_names_folders_not_their_paths(tmp_path: Path, start_bundle: 
     result = cli(args)
     assert result.exit_code == 0, result.output
     configs = share / "tuned" / "configs"
-    for name in ("metadata.json", "train.json"):
-        text = (configs / name).read_text()
+    for text, name in [((configs / n).read_text(), n) for n in ("metadata.json", "train.json")] + [
+            ((share / "tuned" / "train_report.json").read_text(), "train_report.json")]:  # fmt: skip
         assert str(tmp_path) not in text and "pacs_share" not in text, name
     metadata = read_metadata(share / "tuned")
     assert "3 annotated frames of site_a/ (site data)" in metadata["data_source"]

@@ -561,7 +561,8 @@ def train(
         ``{"before": metrics, "after": metrics, "steps": last step run, "kept_step": step of the
         kept weights (0: the starting ones), "improved": bool or None (no held-out frames),
         "kept": words, "minutes": m, "history": [...], "weights": path}``; also written to
-        ``out/train_report.json``.
+        ``out/train_report.json``, its weights named as the bundle names them, not by path
+        (:func:`~follicle_seg.model.paths.named_weights`).
 
     Raises
     ------
@@ -605,7 +606,7 @@ def train(
             f"kept the starting weights, unchanged; {out} holds a copy of their bundle (version "
             f"{read_metadata(template).get('version')}), not a fine-tuned one.")
         report: dict[str, Any] = {"before": before, "after": before, **base, "improved": False,
-                  "kept": f"the starting weights ({init}): no validation had held-out {_RULE}",
+                  "kept": f"the starting weights ({named_weights(init)}): no validation had held-out {_RULE}",
                   "weights": str(weights)}
     else:
         net.load_state_dict(state)
@@ -631,7 +632,10 @@ def train(
                else "" if val_samples else " (the last: no held-out frames)")
         report = {"before": before, "after": after, **base, "improved": improved,
                   "kept": f"the weights of step {kept}{why}", "weights": str(weights)}
-    (out / "train_report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    # the bundle's copy names its weights as metadata.json does, not by their path (a folder's name
+    # may be a patient's or a hospital share's); the caller's report keeps the path
+    kept_report = {**report, "weights": named_weights(weights)}
+    (out / "train_report.json").write_text(json.dumps(kept_report, indent=2) + "\n", encoding="utf-8")
     if interrupted is not None:
         interrupted.report = report
         raise interrupted
