@@ -454,6 +454,9 @@ def test_a_cine_without_regions_that_begins_black_takes_its_area_from_a_later_fr
     assert rejected(write(tmp_path, np.zeros((3, ROWS, COLS), np.uint8), regions=[])) == (
         "no image area found: 3 frames of 3 looked at are black"
     )
+    strip = np.zeros((3, ROWS, COLS), np.uint8)  # black, then an area too small on the later frames
+    strip[1:, 40:70, 10:120] = pattern(2)[:, 40:70, 10:120]
+    assert rejected(write(tmp_path, strip, regions=[])).endswith("(auto) is smaller than 64 px")  # not "black"
 
 
 def test_region_in_non_cm_units_is_not_a_calibration(tmp_path: Path) -> None:

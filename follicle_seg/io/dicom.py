@@ -613,16 +613,16 @@ def _auto_regions(path: str, ds: Dataset) -> list[tuple[int, int, int, int]]:
 
     A cine may begin black, or with its text and no image yet (the probe not on the body): up to
     :data:`AUTO_REGION_FRAMES` frames spread over it are looked at, in order, until one holds an
-    area of :data:`MIN_REGION_PX` each way; none does, the first frame's areas (too small: said by
-    the caller)."""
+    area of :data:`MIN_REGION_PX` each way; none does, the first frame's areas that show any (too
+    small: said by the caller)."""
     n_frames = tag_int(ds, "NumberOfFrames", 1)
     indices = sorted({int(i) for i in np.linspace(0, n_frames - 1, min(n_frames, AUTO_REGION_FRAMES))})
-    first: list[tuple[int, int, int, int]] | None = None
+    first: list[tuple[int, int, int, int]] = []
     for index in indices:
         boxes = find_scan_areas(_grey_frame(path, ds, index))
         if boxes and min(_box_shape(boxes[0])) >= MIN_REGION_PX:
             return boxes
-        first = boxes if first is None else first
+        first = first or boxes
     if first:
         return first
     frames = "the first frame is" if n_frames == 1 else f"{len(indices)} frames of {n_frames} looked at are"
