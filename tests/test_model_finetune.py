@@ -451,3 +451,16 @@ def test_the_bundle_records_the_versions_it_was_trained_with(tmp_path: Path, mon
     assert (metadata["monai_version"], metadata["pytorch_version"]) == ("1.9.9", str(torch.__version__))
     assert metadata["numpy_version"] == np.__version__
     assert metadata["required_packages_version"]["scipy"] == scipy.__version__
+    # a package installed under another distribution name (pillow-simd): said unknown, the run kept
+    import importlib.metadata
+
+    real = importlib.metadata.version
+
+    def version(name: str) -> str:
+        if name == "pillow":
+            raise importlib.metadata.PackageNotFoundError(name)
+        return real(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", version)
+    train(s[:2], s[2:], tmp_path / "c", config=replace(TINY, max_steps=1), log=lambda m: None)
+    assert read_metadata(tmp_path / "c")["required_packages_version"]["pillow"] == "unknown"

@@ -456,13 +456,21 @@ REQUIRED_PACKAGES = ("scikit-image", "scipy", "pillow")
 
 def _environment() -> dict[str, Any]:
     """The versions of this environment, the one that trained the bundle: its ``monai_version``,
-    ``pytorch_version``, ``numpy_version`` and ``required_packages_version``."""
-    from importlib.metadata import version
+    ``pytorch_version``, ``numpy_version`` and ``required_packages_version`` ("unknown" for a
+    package installed under another distribution name, pillow-simd say: read after training, a
+    lookup error lost the whole run)."""
+    from importlib.metadata import PackageNotFoundError, version
 
     import monai
 
+    def known(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "unknown"
+
     return {"monai_version": monai.__version__, "pytorch_version": torch.__version__, "numpy_version": np.__version__,
-            "required_packages_version": {name: version(name) for name in REQUIRED_PACKAGES}}
+            "required_packages_version": {name: known(name) for name in REQUIRED_PACKAGES}}
 
 
 def _write_recipe(
