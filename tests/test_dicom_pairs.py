@@ -251,6 +251,26 @@ def test_a_seg_over_several_frames_of_a_cine_gives_a_pair_per_frame(tmp_path: Pa
         np.testing.assert_array_equal(labels, _crop(_labels(shift)))
 
 
+def test_a_cine_frame_outlined_with_follicles_but_no_ovary_is_refused_naming_it(tmp_path: Path) -> None:
+    """A SEG over several frames of a cine with an ovary segment on one frame only made the other
+    frame a pair of follicles outside any ovary (PNG and NIfTI masks are refused for it)."""
+    source = _source(tmp_path / "cine.dcm", 3, frames=5)
+    seg = pydicom.dcmread(write_seg(source, _labels(), tmp_path / "seg.dcm", frame_index=1))
+    other = pydicom.dcmread(write_seg(source, _labels(8), tmp_path / "other.dcm", frame_index=3))
+    (tmp_path / "other.dcm").unlink()
+    bits = other.pixel_array.copy()
+    for k, item in enumerate(other.PerFrameFunctionalGroupsSequence):  # frame 4's ovary segment left empty
+        if item.SegmentIdentificationSequence[0].ReferencedSegmentNumber == 1:
+            bits[k] = 0
+    seg.PerFrameFunctionalGroupsSequence += list(other.PerFrameFunctionalGroupsSequence)
+    bits = np.concatenate([seg.pixel_array, bits])
+    seg.PixelData, seg.NumberOfFrames = pack_bits(bits.ravel()), len(bits)
+    del seg.SourceImageSequence
+    seg.save_as(tmp_path / "seg.dcm")
+    with pytest.raises(RejectedInput, match=r"seg.dcm: follicles without an ovary on frame 4 of cine.dcm"):
+        read_dicom_seg_pairs(tmp_path)
+
+
 def test_a_runs_own_seg_with_its_sources_is_fine_tuning_data_matching_its_masks(tmp_path: Path) -> None:
     out = tmp_path / "run"
     run([SAMPLES], RunOptions(out=out, overlays=False, report=False, save_masks=True))

@@ -168,6 +168,10 @@ def _seg_pairs(seg_path: Path, sources: dict[str, Path]) -> list[Pair]:
             full = np.zeros(masks.shape[:2], np.uint8)
             full[masks[..., : len(ovary)].any(axis=-1)] = OVARY_LABEL if follicle else OUTLINE
             full[masks[..., len(ovary) :].any(axis=-1)] = FOLLICLE_LABEL
+            if FOLLICLE_LABEL in full and not np.isin(full, (OVARY_LABEL, OUTLINE)).any():
+                where = f"frame {frame} of {sources[sop].name}" if frame is not None else sources[sop].name
+                raise RejectedInput(str(seg_path), f"follicles without an ovary on {where}: the ovary segment is drawn "
+                                                   "there too; outline the ovary on every frame it outlines.")  # fmt: skip
             pairs += _pane_pairs(record, sop, full, 0 if frame is None else frame - 1)
     return pairs
 
