@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence, TypeVar
 
 from follicle_seg.errors import RejectedInput
 from follicle_seg.io import iter_frames, read_record
+from follicle_seg.io.dicom import same_image
 from follicle_seg.io.discover import not_read, shown
 from follicle_seg.io.header import pixel_data_sha256
 from follicle_seg.isolation import WorkerFailed, WorkerPool
@@ -173,17 +174,20 @@ def header_pass(
 
 
 def _unlike(item: Input, first: Input, decoders: WorkerPool | None) -> str:
-    """What a duplicate's reason adds when its file is not a copy of ``first``'s: "a different
-    image" when their pixel data differ (a scanner or archive that gave two images one UID: this
-    one is not analysed), "same pixel data" when only their headers do."""
+    """What a duplicate's reason adds when its file is not a copy of ``first``'s: "same pixel
+    data" when only their headers differ, "the same image, encoded otherwise" when their decoded
+    frames agree (an archive that re-encoded it: :func:`~follicle_seg.io.dicom.same_image`), else
+    "a different image" (a scanner or archive that gave two images one UID: this one is not
+    analysed)."""
     if item.sha256 == first.sha256:
         return ""
     try:
-        same = _call(decoders, pixel_data_sha256, item.path) == _call(decoders, pixel_data_sha256, first.path)
+        if _call(decoders, pixel_data_sha256, item.path) == _call(decoders, pixel_data_sha256, first.path):
+            return " (same pixel data, other header values)"
+        if _call(decoders, same_image, item.path, first.path):
+            return " (the same image, encoded otherwise)"
     except Exception:  # noqa: BLE001 - a batch never dies on one file
         return " (the files differ: check which holds the image)"
-    if same:
-        return " (same pixel data, other header values)"
     return f", {DIFFERENT_IMAGE}: not analysed; the scanner or archive gave two images one SOP Instance UID"
 
 

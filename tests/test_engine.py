@@ -90,13 +90,19 @@ def test_a_duplicate_that_is_not_a_copy_says_whether_its_image_differs(tmp_path)
     ds.save_as(recoded)
     copy = tmp_path / "d.dcm"
     copy.write_bytes(a.read_bytes())
-    items = header_pass([a, other, recoded, copy], StateStore(tmp_path / "state.sqlite"), lambda r: r, workers=2)
+    compressed = tmp_path / "e.dcm"  # the same image re-encoded (RLE) by an archive: not a lost image
+    ds = pydicom.dcmread(a)
+    ds.compress(pydicom.uid.RLELossless, generate_instance_uid=False)
+    ds.save_as(compressed)
+    items = header_pass([a, other, recoded, copy, compressed], StateStore(tmp_path / "state.sqlite"), lambda r: r,
+                        workers=2)  # fmt: skip
     first = f"duplicate SOP instance 1.2.3.999: already analysed from {a}"
     assert [i.result.reason for i in items[1:]] == [
         f"{first}, a different image (its pixel data differ): not analysed; the scanner or archive gave two "
         "images one SOP Instance UID",
         f"{first} (same pixel data, other header values)",
         first,
+        f"{first} (the same image, encoded otherwise)",
     ]
 
 
