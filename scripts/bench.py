@@ -76,6 +76,17 @@ def copy_small_set(paths: list[Path], archive: Path, small: Path, n: int) -> lis
     return chosen
 
 
+def cpu_name() -> str:
+    """The CPU's model name (Linux: /proc/cpuinfo), else what :mod:`platform` knows ("x86_64")."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def network_pixels(path: Path) -> float:
     """Pixels of a file's frames at the network scale (its region in mm over 0.3 mm/px, squared)."""
     record = read_record(path)
@@ -181,7 +192,10 @@ def main(argv: list[str] | None = None) -> None:
     segmenter = Segmenter(device=args.device, batch_size=args.batch_size)
     figures = {
         "device": segmenter.device,
-        "device_name": torch.cuda.get_device_name(0) if segmenter.device.startswith("cuda") else platform.processor() or platform.machine(),
+        "device_name": torch.cuda.get_device_name(segmenter.device) if segmenter.device.startswith("cuda") else cpu_name(),
+        # a GPU run is bound by its CPU side: say which CPU, and how many cores this process may use
+        "cpu": cpu_name(),
+        "cpu_count": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "files": len(paths), "frames_per_file": 1 if args.stills else args.frames, "batch_size": args.batch_size,
         "workers": args.workers,

@@ -33,6 +33,7 @@ def test_a_tiny_benchmark_reports_every_stage_on_cpu(tmp_path: Path, monkeypatch
                     "--json", str(out)])
     figures = json.loads(out.read_text())
     assert figures["device"] == "cpu" and figures["files"] == 2 and figures["frames_per_file"] == 3
+    assert figures["device_name"] == figures["cpu"] == _script().cpu_name() and figures["cpu_count"] >= 1
     for key in ("b_decode_fps", "a_model_fps", "c_measure_fps", "serial_bound_fps", "d_full_fps",
                 "full_with_overlays_dicom_report_fps", "peak_rss_mib_1_files", "peak_rss_mib_2_files"):
         assert figures[key] > 0, key
@@ -98,3 +99,10 @@ def test_the_small_set_holds_the_chosen_files_only(tmp_path: Path) -> None:
     assert len(chosen) == 2 and chosen[0] == max(paths, key=bench.network_pixels)
     assert sorted(p.name for p in small.iterdir()) == sorted("_".join(p.relative_to(archive).parts) for p in chosen)
 
+
+def test_the_cpu_is_named_by_its_model() -> None:
+    cpuinfo = Path("/proc/cpuinfo")
+    models = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+              if line.startswith("model name")] if cpuinfo.is_file() else []
+    name = _script().cpu_name()
+    assert name == (models[0] if models else name) and name
