@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -39,11 +40,14 @@ def make_archive(root: Path, files: int, frames: int, seed: int, stills: bool = 
     """`files` cine files of `frames` frames (whole synthetic visits, trimmed to the count); with
     `stills`, the same sweeps stored as single-frame files, one per frame (`files` x `frames`).
 
-    An archive already in ``root`` (from an earlier run with the same --work) is reused.
+    An archive already in ``root`` (from an earlier run with the same --work) is reused when it
+    was made with the same files, frames, seed and stills; any other is replaced.
     """
     from follicle_seg.synth.study import write_study
 
-    if (root / "dicom").is_dir():
+    made_with = {"files": files, "frames": frames, "seed": seed, "stills": stills}
+    stamp = root / "bench_archive.json"
+    if (root / "dicom").is_dir() and stamp.is_file() and json.loads(stamp.read_text()) == made_with:
         return root / "dicom"
     patients = max(1, -(-files // 4))  # 2 sides x 2 visits = 4 sweeps per patient
     write_study(root, patients=patients, visits=2, seed=seed, frames_per_sweep=frames, stills_per_ovary=0,
@@ -52,7 +56,35 @@ def make_archive(root: Path, files: int, frames: int, seed: int, stills: bool = 
     for extra in sweeps[files:]:
         for path in extra.parent.glob(f"{extra.name}_sweep*.dcm"):
             path.unlink()
+    stamp.write_text(json.dumps(made_with) + "\n")  # last: an archive cut short is not reused
     return root / "dicom"
+
+
+def copy_small_set(paths: list[Path], archive: Path, small: Path, n: int) -> list[Path]:
+    """The archive's file with the largest frame and the first others, ``n`` in all, copied into
+    ``small`` (emptied first: files of an earlier run there would be counted too); returns them.
+
+    Peak memory follows the largest frame, so the small set holds the archive's largest one too:
+    the runs on the two sets then differ in the number of files only.
+    """
+    largest = max(paths, key=network_pixels)
+    chosen = [largest] + [p for p in paths if p != largest][: n - 1]
+    shutil.rmtree(small, ignore_errors=True)
+    small.mkdir(parents=True)
+    for p in chosen:  # sweeps of different visits share a name: keep the folders in it
+        (small / "_".join(p.relative_to(archive).parts)).write_bytes(p.read_bytes())
+    return chosen
+
+
+def cpu_name() -> str:
+    """The CPU's model name (Linux: /proc/cpuinfo), else what :mod:`platform` knows ("x86_64")."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def network_pixels(path: Path) -> float:
@@ -154,18 +186,16 @@ def main(argv: list[str] | None = None) -> None:
     archive = make_archive(work / "study", args.files, args.frames, args.seed, args.stills)
     paths = sorted(discover([archive]))
     small = work / "small"
-    small.mkdir(exist_ok=True)
-    # peak memory follows the largest frame, so the small set holds the archive's largest one too:
-    # the two runs then differ in the number of files only
-    largest = max(paths, key=network_pixels)
-    chosen = [largest] + [p for p in paths if p != largest][: args.small_files - 1]
-    for p in chosen:  # sweeps of different visits share a name: keep the folders in it
-        (small / "_".join(p.relative_to(archive).parts)).write_bytes(p.read_bytes())
+    chosen = copy_small_set(paths, archive, small, args.small_files)
+    largest = chosen[0]
 
     segmenter = Segmenter(device=args.device, batch_size=args.batch_size)
     figures = {
         "device": segmenter.device,
-        "device_name": torch.cuda.get_device_name(0) if segmenter.device.startswith("cuda") else platform.processor() or platform.machine(),
+        "device_name": torch.cuda.get_device_name(segmenter.device) if segmenter.device.startswith("cuda") else cpu_name(),
+        # a GPU run is bound by its CPU side: say which CPU, and how many cores this process may use
+        "cpu": cpu_name(),
+        "cpu_count": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "files": len(paths), "frames_per_file": 1 if args.stills else args.frames, "batch_size": args.batch_size,
         "workers": args.workers,

@@ -89,9 +89,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--speed-only", action="store_true", help="measure speed only; no training")
     parser.add_argument("--repeats", type=int, default=5, help="timed calls per speed figure")
     args = parser.parse_args(argv)
+    try:  # before minutes of making the frame cache
+        device = resolve_device(args.device)
+    except ValueError as exc:
+        parser.error(f"--device {args.device}: {exc}")
     if args.speed_only:
-        device = torch.device(resolve_device(args.device))
-        rows = {name: speed(name, device, args.repeats) for name in args.networks}
+        rows = {name: speed(name, torch.device(device), args.repeats) for name in args.networks}
         report = {"device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
                   "results": rows}
         print(json.dumps(report, indent=2))
@@ -100,7 +103,6 @@ def main(argv: list[str] | None = None) -> int:
             args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
         return 0
     train_samples, val_samples = synthetic_samples(args.n_train, args.n_val, args.cache, workers=2)
-    device = resolve_device(args.device)
     rows = {}
     for name in args.networks:
         config = TrainConfig(max_steps=10**7, crop=args.crop, learning_rate=args.lr, val_every=10**7,

@@ -39,6 +39,9 @@ def dice_table(paths: list[Path]) -> tuple[list[str], np.ndarray]:
             runs.append({str(r["name"]): _ovary_dice(r) for r in scored})
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"{path}: not an eval_real.py or ruler_scale.py --json file ({exc})") from exc
+        if not scored:  # a depth_readings.py file, say: its images have other keys
+            raise ValueError(f"{path}: no image with an ovary Dice (eval_real.py's ovary_dice, or ruler_scale.py's "
+                             "reading at factor 1)")
     names = sorted(set.intersection(*(set(r) for r in runs)))
     if not names:
         raise ValueError("no image is scored in every file")

@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from follicle_seg.errors import ModelError
 from follicle_seg.model.infer import UNCALIBRATED_DEPTHS_MM, Segmenter
 from follicle_seg.model.loss import OUTLINE
 from follicle_seg.model.train import split_holdout
@@ -97,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("folder", type=Path)
     parser.add_argument("--work", type=Path, default=Path("runs/few_shot_real"))
     parser.add_argument("--json", type=Path, default=None)
-    parser.add_argument("--init", type=Path, default=Path("models/model.pt"))
+    parser.add_argument("--init", type=Path, default=None,
+                        help="a bundle's models/model.pt to start from (default: the shipped weights)")
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--n-train", type=int, default=20)
     parser.add_argument("--n-val", type=int, default=5, help="captures held out for early stopping")
@@ -116,6 +118,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
 
+    def segmenters(weights: Path | None) -> dict[str, Segmenter]:
+        return {"": Segmenter(weights, device=args.device, uncalibrated_depths_mm=UNCALIBRATED_DEPTHS_MM),
+                "_one_depth": Segmenter(weights, device=args.device, uncalibrated_depths_mm=UNCALIBRATED_DEPTHS_MM[:1])}
+
+    try:  # before any image is read
+        before_segs = segmenters(args.init)
+    except ModelError as exc:
+        parser.error(f"--init: {exc}")
     er = _eval_real()
     items = {item[0]: item for item in er.annotated_regions(args.folder)}
     if len(items) < args.folds * 2:
@@ -125,12 +135,6 @@ def main(argv: list[str] | None = None) -> int:
     label = OUTLINE if args.labels == "outline" else OVARY
     rows: dict[str, list[dict]] = {"before": [], "after": [], "before_one_depth": [], "after_one_depth": []}
     runs = []
-
-    def segmenters(weights: Path) -> dict[str, Segmenter]:
-        return {"": Segmenter(weights, device=args.device, uncalibrated_depths_mm=UNCALIBRATED_DEPTHS_MM),
-                "_one_depth": Segmenter(weights, device=args.device, uncalibrated_depths_mm=UNCALIBRATED_DEPTHS_MM[:1])}
-
-    before_segs = segmenters(args.init)
     for k, test in enumerate(parts):
         pool = sorted(n for n in items if n not in test)
         chosen = sorted(rng.choice(pool, size=min(len(pool), args.n_train + args.n_val), replace=False).tolist())
@@ -138,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         train_idx, val_idx = split_holdout(len(chosen), args.n_val / len(chosen), args.seed)
         write_finetune_folder([items[chosen[i]] for i in train_idx], fold_dir / "data", label, args.depths)
         write_finetune_folder([items[chosen[i]] for i in val_idx], fold_dir / "val", label)
-        command = [sys.executable, "-m", "follicle_seg", "train", "--init", str(args.init),
+        command = [sys.executable, "-m", "follicle_seg", "train", "--init", str(args.init or "shipped"),
                    "--data", str(fold_dir / "data"), "--val-data", str(fold_dir / "val"),
                    "--out", str(fold_dir / "bundle"), "--max-steps", str(args.steps), "--crop", "160",
                    "--lr", str(args.lr), "--val-every", str(args.val_every), "--patience", str(args.patience),

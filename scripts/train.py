@@ -28,6 +28,7 @@ from pathlib import Path
 from follicle_seg.model.cli import synthetic_samples
 from follicle_seg.model.infer import resolve_device
 from follicle_seg.model.network import CANDIDATES
+from follicle_seg.model.paths import shipped_bundle_root
 from follicle_seg.model.train import TrainConfig, train
 
 
@@ -55,10 +56,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="processes generating the cache")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args(argv)
-    if args.network != "unet_res" and args.out.resolve() == Path.cwd().resolve():
-        parser.error("only the shipped architecture (unet_res) may be written to the repository root")
+    if args.network != "unet_res" and args.out.resolve() == shipped_bundle_root().resolve():
+        parser.error(f"--out {args.out} is the shipped bundle: only the shipped architecture (unet_res) may be "
+                     "written there")
     if not 0.0 <= args.layered_share <= 1.0:
         parser.error(f"--layered-share must lie in [0, 1], not {args.layered_share}")
+    try:  # before minutes of making the frame cache
+        device = resolve_device(args.device)
+    except ValueError as exc:
+        parser.error(f"--device {args.device}: {exc}")
     train_samples, val_samples = synthetic_samples(args.n_train, args.n_val, args.cache, workers=args.workers,
                                                    layered_share=args.layered_share)
     print(f"{len(train_samples)} training, {len(val_samples)} validation frames", flush=True)
@@ -68,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
                          checkpoints=None if args.checkpoints is None else str(args.checkpoints),
                          keep_checkpoints=args.keep_checkpoints)
     shares = f", {args.layered_share:g} layered" if args.layered_share > 0 else ""
-    report = train(train_samples, val_samples, args.out, config=config, device=resolve_device(args.device),
+    report = train(train_samples, val_samples, args.out, config=config, device=device,
                    note=f"trained on {args.n_train} synthetic frames ({args.network}{shares})",
                    command=shlex.join(["python", *sys.argv]), log=lambda m: print(m, flush=True),
                    data_info={"generator": "follicle_seg.synth.training.training_frame(seed, style=None, shift=0.0, "

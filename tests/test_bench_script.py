@@ -33,6 +33,7 @@ def test_a_tiny_benchmark_reports_every_stage_on_cpu(tmp_path: Path, monkeypatch
                     "--json", str(out)])
     figures = json.loads(out.read_text())
     assert figures["device"] == "cpu" and figures["files"] == 2 and figures["frames_per_file"] == 3
+    assert figures["device_name"] == figures["cpu"] == _script().cpu_name() and figures["cpu_count"] >= 1
     for key in ("b_decode_fps", "a_model_fps", "c_measure_fps", "serial_bound_fps", "d_full_fps",
                 "full_with_overlays_dicom_report_fps", "peak_rss_mib_1_files", "peak_rss_mib_2_files"):
         assert figures[key] > 0, key
@@ -69,3 +70,39 @@ def test_a_device_the_machine_lacks_is_one_line_before_the_archive_is_written(tm
     assert stop.value.code == 2
     assert capsys.readouterr().err.splitlines()[-1].endswith("--device cuda: device 'cuda' requested but no CUDA GPU is available.")
     assert not (tmp_path / "w").exists()
+
+
+def test_an_archive_made_with_other_options_is_replaced_and_one_made_alike_reused(tmp_path: Path) -> None:
+    from follicle_seg.io import discover, read_record
+
+    bench = _script()
+    bench.make_archive(tmp_path / "study", 2, 3, seed=1)
+    archive = bench.make_archive(tmp_path / "study", 3, 4, seed=1)  # the same --work, other options
+    assert [read_record(p).n_frames for p in discover([archive])] == [4, 4, 4]
+    first = sorted(discover([archive]))[0]
+    first.write_bytes(first.read_bytes())  # a mark: a reused archive keeps this file's change time
+    mark = first.stat().st_mtime_ns
+    bench.make_archive(tmp_path / "study", 3, 4, seed=1)
+    assert first.stat().st_mtime_ns == mark
+    stills = bench.make_archive(tmp_path / "study", 3, 4, seed=1, stills=True)
+    assert len(list(discover([stills]))) == 12
+
+
+def test_the_small_set_holds_the_chosen_files_only(tmp_path: Path) -> None:
+    bench = _script()
+    archive = bench.make_archive(tmp_path / "study", 3, 2, seed=1)
+    paths = sorted(bench.discover([archive]))
+    small = tmp_path / "small"
+    small.mkdir()
+    (small / "left_by_an_earlier_run.dcm").write_bytes(paths[0].read_bytes())
+    chosen = bench.copy_small_set(paths, archive, small, 2)
+    assert len(chosen) == 2 and chosen[0] == max(paths, key=bench.network_pixels)
+    assert sorted(p.name for p in small.iterdir()) == sorted("_".join(p.relative_to(archive).parts) for p in chosen)
+
+
+def test_the_cpu_is_named_by_its_model() -> None:
+    cpuinfo = Path("/proc/cpuinfo")
+    models = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+              if line.startswith("model name")] if cpuinfo.is_file() else []
+    name = _script().cpu_name()
+    assert name == (models[0] if models else name) and name

@@ -23,3 +23,22 @@ def test_speed_only_reports_every_named_candidate_and_the_device(tmp_path: Path)
     assert report["results"]["unet_res_resize"]["parameters_m"] == 0.413  # 1x1 up-convolutions instead of 3x3
     for row in report["results"].values():
         assert row["forward_ms_320x384"] > 0 and row["train_step_ms_8x160"] > 0
+
+
+def test_a_device_the_machine_lacks_is_one_line_before_the_frame_cache_is_made(tmp_path: Path, monkeypatch,
+                                                                               capsys) -> None:
+    import pytest
+    import torch
+
+    script = _script()
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+
+    def made(*args, **kw):
+        raise AssertionError("frames made")
+
+    monkeypatch.setattr(script, "synthetic_samples", made)
+    with pytest.raises(SystemExit) as stop:
+        script.main(["--device", "cuda", "--cache", str(tmp_path / "cache"), "--work", str(tmp_path / "w")])
+    assert stop.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1].endswith(
+        "--device cuda: device 'cuda' requested but no CUDA GPU is available.")

@@ -63,6 +63,12 @@ def test_a_file_that_is_not_an_eval_real_report_is_named(script, tmp_path, capsy
     with pytest.raises(SystemExit):
         script.main(["--a", str(good), "--b", str(bad)])
     assert "bad.json: not an eval_real.py or ruler_scale.py --json file" in capsys.readouterr().err
+    depths = tmp_path / "depths.json"  # scripts/depth_readings.py's: images, but no ovary_dice
+    depths.write_text(json.dumps({"images": [{"name": "img0", "dice": {"70": 0.5}}]}), encoding="utf-8")
+    with pytest.raises(SystemExit):
+        script.main(["--a", str(good), "--b", str(depths)])
+    assert capsys.readouterr().err.splitlines()[-1].endswith(f"{depths}: no image with an ovary Dice (eval_real.py's "
+                                                             "ovary_dice, or ruler_scale.py's reading at factor 1)")
 
 
 def test_ruler_scale_files_are_read_at_the_true_scale(script, tmp_path) -> None:

@@ -14,9 +14,6 @@ from follicle_seg.model.loss import OUTLINE
 
 from script_module import load_script  # tests/ is on sys.path
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "few_shot_real.py"
-ROOT = SCRIPT.parents[1]
-
 
 def _module():
     return load_script("few_shot_real")
@@ -61,7 +58,7 @@ def test_fine_tuning_folder_holds_outlines_at_each_assumed_depth(tmp_path: Path)
 
 def test_cross_validated_run_scores_every_image_with_networks_that_never_saw_it(tmp_path: Path, monkeypatch) -> None:
     folder = _annotated_folder(tmp_path / "real", 6)
-    monkeypatch.chdir(ROOT)
+    monkeypatch.chdir(tmp_path)  # outside the repository: the default --init is the shipped weights, wherever they are
     out = tmp_path / "summary.json"
     assert _module().main([str(folder), "--work", str(tmp_path / "work"), "--json", str(out), "--folds", "2",
                            "--n-train", "2", "--n-val", "1", "--steps", "2", "--val-every", "1"]) == 0
@@ -77,3 +74,10 @@ def test_cross_validated_run_scores_every_image_with_networks_that_never_saw_it(
     masks = sorted((tmp_path / "work" / "fold_0" / "data" / "masks").glob("*.png"))
     assert len(masks) == 2 and len(list((tmp_path / "work" / "fold_0" / "val" / "masks").glob("*.png"))) == 1
     assert set(np.unique(np.asarray(Image.open(masks[0])))) == {0, OUTLINE}
+
+
+def test_weights_that_cannot_be_loaded_are_one_line_before_any_image_is_read(tmp_path: Path, capsys) -> None:
+    with pytest.raises(SystemExit) as stop:
+        _module().main([str(tmp_path / "no_such_folder"), "--init", str(tmp_path / "missing.pt")])
+    assert stop.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1].endswith(f"--init: {tmp_path / 'missing.pt'}: weights file not found.")
