@@ -21,11 +21,10 @@ Examples
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 from pathlib import Path
 
-from follicle_seg.model.cli import synthetic_samples
+from follicle_seg.model.cli import recorded_command, synthetic_samples
 from follicle_seg.model.infer import resolve_device
 from follicle_seg.model.network import CANDIDATES
 from follicle_seg.model.paths import shipped_bundle_root
@@ -76,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     shares = f", {args.layered_share:g} layered" if args.layered_share > 0 else ""
     report = train(train_samples, val_samples, args.out, config=config, device=device,
                    note=f"trained on {args.n_train} synthetic frames ({args.network}{shares})",
-                   command=shlex.join(["python", *sys.argv]), log=lambda m: print(m, flush=True),
+                   command=recorded_command(sys.argv[1:] if argv is None else argv, program="python scripts/train.py"), log=lambda m: print(m, flush=True),
                    data_info={"generator": "follicle_seg.synth.training.training_frame(seed, style=None, shift=0.0, "
                                            f"layered_share={args.layered_share})"})
     print(f"done: {report['steps']} steps in {report['minutes']} min; after {report['after']}", flush=True)

@@ -21,6 +21,8 @@ def test_the_script_takes_the_layered_share_and_checkpoint_bound(tmp_path: Path,
     assert seen["layered_share"] == 0.5 and seen["n_val"] == 250
     assert seen["config"].keep_checkpoints == 0
     assert "layered_share=0.5" in seen["data_info"]["generator"]
+    # the bundle records the command with its folders by their last name (--out held the whole path)
+    assert seen["command"].startswith("python scripts/train.py --out b --n-train 4") and str(tmp_path) not in seen["command"]
 
 
 def _refused(script, argv: list[str], capsys) -> str:

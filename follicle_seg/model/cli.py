@@ -274,7 +274,7 @@ def train_command(
                            device=torch_device, log=_log,
                            note=f"{start_note} on {data_source}" if data_source is not None
                            else f"{start_note} on {synthetic} synthetic frames",
-                           command=_recorded_command(sys.argv[1:]),
+                           command=recorded_command(sys.argv[1:]),
                            data_info={"generator": "follicle_seg.synth.training.training_frame(seed, style=None, "
                                                    f"shift=0.0, layered_share={layered_share}, patchwork_share="
                                                    f"{patchwork_share}, poi_share={poi_share})"}
@@ -332,7 +332,7 @@ def _starting_weights(init: Path | None) -> Path | None:
 
 
 PATH_OPTIONS = ("--out", "--data", "--val-data", "--init", "--checkpoints", "--cache")
-"""Options of ``train`` whose value the bundle records by its last name only (:func:`_recorded_command`)."""
+"""Options of ``train`` whose value the bundle records by its last name only (:func:`recorded_command`)."""
 
 
 def _folder(path: Path) -> str:
@@ -341,17 +341,18 @@ def _folder(path: Path) -> str:
     return f"{Path(path).resolve().name}/"
 
 
-def _recorded_command(args: list[str]) -> str:
-    """The command line as the bundle records it, each of :data:`PATH_OPTIONS` by its last name.
+def recorded_command(args: list[str], program: str = "follicle-seg") -> str:
+    """The command line as the bundle records it, each of :data:`PATH_OPTIONS` by its last name
+    (``program`` first: ``python scripts/train.py`` for the script).
 
     Examples
     --------
-    >>> _recorded_command(["train", "--data", "/mnt/pacs/Doe_Jane", "--init=shipped", "--crop", "64"])
+    >>> recorded_command(["train", "--data", "/mnt/pacs/Doe_Jane", "--init=shipped", "--crop", "64"])
     'follicle-seg train --data Doe_Jane --init=shipped --crop 64'
-    >>> _recorded_command(["train", "--init", "/home/jd/runs/site_a/models/model.pt"])
+    >>> recorded_command(["train", "--init", "/home/jd/runs/site_a/models/model.pt"])
     'follicle-seg train --init site_a/models/model.pt'
     """
-    recorded = ["follicle-seg"]
+    recorded = program.split()
     for arg in args:
         option, equals, value = arg.partition("=")
         if recorded[-1] in PATH_OPTIONS:
