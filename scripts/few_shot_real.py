@@ -117,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
+    if args.folds < 2:  # one fold has nothing to train on
+        parser.error(f"--folds {args.folds}: at least 2 (each fold is scored by networks trained on the others)")
 
     def segmenters(weights: Path | None) -> dict[str, Segmenter]:
         return {"": Segmenter(weights, device=args.device, uncalibrated_depths_mm=UNCALIBRATED_DEPTHS_MM),

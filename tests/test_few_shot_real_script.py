@@ -81,3 +81,12 @@ def test_weights_that_cannot_be_loaded_are_one_line_before_any_image_is_read(tmp
         _module().main([str(tmp_path / "no_such_folder"), "--init", str(tmp_path / "missing.pt")])
     assert stop.value.code == 2
     assert capsys.readouterr().err.splitlines()[-1].endswith(f"--init: {tmp_path / 'missing.pt'}: weights file not found.")
+
+
+def test_one_fold_is_refused_in_one_line(tmp_path: Path, capsys) -> None:
+    """--folds 1 read every image, then stopped on a ZeroDivisionError traceback."""
+    with pytest.raises(SystemExit) as stop:
+        _module().main([str(tmp_path / "no_such_folder"), "--folds", "1"])
+    assert stop.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1].endswith("--folds 1: at least 2 (each fold is scored by networks "
+                                                             "trained on the others)")
