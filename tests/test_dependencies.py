@@ -16,7 +16,11 @@ PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
 #: Per list of requirements (the required dependencies, an extra, the build's): a release the
 #: bounds must not admit, and why.
 BROKEN = {
+    "dependencies": [
+        ("typer", "0.15.3", "with click 8.5.1 (pip's choice) every command crashed: TypeError in typer"),
+    ],
     "dev": [
+        ("click", "8.1.8", "CliRunner mixed stderr into stdout: `inspect --json` output read as JSON failed"),
         ("setuptools", "76.1.0", "tests/test_wheel.py's build failed: 'project.license must be valid'"),
     ],
     "build-system": [
