@@ -18,6 +18,7 @@ PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
 BROKEN = {
     "dependencies": [
         ("typer", "0.15.3", "with click 8.5.1 (pip's choice) every command crashed: TypeError in typer"),
+        ("python-gdcm", "3.0.24.1", "a corrupt JPEG Lossless frame decoded into noise, analysed, not rejected"),
     ],
     "dev": [
         ("click", "8.1.8", "CliRunner mixed stderr into stdout: `inspect --json` output read as JSON failed"),
