@@ -19,6 +19,10 @@ BROKEN = {
     "dependencies": [
         ("typer", "0.15.3", "with click 8.5.1 (pip's choice) every command crashed: TypeError in typer"),
         ("python-gdcm", "3.0.24.1", "a corrupt JPEG Lossless frame decoded into noise, analysed, not rejected"),
+        # pip pairs these (built for numpy 1) with numpy 2.4.6: `follicle-seg run` died importing them
+        ("pandas", "2.1.0", "numpy.dtype size changed, may indicate binary incompatibility"),
+        ("scikit-image", "0.22.0", "numpy.dtype size changed, may indicate binary incompatibility"),
+        ("opencv-python-headless", "4.8.0.74", "numpy.core.multiarray failed to import"),
     ],
     "dev": [
         ("click", "8.1.8", "CliRunner mixed stderr into stdout: `inspect --json` output read as JSON failed"),
