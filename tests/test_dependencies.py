@@ -18,6 +18,7 @@ PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
 BROKEN = {
     "dependencies": [
         ("typer", "0.15.3", "with click 8.5.1 (pip's choice) every command crashed: TypeError in typer"),
+        ("pydicom", "3.0.0", "highdicom 0.28 (the lowest admitted) needs pydicom >= 3.0.1: no install resolves"),
         ("python-gdcm", "3.0.24.1", "a corrupt JPEG Lossless frame decoded into noise, analysed, not rejected"),
         # pip pairs these (built for numpy 1) with numpy 2.4.6: `follicle-seg run` died importing them
         ("pandas", "2.1.0", "numpy.dtype size changed, may indicate binary incompatibility"),
