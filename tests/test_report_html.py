@@ -614,3 +614,17 @@ def test_a_visit_whose_baseline_needs_review_is_marked_on_the_patients_page(tmp_
     rows = {date: re.search(rf'<tr id="visit-{date}"[^>]*>.*?</td>', page).group(0) for date in ("2026-01-05", "2026-01-19")}
     assert 'class="review"' in rows["2026-01-05"] and "baseline" not in rows["2026-01-05"]
     assert 'class="review"' in rows["2026-01-19"] and "(its change from a baseline that needs review)" in rows["2026-01-19"]
+
+
+def test_the_review_reasons_are_read_once_for_every_patient_page(tmp_path: Path, monkeypatch) -> None:
+    """Each patient's page grouped the whole ``review_reasons`` table again (30 patients, 2340
+    files: 31 groupings, 40 % of a report rebuild, growing with patients x reasons)."""
+    from follicle_seg.report import patient_pages
+    from follicle_seg.review import reasons_by_ovary
+
+    calls = []
+    monkeypatch.setattr(patient_pages, "reasons_by_ovary", lambda reasons: calls.append(1) or reasons_by_ovary(reasons))
+    tables = _study(tmp_path)
+    page = _page(write_report(tmp_path, tables), "P-high-1").read_text(encoding="utf-8")
+    assert len(calls) == 1
+    assert "no calibration: sizes in pixels only (2 images" in page  # its ovary-visit's reason, as before
