@@ -628,3 +628,29 @@ def test_the_review_reasons_are_read_once_for_every_patient_page(tmp_path: Path,
     page = _page(write_report(tmp_path, tables), "P-high-1").read_text(encoding="utf-8")
     assert len(calls) == 1
     assert "no calibration: sizes in pixels only (2 images" in page  # its ovary-visit's reason, as before
+
+
+def test_a_long_dose_group_name_stays_beside_its_own_row_of_the_group_plot(tmp_path, monkeypatch) -> None:
+    """A group named as a protocol names its arms ran down the figure into the next row's name,
+    both unreadable; it is written on several lines, each row's name as high as its row at most."""
+    from follicle_seg.report import plots
+
+    names = ["Cohort A: low dose, 1 million cells per kg", "Cohort B: medium dose, 5 million cells per kg",
+             "Cohort C: high dose, 10 million cells per kg"]  # fmt: skip
+    visits = pd.DataFrame({
+        "patient_id": ["A", "A", "B", "B", "C", "C"], "group": [g for g in names for _ in (0, 1)],
+        "days_from_baseline": [0.0, 14.0] * 3, "follicle_count": [1, 2, 6, 9, 3, 4],
+        "afc": [1, 2, 5, 8, 3, 4], "max_follicle_mm": [4.0, 6.0, 12.0, 16.5, 5.0, 7.0],
+    })  # fmt: skip
+    response = visits.assign(week=[0, 2] * 3).rename(columns={
+        "follicle_count": "follicle_count_mean", "afc": "afc_mean", "max_follicle_mm": "max_follicle_mm_mean"})
+    drawn = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path, digest: drawn.append(fig) or Path(path))
+    plots.plot_group_trends(visits, response, tmp_path / "trends.png")
+    fig = drawn[0]
+    fig.savefig(io.BytesIO(), format="png")  # (lays the figure out)
+    rows = [ax for ax in fig.axes if ax.get_ylabel()]
+    assert [ax.get_ylabel().replace("\n", " ").split(" (")[0] for ax in rows] == names  # each name whole
+    for ax in rows:
+        label, box = ax.yaxis.label.get_window_extent(), ax.get_window_extent()
+        assert label.height <= box.height, ax.get_ylabel()
