@@ -640,3 +640,43 @@ def test_a_sweep_stored_one_file_per_frame_shows_its_files_in_sweep_order_each_w
                         for k, uid in enumerate(sweep, start=1)]  # fmt: skip
     other = page[page.index('id="visit-2026-01-05-R"'):]
     assert re.findall(r"&middot; ([^<]*)</figure>", other[: other.index("</td>")]) == ["still image"]
+
+
+def test_the_review_reasons_are_read_once_for_every_patient_page(tmp_path: Path, monkeypatch) -> None:
+    """Each patient's page grouped the whole ``review_reasons`` table again (30 patients, 2340
+    files: 31 groupings, 40 % of a report rebuild, growing with patients x reasons)."""
+    from follicle_seg.report import patient_pages
+    from follicle_seg.review import reasons_by_ovary
+
+    calls = []
+    monkeypatch.setattr(patient_pages, "reasons_by_ovary", lambda reasons: calls.append(1) or reasons_by_ovary(reasons))
+    tables = _study(tmp_path)
+    page = _page(write_report(tmp_path, tables), "P-high-1").read_text(encoding="utf-8")
+    assert len(calls) == 1
+    assert "no calibration: sizes in pixels only (2 images" in page  # its ovary-visit's reason, as before
+
+
+def test_a_long_dose_group_name_stays_beside_its_own_row_of_the_group_plot(tmp_path, monkeypatch) -> None:
+    """A group named as a protocol names its arms ran down the figure into the next row's name,
+    both unreadable; it is written on several lines, each row's name as high as its row at most."""
+    from follicle_seg.report import plots
+
+    names = ["Cohort A: low dose, 1 million cells per kg", "Cohort B: medium dose, 5 million cells per kg",
+             "Cohort C: high dose, 10 million cells per kg"]  # fmt: skip
+    visits = pd.DataFrame({
+        "patient_id": ["A", "A", "B", "B", "C", "C"], "group": [g for g in names for _ in (0, 1)],
+        "days_from_baseline": [0.0, 14.0] * 3, "follicle_count": [1, 2, 6, 9, 3, 4],
+        "afc": [1, 2, 5, 8, 3, 4], "max_follicle_mm": [4.0, 6.0, 12.0, 16.5, 5.0, 7.0],
+    })  # fmt: skip
+    response = visits.assign(week=[0, 2] * 3).rename(columns={
+        "follicle_count": "follicle_count_mean", "afc": "afc_mean", "max_follicle_mm": "max_follicle_mm_mean"})
+    drawn = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path, digest: drawn.append(fig) or Path(path))
+    plots.plot_group_trends(visits, response, tmp_path / "trends.png")
+    fig = drawn[0]
+    fig.savefig(io.BytesIO(), format="png")  # (lays the figure out)
+    rows = [ax for ax in fig.axes if ax.get_ylabel()]
+    assert [ax.get_ylabel().replace("\n", " ").split(" (")[0] for ax in rows] == names  # each name whole
+    for ax in rows:
+        label, box = ax.yaxis.label.get_window_extent(), ax.get_window_extent()
+        assert label.height <= box.height, ax.get_ylabel()

@@ -35,3 +35,41 @@ def test_the_band_of_an_image_given_another_side_says_the_side_it_was_analysed_w
     review = Review.read(tmp_path / "review.csv")
     notes = _notes(images, review, build_tables(images, review=review))
     assert notes["1.1"][0] == "side: right ovary (AB: tag wrong); as analysed it was the left ovary, that ovary-visit counting 1"
+
+
+def test_a_reviewed_copy_left_unchanged_by_a_rerun_is_not_written_again(tmp_path) -> None:
+    """Each build of the tables removed every reviewed copy and encoded it again (a trial's review,
+    2000 decisions on 1440 files: 157 s a run), and the report then made each one's thumbnail
+    anew; a copy whose picture is the same now stays as it was, one no decision is about goes."""
+    import os
+
+    import pandas as pd
+    from test_visits import result  # tests/ is on sys.path
+
+    from follicle_seg.report.overlay import layout_for
+    from follicle_seg.report.reviewed import reviewed_name, write_reviewed
+    from follicle_seg.review import Review
+    from follicle_seg.visits import build_tables
+
+    images = [result("1.1", [5.0, 4.0]), result("1.2", [6.0], side="R")]
+    layout = layout_for(images[0].record)
+    names = ["P1_20260105_L_1.1_f000.png", "P1_20260105_R_1.2_f000.png"]
+    for name in names:
+        Image.new("RGB", (layout.canvas_width, layout.top + layout.height + 44), (24, 24, 24)).save(tmp_path / name)
+    index = pd.DataFrame({"sop_instance_uid": ["1.1", "1.2"], "frame_index": [0, 0], "file": names})
+
+    def reviewed(*uids: str) -> set[str]:
+        lines = "".join(f"not_follicle,{u},1,50.0,50.0,AB\n" for u in uids)
+        (tmp_path / "review.csv").write_text("decision,sop_instance_uid,follicle_id,centroid_row,centroid_col,reviewer\n" + lines)
+        review = Review.read(tmp_path / "review.csv")
+        out = write_reviewed(tmp_path, index, images, review, build_tables(images, review=review))
+        return {f for f in out["file"] if f.startswith("reviewed/")}
+
+    assert reviewed("1.1", "1.2") == {reviewed_name(n) for n in names}
+    copies = {n: tmp_path / reviewed_name(n) for n in names}
+    for path in copies.values():
+        os.utime(path, ns=(1, 1))  # (as an earlier run left them)
+    assert reviewed("1.1") == {reviewed_name(names[0])}
+    assert copies[names[0]].stat().st_mtime_ns == 1  # the same picture: not written again
+    assert not copies[names[1]].exists()  # no decision about its image any more
+    assert np.asarray(Image.open(copies[names[0]])).shape[0] > layout.top + layout.height + 44  # its band drawn

@@ -86,10 +86,11 @@ def write_patient_pages(
     folder = report / PATIENTS
     csv = f"{_ROOT}follicles.csv" if (report.parent / "follicles.csv").is_file() else ""
     charts, pages = set(), set()
+    why = reasons_by_ovary(tables.get("review_reasons"))  # once: per patient it made the report quadratic
     for i, patient_id in enumerate(patients):
         chart = report / "figures" / f"tracking_{Path(links.names[patient_id]).stem}.png"  # named as its page
         group = group_label(tables["ovaries"].loc[tables["ovaries"]["patient_id"].astype(str) == patient_id, "group"].iloc[0])
-        body = _section(patient_id, group, tables, chart, report, overlays, links, checked, csv)
+        body = _section(patient_id, group, tables, chart, report, overlays, links, checked, csv, why)
         menu = [(f"{_UP}index.html", "Study report"), (f"{_UP}index.html#patients", "All patients")]
         for label, other in (("&larr; previous", patients[i - 1] if i else None),
                              ("next &rarr;", patients[i + 1] if i + 1 < len(patients) else None)):  # fmt: skip
@@ -114,13 +115,13 @@ def _section(
     links: PatientLinks,
     checked: set[tuple[str, str, str]],
     csv: str,
+    why: dict[tuple[str, str, str], str],
 ) -> str:
     ovaries = tables["ovaries"][tables["ovaries"]["patient_id"].astype(str) == patient_id]
     visits = tables["visits"][tables["visits"]["patient_id"].astype(str) == patient_id]
     follicles = tables["follicles"][tables["follicles"]["patient_id"].astype(str) == patient_id]
     images = tables["images"][tables["images"]["patient_id"].astype(str) == patient_id]
     candidates = tables.get("candidates")
-    why = {k: v for k, v in reasons_by_ovary(tables.get("review_reasons")).items() if k[0] == patient_id}
     unsure = Counter() if candidates is None else Counter(  # undecided candidates per (date, side)
         zip(*(candidates.loc[candidates["patient_id"].astype(str) == patient_id, c].astype(str)
               for c in ("study_date", "laterality"))))  # fmt: skip

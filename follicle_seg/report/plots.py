@@ -18,6 +18,7 @@ rebuilds the report after a review redraws only the patients whose tables change
 from __future__ import annotations
 
 import hashlib
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -38,6 +39,9 @@ DPI = 100
 TRACKING_LINES_MM = (10.0, 18.0)
 SIDE_NAMES = {"L": "left ovary", "R": "right ovary", "U": "side unknown"}
 SIDE_COLOURS = {"L": "#1f77b4", "R": "#d62728", "U": "#7f7f7f"}
+#: Characters of a dose group's name per line of its row's label: a row is as high as about this
+#: many (a cohort's "Arm A: low dose, 1 million cells per kg" ran into the next row's name).
+GROUP_LABEL_CHARS = 22
 _METRICS = (
     ("follicle_count", "follicle_count_mean", "Follicle count (both ovaries)"),
     ("afc", "afc_mean", "AFC, 2-10 mm (both ovaries)"),
@@ -117,7 +121,8 @@ def plot_group_trends(visits: pd.DataFrame, response: pd.DataFrame, path: str | 
             if row == rows - 1:
                 ax.set_xlabel("days from baseline")
         n = mine["patient_id"].nunique()
-        axes[row][0].set_ylabel(f"{group}\n({n} patient{'s' if n != 1 else ''})", parse_math=False)
+        name = textwrap.fill(group, GROUP_LABEL_CHARS)
+        axes[row][0].set_ylabel(f"{name}\n({n} patient{'s' if n != 1 else ''})", parse_math=False)
     for ax in axes[0]:  # once every group is drawn (the rows of a column share it): read against zero
         ax.set_ylim(bottom=0)
     return _save(fig, path, digest)

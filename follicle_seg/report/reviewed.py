@@ -7,7 +7,9 @@ Each overlay of an image a decision is about gets a reviewed copy: the follicle 
 its decision, and a band under the image listing the image's decisions, their reviewer and the
 ovary-visit's count before and after the review. The analysed overlay stays as it was (the
 evidence of the analysis); the report, the worksheet and the review gallery show the reviewed
-copy. The copies are made afresh whenever the tables are built, and removed with the review.
+copy. The copies are drawn again whenever the tables are built (a copy whose picture is
+unchanged is left as it was, and with it its report thumbnail; those no decision is about any
+longer are removed), and removed with the review.
 """
 
 from __future__ import annotations
@@ -16,12 +18,13 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw
 
-from follicle_seg.atomic import atomic_write
-from follicle_seg.report.overlay_files import REVIEWED
+from follicle_seg.report.overlay_files import REVIEWED, write_overlay
 from follicle_seg.report.overlay import draw_title, layout_for, overlay_font, title
+from follicle_seg.report.thumbnails import remove_stale
 from follicle_seg.review import CONFIRMED, FOLLICLE, NOT_FOLLICLE, SIDES, Review, uid_tail
 from follicle_seg.types import Follicle, ImageResult
 
@@ -59,8 +62,8 @@ def write_reviewed(
     of ``review`` are about; returns ``index`` with those overlays' ``file`` naming their copy.
     Without decisions, removes earlier copies and returns ``index`` unchanged."""
     folder = overlays_dir / REVIEWED
-    shutil.rmtree(folder, ignore_errors=True)
     if not review.decisions or index.empty:
+        shutil.rmtree(folder, ignore_errors=True)
         return index
     notes = _notes(results, review, tables)
     files = dict(zip(zip(index["sop_instance_uid"].astype(str), index["frame_index"].astype(int)), index["file"]))
@@ -77,10 +80,21 @@ def write_reviewed(
             continue
         target = overlays_dir / reviewed_name(name)
         target.parent.mkdir(parents=True, exist_ok=True)
-        image = _stamped(source, by_uid[uid], marks, [*(text for _, _, text in marks), *lines], sided.get(uid))
-        atomic_write(target, lambda tmp: image.save(tmp, format="PNG"))
+        image = np.asarray(_stamped(source, by_uid[uid], marks, [*(text for _, _, text in marks), *lines], sided.get(uid)))
+        if not _holds(target, image):  # (a review of a trial: 2000 copies encoded again each run)
+            write_overlay(target, image)
         renamed[name] = reviewed_name(name)
+    remove_stale(folder, {overlays_dir / n for n in renamed.values()})
     return index.assign(file=[renamed.get(f, f) for f in index["file"]])
+
+
+def _holds(path: Path, image: np.ndarray) -> bool:
+    """Whether the PNG ``path`` holds these pixels already."""
+    try:
+        with Image.open(path) as opened:
+            return np.array_equal(np.asarray(opened.convert("RGB")), image)
+    except (OSError, SyntaxError, ValueError):  # absent, cut short or not a PNG: draw it
+        return False
 
 
 def _marks(result: ImageResult | None, review: Review) -> list[tuple[Follicle, tuple[int, int, int], str]]:
