@@ -39,6 +39,7 @@ from follicle_seg.filehash import file_sha256
 from follicle_seg.intake import Anonymise, Input, header_pass, unchanged
 from follicle_seg.interrupt import Terminated
 from follicle_seg.io import discover
+from follicle_seg.io.discover import as_inputs
 from follicle_seg.isolation import WorkerPool
 from follicle_seg.memory import bound_caches
 from follicle_seg.model.metadata import verified_sha256
@@ -84,13 +85,16 @@ def _anonymiser(key: bytes | None) -> Anonymise:
     return lambda record: replace(record, patient_id=pseudonym(record.patient_id, key), series_description="")
 
 
-def run(inputs: Iterable[str | Path], options: RunOptions, *, progress=None) -> RunSummary:
-    """Analyse every DICOM file under `inputs`; write tables, overlays, DICOM and report to ``options.out``.
+def run(inputs: str | Path | Iterable[str | Path], options: RunOptions, *, progress=None) -> RunSummary:
+    """Analyse every DICOM file under `inputs` (files or folders; one path alone is one input);
+    write tables, overlays, DICOM and report to ``options.out``.
 
     Raises `OutputError` / `FollicleSegError` only when the run itself cannot proceed.
     """
     t0 = time.perf_counter()
-    inputs = list(inputs)
+    inputs = as_inputs(inputs)
+    if not inputs:
+        raise FollicleSegError("no INPUT given: name the files or folders of the scans")
     missing = [str(p) for p in inputs if not os.path.lexists(p)]
     if missing:  # a mistyped INPUT: said before anything is made
         raise FollicleSegError(f"{', '.join(missing)}: no such file or folder")

@@ -1412,3 +1412,14 @@ def test_run_given_a_dicomdir_reads_its_folder_and_says_so(tmp_path):
     assert f"{index} is a DICOMDIR index: reading the files under its folder {index.parent}" in result.output
     images = _tables(out)["images"]
     assert list(zip(images.path, images.status)) == [(str(index.parent / "PT000000/ST000000/SE000000/IM000000"), "ok")]
+
+
+def test_run_given_one_folder_as_a_string_runs_on_it_and_none_at_all_is_said(study, tmp_path):
+    """``run("study/dicom", options)`` took each character for an input: "s, t, u, d, y, ...: no
+    such file or folder"; ``run([], options)`` said "no files found under " and nothing more."""
+    one = _first_files(study, tmp_path / "one", 1)
+    summary = run(str(one), RunOptions(out=tmp_path / "o", isolate=False, overlays=False, dicom=False, report=False))
+    assert (summary.inputs, summary.ok) == (1, 1)
+    with pytest.raises(FollicleSegError, match="^no INPUT given: name the files or folders of the scans$"):
+        run([], RunOptions(out=tmp_path / "none"))
+    assert not (tmp_path / "none").exists()
