@@ -1052,10 +1052,13 @@ def test_a_cohort_file_that_misses_a_scanned_patient_or_lists_an_unscanned_one_i
     assert run([study / "dicom"], RunOptions(out=out, cohort=study / "cohort.csv", workers=1, dicom=False)).cohort_notes == []
 
 
-@pytest.mark.parametrize("bad", [dict(executor="ray"), dict(batch_size=0), dict(workers=0)])
+@pytest.mark.parametrize("bad", [dict(executor="ray"), dict(batch_size=0), dict(workers=0), dict(decode_timeout_s=0),
+                                 dict(decode_timeout_s=-1.0), dict(decode_timeout_s=float("nan"))])
 def test_run_options_that_cannot_run_are_refused_when_made(tmp_path, bad):
-    """An unknown executor ran locally in silence (only the command line checked it)."""
-    with pytest.raises(ValueError, match="executor must be|at least 1"):
+    """An unknown executor ran locally in silence (only the command line checked it); a decoding
+    time limit of 0 s or less failed every file of the run, each 'reading the header: no answer
+    within 0 s: decoder process killed'."""
+    with pytest.raises(ValueError, match="executor must be|at least 1|decode_timeout_s must be"):
         RunOptions(out=tmp_path, **bad)
 
 
