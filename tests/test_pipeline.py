@@ -1426,3 +1426,33 @@ def test_run_given_one_folder_as_a_string_runs_on_it_and_none_at_all_is_said(stu
     with pytest.raises(FollicleSegError, match="^no INPUT given: name the files or folders of the scans$"):
         run([], RunOptions(out=tmp_path / "none"))
     assert not (tmp_path / "none").exists()
+
+
+def test_a_second_run_in_the_same_process_is_refused_while_one_goes_on(study, tmp_path, monkeypatch):
+    """Two runs on two threads of one process, into two folders, each wrote the other's lines into
+    its run.log (both held both 'inputs:' lines and both 'run finished' lines): the audit trail of
+    a run named scans it never read. The second is now refused before its OUT is made."""
+    import threading
+
+    from follicle_seg import pipeline
+    from follicle_seg.options import RunSummary
+
+    started, release = threading.Event(), threading.Event()
+
+    def held(inputs, paths, options, *rest):
+        started.set()
+        release.wait(10)
+        return RunSummary(out=options.out)
+
+    monkeypatch.setattr(pipeline, "_run", held)
+    first = threading.Thread(target=run, args=([study / "dicom"], RunOptions(out=tmp_path / "a")))
+    first.start()
+    try:
+        assert started.wait(30)
+        with pytest.raises(FollicleSegError, match="^another run is going on in this process"):
+            run([study / "dicom"], RunOptions(out=tmp_path / "b"))
+        assert not (tmp_path / "b").exists()
+    finally:
+        release.set()
+        first.join()
+    assert run([study / "dicom"], RunOptions(out=tmp_path / "b")).out == tmp_path / "b"  # after it, one runs
