@@ -41,6 +41,8 @@ class RunOptions:
             raise ValueError(f"executor must be 'local' or 'dask', not {self.executor!r}")
         if self.batch_size < 1 or self.workers < 1:
             raise ValueError(f"batch_size and workers must be at least 1 (got {self.batch_size}, {self.workers})")
+        if not self.decode_timeout_s > 0:  # (NaN too)
+            raise ValueError(f"decode_timeout_s must be a positive number of seconds, not {self.decode_timeout_s}")
 
 
 @dataclass

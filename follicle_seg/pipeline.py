@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import re
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -39,6 +40,7 @@ from follicle_seg.filehash import file_sha256
 from follicle_seg.intake import Anonymise, Input, header_pass, unchanged
 from follicle_seg.interrupt import Terminated
 from follicle_seg.io import discover
+from follicle_seg.io.discover import as_inputs
 from follicle_seg.isolation import WorkerPool
 from follicle_seg.memory import bound_caches
 from follicle_seg.model.metadata import verified_sha256
@@ -84,13 +86,21 @@ def _anonymiser(key: bytes | None) -> Anonymise:
     return lambda record: replace(record, patient_id=pseudonym(record.patient_id, key), series_description="")
 
 
-def run(inputs: Iterable[str | Path], options: RunOptions, *, progress=None) -> RunSummary:
-    """Analyse every DICOM file under `inputs`; write tables, overlays, DICOM and report to ``options.out``.
+#: Held by the run going on in this process: its run.log is a handler of the package's logger and
+#: its warnings go there (``outdir.warnings_logged``), both process-wide.
+_RUNNING = threading.Lock()
+
+
+def run(inputs: str | Path | Iterable[str | Path], options: RunOptions, *, progress=None) -> RunSummary:
+    """Analyse every DICOM file under `inputs` (files or folders; one path alone is one input);
+    write tables, overlays, DICOM and report to ``options.out``.
 
     Raises `OutputError` / `FollicleSegError` only when the run itself cannot proceed.
     """
     t0 = time.perf_counter()
-    inputs = list(inputs)
+    inputs = as_inputs(inputs)
+    if not inputs:
+        raise FollicleSegError("no INPUT given: name the files or folders of the scans")
     missing = [str(p) for p in inputs if not os.path.lexists(p)]
     if missing:  # a mistyped INPUT: said before anything is made
         raise FollicleSegError(f"{', '.join(missing)}: no such file or folder")
@@ -115,21 +125,28 @@ def run(inputs: Iterable[str | Path], options: RunOptions, *, progress=None) -> 
                                    "give the folder of the scans as INPUT and another --out")  # fmt: skip
         raise FollicleSegError(f"no files found under {', '.join(map(str, inputs))}")
     bound_caches()  # keeps peak memory flat over thousands of files
-    prepare_out(out)
-    with exclusive(out), warnings_logged():
-        handler = start_log(out)
-        try:
-            remove_temporary(out)
-            return _run(inputs, paths, replace(options, out=out), cohort, key, progress, t0, indexes)
-        except FollicleSegError as exc:  # said in run.log too, not only on the console
-            log.error("run stopped: %s", exc)
-            raise
-        except KeyboardInterrupt as exc:
-            log.warning("run %s: %s", "stopped (SIGTERM)" if isinstance(exc, Terminated) else "interrupted", INTERRUPTED)
-            raise
-        finally:
-            log.removeHandler(handler)
-            handler.close()
+    if not _RUNNING.acquire(blocking=False):
+        raise FollicleSegError("another run is going on in this process (another thread): each run.log would hold "
+                               "the other's lines; run one after the other, or in separate processes")
+    try:
+        prepare_out(out)
+        with exclusive(out), warnings_logged():
+            handler = start_log(out)
+            try:
+                remove_temporary(out)
+                return _run(inputs, paths, replace(options, out=out), cohort, key, progress, t0, indexes)
+            except FollicleSegError as exc:  # said in run.log too, not only on the console
+                log.error("run stopped: %s", exc)
+                raise
+            except KeyboardInterrupt as exc:
+                log.warning("run %s: %s", "stopped (SIGTERM)" if isinstance(exc, Terminated) else "interrupted",
+                            INTERRUPTED)
+                raise
+            finally:
+                log.removeHandler(handler)
+                handler.close()
+    finally:
+        _RUNNING.release()
 
 
 def _check_weights(weights: Path) -> None:

@@ -100,3 +100,12 @@ def test_a_link_that_leads_nowhere_is_said_to_be_one(tmp_path: Path) -> None:
     assert not_read(tmp_path / "IM1") == "a link to /mnt/nas/IM1, which cannot be reached (No such file or directory): not read"
     assert not_read(tmp_path / "loop") == (f"a link to {tmp_path / 'loop'}, which cannot be reached "
                                            "(Too many levels of symbolic links): not read")
+
+
+def test_a_single_path_given_alone_is_one_input_not_its_characters(tmp_path: Path) -> None:
+    """``discover("study")`` iterated the string: it yielded the paths ``s``, ``t``, ``u``, ...
+    (none of them files) and not one file of the folder."""
+    (tmp_path / "study" / "v1").mkdir(parents=True)
+    (tmp_path / "study" / "v1" / "IM1").write_bytes(b"x")
+    for given in (str(tmp_path / "study"), tmp_path / "study"):
+        assert list(discover(given)) == [tmp_path / "study" / "v1" / "IM1"]

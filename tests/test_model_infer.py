@@ -119,6 +119,32 @@ def test_an_uncalibrated_frame_keeps_its_most_confident_depth(segmenter: Segment
         Segmenter(device="cpu", uncalibrated_depths_mm=())
 
 
+def test_a_numpy_frame_is_segmented_at_its_pixel_size_and_one_that_cannot_be_is_refused(segmenter: Segmenter) -> None:
+    """A grey frame from outside DICOM, with its pixel size, gives probabilities on its own grid.
+    A frame the network cannot read was not refused: this frame as 0-1 floats (no pixel above
+    grey 4, so no scan fan) came back 'network: no ovary', ovary Dice 0.88 -> 0, probabilities up
+    to 0.99 off; a zero, negative or half-given pixel size was read (the half silently dropped
+    for three assumed depths); an RGB or 3-D array stopped in OpenCV with a C++ assertion."""
+    from follicle_seg.instances import labels_from_probs
+    from follicle_seg.synth.training import training_frame
+
+    frame = training_frame(1_000_003)
+    probs, flags = segmenter.predict([(frame.pixels, frame.spacing_row_mm, frame.spacing_col_mm)])[0]
+    assert probs.shape == (3, *frame.pixels.shape) and probs.dtype == np.float32
+    np.testing.assert_allclose(probs.sum(0), 1.0, atol=1e-5)
+    assert dice(labels_from_probs(probs) > 0, frame.labels > 0) > 0.5 and isinstance(flags, tuple)
+    px, mm = frame.pixels, frame.spacing_row_mm
+    for image, message in (((px / 255.0, mm, mm), r"image 2: pixels of type float64: give uint8 grey levels 0-255"),
+                           ((np.stack([px] * 3, -1), mm, mm), r"image 2: pixels of shape \(\d+, \d+, 3\): give one grey"),
+                           ((px[:0], mm, mm), r"image 2: pixels of shape \(0, \d+\)"),
+                           ((px, 0.0, mm), r"image 2: pixel size \(0.0, 0.\d+\) mm: give both .* or both None"),
+                           ((px, -mm, mm), r"image 2: pixel size \(-0.\d+, 0.\d+\) mm"),
+                           ((px, float("nan"), mm), r"image 2: pixel size \(nan, "),
+                           ((px, mm, None), r"image 2: pixel size \(0.\d+, None\) mm")):  # fmt: skip
+        with pytest.raises(ValueError, match=message):
+            segmenter.predict([(px, mm, mm), image])
+
+
 def test_large_frames_go_fewer_per_forward_pass(segmenter: Segmenter, monkeypatch) -> None:
     """Peak memory follows the batch size, not the largest frame: a pass never holds more
     than ``batch_size`` typical frames' worth of pixels; outputs keep the input order."""

@@ -1052,10 +1052,13 @@ def test_a_cohort_file_that_misses_a_scanned_patient_or_lists_an_unscanned_one_i
     assert run([study / "dicom"], RunOptions(out=out, cohort=study / "cohort.csv", workers=1, dicom=False)).cohort_notes == []
 
 
-@pytest.mark.parametrize("bad", [dict(executor="ray"), dict(batch_size=0), dict(workers=0)])
+@pytest.mark.parametrize("bad", [dict(executor="ray"), dict(batch_size=0), dict(workers=0), dict(decode_timeout_s=0),
+                                 dict(decode_timeout_s=-1.0), dict(decode_timeout_s=float("nan"))])
 def test_run_options_that_cannot_run_are_refused_when_made(tmp_path, bad):
-    """An unknown executor ran locally in silence (only the command line checked it)."""
-    with pytest.raises(ValueError, match="executor must be|at least 1"):
+    """An unknown executor ran locally in silence (only the command line checked it); a decoding
+    time limit of 0 s or less failed every file of the run, each 'reading the header: no answer
+    within 0 s: decoder process killed'."""
+    with pytest.raises(ValueError, match="executor must be|at least 1|decode_timeout_s must be"):
         RunOptions(out=tmp_path, **bad)
 
 
@@ -1412,3 +1415,44 @@ def test_run_given_a_dicomdir_reads_its_folder_and_says_so(tmp_path):
     assert f"{index} is a DICOMDIR index: reading the files under its folder {index.parent}" in result.output
     images = _tables(out)["images"]
     assert list(zip(images.path, images.status)) == [(str(index.parent / "PT000000/ST000000/SE000000/IM000000"), "ok")]
+
+
+def test_run_given_one_folder_as_a_string_runs_on_it_and_none_at_all_is_said(study, tmp_path):
+    """``run("study/dicom", options)`` took each character for an input: "s, t, u, d, y, ...: no
+    such file or folder"; ``run([], options)`` said "no files found under " and nothing more."""
+    one = _first_files(study, tmp_path / "one", 1)
+    summary = run(str(one), RunOptions(out=tmp_path / "o", isolate=False, overlays=False, dicom=False, report=False))
+    assert (summary.inputs, summary.ok) == (1, 1)
+    with pytest.raises(FollicleSegError, match="^no INPUT given: name the files or folders of the scans$"):
+        run([], RunOptions(out=tmp_path / "none"))
+    assert not (tmp_path / "none").exists()
+
+
+def test_a_second_run_in_the_same_process_is_refused_while_one_goes_on(study, tmp_path, monkeypatch):
+    """Two runs on two threads of one process, into two folders, each wrote the other's lines into
+    its run.log (both held both 'inputs:' lines and both 'run finished' lines): the audit trail of
+    a run named scans it never read. The second is now refused before its OUT is made."""
+    import threading
+
+    from follicle_seg import pipeline
+    from follicle_seg.options import RunSummary
+
+    started, release = threading.Event(), threading.Event()
+
+    def held(inputs, paths, options, *rest):
+        started.set()
+        release.wait(10)
+        return RunSummary(out=options.out)
+
+    monkeypatch.setattr(pipeline, "_run", held)
+    first = threading.Thread(target=run, args=([study / "dicom"], RunOptions(out=tmp_path / "a")))
+    first.start()
+    try:
+        assert started.wait(30)
+        with pytest.raises(FollicleSegError, match="^another run is going on in this process"):
+            run([study / "dicom"], RunOptions(out=tmp_path / "b"))
+        assert not (tmp_path / "b").exists()
+    finally:
+        release.set()
+        first.join()
+    assert run([study / "dicom"], RunOptions(out=tmp_path / "b")).out == tmp_path / "b"  # after it, one runs

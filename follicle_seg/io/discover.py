@@ -13,10 +13,11 @@ SKIPPED_NAMES = frozenset({"DICOMDIR"})
 
 
 def discover(
-    paths: Iterable[str | Path], *, exclude: Iterable[str | Path] = (), indexes: list[Path] | None = None
+    paths: str | Path | Iterable[str | Path], *, exclude: Iterable[str | Path] = (),
+    indexes: list[Path] | None = None,
 ) -> Iterator[Path]:
-    """Yield every file under ``paths`` (files or folders, searched recursively), sorted, as
-    absolute paths.
+    """Yield every file under ``paths`` (files or folders, searched recursively; one path alone
+    is one input, :func:`as_inputs`), sorted, as absolute paths.
 
     Any file name counts (scanners write ``IM0001``, ``1.2.840...``, no extension): non-DICOM,
     hidden and temporary files are yielded too, so that each gets its own rejected row later;
@@ -46,7 +47,7 @@ def discover(
     """
     found: set[Path] = set()
     skipped = [Path(os.path.realpath(e)) for e in exclude]
-    for raw in paths:
+    for raw in as_inputs(paths):
         # absolute, ".." folded: a file is one input whatever the working folder or spelling
         # (resume and duplicate checks key on the path)
         path = Path(os.path.abspath(raw))
@@ -60,6 +61,16 @@ def discover(
             elif indexes is not None and p not in indexes:
                 indexes.append(p)
     yield from sorted(found)
+
+
+def as_inputs(paths: str | Path | Iterable[str | Path]) -> list[str | Path]:
+    """The inputs as a list: one path given alone (a string, a ``Path``) is one input, not the
+    characters of its name.
+
+    >>> as_inputs("study/dicom"), as_inputs(["a", Path("b")])
+    (['study/dicom'], ['a', PosixPath('b')])
+    """
+    return [paths] if isinstance(paths, (str, Path)) else list(paths)
 
 
 def is_index(path: str | Path) -> bool:

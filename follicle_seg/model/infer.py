@@ -165,6 +165,28 @@ def ood_flags(probs: np.ndarray) -> tuple[str, ...]:
     return tuple(flags)
 
 
+def check_image(k: int, pixels: np.ndarray, spacing_row_mm: float | None, spacing_col_mm: float | None) -> None:
+    """Refuse image ``k`` in one line where the network cannot read it: it sees uint8 grey
+    levels (the scan fan is what is brighter than grey 4: a 0-1 float image has none) and a
+    pixel size, or none at all.
+
+    >>> check_image(1, np.zeros((4, 4)), 0.2, 0.2)
+    Traceback (most recent call last):
+    ...
+    ValueError: image 1: pixels of type float64: give uint8 grey levels 0-255 (a 0-1 image: times 255, then astype(uint8)).
+    """
+    shape, dtype = np.shape(pixels), np.asarray(pixels).dtype
+    if len(shape) != 2 or min(shape) == 0:
+        raise ValueError(f"image {k}: pixels of shape {shape}: give one grey 2-D array (rows x cols), not empty.")
+    if dtype != np.uint8:
+        raise ValueError(f"image {k}: pixels of type {dtype}: give uint8 grey levels 0-255 "
+                         "(a 0-1 image: times 255, then astype(uint8)).")
+    spacing = (spacing_row_mm, spacing_col_mm)
+    if spacing != (None, None) and not all(s is not None and np.isfinite(s) and s > 0 for s in spacing):
+        raise ValueError(f"image {k}: pixel size {spacing} mm: give both (rows, columns) as positive numbers, "
+                         "or both None (uncalibrated).")
+
+
 class Segmenter:
     """The shipped (or a fine-tuned) network, ready to segment frames.
 
@@ -239,7 +261,8 @@ class Segmenter:
         Parameters
         ----------
         images
-            ``(pixels uint8 rows x cols, spacing_row_mm or None, spacing_col_mm or None)``.
+            ``(pixels uint8 rows x cols, spacing_row_mm or None, spacing_col_mm or None)``: grey
+            levels 0-255 (a frame from outside DICOM too), its pixel size in mm, both or neither.
 
         Returns
         -------
@@ -247,7 +270,15 @@ class Segmenter:
             One ``(probs float32 (3, rows, cols), flags)`` per image, in order. An image without
             spacing is read once per depth of ``uncalibrated_depths_mm``; the reading with the
             largest :func:`~follicle_seg.instances.ovary_score` is returned.
+
+        Raises
+        ------
+        ValueError
+            An image the network cannot read: not a 2-D uint8 array, or a pixel size that is not
+            two positive numbers (nor two ``None``); the message names the image (from 1).
         """
+        for k, (px, sr, sc, *_) in enumerate(images, 1):
+            check_image(k, px, sr, sc)
         spacings = [[(sr, sc)] if sr is not None and sc is not None
                     else [(d / max(np.shape(px)[0], 1),) * 2 for d in self.uncalibrated_depths_mm]
                     for px, sr, sc, *_ in images]
