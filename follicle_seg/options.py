@@ -70,7 +70,8 @@ class RunSummary:
     def line(self) -> str:
         head = f"{self.inputs} files: {self.ok} ok, {self.rejected} rejected, {self.failed} failed ({self.resumed} already done)"
         if not self.device:  # nothing was segmented: the tables were rebuilt
-            return f"{head}; nothing left to analyse, tables rebuilt in {self.seconds:.1f} s"
+            what = "no frame segmented" if self.failed else "nothing left to analyse"  # (files failed before it)
+            return f"{head}; {what}, tables rebuilt in {self.seconds:.1f} s"
         return f"{head}; {self.frames} frames in {self.seconds:.1f} s ({self.frames_per_s:.1f} frames/s on {self.device})"
 
 

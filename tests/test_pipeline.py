@@ -1456,3 +1456,14 @@ def test_a_second_run_in_the_same_process_is_refused_while_one_goes_on(study, tm
         release.set()
         first.join()
     assert run([study / "dicom"], RunOptions(out=tmp_path / "b")).out == tmp_path / "b"  # after it, one runs
+
+
+def test_the_summary_of_a_run_whose_every_file_failed_does_not_say_nothing_was_left() -> None:
+    """Four files failing before any frame was segmented read "nothing left to analyse", as if
+    every one had been done before."""
+    from follicle_seg.options import RunSummary
+
+    line = RunSummary(out=Path("o"), inputs=4, failed=4, seconds=1.0).line()
+    assert line == "4 files: 0 ok, 0 rejected, 4 failed (0 already done); no frame segmented, tables rebuilt in 1.0 s"
+    resumed = RunSummary(out=Path("o"), inputs=4, ok=4, resumed=4, seconds=1.0).line()
+    assert resumed.endswith("(4 already done); nothing left to analyse, tables rebuilt in 1.0 s")
