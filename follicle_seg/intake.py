@@ -176,9 +176,11 @@ def header_pass(
 def _unlike(item: Input, first: Input, decoders: WorkerPool | None) -> str:
     """What a duplicate's reason adds when its file is not a copy of ``first``'s: "same pixel
     data" when only their headers differ, "the same image, encoded otherwise" when their decoded
-    frames agree (an archive that re-encoded it: :func:`~follicle_seg.io.dicom.same_image`), else
-    "a different image" (a scanner or archive that gave two images one UID: this one is not
-    analysed)."""
+    frames agree (an archive that re-encoded it losslessly or nearly:
+    :func:`~follicle_seg.io.dicom.same_image`), else "a different image" (a scanner or archive
+    that gave two images one UID: this one is not analysed, its ovary-visit is flagged). Files
+    that cannot be compared (a frame that does not decode, a decoder out of time) are taken for
+    different images: an image lost in silence costs more than a look."""
     if item.sha256 == first.sha256:
         return ""
     try:
@@ -186,8 +188,8 @@ def _unlike(item: Input, first: Input, decoders: WorkerPool | None) -> str:
             return " (same pixel data, other header values)"
         if _call(decoders, same_image, item.path, first.path):
             return " (the same image, encoded otherwise)"
-    except Exception:  # noqa: BLE001 - a batch never dies on one file
-        return " (the files differ: check which holds the image)"
+    except Exception:  # noqa: BLE001 - a batch never dies on one file; not compared: taken as different
+        pass
     return f", {DIFFERENT_IMAGE}: not analysed; the scanner or archive gave two images one SOP Instance UID"
 
 
