@@ -12,6 +12,10 @@ from follicle_seg.model.paths import METADATA, WEIGHTS, bundle_root_of, shipped_
 from follicle_seg.types import Network
 
 
+#: The longest decoding time limit a run takes, s: a decoder call cannot wait longer (inf overflowed).
+MAX_DECODE_TIMEOUT_S = 86400
+
+
 @dataclass(frozen=True)
 class RunOptions:
     """Settings of one batch run (the `run` command's options)."""
@@ -41,8 +45,9 @@ class RunOptions:
             raise ValueError(f"executor must be 'local' or 'dask', not {self.executor!r}")
         if self.batch_size < 1 or self.workers < 1:
             raise ValueError(f"batch_size and workers must be at least 1 (got {self.batch_size}, {self.workers})")
-        if not self.decode_timeout_s > 0:  # (NaN too)
-            raise ValueError(f"decode_timeout_s must be a positive number of seconds, not {self.decode_timeout_s}")
+        if not isinstance(self.decode_timeout_s, (int, float)) or not 0 < self.decode_timeout_s <= MAX_DECODE_TIMEOUT_S:
+            raise ValueError(f"decode_timeout_s must be a number of seconds above 0 and at most {MAX_DECODE_TIMEOUT_S} "
+                             f"(a day), not {self.decode_timeout_s!r}")  # (NaN, inf: a decoder call cannot wait them)
 
 
 @dataclass

@@ -49,6 +49,7 @@ def make_archive(root: Path, files: int, frames: int, seed: int, stills: bool = 
     stamp = root / "bench_archive.json"
     if (root / "dicom").is_dir() and stamp.is_file() and json.loads(stamp.read_text()) == made_with:
         return root / "dicom"
+    stamp.unlink(missing_ok=True)  # a rebuild cut short is never taken for the archive it replaced
     patients = max(1, -(-files // 4))  # 2 sides x 2 visits = 4 sweeps per patient
     write_study(root, patients=patients, visits=2, seed=seed, frames_per_sweep=frames, stills_per_ovary=0,
                 sweep_files="frames" if stills else "cine")  # fmt: skip

@@ -128,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
         before_segs = segmenters(args.init)
     except ModelError as exc:
         parser.error(f"--init: {exc}")
+    except ValueError as exc:  # a device the machine lacks
+        parser.error(f"--device: {exc}")
     er = _eval_real()
     items = {item[0]: item for item in er.annotated_regions(args.folder)}
     if len(items) < args.folds * 2:

@@ -32,7 +32,8 @@ from follicle_seg.model.train import TrainConfig, train
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     allow_abbrev=False)  # (an abbreviated path option would be recorded whole)
     parser.add_argument("--out", type=Path, required=True, help="bundle folder to write")
     parser.add_argument("--n-train", type=int, default=1200)
     parser.add_argument("--n-val", type=int, default=60)

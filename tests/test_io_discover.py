@@ -109,3 +109,8 @@ def test_a_single_path_given_alone_is_one_input_not_its_characters(tmp_path: Pat
     (tmp_path / "study" / "v1" / "IM1").write_bytes(b"x")
     for given in (str(tmp_path / "study"), tmp_path / "study"):
         assert list(discover(given)) == [tmp_path / "study" / "v1" / "IM1"]
+    from pathlib import PurePosixPath
+
+    from follicle_seg.io.discover import as_inputs
+
+    assert as_inputs(PurePosixPath("a/b")) == [PurePosixPath("a/b")]  # any path object, not its parts

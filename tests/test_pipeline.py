@@ -1053,7 +1053,8 @@ def test_a_cohort_file_that_misses_a_scanned_patient_or_lists_an_unscanned_one_i
 
 
 @pytest.mark.parametrize("bad", [dict(executor="ray"), dict(batch_size=0), dict(workers=0), dict(decode_timeout_s=0),
-                                 dict(decode_timeout_s=-1.0), dict(decode_timeout_s=float("nan"))])
+                                 dict(decode_timeout_s=-1.0), dict(decode_timeout_s=float("nan")),
+                                 dict(decode_timeout_s=float("inf")), dict(decode_timeout_s=3e6), dict(decode_timeout_s="30")])
 def test_run_options_that_cannot_run_are_refused_when_made(tmp_path, bad):
     """An unknown executor ran locally in silence (only the command line checked it); a decoding
     time limit of 0 s or less failed every file of the run, each 'reading the header: no answer

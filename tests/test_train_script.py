@@ -23,6 +23,8 @@ def test_the_script_takes_the_layered_share_and_checkpoint_bound(tmp_path: Path,
     assert "layered_share=0.5" in seen["data_info"]["generator"]
     # the bundle records the command with its folders by their last name (--out held the whole path)
     assert seen["command"].startswith("python scripts/train.py --out b --n-train 4") and str(tmp_path) not in seen["command"]
+    with pytest.raises(SystemExit):  # an abbreviated path option would be recorded whole: refused
+        script.main(["--ou", str(tmp_path / "b"), "--device", "cpu"])
 
 
 def _refused(script, argv: list[str], capsys) -> str:

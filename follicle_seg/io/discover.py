@@ -63,14 +63,14 @@ def discover(
     yield from sorted(found)
 
 
-def as_inputs(paths: str | Path | Iterable[str | Path]) -> list[str | Path]:
-    """The inputs as a list: one path given alone (a string, a ``Path``) is one input, not the
+def as_inputs(paths: str | os.PathLike | Iterable[str | Path]) -> list:
+    """The inputs as a list: one path given alone (a string, any path object) is one input, not the
     characters of its name.
 
     >>> as_inputs("study/dicom"), as_inputs(["a", Path("b")])
     (['study/dicom'], ['a', PosixPath('b')])
     """
-    return [paths] if isinstance(paths, (str, Path)) else list(paths)
+    return [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
 
 
 def is_index(path: str | Path) -> bool:
