@@ -95,8 +95,20 @@ def run(inputs: str | Path | Iterable[str | Path], options: RunOptions, *, progr
     """Analyse every DICOM file under `inputs` (files or folders; one path alone is one input);
     write tables, overlays, DICOM and report to ``options.out``.
 
-    Raises `OutputError` / `FollicleSegError` only when the run itself cannot proceed.
+    Raises `OutputError` / `FollicleSegError` only when the run itself cannot proceed; one run at a
+    time in a process (its warnings go to its run.log: another thread's run would log into it).
     """
+    if not _RUNNING.acquire(blocking=False):
+        raise FollicleSegError("another run is going on in this process (another thread): each run.log would hold "
+                               "the other's lines; run one after the other, or in separate processes")
+    try:
+        return _checked_run(inputs, options, progress)
+    finally:
+        _RUNNING.release()
+
+
+def _checked_run(inputs: str | Path | Iterable[str | Path], options: RunOptions, progress) -> RunSummary:
+    """The body of :func:`run`: its options and inputs checked before OUT is made, then the run."""
     t0 = time.perf_counter()
     inputs = as_inputs(inputs)
     if not inputs:
@@ -125,28 +137,22 @@ def run(inputs: str | Path | Iterable[str | Path], options: RunOptions, *, progr
                                    "give the folder of the scans as INPUT and another --out")  # fmt: skip
         raise FollicleSegError(f"no files found under {', '.join(map(str, inputs))}")
     bound_caches()  # keeps peak memory flat over thousands of files
-    if not _RUNNING.acquire(blocking=False):
-        raise FollicleSegError("another run is going on in this process (another thread): each run.log would hold "
-                               "the other's lines; run one after the other, or in separate processes")
-    try:
-        prepare_out(out)
-        with exclusive(out), warnings_logged():
-            handler = start_log(out)
-            try:
-                remove_temporary(out)
-                return _run(inputs, paths, replace(options, out=out), cohort, key, progress, t0, indexes)
-            except FollicleSegError as exc:  # said in run.log too, not only on the console
-                log.error("run stopped: %s", exc)
-                raise
-            except KeyboardInterrupt as exc:
-                log.warning("run %s: %s", "stopped (SIGTERM)" if isinstance(exc, Terminated) else "interrupted",
-                            INTERRUPTED)
-                raise
-            finally:
-                log.removeHandler(handler)
-                handler.close()
-    finally:
-        _RUNNING.release()
+    prepare_out(out)
+    with exclusive(out), warnings_logged():
+        handler = start_log(out)
+        try:
+            remove_temporary(out)
+            return _run(inputs, paths, replace(options, out=out), cohort, key, progress, t0, indexes)
+        except FollicleSegError as exc:  # said in run.log too, not only on the console
+            log.error("run stopped: %s", exc)
+            raise
+        except KeyboardInterrupt as exc:
+            log.warning("run %s: %s", "stopped (SIGTERM)" if isinstance(exc, Terminated) else "interrupted",
+                        INTERRUPTED)
+            raise
+        finally:
+            log.removeHandler(handler)
+            handler.close()
 
 
 def _check_weights(weights: Path) -> None:
