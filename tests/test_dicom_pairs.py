@@ -267,7 +267,7 @@ def test_a_cine_frame_outlined_with_follicles_but_no_ovary_is_refused_naming_it(
     seg.PixelData, seg.NumberOfFrames = pack_bits(bits.ravel()), len(bits)
     del seg.SourceImageSequence
     seg.save_as(tmp_path / "seg.dcm")
-    with pytest.raises(RejectedInput, match=r"seg.dcm: follicles without an ovary on frame 4 of cine.dcm"):
+    with pytest.raises(RejectedInput, match=r"seg.dcm: follicles without an ovary on frame 4 of cine.dcm: the ovary segment"):
         read_dicom_seg_pairs(tmp_path)
 
 

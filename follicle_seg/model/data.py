@@ -113,6 +113,12 @@ def synthetic_samples(
 
 
 Pair = tuple[str, np.ndarray, np.ndarray, "float | None", "float | None"]
+
+
+def follicles_without_ovary(labels: np.ndarray) -> bool:
+    """Whether a frame's labels hold follicles (2) and no ovary (1, or the outline 3): a mask that
+    teaches the tissue around them is background (refused, naming the file and frame)."""
+    return bool(FOLLICLE in labels and not np.isin(labels, (OVARY, OUTLINE)).any())
 """An annotated frame: name, grey pixels (uint8), labels 0-3 on the same grid, and the pixel
 size (rows, columns) in mm or ``None``."""
 
@@ -343,7 +349,7 @@ def read_image_pairs(folder: Path) -> list[Pair]:
         if nifti.is_nifti(image_path) and nifti.is_nifti(mask_path):
             if reason := nifti.geometry_mismatch(image_path, mask_path):
                 raise RejectedInput(str(mask_path), reason + ".")
-        if bare := [k for k, frame in enumerate(labels) if FOLLICLE in frame and not np.isin(frame, (OVARY, OUTLINE)).any()]:
+        if bare := [k for k, frame in enumerate(labels) if follicles_without_ovary(frame)]:
             where = f"its frame {name}_{bare[0]}" if len(labels) > 1 else "it"
             raise RejectedInput(str(mask_path), f"follicles (2) without an ovary (1 or 3) in {where}: the ovary is drawn "
                                                 "around its follicles (1 for the rest of it); outline the ovary too.")  # fmt: skip

@@ -33,7 +33,7 @@ from pydicom.multival import MultiValue
 from follicle_seg.errors import RejectedInput, brief
 from follicle_seg.io import discover, iter_frames, read_record
 from follicle_seg.io.header import read_dicom
-from follicle_seg.model.data import Pair
+from follicle_seg.model.data import Pair, follicles_without_ovary
 from follicle_seg.model.loss import OUTLINE
 from follicle_seg.report.dicom_common import FOLLICLE_CODE, OVARY_CODE
 from follicle_seg.types import FOLLICLE as FOLLICLE_LABEL
@@ -168,11 +168,13 @@ def _seg_pairs(seg_path: Path, sources: dict[str, Path]) -> list[Pair]:
             full = np.zeros(masks.shape[:2], np.uint8)
             full[masks[..., : len(ovary)].any(axis=-1)] = OVARY_LABEL if follicle else OUTLINE
             full[masks[..., len(ovary) :].any(axis=-1)] = FOLLICLE_LABEL
-            if FOLLICLE_LABEL in full and not np.isin(full, (OVARY_LABEL, OUTLINE)).any():
+            made = _pane_pairs(record, sop, full, 0 if frame is None else frame - 1)
+            if bare := [name for name, _, labels, *_ in made if follicles_without_ovary(labels)]:  # (each pane's)
                 where = f"frame {frame} of {sources[sop].name}" if frame is not None else sources[sop].name
-                raise RejectedInput(str(seg_path), f"follicles without an ovary on {where}: the ovary segment is drawn "
-                                                   "there too; outline the ovary on every frame it outlines.")  # fmt: skip
-            pairs += _pane_pairs(record, sop, full, 0 if frame is None else frame - 1)
+                pane = f" (pane {bare[0].partition('_pane')[2] or 1})" if record.n_panes > 1 else ""
+                raise RejectedInput(str(seg_path), f"follicles without an ovary on {where}{pane}: the ovary segment is "
+                                                   "drawn there too; outline the ovary around them.")  # fmt: skip
+            pairs += made
     return pairs
 
 
