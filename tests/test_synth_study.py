@@ -59,6 +59,16 @@ def test_ovary_summary_bins_follow_spec() -> None:
     assert s["max_follicle_mm"] == 25.0 and s["follicle_sizes_mm"].startswith("25.0;18.0;14.0")
 
 
+def test_an_ovary_without_a_counted_follicle_has_no_largest_follicle(study: StudyTruth) -> None:
+    """The truth wrote max_follicle_mm 0.0 where no follicle counts, a run leaves it empty: a mean
+    of the truth's largest follicle per group was pulled towards 0 mm by every empty ovary."""
+    assert np.isnan(ovary_summary([1.5])["max_follicle_mm"])
+    ovaries = pd.read_csv(study.out / "truth" / "ovaries.csv")
+    none = ovaries[ovaries["follicle_count"] == 0]
+    assert len(none) and none["max_follicle_mm"].isna().all()
+    assert (ovaries.loc[ovaries["follicle_count"] > 0, "max_follicle_mm"] >= 2.0).all()
+
+
 def test_written_files_read_back_with_calibration_side_and_region(study: StudyTruth) -> None:
     fol = pd.read_csv(study.out / "truth" / "follicles.csv")
     side_sources, checked = set(), 0

@@ -244,7 +244,8 @@ def _truth_rows(img: _Image, sc: Scene, base: Mapping[str, object], masks_dir: P
 
 
 def ovary_summary(sizes_mm: Sequence[float]) -> dict[str, object]:
-    """SPEC's per-ovary figures from the mean diameters (mm) of one image's follicles."""
+    """SPEC's per-ovary figures from the mean diameters (mm) of one image's follicles
+    (``max_follicle_mm`` NaN, an empty cell, when none counts)."""
     d = np.sort(np.asarray([s for s in sizes_mm if s >= COUNT_MIN_MM], float))[::-1]
     out: dict[str, object] = {
         "follicle_count": int(d.size),
@@ -252,7 +253,7 @@ def ovary_summary(sizes_mm: Sequence[float]) -> dict[str, object]:
     }
     for name, lo, hi in SIZE_BINS:
         out[name] = int(np.sum((d >= lo) & (d < hi)))
-    out["max_follicle_mm"] = round(float(d[0]), 2) if d.size else 0.0
+    out["max_follicle_mm"] = round(float(d[0]), 2) if d.size else float("nan")  # empty, as in a run's table
     out["follicle_sizes_mm"] = ";".join(f"{v:.1f}" for v in d)
     return out
 
