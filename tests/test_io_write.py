@@ -164,3 +164,20 @@ def test_type_2c_attributes_and_the_palette_follow_the_us_iod(tmp_path: Path, la
         entries, _, bits = getattr(ds, f"{colour}PaletteColorLookupTableDescriptor")
         assert len(getattr(ds, f"{colour}PaletteColorLookupTableData")) == entries * bits // 8
     np.testing.assert_array_equal(apply_color_lut(pixel_array(path), ds)[..., 0] // 257, frames[0])
+
+
+def test_ybr_conversion_does_not_hold_the_whole_cine_in_float(tmp_path: Path) -> None:
+    """A YBR_FULL cine took 8 times its frames' size at once (460 MB to write 58 MB of frames,
+    about 1 GB for `follicle-seg synth --frames 60`): the colour conversion ran on the whole
+    stack in float64. Frame by frame, the same bytes."""
+    import tracemalloc
+
+    grey = _grey(16, 120, 200)
+    rgb = np.stack([grey, grey // 2 + 60, 200 - grey // 2], axis=-1)
+    tracemalloc.start()
+    write_us_dicom(tmp_path / "y.dcm", rgb, **COMMON, photometric="YBR_FULL")
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 4 * rgb.nbytes
+    decoded = pixel_array(tmp_path / "y.dcm")  # YCbCr converted back to RGB by pydicom
+    assert np.abs(decoded.astype(int) - rgb).max() <= 2

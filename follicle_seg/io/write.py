@@ -240,12 +240,11 @@ def _stored_pixels(frames: np.ndarray, photometric: str, tsyntax: UID) -> np.nda
         raise ValueError(f"Frames must not be empty, got shape {arr.shape}.")
     if photometric in ("MONOCHROME1", "PALETTE COLOR"):
         return np.ascontiguousarray(255 - arr)
-    if photometric == "YBR_FULL":
-        return np.ascontiguousarray(convert_color_space(arr, "RGB", "YBR_FULL"))
-    if photometric == "YBR_FULL_422" and tsyntax == ExplicitVRLittleEndian:
-        if arr.shape[2] % 2:
-            raise ValueError("Uncompressed YBR_FULL_422 needs an even number of columns.")
-        return np.ascontiguousarray(convert_color_space(arr, "RGB", "YBR_FULL"))
+    if photometric == "YBR_FULL_422" and tsyntax == ExplicitVRLittleEndian and arr.shape[2] % 2:
+        raise ValueError("Uncompressed YBR_FULL_422 needs an even number of columns.")
+    if photometric == "YBR_FULL" or (photometric == "YBR_FULL_422" and tsyntax == ExplicitVRLittleEndian):
+        # frame by frame: the conversion works in float64, 8 times the frames' size at once
+        return np.stack([convert_color_space(frame, "RGB", "YBR_FULL") for frame in arr])
     return np.ascontiguousarray(arr)
 
 
