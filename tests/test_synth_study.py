@@ -148,6 +148,11 @@ def test_synth_command_writes_a_study(tmp_path: Path) -> None:
     assert (tmp_path / "s" / "truth" / "ovaries.csv").exists()
     bad = CliRunner().invoke(app, [str(tmp_path / "t"), "--styles", "nope"])
     assert bad.exit_code != 0 and "Unknown style" in bad.output
+    # a negative seed was refused by numpy as "Invalid value: expected non-negative integer"
+    negative = CliRunner().invoke(app, [str(tmp_path / "u"), "--seed", "-1"], env={"COLUMNS": "200"})
+    assert negative.exit_code == 2 and "'--seed'" in negative.output and not (tmp_path / "u").exists()
+    with pytest.raises(ValueError, match="seed >= 0"):
+        write_study(tmp_path / "u", patients=1, visits=1, seed=-1)
 
 
 def test_sweeps_as_one_file_per_frame_are_the_cines_frames(tmp_path: Path) -> None:

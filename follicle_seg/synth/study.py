@@ -297,8 +297,8 @@ def write_study(
     >>> truth = write_study(Path("synth_out"), patients=3, visits=2, frames_per_sweep=8)  # doctest: +SKIP
     >>> truth.ovaries[["patient_id", "laterality", "follicle_count"]].head()  # doctest: +SKIP
     """
-    if patients < 1 or visits < 1 or frames_per_sweep < 2 or stills_per_ovary < 0:
-        raise ValueError("Need patients >= 1, visits >= 1, frames_per_sweep >= 2 and stills_per_ovary >= 0.")
+    if patients < 1 or visits < 1 or frames_per_sweep < 2 or stills_per_ovary < 0 or seed < 0:
+        raise ValueError("Need patients >= 1, visits >= 1, frames_per_sweep >= 2, stills_per_ovary >= 0 and seed >= 0.")
     if sweep_files not in ("cine", "frames"):
         raise ValueError(f"sweep_files must be 'cine' or 'frames', not {sweep_files!r}.")
     names = tuple(styles) if styles else STYLES
