@@ -100,6 +100,24 @@ def test_written_files_read_back_with_calibration_side_and_region(study: StudyTr
     assert "ImageLaterality" in side_sources and len(side_sources) >= 2
 
 
+def test_truth_ovary_size_is_the_masks_largest_ovary_section(study: StudyTruth) -> None:
+    """The truth had no ovary size, so a run's ovary_d1_mm / ovary_d2_mm had nothing to be
+    checked against; now the axes of the ovary's largest section in the count image."""
+    from follicle_seg.measure import measure_mask
+
+    ovaries = pd.read_csv(study.out / "truth" / "ovaries.csv")
+    images = pd.read_csv(study.out / "truth" / "images.csv")
+    for ov in ovaries.itertuples():
+        files = images[images.image_id == ov.count_sop_instance_uid].sop_instance_uid
+        rec = read_record(next(p for p in study.files if read_record(p).sop_instance_uid == files.iloc[0]))
+        masks = [cv2.imread(str(m), 0) > 0 for sop in files
+                 for m in sorted((study.out / "truth" / "masks").glob(f"{sop}_*.png"))]  # fmt: skip
+        largest = max(masks, key=np.count_nonzero)
+        s = measure_mask(largest, rec.calibration.spacing_row_mm, rec.calibration.spacing_col_mm)
+        assert ov.ovary_d1_mm >= ov.ovary_d2_mm > 5.0
+        assert s.d1_mm == pytest.approx(ov.ovary_d1_mm, abs=0.3) and s.d2_mm == pytest.approx(ov.ovary_d2_mm, abs=0.3)
+
+
 def test_masks_stay_inside_the_region_and_hold_the_ovary(study: StudyTruth) -> None:
     for path in study.files[:6]:
         rec = read_record(path)

@@ -21,7 +21,8 @@ a tag or only a description keyword.
 Truth follows SPEC: a follicle is counted when the mean diameter of its largest section in an
 image is >= 2.0 mm; an ovary-visit's ``follicle_count`` is the largest per-image count (never a
 sum), and ``afc``, the size classes, ``max_follicle_mm`` and ``follicle_sizes_mm`` come from that
-image (``count_sop_instance_uid``).
+image (``count_sop_instance_uid``), as do ``ovary_d1_mm`` and ``ovary_d2_mm``, the axes of the
+ovary's largest section in it.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ from pydicom.uid import (
 from follicle_seg.io.write import SUPPORTED, write_us_dicom
 from follicle_seg.synth.anatomy import Ovary, Scene, Shape, ovary_radius, place_ovary, scene, surroundings
 from follicle_seg.synth.canvas import annotate, compose_canvas
-from follicle_seg.synth.geometry import Quadric, cut, extent_along
+from follicle_seg.synth.geometry import EllipseCut, Quadric, cut, extent_along
 from follicle_seg.synth.render import Probe, ScanSetup, label_map, prepare_scan, render_plane
 from follicle_seg.synth.styles import STYLE_FAMILIES, STYLES, StyleFamily, sample_params
 from follicle_seg.synth.trial import GROUPS, baseline_date, follicle_histories, visit_days
@@ -243,6 +244,13 @@ def _truth_rows(img: _Image, sc: Scene, base: Mapping[str, object], masks_dir: P
     return rows
 
 
+def _largest_ovary_section(img: _Image, sc: Scene) -> EllipseCut:
+    """The ovary's largest section in an image (every image of an ovary-visit cuts it)."""
+    assert sc.ovary is not None  # (_scan_ovary refuses a scene without one)
+    sections = [s for s in (cut(sc.ovary, y0) for y0 in img.planes) if s is not None]
+    return max(sections, key=lambda s: s.area_mm2)
+
+
 def ovary_summary(sizes_mm: Sequence[float]) -> dict[str, object]:
     """SPEC's per-ovary figures from the mean diameters (mm) of one image's follicles
     (``max_follicle_mm`` NaN, an empty cell, when none counts)."""
@@ -350,10 +358,12 @@ def write_study(
                 for rows in per_image:
                     follicle_rows.extend(rows)
                 summary = ovary_summary([r["mean_diameter_mm"] for r in per_image[best]])
+                section = _largest_ovary_section(images[best], sc)
                 ovary_rows.append({
                     **base_row, "group": group, "days_from_baseline": day,
                     "n_images": sum(len(img.paths) for img in images),
-                    **summary, "count_sop_instance_uid": images[best].sop_instance_uid,
+                    **summary, "ovary_d1_mm": round(section.d1_mm, 3), "ovary_d2_mm": round(section.d2_mm, 3),
+                    "count_sop_instance_uid": images[best].sop_instance_uid,
                     "n_follicles_3d": len(sc.follicles),
                 })
     return _write_tables(out, cohort_rows, ovary_rows, follicle_rows, image_rows, files)
@@ -417,8 +427,8 @@ FOLLICLE_COLUMNS = (
 )
 OVARY_COLUMNS = (
     "patient_id", "study_date", "laterality", "group", "days_from_baseline", "n_images", "follicle_count",
-    "afc", *(name for name, _, _ in SIZE_BINS), "max_follicle_mm", "follicle_sizes_mm",
-    "count_sop_instance_uid", "n_follicles_3d",
+    "afc", *(name for name, _, _ in SIZE_BINS), "max_follicle_mm", "follicle_sizes_mm", "ovary_d1_mm",
+    "ovary_d2_mm", "count_sop_instance_uid", "n_follicles_3d",
 )
 
 
