@@ -106,7 +106,7 @@ def test_lossless_grey_round_trip(tmp_path: Path, photometric: str, syntax: str)
     for i in range(3):
         arr = pixel_array(path, index=i)
         if photometric == "PALETTE COLOR":
-            arr = apply_color_lut(arr, ds)[..., 0]
+            arr = apply_color_lut(arr, ds)[..., 0] // 257  # 16-bit entries
         if photometric == "MONOCHROME1":
             arr = 255 - arr
         np.testing.assert_array_equal(arr, frames[i])
@@ -147,3 +147,37 @@ def test_rejects_bad_combinations(tmp_path: Path) -> None:
                 dict(min_col=0, min_row=0, max_col=64, max_row=39, delta_x_mm=0.1, delta_y_mm=0.1)
             ],
         )
+
+
+@pytest.mark.parametrize("laterality", ["R", None])
+def test_type_2c_attributes_and_the_palette_follow_the_us_iod(tmp_path: Path, laterality: str | None) -> None:
+    """dciodvfy on every synthetic file: PatientOrientation missing (Type 2C), Laterality missing
+    where ImageLaterality is not written, and a palette whose descriptor says 8-bit entries while
+    its data held 256 16-bit words (512 bytes: 'LookupTableData has wrong length')."""
+    path = tmp_path / "p.dcm"
+    frames = _grey(1)
+    write_us_dicom(path, frames, **COMMON, laterality=laterality, photometric="PALETTE COLOR")
+    ds = pydicom.dcmread(path)
+    assert ds.PatientOrientation == "" and "PatientOrientation" in ds
+    assert ("Laterality" in ds) == (laterality is None) and ds.get("Laterality", "") == ""
+    for colour in ("Red", "Green", "Blue"):
+        entries, _, bits = getattr(ds, f"{colour}PaletteColorLookupTableDescriptor")
+        assert len(getattr(ds, f"{colour}PaletteColorLookupTableData")) == entries * bits // 8
+    np.testing.assert_array_equal(apply_color_lut(pixel_array(path), ds)[..., 0] // 257, frames[0])
+
+
+def test_ybr_conversion_does_not_hold_the_whole_cine_in_float(tmp_path: Path) -> None:
+    """A YBR_FULL cine took 8 times its frames' size at once (460 MB to write 58 MB of frames,
+    about 1 GB for `follicle-seg synth --frames 60`): the colour conversion ran on the whole
+    stack in float64. Frame by frame, the same bytes."""
+    import tracemalloc
+
+    grey = _grey(16, 120, 200)
+    rgb = np.stack([grey, grey // 2 + 60, 200 - grey // 2], axis=-1)
+    tracemalloc.start()
+    write_us_dicom(tmp_path / "y.dcm", rgb, **COMMON, photometric="YBR_FULL")
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 4 * rgb.nbytes
+    decoded = pixel_array(tmp_path / "y.dcm")  # YCbCr converted back to RGB by pydicom
+    assert np.abs(decoded.astype(int) - rgb).max() <= 2

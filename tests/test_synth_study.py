@@ -59,6 +59,16 @@ def test_ovary_summary_bins_follow_spec() -> None:
     assert s["max_follicle_mm"] == 25.0 and s["follicle_sizes_mm"].startswith("25.0;18.0;14.0")
 
 
+def test_an_ovary_without_a_counted_follicle_has_no_largest_follicle(study: StudyTruth) -> None:
+    """The truth wrote max_follicle_mm 0.0 where no follicle counts, a run leaves it empty: a mean
+    of the truth's largest follicle per group was pulled towards 0 mm by every empty ovary."""
+    assert np.isnan(ovary_summary([1.5])["max_follicle_mm"])
+    ovaries = pd.read_csv(study.out / "truth" / "ovaries.csv")
+    none = ovaries[ovaries["follicle_count"] == 0]
+    assert len(none) and none["max_follicle_mm"].isna().all()
+    assert (ovaries.loc[ovaries["follicle_count"] > 0, "max_follicle_mm"] >= 2.0).all()
+
+
 def test_written_files_read_back_with_calibration_side_and_region(study: StudyTruth) -> None:
     fol = pd.read_csv(study.out / "truth" / "follicles.csv")
     side_sources, checked = set(), 0
@@ -88,6 +98,24 @@ def test_written_files_read_back_with_calibration_side_and_region(study: StudyTr
             checked += 1
     assert checked >= 5
     assert "ImageLaterality" in side_sources and len(side_sources) >= 2
+
+
+def test_truth_ovary_size_is_the_masks_largest_ovary_section(study: StudyTruth) -> None:
+    """The truth had no ovary size, so a run's ovary_d1_mm / ovary_d2_mm had nothing to be
+    checked against; now the axes of the ovary's largest section in the count image."""
+    from follicle_seg.measure import measure_mask
+
+    ovaries = pd.read_csv(study.out / "truth" / "ovaries.csv")
+    images = pd.read_csv(study.out / "truth" / "images.csv")
+    for ov in ovaries.itertuples():
+        files = images[images.image_id == ov.count_sop_instance_uid].sop_instance_uid
+        rec = read_record(next(p for p in study.files if read_record(p).sop_instance_uid == files.iloc[0]))
+        masks = [cv2.imread(str(m), 0) > 0 for sop in files
+                 for m in sorted((study.out / "truth" / "masks").glob(f"{sop}_*.png"))]  # fmt: skip
+        largest = max(masks, key=np.count_nonzero)
+        s = measure_mask(largest, rec.calibration.spacing_row_mm, rec.calibration.spacing_col_mm)
+        assert ov.ovary_d1_mm >= ov.ovary_d2_mm > 5.0
+        assert s.d1_mm == pytest.approx(ov.ovary_d1_mm, abs=0.3) and s.d2_mm == pytest.approx(ov.ovary_d2_mm, abs=0.3)
 
 
 def test_masks_stay_inside_the_region_and_hold_the_ovary(study: StudyTruth) -> None:
@@ -138,6 +166,11 @@ def test_synth_command_writes_a_study(tmp_path: Path) -> None:
     assert (tmp_path / "s" / "truth" / "ovaries.csv").exists()
     bad = CliRunner().invoke(app, [str(tmp_path / "t"), "--styles", "nope"])
     assert bad.exit_code != 0 and "Unknown style" in bad.output
+    # a negative seed was refused by numpy as "Invalid value: expected non-negative integer"
+    negative = CliRunner().invoke(app, [str(tmp_path / "u"), "--seed", "-1"], env={"COLUMNS": "200"})
+    assert negative.exit_code == 2 and "'--seed'" in negative.output and not (tmp_path / "u").exists()
+    with pytest.raises(ValueError, match="seed >= 0"):
+        write_study(tmp_path / "u", patients=1, visits=1, seed=-1)
 
 
 def test_sweeps_as_one_file_per_frame_are_the_cines_frames(tmp_path: Path) -> None:

@@ -12,8 +12,9 @@ Pixel conventions:
 * ``RGB``: colour frames stored as they are. ``YBR_FULL``: colour frames converted to YCbCr
   (full range, ITU-R BT.601). ``YBR_FULL_422``: uncompressed, chroma averaged over pairs of
   columns (the number of columns must be even); with JPEG baseline, Pillow's 4:2:2 YCbCr.
-* ``PALETTE COLOR``: grey frames stored as indices ``255 - grey`` with an 8-bit palette mapping
-  index ``j`` to grey ``255 - j`` (so a reader that forgets the palette gets an inverted image).
+* ``PALETTE COLOR``: grey frames stored as indices ``255 - grey`` with a palette of 16-bit entries
+  mapping index ``j`` to grey ``255 - j`` (``(255 - j) * 257``), so a reader that forgets the
+  palette gets an inverted image.
 """
 
 from __future__ import annotations
@@ -99,7 +100,8 @@ def write_us_dicom(
     series_description
         SeriesDescription (0008,103E).
     laterality
-        ``"L"``, ``"R"`` or ``None`` (no ImageLaterality (0020,0062) tag).
+        ``"L"``, ``"R"`` or ``None`` (no ImageLaterality (0020,0062) tag; an empty Laterality
+        (0020,0060) instead).
     regions
         Sequence of Ultrasound Regions items, each a mapping with ``min_col``, ``min_row``,
         ``max_col``, ``max_row`` (inclusive), ``delta_x_mm``, ``delta_y_mm`` and optionally
@@ -171,10 +173,13 @@ def write_us_dicom(
         ds.AcquisitionDateTime = acquired
         ds.ContentDate, ds.ContentTime = acquired[:8], acquired[8:]
     ds.ImageType = ["ORIGINAL", "PRIMARY", "ABDOMINAL", "0001"]
+    ds.PatientOrientation = ""  # Type 2C, present (empty) in US images
     if laterality is not None:
         if laterality not in ("L", "R"):
             raise ValueError(f"laterality must be 'L', 'R' or None, not {laterality!r}.")
         ds.ImageLaterality = laterality
+    else:
+        ds.Laterality = ""  # Type 2C of the General Series module when ImageLaterality is absent
     if image_comments is not None:
         ds.ImageComments = image_comments
     if frame_spacing_mm is not None:
@@ -235,12 +240,11 @@ def _stored_pixels(frames: np.ndarray, photometric: str, tsyntax: UID) -> np.nda
         raise ValueError(f"Frames must not be empty, got shape {arr.shape}.")
     if photometric in ("MONOCHROME1", "PALETTE COLOR"):
         return np.ascontiguousarray(255 - arr)
-    if photometric == "YBR_FULL":
-        return np.ascontiguousarray(convert_color_space(arr, "RGB", "YBR_FULL"))
-    if photometric == "YBR_FULL_422" and tsyntax == ExplicitVRLittleEndian:
-        if arr.shape[2] % 2:
-            raise ValueError("Uncompressed YBR_FULL_422 needs an even number of columns.")
-        return np.ascontiguousarray(convert_color_space(arr, "RGB", "YBR_FULL"))
+    if photometric == "YBR_FULL_422" and tsyntax == ExplicitVRLittleEndian and arr.shape[2] % 2:
+        raise ValueError("Uncompressed YBR_FULL_422 needs an even number of columns.")
+    if photometric == "YBR_FULL" or (photometric == "YBR_FULL_422" and tsyntax == ExplicitVRLittleEndian):
+        # frame by frame: the conversion works in float64, 8 times the frames' size at once
+        return np.stack([convert_color_space(frame, "RGB", "YBR_FULL") for frame in arr])
     return np.ascontiguousarray(arr)
 
 
@@ -333,9 +337,9 @@ def _set_image_pixel_module(ds: Dataset, stored: np.ndarray, photometric: str) -
     ds.PixelRepresentation = 0
     ds.LossyImageCompression = "00"
     if photometric == "PALETTE COLOR":
-        lut = (255 - np.arange(256, dtype=np.uint16)).astype("<u2")
+        lut = ((255 - np.arange(256, dtype=np.uint16)) * 257).astype("<u2")  # 16-bit entries, as the descriptor says
         for colour in ("Red", "Green", "Blue"):
-            setattr(ds, f"{colour}PaletteColorLookupTableDescriptor", [256, 0, 8])
+            setattr(ds, f"{colour}PaletteColorLookupTableDescriptor", [256, 0, 16])
             setattr(ds, f"{colour}PaletteColorLookupTableData", lut.tobytes())
 
 

@@ -12,7 +12,7 @@ def synth_command(
     out: Path = typer.Argument(..., help="Output folder for dicom/, truth/ and cohort.csv."),
     patients: int = typer.Option(6, "--patients", min=1, help="Patients, spread over low/medium/high dose."),
     visits: int = typer.Option(4, "--visits", min=1, help="Visits per patient, every 14 days +- 3."),
-    seed: int = typer.Option(0, "--seed", help="Same seed, same files."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Same seed, same files."),
     frames: int = typer.Option(20, "--frames", min=2, help="Frames per ovary sweep (0.5-1 mm apart)."),
     stills: int = typer.Option(1, "--stills", min=0, help="Still images per ovary and visit."),
     styles: Optional[str] = typer.Option(

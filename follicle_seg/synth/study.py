@@ -21,7 +21,8 @@ a tag or only a description keyword.
 Truth follows SPEC: a follicle is counted when the mean diameter of its largest section in an
 image is >= 2.0 mm; an ovary-visit's ``follicle_count`` is the largest per-image count (never a
 sum), and ``afc``, the size classes, ``max_follicle_mm`` and ``follicle_sizes_mm`` come from that
-image (``count_sop_instance_uid``).
+image (``count_sop_instance_uid``), as do ``ovary_d1_mm`` and ``ovary_d2_mm``, the axes of the
+ovary's largest section in it.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ from pydicom.uid import (
 from follicle_seg.io.write import SUPPORTED, write_us_dicom
 from follicle_seg.synth.anatomy import Ovary, Scene, Shape, ovary_radius, place_ovary, scene, surroundings
 from follicle_seg.synth.canvas import annotate, compose_canvas
-from follicle_seg.synth.geometry import Quadric, cut, extent_along
+from follicle_seg.synth.geometry import EllipseCut, Quadric, cut, extent_along
 from follicle_seg.synth.render import Probe, ScanSetup, label_map, prepare_scan, render_plane
 from follicle_seg.synth.styles import STYLE_FAMILIES, STYLES, StyleFamily, sample_params
 from follicle_seg.synth.trial import GROUPS, baseline_date, follicle_histories, visit_days
@@ -243,8 +244,16 @@ def _truth_rows(img: _Image, sc: Scene, base: Mapping[str, object], masks_dir: P
     return rows
 
 
+def _largest_ovary_section(img: _Image, sc: Scene) -> EllipseCut:
+    """The ovary's largest section in an image (every image of an ovary-visit cuts it)."""
+    assert sc.ovary is not None  # (_scan_ovary refuses a scene without one)
+    sections = [s for s in (cut(sc.ovary, y0) for y0 in img.planes) if s is not None]
+    return max(sections, key=lambda s: s.area_mm2)
+
+
 def ovary_summary(sizes_mm: Sequence[float]) -> dict[str, object]:
-    """SPEC's per-ovary figures from the mean diameters (mm) of one image's follicles."""
+    """SPEC's per-ovary figures from the mean diameters (mm) of one image's follicles
+    (``max_follicle_mm`` NaN, an empty cell, when none counts)."""
     d = np.sort(np.asarray([s for s in sizes_mm if s >= COUNT_MIN_MM], float))[::-1]
     out: dict[str, object] = {
         "follicle_count": int(d.size),
@@ -252,7 +261,7 @@ def ovary_summary(sizes_mm: Sequence[float]) -> dict[str, object]:
     }
     for name, lo, hi in SIZE_BINS:
         out[name] = int(np.sum((d >= lo) & (d < hi)))
-    out["max_follicle_mm"] = round(float(d[0]), 2) if d.size else 0.0
+    out["max_follicle_mm"] = round(float(d[0]), 2) if d.size else float("nan")  # empty, as in a run's table
     out["follicle_sizes_mm"] = ";".join(f"{v:.1f}" for v in d)
     return out
 
@@ -296,8 +305,8 @@ def write_study(
     >>> truth = write_study(Path("synth_out"), patients=3, visits=2, frames_per_sweep=8)  # doctest: +SKIP
     >>> truth.ovaries[["patient_id", "laterality", "follicle_count"]].head()  # doctest: +SKIP
     """
-    if patients < 1 or visits < 1 or frames_per_sweep < 2 or stills_per_ovary < 0:
-        raise ValueError("Need patients >= 1, visits >= 1, frames_per_sweep >= 2 and stills_per_ovary >= 0.")
+    if patients < 1 or visits < 1 or frames_per_sweep < 2 or stills_per_ovary < 0 or seed < 0:
+        raise ValueError("Need patients >= 1, visits >= 1, frames_per_sweep >= 2, stills_per_ovary >= 0 and seed >= 0.")
     if sweep_files not in ("cine", "frames"):
         raise ValueError(f"sweep_files must be 'cine' or 'frames', not {sweep_files!r}.")
     names = tuple(styles) if styles else STYLES
@@ -349,10 +358,12 @@ def write_study(
                 for rows in per_image:
                     follicle_rows.extend(rows)
                 summary = ovary_summary([r["mean_diameter_mm"] for r in per_image[best]])
+                section = _largest_ovary_section(images[best], sc)
                 ovary_rows.append({
                     **base_row, "group": group, "days_from_baseline": day,
                     "n_images": sum(len(img.paths) for img in images),
-                    **summary, "count_sop_instance_uid": images[best].sop_instance_uid,
+                    **summary, "ovary_d1_mm": round(section.d1_mm, 3), "ovary_d2_mm": round(section.d2_mm, 3),
+                    "count_sop_instance_uid": images[best].sop_instance_uid,
                     "n_follicles_3d": len(sc.follicles),
                 })
     return _write_tables(out, cohort_rows, ovary_rows, follicle_rows, image_rows, files)
@@ -416,8 +427,8 @@ FOLLICLE_COLUMNS = (
 )
 OVARY_COLUMNS = (
     "patient_id", "study_date", "laterality", "group", "days_from_baseline", "n_images", "follicle_count",
-    "afc", *(name for name, _, _ in SIZE_BINS), "max_follicle_mm", "follicle_sizes_mm",
-    "count_sop_instance_uid", "n_follicles_3d",
+    "afc", *(name for name, _, _ in SIZE_BINS), "max_follicle_mm", "follicle_sizes_mm", "ovary_d1_mm",
+    "ovary_d2_mm", "count_sop_instance_uid", "n_follicles_3d",
 )
 
 
