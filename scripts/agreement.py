@@ -7,7 +7,10 @@ rejected or failed count as missed; an image the run found uncalibrated is left 
 follicles unmatchable in mm, and counted in ``images_uncalibrated``): precision, recall, and the
 bias and 95 % limits of agreement of the mean diameter of matched follicles (``null`` where
 undefined: no follicle found, none true, none matched, limits of fewer than two). Per review
-flag: the ovary-visits it marks and how many of them have a wrong count. A found follicle
+flag: the ovary-visits it marks and how many of them have a wrong count. Per ovary-visit with an
+ovary size in both: the bias and limits of agreement of d1 and d2 (the run's largest measured
+ovary section of its images against the truth's largest section in the image its count comes
+from). A found follicle
 matches a truth follicle of the same image when their centroids (on the frame where each is
 largest) are closer than half the truth mean diameter or 2 mm, whichever is larger; pairs are
 taken nearest first.
@@ -120,8 +123,24 @@ def agreement(study: Path, run: Path) -> dict:
         "recall": round(tp / n_truth, 3) if n_truth else None,
         "diameter_bias_mm": _round(loa["bias_mm"]),
         "diameter_loa_mm": [_round(loa["loa_low_mm"]), _round(loa["loa_high_mm"])],
+        **_ovary_size(merged),
         **review,
     }
+
+
+def _ovary_size(merged: pd.DataFrame) -> dict:
+    """Bias and 95 % limits of agreement of the ovary's d1 and d2 (mm) over the ovary-visits that
+    have both (a truth written before it had them: none)."""
+    said = {}
+    for axis in ("ovary_d1_mm", "ovary_d2_mm"):
+        if f"{axis}_truth" not in merged:
+            continue
+        both = merged[[axis, f"{axis}_truth"]].dropna()
+        loa = limits_of_agreement(list(both[axis] - both[f"{axis}_truth"]))
+        name = axis.removesuffix("_mm")
+        said |= {f"{name}_n": len(both), f"{name}_bias_mm": _round(loa["bias_mm"]),
+                 f"{name}_loa_mm": [_round(loa["loa_low_mm"]), _round(loa["loa_high_mm"])]}
+    return said
 
 
 def _round(value: float | None) -> float | None:

@@ -120,3 +120,21 @@ def test_an_uncalibrated_image_is_left_out_of_the_follicle_figures_and_counted(t
     got = agreement.agreement(study, run)
     assert (got["follicles_found"], got["follicles_true"], got["precision"], got["recall"]) == (0, 0, None, None)
     assert got["images_uncalibrated"] == 1 and got["count_exact"] == 1.0
+
+
+def test_ovary_sizes_are_scored_when_the_truth_has_them(tmp_path: Path) -> None:
+    """The truth's ovaries.csv has ovary_d1_mm / ovary_d2_mm: the run's are scored against them
+    (bias, limits of agreement); a truth without them scores none."""
+    study, run = tmp_path / "study", tmp_path / "run"
+    _write(study, run, with_images=True)
+    assert not any(k.startswith("ovary_d") for k in agreement.agreement(study, run))
+    sides = [{**KEY, "laterality": side} for side in ("L", "R")]
+    pd.DataFrame([{**sides[0], "follicle_count": 1, "ovary_d1_mm": 30.0, "ovary_d2_mm": 20.0},
+                  {**sides[1], "follicle_count": 0, "ovary_d1_mm": 25.0, "ovary_d2_mm": None}]).to_csv(
+        study / "truth" / "ovaries.csv", index=False)  # fmt: skip
+    pd.DataFrame([{**sides[0], "follicle_count": 1, "needs_review": False, "ovary_d1_mm": 31.0, "ovary_d2_mm": 19.5},
+                  {**sides[1], "follicle_count": 0, "needs_review": False, "ovary_d1_mm": 26.0, "ovary_d2_mm": 21.0}]).to_csv(
+        run / "ovaries.csv", index=False)  # fmt: skip
+    got = agreement.agreement(study, run)
+    assert (got["ovary_d1_n"], got["ovary_d1_bias_mm"], got["ovary_d1_loa_mm"]) == (2, 1.0, [1.0, 1.0])
+    assert (got["ovary_d2_n"], got["ovary_d2_bias_mm"], got["ovary_d2_loa_mm"]) == (1, -0.5, [None, None])
