@@ -1,4 +1,4 @@
-"""The guides stay true to the repository: their cross-references."""
+"""The guides stay true to the repository: cross-references and the data samples' size."""
 
 import re
 from pathlib import Path
@@ -26,3 +26,9 @@ def test_named_cross_references_point_to_a_section_of_that_guide():
                 broken.append(f"{guide.name}:{text.count(chr(10), 0, match.start()) + 1}: {name} \"{title}\"")
     assert broken == []
 
+
+def test_data_samples_size_as_documented():
+    said = re.search(r"about 1\.3 MB in all: ([\d,]+) bytes", (ROOT / "docs" / "ingestion.md").read_text(encoding="utf-8"))
+    assert said is not None
+    size = sum(p.stat().st_size for p in (ROOT / "data_samples").iterdir() if p.is_file())
+    assert int(said.group(1).replace(",", "")) == size
