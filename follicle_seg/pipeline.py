@@ -428,7 +428,9 @@ def _placed_in_sweeps(items: list[Input], store: StateStore) -> list[Input]:
     """``items``, each still to analyse that is a frame of a sweep stored one file per frame given
     its place in it (:func:`~follicle_seg.series.sweep_places`), so that its overlay says so: the
     tables join those stills (an overlay said "still image" of each). The stills of the sweep an
-    earlier run analysed count too (a run resumed after an interruption)."""
+    earlier run analysed count too (a run resumed after an interruption). A duplicate is placed
+    as its SOP instance: it is analysed in place of a copy that cannot be (:func:`_stand_ins`),
+    and was drawn as "still image"."""
     from follicle_seg.series import sweep_places
 
     todo = [i.record for i in items if i.record is not None]
@@ -436,7 +438,12 @@ def _placed_in_sweeps(items: list[Input], store: StateStore) -> list[Input]:
         return items
     done = store.results({(i.path, i.sha256) for i in items if i.done})
     places = sweep_places([*todo, *(r.record for r in done if r.status == "ok" and r.record is not None)])
-    return [replace(i, in_sweep=places.get(i.record.sop_instance_uid)) if i.record is not None else i for i in items]
+
+    def placed(item: Input) -> Input:
+        rec = item.record or (item.result.record if item.duplicate_of and item.result is not None else None)
+        return replace(item, in_sweep=places.get(rec.sop_instance_uid)) if rec is not None else item
+
+    return [placed(i) for i in items]
 
 
 def _moved_in_sweeps(items: list[Input], store: StateStore, options: RunOptions, drawn: dict[str, str], anonymise,

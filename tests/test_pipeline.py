@@ -386,6 +386,40 @@ def test_the_overlays_of_a_sweeps_stills_are_drawn_again_when_a_file_of_it_comes
     assert "3 resumed still(s) analysed again: their place in a sweep changed" in (out / "run.log").read_text()
 
 
+def test_a_sweeps_still_analysed_in_place_of_a_copy_that_cannot_be_decoded_is_drawn_in_its_place(study, tmp_path,
+                                                                                                  monkeypatch):
+    """The good copy of a still whose first copy could not be decoded is analysed in its place:
+    its overlay said "still image", though it is file 2 of 3 of a sweep."""
+    import follicle_seg.artefacts as artefacts
+    from pydicom.encaps import encapsulate, generate_fragmented_frames
+    from pydicom.uid import RLELossless
+
+    split_cine = load_script("split_cine").split_cine
+    cine = sorted((study / "dicom").rglob("*_sweep.dcm"))[0]
+    files = split_cine(cine, tmp_path / "in" / "b")[:3]
+    for extra in files[0].parent.glob("*.dcm"):
+        if extra not in files:
+            extra.unlink()
+    broken = pydicom.dcmread(files[1])
+    broken.compress(RLELossless, generate_instance_uid=False)
+    stream = bytearray(next(generate_fragmented_frames(broken.PixelData))[0])
+    stream[200:-10] = b"\xff" * (len(stream) - 210)  # not the RLE of the frame: cannot be decoded
+    broken.PixelData = encapsulate([bytes(stream)])
+    (tmp_path / "in" / "a").mkdir()
+    broken.save_as(tmp_path / "in" / "a" / "copy.dcm")  # found first: the SOP instance's owner
+    placed, real = {}, artefacts.write_overlays
+
+    def write_overlays(out, result, keys, decode, in_sweep=None):
+        placed[result.record.sop_instance_uid] = in_sweep
+        return real(out, result, keys, decode, in_sweep)
+
+    monkeypatch.setattr(artefacts, "write_overlays", write_overlays)
+    out = tmp_path / "out"
+    run([tmp_path / "in"], RunOptions(out=out, workers=1, dicom=False, report=False))
+    assert "1 duplicate(s) analysed in place of a copy that could not be" in (out / "run.log").read_text()
+    assert placed[broken.SOPInstanceUID] == (1, 3)
+
+
 def test_dask_local_cluster_gives_identical_tables(study, clean_run, tmp_path):
     pytest.importorskip("dask.distributed")
     out = tmp_path / "dask"
