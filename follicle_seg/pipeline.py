@@ -457,10 +457,12 @@ def _moved_in_sweeps(items: list[Input], store: StateStore, options: RunOptions,
     from follicle_seg.series import sweep_places
 
     wanted = tuple(kind for kind, on in (("overlays", options.overlays), ("dicom", options.dicom)) if on)
+    if not wanted:
+        return items
     done = [r for r in store.results({(i.path, i.sha256) for i in items if i.done})
             if r.status == "ok" and r.record is not None]  # fmt: skip
     stills = [r for r in done if r.record is not None and r.record.n_frames == 1]
-    if not wanted or not stills:
+    if not stills:
         return items
     places = sweep_places([*(i.record for i in items if i.record is not None), *(r.record for r in done if r.record)])
     moved: dict[str, tuple[str, ...]] = {}
