@@ -171,6 +171,7 @@ def _check_weights(weights: Path) -> None:
 
 CARRIED = "worksheet decisions carried from review.csv"  # (a run-state note)
 REDOING = "analysed again for outputs: "  # + path: the outputs a file is analysed again for (a run-state note)
+DRAWN_IN_SWEEP = "drawn as a frame of a sweep: "  # + SOP UID: "place,files" its overlay and SR say (a run-state note)
 INTERRUPTED = "the files finished are kept; the same command goes on where it stopped"
 
 
@@ -247,8 +248,10 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
                         "their rows are left out of the tables", len(summary.left_out), options.out)  # fmt: skip
             for path in summary.left_out:
                 log.info("%s", said(path, "not among this run's inputs"))
+        drawn = store.notes(DRAWN_IN_SWEEP)
         if options.resume:
             items = _short_of_outputs(items, store, options, anonymise, decoders)
+            items = _moved_in_sweeps(items, store, options, drawn, anonymise, decoders)
             remove_outputs(options.out, superseded(items, store.sop_uids()))
         timing = {"header pass": time.perf_counter() - t}
         # the files of one study on one day before anything is drawn: overlays named and headed as
@@ -279,6 +282,12 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
             if item.result is None and result.status == "failed" and result.record is not None:
                 # what it drew before it failed (or of a file changed while read) goes with it
                 remove_outputs(options.out, {result.record.sop_instance_uid})
+            if result.status == "ok" and result.record is not None:  # the place its outputs say, for the next run
+                uid = result.record.sop_instance_uid
+                if item.in_sweep:
+                    store.note(DRAWN_IN_SWEEP + uid, _place_text(item.in_sweep))
+                elif uid in drawn:
+                    store.forget(DRAWN_IN_SWEEP + uid)
             store.record(item.sha256, result)
             if item.redone:
                 store.forget(REDOING + item.path)
@@ -419,7 +428,9 @@ def _placed_in_sweeps(items: list[Input], store: StateStore) -> list[Input]:
     """``items``, each still to analyse that is a frame of a sweep stored one file per frame given
     its place in it (:func:`~follicle_seg.series.sweep_places`), so that its overlay says so: the
     tables join those stills (an overlay said "still image" of each). The stills of the sweep an
-    earlier run analysed count too (a run resumed after an interruption)."""
+    earlier run analysed count too (a run resumed after an interruption). A duplicate is placed
+    as its SOP instance: it is analysed in place of a copy that cannot be (:func:`_stand_ins`),
+    and was drawn as "still image"."""
     from follicle_seg.series import sweep_places
 
     todo = [i.record for i in items if i.record is not None]
@@ -427,7 +438,49 @@ def _placed_in_sweeps(items: list[Input], store: StateStore) -> list[Input]:
         return items
     done = store.results({(i.path, i.sha256) for i in items if i.done})
     places = sweep_places([*todo, *(r.record for r in done if r.status == "ok" and r.record is not None)])
-    return [replace(i, in_sweep=places.get(i.record.sop_instance_uid)) if i.record is not None else i for i in items]
+
+    def placed(item: Input) -> Input:
+        rec = item.record or (item.result.record if item.duplicate_of and item.result is not None else None)
+        return replace(item, in_sweep=places.get(rec.sop_instance_uid)) if rec is not None else item
+
+    return [placed(i) for i in items]
+
+
+def _moved_in_sweeps(items: list[Input], store: StateStore, options: RunOptions, drawn: dict[str, str], anonymise,
+                     decoders) -> list[Input]:
+    """``items``, the resumed stills whose place in a sweep stored one file per frame is not the
+    one their overlay and SR say (:data:`DRAWN_IN_SWEEP`) turned back into files to analyse for
+    those outputs: a file of the sweep added or removed since, or the stills drawn by a version
+    that said "still image" of each (an overlay of 6 said "file 3 of 6 of a sweep" once the sweep
+    had 7 files)."""
+    from follicle_seg.intake import reread
+    from follicle_seg.series import sweep_places
+
+    wanted = tuple(kind for kind, on in (("overlays", options.overlays), ("dicom", options.dicom)) if on)
+    if not wanted:
+        return items
+    done = [r for r in store.results({(i.path, i.sha256) for i in items if i.done})
+            if r.status == "ok" and r.record is not None]  # fmt: skip
+    stills = [r for r in done if r.record is not None and r.record.n_frames == 1]
+    if not stills:
+        return items
+    places = sweep_places([*(i.record for i in items if i.record is not None), *(r.record for r in done if r.record)])
+    moved: dict[str, tuple[str, ...]] = {}
+    for r in stills:
+        uid = r.analysed_record().sop_instance_uid
+        place = places.get(uid)
+        kinds = tuple(k for k in wanted if not (k == "dicom" and r.reason.startswith(DICOM_NOT_WRITTEN)))
+        if kinds and drawn.get(uid) != (_place_text(place) if place else None):
+            moved[r.path] = kinds
+    if moved:
+        log.info("%d resumed still(s) analysed again: their place in a sweep changed since their overlays were drawn",
+                 len(moved))  # fmt: skip
+    return [reread(i, moved[i.path], anonymise, decoders) if i.done and i.path in moved else i for i in items]
+
+
+def _place_text(place: tuple[int, int]) -> str:
+    """A still's place in its sweep as :data:`DRAWN_IN_SWEEP` keeps it."""
+    return f"{place[0]},{place[1]}"
 
 
 def _check_device(device: str, here: bool = True) -> None:

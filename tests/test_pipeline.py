@@ -354,6 +354,72 @@ def test_the_overlay_of_a_still_that_is_a_frame_of_a_sweep_says_its_place_in_it(
     assert placed == {uids[2]: (2, 4), uids[3]: (3, 4)}
 
 
+def test_the_overlays_of_a_sweeps_stills_are_drawn_again_when_a_file_of_it_comes_or_goes(study, tmp_path,
+                                                                                         monkeypatch):
+    """A resumed still kept the overlay of its first analysis: with a file of its sweep added
+    since, the 3 drawn said "file k of 3 of a sweep" of a sweep of 4 (and of 3 once one went).
+    The place each was drawn with is kept; a still whose place changed is drawn again."""
+    import follicle_seg.artefacts as artefacts
+
+    split_cine = load_script("split_cine").split_cine
+    cine = sorted((study / "dicom").rglob("*_sweep.dcm"))[0]
+    files = split_cine(cine, tmp_path / "dicom")[:4]
+    uids = [pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID for p in files]
+    placed, real = {}, artefacts.write_overlays
+
+    def write_overlays(out, result, keys, decode, in_sweep=None):
+        placed[result.record.sop_instance_uid] = in_sweep
+        return real(out, result, keys, decode, in_sweep)
+
+    monkeypatch.setattr(artefacts, "write_overlays", write_overlays)
+    out, options = tmp_path / "out", RunOptions(out=tmp_path / "out", workers=1, dicom=False, report=False)
+    run(files[:3], options)
+    assert placed == {uid: (k, 3) for k, uid in enumerate(uids[:3])}
+    placed.clear()
+    run(files, options)  # the fourth file added
+    assert placed == {uid: (k, 4) for k, uid in enumerate(uids)}
+    placed.clear()
+    run(files, options)
+    assert placed == {}  # nothing moved: nothing drawn again
+    run(files[1:], options)  # the first removed
+    assert placed == {uid: (k, 3) for k, uid in enumerate(uids[1:])}
+    assert "3 resumed still(s) analysed again: their place in a sweep changed" in (out / "run.log").read_text()
+
+
+def test_a_sweeps_still_analysed_in_place_of_a_copy_that_cannot_be_decoded_is_drawn_in_its_place(study, tmp_path,
+                                                                                                  monkeypatch):
+    """The good copy of a still whose first copy could not be decoded is analysed in its place:
+    its overlay said "still image", though it is file 2 of 3 of a sweep."""
+    import follicle_seg.artefacts as artefacts
+    from pydicom.encaps import encapsulate, generate_fragmented_frames
+    from pydicom.uid import RLELossless
+
+    split_cine = load_script("split_cine").split_cine
+    cine = sorted((study / "dicom").rglob("*_sweep.dcm"))[0]
+    files = split_cine(cine, tmp_path / "in" / "b")[:3]
+    for extra in files[0].parent.glob("*.dcm"):
+        if extra not in files:
+            extra.unlink()
+    broken = pydicom.dcmread(files[1])
+    broken.compress(RLELossless, generate_instance_uid=False)
+    stream = bytearray(next(generate_fragmented_frames(broken.PixelData))[0])
+    stream[200:-10] = b"\xff" * (len(stream) - 210)  # not the RLE of the frame: cannot be decoded
+    broken.PixelData = encapsulate([bytes(stream)])
+    (tmp_path / "in" / "a").mkdir()
+    broken.save_as(tmp_path / "in" / "a" / "copy.dcm")  # found first: the SOP instance's owner
+    placed, real = {}, artefacts.write_overlays
+
+    def write_overlays(out, result, keys, decode, in_sweep=None):
+        placed[result.record.sop_instance_uid] = in_sweep
+        return real(out, result, keys, decode, in_sweep)
+
+    monkeypatch.setattr(artefacts, "write_overlays", write_overlays)
+    out = tmp_path / "out"
+    run([tmp_path / "in"], RunOptions(out=out, workers=1, dicom=False, report=False))
+    assert "1 duplicate(s) analysed in place of a copy that could not be" in (out / "run.log").read_text()
+    assert placed[broken.SOPInstanceUID] == (1, 3)
+
+
 def test_dask_local_cluster_gives_identical_tables(study, clean_run, tmp_path):
     pytest.importorskip("dask.distributed")
     out = tmp_path / "dask"
