@@ -166,6 +166,8 @@ def test_synth_command_writes_a_study(tmp_path: Path) -> None:
     assert (tmp_path / "s" / "truth" / "ovaries.csv").exists()
     bad = CliRunner().invoke(app, [str(tmp_path / "t"), "--styles", "nope"])
     assert bad.exit_code != 0 and "Unknown style" in bad.output
+    empty = CliRunner().invoke(app, [str(tmp_path / "t"), "--styles", ","], env={"COLUMNS": "200"})
+    assert empty.exit_code == 2 and "names no style family" in empty.output and not (tmp_path / "t").exists()
     # a negative seed was refused by numpy as "Invalid value: expected non-negative integer"
     negative = CliRunner().invoke(app, [str(tmp_path / "u"), "--seed", "-1"], env={"COLUMNS": "200"})
     assert negative.exit_code == 2 and "'--seed'" in negative.output and not (tmp_path / "u").exists()

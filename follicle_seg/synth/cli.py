@@ -40,7 +40,9 @@ def synth_command(
     """
     from follicle_seg.synth.study import write_study
 
-    chosen = [s.strip() for s in styles.split(",") if s.strip()] if styles else None
+    chosen = [s.strip() for s in styles.split(",") if s.strip()] if styles is not None else None
+    if chosen == []:  # ("," or "": it drew from every family in silence)
+        raise typer.BadParameter(f"{styles!r} names no style family", param_hint="'--styles'")
     try:
         truth = write_study(
             out, patients=patients, visits=visits, seed=seed, frames_per_sweep=frames,
