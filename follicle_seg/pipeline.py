@@ -171,7 +171,9 @@ def _check_weights(weights: Path) -> None:
 
 CARRIED = "worksheet decisions carried from review.csv"  # (a run-state note)
 REDOING = "analysed again for outputs: "  # + path: the outputs a file is analysed again for (a run-state note)
-DRAWN_IN_SWEEP = "drawn as a frame of a sweep: "  # + SOP UID: "place,files" its overlay and SR say (a run-state note)
+DRAWN_IN_SWEEP = "drawn as a frame of a sweep: "  # + kind + " " + SOP UID: "place,files" its overlay or SR says (a run-state note)
+#: The outputs that say a still's place in its sweep (kinds of :data:`~follicle_seg.artefacts.OUTPUT_KINDS`).
+PLACED_KINDS = ("overlays", "dicom")
 INTERRUPTED = "the files finished are kept; the same command goes on where it stopped"
 
 
@@ -248,7 +250,7 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
                         "their rows are left out of the tables", len(summary.left_out), options.out)  # fmt: skip
             for path in summary.left_out:
                 log.info("%s", said(path, "not among this run's inputs"))
-        drawn = store.notes(DRAWN_IN_SWEEP)
+        drawn = {kind: store.notes(f"{DRAWN_IN_SWEEP}{kind} ") for kind in PLACED_KINDS}
         if options.resume:
             items = _short_of_outputs(items, store, options, anonymise, decoders)
             items = _moved_in_sweeps(items, store, options, drawn, anonymise, decoders)
@@ -284,10 +286,11 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
                 remove_outputs(options.out, {result.record.sop_instance_uid})
             if result.status == "ok" and result.record is not None:  # the place its outputs say, for the next run
                 uid = result.record.sop_instance_uid
-                if item.in_sweep:
-                    store.note(DRAWN_IN_SWEEP + uid, _place_text(item.in_sweep))
-                elif uid in drawn:
-                    store.forget(DRAWN_IN_SWEEP + uid)
+                for kind in _placing(item.redone or PLACED_KINDS, options, result):  # only those drawn now
+                    if item.in_sweep:
+                        store.note(f"{DRAWN_IN_SWEEP}{kind} {uid}", _place_text(item.in_sweep))
+                    elif uid in drawn[kind]:
+                        store.forget(f"{DRAWN_IN_SWEEP}{kind} {uid}")
             store.record(item.sha256, result)
             if item.redone:
                 store.forget(REDOING + item.path)
@@ -446,8 +449,8 @@ def _placed_in_sweeps(items: list[Input], store: StateStore) -> list[Input]:
     return [placed(i) for i in items]
 
 
-def _moved_in_sweeps(items: list[Input], store: StateStore, options: RunOptions, drawn: dict[str, str], anonymise,
-                     decoders) -> list[Input]:
+def _moved_in_sweeps(items: list[Input], store: StateStore, options: RunOptions, drawn: dict[str, dict[str, str]],
+                     anonymise, decoders) -> list[Input]:
     """``items``, the resumed stills whose place in a sweep stored one file per frame is not the
     one their overlay and SR say (:data:`DRAWN_IN_SWEEP`) turned back into files to analyse for
     those outputs: a file of the sweep added or removed since, or the stills drawn by a version
@@ -456,12 +459,11 @@ def _moved_in_sweeps(items: list[Input], store: StateStore, options: RunOptions,
     from follicle_seg.intake import reread
     from follicle_seg.series import sweep_places
 
-    wanted = tuple(kind for kind, on in (("overlays", options.overlays), ("dicom", options.dicom)) if on)
-    if not wanted:
+    if not (options.overlays or options.dicom):
         return items
     done = [r for r in store.results({(i.path, i.sha256) for i in items if i.done})
             if r.status == "ok" and r.record is not None]  # fmt: skip
-    stills = [r for r in done if r.record is not None and r.record.n_frames == 1]
+    stills = [r for r in done if r.analysed_record().n_frames == 1]
     if not stills:
         return items
     places = sweep_places([*(i.record for i in items if i.record is not None), *(r.record for r in done if r.record)])
@@ -469,13 +471,21 @@ def _moved_in_sweeps(items: list[Input], store: StateStore, options: RunOptions,
     for r in stills:
         uid = r.analysed_record().sop_instance_uid
         place = places.get(uid)
-        kinds = tuple(k for k in wanted if not (k == "dicom" and r.reason.startswith(DICOM_NOT_WRITTEN)))
-        if kinds and drawn.get(uid) != (_place_text(place) if place else None):
+        said = _place_text(place) if place else None
+        kinds = tuple(k for k in _placing(PLACED_KINDS, options, r) if drawn[k].get(uid) != said)
+        if kinds:
             moved[r.path] = kinds
     if moved:
         log.info("%d resumed still(s) analysed again: their place in a sweep changed since their overlays were drawn",
                  len(moved))  # fmt: skip
     return [reread(i, moved[i.path], anonymise, decoders) if i.done and i.path in moved else i for i in items]
+
+
+def _placing(kinds: tuple[str, ...], options: RunOptions, result: ImageResult) -> tuple[str, ...]:
+    """Of ``kinds``, the outputs that say a still's place which this run draws for ``result``: its
+    overlays, its SR (not when its DICOM could not be written)."""
+    on = {"overlays": options.overlays, "dicom": options.dicom and not result.reason.startswith(DICOM_NOT_WRITTEN)}
+    return tuple(k for k in kinds if on.get(k, False))
 
 
 def _place_text(place: tuple[int, int]) -> str:

@@ -384,6 +384,13 @@ def test_the_overlays_of_a_sweeps_stills_are_drawn_again_when_a_file_of_it_comes
     run(files[1:], options)  # the first removed
     assert placed == {uid: (k, 3) for k, uid in enumerate(uids[1:])}
     assert "3 resumed still(s) analysed again: their place in a sweep changed" in (out / "run.log").read_text()
+    # a run that draws no overlay (masks asked for: the stills analysed again for them alone) keeps
+    # the place the overlays say: the next run with overlays draws them again (they said "of 3")
+    placed.clear()
+    run(files, replace(options, overlays=False, save_masks=True))
+    assert placed == {}
+    run(files, options)  # (the first file's overlay of the second run, "1 of 4", still stands)
+    assert placed == {uid: (k, 4) for k, uid in enumerate(uids) if k}
 
 
 def test_a_sweeps_still_analysed_in_place_of_a_copy_that_cannot_be_decoded_is_drawn_in_its_place(study, tmp_path,
