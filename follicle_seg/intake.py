@@ -188,9 +188,10 @@ def _unlike(item: Input, first: Input, decoders: WorkerPool | None) -> str:
             return " (same pixel data, other header values)"
         if _call(decoders, same_image, item.path, first.path):
             return " (the same image, encoded otherwise)"
+        why = "its pixel data differ"
     except Exception:  # noqa: BLE001 - a batch never dies on one file; not compared: taken as different
-        pass
-    return f", {DIFFERENT_IMAGE}: not analysed; the scanner or archive gave two images one SOP Instance UID"
+        why = "taken for one: the two could not be decoded to compare"
+    return f", {DIFFERENT_IMAGE} ({why}): not analysed; the scanner or archive gave two images one SOP Instance UID"
 
 
 def _moved(item: Input, store: StateStore, current: set[tuple[str, str]]) -> Input:

@@ -4,6 +4,7 @@ it reports when it ends (:class:`RunSummary`)."""
 from __future__ import annotations
 
 import json
+import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,7 +46,8 @@ class RunOptions:
             raise ValueError(f"executor must be 'local' or 'dask', not {self.executor!r}")
         if self.batch_size < 1 or self.workers < 1:
             raise ValueError(f"batch_size and workers must be at least 1 (got {self.batch_size}, {self.workers})")
-        if not isinstance(self.decode_timeout_s, (int, float)) or not 0 < self.decode_timeout_s <= MAX_DECODE_TIMEOUT_S:
+        timeout = self.decode_timeout_s
+        if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real) or not 0 < timeout <= MAX_DECODE_TIMEOUT_S:
             raise ValueError(f"decode_timeout_s must be a number of seconds above 0 and at most {MAX_DECODE_TIMEOUT_S} "
                              f"(a day), not {self.decode_timeout_s!r}")  # (NaN, inf: a decoder call cannot wait them)
 

@@ -247,7 +247,7 @@ class Follicle:
 DUPLICATE = "duplicate SOP instance"
 #: What a duplicate's reason says when its pixel data differ from the analysed file's: its image
 #: is not analysed anywhere.
-DIFFERENT_IMAGE = "a different image (its pixel data differ)"
+DIFFERENT_IMAGE = "a different image"
 
 
 @dataclass(frozen=True)

@@ -109,8 +109,8 @@ def test_a_duplicate_that_is_not_a_copy_says_whether_its_image_differs(tmp_path)
         f"{first} (same pixel data, other header values)",
         first,
         f"{first} (the same image, encoded otherwise)",
-        f"{first}, a different image (its pixel data differ): not analysed; the scanner or archive gave two "
-        "images one SOP Instance UID",
+        f"{first}, a different image (taken for one: the two could not be decoded to compare): not analysed; the "
+        "scanner or archive gave two images one SOP Instance UID",
     ]
 
 

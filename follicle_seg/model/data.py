@@ -113,14 +113,14 @@ def synthetic_samples(
 
 
 Pair = tuple[str, np.ndarray, np.ndarray, "float | None", "float | None"]
+"""An annotated frame: name, grey pixels (uint8), labels 0-3 on the same grid, and the pixel
+size (rows, columns) in mm or ``None``."""
 
 
 def follicles_without_ovary(labels: np.ndarray) -> bool:
     """Whether a frame's labels hold follicles (2) and no ovary (1, or the outline 3): a mask that
     teaches the tissue around them is background (refused, naming the file and frame)."""
     return bool(FOLLICLE in labels and not np.isin(labels, (OVARY, OUTLINE)).any())
-"""An annotated frame: name, grey pixels (uint8), labels 0-3 on the same grid, and the pixel
-size (rows, columns) in mm or ``None``."""
 
 
 _MASK_VALUES = "mask values must be 0, 1 (ovary), 2 (follicle) or 3 (ovary outline, follicles not drawn)."
