@@ -1136,6 +1136,14 @@ def test_run_options_that_cannot_run_are_refused_when_made(tmp_path, bad):
         RunOptions(out=tmp_path, **bad)
 
 
+def test_a_decoding_time_limit_may_be_any_real_number_but_a_bool(tmp_path):
+    import numpy as np
+
+    assert RunOptions(out=tmp_path, decode_timeout_s=np.float32(30)).decode_timeout_s == 30  # (refused once)
+    with pytest.raises(ValueError, match="decode_timeout_s must be"):
+        RunOptions(out=tmp_path, decode_timeout_s=True)
+
+
 def test_a_file_name_that_is_not_utf8_gets_a_row_and_the_batch_goes_on(tmp_path):
     """Such a name (an archive copied from an old system) crashed the run state's database with
     a UnicodeEncodeError, on every rerun: the batch could never finish."""
