@@ -334,3 +334,21 @@ def test_train_and_evaluate_take_a_dicom_folder(tmp_path: Path, monkeypatch) -> 
     assert network["n_frames"] == 5  # one truth follicle of 15 x 15 px at 0.25 x 0.2 mm each
     assert network["detection"]["tp"] + network["detection"]["fn"] == 5
     assert network["per_size_class"]["3-5"]["fn"] + network["per_size_class"]["3-5"]["tp"] == 5  # in mm
+
+
+def test_a_pane_of_a_dual_display_outlined_with_follicles_only_is_refused_naming_it(tmp_path: Path) -> None:
+    """The check looked at the whole frame: a pane of follicles only passed when the other pane
+    held the ovary, and became a pair of follicles outside any ovary."""
+    left = dict(min_col=0, min_row=0, max_col=79, max_row=ROWS - 1, delta_x_mm=0.2, delta_y_mm=0.2)
+    right = dict(left, min_col=80, max_col=COLS - 1, delta_x_mm=0.3, delta_y_mm=0.3)
+    pixels = np.random.default_rng(3).integers(20, 200, (1, ROWS, COLS)).astype(np.uint8)
+    source = tmp_path / "dual.dcm"
+    write_us_dicom(source, pixels, patient_id="P1", study_uid="1.2.826.0.1.3680043.8.498.79",
+                   series_uid="1.2.826.0.1.3680043.8.498.89", study_date="2026-03-04", laterality="L",
+                   regions=[left, right])  # fmt: skip
+    labels = np.zeros((ROWS, COLS), np.uint8)
+    labels[20:50, 10:60] = 1  # pane 1: an ovary
+    labels[45:60, 105:120] = 2  # pane 2: a follicle alone
+    write_seg(source, labels, tmp_path / "seg.dcm")
+    with pytest.raises(RejectedInput, match=r"seg.dcm: follicles without an ovary on dual.dcm \(pane 2\)"):
+        read_dicom_seg_pairs(tmp_path)
