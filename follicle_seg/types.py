@@ -245,8 +245,8 @@ class Follicle:
 #: How the reason of a file rejected as another's duplicate begins (decided again each run): its
 #: image is analysed, under the other path.
 DUPLICATE = "duplicate SOP instance"
-#: What a duplicate's reason says when its pixel data differ from the analysed file's: its image
-#: is not analysed anywhere.
+#: What a duplicate's reason says when it holds another image than the analysed file's (its pixel
+#: data differ, or the two could not be decoded to compare): its image is not analysed anywhere.
 DIFFERENT_IMAGE = "a different image"
 
 
