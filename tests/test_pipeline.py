@@ -326,10 +326,9 @@ def test_a_sweep_stored_as_single_frame_files_is_tracked_like_the_cine(study, cl
     ).read_text()
 
 
-def test_the_overlay_of_a_still_that_is_a_frame_of_a_sweep_says_its_place_in_it(study, tmp_path, monkeypatch):
-    """Each still of a sweep stored one file per frame was drawn as "still image", though the
-    tables join them; its place in the sweep is known from the headers before anything is drawn,
-    the stills an interrupted run analysed counted too."""
+def _stills_of_a_sweep(study, tmp_path, monkeypatch) -> tuple[list, list[str], dict]:
+    """Four stills split from a sweep of ``study``, their SOP UIDs, and the place each overlay is
+    drawn with (filled as overlays are drawn)."""
     import follicle_seg.artefacts as artefacts
 
     split_cine = load_script("split_cine").split_cine
@@ -343,6 +342,14 @@ def test_the_overlay_of_a_still_that_is_a_frame_of_a_sweep_says_its_place_in_it(
         return real(out, result, keys, decode, in_sweep)
 
     monkeypatch.setattr(artefacts, "write_overlays", write_overlays)
+    return files, uids, placed
+
+
+def test_the_overlay_of_a_still_that_is_a_frame_of_a_sweep_says_its_place_in_it(study, tmp_path, monkeypatch):
+    """Each still of a sweep stored one file per frame was drawn as "still image", though the
+    tables join them; its place in the sweep is known from the headers before anything is drawn,
+    the stills an interrupted run analysed counted too."""
+    files, uids, placed = _stills_of_a_sweep(study, tmp_path, monkeypatch)
     out = tmp_path / "out"
     run(files, RunOptions(out=out, workers=1, dicom=False, report=False))
     assert placed == {uid: (k, 4) for k, uid in enumerate(uids)}
@@ -359,19 +366,7 @@ def test_the_overlays_of_a_sweeps_stills_are_drawn_again_when_a_file_of_it_comes
     """A resumed still kept the overlay of its first analysis: with a file of its sweep added
     since, the 3 drawn said "file k of 3 of a sweep" of a sweep of 4 (and of 3 once one went).
     The place each was drawn with is kept; a still whose place changed is drawn again."""
-    import follicle_seg.artefacts as artefacts
-
-    split_cine = load_script("split_cine").split_cine
-    cine = sorted((study / "dicom").rglob("*_sweep.dcm"))[0]
-    files = split_cine(cine, tmp_path / "dicom")[:4]
-    uids = [pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID for p in files]
-    placed, real = {}, artefacts.write_overlays
-
-    def write_overlays(out, result, keys, decode, in_sweep=None):
-        placed[result.record.sop_instance_uid] = in_sweep
-        return real(out, result, keys, decode, in_sweep)
-
-    monkeypatch.setattr(artefacts, "write_overlays", write_overlays)
+    files, uids, placed = _stills_of_a_sweep(study, tmp_path, monkeypatch)
     out, options = tmp_path / "out", RunOptions(out=tmp_path / "out", workers=1, dicom=False, report=False)
     run(files[:3], options)
     assert placed == {uid: (k, 3) for k, uid in enumerate(uids[:3])}
