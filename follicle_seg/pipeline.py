@@ -434,13 +434,9 @@ def _placed_in_sweeps(items: list[Input], store: StateStore) -> list[Input]:
     earlier run analysed count too (a run resumed after an interruption). A duplicate is placed
     as its SOP instance: it is analysed in place of a copy that cannot be (:func:`_stand_ins`),
     and was drawn as "still image"."""
-    from follicle_seg.series import sweep_places
-
-    todo = [i.record for i in items if i.record is not None]
-    if not any(rec.n_frames == 1 and rec.acquired_s is not None for rec in todo):
+    if not any(i.record.n_frames == 1 and i.record.acquired_s is not None for i in items if i.record is not None):
         return items
-    done = store.results({(i.path, i.sha256) for i in items if i.done})
-    places = sweep_places([*todo, *(r.record for r in done if r.status == "ok" and r.record is not None)])
+    places = _sweep_places(items, _done_ok(items, store))
 
     def placed(item: Input) -> Input:
         rec = item.record or (item.result.record if item.duplicate_of and item.result is not None else None)
@@ -457,16 +453,14 @@ def _moved_in_sweeps(items: list[Input], store: StateStore, options: RunOptions,
     that said "still image" of each (an overlay of 6 said "file 3 of 6 of a sweep" once the sweep
     had 7 files)."""
     from follicle_seg.intake import reread
-    from follicle_seg.series import sweep_places
 
     if not (options.overlays or options.dicom):
         return items
-    done = [r for r in store.results({(i.path, i.sha256) for i in items if i.done})
-            if r.status == "ok" and r.record is not None]  # fmt: skip
+    done = _done_ok(items, store)
     stills = [r for r in done if r.analysed_record().n_frames == 1]
     if not stills:
         return items
-    places = sweep_places([*(i.record for i in items if i.record is not None), *(r.record for r in done if r.record)])
+    places = _sweep_places(items, done)
     moved: dict[str, tuple[str, ...]] = {}
     for r in stills:
         uid = r.analysed_record().sop_instance_uid
@@ -479,6 +473,20 @@ def _moved_in_sweeps(items: list[Input], store: StateStore, options: RunOptions,
         log.info("%d resumed still(s) analysed again: their place in a sweep changed since their overlays were drawn",
                  len(moved))  # fmt: skip
     return [reread(i, moved[i.path], anonymise, decoders) if i.done and i.path in moved else i for i in items]
+
+
+def _done_ok(items: list[Input], store: StateStore) -> list[ImageResult]:
+    """The ok results of the items an earlier run finished (their stills count in their sweeps)."""
+    return [r for r in store.results({(i.path, i.sha256) for i in items if i.done})
+            if r.status == "ok" and r.record is not None]  # fmt: skip
+
+
+def _sweep_places(items: list[Input], done: list[ImageResult]) -> dict[str, tuple[int, int]]:
+    """Each still's place in its sweep (:func:`~follicle_seg.series.sweep_places`) among the
+    items' records and the finished results'."""
+    from follicle_seg.series import sweep_places
+
+    return sweep_places([*(i.record for i in items if i.record is not None), *(r.analysed_record() for r in done)])
 
 
 def _placing(kinds: tuple[str, ...], options: RunOptions, result: ImageResult) -> tuple[str, ...]:
