@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
 import numpy as np
 
@@ -38,6 +39,8 @@ from follicle_seg.types import (
     ImageResult,
     Section,
 )
+
+T = TypeVar("T")
 
 #: A follicle is counted when its mean diameter (on its largest section) is at least this (SPEC).
 MIN_FOLLICLE_DIAMETER_MM = 2.0
@@ -363,8 +366,7 @@ def summarise_image(
         ends of a sweep are expected to look empty and do not raise a flag).
     """
     tracker = SweepTracker(by_boxes=by_boxes)
-    ovary: Section | None = None
-    ovary_flags: tuple[str, ...] = ()
+    ovary_sections: list[tuple[Section, tuple[str, ...]]] = []  # with their frames' flags
     ovary_frames = 0
     ovary_at_end = False  # seen on the sweep's first or last frame: it may go on past the sweep
     last = record.n_frames - 1
@@ -376,8 +378,8 @@ def summarise_image(
         if m.ovary is not None:
             ovary_frames += 1
             ovary_at_end |= m.frame_index in (0, last)
-            if ovary is None or m.ovary.area_px > ovary.area_px:
-                ovary, ovary_flags = m.ovary, m.flags
+            ovary_sections.append((m.ovary, m.flags))
+    ovary, ovary_flags = largest_confirmed(ovary_sections) if ovary_sections else (None, ())
     every = tracker.finish()
     candidates = [t for t in every if is_counted(t.best)]
     tracks = [t for t in candidates if is_confident(t.best)]
@@ -452,6 +454,22 @@ def summarise_image(
         flag_where=tuple(where),
         seen_in=seen_in,
     )
+
+
+def largest_confirmed(sections: Sequence[tuple[Section, T]]) -> tuple[Section, T]:
+    """The ovary's largest cross-section in a sweep (SPEC) that an adjacent frame confirms, with
+    what goes with it: of each two sections on adjacent frames the smaller, and of those the
+    largest; the largest section when no two frames are adjacent (a still).
+
+    A true section grows and shrinks smoothly from frame to frame; one larger than both its
+    neighbours by far is the network's outline running into the tissue on that frame only
+    (measured in the README's "Agreement with truth").
+    At a smooth peak the larger neighbour is taken: 1 frame off the centre of a 20 mm ovary in
+    1 mm frames, 0.5 % short.
+    """
+    pairs = [min(a, b, key=lambda x: x[0].area_px) for a, b in zip(sections, sections[1:])
+             if b[0].frame_index == a[0].frame_index + 1]
+    return max(pairs or sections, key=lambda x: x[0].area_px)
 
 
 def third_axis(n_frames: int, frame_spacing: float | None, d2_mm: float | None, at_sweep_end: bool) -> float | None:

@@ -222,12 +222,14 @@ def test_the_places_read_from_the_headers_are_those_of_the_stills_the_tables_joi
 
 
 def test_a_joined_sweeps_follicle_and_ovary_at_the_scan_edge_name_the_still_they_are_measured_on():
-    """Follicle 2 of still s3 (a track of its own) and the ovary's largest section, on s3, reach
-    the scan edge: both reasons named the sweep's first still s1, whose overlay shows neither, and
-    did not say which follicle; a follicle the reviewer dropped raises nothing."""
+    """Follicle 2 of still s3 (a track of its own) and the ovary's largest section, on s3 (s2's
+    larger one confirms it), reach the scan edge: both reasons named the sweep's first still s1,
+    whose overlay shows neither, and did not say which follicle; a follicle the reviewer dropped
+    raises nothing."""
     from follicle_seg.review import NOT_FOLLICLE
 
     frames = three_frames()
+    frames[1] = replace(frames[1], ovary=replace(frames[1].ovary, area_px=5200, area_mm2=208.0))
     s3 = frames[2]
     cut = replace(s3.follicles[1], best=replace(s3.follicles[1].best, at_edge=True))
     frames[2] = replace(s3, follicles=(s3.follicles[0], cut), ovary=replace(s3.ovary, area_px=5000, area_mm2=200.0,

@@ -411,6 +411,30 @@ def test_an_ovary_cut_by_the_scan_edge_flags_its_image():
     assert (FLAG_OVARY_AT_EDGE, 0, "the ovary's frame 2 (index 1)") in result.flag_where
 
 
+def ovary_frame(rec, index, radius, flags=()):
+    """A frame holding only an ovary disc of ``radius`` pixels, measured."""
+    labels = np.where(disc((60, 80), radius), OVARY, 0).astype(np.uint8)
+    zero = np.zeros(SHAPE, np.float32)
+    return measure_frame(FrameSegmentation(rec, index, labels, zero, (labels > 0).astype(np.float32), flags=flags))
+
+
+def test_a_sweeps_ovary_is_measured_on_its_largest_section_an_adjacent_frame_confirms():
+    """The network's outline running into the tissue on one frame (radius 58 between 40 and 44)
+    took d1 and d2 from that frame: the larger of the two adjacent sections there is taken."""
+    sweep = record(n_frames=8, frame_spacing=0.5)
+    radii = [30, 40, 58, 44, 38, 20]  # on frames 1-6 of 0-7
+    flags = [(), (), ("network: unsure",), (), (), ()]
+    result = summarise_image(sweep, [ovary_frame(sweep, k, r, f) for k, (r, f) in enumerate(zip(radii, flags), 1)])
+    assert result.ovary.frame_index == 4 and result.ovary.d1_mm == pytest.approx(2 * 44 * 0.2, abs=0.4)
+    assert "network: unsure" not in result.flags  # the frame left out raises nothing
+    assert result.ovary_d3_mm == pytest.approx(6 * 0.5)  # every frame holding it still counts
+    # frames not adjacent (the ovary missed on the frames between): the largest section
+    gaps = [ovary_frame(sweep, k, r) for k, r in ((1, 30), (3, 58), (5, 38))]
+    assert summarise_image(sweep, gaps).ovary.frame_index == 3
+    # a still: its one section
+    assert summarise_image(record(), [ovary_frame(record(), 0, 58)]).ovary.d1_mm == pytest.approx(23.2, abs=0.4)
+
+
 def test_a_follicle_long_and_thin_as_a_vessel_flags_its_image():
     """A 20 x 2.4 mm tube in the ovary (a vessel seen lengthwise) read mean 11.2 mm, a 10 mm
     follicle, with no flag; a follicle twice as long as wide is no sign."""
