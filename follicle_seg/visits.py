@@ -229,11 +229,13 @@ def build_tables(
         ov.own_side_rejected = rejected.get(ov.key, [])
         ov.other_side_missing = (bool(ov.patient_id) and (other in ever[ov.patient_id] or bool(ov.other_side_rejected))
                                  and not here & {other, "U"})  # fmt: skip
+    # the first visit is the first day scanned, its files analysed or not (a first visit whose every
+    # file was rejected made the next one day 0: week 2 read as week 0, and changes ran from it);
     # files without PatientID may be several women's: no baseline, no change, no response row
     first_visit: dict[str, str] = {}
-    for ov in ovaries:
-        if ov.patient_id and ov.study_date and (ov.patient_id not in first_visit or ov.study_date < first_visit[ov.patient_id]):
-            first_visit[ov.patient_id] = ov.study_date
+    for p, d in {*(ov.key[:2] for ov in ovaries), *(key[:2] for key in rejected)}:
+        if p and d and (p not in first_visit or d < first_visit[p]):
+            first_visit[p] = d
     baseline = {p: baselines.get(p) or d for p, d in first_visit.items()}
     for p, d in baselines.items():
         baseline.setdefault(p, d)
@@ -752,13 +754,14 @@ def cohort_mismatches(images: pd.DataFrame, ovaries: pd.DataFrame, cohort: pd.Da
 
 def _baseline_notes(ovaries: pd.DataFrame) -> list[str]:
     """Patients whose change from baseline the tables leave empty for the cohort's
-    ``baseline_date``: no scan at week 0 (a mistyped year empties every change in silence), or
-    scans before it (weeks below 0).
+    ``baseline_date`` (else their first visit): no analysed scan at week 0 (a mistyped year, or a
+    first visit whose every file was rejected, empties every change in silence), or scans before
+    it (weeks below 0).
 
     >>> ov = pd.DataFrame({"patient_id": ["P1", "P1", "P2", "P2"], "days_from_baseline": [366, 380, -14, 0]})
     >>> for note in _baseline_notes(ov):
     ...     print(note)
-    1 patient(s) without a scan at week 0 (7 days before to 6 after the cohort's baseline_date): no change from baseline: P1 (nearest scan 366 days after)
+    1 patient(s) without an analysed scan at week 0 (7 days before to 6 after the cohort's baseline_date, else the first visit): no change from baseline: P1 (nearest scan 366 days after)
     1 patient(s) scanned before the cohort's baseline_date (no change from baseline there): P2 (14 days before)
     """
     none_at_0, before = [], []
@@ -774,8 +777,8 @@ def _baseline_notes(ovaries: pd.DataFrame) -> list[str]:
             before.append(f"{patient} ({-known.min():.0f} days before)")
     notes = []
     if none_at_0:
-        notes.append(f"{len(none_at_0)} patient(s) without a scan at week 0 (7 days before to 6 after the cohort's "
-                     f"baseline_date): no change from baseline: {_some(none_at_0)}")  # fmt: skip
+        notes.append(f"{len(none_at_0)} patient(s) without an analysed scan at week 0 (7 days before to 6 after the "
+                     f"cohort's baseline_date, else the first visit): no change from baseline: {_some(none_at_0)}")  # fmt: skip
     if before:
         notes.append(f"{len(before)} patient(s) scanned before the cohort's baseline_date (no change from baseline "
                      f"there): {_some(before)}")  # fmt: skip

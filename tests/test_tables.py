@@ -62,6 +62,17 @@ def test_read_cohort(tmp_path):
     }
 
 
+def test_read_cohort_reads_a_column_name_written_with_spaces_or_without_underscores(tmp_path):
+    """A "Baseline Date" column was taken for an extra column and ignored in silence: every
+    patient's baseline became the first visit (a screening scan two weeks early made the baseline
+    read as week 2, and every change ran from the screening scan)."""
+    p = tmp_path / "cohort.csv"
+    p.write_text("patient_id,group,Baseline Date\nP1,low,2026-01-05\n")
+    assert read_cohort(p).to_dict("list") == {"patient_id": ["P1"], "group": ["low"], "baseline_date": ["2026-01-05"]}
+    p.write_text("PatientID,Group,baseline-date,Site\nP1,low,2026-01-05,A\n")
+    assert read_cohort(p).to_dict("list") == {"patient_id": ["P1"], "group": ["low"], "baseline_date": ["2026-01-05"]}
+
+
 def test_read_cohort_passes_over_blank_lines_and_empty_rows(tmp_path):
     p = tmp_path / "c.csv"
     p.write_text("patient_id,group\nP1,low\n\n,\nP2,high\n,\n")
@@ -112,6 +123,8 @@ def test_read_cohort_reads_what_excel_saves(tmp_path, data, name):
         # a display column beside a code column: every patient was put in a group named "group"
         ("patient_id,group,baseline_date,Group\nP1,low,,x\n", "columns 'group' and 'Group' both read as group"),
         ("Patient_ID,patient_id,group\nP1,P1,low\n", "columns 'Patient_ID' and 'patient_id' both read as patient_id"),
+        ("patient_id,group,baseline_date,Baseline Date\nP1,low,,2026-01-05\n",
+         "columns 'baseline_date' and 'Baseline Date' both read as baseline_date"),
         # blank lines (an Excel export's ",," rows) counted: the line given is the file's
         ("patient_id,group\nP1,low\n\n,\n,high\n", "empty patient_id on line 5"),
         ("patient_id,group,baseline_date\n\nP1,low,2026-01-05\nP2,low,1/2/2026\n", "line 4 is not a YYYY-MM-DD"),

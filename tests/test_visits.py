@@ -249,8 +249,8 @@ def test_a_baseline_date_far_from_every_scan_is_said():
     t = build_tables(results, cohort)
     assert t["visits"]["delta_follicle_count"].isna().all()
     assert cohort_mismatches(t["images"], t["ovaries"], cohort) == [
-        "1 patient(s) without a scan at week 0 (7 days before to 6 after the cohort's baseline_date): no change "
-        "from baseline: P1 (nearest scan 365 days after)"]  # fmt: skip
+        "1 patient(s) without an analysed scan at week 0 (7 days before to 6 after the cohort's baseline_date, else "
+        "the first visit): no change from baseline: P1 (nearest scan 365 days after)"]  # fmt: skip
 
 
 def test_response_lists_dose_groups_in_the_cohort_files_order():
@@ -314,6 +314,27 @@ def test_without_a_baseline_scan_the_change_from_baseline_stays_empty():
     assert list(v.loc["P2", "delta_follicle_count"]) == [0, -1]
     r = t["response"].set_index("week")
     assert r.loc[2, "n_patients"] == 2 and r.loc[2, "delta_follicle_count_mean"] == -1.0  # P2's only
+
+
+def test_a_first_visit_whose_every_file_was_rejected_is_still_the_baseline_day():
+    """Without a cohort baseline_date the baseline is the first visit: when its files were all
+    rejected, the next visit became day 0, so week 2 read as week 0 and week 4 as week 2, with a
+    change from a visit two weeks after baseline (+2 read as the change at week 2), said nowhere."""
+    from follicle_seg.types import Identity
+    from follicle_seg.visits import cohort_mismatches
+
+    results = [ImageResult(None, f"v0/{s}.dcm", "rejected", "truncated", identity=Identity(f"{s}0", "P1", "2026-01-05", s))
+               for s in ("L", "R")] + [
+        result("l1", [3.0], day="2026-01-19"), result("r1", [4.0], side="R", day="2026-01-19"),
+        result("l2", [3.0, 5.0, 6.0], day="2026-02-02"), result("r2", [4.0], side="R", day="2026-02-02")]  # fmt: skip
+    cohort = pd.DataFrame({"patient_id": ["P1"], "group": ["low"], "baseline_date": [""]})
+    t = build_tables(results, cohort)
+    assert t["visits"]["days_from_baseline"].tolist() == [14, 28]
+    assert t["visits"]["delta_follicle_count"].isna().all() and t["visits"]["delta_afc"].isna().all()
+    assert t["response"]["week"].tolist() == [2, 4]
+    assert cohort_mismatches(t["images"], t["ovaries"], cohort) == [
+        "1 patient(s) without an analysed scan at week 0 (7 days before to 6 after the cohort's baseline_date, else "
+        "the first visit): no change from baseline: P1 (nearest scan 14 days after)"]  # fmt: skip
 
 
 def test_a_change_from_baseline_is_measured_only_between_visits_of_the_same_sides():

@@ -92,9 +92,10 @@ def read_cohort(path: str | Path) -> pd.DataFrame:
     Parameters
     ----------
     path : str or pathlib.Path
-        CSV file with a header; column names are matched case-insensitively, extra columns
-        are ignored. Read as a spreadsheet saves it (:func:`spreadsheet_text`, separated by
-        commas, semicolons or tabs: :func:`spreadsheet_delimiter`).
+        CSV file with a header; column names are matched whatever their case, spaces, hyphens
+        and underscores (``Baseline Date``: :func:`_cohort_column`), extra columns are ignored.
+        Read as a spreadsheet saves it (:func:`spreadsheet_text`, separated by commas,
+        semicolons or tabs: :func:`spreadsheet_delimiter`).
 
     Returns
     -------
@@ -123,10 +124,10 @@ def read_cohort(path: str | Path) -> pd.DataFrame:
         raise CohortError(path, f"cannot read the cohort CSV ({str(exc).strip()})") from exc
     names = [n.strip() for n in header]  # as written: pandas renames a repeated name ("group.1")
     for column in COHORT_REQUIRED + COHORT_OPTIONAL:
-        same = [repr(n) for n in names if n.lower() == column]  # each would be read as this column
+        same = [repr(n) for n in names if _cohort_column(n) == column]  # each would be read as this column
         if len(same) > 1:
             raise CohortError(path, f"columns {' and '.join(same)} both read as {column}: keep one")
-    df.columns = [str(c).strip().lower() for c in df.columns]
+    df.columns = [_cohort_column(str(c)) for c in df.columns]
     df.index += lead
     df = df[~(df.fillna("").astype(str).apply(lambda c: c.str.strip()) == "").all(axis=1)]  # blank or ",," lines
     missing = [c for c in COHORT_REQUIRED if c not in df.columns]
@@ -149,6 +150,19 @@ def read_cohort(path: str | Path) -> pd.DataFrame:
                 path, f"baseline_date {value!r} on line {i + 2} is not a YYYY-MM-DD date"
             )
     return df.reset_index(drop=True)
+
+
+def _cohort_column(name: str) -> str:
+    """A cohort CSV header name as read: a column of :data:`COHORT_REQUIRED` or
+    :data:`COHORT_OPTIONAL` whatever its case, spaces, hyphens and underscores (a "Baseline Date"
+    column was taken for an extra column and ignored: every baseline the first visit), else
+    the name stripped, in lower case.
+
+    >>> [_cohort_column(n) for n in ("Patient ID", " BaselineDate", "baseline-date", "Site")]
+    ['patient_id', 'baseline_date', 'baseline_date', 'site']
+    """
+    key = re.sub(r"[\s_-]", "", name).lower()
+    return next((c for c in COHORT_REQUIRED + COHORT_OPTIONAL if c.replace("_", "") == key), name.strip().lower())
 
 
 def spreadsheet_text(data: bytes) -> str:
