@@ -6,7 +6,11 @@ their instance masks overlap (IoU >= ``MIN_IOU``) or their centroids lie closer 
 ``MAX_CENTROID_FRACTION`` x the smaller mean diameter. A track survives one missed frame (a
 section in frame ``t`` may link to a track last seen in ``t-1`` or ``t-2``). Candidate links are
 taken greedily, best first (fewest skipped frames, then largest IoU, then shortest distance), each
-track and section used once.
+track and section used once. A follicle whose section falls apart in a frame or two (a bright line
+across it, a cut at a notch) is still one: a section left over that lies in a track's last
+section (``MIN_INSIDE`` of its pixels), while that track goes on with another piece, is a
+piece of it; when the piece, seen on at most ``MAX_SPLIT_FRAMES`` frames, lies in that track's
+section again on a later frame, it is folded back into the track.
 
 Each track becomes one :class:`~follicle_seg.types.Follicle` measured on its largest section
 (most pixels). ``n_frames`` is the number of frames the track spans (first to last, a bridged
@@ -56,6 +60,11 @@ MIN_IOU = 0.1
 MAX_CENTROID_FRACTION = 0.5
 #: Frames a track may miss and still be continued (one missed frame).
 MAX_GAP = 1
+#: A section lies in another when at least this fraction of its pixels does (a piece split off).
+MIN_INSIDE = 0.5
+#: A piece split off a follicle's section and back inside it after at most this many frames is a
+#: piece of that follicle, not a follicle of its own (longer, two follicles that a section joined).
+MAX_SPLIT_FRAMES = 2
 #: A candidate follicle scoring from this up to MIN_FOLLICLE_SCORE is not reported, but its image
 #: is flagged "low confidence" so that a sonographer looks at it. Measured for network 0.4.0 on the
 #: synthetic tuning study (seed 123) with ``scripts/review_band.py``: from 0.60 the band marks 5
@@ -139,6 +148,7 @@ class Track:
     n_sections: int = 1  # frames the follicle was actually seen in (bridged frames excluded)
     flags: set[str] = field(default_factory=set)
     sections: list[Section] = field(default_factory=list)  # every section linked, in frame order
+    split_from: Track | None = None  # the track whose section this one's first section was split off
 
     @property
     def n_frames(self) -> int:
@@ -184,6 +194,7 @@ class SweepTracker:
         self._open = still_open
         crops = _box_crops(m) if self._by_boxes else _instance_crops(m)
         spacing = _spacing(m.record)
+        before = {id(t): (t.mask, t.origin) for t in self._open}  # each track's section before this frame
         pairs = []
         for ti, t in enumerate(self._open):
             for si, s in enumerate(m.follicles):
@@ -208,12 +219,29 @@ class SweepTracker:
             t.flags.update(m.flags)
             if s.area_px > t.best.area_px:
                 t.best = s
+        linked = [self._open[ti] for ti in sorted(used_t)]
+        self._fold_pieces(m.frame_index, linked)
         for si, s in enumerate(m.follicles):
             if si not in used_s:
                 mask, origin = crops[si]
+                parent = next((t for t in linked if _inside(mask, origin, *before[id(t)]) >= MIN_INSIDE), None)
                 self._open.append(
-                    Track(s, m.frame_index, m.frame_index, s, mask, origin, 1, set(m.flags), [s])
+                    Track(s, m.frame_index, m.frame_index, s, mask, origin, 1, set(m.flags), [s], parent)
                 )
+
+    def _fold_pieces(self, frame_index: int, linked: list[Track]) -> None:
+        """Fold into their track the pieces split off it (``Track.split_from``) that its section
+        of ``frame_index`` holds again, the piece not seen on this frame: one follicle, not two."""
+        going_on = {id(t) for t in linked}
+        folded = set()
+        for t in self._open:
+            parent = t.split_from
+            if (parent is not None and id(parent) in going_on and t.last_frame < frame_index
+                    and t.n_frames <= MAX_SPLIT_FRAMES
+                    and _inside(t.mask, t.origin, parent.mask, parent.origin) >= MIN_INSIDE):  # fmt: skip
+                parent.sections = sorted(parent.sections + t.sections, key=lambda s: s.frame_index)
+                folded.add(id(t))
+        self._open = [t for t in self._open if id(t) not in folded]
 
     def finish(self) -> list[Track]:
         """All tracks, largest best section first."""
@@ -548,16 +576,27 @@ def _box_crops(m: FrameMeasurement) -> list[tuple[np.ndarray, tuple[int, int]]]:
 
 def _iou(a: np.ndarray, a0: tuple[int, int], b: np.ndarray, b0: tuple[int, int]) -> float:
     """Intersection over union of two cropped masks placed at their origins."""
+    inter = _intersection(a, a0, b, b0)
+    union = int(a.sum()) + int(b.sum()) - inter
+    return inter / union if union else 0.0
+
+
+def _inside(a: np.ndarray, a0: tuple[int, int], b: np.ndarray, b0: tuple[int, int]) -> float:
+    """The fraction of cropped mask ``a``'s pixels inside ``b`` (each placed at its origin)."""
+    size = int(a.sum())
+    return _intersection(a, a0, b, b0) / size if size else 0.0
+
+
+def _intersection(a: np.ndarray, a0: tuple[int, int], b: np.ndarray, b0: tuple[int, int]) -> int:
+    """Pixels two cropped masks placed at their origins share."""
     r0, c0 = max(a0[0], b0[0]), max(a0[1], b0[1])
     r1 = min(a0[0] + a.shape[0], b0[0] + b.shape[0])
     c1 = min(a0[1] + a.shape[1], b0[1] + b.shape[1])
-    inter = 0
-    if r1 > r0 and c1 > c0:
-        wa = a[r0 - a0[0] : r1 - a0[0], c0 - a0[1] : c1 - a0[1]]
-        wb = b[r0 - b0[0] : r1 - b0[0], c0 - b0[1] : c1 - b0[1]]
-        inter = int(np.count_nonzero(wa & wb))
-    union = int(a.sum()) + int(b.sum()) - inter
-    return inter / union if union else 0.0
+    if r1 <= r0 or c1 <= c0:
+        return 0
+    wa = a[r0 - a0[0] : r1 - a0[0], c0 - a0[1] : c1 - a0[1]]
+    wb = b[r0 - b0[0] : r1 - b0[0], c0 - b0[1] : c1 - b0[1]]
+    return int(np.count_nonzero(wa & wb))
 
 
 def _spacing(record: ImageRecord) -> tuple[float, float]:

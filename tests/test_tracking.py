@@ -21,6 +21,7 @@ from follicle_seg.tracking import (
     FLAG_REASONS,
     FLAG_SIDE_UNKNOWN,
     FLAG_UNCALIBRATED,
+    SweepTracker,
     is_counted,
     summarise_image,
     track_sweep,
@@ -146,6 +147,40 @@ def test_two_neighbouring_follicles_in_a_sweep_stay_two():
     assert [f.follicle_id for f in result.follicles] == [1, 2]
     assert result.follicles[0].best.area_px > result.follicles[1].best.area_px
     assert all(f.n_frames == 10 for f in result.follicles)
+
+
+def split_sweep(rec, split_frames, n=9):
+    """A 5.6 mm follicle through ``n`` frames, cut in two halves by a line on ``split_frames``."""
+    frames = []
+    for i in range(n):
+        seg = segmentation(rec, i, [((60, 80), 14)])
+        if i in split_frames:
+            seg.labels[:, 79:82][seg.labels[:, 79:82] == FOLLICLE] = OVARY  # a bright line across it
+        frames.append(measure_frame(seg))
+    return frames
+
+
+@pytest.mark.parametrize("by_boxes", [False, True])
+@pytest.mark.parametrize("split_frames", [(4,), (4, 5)])
+def test_a_follicle_whose_section_falls_apart_on_a_frame_or_two_is_one_follicle(split_frames, by_boxes):
+    """The half it lost on those frames was a follicle of its own: 2 follicles, not 1."""
+    rec = record(n_frames=9, frame_spacing=0.5)
+    frames = split_sweep(rec, split_frames)
+    assert [len(f.follicles) for f in frames] == [2 if i in split_frames else 1 for i in range(9)]
+    if by_boxes:  # stills joined into a sweep: no masks, their boxes
+        frames = [replace(f, instances=None) for f in frames]
+    tracker = SweepTracker(by_boxes=by_boxes)
+    for f in frames:
+        tracker.add(f)
+    (track,) = tracker.finish()
+    assert (track.first_frame, track.last_frame, track.best.frame_index) == (0, 8, 0)
+    assert len(track.sections) == 9 + len(split_frames)  # both halves, drawn as this follicle
+    assert len(summarise_image(rec, split_sweep(rec, split_frames)).follicles) == 1
+
+
+def test_two_follicles_a_section_joined_for_three_frames_stay_two():
+    rec = record(n_frames=9, frame_spacing=0.5)
+    assert len(track_sweep(split_sweep(rec, (3, 4, 5)))) == 2
 
 
 def test_the_tip_of_a_follicle_is_linked_by_centroid_where_it_hardly_overlaps():
