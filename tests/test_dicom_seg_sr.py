@@ -318,6 +318,26 @@ def test_sr_of_an_uncalibrated_sweep_references_frames_and_omits_mm(tmp_path: Pa
     assert _units(pydicom.dcmread(sr_path)) == {"{follicles}"}
 
 
+def test_the_sr_of_an_uncalibrated_image_says_so_in_each_group(still: Path, tmp_path: Path) -> None:
+    """Its groups hold no size: a reader could not tell that from sizes left out, or from an
+    image where no ovary was found (the same lone "Number of follicles 0")."""
+    seg_path = write_seg(still, _labels(), tmp_path / "seg.dcm")
+    outlines = _outlines()
+    del outlines[0][2]  # follicle 2 region-less (TID 1501), the ovary on the SEG (TID 1411)
+    said = {}
+    for calibrated in (False, True):
+        sr_path = write_sr(still, _result(still, calibrated=calibrated), seg_path=seg_path, outlines=outlines,
+                           out_path=tmp_path / f"sr_{calibrated}.dcm")  # fmt: skip
+        assert _dciodvfy_errors(sr_path) == []
+        content = hd.sr.srread(sr_path).content
+        groups = [*content.get_planar_roi_measurement_groups(), *content.get_volumetric_roi_measurement_groups(),
+                  *content.get_image_measurement_groups()]  # fmt: skip
+        assert len(groups) == 3
+        said[calibrated] = [[(e.name.meaning, e.value.meaning) for e in g.get_qualitative_evaluations()] for g in groups]
+    assert said[False] == [[("Image calibration", "Uncalibrated: no mm per pixel, sizes not measured")]] * 3
+    assert said[True] == [[]] * 3
+
+
 def _units(item) -> set[str]:
     """Every measurement unit in an SR content tree."""
     found = {

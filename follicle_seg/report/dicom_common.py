@@ -43,6 +43,10 @@ FOLLICLE_COUNT = hd.sr.CodedConcept("follicle-count", PRIVATE_SCHEME, "Number of
 #: several of its files is in the count of each, so these counts are not to be added.
 FOLLICLE_SECTIONS = hd.sr.CodedConcept("follicle-sections", PRIVATE_SCHEME,
                                        "Number of follicle sections in this file of a sweep")  # fmt: skip
+#: Of an image without mm per pixel (no ultrasound region, PixelSpacing or ImagerPixelSpacing
+#: ingestion could use): the qualitative evaluation that says why its groups hold no size.
+CALIBRATION = hd.sr.CodedConcept("calibration", PRIVATE_SCHEME, "Image calibration")
+UNCALIBRATED = hd.sr.CodedConcept("uncalibrated", PRIVATE_SCHEME, "Uncalibrated: no mm per pixel, sizes not measured")
 
 MM = codes.UCUM.Millimeter
 MM2 = codes.UCUM.SquareMillimeter

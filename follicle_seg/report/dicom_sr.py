@@ -20,8 +20,10 @@ Content, built with :mod:`highdicom.sr` as a Comprehensive SR:
 * a follicle without an outline gets a TID 1501 group referencing the source image (and frame).
 
 Units are UCUM ``mm``, ``mm2``, ``ml``. Uncalibrated images (no mm per pixel) carry no length or
-area measurement at all: the outlines (in pixels) and the follicle count are still written, and
-the report's ``follicles.csv`` says ``calibrated = false``. Pixel units are deliberately not
+area measurement at all: the outlines (in pixels) and the follicle count are still written, each
+group says why with the qualitative evaluation ``Image calibration: Uncalibrated: no mm per
+pixel, sizes not measured`` (``99FSEG``), and the report's ``follicles.csv`` says
+``calibrated = false``. Pixel units are deliberately not
 used: a measurement in pixels would look like a physical size to a reader that ignores units.
 
 SCOORD coordinates follow PS3.3 C.18.6.1.2: the top-left corner of the top-left pixel is
@@ -43,6 +45,7 @@ from pydicom.sr.codedict import codes
 from follicle_seg import __version__
 from follicle_seg.series import place_words
 from follicle_seg.report.dicom_common import (
+    CALIBRATION,
     FOLLICLE_CODE,
     FOLLICLE_COUNT,
     FOLLICLE_SECTIONS,
@@ -56,6 +59,7 @@ from follicle_seg.report.dicom_common import (
     MM2,
     OVARY_CODE,
     STAND_INS,
+    UNCALIBRATED,
     algorithm_parameters,
     declare_private_scheme,
     derived_uid,
@@ -128,6 +132,9 @@ def build_sr(
                                            parameters=[f"{k}={v}" for k, v in algorithm_parameters(network).items()])
     )  # fmt: skip
     source_uid = str(source.SOPInstanceUID)
+    # an uncalibrated image's groups say why they hold no size (else read as sizes left out)
+    uncalibrated = result.record is not None and not result.record.calibration.calibrated
+    evaluations = [hd.sr.QualitativeEvaluation(CALIBRATION, UNCALIBRATED)] if uncalibrated else []
     groups: list[_Group] = []
     for follicle in result.follicles:
         polygon = _find_outline(outlines, follicle.best.frame_index, follicle.follicle_id)
@@ -142,6 +149,7 @@ def build_sr(
                 site=site,
                 algorithm=algorithm,
                 measurements=_follicle_measurements(follicle),
+                evaluations=evaluations,
                 frame=follicle.best.frame_index if multi_frame else None,
                 polygon=polygon,
                 segment=None,
@@ -162,6 +170,7 @@ def build_sr(
             site=site,
             algorithm=algorithm,
             measurements=_ovary_measurements(result, in_sweep is not None),
+            evaluations=evaluations,
             frame=ovary_frame if multi_frame else None,
             polygon=polygon,
             segment=segment,
@@ -275,6 +284,7 @@ def _group(
     site: hd.sr.FindingSite,
     algorithm: hd.sr.AlgorithmIdentification,
     measurements: list[hd.sr.Measurement],
+    evaluations: list[hd.sr.QualitativeEvaluation],
     frame: int | None,
     polygon: np.ndarray | None,
     segment: hd.sr.ReferencedSegment | None,
@@ -291,6 +301,7 @@ def _group(
         finding_sites=[site],
         algorithm_id=algorithm,
         measurements=measurements or None,
+        qualitative_evaluations=evaluations or None,
     )
     if segment is not None:
         return hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(
