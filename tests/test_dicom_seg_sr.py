@@ -595,6 +595,33 @@ def test_the_derived_series_name_their_source_series(still: Path, tmp_path: Path
     assert sr.SeriesDescription == f"follicle_seg measurements of series {number}"
 
 
+def test_the_files_of_one_source_series_get_one_seg_series_and_one_sr_series_numbered_as_they_are(
+    tmp_path: Path,
+) -> None:
+    """Each file got a SEG series and an SR series of its own: a sweep stored as 6 files made 12
+    series alike ("follicle_seg segmentation of series 1", instance 1) in a PACS."""
+    stills = [_source(tmp_path / f"still{k}.dcm") for k in (1, 2)]  # one series, instances 1 and 2
+    ds = pydicom.dcmread(stills[1])
+    ds.InstanceNumber = 2
+    ds.save_as(stills[1])
+    other = _source(tmp_path / "other.dcm")
+    ds = pydicom.dcmread(other)
+    ds.SeriesInstanceUID = "1.2.826.0.1.3680043.8.498.3"
+    ds.save_as(other)
+    made = {}
+    for path in (*stills, other):
+        seg = write_seg(path, _labels(), tmp_path / f"{path.stem}_seg.dcm")
+        sr = write_sr(path, _result(path), seg_path=seg, outlines=_outlines(), out_path=tmp_path / f"{path.stem}_sr.dcm")
+        made[path.stem] = [pydicom.dcmread(p) for p in (seg, sr)]
+        assert _dciodvfy_errors(sr) == []
+    for kind in (0, 1):
+        series = {stem: (objects[kind].SeriesInstanceUID, objects[kind].InstanceNumber) for stem, objects in made.items()}
+        assert series["still1"][0] == series["still2"][0] != series["other"][0]
+        assert (series["still1"][1], series["still2"][1]) == (1, 2)
+        assert len({objects[kind].SOPInstanceUID for objects in made.values()}) == 3
+    assert made["still1"][0].SeriesInstanceUID != made["still1"][1].SeriesInstanceUID  # SEG and SR apart
+
+
 def test_the_sr_of_a_file_of_a_sweep_stored_one_file_per_frame_says_its_place_and_counts_sections(
     still: Path, tmp_path: Path
 ) -> None:

@@ -53,6 +53,7 @@ from follicle_seg.report.dicom_common import (
     LATERALITY_CODES,
     MANUFACTURER,
     derived_series_description,
+    derived_series_uid,
     made_by,
     ML,
     MM,
@@ -66,9 +67,11 @@ from follicle_seg.report.dicom_common import (
     header_view,
     n_frames,
     keep_source_charset,
+    patient_key,
     read_source,
     refer_to_source,
     save_atomic,
+    source_instance_number,
     strip_identity,
 )
 from follicle_seg.tracking import DIAMETER_DECIMALS
@@ -192,14 +195,15 @@ def build_sr(
     evidence = [source] + ([seg] if seg is not None else [])
     items = _digest_items(result, outlines, seg) + ([in_sweep] if in_sweep else [])  # (a still's UID as it was)
     content_digest = hashlib.sha256(repr(items).encode() + made_by(network)).digest()
-    patient = f"{source.get('PatientID', '')}{' pseudonymised' if pseudonymised else ''}"  # a pseudonymised run's UIDs are not a plain run's
+    patient = patient_key(source, pseudonymised)
+    series = derived_series_uid("SR", source, patient)
     sr = hd.sr.ComprehensiveSR(
         evidence=evidence,
         content=report[0],
-        series_instance_uid=derived_uid(source_uid, f"SR series {patient}"),
+        series_instance_uid=series,
         series_number=SR_SERIES_NUMBER,
-        sop_instance_uid=derived_uid(source_uid, f"SR {patient}", content_digest),
-        instance_number=1,
+        sop_instance_uid=derived_uid(source_uid, f"SR {patient} in {series}", content_digest),
+        instance_number=source_instance_number(source),
         manufacturer=MANUFACTURER,
         is_complete=True,
         series_description=derived_series_description("measurements", source),
