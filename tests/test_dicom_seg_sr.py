@@ -364,6 +364,9 @@ def test_sr_of_an_image_without_ovary_or_follicle_records_a_zero_count(still: Pa
     (group,) = sr.content.get_image_measurement_groups()
     assert group.tracking_identifier == "ovary L"
     assert _measurements(group) == {"Number of follicles": (0.0, "{follicles}")}
+    # its 0 is of an ovary not found, not of one seen empty (the SR read the same either way)
+    assert [(e.name.meaning, e.value.meaning) for e in group.get_qualitative_evaluations()] == [
+        ("Ovary found in this image", "No")]
 
 
 def _walk(ds: pydicom.Dataset):

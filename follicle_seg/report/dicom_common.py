@@ -47,6 +47,9 @@ FOLLICLE_SECTIONS = hd.sr.CodedConcept("follicle-sections", PRIVATE_SCHEME,
 #: ingestion could use): the qualitative evaluation that says why its groups hold no size.
 CALIBRATION = hd.sr.CodedConcept("calibration", PRIVATE_SCHEME, "Image calibration")
 UNCALIBRATED = hd.sr.CodedConcept("uncalibrated", PRIVATE_SCHEME, "Uncalibrated: no mm per pixel, sizes not measured")
+#: Of an image where the network found no ovary, said as "No" (SCT) in its ovary group: its count
+#: of 0 is of an ovary not seen (follicles are counted inside an ovary only), not of one seen empty.
+OVARY_FOUND = hd.sr.CodedConcept("ovary-found", PRIVATE_SCHEME, "Ovary found in this image")
 
 MM = codes.UCUM.Millimeter
 MM2 = codes.UCUM.SquareMillimeter

@@ -9,8 +9,10 @@ Content, built with :mod:`highdicom.sr` as a Comprehensive SR:
   sources, the frame (ReferencedFrameNumber, 1-based); measurements Long axis (d1), Short axis
   (d2), Diameter with derivation Mean, Area, and Volume when the sweep gave it;
 * one group for the ovary: Long axis, Short axis, Area, Volume (when known) and the number of
-  follicles of the image; a TID 1411 group referencing the SEG's ovary segment when a SEG is
-  given, else a TID 1410 group on the ovary outline;
+  follicles of the image; of an image where no ovary was found, the qualitative evaluation
+  ``Ovary found in this image: No`` (its count of 0 is not of an ovary seen empty); a TID 1411
+  group referencing the SEG's ovary segment when a SEG is given, else a TID 1410 group on the
+  ovary outline;
 * of a still that is a frame of a sweep stored one file per frame (``in_sweep``,
   :func:`follicle_seg.series.sweep_places`): each follicle's tracking identifier says the file's
   place, ``"follicle 2, file 3 of 6 of a sweep"``, and the ovary's count is the
@@ -59,6 +61,7 @@ from follicle_seg.report.dicom_common import (
     MM,
     MM2,
     OVARY_CODE,
+    OVARY_FOUND,
     STAND_INS,
     UNCALIBRATED,
     algorithm_parameters,
@@ -164,6 +167,7 @@ def build_sr(
         _find_outline(outlines, ovary_frame, OVARY_OUTLINE_ID) if ovary_frame is not None else None
     )
     segment = _ovary_segment(seg, source) if seg is not None and result.ovary is not None else None
+    not_found = [hd.sr.QualitativeEvaluation(OVARY_FOUND, codes.SCT.No)] if result.ovary is None else []
     groups.append(
         _group(
             source,
@@ -173,7 +177,7 @@ def build_sr(
             site=site,
             algorithm=algorithm,
             measurements=_ovary_measurements(result, in_sweep is not None),
-            evaluations=evaluations,
+            evaluations=evaluations + not_found,
             frame=ovary_frame if multi_frame else None,
             polygon=polygon,
             segment=segment,
