@@ -318,6 +318,26 @@ def test_sr_of_an_uncalibrated_sweep_references_frames_and_omits_mm(tmp_path: Pa
     assert _units(pydicom.dcmread(sr_path)) == {"{follicles}"}
 
 
+def test_the_sr_of_an_uncalibrated_image_says_so_in_each_group(still: Path, tmp_path: Path) -> None:
+    """Its groups hold no size: a reader could not tell that from sizes left out, or from an
+    image where no ovary was found (the same lone "Number of follicles 0")."""
+    seg_path = write_seg(still, _labels(), tmp_path / "seg.dcm")
+    outlines = _outlines()
+    del outlines[0][2]  # follicle 2 region-less (TID 1501), the ovary on the SEG (TID 1411)
+    said = {}
+    for calibrated in (False, True):
+        sr_path = write_sr(still, _result(still, calibrated=calibrated), seg_path=seg_path, outlines=outlines,
+                           out_path=tmp_path / f"sr_{calibrated}.dcm")  # fmt: skip
+        assert _dciodvfy_errors(sr_path) == []
+        content = hd.sr.srread(sr_path).content
+        groups = [*content.get_planar_roi_measurement_groups(), *content.get_volumetric_roi_measurement_groups(),
+                  *content.get_image_measurement_groups()]  # fmt: skip
+        assert len(groups) == 3
+        said[calibrated] = [[(e.name.meaning, e.value.meaning) for e in g.get_qualitative_evaluations()] for g in groups]
+    assert said[False] == [[("Image calibration", "Uncalibrated: no mm per pixel, sizes not measured")]] * 3
+    assert said[True] == [[]] * 3
+
+
 def _units(item) -> set[str]:
     """Every measurement unit in an SR content tree."""
     found = {
@@ -344,6 +364,9 @@ def test_sr_of_an_image_without_ovary_or_follicle_records_a_zero_count(still: Pa
     (group,) = sr.content.get_image_measurement_groups()
     assert group.tracking_identifier == "ovary L"
     assert _measurements(group) == {"Number of follicles": (0.0, "{follicles}")}
+    # its 0 is of an ovary not found, not of one seen empty (the SR read the same either way)
+    assert [(e.name.meaning, e.value.meaning) for e in group.get_qualitative_evaluations()] == [
+        ("Ovary found in this image", "No")]
 
 
 def _walk(ds: pydicom.Dataset):
@@ -573,6 +596,33 @@ def test_the_derived_series_name_their_source_series(still: Path, tmp_path: Path
     assert number not in (None, "")
     assert seg.SeriesDescription == f"follicle_seg segmentation of series {number}"
     assert sr.SeriesDescription == f"follicle_seg measurements of series {number}"
+
+
+def test_the_files_of_one_source_series_get_one_seg_series_and_one_sr_series_numbered_as_they_are(
+    tmp_path: Path,
+) -> None:
+    """Each file got a SEG series and an SR series of its own: a sweep stored as 6 files made 12
+    series alike ("follicle_seg segmentation of series 1", instance 1) in a PACS."""
+    stills = [_source(tmp_path / f"still{k}.dcm") for k in (1, 2)]  # one series, instances 1 and 2
+    ds = pydicom.dcmread(stills[1])
+    ds.InstanceNumber = 2
+    ds.save_as(stills[1])
+    other = _source(tmp_path / "other.dcm")
+    ds = pydicom.dcmread(other)
+    ds.SeriesInstanceUID = "1.2.826.0.1.3680043.8.498.3"
+    ds.save_as(other)
+    made = {}
+    for path in (*stills, other):
+        seg = write_seg(path, _labels(), tmp_path / f"{path.stem}_seg.dcm")
+        sr = write_sr(path, _result(path), seg_path=seg, outlines=_outlines(), out_path=tmp_path / f"{path.stem}_sr.dcm")
+        made[path.stem] = [pydicom.dcmread(p) for p in (seg, sr)]
+        assert _dciodvfy_errors(sr) == []
+    for kind in (0, 1):
+        series = {stem: (objects[kind].SeriesInstanceUID, objects[kind].InstanceNumber) for stem, objects in made.items()}
+        assert series["still1"][0] == series["still2"][0] != series["other"][0]
+        assert (series["still1"][1], series["still2"][1]) == (1, 2)
+        assert len({objects[kind].SOPInstanceUID for objects in made.values()}) == 3
+    assert made["still1"][0].SeriesInstanceUID != made["still1"][1].SeriesInstanceUID  # SEG and SR apart
 
 
 def test_the_sr_of_a_file_of_a_sweep_stored_one_file_per_frame_says_its_place_and_counts_sections(

@@ -43,6 +43,13 @@ FOLLICLE_COUNT = hd.sr.CodedConcept("follicle-count", PRIVATE_SCHEME, "Number of
 #: several of its files is in the count of each, so these counts are not to be added.
 FOLLICLE_SECTIONS = hd.sr.CodedConcept("follicle-sections", PRIVATE_SCHEME,
                                        "Number of follicle sections in this file of a sweep")  # fmt: skip
+#: Of an image without mm per pixel (no ultrasound region, PixelSpacing or ImagerPixelSpacing
+#: ingestion could use): the qualitative evaluation that says why its groups hold no size.
+CALIBRATION = hd.sr.CodedConcept("calibration", PRIVATE_SCHEME, "Image calibration")
+UNCALIBRATED = hd.sr.CodedConcept("uncalibrated", PRIVATE_SCHEME, "Uncalibrated: no mm per pixel, sizes not measured")
+#: Of an image where the network found no ovary, said as "No" (SCT) in its ovary group: its count
+#: of 0 is of an ovary not seen (follicles are counted inside an ovary only), not of one seen empty.
+OVARY_FOUND = hd.sr.CodedConcept("ovary-found", PRIVATE_SCHEME, "Ovary found in this image")
 
 MM = codes.UCUM.Millimeter
 MM2 = codes.UCUM.SquareMillimeter
@@ -160,10 +167,39 @@ def algorithm_identification(network: Network | None = None) -> hd.AlgorithmIden
     )
 
 
+def derived_series_uid(kind: str, source: Dataset, patient: str) -> str:
+    """The Series Instance UID of ``kind`` (``SEG``, ``SR``) objects of the source's series: one
+    SEG and one SR series per source series, holding the objects of each of its files (a sweep
+    stored as 6 files, or a series of stills, made 6 SEG and 6 SR series alike in a PACS), of the
+    ``patient`` the objects name (:func:`patient_key`)."""
+    return derived_uid(str(source.SeriesInstanceUID), f"{kind} series {patient}")
+
+
+def patient_key(source: Dataset, pseudonymised: bool) -> str:
+    """The patient the objects name, for their UIDs: a pseudonymised run's and a plain run's
+    objects of one source must not share one (a PACS given both would hold one instance under
+    two patients)."""
+    return f"{source.get('PatientID', '')}{' pseudonymised' if pseudonymised else ''}"
+
+
+def source_instance_number(source: Dataset) -> int:
+    """The source's Instance Number (1 when it has none that is a positive number): its objects
+    sort as the files of its series do.
+
+    >>> source_instance_number(Dataset())
+    1
+    """
+    try:
+        number = int(source.get("InstanceNumber") or 1)
+    except (TypeError, ValueError):
+        return 1
+    return number if number > 0 else 1
+
+
 def derived_series_description(kind: str, source: Dataset) -> str:
-    """``follicle_seg segmentation of series 3``: each source's objects are a series of their own,
-    and a PACS lists them by number and description (seven alike were told apart only by opening
-    them). The source's series number only: its description may hold free text.
+    """``follicle_seg segmentation of series 3``: each source series' objects are a series of their
+    own, and a PACS lists them by number and description (seven alike were told apart only by
+    opening them). The source's series number only: its description may hold free text.
 
     >>> derived_series_description("measurements", Dataset())
     'follicle_seg measurements'

@@ -29,6 +29,7 @@ from follicle_seg.report.dicom_common import (
     FOLLICLE_CODE,
     MANUFACTURER,
     derived_series_description,
+    derived_series_uid,
     made_by,
     MODEL_NAME,
     OVARY_CODE,
@@ -38,9 +39,11 @@ from follicle_seg.report.dicom_common import (
     header_view,
     n_frames,
     keep_source_charset,
+    patient_key,
     read_source,
     refer_to_source,
     save_atomic,
+    source_instance_number,
     strip_identity,
 )
 from follicle_seg.types import FOLLICLE as FOLLICLE_LABEL
@@ -109,9 +112,8 @@ def build_seg(
     source_uid = str(source.SOPInstanceUID)
     cine = n_frames(source) > 1
     content = labels.astype(np.uint8).tobytes() + (f"frame {frame_index}".encode() if cine else b"") + made_by(network)
-    # UIDs of the patient the object names: a pseudonymised run's and a plain run's objects of one
-    # source must not share one (a PACS given both would hold one instance under two patients)
-    patient = f"{source.get('PatientID', '')}{' pseudonymised' if pseudonymised else ''}"
+    patient = patient_key(source, pseudonymised)
+    series = derived_series_uid("SEG", source, patient)
     # built on the frame as a single-frame US image; its references then name the source's own
     # class (a cine, a one-frame multi-frame file, a retired class) and frame
     view = header_view(source, US_IMAGE)
@@ -122,10 +124,11 @@ def build_seg(
         pixel_array=segment_masks(labels)[np.newaxis],
         segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
         segment_descriptions=descriptions,
-        series_instance_uid=derived_uid(source_uid, f"SEG series {patient}"),
+        series_instance_uid=series,
         series_number=SEG_SERIES_NUMBER,
-        sop_instance_uid=derived_uid(source_uid, f"SEG {patient}", content),
-        instance_number=frame_index + 1,  # a cine's key frames sort by frame in a viewer
+        sop_instance_uid=derived_uid(source_uid, f"SEG {patient} in {series}", content),
+        # a cine's key frames sort by frame in a viewer, stills as their sources
+        instance_number=frame_index + 1 if cine else source_instance_number(source),
         manufacturer=MANUFACTURER,
         manufacturer_model_name=MODEL_NAME,
         software_versions=__version__,

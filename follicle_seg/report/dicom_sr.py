@@ -9,8 +9,10 @@ Content, built with :mod:`highdicom.sr` as a Comprehensive SR:
   sources, the frame (ReferencedFrameNumber, 1-based); measurements Long axis (d1), Short axis
   (d2), Diameter with derivation Mean, Area, and Volume when the sweep gave it;
 * one group for the ovary: Long axis, Short axis, Area, Volume (when known) and the number of
-  follicles of the image; a TID 1411 group referencing the SEG's ovary segment when a SEG is
-  given, else a TID 1410 group on the ovary outline;
+  follicles of the image; of an image where no ovary was found, the qualitative evaluation
+  ``Ovary found in this image: No`` (its count of 0 is not of an ovary seen empty); a TID 1411
+  group referencing the SEG's ovary segment when a SEG is given, else a TID 1410 group on the
+  ovary outline;
 * of a still that is a frame of a sweep stored one file per frame (``in_sweep``,
   :func:`follicle_seg.series.sweep_places`): each follicle's tracking identifier says the file's
   place, ``"follicle 2, file 3 of 6 of a sweep"``, and the ovary's count is the
@@ -20,8 +22,10 @@ Content, built with :mod:`highdicom.sr` as a Comprehensive SR:
 * a follicle without an outline gets a TID 1501 group referencing the source image (and frame).
 
 Units are UCUM ``mm``, ``mm2``, ``ml``. Uncalibrated images (no mm per pixel) carry no length or
-area measurement at all: the outlines (in pixels) and the follicle count are still written, and
-the report's ``follicles.csv`` says ``calibrated = false``. Pixel units are deliberately not
+area measurement at all: the outlines (in pixels) and the follicle count are still written, each
+group says why with the qualitative evaluation ``Image calibration: Uncalibrated: no mm per
+pixel, sizes not measured`` (``99FSEG``), and the report's ``follicles.csv`` says
+``calibrated = false``. Pixel units are deliberately not
 used: a measurement in pixels would look like a physical size to a reader that ignores units.
 
 SCOORD coordinates follow PS3.3 C.18.6.1.2: the top-left corner of the top-left pixel is
@@ -43,6 +47,7 @@ from pydicom.sr.codedict import codes
 from follicle_seg import __version__
 from follicle_seg.series import place_words
 from follicle_seg.report.dicom_common import (
+    CALIBRATION,
     FOLLICLE_CODE,
     FOLLICLE_COUNT,
     FOLLICLE_SECTIONS,
@@ -50,21 +55,26 @@ from follicle_seg.report.dicom_common import (
     LATERALITY_CODES,
     MANUFACTURER,
     derived_series_description,
+    derived_series_uid,
     made_by,
     ML,
     MM,
     MM2,
     OVARY_CODE,
+    OVARY_FOUND,
     STAND_INS,
+    UNCALIBRATED,
     algorithm_parameters,
     declare_private_scheme,
     derived_uid,
     header_view,
     n_frames,
     keep_source_charset,
+    patient_key,
     read_source,
     refer_to_source,
     save_atomic,
+    source_instance_number,
     strip_identity,
 )
 from follicle_seg.tracking import DIAMETER_DECIMALS
@@ -128,6 +138,9 @@ def build_sr(
                                            parameters=[f"{k}={v}" for k, v in algorithm_parameters(network).items()])
     )  # fmt: skip
     source_uid = str(source.SOPInstanceUID)
+    # an uncalibrated image's groups say why they hold no size (else read as sizes left out)
+    uncalibrated = result.record is not None and not result.record.calibration.calibrated
+    evaluations = [hd.sr.QualitativeEvaluation(CALIBRATION, UNCALIBRATED)] if uncalibrated else []
     groups: list[_Group] = []
     for follicle in result.follicles:
         polygon = _find_outline(outlines, follicle.best.frame_index, follicle.follicle_id)
@@ -142,6 +155,7 @@ def build_sr(
                 site=site,
                 algorithm=algorithm,
                 measurements=_follicle_measurements(follicle),
+                evaluations=evaluations,
                 frame=follicle.best.frame_index if multi_frame else None,
                 polygon=polygon,
                 segment=None,
@@ -153,6 +167,7 @@ def build_sr(
         _find_outline(outlines, ovary_frame, OVARY_OUTLINE_ID) if ovary_frame is not None else None
     )
     segment = _ovary_segment(seg, source) if seg is not None and result.ovary is not None else None
+    not_found = [hd.sr.QualitativeEvaluation(OVARY_FOUND, codes.SCT.No)] if result.ovary is None else []
     groups.append(
         _group(
             source,
@@ -162,6 +177,7 @@ def build_sr(
             site=site,
             algorithm=algorithm,
             measurements=_ovary_measurements(result, in_sweep is not None),
+            evaluations=evaluations + not_found,
             frame=ovary_frame if multi_frame else None,
             polygon=polygon,
             segment=segment,
@@ -183,14 +199,15 @@ def build_sr(
     evidence = [source] + ([seg] if seg is not None else [])
     items = _digest_items(result, outlines, seg) + ([in_sweep] if in_sweep else [])  # (a still's UID as it was)
     content_digest = hashlib.sha256(repr(items).encode() + made_by(network)).digest()
-    patient = f"{source.get('PatientID', '')}{' pseudonymised' if pseudonymised else ''}"  # a pseudonymised run's UIDs are not a plain run's
+    patient = patient_key(source, pseudonymised)
+    series = derived_series_uid("SR", source, patient)
     sr = hd.sr.ComprehensiveSR(
         evidence=evidence,
         content=report[0],
-        series_instance_uid=derived_uid(source_uid, f"SR series {patient}"),
+        series_instance_uid=series,
         series_number=SR_SERIES_NUMBER,
-        sop_instance_uid=derived_uid(source_uid, f"SR {patient}", content_digest),
-        instance_number=1,
+        sop_instance_uid=derived_uid(source_uid, f"SR {patient} in {series}", content_digest),
+        instance_number=source_instance_number(source),
         manufacturer=MANUFACTURER,
         is_complete=True,
         series_description=derived_series_description("measurements", source),
@@ -275,6 +292,7 @@ def _group(
     site: hd.sr.FindingSite,
     algorithm: hd.sr.AlgorithmIdentification,
     measurements: list[hd.sr.Measurement],
+    evaluations: list[hd.sr.QualitativeEvaluation],
     frame: int | None,
     polygon: np.ndarray | None,
     segment: hd.sr.ReferencedSegment | None,
@@ -291,6 +309,7 @@ def _group(
         finding_sites=[site],
         algorithm_id=algorithm,
         measurements=measurements or None,
+        qualitative_evaluations=evaluations or None,
     )
     if segment is not None:
         return hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(
