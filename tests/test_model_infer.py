@@ -290,3 +290,22 @@ def test_run_on_a_cuda_index_the_machine_lacks_stops_before_out_is_made(monkeypa
     assert result.exit_code == 2, result.output
     assert "error: --device cuda:1: device 'cuda:1' requested but this machine has 1 CUDA GPU(s)" in result.output
     assert not (tmp_path / "o").exists()
+
+
+def test_run_on_dask_local_workers_without_a_gpu_stops_before_out_is_made(monkeypatch, tmp_path) -> None:
+    """``--executor dask --device cuda`` without ``--scheduler`` segments on this machine's
+    LocalCluster: without a GPU every file was analysed as ``failed`` (each with its worker's
+    traceback on the console) and the run made OUT and its tables."""
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from follicle_seg.cli import app
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    sample = Path(__file__).parents[1] / "data_samples" / "mono_left.dcm"
+    result = CliRunner().invoke(app, ["run", str(sample), "--out", str(tmp_path / "o"), "--executor", "dask",
+                                      "--workers", "1", "--device", "cuda"])  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "error: --device cuda: device 'cuda' requested but no CUDA GPU is available." in result.output
+    assert not (tmp_path / "o").exists()
