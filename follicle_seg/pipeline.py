@@ -574,8 +574,9 @@ def _short_of_outputs(items: list[Input], store: StateStore, options: RunOptions
 def _execute(
     todo: list[Input], options: RunOptions, on_result, progress, decoders: WorkerPool | None, timing: dict[str, float]
 ) -> str:
-    """Analyse ``todo``; returns the device(s) used. A local run adds its model load and main
-    thread times (:data:`~follicle_seg.engine.MAIN_THREAD_TIMES`) to ``timing``; a Dask run its time on the cluster."""
+    """Analyse ``todo``; returns the device(s) used, with their precision (``Segmenter.runs_on``).
+    A local run adds its model load and main thread times
+    (:data:`~follicle_seg.engine.MAIN_THREAD_TIMES`) to ``timing``; a Dask run its time on the cluster."""
     t = time.perf_counter()
     if options.executor == "dask":
         from follicle_seg.distributed import run_on_dask
@@ -595,4 +596,4 @@ def _execute(
         engine.close()
     finally:
         timing.update(engine.seconds)
-    return segmenter.device
+    return segmenter.runs_on

@@ -247,7 +247,16 @@ def test_mixed_precision_is_bf16_only_where_the_gpu_has_it(monkeypatch, capabili
     monkeypatch.setattr(infer, "load_network", lambda weights: OnAnyDevice())
     assert infer.autocast_dtype("cuda") == dtype
     assert Segmenter(device="cuda", threads=1).amp_dtype == dtype
+    assert Segmenter(device="cuda", threads=1).runs_on == f"cuda, {'bf16' if dtype == torch.bfloat16 else 'fp16'} autocast"
     assert Segmenter(device="cuda", threads=1, amp=False).amp_dtype is None
+    assert Segmenter(device="cuda", threads=1, amp=False).runs_on == "cuda, float32"
+
+
+def test_auto_without_a_gpu_runs_in_float32_on_the_cpu(monkeypatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    seg = Segmenter(device="auto", threads=1)
+    assert seg.device == "cpu" and seg.amp_dtype is None and seg.runs_on == "cpu, float32"
+    assert all(p.dtype == torch.float32 and not p.is_cuda for p in seg.network.parameters())
 
 
 def test_out_of_gpu_memory_splits_the_forward_pass(monkeypatch) -> None:

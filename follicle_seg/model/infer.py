@@ -249,6 +249,15 @@ class Segmenter:
                                          initializer=torch.set_num_threads, initargs=(1,))
                       if self.threads > 1 else None)
 
+    @property
+    def runs_on(self) -> str:
+        """The device and the precision the network computes in, as a run's summary names them
+        (``"cpu, float32"``, ``"cuda, bf16 autocast"``): counts of one study may differ between
+        the two precisions."""
+        if self.amp_dtype is None:
+            return f"{self.device}, float32"
+        return f"{self.device}, {'bf16' if self.amp_dtype == torch.bfloat16 else 'fp16'} autocast"
+
     def _map(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
         """``[fn(x) for x in items]``, on the thread pool when there is one (order kept)."""
         return list(self._pool.map(fn, items)) if self._pool else [fn(x) for x in items]
