@@ -250,13 +250,17 @@ class Segmenter:
                       if self.threads > 1 else None)
 
     @property
-    def runs_on(self) -> str:
-        """The device and the precision the network computes in, as a run's summary names them
-        (``"cpu, float32"``, ``"cuda, bf16 autocast"``): counts of one study may differ between
-        the two precisions."""
+    def precision(self) -> str:
+        """What the network computes in: ``"float32"``, or on CUDA ``"bf16 autocast"`` or
+        ``"fp16 autocast"`` (counts of one study may differ between precisions)."""
         if self.amp_dtype is None:
-            return f"{self.device}, float32"
-        return f"{self.device}, {'bf16' if self.amp_dtype == torch.bfloat16 else 'fp16'} autocast"
+            return "float32"
+        return f"{'bf16' if self.amp_dtype == torch.bfloat16 else 'fp16'} autocast"
+
+    @property
+    def runs_on(self) -> str:
+        """The device and precision, as a run's summary names them (``"cpu, float32"``)."""
+        return f"{self.device}, {self.precision}"
 
     def _map(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
         """``[fn(x) for x in items]``, on the thread pool when there is one (order kept)."""
