@@ -52,13 +52,13 @@ def _engine(options: RunOptions) -> tuple[Engine, WorkerPool | None]:
 
 def analyse_on_worker(item: Input, options: RunOptions) -> tuple[Input, ImageResult, str]:
     engine, decoders = _engine(options)
-    return item, engine.analyse_file(item, decoders), engine.segmenter.device
+    return item, engine.analyse_file(item, decoders), engine.segmenter.runs_on
 
 
 def run_on_dask(todo: list[Input], options: RunOptions, on_result, on_frames=None) -> str:
     """Run `todo` on the cluster at ``options.scheduler`` (or a local one); returns the device(s)
-    used. ``on_frames(n)`` is told each finished file's frames (the progress bar's, as the local
-    engine tells it each segmented batch's)."""
+    used, with their precision. ``on_frames(n)`` is told each finished file's frames (the progress
+    bar's, as the local engine tells it each segmented batch's)."""
     import dask
     from dask.distributed import Client, KilledWorker, LocalCluster, as_completed
 
@@ -105,4 +105,4 @@ def run_on_dask(todo: list[Input], options: RunOptions, on_result, on_frames=Non
             client.close()
             if cluster is not None:
                 cluster.close()
-        return ",".join(sorted(devices))
+        return "; ".join(sorted(devices))

@@ -119,7 +119,8 @@ def _checked_run(inputs: str | Path | Iterable[str | Path], options: RunOptions,
     from follicle_seg.io.tables import read_cohort
 
     # options that cannot be used stop the run before OUT is made
-    _check_device(options.device, here=options.executor == "local")
+    # a LocalCluster's workers (no --scheduler) segment on this machine too
+    _check_device(options.device, here=options.executor == "local" or not options.scheduler)
     cohort = read_cohort(options.cohort) if options.cohort else None
     key = load_key(options.pseudonymize) if options.pseudonymize else None
     if options.whole_frames and options.pseudonymize:
@@ -503,8 +504,8 @@ def _place_text(place: tuple[int, int]) -> str:
 
 def _check_device(device: str, here: bool = True) -> None:
     """Refuse a device the run could not use before anything is read: not a device name, or
-    ``cuda`` without a GPU when the run segments ``here`` (Dask workers may have the GPU this
-    machine lacks). ``auto`` and ``cpu`` need no torch import here."""
+    ``cuda`` without a GPU when the run segments ``here`` (the workers of a Dask cluster given by
+    ``--scheduler`` may have the GPU this machine lacks). ``auto`` and ``cpu`` need no torch import here."""
     if device in ("auto", "cpu"):
         return
     if not re.fullmatch(r"cuda(:\d+)?", device):
@@ -573,8 +574,9 @@ def _short_of_outputs(items: list[Input], store: StateStore, options: RunOptions
 def _execute(
     todo: list[Input], options: RunOptions, on_result, progress, decoders: WorkerPool | None, timing: dict[str, float]
 ) -> str:
-    """Analyse ``todo``; returns the device(s) used. A local run adds its model load and main
-    thread times (:data:`~follicle_seg.engine.MAIN_THREAD_TIMES`) to ``timing``; a Dask run its time on the cluster."""
+    """Analyse ``todo``; returns the device(s) used, with their precision (``Segmenter.runs_on``).
+    A local run adds its model load and main thread times
+    (:data:`~follicle_seg.engine.MAIN_THREAD_TIMES`) to ``timing``; a Dask run its time on the cluster."""
     t = time.perf_counter()
     if options.executor == "dask":
         from follicle_seg.distributed import run_on_dask
@@ -594,4 +596,4 @@ def _execute(
         engine.close()
     finally:
         timing.update(engine.seconds)
-    return segmenter.device
+    return segmenter.runs_on

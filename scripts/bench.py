@@ -17,6 +17,7 @@ The same command runs on a CUDA machine (--device cuda: batches, autocast).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -29,10 +30,12 @@ from pathlib import Path
 
 import torch
 
+from follicle_seg import __version__
 from follicle_seg.analyse import FileAnalysis, analyse_frame
 from follicle_seg.io import discover, iter_frames, read_record
 from follicle_seg.model.infer import Segmenter, resolve_device
 from follicle_seg.model.preprocess import TARGET_MM
+from follicle_seg.options import RunOptions, network_of
 from follicle_seg.pipeline import read_timing
 
 
@@ -192,7 +195,14 @@ def main(argv: list[str] | None = None) -> None:
 
     segmenter = Segmenter(device=args.device, batch_size=args.batch_size)
     figures = {
+        # what a rerun needs to measure the same thing: the options (seed and --stills make the
+        # archive), the code, the network, and the precision the device ran in
+        "options": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "follicle_seg": __version__,
+        "network": dataclasses.asdict(network_of(RunOptions(out=work))),
+        "torch": torch.__version__,
         "device": segmenter.device,
+        "precision": segmenter.precision,
         "device_name": torch.cuda.get_device_name(segmenter.device) if segmenter.device.startswith("cuda") else cpu_name(),
         # a GPU run is bound by its CPU side: say which CPU, and how many cores this process may use
         "cpu": cpu_name(),

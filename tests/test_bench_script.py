@@ -34,6 +34,15 @@ def test_a_tiny_benchmark_reports_every_stage_on_cpu(tmp_path: Path, monkeypatch
     figures = json.loads(out.read_text())
     assert figures["device"] == "cpu" and figures["files"] == 2 and figures["frames_per_file"] == 3
     assert figures["device_name"] == figures["cpu"] == _script().cpu_name() and figures["cpu_count"] >= 1
+    # what a rerun needs: the options that made the archive, the code, the network, the precision
+    # (it held none of these: the docs' figures named their network and torch by hand)
+    import torch
+
+    from follicle_seg import __version__
+
+    assert figures["options"]["seed"] == 7 and figures["options"]["stills"] is False and figures["options"]["work"] == "w"
+    assert figures["follicle_seg"] == __version__ and figures["torch"] == torch.__version__
+    assert figures["precision"] == "float32" and len(figures["network"]["weights_sha256"]) == 16
     for key in ("b_decode_fps", "a_model_fps", "c_measure_fps", "serial_bound_fps", "d_full_fps",
                 "full_with_overlays_dicom_report_fps", "peak_rss_mib_1_files", "peak_rss_mib_2_files"):
         assert figures[key] > 0, key

@@ -23,7 +23,7 @@ from test_engine import _cine
 class SlowSegmenter:
     """Empty label maps after a random wait, as a network's call lets other threads run."""
 
-    device = "cpu"
+    runs_on = "cpu, float32"
 
     def segment(self, frames):
         time.sleep(random.random() * 0.01)

@@ -247,7 +247,16 @@ def test_mixed_precision_is_bf16_only_where_the_gpu_has_it(monkeypatch, capabili
     monkeypatch.setattr(infer, "load_network", lambda weights: OnAnyDevice())
     assert infer.autocast_dtype("cuda") == dtype
     assert Segmenter(device="cuda", threads=1).amp_dtype == dtype
+    assert Segmenter(device="cuda", threads=1).runs_on == f"cuda, {'bf16' if dtype == torch.bfloat16 else 'fp16'} autocast"
     assert Segmenter(device="cuda", threads=1, amp=False).amp_dtype is None
+    assert Segmenter(device="cuda", threads=1, amp=False).runs_on == "cuda, float32"
+
+
+def test_auto_without_a_gpu_runs_in_float32_on_the_cpu(monkeypatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    seg = Segmenter(device="auto", threads=1)
+    assert seg.device == "cpu" and seg.amp_dtype is None and seg.runs_on == "cpu, float32"
+    assert all(p.dtype == torch.float32 and not p.is_cuda for p in seg.network.parameters())
 
 
 def test_out_of_gpu_memory_splits_the_forward_pass(monkeypatch) -> None:
@@ -289,4 +298,23 @@ def test_run_on_a_cuda_index_the_machine_lacks_stops_before_out_is_made(monkeypa
     result = CliRunner().invoke(app, ["run", str(sample), "--out", str(tmp_path / "o"), "--device", "cuda:1"])
     assert result.exit_code == 2, result.output
     assert "error: --device cuda:1: device 'cuda:1' requested but this machine has 1 CUDA GPU(s)" in result.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_run_on_dask_local_workers_without_a_gpu_stops_before_out_is_made(monkeypatch, tmp_path) -> None:
+    """``--executor dask --device cuda`` without ``--scheduler`` segments on this machine's
+    LocalCluster: without a GPU every file was analysed as ``failed`` (each with its worker's
+    traceback on the console) and the run made OUT and its tables."""
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from follicle_seg.cli import app
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    sample = Path(__file__).parents[1] / "data_samples" / "mono_left.dcm"
+    result = CliRunner().invoke(app, ["run", str(sample), "--out", str(tmp_path / "o"), "--executor", "dask",
+                                      "--workers", "1", "--device", "cuda"])  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "error: --device cuda: device 'cuda' requested but no CUDA GPU is available." in result.output
     assert not (tmp_path / "o").exists()

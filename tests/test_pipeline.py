@@ -711,7 +711,8 @@ def test_run_log_says_where_the_time_went(clean_run):
 
 
 def test_run_log_keeps_how_the_run_was_made(clean_run, study):
-    """The audit trail of the tables: inputs, options, the program's and the network's versions."""
+    """The audit trail of the tables: inputs, options, the program's and the network's versions,
+    the device and precision used (it said ``on cpu``, or ``on cuda`` for a mixed-precision run)."""
     from follicle_seg import __version__
     from follicle_seg.model.paths import METADATA, WEIGHTS, shipped_bundle_root
 
@@ -722,6 +723,8 @@ def test_run_log_keeps_how_the_run_was_made(clean_run, study):
     assert f"follicle_seg {__version__}; network {version}, weights " in text and f"(sha256 {sha}, shipped)" in text
     assert "options: device auto, batch size 8, workers 1, executor local, resume, not pseudonymised, " in text
     assert f"cohort {study / 'cohort.csv'}, outputs: overlays, report" in text
+    # the device auto picked and the precision it ran in (mixed precision may change a count)
+    assert re.search(r"frames/s on (cpu, float32|cuda, (bf16|fp16) autocast)\)\n", text), text
 
 
 def test_a_file_dated_by_its_content_date_is_drawn_on_its_studys_day(tmp_path):

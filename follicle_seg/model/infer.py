@@ -249,6 +249,19 @@ class Segmenter:
                                          initializer=torch.set_num_threads, initargs=(1,))
                       if self.threads > 1 else None)
 
+    @property
+    def precision(self) -> str:
+        """What the network computes in: ``"float32"``, or on CUDA ``"bf16 autocast"`` or
+        ``"fp16 autocast"`` (counts of one study may differ between precisions)."""
+        if self.amp_dtype is None:
+            return "float32"
+        return f"{'bf16' if self.amp_dtype == torch.bfloat16 else 'fp16'} autocast"
+
+    @property
+    def runs_on(self) -> str:
+        """The device and precision, as a run's summary names them (``"cpu, float32"``)."""
+        return f"{self.device}, {self.precision}"
+
     def _map(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
         """``[fn(x) for x in items]``, on the thread pool when there is one (order kept)."""
         return list(self._pool.map(fn, items)) if self._pool else [fn(x) for x in items]
