@@ -32,6 +32,7 @@ import torch
 
 from follicle_seg import __version__
 from follicle_seg.analyse import FileAnalysis, analyse_frame
+from follicle_seg.cpus import usable_cpus
 from follicle_seg.io import discover, iter_frames, read_record
 from follicle_seg.model.infer import Segmenter, resolve_device
 from follicle_seg.model.preprocess import TARGET_MM
@@ -206,7 +207,7 @@ def main(argv: list[str] | None = None) -> None:
         "device_name": torch.cuda.get_device_name(segmenter.device) if segmenter.device.startswith("cuda") else cpu_name(),
         # a GPU run is bound by its CPU side: say which CPU, and how many cores this process may use
         "cpu": cpu_name(),
-        "cpu_count": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "cpu_count": usable_cpus(),
         "torch_threads": torch.get_num_threads(),
         "files": len(paths), "frames_per_file": 1 if args.stills else args.frames, "batch_size": args.batch_size,
         "workers": args.workers,
@@ -224,7 +225,7 @@ def main(argv: list[str] | None = None) -> None:
     if segmenter.batch_size != args.batch_size:  # the GPU ran out of memory: passes were split
         stage.done(a_batch_size_after_out_of_memory=segmenter.batch_size)
     if segmenter.device.startswith("cuda"):  # of stage (a), in this process
-        stage.done(cuda_peak_allocated_mib=round(torch.cuda.max_memory_allocated() / 2**20, 1))
+        stage.done(cuda_peak_allocated_mib=round(torch.cuda.max_memory_allocated(segmenter.device) / 2**20, 1))
     n_c, t_c = bench_measure(segs)
     c = rate(n_c, t_c)
     serial = 1.0 / (1.0 / a + 1.0 / b + 1.0 / c)

@@ -99,6 +99,18 @@ def test_results_do_not_depend_on_the_thread_count(segmenter: Segmenter) -> None
         Segmenter(device="cpu", threads=0)
 
 
+def test_the_default_thread_pool_fits_the_cores_the_process_may_use(monkeypatch):
+    # sized from os.cpu_count(): 8 threads for a batch job holding 1 core of a 64-core node
+    import os
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {3}, raising=False)
+    seg = Segmenter(device="cpu")
+    assert seg.threads == 1 and seg._pool is None
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(16)), raising=False)
+    assert Segmenter(device="cpu").threads == 8
+
+
 def test_an_uncalibrated_frame_keeps_its_most_confident_depth(segmenter: Segmenter) -> None:
     from follicle_seg.instances import ovary_score
     from follicle_seg.model.infer import UNCALIBRATED_DEPTHS_MM

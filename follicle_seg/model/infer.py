@@ -18,7 +18,6 @@ scipy and torch calls it makes release the GIL.
 from __future__ import annotations
 
 import logging
-import os
 import re
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +28,7 @@ import numpy as np
 import torch
 from skimage import measure
 
+from follicle_seg.cpus import usable_cpus
 from follicle_seg.instances import class_labels, convex_hull_mask, labels_from_probs, ovary_score
 from follicle_seg.model.bundle import load_network
 from follicle_seg.model.preprocess import (
@@ -242,7 +242,7 @@ class Segmenter:
         # CPU stays contiguous: channels-last is a third faster there, but oneDNN then keeps
         # memory for every input shape it meets, and peak memory grows with the archive (docs/batch.md)
         self.network = net.to(memory_format=torch.channels_last) if cuda else net  # type: ignore[call-overload]  # (torch's hints lack it)
-        self.threads = threads or min(8, os.cpu_count() or 1)
+        self.threads = threads or min(8, usable_cpus())
         # each pool thread runs torch's CPU ops on one core (OpenMP's thread count is per thread):
         # the pool is the parallelism, and 8 threads x all cores would oversubscribe the machine
         self._pool = (ThreadPoolExecutor(self.threads, thread_name_prefix="segmenter",

@@ -3,7 +3,6 @@ only when the overlay is newer), and the files of an earlier report it no longer
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -12,6 +11,7 @@ import pandas as pd
 from PIL import Image
 
 from follicle_seg.atomic import atomic_write
+from follicle_seg.cpus import usable_cpus
 from follicle_seg.report.overlay_files import parse_name, uid_token
 
 THUMB_WIDTH = 220
@@ -55,7 +55,7 @@ def make_thumbnails(overlays: Path, index: pd.DataFrame, folder: Path) -> dict[s
         found[name] = thumb
     if stale:
         folder.mkdir(parents=True, exist_ok=True)
-        with ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as pool:
+        with ThreadPoolExecutor(min(8, usable_cpus())) as pool:
             list(pool.map(lambda pair: _thumbnail(*pair), stale))
     return found
 
