@@ -616,13 +616,27 @@ def test_the_files_of_one_source_series_get_one_seg_series_and_one_sr_series_num
         seg = write_seg(path, _labels(), tmp_path / f"{path.stem}_seg.dcm")
         sr = write_sr(path, _result(path), seg_path=seg, outlines=_outlines(), out_path=tmp_path / f"{path.stem}_sr.dcm")
         made[path.stem] = [pydicom.dcmread(p) for p in (seg, sr)]
-        assert _dciodvfy_errors(sr) == []
     for kind in (0, 1):
         series = {stem: (objects[kind].SeriesInstanceUID, objects[kind].InstanceNumber) for stem, objects in made.items()}
         assert series["still1"][0] == series["still2"][0] != series["other"][0]
         assert (series["still1"][1], series["still2"][1]) == (1, 2)
         assert len({objects[kind].SOPInstanceUID for objects in made.values()}) == 3
     assert made["still1"][0].SeriesInstanceUID != made["still1"][1].SeriesInstanceUID  # SEG and SR apart
+    # two cines of the still's series: their key-frame SEGs (numbered by frame) a series per cine,
+    # not the stills' (instance 2 twice there, and the still's 2 too)
+    cine_segs = []
+    for k in (1, 2):
+        cine = _source(tmp_path / f"cine{k}.dcm", n_frames=3)
+        ds = pydicom.dcmread(cine)
+        ds.SOPInstanceUID, ds.InstanceNumber = f"1.2.826.0.1.3680043.8.498.7{k}", 2 + k
+        ds.save_as(cine)
+        cine_segs.append(pydicom.dcmread(write_seg(cine, _labels(), tmp_path / f"cine{k}_seg.dcm", frame_index=1)))
+    assert pydicom.dcmread(cine).SeriesInstanceUID == pydicom.dcmread(stills[0]).SeriesInstanceUID
+    numbers = [(seg.SeriesInstanceUID, seg.InstanceNumber) for seg in (made["still2"][0], *cine_segs)]
+    assert len(set(numbers)) == 3 and [n for _, n in numbers] == [2, 2, 2]
+    assert [seg.SeriesDescription for seg in cine_segs] == [
+        "follicle_seg segmentation of series 1, image 3", "follicle_seg segmentation of series 1, image 4"]
+    assert _dciodvfy_errors(tmp_path / "still2_sr.dcm") == [] and _dciodvfy_errors(tmp_path / "cine1_seg.dcm") == []
 
 
 def test_the_sr_of_a_file_of_a_sweep_stored_one_file_per_frame_says_its_place_and_counts_sections(

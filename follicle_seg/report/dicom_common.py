@@ -171,7 +171,10 @@ def derived_series_uid(kind: str, source: Dataset, patient: str) -> str:
     """The Series Instance UID of ``kind`` (``SEG``, ``SR``) objects of the source's series: one
     SEG and one SR series per source series, holding the objects of each of its files (a sweep
     stored as 6 files, or a series of stills, made 6 SEG and 6 SR series alike in a PACS), of the
-    ``patient`` the objects name (:func:`patient_key`)."""
+    ``patient`` the objects name (:func:`patient_key`); a cine's SEGs, one per key frame numbered
+    by frame, a series of their own (two cines of a series numbered their SEGs alike)."""
+    if kind == "SEG" and n_frames(source) > 1:
+        return derived_uid(str(source.SOPInstanceUID), f"{kind} series {patient}")
     return derived_uid(str(source.SeriesInstanceUID), f"{kind} series {patient}")
 
 
@@ -221,7 +224,8 @@ def algorithm_parameters(network: Network) -> dict[str, str]:
 
 
 def derived_uid(source_uid: str, kind: str, content: bytes = b"") -> str:
-    """A UID derived from the source SOP instance, the object kind and a content digest.
+    """A UID derived from a source UID (the SOP instance's; a series UID's for a derived series),
+    the object kind and a content digest.
 
     Re-running the pipeline on the same input with the same result gives the same UID (a PACS
     then replaces rather than duplicates); different content gives a different UID, as the

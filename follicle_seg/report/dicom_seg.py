@@ -134,7 +134,9 @@ def build_seg(
         software_versions=__version__,
         device_serial_number=DEVICE_SERIAL,
         omit_empty_frames=False,
-        series_description=derived_series_description("segmentation", source),
+        # a cine's SEGs are a series of their own: which file of the source series it is
+        series_description=derived_series_description("segmentation", source)
+        + (f", image {source_instance_number(source)}" if cine else ""),
     )
     # highdicom draws the Dimension Organization UID at random: a rerun wrote other bytes under
     # the same SOP Instance UID. Derived like the instance's own.
