@@ -175,7 +175,7 @@ def run(
         if len(summary.output_problems) > 20:
             typer.echo(f"  ... and {len(summary.output_problems) - 20} more (images.csv's reason of ok rows)")
         for note in summary.cohort_notes:
-            typer.echo(f"  cohort: {note}")
+            typer.echo(f"  {'cohort' if cohort else 'baseline'}: {note}")
         if summary.left_out:
             typer.echo(f"  {len(summary.left_out)} file(s) analysed here by earlier runs are not among this run's "
                        "inputs: their rows are left out of the tables (run.log names them)")  # fmt: skip

@@ -325,7 +325,7 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
             raise ReviewError(f"{exc} (the analysis is kept: correct the review and run again)") from None
         for note in cohort_mismatches(tables["images"], tables["ovaries"], cohort):
             summary.cohort_notes.append(note)
-            log.warning("%s: %s", options.cohort, note)
+            log.warning("%s: %s", options.cohort or "baseline", note)
         if review.decisions:
             summary.review = f"{review.path}: {len(review.decisions)} decisions applied"
             log.info("%s", summary.review)

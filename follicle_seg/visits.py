@@ -732,9 +732,12 @@ def cohort_mismatches(images: pd.DataFrame, ovaries: pd.DataFrame, cohort: pd.Da
     1 patient(s) scanned but not in the cohort file, given no group: P2
     1 patient(s) of the cohort file without any scan: P9
     1 patient(s) of the cohort file whose every file was rejected or failed (images.csv says why): P3
+
+    Without a cohort file, the patients without an analysed scan at week 0 only (a first visit
+    whose every file was rejected, or a rejected file's wrong date, moved day 0 in silence).
     """
     if cohort is None:
-        return []
+        return _baseline_notes(ovaries[ovaries["patient_id"].astype(str) != ""])
     listed = set(cohort["patient_id"].astype(str))
     seen = set(images["patient_id"].astype(str)) - {""}
     analysed = set(ovaries["patient_id"].astype(str)) - {""}
