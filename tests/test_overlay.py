@@ -240,6 +240,34 @@ def test_a_sweeps_header_names_the_frames_of_ten_follicles(monkeypatch) -> None:
     assert xy[0] + width <= overlay.MIN_CANVAS_WIDTH  # on the narrowest overlay
 
 
+def test_a_sweeps_header_line_of_twelve_three_digit_frames_each_fits_a_narrow_overlay(monkeypatch) -> None:
+    """Twelve follicles' and twelve candidates' frames of three digits made the third line 800 px
+    long in its smallest font, on an overlay 760 px wide: cut off at the edge. Fewer frames are
+    named then, each list ending in "..."."""
+    from PIL import ImageDraw
+
+    grey, ovary, ids, follicles, record = _scene()
+    sweep = dataclasses.replace(record, n_frames=240)
+    spread = [dataclasses.replace(follicles[0], follicle_id=k + 1, best=dataclasses.replace(follicles[0].best, frame_index=100 + k))
+              for k in range(12)]  # fmt: skip
+    unsure = [dataclasses.replace(spread[0], follicle_id=20 + k, best=dataclasses.replace(spread[0].best, frame_index=200 + k, score=0.7))
+              for k in range(12)]  # fmt: skip
+    shown: list[tuple[tuple[float, float], str, float]] = []
+    real = ImageDraw.ImageDraw.text
+
+    def text(self, xy, line, *a, **k):
+        shown.append((xy, line, self.textlength(line, font=k["font"])))
+        return real(self, xy, line, *a, **k)
+
+    monkeypatch.setattr(ImageDraw.ImageDraw, "text", text)
+    rgb = overlay.render_overlay(grey, ovary_mask=ovary, follicle_ids=np.zeros_like(ids), follicles=spread, record=sweep,
+                                 frame_index=0, patient_label="P", unsure=unsure)  # fmt: skip
+    [(xy, line, width)] = [t for t in shown if t[1].startswith("this sweep")]
+    assert rgb.shape[1] == overlay.MIN_CANVAS_WIDTH and xy[0] + width <= rgb.shape[1] - 8
+    assert line.startswith("this sweep: 12 follicle(s) on frames 101, 102, ") and "; 12 unsure on frames 201, " in line
+    assert line.count(", ...") == 2
+
+
 def _upscaled(mask: np.ndarray, scale_row: int, scale_col: int) -> np.ndarray:
     return np.repeat(np.repeat(mask, scale_row, axis=0), scale_col, axis=1)
 

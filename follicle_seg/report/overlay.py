@@ -446,9 +446,13 @@ def _draw_header(
     draw.text((8, 31), line2, font=_fitting_font(draw, line2, 14), fill=(205, 205, 205))
     if record.is_sweep:
         follicles, unsure = sweep
-        line3 = f"this sweep: {len(follicles)} follicle(s)" + (f" on {_frame_list(follicles)}" if follicles else "")
-        if unsure:
-            line3 += f"; {len(unsure)} unsure on {_frame_list(unsure)}"
+        room, smallest = draw.im.size[0] - 16, overlay_font(9)
+        for most in range(12, 0, -1):  # fewer frames named where twelve do not fit even the smallest font
+            line3 = f"this sweep: {len(follicles)} follicle(s)" + (f" on {_frame_list(follicles, most)}" if follicles else "")
+            if unsure:
+                line3 += f"; {len(unsure)} unsure on {_frame_list(unsure, most)}"
+            if draw.textlength(line3, font=smallest) <= room:
+                break
         draw.text((8, HEADER_PX), line3, font=_fitting_font(draw, line3, 14), fill=(205, 205, 205))
 
 
@@ -524,8 +528,8 @@ def short_title(draw: ImageDraw.ImageDraw, patient: str, rest: str) -> str:
 def _frame_list(frames: Sequence[int], most: int = 12) -> str:
     """1-based frame numbers, each once, in order, at most ``most`` of them (six cut off the
     seventh follicle's frame of a sweep: a reviewer had to open every overlay to find it; twelve
-    of three digits, with an unsure list, still fit a narrow overlay's header in its smallest
-    font).
+    of three digits, with an unsure list of as many, are 800 px in the smallest font: a narrow
+    overlay's header names fewer, :func:`_draw_header`).
 
     >>> _frame_list([4, 1, 4]), _frame_list(range(13))
     ('frames 2, 5', 'frames 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, ...')
