@@ -180,6 +180,43 @@ def test_unsure_follicles_are_dashed_blue_on_their_boundary_and_labelled() -> No
     assert len(_runs(legend.any(axis=0))) == 2 and legend.sum() < 0.3 * 15 * 15
 
 
+def test_the_legend_says_unsure_candidates_are_not_counted_and_names_no_class_never_drawn(monkeypatch) -> None:
+    """The legend read "unsure" only (counted with less confidence, or not?) and always had a
+    lavender "<2 mm" swatch, the blue of the unsure outlines' neighbour, though no follicle under
+    2 mm is ever reported or drawn: the swatch named nothing on the overlay."""
+    from PIL import ImageDraw
+
+    grey, ovary, ids, follicles, record = _scene()
+    shape = record.region_shape
+    mask = _ellipse(shape, 95, 50, 8, 10)
+    candidate = Follicle(4, record.sop_instance_uid, Section(0, 95 + REGION[1], 50 + REGION[0], int(mask.sum()), 20, 16,
+                                                             2.0, 1.6, None, 0.72), 1, None, None)  # fmt: skip
+    shown: list[str] = []
+    ends: list[float] = []
+    real = ImageDraw.ImageDraw.text
+
+    def text(self, xy, line, *a, **k):
+        shown.append(line)
+        ends.append(xy[0] + self.textlength(line, font=k["font"]))
+        return real(self, xy, line, *a, **k)
+
+    monkeypatch.setattr(ImageDraw.ImageDraw, "text", text)
+    layout = overlay.layout_for(record)
+    lavender = overlay.SIZE_CLASS_COLOURS[""][0]
+
+    def legend(follicles: list[Follicle]) -> np.ndarray:
+        shown.clear()
+        rgb = overlay.render_overlay(grey, ovary_mask=ovary, follicle_ids=ids, follicles=follicles, record=record, frame_index=0,
+                                     patient_label="P", unsure_ids=np.where(mask, 4, 0).astype(np.int32), unsure=[candidate])  # fmt: skip
+        return rgb[layout.top + layout.height :]
+
+    assert follicles[0].mean_diameter_mm == pytest.approx(3.6) and follicles[2].mean_diameter_mm == pytest.approx(1.1)
+    assert not (legend(follicles[:1]) == lavender).all(axis=2).any()
+    assert "unsure, not counted" in shown and "<2 mm" not in shown and "2-5 mm" in shown
+    assert (legend(follicles) == lavender).all(axis=2).any() and "<2 mm" in shown  # one drawn (by a caller): named
+    assert ends[shown.index("unsure, not counted")] <= overlay.MIN_CANVAS_WIDTH == layout.canvas_width  # all of it
+
+
 def test_a_dual_display_says_in_the_header_which_pane_is_counted_only_its_image_changes() -> None:
     grey, ovary, ids, follicles, record = _scene()
     dual = dataclasses.replace(record, other_panes=(Pane((190, 20, 219, 139), record.calibration),), pane=1)
@@ -238,6 +275,34 @@ def test_a_sweeps_header_names_the_frames_of_ten_follicles(monkeypatch) -> None:
     listed = ", ".join(str(f + 1) for f in frames)
     assert line == f"this sweep: 10 follicle(s) on frames {listed}; 10 unsure on frames {listed}"
     assert xy[0] + width <= overlay.MIN_CANVAS_WIDTH  # on the narrowest overlay
+
+
+def test_a_sweeps_header_line_of_twelve_three_digit_frames_each_fits_a_narrow_overlay(monkeypatch) -> None:
+    """Twelve follicles' and twelve candidates' frames of three digits made the third line 800 px
+    long in its smallest font, on an overlay 760 px wide: cut off at the edge. Fewer frames are
+    named then, each list ending in "..."."""
+    from PIL import ImageDraw
+
+    grey, ovary, ids, follicles, record = _scene()
+    sweep = dataclasses.replace(record, n_frames=240)
+    spread = [dataclasses.replace(follicles[0], follicle_id=k + 1, best=dataclasses.replace(follicles[0].best, frame_index=100 + k))
+              for k in range(12)]  # fmt: skip
+    unsure = [dataclasses.replace(spread[0], follicle_id=20 + k, best=dataclasses.replace(spread[0].best, frame_index=200 + k, score=0.7))
+              for k in range(12)]  # fmt: skip
+    shown: list[tuple[tuple[float, float], str, float]] = []
+    real = ImageDraw.ImageDraw.text
+
+    def text(self, xy, line, *a, **k):
+        shown.append((xy, line, self.textlength(line, font=k["font"])))
+        return real(self, xy, line, *a, **k)
+
+    monkeypatch.setattr(ImageDraw.ImageDraw, "text", text)
+    rgb = overlay.render_overlay(grey, ovary_mask=ovary, follicle_ids=np.zeros_like(ids), follicles=spread, record=sweep,
+                                 frame_index=0, patient_label="P", unsure=unsure)  # fmt: skip
+    [(xy, line, width)] = [t for t in shown if t[1].startswith("this sweep")]
+    assert rgb.shape[1] == overlay.MIN_CANVAS_WIDTH and xy[0] + width <= rgb.shape[1] - 8
+    assert line.startswith("this sweep: 12 follicle(s) on frames 101, 102, ") and "; 12 unsure on frames 201, " in line
+    assert line.count(", ...") == 2
 
 
 def _upscaled(mask: np.ndarray, scale_row: int, scale_col: int) -> np.ndarray:

@@ -73,3 +73,24 @@ def test_a_reviewed_copy_left_unchanged_by_a_rerun_is_not_written_again(tmp_path
     assert copies[names[0]].stat().st_mtime_ns == 1  # the same picture: not written again
     assert not copies[names[1]].exists()  # no decision about its image any more
     assert np.asarray(Image.open(copies[names[0]])).shape[0] > layout.top + layout.height + 44  # its band drawn
+
+
+def test_a_long_decision_comment_is_wrapped_inside_the_reviewed_copy(tmp_path) -> None:
+    """The band's lines were drawn as they came: a reviewer's comment ran past the right edge of
+    the copy and was cut off (this 209-character line is 1462 px long; the overlay 760 px wide)."""
+    from test_visits import result  # tests/ is on sys.path
+
+    from follicle_seg.report.overlay import layout_for
+    from follicle_seg.report.reviewed import _BACKGROUND, _stamped
+
+    r = result("1.1", [5.0])
+    layout = layout_for(r.record)
+    source = tmp_path / "a_f000.png"
+    height = layout.top + layout.height + 44
+    Image.new("RGB", (layout.canvas_width, height), (24, 24, 24)).save(source)
+    comment = "no posterior enhancement, a vessel in cross-section; seen with colour Doppler at the bedside " * 2
+    short = np.asarray(_stamped(source, r, [], ["1: not a follicle (AB)"]))
+    long = np.asarray(_stamped(source, r, [], [f"1: not a follicle (AB: {comment.strip()})"]))
+    band = long[height:]
+    assert (band[:, -8:] == _BACKGROUND).all()  # nothing drawn up to the edge: nothing cut off
+    assert long.shape[0] > short.shape[0]  # on a line more

@@ -64,6 +64,7 @@ OVARY_COLOUR = (230, 60, 255)
 # dashed: a follicle the network was unsure of, not counted ((40, 90, 255) vanished on dark tissue)
 UNSURE_COLOUR = (70, 130, 255)
 _UNSURE_ID0 = 1 << 20  # label ids of unsure follicles, apart from every follicle_id
+_UNSURE_LEGEND = "unsure, not counted"
 _BACKGROUND = (24, 24, 24)  # header, footer and margins
 _PARTING = (110, 110, 110)  # the line between the panes of a dual display
 
@@ -302,7 +303,8 @@ def render_overlay(
                  ([f.best.frame_index for f in follicles], [u.best.frame_index for u in unsure]),
                  ovary if ovary is not None and ovary.frame_index == frame_index else None, in_sweep)
     _draw_labels(draw, layout, ids, labels)
-    _draw_footer(draw, layout, record, unsure=len(labels) > len(drawn))
+    under_2mm = any(size_class_colour(f.mean_diameter_mm)[1] == SIZE_CLASS_COLOURS[""][0] for f in drawn)
+    _draw_footer(draw, layout, record, unsure=len(labels) > len(drawn), under_2mm=under_2mm)
     return np.asarray(canvas)
 
 
@@ -446,9 +448,13 @@ def _draw_header(
     draw.text((8, 31), line2, font=_fitting_font(draw, line2, 14), fill=(205, 205, 205))
     if record.is_sweep:
         follicles, unsure = sweep
-        line3 = f"this sweep: {len(follicles)} follicle(s)" + (f" on {_frame_list(follicles)}" if follicles else "")
-        if unsure:
-            line3 += f"; {len(unsure)} unsure on {_frame_list(unsure)}"
+        room, smallest = draw.im.size[0] - 16, overlay_font(9)
+        for most in range(12, 0, -1):  # fewer frames named where twelve do not fit even the smallest font
+            line3 = f"this sweep: {len(follicles)} follicle(s)" + (f" on {_frame_list(follicles, most)}" if follicles else "")
+            if unsure:
+                line3 += f"; {len(unsure)} unsure on {_frame_list(unsure, most)}"
+            if draw.textlength(line3, font=smallest) <= room:
+                break
         draw.text((8, HEADER_PX), line3, font=_fitting_font(draw, line3, 14), fill=(205, 205, 205))
 
 
@@ -524,8 +530,8 @@ def short_title(draw: ImageDraw.ImageDraw, patient: str, rest: str) -> str:
 def _frame_list(frames: Sequence[int], most: int = 12) -> str:
     """1-based frame numbers, each once, in order, at most ``most`` of them (six cut off the
     seventh follicle's frame of a sweep: a reviewer had to open every overlay to find it; twelve
-    of three digits, with an unsure list, still fit a narrow overlay's header in its smallest
-    font).
+    of three digits, with an unsure list of as many, are 800 px in the smallest font: a narrow
+    overlay's header names fewer, :func:`_draw_header`).
 
     >>> _frame_list([4, 1, 4]), _frame_list(range(13))
     ('frames 2, 5', 'frames 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, ...')
@@ -537,19 +543,26 @@ def _frame_list(frames: Sequence[int], most: int = 12) -> str:
     return f"frame{'s' if len(unique) > 1 else ''} {shown}"
 
 
-def _draw_footer(draw: ImageDraw.ImageDraw, layout: Layout, record: ImageRecord, *, unsure: bool = False) -> None:
+def _draw_footer(
+    draw: ImageDraw.ImageDraw, layout: Layout, record: ImageRecord, *, unsure: bool = False, under_2mm: bool = False
+) -> None:
+    """Legend and scale bar; ``<2 mm`` only when a follicle drawn is (none the pipeline reports
+    is: its lavender swatch named nothing, beside the blue of ``unsure``)."""
     y0 = layout.top + layout.height
-    font = overlay_font(13)
     x = 8
     entries = [("ovary", OVARY_COLOUR)]
     if record.calibration.calibrated:
-        entries += [(text, colour) for colour, text in SIZE_CLASS_COLOURS.values()]
+        entries += [(text, colour) for key, (colour, text) in SIZE_CLASS_COLOURS.items() if key or under_2mm]
     else:
         entries.append(("follicle (px)", UNCALIBRATED_COLOUR))
     if unsure:
-        entries.append(("unsure", UNSURE_COLOUR))
+        entries.append((_UNSURE_LEGEND, UNSURE_COLOUR))
+    size = 13  # smaller where every entry would not fit the narrowest overlay
+    while size > 10 and sum(33 + draw.textlength(n, font=overlay_font(size)) for n, _ in entries) > layout.canvas_width - 2:
+        size -= 1
+    font = overlay_font(size)
     for name, colour in entries:
-        if name == "unsure":  # dashed, as its outlines: told apart from "<2 mm" without its colour
+        if name == _UNSURE_LEGEND:  # dashed, as its outlines: told apart from "<2 mm" without its colour
             for dash in (0, 9):
                 draw.rectangle((x + dash, y0 + 13, x + dash + 5, y0 + 16), fill=colour)
         else:

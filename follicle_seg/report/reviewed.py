@@ -15,7 +15,7 @@ longer are removed), and removed with the review.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -161,6 +161,9 @@ def _stamped(source: Path, result: ImageResult, marks, lines: list[str], side: s
     review) its header's first line says that side."""
     with Image.open(source) as opened:
         overlay = opened.convert("RGB")
+    font = overlay_font(14)
+    measure = ImageDraw.Draw(overlay).textlength
+    lines = [part for text in lines for part in wrapped(text, lambda t: measure(t, font=font), overlay.width - 16)]
     band = _BAND_PAD_PX * 2 + _BAND_LINE_PX * (len(lines) + 1)
     image = Image.new("RGB", (overlay.width, overlay.height + band), _BACKGROUND)
     image.paste(overlay, (0, 0))
@@ -186,6 +189,30 @@ def _stamped(source: Path, result: ImageResult, marks, lines: list[str], side: s
               fill=(255, 255, 255))  # fmt: skip
     for text in lines:
         y += _BAND_LINE_PX
-        draw.text((8, y), text, font=overlay_font(14), fill=(255, 225, 225))
+        draw.text((8, y), text, font=font, fill=(255, 225, 225))
     return image
+
+
+def wrapped(text: str, length: Callable[[str], float], room: float) -> list[str]:
+    """``text`` in lines at most ``room`` long (``length`` of a line), broken between words (a
+    word longer than that, between its characters); a reviewer's comment ran past the copy's edge.
+
+    >>> wrapped("a bb ccc", len, 4), wrapped("abcdefg", len, 3), wrapped("", len, 3)
+    (['a bb', 'ccc'], ['abc', 'def', 'g'], [''])
+    """
+    lines: list[str] = []
+    line = ""
+    for word in text.split(" "):
+        joined = f"{line} {word}" if line else word
+        if length(joined) <= room:
+            line = joined
+            continue
+        if line:
+            lines.append(line)
+        while length(word) > room and len(word) > 1:
+            cut = next(k for k in range(len(word), 0, -1) if length(word[:k]) <= room or k == 1)
+            lines.append(word[:cut])
+            word = word[cut:]
+        line = word
+    return [*lines, line]
 
