@@ -379,7 +379,8 @@ def summarise_image(
     -------
     ImageResult
         ``status="ok"``; follicles with ids 1..n largest first (counted ones only); the ovary's
-        largest section, its third axis and volume when the sweep's frame spacing is known;
+        largest section (in a sweep, the largest an adjacent frame confirms:
+        :func:`largest_confirmed`), its third axis and volume when the sweep's frame spacing is known;
         ``key_frames`` the best frames of the follicles and of the ovary; ``unsure`` the candidates
         that raise "low confidence", measured as follicles are, numbered on after them (for the
         overlays and a reviewer's decisions); ``flags``, each a
@@ -387,10 +388,10 @@ def summarise_image(
         scoring between ``LOW_CONFIDENCE_SCORE`` and ``MIN_FOLLICLE_SCORE`` was left out),
         ``"no ovary found"``,
         ``"side unknown"``, ``"follicle at scan edge"`` (a reported follicle's largest section
-        reaches the scan area's edge), ``"ovary at scan edge"`` (the ovary's largest section
+        reaches the scan area's edge), ``"ovary at scan edge"`` (the ovary's measured section
         does: cut, or an outline run into the edge, its d1, d2 and volume are uncertain), then the network's frame flags (``FrameSegmentation.flags``) of
         the frames the results rest on: every frame of a still; in a sweep the frames of the
-        counted follicles' tracks and the ovary's largest section (frames past the ovary at the
+        counted follicles' tracks and the ovary's measured section (frames past the ovary at the
         ends of a sweep are expected to look empty and do not raise a flag).
     """
     tracker = SweepTracker(by_boxes=by_boxes)
@@ -485,7 +486,8 @@ def summarise_image(
 
 
 def largest_confirmed(sections: Sequence[tuple[Section, T]]) -> tuple[Section, T]:
-    """The ovary's largest cross-section in a sweep (SPEC) that an adjacent frame confirms, with
+    """The ovary's largest cross-section in a sweep that an adjacent frame confirms (our reading of
+    SPEC's "largest cross-section" where the network's outline overruns single frames), with
     what goes with it: of each two sections on adjacent frames the smaller, and of those the
     largest; the largest section when no two frames are adjacent (a still).
 
