@@ -203,7 +203,7 @@ def write_dicom(
     segs = [
         write_seg(record.path, embed(reported_labels(k), record), folder / seg_filename(record, k.frame_index),
                   patient_id=record.patient_id, frame_index=k.frame_index, pseudonymised=pseudonymised,
-                  network=network)  # fmt: skip
+                  network=network, laterality=record.laterality)  # fmt: skip
         for k in keys
     ]
     seg_path = segs[0] if record.n_frames == 1 and segs else None  # the SR's ovary group refers to a still's

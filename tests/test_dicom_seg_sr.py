@@ -186,6 +186,21 @@ def test_a_cine_key_frame_gets_a_seg_that_names_the_cine_and_the_frame(tmp_path:
         write_seg(cine, labels, tmp_path / "seg.dcm", frame_index=3)
 
 
+def test_a_seg_says_the_side_of_its_ovary_and_follicles(tmp_path: Path) -> None:
+    # an ovary is a paired organ: the SR said the side, the SEG (its series, its segments) did not
+    still = _source(tmp_path / "still.dcm")
+    left = write_seg(still, _labels(), tmp_path / "left.dcm", laterality="L")
+    assert _dciodvfy_errors(left) == []
+    for path, meaning in ((left, "Left"), (write_seg(still, _labels(), tmp_path / "right.dcm", laterality="R"), "Right")):
+        seg = hd.seg.segread(path)
+        for number in (1, 2):
+            [modifier] = seg.SegmentSequence[number - 1].SegmentedPropertyTypeCodeSequence[0].SegmentedPropertyTypeModifierCodeSequence
+            assert modifier.CodeMeaning == meaning
+    unknown = pydicom.dcmread(write_seg(still, _labels(), tmp_path / "u.dcm", laterality="U"))
+    assert "SegmentedPropertyTypeModifierCodeSequence" not in unknown.SegmentSequence[0].SegmentedPropertyTypeCodeSequence[0]
+    assert len({pydicom.dcmread(tmp_path / f).SOPInstanceUID for f in ("left.dcm", "right.dcm", "u.dcm")}) == 3
+
+
 def test_seg_rejects_bad_label_maps(tmp_path: Path) -> None:
     still = _source(tmp_path / "still.dcm")
     with pytest.raises(ValueError, match="shape"):

@@ -27,6 +27,7 @@ from follicle_seg.report.dicom_common import (
     ANATOMICAL_STRUCTURE,
     DEVICE_SERIAL,
     FOLLICLE_CODE,
+    LATERALITY_CODES,
     MANUFACTURER,
     derived_series_description,
     derived_series_uid,
@@ -77,11 +78,13 @@ _CINE_ONLY = ("NumberOfFrames", "FrameIncrementPointer", "FrameTime", "FrameTime
 
 def build_seg(
     source: Dataset, labels: np.ndarray, frame_index: int = 0, *, pseudonymised: bool = False,
-    network: Network | None = None,
+    network: Network | None = None, laterality: str | None = None,
 ) -> hd.seg.Segmentation:
     """Build the Segmentation dataset of ``labels`` (rows x columns, values 0/1/2) on frame
     ``frame_index`` (0-based) of ``source`` (identity as :func:`~follicle_seg.report.dicom_common.strip_identity`
-    leaves it), its segments' algorithm the ``network`` that made them.
+    leaves it), its segments' algorithm the ``network`` that made them; of the ``laterality``
+    (``L``, ``R``) ingestion found, each segment's property type modified Left or Right (an
+    ovary is a paired organ: the SR said the side, the SEG did not).
 
     Raises
     ------
@@ -109,9 +112,14 @@ def build_seg(
         )
         for number, concept in ((1, OVARY_CODE), (2, FOLLICLE_CODE))
     ]
+    if laterality in LATERALITY_CODES:
+        for description in descriptions:
+            description.SegmentedPropertyTypeCodeSequence[0].SegmentedPropertyTypeModifierCodeSequence = [
+                hd.sr.CodedConcept.from_code(LATERALITY_CODES[laterality])]  # fmt: skip
     source_uid = str(source.SOPInstanceUID)
     cine = n_frames(source) > 1
-    content = labels.astype(np.uint8).tobytes() + (f"frame {frame_index}".encode() if cine else b"") + made_by(network)
+    content = (labels.astype(np.uint8).tobytes() + (f"frame {frame_index}".encode() if cine else b"")
+               + (f"side {laterality}".encode() if laterality in LATERALITY_CODES else b"") + made_by(network))
     patient = patient_key(source, pseudonymised)
     series = derived_series_uid("SEG", source, patient)
     # built on the frame as a single-frame US image; its references then name the source's own
@@ -154,6 +162,7 @@ def build_seg(
 def write_seg(
     source_path: str | Path, labels: np.ndarray, out_path: str | Path, *, patient_id: str | None = None,
     frame_index: int = 0, pseudonymised: bool = False, network: Network | None = None,
+    laterality: str | None = None,
 ) -> Path:
     """Write the DICOM SEG of one frame of a source image and return its path.
 
@@ -176,6 +185,8 @@ def write_seg(
     network
         The network that made ``labels`` (the segments' Algorithm Identification); without it,
         this package's version.
+    laterality
+        The image's side as ingestion found it (``L``, ``R``; else none is written).
 
     Returns
     -------
@@ -190,7 +201,7 @@ def write_seg(
     source = read_source(source_path)
     if patient_id is not None:
         source.PatientID = patient_id
-    seg = build_seg(source, labels, frame_index, pseudonymised=pseudonymised, network=network)
+    seg = build_seg(source, labels, frame_index, pseudonymised=pseudonymised, network=network, laterality=laterality)
     keep_source_charset(seg, source_path)
     return save_atomic(seg, Path(out_path))
 
