@@ -80,10 +80,8 @@ def read_timing(log_text: str) -> dict[str, float]:
 
 def _anonymiser(key: bytes | None) -> Anonymise:
     if key is None:
-        return lambda record: record
-    # the series description (free text a technologist may have typed a name into) has given the
-    # side already: a pseudonymised run keeps none of it (its run state held it)
-    return lambda record: replace(record, patient_id=pseudonym(record.patient_id, key), series_description="")
+        return lambda whose: whose
+    return lambda whose: replace(whose, patient_id=pseudonym(whose.patient_id, key))
 
 
 #: Held by the run going on in this process: its run.log is a handler of the package's logger and

@@ -269,9 +269,13 @@ class StateStore:
 
 def result_to_dict(result: ImageResult) -> dict[str, Any]:
     """The stored form of a result: all but ``seen_in``, which only the file's own DICOM SEG
-    needs, written as the file is finished (17 % of a study's stored results, never read back)."""
+    needs, written as the file is finished (17 % of a study's stored results, never read back),
+    and the record's series description, free text a name may be typed into that gave the side
+    before (run_state.sqlite held it in every run without ``--pseudonymize``)."""
     stored = dataclasses.asdict(result)
     del stored["seen_in"]
+    if stored["record"] is not None:
+        stored["record"]["series_description"] = ""
     return stored
 
 

@@ -212,7 +212,7 @@ def build_tables(
     for ov in ovaries:
         sides.setdefault((ov.patient_id, ov.study_date), set()).add(ov.laterality)
         ever.setdefault(ov.patient_id, set()).add(ov.laterality)
-    rejected: dict[tuple[str, str, str], list[str]] = {}  # files of a known visit that could not be analysed
+    rejected: dict[tuple[str, str, str], list[str]] = {}  # the UIDs of files of a known visit not analysed
     analysed_uids = {r.analysed_record().sop_instance_uid for r in dated if r.status == "ok"}
     for r in dated:
         copy = r.reason.startswith(DUPLICATE) and DIFFERENT_IMAGE not in r.reason
@@ -221,7 +221,7 @@ def build_tables(
         who = r.identity if r.identity is not None else r.record  # (the record: rejected or failed while decoded)
         if who is None or (who.sop_instance_uid in analysed_uids and not r.reason.startswith(DUPLICATE)):
             continue  # (a cut or broken copy of an image analysed from another file)
-        rejected.setdefault((who.patient_id, who.study_date, who.laterality or "U"), []).append(r.path)
+        rejected.setdefault((who.patient_id, who.study_date, who.laterality or "U"), []).append(who.sop_instance_uid)
     for ov in ovaries:
         other = {"L": "R", "R": "L"}.get(ov.laterality)
         here = sides[(ov.patient_id, ov.study_date)]
@@ -288,7 +288,7 @@ class _OvaryVisit:
     stills: dict[str, tuple[ImageResult, ...]]  # a joined sweep's stills, by the sweep's SOP UID
     confirmed: bool = False  # a reviewer confirmed the count
     other_side_missing: bool = False  # the visit has no image of the other side, other visits have
-    other_side_rejected: list[str] = field(default_factory=list)  # the other side's files rejected at this visit
+    other_side_rejected: list[str] = field(default_factory=list)  # the UIDs of the other side's files rejected at this visit
     own_side_rejected: list[str] = field(default_factory=list)  # this side's files rejected or failed at this visit
     counted_before: str = ""  # the SOP UID of the image that gave the count as analysed ("" when a review moved images)
 
@@ -389,14 +389,14 @@ class _OvaryVisit:
                          for uid in uids]  # fmt: skip
         if self.other_side_missing:
             lost = self.other_side_rejected
-            what = (f"the other ovary's image{'s' if len(lost) > 1 else ''} at this visit rejected ({', '.join(lost)})"
+            what = (f"the other ovary's image{'s' if len(lost) > 1 else ''} at this visit rejected ({_named(lost)})"
                     if lost else "no image of the other ovary at this visit")  # fmt: skip
             rows.append({**where, "sop_instance_uid": "", "flag": FLAG_OTHER_SIDE_MISSING,
                          "reason": f"{what}: the visit's count is this side's alone"})
         if lost := self.own_side_rejected:
             rows.append({**where, "sop_instance_uid": "", "flag": FLAG_IMAGE_NOT_ANALYSED,
                          "reason": f"{len(lost)} image{'s' if len(lost) > 1 else ''} of this ovary at this visit not "
-                                   f"analysed ({', '.join(lost)}; images.csv says why): the count is of the others alone"})  # fmt: skip
+                                   f"analysed ({_named(lost)}; images.csv says why): the count is of the others alone"})  # fmt: skip
         counts = sorted((len(r.follicles), r.record.sop_instance_uid) for r in self.images if r.record is not None)
         if counts[-1][0] - counts[0][0] > MAX_COUNT_DISAGREEMENT:  # each count with its image (its UID's tail)
             each = ", ".join(f"{n} (image {uid_tail(uid)})" for n, uid in counts)
@@ -526,6 +526,16 @@ def _dated(results: Sequence[ImageResult]) -> list[ImageResult]:
     days = study_days(r.record for r in results if r.status == "ok" and r.record is not None)
     return [replace(r, record=on_study_day(r.record, days)) if r.status == "ok" and r.record is not None else r
             for r in results]  # fmt: skip
+
+
+def _named(uids: Sequence[str]) -> str:
+    """Images not analysed as the review files name images, by their UIDs' tails, not their paths
+    (an archive's folders may be named after the patient: the worksheet and report carried them).
+
+    >>> _named(["1.2.840.113619.2.55.3.604688119", ""])
+    'image ...04688119, image without SOP Instance UID'
+    """
+    return ", ".join(f"image {uid_tail(uid)}" if uid else "image without SOP Instance UID" for uid in uids)
 
 
 def _image_row(r: ImageResult) -> dict:

@@ -857,6 +857,25 @@ def test_pseudonyms_are_stable_and_replace_the_patient_id(study, tmp_path):
     pd.testing.assert_frame_equal(tables[0]["ovaries"], tables[1]["ovaries"])
 
 
+def test_a_pseudonymised_run_names_a_rejected_file_whose_header_was_read_by_its_pseudonym(study, tmp_path):
+    """A file rejected after its header was read (no pixel data) keeps its patient in images.csv:
+    a pseudonymised run stopped on it with a traceback (TypeError: Identity has no
+    series_description), every other file of the batch left unanalysed."""
+    (src,) = _with_identity(study, tmp_path / "in", 1)
+    ds = pydicom.dcmread(src)
+    del ds.PixelData
+    ds.save_as(src)
+    key = tmp_path / "key"
+    key.write_bytes(b"site key for the pseudonyms 0123456789")
+    out = tmp_path / "out"
+    summary = run([tmp_path / "in"], RunOptions(out=out, workers=1, pseudonymize=key))
+    assert summary.rejected == 1
+    (row,) = _tables(out)["images"].itertuples()
+    assert row.status == "rejected" and "no pixel data" in row.reason
+    assert re.fullmatch(r"P[0-9a-f]{12}", row.patient_id)
+    assert _leaks(out, [b"P001", b"SECRETTYPIST", b"SECRETNAME"]) == []
+
+
 def test_a_resumed_run_never_mixes_results_of_other_weights_or_pseudonyms(study, tmp_path):
     from follicle_seg.errors import OutputError
 

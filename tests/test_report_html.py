@@ -581,8 +581,31 @@ def test_the_report_names_patients_without_an_analysed_file_and_the_cohort_notes
     patients = text[text.index('<section id="patients">'):]
     patients = patients[: patients.index("</section>")]
     assert "P-lost&lt;1&gt; (2 files rejected or failed)" in patients and '<a href="#rejected">' in patients
-    assert "<td>/data/IM1</td><td>P-lost&lt;1&gt;</td><td>2026-01-07</td><td>rejected</td><td>truncated</td>" in text
+    first = len(tables["images"])  # IM1's row of images.csv (the header is row 1, IM1 the last row but one)
+    assert f"<td>{first}</td><td>P-lost&lt;1&gt;</td><td>2026-01-07</td><td>rejected</td><td>truncated</td>" in text
     assert "Patients (3)" in text  # (those with a page)
+
+
+def test_the_report_names_a_rejected_file_by_its_row_of_images_csv_not_its_path(tmp_path: Path) -> None:
+    """An archive's folders may be named after the patient: the report (of a pseudonymised run
+    too) listed "Doe_Jane^Q_19870312/IMG1.dcm" beside the patient's pseudonym; images.csv keeps
+    the path, the report the row that holds it."""
+    tables = _study(tmp_path)
+    tables["images"].loc[0, "path"] = first = "/archive/Doe_Jane^Q_19870312/IMG0.dcm"
+    uid = tables["images"].loc[0, "sop_instance_uid"]
+    lost = dict(path="/archive/Doe_Jane^Q_19870312/IMG1.dcm", sop_instance_uid="9.1", patient_id="P3f5b6b742ab0",
+                study_date="2026-01-07", laterality="L", status="rejected", reason="truncated")  # fmt: skip
+    copy = {**tables["images"].loc[0].to_dict(), "path": "/archive/Doe_Jane^Q_19870312/copy.dcm", "status": "rejected",
+            "reason": f"duplicate SOP instance {uid}: already analysed from {first}"}  # fmt: skip
+    tables["images"] = pd.concat([tables["images"], _table("images", [lost, copy])], ignore_index=True)
+    text = write_report(tmp_path, tables).read_text(encoding="utf-8")
+    assert "Doe_Jane" not in text and "19870312" not in text
+    row = len(tables["images"])
+    assert f"<td>{row}</td><td>P3f5b6b742ab0</td><td>2026-01-07</td><td>rejected</td><td>truncated</td>" in text
+    assert f"duplicate SOP instance {uid}: already analysed from images.csv row 2</td>" in text
+    tables["images"].to_csv(tmp_path / "images.csv", index=False)
+    lines = (tmp_path / "images.csv").read_text().splitlines()
+    assert lines[row - 1].startswith(lost["path"]) and lines[1].startswith(first)
 
 
 def test_a_to_check_row_says_the_ovary_visits_count_when_the_sheet_has_no_line_to_confirm_it(tmp_path: Path) -> None:

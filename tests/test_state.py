@@ -1,6 +1,8 @@
 """Run-state store: results survive a round trip, corrupt files are refused with a way out."""
 
 
+from dataclasses import replace
+
 import pytest
 
 from follicle_seg.errors import OutputError
@@ -35,7 +37,7 @@ def test_round_trip_keeps_every_field(tmp_path):
     store.close()
     again = StateStore(tmp_path / "s.sqlite")
     results = again.results()
-    assert results[0] == _result()
+    assert results[0] == replace(_result(), record=replace(_record(), series_description=""))  # (not stored)
     assert results[1].status == "rejected" and results[1].record is None
     assert results[2] == cut
     again.record("ghi", ImageResult(None, "d.dcm", "failed", "RuntimeError: decoder crashed"))
@@ -44,13 +46,23 @@ def test_round_trip_keeps_every_field(tmp_path):
 
 
 def test_a_state_written_before_the_network_flags_were_renamed_reads_them_by_their_new_codes():
-    from dataclasses import replace
-
     from follicle_seg.state import result_from_dict, result_to_dict
     from follicle_seg.types import NET_LOW_CONFIDENCE, NET_NO_OVARY
 
     stored = result_to_dict(replace(_result(), flags=("uncalibrated", "low_confidence", "no_ovary")))
     assert result_from_dict(stored).flags == ("uncalibrated", NET_LOW_CONFIDENCE, NET_NO_OVARY)
+
+
+def test_the_series_description_is_not_stored(tmp_path):
+    """Free text a technologist may type a patient's name into: it gave the side at ingestion and
+    nothing reads it later, yet run_state.sqlite of every run without --pseudonymize held it
+    ("TVUS SWEEP Smith Alice Marie")."""
+    typed = replace(_result(), record=replace(_record(), series_description="LT OVARY Doe Jane"))
+    store = StateStore(tmp_path / "s.sqlite")
+    store.record("abc", typed)
+    store.close()
+    assert b"Doe Jane" not in (tmp_path / "s.sqlite").read_bytes()
+    assert StateStore(tmp_path / "s.sqlite").results()[0].record.laterality == "L"
 
 
 def test_rerecord_replaces_not_duplicates(tmp_path):

@@ -227,17 +227,37 @@ def _patient_index(patients: list[str], ovaries: pd.DataFrame, images: pd.DataFr
 
 
 def _rejected(images: pd.DataFrame) -> str:
+    """The files not analysed, each by its row of images.csv, which holds its path: not here, since
+    an archive's folders and files may be named after the patient (the report of a pseudonymised
+    run put "Doe_Jane^Q_19870312/IMG1.dcm" beside the patient's pseudonym)."""
+    images = images.reset_index(drop=True)
     bad = images[images["status"].astype(str) != "ok"]
     if bad.empty:
         body = "<p>Every input file was analysed.</p>"
     else:
+        # a duplicate's reason names the file analysed for its SOP instance by path: by row here
+        files: dict[str, list[tuple[str, int]]] = {}
+        for i, (path, uid) in enumerate(zip(images["path"].map(text), images["sop_instance_uid"].map(text))):
+            files.setdefault(uid, []).append((path, i + 2))
         rows = "".join(
-            f"<tr><td>{esc(r.path)}</td><td>{esc(r.patient_id)}</td><td>{esc(r.study_date)}</td>"
-            f"<td>{esc(r.status)}</td><td>{esc(r.reason)}</td></tr>"
-            for r in bad.sort_values("path").itertuples()
+            f"<tr><td>{i + 2}</td><td>{esc(r.patient_id)}</td><td>{esc(r.study_date)}</td>"
+            f"<td>{esc(r.status)}</td><td>{esc(_without_paths(text(r.reason), files.get(text(r.sop_instance_uid), [])))}</td></tr>"
+            for i, r in zip(bad.index, bad.itertuples())
         )
-        body = ("<table><tr><th>file</th><th>patient</th><th>visit</th><th>status</th><th>reason</th></tr>"
+        body = ("<p class=\"muted\">Each file by its row of <code>images.csv</code>, which names it.</p>"
+                "<table><tr><th>images.csv row</th><th>patient</th><th>visit</th><th>status</th><th>reason</th></tr>"
                 f"{rows}</table>")  # fmt: skip
     return f"<section id=\"rejected\"><h2>Rejected and failed files ({len(bad)})</h2>{body}</section>"
+
+
+def _without_paths(reason: str, files: list[tuple[str, int]]) -> str:
+    """``reason`` with each of ``files``' paths said as its row of images.csv.
+
+    >>> _without_paths("duplicate SOP instance 1.2: already analysed from /a/Doe/1.dcm", [("/a/Doe/1.dcm", 2)])
+    'duplicate SOP instance 1.2: already analysed from images.csv row 2'
+    """
+    for path, row in files:
+        reason = reason.replace(path, f"images.csv row {row}") if path else reason
+    return reason
 
 
