@@ -277,7 +277,9 @@ def train_command(
                            command=recorded_command(sys.argv[1:]),
                            data_info={"generator": "follicle_seg.synth.training.training_frame(seed, style=None, "
                                                    f"shift=0.0, layered_share={layered_share}, patchwork_share="
-                                                   f"{patchwork_share}, poi_share={poi_share})"}
+                                                   f"{patchwork_share}, poi_share={poi_share})",
+                                      "layered_share": layered_share, "patchwork_share": patchwork_share,
+                                      "poi_share": poi_share}
                            if synthetic > 0 else None,
                            data_source=data_source)
     except TrainingInterrupted as stop:
