@@ -220,7 +220,8 @@ class SweepTracker:
             if s.area_px > t.best.area_px:
                 t.best = s
         linked = [self._open[ti] for ti in sorted(used_t)]
-        self._fold_pieces(m.frame_index, linked)
+        while self._fold_rejoined(m.frame_index, linked):
+            pass
         for si, s in enumerate(m.follicles):
             if si not in used_s:
                 mask, origin = crops[si]
@@ -229,22 +230,47 @@ class SweepTracker:
                     Track(s, m.frame_index, m.frame_index, s, mask, origin, 1, set(m.flags), [s], parent)
                 )
 
-    def _fold_pieces(self, frame_index: int, linked: list[Track]) -> None:
-        """Fold into their track the pieces split off it (``Track.split_from``) that its section
-        of ``frame_index`` holds again, the piece not seen on this frame: one follicle, not two."""
-        going_on = {id(t) for t in linked}
-        folded = set()
-        for t in self._open:
-            parent = t.split_from
-            if (parent is not None and id(parent) in going_on and t.last_frame < frame_index
-                    and t.n_frames <= MAX_SPLIT_FRAMES
-                    and _inside(t.mask, t.origin, parent.mask, parent.origin) >= MIN_INSIDE):  # fmt: skip
-                parent.sections = sorted(parent.sections + t.sections, key=lambda s: s.frame_index)
-                folded.add(id(t))
-        self._open = [t for t in self._open if id(t) not in folded]
+    def _fold_rejoined(self, frame_index: int, linked: list[Track]) -> bool:
+        """Fold one track not seen on ``frame_index`` into a piece of its follicle
+        (:func:`_pieces`) seen on it whose new section holds its last section; whether one was."""
+        for u in linked:
+            for t in self._open:
+                if (t.last_frame < frame_index and _pieces(t, u)
+                        and _inside(t.mask, t.origin, u.mask, u.origin) >= MIN_INSIDE):  # fmt: skip
+                    self._fold(t, u)
+                    return True
+        return False
+
+    def _fold(self, piece: Track, into: Track) -> None:
+        """Make ``piece`` part of ``into``: its sections, frames and flags; the tracks split off it
+        are split off ``into`` (those ``into`` was split off, off what ``piece`` was split off)."""
+        into.sections = sorted(into.sections + piece.sections, key=lambda s: s.frame_index)
+        into.first_frame = min(into.first_frame, piece.first_frame)
+        into.n_sections = len({s.frame_index for s in into.sections})
+        into.flags |= piece.flags
+        if piece.best.area_px > into.best.area_px:
+            into.best = piece.best
+        for t in (*self._open, *self._closed):
+            if t.split_from is piece:
+                t.split_from = piece.split_from if t is into or _split_off(into, t) else into
+        self._open = [t for t in self._open if t is not piece]
+        self._closed = [t for t in self._closed if t is not piece]
+
+    def _fold_ends(self) -> bool:
+        """Fold one track split off another (or the other split off it) that ends on the same
+        frame, its follicle's or the sweep's last, no later frame to rejoin on; whether one was."""
+        tracks = self._closed + self._open
+        for t in tracks:
+            u = t.split_from
+            if u is not None and u.last_frame == t.last_frame and _apart(t, u) <= MAX_SPLIT_FRAMES:
+                self._fold(t, u)
+                return True
+        return False
 
     def finish(self) -> list[Track]:
         """All tracks, largest best section first."""
+        while self._fold_ends():
+            pass
         tracks = self._closed + self._open
         self._closed, self._open = [], []
         return sorted(tracks, key=lambda t: (-t.best.area_px, t.best.frame_index, t.first_frame))
@@ -547,6 +573,28 @@ def measured_follicle(
         d3_mm=d3,
         volume_ml=volume,
     )
+
+
+def _pieces(a: Track, b: Track) -> bool:
+    """Whether tracks ``a`` and ``b`` are pieces of one follicle's section seen apart on at most
+    :data:`MAX_SPLIT_FRAMES` frames: one split off the other (or off a piece of it), or both first
+    seen on one frame (a follicle's first section falling apart: nothing before to split off)."""
+    related = _split_off(a, b) or _split_off(b, a) or (
+        a.first_frame == b.first_frame and a.split_from is None and b.split_from is None)
+    return related and _apart(a, b) <= MAX_SPLIT_FRAMES
+
+
+def _split_off(a: Track, b: Track) -> bool:
+    """Whether ``a`` was split off ``b`` or off a track split off it."""
+    t = a.split_from
+    while t is not None and t is not b:
+        t = t.split_from
+    return t is b
+
+
+def _apart(a: Track, b: Track) -> int:
+    """Frames on which ``a`` and ``b`` were both seen, from the later first to ``a``'s last."""
+    return a.last_frame - max(a.first_frame, b.first_frame) + 1
 
 
 def _instance_crops(m: FrameMeasurement) -> list[tuple[np.ndarray, tuple[int, int]]]:
