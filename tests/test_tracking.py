@@ -225,14 +225,27 @@ def touching_sweep(rec, joined, n=10):
 
 
 @pytest.mark.parametrize("by_boxes", [False, True])
-@pytest.mark.parametrize("joined", [(4,), (0,), (0, 1), (9,), (8, 9), (3, 4, 5, 6, 7, 8, 9)])
+@pytest.mark.parametrize("joined", [(4,), (4, 5), (0,), (0, 1), (9,), (8, 9), (3, 4, 5, 6, 7, 8, 9)])
 def test_two_follicles_a_section_joins_stay_two(joined, by_boxes):
+    """Joined on two frames in the middle, they were three: the one that went on, and the other
+    before and after the joined section."""
     rec = record(n_frames=10, frame_spacing=0.5)
     frames = touching_sweep(rec, joined)
     assert [len(f.follicles) for f in frames] == [1 if i in joined else 2 for i in range(10)]
     tracks = tracked(frames, by_boxes)
     assert len(tracks) == 2
     assert max(t.n_frames for t in tracks) == 10
+
+
+@pytest.mark.parametrize("by_boxes", [False, True])
+@pytest.mark.parametrize("joined", [(4,), (4, 5)])
+def test_two_follicles_a_section_joins_on_a_frame_or_two_are_measured_apart(joined, by_boxes):
+    """The one that went on through the joined section was measured on it: 6.7 mm for 4.4."""
+    rec = record(n_frames=10, frame_spacing=0.5)
+    apart = [t.best.mean_diameter_mm for t in tracked(touching_sweep(rec, ()), by_boxes)]
+    tracks = tracked(touching_sweep(rec, joined), by_boxes)
+    assert sorted(t.best.mean_diameter_mm for t in tracks) == pytest.approx(sorted(apart))
+    assert sorted((t.first_frame, t.last_frame) for t in tracks) == [(0, 9), (0, 9)]
 
 
 def test_the_tip_of_a_follicle_is_linked_by_centroid_where_it_hardly_overlaps():
