@@ -6,11 +6,21 @@ their instance masks overlap (IoU >= ``MIN_IOU``) or their centroids lie closer 
 ``MAX_CENTROID_FRACTION`` x the smaller mean diameter. A track survives one missed frame (a
 section in frame ``t`` may link to a track last seen in ``t-1`` or ``t-2``). Candidate links are
 taken greedily, best first (fewest skipped frames, then largest IoU, then shortest distance), each
-track and section used once. A follicle whose section falls apart in a frame or two (a bright line
-across it, a cut at a notch) is still one: a section left over that lies in a track's last
-section (``MIN_INSIDE`` of its pixels), while that track goes on with another piece, is a
-piece of it; when the piece, seen on at most ``MAX_SPLIT_FRAMES`` frames, lies in that track's
-section again on a later frame, it is folded back into the track.
+track and section used once.
+
+A follicle whose section falls apart on a frame or two (a bright line across it, a cut at a
+notch) is one. Two tracks are pieces of one follicle when one was split off the other (its first
+section lies, ``MIN_INSIDE`` of its pixels, in the other's section of the frame before, while the
+other goes on; a piece split off a piece too) or both were first seen on one frame (nothing
+earlier to split off); pieces seen apart on at most ``MAX_SPLIT_FRAMES`` frames are folded into
+one track, whichever of them goes on: when one, not seen on a frame, lies in the other's section
+of it (or of the frame after one missed), or when both end on one frame (the follicle's last, or
+the sweep's). Two follicles that a section joins are not pieces: one goes on through the joined
+section, the other ends there; a section that parts from it at most ``MAX_SPLIT_FRAMES`` frames
+later and links to the one that ended goes on with that, and the one that went through is not
+measured on the joined frames (nor is it when the other, missing one frame in its section, is
+bridged). Joined on the sweep's first or last frames, or for more frames, the one that went
+through is measured on the joined section.
 
 Each track becomes one :class:`~follicle_seg.types.Follicle` measured on its largest section
 (most pixels). ``n_frames`` is the number of frames the track spans (first to last, a bridged
@@ -18,8 +28,8 @@ missed frame included); ``d3_mm = n_frames x record.frame_spacing_mm`` when the 
 spacing is known, and the volume is the ellipsoid ``pi/6 x d1 x d2 x d3`` (``d3 := d2`` without a
 sweep third axis), in ml (1 ml = 1000 mm^3).
 
-Tracking streams: only the instance masks of the last two frames of the open tracks are kept,
-so a 500-frame cine costs the memory of a few frames.
+Tracking streams: only the last instance mask of each track seen on the last
+``MAX_SPLIT_FRAMES + 1`` frames is kept, so a 500-frame cine costs the memory of a few frames.
 """
 
 from __future__ import annotations
@@ -62,8 +72,9 @@ MAX_CENTROID_FRACTION = 0.5
 MAX_GAP = 1
 #: A section lies in another when at least this fraction of its pixels does (a piece split off).
 MIN_INSIDE = 0.5
-#: A piece split off a follicle's section and back inside it after at most this many frames is a
-#: piece of that follicle, not a follicle of its own (longer, two follicles that a section joined).
+#: Two pieces of a follicle's section seen apart on at most this many frames are one follicle
+#: (longer, two); a follicle a section joined to another's for at most this many frames goes on
+#: when it parts again.
 MAX_SPLIT_FRAMES = 2
 #: A candidate follicle scoring from this up to MIN_FOLLICLE_SCORE is not reported, but its image
 #: is flagged "low confidence" so that a sonographer looks at it. Measured for network 0.4.0 on the
@@ -149,6 +160,7 @@ class Track:
     flags: set[str] = field(default_factory=set)
     sections: list[Section] = field(default_factory=list)  # every section linked, in frame order
     split_from: Track | None = None  # the track whose section this one's first section was split off
+    shared: set[int] = field(default_factory=set)  # frames whose section held another follicle too
 
     @property
     def n_frames(self) -> int:
@@ -186,7 +198,7 @@ class SweepTracker:
         self._last_index = m.frame_index
         still_open = []
         for t in self._open:
-            if m.frame_index - t.last_frame <= MAX_GAP + 1:
+            if m.frame_index - t.last_frame <= MAX_SPLIT_FRAMES + 1:
                 still_open.append(t)
             else:
                 t.mask = t.mask[:0, :0]  # closed for good: free its mask
@@ -194,15 +206,13 @@ class SweepTracker:
         self._open = still_open
         crops = _box_crops(m) if self._by_boxes else _instance_crops(m)
         spacing = _spacing(m.record)
-        before = {id(t): (t.mask, t.origin) for t in self._open}  # each track's section before this frame
+        before = {id(t): (t.mask, t.origin, t.last_frame) for t in self._open}  # each track before this frame
         pairs = []
         for ti, t in enumerate(self._open):
             for si, s in enumerate(m.follicles):
-                iou = _iou(t.mask, t.origin, *crops[si])
-                dist = _distance(t.last, s, spacing)
-                near = dist <= MAX_CENTROID_FRACTION * min(_diameter(t.last), _diameter(s))
-                if iou >= MIN_IOU or near:
-                    pairs.append((m.frame_index - t.last_frame, -iou, dist, ti, si))
+                if m.frame_index - t.last_frame <= MAX_GAP + 1 and _linkable(t, s, crops[si], spacing):
+                    pairs.append((m.frame_index - t.last_frame, -_iou(t.mask, t.origin, *crops[si]),
+                                  _distance(t.last, s, spacing), ti, si))  # fmt: skip
         pairs.sort()
         used_t: set[int] = set()
         used_s: set[int] = set()
@@ -211,40 +221,89 @@ class SweepTracker:
                 continue
             used_t.add(ti)
             used_s.add(si)
-            t, s = self._open[ti], m.follicles[si]
-            t.last, t.last_frame = s, m.frame_index
-            t.mask, t.origin = crops[si]
-            t.n_sections += 1
-            t.sections.append(s)
-            t.flags.update(m.flags)
-            if s.area_px > t.best.area_px:
-                t.best = s
+            self._link(self._open[ti], m, si, crops[si], before)
         linked = [self._open[ti] for ti in sorted(used_t)]
-        self._fold_pieces(m.frame_index, linked)
+        while self._fold_rejoined(m.frame_index, linked):
+            pass
         for si, s in enumerate(m.follicles):
             if si not in used_s:
                 mask, origin = crops[si]
-                parent = next((t for t in linked if _inside(mask, origin, *before[id(t)]) >= MIN_INSIDE), None)
-                self._open.append(
-                    Track(s, m.frame_index, m.frame_index, s, mask, origin, 1, set(m.flags), [s], parent)
-                )
+                parent = next((t for t in linked if _inside(mask, origin, *before[id(t)][:2]) >= MIN_INSIDE), None)
+                joined = parent and next((t for t in self._open if t.last_frame < m.frame_index - 1
+                                          and _inside(t.mask, t.origin, *before[id(parent)][:2]) >= MIN_INSIDE
+                                          and _linkable(t, s, crops[si], spacing)), None)  # fmt: skip
+                if joined:  # a follicle that a section joined to the parent's for a frame or two parts again
+                    self._link(joined, m, si, crops[si], before)
+                else:
+                    self._open.append(
+                        Track(s, m.frame_index, m.frame_index, s, mask, origin, 1, set(m.flags), [s], parent)
+                    )
 
-    def _fold_pieces(self, frame_index: int, linked: list[Track]) -> None:
-        """Fold into their track the pieces split off it (``Track.split_from``) that its section
-        of ``frame_index`` holds again, the piece not seen on this frame: one follicle, not two."""
-        going_on = {id(t) for t in linked}
-        folded = set()
-        for t in self._open:
-            parent = t.split_from
-            if (parent is not None and id(parent) in going_on and t.last_frame < frame_index
-                    and t.n_frames <= MAX_SPLIT_FRAMES
-                    and _inside(t.mask, t.origin, parent.mask, parent.origin) >= MIN_INSIDE):  # fmt: skip
-                parent.sections = sorted(parent.sections + t.sections, key=lambda s: s.frame_index)
-                folded.add(id(t))
-        self._open = [t for t in self._open if id(t) not in folded]
+    def _link(self, t: Track, m: FrameMeasurement, si: int, crop: tuple[np.ndarray, tuple[int, int]],
+              before: dict[int, tuple[np.ndarray, tuple[int, int], int]]) -> None:
+        """Go on with track ``t`` to follicle ``si`` of frame ``m``. When ``t`` missed frames, while
+        its last section lay in another track's section of the frame before: that section held both
+        follicles (the network joined them), so that track is not measured on the missed frames."""
+        s = m.follicles[si]
+        missed = range(t.last_frame + 1, m.frame_index)
+        if missed:
+            for u in self._open:
+                mask, origin, last_frame = before[id(u)]
+                held = u is not t and last_frame == m.frame_index - 1
+                if held and _inside(t.mask, t.origin, mask, origin) >= MIN_INSIDE:
+                    u.shared.update(missed)
+                    u.best = max((x for x in u.sections if x.frame_index not in u.shared),
+                                 key=lambda x: x.area_px, default=u.best)  # fmt: skip
+        t.last, t.last_frame = s, m.frame_index
+        t.mask, t.origin = crop
+        t.n_sections += 1
+        t.sections.append(s)
+        t.flags.update(m.flags)
+        if s.area_px > t.best.area_px:
+            t.best = s
+
+    def _fold_rejoined(self, frame_index: int, linked: list[Track]) -> bool:
+        """Fold one track not seen on ``frame_index`` into a piece of its follicle
+        (:func:`_pieces`) seen on it whose new section holds its last section; whether one was."""
+        for u in linked:
+            for t in self._open:
+                if (0 < frame_index - t.last_frame <= MAX_GAP + 1 and _pieces(t, u)
+                        and _inside(t.mask, t.origin, u.mask, u.origin) >= MIN_INSIDE):  # fmt: skip
+                    self._fold(t, u)
+                    return True
+        return False
+
+    def _fold(self, piece: Track, into: Track) -> None:
+        """Make ``piece`` part of ``into``: its sections, frames and flags; the tracks split off it
+        are split off ``into`` (those ``into`` was split off, off what ``piece`` was split off)."""
+        into.sections = sorted(into.sections + piece.sections, key=lambda s: s.frame_index)
+        into.first_frame = min(into.first_frame, piece.first_frame)
+        into.n_sections = len({s.frame_index for s in into.sections})
+        into.flags |= piece.flags
+        into.shared |= piece.shared
+        if piece.best.area_px > into.best.area_px:
+            into.best = piece.best
+        for t in (*self._open, *self._closed):
+            if t.split_from is piece:
+                t.split_from = piece.split_from if t is into or _split_off(into, t) else into
+        self._open = [t for t in self._open if t is not piece]
+        self._closed = [t for t in self._closed if t is not piece]
+
+    def _fold_ends(self) -> bool:
+        """Fold one track split off another (or the other split off it) that ends on the same
+        frame, its follicle's or the sweep's last, no later frame to rejoin on; whether one was."""
+        tracks = self._closed + self._open
+        for t in tracks:
+            u = t.split_from
+            if u is not None and u.last_frame == t.last_frame and _apart(t, u) <= MAX_SPLIT_FRAMES:
+                self._fold(t, u)
+                return True
+        return False
 
     def finish(self) -> list[Track]:
         """All tracks, largest best section first."""
+        while self._fold_ends():
+            pass
         tracks = self._closed + self._open
         self._closed, self._open = [], []
         return sorted(tracks, key=lambda t: (-t.best.area_px, t.best.frame_index, t.first_frame))
@@ -549,6 +608,34 @@ def measured_follicle(
         d3_mm=d3,
         volume_ml=volume,
     )
+
+
+def _linkable(t: Track, s: Section, crop: tuple[np.ndarray, tuple[int, int]], spacing: tuple[float, float]) -> bool:
+    """Whether section ``s`` (``crop``) may go on track ``t``: they overlap or lie close."""
+    near = _distance(t.last, s, spacing) <= MAX_CENTROID_FRACTION * min(_diameter(t.last), _diameter(s))
+    return near or _iou(t.mask, t.origin, *crop) >= MIN_IOU
+
+
+def _pieces(a: Track, b: Track) -> bool:
+    """Whether tracks ``a`` and ``b`` are pieces of one follicle's section seen apart on at most
+    :data:`MAX_SPLIT_FRAMES` frames: one split off the other (or off a piece of it), or both first
+    seen on one frame (a follicle's first section falling apart: nothing before to split off)."""
+    related = _split_off(a, b) or _split_off(b, a) or (
+        a.first_frame == b.first_frame and a.split_from is None and b.split_from is None)
+    return related and _apart(a, b) <= MAX_SPLIT_FRAMES
+
+
+def _split_off(a: Track, b: Track) -> bool:
+    """Whether ``a`` was split off ``b`` or off a track split off it."""
+    t = a.split_from
+    while t is not None and t is not b:
+        t = t.split_from
+    return t is b
+
+
+def _apart(a: Track, b: Track) -> int:
+    """Frames on which ``a`` and ``b`` were both seen, from the later first to ``a``'s last."""
+    return a.last_frame - max(a.first_frame, b.first_frame) + 1
 
 
 def _instance_crops(m: FrameMeasurement) -> list[tuple[np.ndarray, tuple[int, int]]]:

@@ -149,38 +149,103 @@ def test_two_neighbouring_follicles_in_a_sweep_stay_two():
     assert all(f.n_frames == 10 for f in result.follicles)
 
 
-def split_sweep(rec, split_frames, n=9):
-    """A 5.6 mm follicle through ``n`` frames, cut in two halves by a line on ``split_frames``."""
+MIDDLE = [(79, 82)]  # a line across the middle of the follicle of split_sweep
+
+
+def split_sweep(rec, cuts, n=9, flags=None):
+    """A 5.6 mm follicle through ``n`` frames, cut into pieces on frame ``i`` by lines across it
+    (``cuts[i]``: column bands, each turned to ovary: a bright line); ``flags[i]``: frame flags."""
     frames = []
     for i in range(n):
-        seg = segmentation(rec, i, [((60, 80), 14)])
-        if i in split_frames:
-            seg.labels[:, 79:82][seg.labels[:, 79:82] == FOLLICLE] = OVARY  # a bright line across it
+        seg = segmentation(rec, i, [((60, 80), 14)], flags=(flags or {}).get(i, ()))
+        for c0, c1 in cuts.get(i, ()):
+            seg.labels[:, c0:c1][seg.labels[:, c0:c1] == FOLLICLE] = OVARY
+        frames.append(measure_frame(seg))
+    return frames
+
+
+def tracked(frames, by_boxes):
+    """The tracks of ``frames``, by their masks or by their boxes (stills joined into a sweep)."""
+    if by_boxes:
+        frames = [replace(f, instances=None) for f in frames]
+    tracker = SweepTracker(by_boxes=by_boxes)
+    for f in frames:
+        tracker.add(f)
+    return tracker.finish()
+
+
+@pytest.mark.parametrize("by_boxes", [False, True])
+@pytest.mark.parametrize(
+    "cuts",
+    [
+        {4: MIDDLE},
+        {4: MIDDLE, 5: MIDDLE},
+        {4: [(75, 78)], 5: [(82, 85)]},  # the cut moves: the other half is the larger on frame 5
+        {0: MIDDLE},  # the follicle's first frame: neither half has an earlier section
+        {0: MIDDLE, 1: MIDDLE},
+        {8: MIDDLE},  # the sweep's last frame: no later frame to come back together on
+        {7: MIDDLE, 8: MIDDLE},
+        {4: MIDDLE, 5: [*MIDDLE, (86, 88)]},  # a piece split off a piece
+    ],
+    ids=["one frame", "two frames", "moving cut", "first frame", "first two", "last frame", "last two",
+         "piece of a piece"],
+)
+def test_a_follicle_whose_section_falls_apart_on_a_frame_or_two_is_one_follicle(cuts, by_boxes):
+    """Its pieces were follicles of their own: 2 follicles (two full 5.8 mm ones when the cut
+    moved, the first half's track going on with the whole section), not 1."""
+    rec = record(n_frames=9, frame_spacing=0.5)
+    frames = split_sweep(rec, cuts, flags={1: ("network: unsure",)})
+    assert [len(f.follicles) for f in frames] == [len(cuts.get(i, ())) + 1 for i in range(9)]
+    (track,) = tracked(frames, by_boxes)
+    assert (track.first_frame, track.last_frame, track.n_sections) == (0, 8, 9)
+    assert track.best.area_px == max(s.area_px for f in frames for s in f.follicles)
+    assert len(track.sections) == sum(len(f.follicles) for f in frames)  # every piece drawn as this follicle
+    assert track.flags == {"network: unsure"}
+    (follicle,) = summarise_image(rec, frames, by_boxes=by_boxes).follicles
+    assert follicle.n_frames == 9
+
+
+@pytest.mark.parametrize("by_boxes", [False, True])
+def test_a_section_apart_for_three_frames_is_two_follicles(by_boxes):
+    rec = record(n_frames=9, frame_spacing=0.5)
+    assert len(tracked(split_sweep(rec, {3: MIDDLE, 4: MIDDLE, 5: MIDDLE}), by_boxes)) == 2
+
+
+def touching_sweep(rec, joined, n=10):
+    """Two 4.2 mm follicles side by side that the network joins into one section on ``joined``."""
+    rr, cc = np.mgrid[: SHAPE[0], : SHAPE[1]]
+    frames = []
+    for i in range(n):
+        seg = segmentation(rec, i, [((60, 68), 10.5), ((60, 92), 10.5)])
+        if i in joined:
+            seg.labels[((rr - 60) / 10.5) ** 2 + ((cc - 80) / 22.5) ** 2 <= 1] = FOLLICLE
+            seg.follicle_prob[seg.labels == FOLLICLE] = 0.95
         frames.append(measure_frame(seg))
     return frames
 
 
 @pytest.mark.parametrize("by_boxes", [False, True])
-@pytest.mark.parametrize("split_frames", [(4,), (4, 5)])
-def test_a_follicle_whose_section_falls_apart_on_a_frame_or_two_is_one_follicle(split_frames, by_boxes):
-    """The half it lost on those frames was a follicle of its own: 2 follicles, not 1."""
-    rec = record(n_frames=9, frame_spacing=0.5)
-    frames = split_sweep(rec, split_frames)
-    assert [len(f.follicles) for f in frames] == [2 if i in split_frames else 1 for i in range(9)]
-    if by_boxes:  # stills joined into a sweep: no masks, their boxes
-        frames = [replace(f, instances=None) for f in frames]
-    tracker = SweepTracker(by_boxes=by_boxes)
-    for f in frames:
-        tracker.add(f)
-    (track,) = tracker.finish()
-    assert (track.first_frame, track.last_frame, track.best.frame_index) == (0, 8, 0)
-    assert len(track.sections) == 9 + len(split_frames)  # both halves, drawn as this follicle
-    assert len(summarise_image(rec, split_sweep(rec, split_frames)).follicles) == 1
+@pytest.mark.parametrize("joined", [(4,), (4, 5), (0,), (0, 1), (9,), (8, 9), (3, 4, 5, 6, 7, 8, 9)])
+def test_two_follicles_a_section_joins_stay_two(joined, by_boxes):
+    """Joined on two frames in the middle, they were three: the one that went on, and the other
+    before and after the joined section."""
+    rec = record(n_frames=10, frame_spacing=0.5)
+    frames = touching_sweep(rec, joined)
+    assert [len(f.follicles) for f in frames] == [1 if i in joined else 2 for i in range(10)]
+    tracks = tracked(frames, by_boxes)
+    assert len(tracks) == 2
+    assert max(t.n_frames for t in tracks) == 10
 
 
-def test_two_follicles_a_section_joined_for_three_frames_stay_two():
-    rec = record(n_frames=9, frame_spacing=0.5)
-    assert len(track_sweep(split_sweep(rec, (3, 4, 5)))) == 2
+@pytest.mark.parametrize("by_boxes", [False, True])
+@pytest.mark.parametrize("joined", [(4,), (4, 5)])
+def test_two_follicles_a_section_joins_on_a_frame_or_two_are_measured_apart(joined, by_boxes):
+    """The one that went on through the joined section was measured on it: 6.7 mm for 4.4."""
+    rec = record(n_frames=10, frame_spacing=0.5)
+    apart = [t.best.mean_diameter_mm for t in tracked(touching_sweep(rec, ()), by_boxes)]
+    tracks = tracked(touching_sweep(rec, joined), by_boxes)
+    assert sorted(t.best.mean_diameter_mm for t in tracks) == pytest.approx(sorted(apart))
+    assert sorted((t.first_frame, t.last_frame) for t in tracks) == [(0, 9), (0, 9)]
 
 
 def test_the_tip_of_a_follicle_is_linked_by_centroid_where_it_hardly_overlaps():
