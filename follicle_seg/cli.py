@@ -260,13 +260,13 @@ def send(
     to: str = typer.Option(..., "--to", help="Destination PACS as AET@HOST:PORT."),
     sources: bool = typer.Option(False, "--sources", help="Also send the run's analysed source files."),
     calling_aet: str = typer.Option("FOLLICLE_SEG", "--calling-aet", help="Our AE title."),
-    timeout: float = typer.Option(30.0, help="Seconds to wait for the PACS at each step."),
+    timeout: float = typer.Option(30.0, min=1.0, help="Seconds to wait for the PACS at each step."),
 ) -> None:
     """Send a run's DICOM SEG and SR objects to a PACS (DICOM C-STORE).
 
     Prints one line per file that failed, with the reason, and a summary; exits 1 when any file
     failed to send (the PACS unreachable included), 2 when there is nothing to send or nowhere to
-    send it (a malformed --to, no such OUT, no objects in OUT).
+    send it (a malformed --to or --calling-aet, no such OUT, no objects in OUT).
 
     Examples:
 
@@ -275,11 +275,12 @@ def send(
         follicle-seg send results/ --to PACS@10.0.0.7:104 --sources --calling-aet TVUS_AI
     """
     from follicle_seg.errors import said
-    from follicle_seg.send import Destination, Patients, SendError, run_objects
+    from follicle_seg.send import Destination, Patients, SendError, ae_title, run_objects
     from follicle_seg.send import send as send_files
 
     try:
         destination = Destination.parse(to)
+        ae_title(calling_aet, "--calling-aet")
         paths = run_objects(out, sources=sources)
     except SendError as exc:
         typer.echo(f"error: {exc}", err=True)

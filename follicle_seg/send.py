@@ -33,7 +33,7 @@ CALLING_AET = "FOLLICLE_SEG"
 #: Presentation contexts one association may propose (DICOM PS3.8: 128).
 MAX_CONTEXTS = 128
 
-_DESTINATION = re.compile(r"^(?P<aet>[^@]{1,16})@(?P<host>[^:@]+):(?P<port>\d{1,5})$")
+_DESTINATION = re.compile(r"^(?P<aet>[^@]+)@(?P<host>[^:@]+):(?P<port>\d{1,5})$")
 
 
 class SendError(FollicleSegError):
@@ -57,13 +57,28 @@ class Destination:
         """
         match = _DESTINATION.match(text.strip())
         if match is None:
-            raise SendError(f"{text!r}: destination must be AET@HOST:PORT (AE title of at most 16 characters)")
+            raise SendError(f"{text!r}: destination must be AET@HOST:PORT")
         if not 0 < int(match["port"]) < 65536:
             raise SendError(f"{text!r}: port {int(match['port'])} is not a TCP port (1-65535)")
-        return cls(match["aet"], match["host"], int(match["port"]))
+        return cls(ae_title(match["aet"], "--to"), match["host"], int(match["port"]))
 
     def __str__(self) -> str:
         return f"{self.aet}@{self.host}:{self.port}"
+
+
+def ae_title(title: str, option: str) -> str:
+    """``title`` when a PACS can take it as an AE title (PS3.5: 1 to 16 characters, not all
+    spaces, of ASCII without a backslash or control characters), else SendError naming ``option``
+    (pynetdicom's ValueError came as a traceback).
+
+    >>> ae_title("TVUS_AI", "--calling-aet")
+    'TVUS_AI'
+    """
+    if not title.strip() or len(title) > 16:
+        raise SendError(f"{option} {title!r}: an AE title is 1 to 16 characters, not all spaces (it has {len(title)})")
+    if not all(" " <= c <= "~" and c != "\\" for c in title):
+        raise SendError(f"{option} {title!r}: an AE title is ASCII letters, digits, spaces and punctuation, without a backslash")
+    return title
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 
 from follicle_seg.cli import app
 from follicle_seg.pipeline import RunOptions, run
-from follicle_seg.send import Destination, SendError, run_objects, send
+from follicle_seg.send import Destination, SendError, ae_title, run_objects, send
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data_samples"
 REFUSED = 0xA700  # Out of resources
@@ -90,9 +90,11 @@ def _uid(path: Path) -> str:
 def test_destination_is_parsed_or_refused_with_the_form_it_needs() -> None:
     assert Destination.parse(" ORTHANC@pacs.example.org:4242 ") == Destination("ORTHANC", "pacs.example.org", 4242)
     assert str(Destination("A", "h", 104)) == "A@h:104"
-    for bad in ("pacs:104", "A@pacs", "SEVENTEEN_CHARS_X@h:1"):
+    for bad in ("pacs:104", "A@pacs"):
         with pytest.raises(SendError, match="AET@HOST:PORT"):
             Destination.parse(bad)
+    with pytest.raises(SendError, match="--to 'SEVENTEEN_CHARS_X': an AE title is 1 to 16 characters"):
+        Destination.parse("SEVENTEEN_CHARS_X@h:1")
     for bad in ("A@pacs:0", "A@pacs:70000"):
         with pytest.raises(SendError, match="is not a TCP port"):
             Destination.parse(bad)
@@ -220,6 +222,26 @@ def test_bad_destination_or_a_folder_without_objects_stops_with_one_error(tmp_pa
         run_objects(tmp_path, sources=True)
     cli = runner.invoke(app, ["send", str(tmp_path / "reslts"), "--to", "PACS@127.0.0.1:104"])
     assert cli.exit_code == 2 and f"error: {tmp_path / 'reslts'}: no such folder" in cli.output
+
+
+def test_an_ae_title_a_pacs_cannot_take_or_a_timeout_of_nothing_stops_with_one_error(tmp_path: Path) -> None:
+    """A calling AE title over 16 characters, or a called one with a non-ASCII letter, ended in
+    pynetdicom's traceback (exit 1); --timeout 0 failed every file 'the destination aborted it'."""
+    (tmp_path / "dicom").mkdir()
+    (tmp_path / "dicom" / "a_sr.dcm").write_bytes(b"x")
+    runner = CliRunner()
+    cli = runner.invoke(app, ["send", str(tmp_path), "--to", "PACS@127.0.0.1:104", "--calling-aet", "FOLLICLE_SEG_SITE_A"])
+    assert cli.exit_code == 2 and cli.output.strip() == (
+        "error: --calling-aet 'FOLLICLE_SEG_SITE_A': an AE title is 1 to 16 characters, not all spaces (it has 19)")
+    cli = runner.invoke(app, ["send", str(tmp_path), "--to", "P\u00c4CS@127.0.0.1:104"])
+    assert cli.exit_code == 2 and cli.output.strip() == (
+        "error: --to 'P\u00c4CS': an AE title is ASCII letters, digits, spaces and punctuation, without a backslash")
+    with pytest.raises(SendError, match="without a backslash"):
+        Destination.parse("ORTH\\ANC@127.0.0.1:104")
+    with pytest.raises(SendError, match="not all spaces"):
+        ae_title("   ", "--calling-aet")
+    cli = runner.invoke(app, ["send", str(tmp_path), "--to", "PACS@127.0.0.1:104", "--timeout", "0"])
+    assert cli.exit_code == 2 and "Invalid value for '--timeout'" in cli.output
 
 
 def _free_port() -> int:
