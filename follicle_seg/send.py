@@ -13,8 +13,8 @@ from __future__ import annotations
 import csv
 import re
 import socket
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterator, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pydicom
@@ -83,11 +83,68 @@ def ae_title(title: str, option: str) -> str:
 
 @dataclass(frozen=True)
 class Sent:
-    """What became of one file: ``status`` is ``sent`` or ``failed``; ``reason`` one line."""
+    """What became of one file: ``status`` is ``sent``, ``failed`` or ``unchanged`` (its SOP
+    instance was stored there before: not sent again); ``reason`` one line; ``uid`` its SOP
+    Instance UID when it could be read."""
 
     path: Path
     status: str
     reason: str = ""
+    uid: str = ""
+
+
+#: The record of what ``send`` stored where, in the run folder: a line per object a destination
+#: answered stored (``destination``, ``file``, ``sop_instance_uid``, ``sent_at``).
+SENT_FILE = "sent.csv"
+_SENT_COLUMNS = ["destination", "file", "sop_instance_uid", "sent_at"]
+
+
+def sent_before(out: Path, destination: Destination) -> dict[str, str]:
+    """The files of ``out`` stored at ``destination`` before (:data:`SENT_FILE`): file (as
+    :func:`_file_key` names it) -> the SOP Instance UID it had then, the latest send's."""
+    record = out / SENT_FILE
+    if not record.is_file():
+        return {}
+    with record.open(newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        if not set(_SENT_COLUMNS[:3]) <= set(reader.fieldnames or ()):
+            raise SendError(f"{record}: not a record of follicle-seg send (no columns {', '.join(_SENT_COLUMNS[:3])}); "
+                            "move it away to send everything again")  # fmt: skip
+        return {row["file"]: row["sop_instance_uid"] for row in reader if row["destination"] == str(destination)}
+
+
+def record_sent(out: Path, destination: Destination, results: Sequence[Sent], removed: Sequence[str] = ()) -> None:
+    """Add the files ``results`` says were stored to :data:`SENT_FILE`, and the ``removed`` ones
+    (:func:`replaced`) without a UID, said once; OSError when it cannot."""
+    from datetime import datetime
+
+    record = out / SENT_FILE
+    now = datetime.now().isoformat(timespec="seconds")
+    rows = [[str(destination), _file_key(out, r.path), r.uid, now] for r in results if r.status == "sent"]
+    rows += [[str(destination), key, "", now] for key in removed]
+    if not rows:
+        return
+    new = not record.is_file()
+    with record.open("a", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        if new:
+            writer.writerow(_SENT_COLUMNS)
+        writer.writerows(rows)
+
+
+def replaced(out: Path, before: dict[str, str], results: Sequence[Sent]) -> tuple[list[str], list[str]]:
+    """The files stored before that are no longer the run's: those holding another SOP instance
+    now, and those removed (an image analysed again, with other key frames). A PACS keeps both
+    versions: C-STORE cannot take one back."""
+    now = {_file_key(out, r.path): r.uid for r in results}
+    changed = [key for key, uid in before.items() if uid and now.get(key) not in (None, "", uid)]
+    removed = [key for key, uid in before.items() if uid and key not in now and not (out / key).exists()]
+    return changed, removed
+
+
+def _file_key(out: Path, path: Path) -> str:
+    """A run's own object by its name under ``out`` (``dicom/<name>``), a source by its path."""
+    return path.relative_to(out).as_posix() if path.is_relative_to(out) else str(path)
 
 
 def run_objects(out: Path, *, sources: bool = False) -> list[Path]:
@@ -205,8 +262,10 @@ def send(
     calling_aet: str = CALLING_AET,
     timeout_s: float = 30.0,
     patient_of: Callable[[Path], Dataset | None] | None = None,
+    stored: Collection[str] = (),
 ) -> list[Sent]:
-    """C-STORE ``paths`` to ``destination``; one :class:`Sent` per path, in order.
+    """C-STORE ``paths`` to ``destination``; one :class:`Sent` per path, in order. A file whose
+    SOP Instance UID is in ``stored`` (sent there before) is not sent again: ``unchanged``.
 
     With ``patient_of`` (:class:`Patients`), an object whose patient attributes
     (:data:`PATIENT_FILLED`) are empty is sent with its source's.
@@ -219,15 +278,22 @@ def send(
     """
     results: dict[Path, Sent] = {}
     headers: dict[Path, tuple[str, str]] = {}
+    uids: dict[Path, str] = {}
     for path in paths:
         try:
             ds = read_dicom(path, stop_before_pixels=True)
-            headers[path] = (str(ds.SOPClassUID), str(ds.file_meta.TransferSyntaxUID))
+            uids[path] = str(ds.SOPInstanceUID)
+            context = (str(ds.SOPClassUID), str(ds.file_meta.TransferSyntaxUID))
         except Exception as exc:  # not DICOM, truncated, no file meta: that file alone fails
             results[path] = Sent(path, "failed", f"cannot read it: {brief(exc)}")
+            continue
+        if uids[path] in stored:
+            results[path] = Sent(path, "unchanged")
+        else:
+            headers[path] = context
     for group in _context_groups(headers):
         results.update(_send_group(group, headers, destination, calling_aet, timeout_s, patient_of))
-    return [results[p] for p in paths]
+    return [replace(results[p], uid=uids.get(p, "")) for p in paths]
 
 
 def _context_groups(headers: dict[Path, tuple[str, str]]) -> Iterator[list[Path]]:
