@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import re
 import socket
+import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -329,7 +330,7 @@ def _send_group(
         for k, path in enumerate(group):
             for _ in range(2):  # a file whose association was lost on the way: once more, on a new one
                 if assoc is None or not assoc.is_established:
-                    assoc, refusal = _associate(ae, destination)
+                    assoc, refusal = _associate(ae, destination, timeout_s)
                     if refusal:
                         reason = f"no association with {destination}: {refusal}"
                         return {**results, **{p: Sent(p, "failed", reason) for p in group[k:]}}
@@ -342,23 +343,30 @@ def _send_group(
     return results
 
 
-def _associate(ae: AE, destination: Destination):
+def _associate(ae: AE, destination: Destination, timeout_s: float):
     """``(association, "")`` when established, else ``(association or None, why not)``."""
+    start = time.monotonic()
     try:
         assoc = ae.associate(destination.host, destination.port, ae_title=destination.aet)
     except OSError as exc:  # the host name does not resolve
         return None, f"cannot connect ({exc.strerror or brief(exc)}; check the host name)"
-    return assoc, "" if assoc.is_established else _refusal(assoc, destination)
+    if assoc.is_established:
+        return assoc, ""
+    unanswered = time.monotonic() - start >= timeout_s  # the ACSE timeout ran out
+    return assoc, _refusal(assoc, destination, timeout_s if unanswered else None)
 
 
-def _refusal(assoc, destination: Destination) -> str:
+def _refusal(assoc, destination: Destination, unanswered_s: float | None) -> str:
+    """Why no association: rejected, no connection, no answer within ``unanswered_s``, aborted."""
     if assoc.is_rejected:
         return "the destination rejected it (check the called and calling AE titles)"
     try:  # pynetdicom reports a refused connection as an abort: say which it was
         socket.create_connection((destination.host, destination.port), timeout=5).close()
     except OSError as exc:
         return f"cannot connect ({exc.strerror or brief(exc)}; check the host, port and firewall)"
-    return "the destination aborted it"
+    if unanswered_s is not None:
+        return f"no answer within {unanswered_s:g} s (not a DICOM port, or a PACS busy or hung; --timeout)"
+    return f"the destination aborted it (is {destination.host}:{destination.port} its DICOM port?)"
 
 
 def _store(assoc, path: Path, context: tuple[str, str], patient_of: Callable[[Path], Dataset | None] | None = None) -> Sent:

@@ -11,6 +11,7 @@ import shutil
 import sqlite3
 import socket
 import subprocess
+import threading
 import time
 import urllib.request
 from collections.abc import Sequence
@@ -252,6 +253,34 @@ def test_no_association_fails_every_file_with_one_reason(run_dir: Path, scp: Scp
     assert cli.exit_code == 1
     assert f"{len(paths)} files not sent: no association with {closed}: cannot connect" in cli.output
     assert cli.output.count("\n") == 2  # that line and the summary, not one line per file
+
+
+def test_a_port_that_never_answers_or_answers_another_protocol_is_told_apart(run_dir: Path) -> None:
+    """A listener that never answers (a PACS hung, a port forwarded to nothing) and a web server
+    (Orthanc's HTTP port given for its DICOM one) both failed every file with 'the destination
+    aborted it'."""
+    paths = run_objects(run_dir)[:2]
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        dest = Destination("PACS", "127.0.0.1", silent.getsockname()[1])
+        assert {r.reason for r in send(paths, dest, timeout_s=1)} == {
+            f"no association with {dest}: no answer within 1 s (not a DICOM port, or a PACS busy or hung; --timeout)"}
+
+    def http(server: socket.socket) -> None:
+        for _ in range(2):  # the association, then the check that the port is open
+            conn, _ = server.accept()
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+
+    with socket.socket() as web:
+        web.bind(("127.0.0.1", 0))
+        web.listen()
+        threading.Thread(target=http, args=(web,), daemon=True).start()
+        dest = Destination("PACS", "127.0.0.1", web.getsockname()[1])
+        assert {r.reason for r in send(paths, dest, timeout_s=5)} == {
+            f"no association with {dest}: the destination aborted it (is 127.0.0.1:{dest.port} its DICOM port?)"}
 
 
 def test_bad_destination_or_a_folder_without_objects_stops_with_one_error(tmp_path: Path) -> None:
