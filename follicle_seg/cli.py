@@ -260,13 +260,16 @@ def send(
     to: str = typer.Option(..., "--to", help="Destination PACS as AET@HOST:PORT."),
     sources: bool = typer.Option(False, "--sources", help="Also send the run's analysed source files."),
     calling_aet: str = typer.Option("FOLLICLE_SEG", "--calling-aet", help="Our AE title."),
-    timeout: float = typer.Option(30.0, help="Seconds to wait for the PACS at each step."),
+    timeout: float = typer.Option(30.0, min=1.0, help="Seconds to wait for the PACS at each step."),
+    again: bool = typer.Option(False, "--again", help="Also send the files this destination stored before (OUT/sent.csv)."),
 ) -> None:
     """Send a run's DICOM SEG and SR objects to a PACS (DICOM C-STORE).
 
-    Prints one line per file that failed, with the reason, and a summary; exits 1 when any file
+    Files the destination stored before, unchanged since (OUT/sent.csv records what was sent
+    where), are not sent again unless --again is given. Prints one line per file that failed,
+    with the reason, and a summary; exits 1 when any file
     failed to send (the PACS unreachable included), 2 when there is nothing to send or nowhere to
-    send it (a malformed --to, no such OUT, no objects in OUT).
+    send it (a malformed --to or --calling-aet, no such OUT, no objects in OUT).
 
     Examples:
 
@@ -275,17 +278,27 @@ def send(
         follicle-seg send results/ --to PACS@10.0.0.7:104 --sources --calling-aet TVUS_AI
     """
     from follicle_seg.errors import said
-    from follicle_seg.send import Destination, Patients, SendError, run_objects
+    from follicle_seg.send import SENT_FILE, Destination, Patients, SendError, ae_title, record_sent, replaced
+    from follicle_seg.send import run_objects, sent_before
     from follicle_seg.send import send as send_files
 
     try:
         destination = Destination.parse(to)
+        ae_title(calling_aet, "--calling-aet")
         paths = run_objects(out, sources=sources)
+        before = sent_before(out, destination)
     except SendError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     patients = Patients(out)
-    results = send_files(paths, destination, calling_aet=calling_aet, timeout_s=timeout, patient_of=patients)
+    stored = () if again else set(before.values()) - {""}
+    results = send_files(paths, destination, calling_aet=calling_aet, timeout_s=timeout, patient_of=patients, stored=stored)
+    changed, removed = replaced(out, before, results)
+    try:
+        record_sent(out, destination, results, removed)
+    except OSError as exc:
+        typer.echo(f"{out / SENT_FILE}: cannot record what was sent ({exc.strerror or exc}): the next send sends "
+                   "these files again", err=True)
     if patients.missed:  # a PACS may empty the patient's record with them
         typer.echo(f"{len(patients.missed)} object(s) sent without the patient's name, birth date and sex: their "
                    f"source is gone or another image now (e.g. {patients.missed[0].name})", err=True)
@@ -298,7 +311,13 @@ def send(
     else:
         for r in failed:
             typer.echo(said(str(r.path), r.reason), err=True)
-    typer.echo(f"{len(results) - len(failed)} of {len(results)} files sent to {destination}")
+    unchanged = sum(r.status == "unchanged" for r in results)
+    if unchanged:
+        typer.echo(f"{unchanged} files stored there before, unchanged: not sent again (--again sends them)")
+    if changed or removed:
+        typer.echo(f"{len(changed) + len(removed)} objects stored there before are replaced (another SOP instance now, or removed): the PACS "
+                   "keeps the earlier ones too (C-STORE cannot take them back)", err=True)
+    typer.echo(f"{len(results) - len(failed) - unchanged} of {len(results) - unchanged} files sent to {destination}")
     if failed:
         raise typer.Exit(1)
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 import csv
 import re
 import socket
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Collection, Iterator, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pydicom
@@ -33,7 +34,7 @@ CALLING_AET = "FOLLICLE_SEG"
 #: Presentation contexts one association may propose (DICOM PS3.8: 128).
 MAX_CONTEXTS = 128
 
-_DESTINATION = re.compile(r"^(?P<aet>[^@]{1,16})@(?P<host>[^:@]+):(?P<port>\d{1,5})$")
+_DESTINATION = re.compile(r"^(?P<aet>[^@]+)@(?P<host>[^:@]+):(?P<port>\d{1,5})$")
 
 
 class SendError(FollicleSegError):
@@ -57,22 +58,94 @@ class Destination:
         """
         match = _DESTINATION.match(text.strip())
         if match is None:
-            raise SendError(f"{text!r}: destination must be AET@HOST:PORT (AE title of at most 16 characters)")
+            raise SendError(f"{text!r}: destination must be AET@HOST:PORT")
         if not 0 < int(match["port"]) < 65536:
             raise SendError(f"{text!r}: port {int(match['port'])} is not a TCP port (1-65535)")
-        return cls(match["aet"], match["host"], int(match["port"]))
+        return cls(ae_title(match["aet"], "--to"), match["host"], int(match["port"]))
 
     def __str__(self) -> str:
         return f"{self.aet}@{self.host}:{self.port}"
 
 
+def ae_title(title: str, option: str) -> str:
+    """``title`` when a PACS can take it as an AE title (PS3.5: 1 to 16 characters, not all
+    spaces, of ASCII without a backslash or control characters), else SendError naming ``option``
+    (pynetdicom's ValueError came as a traceback).
+
+    >>> ae_title("TVUS_AI", "--calling-aet")
+    'TVUS_AI'
+    """
+    if not title.strip() or len(title) > 16:
+        raise SendError(f"{option} {title!r}: an AE title is 1 to 16 characters, not all spaces (it has {len(title)})")
+    if not all(" " <= c <= "~" and c != "\\" for c in title):
+        raise SendError(f"{option} {title!r}: an AE title is ASCII letters, digits, spaces and punctuation, without a backslash")
+    return title
+
+
 @dataclass(frozen=True)
 class Sent:
-    """What became of one file: ``status`` is ``sent`` or ``failed``; ``reason`` one line."""
+    """What became of one file: ``status`` is ``sent``, ``failed`` or ``unchanged`` (its SOP
+    instance was stored there before: not sent again); ``reason`` one line; ``uid`` its SOP
+    Instance UID when it could be read."""
 
     path: Path
     status: str
     reason: str = ""
+    uid: str = ""
+
+
+#: The record of what ``send`` stored where, in the run folder: a line per object a destination
+#: answered stored (``destination``, ``file``, ``sop_instance_uid``, ``sent_at``).
+SENT_FILE = "sent.csv"
+_SENT_COLUMNS = ["destination", "file", "sop_instance_uid", "sent_at"]
+
+
+def sent_before(out: Path, destination: Destination) -> dict[str, str]:
+    """The files of ``out`` stored at ``destination`` before (:data:`SENT_FILE`): file (as
+    :func:`_file_key` names it) -> the SOP Instance UID it had then, the latest send's."""
+    record = out / SENT_FILE
+    if not record.is_file():
+        return {}
+    with record.open(newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        if not set(_SENT_COLUMNS[:3]) <= set(reader.fieldnames or ()):
+            raise SendError(f"{record}: not a record of follicle-seg send (no columns {', '.join(_SENT_COLUMNS[:3])}); "
+                            "move it away to send everything again")  # fmt: skip
+        return {row["file"]: row["sop_instance_uid"] for row in reader if row["destination"] == str(destination)}
+
+
+def record_sent(out: Path, destination: Destination, results: Sequence[Sent], removed: Sequence[str] = ()) -> None:
+    """Add the files ``results`` says were stored to :data:`SENT_FILE`, and the ``removed`` ones
+    (:func:`replaced`) without a UID, said once; OSError when it cannot."""
+    from datetime import datetime
+
+    record = out / SENT_FILE
+    now = datetime.now().isoformat(timespec="seconds")
+    rows = [[str(destination), _file_key(out, r.path), r.uid, now] for r in results if r.status == "sent"]
+    rows += [[str(destination), key, "", now] for key in removed]
+    if not rows:
+        return
+    new = not record.is_file()
+    with record.open("a", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        if new:
+            writer.writerow(_SENT_COLUMNS)
+        writer.writerows(rows)
+
+
+def replaced(out: Path, before: dict[str, str], results: Sequence[Sent]) -> tuple[list[str], list[str]]:
+    """The files stored before that are no longer the run's: those holding another SOP instance
+    now, and those removed (an image analysed again, with other key frames). A PACS keeps both
+    versions: C-STORE cannot take one back."""
+    now = {_file_key(out, r.path): r.uid for r in results}
+    changed = [key for key, uid in before.items() if uid and now.get(key) not in (None, "", uid)]
+    removed = [key for key, uid in before.items() if uid and key not in now and not (out / key).exists()]
+    return changed, removed
+
+
+def _file_key(out: Path, path: Path) -> str:
+    """A run's own object by its name under ``out`` (``dicom/<name>``), a source by its path."""
+    return path.relative_to(out).as_posix() if path.is_relative_to(out) else str(path)
 
 
 def run_objects(out: Path, *, sources: bool = False) -> list[Path]:
@@ -190,8 +263,10 @@ def send(
     calling_aet: str = CALLING_AET,
     timeout_s: float = 30.0,
     patient_of: Callable[[Path], Dataset | None] | None = None,
+    stored: Collection[str] = (),
 ) -> list[Sent]:
-    """C-STORE ``paths`` to ``destination``; one :class:`Sent` per path, in order.
+    """C-STORE ``paths`` to ``destination``; one :class:`Sent` per path, in order. A file whose
+    SOP Instance UID is in ``stored`` (sent there before) is not sent again: ``unchanged``.
 
     With ``patient_of`` (:class:`Patients`), an object whose patient attributes
     (:data:`PATIENT_FILLED`) are empty is sent with its source's.
@@ -204,15 +279,22 @@ def send(
     """
     results: dict[Path, Sent] = {}
     headers: dict[Path, tuple[str, str]] = {}
+    uids: dict[Path, str] = {}
     for path in paths:
         try:
             ds = read_dicom(path, stop_before_pixels=True)
-            headers[path] = (str(ds.SOPClassUID), str(ds.file_meta.TransferSyntaxUID))
+            uids[path] = str(ds.SOPInstanceUID)
+            context = (str(ds.SOPClassUID), str(ds.file_meta.TransferSyntaxUID))
         except Exception as exc:  # not DICOM, truncated, no file meta: that file alone fails
             results[path] = Sent(path, "failed", f"cannot read it: {brief(exc)}")
+            continue
+        if uids[path] in stored:
+            results[path] = Sent(path, "unchanged")
+        else:
+            headers[path] = context
     for group in _context_groups(headers):
         results.update(_send_group(group, headers, destination, calling_aet, timeout_s, patient_of))
-    return [results[p] for p in paths]
+    return [replace(results[p], uid=uids.get(p, "")) for p in paths]
 
 
 def _context_groups(headers: dict[Path, tuple[str, str]]) -> Iterator[list[Path]]:
@@ -248,7 +330,7 @@ def _send_group(
         for k, path in enumerate(group):
             for _ in range(2):  # a file whose association was lost on the way: once more, on a new one
                 if assoc is None or not assoc.is_established:
-                    assoc, refusal = _associate(ae, destination)
+                    assoc, refusal = _associate(ae, destination, timeout_s)
                     if refusal:
                         reason = f"no association with {destination}: {refusal}"
                         return {**results, **{p: Sent(p, "failed", reason) for p in group[k:]}}
@@ -261,23 +343,30 @@ def _send_group(
     return results
 
 
-def _associate(ae: AE, destination: Destination):
+def _associate(ae: AE, destination: Destination, timeout_s: float):
     """``(association, "")`` when established, else ``(association or None, why not)``."""
+    start = time.monotonic()
     try:
         assoc = ae.associate(destination.host, destination.port, ae_title=destination.aet)
     except OSError as exc:  # the host name does not resolve
         return None, f"cannot connect ({exc.strerror or brief(exc)}; check the host name)"
-    return assoc, "" if assoc.is_established else _refusal(assoc, destination)
+    if assoc.is_established:
+        return assoc, ""
+    unanswered = time.monotonic() - start >= timeout_s  # the ACSE timeout ran out
+    return assoc, _refusal(assoc, destination, timeout_s if unanswered else None)
 
 
-def _refusal(assoc, destination: Destination) -> str:
+def _refusal(assoc, destination: Destination, unanswered_s: float | None) -> str:
+    """Why no association: rejected, no connection, no answer within ``unanswered_s``, aborted."""
     if assoc.is_rejected:
         return "the destination rejected it (check the called and calling AE titles)"
     try:  # pynetdicom reports a refused connection as an abort: say which it was
         socket.create_connection((destination.host, destination.port), timeout=5).close()
     except OSError as exc:
         return f"cannot connect ({exc.strerror or brief(exc)}; check the host, port and firewall)"
-    return "the destination aborted it"
+    if unanswered_s is not None:
+        return f"no answer within {unanswered_s:g} s (not a DICOM port, or a PACS busy or hung; --timeout)"
+    return f"the destination aborted it (is {destination.host}:{destination.port} its DICOM port?)"
 
 
 def _store(assoc, path: Path, context: tuple[str, str], patient_of: Callable[[Path], Dataset | None] | None = None) -> Sent:

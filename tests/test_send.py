@@ -11,6 +11,7 @@ import shutil
 import sqlite3
 import socket
 import subprocess
+import threading
 import time
 import urllib.request
 from collections.abc import Sequence
@@ -24,7 +25,7 @@ from typer.testing import CliRunner
 
 from follicle_seg.cli import app
 from follicle_seg.pipeline import RunOptions, run
-from follicle_seg.send import Destination, SendError, run_objects, send
+from follicle_seg.send import Destination, SendError, ae_title, run_objects, send
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data_samples"
 REFUSED = 0xA700  # Out of resources
@@ -90,9 +91,11 @@ def _uid(path: Path) -> str:
 def test_destination_is_parsed_or_refused_with_the_form_it_needs() -> None:
     assert Destination.parse(" ORTHANC@pacs.example.org:4242 ") == Destination("ORTHANC", "pacs.example.org", 4242)
     assert str(Destination("A", "h", 104)) == "A@h:104"
-    for bad in ("pacs:104", "A@pacs", "SEVENTEEN_CHARS_X@h:1"):
+    for bad in ("pacs:104", "A@pacs"):
         with pytest.raises(SendError, match="AET@HOST:PORT"):
             Destination.parse(bad)
+    with pytest.raises(SendError, match="--to 'SEVENTEEN_CHARS_X': an AE title is 1 to 16 characters"):
+        Destination.parse("SEVENTEEN_CHARS_X@h:1")
     for bad in ("A@pacs:0", "A@pacs:70000"):
         with pytest.raises(SendError, match="is not a TCP port"):
             Destination.parse(bad)
@@ -177,6 +180,50 @@ def test_a_file_whose_association_is_lost_is_sent_again_on_a_new_one(run_dir: Pa
     assert set(scp.received) == {_uid(p) for p in paths}
 
 
+def test_a_second_send_sends_what_changed_and_says_what_it_did(run_dir: Path, scp: Scp, tmp_path: Path) -> None:
+    """Every send stored every object again and said only 'N of N files sent': after a re-run
+    whose objects changed (new SOP Instance UIDs) nothing told that the PACS now held the old
+    ones beside them, and after a send cut short the objects stored went again (the demo's 133
+    files, 15 s each time to a local Orthanc)."""
+    out = tmp_path / "run"
+    shutil.copytree(run_dir / "dicom", out / "dicom")
+    shutil.copy(run_dir / "images.csv", out / "images.csv")
+    paths = run_objects(out)
+    scp.refuse.add(_uid(paths[0]))
+    runner = CliRunner()
+    to = ["--to", str(scp.destination)]
+    assert runner.invoke(app, ["send", str(out), *to]).exit_code == 1
+    assert len(scp.received) == len(paths) - 1
+    assert len((out / "sent.csv").read_text().splitlines()) == len(paths)  # the header and one line a stored file
+
+    scp.refuse.clear(), scp.received.clear()
+    cli = runner.invoke(app, ["send", str(out), *to])  # what was refused goes, the rest stays
+    assert cli.exit_code == 0 and list(scp.received) == [_uid(paths[0])]
+    assert cli.output.splitlines() == [f"{len(paths) - 1} files stored there before, unchanged: not sent again "
+                                       "(--again sends them)", f"1 of 1 files sent to {scp.destination}"]  # fmt: skip
+
+    sr = next(p for p in paths if p.name.endswith("_sr.dcm"))  # analysed again: another SR, another UID
+    ds = pydicom.dcmread(sr)
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+    ds.save_as(sr)
+    next(p for p in paths if p.name.endswith("_seg.dcm")).unlink()  # a key frame's SEG no longer made
+    scp.received.clear()
+    cli = runner.invoke(app, ["send", str(out), *to])
+    assert cli.exit_code == 0 and list(scp.received) == [ds.SOPInstanceUID]
+    assert "2 objects stored there before are replaced (another SOP instance now, or removed): the PACS keeps the " \
+           "earlier ones too" in cli.output and cli.output.endswith(f"1 of 1 files sent to {scp.destination}\n")
+
+    scp.received.clear()
+    cli = runner.invoke(app, ["send", str(out), *to, "--again"])
+    assert cli.exit_code == 0 and len(scp.received) == len(paths) - 1
+    assert cli.output == f"{len(paths) - 1} of {len(paths) - 1} files sent to {scp.destination}\n"
+    other = Destination("OTHER", "127.0.0.1", scp.destination.port)  # another PACS: all of them
+    assert {r.status for r in send(run_objects(out), other, stored=())} <= {"sent", "failed"}
+    (out / "sent.csv").write_text("a,b\n1,2\n")
+    cli = runner.invoke(app, ["send", str(out), *to])
+    assert cli.exit_code == 2 and f"error: {out / 'sent.csv'}: not a record of follicle-seg send" in cli.output
+
+
 def test_a_class_the_destination_does_not_store_fails_those_files_only(run_dir: Path) -> None:
     scp = Scp(classes=[SegmentationStorage, pydicom.uid.ComprehensiveSRStorage])
     n = len(run_objects(run_dir))
@@ -208,6 +255,34 @@ def test_no_association_fails_every_file_with_one_reason(run_dir: Path, scp: Scp
     assert cli.output.count("\n") == 2  # that line and the summary, not one line per file
 
 
+def test_a_port_that_never_answers_or_answers_another_protocol_is_told_apart(run_dir: Path) -> None:
+    """A listener that never answers (a PACS hung, a port forwarded to nothing) and a web server
+    (Orthanc's HTTP port given for its DICOM one) both failed every file with 'the destination
+    aborted it'."""
+    paths = run_objects(run_dir)[:2]
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        dest = Destination("PACS", "127.0.0.1", silent.getsockname()[1])
+        assert {r.reason for r in send(paths, dest, timeout_s=1)} == {
+            f"no association with {dest}: no answer within 1 s (not a DICOM port, or a PACS busy or hung; --timeout)"}
+
+    def http(server: socket.socket) -> None:
+        for _ in range(2):  # the association, then the check that the port is open
+            conn, _ = server.accept()
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+
+    with socket.socket() as web:
+        web.bind(("127.0.0.1", 0))
+        web.listen()
+        threading.Thread(target=http, args=(web,), daemon=True).start()
+        dest = Destination("PACS", "127.0.0.1", web.getsockname()[1])
+        assert {r.reason for r in send(paths, dest, timeout_s=5)} == {
+            f"no association with {dest}: the destination aborted it (is 127.0.0.1:{dest.port} its DICOM port?)"}
+
+
 def test_bad_destination_or_a_folder_without_objects_stops_with_one_error(tmp_path: Path) -> None:
     runner = CliRunner()
     cli = runner.invoke(app, ["send", str(tmp_path), "--to", "pacs:104"])
@@ -220,6 +295,26 @@ def test_bad_destination_or_a_folder_without_objects_stops_with_one_error(tmp_pa
         run_objects(tmp_path, sources=True)
     cli = runner.invoke(app, ["send", str(tmp_path / "reslts"), "--to", "PACS@127.0.0.1:104"])
     assert cli.exit_code == 2 and f"error: {tmp_path / 'reslts'}: no such folder" in cli.output
+
+
+def test_an_ae_title_a_pacs_cannot_take_or_a_timeout_of_nothing_stops_with_one_error(tmp_path: Path) -> None:
+    """A calling AE title over 16 characters, or a called one with a non-ASCII letter, ended in
+    pynetdicom's traceback (exit 1); --timeout 0 failed every file 'the destination aborted it'."""
+    (tmp_path / "dicom").mkdir()
+    (tmp_path / "dicom" / "a_sr.dcm").write_bytes(b"x")
+    runner = CliRunner()
+    cli = runner.invoke(app, ["send", str(tmp_path), "--to", "PACS@127.0.0.1:104", "--calling-aet", "FOLLICLE_SEG_SITE_A"])
+    assert cli.exit_code == 2 and cli.output.strip() == (
+        "error: --calling-aet 'FOLLICLE_SEG_SITE_A': an AE title is 1 to 16 characters, not all spaces (it has 19)")
+    cli = runner.invoke(app, ["send", str(tmp_path), "--to", "P\u00c4CS@127.0.0.1:104"])
+    assert cli.exit_code == 2 and cli.output.strip() == (
+        "error: --to 'P\u00c4CS': an AE title is ASCII letters, digits, spaces and punctuation, without a backslash")
+    with pytest.raises(SendError, match="without a backslash"):
+        Destination.parse("ORTH\\ANC@127.0.0.1:104")
+    with pytest.raises(SendError, match="not all spaces"):
+        ae_title("   ", "--calling-aet")
+    cli = runner.invoke(app, ["send", str(tmp_path), "--to", "PACS@127.0.0.1:104", "--timeout", "0"])
+    assert cli.exit_code == 2 and "Invalid value for '--timeout'" in cli.output
 
 
 def _free_port() -> int:
