@@ -14,6 +14,7 @@ import multiprocessing
 import pickle
 import queue
 import signal
+import warnings
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
@@ -65,9 +66,11 @@ class IsolatedWorker:
             self._stop()
             raise WorkerFailed(f"no answer within {timeout:.0f} s: decoder process killed")
         try:
-            ok, value = self._conn.recv()
+            ok, value, caught = self._conn.recv()
         except (EOFError, OSError):
             raise WorkerFailed(f"decoder process died ({self._stop()})") from None
+        for message, category, filename, lineno in caught:  # shown here, as the run shows its own
+            warnings.showwarning(message, category, filename, lineno)
         if ok:
             return value
         raise value
@@ -121,7 +124,9 @@ def _describe_exit(code: int | None) -> str:
 
 
 def _serve(conn: Connection) -> None:
-    """The child's loop: receive ``(fn, args)``, send back ``(True, result)`` or ``(False, exc)``.
+    """The child's loop: receive ``(fn, args)``, send back ``(True, result)`` or ``(False, exc)``
+    and the warnings the call raised, for the parent to show (a run sends its own to ``run.log``
+    with the values they quote left out; the child's went to the console, values and all).
 
     Ctrl-C reaches the whole process group; the parent alone decides what an interrupted run
     does, and stops the child (a traceback from each decoder process would bury its message)."""
@@ -134,14 +139,25 @@ def _serve(conn: Connection) -> None:
         if task is None:
             return
         fn, args = task
+        with warnings.catch_warnings(record=True) as caught:
+            try:
+                ok, value = True, fn(*args)
+            except Exception as exc:  # noqa: BLE001 - handed to the parent, which decides
+                ok, value = False, _portable(exc)
+        shown = [(str(w.message), _portable_category(w.category), w.filename, w.lineno) for w in caught]
         try:
-            reply = (True, fn(*args))
-        except Exception as exc:  # noqa: BLE001 - handed to the parent, which decides
-            reply = (False, _portable(exc))
-        try:
-            conn.send(reply)
+            conn.send((ok, value, shown))
         except OSError:  # the parent is gone (killed): nothing to tell, no traceback to print
             return
+
+
+def _portable_category(category: type[Warning]) -> type[Warning]:
+    """The warning's class when it survives pickling (a module-level class), else ``UserWarning``."""
+    try:
+        pickle.loads(pickle.dumps(category))
+        return category
+    except Exception:  # noqa: BLE001
+        return UserWarning
 
 
 def _portable(exc: Exception) -> Exception:

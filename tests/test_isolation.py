@@ -43,6 +43,29 @@ def crash_on_left_key_frames(record, index, panes=False):
     return list(iter_frames(record, start=index, stop=index + 1, panes=panes))
 
 
+def warn_about(value: str) -> str:
+    import warnings
+
+    warnings.warn(f"Invalid value for VR PN: '{value}'", UserWarning)
+    return "decoded"
+
+
+def test_a_decoders_warnings_reach_the_runs_log_without_the_values_they_quote(caplog) -> None:
+    """A warning in a decoder process went to the console with the value it quoted (a patient's
+    name, say), past the run's filter that sends its own to run.log without them."""
+    import logging
+
+    from follicle_seg.outdir import warnings_logged
+
+    with caplog.at_level(logging.WARNING), warnings_logged(), IsolatedWorker() as worker:
+        assert worker.call(warn_about, "Doe^Jane", timeout=60) == "decoded"
+        with pytest.raises(RejectedInput):
+            worker.call(reject, "/data/x.dcm", timeout=60)
+    assert [r.getMessage() for r in caplog.records] == ["UserWarning: Invalid value for VR PN: '...'"]
+    with pytest.warns(UserWarning, match="Doe"), IsolatedWorker() as worker:  # no run: shown as Python shows it
+        worker.call(warn_about, "Doe^Jane", timeout=60)
+
+
 def test_worker_survives_a_crash_and_a_hang() -> None:
     with IsolatedWorker() as worker:
         assert worker.call(divmod, 17, 5, timeout=60) == (3, 2)
