@@ -94,3 +94,6 @@ def test_a_long_decision_comment_is_wrapped_inside_the_reviewed_copy(tmp_path) -
     band = long[height:]
     assert (band[:, -8:] == _BACKGROUND).all()  # nothing drawn up to the edge: nothing cut off
     assert long.shape[0] > short.shape[0]  # on a line more
+    # a comment a spreadsheet cell broke over lines (Pillow cannot measure it: the run died)
+    broken = np.asarray(_stamped(source, r, [], ["1: not a follicle (AB: a vessel;\r\nseen with Doppler)"]))
+    assert broken.shape[0] > short.shape[0]

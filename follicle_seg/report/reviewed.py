@@ -194,12 +194,18 @@ def _stamped(source: Path, result: ImageResult, marks, lines: list[str], side: s
 
 
 def wrapped(text: str, length: Callable[[str], float], room: float) -> list[str]:
-    """``text`` in lines at most ``room`` long (``length`` of a line), broken between words (a
-    word longer than that, between its characters); a reviewer's comment ran past the copy's edge.
+    """``text`` in lines at most ``room`` long (``length`` of a line), broken at its own line
+    breaks (a spreadsheet cell's: Pillow cannot measure them, and the run died) and between words
+    (a word longer than that, between its characters); a reviewer's comment ran past the copy's edge.
 
-    >>> wrapped("a bb ccc", len, 4), wrapped("abcdefg", len, 3), wrapped("", len, 3)
-    (['a bb', 'ccc'], ['abc', 'def', 'g'], [''])
+    >>> wrapped("a bb ccc", len, 4), wrapped("abcdefg", len, 3), wrapped("", len, 3), wrapped("a\\nbb", len, 9)
+    (['a bb', 'ccc'], ['abc', 'def', 'g'], [''], ['a', 'bb'])
     """
+    return [part for paragraph in text.splitlines() or [""] for part in _wrapped_line(paragraph, length, room)]
+
+
+def _wrapped_line(text: str, length: Callable[[str], float], room: float) -> list[str]:
+    """One line of :func:`wrapped`."""
     lines: list[str] = []
     line = ""
     for word in text.split(" "):
@@ -210,9 +216,18 @@ def wrapped(text: str, length: Callable[[str], float], room: float) -> list[str]
         if line:
             lines.append(line)
         while length(word) > room and len(word) > 1:
-            cut = next(k for k in range(len(word), 0, -1) if length(word[:k]) <= room or k == 1)
-            lines.append(word[:cut])
+            lines.append(word[:(cut := _fitting(word, length, room))])
             word = word[cut:]
         line = word
     return [*lines, line]
+
+
+def _fitting(word: str, length: Callable[[str], float], room: float) -> int:
+    """The most characters of ``word`` within ``room`` (at least one), by halving (a long URL
+    was measured once per length)."""
+    low, high = 1, len(word)
+    while low < high:
+        mid = (low + high + 1) // 2
+        low, high = (mid, high) if length(word[:mid]) <= room else (low, mid - 1)
+    return low
 
