@@ -69,8 +69,8 @@ class IsolatedWorker:
             ok, value, caught = self._conn.recv()
         except (EOFError, OSError):
             raise WorkerFailed(f"decoder process died ({self._stop()})") from None
-        for message, category, filename, lineno in caught:  # shown here, as the run shows its own
-            warnings.showwarning(message, category, filename, lineno)
+        for message, category, filename, lineno in caught:  # through this process's filters and display
+            warnings.warn_explicit(message, category, filename, lineno)
         if ok:
             return value
         raise value

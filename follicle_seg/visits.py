@@ -747,7 +747,7 @@ def cohort_mismatches(images: pd.DataFrame, ovaries: pd.DataFrame, cohort: pd.Da
     whose every file was rejected, or a rejected file's wrong date, moved day 0 in silence).
     """
     if cohort is None:
-        return _baseline_notes(ovaries[ovaries["patient_id"].astype(str) != ""])
+        return _baseline_notes(ovaries[ovaries["patient_id"].astype(str) != ""], "the first visit")
     listed = set(cohort["patient_id"].astype(str))
     seen = set(images["patient_id"].astype(str)) - {""}
     analysed = set(ovaries["patient_id"].astype(str)) - {""}
@@ -765,7 +765,7 @@ def cohort_mismatches(images: pd.DataFrame, ovaries: pd.DataFrame, cohort: pd.Da
     return notes + _baseline_notes(ovaries[ovaries["patient_id"].astype(str).isin(listed)])
 
 
-def _baseline_notes(ovaries: pd.DataFrame) -> list[str]:
+def _baseline_notes(ovaries: pd.DataFrame, day_0: str = "the cohort's baseline_date, else the first visit") -> list[str]:
     """Patients whose change from baseline the tables leave empty for the cohort's
     ``baseline_date`` (else their first visit): no analysed scan at week 0 (a mistyped year, or a
     first visit whose every file was rejected, empties every change in silence), or scans before
@@ -790,8 +790,8 @@ def _baseline_notes(ovaries: pd.DataFrame) -> list[str]:
             before.append(f"{patient} ({-known.min():.0f} days before)")
     notes = []
     if none_at_0:
-        notes.append(f"{len(none_at_0)} patient(s) without an analysed scan at week 0 (7 days before to 6 after the "
-                     f"cohort's baseline_date, else the first visit): no change from baseline: {_some(none_at_0)}")  # fmt: skip
+        notes.append(f"{len(none_at_0)} patient(s) without an analysed scan at week 0 (7 days before to 6 after "
+                     f"{day_0}): no change from baseline: {_some(none_at_0)}")  # fmt: skip
     if before:
         notes.append(f"{len(before)} patient(s) scanned before the cohort's baseline_date (no change from baseline "
                      f"there): {_some(before)}")  # fmt: skip

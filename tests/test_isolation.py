@@ -64,6 +64,12 @@ def test_a_decoders_warnings_reach_the_runs_log_without_the_values_they_quote(ca
     assert [r.getMessage() for r in caplog.records] == ["UserWarning: Invalid value for VR PN: '...'"]
     with pytest.warns(UserWarning, match="Doe"), IsolatedWorker() as worker:  # no run: shown as Python shows it
         worker.call(warn_about, "Doe^Jane", timeout=60)
+        import warnings
+
+        with warnings.catch_warnings():  # and through this process's filters (-W error, say)
+            warnings.simplefilter("error")
+            with pytest.raises(UserWarning):
+                worker.call(warn_about, "Doe^Jane", timeout=60)
 
 
 def test_worker_survives_a_crash_and_a_hang() -> None:
