@@ -85,6 +85,7 @@ class StateStore:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
             self._db.execute("SELECT count(*) FROM inputs").fetchone()
+            self._scrub()
         except sqlite3.OperationalError as exc:  # a full disk, no permission: the file may be sound
             raise OutputError(f"{self.path}: cannot open the run-state file ({exc})") from exc
         except sqlite3.DatabaseError as exc:
@@ -92,6 +93,19 @@ class StateStore:
                 f"{self.path}: the run-state file is corrupt ({exc}); "
                 "rerun with --no-resume to rebuild it from scratch"
             ) from exc
+
+    def _scrub(self) -> None:
+        """Blank the series descriptions a state written before they were left out holds
+        (:func:`result_to_dict`), and free their pages; a file this process cannot write keeps
+        them (reading blanks them: :func:`_record`)."""
+        try:
+            changed = self._db.execute(
+                "UPDATE inputs SET result = json_set(result, '$.record.series_description', '') "
+                "WHERE json_extract(result, '$.record.series_description') <> ''").rowcount
+            if changed:
+                self._db.execute("VACUUM")
+        except sqlite3.OperationalError:  # read-only, or a full disk: what is there is still read
+            pass
 
     @classmethod
     def remade_if_corrupt(cls, path: Path) -> StateStore:
@@ -289,6 +303,7 @@ def _record(d: dict | None) -> ImageRecord | None:
     if d is None:
         return None
     return ImageRecord(**{**d, "calibration": Calibration(**d["calibration"]), "region": tuple(d["region"]),
+                          "series_description": "",  # (a state of an earlier version may hold one)
                           # a list is a pane left out by a version that analysed the first pane only
                           "other_panes": tuple(_pane(p) for p in d.get("other_panes", ()) if isinstance(p, dict))})
 

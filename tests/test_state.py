@@ -62,7 +62,24 @@ def test_the_series_description_is_not_stored(tmp_path):
     store.record("abc", typed)
     store.close()
     assert b"Doe Jane" not in (tmp_path / "s.sqlite").read_bytes()
-    assert StateStore(tmp_path / "s.sqlite").results()[0].record.laterality == "L"
+    store = StateStore(tmp_path / "s.sqlite")
+    assert store.results()[0].record.laterality == "L"
+    store.close()
+    # a state an earlier version wrote (it kept them) is scrubbed when opened (review)
+    import sqlite3
+
+    def stored_bytes() -> bytes:
+        return b"".join(f.read_bytes() for f in tmp_path.glob("s.sqlite*"))  # (and its -wal)
+
+    old = sqlite3.connect(tmp_path / "s.sqlite")
+    old.execute("UPDATE inputs SET result = json_set(result, '$.record.series_description', 'LT OVARY Doe Jane')")
+    old.commit()
+    old.close()
+    assert b"Doe Jane" in stored_bytes()
+    reopened = StateStore(tmp_path / "s.sqlite")
+    assert reopened.results()[0].record.series_description == "" and len(reopened) == 1
+    reopened.close()
+    assert b"Doe Jane" not in stored_bytes()
 
 
 def test_rerecord_replaces_not_duplicates(tmp_path):
