@@ -292,11 +292,23 @@ def send(
         raise typer.Exit(2) from None
     patients = Patients(out)
     stored = () if again else set(before.values()) - {""}
-    results = send_files(paths, destination, calling_aet=calling_aet, timeout_s=timeout, patient_of=patients, stored=stored)
+    unrecorded: list[OSError] = []
+
+    def keep(sent) -> None:  # as each file is stored: a send stopped half way keeps its record
+        try:
+            record_sent(out, destination, [sent])
+        except OSError as exc:
+            unrecorded.append(exc)
+
+    results = send_files(paths, destination, calling_aet=calling_aet, timeout_s=timeout, patient_of=patients,
+                         stored=stored, on_sent=keep)  # fmt: skip
     changed, removed = replaced(out, before, results)
     try:
-        record_sent(out, destination, results, removed)
+        record_sent(out, destination, [], removed)
     except OSError as exc:
+        unrecorded.append(exc)
+    if unrecorded:
+        exc = unrecorded[0]
         typer.echo(f"{out / SENT_FILE}: cannot record what was sent ({exc.strerror or exc}): the next send sends "
                    "these files again", err=True)
     if patients.missed:  # a PACS may empty the patient's record with them

@@ -4,8 +4,9 @@ A hospital reads results where it reads the scans: in its PACS viewer, beside th
 The objects a run writes into ``OUT/dicom/`` are sent there by DICOM C-STORE (pynetdicom), over
 one association per destination, with a presentation context for every SOP class and transfer
 syntax the files use. Each file ends ``sent`` or ``failed`` with a one-line reason (a PACS that
-refuses a file, a file that cannot be read, a connection lost on the way); one file's failure
-never stops the others. Sending twice is harmless: a PACS keys instances by SOP Instance UID.
+refuses a file, a file that cannot be read, a connection lost on the way), or ``unchanged`` (stored
+there before, recorded in ``OUT/sent.csv``: not sent again); one file's failure never stops the
+others. Sending twice is harmless: a PACS keys instances by SOP Instance UID.
 """
 
 from __future__ import annotations
@@ -264,9 +265,12 @@ def send(
     timeout_s: float = 30.0,
     patient_of: Callable[[Path], Dataset | None] | None = None,
     stored: Collection[str] = (),
+    on_sent: Callable[[Sent], None] | None = None,
 ) -> list[Sent]:
     """C-STORE ``paths`` to ``destination``; one :class:`Sent` per path, in order. A file whose
     SOP Instance UID is in ``stored`` (sent there before) is not sent again: ``unchanged``.
+    ``on_sent`` is told of each file as the destination answers it stored (a send stopped half
+    way keeps its record: :func:`record_sent`).
 
     With ``patient_of`` (:class:`Patients`), an object whose patient attributes
     (:data:`PATIENT_FILLED`) are empty is sent with its source's.
@@ -292,8 +296,12 @@ def send(
             results[path] = Sent(path, "unchanged")
         else:
             headers[path] = context
+    def stored_now(path: Path) -> None:
+        if on_sent is not None:
+            on_sent(Sent(path, "sent", uid=uids[path]))
+
     for group in _context_groups(headers):
-        results.update(_send_group(group, headers, destination, calling_aet, timeout_s, patient_of))
+        results.update(_send_group(group, headers, destination, calling_aet, timeout_s, patient_of, stored_now))
     return [replace(results[p], uid=uids.get(p, "")) for p in paths]
 
 
@@ -318,6 +326,7 @@ def _send_group(
     calling_aet: str,
     timeout_s: float,
     patient_of: Callable[[Path], Dataset | None] | None = None,
+    stored_now: Callable[[Path], None] = lambda path: None,
 ) -> dict[Path, Sent]:
     ae = AE(ae_title=calling_aet)
     for seconds in ("acse_timeout", "dimse_timeout", "network_timeout", "connection_timeout"):
@@ -335,7 +344,10 @@ def _send_group(
                         reason = f"no association with {destination}: {refusal}"
                         return {**results, **{p: Sent(p, "failed", reason) for p in group[k:]}}
                 results[path] = _store(assoc, path, headers[path], patient_of)
-                if results[path].status == "sent" or assoc.is_established:  # a PACS's refusal is its answer
+                if results[path].status == "sent":
+                    stored_now(path)
+                    break
+                if assoc.is_established:  # a PACS's refusal is its answer
                     break
     finally:
         if assoc is not None and assoc.is_established:

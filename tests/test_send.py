@@ -224,6 +224,28 @@ def test_a_second_send_sends_what_changed_and_says_what_it_did(run_dir: Path, sc
     assert cli.exit_code == 2 and f"error: {out / 'sent.csv'}: not a record of follicle-seg send" in cli.output
 
 
+def test_a_send_stopped_half_way_keeps_the_record_of_what_was_stored(run_dir: Path, scp: Scp, tmp_path: Path,
+                                                                    monkeypatch) -> None:  # fmt: skip
+    """sent.csv was written when the whole send was over: a Ctrl-C (or a kill) recorded nothing,
+    and the next send sent everything again (review)."""
+    import follicle_seg.send as sending
+
+    out = tmp_path / "run"
+    shutil.copytree(run_dir / "dicom", out / "dicom")
+    store, calls = sending._store, []
+
+    def stopped_at_the_third(*args):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return store(*args)
+
+    monkeypatch.setattr(sending, "_store", stopped_at_the_third)
+    assert CliRunner().invoke(app, ["send", str(out), "--to", str(scp.destination)]).exit_code != 0
+    rows = (out / "sent.csv").read_text().splitlines()[1:]
+    assert len(rows) == 2 == len(scp.received) and {r.split(",")[2] for r in rows} == set(scp.received)
+
+
 def test_a_class_the_destination_does_not_store_fails_those_files_only(run_dir: Path) -> None:
     scp = Scp(classes=[SegmentationStorage, pydicom.uid.ComprehensiveSRStorage])
     n = len(run_objects(run_dir))
