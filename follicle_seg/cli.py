@@ -308,9 +308,8 @@ def send(
     except OSError as exc:
         unrecorded.append(exc)
     if unrecorded:
-        exc = unrecorded[0]
-        typer.echo(f"{out / SENT_FILE}: cannot record what was sent ({exc.strerror or exc}): the next send sends "
-                   "these files again", err=True)
+        typer.echo(f"{out / SENT_FILE}: cannot record what was sent ({unrecorded[0].strerror or unrecorded[0]}): the "
+                   "next send sends these files again", err=True)
     if patients.missed:  # a PACS may empty the patient's record with them
         typer.echo(f"{len(patients.missed)} object(s) sent without the patient's name, birth date and sex: their "
                    f"source is gone or another image now (e.g. {patients.missed[0].name})", err=True)
