@@ -107,3 +107,23 @@ def test_follicle_seg_train_records_the_generator_shares_the_recipe_reruns_with(
                                       "--device", "cpu"])
     assert result.exit_code == 0, result.output
     assert (seen["layered_share"], seen["patchwork_share"], seen["poi_share"]) == (0.25, 0.0, 0.0)
+
+
+def test_bundle_run_of_train_json_records_its_own_shares_and_refuses_a_setting_it_does_not_have(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """An override of layered_share was recorded beside the template's generator text (which
+    still said 0.5), and a mistyped train setting was dropped in silence (review)."""
+    from follicle_seg.model import cli
+
+    monkeypatch.setattr(cli, "synthetic_samples", lambda *a, **k: ([], [None]))
+    seen: dict = {}
+    monkeypatch.setattr("follicle_seg.model.train.train", lambda tr, va, out, **kw: seen.update(kw["data_info"]))
+    bundle = _bundle_copy(tmp_path)
+    settings = {"config_file": str(bundle / "configs" / "train.json"), "bundle_root": str(bundle),
+                "output_dir": str(tmp_path / "o"), "cache_dir": str(tmp_path / "cache"), "device": "cpu"}
+    bundle_run(**settings, **{"data#layered_share": 0.25, "train#max_steps": 1})
+    assert seen["layered_share"] == 0.25 and "layered_share=0.25," in seen["generator"]
+    with pytest.raises(RuntimeError) as caught:
+        bundle_run(**settings, **{"train#lerning_rate": 0.01})
+    assert "train has no setting lerning_rate" in str(caught.value.__cause__)

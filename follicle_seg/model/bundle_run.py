@@ -29,7 +29,8 @@ def segment_folder(dataset_dir: str | Path, output_dir: str | Path, checkpoint: 
     ``models/model.pt``), in ``output_dir``; the files written. A file that cannot be analysed is
     said on stderr, one line, and skipped."""
     from follicle_seg.artefacts import embed, mask_filename
-    from follicle_seg.io import discover, iter_frames, read_record
+    from follicle_seg.intake import chunks
+    from follicle_seg.io import discover, read_record
     from follicle_seg.model.infer import Segmenter
     from follicle_seg.report.overlay_files import write_image
 
@@ -42,18 +43,23 @@ def segment_folder(dataset_dir: str | Path, output_dir: str | Path, checkpoint: 
     for path in discover(dataset):
         try:
             record = read_record(path)
-            frames = list(iter_frames(record, panes=True))
+            # a batch of frames at a time (each with its panes), as a run: a cine whole held
+            # every frame's probabilities at once
+            for frames in chunks(record, segmenter.batch_size, None):
+                maps: dict[int, np.ndarray] = {}
+                for seg in segmenter.segment(frames):
+                    maps[seg.index] = embed(seg.labels, seg.record, into=maps.get(seg.index))
+                for index, labels in maps.items():
+                    written.append(out / mask_filename(record, index))
+                    write_image(written[-1], labels)
         except RejectedInput as exc:
             print(said(str(path), exc.reason), file=sys.stderr)
-            continue
-        maps: dict[int, np.ndarray] = {}
-        for seg in segmenter.segment(frames):
-            maps[seg.index] = embed(seg.labels, seg.record, into=maps.get(seg.index))
-        for index, labels in maps.items():
-            written.append(out / mask_filename(record, index))
-            write_image(written[-1], labels)
     print(f"{len(written)} label maps written to {out}", file=sys.stderr)
     return written
+
+
+#: Keys of ``configs/train.json``'s ``train`` that describe the recipe rather than set it.
+_DESCRIBED = {"crop_ratios_background_ovary_follicle", "select", "checkpoints"}
 
 
 def train_synthetic(output_dir: str | Path, data: dict[str, Any], settings: dict[str, Any], *,
@@ -61,7 +67,7 @@ def train_synthetic(output_dir: str | Path, data: dict[str, Any], settings: dict
     """Train on the synthetic frames that ``data`` names (``configs/train.json``'s ``data``: their
     count and generator shares) with ``settings`` (its ``train``: :class:`TrainConfig` fields) and
     write a bundle folder at ``output_dir``; the training report."""
-    from follicle_seg.model.cli import synthetic_samples
+    from follicle_seg.model.cli import generator_info, synthetic_samples
     from follicle_seg.model.train import TrainConfig, train
 
     if data.get("source") or data.get("init"):
@@ -72,7 +78,10 @@ def train_synthetic(output_dir: str | Path, data: dict[str, Any], settings: dict
     if (out / "models").resolve() == (shipped_bundle_root() / "models").resolve():
         raise ModelError(f"output_dir {output_dir}: the shipped bundle; give --output_dir another folder.")
     known = {f.name for f in fields(TrainConfig)}
-    config = TrainConfig(**{k: v for k, v in settings.items() if k in known and k != "checkpoints"})
+    if unknown := sorted(set(settings) - known - _DESCRIBED):  # a mistyped override was dropped in silence
+        raise ModelError(f"configs/train.json: train has no setting {', '.join(unknown)} "
+                         f"(settings: {', '.join(sorted(known))}).")
+    config = TrainConfig(**{k: v for k, v in settings.items() if k in known})
     n_train = int(data["n_train"])
     train_samples, val_samples = synthetic_samples(
         n_train, int(data.get("n_val", max(8, n_train // 20))), Path(cache_dir),
@@ -82,5 +91,5 @@ def train_synthetic(output_dir: str | Path, data: dict[str, Any], settings: dict
                  note=f"trained on {n_train} synthetic frames",
                  command=f"python -m monai.bundle run --config_file configs/train.json (n_train {n_train}, "
                          f"max_steps {config.max_steps})",
-                 data_info={key: data[key] for key in ("generator", "layered_share", "patchwork_share", "poi_share")
-                            if key in data})
+                 data_info=generator_info(float(data.get("layered_share", 0.0)),
+                                          float(data.get("patchwork_share", 0.0)), float(data.get("poi_share", 0.0))))

@@ -26,6 +26,14 @@ EVAL_SEEDS_START = 1_000_000
 """Evaluation frames use seeds from here on: never used in training."""
 
 
+def generator_info(layered_share: float, patchwork_share: float, poi_share: float) -> dict[str, object]:
+    """What a bundle's ``train.json`` records of the synthetic frames it was trained on: the
+    generator call and the shares it took, so that the recipe re-runs on the same frames."""
+    return {"generator": "follicle_seg.synth.training.training_frame(seed, style=None, shift=0.0, "
+                         f"layered_share={layered_share}, patchwork_share={patchwork_share}, poi_share={poi_share})",
+            "layered_share": layered_share, "patchwork_share": patchwork_share, "poi_share": poi_share}
+
+
 def synthetic_samples(
     n_train: int, n_val: int, cache: Path, *, workers: int = 2, layered_share: float = 0.0,
     patchwork_share: float = 0.0, poi_share: float = 0.0,
@@ -275,12 +283,7 @@ def train_command(
                            note=f"{start_note} on {data_source}" if data_source is not None
                            else f"{start_note} on {synthetic} synthetic frames",
                            command=recorded_command(sys.argv[1:]),
-                           data_info={"generator": "follicle_seg.synth.training.training_frame(seed, style=None, "
-                                                   f"shift=0.0, layered_share={layered_share}, patchwork_share="
-                                                   f"{patchwork_share}, poi_share={poi_share})",
-                                      "layered_share": layered_share, "patchwork_share": patchwork_share,
-                                      "poi_share": poi_share}
-                           if synthetic > 0 else None,
+                           data_info=generator_info(layered_share, patchwork_share, poi_share) if synthetic > 0 else None,
                            data_source=data_source)
     except TrainingInterrupted as stop:
         how = "stopped (SIGTERM)" if terminated else "interrupted"
