@@ -99,7 +99,7 @@ def test_results_do_not_depend_on_the_thread_count(segmenter: Segmenter) -> None
         Segmenter(device="cpu", threads=0)
 
 
-def test_the_default_thread_pool_fits_the_cores_the_process_may_use(monkeypatch):
+def test_the_default_thread_pool_fits_the_cores_the_process_may_use(monkeypatch, tmp_path):
     # sized from os.cpu_count(): 8 threads for a batch job holding 1 core of a 64-core node
     import os
 
@@ -109,6 +109,14 @@ def test_the_default_thread_pool_fits_the_cores_the_process_may_use(monkeypatch)
     assert seg.threads == 1 and seg._pool is None
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(16)), raising=False)
     assert Segmenter(device="cpu").threads == 8
+    # a container's CPU quota (docker --cpus 1.5) too
+    from follicle_seg import cpus
+
+    quota = tmp_path / "cpu.max"
+    monkeypatch.setattr(cpus, "CPU_MAX", quota)
+    for text, threads in (("150000 100000\n", 2), ("max 100000\n", 8)):
+        quota.write_text(text)
+        assert Segmenter(device="cpu").threads == threads
 
 
 def test_an_uncalibrated_frame_keeps_its_most_confident_depth(segmenter: Segmenter) -> None:
