@@ -6,7 +6,8 @@ interrupted run never leaves half a PNG or half a DICOM object behind.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -99,20 +100,29 @@ def write_masks(out: Path, analysis: FileAnalysis) -> None:
         write_image(out / "masks" / mask_filename(analysis.record, index), full)
 
 
-def outlines(key: KeyFrame, record: ImageRecord) -> list[tuple[int, np.ndarray]]:
-    """(follicle_id, or 0 for the ovary, polygon of (col, row) source pixels) on one key frame."""
+def with_outlines(result: ImageResult, keys: list[KeyFrame]) -> ImageResult:
+    """``result`` with the outlines of its key frames (:func:`outlines`): the run state keeps
+    them, and a review writes the SR again from them (:mod:`follicle_seg.report.reviewed_sr`)."""
+    record = result.analysed_record()
+    return replace(result, outlines=tuple(o for k in keys for o in outlines(k, record)))
+
+
+def outlines(key: KeyFrame, record: ImageRecord) -> list[tuple[int, int, tuple[int, ...]]]:
+    """(frame_index, follicle_id or 0 for the ovary, outline as (col, row, col, row, ...) source
+    pixels) on one key frame: the ovary's, the reported follicles' and the unsure candidates' (a
+    reviewer may accept one: :func:`write_measurements` draws it then)."""
     c0, r0 = record.region[0], record.region[1]
     shapes = [(0, np.isin(key.labels, (OVARY, FOLLICLE)))]
-    shapes += [(int(i), key.follicle_ids == i) for i in np.unique(key.follicle_ids) if i]
+    shapes += [(int(i), ids == i) for ids in (key.follicle_ids, key.unsure_ids) for i in np.unique(ids) if i]
     found = []
     for ident, mask in shapes:
         contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         if not contours:
             continue
-        largest = max(contours, key=cv2.contourArea)[:, 0, :].astype(np.float64)
+        largest = max(contours, key=cv2.contourArea)[:, 0, :]
         if len(largest) < 3:
             continue
-        found.append((ident, largest + (c0, r0)))
+        found.append((key.frame_index, ident, tuple(int(v) for v in (largest + (c0, r0)).ravel())))
     return found
 
 
@@ -194,26 +204,44 @@ def write_dicom(
     follicles and largest ovary section) and a TID 1500 SR referencing source and SEG, their
     algorithm the ``network``; of a ``pseudonymised`` run, without the study's accession
     number, referring physician and ID; ``in_sweep``: a still's place in the sweep of single-frame
-    files it is a frame of, and that sweep's files, which its SR says."""
+    files it is a frame of, and that sweep's files, which its SR says. The SR's outlines are the
+    result's (:func:`with_outlines`)."""
     record = result.record
     assert record is not None
-    keys = [k for k in keys if k.frame_index in result.key_frames]  # not the unsure follicles' frames
     folder = out / "dicom"
     folder.mkdir(parents=True, exist_ok=True)
-    segs = [
-        write_seg(record.path, embed(reported_labels(k), record), folder / seg_filename(record, k.frame_index),
-                  patient_id=record.patient_id, frame_index=k.frame_index, pseudonymised=pseudonymised,
-                  network=network, laterality=record.laterality)  # fmt: skip
-        for k in keys
-    ]
-    seg_path = segs[0] if record.n_frames == 1 and segs else None  # the SR's ovary group refers to a still's
-    write_sr(
+    for k in keys:
+        if k.frame_index in result.key_frames:  # (not the unsure follicles' frames)
+            write_seg(record.path, embed(reported_labels(k), record), folder / seg_filename(record, k.frame_index),
+                      patient_id=record.patient_id, frame_index=k.frame_index, pseudonymised=pseudonymised,
+                      network=network, laterality=record.laterality)  # fmt: skip
+    write_measurements(out, result, pseudonymised=pseudonymised, network=network, in_sweep=in_sweep)
+
+
+def write_measurements(
+    out: Path, result: ImageResult, *, pseudonymised: bool = False, network: Network | None = None,
+    in_sweep: tuple[int, int] | None = None, verified_by: Sequence[str] = (),
+) -> Path:
+    """``dicom/<uid>_sr.dcm``, the SR of ``result`` drawn with its kept outlines (those of its
+    follicles and ovary on its key frames and its follicles' frames), referring to a still's SEG;
+    ``verified_by``: the reviewers whose decisions made ``result`` (the SR is then VERIFIED by
+    them, :func:`~follicle_seg.report.dicom_sr.write_sr`)."""
+    record = result.analysed_record()
+    frames = {*result.key_frames, *(f.best.frame_index for f in result.follicles)}
+    ids = {0, *(f.follicle_id for f in result.follicles)}
+    drawn: dict[int, list[tuple[int, np.ndarray]]] = {}
+    for frame, ident, points in result.outlines or ():
+        if frame in frames and ident in ids:
+            drawn.setdefault(frame, []).append((ident, np.array(points, np.float64).reshape(-1, 2)))
+    seg = out / "dicom" / seg_filename(record, 0)  # the SR's ovary group refers to a still's
+    return write_sr(
         record.path,
         result,
-        seg_path=seg_path,
-        outlines={k.frame_index: outlines(k, record) for k in keys},
-        out_path=folder / f"{record.sop_instance_uid}_sr.dcm",
+        seg_path=seg if record.n_frames == 1 and 0 in result.key_frames and seg.is_file() else None,
+        outlines=drawn,
+        out_path=out / "dicom" / f"{record.sop_instance_uid}_sr.dcm",
         pseudonymised=pseudonymised,
         network=network,
         in_sweep=in_sweep,
+        verified_by=verified_by,
     )

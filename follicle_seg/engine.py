@@ -138,11 +138,12 @@ class Engine:
 
     def _write(self, item: Input, analysis: FileAnalysis) -> ImageResult:
         """Track the file's sweep and write its overlays, masks and DICOM."""
-        from follicle_seg.artefacts import write_dicom, write_masks, write_overlays
+        from follicle_seg.artefacts import with_outlines, write_dicom, write_masks, write_overlays
 
         out = self.options.out
         try:
             result, keys = analysis.finish()
+            result = with_outlines(result, keys)
             if self.options.save_masks:
                 write_masks(out, analysis)
             if self.options.overlays:

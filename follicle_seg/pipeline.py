@@ -213,6 +213,7 @@ def _left_out(stored: set[tuple[str, str]], items: list[Input]) -> list[str]:
 
 def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | None, progress, t0: float,
          indexes: list[Path]) -> RunSummary:
+    from follicle_seg.report.reviewed_sr import REVIEWED_SR, write_reviewed_srs
     from follicle_seg.review import REVIEW_FILE, WORKSHEET_FILE, Review, ReviewError, unreviewed
     from follicle_seg.studyday import on_study_day, study_days
     from follicle_seg.visits import build_tables, cohort_mismatches
@@ -250,6 +251,7 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
             for path in summary.left_out:
                 log.info("%s", said(path, "not among this run's inputs"))
         drawn = {kind: store.notes(f"{DRAWN_IN_SWEEP}{kind} ") for kind in PLACED_KINDS}
+        reviewed_srs = store.notes(REVIEWED_SR)
         if options.resume:
             items = _short_of_outputs(items, store, options, anonymise, decoders)
             items = _moved_in_sweeps(items, store, options, drawn, anonymise, decoders)
@@ -290,6 +292,8 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
                         store.note(f"{DRAWN_IN_SWEEP}{kind} {uid}", _place_text(item.in_sweep))
                     elif uid in drawn[kind]:
                         store.forget(f"{DRAWN_IN_SWEEP}{kind} {uid}")
+                if item.result is None and options.dicom and uid in reviewed_srs:  # the network's SR written now
+                    store.forget(REVIEWED_SR + uid)
             store.record(item.sha256, result)
             if item.redone:
                 store.forget(REDOING + item.path)
@@ -333,6 +337,15 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
             summary.review = unreviewed(review, options.out)  # a review saved under another name, say
             if summary.review:
                 log.warning("%s", summary.review)
+        if review.decisions or store.notes(REVIEWED_SR):
+            try:
+                places = {uid: _place(text) for uid, text in store.notes(f"{DRAWN_IN_SWEEP}dicom ").items()}
+                rewritten = write_reviewed_srs(options.out, results, review, store, places=places, network=network,
+                                               pseudonymised=options.pseudonymize is not None)  # fmt: skip
+            except OSError as exc:
+                raise OutputError(f"{options.out}: cannot write the reviewed DICOM SRs ({exc.strerror or exc})") from exc
+            if rewritten:
+                log.info("%d DICOM SR(s) written again as the review decides them", rewritten)
         summary.needs_review = _write_outputs(options, tables, results, review, store, decoders, summary.cohort_notes)
         timing["tables and report"] = time.perf_counter() - t
     finally:
@@ -498,6 +511,12 @@ def _placing(kinds: tuple[str, ...], options: RunOptions, result: ImageResult) -
 def _place_text(place: tuple[int, int]) -> str:
     """A still's place in its sweep as :data:`DRAWN_IN_SWEEP` keeps it."""
     return f"{place[0]},{place[1]}"
+
+
+def _place(text: str) -> tuple[int, int]:
+    """A still's place in its sweep from :func:`_place_text`'s ``text``."""
+    place, files = text.split(",")
+    return int(place), int(files)
 
 
 def _check_device(device: str, here: bool = True) -> None:

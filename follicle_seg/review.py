@@ -222,9 +222,9 @@ class Review:
         d = self._of_follicle.get((f.sop_instance_uid, f.follicle_id))
         if d is None:
             return None
-        assert d.centroid is not None  # (a not_follicle or follicle line is read with its centroid)
-        row, col = d.centroid
-        if max(abs(row - f.best.centroid_row), abs(col - f.best.centroid_col)) > CENTROID_TOLERANCE_PX:
+        if not _at(d, f):
+            assert d.centroid is not None  # (a not_follicle or follicle line is read with its centroid)
+            row, col = d.centroid
             self._problems[d.line] = (f"follicle {f.follicle_id} of {f.sop_instance_uid} is at row "
                                       f"{f.best.centroid_row:.1f}, column {f.best.centroid_col:.1f}, not at {row:g}, "
                                       f"{col:g} (the line's centroid is another follicle's, or the image was analysed "
@@ -233,6 +233,29 @@ class Review:
         self.applied[d.line] = ovary
         self.frames[d.line] = f.best.frame_index
         return d.decision
+
+    def of_image(self, r: ImageResult) -> tuple[ImageResult, tuple[str, ...]]:
+        """Analysed image ``r`` as the decisions about it make it (its side, follicles said
+        ``not_follicle`` dropped, candidates said ``follicle`` among its follicles), and the
+        reviewers of those decisions: none when they change nothing its DICOM SR says (records
+        nothing: the tables did)."""
+        def said(f: Follicle, decision: str) -> Decision | None:
+            d = self.decision_about(f)
+            return d if d is not None and d.decision == decision and _at(d, f) else None
+
+        dropped = {f.follicle_id: d for f in r.follicles if (d := said(f, NOT_FOLLICLE))}
+        accepted = {u.follicle_id: d for u in r.unsure if (d := said(u, FOLLICLE))}
+        changes = [*dropped.values(), *accepted.values()]
+        follicles = sorted([*(f for f in r.follicles if f.follicle_id not in dropped),
+                            *(u for u in r.unsure if u.follicle_id in accepted)], key=lambda f: f.follicle_id)
+        rec = r.analysed_record()
+        side = self._sides.get(rec.sop_instance_uid)
+        if side is not None and SIDES[side.decision] != rec.laterality:
+            changes.append(side)
+            rec = replace(rec, laterality=SIDES[side.decision])
+        if not changes:
+            return r, ()
+        return replace(r, record=rec, follicles=tuple(follicles)), tuple(sorted({d.reviewer for d in changes}))
 
     def place(self, ovaries: Iterable[OvaryKey]) -> None:
         """Find each ``confirmed`` line's ovary-visit among the run's ``ovaries``: by its date as
@@ -391,6 +414,14 @@ def content(d: Decision) -> tuple:
     two numbers in either order)."""
     year, day = _date_parts(d.study_date) or ("", (d.study_date,))
     return (d.decision, d.sop_instance_uid, d.follicle_id, d.patient_id, year, *day, d.laterality, d.follicle_count, d.n_images)
+
+
+def _at(d: Decision, f: Follicle) -> bool:
+    """Whether follicle line ``d`` gives the centroid of follicle or candidate ``f``
+    (within :data:`CENTROID_TOLERANCE_PX`)."""
+    assert d.centroid is not None  # (a not_follicle or follicle line is read with its centroid)
+    row, col = d.centroid
+    return max(abs(row - f.best.centroid_row), abs(col - f.best.centroid_col)) <= CENTROID_TOLERANCE_PX
 
 
 def _date_parts(text: str) -> tuple[str, tuple[int, ...]] | None:

@@ -326,6 +326,7 @@ def result_from_dict(d: dict[str, Any]) -> ImageResult:
             "flags": tuple(NET_FLAGS_BEFORE.get(f, f) for f in d["flags"]),
             "flag_where": tuple((NET_FLAGS_BEFORE.get(f, f), int(i), w) for f, i, w in d.get("flag_where", ())),
             "identity": Identity(**d["identity"]) if d.get("identity") else None,
+            "outlines": None if d.get("outlines") is None else tuple((f, i, tuple(p)) for f, i, p in d["outlines"]),
         }
     )
 

@@ -283,6 +283,11 @@ class ImageResult:
     # segment holds the reported follicles' pixels, not the unsure candidates' or specks'; made
     # when the file is finished, not kept in the run state (a resumed result has none)
     seen_in: tuple[tuple[int, Section], ...] = ()
+    # the outlines on the overlays' frames, as the DICOM SR draws them: (frame_index, follicle_id or
+    # 0 for the ovary, (col, row, col, row, ...) in source pixels), the unsure candidates' too; kept
+    # in the run state, so that a review writes the SR again without the network
+    # (follicle_seg.report.reviewed_sr); None in a run state written before they were kept
+    outlines: tuple[tuple[int, int, tuple[int, ...]], ...] | None = None
 
     def analysed_record(self) -> ImageRecord:
         """The record of a result that has one, for code handed only such results (an ok

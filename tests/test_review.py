@@ -599,3 +599,67 @@ def test_a_confirmation_is_bound_to_the_images_the_worksheet_showed(tmp_path: Pa
     with pytest.raises(ReviewError, match=r"line 2: confirmed: confirms 2 image\(s\) but P1/2026-01-05/L now has 3 "
                                           r"\(analysed since it was checked\): review it again"):
         build_tables([*_two_images(), late], review=Review.read(path))
+
+
+def _sr(out: Path, uid: str):
+    """The SR of image ``uid``: its SOP Instance UID, verifying observers, follicle groups (tracking
+    identifier -> whether it has an outline), side and count."""
+    import highdicom as hd
+
+    sr = hd.sr.srread(out / "dicom" / f"{uid}_sr.dcm")
+    follicles = {g.tracking_identifier: g.roi is not None for g in sr.content.get_planar_roi_measurement_groups()}
+    (ovary,) = [*sr.content.get_volumetric_roi_measurement_groups(), *sr.content.get_planar_roi_measurement_groups(
+        finding_type=pydicom.sr.codedict.codes.SCT.Ovary)]
+    ovary_side = ovary.finding_sites[0].laterality.meaning
+    count = next(m.value for m in ovary.get_measurements() if m.name.meaning == "Number of follicles")
+    observers = [str(o.VerifyingObserverName) for o in sr.get("VerifyingObserverSequence", [])]
+    return str(sr.SOPInstanceUID), observers, {k: v for k, v in follicles.items() if k != f"ovary {ovary_side[0]}"}, \
+        ovary_side, count
+
+
+def test_a_review_writes_again_the_srs_it_changes_and_gives_the_networks_back_once_removed(tmp_path: Path) -> None:
+    """A follicle rejected in review.csv was still a finding of the SR a PACS got by ``send``
+    (the SR stayed the network's: 2 follicles where the tables counted 1)."""
+    out = tmp_path / "run"
+    options = RunOptions(out=out, overlays=False, report=False)
+    inputs = [SAMPLES / f"{name}.dcm" for name in ("jpeg_ybr422_left", "mono_left", "two_regions_bmode_doppler",
+                                                   "uncalibrated_no_regions")]  # fmt: skip
+    run(inputs, options)
+    follicles = pd.read_csv(out / "follicles.csv", dtype={"study_date": str})
+    candidates = pd.read_csv(out / "candidates.csv", dtype={"study_date": str})
+    still = follicles[(follicles.laterality == "L") & follicles.counted & (follicles.study_date == "2024-06-11")]
+    rejected, candidate = still.iloc[0], candidates.iloc[0]
+    unknown = follicles[follicles.laterality == "U"].sop_instance_uid.iloc[0]
+    srs = sorted(p.name for p in (out / "dicom").glob("*_sr.dcm"))
+    before = {p: pydicom.dcmread(out / "dicom" / p).SOPInstanceUID for p in srs}
+    assert _sr(out, rejected.sop_instance_uid)[2:] == ({"follicle 1": True, "follicle 2": True}, "Left", 2)
+    (out / REVIEW_FILE).write_text(HEADER + "".join(
+        f"{d},,,,{f.sop_instance_uid},{f.follicle_id},{f.centroid_row},{f.centroid_col},,{who},\n"
+        for d, f, who in (("not_follicle", rejected, "AB"), ("follicle", candidate, "CD"))) + f"right,,,,{unknown},,,,,AB,RT OV\n")
+
+    run(inputs, options)
+    follicles = pd.read_csv(out / "follicles.csv", dtype={"study_date": str})
+    uid, observers, groups, side, count = _sr(out, rejected.sop_instance_uid)
+    assert groups == {"follicle 2": True} and count == 1 == (follicles.sop_instance_uid == rejected.sop_instance_uid).sum()
+    assert observers == ["AB"] and uid != before[f"{rejected.sop_instance_uid}_sr.dcm"]
+    uid, observers, groups, side, count = _sr(out, candidate.sop_instance_uid)  # accepted, with its outline
+    assert groups == {"follicle 1": True, f"follicle {candidate.follicle_id}": True} and count == 2 and observers == ["CD"]
+    assert _sr(out, unknown)[1] == ["AB"] and _sr(out, unknown)[3] == "Right"
+    changed = {p for p in srs if pydicom.dcmread(out / "dicom" / p).SOPInstanceUID != before[p]}
+    assert changed == {f"{u}_sr.dcm" for u in (rejected.sop_instance_uid, candidate.sop_instance_uid, unknown)}
+    if shutil.which("dciodvfy"):
+        check = subprocess.run(["dciodvfy", str(out / "dicom" / f"{unknown}_sr.dcm")], capture_output=True, text=True)
+        assert "Error" not in check.stdout + check.stderr
+    reviewed = {p: (out / "dicom" / p).stat().st_mtime_ns for p in changed}
+    run(inputs, options)  # the same review: written once
+    assert {p: (out / "dicom" / p).stat().st_mtime_ns for p in changed} == reviewed
+    (out / "dicom" / f"{unknown}_sr.dcm").unlink()  # analysed again for it, then reviewed again: the same SR
+    uids = {p: pydicom.dcmread(out / "dicom" / p).SOPInstanceUID for p in changed - {f"{unknown}_sr.dcm"}}
+    run(inputs, options)
+    assert _sr(out, unknown)[3] == "Right"
+    assert uids == {p: pydicom.dcmread(out / "dicom" / p).SOPInstanceUID for p in uids}
+
+    (out / REVIEW_FILE).unlink()
+    run(inputs, options)
+    assert {p: pydicom.dcmread(out / "dicom" / p).SOPInstanceUID for p in srs} == before
+    assert _sr(out, rejected.sop_instance_uid)[1:] == ([], {"follicle 1": True, "follicle 2": True}, "Left", 2)

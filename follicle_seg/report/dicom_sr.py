@@ -19,7 +19,9 @@ Content, built with :mod:`highdicom.sr` as a Comprehensive SR:
   ``"Number of follicle sections in this file of a sweep"``: a follicle seen on several files of
   the sweep is in each one's SR (the tables track it across them and count it once), so these
   counts are not a number of follicles to add up;
-* a follicle without an outline gets a TID 1501 group referencing the source image (and frame).
+* a follicle without an outline gets a TID 1501 group referencing the source image (and frame);
+* of an image as a review decided it (``verified_by``, :mod:`follicle_seg.report.reviewed_sr`):
+  VerificationFlag VERIFIED, each reviewer a Verifying Observer.
 
 Units are UCUM ``mm``, ``mm2``, ``ml``. Uncalibrated images (no mm per pixel) carry no length or
 area measurement at all: the outlines (in pixels) and the follicle count are still written, each
@@ -113,10 +115,11 @@ def build_sr(
     pseudonymised: bool = False,
     network: Network | None = None,
     in_sweep: tuple[int, int] | None = None,
+    verified_by: Sequence[str] = (),
 ) -> hd.sr.ComprehensiveSR:
     """Build the measurement report of ``result`` on ``source`` (see the module docstring;
     identity as :func:`~follicle_seg.report.dicom_common.strip_identity` leaves it;
-    ``in_sweep`` as :func:`write_sr`'s).
+    ``in_sweep`` and ``verified_by`` as :func:`write_sr`'s).
 
     Raises
     ------
@@ -198,6 +201,7 @@ def build_sr(
     )
     evidence = [source] + ([seg] if seg is not None else [])
     items = _digest_items(result, outlines, seg) + ([in_sweep] if in_sweep else [])  # (a still's UID as it was)
+    items += [(laterality, tuple(verified_by))] if verified_by else []  # (a side given in review changes no figure)
     content_digest = hashlib.sha256(repr(items).encode() + made_by(network)).digest()
     patient = patient_key(source, pseudonymised)
     series = derived_series_uid("SR", source, patient)
@@ -213,6 +217,8 @@ def build_sr(
         series_description=derived_series_description("measurements", source),
     )
     declare_private_scheme(sr)
+    if verified_by:
+        _verify(sr, verified_by)
     if stand_in:
         refer_to_source(sr, original)
     strip_identity(sr, pseudonymised=pseudonymised)
@@ -229,6 +235,7 @@ def write_sr(
     pseudonymised: bool = False,
     network: Network | None = None,
     in_sweep: tuple[int, int] | None = None,
+    verified_by: Sequence[str] = (),
 ) -> Path:
     """Write the TID 1500 measurement report of one analysed image and return its path.
 
@@ -258,6 +265,9 @@ def write_sr(
         Of a still that is a frame of a sweep stored one file per frame
         (:func:`follicle_seg.series.sweep_places`): its 0-based place and the sweep's number of
         files, which its follicles' tracking identifiers and its count say (module docstring).
+    verified_by
+        The reviewers whose decisions (``review.csv``) made ``result``: the report is then
+        VERIFIED, each of them a Verifying Observer, and its SOP Instance UID another.
 
     Returns
     -------
@@ -269,9 +279,25 @@ def write_sr(
         source.PatientID = result.record.patient_id
     seg = read_source(seg_path) if seg_path is not None else None
     sr = build_sr(source, result, seg=seg, outlines=outlines, pseudonymised=pseudonymised, network=network,
-                  in_sweep=in_sweep)
+                  in_sweep=in_sweep, verified_by=verified_by)
     keep_source_charset(sr, source_path)
     return save_atomic(sr, Path(out_path))
+
+
+def _verify(sr: Dataset, reviewers: Sequence[str]) -> None:
+    """Mark ``sr`` VERIFIED by ``reviewers`` (PS3.3 C.17.2: each a Verifying Observer, as
+    ``review.csv`` names them, at the report's content date and time; their organisation, Type 1,
+    is not known: ``unknown``)."""
+    sr.VerificationFlag = "VERIFIED"
+    observers = []
+    for name in reviewers:
+        item = Dataset()
+        item.VerifyingObserverName = name[:64]
+        item.VerifyingObserverIdentificationCodeSequence = []
+        item.VerifyingOrganization = "unknown"
+        item.VerificationDateTime = f"{sr.ContentDate}{sr.ContentTime}"
+        observers.append(item)
+    sr.VerifyingObserverSequence = observers
 
 
 def _ovary_tracking_uid(source: Dataset, source_uid: str, laterality: str) -> str:
