@@ -270,3 +270,20 @@ def test_limits_of_agreement_need_two_differences() -> None:
     summary = summarise([score])
     assert summary["diameter"]["loa_low_mm"] is None and summary["per_size_class"]["5-10"]["loa_high_mm"] is None
     assert "+0.30 [-,-]" in format_table({"net": summary})
+
+
+@pytest.mark.parametrize("args", [["--seed-start", "0", "--shift", "0"], ["--seed-start", "999999", "--n", "2", "--shift", "0"],
+                                  ["--seed-start", "-1"]])  # fmt: skip
+def test_evaluate_refuses_synthetic_frames_that_training_uses(args):
+    """--seed-start 0 --shift 0 scored the network on the very frames `train --synthetic` trains on
+    (seeds 0 on, key [seed, 0]), under "held-out" figures and a help text saying "never trained
+    on"; a negative seed ended in a ValueError traceback."""
+    from typer.testing import CliRunner
+
+    from follicle_seg.cli import app
+
+    result = CliRunner().invoke(app, ["evaluate", "--no-baseline", "--device", "cpu", *args], env={"COLUMNS": "300"})
+    message = " ".join(result.output.replace("│", " ").split())
+    assert result.exit_code == 2 and "Invalid value for" in message and "--seed-start" in message, result.output
+    if args[1] != "-1":
+        assert "not held out; start at 1000000 or more" in message
