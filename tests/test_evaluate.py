@@ -296,3 +296,27 @@ def test_evaluate_refuses_synthetic_frames_that_training_uses(args):
     if args[1] != "-1":
         assert "not held out; start at 1000000 or more" in message
 
+
+def test_evaluate_json_of_annotated_frames_does_not_describe_synthetic_ones(tmp_path: Path) -> None:
+    """With --data the JSON settings still said "n": 100, "seed_start": 1000000, "shift": 0.5 (the
+    synthetic defaults, unused): an evaluation of one's own scans read as one of generated frames."""
+    import json
+
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from follicle_seg.cli import app
+
+    (tmp_path / "d" / "images").mkdir(parents=True)
+    (tmp_path / "d" / "masks").mkdir()
+    truth = frame([((80, 80), 10)], OVARY)
+    Image.fromarray(np.where(truth == 2, 5, 90).astype(np.uint8)).save(tmp_path / "d" / "images" / "a.png")
+    Image.fromarray(truth).save(tmp_path / "d" / "masks" / "a.png")
+    (tmp_path / "d" / "spacing.csv").write_text("name,spacing_row_mm,spacing_col_mm\na,0.2,0.2\n")
+    report = tmp_path / "eval.json"
+    args = ["evaluate", "--data", str(tmp_path / "d"), "--device", "cpu", "--no-baseline", "--json", str(report)]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    got = json.loads(report.read_text())
+    assert got["settings"]["data"] == str(tmp_path / "d") and got["network"]["n_frames"] == 1
+    assert all(got["settings"][key] is None for key in ("n", "seed_start", "shift", "style", "layered_share", "patchwork_share"))

@@ -526,9 +526,12 @@ def evaluate_command(
         results["baseline"] = evaluate(segment_baseline_batch, frames)
     typer.echo(format_table(results))
     if json_out is not None:
-        settings = {"data": str(data) if data else None, "n": n, "seed_start": seed_start, "shift": shift,
-                    "style": style, "layered_share": layered_share, "patchwork_share": patchwork_share, "hull": hull,
-                    "reported": reported, "true_ovary": true_ovary, "weights": str(weights) if weights else "shipped"}
+        synthetic = {"n": n, "seed_start": seed_start, "shift": shift, "style": style, "layered_share": layered_share,
+                     "patchwork_share": patchwork_share}
+        settings = {"data": str(data) if data else None,
+                    **{key: None if data else value for key, value in synthetic.items()},  # unused with --data
+                    "hull": hull, "reported": reported, "true_ovary": true_ovary,
+                    "weights": str(weights) if weights else "shipped"}
         json_out.write_text(json.dumps({"settings": settings, **results}, indent=2) + "\n", encoding="utf-8")
 
 
