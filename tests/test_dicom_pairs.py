@@ -333,7 +333,7 @@ def test_train_and_evaluate_take_a_dicom_folder(tmp_path: Path, monkeypatch) -> 
     network = json.loads(report.read_text())["network"]
     assert network["n_frames"] == 5  # one truth follicle of 15 x 15 px at 0.25 x 0.2 mm each
     assert network["detection"]["tp"] + network["detection"]["fn"] == 5
-    assert network["per_size_class"]["3-5"]["fn"] + network["per_size_class"]["3-5"]["tp"] == 5  # in mm
+    assert network["per_size_class"]["2-5"]["fn"] + network["per_size_class"]["2-5"]["tp"] == 5  # in mm
 
 
 def test_a_pane_of_a_dual_display_outlined_with_follicles_only_is_refused_naming_it(tmp_path: Path) -> None:

@@ -429,7 +429,10 @@ def evaluate_command(
         None, "--data", help="Annotated frames (PNG or NIfTI: images/, masks/, spacing.csv; or DICOM + DICOM SEG) instead of synthetic ones."
     ),
     n: int = typer.Option(100, "--n", min=1, help="Number of held-out synthetic frames."),
-    seed_start: int = typer.Option(EVAL_SEEDS_START, "--seed-start", help="First synthetic seed (never trained on)."),
+    seed_start: int = typer.Option(
+        EVAL_SEEDS_START, "--seed-start", min=0,
+        help=f"First synthetic seed (at --shift 0, {EVAL_SEEDS_START} or more: lower ones are training's).",
+    ),
     shift: float = typer.Option(0.5, "--shift", help="How far generator settings go outside the training ranges."),
     style: Optional[str] = typer.Option(None, "--style", help="One style family only (default: random mix)."),
     layered_share: float = typer.Option(
@@ -486,6 +489,8 @@ def evaluate_command(
     if style is not None and style not in STYLES:
         raise typer.BadParameter(f"{style!r} is not a style family; known: {', '.join(STYLES)}.", param_hint="--style")
     _check_shares(layered_share, patchwork_share)
+    if data is None:
+        _check_held_out(seed_start, n, shift)
     if json_out is not None:  # before the evaluation: a path that cannot be written is said at once
         try:
             json_out.parent.mkdir(parents=True, exist_ok=True)
@@ -524,9 +529,12 @@ def evaluate_command(
         results["baseline"] = evaluate(segment_baseline_batch, frames)
     typer.echo(format_table(results))
     if json_out is not None:
-        settings = {"data": str(data) if data else None, "n": n, "seed_start": seed_start, "shift": shift,
-                    "style": style, "layered_share": layered_share, "patchwork_share": patchwork_share, "hull": hull,
-                    "reported": reported, "true_ovary": true_ovary, "weights": str(weights) if weights else "shipped"}
+        synthetic = {"n": n, "seed_start": seed_start, "shift": shift, "style": style, "layered_share": layered_share,
+                     "patchwork_share": patchwork_share}
+        settings = {"data": str(data) if data else None,
+                    **{key: None if data else value for key, value in synthetic.items()},  # unused with --data
+                    "hull": hull, "reported": reported, "true_ovary": true_ovary,
+                    "weights": str(weights) if weights else "shipped"}
         json_out.write_text(json.dumps({"settings": settings, **results}, indent=2) + "\n", encoding="utf-8")
 
 
@@ -535,6 +543,17 @@ def _check_shares(layered_share: float, patchwork_share: float) -> None:
     if layered_share + patchwork_share > 1.0:
         raise typer.BadParameter(f"they add up to {layered_share + patchwork_share:g}, 1 at most (the rest of the "
                                  "frames come from the plain generator).", param_hint="--layered-share + --patchwork-share")
+
+
+def _check_held_out(seed_start: int, n: int, shift: float) -> None:
+    """A one-line :class:`typer.BadParameter` when the synthetic frames asked for are training's:
+    at shift 0 (the same random key, :func:`~follicle_seg.synth.training.training_frame`) the seeds
+    below :data:`EVAL_SEEDS_START` are those ``follicle-seg train`` trains and validates on."""
+    if seed_start < EVAL_SEEDS_START and round(shift * 1000) == 0:
+        raise typer.BadParameter(f"seeds {seed_start}-{seed_start + n - 1} at --shift {shift:g} are the frames "
+                                 f"follicle-seg train trains on (seeds {TRAIN_SEEDS_START} on) and validates on "
+                                 f"({VAL_SEEDS_START} on): not held out; start at {EVAL_SEEDS_START} or more.",
+                                 param_hint="--seed-start")
 
 
 def _evaluation_frames(

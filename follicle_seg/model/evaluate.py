@@ -7,8 +7,9 @@ Per frame (one ovary per frame on the synthetic sets):
 * follicle instances from :func:`follicle_seg.instances.follicle_instances` for truth and
   prediction alike, matched one-to-one, greedily by IoU, where a pair matches when IoU >= 0.3 or
   the predicted centroid lies inside the true follicle;
-* precision, recall and F1 overall and per size class (truth size for hits and misses, predicted
-  size for false follicles);
+* precision, recall and F1 overall (>= 2 mm, and >= 3 mm, the detection target's) and per size
+  class of the tables (SPEC's 2-5, 5-10, 10-14, 14-18, >= 18 mm; truth size for hits and misses,
+  predicted size for false follicles);
 * per-ovary count of follicles >= 2.0 mm: share exactly right, mean absolute error;
 * mean-diameter difference (prediction - truth, mm) of matched follicles: bias and 95 % limits of
   agreement (bias +- 1.96 SD), overall and per size class.
@@ -40,18 +41,10 @@ from follicle_seg.instances import follicle_instances
 from follicle_seg.measure import measure_mask
 from follicle_seg.tracking import DIAMETER_DECIMALS, MIN_FOLLICLE_DIAMETER_MM, MIN_FOLLICLE_SCORE, large_enough_mm
 from follicle_seg.types import FOLLICLE, OVARY
+from follicle_seg.visits import SIZE_CLASSES
 
 MATCH_IOU = 0.3
 COUNT_MIN_MM = MIN_FOLLICLE_DIAMETER_MM
-SIZE_CLASSES: tuple[tuple[str, float, float], ...] = (
-    ("2-3", 2.0, 3.0),
-    ("3-5", 3.0, 5.0),
-    ("5-10", 5.0, 10.0),
-    ("10-18", 10.0, 18.0),
-    (">=18", 18.0, float("inf")),
-)
-"""Size classes (mean diameter, mm, lower bound inclusive); 2-3 mm is split off because the
-detection target applies to follicles >= 3 mm."""
 
 Truth = tuple[np.ndarray, np.ndarray, float | None, float | None]
 """``(pixels, labels, spacing_row_mm, spacing_col_mm)`` of one annotated frame."""
@@ -96,22 +89,6 @@ def match_instances(pred: np.ndarray, truth: np.ndarray) -> list[tuple[int, int]
             used_p.add(p_id)
             matches.append((t_id, p_id))
     return sorted(matches)
-
-
-def detection_class(diameter_mm: float) -> str | None:
-    """The evaluation's size class of a mean diameter (detection is reported per class, and the
-    model issue's targets are for follicles >= 3 mm), ``None`` below 2 mm. Not the tables' size
-    classes (:func:`follicle_seg.visits.size_class`).
-
-    Examples
-    --------
-    >>> detection_class(4.0), detection_class(1.0)
-    ('3-5', None)
-    """
-    for name, lo, hi in SIZE_CLASSES:
-        if lo <= round(diameter_mm, DIAMETER_DECIMALS) < hi:
-            return name
-    return None
 
 
 def _diameters(instances: np.ndarray, spacing_row_mm: float, spacing_col_mm: float) -> dict[int, float]:
@@ -259,7 +236,7 @@ def summarise(scores: Sequence[FrameScore]) -> dict[str, Any]:
     f_sum = sum(s.follicle_sum for s in scores)
     count_err = [s.pred_count - s.truth_count for s in scores]
     per_class = {}
-    for name, lo, hi in SIZE_CLASSES:
+    for name, lo, hi, _ in SIZE_CLASSES:
         pairs = [(t, p) for s in scores for t, p in s.hits if in_range(t, lo, hi)]
         per_class[name] = {**detection(lo, hi), **_agreement(pairs)}
     return {
@@ -354,7 +331,7 @@ def format_table(results: dict[str, dict[str, Any]]) -> str:
         ("diam. LoA low", [r["diameter"]["loa_low_mm"] for r in results.values()]),
         ("diam. LoA high", [r["diameter"]["loa_high_mm"] for r in results.values()]),
     ]
-    for cls, _, _ in SIZE_CLASSES:
+    for cls, *_ in SIZE_CLASSES:
         rows.append((f"{cls} mm P/R/n", [
             f"{short(r['per_size_class'][cls]['precision'], '.2f')}/{short(r['per_size_class'][cls]['recall'], '.2f')}/"
             f"{r['per_size_class'][cls]['tp'] + r['per_size_class'][cls]['fn']}"
