@@ -26,7 +26,6 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -43,7 +42,7 @@ def decide(study: Path, run: Path, candidates: bool = True) -> pd.DataFrame:
     truth = pd.read_csv(study / "truth" / "follicles.csv", dtype={"sop_instance_uid": str})
     truth = truth[truth.mean_diameter_mm.map(large_enough_mm)]  # the pipeline's counting rule
     image_of = image_ids(study)
-    spacing = {r.sop_instance_uid: float(np.sqrt(float(r.spacing_row_mm) * float(r.spacing_col_mm)))
+    spacing = {r.sop_instance_uid: (float(r.spacing_row_mm), float(r.spacing_col_mm))
                for r in images.itertuples() if r.status == "ok" and r.spacing_row_mm}  # fmt: skip
     lines = sheet[sheet.sop_instance_uid != ""].copy()
     lines["candidate"] = candidate_lines(lines)

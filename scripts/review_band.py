@@ -27,7 +27,6 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 import follicle_seg.tracking as tracking
@@ -54,7 +53,7 @@ def candidates(study: Path, low_run: Path, threshold: float) -> tuple[pd.DataFra
     truth = truth[truth.mean_diameter_mm >= tracking.MIN_FOLLICLE_DIAMETER_MM]
     images = pd.read_csv(low_run / "images.csv", dtype={"patient_id": str})
     ok = images[images.status == "ok"]
-    spacing = {r.sop_instance_uid: float(np.sqrt(r.spacing_row_mm * r.spacing_col_mm))
+    spacing = {r.sop_instance_uid: (float(r.spacing_row_mm), float(r.spacing_col_mm))
                for r in ok.itertuples() if r.spacing_row_mm > 0 and r.spacing_col_mm > 0}
     # an uncalibrated image's follicles cannot be matched in mm: left out, not scored as false or missed
     uncalibrated = {image_of.get(u, u) for u in set(ok.sop_instance_uid) - set(spacing)}

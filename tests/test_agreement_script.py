@@ -138,3 +138,17 @@ def test_ovary_sizes_are_scored_when_the_truth_has_them(tmp_path: Path) -> None:
     got = agreement.agreement(study, run)
     assert (got["ovary_d1_n"], got["ovary_d1_bias_mm"], got["ovary_d1_loa_mm"]) == (2, 1.0, [1.0, 1.0])
     assert (got["ovary_d2_n"], got["ovary_d2_bias_mm"], got["ovary_d2_loa_mm"]) == (1, -0.5, [None, None])
+
+
+def test_centroids_are_matched_in_mm_by_each_axis_spacing(tmp_path: Path) -> None:
+    # one spacing for both axes (their geometric mean, 0.2 mm at 0.1 x 0.4) put a centroid 14 px
+    # off in columns (5.6 mm) 2.8 mm away: a match for a 6 mm follicle (limit 3 mm)
+    study, run = tmp_path / "study", tmp_path / "run"
+    _write(study, run, with_images=True)
+    images = pd.read_csv(run / "images.csv")
+    pd.DataFrame(images.assign(spacing_row_mm=0.1, spacing_col_mm=0.4)).to_csv(run / "images.csv", index=False)
+    found = pd.read_csv(run / "follicles.csv")
+    found.assign(centroid_row=50.0, centroid_col=64.0).to_csv(run / "follicles.csv", index=False)
+    assert agreement.agreement(study, run)["precision"] == 0.0
+    found.assign(centroid_row=64.0, centroid_col=50.0).to_csv(run / "follicles.csv", index=False)  # 1.4 mm off
+    assert agreement.agreement(study, run)["precision"] == 1.0
