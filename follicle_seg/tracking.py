@@ -225,6 +225,7 @@ class SweepTracker:
         linked = [self._open[ti] for ti in sorted(used_t)]
         while self._fold_rejoined(m.frame_index, linked):
             pass
+        new = []  # tracks started on this frame, opened once every section is placed
         for si, s in enumerate(m.follicles):
             if si not in used_s:
                 mask, origin = crops[si]
@@ -235,9 +236,8 @@ class SweepTracker:
                 if joined:  # a follicle that a section joined to the parent's for a frame or two parts again
                     self._link(joined, m, si, crops[si], before)
                 else:
-                    self._open.append(
-                        Track(s, m.frame_index, m.frame_index, s, mask, origin, 1, set(m.flags), [s], parent)
-                    )
+                    new.append(Track(s, m.frame_index, m.frame_index, s, mask, origin, 1, set(m.flags), [s], parent))
+        self._open += new
 
     def _link(self, t: Track, m: FrameMeasurement, si: int, crop: tuple[np.ndarray, tuple[int, int]],
               before: dict[int, tuple[np.ndarray, tuple[int, int], int]]) -> None:
