@@ -239,14 +239,25 @@ def test_two_follicles_a_section_joins_stay_two(joined, by_boxes):
 
 
 @pytest.mark.parametrize("by_boxes", [False, True])
-@pytest.mark.parametrize("joined", [(4,), (4, 5)])
+@pytest.mark.parametrize("joined", [(4,), (4, 5), (1,), (2,), (1, 2), (2, 3)])
 def test_two_follicles_a_section_joins_on_a_frame_or_two_are_measured_apart(joined, by_boxes):
-    """The one that went on through the joined section was measured on it: 6.7 mm for 4.4."""
+    """The one that went on through the joined section was measured on it: 6.7 mm for 4.4; joined
+    on the sweep's second or third frame, both first seen on its first frame were taken for pieces
+    of one section: the other was folded into it (0-9, 6.7 mm) or cut short."""
     rec = record(n_frames=10, frame_spacing=0.5)
     apart = [t.best.mean_diameter_mm for t in tracked(touching_sweep(rec, ()), by_boxes)]
     tracks = tracked(touching_sweep(rec, joined), by_boxes)
     assert sorted(t.best.mean_diameter_mm for t in tracks) == pytest.approx(sorted(apart))
     assert sorted((t.first_frame, t.last_frame) for t in tracks) == [(0, 9), (0, 9)]
+
+
+@pytest.mark.parametrize("by_boxes", [False, True])
+def test_two_follicles_first_seen_together_mid_sweep_and_joined_next_are_measured_apart(by_boxes):
+    rec = record(n_frames=10, frame_spacing=0.5)
+    frames = [frame(rec, i, []) for i in range(3)] + touching_sweep(rec, (4,))[3:]
+    tracks = tracked(frames, by_boxes)
+    assert [round(t.best.mean_diameter_mm, 2) for t in tracks] == [4.37, 4.37]
+    assert sorted((t.first_frame, t.last_frame) for t in tracks) == [(3, 9), (3, 9)]
 
 
 @pytest.mark.parametrize("by_boxes", [False, True])
