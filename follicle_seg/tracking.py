@@ -11,16 +11,21 @@ track and section used once.
 A follicle whose section falls apart on a frame or two (a bright line across it, a cut at a
 notch) is one. Two tracks are pieces of one follicle when one was split off the other (its first
 section lies, ``MIN_INSIDE`` of its pixels, in the other's section of the frame before, while the
-other goes on; a piece split off a piece too) or both were first seen on one frame (nothing
-earlier to split off); pieces seen apart on at most ``MAX_SPLIT_FRAMES`` frames are folded into
-one track, whichever of them goes on: when one, not seen on a frame, lies in the other's section
-of it (or of the frame after one missed), or when both end on one frame (the follicle's last, or
-the sweep's). Two follicles that a section joins are not pieces: one goes on through the joined
-section, the other ends there; a section that parts from it at most ``MAX_SPLIT_FRAMES`` frames
-later and links to the one that ended goes on with that, and the one that went through is not
-measured on the joined frames (nor is it when the other, missing one frame in its section, is
-bridged). Joined on the sweep's first or last frames, or for more frames, the one that went
-through is measured on the joined section.
+other goes on; a piece split off a piece too); pieces seen apart on at most ``MAX_SPLIT_FRAMES``
+frames are folded into one track, whichever of them goes on: when one, not seen on a frame, lies
+in the other's section of it (or of the frame after one missed), or when both end on one frame
+(the follicle's last, or the sweep's). Two tracks first seen on one frame (neither split off
+another: nothing earlier to split off) may be the pieces of a follicle's first section or two
+follicles: when one, seen apart on at most ``MAX_SPLIT_FRAMES`` frames, is not seen on a frame
+and lies in the other's section of it (or of the frame after one missed), it is *held* by the
+other, and folded into it when the sweep ends unless it went on (its follicle parted again).
+Two follicles that a section joins are not pieces: one goes on through the joined section, the
+other ends there; a section that parts from it at most ``MAX_SPLIT_FRAMES`` frames later and
+links to the one that ended goes on with that, and the one that went through is not measured on
+the joined frames (nor is it when the other, missing one frame in its section, is bridged).
+Joined on the sweep's first or last frames, or for more frames, the one that went through is
+measured on the joined section (two follicles first seen together and joined from their second
+or third frame for more frames: the other is folded into it, one follicle until they part).
 
 Each track becomes one :class:`~follicle_seg.types.Follicle` measured on its largest section
 (most pixels). ``n_frames`` is the number of frames the track spans (first to last, a bridged
@@ -160,6 +165,7 @@ class Track:
     flags: set[str] = field(default_factory=set)
     sections: list[Section] = field(default_factory=list)  # every section linked, in frame order
     split_from: Track | None = None  # the track whose section this one's first section was split off
+    held_by: Track | None = None  # one first seen on its first frame whose next section held its last one
     shared: set[int] = field(default_factory=set)  # frames whose section held another follicle too
 
     @property
@@ -225,6 +231,7 @@ class SweepTracker:
         linked = [self._open[ti] for ti in sorted(used_t)]
         while self._fold_rejoined(m.frame_index, linked):
             pass
+        new = []  # tracks started on this frame, opened once every section is placed
         for si, s in enumerate(m.follicles):
             if si not in used_s:
                 mask, origin = crops[si]
@@ -235,9 +242,8 @@ class SweepTracker:
                 if joined:  # a follicle that a section joined to the parent's for a frame or two parts again
                     self._link(joined, m, si, crops[si], before)
                 else:
-                    self._open.append(
-                        Track(s, m.frame_index, m.frame_index, s, mask, origin, 1, set(m.flags), [s], parent)
-                    )
+                    new.append(Track(s, m.frame_index, m.frame_index, s, mask, origin, 1, set(m.flags), [s], parent))
+        self._open += new
 
     def _link(self, t: Track, m: FrameMeasurement, si: int, crop: tuple[np.ndarray, tuple[int, int]],
               before: dict[int, tuple[np.ndarray, tuple[int, int], int]]) -> None:
@@ -255,6 +261,7 @@ class SweepTracker:
                     u.best = max((x for x in u.sections if x.frame_index not in u.shared),
                                  key=lambda x: x.area_px, default=u.best)  # fmt: skip
         t.last, t.last_frame = s, m.frame_index
+        t.held_by = None  # it went on: not a piece of the one that held it
         t.mask, t.origin = crop
         t.n_sections += 1
         t.sections.append(s)
@@ -264,13 +271,18 @@ class SweepTracker:
 
     def _fold_rejoined(self, frame_index: int, linked: list[Track]) -> bool:
         """Fold one track not seen on ``frame_index`` into a piece of its follicle
-        (:func:`_pieces`) seen on it whose new section holds its last section; whether one was."""
+        (:func:`_pieces`) seen on it whose new section holds its last section; whether one was.
+        One first seen on the other's first frame (:func:`_seen_together`) is held by it, and
+        folded into it at the end unless it goes on (two follicles a section joined part again)."""
         for u in linked:
             for t in self._open:
-                if (0 < frame_index - t.last_frame <= MAX_GAP + 1 and _pieces(t, u)
+                if (0 < frame_index - t.last_frame <= MAX_GAP + 1
                         and _inside(t.mask, t.origin, u.mask, u.origin) >= MIN_INSIDE):  # fmt: skip
-                    self._fold(t, u)
-                    return True
+                    if _pieces(t, u):
+                        self._fold(t, u)
+                        return True
+                    if _seen_together(t, u):
+                        t.held_by = u
         return False
 
     def _fold(self, piece: Track, into: Track) -> None:
@@ -286,17 +298,23 @@ class SweepTracker:
         for t in (*self._open, *self._closed):
             if t.split_from is piece:
                 t.split_from = piece.split_from if t is into or _split_off(into, t) else into
+            if t.held_by is piece:
+                t.held_by = None if t is into else into
         self._open = [t for t in self._open if t is not piece]
         self._closed = [t for t in self._closed if t is not piece]
 
     def _fold_ends(self) -> bool:
         """Fold one track split off another (or the other split off it) that ends on the same
-        frame, its follicle's or the sweep's last, no later frame to rejoin on; whether one was."""
+        frame, its follicle's or the sweep's last, no later frame to rejoin on, or one still held
+        by a track (:meth:`_fold_rejoined`); whether one was."""
         tracks = self._closed + self._open
         for t in tracks:
             u = t.split_from
             if u is not None and u.last_frame == t.last_frame and _apart(t, u) <= MAX_SPLIT_FRAMES:
                 self._fold(t, u)
+                return True
+            if t.held_by is not None:
+                self._fold(t, t.held_by)
                 return True
         return False
 
@@ -618,11 +636,16 @@ def _linkable(t: Track, s: Section, crop: tuple[np.ndarray, tuple[int, int]], sp
 
 def _pieces(a: Track, b: Track) -> bool:
     """Whether tracks ``a`` and ``b`` are pieces of one follicle's section seen apart on at most
-    :data:`MAX_SPLIT_FRAMES` frames: one split off the other (or off a piece of it), or both first
-    seen on one frame (a follicle's first section falling apart: nothing before to split off)."""
-    related = _split_off(a, b) or _split_off(b, a) or (
-        a.first_frame == b.first_frame and a.split_from is None and b.split_from is None)
-    return related and _apart(a, b) <= MAX_SPLIT_FRAMES
+    :data:`MAX_SPLIT_FRAMES` frames: one split off the other (or off a piece of it)."""
+    return (_split_off(a, b) or _split_off(b, a)) and _apart(a, b) <= MAX_SPLIT_FRAMES
+
+
+def _seen_together(a: Track, b: Track) -> bool:
+    """Whether tracks ``a`` and ``b``, neither split off another, were first seen on one frame and
+    apart on at most :data:`MAX_SPLIT_FRAMES` frames: pieces of a follicle's first section (nothing
+    before to split off), or two follicles that a section joins after."""
+    together = a.first_frame == b.first_frame and a.split_from is None and b.split_from is None
+    return together and _apart(a, b) <= MAX_SPLIT_FRAMES
 
 
 def _split_off(a: Track, b: Track) -> bool:

@@ -211,12 +211,13 @@ def test_a_section_apart_for_three_frames_is_two_follicles(by_boxes):
     assert len(tracked(split_sweep(rec, {3: MIDDLE, 4: MIDDLE, 5: MIDDLE}), by_boxes)) == 2
 
 
-def touching_sweep(rec, joined, n=10):
-    """Two 4.2 mm follicles side by side that the network joins into one section on ``joined``."""
+def touching_sweep(rec, joined, n=10, later=()):
+    """Two 4.2 mm follicles side by side that the network joins into one section on ``joined``;
+    ``later``: (first frame, centre, radius) of other follicles."""
     rr, cc = np.mgrid[: SHAPE[0], : SHAPE[1]]
     frames = []
     for i in range(n):
-        seg = segmentation(rec, i, [((60, 68), 10.5), ((60, 92), 10.5)])
+        seg = segmentation(rec, i, [((60, 68), 10.5), ((60, 92), 10.5)] + [(c, r) for f, c, r in later if i >= f])
         if i in joined:
             seg.labels[((rr - 60) / 10.5) ** 2 + ((cc - 80) / 22.5) ** 2 <= 1] = FOLLICLE
             seg.follicle_prob[seg.labels == FOLLICLE] = 0.95
@@ -238,14 +239,40 @@ def test_two_follicles_a_section_joins_stay_two(joined, by_boxes):
 
 
 @pytest.mark.parametrize("by_boxes", [False, True])
-@pytest.mark.parametrize("joined", [(4,), (4, 5)])
+@pytest.mark.parametrize("joined", [(4,), (4, 5), (1,), (2,), (1, 2), (2, 3)])
 def test_two_follicles_a_section_joins_on_a_frame_or_two_are_measured_apart(joined, by_boxes):
-    """The one that went on through the joined section was measured on it: 6.7 mm for 4.4."""
+    """The one that went on through the joined section was measured on it: 6.7 mm for 4.4; joined
+    on the sweep's second or third frame, both first seen on its first frame were taken for pieces
+    of one section: the other was folded into it (0-9, 6.7 mm) or cut short."""
     rec = record(n_frames=10, frame_spacing=0.5)
     apart = [t.best.mean_diameter_mm for t in tracked(touching_sweep(rec, ()), by_boxes)]
     tracks = tracked(touching_sweep(rec, joined), by_boxes)
     assert sorted(t.best.mean_diameter_mm for t in tracks) == pytest.approx(sorted(apart))
     assert sorted((t.first_frame, t.last_frame) for t in tracks) == [(0, 9), (0, 9)]
+
+
+@pytest.mark.parametrize("by_boxes", [False, True])
+def test_two_follicles_first_seen_together_mid_sweep_and_joined_next_are_measured_apart(by_boxes):
+    rec = record(n_frames=10, frame_spacing=0.5)
+    frames = [frame(rec, i, []) for i in range(3)] + touching_sweep(rec, (4,))[3:]
+    tracks = tracked(frames, by_boxes)
+    assert [round(t.best.mean_diameter_mm, 2) for t in tracks] == [4.37, 4.37]
+    assert sorted((t.first_frame, t.last_frame) for t in tracks) == [(3, 9), (3, 9)]
+
+
+@pytest.mark.parametrize("by_boxes", [False, True])
+def test_a_larger_follicle_appearing_where_a_joined_section_parts_is_a_third(by_boxes):
+    """Sections are taken largest first: the new 5.2 mm follicle's track was started before the
+    parting section went on with the follicle it had left (a KeyError ended the sweep's analysis)."""
+    rec = record(n_frames=10, frame_spacing=0.5)
+    apart = [t.best.mean_diameter_mm for t in tracked(touching_sweep(rec, ()), by_boxes)]
+    frames = touching_sweep(rec, (4, 5), later=[(6, (100, 40), 13)])
+    tracks = tracked(frames, by_boxes)
+    assert sorted((t.first_frame, t.last_frame) for t in tracks) == [(0, 9), (0, 9), (6, 9)]
+    assert sorted(t.best.mean_diameter_mm for t in tracks)[:2] == pytest.approx(sorted(apart))
+    if by_boxes:
+        frames = [replace(f, instances=None) for f in frames]
+    assert len(summarise_image(rec, frames, by_boxes=by_boxes).follicles) == 3
 
 
 def test_the_tip_of_a_follicle_is_linked_by_centroid_where_it_hardly_overlaps():
