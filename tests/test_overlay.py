@@ -250,45 +250,17 @@ def test_a_sweeps_overlay_says_in_a_third_header_line_on_which_frames_its_follic
     assert overlay._frame_list([4, 9, 4]) == "frames 5, 10"
 
 
-def test_a_sweeps_header_names_the_frames_of_ten_follicles(monkeypatch) -> None:
-    """Six frames were named, then "...": the seventh follicle's frame was nowhere said."""
+def _sweep_header(monkeypatch, follicle_frames, unsure_frames):
+    """The overlay of a 240-frame sweep whose follicles' and unsure candidates' largest sections
+    are on the frames given, and its "this sweep" header line as drawn: (xy, text, width)."""
     from PIL import ImageDraw
 
     grey, ovary, ids, follicles, record = _scene()
     sweep = dataclasses.replace(record, n_frames=240)
-    frames = [10, 25, 40, 55, 70, 101, 130, 160, 190, 230]
     spread = [dataclasses.replace(follicles[0], follicle_id=k + 1, best=dataclasses.replace(follicles[0].best, frame_index=f))
-              for k, f in enumerate(frames)]  # fmt: skip
+              for k, f in enumerate(follicle_frames)]  # fmt: skip
     unsure = [dataclasses.replace(spread[0], follicle_id=20 + k, best=dataclasses.replace(spread[0].best, frame_index=f, score=0.7))
-              for k, f in enumerate(frames)]  # fmt: skip
-    shown: list[tuple[tuple[float, float], str, float]] = []
-    real = ImageDraw.ImageDraw.text
-
-    def text(self, xy, line, *a, **k):
-        shown.append((xy, line, self.textlength(line, font=k["font"])))
-        return real(self, xy, line, *a, **k)
-
-    monkeypatch.setattr(ImageDraw.ImageDraw, "text", text)
-    overlay.render_overlay(grey, ovary_mask=ovary, follicle_ids=np.zeros_like(ids), follicles=spread, record=sweep,
-                           frame_index=0, patient_label="P", unsure=unsure)  # fmt: skip
-    [(xy, line, width)] = [t for t in shown if t[1].startswith("this sweep")]
-    listed = ", ".join(str(f + 1) for f in frames)
-    assert line == f"this sweep: 10 follicle(s) on frames {listed}; 10 unsure on frames {listed}"
-    assert xy[0] + width <= overlay.MIN_CANVAS_WIDTH  # on the narrowest overlay
-
-
-def test_a_sweeps_header_line_of_twelve_three_digit_frames_each_fits_a_narrow_overlay(monkeypatch) -> None:
-    """Twelve follicles' and twelve candidates' frames of three digits made the third line 800 px
-    long in its smallest font, on an overlay 760 px wide: cut off at the edge. Fewer frames are
-    named then, each list ending in "..."."""
-    from PIL import ImageDraw
-
-    grey, ovary, ids, follicles, record = _scene()
-    sweep = dataclasses.replace(record, n_frames=240)
-    spread = [dataclasses.replace(follicles[0], follicle_id=k + 1, best=dataclasses.replace(follicles[0].best, frame_index=100 + k))
-              for k in range(12)]  # fmt: skip
-    unsure = [dataclasses.replace(spread[0], follicle_id=20 + k, best=dataclasses.replace(spread[0].best, frame_index=200 + k, score=0.7))
-              for k in range(12)]  # fmt: skip
+              for k, f in enumerate(unsure_frames)]  # fmt: skip
     shown: list[tuple[tuple[float, float], str, float]] = []
     real = ImageDraw.ImageDraw.text
 
@@ -299,7 +271,24 @@ def test_a_sweeps_header_line_of_twelve_three_digit_frames_each_fits_a_narrow_ov
     monkeypatch.setattr(ImageDraw.ImageDraw, "text", text)
     rgb = overlay.render_overlay(grey, ovary_mask=ovary, follicle_ids=np.zeros_like(ids), follicles=spread, record=sweep,
                                  frame_index=0, patient_label="P", unsure=unsure)  # fmt: skip
-    [(xy, line, width)] = [t for t in shown if t[1].startswith("this sweep")]
+    [header] = [t for t in shown if t[1].startswith("this sweep")]
+    return rgb, header
+
+
+def test_a_sweeps_header_names_the_frames_of_ten_follicles(monkeypatch) -> None:
+    """Six frames were named, then "...": the seventh follicle's frame was nowhere said."""
+    frames = [10, 25, 40, 55, 70, 101, 130, 160, 190, 230]
+    _, (xy, line, width) = _sweep_header(monkeypatch, frames, frames)
+    listed = ", ".join(str(f + 1) for f in frames)
+    assert line == f"this sweep: 10 follicle(s) on frames {listed}; 10 unsure on frames {listed}"
+    assert xy[0] + width <= overlay.MIN_CANVAS_WIDTH  # on the narrowest overlay
+
+
+def test_a_sweeps_header_line_of_twelve_three_digit_frames_each_fits_a_narrow_overlay(monkeypatch) -> None:
+    """Twelve follicles' and twelve candidates' frames of three digits made the third line 800 px
+    long in its smallest font, on an overlay 760 px wide: cut off at the edge. Fewer frames are
+    named then, each list ending in "..."."""
+    rgb, (xy, line, width) = _sweep_header(monkeypatch, range(100, 112), range(200, 212))
     assert rgb.shape[1] == overlay.MIN_CANVAS_WIDTH and xy[0] + width <= rgb.shape[1] - 8
     assert line.startswith("this sweep: 12 follicle(s) on frames 101, 102, ") and "; 12 unsure on frames 201, " in line
     assert line.count(", ...") == 2
