@@ -226,11 +226,13 @@ def write_measurements(
     follicles and ovary on its key frames and its follicles' frames), referring to a still's SEG;
     ``verified_by``: the reviewers whose decisions made ``result`` (the SR is then VERIFIED by
     them, :func:`~follicle_seg.report.dicom_sr.write_sr`)."""
+    if result.outlines is None:  # (with_outlines): an SR without outlines, and no word of it
+        raise ValueError(f"{result.path}: no outlines kept to draw its SR with")
     record = result.analysed_record()
     frames = {*result.key_frames, *(f.best.frame_index for f in result.follicles)}
     ids = {0, *(f.follicle_id for f in result.follicles)}
     drawn: dict[int, list[tuple[int, np.ndarray]]] = {}
-    for frame, ident, points in result.outlines or ():
+    for frame, ident, points in result.outlines:
         if frame in frames and ident in ids:
             drawn.setdefault(frame, []).append((ident, np.array(points, np.float64).reshape(-1, 2)))
     seg = out / "dicom" / seg_filename(record, 0)  # the SR's ovary group refers to a still's

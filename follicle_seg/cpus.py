@@ -12,7 +12,8 @@ CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
 
 def usable_cpus() -> int:
     """The cores this process may run on: its affinity (a batch job's allocation, ``taskset``)
-    and its container's CPU quota (``docker --cpus 2``, a Kubernetes limit), not the machine's
+    and, under cgroup v2, the CPU quota of its container's root cgroup (``docker --cpus 2``;
+    not cgroup v1's, nor a nested cgroup's such as a Slurm job step's), not the machine's
     count (``os.cpu_count``: 64 on a node where a job holds 4, and 8 pool threads on 4 cores
     oversubscribe them).
 

@@ -340,12 +340,15 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
         if review.decisions or store.notes(REVIEWED_SR):
             try:
                 places = {uid: _place(text) for uid, text in store.notes(f"{DRAWN_IN_SWEEP}dicom ").items()}
-                rewritten = write_reviewed_srs(options.out, results, review, store, places=places, network=network,
-                                               pseudonymised=options.pseudonymize is not None)  # fmt: skip
-            except OSError as exc:
+                rewritten, left = write_reviewed_srs(options.out, results, review, store, places=places,
+                                                     network=network, pseudonymised=options.pseudonymize is not None)
+            except OSError as exc:  # the run state's notes
                 raise OutputError(f"{options.out}: cannot write the reviewed DICOM SRs ({exc.strerror or exc})") from exc
             if rewritten:
                 log.info("%d DICOM SR(s) written again as the review decides them", rewritten)
+            for line in left:  # follicle-seg send would store the network's finding
+                summary.output_problems.append(line)
+                log.warning("%s", line)
         summary.needs_review = _write_outputs(options, tables, results, review, store, decoders, summary.cohort_notes)
         timing["tables and report"] = time.perf_counter() - t
     finally:

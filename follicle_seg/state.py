@@ -68,6 +68,10 @@ class CorruptState(OutputError):
     """The run-state file is not a database (``--no-resume`` makes it anew)."""
 
 
+#: A ``meta`` row: the series descriptions an earlier version stored are blanked (:meth:`StateStore._scrub`).
+_SCRUBBED = "series descriptions blanked"
+
+
 class StateStore:
     """The SQLite run state of one output folder.
 
@@ -95,15 +99,18 @@ class StateStore:
             ) from exc
 
     def _scrub(self) -> None:
-        """Blank the series descriptions a state written before they were left out holds
-        (:func:`result_to_dict`), and free their pages; a file this process cannot write keeps
-        them (reading blanks them: :func:`_record`)."""
+        """Blank, once, the series descriptions a state written before they were left out holds
+        (:func:`result_to_dict`), their old bytes overwritten (``secure_delete``); a file this
+        process cannot write keeps them (reading blanks them: :func:`_record`)."""
         try:
-            changed = self._db.execute(
-                "UPDATE inputs SET result = json_set(result, '$.record.series_description', '') "
-                "WHERE json_extract(result, '$.record.series_description') <> ''").rowcount
-            if changed:
-                self._db.execute("VACUUM")
+            if self._db.execute("SELECT 1 FROM meta WHERE name = ?", (_SCRUBBED,)).fetchone():
+                return
+            self._db.execute("PRAGMA secure_delete = ON")
+            with self._db:
+                self._db.execute("BEGIN")
+                self._db.execute("UPDATE inputs SET result = json_set(result, '$.record.series_description', '') "
+                                 "WHERE json_extract(result, '$.record.series_description') <> ''")
+                self._db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES (?, '1')", (_SCRUBBED,))
         except sqlite3.OperationalError:  # read-only, or a full disk: what is there is still read
             pass
 

@@ -127,3 +127,6 @@ def test_bundle_run_of_train_json_records_its_own_shares_and_refuses_a_setting_i
     with pytest.raises(RuntimeError) as caught:
         bundle_run(**settings, **{"train#lerning_rate": 0.01})
     assert "train has no setting lerning_rate" in str(caught.value.__cause__)
+    with pytest.raises(RuntimeError) as caught:
+        bundle_run(**settings, **{"data#layerd_share": 0.25})
+    assert "data has no setting layerd_share" in str(caught.value.__cause__)

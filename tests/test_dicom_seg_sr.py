@@ -201,6 +201,19 @@ def test_a_seg_says_the_side_of_its_ovary_and_follicles(tmp_path: Path) -> None:
     assert len({pydicom.dcmread(tmp_path / f).SOPInstanceUID for f in ("left.dcm", "right.dcm", "u.dcm")}) == 3
 
 
+def test_a_reviewed_sr_is_final_and_a_pseudonymised_one_names_no_reviewer(tmp_path: Path) -> None:
+    # a pseudonymised run names no person (docs/reliability.md): the reviewers' names were kept
+    still = _source(tmp_path / "still.dcm")
+    for pseudonymised, names in ((False, ["Zoe Muller", "AB"]), (True, ["reviewer 1", "reviewer 2"])):
+        path = write_sr(still, _result(still), seg_path=None, outlines=_outlines(), out_path=tmp_path / f"{pseudonymised}.dcm",
+                        pseudonymised=pseudonymised, verified_by=["Zoë Müller", "AB"])  # fmt: skip
+        sr = pydicom.dcmread(path)
+        assert (sr.VerificationFlag, sr.PreliminaryFlag) == ("VERIFIED", "FINAL")
+        assert [str(o.VerifyingObserverName) for o in sr.VerifyingObserverSequence] == names
+        assert b"M\xc3\xbcller" not in path.read_bytes() and b"M\xfcller" not in path.read_bytes()
+    assert _dciodvfy_errors(tmp_path / "False.dcm") == []
+
+
 def test_seg_rejects_bad_label_maps(tmp_path: Path) -> None:
     still = _source(tmp_path / "still.dcm")
     with pytest.raises(ValueError, match="shape"):

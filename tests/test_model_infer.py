@@ -103,6 +103,10 @@ def test_the_default_thread_pool_fits_the_cores_the_process_may_use(monkeypatch,
     # sized from os.cpu_count(): 8 threads for a batch job holding 1 core of a 64-core node
     import os
 
+    from follicle_seg import cpus
+
+    quota = tmp_path / "cpu.max"  # none at first: not this machine's
+    monkeypatch.setattr(cpus, "CPU_MAX", quota)
     monkeypatch.setattr(os, "cpu_count", lambda: 64)
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {3}, raising=False)
     seg = Segmenter(device="cpu")
@@ -110,10 +114,6 @@ def test_the_default_thread_pool_fits_the_cores_the_process_may_use(monkeypatch,
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(16)), raising=False)
     assert Segmenter(device="cpu").threads == 8
     # a container's CPU quota (docker --cpus 1.5) too
-    from follicle_seg import cpus
-
-    quota = tmp_path / "cpu.max"
-    monkeypatch.setattr(cpus, "CPU_MAX", quota)
     for text, threads in (("150000 100000\n", 2), ("max 100000\n", 8)):
         quota.write_text(text)
         assert Segmenter(device="cpu").threads == threads

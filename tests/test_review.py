@@ -635,7 +635,8 @@ def test_a_review_writes_again_the_srs_it_changes_and_gives_the_networks_back_on
     assert _sr(out, rejected.sop_instance_uid)[2:] == ({"follicle 1": True, "follicle 2": True}, "Left", 2)
     (out / REVIEW_FILE).write_text(HEADER + "".join(
         f"{d},,,,{f.sop_instance_uid},{f.follicle_id},{f.centroid_row},{f.centroid_col},,{who},\n"
-        for d, f, who in (("not_follicle", rejected, "AB"), ("follicle", candidate, "CD"))) + f"right,,,,{unknown},,,,,AB,RT OV\n")
+        for d, f, who in (("not_follicle", rejected, "AB"), ("follicle", candidate, "Zoë Müller"))) + f"right,,,,{unknown},,,,,AB,RT OV\n",
+        encoding="utf-8")  # a name outside ASCII made the SR invalid (dciodvfy: character invalid)
 
     run(inputs, options)
     follicles = pd.read_csv(out / "follicles.csv", dtype={"study_date": str})
@@ -643,13 +644,15 @@ def test_a_review_writes_again_the_srs_it_changes_and_gives_the_networks_back_on
     assert groups == {"follicle 2": True} and count == 1 == (follicles.sop_instance_uid == rejected.sop_instance_uid).sum()
     assert observers == ["AB"] and uid != before[f"{rejected.sop_instance_uid}_sr.dcm"]
     uid, observers, groups, side, count = _sr(out, candidate.sop_instance_uid)  # accepted, with its outline
-    assert groups == {"follicle 1": True, f"follicle {candidate.follicle_id}": True} and count == 2 and observers == ["CD"]
+    assert groups == {"follicle 1": True, f"follicle {candidate.follicle_id}": True} and count == 2
+    assert observers == ["Zoe Muller"]
     assert _sr(out, unknown)[1] == ["AB"] and _sr(out, unknown)[3] == "Right"
     changed = {p for p in srs if pydicom.dcmread(out / "dicom" / p).SOPInstanceUID != before[p]}
     assert changed == {f"{u}_sr.dcm" for u in (rejected.sop_instance_uid, candidate.sop_instance_uid, unknown)}
     if shutil.which("dciodvfy"):
-        check = subprocess.run(["dciodvfy", str(out / "dicom" / f"{unknown}_sr.dcm")], capture_output=True, text=True)
-        assert "Error" not in check.stdout + check.stderr
+        for u in (unknown, candidate.sop_instance_uid):
+            check = subprocess.run(["dciodvfy", str(out / "dicom" / f"{u}_sr.dcm")], capture_output=True, text=True)
+            assert "Error" not in check.stdout + check.stderr
     reviewed = {p: (out / "dicom" / p).stat().st_mtime_ns for p in changed}
     run(inputs, options)  # the same review: written once
     assert {p: (out / "dicom" / p).stat().st_mtime_ns for p in changed} == reviewed
@@ -663,3 +666,27 @@ def test_a_review_writes_again_the_srs_it_changes_and_gives_the_networks_back_on
     run(inputs, options)
     assert {p: pydicom.dcmread(out / "dicom" / p).SOPInstanceUID for p in srs} == before
     assert _sr(out, rejected.sop_instance_uid)[1:] == ([], {"follicle 1": True, "follicle 2": True}, "Left", 2)
+
+
+def test_an_sr_a_review_changes_but_that_cannot_be_written_again_is_said(tmp_path: Path) -> None:
+    """An image analysed before outlines were kept (and one whose SR fails) kept the network's
+    SR in silence: send then stored the rejected follicle as a finding (review)."""
+    from test_visits import result  # tests/ is on sys.path
+
+    from follicle_seg.report.reviewed_sr import write_reviewed_srs
+    from follicle_seg.state import StateStore
+
+    class Decided:  # a review deciding something on every image
+        def of_image(self, r):
+            return r, ["AB"]
+
+    old = result("1.2.3", [5.0])
+    (tmp_path / "dicom").mkdir()
+    (tmp_path / "dicom" / "1.2.3_sr.dcm").write_bytes(b"")
+    store = StateStore(tmp_path / "state.sqlite")
+    written, left = write_reviewed_srs(tmp_path, [old], Decided(), store, places={})  # type: ignore[arg-type]
+    assert written == 0 and left == [f"{old.path}: its SR stays the network's (analysed before outlines were kept: "
+                                     "--no-resume)"]  # fmt: skip
+    written, left = write_reviewed_srs(tmp_path, [replace(old, outlines={})], Decided(), store, places={})  # type: ignore[arg-type]
+    assert written == 0 and left[0].startswith(f"{old.path}: its SR could not be written as reviewed (")
+    store.close()

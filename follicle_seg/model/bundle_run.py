@@ -9,6 +9,7 @@ a bundle folder written as ``follicle-seg train`` writes one.
 
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import fields
 from pathlib import Path
@@ -59,7 +60,9 @@ def segment_folder(dataset_dir: str | Path, output_dir: str | Path, checkpoint: 
 
 
 #: Keys of ``configs/train.json``'s ``train`` that describe the recipe rather than set it.
-_DESCRIBED = {"crop_ratios_background_ovary_follicle", "select", "checkpoints"}
+_DESCRIBED = {"crop_ratios_background_ovary_follicle", "select"}
+#: Keys of its ``data`` that the run reads (the others describe the frames).
+_DATA = {"n_train", "n_val", "layered_share", "patchwork_share", "poi_share"}
 
 
 def train_synthetic(output_dir: str | Path, data: dict[str, Any], settings: dict[str, Any], *,
@@ -81,6 +84,10 @@ def train_synthetic(output_dir: str | Path, data: dict[str, Any], settings: dict
     if unknown := sorted(set(settings) - known - _DESCRIBED):  # a mistyped override was dropped in silence
         raise ModelError(f"configs/train.json: train has no setting {', '.join(unknown)} "
                          f"(settings: {', '.join(sorted(known))}).")
+    template = json.loads((shipped_bundle_root() / "configs" / "train.json").read_text(encoding="utf-8"))["data"]
+    if unknown := sorted(set(data) - set(template) - _DATA):
+        raise ModelError(f"configs/train.json: data has no setting {', '.join(unknown)} "
+                         f"(read: {', '.join(sorted(_DATA))}).")
     config = TrainConfig(**{k: v for k, v in settings.items() if k in known})
     n_train = int(data["n_train"])
     train_samples, val_samples = synthetic_samples(

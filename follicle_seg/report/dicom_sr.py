@@ -37,6 +37,7 @@ SCOORD coordinates follow PS3.3 C.18.6.1.2: the top-left corner of the top-left 
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -218,7 +219,7 @@ def build_sr(
     )
     declare_private_scheme(sr)
     if verified_by:
-        _verify(sr, verified_by)
+        _verify(sr, verified_by, pseudonymised=pseudonymised)
     if stand_in:
         refer_to_source(sr, original)
     strip_identity(sr, pseudonymised=pseudonymised)
@@ -284,20 +285,35 @@ def write_sr(
     return save_atomic(sr, Path(out_path))
 
 
-def _verify(sr: Dataset, reviewers: Sequence[str]) -> None:
-    """Mark ``sr`` VERIFIED by ``reviewers`` (PS3.3 C.17.2: each a Verifying Observer, as
-    ``review.csv`` names them, at the report's content date and time; their organisation, Type 1,
-    is not known: ``unknown``)."""
+def _verify(sr: Dataset, reviewers: Sequence[str], *, pseudonymised: bool = False) -> None:
+    """Mark ``sr`` VERIFIED (and FINAL) by ``reviewers`` (PS3.3 C.17.2: each a Verifying Observer,
+    at the report's content date and time; their organisation, Type 1, is not known:
+    ``unknown``), named as ``review.csv`` names them in ASCII (:func:`observer_name`), or
+    ``reviewer 1``, ``reviewer 2`` in a pseudonymised run, which names no person."""
     sr.VerificationFlag = "VERIFIED"
+    sr.PreliminaryFlag = "FINAL"
     observers = []
-    for name in reviewers:
+    for k, name in enumerate(reviewers, start=1):
         item = Dataset()
-        item.VerifyingObserverName = name[:64]
+        item.VerifyingObserverName = f"reviewer {k}" if pseudonymised else observer_name(name)
         item.VerifyingObserverIdentificationCodeSequence = []
         item.VerifyingOrganization = "unknown"
         item.VerificationDateTime = f"{sr.ContentDate}{sr.ContentTime}"
         observers.append(item)
     sr.VerifyingObserverSequence = observers
+
+
+def observer_name(name: str) -> str:
+    """A reviewer's name as a DICOM person name in ASCII, whatever the SR's character set: accents
+    dropped, a backslash (a value separator) a space, other characters left out, 64 at most (a
+    name outside the set made the SR invalid, one with a backslash two names).
+
+    >>> observer_name("Zoë Müller"), observer_name("A\\B"), observer_name("李")
+    ('Zoe Muller', 'A B', 'reviewer')
+    """
+    plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().replace("\\", " ")
+    plain = "".join(c for c in plain if " " <= c <= "~").strip()
+    return plain[:64] or "reviewer"
 
 
 def _ovary_tracking_uid(source: Dataset, source_uid: str, laterality: str) -> str:

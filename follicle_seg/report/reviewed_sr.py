@@ -29,15 +29,17 @@ REVIEWED_SR = "SR written as reviewed: "
 def write_reviewed_srs(
     out: Path, results: Sequence[ImageResult], review: Review, store: StateStore, *,
     places: dict[str, tuple[int, int]], pseudonymised: bool = False, network: Network | None = None,
-) -> int:
+) -> tuple[int, list[str]]:
     """Write again the SR in ``out/dicom`` of each of ``results`` whose review is not the one it
     says: as ``review`` makes it, or as the network found it once no decision changes it;
     ``places``: the stills' places in a sweep of single-frame files, as their SRs say. Returns
-    how many were written."""
+    how many were written, and a line for each image whose SR stays as it was though the review
+    changes it (analysed by a version that kept no outlines; an SR that could not be written:
+    the tables are built all the same)."""
     said = store.notes(REVIEWED_SR)
-    written = 0
+    written, left = 0, []
     for r in results:
-        if r.status != "ok" or r.record is None or r.outlines is None:  # (analysed before outlines were kept)
+        if r.status != "ok" or r.record is None:
             continue
         uid = r.record.sop_instance_uid
         if not (out / "dicom" / f"{uid}_sr.dcm").is_file():
@@ -47,11 +49,18 @@ def write_reviewed_srs(
                 if reviewers else None)  # fmt: skip
         if said.get(uid) == says:
             continue
-        write_measurements(out, reviewed, pseudonymised=pseudonymised, network=network, in_sweep=places.get(uid),
-                           verified_by=reviewers)  # fmt: skip
+        if r.outlines is None:  # analysed before outlines were kept
+            left.append(f"{r.path}: its SR stays the network's (analysed before outlines were kept: --no-resume)")
+            continue
+        try:
+            write_measurements(out, reviewed, pseudonymised=pseudonymised, network=network, in_sweep=places.get(uid),
+                               verified_by=reviewers)  # fmt: skip
+        except Exception as exc:  # noqa: BLE001 - one image's SR, as the engine's DICOM_NOT_WRITTEN
+            left.append(f"{r.path}: its SR could not be written as reviewed ({type(exc).__name__}: {exc})")
+            continue
         if says is None:
             store.forget(REVIEWED_SR + uid)
         else:
             store.note(REVIEWED_SR + uid, says)
         written += 1
-    return written
+    return written, left
