@@ -94,7 +94,7 @@ def _outlines(frame: int = 0) -> dict[int, list[tuple[int, np.ndarray]]]:
 def _dciodvfy_errors(path: Path) -> list[str]:
     if shutil.which("dciodvfy") is None:
         pytest.skip("dciodvfy (Debian package dicom3tools) is not installed")
-    run = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True, timeout=60)
+    run = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True, errors="replace", timeout=60)
     return [line for line in (run.stdout + run.stderr).splitlines() if line.startswith("Error")]
 
 
@@ -567,6 +567,32 @@ def test_a_source_without_type_2_attributes_or_with_a_code_extension_charset_get
         assert list(written.SpecificCharacterSet) == ["", "ISO 2022 IR 87"]
         assert str(written.ReferringPhysicianName) == "Yamada^Tarou=山田^太郎"
         assert _dciodvfy_errors(path) == []
+
+
+@pytest.mark.parametrize(("charset", "physician", "written"), [
+    (None, "Doe^John", "ISO_IR 192"),
+    ("ISO_IR 100", "Núñez^José", "ISO_IR 100"),  # (Latin-1 writes the name: kept)
+    (["", "ISO 2022 IR 87"], "Yamada^Tarou=山田^太郎", "ISO_IR 192"),
+])
+def test_a_reviewers_name_outside_the_sources_character_set_is_written_in_utf8(
+    tmp_path: Path, charset, physician: str, written: str
+) -> None:
+    """An SR written again in review named its reviewer "José" in Latin-1 bytes under the
+    source's default repertoire: dciodvfy "Character invalid for character repertoire", and a
+    PACS showed "Jos?"."""
+    still = _source(tmp_path / "still.dcm")
+    ds = pydicom.dcmread(still)
+    if charset is not None:
+        ds.SpecificCharacterSet = charset
+    ds.ReferringPhysicianName = physician
+    ds.save_as(still)
+    sr = write_sr(still, _result(still), seg_path=None, outlines=_outlines(), out_path=tmp_path / "sr.dcm",
+                  verified_by=("José", "AB"))  # fmt: skip
+    ds = pydicom.dcmread(sr)
+    assert ds.SpecificCharacterSet == written and ds.VerificationFlag == "VERIFIED"
+    assert [str(o.VerifyingObserverName) for o in ds.VerifyingObserverSequence] == ["José", "AB"]
+    assert str(ds.ReferringPhysicianName) == physician
+    assert _dciodvfy_errors(sr) == []
 
 
 def test_the_patient_and_study_modules_written_out_are_those_highdicom_copies() -> None:

@@ -77,6 +77,7 @@ from follicle_seg.report.dicom_common import (
     refer_to_source,
     save_atomic,
     source_instance_number,
+    spells,
     strip_identity,
 )
 from follicle_seg.tracking import DIAMETER_DECIMALS
@@ -287,7 +288,7 @@ def write_sr(
 def _verify(sr: Dataset, reviewers: Sequence[str]) -> None:
     """Mark ``sr`` VERIFIED by ``reviewers`` (PS3.3 C.17.2: each a Verifying Observer, as
     ``review.csv`` names them, at the report's content date and time; their organisation, Type 1,
-    is not known: ``unknown``)."""
+    is not known: ``unknown``), in UTF-8 when the source's character set cannot write a name."""
     sr.VerificationFlag = "VERIFIED"
     observers = []
     for name in reviewers:
@@ -298,6 +299,8 @@ def _verify(sr: Dataset, reviewers: Sequence[str]) -> None:
         item.VerificationDateTime = f"{sr.ContentDate}{sr.ContentTime}"
         observers.append(item)
     sr.VerifyingObserverSequence = observers
+    if not spells(sr.get("SpecificCharacterSet"), "".join(reviewers)):  # a name the source's repertoire lacks
+        sr.SpecificCharacterSet = "ISO_IR 192"
 
 
 def _ovary_tracking_uid(source: Dataset, source_uid: str, laterality: str) -> str:
