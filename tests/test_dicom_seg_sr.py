@@ -595,6 +595,36 @@ def test_a_reviewers_name_outside_the_sources_character_set_is_written_in_utf8(
     assert _dciodvfy_errors(sr) == []
 
 
+def test_an_sr_written_again_with_the_side_a_reviewer_gave_cites_no_seg_of_the_other_side(tmp_path: Path) -> None:
+    """A still's reviewed SR said "Right" ovary and referenced the SEG's ovary segment, whose
+    anatomic region modifier says "Left", as the network was given: the SR and the object it
+    cites disagreed about the side. It now gives the ovary by its outline."""
+    from follicle_seg.artefacts import write_measurements
+    from follicle_seg.report.reviewed_sr import write_reviewed_srs
+    from follicle_seg.review import Decision, Review
+    from follicle_seg.state import StateStore
+
+    still = _source(tmp_path / "still.dcm")
+    result = dataclasses.replace(_result(still), key_frames=(0,), outlines=tuple(
+        (0, ident, tuple(int(v) for v in points.ravel())) for ident, points in _outlines()[0]))  # fmt: skip
+    uid = result.record.sop_instance_uid
+    write_seg(still, _labels(), tmp_path / "dicom" / f"{uid}_seg.dcm", laterality="L")
+    sr = write_measurements(tmp_path, result)
+    (ovary,) = hd.sr.srread(sr).content.get_volumetric_roi_measurement_groups()  # TID 1411: the SEG's ovary
+    assert ovary.referenced_segment is not None and ovary.finding_sites[0].laterality.meaning == "Left"
+    review = Review([Decision(2, "right", "AB", sop_instance_uid=uid)])
+    store = StateStore(tmp_path / "state.sqlite")
+    try:
+        assert write_reviewed_srs(tmp_path, [result], review, store, places={}) == 1
+    finally:
+        store.close()
+    written = hd.sr.srread(sr)
+    assert written.content.get_volumetric_roi_measurement_groups() == []
+    (ovary,) = written.content.get_planar_roi_measurement_groups(finding_type=codes.SCT.Ovary)
+    assert ovary.finding_sites[0].laterality.meaning == "Right" and ovary.roi is not None
+    assert _dciodvfy_errors(sr) == []
+
+
 def test_the_patient_and_study_modules_written_out_are_those_highdicom_copies() -> None:
     """The lists strip_identity removes by are written out; highdicom copies whole modules by its
     own (private) tables: a highdicom that copies an attribute more must fail here, not leak."""
