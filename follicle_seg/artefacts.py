@@ -220,12 +220,13 @@ def write_dicom(
 
 def write_measurements(
     out: Path, result: ImageResult, *, pseudonymised: bool = False, network: Network | None = None,
-    in_sweep: tuple[int, int] | None = None, verified_by: Sequence[str] = (),
+    in_sweep: tuple[int, int] | None = None, verified_by: Sequence[str] = (), cite_seg: bool = True,
 ) -> Path:
     """``dicom/<uid>_sr.dcm``, the SR of ``result`` drawn with its kept outlines (those of its
-    follicles and ovary on its key frames and its follicles' frames), referring to a still's SEG;
-    ``verified_by``: the reviewers whose decisions made ``result`` (the SR is then VERIFIED by
-    them, :func:`~follicle_seg.report.dicom_sr.write_sr`)."""
+    follicles and ovary on its key frames and its follicles' frames), referring to a still's SEG
+    unless not ``cite_seg`` (its ovary then on its outline); ``verified_by``: the reviewers whose
+    decisions made ``result`` (the SR is then VERIFIED by them,
+    :func:`~follicle_seg.report.dicom_sr.write_sr`)."""
     if result.outlines is None:  # (with_outlines): an SR without outlines, and no word of it
         raise ValueError(f"{result.path}: no outlines kept to draw its SR with")
     record = result.analysed_record()
@@ -239,7 +240,7 @@ def write_measurements(
     return write_sr(
         record.path,
         result,
-        seg_path=seg if record.n_frames == 1 and 0 in result.key_frames and seg.is_file() else None,
+        seg_path=seg if cite_seg and record.n_frames == 1 and 0 in result.key_frames and seg.is_file() else None,
         outlines=drawn,
         out_path=out / "dicom" / f"{record.sop_instance_uid}_sr.dcm",
         pseudonymised=pseudonymised,

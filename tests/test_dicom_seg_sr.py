@@ -94,7 +94,7 @@ def _outlines(frame: int = 0) -> dict[int, list[tuple[int, np.ndarray]]]:
 def _dciodvfy_errors(path: Path) -> list[str]:
     if shutil.which("dciodvfy") is None:
         pytest.skip("dciodvfy (Debian package dicom3tools) is not installed")
-    run = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True, timeout=60)
+    run = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True, errors="replace", timeout=60)
     return [line for line in (run.stdout + run.stderr).splitlines() if line.startswith("Error")]
 
 
@@ -204,13 +204,13 @@ def test_a_seg_says_the_side_of_its_ovary_and_follicles(tmp_path: Path) -> None:
 def test_a_reviewed_sr_is_final_and_a_pseudonymised_one_names_no_reviewer(tmp_path: Path) -> None:
     # a pseudonymised run names no person (docs/reliability.md): the reviewers' names were kept
     still = _source(tmp_path / "still.dcm")
-    for pseudonymised, names in ((False, ["Zoe Muller", "AB"]), (True, ["reviewer 1", "reviewer 2"])):
+    for pseudonymised, names in ((False, ["Zoë Müller", "AB"]), (True, ["reviewer 1", "reviewer 2"])):
         path = write_sr(still, _result(still), seg_path=None, outlines=_outlines(), out_path=tmp_path / f"{pseudonymised}.dcm",
                         pseudonymised=pseudonymised, verified_by=["Zoë Müller", "AB"])  # fmt: skip
         sr = pydicom.dcmread(path)
         assert (sr.VerificationFlag, sr.PreliminaryFlag) == ("VERIFIED", "FINAL")
         assert [str(o.VerifyingObserverName) for o in sr.VerifyingObserverSequence] == names
-        assert b"M\xc3\xbcller" not in path.read_bytes() and b"M\xfcller" not in path.read_bytes()
+        assert (b"M\xc3\xbcller" in path.read_bytes()) is not pseudonymised  # (UTF-8; not in a pseudonymised run)
     assert _dciodvfy_errors(tmp_path / "False.dcm") == []
 
 
@@ -580,6 +580,62 @@ def test_a_source_without_type_2_attributes_or_with_a_code_extension_charset_get
         assert list(written.SpecificCharacterSet) == ["", "ISO 2022 IR 87"]
         assert str(written.ReferringPhysicianName) == "Yamada^Tarou=山田^太郎"
         assert _dciodvfy_errors(path) == []
+
+
+@pytest.mark.parametrize(("charset", "physician", "written"), [
+    (None, "Doe^John", "ISO_IR 192"),
+    ("ISO_IR 100", "Núñez^José", "ISO_IR 100"),  # (Latin-1 writes the name: kept)
+    (["", "ISO 2022 IR 87"], "Yamada^Tarou=山田^太郎", "ISO_IR 192"),
+])
+def test_a_reviewers_name_outside_the_sources_character_set_is_written_in_utf8(
+    tmp_path: Path, charset, physician: str, written: str
+) -> None:
+    """An SR written again in review named its reviewer "José" in Latin-1 bytes under the
+    source's default repertoire: dciodvfy "Character invalid for character repertoire", and a
+    PACS showed "Jos?"."""
+    still = _source(tmp_path / "still.dcm")
+    ds = pydicom.dcmread(still)
+    if charset is not None:
+        ds.SpecificCharacterSet = charset
+    ds.ReferringPhysicianName = physician
+    ds.save_as(still)
+    sr = write_sr(still, _result(still), seg_path=None, outlines=_outlines(), out_path=tmp_path / "sr.dcm",
+                  verified_by=("José", "AB"))  # fmt: skip
+    ds = pydicom.dcmread(sr)
+    assert ds.SpecificCharacterSet == written and ds.VerificationFlag == "VERIFIED"
+    assert [str(o.VerifyingObserverName) for o in ds.VerifyingObserverSequence] == ["José", "AB"]
+    assert str(ds.ReferringPhysicianName) == physician
+    assert _dciodvfy_errors(sr) == []
+
+
+def test_an_sr_written_again_with_the_side_a_reviewer_gave_cites_no_seg_of_the_other_side(tmp_path: Path) -> None:
+    """A still's reviewed SR said "Right" ovary and referenced the SEG's ovary segment, whose
+    anatomic region modifier says "Left", as the network was given: the SR and the object it
+    cites disagreed about the side. It now gives the ovary by its outline."""
+    from follicle_seg.artefacts import write_measurements
+    from follicle_seg.report.reviewed_sr import write_reviewed_srs
+    from follicle_seg.review import Decision, Review
+    from follicle_seg.state import StateStore
+
+    still = _source(tmp_path / "still.dcm")
+    result = dataclasses.replace(_result(still), key_frames=(0,), outlines=tuple(
+        (0, ident, tuple(int(v) for v in points.ravel())) for ident, points in _outlines()[0]))  # fmt: skip
+    uid = result.record.sop_instance_uid
+    write_seg(still, _labels(), tmp_path / "dicom" / f"{uid}_seg.dcm", laterality="L")
+    sr = write_measurements(tmp_path, result)
+    (ovary,) = hd.sr.srread(sr).content.get_volumetric_roi_measurement_groups()  # TID 1411: the SEG's ovary
+    assert ovary.referenced_segment is not None and ovary.finding_sites[0].laterality.meaning == "Left"
+    review = Review([Decision(2, "right", "AB", sop_instance_uid=uid)])
+    store = StateStore(tmp_path / "state.sqlite")
+    try:
+        assert write_reviewed_srs(tmp_path, [result], review, store, places={}) == 1
+    finally:
+        store.close()
+    written = hd.sr.srread(sr)
+    assert written.content.get_volumetric_roi_measurement_groups() == []
+    (ovary,) = written.content.get_planar_roi_measurement_groups(finding_type=codes.SCT.Ovary)
+    assert ovary.finding_sites[0].laterality.meaning == "Right" and ovary.roi is not None
+    assert _dciodvfy_errors(sr) == []
 
 
 def test_the_patient_and_study_modules_written_out_are_those_highdicom_copies() -> None:

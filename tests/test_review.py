@@ -645,7 +645,7 @@ def test_a_review_writes_again_the_srs_it_changes_and_gives_the_networks_back_on
     assert observers == ["AB"] and uid != before[f"{rejected.sop_instance_uid}_sr.dcm"]
     uid, observers, groups, side, count = _sr(out, candidate.sop_instance_uid)  # accepted, with its outline
     assert groups == {"follicle 1": True, f"follicle {candidate.follicle_id}": True} and count == 2
-    assert observers == ["Zoe Muller"]
+    assert observers == ["Zoë Müller"]
     assert _sr(out, unknown)[1] == ["AB"] and _sr(out, unknown)[3] == "Right"
     changed = {p for p in srs if pydicom.dcmread(out / "dicom" / p).SOPInstanceUID != before[p]}
     assert changed == {f"{u}_sr.dcm" for u in (rejected.sop_instance_uid, candidate.sop_instance_uid, unknown)}

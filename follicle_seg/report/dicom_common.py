@@ -318,6 +318,27 @@ def fit_charset(charsets: str | MultiValue, *, spell_out: bool = True) -> str | 
     return charsets if charsets in _SINGLE_CHARSETS else _charset_term(charsets)
 
 
+def spells(charsets: str | MultiValue | None, text: str) -> bool:
+    """Whether an object whose Specific Character Set is ``charsets`` (as :func:`fit_charset`
+    gives it) can write ``text``: ASCII always, other characters in one of its repertoires only
+    (the default repertoire has none: pydicom wrote "José" in Latin-1 without saying so).
+
+    >>> spells(None, "AB"), spells(None, "José"), spells("ISO_IR 100", "José"), spells("ISO_IR 100", "Łukasz")
+    (True, False, True, False)
+    """
+    if text.isascii():
+        return True
+    for value in [charsets] if isinstance(charsets, str) else list(charsets or ()):
+        codec = python_encoding.get(value)
+        if codec is not None and codec != default_encoding:
+            try:
+                text.encode(codec)
+                return True
+            except UnicodeEncodeError:
+                continue
+    return False
+
+
 #: The single character sets highdicom takes (code extensions need several values).
 _SINGLE_CHARSETS = frozenset(v.value for v in hd.SpecificCharacterSetValues if not v.value.startswith("ISO 2022"))
 
@@ -466,7 +487,8 @@ def keep_source_charset(ds: Dataset, source_path: str | Path) -> None:
     as another encoding and showed a Japanese name copied from the source garbled."""
     original = read_dicom(Path(source_path), stop_before_pixels=True, specific_tags=["SpecificCharacterSet"]).get(
         "SpecificCharacterSet")  # fmt: skip
-    if isinstance(original, MultiValue) and original and not original[0]:
+    written = ds.get("SpecificCharacterSet")  # (not when another was chosen: UTF-8 for a reviewer's name)
+    if isinstance(original, MultiValue) and original and not original[0] and isinstance(written, MultiValue):
         ds.SpecificCharacterSet = list(original)
 
 

@@ -37,7 +37,6 @@ SCOORD coordinates follow PS3.3 C.18.6.1.2: the top-left corner of the top-left 
 from __future__ import annotations
 
 import hashlib
-import unicodedata
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -78,6 +77,7 @@ from follicle_seg.report.dicom_common import (
     refer_to_source,
     save_atomic,
     source_instance_number,
+    spells,
     strip_identity,
 )
 from follicle_seg.tracking import DIAMETER_DECIMALS
@@ -288,8 +288,9 @@ def write_sr(
 def _verify(sr: Dataset, reviewers: Sequence[str], *, pseudonymised: bool = False) -> None:
     """Mark ``sr`` VERIFIED (and FINAL) by ``reviewers`` (PS3.3 C.17.2: each a Verifying Observer,
     at the report's content date and time; their organisation, Type 1, is not known:
-    ``unknown``), named as ``review.csv`` names them in ASCII (:func:`observer_name`), or
-    ``reviewer 1``, ``reviewer 2`` in a pseudonymised run, which names no person."""
+    ``unknown``), named as ``review.csv`` names them (:func:`observer_name`), in UTF-8 when the
+    source's character set cannot write a name; ``reviewer 1``, ``reviewer 2`` in a pseudonymised
+    run, which names no person."""
     sr.VerificationFlag = "VERIFIED"
     sr.PreliminaryFlag = "FINAL"
     observers = []
@@ -301,18 +302,19 @@ def _verify(sr: Dataset, reviewers: Sequence[str], *, pseudonymised: bool = Fals
         item.VerificationDateTime = f"{sr.ContentDate}{sr.ContentTime}"
         observers.append(item)
     sr.VerifyingObserverSequence = observers
+    names = "".join(str(o.VerifyingObserverName) for o in observers)
+    if not spells(sr.get("SpecificCharacterSet"), names):  # a name the source's repertoire lacks
+        sr.SpecificCharacterSet = "ISO_IR 192"
 
 
 def observer_name(name: str) -> str:
-    """A reviewer's name as a DICOM person name in ASCII, whatever the SR's character set: accents
-    dropped, a backslash (a value separator) a space, other characters left out, 64 at most (a
-    name outside the set made the SR invalid, one with a backslash two names).
+    r"""A reviewer's name as one DICOM person name: a backslash (a value separator: two names) a
+    space, control characters left out, 64 characters at most.
 
-    >>> observer_name("Zoë Müller"), observer_name("A\\B"), observer_name("李")
-    ('Zoe Muller', 'A B', 'reviewer')
+    >>> observer_name("Zoë Müller"), observer_name("A\\B"), observer_name("\t")
+    ('Zoë Müller', 'A B', 'reviewer')
     """
-    plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().replace("\\", " ")
-    plain = "".join(c for c in plain if " " <= c <= "~").strip()
+    plain = "".join(c for c in name.replace("\\", " ") if c.isprintable()).strip()
     return plain[:64] or "reviewer"
 
 

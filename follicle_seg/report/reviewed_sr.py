@@ -6,7 +6,8 @@ follicle the reviewer rejected. So the SR of each analysed image that a decision
 follicle said ``not_follicle``, a candidate said ``follicle``, a side given) is written again from
 the image as reviewed, with the outlines the run state keeps (``ImageResult.outlines``): its
 follicles and their measurements as ``follicles.csv`` gives them, its count as theirs, its side as
-decided, VERIFIED by the reviewers, under a new SOP Instance UID. An image no decision changes any
+decided (its ovary then on its outline, not the SEG's ovary segment, which says the side as
+analysed), VERIFIED by the reviewers, under a new SOP Instance UID. An image no decision changes any
 more gets the network's SR back, under its UID as before. The run state notes what each SR written
 again says, so a run with the same review writes none again. The SEGs stay the network's: the
 masks are not kept.
@@ -45,8 +46,9 @@ def write_reviewed_srs(
         if not (out / "dicom" / f"{uid}_sr.dcm").is_file():
             continue
         reviewed, reviewers = review.of_image(r)
-        says = (repr(([f.follicle_id for f in reviewed.follicles], reviewed.analysed_record().laterality, reviewers))
-                if reviewers else None)  # fmt: skip
+        side = reviewed.analysed_record().laterality
+        moved = side != r.analysed_record().laterality  # not citing the SEG's ovary segment, of the side as analysed
+        says = repr(([f.follicle_id for f in reviewed.follicles], side, reviewers, not moved)) if reviewers else None
         if said.get(uid) == says:
             continue
         if r.outlines is None:  # analysed before outlines were kept
@@ -54,7 +56,7 @@ def write_reviewed_srs(
             continue
         try:
             write_measurements(out, reviewed, pseudonymised=pseudonymised, network=network, in_sweep=places.get(uid),
-                               verified_by=reviewers)  # fmt: skip
+                               verified_by=reviewers, cite_seg=not moved)  # fmt: skip
         except Exception as exc:  # noqa: BLE001 - one image's SR, as the engine's DICOM_NOT_WRITTEN
             left.append(f"{r.path}: its SR could not be written as reviewed ({type(exc).__name__}: {exc})")
             continue
