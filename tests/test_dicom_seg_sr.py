@@ -628,7 +628,7 @@ def test_an_sr_written_again_with_the_side_a_reviewer_gave_cites_no_seg_of_the_o
     review = Review([Decision(2, "right", "AB", sop_instance_uid=uid)])
     store = StateStore(tmp_path / "state.sqlite")
     try:
-        assert write_reviewed_srs(tmp_path, [result], review, store, places={}) == 1
+        assert write_reviewed_srs(tmp_path, [result], review, store, places={}) == (1, [])
     finally:
         store.close()
     written = hd.sr.srread(sr)
