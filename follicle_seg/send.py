@@ -390,9 +390,10 @@ def _store(assoc, path: Path, context: tuple[str, str], patient_of: Callable[[Pa
         for keyword in PATIENT_FILLED:
             if source.get(keyword):
                 setattr(ds, keyword, source[keyword].value)
-        # the name's characters as the source has them, in a defined term (the source's may be misspelt)
+        # the name's characters as the source has them, in a defined term (the source's may be misspelt);
+        # an object in UTF-8 already (a reviewer's name the source's set lacks) writes them as it is
         fit = fit_charset(source.SpecificCharacterSet, spell_out=False) if "SpecificCharacterSet" in source else None
-        if fit is not None and fit != ds.get("SpecificCharacterSet"):
+        if fit is not None and fit != ds.get("SpecificCharacterSet") and ds.get("SpecificCharacterSet") != "ISO_IR 192":
             ds.SpecificCharacterSet = fit
     try:
         status = assoc.send_c_store(ds)

@@ -482,3 +482,23 @@ def test_a_run_that_may_be_pseudonymised_never_gets_real_names(tmp_path: Path) -
     (tmp_path / "images.csv").write_text(f"path,sop_instance_uid,patient_id,status\n{tmp_path / 'a.dcm'},"
                                          f"{source.SOPInstanceUID},P0123456789ab,ok\n")  # fmt: skip
     assert Patients(tmp_path)(sr) is None
+
+
+def test_an_object_in_utf8_keeps_it_when_its_latin1_source_lends_the_name(scp: Scp, tmp_path: Path) -> None:
+    """A reviewed SR in UTF-8 (a reviewer's name Latin-1 lacks) was relabelled with its source's
+    ISO_IR 100 to lend the patient's name: the PACS got the reviewer's name garbled (review)."""
+    from follicle_seg.send import Patients
+
+    source = pydicom.dcmread(SAMPLES / "mono_left.dcm")
+    source.SpecificCharacterSet, source.PatientName = "ISO_IR 100", "Müller^Anna"
+    (tmp_path / "in").mkdir()
+    source.save_as(tmp_path / "in" / "a.dcm")
+    out = tmp_path / "run"
+    run([tmp_path / "in"], RunOptions(out=out, overlays=False, report=False))
+    [sr] = [p for p in run_objects(out) if p.name.endswith("_sr.dcm")]
+    ds = pydicom.dcmread(sr)
+    ds.SpecificCharacterSet, ds.ContentCreatorName = "ISO_IR 192", "Łukasz"
+    ds.save_as(sr)
+    assert [r.status for r in send([sr], scp.destination, patient_of=Patients(out))] == ["sent"]
+    assert list(scp.charsets.values()) == ["ISO_IR 192"]
+    assert {got for got, _ in scp.patients.values()} == {"Müller^Anna"}
