@@ -16,6 +16,7 @@ from typing import Any, Optional
 
 import typer
 
+from follicle_seg.cliargs import nonempty_path
 from follicle_seg.errors import FollicleSegError
 from follicle_seg.interrupt import sigterm_as_interrupt
 
@@ -89,9 +90,9 @@ def _log(message: str) -> None:
 
 
 def train_command(
-    out: Path = typer.Option(..., "--out", help="Bundle folder to write (models/model.pt, configs/)."),
+    out: Path = typer.Option(..., "--out", parser=nonempty_path, help="Bundle folder to write (models/model.pt, configs/)."),
     data: Optional[Path] = typer.Option(
-        None, "--data", help="Annotated frames: DIR/images/NAME.png + DIR/masks/NAME.png (0-3; or .nii/.nii.gz), or DICOM images + DICOM SEG."
+        None, "--data", parser=nonempty_path, help="Annotated frames: DIR/images/NAME.png + DIR/masks/NAME.png (0-3; or .nii/.nii.gz), or DICOM images + DICOM SEG."
     ),
     data_share: float = typer.Option(
         0.0, "--data-share", help="With --synthetic: share of training draws from --data frames (0: one draw each)."
@@ -110,14 +111,14 @@ def train_command(
         "look-alike (default: 0, off).",
     ),
     init: Optional[Path] = typer.Option(
-        None, "--init", help="Start from a bundle's weights: 'shipped' (the weights this package ships, wherever it "
+        None, "--init", parser=nonempty_path, help="Start from a bundle's weights: 'shipped' (the weights this package ships, wherever it "
         "is installed) or a bundle's models/model.pt.",
     ),
     val_fraction: float = typer.Option(
         0.2, "--val-fraction", help="Share of --data frames held out, whole sources at a time (0: none; below 1)."
     ),
     val_data: Optional[Path] = typer.Option(
-        None, "--val-data", help="Held-out annotated frames (same layout as --data) instead of a share of --data."
+        None, "--val-data", parser=nonempty_path, help="Held-out annotated frames (same layout as --data) instead of a share of --data."
     ),
     max_steps: int = typer.Option(4000, "--max-steps", min=1, help="Optimiser steps at most."),
     minutes: float = typer.Option(40.0, "--minutes", help="Wall-time limit of the training loop (> 0)."),
@@ -149,12 +150,12 @@ def train_command(
         help="Probability per batch of MixStyle (feature statistics mixed between samples) on the first "
         "two encoder blocks (default: 0, off).",
     ),
-    checkpoints: Optional[Path] = typer.Option(None, "--checkpoints", help="Folder for the weights at every validation."),
+    checkpoints: Optional[Path] = typer.Option(None, "--checkpoints", parser=nonempty_path, help="Folder for the weights at every validation."),
     keep_checkpoints: int = typer.Option(
         5, "--keep-checkpoints", min=0,
         help="With --checkpoints: keep those of the last K validations and the best one (0: every one).",
     ),
-    cache: Path = typer.Option(Path("runs/cache"), "--cache", help="Folder for the synthetic frame cache."),
+    cache: Path = typer.Option(Path("runs/cache"), "--cache", parser=nonempty_path, help="Folder for the synthetic frame cache."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
 ) -> None:
     """Train the network, or fine-tune it on your own annotated frames.
@@ -421,9 +422,9 @@ def _warn_empty_masks(pairs: list[Any]) -> None:
 
 
 def evaluate_command(
-    weights: Optional[Path] = typer.Option(None, "--weights", help="models/model.pt of a bundle (default: shipped)."),
+    weights: Optional[Path] = typer.Option(None, "--weights", parser=nonempty_path, help="models/model.pt of a bundle (default: shipped)."),
     data: Optional[Path] = typer.Option(
-        None, "--data", help="Annotated frames (PNG or NIfTI: images/, masks/, spacing.csv; or DICOM + DICOM SEG) instead of synthetic ones."
+        None, "--data", parser=nonempty_path, help="Annotated frames (PNG or NIfTI: images/, masks/, spacing.csv; or DICOM + DICOM SEG) instead of synthetic ones."
     ),
     n: int = typer.Option(100, "--n", min=1, help="Number of held-out synthetic frames."),
     seed_start: int = typer.Option(EVAL_SEEDS_START, "--seed-start", help="First synthetic seed (never trained on)."),
@@ -447,7 +448,7 @@ def evaluate_command(
         help="Also score the network's follicles inside the true ovary (error analysis: what a wrong or missed "
              "ovary costs the follicle figures).",
     ),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the metrics as JSON here."),
+    json_out: Optional[Path] = typer.Option(None, "--json", parser=nonempty_path, help="Write the metrics as JSON here."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
     batch_size: int = typer.Option(8, "--batch-size", min=1),
 ) -> None:
