@@ -214,7 +214,7 @@ def demo(
     out: Path = typer.Option(Path("demo_out"), "--out", "-o", parser=nonempty_path, help="Output folder."),
     patients: int = typer.Option(3, min=1, help="Synthetic patients."),
     visits: int = typer.Option(3, min=1, help="Visits per patient."),
-    seed: int = typer.Option(0, help="Random seed of the synthetic study."),
+    seed: int = typer.Option(0, min=0, help="Random seed of the synthetic study."),
 ) -> None:
     """Make a small synthetic study, run the pipeline on it and print where the report is.
 
@@ -261,7 +261,7 @@ def send(
     to: str = typer.Option(..., "--to", help="Destination PACS as AET@HOST:PORT."),
     sources: bool = typer.Option(False, "--sources", help="Also send the run's analysed source files."),
     calling_aet: str = typer.Option("FOLLICLE_SEG", "--calling-aet", help="Our AE title."),
-    timeout: float = typer.Option(30.0, min=1.0, help="Seconds to wait for the PACS at each step."),
+    timeout: float = typer.Option(30.0, min=1.0, max=3600.0, help="Seconds to wait for the PACS at each step (1-3600)."),
     again: bool = typer.Option(False, "--again", help="Also send the files this destination stored before (OUT/sent.csv)."),
 ) -> None:
     """Send a run's DICOM SEG and SR objects to a PACS (DICOM C-STORE).

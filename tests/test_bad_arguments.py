@@ -40,3 +40,45 @@ def test_an_empty_path_is_a_usage_error_not_the_current_folder(args, tmp_path, m
     output = _usage_error(args)
     assert "an empty path (an unset shell variable?)" in output
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("args", "option"), [
+    (["--shift", "nan"], "--shift"),
+    (["--shift", "inf"], "--shift"),
+    (["--shift", "-1"], "--shift"),
+    (["--shift", "100"], "--shift"),
+    (["--seed-start", "-1"], "--seed-start"),
+])  # fmt: skip
+def test_evaluate_refuses_a_shift_or_seed_out_of_range(args, option):
+    """``evaluate --shift nan`` (or inf, -1, 100) and ``--seed-start -1`` stopped with a
+    ValueError, OverflowError or IndexError traceback from the frame generator, exit 1."""
+    assert f"'{option}'" in _usage_error(["evaluate", "--n", "1", "--no-baseline", *args])
+
+
+@pytest.mark.parametrize(("args", "option"), [
+    (["--lr", "inf"], "--lr"),
+    (["--weight-decay", "inf"], "--weight-decay"),
+    (["--frame-zoom", "inf"], "--frame-zoom"),
+    (["--frame-zoom", "1000"], "--frame-zoom"),
+    (["--background-crops", "inf"], "--background-crops"),
+])  # fmt: skip
+def test_train_refuses_an_infinite_or_huge_setting_before_any_data(args, option, tmp_path):
+    """``train --lr inf`` or ``--weight-decay inf`` wrote a bundle whose weights were all NaN
+    (586,185 of 587,387 values) and reported it "improved"; ``--frame-zoom inf`` stopped with a
+    RuntimeError traceback from the transform."""
+    output = _usage_error(["train", "--out", str(tmp_path / "bundle"), "--synthetic", "2", "--max-steps", "1",
+                           "--minutes", "0.2", "--cache", str(tmp_path / "cache"), *args])  # fmt: skip
+    assert option in output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_send_refuses_an_infinite_timeout(tmp_path):
+    """``send --timeout inf`` stopped with an OverflowError traceback from the socket."""
+    assert "'--timeout'" in _usage_error(["send", str(tmp_path), "--to", "PACS@localhost:104", "--timeout", "inf"])
+
+
+def test_demo_refuses_a_negative_seed_as_a_usage_error(tmp_path):
+    """``demo --seed -1`` said "cannot write the study: Need patients >= 1, ..." as if the
+    folder could not be written."""
+    assert "'--seed'" in _usage_error(["demo", "--out", str(tmp_path / "demo"), "--seed", "-1"])
+    assert list(tmp_path.iterdir()) == []

@@ -8,6 +8,7 @@ Parsing only; the work is done in :mod:`follicle_seg.model.train` and
 from __future__ import annotations
 
 import json
+import math
 import shlex
 import sys
 from functools import partial
@@ -125,7 +126,7 @@ def train_command(
     batch_size: int = typer.Option(8, "--batch-size", min=1),
     crop: int = typer.Option(192, "--crop", min=16, help="Training crop side in pixels at 0.3 mm/px."),
     learning_rate: float = typer.Option(2e-3, "--lr", help="Peak learning rate (> 0)."),
-    weight_decay: float = typer.Option(1e-4, "--weight-decay", min=0.0, help="AdamW weight decay."),
+    weight_decay: float = typer.Option(1e-4, "--weight-decay", min=0.0, max=1.0, help="AdamW weight decay (0-1)."),
     network: str = typer.Option(
         "unet_res", "--network", help="Architecture trained from scratch (ignored with --init, which keeps its own)."
     ),
@@ -141,8 +142,8 @@ def train_command(
         "(default: weight 1, centred anywhere).",
     ),
     frame_zoom: Optional[float] = typer.Option(
-        None, "--frame-zoom", min=1.0,
-        help="Rescale 80 % of the training frames by a factor between 1/F and F (log-uniform) before "
+        None, "--frame-zoom", min=1.0, max=4.0,
+        help="Rescale 80 % of the training frames by a factor between 1/F and F (log-uniform, F 1-4) before "
         "cropping, as a capture of unknown depth would be (default: off).",
     ),
     mixstyle: float = typer.Option(
@@ -211,6 +212,9 @@ def train_command(
     for value, name in ((minutes, "--minutes"), (learning_rate, "--lr")):
         if not value > 0:
             raise typer.BadParameter(f"must be above 0, not {value}.", param_hint=name)
+    for value, name in ((learning_rate, "--lr"), (background_crops or 0.0, "--background-crops")):
+        if not math.isfinite(value):  # (--lr inf: every weight NaN after the first step)
+            raise typer.BadParameter(f"must be a finite number, not {value}.", param_hint=name)
     if not 0.0 <= ema < 1.0:
         raise typer.BadParameter(f"must lie in [0, 1) (0: off), not {ema}.", param_hint="--ema")
     _check_shares(layered_share, patchwork_share)
@@ -427,8 +431,10 @@ def evaluate_command(
         None, "--data", parser=nonempty_path, help="Annotated frames (PNG or NIfTI: images/, masks/, spacing.csv; or DICOM + DICOM SEG) instead of synthetic ones."
     ),
     n: int = typer.Option(100, "--n", min=1, help="Number of held-out synthetic frames."),
-    seed_start: int = typer.Option(EVAL_SEEDS_START, "--seed-start", help="First synthetic seed (never trained on)."),
-    shift: float = typer.Option(0.5, "--shift", help="How far generator settings go outside the training ranges."),
+    seed_start: int = typer.Option(EVAL_SEEDS_START, "--seed-start", min=0, help="First synthetic seed (never trained on)."),
+    shift: float = typer.Option(
+        0.5, "--shift", min=0.0, max=5.0, help="How far generator settings go outside the training ranges (0: inside them; 5 at most)."
+    ),
     style: Optional[str] = typer.Option(None, "--style", help="One style family only (default: random mix)."),
     layered_share: float = typer.Option(
         0.0, "--layered-share", min=0.0, max=1.0, help="Share of the random mix from the layered generator (0-1)."
