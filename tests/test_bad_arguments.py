@@ -3,12 +3,15 @@ never a traceback, nothing written."""
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from follicle_seg.cli import app
+from follicle_seg.io.tables import CohortError, read_cohort
+from follicle_seg.review import Review, ReviewError
 
 SAMPLE = Path(__file__).parent.parent / "data_samples" / "mono_left.dcm"
 
@@ -82,3 +85,30 @@ def test_demo_refuses_a_negative_seed_as_a_usage_error(tmp_path):
     folder could not be written."""
     assert "'--seed'" in _usage_error(["demo", "--out", str(tmp_path / "demo"), "--seed", "-1"])
     assert list(tmp_path.iterdir()) == []
+
+
+def _workbook(path: Path) -> Path:
+    with zipfile.ZipFile(path, "w") as book:  # what an .xlsx is
+        book.writestr("[Content_Types].xml", "<Types/>")
+        book.writestr("xl/workbook.xml", "<workbook/>")
+    return path
+
+
+@pytest.mark.parametrize(("data", "what"), [
+    (None, "a workbook (.xlsx or .ods: a zip file), not CSV"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(200), "a workbook (.xls), not CSV"),
+    (b"patient_id,group\x00\x00\x01\x02", "not a text file"),
+])  # fmt: skip
+def test_a_workbook_saved_under_a_csv_name_is_said_in_one_line(tmp_path, data, what):
+    """A cohort .xlsx renamed .csv was refused with "missing column(s) patient_id, group; found
+    pk\\x03\\x04..." and the zip's bytes (control characters included) printed on the console;
+    a review.csv likewise ("no decision column (found 'PK\\x03\\x04...')")."""
+    path = tmp_path / "cohort.csv"
+    _workbook(path) if data is None else path.write_bytes(data)
+    with pytest.raises(CohortError) as cohort:
+        read_cohort(path)
+    with pytest.raises(ReviewError) as review:
+        Review.read(path)
+    for message in (str(cohort.value), str(review.value)):
+        assert message.startswith(f"{path}: ") and what in message and 'save it as "CSV UTF-8"' in message
+        assert message.isprintable()
