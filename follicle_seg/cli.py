@@ -17,6 +17,7 @@ from typing import Optional
 
 import typer
 
+from follicle_seg.cliargs import nonempty_path
 from follicle_seg.model.cli import evaluate_command, train_command
 from follicle_seg.interrupt import sigterm_as_interrupt
 from follicle_seg.options import RunOptions
@@ -47,7 +48,7 @@ def _root(
 
 @app.command()
 def inspect(
-    files: list[Path] = typer.Argument(..., help="DICOM files or folders (searched recursively)."),
+    files: list[Path] = typer.Argument(..., parser=nonempty_path, help="DICOM files or folders (searched recursively)."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list, one object per file."),
 ) -> None:
     """Show what ingestion sees in each file: calibration, region, side, and why it would be rejected.
@@ -95,9 +96,9 @@ _RUN = RunOptions(out=Path("."))
 
 @app.command()
 def run(
-    inputs: list[Path] = typer.Argument(..., help="DICOM files or folders (searched recursively, any file name)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Output folder (tables, overlays, report, DICOM)."),
-    cohort: Optional[Path] = typer.Option(None, help="CSV with patient_id, group[, baseline_date YYYY-MM-DD] (separated by commas, semicolons or tabs; "
+    inputs: list[Path] = typer.Argument(..., parser=nonempty_path, help="DICOM files or folders (searched recursively, any file name)."),
+    out: Path = typer.Option(..., "--out", "-o", parser=nonempty_path, help="Output folder (tables, overlays, report, DICOM)."),
+    cohort: Optional[Path] = typer.Option(None, parser=nonempty_path, help="CSV with patient_id, group[, baseline_date YYYY-MM-DD] (separated by commas, semicolons or tabs; "
         "UTF-8, Windows-1252 or UTF-16, as a spreadsheet saves it)."),
     device: str = typer.Option(_RUN.device, help="auto | cpu | cuda[:N] (auto picks CUDA when present)."),
     batch_size: int = typer.Option(_RUN.batch_size, min=1, help="Frames per network batch (halved on a GPU that runs out of memory)."),
@@ -112,9 +113,9 @@ def run(
         "for the worksheet's side lines (the text a machine burns in around the scan area, a patient's name "
         "included, is in them).",
     ),
-    weights: Optional[Path] = typer.Option(None, help="Model weights (default: the shipped models/model.pt)."),
+    weights: Optional[Path] = typer.Option(None, parser=nonempty_path, help="Model weights (default: the shipped models/model.pt)."),
     pseudonymize: Optional[Path] = typer.Option(
-        None, "--pseudonymize", help="Key file: replace PatientID by a stable HMAC pseudonym in every output (input paths are kept, made absolute)."
+        None, "--pseudonymize", parser=nonempty_path, help="Key file: replace PatientID by a stable HMAC pseudonym in every output (input paths are kept, made absolute)."
     ),
     executor: str = typer.Option(_RUN.executor, help="local | dask"),
     scheduler: Optional[str] = typer.Option(None, help="Dask scheduler address (default: a LocalCluster)."),
@@ -210,10 +211,10 @@ def _run_with_progress(inputs, options, *, quiet: bool = False):
 
 @app.command()
 def demo(
-    out: Path = typer.Option(Path("demo_out"), "--out", "-o", help="Output folder."),
+    out: Path = typer.Option(Path("demo_out"), "--out", "-o", parser=nonempty_path, help="Output folder."),
     patients: int = typer.Option(3, min=1, help="Synthetic patients."),
     visits: int = typer.Option(3, min=1, help="Visits per patient."),
-    seed: int = typer.Option(0, help="Random seed of the synthetic study."),
+    seed: int = typer.Option(0, min=0, help="Random seed of the synthetic study."),
 ) -> None:
     """Make a small synthetic study, run the pipeline on it and print where the report is.
 
@@ -256,11 +257,11 @@ def _echo_review(summary) -> None:
 
 @app.command()
 def send(
-    out: Path = typer.Argument(..., help="The --out folder of a run."),
+    out: Path = typer.Argument(..., parser=nonempty_path, help="The --out folder of a run."),
     to: str = typer.Option(..., "--to", help="Destination PACS as AET@HOST:PORT."),
     sources: bool = typer.Option(False, "--sources", help="Also send the run's analysed source files."),
     calling_aet: str = typer.Option("FOLLICLE_SEG", "--calling-aet", help="Our AE title."),
-    timeout: float = typer.Option(30.0, min=1.0, help="Seconds to wait for the PACS at each step."),
+    timeout: float = typer.Option(30.0, min=1.0, max=3600.0, help="Seconds to wait for the PACS at each step (1-3600)."),
     again: bool = typer.Option(False, "--again", help="Also send the files this destination stored before (OUT/sent.csv)."),
 ) -> None:
     """Send a run's DICOM SEG and SR objects to a PACS (DICOM C-STORE).

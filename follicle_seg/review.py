@@ -164,6 +164,8 @@ class Review:
                               '"CSV UTF-8"') from None  # fmt: skip
         except (OSError, csv.Error) as exc:
             raise ReviewError(f"{path}: cannot read the review file ({exc})") from None
+        except ValueError as exc:  # a workbook, not text (:func:`spreadsheet_text`)
+            raise ReviewError(f"{path}: {exc}") from None
         if "decision" not in columns and head.strip():  # (an empty file is no review)
             raise ReviewError(f"{path}: no decision column (found {head.strip()[:120]!r}): save "
                               "review_worksheet.csv, decisions written in, as CSV under this name")  # fmt: skip

@@ -104,14 +104,25 @@ def test_weights_without_bundle_metadata_are_refused(tmp_path: Path) -> None:
         load_network(tmp_path / "models")
 
 
-def test_a_non_state_dict_with_matching_checksum_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("content", "message"), [
+    ({"model": torch.nn.Linear(2, 2)}, "not a state dict of tensors alone, which is all that is loaded"),
+    ({"weight": torch.zeros(2)}, "weights do not fit the network (Error(s) in loading state_dict for UNet: Missing key(s)"),
+])  # fmt: skip
+def test_weights_that_do_not_load_are_said_in_one_line(tmp_path: Path, content: dict, message: str) -> None:
+    """A whole model saved as the weights (its sha256 in the metadata) was refused with torch's
+    message: 8 lines with terminal escape codes, advising to load it with weights_only=False
+    ("arbitrary code execution"); a state dict of another network with 5,163 characters on 40
+    lines naming every key."""
     weights = _copy_bundle(tmp_path)
-    torch.save({"weight": torch.zeros(2)}, weights)
+    torch.save(content, weights)
     metadata = json.loads((tmp_path / METADATA).read_text())
     metadata["weights_sha256"] = file_sha256(weights)
     (tmp_path / METADATA).write_text(json.dumps(metadata))
-    with pytest.raises(ModelError, match="do not fit"):
+    with pytest.raises(ModelError) as refused:
         load_network(weights)
+    said = str(refused.value)
+    assert said.startswith(f"{weights}: {message}") and said.isprintable() and len(said) < 400
+    assert "weights_only" not in said
 
 
 def test_a_bundle_naming_an_unknown_network_is_refused(tmp_path: Path) -> None:

@@ -122,6 +122,8 @@ def read_cohort(path: str | Path) -> pd.DataFrame:
         raise CohortError(path, 'cannot read the cohort CSV (neither UTF-8 nor Windows-1252): save it as "CSV UTF-8"') from None
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise CohortError(path, f"cannot read the cohort CSV ({str(exc).strip()})") from exc
+    except ValueError as exc:  # a workbook, not text (:func:`spreadsheet_text`)
+        raise CohortError(path, str(exc)) from None
     names = [n.strip() for n in header]  # as written: pandas renames a repeated name ("group.1")
     for column in COHORT_REQUIRED + COHORT_OPTIONAL:
         same = [repr(n) for n in names if _cohort_column(n) == column]  # each would be read as this column
@@ -168,13 +170,31 @@ def _cohort_column(name: str) -> str:
 def spreadsheet_text(data: bytes) -> str:
     """A CSV file's text as a spreadsheet saves it: UTF-16 when it starts with its byte order mark
     (Excel's "Unicode Text"), else UTF-8 (a BOM dropped), else Windows-1252, what Windows Excel
-    saves as "CSV (Comma delimited)"."""
+    saves as "CSV (Comma delimited)".
+
+    Raises
+    ------
+    UnicodeDecodeError
+        If the bytes are none of these.
+    ValueError
+        If they are a workbook (``.xlsx``, ``.xls``) or another file that is not text (NUL
+        bytes), whose bytes were read as column names: the message says what they are.
+    """
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 with its byte order mark ("Unicode Text")
         return data.decode("utf-16")
+    for magic, what in _WORKBOOKS:
+        if data.startswith(magic):
+            raise ValueError(f'{what}, not CSV: save it as "CSV UTF-8"')
+    if b"\x00" in data:
+        raise ValueError('not a text file (it holds NUL bytes): save it as "CSV UTF-8"')
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         return data.decode("cp1252")
+
+
+#: How a spreadsheet's own file begins, and what it is.
+_WORKBOOKS = ((b"PK\x03\x04", "a workbook (.xlsx or .ods: a zip file)"), (b"\xd0\xcf\x11\xe0", "a workbook (.xls)"))
 
 
 def spreadsheet_delimiter(header: str) -> str:

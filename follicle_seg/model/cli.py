@@ -8,6 +8,7 @@ Parsing only; the work is done in :mod:`follicle_seg.model.train` and
 from __future__ import annotations
 
 import json
+import math
 import shlex
 import sys
 from functools import partial
@@ -16,6 +17,7 @@ from typing import Any, Optional
 
 import typer
 
+from follicle_seg.cliargs import nonempty_path
 from follicle_seg.errors import FollicleSegError
 from follicle_seg.interrupt import sigterm_as_interrupt
 
@@ -97,9 +99,9 @@ def _log(message: str) -> None:
 
 
 def train_command(
-    out: Path = typer.Option(..., "--out", help="Bundle folder to write (models/model.pt, configs/)."),
+    out: Path = typer.Option(..., "--out", parser=nonempty_path, help="Bundle folder to write (models/model.pt, configs/)."),
     data: Optional[Path] = typer.Option(
-        None, "--data", help="Annotated frames: DIR/images/NAME.png + DIR/masks/NAME.png (0-3; or .nii/.nii.gz), or DICOM images + DICOM SEG."
+        None, "--data", parser=nonempty_path, help="Annotated frames: DIR/images/NAME.png + DIR/masks/NAME.png (0-3; or .nii/.nii.gz), or DICOM images + DICOM SEG."
     ),
     data_share: float = typer.Option(
         0.0, "--data-share", help="With --synthetic: share of training draws from --data frames (0: one draw each)."
@@ -118,21 +120,21 @@ def train_command(
         "look-alike (default: 0, off).",
     ),
     init: Optional[Path] = typer.Option(
-        None, "--init", help="Start from a bundle's weights: 'shipped' (the weights this package ships, wherever it "
+        None, "--init", parser=nonempty_path, help="Start from a bundle's weights: 'shipped' (the weights this package ships, wherever it "
         "is installed) or a bundle's models/model.pt.",
     ),
     val_fraction: float = typer.Option(
         0.2, "--val-fraction", help="Share of --data frames held out, whole sources at a time (0: none; below 1)."
     ),
     val_data: Optional[Path] = typer.Option(
-        None, "--val-data", help="Held-out annotated frames (same layout as --data) instead of a share of --data."
+        None, "--val-data", parser=nonempty_path, help="Held-out annotated frames (same layout as --data) instead of a share of --data."
     ),
     max_steps: int = typer.Option(4000, "--max-steps", min=1, help="Optimiser steps at most."),
     minutes: float = typer.Option(40.0, "--minutes", help="Wall-time limit of the training loop (> 0)."),
     batch_size: int = typer.Option(8, "--batch-size", min=1),
     crop: int = typer.Option(192, "--crop", min=16, help="Training crop side in pixels at 0.3 mm/px."),
     learning_rate: float = typer.Option(2e-3, "--lr", help="Peak learning rate (> 0)."),
-    weight_decay: float = typer.Option(1e-4, "--weight-decay", min=0.0, help="AdamW weight decay."),
+    weight_decay: float = typer.Option(1e-4, "--weight-decay", min=0.0, max=1.0, help="AdamW weight decay (0-1)."),
     network: str = typer.Option(
         "unet_res", "--network", help="Architecture trained from scratch (ignored with --init, which keeps its own)."
     ),
@@ -148,8 +150,8 @@ def train_command(
         "(default: weight 1, centred anywhere).",
     ),
     frame_zoom: Optional[float] = typer.Option(
-        None, "--frame-zoom", min=1.0,
-        help="Rescale 80 % of the training frames by a factor between 1/F and F (log-uniform) before "
+        None, "--frame-zoom", min=1.0, max=4.0,
+        help="Rescale 80 % of the training frames by a factor between 1/F and F (log-uniform, F 1-4) before "
         "cropping, as a capture of unknown depth would be (default: off).",
     ),
     mixstyle: float = typer.Option(
@@ -157,12 +159,12 @@ def train_command(
         help="Probability per batch of MixStyle (feature statistics mixed between samples) on the first "
         "two encoder blocks (default: 0, off).",
     ),
-    checkpoints: Optional[Path] = typer.Option(None, "--checkpoints", help="Folder for the weights at every validation."),
+    checkpoints: Optional[Path] = typer.Option(None, "--checkpoints", parser=nonempty_path, help="Folder for the weights at every validation."),
     keep_checkpoints: int = typer.Option(
         5, "--keep-checkpoints", min=0,
         help="With --checkpoints: keep those of the last K validations and the best one (0: every one).",
     ),
-    cache: Path = typer.Option(Path("runs/cache"), "--cache", help="Folder for the synthetic frame cache."),
+    cache: Path = typer.Option(Path("runs/cache"), "--cache", parser=nonempty_path, help="Folder for the synthetic frame cache."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
 ) -> None:
     """Train the network, or fine-tune it on your own annotated frames.
@@ -218,6 +220,9 @@ def train_command(
     for value, name in ((minutes, "--minutes"), (learning_rate, "--lr")):
         if not value > 0:
             raise typer.BadParameter(f"must be above 0, not {value}.", param_hint=name)
+    for value, name in ((learning_rate, "--lr"), (background_crops or 0.0, "--background-crops")):
+        if not math.isfinite(value):  # (--lr inf: every weight NaN after the first step)
+            raise typer.BadParameter(f"must be a finite number, not {value}.", param_hint=name)
     if not 0.0 <= ema < 1.0:
         raise typer.BadParameter(f"must lie in [0, 1) (0: off), not {ema}.", param_hint="--ema")
     _check_shares(layered_share, patchwork_share)
@@ -424,16 +429,18 @@ def _warn_empty_masks(pairs: list[Any]) -> None:
 
 
 def evaluate_command(
-    weights: Optional[Path] = typer.Option(None, "--weights", help="models/model.pt of a bundle (default: shipped)."),
+    weights: Optional[Path] = typer.Option(None, "--weights", parser=nonempty_path, help="models/model.pt of a bundle (default: shipped)."),
     data: Optional[Path] = typer.Option(
-        None, "--data", help="Annotated frames (PNG or NIfTI: images/, masks/, spacing.csv; or DICOM + DICOM SEG) instead of synthetic ones."
+        None, "--data", parser=nonempty_path, help="Annotated frames (PNG or NIfTI: images/, masks/, spacing.csv; or DICOM + DICOM SEG) instead of synthetic ones."
     ),
     n: int = typer.Option(100, "--n", min=1, help="Number of held-out synthetic frames."),
     seed_start: int = typer.Option(
         EVAL_SEEDS_START, "--seed-start", min=0,
         help=f"First synthetic seed (at --shift 0, {EVAL_SEEDS_START} or more: lower ones are training's).",
     ),
-    shift: float = typer.Option(0.5, "--shift", help="How far generator settings go outside the training ranges."),
+    shift: float = typer.Option(
+        0.5, "--shift", min=0.0, max=5.0, help="How far generator settings go outside the training ranges (0: inside them; 5 at most)."
+    ),
     style: Optional[str] = typer.Option(None, "--style", help="One style family only (default: random mix)."),
     layered_share: float = typer.Option(
         0.0, "--layered-share", min=0.0, max=1.0, help="Share of the random mix from the layered generator (0-1)."
@@ -453,7 +460,7 @@ def evaluate_command(
         help="Also score the network's follicles inside the true ovary (error analysis: what a wrong or missed "
              "ovary costs the follicle figures).",
     ),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the metrics as JSON here."),
+    json_out: Optional[Path] = typer.Option(None, "--json", parser=nonempty_path, help="Write the metrics as JSON here."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
     batch_size: int = typer.Option(8, "--batch-size", min=1),
 ) -> None:

@@ -7,9 +7,11 @@ from typing import Optional
 
 import typer
 
+from follicle_seg.cliargs import nonempty_path
+
 
 def synth_command(
-    out: Path = typer.Argument(..., help="Output folder for dicom/, truth/ and cohort.csv."),
+    out: Path = typer.Argument(..., parser=nonempty_path, help="Output folder for dicom/, truth/ and cohort.csv."),
     patients: int = typer.Option(6, "--patients", min=1, help="Patients, spread over low/medium/high dose."),
     visits: int = typer.Option(4, "--visits", min=1, help="Visits per patient, every 14 days +- 3."),
     seed: int = typer.Option(0, "--seed", min=0, help="Same seed, same files."),
