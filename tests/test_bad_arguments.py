@@ -87,6 +87,14 @@ def test_demo_refuses_a_negative_seed_as_a_usage_error(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_sweep_of_absurd_length_or_a_negative_frame_count_is_refused(tmp_path):
+    """``synth --frames 100000`` ran until memory ran out (10 MB/s); ``train --synthetic -5``
+    said "give --data DIR and/or --synthetic N" as if none had been given."""
+    assert "'--frames'" in _usage_error(["synth", str(tmp_path / "s"), "--frames", "100000"])
+    assert "'--synthetic'" in _usage_error(["train", "--out", str(tmp_path / "b"), "--synthetic", "-5"])
+    assert list(tmp_path.iterdir()) == []
+
+
 def _workbook(path: Path) -> Path:
     with zipfile.ZipFile(path, "w") as book:  # what an .xlsx is
         book.writestr("[Content_Types].xml", "<Types/>")

@@ -106,7 +106,7 @@ def train_command(
     data_share: float = typer.Option(
         0.0, "--data-share", help="With --synthetic: share of training draws from --data frames (0: one draw each)."
     ),
-    synthetic: int = typer.Option(0, "--synthetic", help="Also use N synthetic frames (seeds 0..N-1)."),
+    synthetic: int = typer.Option(0, "--synthetic", min=0, help="Also use N synthetic frames (seeds 0..N-1)."),
     layered_share: float = typer.Option(
         0.0, "--layered-share", min=0.0, max=1.0, help="Share of synthetic frames from the layered generator (0-1)."
     ),

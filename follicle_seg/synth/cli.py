@@ -9,13 +9,18 @@ import typer
 
 from follicle_seg.cliargs import nonempty_path
 
+#: Frames of a synthetic sweep at most: a minute's cine at 10 frames/s (one of 100000 frames ran
+#: until memory ran out, past 6800 beyond DICOM's 4 GiB of pixel data).
+MAX_FRAMES = 600
+
 
 def synth_command(
     out: Path = typer.Argument(..., parser=nonempty_path, help="Output folder for dicom/, truth/ and cohort.csv."),
     patients: int = typer.Option(6, "--patients", min=1, help="Patients, spread over low/medium/high dose."),
     visits: int = typer.Option(4, "--visits", min=1, help="Visits per patient, every 14 days +- 3."),
     seed: int = typer.Option(0, "--seed", min=0, help="Same seed, same files."),
-    frames: int = typer.Option(20, "--frames", min=2, help="Frames per ovary sweep (0.5-1 mm apart)."),
+    frames: int = typer.Option(20, "--frames", min=2, max=MAX_FRAMES,
+                               help=f"Frames per ovary sweep (0.5-1 mm apart; {MAX_FRAMES} at most)."),
     stills: int = typer.Option(1, "--stills", min=0, help="Still images per ovary and visit."),
     styles: Optional[str] = typer.Option(
         None, "--styles", help="Comma-separated style families to draw scanners from (default: all)."
