@@ -18,9 +18,13 @@ class BuildPyWithBundle(build_py):
     which read the bundle from the source tree)."""
 
     def run(self) -> None:
-        super().run()
         if getattr(self, "editable_mode", False):
+            super().run()
             return
+        # build/lib outlives a build: a module or bundle file deleted from the source since would
+        # ship again in the next wheel
+        shutil.rmtree(Path(self.build_lib) / "follicle_seg", ignore_errors=True)
+        super().run()
         root = Path(__file__).resolve().parent
         target = Path(self.build_lib) / "follicle_seg" / "bundle"
         for part in BUNDLE_PARTS:

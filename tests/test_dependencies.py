@@ -52,3 +52,16 @@ def _requirements(where: str) -> dict[str, Requirement]:
 def test_the_bounds_leave_out_a_release_that_breaks_the_program(where: str, name: str, version: str, why: str) -> None:
     specifier = _requirements(where)[name].specifier
     assert version not in specifier, f"{name} {version} is admitted by {specifier}: {why}"
+
+
+#: Packages that a command the guides give a plain install imports, beyond the package's own
+#: imports, and that command.
+DOCUMENTED_COMMANDS = {
+    "fire": "python -m monai.bundle run (README, docs/model.md): a plain install said "
+            "ModuleNotFoundError: No module named 'fire'",
+}
+
+
+@pytest.mark.parametrize("name", sorted(DOCUMENTED_COMMANDS))
+def test_a_plain_install_runs_the_documented_commands(name: str) -> None:
+    assert name in _requirements("dependencies"), DOCUMENTED_COMMANDS[name]

@@ -1,7 +1,12 @@
-"""The guides stay true to the repository: cross-references and the data samples' size."""
+"""The guides stay true to the repository: cross-references, the data samples' size, and their commands
+write where git ignores."""
 
 import re
+import shlex
+import subprocess
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 GUIDES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -57,3 +62,31 @@ def test_the_analyst_guides_csv_reading_gives_the_same_types_whatever_the_values
     assert types[0] == types[1]
     assert types[0]["max_follicle_mm"] == "Float64" and types[0]["follicle_count"] == "Int64"
     assert types[0]["needs_review"] == "boolean"
+
+
+#: Options of the guides' commands that name a folder or file the command writes.
+WRITES = {"--out", "--output_dir", "--work", "--json", "--checkpoints", "--cache"}
+
+
+def _written_paths(guide: Path) -> list[str]:
+    """The relative paths the guide's ```bash commands write (placeholders in capitals left out)."""
+    paths = []
+    for block in re.findall(r"^```bash\n(.*?)^```", guide.read_text(encoding="utf-8"), re.M | re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            words = shlex.split(line, comments=True)
+            written = [b for a, b in zip(words, words[1:]) if a in WRITES]
+            if words[:2] == ["follicle-seg", "synth"] and len(words) > 2:
+                written.append(words[2])
+            paths += [w for w in written if not w.isupper() and not w.startswith(("/", ".."))]
+    return paths
+
+
+@pytest.mark.skipif(not (ROOT / ".git").exists(), reason="not a git checkout")
+def test_the_guides_commands_write_only_where_git_ignores():
+    # README's agreement check wrote check_study/ and check_run/ (48 DICOM files and a run) into the
+    # repository root, where `git add -A` took them in
+    found = [(guide.name, path) for guide in GUIDES for path in _written_paths(guide)]
+    assert len(found) > 20  # the commands are read
+    tracked = [f"{name}: {path}" for name, path in found
+               if subprocess.run(["git", "check-ignore", "-q", "--no-index", path], cwd=ROOT).returncode != 0]
+    assert tracked == []
