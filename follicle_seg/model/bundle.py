@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from follicle_seg.errors import ModelError
+from follicle_seg.errors import ModelError, brief
 from follicle_seg.filehash import file_sha256
 from follicle_seg.model.metadata import verified_sha256
 from follicle_seg.model.paths import INFERENCE, METADATA, WEIGHTS, shipped_bundle_root
@@ -103,7 +103,7 @@ def load_state_dict(weights: Path) -> dict[str, torch.Tensor]:
         raise ModelError(f"{weights}: not a state dict of tensors alone, which is all that is loaded (a whole model, "
                          "a training checkpoint, or not a weights file): save the network's state_dict().") from None
     except Exception as exc:  # torch raises many types for a corrupt file
-        raise ModelError(f"{weights}: not a loadable state dict ({_one_line(exc)}).") from None
+        raise ModelError(f"{weights}: not a loadable state dict ({brief(exc)}).") from None
     if not isinstance(state, dict):
         raise ModelError(f"{weights}: expected a state dict, found {type(state).__name__}.")
     return state
@@ -125,15 +125,8 @@ def load_network(weights: Path | None = None) -> torch.nn.Module:
     try:
         net.load_state_dict(load_state_dict(path))
     except RuntimeError as exc:
-        raise ModelError(f"{path}: weights do not fit the network ({_one_line(exc)}).") from None
+        raise ModelError(f"{path}: weights do not fit the network ({brief(exc)}).") from None
     return net.eval()
-
-
-def _one_line(exc: Exception, limit: int = 200) -> str:
-    """``exc``'s message on one line, cut at ``limit`` characters (torch's name every key of a
-    state dict that does not fit, 5,000 characters on 40 lines)."""
-    text = " ".join(str(exc).split())
-    return text if len(text) <= limit else f"{text[:limit]}..."
 
 
 def network_name(root: Path) -> str:
