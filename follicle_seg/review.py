@@ -39,7 +39,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -198,20 +198,12 @@ class Review:
         decided candidates among the unsure ones ("low confidence" gone with the last of them)."""
         kept = []
         for r in images:
-            follicles = [f for f in r.follicles if self._decided(f, ovary) != NOT_FOLLICLE]
-            unsure = []
-            for u in r.unsure:
-                decision = self._decided(u, ovary)
-                if decision == FOLLICLE:
-                    follicles.append(u)
-                elif decision is None:
-                    unsure.append(u)
+            follicles, unsure, _ = _sorted_out(r, lambda f: self._decided(f, ovary))
             if len(follicles) == len(r.follicles) and len(unsure) == len(r.unsure):
                 kept.append(r)
                 continue
             settled = r.unsure and not unsure  # the last candidate decided: nothing left unsure
             flags = tuple(f for f in r.flags if f != FLAG_LOW_CONFIDENCE) if settled else r.flags
-            follicles.sort(key=lambda f: f.follicle_id)
             kept.append(replace(r, follicles=tuple(follicles), unsure=tuple(unsure), flags=flags))
         return kept
 
@@ -219,7 +211,7 @@ class Review:
         """The ``not_follicle`` or ``follicle`` line about follicle or candidate ``f``, if any."""
         return self._of_follicle.get((f.sop_instance_uid, f.follicle_id))
 
-    def _decided(self, f: Follicle, ovary: OvaryKey) -> str | None:
+    def _decided(self, f: Follicle, ovary: OvaryKey) -> Decision | None:
         """The decision about follicle or candidate ``f``, checked against its centroid, or ``None``."""
         d = self._of_follicle.get((f.sop_instance_uid, f.follicle_id))
         if d is None:
@@ -234,22 +226,18 @@ class Review:
             return None
         self.applied[d.line] = ovary
         self.frames[d.line] = f.best.frame_index
-        return d.decision
+        return d
 
     def of_image(self, r: ImageResult) -> tuple[ImageResult, tuple[str, ...]]:
         """Analysed image ``r`` as the decisions about it make it (its side, follicles said
         ``not_follicle`` dropped, candidates said ``follicle`` among its follicles), and the
         reviewers of those decisions: none when they change nothing its DICOM SR says (records
         nothing: the tables did)."""
-        def said(f: Follicle, decision: str) -> Decision | None:
+        def said(f: Follicle) -> Decision | None:
             d = self.decision_about(f)
-            return d if d is not None and d.decision == decision and _at(d, f) else None
+            return d if d is not None and _at(d, f) else None
 
-        dropped = {f.follicle_id: d for f in r.follicles if (d := said(f, NOT_FOLLICLE))}
-        accepted = {u.follicle_id: d for u in r.unsure if (d := said(u, FOLLICLE))}
-        changes = [*dropped.values(), *accepted.values()]
-        follicles = sorted([*(f for f in r.follicles if f.follicle_id not in dropped),
-                            *(u for u in r.unsure if u.follicle_id in accepted)], key=lambda f: f.follicle_id)
+        follicles, _, changes = _sorted_out(r, said)
         rec = r.analysed_record()
         side = self._sides.get(rec.sop_instance_uid)
         if side is not None and SIDES[side.decision] != rec.laterality:
@@ -586,6 +574,30 @@ def reasons_by_ovary(reasons: pd.DataFrame | None) -> dict[tuple[str, str, str],
             said.append(reason)
         why[key] = "; ".join(said)
     return why
+
+
+def _sorted_out(r: ImageResult, decision_of: Callable[[Follicle], Decision | None]
+                ) -> tuple[list[Follicle], list[Follicle], list[Decision]]:
+    """Image ``r``'s follicles as decided (without those said ``not_follicle``, with the
+    candidates said ``follicle``; by id), its candidates still undecided, and the decisions that
+    changed its follicles: one rule for the tables (:meth:`Review.apply`) and the SR written
+    again (:meth:`Review.of_image`)."""
+    follicles, unsure, changes = [], [], []
+    for f in r.follicles:
+        d = decision_of(f)
+        if d is not None and d.decision == NOT_FOLLICLE:
+            changes.append(d)
+        else:
+            follicles.append(f)
+    for u in r.unsure:
+        d = decision_of(u)
+        if d is None:
+            unsure.append(u)
+        elif d.decision == FOLLICLE:
+            follicles.append(u)
+            changes.append(d)
+    follicles.sort(key=lambda f: f.follicle_id)
+    return follicles, unsure, changes
 
 
 def _decided(d: Decision, ovary: OvaryKey | None) -> dict[str, object]:
