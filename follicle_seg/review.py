@@ -148,8 +148,10 @@ class Review:
     def read(cls, path: Path) -> Review:
         """The review in ``path``; an empty one when there is no such file."""
         path = Path(path)
-        if not path.is_file():
+        if not path.exists():
             return cls(path=path)
+        if not path.is_file():  # a folder saved under the name is no review, nor silently none
+            raise ReviewError(f"{path}: not a file: save the review as a CSV file under this name")
         try:
             lines = spreadsheet_text(path.read_bytes()).splitlines(keepends=True)
             skipped = next((k for k, line in enumerate(lines) if line.strip()), len(lines))  # blank lines first

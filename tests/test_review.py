@@ -690,3 +690,10 @@ def test_an_sr_a_review_changes_but_that_cannot_be_written_again_is_said(tmp_pat
     written, left = write_reviewed_srs(tmp_path, [replace(old, outlines={})], Decided(), store, places={})  # type: ignore[arg-type]
     assert written == 0 and left[0].startswith(f"{old.path}: its SR could not be written as reviewed (")
     store.close()
+
+
+def test_a_folder_named_review_csv_is_refused_not_read_as_no_review(tmp_path: Path) -> None:
+    assert not Review.read(tmp_path / REVIEW_FILE).decisions  # no review at all: none
+    (tmp_path / REVIEW_FILE).mkdir()
+    with pytest.raises(ReviewError, match=r"review.csv: not a file: save the review as a CSV file"):
+        Review.read(tmp_path / REVIEW_FILE)
