@@ -159,7 +159,7 @@ class Review:
             delimiter = spreadsheet_delimiter(head)  # (";" with decimal commas, :func:`_number`)
             reader = csv.DictReader(io.StringIO("".join(lines[skipped:]), newline=""), skipinitialspace=True,
                                     delimiter=delimiter)  # fmt: skip
-            rows = [(skipped + reader.line_num, row) for row in reader]  # blank lines skipped, still counted
+            rows = [(skipped + reader.line_num - _breaks(row), row) for row in reader]  # blank lines skipped, counted
             columns = [str(c).strip().lower() for c in reader.fieldnames or ()]
         except UnicodeDecodeError:
             raise ReviewError(f'{path}: cannot read the review file (neither UTF-8 nor Windows-1252): save it as '
@@ -353,6 +353,12 @@ class Review:
 
     def _error(self, d: Decision, reason: str) -> ReviewError:
         return ReviewError(f"{self.path} line {d.line}: {d.decision}: {reason}")
+
+
+def _breaks(row: dict) -> int:
+    """The line breaks inside a CSV row's cells (a comment over lines): the row starts that many
+    lines before the line the reader ends it on."""
+    return sum(v.count("\n") for k, v in row.items() if k is not None and isinstance(v, str))
 
 
 #: The run's own files whose names hold "review" (beside the reviewer's ``review.csv``).

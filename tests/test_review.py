@@ -697,3 +697,8 @@ def test_a_folder_named_review_csv_is_refused_not_read_as_no_review(tmp_path: Pa
     (tmp_path / REVIEW_FILE).mkdir()
     with pytest.raises(ReviewError, match=r"review.csv: not a file: save the review as a CSV file"):
         Review.read(tmp_path / REVIEW_FILE)
+
+
+def test_a_line_after_a_comment_over_two_lines_is_named_by_its_first_line(tmp_path: Path) -> None:
+    review = _review(tmp_path, 'not_follicle,,,,1.1,2,20,20,,AB,"two\nlines"', "not_follicle,,,,1.1,3,20,20,,AB,x")
+    assert [(d.line, d.comment) for d in review.decisions] == [(2, "two\nlines"), (4, "x")]
