@@ -847,3 +847,43 @@ def test_a_follicle_rejected_in_a_cine_leaves_the_seg_of_every_key_frame_showing
         assert follicles[55:70, 80:95].sum() == 0 and follicles[30:50, 30:52].all()
         assert _dciodvfy_errors(path) == []
 
+
+def test_a_follicle_rejected_in_a_sweep_of_single_frame_files_leaves_the_sr_and_seg_of_every_file(tmp_path: Path) -> None:
+    """A sweep stored one file per frame counts a follicle once, named by the file of its largest
+    section, and a review line names that file; each other file's SR and SEG showing the
+    follicle kept it (the seed-3 study of "Sweeps stored as single-frame files": rejecting the
+    right sweep's follicle 2 rewrote 1 file's SR where 5 of the 6 files show it)."""
+    from follicle_seg.artefacts import write_measurements
+    from follicle_seg.review import Decision, Review
+
+    results = []
+    for k, grow in enumerate((0, 4)):  # follicle 1 largest in the second file, which names it
+        still = _source(tmp_path / f"still{k}.dcm")
+        r = _result(still)
+        first = dataclasses.replace(r.follicles[0].best, area_px=440 + 40 * grow, d1_px=22.0 + grow, d1_mm=2.2345 + grow / 10,
+                                    bbox=(30, 30, 50, 52))
+        second = dataclasses.replace(r.follicles[1].best, bbox=(55, 80, 70, 95))
+        follicles = (dataclasses.replace(r.follicles[0], best=first), dataclasses.replace(r.follicles[1], best=second))
+        r = dataclasses.replace(r, record=dataclasses.replace(r.record, acquired_s=100.0 + 0.04 * k), follicles=follicles,
+                                key_frames=(0,))  # fmt: skip
+        results.append(_kept(r, _outlines()))
+        write_seg(still, _labels(), tmp_path / "dicom" / f"{r.record.sop_instance_uid}_seg.dcm", laterality="L")
+        write_measurements(tmp_path, results[-1], in_sweep=(k, 2))
+    named = results[1].follicles[0]
+    review = Review([Decision(2, "not_follicle", "AB", sop_instance_uid=named.sop_instance_uid, follicle_id=1,
+                              centroid=(named.best.centroid_row, named.best.centroid_col))])  # fmt: skip
+    from follicle_seg.report.reviewed_sr import write_reviewed_srs
+    from follicle_seg.state import StateStore
+
+    store = StateStore(tmp_path / "state.sqlite")
+    try:
+        assert write_reviewed_srs(tmp_path, results, review, store, places={}) == (2, [])
+    finally:
+        store.close()
+    for r in results:
+        uid = r.record.sop_instance_uid
+        groups = hd.sr.srread(tmp_path / "dicom" / f"{uid}_sr.dcm").content.get_planar_roi_measurement_groups(
+            finding_type=codes.SCT.OvarianFollicleStructure)  # fmt: skip
+        assert [str(g.tracking_identifier) for g in groups] == ["follicle 2"]
+        follicles = _segments(hd.seg.segread(tmp_path / "dicom" / f"{uid}_seg.dcm"), uid)[..., 1]
+        assert not follicles[30:50, 30:52].any() and follicles[55:70, 80:95].all()

@@ -677,7 +677,10 @@ def test_an_sr_a_review_changes_but_that_cannot_be_written_again_is_said(tmp_pat
     from follicle_seg.state import StateStore
 
     class Decided:  # a review deciding something on every image
-        def of_image(self, r):
+        def sided(self, results):
+            return results
+
+        def of_image(self, r, named):
             return r, ["AB"]
 
     old = result("1.2.3", [5.0])

@@ -8,7 +8,9 @@ the image as reviewed, with the outlines the run state keeps (``ImageResult.outl
 follicles and their measurements as ``follicles.csv`` gives them, its count as theirs, its side as
 decided, VERIFIED by the reviewers, the network's SR it replaces its predecessor, under a new SOP
 Instance UID; and so are its SEGs (:mod:`follicle_seg.report.reviewed_seg`), which a still's SR
-refers to. An image no decision changes any more gets the network's SR and SEGs back, under their
+refers to. In a sweep stored one file per frame, a decision about the follicle the tables name
+(by the file of its largest section) is one about its section in every file of the sweep
+(:func:`~follicle_seg.series.named_by`). An image no decision changes any more gets the network's SR and SEGs back, under their
 UIDs as before. The run state notes what each SR written again says, so a run with the same
 review writes none again.
 """
@@ -24,6 +26,7 @@ import pydicom
 from follicle_seg.artefacts import measurements_sr, still_seg, write_measurements
 from follicle_seg.report.reviewed_seg import forget_kept_segs, kept_segs, network_segs, write_reviewed_segs
 from follicle_seg.review import Review
+from follicle_seg.series import named_by, sweep_frames
 from follicle_seg.state import StateStore
 from follicle_seg.types import ImageResult, Network
 
@@ -42,6 +45,7 @@ def write_reviewed_srs(
     review changes it (analysed by a version that kept no outlines; an SR that could not be
     written: the tables are built all the same)."""
     said = store.notes(REVIEWED_SR)
+    named = {k: f for frames in sweep_frames(review.sided(results)) for k, f in named_by(frames).items()}
     written, left = 0, []
     for r in results:
         if r.status != "ok" or r.record is None:
@@ -49,7 +53,7 @@ def write_reviewed_srs(
         uid = r.record.sop_instance_uid
         if not (out / "dicom" / f"{uid}_sr.dcm").is_file():
             continue
-        reviewed, reviewers = review.of_image(r)
+        reviewed, reviewers = review.of_image(r, named)
         side = reviewed.analysed_record().laterality
         says = repr(([f.follicle_id for f in reviewed.follicles], side, reviewers)) if reviewers else None
         if said.get(uid) == says:
