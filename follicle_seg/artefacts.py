@@ -12,13 +12,14 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from pydicom.dataset import Dataset
 from scipy import ndimage as ndi
 
 from follicle_seg.analyse import FileAnalysis, KeyFrame
 from follicle_seg.io.dicom import frames_at
 from follicle_seg.outnames import mask_uid, seg_uid, sr_uid
 from follicle_seg.report.dicom_seg import write_seg
-from follicle_seg.report.dicom_sr import write_sr
+from follicle_seg.report.dicom_sr import sr_dataset, write_sr
 from follicle_seg.report.overlay import render_overlay, side_by_side
 from follicle_seg.report.overlay_files import (CROPS, REVIEWED, WHOLE_FRAMES, overlay_filename, parse_name,
                                                uid_token, write_crops, write_image, write_overlay)
@@ -109,11 +110,13 @@ def with_outlines(result: ImageResult, keys: list[KeyFrame]) -> ImageResult:
 
 def outlines(key: KeyFrame, record: ImageRecord) -> list[tuple[int, int, tuple[int, ...]]]:
     """(frame_index, follicle_id or 0 for the ovary, outline as (col, row, col, row, ...) source
-    pixels) on one key frame: the ovary's, the reported follicles' and the unsure candidates' (a
-    reviewer may accept one: :func:`write_measurements` draws it then)."""
+    pixels) on one key frame: the ovary's, the unsure candidates' (a reviewer may accept one:
+    :func:`write_measurements` draws it then) and every reported follicle's section there, one
+    measured on another frame too (a review takes a rejected follicle out of the DICOM SEG of each
+    key frame showing it: :mod:`follicle_seg.report.reviewed_seg`)."""
     c0, r0 = record.region[0], record.region[1]
     shapes = [(0, np.isin(key.labels, (OVARY, FOLLICLE)))]
-    shapes += [(int(i), ids == i) for ids in (key.follicle_ids, key.unsure_ids) for i in np.unique(ids) if i]
+    shapes += [(int(i), ids == i) for ids in (key.reported_ids, key.unsure_ids) for i in np.unique(ids) if i]
     found = []
     for ident, mask in shapes:
         contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
@@ -186,11 +189,18 @@ def reported_labels(key: KeyFrame) -> np.ndarray:
     >>> reported_labels(key).tolist()
     [[1, 2, 2, 0, 0]]
     """
-    dropped, n = ndi.label((key.labels == FOLLICLE) & (key.reported_ids == 0), structure=np.ones((3, 3)))
+    return without_follicles(key.labels, key.reported_ids == 0)
+
+
+def without_follicles(labels: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """``labels`` with its follicle pixels under ``where`` drawn as the ovary they lie in, as
+    background those of a piece touching no ovary pixel (:func:`reported_labels`; a follicle
+    rejected in review: :mod:`follicle_seg.report.reviewed_seg`)."""
+    dropped, n = ndi.label((labels == FOLLICLE) & where, structure=np.ones((3, 3)))
     if not n:
-        return key.labels
-    touching = np.unique(dropped[ndi.binary_dilation(key.labels == OVARY, structure=np.ones((3, 3)))])
-    out = key.labels.copy()
+        return labels
+    touching = np.unique(dropped[ndi.binary_dilation(labels == OVARY, structure=np.ones((3, 3)))])
+    out = labels.copy()
     out[dropped > 0] = 0
     out[np.isin(dropped, touching[touching > 0])] = OVARY
     return out
@@ -220,31 +230,43 @@ def write_dicom(
 
 def write_measurements(
     out: Path, result: ImageResult, *, pseudonymised: bool = False, network: Network | None = None,
-    in_sweep: tuple[int, int] | None = None, verified_by: Sequence[str] = (), cite_seg: bool = True,
+    in_sweep: tuple[int, int] | None = None, verified_by: Sequence[str] = (), predecessor: Dataset | None = None,
 ) -> Path:
     """``dicom/<uid>_sr.dcm``, the SR of ``result`` drawn with its kept outlines (those of its
     follicles and ovary on its key frames and its follicles' frames), referring to a still's SEG
-    unless not ``cite_seg`` (its ovary then on its outline); ``verified_by``: the reviewers whose
-    decisions made ``result`` (the SR is then VERIFIED by them,
-    :func:`~follicle_seg.report.dicom_sr.write_sr`)."""
+    (:func:`still_seg`); ``verified_by``: the reviewers whose decisions made ``result`` (the SR is
+    then VERIFIED by them, :func:`~follicle_seg.report.dicom_sr.write_sr`), ``predecessor`` the SR
+    it replaces."""
+    record = result.analysed_record()
+    return write_sr(record.path, result, seg_path=still_seg(out, result), outlines=_drawn(result),
+                    out_path=out / "dicom" / f"{record.sop_instance_uid}_sr.dcm", pseudonymised=pseudonymised,
+                    network=network, in_sweep=in_sweep, verified_by=verified_by, predecessor=predecessor)  # fmt: skip
+
+
+def measurements_sr(result: ImageResult, *, seg: Dataset | None, pseudonymised: bool = False,
+                    network: Network | None = None, in_sweep: tuple[int, int] | None = None) -> Dataset:
+    """The SR :func:`write_measurements` writes of ``result`` (as the network found it), not
+    written, referring to ``seg``: what a review's SR names as its predecessor."""
+    return sr_dataset(result.analysed_record().path, result, seg=seg, outlines=_drawn(result),
+                      pseudonymised=pseudonymised, network=network, in_sweep=in_sweep)
+
+
+def still_seg(out: Path, result: ImageResult) -> Path | None:
+    """``dicom/<uid>_seg.dcm``, the SEG of a still that its SR's ovary group refers to, when written."""
+    record = result.analysed_record()
+    seg = out / "dicom" / seg_filename(record, 0)
+    return seg if record.n_frames == 1 and 0 in result.key_frames and seg.is_file() else None
+
+
+def _drawn(result: ImageResult) -> dict[int, list[tuple[int, np.ndarray]]]:
+    """The kept outlines an SR draws: each follicle's on its largest section, the ovary's on each
+    key frame and follicle frame."""
     if result.outlines is None:  # (with_outlines): an SR without outlines, and no word of it
         raise ValueError(f"{result.path}: no outlines kept to draw its SR with")
-    record = result.analysed_record()
-    frames = {*result.key_frames, *(f.best.frame_index for f in result.follicles)}
-    ids = {0, *(f.follicle_id for f in result.follicles)}
+    best = {f.follicle_id: f.best.frame_index for f in result.follicles}
+    frames = {*result.key_frames, *best.values()}
     drawn: dict[int, list[tuple[int, np.ndarray]]] = {}
     for frame, ident, points in result.outlines:
-        if frame in frames and ident in ids:
+        if (frame in frames if ident == 0 else best.get(ident) == frame):
             drawn.setdefault(frame, []).append((ident, np.array(points, np.float64).reshape(-1, 2)))
-    seg = out / "dicom" / seg_filename(record, 0)  # the SR's ovary group refers to a still's
-    return write_sr(
-        record.path,
-        result,
-        seg_path=seg if cite_seg and record.n_frames == 1 and 0 in result.key_frames and seg.is_file() else None,
-        outlines=drawn,
-        out_path=out / "dicom" / f"{record.sop_instance_uid}_sr.dcm",
-        pseudonymised=pseudonymised,
-        network=network,
-        in_sweep=in_sweep,
-        verified_by=verified_by,
-    )
+    return drawn

@@ -213,7 +213,7 @@ def _left_out(stored: set[tuple[str, str]], items: list[Input]) -> list[str]:
 
 def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | None, progress, t0: float,
          indexes: list[Path]) -> RunSummary:
-    from follicle_seg.report.reviewed_sr import REVIEWED_SR, write_reviewed_srs
+    from follicle_seg.report.reviewed_sr import analysed_again, under_review, write_reviewed_srs
     from follicle_seg.review import REVIEW_FILE, WORKSHEET_FILE, Review, ReviewError, unreviewed
     from follicle_seg.studyday import on_study_day, study_days
     from follicle_seg.visits import build_tables, cohort_mismatches
@@ -251,7 +251,7 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
             for path in summary.left_out:
                 log.info("%s", said(path, "not among this run's inputs"))
         drawn = {kind: store.notes(f"{DRAWN_IN_SWEEP}{kind} ") for kind in PLACED_KINDS}
-        reviewed_srs = store.notes(REVIEWED_SR)
+        reviewed_uids = under_review(store)
         if options.resume:
             items = _short_of_outputs(items, store, options, anonymise, decoders)
             items = _moved_in_sweeps(items, store, options, drawn, anonymise, decoders)
@@ -292,8 +292,8 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
                         store.note(f"{DRAWN_IN_SWEEP}{kind} {uid}", _place_text(item.in_sweep))
                     elif uid in drawn[kind]:
                         store.forget(f"{DRAWN_IN_SWEEP}{kind} {uid}")
-                if item.result is None and options.dicom and uid in reviewed_srs:  # the network's SR written now
-                    store.forget(REVIEWED_SR + uid)
+                if item.result is None and options.dicom and uid in reviewed_uids:  # the network's SR and SEGs written now
+                    analysed_again(store, uid)
             store.record(item.sha256, result)
             if item.redone:
                 store.forget(REDOING + item.path)
@@ -337,15 +337,15 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
             summary.review = unreviewed(review, options.out)  # a review saved under another name, say
             if summary.review:
                 log.warning("%s", summary.review)
-        if review.decisions or store.notes(REVIEWED_SR):
+        if review.decisions or under_review(store):
             try:
                 places = {uid: _place(text) for uid, text in store.notes(f"{DRAWN_IN_SWEEP}dicom ").items()}
                 rewritten, left = write_reviewed_srs(options.out, results, review, store, places=places,
                                                      network=network, pseudonymised=options.pseudonymize is not None)
             except OSError as exc:  # the run state's notes
-                raise OutputError(f"{options.out}: cannot write the reviewed DICOM SRs ({exc.strerror or exc})") from exc
+                raise OutputError(f"{options.out}: cannot write the reviewed DICOM SRs and SEGs ({exc.strerror or exc})") from exc
             if rewritten:
-                log.info("%d DICOM SR(s) written again as the review decides them", rewritten)
+                log.info("%d image(s)' DICOM SR and SEG(s) written again as the review decides them", rewritten)
             for line in left:  # follicle-seg send would store the network's finding
                 summary.output_problems.append(line)
                 log.warning("%s", line)

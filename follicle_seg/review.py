@@ -39,7 +39,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -230,14 +230,18 @@ class Review:
         self.frames[d.line] = f.best.frame_index
         return d
 
-    def of_image(self, r: ImageResult) -> tuple[ImageResult, tuple[str, ...]]:
+    def of_image(self, r: ImageResult, named: Mapping[tuple[str, int], Follicle] | None = None
+                 ) -> tuple[ImageResult, tuple[str, ...]]:
         """Analysed image ``r`` as the decisions about it make it (its side, follicles said
         ``not_follicle`` dropped, candidates said ``follicle`` among its follicles), and the
         reviewers of those decisions: none when they change nothing its DICOM SR says (records
-        nothing: the tables did)."""
+        nothing: the tables did). ``named``: of a still that is a frame of a sweep, the follicle
+        or candidate that names each of its own in the tables, whose decision is theirs
+        (:func:`~follicle_seg.series.named_by`)."""
         def said(f: Follicle) -> Decision | None:
-            d = self.decision_about(f)
-            return d if d is not None and _at(d, f) else None
+            g = (named or {}).get((f.sop_instance_uid, f.follicle_id), f)
+            d = self.decision_about(g)
+            return d if d is not None and _at(d, g) else None
 
         follicles, _, changes = _sorted_out(r, said)
         rec = r.analysed_record()

@@ -43,9 +43,10 @@ from follicle_seg.tracking import (
     FLAG_OVARY_AT_EDGE,
     FLAG_SIDE_UNKNOWN,
     FLAG_UNCALIBRATED,
+    SweepTracker,
     summarise_image,
 )
-from follicle_seg.types import Follicle, FrameMeasurement, ImageRecord, ImageResult
+from follicle_seg.types import Follicle, FrameMeasurement, ImageRecord, ImageResult, Section
 
 #: Stills acquired at most this many seconds apart are consecutive frames of one sweep.
 MAX_FRAME_GAP_S = 1.0
@@ -179,11 +180,51 @@ def summarise_series(frames: Sequence[ImageResult]) -> ImageResult:
     The record is the first frame's with ``n_frames`` the number of stills and the frame spacing
     they all give (SpacingBetweenSlices), if any; follicles are tracked across the stills.
     """
+    record, measurements, follicle_of, ovary_of = _as_frames(frames)
+    sweep = summarise_image(record, measurements, by_boxes=True)
+    def of_still(f: Follicle) -> Follicle:
+        # a track's largest section is one its still reported or left unsure, so ``follicle_of``
+        # holds it; should it not, the result keeps the still's UID rather than failing the tables
+        uid = frames[f.best.frame_index].analysed_record().sop_instance_uid
+        still = follicle_of.get(id(f.best)) or replace(f, sop_instance_uid=uid)
+        return replace(still, n_frames=f.n_frames, d3_mm=f.d3_mm, volume_ml=f.volume_ml)
+
+    return replace(
+        sweep,
+        follicles=tuple(map(of_still, sweep.follicles)),
+        unsure=tuple(map(of_still, sweep.unsure)),
+        ovary=ovary_of[id(sweep.ovary)] if sweep.ovary is not None else None,
+        key_frames=(),
+    )
+
+
+def named_by(frames: Sequence[ImageResult]) -> dict[tuple[str, int], Follicle]:
+    """Each follicle and unsure candidate of the stills of one sweep (:func:`sweep_frames`), by
+    (SOP instance UID, follicle_id), -> the still's follicle or candidate that names its track in
+    the tables (:func:`summarise_series`: its largest section's), which a review decides: a
+    follicle rejected there is rejected in every still showing it."""
+    _, measurements, follicle_of, _ = _as_frames(frames)
+    tracker = SweepTracker(by_boxes=True)  # as summarise_image tracks them
+    for m in measurements:
+        tracker.add(m)
+    named: dict[tuple[str, int], Follicle] = {}
+    for t in tracker.finish():
+        head = follicle_of.get(id(t.best))
+        seen = (follicle_of[id(s)] for s in t.sections if id(s) in follicle_of)
+        named.update({(f.sop_instance_uid, f.follicle_id): head for f in seen if head is not None})
+    return named
+
+
+def _as_frames(frames: Sequence[ImageResult]) -> tuple[ImageRecord, list[FrameMeasurement], dict[int, Follicle],
+                                                     dict[int, Section | None]]:
+    """The stills of one sweep as the frames of one record: its record, each still's measurement
+    (every section of it, numbered by its place), and the still's follicle or candidate of each
+    section and the still's ovary section of each, by the id of the section in the measurements."""
     spacings = {r.analysed_record().frame_spacing_mm for r in frames}
     record = replace(frames[0].analysed_record(), n_frames=len(frames),
                      frame_spacing_mm=spacings.pop() if len(spacings) == 1 else None)  # fmt: skip
-    follicle_of = {}
-    ovary_of = {}
+    follicle_of: dict[int, Follicle] = {}
+    ovary_of: dict[int, Section | None] = {}
     measurements = []
     for k, r in enumerate(frames):
         sections = []
@@ -201,18 +242,4 @@ def summarise_series(frames: Sequence[ImageResult]) -> ImageResult:
             ovary_of[id(ovary)] = r.ovary
         flags = tuple(f for f in r.flags if f not in IMAGE_FLAGS)
         measurements.append(FrameMeasurement(record, k, tuple(sections), ovary, None, flags))
-    sweep = summarise_image(record, measurements, by_boxes=True)
-    def of_still(f: Follicle) -> Follicle:
-        # a track's largest section is one its still reported or left unsure, so ``follicle_of``
-        # holds it; should it not, the result keeps the still's UID rather than failing the tables
-        uid = frames[f.best.frame_index].analysed_record().sop_instance_uid
-        still = follicle_of.get(id(f.best)) or replace(f, sop_instance_uid=uid)
-        return replace(still, n_frames=f.n_frames, d3_mm=f.d3_mm, volume_ml=f.volume_ml)
-
-    return replace(
-        sweep,
-        follicles=tuple(map(of_still, sweep.follicles)),
-        unsure=tuple(map(of_still, sweep.unsure)),
-        ovary=ovary_of[id(sweep.ovary)] if sweep.ovary is not None else None,
-        key_frames=(),
-    )
+    return record, measurements, follicle_of, ovary_of

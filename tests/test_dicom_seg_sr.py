@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import shutil
 import subprocess
 from pathlib import Path
@@ -608,35 +609,54 @@ def test_a_reviewers_name_outside_the_sources_character_set_is_written_in_utf8(
     assert _dciodvfy_errors(sr) == []
 
 
-def test_an_sr_written_again_with_the_side_a_reviewer_gave_cites_no_seg_of_the_other_side(tmp_path: Path) -> None:
-    """A still's reviewed SR said "Right" ovary and referenced the SEG's ovary segment, whose
-    anatomic region modifier says "Left", as the network was given: the SR and the object it
-    cites disagreed about the side. It now gives the ovary by its outline."""
-    from follicle_seg.artefacts import write_measurements
+def _reviewed(tmp_path: Path, result: ImageResult, review) -> None:  # noqa: ANN001 - a Review
     from follicle_seg.report.reviewed_sr import write_reviewed_srs
-    from follicle_seg.review import Decision, Review
     from follicle_seg.state import StateStore
 
-    still = _source(tmp_path / "still.dcm")
-    result = dataclasses.replace(_result(still), key_frames=(0,), outlines=tuple(
-        (0, ident, tuple(int(v) for v in points.ravel())) for ident, points in _outlines()[0]))  # fmt: skip
-    uid = result.record.sop_instance_uid
-    write_seg(still, _labels(), tmp_path / "dicom" / f"{uid}_seg.dcm", laterality="L")
-    sr = write_measurements(tmp_path, result)
-    (ovary,) = hd.sr.srread(sr).content.get_volumetric_roi_measurement_groups()  # TID 1411: the SEG's ovary
-    assert ovary.referenced_segment is not None and ovary.finding_sites[0].laterality.meaning == "Left"
-    review = Review([Decision(2, "right", "AB", sop_instance_uid=uid)])
     store = StateStore(tmp_path / "state.sqlite")
     try:
         assert write_reviewed_srs(tmp_path, [result], review, store, places={}) == (1, [])
+        assert write_reviewed_srs(tmp_path, [result], review, store, places={}) == (0, [])  # the same review: nothing
     finally:
         store.close()
-    written = hd.sr.srread(sr)
-    assert written.content.get_volumetric_roi_measurement_groups() == []
-    (ovary,) = written.content.get_planar_roi_measurement_groups(finding_type=codes.SCT.Ovary)
-    assert ovary.finding_sites[0].laterality.meaning == "Right" and ovary.roi is not None
-    assert _dciodvfy_errors(sr) == []
 
+
+def _segments(seg: hd.seg.Segmentation, source_uid: str) -> np.ndarray:
+    """The SEG's (rows, columns, 2) ovary and follicle segments, as highdicom reads them."""
+    return seg.get_pixels_by_source_instance([source_uid], segment_numbers=[1, 2])[0] > 0
+
+
+def _kept(result: ImageResult, outlines: dict[int, list[tuple[int, np.ndarray]]]) -> ImageResult:
+    """``result`` with ``outlines`` as the run state keeps them."""
+    return dataclasses.replace(result, outlines=tuple(
+        (frame, ident, tuple(int(v) for v in points.ravel())) for frame, shapes in outlines.items() for ident, points in shapes))  # fmt: skip
+
+
+def test_an_sr_written_again_with_the_side_a_reviewer_gave_cites_its_seg_written_again_with_that_side(tmp_path: Path) -> None:
+    """A still's reviewed SR said "Right" ovary while its SEG, the network's, said "Left" in both
+    segments' property type (the SR then gave the ovary by its outline, citing no SEG): a PACS
+    held a SEG of the wrong side. The SEG is written again with the side given, and cited."""
+    from follicle_seg.artefacts import write_measurements
+    from follicle_seg.review import Decision, Review
+
+    still = _source(tmp_path / "still.dcm")
+    result = _kept(dataclasses.replace(_result(still), key_frames=(0,)), _outlines())
+    uid = result.record.sop_instance_uid
+    seg = write_seg(still, _labels(), tmp_path / "dicom" / f"{uid}_seg.dcm", laterality="L")
+    network_seg = pydicom.dcmread(seg).SOPInstanceUID
+    sr = write_measurements(tmp_path, result)
+    (ovary,) = hd.sr.srread(sr).content.get_volumetric_roi_measurement_groups()  # TID 1411: the SEG's ovary
+    assert ovary.referenced_segment is not None and ovary.finding_sites[0].laterality.meaning == "Left"
+    _reviewed(tmp_path, result, Review([Decision(2, "right", "AB", sop_instance_uid=uid)]))
+    written = hd.seg.segread(seg)
+    assert written.SOPInstanceUID != network_seg
+    assert [s.SegmentedPropertyTypeCodeSequence[0].SegmentedPropertyTypeModifierCodeSequence[0].CodeMeaning
+            for s in written.SegmentSequence] == ["Right", "Right"]  # fmt: skip
+    assert np.array_equal(_segments(written, uid), _labels()[..., None] >= np.array([1, 2]))  # the pixels as they were
+    (ovary,) = hd.sr.srread(sr).content.get_volumetric_roi_measurement_groups()
+    assert ovary.finding_sites[0].laterality.meaning == "Right"
+    assert ovary.referenced_segment.referenced_sop_instance_uid == written.SOPInstanceUID
+    assert _dciodvfy_errors(sr) == [] and _dciodvfy_errors(seg) == []
 
 def test_the_patient_and_study_modules_written_out_are_those_highdicom_copies() -> None:
     """The lists strip_identity removes by are written out; highdicom copies whole modules by its
@@ -742,3 +762,128 @@ def test_the_sr_of_a_file_of_a_sweep_stored_one_file_per_frame_says_its_place_an
     # the follicle is the same finding in either: its tracking UID does not change with the words
     uids = {g.tracking_identifier: g.tracking_uid for g in hd.sr.srread(plain).content.get_planar_roi_measurement_groups()}
     assert groups["follicle 1, file 3 of 6 of a sweep"].tracking_uid == uids["follicle 1"]
+
+
+def test_a_review_writes_the_seg_again_as_decided_and_the_sr_names_the_networks_as_its_predecessor(tmp_path: Path) -> None:
+    """A follicle rejected in review left the SR but stayed in the SEG's follicle segment (and an
+    accepted candidate stayed out of it), so a PACS sent the run showed the rejected follicle on
+    the image; the reviewed SR did not name the network's SR it replaces (Predecessor Documents
+    Sequence). Without the review, the network's SEG and SR are back, byte for byte and UID."""
+    from follicle_seg.artefacts import write_measurements
+    from follicle_seg.review import Decision, Review
+
+    still = _source(tmp_path / "still.dcm")
+    result = _result(still)
+    candidate = Section(0, 67, 47, 225, 15.0, 15.0, 1.5, 1.5, 2.25, score=0.8)
+    candidate_box = np.array([[40, 60], [54, 60], [54, 74], [40, 74]], float)
+    outlines = {0: [*_outlines()[0], (3, candidate_box)]}
+    uid = result.record.sop_instance_uid
+    result = _kept(dataclasses.replace(result, key_frames=(0,), unsure=(Follicle(3, uid, candidate, 1, None, None),)),
+                   outlines)  # fmt: skip
+    seg = write_seg(still, _labels(), tmp_path / "dicom" / f"{uid}_seg.dcm", laterality="L")
+    sr = write_measurements(tmp_path, result)
+    network = {path: path.read_bytes() for path in (seg, sr)}
+    network_sr = pydicom.dcmread(sr)
+    review = Review([Decision(2, "not_follicle", "AB", sop_instance_uid=uid, follicle_id=1, centroid=(40, 41)),
+                     Decision(3, "follicle", "AB", sop_instance_uid=uid, follicle_id=3, centroid=(67, 47))])  # fmt: skip
+    _reviewed(tmp_path, result, review)
+
+    written = hd.seg.segread(seg)
+    ovary, follicles = _segments(written, uid).transpose(2, 0, 1)
+    expected = _labels() == 2
+    expected[30:50, 30:52] = False  # follicle 1 rejected: the ovary it lies in
+    expected[60:75, 40:55] = True  # candidate 3 accepted, filled from its outline
+    assert np.array_equal(follicles, expected) and np.array_equal(ovary, _labels() >= 1)
+    assert [str(s.SegmentAlgorithmType) for s in written.SegmentSequence] == ["SEMIAUTOMATIC"] * 2
+    assert written.SOPInstanceUID != pydicom.dcmread(io.BytesIO(network[seg])).SOPInstanceUID
+    reviewed_sr = pydicom.dcmread(sr)
+    assert reviewed_sr.VerificationFlag == "VERIFIED"
+    (predecessor,) = [item for study in reviewed_sr.PredecessorDocumentsSequence
+                      for series in study.ReferencedSeriesSequence for item in series.ReferencedSOPSequence]  # fmt: skip
+    assert predecessor.ReferencedSOPInstanceUID == network_sr.SOPInstanceUID
+    assert predecessor.ReferencedSOPClassUID == network_sr.SOPClassUID
+    (ovary_group,) = hd.sr.srread(sr).content.get_volumetric_roi_measurement_groups()
+    assert ovary_group.referenced_segment.referenced_sop_instance_uid == written.SOPInstanceUID
+    assert _dciodvfy_errors(seg) == [] and _dciodvfy_errors(sr) == []
+
+    _reviewed(tmp_path, result, Review([]))  # the review removed: the network's back
+    assert seg.read_bytes() == network[seg]
+    assert pydicom.dcmread(sr).SOPInstanceUID == network_sr.SOPInstanceUID and "PredecessorDocumentsSequence" not in pydicom.dcmread(sr)
+
+
+def test_a_follicle_rejected_in_a_cine_leaves_the_seg_of_every_key_frame_showing_it(tmp_path: Path) -> None:
+    """A cine's key-frame SEG holds every reported follicle's section on that frame, one measured
+    on another frame too; the run state kept only each follicle's outline on its own frame, so a
+    rejected follicle stayed in the SEGs of the other key frames (the data samples' cine: 2 of
+    its 3 key frames). Its sections on every key frame are kept now, the SR drawn as before."""
+    from follicle_seg.analyse import KeyFrame
+    from follicle_seg.artefacts import outlines, reported_labels, with_outlines, write_measurements
+    from follicle_seg.review import Decision, Review
+
+    cine = _source(tmp_path / "cine.dcm", n_frames=4)
+    result = _result(cine, frame=1)
+    uid = result.record.sop_instance_uid
+    second = dataclasses.replace(result.follicles[1], best=dataclasses.replace(result.follicles[1].best, frame_index=3))
+    result = dataclasses.replace(result, follicles=(result.follicles[0], second), key_frames=(1, 3))
+    region = (slice(4, 92), slice(4, 124))  # the record's region: the key frames' maps are on its grid
+    keys = []
+    for frame in (1, 3):  # follicle 2 seen on both key frames, largest on frame 3
+        ids, reported = np.zeros((ROWS, COLS), np.int32), np.zeros((ROWS, COLS), np.int32)
+        reported[30:50, 30:52], reported[55:70, 80:95] = 1, 2
+        ids[(reported == 1) if frame == 1 else (reported == 2)] = 1 if frame == 1 else 2
+        keys.append(KeyFrame(frame, _labels()[region], ids[region], np.zeros_like(ids[region]), reported[region]))
+    assert (1, 2) in {(frame, ident) for frame, ident, _ in outlines(keys[0], result.record)}  # follicle 2 on frame 1
+    result = with_outlines(result, keys)
+    network_sr = pydicom.dcmread(write_measurements(tmp_path, result)).SOPInstanceUID
+    assert network_sr == pydicom.dcmread(write_measurements(tmp_path, dataclasses.replace(
+        result, outlines=tuple(o for o in result.outlines if (o[0], o[1]) != (1, 2))))).SOPInstanceUID  # drawn as before  # fmt: skip
+    segs = [write_seg(cine, np.pad(reported_labels(k), ((4, 4), (4, 4))), tmp_path / "dicom" / f"{uid}_f00{k.frame_index}_seg.dcm",
+                      frame_index=k.frame_index, laterality="L") for k in keys]  # fmt: skip
+    follicle = result.follicles[1].best
+    _reviewed(tmp_path, result, Review([Decision(2, "not_follicle", "AB", sop_instance_uid=uid, follicle_id=2,
+                                                 centroid=(follicle.centroid_row, follicle.centroid_col))]))  # fmt: skip
+    for path in segs:
+        follicles = pydicom.dcmread(path).pixel_array[1]
+        assert follicles[55:70, 80:95].sum() == 0 and follicles[30:50, 30:52].all()
+        assert _dciodvfy_errors(path) == []
+
+
+def test_a_follicle_rejected_in_a_sweep_of_single_frame_files_leaves_the_sr_and_seg_of_every_file(tmp_path: Path) -> None:
+    """A sweep stored one file per frame counts a follicle once, named by the file of its largest
+    section, and a review line names that file; each other file's SR and SEG showing the
+    follicle kept it (the seed-3 study of "Sweeps stored as single-frame files": rejecting the
+    right sweep's follicle 2 rewrote 1 file's SR where 5 of the 6 files show it)."""
+    from follicle_seg.artefacts import write_measurements
+    from follicle_seg.review import Decision, Review
+
+    results = []
+    for k, grow in enumerate((0, 4)):  # follicle 1 largest in the second file, which names it
+        still = _source(tmp_path / f"still{k}.dcm")
+        r = _result(still)
+        first = dataclasses.replace(r.follicles[0].best, area_px=440 + 40 * grow, d1_px=22.0 + grow, d1_mm=2.2345 + grow / 10,
+                                    bbox=(30, 30, 50, 52))
+        second = dataclasses.replace(r.follicles[1].best, bbox=(55, 80, 70, 95))
+        follicles = (dataclasses.replace(r.follicles[0], best=first), dataclasses.replace(r.follicles[1], best=second))
+        r = dataclasses.replace(r, record=dataclasses.replace(r.record, acquired_s=100.0 + 0.04 * k), follicles=follicles,
+                                key_frames=(0,))  # fmt: skip
+        results.append(_kept(r, _outlines()))
+        write_seg(still, _labels(), tmp_path / "dicom" / f"{r.record.sop_instance_uid}_seg.dcm", laterality="L")
+        write_measurements(tmp_path, results[-1], in_sweep=(k, 2))
+    named = results[1].follicles[0]
+    review = Review([Decision(2, "not_follicle", "AB", sop_instance_uid=named.sop_instance_uid, follicle_id=1,
+                              centroid=(named.best.centroid_row, named.best.centroid_col))])  # fmt: skip
+    from follicle_seg.report.reviewed_sr import write_reviewed_srs
+    from follicle_seg.state import StateStore
+
+    store = StateStore(tmp_path / "state.sqlite")
+    try:
+        assert write_reviewed_srs(tmp_path, results, review, store, places={}) == (2, [])
+    finally:
+        store.close()
+    for r in results:
+        uid = r.record.sop_instance_uid
+        groups = hd.sr.srread(tmp_path / "dicom" / f"{uid}_sr.dcm").content.get_planar_roi_measurement_groups(
+            finding_type=codes.SCT.OvarianFollicleStructure)  # fmt: skip
+        assert [str(g.tracking_identifier) for g in groups] == ["follicle 2"]
+        follicles = _segments(hd.seg.segread(tmp_path / "dicom" / f"{uid}_seg.dcm"), uid)[..., 1]
+        assert not follicles[30:50, 30:52].any() and follicles[55:70, 80:95].all()

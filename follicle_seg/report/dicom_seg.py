@@ -72,19 +72,29 @@ def segment_masks(labels: np.ndarray) -> np.ndarray:
     ).transpose(1, 2, 0)
 
 
+def seg_labels(seg: Dataset) -> np.ndarray:
+    """The 0/1/2 label map a SEG of :func:`build_seg` holds (:func:`segment_masks` undone)."""
+    planes = seg.pixel_array.reshape(-1, int(seg.Rows), int(seg.Columns))
+    numbers = [int(f.SegmentIdentificationSequence[0].ReferencedSegmentNumber) for f in seg.PerFrameFunctionalGroupsSequence]
+    segments = dict(zip(numbers, planes))
+    return np.where(segments[2] > 0, FOLLICLE_LABEL, np.where(segments[1] > 0, OVARY_LABEL, 0)).astype(np.uint8)
+
+
 #: What a single ultrasound frame does not carry of its cine's header.
 _CINE_ONLY = ("NumberOfFrames", "FrameIncrementPointer", "FrameTime", "FrameTimeVector", "CineRate")
 
 
 def build_seg(
     source: Dataset, labels: np.ndarray, frame_index: int = 0, *, pseudonymised: bool = False,
-    network: Network | None = None, laterality: str | None = None,
+    network: Network | None = None, laterality: str | None = None, reviewed: bool = False,
 ) -> hd.seg.Segmentation:
     """Build the Segmentation dataset of ``labels`` (rows x columns, values 0/1/2) on frame
     ``frame_index`` (0-based) of ``source`` (identity as :func:`~follicle_seg.report.dicom_common.strip_identity`
     leaves it), its segments' algorithm the ``network`` that made them; of the ``laterality``
     (``L``, ``R``) ingestion found, each segment's property type modified Left or Right (an
-    ovary is a paired organ: the SR said the side, the SEG did not).
+    ovary is a paired organ: the SR said the side, the SEG did not). ``reviewed``: the network's
+    segments as a review decided them (:mod:`follicle_seg.report.reviewed_seg`), algorithm type
+    SEMIAUTOMATIC (the network's, with a person's decisions) and another SOP Instance UID.
 
     Raises
     ------
@@ -107,7 +117,8 @@ def build_seg(
             segment_label=SEGMENT_LABELS[number],
             segmented_property_category=ANATOMICAL_STRUCTURE,
             segmented_property_type=concept,
-            algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
+            algorithm_type=hd.seg.SegmentAlgorithmTypeValues.SEMIAUTOMATIC if reviewed
+            else hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
             algorithm_identification=algorithm,
         )
         for number, concept in ((1, OVARY_CODE), (2, FOLLICLE_CODE))
@@ -119,7 +130,8 @@ def build_seg(
     source_uid = str(source.SOPInstanceUID)
     cine = n_frames(source) > 1
     content = (labels.astype(np.uint8).tobytes() + (f"frame {frame_index}".encode() if cine else b"")
-               + (f"side {laterality}".encode() if laterality in LATERALITY_CODES else b"") + made_by(network))
+               + (f"side {laterality}".encode() if laterality in LATERALITY_CODES else b"") + made_by(network)
+               + (b"reviewed" if reviewed else b""))
     patient = patient_key(source, pseudonymised)
     series = derived_series_uid("SEG", source, patient)
     # built on the frame as a single-frame US image; its references then name the source's own
@@ -162,7 +174,7 @@ def build_seg(
 def write_seg(
     source_path: str | Path, labels: np.ndarray, out_path: str | Path, *, patient_id: str | None = None,
     frame_index: int = 0, pseudonymised: bool = False, network: Network | None = None,
-    laterality: str | None = None,
+    laterality: str | None = None, reviewed: bool = False,
 ) -> Path:
     """Write the DICOM SEG of one frame of a source image and return its path.
 
@@ -186,7 +198,10 @@ def write_seg(
         The network that made ``labels`` (the segments' Algorithm Identification); without it,
         this package's version.
     laterality
-        The image's side as ingestion found it (``L``, ``R``; else none is written).
+        The image's side as ingestion found it, or a review gave it (``L``, ``R``; else none is
+        written).
+    reviewed
+        The segments as a review decided them (:func:`build_seg`).
 
     Returns
     -------
@@ -201,7 +216,8 @@ def write_seg(
     source = read_source(source_path)
     if patient_id is not None:
         source.PatientID = patient_id
-    seg = build_seg(source, labels, frame_index, pseudonymised=pseudonymised, network=network, laterality=laterality)
+    seg = build_seg(source, labels, frame_index, pseudonymised=pseudonymised, network=network, laterality=laterality,
+                    reviewed=reviewed)
     keep_source_charset(seg, source_path)
     return save_atomic(seg, Path(out_path))
 

@@ -21,7 +21,8 @@ Content, built with :mod:`highdicom.sr` as a Comprehensive SR:
   counts are not a number of follicles to add up;
 * a follicle without an outline gets a TID 1501 group referencing the source image (and frame);
 * of an image as a review decided it (``verified_by``, :mod:`follicle_seg.report.reviewed_sr`):
-  VerificationFlag VERIFIED, each reviewer a Verifying Observer.
+  VerificationFlag VERIFIED, each reviewer a Verifying Observer, and the network's SR it
+  replaces in the Predecessor Documents Sequence (``predecessor``).
 
 Units are UCUM ``mm``, ``mm2``, ``ml``. Uncalibrated images (no mm per pixel) carry no length or
 area measurement at all: the outlines (in pixels) and the follicle count are still written, each
@@ -117,10 +118,11 @@ def build_sr(
     network: Network | None = None,
     in_sweep: tuple[int, int] | None = None,
     verified_by: Sequence[str] = (),
+    predecessor: Dataset | None = None,
 ) -> hd.sr.ComprehensiveSR:
     """Build the measurement report of ``result`` on ``source`` (see the module docstring;
     identity as :func:`~follicle_seg.report.dicom_common.strip_identity` leaves it;
-    ``in_sweep`` and ``verified_by`` as :func:`write_sr`'s).
+    ``in_sweep``, ``verified_by`` and ``predecessor`` as :func:`sr_dataset`'s).
 
     Raises
     ------
@@ -216,6 +218,7 @@ def build_sr(
         manufacturer=MANUFACTURER,
         is_complete=True,
         series_description=derived_series_description("measurements", source),
+        previous_versions=[predecessor] if predecessor is not None else None,
     )
     declare_private_scheme(sr)
     if verified_by:
@@ -226,19 +229,27 @@ def build_sr(
     return sr
 
 
-def write_sr(
+def write_sr(source_path: str | Path, result: ImageResult, *, seg_path: Path | None, out_path: str | Path,
+             **options: Any) -> Path:
+    """Write the TID 1500 measurement report of one analysed image (:func:`sr_dataset`, the SEG
+    it refers to read from ``seg_path``) to ``out_path``, atomically, and return its path."""
+    seg = read_source(seg_path) if seg_path is not None else None
+    return save_atomic(sr_dataset(source_path, result, seg=seg, **options), Path(out_path))
+
+
+def sr_dataset(
     source_path: str | Path,
     result: ImageResult,
     *,
-    seg_path: Path | None,
+    seg: Dataset | None,
     outlines: Outlines,
-    out_path: str | Path,
     pseudonymised: bool = False,
     network: Network | None = None,
     in_sweep: tuple[int, int] | None = None,
     verified_by: Sequence[str] = (),
-) -> Path:
-    """Write the TID 1500 measurement report of one analysed image and return its path.
+    predecessor: Dataset | None = None,
+) -> hd.sr.ComprehensiveSR:
+    """The TID 1500 measurement report of one analysed image.
 
     Parameters
     ----------
@@ -246,7 +257,7 @@ def write_sr(
         The source ultrasound DICOM file (single or multi-frame).
     result
         The image's analysis (``status == "ok"``): its follicles and ovary section.
-    seg_path
+    seg
         The SEG written by :func:`follicle_seg.report.dicom_seg.write_seg` for this still, or
         ``None`` (a sweep's key-frame SEGs are not referenced by its ovary group).
     outlines
@@ -254,8 +265,6 @@ def write_sr(
         polygon ``(N, 2)`` in source ``(column, row)`` pixel-centre coordinates (for instance
         from ``cv2.findContours`` on the key frame's masks). Each follicle's outline is
         looked up on its best frame; a follicle without one gets a region-less group.
-    out_path
-        Output file; written atomically.
     pseudonymised
         A ``--pseudonymize`` run's: the study's accession number, referring physician and ID
         written empty too.
@@ -269,20 +278,18 @@ def write_sr(
     verified_by
         The reviewers whose decisions (``review.csv``) made ``result``: the report is then
         VERIFIED, each of them a Verifying Observer, and its SOP Instance UID another.
-
-    Returns
-    -------
-    Path
-        ``out_path``.
+    predecessor
+        The SR this one replaces (the network's, of an image a review changed): named in the
+        Predecessor Documents Sequence (PS3.3 C.17.2), so that a reader holding both knows which
+        one is current.
     """
     source = read_source(source_path)
     if result.record is not None:  # the pseudonym of a --pseudonymize run, else the same PatientID
         source.PatientID = result.record.patient_id
-    seg = read_source(seg_path) if seg_path is not None else None
     sr = build_sr(source, result, seg=seg, outlines=outlines, pseudonymised=pseudonymised, network=network,
-                  in_sweep=in_sweep, verified_by=verified_by)
+                  in_sweep=in_sweep, verified_by=verified_by, predecessor=predecessor)
     keep_source_charset(sr, source_path)
-    return save_atomic(sr, Path(out_path))
+    return sr
 
 
 def _verify(sr: Dataset, reviewers: Sequence[str], *, pseudonymised: bool = False) -> None:

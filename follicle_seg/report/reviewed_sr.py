@@ -1,4 +1,4 @@
-"""The DICOM SR of each image a review changed, written again as reviewed.
+"""The DICOM SR and SEGs of each image a review changed, written again as reviewed.
 
 A review (``OUT/review.csv``, :mod:`follicle_seg.review`) changes the tables without analysing
 again, and ``follicle-seg send`` stores ``OUT/dicom`` in a PACS, whose reader must not find there a
@@ -6,20 +6,27 @@ follicle the reviewer rejected. So the SR of each analysed image that a decision
 follicle said ``not_follicle``, a candidate said ``follicle``, a side given) is written again from
 the image as reviewed, with the outlines the run state keeps (``ImageResult.outlines``): its
 follicles and their measurements as ``follicles.csv`` gives them, its count as theirs, its side as
-decided (its ovary then on its outline, not the SEG's ovary segment, which says the side as
-analysed), VERIFIED by the reviewers, under a new SOP Instance UID. An image no decision changes any
-more gets the network's SR back, under its UID as before. The run state notes what each SR written
-again says, so a run with the same review writes none again. The SEGs stay the network's: the
-masks are not kept.
+decided, VERIFIED by the reviewers, the network's SR it replaces its predecessor, under a new SOP
+Instance UID; and so are its SEGs (:mod:`follicle_seg.report.reviewed_seg`), which a still's SR
+refers to. In a sweep stored one file per frame, a decision about the follicle the tables name
+(by the file of its largest section) is one about its section in every file of the sweep
+(:func:`~follicle_seg.series.named_by`). An image no decision changes any more gets the network's SR and SEGs back, under their
+UIDs as before. The run state notes what each SR written again says, so a run with the same
+review writes none again.
 """
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from pathlib import Path
 
-from follicle_seg.artefacts import write_measurements
+import pydicom
+
+from follicle_seg.artefacts import measurements_sr, still_seg, write_measurements
+from follicle_seg.report.reviewed_seg import forget_kept_segs, kept_segs, network_segs, write_reviewed_segs
 from follicle_seg.review import Review
+from follicle_seg.series import named_by, sweep_frames
 from follicle_seg.state import StateStore
 from follicle_seg.types import ImageResult, Network
 
@@ -31,13 +38,14 @@ def write_reviewed_srs(
     out: Path, results: Sequence[ImageResult], review: Review, store: StateStore, *,
     places: dict[str, tuple[int, int]], pseudonymised: bool = False, network: Network | None = None,
 ) -> tuple[int, list[str]]:
-    """Write again the SR in ``out/dicom`` of each of ``results`` whose review is not the one it
-    says: as ``review`` makes it, or as the network found it once no decision changes it;
+    """Write again the SR and SEGs in ``out/dicom`` of each of ``results`` whose review is not the
+    one its SR says: as ``review`` makes them, or as the network found them once no decision changes them;
     ``places``: the stills' places in a sweep of single-frame files, as their SRs say. Returns
-    how many were written, and a line for each image whose SR stays as it was though the review
-    changes it (analysed by a version that kept no outlines; an SR that could not be written:
-    the tables are built all the same)."""
+    how many images' were written, and a line for each image whose SR stays as it was though the
+    review changes it (analysed by a version that kept no outlines; an SR that could not be
+    written: the tables are built all the same)."""
     said = store.notes(REVIEWED_SR)
+    named = {k: f for frames in sweep_frames(review.sided(results)) for k, f in named_by(frames).items()}
     written, left = 0, []
     for r in results:
         if r.status != "ok" or r.record is None:
@@ -45,20 +53,26 @@ def write_reviewed_srs(
         uid = r.record.sop_instance_uid
         if not (out / "dicom" / f"{uid}_sr.dcm").is_file():
             continue
-        reviewed, reviewers = review.of_image(r)
+        reviewed, reviewers = review.of_image(r, named)
         side = reviewed.analysed_record().laterality
-        moved = side != r.analysed_record().laterality  # not citing the SEG's ovary segment, of the side as analysed
-        says = repr(([f.follicle_id for f in reviewed.follicles], side, reviewers, not moved)) if reviewers else None
+        says = repr(([f.follicle_id for f in reviewed.follicles], side, reviewers)) if reviewers else None
         if said.get(uid) == says:
             continue
         if r.outlines is None:  # analysed before outlines were kept
-            left.append(f"{r.path}: its SR stays the network's (analysed before outlines were kept: --no-resume)")
+            left.append(f"{r.path}: its SR and SEG stay the network's (analysed before outlines were kept: --no-resume)")
             continue
         try:
+            segs = network_segs(out, r, store)
+            predecessor = None
+            if reviewers:  # the network's SR, which the reviewed one replaces
+                seg = pydicom.dcmread(io.BytesIO(segs[0])) if still_seg(out, r) is not None and 0 in segs else None
+                predecessor = measurements_sr(r, seg=seg, pseudonymised=pseudonymised, network=network,
+                                              in_sweep=places.get(uid))  # fmt: skip
+            write_reviewed_segs(out, r, reviewed, segs, store, pseudonymised=pseudonymised, network=network)
             write_measurements(out, reviewed, pseudonymised=pseudonymised, network=network, in_sweep=places.get(uid),
-                               verified_by=reviewers, cite_seg=not moved)  # fmt: skip
+                               verified_by=reviewers, predecessor=predecessor)  # fmt: skip
         except Exception as exc:  # noqa: BLE001 - one image's SR, as the engine's DICOM_NOT_WRITTEN
-            left.append(f"{r.path}: its SR could not be written as reviewed ({type(exc).__name__}: {exc})")
+            left.append(f"{r.path}: its SR and SEG could not be written as reviewed ({type(exc).__name__}: {exc})")
             continue
         if says is None:
             store.forget(REVIEWED_SR + uid)
@@ -66,3 +80,14 @@ def write_reviewed_srs(
             store.note(REVIEWED_SR + uid, says)
         written += 1
     return written, left
+
+
+def under_review(store: StateStore) -> set[str]:
+    """The SOP instance UIDs of the images whose SR or SEGs a review wrote again."""
+    return set(store.notes(REVIEWED_SR)) | kept_segs(store)
+
+
+def analysed_again(store: StateStore, uid: str) -> None:
+    """Forget what a review wrote of image ``uid``: analysed again, it wrote the network's SR and SEGs anew."""
+    store.forget(REVIEWED_SR + uid)
+    forget_kept_segs(store, uid)
