@@ -48,7 +48,7 @@ import pandas as pd
 
 from follicle_seg.errors import FollicleSegError
 from follicle_seg.io.tables import spreadsheet_delimiter, spreadsheet_text
-from follicle_seg.tracking import FLAG_LOW_CONFIDENCE, FLAG_SIDE_UNKNOWN
+from follicle_seg.tracking import FLAG_LOW_CONFIDENCE, FLAG_SIDE_UNKNOWN, FLAG_TUBE
 from follicle_seg.types import Follicle, ImageResult
 
 REVIEW_FILE = "review.csv"
@@ -205,7 +205,7 @@ class Review:
                 kept.append(r)
                 continue
             settled = r.unsure and not unsure  # the last candidate decided: nothing left unsure
-            flags = tuple(f for f in r.flags if f != FLAG_LOW_CONFIDENCE) if settled else r.flags
+            flags = tuple(f for f in r.flags if f not in (FLAG_LOW_CONFIDENCE, FLAG_TUBE)) if settled else r.flags
             kept.append(replace(r, follicles=tuple(follicles), unsure=tuple(unsure), flags=flags))
         return kept
 

@@ -100,6 +100,7 @@ FLAG_NO_PATIENT = "patient unknown"
 FLAG_AT_EDGE = "follicle at scan edge"
 FLAG_OVARY_AT_EDGE = "ovary at scan edge"
 FLAG_ELONGATED = "follicle elongated"
+FLAG_TUBE = "tube through the sweep"
 #: A reported follicle whose largest section is this many times longer (d1) than wide (d2) is
 #: flagged: a follicle pressed by its neighbours stays under about 2, a vessel or a tube seen
 #: lengthwise does not (a 20 x 2.4 mm vessel reads mean 11.2 mm: a false 10 mm follicle).
@@ -123,6 +124,9 @@ FLAG_REASONS: dict[str, str] = {
     FLAG_AT_EDGE: "a follicle reaches the edge of the scan area: cut by it, it may be larger than measured",
     FLAG_ELONGATED: (f"a follicle is {MAX_FOLLICLE_ELONGATION:g} or more times as long as wide: a vessel or other "
                      "tube seen lengthwise, not a follicle?"),
+    FLAG_TUBE: (f"a section stays the same size through the sweep, as a follicle {MAX_FOLLICLE_ELONGATION:g} or "
+                "more times as long across it as wide would: a vessel crossing the sweep? Not counted, "
+                "listed as a candidate"),
     FLAG_OVARY_AT_EDGE: ("the ovary reaches the edge of the scan area: cut by it, or its outline runs into it; "
                          "its d1, d2, area and volume are uncertain"),
     COLOUR_IN_SCAN: ("colour (Doppler flow?) covers part of the scan area of a frame the results rest on: made "
@@ -369,6 +373,39 @@ def follicle_raises(flag: str, best: Section) -> bool:
     return best.at_edge if flag == FLAG_AT_EDGE else elongation(best) >= MAX_FOLLICLE_ELONGATION
 
 
+def is_tube(track: Track, frame_spacing: float | None) -> bool:
+    """Whether a sweep's track is a tube crossing the sweep (a vessel), not a follicle.
+
+    A follicle is a closed sac: cut by parallel frames, its section shrinks away from its largest,
+    to nothing within its own length. Were the track an ellipsoid centred on its largest section
+    (diameter ``D``), a section of diameter ``d`` at ``z`` mm from it needs a half-length of at
+    least ``z / sqrt(1 - (d / D)**2)``; the median over its sections, doubled, is the length the
+    track implies across the sweep. It is a tube when that is :data:`MAX_FOLLICLE_ELONGATION`
+    times its largest diameter ``d1`` or more (what the in-plane rule calls a vessel seen
+    lengthwise), judged only when its sections lie at least ``d1`` apart (closer, the largest
+    follicles of a short sweep change too little from frame to frame to tell). Needs the frame
+    spacing and mm.
+
+    >>> from follicle_seg.types import Section
+    >>> sections = [Section(k, 5, 5, 200, 30, 30, 6.0, 6.0, 28.0) for k in range(8)]
+    >>> vessel = Track(sections[0], 0, 7, sections[-1], np.ones((1, 1), bool), (0, 0), sections=sections)
+    >>> is_tube(vessel, 1.0), is_tube(vessel, 0.5)
+    (True, False)
+    """
+    best, sections = track.best, track.sections
+    if not frame_spacing or best.d1_mm is None or best.mean_diameter_mm is None:
+        return False
+    if (sections[-1].frame_index - sections[0].frame_index) * frame_spacing < best.d1_mm:
+        return False
+    half_lengths = []
+    for s in sections:
+        z = abs(s.frame_index - best.frame_index) * frame_spacing
+        ratio = min(1.0, (s.mean_diameter_mm or 0.0) / best.mean_diameter_mm)
+        if z > 0:
+            half_lengths.append(math.inf if ratio >= 1.0 else z / math.sqrt(1.0 - ratio**2))
+    return 2.0 * float(np.median(half_lengths)) >= MAX_FOLLICLE_ELONGATION * best.d1_mm
+
+
 def ellipsoid_volume_ml(d1_mm: float, d2_mm: float, d3_mm: float) -> float:
     """Ellipsoid volume ``pi/6 x d1 x d2 x d3`` in ml (1 ml = 1000 mm^3).
 
@@ -459,8 +496,9 @@ def summarise_image(
         largest section (in a sweep, the largest an adjacent frame confirms:
         :func:`largest_confirmed`), its third axis and volume when the sweep's frame spacing is known;
         ``key_frames`` the best frames of the follicles and of the ovary; ``unsure`` the candidates
-        that raise "low confidence", measured as follicles are, numbered on after them (for the
-        overlays and a reviewer's decisions); ``flags``, each a
+        that raise "low confidence", then the tubes (:func:`is_tube`) that raise "tube through the
+        sweep", measured as follicles are, numbered on after them (for the overlays and a
+        reviewer's decisions); ``flags``, each a
         reason for review: ``"uncalibrated"``, ``"low confidence"`` (a candidate follicle
         scoring between ``LOW_CONFIDENCE_SCORE`` and ``MIN_FOLLICLE_SCORE`` was left out),
         ``"no ovary found"``,
@@ -487,12 +525,13 @@ def summarise_image(
             ovary_sections.append((m.ovary, m.flags))
     ovary, ovary_flags = largest_confirmed(ovary_sections) if ovary_sections else (None, ())
     every = tracker.finish()
+    spacing = record.frame_spacing_mm if record.is_sweep else None
     candidates = [t for t in every if is_counted(t.best)]
-    tracks = [t for t in candidates if is_confident(t.best)]
+    tubes = [t for t in candidates if is_confident(t.best) and is_tube(t, spacing)]
+    tracks = [t for t in candidates if is_confident(t.best) and not any(t is u for u in tubes)]
     reported = {id(t) for t in tracks}
     unreported = () if record.is_sweep else tuple(t.best for t in every if id(t) not in reported)
-    doubtful = [t for t in candidates if LOW_CONFIDENCE_SCORE <= t.best.score < MIN_FOLLICLE_SCORE]
-    spacing = record.frame_spacing_mm if record.is_sweep else None
+    doubtful = [t for t in candidates if LOW_CONFIDENCE_SCORE <= t.best.score < MIN_FOLLICLE_SCORE] + tubes
 
     def at_end(t: Track) -> bool:
         return t.first_frame == 0 or t.last_frame == last
@@ -515,8 +554,10 @@ def summarise_image(
     flags = []
     if not record.calibration.calibrated:
         flags.append(FLAG_UNCALIBRATED)
-    if unsure:
+    if len(unsure) > len(tubes):
         flags.append(FLAG_LOW_CONFIDENCE)
+    if tubes:
+        flags.append(FLAG_TUBE)
     if ovary is None:
         flags.append(FLAG_NO_OVARY_FOUND)
     if record.laterality not in ("L", "R"):

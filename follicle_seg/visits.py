@@ -59,12 +59,14 @@ from follicle_seg.tracking import (
     FLAG_NO_PATIENT,
     FLAG_OVARY_AT_EDGE,
     FLAG_SIDE_UNKNOWN,
+    FLAG_TUBE,
     FLAG_UNCALIBRATED,
     MAX_COUNT_DISAGREEMENT,
     ellipsoid_volume_ml,
     flag_reason,
     follicle_raises,
     frame_words,
+    is_confident,
 )
 from follicle_seg.types import DIFFERENT_IMAGE, DUPLICATE, Follicle, ImageResult
 
@@ -380,9 +382,9 @@ class _OvaryVisit:
                 if entries and all(i not in kept for i, _ in entries):
                     continue  # raised only on the frames of follicles the reviewer dropped
                 raised = [w for i, w in entries if i in kept]
-                if flag == FLAG_LOW_CONFIDENCE and not joined:
+                if flag in (FLAG_LOW_CONFIDENCE, FLAG_TUBE) and not joined:  # a tube is a candidate the network is sure of
                     raised = [f"{u.follicle_id}?" + (f" on {frame_words(u.best.frame_index)}" if rec.is_sweep else "")
-                              for u in r.unsure]  # fmt: skip
+                              for u in r.unsure if is_confident(u.best) == (flag == FLAG_TUBE)]  # fmt: skip
                 if raised:
                     said += f" ({'; '.join(raised)})"
                 rows += [{**where, "sop_instance_uid": uid, "flag": flag, "reason": said}
@@ -422,8 +424,8 @@ class _OvaryVisit:
         flag), else its first still (a flag the sweep derives as a whole: no ovary found)."""
         uid = r.analysed_record().sop_instance_uid
         stills = self.stills.get(uid, ())
-        if flag == FLAG_LOW_CONFIDENCE:  # a joined sweep's candidates keep their still's UID
-            holding = {u.sop_instance_uid for u in r.unsure}
+        if flag in (FLAG_LOW_CONFIDENCE, FLAG_TUBE):  # a joined sweep's candidates keep their still's UID
+            holding = {u.sop_instance_uid for u in r.unsure if is_confident(u.best) == (flag == FLAG_TUBE)}
             frames = {k for k, still in enumerate(stills) if still.analysed_record().sop_instance_uid in holding}
         elif flag == FLAG_OVARY_AT_EDGE:  # the sweep's ovary is its still's section
             frames = {k for k, still in enumerate(stills) if r.ovary is not None and still.ovary is r.ovary}
