@@ -19,7 +19,7 @@ from follicle_seg.analyse import FileAnalysis, KeyFrame
 from follicle_seg.io.dicom import frames_at
 from follicle_seg.outnames import mask_uid, seg_uid, sr_uid
 from follicle_seg.report.dicom_seg import write_seg
-from follicle_seg.report.dicom_sr import sr_dataset, write_sr
+from follicle_seg.report.dicom_sr import write_sr
 from follicle_seg.report.overlay import render_overlay, side_by_side
 from follicle_seg.report.overlay_files import (CROPS, REVIEWED, WHOLE_FRAMES, overlay_filename, parse_name,
                                                uid_token, write_crops, write_image, write_overlay)
@@ -230,25 +230,17 @@ def write_dicom(
 
 def write_measurements(
     out: Path, result: ImageResult, *, pseudonymised: bool = False, network: Network | None = None,
-    in_sweep: tuple[int, int] | None = None, verified_by: Sequence[str] = (), predecessor: Dataset | None = None,
+    in_sweep: tuple[int, int] | None = None, verified_by: Sequence[str] = (), predecessors: Sequence[Dataset] = (),
 ) -> Path:
     """``dicom/<uid>_sr.dcm``, the SR of ``result`` drawn with its kept outlines (those of its
     follicles and ovary on its key frames and its follicles' frames), referring to a still's SEG
     (:func:`still_seg`); ``verified_by``: the reviewers whose decisions made ``result`` (the SR is
-    then VERIFIED by them, :func:`~follicle_seg.report.dicom_sr.write_sr`), ``predecessor`` the SR
+    then VERIFIED by them, :func:`~follicle_seg.report.dicom_sr.write_sr`), ``predecessors`` the SRs
     it replaces."""
     record = result.analysed_record()
     return write_sr(record.path, result, seg_path=still_seg(out, result), outlines=_drawn(result),
                     out_path=out / "dicom" / f"{record.sop_instance_uid}_sr.dcm", pseudonymised=pseudonymised,
-                    network=network, in_sweep=in_sweep, verified_by=verified_by, predecessor=predecessor)  # fmt: skip
-
-
-def measurements_sr(result: ImageResult, *, seg: Dataset | None, pseudonymised: bool = False,
-                    network: Network | None = None, in_sweep: tuple[int, int] | None = None) -> Dataset:
-    """The SR :func:`write_measurements` writes of ``result`` (as the network found it), not
-    written, referring to ``seg``: what a review's SR names as its predecessor."""
-    return sr_dataset(result.analysed_record().path, result, seg=seg, outlines=_drawn(result),
-                      pseudonymised=pseudonymised, network=network, in_sweep=in_sweep)
+                    network=network, in_sweep=in_sweep, verified_by=verified_by, predecessors=predecessors)  # fmt: skip
 
 
 def still_seg(out: Path, result: ImageResult) -> Path | None:

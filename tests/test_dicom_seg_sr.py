@@ -811,6 +811,99 @@ def test_a_review_writes_the_seg_again_as_decided_and_the_sr_names_the_networks_
     assert pydicom.dcmread(sr).SOPInstanceUID == network_sr.SOPInstanceUID and "PredecessorDocumentsSequence" not in pydicom.dcmread(sr)
 
 
+def _reviewed_still(tmp_path: Path) -> tuple[ImageResult, Path, Path]:
+    """A still analysed with its outlines kept: its result, its network's SEG and SR."""
+    from follicle_seg.artefacts import write_measurements
+
+    still = _source(tmp_path / "still.dcm")
+    result = _kept(dataclasses.replace(_result(still), key_frames=(0,)), _outlines())
+    uid = result.record.sop_instance_uid
+    seg = write_seg(still, _labels(), tmp_path / "dicom" / f"{uid}_seg.dcm", laterality="L")
+    return result, seg, write_measurements(tmp_path, result)
+
+
+def _rejecting(result: ImageResult, *ids: int, reviewer: str = "AB"):  # noqa: ANN202 - a Review
+    from follicle_seg.review import Decision, Review
+
+    return Review([Decision(2 + k, "not_follicle", reviewer, sop_instance_uid=f.sop_instance_uid, follicle_id=f.follicle_id,
+                            centroid=(f.best.centroid_row, f.best.centroid_col))
+                   for k, f in enumerate(f for f in result.follicles if f.follicle_id in ids)])  # fmt: skip
+
+
+def _predecessors(sr: Path) -> list[str]:
+    return [str(item.ReferencedSOPInstanceUID) for study in pydicom.dcmread(sr).get("PredecessorDocumentsSequence", ())
+            for series in study.ReferencedSeriesSequence for item in series.ReferencedSOPSequence]  # fmt: skip
+
+
+def test_an_sr_that_cannot_be_written_as_reviewed_leaves_the_seg_and_sr_as_they_were(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The SEGs were written as reviewed before the SR: an SR that then failed left a reviewed SEG
+    beside the network's SR (which cites a SEG UID no longer on disk), and the line said they
+    "could not be written as reviewed". Both are put back as they were, and the line says so."""
+    from follicle_seg.report import reviewed_sr
+    from follicle_seg.state import StateStore
+
+    result, seg, sr = _reviewed_still(tmp_path)
+    network = {path: path.read_bytes() for path in (seg, sr)}
+
+    def full_disk(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(reviewed_sr, "write_measurements", full_disk)
+    store = StateStore(tmp_path / "state.sqlite")
+    try:
+        written, left = reviewed_sr.write_reviewed_srs(tmp_path, [result], _rejecting(result, 1), store, places={})
+        assert {path: path.read_bytes() for path in network} == network
+        assert written == 0 and left == [f"{result.path}: its SR and SEGs could not be written as reviewed (OSError: "
+                                         "[Errno 28] No space left on device): they stay the network's"]  # fmt: skip
+        assert reviewed_sr.under_review(store) == set()  # nothing kept: nothing to give back
+    finally:
+        store.close()
+
+
+def test_a_network_seg_left_to_give_back_is_given_back_when_the_sr_is_the_networks(tmp_path: Path) -> None:
+    """A run stopped between an image's reviewed SEG and its SR left the SR note unwritten: once
+    the review was removed, the image was skipped on every later run (its SR note said "no review",
+    as the review did) and the reviewed SEG never gave way to the network's."""
+    from follicle_seg.report.reviewed_seg import network_segs, write_reviewed_segs
+    from follicle_seg.report.reviewed_sr import under_review, write_reviewed_srs
+    from follicle_seg.review import Review
+    from follicle_seg.state import StateStore
+
+    result, seg, _ = _reviewed_still(tmp_path)
+    network = seg.read_bytes()
+    store = StateStore(tmp_path / "state.sqlite")
+    try:
+        reviewed, _ = _rejecting(result, 1).of_image(result, {})
+        write_reviewed_segs(tmp_path, result, reviewed, network_segs(tmp_path, result, store), store)  # then stopped
+        assert seg.read_bytes() != network
+        assert write_reviewed_srs(tmp_path, [result], Review([]), store, places={}) == (1, [])
+        assert seg.read_bytes() == network and under_review(store) == set()
+    finally:
+        store.close()
+
+
+def test_a_second_review_names_the_reviewed_sr_it_replaces_and_the_networks(tmp_path: Path) -> None:
+    """The predecessor was the network's SR only, rebuilt in memory: an SR reviewed twice did not
+    name the reviewed SR it replaced, which a PACS may already hold from a send after the first."""
+    from follicle_seg.report.reviewed_sr import write_reviewed_srs
+    from follicle_seg.state import StateStore
+
+    result, _, sr = _reviewed_still(tmp_path)
+    network = pydicom.dcmread(sr).SOPInstanceUID
+    store = StateStore(tmp_path / "state.sqlite")
+    try:
+        assert write_reviewed_srs(tmp_path, [result], _rejecting(result, 1), store, places={}) == (1, [])
+        first = pydicom.dcmread(sr).SOPInstanceUID
+        assert _predecessors(sr) == [network]
+        assert write_reviewed_srs(tmp_path, [result], _rejecting(result, 1, 2), store, places={}) == (1, [])
+        assert _predecessors(sr) == [network, first] and pydicom.dcmread(sr).SOPInstanceUID not in (network, first)
+        assert _dciodvfy_errors(sr) == []
+    finally:
+        store.close()
+
+
 def test_a_follicle_rejected_in_a_cine_leaves_the_seg_of_every_key_frame_showing_it(tmp_path: Path) -> None:
     """A cine's key-frame SEG holds every reported follicle's section on that frame, one measured
     on another frame too; the run state kept only each follicle's outline on its own frame, so a
@@ -856,7 +949,7 @@ def test_a_follicle_rejected_in_a_sweep_of_single_frame_files_leaves_the_sr_and_
     from follicle_seg.artefacts import write_measurements
     from follicle_seg.review import Decision, Review
 
-    results = []
+    results, network = [], {}
     for k, grow in enumerate((0, 4)):  # follicle 1 largest in the second file, which names it
         still = _source(tmp_path / f"still{k}.dcm")
         r = _result(still)
@@ -868,7 +961,7 @@ def test_a_follicle_rejected_in_a_sweep_of_single_frame_files_leaves_the_sr_and_
                                 key_frames=(0,))  # fmt: skip
         results.append(_kept(r, _outlines()))
         write_seg(still, _labels(), tmp_path / "dicom" / f"{r.record.sop_instance_uid}_seg.dcm", laterality="L")
-        write_measurements(tmp_path, results[-1], in_sweep=(k, 2))
+        network[r.record.sop_instance_uid] = pydicom.dcmread(write_measurements(tmp_path, results[-1], in_sweep=(k, 2)))
     named = results[1].follicles[0]
     review = Review([Decision(2, "not_follicle", "AB", sop_instance_uid=named.sop_instance_uid, follicle_id=1,
                               centroid=(named.best.centroid_row, named.best.centroid_col))])  # fmt: skip
@@ -877,13 +970,15 @@ def test_a_follicle_rejected_in_a_sweep_of_single_frame_files_leaves_the_sr_and_
 
     store = StateStore(tmp_path / "state.sqlite")
     try:
-        assert write_reviewed_srs(tmp_path, results, review, store, places={}) == (2, [])
+        places = {r.record.sop_instance_uid: (k, 2) for k, r in enumerate(results)}  # as the SRs were written
+        assert write_reviewed_srs(tmp_path, results, review, store, places=places) == (2, [])
     finally:
         store.close()
-    for r in results:
+    for k, r in enumerate(results):
         uid = r.record.sop_instance_uid
-        groups = hd.sr.srread(tmp_path / "dicom" / f"{uid}_sr.dcm").content.get_planar_roi_measurement_groups(
-            finding_type=codes.SCT.OvarianFollicleStructure)  # fmt: skip
-        assert [str(g.tracking_identifier) for g in groups] == ["follicle 2"]
+        sr = tmp_path / "dicom" / f"{uid}_sr.dcm"
+        groups = hd.sr.srread(sr).content.get_planar_roi_measurement_groups(finding_type=codes.SCT.OvarianFollicleStructure)
+        assert [str(g.tracking_identifier) for g in groups] == [f"follicle 2, file {k + 1} of 2 of a sweep"]
+        assert _predecessors(sr) == [network[uid].SOPInstanceUID]  # the SR it replaces, on disk
         follicles = _segments(hd.seg.segread(tmp_path / "dicom" / f"{uid}_seg.dcm"), uid)[..., 1]
         assert not follicles[30:50, 30:52].any() and follicles[55:70, 80:95].all()

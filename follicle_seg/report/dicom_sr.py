@@ -21,8 +21,8 @@ Content, built with :mod:`highdicom.sr` as a Comprehensive SR:
   counts are not a number of follicles to add up;
 * a follicle without an outline gets a TID 1501 group referencing the source image (and frame);
 * of an image as a review decided it (``verified_by``, :mod:`follicle_seg.report.reviewed_sr`):
-  VerificationFlag VERIFIED, each reviewer a Verifying Observer, and the network's SR it
-  replaces in the Predecessor Documents Sequence (``predecessor``).
+  VerificationFlag VERIFIED, each reviewer a Verifying Observer, and the SRs it replaces (the
+  network's, an earlier review's) in the Predecessor Documents Sequence (``predecessors``).
 
 Units are UCUM ``mm``, ``mm2``, ``ml``. Uncalibrated images (no mm per pixel) carry no length or
 area measurement at all: the outlines (in pixels) and the follicle count are still written, each
@@ -118,11 +118,11 @@ def build_sr(
     network: Network | None = None,
     in_sweep: tuple[int, int] | None = None,
     verified_by: Sequence[str] = (),
-    predecessor: Dataset | None = None,
+    predecessors: Sequence[Dataset] = (),
 ) -> hd.sr.ComprehensiveSR:
     """Build the measurement report of ``result`` on ``source`` (see the module docstring;
     identity as :func:`~follicle_seg.report.dicom_common.strip_identity` leaves it;
-    ``in_sweep``, ``verified_by`` and ``predecessor`` as :func:`sr_dataset`'s).
+    ``in_sweep``, ``verified_by`` and ``predecessors`` as :func:`sr_dataset`'s).
 
     Raises
     ------
@@ -218,7 +218,7 @@ def build_sr(
         manufacturer=MANUFACTURER,
         is_complete=True,
         series_description=derived_series_description("measurements", source),
-        previous_versions=[predecessor] if predecessor is not None else None,
+        previous_versions=list(predecessors) or None,
     )
     declare_private_scheme(sr)
     if verified_by:
@@ -230,11 +230,15 @@ def build_sr(
 
 
 def write_sr(source_path: str | Path, result: ImageResult, *, seg_path: Path | None, out_path: str | Path,
-             **options: Any) -> Path:
+             outlines: Outlines, pseudonymised: bool = False, network: Network | None = None,
+             in_sweep: tuple[int, int] | None = None, verified_by: Sequence[str] = (),
+             predecessors: Sequence[Dataset] = ()) -> Path:
     """Write the TID 1500 measurement report of one analysed image (:func:`sr_dataset`, the SEG
     it refers to read from ``seg_path``) to ``out_path``, atomically, and return its path."""
     seg = read_source(seg_path) if seg_path is not None else None
-    return save_atomic(sr_dataset(source_path, result, seg=seg, **options), Path(out_path))
+    sr = sr_dataset(source_path, result, seg=seg, outlines=outlines, pseudonymised=pseudonymised, network=network,
+                    in_sweep=in_sweep, verified_by=verified_by, predecessors=predecessors)
+    return save_atomic(sr, Path(out_path))
 
 
 def sr_dataset(
@@ -247,7 +251,7 @@ def sr_dataset(
     network: Network | None = None,
     in_sweep: tuple[int, int] | None = None,
     verified_by: Sequence[str] = (),
-    predecessor: Dataset | None = None,
+    predecessors: Sequence[Dataset] = (),
 ) -> hd.sr.ComprehensiveSR:
     """The TID 1500 measurement report of one analysed image.
 
@@ -278,16 +282,16 @@ def sr_dataset(
     verified_by
         The reviewers whose decisions (``review.csv``) made ``result``: the report is then
         VERIFIED, each of them a Verifying Observer, and its SOP Instance UID another.
-    predecessor
-        The SR this one replaces (the network's, of an image a review changed): named in the
-        Predecessor Documents Sequence (PS3.3 C.17.2), so that a reader holding both knows which
-        one is current.
+    predecessors
+        The SRs this one replaces (of an image a review changed: the network's, and those earlier
+        reviews wrote): named in the Predecessor Documents Sequence (PS3.3 C.17.2), so that a
+        reader holding any of them knows which one is current.
     """
     source = read_source(source_path)
     if result.record is not None:  # the pseudonym of a --pseudonymize run, else the same PatientID
         source.PatientID = result.record.patient_id
     sr = build_sr(source, result, seg=seg, outlines=outlines, pseudonymised=pseudonymised, network=network,
-                  in_sweep=in_sweep, verified_by=verified_by, predecessor=predecessor)
+                  in_sweep=in_sweep, verified_by=verified_by, predecessors=predecessors)
     keep_source_charset(sr, source_path)
     return sr
 

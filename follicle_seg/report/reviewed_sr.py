@@ -22,9 +22,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pydicom
+from pydicom.dataset import Dataset
 
-from follicle_seg.artefacts import measurements_sr, still_seg, write_measurements
-from follicle_seg.report.reviewed_seg import forget_kept_segs, kept_segs, network_segs, write_reviewed_segs
+from follicle_seg.artefacts import seg_filename, write_measurements
+from follicle_seg.atomic import atomic_write
+from follicle_seg.report.reviewed_seg import NETWORK_SEG, forget_kept_segs, kept_segs, network_segs, write_reviewed_segs
 from follicle_seg.review import Review
 from follicle_seg.series import named_by, sweep_frames
 from follicle_seg.state import StateStore
@@ -45,34 +47,43 @@ def write_reviewed_srs(
     review changes it (analysed by a version that kept no outlines; an SR that could not be
     written: the tables are built all the same)."""
     said = store.notes(REVIEWED_SR)
+    kept = kept_segs(store)
     named = {k: f for frames in sweep_frames(review.sided(results)) for k, f in named_by(frames).items()}
     written, left = 0, []
     for r in results:
         if r.status != "ok" or r.record is None:
             continue
         uid = r.record.sop_instance_uid
-        if not (out / "dicom" / f"{uid}_sr.dcm").is_file():
+        sr = out / "dicom" / f"{uid}_sr.dcm"
+        if not sr.is_file():
             continue
         reviewed, reviewers = review.of_image(r, named)
         side = reviewed.analysed_record().laterality
         says = repr(([f.follicle_id for f in reviewed.follicles], side, reviewers)) if reviewers else None
-        if said.get(uid) == says:
+        if said.get(uid) == says and (says is not None or uid not in kept):  # (a network's SEG left to give back)
             continue
-        if r.outlines is None:  # analysed before outlines were kept
-            left.append(f"{r.path}: its SR and SEG stay the network's (analysed before outlines were kept: --no-resume)")
+        standing = "the network's" if said.get(uid) is None else "as an earlier review wrote them"
+        if r.outlines is None:  # analysed before the outlines a review draws were kept
+            left.append(f"{r.path}: its SR and SEGs stay {standing} (analysed before the outlines a review needs "
+                        "were kept: --no-resume)")  # fmt: skip
             continue
+        files = [sr, *(out / "dicom" / seg_filename(r.record, frame) for frame in r.key_frames)]
+        before = {path: path.read_bytes() if path.is_file() else None for path in files}
+        kept_before = store.notes(f"{NETWORK_SEG}{uid}_")
         try:
             segs = network_segs(out, r, store)
-            predecessor = None
-            if reviewers:  # the network's SR, which the reviewed one replaces
-                seg = pydicom.dcmread(io.BytesIO(segs[0])) if still_seg(out, r) is not None and 0 in segs else None
-                predecessor = measurements_sr(r, seg=seg, pseudonymised=pseudonymised, network=network,
-                                              in_sweep=places.get(uid))  # fmt: skip
             write_reviewed_segs(out, r, reviewed, segs, store, pseudonymised=pseudonymised, network=network)
             write_measurements(out, reviewed, pseudonymised=pseudonymised, network=network, in_sweep=places.get(uid),
-                               verified_by=reviewers, predecessor=predecessor)  # fmt: skip
+                               verified_by=reviewers, predecessors=predecessors(before[sr]) if reviewers else ())  # fmt: skip
         except Exception as exc:  # noqa: BLE001 - one image's SR, as the engine's DICOM_NOT_WRITTEN
-            left.append(f"{r.path}: its SR and SEG could not be written as reviewed ({type(exc).__name__}: {exc})")
+            failed = f"{r.path}: its SR and SEGs could not be written as reviewed ({type(exc).__name__}: {exc})"
+            try:
+                _put_back(store, uid, before, kept_before)
+            except OSError as again:
+                left.append(f"{failed}, nor put back as they were ({again.strerror or again}): dicom/ holds some of "
+                            "each, written again by the next run")  # fmt: skip
+                continue
+            left.append(f"{failed}: they stay {standing}")
             continue
         if says is None:
             store.forget(REVIEWED_SR + uid)
@@ -80,6 +91,39 @@ def write_reviewed_srs(
             store.note(REVIEWED_SR + uid, says)
         written += 1
     return written, left
+
+
+def predecessors(sr: bytes | None) -> list[Dataset]:
+    """What an SR written as reviewed in place of ``sr`` (the network's, or one an earlier review
+    wrote) names in its Predecessor Documents Sequence: ``sr``, and every SR ``sr`` names there
+    (the network's and each earlier review's, one of them perhaps sent to a PACS already)."""
+    if sr is None:
+        return []
+    ds = pydicom.dcmread(io.BytesIO(sr), stop_before_pixels=True)
+    named = [_instance(study.StudyInstanceUID, series.SeriesInstanceUID, item.ReferencedSOPClassUID,
+                       item.ReferencedSOPInstanceUID)
+             for study in ds.get("PredecessorDocumentsSequence", ()) for series in study.ReferencedSeriesSequence
+             for item in series.ReferencedSOPSequence]  # fmt: skip
+    return [*named, _instance(ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPClassUID, ds.SOPInstanceUID)]
+
+
+def _instance(study: str, series: str, sop_class: str, sop_instance: str) -> Dataset:
+    ds = Dataset()
+    ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPClassUID, ds.SOPInstanceUID = study, series, sop_class, sop_instance
+    return ds
+
+
+def _put_back(store: StateStore, uid: str, files: dict[Path, bytes | None], kept: dict[str, str]) -> None:
+    """The SR and SEGs of image ``uid`` as they were (``files``, None for none), with the network
+    SEGs the run state kept then (``kept``), after they could not all be written as reviewed."""
+    for path, data in files.items():
+        if data is None:
+            path.unlink(missing_ok=True)
+        else:
+            atomic_write(path, lambda tmp, data=data: Path(tmp).write_bytes(data))
+    forget_kept_segs(store, uid)
+    for name, value in kept.items():
+        store.note(f"{NETWORK_SEG}{uid}_{name}", value)
 
 
 def under_review(store: StateStore) -> set[str]:
