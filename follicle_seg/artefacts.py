@@ -113,19 +113,19 @@ def outlines(key: KeyFrame, record: ImageRecord) -> list[tuple[int, int, tuple[i
     pixels) on one key frame: the ovary's, the unsure candidates' (a reviewer may accept one:
     :func:`write_measurements` draws it then) and every reported follicle's section there, one
     measured on another frame too (a review takes a rejected follicle out of the DICOM SEG of each
-    key frame showing it: :mod:`follicle_seg.report.reviewed_seg`)."""
+    key frame showing it: :mod:`follicle_seg.report.reviewed_seg`). A follicle's or candidate's
+    section in pieces gives each piece, the largest first (the one an SR draws); the ovary its
+    largest piece only."""
     c0, r0 = record.region[0], record.region[1]
     shapes = [(0, np.isin(key.labels, (OVARY, FOLLICLE)))]
     shapes += [(int(i), ids == i) for ids in (key.reported_ids, key.unsure_ids) for i in np.unique(ids) if i]
     found = []
     for ident, mask in shapes:
         contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-        if not contours:
-            continue
-        largest = max(contours, key=cv2.contourArea)[:, 0, :]
-        if len(largest) < 3:
-            continue
-        found.append((key.frame_index, ident, tuple(int(v) for v in (largest + (c0, r0)).ravel())))
+        pieces = sorted(contours, key=cv2.contourArea, reverse=True)
+        if ident == 0:
+            pieces = [p for p in pieces[:1] if len(p) >= 3]
+        found += [(key.frame_index, ident, tuple(int(v) for v in (p[:, 0, :] + (c0, r0)).ravel())) for p in pieces]
     return found
 
 
@@ -252,13 +252,14 @@ def still_seg(out: Path, result: ImageResult) -> Path | None:
 
 def _drawn(result: ImageResult) -> dict[int, list[tuple[int, np.ndarray]]]:
     """The kept outlines an SR draws: each follicle's on its largest section, the ovary's on each
-    key frame and follicle frame."""
+    key frame and follicle frame (of a section in pieces, its largest: :func:`outlines`)."""
     if result.outlines is None:  # (with_outlines): an SR without outlines, and no word of it
         raise ValueError(f"{result.path}: no outlines kept to draw its SR with")
     best = {f.follicle_id: f.best.frame_index for f in result.follicles}
     frames = {*result.key_frames, *best.values()}
     drawn: dict[int, list[tuple[int, np.ndarray]]] = {}
     for frame, ident, points in result.outlines:
-        if (frame in frames if ident == 0 else best.get(ident) == frame):
-            drawn.setdefault(frame, []).append((ident, np.array(points, np.float64).reshape(-1, 2)))
+        shapes = drawn.get(frame, [])
+        if (frame in frames if ident == 0 else best.get(ident) == frame) and all(i != ident for i, _ in shapes):
+            drawn[frame] = [*shapes, (ident, np.array(points, np.float64).reshape(-1, 2))]
     return drawn

@@ -14,6 +14,7 @@ import pydicom
 import pytest
 from pydicom.sr.codedict import codes
 
+from follicle_seg.artefacts import _drawn
 from follicle_seg.io.write import write_us_dicom
 from follicle_seg.report.dicom_seg import write_seg
 from follicle_seg.report.dicom_sr import follicle_tracking_id, write_sr
@@ -939,6 +940,36 @@ def test_a_follicle_rejected_in_a_cine_leaves_the_seg_of_every_key_frame_showing
         follicles = pydicom.dcmread(path).pixel_array[1]
         assert follicles[55:70, 80:95].sum() == 0 and follicles[30:50, 30:52].all()
         assert _dciodvfy_errors(path) == []
+
+
+def test_a_follicle_rejected_whose_section_is_in_two_pieces_leaves_the_seg_whole(tmp_path: Path) -> None:
+    """The run state kept the largest piece of each follicle's section only: a rejected follicle
+    whose section on a key frame is in two pieces (the network's outline cut by a septum) left
+    its smaller piece in the reviewed SEG's follicle segment. Every piece is kept now, the SR
+    drawn from the largest as before."""
+    from follicle_seg.analyse import KeyFrame
+    from follicle_seg.artefacts import reported_labels, with_outlines, write_measurements
+
+    still = _source(tmp_path / "still.dcm")
+    result = dataclasses.replace(_result(still), key_frames=(0,))
+    uid = result.record.sop_instance_uid
+    labels = _labels()
+    labels[30:50, 56:62] = 2  # follicle 1's second piece, beside its first (30:50, 30:52)
+    reported = np.zeros((ROWS, COLS), np.int32)
+    reported[30:50, 30:52], reported[30:50, 56:62], reported[55:70, 80:95] = 1, 1, 2
+    region = (slice(4, 92), slice(4, 124))
+    key = KeyFrame(0, labels[region], reported[region], np.zeros_like(reported[region]), reported[region])
+    result = with_outlines(result, [key])
+    seg = write_seg(still, np.pad(reported_labels(key), ((4, 4), (4, 4))), tmp_path / "dicom" / f"{uid}_seg.dcm",
+                    laterality="L")  # fmt: skip
+    network_sr = pydicom.dcmread(write_measurements(tmp_path, result))
+    largest = dataclasses.replace(result, outlines=tuple(o for o in result.outlines if o[1] != 1 or 30 <= o[2][0] <= 52))
+    assert write_sr(still, largest, seg_path=seg, outlines=_drawn(largest), out_path=tmp_path / "largest.dcm") and (
+        pydicom.dcmread(tmp_path / "largest.dcm").SOPInstanceUID == network_sr.SOPInstanceUID)  # drawn as before
+    _reviewed(tmp_path, result, _rejecting(result, 1))
+    follicles = _segments(hd.seg.segread(seg), uid)[..., 1]
+    assert not follicles[30:50, 30:62].any() and follicles[55:70, 80:95].all()
+    assert _dciodvfy_errors(seg) == []
 
 
 def test_a_follicle_rejected_in_a_sweep_of_single_frame_files_leaves_the_sr_and_seg_of_every_file(tmp_path: Path) -> None:
