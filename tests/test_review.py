@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import shutil
 import subprocess
 import sys
@@ -666,6 +667,47 @@ def test_a_review_writes_again_the_srs_it_changes_and_gives_the_networks_back_on
     run(inputs, options)
     assert {p: pydicom.dcmread(out / "dicom" / p).SOPInstanceUID for p in srs} == before
     assert _sr(out, rejected.sop_instance_uid)[1:] == ([], {"follicle 1": True, "follicle 2": True}, "Left", 2)
+
+
+def test_a_reviewed_seg_analysed_again_is_reviewed_again_and_given_back_once_the_review_is_removed(tmp_path: Path) -> None:
+    """Through the pipeline, resumed: a review keeps the network's SEG in the run state while a
+    reviewed one replaces it; an image analysed again (its SR deleted) writes the network's SEG
+    anew and forgets the kept one, the review writes the same reviewed SEG again, and once the
+    review is removed the network's SEG is back (the one written when analysed again: its UID and
+    pixels the first analysis's) and nothing is kept."""
+    from follicle_seg.report.reviewed_sr import under_review
+    from follicle_seg.outdir import out_state
+    from follicle_seg.state import StateStore
+
+    out = tmp_path / "run"
+    options = RunOptions(out=out, overlays=False, report=False)
+    inputs = [SAMPLES / "mono_left.dcm"]
+    run(inputs, options)
+    f = pd.read_csv(out / "follicles.csv").iloc[0]
+    seg = out / "dicom" / f"{f.sop_instance_uid}_seg.dcm"
+    network = pydicom.dcmread(seg)
+    (out / REVIEW_FILE).write_text(HEADER + f"not_follicle,,,,{f.sop_instance_uid},{f.follicle_id},{f.centroid_row},"
+                                   f"{f.centroid_col},,AB,\n")  # fmt: skip
+
+    def kept() -> set[str]:
+        store = StateStore(out_state(out))
+        try:
+            return under_review(store)
+        finally:
+            store.close()
+
+    run(inputs, options)
+    reviewed = seg.read_bytes()
+    assert pydicom.dcmread(seg).SOPInstanceUID != network.SOPInstanceUID and kept() == {f.sop_instance_uid}
+    (out / "dicom" / f"{f.sop_instance_uid}_sr.dcm").unlink()  # analysed again, then reviewed again
+    run(inputs, options)
+    assert pydicom.dcmread(seg).SOPInstanceUID == pydicom.dcmread(io.BytesIO(reviewed)).SOPInstanceUID
+    assert kept() == {f.sop_instance_uid}
+    (out / REVIEW_FILE).unlink()
+    run(inputs, options)
+    back = pydicom.dcmread(seg)
+    assert back.SOPInstanceUID == network.SOPInstanceUID and np.array_equal(back.pixel_array, network.pixel_array)
+    assert kept() == set()
 
 
 def test_an_sr_a_review_changes_but_that_cannot_be_written_again_is_said(tmp_path: Path) -> None:
