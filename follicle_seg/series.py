@@ -44,7 +44,7 @@ from follicle_seg.tracking import (
     FLAG_SIDE_UNKNOWN,
     FLAG_TUBE,
     FLAG_UNCALIBRATED,
-    SweepTracker,
+    Track,
     summarise_image,
 )
 from follicle_seg.types import Follicle, FrameMeasurement, ImageRecord, ImageResult, Section
@@ -181,22 +181,7 @@ def summarise_series(frames: Sequence[ImageResult]) -> ImageResult:
     The record is the first frame's with ``n_frames`` the number of stills and the frame spacing
     they all give (SpacingBetweenSlices), if any; follicles are tracked across the stills.
     """
-    record, measurements, follicle_of, ovary_of = _as_frames(frames)
-    sweep = summarise_image(record, measurements, by_boxes=True)
-    def of_still(f: Follicle) -> Follicle:
-        # a track's largest section is one its still reported or left unsure, so ``follicle_of``
-        # holds it; should it not, the result keeps the still's UID rather than failing the tables
-        uid = frames[f.best.frame_index].analysed_record().sop_instance_uid
-        still = follicle_of.get(id(f.best)) or replace(f, sop_instance_uid=uid)
-        return replace(still, n_frames=f.n_frames, d3_mm=f.d3_mm, volume_ml=f.volume_ml)
-
-    return replace(
-        sweep,
-        follicles=tuple(map(of_still, sweep.follicles)),
-        unsure=tuple(map(of_still, sweep.unsure)),
-        ovary=ovary_of[id(sweep.ovary)] if sweep.ovary is not None else None,
-        key_frames=(),
-    )
+    return _tracked(frames)[0]
 
 
 def named_by(frames: Sequence[ImageResult]) -> dict[tuple[str, int], Follicle]:
@@ -204,16 +189,34 @@ def named_by(frames: Sequence[ImageResult]) -> dict[tuple[str, int], Follicle]:
     (SOP instance UID, follicle_id), -> the still's follicle or candidate that names its track in
     the tables (:func:`summarise_series`: its largest section's), which a review decides: a
     follicle rejected there is rejected in every still showing it."""
-    _, measurements, follicle_of, _ = _as_frames(frames)
-    tracker = SweepTracker(by_boxes=True)  # as summarise_image tracks them
-    for m in measurements:
-        tracker.add(m)
+    return _tracked(frames)[1]
+
+
+def _tracked(frames: Sequence[ImageResult]) -> tuple[ImageResult, dict[tuple[str, int], Follicle]]:
+    """:func:`summarise_series` and :func:`named_by` of ``frames``: one tracking gives both."""
+    record, measurements, follicle_of, ovary_of = _as_frames(frames)
+    tracks: list[Track] = []
+    sweep = summarise_image(record, measurements, by_boxes=True, tracks=tracks)
+    def of_still(f: Follicle) -> Follicle:
+        # a track's largest section is one its still reported or left unsure, so ``follicle_of``
+        # holds it; should it not, the result keeps the still's UID rather than failing the tables
+        uid = frames[f.best.frame_index].analysed_record().sop_instance_uid
+        still = follicle_of.get(id(f.best)) or replace(f, sop_instance_uid=uid)
+        return replace(still, n_frames=f.n_frames, d3_mm=f.d3_mm, volume_ml=f.volume_ml)
+
     named: dict[tuple[str, int], Follicle] = {}
-    for t in tracker.finish():
+    for t in tracks:
         head = follicle_of.get(id(t.best))
         seen = (follicle_of[id(s)] for s in t.sections if id(s) in follicle_of)
         named.update({(f.sop_instance_uid, f.follicle_id): head for f in seen if head is not None})
-    return named
+    joined = replace(
+        sweep,
+        follicles=tuple(map(of_still, sweep.follicles)),
+        unsure=tuple(map(of_still, sweep.unsure)),
+        ovary=ovary_of[id(sweep.ovary)] if sweep.ovary is not None else None,
+        key_frames=(),
+    )
+    return joined, named
 
 
 def _as_frames(frames: Sequence[ImageResult]) -> tuple[ImageRecord, list[FrameMeasurement], dict[int, Follicle],

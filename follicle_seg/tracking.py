@@ -475,6 +475,7 @@ def summarise_image(
     *,
     path: str | None = None,
     by_boxes: bool = False,
+    tracks: list[Track] | None = None,
 ) -> ImageResult:
     """Follicles, ovary and review flags of one analysed image (still or sweep).
 
@@ -488,6 +489,9 @@ def summarise_image(
         Input path recorded in the result (default ``record.path``).
     by_boxes : bool
         Track by the sections' boxes instead of instance masks (:class:`SweepTracker`).
+    tracks : list of Track, optional
+        Filled with every track the result was made from, largest best section first (a caller
+        naming each section by its track: :func:`follicle_seg.series.named_by`).
 
     Returns
     -------
@@ -525,6 +529,8 @@ def summarise_image(
             ovary_sections.append((m.ovary, m.flags))
     ovary, ovary_flags = largest_confirmed(ovary_sections) if ovary_sections else (None, ())
     every = tracker.finish()
+    if tracks is not None:
+        tracks.extend(every)
     spacing = record.frame_spacing_mm if record.is_sweep else None
     candidates = [t for t in every if is_counted(t.best)]
     tubes = [t for t in candidates if is_confident(t.best) and is_tube(t, spacing)]

@@ -242,3 +242,23 @@ def test_a_joined_sweeps_follicle_and_ovary_at_the_scan_edge_name_the_still_they
                               centroid=(cut.best.centroid_row, cut.best.centroid_col))])  # fmt: skip
     reasons = build_tables(frames, review=review)["review_reasons"]
     assert list(reasons["flag"]) == ["ovary at scan edge"]
+
+
+def test_the_follicle_a_review_decides_for_each_still_is_the_one_the_tables_name():
+    """``named_by`` tracked the stills again with a tracker of its own, over the whole run, beside
+    the tables' tracking per ovary-visit: one change to either would have a review decide another
+    follicle than the one the tables list. Both come of one tracking now; over a run of two sweeps
+    (two series) each still's follicle and candidate maps to a follicle the tables list."""
+    from follicle_seg.series import named_by
+
+    frames = [*three_frames(), *(replace(r, record=replace(r.record, sop_instance_uid=f"t{k}", series_instance_uid="se2"),
+                                         follicles=tuple(replace(f, sop_instance_uid=f"t{k}") for f in r.follicles))
+                                 for k, r in enumerate(three_frames(), 1))]  # fmt: skip
+    frames.append(still("s4", 0.12, [], unsure=[(22, 22, 11)]))  # a candidate of A, smaller than its sections
+    named = {key: f for run in sweep_frames(frames) for key, f in named_by(run).items()}
+    listed = build_tables(frames)["follicles"]
+    heads = {(f.sop_instance_uid, f.follicle_id) for f in named.values()}
+    assert heads == set(zip(listed.sop_instance_uid, listed.follicle_id))
+    assert named[("s1", 1)].sop_instance_uid == "s2" and named[("s4", 1)] is named[("s2", 1)]
+    assert named[("t1", 1)].sop_instance_uid == "t2" and {k for k in named if k[0].startswith("t")} == {
+        ("t1", 1), ("t1", 2), ("t2", 1), ("t3", 1), ("t3", 2)}
