@@ -119,8 +119,9 @@ def _put_back(store: StateStore, uid: str, files: dict[Path, bytes | None], kept
     for path, data in files.items():
         if data is None:
             path.unlink(missing_ok=True)
-        else:
-            atomic_write(path, lambda tmp, data=data: Path(tmp).write_bytes(data))
+            continue
+        was = data  # (bytes: narrowed for the lambda, called before the next one)
+        atomic_write(path, lambda tmp: Path(tmp).write_bytes(was))
     forget_kept_segs(store, uid)
     for name, value in kept.items():
         store.note(f"{NETWORK_SEG}{uid}_{name}", value)
