@@ -6,13 +6,15 @@ follicle the reviewer rejected. So the SR of each analysed image that a decision
 follicle said ``not_follicle``, a candidate said ``follicle``, a side given) is written again from
 the image as reviewed, with the outlines the run state keeps (``ImageResult.outlines``): its
 follicles and their measurements as ``follicles.csv`` gives them, its count as theirs, its side as
-decided, VERIFIED by the reviewers, the network's SR it replaces its predecessor, under a new SOP
+decided, VERIFIED by the reviewers, the SR it replaces (and those that one names) its
+predecessors, under a new SOP
 Instance UID; and so are its SEGs (:mod:`follicle_seg.report.reviewed_seg`), which a still's SR
 refers to. In a sweep stored one file per frame, a decision about the follicle the tables name
 (by the file of its largest section) is one about its section in every file of the sweep
 (:func:`~follicle_seg.series.named_by`). An image no decision changes any more gets the network's SR and SEGs back, under their
 UIDs as before. The run state notes what each SR written again says, so a run with the same
-review writes none again.
+review writes none again. An image whose SR and SEGs cannot all be written gets back the files
+it had: never a reviewed SEG beside an SR that is not.
 """
 
 from __future__ import annotations
