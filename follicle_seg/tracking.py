@@ -449,6 +449,17 @@ def large_enough_mm(mean_diameter_mm: float) -> bool:
     return round(mean_diameter_mm, DIAMETER_DECIMALS) >= MIN_FOLLICLE_DIAMETER_MM
 
 
+def candidate_flag(score: float) -> str:
+    """The review flag a candidate (``ImageResult.unsure``) scoring ``score`` raises: a tube
+    (:func:`is_tube`) when the network is sure of it, as only the tube rule leaves such a one
+    unreported, else "low confidence".
+
+    >>> candidate_flag(0.95), candidate_flag(0.7)
+    ('tube through the sweep', 'low confidence')
+    """
+    return FLAG_TUBE if score >= MIN_FOLLICLE_SCORE else FLAG_LOW_CONFIDENCE
+
+
 def is_confident(section: Section) -> bool:
     """Whether the network is sure enough of a follicle to report it.
 
@@ -513,6 +524,7 @@ def summarise_image(
         reviewer's decisions); ``flags``, each a
         reason for review: ``"uncalibrated"``, ``"low confidence"`` (a candidate follicle
         scoring between ``LOW_CONFIDENCE_SCORE`` and ``MIN_FOLLICLE_SCORE`` was left out),
+        ``"tube through the sweep"`` (a track :func:`is_tube` calls a tube was left out),
         ``"no ovary found"``,
         ``"side unknown"``, ``"follicle at scan edge"`` (a reported follicle's largest section
         reaches the scan area's edge), ``"ovary at scan edge"`` (the ovary's measured section
@@ -567,10 +579,7 @@ def summarise_image(
     flags = []
     if not record.calibration.calibrated:
         flags.append(FLAG_UNCALIBRATED)
-    if len(unsure) > len(tubes):
-        flags.append(FLAG_LOW_CONFIDENCE)
-    if tubes:
-        flags.append(FLAG_TUBE)
+    flags += [f for f in (FLAG_LOW_CONFIDENCE, FLAG_TUBE) if any(candidate_flag(u.best.score) == f for u in unsure)]
     if ovary is None:
         flags.append(FLAG_NO_OVARY_FOUND)
     if record.laterality not in ("L", "R"):
