@@ -22,7 +22,8 @@ analysed twice; the tables are rebuilt):
   that many images too: an image of the ovary-visit analysed after it was checked (a file that
   came late) is not confirmed unseen.
 
-An image whose every unsure candidate was decided no longer raises "low confidence".
+An image whose every unsure candidate was decided no longer raises "low confidence", nor "tube
+through the sweep" once its every tube was: each flag goes with the last candidate raising it.
 
 A decision is bound to what was reviewed. A ``not_follicle`` or ``follicle`` line must find its follicle at the
 centroid it gives (within :data:`CENTROID_TOLERANCE_PX`), and a ``confirmed`` line's count must
@@ -48,7 +49,7 @@ import pandas as pd
 
 from follicle_seg.errors import FollicleSegError
 from follicle_seg.io.tables import spreadsheet_delimiter, spreadsheet_text
-from follicle_seg.tracking import FLAG_LOW_CONFIDENCE, FLAG_SIDE_UNKNOWN, FLAG_TUBE
+from follicle_seg.tracking import FLAG_LOW_CONFIDENCE, FLAG_SIDE_UNKNOWN, FLAG_TUBE, candidate_flag
 from follicle_seg.types import Follicle, ImageResult
 
 REVIEW_FILE = "review.csv"
@@ -70,8 +71,9 @@ WORKSHEET_COLUMNS = (
     "decision", "reviewer", "comment", "patient_id", "study_date", "laterality", "follicle_count", "n_images",
     "sop_instance_uid", "follicle_id", "centroid_row", "centroid_col", "mean_diameter_mm", "counted", "overlay", "why",
 )  # fmt: skip
-#: How a candidate's line of the worksheet begins its ``why`` (a follicle's line has none).
-CANDIDATE_WHY = "network unsure"
+#: How a candidate's line of the worksheet begins its ``why`` (a follicle's line has none), by the
+#: flag it raises (:func:`~follicle_seg.tracking.candidate_flag`).
+CANDIDATE_WHY = {FLAG_LOW_CONFIDENCE: "network unsure", FLAG_TUBE: FLAG_TUBE}
 #: The ``why`` of an image's line whose side is unknown.
 SIDE_WHY = "side unknown: left or right?"
 LOG_COLUMNS = (
@@ -197,15 +199,16 @@ class Review:
     def apply(self, images: Sequence[ImageResult], ovary: OvaryKey) -> list[ImageResult]:
         """``images`` (one ovary-visit's) as reviewed: without the follicles said ``not_follicle``,
         with the unsure candidates said ``follicle`` among their follicles, and without the
-        decided candidates among the unsure ones ("low confidence" gone with the last of them)."""
+        decided candidates among the unsure ones ("low confidence" gone with the last candidate
+        raising it, "tube through the sweep" with the last tube)."""
         kept = []
         for r in images:
             follicles, unsure, _ = _sorted_out(r, lambda f: self._decided(f, ovary))
             if len(follicles) == len(r.follicles) and len(unsure) == len(r.unsure):
                 kept.append(r)
                 continue
-            settled = r.unsure and not unsure  # the last candidate decided: nothing left unsure
-            flags = tuple(f for f in r.flags if f not in (FLAG_LOW_CONFIDENCE, FLAG_TUBE)) if settled else r.flags
+            left = {candidate_flag(u.best.score) for u in unsure}  # the candidates' flags still raised
+            flags = tuple(f for f in r.flags if f not in (FLAG_LOW_CONFIDENCE, FLAG_TUBE) or f in left or not r.unsure)
             kept.append(replace(r, follicles=tuple(follicles), unsure=tuple(unsure), flags=flags))
         return kept
 
@@ -492,7 +495,7 @@ def worksheet(
     drawn on when ``overlays`` gives the overlay files, columns ``sop_instance_uid, frame_index,
     file``): the counted ones first, then those of the other images (one of them gives the count
     once the reviewer drops follicles of the counted image, so one round settles it), then the
-    candidates the network was unsure of, highest score first (``tables["candidates"]``; to mark
+    candidates (the network unsure of them, or tubes), highest score first (``tables["candidates"]``; to mark
     ``follicle`` or ``not_follicle``); for an ovary-visit of unknown side, one line per image
     (``left`` or ``right``: :data:`SIDE_WHY`), linked to its whole first frame when ``frames``
     names it (``overlays/frames/``: the side is often burned in outside the overlay's region).
@@ -551,7 +554,8 @@ def worksheet(
                 "mean_diameter_mm": "" if pd.isna(f.mean_diameter_mm) else str(f.mean_diameter_mm),
                 "counted": "true" if f.rank == 0 else "false",
                 "overlay": files.get((str(f.sop_instance_uid), int(f.frame_index)), ""),  # inside OUT
-                "why": f"{CANDIDATE_WHY} ({f.score:.2f}): follicle or not_follicle?" if f.rank == 2 else "",
+                "why": f"{CANDIDATE_WHY[candidate_flag(f.score)]} ({f.score:.2f}): follicle or not_follicle?"
+                       if f.rank == 2 else "",
             })  # fmt: skip
     # text throughout, so a count is written 2, not 2.0, beside the lines without one
     return pd.DataFrame(rows, columns=list(WORKSHEET_COLUMNS), dtype=object).fillna("")
@@ -630,5 +634,5 @@ def _decided(d: Decision, ovary: OvaryKey | None) -> dict[str, object]:
 
 
 def candidate_lines(sheet: pd.DataFrame) -> pd.Series:
-    """Which lines of a worksheet are candidates the network was unsure of (not follicles)."""
-    return sheet["why"].str.startswith(CANDIDATE_WHY)
+    """Which lines of a worksheet are candidates (not follicles): the network unsure of them, or tubes."""
+    return sheet["why"].str.startswith(tuple(CANDIDATE_WHY.values()))

@@ -106,6 +106,13 @@ FLAG_TUBE = "tube through the sweep"
 #: lengthwise does not (a 20 x 2.4 mm vessel reads mean 11.2 mm: a false 10 mm follicle).
 #: Set conservatively, not on real scans (counted follicles of the generated studies stay under 1.25).
 MAX_FOLLICLE_ELONGATION = 3.0
+#: A sweep's track is a tube (:func:`is_tube`) when its sections stay at this fraction of its
+#: reference size over a length that an ellipsoid no longer than ``MAX_FOLLICLE_ELONGATION`` x its d1 cannot give.
+TUBE_PLATEAU = 0.85
+#: The thickness of the ultrasound beam across the sweep (elevation or slice thickness; 2-3 mm for
+#: transvaginal probes, the conservative end): a frame shows the largest section within half of it
+#: either side, so a small follicle is seen at nearly full size over about this much.
+BEAM_THICKNESS_MM = 3.0
 #: Images of one ovary (the images of a visit, the panes of a dual display) whose counts differ by
 #: more than this need review.
 MAX_COUNT_DISAGREEMENT = 1
@@ -376,34 +383,39 @@ def follicle_raises(flag: str, best: Section) -> bool:
 def is_tube(track: Track, frame_spacing: float | None) -> bool:
     """Whether a sweep's track is a tube crossing the sweep (a vessel), not a follicle.
 
-    A follicle is a closed sac: cut by parallel frames, its section shrinks away from its largest,
-    to nothing within its own length. Were the track an ellipsoid centred on its largest section
-    (diameter ``D``), a section of diameter ``d`` at ``z`` mm from it needs a half-length of at
-    least ``z / sqrt(1 - (d / D)**2)``; the median over its sections, doubled, is the length the
-    track implies across the sweep. It is a tube when that is :data:`MAX_FOLLICLE_ELONGATION`
-    times its largest diameter ``d1`` or more (what the in-plane rule calls a vessel seen
-    lengthwise), judged only when its sections lie at least ``d1`` apart (closer, the largest
-    follicles of a short sweep change too little from frame to frame to tell). Needs the frame
-    spacing and mm.
+    Measured, not extrapolated: the *plateau* is the frames whose section (mean diameter) is at
+    least :data:`TUBE_PLATEAU` x the track's reference size, the largest section an adjacent frame
+    confirms (:func:`largest_confirmed`, so one outlier is not it); frames whose section held
+    another follicle too (``track.shared``) are left out. Its length is first to last frame x
+    the spacing (a lower bound of its extent; a gap of one frame, missed or under the plateau,
+    does not end it; the longest such run is taken). An ellipsoid's sections stay at
+    :data:`TUBE_PLATEAU` of its width over ``sqrt(1 - TUBE_PLATEAU**2)`` (0.53) of its length, and
+    the beam shows each frame's largest section within :data:`BEAM_THICKNESS_MM`, so the length
+    the plateau implies is ``(plateau - BEAM_THICKNESS_MM) / 0.53``. A tube when that is
+    :data:`MAX_FOLLICLE_ELONGATION` times its ``d1`` or more (what the in-plane rule calls a vessel
+    seen lengthwise). Needs the frame spacing (SpacingBetweenSlices) and mm: without them, never.
 
     >>> from follicle_seg.types import Section
-    >>> sections = [Section(k, 5, 5, 200, 30, 30, 6.0, 6.0, 28.0) for k in range(8)]
-    >>> vessel = Track(sections[0], 0, 7, sections[-1], np.ones((1, 1), bool), (0, 0), sections=sections)
-    >>> is_tube(vessel, 1.0), is_tube(vessel, 0.5)
-    (True, False)
+    >>> sections = [Section(k, 5, 5, 200, 30, 30, 6.0, 6.0, 28.0) for k in range(16)]
+    >>> vessel = Track(sections[0], 0, 15, sections[-1], np.ones((1, 1), bool), (0, 0), sections=sections)
+    >>> is_tube(vessel, 1.0), is_tube(vessel, 0.5), is_tube(vessel, None)
+    (True, False, False)
     """
-    best, sections = track.best, track.sections
-    if not frame_spacing or best.d1_mm is None or best.mean_diameter_mm is None:
+    best = track.best
+    if not frame_spacing or best.d1_mm is None:
         return False
-    if (sections[-1].frame_index - sections[0].frame_index) * frame_spacing < best.d1_mm:
+    own = [s for s in track.sections if s.frame_index not in track.shared and s.mean_diameter_mm is not None]
+    if not own:
         return False
-    half_lengths = []
-    for s in sections:
-        z = abs(s.frame_index - best.frame_index) * frame_spacing
-        ratio = min(1.0, (s.mean_diameter_mm or 0.0) / best.mean_diameter_mm)
-        if z > 0:
-            half_lengths.append(math.inf if ratio >= 1.0 else z / math.sqrt(1.0 - ratio**2))
-    return 2.0 * float(np.median(half_lengths)) >= MAX_FOLLICLE_ELONGATION * best.d1_mm
+    reference = largest_confirmed([(s, None) for s in own])[0].mean_diameter_mm or 0.0
+    frames = [s.frame_index for s in own if (s.mean_diameter_mm or 0.0) >= TUBE_PLATEAU * reference]
+    longest, first = 0, frames[0]
+    for before, k in zip(frames, [*frames[1:], frames[-1] + 3]):
+        if k - before > 2:  # more than one frame between: the run ends at ``before``
+            longest, first = max(longest, before - first), k
+    plateau_mm = longest * frame_spacing
+    implied_mm = (plateau_mm - BEAM_THICKNESS_MM) / math.sqrt(1.0 - TUBE_PLATEAU**2)
+    return implied_mm >= MAX_FOLLICLE_ELONGATION * best.d1_mm
 
 
 def ellipsoid_volume_ml(d1_mm: float, d2_mm: float, d3_mm: float) -> float:
@@ -435,6 +447,17 @@ def large_enough_mm(mean_diameter_mm: float) -> bool:
     (True, False)
     """
     return round(mean_diameter_mm, DIAMETER_DECIMALS) >= MIN_FOLLICLE_DIAMETER_MM
+
+
+def candidate_flag(score: float) -> str:
+    """The review flag a candidate (``ImageResult.unsure``) scoring ``score`` raises: a tube
+    (:func:`is_tube`) when the network is sure of it, as only the tube rule leaves such a one
+    unreported, else "low confidence".
+
+    >>> candidate_flag(0.95), candidate_flag(0.7)
+    ('tube through the sweep', 'low confidence')
+    """
+    return FLAG_TUBE if score >= MIN_FOLLICLE_SCORE else FLAG_LOW_CONFIDENCE
 
 
 def is_confident(section: Section) -> bool:
@@ -505,6 +528,7 @@ def summarise_image(
         reviewer's decisions); ``flags``, each a
         reason for review: ``"uncalibrated"``, ``"low confidence"`` (a candidate follicle
         scoring between ``LOW_CONFIDENCE_SCORE`` and ``MIN_FOLLICLE_SCORE`` was left out),
+        ``"tube through the sweep"`` (a track :func:`is_tube` calls a tube was left out),
         ``"no ovary found"``,
         ``"side unknown"``, ``"follicle at scan edge"`` (a reported follicle's largest section
         reaches the scan area's edge), ``"ovary at scan edge"`` (the ovary's measured section
@@ -534,7 +558,8 @@ def summarise_image(
     spacing = record.frame_spacing_mm if record.is_sweep else None
     candidates = [t for t in every if is_counted(t.best)]
     tubes = [t for t in candidates if is_confident(t.best) and is_tube(t, spacing)]
-    tracks = [t for t in candidates if is_confident(t.best) and not any(t is u for u in tubes)]
+    tube_ids = {id(t) for t in tubes}
+    tracks = [t for t in candidates if is_confident(t.best) and id(t) not in tube_ids]
     reported = {id(t) for t in tracks}
     unreported = () if record.is_sweep else tuple(t.best for t in every if id(t) not in reported)
     doubtful = [t for t in candidates if LOW_CONFIDENCE_SCORE <= t.best.score < MIN_FOLLICLE_SCORE] + tubes
@@ -560,10 +585,7 @@ def summarise_image(
     flags = []
     if not record.calibration.calibrated:
         flags.append(FLAG_UNCALIBRATED)
-    if len(unsure) > len(tubes):
-        flags.append(FLAG_LOW_CONFIDENCE)
-    if tubes:
-        flags.append(FLAG_TUBE)
+    flags += [f for f in (FLAG_LOW_CONFIDENCE, FLAG_TUBE) if any(candidate_flag(u.best.score) == f for u in unsure)]
     if ovary is None:
         flags.append(FLAG_NO_OVARY_FOUND)
     if record.laterality not in ("L", "R"):

@@ -30,8 +30,9 @@ Rules (docs/measurement.md, "Measurement rules", explains them for users):
 * a reviewer's decisions (:mod:`follicle_seg.review`) apply first: follicles reviewed as not
   follicles are dropped and unsure candidates reviewed as follicles added before the count rule,
   and a confirmed ovary-visit no longer needs review;
-* ``candidates`` (not a SPEC table) lists the follicles the network was unsure of and nobody
-  decided, with the ``follicles`` columns but ``counted``.
+* ``candidates`` (not a SPEC table) lists the follicles the network was unsure of and the tubes
+  through a sweep (``tracking.is_tube``) that nobody decided, with the ``follicles`` columns but
+  ``counted``.
 
 Columns are the SPEC lists in :data:`COLUMNS`; booleans are pandas ``boolean``, missing numbers
 ``NaN`` (written empty), counts nullable ``Int64``.
@@ -62,11 +63,11 @@ from follicle_seg.tracking import (
     FLAG_TUBE,
     FLAG_UNCALIBRATED,
     MAX_COUNT_DISAGREEMENT,
+    candidate_flag,
     ellipsoid_volume_ml,
     flag_reason,
     follicle_raises,
     frame_words,
-    is_confident,
 )
 from follicle_seg.types import DIFFERENT_IMAGE, DUPLICATE, Follicle, ImageResult
 
@@ -374,7 +375,7 @@ class _OvaryVisit:
                 # undecided, as the overlays number them. Not for stills joined into a sweep: their
                 # numbers and frames are each still's own, the sweep's are not drawn anywhere
                 joined = rec.sop_instance_uid in self.stills
-                if joined and flag in (FLAG_AT_EDGE, FLAG_ELONGATED):
+                if joined and flag in (FLAG_AT_EDGE, FLAG_ELONGATED, FLAG_LOW_CONFIDENCE, FLAG_TUBE):
                     rows += self._joined_follicle_reasons(r, flag, where)
                     continue
                 kept = {0, *(f.follicle_id for f in r.follicles)}
@@ -382,9 +383,9 @@ class _OvaryVisit:
                 if entries and all(i not in kept for i, _ in entries):
                     continue  # raised only on the frames of follicles the reviewer dropped
                 raised = [w for i, w in entries if i in kept]
-                if flag in (FLAG_LOW_CONFIDENCE, FLAG_TUBE) and not joined:  # a tube is a candidate the network is sure of
+                if flag in (FLAG_LOW_CONFIDENCE, FLAG_TUBE):
                     raised = [f"{u.follicle_id}?" + (f" on {frame_words(u.best.frame_index)}" if rec.is_sweep else "")
-                              for u in r.unsure if is_confident(u.best) == (flag == FLAG_TUBE)]  # fmt: skip
+                              for u in r.unsure if candidate_flag(u.best.score) == flag]  # fmt: skip
                 if raised:
                     said += f" ({'; '.join(raised)})"
                 rows += [{**where, "sop_instance_uid": uid, "flag": flag, "reason": said}
@@ -407,27 +408,31 @@ class _OvaryVisit:
         return rows
 
     def _joined_follicle_reasons(self, r: ImageResult, flag: str, where: dict) -> list[dict]:
-        """The rows of a follicle flag (at the scan edge, elongated) of a sweep joined from stills:
-        one per still holding the largest section of a follicle that raises it, with its number
-        on that still's overlay (none when the reviewer dropped those follicles)."""
+        """The rows of a follicle flag (at the scan edge, elongated) or candidate flag (low
+        confidence, tube) of a sweep joined from stills: one per still holding the largest section
+        of a follicle or candidate that raises it, with its number on that still's overlay (none
+        when the reviewer decided them). A tube is a follicle its still, analysed alone, reported
+        (drawn solid, counted in its SR and ``images.csv``): the reason says so."""
         ids: dict[str, list[str]] = {}
         for f in r.follicles:
             if follicle_raises(flag, f.best):
                 ids.setdefault(f.sop_instance_uid, []).append(f"follicle {f.follicle_id}")
+        for u in r.unsure:
+            if candidate_flag(u.best.score) == flag:
+                ids.setdefault(u.sop_instance_uid, []).append(
+                    f"{u.follicle_id}?" if flag == FLAG_LOW_CONFIDENCE else
+                    f"follicle {u.follicle_id} of this still, counted on its own, not in the joined sweep")
         return [{**where, "sop_instance_uid": uid, "flag": flag, "reason": f"{flag_reason(flag)} ({'; '.join(said)})"}
                 for uid, said in ids.items()]  # fmt: skip
 
     def _flagged_stills(self, r: ImageResult, flag: str) -> list[str]:
         """The files a flag of image ``r`` is about: ``r`` itself, or for a sweep joined from stills
-        the stills that raise it (those holding an unsure candidate for "low confidence", the
-        ovary's largest section for "ovary at scan edge", those whose own results carry a network
-        flag), else its first still (a flag the sweep derives as a whole: no ovary found)."""
+        the stills that raise it (the ovary's largest section for "ovary at scan edge", those whose
+        own results carry a network flag), else its first still (a flag the sweep derives as a
+        whole: no ovary found)."""
         uid = r.analysed_record().sop_instance_uid
         stills = self.stills.get(uid, ())
-        if flag in (FLAG_LOW_CONFIDENCE, FLAG_TUBE):  # a joined sweep's candidates keep their still's UID
-            holding = {u.sop_instance_uid for u in r.unsure if is_confident(u.best) == (flag == FLAG_TUBE)}
-            frames = {k for k, still in enumerate(stills) if still.analysed_record().sop_instance_uid in holding}
-        elif flag == FLAG_OVARY_AT_EDGE:  # the sweep's ovary is its still's section
+        if flag == FLAG_OVARY_AT_EDGE:  # the sweep's ovary is its still's section
             frames = {k for k, still in enumerate(stills) if r.ovary is not None and still.ovary is r.ovary}
         elif flag in IMAGE_FLAGS:
             frames = set()

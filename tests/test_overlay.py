@@ -212,9 +212,9 @@ def test_the_legend_says_unsure_candidates_are_not_counted_and_names_no_class_ne
 
     assert follicles[0].mean_diameter_mm == pytest.approx(3.6) and follicles[2].mean_diameter_mm == pytest.approx(1.1)
     assert not (legend(follicles[:1]) == lavender).all(axis=2).any()
-    assert "unsure, not counted" in shown and "<2 mm" not in shown and "2-5 mm" in shown
+    assert "candidate, not counted" in shown and "<2 mm" not in shown and "2-5 mm" in shown
     assert (legend(follicles) == lavender).all(axis=2).any() and "<2 mm" in shown  # one drawn (by a caller): named
-    assert ends[shown.index("unsure, not counted")] <= overlay.MIN_CANVAS_WIDTH == layout.canvas_width  # all of it
+    assert ends[shown.index("candidate, not counted")] <= overlay.MIN_CANVAS_WIDTH == layout.canvas_width  # all of it
 
 
 def test_a_dual_display_says_in_the_header_which_pane_is_counted_only_its_image_changes() -> None:
@@ -242,7 +242,7 @@ def test_a_sweeps_overlay_says_in_a_third_header_line_on_which_frames_its_follic
     more = [*follicles, on(4, follicles[0]), on(9, follicles[1]), on(4, follicles[2])]
     unsure = (on(7, dataclasses.replace(follicles[0], best=dataclasses.replace(follicles[0].best, score=0.7))),)
     plain, told, also = render(follicles), render(more), render(more, unsure)
-    for before, after in ((plain, told), (told, also)):  # "6 follicle(s) on frames 1, 5, 10", ", 1 unsure on frame 8"
+    for before, after in ((plain, told), (told, also)):  # "6 follicle(s) on frames 1, 5, 10", ", 1 candidate(s) on frame 8"
         changed = (before != after).any(axis=2)
         assert changed[overlay.HEADER_PX : top].sum() > 100 and not changed[: overlay.HEADER_PX].any() and not changed[top:].any()
     still = _render(grey, ovary, ids, follicles, record)
@@ -280,7 +280,7 @@ def test_a_sweeps_header_names_the_frames_of_ten_follicles(monkeypatch) -> None:
     frames = [10, 25, 40, 55, 70, 101, 130, 160, 190, 230]
     _, (xy, line, width) = _sweep_header(monkeypatch, frames, frames)
     listed = ", ".join(str(f + 1) for f in frames)
-    assert line == f"this sweep: 10 follicle(s) on frames {listed}; 10 unsure on frames {listed}"
+    assert line == f"this sweep: 10 follicle(s) on frames {listed}; 10 candidate(s) on frames {listed}"
     assert xy[0] + width <= overlay.MIN_CANVAS_WIDTH  # on the narrowest overlay
 
 
@@ -290,7 +290,7 @@ def test_a_sweeps_header_line_of_twelve_three_digit_frames_each_fits_a_narrow_ov
     named then, each list ending in "..."."""
     rgb, (xy, line, width) = _sweep_header(monkeypatch, range(100, 112), range(200, 212))
     assert rgb.shape[1] == overlay.MIN_CANVAS_WIDTH and xy[0] + width <= rgb.shape[1] - 8
-    assert line.startswith("this sweep: 12 follicle(s) on frames 101, 102, ") and "; 12 unsure on frames 201, " in line
+    assert line.startswith("this sweep: 12 follicle(s) on frames 101, 102, ") and "; 12 candidate(s) on frames 201, " in line
     assert line.count(", ...") == 2
 
 
@@ -668,3 +668,20 @@ def test_a_patient_id_too_long_for_the_header_loses_its_middle_not_the_date_and_
     gapped = short_title(draw, "WW   WW" * 12, "2025-01-21   left ovary")
     assert "\u2026" in gapped and gapped.endswith("W   2025-01-21   left ovary")
     assert draw.textlength(gapped, font=overlay_font(11, bold=True)) <= 760 - 16
+
+
+def test_a_tube_candidate_is_labelled_a_tube_not_unsure(monkeypatch) -> None:
+    """A tube through the sweep (tracking.is_tube) is a candidate the network is sure of: it was
+    labelled "unsure 0.95", pointing the reviewer at the score, not at the vessel rule."""
+    from PIL import ImageDraw
+
+    grey, ovary, ids, follicles, record = _scene()
+    unsure_ids = np.where(_ellipse(record.region_shape, 95, 50, 8, 10), 4, 0).astype(np.int32)
+    tube = Follicle(4, record.sop_instance_uid, Section(0, 95, 50, 250, 20, 16, 12.0, 10.6, None, 0.95), 1, None, None)
+    shown: list[str] = []
+    real = ImageDraw.ImageDraw.text
+    monkeypatch.setattr(ImageDraw.ImageDraw, "text", lambda self, xy, text, *a, **k: (shown.append(text), real(self, xy, text, *a, **k))[1])
+    overlay.render_overlay(grey, ovary_mask=ovary, follicle_ids=ids, follicles=follicles, record=record,
+                           frame_index=0, patient_label="P", unsure_ids=unsure_ids, unsure=[tube])  # fmt: skip
+    text = " | ".join(shown)
+    assert "11.3 mm (12.0 x 10.6), tube? 0.95" in text and "unsure" not in text and "candidate, not counted" in text

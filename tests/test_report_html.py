@@ -287,7 +287,7 @@ def test_report_escapes_strings_and_lists_rejected_files_and_reviews(rendered) -
     assert pages["P-high-1"].count(why) == 1 and why not in text
     assert text.count("<span class=why>1 ovary-visit(s) to review</span>") == 1
     # the undecided candidates beside their ovary-visit's count, and their table among the data files
-    assert pages["P-low-1"].count(" unsure candidate(s)") == 1 and "&middot; 2 unsure candidate(s)" in pages["P-low-1"]
+    assert pages["P-low-1"].count(" candidate(s) to check") == 1 and "&middot; 2 candidate(s) to check" in pages["P-low-1"]
     flagged = tables["ovaries"][tables["ovaries"]["needs_review"].astype(bool)].iloc[0]
     assert f"Right<br>count {flagged.follicle_count}</td>" in text  # the To check row says the count
     assert '<a href="../candidates.csv">candidates.csv</a>' in text

@@ -17,8 +17,16 @@ from test_visits import follicle, result  # tests/ is on sys.path
 
 from follicle_seg.io import read_record
 from follicle_seg.pipeline import RunOptions, run
-from follicle_seg.review import REVIEW_FILE, WORKSHEET_COLUMNS, WORKSHEET_FILE, Review, ReviewError, worksheet
-from follicle_seg.tracking import FLAG_LOW_CONFIDENCE
+from follicle_seg.review import (
+    REVIEW_FILE,
+    WORKSHEET_COLUMNS,
+    WORKSHEET_FILE,
+    Review,
+    ReviewError,
+    candidate_lines,
+    worksheet,
+)
+from follicle_seg.tracking import FLAG_LOW_CONFIDENCE, FLAG_TUBE
 from follicle_seg.visits import build_tables
 
 HEADER = "decision,patient_id,study_date,laterality,sop_instance_uid,follicle_id,centroid_row,centroid_col,follicle_count,reviewer,comment\n"
@@ -747,3 +755,32 @@ def test_a_folder_named_review_csv_is_refused_not_read_as_no_review(tmp_path: Pa
 def test_a_line_after_a_comment_over_two_lines_is_named_by_its_first_line(tmp_path: Path) -> None:
     review = _review(tmp_path, 'not_follicle,,,,1.1,2,20,20,,AB,"two\nlines"', "not_follicle,,,,1.1,3,20,20,,AB,x")
     assert [(d.line, d.comment) for d in review.decisions] == [(2, "two\nlines"), (4, "x")]
+
+
+def _with_candidate_and_tube():
+    """Image 1.1 of :func:`_with_candidate` with a tube through its sweep too: candidate 4, scored
+    0.95 (the network is sure of it; tracking.is_tube left it out), at row 60, column 60."""
+    still, other = _with_candidate()
+    tube = replace(still.unsure[0], follicle_id=4, best=replace(still.unsure[0].best, centroid_row=60, centroid_col=60,
+                                                                score=0.95))  # fmt: skip
+    return [replace(still, unsure=(*still.unsure, tube), flags=(FLAG_LOW_CONFIDENCE, FLAG_TUBE)), other]
+
+
+def test_a_tube_candidate_is_called_a_tube_on_the_worksheet() -> None:
+    """It was "network unsure (0.95)": nothing pointed the reviewer at the vessel rule."""
+    sheet = worksheet(build_tables(_with_candidate_and_tube()))
+    lines = sheet[candidate_lines(sheet)]
+    assert list(zip(lines.follicle_id, lines.why)) == [("4", "tube through the sweep (0.95): follicle or not_follicle?"),
+                                                        ("3", "network unsure (0.75): follicle or not_follicle?")]
+
+
+@pytest.mark.parametrize(("line", "left"), [("follicle,,,,1.1,4,60,60,,AB,", FLAG_LOW_CONFIDENCE),
+                                            ("not_follicle,,,,1.1,3,40,40,,AB,", FLAG_TUBE)])
+def test_deciding_one_kind_of_candidate_settles_its_flag_only(tmp_path: Path, line, left) -> None:
+    """Accepting the tube while an unsure candidate remains kept "tube through the sweep" as a
+    reason (the flags went only with the last candidate of either kind), and deciding the unsure
+    one kept a stale "low confidence" beside the tube."""
+    tables = build_tables(_with_candidate_and_tube(), review=_review(tmp_path, line))
+    reasons = tables["review_reasons"]
+    assert list(reasons.loc[reasons.sop_instance_uid == "1.1", "flag"]) == [left]
+    assert bool(tables["ovaries"].iloc[0]["needs_review"])

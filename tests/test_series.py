@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from follicle_seg.review import FOLLICLE, Decision, Review
 from follicle_seg.series import MAX_FRAME_GAP_S, join_sweeps, sweep_frames, sweep_places
-from follicle_seg.tracking import FLAG_LOW_CONFIDENCE
+from follicle_seg.tracking import FLAG_LOW_CONFIDENCE, FLAG_TUBE
 from follicle_seg.types import Calibration, Follicle, ImageRecord, ImageResult, Section
 from follicle_seg.visits import build_tables
 
@@ -136,8 +136,23 @@ def test_reasons_of_stills_joined_into_a_sweep_name_no_sweep_follicle_or_frame()
     frames = [still("s1", 0.0, [A0, C], flags=("network: unsure",), unsure=[(70, 70, 12)]), still("s2", 0.04, [A1]),
               still("s3", 0.08, [A2, B], unsure=[(75, 20, 11)])]  # fmt: skip
     reasons = build_tables(frames)["review_reasons"]
-    assert set(reasons["reason"]) <= {FLAG_REASONS["network: unsure"], FLAG_REASONS["low confidence"]}
-    assert len(reasons) >= 2
+    said = set(zip(reasons["sop_instance_uid"], reasons["reason"]))
+    assert said == {("s1", FLAG_REASONS["network: unsure"]), ("s1", FLAG_REASONS["low confidence"] + " (3?)"),
+                    ("s3", FLAG_REASONS["low confidence"] + " (3?)")}  # each still's own number  # fmt: skip
+
+
+def test_a_vessel_through_stills_joined_into_a_sweep_names_its_still_and_number():
+    """A 2.4 mm vessel on each of 10 stills 1 mm apart is a tube of the joined sweep (tracking.is_tube):
+    not counted, a candidate under the number its still (analysed alone, counting it) gives it.
+    The reason named neither the still nor the number; it now names both and says the still counts it."""
+    frames = [still(f"s{k}", 0.04 * k, [(20, 20, 12 + (k == 3))], spacing=1.0) for k in range(10)]
+    [sweep] = join_sweeps(frames)
+    assert sweep.follicles == () and [(u.sop_instance_uid, u.follicle_id) for u in sweep.unsure] == [("s3", 1)]
+    tables = build_tables(frames)
+    assert tables["ovaries"].iloc[0]["follicle_count"] == 0
+    reasons = tables["review_reasons"]
+    assert list(zip(reasons["sop_instance_uid"], reasons["flag"])) == [("s3", FLAG_TUBE)]
+    assert reasons["reason"].iloc[0].endswith("(follicle 1 of this still, counted on its own, not in the joined sweep)")
 
 
 def test_stills_that_disagree_on_the_frame_spacing_give_a_sweep_without_a_third_axis():

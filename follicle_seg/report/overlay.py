@@ -12,9 +12,11 @@ closest to the pixel's (a millimetre drawn about as long down as across, see :fu
 * each follicle's label ``<follicle_id>  7.8 mm (8.1 x 7.4)`` (its mean diameter, as the tables
   and the report give it, then d1 x d2; pixels when uncalibrated) in a white box next to the
   follicle, never over any follicle, with a leader line when it had to move away;
-* follicles the network was unsure of (not reported; the "low confidence" review flag) outlined
-  dashed in blue and labelled ``4?  11.3 mm (12.0 x 10.6), unsure 0.72`` (their number, after
-  the follicles', their size and score), the number a reviewer names to accept or reject one;
+* candidates, not reported: follicles the network was unsure of (the "low confidence" review
+  flag) and tubes through a sweep (``tracking.is_tube``, "tube through the sweep") outlined
+  dashed in blue and labelled ``4?  11.3 mm (12.0 x 10.6), unsure 0.72`` or ``..., tube? 0.95``
+  (their number, after the follicles', their size, kind and score), the number a reviewer
+  names to accept or reject one;
 * each follicle's d1 and d2 drawn where they were measured: two lines in its outline's colour,
   from outline to outline (the program's calipers; the scanner's own burned-in ones are white);
 * on the frame the ovary's size is measured on, its diameters in the header;
@@ -46,6 +48,7 @@ from scipy import ndimage
 from follicle_seg.measure import feret_chords
 from follicle_seg.review import uid_tail
 from follicle_seg.series import place_words
+from follicle_seg.tracking import FLAG_LOW_CONFIDENCE, FLAG_TUBE, candidate_flag
 from follicle_seg.types import Follicle, ImageRecord, Section
 from follicle_seg.visits import one_decimal, shown_mm, size_class
 
@@ -61,10 +64,12 @@ SIZE_CLASS_COLOURS: dict[str, tuple[tuple[int, int, int], str]] = {
 }
 UNCALIBRATED_COLOUR = (120, 255, 200)
 OVARY_COLOUR = (230, 60, 255)
-# dashed: a follicle the network was unsure of, not counted ((40, 90, 255) vanished on dark tissue)
+# dashed: a candidate (unsure, or a tube), not counted ((40, 90, 255) vanished on dark tissue)
 UNSURE_COLOUR = (70, 130, 255)
 _UNSURE_ID0 = 1 << 20  # label ids of unsure follicles, apart from every follicle_id
-_UNSURE_LEGEND = "unsure, not counted"
+_UNSURE_LEGEND = "candidate, not counted"
+#: What a candidate's label calls it, by the flag it raises (:func:`~follicle_seg.tracking.candidate_flag`).
+_CANDIDATE_WORD = {FLAG_LOW_CONFIDENCE: "unsure", FLAG_TUBE: "tube?"}
 _BACKGROUND = (24, 24, 24)  # header, footer and margins
 _PARTING = (110, 110, 110)  # the line between the panes of a dual display
 
@@ -294,7 +299,7 @@ def render_overlay(
                 _draw_outline(image, mask, s, UNSURE_COLOUR, dashed=True)
                 ids = np.where(mask, _UNSURE_ID0 + u.follicle_id, ids)
                 labels.append((_UNSURE_ID0 + u.follicle_id, f"{u.follicle_id}?" if counted else "?",
-                               f"{_measure_text(u)}, unsure {u.best.score:.2f}"))  # fmt: skip
+                               f"{_measure_text(u)}, {_CANDIDATE_WORD[candidate_flag(u.best.score)]} {u.best.score:.2f}"))  # fmt: skip
 
     canvas = Image.new("RGB", (layout.canvas_width, layout.top + layout.height + FOOTER_PX), _BACKGROUND)
     canvas.paste(Image.fromarray(image), (0, layout.top))
@@ -439,7 +444,7 @@ def _draw_header(
         line2 = "UNCALIBRATED: sizes in pixels"
     line2 = f"SOP {uid_tail(record.sop_instance_uid)}   {frame}   {line2}   {n_drawn} follicle(s) shown"
     if n_unsure:
-        line2 += f", {n_unsure} unsure"
+        line2 += f", {n_unsure} candidate(s)"
     if ovary is not None:  # the frame the ovary's size is measured on
         size = (f"{_mm(ovary.d1_mm)} x {_mm(ovary.d2_mm)} mm" if ovary.d1_mm is not None and ovary.d2_mm is not None
                 else f"{ovary.d1_px:.0f} x {ovary.d2_px:.0f} px")  # fmt: skip
@@ -452,7 +457,7 @@ def _draw_header(
         for most in range(12, 0, -1):  # fewer frames named where twelve do not fit even the smallest font
             line3 = f"this sweep: {len(follicles)} follicle(s)" + (f" on {_frame_list(follicles, most)}" if follicles else "")
             if unsure:
-                line3 += f"; {len(unsure)} unsure on {_frame_list(unsure, most)}"
+                line3 += f"; {len(unsure)} candidate(s) on {_frame_list(unsure, most)}"
             if draw.textlength(line3, font=smallest) <= room:
                 break
         draw.text((8, HEADER_PX), line3, font=_fitting_font(draw, line3, 14), fill=(205, 205, 205))

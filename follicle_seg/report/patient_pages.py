@@ -195,8 +195,8 @@ def _side_cell(
     parts = [f"<b>{count}</b> follicle(s)", f"AFC {num(ov['afc'], 0)}"]
     if present(ov["max_follicle_mm"]):
         parts.append(f"largest {mean_mm(ov['max_follicle_mm'])} mm")
-    if n_unsure:  # candidates.csv rows nobody decided: dashed "4?" on the overlays
-        parts.append(f"{n_unsure} unsure candidate(s)")
+    if n_unsure:  # candidates.csv rows nobody decided (unsure, or tubes): dashed "4?" on the overlays
+        parts.append(f"{n_unsure} candidate(s) to check")
     if not truthy(ov["calibrated"]):
         parts.append("<i>uncalibrated</i>")
     sizes_line = f"<br><span class=muted>sizes {esc(sizes)} mm</span>" if sizes else ""

@@ -12,7 +12,8 @@ from follicle_seg.report.markup import SIDE_NAMES, bools, esc, num, truthy, url
 from follicle_seg.report.overlay_files import CROPS, crop_filename
 from follicle_seg.report.pages import PatientLinks
 from follicle_seg.report.reviewed import analysed_name
-from follicle_seg.review import candidate_lines, reasons_by_ovary, uid_tail
+from follicle_seg.review import CANDIDATE_WHY, candidate_lines, reasons_by_ovary, uid_tail
+from follicle_seg.tracking import FLAG_TUBE
 from follicle_seg.visits import shown_mm
 
 
@@ -81,7 +82,8 @@ def to_check(sheet: pd.DataFrame, ovaries: pd.DataFrame, out_dir: Path, overlays
             size = (f"{shown_mm(float(f.mean_diameter_mm))} mm" if f.mean_diameter_mm  # as the overlays show it
                     else "" if f.decision else "px")  # (a decided line gives no size)
             where = "" if f.sop_instance_uid in counted_images else f" image {uid_tail(f.sop_instance_uid)}"
-            what = ("unsure" if unsure else "counted" if f.counted == "true" else "") + where
+            kind = "tube?" if f.why.startswith(CANDIDATE_WHY[FLAG_TUBE]) else "unsure"
+            what = (kind if unsure else "counted" if f.counted == "true" else "") + where
             if f.decision:  # decided in review.csv: what the tables now hold
                 what = f"{f.decision.replace('_', ' ')} ({f.reviewer})" + where
             crop = f"{overlays_dir}/{CROPS}/{crop_filename(analysed_name(f.overlay), int(f.follicle_id))}" if f.overlay else ""
@@ -101,8 +103,10 @@ def to_check(sheet: pd.DataFrame, ovaries: pd.DataFrame, out_dir: Path, overlays
         f"{decided})</h2><p class=\"muted\">"
         "The follicle lines of <code>review_worksheet.csv</code>, each cut from its overlay (click for the whole "
         "image): the counted follicles first (<code>not_follicle</code> if one is not), the follicles of the "
-        "ovary's other images, then the candidates the network was unsure of (highest score first), dashed and numbered "
-        "<code>4?</code> (<code>follicle</code> or <code>not_follicle</code>).</p>"
+        "ovary's other images, then the candidates, not counted (highest score first), dashed and numbered "
+        "<code>4?</code> (<code>follicle</code> or <code>not_follicle</code>): those the network was unsure of "
+        "(<i>unsure</i>) and sections unchanged through a sweep (<i>tube?</i>: a vessel crossing it, "
+        "or a follicle?).</p>"
         f"<table>{''.join(rows)}</table></section>"
     )
 
