@@ -560,6 +560,27 @@ def test_a_file_whose_dicom_could_not_be_written_says_so_where_the_user_looks(st
     assert result.exit_code == 2 and "cannot write outputs (No space left on device)" in result.output
 
 
+def test_a_full_disk_while_pydicom_writes_a_dicom_object_is_said_in_one_line(study, tmp_path, monkeypatch):
+    """pydicom raises a failed write again with its traceback as the message: a disk that filled
+    while a SEG was written stopped the run with a ten-line "error:" holding that traceback."""
+    import errno
+
+    import follicle_seg.artefacts as artefacts
+    from pydicom.tag import Tag, tag_in_exception
+
+    def full_disk(out, result, keys, **kw):
+        with tag_in_exception(Tag(0x7FE0, 0x0010)):  # as pydicom's writer wraps each element
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(artefacts, "write_dicom", full_disk)
+    inputs = _first_files(study, tmp_path / "in", 1)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["run", str(inputs), "--out", str(out), "--no-report", "--no-overlays", "--quiet"])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [f"error: {out}: cannot write outputs (No space left on device)"]
+    assert "Traceback" not in (out / "run.log").read_text()
+
+
 def test_a_frame_that_fails_to_measure_fails_its_file_alone(study, clean_run, tmp_path, monkeypatch):
     """Measurement runs on threads while the next batch is segmented, so a failure surfaces
     while other files' frames are in flight: it must fail its own file, and no other."""
