@@ -36,13 +36,17 @@ def remove_temporary(out: Path) -> None:
 def prepare_out(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out}: --out is a file, not a folder: give a folder for the run's outputs")
+    probe = out / f".write_test_{os.getpid()}"
     try:
         out.mkdir(parents=True, exist_ok=True)
-        probe = out / f".write_test_{os.getpid()}"
         probe.write_bytes(b"ok")
-        probe.unlink()
     except OSError as exc:
         raise OutputError(f"{out}: output folder is not writable ({exc.strerror or exc})") from exc
+    finally:  # (made, then not written on a full disk: it stayed in OUT)
+        try:
+            probe.unlink(missing_ok=True)
+        except OSError:  # a folder that cannot be written (the error above says so) or read
+            pass
 
 
 class _RunLog(logging.FileHandler):

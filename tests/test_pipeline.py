@@ -821,6 +821,27 @@ def test_unwritable_output_is_a_clear_error(study, tmp_path):
     assert "not writable" in result.output
 
 
+def test_a_full_disk_leaves_no_write_probe_in_the_output_folder(study, tmp_path, monkeypatch):
+    """The probe of whether OUT can be written was made, then not written on a full disk, and
+    stayed: every run stopped by a full disk left a ``.write_test_<pid>`` in OUT for good."""
+    import errno
+
+    write_bytes = Path.write_bytes
+
+    def full_disk(self, data):
+        if self.name.startswith(".write_test_"):
+            self.touch()  # (the file is made; its bytes find no room)
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return write_bytes(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", full_disk)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["run", str(study / "dicom"), "--out", str(out), "--quiet"])
+    assert result.exit_code == 2
+    assert result.output.strip() == f"error: {out}: output folder is not writable (No space left on device)"
+    assert list(out.iterdir()) == []
+
+
 def _with_identity(study: Path, dest: Path, n: int = 3) -> list[Path]:
     """Copies of a sweep and stills carrying a patient name and birth date."""
     import pydicom
