@@ -842,6 +842,17 @@ def test_a_full_disk_leaves_no_write_probe_in_the_output_folder(study, tmp_path,
     assert list(out.iterdir()) == []
 
 
+def test_an_output_folder_whose_name_is_not_utf8_is_refused_before_anything_is_analysed(study, tmp_path):
+    """An --out with a byte of its name not UTF-8 (a Latin-1 share) ran the whole analysis, then
+    stopped at the tables with pyarrow's UnicodeEncodeError: 161 lines of traceback, exit 1, no table."""
+    out = tmp_path / "r\udcfcsultats"  # b"r\xfcsultats", Latin-1 for "résultats"
+    result = CliRunner().invoke(app, ["run", str(_first_files(study, tmp_path / "in", 1)), "--out", str(out)])
+    assert result.exit_code == 2
+    assert result.output.strip() == (f"error: {tmp_path}/r\\xfcsultats: --out's name is not valid UTF-8 (the tables' "
+                                     "Parquet files cannot be written under it): choose another folder")  # fmt: skip
+    assert not os.path.lexists(out)
+
+
 def _with_identity(study: Path, dest: Path, n: int = 3) -> list[Path]:
     """Copies of a sweep and stills carrying a patient name and birth date."""
     import pydicom
