@@ -301,8 +301,15 @@ def send(
         except OSError as exc:
             unrecorded.append(exc)
 
-    results = send_files(paths, destination, calling_aet=calling_aet, timeout_s=timeout, patient_of=patients,
-                         stored=stored, on_sent=keep)  # fmt: skip
+    terminated: list[int] = []
+    try:
+        with sigterm_as_interrupt(terminated):
+            results = send_files(paths, destination, calling_aet=calling_aet, timeout_s=timeout, patient_of=patients,
+                                 stored=stored, on_sent=keep)  # fmt: skip
+    except KeyboardInterrupt:
+        typer.echo(f"{'stopped (SIGTERM)' if terminated else 'interrupted'}: the files stored so far are recorded in "
+                   f"{out / SENT_FILE}; the same command sends the rest", err=True)  # fmt: skip
+        raise typer.Exit(143 if terminated else 130) from None
     changed, removed = replaced(out, before, results)
     try:
         record_sent(out, destination, [], removed)

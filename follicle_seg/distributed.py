@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import multiprocessing
+import signal
 import threading
 
 from follicle_seg.errors import FollicleSegError, OutputError, brief
@@ -50,6 +51,17 @@ def _engine(options: RunOptions) -> tuple[Engine, WorkerPool | None]:
     return made[1], made[2]
 
 
+def dask_setup(worker) -> None:
+    """Run by each worker process of the LocalCluster a run starts (Dask's preload): Ctrl-C, which
+    reaches the whole process group, is left to the run, which cancels the tasks and closes the
+    cluster; each worker stopped by it printed two tracebacks (70 lines for 2 workers) under the
+    run's "interrupted" line."""
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread: leave the signal alone
+        pass
+
+
 def analyse_on_worker(item: Input, options: RunOptions) -> tuple[Input, ImageResult, str]:
     engine, decoders = _engine(options)
     return item, engine.analyse_file(item, decoders), engine.segmenter.runs_on
@@ -75,7 +87,7 @@ def run_on_dask(todo: list[Input], options: RunOptions, on_result, on_frames=Non
                 ) from None
         else:
             cluster = LocalCluster(n_workers=options.workers, threads_per_worker=1, processes=True,
-                                   dashboard_address=None)
+                                   dashboard_address=None, preload=[__name__])  # (dask_setup)
             client = Client(cluster)
         devices, pending = set(), {}
         try:

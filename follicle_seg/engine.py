@@ -16,7 +16,7 @@ from dataclasses import replace
 from typing import Callable, Iterator, Sequence, cast
 
 from follicle_seg.analyse import FileAnalysis, analyse_frame
-from follicle_seg.errors import OutputError, RejectedInput
+from follicle_seg.errors import OutputError, RejectedInput, os_reason
 from follicle_seg.intake import END, Input, chunks, stream_frames
 from follicle_seg.isolation import WorkerFailed, WorkerPool
 from follicle_seg.options import RunOptions, network_of
@@ -162,7 +162,7 @@ class Engine:
                     # said where the analyst and the console look (images.csv's reason of an ok row)
                     result = replace(result, reason=f"{DICOM_NOT_WRITTEN} ({why})")
         except OSError as exc:
-            raise OutputError(f"{out}: cannot write outputs ({exc.strerror or exc})") from exc
+            raise OutputError(f"{out}: cannot write outputs ({os_reason(exc)})") from exc
         except Exception as exc:  # noqa: BLE001
             log.exception("%s: analysis failed", item.path)
             result = ImageResult(item.record, item.path, "failed", f"{type(exc).__name__}: {exc}")

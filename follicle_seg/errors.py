@@ -64,6 +64,22 @@ def brief(exc: BaseException) -> str:
     return one_line(str(exc)) or type(exc).__name__
 
 
+def os_reason(exc: OSError) -> str:
+    """Why a file operation failed, on one line: the system's reason (``No space left on
+    device``), found in the errors ``exc`` wraps too (pydicom raises a failed write again with its
+    traceback as the message: the console's one-line error showed ten lines), else :func:`brief`.
+
+    >>> os_reason(OSError(28, "No space left on device"))
+    'No space left on device'
+    """
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, OSError) and cause.strerror:
+            return cause.strerror
+        cause = cause.__cause__ or cause.__context__
+    return brief(exc)
+
+
 def one_line(text: str) -> str:
     r"""A message on one line for a reason, at most 160 characters, without the reprs of Python
     objects that some libraries put in theirs (Pillow's "cannot identify image file <_io.BytesIO

@@ -16,6 +16,7 @@ from typing import Iterator
 
 from follicle_seg.errors import OutputError, one_line
 from follicle_seg.intake import Input
+from follicle_seg.io.discover import shown
 from follicle_seg.state import STATE_FILE
 
 log = logging.getLogger("follicle_seg")
@@ -34,15 +35,23 @@ def remove_temporary(out: Path) -> None:
 
 
 def prepare_out(out: Path) -> None:
+    where = os.path.abspath(out)
+    if shown(where) != where:  # a byte of its name is not UTF-8: the run's work was lost at its tables
+        raise OutputError(f"{shown(str(out))}: --out's name is not valid UTF-8 (the tables' Parquet files cannot be "
+                          "written under it): choose another folder")
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out}: --out is a file, not a folder: give a folder for the run's outputs")
+    probe = out / f".write_test_{os.getpid()}"
     try:
         out.mkdir(parents=True, exist_ok=True)
-        probe = out / f".write_test_{os.getpid()}"
         probe.write_bytes(b"ok")
-        probe.unlink()
     except OSError as exc:
         raise OutputError(f"{out}: output folder is not writable ({exc.strerror or exc})") from exc
+    finally:  # (made, then not written on a full disk: it stayed in OUT)
+        try:
+            probe.unlink(missing_ok=True)
+        except OSError:  # a folder that cannot be written (the error above says so) or read
+            pass
 
 
 class _RunLog(logging.FileHandler):

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Callable, Iterable
 
 from follicle_seg import __version__
 from follicle_seg.engine import DICOM_NOT_WRITTEN, Engine, load_segmenter
-from follicle_seg.errors import FollicleSegError, ModelError, OutputError, printable, said
+from follicle_seg.errors import FollicleSegError, ModelError, OutputError, os_reason, printable, said
 from follicle_seg.filehash import file_sha256
 from follicle_seg.intake import Anonymise, Input, header_pass, unchanged
 from follicle_seg.interrupt import Terminated
@@ -343,7 +343,7 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
                 rewritten, left = write_reviewed_srs(options.out, results, review, store, places=places,
                                                      network=network, pseudonymised=options.pseudonymize is not None)
             except OSError as exc:  # the run state's notes
-                raise OutputError(f"{options.out}: cannot write the reviewed DICOM SRs and SEGs ({exc.strerror or exc})") from exc
+                raise OutputError(f"{options.out}: cannot write the reviewed DICOM SRs and SEGs ({os_reason(exc)})") from exc
             if rewritten:
                 log.info("%d image(s)' DICOM SR and SEG(s) written again as the review decides them", rewritten)
             for line in left:  # follicle-seg send would store the network's finding
@@ -417,7 +417,7 @@ def _write_outputs(options: RunOptions, tables: dict, results: list[ImageResult]
             sweeps = sweep_files(r.record for r in results if r.status == "ok" and r.record is not None)
             write_report(options.out, tables, overlay_index=overlays, sheet=sheet, notes=notes, sweeps=sweeps)
     except OSError as exc:
-        raise OutputError(f"{options.out}: cannot write {stage} ({exc.strerror or exc})") from exc
+        raise OutputError(f"{options.out}: cannot write {stage} ({os_reason(exc)})") from exc
     return int(tables["ovaries"]["needs_review"].fillna(False).sum())
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import re
 import socket
+import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -349,10 +350,25 @@ def _send_group(
                     break
                 if assoc.is_established:  # a PACS's refusal is its answer
                     break
+    except BaseException:  # Ctrl-C, SIGTERM: no release, which waits for the PACS's answer
+        _stop_associations(ae)
+        assoc = None
+        raise
     finally:
         if assoc is not None and assoc.is_established:
             assoc.release()
     return results
+
+
+def _stop_associations(ae: AE) -> None:
+    """End the network threads of ``ae``'s associations now. They are not daemon threads: a
+    Ctrl-C while a PACS was slow to answer ended the command only once they had waited out their
+    time limits (``--timeout``, 30 s by default), in silence."""
+    from pynetdicom.dul import DULServiceProvider
+
+    for thread in threading.enumerate():
+        if isinstance(thread, DULServiceProvider) and thread.assoc.ae is ae:
+            thread.kill_dul()
 
 
 def _associate(ae: AE, destination: Destination, timeout_s: float):

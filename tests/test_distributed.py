@@ -4,6 +4,7 @@ executor's, each result let go of once taken."""
 from __future__ import annotations
 
 import random
+import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
@@ -126,3 +127,26 @@ def test_a_full_disk_on_a_worker_stops_a_dask_run_as_it_stops_a_local_one(tmp_pa
     with pytest.raises(OutputError, match="No space left on device"):
         distributed.run_on_dask(todo, RunOptions(out=tmp_path / "out", executor="dask"), lambda i, r: results.append(r))
     assert results == []
+
+
+def _sigint_ignored() -> bool:
+    return signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+
+
+def test_the_workers_of_a_runs_local_cluster_leave_ctrl_c_to_the_run(tmp_path, monkeypatch):
+    """Ctrl-C reaches the whole process group: each worker process of the LocalCluster stopped on
+    it with two tracebacks (70 lines for 2 workers under the run's "interrupted" line); the run
+    itself cancels the tasks and closes the cluster."""
+    dd = pytest.importorskip("dask.distributed")
+    local_cluster = dd.LocalCluster
+    monkeypatch.setattr(dd, "LocalCluster", lambda **kw: local_cluster(**{**kw, "n_workers": 1}))
+    seen = []
+
+    def as_completed(futures):  # asked of the workers while the run holds its cluster
+        seen.extend(dd.default_client().run(_sigint_ignored).values())
+        return []
+
+    monkeypatch.setattr(dd, "as_completed", as_completed)
+    distributed.run_on_dask([], RunOptions(out=tmp_path / "out", executor="dask", workers=1), lambda i, r: None)
+    assert seen == [True]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the run's own Ctrl-C is its own

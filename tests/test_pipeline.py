@@ -560,6 +560,27 @@ def test_a_file_whose_dicom_could_not_be_written_says_so_where_the_user_looks(st
     assert result.exit_code == 2 and "cannot write outputs (No space left on device)" in result.output
 
 
+def test_a_full_disk_while_pydicom_writes_a_dicom_object_is_said_in_one_line(study, tmp_path, monkeypatch):
+    """pydicom raises a failed write again with its traceback as the message: a disk that filled
+    while a SEG was written stopped the run with a ten-line "error:" holding that traceback."""
+    import errno
+
+    import follicle_seg.artefacts as artefacts
+    from pydicom.tag import Tag, tag_in_exception
+
+    def full_disk(out, result, keys, **kw):
+        with tag_in_exception(Tag(0x7FE0, 0x0010)):  # as pydicom's writer wraps each element
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(artefacts, "write_dicom", full_disk)
+    inputs = _first_files(study, tmp_path / "in", 1)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["run", str(inputs), "--out", str(out), "--no-report", "--no-overlays", "--quiet"])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [f"error: {out}: cannot write outputs (No space left on device)"]
+    assert "Traceback" not in (out / "run.log").read_text()
+
+
 def test_a_frame_that_fails_to_measure_fails_its_file_alone(study, clean_run, tmp_path, monkeypatch):
     """Measurement runs on threads while the next batch is segmented, so a failure surfaces
     while other files' frames are in flight: it must fail its own file, and no other."""
@@ -798,6 +819,38 @@ def test_unwritable_output_is_a_clear_error(study, tmp_path):
     result = CliRunner().invoke(app, ["run", str(study / "dicom"), "--out", str(target), "--quiet"])
     assert result.exit_code != 0
     assert "not writable" in result.output
+
+
+def test_a_full_disk_leaves_no_write_probe_in_the_output_folder(study, tmp_path, monkeypatch):
+    """The probe of whether OUT can be written was made, then not written on a full disk, and
+    stayed: every run stopped by a full disk left a ``.write_test_<pid>`` in OUT for good."""
+    import errno
+
+    write_bytes = Path.write_bytes
+
+    def full_disk(self, data):
+        if self.name.startswith(".write_test_"):
+            self.touch()  # (the file is made; its bytes find no room)
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return write_bytes(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", full_disk)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["run", str(study / "dicom"), "--out", str(out), "--quiet"])
+    assert result.exit_code == 2
+    assert result.output.strip() == f"error: {out}: output folder is not writable (No space left on device)"
+    assert list(out.iterdir()) == []
+
+
+def test_an_output_folder_whose_name_is_not_utf8_is_refused_before_anything_is_analysed(study, tmp_path):
+    """An --out with a byte of its name not UTF-8 (a Latin-1 share) ran the whole analysis, then
+    stopped at the tables with pyarrow's UnicodeEncodeError: 161 lines of traceback, exit 1, no table."""
+    out = tmp_path / "r\udcfcsultats"  # b"r\xfcsultats", Latin-1 for "résultats"
+    result = CliRunner().invoke(app, ["run", str(_first_files(study, tmp_path / "in", 1)), "--out", str(out)])
+    assert result.exit_code == 2
+    assert result.output.strip() == (f"error: {tmp_path}/r\\xfcsultats: --out's name is not valid UTF-8 (the tables' "
+                                     "Parquet files cannot be written under it): choose another folder")  # fmt: skip
+    assert not os.path.lexists(out)
 
 
 def _with_identity(study: Path, dest: Path, n: int = 3) -> list[Path]:

@@ -246,6 +246,35 @@ def test_a_send_stopped_half_way_keeps_the_record_of_what_was_stored(run_dir: Pa
     assert len(rows) == 2 == len(scp.received) and {r.split(",")[2] for r in rows} == set(scp.received)
 
 
+def test_ctrl_c_while_a_pacs_is_slow_to_answer_stops_the_send_at_once(run_dir: Path, tmp_path: Path) -> None:
+    """The association's network thread is not a daemon thread: Ctrl-C while a PACS had not yet
+    answered ended the command only when that thread had waited out --timeout (36 s with the
+    default 30), and without a word."""
+    import os
+    import signal
+
+    from pynetdicom.dul import DULServiceProvider
+
+    out = tmp_path / "run"
+    shutil.copytree(run_dir / "dicom", out / "dicom")
+    before = set(threading.enumerate())
+    with socket.socket() as silent:  # a PACS hung: the connection is taken, nothing answered
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))
+        timer.start()
+        cli = CliRunner().invoke(app, ["send", str(out), "--to", f"PACS@127.0.0.1:{silent.getsockname()[1]}",
+                                       "--timeout", "20"])  # fmt: skip
+        timer.join()
+    assert cli.exit_code == 130
+    assert cli.output.strip() == (f"interrupted: the files stored so far are recorded in {out / 'sent.csv'}; "
+                                  "the same command sends the rest")  # fmt: skip
+    network = [t for t in set(threading.enumerate()) - before if isinstance(t, DULServiceProvider)]
+    for thread in network:
+        thread.join(2)
+    assert not any(t.is_alive() for t in network)
+
+
 def test_a_class_the_destination_does_not_store_fails_those_files_only(run_dir: Path) -> None:
     scp = Scp(classes=[SegmentationStorage, pydicom.uid.ComprehensiveSRStorage])
     n = len(run_objects(run_dir))

@@ -175,6 +175,30 @@ def test_synth_command_writes_a_study(tmp_path: Path) -> None:
         write_study(tmp_path / "u", patients=1, visits=1, seed=-1)
 
 
+def test_synth_on_a_full_disk_says_why_in_one_line(tmp_path: Path, monkeypatch) -> None:
+    """pydicom raises a failed write again with its traceback as the message: ``synth`` on a
+    full disk printed ten lines of it after "error:"."""
+    import errno
+
+    import typer
+    from pydicom.tag import Tag, tag_in_exception
+    from typer.testing import CliRunner
+
+    import follicle_seg.synth.study as synth_study
+    from follicle_seg.synth.cli import synth_command
+
+    def full_disk(out, **kw):
+        with tag_in_exception(Tag(0x7FE0, 0x0010)):  # as pydicom's writer wraps each element
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(synth_study, "write_study", full_disk)
+    app = typer.Typer()
+    app.command()(synth_command)
+    res = CliRunner().invoke(app, [str(tmp_path / "s")])
+    assert res.exit_code == 2
+    assert res.output.strip().splitlines() == [f"error: {tmp_path / 's'}: cannot write the study (No space left on device)"]
+
+
 def test_sweeps_as_one_file_per_frame_are_the_cines_frames(tmp_path: Path) -> None:
     """``sweep_files="frames"``: the same scans, each sweep frame its own file of one series, a
     frame time apart; the truth names each follicle's frame file and maps it to its sweep."""

@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from follicle_seg.cliargs import nonempty_path
+from follicle_seg.errors import os_reason
 
 #: Frames of a synthetic sweep at most: a minute's cine at 10 frames/s (one of 100000 frames ran
 #: until memory ran out, past 6800 beyond DICOM's 4 GiB of pixel data).
@@ -58,7 +59,7 @@ def synth_command(
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     except OSError as exc:  # e.g. a folder not writable
-        typer.echo(f"error: cannot write the study: {exc}", err=True)
+        typer.echo(f"error: {out}: cannot write the study ({os_reason(exc)})", err=True)
         raise typer.Exit(2) from None
     n_follicles = int(truth.ovaries["follicle_count"].sum())
     typer.echo(
