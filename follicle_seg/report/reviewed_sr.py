@@ -6,8 +6,8 @@ follicle the reviewer rejected. So the SR of each analysed image that a decision
 follicle said ``not_follicle``, a candidate said ``follicle``, a side given) is written again from
 the image as reviewed, with the outlines the run state keeps (``ImageResult.outlines``): its
 follicles and their measurements as ``follicles.csv`` gives them, its count as theirs, its side as
-decided, VERIFIED by the reviewers, the SR it replaces (and those that one names) its
-predecessors, under a new SOP
+decided, VERIFIED by the reviewers, the SR it replaces (and those that one names, each once,
+never itself) its predecessors, under a new SOP
 Instance UID; and so are its SEGs (:mod:`follicle_seg.report.reviewed_seg`), which a still's SR
 refers to. In a sweep stored one file per frame, a decision about the follicle the tables name
 (by the file of its largest section) is one about its section in every file of the sweep
@@ -47,7 +47,8 @@ def write_reviewed_srs(
     ``places``: the stills' places in a sweep of single-frame files, as their SRs say. Returns
     how many images' were written, and a line for each image whose SR stays as it was though the
     review changes it (analysed by a version that kept no outlines; an SR that could not be
-    written: the tables are built all the same)."""
+    written: the tables are built all the same), and for each whose SR
+    in ``out/dicom`` could not be read (the one written as reviewed names no predecessor)."""
     said = store.notes(REVIEWED_SR)
     kept = kept_segs(store)
     named = {k: f for frames in sweep_frames(review.sided(results)) for k, f in named_by(frames).items()}
@@ -73,10 +74,16 @@ def write_reviewed_srs(
         before = {path: path.read_bytes() if path.is_file() else None for path in files}
         kept_before = store.notes(f"{NETWORK_SEG}{uid}_")
         try:
+            replaced = predecessors(before[sr]) if reviewers else []
+        except Exception as exc:  # noqa: BLE001 - a damaged file, whatever pydicom makes of it
+            replaced = []
+            left.append(f"{r.path}: its SR in dicom/ cannot be read ({type(exc).__name__}: {exc}): the SR written as "
+                        "reviewed names no predecessor")  # fmt: skip
+        try:
             segs = network_segs(out, r, store)
             write_reviewed_segs(out, r, reviewed, segs, store, pseudonymised=pseudonymised, network=network)
             write_measurements(out, reviewed, pseudonymised=pseudonymised, network=network, in_sweep=places.get(uid),
-                               verified_by=reviewers, predecessors=predecessors(before[sr]) if reviewers else ())  # fmt: skip
+                               verified_by=reviewers, predecessors=replaced)  # fmt: skip
         except Exception as exc:  # noqa: BLE001 - one image's SR, as the engine's DICOM_NOT_WRITTEN
             failed = f"{r.path}: its SR and SEGs could not be written as reviewed ({type(exc).__name__}: {exc})"
             try:
@@ -97,8 +104,8 @@ def write_reviewed_srs(
 
 def predecessors(sr: bytes | None) -> list[Dataset]:
     """What an SR written as reviewed in place of ``sr`` (the network's, or one an earlier review
-    wrote) names in its Predecessor Documents Sequence: ``sr``, and every SR ``sr`` names there
-    (the network's and each earlier review's, one of them perhaps sent to a PACS already)."""
+    wrote) names in its Predecessor Documents Sequence: every SR ``sr`` names there (the network's
+    and each earlier review's, one of them perhaps sent to a PACS already), then ``sr``; each once."""
     if sr is None:
         return []
     ds = pydicom.dcmread(io.BytesIO(sr), stop_before_pixels=True)
@@ -106,7 +113,11 @@ def predecessors(sr: bytes | None) -> list[Dataset]:
                        item.ReferencedSOPInstanceUID)
              for study in ds.get("PredecessorDocumentsSequence", ()) for series in study.ReferencedSeriesSequence
              for item in series.ReferencedSOPSequence]  # fmt: skip
-    return [*named, _instance(ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPClassUID, ds.SOPInstanceUID)]
+    named.append(_instance(ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPClassUID, ds.SOPInstanceUID))
+    once: dict[str, Dataset] = {}
+    for item in named:
+        once.setdefault(item.SOPInstanceUID, item)
+    return list(once.values())
 
 
 def _instance(study: str, series: str, sop_class: str, sop_instance: str) -> Dataset:
