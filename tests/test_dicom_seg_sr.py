@@ -965,6 +965,39 @@ def test_an_image_reviewed_from_outlines_of_an_earlier_format_is_named_on_every_
         store.close()
 
 
+def test_a_failed_write_on_a_full_disk_puts_the_seg_back_though_the_sr_cannot_be_written_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The put-back wrote the SR first, though its failed write had left it unchanged: on a full
+    disk that write failed too and the SEG was never tried, a reviewed SEG left beside the
+    network's SR. Files unchanged are not written again."""
+    from follicle_seg.report import reviewed_sr
+    from follicle_seg.state import StateStore
+
+    result, seg, sr = _reviewed_still(tmp_path)
+    network = {path: path.read_bytes() for path in (seg, sr)}
+
+    def full_disk(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    write_bytes = Path.write_bytes
+
+    def no_room_for_the_sr(path: Path, data: bytes) -> int:
+        if data == network[sr]:
+            raise OSError(28, "No space left on device")
+        return write_bytes(path, data)
+
+    monkeypatch.setattr(reviewed_sr, "write_measurements", full_disk)
+    monkeypatch.setattr(Path, "write_bytes", no_room_for_the_sr)
+    store = StateStore(tmp_path / "state.sqlite")
+    try:
+        written, left = reviewed_sr.write_reviewed_srs(tmp_path, [result], _rejecting(result, 1), store, places={})
+        assert {path: path.read_bytes() for path in network} == network
+        assert written == 0 and left[0].endswith("they stay the network's") and reviewed_sr.under_review(store) == set()
+    finally:
+        store.close()
+
+
 def test_a_damaged_sr_on_disk_is_replaced_by_the_reviewed_one_naming_no_predecessor(tmp_path: Path) -> None:
     """An SR in dicom/ that pydicom cannot read made the review refuse to write the image's SR
     and SEGs: its predecessors could not be read. The reviewed SR is written, naming none, and

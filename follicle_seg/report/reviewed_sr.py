@@ -14,20 +14,21 @@ refers to. In a sweep stored one file per frame, a decision about the follicle t
 (:func:`~follicle_seg.series.named_by`). An image no decision changes any more gets the network's SR and SEGs back, under their
 UIDs as before. The run state notes what each SR written again says, so a run with the same
 review writes none again. An image whose SR and SEGs cannot all be written gets back the files
-it had: never a reviewed SEG beside an SR that is not.
+the write changed, renamed into place together; should that fail too (a full disk), the line
+says ``dicom/`` holds some of each, which the next run writes again.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pydicom
 from pydicom.dataset import Dataset
 
 from follicle_seg.artefacts import seg_filename, write_measurements
-from follicle_seg.atomic import atomic_write
+from follicle_seg.atomic import atomic_write_all
 from follicle_seg.report.reviewed_seg import NETWORK_SEG, forget_kept_segs, kept_segs, network_segs, write_reviewed_segs
 from follicle_seg.review import Review
 from follicle_seg.series import named_by, sweep_frames
@@ -129,16 +130,20 @@ def _instance(study: str, series: str, sop_class: str, sop_instance: str) -> Dat
 
 def _put_back(store: StateStore, uid: str, files: dict[Path, bytes | None], kept: dict[str, str]) -> None:
     """The SR and SEGs of image ``uid`` as they were (``files``, None for none), with the network
-    SEGs the run state kept then (``kept``), after they could not all be written as reviewed."""
-    for path, data in files.items():
-        if data is None:
-            path.unlink(missing_ok=True)
-            continue
-        was = data  # (bytes: narrowed for the lambda, called before the next one)
-        atomic_write(path, lambda tmp: Path(tmp).write_bytes(was))
+    SEGs the run state kept then (``kept``), after they could not all be written as reviewed: those
+    a write changed, all renamed into place together once each is written beside its own (a
+    write that failed left its file as it was; a full disk may leave no room for the others)."""
+    changed = {path: data for path, data in files.items() if (path.read_bytes() if path.is_file() else None) != data}
+    atomic_write_all([(path, _writing(data)) for path, data in changed.items() if data is not None])
+    for path in (path for path, data in changed.items() if data is None):
+        path.unlink(missing_ok=True)
     forget_kept_segs(store, uid)
     for name, value in kept.items():
         store.note(f"{NETWORK_SEG}{uid}_{name}", value)
+
+
+def _writing(data: bytes) -> Callable[[str], object]:
+    return lambda tmp: Path(tmp).write_bytes(data)
 
 
 def under_review(store: StateStore) -> set[str]:
