@@ -44,8 +44,7 @@ from follicle_seg.tracking import (
     FLAG_SIDE_UNKNOWN,
     FLAG_TUBE,
     FLAG_UNCALIBRATED,
-    Track,
-    summarise_image,
+    summarise_tracked,
 )
 from follicle_seg.types import Follicle, FrameMeasurement, ImageRecord, ImageResult, Section
 
@@ -195,8 +194,7 @@ def named_by(frames: Sequence[ImageResult]) -> dict[tuple[str, int], Follicle]:
 def _tracked(frames: Sequence[ImageResult]) -> tuple[ImageResult, dict[tuple[str, int], Follicle]]:
     """:func:`summarise_series` and :func:`named_by` of ``frames``: one tracking gives both."""
     record, measurements, follicle_of, ovary_of = _as_frames(frames)
-    tracks: list[Track] = []
-    sweep = summarise_image(record, measurements, by_boxes=True, tracks=tracks)
+    sweep, tracks = summarise_tracked(record, measurements, by_boxes=True)
     def of_still(f: Follicle) -> Follicle:
         # a track's largest section is one its still reported or left unsure, so ``follicle_of``
         # holds it; should it not, the result keeps the still's UID rather than failing the tables

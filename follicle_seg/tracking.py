@@ -498,7 +498,6 @@ def summarise_image(
     *,
     path: str | None = None,
     by_boxes: bool = False,
-    tracks: list[Track] | None = None,
 ) -> ImageResult:
     """Follicles, ovary and review flags of one analysed image (still or sweep).
 
@@ -512,9 +511,6 @@ def summarise_image(
         Input path recorded in the result (default ``record.path``).
     by_boxes : bool
         Track by the sections' boxes instead of instance masks (:class:`SweepTracker`).
-    tracks : list of Track, optional
-        Filled with every track the result was made from, largest best section first (a caller
-        naming each section by its track: :func:`follicle_seg.series.named_by`).
 
     Returns
     -------
@@ -537,6 +533,18 @@ def summarise_image(
         counted follicles' tracks and the ovary's measured section (frames past the ovary at the
         ends of a sweep are expected to look empty and do not raise a flag).
     """
+    return summarise_tracked(record, measurements, path=path, by_boxes=by_boxes)[0]
+
+
+def summarise_tracked(
+    record: ImageRecord,
+    measurements: Iterable[FrameMeasurement],
+    *,
+    path: str | None = None,
+    by_boxes: bool = False,
+) -> tuple[ImageResult, list[Track]]:
+    """:func:`summarise_image` of one image, and every track its result was made from, largest
+    best section first (a caller naming each section by its track: :func:`follicle_seg.series.named_by`)."""
     tracker = SweepTracker(by_boxes=by_boxes)
     ovary_sections: list[tuple[Section, tuple[str, ...]]] = []  # with their frames' flags
     ovary_frames = 0
@@ -553,8 +561,6 @@ def summarise_image(
             ovary_sections.append((m.ovary, m.flags))
     ovary, ovary_flags = largest_confirmed(ovary_sections) if ovary_sections else (None, ())
     every = tracker.finish()
-    if tracks is not None:
-        tracks.extend(every)
     spacing = record.frame_spacing_mm if record.is_sweep else None
     candidates = [t for t in every if is_counted(t.best)]
     tubes = [t for t in candidates if is_confident(t.best) and is_tube(t, spacing)]
@@ -614,7 +620,7 @@ def summarise_image(
         key.add(ovary.frame_index)
     # a key frame shows sections of follicles measured on other frames too (the DICOM SEG draws them)
     seen_in = tuple((i, s) for i, t in enumerate(tracks, start=1) for s in t.sections if s.frame_index in key)
-    return ImageResult(
+    result = ImageResult(
         record=record,
         path=record.path if path is None else path,
         status="ok",
@@ -629,6 +635,7 @@ def summarise_image(
         flag_where=tuple(where),
         seen_in=seen_in,
     )
+    return result, every
 
 
 def largest_confirmed(sections: Sequence[tuple[Section, T]]) -> tuple[Section, T]:

@@ -287,7 +287,8 @@ class ImageResult:
     # 0 for the ovary, (col, row, col, row, ...) in source pixels), the unsure candidates' too; kept
     # in the run state, so that a review writes the SR again without the network
     # (follicle_seg.report.reviewed_sr); a section in pieces gives each, the largest first; None
-    # in a run state written before they were kept, or kept as now (state.OUTLINES_FORMAT)
+    # in a run state written before they were kept, or kept in an earlier format than now's
+    # (state.OUTLINES_FORMAT)
     outlines: tuple[tuple[int, int, tuple[int, ...]], ...] | None = None
 
     def analysed_record(self) -> ImageRecord:

@@ -905,6 +905,119 @@ def test_a_second_review_names_the_reviewed_sr_it_replaces_and_the_networks(tmp_
         store.close()
 
 
+def test_a_review_going_back_to_earlier_decisions_names_neither_itself_nor_an_sr_twice(tmp_path: Path) -> None:
+    """An SR's UID comes of its content: a review going back to earlier decisions (A -> B -> A)
+    wrote A's UID again naming itself as predecessor ([N, A, B]), and a run stopped after the SR
+    but before its run-state note named it once more on the next run ([N, A, B, A])."""
+    from follicle_seg.report.reviewed_sr import REVIEWED_SR, write_reviewed_srs
+    from follicle_seg.state import StateStore
+
+    result, _, sr = _reviewed_still(tmp_path)
+    uid = result.record.sop_instance_uid
+    network = pydicom.dcmread(sr).SOPInstanceUID
+    store = StateStore(tmp_path / "state.sqlite")
+    try:
+        assert write_reviewed_srs(tmp_path, [result], _rejecting(result, 1), store, places={}) == (1, [])
+        first = pydicom.dcmread(sr).SOPInstanceUID
+        assert write_reviewed_srs(tmp_path, [result], _rejecting(result, 1, 2), store, places={}) == (1, [])
+        second = pydicom.dcmread(sr).SOPInstanceUID
+        said = store.noted(REVIEWED_SR + uid)
+        assert write_reviewed_srs(tmp_path, [result], _rejecting(result, 1), store, places={}) == (1, [])
+        assert pydicom.dcmread(sr).SOPInstanceUID == first and _predecessors(sr) == [network, second]
+        store.note(REVIEWED_SR + uid, said)  # stopped before the note: the next run writes the SR again
+        assert write_reviewed_srs(tmp_path, [result], _rejecting(result, 1), store, places={}) == (1, [])
+        assert pydicom.dcmread(sr).SOPInstanceUID == first and _predecessors(sr) == [network, second]
+        assert _dciodvfy_errors(sr) == []
+    finally:
+        store.close()
+
+
+def test_an_image_reviewed_from_outlines_of_an_earlier_format_is_named_on_every_run(tmp_path: Path) -> None:
+    """An image a review had written from outlines kept in an earlier format (read as none) was
+    skipped once its SR said what the review says, never named though its SEGs may show a
+    rejected follicle; and one whose SR is the network's beside a reviewed SEG was said to stay
+    "the network's"."""
+    from follicle_seg.report.reviewed_seg import network_segs, write_reviewed_segs
+    from follicle_seg.report.reviewed_sr import write_reviewed_srs
+    from follicle_seg.review import Review
+    from follicle_seg.state import StateStore
+
+    result, _, _ = _reviewed_still(tmp_path)
+    old = dataclasses.replace(result, outlines=None)
+    line = (f"{result.path}: its SR and SEGs stay as an earlier review wrote them (analysed before the outlines a "
+            "review needs were kept: --no-resume)")  # fmt: skip
+    store = StateStore(tmp_path / "state.sqlite")
+    try:
+        assert write_reviewed_srs(tmp_path, [result], _rejecting(result, 1), store, places={}) == (1, [])
+        assert write_reviewed_srs(tmp_path, [old], _rejecting(result, 1), store, places={}) == (0, [line])
+    finally:
+        store.close()
+    other = tmp_path / "other"
+    other.mkdir()
+    result, _, _ = _reviewed_still(other)
+    store = StateStore(other / "state.sqlite")
+    try:
+        reviewed, _ = _rejecting(result, 1).of_image(result, {})
+        write_reviewed_segs(other, result, reviewed, network_segs(other, result, store), store)  # then stopped
+        old = dataclasses.replace(result, outlines=None)
+        assert write_reviewed_srs(other, [old], Review([]), store, places={}) == (0, [line.replace(str(tmp_path), str(other))])
+    finally:
+        store.close()
+
+
+def test_a_failed_write_on_a_full_disk_puts_the_seg_back_though_the_sr_cannot_be_written_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The put-back wrote the SR first, though its failed write had left it unchanged: on a full
+    disk that write failed too and the SEG was never tried, a reviewed SEG left beside the
+    network's SR. Files unchanged are not written again."""
+    from follicle_seg.report import reviewed_sr
+    from follicle_seg.state import StateStore
+
+    result, seg, sr = _reviewed_still(tmp_path)
+    network = {path: path.read_bytes() for path in (seg, sr)}
+
+    def full_disk(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    write_bytes = Path.write_bytes
+
+    def no_room_for_the_sr(path: Path, data: bytes) -> int:
+        if data == network[sr]:
+            raise OSError(28, "No space left on device")
+        return write_bytes(path, data)
+
+    monkeypatch.setattr(reviewed_sr, "write_measurements", full_disk)
+    monkeypatch.setattr(Path, "write_bytes", no_room_for_the_sr)
+    store = StateStore(tmp_path / "state.sqlite")
+    try:
+        written, left = reviewed_sr.write_reviewed_srs(tmp_path, [result], _rejecting(result, 1), store, places={})
+        assert {path: path.read_bytes() for path in network} == network
+        assert written == 0 and left[0].endswith("they stay the network's") and reviewed_sr.under_review(store) == set()
+    finally:
+        store.close()
+
+
+def test_a_damaged_sr_on_disk_is_replaced_by_the_reviewed_one_naming_no_predecessor(tmp_path: Path) -> None:
+    """An SR in dicom/ that pydicom cannot read made the review refuse to write the image's SR
+    and SEGs: its predecessors could not be read. The reviewed SR is written, naming none, and
+    the line says so."""
+    from follicle_seg.report.reviewed_sr import write_reviewed_srs
+    from follicle_seg.state import StateStore
+
+    result, seg, sr = _reviewed_still(tmp_path)
+    sr.write_bytes(b"not DICOM")
+    store = StateStore(tmp_path / "state.sqlite")
+    try:
+        written, left = write_reviewed_srs(tmp_path, [result], _rejecting(result, 1), store, places={})
+        assert written == 1 and pydicom.dcmread(sr).VerificationFlag == "VERIFIED" and _predecessors(sr) == []
+        assert len(left) == 1 and left[0].startswith(f"{result.path}: its SR in dicom/ cannot be read (InvalidDicomError")
+        assert left[0].endswith("the SR written as reviewed names no predecessor")
+        assert hd.seg.segread(seg).SegmentSequence[0].SegmentAlgorithmType == "SEMIAUTOMATIC"
+    finally:
+        store.close()
+
+
 def test_a_follicle_rejected_in_a_cine_leaves_the_seg_of_every_key_frame_showing_it(tmp_path: Path) -> None:
     """A cine's key-frame SEG holds every reported follicle's section on that frame, one measured
     on another frame too; the run state kept only each follicle's outline on its own frame, so a

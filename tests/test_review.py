@@ -741,7 +741,8 @@ def test_an_sr_a_review_changes_but_that_cannot_be_written_again_is_said(tmp_pat
     assert written == 0 and left == [f"{old.path}: its SR and SEGs stay the network's (analysed before the outlines a "
                                      "review needs were kept: --no-resume)"]  # fmt: skip
     written, left = write_reviewed_srs(tmp_path, [replace(old, outlines={})], Decided(), store, places={})  # type: ignore[arg-type]
-    assert written == 0 and left[0].startswith(f"{old.path}: its SR and SEGs could not be written as reviewed (")
+    assert written == 0 and left[0].startswith(f"{old.path}: its SR in dicom/ cannot be read (")  # (an empty file)
+    assert left[1].startswith(f"{old.path}: its SR and SEGs could not be written as reviewed (")
     store.close()
 
 

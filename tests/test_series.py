@@ -263,7 +263,8 @@ def test_the_follicle_a_review_decides_for_each_still_is_the_one_the_tables_name
     """``named_by`` tracked the stills again with a tracker of its own, over the whole run, beside
     the tables' tracking per ovary-visit: one change to either would have a review decide another
     follicle than the one the tables list. Both come of one tracking now; over a run of two sweeps
-    (two series) each still's follicle and candidate maps to a follicle the tables list."""
+    (two series) each still's follicle and candidate maps to a follicle the tables list. A
+    regression guard: it passed on the two trackings too, while they were alike."""
     from follicle_seg.series import named_by
 
     frames = [*three_frames(), *(replace(r, record=replace(r.record, sop_instance_uid=f"t{k}", series_instance_uid="se2"),

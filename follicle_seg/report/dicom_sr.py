@@ -208,17 +208,18 @@ def build_sr(
     content_digest = hashlib.sha256(repr(items).encode() + made_by(network)).digest()
     patient = patient_key(source, pseudonymised)
     series = derived_series_uid("SR", source, patient)
+    uid = derived_uid(source_uid, f"SR {patient} in {series}", content_digest)
     sr = hd.sr.ComprehensiveSR(
         evidence=evidence,
         content=report[0],
         series_instance_uid=series,
         series_number=SR_SERIES_NUMBER,
-        sop_instance_uid=derived_uid(source_uid, f"SR {patient} in {series}", content_digest),
+        sop_instance_uid=uid,
         instance_number=source_instance_number(source),
         manufacturer=MANUFACTURER,
         is_complete=True,
         series_description=derived_series_description("measurements", source),
-        previous_versions=list(predecessors) or None,
+        previous_versions=[p for p in predecessors if p.SOPInstanceUID != uid] or None,  # (decisions gone back to)
     )
     declare_private_scheme(sr)
     if verified_by:
@@ -285,7 +286,8 @@ def sr_dataset(
     predecessors
         The SRs this one replaces (of an image a review changed: the network's, and those earlier
         reviews wrote): named in the Predecessor Documents Sequence (PS3.3 C.17.2), so that a
-        reader holding any of them knows which one is current.
+        reader holding any of them knows which one is current; this SR itself left out (its UID
+        comes of its content: a review gone back to earlier decisions writes an earlier UID again).
     """
     source = read_source(source_path)
     if result.record is not None:  # the pseudonym of a --pseudonymize run, else the same PatientID

@@ -25,7 +25,7 @@ import numpy as np
 import pydicom
 
 from follicle_seg.artefacts import seg_filename, without_follicles
-from follicle_seg.atomic import atomic_write
+from follicle_seg.atomic import atomic_write_bytes
 from follicle_seg.report.dicom_seg import seg_labels, write_seg
 from follicle_seg.state import StateStore
 from follicle_seg.types import FOLLICLE, ImageResult, Network
@@ -68,7 +68,7 @@ def write_reviewed_segs(out: Path, r: ImageResult, reviewed: ImageResult, segs: 
         kept = store.noted(NETWORK_SEG + path.name)
         if side == record.laterality and np.array_equal(new, labels):
             if kept is not None:  # the network's back
-                atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
+                atomic_write_bytes(path, data)
                 store.forget(NETWORK_SEG + path.name)
             continue
         if kept is None:  # (before it is replaced)

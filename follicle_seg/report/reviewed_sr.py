@@ -6,28 +6,29 @@ follicle the reviewer rejected. So the SR of each analysed image that a decision
 follicle said ``not_follicle``, a candidate said ``follicle``, a side given) is written again from
 the image as reviewed, with the outlines the run state keeps (``ImageResult.outlines``): its
 follicles and their measurements as ``follicles.csv`` gives them, its count as theirs, its side as
-decided, VERIFIED by the reviewers, the SR it replaces (and those that one names) its
-predecessors, under a new SOP
+decided, VERIFIED by the reviewers, the SR it replaces (and those that one names, each once,
+never itself) its predecessors, under a new SOP
 Instance UID; and so are its SEGs (:mod:`follicle_seg.report.reviewed_seg`), which a still's SR
 refers to. In a sweep stored one file per frame, a decision about the follicle the tables name
 (by the file of its largest section) is one about its section in every file of the sweep
 (:func:`~follicle_seg.series.named_by`). An image no decision changes any more gets the network's SR and SEGs back, under their
 UIDs as before. The run state notes what each SR written again says, so a run with the same
 review writes none again. An image whose SR and SEGs cannot all be written gets back the files
-it had: never a reviewed SEG beside an SR that is not.
+the write changed, renamed into place together; should that fail too (a full disk), the line
+says ``dicom/`` holds some of each, which the next run writes again.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pydicom
 from pydicom.dataset import Dataset
 
 from follicle_seg.artefacts import seg_filename, write_measurements
-from follicle_seg.atomic import atomic_write
+from follicle_seg.atomic import atomic_write_all
 from follicle_seg.report.reviewed_seg import NETWORK_SEG, forget_kept_segs, kept_segs, network_segs, write_reviewed_segs
 from follicle_seg.review import Review
 from follicle_seg.series import named_by, sweep_frames
@@ -46,10 +47,12 @@ def write_reviewed_srs(
     one its SR says: as ``review`` makes them, or as the network found them once no decision changes them;
     ``places``: the stills' places in a sweep of single-frame files, as their SRs say. Returns
     how many images' were written, and a line for each image whose SR stays as it was though the
-    review changes it (analysed by a version that kept no outlines; an SR that could not be
-    written: the tables are built all the same)."""
+    review changes it or an earlier one wrote it (analysed by a version that kept no outlines;
+    an SR that could not be written: the tables are built all the same), and for each whose SR
+    in ``out/dicom`` could not be read (the one written as reviewed names no predecessor)."""
     said = store.notes(REVIEWED_SR)
     kept = kept_segs(store)
+    reviewed_before = under_review(store)
     named = {k: f for frames in sweep_frames(review.sided(results)) for k, f in named_by(frames).items()}
     written, left = 0, []
     for r in results:
@@ -62,21 +65,27 @@ def write_reviewed_srs(
         reviewed, reviewers = review.of_image(r, named)
         side = reviewed.analysed_record().laterality
         says = repr(([f.follicle_id for f in reviewed.follicles], side, reviewers)) if reviewers else None
-        if said.get(uid) == says and (says is not None or uid not in kept):  # (a network's SEG left to give back)
-            continue
-        standing = "the network's" if said.get(uid) is None else "as an earlier review wrote them"
-        if r.outlines is None:  # analysed before the outlines a review draws were kept
+        standing = "the network's" if said.get(uid) is None and uid not in kept else "as an earlier review wrote them"
+        if r.outlines is None and (said.get(uid) != says or uid in reviewed_before):  # (a review's from earlier ones)
             left.append(f"{r.path}: its SR and SEGs stay {standing} (analysed before the outlines a review needs "
                         "were kept: --no-resume)")  # fmt: skip
+            continue
+        if said.get(uid) == says and (says is not None or uid not in kept):  # (a network's SEG left to give back)
             continue
         files = [sr, *(out / "dicom" / seg_filename(r.record, frame) for frame in r.key_frames)]
         before = {path: path.read_bytes() if path.is_file() else None for path in files}
         kept_before = store.notes(f"{NETWORK_SEG}{uid}_")
         try:
+            replaced = predecessors(before[sr]) if reviewers else []
+        except Exception as exc:  # noqa: BLE001 - a damaged file, whatever pydicom makes of it
+            replaced = []
+            left.append(f"{r.path}: its SR in dicom/ cannot be read ({type(exc).__name__}: {exc}): the SR written as "
+                        "reviewed names no predecessor")  # fmt: skip
+        try:
             segs = network_segs(out, r, store)
             write_reviewed_segs(out, r, reviewed, segs, store, pseudonymised=pseudonymised, network=network)
             write_measurements(out, reviewed, pseudonymised=pseudonymised, network=network, in_sweep=places.get(uid),
-                               verified_by=reviewers, predecessors=predecessors(before[sr]) if reviewers else ())  # fmt: skip
+                               verified_by=reviewers, predecessors=replaced)  # fmt: skip
         except Exception as exc:  # noqa: BLE001 - one image's SR, as the engine's DICOM_NOT_WRITTEN
             failed = f"{r.path}: its SR and SEGs could not be written as reviewed ({type(exc).__name__}: {exc})"
             try:
@@ -97,8 +106,8 @@ def write_reviewed_srs(
 
 def predecessors(sr: bytes | None) -> list[Dataset]:
     """What an SR written as reviewed in place of ``sr`` (the network's, or one an earlier review
-    wrote) names in its Predecessor Documents Sequence: ``sr``, and every SR ``sr`` names there
-    (the network's and each earlier review's, one of them perhaps sent to a PACS already)."""
+    wrote) names in its Predecessor Documents Sequence: every SR ``sr`` names there (the network's
+    and each earlier review's, one of them perhaps sent to a PACS already), then ``sr``; each once."""
     if sr is None:
         return []
     ds = pydicom.dcmread(io.BytesIO(sr), stop_before_pixels=True)
@@ -106,7 +115,11 @@ def predecessors(sr: bytes | None) -> list[Dataset]:
                        item.ReferencedSOPInstanceUID)
              for study in ds.get("PredecessorDocumentsSequence", ()) for series in study.ReferencedSeriesSequence
              for item in series.ReferencedSOPSequence]  # fmt: skip
-    return [*named, _instance(ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPClassUID, ds.SOPInstanceUID)]
+    named.append(_instance(ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPClassUID, ds.SOPInstanceUID))
+    once: dict[str, Dataset] = {}
+    for item in named:
+        once.setdefault(item.SOPInstanceUID, item)
+    return list(once.values())
 
 
 def _instance(study: str, series: str, sop_class: str, sop_instance: str) -> Dataset:
@@ -117,16 +130,20 @@ def _instance(study: str, series: str, sop_class: str, sop_instance: str) -> Dat
 
 def _put_back(store: StateStore, uid: str, files: dict[Path, bytes | None], kept: dict[str, str]) -> None:
     """The SR and SEGs of image ``uid`` as they were (``files``, None for none), with the network
-    SEGs the run state kept then (``kept``), after they could not all be written as reviewed."""
-    for path, data in files.items():
-        if data is None:
-            path.unlink(missing_ok=True)
-            continue
-        was = data  # (bytes: narrowed for the lambda, called before the next one)
-        atomic_write(path, lambda tmp: Path(tmp).write_bytes(was))
+    SEGs the run state kept then (``kept``), after they could not all be written as reviewed: those
+    a write changed, all renamed into place together once each is written beside its own (a
+    write that failed left its file as it was; a full disk may leave no room for the others)."""
+    changed = {path: data for path, data in files.items() if (path.read_bytes() if path.is_file() else None) != data}
+    atomic_write_all([(path, _writing(data)) for path, data in changed.items() if data is not None])
+    for path in (path for path, data in changed.items() if data is None):
+        path.unlink(missing_ok=True)
     forget_kept_segs(store, uid)
     for name, value in kept.items():
         store.note(f"{NETWORK_SEG}{uid}_{name}", value)
+
+
+def _writing(data: bytes) -> Callable[[str], object]:
+    return lambda tmp: Path(tmp).write_bytes(data)
 
 
 def under_review(store: StateStore) -> set[str]:
