@@ -4,7 +4,10 @@ Frames arrive in order, a batch at a time. Each frame is measured at once
 (:func:`analyse_frame`, thread-safe: the run does it on a thread pool); only its label map and
 follicle instance map are kept, PNG-compressed (a few kB a frame), so a 500-frame cine costs a
 few MB, not gigabytes. When the last frame is in, the sweep is tracked and the key frames
-(where the follicles are largest) are kept for overlays and DICOM outputs.
+(where the follicles are largest) are kept for overlays and DICOM outputs. A cine that turns back
+(:mod:`follicle_seg.passes`) is tracked pass by pass, and the pass with the most follicles stands
+for it: its follicles, ovary and flags (each follicle is in every pass; their sum would count it
+twice).
 """
 
 from __future__ import annotations
@@ -17,12 +20,13 @@ import numpy as np
 
 from follicle_seg.instances import bounding_box
 from follicle_seg.measure import measure_frame
-from follicle_seg.tracking import choose_pane, summarise_image
+from follicle_seg.passes import pass_bounds, turning_points
+from follicle_seg.tracking import choose_pane, frame_words, summarise_image
 from follicle_seg.types import FrameMeasurement, FrameSegmentation, ImageRecord, ImageResult, Section
 
-FrameEntry = tuple[FrameMeasurement, bytes, bytes]
-"""What a file keeps of a frame: its measurement (without the instance map), and its label map
-and follicle instance map, compressed."""
+FrameEntry = tuple[FrameMeasurement, bytes, bytes, "tuple[np.ndarray, np.ndarray] | None"]
+"""What a file keeps of a frame: its measurement (without the instance map), its label map and
+follicle instance map, compressed, and its look (``FrameSegmentation.look``)."""
 
 
 # PNG's row filters cost ten times the compression itself on label maps and gain nothing there
@@ -62,7 +66,7 @@ def analyse_frame(seg: FrameSegmentation) -> FrameEntry:
     instances = m.instances if m.instances is not None else np.zeros(seg.labels.shape, np.int32)
     if instances.max(initial=0) > 65535:  # pragma: no cover - absurd follicle count
         raise ValueError("more than 65535 follicle instances in one frame")
-    return replace(m, instances=None), _pack(seg.labels.astype(np.uint8)), _pack(instances.astype(np.uint16))
+    return replace(m, instances=None), _pack(seg.labels.astype(np.uint8)), _pack(instances.astype(np.uint16)), seg.look
 
 
 @dataclass(frozen=True)
@@ -100,7 +104,7 @@ class FileAnalysis:
         order: one map for a single-pane image, one per pane for a dual display."""
         panes = [self._frames.get(k, []) for k in range(self.record.n_panes)]
         for entries in zip(*panes):
-            yield entries[0][0].frame_index, [(m.record, _unpack(labels)) for m, labels, _ in entries]
+            yield entries[0][0].frame_index, [(m.record, _unpack(labels)) for m, labels, *_ in entries]
 
     def finish(self) -> tuple[ImageResult, list[KeyFrame]]:
         """Track through the sweep (or take the still) of each pane, choose the pane that stands
@@ -122,7 +126,7 @@ class FileAnalysis:
 
     def _key_frames(self, result: ImageResult, indices: list[int]) -> list[KeyFrame]:
         """The key frames at ``indices`` of the pane ``result`` stands for."""
-        by_index = {m.frame_index: (m, labels, inst) for m, labels, inst in self._frames.get(_pane(result), [])}
+        by_index = {m.frame_index: (m, labels, inst) for m, labels, inst, _ in self._frames.get(_pane(result), [])}
         keys = []
         for k in indices:
             m, labels, inst = by_index[k]
@@ -134,11 +138,24 @@ class FileAnalysis:
         return keys
 
     def _summarise(self, pane: ImageRecord) -> ImageResult:
-        measurements = (
-            replace(m, instances=_unpack(instances).astype(np.int32))
-            for m, _, instances in self._frames.get(pane.pane, [])
-        )
-        return summarise_image(pane, measurements)
+        """The pane's result; of a cine that turns back, its pass with the most follicles (the
+        first of equal ones), the record's note saying the passes."""
+        entries = self._frames.get(pane.pane, [])
+        looks = [look for *_, look in entries if look is not None]  # (a still's frame has none)
+        turns = turning_points(looks) if len(looks) == len(entries) else []
+        passes = [entries[a : b + 1] for a, b in pass_bounds(len(entries), turns)]
+        results = [
+            summarise_image(pane, (replace(m, instances=_unpack(inst).astype(np.int32)) for m, _, inst, _ in part),
+                            ends=(part[0][0].frame_index, part[-1][0].frame_index) if part else None)
+            for part in passes
+        ]  # fmt: skip
+        if len(results) == 1:
+            return results[0]
+        best = max(range(len(results)), key=lambda k: (len(results[k].follicles), -k))
+        said = ", ".join(f"{frame_words(p[0][0].frame_index, p[-1][0].frame_index)}: {len(r.follicles)}"
+                         for p, r in zip(passes, results))  # fmt: skip
+        note = f"a sweep that turns back, tracked as {len(passes)} passes ({said}); pass {best + 1} counted"
+        return replace(results[best], record=replace(pane, note="; ".join(w for w in (pane.note, note) if w)))
 
 
 def _paint(instances: np.ndarray, m: FrameMeasurement, sections: list[tuple[Section, int]]) -> np.ndarray:

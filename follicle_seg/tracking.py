@@ -498,6 +498,7 @@ def summarise_image(
     *,
     path: str | None = None,
     by_boxes: bool = False,
+    ends: tuple[int, int] | None = None,
 ) -> ImageResult:
     """Follicles, ovary and review flags of one analysed image (still or sweep).
 
@@ -511,6 +512,10 @@ def summarise_image(
         Input path recorded in the result (default ``record.path``).
     by_boxes : bool
         Track by the sections' boxes instead of instance masks (:class:`SweepTracker`).
+    ends : (int, int), optional
+        The first and last frame of the sweep (default the image's): of one pass of a cine that
+        turns back (:mod:`follicle_seg.passes`), its frames only are given, and a follicle or
+        ovary seen on the turn may go on past it, as on a sweep's first or last frame.
 
     Returns
     -------
@@ -549,7 +554,7 @@ def summarise_tracked(
     ovary_sections: list[tuple[Section, tuple[str, ...]]] = []  # with their frames' flags
     ovary_frames = 0
     ovary_at_end = False  # seen on the sweep's first or last frame: it may go on past the sweep
-    last = record.n_frames - 1
+    first, last = (0, record.n_frames - 1) if ends is None else ends
     still_flags: set[str] = set()
     for m in measurements:
         tracker.add(m)
@@ -557,7 +562,7 @@ def summarise_tracked(
             still_flags.update(m.flags)
         if m.ovary is not None:
             ovary_frames += 1
-            ovary_at_end |= m.frame_index in (0, last)
+            ovary_at_end |= m.frame_index in (first, last)
             ovary_sections.append((m.ovary, m.flags))
     ovary, ovary_flags = largest_confirmed(ovary_sections) if ovary_sections else (None, ())
     every = tracker.finish()
@@ -571,7 +576,7 @@ def summarise_tracked(
     doubtful = [t for t in candidates if LOW_CONFIDENCE_SCORE <= t.best.score < MIN_FOLLICLE_SCORE] + tubes
 
     def at_end(t: Track) -> bool:
-        return t.first_frame == 0 or t.last_frame == last
+        return t.first_frame == first or t.last_frame == last
     follicles = tuple(
         measured_follicle(i, record.sop_instance_uid, t.best, t.n_frames, spacing, at_sweep_end=at_end(t))
         for i, t in enumerate(tracks, start=1)

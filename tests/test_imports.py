@@ -8,7 +8,8 @@ import sys
 import pytest
 
 
-@pytest.mark.parametrize("module", ["follicle_seg.measure", "follicle_seg.tracking", "follicle_seg.series", "follicle_seg.visits"])
+@pytest.mark.parametrize("module", ["follicle_seg.measure", "follicle_seg.tracking", "follicle_seg.passes", "follicle_seg.series",
+                                    "follicle_seg.visits"])
 def test_the_measurement_and_table_modules_import_neither_torch_nor_pydicom(module: str) -> None:
     code = f"import sys, {module}; print(sorted(m for m in ('torch', 'pydicom') if m in sys.modules))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -40,6 +40,7 @@ from follicle_seg.model.preprocess import (
     restore_probabilities,
     scan_area,
 )
+from follicle_seg.passes import frame_look
 from follicle_seg.types import (
     FOLLICLE,
     NET_IMPLAUSIBLE_SHAPE,
@@ -351,6 +352,8 @@ class Segmenter:
 
         def result(frame: Frame, reading: tuple[np.ndarray, tuple[str, ...]], fan: np.ndarray) -> FrameSegmentation:
             probs, flags = reading
+            scan = scan_area(frame.pixels, fan)
+            cal = frame.record.calibration
             return FrameSegmentation(
                 record=frame.record,
                 index=frame.index,
@@ -358,7 +361,8 @@ class Segmenter:
                 follicle_prob=probs[FOLLICLE],
                 ovary_prob=probs[OVARY] + probs[FOLLICLE],
                 flags=flags + frame.flags,
-                scan=scan_area(frame.pixels, fan),
+                scan=scan,
+                look=frame_look(frame.pixels, scan, cal.spacing_row_mm, cal.spacing_col_mm) if frame.record.is_sweep else None,
             )
 
         return self._map(lambda triple: result(*triple), zip(frames, self.predict(items), fans))
