@@ -538,7 +538,7 @@ def summarise_image(
         counted follicles' tracks and the ovary's measured section (frames past the ovary at the
         ends of a sweep are expected to look empty and do not raise a flag).
     """
-    return summarise_tracked(record, measurements, path=path, by_boxes=by_boxes)[0]
+    return summarise_tracked(record, measurements, path=path, by_boxes=by_boxes, ends=ends)[0]
 
 
 def summarise_tracked(
@@ -547,6 +547,7 @@ def summarise_tracked(
     *,
     path: str | None = None,
     by_boxes: bool = False,
+    ends: tuple[int, int] | None = None,
 ) -> tuple[ImageResult, list[Track]]:
     """:func:`summarise_image` of one image, and every track its result was made from, largest
     best section first (a caller naming each section by its track: :func:`follicle_seg.series.named_by`)."""
