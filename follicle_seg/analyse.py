@@ -21,7 +21,7 @@ import numpy as np
 from follicle_seg.instances import bounding_box
 from follicle_seg.measure import measure_frame
 from follicle_seg.passes import pass_bounds, turning_points
-from follicle_seg.tracking import choose_pane, frame_words, summarise_image
+from follicle_seg.tracking import FLAG_TURNS, choose_pane, frame_words, summarise_image
 from follicle_seg.types import FrameMeasurement, FrameSegmentation, ImageRecord, ImageResult, Section
 
 FrameEntry = tuple[FrameMeasurement, bytes, bytes, "tuple[np.ndarray, np.ndarray] | None"]
@@ -155,7 +155,8 @@ class FileAnalysis:
         said = ", ".join(f"{frame_words(p[0][0].frame_index, p[-1][0].frame_index)}: {len(r.follicles)}"
                          for p, r in zip(passes, results))  # fmt: skip
         note = f"a sweep that turns back, tracked as {len(passes)} passes ({said}); pass {best + 1} counted"
-        return replace(results[best], record=replace(pane, note="; ".join(w for w in (pane.note, note) if w)))
+        return replace(results[best], record=replace(pane, note="; ".join(w for w in (pane.note, note) if w)),
+                       flags=(*results[best].flags, FLAG_TURNS))  # (a split judged from grey levels alone: checked)
 
 
 def _paint(instances: np.ndarray, m: FrameMeasurement, sections: list[tuple[Section, int]]) -> np.ndarray:

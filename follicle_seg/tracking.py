@@ -101,6 +101,7 @@ FLAG_AT_EDGE = "follicle at scan edge"
 FLAG_OVARY_AT_EDGE = "ovary at scan edge"
 FLAG_ELONGATED = "follicle elongated"
 FLAG_TUBE = "tube through the sweep"
+FLAG_TURNS = "sweep turns back"
 #: A reported follicle whose largest section is this many times longer (d1) than wide (d2) is
 #: flagged: a follicle pressed by its neighbours stays under about 2, a vessel or a tube seen
 #: lengthwise does not (a 20 x 2.4 mm vessel reads mean 11.2 mm: a false 10 mm follicle).
@@ -134,6 +135,9 @@ FLAG_REASONS: dict[str, str] = {
     FLAG_TUBE: (f"a section stays the same size through the sweep, as a follicle {MAX_FOLLICLE_ELONGATION:g} or "
                 "more times as long across it as wide would: a vessel crossing the sweep? Not counted, "
                 "listed as a candidate"),
+    FLAG_TURNS: ("a cine that sweeps through the ovary and back, told from its frames: each pass counted on its "
+                 "own, the pass with the most follicles reported; check it turns back (a one-way sweep split "
+                 "in two counts only its larger half)"),
     FLAG_OVARY_AT_EDGE: ("the ovary reaches the edge of the scan area: cut by it, or its outline runs into it; "
                          "its d1, d2, area and volume are uncertain"),
     COLOUR_IN_SCAN: ("colour (Doppler flow?) covers part of the scan area of a frame the results rest on: made "

@@ -10,6 +10,7 @@ from follicle_seg.passes import frame_look, pass_bounds, turning_points
 from follicle_seg.synth.render import prepare_scan, render_plane
 from follicle_seg.synth.study import _ovary_scene
 from follicle_seg.synth.styles import STYLE_FAMILIES, sample_params
+from follicle_seg.tracking import FLAG_TURNS
 from follicle_seg.types import FOLLICLE, Calibration, FrameSegmentation, ImageRecord
 
 SPACING = 0.25  # mm per pixel: small frames, fast to render
@@ -65,6 +66,7 @@ def test_a_cine_there_and_back_counts_each_follicle_once(sweeps):
     assert {f.best.frame_index for f in there_and_back.follicles} <= set(range(N))  # the first pass, source frames
     assert "tracked as 2 passes (frames 1-12 (index 0-11)" in there_and_back.said
     assert "pass 1 counted" in there_and_back.said
+    assert FLAG_TURNS in there_and_back.flags and FLAG_TURNS not in one_way.flags  # a split is checked by a reviewer
 
 
 def test_a_pause_at_the_turn_is_one_turn(sweeps):
