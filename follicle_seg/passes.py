@@ -10,20 +10,33 @@ more than frames ``k`` apart.
 Each frame is kept as its *look* (:func:`frame_look`): the log grey level averaged over cells of
 :data:`CELL_MM` inside the scan area (speckle, redrawn every frame, averages out; the ovary and
 its surroundings stay). Two looks differ by ``1 -`` their correlation over the cells inside the
-scan area on both. A turn at ``c`` (a frame, or between two frames) is where the mirrored frames
-differ far less than each from the turn: ``sum_k d(c-k, c+k) < TURN_RATIO x sum_k (d(c-k, c) +
-d(c, c+k)) / 2``, over ``k = 1..TURN_FRAMES``. A still-held probe or a slow sweep (neighbouring
-frames near alike) is no turn: its mirrored frames differ as much as each from the middle (ratio
-about 1), and in a one-way sweep more (up to 2).
+scan area on both (a dark or blank frame, the probe lifted, is left out: :func:`usable`). A turn
+at ``c`` (a frame, or between two frames) is where the mirrored frames differ far less than each
+from the turn: ``sum_k d(c-k, c+k) < TURN_RATIO x sum_k (d(c-k, c) + d(c, c+k)) / 2``, over
+``k = 1..K`` for each ``K`` of :data:`TURN_SCALES` (a hand slows before it turns: 8 frames a side
+of a slow turn barely move). A still-held probe or a slow sweep (neighbouring frames near alike)
+is no turn: its mirrored frames differ as much as each from the middle (ratio about 1), and in a
+one-way sweep more (up to 2). A probe held still while the tissue breathes under it mirrors
+itself at each extreme of the breath (ratio near 0): a turn also needs frames ``c - K`` and
+``c + K`` to differ from ``c`` by :data:`MIN_TRAVEL` at the in-plane shift that brings them
+closest (:func:`still_apart`).
 
 Measured on sweeps of the synthetic generator (6 scenes, 20 frames 0.8-0.9 mm apart, speckle
-redrawn each frame; ``TURN_FRAMES = 8``): turns at the sweep's end, or after 14 frames back from
+redrawn each frame; 8 frames a side): turns at the sweep's end, or after 14 frames back from
 its 20th, ratio 0.07-0.38 (a pause of 3 frames at the turn: 0.12-0.28, and 0.52 on one scene, a
 turn not told); one-way sweeps 0.72-1.76, slow sweeps (a quarter of the step) 0.62-2.17, a probe
-held 5-6 frames in a sweep 0.73-1.99. :data:`TURN_RATIO` lies between. The network's probability
-maps told them apart less well (the ovary is symmetric about its centre: frames ``c - k`` and
-``c + k`` of a one-way sweep through it look alike to the network: 0.43 on one scene,
-comparing 4 frames a side).
+held 5-6 frames in a sweep 0.73-1.99. :data:`TURN_RATIO` lies between. On one scene (0.25 mm
+pixels), at 8, 16 and 32 frames a side: a turn slowing on a cosine (60-150 frames, 7-10 mm
+each way; 8 a side: 0.57-0.67, not found) 0.07-0.23 at the larger scales; turns in bland tissue
+8 mm beyond the ovary 0.17-0.32, 12 mm 0.18-0.31 at 0.5-0.8 mm a frame (0.54 at 0.3 mm a frame:
+not found); one-way sweeps of 40-200 frames, 0.1-0.8 mm a frame, one with 30 frames held,
+lowest 0.49-1.06 (0.49: 0.1 mm a frame at 8 a side, no turn by its travel, 0.027). Travel
+(:func:`still_apart`) at the turns found: 0.13-0.76; a held probe with the tissue shifted 1-5 mm
+on a sine of 40-80 frames (speckle kept or redrawn): at most 0.072. Motion across the plane
+(the ovary moving through it as it breathes) is a sweep to the looks: still told as turns.
+The network's probability maps told them apart less well (the ovary is symmetric about its
+centre: frames ``c - k`` and ``c + k`` of a one-way sweep through it look alike to the network:
+0.43 on one scene, comparing 4 frames a side).
 """
 
 from __future__ import annotations
@@ -37,13 +50,25 @@ import numpy as np
 CELL_MM = 4.0
 #: Cell side on an uncalibrated frame, as a fraction of the region's rows (4 mm of a 100 mm depth).
 CELL_FRACTION_UNCALIBRATED = 0.04
-#: Frames on each side of a turn compared with their mirror images: a pass shorter than this
-#: beyond the turn is not told (its follicles may be counted twice).
-TURN_FRAMES = 8
+#: Frames on each side of a turn compared with their mirror images, each scale tried where the
+#: cine is long enough: a hand slows before it turns back, and 8 frames a side of a slow turn
+#: barely move. A pass shorter than the smallest beyond the turn is not told (its follicles may
+#: be counted twice).
+TURN_SCALES = (8, 16, 32)
 #: A turn: the mirrored frames differ less than this fraction of how much each differs from the turn.
 TURN_RATIO = 0.5
 #: Cells of a look less than this much inside the scan area are left out.
 MIN_CELL_INSIDE = 0.99
+#: A turn: frames a scale's frames before and after it differ from it at least this much
+#: (:func:`still_apart`), however the tissue is shifted in the plane.
+MIN_TRAVEL = 0.1
+#: The largest in-plane shift :func:`still_apart` tries, in cells (12 mm).
+MAX_SHIFT_CELLS = 3
+#: A frame whose scan area holds fewer cells than this fraction of the fullest frame's is left out.
+MIN_SCAN_SHARE = 0.5
+#: A frame whose look varies less than this over its cells (log grey standard deviation) is left
+#: out: a dark or blank frame (a tissue frame's is about 0.5-1).
+MIN_SPREAD = 0.05
 
 
 def frame_look(
@@ -70,42 +95,86 @@ def frame_look(
     return look, inside
 
 
+def usable(looks: Sequence[tuple[np.ndarray, np.ndarray]]) -> list[int]:
+    """The positions of the looks a turn is told from: not a frame whose scan area holds fewer
+    than :data:`MIN_SCAN_SHARE` of the cells of the fullest frame, nor a flat one (a dark or blank
+    frame: the probe lifted), whose correlation with any frame is undefined."""
+    most = max((int(m.sum()) for _, m in looks), default=0)
+    return [
+        i for i, (look, m) in enumerate(looks)
+        if m.sum() >= MIN_SCAN_SHARE * most and m.any() and float(look[m].std()) >= MIN_SPREAD
+    ]  # fmt: skip
+
+
 def differences(looks: Sequence[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
-    """``1 -`` the correlation of every two looks over the cells inside the scan area on all
-    frames (a frame ``n x n`` matrix; 1 where a look is flat)."""
-    inside = np.logical_and.reduce([m for _, m in looks])
-    x = np.stack([look[inside] for look, _ in looks]).astype(np.float64)
-    x -= x.mean(axis=1, keepdims=True)
-    norm = np.linalg.norm(x, axis=1, keepdims=True)
-    x = np.divide(x, norm, out=np.zeros_like(x), where=norm > 0)
-    return 1.0 - x @ x.T
+    """``1 -`` the correlation of every two looks over the cells inside the scan area on both
+    (a frame ``n x n`` matrix; 1 where a look is flat on those cells)."""
+    x = np.stack([look.ravel() for look, _ in looks]).astype(np.float64)
+    m = np.stack([inside.ravel() for _, inside in looks]).astype(np.float64)
+    x *= m
+    cells = m @ m.T  # cells inside on both
+    sums = x @ m.T  # [i, j]: the sum of look i over the cells inside on both
+    squares = (x * x) @ m.T
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cov = x @ x.T - sums * sums.T / cells
+        var = squares - sums**2 / cells
+        corr = cov / np.sqrt(var * var.T)
+    return 1.0 - np.where(np.isfinite(corr) & (var > 0) & (var.T > 0), corr, 0.0)
+
+
+def still_apart(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> float:
+    """How much looks ``a`` and ``b`` differ at the in-plane shift of ``b`` (up to
+    :data:`MAX_SHIFT_CELLS` cells each way, whole cells, then quarter cells about the best) that
+    brings them closest: what a moving tissue (breathing, a bowel loop), the probe held still,
+    does not explain."""
+    whole = [float(k) for k in range(-MAX_SHIFT_CELLS, MAX_SHIFT_CELLS + 1)]
+    best = min((_shifted_difference(a, b, dy, dx), dy, dx) for dy in whole for dx in whole)
+    fine = [k / 4 for k in range(-2, 3)]
+    return min(_shifted_difference(a, b, best[1] + dy, best[2] + dx) for dy in fine for dx in fine)
+
+
+def _shifted_difference(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray], dy: float, dx: float) -> float:
+    """The difference of look ``a`` and look ``b`` shifted ``(dy, dx)`` cells; 1 where few cells overlap."""
+    (look_a, in_a), (look_b, in_b) = a, b
+    shift, size = np.array([[1, 0, dx], [0, 1, dy]], np.float32), look_b.shape[::-1]
+    look = cv2.warpAffine(look_b.astype(np.float32), shift, size, flags=cv2.INTER_LINEAR)
+    both = in_a & (cv2.warpAffine(in_b.astype(np.float32), shift, size, flags=cv2.INTER_LINEAR) >= MIN_CELL_INSIDE)
+    return float(differences([(look_a, both), (look, both)])[0, 1]) if both.sum() > 2 else 1.0
+
+
+def _ratios(d: np.ndarray, k_max: int) -> list[tuple[float, int, int]]:
+    """(ratio, lo, hi) of each candidate turn with ``k_max`` frames on each side (module docstring)."""
+    n = len(d)
+    ks = np.arange(1, k_max + 1)
+    out = []
+    for lo, hi in [(c2 // 2, (c2 + 1) // 2) for c2 in range(2 * k_max, 2 * (n - 1 - k_max) + 1)]:
+        mirror = d[lo - ks, hi + ks].sum()
+        travel = (d[lo - ks, lo].sum() + d[hi, hi + ks].sum()) / 2
+        out.append((mirror / travel if travel > 0 else np.inf, lo, hi))
+    return out
 
 
 def turning_points(looks: Sequence[tuple[np.ndarray, np.ndarray]]) -> list[tuple[int, int]]:
     """Where a cine of these looks (its frames in order) turns back: for each turn, the positions
     of the last frame of the pass before and the first of the pass after (one frame when the
-    turn is on it, ``(c, c)``; two neighbours when it falls between them, ``(c, c + 1)``).
+    turn is on it, ``(c, c)``; two neighbours when it falls between them, ``(c, c + 1)``; a dark
+    frame left out by :func:`usable` may lie between them, in neither pass).
 
-    Each turn is the lowest ratio (module docstring) below :data:`TURN_RATIO` within
-    :data:`TURN_FRAMES` frames, with :data:`TURN_FRAMES` frames on each side to compare.
+    Each turn is the lowest ratio (module docstring) below :data:`TURN_RATIO` at any of the
+    :data:`TURN_SCALES` the cine is long enough for; a lower ratio found within the smaller of
+    two scales' frames of it is the same turn.
     """
-    n = len(looks)
-    if n < 2 * TURN_FRAMES + 1:
-        return []
-    d = differences(looks)
-    ks = np.arange(1, TURN_FRAMES + 1)
-    ratios = []
-    for lo, hi in [(c2 // 2, (c2 + 1) // 2) for c2 in range(2 * TURN_FRAMES, 2 * (n - 1 - TURN_FRAMES) + 1)]:
-        mirror = d[lo - ks, hi + ks].sum()
-        travel = (d[lo - ks, lo].sum() + d[hi, hi + ks].sum()) / 2
-        ratios.append((mirror / travel if travel > 0 else np.inf, lo, hi))
-    turns: list[tuple[int, int]] = []
-    for ratio, lo, hi in sorted(ratios):
-        if ratio >= TURN_RATIO:
-            break
-        if all(abs(lo - a) > TURN_FRAMES and abs(hi - b) > TURN_FRAMES for a, b in turns):
-            turns.append((lo, hi))
-    return sorted(turns)
+    kept = usable(looks)
+    d = differences([looks[i] for i in kept])
+    found = [(ratio, lo, hi, k) for k in TURN_SCALES for ratio, lo, hi in _ratios(d, k) if ratio < TURN_RATIO]
+    turns: list[tuple[int, int, int]] = []
+    kept_looks = [looks[i] for i in kept]
+    for _, lo, hi, k in sorted(found):
+        if all(abs(lo - a) > min(k, ka) and abs(hi - b) > min(k, ka) for a, b, ka in turns) and min(
+            still_apart(kept_looks[lo], kept_looks[lo - k]), still_apart(kept_looks[hi], kept_looks[hi + k])
+        ) >= MIN_TRAVEL:
+            turns.append((lo, hi, k))
+    return sorted((kept[lo], kept[hi]) for lo, hi, _ in turns)
 
 
 def pass_bounds(n_frames: int, turns: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
 from follicle_seg.analyse import FileAnalysis, analyse_frame
+from follicle_seg.model.preprocess import scan_area
 from follicle_seg.passes import frame_look, pass_bounds, turning_points
 from follicle_seg.synth.render import prepare_scan, render_plane
 from follicle_seg.synth.study import _ovary_scene
@@ -30,7 +32,15 @@ def sweeps():
     there = [render_plane(setup, scene, y, rng) for y in planes]
     back = [render_plane(setup, scene, y, rng) for y in planes[::-1]]
     slow = [render_plane(setup, scene, centre + (k - 11.5) * STEP / 3, rng) for k in range(24)]
-    return {"there": there, "back": back, "slow": slow, "scan": setup.fan}
+    # a hand slowing to turn back: the plane on a cosine, 7 mm each way, frames 37 and 38 alike
+    smooth = [render_plane(setup, scene, centre + 7 * np.cos(2 * np.pi * k / 150), rng) for k in range(38, 112)]
+    return {"there": there, "back": back, "slow": slow, "smooth": smooth, "scan": setup.fan}
+
+
+def breathing(grey: np.ndarray, n: int, amplitude_mm: float, period: int) -> list[np.ndarray]:
+    """A probe held still on ``grey`` while the tissue moves up and down (in the plane)."""
+    shift = [np.float32([[1, 0, 0], [0, 1, amplitude_mm / SPACING * np.sin(2 * np.pi * k / period)]]) for k in range(n)]
+    return [cv2.warpAffine(grey, m, grey.shape[::-1], borderMode=cv2.BORDER_REFLECT) for m in shift]
 
 
 def record(n_frames: int, shape: tuple[int, int]) -> ImageRecord:
@@ -82,7 +92,9 @@ def test_a_one_way_slow_or_paused_sweep_is_one_pass(sweeps, cine):
     frames = {
         "there": sweeps["there"],
         "slow": sweeps["slow"],
-        "held": sweeps["there"][:6] + [sweeps["there"][5]] * 6 + sweeps["there"][6:],
+        "held": sweeps["there"][:6]
+        + [(g, sweeps["there"][5][1]) for g in breathing(sweeps["there"][5][0], 24, 1.0, 12)]
+        + sweeps["there"][6:],
     }[cine]
     looks = [frame_look(grey, sweeps["scan"], SPACING, SPACING) for grey, _ in frames]
     assert turning_points(looks) == []
@@ -99,3 +111,35 @@ def test_the_turn_is_found_on_the_frame_or_between_two():
     assert turning_points(sweep + sweep[::-1]) == [(11, 12)]
     assert turning_points(sweep + sweep[-2::-1]) == [(11, 11)]
     assert pass_bounds(24, [(11, 12)]) == [(0, 11), (12, 23)]
+
+
+def test_a_slow_turn_is_found_with_more_frames_a_side(sweeps):
+    """Before: 8 frames a side only, where the probe moves 0.6 mm; the turn was not found."""
+    looks = [frame_look(grey, sweeps["scan"], SPACING, SPACING) for grey, _ in sweeps["smooth"]]
+    [(lo, hi)] = turning_points(looks)
+    assert 35 <= lo <= hi <= 39
+
+
+@pytest.mark.parametrize("amplitude_mm, period", [(1.0, 40), (3.0, 60), (5.0, 40)])
+def test_a_held_probe_with_breathing_is_no_turn(sweeps, amplitude_mm, period):
+    """Before: split at every breathing extreme (the frames either side of one alike)."""
+    frames = breathing(sweeps["there"][N // 2][0], 120, amplitude_mm, period)
+    assert turning_points([frame_look(grey, sweeps["scan"], SPACING, SPACING) for grey in frames]) == []
+
+
+def test_a_dark_frame_does_not_hide_the_turn(sweeps):
+    """Each frame with its own scan area, one dark (the probe lifted): before, the cells inside on
+    every frame were none, no turn was found and the follicles were counted twice."""
+    dark = (np.full_like(sweeps["there"][0][0], 2), np.zeros_like(sweeps["there"][0][1]))
+    frames = sweeps["there"][:3] + [dark] + sweeps["there"][3:] + sweeps["back"][1:]
+    looks = [frame_look(grey, scan_area(grey), SPACING, SPACING) for grey, _ in frames]
+    assert turning_points(looks) == [(N, N)]
+    rec = record(len(frames), frames[0][0].shape)
+    analysis = FileAnalysis(rec)
+    for index, ((grey, labels), look) in enumerate(zip(frames, looks)):
+        prob = np.where(labels == FOLLICLE, 0.97, 0.0).astype(np.float32)
+        analysis.add(analyse_frame(FrameSegmentation(rec, index, labels, prob, (labels > 0).astype(np.float32),
+                                                     scan=scan_area(grey), look=look)))  # fmt: skip
+    result, _ = analysis.finish()
+    assert len(result.follicles) == len(analysed(sweeps["there"], sweeps["scan"]).follicles)
+    assert "tracked as 2 passes" in result.said
