@@ -2,12 +2,14 @@
 
 Frames arrive in order, a batch at a time. Each frame is measured at once
 (:func:`analyse_frame`, thread-safe: the run does it on a thread pool); only its label map and
-follicle instance map are kept, PNG-compressed (a few kB a frame), so a 500-frame cine costs a
-few MB, not gigabytes. When the last frame is in, the sweep is tracked and the key frames
+follicle instance map are kept, PNG-compressed (a few kB a frame), and a sweep frame's look
+(:func:`~follicle_seg.passes.frame_look`, about 1 MB per 600 frames), so a 500-frame cine costs
+a few MB, not gigabytes. When the last frame is in, the sweep is tracked and the key frames
 (where the follicles are largest) are kept for overlays and DICOM outputs. A cine that turns back
 (:mod:`follicle_seg.passes`) is tracked pass by pass, and the pass with the most follicles stands
 for it: its follicles, ovary and flags (each follicle is in every pass; their sum would count it
-twice).
+twice). The turns are told once a file, from its first pane: each pane of a dual display is split
+the same way.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from follicle_seg.measure import measure_frame
 from follicle_seg.passes import pass_bounds, turning_points
 from follicle_seg.tracking import FLAG_TURNS, choose_pane, frame_words, summarise_image
 from follicle_seg.types import FrameMeasurement, FrameSegmentation, ImageRecord, ImageResult, Section
+
+#: The longest list of passes an images.csv reason quotes (a cine turning back many times).
+MAX_SAID = 200
 
 FrameEntry = tuple[FrameMeasurement, bytes, bytes, "tuple[np.ndarray, np.ndarray] | None"]
 """What a file keeps of a frame: its measurement (without the instance map), its label map and
@@ -110,7 +115,8 @@ class FileAnalysis:
         """Track through the sweep (or take the still) of each pane, choose the pane that stands
         for the file, and build its key frames: the result's ``key_frames`` and the frames of its
         unsure follicles (shown on the overlays only)."""
-        results = [self._summarise(pane) for pane in self.record.pane_records()]
+        turns = self._turns()
+        results = [self._summarise(pane, turns) for pane in self.record.pane_records()]
         result = choose_pane(results)
         assert result.record is not None  # (each pane's result has its pane's record)
         entries = self._frames.get(result.record.pane, [])
@@ -137,23 +143,31 @@ class FileAnalysis:
             keys.append(KeyFrame(k, _unpack(labels), ids, unsure, reported))
         return keys
 
-    def _summarise(self, pane: ImageRecord) -> ImageResult:
-        """The pane's result; of a cine that turns back, its pass with the most follicles (the
-        first of equal ones), the record's note saying the passes."""
-        entries = self._frames.get(pane.pane, [])
+    def _turns(self) -> list[tuple[int, int]]:
+        """Where the cine turns back (:func:`~follicle_seg.passes.turning_points`), told once for
+        the file from its first pane's looks: each pane of a dual display is split the same way."""
+        entries = self._frames.get(0, [])
         looks = [look for *_, look in entries if look is not None]  # (a still's frame has none)
-        turns = turning_points(looks) if len(looks) == len(entries) else []
+        return turning_points(looks) if looks and len(looks) == len(entries) else []
+
+    def _summarise(self, pane: ImageRecord, turns: list[tuple[int, int]]) -> ImageResult:
+        """The pane's result; of a cine that turns back, its pass with the most follicles (then
+        one with the ovary, then the longest, then the first), the record's note saying the passes."""
+        entries = self._frames.get(pane.pane, [])
         passes = [entries[a : b + 1] for a, b in pass_bounds(len(entries), turns)]
         results = [
             summarise_image(pane, (replace(m, instances=_unpack(inst).astype(np.int32)) for m, _, inst, _ in part),
-                            ends=(part[0][0].frame_index, part[-1][0].frame_index) if part else None)
+                            ends=(part[0][0].frame_index, part[-1][0].frame_index))
             for part in passes
         ]  # fmt: skip
         if len(results) == 1:
             return results[0]
-        best = max(range(len(results)), key=lambda k: (len(results[k].follicles), -k))
+        best = max(range(len(results)),
+                   key=lambda k: (len(results[k].follicles), results[k].ovary is not None, len(passes[k]), -k))  # fmt: skip
         said = ", ".join(f"{frame_words(p[0][0].frame_index, p[-1][0].frame_index)}: {len(r.follicles)}"
                          for p, r in zip(passes, results))  # fmt: skip
+        if len(said) > MAX_SAID:
+            said = f"{said[: MAX_SAID - 5]} ..."
         note = f"a sweep that turns back, tracked as {len(passes)} passes ({said}); pass {best + 1} counted"
         return replace(results[best], record=replace(pane, note="; ".join(w for w in (pane.note, note) if w)),
                        flags=(*results[best].flags, FLAG_TURNS))  # (a split judged from grey levels alone: checked)

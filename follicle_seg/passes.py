@@ -165,6 +165,8 @@ def turning_points(looks: Sequence[tuple[np.ndarray, np.ndarray]]) -> list[tuple
     two scales' frames of it is the same turn.
     """
     kept = usable(looks)
+    if len(kept) < 2 * TURN_SCALES[0] + 1:
+        return []
     d = differences([looks[i] for i in kept])
     found = [(ratio, lo, hi, k) for k in TURN_SCALES for ratio, lo, hi in _ratios(d, k) if ratio < TURN_RATIO]
     turns: list[tuple[int, int, int]] = []

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import cv2
 import numpy as np
 import pytest
 
-from follicle_seg.analyse import FileAnalysis, analyse_frame
+from follicle_seg.analyse import MAX_SAID, FileAnalysis, analyse_frame
 from follicle_seg.model.preprocess import scan_area
 from follicle_seg.passes import frame_look, pass_bounds, turning_points
 from follicle_seg.synth.render import prepare_scan, render_plane
 from follicle_seg.synth.study import _ovary_scene
 from follicle_seg.synth.styles import STYLE_FAMILIES, sample_params
 from follicle_seg.tracking import FLAG_TURNS
-from follicle_seg.types import FOLLICLE, Calibration, FrameSegmentation, ImageRecord
+from follicle_seg.types import FOLLICLE, OVARY, Calibration, FrameSegmentation, ImageRecord, Pane
 
 SPACING = 0.25  # mm per pixel: small frames, fast to render
 STEP = 1.0  # mm between the planes of a sweep
@@ -143,3 +145,39 @@ def test_a_dark_frame_does_not_hide_the_turn(sweeps):
     result, _ = analysis.finish()
     assert len(result.follicles) == len(analysed(sweeps["there"], sweeps["scan"]).follicles)
     assert "tracked as 2 passes" in result.said
+
+
+def test_a_dark_cine_has_no_turn():
+    assert turning_points([frame_look(np.zeros((40, 60), np.uint8), None, SPACING, SPACING)] * 30) == []
+
+
+def test_the_panes_of_a_dual_display_are_split_at_the_same_turns(sweeps):
+    """Before: each pane split on its own looks; a pane whose looks showed no turn counted each
+    follicle twice and, with the most follicles, stood for the file."""
+    frames = sweeps["there"] + sweeps["back"][1:]
+    rec = replace(record(len(frames), frames[0][0].shape), other_panes=(Pane((0, 0, 10, 10), Calibration(SPACING, SPACING, "ultrasound_region")),))
+    analysis = FileAnalysis(rec)
+    pane_looks = [frames, sweeps["slow"]]  # the second pane's looks: a one-way sweep
+    for index, (grey, labels) in enumerate(frames):
+        prob = np.where(labels == FOLLICLE, 0.97, 0.0).astype(np.float32)
+        for pane in rec.pane_records():
+            look = frame_look(pane_looks[pane.pane][index][0], sweeps["scan"], SPACING, SPACING)
+            analysis.add(analyse_frame(FrameSegmentation(pane, index, labels, prob, (labels > 0).astype(np.float32),
+                                                         scan=sweeps["scan"], look=look)))  # fmt: skip
+    result, _ = analysis.finish()
+    assert len(result.follicles) == len(analysed(sweeps["there"], sweeps["scan"]).follicles)
+    assert "tracked as 2 passes" in result.said
+
+
+def test_passes_of_equal_counts_the_one_with_the_ovary_stands(sweeps):
+    """Before: the first of equal passes, even without the ovary (no follicle in either here)."""
+    blank = [(g, np.zeros_like(labels)) for g, labels in sweeps["there"]]
+    ovary_only = [(g, np.where(labels > 0, OVARY, 0).astype(labels.dtype)) for g, labels in sweeps["back"][1:]]
+    result = analysed(blank + ovary_only, sweeps["scan"])
+    assert result.ovary is not None and "pass 2 counted" in result.said
+
+
+def test_the_reason_of_a_cine_turning_many_times_is_capped(sweeps, monkeypatch):
+    monkeypatch.setattr("follicle_seg.analyse.turning_points", lambda looks: [(k, k + 1) for k in range(1, 22, 2)])
+    said = analysed(sweeps["there"] + sweeps["back"][1:], sweeps["scan"]).said
+    assert "tracked as 12 passes" in said and " ...)" in said and len(said) < MAX_SAID + 100
