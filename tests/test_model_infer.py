@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -59,6 +61,20 @@ def test_segment_returns_labels_and_probabilities_on_the_region_grid(segmenter: 
         assert seg.follicle_prob.dtype == np.float32
         assert np.all(seg.ovary_prob >= seg.follicle_prob - 1e-6) and seg.ovary_prob.max() <= 1 + 1e-5
         assert isinstance(seg.flags, tuple)
+
+
+def test_a_sweep_frame_keeps_its_look_and_a_still_none(segmenter: Segmenter) -> None:
+    """The look tells where a cine turns back (follicle_seg.passes): kept for a sweep's frames only."""
+    rng = np.random.default_rng(1)
+    pixels = rng.integers(0, 255, (80, 120), dtype=np.uint8)
+    pixels[:, :20] = 0  # the black beside a fan
+    cal = Calibration(0.5, 0.5, "ultrasound_region")
+    sweep, still = replace(record((80, 120), cal), n_frames=3), record((80, 120), cal)
+    out = segmenter.segment([Frame(sweep, 1, pixels), Frame(still, 0, pixels)])
+    assert out[1].look is None
+    look, inside = out[0].look
+    assert look.shape == inside.shape == (10, 15)  # 4 mm cells
+    assert not inside[:, :2].any() and inside[:, 3:].all()  # the cells in the scan area
 
 
 def test_batched_equals_one_by_one(segmenter: Segmenter, monkeypatch) -> None:
