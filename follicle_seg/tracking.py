@@ -397,9 +397,9 @@ def is_tube(track: Track, frame_spacing: float | None) -> bool:
     one behind the other that the tracker followed as one; the longest such run is taken). An
     ellipsoid's sections stay at :data:`TUBE_PLATEAU` of its width over
     ``sqrt(1 - TUBE_PLATEAU**2)`` (0.53) of its length, and the beam shows each frame's largest
-    section within :data:`BEAM_THICKNESS_MM`, so the length the plateau implies is ``(plateau - BEAM_THICKNESS_MM) / 0.53``. A tube when that is
-    :data:`MAX_FOLLICLE_ELONGATION` times its ``d1`` or more (what the in-plane rule calls a vessel
-    seen lengthwise). Needs the frame spacing (SpacingBetweenSlices) and mm: without them, never.
+    section within :data:`BEAM_THICKNESS_MM`, so the length the plateau implies is
+    ``(plateau - BEAM_THICKNESS_MM) / 0.53``. A tube when that is :data:`MAX_FOLLICLE_ELONGATION`
+    times its ``d1`` or more (what the in-plane rule calls a vessel seen lengthwise). Needs the frame spacing (SpacingBetweenSlices) and mm: without them, never.
 
     >>> from follicle_seg.types import Section
     >>> sections = [Section(k, 5, 5, 200, 30, 30, 6.0, 6.0, 28.0) for k in range(16)]
