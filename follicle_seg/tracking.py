@@ -133,9 +133,9 @@ FLAG_REASONS: dict[str, str] = {
     FLAG_AT_EDGE: "a follicle reaches the edge of the scan area: cut by it, it may be larger than measured",
     FLAG_ELONGATED: (f"a follicle is {MAX_FOLLICLE_ELONGATION:g} or more times as long as wide: a vessel or other "
                      "tube seen lengthwise, not a follicle?"),
-    FLAG_TUBE: (f"a section stays the same size through the sweep, as a follicle {MAX_FOLLICLE_ELONGATION:g} or "
-                "more times as long across it as wide would: a vessel crossing the sweep? Not counted, "
-                "listed as a candidate"),
+    FLAG_TUBE: (f"a section stays near its full size over more of the sweep than the beam and a follicle at most "
+                f"{MAX_FOLLICLE_ELONGATION:g} times as long across it as wide show: a vessel crossing the sweep? "
+                "Not counted, listed as a candidate"),
     FLAG_TURNS: ("a cine that sweeps through the ovary and back, told from its frames: each pass counted on its "
                  "own, the pass with the most follicles reported; check it turns back (a one-way sweep split "
                  "in two counts only its larger half)"),
