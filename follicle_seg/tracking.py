@@ -112,7 +112,8 @@ MAX_FOLLICLE_ELONGATION = 3.0
 TUBE_PLATEAU = 0.85
 #: The thickness of the ultrasound beam across the sweep (elevation or slice thickness; 2-3 mm for
 #: transvaginal probes, the conservative end): a frame shows the largest section within half of it
-#: either side, so a small follicle is seen at nearly full size over about this much.
+#: either side, so a small follicle is seen at nearly full size over about this much. Simulated, no
+#: follicle is a tube up to a real beam of 4 mm; from 5 mm small ones are (docs/measurement.md).
 BEAM_THICKNESS_MM = 3.0
 #: Images of one ovary (the images of a visit, the panes of a dual display) whose counts differ by
 #: more than this need review.
@@ -132,9 +133,9 @@ FLAG_REASONS: dict[str, str] = {
     FLAG_AT_EDGE: "a follicle reaches the edge of the scan area: cut by it, it may be larger than measured",
     FLAG_ELONGATED: (f"a follicle is {MAX_FOLLICLE_ELONGATION:g} or more times as long as wide: a vessel or other "
                      "tube seen lengthwise, not a follicle?"),
-    FLAG_TUBE: (f"a section stays the same size through the sweep, as a follicle {MAX_FOLLICLE_ELONGATION:g} or "
-                "more times as long across it as wide would: a vessel crossing the sweep? Not counted, "
-                "listed as a candidate"),
+    FLAG_TUBE: (f"a section stays near its full size over more of the sweep than the beam and a follicle at most "
+                f"{MAX_FOLLICLE_ELONGATION:g} times as long across it as wide show: a vessel crossing the sweep? "
+                "Not counted, listed as a candidate"),
     FLAG_TURNS: ("a cine that sweeps through the ovary and back, told from its frames: each pass counted on its "
                  "own, the pass with the most follicles reported; check it turns back (a one-way sweep split "
                  "in two counts only its larger half)"),
@@ -391,13 +392,14 @@ def is_tube(track: Track, frame_spacing: float | None) -> bool:
     least :data:`TUBE_PLATEAU` x the track's reference size, the largest section an adjacent frame
     confirms (:func:`largest_confirmed`, so one outlier is not it); frames whose section held
     another follicle too (``track.shared``) are left out. Its length is first to last frame x
-    the spacing (a lower bound of its extent; a gap of one frame, missed or under the plateau,
-    does not end it; the longest such run is taken). An ellipsoid's sections stay at
-    :data:`TUBE_PLATEAU` of its width over ``sqrt(1 - TUBE_PLATEAU**2)`` (0.53) of its length, and
-    the beam shows each frame's largest section within :data:`BEAM_THICKNESS_MM`, so the length
-    the plateau implies is ``(plateau - BEAM_THICKNESS_MM) / 0.53``. A tube when that is
-    :data:`MAX_FOLLICLE_ELONGATION` times its ``d1`` or more (what the in-plane rule calls a vessel
-    seen lengthwise). Needs the frame spacing (SpacingBetweenSlices) and mm: without them, never.
+    the spacing (a lower bound of its extent; one frame missed, with no section of the track, does
+    not end it, a section under the plateau or shared does: the narrowing between two follicles
+    one behind the other that the tracker followed as one; the longest such run is taken). An
+    ellipsoid's sections stay at :data:`TUBE_PLATEAU` of its width over
+    ``sqrt(1 - TUBE_PLATEAU**2)`` (0.53) of its length, and the beam shows each frame's largest
+    section within :data:`BEAM_THICKNESS_MM`, so the length the plateau implies is
+    ``(plateau - BEAM_THICKNESS_MM) / 0.53``. A tube when that is :data:`MAX_FOLLICLE_ELONGATION`
+    times its ``d1`` or more (what the in-plane rule calls a vessel seen lengthwise). Needs the frame spacing (SpacingBetweenSlices) and mm: without them, never.
 
     >>> from follicle_seg.types import Section
     >>> sections = [Section(k, 5, 5, 200, 30, 30, 6.0, 6.0, 28.0) for k in range(16)]
@@ -413,9 +415,10 @@ def is_tube(track: Track, frame_spacing: float | None) -> bool:
         return False
     reference = largest_confirmed([(s, None) for s in own])[0].mean_diameter_mm or 0.0
     frames = [s.frame_index for s in own if (s.mean_diameter_mm or 0.0) >= TUBE_PLATEAU * reference]
+    seen = {s.frame_index for s in track.sections}
     longest, first = 0, frames[0]
     for before, k in zip(frames, [*frames[1:], frames[-1] + 3]):
-        if k - before > 2:  # more than one frame between: the run ends at ``before``
+        if k - before > 2 or (k - before == 2 and before + 1 in seen):  # the run ends at ``before``
             longest, first = max(longest, before - first), k
     plateau_mm = longest * frame_spacing
     implied_mm = (plateau_mm - BEAM_THICKNESS_MM) / math.sqrt(1.0 - TUBE_PLATEAU**2)

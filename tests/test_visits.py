@@ -706,4 +706,4 @@ def test_a_tube_and_an_unsure_candidate_are_each_named_under_their_own_reason():
     r = replace(result("a", [4.0], flags=(FLAG_LOW_CONFIDENCE, FLAG_TUBE)), unsure=(candidate(2, 0.8), candidate(3, 0.95)))
     said = build_tables([r])["review_reasons"].set_index("flag")["reason"]
     assert said[FLAG_LOW_CONFIDENCE].endswith("(2?)")
-    assert said[FLAG_TUBE].startswith("a section stays the same size through the sweep") and said[FLAG_TUBE].endswith("(3?)")
+    assert said[FLAG_TUBE].startswith("a section stays near its full size over more of the sweep than the beam") and said[FLAG_TUBE].endswith("(3?)")
