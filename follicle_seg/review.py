@@ -49,7 +49,7 @@ import pandas as pd
 
 from follicle_seg.errors import FollicleSegError
 from follicle_seg.io.tables import spreadsheet_delimiter, spreadsheet_text
-from follicle_seg.tracking import FLAG_LOW_CONFIDENCE, FLAG_SIDE_UNKNOWN, FLAG_TUBE, candidate_flag
+from follicle_seg.tracking import FLAG_LOW_CONFIDENCE, FLAG_SIDE_UNKNOWN, FLAG_TUBE, candidate_flag, score_text
 from follicle_seg.types import Follicle, ImageResult
 
 REVIEW_FILE = "review.csv"
@@ -554,7 +554,7 @@ def worksheet(
                 "mean_diameter_mm": "" if pd.isna(f.mean_diameter_mm) else str(f.mean_diameter_mm),
                 "counted": "true" if f.rank == 0 else "false",
                 "overlay": files.get((str(f.sop_instance_uid), int(f.frame_index)), ""),  # inside OUT
-                "why": f"{CANDIDATE_WHY[candidate_flag(f.score)]} ({f.score:.2f}): follicle or not_follicle?"
+                "why": f"{CANDIDATE_WHY[candidate_flag(f.score)]} ({score_text(f.score)}): follicle or not_follicle?"
                        if f.rank == 2 else "",
             })  # fmt: skip
     # text throughout, so a count is written 2, not 2.0, beside the lines without one

@@ -467,6 +467,27 @@ def candidate_flag(score: float) -> str:
     return FLAG_TUBE if score >= MIN_FOLLICLE_SCORE else FLAG_LOW_CONFIDENCE
 
 
+def shown_score(score: float) -> float:
+    """A score as the tables give it: to 3 decimals, rounded down under :data:`MIN_FOLLICLE_SCORE`
+    so a candidate that missed it never reads it (a worksheet tells a candidate's kind from the
+    table's score: :func:`candidate_flag`).
+
+    >>> shown_score(0.8996), shown_score(0.9004), shown_score(0.95649)
+    (0.899, 0.9, 0.956)
+    """
+    return math.floor(score * 1000) / 1000 if score < MIN_FOLLICLE_SCORE else round(score, 3)
+
+
+def score_text(score: float) -> str:
+    """A score in words for a reviewer (overlay, worksheet): two decimals, rounded down under
+    :data:`MIN_FOLLICLE_SCORE` as :func:`shown_score` rounds it.
+
+    >>> score_text(0.8996), score_text(0.956)
+    ('0.89', '0.96')
+    """
+    return f"{math.floor(score * 100) / 100:.2f}" if score < MIN_FOLLICLE_SCORE else f"{score:.2f}"
+
+
 def is_confident(section: Section) -> bool:
     """Whether the network is sure enough of a follicle to report it.
 

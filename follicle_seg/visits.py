@@ -68,6 +68,7 @@ from follicle_seg.tracking import (
     flag_reason,
     follicle_raises,
     frame_words,
+    shown_score,
 )
 from follicle_seg.types import DIFFERENT_IMAGE, DUPLICATE, Follicle, ImageResult
 
@@ -589,7 +590,7 @@ def _follicle_row(ov: _OvaryVisit, f: Follicle, counted: bool) -> dict:
         "volume_ml": _round(f.volume_ml, 5),
         "n_frames": f.n_frames,
         "size_class": size_class(mean),
-        "score": round(s.score, 3),
+        "score": shown_score(s.score),
         "counted": counted,
     }
 

@@ -785,3 +785,16 @@ def test_deciding_one_kind_of_candidate_settles_its_flag_only(tmp_path: Path, li
     reasons = tables["review_reasons"]
     assert list(reasons.loc[reasons.sop_instance_uid == "1.1", "flag"]) == [left]
     assert bool(tables["ovaries"].iloc[0]["needs_review"])
+
+
+def test_a_candidate_scoring_just_under_the_bound_is_unsure_in_every_table() -> None:
+    """Its score rounded to 3 decimals read 0.9, the bound it missed, and the worksheet (which
+    tells a candidate's kind from candidates.csv's score) called it a tube."""
+    still, other = _with_candidate()
+    (u,) = still.unsure
+    still = replace(still, unsure=(replace(u, best=replace(u.best, score=0.8996)),))
+    tables = build_tables([still, other])
+    assert tables["candidates"]["score"].tolist() == [0.899]
+    sheet = worksheet(tables)
+    assert sheet[candidate_lines(sheet)]["why"].tolist() == ["network unsure (0.89): follicle or not_follicle?"]
+    assert set(tables["review_reasons"]["flag"]) == {FLAG_LOW_CONFIDENCE}
