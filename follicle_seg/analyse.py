@@ -22,7 +22,7 @@ import numpy as np
 
 from follicle_seg.instances import bounding_box
 from follicle_seg.measure import measure_frame
-from follicle_seg.passes import pass_bounds, turning_points
+from follicle_seg.passes import differences, pass_bounds, turning_points
 from follicle_seg.tracking import FLAG_TURNS, choose_pane, frame_words, summarise_image
 from follicle_seg.types import FrameMeasurement, FrameSegmentation, ImageRecord, ImageResult, Section
 
@@ -145,15 +145,21 @@ class FileAnalysis:
 
     def _turns(self) -> list[tuple[int, int]]:
         """Where the cine turns back (:func:`~follicle_seg.passes.turning_points`), told once for
-        the file from its first pane's looks: each pane of a dual display is split the same way."""
-        entries = self._frames.get(0, [])
-        looks = [look for *_, look in entries if look is not None]  # (a still's frame has none)
-        return turning_points(looks) if looks and len(looks) == len(entries) else []
+        the file from the looks of the pane that moves most (a dual display's other pane may be a
+        frozen reference): each pane is split the same way."""
+        moving = []  # each pane's looks, if every frame has one (a still's frame has none)
+        for entries in self._frames.values():
+            looks = [look for *_, look in entries if look is not None]
+            if len(looks) > 1 and len(looks) == len(entries):
+                moving.append((_travel(looks), looks))
+        return turning_points(max(moving, key=lambda m: m[0])[1]) if moving else []
 
     def _summarise(self, pane: ImageRecord, turns: list[tuple[int, int]]) -> ImageResult:
         """The pane's result; of a cine that turns back, its pass with the most follicles (then
         one with the ovary, then the longest, then the first), the record's note saying the passes."""
         entries = self._frames.get(pane.pane, [])
+        if not entries:  # (no frame: summarise_image says so)
+            return summarise_image(pane, ())
         passes = [entries[a : b + 1] for a, b in pass_bounds(len(entries), turns)]
         results = [
             summarise_image(pane, (replace(m, instances=_unpack(inst).astype(np.int32)) for m, _, inst, _ in part),
@@ -167,10 +173,15 @@ class FileAnalysis:
         said = ", ".join(f"{frame_words(p[0][0].frame_index, p[-1][0].frame_index)}: {len(r.follicles)}"
                          for p, r in zip(passes, results))  # fmt: skip
         if len(said) > MAX_SAID:
-            said = f"{said[: MAX_SAID - 5]} ..."
+            said = f"{said[: MAX_SAID - 5].rsplit(', ', 1)[0]}, ..."  # (whole passes; the counted one named after)
         note = f"a sweep that turns back, tracked as {len(passes)} passes ({said}); pass {best + 1} counted"
         return replace(results[best], record=replace(pane, note="; ".join(w for w in (pane.note, note) if w)),
                        flags=(*results[best].flags, FLAG_TURNS))  # (a split judged from grey levels alone: checked)
+
+
+def _travel(looks: list[tuple[np.ndarray, np.ndarray]]) -> float:
+    """How much a pane's frames change from one to the next (the mean difference of neighbours)."""
+    return float(np.mean([differences([a, b])[0, 1] for a, b in zip(looks, looks[1:])]))
 
 
 def _paint(instances: np.ndarray, m: FrameMeasurement, sections: list[tuple[Section, int]]) -> np.ndarray:

@@ -25,7 +25,7 @@ Measured on sweeps of the synthetic generator (6 scenes, 20 frames 0.8-0.9 mm ap
 redrawn each frame; 8 frames a side): turns at the sweep's end, or after 14 frames back from
 its 20th, ratio 0.07-0.38 (a pause of 3 frames at the turn: 0.12-0.28, and 0.52 on one scene, a
 turn not told); one-way sweeps 0.72-1.76, slow sweeps (a quarter of the step) 0.62-2.17, a probe
-held 5-6 frames in a sweep 0.73-1.99. :data:`TURN_RATIO` lies between. On one scene (0.25 mm
+held 5-6 frames in a sweep 0.73-1.99; long one-way sweeps lower (:data:`TURN_RATIO`). On one scene (0.25 mm
 pixels), at 8, 16 and 32 frames a side: a turn slowing on a cosine (60-150 frames, 7-10 mm
 each way; 8 a side: 0.57-0.67, not found) 0.07-0.23 at the larger scales; turns in bland tissue
 8 mm beyond the ovary 0.17-0.32, 12 mm 0.18-0.31 at 0.5-0.8 mm a frame (0.54 at 0.3 mm a frame:
@@ -55,8 +55,13 @@ CELL_FRACTION_UNCALIBRATED = 0.04
 #: barely move. A pass shorter than the smallest beyond the turn is not told (its follicles may
 #: be counted twice).
 TURN_SCALES = (8, 16, 32)
-#: A turn: the mirrored frames differ less than this fraction of how much each differs from the turn.
-TURN_RATIO = 0.5
+#: A turn: the mirrored frames differ less than this fraction of how much each differs from the
+#: turn. A long one-way sweep through a roughly symmetric ovary in bland tissue mirrors itself
+#: about the ovary's centre: 18 generator sweeps of 50-100 frames 0.3-0.7 mm apart (6 scenes),
+#: lowest ratios 0.36-1.27 at 8 frames a side, 0.45-1.11 at 16, 0.39-1.05 at 32 (at 0.5, 5 of
+#: the 18 were split); turns 0.07-0.38 at 8 frames a side (20-frame cines), 0.07-0.32 at the
+#: larger scales: those above it are not told.
+TURN_RATIO = 0.3
 #: Cells of a look less than this much inside the scan area are left out.
 MIN_CELL_INSIDE = 0.99
 #: A turn: frames a scale's frames before and after it differ from it at least this much
@@ -161,7 +166,7 @@ def turning_points(looks: Sequence[tuple[np.ndarray, np.ndarray]]) -> list[tuple
     frame left out by :func:`usable` may lie between them, in neither pass).
 
     Each turn is the lowest ratio (module docstring) below :data:`TURN_RATIO` at any of the
-    :data:`TURN_SCALES` the cine is long enough for; a lower ratio found within the smaller of
+    :data:`TURN_SCALES` the cine is long enough for; a lower ratio found within the larger of
     two scales' frames of it is the same turn.
     """
     kept = usable(looks)
@@ -172,7 +177,7 @@ def turning_points(looks: Sequence[tuple[np.ndarray, np.ndarray]]) -> list[tuple
     turns: list[tuple[int, int, int]] = []
     kept_looks = [looks[i] for i in kept]
     for _, lo, hi, k in sorted(found):
-        if all(abs(lo - a) > min(k, ka) and abs(hi - b) > min(k, ka) for a, b, ka in turns) and min(
+        if all(abs(lo - a) > max(k, ka) and abs(hi - b) > max(k, ka) for a, b, ka in turns) and min(
             still_apart(kept_looks[lo], kept_looks[lo - k]), still_apart(kept_looks[hi], kept_looks[hi + k])
         ) >= MIN_TRAVEL:
             turns.append((lo, hi, k))

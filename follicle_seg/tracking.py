@@ -475,17 +475,17 @@ def shown_score(score: float) -> float:
     >>> shown_score(0.8996), shown_score(0.9004), shown_score(0.95649)
     (0.899, 0.9, 0.956)
     """
-    return math.floor(score * 1000) / 1000 if score < MIN_FOLLICLE_SCORE else round(score, 3)
+    return math.floor(round(score * 1000, 6)) / 1000 if score < MIN_FOLLICLE_SCORE else round(score, 3)
 
 
 def score_text(score: float) -> str:
     """A score in words for a reviewer (overlay, worksheet): two decimals, rounded down under
     :data:`MIN_FOLLICLE_SCORE` as :func:`shown_score` rounds it.
 
-    >>> score_text(0.8996), score_text(0.956)
-    ('0.89', '0.96')
+    >>> score_text(0.8996), score_text(0.956), score_text(0.57)
+    ('0.89', '0.96', '0.57')
     """
-    return f"{math.floor(score * 100) / 100:.2f}" if score < MIN_FOLLICLE_SCORE else f"{score:.2f}"
+    return f"{math.floor(round(score * 100, 6)) / 100:.2f}" if score < MIN_FOLLICLE_SCORE else f"{score:.2f}"
 
 
 def is_confident(section: Section) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 import cv2
@@ -151,13 +152,18 @@ def test_a_dark_cine_has_no_turn():
     assert turning_points([frame_look(np.zeros((40, 60), np.uint8), None, SPACING, SPACING)] * 30) == []
 
 
-def test_the_panes_of_a_dual_display_are_split_at_the_same_turns(sweeps):
+@pytest.mark.parametrize("other", ["slow", "frozen first"])
+def test_the_panes_of_a_dual_display_are_split_at_the_same_turns(sweeps, other):
     """Before: each pane split on its own looks; a pane whose looks showed no turn counted each
-    follicle twice and, with the most follicles, stood for the file."""
+    follicle twice and, with the most follicles, stood for the file. Then (review) the turns were
+    told from the first pane alone: a frozen reference there hid the other pane's turn."""
     frames = sweeps["there"] + sweeps["back"][1:]
     rec = replace(record(len(frames), frames[0][0].shape), other_panes=(Pane((0, 0, 10, 10), Calibration(SPACING, SPACING, "ultrasound_region")),))
     analysis = FileAnalysis(rec)
-    pane_looks = [frames, sweeps["slow"]]  # the second pane's looks: a one-way sweep
+    if other == "slow":  # the second pane's looks: a one-way sweep
+        pane_looks = [frames, sweeps["slow"]]
+    else:  # the first pane's: one frame held (a frozen reference image)
+        pane_looks = [[frames[0]] * len(frames), frames]
     for index, (grey, labels) in enumerate(frames):
         prob = np.where(labels == FOLLICLE, 0.97, 0.0).astype(np.float32)
         for pane in rec.pane_records():
@@ -180,4 +186,24 @@ def test_passes_of_equal_counts_the_one_with_the_ovary_stands(sweeps):
 def test_the_reason_of_a_cine_turning_many_times_is_capped(sweeps, monkeypatch):
     monkeypatch.setattr("follicle_seg.analyse.turning_points", lambda looks: [(k, k + 1) for k in range(1, 22, 2)])
     said = analysed(sweeps["there"] + sweeps["back"][1:], sweeps["scan"]).said
-    assert "tracked as 12 passes" in said and " ...)" in said and len(said) < MAX_SAID + 100
+    assert re.search(r"tracked as 12 passes \(.*\(index \d+-\d+\): \d+, \.\.\.\); pass \d+ counted", said)  # whole passes
+    assert len(said) < MAX_SAID + 100
+
+
+def test_a_file_whose_pane_has_no_frame_is_summarised_not_a_crash():
+    """(review) the pass split took the first frame of an empty pass: IndexError."""
+    result, _ = FileAnalysis(record(5, (40, 60))).finish()
+    assert result.follicles == () and result.ovary is None
+
+
+def test_a_long_one_way_sweep_through_a_symmetric_ovary_is_one_pass():
+    """(review) 70 frames 0.5 mm apart through the ovary's middle mirror themselves about it (ratio
+    0.41 at 8 frames a side): split there at a threshold of 0.5, counting half the follicles."""
+    rng = np.random.default_rng(14)
+    scene, probe, _ = _ovary_scene(rng, 16.0, [4.0, 6.0, 8.0, 5.0, 3.0])
+    setup = prepare_scan(probe, SPACING, sample_params(STYLE_FAMILIES["raw_speckle"], rng), rng)
+    centre = float(scene.ovary.centre[1])
+    looks = [frame_look(render_plane(setup, scene, centre + (k - 34.5) * 0.5, rng)[0], setup.fan, SPACING, SPACING)
+             for k in range(70)]  # fmt: skip
+    assert turning_points(looks) == []
+    assert turning_points(looks + looks[-2::-1]) == [(69, 69)]  # the same sweep there and back
