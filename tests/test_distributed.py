@@ -3,6 +3,7 @@ executor's, each result let go of once taken."""
 
 from __future__ import annotations
 
+import os
 import random
 import signal
 import time
@@ -150,9 +151,12 @@ def test_the_workers_of_a_runs_local_cluster_leave_ctrl_c_to_the_run(tmp_path, m
     # as in a terminal, whatever this test process was started with (in the background of a
     # script, SIGINT is ignored from the start, and the workers would inherit that)
     before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    environ = dict(os.environ)  # (Dask's nanny sets MALLOC_TRIM_THRESHOLD_, OMP_NUM_THREADS, ... in it)
     try:
         distributed.run_on_dask([], RunOptions(out=tmp_path / "out", executor="dask", workers=1), lambda i, r: None)
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the run's own Ctrl-C is its own
     finally:
         signal.signal(signal.SIGINT, before)
+        os.environ.clear()
+        os.environ.update(environ)
     assert seen == [True]
