@@ -22,7 +22,7 @@ import numpy as np
 
 from follicle_seg.instances import bounding_box
 from follicle_seg.measure import measure_frame
-from follicle_seg.passes import differences, pass_bounds, turning_points
+from follicle_seg.passes import differences, pass_bounds, turning_points, usable
 from follicle_seg.tracking import FLAG_TURNS, choose_pane, frame_words, summarise_image
 from follicle_seg.types import FrameMeasurement, FrameSegmentation, ImageRecord, ImageResult, Section
 
@@ -180,8 +180,10 @@ class FileAnalysis:
 
 
 def _travel(looks: list[tuple[np.ndarray, np.ndarray]]) -> float:
-    """How much a pane's frames change from one to the next (the mean difference of neighbours)."""
-    return float(np.mean([differences([a, b])[0, 1] for a, b in zip(looks, looks[1:])]))
+    """How much a pane's frames change from one to the next (the mean difference of neighbours
+    among the frames a turn is told from: a blank pane, all of them flat, does not move)."""
+    kept = [looks[i] for i in usable(looks)]
+    return float(np.mean([differences([a, b])[0, 1] for a, b in zip(kept, kept[1:])])) if len(kept) > 1 else 0.0
 
 
 def _paint(instances: np.ndarray, m: FrameMeasurement, sections: list[tuple[Section, int]]) -> np.ndarray:

@@ -152,7 +152,7 @@ def test_a_dark_cine_has_no_turn():
     assert turning_points([frame_look(np.zeros((40, 60), np.uint8), None, SPACING, SPACING)] * 30) == []
 
 
-@pytest.mark.parametrize("other", ["slow", "frozen first"])
+@pytest.mark.parametrize("other", ["slow", "frozen first", "blank first"])
 def test_the_panes_of_a_dual_display_are_split_at_the_same_turns(sweeps, other):
     """Before: each pane split on its own looks; a pane whose looks showed no turn counted each
     follicle twice and, with the most follicles, stood for the file. Then (review) the turns were
@@ -162,8 +162,10 @@ def test_the_panes_of_a_dual_display_are_split_at_the_same_turns(sweeps, other):
     analysis = FileAnalysis(rec)
     if other == "slow":  # the second pane's looks: a one-way sweep
         pane_looks = [frames, sweeps["slow"]]
-    else:  # the first pane's: one frame held (a frozen reference image)
+    elif other == "frozen first":  # the first pane's: one frame held (a frozen reference image)
         pane_looks = [[frames[0]] * len(frames), frames]
+    else:  # the first pane's: blank (flat looks, which differ "most")
+        pane_looks = [[(np.zeros_like(frames[0][0]), frames[0][1])] * len(frames), frames]
     for index, (grey, labels) in enumerate(frames):
         prob = np.where(labels == FOLLICLE, 0.97, 0.0).astype(np.float32)
         for pane in rec.pane_records():
