@@ -52,7 +52,7 @@ def write_reviewed_srs(
     in ``out/dicom`` could not be read (the one written as reviewed names no predecessor)."""
     said = store.notes(REVIEWED_SR)
     kept = kept_segs(store)
-    reviewed_before = under_review(store)
+    reviewed_before = set(said) | kept  # (under_review, from the notes at hand)
     named = {k: f for frames in sweep_frames(review.sided(results)) for k, f in named_by(frames).items()}
     written, left = 0, []
     for r in results:
