@@ -905,10 +905,12 @@ def test_a_second_review_names_the_reviewed_sr_it_replaces_and_the_networks(tmp_
         store.close()
 
 
-def test_a_review_going_back_to_earlier_decisions_names_neither_itself_nor_an_sr_twice(tmp_path: Path) -> None:
+def test_a_review_going_back_to_earlier_decisions_gets_a_uid_of_its_own_naming_no_sr_twice(tmp_path: Path) -> None:
     """An SR's UID comes of its content: a review going back to earlier decisions (A -> B -> A)
-    wrote A's UID again naming itself as predecessor ([N, A, B]), and a run stopped after the SR
-    but before its run-state note named it once more on the next run ([N, A, B, A])."""
+    wrote A's UID again naming itself as predecessor ([N, A, B]); then A's UID again naming
+    [N, B], where the first A named [N]: one UID, two contents (a PACS keeps the first, so B
+    stayed current there). The SRs it replaces enter its UID: the third is another, naming
+    [N, A, B]; a run stopped after the SR but before its run-state note writes it again, the same."""
     from follicle_seg.report.reviewed_sr import REVIEWED_SR, write_reviewed_srs
     from follicle_seg.state import StateStore
 
@@ -923,10 +925,11 @@ def test_a_review_going_back_to_earlier_decisions_names_neither_itself_nor_an_sr
         second = pydicom.dcmread(sr).SOPInstanceUID
         said = store.noted(REVIEWED_SR + uid)
         assert write_reviewed_srs(tmp_path, [result], _rejecting(result, 1), store, places={}) == (1, [])
-        assert pydicom.dcmread(sr).SOPInstanceUID == first and _predecessors(sr) == [network, second]
+        third = pydicom.dcmread(sr).SOPInstanceUID
+        assert third not in (network, first, second) and _predecessors(sr) == [network, first, second]
         store.note(REVIEWED_SR + uid, said)  # stopped before the note: the next run writes the SR again
         assert write_reviewed_srs(tmp_path, [result], _rejecting(result, 1), store, places={}) == (1, [])
-        assert pydicom.dcmread(sr).SOPInstanceUID == first and _predecessors(sr) == [network, second]
+        assert pydicom.dcmread(sr).SOPInstanceUID == third and _predecessors(sr) == [network, first, second]
         assert _dciodvfy_errors(sr) == []
     finally:
         store.close()

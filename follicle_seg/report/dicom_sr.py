@@ -205,10 +205,17 @@ def build_sr(
     evidence = [source] + ([seg] if seg is not None else [])
     items = _digest_items(result, outlines, seg) + ([in_sweep] if in_sweep else [])  # (a still's UID as it was)
     items += [(laterality, tuple(verified_by))] if verified_by else []  # (a side given in review changes no figure)
-    content_digest = hashlib.sha256(repr(items).encode() + made_by(network)).digest()
     patient = patient_key(source, pseudonymised)
     series = derived_series_uid("SR", source, patient)
-    uid = derived_uid(source_uid, f"SR {patient} in {series}", content_digest)
+
+    def uid_naming(previous: Sequence[Dataset]) -> str:  # the SRs it replaces are its content too (A -> B -> A)
+        named = [[str(p.SOPInstanceUID) for p in previous]] if previous else []
+        return derived_uid(source_uid, f"SR {patient} in {series}",
+                           hashlib.sha256(repr(items + named).encode() + made_by(network)).digest())
+
+    if predecessors and uid_naming(predecessors[:-1]) == predecessors[-1].SOPInstanceUID:
+        predecessors = predecessors[:-1]  # the SR it replaces is this one (a run stopped before its note)
+    uid = uid_naming(predecessors)
     sr = hd.sr.ComprehensiveSR(
         evidence=evidence,
         content=report[0],
@@ -219,7 +226,7 @@ def build_sr(
         manufacturer=MANUFACTURER,
         is_complete=True,
         series_description=derived_series_description("measurements", source),
-        previous_versions=[p for p in predecessors if p.SOPInstanceUID != uid] or None,  # (decisions gone back to)
+        previous_versions=list(predecessors) or None,
     )
     declare_private_scheme(sr)
     if verified_by:
@@ -286,8 +293,9 @@ def sr_dataset(
     predecessors
         The SRs this one replaces (of an image a review changed: the network's, and those earlier
         reviews wrote): named in the Predecessor Documents Sequence (PS3.3 C.17.2), so that a
-        reader holding any of them knows which one is current; this SR itself left out (its UID
-        comes of its content: a review gone back to earlier decisions writes an earlier UID again).
+        reader holding any of them knows which one is current. They enter its SOP Instance UID: a
+        review gone back to earlier decisions (A -> B -> A) gets a UID of its own, not A's again
+        with another list; the last of them (the SR on disk) left out where it is this SR already.
     """
     source = read_source(source_path)
     if result.record is not None:  # the pseudonym of a --pseudonymize run, else the same PatientID
