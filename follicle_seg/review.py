@@ -233,6 +233,14 @@ class Review:
         self.frames[d.line] = f.best.frame_index
         return d
 
+    def said_of(self, f: Follicle, named: Mapping[tuple[str, int], Follicle] | None = None) -> Decision | None:
+        """The ``not_follicle`` or ``follicle`` line about follicle or candidate ``f`` of an
+        analysed image, or about the one that names it in the tables (``named``, as
+        :meth:`of_image`'s), found at its centroid; else ``None``."""
+        g = (named or {}).get((f.sop_instance_uid, f.follicle_id), f)
+        d = self.decision_about(g)
+        return d if d is not None and _at(d, g) else None
+
     def of_image(self, r: ImageResult, named: Mapping[tuple[str, int], Follicle] | None = None
                  ) -> tuple[ImageResult, tuple[str, ...]]:
         """Analysed image ``r`` as the decisions about it make it (its side, follicles said
@@ -241,12 +249,7 @@ class Review:
         nothing: the tables did). ``named``: of a still that is a frame of a sweep, the follicle
         or candidate that names each of its own in the tables, whose decision is theirs
         (:func:`~follicle_seg.series.named_by`)."""
-        def said(f: Follicle) -> Decision | None:
-            g = (named or {}).get((f.sop_instance_uid, f.follicle_id), f)
-            d = self.decision_about(g)
-            return d if d is not None and _at(d, g) else None
-
-        follicles, _, changes = _sorted_out(r, said)
+        follicles, _, changes = _sorted_out(r, lambda f: self.said_of(f, named))
         rec = r.analysed_record()
         side = self._sides.get(rec.sop_instance_uid)
         if side is not None and SIDES[side.decision] != rec.laterality:

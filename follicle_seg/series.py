@@ -191,6 +191,11 @@ def named_by(frames: Sequence[ImageResult]) -> dict[tuple[str, int], Follicle]:
     return _tracked(frames)[1]
 
 
+def named_in_sweeps(results: Sequence[ImageResult]) -> dict[tuple[str, int], Follicle]:
+    """:func:`named_by` of every sweep of single-frame files among ``results`` (:func:`sweep_frames`)."""
+    return {k: f for frames in sweep_frames(results) for k, f in named_by(frames).items()}
+
+
 def _tracked(frames: Sequence[ImageResult]) -> tuple[ImageResult, dict[tuple[str, int], Follicle]]:
     """:func:`summarise_series` and :func:`named_by` of ``frames``: one tracking gives both."""
     record, measurements, follicle_of, ovary_of = _as_frames(frames)

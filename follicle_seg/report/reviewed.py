@@ -15,7 +15,7 @@ longer are removed), and removed with the review.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +26,7 @@ from follicle_seg.report.overlay_files import REVIEWED, write_overlay
 from follicle_seg.report.overlay import draw_title, layout_for, overlay_font, title
 from follicle_seg.report.thumbnails import remove_stale
 from follicle_seg.review import CONFIRMED, FOLLICLE, NOT_FOLLICLE, SIDES, Review, uid_tail
+from follicle_seg.series import named_in_sweeps
 from follicle_seg.types import Follicle, ImageResult
 
 # apart from the size classes' outline colours (a green ring read as a 5-10 mm follicle): a
@@ -69,10 +70,12 @@ def write_reviewed(
     files = dict(zip(zip(index["sop_instance_uid"].astype(str), index["frame_index"].astype(int)), index["file"]))
     by_uid = {r.record.sop_instance_uid: r for r in results if r.status == "ok" and r.record is not None}
     sided = {d.sop_instance_uid: SIDES[d.decision] for d in review.decisions if d.decision in SIDES}
+    named = named_in_sweeps(review.sided(results))  # (a sweep of single-frame files: each file showing it)
     renamed = {}
     for (uid, frame), name in files.items():
         lines = notes.get(uid, [])
-        marks = [(f, colour, text) for f, colour, text in _marks(by_uid.get(uid), review) if f.best.frame_index == frame]
+        marks = [(f, colour, text) for f, colour, text in _marks(by_uid.get(uid), review, named)
+                 if f.best.frame_index == frame]  # fmt: skip
         if not lines and not marks:
             continue
         source = overlays_dir / name
@@ -97,19 +100,24 @@ def _holds(path: Path, image: np.ndarray) -> bool:
         return False
 
 
-def _marks(result: ImageResult | None, review: Review) -> list[tuple[Follicle, tuple[int, int, int], str]]:
-    """The follicles and candidates of ``result`` a reviewer decided, with the mark and text each gets."""
+def _marks(result: ImageResult | None, review: Review, named: Mapping[tuple[str, int], Follicle] | None = None,
+           ) -> list[tuple[Follicle, tuple[int, int, int], str]]:
+    """The follicles and candidates of ``result`` a reviewer decided, with the mark and text each
+    gets; ``named``: of a still that is a frame of a sweep, the follicle or candidate naming each
+    of its own in the tables (:func:`~follicle_seg.series.named_in_sweeps`), whose decision is theirs."""
     if result is None:
         return []
     marks = []
     for f in (*result.follicles, *result.unsure):
-        d = review.decision_about(f)
+        d = review.said_of(f, named)
         if d is None or d.decision not in (NOT_FOLLICLE, FOLLICLE):
             continue
         number = f"{f.follicle_id}?" if f in result.unsure else str(f.follicle_id)
         said = "not a follicle" if d.decision == NOT_FOLLICLE else "a follicle"
         colour = REJECTED if d.decision == NOT_FOLLICLE else ACCEPTED
-        marks.append((f, colour, f"{number}: {said} ({_who(d.reviewer, d.comment)})"))
+        by = (f", as follicle {d.follicle_id} of image {uid_tail(d.sop_instance_uid)}"  # the sweep's, named by that file
+              if d.sop_instance_uid != f.sop_instance_uid else "")
+        marks.append((f, colour, f"{number}: {said} ({_who(d.reviewer, d.comment)}){by}"))
     return marks
 
 

@@ -31,7 +31,7 @@ from follicle_seg.artefacts import seg_filename, write_measurements
 from follicle_seg.atomic import atomic_write_all
 from follicle_seg.report.reviewed_seg import NETWORK_SEG, forget_kept_segs, kept_segs, network_segs, write_reviewed_segs
 from follicle_seg.review import Review
-from follicle_seg.series import named_by, sweep_frames
+from follicle_seg.series import named_in_sweeps
 from follicle_seg.state import StateStore
 from follicle_seg.types import ImageResult, Network
 
@@ -53,7 +53,7 @@ def write_reviewed_srs(
     said = store.notes(REVIEWED_SR)
     kept = kept_segs(store)
     reviewed_before = set(said) | kept  # (under_review, from the notes at hand)
-    named = {k: f for frames in sweep_frames(review.sided(results)) for k, f in named_by(frames).items()}
+    named = named_in_sweeps(review.sided(results))
     written, left = 0, []
     for r in results:
         if r.status != "ok" or r.record is None:
