@@ -17,6 +17,7 @@ from pydicom.uid import generate_uid
 from follicle_seg.errors import RejectedInput
 from follicle_seg.intake import header_pass
 from follicle_seg.io import read_record
+from follicle_seg.io.inspect import inspect_paths
 from follicle_seg.io.rejection import RejectionNote
 from follicle_seg.isolation import WorkerPool
 from follicle_seg.pipeline import RunOptions, run
@@ -74,6 +75,9 @@ def test_header_pass_rejects_every_copy_of_a_listed_image_naming_the_note(tmp_pa
     assert items[str(inputs / "rgb_rle_right.dcm")].record is not None
     assert items[str(note)].result.status == "rejected"
     assert "1 image(s) listed by rejection notes are not among the inputs" in caplog.text  # (the palette sample's)
+    # inspect says of each file what the run says
+    rows = {row["path"]: (row["status"], row["reason"]) for row in inspect_paths([inputs])}
+    assert rows == {path: (i.result.status, i.result.reason) if i.result else ("ok", "") for path, i in items.items()}
 
 
 def test_a_note_added_later_takes_its_image_out_of_the_tables_and_one_removed_gives_it_back(tmp_path):
