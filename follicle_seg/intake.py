@@ -10,6 +10,7 @@ consumes.
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import threading
@@ -23,10 +24,13 @@ from follicle_seg.io import iter_frames, read_record
 from follicle_seg.io.dicom import same_image
 from follicle_seg.io.discover import not_read, shown
 from follicle_seg.io.header import pixel_data_sha256
+from follicle_seg.io.rejection import Rejection, RejectionNote
 from follicle_seg.isolation import WorkerFailed, WorkerPool
 from follicle_seg.filehash import file_sha256
 from follicle_seg.state import StateStore
 from follicle_seg.types import DIFFERENT_IMAGE, DUPLICATE, Frame, Identity, ImageRecord, ImageResult
+
+log = logging.getLogger("follicle_seg")
 
 END = object()
 """What :func:`stream_frames` yields with a file once its last chunk has been yielded."""
@@ -57,6 +61,7 @@ class Input:
     redone: tuple[str, ...] = ()  # a resumed file analysed again for these outputs, which it lacks (:func:`reread`)
     # a still that is a frame of a sweep of single-frame files: its place, the sweep's files (series.sweep_places)
     in_sweep: tuple[int, int] | None = None
+    rejects: Rejection | None = None  # a rejection note: the images it lists (io.rejection)
 
 
 def _call(decoders: WorkerPool | None, fn: Callable[..., Any], *args: Any) -> Any:
@@ -85,6 +90,9 @@ def _header(
         return Input(p, sha, None, None, done=True, stat=seen, hashed=hashed)
     try:
         record = anonymise(_call(decoders, read_record, path))
+    except RejectionNote as note:
+        return Input(p, sha, None, ImageResult(None, p, "rejected", note.reason), stat=seen, hashed=hashed,
+                     rejects=note.rejection)  # fmt: skip
     except RejectedInput as exc:
         identity = anonymise(exc.identity) if exc.identity is not None else None
         return Input(p, sha, None, ImageResult(None, p, "rejected", exc.reason, identity=identity), stat=seen,
@@ -141,7 +149,8 @@ def header_pass(
     another SOP instance); the others get a rejected row naming it, decided again each run. A
     path of an earlier run that is not among ``paths`` (a file moved or left out this time) owns
     nothing: its result is not in this run's tables. A file whose contents were analysed under
-    such a path (moved, renamed, its archive mounted elsewhere) keeps that analysis.
+    such a path (moved, renamed, its archive mounted elsewhere) keeps that analysis. An image a
+    rejection note among ``paths`` lists is rejected first (:func:`_rejected_by_notes`).
     """
     done_keys = store.keys()
     known = store.hashes()  # a file as it was hashed by an earlier run is not read again to hash it
@@ -149,6 +158,7 @@ def header_pass(
         inputs = list(pool.map(lambda p: _header(p, lambda a, b: (a, b) in done_keys, anonymise, decoders, known),
                                paths))  # fmt: skip
     store.keep_hashes([(i.path, i.stat, i.sha256) for i in inputs if i.hashed and i.stat is not None and i.sha256])
+    inputs = _rejected_by_notes(inputs, store)
     current = {(i.path, i.sha256) for i in inputs}
     # an earlier owner still owns its SOP instance if its file is as it was analysed, or was
     # changed in place keeping that SOP instance; not if its file now holds another one
@@ -170,6 +180,33 @@ def header_pass(
             else:  # the owner of its SOP instance: an analysis of its contents elsewhere is kept
                 item = _moved(item, store, current)
         resolved.append(item)
+    return resolved
+
+
+def _rejected_by_notes(inputs: list[Input], store: StateStore) -> list[Input]:
+    """``inputs``, each image a rejection note among them lists (IHE IOCM) rejected naming the
+    first such note, every copy of it, and one an earlier run analysed too (its result and outputs
+    leave the run folder); a note's image that is not among the inputs is said in ``run.log``."""
+    reasons: dict[str, str] = {}
+    for item in inputs:
+        if item.rejects is not None:
+            for uid in item.rejects.sop_instance_uids:
+                reasons.setdefault(uid, item.rejects.reason(item.path))
+    if not reasons:
+        return inputs
+    stored = {(path, sha): uid for path, sha, uid, status in store.sop_uids() if status == "ok"}
+    analysed = {r.path: r.record for r in store.results({(i.path, i.sha256) for i in inputs
+                                                         if i.done and stored.get((i.path, i.sha256)) in reasons})}  # fmt: skip
+    found, resolved = set(), []
+    for item in inputs:
+        record = item.record if item.record is not None else analysed.get(item.path) if item.done else None
+        if record is not None and record.sop_instance_uid in reasons:
+            found.add(record.sop_instance_uid)
+            reason = reasons[record.sop_instance_uid]
+            item = replace(item, record=None, done=False, result=ImageResult(record, item.path, "rejected", reason))
+        resolved.append(item)
+    if absent := len(reasons.keys() - found):
+        log.info("%d image(s) listed by rejection notes are not among the inputs: nothing to leave out for them", absent)
     return resolved
 
 

@@ -17,8 +17,8 @@ from typing import Any
 
 from follicle_seg.errors import OutputError, brief
 from follicle_seg.tracking import measured_follicle
-from follicle_seg.types import (DUPLICATE, NET_FLAGS_BEFORE, Calibration, Follicle, Identity, ImageRecord, ImageResult, Pane,
-                                Section)
+from follicle_seg.types import (DUPLICATE, NET_FLAGS_BEFORE, REJECTED_BY_NOTE, REJECTION_NOTE, Calibration, Follicle,
+                                Identity, ImageRecord, ImageResult, Pane, Section)
 
 STATE_FILE = "run_state.sqlite"
 _SCHEMA = """
@@ -214,10 +214,13 @@ class StateStore:
 
     def keys(self) -> set[tuple[str, str]]:
         """(path, sha256) of every finished input; ``failed`` ones (our fault, not the file's) are
-        retried, and so are duplicates (whether a file is one depends on the other files)."""
+        retried, and so are duplicates and the images a rejection note lists (whether a file is
+        one depends on the other files), and rejection notes (read again for the images they list)."""
         return set(self._db.execute(
             "SELECT path, sha256 FROM inputs WHERE status != 'failed' AND NOT (status = 'rejected' "
-            "AND json_extract(result, '$.reason') LIKE ?)", (DUPLICATE + "%",)))  # fmt: skip
+            "AND (json_extract(result, '$.reason') LIKE ? OR json_extract(result, '$.reason') LIKE ? "
+            "OR json_extract(result, '$.reason') LIKE ?))",
+            (DUPLICATE + "%", REJECTED_BY_NOTE + "%", REJECTION_NOTE + "%")))  # fmt: skip
 
     def sop_owners(self) -> list[tuple[str, str, str]]:
         """(SOP instance UID, path, sha256) of inputs already analysed, first analysed first."""

@@ -251,6 +251,12 @@ DUPLICATE = "duplicate SOP instance"
 #: What a duplicate's reason says when it holds another image than the analysed file's (its pixel
 #: data differ, or the two could not be decoded to compare): its image is not analysed anywhere.
 DIFFERENT_IMAGE = "a different image"
+#: How the reason of a file that is an IHE IOCM rejection note begins (:mod:`follicle_seg.io.rejection`;
+#: read again each run, for the images it lists).
+REJECTION_NOTE = "a rejection note"
+#: How the reason of an image such a note lists begins (decided again each run): not analysed, its
+#: ovary-visit not flagged for it (withdrawn by the sonographer, as if it were not there).
+REJECTED_BY_NOTE = "rejected by key object note"
 
 
 @dataclass(frozen=True)

@@ -70,7 +70,7 @@ from follicle_seg.tracking import (
     frame_words,
     shown_score,
 )
-from follicle_seg.types import DIFFERENT_IMAGE, DUPLICATE, Follicle, ImageResult
+from follicle_seg.types import DIFFERENT_IMAGE, DUPLICATE, REJECTED_BY_NOTE, Follicle, ImageResult
 
 log = logging.getLogger(__name__)
 
@@ -220,7 +220,8 @@ def build_tables(
     analysed_uids = {r.analysed_record().sop_instance_uid for r in dated if r.status == "ok"}
     for r in dated:
         copy = r.reason.startswith(DUPLICATE) and DIFFERENT_IMAGE not in r.reason
-        if r.status == "ok" or copy:  # (a duplicate's image is analysed under the other path)
+        withdrawn = r.reason.startswith(REJECTED_BY_NOTE)  # (by the sonographer: as if it were not there)
+        if r.status == "ok" or copy or withdrawn:  # (a duplicate's image is analysed under the other path)
             continue
         who = r.identity if r.identity is not None else r.record  # (the record: rejected or failed while decoded)
         if who is None or (who.sop_instance_uid in analysed_uids and not r.reason.startswith(DUPLICATE)):

@@ -44,6 +44,7 @@ from follicle_seg.io.header import MAX_PIXEL_BYTES, PIXELS_CUT, read_dicom, read
 from follicle_seg.io.laterality import choose_laterality
 from follicle_seg.io.pixel_data import check_pixel_length
 from follicle_seg.io.region import MIN_REGION_PX, find_scan_areas
+from follicle_seg.io.rejection import RejectionNote, rejection_note
 from follicle_seg.io.tags import (
     PIXEL_DATA,
     float_list,
@@ -168,7 +169,8 @@ def read_record(path: str | Path) -> ImageRecord:
     RejectedInput
         Not DICOM, truncated, no pixel data, not ultrasound, an unsupported pixel format, a
         transfer syntax without an installed decoder, implausible frame sizes, absurd
-        calibration, a region smaller than 64 pixels.
+        calibration, a region smaller than 64 pixels; a :class:`~follicle_seg.io.rejection.RejectionNote`
+        for an IHE IOCM rejection note (the images it lists are not analysed).
 
     Examples
     --------
@@ -186,6 +188,8 @@ def read_record(path: str | Path) -> ImageRecord:
         raise RejectedInput(path_str, exc.reason, _identity_of_cut_file(path_str)) from exc
     try:
         return _record_from_header(path_str, ds)
+    except RejectionNote:
+        raise
     except RejectedInput as exc:  # (a header cut short says nothing: what followed the cut is unknown;
         # a file of another modality, a CT in the folder, is no ovary's image)
         known = not exc.reason.startswith(HEADER_CUT) and tag_text(ds, "Modality") == "US"
@@ -243,6 +247,8 @@ def _record_from_header(path_str: str, ds: Dataset) -> ImageRecord:
     """The body of :func:`read_record`, on a parsed header."""
     if ds.file_meta.get("MediaStorageSOPClassUID") == MEDIA_DIRECTORY or "DirectoryRecordSequence" in ds:
         raise RejectedInput(path_str, "a DICOMDIR (media index), not an image: its images are the files it lists")
+    if (note := rejection_note(path_str, ds)) is not None:
+        raise note
     if PIXEL_DATA not in ds:
         raise RejectedInput(path_str, where_cut(path_str) or _no_pixel_data(path_str, ds))
     _check_ultrasound(path_str, ds)

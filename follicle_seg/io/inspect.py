@@ -22,8 +22,9 @@ from rich.text import Text
 from follicle_seg.errors import RejectedInput
 from follicle_seg.io.dicom import iter_frames, read_record, sop_class_name, transfer_syntax_name
 from follicle_seg.io.discover import discover, not_read, shown
+from follicle_seg.io.rejection import RejectionNote
 from follicle_seg.studyday import on_study_day, study_days
-from follicle_seg.types import ImageRecord
+from follicle_seg.types import REJECTION_NOTE, ImageRecord
 
 #: Keys of every row, in table order (the SPEC ``images.csv`` columns first).
 COLUMNS = (
@@ -71,8 +72,27 @@ def inspect_paths(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
     """
     read = [_inspect(path) for path in discover(paths)]
     days = study_days(record for _, record in read if record is not None)
-    return [row if record is None else {**row, "study_date": on_study_day(record, days).study_date}
+    rows = [row if record is None else {**row, "study_date": on_study_day(record, days).study_date}
             for row, record in read]  # fmt: skip
+    withdrawn = _withdrawn(rows)
+    return [{**row, "status": "rejected", "reason": withdrawn[row["sop_instance_uid"]]}
+            if row["status"] == "ok" and row["sop_instance_uid"] in withdrawn else row for row in rows]  # fmt: skip
+
+
+def _withdrawn(rows: list[dict[str, Any]]) -> dict[str, str]:
+    """The reason of each SOP instance a rejection note among ``rows`` lists, as a run says it
+    (:mod:`follicle_seg.io.rejection`; each note read again: a few small files)."""
+    reasons: dict[str, str] = {}
+    for row in rows:
+        if (row["reason"] or "").startswith(REJECTION_NOTE):
+            try:
+                read_record(row["path"])
+            except RejectionNote as note:
+                reasons.update({uid: note.rejection.reason(row["path"])
+                                for uid in note.rejection.sop_instance_uids if uid not in reasons})  # fmt: skip
+            except RejectedInput:  # (changed since: what it is now is not said here)
+                pass
+    return reasons
 
 
 def inspect_file(path: str | Path) -> dict[str, Any]:

@@ -1,0 +1,114 @@
+"""IHE IOCM rejection notes among the inputs: the images they list are not analysed."""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import shutil
+from pathlib import Path
+
+import highdicom as hd
+import pandas as pd
+import pydicom
+import pytest
+from pydicom.sr.codedict import codes
+from pydicom.uid import generate_uid
+
+from follicle_seg.errors import RejectedInput
+from follicle_seg.intake import header_pass
+from follicle_seg.io import read_record
+from follicle_seg.io.inspect import inspect_paths
+from follicle_seg.io.rejection import RejectionNote
+from follicle_seg.isolation import WorkerPool
+from follicle_seg.pipeline import RunOptions, run
+from follicle_seg.state import StateStore
+
+SAMPLES = Path(__file__).resolve().parents[1] / "data_samples"
+
+
+def key_object_note(path: Path, images: list[Path], title=codes.DCM.RejectedForQualityReasons) -> Path:
+    """A Key Object Selection document titled ``title`` listing ``images``, as a PACS exports it."""
+    refs = [pydicom.dcmread(p, stop_before_pixels=True) for p in images]
+    content = hd.ko.KeyObjectSelection(document_title=title, referenced_objects=refs)
+    note = hd.ko.KeyObjectSelectionDocument(evidence=refs, content=content, series_instance_uid=generate_uid(),
+                                            series_number=99, sop_instance_uid=generate_uid(), instance_number=1)  # fmt: skip
+    note.save_as(path)
+    return path
+
+
+def uid_of(path: Path) -> str:
+    return str(pydicom.dcmread(path, stop_before_pixels=True).SOPInstanceUID)
+
+
+def test_a_rejection_note_is_read_as_one_and_a_key_object_of_interest_is_not(tmp_path):
+    images = [SAMPLES / "mono_left.dcm", SAMPLES / "rgb_rle_right.dcm"]
+    note = key_object_note(tmp_path / "note.dcm", images, codes.DCM.IncorrectModalityWorklistEntry)
+    with pytest.raises(RejectionNote) as info:
+        read_record(note)
+    assert info.value.rejection.title == "Incorrect Modality Worklist Entry"
+    assert info.value.rejection.sop_instance_uids == tuple(uid_of(p) for p in images)
+    assert info.value.reason.startswith("a rejection note (Incorrect Modality Worklist Entry) listing 2 instance(s)")
+    copied = pickle.loads(pickle.dumps(info.value))  # (from a decoder process)
+    assert copied.rejection == info.value.rejection and str(copied) == str(info.value)
+    of_interest = key_object_note(tmp_path / "key images.dcm", images, codes.DCM.OfInterest)
+    with pytest.raises(RejectedInput) as info:
+        read_record(of_interest)
+    assert not isinstance(info.value, RejectionNote) and "not an image" in info.value.reason
+
+
+def test_header_pass_rejects_every_copy_of_a_listed_image_naming_the_note(tmp_path, caplog):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for name in ("mono_left.dcm", "rgb_rle_right.dcm"):
+        shutil.copy(SAMPLES / name, inputs / name)
+    shutil.copy(SAMPLES / "mono_left.dcm", inputs / "z copy.dcm")
+    note = key_object_note(inputs / "a note.dcm", [SAMPLES / "mono_left.dcm", SAMPLES / "palette_j2k_right.dcm"])
+    paths = sorted(inputs.iterdir())
+    with caplog.at_level(logging.INFO, logger="follicle_seg"):
+        with WorkerPool(1) as decoders:  # (the note read in a decoder process, as with --workers)
+            items = {i.path: i for i in header_pass(paths, StateStore(tmp_path / "s.sqlite"), lambda r: r, 1, decoders)}
+    said = f"rejected by key object note {note} (Rejected for Quality Reasons): not analysed"
+    for name in ("mono_left.dcm", "z copy.dcm"):
+        item = items[str(inputs / name)]
+        assert item.record is None and (item.result.status, item.result.reason) == ("rejected", said)
+        assert item.result.record.sop_instance_uid == uid_of(SAMPLES / "mono_left.dcm")  # (whose, in images.csv)
+    assert items[str(inputs / "rgb_rle_right.dcm")].record is not None
+    assert items[str(note)].result.status == "rejected"
+    assert "1 image(s) listed by rejection notes are not among the inputs" in caplog.text  # (the palette sample's)
+    # inspect says of each file what the run says
+    rows = {row["path"]: (row["status"], row["reason"]) for row in inspect_paths([inputs])}
+    assert rows == {path: (i.result.status, i.result.reason) if i.result else ("ok", "") for path, i in items.items()}
+
+
+def test_a_note_added_later_takes_its_image_out_of_the_tables_and_one_removed_gives_it_back(tmp_path):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for name in ("mono_left.dcm", "rgb_rle_right.dcm"):
+        shutil.copy(SAMPLES / name, inputs / name)
+    out = tmp_path / "out"
+    options = RunOptions(out=out, workers=1, dicom=False, report=False)
+    run([inputs], options)
+    rejected_uid = uid_of(inputs / "mono_left.dcm")
+
+    def tables() -> dict[str, pd.DataFrame]:
+        return {t: pd.read_csv(out / f"{t}.csv", dtype=str, keep_default_na=False)
+                for t in ("images", "follicles", "ovaries")}  # fmt: skip
+
+    before = tables()
+    assert (before["follicles"].sop_instance_uid == rejected_uid).any() and len(before["ovaries"]) == 2
+    overlays = sorted(p.name for p in (out / "overlays").glob("*.png"))
+    note = key_object_note(inputs / "note.dcm", [inputs / "mono_left.dcm"])
+    summary = run([inputs], options)
+    after = tables()
+    images = after["images"].set_index("path")
+    assert len(images) == 3 and images.loc[str(inputs / "mono_left.dcm"), "status"] == "rejected"
+    assert str(note) in images.loc[str(inputs / "mono_left.dcm"), "reason"]
+    assert images.loc[str(inputs / "mono_left.dcm"), "sop_instance_uid"] == rejected_uid
+    assert not (after["follicles"].sop_instance_uid == rejected_uid).any()
+    assert after["ovaries"].laterality.tolist() == ["R"] and after["ovaries"].needs_review.tolist() == ["false"]
+    assert summary.frames == 0  # (nothing analysed again)
+    assert sorted(p.name for p in (out / "overlays").glob("*.png")) == [n for n in overlays if "_L_" not in n]
+    note.unlink()  # a note withdrawn: the image is analysed again, once
+    run([inputs], options)
+    for name, table in tables().items():
+        pd.testing.assert_frame_equal(table, before[name], obj=name)
