@@ -49,7 +49,8 @@ import pandas as pd
 
 from follicle_seg.errors import FollicleSegError
 from follicle_seg.io.tables import spreadsheet_delimiter, spreadsheet_text
-from follicle_seg.tracking import FLAG_LOW_CONFIDENCE, FLAG_SIDE_UNKNOWN, FLAG_TUBE, candidate_flag, score_text
+from follicle_seg.tracking import (CANDIDATE_FLAGS, FLAG_LOW_CONFIDENCE, FLAG_SIDE_UNKNOWN, FLAG_TUBE, KIND_TUBE,
+                                   KIND_UNSURE, score_text)
 from follicle_seg.types import Follicle, ImageResult
 
 REVIEW_FILE = "review.csv"
@@ -71,9 +72,9 @@ WORKSHEET_COLUMNS = (
     "decision", "reviewer", "comment", "patient_id", "study_date", "laterality", "follicle_count", "n_images",
     "sop_instance_uid", "follicle_id", "centroid_row", "centroid_col", "mean_diameter_mm", "counted", "overlay", "why",
 )  # fmt: skip
-#: How a candidate's line of the worksheet begins its ``why`` (a follicle's line has none), by the
-#: flag it raises (:func:`~follicle_seg.tracking.candidate_flag`).
-CANDIDATE_WHY = {FLAG_LOW_CONFIDENCE: "network unsure", FLAG_TUBE: FLAG_TUBE}
+#: How a candidate's line of the worksheet begins its ``why`` (a follicle's line has none), by its
+#: kind (``candidates.csv``'s ``kind``: :data:`~follicle_seg.tracking.KIND_UNSURE`, ``KIND_TUBE``).
+CANDIDATE_WHY = {KIND_UNSURE: "network unsure", KIND_TUBE: FLAG_TUBE}
 #: The ``why`` of an image's line whose side is unknown.
 SIDE_WHY = "side unknown: left or right?"
 LOG_COLUMNS = (
@@ -207,7 +208,7 @@ class Review:
             if len(follicles) == len(r.follicles) and len(unsure) == len(r.unsure):
                 kept.append(r)
                 continue
-            left = {candidate_flag(u.best.score) for u in unsure}  # the candidates' flags still raised
+            left = {CANDIDATE_FLAGS[u.kind] for u in unsure}  # the candidates' flags still raised
             flags = tuple(f for f in r.flags if f not in (FLAG_LOW_CONFIDENCE, FLAG_TUBE) or f in left or not r.unsure)
             kept.append(replace(r, follicles=tuple(follicles), unsure=tuple(unsure), flags=flags))
         return kept
@@ -557,7 +558,7 @@ def worksheet(
                 "mean_diameter_mm": "" if pd.isna(f.mean_diameter_mm) else str(f.mean_diameter_mm),
                 "counted": "true" if f.rank == 0 else "false",
                 "overlay": files.get((str(f.sop_instance_uid), int(f.frame_index)), ""),  # inside OUT
-                "why": f"{CANDIDATE_WHY[candidate_flag(f.score)]} ({score_text(f.score)}): follicle or not_follicle?"
+                "why": f"{CANDIDATE_WHY[f.kind]} ({score_text(f.score)}): follicle or not_follicle?"
                        if f.rank == 2 else "",
             })  # fmt: skip
     # text throughout, so a count is written 2, not 2.0, beside the lines without one

@@ -23,7 +23,8 @@ Every follicle section of each still is tracked, the ones it did not report too
 (``ImageResult.unreported``), and a track is reported by its largest section, as in a cine. A
 joined sweep's follicles keep their file's ``sop_instance_uid`` and ``follicle_id`` (the label on
 that file's overlay) and take the track's ``n_frames``, third axis and volume; so do its unsure
-candidates (``ImageResult.unsure``), numbered as on their still's overlay.
+candidates (``ImageResult.unsure``), numbered as on their still's overlay, with the kind the
+joined sweep gives them (a still's follicle may be the sweep's tube).
 
 Which stills will be joined is known from their headers alone (:func:`sweep_places`): a run
 decides it before anything is drawn, so that each still's overlay says it is a frame of a sweep.
@@ -205,7 +206,7 @@ def _tracked(frames: Sequence[ImageResult]) -> tuple[ImageResult, dict[tuple[str
         # holds it; should it not, the result keeps the still's UID rather than failing the tables
         uid = frames[f.best.frame_index].analysed_record().sop_instance_uid
         still = follicle_of.get(id(f.best)) or replace(f, sop_instance_uid=uid)
-        return replace(still, n_frames=f.n_frames, d3_mm=f.d3_mm, volume_ml=f.volume_ml)
+        return replace(still, n_frames=f.n_frames, d3_mm=f.d3_mm, volume_ml=f.volume_ml, kind=f.kind)
 
     named: dict[tuple[str, int], Follicle] = {}
     for t in tracks:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from follicle_seg.errors import OutputError, brief
-from follicle_seg.tracking import measured_follicle
+from follicle_seg.tracking import KIND_TUBE, KIND_UNSURE, MIN_FOLLICLE_SCORE, measured_follicle
 from follicle_seg.types import (DUPLICATE, NET_FLAGS_BEFORE, REJECTED_BY_NOTE, REJECTION_NOTE, Calibration, Follicle,
                                 Identity, ImageRecord, ImageResult, Pane, Section)
 
@@ -356,13 +356,16 @@ def result_from_dict(d: dict[str, Any]) -> ImageResult:
 def _unsure(items: list[dict], n_follicles: int, sop_uid: str) -> tuple[Follicle, ...]:
     """Unsure candidates as stored. A state written before they were numbered and measured as
     follicles kept their largest sections only: numbered on after the follicles, each measured
-    as a still's follicle is (one frame, the third axis taken from d2)."""
+    as a still's follicle is (one frame, the third axis taken from d2). A state written before
+    their ``kind`` was kept (2026-12-07) gets it from the score, the one place it is told so:
+    only the tube rule leaves out a candidate the network is sure of."""
     unsure = []
     for k, u in enumerate(items, start=n_follicles + 1):
-        if "best" in u:
-            unsure.append(Follicle(**{**u, "best": _section(u["best"])}))
-            continue
-        best = _section(u)
+        best = _section(u.get("best", u))
         assert best is not None
-        unsure.append(measured_follicle(k, sop_uid, best))
+        kind = u.get("kind") or (KIND_TUBE if best.score >= MIN_FOLLICLE_SCORE else KIND_UNSURE)
+        if "best" in u:
+            unsure.append(Follicle(**{**u, "best": best, "kind": kind}))
+        else:
+            unsure.append(measured_follicle(k, sop_uid, best, kind=kind))
     return tuple(unsure)

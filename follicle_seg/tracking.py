@@ -102,6 +102,13 @@ FLAG_OVARY_AT_EDGE = "ovary at scan edge"
 FLAG_ELONGATED = "follicle elongated"
 FLAG_TUBE = "tube through the sweep"
 FLAG_TURNS = "sweep turns back"
+#: A review candidate's kind (``Follicle.kind`` of ``ImageResult.unsure``, the ``kind`` column of
+#: ``candidates.csv``), decided where the candidates are made (:func:`summarise_tracked`): the
+#: network unsure of it (scored ``LOW_CONFIDENCE_SCORE`` up to ``MIN_FOLLICLE_SCORE``), or sure of
+#: it but a tube through the sweep (:func:`is_tube`).
+KIND_UNSURE, KIND_TUBE = "unsure", "tube"
+#: The review flag a candidate of each kind raises.
+CANDIDATE_FLAGS = {KIND_UNSURE: FLAG_LOW_CONFIDENCE, KIND_TUBE: FLAG_TUBE}
 #: A reported follicle whose largest section is this many times longer (d1) than wide (d2) is
 #: flagged: a follicle pressed by its neighbours stays under about 2, a vessel or a tube seen
 #: lengthwise does not (a 20 x 2.4 mm vessel reads mean 11.2 mm: a false 10 mm follicle).
@@ -456,21 +463,9 @@ def large_enough_mm(mean_diameter_mm: float) -> bool:
     return round(mean_diameter_mm, DIAMETER_DECIMALS) >= MIN_FOLLICLE_DIAMETER_MM
 
 
-def candidate_flag(score: float) -> str:
-    """The review flag a candidate (``ImageResult.unsure``) scoring ``score`` raises: a tube
-    (:func:`is_tube`) when the network is sure of it, as only the tube rule leaves such a one
-    unreported, else "low confidence".
-
-    >>> candidate_flag(0.95), candidate_flag(0.7)
-    ('tube through the sweep', 'low confidence')
-    """
-    return FLAG_TUBE if score >= MIN_FOLLICLE_SCORE else FLAG_LOW_CONFIDENCE
-
-
 def shown_score(score: float) -> float:
     """A score as the tables give it: to 3 decimals, rounded down under :data:`MIN_FOLLICLE_SCORE`
-    so a candidate that missed it never reads it (a worksheet tells a candidate's kind from the
-    table's score: :func:`candidate_flag`).
+    so a candidate that missed it never reads it.
 
     >>> shown_score(0.8996), shown_score(0.9004), shown_score(0.95649)
     (0.899, 0.9, 0.956)
@@ -552,9 +547,9 @@ def summarise_image(
         largest section (in a sweep, the largest an adjacent frame confirms:
         :func:`largest_confirmed`), its third axis and volume when the sweep's frame spacing is known;
         ``key_frames`` the best frames of the follicles and of the ovary; ``unsure`` the candidates
-        that raise "low confidence", then the tubes (:func:`is_tube`) that raise "tube through the
-        sweep", measured as follicles are, numbered on after them (for the overlays and a
-        reviewer's decisions); ``flags``, each a
+        that raise "low confidence" (``kind`` :data:`KIND_UNSURE`), then the tubes (:func:`is_tube`)
+        that raise "tube through the sweep" (:data:`KIND_TUBE`), measured as follicles are,
+        numbered on after them (for the overlays and a reviewer's decisions); ``flags``, each a
         reason for review: ``"uncalibrated"``, ``"low confidence"`` (a candidate follicle
         scoring between ``LOW_CONFIDENCE_SCORE`` and ``MIN_FOLLICLE_SCORE`` was left out),
         ``"tube through the sweep"`` (a track :func:`is_tube` calls a tube was left out),
@@ -612,7 +607,8 @@ def summarise_tracked(
     )
     # numbered on after the reported ones, so that a reviewer can name either on the overlay
     unsure = tuple(
-        measured_follicle(i, record.sop_instance_uid, t.best, t.n_frames, spacing, at_sweep_end=at_end(t))
+        measured_follicle(i, record.sop_instance_uid, t.best, t.n_frames, spacing, at_sweep_end=at_end(t),
+                          kind=KIND_TUBE if id(t) in tube_ids else KIND_UNSURE)
         for i, t in enumerate(doubtful, start=len(tracks) + 1)
     )
     ovary_d3 = third_axis(ovary_frames, spacing, ovary.d2_mm, ovary_at_end) if ovary is not None else None
@@ -625,7 +621,7 @@ def summarise_tracked(
     flags = []
     if not record.calibration.calibrated:
         flags.append(FLAG_UNCALIBRATED)
-    flags += [f for f in (FLAG_LOW_CONFIDENCE, FLAG_TUBE) if any(candidate_flag(u.best.score) == f for u in unsure)]
+    flags += [f for f in (FLAG_LOW_CONFIDENCE, FLAG_TUBE) if any(CANDIDATE_FLAGS[u.kind] == f for u in unsure)]
     if ovary is None:
         flags.append(FLAG_NO_OVARY_FOUND)
     if record.laterality not in ("L", "R"):
@@ -717,13 +713,14 @@ def frame_words(first: int, last: int | None = None) -> str:
 
 def measured_follicle(
     follicle_id: int, sop_uid: str, best: Section, n_frames: int = 1, frame_spacing: float | None = None,
-    *, at_sweep_end: bool = False,
+    *, at_sweep_end: bool = False, kind: str = "",
 ) -> Follicle:
     """A follicle seen on ``n_frames`` frames, measured on its largest section ``best``: the third
     axis from the frames and their spacing when known, else the volume's from ``d2`` (a still).
     A follicle seen on the first or last frame of its sweep (``at_sweep_end``) may go on past it:
     the frames give a lower bound, so its third axis is the larger of that and ``d2`` (one seen
-    on the sweep's first frame only had a third axis of one frame's spacing)."""
+    on the sweep's first frame only had a third axis of one frame's spacing). ``kind``: a review
+    candidate's (:data:`KIND_UNSURE`, :data:`KIND_TUBE`), empty for a reported follicle."""
     d3 = third_axis(n_frames, frame_spacing, best.d2_mm, at_sweep_end)
     volume = None
     if best.d1_mm is not None and best.d2_mm is not None:
@@ -735,6 +732,7 @@ def measured_follicle(
         n_frames=n_frames,
         d3_mm=d3,
         volume_ml=volume,
+        kind=kind,
     )
 
 

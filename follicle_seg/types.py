@@ -239,6 +239,9 @@ class Follicle:
     n_frames: int
     d3_mm: float | None  # third axis from the sweep, when the frame spacing is known
     volume_ml: float | None
+    # a review candidate's kind (``ImageResult.unsure``; tracking.KIND_UNSURE or KIND_TUBE), decided
+    # where it is made; empty for a reported follicle
+    kind: str = ""
 
     @property
     def mean_diameter_mm(self) -> float | None:
@@ -277,8 +280,9 @@ class ImageResult:
     # into one sweep (follicle_seg.series) are tracked as the frames of a cine are
     unreported: tuple[Section, ...] = ()
     # follicles of counted size the network was unsure of (score tracking.LOW_CONFIDENCE_SCORE
-    # up to MIN_FOLLICLE_SCORE), numbered on after ``follicles``: not reported, shown on the
-    # overlays so that the "low confidence" review flag can be checked, and a reviewer may
+    # up to MIN_FOLLICLE_SCORE), then a sweep's tubes (tracking.is_tube), each with its ``kind``,
+    # numbered on after ``follicles``: not reported, shown on the overlays so that the "low
+    # confidence" and "tube through the sweep" review flags can be checked, and a reviewer may
     # accept them (follicle_seg.review)
     unsure: tuple[Follicle, ...] = ()
     # a sweep's network flags, each with the follicle (its id; 0 for the ovary) and where it was

@@ -32,7 +32,7 @@ Rules (docs/measurement.md, "Measurement rules", explains them for users):
   and a confirmed ovary-visit no longer needs review;
 * ``candidates`` (not a SPEC table) lists the follicles the network was unsure of and the tubes
   through a sweep (``tracking.is_tube``) that nobody decided, with the ``follicles`` columns but
-  ``counted``.
+  ``counted``, and ``kind`` (``unsure`` or ``tube``: ``tracking.KIND_UNSURE``, ``KIND_TUBE``).
 
 Columns are the SPEC lists in :data:`COLUMNS`; booleans are pandas ``boolean``, missing numbers
 ``NaN`` (written empty), counts nullable ``Int64``.
@@ -52,6 +52,7 @@ from follicle_seg.review import Review, uid_tail
 from follicle_seg.series import IMAGE_FLAGS, join_sweeps_with_stills
 from follicle_seg.studyday import days_between, on_study_day, study_days
 from follicle_seg.tracking import (
+    CANDIDATE_FLAGS,
     DIAMETER_DECIMALS,
     FLAG_AT_EDGE,
     FLAG_ELONGATED,
@@ -63,7 +64,6 @@ from follicle_seg.tracking import (
     FLAG_TUBE,
     FLAG_UNCALIBRATED,
     MAX_COUNT_DISAGREEMENT,
-    candidate_flag,
     ellipsoid_volume_ml,
     flag_reason,
     follicle_raises,
@@ -124,8 +124,9 @@ FLAG_OTHER_SIDE_MISSING = "other side not scanned"
 FLAG_IMAGE_NOT_ANALYSED = "image not analysed"
 #: ``review_reasons``: why each ovary-visit needs review, one row per reason (not a SPEC table).
 REASON_COLUMNS = ("patient_id", "study_date", "laterality", "sop_instance_uid", "flag", "reason")
-#: ``candidates``: the unsure candidates, measured as follicles are (not a SPEC table).
-CANDIDATE_COLUMNS = tuple(c for c in COLUMNS["follicles"] if c != "counted")
+#: ``candidates``: the candidates nobody decided, measured as follicles are, and each one's kind
+#: (``unsure`` or ``tube``: ``Follicle.kind``) (not a SPEC table).
+CANDIDATE_COLUMNS = (*(c for c in COLUMNS["follicles"] if c != "counted"), "kind")
 #: Days per nominal two-week visit.
 DAYS_PER_VISIT = 14
 
@@ -263,7 +264,8 @@ def build_tables(
         "visits": visits,
         "response": _response(visits, _group_order(cohort)),
     }
-    candidates = _frame([row for ov in ovaries for row in ov.candidate_rows()], "follicles")
+    rows = [row for ov in ovaries for row in ov.candidate_rows()]
+    candidates = _frame(rows, "follicles").assign(kind=pd.Series([row["kind"] for row in rows], dtype="string"))
     tables["candidates"] = candidates[list(CANDIDATE_COLUMNS)]
     reason_rows = pd.DataFrame([row for why in reasons for row in why], columns=list(REASON_COLUMNS))
     tables["review_reasons"] = reason_rows.astype("string")
@@ -306,7 +308,7 @@ class _OvaryVisit:
         return counted_image(self.images)
 
     def candidate_rows(self) -> list[dict]:
-        return [_follicle_row(self, u, False) for r in self._by_uid() for u in r.unsure]
+        return [{**_follicle_row(self, u, False), "kind": u.kind} for r in self._by_uid() for u in r.unsure]
 
     def _by_uid(self) -> list[ImageResult]:
         return sorted(self.images, key=lambda r: r.analysed_record().sop_instance_uid)
@@ -387,7 +389,7 @@ class _OvaryVisit:
                 raised = [w for i, w in entries if i in kept]
                 if flag in (FLAG_LOW_CONFIDENCE, FLAG_TUBE):
                     raised = [f"{u.follicle_id}?" + (f" on {frame_words(u.best.frame_index)}" if rec.is_sweep else "")
-                              for u in r.unsure if candidate_flag(u.best.score) == flag]  # fmt: skip
+                              for u in r.unsure if CANDIDATE_FLAGS[u.kind] == flag]  # fmt: skip
                 if raised:
                     said += f" ({'; '.join(raised)})"
                 rows += [{**where, "sop_instance_uid": uid, "flag": flag, "reason": said}
@@ -420,7 +422,7 @@ class _OvaryVisit:
             if follicle_raises(flag, f.best):
                 ids.setdefault(f.sop_instance_uid, []).append(f"follicle {f.follicle_id}")
         for u in r.unsure:
-            if candidate_flag(u.best.score) == flag:
+            if CANDIDATE_FLAGS[u.kind] == flag:
                 ids.setdefault(u.sop_instance_uid, []).append(
                     f"{u.follicle_id}?" if flag == FLAG_LOW_CONFIDENCE else
                     f"follicle {u.follicle_id} of this still, counted on its own, not in the joined sweep")

@@ -11,6 +11,7 @@ from PIL import Image
 from scipy import ndimage
 
 from follicle_seg.report import overlay, overlay_files
+from follicle_seg.tracking import KIND_TUBE, KIND_UNSURE
 from follicle_seg.types import UNCALIBRATED, Calibration, Follicle, ImageRecord, Pane, Section
 
 REGION = (30, 20, 189, 139)  # (min_col, min_row, max_col, max_row): 120 rows x 160 columns
@@ -154,7 +155,7 @@ def test_unsure_follicles_are_dashed_blue_on_their_boundary_and_labelled() -> No
     number = len(follicles) + 1  # numbered on after the follicles, as tracking numbers them
     unsure_ids = np.where(unsure_mask, number, 0).astype(np.int32)
     section = Section(0, 95 + REGION[1], 50 + REGION[0], int(unsure_mask.sum()), 20, 16, 2.0, 1.6, None, 0.72)
-    candidate = Follicle(number, record.sop_instance_uid, section, 1, None, None)
+    candidate = Follicle(number, record.sop_instance_uid, section, 1, None, None, KIND_UNSURE)
     plain = _render(grey, ovary, ids, follicles, record)
     rgb = overlay.render_overlay(grey, ovary_mask=ovary, follicle_ids=ids, follicles=follicles, record=record,
                                  frame_index=0, patient_label="P", unsure_ids=unsure_ids, unsure=[candidate])
@@ -190,7 +191,7 @@ def test_the_legend_says_unsure_candidates_are_not_counted_and_names_no_class_ne
     shape = record.region_shape
     mask = _ellipse(shape, 95, 50, 8, 10)
     candidate = Follicle(4, record.sop_instance_uid, Section(0, 95 + REGION[1], 50 + REGION[0], int(mask.sum()), 20, 16,
-                                                             2.0, 1.6, None, 0.72), 1, None, None)  # fmt: skip
+                                                             2.0, 1.6, None, 0.72), 1, None, None, KIND_UNSURE)  # fmt: skip
     shown: list[str] = []
     ends: list[float] = []
     real = ImageDraw.ImageDraw.text
@@ -240,7 +241,7 @@ def test_a_sweeps_overlay_says_in_a_third_header_line_on_which_frames_its_follic
 
     top = overlay.layout_for(sweep).top
     more = [*follicles, on(4, follicles[0]), on(9, follicles[1]), on(4, follicles[2])]
-    unsure = (on(7, dataclasses.replace(follicles[0], best=dataclasses.replace(follicles[0].best, score=0.7))),)
+    unsure = (on(7, dataclasses.replace(follicles[0], best=dataclasses.replace(follicles[0].best, score=0.7), kind=KIND_UNSURE)),)
     plain, told, also = render(follicles), render(more), render(more, unsure)
     for before, after in ((plain, told), (told, also)):  # "6 follicle(s) on frames 1, 5, 10", ", 1 candidate(s) on frame 8"
         changed = (before != after).any(axis=2)
@@ -259,7 +260,7 @@ def _sweep_header(monkeypatch, follicle_frames, unsure_frames):
     sweep = dataclasses.replace(record, n_frames=240)
     spread = [dataclasses.replace(follicles[0], follicle_id=k + 1, best=dataclasses.replace(follicles[0].best, frame_index=f))
               for k, f in enumerate(follicle_frames)]  # fmt: skip
-    unsure = [dataclasses.replace(spread[0], follicle_id=20 + k, best=dataclasses.replace(spread[0].best, frame_index=f, score=0.7))
+    unsure = [dataclasses.replace(spread[0], follicle_id=20 + k, best=dataclasses.replace(spread[0].best, frame_index=f, score=0.7), kind=KIND_UNSURE)
               for k, f in enumerate(unsure_frames)]  # fmt: skip
     shown: list[tuple[tuple[float, float], str, float]] = []
     real = ImageDraw.ImageDraw.text
@@ -620,7 +621,8 @@ def test_the_labels_give_the_tables_sizes_and_the_header_the_ovary_on_its_frame(
     first = follicles[0]
     follicles[0] = dataclasses.replace(first, best=dataclasses.replace(first.best, d1_mm=8.15, d2_mm=7.4))
     unsure_ids = np.where(_ellipse(record.region_shape, 95, 50, 8, 10), 4, 0).astype(np.int32)
-    candidate = Follicle(4, record.sop_instance_uid, Section(0, 95, 50, 250, 20, 16, 12.0, 10.6, None, 0.72), 1, None, None)
+    candidate = Follicle(4, record.sop_instance_uid, Section(0, 95, 50, 250, 20, 16, 12.0, 10.6, None, 0.72), 1, None, None,
+                         KIND_UNSURE)
     shown: list[str] = []
     real = ImageDraw.ImageDraw.text
     monkeypatch.setattr(ImageDraw.ImageDraw, "text", lambda self, xy, text, *a, **k: (shown.append(text), real(self, xy, text, *a, **k))[1])
@@ -677,7 +679,7 @@ def test_a_tube_candidate_is_labelled_a_tube_not_unsure(monkeypatch) -> None:
 
     grey, ovary, ids, follicles, record = _scene()
     unsure_ids = np.where(_ellipse(record.region_shape, 95, 50, 8, 10), 4, 0).astype(np.int32)
-    tube = Follicle(4, record.sop_instance_uid, Section(0, 95, 50, 250, 20, 16, 12.0, 10.6, None, 0.95), 1, None, None)
+    tube = Follicle(4, record.sop_instance_uid, Section(0, 95, 50, 250, 20, 16, 12.0, 10.6, None, 0.95), 1, None, None, KIND_TUBE)
     shown: list[str] = []
     real = ImageDraw.ImageDraw.text
     monkeypatch.setattr(ImageDraw.ImageDraw, "text", lambda self, xy, text, *a, **k: (shown.append(text), real(self, xy, text, *a, **k))[1])

@@ -127,7 +127,7 @@ def _study(out: Path) -> dict[str, pd.DataFrame]:
     }
     # two candidates the network was unsure of on P-low-1's first left ovary, nobody decided
     first = {k: v for k, v in follicles[0].items() if k != "counted"}
-    rows = [{**first, "follicle_id": 7, "score": 0.7}, {**first, "follicle_id": 8, "score": 0.8}]
+    rows = [{**first, "follicle_id": 7, "score": 0.7, "kind": "unsure"}, {**first, "follicle_id": 8, "score": 0.8, "kind": "unsure"}]
     tables["candidates"] = pd.DataFrame(rows, columns=list(CANDIDATE_COLUMNS))
     flagged = [o for o in ovaries if o["needs_review"]]
     tables["review_reasons"] = pd.DataFrame(

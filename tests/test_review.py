@@ -26,7 +26,7 @@ from follicle_seg.review import (
     candidate_lines,
     worksheet,
 )
-from follicle_seg.tracking import FLAG_LOW_CONFIDENCE, FLAG_TUBE
+from follicle_seg.tracking import FLAG_LOW_CONFIDENCE, FLAG_TUBE, KIND_TUBE, KIND_UNSURE
 from follicle_seg.visits import build_tables
 
 HEADER = "decision,patient_id,study_date,laterality,sop_instance_uid,follicle_id,centroid_row,centroid_col,follicle_count,reviewer,comment\n"
@@ -90,7 +90,7 @@ def _with_candidate():
     """Image 1.1 counts two follicles and leaves out a 5 mm candidate it was unsure of (number 3,
     at row 40, column 40, "low confidence"); image 1.2 counts two."""
     candidate = replace(follicle(3, "1.1", 5.0), best=replace(follicle(3, "1.1", 5.0).best, centroid_row=40,
-                                                                 centroid_col=40, score=0.75))  # fmt: skip
+                                                                 centroid_col=40, score=0.75), kind=KIND_UNSURE)  # fmt: skip
     still = _placed(result("1.1", [6.0, 4.0], flags=(FLAG_LOW_CONFIDENCE,)), (10, 10), (20, 20))
     return [replace(still, unsure=(candidate,)), _placed(result("1.2", [6.1, 4.2]), (11, 11), (21, 21))]
 
@@ -100,7 +100,8 @@ def test_a_candidate_the_network_was_unsure_of_is_listed_and_a_reviewer_decides_
     assert tables["ovaries"].iloc[0]["follicle_count"] == 2 and bool(tables["ovaries"].iloc[0]["needs_review"])
     cand = tables["candidates"]
     assert list(zip(cand.sop_instance_uid, cand.follicle_id, cand.mean_diameter_mm, cand.score)) == [("1.1", 3, 5.0, 0.75)]
-    assert "counted" not in cand.columns and list(cand.columns) == [c for c in tables["follicles"].columns if c != "counted"]
+    assert list(cand.columns) == [*(c for c in tables["follicles"].columns if c != "counted"), "kind"]
+    assert list(cand.kind) == ["unsure"]
     line = worksheet(tables).iloc[-1]
     assert (line.follicle_id, line.counted, line.why) == ("3", "false", "network unsure (0.75): follicle or not_follicle?")
 
@@ -763,7 +764,7 @@ def _with_candidate_and_tube():
     0.95 (the network is sure of it; tracking.is_tube left it out), at row 60, column 60."""
     still, other = _with_candidate()
     tube = replace(still.unsure[0], follicle_id=4, best=replace(still.unsure[0].best, centroid_row=60, centroid_col=60,
-                                                                score=0.95))  # fmt: skip
+                                                                score=0.95), kind=KIND_TUBE)  # fmt: skip
     return [replace(still, unsure=(*still.unsure, tube), flags=(FLAG_LOW_CONFIDENCE, FLAG_TUBE)), other]
 
 

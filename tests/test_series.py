@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from follicle_seg.review import FOLLICLE, Decision, Review
 from follicle_seg.series import MAX_FRAME_GAP_S, join_sweeps, sweep_frames, sweep_places
-from follicle_seg.tracking import FLAG_LOW_CONFIDENCE, FLAG_TUBE
+from follicle_seg.tracking import FLAG_LOW_CONFIDENCE, FLAG_TUBE, KIND_UNSURE
 from follicle_seg.types import Calibration, Follicle, ImageRecord, ImageResult, Section
 from follicle_seg.visits import build_tables
 
@@ -41,7 +41,7 @@ def still(uid, t, boxes, flags=(), unsure=(), **kw):
     fols = tuple(Follicle(i, uid, section(*b), 1, None, None) for i, b in enumerate(ordered, 1))
     ovary = Section(0, 50.0, 50.0, 4000, 80, 60, 16.0, 12.0, 150.0)
     left_out = tuple(section(*b, score=0.8) for b in unsure)
-    candidates = tuple(Follicle(i, uid, s, 1, None, None) for i, s in enumerate(left_out, len(fols) + 1))
+    candidates = tuple(Follicle(i, uid, s, 1, None, None, KIND_UNSURE) for i, s in enumerate(left_out, len(fols) + 1))
     return ImageResult(rec, rec.path, "ok", follicles=fols, ovary=ovary, flags=tuple(flags), unreported=left_out,
                        unsure=candidates)  # fmt: skip
 
@@ -149,7 +149,7 @@ def test_a_vessel_through_stills_joined_into_a_sweep_names_its_still_and_number(
     [sweep] = join_sweeps(frames)
     assert sweep.follicles == () and [(u.sop_instance_uid, u.follicle_id) for u in sweep.unsure] == [("s3", 1)]
     tables = build_tables(frames)
-    assert tables["ovaries"].iloc[0]["follicle_count"] == 0
+    assert tables["ovaries"].iloc[0]["follicle_count"] == 0 and tables["candidates"]["kind"].tolist() == ["tube"]
     reasons = tables["review_reasons"]
     assert list(zip(reasons["sop_instance_uid"], reasons["flag"])) == [("s3", FLAG_TUBE)]
     assert reasons["reason"].iloc[0].endswith("(follicle 1 of this still, counted on its own, not in the joined sweep)")

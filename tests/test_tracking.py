@@ -7,10 +7,13 @@ import math
 from dataclasses import replace
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from follicle_seg.analyse import FileAnalysis, analyse_frame
+from follicle_seg.io.tables import write_tables
 from follicle_seg.measure import measure_frame
+from follicle_seg.review import worksheet
 from follicle_seg.state import result_from_dict, result_to_dict
 from follicle_seg.tracking import (
     FLAG_AT_EDGE,
@@ -23,6 +26,8 @@ from follicle_seg.tracking import (
     FLAG_SIDE_UNKNOWN,
     FLAG_TUBE,
     FLAG_UNCALIBRATED,
+    KIND_TUBE,
+    KIND_UNSURE,
     SweepTracker,
     Track,
     is_counted,
@@ -40,6 +45,7 @@ from follicle_seg.types import (
     Pane,
     Section,
 )
+from follicle_seg.visits import build_tables
 
 SHAPE = (120, 160)
 
@@ -132,6 +138,39 @@ def test_a_section_unchanged_through_the_sweep_is_a_tube_not_counted_but_listed(
     assert [(round(u.best.centroid_row), u.n_frames) for u in result.unsure] == [(45, 12)]
     assert [u.follicle_id for u in result.unsure] == [2]
     assert FLAG_TUBE in result.flags and FLAG_LOW_CONFIDENCE not in result.flags
+
+
+def tube_and_unsure_sweep(rec, n=12):
+    """:func:`tube_and_follicle_sweep` with a 4.8 mm follicle the network is unsure of (0.7) on frames 4-7."""
+    frames = []
+    for i in range(n):
+        z = i - (n - 1) / 2
+        sphere = math.sqrt(max(0.0, 15.0**2 - (z / 0.2) ** 2)) if abs(z) < 3 else 0
+        unsure = 12 if abs(z) < 2 else 0
+        seg = segmentation(rec, i, [((35, 50), 10), ((85, 110), sphere), ((85, 45), unsure)])
+        if unsure:
+            seg.follicle_prob[disc((85, 45), unsure)] = 0.7
+        frames.append(measure_frame(seg))
+    return frames
+
+
+def test_each_candidate_s_kind_is_a_column_of_candidates_and_words_the_worksheet(tmp_path):
+    """candidates.csv gave no reason a row was there: a worksheet, an overlay and the review flags
+    told a tube from an unsure candidate by its score alone (0.90 or more: a tube)."""
+    rec = record(n_frames=12, frame_spacing=1.0)
+    result = summarise_image(rec, tube_and_unsure_sweep(rec))
+    assert [(u.follicle_id, u.kind) for u in result.unsure] == [(2, KIND_UNSURE), (3, KIND_TUBE)]
+    assert result.flags == (FLAG_LOW_CONFIDENCE, FLAG_TUBE)
+    tables = build_tables([result])
+    assert tables["candidates"][["follicle_id", "kind"]].values.tolist() == [[2, "unsure"], [3, "tube"]]
+    write_tables({"candidates": tables["candidates"]}, tmp_path)
+    for read in (pd.read_csv, pd.read_parquet):
+        assert read(tmp_path / f"candidates.{read.__name__[5:]}")["kind"].tolist() == ["unsure", "tube"]
+    sheet = worksheet(tables)
+    assert [w.split(" (")[0] for w in sheet["why"] if w.endswith("follicle or not_follicle?")] == [
+        "tube through the sweep", "network unsure"]  # highest score first
+    reasons = tables["review_reasons"].set_index("flag")["reason"]
+    assert reasons[FLAG_LOW_CONFIDENCE].endswith("(2? on frame 5 (index 4))") and reasons[FLAG_TUBE].endswith("(3? on frame 1 (index 0))")
 
 
 def test_a_large_follicle_in_a_short_sweep_is_not_taken_for_a_tube():
@@ -556,6 +595,20 @@ def test_unsure_candidates_round_trip_and_a_state_that_kept_their_sections_only_
     stored["unsure"] = [u["best"] for u in stored["unsure"]]  # as written before they were follicles
     old = result_from_dict(stored).unsure
     assert old == result.unsure  # a still's: numbered on, one frame, third axis from d2
+
+
+def test_a_run_state_written_before_candidates_kept_their_kind_resumes_with_it():
+    """Each stored candidate now keeps its kind; one stored without (an OUT of an earlier version,
+    resumed) is given the kind its score tells: only the tube rule leaves out a confident one."""
+    rec = record(n_frames=12, frame_spacing=1.0)
+    result = summarise_image(rec, tube_and_unsure_sweep(rec))
+    stored = result_to_dict(result)
+    assert [u["kind"] for u in stored["unsure"]] == ["unsure", "tube"]
+    for u in stored["unsure"]:
+        del u["kind"]
+    resumed = result_from_dict(stored)
+    assert resumed.unsure == result.unsure
+    assert build_tables([resumed])["candidates"]["kind"].tolist() == ["unsure", "tube"]
 
 
 def test_unsure_follicles_are_left_out_and_borderline_ones_flag_the_image():

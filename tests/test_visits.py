@@ -8,7 +8,8 @@ from dataclasses import replace
 import pandas as pd
 import pytest
 
-from follicle_seg.tracking import FLAG_LOW_CONFIDENCE, FLAG_REASONS, FLAG_SIDE_UNKNOWN, FLAG_TUBE, FLAG_UNCALIBRATED
+from follicle_seg.tracking import (FLAG_LOW_CONFIDENCE, FLAG_REASONS, FLAG_SIDE_UNKNOWN, FLAG_TUBE, FLAG_UNCALIBRATED, KIND_TUBE,
+                                   KIND_UNSURE)
 from follicle_seg.visits import (
     COLUMNS,
     FLAG_COUNTS_DISAGREE,
@@ -700,10 +701,10 @@ def test_the_low_confidence_reason_says_the_band_in_force(monkeypatch):
 def test_a_tube_and_an_unsure_candidate_are_each_named_under_their_own_reason():
     """A tube through the sweep is a candidate the network is sure of (tracking.is_tube): the
     "low confidence" reason names the candidates of its band, the tube's reason the tubes."""
-    def candidate(i, score):
-        return replace(follicle(i, "a", 6.0), best=replace(follicle(i, "a", 6.0).best, score=score))
+    def candidate(i, score, kind):
+        return replace(follicle(i, "a", 6.0), best=replace(follicle(i, "a", 6.0).best, score=score), kind=kind)
 
-    r = replace(result("a", [4.0], flags=(FLAG_LOW_CONFIDENCE, FLAG_TUBE)), unsure=(candidate(2, 0.8), candidate(3, 0.95)))
+    r = replace(result("a", [4.0], flags=(FLAG_LOW_CONFIDENCE, FLAG_TUBE)), unsure=(candidate(2, 0.8, KIND_UNSURE), candidate(3, 0.95, KIND_TUBE)))
     said = build_tables([r])["review_reasons"].set_index("flag")["reason"]
     assert said[FLAG_LOW_CONFIDENCE].endswith("(2?)")
     assert said[FLAG_TUBE].startswith("a section stays near its full size over more of the sweep than the beam") and said[FLAG_TUBE].endswith("(3?)")

@@ -48,7 +48,7 @@ from scipy import ndimage
 from follicle_seg.measure import feret_chords
 from follicle_seg.review import uid_tail
 from follicle_seg.series import place_words
-from follicle_seg.tracking import FLAG_LOW_CONFIDENCE, FLAG_TUBE, candidate_flag, score_text
+from follicle_seg.tracking import KIND_TUBE, KIND_UNSURE, score_text
 from follicle_seg.types import Follicle, ImageRecord, Section
 from follicle_seg.visits import one_decimal, shown_mm, size_class
 
@@ -68,8 +68,8 @@ OVARY_COLOUR = (230, 60, 255)
 UNSURE_COLOUR = (70, 130, 255)
 _UNSURE_ID0 = 1 << 20  # label ids of unsure follicles, apart from every follicle_id
 _UNSURE_LEGEND = "candidate, not counted"
-#: What a candidate's label calls it, by the flag it raises (:func:`~follicle_seg.tracking.candidate_flag`).
-_CANDIDATE_WORD = {FLAG_LOW_CONFIDENCE: "unsure", FLAG_TUBE: "tube?"}
+#: What a candidate's label calls it, by its kind (``Follicle.kind``).
+_CANDIDATE_WORD = {KIND_UNSURE: "unsure", KIND_TUBE: "tube?"}
 _BACKGROUND = (24, 24, 24)  # header, footer and margins
 _PARTING = (110, 110, 110)  # the line between the panes of a dual display
 
@@ -299,7 +299,7 @@ def render_overlay(
                 _draw_outline(image, mask, s, UNSURE_COLOUR, dashed=True)
                 ids = np.where(mask, _UNSURE_ID0 + u.follicle_id, ids)
                 labels.append((_UNSURE_ID0 + u.follicle_id, f"{u.follicle_id}?" if counted else "?",
-                               f"{_measure_text(u)}, {_CANDIDATE_WORD[candidate_flag(u.best.score)]} {score_text(u.best.score)}"))  # fmt: skip
+                               f"{_measure_text(u)}, {_CANDIDATE_WORD[u.kind]} {score_text(u.best.score)}"))  # fmt: skip
 
     canvas = Image.new("RGB", (layout.canvas_width, layout.top + layout.height + FOOTER_PX), _BACKGROUND)
     canvas.paste(Image.fromarray(image), (0, layout.top))

@@ -13,7 +13,7 @@ from follicle_seg.report.overlay_files import CROPS, crop_filename
 from follicle_seg.report.pages import PatientLinks
 from follicle_seg.report.reviewed import analysed_name
 from follicle_seg.review import CANDIDATE_WHY, candidate_lines, reasons_by_ovary, uid_tail
-from follicle_seg.tracking import FLAG_TUBE
+from follicle_seg.tracking import KIND_TUBE
 from follicle_seg.visits import shown_mm
 
 
@@ -82,7 +82,7 @@ def to_check(sheet: pd.DataFrame, ovaries: pd.DataFrame, out_dir: Path, overlays
             size = (f"{shown_mm(float(f.mean_diameter_mm))} mm" if f.mean_diameter_mm  # as the overlays show it
                     else "" if f.decision else "px")  # (a decided line gives no size)
             where = "" if f.sop_instance_uid in counted_images else f" image {uid_tail(f.sop_instance_uid)}"
-            kind = "tube?" if f.why.startswith(CANDIDATE_WHY[FLAG_TUBE]) else "unsure"
+            kind = "tube?" if f.why.startswith(CANDIDATE_WHY[KIND_TUBE]) else "unsure"
             what = (kind if unsure else "counted" if f.counted == "true" else "") + where
             if f.decision:  # decided in review.csv: what the tables now hold
                 what = f"{f.decision.replace('_', ' ')} ({f.reviewer})" + where
