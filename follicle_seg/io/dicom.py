@@ -27,7 +27,7 @@ from pydicom.pixels import get_decoder, iter_pixels, pixel_array
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, JPEGExtended12Bit
 from pydicom.valuerep import DT
 
-from follicle_seg.errors import RejectedInput, brief, one_line
+from follicle_seg.errors import RejectedInput, brief, one_line, printable
 from follicle_seg.io.calibration import (
     UltrasoundRegion,
     choose_calibration,
@@ -246,6 +246,7 @@ def _record_from_header(path_str: str, ds: Dataset) -> ImageRecord:
     if PIXEL_DATA not in ds:
         raise RejectedInput(path_str, where_cut(path_str) or _no_pixel_data(path_str, ds))
     _check_ultrasound(path_str, ds)
+    _check_uid(path_str, tag_text(ds, "SOPInstanceUID"))
     syntax = UID(ds.file_meta.TransferSyntaxUID)
     _check_syntax_known(path_str, syntax)
     n_frames, n_rows, n_cols = _check_geometry(path_str, ds)
@@ -521,6 +522,20 @@ def _check_ultrasound(path: str, ds: Dataset) -> None:
             path,
             f"not an ultrasound image: SOP class {sop_class_name(sop_class)} is not US Image, "
             "US Multi-frame or Secondary Capture",
+        )
+
+
+def _check_uid(path: str, uid: str) -> None:
+    """Reject a SOP Instance UID that cannot name the image's output files (``masks/<uid>_0.png``,
+    ``dicom/<uid>_sr.dcm``): one holding ``/`` wrote them outside the output folder, a
+    300-character one stopped the run ("File name too long"). Digits and dots, and the letters,
+    ``_`` and ``-`` some scanners write against the standard, are read."""
+    if len(uid) > 64:
+        raise RejectedInput(path, f"SOPInstanceUID of {len(uid)} characters (a UID holds at most 64)")
+    odd = next((ch for ch in uid if not (ch.isascii() and (ch.isalnum() or ch in "._-"))), None)
+    if odd is not None:
+        raise RejectedInput(
+            path, printable(f"SOPInstanceUID {uid!r} holds {odd!r}: a UID is digits and dots, it names the output files")
         )
 
 
