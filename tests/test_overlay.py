@@ -685,3 +685,12 @@ def test_a_tube_candidate_is_labelled_a_tube_not_unsure(monkeypatch) -> None:
                            frame_index=0, patient_label="P", unsure_ids=unsure_ids, unsure=[tube])  # fmt: skip
     text = " | ".join(shown)
     assert "11.3 mm (12.0 x 10.6), tube? 0.95" in text and "unsure" not in text and "candidate, not counted" in text
+
+
+def test_a_patient_id_holding_a_line_break_or_escape_code_is_drawn_escaped_on_one_line() -> None:
+    """PatientID ``P\\n1`` made Pillow raise "can't measure length of multiline text": the image
+    failed, its follicles lost from the tables."""
+    grey, ovary, ids, follicles, record = _scene()
+    rgb = _render(grey, ovary, ids, follicles, dataclasses.replace(record, patient_id="P\x1b[2J\nfake line"))
+    assert rgb.shape[1] == _render(grey, ovary, ids, follicles, record).shape[1]
+    assert overlay.title(record, "P\x1b[2J\nfake", "left ovary")[0] == "P\\x1b[2J\\nfake"

@@ -45,6 +45,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage
 
+from follicle_seg.errors import printable
 from follicle_seg.measure import feret_chords
 from follicle_seg.review import uid_tail
 from follicle_seg.series import place_words
@@ -506,9 +507,10 @@ def _fitting_font(
 
 
 def title(record: ImageRecord, patient_label: str, side: str) -> tuple[str, str]:
-    """The header's first line in two parts: the patient, and the visit date with ``side`` as the
-    header says it."""
-    return patient_label or "unknown patient", f"{record.study_date or 'no date'}   {side}"
+    """The header's first line in two parts: the patient (a line break or escape code in the id
+    shown escaped: Pillow cannot measure a line holding one, the image failed), and the visit
+    date with ``side`` as the header says it."""
+    return printable(patient_label) or "unknown patient", f"{record.study_date or 'no date'}   {side}"
 
 
 def draw_title(draw: ImageDraw.ImageDraw, patient: str, rest: str, *, clear_width: int = 0) -> None:
