@@ -1252,3 +1252,17 @@ def test_a_sop_instance_uid_that_cannot_name_output_files_is_rejected(tmp_path: 
 
     record = read_record(write(tmp_path, name="b.dcm", edit=odd_edit))
     assert (record.sop_instance_uid, record.patient_id) == (odd, "12\\34")
+
+
+def test_a_patient_id_of_thousands_of_characters_is_rejected_without_it(tmp_path: Path) -> None:
+    """A 20-million-character PatientID went into every row of every table and report page: the
+    run grew past 16 GB building its report. One of 250 characters is read."""
+
+    def edit(ds: Dataset) -> None:
+        ds.PatientID = "Q" * 5000
+
+    with pytest.raises(RejectedInput) as info:
+        read_record(write(tmp_path, edit=edit))
+    assert info.value.reason == "PatientID of 5000 characters (DICOM's LO holds 64; at most 1024 are read)"
+    assert info.value.identity is None  # (its row does not carry it either)
+    assert read_record(write(tmp_path, name="b.dcm", edit=lambda ds: setattr(ds, "PatientID", "P" * 250))).patient_id == "P" * 250

@@ -60,6 +60,9 @@ from follicle_seg.types import COLOUR_IN_SCAN, Calibration, Frame, Identity, Ima
 #: largest number of frames of a file (the whole file: ``header.MAX_PIXEL_BYTES``).
 MAX_FRAME_BYTES = 2**28
 MAX_FRAMES = 10_000
+#: Longest PatientID read (DICOM's LO holds 64 characters; longer ones are read up to this): a
+#: 20-million-character one went into every table row and report page, the run past 16 GB.
+MAX_PATIENT_ID_CHARS = 1024
 #: Frames of a file without ultrasound regions looked at, at most, to find its scan area.
 AUTO_REGION_FRAMES = 16
 
@@ -218,12 +221,14 @@ def _identity_of_cut_file(path: str) -> Identity | None:
 
 
 def _identity(ds: Dataset) -> Identity | None:
-    """Whose image a rejected file is, when its header says (None when even that is unreadable)."""
+    """Whose image a rejected file is, when its header says (None when even that is unreadable,
+    or its PatientID longer than :data:`MAX_PATIENT_ID_CHARS`)."""
     try:
         side, _ = _side(ds)
-        return Identity(tag_text(ds, "SOPInstanceUID"), tag_text(ds, "PatientID"), visit_date(ds), side or "U")
+        who = Identity(tag_text(ds, "SOPInstanceUID"), tag_text(ds, "PatientID"), visit_date(ds), side or "U")
     except HEADER_VALUE_ERRORS:
         return None
+    return who if len(who.patient_id) <= MAX_PATIENT_ID_CHARS else None
 
 
 def _no_pixel_data(path: str, ds: Dataset) -> str:
@@ -247,6 +252,9 @@ def _record_from_header(path_str: str, ds: Dataset) -> ImageRecord:
         raise RejectedInput(path_str, where_cut(path_str) or _no_pixel_data(path_str, ds))
     _check_ultrasound(path_str, ds)
     _check_uid(path_str, tag_text(ds, "SOPInstanceUID"))
+    if len(patient := tag_text(ds, "PatientID")) > MAX_PATIENT_ID_CHARS:
+        raise RejectedInput(path_str, f"PatientID of {len(patient)} characters (DICOM's LO holds 64; at most "
+                            f"{MAX_PATIENT_ID_CHARS} are read)")  # fmt: skip
     syntax = UID(ds.file_meta.TransferSyntaxUID)
     _check_syntax_known(path_str, syntax)
     n_frames, n_rows, n_cols = _check_geometry(path_str, ds)
