@@ -48,6 +48,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import pandas as pd
 
+from follicle_seg.errors import printable
 from follicle_seg.review import Review, uid_tail
 from follicle_seg.series import IMAGE_FLAGS, join_sweeps_with_stills
 from follicle_seg.studyday import days_between, on_study_day, study_days
@@ -810,7 +811,9 @@ def _baseline_notes(ovaries: pd.DataFrame, day_0: str = "the cohort's baseline_d
 
 
 def _some(names: list[str], most: int = 10) -> str:
-    return ", ".join(names[:most]) + (f", ... ({len(names) - most} more)" if len(names) > most else "")
+    """The first ``most`` of ``names``, each shown on one line (:func:`~follicle_seg.errors.printable`:
+    a PatientID's escape code or line break reached the console and run.log as it was)."""
+    return ", ".join(printable(n) for n in names[:most]) + (f", ... ({len(names) - most} more)" if len(names) > most else "")
 
 
 def _group_order(cohort: pd.DataFrame | None) -> list[str]:

@@ -1222,3 +1222,47 @@ def test_a_palette_image_partly_in_colour_is_flagged_too(tmp_path: Path) -> None
     index[20:50, 30:70] = 100
     grey = build(tmp_path / "grey.dcm", index, photometric="PALETTE COLOR", **tags)
     assert next(iter_frames(read_record(grey))).flags == ()
+
+
+@pytest.mark.parametrize(
+    ("uid", "reason"),
+    [
+        ("1.2.3/../../../../evil", "SOPInstanceUID '1.2.3/../../../../evil' holds '/'"),
+        ("1.2\\3", "SOPInstanceUID '1.2\\\\3' holds '\\\\'"),
+        ("1.2.3\n4\x1b[2J", "SOPInstanceUID '1.2.3\\n4\\x1b[2J' holds '\\n'"),
+        ("1." + "2" * 298, "SOPInstanceUID of 300 characters"),
+    ],
+)
+def test_a_sop_instance_uid_that_cannot_name_output_files_is_rejected(tmp_path: Path, uid: str, reason: str) -> None:
+    """The UID names the masks, SEG and SR (``masks/<uid>_0.png``): one holding ``/`` wrote them
+    outside the output folder, a 300-character one stopped the whole run ("File name too long")."""
+
+    def edit(ds: Dataset) -> None:
+        ds.SOPInstanceUID = uid
+        ds.file_meta.MediaStorageSOPInstanceUID = "1.2.3"
+
+    with pytest.raises(RejectedInput) as info:
+        read_record(write(tmp_path, edit=edit))
+    assert info.value.reason.startswith(reason) and "\n" not in info.value.reason
+    assert info.value.identity is not None  # its row still says whose image it is
+    odd = "1.2.840.ABC_7-x"  # letters, '_' and '-' of scanners that break the standard are read
+
+    def odd_edit(ds: Dataset) -> None:
+        ds.SOPInstanceUID, ds.PatientID = odd, "12\\34"  # (a '\\' was read as "['12', '34']")
+
+    record = read_record(write(tmp_path, name="b.dcm", edit=odd_edit))
+    assert (record.sop_instance_uid, record.patient_id) == (odd, "12\\34")
+
+
+def test_a_patient_id_of_thousands_of_characters_is_rejected_without_it(tmp_path: Path) -> None:
+    """A 20-million-character PatientID went into every row of every table and report page: the
+    run grew past 16 GB building its report. One of 250 characters is read."""
+
+    def edit(ds: Dataset) -> None:
+        ds.PatientID = "Q" * 5000
+
+    with pytest.raises(RejectedInput) as info:
+        read_record(write(tmp_path, edit=edit))
+    assert info.value.reason == "PatientID of 5000 characters (DICOM's LO holds 64; at most 1024 are read)"
+    assert info.value.identity is None  # (its row does not carry it either)
+    assert read_record(write(tmp_path, name="b.dcm", edit=lambda ds: setattr(ds, "PatientID", "P" * 250))).patient_id == "P" * 250

@@ -304,3 +304,19 @@ def test_the_table_shows_names_and_header_values_with_brackets_as_they_are(tmp_p
     assert result.exit_code == 0, result.output
     for text in ("ovary [left].dcm", "x[/b].dcm", "[b]P7 / 2023-01-02"):
         assert text in result.output
+
+
+@pytest.mark.parametrize("width", [80, 250])
+def test_a_patient_id_holding_escape_codes_is_printed_escaped(tmp_path: Path, width: int) -> None:
+    """A PatientID holding an escape code (clear the screen, recolour) reached the terminal as it
+    was, in the table and in the narrow console's lines."""
+    import io
+
+    from rich.console import Console
+
+    region = dict(min_col=0, min_row=0, max_col=95, max_row=95, delta_x_mm=0.3, delta_y_mm=0.3)
+    write_us_dicom(tmp_path / "a.dcm", np.full((1, 96, 96), 90, np.uint8), patient_id="P\x1b[2J\x1b[31mX",
+                   study_uid="1.2", study_date="2024-01-01", series_uid="1.3", laterality="R", regions=[region])  # fmt: skip
+    out = io.StringIO()
+    print_table(inspect_paths([tmp_path / "a.dcm"]), console=Console(file=out, width=width))
+    assert "\x1b" not in out.getvalue() and "P\\x1b[2J\\x1b[31mX / 2024-01-01" in out.getvalue()

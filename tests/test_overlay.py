@@ -687,3 +687,32 @@ def test_a_tube_candidate_is_labelled_a_tube_not_unsure(monkeypatch) -> None:
                            frame_index=0, patient_label="P", unsure_ids=unsure_ids, unsure=[tube])  # fmt: skip
     text = " | ".join(shown)
     assert "11.3 mm (12.0 x 10.6), tube? 0.95" in text and "unsure" not in text and "candidate, not counted" in text
+
+
+def test_a_patient_id_holding_a_line_break_or_escape_code_is_drawn_escaped_on_one_line() -> None:
+    """PatientID ``P\\n1`` made Pillow raise "can't measure length of multiline text": the image
+    failed, its follicles lost from the tables."""
+    grey, ovary, ids, follicles, record = _scene()
+    rgb = _render(grey, ovary, ids, follicles, dataclasses.replace(record, patient_id="P\x1b[2J\nfake line"))
+    assert rgb.shape[1] == _render(grey, ovary, ids, follicles, record).shape[1]
+    assert overlay.title(record, "P\x1b[2J\nfake", "left ovary")[0] == "P\\x1b[2J\\nfake"
+
+
+def test_a_patient_id_of_thousands_of_characters_is_shortened_at_once() -> None:
+    """An 8,000-character PatientID took 12 s an overlay (the id shortened one character at a
+    time, measured each time); 20 million made Pillow raise "too many characters in string"."""
+    import time
+
+    from PIL import Image, ImageDraw
+
+    from follicle_seg.report.overlay import overlay_font, short_title
+
+    draw = ImageDraw.Draw(Image.new("RGB", (760, 40)))
+    start = time.perf_counter()
+    for n in (8_000, 20_000_000):
+        short = short_title(draw, "W" * n, "2025-01-21   left ovary")
+        assert "\u2026" in short and short.endswith("W   2025-01-21   left ovary")
+        assert draw.textlength(short, font=overlay_font(11, bold=True)) <= 760 - 16
+        # as many characters as fit: one more would not
+        assert draw.textlength(short.replace("\u2026", "W\u2026", 1), font=overlay_font(11, bold=True)) > 760 - 16
+    assert time.perf_counter() - start < 2

@@ -241,6 +241,18 @@ def test_a_cohort_patient_without_a_group_is_said_and_the_ungrouped_come_last():
         "1 patient(s) of the cohort file without a group: P2"]  # fmt: skip
 
 
+
+def test_a_patient_id_holding_escape_codes_is_said_escaped_on_one_line():
+    """A PatientID holding an escape code and a line break reached the console and run.log as it
+    was: the escape code cleared the terminal, the line break forged a log line."""
+    from follicle_seg.visits import cohort_mismatches
+
+    cohort = pd.DataFrame({"patient_id": ["P1"], "group": ["low"], "baseline_date": [""]})
+    odd = "P\x1b[2J\nfake line"
+    t = build_tables([result(p, [4.0], patient=p) for p in ("P1", odd)], cohort)
+    assert cohort_mismatches(t["images"], t["ovaries"], cohort) == [
+        "1 patient(s) scanned but not in the cohort file, given no group: P\\x1b[2J\\nfake line"]
+
 def test_a_baseline_date_far_from_every_scan_is_said():
     """A mistyped year emptied every change of the patient in silence."""
     from follicle_seg.visits import cohort_mismatches

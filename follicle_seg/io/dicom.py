@@ -27,7 +27,7 @@ from pydicom.pixels import get_decoder, iter_pixels, pixel_array
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, JPEGExtended12Bit
 from pydicom.valuerep import DT
 
-from follicle_seg.errors import RejectedInput, brief, one_line
+from follicle_seg.errors import RejectedInput, brief, one_line, printable
 from follicle_seg.io.calibration import (
     UltrasoundRegion,
     choose_calibration,
@@ -61,6 +61,9 @@ from follicle_seg.types import COLOUR_IN_SCAN, Calibration, Frame, Identity, Ima
 #: largest number of frames of a file (the whole file: ``header.MAX_PIXEL_BYTES``).
 MAX_FRAME_BYTES = 2**28
 MAX_FRAMES = 10_000
+#: Longest PatientID read (DICOM's LO holds 64 characters; longer ones are read up to this): a
+#: 20-million-character one went into every table row and report page, the run past 16 GB.
+MAX_PATIENT_ID_CHARS = 1024
 #: Frames of a file without ultrasound regions looked at, at most, to find its scan area.
 AUTO_REGION_FRAMES = 16
 
@@ -222,12 +225,14 @@ def _identity_of_cut_file(path: str) -> Identity | None:
 
 
 def _identity(ds: Dataset) -> Identity | None:
-    """Whose image a rejected file is, when its header says (None when even that is unreadable)."""
+    """Whose image a rejected file is, when its header says (None when even that is unreadable,
+    or its PatientID longer than :data:`MAX_PATIENT_ID_CHARS`)."""
     try:
         side, _ = _side(ds)
-        return Identity(tag_text(ds, "SOPInstanceUID"), tag_text(ds, "PatientID"), visit_date(ds), side or "U")
+        who = Identity(tag_text(ds, "SOPInstanceUID"), tag_text(ds, "PatientID"), visit_date(ds), side or "U")
     except HEADER_VALUE_ERRORS:
         return None
+    return who if len(who.patient_id) <= MAX_PATIENT_ID_CHARS else None
 
 
 def _no_pixel_data(path: str, ds: Dataset) -> str:
@@ -252,6 +257,10 @@ def _record_from_header(path_str: str, ds: Dataset) -> ImageRecord:
     if PIXEL_DATA not in ds:
         raise RejectedInput(path_str, where_cut(path_str) or _no_pixel_data(path_str, ds))
     _check_ultrasound(path_str, ds)
+    _check_uid(path_str, tag_text(ds, "SOPInstanceUID"))
+    if len(patient := tag_text(ds, "PatientID")) > MAX_PATIENT_ID_CHARS:
+        raise RejectedInput(path_str, f"PatientID of {len(patient)} characters (DICOM's LO holds 64; at most "
+                            f"{MAX_PATIENT_ID_CHARS} are read)")  # fmt: skip
     syntax = UID(ds.file_meta.TransferSyntaxUID)
     _check_syntax_known(path_str, syntax)
     n_frames, n_rows, n_cols = _check_geometry(path_str, ds)
@@ -527,6 +536,20 @@ def _check_ultrasound(path: str, ds: Dataset) -> None:
             path,
             f"not an ultrasound image: SOP class {sop_class_name(sop_class)} is not US Image, "
             "US Multi-frame or Secondary Capture",
+        )
+
+
+def _check_uid(path: str, uid: str) -> None:
+    """Reject a SOP Instance UID that cannot name the image's output files (``masks/<uid>_0.png``,
+    ``dicom/<uid>_sr.dcm``): one holding ``/`` wrote them outside the output folder, a
+    300-character one stopped the run ("File name too long"). Digits and dots, and the letters,
+    ``_`` and ``-`` some scanners write against the standard, are read."""
+    if len(uid) > 64:
+        raise RejectedInput(path, f"SOPInstanceUID of {len(uid)} characters (a UID holds at most 64)")
+    odd = next((ch for ch in uid if not (ch.isascii() and (ch.isalnum() or ch in "._-"))), None)
+    if odd is not None:
+        raise RejectedInput(
+            path, printable(f"SOPInstanceUID {uid!r} holds {odd!r}: a UID is digits and dots, it names the output files")
         )
 
 

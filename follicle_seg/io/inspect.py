@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from follicle_seg.errors import RejectedInput
+from follicle_seg.errors import RejectedInput, printable
 from follicle_seg.io.dicom import iter_frames, read_record, sop_class_name, transfer_syntax_name
 from follicle_seg.io.discover import discover, not_read, shown
 from follicle_seg.io.rejection import RejectionNote
@@ -226,21 +226,23 @@ def _styles(row: dict[str, Any]) -> list[str]:
 
 def _cells(row: dict[str, Any]) -> list[str]:
     """A row's values under :data:`HEADERS`, plain text (shown as they are: a name such as
-    ``ovary [left].dcm`` is not rich markup)."""
+    ``ovary [left].dcm`` is not rich markup; a path, reason or PatientID holding an escape code
+    or a line break shown escaped, :func:`~follicle_seg.errors.printable`: they reached the
+    terminal as they were)."""
+    path, who = printable(row["path"]), f"{printable(row.get('patient_id') or '-')} / {row.get('study_date') or '-'}"
     if row["status"] != "ok":  # whose image it is, when its header said
         side = row.get("laterality") or ""
         side += f" ({row['laterality_source']})" if side and row.get("laterality_source") else ""
-        who = f"{row.get('patient_id') or '-'} / {row.get('study_date') or '-'}" if row.get("sop_instance_uid") else ""
-        return [row["path"], "rejected", row["reason"], "", "", side, who]
+        return [path, "rejected", printable(row["reason"]), "", "", side, who if row.get("sop_instance_uid") else ""]
     return [
-        row["path"],
+        path,
         "ok",
         f"{row['modality']} {row['n_frames']} frame(s) {row['columns']}x{row['rows']}\n"
         f"{row['sop_class']}\n{row['photometric']}, {row['transfer_syntax']}",
         _calibration_text(row),
         f"{row['region']} ({row['region_source']})" + _panes_text(row),
         f"{row['laterality']} ({row['laterality_source']})",
-        f"{row['patient_id'] or '-'} / {row['study_date'] or '-'}",
+        who,
     ]
 
 

@@ -21,8 +21,11 @@ def first_number(value: object) -> float | None:
 
 
 def tag_text(ds: Dataset, keyword: str) -> str:
-    """The element's value as stripped text, ``""`` when missing."""
+    """The element's value as stripped text, ``""`` when missing; a value holding ``\\`` (which
+    pydicom splits into several) as the file writes it, not as a Python list."""
     value = ds.get(keyword)
+    if isinstance(value, MultiValue):
+        value = "\\".join(str(v) for v in value)
     return "" if value is None else str(value).strip()
 
 
