@@ -1266,3 +1266,16 @@ def test_a_patient_id_of_thousands_of_characters_is_rejected_without_it(tmp_path
     assert info.value.reason == "PatientID of 5000 characters (DICOM's LO holds 64; at most 1024 are read)"
     assert info.value.identity is None  # (its row does not carry it either)
     assert read_record(write(tmp_path, name="b.dcm", edit=lambda ds: setattr(ds, "PatientID", "P" * 250))).patient_id == "P" * 250
+
+
+@pytest.mark.parametrize("keyword", ["StudyInstanceUID", "SeriesInstanceUID"])
+def test_a_study_or_series_uid_that_no_dicom_object_can_hold_is_rejected(tmp_path: Path, keyword: str) -> None:
+    """The study and series UIDs are copied into the image's SEG and SR: a 5-million-character
+    one made 10 MB objects no PACS takes."""
+
+    def edit(ds: Dataset) -> None:
+        setattr(ds, keyword, "1.2." + "9" * 300)
+
+    with pytest.raises(RejectedInput) as info:
+        read_record(write(tmp_path, edit=edit))
+    assert info.value.reason == f"{keyword} of 304 characters (a UID holds at most 64)"

@@ -257,7 +257,8 @@ def _record_from_header(path_str: str, ds: Dataset) -> ImageRecord:
     if PIXEL_DATA not in ds:
         raise RejectedInput(path_str, where_cut(path_str) or _no_pixel_data(path_str, ds))
     _check_ultrasound(path_str, ds)
-    _check_uid(path_str, tag_text(ds, "SOPInstanceUID"))
+    for keyword in ("SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID"):
+        _check_uid(path_str, keyword, tag_text(ds, keyword))
     if len(patient := tag_text(ds, "PatientID")) > MAX_PATIENT_ID_CHARS:
         raise RejectedInput(path_str, f"PatientID of {len(patient)} characters (DICOM's LO holds 64; at most "
                             f"{MAX_PATIENT_ID_CHARS} are read)")  # fmt: skip
@@ -539,17 +540,19 @@ def _check_ultrasound(path: str, ds: Dataset) -> None:
         )
 
 
-def _check_uid(path: str, uid: str) -> None:
-    """Reject a SOP Instance UID that cannot name the image's output files (``masks/<uid>_0.png``,
-    ``dicom/<uid>_sr.dcm``): one holding ``/`` wrote them outside the output folder, a
-    300-character one stopped the run ("File name too long"). Digits and dots, and the letters,
-    ``_`` and ``-`` some scanners write against the standard, are read."""
+def _check_uid(path: str, keyword: str, uid: str) -> None:
+    """Reject a UID that cannot name the image's output files (the SOP Instance UID:
+    ``masks/<uid>_0.png``, ``dicom/<uid>_sr.dcm``) or be copied into its DICOM SEG and SR (the
+    study and series UIDs): one holding ``/`` wrote them outside the output folder, a
+    300-character one stopped the run ("File name too long"), a 5-million-character study UID
+    made 10 MB SEGs no PACS takes. Digits and dots, and the letters, ``_`` and ``-`` some
+    scanners write against the standard, are read."""
     if len(uid) > 64:
-        raise RejectedInput(path, f"SOPInstanceUID of {len(uid)} characters (a UID holds at most 64)")
+        raise RejectedInput(path, f"{keyword} of {len(uid)} characters (a UID holds at most 64)")
     odd = next((ch for ch in uid if not (ch.isascii() and (ch.isalnum() or ch in "._-"))), None)
     if odd is not None:
         raise RejectedInput(
-            path, printable(f"SOPInstanceUID {uid!r} holds {odd!r}: a UID is digits and dots, it names the output files")
+            path, printable(f"{keyword} {uid!r} holds {odd!r}: a UID is digits and dots, it names the output files")
         )
 
 
