@@ -614,7 +614,7 @@ def _sorted_out(r: ImageResult, decision_of: Callable[[Follicle], Decision | Non
         if d is None:
             unsure.append(u)
         elif d.decision == FOLLICLE:
-            follicles.append(u)
+            follicles.append(replace(u, kind=""))  # a reported follicle now, as a joined sweep's
             changes.append(d)
     follicles.sort(key=lambda f: f.follicle_id)
     return follicles, unsure, changes

@@ -353,17 +353,22 @@ def result_from_dict(d: dict[str, Any]) -> ImageResult:
     )
 
 
+def _kind_from_score(score: float) -> str:
+    """A candidate's kind in a state written before it was kept: only the tube rule leaves out a
+    candidate the network is sure of."""
+    return KIND_TUBE if score >= MIN_FOLLICLE_SCORE else KIND_UNSURE
+
+
 def _unsure(items: list[dict], n_follicles: int, sop_uid: str) -> tuple[Follicle, ...]:
     """Unsure candidates as stored. A state written before they were numbered and measured as
     follicles kept their largest sections only: numbered on after the follicles, each measured
     as a still's follicle is (one frame, the third axis taken from d2). A state written before
-    their ``kind`` was kept (2026-12-07) gets it from the score, the one place it is told so:
-    only the tube rule leaves out a candidate the network is sure of."""
+    their ``kind`` was kept (2026-12-07) gets it from the score (:func:`_kind_from_score`)."""
     unsure = []
     for k, u in enumerate(items, start=n_follicles + 1):
         best = _section(u.get("best", u))
         assert best is not None
-        kind = u.get("kind") or (KIND_TUBE if best.score >= MIN_FOLLICLE_SCORE else KIND_UNSURE)
+        kind = u.get("kind") or _kind_from_score(best.score)
         if "best" in u:
             unsure.append(Follicle(**{**u, "best": best, "kind": kind}))
         else:

@@ -304,6 +304,10 @@ class ImageResult:
     # (state.OUTLINES_FORMAT)
     outlines: tuple[tuple[int, int, tuple[int, ...]], ...] | None = None
 
+    def __post_init__(self) -> None:
+        if any(not u.kind for u in self.unsure):  # the flags, worksheet and overlay words read it
+            raise ValueError(f"{self.path}: a review candidate without its kind (unsure or tube)")
+
     def analysed_record(self) -> ImageRecord:
         """The record of a result that has one, for code handed only such results (an ok
         result's, an ovary-visit's images): a type checker then knows it is there."""

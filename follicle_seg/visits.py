@@ -191,7 +191,7 @@ def build_tables(
     dict of str to pandas.DataFrame
         Keys ``images``, ``follicles``, ``ovaries``, ``visits``, ``response``, each with exactly
         the columns of :data:`COLUMNS`, in order; ``candidates`` (:data:`CANDIDATE_COLUMNS`: the
-        unsure candidates nobody decided), ``review_reasons`` (:data:`REASON_COLUMNS`: why each
+        unsure candidates and tubes nobody decided), ``review_reasons`` (:data:`REASON_COLUMNS`: why each
         ovary-visit that needs review does); with review decisions also ``review_log``.
 
     Raises

@@ -779,7 +779,7 @@ def test_a_review_writes_the_seg_again_as_decided_and_the_sr_names_the_networks_
     candidate_box = np.array([[40, 60], [54, 60], [54, 74], [40, 74]], float)
     outlines = {0: [*_outlines()[0], (3, candidate_box)]}
     uid = result.record.sop_instance_uid
-    result = _kept(dataclasses.replace(result, key_frames=(0,), unsure=(Follicle(3, uid, candidate, 1, None, None),)),
+    result = _kept(dataclasses.replace(result, key_frames=(0,), unsure=(Follicle(3, uid, candidate, 1, None, None, kind="unsure"),)),
                    outlines)  # fmt: skip
     seg = write_seg(still, _labels(), tmp_path / "dicom" / f"{uid}_seg.dcm", laterality="L")
     sr = write_measurements(tmp_path, result)

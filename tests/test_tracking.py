@@ -171,6 +171,15 @@ def test_each_candidate_s_kind_is_a_column_of_candidates_and_words_the_worksheet
         "tube through the sweep", "network unsure"]  # highest score first
     reasons = tables["review_reasons"].set_index("flag")["reason"]
     assert reasons[FLAG_LOW_CONFIDENCE].endswith("(2? on frame 5 (index 4))") and reasons[FLAG_TUBE].endswith("(3? on frame 1 (index 0))")
+    # the words follow the kind, not the score: the kinds swapped, the 0.7 candidate reads a tube
+    swapped = tuple(replace(u, kind=KIND_TUBE if u.kind == KIND_UNSURE else KIND_UNSURE) for u in result.unsure)
+    tables = build_tables([replace(result, unsure=swapped)])
+    assert [w.split(" (")[0] for w in worksheet(tables)["why"] if w.endswith("follicle or not_follicle?")] == [
+        "network unsure", "tube through the sweep"]
+    reasons = tables["review_reasons"].set_index("flag")["reason"]
+    assert reasons[FLAG_LOW_CONFIDENCE].endswith("(3? on frame 1 (index 0))") and reasons[FLAG_TUBE].endswith("(2? on frame 5 (index 4))")
+    with pytest.raises(ValueError, match="a review candidate without its kind"):  # not a KeyError('') at the tables
+        replace(result, unsure=(replace(result.unsure[0], kind=""),))
 
 
 def test_a_large_follicle_in_a_short_sweep_is_not_taken_for_a_tube():
