@@ -1619,3 +1619,25 @@ def test_the_summary_of_a_run_whose_every_file_failed_does_not_say_nothing_was_l
     assert line == "4 files: 0 ok, 0 rejected, 4 failed (0 already done); no frame segmented, tables rebuilt in 1.0 s"
     resumed = RunSummary(out=Path("o"), inputs=4, ok=4, resumed=4, seconds=1.0).line()
     assert resumed.endswith("(4 already done); nothing left to analyse, tables rebuilt in 1.0 s")
+
+
+def test_images_without_a_sop_instance_uid_are_each_analysed_under_a_uid_of_their_contents(tmp_path):
+    """Two images of two patients, neither with a SOPInstanceUID, were one SOP instance "": the
+    second was rejected as a duplicate of the first. Each is named by a UID made from its file's
+    contents now, said in its reason; a copy of one is still its duplicate."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for name, patient in (("a.dcm", "E1"), ("b.dcm", "E2")):
+        ds = pydicom.dcmread(SAMPLES / "mono_left.dcm")
+        del ds.SOPInstanceUID
+        ds.PatientID = patient
+        ds.save_as(inputs / name, enforce_file_format=False)
+    shutil.copy(inputs / "a.dcm", inputs / "c.dcm")
+    run([inputs], RunOptions(out=tmp_path / "out", workers=1, overlays=False, report=False))
+    images = pd.read_csv(tmp_path / "out" / "images.csv", dtype=str, keep_default_na=False).set_index("path")
+    a, b, c = (images.loc[str(inputs / n)] for n in ("a.dcm", "b.dcm", "c.dcm"))
+    assert (a["status"], b["status"], c["status"]) == ("ok", "ok", "rejected")
+    assert a["sop_instance_uid"] != b["sop_instance_uid"] and a["sop_instance_uid"].startswith("1.2.826.0.1.3680043.8.498.")
+    assert f"no SOPInstanceUID (0008,0018): named {a['sop_instance_uid']} from its contents" in a["reason"]
+    assert "DICOM SEG/SR not written" in a["reason"] and c["reason"].startswith(f"duplicate SOP instance {a['sop_instance_uid']}")
+    assert set(pd.read_csv(tmp_path / "out" / "ovaries.csv", dtype=str)["patient_id"]) == {"E1", "E2"}

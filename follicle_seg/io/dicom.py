@@ -24,10 +24,11 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.errors import BytesLengthException
 from pydicom.pixels import get_decoder, iter_pixels, pixel_array
-from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, JPEGExtended12Bit
+from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, JPEGExtended12Bit, generate_uid
 from pydicom.valuerep import DT
 
 from follicle_seg.errors import RejectedInput, brief, one_line, printable
+from follicle_seg.filehash import file_sha256
 from follicle_seg.io.calibration import (
     UltrasoundRegion,
     choose_calibration,
@@ -302,9 +303,13 @@ def _record_from_header(path_str: str, ds: Dataset) -> ImageRecord:
             panes.append(Pane(pane_box, _checked_calibration(path_str, r, *spacings, box=pane_box, pane=len(panes) + 2)))
     side, side_source = _side(ds)
     study_date, date_tag = dated_by(ds)
+    sop_uid, named = tag_text(ds, "SOPInstanceUID"), ""
+    if not sop_uid:
+        sop_uid = stand_in_uid(path_str)
+        named = f"no SOPInstanceUID (0008,0018): named {sop_uid} from its contents"
     return ImageRecord(
         path=path_str,
-        sop_instance_uid=tag_text(ds, "SOPInstanceUID"),
+        sop_instance_uid=sop_uid,
         sop_class_uid=tag_text(ds, "SOPClassUID"),
         modality=tag_text(ds, "Modality"),
         patient_id=tag_text(ds, "PatientID"),
@@ -329,8 +334,17 @@ def _record_from_header(path_str: str, ds: Dataset) -> ImageRecord:
         acquired_s=acquired_at(ds),
         other_panes=tuple(panes),
         date_tag=date_tag,
-        note="; ".join(words for words in (misfit, rivals, unused, grey_note(ds)) if words),
+        note="; ".join(words for words in (named, misfit, rivals, unused, grey_note(ds)) if words),
     )
+
+
+def stand_in_uid(path: str) -> str:
+    """The SOP instance UID of an image whose header has none, made from the file's contents: its
+    outputs, run-state rows and review decisions are named by it (with none, two such images of
+    two patients were one SOP instance, the second rejected as a duplicate of the first), and a
+    copy of the file is the same image. Only the file has it: no DICOM object is written for such
+    an image (nothing could refer to it in an archive)."""
+    return str(generate_uid(entropy_srcs=["no SOPInstanceUID", file_sha256(path)]))
 
 
 def _checked_calibration(
