@@ -159,21 +159,23 @@ class StateStore:
 
     def check_analysis(self, identity: dict[str, str]) -> None:
         """Keep results of one analysis only: ``identity`` names it (network weights, package
-        version, pseudonymisation). A store holding results of another one refuses to resume,
-        since its tables would mix two models or two sets of patient ids; an empty store, one of
-        rejected or failed files only (forgotten, to be read again), or one written before
-        identities were kept, takes this one.
+        version and source, pseudonymisation). A store holding results of another one refuses to
+        resume, since its tables would mix two models, two builds of the program or two sets of
+        patient ids, and so does one holding results written before identities were kept (by
+        an unknown build and network); an empty store, or one of rejected or failed files only
+        (forgotten, to be read again), takes this one.
 
         Raises
         ------
         OutputError
-            When the store holds results and was written by another analysis.
+            When the store holds results and was written by another analysis, or by an unknown one.
         """
         stored = self._analysis()
         analysed = self._db.execute("SELECT count(*) FROM inputs WHERE status = 'ok'").fetchone()[0]
-        if stored is not None and stored != identity and not analysed:
+        if stored != identity and not analysed:
             self.reset()  # rejected and failed files only: read again under the new analysis
-        elif stored is not None and stored != identity:
+        elif stored != identity:
+            stored = stored or {}
             differ = "; ".join(
                 f"{name} {stored.get(name, 'unknown')} then, {identity.get(name, 'unknown')} now"
                 for name in sorted(set(stored) | set(identity))

@@ -967,10 +967,14 @@ def test_a_resumed_run_never_mixes_results_of_other_weights_or_pseudonyms(study,
         path.write_bytes(b"half")
     run([inputs], replace(plain, pseudonymize=key))
     assert not any(path.exists() for path in left)
-    # a store written before identities were kept takes the current one
+    # a store written before identities were kept holds results of an unknown program and network
+    analysed = _tables(out)["images"]
     with sqlite3.connect(out / "run_state.sqlite") as db:
-        db.execute("DELETE FROM meta")
-    assert run([inputs], replace(plain, pseudonymize=key)).resumed == 2
+        db.execute("DELETE FROM meta WHERE name = 'analysis'")
+    with pytest.raises(OutputError, match=r"another analysis \(follicle_seg unknown then, .* now; .*weights unknown then"):
+        run([inputs], replace(plain, pseudonymize=key))
+    pd.testing.assert_frame_equal(_tables(out)["images"], analysed)  # nothing was touched
+    assert run([inputs], replace(plain, pseudonymize=key, resume=False)).resumed == 0
 
 
 def test_a_file_analysed_again_leaves_no_output_of_its_earlier_analysis(study, tmp_path):

@@ -207,6 +207,15 @@ def test_a_store_of_rejected_files_only_takes_another_analysis(tmp_path):
         store.check_analysis({"weights": "c"})
 
 
+def test_results_stored_before_identities_were_kept_are_not_resumed(tmp_path):
+    """Such a store was taken by any analysis: results of network 0.3.0 stayed beside 0.4.0's."""
+    store = StateStore(tmp_path / "s.sqlite")
+    store.record("abc", _result())
+    with pytest.raises(OutputError, match=r"another analysis \(weights unknown then, a now\); rerun with --no-resume"):
+        store.check_analysis({"weights": "a"})
+    assert len(store) == 1  # kept for --no-resume to clear
+
+
 def test_a_full_disk_is_said_as_such_not_as_a_corrupt_state(tmp_path, monkeypatch):
     import sqlite3
 
