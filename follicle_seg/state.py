@@ -68,6 +68,16 @@ class CorruptState(OutputError):
     """The run-state file is not a database (``--no-resume`` makes it anew)."""
 
 
+class OtherAnalysis(OutputError):
+    """The run state of ``folder`` holds results of another analysis (``differ`` says how it
+    differs); ``--no-resume`` analyses every file again."""
+
+    def __init__(self, folder: Path, differ: str) -> None:
+        super().__init__(f"{folder}: holds the results of another analysis ({differ}); rerun with "
+                         "--no-resume to analyse every file again, or choose another --out")  # fmt: skip
+        self.folder, self.differ = folder, differ
+
+
 #: A ``meta`` row: the series descriptions an earlier version stored are blanked (:meth:`StateStore._scrub`).
 _SCRUBBED = "series descriptions blanked"
 
@@ -167,7 +177,7 @@ class StateStore:
 
         Raises
         ------
-        OutputError
+        OtherAnalysis
             When the store holds results and was written by another analysis, or by an unknown one.
         """
         stored = self._analysis()
@@ -181,10 +191,7 @@ class StateStore:
                 for name in sorted(set(stored) | set(identity))
                 if stored.get(name) != identity.get(name)
             )
-            raise OutputError(
-                f"{self.path.parent}: holds the results of another analysis ({differ}); rerun with "
-                "--no-resume to analyse every file again, or choose another --out"
-            )
+            raise OtherAnalysis(self.path.parent, differ)
         self._write("INSERT OR REPLACE INTO meta (name, value) VALUES ('analysis', ?)", (json.dumps(identity, sort_keys=True),))
 
     def _analysis(self) -> dict[str, str] | None:

@@ -1180,7 +1180,7 @@ def test_an_interrupted_run_says_it_can_go_on_and_logs_it(study, tmp_path, monke
     assert "WARNING run interrupted: the files finished are kept" in (out / "run.log").read_text()
 
 
-def test_the_demo_says_where_its_report_is_and_how_to_apply_a_review(tmp_path):
+def test_the_demo_says_where_its_report_is_and_how_to_apply_a_review(tmp_path, monkeypatch):
     out = tmp_path / "demo"
     result = CliRunner().invoke(app, ["demo", "--out", str(out), "--patients", "1", "--visits", "1"])
     assert result.exit_code == 0, result.output
@@ -1192,6 +1192,13 @@ def test_the_demo_says_where_its_report_is_and_how_to_apply_a_review(tmp_path):
     shutil.copy(out / "results" / "review_worksheet.csv", out / "results" / "review.csv")  # undecided: no decisions
     again = CliRunner().invoke(app, command)
     assert again.exit_code == 0 and "nothing left to analyse" in again.output, again.output
+    # the demo again after an upgrade: it said "rerun with --no-resume", an option the demo lacks
+    monkeypatch.setattr("follicle_seg.pipeline.source_sha256", lambda root: "0" * 64)
+    upgraded = CliRunner().invoke(app, ["demo", "--out", str(out), "--patients", "1", "--visits", "1"])
+    assert upgraded.exit_code == 0, upgraded.output
+    assert re.search(r"results: results of another analysis \(follicle_seg source [0-9a-f]{16} then, 0{16} now\): "
+                     r"analysed afresh", upgraded.output)  # fmt: skip
+    assert ", no resume, " in (out / "results" / "run.log").read_text()
 
 
 def test_a_cohort_file_that_misses_a_scanned_patient_or_lists_an_unscanned_one_is_said(study, clean_run, tmp_path):
