@@ -29,6 +29,7 @@ CREATE TABLE IF NOT EXISTS inputs (
     status TEXT NOT NULL,
     result TEXT NOT NULL,
     seq INTEGER NOT NULL,
+    analysis TEXT,
     PRIMARY KEY (path, sha256)
 );
 CREATE INDEX IF NOT EXISTS inputs_sop ON inputs (sop_instance_uid);
@@ -46,9 +47,11 @@ CREATE TABLE IF NOT EXISTS hashes (
 """
 
 
-#: How a result is stored: its sequence number the largest so far plus one (from the index on seq).
-RECORD = ("INSERT OR REPLACE INTO inputs (path, sha256, sop_instance_uid, status, result, seq) "
-          "VALUES (?, ?, ?, ?, ?, (SELECT coalesce(max(seq), 0) + 1 FROM inputs))")  # fmt: skip
+#: How a result is stored: its sequence number the largest so far plus one (from the index on seq),
+#: and the analysis it was made by (:meth:`StateStore.check_analysis`; a build that does not know
+#: the column, an older one run into the folder, leaves it empty).
+RECORD = ("INSERT OR REPLACE INTO inputs (path, sha256, sop_instance_uid, status, result, seq, analysis) "
+          "VALUES (?, ?, ?, ?, ?, (SELECT coalesce(max(seq), 0) + 1 FROM inputs), ?)")  # fmt: skip
 
 
 def stored_analysis(path: str | Path) -> dict[str, str] | None:
@@ -93,11 +96,14 @@ class StateStore:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        self._identity: str | None = None  # the analysis results are recorded under (check_analysis)
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+            if "analysis" not in {row[1] for row in self._db.execute("PRAGMA table_info(inputs)")}:
+                self._db.execute("ALTER TABLE inputs ADD COLUMN analysis TEXT")  # a state of an earlier version
             self._db.execute("SELECT count(*) FROM inputs").fetchone()
             self._scrub()
         except sqlite3.OperationalError as exc:  # a full disk, no permission: the file may be sound
@@ -172,8 +178,9 @@ class StateStore:
         version and source, pseudonymisation). A store holding results of another one refuses to
         resume, since its tables would mix two models, two builds of the program or two sets of
         patient ids, and so does one holding results written before identities were kept (by
-        an unknown build and network); an empty store, or one of rejected or failed files only
-        (forgotten, to be read again), takes this one.
+        an unknown build and network), or results an older build recorded into it since (its
+        identity unchanged: that build does not know it); an empty store, or one of rejected or
+        failed files only (forgotten, to be read again), takes this one.
 
         Raises
         ------
@@ -192,7 +199,12 @@ class StateStore:
                 if stored.get(name) != identity.get(name)
             )
             raise OtherAnalysis(self.path.parent, differ)
-        self._write("INSERT OR REPLACE INTO meta (name, value) VALUES ('analysis', ?)", (json.dumps(identity, sort_keys=True),))
+        self._identity = json.dumps(identity, sort_keys=True)
+        (others,) = self._db.execute("SELECT count(*) FROM inputs WHERE status = 'ok' AND analysis IS NOT ?",
+                                     (self._identity,)).fetchone()  # fmt: skip
+        if others:
+            raise OtherAnalysis(self.path.parent, f"{others} result(s) recorded since by an older build of follicle_seg")
+        self._write("INSERT OR REPLACE INTO meta (name, value) VALUES ('analysis', ?)", (self._identity,))
 
     def _analysis(self) -> dict[str, str] | None:
         """The analysis identity kept, None when none is (or it cannot be read: taken as none)."""
@@ -275,7 +287,7 @@ class StateStore:
         sop = result.record.sop_instance_uid if result.record else None
         payload = json.dumps(result_to_dict(result), allow_nan=False, separators=(",", ":"))
         try:
-            self._db.execute(RECORD, (result.path, sha256, sop, result.status, payload))
+            self._db.execute(RECORD, (result.path, sha256, sop, result.status, payload, self._identity))
         except sqlite3.OperationalError as exc:  # a full disk: the run stops, what is recorded stays
             raise OutputError(f"{self.path}: cannot record a result ({exc})") from exc
 

@@ -131,7 +131,7 @@ def test_recording_a_result_does_not_scan_the_whole_store(tmp_path):
     store.record("h1", _result())
     from follicle_seg.state import RECORD
 
-    plan = " ".join(str(row) for row in store._db.execute(f"EXPLAIN QUERY PLAN {RECORD}", ("p", "h", "1", "ok", "{}")))
+    plan = " ".join(str(row) for row in store._db.execute(f"EXPLAIN QUERY PLAN {RECORD}", ("p", "h", "1", "ok", "{}", None)))
     assert "INDEX inputs_seq" in plan, plan
 
 
@@ -231,6 +231,21 @@ def test_results_stored_before_identities_were_kept_are_not_resumed(tmp_path):
     with pytest.raises(OutputError, match=r"another analysis \(weights unknown then, a now\); rerun with --no-resume"):
         store.check_analysis({"weights": "a"})
     assert len(store) == 1  # kept for --no-resume to clear
+
+
+def test_results_an_older_build_recorded_since_are_not_resumed(tmp_path):
+    """A build of before 2026-12-06 run into a folder this one wrote (a scheduled job left on the
+    old install) stores the new visits' results beside this build's, leaving its identity as it
+    was: they were resumed afterwards (ovary volume 0.92 ml where this build measures 1.64)."""
+    store = StateStore(tmp_path / "s.sqlite")
+    store.check_analysis({"weights": "a"})
+    store.record("abc", _result())
+    store.check_analysis({"weights": "a"})  # the same analysis resumes
+    store._db.execute("INSERT INTO inputs (path, sha256, sop_instance_uid, status, result, seq) "
+                      "VALUES ('new.dcm', 'def', '1.2.3.9', 'ok', '{}', 9)")  # (the columns an older build knows)
+    with pytest.raises(OutputError, match=r"another analysis \(1 result\(s\) recorded since by an older build of "
+                                          r"follicle_seg\); rerun with --no-resume"):  # fmt: skip
+        store.check_analysis({"weights": "a"})
 
 
 def test_a_full_disk_is_said_as_such_not_as_a_corrupt_state(tmp_path, monkeypatch):
