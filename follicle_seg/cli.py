@@ -12,6 +12,7 @@ import logging
 import os
 import shlex
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
@@ -223,6 +224,7 @@ def demo(
         follicle-seg demo --out demo_out
     """
     from follicle_seg.errors import FollicleSegError
+    from follicle_seg.state import OtherAnalysis
     from follicle_seg.synth.study import write_study
 
     study = out / "study"
@@ -234,7 +236,11 @@ def demo(
         raise typer.Exit(2) from None
     options = RunOptions(out=out / "results", cohort=study / "cohort.csv")
     try:
-        summary = _run_with_progress([study / "dicom"], options)
+        try:
+            summary = _run_with_progress([study / "dicom"], options)
+        except OtherAnalysis as exc:  # an earlier demo's, by another build: this one's made afresh
+            typer.echo(f"{exc.folder}: results of another analysis ({exc.differ}): analysed afresh")
+            summary = _run_with_progress([study / "dicom"], replace(options, resume=False))
     except FollicleSegError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Callable, Iterable
 from follicle_seg import __version__
 from follicle_seg.engine import DICOM_NOT_WRITTEN, Engine, load_segmenter
 from follicle_seg.errors import FollicleSegError, ModelError, OutputError, os_reason, printable, said
-from follicle_seg.filehash import file_sha256
+from follicle_seg.filehash import file_sha256, source_sha256
 from follicle_seg.intake import Anonymise, Input, header_pass, unchanged
 from follicle_seg.interrupt import Terminated
 from follicle_seg.io import discover
@@ -177,24 +177,26 @@ INTERRUPTED = "the files finished are kept; the same command goes on where it st
 
 
 def _analysis_identity(network: Network, key: bytes | None) -> dict[str, str]:
-    """What makes two runs' results comparable: the network's weights, the package version, and
-    the pseudonymisation key (a pseudonym of a fixed text stands for it; the key is never kept)."""
+    """What makes two runs' results comparable: the network's weights, the package version and
+    source (the version number alone stayed 0.1.0 through every change of the analysis), and the
+    pseudonymisation key (a pseudonym of a fixed text stands for it; the key is never kept)."""
     return {
         "weights": network.weights_sha256,
         "follicle_seg": __version__,
+        "follicle_seg source": source_sha256(Path(__file__).parent)[:16],
         "pseudonyms": pseudonym("run state", key) if key is not None else "none",
     }
 
 
-def _described(options: RunOptions, inputs: list, network: Network) -> list[str]:
+def _described(options: RunOptions, inputs: list, network: Network, source: str) -> list[str]:
     """What run.log keeps of how a run was made (the audit trail of its tables): its inputs, its
-    outputs and options, the program's version and the network's (its bundle version and the
-    first 16 hex digits of its weights' SHA-256)."""
+    outputs and options, the program's version and ``source`` hash, and the network's (its bundle
+    version and the first 16 hex digits of its weights' SHA-256)."""
     outputs = [name for name, on in (("overlays", options.overlays), ("dicom", options.dicom), ("report", options.report),
                                      ("masks", options.save_masks), ("whole frames", options.whole_frames)) if on]  # fmt: skip
     return [
         "inputs: " + ", ".join(printable(os.path.abspath(p)) for p in inputs),
-        f"follicle_seg {__version__}; network {network.version}, weights {printable(str(weights_of(options)))} "
+        f"follicle_seg {__version__} (source {source}); network {network.version}, weights {printable(str(weights_of(options)))} "
         f"(sha256 {network.weights_sha256}{'' if options.weights else ', shipped'})",
         f"options: device {options.device}, batch size {options.batch_size}, workers {options.workers}, "
         f"executor {options.executor}, {'resume' if options.resume else 'no resume'}, "
@@ -236,9 +238,10 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
             remove_outputs(options.out)
             remove_tables(options.out)
         network = network_of(options)  # (its weights hashed once a run)
-        store.check_analysis(_analysis_identity(network, key))
+        identity = _analysis_identity(network, key)
+        store.check_analysis(identity)
         log.info("run started: %d files under %d input path(s)", len(paths), len(inputs))
-        for line in _described(options, inputs, network):
+        for line in _described(options, inputs, network, identity["follicle_seg source"]):
             log.info("%s", line)
         for index in indexes:
             log.info("%s", said(str(index), "a DICOMDIR (an index of the folder's files, read themselves): not analysed"))

@@ -29,6 +29,7 @@ CREATE TABLE IF NOT EXISTS inputs (
     status TEXT NOT NULL,
     result TEXT NOT NULL,
     seq INTEGER NOT NULL,
+    analysis TEXT,
     PRIMARY KEY (path, sha256)
 );
 CREATE INDEX IF NOT EXISTS inputs_sop ON inputs (sop_instance_uid);
@@ -46,9 +47,11 @@ CREATE TABLE IF NOT EXISTS hashes (
 """
 
 
-#: How a result is stored: its sequence number the largest so far plus one (from the index on seq).
-RECORD = ("INSERT OR REPLACE INTO inputs (path, sha256, sop_instance_uid, status, result, seq) "
-          "VALUES (?, ?, ?, ?, ?, (SELECT coalesce(max(seq), 0) + 1 FROM inputs))")  # fmt: skip
+#: How a result is stored: its sequence number the largest so far plus one (from the index on seq),
+#: and the analysis it was made by (:meth:`StateStore.check_analysis`; a build that does not know
+#: the column, an older one run into the folder, leaves it empty).
+RECORD = ("INSERT OR REPLACE INTO inputs (path, sha256, sop_instance_uid, status, result, seq, analysis) "
+          "VALUES (?, ?, ?, ?, ?, (SELECT coalesce(max(seq), 0) + 1 FROM inputs), ?)")  # fmt: skip
 
 
 def stored_analysis(path: str | Path) -> dict[str, str] | None:
@@ -68,6 +71,16 @@ class CorruptState(OutputError):
     """The run-state file is not a database (``--no-resume`` makes it anew)."""
 
 
+class OtherAnalysis(OutputError):
+    """The run state of ``folder`` holds results of another analysis (``differ`` says how it
+    differs); ``--no-resume`` analyses every file again."""
+
+    def __init__(self, folder: Path, differ: str) -> None:
+        super().__init__(f"{folder}: holds the results of another analysis ({differ}); rerun with "
+                         "--no-resume to analyse every file again, or choose another --out")  # fmt: skip
+        self.folder, self.differ = folder, differ
+
+
 #: A ``meta`` row: the series descriptions an earlier version stored are blanked (:meth:`StateStore._scrub`).
 _SCRUBBED = "series descriptions blanked"
 
@@ -83,11 +96,14 @@ class StateStore:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        self._identity: str | None = None  # the analysis results are recorded under (check_analysis)
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+            if "analysis" not in {row[1] for row in self._db.execute("PRAGMA table_info(inputs)")}:
+                self._db.execute("ALTER TABLE inputs ADD COLUMN analysis TEXT")  # a state of an earlier version
             self._db.execute("SELECT count(*) FROM inputs").fetchone()
             self._scrub()
         except sqlite3.OperationalError as exc:  # a full disk, no permission: the file may be sound
@@ -159,31 +175,36 @@ class StateStore:
 
     def check_analysis(self, identity: dict[str, str]) -> None:
         """Keep results of one analysis only: ``identity`` names it (network weights, package
-        version, pseudonymisation). A store holding results of another one refuses to resume,
-        since its tables would mix two models or two sets of patient ids; an empty store, one of
-        rejected or failed files only (forgotten, to be read again), or one written before
-        identities were kept, takes this one.
+        version and source, pseudonymisation). A store holding results of another one refuses to
+        resume, since its tables would mix two models, two builds of the program or two sets of
+        patient ids, and so does one holding results written before identities were kept (by
+        an unknown build and network), or results an older build recorded into it since (its
+        identity unchanged: that build does not know it); an empty store, or one of rejected or
+        failed files only (forgotten, to be read again), takes this one.
 
         Raises
         ------
-        OutputError
-            When the store holds results and was written by another analysis.
+        OtherAnalysis
+            When the store holds results and was written by another analysis, or by an unknown one.
         """
         stored = self._analysis()
         analysed = self._db.execute("SELECT count(*) FROM inputs WHERE status = 'ok'").fetchone()[0]
-        if stored is not None and stored != identity and not analysed:
+        if stored != identity and not analysed:
             self.reset()  # rejected and failed files only: read again under the new analysis
-        elif stored is not None and stored != identity:
+        elif stored != identity:
+            stored = stored or {}
             differ = "; ".join(
                 f"{name} {stored.get(name, 'unknown')} then, {identity.get(name, 'unknown')} now"
                 for name in sorted(set(stored) | set(identity))
                 if stored.get(name) != identity.get(name)
             )
-            raise OutputError(
-                f"{self.path.parent}: holds the results of another analysis ({differ}); rerun with "
-                "--no-resume to analyse every file again, or choose another --out"
-            )
-        self._write("INSERT OR REPLACE INTO meta (name, value) VALUES ('analysis', ?)", (json.dumps(identity, sort_keys=True),))
+            raise OtherAnalysis(self.path.parent, differ)
+        self._identity = json.dumps(identity, sort_keys=True)
+        (others,) = self._db.execute("SELECT count(*) FROM inputs WHERE status = 'ok' AND analysis IS NOT ?",
+                                     (self._identity,)).fetchone()  # fmt: skip
+        if others:
+            raise OtherAnalysis(self.path.parent, f"{others} result(s) recorded since by an older build of follicle_seg")
+        self._write("INSERT OR REPLACE INTO meta (name, value) VALUES ('analysis', ?)", (self._identity,))
 
     def _analysis(self) -> dict[str, str] | None:
         """The analysis identity kept, None when none is (or it cannot be read: taken as none)."""
@@ -269,7 +290,7 @@ class StateStore:
         sop = result.record.sop_instance_uid if result.record else None
         payload = json.dumps(result_to_dict(result), allow_nan=False, separators=(",", ":"))
         try:
-            self._db.execute(RECORD, (result.path, sha256, sop, result.status, payload))
+            self._db.execute(RECORD, (result.path, sha256, sop, result.status, payload, self._identity))
         except sqlite3.OperationalError as exc:  # a full disk: the run stops, what is recorded stays
             raise OutputError(f"{self.path}: cannot record a result ({exc})") from exc
 

@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 
 from follicle_seg.cli import app
 from follicle_seg.errors import FollicleSegError
-from follicle_seg.filehash import file_sha256
+from follicle_seg.filehash import file_sha256, source_sha256
 from follicle_seg.pipeline import RunOptions, run
 from follicle_seg.synth.study import write_study
 from script_module import load_script  # tests/ is on sys.path
@@ -734,6 +734,7 @@ def test_run_log_says_where_the_time_went(clean_run):
 def test_run_log_keeps_how_the_run_was_made(clean_run, study):
     """The audit trail of the tables: inputs, options, the program's and the network's versions,
     the device and precision used (it said ``on cpu``, or ``on cuda`` for a mixed-precision run)."""
+    import follicle_seg
     from follicle_seg import __version__
     from follicle_seg.model.paths import METADATA, WEIGHTS, shipped_bundle_root
 
@@ -741,7 +742,9 @@ def test_run_log_keeps_how_the_run_was_made(clean_run, study):
     version = json.loads((shipped_bundle_root() / METADATA).read_text())["version"]
     sha = file_sha256(shipped_bundle_root() / WEIGHTS)[:16]
     assert f"inputs: {os.path.abspath(study / 'dicom')}" in text  # as typed once: no working folder said
-    assert f"follicle_seg {__version__}; network {version}, weights " in text and f"(sha256 {sha}, shipped)" in text
+    source = source_sha256(Path(follicle_seg.__file__).parent)[:16]  # this build, under one version number
+    assert f"follicle_seg {__version__} (source {source}); network {version}, weights " in text
+    assert f"(sha256 {sha}, shipped)" in text
     assert "options: device auto, batch size 8, workers 1, executor local, resume, not pseudonymised, " in text
     assert f"cohort {study / 'cohort.csv'}, outputs: overlays, report" in text
     # the device auto picked and the precision it ran in (mixed precision may change a count)
@@ -929,7 +932,11 @@ def test_a_pseudonymised_run_names_a_rejected_file_whose_header_was_read_by_its_
     assert _leaks(out, [b"P001", b"SECRETTYPIST", b"SECRETNAME"]) == []
 
 
-def test_a_resumed_run_never_mixes_results_of_other_weights_or_pseudonyms(study, tmp_path):
+def test_a_resumed_run_never_mixes_results_of_other_weights_or_pseudonyms(study, tmp_path, monkeypatch):
+    """Nor of another build of the program: its version number never changed (0.1.0 from the first
+    commit on), so an OUT written by an earlier build resumed with its results beside the new
+    visits' (ovary volumes 3.03 ml where the current code gives 2.53), and one written before
+    identities were kept resumed results of network 0.3.0 (maximum follicle 6.76 mm, 6.94 now)."""
     from follicle_seg.errors import OutputError
 
     inputs = _first_files(study, tmp_path / "in", 2)
@@ -967,10 +974,19 @@ def test_a_resumed_run_never_mixes_results_of_other_weights_or_pseudonyms(study,
         path.write_bytes(b"half")
     run([inputs], replace(plain, pseudonymize=key))
     assert not any(path.exists() for path in left)
-    # a store written before identities were kept takes the current one
+    # another build of the program under the same version number (an upgrade: git pull, pip install -U)
+    analysed = _tables(out)["images"]
+    monkeypatch.setattr("follicle_seg.pipeline.source_sha256", lambda root: "0" * 64)
+    with pytest.raises(OutputError, match=r"another analysis \(follicle_seg source [0-9a-f]{16} then, 0{16} now\)"):
+        run([inputs], replace(plain, pseudonymize=key))
+    monkeypatch.undo()
+    # a store written before identities were kept holds results of an unknown program and network
     with sqlite3.connect(out / "run_state.sqlite") as db:
-        db.execute("DELETE FROM meta")
-    assert run([inputs], replace(plain, pseudonymize=key)).resumed == 2
+        db.execute("DELETE FROM meta WHERE name = 'analysis'")
+    with pytest.raises(OutputError, match=r"another analysis \(follicle_seg unknown then, .* now; .*weights unknown then"):
+        run([inputs], replace(plain, pseudonymize=key))
+    pd.testing.assert_frame_equal(_tables(out)["images"], analysed)  # nothing was touched
+    assert run([inputs], replace(plain, pseudonymize=key, resume=False)).resumed == 0
 
 
 def test_a_file_analysed_again_leaves_no_output_of_its_earlier_analysis(study, tmp_path):
@@ -1164,7 +1180,7 @@ def test_an_interrupted_run_says_it_can_go_on_and_logs_it(study, tmp_path, monke
     assert "WARNING run interrupted: the files finished are kept" in (out / "run.log").read_text()
 
 
-def test_the_demo_says_where_its_report_is_and_how_to_apply_a_review(tmp_path):
+def test_the_demo_says_where_its_report_is_and_how_to_apply_a_review(tmp_path, monkeypatch):
     out = tmp_path / "demo"
     result = CliRunner().invoke(app, ["demo", "--out", str(out), "--patients", "1", "--visits", "1"])
     assert result.exit_code == 0, result.output
@@ -1176,6 +1192,13 @@ def test_the_demo_says_where_its_report_is_and_how_to_apply_a_review(tmp_path):
     shutil.copy(out / "results" / "review_worksheet.csv", out / "results" / "review.csv")  # undecided: no decisions
     again = CliRunner().invoke(app, command)
     assert again.exit_code == 0 and "nothing left to analyse" in again.output, again.output
+    # the demo again after an upgrade: it said "rerun with --no-resume", an option the demo lacks
+    monkeypatch.setattr("follicle_seg.pipeline.source_sha256", lambda root: "0" * 64)
+    upgraded = CliRunner().invoke(app, ["demo", "--out", str(out), "--patients", "1", "--visits", "1"])
+    assert upgraded.exit_code == 0, upgraded.output
+    assert re.search(r"results: results of another analysis \(follicle_seg source [0-9a-f]{16} then, 0{16} now\): "
+                     r"analysed afresh", upgraded.output)  # fmt: skip
+    assert ", no resume, " in (out / "results" / "run.log").read_text()
 
 
 def test_a_cohort_file_that_misses_a_scanned_patient_or_lists_an_unscanned_one_is_said(study, clean_run, tmp_path):

@@ -131,7 +131,7 @@ def test_recording_a_result_does_not_scan_the_whole_store(tmp_path):
     store.record("h1", _result())
     from follicle_seg.state import RECORD
 
-    plan = " ".join(str(row) for row in store._db.execute(f"EXPLAIN QUERY PLAN {RECORD}", ("p", "h", "1", "ok", "{}")))
+    plan = " ".join(str(row) for row in store._db.execute(f"EXPLAIN QUERY PLAN {RECORD}", ("p", "h", "1", "ok", "{}", None)))
     assert "INDEX inputs_seq" in plan, plan
 
 
@@ -196,6 +196,23 @@ def test_file_sha256_matches_hashlib(tmp_path):
     assert file_sha256(p, chunk=4096) == hashlib.sha256(p.read_bytes()).hexdigest()
 
 
+def test_source_sha256_tells_builds_apart(tmp_path):
+    from follicle_seg.filehash import source_sha256
+
+    for root in (tmp_path / "a", tmp_path / "b"):
+        (root / "sub").mkdir(parents=True)
+        (root / "x.py").write_text("X = 1\n")
+        (root / "sub" / "y.py").write_text("Y = 2\n")
+    assert source_sha256(tmp_path / "a") == source_sha256(tmp_path / "b")  # where it lies does not count
+    (tmp_path / "b" / "notes.txt").write_text("not source")
+    assert source_sha256(tmp_path / "a") == source_sha256(tmp_path / "b")
+    (tmp_path / "b" / "sub" / "y.py").write_text("Y = 3\n")
+    assert source_sha256(tmp_path / "a") != source_sha256(tmp_path / "b")
+    (tmp_path / "b" / "sub" / "y.py").rename(tmp_path / "b" / "y.py")  # same bytes, another module
+    (tmp_path / "a" / "sub" / "y.py").write_text("Y = 3\n")
+    assert source_sha256(tmp_path / "a") != source_sha256(tmp_path / "b")
+
+
 def test_a_store_of_rejected_files_only_takes_another_analysis(tmp_path):
     store = StateStore(tmp_path / "s.sqlite")
     store.check_analysis({"weights": "a"})
@@ -205,6 +222,30 @@ def test_a_store_of_rejected_files_only_takes_another_analysis(tmp_path):
     store.record("abc", _result())
     with pytest.raises(OutputError, match="another analysis"):
         store.check_analysis({"weights": "c"})
+
+
+def test_results_stored_before_identities_were_kept_are_not_resumed(tmp_path):
+    """Such a store was taken by any analysis: results of network 0.3.0 stayed beside 0.4.0's."""
+    store = StateStore(tmp_path / "s.sqlite")
+    store.record("abc", _result())
+    with pytest.raises(OutputError, match=r"another analysis \(weights unknown then, a now\); rerun with --no-resume"):
+        store.check_analysis({"weights": "a"})
+    assert len(store) == 1  # kept for --no-resume to clear
+
+
+def test_results_an_older_build_recorded_since_are_not_resumed(tmp_path):
+    """A build of before 2026-12-06 run into a folder this one wrote (a scheduled job left on the
+    old install) stores the new visits' results beside this build's, leaving its identity as it
+    was: they were resumed afterwards (ovary volume 0.92 ml where this build measures 1.64)."""
+    store = StateStore(tmp_path / "s.sqlite")
+    store.check_analysis({"weights": "a"})
+    store.record("abc", _result())
+    store.check_analysis({"weights": "a"})  # the same analysis resumes
+    store._db.execute("INSERT INTO inputs (path, sha256, sop_instance_uid, status, result, seq) "
+                      "VALUES ('new.dcm', 'def', '1.2.3.9', 'ok', '{}', 9)")  # (the columns an older build knows)
+    with pytest.raises(OutputError, match=r"another analysis \(1 result\(s\) recorded since by an older build of "
+                                          r"follicle_seg\); rerun with --no-resume"):  # fmt: skip
+        store.check_analysis({"weights": "a"})
 
 
 def test_a_full_disk_is_said_as_such_not_as_a_corrupt_state(tmp_path, monkeypatch):
