@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -1129,3 +1130,69 @@ def test_a_follicle_rejected_in_a_sweep_of_single_frame_files_leaves_the_sr_and_
         assert _predecessors(sr) == [network[uid].SOPInstanceUID]  # the SR it replaces, on disk
         follicles = _segments(hd.seg.segread(tmp_path / "dicom" / f"{uid}_seg.dcm"), uid)[..., 1]
         assert not follicles[30:50, 30:52].any() and follicles[55:70, 80:95].all()
+
+
+def test_a_reviewed_sr_names_every_sr_written_for_its_image_though_the_networks_was_given_back_between(
+    tmp_path: Path,
+) -> None:
+    """The predecessors were the chain of the SR on disk only: after A -> B -> the network's SR
+    given back (no decision) -> A, the last SR was A again, naming the network's only, and B (a
+    PACS may hold it, current there) was named by no SR; the same after the image was analysed
+    again (withdrawn by a rejection note, the note removed). The run state notes every SR
+    written for the image, which a reviewed SR names, each once, in the order written."""
+    from follicle_seg.report.reviewed_sr import analysed_again, write_reviewed_srs
+    from follicle_seg.artefacts import write_measurements
+    from follicle_seg.review import Review
+    from follicle_seg.state import StateStore
+
+    result, seg, sr = _reviewed_still(tmp_path)
+    uid = result.record.sop_instance_uid
+    network = pydicom.dcmread(sr).SOPInstanceUID
+    store = StateStore(tmp_path / "state.sqlite")
+    try:
+        write_reviewed_srs(tmp_path, [result], _rejecting(result, 1), store, places={})
+        first = pydicom.dcmread(sr).SOPInstanceUID
+        write_reviewed_srs(tmp_path, [result], _rejecting(result, 1, 2), store, places={})
+        second = pydicom.dcmread(sr).SOPInstanceUID
+        assert write_reviewed_srs(tmp_path, [result], Review([]), store, places={}) == (1, [])
+        assert pydicom.dcmread(sr).SOPInstanceUID == network and _predecessors(sr) == []  # the network's back
+        assert write_reviewed_srs(tmp_path, [result], _rejecting(result, 1), store, places={}) == (1, [])
+        third = pydicom.dcmread(sr).SOPInstanceUID
+        assert third not in (network, first, second) and _predecessors(sr) == [network, first, second]
+        assert write_reviewed_srs(tmp_path, [result], _rejecting(result, 1), store, places={}) == (0, [])  # a rerun
+
+        analysed_again(store, uid)  # withdrawn, then analysed again: the network's SR written anew
+        write_seg(result.record.path, _labels(), seg, laterality="L")
+        assert write_measurements(tmp_path, result) and pydicom.dcmread(sr).SOPInstanceUID == network
+        assert write_reviewed_srs(tmp_path, [result], _rejecting(result, 1, 2), store, places={}) == (1, [])
+        assert _predecessors(sr) == [network, first, second, third]
+        assert pydicom.dcmread(sr).SOPInstanceUID not in (network, first, second, third)
+        assert _dciodvfy_errors(sr) == []
+    finally:
+        store.close()
+
+
+def test_an_sr_written_as_reviewed_before_its_run_state_notes_is_written_again_the_same(tmp_path: Path) -> None:
+    """A run stopped after the reviewed SR was written, before the run state noted it: the next
+    run writes the same SR (its UID, its predecessors), not one naming the first."""
+    from follicle_seg.report.reviewed_sr import REVIEWED_SR, SRS_WRITTEN, write_reviewed_srs
+    from follicle_seg.state import StateStore
+
+    result, _, sr = _reviewed_still(tmp_path)
+    uid = result.record.sop_instance_uid
+    network = pydicom.dcmread(sr).SOPInstanceUID
+    store = StateStore(tmp_path / "state.sqlite")
+    try:
+        write_reviewed_srs(tmp_path, [result], _rejecting(result, 1), store, places={})
+        first = pydicom.dcmread(sr).SOPInstanceUID
+        write_reviewed_srs(tmp_path, [result], _rejecting(result, 1, 2), store, places={})
+        written = sr.read_bytes()
+        second = pydicom.dcmread(sr).SOPInstanceUID
+        store.forget(REVIEWED_SR + uid)
+        store.note(SRS_WRITTEN + uid, json.dumps(json.loads(store.noted(SRS_WRITTEN + uid))[:-1]))  # (stopped there)
+        assert write_reviewed_srs(tmp_path, [result], _rejecting(result, 1, 2), store, places={}) == (1, [])
+        assert pydicom.dcmread(sr).SOPInstanceUID == second and _predecessors(sr) == [network, first]
+        assert sr.read_bytes()[-200:] == written[-200:]
+    finally:
+        store.close()
+
