@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import pydicom
@@ -38,7 +38,7 @@ from follicle_seg.report.reviewed_seg import NETWORK_SEG, forget_kept_segs, kept
 from follicle_seg.review import Review
 from follicle_seg.series import named_in_sweeps
 from follicle_seg.state import StateStore
-from follicle_seg.types import ImageResult, Network
+from follicle_seg.types import Follicle, ImageResult, Network
 
 #: + SOP instance UID: what the image's SR written as reviewed says (a run-state note).
 REVIEWED_SR = "SR written as reviewed: "
@@ -50,10 +50,12 @@ SRS_WRITTEN = "SRs written: "
 def write_reviewed_srs(
     out: Path, results: Sequence[ImageResult], review: Review, store: StateStore, *,
     places: dict[str, tuple[int, int]], pseudonymised: bool = False, network: Network | None = None,
+    named: Mapping[tuple[str, int], Follicle] | None = None,
 ) -> tuple[int, list[str]]:
     """Write again the SR and SEGs in ``out/dicom`` of each of ``results`` whose review is not the
     one its SR says: as ``review`` makes them, or as the network found them once no decision changes them;
-    ``places``: the stills' places in a sweep of single-frame files, as their SRs say. Returns
+    ``places``: the stills' places in a sweep of single-frame files, as their SRs say; ``named``:
+    :func:`~follicle_seg.series.named_in_sweeps` of ``results`` as sided (tracked here if not given). Returns
     how many images' were written, and a line for each image whose SR stays as it was though the
     review changes it or an earlier one wrote it (analysed by a version that kept no outlines;
     an SR that could not be written: the tables are built all the same), and for each whose SR
@@ -61,7 +63,7 @@ def write_reviewed_srs(
     said = store.notes(REVIEWED_SR)
     kept = kept_segs(store)
     reviewed_before = set(said) | kept  # (under_review, from the notes at hand)
-    named = named_in_sweeps(review.sided(results))
+    named = named_in_sweeps(review.sided(results)) if named is None else named
     written, left = 0, []
     for r in results:
         if r.status != "ok" or r.record is None:
