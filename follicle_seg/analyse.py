@@ -81,7 +81,8 @@ class KeyFrame:
     frame_index: int
     labels: np.ndarray  # uint8 0/1/2 on the region grid
     follicle_ids: np.ndarray  # int32, value = follicle_id of follicles whose largest section is here
-    unsure_ids: np.ndarray  # int32, value = follicle_id of the ``ImageResult.unsure`` candidates largest here
+    unsure_ids: np.ndarray  # int32, value = follicle_id of the ``ImageResult.unsure`` candidates' sections here
+    # (largest here, or tracked here on a key frame; the overlay draws a candidate on its largest only)
     reported_ids: np.ndarray  # int32, value = follicle_id of every reported follicle's section here
     # a dual display: the other panes at this frame, each with its own (not counted) result
     others: tuple[tuple[ImageResult, KeyFrame], ...] = ()
@@ -138,8 +139,10 @@ class FileAnalysis:
             m, labels, inst = by_index[k]
             instances = _unpack(inst).astype(np.int32)
             ids = _paint(instances, m, [(f.best, f.follicle_id) for f in result.follicles])
-            unsure = _paint(instances, m, [(u.best, u.follicle_id) for u in result.unsure])
-            reported = _paint(instances, m, [(s, i) for i, s in result.seen_in])  # (largest sections among them)
+            n = len(result.follicles)  # (seen_in: the follicles' sections, then the candidates')
+            unsure = _paint(instances, m, [(u.best, u.follicle_id) for u in result.unsure]
+                            + [(s, i) for i, s in result.seen_in if i > n])  # fmt: skip
+            reported = _paint(instances, m, [(s, i) for i, s in result.seen_in if i <= n])  # (largest sections among them)
             keys.append(KeyFrame(k, _unpack(labels), ids, unsure, reported))
         return keys
 

@@ -111,8 +111,8 @@ def with_outlines(result: ImageResult, keys: list[KeyFrame]) -> ImageResult:
 def outlines(key: KeyFrame, record: ImageRecord) -> list[tuple[int, int, tuple[int, ...]]]:
     """(frame_index, follicle_id or 0 for the ovary, outline as (col, row, col, row, ...) source
     pixels) on one key frame: the ovary's, the unsure candidates' (a reviewer may accept one:
-    :func:`write_measurements` draws it then) and every reported follicle's section there, one
-    measured on another frame too (a review takes a rejected follicle out of the DICOM SEG of each
+    :func:`write_measurements` draws it then, and the reviewed SEGs of the key frames its sections
+    lie on) and every reported follicle's section there, one measured on another frame too (a review takes a rejected follicle out of the DICOM SEG of each
     key frame showing it: :mod:`follicle_seg.report.reviewed_seg`). A follicle's or candidate's
     section in pieces gives each piece, the largest first (the one an SR draws); the ovary its
     largest piece only."""

@@ -217,6 +217,7 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
          indexes: list[Path]) -> RunSummary:
     from follicle_seg.report.reviewed_sr import analysed_again, under_review, write_reviewed_srs
     from follicle_seg.review import REVIEW_FILE, WORKSHEET_FILE, Review, ReviewError, unreviewed
+    from follicle_seg.series import named_in_sweeps
     from follicle_seg.studyday import on_study_day, study_days
     from follicle_seg.visits import build_tables, cohort_mismatches
 
@@ -340,11 +341,15 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
             summary.review = unreviewed(review, options.out)  # a review saved under another name, say
             if summary.review:
                 log.warning("%s", summary.review)
+        # each still of a sweep of single-frame files -> the one naming its follicles (one tracking
+        # for the reviewed SRs and overlays)
+        named = named_in_sweeps(review.sided(results)) if review.decisions else {}
         if review.decisions or under_review(store):
             try:
                 places = {uid: _place(text) for uid, text in store.notes(f"{DRAWN_IN_SWEEP}dicom ").items()}
                 rewritten, left = write_reviewed_srs(options.out, results, review, store, places=places,
-                                                     network=network, pseudonymised=options.pseudonymize is not None)
+                                                     network=network, pseudonymised=options.pseudonymize is not None,
+                                                     named=named)  # fmt: skip
             except OSError as exc:  # the run state's notes
                 raise OutputError(f"{options.out}: cannot write the reviewed DICOM SRs and SEGs ({os_reason(exc)})") from exc
             if rewritten:
@@ -352,7 +357,8 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
             for line in left:  # follicle-seg send would store the network's finding
                 summary.output_problems.append(line)
                 log.warning("%s", line)
-        summary.needs_review = _write_outputs(options, tables, results, review, store, decoders, summary.cohort_notes)
+        summary.needs_review = _write_outputs(options, tables, results, review, store, decoders, summary.cohort_notes,
+                                              named)  # fmt: skip
         timing["tables and report"] = time.perf_counter() - t
     finally:
         store.close()
@@ -380,10 +386,10 @@ def _check_worksheet(sheet: Path, review, store: StateStore) -> None:
 
 
 def _write_outputs(options: RunOptions, tables: dict, results: list[ImageResult], review, store: StateStore,
-                   decoders: WorkerPool | None, notes: list[str]) -> int:
+                   decoders: WorkerPool | None, notes: list[str], named: dict) -> int:
     """The tables, the review outputs (reviewed overlay copies, whole frames, the worksheet) and
     the report (with ``notes``, the cohort file against the scans); returns how many ovary-visits
-    need review."""
+    need review. ``named``: :func:`~follicle_seg.series.named_in_sweeps` of the results as reviewed."""
     from follicle_seg.io.tables import write_csv, write_tables
     from follicle_seg.review import WORKSHEET_FILE, content, worksheet
 
@@ -401,7 +407,7 @@ def _write_outputs(options: RunOptions, tables: dict, results: list[ImageResult]
 
             analysed = tables["images"].loc[tables["images"]["status"] == "ok", "sop_instance_uid"]
             overlays = scan_overlays(options.out / "overlays", analysed)  # (a failed file's drawn: none)
-            overlays = write_reviewed(options.out / "overlays", overlays, results, review, tables)
+            overlays = write_reviewed(options.out / "overlays", overlays, results, review, tables, named)
             if options.whole_frames or (options.out / "overlays" / "frames").is_dir():  # (those of images since sided go)
                 draw = _whole_frame(decoders) if options.whole_frames else None
                 frames = write_whole_frames(options.out / "overlays", tables["images"], draw)

@@ -648,8 +648,9 @@ def summarise_tracked(
     key = {f.best.frame_index for f in follicles}
     if ovary is not None:
         key.add(ovary.frame_index)
-    # a key frame shows sections of follicles measured on other frames too (the DICOM SEG draws them)
-    seen_in = tuple((i, s) for i, t in enumerate(tracks, start=1) for s in t.sections if s.frame_index in key)
+    # a key frame shows sections of follicles measured on other frames too (the DICOM SEG draws
+    # them), and of candidates (a review accepting one draws them: report/reviewed_seg.py)
+    seen_in = tuple((i, s) for i, t in enumerate([*tracks, *doubtful], start=1) for s in t.sections if s.frame_index in key)
     result = ImageResult(
         record=record,
         path=record.path if path is None else path,

@@ -291,9 +291,10 @@ class ImageResult:
     flag_where: tuple[tuple[str, int, str], ...] = ()
     # a file rejected after its header was read: whose, when and which side (record is None)
     identity: Identity | None = None
-    # every section of the reported follicles on the key frames, with its follicle_id: a sweep's
-    # key frame shows follicles measured on other frames too, and the DICOM SEG's follicle
-    # segment holds the reported follicles' pixels, not the unsure candidates' or specks'; made
+    # every section of the reported follicles on the key frames, with its follicle_id, then the
+    # unsure candidates': a sweep's key frame shows follicles measured on other frames too, and
+    # the DICOM SEG's follicle segment holds the reported follicles' pixels, not the unsure
+    # candidates' or specks' (their outlines are kept, for a review accepting one); made
     # when the file is finished, not kept in the run state (a resumed result has none)
     seen_in: tuple[tuple[int, Section], ...] = ()
     # the outlines on the overlays' frames, as the DICOM SR draws them: (frame_index, follicle_id or

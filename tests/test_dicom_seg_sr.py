@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -1129,3 +1130,109 @@ def test_a_follicle_rejected_in_a_sweep_of_single_frame_files_leaves_the_sr_and_
         assert _predecessors(sr) == [network[uid].SOPInstanceUID]  # the SR it replaces, on disk
         follicles = _segments(hd.seg.segread(tmp_path / "dicom" / f"{uid}_seg.dcm"), uid)[..., 1]
         assert not follicles[30:50, 30:52].any() and follicles[55:70, 80:95].all()
+
+
+def test_a_reviewed_sr_names_every_sr_written_for_its_image_though_the_networks_was_given_back_between(
+    tmp_path: Path,
+) -> None:
+    """The predecessors were the chain of the SR on disk only: after A -> B -> the network's SR
+    given back (no decision) -> A, the last SR was A again, naming the network's only, and B (a
+    PACS may hold it, current there) was named by no SR; the same after the image was analysed
+    again (withdrawn by a rejection note, the note removed). The run state notes every SR
+    written for the image, which a reviewed SR names, each once, in the order written."""
+    from follicle_seg.report.reviewed_sr import analysed_again, write_reviewed_srs
+    from follicle_seg.artefacts import write_measurements
+    from follicle_seg.review import Review
+    from follicle_seg.state import StateStore
+
+    result, seg, sr = _reviewed_still(tmp_path)
+    uid = result.record.sop_instance_uid
+    network = pydicom.dcmread(sr).SOPInstanceUID
+    store = StateStore(tmp_path / "state.sqlite")
+    try:
+        write_reviewed_srs(tmp_path, [result], _rejecting(result, 1), store, places={})
+        first = pydicom.dcmread(sr).SOPInstanceUID
+        write_reviewed_srs(tmp_path, [result], _rejecting(result, 1, 2), store, places={})
+        second = pydicom.dcmread(sr).SOPInstanceUID
+        assert write_reviewed_srs(tmp_path, [result], Review([]), store, places={}) == (1, [])
+        assert pydicom.dcmread(sr).SOPInstanceUID == network and _predecessors(sr) == []  # the network's back
+        assert write_reviewed_srs(tmp_path, [result], _rejecting(result, 1), store, places={}) == (1, [])
+        third = pydicom.dcmread(sr).SOPInstanceUID
+        assert third not in (network, first, second) and _predecessors(sr) == [network, first, second]
+        assert write_reviewed_srs(tmp_path, [result], _rejecting(result, 1), store, places={}) == (0, [])  # a rerun
+
+        analysed_again(store, uid)  # withdrawn, then analysed again: the network's SR written anew
+        write_seg(result.record.path, _labels(), seg, laterality="L")
+        assert write_measurements(tmp_path, result) and pydicom.dcmread(sr).SOPInstanceUID == network
+        assert write_reviewed_srs(tmp_path, [result], _rejecting(result, 1, 2), store, places={}) == (1, [])
+        assert _predecessors(sr) == [network, first, second, third]
+        assert pydicom.dcmread(sr).SOPInstanceUID not in (network, first, second, third)
+        assert _dciodvfy_errors(sr) == []
+    finally:
+        store.close()
+
+
+def test_an_sr_written_as_reviewed_before_its_run_state_notes_is_written_again_the_same(tmp_path: Path) -> None:
+    """A run stopped after the reviewed SR was written, before the run state noted it: the next
+    run writes the same SR (its UID, its predecessors), not one naming the first."""
+    from follicle_seg.report.reviewed_sr import REVIEWED_SR, SRS_WRITTEN, write_reviewed_srs
+    from follicle_seg.state import StateStore
+
+    result, _, sr = _reviewed_still(tmp_path)
+    uid = result.record.sop_instance_uid
+    network = pydicom.dcmread(sr).SOPInstanceUID
+    store = StateStore(tmp_path / "state.sqlite")
+    try:
+        write_reviewed_srs(tmp_path, [result], _rejecting(result, 1), store, places={})
+        first = pydicom.dcmread(sr).SOPInstanceUID
+        write_reviewed_srs(tmp_path, [result], _rejecting(result, 1, 2), store, places={})
+        written = sr.read_bytes()
+        second = pydicom.dcmread(sr).SOPInstanceUID
+        store.forget(REVIEWED_SR + uid)
+        store.note(SRS_WRITTEN + uid, json.dumps(json.loads(store.noted(SRS_WRITTEN + uid))[:-1]))  # (stopped there)
+        assert write_reviewed_srs(tmp_path, [result], _rejecting(result, 1, 2), store, places={}) == (1, [])
+        assert pydicom.dcmread(sr).SOPInstanceUID == second and _predecessors(sr) == [network, first]
+        assert sr.read_bytes()[-200:] == written[-200:]
+    finally:
+        store.close()
+
+
+def test_a_candidate_accepted_in_a_cine_is_follicle_in_the_seg_of_every_key_frame_it_was_tracked_on(tmp_path: Path) -> None:
+    """The run state kept an unsure candidate's outline on its own frame only: a candidate
+    accepted in a cine, counted and in the reviewed SR, stayed ovary in the SEG of each key frame
+    showing it (seed-3 candidate 3: frame 7, tracked on key frame 8, no SEG changed). Its
+    sections on the key frames are kept now, and the reviewed SEGs draw it as follicle there."""
+    from follicle_seg.analyse import FileAnalysis, analyse_frame
+    from follicle_seg.artefacts import with_outlines, write_dicom
+    from follicle_seg.review import Decision, Review
+    from follicle_seg.state import result_from_dict, result_to_dict
+    from follicle_seg.types import FrameSegmentation
+
+    cine = _source(tmp_path / "cine.dcm", n_frames=5)
+    record = dataclasses.replace(_result(cine).record, frame_spacing_mm=0.5)
+    rr, cc = np.mgrid[:88, :120]  # the region grid
+    analysis = FileAnalysis(record)
+    for i, (follicle, candidate) in enumerate([(0, 10), (15, 12), (10, 14), (0, 18), (0, 14)]):  # radii in pixels
+        labels = np.where((rr - 44) ** 2 + (cc - 60) ** 2 <= 40**2, 1, 0).astype(np.uint8)
+        prob = np.zeros(labels.shape, np.float32)
+        for (row, col), radius, score in (((30, 40), follicle, 0.95), ((55, 85), candidate, 0.75)):
+            disc = (rr - row) ** 2 + (cc - col) ** 2 <= radius**2 if radius else np.zeros(labels.shape, bool)
+            labels[disc], prob[disc] = 2, score
+        analysis.add(analyse_frame(FrameSegmentation(record, i, labels, prob, (labels > 0).astype(np.float32))))
+    result, keys = analysis.finish()
+    (follicle,), (candidate,) = result.follicles, result.unsure
+    assert follicle.best.frame_index == 1 and candidate.best.frame_index == 3 and 1 in result.key_frames
+    result = with_outlines(result, keys)
+    write_dicom(tmp_path, result, keys)
+    result = result_from_dict(result_to_dict(result))  # (as the run state gives it back)
+    segs = {k: tmp_path / "dicom" / f"{record.sop_instance_uid}_f{k:03d}_seg.dcm" for k in result.key_frames}
+    before = {k: _segments(hd.seg.segread(p), record.sop_instance_uid)[..., 1] for k, p in segs.items()}
+    assert len(segs) == 2 and not any(f[4 + 55, 4 + 85] for f in before.values())  # a candidate: in no SEG
+    accept = Decision(2, "follicle", "AB", sop_instance_uid=record.sop_instance_uid, follicle_id=candidate.follicle_id,
+                      centroid=(candidate.best.centroid_row, candidate.best.centroid_col))  # fmt: skip
+    _reviewed(tmp_path, result, Review([accept]))
+    for k, path in segs.items():
+        written = hd.seg.segread(path)
+        follicles = _segments(written, record.sop_instance_uid)[..., 1]
+        assert follicles[4 + 55, 4 + 85] and np.array_equal(follicles[:, :70], before[k][:, :70])  # follicle 1 as it was
+        assert written.SegmentSequence[0].SegmentAlgorithmType == "SEMIAUTOMATIC"

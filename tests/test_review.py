@@ -799,3 +799,26 @@ def test_a_candidate_scoring_just_under_the_bound_is_unsure_in_every_table() -> 
     sheet = worksheet(tables)
     assert sheet[candidate_lines(sheet)]["why"].tolist() == ["network unsure (0.89): follicle or not_follicle?"]
     assert set(tables["review_reasons"]["flag"]) == {FLAG_LOW_CONFIDENCE}
+
+
+def test_a_run_with_a_review_tracks_the_sweeps_of_single_frame_files_once(tmp_path: Path, monkeypatch) -> None:
+    """The reviewed SRs and the reviewed overlays each tracked every sweep of single-frame files
+    again (series.named_in_sweeps) to tell which file names each follicle: twice a run."""
+    from follicle_seg import series
+    from follicle_seg.report import reviewed, reviewed_sr
+
+    calls = []
+
+    def counted(results):  # noqa: ANN001, ANN202
+        calls.append(len(results))
+        return tracked(results)
+
+    tracked = series.named_in_sweeps
+    for module in (series, reviewed, reviewed_sr):
+        monkeypatch.setattr(module, "named_in_sweeps", counted)
+    still = SAMPLES / "mono_left.dcm"
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / REVIEW_FILE).write_text(HEADER + f"right,,,,{pydicom.dcmread(still).SOPInstanceUID},,,,,AB,\n")
+    run([still], RunOptions(out=out, report=False, dicom=True))
+    assert calls == [1] and (out / "overlays" / "reviewed").is_dir()

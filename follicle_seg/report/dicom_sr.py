@@ -292,10 +292,11 @@ def sr_dataset(
         VERIFIED, each of them a Verifying Observer, and its SOP Instance UID another.
     predecessors
         The SRs this one replaces (of an image a review changed: the network's, and those earlier
-        reviews wrote): named in the Predecessor Documents Sequence (PS3.3 C.17.2), so that a
-        reader holding any of them knows which one is current. They enter its SOP Instance UID: a
-        review gone back to earlier decisions (A -> B -> A) gets a UID of its own, not A's again
-        with another list; the last of them (the SR on disk) left out where it is this SR already.
+        reviews wrote, in the order written): named in the Predecessor Documents Sequence (PS3.3
+        C.17.2), so that a reader holding any of them knows which one is current. They enter its
+        SOP Instance UID: a review gone back to earlier decisions (A -> B -> A) gets a UID of its
+        own, not A's again with another list; the last of them left out where it is this SR
+        already (written by a run stopped before the run state noted it).
     """
     source = read_source(source_path)
     if result.record is not None:  # the pseudonym of a --pseudonymize run, else the same PatientID

@@ -57,11 +57,13 @@ def analysed_name(name: str) -> str:
 
 
 def write_reviewed(
-    overlays_dir: Path, index: pd.DataFrame, results: Sequence[ImageResult], review: Review, tables: dict[str, pd.DataFrame]
+    overlays_dir: Path, index: pd.DataFrame, results: Sequence[ImageResult], review: Review, tables: dict[str, pd.DataFrame],
+    named: Mapping[tuple[str, int], Follicle] | None = None,
 ) -> pd.DataFrame:
     """Write the reviewed copies of the overlays in ``index`` (``scan_overlays``) that decisions
     of ``review`` are about; returns ``index`` with those overlays' ``file`` naming their copy.
-    Without decisions, removes earlier copies and returns ``index`` unchanged."""
+    Without decisions, removes earlier copies and returns ``index`` unchanged. ``named``:
+    :func:`~follicle_seg.series.named_in_sweeps` of ``results`` as sided (tracked here if not given)."""
     folder = overlays_dir / REVIEWED
     if not review.decisions or index.empty:
         shutil.rmtree(folder, ignore_errors=True)
@@ -70,7 +72,8 @@ def write_reviewed(
     files = dict(zip(zip(index["sop_instance_uid"].astype(str), index["frame_index"].astype(int)), index["file"]))
     by_uid = {r.record.sop_instance_uid: r for r in results if r.status == "ok" and r.record is not None}
     sided = {d.sop_instance_uid: SIDES[d.decision] for d in review.decisions if d.decision in SIDES}
-    named = named_in_sweeps(review.sided(results))  # (a sweep of single-frame files: each file showing it)
+    if named is None:  # (a sweep of single-frame files: each file showing it)
+        named = named_in_sweeps(review.sided(results))
     renamed = {}
     for (uid, frame), name in files.items():
         lines = notes.get(uid, [])

@@ -6,7 +6,8 @@ after a review showed a follicle the reviewer rejected, and the side they correc
 of an image a decision changes (:mod:`follicle_seg.report.reviewed_sr`, which writes its SR
 again at the same time) is written again from the network's: the sections of a follicle said
 ``not_follicle`` drawn as the ovary they lie in (as an unsure candidate is), a candidate said
-``follicle`` filled from its kept outline where that outline lies on the SEG's frame, the side as
+``follicle`` filled from its kept outlines on the SEG's frame (its sections on a cine's key
+frames, as a follicle's: :func:`~follicle_seg.artefacts.outlines`), the side as
 decided; its segments SEMIAUTOMATIC, under a new SOP Instance UID. A SEG the decisions do not
 change (a cine's key frame not showing the rejected follicle) stays the network's. The network's
 SEG is kept in the run state (compressed, a few kB) while a reviewed one stands in its place,

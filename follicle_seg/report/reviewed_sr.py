@@ -6,14 +6,18 @@ follicle the reviewer rejected. So the SR of each analysed image that a decision
 follicle said ``not_follicle``, a candidate said ``follicle``, a side given) is written again from
 the image as reviewed, with the outlines the run state keeps (``ImageResult.outlines``): its
 follicles and their measurements as ``follicles.csv`` gives them, its count as theirs, its side as
-decided, VERIFIED by the reviewers, the SR it replaces (and those that one names, each once,
-never itself) its predecessors, under a new SOP
+decided, VERIFIED by the reviewers, every SR written for the image before it (the network's,
+each earlier review's, as the run state notes them, with those the SR it replaces names; each
+once, in the order written, never itself) its predecessors, under a new SOP
 Instance UID; and so are its SEGs (:mod:`follicle_seg.report.reviewed_seg`), which a still's SR
 refers to. In a sweep stored one file per frame, a decision about the follicle the tables name
 (by the file of its largest section) is one about its section in every file of the sweep
-(:func:`~follicle_seg.series.named_by`). An image no decision changes any more gets the network's SR and SEGs back, under their
-UIDs as before. The run state notes what each SR written again says, so a run with the same
-review writes none again. An image whose SR and SEGs cannot all be written gets back the files
+(:func:`~follicle_seg.series.named_by`). An image no decision changes any more gets the network's
+SR and SEGs back, under their UIDs as before (naming none: the network's, byte for byte; a
+reviewed SR a PACS holds stays current there until the next review's, which names it). The run
+state notes what each SR written again says, so a run with the same review writes none again,
+and every SR written for each image, which outlives the network's given back and the image
+analysed again. An image whose SR and SEGs cannot all be written gets back the files
 the write changed, renamed into place together; should that fail too (a full disk), the line
 says ``dicom/`` holds some of each, which the next run writes again.
 """
@@ -21,7 +25,8 @@ says ``dicom/`` holds some of each, which the next run writes again.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Sequence
+import json
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import pydicom
@@ -33,19 +38,24 @@ from follicle_seg.report.reviewed_seg import NETWORK_SEG, forget_kept_segs, kept
 from follicle_seg.review import Review
 from follicle_seg.series import named_in_sweeps
 from follicle_seg.state import StateStore
-from follicle_seg.types import ImageResult, Network
+from follicle_seg.types import Follicle, ImageResult, Network
 
 #: + SOP instance UID: what the image's SR written as reviewed says (a run-state note).
 REVIEWED_SR = "SR written as reviewed: "
+#: + SOP instance UID: every SR written in ``dicom/`` for the image, the network's and each
+#: review's, in the order written (JSON: [study, series, SOP class, SOP instance UID]s; a run-state note).
+SRS_WRITTEN = "SRs written: "
 
 
 def write_reviewed_srs(
     out: Path, results: Sequence[ImageResult], review: Review, store: StateStore, *,
     places: dict[str, tuple[int, int]], pseudonymised: bool = False, network: Network | None = None,
+    named: Mapping[tuple[str, int], Follicle] | None = None,
 ) -> tuple[int, list[str]]:
     """Write again the SR and SEGs in ``out/dicom`` of each of ``results`` whose review is not the
     one its SR says: as ``review`` makes them, or as the network found them once no decision changes them;
-    ``places``: the stills' places in a sweep of single-frame files, as their SRs say. Returns
+    ``places``: the stills' places in a sweep of single-frame files, as their SRs say; ``named``:
+    :func:`~follicle_seg.series.named_in_sweeps` of ``results`` as sided (tracked here if not given). Returns
     how many images' were written, and a line for each image whose SR stays as it was though the
     review changes it or an earlier one wrote it (analysed by a version that kept no outlines;
     an SR that could not be written: the tables are built all the same), and for each whose SR
@@ -53,7 +63,7 @@ def write_reviewed_srs(
     said = store.notes(REVIEWED_SR)
     kept = kept_segs(store)
     reviewed_before = set(said) | kept  # (under_review, from the notes at hand)
-    named = named_in_sweeps(review.sided(results))
+    named = named_in_sweeps(review.sided(results)) if named is None else named
     written, left = 0, []
     for r in results:
         if r.status != "ok" or r.record is None:
@@ -75,12 +85,13 @@ def write_reviewed_srs(
         files = [sr, *(out / "dicom" / seg_filename(r.record, frame) for frame in r.key_frames)]
         before = {path: path.read_bytes() if path.is_file() else None for path in files}
         kept_before = store.notes(f"{NETWORK_SEG}{uid}_")
+        earlier = written_srs(store, uid)
         try:
-            replaced = predecessors(before[sr]) if reviewers else []
+            earlier = once([*earlier, *predecessors(before[sr])])
         except Exception as exc:  # noqa: BLE001 - a damaged file, whatever pydicom makes of it
-            replaced = []
             left.append(f"{r.path}: its SR in dicom/ cannot be read ({type(exc).__name__}: {exc}): the SR written as "
-                        "reviewed names no predecessor")  # fmt: skip
+                        f"reviewed names {'only the SRs the run state notes' if earlier else 'no predecessor'}")  # fmt: skip
+        replaced = earlier if reviewers else []
         try:
             segs = network_segs(out, r, store)
             write_reviewed_segs(out, r, reviewed, segs, store, pseudonymised=pseudonymised, network=network)
@@ -96,6 +107,7 @@ def write_reviewed_srs(
                 continue
             left.append(f"{failed}: they stay {standing}")
             continue
+        _note_written(store, uid, once([*earlier, *predecessors(sr.read_bytes())]))
         if says is None:
             store.forget(REVIEWED_SR + uid)
         else:
@@ -116,10 +128,26 @@ def predecessors(sr: bytes | None) -> list[Dataset]:
              for study in ds.get("PredecessorDocumentsSequence", ()) for series in study.ReferencedSeriesSequence
              for item in series.ReferencedSOPSequence]  # fmt: skip
     named.append(_instance(ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPClassUID, ds.SOPInstanceUID))
-    once: dict[str, Dataset] = {}
-    for item in named:
-        once.setdefault(item.SOPInstanceUID, item)
-    return list(once.values())
+    return once(named)
+
+
+def once(srs: Sequence[Dataset]) -> list[Dataset]:
+    """``srs`` each once (by SOP Instance UID), in the order first named."""
+    first: dict[str, Dataset] = {}
+    for item in srs:
+        first.setdefault(str(item.SOPInstanceUID), item)
+    return list(first.values())
+
+
+def written_srs(store: StateStore, uid: str) -> list[Dataset]:
+    """Every SR the run state notes written for image ``uid`` (:data:`SRS_WRITTEN`), in the order written."""
+    noted = store.noted(SRS_WRITTEN + uid)
+    return [_instance(*item) for item in json.loads(noted)] if noted else []
+
+
+def _note_written(store: StateStore, uid: str, srs: Sequence[Dataset]) -> None:
+    store.note(SRS_WRITTEN + uid, json.dumps([[str(s.StudyInstanceUID), str(s.SeriesInstanceUID), str(s.SOPClassUID),
+                                              str(s.SOPInstanceUID)] for s in srs]))  # fmt: skip
 
 
 def _instance(study: str, series: str, sop_class: str, sop_instance: str) -> Dataset:
