@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import pickle
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import highdicom as hd
@@ -112,3 +113,43 @@ def test_a_note_added_later_takes_its_image_out_of_the_tables_and_one_removed_gi
     run([inputs], options)
     for name, table in tables().items():
         pd.testing.assert_frame_equal(table, before[name], obj=name)
+
+
+def test_decisions_about_a_withdrawn_image_are_set_aside_while_the_note_stands(tmp_path):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for name in ("mono_left.dcm", "rgb_rle_right.dcm"):
+        shutil.copy(SAMPLES / name, inputs / name)
+    out = tmp_path / "out"
+    options = RunOptions(out=out, workers=1, dicom=False, report=False, isolate=False)
+    run([inputs], options)
+    uid = uid_of(inputs / "mono_left.dcm")
+    follicle = pd.read_csv(out / "follicles.csv", dtype=str).set_index(["sop_instance_uid", "follicle_id"]).loc[(uid, "1")]
+    (out / "review.csv").write_text(
+        "decision,reviewer,sop_instance_uid,follicle_id,centroid_row,centroid_col,patient_id,study_date,laterality,"
+        f"follicle_count\nnot_follicle,AB,{uid},1,{follicle.centroid_row},{follicle.centroid_col},,,,\n"
+        f"confirmed,AB,,,,,{follicle.patient_id},{follicle.study_date},L,1\n")  # fmt: skip
+    review = (out / "review.csv").read_text()
+
+    def logged() -> pd.DataFrame:
+        return pd.read_csv(out / "review_log.csv", dtype=str, keep_default_na=False)
+
+    run([inputs], options)
+    applied = logged()
+    assert applied.line.tolist() == ["2", "3"] and applied.count_after.tolist() == ["1", "1"]
+    note = key_object_note(inputs / "note.dcm", [inputs / "mono_left.dcm"])
+    summary = run([inputs], replace(options, report=True))  # (it stopped: "no analysed image <uid>")
+    assert summary.review == f"{out / 'review.csv'}: 0 decisions applied, 2 set aside: their images withdrawn by a rejection note (run.log)"
+    assert (out / "review.csv").read_text() == review and logged().empty
+    why = f"not applied: its image rejected by key object note {note} (Rejected for Quality Reasons): not analysed"
+    for line, decision in ((2, "not_follicle"), (3, "confirmed")):
+        assert f"review.csv line {line}: {decision}: {why}; it applies again once the note is removed" in (out / "run.log").read_text()
+    sheet = pd.read_csv(out / "review_worksheet.csv", dtype=str, keep_default_na=False)
+    assert sheet[["decision", "laterality", "why"]].values.tolist() == [["not_follicle", "L", why], ["confirmed", "L", why]]
+    report = (out / "report" / "index.html").read_text()
+    assert "<h2>To check</h2><p>No follicle or candidate to check.</p>" in report and 'id="reviewed"' in report
+    assert "Reviewed (0 decisions)" in report
+    note.unlink()
+    run([inputs], options)
+    pd.testing.assert_frame_equal(logged(), applied)
+
