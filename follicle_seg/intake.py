@@ -28,7 +28,7 @@ from follicle_seg.io.rejection import Rejection, RejectionNote
 from follicle_seg.isolation import WorkerFailed, WorkerPool
 from follicle_seg.filehash import file_sha256
 from follicle_seg.state import StateStore
-from follicle_seg.types import DIFFERENT_IMAGE, DUPLICATE, Frame, Identity, ImageRecord, ImageResult
+from follicle_seg.types import DIFFERENT_IMAGE, DUPLICATE, REJECTED_BY_NOTE, Frame, Identity, ImageRecord, ImageResult
 
 log = logging.getLogger("follicle_seg")
 
@@ -208,6 +208,12 @@ def _rejected_by_notes(inputs: list[Input], store: StateStore) -> list[Input]:
     if absent := len(reasons.keys() - found):
         log.info("%d image(s) listed by rejection notes are not among the inputs: nothing to leave out for them", absent)
     return resolved
+
+
+def withdrawn(items: Sequence[Input]) -> set[str]:
+    """The SOP instance UIDs of the images a rejection note withdrew (:func:`_rejected_by_notes`)."""
+    return {i.result.record.sop_instance_uid for i in items
+            if i.result is not None and i.result.record is not None and i.result.reason.startswith(REJECTED_BY_NOTE)}  # fmt: skip
 
 
 def _unlike(item: Input, first: Input, decoders: WorkerPool | None) -> str:

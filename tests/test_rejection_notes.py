@@ -153,3 +153,23 @@ def test_decisions_about_a_withdrawn_image_are_set_aside_while_the_note_stands(t
     run([inputs], options)
     pd.testing.assert_frame_equal(logged(), applied)
 
+
+def test_an_image_moved_and_withdrawn_in_one_run_leaves_no_output_behind(tmp_path):
+    inputs = tmp_path / "in"
+    (inputs / "sub").mkdir(parents=True)
+    for name in ("mono_left.dcm", "rgb_rle_right.dcm"):
+        shutil.copy(SAMPLES / name, inputs / name)
+    out = tmp_path / "out"
+    options = RunOptions(out=out, workers=1, report=False, isolate=False)
+    run([inputs], options)
+    uid = uid_of(inputs / "mono_left.dcm")
+
+    def outputs() -> list[str]:
+        return sorted(p.name for p in out.rglob("*") if p.is_file() and (uid in p.name or f"_{uid[-8:]}-" in p.name))
+
+    assert len(outputs()) == 5  # (SEG, SR, overlay, crops of its 2 follicles)
+    shutil.move(inputs / "mono_left.dcm", inputs / "sub" / "mono_left.dcm")
+    key_object_note(inputs / "note.dcm", [inputs / "sub" / "mono_left.dcm"])
+    run([inputs], options)
+    assert pd.read_csv(out / "images.csv").set_index("path").loc[str(inputs / "sub" / "mono_left.dcm"), "status"] == "rejected"
+    assert outputs() == []  # (its SEG and SR stayed, which follicle-seg send would store)
