@@ -188,7 +188,7 @@ def remove_outputs(out: Path, uids: set[str] | None = None, kinds: tuple[str, ..
         except OSError as exc:
             raise OutputError(f"{path}: cannot remove an earlier output ({exc.strerror or exc})") from exc
     if removed:
-        why = "--no-resume" if uids is None else "files analysed again"
+        why = "--no-resume" if uids is None else "files analysed again or withdrawn"
         log.info("%s: %d per-image output(s) of earlier runs removed", why, removed)
 
 

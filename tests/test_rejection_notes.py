@@ -173,3 +173,5 @@ def test_an_image_moved_and_withdrawn_in_one_run_leaves_no_output_behind(tmp_pat
     run([inputs], options)
     assert pd.read_csv(out / "images.csv").set_index("path").loc[str(inputs / "sub" / "mono_left.dcm"), "status"] == "rejected"
     assert outputs() == []  # (its SEG and SR stayed, which follicle-seg send would store)
+    removed = "files analysed again or withdrawn: 5 per-image output(s) of earlier runs removed"  # (said 'analysed again')
+    assert removed in (out / "run.log").read_text()
