@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import pickle
 import shutil
+from contextlib import closing
 from dataclasses import replace
 from pathlib import Path
 
@@ -175,3 +176,20 @@ def test_an_image_moved_and_withdrawn_in_one_run_leaves_no_output_behind(tmp_pat
     assert outputs() == []  # (its SEG and SR stayed, which follicle-seg send would store)
     removed = "files analysed again or withdrawn: 5 per-image output(s) of earlier runs removed"  # (said 'analysed again')
     assert removed in (out / "run.log").read_text()
+
+
+def test_a_damaged_copy_of_a_listed_image_is_withdrawn_with_it_not_counted_missing(tmp_path, caplog):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    shutil.copy(SAMPLES / "rgb_rle_right.dcm", inputs / "rgb_rle_right.dcm")
+    whole = (SAMPLES / "mono_left.dcm").read_bytes()
+    (inputs / "cut.dcm").write_bytes(whole[: len(whole) * 2 // 3])  # (a copy stopped midway: its header read)
+    note = key_object_note(inputs / "note.dcm", [SAMPLES / "mono_left.dcm", SAMPLES / "palette_j2k_right.dcm"])
+    with caplog.at_level(logging.INFO, logger="follicle_seg"), closing(StateStore(tmp_path / "s.sqlite")) as store:
+        items = {i.path: i for i in header_pass(sorted(inputs.iterdir()), store, lambda r: r, 1)}
+    cut = items[str(inputs / "cut.dcm")].result
+    assert (cut.status, cut.reason) == ("rejected", f"rejected by key object note {note} (Rejected for Quality Reasons): not analysed")
+    assert cut.identity.sop_instance_uid == uid_of(SAMPLES / "mono_left.dcm")  # (whose, in images.csv)
+    assert "1 image(s) listed by rejection notes are not among the inputs" in caplog.text  # (said 2: the cut copy's too)
+    rows = {row["path"]: (row["status"], row["reason"]) for row in inspect_paths([inputs])}
+    assert rows == {path: (i.result.status, i.result.reason) if i.result else ("ok", "") for path, i in items.items()}
