@@ -66,16 +66,18 @@ def test_header_pass_rejects_every_copy_of_a_listed_image_naming_the_note(tmp_pa
     shutil.copy(SAMPLES / "mono_left.dcm", inputs / "z copy.dcm")
     note = key_object_note(inputs / "a note.dcm", [SAMPLES / "mono_left.dcm", SAMPLES / "palette_j2k_right.dcm"])
     paths = sorted(inputs.iterdir())
-    with caplog.at_level(logging.INFO, logger="follicle_seg"):
+    with caplog.at_level(logging.INFO, logger="follicle_seg"), closing(StateStore(tmp_path / "s.sqlite")) as store:
         with WorkerPool(1) as decoders:  # (the note read in a decoder process, as with --workers)
-            items = {i.path: i for i in header_pass(paths, StateStore(tmp_path / "s.sqlite"), lambda r: r, 1, decoders)}
+            items = {i.path: i for i in header_pass(paths, store, lambda r: r, 1, decoders)}
     said = f"rejected by key object note {note} (Rejected for Quality Reasons): not analysed"
     for name in ("mono_left.dcm", "z copy.dcm"):
         item = items[str(inputs / name)]
         assert item.record is None and (item.result.status, item.result.reason) == ("rejected", said)
         assert item.result.record.sop_instance_uid == uid_of(SAMPLES / "mono_left.dcm")  # (whose, in images.csv)
     assert items[str(inputs / "rgb_rle_right.dcm")].record is not None
-    assert items[str(note)].result.status == "rejected"
+    assert (items[str(note)].result.status, items[str(note)].result.reason) == (
+        "rejected", "a rejection note (Rejected for Quality Reasons) listing 2 instance(s): not an image; the images it "
+        "lists are not analysed")  # fmt: skip
     assert "1 image(s) listed by rejection notes are not among the inputs" in caplog.text  # (the palette sample's)
     # inspect says of each file what the run says
     rows = {row["path"]: (row["status"], row["reason"]) for row in inspect_paths([inputs])}
@@ -88,9 +90,12 @@ def test_a_note_added_later_takes_its_image_out_of_the_tables_and_one_removed_gi
     for name in ("mono_left.dcm", "rgb_rle_right.dcm"):
         shutil.copy(SAMPLES / name, inputs / name)
     out = tmp_path / "out"
-    options = RunOptions(out=out, workers=1, dicom=False, report=False)
+    options = RunOptions(out=out, workers=1, report=False)
     run([inputs], options)
     rejected_uid = uid_of(inputs / "mono_left.dcm")
+
+    def removals() -> int:
+        return (out / "run.log").read_text().count("per-image output(s) of earlier runs removed")
 
     def tables() -> dict[str, pd.DataFrame]:
         return {t: pd.read_csv(out / f"{t}.csv", dtype=str, keep_default_na=False)
@@ -99,6 +104,8 @@ def test_a_note_added_later_takes_its_image_out_of_the_tables_and_one_removed_gi
     before = tables()
     assert (before["follicles"].sop_instance_uid == rejected_uid).any() and len(before["ovaries"]) == 2
     overlays = sorted(p.name for p in (out / "overlays").glob("*.png"))
+    dicom = sorted(p.name for p in (out / "dicom").iterdir())
+    assert [n for n in dicom if n.startswith(rejected_uid)] == [f"{rejected_uid}_seg.dcm", f"{rejected_uid}_sr.dcm"]
     note = key_object_note(inputs / "note.dcm", [inputs / "mono_left.dcm"])
     summary = run([inputs], options)
     after = tables()
@@ -110,10 +117,17 @@ def test_a_note_added_later_takes_its_image_out_of_the_tables_and_one_removed_gi
     assert after["ovaries"].laterality.tolist() == ["R"] and after["ovaries"].needs_review.tolist() == ["false"]
     assert summary.frames == 0  # (nothing analysed again)
     assert sorted(p.name for p in (out / "overlays").glob("*.png")) == [n for n in overlays if "_L_" not in n]
+    assert sorted(p.name for p in (out / "dicom").iterdir()) == [n for n in dicom if not n.startswith(rejected_uid)]
+    assert removals() == 1
+    again = run([inputs], options)  # the note still there: the same tables, nothing analysed or removed again
+    assert again.frames == 0 and again.rejected == 2 and removals() == 1
+    for name, table in tables().items():
+        pd.testing.assert_frame_equal(table, after[name], obj=name)
     note.unlink()  # a note withdrawn: the image is analysed again, once
     run([inputs], options)
     for name, table in tables().items():
         pd.testing.assert_frame_equal(table, before[name], obj=name)
+    assert sorted(p.name for p in (out / "dicom").iterdir()) == dicom
 
 
 def test_decisions_about_a_withdrawn_image_are_set_aside_while_the_note_stands(tmp_path):
