@@ -28,7 +28,7 @@ from follicle_seg.io.rejection import Rejection, RejectionNote
 from follicle_seg.isolation import WorkerFailed, WorkerPool
 from follicle_seg.filehash import file_sha256
 from follicle_seg.state import StateStore
-from follicle_seg.types import DIFFERENT_IMAGE, DUPLICATE, Frame, Identity, ImageRecord, ImageResult
+from follicle_seg.types import DIFFERENT_IMAGE, DUPLICATE, REJECTED_BY_NOTE, Frame, Identity, ImageRecord, ImageResult
 
 log = logging.getLogger("follicle_seg")
 
@@ -185,8 +185,9 @@ def header_pass(
 
 def _rejected_by_notes(inputs: list[Input], store: StateStore) -> list[Input]:
     """``inputs``, each image a rejection note among them lists (IHE IOCM) rejected naming the
-    first such note, every copy of it, and one an earlier run analysed too (its result and outputs
-    leave the run folder); a note's image that is not among the inputs is said in ``run.log``."""
+    first such note, every copy of it (a damaged one, rejected after its header was read, too),
+    and one an earlier run analysed too (its result and outputs leave the run folder); a note's
+    image that is not among the inputs is said in ``run.log``."""
     reasons: dict[str, str] = {}
     for item in inputs:
         if item.rejects is not None:
@@ -200,14 +201,25 @@ def _rejected_by_notes(inputs: list[Input], store: StateStore) -> list[Input]:
     found, resolved = set(), []
     for item in inputs:
         record = item.record if item.record is not None else analysed.get(item.path) if item.done else None
+        identity = item.result.identity if item.result is not None and item.result.status == "rejected" else None
         if record is not None and record.sop_instance_uid in reasons:
             found.add(record.sop_instance_uid)
             reason = reasons[record.sop_instance_uid]
             item = replace(item, record=None, done=False, result=ImageResult(record, item.path, "rejected", reason))
+        elif item.result is not None and identity is not None and identity.sop_instance_uid in reasons:
+            found.add(identity.sop_instance_uid)  # a damaged copy: withdrawn, its ovary-visit not flagged for it
+            item = replace(item, result=replace(item.result, reason=reasons[identity.sop_instance_uid]))
         resolved.append(item)
     if absent := len(reasons.keys() - found):
         log.info("%d image(s) listed by rejection notes are not among the inputs: nothing to leave out for them", absent)
     return resolved
+
+
+def withdrawn(items: Sequence[Input]) -> set[str]:
+    """The SOP instance UIDs of the images a rejection note withdrew (:func:`_rejected_by_notes`)."""
+    whose = (i.result.record or i.result.identity for i in items
+             if i.result is not None and i.result.reason.startswith(REJECTED_BY_NOTE))  # fmt: skip
+    return {who.sop_instance_uid for who in whose if who is not None}
 
 
 def _unlike(item: Input, first: Input, decoders: WorkerPool | None) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterator
 
 from follicle_seg.errors import OutputError, one_line
-from follicle_seg.intake import Input
+from follicle_seg.intake import Input, withdrawn
 from follicle_seg.io.discover import shown
 from follicle_seg.state import STATE_FILE
 
@@ -134,15 +134,17 @@ def exclusive(out: Path) -> Iterator[None]:
 
 def superseded(items: list[Input], stored: list[tuple[str, str, str, str]]) -> set[str]:
     """SOP instance UIDs whose per-image outputs this run's analyses replace: those of the files
-    analysed now (changed, new or failed before) and of the earlier analyses of their paths,
-    except the images this run resumes (analysed, not a rejected duplicate naming them) or
-    analyses again only for outputs it lacks (``redone``: what it has stays should that fail)."""
+    analysed now (changed, new or failed before) and of the earlier analyses of their paths, and
+    the images a rejection note withdraws (:func:`~follicle_seg.intake.withdrawn`: analysed under
+    another path, one moved since), except the images this run resumes (analysed, not a rejected
+    duplicate naming them) or analyses again only for outputs it lacks (``redone``: what it has
+    stays should that fail)."""
     resumed = {(i.path, i.sha256) for i in items if i.done or i.redone}
     again = {i.path for i in items if not (i.done or i.redone)}
     kept = {uid for path, sha, uid, status in stored if (path, sha) in resumed and status == "ok"}
     earlier = {uid for path, _, uid, _ in stored if path in again}
     now = {i.record.sop_instance_uid for i in items if i.record is not None}
-    return (earlier | now) - kept
+    return (earlier | now | withdrawn(items)) - kept
 
 
 def remove_tables(out: Path) -> None:
@@ -186,7 +188,7 @@ def remove_outputs(out: Path, uids: set[str] | None = None, kinds: tuple[str, ..
         except OSError as exc:
             raise OutputError(f"{path}: cannot remove an earlier output ({exc.strerror or exc})") from exc
     if removed:
-        why = "--no-resume" if uids is None else "files analysed again"
+        why = "--no-resume" if uids is None else "files analysed again or withdrawn"
         log.info("%s: %d per-image output(s) of earlier runs removed", why, removed)
 
 

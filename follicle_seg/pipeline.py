@@ -333,8 +333,13 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
             summary.cohort_notes.append(note)
             log.warning("%s: %s", options.cohort or "baseline", note)
         if review.decisions:
-            summary.review = f"{review.path}: {len(review.decisions)} decisions applied"
+            aside = review.withdrawn
+            summary.review = f"{review.path}: {len(review.decisions) - len(aside)} decisions applied" + (
+                f", {len(aside)} set aside: their images withdrawn by a rejection note (run.log)" if aside else "")
             log.info("%s", summary.review)
+            for d in (d for d in review.decisions if d.line in aside):
+                log.info("%s line %d: %s: %s; it applies again once the note is removed", review.path, d.line,
+                         d.decision, aside[d.line][1])  # fmt: skip
         else:  # a review log of an earlier review that is gone would mislead
             for stale in ("review_log.csv", "review_log.parquet"):
                 (options.out / stale).unlink(missing_ok=True)

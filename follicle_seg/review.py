@@ -77,6 +77,9 @@ WORKSHEET_COLUMNS = (
 CANDIDATE_WHY = {KIND_UNSURE: "network unsure", KIND_TUBE: FLAG_TUBE}
 #: The ``why`` of an image's line whose side is unknown.
 SIDE_WHY = "side unknown: left or right?"
+#: How the ``why`` of a decision about an image a rejection note withdrew begins (+ the image's
+#: ``images.csv`` reason): not applied while the note is among the inputs (:meth:`Review.set_aside`).
+NOT_APPLIED = "not applied: its image "
 LOG_COLUMNS = (
     "line", "decision", "patient_id", "study_date", "laterality", "sop_instance_uid", "follicle_id", "frame_index",
     "reviewer", "comment", "count_before", "count_after", "counted_image_before", "counted_image_after",
@@ -120,6 +123,7 @@ class Review:
         self._visits: dict[str, set[str]] = {}  # each patient's visit dates in the run (see place)
         self._problems: dict[int, str] = {}  # why a line found what it names, but cannot be applied
         self._sides: dict[str, Decision] = {}  # left and right lines, by image
+        self.withdrawn: dict[int, tuple[OvaryKey, str]] = {}  # lines set aside (:meth:`set_aside`): ovary-visit, why
         for d in self.decisions:
             key: Any  # the key of its table: an image's UID, an OvaryKey or (UID, follicle id)
             table: dict[Any, Decision]
@@ -306,11 +310,26 @@ class Review:
         self.applied[d.line] = ovary
         return True
 
+    def set_aside(self, withdrawn: Mapping[str, tuple[OvaryKey, str]]) -> None:
+        """Set aside the decisions about images a rejection note withdrew (``withdrawn``: each
+        one's ovary-visit and ``images.csv`` reason, by SOP instance UID): a follicle or side line
+        about one, and a confirmation of an ovary-visit none of whose images is left. Not applied
+        (:attr:`withdrawn` says why), they stay in ``review.csv`` and the worksheet, and apply
+        again once the note is removed."""
+        of_visit = {ovary: reason for ovary, reason in withdrawn.values()}
+        for d in self.decisions:
+            if d.line in self.applied or d.line in self._problems:
+                continue
+            ovary, reason = (self._key(d), of_visit.get(self._key(d))) if d.decision == CONFIRMED else \
+                withdrawn.get(d.sop_instance_uid, (None, None))  # fmt: skip
+            if ovary is not None and reason is not None:
+                self.withdrawn[d.line] = (ovary, NOT_APPLIED + reason)
+
     def check_applied(self, analysed: Collection[str]) -> None:
         """Raise, in one message, for every decision that cannot be applied in this run (``analysed``:
-        the SOP instance UIDs of its analysed images): each line and why, the follicle and side
-        lines first (a confirmation's count follows from them)."""
-        failed = sorted((d for d in self.decisions if d.line not in self.applied),
+        the SOP instance UIDs of its analysed images), those set aside (:meth:`set_aside`) apart:
+        each line and why, the follicle and side lines first (a confirmation's count follows from them)."""
+        failed = sorted((d for d in self.decisions if d.line not in self.applied and d.line not in self.withdrawn),
                         key=lambda d: (d.decision == CONFIRMED, d.line))  # fmt: skip
         said = [f"line {d.line}: {d.decision}: {self._unapplied(d, analysed)}" for d in failed]
         if len(said) == 1:
@@ -337,14 +356,14 @@ class Review:
     def log_table(
         self, counts: dict[OvaryKey, tuple[int, int, str, str]], sided_from: dict[str, int] | None = None
     ) -> pd.DataFrame:
-        """``review_log``: every decision, with its ovary-visit's count before and after the review
+        """``review_log``: every decision applied (not those set aside), with its ovary-visit's count before and after the review
         and the image that gave each (a decision may move the count to another image of the same
         count, and with it the AFC and largest follicle: the counts alone hid it); a ``left`` /
         ``right`` line's count before is that of the ovary-visit its image was analysed in
         (``sided_from``, by SOP instance UID: the side-unknown one, say); the image before is
         empty in a review that gives images their sides (it moves images between ovary-visits)."""
         rows = []
-        for d in self.decisions:
+        for d in (d for d in self.decisions if d.line not in self.withdrawn):
             ovary = self.applied[d.line]
             before, after, image_before, image_after = counts[ovary]
             if d.decision in SIDES and sided_from and d.sop_instance_uid in sided_from:
@@ -507,7 +526,7 @@ def worksheet(
     ``reviewer``), it is a review: undecided lines are skipped. After deciding follicles, a
     confirmation needs the count the tables then give. The decisions of ``review`` (the review
     the tables applied) come first, as they were written, so the next round's sheet saved over
-    ``review.csv`` keeps them.
+    ``review.csv`` keeps them; one set aside (:meth:`Review.set_aside`) says why in ``why``.
     """
     ovaries = tables["ovaries"]
     key = ["patient_id", "study_date", "laterality"]
@@ -535,6 +554,8 @@ def worksheet(
         {**_decided(d, review.applied.get(d.line)),
          "overlay": files.get((d.sop_instance_uid, review.frames[d.line]), "") if d.line in review.frames
          else first_overlay.get(d.sop_instance_uid, "")}
+        if d.line not in review.withdrawn else  # (its image's overlays are gone)
+        {**_decided(d, review.withdrawn[d.line][0]), "why": review.withdrawn[d.line][1]}
         for d in (review.decisions if review else ()) if review is not None
     ]  # fmt: skip
     flagged = ovaries[ovaries["needs_review"].fillna(False).astype(bool)]

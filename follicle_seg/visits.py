@@ -209,6 +209,7 @@ def build_tables(
     review.place(ov.key for ov in ovaries)
     for ov in ovaries:
         ov.confirmed = review.confirmed(ov.key, len(ov.chosen.follicles), ov.n_files)
+    review.set_aside(_withdrawn(dated))
     review.check_applied({r.record.sop_instance_uid for r in results if r.status == "ok" and r.record is not None})
     # a side scanned at other visits of the patient but not at this one (nor an image of unknown
     # side, flagged as such): the visit's totals are one ovary's, and its change from baseline
@@ -281,6 +282,16 @@ def build_tables(
             sided_from,
         )  # fmt: skip
     return tables
+
+
+def _withdrawn(results: Sequence[ImageResult]) -> dict[str, tuple[tuple[str, str, str], str]]:
+    """The images a rejection note withdrew, by SOP instance UID: each one's ovary-visit and reason."""
+    withdrawn = {}
+    for r in results:
+        who = r.record if r.record is not None else r.identity
+        if r.reason.startswith(REJECTED_BY_NOTE) and who is not None:
+            withdrawn[who.sop_instance_uid] = ((who.patient_id, who.study_date, who.laterality or "U"), r.reason)
+    return withdrawn
 
 
 @dataclass

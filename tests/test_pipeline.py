@@ -1030,7 +1030,7 @@ def test_a_file_analysed_again_leaves_no_output_of_its_earlier_analysis(study, t
     assert old_uid not in set(found["sop_instance_uid"]) and len(set(found["sop_instance_uid"])) == 3
     assert (found["frame_index"] == 99).sum() == 1  # the resumed file's planted one only
     # the six planted and the two files' own earlier overlays and crops
-    removed = re.search(r"files analysed again: (\d+) per-image output", (out / "run.log").read_text())
+    removed = re.search(r"files analysed again or withdrawn: (\d+) per-image output", (out / "run.log").read_text())
     assert removed and int(removed[1]) > 6
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import pickle
 import shutil
+from contextlib import closing
+from dataclasses import replace
 from pathlib import Path
 
 import highdicom as hd
@@ -64,16 +66,18 @@ def test_header_pass_rejects_every_copy_of_a_listed_image_naming_the_note(tmp_pa
     shutil.copy(SAMPLES / "mono_left.dcm", inputs / "z copy.dcm")
     note = key_object_note(inputs / "a note.dcm", [SAMPLES / "mono_left.dcm", SAMPLES / "palette_j2k_right.dcm"])
     paths = sorted(inputs.iterdir())
-    with caplog.at_level(logging.INFO, logger="follicle_seg"):
+    with caplog.at_level(logging.INFO, logger="follicle_seg"), closing(StateStore(tmp_path / "s.sqlite")) as store:
         with WorkerPool(1) as decoders:  # (the note read in a decoder process, as with --workers)
-            items = {i.path: i for i in header_pass(paths, StateStore(tmp_path / "s.sqlite"), lambda r: r, 1, decoders)}
+            items = {i.path: i for i in header_pass(paths, store, lambda r: r, 1, decoders)}
     said = f"rejected by key object note {note} (Rejected for Quality Reasons): not analysed"
     for name in ("mono_left.dcm", "z copy.dcm"):
         item = items[str(inputs / name)]
         assert item.record is None and (item.result.status, item.result.reason) == ("rejected", said)
         assert item.result.record.sop_instance_uid == uid_of(SAMPLES / "mono_left.dcm")  # (whose, in images.csv)
     assert items[str(inputs / "rgb_rle_right.dcm")].record is not None
-    assert items[str(note)].result.status == "rejected"
+    assert (items[str(note)].result.status, items[str(note)].result.reason) == (
+        "rejected", "a rejection note (Rejected for Quality Reasons) listing 2 instance(s): not an image; the images it "
+        "lists are not analysed")  # fmt: skip
     assert "1 image(s) listed by rejection notes are not among the inputs" in caplog.text  # (the palette sample's)
     # inspect says of each file what the run says
     rows = {row["path"]: (row["status"], row["reason"]) for row in inspect_paths([inputs])}
@@ -86,9 +90,12 @@ def test_a_note_added_later_takes_its_image_out_of_the_tables_and_one_removed_gi
     for name in ("mono_left.dcm", "rgb_rle_right.dcm"):
         shutil.copy(SAMPLES / name, inputs / name)
     out = tmp_path / "out"
-    options = RunOptions(out=out, workers=1, dicom=False, report=False)
+    options = RunOptions(out=out, workers=1, report=False)
     run([inputs], options)
     rejected_uid = uid_of(inputs / "mono_left.dcm")
+
+    def removals() -> int:
+        return (out / "run.log").read_text().count("per-image output(s) of earlier runs removed")
 
     def tables() -> dict[str, pd.DataFrame]:
         return {t: pd.read_csv(out / f"{t}.csv", dtype=str, keep_default_na=False)
@@ -97,6 +104,8 @@ def test_a_note_added_later_takes_its_image_out_of_the_tables_and_one_removed_gi
     before = tables()
     assert (before["follicles"].sop_instance_uid == rejected_uid).any() and len(before["ovaries"]) == 2
     overlays = sorted(p.name for p in (out / "overlays").glob("*.png"))
+    dicom = sorted(p.name for p in (out / "dicom").iterdir())
+    assert [n for n in dicom if n.startswith(rejected_uid)] == [f"{rejected_uid}_seg.dcm", f"{rejected_uid}_sr.dcm"]
     note = key_object_note(inputs / "note.dcm", [inputs / "mono_left.dcm"])
     summary = run([inputs], options)
     after = tables()
@@ -108,7 +117,93 @@ def test_a_note_added_later_takes_its_image_out_of_the_tables_and_one_removed_gi
     assert after["ovaries"].laterality.tolist() == ["R"] and after["ovaries"].needs_review.tolist() == ["false"]
     assert summary.frames == 0  # (nothing analysed again)
     assert sorted(p.name for p in (out / "overlays").glob("*.png")) == [n for n in overlays if "_L_" not in n]
+    assert sorted(p.name for p in (out / "dicom").iterdir()) == [n for n in dicom if not n.startswith(rejected_uid)]
+    assert removals() == 1
+    again = run([inputs], options)  # the note still there: the same tables, nothing analysed or removed again
+    assert again.frames == 0 and again.rejected == 2 and removals() == 1
+    for name, table in tables().items():
+        pd.testing.assert_frame_equal(table, after[name], obj=name)
     note.unlink()  # a note withdrawn: the image is analysed again, once
     run([inputs], options)
     for name, table in tables().items():
         pd.testing.assert_frame_equal(table, before[name], obj=name)
+    assert sorted(p.name for p in (out / "dicom").iterdir()) == dicom
+
+
+def test_decisions_about_a_withdrawn_image_are_set_aside_while_the_note_stands(tmp_path):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for name in ("mono_left.dcm", "rgb_rle_right.dcm"):
+        shutil.copy(SAMPLES / name, inputs / name)
+    out = tmp_path / "out"
+    options = RunOptions(out=out, workers=1, dicom=False, report=False, isolate=False)
+    run([inputs], options)
+    uid = uid_of(inputs / "mono_left.dcm")
+    follicle = pd.read_csv(out / "follicles.csv", dtype=str).set_index(["sop_instance_uid", "follicle_id"]).loc[(uid, "1")]
+    (out / "review.csv").write_text(
+        "decision,reviewer,sop_instance_uid,follicle_id,centroid_row,centroid_col,patient_id,study_date,laterality,"
+        f"follicle_count\nnot_follicle,AB,{uid},1,{follicle.centroid_row},{follicle.centroid_col},,,,\n"
+        f"confirmed,AB,,,,,{follicle.patient_id},{follicle.study_date},L,1\n")  # fmt: skip
+    review = (out / "review.csv").read_text()
+
+    def logged() -> pd.DataFrame:
+        return pd.read_csv(out / "review_log.csv", dtype=str, keep_default_na=False)
+
+    run([inputs], options)
+    applied = logged()
+    assert applied.line.tolist() == ["2", "3"] and applied.count_after.tolist() == ["1", "1"]
+    note = key_object_note(inputs / "note.dcm", [inputs / "mono_left.dcm"])
+    summary = run([inputs], replace(options, report=True))  # (it stopped: "no analysed image <uid>")
+    assert summary.review == f"{out / 'review.csv'}: 0 decisions applied, 2 set aside: their images withdrawn by a rejection note (run.log)"
+    assert (out / "review.csv").read_text() == review and logged().empty
+    why = f"not applied: its image rejected by key object note {note} (Rejected for Quality Reasons): not analysed"
+    for line, decision in ((2, "not_follicle"), (3, "confirmed")):
+        assert f"review.csv line {line}: {decision}: {why}; it applies again once the note is removed" in (out / "run.log").read_text()
+    sheet = pd.read_csv(out / "review_worksheet.csv", dtype=str, keep_default_na=False)
+    assert sheet[["decision", "laterality", "why"]].values.tolist() == [["not_follicle", "L", why], ["confirmed", "L", why]]
+    report = (out / "report" / "index.html").read_text()
+    assert "<h2>To check</h2><p>No follicle or candidate to check.</p>" in report and 'id="reviewed"' in report
+    assert "Reviewed (0 decisions)" in report
+    note.unlink()
+    run([inputs], options)
+    pd.testing.assert_frame_equal(logged(), applied)
+
+
+def test_an_image_moved_and_withdrawn_in_one_run_leaves_no_output_behind(tmp_path):
+    inputs = tmp_path / "in"
+    (inputs / "sub").mkdir(parents=True)
+    for name in ("mono_left.dcm", "rgb_rle_right.dcm"):
+        shutil.copy(SAMPLES / name, inputs / name)
+    out = tmp_path / "out"
+    options = RunOptions(out=out, workers=1, report=False, isolate=False)
+    run([inputs], options)
+    uid = uid_of(inputs / "mono_left.dcm")
+
+    def outputs() -> list[str]:
+        return sorted(p.name for p in out.rglob("*") if p.is_file() and (uid in p.name or f"_{uid[-8:]}-" in p.name))
+
+    assert len(outputs()) == 5  # (SEG, SR, overlay, crops of its 2 follicles)
+    shutil.move(inputs / "mono_left.dcm", inputs / "sub" / "mono_left.dcm")
+    key_object_note(inputs / "note.dcm", [inputs / "sub" / "mono_left.dcm"])
+    run([inputs], options)
+    assert pd.read_csv(out / "images.csv").set_index("path").loc[str(inputs / "sub" / "mono_left.dcm"), "status"] == "rejected"
+    assert outputs() == []  # (its SEG and SR stayed, which follicle-seg send would store)
+    removed = "files analysed again or withdrawn: 5 per-image output(s) of earlier runs removed"  # (said 'analysed again')
+    assert removed in (out / "run.log").read_text()
+
+
+def test_a_damaged_copy_of_a_listed_image_is_withdrawn_with_it_not_counted_missing(tmp_path, caplog):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    shutil.copy(SAMPLES / "rgb_rle_right.dcm", inputs / "rgb_rle_right.dcm")
+    whole = (SAMPLES / "mono_left.dcm").read_bytes()
+    (inputs / "cut.dcm").write_bytes(whole[: len(whole) * 2 // 3])  # (a copy stopped midway: its header read)
+    note = key_object_note(inputs / "note.dcm", [SAMPLES / "mono_left.dcm", SAMPLES / "palette_j2k_right.dcm"])
+    with caplog.at_level(logging.INFO, logger="follicle_seg"), closing(StateStore(tmp_path / "s.sqlite")) as store:
+        items = {i.path: i for i in header_pass(sorted(inputs.iterdir()), store, lambda r: r, 1)}
+    cut = items[str(inputs / "cut.dcm")].result
+    assert (cut.status, cut.reason) == ("rejected", f"rejected by key object note {note} (Rejected for Quality Reasons): not analysed")
+    assert cut.identity.sop_instance_uid == uid_of(SAMPLES / "mono_left.dcm")  # (whose, in images.csv)
+    assert "1 image(s) listed by rejection notes are not among the inputs" in caplog.text  # (said 2: the cut copy's too)
+    rows = {row["path"]: (row["status"], row["reason"]) for row in inspect_paths([inputs])}
+    assert rows == {path: (i.result.status, i.result.reason) if i.result else ("ok", "") for path, i in items.items()}

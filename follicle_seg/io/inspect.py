@@ -76,7 +76,7 @@ def inspect_paths(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
             for row, record in read]  # fmt: skip
     withdrawn = _withdrawn(rows)
     return [{**row, "status": "rejected", "reason": withdrawn[row["sop_instance_uid"]]}
-            if row["status"] == "ok" and row["sop_instance_uid"] in withdrawn else row for row in rows]  # fmt: skip
+            if row["status"] != "failed" and row["sop_instance_uid"] in withdrawn else row for row in rows]  # fmt: skip
 
 
 def _withdrawn(rows: list[dict[str, Any]]) -> dict[str, str]:

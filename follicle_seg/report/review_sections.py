@@ -12,7 +12,7 @@ from follicle_seg.report.markup import SIDE_NAMES, bools, esc, num, truthy, url
 from follicle_seg.report.overlay_files import CROPS, crop_filename
 from follicle_seg.report.pages import PatientLinks
 from follicle_seg.report.reviewed import analysed_name
-from follicle_seg.review import CANDIDATE_WHY, candidate_lines, reasons_by_ovary, uid_tail
+from follicle_seg.review import CANDIDATE_WHY, NOT_APPLIED, candidate_lines, reasons_by_ovary, uid_tail
 from follicle_seg.tracking import KIND_TUBE
 from follicle_seg.visits import shown_mm
 
@@ -54,7 +54,8 @@ def check_keys(sheet: pd.DataFrame) -> set[tuple[str, str, str]]:
 
 
 def _follicle_lines(sheet: pd.DataFrame) -> pd.DataFrame:
-    return sheet[sheet["follicle_id"] != ""]  # (not an image's side line)
+    # (not an image's side line, nor a decision about an image a rejection note withdrew: no crop, no count)
+    return sheet[(sheet["follicle_id"] != "") & ~sheet["why"].str.startswith(NOT_APPLIED)]
 
 
 def to_check(sheet: pd.DataFrame, ovaries: pd.DataFrame, out_dir: Path, overlays_dir: str, links: PatientLinks) -> str:
