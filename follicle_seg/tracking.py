@@ -48,6 +48,7 @@ import numpy as np
 
 from follicle_seg.instances import find_boxes
 from follicle_seg.types import (
+    CANDIDATE_KINDS,
     COLOUR_IN_SCAN,
     NET_IMPLAUSIBLE_SHAPE,
     NET_LOW_CONFIDENCE,
@@ -106,7 +107,7 @@ FLAG_TURNS = "sweep turns back"
 #: ``candidates.csv``), decided where the candidates are made (:func:`summarise_tracked`): the
 #: network unsure of it (scored ``LOW_CONFIDENCE_SCORE`` up to ``MIN_FOLLICLE_SCORE``), or sure of
 #: it but a tube through the sweep (:func:`is_tube`).
-KIND_UNSURE, KIND_TUBE = "unsure", "tube"
+KIND_UNSURE, KIND_TUBE = CANDIDATE_KINDS
 #: The review flag a candidate of each kind raises.
 CANDIDATE_FLAGS = {KIND_UNSURE: FLAG_LOW_CONFIDENCE, KIND_TUBE: FLAG_TUBE}
 #: A reported follicle whose largest section is this many times longer (d1) than wide (d2) is

@@ -229,6 +229,11 @@ class FrameMeasurement:
     flags: tuple[str, ...] = ()
 
 
+#: The kinds of review candidate (``Follicle.kind`` of ``ImageResult.unsure``): unsure of the
+#: network, or a tube through a sweep (``tracking.KIND_UNSURE``, ``tracking.KIND_TUBE``).
+CANDIDATE_KINDS = ("unsure", "tube")
+
+
 @dataclass(frozen=True)
 class Follicle:
     """A follicle of one image or sweep, measured on its largest section (a ``follicles.csv`` row)."""
@@ -306,7 +311,7 @@ class ImageResult:
     outlines: tuple[tuple[int, int, tuple[int, ...]], ...] | None = None
 
     def __post_init__(self) -> None:
-        if any(not u.kind for u in self.unsure):  # the flags, worksheet and overlay words read it
+        if any(u.kind not in CANDIDATE_KINDS for u in self.unsure):  # the flags, worksheet and overlay words read it
             raise ValueError(f"{self.path}: a review candidate without its kind (unsure or tube)")
 
     def analysed_record(self) -> ImageRecord:

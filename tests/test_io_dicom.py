@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
@@ -1244,7 +1245,8 @@ def test_a_sop_instance_uid_that_cannot_name_output_files_is_rejected(tmp_path: 
     with pytest.raises(RejectedInput) as info:
         read_record(write(tmp_path, edit=edit))
     assert info.value.reason.startswith(reason) and "\n" not in info.value.reason
-    assert info.value.identity is not None  # its row still says whose image it is
+    assert info.value.identity is not None and info.value.identity.patient_id  # its row still says whose image it is,
+    assert info.value.identity.sop_instance_uid == ""  # not by the UID (5 million characters went into its row)
     odd = "1.2.840.ABC_7-x"  # letters, '_' and '-' of scanners that break the standard are read
 
     def odd_edit(ds: Dataset) -> None:
@@ -1264,18 +1266,24 @@ def test_a_patient_id_of_thousands_of_characters_is_rejected_without_it(tmp_path
     with pytest.raises(RejectedInput) as info:
         read_record(write(tmp_path, edit=edit))
     assert info.value.reason == "PatientID of 5000 characters (DICOM's LO holds 64; at most 1024 are read)"
-    assert info.value.identity is None  # (its row does not carry it either)
+    assert info.value.identity is not None and info.value.identity.patient_id == ""  # its row keeps the UID and date
     assert read_record(write(tmp_path, name="b.dcm", edit=lambda ds: setattr(ds, "PatientID", "P" * 250))).patient_id == "P" * 250
 
 
-@pytest.mark.parametrize("keyword", ["StudyInstanceUID", "SeriesInstanceUID"])
-def test_a_study_or_series_uid_that_no_dicom_object_can_hold_is_rejected(tmp_path: Path, keyword: str) -> None:
-    """The study and series UIDs are copied into the image's SEG and SR: a 5-million-character
-    one made 10 MB objects no PACS takes."""
+@pytest.mark.parametrize(("keyword", "uid", "fault"), [
+    ("StudyInstanceUID", "1.2." + "9" * 300, "StudyInstanceUID of 304 characters (a UID holds at most 64)"),
+    ("SeriesInstanceUID", "1.2.840 113619", "SeriesInstanceUID '1.2.840 113619' holds ' '"),
+])
+def test_a_study_or_series_uid_unfit_to_be_one_is_analysed_without_dicom_objects(tmp_path: Path, keyword, uid, fault) -> None:
+    """The study and series UIDs name no file, they are copied into the image's SEG and SR: the
+    image is analysed, its objects not made (a 5-million-character study UID made 10 MB objects
+    no PACS takes)."""
+    from follicle_seg.report.dicom_common import UnfitSource, read_source
 
     def edit(ds: Dataset) -> None:
-        setattr(ds, keyword, "1.2." + "9" * 300)
+        setattr(ds, keyword, uid)
 
-    with pytest.raises(RejectedInput) as info:
-        read_record(write(tmp_path, edit=edit))
-    assert info.value.reason == f"{keyword} of 304 characters (a UID holds at most 64)"
+    path = write(tmp_path, edit=edit)
+    assert getattr(read_record(path), keyword.replace("InstanceUID", "_instance_uid").lower()) == uid
+    with pytest.raises(UnfitSource, match=f"^the source's {re.escape(fault)}: an object referring to it cannot name it"):
+        read_source(path)

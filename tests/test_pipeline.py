@@ -1644,23 +1644,35 @@ def test_the_summary_of_a_run_whose_every_file_failed_does_not_say_nothing_was_l
     assert resumed.endswith("(4 already done); nothing left to analyse, tables rebuilt in 1.0 s")
 
 
-def test_images_without_a_sop_instance_uid_are_each_analysed_under_a_uid_of_their_contents(tmp_path):
+def test_images_without_a_sop_instance_uid_are_each_analysed_under_a_uid_of_their_own(tmp_path):
     """Two images of two patients, neither with a SOPInstanceUID, were one SOP instance "": the
-    second was rejected as a duplicate of the first. Each is named by a UID made from its file's
-    contents now, said in its reason; a copy of one is still its duplicate."""
+    second was rejected as a duplicate of the first. Each is named by its file meta's
+    MediaStorageSOPInstanceUID now, else by a UID made from its pixel data, said in its reason:
+    a copy whose header was edited (a PatientID corrected) is still the same image."""
     inputs = tmp_path / "in"
     inputs.mkdir()
-    for name, patient in (("a.dcm", "E1"), ("b.dcm", "E2")):
+
+    def write(name, patient, meta_uid=None, brighter=False):
         ds = pydicom.dcmread(SAMPLES / "mono_left.dcm")
         del ds.SOPInstanceUID
+        del ds.file_meta.MediaStorageSOPInstanceUID
+        if meta_uid:
+            ds.file_meta.MediaStorageSOPInstanceUID = meta_uid
+        if brighter:
+            ds.PixelData = np.minimum(ds.pixel_array.astype(np.uint16) + 1, 255).astype(np.uint8).tobytes()
         ds.PatientID = patient
         ds.save_as(inputs / name, enforce_file_format=False)
-    shutil.copy(inputs / "a.dcm", inputs / "c.dcm")
+
+    write("a.dcm", "E1")
+    write("b.dcm", "E2", brighter=True)
+    write("c.dcm", "E1-corrected")  # a's pixels
+    write("d.dcm", "E3", meta_uid="1.2.826.0.1.3680043.8.498.99")
     run([inputs], RunOptions(out=tmp_path / "out", workers=1, overlays=False, report=False))
     images = pd.read_csv(tmp_path / "out" / "images.csv", dtype=str, keep_default_na=False).set_index("path")
-    a, b, c = (images.loc[str(inputs / n)] for n in ("a.dcm", "b.dcm", "c.dcm"))
-    assert (a["status"], b["status"], c["status"]) == ("ok", "ok", "rejected")
+    a, b, c, d = (images.loc[str(inputs / n)] for n in ("a.dcm", "b.dcm", "c.dcm", "d.dcm"))
+    assert [x["status"] for x in (a, b, c, d)] == ["ok", "ok", "rejected", "ok"]
     assert a["sop_instance_uid"] != b["sop_instance_uid"] and a["sop_instance_uid"].startswith("1.2.826.0.1.3680043.8.498.")
-    assert f"no SOPInstanceUID (0008,0018): named {a['sop_instance_uid']} from its contents" in a["reason"]
+    assert f"no SOPInstanceUID (0008,0018): named {a['sop_instance_uid']} from its pixel data" in a["reason"]
     assert "DICOM SEG/SR not written" in a["reason"] and c["reason"].startswith(f"duplicate SOP instance {a['sop_instance_uid']}")
-    assert set(pd.read_csv(tmp_path / "out" / "ovaries.csv", dtype=str)["patient_id"]) == {"E1", "E2"}
+    assert d["sop_instance_uid"] == "1.2.826.0.1.3680043.8.498.99" and "named by its MediaStorageSOPInstanceUID" in d["reason"]
+    assert set(pd.read_csv(tmp_path / "out" / "ovaries.csv", dtype=str)["patient_id"]) == {"E1", "E2", "E3"}

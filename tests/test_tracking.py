@@ -180,6 +180,8 @@ def test_each_candidate_s_kind_is_a_column_of_candidates_and_words_the_worksheet
     assert reasons[FLAG_LOW_CONFIDENCE].endswith("(3? on frame 1 (index 0))") and reasons[FLAG_TUBE].endswith("(2? on frame 5 (index 4))")
     with pytest.raises(ValueError, match="a review candidate without its kind"):  # not a KeyError('') at the tables
         replace(result, unsure=(replace(result.unsure[0], kind=""),))
+    with pytest.raises(ValueError, match="a review candidate without its kind"):
+        replace(result, unsure=(replace(result.unsure[0], kind="vessel"),))
 
 
 def test_a_large_follicle_in_a_short_sweep_is_not_taken_for_a_tube():

@@ -27,8 +27,7 @@ from pydicom.pixels import get_decoder, iter_pixels, pixel_array
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, JPEGExtended12Bit, generate_uid
 from pydicom.valuerep import DT
 
-from follicle_seg.errors import RejectedInput, brief, one_line, printable
-from follicle_seg.filehash import file_sha256
+from follicle_seg.errors import RejectedInput, brief, one_line
 from follicle_seg.io.calibration import (
     UltrasoundRegion,
     choose_calibration,
@@ -41,7 +40,7 @@ from follicle_seg.io.calibration import (
     unused_regions,
 )
 from follicle_seg.io.grey import COLOUR_PHOTOMETRICS, COLOUR_SHARE, colour_meter, grey_converter, grey_note
-from follicle_seg.io.header import MAX_PIXEL_BYTES, PIXELS_CUT, read_dicom, read_header
+from follicle_seg.io.header import MAX_PIXEL_BYTES, PIXELS_CUT, pixel_data_sha256, read_dicom, read_header
 from follicle_seg.io.laterality import choose_laterality
 from follicle_seg.io.pixel_data import check_pixel_length
 from follicle_seg.io.region import MIN_REGION_PX, find_scan_areas
@@ -54,6 +53,7 @@ from follicle_seg.io.tags import (
     tag_optional_int,
     tag_text,
     to_float,
+    uid_fault,
 )
 from follicle_seg.io.truncation import HEADER_CUT, where_cut
 from follicle_seg.types import COLOUR_IN_SCAN, Calibration, Frame, Identity, ImageRecord, Pane
@@ -226,14 +226,16 @@ def _identity_of_cut_file(path: str) -> Identity | None:
 
 
 def _identity(ds: Dataset) -> Identity | None:
-    """Whose image a rejected file is, when its header says (None when even that is unreadable,
-    or its PatientID longer than :data:`MAX_PATIENT_ID_CHARS`)."""
+    """Whose image a rejected file is, when its header says (None when even that is unreadable; a
+    SOPInstanceUID unfit to be one, or a PatientID longer than :data:`MAX_PATIENT_ID_CHARS`, left
+    out)."""
     try:
         side, _ = _side(ds)
-        who = Identity(tag_text(ds, "SOPInstanceUID"), tag_text(ds, "PatientID"), visit_date(ds), side or "U")
+        uid, patient = tag_text(ds, "SOPInstanceUID"), tag_text(ds, "PatientID")
+        return Identity("" if uid_fault("SOPInstanceUID", uid) else uid, "" if len(patient) > MAX_PATIENT_ID_CHARS else patient,
+                        visit_date(ds), side or "U")  # fmt: skip
     except HEADER_VALUE_ERRORS:
         return None
-    return who if len(who.patient_id) <= MAX_PATIENT_ID_CHARS else None
 
 
 def _no_pixel_data(path: str, ds: Dataset) -> str:
@@ -258,8 +260,10 @@ def _record_from_header(path_str: str, ds: Dataset) -> ImageRecord:
     if PIXEL_DATA not in ds:
         raise RejectedInput(path_str, where_cut(path_str) or _no_pixel_data(path_str, ds))
     _check_ultrasound(path_str, ds)
-    for keyword in ("SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID"):
-        _check_uid(path_str, keyword, tag_text(ds, keyword))
+    if fault := uid_fault("SOPInstanceUID", tag_text(ds, "SOPInstanceUID")):
+        # it names the output files (masks/<uid>_0.png, dicom/<uid>_sr.dcm): a '/' wrote them
+        # outside the output folder, 300 characters stopped the run ("File name too long")
+        raise RejectedInput(path_str, f"{fault}: a UID is digits and dots, it names the output files")
     if len(patient := tag_text(ds, "PatientID")) > MAX_PATIENT_ID_CHARS:
         raise RejectedInput(path_str, f"PatientID of {len(patient)} characters (DICOM's LO holds 64; at most "
                             f"{MAX_PATIENT_ID_CHARS} are read)")  # fmt: skip
@@ -305,8 +309,7 @@ def _record_from_header(path_str: str, ds: Dataset) -> ImageRecord:
     study_date, date_tag = dated_by(ds)
     sop_uid, named = tag_text(ds, "SOPInstanceUID"), ""
     if not sop_uid:
-        sop_uid = stand_in_uid(path_str)
-        named = f"no SOPInstanceUID (0008,0018): named {sop_uid} from its contents"
+        sop_uid, named = stand_in_uid(path_str, ds, n_frames, n_rows, n_cols)
     return ImageRecord(
         path=path_str,
         sop_instance_uid=sop_uid,
@@ -338,13 +341,20 @@ def _record_from_header(path_str: str, ds: Dataset) -> ImageRecord:
     )
 
 
-def stand_in_uid(path: str) -> str:
-    """The SOP instance UID of an image whose header has none, made from the file's contents: its
-    outputs, run-state rows and review decisions are named by it (with none, two such images of
-    two patients were one SOP instance, the second rejected as a duplicate of the first), and a
-    copy of the file is the same image. Only the file has it: no DICOM object is written for such
-    an image (nothing could refer to it in an archive)."""
-    return str(generate_uid(entropy_srcs=["no SOPInstanceUID", file_sha256(path)]))
+def stand_in_uid(path: str, ds: Dataset, n_frames: int, n_rows: int, n_cols: int) -> tuple[str, str]:
+    """The SOP instance UID of an image whose header has none, and how it was found: its outputs,
+    run-state rows and review decisions are named by it (with none, two such images of two
+    patients were one SOP instance, the second rejected as a duplicate of the first). The file
+    meta's MediaStorageSOPInstanceUID when it has a fit one, else one made from its pixel data and
+    size: a header edited in place (a PatientID corrected) keeps it, and a copy of the image is the
+    same image. No DICOM object is written for such an image (none could refer to it in an
+    archive)."""
+    meta = str(ds.file_meta.get("MediaStorageSOPInstanceUID", "") or "").strip()
+    if meta and not uid_fault("MediaStorageSOPInstanceUID", meta):
+        return meta, "no SOPInstanceUID (0008,0018): named by its MediaStorageSOPInstanceUID (0002,0003)"
+    pixels = pixel_data_sha256(path)
+    uid = str(generate_uid(entropy_srcs=["no SOPInstanceUID", pixels, f"{n_frames}x{n_rows}x{n_cols}"]))
+    return uid, f"no SOPInstanceUID (0008,0018): named {uid} from its pixel data"
 
 
 def _checked_calibration(
@@ -551,22 +561,6 @@ def _check_ultrasound(path: str, ds: Dataset) -> None:
             path,
             f"not an ultrasound image: SOP class {sop_class_name(sop_class)} is not US Image, "
             "US Multi-frame or Secondary Capture",
-        )
-
-
-def _check_uid(path: str, keyword: str, uid: str) -> None:
-    """Reject a UID that cannot name the image's output files (the SOP Instance UID:
-    ``masks/<uid>_0.png``, ``dicom/<uid>_sr.dcm``) or be copied into its DICOM SEG and SR (the
-    study and series UIDs): one holding ``/`` wrote them outside the output folder, a
-    300-character one stopped the run ("File name too long"), a 5-million-character study UID
-    made 10 MB SEGs no PACS takes. Digits and dots, and the letters, ``_`` and ``-`` some
-    scanners write against the standard, are read."""
-    if len(uid) > 64:
-        raise RejectedInput(path, f"{keyword} of {len(uid)} characters (a UID holds at most 64)")
-    odd = next((ch for ch in uid if not (ch.isascii() and (ch.isalnum() or ch in "._-"))), None)
-    if odd is not None:
-        raise RejectedInput(
-            path, printable(f"{keyword} {uid!r} holds {odd!r}: a UID is digits and dots, it names the output files")
         )
 
 

@@ -6,6 +6,8 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
+from follicle_seg.errors import printable
+
 #: The Pixel Data element (7FE0,0010).
 PIXEL_DATA = 0x7FE00010
 
@@ -77,3 +79,17 @@ def float_list(value: object) -> list[float] | None:
         return [float(v) for v in value]  # type: ignore[attr-defined]
     except (TypeError, ValueError):
         return None
+
+
+def uid_fault(keyword: str, uid: str) -> str:
+    """What makes ``uid`` (of the attribute ``keyword``) unfit to name a file or to be written
+    into a DICOM object: more than 64 characters, or a character other than digits and dots (and
+    the letters, ``_`` and ``-`` some scanners write against the standard); "" when fit.
+
+    >>> uid_fault("SeriesInstanceUID", "1.2.840 113619"), uid_fault("SOPInstanceUID", "1.2.840.ABC_7-x")
+    ("SeriesInstanceUID '1.2.840 113619' holds ' '", '')
+    """
+    if len(uid) > 64:
+        return f"{keyword} of {len(uid)} characters (a UID holds at most 64)"
+    odd = next((ch for ch in uid if not (ch.isascii() and (ch.isalnum() or ch in "._-"))), None)
+    return printable(f"{keyword} {uid!r} holds {odd!r}") if odd is not None else ""

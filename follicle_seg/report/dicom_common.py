@@ -27,6 +27,7 @@ from follicle_seg import __version__
 from follicle_seg.atomic import atomic_write
 from follicle_seg.io.dicom import iso_date
 from follicle_seg.io.header import read_dicom
+from follicle_seg.io.tags import uid_fault
 from follicle_seg.types import Network
 
 MANUFACTURER = "follicle_seg"
@@ -269,12 +270,16 @@ def read_source(source_path: str | Path) -> Dataset:
     Raises
     ------
     UnfitSource
-        When the source lacks a UID the objects must name it by (:data:`_REFERENCED`).
+        When the source lacks a UID the objects must name it by (:data:`_REFERENCED`), or has one
+        unfit to be one (:func:`~follicle_seg.io.tags.uid_fault`).
     """
     source = read_dicom(Path(source_path), defer_size="1 KB")
     missing = [f"{k} {tag}" for k, tag in _REFERENCED.items() if not str(source.get(k, "") or "").strip()]
     if missing:
         raise UnfitSource(f"the source has no {', '.join(missing)}: an object referring to it cannot name it")
+    if faults := [f for k in _REFERENCED if (f := uid_fault(k, str(source.get(k, "") or "").strip()))]:
+        # (a 5-million-character StudyInstanceUID made 10 MB objects no PACS takes)
+        raise UnfitSource(f"the source's {'; '.join(faults)}: an object referring to it cannot name it by it")
     for keyword, form in (*((k, _dicom_date) for k in _DATES), *((k, _dicom_time) for k in _TIMES)):
         value = str(source.get(keyword, "") or "")
         if value:
