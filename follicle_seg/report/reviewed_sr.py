@@ -13,7 +13,8 @@ Instance UID; and so are its SEGs (:mod:`follicle_seg.report.reviewed_seg`), whi
 refers to. In a sweep stored one file per frame, a decision about the follicle the tables name
 (by the file of its largest section) is one about its section in every file of the sweep
 (:func:`~follicle_seg.series.named_by`). An image no decision changes any more gets the network's
-SR and SEGs back, under their UIDs as before (naming none: the network's, byte for byte; a
+SR and SEGs back, under their UIDs as before (the SEGs byte for byte; the SR the network's
+content, naming none, written anew with new creation times; a
 reviewed SR a PACS holds stays current there until the next review's, which names it). The run
 state notes what each SR written again says, so a run with the same review writes none again,
 and every SR written for each image, which outlives the network's given back and the image
