@@ -3,7 +3,7 @@
 Frames arrive in order, a batch at a time. Each frame is measured at once
 (:func:`analyse_frame`, thread-safe: the run does it on a thread pool); only its label map and
 follicle instance map are kept, PNG-compressed (a few kB a frame), and a sweep frame's look
-(:func:`~follicle_seg.passes.frame_look`, about 1 MB per 600 frames), so a 500-frame cine costs
+(:func:`~follicle_seg.passes.frame_look`, about 4 MB per 600 frames), so a 500-frame cine costs
 a few MB, not gigabytes. When the last frame is in, the sweep is tracked and the key frames
 (where the follicles are largest) are kept for overlays and DICOM outputs. A cine that turns back
 (:mod:`follicle_seg.passes`) is tracked pass by pass, and the pass with the most follicles stands

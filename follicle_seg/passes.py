@@ -8,35 +8,30 @@ follicles and surroundings) for ``k = 1..K``, while in a one-way sweep frames ``
 more than frames ``k`` apart.
 
 Each frame is kept as its *look* (:func:`frame_look`): the log grey level averaged over cells of
-:data:`CELL_MM` inside the scan area (speckle, redrawn every frame, averages out; the ovary and
-its surroundings stay). Two looks differ by ``1 -`` their correlation over the cells inside the
-scan area on both (a dark or blank frame, the probe lifted, is left out: :func:`usable`). A turn
-at ``c`` (a frame, or between two frames) is where the mirrored frames differ far less than each
-from the turn: ``sum_k d(c-k, c+k) < TURN_RATIO x sum_k (d(c-k, c) + d(c, c+k)) / 2``, over
-``k = 1..K`` for each ``K`` of :data:`TURN_SCALES` (a hand slows before it turns: 8 frames a side
-of a slow turn barely move). A still-held probe or a slow sweep (neighbouring frames near alike)
-is no turn: its mirrored frames differ as much as each from the middle (ratio about 1), and in a
-one-way sweep more (up to 2). A probe held still while the tissue breathes under it mirrors
-itself at each extreme of the breath (ratio near 0): a turn also needs frames ``c - K`` and
-``c + K`` to differ from ``c`` by :data:`MIN_TRAVEL` at the in-plane shift that brings them
-closest (:func:`still_apart`).
+:data:`CELL_MM` inside the scan area, less its mean over :data:`STRUCTURE_MM` about each cell.
+Averaging leaves out most speckle; the structure kept is the follicles' pattern, not the ovary's
+outline (alike in planes mirrored about its middle: a one-way sweep through it mirrors itself)
+nor the shading (gain, TGC), which changes from frame to frame. Two looks differ by ``1 -``
+their correlation over the cells inside the scan area on both (a dark or blank frame, the probe
+lifted, is left out: :func:`usable`). A turn at ``c`` (a frame, or between two frames) is where
+the mirrored frames differ far less than each from the turn:
+``sum_k d(c-k, c+k) < TURN_RATIO x sum_k (d(c-k, c) + d(c, c+k)) / 2``, over ``k = 1..K`` for
+each ``K`` of :data:`TURN_SCALES` (a hand slows before it turns: 8 frames a side of a slow turn
+barely move). A still-held probe or a slow sweep (neighbouring frames near alike) is no turn: its
+mirrored frames differ as much as each from the middle (ratio about 1), and in a one-way sweep
+more (up to 2). A probe held still while the tissue breathes under it mirrors itself at each
+extreme of the breath (ratio near 0): a turn also needs frames ``c - K`` and ``c + K`` to differ
+from ``c`` by :data:`MIN_TRAVEL` at the in-plane shift that brings them closest
+(:func:`still_apart`). Motion across the plane (the ovary moving through it as it breathes) is a
+sweep to the looks: still told as turns.
 
-Measured on sweeps of the synthetic generator (6 scenes, 20 frames 0.8-0.9 mm apart, speckle
-redrawn each frame; 8 frames a side): turns at the sweep's end, or after 14 frames back from
-its 20th, ratio 0.07-0.38 (a pause of 3 frames at the turn: 0.12-0.28, and 0.52 on one scene, a
-turn not told); one-way sweeps 0.72-1.76, slow sweeps (a quarter of the step) 0.62-2.17, a probe
-held 5-6 frames in a sweep 0.73-1.99; long one-way sweeps lower (:data:`TURN_RATIO`). On one scene (0.25 mm
-pixels), at 8, 16 and 32 frames a side: a turn slowing on a cosine (60-150 frames, 7-10 mm
-each way; 8 a side: 0.57-0.67, not found) 0.07-0.23 at the larger scales; turns in bland tissue
-8 mm beyond the ovary 0.17-0.32, 12 mm 0.18-0.31 at 0.5-0.8 mm a frame (0.54 at 0.3 mm a frame:
-not found); one-way sweeps of 40-200 frames, 0.1-0.8 mm a frame, one with 30 frames held,
-lowest 0.49-1.06 (0.49: 0.1 mm a frame at 8 a side, no turn by its travel, 0.027). Travel
-(:func:`still_apart`) at the turns found: 0.13-0.76; a held probe with the tissue shifted 1-5 mm
-on a sine of 40-80 frames (speckle kept or redrawn): at most 0.072. Motion across the plane
-(the ovary moving through it as it breathes) is a sweep to the looks: still told as turns.
-The network's probability maps told them apart less well (the ovary is symmetric about its
-centre: frames ``c - k`` and ``c + k`` of a one-way sweep through it look alike to the network:
-0.43 on one scene, comparing 4 frames a side).
+Measured on a grid of generator cines (``scripts/measure_turns.py``, docs/measurement.md
+"Sweeps"; 6 scenes, one per style family): no one-way cine of 150 split (lowest ratio 0.558;
+0.520 with the speckle kept between planes under 2 mm apart), 74 of 108 turns with returns of 8
+frames or more told, within a frame. Before, with 4 mm cells of the plain grey level (the
+shading and the ovary's outline kept): 52 of 108 told at a threshold of 0.3 (none in the grainy
+style), and with the speckle kept between planes 14 one-way cines of 150 split. The network's
+probability maps told turns apart less well (the ovary is symmetric about its centre).
 """
 
 from __future__ import annotations
@@ -47,9 +42,14 @@ import cv2
 import numpy as np
 
 #: Side of the cells a frame's look averages, in mm (speckle grain is under 1 mm).
-CELL_MM = 4.0
-#: Cell side on an uncalibrated frame, as a fraction of the region's rows (4 mm of a 100 mm depth).
-CELL_FRACTION_UNCALIBRATED = 0.04
+CELL_MM = 2.0
+#: Cell side on an uncalibrated frame, as a fraction of the region's rows (2 mm of a 100 mm depth).
+CELL_FRACTION_UNCALIBRATED = 0.02
+#: A look keeps the structure finer than this (mm): each cell less the Gaussian-weighted mean of
+#: the look about it (this standard deviation), over the scan area. The ovary's outline, alike
+#: in planes mirrored about its middle, and the shading (gain, TGC), which changes from frame to
+#: frame, are left out; the follicles' pattern stays (measured in docs/measurement.md, "Sweeps").
+STRUCTURE_MM = 4.0
 #: Frames on each side of a turn compared with their mirror images, each scale tried where the
 #: cine is long enough: a hand slows before it turns back, and 8 frames a side of a slow turn
 #: barely move. A pass shorter than the smallest beyond the turn is not told (its follicles may
@@ -57,20 +57,19 @@ CELL_FRACTION_UNCALIBRATED = 0.04
 TURN_SCALES = (8, 16, 32)
 #: A turn: the mirrored frames differ less than this fraction of how much each differs from the
 #: turn. A long one-way sweep through a roughly symmetric ovary in bland tissue mirrors itself
-#: about the ovary's centre: 18 generator sweeps of 50-100 frames 0.3-0.7 mm apart (6 scenes),
-#: lowest ratios 0.36-1.27 at 8 frames a side, 0.45-1.11 at 16, 0.39-1.05 at 32 (at 0.5, 5 of
-#: the 18 were split); turns 0.07-0.38 at 8 frames a side (20-frame cines), 0.07-0.32 at the
-#: larger scales: those above it are not told. On the grid of ``scripts/measure_turns.py`` (150
-#: one-way cines, 132 with a turn; docs/measurement.md) one-way sweeps reach 0.351: 0.35 tells 6
-#: more of 108 turns with no margin, 0.4 splits 6 one-way cines.
-TURN_RATIO = 0.3
+#: about the ovary's centre. On the grid of ``scripts/measure_turns.py`` (150 one-way cines, 132
+#: with a turn; docs/measurement.md) one-way sweeps reach 0.558 at their lowest (0.520 with the
+#: speckle kept between planes under 2 mm apart); turns told 74 of 108 (returns of 8 frames or more).
+TURN_RATIO = 0.45
 #: Cells of a look less than this much inside the scan area are left out.
 MIN_CELL_INSIDE = 0.99
 #: A turn: frames a scale's frames before and after it differ from it at least this much
-#: (:func:`still_apart`), however the tissue is shifted in the plane.
-MIN_TRAVEL = 0.1
+#: (:func:`still_apart`), however the tissue is shifted in the plane. A probe held still while the
+#: tissue breathes 1-5 mm in the plane (3 style families, periods of 40 and 80 frames): at most
+#: 0.195 at an extreme of the breath; the turns of the grid told 0.18-1 (3 of 76 under 0.25).
+MIN_TRAVEL = 0.25
 #: The largest in-plane shift :func:`still_apart` tries, in cells (12 mm).
-MAX_SHIFT_CELLS = 3
+MAX_SHIFT_CELLS = 6
 #: A frame whose scan area holds fewer cells than this fraction of the fullest frame's is left out.
 MIN_SCAN_SHARE = 0.5
 #: A frame whose look varies less than this over its cells (log grey standard deviation) is left
@@ -82,12 +81,13 @@ def frame_look(
     pixels: np.ndarray, scan: np.ndarray | None, spacing_row_mm: float | None, spacing_col_mm: float | None
 ) -> tuple[np.ndarray, np.ndarray]:
     """A frame's look: the mean of ``log(1 + grey)`` over cells of :data:`CELL_MM` (uncalibrated:
-    :data:`CELL_FRACTION_UNCALIBRATED` of the rows), and which cells lie in the scan area ``scan``
-    (``None``: the whole frame).
+    :data:`CELL_FRACTION_UNCALIBRATED` of the rows) less its mean about each cell
+    (:data:`STRUCTURE_MM`), and which cells lie in the scan area ``scan`` (``None``: the whole
+    frame). A frame of one grey level, or one brightened, looks the same: flat.
 
     >>> look, inside = frame_look(np.full((80, 120), 50, np.uint8), None, 0.5, 0.5)
-    >>> look.shape, bool(inside.all()), round(float(look[0, 0]), 3)
-    ((10, 15), True, 3.932)
+    >>> look.shape, bool(inside.all()), round(float(abs(look).max()), 3)
+    ((20, 30), True, 0.0)
     """
     rows, cols = pixels.shape
     if spacing_row_mm and spacing_col_mm:
@@ -99,7 +99,11 @@ def frame_look(
     grey = np.log1p(pixels.astype(np.float32)) * area
     look = cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
     inside = cv2.resize(area, size, interpolation=cv2.INTER_AREA) >= MIN_CELL_INSIDE
-    return look, inside
+    m = inside.astype(np.float32)
+    sigma = STRUCTURE_MM / CELL_MM
+    near = cv2.GaussianBlur(look * m, (0, 0), sigma, borderType=cv2.BORDER_CONSTANT)
+    weight = cv2.GaussianBlur(m, (0, 0), sigma, borderType=cv2.BORDER_CONSTANT)
+    return (look - near / np.maximum(weight, 1e-6)) * m, inside
 
 
 def usable(looks: Sequence[tuple[np.ndarray, np.ndarray]]) -> list[int]:

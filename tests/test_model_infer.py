@@ -73,8 +73,8 @@ def test_a_sweep_frame_keeps_its_look_and_a_still_none(segmenter: Segmenter) -> 
     out = segmenter.segment([Frame(sweep, 1, pixels), Frame(still, 0, pixels)])
     assert out[1].look is None
     look, inside = out[0].look
-    assert look.shape == inside.shape == (10, 15)  # 4 mm cells
-    assert not inside[:, :2].any() and inside[:, 3:].all()  # the cells in the scan area
+    assert look.shape == inside.shape == (20, 30)  # 2 mm cells
+    assert not inside[:, :5].any() and inside[:, 6:].all()  # the cells in the scan area
 
 
 def test_batched_equals_one_by_one(segmenter: Segmenter, monkeypatch) -> None:

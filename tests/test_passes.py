@@ -209,3 +209,16 @@ def test_a_long_one_way_sweep_through_a_symmetric_ovary_is_one_pass():
              for k in range(70)]  # fmt: skip
     assert turning_points(looks) == []
     assert turning_points(looks + looks[-2::-1]) == [(69, 69)]  # the same sweep there and back
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_turn_in_grainy_frames_is_found(seed):
+    """Before: the looks held the shading (gain, TGC) and grain that change from frame to frame,
+    and the ovary's outline, alike in planes mirrored about its middle: a there-and-back cine in
+    the grainy style (20 frames 0.7 mm apart, 16 back) was one sweep, its follicles counted twice."""
+    rng = np.random.default_rng(seed)
+    scene, probe, _ = _ovary_scene(rng, 16.0, [4.0, 6.0, 8.0, 5.0, 3.0])
+    setup = prepare_scan(probe, SPACING, sample_params(STYLE_FAMILIES["old_console_grainy"], rng), rng)
+    there = [float(scene.ovary.centre[1]) + (k - 9.5) * 0.7 for k in range(20)]
+    frames = [render_plane(setup, scene, y, rng)[0] for y in there + there[-2:-18:-1]]
+    assert turning_points([frame_look(grey, setup.fan, SPACING, SPACING) for grey in frames]) == [(19, 19)]
