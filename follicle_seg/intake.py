@@ -186,8 +186,8 @@ def header_pass(
 def _rejected_by_notes(inputs: list[Input], store: StateStore) -> list[Input]:
     """``inputs``, each image a rejection note among them lists (IHE IOCM) rejected naming the
     first such note, every copy of it (a damaged one, rejected after its header was read, too),
-    and one an earlier run analysed too (its result and outputs leave the run folder); a note's
-    image that is not among the inputs is said in ``run.log``."""
+    and one an earlier run analysed or rejected too (its result and outputs leave the run folder);
+    a note's image that is not among the inputs is said in ``run.log``."""
     reasons: dict[str, str] = {}
     for item in inputs:
         if item.rejects is not None:
@@ -195,20 +195,19 @@ def _rejected_by_notes(inputs: list[Input], store: StateStore) -> list[Input]:
                 reasons.setdefault(uid, item.rejects.reason(item.path))
     if not reasons:
         return inputs
-    stored = {(path, sha): uid for path, sha, uid, status in store.sop_uids() if status == "ok"}
-    analysed = {r.path: r.record for r in store.results({(i.path, i.sha256) for i in inputs
-                                                         if i.done and stored.get((i.path, i.sha256)) in reasons})}  # fmt: skip
+    stored = store.whose()
+    earlier = {r.path: r for r in store.results({(i.path, i.sha256) for i in inputs
+                                                 if i.done and stored.get((i.path, i.sha256)) in reasons})}  # fmt: skip
     found, resolved = set(), []
     for item in inputs:
-        record = item.record if item.record is not None else analysed.get(item.path) if item.done else None
-        identity = item.result.identity if item.result is not None and item.result.status == "rejected" else None
-        if record is not None and record.sop_instance_uid in reasons:
-            found.add(record.sop_instance_uid)
-            reason = reasons[record.sop_instance_uid]
-            item = replace(item, record=None, done=False, result=ImageResult(record, item.path, "rejected", reason))
-        elif item.result is not None and identity is not None and identity.sop_instance_uid in reasons:
-            found.add(identity.sop_instance_uid)  # a damaged copy: withdrawn, its ovary-visit not flagged for it
-            item = replace(item, result=replace(item.result, reason=reasons[identity.sop_instance_uid]))
+        before = earlier.get(item.path) if item.done else item.result  # (a damaged copy's: whose, from its header)
+        record = item.record if item.record is not None else before.record if before is not None else None
+        identity = before.identity if before is not None else None
+        who = record if record is not None else identity
+        if who is not None and who.sop_instance_uid in reasons:  # a damaged copy: its ovary-visit not flagged for it
+            found.add(who.sop_instance_uid)
+            result = ImageResult(record, item.path, "rejected", reasons[who.sop_instance_uid], identity=identity)
+            item = replace(item, record=None, done=False, result=result)
         resolved.append(item)
     if absent := len(reasons.keys() - found):
         log.info("%d image(s) listed by rejection notes are not among the inputs: nothing to leave out for them", absent)

@@ -264,6 +264,13 @@ class StateStore:
         return list(self._db.execute(
             "SELECT path, sha256, sop_instance_uid, status FROM inputs WHERE sop_instance_uid IS NOT NULL"))
 
+    def whose(self) -> dict[tuple[str, str], str]:
+        """The SOP instance UID of each stored input's image, by (path, sha256): its record's, else
+        the identity's of a file rejected after its header was read (:attr:`ImageResult.whose`)."""
+        return {(path, sha): uid for path, sha, uid in self._db.execute(
+            "SELECT path, sha256, coalesce(sop_instance_uid, json_extract(result, '$.identity.sop_instance_uid')) "
+            "FROM inputs") if uid}  # fmt: skip
+
     def moved(self, sha256: str, current: set[tuple[str, str]], path: str) -> ImageResult | None:
         """The latest ``ok`` analysis of a file with these contents under a path that no longer
         holds them (``current``: this run's (path, sha256)), given to ``path``: the file was moved or

@@ -321,6 +321,11 @@ class ImageResult:
         return self.record
 
     @property
+    def whose(self) -> ImageRecord | Identity | None:
+        """Whose image it is: its record, else the identity of a file rejected after its header was read."""
+        return self.record if self.record is not None else self.identity
+
+    @property
     def said(self) -> str:
         """``images.csv``'s reason: why a file was not analysed, or of an analysed one what its
         reader should know (an output not written, what ingestion noted of its header)."""

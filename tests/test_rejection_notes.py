@@ -207,3 +207,28 @@ def test_a_damaged_copy_of_a_listed_image_is_withdrawn_with_it_not_counted_missi
     assert "1 image(s) listed by rejection notes are not among the inputs" in caplog.text  # (said 2: the cut copy's too)
     rows = {row["path"]: (row["status"], row["reason"]) for row in inspect_paths([inputs])}
     assert rows == {path: (i.result.status, i.result.reason) if i.result else ("ok", "") for path, i in items.items()}
+
+
+def test_a_damaged_copy_rejected_by_an_earlier_run_is_withdrawn_by_a_note_added_later(tmp_path):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    whole = (SAMPLES / "mono_left.dcm").read_bytes()
+    (inputs / "cut.dcm").write_bytes(whole[: len(whole) * 2 // 3])  # (its header read: whose it is known)
+    out = tmp_path / "out"
+    options = RunOptions(out=out, workers=1, dicom=False, report=False, isolate=False)
+
+    def row() -> list[str]:
+        images = pd.read_csv(out / "images.csv", dtype=str, keep_default_na=False).set_index("path")
+        return images.loc[str(inputs / "cut.dcm"), ["status", "reason"]].tolist()
+
+    run([inputs], options)
+    truncated = row()
+    assert truncated[1].startswith("truncated")
+    note = key_object_note(inputs / "note.dcm", [SAMPLES / "mono_left.dcm"])
+    run([inputs], options)  # (the copy stood as rejected 'truncated', its image counted missing)
+    withdrawn = ["rejected", f"rejected by key object note {note} (Rejected for Quality Reasons): not analysed"]
+    assert row() == withdrawn and "not among the inputs" not in (out / "run.log").read_text()
+    assert {r["path"]: [r["status"], r["reason"]] for r in inspect_paths([inputs])}[str(inputs / "cut.dcm")] == withdrawn
+    note.unlink()
+    run([inputs], options)
+    assert row() == truncated
