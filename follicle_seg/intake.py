@@ -24,11 +24,11 @@ from follicle_seg.io import iter_frames, read_record
 from follicle_seg.io.dicom import same_image
 from follicle_seg.io.discover import not_read, shown
 from follicle_seg.io.header import pixel_data_sha256
-from follicle_seg.io.rejection import Rejection, RejectionNote
+from follicle_seg.io.rejection import Rejection, RejectionNote, withdrawn_images
 from follicle_seg.isolation import WorkerFailed, WorkerPool
 from follicle_seg.filehash import file_sha256
 from follicle_seg.state import StateStore
-from follicle_seg.types import DIFFERENT_IMAGE, DUPLICATE, REJECTED_BY_NOTE, Frame, Identity, ImageRecord, ImageResult
+from follicle_seg.types import DIFFERENT_IMAGE, DUPLICATE, Frame, Identity, ImageRecord, ImageResult
 
 log = logging.getLogger("follicle_seg")
 
@@ -214,11 +214,9 @@ def _rejected_by_notes(inputs: list[Input], store: StateStore) -> list[Input]:
     return resolved
 
 
-def withdrawn(items: Sequence[Input]) -> set[str]:
+def withdrawn_uids(items: Sequence[Input]) -> set[str]:
     """The SOP instance UIDs of the images a rejection note withdrew (:func:`_rejected_by_notes`)."""
-    whose = (i.result.record or i.result.identity for i in items
-             if i.result is not None and i.result.reason.startswith(REJECTED_BY_NOTE))  # fmt: skip
-    return {who.sop_instance_uid for who in whose if who is not None}
+    return set(withdrawn_images(i.result for i in items if i.result is not None))
 
 
 def _unlike(item: Input, first: Input, decoders: WorkerPool | None) -> str:

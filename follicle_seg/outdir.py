@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterator
 
 from follicle_seg.errors import OutputError, one_line
-from follicle_seg.intake import Input, withdrawn
+from follicle_seg.intake import Input, withdrawn_uids
 from follicle_seg.io.discover import shown
 from follicle_seg.state import STATE_FILE
 
@@ -135,7 +135,7 @@ def exclusive(out: Path) -> Iterator[None]:
 def superseded(items: list[Input], stored: list[tuple[str, str, str, str]]) -> set[str]:
     """SOP instance UIDs whose per-image outputs this run's analyses replace: those of the files
     analysed now (changed, new or failed before) and of the earlier analyses of their paths, and
-    the images a rejection note withdraws (:func:`~follicle_seg.intake.withdrawn`: analysed under
+    the images a rejection note withdraws (:func:`~follicle_seg.intake.withdrawn_uids`: analysed under
     another path, one moved since), except the images this run resumes (analysed, not a rejected
     duplicate naming them) or analyses again only for outputs it lacks (``redone``: what it has
     stays should that fail)."""
@@ -144,7 +144,7 @@ def superseded(items: list[Input], stored: list[tuple[str, str, str, str]]) -> s
     kept = {uid for path, sha, uid, status in stored if (path, sha) in resumed and status == "ok"}
     earlier = {uid for path, _, uid, _ in stored if path in again}
     now = {i.record.sop_instance_uid for i in items if i.record is not None}
-    return (earlier | now | withdrawn(items)) - kept
+    return (earlier | now | withdrawn_uids(items)) - kept
 
 
 def remove_tables(out: Path) -> None:

@@ -333,7 +333,7 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
             summary.cohort_notes.append(note)
             log.warning("%s: %s", options.cohort or "baseline", note)
         if review.decisions:
-            aside = review.withdrawn
+            aside = review.set_aside_lines
             summary.review = f"{review.path}: {len(review.decisions) - len(aside)} decisions applied" + (
                 f", {len(aside)} set aside: their images withdrawn by a rejection note (run.log)" if aside else "")
             log.info("%s", summary.review)

@@ -123,7 +123,7 @@ class Review:
         self._visits: dict[str, set[str]] = {}  # each patient's visit dates in the run (see place)
         self._problems: dict[int, str] = {}  # why a line found what it names, but cannot be applied
         self._sides: dict[str, Decision] = {}  # left and right lines, by image
-        self.withdrawn: dict[int, tuple[OvaryKey, str]] = {}  # lines set aside (:meth:`set_aside`): ovary-visit, why
+        self.set_aside_lines: dict[int, tuple[OvaryKey, str]] = {}  # (:meth:`set_aside`): ovary-visit, why
         for d in self.decisions:
             key: Any  # the key of its table: an image's UID, an OvaryKey or (UID, follicle id)
             table: dict[Any, Decision]
@@ -314,7 +314,7 @@ class Review:
         """Set aside the decisions about images a rejection note withdrew (``withdrawn``: each
         one's ovary-visit and ``images.csv`` reason, by SOP instance UID): a follicle or side line
         about one, and a confirmation of an ovary-visit none of whose images is left. Not applied
-        (:attr:`withdrawn` says why), they stay in ``review.csv`` and the worksheet, and apply
+        (:attr:`set_aside_lines` says why), they stay in ``review.csv`` and the worksheet, and apply
         again once the note is removed."""
         of_visit = {ovary: reason for ovary, reason in withdrawn.values()}
         for d in self.decisions:
@@ -323,13 +323,13 @@ class Review:
             ovary, reason = (self._key(d), of_visit.get(self._key(d))) if d.decision == CONFIRMED else \
                 withdrawn.get(d.sop_instance_uid, (None, None))  # fmt: skip
             if ovary is not None and reason is not None:
-                self.withdrawn[d.line] = (ovary, NOT_APPLIED + reason)
+                self.set_aside_lines[d.line] = (ovary, NOT_APPLIED + reason)
 
     def check_applied(self, analysed: Collection[str]) -> None:
         """Raise, in one message, for every decision that cannot be applied in this run (``analysed``:
         the SOP instance UIDs of its analysed images), those set aside (:meth:`set_aside`) apart:
         each line and why, the follicle and side lines first (a confirmation's count follows from them)."""
-        failed = sorted((d for d in self.decisions if d.line not in self.applied and d.line not in self.withdrawn),
+        failed = sorted((d for d in self.decisions if d.line not in self.applied and d.line not in self.set_aside_lines),
                         key=lambda d: (d.decision == CONFIRMED, d.line))  # fmt: skip
         said = [f"line {d.line}: {d.decision}: {self._unapplied(d, analysed)}" for d in failed]
         if len(said) == 1:
@@ -363,7 +363,7 @@ class Review:
         (``sided_from``, by SOP instance UID: the side-unknown one, say); the image before is
         empty in a review that gives images their sides (it moves images between ovary-visits)."""
         rows = []
-        for d in (d for d in self.decisions if d.line not in self.withdrawn):
+        for d in (d for d in self.decisions if d.line not in self.set_aside_lines):
             ovary = self.applied[d.line]
             before, after, image_before, image_after = counts[ovary]
             if d.decision in SIDES and sided_from and d.sop_instance_uid in sided_from:
@@ -554,8 +554,8 @@ def worksheet(
         {**_decided(d, review.applied.get(d.line)),
          "overlay": files.get((d.sop_instance_uid, review.frames[d.line]), "") if d.line in review.frames
          else first_overlay.get(d.sop_instance_uid, "")}
-        if d.line not in review.withdrawn else  # (its image's overlays are gone)
-        {**_decided(d, review.withdrawn[d.line][0]), "why": review.withdrawn[d.line][1]}
+        if d.line not in review.set_aside_lines else  # (its image's overlays are gone)
+        {**_decided(d, review.set_aside_lines[d.line][0]), "why": review.set_aside_lines[d.line][1]}
         for d in (review.decisions if review else ()) if review is not None
     ]  # fmt: skip
     flagged = ovaries[ovaries["needs_review"].fillna(False).astype(bool)]

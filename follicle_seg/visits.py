@@ -49,6 +49,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import pandas as pd
 
 from follicle_seg.errors import printable
+from follicle_seg.io.rejection import withdrawn_images
 from follicle_seg.review import Review, uid_tail
 from follicle_seg.series import IMAGE_FLAGS, join_sweeps_with_stills
 from follicle_seg.studyday import days_between, on_study_day, study_days
@@ -209,7 +210,7 @@ def build_tables(
     review.place(ov.key for ov in ovaries)
     for ov in ovaries:
         ov.confirmed = review.confirmed(ov.key, len(ov.chosen.follicles), ov.n_files)
-    review.set_aside(_withdrawn(dated))
+    review.set_aside(_withdrawn_visits(dated))
     review.check_applied({r.record.sop_instance_uid for r in results if r.status == "ok" and r.record is not None})
     # a side scanned at other visits of the patient but not at this one (nor an image of unknown
     # side, flagged as such): the visit's totals are one ovary's, and its change from baseline
@@ -284,14 +285,10 @@ def build_tables(
     return tables
 
 
-def _withdrawn(results: Sequence[ImageResult]) -> dict[str, tuple[tuple[str, str, str], str]]:
+def _withdrawn_visits(results: Sequence[ImageResult]) -> dict[str, tuple[tuple[str, str, str], str]]:
     """The images a rejection note withdrew, by SOP instance UID: each one's ovary-visit and reason."""
-    withdrawn = {}
-    for r in results:
-        who = r.record if r.record is not None else r.identity
-        if r.reason.startswith(REJECTED_BY_NOTE) and who is not None:
-            withdrawn[who.sop_instance_uid] = ((who.patient_id, who.study_date, who.laterality or "U"), r.reason)
-    return withdrawn
+    return {uid: ((who.patient_id, who.study_date, who.laterality or "U"), reason)
+            for uid, (who, reason) in withdrawn_images(results).items()}  # fmt: skip
 
 
 @dataclass

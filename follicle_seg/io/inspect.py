@@ -74,12 +74,12 @@ def inspect_paths(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
     days = study_days(record for _, record in read if record is not None)
     rows = [row if record is None else {**row, "study_date": on_study_day(record, days).study_date}
             for row, record in read]  # fmt: skip
-    withdrawn = _withdrawn(rows)
-    return [{**row, "status": "rejected", "reason": withdrawn[row["sop_instance_uid"]]}
-            if row["status"] != "failed" and row["sop_instance_uid"] in withdrawn else row for row in rows]  # fmt: skip
+    listed = _listed_by_notes(rows)
+    return [{**row, "status": "rejected", "reason": listed[row["sop_instance_uid"]]}
+            if row["status"] != "failed" and row["sop_instance_uid"] in listed else row for row in rows]  # fmt: skip
 
 
-def _withdrawn(rows: list[dict[str, Any]]) -> dict[str, str]:
+def _listed_by_notes(rows: list[dict[str, Any]]) -> dict[str, str]:
     """The reason of each SOP instance a rejection note among ``rows`` lists, as a run says it
     (:mod:`follicle_seg.io.rejection`; each note read again: a few small files)."""
     reasons: dict[str, str] = {}
