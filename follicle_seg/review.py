@@ -265,7 +265,8 @@ class Review:
         return replace(r, record=rec, follicles=tuple(follicles)), tuple(sorted({d.reviewer for d in changes}))
 
     def place(self, ovaries: Iterable[OvaryKey]) -> None:
-        """Find each ``confirmed`` line's ovary-visit among the run's ``ovaries``: by its date as
+        """Find each ``confirmed`` line's ovary-visit among the run's ``ovaries`` (those of the
+        images a rejection note withdrew too, :meth:`set_aside`): by its date as
         the tables give it (YYYY-MM-DD), or as a spreadsheet rewrote it (``05/01/2026``,
         ``1/5/2026``: the year, and day and month in either order, as :func:`content` reads it)
         when that fits one of the patient's visit dates only; year first (``2026/1/5``), as year,
@@ -297,7 +298,7 @@ class Review:
         """Whether a reviewer confirmed this ovary-visit at this count (after the follicle decisions)
         and, when the line gives it, with this many images."""
         d = self._confirmed.get(ovary)
-        if d is None:
+        if d is None or d.line in self.set_aside_lines:
             return False
         if d.follicle_count != follicle_count:
             self._problems[d.line] = (f"confirms {d.follicle_count} follicles but {'/'.join(ovary)} now counts "
@@ -313,16 +314,17 @@ class Review:
     def set_aside(self, withdrawn: Mapping[str, tuple[OvaryKey, str]]) -> None:
         """Set aside the decisions about images a rejection note withdrew (``withdrawn``: each
         one's ovary-visit and ``images.csv`` reason, by SOP instance UID): a follicle or side line
-        about one, and a confirmation of an ovary-visit none of whose images is left. Not applied
-        (:attr:`set_aside_lines` says why), they stay in ``review.csv`` and the worksheet, and apply
-        again once the note is removed."""
+        about one, and a confirmation of an ovary-visit that lost one (as :meth:`place` found it:
+        its count and images are no longer those checked). Not applied (:attr:`set_aside_lines`
+        says why), they stay in ``review.csv`` and the worksheet, and apply again once the note is
+        removed. Called after :meth:`place`, before :meth:`confirmed`."""
         of_visit = {ovary: reason for ovary, reason in withdrawn.values()}
+        for ovary, d in self._confirmed.items():
+            if ovary in of_visit:
+                self.set_aside_lines[d.line] = (ovary, NOT_APPLIED + of_visit[ovary])
         for d in self.decisions:
-            if d.line in self.applied or d.line in self._problems:
-                continue
-            ovary, reason = (self._key(d), of_visit.get(self._key(d))) if d.decision == CONFIRMED else \
-                withdrawn.get(d.sop_instance_uid, (None, None))  # fmt: skip
-            if ovary is not None and reason is not None:
+            if d.decision != CONFIRMED and d.sop_instance_uid in withdrawn:
+                ovary, reason = withdrawn[d.sop_instance_uid]
                 self.set_aside_lines[d.line] = (ovary, NOT_APPLIED + reason)
 
     def check_applied(self, analysed: Collection[str]) -> None:

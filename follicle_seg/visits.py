@@ -207,10 +207,11 @@ def build_tables(
     # a side given in review moves images between ovary-visits: "before" is as analysed
     analysed = _counts(dated) if review.sides_given else None
     ovaries = _ovary_visits(results, review, analysed)
-    review.place(ov.key for ov in ovaries)
+    by_note = _withdrawn_visits(dated)
+    review.place([*(ov.key for ov in ovaries), *(ovary for ovary, _ in by_note.values())])
+    review.set_aside(by_note)
     for ov in ovaries:
         ov.confirmed = review.confirmed(ov.key, len(ov.chosen.follicles), ov.n_files)
-    review.set_aside(_withdrawn_visits(dated))
     review.check_applied({r.record.sop_instance_uid for r in results if r.status == "ok" and r.record is not None})
     # a side scanned at other visits of the patient but not at this one (nor an image of unknown
     # side, flagged as such): the visit's totals are one ovary's, and its change from baseline

@@ -822,3 +822,41 @@ def test_a_run_with_a_review_tracks_the_sweeps_of_single_frame_files_once(tmp_pa
     (out / REVIEW_FILE).write_text(HEADER + f"right,,,,{pydicom.dcmread(still).SOPInstanceUID},,,,,AB,\n")
     run([still], RunOptions(out=out, report=False, dicom=True))
     assert calls == [1] and (out / "overlays" / "reviewed").is_dir()
+
+
+NOTE_REASON = "rejected by key object note /in/note.dcm (Rejected for Quality Reasons): not analysed"
+
+
+def _withdrawn(r):
+    """Image result ``r`` as a rejection note among the inputs leaves it (intake._rejected_by_notes)."""
+    return replace(r, status="rejected", reason=NOTE_REASON, follicles=(), flags=())
+
+
+def test_a_confirmation_of_an_ovary_visit_that_lost_an_image_to_a_rejection_note_is_set_aside(tmp_path: Path) -> None:
+    """Confirmed with its 2 images, then one withdrawn by a note: the run stopped ("confirms 2
+    image(s) but P1/2026-01-05/L now has 1 (analysed since it was checked)"). The confirmation is set
+    aside with the note's reason, and applies again once the note is removed."""
+    path = tmp_path / REVIEW_FILE
+    path.write_text("decision,patient_id,study_date,laterality,follicle_count,n_images,reviewer\n"
+                    "confirmed,P1,2026-01-05,L,3,2,AB\n")  # fmt: skip
+    first, second = _two_images()
+    second = replace(second, flags=(FLAG_LOW_CONFIDENCE,))
+    assert not build_tables([first, second], review=Review.read(path))["ovaries"]["needs_review"].any()
+    for images in ([first, _withdrawn(second)], [_withdrawn(first), second]):  # (the count kept, or not)
+        review = Review.read(path)
+        tables = build_tables(images, review=review)
+        why = f"not applied: its image {NOTE_REASON}"
+        assert review.set_aside_lines == {2: (("P1", "2026-01-05", "L"), why)} and tables["review_log"].empty
+        assert tables["ovaries"]["needs_review"].tolist() == [True]
+        assert worksheet(tables, review=review).loc[0, ["decision", "why"]].tolist() == ["confirmed", why]
+
+
+def test_a_confirmation_dated_by_a_spreadsheet_is_set_aside_with_its_withdrawn_ovary_visit(tmp_path: Path) -> None:
+    """2026-01-05 written 05/01/2026 by a spreadsheet, its ovary-visit's one image withdrawn by a
+    note: the line was looked for under its date as written, and the run stopped ("no ovary-visit
+    P1/05/01/2026/L")."""
+    first, _ = _two_images()
+    review = _review(tmp_path, "confirmed,P1,05/01/2026,L,,,,,3,AB,")
+    tables = build_tables([_withdrawn(first), result("2.1", [5.0], side="R")], review=review)
+    assert review.set_aside_lines == {2: (("P1", "2026-01-05", "L"), f"not applied: its image {NOTE_REASON}")}
+    assert worksheet(tables, review=review).loc[0, ["study_date", "laterality"]].tolist() == ["2026-01-05", "L"]
