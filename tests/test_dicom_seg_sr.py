@@ -1236,3 +1236,22 @@ def test_a_candidate_accepted_in_a_cine_is_follicle_in_the_seg_of_every_key_fram
         follicles = _segments(written, record.sop_instance_uid)[..., 1]
         assert follicles[4 + 55, 4 + 85] and np.array_equal(follicles[:, :70], before[k][:, :70])  # follicle 1 as it was
         assert written.SegmentSequence[0].SegmentAlgorithmType == "SEMIAUTOMATIC"
+
+
+def test_the_sr_uid_follows_what_the_sr_says_not_the_last_digits_of_a_network_score(still: Path, tmp_path: Path) -> None:
+    """data_samples/mono_left.dcm analysed alone, then beside another image: the same SR under
+    another SOP Instance UID (...200029, ...861931): its ovary's score, which the SR does not say,
+    was 0.7192748189 then 0.7192748785 (the other images of the inference batch change a float32
+    sum's last digits), and it entered the UID. A size the SR rounds alike does not change it
+    either; a size it writes otherwise does."""
+    result = _result(still)
+    first, second = result.follicles
+    nudged = dataclasses.replace(
+        result, ovary=dataclasses.replace(result.ovary, score=result.ovary.score + 6e-8),
+        follicles=(dataclasses.replace(first, best=dataclasses.replace(first.best, score=0.7192748785,
+                                                                       d1_mm=first.best.d1_mm + 1e-9)), second))  # fmt: skip
+    larger = dataclasses.replace(result, follicles=(first, dataclasses.replace(
+        second, best=dataclasses.replace(second.best, d1_mm=1.6))))  # fmt: skip
+    uids = [pydicom.dcmread(write_sr(still, r, seg_path=None, outlines=_outlines(), out_path=tmp_path / f"{k}_sr.dcm"))
+            .SOPInstanceUID for k, r in enumerate((result, nudged, larger))]  # fmt: skip
+    assert uids[0] == uids[1] != uids[2]

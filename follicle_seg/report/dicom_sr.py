@@ -203,7 +203,7 @@ def build_sr(
         imaging_measurements=groups,
     )
     evidence = [source] + ([seg] if seg is not None else [])
-    items = _digest_items(result, outlines, seg) + ([in_sweep] if in_sweep else [])  # (a still's UID as it was)
+    items = _digest_items(result, outlines, seg, in_sweep is not None) + ([in_sweep] if in_sweep else [])  # (a still's UID as it was)
     items += [(laterality, tuple(verified_by))] if verified_by else []  # (a side given in review changes no figure)
     patient = patient_key(source, pseudonymised)
     series = derived_series_uid("SR", source, patient)
@@ -502,11 +502,15 @@ def _ovary_measurements(result: ImageResult, in_sweep: bool = False) -> list[hd.
     return found
 
 
-def _digest_items(result: ImageResult, outlines: Outlines, seg: Dataset | None) -> list[object]:
-    """What determines the SR content, for its content-derived SOP Instance UID."""
+def _digest_items(result: ImageResult, outlines: Outlines, seg: Dataset | None, in_sweep: bool) -> list[object]:
+    """What the SR says, for its content-derived SOP Instance UID: each follicle's number, frame and
+    measurements as written, the ovary's, the outlines and the SEG it cites. Not a section's score
+    nor its unrounded sizes, which it does not say: their last digits change with the other images
+    of an inference batch (a run of part of an archive gave the same SR another UID)."""
     items: list[object] = [
-        (f.follicle_id, f.best, f.volume_ml) for f in result.follicles
-    ] + [result.ovary, result.ovary_volume_ml]
+        (f.follicle_id, f.best.frame_index, [m.value for m in _follicle_measurements(f)]) for f in result.follicles
+    ] + [result.ovary.frame_index if result.ovary is not None else None,
+         [m.value for m in _ovary_measurements(result, in_sweep)]]  # fmt: skip
     for frame in sorted(outlines):
         items += [(frame, i, np.asarray(p).round(3).tolist()) for i, p in outlines[frame]]
     items.append(str(seg.SOPInstanceUID) if seg is not None else None)
