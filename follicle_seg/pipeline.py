@@ -215,7 +215,7 @@ def _left_out(stored: set[tuple[str, str]], items: list[Input]) -> list[str]:
 
 def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | None, progress, t0: float,
          indexes: list[Path]) -> RunSummary:
-    from follicle_seg.report.reviewed_sr import analysed_again, under_review, write_reviewed_srs
+    from follicle_seg.report.reviewed_sr import analysed_again, note_srs_on_disk, under_review, write_reviewed_srs
     from follicle_seg.review import REVIEW_FILE, WORKSHEET_FILE, Review, ReviewError, unreviewed
     from follicle_seg.series import named_in_sweeps
     from follicle_seg.studyday import on_study_day, study_days
@@ -236,6 +236,7 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
     try:
         if not options.resume:  # (after the worksheet check, which may stop the run)
             store.reset()
+            note_srs_on_disk(options.out, store)  # (the run state's notes outlive --no-resume; dicom/ does not)
             remove_outputs(options.out)
             remove_tables(options.out)
         network = network_of(options)  # (its weights hashed once a run)

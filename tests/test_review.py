@@ -860,3 +860,37 @@ def test_a_confirmation_dated_by_a_spreadsheet_is_set_aside_with_its_withdrawn_o
     tables = build_tables([_withdrawn(first), result("2.1", [5.0], side="R")], review=review)
     assert review.set_aside_lines == {2: (("P1", "2026-01-05", "L"), f"not applied: its image {NOTE_REASON}")}
     assert worksheet(tables, review=review).loc[0, ["study_date", "laterality"]].tolist() == ["2026-01-05", "L"]
+
+
+def test_the_srs_written_for_an_image_before_the_run_state_noted_them_outlive_no_resume(tmp_path: Path) -> None:
+    """A run folder reviewed twice (SRs A, then B naming the network's N and A) before the run
+    state noted every SR written ('SRs written: <uid>'): --no-resume, which an upgrade needs, removed
+    dicom/ before anything read B's predecessors, and the SR written as reviewed after named N only
+    (A and B, sent to a PACS perhaps, named by nothing)."""
+    from contextlib import closing
+
+    from follicle_seg.report.reviewed_sr import SRS_WRITTEN
+    from follicle_seg.state import StateStore
+
+    still = SAMPLES / "mono_left.dcm"
+    uid = str(pydicom.dcmread(still).SOPInstanceUID)
+    out = tmp_path / "run"
+    options = RunOptions(out=out, overlays=False, report=False, isolate=False)
+    run([still], options)
+    follicles = pd.read_csv(out / "follicles.csv").set_index("follicle_id")
+    srs = []
+    for ids in ((1,), (1, 2)):
+        (out / REVIEW_FILE).write_text(HEADER + "".join(
+            f"not_follicle,,,,{uid},{i},{follicles.centroid_row[i]},{follicles.centroid_col[i]},,AB,\n" for i in ids))
+        run([still], options)
+        srs.append(pydicom.dcmread(out / "dicom" / f"{uid}_sr.dcm"))
+    named = [str(i.ReferencedSOPInstanceUID) for s in srs[1].PredecessorDocumentsSequence
+             for series in s.ReferencedSeriesSequence for i in series.ReferencedSOPSequence]  # fmt: skip
+    assert len(named) == 2 and named[1] == srs[0].SOPInstanceUID
+    with closing(StateStore(out / "run_state.sqlite")) as store:  # (as an earlier build left it)
+        store.forget(SRS_WRITTEN + uid)
+    run([still], replace(options, resume=False))
+    after = pydicom.dcmread(out / "dicom" / f"{uid}_sr.dcm")
+    assert after.SOPInstanceUID == srs[1].SOPInstanceUID  # B again, naming N and A
+    assert [str(i.ReferencedSOPInstanceUID) for s in after.PredecessorDocumentsSequence
+            for series in s.ReferencedSeriesSequence for i in series.ReferencedSOPSequence] == named  # fmt: skip

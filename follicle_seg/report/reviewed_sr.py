@@ -35,6 +35,7 @@ from pydicom.dataset import Dataset
 
 from follicle_seg.artefacts import seg_filename, write_measurements
 from follicle_seg.atomic import atomic_write_all
+from follicle_seg.outnames import sr_uid
 from follicle_seg.report.reviewed_seg import NETWORK_SEG, forget_kept_segs, kept_segs, network_segs, write_reviewed_segs
 from follicle_seg.review import Review
 from follicle_seg.series import named_in_sweeps
@@ -144,6 +145,23 @@ def written_srs(store: StateStore, uid: str) -> list[Dataset]:
     """Every SR the run state notes written for image ``uid`` (:data:`SRS_WRITTEN`), in the order written."""
     noted = store.noted(SRS_WRITTEN + uid)
     return [_instance(*item) for item in json.loads(noted)] if noted else []
+
+
+def note_srs_on_disk(out: Path, store: StateStore) -> None:
+    """Note, for each image with an SR in ``out/dicom`` of which the run state notes none written
+    (:data:`SRS_WRITTEN`: a folder written before they were noted), the SRs that one is and names,
+    before ``--no-resume`` removes it: the next SR written as reviewed names them all. An SR that
+    cannot be read gives none."""
+    noted = store.notes(SRS_WRITTEN)
+    for sr in sorted((out / "dicom").glob("*_sr.dcm")):
+        uid = sr_uid(sr.name)
+        if uid in noted:
+            continue
+        try:
+            srs = predecessors(sr.read_bytes())
+        except Exception:  # noqa: BLE001 - a damaged file, whatever pydicom makes of it
+            continue
+        _note_written(store, uid, srs)
 
 
 def _note_written(store: StateStore, uid: str, srs: Sequence[Dataset]) -> None:
