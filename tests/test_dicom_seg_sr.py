@@ -1255,3 +1255,27 @@ def test_the_sr_uid_follows_what_the_sr_says_not_the_last_digits_of_a_network_sc
     uids = [pydicom.dcmread(write_sr(still, r, seg_path=None, outlines=_outlines(), out_path=tmp_path / f"{k}_sr.dcm"))
             .SOPInstanceUID for k, r in enumerate((result, nudged, larger))]  # fmt: skip
     assert uids[0] == uids[1] != uids[2]
+
+
+@pytest.mark.parametrize("damaged", ["[[\"1.2\", \"1.3\"", "{\"a\": 1}", "[[1, 2, 3, 4]]", "[\"1.2.3.4\"]"])
+def test_a_damaged_note_of_the_srs_written_is_taken_for_none_and_said(tmp_path: Path, damaged: str) -> None:
+    """A run-state note 'SRs written: <uid>' that is not what the run writes (a crash mid-write of
+    an older SQLite, a hand edit) ended the run in a traceback (json.JSONDecodeError, or TypeError
+    from _instance); it is taken for none, as a damaged analysis identity is, and said: the SR written
+    as reviewed names the SR on disk and those it names, and the note is written anew."""
+    from follicle_seg.report.reviewed_sr import SRS_WRITTEN, write_reviewed_srs
+    from follicle_seg.state import StateStore
+
+    result, _, sr = _reviewed_still(tmp_path)
+    uid = result.record.sop_instance_uid
+    network = pydicom.dcmread(sr).SOPInstanceUID
+    store = StateStore(tmp_path / "state.sqlite")
+    try:
+        store.note(SRS_WRITTEN + uid, damaged)
+        written, left = write_reviewed_srs(tmp_path, [result], _rejecting(result, 1), store, places={})
+        assert written == 1 and _predecessors(sr) == [network]
+        assert left == [f"{result.path}: the run state's note of the SRs written for it cannot be read: the SR written "
+                        "as reviewed names those dicom/ holds only"]  # fmt: skip
+        assert json.loads(store.noted(SRS_WRITTEN + uid))[-1][-1] == pydicom.dcmread(sr).SOPInstanceUID
+    finally:
+        store.close()

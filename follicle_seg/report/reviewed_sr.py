@@ -17,8 +17,9 @@ SR and SEGs back, under their UIDs as before (the SEGs byte for byte; the SR the
 content, naming none, written anew with new creation times; a
 reviewed SR a PACS holds stays current there until the next review's, which names it). The run
 state notes what each SR written again says, so a run with the same review writes none again,
-and every SR written for each image, which outlives the network's given back and the image
-analysed again. An image whose SR and SEGs cannot all be written gets back the files
+and every SR written for each image, which outlives the network's given back, the image
+analysed again and ``--no-resume`` (never forgotten: about 240 bytes an SR; a damaged note is
+taken for none, and said). An image whose SR and SEGs cannot all be written gets back the files
 the write changed, renamed into place together; should that fail too (a full disk), the line
 says ``dicom/`` holds some of each, which the next run writes again.
 """
@@ -88,6 +89,10 @@ def write_reviewed_srs(
         before = {path: path.read_bytes() if path.is_file() else None for path in files}
         kept_before = store.notes(f"{NETWORK_SEG}{uid}_")
         earlier = written_srs(store, uid)
+        if earlier is None:
+            left.append(f"{r.path}: the run state's note of the SRs written for it cannot be read: the SR written as "
+                        "reviewed names those dicom/ holds only")  # fmt: skip
+            earlier = []
         try:
             earlier = once([*earlier, *predecessors(before[sr])])
         except Exception as exc:  # noqa: BLE001 - a damaged file, whatever pydicom makes of it
@@ -141,10 +146,18 @@ def once(srs: Sequence[Dataset]) -> list[Dataset]:
     return list(first.values())
 
 
-def written_srs(store: StateStore, uid: str) -> list[Dataset]:
-    """Every SR the run state notes written for image ``uid`` (:data:`SRS_WRITTEN`), in the order written."""
+def written_srs(store: StateStore, uid: str) -> list[Dataset] | None:
+    """Every SR the run state notes written for image ``uid`` (:data:`SRS_WRITTEN`), in the order
+    written; None when the note is not one the run writes (damaged: taken for none)."""
     noted = store.noted(SRS_WRITTEN + uid)
-    return [_instance(*item) for item in json.loads(noted)] if noted else []
+    try:
+        items = json.loads(noted) if noted else []
+    except ValueError:
+        return None
+    if not isinstance(items, list) or not all(isinstance(item, list) and len(item) == 4
+                                              and all(isinstance(v, str) for v in item) for item in items):  # fmt: skip
+        return None
+    return [_instance(*item) for item in items]
 
 
 def note_srs_on_disk(out: Path, store: StateStore) -> None:
