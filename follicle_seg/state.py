@@ -323,9 +323,7 @@ class StateStore:
 #: reported follicle's and candidate's section on each key frame (:func:`~follicle_seg.artefacts.outlines`).
 #: A state written before (2026-12-07) kept each follicle's largest piece on its own frame only: a
 #: review could not take a rejected follicle out of a cine's other key-frame SEGs, nor a piece of
-#: it out of any SEG; its outlines read as none, which a review names (``--no-resume``). A state
-#: of this format written before candidates' sections were kept too keeps each one's on its own frame only
-#: (a candidate accepted in a cine is then in the SEG of that frame alone, where it has one).
+#: it out of any SEG; its outlines read as none, which a review names (``--no-resume``).
 OUTLINES_FORMAT = 2
 
 
