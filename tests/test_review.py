@@ -816,12 +816,20 @@ def test_a_run_with_a_review_tracks_the_sweeps_of_single_frame_files_once(tmp_pa
     tracked = series.named_in_sweeps
     for module in (series, reviewed, reviewed_sr):
         monkeypatch.setattr(module, "named_in_sweeps", counted)
-    still = SAMPLES / "mono_left.dcm"
+    stills = []
+    for k in range(2):  # a sweep stored one file per frame: mono_left.dcm's frame 40 ms apart
+        ds = pydicom.dcmread(SAMPLES / "mono_left.dcm")
+        ds.SOPInstanceUID = pydicom.uid.generate_uid()
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        ds.AcquisitionDateTime = f"20240611101500.{4 * k:02d}"
+        ds.save_as(tmp_path / f"still{k}.dcm")
+        stills.append(tmp_path / f"still{k}.dcm")
     out = tmp_path / "run"
     out.mkdir()
-    (out / REVIEW_FILE).write_text(HEADER + f"right,,,,{pydicom.dcmread(still).SOPInstanceUID},,,,,AB,\n")
-    run([still], RunOptions(out=out, report=False, dicom=True))
-    assert calls == [1] and (out / "overlays" / "reviewed").is_dir()
+    (out / REVIEW_FILE).write_text(HEADER + "".join(f"right,,,,{pydicom.dcmread(p).SOPInstanceUID},,,,,AB,\n" for p in stills))
+    run(stills, RunOptions(out=out, report=False, dicom=True, isolate=False))
+    assert "2 single-frame files tracked as the frames of 1 sweeps" in (out / "run.log").read_text()
+    assert calls == [2] and len(list((out / "overlays" / "reviewed").glob("*.png"))) == 2
 
 
 NOTE_REASON = "rejected by key object note /in/note.dcm (Rejected for Quality Reasons): not analysed"

@@ -243,9 +243,10 @@ def render_overlay(
     patient_label
         The pseudonymous patient id printed in the header.
     unsure_ids, unsure
-        ``int32`` region-grid map, the ``follicle_id`` of each of ``unsure``
-        (``ImageResult.unsure``: follicles the network was unsure of) whose largest section is
-        on this frame; a sweep's header names the frames of them all.
+        ``int32`` region-grid map, the ``follicle_id`` of each section on this frame of ``unsure``
+        (``ImageResult.unsure``: the candidates the network was unsure of, and a sweep's tubes):
+        its largest, or one tracked here on a key frame. A candidate is drawn and labelled on the
+        frame of its largest section only; a sweep's header names the frames of them all.
     counted
         For a pane of a dual display: whether its count stands for the file (the header says;
         the follicles of a pane not counted are labelled ``-`` instead of an id).
