@@ -133,15 +133,25 @@ def differences(looks: Sequence[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
     return 1.0 - np.where(np.isfinite(corr) & (var > 0) & (var.T > 0), corr, 0.0)
 
 
-def still_apart(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> float:
-    """How much looks ``a`` and ``b`` differ at the in-plane shift of ``b`` (up to
-    :data:`MAX_SHIFT_CELLS` cells each way, whole cells, then quarter cells about the best) that
-    brings them closest: what a moving tissue (breathing, a bowel loop), the probe held still,
-    does not explain."""
-    whole = [float(k) for k in range(-MAX_SHIFT_CELLS, MAX_SHIFT_CELLS + 1)]
-    best = min((_shifted_difference(a, b, dy, dx), dy, dx) for dy in whole for dx in whole)
+def still_apart(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> bool:
+    """Whether looks ``a`` and ``b`` differ by :data:`MIN_TRAVEL` or more at the in-plane shift
+    of ``b`` (up to :data:`MAX_SHIFT_CELLS` cells each way, whole cells, then quarter cells about
+    the best) that brings them closest: what a moving tissue (breathing, a bowel loop), the probe
+    held still, does not explain. The first shift that brings them closer answers (the nearest
+    tried first)."""
+    whole = sorted(
+        ((float(dy), float(dx)) for dy in range(-MAX_SHIFT_CELLS, MAX_SHIFT_CELLS + 1)
+         for dx in range(-MAX_SHIFT_CELLS, MAX_SHIFT_CELLS + 1)),
+        key=lambda s: abs(s[0]) + abs(s[1]),
+    )  # fmt: skip
+    best = (np.inf, 0.0, 0.0)
+    for dy, dx in whole:
+        difference = _shifted_difference(a, b, dy, dx)
+        if difference < MIN_TRAVEL:
+            return False
+        best = min(best, (difference, dy, dx))
     fine = [k / 4 for k in range(-2, 3)]
-    return min(_shifted_difference(a, b, best[1] + dy, best[2] + dx) for dy in fine for dx in fine)
+    return all(_shifted_difference(a, b, best[1] + dy, best[2] + dx) >= MIN_TRAVEL for dy in fine for dx in fine)
 
 
 def _shifted_difference(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray], dy: float, dx: float) -> float:
@@ -181,11 +191,17 @@ def turning_points(looks: Sequence[tuple[np.ndarray, np.ndarray]]) -> list[tuple
     d = differences([looks[i] for i in kept])
     found = [(ratio, lo, hi, k) for k in TURN_SCALES for ratio, lo, hi in _ratios(d, k) if ratio < TURN_RATIO]
     turns: list[tuple[int, int, int]] = []
-    kept_looks = [looks[i] for i in kept]
+    moved: dict[tuple[int, int], bool] = {}  # (frame, frame compared): still_apart, each pair once
+
+    def travelled(i: int, j: int) -> bool:
+        if (i, j) not in moved:
+            moved[i, j] = still_apart(looks[kept[i]], looks[kept[j]])
+        return moved[i, j]
+
     for _, lo, hi, k in sorted(found):
-        if all(abs(lo - a) > max(k, ka) and abs(hi - b) > max(k, ka) for a, b, ka in turns) and min(
-            still_apart(kept_looks[lo], kept_looks[lo - k]), still_apart(kept_looks[hi], kept_looks[hi + k])
-        ) >= MIN_TRAVEL:
+        if all(abs(lo - a) > max(k, ka) and abs(hi - b) > max(k, ka) for a, b, ka in turns) and (
+            travelled(lo, lo - k) and travelled(hi, hi + k)
+        ):
             turns.append((lo, hi, k))
     return sorted((kept[lo], kept[hi]) for lo, hi, _ in turns)
 
