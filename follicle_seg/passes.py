@@ -70,6 +70,9 @@ MIN_CELL_INSIDE = 0.99
 MIN_TRAVEL = 0.25
 #: The largest in-plane shift :func:`still_apart` tries, in cells (12 mm).
 MAX_SHIFT_CELLS = 6
+#: A shift of a look is tried where the two looks overlap on at least this fraction of the inside
+#: cells of the smaller (fewer, and independent looks of a small scan area read alike by chance).
+MIN_OVERLAP = 0.5
 #: A frame whose scan area holds fewer cells than this fraction of the fullest frame's is left out.
 MIN_SCAN_SHARE = 0.5
 #: A frame whose look varies less than this over its cells (log grey standard deviation) is left
@@ -155,12 +158,14 @@ def still_apart(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarra
 
 
 def _shifted_difference(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray], dy: float, dx: float) -> float:
-    """The difference of look ``a`` and look ``b`` shifted ``(dy, dx)`` cells; 1 where few cells overlap."""
+    """The difference of look ``a`` and look ``b`` shifted ``(dy, dx)`` cells; 1 where they overlap
+    on fewer than :data:`MIN_OVERLAP` of the smaller look's inside cells."""
     (look_a, in_a), (look_b, in_b) = a, b
     shift, size = np.array([[1, 0, dx], [0, 1, dy]], np.float32), look_b.shape[::-1]
     look = cv2.warpAffine(look_b.astype(np.float32), shift, size, flags=cv2.INTER_LINEAR)
     both = in_a & (cv2.warpAffine(in_b.astype(np.float32), shift, size, flags=cv2.INTER_LINEAR) >= MIN_CELL_INSIDE)
-    return float(differences([(look_a, both), (look, both)])[0, 1]) if both.sum() > 2 else 1.0
+    enough = both.sum() >= max(MIN_OVERLAP * min(in_a.sum(), in_b.sum()), 3)
+    return float(differences([(look_a, both), (look, both)])[0, 1]) if enough else 1.0
 
 
 def _ratios(d: np.ndarray, k_max: int) -> list[tuple[float, int, int]]:

@@ -155,6 +155,16 @@ def test_still_apart_stops_early_with_the_same_answer(sweeps, monkeypatch):
     assert len(calls) < 2000
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_independent_looks_of_a_small_scan_area_are_apart(seed):
+    """(review) looks of 8 x 8 cells (a 16 mm scan area) shifted 6 cells overlapped on 4 cells:
+    two independent random looks read still (0.07-0.30 apart), a real turn was rejected."""
+    rng = np.random.default_rng(seed)
+    a, b = ((rng.normal(size=(8, 8)).astype(np.float32), np.ones((8, 8), bool)) for _ in range(2))
+    assert still_apart(a, b)
+    assert not still_apart(a, a)
+
+
 def test_a_dark_frame_does_not_hide_the_turn(sweeps):
     """Each frame with its own scan area, one dark (the probe lifted): before, the cells inside on
     every frame were none, no turn was found and the follicles were counted twice."""
