@@ -43,8 +43,12 @@ import numpy as np
 
 #: Side of the cells a frame's look averages, in mm (speckle grain is under 1 mm).
 CELL_MM = 2.0
-#: Cell side on an uncalibrated frame, as a fraction of the region's rows (2 mm of a 100 mm depth).
+#: Cell side on an uncalibrated frame, as a fraction of the region's rows (1.4 mm of the 70 mm
+#: depth the network's input assumes, ``preprocess.ASSUMED_DEPTH_MM``).
 CELL_FRACTION_UNCALIBRATED = 0.02
+#: The smallest cell side, in pixels (a smaller cell averages no speckle, and the look would be
+#: larger than the frame).
+MIN_CELL_PX = 2.0
 #: A look keeps the structure finer than this (mm): each cell less the Gaussian-weighted mean of
 #: the look about it (this standard deviation), over the scan area. The ovary's outline, alike
 #: in planes mirrored about its middle, and the shading (gain, TGC), which changes from frame to
@@ -84,7 +88,7 @@ def frame_look(
     pixels: np.ndarray, scan: np.ndarray | None, spacing_row_mm: float | None, spacing_col_mm: float | None
 ) -> tuple[np.ndarray, np.ndarray]:
     """A frame's look: the mean of ``log(1 + grey)`` over cells of :data:`CELL_MM` (uncalibrated:
-    :data:`CELL_FRACTION_UNCALIBRATED` of the rows) less its mean about each cell
+    :data:`CELL_FRACTION_UNCALIBRATED` of the rows; :data:`MIN_CELL_PX` at least) less its mean about each cell
     (:data:`STRUCTURE_MM`), and which cells lie in the scan area ``scan`` (``None``: the whole
     frame). A frame of one grey level, or one brightened, looks the same: flat.
 
@@ -97,6 +101,7 @@ def frame_look(
         cell = (CELL_MM / spacing_row_mm, CELL_MM / spacing_col_mm)
     else:
         cell = (CELL_FRACTION_UNCALIBRATED * rows,) * 2
+    cell = (max(cell[0], MIN_CELL_PX), max(cell[1], MIN_CELL_PX))
     size = (max(1, round(cols / cell[1])), max(1, round(rows / cell[0])))
     area = np.ones(pixels.shape, np.float32) if scan is None else scan.astype(np.float32)
     grey = np.log1p(pixels.astype(np.float32)) * area

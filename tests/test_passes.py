@@ -183,6 +183,24 @@ def test_a_dark_frame_does_not_hide_the_turn(sweeps):
     assert "tracked as 2 passes" in result.said
 
 
+def test_an_uncalibrated_frame_keeps_cells_of_two_pixels_at_least():
+    """(review) cells of 2 % of the rows: under 1 px on a frame under 50 rows, the look larger
+    than the frame (40 x 60 -> 50 x 75)."""
+    look, inside = frame_look(np.random.default_rng(0).integers(0, 255, (40, 60)).astype(np.uint8), None, None, None)
+    assert look.shape == inside.shape == (20, 30)
+
+
+def test_a_turn_in_uncalibrated_frames_is_found():
+    rng = np.random.default_rng(301)
+    scene, probe, _ = _ovary_scene(rng, 16.0, [4.0, 6.0, 8.0, 5.0, 3.0])
+    setup = prepare_scan(probe, SPACING, sample_params(STYLE_FAMILIES["raw_speckle"], rng), rng)
+    there = [float(scene.ovary.centre[1]) + (k - 9.5) * 0.7 for k in range(20)]
+    frames = [render_plane(setup, scene, y, rng)[0] for y in there + there[-2:-18:-1]]
+    looks = [frame_look(grey, setup.fan, None, None) for grey in frames]
+    assert turning_points(looks) == [(19, 19)]
+    assert turning_points(looks[:20]) == []
+
+
 def test_a_dark_cine_has_no_turn():
     assert turning_points([frame_look(np.zeros((40, 60), np.uint8), None, SPACING, SPACING)] * 30) == []
 
