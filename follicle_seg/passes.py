@@ -26,9 +26,9 @@ from ``c`` by :data:`MIN_TRAVEL` at the in-plane shift that brings them closest
 sweep to the looks: still told as turns.
 
 Measured on a grid of generator cines (``scripts/measure_turns.py``, docs/measurement.md
-"Sweeps"; 6 scenes, one per style family): no one-way cine of 150 split (lowest ratio 0.558;
-0.520 with the speckle kept between planes under 2 mm apart), 74 of 108 turns with returns of 8
-frames or more told, within a frame. Before, with 4 mm cells of the plain grey level (the
+"Sweeps"; 6 scenes, one per style family): no one-way cine of 162 split (lowest ratio 0.552;
+0.543 with the speckle kept between planes under 2 mm apart), 74 of 108 turns with returns of 8
+frames or more told (97 with the speckle kept), within a frame. Before, with 4 mm cells of the plain grey level (the
 shading and the ovary's outline kept): 52 of 108 told at a threshold of 0.3 (none in the grainy
 style), and with the speckle kept between planes 14 one-way cines of 150 split. The network's
 probability maps told turns apart less well (the ovary is symmetric about its centre).
@@ -61,8 +61,8 @@ STRUCTURE_MM = 4.0
 TURN_SCALES = (8, 16, 32)
 #: A turn: the mirrored frames differ less than this fraction of how much each differs from the
 #: turn. A long one-way sweep through a roughly symmetric ovary in bland tissue mirrors itself
-#: about the ovary's centre. On the grid of ``scripts/measure_turns.py`` (150 one-way cines, 132
-#: with a turn; docs/measurement.md) one-way sweeps reach 0.558 at their lowest (0.520 with the
+#: about the ovary's centre. On the grid of ``scripts/measure_turns.py`` (162 one-way cines, 132
+#: with a turn; docs/measurement.md) one-way sweeps reach 0.552 at their lowest (0.543 with the
 #: speckle kept between planes under 2 mm apart); turns told 74 of 108 (returns of 8 frames or more).
 TURN_RATIO = 0.45
 #: Cells of a look less than this much inside the scan area are left out.
@@ -70,7 +70,8 @@ MIN_CELL_INSIDE = 0.99
 #: A turn: frames a scale's frames before and after it differ from it at least this much
 #: (:func:`still_apart`), however the tissue is shifted in the plane. A probe held still while the
 #: tissue breathes 1-5 mm in the plane (3 style families, periods of 40 and 80 frames): at most
-#: 0.195 at an extreme of the breath; the turns of the grid told 0.18-1 (3 of 76 under 0.25).
+#: 0.195 at an extreme of the breath. On the grid of ``scripts/measure_turns.py`` the check costs
+#: 2 turns (76 of 108 told without it, 74 with; docs/measurement.md).
 MIN_TRAVEL = 0.25
 #: The largest in-plane shift :func:`still_apart` tries, in cells (12 mm).
 MAX_SHIFT_CELLS = 6

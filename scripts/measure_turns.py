@@ -21,8 +21,10 @@ found in its pixels). The cines of each scene:
   ``pause`` (4 frames held at the turn), ``tilt`` (the return 0.35 mm off the way there and its
   frames 1.5 mm to the side in the plane), ``gain`` (the return x1.4), ``dropped``,
   ``duplicated``, ``tremor``, ``breathing``; ``back slow`` (a cosine turn, 7 mm each way, 70
-  frames). The turns 20 frames there lie at the ovary's edge (6.7 mm from its middle), 30 frames
-  there 3-4 mm beyond it (10 mm), with nuisances 8 mm.
+  frames); ``one-way 70 frames`` (0.3 and 0.6 mm apart, long enough for 32 frames a side). The
+  turns 20 frames there lie 6.65 mm from the ovary's middle, 30 frames there 10.15 mm, with
+  nuisances 8.05 mm (``turn_from_middle_mm`` in the JSON); the ovary reaches 5.3-6.5 mm from its
+  middle along the sweep in the 6 scenes (``ovary_half_extent_mm``).
 
 Each cine is judged under each ``--setting`` (``SCALES:RATIO``, e.g. ``8,16,32:0.3``, the
 detector's; ``passes.TURN_SCALES`` and ``passes.TURN_RATIO`` set for the call): a one-way cine
@@ -30,17 +32,23 @@ detector's; ``passes.TURN_SCALES`` and ``passes.TURN_RATIO`` set for the call): 
 of the true turn's, or within a pause held there), ``missed`` (none), ``misplaced`` (none near
 it) or ``extra`` (more than one). Also, at each scale, the lowest ratio over a one-way cine and
 the ratio at the true turn (the margins to the threshold). Writes a JSON list of cases (their
-outcome and error in frames under each setting, and the ratios) and prints a table per kind
-of cine (the kind's outcomes under each setting). Nothing is trained.
+outcome and error in frames under each setting, the ratios, where the turn and the ovary's edge
+lie) and prints a table per cine name (its outcomes under each setting). Nothing is trained.
 
-Example (about 8 minutes for the 6 scenes, 282 cines, on the shared 2-core CPU)::
+``--keep-speckle`` renders the grid with the speckle kept between planes under about 2 mm apart
+(as a beam 2-3 mm thick sees it; a return gets its plane's speckle back) and the scanner state
+(TGC error, reverberation, taper) fixed through each cine, as on a real scanner
+(:class:`KeptSpeckle`).
 
-    python scripts/measure_turns.py --scenes 6 --out runs/turns.json --setting 8,16,32:0.45 \\
-        --setting 8,16,32:0.4
+Example (about 2-4 minutes each for the 6 scenes, 294 cines, on the shared 2-core CPU)::
 
-Measured so (docs/measurement.md, "Sweeps"): as shipped, no one-way cine of the 150 split
-(lowest ratio 0.558, at 16 frames a side), 74 of the 108 turns with a return of 8 frames or more told (within
-a frame of the true turn) and none of the 24 shorter.
+    python scripts/measure_turns.py --scenes 6 --out runs/turns.json
+    python scripts/measure_turns.py --scenes 6 --keep-speckle --out runs/turns_kept.json
+
+Measured so (docs/measurement.md, "Sweeps"): as shipped, no one-way cine of the 162 split
+(lowest ratio 0.552, a 70-frame cine at 32 frames a side), 74 of the 108 turns with a return of
+8 frames or more told (within a frame of the true turn); none of the 24 shorter, nor can they be
+(the detector needs 8 frames beyond a turn). With ``--keep-speckle``: none split (0.543), 97 told.
 """
 
 from __future__ import annotations
@@ -65,6 +73,7 @@ from follicle_seg.synth.styles import STYLE_FAMILIES, sample_params
 
 SPACING_MM = 0.25
 TOLERANCE_FRAMES = 3
+KNOT_MM = 0.5  # --keep-speckle: speckle fields this far apart along the sweep
 
 
 @dataclass
@@ -94,6 +103,39 @@ class Cine:
         copies = frozenset(i for i in range(1, len(keep)) if keep[i] == keep[i - 1])
         return Cine(name, [self.planes[k] for k in keep], [self.shifts[k] for k in keep],
                     [self.gains[k] for k in keep], turn, copies)  # fmt: skip
+
+
+class KeptSpeckle:
+    """The random draws of ``render_plane`` for one cine with the speckle kept (``--keep-speckle``):
+    the speckle (its one 3-D normal draw) a blend of fields on knots :data:`KNOT_MM` apart,
+    Gaussian-weighted (standard deviation :data:`KNOT_MM`) about the plane: correlated 0.78 between
+    planes 0.5 mm apart, 0.37 at 1 mm, 0.02 at 2 mm, and a return to a plane gets its speckle back;
+    every other draw (TGC error, reverberation, taper, texture) the same on each frame."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed, self.plane, self.fields = seed, 0.0, {}
+        self.state = np.random.default_rng(seed)
+
+    def at(self, plane: float) -> KeptSpeckle:
+        """Ready to render ``plane``: the scanner state drawn from the start again."""
+        self.plane, self.state = plane, np.random.default_rng(self.seed)
+        return self
+
+    def standard_normal(self, shape, dtype=np.float32) -> np.ndarray:
+        if not (isinstance(shape, tuple) and len(shape) == 3):
+            return self.state.standard_normal(shape, dtype=dtype)
+        first = int(np.floor(self.plane / KNOT_MM))
+        total, weights = np.zeros(shape, np.float32), 0.0
+        for j in range(first - 3, first + 5):
+            w = float(np.exp(-((self.plane - j * KNOT_MM) ** 2) / (2 * KNOT_MM**2)))
+            if (j, shape) not in self.fields:
+                self.fields[j, shape] = np.random.default_rng([self.seed, j + 100000]).standard_normal(shape, dtype=np.float32)
+            total += w * self.fields[j, shape]
+            weights += w * w
+        return total / np.float32(np.sqrt(weights))
+
+    def __getattr__(self, name: str):
+        return getattr(self.state, name)
 
 
 def there_and_back(start: float, step: float, n_there: int, n_back: int) -> tuple[list[float], tuple[int, int]]:
@@ -153,17 +195,21 @@ def cines(centre: float, rng: np.random.Generator) -> list[Cine]:
     out += [with_nuisance(base, name, rng) for name in
             ("pause", "tilt", "gain", "dropped", "duplicated", "tremor", "breathing")]  # fmt: skip
     out.append(Cine("back slow", [centre + 7 * float(np.cos(2 * np.pi * k / 140)) for k in range(35, 105)], turn=(35, 35)))
+    for step in (0.3, 0.6):  # long enough for the largest scale (32 frames a side)
+        out.append(Cine(f"one-way 70 frames {step} mm", [centre + (k - 34.5) * step for k in range(70)]))
     return out
 
 
-def render(cine: Cine, setup: ScanSetup, scene: Scene, rng: np.random.Generator) -> list[np.ndarray]:
-    """The frames of ``cine``: each plane rendered anew (a frame stored twice, once)."""
+def render(cine: Cine, setup: ScanSetup, scene: Scene, rng: np.random.Generator, keep_speckle: bool = False) -> list[np.ndarray]:
+    """The frames of ``cine``: each plane rendered anew (a frame stored twice, once); its speckle
+    drawn anew, or kept between nearby planes (:class:`KeptSpeckle`)."""
+    kept = KeptSpeckle(int(rng.integers(2**32))) if keep_speckle else None
     frames: list[np.ndarray] = []
     for k, (plane, (dy, dx), gain) in enumerate(zip(cine.planes, cine.shifts, cine.gains)):
         if k in cine.copies:
             frames.append(frames[-1])
             continue
-        grey = render_plane(setup, scene, plane, rng)[0]
+        grey = render_plane(setup, scene, plane, kept.at(plane) if kept else rng)[0]
         if dy or dx:
             shift = np.array([[1, 0, dx / SPACING_MM], [0, 1, dy / SPACING_MM]], np.float32)
             grey = cv2.warpAffine(grey, shift, grey.shape[::-1], borderMode=cv2.BORDER_REFLECT) * setup.fan
@@ -221,6 +267,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--setting", action="append", help="SCALES:RATIO judged (default: the detector's)")
     ap.add_argument("--out", type=Path, required=True, help="the JSON written")
+    ap.add_argument("--keep-speckle", action="store_true",
+                    help="speckle kept between planes under 2 mm apart, the scanner state fixed per cine")  # fmt: skip
     args = ap.parse_args()
     settings = [parse_setting(s) for s in args.setting or []] or [(passes.TURN_SCALES, passes.TURN_RATIO)]
     all_scales = tuple(sorted({k for scales, _ in settings for k in scales}))
@@ -228,14 +276,17 @@ def main() -> None:
     cases = []
     for s in range(args.scenes):
         rng = np.random.default_rng([args.seed, s])
-        scene, probe, _ = _ovary_scene(rng, 16.0, [4.0, 6.0, 8.0, 5.0, 3.0])
+        scene, probe, half_extent = _ovary_scene(rng, 16.0, [4.0, 6.0, 8.0, 5.0, 3.0])
         setup = prepare_scan(probe, SPACING_MM, sample_params(STYLE_FAMILIES[families[s % len(families)]], rng), rng)
         assert scene.ovary is not None
-        for cine in cines(float(scene.ovary.centre[1]), rng):
-            frames = render(cine, setup, scene, rng)
+        centre = float(scene.ovary.centre[1])
+        for cine in cines(centre, rng):
+            frames = render(cine, setup, scene, rng, args.keep_speckle)
             looks = [passes.frame_look(g, scan_area(g), SPACING_MM, SPACING_MM) for g in frames]
             case: dict[str, object] = {"scene": s, "family": families[s % len(families)], "cine": cine.name,
                                        "frames": len(frames), "turn": cine.turn,
+                                       "ovary_half_extent_mm": round(half_extent, 2),
+                                       "turn_from_middle_mm": round(cine.planes[cine.turn[0]] - centre, 2) if cine.turn else None,
                                        "ratios": ratios(looks, all_scales, cine.turn)}  # fmt: skip
             for setting in settings:
                 turns = with_setting(setting, partial(passes.turning_points, looks))
@@ -252,8 +303,8 @@ def _name(setting: tuple[tuple[int, ...], float]) -> str:
 
 
 def print_table(cases: list[dict], settings: list[tuple[tuple[int, ...], float]]) -> None:
-    """Per kind of cine (its name without the frame figures): its cases, outcomes per setting and
-    ratio range per scale."""
+    """Per cine name (its frame count and step are part of it): its cases, outcomes per setting
+    and ratio range per scale."""
     kinds: dict[str, list[dict]] = defaultdict(list)
     for c in cases:
         kinds[c["cine"]].append(c)

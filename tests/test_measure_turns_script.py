@@ -47,3 +47,20 @@ def test_a_setting_is_the_detectors_for_the_call_only(script) -> None:
         script.with_setting(((4,), 0.5), lambda: [(1 // 0, 0)])
     assert (passes.TURN_SCALES, passes.TURN_RATIO) == before
     assert script.parse_setting("4,8,16:0.35") == ((4, 8, 16), 0.35)
+
+
+def test_kept_speckle_comes_back_with_its_plane(script) -> None:
+    """``--keep-speckle``: a return to a plane renders it as before; planes 2 mm apart, and every
+    plane without the option, get speckle drawn anew."""
+    from follicle_seg.synth.render import prepare_scan
+    from follicle_seg.synth.study import _ovary_scene
+    from follicle_seg.synth.styles import STYLE_FAMILIES, sample_params
+
+    rng = np.random.default_rng(0)
+    scene, probe, _ = _ovary_scene(rng, 16.0, [4.0, 6.0, 8.0, 5.0, 3.0])
+    setup = prepare_scan(probe, 0.5, sample_params(STYLE_FAMILIES["raw_speckle"], rng), rng)
+    cine = script.Cine("back", [0.0, 2.0, 0.0])
+    kept = [f.astype(float) for f in script.render(cine, setup, scene, rng, keep_speckle=True)]
+    anew = [f.astype(float) for f in script.render(cine, setup, scene, rng)]
+    assert np.array_equal(kept[0], kept[2]) and not np.array_equal(anew[0], anew[2])
+    assert np.corrcoef(kept[0].ravel(), kept[1].ravel())[0, 1] < 0.9
