@@ -158,8 +158,8 @@ class FrameSegmentation:
     empty when the network is confident. The pipeline turns any flag into ``needs_review``.
     ``scan``: bool, the pixels inside the scan area (the fan, not the black around it); ``None``
     when the whole region grid is scan area.
-    ``look``: a sweep's frame as :func:`~follicle_seg.passes.frame_look` keeps it (coarse grey,
-    and which of its cells lie in the scan area), to tell where a cine turns back; ``None`` for a still.
+    ``look``: a sweep's frame as :func:`~follicle_seg.passes.frame_look` keeps it (the structure
+    of its log grey level over 2 mm cells, and which of its cells lie in the scan area), to tell where a cine turns back; ``None`` for a still.
     """
 
     record: ImageRecord
