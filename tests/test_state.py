@@ -196,23 +196,6 @@ def test_file_sha256_matches_hashlib(tmp_path):
     assert file_sha256(p, chunk=4096) == hashlib.sha256(p.read_bytes()).hexdigest()
 
 
-def test_source_sha256_tells_builds_apart(tmp_path):
-    from follicle_seg.filehash import source_sha256
-
-    for root in (tmp_path / "a", tmp_path / "b"):
-        (root / "sub").mkdir(parents=True)
-        (root / "x.py").write_text("X = 1\n")
-        (root / "sub" / "y.py").write_text("Y = 2\n")
-    assert source_sha256(tmp_path / "a") == source_sha256(tmp_path / "b")  # where it lies does not count
-    (tmp_path / "b" / "notes.txt").write_text("not source")
-    assert source_sha256(tmp_path / "a") == source_sha256(tmp_path / "b")
-    (tmp_path / "b" / "sub" / "y.py").write_text("Y = 3\n")
-    assert source_sha256(tmp_path / "a") != source_sha256(tmp_path / "b")
-    (tmp_path / "b" / "sub" / "y.py").rename(tmp_path / "b" / "y.py")  # same bytes, another module
-    (tmp_path / "a" / "sub" / "y.py").write_text("Y = 3\n")
-    assert source_sha256(tmp_path / "a") != source_sha256(tmp_path / "b")
-
-
 def test_a_store_of_rejected_files_only_takes_another_analysis(tmp_path):
     store = StateStore(tmp_path / "s.sqlite")
     store.check_analysis({"weights": "a"})
