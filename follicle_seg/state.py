@@ -54,17 +54,33 @@ RECORD = ("INSERT OR REPLACE INTO inputs (path, sha256, sop_instance_uid, status
           "VALUES (?, ?, ?, ?, ?, (SELECT coalesce(max(seq), 0) + 1 FROM inputs), ?)")  # fmt: skip
 
 
-def stored_analysis(path: str | Path) -> dict[str, str] | None:
-    """The analysis identity a run-state file holds (:meth:`StateStore.check_analysis`), read
-    without writing to it; ``None`` when there is none or the file cannot be read."""
+def _read_only(path: str | Path, query: str) -> list[tuple] | None:
+    """The rows of ``query`` on a run-state file, read without writing to it; ``None`` when the
+    file is not there or cannot be read."""
     if not Path(path).is_file():
         return None
     try:
         with closing(sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True)) as db:
-            row = db.execute("SELECT value FROM meta WHERE name = 'analysis'").fetchone()
-        return json.loads(row[0]) if row else None
-    except (sqlite3.Error, ValueError):
+            return db.execute(query).fetchall()
+    except sqlite3.Error:
         return None
+
+
+def stored_analysis(path: str | Path) -> dict[str, str] | None:
+    """The analysis identity a run-state file holds (:meth:`StateStore.check_analysis`), read
+    without writing to it; ``None`` when there is none or the file cannot be read."""
+    rows = _read_only(path, "SELECT value FROM meta WHERE name = 'analysis'")
+    try:
+        return json.loads(rows[0][0]) if rows else None
+    except ValueError:
+        return None
+
+
+def stored_paths(path: str | Path) -> list[str] | None:
+    """The input paths a run-state file holds results of, read without writing to it; ``None``
+    when it cannot be read."""
+    rows = _read_only(path, "SELECT DISTINCT path FROM inputs")
+    return None if rows is None else [str(row[0]) for row in rows]
 
 
 class CorruptState(OutputError):

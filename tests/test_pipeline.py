@@ -1202,6 +1202,25 @@ def test_the_demo_says_where_its_report_is_and_how_to_apply_a_review(tmp_path, m
     assert ", no resume, " in (out / "results" / "run.log").read_text()
 
 
+def test_the_demo_after_an_upgrade_never_removes_a_run_of_other_files(clean_run, tmp_path, monkeypatch):
+    """It analysed its study afresh whatever DIR/results held: a real run's tables, overlays and
+    run state were removed, its results replaced by the demo's."""
+    out = tmp_path / "demo"
+    shutil.copytree(clean_run, out / "results")  # a run of files outside DIR/study
+    def kept() -> dict[Path, bytes]:  # (run.log says the refusal; SQLite's -wal and -shm come and go)
+        return {path: path.read_bytes() for path in (out / "results").rglob("*") if path.is_file()
+                and path.name not in ("run.log", ".run.lock", "run_state.sqlite-wal", "run_state.sqlite-shm")}  # fmt: skip
+
+    before = kept()
+    monkeypatch.setattr("follicle_seg.pipeline.build_sha256", lambda: "0" * 64)
+    result = CliRunner().invoke(app, ["demo", "--out", str(out), "--patients", "1", "--visits", "1"])
+    assert result.exit_code == 2, result.output
+    assert re.search(rf"error: {out / 'results'}: holds the results of another analysis \(follicle_seg source "
+                     rf"[0-9a-f]{{16}} then, 0{{16}} now\) of files not under {out / 'study'}; choose another --out\n",
+                     result.output)  # fmt: skip
+    assert kept() == before and (out / "results" / "images.csv").is_file()
+
+
 def test_a_cohort_file_that_misses_a_scanned_patient_or_lists_an_unscanned_one_is_said(study, clean_run, tmp_path):
     """A mistyped PatientID in the cohort moved a patient out of their dose group, and a patient
     without scans dropped out of every table, both in silence."""
