@@ -203,8 +203,10 @@ class StateStore:
         OtherAnalysis
             When the store holds results and was written by another analysis, or by an unknown one.
         """
-        stored = self._analysis()
-        analysed = self._db.execute("SELECT count(*) FROM inputs WHERE status = 'ok'").fetchone()[0]
+        stored, named = self._analysis(), json.dumps(identity, sort_keys=True)
+        analysed, others = self._db.execute(  # (one scan of the table, not one a count)
+            "SELECT count(*), coalesce(sum(analysis IS NOT ?), 0) FROM inputs WHERE status = 'ok'", (named,)
+        ).fetchone()
         if stored != identity and not analysed:
             self.reset()  # rejected and failed files only: read again under the new analysis
         elif stored != identity:
@@ -215,12 +217,10 @@ class StateStore:
                 if stored.get(name) != identity.get(name)
             )
             raise OtherAnalysis(self.path.parent, differ)
-        self._identity = json.dumps(identity, sort_keys=True)
-        (others,) = self._db.execute("SELECT count(*) FROM inputs WHERE status = 'ok' AND analysis IS NOT ?",
-                                     (self._identity,)).fetchone()  # fmt: skip
         if others:
             raise OtherAnalysis(self.path.parent, f"{others} result(s) recorded since by an older build of follicle_seg")
-        self._write("INSERT OR REPLACE INTO meta (name, value) VALUES ('analysis', ?)", (self._identity,))
+        self._identity = named
+        self._write("INSERT OR REPLACE INTO meta (name, value) VALUES ('analysis', ?)", (named,))
 
     def _analysis(self) -> dict[str, str] | None:
         """The analysis identity kept, None when none is (or it cannot be read: taken as none)."""

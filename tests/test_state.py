@@ -231,6 +231,17 @@ def test_results_an_older_build_recorded_since_are_not_resumed(tmp_path):
         store.check_analysis({"weights": "a"})
 
 
+def test_checking_the_analysis_reads_the_results_once(tmp_path):
+    """It scanned the whole table twice a run (the results, then those of another build)."""
+    store = StateStore(tmp_path / "s.sqlite")
+    store.check_analysis({"weights": "a"})
+    store.record("abc", _result())
+    read: list[str] = []
+    store._db.set_trace_callback(read.append)
+    store.check_analysis({"weights": "a"})
+    assert len([sql for sql in read if "FROM inputs" in sql]) == 1, read
+
+
 def test_a_full_disk_is_said_as_such_not_as_a_corrupt_state(tmp_path, monkeypatch):
     import sqlite3
 
