@@ -239,6 +239,9 @@ def demo(
         try:
             summary = _run_with_progress([study / "dicom"], options)
         except OtherAnalysis as exc:  # an earlier demo's, by another build: this one's made afresh
+            if not _of_the_study(exc.folder, study):  # a run's of other files: never removed by a demo
+                raise FollicleSegError(f"{exc.folder}: holds the results of another analysis ({exc.differ}) of files "
+                                       f"not under {study}; choose another --out") from None  # fmt: skip
             typer.echo(f"{exc.folder}: results of another analysis ({exc.differ}): analysed afresh")
             summary = _run_with_progress([study / "dicom"], replace(options, resume=False))
     except FollicleSegError as exc:
@@ -251,6 +254,15 @@ def demo(
     if summary.needs_review:
         apply = ["follicle-seg", "run", str(study / "dicom"), "--out", str(options.out), "--cohort", str(study / "cohort.csv")]
         typer.echo(f"after a review (saved as {options.out / 'review.csv'}), apply it with: {shlex.join(apply)}")
+
+
+def _of_the_study(results: Path, study: Path) -> bool:
+    """Whether every file the run state of ``results`` holds results of lies under ``study``."""
+    from follicle_seg.outdir import out_state
+    from follicle_seg.state import stored_paths
+
+    paths = stored_paths(out_state(results))
+    return paths is not None and all(Path(path).resolve().is_relative_to(study.resolve()) for path in paths)
 
 
 def _echo_review(summary) -> None:

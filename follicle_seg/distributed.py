@@ -17,12 +17,13 @@ import multiprocessing
 import signal
 import threading
 
+from follicle_seg.build import build_sha256
 from follicle_seg.errors import FollicleSegError, OutputError, brief
 from follicle_seg.intake import Input
 from follicle_seg.isolation import WorkerPool
 from follicle_seg.memory import bound_caches
 from follicle_seg.engine import Engine, load_segmenter
-from follicle_seg.options import RunOptions
+from follicle_seg.options import RunOptions, network_of
 from follicle_seg.types import ImageResult
 
 _thread = threading.local()  # this worker thread's (options, engine, decoder process)
@@ -67,6 +68,30 @@ def analyse_on_worker(item: Input, options: RunOptions) -> tuple[Input, ImageRes
     return item, engine.analyse_file(item, decoders), engine.segmenter.runs_on
 
 
+def analysed_with(options: RunOptions) -> tuple[str, str]:
+    """What this process analyses with: its build of follicle_seg and the weights it loads."""
+    return build_sha256()[:16], network_of(options).weights_sha256
+
+
+def check_workers(client, options: RunOptions) -> None:
+    """Refuse a cluster whose workers analyse with another build of follicle_seg or other weights
+    than this process: their results would be kept as this build's (the run state's analysis
+    identity is this process's)."""
+    here = analysed_with(options)
+    try:
+        theirs = client.run(analysed_with, options)
+    except Exception as exc:  # noqa: BLE001 - a worker without follicle_seg, one lost meanwhile
+        raise FollicleSegError(f"cannot tell what the Dask workers at {options.scheduler} analyse with "
+                               f"({type(exc).__name__}: {brief(exc)}); install follicle_seg on every worker") from None  # fmt: skip
+    other = sorted((address, made) for address, made in theirs.items() if tuple(made) != here)
+    if other:
+        (address, (source, weights)), more = other[0], f" and {len(other) - 1} more" if len(other) > 1 else ""
+        raise FollicleSegError(
+            f"the Dask worker {address}{more} analyses with follicle_seg source {source}, weights {weights}; this run "
+            f"with source {here[0]}, weights {here[1]}: install the same build and weights on every worker"
+        )
+
+
 def run_on_dask(todo: list[Input], options: RunOptions, on_result, on_frames=None) -> str:
     """Run `todo` on the cluster at ``options.scheduler`` (or a local one); returns the device(s)
     used, with their precision. ``on_frames(n)`` is told each finished file's frames (the progress
@@ -91,6 +116,8 @@ def run_on_dask(todo: list[Input], options: RunOptions, on_result, on_frames=Non
             client = Client(cluster)
         devices, pending = set(), {}
         try:
+            if options.scheduler:  # (a LocalCluster's workers are this install)
+                check_workers(client, options)
             # a task is released once its result is taken: a worker that died took with it the
             # results it held, and the cluster analysed those files again (7 files 14 times more)
             pending = dict(zip(client.map(analyse_on_worker, todo, options=options, pure=False), todo))

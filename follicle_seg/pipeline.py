@@ -34,9 +34,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable
 
 from follicle_seg import __version__
+from follicle_seg.build import build_sha256
 from follicle_seg.engine import DICOM_NOT_WRITTEN, Engine, load_segmenter
 from follicle_seg.errors import FollicleSegError, ModelError, OutputError, os_reason, printable, said
-from follicle_seg.filehash import file_sha256, source_sha256
+from follicle_seg.filehash import file_sha256
 from follicle_seg.intake import Anonymise, Input, header_pass, unchanged
 from follicle_seg.interrupt import Terminated
 from follicle_seg.io import discover
@@ -178,12 +179,13 @@ INTERRUPTED = "the files finished are kept; the same command goes on where it st
 
 def _analysis_identity(network: Network, key: bytes | None) -> dict[str, str]:
     """What makes two runs' results comparable: the network's weights, the package version and
-    source (the version number alone stayed 0.1.0 through every change of the analysis), and the
-    pseudonymisation key (a pseudonym of a fixed text stands for it; the key is never kept)."""
+    the source of the modules that shape a stored result (:mod:`follicle_seg.build`; the version
+    number alone stayed 0.1.0 through every change of the analysis), and the pseudonymisation key
+    (a pseudonym of a fixed text stands for it; the key is never kept)."""
     return {
         "weights": network.weights_sha256,
         "follicle_seg": __version__,
-        "follicle_seg source": source_sha256(Path(__file__).parent)[:16],
+        "follicle_seg source": build_sha256()[:16],
         "pseudonyms": pseudonym("run state", key) if key is not None else "none",
     }
 

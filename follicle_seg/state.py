@@ -54,17 +54,33 @@ RECORD = ("INSERT OR REPLACE INTO inputs (path, sha256, sop_instance_uid, status
           "VALUES (?, ?, ?, ?, ?, (SELECT coalesce(max(seq), 0) + 1 FROM inputs), ?)")  # fmt: skip
 
 
-def stored_analysis(path: str | Path) -> dict[str, str] | None:
-    """The analysis identity a run-state file holds (:meth:`StateStore.check_analysis`), read
-    without writing to it; ``None`` when there is none or the file cannot be read."""
+def _read_only(path: str | Path, query: str) -> list[tuple] | None:
+    """The rows of ``query`` on a run-state file, read without writing to it; ``None`` when the
+    file is not there or cannot be read."""
     if not Path(path).is_file():
         return None
     try:
         with closing(sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True)) as db:
-            row = db.execute("SELECT value FROM meta WHERE name = 'analysis'").fetchone()
-        return json.loads(row[0]) if row else None
-    except (sqlite3.Error, ValueError):
+            return db.execute(query).fetchall()
+    except sqlite3.Error:
         return None
+
+
+def stored_analysis(path: str | Path) -> dict[str, str] | None:
+    """The analysis identity a run-state file holds (:meth:`StateStore.check_analysis`), read
+    without writing to it; ``None`` when there is none or the file cannot be read."""
+    rows = _read_only(path, "SELECT value FROM meta WHERE name = 'analysis'")
+    try:
+        return json.loads(rows[0][0]) if rows else None
+    except ValueError:
+        return None
+
+
+def stored_paths(path: str | Path) -> list[str] | None:
+    """The input paths a run-state file holds results of, read without writing to it; ``None``
+    when it cannot be read."""
+    rows = _read_only(path, "SELECT DISTINCT path FROM inputs")
+    return None if rows is None else [str(row[0]) for row in rows]
 
 
 class CorruptState(OutputError):
@@ -187,8 +203,10 @@ class StateStore:
         OtherAnalysis
             When the store holds results and was written by another analysis, or by an unknown one.
         """
-        stored = self._analysis()
-        analysed = self._db.execute("SELECT count(*) FROM inputs WHERE status = 'ok'").fetchone()[0]
+        stored, named = self._analysis(), json.dumps(identity, sort_keys=True)
+        analysed, others = self._db.execute(  # (one scan of the table, not one a count)
+            "SELECT count(*), coalesce(sum(analysis IS NOT ?), 0) FROM inputs WHERE status = 'ok'", (named,)
+        ).fetchone()
         if stored != identity and not analysed:
             self.reset()  # rejected and failed files only: read again under the new analysis
         elif stored != identity:
@@ -199,12 +217,10 @@ class StateStore:
                 if stored.get(name) != identity.get(name)
             )
             raise OtherAnalysis(self.path.parent, differ)
-        self._identity = json.dumps(identity, sort_keys=True)
-        (others,) = self._db.execute("SELECT count(*) FROM inputs WHERE status = 'ok' AND analysis IS NOT ?",
-                                     (self._identity,)).fetchone()  # fmt: skip
         if others:
             raise OtherAnalysis(self.path.parent, f"{others} result(s) recorded since by an older build of follicle_seg")
-        self._write("INSERT OR REPLACE INTO meta (name, value) VALUES ('analysis', ?)", (self._identity,))
+        self._identity = named
+        self._write("INSERT OR REPLACE INTO meta (name, value) VALUES ('analysis', ?)", (named,))
 
     def _analysis(self) -> dict[str, str] | None:
         """The analysis identity kept, None when none is (or it cannot be read: taken as none)."""

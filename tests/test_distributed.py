@@ -160,3 +160,28 @@ def test_the_workers_of_a_runs_local_cluster_leave_ctrl_c_to_the_run(tmp_path, m
         os.environ.clear()
         os.environ.update(environ)
     assert seen == [True]
+
+
+def test_workers_of_a_scheduler_that_analyse_with_another_build_stop_the_run(tmp_path, monkeypatch):
+    """The run state's analysis identity is the client's build and weights: workers of a remote
+    cluster left on an older install analysed the files, their results kept as this build's."""
+    import threading
+
+    from follicle_seg.errors import FollicleSegError
+
+    dd = pytest.importorskip("dask.distributed")
+    here = threading.main_thread()
+    monkeypatch.setattr(distributed, "build_sha256", lambda: ("0" if threading.current_thread() is here else "1") * 64)
+    monkeypatch.setattr(distributed, "analyse_on_worker",
+                        lambda item, options: (item, ImageResult(None, item.path, "ok"), "cpu"))  # fmt: skip
+    results: list[ImageResult] = []
+    with dd.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        options = RunOptions(out=tmp_path / "out", executor="dask", scheduler=cluster.scheduler_address)
+        with pytest.raises(FollicleSegError, match=r"^the Dask worker \S+ analyses with follicle_seg source 1{16}, "
+                                                   r"weights [0-9a-f]{16}; this run with source 0{16}, weights "
+                                                   r"[0-9a-f]{16}: install the same build and weights on every worker$"):  # fmt: skip
+            distributed.run_on_dask([Input("a.dcm", "", None, None)], options, lambda i, r: results.append(r))
+        assert results == []
+        monkeypatch.setattr(distributed, "build_sha256", lambda: "0" * 64)  # the same build: the files are analysed
+        distributed.run_on_dask([Input("a.dcm", "", None, None)], options, lambda i, r: results.append(r))
+        assert [r.status for r in results] == ["ok"]

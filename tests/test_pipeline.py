@@ -25,10 +25,11 @@ from typer.testing import CliRunner
 
 from follicle_seg.cli import app
 from follicle_seg.errors import FollicleSegError
-from follicle_seg.filehash import file_sha256, source_sha256
+from follicle_seg.filehash import file_sha256
 from follicle_seg.pipeline import RunOptions, run
 from follicle_seg.synth.study import write_study
 from script_module import load_script  # tests/ is on sys.path
+from test_build import hashed_here
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data_samples"
 
@@ -734,15 +735,15 @@ def test_run_log_says_where_the_time_went(clean_run):
 def test_run_log_keeps_how_the_run_was_made(clean_run, study):
     """The audit trail of the tables: inputs, options, the program's and the network's versions,
     the device and precision used (it said ``on cpu``, or ``on cuda`` for a mixed-precision run)."""
-    import follicle_seg
     from follicle_seg import __version__
+    from follicle_seg.build import RESULT_SOURCE
     from follicle_seg.model.paths import METADATA, WEIGHTS, shipped_bundle_root
 
     text = (clean_run / "run.log").read_text()
     version = json.loads((shipped_bundle_root() / METADATA).read_text())["version"]
     sha = file_sha256(shipped_bundle_root() / WEIGHTS)[:16]
     assert f"inputs: {os.path.abspath(study / 'dicom')}" in text  # as typed once: no working folder said
-    source = source_sha256(Path(follicle_seg.__file__).parent)[:16]  # this build, under one version number
+    source = hashed_here(RESULT_SOURCE)[:16]  # this build, under one version number: its files hashed here
     assert f"follicle_seg {__version__} (source {source}); network {version}, weights " in text
     assert f"(sha256 {sha}, shipped)" in text
     assert "options: device auto, batch size 8, workers 1, executor local, resume, not pseudonymised, " in text
@@ -976,7 +977,7 @@ def test_a_resumed_run_never_mixes_results_of_other_weights_or_pseudonyms(study,
     assert not any(path.exists() for path in left)
     # another build of the program under the same version number (an upgrade: git pull, pip install -U)
     analysed = _tables(out)["images"]
-    monkeypatch.setattr("follicle_seg.pipeline.source_sha256", lambda root: "0" * 64)
+    monkeypatch.setattr("follicle_seg.pipeline.build_sha256", lambda: "0" * 64)
     with pytest.raises(OutputError, match=r"another analysis \(follicle_seg source [0-9a-f]{16} then, 0{16} now\)"):
         run([inputs], replace(plain, pseudonymize=key))
     monkeypatch.undo()
@@ -1193,12 +1194,31 @@ def test_the_demo_says_where_its_report_is_and_how_to_apply_a_review(tmp_path, m
     again = CliRunner().invoke(app, command)
     assert again.exit_code == 0 and "nothing left to analyse" in again.output, again.output
     # the demo again after an upgrade: it said "rerun with --no-resume", an option the demo lacks
-    monkeypatch.setattr("follicle_seg.pipeline.source_sha256", lambda root: "0" * 64)
+    monkeypatch.setattr("follicle_seg.pipeline.build_sha256", lambda: "0" * 64)
     upgraded = CliRunner().invoke(app, ["demo", "--out", str(out), "--patients", "1", "--visits", "1"])
     assert upgraded.exit_code == 0, upgraded.output
     assert re.search(r"results: results of another analysis \(follicle_seg source [0-9a-f]{16} then, 0{16} now\): "
                      r"analysed afresh", upgraded.output)  # fmt: skip
     assert ", no resume, " in (out / "results" / "run.log").read_text()
+
+
+def test_the_demo_after_an_upgrade_never_removes_a_run_of_other_files(clean_run, tmp_path, monkeypatch):
+    """It analysed its study afresh whatever DIR/results held: a real run's tables, overlays and
+    run state were removed, its results replaced by the demo's."""
+    out = tmp_path / "demo"
+    shutil.copytree(clean_run, out / "results")  # a run of files outside DIR/study
+    def kept() -> dict[Path, bytes]:  # (run.log says the refusal; SQLite's -wal and -shm come and go)
+        return {path: path.read_bytes() for path in (out / "results").rglob("*") if path.is_file()
+                and path.name not in ("run.log", ".run.lock", "run_state.sqlite-wal", "run_state.sqlite-shm")}  # fmt: skip
+
+    before = kept()
+    monkeypatch.setattr("follicle_seg.pipeline.build_sha256", lambda: "0" * 64)
+    result = CliRunner().invoke(app, ["demo", "--out", str(out), "--patients", "1", "--visits", "1"])
+    assert result.exit_code == 2, result.output
+    assert re.search(rf"error: {out / 'results'}: holds the results of another analysis \(follicle_seg source "
+                     rf"[0-9a-f]{{16}} then, 0{{16}} now\) of files not under {out / 'study'}; choose another --out\n",
+                     result.output)  # fmt: skip
+    assert kept() == before and (out / "results" / "images.csv").is_file()
 
 
 def test_a_cohort_file_that_misses_a_scanned_patient_or_lists_an_unscanned_one_is_said(study, clean_run, tmp_path):

@@ -196,23 +196,6 @@ def test_file_sha256_matches_hashlib(tmp_path):
     assert file_sha256(p, chunk=4096) == hashlib.sha256(p.read_bytes()).hexdigest()
 
 
-def test_source_sha256_tells_builds_apart(tmp_path):
-    from follicle_seg.filehash import source_sha256
-
-    for root in (tmp_path / "a", tmp_path / "b"):
-        (root / "sub").mkdir(parents=True)
-        (root / "x.py").write_text("X = 1\n")
-        (root / "sub" / "y.py").write_text("Y = 2\n")
-    assert source_sha256(tmp_path / "a") == source_sha256(tmp_path / "b")  # where it lies does not count
-    (tmp_path / "b" / "notes.txt").write_text("not source")
-    assert source_sha256(tmp_path / "a") == source_sha256(tmp_path / "b")
-    (tmp_path / "b" / "sub" / "y.py").write_text("Y = 3\n")
-    assert source_sha256(tmp_path / "a") != source_sha256(tmp_path / "b")
-    (tmp_path / "b" / "sub" / "y.py").rename(tmp_path / "b" / "y.py")  # same bytes, another module
-    (tmp_path / "a" / "sub" / "y.py").write_text("Y = 3\n")
-    assert source_sha256(tmp_path / "a") != source_sha256(tmp_path / "b")
-
-
 def test_a_store_of_rejected_files_only_takes_another_analysis(tmp_path):
     store = StateStore(tmp_path / "s.sqlite")
     store.check_analysis({"weights": "a"})
@@ -246,6 +229,17 @@ def test_results_an_older_build_recorded_since_are_not_resumed(tmp_path):
     with pytest.raises(OutputError, match=r"another analysis \(1 result\(s\) recorded since by an older build of "
                                           r"follicle_seg\); rerun with --no-resume"):  # fmt: skip
         store.check_analysis({"weights": "a"})
+
+
+def test_checking_the_analysis_reads_the_results_once(tmp_path):
+    """It scanned the whole table twice a run (the results, then those of another build)."""
+    store = StateStore(tmp_path / "s.sqlite")
+    store.check_analysis({"weights": "a"})
+    store.record("abc", _result())
+    read: list[str] = []
+    store._db.set_trace_callback(read.append)
+    store.check_analysis({"weights": "a"})
+    assert len([sql for sql in read if "FROM inputs" in sql]) == 1, read
 
 
 def test_a_full_disk_is_said_as_such_not_as_a_corrupt_state(tmp_path, monkeypatch):

@@ -241,7 +241,6 @@ def test_a_cohort_patient_without_a_group_is_said_and_the_ungrouped_come_last():
         "1 patient(s) of the cohort file without a group: P2"]  # fmt: skip
 
 
-
 def test_a_patient_id_holding_escape_codes_is_said_escaped_on_one_line():
     """A PatientID holding an escape code and a line break reached the console and run.log as it
     was: the escape code cleared the terminal, the line break forged a log line."""
