@@ -24,11 +24,11 @@ from follicle_seg.io import iter_frames, read_record
 from follicle_seg.io.dicom import same_image
 from follicle_seg.io.discover import not_read, shown
 from follicle_seg.io.header import pixel_data_sha256
-from follicle_seg.io.rejection import Rejection, RejectionNote, withdrawn_images
+from follicle_seg.io.rejection import Rejection, RejectionNote
 from follicle_seg.isolation import WorkerFailed, WorkerPool
 from follicle_seg.filehash import file_sha256
 from follicle_seg.state import StateStore
-from follicle_seg.types import DIFFERENT_IMAGE, DUPLICATE, Frame, Identity, ImageRecord, ImageResult
+from follicle_seg.types import DIFFERENT_IMAGE, DUPLICATE, Frame, Identity, ImageRecord, ImageResult, withdrawn_images
 
 log = logging.getLogger("follicle_seg")
 

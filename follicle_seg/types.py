@@ -17,6 +17,7 @@ Conventions used everywhere:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -331,3 +332,10 @@ class ImageResult:
         reader should know (an output not written, what ingestion noted of its header)."""
         note = self.record.note if self.record is not None else ""
         return "; ".join(words for words in (self.reason, note) if words)
+
+
+def withdrawn_images(results: Iterable[ImageResult]) -> dict[str, tuple[ImageRecord | Identity, str]]:
+    """The images a rejection note withdrew (their ``images.csv`` reason :data:`REJECTED_BY_NOTE` ...),
+    by SOP instance UID: whose each is (:attr:`ImageResult.whose`) and that reason."""
+    return {who.sop_instance_uid: (who, r.reason) for r in results
+            if r.reason.startswith(REJECTED_BY_NOTE) and (who := r.whose) is not None}  # fmt: skip

@@ -49,7 +49,6 @@ from decimal import ROUND_HALF_UP, Decimal
 import pandas as pd
 
 from follicle_seg.errors import printable
-from follicle_seg.io.rejection import withdrawn_images
 from follicle_seg.review import Review, uid_tail
 from follicle_seg.series import IMAGE_FLAGS, join_sweeps_with_stills
 from follicle_seg.studyday import days_between, on_study_day, study_days
@@ -72,7 +71,7 @@ from follicle_seg.tracking import (
     frame_words,
     shown_score,
 )
-from follicle_seg.types import DIFFERENT_IMAGE, DUPLICATE, REJECTED_BY_NOTE, Follicle, ImageResult
+from follicle_seg.types import DIFFERENT_IMAGE, DUPLICATE, REJECTED_BY_NOTE, Follicle, ImageResult, withdrawn_images
 
 log = logging.getLogger(__name__)
 

@@ -8,14 +8,13 @@ of another title ("Of Interest") changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from pydicom.dataset import Dataset
 
 from follicle_seg.errors import RejectedInput
 from follicle_seg.io.tags import tag_text
-from follicle_seg.types import REJECTED_BY_NOTE, REJECTION_NOTE, Identity, ImageRecord, ImageResult
+from follicle_seg.types import REJECTED_BY_NOTE, REJECTION_NOTE
 
 KEY_OBJECT_SELECTION = "1.2.840.10008.5.1.4.1.1.88.59"
 
@@ -71,10 +70,3 @@ def rejection_note(path: str, ds: Dataset) -> RejectionNote | None:
     ]
     listed = tuple(dict.fromkeys(uid for uid in uids if uid))
     return RejectionNote(path, Rejection(REJECTION_TITLES[tag_text(title, "CodeValue")], listed))
-
-
-def withdrawn_images(results: Iterable[ImageResult]) -> dict[str, tuple[ImageRecord | Identity, str]]:
-    """The images a rejection note withdrew (their ``images.csv`` reason :data:`REJECTED_BY_NOTE` ...),
-    by SOP instance UID: whose each is (:attr:`ImageResult.whose`) and that reason."""
-    return {who.sop_instance_uid: (who, r.reason) for r in results
-            if r.reason.startswith(REJECTED_BY_NOTE) and (who := r.whose) is not None}  # fmt: skip
