@@ -82,7 +82,7 @@ def test_a_reviewed_overlay_says_which_image_gives_the_count_after_the_review(tm
 
     review = _review(tmp_path, "not_follicle,,,,1.1,2,20,20,,AB,", "not_follicle,,,,1.1,3,30,30,,AB,")
     tables = build_tables(_two_images(), review=review)
-    notes = _notes(_two_images(), review, tables)
+    notes, _ = _notes(_two_images(), review, tables)
     assert notes["1.1"] == ["the ovary-visit counts 2 after the review (3 as analysed), image ...1.2 giving it"]
 
 

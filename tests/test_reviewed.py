@@ -33,7 +33,7 @@ def test_the_band_of_an_image_given_another_side_says_the_side_it_was_analysed_w
     images = [result("1.1", [5.0], side="L"), result("1.2", [4.0, 3.0], side="R")]
     (tmp_path / "review.csv").write_text("decision,sop_instance_uid,reviewer,comment\nright,1.1,AB,tag wrong\n")
     review = Review.read(tmp_path / "review.csv")
-    notes = _notes(images, review, build_tables(images, review=review))
+    notes, _ = _notes(images, review, build_tables(images, review=review))
     assert notes["1.1"][0] == "side: right ovary (AB: tag wrong); as analysed it was the left ovary, that ovary-visit counting 1"
 
 
@@ -131,3 +131,37 @@ def test_a_decision_about_a_sweep_of_still_files_gets_a_reviewed_copy_of_every_f
     named = named_in_sweeps(frames)
     assert [text for _, _, text in _marks(frames[0], review, named)] == ["1: not a follicle (AB), as follicle 1 of image ...s2"]
     assert [text for _, _, text in _marks(frames[1], review, named)] == ["1: not a follicle (AB)"]
+
+
+def test_every_file_marked_for_a_sweep_decision_gives_the_ovary_visit_count_after_the_review(tmp_path, monkeypatch) -> None:
+    """Of a sweep stored one file per frame, only the file a decision names said the ovary-visit's
+    count after the review; the other files' copies marked the follicle with no count under it."""
+    import pandas as pd
+    from test_series import three_frames  # tests/ is on sys.path
+
+    from follicle_seg.report import reviewed
+    from follicle_seg.report.overlay import layout_for
+    from follicle_seg.review import Review
+    from follicle_seg.visits import build_tables
+
+    frames = three_frames()  # follicle A on s1, s2, s3, largest (named) on s2, its follicle 1
+    layout = layout_for(frames[0].record)
+    names = [f"P1_20260105_L_{r.record.sop_instance_uid}_f000.png" for r in frames]
+    for name in names:
+        Image.new("RGB", (layout.canvas_width, layout.top + layout.height + 44), (24, 24, 24)).save(tmp_path / name)
+    index = pd.DataFrame({"sop_instance_uid": ["s1", "s2", "s3"], "frame_index": [0, 0, 0], "file": names})
+    a = frames[1].follicles[0]
+    (tmp_path / "review.csv").write_text("decision,sop_instance_uid,follicle_id,centroid_row,centroid_col,reviewer\n"
+                                         f"not_follicle,s2,1,{a.best.centroid_row},{a.best.centroid_col},AB\n")  # fmt: skip
+    review = Review.read(tmp_path / "review.csv")
+    bands = {}
+    stamped = reviewed._stamped
+    monkeypatch.setattr(reviewed, "_stamped", lambda source, result, marks, lines, side=None:
+                        bands.setdefault(result.record.sop_instance_uid, lines) and stamped(source, result, marks, lines, side))
+    reviewed.write_reviewed(tmp_path, index, frames, review, build_tables(frames, review=review))
+    counts = {uid: [line for line in lines if line.startswith("the ovary-visit counts")] for uid, lines in bands.items()}
+    assert set(counts) == {"s1", "s2", "s3"}
+    assert all(len(c) == 1 and c[0].startswith("the ovary-visit counts 2 after the review (3 as analysed)")
+               for c in counts.values()), counts  # fmt: skip
+    assert counts["s1"][0].endswith("this image giving it") and counts["s3"][0].endswith("image ...s1 giving it")
+

@@ -68,7 +68,7 @@ def write_reviewed(
     if not review.decisions or index.empty:
         shutil.rmtree(folder, ignore_errors=True)
         return index
-    notes = _notes(results, review, tables)
+    notes, counts = _notes(results, review, tables)
     files = dict(zip(zip(index["sop_instance_uid"].astype(str), index["frame_index"].astype(int)), index["file"]))
     by_uid = {r.record.sop_instance_uid: r for r in results if r.status == "ok" and r.record is not None}
     sided = {d.sop_instance_uid: SIDES[d.decision] for d in review.decisions if d.decision in SIDES}
@@ -79,6 +79,8 @@ def write_reviewed(
         lines = notes.get(uid, [])
         marks = [(f, colour, text) for f, colour, text in _marks(by_uid.get(uid), review, named)
                  if f.best.frame_index == frame]  # fmt: skip
+        if marks and uid in counts and counts[uid] not in lines:  # a sweep's follicle decided by another file's line
+            lines = [*lines, counts[uid]]
         if not lines and not marks:
             continue
         source = overlays_dir / name
@@ -124,10 +126,14 @@ def _marks(result: ImageResult | None, review: Review, named: Mapping[tuple[str,
     return marks
 
 
-def _notes(results: Sequence[ImageResult], review: Review, tables: dict[str, pd.DataFrame]) -> dict[str, list[str]]:
+def _notes(results: Sequence[ImageResult], review: Review, tables: dict[str, pd.DataFrame],
+           ) -> tuple[dict[str, list[str]], dict[str, str]]:
     """Per image, the lines its band gives besides its follicles' decisions: a side given, and its
-    ovary-visit's count after the review (confirmed or not) against the count as analysed."""
+    ovary-visit's count after the review (confirmed or not) against the count as analysed, for an
+    image a line names or of a confirmed ovary-visit; and per image of a reviewed ovary-visit, that
+    count line (for an image only marked: a sweep's follicle decided by another file's line)."""
     notes: dict[str, list[str]] = {}
+    counts: dict[str, str] = {}
     images = tables["images"].astype({"sop_instance_uid": str})
     key_of = {str(r.sop_instance_uid): (str(r.patient_id), str(r.study_date), str(r.laterality))
               for r in images.itertuples() if r.status == "ok"}  # fmt: skip
@@ -152,15 +158,17 @@ def _notes(results: Sequence[ImageResult], review: Review, tables: dict[str, pd.
     confirmed = {review.applied[d.line]: d for d in review.decisions if d.decision == CONFIRMED and d.line in review.applied}
     decided = {d.sop_instance_uid for d in review.decisions if d.decision != CONFIRMED}
     for uid, key in key_of.items():
-        if key not in after or (uid not in decided and key not in confirmed):
+        if key not in after:
             continue
         line = f"the ovary-visit counts {after[key]} after the review" + (f" ({before[key]} as analysed)" if key in before else "")
         if gives.get(key):  # which image gives it: a review may move the count to another image
             line += ", this image giving it" if gives[key] == uid else f", image {uid_tail(gives[key])} giving it"
         if key in confirmed:
             line += f", confirmed ({_who(confirmed[key].reviewer, confirmed[key].comment)})"
-        notes.setdefault(uid, []).append(line)
-    return notes
+        counts[uid] = line
+        if uid in decided or key in confirmed:
+            notes.setdefault(uid, []).append(line)
+    return notes, counts
 
 
 def _who(reviewer: str, comment: str) -> str:
