@@ -902,3 +902,20 @@ def test_the_srs_written_for_an_image_before_the_run_state_noted_them_outlive_no
     assert after.SOPInstanceUID == srs[1].SOPInstanceUID  # B again, naming N and A
     assert [str(i.ReferencedSOPInstanceUID) for s in after.PredecessorDocumentsSequence
             for series in s.ReferencedSeriesSequence for i in series.ReferencedSOPSequence] == named  # fmt: skip
+
+
+def test_a_confirmation_checked_after_an_image_was_withdrawn_applies(tmp_path: Path) -> None:
+    """The worksheet of a run with image 1.2 withdrawn by a note shows P1/2026-01-05/L with 3
+    follicles in 1 image; a reviewer confirmed that: it was set aside like one checked before the
+    note, and the ovary-visit could not be confirmed while the note stood."""
+    first, second = _two_images()
+    images = [first, _withdrawn(replace(second, flags=(FLAG_LOW_CONFIDENCE,)))]
+    shown = build_tables(images, review=Review())["ovaries"].iloc[0]
+    assert (shown["follicle_count"], shown["n_images"], shown["needs_review"]) == (3, 1, True)
+    path = tmp_path / REVIEW_FILE
+    path.write_text("decision,patient_id,study_date,laterality,follicle_count,n_images,reviewer\n"
+                    "confirmed,P1,2026-01-05,L,3,1,AB\n")  # fmt: skip
+    review = Review.read(path)
+    tables = build_tables(images, review=review)
+    assert review.set_aside_lines == {} and review.applied == {2: ("P1", "2026-01-05", "L")}
+    assert tables["ovaries"]["needs_review"].tolist() == [False] and len(tables["review_log"]) == 1
