@@ -147,6 +147,11 @@ class Review:
         """Whether the review gives any image its side (``left``, ``right``)."""
         return bool(self._sides)
 
+    def side_given(self, uid: str) -> str | None:
+        """The side a ``left`` or ``right`` line gives image ``uid``; ``None`` when none does."""
+        d = self._sides.get(uid)
+        return SIDES[d.decision] if d is not None else None
+
     @staticmethod
     def _key(d: Decision) -> OvaryKey:
         return (d.patient_id, d.study_date, d.laterality)
