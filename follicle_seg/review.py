@@ -147,6 +147,11 @@ class Review:
         """Whether the review gives any image its side (``left``, ``right``)."""
         return bool(self._sides)
 
+    def side_given(self, uid: str) -> str | None:
+        """The side a ``left`` or ``right`` line gives image ``uid``; ``None`` when none does."""
+        d = self._sides.get(uid)
+        return SIDES[d.decision] if d is not None else None
+
     @staticmethod
     def _key(d: Decision) -> OvaryKey:
         return (d.patient_id, d.study_date, d.laterality)
@@ -296,18 +301,24 @@ class Review:
 
     def confirmed(self, ovary: OvaryKey, follicle_count: int, n_images: int) -> bool:
         """Whether a reviewer confirmed this ovary-visit at this count (after the follicle decisions)
-        and, when the line gives it, with this many images."""
+        and, when the line gives it, with this many images. A confirmation set aside (its
+        ovary-visit lost an image to a rejection note, :meth:`set_aside`) applies when it gives the
+        count and images the ovary-visit has now: it was checked since the image was withdrawn."""
         d = self._confirmed.get(ovary)
-        if d is None or d.line in self.set_aside_lines:
+        if d is None:
             return False
+        aside = d.line in self.set_aside_lines  # (not applied, nor a problem, when it does not fit)
         if d.follicle_count != follicle_count:
-            self._problems[d.line] = (f"confirms {d.follicle_count} follicles but {'/'.join(ovary)} now counts "
-                                      f"{follicle_count}: review it again")  # fmt: skip
+            if not aside:
+                self._problems[d.line] = (f"confirms {d.follicle_count} follicles but {'/'.join(ovary)} now counts "
+                                          f"{follicle_count}: review it again")  # fmt: skip
             return False
         if d.n_images is not None and d.n_images != n_images:
-            self._problems[d.line] = (f"confirms {d.n_images} image(s) but {'/'.join(ovary)} now has {n_images} (analysed "
-                                      "since it was checked): review it again")  # fmt: skip
+            if not aside:
+                self._problems[d.line] = (f"confirms {d.n_images} image(s) but {'/'.join(ovary)} now has {n_images} "
+                                          "(analysed since it was checked): review it again")  # fmt: skip
             return False
+        self.set_aside_lines.pop(d.line, None)
         self.applied[d.line] = ovary
         return True
 
@@ -315,7 +326,8 @@ class Review:
         """Set aside the decisions about images a rejection note withdrew (``withdrawn``: each
         one's ovary-visit and ``images.csv`` reason, by SOP instance UID): a follicle or side line
         about one, and a confirmation of an ovary-visit that lost one (as :meth:`place` found it:
-        its count and images are no longer those checked). Not applied (:attr:`set_aside_lines`
+        its count and images may no longer be those checked; :meth:`confirmed` applies one that
+        gives those it has now). Not applied (:attr:`set_aside_lines`
         says why), they stay in ``review.csv`` and the worksheet, and apply again once the note is
         removed. Called after :meth:`place`, before :meth:`confirmed`."""
         of_visit = {ovary: reason for ovary, reason in withdrawn.values()}

@@ -206,7 +206,7 @@ def build_tables(
     # a side given in review moves images between ovary-visits: "before" is as analysed
     analysed = _counts(dated) if review.sides_given else None
     ovaries = _ovary_visits(results, review, analysed)
-    by_note = _withdrawn_visits(dated)
+    by_note = _withdrawn_visits(dated, review)
     review.place([*(ov.key for ov in ovaries), *(ovary for ovary, _ in by_note.values())])
     review.set_aside(by_note)
     for ov in ovaries:
@@ -285,9 +285,10 @@ def build_tables(
     return tables
 
 
-def _withdrawn_visits(results: Sequence[ImageResult]) -> dict[str, tuple[tuple[str, str, str], str]]:
-    """The images a rejection note withdrew, by SOP instance UID: each one's ovary-visit and reason."""
-    return {uid: ((who.patient_id, who.study_date, who.laterality or "U"), reason)
+def _withdrawn_visits(results: Sequence[ImageResult], review: Review) -> dict[str, tuple[tuple[str, str, str], str]]:
+    """The images a rejection note withdrew, by SOP instance UID: each one's ovary-visit (on the
+    side ``review`` gives it, as :meth:`Review.sided` places an analysed one) and reason."""
+    return {uid: ((who.patient_id, who.study_date, review.side_given(uid) or who.laterality or "U"), reason)
             for uid, (who, reason) in withdrawn_images(results).items()}  # fmt: skip
 
 

@@ -1279,3 +1279,24 @@ def test_a_damaged_note_of_the_srs_written_is_taken_for_none_and_said(tmp_path: 
         assert json.loads(store.noted(SRS_WRITTEN + uid))[-1][-1] == pydicom.dcmread(sr).SOPInstanceUID
     finally:
         store.close()
+
+
+def test_a_damaged_note_of_the_srs_written_is_noted_anew_from_dicom_before_no_resume(tmp_path: Path) -> None:
+    """A damaged 'SRs written: <uid>' note is taken for none, but note_srs_on_disk passed over the
+    image for having a note: --no-resume then removed dicom/, and the SR written as reviewed after
+    named neither the network's SR nor the reviewed one it replaced."""
+    from follicle_seg.report.reviewed_sr import SRS_WRITTEN, note_srs_on_disk, write_reviewed_srs, written_srs
+    from follicle_seg.state import StateStore
+
+    result, _, sr = _reviewed_still(tmp_path)
+    uid = result.record.sop_instance_uid
+    network = str(pydicom.dcmread(sr).SOPInstanceUID)
+    store = StateStore(tmp_path / "state.sqlite")
+    try:
+        assert write_reviewed_srs(tmp_path, [result], _rejecting(result, 1), store, places={})[0] == 1
+        reviewed = str(pydicom.dcmread(sr).SOPInstanceUID)
+        store.note(SRS_WRITTEN + uid, "[[\"1.2\", \"1.3\"")
+        note_srs_on_disk(tmp_path, store)
+        assert [str(s.SOPInstanceUID) for s in written_srs(store, uid) or ()] == [network, reviewed]
+    finally:
+        store.close()

@@ -902,3 +902,38 @@ def test_the_srs_written_for_an_image_before_the_run_state_noted_them_outlive_no
     assert after.SOPInstanceUID == srs[1].SOPInstanceUID  # B again, naming N and A
     assert [str(i.ReferencedSOPInstanceUID) for s in after.PredecessorDocumentsSequence
             for series in s.ReferencedSeriesSequence for i in series.ReferencedSOPSequence] == named  # fmt: skip
+
+
+def test_a_confirmation_checked_after_an_image_was_withdrawn_applies(tmp_path: Path) -> None:
+    """The worksheet of a run with image 1.2 withdrawn by a note shows P1/2026-01-05/L with 3
+    follicles in 1 image; a reviewer confirmed that: it was set aside like one checked before the
+    note, and the ovary-visit could not be confirmed while the note stood."""
+    first, second = _two_images()
+    images = [first, _withdrawn(replace(second, flags=(FLAG_LOW_CONFIDENCE,)))]
+    shown = build_tables(images, review=Review())["ovaries"].iloc[0]
+    assert (shown["follicle_count"], shown["n_images"], shown["needs_review"]) == (3, 1, True)
+    path = tmp_path / REVIEW_FILE
+    path.write_text("decision,patient_id,study_date,laterality,follicle_count,n_images,reviewer\n"
+                    "confirmed,P1,2026-01-05,L,3,1,AB\n")  # fmt: skip
+    review = Review.read(path)
+    tables = build_tables(images, review=review)
+    assert review.set_aside_lines == {} and review.applied == {2: ("P1", "2026-01-05", "L")}
+    assert tables["ovaries"]["needs_review"].tolist() == [False] and len(tables["review_log"]) == 1
+
+
+def test_a_confirmation_of_the_ovary_visit_a_withdrawn_image_was_given_by_a_side_line_is_set_aside(
+    tmp_path: Path,
+) -> None:
+    """Image 1.2 of unknown side given "left", P1/2026-01-05/L confirmed with its 2 images, then
+    1.2 withdrawn by a note: its ovary-visit was taken as P1/2026-01-05/U, the confirmation was
+    not set aside, and the run stopped ("confirms 2 image(s) but P1/2026-01-05/L now has 1")."""
+    images = [result("1.1", [6.0, 4.0]), result("1.2", [5.0], side=None)]
+    path = tmp_path / REVIEW_FILE
+    path.write_text("decision,patient_id,study_date,laterality,sop_instance_uid,follicle_count,n_images,reviewer\n"
+                    "left,,,,1.2,,,AB\nconfirmed,P1,2026-01-05,L,,2,2,AB\n")  # fmt: skip
+    assert build_tables(images, review=Review.read(path))["ovaries"]["needs_review"].tolist() == [False]
+    review = Review.read(path)
+    tables = build_tables([images[0], _withdrawn(images[1])], review=review)
+    why = f"not applied: its image {NOTE_REASON}"
+    assert review.set_aside_lines == {2: (("P1", "2026-01-05", "L"), why), 3: (("P1", "2026-01-05", "L"), why)}
+    assert tables["ovaries"]["needs_review"].tolist() == [False] and tables["review_log"].empty

@@ -162,13 +162,13 @@ def written_srs(store: StateStore, uid: str) -> list[Dataset] | None:
 
 def note_srs_on_disk(out: Path, store: StateStore) -> None:
     """Note, for each image with an SR in ``out/dicom`` of which the run state notes none written
-    (:data:`SRS_WRITTEN`: a folder written before they were noted), the SRs that one is and names,
-    before ``--no-resume`` removes it: the next SR written as reviewed names them all. An SR that
-    cannot be read gives none."""
+    (:data:`SRS_WRITTEN`: a folder written before they were noted; a damaged note, taken for none),
+    the SRs that one is and names, before ``--no-resume`` removes it: the next SR written as
+    reviewed names them all. An SR that cannot be read gives none."""
     noted = store.notes(SRS_WRITTEN)
     for sr in sorted((out / "dicom").glob("*_sr.dcm")):
         uid = sr_uid(sr.name)
-        if uid in noted:
+        if uid in noted and written_srs(store, uid) is not None:
             continue
         try:
             srs = predecessors(sr.read_bytes())
