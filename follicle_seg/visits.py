@@ -208,7 +208,7 @@ def build_tables(
     ovaries = _ovary_visits(results, review, analysed)
     by_note = _withdrawn_visits(dated)
     review.place([*(ov.key for ov in ovaries), *(ovary for ovary, _ in by_note.values())])
-    review.set_aside(by_note)
+    review.set_aside(by_note, {ov.key: ov.n_files for ov in ovaries})
     for ov in ovaries:
         ov.confirmed = review.confirmed(ov.key, len(ov.chosen.follicles), ov.n_files)
     review.check_applied({r.record.sop_instance_uid for r in results if r.status == "ok" and r.record is not None})
