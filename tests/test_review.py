@@ -952,3 +952,27 @@ def test_two_confirmations_of_one_ovary_visit_at_one_count_and_its_images_are_re
                     f"confirmed,P1,2026-01-05,L,3,2,AB\nconfirmed,P1,2026-01-05,L,3,{n_images},CD\n")  # fmt: skip
     with pytest.raises(ReviewError, match=r"line 3: confirmed: repeats line 2"):
         Review.read(path)
+
+
+def test_a_rejected_image_of_unknown_side_stays_flagged_once_the_others_are_given_their_sides(tmp_path: Path) -> None:
+    """Image u1 of unknown side analysed, b9 of unknown side rejected: the side-unknown ovary-visit
+    said b9 was not analysed. Once the reviewer gave u1 its side, that ovary-visit was gone and
+    with it the reason: the left one needed no review, its worksheet no line, b9 forgotten. A side
+    line naming b9 itself finds no analysed image, as any line does."""
+    from follicle_seg.tracking import FLAG_SIDE_UNKNOWN
+    from follicle_seg.types import Identity, ImageResult
+    from follicle_seg.visits import FLAG_IMAGE_NOT_ANALYSED
+
+    images = [result("u1", [6.0, 4.0], side="U", flags=(FLAG_SIDE_UNKNOWN,)),
+              ImageResult(None, "cut/b9.dcm", "rejected", "truncated", identity=Identity("b9", "P1", "2026-01-05", "U"))]  # fmt: skip
+    review = _review(tmp_path, "left,,,,u1,,,,,AB,")
+    tables = build_tables(images, review=review)
+    reasons = tables["review_reasons"]
+    assert reasons[["laterality", "flag"]].values.tolist() == [["L", FLAG_IMAGE_NOT_ANALYSED]]
+    assert "(image ...b9;" in reasons["reason"].iloc[0] and tables["ovaries"]["needs_review"].tolist() == [True]
+    sheet = worksheet(tables, review=review)
+    assert sheet[["decision", "laterality", "follicle_count", "n_images"]].values.tolist()[:2] == [
+        ["left", "L", "", ""], ["", "L", "2", "1"]]  # the left ovary-visit to confirm, b9 in its why
+    assert "(image ...b9;" in sheet["why"].iloc[1]
+    with pytest.raises(ReviewError, match=r"line 3: right: no analysed image b9 in this run's results"):
+        build_tables(images, review=_review(tmp_path, "left,,,,u1,,,,,AB,", "right,,,,b9,,,,,AB,"))
