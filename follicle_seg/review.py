@@ -28,9 +28,9 @@ through the sweep" once its every tube was: each flag goes with the last candida
 A decision is bound to what was reviewed. A ``not_follicle`` or ``follicle`` line must find its follicle at the
 centroid it gives (within :data:`CENTROID_TOLERANCE_PX`), and a ``confirmed`` line's count must
 be the count the tables now give (its date as the tables give it, or as a spreadsheet rewrote it
-when it fits one of the patient's visits only; of several lines at other counts or images, one
-applies, the others are set aside until it counts so again: :meth:`Review.confirmed`); lines that find nothing to apply to stop the
-tables with the file, and each line and its reason, the follicle and side lines first (a
+when it fits one of the patient's visits only; of several lines at other counts or images, the
+one that fits applies, the others are set aside: :meth:`Review.confirmed`); lines that find
+nothing to apply to stop the tables with the file, and each line and its reason, the follicle and side lines first (a
 confirmation's count follows from them; a run analysed again with other weights numbers its
 follicles afresh: review it again). The SPEC tables keep their columns; ``review_log.csv`` lists every
 decision with its ovary-visit's count before and after the review.
@@ -126,7 +126,7 @@ class Review:
         self._visits: dict[str, set[str]] = {}  # each patient's visit dates in the run (see place)
         self._problems: dict[int, str] = {}  # why a line found what it names, but cannot be applied
         self._sides: dict[str, Decision] = {}  # left and right lines, by image
-        self.set_aside_lines: dict[int, tuple[OvaryKey, str]] = {}  # (:meth:`set_aside`): ovary-visit, why
+        self.set_aside_lines: dict[int, tuple[OvaryKey, str]] = {}  # ovary-visit, why (:meth:`set_aside`, :meth:`confirmed`)
         for d in self.decisions:
             if d.decision == CONFIRMED:
                 lines = self._confirmed.setdefault(self._key(d), [])
@@ -558,7 +558,8 @@ def worksheet(
     ``reviewer``), it is a review: undecided lines are skipped. After deciding follicles, a
     confirmation needs the count the tables then give. The decisions of ``review`` (the review
     the tables applied) come first, as they were written, so the next round's sheet saved over
-    ``review.csv`` keeps them; one set aside (:meth:`Review.set_aside`, :meth:`Review.confirmed`) says why in ``why``.
+    ``review.csv`` keeps them; one set aside (:meth:`Review.set_aside`, :meth:`Review.confirmed`)
+    says why in ``why``.
     """
     ovaries = tables["ovaries"]
     key = ["patient_id", "study_date", "laterality"]
