@@ -218,7 +218,7 @@ def _left_out(stored: set[tuple[str, str]], items: list[Input]) -> list[str]:
 def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | None, progress, t0: float,
          indexes: list[Path]) -> RunSummary:
     from follicle_seg.report.reviewed_sr import analysed_again, note_srs_on_disk, under_review, write_reviewed_srs
-    from follicle_seg.review import REVIEW_FILE, WORKSHEET_FILE, Review, ReviewError, unreviewed
+    from follicle_seg.review import NOT_APPLIED, REVIEW_FILE, WORKSHEET_FILE, Review, ReviewError, unreviewed
     from follicle_seg.series import named_in_sweeps
     from follicle_seg.studyday import on_study_day, study_days
     from follicle_seg.visits import build_tables, cohort_mismatches
@@ -337,12 +337,16 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
             log.warning("%s: %s", options.cohort or "baseline", note)
         if review.decisions:
             aside = review.set_aside_lines
-            summary.review = f"{review.path}: {len(review.decisions) - len(aside)} decisions applied" + (
-                f", {len(aside)} set aside: their images withdrawn by a rejection note (run.log)" if aside else "")
+            by_note = {line for line, (_, why) in aside.items() if why.startswith(NOT_APPLIED)}
+            summary.review = f"{review.path}: {len(review.decisions) - len(aside)} decisions applied" + "".join(
+                f", {n} set aside: {why}" for n, why in (
+                    (len(by_note), "their images withdrawn by a rejection note"),
+                    (len(aside) - len(by_note), "another line confirms their ovary-visit as it now is")) if n
+            ) + (" (run.log)" if aside else "")  # fmt: skip
             log.info("%s", summary.review)
             for d in (d for d in review.decisions if d.line in aside):
-                log.info("%s line %d: %s: %s; it applies again once the note is removed", review.path, d.line,
-                         d.decision, aside[d.line][1])  # fmt: skip
+                log.info("%s line %d: %s: %s%s", review.path, d.line, d.decision, aside[d.line][1],
+                         "; it applies again once the note is removed" if d.line in by_note else "")  # fmt: skip
         else:  # a review log of an earlier review that is gone would mislead
             for stale in ("review_log.csv", "review_log.parquet"):
                 (options.out / stale).unlink(missing_ok=True)

@@ -28,8 +28,9 @@ through the sweep" once its every tube was: each flag goes with the last candida
 A decision is bound to what was reviewed. A ``not_follicle`` or ``follicle`` line must find its follicle at the
 centroid it gives (within :data:`CENTROID_TOLERANCE_PX`), and a ``confirmed`` line's count must
 be the count the tables now give (its date as the tables give it, or as a spreadsheet rewrote it
-when it fits one of the patient's visits only); lines that find nothing to apply to stop the
-tables with the file, and each line and its reason, the follicle and side lines first (a
+when it fits one of the patient's visits only; of several lines at other counts or images, the
+one that fits applies, the others are set aside: :meth:`Review.confirmed`); lines that find
+nothing to apply to stop the tables with the file, and each line and its reason, the follicle and side lines first (a
 confirmation's count follows from them; a run analysed again with other weights numbers its
 follicles afresh: review it again). The SPEC tables keep their columns; ``review_log.csv`` lists every
 decision with its ovary-visit's count before and after the review.
@@ -43,7 +44,6 @@ import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
@@ -80,6 +80,9 @@ SIDE_WHY = "side unknown: left or right?"
 #: How the ``why`` of a decision about an image a rejection note withdrew begins (+ the image's
 #: ``images.csv`` reason): not applied while the note is among the inputs (:meth:`Review.set_aside`).
 NOT_APPLIED = "not applied: its image "
+#: How the ``why`` of a confirmation begins (+ a line number) while another line of its
+#: ovary-visit confirms it as it now is (:meth:`Review.confirmed`).
+NOT_APPLIED_CONFIRMED = "not applied: line "
 LOG_COLUMNS = (
     "line", "decision", "patient_id", "study_date", "laterality", "sop_instance_uid", "follicle_id", "frame_index",
     "reviewer", "comment", "count_before", "count_after", "counted_image_before", "counted_image_after",
@@ -119,23 +122,22 @@ class Review:
         self.applied: dict[int, OvaryKey] = {}
         self.frames: dict[int, int] = {}  # the frame a follicle line's follicle is drawn on, by line
         self._of_follicle: dict[tuple[str, int | None], Decision] = {}  # not_follicle and follicle lines
-        self._confirmed: dict[OvaryKey, Decision] = {}
+        self._confirmed: dict[OvaryKey, list[Decision]] = {}  # each of another count or images (:func:`_twin`)
         self._visits: dict[str, set[str]] = {}  # each patient's visit dates in the run (see place)
         self._problems: dict[int, str] = {}  # why a line found what it names, but cannot be applied
         self._sides: dict[str, Decision] = {}  # left and right lines, by image
-        self.set_aside_lines: dict[int, tuple[OvaryKey, str]] = {}  # (:meth:`set_aside`): ovary-visit, why
+        self.set_aside_lines: dict[int, tuple[OvaryKey, str]] = {}  # ovary-visit, why (:meth:`set_aside`, :meth:`confirmed`)
         for d in self.decisions:
-            key: Any  # the key of its table: an image's UID, an OvaryKey or (UID, follicle id)
-            table: dict[Any, Decision]
-            if d.decision in SIDES:
-                key, table = d.sop_instance_uid, self._sides
-            elif d.decision == CONFIRMED:
-                key, table = self._key(d), self._confirmed
+            if d.decision == CONFIRMED:
+                lines = self._confirmed.setdefault(self._key(d), [])
+                twin = _twin(d, lines)
+                lines.append(d)
+            elif d.decision in SIDES:
+                twin = self._sides.setdefault(d.sop_instance_uid, d)
             else:
-                key, table = (d.sop_instance_uid, d.follicle_id), self._of_follicle
-            if key in table:
-                raise self._error(d, f"repeats line {table[key].line}")
-            table[key] = d
+                twin = self._of_follicle.setdefault((d.sop_instance_uid, d.follicle_id), d)
+            if twin is not None and twin is not d:
+                raise self._error(d, f"repeats line {twin.line}")
 
     @property
     def follicles_decided(self) -> set[tuple[str, int | None]]:
@@ -280,8 +282,9 @@ class Review:
         self._visits = {}
         for patient, day, _ in ovaries:
             self._visits.setdefault(patient, set()).add(day)
-        placed: dict[OvaryKey, Decision] = {}
-        for key, d in self._confirmed.items():
+        placed: dict[OvaryKey, list[Decision]] = {}
+        for d in (d for d in self.decisions if d.decision == CONFIRMED):
+            key = self._key(d)
             year_first = re.fullmatch(r"(\d{4})\D(\d{1,2})\D(\d{1,2})", d.study_date)  # 2026/1/5: year, month, day
             if key not in ovaries and year_first:
                 key = (d.patient_id, "{}-{:0>2}-{:0>2}".format(*year_first.groups()), d.laterality)
@@ -293,47 +296,50 @@ class Review:
                                               f"{d.patient_id}: write it as YYYY-MM-DD")  # fmt: skip
                     continue
                 key = (d.patient_id, fits[0], d.laterality) if fits else key
-            if key in placed:
-                self._problems[d.line] = f"repeats line {placed[key].line}"
+            if (twin := _twin(d, placed.get(key, ()))) is not None:
+                self._problems[d.line] = f"repeats line {twin.line}"
                 continue
-            placed[key] = d
+            placed.setdefault(key, []).append(d)
         self._confirmed = placed
 
     def confirmed(self, ovary: OvaryKey, follicle_count: int, n_images: int) -> bool:
         """Whether a reviewer confirmed this ovary-visit at this count (after the follicle decisions)
-        and, when the line gives it, with this many images. A confirmation set aside (its
-        ovary-visit lost an image to a rejection note, :meth:`set_aside`) applies when it gives the
-        count and images the ovary-visit has now: it was checked since the image was withdrawn."""
-        d = self._confirmed.get(ovary)
-        if d is None:
-            return False
-        aside = d.line in self.set_aside_lines  # (not applied, nor a problem, when it does not fit)
-        if d.follicle_count != follicle_count:
-            if not aside:
+        and, when the line gives it, with this many images. Of several lines confirming it (each
+        at another count or images: one written before a rejection note withdrew an image, one
+        after), the one that fits applies and the others are set aside (:attr:`set_aside_lines`),
+        to apply when the ovary-visit is as they confirm it again; when none fits, each is a problem."""
+        lines = [d for d in self._confirmed.get(ovary, ()) if d.line not in self.set_aside_lines]
+        fits = next((d for d in lines if d.follicle_count == follicle_count and d.n_images in (None, n_images)), None)
+        now = _state(follicle_count, n_images)
+        for d in (d for d in lines if d is not fits):
+            if fits is not None:
+                why = (f"{NOT_APPLIED_CONFIRMED}{fits.line} confirms {'/'.join(ovary)} as it now is ({now}); this line "
+                       f"applies when it counts {_state(d.follicle_count, d.n_images)} again")  # fmt: skip
+                self.set_aside_lines[d.line] = (ovary, why)
+            elif d.follicle_count != follicle_count:
                 self._problems[d.line] = (f"confirms {d.follicle_count} follicles but {'/'.join(ovary)} now counts "
                                           f"{follicle_count}: review it again")  # fmt: skip
-            return False
-        if d.n_images is not None and d.n_images != n_images:
-            if not aside:
+            else:
                 self._problems[d.line] = (f"confirms {d.n_images} image(s) but {'/'.join(ovary)} now has {n_images} "
                                           "(analysed since it was checked): review it again")  # fmt: skip
+        if fits is None:
             return False
-        self.set_aside_lines.pop(d.line, None)
-        self.applied[d.line] = ovary
+        self.applied[fits.line] = ovary
         return True
 
-    def set_aside(self, withdrawn: Mapping[str, tuple[OvaryKey, str]]) -> None:
+    def set_aside(self, withdrawn: Mapping[str, tuple[OvaryKey, str]], n_images: Mapping[OvaryKey, int]) -> None:
         """Set aside the decisions about images a rejection note withdrew (``withdrawn``: each
         one's ovary-visit and ``images.csv`` reason, by SOP instance UID): a follicle or side line
         about one, and a confirmation of an ovary-visit that lost one (as :meth:`place` found it:
-        its count and images may no longer be those checked; :meth:`confirmed` applies one that
-        gives those it has now). Not applied (:attr:`set_aside_lines`
-        says why), they stay in ``review.csv`` and the worksheet, and apply again once the note is
-        removed. Called after :meth:`place`, before :meth:`confirmed`."""
+        its count and images are no longer those checked) but one giving the images it has now
+        (``n_images``, by ovary-visit: confirmed anew since the note). Not applied
+        (:attr:`set_aside_lines` says why), they stay in ``review.csv`` and the worksheet, and
+        apply again once the note is removed. Called after :meth:`place`, before :meth:`confirmed`."""
         of_visit = {ovary: reason for ovary, reason in withdrawn.values()}
-        for ovary, d in self._confirmed.items():
-            if ovary in of_visit:
-                self.set_aside_lines[d.line] = (ovary, NOT_APPLIED + of_visit[ovary])
+        for ovary, lines in self._confirmed.items():
+            for d in lines:
+                if ovary in of_visit and (d.n_images is None or d.n_images != n_images.get(ovary)):
+                    self.set_aside_lines[d.line] = (ovary, NOT_APPLIED + of_visit[ovary])
         for d in self.decisions:
             if d.decision != CONFIRMED and d.sop_instance_uid in withdrawn:
                 ovary, reason = withdrawn[d.sop_instance_uid]
@@ -458,6 +464,23 @@ def content(d: Decision) -> tuple:
     return (d.decision, d.sop_instance_uid, d.follicle_id, d.patient_id, year, *day, d.laterality, d.follicle_count, d.n_images)
 
 
+def _twin(d: Decision, others: Iterable[Decision]) -> Decision | None:
+    """The confirmation among ``others`` (of ``d``'s ovary-visit) that ``d`` repeats: one at its
+    count and images, or at its count where either gives no images (both would fit one state)."""
+    return next((o for o in others if o.follicle_count == d.follicle_count
+                 and (o.n_images == d.n_images or None in (o.n_images, d.n_images))), None)  # fmt: skip
+
+
+def _state(follicle_count: int | None, n_images: int | None) -> str:
+    """An ovary-visit's count and images, as a confirmation gives them.
+
+    >>> _state(3, 2), _state(1, 1), _state(0, None)
+    ('3 follicles in 2 images', '1 follicle in 1 image', '0 follicles')
+    """
+    said = f"{follicle_count} follicle{'' if follicle_count == 1 else 's'}"
+    return said if n_images is None else f"{said} in {n_images} image{'' if n_images == 1 else 's'}"
+
+
 def _at(d: Decision, f: Follicle) -> bool:
     """Whether follicle line ``d`` gives the centroid of follicle or candidate ``f``
     (within :data:`CENTROID_TOLERANCE_PX`)."""
@@ -540,7 +563,8 @@ def worksheet(
     ``reviewer``), it is a review: undecided lines are skipped. After deciding follicles, a
     confirmation needs the count the tables then give. The decisions of ``review`` (the review
     the tables applied) come first, as they were written, so the next round's sheet saved over
-    ``review.csv`` keeps them; one set aside (:meth:`Review.set_aside`) says why in ``why``.
+    ``review.csv`` keeps them; one set aside (:meth:`Review.set_aside`, :meth:`Review.confirmed`)
+    says why in ``why``.
     """
     ovaries = tables["ovaries"]
     key = ["patient_id", "study_date", "laterality"]

@@ -208,7 +208,7 @@ def build_tables(
     ovaries = _ovary_visits(results, review, analysed)
     by_note = _withdrawn_visits(dated, review)
     review.place([*(ov.key for ov in ovaries), *(ovary for ovary, _ in by_note.values())])
-    review.set_aside(by_note)
+    review.set_aside(by_note, {ov.key: ov.n_files for ov in ovaries})
     for ov in ovaries:
         ov.confirmed = review.confirmed(ov.key, len(ov.chosen.follicles), ov.n_files)
     review.check_applied({r.record.sop_instance_uid for r in results if r.status == "ok" and r.record is not None})
@@ -236,6 +236,8 @@ def build_tables(
         here = sides[(ov.patient_id, ov.study_date)]
         ov.other_side_rejected = rejected.get((ov.patient_id, ov.study_date, other or ""), [])
         ov.own_side_rejected = rejected.get(ov.key, [])
+        if other is not None and "U" not in here:  # (else the side-unknown ovary-visit says them, as its own)
+            ov.unsided_rejected = rejected.get((ov.patient_id, ov.study_date, "U"), [])
         ov.other_side_missing = (bool(ov.patient_id) and (other in ever[ov.patient_id] or bool(ov.other_side_rejected))
                                  and not here & {other, "U"})  # fmt: skip
     # the first visit is the first day scanned, its files analysed or not (a first visit whose every
@@ -307,6 +309,7 @@ class _OvaryVisit:
     other_side_missing: bool = False  # the visit has no image of the other side, other visits have
     other_side_rejected: list[str] = field(default_factory=list)  # the UIDs of the other side's files rejected at this visit
     own_side_rejected: list[str] = field(default_factory=list)  # this side's files rejected or failed at this visit
+    unsided_rejected: list[str] = field(default_factory=list)  # those of unknown side, of a visit without a "U" ovary-visit
     counted_before: str = ""  # the SOP UID of the image that gave the count as analysed ("" when a review moved images)
 
     @property
@@ -365,7 +368,7 @@ class _OvaryVisit:
         image, with its SOP Instance UID (an uncalibrated image, unknown side, low confidence,
         no ovary, the network's flags: :func:`~follicle_seg.tracking.flag_reason`), and the
         images' counts differing by more than :data:`MAX_COUNT_DISAGREEMENT`, the other side or a
-        file of this side missing (no UID). None when a reviewer confirmed the count."""
+        file of this side (or, the visit without a side-unknown ovary-visit, of unknown side) missing (no UID). None when a reviewer confirmed the count."""
         if self.confirmed:
             return []
         where = {"patient_id": self.patient_id, "study_date": self.study_date, "laterality": self.laterality}
@@ -414,6 +417,11 @@ class _OvaryVisit:
             rows.append({**where, "sop_instance_uid": "", "flag": FLAG_IMAGE_NOT_ANALYSED,
                          "reason": f"{len(lost)} image{'s' if len(lost) > 1 else ''} of this ovary at this visit not "
                                    f"analysed ({_named(lost)}; images.csv says why): the count is of the others alone"})  # fmt: skip
+        if lost := self.unsided_rejected:  # (the side-unknown ovary-visit that said them gone: each side given)
+            rows.append({**where, "sop_instance_uid": "", "flag": FLAG_IMAGE_NOT_ANALYSED,
+                         "reason": f"{len(lost)} image{'s' if len(lost) > 1 else ''} of unknown side at this visit not "
+                                   f"analysed ({_named(lost)}; images.csv says why): it may show this ovary, whose count "
+                                   "is of the others alone"})  # fmt: skip
         counts = sorted((len(r.follicles), r.record.sop_instance_uid) for r in self.images if r.record is not None)
         if counts[-1][0] - counts[0][0] > MAX_COUNT_DISAGREEMENT:  # each count with its image (its UID's tail)
             each = ", ".join(f"{n} (image {uid_tail(uid)})" for n, uid in counts)

@@ -165,8 +165,20 @@ def test_decisions_about_a_withdrawn_image_are_set_aside_while_the_note_stands(t
     assert "<h2>To check</h2><p>No follicle or candidate to check.</p>" in report and 'id="reviewed"' in report
     assert "Reviewed (0 decisions)" in report
     note.unlink()
-    run([inputs], options)
-    pd.testing.assert_frame_equal(logged(), applied)
+    right = pd.read_csv(out / "ovaries.csv", dtype=str).set_index("laterality").loc["R"]
+    with (out / "review.csv").open("a") as f:  # the right ovary confirmed with an image more, then as it is
+        f.write(f"confirmed,AB,,,,,{right.patient_id},{right.study_date},R,{right.follicle_count},2\n"
+                f"confirmed,AB,,,,,{right.patient_id},{right.study_date},R,{right.follicle_count},1\n")
+    (out / "review.csv").write_text((out / "review.csv").read_text().replace("follicle_count\n", "follicle_count,n_images\n"))
+    summary = run([inputs], options)
+    assert summary.review == (f"{out / 'review.csv'}: 3 decisions applied, 1 set aside: another line confirms their "
+                              "ovary-visit as it now is (run.log)")  # fmt: skip
+    said = (f"review.csv line 4: confirmed: not applied: line 5 confirms {right.patient_id}/{right.study_date}/R as "
+            f"it now is ({right.follicle_count} follicles in 1 image); this line applies when it counts "
+            f"{right.follicle_count} follicles in 2 images again\n")  # fmt: skip
+    assert said in (out / "run.log").read_text()
+    assert logged().line.tolist() == ["2", "3", "5"]
+    pd.testing.assert_frame_equal(logged().iloc[:2], applied)
 
 
 def test_an_image_moved_and_withdrawn_in_one_run_leaves_no_output_behind(tmp_path):

@@ -937,3 +937,77 @@ def test_a_confirmation_of_the_ovary_visit_a_withdrawn_image_was_given_by_a_side
     why = f"not applied: its image {NOTE_REASON}"
     assert review.set_aside_lines == {2: (("P1", "2026-01-05", "L"), why), 3: (("P1", "2026-01-05", "L"), why)}
     assert tables["ovaries"]["needs_review"].tolist() == [False] and tables["review_log"].empty
+
+
+def test_an_ovary_visit_whose_confirmation_a_note_set_aside_is_confirmed_anew_on_a_second_line(tmp_path: Path) -> None:
+    """Confirmed with its 2 images, then one withdrawn by a note: the confirmation is set aside and
+    the next worksheet asks to confirm the ovary-visit again (1 image now). Deciding that line
+    stopped the run ("line 3: confirmed: repeats line 2"): the line matching the ovary-visit as it
+    is applies, the other is not applied, saying why, and each applies again when its state is back."""
+    first, second = _two_images()
+    second = replace(second, flags=(FLAG_LOW_CONFIDENCE,))
+    path = tmp_path / REVIEW_FILE
+    head = "decision,patient_id,study_date,laterality,follicle_count,n_images,reviewer\n"
+    path.write_text(head + "confirmed,P1,2026-01-05,L,3,2,AB\n")
+    withdrawn = [first, _withdrawn(second)]
+    sheet = worksheet(build_tables(withdrawn, review=Review.read(path)), review=Review.read(path))
+    asked = sheet.iloc[1]  # after the line set aside: confirm the ovary-visit as it is now
+    assert asked[["decision", "follicle_count", "n_images"]].tolist() == ["", "3", "1"]
+    path.write_text(head + "confirmed,P1,2026-01-05,L,3,2,AB\nconfirmed,P1,2026-01-05,L,3,1,CD\n")
+    review = Review.read(path)
+    tables = build_tables(withdrawn, review=review)
+    assert tables["ovaries"]["needs_review"].tolist() == [False]
+    assert tables["review_log"][["line", "reviewer"]].values.tolist() == [[3, "CD"]]
+    note = f"not applied: its image {NOTE_REASON}"
+    assert review.set_aside_lines == {2: (("P1", "2026-01-05", "L"), note)}
+    sheet = worksheet(tables, review=review)
+    assert sheet[["decision", "reviewer", "n_images", "why"]].values.tolist() == [
+        ["confirmed", "AB", "2", note], ["confirmed", "CD", "1", ""]]  # (and nothing left to confirm)
+    # the note removed: the first line applies again, the second waits, saying why
+    review = Review.read(path)
+    tables = build_tables([first, second], review=review)
+    assert tables["ovaries"]["needs_review"].tolist() == [False]
+    assert tables["review_log"][["line", "reviewer"]].values.tolist() == [[2, "AB"]]
+    other = ("not applied: line 2 confirms P1/2026-01-05/L as it now is (3 follicles in 2 images); this line "
+             "applies when it counts 3 follicles in 1 image again")  # fmt: skip
+    assert review.set_aside_lines == {3: (("P1", "2026-01-05", "L"), other)}
+    assert worksheet(tables, review=review)["why"].tolist() == ["", other]
+    # neither line matching (a file came late): each one says why, as a single line does
+    late = result("1.3", [2.0], flags=(FLAG_LOW_CONFIDENCE,))
+    with pytest.raises(ReviewError, match=r"2 lines cannot be applied: line 2: confirmed: confirms 2 image\(s\) but "
+                                          r"P1/2026-01-05/L now has 3 .*; line 3: confirmed: confirms 1 image\(s\)"):
+        build_tables([first, second, late], review=Review.read(path))
+
+
+@pytest.mark.parametrize("n_images", ["2", ""])
+def test_two_confirmations_of_one_ovary_visit_at_one_count_and_its_images_are_refused(tmp_path: Path, n_images) -> None:
+    """The same count and images (or a line bound to the count alone: either could apply) twice is a repeat."""
+    path = tmp_path / REVIEW_FILE
+    path.write_text("decision,patient_id,study_date,laterality,follicle_count,n_images,reviewer\n"
+                    f"confirmed,P1,2026-01-05,L,3,2,AB\nconfirmed,P1,2026-01-05,L,3,{n_images},CD\n")  # fmt: skip
+    with pytest.raises(ReviewError, match=r"line 3: confirmed: repeats line 2"):
+        Review.read(path)
+
+
+def test_a_rejected_image_of_unknown_side_stays_flagged_once_the_others_are_given_their_sides(tmp_path: Path) -> None:
+    """Image u1 of unknown side analysed, b9 of unknown side rejected: the side-unknown ovary-visit
+    said b9 was not analysed. Once the reviewer gave u1 its side, that ovary-visit was gone and
+    with it the reason: the left one needed no review, its worksheet no line, b9 forgotten. A side
+    line naming b9 itself finds no analysed image, as any line does."""
+    from follicle_seg.tracking import FLAG_SIDE_UNKNOWN
+    from follicle_seg.types import Identity, ImageResult
+    from follicle_seg.visits import FLAG_IMAGE_NOT_ANALYSED
+
+    images = [result("u1", [6.0, 4.0], side="U", flags=(FLAG_SIDE_UNKNOWN,)),
+              ImageResult(None, "cut/b9.dcm", "rejected", "truncated", identity=Identity("b9", "P1", "2026-01-05", "U"))]  # fmt: skip
+    review = _review(tmp_path, "left,,,,u1,,,,,AB,")
+    tables = build_tables(images, review=review)
+    reasons = tables["review_reasons"]
+    assert reasons[["laterality", "flag"]].values.tolist() == [["L", FLAG_IMAGE_NOT_ANALYSED]]
+    assert "(image ...b9;" in reasons["reason"].iloc[0] and tables["ovaries"]["needs_review"].tolist() == [True]
+    sheet = worksheet(tables, review=review)
+    assert sheet[["decision", "laterality", "follicle_count", "n_images"]].values.tolist()[:2] == [
+        ["left", "L", "", ""], ["", "L", "2", "1"]]  # the left ovary-visit to confirm, b9 in its why
+    assert "(image ...b9;" in sheet["why"].iloc[1]
+    with pytest.raises(ReviewError, match=r"line 3: right: no analysed image b9 in this run's results"):
+        build_tables(images, review=_review(tmp_path, "left,,,,u1,,,,,AB,", "right,,,,b9,,,,,AB,"))

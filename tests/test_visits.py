@@ -522,6 +522,27 @@ def test_a_file_of_the_same_ovary_rejected_or_failed_flags_its_ovary_visit():
         assert not bool(t["ovaries"].loc[0, "needs_review"]), other.path
 
 
+def test_a_rejected_file_of_unknown_side_flags_the_ovary_visits_it_may_be_of():
+    """A file of unknown side rejected beside images of known sides was flagged nowhere: its
+    ovary-visit is the side-unknown one, which the visit lacked (none, or every such image given
+    its side by a reviewer: tests/test_review.py)."""
+    from follicle_seg.types import Identity
+
+    cut = ImageResult(None, "cut/B.dcm", "rejected", "truncated", identity=Identity("b9", "P1", "2026-01-05", "U"))
+    t = build_tables([result("l1", [3.0]), result("r1", [2.0], side="R"), cut])
+    why = t["review_reasons"]
+    said = ("1 image of unknown side at this visit not analysed (image ...b9; images.csv says why): it may show this "
+            "ovary, whose count is of the others alone")  # fmt: skip
+    assert why[["laterality", "flag", "reason"]].values.tolist() == [["L", FLAG_IMAGE_NOT_ANALYSED, said],
+                                                                     ["R", FLAG_IMAGE_NOT_ANALYSED, said]]
+    assert t["ovaries"]["needs_review"].tolist() == [True, True]
+    # beside an image of unknown side, its ovary-visit says it (as of this ovary), the others do not
+    t = build_tables([result("l1", [3.0]), result("u1", [2.0], side="U"), cut])
+    flagged = t["review_reasons"].query("flag == @FLAG_IMAGE_NOT_ANALYSED")
+    own = "1 image of this ovary at this visit not analysed (image ...b9; images.csv says why): the count is of the others alone"
+    assert flagged[["laterality", "reason"]].values.tolist() == [["U", own]]
+
+
 def test_a_patient_with_two_visits_in_one_week_weighs_as_one_in_the_response():
     results = [result("a0", [3.0], day="2026-01-05"), result("a1", [3.0, 4.0, 5.0, 6.0], day="2026-01-19"),
                result("a2", [3.0, 4.0], day="2026-01-23"),  # day 18: week 2 again
