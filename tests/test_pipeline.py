@@ -990,6 +990,35 @@ def test_a_resumed_run_never_mixes_results_of_other_weights_or_pseudonyms(study,
     assert run([inputs], replace(plain, pseudonymize=key, resume=False)).resumed == 0
 
 
+def test_a_bundle_whose_network_def_changed_is_another_analysis(study, tmp_path):
+    """The same weights built by another ``network_def`` (``configs/inference.json``: its layers'
+    order, a norm's eps) give other label maps (the shipped weights with ``adn_ordering`` "ADN"
+    labelled 36,481 of the 65,536 pixels of a smoothed-noise input otherwise, all as background),
+    yet the analysis identity held the weights' hash only: such a bundle resumed the earlier
+    results as its own. What else the file holds is
+    not read by a run: an edit of it resumes."""
+    from follicle_seg.errors import OutputError
+    from follicle_seg.model.paths import INFERENCE, WEIGHTS, shipped_bundle_root
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(shipped_bundle_root() / "configs", bundle / "configs")
+    (bundle / "models").mkdir()
+    shutil.copy(shipped_bundle_root() / WEIGHTS, bundle / WEIGHTS)
+    inputs = _first_files(study, tmp_path / "in", 1)
+    out = tmp_path / "out"
+    options = RunOptions(out=out, workers=1, overlays=False, dicom=False, report=False, weights=bundle / WEIGHTS)
+    run([inputs], options)
+    before = _tables(out)["images"]
+    config = json.loads((bundle / INFERENCE).read_text())
+    (bundle / INFERENCE).write_text(json.dumps({**config, "preprocessing_note": "edited"}))
+    assert run([inputs], options).resumed == 1
+    config["network_def"]["adn_ordering"] = "ADN"
+    (bundle / INFERENCE).write_text(json.dumps(config))
+    with pytest.raises(OutputError, match=r"another analysis \(network_def [0-9a-f]{16} then, [0-9a-f]{16} now\)"):
+        run([inputs], options)
+    pd.testing.assert_frame_equal(_tables(out)["images"], before)  # nothing was touched
+
+
 def test_a_file_analysed_again_leaves_no_output_of_its_earlier_analysis(study, tmp_path):
     """Resumed, a file changed in place (or given a new SOP instance UID) is analysed again: the
     overlays, crops and DICOM of its earlier analysis go (another key frame's overlay would
