@@ -54,7 +54,7 @@ OTHER_SOURCE = {
     "build.py": "these lists: a module moved into or out of RESULT_SOURCE changes the hash by its name",
     "pipeline.py": "runs the engine and records its results; a result it fails (a file changed while read) is "
     "read again next run, and the pseudonymisation is told by its pseudonym in the identity",
-    "options.py": "the settings of a run; the network is told by its weights' hash",
+    "options.py": "the settings of a run; the network is told by its weights' and network_def's hashes",
     "distributed.py": "where the files are analysed (the workers' build is compared with this one's)",
     "isolation.py": "where a file is decoded; a file failed there is read again next run",
     "cpus.py": "how many threads run",
@@ -77,8 +77,9 @@ OTHER_SOURCE = {
     "when it is analysed (a resumed file's stay as written: --no-resume writes them all again)",
     "synth/*.py": "synthetic studies",
     "model/__init__.py": "the package of the network",
-    "model/paths.py": "where the bundle lies; the network is told by its weights' hash",
-    "model/metadata.py": "the bundle's metadata; the network is told by its weights' hash",
+    "model/paths.py": "where the bundle lies; the network is told by its weights' and network_def's hashes",
+    "model/metadata.py": "the bundle's metadata and network_def; the network is told by its weights' and "
+    "network_def's hashes, both in the analysis identity",
     "model/cli.py": "training, evaluation and export commands",
     "model/train.py": "training",
     "model/mixstyle.py": "training",

@@ -228,20 +228,22 @@ def demo(
     from follicle_seg.synth.study import write_study
 
     study = out / "study"
+    options = RunOptions(out=out / "results", cohort=study / "cohort.csv")
+    others = _not_of_the_study(options.out, study)
+    if others:  # a run's: resumed, its tables were written over with the demo's; by another build, removed
+        typer.echo(f"error: {options.out}: holds the results of {others} file(s) not under {study} (a run's, not "
+                   "a demo's); choose another --out", err=True)  # fmt: skip
+        raise typer.Exit(2)
     typer.echo(f"writing a synthetic study ({patients} patients x {visits} visits) to {study} ...")
     try:
         write_study(study, patients=patients, visits=visits, seed=seed)
     except (ValueError, OSError) as exc:  # OUT a file, a folder not writable
         typer.echo(f"error: cannot write the study: {exc}", err=True)
         raise typer.Exit(2) from None
-    options = RunOptions(out=out / "results", cohort=study / "cohort.csv")
     try:
         try:
             summary = _run_with_progress([study / "dicom"], options)
-        except OtherAnalysis as exc:  # an earlier demo's, by another build: this one's made afresh
-            if not _of_the_study(exc.folder, study):  # a run's of other files: never removed by a demo
-                raise FollicleSegError(f"{exc.folder}: holds the results of another analysis ({exc.differ}) of files "
-                                       f"not under {study}; choose another --out") from None  # fmt: skip
+        except OtherAnalysis as exc:  # an earlier demo's (of the study alone), by another build: made afresh
             typer.echo(f"{exc.folder}: results of another analysis ({exc.differ}): analysed afresh")
             summary = _run_with_progress([study / "dicom"], replace(options, resume=False))
     except FollicleSegError as exc:
@@ -256,13 +258,14 @@ def demo(
         typer.echo(f"after a review (saved as {options.out / 'review.csv'}), apply it with: {shlex.join(apply)}")
 
 
-def _of_the_study(results: Path, study: Path) -> bool:
-    """Whether every file the run state of ``results`` holds results of lies under ``study``."""
+def _not_of_the_study(results: Path, study: Path) -> int:
+    """How many files the run state of ``results`` holds results of that do not lie under
+    ``study`` (none without a run state; one that cannot be read stops the run, which says why)."""
     from follicle_seg.outdir import out_state
     from follicle_seg.state import stored_paths
 
-    paths = stored_paths(out_state(results))
-    return paths is not None and all(Path(path).resolve().is_relative_to(study.resolve()) for path in paths)
+    paths = stored_paths(out_state(results)) or []
+    return sum(not Path(path).resolve().is_relative_to(study.resolve()) for path in paths)
 
 
 def _echo_review(summary) -> None:

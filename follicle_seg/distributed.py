@@ -68,15 +68,17 @@ def analyse_on_worker(item: Input, options: RunOptions) -> tuple[Input, ImageRes
     return item, engine.analyse_file(item, decoders), engine.segmenter.runs_on
 
 
-def analysed_with(options: RunOptions) -> tuple[str, str]:
-    """What this process analyses with: its build of follicle_seg and the weights it loads."""
-    return build_sha256()[:16], network_of(options).weights_sha256
+def analysed_with(options: RunOptions) -> tuple[str, str, str]:
+    """What this process analyses with: its build of follicle_seg, the weights it loads and the
+    ``network_def`` it builds them into."""
+    network = network_of(options)
+    return build_sha256()[:16], network.weights_sha256, network.network_def
 
 
 def check_workers(client, options: RunOptions) -> None:
-    """Refuse a cluster whose workers analyse with another build of follicle_seg or other weights
-    than this process: their results would be kept as this build's (the run state's analysis
-    identity is this process's)."""
+    """Refuse a cluster whose workers analyse with another build of follicle_seg, other weights or
+    another ``network_def`` than this process: their results would be kept as this build's (the
+    run state's analysis identity is this process's)."""
     here = analysed_with(options)
     try:
         theirs = client.run(analysed_with, options)
@@ -85,10 +87,11 @@ def check_workers(client, options: RunOptions) -> None:
                                f"({type(exc).__name__}: {brief(exc)}); install follicle_seg on every worker") from None  # fmt: skip
     other = sorted((address, made) for address, made in theirs.items() if tuple(made) != here)
     if other:
-        (address, (source, weights)), more = other[0], f" and {len(other) - 1} more" if len(other) > 1 else ""
+        (address, (source, weights, network_def)), more = other[0], f" and {len(other) - 1} more" if len(other) > 1 else ""
         raise FollicleSegError(
-            f"the Dask worker {address}{more} analyses with follicle_seg source {source}, weights {weights}; this run "
-            f"with source {here[0]}, weights {here[1]}: install the same build and weights on every worker"
+            f"the Dask worker {address}{more} analyses with follicle_seg source {source}, weights {weights}, network_def "
+            f"{network_def}; this run with source {here[0]}, weights {here[1]}, network_def {here[2]}: install the same "
+            "build and bundle on every worker"
         )
 
 

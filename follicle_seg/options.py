@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from follicle_seg.filehash import file_sha256
+from follicle_seg.model.metadata import network_def_sha256
 from follicle_seg.model.paths import METADATA, WEIGHTS, bundle_root_of, shipped_bundle_root
 from follicle_seg.types import Network
 
@@ -89,10 +90,13 @@ def weights_of(options: RunOptions) -> Path:
 
 def network_of(options: RunOptions) -> Network:
     """Which network a run's results come from: its bundle's version (``unknown`` when its
-    metadata cannot be read) and its weights' hash (their path when they are missing)."""
+    metadata cannot be read), its weights' hash (their path when they are missing) and its
+    ``network_def``'s (a ``configs/inference.json`` that cannot be read stops the run, as loading
+    the network would)."""
     weights = weights_of(options)
     try:
         version = str(json.loads((bundle_root_of(weights) / METADATA).read_text(encoding="utf-8"))["version"])
     except (OSError, ValueError, KeyError, TypeError):
         version = "unknown"
-    return Network(version, file_sha256(weights)[:16] if weights.is_file() else str(weights))
+    return Network(version, file_sha256(weights)[:16] if weights.is_file() else str(weights),
+                   network_def_sha256(bundle_root_of(weights)))

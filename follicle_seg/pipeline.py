@@ -178,12 +178,14 @@ INTERRUPTED = "the files finished are kept; the same command goes on where it st
 
 
 def _analysis_identity(network: Network, key: bytes | None) -> dict[str, str]:
-    """What makes two runs' results comparable: the network's weights, the package version and
-    the source of the modules that shape a stored result (:mod:`follicle_seg.build`; the version
-    number alone stayed 0.1.0 through every change of the analysis), and the pseudonymisation key
-    (a pseudonym of a fixed text stands for it; the key is never kept)."""
+    """What makes two runs' results comparable: the network's weights and the ``network_def``
+    that builds it from them, the package version and the source of the modules that shape a
+    stored result (:mod:`follicle_seg.build`; the version number alone stayed 0.1.0 through every
+    change of the analysis), and the pseudonymisation key (a pseudonym of a fixed text stands for
+    it; the key is never kept)."""
     return {
         "weights": network.weights_sha256,
+        "network_def": network.network_def,
         "follicle_seg": __version__,
         "follicle_seg source": build_sha256()[:16],
         "pseudonyms": pseudonym("run state", key) if key is not None else "none",
@@ -199,7 +201,7 @@ def _described(options: RunOptions, inputs: list, network: Network, source: str)
     return [
         "inputs: " + ", ".join(printable(os.path.abspath(p)) for p in inputs),
         f"follicle_seg {__version__} (source {source}); network {network.version}, weights {printable(str(weights_of(options)))} "
-        f"(sha256 {network.weights_sha256}{'' if options.weights else ', shipped'})",
+        f"(sha256 {network.weights_sha256}{'' if options.weights else ', shipped'}), network_def {network.network_def}",
         f"options: device {options.device}, batch size {options.batch_size}, workers {options.workers}, "
         f"executor {options.executor}, {'resume' if options.resume else 'no resume'}, "
         f"{'pseudonymised' if options.pseudonymize else 'not pseudonymised'}, "

@@ -167,6 +167,14 @@ class StateStore:
             raise OutputError(f"{self.path}: cannot write the run-state file ({exc})") from exc
 
     def close(self) -> None:
+        """Close the file, left in rollback-journal mode: every result moved from the ``-wal`` into
+        it, which goes with the ``-shm``, so that a reader (:func:`stored_analysis`), opening it
+        read-only, makes neither beside it as it did in WAL mode. Where that cannot be done (a
+        reader has it open, a full disk) it stays in WAL mode, its results all there."""
+        try:
+            self._db.execute("PRAGMA journal_mode=DELETE")
+        except sqlite3.OperationalError:
+            pass
         self._db.close()
 
     def reset(self) -> None:

@@ -175,11 +175,14 @@ class FrameSegmentation:
 
 @dataclass(frozen=True)
 class Network:
-    """Which network made a run's results: its bundle's version (``configs/metadata.json``) and
-    the first 16 hex digits of its weights' SHA-256 (a fine-tuned copy may keep the version)."""
+    """Which network made a run's results: its bundle's version (``configs/metadata.json``), the
+    first 16 hex digits of its weights' SHA-256 (a fine-tuned copy may keep the version) and
+    those of its ``network_def``'s (:func:`~follicle_seg.model.metadata.network_def_sha256`: the
+    same weights built another way give other label maps)."""
 
     version: str
     weights_sha256: str
+    network_def: str
 
 
 @dataclass(frozen=True)

@@ -158,7 +158,7 @@ def test_another_network_gives_other_uids_for_the_same_content(still: Path, tmp_
 
     uids = []
     for version, weights in (("0.4.0", "aa"), ("0.4.0", "aa"), ("0.4.1", "aa"), ("0.4.0", "bb")):
-        network = Network(version, weights)
+        network = Network(version, weights, "none")
         seg = write_seg(still, _labels(), tmp_path / f"{version}{weights}.dcm", network=network)
         sr = write_sr(still, _result(still), seg_path=None, outlines=_outlines(), network=network,
                       out_path=tmp_path / f"{version}{weights}_sr.dcm")  # fmt: skip
@@ -258,7 +258,7 @@ def test_seg_and_sr_name_the_network_that_made_them(still: Path, tmp_path: Path)
     from follicle_seg import __version__
     from follicle_seg.types import Network
 
-    network = Network("0.4.1", "0d9ee58e1dc0cd83")
+    network = Network("0.4.1", "0d9ee58e1dc0cd83", "none")
     seg = pydicom.dcmread(write_seg(still, _labels(), tmp_path / "seg.dcm", network=network))
     algorithm = seg.SegmentSequence[0].SegmentationAlgorithmIdentificationSequence[0]
     assert (algorithm.AlgorithmName, algorithm.AlgorithmVersion) == ("follicle_seg network", "0.4.1")

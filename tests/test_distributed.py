@@ -178,8 +178,9 @@ def test_workers_of_a_scheduler_that_analyse_with_another_build_stop_the_run(tmp
     with dd.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
         options = RunOptions(out=tmp_path / "out", executor="dask", scheduler=cluster.scheduler_address)
         with pytest.raises(FollicleSegError, match=r"^the Dask worker \S+ analyses with follicle_seg source 1{16}, "
-                                                   r"weights [0-9a-f]{16}; this run with source 0{16}, weights "
-                                                   r"[0-9a-f]{16}: install the same build and weights on every worker$"):  # fmt: skip
+                                                   r"weights [0-9a-f]{16}, network_def [0-9a-f]{16}; this run with "
+                                                   r"source 0{16}, weights [0-9a-f]{16}, network_def [0-9a-f]{16}: "
+                                                   r"install the same build and bundle on every worker$"):  # fmt: skip
             distributed.run_on_dask([Input("a.dcm", "", None, None)], options, lambda i, r: results.append(r))
         assert results == []
         monkeypatch.setattr(distributed, "build_sha256", lambda: "0" * 64)  # the same build: the files are analysed

@@ -990,6 +990,35 @@ def test_a_resumed_run_never_mixes_results_of_other_weights_or_pseudonyms(study,
     assert run([inputs], replace(plain, pseudonymize=key, resume=False)).resumed == 0
 
 
+def test_a_bundle_whose_network_def_changed_is_another_analysis(study, tmp_path):
+    """The same weights built by another ``network_def`` (``configs/inference.json``: its layers'
+    order, a norm's eps) give other label maps (the shipped weights with ``adn_ordering`` "ADN"
+    labelled 36,481 of the 65,536 pixels of a smoothed-noise input otherwise, all as background),
+    yet the analysis identity held the weights' hash only: such a bundle resumed the earlier
+    results as its own. What else the file holds is
+    not read by a run: an edit of it resumes."""
+    from follicle_seg.errors import OutputError
+    from follicle_seg.model.paths import INFERENCE, WEIGHTS, shipped_bundle_root
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(shipped_bundle_root() / "configs", bundle / "configs")
+    (bundle / "models").mkdir()
+    shutil.copy(shipped_bundle_root() / WEIGHTS, bundle / WEIGHTS)
+    inputs = _first_files(study, tmp_path / "in", 1)
+    out = tmp_path / "out"
+    options = RunOptions(out=out, workers=1, overlays=False, dicom=False, report=False, weights=bundle / WEIGHTS)
+    run([inputs], options)
+    before = _tables(out)["images"]
+    config = json.loads((bundle / INFERENCE).read_text())
+    (bundle / INFERENCE).write_text(json.dumps({**config, "preprocessing_note": "edited"}))
+    assert run([inputs], options).resumed == 1
+    config["network_def"]["adn_ordering"] = "ADN"
+    (bundle / INFERENCE).write_text(json.dumps(config))
+    with pytest.raises(OutputError, match=r"another analysis \(network_def [0-9a-f]{16} then, [0-9a-f]{16} now\)"):
+        run([inputs], options)
+    pd.testing.assert_frame_equal(_tables(out)["images"], before)  # nothing was touched
+
+
 def test_a_file_analysed_again_leaves_no_output_of_its_earlier_analysis(study, tmp_path):
     """Resumed, a file changed in place (or given a new SOP instance UID) is analysed again: the
     overlays, crops and DICOM of its earlier analysis go (another key frame's overlay would
@@ -1202,23 +1231,36 @@ def test_the_demo_says_where_its_report_is_and_how_to_apply_a_review(tmp_path, m
     assert ", no resume, " in (out / "results" / "run.log").read_text()
 
 
-def test_the_demo_after_an_upgrade_never_removes_a_run_of_other_files(clean_run, tmp_path, monkeypatch):
-    """It analysed its study afresh whatever DIR/results held: a real run's tables, overlays and
-    run state were removed, its results replaced by the demo's."""
+@pytest.mark.parametrize("case", ["same build", "another build", "DIR the run's folder"])
+def test_the_demo_never_touches_a_run_of_other_files(clean_run, tmp_path, monkeypatch, case):
+    """A real run's folder as ``DIR/results``: by another build, the demo analysed its study afresh,
+    the run's tables, overlays and run state removed; by the same build, it resumed the run's
+    state and wrote its tables over the run's, of the demo's files only (the run's "not among this
+    run's inputs"). ``DIR`` the run's own folder: the demo's study and results go beside its
+    tables, which stay as they were."""
+    from follicle_seg.state import stored_paths
+
     out = tmp_path / "demo"
-    shutil.copytree(clean_run, out / "results")  # a run of files outside DIR/study
-    def kept() -> dict[Path, bytes]:  # (run.log says the refusal; SQLite's -wal and -shm come and go)
-        return {path: path.read_bytes() for path in (out / "results").rglob("*") if path.is_file()
-                and path.name not in ("run.log", ".run.lock", "run_state.sqlite-wal", "run_state.sqlite-shm")}  # fmt: skip
+    run_folder = out if case == "DIR the run's folder" else out / "results"
+    shutil.copytree(clean_run, run_folder)  # a run of files outside DIR/study
+    def kept() -> dict[Path, bytes]:  # (run.log says the refusal)
+        return {path: path.read_bytes() for path in run_folder.rglob("*") if path.is_file()
+                and path.name not in ("run.log", ".run.lock") and not path.is_relative_to(out / "study")
+                and (run_folder != out or not path.is_relative_to(out / "results"))}  # fmt: skip
 
     before = kept()
-    monkeypatch.setattr("follicle_seg.pipeline.build_sha256", lambda: "0" * 64)
+    if case == "another build":
+        monkeypatch.setattr("follicle_seg.pipeline.build_sha256", lambda: "0" * 64)
     result = CliRunner().invoke(app, ["demo", "--out", str(out), "--patients", "1", "--visits", "1"])
+    assert kept() == before and (run_folder / "images.csv").is_file()
+    if case == "DIR the run's folder":
+        assert result.exit_code == 0 and (out / "results" / "images.csv").is_file(), result.output
+        return
     assert result.exit_code == 2, result.output
-    assert re.search(rf"error: {out / 'results'}: holds the results of another analysis \(follicle_seg source "
-                     rf"[0-9a-f]{{16}} then, 0{{16}} now\) of files not under {out / 'study'}; choose another --out\n",
-                     result.output)  # fmt: skip
-    assert kept() == before and (out / "results" / "images.csv").is_file()
+    analysed = len(stored_paths(clean_run / "run_state.sqlite"))
+    assert result.output == (f"error: {out / 'results'}: holds the results of {analysed} file(s) not under "
+                             f"{out / 'study'} (a run's, not a demo's); choose another --out\n")
+    assert not (out / "study").exists()
 
 
 def test_a_cohort_file_that_misses_a_scanned_patient_or_lists_an_unscanned_one_is_said(study, clean_run, tmp_path):

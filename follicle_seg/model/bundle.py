@@ -25,7 +25,7 @@ import torch
 
 from follicle_seg.errors import ModelError, brief
 from follicle_seg.filehash import file_sha256
-from follicle_seg.model.metadata import verified_sha256
+from follicle_seg.model.metadata import network_definition, verified_sha256
 from follicle_seg.model.paths import INFERENCE, METADATA, WEIGHTS, shipped_bundle_root
 from follicle_seg.model.network import build_network, candidate_of, network_from_def
 
@@ -132,36 +132,20 @@ def load_network(weights: Path | None = None) -> torch.nn.Module:
 def network_name(root: Path) -> str:
     """Which network the bundle at ``root`` holds: the name of its candidate
     (:data:`~follicle_seg.model.network.CANDIDATES`), else its ``network_def``'s class."""
-    definition = _network_definition(root)
+    definition = network_definition(root)
     if definition is None:
         return "unet_res"
     return candidate_of(definition) or f"{definition.get('_target_')} (network_def of configs/inference.json)"
 
 
 def _bundle_network(root: Path) -> torch.nn.Module:
-    definition = _network_definition(root)
+    definition = network_definition(root)
     if definition is None:
         return build_network()
     try:
         return network_from_def(definition)
     except ValueError as exc:
         raise ModelError(f"{root / INFERENCE}: {exc}") from None
-
-
-def _network_definition(root: Path) -> dict[str, Any] | None:
-    """The ``network_def`` of a bundle's ``configs/inference.json``; ``None`` without one (the
-    shipped architecture)."""
-    config = root / INFERENCE
-    if not config.is_file():
-        return None
-    try:
-        content = json.loads(config.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"{config}: not readable JSON ({exc}).") from None
-    if not isinstance(content, dict):
-        raise ModelError(f"{config}: a bundle config is a JSON object, found a {type(content).__name__}.")
-    definition = content.get("network_def")
-    return definition if isinstance(definition, dict) else None
 
 
 def cpu_state_dict(net: torch.nn.Module) -> dict[str, torch.Tensor]:

@@ -1,9 +1,11 @@
 """A bundle's ``configs/metadata.json`` and the check of a weights file against its
-``weights_sha256``, without importing torch (a run checks ``--weights`` before its output
-folder is made)."""
+``weights_sha256``, and the ``network_def`` of its ``configs/inference.json``, without importing
+torch (a run checks ``--weights`` before its output folder is made, and one that only resumes
+never imports it)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -11,9 +13,9 @@ from typing import Any
 
 from follicle_seg.errors import ModelError
 from follicle_seg.filehash import file_sha256
-from follicle_seg.model.paths import METADATA, bundle_root_of
+from follicle_seg.model.paths import INFERENCE, METADATA, bundle_root_of
 
-__all__ = ["next_version", "read_metadata", "verified_sha256"]
+__all__ = ["network_def_sha256", "network_definition", "next_version", "read_metadata", "verified_sha256"]
 
 
 def read_metadata(bundle_root: Path) -> dict[str, Any]:
@@ -67,3 +69,36 @@ def verified_sha256(weights: Path) -> str:
             "replaced. Refusing to load it."
         )
     return actual
+
+
+def network_definition(bundle_root: Path) -> dict[str, Any] | None:
+    """The ``network_def`` of a bundle's ``configs/inference.json``; ``None`` without one (the
+    shipped architecture is built)."""
+    config = Path(bundle_root) / INFERENCE
+    if not config.is_file():
+        return None
+    try:
+        content = json.loads(config.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{config}: not readable JSON ({exc}).") from None
+    if not isinstance(content, dict):
+        raise ModelError(f"{config}: a bundle config is a JSON object, found a {type(content).__name__}.")
+    definition = content.get("network_def")
+    return definition if isinstance(definition, dict) else None
+
+
+def network_def_sha256(bundle_root: Path) -> str:
+    """The first 16 hex digits of the SHA-256 of a bundle's ``network_def`` (its keys sorted),
+    ``none`` without one: the same weights built another way (another order of a block's layers,
+    a norm's eps) give other label maps. The rest of ``configs/inference.json`` is the bundle's own
+    run's (``python -m monai.bundle run``), never read by ``follicle-seg run``.
+
+    Examples
+    --------
+    >>> network_def_sha256(Path("no bundle here"))
+    'none'
+    """
+    definition = network_definition(bundle_root)
+    if definition is None:
+        return "none"
+    return hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest()[:16]
