@@ -69,7 +69,6 @@ from follicle_seg.tracking import (
     flag_reason,
     follicle_raises,
     frame_words,
-    shown_score,
 )
 from follicle_seg.types import DIFFERENT_IMAGE, DUPLICATE, REJECTED_BY_NOTE, Follicle, ImageResult, withdrawn_images
 
@@ -602,7 +601,7 @@ def _follicle_row(ov: _OvaryVisit, f: Follicle, counted: bool) -> dict:
         "volume_ml": _round(f.volume_ml, 5),
         "n_frames": f.n_frames,
         "size_class": size_class(mean),
-        "score": shown_score(s.score),
+        "score": s.score,  # stored to 3 decimals (measure.stored_score), as the thresholds read it
         "counted": counted,
     }
 
