@@ -11,7 +11,10 @@ Conventions (see docs/measurement.md, "Measurement rules"):
 * the ``*_px`` figures are the same measures on unit spacing and are always filled; the mm
   figures are ``None`` on uncalibrated frames;
 * area is the pixel count times the pixel area; the centroid is the mean pixel position, in
-  source-frame pixels (region offset added).
+  source-frame pixels (region offset added);
+* the score is the mean class probability inside the mask, rounded to :data:`SCORE_DECIMALS`
+  decimals (:func:`stored_score`): the thresholds, the tables and the overlays all read that
+  one value.
 """
 
 from __future__ import annotations
@@ -38,6 +41,10 @@ MIN_SECTION_DIAMETER_MM = 1.0
 #: A follicle section with a pixel this close (pixels) to the edge of the scan area (the black
 #: around the fan, the region's border) is cut by it: ``Section.at_edge``.
 EDGE_PX = 2
+
+#: Decimals a score is stored with: its last digits depend on the frames a forward pass held
+#: (float32 sums in another order), so a run's tables changed with ``--batch-size``.
+SCORE_DECIMALS = 3
 
 _EIGHT = np.ones((3, 3), dtype=bool)
 _TIE = 1e-9  # relative: squared chord lengths this close are one length (rounding of mm products)
@@ -156,6 +163,18 @@ def feret_chords(
     return _polygon_chords(corners * scale)[2] / scale
 
 
+def stored_score(mean_probability: float) -> float:
+    """A mean probability as a section's score: rounded to :data:`SCORE_DECIMALS` decimals. The
+    thresholds (0.90 reported, 0.60 a candidate) are applied to this value, so a follicle whose
+    score reads 0.9 is reported and a candidate's reads 0.899 or less (a float32 mean of 0.9,
+    0.8999999762, read 0.899 and was not reported).
+
+    >>> stored_score(0.8996), stored_score(0.89949), stored_score(0.95649), stored_score(0.8999999761581421)
+    (0.9, 0.899, 0.956, 0.9)
+    """
+    return round(mean_probability, SCORE_DECIMALS)
+
+
 def measure_mask(
     mask: np.ndarray,
     spacing_row_mm: float | None,
@@ -178,8 +197,8 @@ def measure_mask(
     frame_index : int
         Frame number recorded in the section.
     prob : numpy.ndarray, optional
-        Class probability of the same shape; its mean inside the mask is the score (1.0
-        when not given).
+        Class probability of the same shape; its mean inside the mask is the score
+        (:func:`stored_score`; 1.0 when not given).
 
     Returns
     -------
@@ -216,7 +235,7 @@ def measure_mask(
         area_mm2: float | None = rows.size * float(spacing_row_mm) * float(spacing_col_mm)
     else:
         d1_mm = d2_mm = area_mm2 = None
-    score = float(np.asarray(prob)[mask].mean()) if prob is not None else 1.0
+    score = stored_score(float(np.asarray(prob)[mask].mean())) if prob is not None else 1.0
     off_r, off_c = int(offset[0]), int(offset[1])
     return Section(
         frame_index=int(frame_index),

@@ -464,19 +464,9 @@ def large_enough_mm(mean_diameter_mm: float) -> bool:
     return round(mean_diameter_mm, DIAMETER_DECIMALS) >= MIN_FOLLICLE_DIAMETER_MM
 
 
-def shown_score(score: float) -> float:
-    """A score as the tables give it: to 3 decimals, rounded down under :data:`MIN_FOLLICLE_SCORE`
-    so a candidate that missed it never reads it.
-
-    >>> shown_score(0.8996), shown_score(0.9004), shown_score(0.95649)
-    (0.899, 0.9, 0.956)
-    """
-    return math.floor(round(score * 1000, 6)) / 1000 if score < MIN_FOLLICLE_SCORE else round(score, 3)
-
-
 def score_text(score: float) -> str:
     """A score in words for a reviewer (overlay, worksheet): two decimals, rounded down under
-    :data:`MIN_FOLLICLE_SCORE` as :func:`shown_score` rounds it.
+    :data:`MIN_FOLLICLE_SCORE` so a candidate that missed it never reads it.
 
     >>> score_text(0.8996), score_text(0.956), score_text(0.57)
     ('0.89', '0.96', '0.57')

@@ -69,7 +69,6 @@ from follicle_seg.tracking import (
     flag_reason,
     follicle_raises,
     frame_words,
-    shown_score,
 )
 from follicle_seg.types import DIFFERENT_IMAGE, DUPLICATE, REJECTED_BY_NOTE, Follicle, ImageResult, withdrawn_images
 
@@ -354,7 +353,7 @@ class _OvaryVisit:
             "follicle_count": len(chosen.follicles),
             "afc": sum(in_afc_range(d) for d in means) if calibrated else None,
             "max_follicle_mm": means[0] if means else math.nan,
-            "follicle_sizes_mm": ";".join(one_decimal(d) for d in means),
+            "follicle_sizes_mm": ";".join(shown_mm(d) for d in means),
             "calibrated": calibrated,
             "needs_review": needs_review,  # bool(self.review_reasons()), made once by build_tables
         }
@@ -611,7 +610,7 @@ def _follicle_row(ov: _OvaryVisit, f: Follicle, counted: bool) -> dict:
         "volume_ml": _round(f.volume_ml, 5),
         "n_frames": f.n_frames,
         "size_class": size_class(mean),
-        "score": shown_score(s.score),
+        "score": s.score,  # stored to 3 decimals (measure.stored_score), as the thresholds read it
         "counted": counted,
     }
 
@@ -861,21 +860,25 @@ def one_decimal(mm: float) -> str:
     return half_up(mm, 1)
 
 
-#: The mean diameters (mm) at which a follicle's size class, AFC membership or ">= 10 mm" change.
-BOUNDARIES_MM = tuple(sorted({*(low for _, low, _, _ in SIZE_CLASSES), *AFC_RANGE_MM, LARGE_FOLLICLE_MM}))
-
-
 def shown_mm(mm: float) -> str:
-    """A follicle's mean diameter as a person reads it beside its class: one decimal
-    (:func:`one_decimal`), two where one would round it onto a boundary it is not on (9.99 and
-    10.03 mm both read "10.0", one in the AFC and ``5-10``, the other ``10-14``).
+    """A follicle's mean diameter as ``follicle_sizes_mm``, the overlays and the report give it:
+    one decimal (:func:`one_decimal`), two where one would read as another size class or AFC
+    status than the tabled diameter has (9.99 and 10.03 mm both read "10.0", one in the AFC and
+    ``5-10``, the other ``10-14`` and not in the AFC), so the sizes a reader sees never cross a
+    boundary the counts did not (a class, the AFC, ">= 10 mm", counted at 2.0 mm).
 
-    >>> [shown_mm(d) for d in (7.85, 9.99, 10.0, 10.03, 4.96, 18.04)]
-    ['7.9', '9.99', '10.0', '10.03', '4.96', '18.04']
+    >>> [shown_mm(d) for d in (7.85, 9.99, 10.0, 10.03, 4.96, 18.04, 17.95, 2.04)]
+    ['7.9', '9.99', '10.0', '10.03', '4.96', '18.0', '17.95', '2.0']
     """
     mm = round(mm, DIAMETER_DECIMALS)
     text = one_decimal(mm)
-    return half_up(mm, DIAMETER_DECIMALS) if float(text) in BOUNDARIES_MM and float(text) != mm else text
+    return text if _reads_as(float(text)) == _reads_as(mm) else half_up(mm, DIAMETER_DECIMALS)
+
+
+def _reads_as(mm: float) -> tuple[str, bool]:
+    """What a mean diameter says of a follicle: its size class ("" uncounted; ``10-14`` and up
+    ">= 10 mm") and whether it is in the AFC."""
+    return size_class(mm), in_afc_range(mm)
 
 
 def _round(value: float | None, decimals: int) -> float:

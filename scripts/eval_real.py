@@ -35,6 +35,7 @@ from PIL import Image
 
 from follicle_seg.instances import follicle_instances, labels_from_probs
 from follicle_seg.io.region import find_scan_area
+from follicle_seg.measure import stored_score
 from follicle_seg.model.infer import UNCALIBRATED_DEPTHS_MM, Segmenter
 from follicle_seg.model.train import dice
 from follicle_seg.tracking import MIN_FOLLICLE_SCORE
@@ -95,11 +96,11 @@ def score_image(seg: Segmenter, name: str, grey: np.ndarray, truth: np.ndarray,
 def follicles_outside(labels: np.ndarray, follicle_prob: np.ndarray, truth: np.ndarray) -> tuple[int, int, int]:
     """Follicle instances of ``labels`` (the pipeline's rule, sizes in pixels), those with most of
     their pixels outside the expert outline ``truth``, and those of them confident enough to be
-    reported (mean follicle probability >= ``tracking.MIN_FOLLICLE_SCORE``)."""
+    reported (mean follicle probability, stored as ``measure.stored_score``, >= ``tracking.MIN_FOLLICLE_SCORE``)."""
     instances = follicle_instances(labels, None, spacing_row_mm=None, spacing_col_mm=None)
     ids = np.unique(instances[instances > 0])
     outside = [k for k in ids if float(truth[instances == k].mean()) < 0.5]
-    confident = [k for k in outside if float(follicle_prob[instances == k].mean()) >= MIN_FOLLICLE_SCORE]
+    confident = [k for k in outside if stored_score(float(follicle_prob[instances == k].mean())) >= MIN_FOLLICLE_SCORE]
     return int(len(ids)), len(outside), len(confident)
 
 

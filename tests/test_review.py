@@ -789,11 +789,13 @@ def test_deciding_one_kind_of_candidate_settles_its_flag_only(tmp_path: Path, li
 
 
 def test_a_candidate_scoring_just_under_the_bound_is_unsure_in_every_table() -> None:
-    """Its score rounded to 3 decimals read 0.9, the bound it missed, and the worksheet (which
-    tells a candidate's kind from candidates.csv's score) called it a tube."""
+    """A raw score of 0.8996 once read 0.9 in candidates.csv, the bound it missed, and the
+    worksheet (which told a candidate's kind from that score) called it a tube. A score is now
+    stored to 3 decimals and the bound applied to it (tests/test_tracking.py): an unsure
+    candidate scores 0.899 at most, and every table gives that value."""
     still, other = _with_candidate()
     (u,) = still.unsure
-    still = replace(still, unsure=(replace(u, best=replace(u.best, score=0.8996)),))
+    still = replace(still, unsure=(replace(u, best=replace(u.best, score=0.899)),))
     tables = build_tables([still, other])
     assert tables["candidates"]["score"].tolist() == [0.899]
     sheet = worksheet(tables)

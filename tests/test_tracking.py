@@ -640,6 +640,23 @@ def test_unsure_follicles_are_left_out_and_borderline_ones_flag_the_image():
     assert sure.follicles[0].best.score == pytest.approx(0.95)
 
 
+@pytest.mark.parametrize(
+    ("prob", "reported", "candidate"),
+    [(0.8996, 0.9, None), (0.89949, None, 0.899), (0.9, 0.9, None), (0.5996, None, 0.6), (0.59949, None, None)],
+)  # fmt: skip
+def test_the_thresholds_read_the_score_the_tables_give(prob, reported, candidate):
+    """A score is stored to 3 decimals (its last digits changed with --batch-size) and 0.90 and
+    0.60 are applied to it: a follicle the tables score 0.9 is reported, a candidate scores 0.899
+    at most, and 0.6 is a candidate (a float32 probability of 0.9, 0.8999999762, was not reported)."""
+    rec = record()
+    result = summarise_image(rec, [frame(rec, 0, [((60, 80), 12)], prob=prob)])
+    tables = build_tables([result])
+    assert tables["follicles"]["score"].tolist() == ([reported] if reported else [])
+    assert tables["candidates"]["score"].tolist() == ([candidate] if candidate else [])
+    assert (FLAG_LOW_CONFIDENCE in result.flags) is (candidate is not None)
+    assert [f.best.score for f in (*result.follicles, *result.unsure)] == [x for x in (reported, candidate) if x]
+
+
 def test_sweep_follicle_is_judged_by_its_largest_section():
     # the demo's first sweep: at its start the network merges a follicle with dark tissue beside
     # it (a larger, unsure section) and is sure of it in the frames after. The largest section

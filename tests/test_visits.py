@@ -109,8 +109,31 @@ def test_boundaries_in_the_ovary_table():
     counts = [ov[c] for c in ("count_2_5", "count_5_10", "count_10_14", "count_14_18", "count_ge18")]
     assert counts == [1, 2, 1, 1, 1]
     assert ov["max_follicle_mm"] == 18.0
-    assert ov["follicle_sizes_mm"] == "18.0;14.0;10.0;10.0;5.0;2.0"
+    assert ov["follicle_sizes_mm"] == "18.0;14.0;10.0;9.99;5.0;2.0"  # 9.99 read "10.0": as if 10-14
     assert list(t["follicles"]["size_class"]) == [">=18", "14-18", "10-14", "5-10", "5-10", "2-5"]
+
+
+@pytest.mark.parametrize(
+    ("sizes", "shown"),
+    [([9.95, 9.949, 2.95], "9.95;9.95;3.0"),  # 9.949 is tabled 9.95, in the AFC and 5-10 as 9.95 is
+     ([10.04, 10.05, 10.0], "10.1;10.04;10.0"),  # "10.0" is in the AFC, 10.04 is not; 10.05 reads 10.1
+     ([13.96, 17.95, 4.951, 2.04, 18.04, 14.04], "18.0;17.95;14.0;13.96;4.95;2.0"),
+     ([1.996, 2.949, 4.949], "4.95;3.0;2.0")],  # 1.996 is tabled 2.0, and counted
+)  # fmt: skip
+def test_the_size_list_reads_in_the_class_afc_and_ge10_of_each_follicle(sizes, shown):
+    """A size in ``follicle_sizes_mm`` has one decimal unless one decimal would put the follicle in
+    another size class or AFC status than ``follicles.csv`` gives it (9.99 read "10.0" beside
+    count_5_10 = 1): its classes, AFC and >= 10 mm read from the list are the tables'."""
+    t = build_tables([result("a", sizes)])
+    ov, fol = t["ovaries"].iloc[0], t["follicles"]
+    assert ov["follicle_sizes_mm"] == shown
+    listed = [float(x) for x in ov["follicle_sizes_mm"].split(";")]
+    assert [size_class(d) for d in listed] == list(fol.loc[fol["counted"], "size_class"])
+    counts = {c: ov[c] for c in ("count_2_5", "count_5_10", "count_10_14", "count_14_18", "count_ge18")}
+    assert counts == {c: sum(size_class(d) == label for d in listed)
+                      for label, c in zip(("2-5", "5-10", "10-14", "14-18", ">=18"), counts)}  # fmt: skip
+    assert ov["afc"] == sum(in_afc_range(d) for d in listed)
+    assert bool(t["visits"].loc[0, "any_follicle_ge10mm"]) == any(d >= 10.0 for d in listed)
 
 
 def test_several_images_of_one_ovary_are_never_summed():

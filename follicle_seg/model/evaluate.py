@@ -38,7 +38,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from follicle_seg.instances import follicle_instances
-from follicle_seg.measure import measure_mask
+from follicle_seg.measure import measure_mask, stored_score
 from follicle_seg.tracking import DIAMETER_DECIMALS, MIN_FOLLICLE_DIAMETER_MM, MIN_FOLLICLE_SCORE, large_enough_mm
 from follicle_seg.types import FOLLICLE, OVARY
 from follicle_seg.visits import SIZE_CLASSES
@@ -108,8 +108,8 @@ def reported_labels(
 ) -> np.ndarray:
     """``labels`` with the follicles scoring below ``min_score`` turned into ovary.
 
-    A follicle's score is its mean follicle probability over its instance, as the pipeline
-    scores a section (:func:`follicle_seg.measure.measure_frame`).
+    A follicle's score is its mean follicle probability over its instance, stored as the
+    pipeline stores a section's (:func:`follicle_seg.measure.stored_score`).
 
     Examples
     --------
@@ -123,8 +123,8 @@ def reported_labels(
     out = labels.copy()
     ids = np.arange(1, int(instances.max()) + 1)
     if ids.size:
-        means = ndi.mean(follicle_prob, instances, ids)
-        out[np.isin(instances, ids[np.asarray(means) < min_score])] = OVARY
+        scores = np.array([stored_score(float(m)) for m in ndi.mean(follicle_prob, instances, ids)])
+        out[np.isin(instances, ids[scores < min_score])] = OVARY
     return out
 
 

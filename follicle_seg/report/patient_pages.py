@@ -175,8 +175,9 @@ def _section(
 
 
 def _sizes(means: pd.Series) -> str:
-    """The counted follicles' mean diameters, largest first, as the overlays show them (the
-    ``follicle_sizes_mm`` of SPEC, two decimals where one would round onto a class boundary).
+    """The counted follicles' mean diameters, largest first, as ``follicle_sizes_mm`` and the
+    overlays give them (:func:`~follicle_seg.visits.shown_mm`: two decimals where one would read
+    as another size class or AFC status).
 
     >>> _sizes(pd.Series([7.0, 9.99, float("nan")]))
     '9.99;7.0'
