@@ -353,7 +353,7 @@ class _OvaryVisit:
             "follicle_count": len(chosen.follicles),
             "afc": sum(in_afc_range(d) for d in means) if calibrated else None,
             "max_follicle_mm": means[0] if means else math.nan,
-            "follicle_sizes_mm": ";".join(shown_mm(d) for d in means),
+            "follicle_sizes_mm": ";".join(one_decimal(d) for d in means),  # SPEC: one decimal, always
             "calibrated": calibrated,
             "needs_review": needs_review,  # bool(self.review_reasons()), made once by build_tables
         }
@@ -861,7 +861,7 @@ def one_decimal(mm: float) -> str:
 
 
 def shown_mm(mm: float) -> str:
-    """A follicle's mean diameter as ``follicle_sizes_mm``, the overlays and the report give it:
+    """A follicle's mean diameter as the overlays and the report give it:
     one decimal (:func:`one_decimal`), two where one would read as another size class or AFC
     status than the tabled diameter has (9.99 and 10.03 mm both read "10.0", one in the AFC and
     ``5-10``, the other ``10-14`` and not in the AFC), so the sizes a reader sees never cross a

@@ -109,7 +109,7 @@ def test_boundaries_in_the_ovary_table():
     counts = [ov[c] for c in ("count_2_5", "count_5_10", "count_10_14", "count_14_18", "count_ge18")]
     assert counts == [1, 2, 1, 1, 1]
     assert ov["max_follicle_mm"] == 18.0
-    assert ov["follicle_sizes_mm"] == "18.0;14.0;10.0;9.99;5.0;2.0"  # 9.99 read "10.0": as if 10-14
+    assert ov["follicle_sizes_mm"] == "18.0;14.0;10.0;10.0;5.0;2.0"  # SPEC's one decimal, 9.99 too
     assert list(t["follicles"]["size_class"]) == [">=18", "14-18", "10-14", "5-10", "5-10", "2-5"]
 
 
@@ -120,14 +120,20 @@ def test_boundaries_in_the_ovary_table():
      ([13.96, 17.95, 4.951, 2.04, 18.04, 14.04], "18.0;17.95;14.0;13.96;4.95;2.0"),
      ([1.996, 2.949, 4.949], "4.95;3.0;2.0")],  # 1.996 is tabled 2.0, and counted
 )  # fmt: skip
-def test_the_size_list_reads_in_the_class_afc_and_ge10_of_each_follicle(sizes, shown):
-    """A size in ``follicle_sizes_mm`` has one decimal unless one decimal would put the follicle in
-    another size class or AFC status than ``follicles.csv`` gives it (9.99 read "10.0" beside
-    count_5_10 = 1): its classes, AFC and >= 10 mm read from the list are the tables'."""
+def test_the_sizes_shown_read_in_the_class_afc_and_ge10_of_each_follicle(sizes, shown):
+    """A size the overlays and report show (``shown_mm``) has one decimal unless one decimal would
+    put the follicle in another size class or AFC status than ``follicles.csv`` gives it (9.99
+    read "10.0" beside count_5_10 = 1); ``follicle_sizes_mm`` keeps SPEC's one decimal always."""
+    import re
+
+    from follicle_seg.visits import shown_mm
+
     t = build_tables([result("a", sizes)])
     ov, fol = t["ovaries"].iloc[0], t["follicles"]
-    assert ov["follicle_sizes_mm"] == shown
-    listed = [float(x) for x in ov["follicle_sizes_mm"].split(";")]
+    means = sorted(fol.loc[fol["counted"], "mean_diameter_mm"], reverse=True)
+    assert ";".join(shown_mm(d) for d in means) == shown
+    assert re.fullmatch(r"\d+\.\d(;\d+\.\d)*", ov["follicle_sizes_mm"])
+    listed = [float(shown_mm(d)) for d in means]
     assert [size_class(d) for d in listed] == list(fol.loc[fol["counted"], "size_class"])
     counts = {c: ov[c] for c in ("count_2_5", "count_5_10", "count_10_14", "count_14_18", "count_ge18")}
     assert counts == {c: sum(size_class(d) == label for d in listed)
