@@ -259,13 +259,20 @@ def demo(
 
 
 def _not_of_the_study(results: Path, study: Path) -> int:
-    """How many files the run state of ``results`` holds results of that do not lie under
-    ``study`` (none without a run state; one that cannot be read stops the run, which says why)."""
+    """How many files the run state of ``results`` holds results of that are not the files of
+    ``study``: neither under it nor of the content of one there (a demo folder moved or renamed:
+    its state names the files where they were); none without a run state (one that cannot be read
+    stops the run, which says why)."""
+    from follicle_seg.filehash import file_sha256
     from follicle_seg.outdir import out_state
-    from follicle_seg.state import stored_paths
+    from follicle_seg.state import stored_files
 
-    paths = stored_paths(out_state(results)) or []
-    return sum(not Path(path).resolve().is_relative_to(study.resolve()) for path in paths)
+    elsewhere = [sha for path, sha in stored_files(out_state(results)) or []
+                 if not Path(path).resolve().is_relative_to(study.resolve())]  # fmt: skip
+    if not elsewhere:
+        return 0
+    here = {file_sha256(path) for path in study.rglob("*") if path.is_file()} if study.is_dir() else set()
+    return sum(sha not in here for sha in elsewhere)
 
 
 def _echo_review(summary) -> None:

@@ -76,11 +76,11 @@ def stored_analysis(path: str | Path) -> dict[str, str] | None:
         return None
 
 
-def stored_paths(path: str | Path) -> list[str] | None:
-    """The input paths a run-state file holds results of, read without writing to it; ``None``
-    when it cannot be read."""
-    rows = _read_only(path, "SELECT DISTINCT path FROM inputs")
-    return None if rows is None else [str(row[0]) for row in rows]
+def stored_files(path: str | Path) -> list[tuple[str, str]] | None:
+    """The input files a run-state file holds results of, (path, sha256) each, read without
+    writing to it; ``None`` when it cannot be read."""
+    rows = _read_only(path, "SELECT DISTINCT path, sha256 FROM inputs")
+    return None if rows is None else [(str(p), str(sha)) for p, sha in rows]
 
 
 class CorruptState(OutputError):

@@ -1222,6 +1222,10 @@ def test_the_demo_says_where_its_report_is_and_how_to_apply_a_review(tmp_path, m
     shutil.copy(out / "results" / "review_worksheet.csv", out / "results" / "review.csv")  # undecided: no decisions
     again = CliRunner().invoke(app, command)
     assert again.exit_code == 0 and "nothing left to analyse" in again.output, again.output
+    # the demo folder renamed: its state names the files where they were, of the same contents
+    out = out.rename(tmp_path / "demo_moved")
+    moved = CliRunner().invoke(app, ["demo", "--out", str(out), "--patients", "1", "--visits", "1"])
+    assert moved.exit_code == 0 and "nothing left to analyse" in moved.output, moved.output
     # the demo again after an upgrade: it said "rerun with --no-resume", an option the demo lacks
     monkeypatch.setattr("follicle_seg.pipeline.build_sha256", lambda: "0" * 64)
     upgraded = CliRunner().invoke(app, ["demo", "--out", str(out), "--patients", "1", "--visits", "1"])
@@ -1238,7 +1242,7 @@ def test_the_demo_never_touches_a_run_of_other_files(clean_run, tmp_path, monkey
     state and wrote its tables over the run's, of the demo's files only (the run's "not among this
     run's inputs"). ``DIR`` the run's own folder: the demo's study and results go beside its
     tables, which stay as they were."""
-    from follicle_seg.state import stored_paths
+    from follicle_seg.state import stored_files
 
     out = tmp_path / "demo"
     run_folder = out if case == "DIR the run's folder" else out / "results"
@@ -1257,7 +1261,7 @@ def test_the_demo_never_touches_a_run_of_other_files(clean_run, tmp_path, monkey
         assert result.exit_code == 0 and (out / "results" / "images.csv").is_file(), result.output
         return
     assert result.exit_code == 2, result.output
-    analysed = len(stored_paths(clean_run / "run_state.sqlite"))
+    analysed = len(stored_files(clean_run / "run_state.sqlite"))
     assert result.output == (f"error: {out / 'results'}: holds the results of {analysed} file(s) not under "
                              f"{out / 'study'} (a run's, not a demo's); choose another --out\n")
     assert not (out / "study").exists()

@@ -267,7 +267,7 @@ def test_a_full_disk_is_said_as_such_not_as_a_corrupt_state(tmp_path, monkeypatc
 def test_reading_a_run_state_leaves_nothing_in_its_folder(tmp_path):
     """``send`` and ``demo`` read a run's state without writing: opened read-only in WAL mode,
     SQLite still made run_state.sqlite-wal and -shm beside it, and left them there."""
-    from follicle_seg.state import STATE_FILE, stored_analysis, stored_paths
+    from follicle_seg.state import STATE_FILE, stored_analysis, stored_files
 
     store = StateStore(tmp_path / STATE_FILE)
     store.check_analysis({"weights": "a"})
@@ -275,11 +275,11 @@ def test_reading_a_run_state_leaves_nothing_in_its_folder(tmp_path):
     store.close()
     assert sorted(p.name for p in tmp_path.iterdir()) == [STATE_FILE]
     assert stored_analysis(tmp_path / STATE_FILE) == {"weights": "a"}
-    assert stored_paths(tmp_path / STATE_FILE) == ["a.dcm"]
+    assert [p for p, _ in stored_files(tmp_path / STATE_FILE)] == ["a.dcm"]
     assert sorted(p.name for p in tmp_path.iterdir()) == [STATE_FILE]
     again = StateStore(tmp_path / STATE_FILE)  # a run resumes it: in WAL mode again, its results kept
     again.record("def", _result("b.dcm", "1.2.4"))
     assert (tmp_path / f"{STATE_FILE}-wal").is_file() and len(again) == 2
     again.close()
-    assert stored_paths(tmp_path / STATE_FILE) == ["a.dcm", "b.dcm"]
+    assert [p for p, _ in stored_files(tmp_path / STATE_FILE)] == ["a.dcm", "b.dcm"]
     assert sorted(p.name for p in tmp_path.iterdir()) == [STATE_FILE]
