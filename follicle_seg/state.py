@@ -196,7 +196,9 @@ class StateStore:
         patient ids, and so does one holding results written before identities were kept (by
         an unknown build and network), or results an older build recorded into it since (its
         identity unchanged: that build does not know it); an empty store, or one of rejected or
-        failed files only (forgotten, to be read again), takes this one.
+        failed files only (forgotten, to be read again), takes this one. The rejected or failed
+        files such an older build recorded since are forgotten too (read again by this one): a
+        file it rejected this build may analyse, and every result read back is this build's.
 
         Raises
         ------
@@ -204,8 +206,9 @@ class StateStore:
             When the store holds results and was written by another analysis, or by an unknown one.
         """
         stored, named = self._analysis(), json.dumps(identity, sort_keys=True)
-        analysed, others = self._db.execute(  # (one scan of the table, not one a count)
-            "SELECT count(*), coalesce(sum(analysis IS NOT ?), 0) FROM inputs WHERE status = 'ok'", (named,)
+        analysed, others, unread = self._db.execute(  # (one scan of the table, not one a count)
+            "SELECT coalesce(sum(status = 'ok'), 0), coalesce(sum(status = 'ok' AND analysis IS NOT ?1), 0), "
+            "coalesce(sum(status != 'ok' AND analysis IS NOT ?1), 0) FROM inputs", (named,)
         ).fetchone()
         if stored != identity and not analysed:
             self.reset()  # rejected and failed files only: read again under the new analysis
@@ -217,8 +220,10 @@ class StateStore:
                 if stored.get(name) != identity.get(name)
             )
             raise OtherAnalysis(self.path.parent, differ)
-        if others:
+        elif others:
             raise OtherAnalysis(self.path.parent, f"{others} result(s) recorded since by an older build of follicle_seg")
+        elif unread:  # rejected or failed files an older build recorded since: read again
+            self._write("DELETE FROM inputs WHERE status != 'ok' AND analysis IS NOT ?", (named,))
         self._identity = named
         self._write("INSERT OR REPLACE INTO meta (name, value) VALUES ('analysis', ?)", (named,))
 

@@ -231,6 +231,27 @@ def test_results_an_older_build_recorded_since_are_not_resumed(tmp_path):
         store.check_analysis({"weights": "a"})
 
 
+def test_files_an_older_build_rejected_since_are_read_again(tmp_path):
+    """Its rejections were resumed as this build's: a file rejected by rules this build no longer
+    has (a study UID unfit to be one, which it analyses) stayed rejected, and its stored result,
+    written by another build, was read back as this one's."""
+    import json
+
+    from follicle_seg.state import result_to_dict
+
+    store = StateStore(tmp_path / "s.sqlite")
+    store.check_analysis({"weights": "a"})
+    store.record("abc", _result())
+    store.record("def", ImageResult(None, "b.txt", "rejected", "not a DICOM file"))
+    unfit = json.dumps(result_to_dict(ImageResult(_record("new.dcm"), "new.dcm", "rejected", "StudyInstanceUID unfit")))
+    store._db.execute("INSERT INTO inputs (path, sha256, sop_instance_uid, status, result, seq) "
+                      "VALUES ('new.dcm', 'ghi', NULL, 'rejected', ?, 9)", (unfit,))  # (the columns an older build knows)
+    store.check_analysis({"weights": "a"})
+    assert store.keys() == {("a.dcm", "abc"), ("b.txt", "def")}  # this build's kept, the older one's forgotten
+    assert [r.path for r in store.results()] == ["a.dcm", "b.txt"]
+    store.close()
+
+
 def test_checking_the_analysis_reads_the_results_once(tmp_path):
     """It scanned the whole table twice a run (the results, then those of another build)."""
     store = StateStore(tmp_path / "s.sqlite")
