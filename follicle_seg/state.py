@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from follicle_seg.errors import OutputError, brief
-from follicle_seg.tracking import KIND_TUBE, KIND_UNSURE, MIN_FOLLICLE_SCORE, measured_follicle
+from follicle_seg.tracking import KIND_TUBE, KIND_UNSURE, MIN_FOLLICLE_SCORE
 from follicle_seg.types import (DUPLICATE, NET_FLAGS_BEFORE, REJECTED_BY_NOTE, REJECTION_NOTE, Calibration, Follicle,
                                 Identity, ImageRecord, ImageResult, Pane, Section)
 
@@ -393,7 +393,7 @@ def result_from_dict(d: dict[str, Any]) -> ImageResult:
             "ovary": _section(d["ovary"]),
             "key_frames": tuple(d["key_frames"]),
             "unreported": tuple(_section(s) for s in d.get("unreported", ())),
-            "unsure": _unsure(d.get("unsure", ()), len(follicles), (d["record"] or {}).get("sop_instance_uid", "")),
+            "unsure": _unsure(d.get("unsure", ())),
             "flags": tuple(NET_FLAGS_BEFORE.get(f, f) for f in d["flags"]),
             "flag_where": tuple((NET_FLAGS_BEFORE.get(f, f), int(i), w) for f, i, w in d.get("flag_where", ())),
             "identity": Identity(**d["identity"]) if d.get("identity") else None,
@@ -408,18 +408,12 @@ def _kind_from_score(score: float) -> str:
     return KIND_TUBE if score >= MIN_FOLLICLE_SCORE else KIND_UNSURE
 
 
-def _unsure(items: list[dict], n_follicles: int, sop_uid: str) -> tuple[Follicle, ...]:
-    """Unsure candidates as stored. A state written before they were numbered and measured as
-    follicles kept their largest sections only: numbered on after the follicles, each measured
-    as a still's follicle is (one frame, the third axis taken from d2). A state written before
-    their ``kind`` was kept (2026-12-07) gets it from the score (:func:`_kind_from_score`)."""
+def _unsure(items: list[dict]) -> tuple[Follicle, ...]:
+    """Unsure candidates as stored. A state written before their ``kind`` was kept (2026-12-07)
+    gets it from the score (:func:`_kind_from_score`)."""
     unsure = []
-    for k, u in enumerate(items, start=n_follicles + 1):
-        best = _section(u.get("best", u))
+    for u in items:
+        best = _section(u["best"])
         assert best is not None
-        kind = u.get("kind") or _kind_from_score(best.score)
-        if "best" in u:
-            unsure.append(Follicle(**{**u, "best": best, "kind": kind}))
-        else:
-            unsure.append(measured_follicle(k, sop_uid, best, kind=kind))
+        unsure.append(Follicle(**{**u, "best": best, "kind": u.get("kind") or _kind_from_score(best.score)}))
     return tuple(unsure)
