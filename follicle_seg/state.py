@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from follicle_seg.errors import OutputError, brief
-from follicle_seg.tracking import KIND_TUBE, KIND_UNSURE, MIN_FOLLICLE_SCORE
 from follicle_seg.types import (DUPLICATE, NET_FLAGS_BEFORE, REJECTED_BY_NOTE, REJECTION_NOTE, Calibration, Follicle,
                                 Identity, ImageRecord, ImageResult, Pane, Section)
 
@@ -384,16 +383,15 @@ def _pane(d: dict) -> Pane:
 def result_from_dict(d: dict[str, Any]) -> ImageResult:
     outlines = d.get("outlines") if d.get("outlines_format") == OUTLINES_FORMAT else None  # (an earlier format's: none)
     d = {name: value for name, value in d.items() if name != "outlines_format"}
-    follicles = tuple(Follicle(**{**f, "best": _section(f["best"])}) for f in d["follicles"])
     return ImageResult(
         **{
             **d,
             "record": _record(d["record"]),
-            "follicles": follicles,
+            "follicles": _follicles(d["follicles"]),
             "ovary": _section(d["ovary"]),
             "key_frames": tuple(d["key_frames"]),
             "unreported": tuple(_section(s) for s in d.get("unreported", ())),
-            "unsure": _unsure(d.get("unsure", ())),
+            "unsure": _follicles(d.get("unsure", ())),
             "flags": tuple(NET_FLAGS_BEFORE.get(f, f) for f in d["flags"]),
             "flag_where": tuple((NET_FLAGS_BEFORE.get(f, f), int(i), w) for f, i, w in d.get("flag_where", ())),
             "identity": Identity(**d["identity"]) if d.get("identity") else None,
@@ -402,18 +400,5 @@ def result_from_dict(d: dict[str, Any]) -> ImageResult:
     )
 
 
-def _kind_from_score(score: float) -> str:
-    """A candidate's kind in a state written before it was kept: only the tube rule leaves out a
-    candidate the network is sure of."""
-    return KIND_TUBE if score >= MIN_FOLLICLE_SCORE else KIND_UNSURE
-
-
-def _unsure(items: list[dict]) -> tuple[Follicle, ...]:
-    """Unsure candidates as stored. A state written before their ``kind`` was kept (2026-12-07)
-    gets it from the score (:func:`_kind_from_score`)."""
-    unsure = []
-    for u in items:
-        best = _section(u["best"])
-        assert best is not None
-        unsure.append(Follicle(**{**u, "best": best, "kind": u.get("kind") or _kind_from_score(best.score)}))
-    return tuple(unsure)
+def _follicles(items: list[dict]) -> tuple[Follicle, ...]:
+    return tuple(Follicle(**{**f, "best": _section(f["best"])}) for f in items)
