@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from follicle_seg.errors import OutputError, brief
-from follicle_seg.types import (DUPLICATE, NET_FLAGS_BEFORE, REJECTED_BY_NOTE, REJECTION_NOTE, Calibration, Follicle,
+from follicle_seg.types import (DUPLICATE, REJECTED_BY_NOTE, REJECTION_NOTE, Calibration, Follicle,
                                 Identity, ImageRecord, ImageResult, Pane, Section)
 
 STATE_FILE = "run_state.sqlite"
@@ -392,8 +392,8 @@ def result_from_dict(d: dict[str, Any]) -> ImageResult:
             "key_frames": tuple(d["key_frames"]),
             "unreported": tuple(_section(s) for s in d.get("unreported", ())),
             "unsure": _follicles(d.get("unsure", ())),
-            "flags": tuple(NET_FLAGS_BEFORE.get(f, f) for f in d["flags"]),
-            "flag_where": tuple((NET_FLAGS_BEFORE.get(f, f), int(i), w) for f, i, w in d.get("flag_where", ())),
+            "flags": tuple(d["flags"]),
+            "flag_where": tuple((f, int(i), w) for f, i, w in d.get("flag_where", ())),
             "identity": Identity(**d["identity"]) if d.get("identity") else None,
             "outlines": None if outlines is None else tuple((f, i, tuple(p)) for f, i, p in outlines),
         }

@@ -143,9 +143,6 @@ COLOUR_IN_SCAN = "colour in the scan"
 NET_NO_OVARY = "network: no ovary"
 NET_LOW_CONFIDENCE = "network: unsure"
 NET_IMPLAUSIBLE_SHAPE = "network: follicle shape"
-#: The codes these flags had before 2026-12-06, as run states written then hold them.
-NET_FLAGS_BEFORE = {"no_ovary": NET_NO_OVARY, "low_confidence": NET_LOW_CONFIDENCE,
-                    "implausible_follicle_shape": NET_IMPLAUSIBLE_SHAPE}  # fmt: skip
 
 
 @dataclass(frozen=True, eq=False)

@@ -45,14 +45,6 @@ def test_round_trip_keeps_every_field(tmp_path):
     assert again.results({("b.txt", "def")})[0].path == "b.txt"
 
 
-def test_a_state_written_before_the_network_flags_were_renamed_reads_them_by_their_new_codes():
-    from follicle_seg.state import result_from_dict, result_to_dict
-    from follicle_seg.types import NET_LOW_CONFIDENCE, NET_NO_OVARY
-
-    stored = result_to_dict(replace(_result(), flags=("uncalibrated", "low_confidence", "no_ovary")))
-    assert result_from_dict(stored).flags == ("uncalibrated", NET_LOW_CONFIDENCE, NET_NO_OVARY)
-
-
 def test_outlines_kept_in_an_earlier_format_read_as_none_and_a_review_asks_for_no_resume(tmp_path):
     """A state written before every section's outline was kept on a cine's key frames held each
     follicle's on its own frame only, read as if complete: a follicle rejected in review stayed,
