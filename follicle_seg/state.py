@@ -339,14 +339,6 @@ class StateStore:
         return self._db.execute("SELECT count(*) FROM inputs").fetchone()[0]
 
 
-#: How a stored result's ``outlines`` are kept (its ``outlines_format``): every piece of every
-#: reported follicle's and candidate's section on each key frame (:func:`~follicle_seg.artefacts.outlines`).
-#: A state written before (2026-12-07) kept each follicle's largest piece on its own frame only: a
-#: review could not take a rejected follicle out of a cine's other key-frame SEGs, nor a piece of
-#: it out of any SEG; its outlines read as none, which a review names (``--no-resume``).
-OUTLINES_FORMAT = 2
-
-
 def result_to_dict(result: ImageResult) -> dict[str, Any]:
     """The stored form of a result: all but ``seen_in``, which only the file's own DICOM SEG
     needs, written as the file is finished (17 % of a study's stored results, never read back),
@@ -356,8 +348,6 @@ def result_to_dict(result: ImageResult) -> dict[str, Any]:
     del stored["seen_in"]
     if stored["record"] is not None:
         stored["record"]["series_description"] = ""
-    if stored["outlines"] is not None:
-        stored["outlines_format"] = OUTLINES_FORMAT
     return stored
 
 
@@ -381,8 +371,6 @@ def _pane(d: dict) -> Pane:
 
 
 def result_from_dict(d: dict[str, Any]) -> ImageResult:
-    outlines = d.get("outlines") if d.get("outlines_format") == OUTLINES_FORMAT else None  # (an earlier format's: none)
-    d = {name: value for name, value in d.items() if name != "outlines_format"}
     return ImageResult(
         **{
             **d,
@@ -395,7 +383,7 @@ def result_from_dict(d: dict[str, Any]) -> ImageResult:
             "flags": tuple(d["flags"]),
             "flag_where": tuple((f, int(i), w) for f, i, w in d.get("flag_where", ())),
             "identity": Identity(**d["identity"]) if d.get("identity") else None,
-            "outlines": None if outlines is None else tuple((f, i, tuple(p)) for f, i, p in outlines),
+            "outlines": None if d["outlines"] is None else tuple((f, i, tuple(p)) for f, i, p in d["outlines"]),
         }
     )
 

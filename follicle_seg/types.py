@@ -304,8 +304,7 @@ class ImageResult:
     # 0 for the ovary, (col, row, col, row, ...) in source pixels), the unsure candidates' too; kept
     # in the run state, so that a review writes the SR again without the network
     # (follicle_seg.report.reviewed_sr); a section in pieces gives each, the largest first; None
-    # in a run state written before they were kept, or kept in an earlier format than now's
-    # (state.OUTLINES_FORMAT)
+    # until the file is finished (follicle_seg.artefacts.with_outlines), and of a file not analysed
     outlines: tuple[tuple[int, int, tuple[int, ...]], ...] | None = None
 
     def __post_init__(self) -> None:
