@@ -132,7 +132,8 @@ class StateStore:
     def _scrub(self) -> None:
         """Blank, once, the series descriptions a state written before they were left out holds
         (:func:`result_to_dict`), their old bytes overwritten (``secure_delete``); a file this
-        process cannot write keeps them (reading blanks them: :func:`_record`)."""
+        process cannot write keeps them, though none is read: the results holding them are another
+        build's, which :meth:`check_analysis` refuses or forgets."""
         try:
             if self._db.execute("SELECT 1 FROM meta WHERE name = ?", (_SCRUBBED,)).fetchone():
                 return
@@ -142,7 +143,7 @@ class StateStore:
                 self._db.execute("UPDATE inputs SET result = json_set(result, '$.record.series_description', '') "
                                  "WHERE json_extract(result, '$.record.series_description') <> ''")
                 self._db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES (?, '1')", (_SCRUBBED,))
-        except sqlite3.OperationalError:  # read-only, or a full disk: what is there is still read
+        except sqlite3.OperationalError:  # read-only, or a full disk: kept, never read (check_analysis)
             pass
 
     @classmethod
@@ -361,7 +362,6 @@ def _record(d: dict | None) -> ImageRecord | None:
     if d is None:
         return None
     return ImageRecord(**{**d, "calibration": Calibration(**d["calibration"]), "region": tuple(d["region"]),
-                          "series_description": "",  # (a state of an earlier version may hold one)
                           # a list is a pane left out by a version that analysed the first pane only
                           "other_panes": tuple(_pane(p) for p in d.get("other_panes", ()) if isinstance(p, dict))})
 
