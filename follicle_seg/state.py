@@ -362,8 +362,7 @@ def _record(d: dict | None) -> ImageRecord | None:
     if d is None:
         return None
     return ImageRecord(**{**d, "calibration": Calibration(**d["calibration"]), "region": tuple(d["region"]),
-                          # a list is a pane left out by a version that analysed the first pane only
-                          "other_panes": tuple(_pane(p) for p in d.get("other_panes", ()) if isinstance(p, dict))})
+                          "other_panes": tuple(_pane(p) for p in d["other_panes"])})
 
 
 def _pane(d: dict) -> Pane:

@@ -589,13 +589,6 @@ def test_panes_whose_counts_differ_are_flagged_and_ties_go_to_a_pane_with_an_ova
     assert result.record.pane == 0  # a tie: the first (largest) pane
 
 
-def test_a_run_state_of_a_version_that_left_other_panes_out_still_reads():
-    rec = record()
-    stored = result_to_dict(summarise_image(rec, [frame(rec, 0, [((60, 50), 12)])]))
-    stored["record"]["other_panes"] = [[200, 0, 399, 119]]  # boxes only: the pane was not analysed then
-    assert result_from_dict(stored).record.other_panes == ()
-
-
 def test_unsure_candidates_round_trip():
     rec = record()
     seg = segmentation(rec, 0, [((60, 80), 12), ((60, 30), 8)], prob=0.95)
