@@ -377,11 +377,11 @@ def result_from_dict(d: dict[str, Any]) -> ImageResult:
             "follicles": _follicles(d["follicles"]),
             "ovary": _section(d["ovary"]),
             "key_frames": tuple(d["key_frames"]),
-            "unreported": tuple(_section(s) for s in d.get("unreported", ())),
-            "unsure": _follicles(d.get("unsure", ())),
+            "unreported": tuple(_section(s) for s in d["unreported"]),
+            "unsure": _follicles(d["unsure"]),
             "flags": tuple(d["flags"]),
-            "flag_where": tuple((f, int(i), w) for f, i, w in d.get("flag_where", ())),
-            "identity": Identity(**d["identity"]) if d.get("identity") else None,
+            "flag_where": tuple((f, int(i), w) for f, i, w in d["flag_where"]),
+            "identity": Identity(**d["identity"]) if d["identity"] else None,
             "outlines": None if d["outlines"] is None else tuple((f, i, tuple(p)) for f, i, p in d["outlines"]),
         }
     )
