@@ -328,8 +328,8 @@ class StateStore:
         return [self._decoded(payload) for path, sha, payload in rows if keys is None or (path, sha) in keys]
 
     def _decoded(self, payload: str) -> ImageResult:
-        """A stored result; a row this version cannot read (damaged, or written by a far older or
-        newer one) stops the run with what to do, not a traceback."""
+        """A stored result; a row that cannot be read (damaged: every row read is this build's,
+        :meth:`check_analysis`) stops the run with what to do, not a traceback."""
         try:
             return result_from_dict(json.loads(payload))
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
