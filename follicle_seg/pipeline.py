@@ -487,9 +487,8 @@ def _moved_in_sweeps(items: list[Input], store: StateStore, options: RunOptions,
                      anonymise, decoders) -> list[Input]:
     """``items``, the resumed stills whose place in a sweep stored one file per frame is not the
     one their overlay and SR say (:data:`DRAWN_IN_SWEEP`) turned back into files to analyse for
-    those outputs: a file of the sweep added or removed since, or the stills drawn by a version
-    that said "still image" of each (an overlay of 6 said "file 3 of 6 of a sweep" once the sweep
-    had 7 files)."""
+    those outputs: a file of the sweep added or removed since (an overlay of 6 said "file 3 of 6
+    of a sweep" once the sweep had 7 files)."""
     from follicle_seg.intake import reread
 
     if not (options.overlays or options.dicom):

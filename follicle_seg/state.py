@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from follicle_seg.errors import OutputError, brief
-from follicle_seg.tracking import KIND_TUBE, KIND_UNSURE, MIN_FOLLICLE_SCORE, measured_follicle
-from follicle_seg.types import (DUPLICATE, NET_FLAGS_BEFORE, REJECTED_BY_NOTE, REJECTION_NOTE, Calibration, Follicle,
+from follicle_seg.types import (DUPLICATE, REJECTED_BY_NOTE, REJECTION_NOTE, Calibration, Follicle,
                                 Identity, ImageRecord, ImageResult, Pane, Section)
 
 STATE_FILE = "run_state.sqlite"
@@ -133,7 +132,8 @@ class StateStore:
     def _scrub(self) -> None:
         """Blank, once, the series descriptions a state written before they were left out holds
         (:func:`result_to_dict`), their old bytes overwritten (``secure_delete``); a file this
-        process cannot write keeps them (reading blanks them: :func:`_record`)."""
+        process cannot write keeps them, though none is read: the results holding them are another
+        build's, which :meth:`check_analysis` refuses or forgets."""
         try:
             if self._db.execute("SELECT 1 FROM meta WHERE name = ?", (_SCRUBBED,)).fetchone():
                 return
@@ -143,7 +143,7 @@ class StateStore:
                 self._db.execute("UPDATE inputs SET result = json_set(result, '$.record.series_description', '') "
                                  "WHERE json_extract(result, '$.record.series_description') <> ''")
                 self._db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES (?, '1')", (_SCRUBBED,))
-        except sqlite3.OperationalError:  # read-only, or a full disk: what is there is still read
+        except sqlite3.OperationalError:  # read-only, or a full disk: kept, never read (check_analysis)
             pass
 
     @classmethod
@@ -204,7 +204,9 @@ class StateStore:
         patient ids, and so does one holding results written before identities were kept (by
         an unknown build and network), or results an older build recorded into it since (its
         identity unchanged: that build does not know it); an empty store, or one of rejected or
-        failed files only (forgotten, to be read again), takes this one.
+        failed files only (forgotten, to be read again), takes this one. The rejected or failed
+        files such an older build recorded since are forgotten too (read again by this one): a
+        file it rejected this build may analyse, and every result read back is this build's.
 
         Raises
         ------
@@ -212,8 +214,9 @@ class StateStore:
             When the store holds results and was written by another analysis, or by an unknown one.
         """
         stored, named = self._analysis(), json.dumps(identity, sort_keys=True)
-        analysed, others = self._db.execute(  # (one scan of the table, not one a count)
-            "SELECT count(*), coalesce(sum(analysis IS NOT ?), 0) FROM inputs WHERE status = 'ok'", (named,)
+        analysed, others, unread = self._db.execute(  # (one scan of the table, not one a count)
+            "SELECT coalesce(sum(status = 'ok'), 0), coalesce(sum(status = 'ok' AND analysis IS NOT ?1), 0), "
+            "coalesce(sum(status != 'ok' AND analysis IS NOT ?1), 0) FROM inputs", (named,)
         ).fetchone()
         if stored != identity and not analysed:
             self.reset()  # rejected and failed files only: read again under the new analysis
@@ -225,8 +228,10 @@ class StateStore:
                 if stored.get(name) != identity.get(name)
             )
             raise OtherAnalysis(self.path.parent, differ)
-        if others:
+        elif others:
             raise OtherAnalysis(self.path.parent, f"{others} result(s) recorded since by an older build of follicle_seg")
+        elif unread:  # rejected or failed files an older build recorded since: read again
+            self._write("DELETE FROM inputs WHERE status != 'ok' AND analysis IS NOT ?", (named,))
         self._identity = named
         self._write("INSERT OR REPLACE INTO meta (name, value) VALUES ('analysis', ?)", (named,))
 
@@ -331,8 +336,8 @@ class StateStore:
         return [self._decoded(payload) for path, sha, payload in rows if keys is None or (path, sha) in keys]
 
     def _decoded(self, payload: str) -> ImageResult:
-        """A stored result; a row this version cannot read (damaged, or written by a far older or
-        newer one) stops the run with what to do, not a traceback."""
+        """A stored result; a row that cannot be read (damaged: every row read is this build's,
+        :meth:`check_analysis`) stops the run with what to do, not a traceback."""
         try:
             return result_from_dict(json.loads(payload))
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -341,14 +346,6 @@ class StateStore:
 
     def __len__(self) -> int:
         return self._db.execute("SELECT count(*) FROM inputs").fetchone()[0]
-
-
-#: How a stored result's ``outlines`` are kept (its ``outlines_format``): every piece of every
-#: reported follicle's and candidate's section on each key frame (:func:`~follicle_seg.artefacts.outlines`).
-#: A state written before (2026-12-07) kept each follicle's largest piece on its own frame only: a
-#: review could not take a rejected follicle out of a cine's other key-frame SEGs, nor a piece of
-#: it out of any SEG; its outlines read as none, which a review names (``--no-resume``).
-OUTLINES_FORMAT = 2
 
 
 def result_to_dict(result: ImageResult) -> dict[str, Any]:
@@ -360,8 +357,6 @@ def result_to_dict(result: ImageResult) -> dict[str, Any]:
     del stored["seen_in"]
     if stored["record"] is not None:
         stored["record"]["series_description"] = ""
-    if stored["outlines"] is not None:
-        stored["outlines_format"] = OUTLINES_FORMAT
     return stored
 
 
@@ -375,9 +370,7 @@ def _record(d: dict | None) -> ImageRecord | None:
     if d is None:
         return None
     return ImageRecord(**{**d, "calibration": Calibration(**d["calibration"]), "region": tuple(d["region"]),
-                          "series_description": "",  # (a state of an earlier version may hold one)
-                          # a list is a pane left out by a version that analysed the first pane only
-                          "other_panes": tuple(_pane(p) for p in d.get("other_panes", ()) if isinstance(p, dict))})
+                          "other_panes": tuple(_pane(p) for p in d["other_panes"])})
 
 
 def _pane(d: dict) -> Pane:
@@ -385,44 +378,22 @@ def _pane(d: dict) -> Pane:
 
 
 def result_from_dict(d: dict[str, Any]) -> ImageResult:
-    outlines = d.get("outlines") if d.get("outlines_format") == OUTLINES_FORMAT else None  # (an earlier format's: none)
-    d = {name: value for name, value in d.items() if name != "outlines_format"}
-    follicles = tuple(Follicle(**{**f, "best": _section(f["best"])}) for f in d["follicles"])
     return ImageResult(
         **{
             **d,
             "record": _record(d["record"]),
-            "follicles": follicles,
+            "follicles": _follicles(d["follicles"]),
             "ovary": _section(d["ovary"]),
             "key_frames": tuple(d["key_frames"]),
-            "unreported": tuple(_section(s) for s in d.get("unreported", ())),
-            "unsure": _unsure(d.get("unsure", ()), len(follicles), (d["record"] or {}).get("sop_instance_uid", "")),
-            "flags": tuple(NET_FLAGS_BEFORE.get(f, f) for f in d["flags"]),
-            "flag_where": tuple((NET_FLAGS_BEFORE.get(f, f), int(i), w) for f, i, w in d.get("flag_where", ())),
-            "identity": Identity(**d["identity"]) if d.get("identity") else None,
-            "outlines": None if outlines is None else tuple((f, i, tuple(p)) for f, i, p in outlines),
+            "unreported": tuple(_section(s) for s in d["unreported"]),
+            "unsure": _follicles(d["unsure"]),
+            "flags": tuple(d["flags"]),
+            "flag_where": tuple((f, int(i), w) for f, i, w in d["flag_where"]),
+            "identity": Identity(**d["identity"]) if d["identity"] else None,
+            "outlines": None if d["outlines"] is None else tuple((f, i, tuple(p)) for f, i, p in d["outlines"]),
         }
     )
 
 
-def _kind_from_score(score: float) -> str:
-    """A candidate's kind in a state written before it was kept: only the tube rule leaves out a
-    candidate the network is sure of."""
-    return KIND_TUBE if score >= MIN_FOLLICLE_SCORE else KIND_UNSURE
-
-
-def _unsure(items: list[dict], n_follicles: int, sop_uid: str) -> tuple[Follicle, ...]:
-    """Unsure candidates as stored. A state written before they were numbered and measured as
-    follicles kept their largest sections only: numbered on after the follicles, each measured
-    as a still's follicle is (one frame, the third axis taken from d2). A state written before
-    their ``kind`` was kept (2026-12-07) gets it from the score (:func:`_kind_from_score`)."""
-    unsure = []
-    for k, u in enumerate(items, start=n_follicles + 1):
-        best = _section(u.get("best", u))
-        assert best is not None
-        kind = u.get("kind") or _kind_from_score(best.score)
-        if "best" in u:
-            unsure.append(Follicle(**{**u, "best": best, "kind": kind}))
-        else:
-            unsure.append(measured_follicle(k, sop_uid, best, kind=kind))
-    return tuple(unsure)
+def _follicles(items: list[dict]) -> tuple[Follicle, ...]:
+    return tuple(Follicle(**{**f, "best": _section(f["best"])}) for f in items)

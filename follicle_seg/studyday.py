@@ -44,16 +44,15 @@ def study_days(records: Iterable[ImageRecord]) -> dict[tuple[str, str], str]:
 
 def on_study_day(rec: ImageRecord, days: dict[tuple[str, str], str]) -> ImageRecord:
     """``rec`` on its study's day (:func:`study_days`) when its own date is from a later tag or
-    missing; a date read before its tag was kept (an older run state) stays as it is."""
+    missing."""
     if rec.date_tag == "StudyDate" or not rec.study_instance_uid:
         return rec
     moved = days.get((rec.patient_id, rec.study_instance_uid))
-    return replace(rec, study_date=moved) if moved and (rec.date_tag or not rec.study_date) else rec
+    return replace(rec, study_date=moved) if moved else rec
 
 
 def days_between(day: str, since: str | None) -> float:
-    """Days from ``since`` to ``day`` (``YYYY-MM-DD``); NaN when either is missing or not a date
-    (a run state of an older version kept them unchecked).
+    """Days from ``since`` to ``day`` (``YYYY-MM-DD``); NaN when either is missing or not a date.
 
     >>> days_between("2026-01-19", "2026-01-05"), days_between("", "2026-01-05")
     (14.0, nan)

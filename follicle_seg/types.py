@@ -90,7 +90,7 @@ class ImageRecord:
     acquired_s: float | None = None  # acquisition time, seconds since 1970 (naive), when known
     other_panes: tuple[Pane, ...] = ()  # the display's other image panes (a dual display), in pane order
     pane: int = 0  # which pane of the display ``region`` is (0: the largest, the first of equal ones)
-    date_tag: str = ""  # the tag ``study_date`` was read from (StudyDate, else a later one); "" none or unknown
+    date_tag: str = ""  # the tag ``study_date`` was read from (StudyDate, else a later one); "" none
     note: str = ""  # what the results' reader should know of how it was read (images.csv's reason of an ok row)
 
     @property
@@ -143,9 +143,6 @@ COLOUR_IN_SCAN = "colour in the scan"
 NET_NO_OVARY = "network: no ovary"
 NET_LOW_CONFIDENCE = "network: unsure"
 NET_IMPLAUSIBLE_SHAPE = "network: follicle shape"
-#: The codes these flags had before 2026-12-06, as run states written then hold them.
-NET_FLAGS_BEFORE = {"no_ovary": NET_NO_OVARY, "low_confidence": NET_LOW_CONFIDENCE,
-                    "implausible_follicle_shape": NET_IMPLAUSIBLE_SHAPE}  # fmt: skip
 
 
 @dataclass(frozen=True, eq=False)
@@ -310,8 +307,7 @@ class ImageResult:
     # 0 for the ovary, (col, row, col, row, ...) in source pixels), the unsure candidates' too; kept
     # in the run state, so that a review writes the SR again without the network
     # (follicle_seg.report.reviewed_sr); a section in pieces gives each, the largest first; None
-    # in a run state written before they were kept, or kept in an earlier format than now's
-    # (state.OUTLINES_FORMAT)
+    # until the file is finished (follicle_seg.artefacts.with_outlines), and of a file not analysed
     outlines: tuple[tuple[int, int, tuple[int, ...]], ...] | None = None
 
     def __post_init__(self) -> None:

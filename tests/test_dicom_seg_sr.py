@@ -936,39 +936,6 @@ def test_a_review_going_back_to_earlier_decisions_gets_a_uid_of_its_own_naming_n
         store.close()
 
 
-def test_an_image_reviewed_from_outlines_of_an_earlier_format_is_named_on_every_run(tmp_path: Path) -> None:
-    """An image a review had written from outlines kept in an earlier format (read as none) was
-    skipped once its SR said what the review says, never named though its SEGs may show a
-    rejected follicle; and one whose SR is the network's beside a reviewed SEG was said to stay
-    "the network's"."""
-    from follicle_seg.report.reviewed_seg import network_segs, write_reviewed_segs
-    from follicle_seg.report.reviewed_sr import write_reviewed_srs
-    from follicle_seg.review import Review
-    from follicle_seg.state import StateStore
-
-    result, _, _ = _reviewed_still(tmp_path)
-    old = dataclasses.replace(result, outlines=None)
-    line = (f"{result.path}: its SR and SEGs stay as an earlier review wrote them (analysed before the outlines a "
-            "review needs were kept: --no-resume)")  # fmt: skip
-    store = StateStore(tmp_path / "state.sqlite")
-    try:
-        assert write_reviewed_srs(tmp_path, [result], _rejecting(result, 1), store, places={}) == (1, [])
-        assert write_reviewed_srs(tmp_path, [old], _rejecting(result, 1), store, places={}) == (0, [line])
-    finally:
-        store.close()
-    other = tmp_path / "other"
-    other.mkdir()
-    result, _, _ = _reviewed_still(other)
-    store = StateStore(other / "state.sqlite")
-    try:
-        reviewed, _ = _rejecting(result, 1).of_image(result, {})
-        write_reviewed_segs(other, result, reviewed, network_segs(other, result, store), store)  # then stopped
-        old = dataclasses.replace(result, outlines=None)
-        assert write_reviewed_srs(other, [old], Review([]), store, places={}) == (0, [line.replace(str(tmp_path), str(other))])
-    finally:
-        store.close()
-
-
 def test_a_failed_write_on_a_full_disk_puts_the_seg_back_though_the_sr_cannot_be_written_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:

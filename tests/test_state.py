@@ -30,55 +30,20 @@ def _result(path="a.dcm", sop="1.2.3"):
 
 def test_round_trip_keeps_every_field(tmp_path):
     store = StateStore(tmp_path / "s.sqlite")
-    store.record("abc", _result())
+    outlined = replace(_result(), outlines=((1, 0, (0, 0, 9, 0, 9, 9)), (1, 1, (2, 2, 5, 2, 5, 5))))
+    store.record("abc", outlined)
     store.record("def", ImageResult(None, "b.txt", "rejected", "b.txt: not a DICOM file"))
     cut = ImageResult(None, "c.dcm", "rejected", "truncated", identity=Identity("9.8", "P1", "2026-01-02", "R"))
     store.record("cut", cut)
     store.close()
     again = StateStore(tmp_path / "s.sqlite")
     results = again.results()
-    assert results[0] == replace(_result(), record=replace(_record(), series_description=""))  # (not stored)
+    assert results[0] == replace(outlined, record=replace(_record(), series_description=""))  # (not stored)
     assert results[1].status == "rejected" and results[1].record is None
     assert results[2] == cut
     again.record("ghi", ImageResult(None, "d.dcm", "failed", "RuntimeError: decoder crashed"))
     assert again.keys() == {("a.dcm", "abc"), ("b.txt", "def"), ("c.dcm", "cut")}  # failed inputs are retried
     assert again.results({("b.txt", "def")})[0].path == "b.txt"
-
-
-def test_a_state_written_before_the_network_flags_were_renamed_reads_them_by_their_new_codes():
-    from follicle_seg.state import result_from_dict, result_to_dict
-    from follicle_seg.types import NET_LOW_CONFIDENCE, NET_NO_OVARY
-
-    stored = result_to_dict(replace(_result(), flags=("uncalibrated", "low_confidence", "no_ovary")))
-    assert result_from_dict(stored).flags == ("uncalibrated", NET_LOW_CONFIDENCE, NET_NO_OVARY)
-
-
-def test_outlines_kept_in_an_earlier_format_read_as_none_and_a_review_asks_for_no_resume(tmp_path):
-    """A state written before every section's outline was kept on a cine's key frames held each
-    follicle's on its own frame only, read as if complete: a follicle rejected in review stayed,
-    in silence, in the SEGs of the other key frames showing it."""
-    from follicle_seg.report.reviewed_sr import write_reviewed_srs
-    from follicle_seg.state import result_from_dict, result_to_dict
-
-    class Decided:  # a review deciding something on every image
-        def sided(self, results):
-            return results
-
-        def of_image(self, r, named):
-            return r, ["AB"]
-
-    kept = replace(_result(), outlines=((1, 0, (0, 0, 9, 0, 9, 9)), (1, 1, (2, 2, 5, 2, 5, 5))))
-    assert result_from_dict(result_to_dict(kept)).outlines == kept.outlines
-    old = result_from_dict({k: v for k, v in result_to_dict(kept).items() if k != "outlines_format"})  # as stored before
-    assert old.outlines is None
-    (tmp_path / "dicom").mkdir()
-    (tmp_path / "dicom" / "1.2.3_sr.dcm").write_bytes(b"")
-    store = StateStore(tmp_path / "s.sqlite")
-    try:
-        assert write_reviewed_srs(tmp_path, [old], Decided(), store, places={}) == (0, [  # type: ignore[arg-type]
-            "a.dcm: its SR and SEGs stay the network's (analysed before the outlines a review needs were kept: --no-resume)"])
-    finally:
-        store.close()
 
 
 def test_the_series_description_is_not_stored(tmp_path):
@@ -229,6 +194,27 @@ def test_results_an_older_build_recorded_since_are_not_resumed(tmp_path):
     with pytest.raises(OutputError, match=r"another analysis \(1 result\(s\) recorded since by an older build of "
                                           r"follicle_seg\); rerun with --no-resume"):  # fmt: skip
         store.check_analysis({"weights": "a"})
+
+
+def test_files_an_older_build_rejected_since_are_read_again(tmp_path):
+    """Its rejections were resumed as this build's: a file rejected by rules this build no longer
+    has (a study UID unfit to be one, which it analyses) stayed rejected, and its stored result,
+    written by another build, was read back as this one's."""
+    import json
+
+    from follicle_seg.state import result_to_dict
+
+    store = StateStore(tmp_path / "s.sqlite")
+    store.check_analysis({"weights": "a"})
+    store.record("abc", _result())
+    store.record("def", ImageResult(None, "b.txt", "rejected", "not a DICOM file"))
+    unfit = json.dumps(result_to_dict(ImageResult(_record("new.dcm"), "new.dcm", "rejected", "StudyInstanceUID unfit")))
+    store._db.execute("INSERT INTO inputs (path, sha256, sop_instance_uid, status, result, seq) "
+                      "VALUES ('new.dcm', 'ghi', NULL, 'rejected', ?, 9)", (unfit,))  # (the columns an older build knows)
+    store.check_analysis({"weights": "a"})
+    assert store.keys() == {("a.dcm", "abc"), ("b.txt", "def")}  # this build's kept, the older one's forgotten
+    assert [r.path for r in store.results()] == ["a.dcm", "b.txt"]
+    store.close()
 
 
 def test_checking_the_analysis_reads_the_results_once(tmp_path):

@@ -60,12 +60,11 @@ def write_reviewed_srs(
     ``places``: the stills' places in a sweep of single-frame files, as their SRs say; ``named``:
     :func:`~follicle_seg.series.named_in_sweeps` of ``results`` as sided (tracked here if not given). Returns
     how many images' were written, and a line for each image whose SR stays as it was though the
-    review changes it or an earlier one wrote it (analysed by a version that kept no outlines;
-    an SR that could not be written: the tables are built all the same), and for each whose SR
-    in ``out/dicom`` could not be read (the one written as reviewed names no predecessor)."""
+    review changes it (an SR that could not be written: the tables are built all the same), and
+    for each whose SR in ``out/dicom`` could not be read (the one written as reviewed names no
+    predecessor)."""
     said = store.notes(REVIEWED_SR)
     kept = kept_segs(store)
-    reviewed_before = set(said) | kept  # (under_review, from the notes at hand)
     named = named_in_sweeps(review.sided(results)) if named is None else named
     written, left = 0, []
     for r in results:
@@ -79,10 +78,6 @@ def write_reviewed_srs(
         side = reviewed.analysed_record().laterality
         says = repr(([f.follicle_id for f in reviewed.follicles], side, reviewers)) if reviewers else None
         standing = "the network's" if said.get(uid) is None and uid not in kept else "as an earlier review wrote them"
-        if r.outlines is None and (said.get(uid) != says or uid in reviewed_before):  # (a review's from earlier ones)
-            left.append(f"{r.path}: its SR and SEGs stay {standing} (analysed before the outlines a review needs "
-                        "were kept: --no-resume)")  # fmt: skip
-            continue
         if said.get(uid) == says and (says is not None or uid not in kept):  # (a network's SEG left to give back)
             continue
         files = [sr, *(out / "dicom" / seg_filename(r.record, frame) for frame in r.key_frames)]
