@@ -224,7 +224,7 @@ def demo(
         follicle-seg demo --out demo_out
     """
     from follicle_seg.errors import FollicleSegError
-    from follicle_seg.state import OtherAnalysis
+    from follicle_seg.state import CorruptState, OtherAnalysis
     from follicle_seg.synth.study import write_study
 
     study = out / "study"
@@ -246,6 +246,10 @@ def demo(
         except OtherAnalysis as exc:  # an earlier demo's (of the study alone), by another build: made afresh
             typer.echo(f"{exc.folder}: results of another analysis ({exc.differ}): analysed afresh")
             summary = _run_with_progress([study / "dicom"], replace(options, resume=False))
+    except CorruptState as exc:  # it said "rerun with --no-resume", an option the demo lacks; whose results are unknown
+        typer.echo(f"error: {exc.args[0].split(';')[0]}; remove {options.out} to make the demo's results afresh, or "
+                   "choose another --out", err=True)  # fmt: skip
+        raise typer.Exit(2) from None
     except FollicleSegError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None

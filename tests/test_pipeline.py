@@ -1235,6 +1235,19 @@ def test_the_demo_says_where_its_report_is_and_how_to_apply_a_review(tmp_path, m
     assert ", no resume, " in (out / "results" / "run.log").read_text()
 
 
+def test_the_demo_over_a_corrupt_run_state_says_what_to_do_with_the_demo(tmp_path):
+    """It said "rerun with --no-resume", an option the demo does not have."""
+    results = tmp_path / "demo" / "results"
+    results.mkdir(parents=True)
+    (results / "run_state.sqlite").write_bytes(b"not a database" * 100)
+    result = CliRunner().invoke(app, ["demo", "--out", str(tmp_path / "demo"), "--patients", "1", "--visits", "1"])
+    assert result.exit_code == 2
+    assert result.output.splitlines()[-1] == (
+        f"error: {results / 'run_state.sqlite'}: the run-state file is corrupt (file is not a database); remove "
+        f"{results} to make the demo's results afresh, or choose another --out")
+    assert (results / "run_state.sqlite").read_bytes() == b"not a database" * 100
+
+
 @pytest.mark.parametrize("case", ["same build", "another build", "DIR the run's folder"])
 def test_the_demo_never_touches_a_run_of_other_files(clean_run, tmp_path, monkeypatch, case):
     """A real run's folder as ``DIR/results``: by another build, the demo analysed its study afresh,
