@@ -538,6 +538,7 @@ def test_a_file_of_the_same_ovary_rejected_or_failed_flags_its_ovary_visit():
     assert reason == ("1 image of this ovary at this visit not analysed (image ...l9; images.csv says why): "
                       "the count is of the others alone")  # fmt: skip
     assert bool(t["ovaries"].loc[0, "needs_review"]) and t["ovaries"].loc[0, "follicle_count"] == 2
+    assert t["ovaries"].loc[0, "n_images"] == 1  # the files analysed (docs/analyst.md), not the rejected one
     l1 = result("l1", [], day="2026-01-05")
     t = build_tables([kept, ImageResult(l1.record, "L1.dcm", "failed", "decoder died")])
     assert FLAG_IMAGE_NOT_ANALYSED in set(t["review_reasons"]["flag"])
