@@ -689,13 +689,13 @@ def _response(visits: pd.DataFrame, group_order: list[str]) -> pd.DataFrame:
             "group": group,
             "week": int(week),
             "n_patients": n,
-            "follicle_count_mean": _round(per_patient["follicle_count"].mean(), 3),
-            "follicle_count_median": _round(per_patient["follicle_count"].median(), 3),
-            "delta_follicle_count_mean": _round(per_patient["delta_follicle_count"].mean(), 3),
-            "afc_mean": _round(per_patient["afc"].mean(), 3),
-            "max_follicle_mm_mean": _round(per_patient["max_follicle_mm"].mean(), 2),
+            "follicle_count_mean": _stat(per_patient["follicle_count"].mean(), 3),
+            "follicle_count_median": _stat(per_patient["follicle_count"].median(), 3),
+            "delta_follicle_count_mean": _stat(per_patient["delta_follicle_count"].mean(), 3),
+            "afc_mean": _stat(per_patient["afc"].mean(), 3),
+            "max_follicle_mm_mean": _stat(per_patient["max_follicle_mm"].mean(), 2),
             "patients_with_follicle_ge10mm": with_ge10,
-            "share_with_follicle_ge10mm": round(with_ge10 / known, 3) if known else math.nan,
+            "share_with_follicle_ge10mm": _stat(with_ge10 / known, 3) if known else math.nan,
         })  # fmt: skip
     return _frame(rows, "response")
 
@@ -885,5 +885,16 @@ def _round(value: float | None, decimals: int) -> float:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return math.nan
     return round(float(value), decimals)
+
+
+def _stat(value: float, decimals: int) -> float:
+    """A mean, median or share of ``response.csv`` rounded halves up as written (:func:`half_up`),
+    as a spreadsheet's ROUND does: means of two-decimal sizes end on a half often (5.625 mm gave
+    5.62 by ``round``, 5.63 in Excel); NaN stays NaN.
+
+    >>> _stat(5.625, 2), _stat(-0.0625, 3), _stat(2 / 3, 3), _stat(float("nan"), 2)
+    (5.63, -0.063, 0.667, nan)
+    """
+    return float(half_up(value, decimals)) if math.isfinite(value) else math.nan
 
 

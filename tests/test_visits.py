@@ -583,6 +583,13 @@ def test_a_patient_with_two_visits_in_one_week_weighs_as_one_in_the_response():
     assert r.loc[2, "delta_follicle_count_mean"] == 1.0  # (mean(3, 1) + 0) / 2
 
 
+def test_response_means_round_halves_up_as_a_spreadsheet_does():
+    """Means of two-decimal sizes end on a half often: 5.625 mm was given 5.62 (Python's round,
+    half to even on the float), where an analyst's spreadsheet ROUND gives 5.63."""
+    results = [result("a", [5.62]), result("b", [5.63], patient="P2")]
+    assert build_tables(results)["response"].iloc[0]["max_follicle_mm_mean"] == 5.63  # (5.62 + 5.63) / 2
+
+
 def test_week_rounding():
     assert [week_of(d) for d in (0, 6, 7, 13, 20, 21, 29, -7)] == [0, 0, 2, 2, 2, 4, 4, 0]
 
