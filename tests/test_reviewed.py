@@ -99,48 +99,20 @@ def test_a_long_decision_comment_is_wrapped_inside_the_reviewed_copy(tmp_path) -
     assert broken.shape[0] > short.shape[0]
 
 
-def test_a_decision_about_a_sweep_of_still_files_gets_a_reviewed_copy_of_every_file_showing_the_follicle(tmp_path) -> None:
+def test_a_decision_about_a_sweep_of_still_files_gets_a_reviewed_copy_of_every_file_showing_the_follicle(
+    tmp_path, monkeypatch,
+) -> None:
     """A follicle rejected in a sweep stored one file per frame left the SR and SEGs of every
     file showing it (series.named_by), but only the overlay of the file the tables name it by got
     a reviewed copy: the others (4 of the 5 rewritten on the seed-3 study) still showed it
     outlined, unmarked, in the report. Each such file's copy now marks it, naming the follicle
-    decided."""
-    import pandas as pd
-    from test_series import three_frames  # tests/ is on sys.path
-
-    from follicle_seg.report.overlay import layout_for
-    from follicle_seg.report.reviewed import reviewed_name, write_reviewed
-    from follicle_seg.review import Review
-    from follicle_seg.visits import build_tables
-
-    frames = three_frames()  # follicle A on s1, s2, s3, largest (named) on s2, its follicle 1
-    layout = layout_for(frames[0].record)
-    names = [f"P1_20260105_L_{r.record.sop_instance_uid}_f000.png" for r in frames]
-    for name in names:
-        Image.new("RGB", (layout.canvas_width, layout.top + layout.height + 44), (24, 24, 24)).save(tmp_path / name)
-    index = pd.DataFrame({"sop_instance_uid": ["s1", "s2", "s3"], "frame_index": [0, 0, 0], "file": names})
-    a = frames[1].follicles[0]
-    (tmp_path / "review.csv").write_text("decision,sop_instance_uid,follicle_id,centroid_row,centroid_col,reviewer\n"
-                                         f"not_follicle,s2,1,{a.best.centroid_row},{a.best.centroid_col},AB\n")  # fmt: skip
-    review = Review.read(tmp_path / "review.csv")
-    out = write_reviewed(tmp_path, index, frames, review, build_tables(frames, review=review))
-    assert list(out["file"]) == [reviewed_name(n) for n in names]
-    from follicle_seg.report.reviewed import _marks
-    from follicle_seg.series import named_in_sweeps
-
-    named = named_in_sweeps(frames)
-    assert [text for _, _, text in _marks(frames[0], review, named)] == ["1: not a follicle (AB), as follicle 1 of image ...s2"]
-    assert [text for _, _, text in _marks(frames[1], review, named)] == ["1: not a follicle (AB)"]
-
-
-def test_every_file_marked_for_a_sweep_decision_gives_the_ovary_visit_count_after_the_review(tmp_path, monkeypatch) -> None:
-    """Of a sweep stored one file per frame, only the file a decision names said the ovary-visit's
-    count after the review; the other files' copies marked the follicle with no count under it."""
+    decided, and says the ovary-visit's count after the review (only the named file's did)."""
     import pandas as pd
     from test_series import three_frames  # tests/ is on sys.path
 
     from follicle_seg.report import reviewed
     from follicle_seg.report.overlay import layout_for
+    from follicle_seg.report.reviewed import reviewed_name, write_reviewed
     from follicle_seg.review import Review
     from follicle_seg.visits import build_tables
 
@@ -158,10 +130,16 @@ def test_every_file_marked_for_a_sweep_decision_gives_the_ovary_visit_count_afte
     stamped = reviewed._stamped
     monkeypatch.setattr(reviewed, "_stamped", lambda source, result, marks, lines, side=None:
                         bands.setdefault(result.record.sop_instance_uid, lines) and stamped(source, result, marks, lines, side))
-    reviewed.write_reviewed(tmp_path, index, frames, review, build_tables(frames, review=review))
+    out = write_reviewed(tmp_path, index, frames, review, build_tables(frames, review=review))
+    assert list(out["file"]) == [reviewed_name(n) for n in names]
     counts = {uid: [line for line in lines if line.startswith("the ovary-visit counts")] for uid, lines in bands.items()}
     assert set(counts) == {"s1", "s2", "s3"}
     assert all(len(c) == 1 and c[0].startswith("the ovary-visit counts 2 after the review (3 as analysed)")
                for c in counts.values()), counts  # fmt: skip
     assert counts["s1"][0].endswith("this image giving it") and counts["s3"][0].endswith("image ...s1 giving it")
+    from follicle_seg.report.reviewed import _marks
+    from follicle_seg.series import named_in_sweeps
 
+    named = named_in_sweeps(frames)
+    assert [text for _, _, text in _marks(frames[0], review, named)] == ["1: not a follicle (AB), as follicle 1 of image ...s2"]
+    assert [text for _, _, text in _marks(frames[1], review, named)] == ["1: not a follicle (AB)"]
