@@ -85,14 +85,24 @@ def check_workers(client, options: RunOptions) -> None:
     except Exception as exc:  # noqa: BLE001 - a worker without follicle_seg, one lost meanwhile
         raise FollicleSegError(f"cannot tell what the Dask workers at {options.scheduler} analyse with "
                                f"({type(exc).__name__}: {brief(exc)}); install follicle_seg on every worker") from None  # fmt: skip
-    other = sorted((address, made) for address, made in theirs.items() if tuple(made) != here)
+    other = sorted((address, tuple(made)) for address, made in theirs.items() if tuple(made) != here)
     if other:
-        (address, (source, weights, network_def)), more = other[0], f" and {len(other) - 1} more" if len(other) > 1 else ""
+        (address, made), more = other[0], f" and {len(other) - 1} more" if len(other) > 1 else ""
         raise FollicleSegError(
-            f"the Dask worker {address}{more} analyses with follicle_seg source {source}, weights {weights}, network_def "
-            f"{network_def}; this run with source {here[0]}, weights {here[1]}, network_def {here[2]}: install the same "
-            "build and bundle on every worker"
+            f"the Dask worker {address}{more} analyses with follicle_seg {_said(made)}; this run with {_said(here)}: "
+            "install the same build and bundle on every worker"
         )
+
+
+def _said(made: tuple) -> str:
+    """What :func:`analysed_with` gave, in words; a field an older build's worker gives none of
+    (its ``network_def``) is ``unknown``.
+
+    >>> _said(("05ac", "0d9e"))
+    'source 05ac, weights 0d9e, network_def unknown'
+    """
+    return ", ".join(f"{name} {made[i] if i < len(made) else 'unknown'}"
+                     for i, name in enumerate(("source", "weights", "network_def")))  # fmt: skip
 
 
 def run_on_dask(todo: list[Input], options: RunOptions, on_result, on_frames=None) -> str:

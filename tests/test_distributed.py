@@ -186,3 +186,20 @@ def test_workers_of_a_scheduler_that_analyse_with_another_build_stop_the_run(tmp
         monkeypatch.setattr(distributed, "build_sha256", lambda: "0" * 64)  # the same build: the files are analysed
         distributed.run_on_dask([Input("a.dcm", "", None, None)], options, lambda i, r: results.append(r))
         assert [r.status for r in results] == ["ok"]
+
+
+def test_a_worker_of_a_build_before_network_def_stops_the_run_with_the_message(tmp_path):
+    """A worker left on the build before ``network_def`` joined the identity says its source and
+    weights only: the refusal unpacked three fields and stopped with a ValueError traceback."""
+    from follicle_seg.errors import FollicleSegError
+
+    class Client:  # (client.run runs the worker's own analysed_with)
+        def run(self, fn, options):
+            return {"tcp://10.0.0.2:4000": ("1" * 16, "2" * 16)}
+
+    options = RunOptions(out=tmp_path / "out", executor="dask", scheduler="tcp://10.0.0.1:8786")
+    with pytest.raises(FollicleSegError, match=r"^the Dask worker tcp://10.0.0.2:4000 analyses with follicle_seg "
+                                               r"source 1{16}, weights 2{16}, network_def unknown; this run with "
+                                               r"source [0-9a-f]{16}, weights [0-9a-f]{16}, network_def [0-9a-f]{16}: "
+                                               r"install the same build and bundle on every worker$"):  # fmt: skip
+        distributed.check_workers(Client(), options)
