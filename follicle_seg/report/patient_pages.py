@@ -175,9 +175,9 @@ def _section(
 
 
 def _sizes(means: pd.Series) -> str:
-    """The counted follicles' mean diameters, largest first, as ``follicle_sizes_mm`` and the
-    overlays give them (:func:`~follicle_seg.visits.shown_mm`: two decimals where one would read
-    as another size class or AFC status).
+    """The counted follicles' mean diameters, largest first, as the overlays give them
+    (:func:`~follicle_seg.visits.shown_mm`: two decimals where one would read as another size
+    class or AFC status; ``follicle_sizes_mm`` keeps SPEC's one decimal, ``10.0`` for 9.99).
 
     >>> _sizes(pd.Series([7.0, 9.99, float("nan")]))
     '9.99;7.0'
