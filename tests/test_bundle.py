@@ -143,6 +143,26 @@ def test_an_inference_config_that_is_not_a_json_object_is_said_in_one_line(tmp_p
         load_network(weights)
 
 
+def test_weights_linked_from_elsewhere_are_built_by_their_own_bundles_network_def(tmp_path: Path) -> None:
+    """A weights file linked from outside its bundle is verified against its bundle's metadata and
+    named by its bundle's ``network_def`` in the analysis identity (both by the link's target), but
+    was built into the shipped architecture (the ``configs/`` beside the link's folder: none): the
+    run state said one network and the label maps came from another."""
+    from follicle_seg.model.metadata import network_def_sha256
+    from follicle_seg.model.paths import bundle_root_of
+
+    (tmp_path / "bundle").mkdir()
+    weights = _copy_bundle(tmp_path / "bundle")
+    config = json.loads((ROOT / "configs" / "inference.json").read_text())
+    config["network_def"]["adn_ordering"] = "ADN"
+    (tmp_path / "bundle" / "configs" / "inference.json").write_text(json.dumps(config))
+    (tmp_path / "elsewhere" / "models").mkdir(parents=True)
+    link = tmp_path / "elsewhere" / "models" / "model.pt"
+    link.symlink_to(weights)
+    assert network_def_sha256(bundle_root_of(link)) == network_def_sha256(tmp_path / "bundle") != network_def_sha256(ROOT)
+    assert repr(load_network(link)) == repr(load_network(weights)) != repr(load_network())
+
+
 def test_network_defs_round_trip_for_every_candidate() -> None:
     for name in CANDIDATES:
         built = network_from_def(network_def(name))

@@ -26,7 +26,7 @@ import torch
 from follicle_seg.errors import ModelError, brief
 from follicle_seg.filehash import file_sha256
 from follicle_seg.model.metadata import network_definition, verified_sha256
-from follicle_seg.model.paths import INFERENCE, METADATA, WEIGHTS, shipped_bundle_root
+from follicle_seg.model.paths import INFERENCE, METADATA, WEIGHTS, bundle_root_of, shipped_bundle_root
 from follicle_seg.model.network import build_network, candidate_of, network_from_def
 
 
@@ -112,7 +112,8 @@ def load_state_dict(weights: Path) -> dict[str, torch.Tensor]:
 def load_network(weights: Path | None = None) -> torch.nn.Module:
     """A bundle's network with verified weights, in eval mode on the CPU.
 
-    The architecture is the bundle's ``network_def`` (``configs/inference.json``); a weights file
+    The architecture is the ``network_def`` (``configs/inference.json``) of the bundle the file
+    (a link: its target) lies in, as its metadata and the analysis identity are; a weights file
     outside a bundle with one gets the shipped architecture.
 
     Parameters
@@ -121,7 +122,7 @@ def load_network(weights: Path | None = None) -> torch.nn.Module:
         ``models/model.pt`` of a bundle; ``None`` for the shipped bundle.
     """
     path = Path(weights) if weights is not None else shipped_bundle_root() / WEIGHTS
-    net = _bundle_network(path.parent.parent)
+    net = _bundle_network(bundle_root_of(path))
     try:
         net.load_state_dict(load_state_dict(path))
     except RuntimeError as exc:
