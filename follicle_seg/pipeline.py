@@ -44,7 +44,8 @@ from follicle_seg.io import discover
 from follicle_seg.io.discover import as_inputs
 from follicle_seg.isolation import WorkerPool
 from follicle_seg.memory import bound_caches
-from follicle_seg.model.metadata import verified_sha256
+from follicle_seg.model.metadata import network_definition, verified_sha256
+from follicle_seg.model.paths import bundle_root_of
 from follicle_seg.options import RunOptions, RunSummary, network_of, weights_of
 from follicle_seg.outdir import (exclusive, out_state, prepare_out, remove_outputs, remove_tables, remove_temporary,
                                  start_log, superseded, warnings_logged)
@@ -156,7 +157,9 @@ def _checked_run(inputs: str | Path | Iterable[str | Path], options: RunOptions,
 
 
 def _check_weights(weights: Path) -> None:
-    """``--weights``: a file of a bundle whose metadata holds its sha256 (checked again when loaded)."""
+    """``--weights``: a file of a bundle whose metadata holds its sha256 (checked again when loaded)
+    and whose ``configs/inference.json``, if any, can be read (its ``network_def`` is in the
+    analysis identity: :func:`~follicle_seg.options.network_of`)."""
     if weights.is_dir():
         inside = weights / "models" / "model.pt"
         hint = f"; give the bundle's weights file, {inside}" if inside.is_file() else ", not a weights file (models/model.pt of a bundle)"
@@ -165,6 +168,7 @@ def _check_weights(weights: Path) -> None:
         raise FollicleSegError(f"--weights {weights}: no such file")
     try:
         verified_sha256(weights)
+        network_definition(bundle_root_of(weights))
     except ModelError as exc:
         raise ModelError(f"--weights {exc}") from None
 

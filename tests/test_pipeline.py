@@ -519,8 +519,14 @@ def test_an_input_that_does_not_exist_or_an_option_that_cannot_be_used_stops_the
     (tmp_path / "loose").mkdir()
     loose = tmp_path / "loose" / "model.pt"
     loose.write_bytes(b"weights outside a bundle")
+    # a configs/inference.json that cannot be read: its network_def is in the analysis identity (it
+    # stopped the run once OUT was made, after --no-resume had emptied it)
+    unread = _bundle_of(tmp_path / "unread", b"weights of a bundle whose network_def cannot be read")
+    config = unread.parents[1] / "configs" / "inference.json"
+    config.write_text("{not json")
     for weights, message in ((tampered, f"error: --weights {tampered}: sha256 "),
-                             (loose, f"error: --weights {loose}: bundle metadata not found")):  # fmt: skip
+                             (loose, f"error: --weights {loose}: bundle metadata not found"),
+                             (unread, f"error: --weights {config}: not readable JSON")):  # fmt: skip
         result = CliRunner().invoke(app, ["run", str(good), "--weights", str(weights), "--out", str(tmp_path / "o")])
         assert result.exit_code == 2 and message in result.output, result.output
         assert not (tmp_path / "o").exists()
