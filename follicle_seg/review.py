@@ -592,7 +592,7 @@ def worksheet(
         {**_decided(d, review.applied.get(d.line)),
          "overlay": files.get((d.sop_instance_uid, review.frames[d.line]), "") if d.line in review.frames
          else first_overlay.get(d.sop_instance_uid, "")}
-        if d.line not in review.set_aside_lines else  # (its image's overlays are gone)
+        if d.line not in review.set_aside_lines else  # (a withdrawn image's overlays are gone; the why says why)
         {**_decided(d, review.set_aside_lines[d.line][0]), "why": review.set_aside_lines[d.line][1]}
         for d in (review.decisions if review else ()) if review is not None
     ]  # fmt: skip

@@ -468,7 +468,7 @@ def score_text(score: float) -> str:
     """A score in words for a reviewer (overlay, worksheet): two decimals, rounded down under
     :data:`MIN_FOLLICLE_SCORE` so a candidate that missed it never reads it.
 
-    >>> score_text(0.8996), score_text(0.956), score_text(0.57)
+    >>> score_text(0.899), score_text(0.956), score_text(0.57)
     ('0.89', '0.96', '0.57')
     """
     return f"{math.floor(round(score * 100, 6)) / 100:.2f}" if score < MIN_FOLLICLE_SCORE else f"{score:.2f}"
