@@ -93,3 +93,23 @@ def test_the_guides_commands_write_only_where_git_ignores():
 
     tracked = [f"{name}: {path}" for name, path in found if not ignored(path)]
     assert tracked == []
+
+
+def test_the_readme_command_table_names_only_options_its_commands_have():
+    # the table is what a new user reads first; each --option in a command's row is one of its
+    # command's (a renamed option left the README naming one `--help` does not show)
+    import typer
+
+    from follicle_seg.cli import app
+
+    commands = typer.main.get_command(app).commands
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = text.split("## Command line", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in table.splitlines() if line.startswith("| `follicle-seg ")]
+    assert len(rows) >= 6
+    unknown = []
+    for row in rows:
+        names = re.findall(r"follicle-seg (\w+)", row.split("|")[1])
+        known = {o for n in names for p in commands[n].params for o in (*p.opts, *p.secondary_opts)}
+        unknown += [f"{'/'.join(names)}: {o}" for o in re.findall(r"--[a-z][a-z-]*", row) if o not in known]
+    assert unknown == []
