@@ -4,7 +4,9 @@ tests/test_review.py."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from PIL import Image
+from scipy import ndimage
 
 
 def test_a_reviewed_copy_of_an_image_given_its_side_says_the_side_in_its_header(tmp_path) -> None:
@@ -143,3 +145,48 @@ def test_a_decision_about_a_sweep_of_still_files_gets_a_reviewed_copy_of_every_f
     named = named_in_sweeps(frames)
     assert [text for _, _, text in _marks(frames[0], review, named)] == ["1: not a follicle (AB), as follicle 1 of image ...s2"]
     assert [text for _, _, text in _marks(frames[1], review, named)] == ["1: not a follicle (AB)"]
+
+
+@pytest.mark.parametrize("decided", ["follicle", "not_follicle"])
+def test_a_reviewers_mark_covers_no_label_of_the_overlay(tmp_path, decided: str) -> None:
+    """The ring (and the cross) went round the centroid at half the longest diameter: beside a
+    follicle longer than wide it ran through the label the overlay had put next to it (the demo's
+    accepted ``2? 16.5 mm (18.4 x 14.7)`` read ``?? 16.5 mm``). The mark now keeps to the
+    follicle's box and 3 pixels round it, where the overlay places no label, under the candidate's
+    dashed outline."""
+    from test_overlay import REGION, _ellipse, _record  # tests/ is on sys.path
+
+    from follicle_seg.report.overlay import UNSURE_COLOUR, layout_for, render_overlay
+    from follicle_seg.report.reviewed import ACCEPTED, REJECTED, _stamped
+    from follicle_seg.tracking import KIND_UNSURE
+    from follicle_seg.types import Follicle, ImageResult, Section
+
+    record = _record(0.1)
+    shape = record.region_shape
+    grey = np.random.default_rng(2).integers(60, 140, shape).astype(np.uint8)
+    mask = _ellipse(shape, 80, 100, 30, 12)  # twice and a half as tall as wide
+    grey[mask] = 10
+    rows, cols = np.nonzero(mask)
+    section = Section(0, rows.mean() + REGION[1], cols.mean() + REGION[0], int(mask.sum()), 61.0, 25.0, 6.1, 2.5, None,
+                      0.75, (rows.min() + REGION[1], cols.min() + REGION[0], rows.max() + 1 + REGION[1], cols.max() + 1 + REGION[0]))  # fmt: skip
+    candidate = Follicle(1, record.sop_instance_uid, section, 1, None, None, KIND_UNSURE)
+    analysed = render_overlay(grey, ovary_mask=None, follicle_ids=np.zeros(shape, np.int32), follicles=[],
+                              record=record, frame_index=0, patient_label="P", unsure=[candidate],
+                              unsure_ids=np.where(mask, 1, 0).astype(np.int32))  # fmt: skip
+    source = tmp_path / "a_f000.png"
+    Image.fromarray(analysed).save(source)
+    result = ImageResult(record, record.path, "ok", unsure=(candidate,))
+    colour = ACCEPTED if decided == "follicle" else REJECTED
+    stamped = np.asarray(_stamped(source, result, [(candidate, colour, "1?: a follicle (AB)")], ["a line"]))
+    layout = layout_for(record)
+    area = slice(layout.top, layout.top + layout.height), slice(0, layout.width)
+    white, _ = ndimage.label((analysed[area] == 255).all(axis=2))  # the label's box (the image is 10-140 grey)
+    boxes = ndimage.find_objects(white)
+    assert boxes
+    changed = (stamped[: analysed.shape[0]] != analysed).any(axis=2)[area]
+    assert changed.sum() > 100  # the mark is drawn
+    for box in boxes:  # and covers no label (its box and the black line round it)
+        around = tuple(slice(max(0, s.start - 1), s.stop + 1) for s in box)
+        assert not changed[around].any()
+    dashes = (analysed == UNSURE_COLOUR).all(axis=2)  # nor the candidate's outline, drawn over it
+    assert dashes.sum() > 50 and (stamped[: analysed.shape[0]][dashes] == analysed[dashes]).all()

@@ -3,13 +3,13 @@
 An overlay is drawn when its image is analysed, from the network's result; a review (``review.csv``)
 changes the tables without analysing again, so the overlay no longer shows what the tables say.
 Each overlay of an image a decision is about gets a reviewed copy: the follicle said
-``not_follicle`` crossed out in red, the candidate said ``follicle`` ringed in green, each with
-its decision, and a band under the image listing the image's decisions, their reviewer and the
-ovary-visit's count before and after the review. The analysed overlay stays as it was (the
-evidence of the analysis); the report, the worksheet and the review gallery show the reviewed
-copy. The copies are drawn again whenever the tables are built (a copy whose picture is
-unchanged is left as it was, and with it its report thumbnail; those no decision is about any
-longer are removed), and removed with the review.
+``not_follicle`` crossed out in red, the candidate said ``follicle`` ringed in white (both within
+its box, clear of the labels: :func:`mark_box`), each with its decision, and a band under the
+image listing the image's decisions, their reviewer and the ovary-visit's count before and after
+the review. The analysed overlay stays as it was (the evidence of the analysis); the report, the
+worksheet and the review gallery show the reviewed copy. The copies are drawn again whenever the
+tables are built (a copy whose picture is unchanged is left as it was, and with it its report
+thumbnail; those no decision is about any longer are removed), and removed with the review.
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ import pandas as pd
 from PIL import Image, ImageDraw
 
 from follicle_seg.report.overlay_files import REVIEWED, write_overlay
-from follicle_seg.report.overlay import draw_title, layout_for, overlay_font, title
+from follicle_seg.report.overlay import UNSURE_COLOUR, Layout, draw_title, layout_for, overlay_font, title
 from follicle_seg.report.thumbnails import remove_stale
 from follicle_seg.review import CONFIRMED, FOLLICLE, NOT_FOLLICLE, SIDES, Review, uid_tail
 from follicle_seg.series import named_in_sweeps
-from follicle_seg.types import Follicle, ImageResult
+from follicle_seg.types import Follicle, ImageRecord, ImageResult, Section
 
 # apart from the size classes' outline colours (a green ring read as a 5-10 mm follicle): a
 # reviewer's marks are a white ring and a cross of white-edged red
@@ -195,14 +195,15 @@ def _stamped(source: Path, result: ImageResult, marks, lines: list[str], side: s
     if not record.other_panes:  # a dual display's panes are side by side: no single grid to mark on
         layout = layout_for(record)
         for f, colour, _ in marks:
-            y, x = layout.to_overlay(f.best.centroid_row, f.best.centroid_col, record)
-            r = max(6.0, max(f.best.d1_px, f.best.d2_px) / 2 * max(layout.scale_row, layout.scale_col) + 4)
+            x0, y0, x1, y1 = mark_box(f.best, layout, record)
             if colour == REJECTED:  # edged in white: apart from a >= 18 mm follicle's red outline
-                for fill, width in (((255, 255, 255), 8), (colour, 4)):
-                    for sx, sy in ((1, 1), (1, -1)):
-                        draw.line([(x - sx * r, y - sy * r), (x + sx * r, y + sy * r)], fill=fill, width=width)
+                for fill, width in (((255, 255, 255), 8), (colour, 4)):  # (a stroke's end reaches 3 px past it)
+                    draw.line([(x0 + 3, y0 + 3), (x1 - 3, y1 - 3)], fill=fill, width=width)
+                    draw.line([(x0 + 3, y1 - 3), (x1 - 3, y0 + 3)], fill=fill, width=width)
             else:
-                draw.ellipse([x - r, y - r, x + r, y + r], outline=colour, width=4)
+                draw.ellipse([x0, y0, x1, y1], outline=colour, width=3)
+        dashes = (np.asarray(overlay) == UNSURE_COLOUR).all(axis=2)  # a candidate's outline over its ring
+        image.paste(overlay, mask=Image.fromarray(dashes))
     y = overlay.height + _BAND_PAD_PX
     draw.text((8, y), "REVIEWED: the decisions of review.csv, which the tables give", font=overlay_font(14, bold=True),
               fill=(255, 255, 255))  # fmt: skip
@@ -210,6 +211,23 @@ def _stamped(source: Path, result: ImageResult, marks, lines: list[str], side: s
         y += _BAND_LINE_PX
         draw.text((8, y), text, font=font, fill=(255, 225, 225))
     return image
+
+
+def mark_box(section: Section, layout: Layout, record: ImageRecord) -> tuple[int, int, int, int]:
+    """Overlay pixels ``(x0, y0, x1, y1)``, inclusive, a reviewer's mark is drawn in: the section's
+    box on the overlay and 3 pixels round it, where no label of it lies (the overlay places each
+    label 4 pixels or more off its follicle's box). A ring of the longest diameter round the
+    centroid covered the number of a label beside a follicle longer than wide (``2? 16.5 mm`` read
+    ``?? 16.5 mm``). A section without a box (``bbox`` empty) takes its longest diameter's square."""
+    r0, c0, r1, c1 = section.bbox
+    if r1 <= r0 or c1 <= c0:
+        half = max(section.d1_px, section.d2_px) / 2
+        r0, c0 = round(section.centroid_row - half), round(section.centroid_col - half)
+        r1, c1 = round(section.centroid_row + half) + 1, round(section.centroid_col + half) + 1
+    top, left = layout.to_overlay(r0, c0, record)
+    bottom, right = layout.to_overlay(r1, c1, record)  # (the pixel after the box: its centre)
+    sr, sc = layout.scale_row, layout.scale_col
+    return (round(left - sc / 2) - 3, round(top - sr / 2) - 3, round(right - sc / 2) + 2, round(bottom - sr / 2) + 2)
 
 
 def wrapped(text: str, length: Callable[[str], float], room: float) -> list[str]:
