@@ -121,6 +121,7 @@ class Review:
         self.decisions = tuple(decisions)
         self.applied: dict[int, OvaryKey] = {}
         self.frames: dict[int, int] = {}  # the frame a follicle line's follicle is drawn on, by line
+        self.kinds: dict[int, str] = {}  # a line about a candidate: its kind (unsure, tube), by line
         self._of_follicle: dict[tuple[str, int | None], Decision] = {}  # not_follicle and follicle lines
         self._confirmed: dict[OvaryKey, list[Decision]] = {}  # each of another count or images (:func:`_twin`)
         self._visits: dict[str, set[str]] = {}  # each patient's visit dates in the run (see place)
@@ -243,6 +244,8 @@ class Review:
             return None
         self.applied[d.line] = ovary
         self.frames[d.line] = f.best.frame_index
+        if f.kind:
+            self.kinds[d.line] = f.kind
         return d
 
     def said_of(self, f: Follicle, named: Mapping[tuple[str, int], Follicle] | None = None) -> Decision | None:
@@ -591,7 +594,8 @@ def worksheet(
     rows: list[dict[str, object]] = [  # a follicle line on the overlay of its follicle's frame
         {**_decided(d, review.applied.get(d.line)),
          "overlay": files.get((d.sop_instance_uid, review.frames[d.line]), "") if d.line in review.frames
-         else first_overlay.get(d.sop_instance_uid, "")}
+         else first_overlay.get(d.sop_instance_uid, ""),
+         "why": f"{CANDIDATE_WHY[review.kinds[d.line]]}: a candidate, decided" if d.line in review.kinds else ""}
         if d.line not in review.set_aside_lines else  # (a withdrawn image's overlays are gone; the why says why)
         {**_decided(d, review.set_aside_lines[d.line][0]), "why": review.set_aside_lines[d.line][1]}
         for d in (review.decisions if review else ()) if review is not None

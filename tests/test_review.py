@@ -118,6 +118,14 @@ def test_a_candidate_the_network_was_unsure_of_is_listed_and_a_reviewer_decides_
     review = _review(tmp_path, "follicle,,,,1.1,3,40,40,,AB,")
     sheet = worksheet(build_tables(flagged, review=review), review=review)
     assert sheet[(sheet.sop_instance_uid == "1.1") & (sheet.follicle_id == "3")].decision.tolist() == ["follicle"]
+    # and says it was a candidate: "To check" numbered it 3, not 3?, as if counted by the network
+    assert sheet.iloc[0].why == "network unsure: a candidate, decided"
+    from follicle_seg.report.pages import PatientLinks
+    from follicle_seg.report.review_sections import to_check
+
+    tables = build_tables(flagged, review=review)
+    page = to_check(sheet, tables["ovaries"], tmp_path, "overlays", PatientLinks({}, tables["ovaries"]))
+    assert "<b>3?</b>  &middot; follicle (AB)" in page
     # not a follicle: the count stays, the candidate is settled
     rejected = build_tables(_with_candidate(), review=_review(tmp_path, "not_follicle,,,,1.1,3,41,39,,AB,"))
     ov = rejected["ovaries"].iloc[0]
