@@ -703,3 +703,14 @@ def test_a_long_dose_group_name_stays_beside_its_own_row_of_the_group_plot(tmp_p
     for ax in rows:
         label, box = ax.yaxis.label.get_window_extent(), ax.get_window_extent()
         assert label.height <= box.height, ax.get_ylabel()
+
+
+def test_a_table_header_breaks_after_an_underscore_not_inside_a_word() -> None:
+    """``n_patients`` was broken ``n_patient|s`` in a narrow window (``overflow-wrap: anywhere``)."""
+    import pandas as pd
+
+    from follicle_seg.report.markup import table
+    from follicle_seg.report.pages import CSS
+
+    assert "<th>n_<wbr>patients</th><th>week</th>" in table(pd.DataFrame({"n_patients": [2], "week": [0]}), ["n_patients", "week"])
+    assert "anywhere" not in CSS

@@ -16,7 +16,9 @@ SIDE_NAMES = {"L": "Left", "R": "Right", "U": "Side unknown"}
 
 
 def table(df: pd.DataFrame, columns: list[str]) -> str:
-    head = "".join(f"<th>{esc(c)}</th>" for c in columns)
+    """``df``'s ``columns`` as an HTML table; a column name may break after its underscores
+    (``n_patients`` was broken ``n_patient|s`` in a narrow window)."""
+    head = "".join(f"<th>{esc(c).replace('_', '_<wbr>')}</th>" for c in columns)
     rows = []
     for _, r in df.iterrows():
         cells = []

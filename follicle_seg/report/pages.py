@@ -39,7 +39,7 @@ padding:8px 14px;min-width:120px}.card b{display:block;font-size:22px}
 .thumbs figure{margin:0;font-size:11px;color:#4a5562}.thumbs img{display:block;border:1px solid #ccd}
 img.figure{max-width:100%;height:auto}details{margin:6px 0}.wide{overflow-x:auto}
 .thumbs{margin-top:6px}.crops figure{width:120px}.crops img{width:120px;height:120px;object-fit:contain;background:#000}
-.wide th{overflow-wrap:anywhere;min-width:4em}@media print{.wide{overflow:visible}nav{display:none}}
+.wide th{overflow-wrap:break-word;min-width:4em}@media print{.wide{overflow:visible}nav{display:none}}
 :target{outline:2px solid #e0a800}
 """
 

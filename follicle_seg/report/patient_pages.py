@@ -180,9 +180,9 @@ def _sizes(means: pd.Series) -> str:
     class or AFC status; ``follicle_sizes_mm`` keeps SPEC's one decimal, ``10.0`` for 9.99).
 
     >>> _sizes(pd.Series([7.0, 9.99, float("nan")]))
-    '9.99;7.0'
+    '9.99; 7.0'
     """
-    return ";".join(shown_mm(float(d)) for d in sorted(means.dropna().astype(float), reverse=True))
+    return "; ".join(shown_mm(float(d)) for d in sorted(means.dropna().astype(float), reverse=True))
 
 
 def _side_cell(
