@@ -4,7 +4,7 @@ An overlay is drawn when its image is analysed, from the network's result; a rev
 changes the tables without analysing again, so the overlay no longer shows what the tables say.
 Each overlay of an image a decision is about gets a reviewed copy: the follicle said
 ``not_follicle`` crossed out in red, the candidate said ``follicle`` ringed in white (both within
-its box, clear of the labels: :func:`mark_box`), each with its decision, and a band under the
+its box, under the labels: :func:`mark_box`), each with its decision, and a band under the
 image listing the image's decisions, their reviewer and the ovary-visit's count before and after
 the review. The analysed overlay stays as it was (the evidence of the analysis); the report, the
 worksheet and the review gallery show the reviewed copy. The copies are drawn again whenever the
@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw
+from scipy import ndimage
 
 from follicle_seg.report.overlay_files import REVIEWED, write_overlay
 from follicle_seg.report.overlay import UNSURE_COLOUR, Layout, draw_title, layout_for, overlay_font, title
@@ -192,7 +193,7 @@ def _stamped(source: Path, result: ImageResult, marks, lines: list[str], side: s
     if side is not None and not record.other_panes:  # the header as the overlay draws it, the side the reviewer's
         said = {"L": "LEFT", "R": "RIGHT"}[side]
         draw_title(draw, *title(record, record.patient_id, f"{said} ovary (reviewed)"), clear_width=overlay.width)
-    if not record.other_panes:  # a dual display's panes are side by side: no single grid to mark on
+    if marks and not record.other_panes:  # a dual display's panes are side by side: no single grid to mark on
         layout = layout_for(record)
         for f, colour, _ in marks:
             x0, y0, x1, y1 = mark_box(f.best, layout, record)
@@ -202,8 +203,9 @@ def _stamped(source: Path, result: ImageResult, marks, lines: list[str], side: s
                     draw.line([(x0 + 3, y1 - 3), (x1 - 3, y0 + 3)], fill=fill, width=width)
             else:
                 draw.ellipse([x0, y0, x1, y1], outline=colour, width=3)
-        dashes = (np.asarray(overlay) == UNSURE_COLOUR).all(axis=2)  # a candidate's outline over its ring
-        image.paste(overlay, mask=Image.fromarray(dashes))
+        analysed = np.asarray(overlay)
+        kept = (analysed == UNSURE_COLOUR).all(axis=2) | _labels(analysed)  # a candidate's outline, the labels
+        image.paste(overlay, mask=Image.fromarray(kept))
     y = overlay.height + _BAND_PAD_PX
     draw.text((8, y), "REVIEWED: the decisions of review.csv, which the tables give", font=overlay_font(14, bold=True),
               fill=(255, 255, 255))  # fmt: skip
@@ -215,8 +217,9 @@ def _stamped(source: Path, result: ImageResult, marks, lines: list[str], side: s
 
 def mark_box(section: Section, layout: Layout, record: ImageRecord) -> tuple[int, int, int, int]:
     """Overlay pixels ``(x0, y0, x1, y1)``, inclusive, a reviewer's mark is drawn in: the section's
-    box on the overlay and 3 pixels round it, where no label of it lies (the overlay places each
-    label 4 pixels or more off its follicle's box). A ring of the longest diameter round the
+    box on the overlay and 3 pixels round it, where its label seldom lies (the overlay places it
+    4 pixels or more off the box, but where the canvas's edge pushes it back; the labels found
+    there are kept over the mark: :func:`_labels`). A ring of the longest diameter round the
     centroid covered the number of a label beside a follicle longer than wide (``2? 16.5 mm`` read
     ``?? 16.5 mm``). A section without a box (``bbox`` empty) takes its longest diameter's square."""
     r0, c0, r1, c1 = section.bbox
@@ -228,6 +231,22 @@ def mark_box(section: Section, layout: Layout, record: ImageRecord) -> tuple[int
     bottom, right = layout.to_overlay(r1, c1, record)  # (the pixel after the box: its centre)
     sr, sc = layout.scale_row, layout.scale_col
     return (round(left - sc / 2) - 3, round(top - sr / 2) - 3, round(right - sc / 2) + 2, round(bottom - sr / 2) + 2)
+
+
+def _labels(overlay: np.ndarray) -> np.ndarray:
+    """Where ``overlay`` has a label: each a white box in a black line, kept over a reviewer's mark.
+    A mark keeps to its follicle's box (:func:`mark_box`), but a label may lie there: its own,
+    pushed back against the canvas's edge, or another follicle's, in the empty corner of a
+    slanting follicle's box."""
+    white, black = (overlay == 255).all(axis=2), (overlay == 0).all(axis=2)
+    found = np.zeros(white.shape, bool)
+    for rows, cols in ndimage.find_objects(ndimage.label(white)[0]):
+        r0, c0, r1, c1 = rows.start - 1, cols.start - 1, rows.stop, cols.stop  # the black line round it
+        if r0 >= 0 and c0 >= 0 and r1 < white.shape[0] and c1 < white.shape[1] and all(
+            black[r0 : r1 + 1, c].all() for c in (c0, c1)
+        ) and all(black[r, c0 : c1 + 1].all() for r in (r0, r1)):
+            found[r0 : r1 + 1, c0 : c1 + 1] = True
+    return found
 
 
 def wrapped(text: str, length: Callable[[str], float], room: float) -> list[str]:
