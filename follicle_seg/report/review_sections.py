@@ -82,11 +82,12 @@ def to_check(sheet: pd.DataFrame, ovaries: pd.DataFrame, out_dir: Path, overlays
             number = f"{f.follicle_id}?" if unsure else f.follicle_id
             size = (f"{shown_mm(float(f.mean_diameter_mm))} mm" if f.mean_diameter_mm  # as the overlays show it
                     else "" if f.decision else "px")  # (a decided line gives no size)
-            where = "" if f.sop_instance_uid in counted_images else f" image {uid_tail(f.sop_instance_uid)}"
+            where = "" if f.sop_instance_uid in counted_images else f"image {uid_tail(f.sop_instance_uid)}"
             kind = "tube?" if f.why.startswith(CANDIDATE_WHY[KIND_TUBE]) else "unsure"
-            what = (kind if unsure else "counted" if f.counted == "true" else "") + where
+            what = kind if unsure else "counted" if f.counted == "true" else ""
             if f.decision:  # decided in review.csv: what the tables now hold
-                what = f"{f.decision.replace('_', ' ')} ({f.reviewer})" + where
+                what = f"{f.decision.replace('_', ' ')} ({f.reviewer})"
+            what = " ".join(part for part in (what, where) if part)
             crop = f"{overlays_dir}/{CROPS}/{crop_filename(analysed_name(f.overlay), int(f.follicle_id))}" if f.overlay else ""
             image = (f"<img src=\"{url('../' + crop)}\" loading=\"lazy\" alt=\"follicle {esc(number)}\">"
                      if crop and (out_dir / crop).is_file() else "<span class=muted>no crop</span>")  # fmt: skip
