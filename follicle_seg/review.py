@@ -18,9 +18,10 @@ analysed twice; the tables are rebuilt):
   side's ovary-visit before anything is counted, and ``images.csv`` gives the side decided.
 * ``confirmed``: ovary-visit ``patient_id, study_date, laterality`` was checked and its
   ``follicle_count`` (the count after the reviewer's ``not_follicle`` and ``follicle`` lines) is
-  right: it no longer ``needs_review``. With ``n_images`` (the worksheet prefills it) it is bound to
-  that many images too: an image of the ovary-visit analysed after it was checked (a file that
-  came late) is not confirmed unseen.
+  right: it no longer ``needs_review``. With ``n_images`` and ``images`` (the worksheet prefills
+  both; ``images`` is :func:`images_digest` of the ovary-visit's analysed images) it is bound to
+  those images too: an image of the ovary-visit analysed after it was checked (a file that came
+  late, in place of one withdrawn or not) is not confirmed unseen.
 
 An image whose every unsure candidate was decided no longer raises "low confidence", nor "tube
 through the sweep" once its every tube was: each flag goes with the last candidate raising it.
@@ -39,6 +40,7 @@ decision with its ovary-visit's count before and after the review.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
@@ -69,7 +71,7 @@ NEEDS = {
 }
 WORKSHEET_FILE = "review_worksheet.csv"
 WORKSHEET_COLUMNS = (
-    "decision", "reviewer", "comment", "patient_id", "study_date", "laterality", "follicle_count", "n_images",
+    "decision", "reviewer", "comment", "patient_id", "study_date", "laterality", "follicle_count", "n_images", "images",
     "sop_instance_uid", "follicle_id", "centroid_row", "centroid_col", "mean_diameter_mm", "counted", "overlay", "why",
 )  # fmt: skip
 #: How a candidate's line of the worksheet begins its ``why`` (a follicle's line has none), by its
@@ -111,6 +113,7 @@ class Decision:
     centroid: tuple[float, float] | None = None
     follicle_count: int | None = None
     n_images: int | None = None  # a confirmation's images (the worksheet's n_images), when given
+    images: str | None = None  # and which (the worksheet's images: :func:`images_digest`), when given
 
 
 class Review:
@@ -305,43 +308,52 @@ class Review:
             placed.setdefault(key, []).append(d)
         self._confirmed = placed
 
-    def confirmed(self, ovary: OvaryKey, follicle_count: int, n_images: int) -> bool:
+    def confirmed(self, ovary: OvaryKey, follicle_count: int, n_images: int, images: str) -> bool:
         """Whether a reviewer confirmed this ovary-visit at this count (after the follicle decisions)
-        and, when the line gives it, with this many images. Of several lines confirming it (each
-        at another count or images: one written before a rejection note withdrew an image, one
-        after), the one that fits applies and the others are set aside (:attr:`set_aside_lines`),
-        to apply when the ovary-visit is as they confirm it again; when none fits, each is a problem."""
+        and, when the line gives them, with this many images and these (``images``:
+        :func:`images_digest` of their UIDs). Of several lines confirming it (each at another count
+        or images: one written before a rejection note withdrew an image, one after), the one that
+        fits applies and the others are set aside (:attr:`set_aside_lines`), to apply when the
+        ovary-visit is as they confirm it again; when none fits, each is a problem."""
         lines = [d for d in self._confirmed.get(ovary, ()) if d.line not in self.set_aside_lines]
-        fits = next((d for d in lines if d.follicle_count == follicle_count and d.n_images in (None, n_images)), None)
+        fits = next((d for d in lines if d.follicle_count == follicle_count and _shows(d, n_images, images)), None)
         now = _state(follicle_count, n_images)
         for d in (d for d in lines if d is not fits):
             if fits is not None:
+                then = (f"counts {_state(d.follicle_count, d.n_images)}" if (d.follicle_count, d.n_images) !=
+                        (follicle_count, n_images) else f"has the images it confirms ({d.images})")  # fmt: skip
                 why = (f"{NOT_APPLIED_CONFIRMED}{fits.line} confirms {'/'.join(ovary)} as it now is ({now}); this line "
-                       f"applies when it counts {_state(d.follicle_count, d.n_images)} again")  # fmt: skip
+                       f"applies when it {then} again")  # fmt: skip
                 self.set_aside_lines[d.line] = (ovary, why)
             elif d.follicle_count != follicle_count:
                 self._problems[d.line] = (f"confirms {d.follicle_count} follicles but {'/'.join(ovary)} now counts "
                                           f"{follicle_count}: review it again")  # fmt: skip
-            else:
+            elif d.n_images not in (None, n_images):
                 self._problems[d.line] = (f"confirms {d.n_images} image(s) but {'/'.join(ovary)} now has {n_images} "
                                           "(analysed since it was checked): review it again")  # fmt: skip
+            else:
+                self._problems[d.line] = (f"confirms other images than {'/'.join(ovary)} now has (analysed since it "
+                                          "was checked): review it again")  # fmt: skip
         if fits is None:
             return False
         self.applied[fits.line] = ovary
         return True
 
-    def set_aside(self, withdrawn: Mapping[str, tuple[OvaryKey, str]], n_images: Mapping[OvaryKey, int]) -> None:
+    def set_aside(self, withdrawn: Mapping[str, tuple[OvaryKey, str]], images: Mapping[OvaryKey, tuple[int, str]]
+                  ) -> None:
         """Set aside the decisions about images a rejection note withdrew (``withdrawn``: each
         one's ovary-visit and ``images.csv`` reason, by SOP instance UID): a follicle or side line
         about one, and a confirmation of an ovary-visit that lost one (as :meth:`place` found it:
         its count and images are no longer those checked) but one giving the images it has now
-        (``n_images``, by ovary-visit: confirmed anew since the note). Not applied
+        (``images``, by ovary-visit: their number and :func:`images_digest`; confirmed anew since
+        the note). Not applied
         (:attr:`set_aside_lines` says why), they stay in ``review.csv`` and the worksheet, and
         apply again once the note is removed. Called after :meth:`place`, before :meth:`confirmed`."""
         of_visit = {ovary: reason for ovary, reason in withdrawn.values()}
         for ovary, lines in self._confirmed.items():
             for d in lines:
-                if ovary in of_visit and (d.n_images is None or d.n_images != n_images.get(ovary)):
+                if ovary in of_visit and ((d.n_images, d.images) == (None, None)
+                                          or not _shows(d, *images.get(ovary, (-1, "")))):
                     self.set_aside_lines[d.line] = (ovary, NOT_APPLIED + of_visit[ovary])
         for d in self.decisions:
             if d.decision != CONFIRMED and d.sop_instance_uid in withdrawn:
@@ -464,14 +476,34 @@ def content(d: Decision) -> tuple:
     rewrite it (``2025-04-18``, ``18/04/2025`` and ``04/18/2025`` alike: the year, and the other
     two numbers in either order)."""
     year, day = _date_parts(d.study_date) or ("", (d.study_date,))
-    return (d.decision, d.sop_instance_uid, d.follicle_id, d.patient_id, year, *day, d.laterality, d.follicle_count, d.n_images)
+    return (d.decision, d.sop_instance_uid, d.follicle_id, d.patient_id, year, *day, d.laterality, d.follicle_count,
+            d.n_images, d.images)  # fmt: skip
 
 
 def _twin(d: Decision, others: Iterable[Decision]) -> Decision | None:
     """The confirmation among ``others`` (of ``d``'s ovary-visit) that ``d`` repeats: one at its
     count and images, or at its count where either gives no images (both would fit one state)."""
     return next((o for o in others if o.follicle_count == d.follicle_count
-                 and (o.n_images == d.n_images or None in (o.n_images, d.n_images))), None)  # fmt: skip
+                 and (o.n_images == d.n_images or None in (o.n_images, d.n_images))
+                 and (o.images == d.images or None in (o.images, d.images))), None)  # fmt: skip
+
+
+def _shows(d: Decision, n_images: int, images: str) -> bool:
+    """Whether confirmation ``d`` fits an ovary-visit of ``n_images`` images whose
+    :func:`images_digest` is ``images`` (what it does not give, it fits)."""
+    return d.n_images in (None, n_images) and d.images in (None, images)
+
+
+def images_digest(uids: Iterable[str]) -> str:
+    """Which images an ovary-visit has, in 8 letters (a worksheet's ``images``): a digest of their
+    sorted SOP Instance UIDs. Letters, not hex digits: a spreadsheet reads ``01234567`` or
+    ``123e4567`` as a number and saves it changed.
+
+    >>> images_digest(["1.2", "1.1"]) == images_digest(["1.1", "1.2"]), len(images_digest([]))
+    (True, 8)
+    """
+    digest = hashlib.sha256("\n".join(sorted(uids)).encode()).digest()
+    return "".join(chr(ord("a") + b % 26) for b in digest[:8])
 
 
 def _state(follicle_count: int | None, n_images: int | None) -> str:
@@ -541,7 +573,8 @@ def _decision(path: Path, line: int, row: dict[str, str]) -> Decision:
         return Decision(line, decision, row["reviewer"], row.get("comment", ""), patient_id=row["patient_id"],
                         study_date=row["study_date"], laterality=row["laterality"].upper(),
                         follicle_count=_whole(row["follicle_count"]),
-                        n_images=_whole(row["n_images"]) if row.get("n_images") else None)  # fmt: skip
+                        n_images=_whole(row["n_images"]) if row.get("n_images") else None,
+                        images=row.get("images", "").lower() or None)  # fmt: skip
     except ValueError as exc:
         raise fail(f"not a number: {exc}") from None
 
@@ -552,8 +585,9 @@ def worksheet(
 ) -> pd.DataFrame:
     """``review_worksheet.csv``: the lines a reviewer decides, prefilled, ``decision`` empty.
 
-    For every ovary-visit that needs review, a line to confirm it (its ``follicle_count`` and ``n_images``, and
-    ``why`` it is flagged), then one line per follicle of its images (to mark ``not_follicle``:
+    For every ovary-visit that needs review, a line to confirm it (its ``follicle_count``,
+    ``n_images``, ``images``: :func:`images_digest` of its analysed images, and ``why`` it is
+    flagged), then one line per follicle of its images (to mark ``not_follicle``:
     image, follicle number, centroid, size, whether it is ``counted``, and the ``overlay`` it is
     drawn on when ``overlays`` gives the overlay files, columns ``sop_instance_uid, frame_index,
     file``): the counted ones first, then those of the other images (one of them gives the count
@@ -601,13 +635,14 @@ def worksheet(
         for d in (review.decisions if review else ()) if review is not None
     ]  # fmt: skip
     flagged = ovaries[ovaries["needs_review"].fillna(False).astype(bool)]
-    images = tables["images"]
-    unsided = images[(images["status"] == "ok") & (images["laterality"] == "U")].astype(str).groupby(key[:2])
+    analysed = tables["images"][tables["images"]["status"] == "ok"].astype(str)
+    digests = {k: images_digest(g["sop_instance_uid"]) for k, g in analysed.groupby(key)}
+    unsided = analysed[analysed["laterality"] == "U"].groupby(key[:2])
     for ov in flagged.itertuples():
         k = (str(ov.patient_id), str(ov.study_date), str(ov.laterality))
         place = dict(zip(key, k))
         rows.append({**place, "follicle_count": str(int(ov.follicle_count)), "n_images": str(int(ov.n_images)),
-                     "why": why.get(k, "")})  # fmt: skip
+                     "images": digests.get(k, ""), "why": why.get(k, "")})  # fmt: skip
         if k[2] == "U" and k[:2] in unsided.groups:  # each image: left or right?
             for uid in unsided.get_group(k[:2])["sop_instance_uid"]:
                 shown = f"overlays/{frames[uid]}" if frames and uid in frames else first_overlay.get(uid, "")
@@ -689,7 +724,8 @@ def _decided(d: Decision, ovary: OvaryKey | None) -> dict[str, object]:
     if d.decision == CONFIRMED:  # the ovary-visit as the tables name it (a date a spreadsheet rewrote, placed)
         place = ovary or (d.patient_id, d.study_date, d.laterality)
         return {**row, **dict(zip(("patient_id", "study_date", "laterality"), place)),
-                "follicle_count": str(d.follicle_count), "n_images": "" if d.n_images is None else str(d.n_images)}  # fmt: skip
+                "follicle_count": str(d.follicle_count), "n_images": "" if d.n_images is None else str(d.n_images),
+                "images": d.images or ""}  # fmt: skip
     if ovary is not None:
         row.update(zip(("patient_id", "study_date", "laterality"), ovary))
     row["sop_instance_uid"] = d.sop_instance_uid

@@ -49,7 +49,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import pandas as pd
 
 from follicle_seg.errors import printable
-from follicle_seg.review import Review, uid_tail
+from follicle_seg.review import Review, images_digest, uid_tail
 from follicle_seg.series import IMAGE_FLAGS, join_sweeps_with_stills
 from follicle_seg.studyday import days_between, on_study_day, study_days
 from follicle_seg.tracking import (
@@ -207,9 +207,9 @@ def build_tables(
     ovaries = _ovary_visits(results, review, analysed)
     by_note = _withdrawn_visits(dated, review)
     review.place([*(ov.key for ov in ovaries), *(ovary for ovary, _ in by_note.values())])
-    review.set_aside(by_note, {ov.key: ov.n_files for ov in ovaries})
+    review.set_aside(by_note, {ov.key: (ov.n_files, ov.digest) for ov in ovaries})
     for ov in ovaries:
-        ov.confirmed = review.confirmed(ov.key, len(ov.chosen.follicles), ov.n_files)
+        ov.confirmed = review.confirmed(ov.key, len(ov.chosen.follicles), ov.n_files, ov.digest)
     review.check_applied({r.record.sop_instance_uid for r in results if r.status == "ok" and r.record is not None})
     # a side scanned at other visits of the patient but not at this one (nor an image of unknown
     # side, flagged as such): the visit's totals are one ovary's, and its change from baseline
@@ -310,6 +310,7 @@ class _OvaryVisit:
     own_side_rejected: list[str] = field(default_factory=list)  # this side's files rejected or failed at this visit
     unsided_rejected: list[str] = field(default_factory=list)  # those of unknown side, of a visit without a "U" ovary-visit
     counted_before: str = ""  # the SOP UID of the image that gave the count as analysed ("" when a review moved images)
+    digest: str = ""  # which files: :func:`~follicle_seg.review.images_digest` of their SOP UIDs (the worksheet's images)
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -526,7 +527,8 @@ def _ovary_visits(
         members = {r.analysed_record().sop_instance_uid: frames for r, frames in pairs if frames}
         stills, sweeps = stills + sum(map(len, members.values())), sweeps + len(members)
         before = max(len(r.follicles) for r in joined) if analysed is None else analysed.get((p, d, side), 0)
-        ovary = _OvaryVisit(p, d, side, review.apply(joined, (p, d, side)), len(images), before, members)
+        ovary = _OvaryVisit(p, d, side, review.apply(joined, (p, d, side)), len(images), before, members,
+                            digest=images_digest(r.analysed_record().sop_instance_uid for r in images))
         if analysed is None:
             ovary.counted_before = counted_image(joined).analysed_record().sop_instance_uid
         ovaries.append(ovary)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import shutil
 import subprocess
 import sys
@@ -985,6 +986,47 @@ def test_an_ovary_visit_whose_confirmation_a_note_set_aside_is_confirmed_anew_on
     with pytest.raises(ReviewError, match=r"2 lines cannot be applied: line 2: confirmed: confirms 2 image\(s\) but "
                                           r"P1/2026-01-05/L now has 3 .*; line 3: confirmed: confirms 1 image\(s\)"):
         build_tables([first, second, late], review=Review.read(path))
+
+
+def test_a_confirmation_is_bound_to_which_images_were_checked_not_only_how_many(tmp_path: Path) -> None:
+    """Confirmed on the worksheet's line with images 1.1 and 1.2; then a note withdrew 1.2 and a file
+    1.3 came (its own unsure candidate): the same count, 2 images, and the confirmation applied
+    although nobody saw 1.3. The line gives the images' digest: set aside while the note stands, and
+    without a note (1.2 gone from the inputs, 1.3 come) refused as an n_images mismatch is."""
+    first, second = _two_images()
+    tables = build_tables([first, second])
+    sheet = worksheet(tables)
+    sheet.loc[0, ["decision", "reviewer"]] = ["confirmed", "AB"]
+    sheet.to_csv(tmp_path / REVIEW_FILE, index=False)
+    assert not build_tables([first, second], review=Review.read(tmp_path / REVIEW_FILE))["ovaries"]["needs_review"].any()
+    late = result("1.3", [5.0], flags=(FLAG_LOW_CONFIDENCE,))
+    review = Review.read(tmp_path / REVIEW_FILE)
+    tables = build_tables([first, _withdrawn(second), late], review=review)
+    why = f"not applied: its image {NOTE_REASON}"
+    assert review.set_aside_lines == {2: (("P1", "2026-01-05", "L"), why)} and tables["review_log"].empty
+    assert tables["ovaries"][["n_images", "needs_review"]].values.tolist() == [[2, True]]
+    with pytest.raises(ReviewError, match=r"line 2: confirmed: confirms other images than P1/2026-01-05/L now has "
+                                          r"\(analysed since it was checked\): review it again"):
+        build_tables([first, late], review=Review.read(tmp_path / REVIEW_FILE))
+    # 8 letters (never read as a number by a spreadsheet), of the images whichever order they came in
+    assert re.fullmatch("[a-z]{8}", sheet.loc[0, "images"])
+    assert worksheet(build_tables([second, first])).loc[0, "images"] == sheet.loc[0, "images"]
+    assert worksheet(build_tables([first, late])).loc[0, "images"] != sheet.loc[0, "images"]
+    # confirmed anew with 1.3: the line that fits applies, the other waits for its images, saying so
+    again = worksheet(tables, review=review).iloc[1]
+    assert again[["decision", "n_images"]].tolist() == ["", "2"] and again["images"] != sheet.loc[0, "images"]
+    decided = pd.concat([sheet.iloc[:1], again.to_frame().T.assign(decision="confirmed", reviewer="CD")])
+    decided.to_csv(tmp_path / REVIEW_FILE, index=False)
+    review = Review.read(tmp_path / REVIEW_FILE)
+    tables = build_tables([first, late], review=review)
+    assert tables["review_log"][["line", "reviewer"]].values.tolist() == [[3, "CD"]]
+    assert review.set_aside_lines == {2: (("P1", "2026-01-05", "L"), (
+        "not applied: line 3 confirms P1/2026-01-05/L as it now is (3 follicles in 2 images); this line applies "
+        f"when it has the images it confirms ({sheet.loc[0, 'images']}) again"))}
+    # a line without the digest (hand-written, or from an older worksheet) is bound as before
+    sheet.loc[0, "images"] = ""
+    sheet.to_csv(tmp_path / REVIEW_FILE, index=False)
+    assert not build_tables([first, late], review=Review.read(tmp_path / REVIEW_FILE))["ovaries"]["needs_review"].any()
 
 
 @pytest.mark.parametrize("n_images", ["2", ""])
