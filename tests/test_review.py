@@ -128,6 +128,10 @@ def test_a_candidate_the_network_was_unsure_of_is_listed_and_a_reviewer_decides_
     page = to_check(sheet, tables["ovaries"], tmp_path, "overlays", PatientLinks({}, tables["ovaries"]))
     assert "<b>3?</b>  &middot; follicle (AB)" in page
     assert "&middot; image ...1.2</figure>" in page and "&middot;  " not in page  # another image's: one space
+    from follicle_seg.report.review_sections import review_log
+
+    log = review_log(tables["review_log"], {}, "overlays", PatientLinks({}, tables["ovaries"]), sheet)
+    assert "image ...1.1 #3?</td>" in log  # numbered as the overlay and "To check" number it
     # not a follicle: the count stays, the candidate is settled
     rejected = build_tables(_with_candidate(), review=_review(tmp_path, "not_follicle,,,,1.1,3,41,39,,AB,"))
     ov = rejected["ovaries"].iloc[0]
