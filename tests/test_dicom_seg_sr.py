@@ -1099,6 +1099,20 @@ def test_a_follicle_rejected_in_a_sweep_of_single_frame_files_leaves_the_sr_and_
         assert not follicles[30:50, 30:52].any() and follicles[55:70, 80:95].all()
 
 
+def _reviewed_twice(tmp_path: Path, store):
+    """The sample still of :func:`_reviewed_still` reviewed twice (follicle 1 rejected, then 1
+    and 2), noted in ``store``: the image, its SEG and SR paths, and the SR UIDs (the network's,
+    the first review's, the second's)."""
+    from follicle_seg.report.reviewed_sr import write_reviewed_srs
+
+    result, seg, sr = _reviewed_still(tmp_path)
+    uids = [pydicom.dcmread(sr).SOPInstanceUID]
+    for rejected in ((1,), (1, 2)):
+        write_reviewed_srs(tmp_path, [result], _rejecting(result, *rejected), store, places={})
+        uids.append(pydicom.dcmread(sr).SOPInstanceUID)
+    return result, seg, sr, tuple(uids)
+
+
 def test_a_reviewed_sr_names_every_sr_written_for_its_image_though_the_networks_was_given_back_between(
     tmp_path: Path,
 ) -> None:
@@ -1112,15 +1126,10 @@ def test_a_reviewed_sr_names_every_sr_written_for_its_image_though_the_networks_
     from follicle_seg.review import Review
     from follicle_seg.state import StateStore
 
-    result, seg, sr = _reviewed_still(tmp_path)
-    uid = result.record.sop_instance_uid
-    network = pydicom.dcmread(sr).SOPInstanceUID
     store = StateStore(tmp_path / "state.sqlite")
     try:
-        write_reviewed_srs(tmp_path, [result], _rejecting(result, 1), store, places={})
-        first = pydicom.dcmread(sr).SOPInstanceUID
-        write_reviewed_srs(tmp_path, [result], _rejecting(result, 1, 2), store, places={})
-        second = pydicom.dcmread(sr).SOPInstanceUID
+        result, seg, sr, (network, first, second) = _reviewed_twice(tmp_path, store)
+        uid = result.record.sop_instance_uid
         assert write_reviewed_srs(tmp_path, [result], Review([]), store, places={}) == (1, [])
         assert pydicom.dcmread(sr).SOPInstanceUID == network and _predecessors(sr) == []  # the network's back
         assert write_reviewed_srs(tmp_path, [result], _rejecting(result, 1), store, places={}) == (1, [])
@@ -1145,16 +1154,11 @@ def test_an_sr_written_as_reviewed_before_its_run_state_notes_is_written_again_t
     from follicle_seg.report.reviewed_sr import REVIEWED_SR, SRS_WRITTEN, write_reviewed_srs
     from follicle_seg.state import StateStore
 
-    result, _, sr = _reviewed_still(tmp_path)
-    uid = result.record.sop_instance_uid
-    network = pydicom.dcmread(sr).SOPInstanceUID
     store = StateStore(tmp_path / "state.sqlite")
     try:
-        write_reviewed_srs(tmp_path, [result], _rejecting(result, 1), store, places={})
-        first = pydicom.dcmread(sr).SOPInstanceUID
-        write_reviewed_srs(tmp_path, [result], _rejecting(result, 1, 2), store, places={})
+        result, _, sr, (network, first, second) = _reviewed_twice(tmp_path, store)
+        uid = result.record.sop_instance_uid
         written = sr.read_bytes()
-        second = pydicom.dcmread(sr).SOPInstanceUID
         store.forget(REVIEWED_SR + uid)
         store.note(SRS_WRITTEN + uid, json.dumps(json.loads(store.noted(SRS_WRITTEN + uid))[:-1]))  # (stopped there)
         assert write_reviewed_srs(tmp_path, [result], _rejecting(result, 1, 2), store, places={}) == (1, [])

@@ -42,6 +42,15 @@ def uid_of(path: Path) -> str:
     return str(pydicom.dcmread(path, stop_before_pixels=True).SOPInstanceUID)
 
 
+def two_samples(tmp_path: Path, sub: str = "") -> Path:
+    """``tmp_path/in`` holding the left and right sample stills (and an empty folder ``sub``)."""
+    inputs = tmp_path / "in"
+    (inputs / sub).mkdir(parents=True)
+    for name in ("mono_left.dcm", "rgb_rle_right.dcm"):
+        shutil.copy(SAMPLES / name, inputs / name)
+    return inputs
+
+
 def test_a_rejection_note_is_read_as_one_and_a_key_object_of_interest_is_not(tmp_path):
     images = [SAMPLES / "mono_left.dcm", SAMPLES / "rgb_rle_right.dcm"]
     note = key_object_note(tmp_path / "note.dcm", images, codes.DCM.IncorrectModalityWorklistEntry)
@@ -59,10 +68,7 @@ def test_a_rejection_note_is_read_as_one_and_a_key_object_of_interest_is_not(tmp
 
 
 def test_header_pass_rejects_every_copy_of_a_listed_image_naming_the_note(tmp_path, caplog):
-    inputs = tmp_path / "in"
-    inputs.mkdir()
-    for name in ("mono_left.dcm", "rgb_rle_right.dcm"):
-        shutil.copy(SAMPLES / name, inputs / name)
+    inputs = two_samples(tmp_path)
     shutil.copy(SAMPLES / "mono_left.dcm", inputs / "z copy.dcm")
     note = key_object_note(inputs / "a note.dcm", [SAMPLES / "mono_left.dcm", SAMPLES / "palette_j2k_right.dcm"])
     paths = sorted(inputs.iterdir())
@@ -85,10 +91,7 @@ def test_header_pass_rejects_every_copy_of_a_listed_image_naming_the_note(tmp_pa
 
 
 def test_a_note_added_later_takes_its_image_out_of_the_tables_and_one_removed_gives_it_back(tmp_path):
-    inputs = tmp_path / "in"
-    inputs.mkdir()
-    for name in ("mono_left.dcm", "rgb_rle_right.dcm"):
-        shutil.copy(SAMPLES / name, inputs / name)
+    inputs = two_samples(tmp_path)
     out = tmp_path / "out"
     options = RunOptions(out=out, workers=1, report=False)
     run([inputs], options)
@@ -131,10 +134,7 @@ def test_a_note_added_later_takes_its_image_out_of_the_tables_and_one_removed_gi
 
 
 def test_decisions_about_a_withdrawn_image_are_set_aside_while_the_note_stands(tmp_path):
-    inputs = tmp_path / "in"
-    inputs.mkdir()
-    for name in ("mono_left.dcm", "rgb_rle_right.dcm"):
-        shutil.copy(SAMPLES / name, inputs / name)
+    inputs = two_samples(tmp_path)
     out = tmp_path / "out"
     options = RunOptions(out=out, workers=1, dicom=False, report=False, isolate=False)
     run([inputs], options)
@@ -182,10 +182,7 @@ def test_decisions_about_a_withdrawn_image_are_set_aside_while_the_note_stands(t
 
 
 def test_an_image_moved_and_withdrawn_in_one_run_leaves_no_output_behind(tmp_path):
-    inputs = tmp_path / "in"
-    (inputs / "sub").mkdir(parents=True)
-    for name in ("mono_left.dcm", "rgb_rle_right.dcm"):
-        shutil.copy(SAMPLES / name, inputs / name)
+    inputs = two_samples(tmp_path, "sub")
     out = tmp_path / "out"
     options = RunOptions(out=out, workers=1, report=False, isolate=False)
     run([inputs], options)
