@@ -4,7 +4,7 @@ An overlay is drawn when its image is analysed, from the network's result; a rev
 changes the tables without analysing again, so the overlay no longer shows what the tables say.
 Each overlay of an image a decision is about gets a reviewed copy: the follicle said
 ``not_follicle`` crossed out in red, the candidate said ``follicle`` ringed in white (both within
-its box, under the labels: :func:`mark_box`), each with its decision, and a band under the
+its box, under the labels: :func:`_mark_box`), each with its decision, and a band under the
 image listing the image's decisions, their reviewer and the ovary-visit's count before and after
 the review. The analysed overlay stays as it was (the evidence of the analysis); the report, the
 worksheet and the review gallery show the reviewed copy. The copies are drawn again whenever the
@@ -196,7 +196,7 @@ def _stamped(source: Path, result: ImageResult, marks, lines: list[str], side: s
     if marks and not record.other_panes:  # a dual display's panes are side by side: no single grid to mark on
         layout = layout_for(record)
         for f, colour, _ in marks:
-            x0, y0, x1, y1 = mark_box(f.best, layout, record)
+            x0, y0, x1, y1 = _mark_box(f.best, layout, record)
             if colour == REJECTED:  # edged in white: apart from a >= 18 mm follicle's red outline
                 for fill, width in (((255, 255, 255), 8), (colour, 4)):  # (a stroke's end reaches 3 px past it)
                     draw.line([(x0 + 3, y0 + 3), (x1 - 3, y1 - 3)], fill=fill, width=width)
@@ -215,7 +215,7 @@ def _stamped(source: Path, result: ImageResult, marks, lines: list[str], side: s
     return image
 
 
-def mark_box(section: Section, layout: Layout, record: ImageRecord) -> tuple[int, int, int, int]:
+def _mark_box(section: Section, layout: Layout, record: ImageRecord) -> tuple[int, int, int, int]:
     """Overlay pixels ``(x0, y0, x1, y1)``, inclusive, a reviewer's mark is drawn in: the section's
     box on the overlay and 3 pixels round it, where its label seldom lies (the overlay places it
     4 pixels or more off the box, but where the canvas's edge pushes it back; the labels found
@@ -235,7 +235,7 @@ def mark_box(section: Section, layout: Layout, record: ImageRecord) -> tuple[int
 
 def _labels(overlay: np.ndarray) -> np.ndarray:
     """Where ``overlay`` has a label: each a white box in a black line, kept over a reviewer's mark.
-    A mark keeps to its follicle's box (:func:`mark_box`), but a label may lie there: its own,
+    A mark keeps to its follicle's box (:func:`_mark_box`), but a label may lie there: its own,
     pushed back against the canvas's edge, or another follicle's, in the empty corner of a
     slanting follicle's box."""
     white, black = (overlay == 255).all(axis=2), (overlay == 0).all(axis=2)
