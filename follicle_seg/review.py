@@ -34,7 +34,8 @@ one that fits applies, the others are set aside: :meth:`Review.confirmed`); line
 nothing to apply to stop the tables with the file, and each line and its reason, the follicle and side lines first (a
 confirmation's count follows from them; a run analysed again with other weights numbers its
 follicles afresh: review it again). The SPEC tables keep their columns; ``review_log.csv`` lists every
-decision with its ovary-visit's count before and after the review.
+decision, what it is about (a reported follicle, a candidate, an image's side, an ovary-visit), with
+its ovary-visit's count before and after the review.
 """
 
 from __future__ import annotations
@@ -85,8 +86,12 @@ NOT_APPLIED = "not applied: its image "
 #: How the ``why`` of a confirmation begins (+ a line number) while another line of its
 #: ovary-visit confirms it as it now is (:meth:`Review.confirmed`).
 NOT_APPLIED_CONFIRMED = "not applied: line "
+#: What a ``review_log`` line's decision is about (its ``about``), besides a candidate (by its kind,
+#: ``candidates.csv``'s ``kind``: :data:`~follicle_seg.tracking.KIND_UNSURE`, ``KIND_TUBE``): a
+#: reported follicle (a ``follicles.csv`` row as analysed), an image's side, an ovary-visit's count.
+ABOUT_REPORTED, ABOUT_IMAGE, ABOUT_OVARY_VISIT = "reported", "image", "ovary_visit"
 LOG_COLUMNS = (
-    "line", "decision", "patient_id", "study_date", "laterality", "sop_instance_uid", "follicle_id", "frame_index",
+    "line", "decision", "about", "patient_id", "study_date", "laterality", "sop_instance_uid", "follicle_id", "frame_index",
     "reviewer", "comment", "count_before", "count_after", "counted_image_before", "counted_image_after",
 )  # fmt: skip
 
@@ -391,7 +396,9 @@ class Review:
     def log_table(
         self, counts: dict[OvaryKey, tuple[int, int, str, str]], sided_from: dict[str, int] | None = None
     ) -> pd.DataFrame:
-        """``review_log``: every decision applied (not those set aside), with its ovary-visit's count before and after the review
+        """``review_log``: every decision applied (not those set aside), what it is ``about`` (a
+        reported follicle, a candidate by its kind, an image's side, an ovary-visit's count:
+        :data:`ABOUT_REPORTED`), with its ovary-visit's count before and after the review
         and the image that gave each (a decision may move the count to another image of the same
         count, and with it the AFC and largest follicle: the counts alone hid it); a ``left`` /
         ``right`` line's count before is that of the ovary-visit its image was analysed in
@@ -403,8 +410,10 @@ class Review:
             before, after, image_before, image_after = counts[ovary]
             if d.decision in SIDES and sided_from and d.sop_instance_uid in sided_from:
                 before = sided_from[d.sop_instance_uid]
+            about = (ABOUT_OVARY_VISIT if d.decision == CONFIRMED else ABOUT_IMAGE if d.decision in SIDES
+                     else self.kinds.get(d.line, ABOUT_REPORTED))  # fmt: skip
             rows.append({
-                "line": d.line, "decision": d.decision, "patient_id": ovary[0], "study_date": ovary[1],
+                "line": d.line, "decision": d.decision, "about": about, "patient_id": ovary[0], "study_date": ovary[1],
                 "laterality": ovary[2], "sop_instance_uid": d.sop_instance_uid, "follicle_id": d.follicle_id,
                 "frame_index": self.frames.get(d.line),
                 "reviewer": d.reviewer, "comment": d.comment, "count_before": before, "count_after": after,

@@ -170,10 +170,10 @@ def _review_log(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
                                   & (tables["follicles"]["study_date"] == "2026-01-19")
                                   & (tables["follicles"]["laterality"] == "R")].iloc[0]  # fmt: skip
     rows = [
-        dict(line=2, decision="not_follicle", patient_id="P-high-1", study_date="2026-01-19", laterality="R",
+        dict(line=2, decision="not_follicle", about="reported", patient_id="P-high-1", study_date="2026-01-19", laterality="R",
              sop_instance_uid=flagged.sop_instance_uid, follicle_id=1, frame_index=0, reviewer="AB",
              comment="a vessel", count_before=2, count_after=2),
-        dict(line=3, decision="left", patient_id="P-low-1", study_date="2026-01-05", laterality="U",
+        dict(line=3, decision="left", about="image", patient_id="P-low-1", study_date="2026-01-05", laterality="U",
              sop_instance_uid="", follicle_id=None, frame_index=None, reviewer="AB", comment="",
              count_before=1, count_after=1),
     ]  # fmt: skip

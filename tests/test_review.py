@@ -73,6 +73,7 @@ def test_not_follicles_leave_the_count_and_the_largest_count_rule_picks_again(tm
     # and which image gave each: the count moved from image 1.1 to image 1.2
     assert set(zip(log["counted_image_before"], log["counted_image_after"])) == {("1.1", "1.2")}
     assert list(log["reviewer"]) == ["AB", "AB"] and log["comment"].iloc[0] == "bowel loop"
+    assert list(log["about"]) == ["reported", "reported"]  # follicles the network counted, not candidates
     assert "review_log" not in build_tables(_two_images())
 
 
@@ -113,7 +114,7 @@ def test_a_candidate_the_network_was_unsure_of_is_listed_and_a_reviewer_decides_
     fo = accepted["follicles"]
     assert list(fo.loc[fo.counted, "follicle_id"]) == [1, 2, 3] and accepted["candidates"].empty
     log = accepted["review_log"]
-    assert list(zip(log.decision, log.count_before, log.count_after)) == [("follicle", 2, 3)]
+    assert list(zip(log.decision, log.about, log.count_before, log.count_after)) == [("follicle", "unsure", 2, 3)]
     # still flagged for another reason, the next worksheet lists the accepted candidate once: its decision
     flagged = [replace(r, flags=(*r.flags, "network: unsure")) for r in _with_candidate()]
     review = _review(tmp_path, "follicle,,,,1.1,3,40,40,,AB,")
@@ -130,10 +131,11 @@ def test_a_candidate_the_network_was_unsure_of_is_listed_and_a_reviewer_decides_
     assert "&middot; image ...1.2</figure>" in page and "&middot;  " not in page  # another image's: one space
     from follicle_seg.report.review_sections import review_log
 
-    log = review_log(tables["review_log"], {}, "overlays", PatientLinks({}, tables["ovaries"]), sheet)
-    assert "image ...1.1 #3?</td>" in log  # numbered as the overlay and "To check" number it
+    log = review_log(tables["review_log"], {}, "overlays", PatientLinks({}, tables["ovaries"]))
+    assert "image ...1.1 #3?</td>" in log  # numbered as the overlay and "To check" number it (its about)
     # not a follicle: the count stays, the candidate is settled
     rejected = build_tables(_with_candidate(), review=_review(tmp_path, "not_follicle,,,,1.1,3,41,39,,AB,"))
+    assert rejected["review_log"]["about"].tolist() == ["unsure"]  # a candidate's, not a reported follicle's
     ov = rejected["ovaries"].iloc[0]
     assert ov["follicle_count"] == 2 and not ov["needs_review"] and rejected["candidates"].empty
     assert len(rejected["follicles"]) == 4
@@ -243,6 +245,7 @@ def test_a_reviewer_gives_an_image_of_unknown_side_its_side(tmp_path: Path) -> N
     assert tables["images"].set_index("sop_instance_uid")["laterality"].to_dict() == {"u1": "L", "u2": "R", "r1": "R"}
     log = tables["review_log"]
     assert log[["decision", "laterality", "sop_instance_uid"]].values.tolist() == [["left", "L", "u1"], ["right", "R", "u2"]]
+    assert log["about"].tolist() == ["image", "image"]
     # a side decision's count before is that of the side-unknown ovary-visit its image left (2)
     assert log[["count_before", "count_after"]].values.tolist() == [[2, 2], [2, 1]]
     again = worksheet(tables, review=review)  # the decided lines come first, with their ovary-visit
@@ -338,7 +341,8 @@ def test_a_run_applies_its_review_without_analysing_again_and_drops_it_when_remo
     assert not reviewed[reviewed.laterality == "U"].iloc[0].needs_review
     log = pd.read_csv(out / "review_log.csv")
     assert list(log.count_before) == [2, 2, 2] and list(log.count_after) == [1, 1, 2]
-    assert (out / "review_log.parquet").is_file()
+    assert list(log.about) == ["reported", "reported", "ovary_visit"]
+    assert pd.read_parquet(out / "review_log.parquet")["about"].tolist() == list(log.about)
     assert "decisions applied" in (out / "run.log").read_text()
     if CHECK_RUN.is_file():  # the counted rows still add up to the counts
         check = subprocess.run([sys.executable, str(CHECK_RUN), str(out)], capture_output=True, text=True)
@@ -596,7 +600,8 @@ def test_a_worksheet_read_and_saved_again_by_pandas_is_a_review(tmp_path: Path) 
     edited.to_csv(tmp_path / REVIEW_FILE, index=False)
     assert ",3.0," in (tmp_path / REVIEW_FILE).read_text()
     tables = build_tables(_with_candidate(), review=Review.read(tmp_path / REVIEW_FILE))
-    assert tables["review_log"][["decision", "count_after"]].values.tolist() == [["confirmed", 3], ["follicle", 3]]
+    assert tables["review_log"][["decision", "about", "count_after"]].values.tolist() == [
+        ["confirmed", "ovary_visit", 3], ["follicle", "unsure", 3]]
     assert not tables["ovaries"]["needs_review"].any()
     assert _review(tmp_path, "follicle,,,,1.1,3?,40,40,,AB,").decisions[0].follicle_id == 3
     with pytest.raises(ReviewError, match=r"line 2: not a number: a whole number expected, found '2.5'"):
@@ -797,6 +802,7 @@ def test_deciding_one_kind_of_candidate_settles_its_flag_only(tmp_path: Path, li
     reasons = tables["review_reasons"]
     assert list(reasons.loc[reasons.sop_instance_uid == "1.1", "flag"]) == [left]
     assert bool(tables["ovaries"].iloc[0]["needs_review"])
+    assert tables["review_log"]["about"].tolist() == [KIND_TUBE if left == FLAG_LOW_CONFIDENCE else KIND_UNSURE]
 
 
 def test_a_candidate_scoring_just_under_the_bound_is_unsure_in_every_table() -> None:

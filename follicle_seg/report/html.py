@@ -124,7 +124,7 @@ def write_report(
         shown = cast("dict[tuple[str, int | None], str]", dict(links))  # by frame, and an image's first (reviewed) one
         for uid, named in frames.items():
             shown[(uid, None)] = next((n for _, n in named if "/reviewed/" in f"/{n}"), named[0][1])
-        sections.append(review_log(tables["review_log"], shown, overlays_dir, patient_links, sheet))
+        sections.append(review_log(tables["review_log"], shown, overlays_dir, patient_links))
     sections.append(_patient_index(patients, tables["ovaries"], tables["images"], patient_links))
     sections.append(_rejected(tables["images"]))
     charts = write_patient_pages(report, patients, tables, Overlays(overlays_dir, links, frames, thumbs, sweeps),

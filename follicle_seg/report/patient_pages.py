@@ -43,7 +43,7 @@ from follicle_seg.report.pages import (
 )
 from follicle_seg.report.plots import group_label, plot_follicle_tracking
 from follicle_seg.report.thumbnails import remove_stale
-from follicle_seg.review import reasons_by_ovary, uid_tail
+from follicle_seg.review import CANDIDATE_WHY, reasons_by_ovary, uid_tail
 from follicle_seg.series import place_words, places
 from follicle_seg.tracking import frame_words
 from follicle_seg.visits import shown_mm
@@ -214,11 +214,12 @@ def _decisions(log: pd.DataFrame | None, patient_id: str) -> dict[tuple[str, str
     """The reviewer's decisions (``review_log.csv``) about each of the patient's ovary-visits, in
     words: the Reviewed list of the index links to the ovary-visit, which said nothing of them.
 
-    >>> log = pd.DataFrame({"patient_id": ["P1", "P1"], "study_date": ["2026-01-05"] * 2, "laterality": ["L"] * 2,
-    ...                     "decision": ["not_follicle", "confirmed"], "follicle_id": [2, None],
-    ...                     "sop_instance_uid": ["1.2.345678901", ""], "reviewer": ["RV", "RV"], "comment": ["", "ok"]})
-    >>> _decisions(log, "P1")
-    {('2026-01-05', 'L'): 'follicle 2 of image ...45678901 not a follicle (RV); count confirmed (RV: ok)'}
+    >>> log = pd.DataFrame({"patient_id": ["P1"] * 3, "study_date": ["2026-01-05"] * 3, "laterality": ["L"] * 3,
+    ...                     "decision": ["not_follicle", "follicle", "confirmed"], "follicle_id": [2, 4, None],
+    ...                     "about": ["reported", "unsure", "ovary_visit"], "sop_instance_uid": ["1.2.345678901"] * 2 + [""],
+    ...                     "reviewer": ["RV"] * 3, "comment": ["", "", "ok"]})
+    >>> _decisions(log, "P1")["2026-01-05", "L"].split("; ")
+    ['follicle 2 of image ...45678901 not a follicle (RV)', 'candidate 4? of image ...45678901 a follicle (RV)', 'count confirmed (RV: ok)']
     """
     if log is None or log.empty:
         return {}
@@ -228,7 +229,9 @@ def _decisions(log: pd.DataFrame | None, patient_id: str) -> dict[tuple[str, str
     for row in log[log["patient_id"].astype(str) == patient_id].itertuples():
         what = words.get(str(row.decision), str(row.decision))
         if present(row.follicle_id):
-            what = f"follicle {num(row.follicle_id, 0)} of image {uid_tail(row.sop_instance_uid)} {what}"
+            named = (f"candidate {num(row.follicle_id, 0)}?" if row.about in CANDIDATE_WHY  # as its overlay numbers it
+                     else f"follicle {num(row.follicle_id, 0)}")  # fmt: skip
+            what = f"{named} of image {uid_tail(row.sop_instance_uid)} {what}"
         elif str(row.decision) in ("left", "right"):
             what = f"image {uid_tail(row.sop_instance_uid)}: {what}"
         who = ": ".join(str(v) for v in (row.reviewer, row.comment) if present(v) and str(v))

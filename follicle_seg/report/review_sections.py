@@ -115,17 +115,11 @@ def to_check(sheet: pd.DataFrame, ovaries: pd.DataFrame, out_dir: Path, overlays
 
 def review_log(
     log: pd.DataFrame, overlays: dict[tuple[str, int | None], str], overlays_dir: str, links: PatientLinks,
-    sheet: pd.DataFrame | None = None,
 ) -> str:
     """The decisions the tables applied, each image named by its UID's tail and linked to its
     (reviewed) overlay, ``overlays``: file name inside ``overlays_dir`` by (SOP instance UID,
-    frame: the decided follicle's, or None for the image's first); a candidate numbered ``4?`` as
-    its overlay and "To check" number it (``sheet``, the worksheet, says which lines were candidates)."""
-    candidates: set[tuple[str, str]] = set()
-    if sheet is not None:
-        lines = _follicle_lines(sheet)
-        lines = lines[candidate_lines(lines)]
-        candidates = set(zip(lines["sop_instance_uid"].astype(str), lines["follicle_id"].astype(str)))
+    frame: the decided follicle's, or None for the image's first); a candidate (the log's
+    ``about``: its kind) numbered ``4?`` as its overlay and "To check" number it."""
     rows = []
     for r in log.itertuples():
         uid = "" if pd.isna(r.sop_instance_uid) else str(r.sop_instance_uid)
@@ -136,7 +130,7 @@ def review_log(
         else:
             what = esc(what)
         number = "" if pd.isna(r.follicle_id) else f" #{int(r.follicle_id)}"
-        number += "?" if number and (uid, str(int(r.follicle_id))) in candidates else ""
+        number += "?" if number and r.about in CANDIDATE_WHY else ""
         rows.append(
             f"<tr><td>{links.link(r.patient_id, r.study_date, r.laterality)}</td><td>{esc(r.study_date)}</td>"
             f"<td>{esc(SIDE_NAMES.get(str(r.laterality), r.laterality))}</td><td>{esc(r.decision)}</td>"
