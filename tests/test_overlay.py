@@ -611,6 +611,42 @@ def test_each_crop_is_tagged_with_its_own_number_and_points_at_its_follicle(tmp_
     assert crop[middle - 1 : middle + 2, -6:-2].min() > 200  # the tick on the right side, level with it
 
 
+def _tagged(crop: np.ndarray, centre: tuple[int, int]) -> np.ndarray:
+    out = crop.copy()
+    overlay_files.tag_crop(out, "12?", centre)
+    return out
+
+
+@pytest.mark.parametrize("centre", [(8, 120), (100, 6)])  # near the top: the left tick's row; the top tick's column
+def test_no_tick_covers_the_crops_own_tag(centre: tuple[int, int]) -> None:
+    """A follicle near the top of its region is near the top of its crop, its centre's row
+    crossing the tag: the left tick was drawn over the number."""
+    crop = np.full((200, 240, 3), 90, np.uint8)
+    tagged, far = _tagged(crop, centre), _tagged(crop, (100, 120))  # far: every tick off the tag
+    tag = (slice(0, overlay_files.CROP_TAG_PX + 2), slice(0, 60))
+    np.testing.assert_array_equal(tagged[tag], far[tag])
+    cy, cx = centre
+    assert tagged[cy, -4].min() == 255 and tagged[-4, cx].min() == 255  # the right and bottom ticks point at it
+
+
+def test_no_tick_covers_an_overlay_label_in_the_crop() -> None:
+    """The overlay's label of another follicle, cut by the crop's right side on the centre's row,
+    was struck through by the right tick; a bright echo (white, but no box) is still ticked over."""
+    from PIL import ImageDraw
+
+    image = Image.new("RGB", (480, 400), (90, 90, 90))
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((400, 185, 560, 212), fill=overlay.LABEL_FILL, outline=(0, 0, 0))  # as _draw_labels draws it
+    draw.text((404, 189), "2?  16.5 mm", font=overlay.overlay_font(17, bold=True), fill=(0, 0, 0))
+    draw.ellipse((228, 370, 252, 394), fill=(255, 255, 255))  # on the bottom tick's column
+    crop = np.asarray(image.resize((240, 200), Image.Resampling.BOX))  # a crop is shrunk by half at most
+    assert overlay_files.label_text(crop)[100, 220] and not overlay_files.label_text(crop)[190, 120]
+    tagged = _tagged(crop, (100, 120))
+    np.testing.assert_array_equal(tagged[90:110, 195:], crop[90:110, 195:])  # the label as it was: no tick
+    assert tagged[100, 4].min() == 255 and tagged[98, 4].max() == 0  # the left tick: white, edged black
+    assert tagged[196, 118].max() == 0  # the bottom one's black edge over the echo
+
+
 def test_the_labels_give_the_tables_sizes_and_the_header_the_ovary_on_its_frame(monkeypatch) -> None:
     """A reviewer reads the mean diameter the tables give (d1 x d2 after it, halves up as the
     report rounds), an unsure candidate's size beside its score (accepting it may make the visit's

@@ -89,6 +89,8 @@ TITLE_PX = 28  # the header's first line (patient, date, side)
 SWEEP_LINE_PX = 20  # a sweep's header has a third line: where its follicles are drawn
 FOOTER_PX = 44
 _FONT_PX = 17
+#: The fill of a follicle's label box (black outline, black text): the crops find the labels by it.
+LABEL_FILL = (255, 255, 255)
 _LABEL_PAD = 4
 _LEADER_MIN_PX = 10
 
@@ -675,7 +677,7 @@ def _draw_labels(
             for width, fill in ((4, (0, 0, 0)), (2, (255, 255, 255))):
                 draw.line((ex, ey + top, px, py + top), fill=fill, width=width)
     for by, bx, w, h, number, size, _ in placed:
-        draw.rectangle((bx, by + top, bx + w, by + h + top), fill=(255, 255, 255), outline=(0, 0, 0))
+        draw.rectangle((bx, by + top, bx + w, by + h + top), fill=LABEL_FILL, outline=(0, 0, 0))
         draw.text((bx + _LABEL_PAD, by + top + _LABEL_PAD), number, font=bold, fill=(0, 0, 0))
         nx = bx + _LABEL_PAD + int(draw.textlength(number, font=bold)) + 6
         draw.text((nx, by + top + _LABEL_PAD + 2), size, font=font, fill=(40, 40, 40))

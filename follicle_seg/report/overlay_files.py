@@ -14,9 +14,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 from PIL import Image, ImageDraw
+from scipy import ndimage
 
 from follicle_seg.atomic import atomic_write_bytes
-from follicle_seg.report.overlay import layout_for, overlay_font
+from follicle_seg.report.overlay import LABEL_FILL, layout_for, overlay_font
 from follicle_seg.types import Follicle, ImageRecord
 
 
@@ -138,7 +139,7 @@ def write_crops(folder: Path, overlay_name: str, rgb: np.ndarray, record: ImageR
     is on this frame, cut from its rendered overlay ``rgb`` (outline and label included), for the
     report's review gallery. The overlay's label often lies outside the crop, or another's inside
     it: each crop is tagged with its own number (``4``, a candidate ``4?``) in its top left corner,
-    and ticks on its four sides point at the follicle's centre.
+    and ticks on its sides point at the follicle's centre, none over the tag or a label.
     """
     layout = layout_for(record)
     s = max(layout.scale_row, layout.scale_col)  # output pixels to a source pixel, at most
@@ -166,26 +167,50 @@ def write_crops(folder: Path, overlay_name: str, rgb: np.ndarray, record: ImageR
 #: Height of a crop's number tag, pixels of the stored crop (the report shows crops at half size).
 CROP_TAG_PX = 30
 _TICK = 12
+_TICK_HALF = 3  # half a tick's width (5 px), and a pixel clear of what it must not cover
+#: The smallest label box a crop finds (:func:`label_text`): half a label's height, a crop of
+#: an overlay being scaled down by half at most.
+_LABEL_MIN_PX = 10
 
 
 def tag_crop(crop: np.ndarray, number: str, centre: tuple[int, int]) -> None:
     """Write ``number`` in a white box in the crop's top left corner and draw ticks on its four
-    sides at the row and column of ``centre`` (in place)."""
+    sides at the row and column of ``centre`` (in place); a tick that would cover the tag or a
+    label of the overlay (:func:`label_text`) is left out."""
+    text = label_text(crop)
     image = Image.fromarray(crop)
     draw = ImageDraw.Draw(image)
     font = overlay_font(CROP_TAG_PX - 8, bold=True)
     width = int(draw.textlength(number, font=font)) + 10
     draw.rectangle((0, 0, width, CROP_TAG_PX), fill=(255, 255, 255), outline=(0, 0, 0))
     draw.text((5, 3), number, font=font, fill=(0, 0, 0))
+    text[: CROP_TAG_PX + 1, : width + 1] = True
     cy, cx = centre
     h, w = crop.shape[:2]
-    ticks = [((0, cy), (_TICK, cy)), ((w - 1 - _TICK, cy), (w - 1, cy)), ((cx, h - 1 - _TICK), (cx, h - 1))]
-    if cx > width + 4:  # the top one, where the tag leaves room
-        ticks.append(((cx, 0), (cx, _TICK)))
-    for line in ticks:
+    ticks = [((0, cy), (_TICK, cy)), ((w - 1 - _TICK, cy), (w - 1, cy)), ((cx, 0), (cx, _TICK)),
+             ((cx, h - 1 - _TICK), (cx, h - 1))]  # fmt: skip
+    for (x0, y0), (x1, y1) in ticks:
+        if text[max(0, y0 - _TICK_HALF) : y1 + _TICK_HALF + 1, max(0, x0 - _TICK_HALF) : x1 + _TICK_HALF + 1].any():
+            continue
         for thickness, fill in ((5, (0, 0, 0)), (3, (255, 255, 255))):
-            draw.line(line, fill=fill, width=thickness)
+            draw.line(((x0, y0), (x1, y1)), fill=fill, width=thickness)
     crop[...] = np.asarray(image)
+
+
+def label_text(crop: np.ndarray) -> np.ndarray:
+    """Where an overlay's crop shows a label, text included: each area filled
+    :data:`~follicle_seg.report.overlay.LABEL_FILL` that is a rectangle once the text in it is
+    filled too (nine tenths of it at least, the crop cutting a letter or two) and at least
+    :data:`_LABEL_MIN_PX` high and wide. Bright echoes are seldom exactly that white, and never
+    so square: on the demo's overlays their areas fill 0.68 of their boxes at most, the labels 1.0."""
+    white = (crop[..., :3] == LABEL_FILL).all(axis=2)
+    labelled, _ = ndimage.label(white)
+    text = np.zeros(white.shape, bool)
+    for k, box in enumerate(ndimage.find_objects(labelled), start=1):
+        part = labelled[box] == k
+        if min(part.shape) >= _LABEL_MIN_PX and ndimage.binary_fill_holes(part).mean() >= 0.9:
+            text[box] = True
+    return text
 
 
 def write_image(path: Path, rgb: np.ndarray, ext: str = ".png", params: list[int] | None = None) -> Path:
