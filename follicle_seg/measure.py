@@ -163,6 +163,22 @@ def feret_chords(
     return _polygon_chords(corners * scale)[2] / scale
 
 
+def deepest_dent(outline: np.ndarray, corners: np.ndarray) -> float:
+    """How deep an outline dents into its convex hull: the largest distance from a point of
+    ``outline`` to the hull's boundary, ``corners`` the hull's corners in order (coordinates of
+    ``outline``); 0 for a convex outline. Where two touching follicles meet, their joined
+    outline dents in on both sides.
+
+    >>> square = np.array([[0, 0], [0, 4], [4, 4], [4, 0]], float)
+    >>> deepest_dent(np.vstack([square, [[1, 2]]]), square), deepest_dent(square, square)
+    (1.0, 0.0)
+    """
+    edges = np.roll(corners, -1, axis=0) - corners
+    offsets = outline[:, None, :] - corners[None, :, :]
+    cross = np.abs(edges[:, 0] * offsets[..., 1] - edges[:, 1] * offsets[..., 0])
+    return float((cross / np.hypot(edges[:, 0], edges[:, 1])).min(axis=1).max())
+
+
 def stored_score(mean_probability: float) -> float:
     """A mean probability as a section's score: rounded to :data:`SCORE_DECIMALS` decimals. The
     thresholds (0.90 reported, 0.60 a candidate) are applied to this value, so a follicle whose
@@ -229,12 +245,15 @@ def measure_mask(
     calibrated = spacing_row_mm is not None and spacing_col_mm is not None
     d1_mm: float | None
     d2_mm: float | None
+    dent_mm: float | None
     if calibrated:
         assert spacing_row_mm is not None and spacing_col_mm is not None  # (calibrated)
-        d1_mm, d2_mm = _polygon_feret(corners * np.array([spacing_row_mm, spacing_col_mm]))
+        scale = np.array([spacing_row_mm, spacing_col_mm])
+        d1_mm, d2_mm = _polygon_feret(corners * scale)
+        dent_mm = deepest_dent(outline * scale, corners * scale)
         area_mm2: float | None = rows.size * float(spacing_row_mm) * float(spacing_col_mm)
     else:
-        d1_mm = d2_mm = area_mm2 = None
+        d1_mm = d2_mm = area_mm2 = dent_mm = None
     score = stored_score(float(np.asarray(prob)[mask].mean())) if prob is not None else 1.0
     off_r, off_c = int(offset[0]), int(offset[1])
     return Section(
@@ -249,6 +268,8 @@ def measure_mask(
         area_mm2=area_mm2,
         score=score,
         bbox=(int(r0) + off_r, int(c0) + off_c, int(r1) + off_r, int(c1) + off_c),
+        dent_px=deepest_dent(outline, corners),
+        dent_mm=dent_mm,
     )
 
 

@@ -41,6 +41,7 @@ from follicle_seg.tracking import (
     FLAG_ELONGATED,
     FLAG_LOW_CONFIDENCE,
     FLAG_NO_OVARY_FOUND,
+    FLAG_NOTCHED,
     FLAG_OVARY_AT_EDGE,
     FLAG_SIDE_UNKNOWN,
     FLAG_TUBE,
@@ -58,7 +59,7 @@ MIN_REGION_OVERLAP = 0.9
 
 #: Flags a result derives from its whole image; a joined sweep derives them again.
 IMAGE_FLAGS = {FLAG_UNCALIBRATED, FLAG_SIDE_UNKNOWN, FLAG_NO_OVARY_FOUND, FLAG_LOW_CONFIDENCE, FLAG_AT_EDGE,
-               FLAG_OVARY_AT_EDGE, FLAG_ELONGATED, FLAG_TUBE}
+               FLAG_OVARY_AT_EDGE, FLAG_ELONGATED, FLAG_NOTCHED, FLAG_TUBE}
 
 
 def join_sweeps(results: Sequence[ImageResult]) -> list[ImageResult]:

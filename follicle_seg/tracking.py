@@ -101,6 +101,7 @@ FLAG_NO_PATIENT = "patient unknown"
 FLAG_AT_EDGE = "follicle at scan edge"
 FLAG_OVARY_AT_EDGE = "ovary at scan edge"
 FLAG_ELONGATED = "follicle elongated"
+FLAG_NOTCHED = "follicle notched"
 FLAG_TUBE = "tube through the sweep"
 FLAG_TURNS = "sweep turns back"
 #: A review candidate's kind (``Follicle.kind`` of ``ImageResult.unsure``, the ``kind`` column of
@@ -115,6 +116,15 @@ CANDIDATE_FLAGS = {KIND_UNSURE: FLAG_LOW_CONFIDENCE, KIND_TUBE: FLAG_TUBE}
 #: lengthwise does not (a 20 x 2.4 mm vessel reads mean 11.2 mm: a false 10 mm follicle).
 #: Set conservatively, not on real scans (counted follicles of the generated studies stay under 1.25).
 MAX_FOLLICLE_ELONGATION = 3.0
+#: A reported follicle whose largest section's outline dents into its convex hull this fraction of
+#: its half-width (d2 / 2) deep or more (:func:`dent_depth`), and ``MIN_DENT_PX`` pixels, is flagged:
+#: touching follicles the split left as one meet at such dents (two equal ones 1 radius apart:
+#: 0.13), a round or elliptic follicle has none. Measured with ``scripts/split_probe.py`` and on the
+#: generated studies (docs/measurement.md, "Review flags"): no counted follicle of seeds 123 and
+#: 456 but one, a 12.8 mm follicle joined to its neighbour's tip, reaches 0.1 and 1.5 pixels.
+MIN_DENT_FRACTION = 0.1
+#: The pixel staircase of a round or elliptic outline dents up to 0.9 pixel into its hull.
+MIN_DENT_PX = 1.5
 #: A sweep's track is a tube (:func:`is_tube`) when its sections stay at this fraction of its
 #: reference size over a length that an ellipsoid no longer than ``MAX_FOLLICLE_ELONGATION`` x its d1 cannot give.
 TUBE_PLATEAU = 0.85
@@ -141,6 +151,8 @@ FLAG_REASONS: dict[str, str] = {
     FLAG_AT_EDGE: "a follicle reaches the edge of the scan area: cut by it, it may be larger than measured",
     FLAG_ELONGATED: (f"a follicle is {MAX_FOLLICLE_ELONGATION:g} or more times as long as wide: a vessel or other "
                      "tube seen lengthwise, not a follicle?"),
+    FLAG_NOTCHED: ("a follicle's outline dents in as where touching follicles meet: two or more follicles "
+                   "measured as one?"),
     FLAG_TUBE: (f"a section stays near its full size over more of the sweep than the beam and a follicle at most "
                 f"{MAX_FOLLICLE_ELONGATION:g} times as long across it as wide show: a vessel crossing the sweep? "
                 "Not counted, listed as a candidate"),
@@ -382,15 +394,37 @@ def elongation(section: Section) -> float:
     return section.d1_px / max(section.d2_px, 1e-9)
 
 
+def dent_depth(section: Section) -> float:
+    """How deep a section's outline dents into its convex hull, over half its width (``d2 / 2``):
+    in mm where it has them (pixels may not be square), else in pixels.
+
+    >>> from follicle_seg.types import Section
+    >>> dent_depth(Section(0, 5, 5, 200, 30, 20, 6.0, 4.0, 20.0, dent_px=2.0, dent_mm=0.4))
+    0.2
+    """
+    if section.dent_mm is not None and section.d2_mm is not None:
+        return section.dent_mm / max(section.d2_mm / 2, 1e-9)
+    return section.dent_px / max(section.d2_px / 2, 1e-9)
+
+
+#: The flags a reported follicle raises on its own largest section (:func:`follicle_raises`).
+FOLLICLE_FLAGS = (FLAG_AT_EDGE, FLAG_ELONGATED, FLAG_NOTCHED)
+
+
 def follicle_raises(flag: str, best: Section) -> bool:
     """Whether a reported follicle measured on ``best`` raises ``flag``, :data:`FLAG_AT_EDGE`
-    (cut by the scan area's edge) or :data:`FLAG_ELONGATED`.
+    (cut by the scan area's edge), :data:`FLAG_ELONGATED` or :data:`FLAG_NOTCHED` (more than
+    one follicle?).
 
     >>> from follicle_seg.types import Section
     >>> follicle_raises(FLAG_ELONGATED, Section(0, 5, 5, 200, 30, 10, None, None, None))
     True
     """
-    return best.at_edge if flag == FLAG_AT_EDGE else elongation(best) >= MAX_FOLLICLE_ELONGATION
+    if flag == FLAG_AT_EDGE:
+        return best.at_edge
+    if flag == FLAG_NOTCHED:
+        return best.dent_px >= MIN_DENT_PX and dent_depth(best) >= MIN_DENT_FRACTION
+    return elongation(best) >= MAX_FOLLICLE_ELONGATION
 
 
 def is_tube(track: Track, frame_spacing: float | None) -> bool:
@@ -547,7 +581,9 @@ def summarise_image(
         ``"no ovary found"``,
         ``"side unknown"``, ``"follicle at scan edge"`` (a reported follicle's largest section
         reaches the scan area's edge), ``"ovary at scan edge"`` (the ovary's measured section
-        does: cut, or an outline run into the edge, its d1, d2 and volume are uncertain), then the network's frame flags (``FrameSegmentation.flags``) of
+        does: cut, or an outline run into the edge, its d1, d2 and volume are uncertain),
+        ``"follicle elongated"`` and ``"follicle notched"`` (a reported follicle's largest section:
+        :func:`follicle_raises`), then the network's frame flags (``FrameSegmentation.flags``) of
         the frames the results rest on: every frame of a still; in a sweep the frames of the
         counted follicles' tracks and the ovary's measured section (frames past the ovary at the
         ends of a sweep are expected to look empty and do not raise a flag).
@@ -617,18 +653,16 @@ def summarise_tracked(
         flags.append(FLAG_NO_OVARY_FOUND)
     if record.laterality not in ("L", "R"):
         flags.append(FLAG_SIDE_UNKNOWN)
-    cut = [i for i, t in enumerate(tracks, start=1) if follicle_raises(FLAG_AT_EDGE, t.best)]
-    if cut:
+    raised = {f: [i for i, t in enumerate(tracks, start=1) if follicle_raises(f, t.best)] for f in FOLLICLE_FLAGS}
+    if raised[FLAG_AT_EDGE]:
         flags.append(FLAG_AT_EDGE)
     if ovary is not None and ovary.at_edge:
         flags.append(FLAG_OVARY_AT_EDGE)
-    elongated = [i for i, t in enumerate(tracks, start=1) if follicle_raises(FLAG_ELONGATED, t.best)]
-    if elongated:
-        flags.append(FLAG_ELONGATED)
+    flags += [f for f in (FLAG_ELONGATED, FLAG_NOTCHED) if raised[f]]
     # the network's own flags, from the frames the results rest on
     frame_flags = still_flags.union(ovary_flags, *(t.flags for t in tracks))
     flags += sorted(frame_flags - set(flags))
-    where = [(FLAG_AT_EDGE, i, f"follicle {i}") for i in cut] + [(FLAG_ELONGATED, i, f"follicle {i}") for i in elongated]
+    where = [(f, i, f"follicle {i}") for f in FOLLICLE_FLAGS for i in raised[f]]
     if record.is_sweep:  # which follicle or frame of the sweep raised each network flag
         for i, t in enumerate(tracks, start=1):
             frames = frame_words(t.first_frame, t.last_frame)

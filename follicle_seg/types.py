@@ -202,6 +202,8 @@ class Section:
     score: float = 1.0  # mean network probability of the class inside the section
     bbox: tuple[int, int, int, int] = (0, 0, 0, 0)  # (min_row, min_col, max_row, max_col) exclusive max, source grid
     at_edge: bool = False  # reaches the edge of the scan area: cut by it, larger than measured
+    dent_px: float = 0.0  # how deep the outline dents into its convex hull (measure.deepest_dent)
+    dent_mm: float | None = None  # the same in mm (None uncalibrated)
 
     @property
     def mean_diameter_mm(self) -> float | None:

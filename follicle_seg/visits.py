@@ -55,8 +55,6 @@ from follicle_seg.studyday import days_between, on_study_day, study_days
 from follicle_seg.tracking import (
     CANDIDATE_FLAGS,
     DIAMETER_DECIMALS,
-    FLAG_AT_EDGE,
-    FLAG_ELONGATED,
     FLAG_LOW_CONFIDENCE,
     FLAG_NO_DATE,
     FLAG_NO_PATIENT,
@@ -64,6 +62,7 @@ from follicle_seg.tracking import (
     FLAG_SIDE_UNKNOWN,
     FLAG_TUBE,
     FLAG_UNCALIBRATED,
+    FOLLICLE_FLAGS,
     MAX_COUNT_DISAGREEMENT,
     ellipsoid_volume_ml,
     flag_reason,
@@ -392,7 +391,7 @@ class _OvaryVisit:
                 # undecided, as the overlays number them. Not for stills joined into a sweep: their
                 # numbers and frames are each still's own, the sweep's are not drawn anywhere
                 joined = rec.sop_instance_uid in self.stills
-                if joined and flag in (FLAG_AT_EDGE, FLAG_ELONGATED, FLAG_LOW_CONFIDENCE, FLAG_TUBE):
+                if joined and flag in (*FOLLICLE_FLAGS, FLAG_LOW_CONFIDENCE, FLAG_TUBE):
                     rows += self._joined_follicle_reasons(r, flag, where)
                     continue
                 kept = {0, *(f.follicle_id for f in r.follicles)}
@@ -430,7 +429,7 @@ class _OvaryVisit:
         return rows
 
     def _joined_follicle_reasons(self, r: ImageResult, flag: str, where: dict) -> list[dict]:
-        """The rows of a follicle flag (at the scan edge, elongated) or candidate flag (low
+        """The rows of a follicle flag (at the scan edge, elongated, notched) or candidate flag (low
         confidence, tube) of a sweep joined from stills: one per still holding the largest section
         of a follicle or candidate that raises it, with its number on that still's overlay (none
         when the reviewer decided them). A tube is a follicle its still, analysed alone, reported

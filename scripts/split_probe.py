@@ -11,6 +11,12 @@ on shapes whose truth is known, without the network.
   (a triangle or a square, 0-12 % overlap, any angle), the small gap between them the only
   tissue they enclose: how many come out as exactly their number of follicles.
 
+Each line also says how many of the masks raise a review flag on their follicles (``FLAGS``):
+a piece's own, measured as the pipeline measures a section, or the network's shape flag on the
+mask (``model.infer.ood_flags`` read on it as if it were the network's output): of the singles
+all of them false, of the rings and clusters those not split into their follicles (caught) and
+those that were.
+
 Example (about 20 s on the 2-core CPU)::
 
     python scripts/split_probe.py --seed 0
@@ -23,9 +29,14 @@ import argparse
 import numpy as np
 
 from follicle_seg.instances import follicle_instances
-from follicle_seg.types import FOLLICLE, OVARY
+from follicle_seg.measure import measure_mask
+from follicle_seg.model.infer import ood_flags
+from follicle_seg.tracking import FLAG_ELONGATED, FLAG_NOTCHED, follicle_raises
+from follicle_seg.types import FOLLICLE, NET_IMPLAUSIBLE_SHAPE, OVARY
 
 SPACING_MM = 0.2
+#: The review flags a follicle measured as one that is more may raise.
+FLAGS = (FLAG_NOTCHED, FLAG_ELONGATED, NET_IMPLAUSIBLE_SHAPE)
 
 
 def spotted_single(rng: np.random.Generator) -> np.ndarray:
@@ -76,9 +87,33 @@ def cluster(rng: np.random.Generator) -> tuple[np.ndarray, int]:
     return labels, k
 
 
-def n_follicles(labels: np.ndarray) -> int:
+def split(labels: np.ndarray) -> tuple[int, set[str]]:
+    """The number of follicles ``labels`` comes out as, and the flags of :data:`FLAGS` it raises."""
     ids = follicle_instances(labels, spacing_row_mm=SPACING_MM, spacing_col_mm=SPACING_MM, min_diameter_mm=1.0)
-    return int((np.bincount(ids.ravel())[1:] > 0).sum())
+    pieces = [ids == k for k in np.flatnonzero(np.bincount(ids.ravel())[1:]) + 1]
+    sections = [measure_mask(piece, SPACING_MM, SPACING_MM) for piece in pieces]
+    raised = {f for f in FLAGS[:2] for s in sections if follicle_raises(f, s)}
+    one_hot = np.eye(3, dtype=np.float32)[labels].transpose(2, 0, 1)  # (the network's 0.3 mm pixels read as 0.2)
+    return len(pieces), raised | (set(ood_flags(one_hot)) & {NET_IMPLAUSIBLE_SHAPE})
+
+
+def flagged(results: list[set[str]]) -> str:
+    """How many of some masks' flag sets hold a flag, and how many each flag.
+
+    >>> flagged([{FLAG_NOTCHED}, set(), {FLAG_NOTCHED, NET_IMPLAUSIBLE_SHAPE}])
+    '2 flagged (follicle notched 2, follicle elongated 0, network: follicle shape 1)'
+    """
+    each = ", ".join(f"{f} {sum(f in r for r in results)}" for f in FLAGS)
+    return f"{sum(bool(r) for r in results)} flagged ({each})"
+
+
+def counted(masks: list[tuple[np.ndarray, int]]) -> str:
+    """How many masks come out as their number of follicles, and the flags of those that do not
+    and of those that do."""
+    results = [(split(labels), k) for labels, k in masks]
+    wrong = [flags for (n, flags), k in results if n != k]
+    right = [flags for (n, flags), k in results if n == k]
+    return f"{len(right)} of {len(masks)}; of the other {len(wrong)}, {flagged(wrong)}; of those, {flagged(right)}"
 
 
 def main() -> None:
@@ -89,12 +124,11 @@ def main() -> None:
     parser.add_argument("--clusters", type=int, default=200)
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
-    cut = sum(n_follicles(spotted_single(rng)) > 1 for _ in range(args.singles))
-    print(f"spotted singles cut in pieces: {cut} of {args.singles}")
-    exact = sum(n_follicles(labels) == k for labels, k in (ring(rng) for _ in range(args.rings)))
-    print(f"rings split into their follicles: {exact} of {args.rings}")
-    exact = sum(n_follicles(labels) == k for labels, k in (cluster(rng) for _ in range(args.clusters)))
-    print(f"clusters split into their follicles: {exact} of {args.clusters}")
+    singles = [split(spotted_single(rng)) for _ in range(args.singles)]
+    cut = sum(n > 1 for n, _ in singles)
+    print(f"spotted singles cut in pieces: {cut} of {args.singles}; {flagged([flags for _, flags in singles])}")
+    print(f"rings split into their follicles: {counted([ring(rng) for _ in range(args.rings)])}")
+    print(f"clusters split into their follicles: {counted([cluster(rng) for _ in range(args.clusters)])}")
 
 
 if __name__ == "__main__":

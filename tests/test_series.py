@@ -278,3 +278,22 @@ def test_the_follicle_a_review_decides_for_each_still_is_the_one_the_tables_name
     assert named[("s1", 1)].sop_instance_uid == "s2" and named[("s4", 1)] is named[("s2", 1)]
     assert named[("t1", 1)].sop_instance_uid == "t2" and {k for k in named if k[0].startswith("t")} == {
         ("t1", 1), ("t1", 2), ("t2", 1), ("t3", 1), ("t3", 2)}
+
+
+def test_a_joined_sweeps_notched_follicle_names_the_still_it_is_measured_on():
+    """A follicle whose largest section, on still s3, dents in as two touching follicles do: the
+    reason names s3 and the follicle's number there, as for a follicle elongated. Follicle A's
+    section on s1, notched too and flagged there, is not its largest (s2's): the sweep raises nothing for it."""
+
+    def notched(f: Follicle) -> Follicle:
+        return replace(f, best=replace(f.best, dent_px=f.best.d2_px / 4, dent_mm=f.best.d2_mm / 4))
+
+    frames = three_frames()
+    s1, s3 = frames[0], frames[2]
+    frames[0] = replace(s1, follicles=(notched(s1.follicles[0]), s1.follicles[1]), flags=("follicle notched",))
+    frames[2] = replace(s3, follicles=(s3.follicles[0], notched(s3.follicles[1])))
+    reasons = build_tables(frames)["review_reasons"]
+    assert list(zip(reasons["sop_instance_uid"], reasons["flag"])) == [("s3", "follicle notched")]
+    assert reasons["reason"].iloc[0].endswith("(follicle 2)")
+    frames[2] = s3  # s1's own flag alone: not the sweep's
+    assert "follicle notched" not in join_sweeps(frames)[0].flags

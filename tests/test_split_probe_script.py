@@ -27,9 +27,24 @@ def test_an_evenly_spaced_ring_encloses_tissue_and_its_follicles_are_counted(mon
     monkeypatch.setattr(sys, "argv", ["split_probe.py", "--singles", "3", "--rings", "3", "--clusters", "2"])
     split_probe.main()
     out = capsys.readouterr().out.splitlines()
-    assert out[0].startswith("spotted singles cut in pieces: ") and out[0].endswith(" of 3")
-    assert out[1].startswith("rings split into their follicles: ") and out[1].endswith(" of 3")
-    assert out[2].startswith("clusters split into their follicles: ") and out[2].endswith(" of 2")
+    assert out[0].startswith("spotted singles cut in pieces: ") and " of 3; " in out[0] and " flagged (" in out[0]
+    assert out[1].startswith("rings split into their follicles: ") and " of 3; of the other " in out[1]
+    assert out[2].startswith("clusters split into their follicles: ") and " of 2; of the other " in out[2]
+
+
+def test_two_follicles_left_as_one_are_counted_with_the_flag_they_raise() -> None:
+    """Two 8 mm follicles one radius apart come out as one, notched; one of them alone is one,
+    unflagged."""
+    rr, cc = np.mgrid[:120, :160]
+    labels = np.full((120, 160), OVARY, np.uint8)
+    labels[(rr - 60) ** 2 + (cc - 70) ** 2 <= 400] = FOLLICLE
+    single = labels.copy()
+    labels[(rr - 60) ** 2 + (cc - 90) ** 2 <= 400] = FOLLICLE
+    assert split_probe.split(labels) == (1, {split_probe.FLAG_NOTCHED})
+    assert split_probe.split(single) == (1, set())
+    assert split_probe.counted([(labels, 2), (single, 1)]) == (
+        "1 of 2; of the other 1, 1 flagged (follicle notched 1, follicle elongated 0, network: follicle shape 0); "
+        "of those, 0 flagged (follicle notched 0, follicle elongated 0, network: follicle shape 0)")
 
 
 def test_a_cluster_is_three_or_four_follicles_that_touch() -> None:

@@ -20,6 +20,7 @@ from follicle_seg.tracking import (
     FLAG_ELONGATED,
     FLAG_LOW_CONFIDENCE,
     FLAG_NO_OVARY_FOUND,
+    FLAG_NOTCHED,
     FLAG_OVARY_AT_EDGE,
     FLAG_PANES_DIFFER,
     FLAG_REASONS,
@@ -792,6 +793,40 @@ def test_a_follicle_long_and_thin_as_a_vessel_flags_its_image():
     # the ellipse alone: no flag
     labels[(np.abs(rr - 40) < 6) & (np.abs(cc - 80) < 50)] = OVARY
     assert summarise_image(rec, [measure_frame(replace(seg, labels=labels))]).flags == ()
+
+
+def notched_segmentation(rec, follicle):
+    """The network's output for one follicle mask inside the ovary of :func:`frame`."""
+    labels = np.where(disc((60, 80), 55), OVARY, 0).astype(np.uint8)
+    labels[follicle] = FOLLICLE
+    return FrameSegmentation(rec, 0, labels, np.where(labels == FOLLICLE, 0.95, 0).astype(np.float32),
+                             (labels > 0).astype(np.float32))  # fmt: skip
+
+
+def test_two_touching_follicles_measured_as_one_flag_their_image():
+    """Two 8 mm follicles one radius apart meet at a neck too shallow to split (0.13 of their
+    radius) and read one 12 x 8 mm follicle, a false growth signal, unflagged; a round follicle
+    and one twice as long as wide, at any angle, are no sign."""
+    rec = record(spacing=(0.2, 0.2))
+    seg = notched_segmentation(rec, disc((60, 70), 20) | disc((60, 90), 20))
+    result = summarise_image(rec, [measure_frame(seg)])
+    assert len(result.follicles) == 1 and result.follicles[0].best.d1_mm == pytest.approx(12.0, abs=0.3)
+    assert result.flags == (FLAG_NOTCHED,) and result.flag_where == ((FLAG_NOTCHED, 1, "follicle 1"),)
+    tables = build_tables([result])
+    assert tables["ovaries"]["needs_review"].tolist() == [True]
+    assert tables["review_reasons"]["reason"].tolist() == [f"{FLAG_REASONS[FLAG_NOTCHED]} (follicle 1)"]
+    # uncalibrated: the pixels tell the same
+    plain = record(spacing=None)
+    assert FLAG_NOTCHED in summarise_image(plain, [measure_frame(replace(seg, record=plain))]).flags
+    # the stored result keeps what the flag was raised on
+    assert result_from_dict(result_to_dict(result)).follicles[0].best == result.follicles[0].best
+    rr, cc = np.mgrid[: SHAPE[0], : SHAPE[1]]
+    for angle in (0.0, 0.4, 1.1):
+        u = (rr - 60) * math.cos(angle) + (cc - 80) * math.sin(angle)
+        v = -(rr - 60) * math.sin(angle) + (cc - 80) * math.cos(angle)
+        for a, b in ((20, 20), (30, 15), (14, 7)):  # round, and ratio 2 of 12 x 6 and 5.6 x 2.8 mm
+            ellipse = (u / a) ** 2 + (v / b) ** 2 <= 1
+            assert summarise_image(rec, [measure_frame(notched_segmentation(rec, ellipse))]).flags == ()
 
 
 def test_image_without_any_ovary_is_flagged():
