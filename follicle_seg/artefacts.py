@@ -18,6 +18,7 @@ from scipy import ndimage as ndi
 from follicle_seg.analyse import FileAnalysis, KeyFrame
 from follicle_seg.io.dicom import frames_at
 from follicle_seg.outnames import mask_uid, seg_uid, sr_uid
+from follicle_seg.report.dicom_common import Source, read_source
 from follicle_seg.report.dicom_seg import write_seg
 from follicle_seg.report.dicom_sr import write_sr
 from follicle_seg.report.overlay import render_overlay, side_by_side
@@ -220,25 +221,28 @@ def write_dicom(
     assert record is not None
     folder = out / "dicom"
     folder.mkdir(parents=True, exist_ok=True)
+    source = read_source(record.path)  # once for its SEGs and SR
     for k in keys:
         if k.frame_index in result.key_frames:  # (not the unsure follicles' frames)
-            write_seg(record.path, embed(reported_labels(k), record), folder / seg_filename(record, k.frame_index),
+            write_seg(source, embed(reported_labels(k), record), folder / seg_filename(record, k.frame_index),
                       patient_id=record.patient_id, frame_index=k.frame_index, pseudonymised=pseudonymised,
                       network=network, laterality=record.laterality)  # fmt: skip
-    write_measurements(out, result, pseudonymised=pseudonymised, network=network, in_sweep=in_sweep)
+    write_measurements(out, result, pseudonymised=pseudonymised, network=network, in_sweep=in_sweep, source=source)
 
 
 def write_measurements(
     out: Path, result: ImageResult, *, pseudonymised: bool = False, network: Network | None = None,
     in_sweep: tuple[int, int] | None = None, verified_by: Sequence[str] = (), predecessors: Sequence[Dataset] = (),
+    source: Source | None = None,
 ) -> Path:
     """``dicom/<uid>_sr.dcm``, the SR of ``result`` drawn with its kept outlines (those of its
     follicles and ovary on its key frames and its follicles' frames), referring to a still's SEG
     (:func:`still_seg`); ``verified_by``: the reviewers whose decisions made ``result`` (the SR is
     then VERIFIED by them, :func:`~follicle_seg.report.dicom_sr.write_sr`), ``predecessors`` the SRs
-    it replaces."""
+    it replaces; ``source``: the image as :func:`~follicle_seg.report.dicom_common.read_source` read
+    it (else read here)."""
     record = result.analysed_record()
-    return write_sr(record.path, result, seg_path=still_seg(out, result), outlines=_drawn(result),
+    return write_sr(source or record.path, result, seg_path=still_seg(out, result), outlines=_drawn(result),
                     out_path=out / "dicom" / f"{record.sop_instance_uid}_sr.dcm", pseudonymised=pseudonymised,
                     network=network, in_sweep=in_sweep, verified_by=verified_by, predecessors=predecessors)  # fmt: skip
 

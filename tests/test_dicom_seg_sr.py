@@ -243,10 +243,10 @@ def test_the_seg_is_the_same_whatever_the_segment_masks_memory_layout(tmp_path: 
 
 def test_a_seg_reads_its_sources_header_only_not_the_cines_pixel_data(tmp_path: Path) -> None:
     """The view highdicom builds on is the header: the source's pixel data (a whole cine, read
-    once per key frame's SEG) stays deferred, unread."""
+    once for its SEGs and SR) stays deferred, unread."""
     from follicle_seg.report.dicom_common import US_IMAGE, header_view, read_source
 
-    source = read_source(_source(tmp_path / "cine.dcm", n_frames=4))
+    source = read_source(_source(tmp_path / "cine.dcm", n_frames=4)).header
     view = header_view(source, US_IMAGE)
     assert "PixelData" not in view and view.SOPClassUID == US_IMAGE
     assert source.get_item(0x7FE00010, keep_deferred=True).value is None  # deferred: never read

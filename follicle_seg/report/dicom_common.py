@@ -13,9 +13,11 @@ import hashlib
 import warnings
 from copy import deepcopy
 from pathlib import Path
+from typing import NamedTuple
 
 import highdicom as hd
 import pydicom
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.charset import convert_encodings, default_encoding, python_encoding
 from pydicom.multival import MultiValue
@@ -257,9 +259,19 @@ _REFERENCED = {"SOPClassUID": "(0008,0016)", "SOPInstanceUID": "(0008,0018)",
                "StudyInstanceUID": "(0020,000D)", "SeriesInstanceUID": "(0020,000E)"}  # fmt: skip
 
 
-def read_source(source_path: str | Path) -> Dataset:
-    """Read a source image with its pixel data left undecoded (only the header is needed), made
-    fit for highdicom: dates and times in the DICOM form (:data:`_DATES`, :data:`_TIMES`; one
+class Source(NamedTuple):
+    """A source image as :func:`read_source` read it, once for all the objects made of it."""
+
+    header: Dataset
+    """Its header, fit for highdicom; the objects share its elements (highdicom copies them by
+    reference), so they replace them, never set them (:func:`strip_identity`)."""
+    charset: str | MultiValue | None
+    """Its Specific Character Set as the file spells it (:func:`keep_source_charset`)."""
+
+
+def read_source(source_path: str | Path) -> Source:
+    """Read a source image with its pixel data left undecoded (only the header is needed), its
+    header made fit for highdicom: dates and times in the DICOM form (:data:`_DATES`, :data:`_TIMES`; one
     that is not a calendar day or time, ``20250231`` say, which ingestion reads past, empty), the
     patient's name, birth date and sex empty as the objects write them (:func:`strip_identity`:
     highdicom refused a birth date ``00000000`` or a sex ``W``), the Type 2 attributes it reads
@@ -291,12 +303,13 @@ def read_source(source_path: str | Path) -> Dataset:
     for keyword in _TYPE2:
         if keyword not in source:
             setattr(source, keyword, "")
-    if "SpecificCharacterSet" in source:  # (the text, not read yet, is then read in the term meant)
-        fit = fit_charset(source.SpecificCharacterSet)
+    charset = source.get("SpecificCharacterSet")
+    if charset is not None:  # (the text, not read yet, is then read in the term meant)
+        fit = fit_charset(charset)
         del source.SpecificCharacterSet
         if fit is not None:
             source.SpecificCharacterSet = fit
-    return source
+    return Source(source, charset)
 
 
 def fit_charset(charsets: str | MultiValue, *, spell_out: bool = True) -> str | list[str] | None:
@@ -405,8 +418,8 @@ def strip_identity(ds: Dataset, *, pseudonymised: bool = False) -> None:
     the source SOP instance.
     """
     for keyword in (*_BLANKED, *(_STUDY_BLANKED if pseudonymised else ())):
-        if keyword in ds:
-            setattr(ds, keyword, "")
+        if keyword in ds:  # a new element: this one may be the source's, which its other objects share
+            ds[keyword] = DataElement(ds[keyword].tag, ds[keyword].VR, "")
     for keyword in (*_REMOVED, *_PATIENT_REMOVED, *(_STUDY_REMOVED if pseudonymised else ())):
         ds.pop(keyword, None)
     if pseudonymised:
@@ -486,12 +499,11 @@ def declare_private_scheme(ds: Dataset) -> None:
     ds.CodingSchemeIdentificationSequence = pydicom.Sequence([item])
 
 
-def keep_source_charset(ds: Dataset, source_path: str | Path) -> None:
+def keep_source_charset(ds: Dataset, source: Source) -> None:
     r"""Give ``ds`` its source's character set as the source spells it, where :func:`read_source`
     spelt out an empty first value for highdicom: Orthanc read ``ISO 2022 IR 6\ISO 2022 IR 87``
     as another encoding and showed a Japanese name copied from the source garbled."""
-    original = read_dicom(Path(source_path), stop_before_pixels=True, specific_tags=["SpecificCharacterSet"]).get(
-        "SpecificCharacterSet")  # fmt: skip
+    original = source.charset
     written = ds.get("SpecificCharacterSet")  # (not when another was chosen: UTF-8 for a reviewer's name)
     if isinstance(original, MultiValue) and original and not original[0] and isinstance(written, MultiValue):
         ds.SpecificCharacterSet = list(original)

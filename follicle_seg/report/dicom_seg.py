@@ -42,6 +42,7 @@ from follicle_seg.report.dicom_common import (
     keep_source_charset,
     patient_key,
     read_source,
+    Source,
     refer_to_source,
     save_atomic,
     source_instance_number,
@@ -172,7 +173,7 @@ def build_seg(
 
 
 def write_seg(
-    source_path: str | Path, labels: np.ndarray, out_path: str | Path, *, patient_id: str | None = None,
+    source: str | Path | Source, labels: np.ndarray, out_path: str | Path, *, patient_id: str | None = None,
     frame_index: int = 0, pseudonymised: bool = False, network: Network | None = None,
     laterality: str | None = None, reviewed: bool = False,
 ) -> Path:
@@ -180,8 +181,9 @@ def write_seg(
 
     Parameters
     ----------
-    source_path
-        The source ultrasound DICOM file.
+    source
+        The source ultrasound DICOM file, or it as :func:`~follicle_seg.report.dicom_common.read_source`
+        read it (for all the objects of one file).
     labels
         Label map on the full source frame, ``(Rows, Columns)``, 0 background, 1 ovary,
         2 follicle.
@@ -213,11 +215,11 @@ def write_seg(
     ValueError
         See :func:`build_seg`.
     """
-    source = read_source(source_path)
+    source = source if isinstance(source, Source) else read_source(source)
     if patient_id is not None:
-        source.PatientID = patient_id
-    seg = build_seg(source, labels, frame_index, pseudonymised=pseudonymised, network=network, laterality=laterality,
-                    reviewed=reviewed)
-    keep_source_charset(seg, source_path)
+        source.header.PatientID = patient_id
+    seg = build_seg(source.header, labels, frame_index, pseudonymised=pseudonymised, network=network,
+                    laterality=laterality, reviewed=reviewed)
+    keep_source_charset(seg, source)
     return save_atomic(seg, Path(out_path))
 

@@ -75,6 +75,7 @@ from follicle_seg.report.dicom_common import (
     keep_source_charset,
     patient_key,
     read_source,
+    Source,
     refer_to_source,
     save_atomic,
     source_instance_number,
@@ -147,8 +148,11 @@ def build_sr(
     # an uncalibrated image's groups say why they hold no size (else read as sizes left out)
     uncalibrated = result.record is not None and not result.record.calibration.calibrated
     evaluations = [hd.sr.QualitativeEvaluation(CALIBRATION, UNCALIBRATED)] if uncalibrated else []
+    # built once: written in the groups and digested for the UID
+    measured = [_follicle_measurements(f) for f in result.follicles]
+    ovary_measured = _ovary_measurements(result, in_sweep is not None)
     groups: list[_Group] = []
-    for follicle in result.follicles:
+    for follicle, measurements in zip(result.follicles, measured):
         polygon = _find_outline(outlines, follicle.best.frame_index, follicle.follicle_id)
         groups.append(
             _group(
@@ -160,7 +164,7 @@ def build_sr(
                 finding=FOLLICLE_CODE,
                 site=site,
                 algorithm=algorithm,
-                measurements=_follicle_measurements(follicle),
+                measurements=measurements,
                 evaluations=evaluations,
                 frame=follicle.best.frame_index if multi_frame else None,
                 polygon=polygon,
@@ -182,7 +186,7 @@ def build_sr(
             finding=OVARY_CODE,
             site=site,
             algorithm=algorithm,
-            measurements=_ovary_measurements(result, in_sweep is not None),
+            measurements=ovary_measured,
             evaluations=evaluations + not_found,
             frame=ovary_frame if multi_frame else None,
             polygon=polygon,
@@ -203,7 +207,7 @@ def build_sr(
         imaging_measurements=groups,
     )
     evidence = [source] + ([seg] if seg is not None else [])
-    items = _digest_items(result, outlines, seg, in_sweep is not None) + ([in_sweep] if in_sweep else [])  # (a still's UID as it was)
+    items = _digest_items(result, measured, ovary_measured, outlines, seg) + ([in_sweep] if in_sweep else [])  # (a still's UID as it was)
     items += [(laterality, tuple(verified_by))] if verified_by else []  # (a side given in review changes no figure)
     patient = patient_key(source, pseudonymised)
     series = derived_series_uid("SR", source, patient)
@@ -237,20 +241,20 @@ def build_sr(
     return sr
 
 
-def write_sr(source_path: str | Path, result: ImageResult, *, seg_path: Path | None, out_path: str | Path,
+def write_sr(source: str | Path | Source, result: ImageResult, *, seg_path: Path | None, out_path: str | Path,
              outlines: Outlines, pseudonymised: bool = False, network: Network | None = None,
              in_sweep: tuple[int, int] | None = None, verified_by: Sequence[str] = (),
              predecessors: Sequence[Dataset] = ()) -> Path:
     """Write the TID 1500 measurement report of one analysed image (:func:`sr_dataset`, the SEG
     it refers to read from ``seg_path``) to ``out_path``, atomically, and return its path."""
-    seg = read_source(seg_path) if seg_path is not None else None
-    sr = sr_dataset(source_path, result, seg=seg, outlines=outlines, pseudonymised=pseudonymised, network=network,
+    seg = read_source(seg_path).header if seg_path is not None else None
+    sr = sr_dataset(source, result, seg=seg, outlines=outlines, pseudonymised=pseudonymised, network=network,
                     in_sweep=in_sweep, verified_by=verified_by, predecessors=predecessors)
     return save_atomic(sr, Path(out_path))
 
 
 def sr_dataset(
-    source_path: str | Path,
+    source: str | Path | Source,
     result: ImageResult,
     *,
     seg: Dataset | None,
@@ -265,8 +269,9 @@ def sr_dataset(
 
     Parameters
     ----------
-    source_path
-        The source ultrasound DICOM file (single or multi-frame).
+    source
+        The source ultrasound DICOM file (single or multi-frame), or it as
+        :func:`~follicle_seg.report.dicom_common.read_source` read it (for all the objects of one file).
     result
         The image's analysis (``status == "ok"``): its follicles and ovary section.
     seg
@@ -298,12 +303,12 @@ def sr_dataset(
         own, not A's again with another list; the last of them left out where it is this SR
         already (written by a run stopped before the run state noted it).
     """
-    source = read_source(source_path)
+    source = source if isinstance(source, Source) else read_source(source)
     if result.record is not None:  # the pseudonym of a --pseudonymize run, else the same PatientID
-        source.PatientID = result.record.patient_id
-    sr = build_sr(source, result, seg=seg, outlines=outlines, pseudonymised=pseudonymised, network=network,
+        source.header.PatientID = result.record.patient_id
+    sr = build_sr(source.header, result, seg=seg, outlines=outlines, pseudonymised=pseudonymised, network=network,
                   in_sweep=in_sweep, verified_by=verified_by, predecessors=predecessors)
-    keep_source_charset(sr, source_path)
+    keep_source_charset(sr, source)
     return sr
 
 
@@ -502,15 +507,18 @@ def _ovary_measurements(result: ImageResult, in_sweep: bool = False) -> list[hd.
     return found
 
 
-def _digest_items(result: ImageResult, outlines: Outlines, seg: Dataset | None, in_sweep: bool) -> list[object]:
+def _digest_items(
+    result: ImageResult, measured: list[list[hd.sr.Measurement]], ovary_measured: list[hd.sr.Measurement],
+    outlines: Outlines, seg: Dataset | None,
+) -> list[object]:
     """What the SR says, for its content-derived SOP Instance UID: each follicle's number, frame and
-    measurements as written, the ovary's, the outlines and the SEG it cites. Not a section's score
+    measurements as written (``measured``, in the order of ``result.follicles``), the ovary's
+    (``ovary_measured``), the outlines and the SEG it cites. Not a section's score
     nor its unrounded sizes, which it does not say: their last digits change with the other images
     of an inference batch (a run of part of an archive gave the same SR another UID)."""
     items: list[object] = [
-        (f.follicle_id, f.best.frame_index, [m.value for m in _follicle_measurements(f)]) for f in result.follicles
-    ] + [result.ovary.frame_index if result.ovary is not None else None,
-         [m.value for m in _ovary_measurements(result, in_sweep)]]  # fmt: skip
+        (f.follicle_id, f.best.frame_index, [m.value for m in found]) for f, found in zip(result.follicles, measured)
+    ] + [result.ovary.frame_index if result.ovary is not None else None, [m.value for m in ovary_measured]]
     for frame in sorted(outlines):
         items += [(frame, i, np.asarray(p).round(3).tolist()) for i, p in outlines[frame]]
     items.append(str(seg.SOPInstanceUID) if seg is not None else None)
