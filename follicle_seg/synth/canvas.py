@@ -7,6 +7,7 @@ measurement text over tissue stays background, so a model learns to look through
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypedDict
 
@@ -109,6 +110,17 @@ def annotate(img: np.ndarray, sc: Scene, y0: float, grid: DisplayGrid, rng: np.r
         lines += draw_calipers(img, sections[int(k)], grid, rng, value=value)
     draw_text_block(img, lines or [f"Dist {rng.uniform(3, 40):.1f} mm"], rng, value=value)
 
+
+def burn(img: np.ndarray, chosen: bool, graphics: bool | None, draw: Callable[[np.ndarray], None]) -> None:
+    """Burn graphics into ``img`` with ``draw`` (in place): when ``chosen`` (graphics ``None``, the
+    generators' random share), always (``True``) or never (``False``). Never still draws them,
+    on a copy that is dropped, so that the random stream, and with it the rest of the frame,
+    stays that of ``True``: the same scene with and without graphics."""
+    if graphics is None:
+        if chosen:
+            draw(img)
+    else:
+        draw(img if graphics else img.copy())
 
 
 @dataclass(frozen=True)
