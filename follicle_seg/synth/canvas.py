@@ -36,7 +36,7 @@ def _dotted(img: np.ndarray, p0: tuple[int, int], p1: tuple[int, int], step: int
         cv2.circle(img, (c, r), 0, value, -1)
 
 
-def _caliper(img: np.ndarray, ends: list[tuple[int, int]], size: int, step: int | None,
+def caliper(img: np.ndarray, ends: list[tuple[int, int]], size: int, step: int | None,
              value: int | tuple[int, ...]) -> None:
     """'+' marks at both ``(col, row)`` ends, joined by a dotted line every ``step`` px (none if None)."""
     for col, row in ends:
@@ -68,7 +68,7 @@ def draw_calipers(
             z = sec.centre_z_mm + sign * d / 2 * np.sin(ang)
             row, col = grid.to_pixel(x, z)
             ends.append((int(round(col)), int(round(row))))
-        _caliper(img, ends, size, step, value)
+        caliper(img, ends, size, step, value)
         lines.append(f"D{k + 1} {d:.1f} mm" if rng.random() < 0.7 else f"{k + 1} {d / 10:.2f} cm")
     return lines
 
@@ -192,7 +192,7 @@ def draw_graphics(img: np.ndarray, plane: Plane, ovary: OvaryGeometry | None, rn
         for k in rng.permutation(len(targets))[: int(rng.integers(1, 3))]:
             x, z, half, ang = targets[int(k)]
             ends = [plane.to_pixel(x + sg * half * np.cos(ang), z + sg * half * np.sin(ang))[::-1] for sg in (-1, 1)]
-            _caliper(img, ends, size, step if rng.random() < 0.8 else None, value)
+            caliper(img, ends, size, step if rng.random() < 0.8 else None, value)
             lines.append(f"D{len(lines) + 1} {2 * half / 10:.2f} cm")
     if ovary is not None and rng.random() < 0.25:
         cx, cz = ovary["centre"]
