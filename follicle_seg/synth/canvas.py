@@ -7,6 +7,7 @@ measurement text over tissue stays background, so a model learns to look through
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypedDict
 
@@ -35,7 +36,7 @@ def _dotted(img: np.ndarray, p0: tuple[int, int], p1: tuple[int, int], step: int
         cv2.circle(img, (c, r), 0, value, -1)
 
 
-def _caliper(img: np.ndarray, ends: list[tuple[int, int]], size: int, step: int | None,
+def caliper(img: np.ndarray, ends: list[tuple[int, int]], size: int, step: int | None,
              value: int | tuple[int, ...]) -> None:
     """'+' marks at both ``(col, row)`` ends, joined by a dotted line every ``step`` px (none if None)."""
     for col, row in ends:
@@ -67,7 +68,7 @@ def draw_calipers(
             z = sec.centre_z_mm + sign * d / 2 * np.sin(ang)
             row, col = grid.to_pixel(x, z)
             ends.append((int(round(col)), int(round(row))))
-        _caliper(img, ends, size, step, value)
+        caliper(img, ends, size, step, value)
         lines.append(f"D{k + 1} {d:.1f} mm" if rng.random() < 0.7 else f"{k + 1} {d / 10:.2f} cm")
     return lines
 
@@ -109,6 +110,17 @@ def annotate(img: np.ndarray, sc: Scene, y0: float, grid: DisplayGrid, rng: np.r
         lines += draw_calipers(img, sections[int(k)], grid, rng, value=value)
     draw_text_block(img, lines or [f"Dist {rng.uniform(3, 40):.1f} mm"], rng, value=value)
 
+
+def burn(img: np.ndarray, chosen: bool, graphics: bool | None, draw: Callable[[np.ndarray], None]) -> None:
+    """Burn graphics into ``img`` with ``draw`` (in place): when ``chosen`` (graphics ``None``, the
+    generators' random share), always (``True``) or never (``False``). Never still draws them,
+    on a copy that is dropped, so that the random stream, and with it the rest of the frame,
+    stays that of ``True``: the same scene with and without graphics."""
+    if graphics is None:
+        if chosen:
+            draw(img)
+    else:
+        draw(img if graphics else img.copy())
 
 
 @dataclass(frozen=True)
@@ -180,7 +192,7 @@ def draw_graphics(img: np.ndarray, plane: Plane, ovary: OvaryGeometry | None, rn
         for k in rng.permutation(len(targets))[: int(rng.integers(1, 3))]:
             x, z, half, ang = targets[int(k)]
             ends = [plane.to_pixel(x + sg * half * np.cos(ang), z + sg * half * np.sin(ang))[::-1] for sg in (-1, 1)]
-            _caliper(img, ends, size, step if rng.random() < 0.8 else None, value)
+            caliper(img, ends, size, step if rng.random() < 0.8 else None, value)
             lines.append(f"D{len(lines) + 1} {2 * half / 10:.2f} cm")
     if ovary is not None and rng.random() < 0.25:
         cx, cz = ovary["centre"]

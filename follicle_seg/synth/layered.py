@@ -37,7 +37,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from follicle_seg.synth.canvas import OvaryGeometry, draw_graphics
+from follicle_seg.synth.canvas import OvaryGeometry, burn, draw_graphics
 from follicle_seg.synth.sector import Fan, Plane, fan_point, smooth_field
 
 def _soft(distance: np.ndarray, edge_mm: float) -> np.ndarray:
@@ -344,13 +344,15 @@ def _beam(echo: np.ndarray, alpha: np.ndarray, rng: np.random.Generator, spacing
     return np.clip(img, 0, 1)
 
 
-def layered_frame(rng: np.random.Generator, *, shift: float = 0.0,
-                  poi_share: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
+def layered_frame(rng: np.random.Generator, *, shift: float = 0.0, poi_share: float = 0.0,
+                  graphics: bool | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
     """Render one frame; ``shift`` > 0 goes deeper and noisier than the training ranges.
 
     With probability ``poi_share`` the ovary is small, flat and nearly follicle-free, and in 80 %
     of those frames a rounder look-alike lies beside it (:meth:`_Scene.look_alike`). With
     ``poi_share`` 0 no random number is drawn for it: the frames are those of before the option.
+    ``graphics``: sonographer graphics on 60 % of frames (``None``), on all (``True``) or none
+    (``False``), the same scene either way (:func:`~follicle_seg.synth.canvas.burn`).
 
     Returns
     -------
@@ -393,6 +395,5 @@ def layered_frame(rng: np.random.Generator, *, shift: float = 0.0,
                  noise=float(rng.uniform(0.0, 0.15)) * (1.0 + 2 * shift))
     grey = g.display(g.cartesian(beam), rng)
     labels = np.where(fan, scene.labels, 0).astype(np.uint8)
-    if rng.random() < 0.6:
-        draw_graphics(grey, plane, ovary, rng)
+    burn(grey, rng.random() < 0.6, graphics, lambda img: draw_graphics(img, plane, ovary, rng))
     return grey, labels, fan, float(spacing), depth

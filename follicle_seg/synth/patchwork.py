@@ -34,7 +34,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from follicle_seg.synth.canvas import OvaryGeometry, draw_graphics
+from follicle_seg.synth.canvas import OvaryGeometry, burn, draw_graphics
 from follicle_seg.synth.layered import ovary_axes, place_follicles
 from follicle_seg.synth.sector import Fan, Plane, fan_point, smooth_field
 
@@ -208,8 +208,10 @@ def _speckle(shape: tuple[int, int], rng: np.random.Generator, spacing: float) -
     return (out / (float(out.mean()) + 1e-6)).astype(np.float32)
 
 
-def patchwork_frame(rng: np.random.Generator, *, shift: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
-    """Render one frame; ``shift`` > 0 goes deeper and noisier than the training ranges.
+def patchwork_frame(rng: np.random.Generator, *, shift: float = 0.0,
+                    graphics: bool | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
+    """Render one frame; ``shift`` > 0 goes deeper and noisier than the training ranges;
+    ``graphics`` as :func:`~follicle_seg.synth.layered.layered_frame` takes it.
 
     Returns
     -------
@@ -261,6 +263,5 @@ def patchwork_frame(rng: np.random.Generator, *, shift: float = 0.0) -> tuple[np
     img = np.clip(img * rng.uniform(0.2, 0.45) / (float(np.median(img[fan])) + 1e-6), 0.0, 1.0)
     grey = g.display(img.astype(np.float32), rng)
     labels = np.where(fan, scene.labels, 0).astype(np.uint8)
-    if rng.random() < 0.6:
-        draw_graphics(grey, p, ovary, rng)
+    burn(grey, rng.random() < 0.6, graphics, lambda img: draw_graphics(img, p, ovary, rng))
     return grey, labels, fan, float(p.s), g.depth

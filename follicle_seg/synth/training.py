@@ -22,7 +22,7 @@ from functools import partial
 import numpy as np
 
 from follicle_seg.synth.anatomy import Scene, ovary_radius, place_ovary, scene, surroundings
-from follicle_seg.synth.canvas import annotate
+from follicle_seg.synth.canvas import annotate, burn
 from follicle_seg.synth.geometry import extent_along
 from follicle_seg.synth.layered import layered_frame
 from follicle_seg.synth.patchwork import patchwork_frame
@@ -122,7 +122,7 @@ def reframe(
 
 
 def training_frame(seed: int, *, style: str | None = None, shift: float = 0.0, layered_share: float = 0.0,
-                   patchwork_share: float = 0.0, poi_share: float = 0.0) -> TrainingFrame:
+                   patchwork_share: float = 0.0, poi_share: float = 0.0, graphics: bool | None = None) -> TrainingFrame:
     """Render one random training frame.
 
     Parameters
@@ -148,6 +148,11 @@ def training_frame(seed: int, *, style: str | None = None, shift: float = 0.0, l
         The share of layered frames whose ovary is small, flat and nearly follicle-free, often
         beside a rounder look-alike (see :func:`~follicle_seg.synth.layered.layered_frame`);
         0 leaves every frame as it was without the option.
+    graphics
+        ``None``: sonographer graphics (calipers, labels, measurement text) on the generators'
+        share of frames (30 % of 3-D frames, 60 % of layered and patchwork ones); ``True``: on
+        every frame; ``False``: on none. ``True`` and ``False`` give the same scene, framing and
+        compression, with and without graphics (``None`` another draw of the same scene).
 
     Returns
     -------
@@ -168,7 +173,7 @@ def training_frame(seed: int, *, style: str | None = None, shift: float = 0.0, l
     if style is None and u < layered_share + patchwork_share:
         style = LAYERED if u < layered_share else PATCHWORK
     if style in planar:
-        pixels, labels, fan, spacing, depth = planar[style](rng, shift=shift)
+        pixels, labels, fan, spacing, depth = planar[style](rng, shift=shift, graphics=graphics)
         pixels, labels, fan = reframe(rng, pixels, labels, fan)
         if rng.random() < 0.6:
             pixels = jpeg_round_trip(pixels, int(rng.integers(60, 96)))
@@ -180,8 +185,7 @@ def training_frame(seed: int, *, style: str | None = None, shift: float = 0.0, l
     sc, y0 = _scene(rng, probe, length)
     setup = prepare_scan(probe, spacing, params, rng)
     pixels, labels = render_plane(setup, sc, y0, rng)
-    if rng.random() < 0.3:
-        annotate(pixels, sc, y0, setup.grid, rng)
+    burn(pixels, rng.random() < 0.3, graphics, lambda img: annotate(img, sc, y0, setup.grid, rng))
     pixels, labels, fan = reframe(rng, pixels, labels, setup.fan)
     if params.jpeg_quality and rng.random() < 0.7:
         pixels = jpeg_round_trip(pixels, params.jpeg_quality)

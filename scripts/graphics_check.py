@@ -1,0 +1,260 @@
+"""Do burned-in graphics become follicles? SPEC (Inputs): "Calipers and text burned inside the
+region must not become follicles." Measured with the shipped network, as the pipeline measures
+a still.
+
+Renders ``--n`` held-out synthetic frames (seeds from 1,000,000, training's distribution: the six
+3-D style families and the layered generator in turn, half and half as in 0.4.0's training), each
+without graphics and with one of these, on the same scene:
+
+- ``generator``: the generators' own graphics, as the network was trained with them
+  (``training_frame(seed, graphics=True)``: calipers across the ovary or a follicle on about half
+  the frames with an ovary, side labels, measurement text);
+- ``calipers``: white '+' calipers on the edge of each of the (up to 3) largest true follicles of
+  3 mm or more, across its longest axis, joined by a dotted line (a sonographer measuring them);
+- ``green calipers``: the same in green (0, 255, 0), read as ingestion reads colour (luma: grey 150);
+- ``thick cross``: a yellow '+' (luma 226), 2 px thick, on each such follicle's edge across its
+  shorter axis;
+- ``text``: two measurement lines in white over the true ovary's centre;
+- ``dark box``: the same lines, white on a black box (GE / Philips results boxes), over the true
+  ovary's centre.
+
+Each frame goes through ``Segmenter.segment`` and ``measure.measure_frame`` (the pipeline's labels
+and follicle sections). Reported follicles: mean diameter >= 2 mm and score >= 0.90; candidates:
+>= 2 mm scoring 0.60-0.90 (``candidates.csv``'s unsure ones). Per variant it prints:
+
+- ``on graphics``: reported follicles (candidates) touching a graphics pixel (dilated by 1 px)
+  with under half their pixels in a true follicle, with graphics and, for the same pixels,
+  without (the network's false follicles that were there anyway);
+- ``count +/-``: reported follicles gained and lost per frame against the frame without graphics,
+  and the frames whose count changed;
+- for the true follicles the calipers cross that are reported without graphics (a reported
+  follicle with at least 30 % of its pixels in it): how many are lost (of them, how many are
+  candidates instead: their score fell under 0.90), split (two or more) and
+  the change of the largest one's mean diameter (mm: median, mean, largest either way).
+
+Graphics pixels are those drawn; for ``generator`` those more than 40 grey levels from the frame
+without graphics (JPEG spreads them a little).
+
+Example (about 3 minutes on 2 busy cores)::
+
+    python scripts/graphics_check.py --n 48 --json runs/graphics_check.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+from scipy import ndimage as ndi
+
+from follicle_seg.instances import follicle_instances
+from follicle_seg.measure import measure_frame
+from follicle_seg.model.infer import Segmenter
+from follicle_seg.synth.canvas import caliper
+from follicle_seg.synth.training import LAYERED, STYLES, training_frame
+from follicle_seg.tracking import LOW_CONFIDENCE_SCORE, MIN_FOLLICLE_SCORE, large_enough_mm
+from follicle_seg.types import Calibration, Frame, ImageRecord, Section
+
+SEED_START = 1_000_000
+WHITE, GREEN, YELLOW = 230, 150, 226  # grey levels; green and yellow as luma 0.299 R + 0.587 G + 0.114 B
+TEXT = ("D1 1.84 cm", "D2 1.27 cm")
+VARIANTS = ("generator", "calipers", "green calipers", "thick cross", "text", "dark box")
+
+Ends = tuple[tuple[int, int], tuple[int, int]]
+
+
+def axes_ends(mask: np.ndarray) -> tuple[Ends, Ends]:
+    """The ``(col, row)`` ends, on the mask's edge, of its longest and shortest axes through its
+    centroid (principal axes)."""
+    rows, cols = np.nonzero(mask)
+    centre = np.array([rows.mean(), cols.mean()])
+    _, vectors = np.linalg.eigh(np.cov(np.stack([rows, cols])))
+    out = []
+    for axis in (vectors[:, 1], vectors[:, 0]):  # eigh sorts ascending: the longest last
+        ends = []
+        for sign in (-1, 1):
+            t = 0.0
+            while True:
+                r, c = np.rint(centre + sign * (t + 0.5) * axis).astype(int)
+                if not (0 <= r < mask.shape[0] and 0 <= c < mask.shape[1] and mask[r, c]):
+                    break
+                t += 0.5
+            r, c = np.rint(centre + sign * t * axis).astype(int)
+            ends.append((int(c), int(r)))
+        out.append((ends[0], ends[1]))
+    return out[0], out[1]
+
+
+def text_block(img: np.ndarray, mask: np.ndarray, centre: tuple[int, int], box: bool) -> None:
+    """Measurement lines centred on ``(row, col)``, white, on a black box if ``box`` (in place,
+    with the drawn pixels set in ``mask``)."""
+    font, scale = cv2.FONT_HERSHEY_SIMPLEX, 0.45
+    (width, height), _ = cv2.getTextSize(TEXT[0], font, scale, 1)
+    step = int(height * 1.7) + 2
+    r0, c0 = centre[0] - step // 2, centre[1] - width // 2
+    if box:
+        corners = (c0 - 4, r0 - height - 4), (c0 + width + 4, r0 + step + 5)
+        cv2.rectangle(img, *corners, 0, -1)
+        cv2.rectangle(mask, *corners, 1, -1)
+    for i, line in enumerate(TEXT):
+        cv2.putText(img, line, (c0, r0 + i * step), font, scale, WHITE, 1, cv2.LINE_AA)
+        cv2.putText(mask, line, (c0, r0 + i * step), font, scale, 1, 1, cv2.LINE_AA)
+
+
+def drawn(plain: np.ndarray, paint: Callable[[np.ndarray, int], None]) -> tuple[np.ndarray, np.ndarray]:
+    """``plain`` with graphics painted by ``paint(image, value)``, and the painted pixels."""
+    img, mask = plain.copy(), np.zeros(plain.shape, np.uint8)
+    paint(img, -1)
+    paint(mask, 1)
+    return img, mask > 0
+
+
+def variants(seed: int, style: str) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], np.ndarray, list[np.ndarray], float]:
+    """The frame's images by variant (``"plain"`` and :data:`VARIANTS`: ``(pixels, graphics
+    pixels)``), its true follicle instances, the masks of those the calipers cross, and its spacing."""
+    plain_frame = training_frame(seed, style=style, graphics=False)
+    plain, labels, spacing = plain_frame.pixels, plain_frame.labels, plain_frame.spacing_row_mm
+    with_graphics = training_frame(seed, style=style, graphics=True).pixels
+    truth = follicle_instances(labels, None, spacing_row_mm=spacing, spacing_col_mm=spacing)
+    ids, sizes = np.unique(truth[truth > 0], return_counts=True)
+    big = [int(k) for k, n in sorted(zip(ids, sizes), key=lambda kn: -kn[1])
+           if 2 * np.sqrt(n / np.pi) * spacing >= 3.0][:3]
+    crossed = [truth == k for k in big]
+    ends = [axes_ends(m) for m in crossed]
+    size = max(3, int(round(1.0 / spacing)))  # '+' arms of about 1 mm
+
+    def calipers(value: int) -> Callable[[np.ndarray, int], None]:
+        def paint(img: np.ndarray, v: int) -> None:
+            for long, _ in ends:
+                caliper(img, list(long), size, 3, value if v < 0 else v)
+        return paint
+
+    def cross(img: np.ndarray, v: int) -> None:
+        for _, (end, _) in ends:
+            col, row = end
+            for p0, p1 in (((col - size, row), (col + size, row)), ((col, row - size), (col, row + size))):
+                cv2.line(img, p0, p1, YELLOW if v < 0 else v, 2, cv2.LINE_8)
+
+    ovary = np.argwhere(labels > 0)
+    centre = tuple(int(x) for x in ovary.mean(axis=0)) if ovary.size else (plain.shape[0] // 2, plain.shape[1] // 2)
+    out = {"plain": (plain, np.zeros(plain.shape, bool)),
+           "generator": (with_graphics, np.abs(with_graphics.astype(int) - plain) > 40),
+           "calipers": drawn(plain, calipers(WHITE)),
+           "green calipers": drawn(plain, calipers(GREEN)),
+           "thick cross": drawn(plain, cross)}
+    for name, box in (("text", False), ("dark box", True)):
+        img, mask = plain.copy(), np.zeros(plain.shape, np.uint8)
+        text_block(img, mask, centre, box)
+        out[name] = (img, mask > 0)
+    return out, truth, crossed, spacing
+
+
+def record(shape: tuple[int, ...], spacing: float) -> ImageRecord:
+    """A calibrated still of ``shape`` whose region is the whole frame."""
+    return ImageRecord("synthetic.dcm", "1.2.3", "", "US", "P", "1.2", "", "1.2.3.4", "", "L", "none", 1,
+                       shape[0], shape[1], "MONOCHROME2", "", Calibration(spacing, spacing, "ultrasound_region"),
+                       (0, 0, shape[1] - 1, shape[0] - 1), "ultrasound_region")
+
+
+def kinds(sections: tuple[Section, ...]) -> list[str]:
+    """``"reported"``, ``"candidate"`` or ``""`` for each follicle section, as the pipeline sorts a still's."""
+    def kind(s: Section) -> str:
+        if not large_enough_mm(s.mean_diameter_mm or 0.0):
+            return ""
+        return "reported" if s.score >= MIN_FOLLICLE_SCORE else "candidate" if s.score >= LOW_CONFIDENCE_SCORE else ""
+    return [kind(s) for s in sections]
+
+
+def on_graphics(instances: np.ndarray, kind: list[str], graphics: np.ndarray, truth: np.ndarray) -> dict[str, int]:
+    """Reported follicles and candidates touching ``graphics`` (dilated 1 px), mostly outside true follicles."""
+    near = ndi.binary_dilation(graphics, np.ones((3, 3), bool))
+    out = {"reported": 0, "candidate": 0}
+    for k, what in enumerate(kind, start=1):
+        piece = instances == k
+        if what and (piece & near).any() and (truth[piece] > 0).mean() < 0.5:
+            out[what] += 1
+    return out
+
+
+def on_follicle(instances: np.ndarray, kind: list[str], sections: tuple[Section, ...], follicle: np.ndarray,
+                what_kind: str = "reported") -> list[float]:
+    """Mean diameters of the reported follicles (or candidates) with at least 30 % of their pixels
+    in ``follicle``, largest first."""
+    found = []
+    for k, (what, s) in enumerate(zip(kind, sections), start=1):
+        piece = instances == k
+        if what == what_kind and (piece & follicle).sum() >= 0.3 * piece.sum():
+            found.append(float(s.mean_diameter_mm or 0.0))
+    return sorted(found, reverse=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=24, help="frames (each read 7 times)")
+    parser.add_argument("--seed-start", type=int, default=SEED_START)
+    parser.add_argument("--json", type=Path, default=None, help="write the figures here")
+    args = parser.parse_args()
+    styles = [s for family in STYLES for s in (family, LAYERED)]
+    segmenter = Segmenter(device="cpu", batch_size=4)
+    tally: dict[str, dict[str, list]] = {v: {k: [] for k in ("graphics", "plain_graphics", "count", "crossed")} for v in VARIANTS}
+    for i in range(args.n):
+        seed = args.seed_start + i
+        images, truth, crossed, spacing = variants(seed, styles[i % len(styles)])
+        frames = [Frame(record(px.shape, spacing), 0, px) for px, _ in images.values()]
+        measured = {name: measure_frame(seg) for name, seg in zip(images, segmenter.segment(frames))}
+        plain = measured["plain"]
+        plain_kind = kinds(plain.follicles)
+        for name in VARIANTS:
+            m, graphics = measured[name], images[name][1]
+            kind = kinds(m.follicles)
+            t = tally[name]
+            t["graphics"].append(on_graphics(m.instances, kind, graphics, truth))
+            t["plain_graphics"].append(on_graphics(plain.instances, plain_kind, graphics, truth))
+            t["count"].append(kind.count("reported") - plain_kind.count("reported"))
+            if name in ("calipers", "green calipers", "thick cross"):
+                for follicle in crossed:
+                    before = on_follicle(plain.instances, plain_kind, plain.follicles, follicle)
+                    if before:
+                        t["crossed"].append((before, on_follicle(m.instances, kind, m.follicles, follicle),
+                                             on_follicle(m.instances, kind, m.follicles, follicle, "candidate")))
+    summary = {}
+    print(f"{args.n} frames (seeds {args.seed_start}-{args.seed_start + args.n - 1}), reported >= 2 mm and score >= "
+          f"{MIN_FOLLICLE_SCORE:.2f}, candidates {LOW_CONFIDENCE_SCORE:.2f}-{MIN_FOLLICLE_SCORE:.2f}")
+    print(f"{'variant':15} {'on graphics: reported / cand.':>30} {'without':>9} {'count +/-':>10} {'frames':>7}"
+          f" {'crossed':>8} {'lost (to cand.)':>15} {'split':>6} {'diameter change mm: median, mean, range':>42}")
+    for name in VARIANTS:
+        t = tally[name]
+        g = {k: sum(x[k] for x in t["graphics"]) for k in ("reported", "candidate")}
+        g0 = {k: sum(x[k] for x in t["plain_graphics"]) for k in ("reported", "candidate")}
+        counts = np.array(t["count"])
+        pairs = t["crossed"]
+        diffs = [after[0] - before[0] for before, after, _ in pairs if after]
+        row = {
+            "on_graphics": g, "on_graphics_without": g0,
+            "count_gained": int(counts[counts > 0].sum()), "count_lost": int(-counts[counts < 0].sum()),
+            "frames_changed": int((counts != 0).sum()),
+            "crossed": len(pairs), "lost": sum(not after for _, after, _ in pairs),
+            "lost_to_candidate": sum(not after and bool(unsure) for _, after, unsure in pairs),
+            "split": sum(len(after) > len(before) for before, after, _ in pairs),
+            "diameter_change_mm": None if not diffs else {
+                "median": float(np.median(diffs)), "mean": float(np.mean(diffs)),
+                "min": float(np.min(diffs)), "max": float(np.max(diffs))},
+        }
+        summary[name] = row
+        d = row["diameter_change_mm"]
+        print(f"{name:15} {g['reported']:>22} / {g['candidate']:<5} {g0['reported']:>3} / {g0['candidate']:<3}"
+              f" {'+' + str(row['count_gained']) + ' -' + str(row['count_lost']):>10} {row['frames_changed']:>7}"
+              + (f" {row['crossed']:>8} {str(row['lost']) + ' (' + str(row['lost_to_candidate']) + ')':>15} {row['split']:>6}"
+                 if name not in ('generator', 'text', 'dark box') else " " * 31)
+              + (f"   {d['median']:+.2f}, {d['mean']:+.2f}, [{d['min']:+.2f}, {d['max']:+.2f}]" if d else ""))
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"n": args.n, "seed_start": args.seed_start, "variants": summary}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
