@@ -12,7 +12,12 @@ scores the raw argmax). Reports ovary Dice (median, quartiles) and follicles per
 outside the expert outline (an instance with most of its pixels outside it), all of them and those
 confident enough to be reported (mean follicle probability >= the pipeline's
 ``tracking.MIN_FOLLICLE_SCORE``), plus OOD flags and a breakdown by the expert ovary's share of
-the scan area. ``--against OTHER.json`` (an earlier ``--json`` of this script, e.g. the shipped
+the scan area. The follicles the pipeline would report (``measure.measure_frame`` on the scan
+area, uncalibrated: pixels; counted and confident) are checked for the review flags a follicle
+raises (``tracking.follicle_raises``: at the scan edge, elongated, notched): each image's
+``reported_follicles``, ``follicle_flags`` (how many raise each) and ``flagged_follicles`` (their
+boxes, dent and width in pixels, for a look at them), and in the summary the images with each
+flag of those with a reported follicle. ``--against OTHER.json`` (an earlier ``--json`` of this script, e.g. the shipped
 network's) adds a paired comparison on the same images. Never train on these images, never commit
 them or their overlays.
 
@@ -35,11 +40,12 @@ from PIL import Image
 
 from follicle_seg.instances import follicle_instances, labels_from_probs
 from follicle_seg.io.region import find_scan_area
-from follicle_seg.measure import stored_score
+from follicle_seg.measure import measure_frame, stored_score
 from follicle_seg.model.infer import UNCALIBRATED_DEPTHS_MM, Segmenter
+from follicle_seg.model.preprocess import scan_area
 from follicle_seg.model.train import dice
-from follicle_seg.tracking import MIN_FOLLICLE_SCORE
-from follicle_seg.types import FOLLICLE
+from follicle_seg.tracking import FOLLICLE_FLAGS, MIN_FOLLICLE_SCORE, follicle_raises, is_confident, is_counted
+from follicle_seg.types import FOLLICLE, OVARY, UNCALIBRATED, FrameSegmentation, ImageRecord, Section
 
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -87,10 +93,34 @@ def score_image(seg: Segmenter, name: str, grey: np.ndarray, truth: np.ndarray,
     follicle_prob = np.zeros(grey.shape, np.float32)
     follicle_prob[r0 : r1 + 1, c0 : c1 + 1] = probs[FOLLICLE]
     found, outside, confident = follicles_outside(labels, follicle_prob, truth)
+    region = (slice(r0, r1 + 1), slice(c0, c1 + 1))
+    reported = reported_follicles(labels[region], probs, box, scan_area(grey[region]))
     return {"name": name, "ovary_dice": dice(labels > 0, truth), "follicles": found,
             "follicles_outside": outside, "confident_follicles_outside": confident,
             "flags": list(flags), "region": list(box),
-            "ovary_share": float(truth[r0 : r1 + 1, c0 : c1 + 1].mean())}
+            "ovary_share": float(truth[r0 : r1 + 1, c0 : c1 + 1].mean()),
+            **follicle_flags(reported)}
+
+
+def reported_follicles(labels: np.ndarray, probs: np.ndarray, box: tuple[int, int, int, int],
+                       scan: np.ndarray) -> list[Section]:
+    """The follicles the pipeline would report on one capture's scan area ``box`` (``labels`` and
+    ``probs`` on its grid, ``scan`` its lit pixels): measured by ``measure.measure_frame`` as an
+    uncalibrated still (pixels; boxes on the capture), counted and confident."""
+    record = ImageRecord("", "", "", "US", "", "", "", "", "", "U", "none", 1, box[3] + 1, box[2] + 1, "", "",
+                         UNCALIBRATED, box, "auto")
+    seg = FrameSegmentation(record, 0, labels, probs[FOLLICLE], probs[OVARY] + probs[FOLLICLE], scan=scan)
+    return [s for s in measure_frame(seg).follicles if is_counted(s) and is_confident(s)]
+
+
+def follicle_flags(reported: list[Section]) -> dict[str, object]:
+    """How many of an image's reported follicles raise each of ``tracking.FOLLICLE_FLAGS``, and
+    those that raise one: their flags, box ``(r0, c0, r1, c1)``, dent and width (d2) in pixels."""
+    raised = [[f for f in FOLLICLE_FLAGS if follicle_raises(f, s)] for s in reported]
+    return {"reported_follicles": len(reported),
+            "follicle_flags": {f: sum(f in r for r in raised) for f in FOLLICLE_FLAGS},
+            "flagged_follicles": [{"flags": r, "bbox": list(s.bbox), "dent_px": round(s.dent_px, 2),
+                                   "d2_px": round(s.d2_px, 2)} for s, r in zip(reported, raised) if r]}
 
 
 def follicles_outside(labels: np.ndarray, follicle_prob: np.ndarray, truth: np.ndarray) -> tuple[int, int, int]:
@@ -152,7 +182,21 @@ def summarise(rows: list[dict[str, object]]) -> dict[str, object]:
         "ovary_dice_median_unflagged": _median([r["ovary_dice"] for r in rows if not r["flags"]]),
         "flags": dict(flags),
         "by_ovary_size": by_ovary_size(rows),
+        **images_with_follicle_flags(rows),
     }
+
+
+def images_with_follicle_flags(rows: list[dict[str, object]]) -> dict[str, object]:
+    """Images with a reported follicle, and of them those with a follicle raising each flag.
+
+    >>> rows = [{"reported_follicles": n, "follicle_flags": {"follicle notched": k}} for n, k in ((0, 0), (3, 2), (1, 0))]
+    >>> images_with_follicle_flags(rows)
+    {'images_with_reported_follicle': 2, 'images_with_follicle_flag': {'follicle notched': 1}}
+    """
+    with_one = [r for r in rows if r["reported_follicles"]]
+    flags = rows[0]["follicle_flags"] if rows else {}
+    return {"images_with_reported_follicle": len(with_one),
+            "images_with_follicle_flag": {f: sum(bool(r["follicle_flags"][f]) for r in with_one) for f in flags}}
 
 
 def paired(rows: list[dict[str, object]], other: list[dict[str, object]], margin: float = 0.05) -> dict[str, object]:

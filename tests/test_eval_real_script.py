@@ -65,3 +65,42 @@ def test_a_file_that_does_not_load_or_fit_its_mask_is_left_out_and_listed(tmp_pa
     assert [s.split(":")[0] for s in skipped] == [str(tmp_path / "images" / n) for n in ("b.jpg", "c.jpg", "f.jpg")]
     assert "masks/c.png is 128x50 pixels, the image 128x96" in skipped[1] and "no " in skipped[2]
     assert capsys.readouterr().err.count("left out") == 3
+
+
+def test_reported_follicles_are_counted_for_the_review_flags_they_raise() -> None:
+    """The real captures' follicles are measured as the pipeline measures an uncalibrated still
+    (pixels, on the scan area) and only those it would report are checked for the follicle flags."""
+    import numpy as np
+
+    from follicle_seg.tracking import FLAG_AT_EDGE, FLAG_ELONGATED, FLAG_NOTCHED
+    from follicle_seg.types import FOLLICLE, OVARY
+
+    module = _module()
+    rr, cc = np.mgrid[:120, :240]
+    labels = np.full(rr.shape, OVARY, np.uint8)
+    sure = np.zeros(rr.shape, bool)
+    for r, c, a, b in ((30, 40, 12, 12), (30, 54, 12, 12),  # two follicles the split leaves as one
+                       (90, 60, 5, 24),  # a vessel seen lengthwise
+                       (60, 130, 10, 10),  # a round follicle
+                       (60, 12, 10, 10)):  # cut by the scan area's edge (column 6)
+        sure |= ((rr - r) / a) ** 2 + ((cc - c) / b) ** 2 <= 1
+    unsure = (rr - 60) ** 2 + (cc - 190) ** 2 <= 100  # notched too, but scored 0.7: not reported
+    unsure |= (rr - 60) ** 2 + (cc - 204) ** 2 <= 100
+    labels[sure | unsure] = FOLLICLE
+    probs = np.zeros((3, *rr.shape), np.float32)
+    probs[OVARY][labels == OVARY] = 1.0
+    probs[FOLLICLE][sure], probs[FOLLICLE][unsure] = 1.0, 0.7
+    probs[OVARY][unsure] = 0.3
+    scan = cc >= 6
+    box = (100, 50, 339, 169)  # the scan area's place on the capture: boxes are on the capture
+    reported = module.reported_follicles(labels, probs, box, scan)
+    row = module.follicle_flags(reported)
+    assert row["reported_follicles"] == 4
+    assert row["follicle_flags"] == {FLAG_AT_EDGE: 1, FLAG_ELONGATED: 1, FLAG_NOTCHED: 1}
+    notched = [f for f in row["flagged_follicles"] if f["flags"] == [FLAG_NOTCHED]]
+    assert len(notched) == 1 and notched[0]["bbox"] == [50 + 18, 100 + 28, 50 + 43, 100 + 67]
+    assert notched[0]["dent_px"] >= 1.5
+    rows = [row, module.follicle_flags([]), module.follicle_flags(reported[-1:])]
+    summary = module.images_with_follicle_flags(rows)
+    assert summary["images_with_reported_follicle"] == 2
+    assert summary["images_with_follicle_flag"] == {FLAG_AT_EDGE: 1, FLAG_ELONGATED: 1, FLAG_NOTCHED: 1}
