@@ -113,7 +113,8 @@ def counted(masks: list[tuple[np.ndarray, int]]) -> str:
     results = [(split(labels), k) for labels, k in masks]
     wrong = [flags for (n, flags), k in results if n != k]
     right = [flags for (n, flags), k in results if n == k]
-    return f"{len(right)} of {len(masks)}; of the other {len(wrong)}, {flagged(wrong)}; of those, {flagged(right)}"
+    return (f"{len(right)} of {len(masks)}; of the other {len(wrong)}, {flagged(wrong)}; "
+            f"of the {len(right)} split right, {flagged(right)}")
 
 
 def main() -> None:

@@ -647,6 +647,26 @@ def test_no_tick_covers_an_overlay_label_in_the_crop() -> None:
     assert tagged[196, 118].max() == 0  # the bottom one's black edge over the echo
 
 
+@pytest.mark.parametrize("side", ["right", "left", "bottom"])
+@pytest.mark.parametrize("shown", [5, 9, 13, 28])  # pixels of the label inside the (halved) crop
+def test_no_tick_covers_a_label_the_crop_cuts_close_to_its_edge(side: str, shown: int) -> None:
+    """A label the crop's side cuts a few pixels in (its padding and a cut letter, or a letter cut
+    through) is still a label: the tick on that side, 12 pixels long, struck it through."""
+    from PIL import ImageDraw
+
+    image = Image.new("RGB", (480, 400), (90, 90, 90))
+    draw = ImageDraw.Draw(image)
+    x0 = {"right": 480 - 2 * shown, "left": 2 * shown - 160, "bottom": 170}[side]
+    y0 = 400 - 2 * shown if side == "bottom" else 185
+    draw.rectangle((x0, y0, x0 + 160, y0 + 27), fill=overlay.LABEL_FILL, outline=(0, 0, 0))
+    draw.text((x0 + 4, y0 + 4), "2?  16.5 mm", font=overlay.overlay_font(17, bold=True), fill=(0, 0, 0))
+    crop = np.asarray(image.resize((240, 200), Image.Resampling.BOX))
+    tagged = _tagged(crop, (100, 120))
+    near = {"right": (slice(90, 110), slice(220, None)), "left": (slice(90, 110), slice(0, 20)),
+            "bottom": (slice(180, None), slice(110, 130))}[side]  # fmt: skip
+    np.testing.assert_array_equal(tagged[near], crop[near])  # the label as it was: no tick
+
+
 def test_the_labels_give_the_tables_sizes_and_the_header_the_ovary_on_its_frame(monkeypatch) -> None:
     """A reviewer reads the mean diameter the tables give (d1 x d2 after it, halves up as the
     report rounds), an unsure candidate's size beside its score (accepting it may make the visit's

@@ -44,7 +44,7 @@ def test_two_follicles_left_as_one_are_counted_with_the_flag_they_raise() -> Non
     assert split_probe.split(single) == (1, set())
     assert split_probe.counted([(labels, 2), (single, 1)]) == (
         "1 of 2; of the other 1, 1 flagged (follicle notched 1, follicle elongated 0, network: follicle shape 0); "
-        "of those, 0 flagged (follicle notched 0, follicle elongated 0, network: follicle shape 0)")
+        "of the 1 split right, 0 flagged (follicle notched 0, follicle elongated 0, network: follicle shape 0)")
 
 
 def test_a_cluster_is_three_or_four_follicles_that_touch() -> None:

@@ -200,15 +200,22 @@ def tag_crop(crop: np.ndarray, number: str, centre: tuple[int, int]) -> None:
 def label_text(crop: np.ndarray) -> np.ndarray:
     """Where an overlay's crop shows a label, text included: each area filled
     :data:`~follicle_seg.report.overlay.LABEL_FILL` that is a rectangle once the text in it is
-    filled too (nine tenths of it at least, the crop cutting a letter or two) and at least
-    :data:`_LABEL_MIN_PX` high and wide. Bright echoes are seldom exactly that white, and never
-    so square: on the demo's overlays their areas fill 0.68 of their boxes at most, the labels 1.0."""
+    filled too (nine tenths of it at least) and at least :data:`_LABEL_MIN_PX` high and wide; a
+    label the crop cuts goes on past the crop's side, which closes its cut letters, and it needs
+    that length along the side only (a few pixels of it in the crop were struck through by the
+    tick there). Bright echoes are seldom exactly that white, and never so square: on the demo's
+    overlays their areas fill 0.68 of their boxes at most, the labels 1.0."""
     white = (crop[..., :3] == LABEL_FILL).all(axis=2)
     labelled, _ = ndimage.label(white)
     text = np.zeros(white.shape, bool)
     for k, box in enumerate(ndimage.find_objects(labelled), start=1):
         part = labelled[box] == k
-        if min(part.shape) >= _LABEL_MIN_PX and ndimage.binary_fill_holes(part).mean() >= 0.9:
+        top, bottom = int(box[0].start == 0), int(box[0].stop == white.shape[0])  # the sides cutting it
+        left, right = int(box[1].start == 0), int(box[1].stop == white.shape[1])
+        padded = np.pad(part, ((top, bottom), (left, right)), constant_values=True)
+        filled = ndimage.binary_fill_holes(padded)[top : padded.shape[0] - bottom, left : padded.shape[1] - right]
+        high, wide = (n >= _LABEL_MIN_PX for n in part.shape)
+        if (high and wide or high and (left or right) or wide and (top or bottom)) and filled.mean() >= 0.9:
             text[box] = True
     return text
 
