@@ -199,6 +199,7 @@ def measure_mask(
     *,
     frame_index: int = 0,
     prob: np.ndarray | None = None,
+    dent: bool = True,
 ) -> Section:
     """Measure one binary mask as a :class:`~follicle_seg.types.Section`.
 
@@ -215,6 +216,10 @@ def measure_mask(
     prob : numpy.ndarray, optional
         Class probability of the same shape; its mean inside the mask is the score
         (:func:`stored_score`; 1.0 when not given).
+    dent : bool
+        Measure how deep the outline dents into its convex hull (:func:`deepest_dent`; a
+        follicle's review flag): ``False`` leaves ``dent_px`` 0 and ``dent_mm`` None (an ovary's,
+        which nothing reads: on a large outline it costs more than the rest of the measurement).
 
     Returns
     -------
@@ -242,6 +247,7 @@ def measure_mask(
     outline = hull_candidates(mask[r0:r1, c0:c1])  # never collinear: each pixel gives a diamond
     corners = outline[ConvexHull(outline).vertices]  # once for both spacings: scaling keeps corners
     d1_px, d2_px = _polygon_feret(corners)
+    dent_px = deepest_dent(outline, corners) if dent else 0.0
     calibrated = spacing_row_mm is not None and spacing_col_mm is not None
     d1_mm: float | None
     d2_mm: float | None
@@ -250,7 +256,12 @@ def measure_mask(
         assert spacing_row_mm is not None and spacing_col_mm is not None  # (calibrated)
         scale = np.array([spacing_row_mm, spacing_col_mm])
         d1_mm, d2_mm = _polygon_feret(corners * scale)
-        dent_mm = deepest_dent(outline * scale, corners * scale)
+        if not dent:
+            dent_mm = None
+        elif spacing_row_mm == spacing_col_mm:  # square pixels: the same shape, scaled
+            dent_mm = dent_px * float(spacing_row_mm)
+        else:
+            dent_mm = deepest_dent(outline * scale, corners * scale)
         area_mm2: float | None = rows.size * float(spacing_row_mm) * float(spacing_col_mm)
     else:
         d1_mm = d2_mm = area_mm2 = dent_mm = None
@@ -268,7 +279,7 @@ def measure_mask(
         area_mm2=area_mm2,
         score=score,
         bbox=(int(r0) + off_r, int(c0) + off_c, int(r1) + off_r, int(c1) + off_c),
-        dent_px=deepest_dent(outline, corners),
+        dent_px=dent_px,
         dent_mm=dent_mm,
     )
 
@@ -382,5 +393,6 @@ def _largest_ovary(
         (offset[0] + where[0].start, offset[1] + where[1].start),
         frame_index=seg.index,
         prob=seg.ovary_prob[where],
+        dent=False,
     )
     return replace(section, at_edge=edge is not None and bool(edge[where][mask].any()))
