@@ -336,6 +336,25 @@ def test_labels_never_cover_a_follicle(spacing: Spacing) -> None:
     assert ((area == 255).all(axis=2)).sum() > 200
 
 
+@pytest.mark.parametrize("n_ids", [1, 2, 5])
+def test_labels_are_placed_on_scipys_nearest_follicle_and_grown_map(n_ids: int) -> None:
+    """The label placement reads each pixel's nearest follicle and the 3 x 3 grown map as scipy
+    computes them (the feature transform, grey dilation), with one id on the map or several,
+    candidates' ids (from 2**20) among them."""
+    rng = np.random.default_rng(n_ids)
+    ids = np.zeros((60, 90), np.int32)
+    for k in range(n_ids):
+        r, c = rng.integers(5, 55), rng.integers(5, 85)
+        ids[r - 3 : r + 3, c - 4 : c + 2] = k + 1 if k % 2 else overlay._UNSURE_ID0 + k + 1
+    rows, cols = (a.ravel() for a in np.indices(ids.shape))
+    ny, nx = ndimage.distance_transform_edt(ids == 0, return_indices=True)[1]
+    nearest = ids[ny, nx]
+    assert np.array_equal(overlay._nearest(ids)(rows, cols), nearest.ravel())
+    outside = overlay._nearest(ids)(np.array([-4, 99]), np.array([-1, 200]))  # clipped to the map
+    assert outside.tolist() == [nearest[0, 0], nearest[-1, -1]]
+    assert np.array_equal(overlay._grown(ids), ndimage.grey_dilation(ids, size=(3, 3)))
+
+
 def test_scale_bar_length_matches_calibration() -> None:
     grey, ovary, ids, follicles, record = _scene(spacing=0.1)
     rgb = _render(grey, ovary, ids, follicles, record)
