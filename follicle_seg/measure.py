@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 from scipy import ndimage as ndi
 from scipy.spatial import ConvexHull, QhullError
+from skimage.measure import find_contours
 
 from follicle_seg.instances import fill_holes, find_boxes, follicle_instances, hull_candidates
 from follicle_seg.types import (
@@ -45,6 +46,15 @@ EDGE_PX = 2
 #: Decimals a score is stored with: its last digits depend on the frames a forward pass held
 #: (float32 sums in another order), so a run's tables changed with ``--batch-size``.
 SCORE_DECIMALS = 3
+
+#: The Gaussian (sigma, pixels) a follicle's mask is smoothed with before its outline's dent is
+#: measured (:func:`dent_outline`): it takes out most of the pixel staircase, which on the pixel
+#: outline dented ellipses (ratio 1-2.5, 12-80 pixels across, any angle) 0.78-0.92 pixel into
+#: their hull and on this one 0.40-0.73, less the smaller they are, and keeps the dent where two
+#: touching follicles meet (two equal ones one radius apart: 0.09-0.15 of a radius from radius 15
+#: pixels, at every angle and offset on the grid). ``python scripts/dent_grid.py``; 0.5 left more
+#: of the staircase, 1.0 and more rounded the waist (docs/measurement.md, "Review flags").
+DENT_SMOOTHING_PX = 0.7
 
 _EIGHT = np.ones((3, 3), dtype=bool)
 _TIE = 1e-9  # relative: squared chord lengths this close are one length (rounding of mm products)
@@ -163,20 +173,38 @@ def feret_chords(
     return _polygon_chords(corners * scale)[2] / scale
 
 
-def deepest_dent(outline: np.ndarray, corners: np.ndarray) -> float:
+def dent_outline(mask: np.ndarray) -> np.ndarray:
+    """The outline whose dent into its convex hull is measured (:func:`deepest_dent`): the 0.5
+    iso-contour, with sub-pixel points, of the mask with its holes filled and smoothed by a
+    Gaussian of :data:`DENT_SMOOTHING_PX`, ``(row, col)`` in the mask's pixels; empty for a mask
+    the smoothing leaves nothing of (a pixel or two).
+
+    >>> m = np.zeros((9, 9), bool); m[2:7, 2:7] = True
+    >>> outline = dent_outline(m)
+    >>> bool(outline[:, 0].min() > 1.5 and outline[:, 0].max() < 6.5), dent_outline(m[:1, :1]).shape
+    (True, (0, 2))
+    """
+    framed = np.pad(fill_holes(mask), 2).astype(np.float32)
+    smooth = cv2.GaussianBlur(framed, (0, 0), DENT_SMOOTHING_PX, borderType=cv2.BORDER_CONSTANT)
+    contours = find_contours(smooth, 0.5)
+    return np.concatenate(contours) - 2 if contours else np.zeros((0, 2))
+
+
+def deepest_dent(outline: np.ndarray) -> float:
     """How deep an outline dents into its convex hull: the largest distance from a point of
-    ``outline`` to the hull's boundary, ``corners`` the hull's corners in order (coordinates of
-    ``outline``); 0 for a convex outline. Where two touching follicles meet, their joined
-    outline dents in on both sides.
+    ``outline`` to the hull's boundary; 0 for a convex outline and for fewer than three points
+    not on one line. Where two touching follicles meet, their joined outline dents in on both sides.
 
     >>> square = np.array([[0, 0], [0, 4], [4, 4], [4, 0]], float)
-    >>> deepest_dent(np.vstack([square, [[1, 2]]]), square), deepest_dent(square, square)
-    (1.0, 0.0)
+    >>> deepest_dent(np.vstack([square, [[1, 2]]])), deepest_dent(square), deepest_dent(square[:2])
+    (1.0, 0.0, 0.0)
     """
-    edges = np.roll(corners, -1, axis=0) - corners
-    offsets = outline[:, None, :] - corners[None, :, :]
-    cross = np.abs(edges[:, 0] * offsets[..., 1] - edges[:, 1] * offsets[..., 0])
-    return float((cross / np.hypot(edges[:, 0], edges[:, 1])).min(axis=1).max())
+    try:
+        hull = ConvexHull(outline)
+    except (QhullError, ValueError):  # collinear or too few points: no inside to dent into
+        return 0.0
+    inside = -(outline @ hull.equations[:, :2].T + hull.equations[:, 2])  # distance to each side's line
+    return max(0.0, float(inside.min(axis=1).max()))
 
 
 def stored_score(mean_probability: float) -> float:
@@ -217,8 +245,8 @@ def measure_mask(
         Class probability of the same shape; its mean inside the mask is the score
         (:func:`stored_score`; 1.0 when not given).
     dent : bool
-        Measure how deep the outline dents into its convex hull (:func:`deepest_dent`; a
-        follicle's review flag): ``False`` leaves ``dent_px`` 0 and ``dent_mm`` None (an ovary's,
+        Measure how deep the outline dents into its convex hull (:func:`dent_outline`,
+        :func:`deepest_dent`; a follicle's review flag): ``False`` leaves ``dent_px`` 0 and ``dent_mm`` None (an ovary's,
         which nothing reads: on a large outline it costs more than the rest of the measurement).
 
     Returns
@@ -247,7 +275,8 @@ def measure_mask(
     outline = hull_candidates(mask[r0:r1, c0:c1])  # never collinear: each pixel gives a diamond
     corners = outline[ConvexHull(outline).vertices]  # once for both spacings: scaling keeps corners
     d1_px, d2_px = _polygon_feret(corners)
-    dent_px = deepest_dent(outline, corners) if dent else 0.0
+    rim = dent_outline(mask[r0:r1, c0:c1]) if dent else None
+    dent_px = deepest_dent(rim) if rim is not None else 0.0
     calibrated = spacing_row_mm is not None and spacing_col_mm is not None
     d1_mm: float | None
     d2_mm: float | None
@@ -256,12 +285,12 @@ def measure_mask(
         assert spacing_row_mm is not None and spacing_col_mm is not None  # (calibrated)
         scale = np.array([spacing_row_mm, spacing_col_mm])
         d1_mm, d2_mm = _polygon_feret(corners * scale)
-        if not dent:
+        if rim is None:
             dent_mm = None
         elif spacing_row_mm == spacing_col_mm:  # square pixels: the same shape, scaled
             dent_mm = dent_px * float(spacing_row_mm)
         else:
-            dent_mm = deepest_dent(outline * scale, corners * scale)
+            dent_mm = deepest_dent(rim * scale)
         area_mm2: float | None = rows.size * float(spacing_row_mm) * float(spacing_col_mm)
     else:
         d1_mm = d2_mm = area_mm2 = dent_mm = None

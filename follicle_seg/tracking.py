@@ -117,16 +117,19 @@ CANDIDATE_FLAGS = {KIND_UNSURE: FLAG_LOW_CONFIDENCE, KIND_TUBE: FLAG_TUBE}
 #: Set conservatively, not on real scans (counted follicles of the generated studies stay under 1.25).
 MAX_FOLLICLE_ELONGATION = 3.0
 #: A reported follicle whose largest section's outline dents into its convex hull this fraction of
-#: its half-width (d2 / 2) deep or more (:func:`dent_depth`), and ``MIN_DENT_PX`` pixels, is flagged:
-#: touching follicles the split left as one meet at such dents (two equal ones 1 radius apart:
-#: 0.13), a round or elliptic follicle has none. Measured with ``scripts/split_probe.py`` and on the
-#: generated studies (docs/measurement.md, "Review flags"): no counted follicle of seeds 123 and
-#: 456 but one, a 12.8 mm follicle joined to its neighbour's tip, reaches 0.1 and 1.5 pixels.
+#: its half-width (d2 / 2) deep or more (:func:`dent_depth`, on the lightly smoothed outline of
+#: ``measure.dent_outline``), and ``MIN_DENT_PX`` pixels, is flagged: touching follicles the split
+#: left as one meet at such dents (two equal ones 1 radius apart: 0.09-0.15 from radius 15 pixels,
+#: every angle and offset on the grid caught; ``scripts/dent_grid.py``), a round or elliptic follicle
+#: has none. Measured with ``scripts/split_probe.py`` and on the generated studies
+#: (docs/measurement.md, "Review flags"): no counted follicle of seeds 123 and 456 but one, a
+#: 12.8 mm follicle joined to its neighbour's tip (0.139), reaches 0.075 and 0.8 pixels.
 #: On the 67 real captures (``scripts/eval_real.py``) it fires on 1 of the 9 images with a reported
-#: follicle, falsely (burned-in text cutting a wall): a flag to look at, not a finding.
-MIN_DENT_FRACTION = 0.1
-#: The pixel staircase of a round or elliptic outline dents up to 0.9 pixel into its hull.
-MIN_DENT_PX = 1.5
+#: follicle, falsely (burned-in text cutting a wall, 0.107); another reported follicle reads 0.089:
+#: a flag to look at, not a finding.
+MIN_DENT_FRACTION = 0.09
+#: The staircase of a round or elliptic outline, smoothed, dents up to 0.73 pixel into its hull.
+MIN_DENT_PX = 0.8
 #: A sweep's track is a tube (:func:`is_tube`) when its sections stay at this fraction of its
 #: reference size over a length that an ellipsoid no longer than ``MAX_FOLLICLE_ELONGATION`` x its d1 cannot give.
 TUBE_PLATEAU = 0.85

@@ -229,19 +229,19 @@ def test_a_follicle_cut_by_the_scan_area_is_at_edge():
 def test_the_dent_of_two_joined_discs_in_pixels_and_mm_and_none_for_an_ovary() -> None:
     """Two discs joined at a waist dent in on both sides; square pixels give the pixel dent
     scaled, pixels not square their own (the waist runs along the rows: 0.2 mm a pixel); an ovary's outline is not measured for it."""
-    from follicle_seg.measure import deepest_dent
-    from scipy.spatial import ConvexHull
+    from follicle_seg.measure import deepest_dent, dent_outline
 
     yy, xx = np.mgrid[:40, :70]
     pair = ((yy - 20) ** 2 + (xx - 20) ** 2 <= 15**2) | ((yy - 20) ** 2 + (xx - 48) ** 2 <= 15**2)
     square = measure_mask(pair, 0.2, 0.2)
     assert square.dent_px == pytest.approx(15 - math.sqrt(15**2 - 14**2), abs=1.0)  # the waist's half-height: 5.4 px
     assert square.dent_mm == pytest.approx(0.2 * square.dent_px)
-    outline = hull_candidates(pair)
-    corners = outline[ConvexHull(outline).vertices]
-    scale = np.array([0.2, 0.3])
     tall = measure_mask(pair, 0.2, 0.3)
-    assert tall.dent_mm == pytest.approx(deepest_dent(outline * scale, corners * scale))
+    assert tall.dent_mm == pytest.approx(deepest_dent(dent_outline(pair) * [0.2, 0.3]))
     skipped = measure_mask(pair, 0.2, 0.2, dent=False)
     assert (skipped.dent_px, skipped.dent_mm) == (0.0, None) and skipped.d1_mm == square.d1_mm
     assert measure_mask(pair, None, None).dent_px == square.dent_px
+    holed = pair.copy()
+    holed[18:23, 18:23] = False  # a hole inside is no dent
+    assert measure_mask(holed, None, None).dent_px == square.dent_px
+    assert measure_mask(pair[20:21, 20:21], None, None).dent_px == 0.0  # a pixel: no outline left to dent
