@@ -113,3 +113,15 @@ def test_the_readme_command_table_names_only_options_its_commands_have():
         known = {o for n in names for p in commands[n].params for o in (*p.opts, *p.secondary_opts)}
         unknown += [f"{'/'.join(names)}: {o}" for o in re.findall(r"--[a-z][a-z-]*", row) if o not in known]
     assert unknown == []
+
+
+def test_the_follicle_notched_bounds_the_measurement_guide_gives_are_trackings():
+    # docs/measurement.md, "Review flags": "dents into its convex hull 0.09 x its half-width
+    # (d2 / 2) deep or more, and 0.8 pixel" (it said 0.1 once the bound was 0.09)
+    from follicle_seg.tracking import MIN_DENT_FRACTION, MIN_DENT_PX
+
+    text = " ".join((ROOT / "docs" / "measurement.md").read_text(encoding="utf-8").split())
+    said = re.search(r"dents into its convex hull ([\d.]+) x its half-width \(d2 / 2\) deep or more, and ([\d.]+) pixel", text)
+    assert said is not None
+    assert (float(said.group(1)), float(said.group(2))) == (MIN_DENT_FRACTION, MIN_DENT_PX)
+    assert f"`tracking.MIN_DENT_FRACTION` {MIN_DENT_FRACTION}" in text
