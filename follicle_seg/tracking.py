@@ -123,7 +123,7 @@ MAX_FOLLICLE_ELONGATION = 3.0
 #: every angle and offset on the grid caught; ``scripts/dent_grid.py``), a round or elliptic follicle
 #: has none. Measured with ``scripts/split_probe.py`` and on the generated studies
 #: (docs/measurement.md, "Review flags"): no counted follicle of seeds 123 and 456 but one, a
-#: 12.8 mm follicle joined to its neighbour's tip (0.139), reaches 0.075 and 0.8 pixels.
+#: 12.8 mm follicle joined to its neighbour's tip (0.139), dents over 0.075 of it and 0.8 pixels.
 #: On the 67 real captures (``scripts/eval_real.py``) it fires on 1 of the 9 images with a reported
 #: follicle, falsely (burned-in text cutting a wall, 0.107); another reported follicle reads 0.089:
 #: a flag to look at, not a finding.
