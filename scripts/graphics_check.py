@@ -30,7 +30,9 @@ and follicle sections). Reported follicles: mean diameter >= 2 mm and score >= 0
 - for the true follicles the calipers cross that are reported without graphics (a reported
   follicle with at least 30 % of its pixels in it): how many are lost (of them, how many are
   candidates instead: their score fell under 0.90), split (two or more) and
-  the change of the largest one's mean diameter (mm: median, mean, largest either way).
+  the change of the largest one's mean diameter (mm: median, mean, largest either way); of those
+  still reported, how many the largest one raises ``follicle notched`` with graphics (without)
+  (``tracking.follicle_raises``: a caliper's arm dents the outline?).
 
 Graphics pixels are those drawn; for ``generator`` those more than 40 grey levels from the frame
 without graphics (JPEG spreads them a little).
@@ -56,7 +58,7 @@ from follicle_seg.measure import measure_frame
 from follicle_seg.model.infer import Segmenter
 from follicle_seg.synth.canvas import caliper
 from follicle_seg.synth.training import LAYERED, STYLES, training_frame
-from follicle_seg.tracking import LOW_CONFIDENCE_SCORE, MIN_FOLLICLE_SCORE, large_enough_mm
+from follicle_seg.tracking import FLAG_NOTCHED, LOW_CONFIDENCE_SCORE, MIN_FOLLICLE_SCORE, follicle_raises, large_enough_mm
 from follicle_seg.types import Calibration, Frame, ImageRecord, Section
 
 SEED_START = 1_000_000
@@ -181,15 +183,15 @@ def on_graphics(instances: np.ndarray, kind: list[str], graphics: np.ndarray, tr
 
 
 def on_follicle(instances: np.ndarray, kind: list[str], sections: tuple[Section, ...], follicle: np.ndarray,
-                what_kind: str = "reported") -> list[float]:
-    """Mean diameters of the reported follicles (or candidates) with at least 30 % of their pixels
-    in ``follicle``, largest first."""
+                what_kind: str = "reported") -> list[Section]:
+    """The sections of the reported follicles (or candidates) with at least 30 % of their pixels
+    in ``follicle``, the largest mean diameter first."""
     found = []
     for k, (what, s) in enumerate(zip(kind, sections), start=1):
         piece = instances == k
         if what == what_kind and (piece & follicle).sum() >= 0.3 * piece.sum():
-            found.append(float(s.mean_diameter_mm or 0.0))
-    return sorted(found, reverse=True)
+            found.append(s)
+    return sorted(found, key=lambda s: -(s.mean_diameter_mm or 0.0))
 
 
 def main() -> None:
@@ -225,14 +227,16 @@ def main() -> None:
     print(f"{args.n} frames (seeds {args.seed_start}-{args.seed_start + args.n - 1}), reported >= 2 mm and score >= "
           f"{MIN_FOLLICLE_SCORE:.2f}, candidates {LOW_CONFIDENCE_SCORE:.2f}-{MIN_FOLLICLE_SCORE:.2f}")
     print(f"{'variant':15} {'on graphics: reported / cand.':>30} {'without':>9} {'count +/-':>10} {'frames':>7}"
-          f" {'crossed':>8} {'lost (to cand.)':>15} {'split':>6} {'diameter change mm: median, mean, range':>42}")
+          f" {'crossed':>8} {'lost (to cand.)':>15} {'split':>6} {'notched (without)':>17}"
+          f" {'diameter change mm: median, mean, range':>42}")
     for name in VARIANTS:
         t = tally[name]
         g = {k: sum(x[k] for x in t["graphics"]) for k in ("reported", "candidate")}
         g0 = {k: sum(x[k] for x in t["plain_graphics"]) for k in ("reported", "candidate")}
         counts = np.array(t["count"])
         pairs = t["crossed"]
-        diffs = [after[0] - before[0] for before, after, _ in pairs if after]
+        kept = [(before[0], after[0]) for before, after, _ in pairs if after]
+        diffs = [(a.mean_diameter_mm or 0.0) - (b.mean_diameter_mm or 0.0) for b, a in kept]
         row = {
             "on_graphics": g, "on_graphics_without": g0,
             "count_gained": int(counts[counts > 0].sum()), "count_lost": int(-counts[counts < 0].sum()),
@@ -240,6 +244,8 @@ def main() -> None:
             "crossed": len(pairs), "lost": sum(not after for _, after, _ in pairs),
             "lost_to_candidate": sum(not after and bool(unsure) for _, after, unsure in pairs),
             "split": sum(len(after) > len(before) for before, after, _ in pairs),
+            "notched": sum(follicle_raises(FLAG_NOTCHED, a) for _, a in kept),
+            "notched_without": sum(follicle_raises(FLAG_NOTCHED, b) for b, _ in kept),
             "diameter_change_mm": None if not diffs else {
                 "median": float(np.median(diffs)), "mean": float(np.mean(diffs)),
                 "min": float(np.min(diffs)), "max": float(np.max(diffs))},
@@ -249,7 +255,8 @@ def main() -> None:
         print(f"{name:15} {g['reported']:>22} / {g['candidate']:<5} {g0['reported']:>3} / {g0['candidate']:<3}"
               f" {'+' + str(row['count_gained']) + ' -' + str(row['count_lost']):>10} {row['frames_changed']:>7}"
               + (f" {row['crossed']:>8} {str(row['lost']) + ' (' + str(row['lost_to_candidate']) + ')':>15} {row['split']:>6}"
-                 if name not in ('generator', 'text', 'dark box') else " " * 31)
+                 f" {str(row['notched']) + ' (' + str(row['notched_without']) + ')':>17}"
+                 if name not in ('generator', 'text', 'dark box') else " " * 49)
               + (f"   {d['median']:+.2f}, {d['mean']:+.2f}, [{d['min']:+.2f}, {d['max']:+.2f}]" if d else ""))
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
