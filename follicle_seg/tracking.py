@@ -157,7 +157,7 @@ FLAG_REASONS: dict[str, str] = {
     FLAG_ELONGATED: (f"a follicle is {MAX_FOLLICLE_ELONGATION:g} or more times as long as wide: a vessel or other "
                      "tube seen lengthwise, not a follicle?"),
     FLAG_NOTCHED: ("a follicle's outline dents in as where touching follicles meet: two or more follicles "
-                   "measured as one?"),
+                   "measured as one, or a caliper or text burned on its wall?"),
     FLAG_TUBE: (f"a section stays near its full size over more of the sweep than the beam and a follicle at most "
                 f"{MAX_FOLLICLE_ELONGATION:g} times as long across it as wide show: a vessel crossing the sweep? "
                 "Not counted, listed as a candidate"),

@@ -815,6 +815,7 @@ def test_two_touching_follicles_measured_as_one_flag_their_image():
     tables = build_tables([result])
     assert tables["ovaries"]["needs_review"].tolist() == [True]
     assert tables["review_reasons"]["reason"].tolist() == [f"{FLAG_REASONS[FLAG_NOTCHED]} (follicle 1)"]
+    assert "measured as one" in FLAG_REASONS[FLAG_NOTCHED] and "caliper" in FLAG_REASONS[FLAG_NOTCHED]  # both readings
     # uncalibrated: the pixels tell the same
     plain = record(spacing=None)
     assert FLAG_NOTCHED in summarise_image(plain, [measure_frame(replace(seg, record=plain))]).flags
