@@ -24,8 +24,8 @@ from PIL import Image, ImageDraw
 from scipy import ndimage
 
 from follicle_seg.report.overlay_files import REVIEWED, write_overlay
-from follicle_seg.report.overlay import (UNSURE_COLOUR, Layout, colour_mask, draw_title, layout_for, overlay_font,
-                                         title)
+from follicle_seg.report.overlay import (LABEL_FILL, UNSURE_COLOUR, Layout, colour_mask, draw_title, layout_for,
+                                         overlay_font, title)
 from follicle_seg.report.thumbnails import remove_stale
 from follicle_seg.review import CONFIRMED, FOLLICLE, NOT_FOLLICLE, SIDES, Review, uid_tail
 from follicle_seg.series import named_in_sweeps
@@ -235,11 +235,13 @@ def _mark_box(section: Section, layout: Layout, record: ImageRecord) -> tuple[in
 
 
 def _labels(overlay: np.ndarray) -> np.ndarray:
-    """Where ``overlay`` has a label: each a white box in a black line, kept over a reviewer's mark.
+    """Where ``overlay`` has a label: each a box of :data:`~follicle_seg.report.overlay.LABEL_FILL`
+    in a black line (whole on an overlay; a crop, which may cut it, finds labels by their fill:
+    :func:`~follicle_seg.report.overlay_files.label_text`), kept over a reviewer's mark.
     A mark keeps to its follicle's box (:func:`_mark_box`), but a label may lie there: its own,
     pushed back against the canvas's edge, or another follicle's, in the empty corner of a
     slanting follicle's box."""
-    white, black = colour_mask(overlay, (255, 255, 255)), colour_mask(overlay, (0, 0, 0))
+    white, black = colour_mask(overlay, LABEL_FILL), colour_mask(overlay, (0, 0, 0))
     found = np.zeros(white.shape, bool)
     for rows, cols in ndimage.find_objects(ndimage.label(white)[0]):
         r0, c0, r1, c1 = rows.start - 1, cols.start - 1, rows.stop, cols.stop  # the black line round it
