@@ -58,7 +58,8 @@ from follicle_seg.measure import measure_frame
 from follicle_seg.model.infer import Segmenter
 from follicle_seg.synth.canvas import caliper
 from follicle_seg.synth.training import LAYERED, STYLES, training_frame
-from follicle_seg.tracking import FLAG_NOTCHED, LOW_CONFIDENCE_SCORE, MIN_FOLLICLE_SCORE, follicle_raises, large_enough_mm
+from follicle_seg.tracking import (FLAG_NOTCHED, LOW_CONFIDENCE_SCORE, MIN_FOLLICLE_SCORE, follicle_raises, is_confident,
+                                   is_counted)
 from follicle_seg.types import Calibration, Frame, ImageRecord, Section
 
 SEED_START = 1_000_000
@@ -165,9 +166,9 @@ def record(shape: tuple[int, ...], spacing: float) -> ImageRecord:
 def kinds(sections: tuple[Section, ...]) -> list[str]:
     """``"reported"``, ``"candidate"`` or ``""`` for each follicle section, as the pipeline sorts a still's."""
     def kind(s: Section) -> str:
-        if not large_enough_mm(s.mean_diameter_mm or 0.0):
+        if not is_counted(s):
             return ""
-        return "reported" if s.score >= MIN_FOLLICLE_SCORE else "candidate" if s.score >= LOW_CONFIDENCE_SCORE else ""
+        return "reported" if is_confident(s) else "candidate" if s.score >= LOW_CONFIDENCE_SCORE else ""
     return [kind(s) for s in sections]
 
 
