@@ -1,0 +1,119 @@
+"""Sonographers' caliper marks on a grey frame: small '+' and 'x' crosses burned into the image.
+
+A mark is a cross of four straight arms, each 1-3 px thick and reaching at least 5 px from its
+centre (which may be hollow), each brighter than the pixels 2 px to either side of it. An arm's
+contrast at a pixel is the mean of its 3 pixels along the arm less the brighter of the two
+parallel lines of 3 pixels 2 px beside it (diagonal steps for 'x'); a cross centred on a pixel
+takes its arms 3 steps out in the four directions, and its contrast is its weakest arm's. A
+mark's centre is a cross of :data:`MIN_CONTRAST` or more (the strongest within 3 px) whose four
+spaces between the arms, 2-3 steps out, are darker than its weakest arm by half its contrast.
+Speckle fails (its grains are not lines in four directions), so does a follicle's bright back
+wall or a fascia (one line: across it the cross's other arms have bright sides) and a bright disc
+(arms no brighter than their sides).
+
+The mask holds each mark's pixels: those within 1.5 px of its arms' axes, out to
+:data:`MAX_ARM_PX` from the centre, at least halfway from its sides' level to its arms' and
+joined to its centre, grown by 1 px (the drawing's blurred edges).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from scipy import ndimage as ndi
+
+#: Weakest arm's contrast (grey levels) over the lines beside it for a cross to be a mark.
+MIN_CONTRAST = 40.0
+#: A mark's pixels reach this far from its centre, at most (arms of about 3-10 px).
+MAX_ARM_PX = 11
+_PAD = 8
+_ARM_STEPS = 3  # an arm's 3 pixels are 2-4 steps from the centre
+_SIDE_STEPS = 2
+
+Step = tuple[int, int]
+#: Per orientation, '+' then 'x': its two arm axes as ``(step, side step)`` and the steps from its
+#: centre into the four spaces between its arms, in ``(row, col)``.
+_ORIENTATIONS: tuple[tuple[tuple[tuple[Step, Step], ...], tuple[Step, ...]], ...] = (
+    ((((0, 1), (1, 0)), ((1, 0), (0, 1))), ((1, 1), (1, -1), (-1, 1), (-1, -1))),
+    ((((1, 1), (1, -1)), ((1, -1), (1, 1))), ((1, 0), (-1, 0), (0, 1), (0, -1))),
+)
+
+
+def caliper_marks(grey: np.ndarray) -> np.ndarray | None:
+    """The pixels of the '+' and 'x' caliper marks on a grey uint8 frame (rows, cols), or None
+    when it has none (or is too small to hold one).
+
+    >>> frame = np.full((40, 40), 60, np.uint8)
+    >>> frame[20, 14:27] = frame[14:27, 20] = 230
+    >>> mask = caliper_marks(frame)
+    >>> bool(mask[20, 15]), bool(mask[15, 20]), bool(mask[5, 5])
+    (True, True, False)
+    >>> caliper_marks(np.full((40, 40), 60, np.uint8)) is None
+    True
+    """
+    if grey.ndim != 2 or min(grey.shape) < 2 * MAX_ARM_PX + 1:
+        return None
+    img = np.pad(grey.astype(np.float32), _PAD, mode="edge")
+    mask = np.zeros(img.shape, bool)
+    for axes, spaces in _ORIENTATIONS:
+        for r, c, level, contrast in _centres(img, axes, spaces):
+            _paint(mask, img, r, c, axes, level, contrast)
+    mask = mask[_PAD:-_PAD, _PAD:-_PAD]
+    return mask if mask.any() else None
+
+
+def _view(a: np.ndarray, dr: int, dc: int) -> np.ndarray:
+    """The unpadded part of padded ``a`` read at ``(row + dr, col + dc)``."""
+    return a[_PAD + dr : a.shape[0] - _PAD + dr, _PAD + dc : a.shape[1] - _PAD + dc]
+
+
+def _line_mean(img: np.ndarray, step: Step) -> np.ndarray:
+    """Mean of each pixel and its two neighbours along ``step`` (same padded shape)."""
+    kernel = np.zeros((3, 3), np.float32)
+    kernel[1, 1] = kernel[1 + step[0], 1 + step[1]] = kernel[1 - step[0], 1 - step[1]] = 1 / 3
+    return cv2.filter2D(img, -1, kernel, borderType=cv2.BORDER_REPLICATE)
+
+
+def _centres(img: np.ndarray, axes: tuple[tuple[Step, Step], ...], spaces: tuple[Step, ...]) -> list[tuple[int, int, float, float]]:
+    """The marks of one orientation: ``(row, col)`` of each centre in padded ``img``, its arms'
+    weakest mean grey and its contrast, the strongest first."""
+    lines, ridges = [], []
+    for step, side in axes:
+        line = _line_mean(img, step)
+        beside = np.maximum(_view(line, *(_SIDE_STEPS * np.array(side))), _view(line, *(-_SIDE_STEPS * np.array(side))))
+        lines.append(line)
+        ridges.append(np.pad(_view(line, 0, 0) - beside, _PAD))
+    arms = [(k, _ARM_STEPS * sign * step[0], _ARM_STEPS * sign * step[1])
+            for k, (step, _) in enumerate(axes) for sign in (1, -1)]
+    score = _view(ridges[0], *arms[0][1:])
+    for k, dr, dc in arms[1:]:
+        score = np.minimum(score, _view(ridges[k], dr, dc))
+    rows, cols = np.nonzero(score >= MIN_CONTRAST)
+    rows, cols = rows + _PAD, cols + _PAD  # padded coordinates
+    contrast = score[rows - _PAD, cols - _PAD]
+    level = np.min([lines[k][rows + dr, cols + dc] for k, dr, dc in arms], axis=0)
+    between = np.max([(img[rows + 2 * sr, cols + 2 * sc] + img[rows + 3 * sr, cols + 3 * sc]) / 2
+                      for sr, sc in spaces], axis=0)
+    keep = level - between >= contrast / 2
+    found: list[tuple[int, int, float, float]] = []
+    for i in np.argsort(-contrast[keep], kind="stable"):
+        r, c = int(rows[keep][i]), int(cols[keep][i])
+        if all(max(abs(r - r2), abs(c - c2)) > 3 for r2, c2, _, _ in found):
+            found.append((r, c, float(level[keep][i]), float(contrast[keep][i])))
+    return found
+
+
+def _paint(mask: np.ndarray, img: np.ndarray, r: int, c: int, axes: tuple[tuple[Step, Step], ...],
+           level: float, contrast: float) -> None:
+    """Set the pixels of the mark centred at ``(r, c)`` of padded ``img`` in ``mask`` (in place)."""
+    r0, r1 = max(r - MAX_ARM_PX, 0), min(r + MAX_ARM_PX + 1, img.shape[0])
+    c0, c1 = max(c - MAX_ARM_PX, 0), min(c + MAX_ARM_PX + 1, img.shape[1])
+    dr, dc = np.mgrid[r0 - r : r1 - r, c0 - c : c1 - c]
+    band = np.zeros(dr.shape, bool)
+    for (sr, sc), _ in axes:
+        band |= np.abs(dr * sc - dc * sr) / np.hypot(sr, sc) <= 1.5
+    band &= np.hypot(dr, dc) <= MAX_ARM_PX
+    bright = band & ((img[r0:r1, c0:c1] >= level - contrast / 2) | (np.hypot(dr, dc) <= 2.5))  # hollow centres join
+    labels, _ = ndi.label(bright, np.ones((3, 3), bool))
+    piece = (labels == labels[r - r0, c - c0]).astype(np.uint8)
+    mask[r0:r1, c0:c1] |= cv2.dilate(piece, np.ones((3, 3), np.uint8)).astype(bool)

@@ -1,0 +1,62 @@
+"""follicle_seg.io.marks: sonographers' '+' and 'x' caliper marks found on grey pixels alone, and
+not the thin bright things of the anatomy."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from follicle_seg.io.marks import caliper_marks
+from follicle_seg.synth.canvas import caliper
+from follicle_seg.synth.training import training_frame
+
+
+def speckle(seed: int = 1_000_003) -> np.ndarray:
+    """A held-out synthetic frame without graphics (3-D renderer, speckle and anatomy)."""
+    return training_frame(seed, style="samsung_warm", graphics=False).pixels.copy()
+
+
+def near(mask: np.ndarray | None, row: int, col: int, px: int = 2) -> bool:
+    return mask is not None and bool(mask[row - px:row + px + 1, col - px:col + px + 1].any())
+
+
+def test_a_frame_of_one_grey_and_frames_without_graphics_have_none() -> None:
+    assert caliper_marks(np.full((120, 160), 80, np.uint8)) is None
+    for seed, style in ((1_000_003, "samsung_warm"), (1_000_004, "layered"), (1_000_011, None)):
+        assert caliper_marks(training_frame(seed, style=style, graphics=False).pixels) is None
+
+
+@pytest.mark.parametrize(("size", "value"), [(3, 200), (6, 230), (10, 180)])
+def test_a_white_plus_drawn_on_speckle_is_found_and_only_its_pixels(size: int, value: int) -> None:
+    img = speckle()
+    row, col = img.shape[0] // 2, img.shape[1] // 2
+    drawn = np.zeros(img.shape, np.uint8)
+    caliper(img, [(col, row)], size, None, value)
+    caliper(drawn, [(col, row)], size, None, 1)
+    mask = caliper_marks(img)
+    assert near(mask, row, col)
+    assert mask[drawn > 0].mean() >= 0.9  # the mark's pixels
+    grown = cv2.dilate(drawn, np.ones((5, 5), np.uint8)) > 0
+    assert not (mask & ~grown).any()  # and nothing 2 px or more beyond them
+
+
+def test_a_two_pixel_x_is_found() -> None:
+    img = speckle()
+    row, col = img.shape[0] // 2, img.shape[1] // 3
+    for k in range(2):
+        cv2.line(img, (col - 5 + k, row - 5), (col + 5 + k, row + 5), 220, 1)
+        cv2.line(img, (col - 5 + k, row + 5), (col + 5 + k, row - 5), 220, 1)
+    assert near(caliper_marks(img), row, col)
+
+
+def test_bright_walls_curves_and_discs_are_not_marks() -> None:
+    img = np.full((200, 260), 60, np.uint8)
+    cv2.circle(img, (70, 60), 30, 20, -1)  # a dark follicle
+    cv2.ellipse(img, (70, 60), (31, 31), 0, 20, 160, 230, 2)  # its bright back wall
+    cv2.ellipse(img, (180, 20), (120, 60), 0, 40, 140, 220, 1)  # a thin bright curve (fascia)
+    cv2.ellipse(img, (180, 24), (120, 60), 0, 40, 140, 220, 1)  # and a second beside it
+    cv2.circle(img, (200, 150), 6, 240, -1)  # a bright disc
+    cv2.line(img, (20, 180), (240, 170), 230, 2)  # a straight bright line
+    noisy = np.clip(img + np.random.default_rng(0).normal(0, 8, img.shape), 0, 255).astype(np.uint8)
+    assert caliper_marks(img) is None and caliper_marks(noisy) is None
