@@ -58,7 +58,7 @@ DENT_SMOOTHING_PX = 0.7
 
 #: How far (pixels) a frame's colour pixels (``FrameSegmentation.colour``) are grown before the
 #: follicles' dents are measured with them filled in (:func:`measure_frame`): the network leaves a
-#: caliper's pixels and their anti-aliased rim out of the follicle, a bite a little wider than the
+#: caliper's pixels and a rim around them out of the follicle, a bite a little wider than the
 #: caliper's arm as drawn.
 GRAPHICS_MARGIN_PX = 1
 
