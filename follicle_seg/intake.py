@@ -251,9 +251,9 @@ def _moved(item: Input, store: StateStore, current: set[tuple[str, str]]) -> Inp
 
 
 def decode_pixels(record: ImageRecord, start: int, stop: int) -> list[tuple]:
-    """Grey region pixels of frames ``start`` to ``stop - 1`` with their decoding flags, each
-    frame's panes in pane order (what a decoder process returns)."""
-    return [(frame.pixels, frame.flags) for frame in iter_frames(record, start=start, stop=stop, panes=True)]
+    """Grey region pixels of frames ``start`` to ``stop - 1`` with their decoding flags and colour
+    pixels (``None`` without), each frame's panes in pane order (what a decoder process returns)."""
+    return [(f.pixels, f.flags, f.colour) for f in iter_frames(record, start=start, stop=stop, panes=True)]
 
 
 def chunks(record: ImageRecord, chunk: int, decoders: WorkerPool | None) -> Iterator[list[Frame]]:
@@ -263,8 +263,8 @@ def chunks(record: ImageRecord, chunk: int, decoders: WorkerPool | None) -> Iter
     for start in range(0, record.n_frames, chunk):
         pixels = _call(decoders, decode_pixels, record, start, start + chunk)
         yield [
-            Frame(record=panes[i % len(panes)], index=start + i // len(panes), pixels=px, flags=flags)
-            for i, (px, flags) in enumerate(pixels)
+            Frame(record=panes[i % len(panes)], index=start + i // len(panes), pixels=px, flags=flags, colour=colour)
+            for i, (px, flags, colour) in enumerate(pixels)
         ]
 
 

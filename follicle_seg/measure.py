@@ -56,6 +56,12 @@ SCORE_DECIMALS = 3
 #: of the staircase, 1.0 and more rounded the waist (docs/measurement.md, "Review flags").
 DENT_SMOOTHING_PX = 0.7
 
+#: How far (pixels) a frame's colour pixels (``FrameSegmentation.colour``) are grown before the
+#: follicles' dents are measured with them filled in (:func:`measure_frame`): the network leaves a
+#: caliper's pixels and a rim around them out of the follicle, a bite a little wider than the
+#: caliper's arm as drawn.
+GRAPHICS_MARGIN_PX = 1
+
 _EIGHT = np.ones((3, 3), dtype=bool)
 _TIE = 1e-9  # relative: squared chord lengths this close are one length (rounding of mm products)
 
@@ -190,6 +196,23 @@ def dent_outline(mask: np.ndarray) -> np.ndarray:
     return np.concatenate(contours) - 2 if contours else np.zeros((0, 2))
 
 
+def filled_graphics(mask: np.ndarray, graphics: np.ndarray | None) -> np.ndarray:
+    """``mask`` with the pixels of ``graphics`` (boolean, its shape; ``None``: none) that lie in
+    its convex hull (of its pixel centres) added: a caliper's bite filled, its arms outside the
+    hull left out.
+
+    >>> m = np.ones((7, 7), bool); m[0:3, 3] = False
+    >>> g = np.zeros_like(m); g[0:5, 3] = True; g[3, 2:5] = True
+    >>> bool(filled_graphics(m, g).all()), filled_graphics(m, None) is m
+    (True, True)
+    """
+    if graphics is None or not (extra := graphics & ~mask).any():
+        return mask
+    hull = np.zeros(mask.shape, np.uint8)
+    cv2.fillConvexPoly(hull, cv2.convexHull(cv2.findNonZero(mask.astype(np.uint8))), 1)
+    return mask | (extra & hull.astype(bool))
+
+
 def deepest_dent(outline: np.ndarray) -> float:
     """How deep an outline dents into its convex hull: the largest distance from a point of
     ``outline`` to the hull's boundary; 0 for a convex outline and for fewer than three points
@@ -228,6 +251,7 @@ def measure_mask(
     frame_index: int = 0,
     prob: np.ndarray | None = None,
     dent: bool = True,
+    graphics: np.ndarray | None = None,
 ) -> Section:
     """Measure one binary mask as a :class:`~follicle_seg.types.Section`.
 
@@ -248,6 +272,12 @@ def measure_mask(
         Measure how deep the outline dents into its convex hull (:func:`dent_outline`,
         :func:`deepest_dent`; a follicle's review flag): ``False`` leaves ``dent_px`` 0 and ``dent_mm`` None (an ovary's,
         which nothing reads: on a large outline it costs more than the rest of the measurement).
+    graphics : numpy.ndarray, optional
+        Boolean, the mask's shape: pixels of burned-in graphics (a colour caliper, already grown
+        by :data:`GRAPHICS_MARGIN_PX`: :func:`measure_frame`). Those inside the mask's convex
+        hull are added to the mask whose dent is measured (:func:`filled_graphics`: the bite the
+        network leaves where a caliper lies on the wall is no dent); nothing else is measured
+        on them.
 
     Returns
     -------
@@ -275,7 +305,8 @@ def measure_mask(
     outline = hull_candidates(mask[r0:r1, c0:c1])  # never collinear: each pixel gives a diamond
     corners = outline[ConvexHull(outline).vertices]  # once for both spacings: scaling keeps corners
     d1_px, d2_px = _polygon_feret(corners)
-    rim = dent_outline(mask[r0:r1, c0:c1]) if dent else None
+    inside = (slice(r0, r1), slice(c0, c1))
+    rim = dent_outline(filled_graphics(mask[inside], None if graphics is None else graphics[inside])) if dent else None
     dent_px = deepest_dent(rim) if rim is not None else 0.0
     calibrated = spacing_row_mm is not None and spacing_col_mm is not None
     d1_mm: float | None
@@ -329,7 +360,10 @@ def measure_frame(seg: FrameSegmentation) -> FrameMeasurement:
         component (ovary and follicle labels together, holes filled, holding ovary pixels) or
         ``None``; ``flags`` the network's flags for the frame (``seg.flags``) plus
         ``"uncalibrated"`` when the frame has no spacing. A follicle or ovary reaching the edge
-        of the scan area (``seg.scan``, the region grid's border) is ``at_edge``.
+        of the scan area (``seg.scan``, the region grid's border) is ``at_edge``. A follicle's
+        dent is measured with the frame's colour pixels (``seg.colour``: calipers drawn in
+        colour), grown by :data:`GRAPHICS_MARGIN_PX`, that lie in its convex hull filled in
+        (:func:`measure_mask`'s ``graphics``).
     """
     record = seg.record
     cal = record.calibration
@@ -345,6 +379,7 @@ def measure_frame(seg: FrameSegmentation) -> FrameMeasurement:
     sections: list[tuple[int, Section]] = []
     boxes = find_boxes(raw)
     edge = _near_edge(seg) if seg.labels.any() else None  # once a frame, when it shows anything
+    graphics = _grown(seg.colour) if seg.colour is not None and boxes else None
     for k, box in enumerate(boxes, start=1):
         if box is None:
             continue
@@ -356,6 +391,7 @@ def measure_frame(seg: FrameSegmentation) -> FrameMeasurement:
             (region_row + box[0].start, region_col + box[1].start),
             frame_index=seg.index,
             prob=seg.follicle_prob[box],
+            graphics=None if graphics is None else graphics[box],
         )
         at_edge = edge is not None and bool(edge[box][mask].any())
         sections.append((k, replace(section, at_edge=at_edge)))
@@ -377,6 +413,12 @@ def measure_frame(seg: FrameSegmentation) -> FrameMeasurement:
         instances=instances,
         flags=tuple(seg.flags) + (() if cal.calibrated else ("uncalibrated",)),
     )
+
+
+def _grown(graphics: np.ndarray) -> np.ndarray:
+    """``graphics`` (boolean) grown by :data:`GRAPHICS_MARGIN_PX` each way (8-connected)."""
+    size = 2 * GRAPHICS_MARGIN_PX + 1
+    return cv2.dilate(graphics.astype(np.uint8), np.ones((size, size), np.uint8)).astype(bool)
 
 
 def _near_edge(seg: FrameSegmentation) -> np.ndarray:

@@ -126,13 +126,16 @@ class Frame:
     """One decoded frame: grey pixels of the ultrasound region only.
 
     ``pixels`` is a 2-D ``uint8`` array of shape ``record.region_shape``; its pixel (0, 0) is the
-    source-frame pixel ``(record.region[1], record.region[0])``.
+    source-frame pixel ``(record.region[1], record.region[0])``. ``colour``: bool, the same grid,
+    its pixels stored in colour (``io.grey.colour_pixels``: calipers, marks or text a scanner
+    draws in colour, a Doppler box); ``None`` when it has none (a grey file: most).
     """
 
     record: ImageRecord
     index: int  # 0-based frame number within the file
     pixels: np.ndarray
     flags: tuple[str, ...] = ()  # what decoding saw (:data:`COLOUR_IN_SCAN`), joined to the network's
+    colour: np.ndarray | None = None
 
 
 #: A frame whose scan area is partly in colour (colour Doppler flow, say): made grey by its luma,
@@ -158,6 +161,9 @@ class FrameSegmentation:
     when the whole region grid is scan area.
     ``look``: a sweep's frame as :func:`~follicle_seg.passes.frame_look` keeps it (the structure
     of its log grey level over 2 mm cells, and which of its cells lie in the scan area), to tell where a cine turns back; ``None`` for a still.
+    ``colour``: the frame's pixels in colour (``Frame.colour``: graphics the network sees as grey,
+    whose pixels a follicle's dent is measured with, :func:`~follicle_seg.measure.measure_frame`);
+    ``None`` when it has none.
     """
 
     record: ImageRecord
@@ -168,6 +174,7 @@ class FrameSegmentation:
     flags: tuple[str, ...] = ()  # out-of-distribution / low-confidence reasons (needs review)
     scan: np.ndarray | None = None
     look: tuple[np.ndarray, np.ndarray] | None = None
+    colour: np.ndarray | None = None
 
 
 @dataclass(frozen=True)

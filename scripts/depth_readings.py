@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--depths must include the pipeline's depths {list(UNCALIBRATED_DEPTHS_MM)}")
     seg = Segmenter(args.weights, device=args.device)
     images = []
-    for name, grey, truth, (c0, r0, c1, r1) in annotated_regions(args.folder):
+    for name, grey, truth, (c0, r0, c1, r1), _ in annotated_regions(args.folder):
         region, inside = grey[r0 : r1 + 1, c0 : c1 + 1], truth[r0 : r1 + 1, c0 : c1 + 1]
         probs = probabilities_at_depths(seg, region, depths)
         readings = score_readings(probs, inside)

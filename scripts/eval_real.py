@@ -14,7 +14,9 @@ confident enough to be reported (mean follicle probability >= the pipeline's
 ``tracking.MIN_FOLLICLE_SCORE``), plus OOD flags and a breakdown by the expert ovary's share of
 the scan area. The follicles the pipeline would report (``measure.measure_frame`` on the scan
 area, uncalibrated: pixels; counted and confident) are checked for the review flags a follicle
-raises (``tracking.follicle_raises``: at the scan edge, elongated, notched): each image's
+raises (``tracking.follicle_raises``: at the scan edge, elongated, notched; the dent measured with
+the capture's pixels in colour filled in, as ingestion finds them in a colour file,
+``io.grey.colour_mask``: its yellow calipers and dotted lines): each image's
 ``reported_follicles``, ``follicle_flags`` (how many raise each) and ``flagged_follicles`` (their
 boxes, dent and width in pixels, for a look at them), and in the summary the images with each
 flag of those with a reported follicle. ``--against OTHER.json`` (an earlier ``--json`` of this script, e.g. the shipped
@@ -39,6 +41,7 @@ import numpy as np
 from PIL import Image
 
 from follicle_seg.instances import follicle_instances, labels_from_probs
+from follicle_seg.io.grey import colour_mask
 from follicle_seg.io.region import find_scan_area
 from follicle_seg.measure import measure_frame, stored_score
 from follicle_seg.model.infer import UNCALIBRATED_DEPTHS_MM, Segmenter
@@ -53,10 +56,11 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 def annotated_regions(
     folder: Path, skipped: list[str] | None = None,
-) -> Iterator[tuple[str, np.ndarray, np.ndarray, tuple[int, int, int, int]]]:
-    """``(name, grey image, ovary outline, scan area (c0, r0, c1, r1))`` for every
-    ``images/NAME.jpg`` (``.jpeg``, ``.png``, any case) with a ``masks/NAME.png`` (non-zero = ovary,
-    follicles included), sorted by name.
+) -> Iterator[tuple[str, np.ndarray, np.ndarray, tuple[int, int, int, int], np.ndarray]]:
+    """``(name, grey image, ovary outline, scan area (c0, r0, c1, r1), pixels in colour)`` for
+    every ``images/NAME.jpg`` (``.jpeg``, ``.png``, any case) with a ``masks/NAME.png`` (non-zero =
+    ovary, follicles included), sorted by name. The pixels in colour (``io.grey.colour_mask`` of
+    its RGB: burned-in calipers, dotted lines) are those ingestion finds in a colour file.
 
     An image without a mask, a file that does not load, or a mask of another size is left out
     with a one-line note on stderr naming the file and the reason (also appended to ``skipped``):
@@ -68,7 +72,8 @@ def annotated_regions(
         try:
             if not mask.is_file():
                 raise ValueError(f"no {mask}")
-            grey = np.asarray(Image.open(image).convert("L"))
+            picture = Image.open(image)
+            grey, rgb = np.asarray(picture.convert("L")), np.asarray(picture.convert("RGB"))
             truth = np.asarray(Image.open(mask).convert("L")) > 0
             if truth.shape != grey.shape:
                 raise ValueError(f"{mask} is {truth.shape[1]}x{truth.shape[0]} pixels, the image "
@@ -80,12 +85,13 @@ def annotated_regions(
                 skipped.append(note)
             continue
         box = find_scan_area(grey) or (0, 0, grey.shape[1] - 1, grey.shape[0] - 1)
-        yield image.stem, grey, truth, box
+        yield image.stem, grey, truth, box, colour_mask(rgb)
 
 
-def score_image(seg: Segmenter, name: str, grey: np.ndarray, truth: np.ndarray,
-                box: tuple[int, int, int, int], keep_one: bool = True, hull: bool = True) -> dict[str, object]:
-    """Ovary Dice, follicles outside the outline and flags for one annotated image."""
+def score_image(seg: Segmenter, name: str, grey: np.ndarray, truth: np.ndarray, box: tuple[int, int, int, int],
+                colour: np.ndarray | None = None, keep_one: bool = True, hull: bool = True) -> dict[str, object]:
+    """Ovary Dice, follicles outside the outline and flags for one annotated image (``colour``:
+    its pixels in colour, for the reported follicles' dents; ``None``: none)."""
     c0, r0, c1, r1 = box
     probs, flags = seg.predict([(grey[r0 : r1 + 1, c0 : c1 + 1], None, None)])[0]
     labels = np.zeros(grey.shape, np.uint8)
@@ -94,7 +100,8 @@ def score_image(seg: Segmenter, name: str, grey: np.ndarray, truth: np.ndarray,
     follicle_prob[r0 : r1 + 1, c0 : c1 + 1] = probs[FOLLICLE]
     found, outside, confident = follicles_outside(labels, follicle_prob, truth)
     region = (slice(r0, r1 + 1), slice(c0, c1 + 1))
-    reported = reported_follicles(labels[region], probs, box, scan_area(grey[region]))
+    reported = reported_follicles(labels[region], probs, box, scan_area(grey[region]),
+                                  None if colour is None else colour[region])
     return {"name": name, "ovary_dice": dice(labels > 0, truth), "follicles": found,
             "follicles_outside": outside, "confident_follicles_outside": confident,
             "flags": list(flags), "region": list(box),
@@ -103,13 +110,15 @@ def score_image(seg: Segmenter, name: str, grey: np.ndarray, truth: np.ndarray,
 
 
 def reported_follicles(labels: np.ndarray, probs: np.ndarray, box: tuple[int, int, int, int],
-                       scan: np.ndarray) -> list[Section]:
+                       scan: np.ndarray, colour: np.ndarray | None = None) -> list[Section]:
     """The follicles the pipeline would report on one capture's scan area ``box`` (``labels`` and
-    ``probs`` on its grid, ``scan`` its lit pixels): measured by ``measure.measure_frame`` as an
-    uncalibrated still (pixels; boxes on the capture), counted and confident."""
+    ``probs`` on its grid, ``scan`` its lit pixels, ``colour`` its pixels in colour or ``None``):
+    measured by ``measure.measure_frame`` as an uncalibrated still (pixels; boxes on the capture),
+    counted and confident."""
     record = ImageRecord("", "", "", "US", "", "", "", "", "", "U", "none", 1, box[3] + 1, box[2] + 1, "", "",
                          UNCALIBRATED, box, "auto")
-    seg = FrameSegmentation(record, 0, labels, probs[FOLLICLE], probs[OVARY] + probs[FOLLICLE], scan=scan)
+    seg = FrameSegmentation(record, 0, labels, probs[FOLLICLE], probs[OVARY] + probs[FOLLICLE], scan=scan,
+                            colour=colour if colour is not None and colour.any() else None)
     return [s for s in measure_frame(seg).follicles if is_counted(s) and is_confident(s)]
 
 

@@ -68,7 +68,7 @@ def folds(names: list[str], k: int, seed: int) -> list[list[str]]:
 
 def write_finetune_folder(items: list[tuple], out: Path, label: int, depths_mm: list[float] | None = None) -> None:
     """``out/images/NAME.png`` (scan-area crop) and ``out/masks/NAME.png`` (``label`` inside the
-    outline) for ``(name, grey, truth, box)`` items from ``eval_real.annotated_regions``.
+    outline) for ``(name, grey, truth, box, ...)`` items from ``eval_real.annotated_regions``.
 
     With ``depths_mm`` every capture is written once per depth (``NAME_d<depth>``), its pixel size
     in ``spacing.csv`` taken from that depth over the crop's height; without, no pixel size is given
@@ -79,7 +79,7 @@ def write_finetune_folder(items: list[tuple], out: Path, label: int, depths_mm: 
     (out / "images").mkdir(parents=True)
     (out / "masks").mkdir(parents=True)
     spacing = ["name,spacing_row_mm,spacing_col_mm"]
-    for name, grey, truth, (c0, r0, c1, r1) in items:
+    for name, grey, truth, (c0, r0, c1, r1), *_ in items:
         crop = grey[r0 : r1 + 1, c0 : c1 + 1]
         mask = (truth[r0 : r1 + 1, c0 : c1 + 1] * label).astype(np.uint8)
         for depth in depths_mm or [None]:

@@ -11,15 +11,17 @@ without graphics and with one of these, on the same scene:
   the frames with an ovary, side labels, measurement text);
 - ``calipers``: white '+' calipers on the edge of each of the (up to 3) largest true follicles of
   3 mm or more, across its longest axis, joined by a dotted line (a sonographer measuring them);
-- ``green calipers``: the same in green (0, 255, 0), read as ingestion reads colour (luma: grey 150);
-- ``thick cross``: a yellow '+' (luma 226), 2 px thick, on each such follicle's edge across its
+- ``green calipers``: the same in green (0, 255, 0);
+- ``thick cross``: a yellow (255, 255, 0) '+', 2 px thick, on each such follicle's edge across its
   shorter axis;
 - ``text``: two measurement lines in white over the true ovary's centre;
 - ``dark box``: the same lines, white on a black box (GE / Philips results boxes), over the true
   ovary's centre.
 
-Each frame goes through ``Segmenter.segment`` and ``measure.measure_frame`` (the pipeline's labels
-and follicle sections). Reported follicles: mean diameter >= 2 mm and score >= 0.90; candidates:
+The colour ones are drawn on the frame as RGB and read as ingestion reads a colour file
+(``io.grey``: the network sees its luma, green grey 150 and yellow 226; its pixels in colour,
+``Frame.colour``, are those a follicle's dent is measured with filled in). Each frame goes through
+``Segmenter.segment`` and ``measure.measure_frame`` (the pipeline's labels and follicle sections). Reported follicles: mean diameter >= 2 mm and score >= 0.90; candidates:
 >= 2 mm scoring 0.60-0.90 (``candidates.csv``'s unsure ones). Per variant it prints:
 
 - ``on graphics``: reported follicles (candidates) touching a graphics pixel (dilated by 1 px)
@@ -32,7 +34,8 @@ and follicle sections). Reported follicles: mean diameter >= 2 mm and score >= 0
   candidates instead: their score fell under 0.90), split (two or more) and
   the change of the largest one's mean diameter (mm: median, mean, largest either way); of those
   still reported, how many the largest one raises ``follicle notched`` with graphics (without)
-  (``tracking.follicle_raises``: a caliper's arm dents the outline?).
+  (``tracking.follicle_raises``: a caliper's arm dents the outline? Colour calipers' own pixels
+  are filled in before the dent is measured, white ones' cannot be told from the scan).
 
 Graphics pixels are those drawn; for ``generator`` those more than 40 grey levels from the frame
 without graphics (JPEG spreads them a little).
@@ -51,9 +54,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from pydicom.dataset import Dataset
 from scipy import ndimage as ndi
 
 from follicle_seg.instances import follicle_instances
+from follicle_seg.io.grey import colour_pixels, grey_converter
 from follicle_seg.measure import measure_frame
 from follicle_seg.model.infer import Segmenter
 from follicle_seg.synth.canvas import caliper
@@ -63,7 +68,8 @@ from follicle_seg.tracking import (FLAG_NOTCHED, LOW_CONFIDENCE_SCORE, MIN_FOLLI
 from follicle_seg.types import Calibration, Frame, ImageRecord, Section
 
 SEED_START = 1_000_000
-WHITE, GREEN, YELLOW = 230, 150, 226  # grey levels; green and yellow as luma 0.299 R + 0.587 G + 0.114 B
+WHITE = 230  # grey level
+GREEN, YELLOW = (0, 255, 0), (255, 255, 0)  # RGB
 TEXT = ("D1 1.84 cm", "D2 1.27 cm")
 VARIANTS = ("generator", "calipers", "green calipers", "thick cross", "text", "dark box")
 
@@ -108,17 +114,44 @@ def text_block(img: np.ndarray, mask: np.ndarray, centre: tuple[int, int], box: 
         cv2.putText(mask, line, (c0, r0 + i * step), font, scale, 1, 1, cv2.LINE_AA)
 
 
-def drawn(plain: np.ndarray, paint: Callable[[np.ndarray, int], None]) -> tuple[np.ndarray, np.ndarray]:
-    """``plain`` with graphics painted by ``paint(image, value)``, and the painted pixels."""
+Paint = Callable[[np.ndarray, int], None]
+
+
+def drawn(plain: np.ndarray, paint: Paint) -> tuple[np.ndarray, np.ndarray, None]:
+    """``plain`` with graphics painted by ``paint(image, value)``, the painted pixels, and its
+    pixels in colour (none)."""
     img, mask = plain.copy(), np.zeros(plain.shape, np.uint8)
     paint(img, -1)
     paint(mask, 1)
-    return img, mask > 0
+    return img, mask > 0, None
 
 
-def variants(seed: int, style: str) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], np.ndarray, list[np.ndarray], float]:
-    """The frame's images by variant (``"plain"`` and :data:`VARIANTS`: ``(pixels, graphics
-    pixels)``), its true follicle instances, the masks of those the calipers cross, and its spacing."""
+def rgb_header() -> Dataset:
+    """The header of an 8-bit RGB file, as ``io.grey`` reads one."""
+    header = Dataset()
+    header.PhotometricInterpretation, header.BitsStored = "RGB", 8
+    return header
+
+
+def drawn_in_colour(plain: np.ndarray, paint: Paint) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """``plain`` as an RGB frame with graphics painted in colour by ``paint(image, value)``, read
+    as ingestion reads a colour file (``io.grey.grey_converter``, ``io.grey.colour_pixels``): its
+    grey pixels, the painted pixels, and its pixels in colour (``None`` when none is)."""
+    rgb, mask = np.repeat(plain[..., None], 3, axis=2), np.zeros(plain.shape, np.uint8)
+    paint(rgb, -1)
+    paint(mask, 1)
+    header = rgb_header()
+    colour = colour_pixels(header)(rgb)
+    return grey_converter(header)(rgb), mask > 0, colour if colour is not None and colour.any() else None
+
+
+Image = tuple[np.ndarray, np.ndarray, np.ndarray | None]
+
+
+def variants(seed: int, style: str) -> tuple[dict[str, Image], np.ndarray, list[np.ndarray], float]:
+    """The frame's images by variant (``"plain"`` and :data:`VARIANTS`: ``(grey pixels, graphics
+    pixels, pixels in colour or None)``), its true follicle instances, the masks of those the
+    calipers cross, and its spacing."""
     plain_frame = training_frame(seed, style=style, graphics=False)
     plain, labels, spacing = plain_frame.pixels, plain_frame.labels, plain_frame.spacing_row_mm
     with_graphics = training_frame(seed, style=style, graphics=True).pixels
@@ -130,7 +163,7 @@ def variants(seed: int, style: str) -> tuple[dict[str, tuple[np.ndarray, np.ndar
     ends = [axes_ends(m) for m in crossed]
     size = max(3, int(round(1.0 / spacing)))  # '+' arms of about 1 mm
 
-    def calipers(value: int) -> Callable[[np.ndarray, int], None]:
+    def calipers(value: int | tuple[int, ...]) -> Paint:
         def paint(img: np.ndarray, v: int) -> None:
             for long, _ in ends:
                 caliper(img, list(long), size, 3, value if v < 0 else v)
@@ -144,15 +177,16 @@ def variants(seed: int, style: str) -> tuple[dict[str, tuple[np.ndarray, np.ndar
 
     ovary = np.argwhere(labels > 0)
     centre = tuple(int(x) for x in ovary.mean(axis=0)) if ovary.size else (plain.shape[0] // 2, plain.shape[1] // 2)
-    out = {"plain": (plain, np.zeros(plain.shape, bool)),
-           "generator": (with_graphics, np.abs(with_graphics.astype(int) - plain) > 40),
-           "calipers": drawn(plain, calipers(WHITE)),
-           "green calipers": drawn(plain, calipers(GREEN)),
-           "thick cross": drawn(plain, cross)}
+    out: dict[str, Image] = {
+        "plain": (plain, np.zeros(plain.shape, bool), None),
+        "generator": (with_graphics, np.abs(with_graphics.astype(int) - plain) > 40, None),
+        "calipers": drawn(plain, calipers(WHITE)),
+        "green calipers": drawn_in_colour(plain, calipers(GREEN)),
+        "thick cross": drawn_in_colour(plain, cross)}
     for name, box in (("text", False), ("dark box", True)):
         img, mask = plain.copy(), np.zeros(plain.shape, np.uint8)
         text_block(img, mask, centre, box)
-        out[name] = (img, mask > 0)
+        out[name] = (img, mask > 0, None)
     return out, truth, crossed, spacing
 
 
@@ -207,7 +241,7 @@ def main() -> None:
     for i in range(args.n):
         seed = args.seed_start + i
         images, truth, crossed, spacing = variants(seed, styles[i % len(styles)])
-        frames = [Frame(record(px.shape, spacing), 0, px) for px, _ in images.values()]
+        frames = [Frame(record(px.shape, spacing), 0, px, colour=colour) for px, _, colour in images.values()]
         measured = {name: measure_frame(seg) for name, seg in zip(images, segmenter.segment(frames))}
         plain = measured["plain"]
         plain_kind = kinds(plain.follicles)

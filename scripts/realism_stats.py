@@ -48,7 +48,7 @@ def _figures(grey: np.ndarray, fan: np.ndarray, ovary: np.ndarray, spacing: floa
 def real_stats(folder: Path) -> list[dict[str, float]]:
     """Figures for every annotated real screen capture of ``folder`` (scan area found automatically)."""
     out = []
-    for _, grey, truth, (c0, r0, c1, r1) in annotated_regions(folder):
+    for _, grey, truth, (c0, r0, c1, r1), _ in annotated_regions(folder):
         region = grey[r0 : r1 + 1, c0 : c1 + 1]
         interval = ruler_spacing_px(grey)
         s = _figures(region, fan_mask(region), truth[r0 : r1 + 1, c0 : c1 + 1], None,

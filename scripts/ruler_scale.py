@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     seg = Segmenter(args.weights, device=args.device)
     factors = sorted(set(args.factors) | set(CENTRED))
     images, no_ruler = [], []
-    for name, grey, truth, (c0, r0, c1, r1) in annotated_regions(args.folder):
+    for name, grey, truth, (c0, r0, c1, r1), _ in annotated_regions(args.folder):
         interval = ruler_spacing_px(grey)
         if interval is None:
             no_ruler.append(name)

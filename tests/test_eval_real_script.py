@@ -104,3 +104,36 @@ def test_reported_follicles_are_counted_for_the_review_flags_they_raise() -> Non
     summary = module.images_with_follicle_flags(rows)
     assert summary["images_with_reported_follicle"] == 2
     assert summary["images_with_follicle_flag"] == {FLAG_AT_EDGE: 1, FLAG_ELONGATED: 1, FLAG_NOTCHED: 1}
+    # a yellow '+' caliper on the round follicle's wall, its pixels (and their rim) left out of it:
+    # notched, unless the capture's pixels in colour are known (they fill the bite)
+    from scipy import ndimage as ndi
+
+    mark = np.zeros(rr.shape, bool)
+    mark[50, 125:136] = mark[45:56, 130] = True
+    labels[ndi.binary_dilation(mark, np.ones((3, 3), bool)) & (labels == FOLLICLE)] = OVARY
+    bitten = module.follicle_flags(module.reported_follicles(labels, probs, box, scan))
+    assert bitten["follicle_flags"][FLAG_NOTCHED] == 2
+    colour = np.zeros((box[3] + 1, box[2] + 1), bool)  # on the capture's grid; the scan area's crop is passed
+    colour[50:, 100:][mark] = True
+    marked = module.follicle_flags(module.reported_follicles(labels, probs, box, scan, colour[50:, 100:]))
+    assert marked["follicle_flags"] == row["follicle_flags"]
+
+
+def test_a_captures_pixels_in_colour_are_found_as_ingestion_finds_them(tmp_path) -> None:
+    """The captures' yellow calipers and dotted lines: their pixels come with each image (for the
+    reported follicles' dents), read by ``io.grey.colour_mask``; the grey image is PIL's as before."""
+    import numpy as np
+    from PIL import Image
+
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    rgb = np.full((80, 120, 3), 90, np.uint8)
+    rgb[20:60, 30:90] = (120, 110, 100)  # a warm grey: no colour
+    rgb[40, 50:61] = rgb[35:46, 55] = (250, 220, 20)  # a yellow '+'
+    Image.fromarray(rgb).save(tmp_path / "images" / "a.png")
+    Image.fromarray(np.full((80, 120), 255, np.uint8)).save(tmp_path / "masks" / "a.png")
+    (name, grey, _, _, colour), = _module().annotated_regions(tmp_path)
+    expected = np.zeros((80, 120), bool)
+    expected[40, 50:61] = expected[35:46, 55] = True
+    np.testing.assert_array_equal(colour, expected)
+    np.testing.assert_array_equal(grey, np.asarray(Image.open(tmp_path / "images" / "a.png").convert("L")))

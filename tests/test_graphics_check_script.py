@@ -82,3 +82,17 @@ def test_the_script_prints_a_row_per_variant(monkeypatch, capsys, tmp_path) -> N
     for name in ("calipers", "green calipers", "thick cross"):  # the crossed follicles still reported flag notched?
         assert 0 <= rows[name]["notched"] <= rows[name]["crossed"] - rows[name]["lost"]
         assert 0 <= rows[name]["notched_without"] <= rows[name]["crossed"] - rows[name]["lost"]
+
+
+def test_colour_calipers_are_read_as_ingestion_reads_a_colour_file(measured) -> None:
+    """The green calipers and the yellow cross are drawn in RGB and read through ``io.grey``: the
+    network sees their luma (grey 150 and 226), and their pixels in colour are the ones drawn, for
+    the dent's measurement; white calipers and text have no colour."""
+    images = measured[0]
+    plain = images["plain"][0]
+    for name, grey in (("green calipers", 150), ("thick cross", 226)):
+        pixels, graphics, colour = images[name]
+        assert graphics.sum() >= 20
+        np.testing.assert_array_equal(colour, graphics)
+        assert (pixels[graphics] == grey).all() and (pixels[~graphics] == plain[~graphics]).all()
+    assert images["calipers"][2] is None and images["text"][2] is None

@@ -1219,10 +1219,36 @@ def test_a_palette_image_partly_in_colour_is_flagged_too(tmp_path: Path) -> None
         tags[f"{colour}PaletteColorLookupTableDescriptor"] = [256, 0, 8]
         tags[f"{colour}PaletteColorLookupTableData"] = data.tobytes()
     doppler = build(tmp_path / "doppler.dcm", index, photometric="PALETTE COLOR", **tags)
-    assert next(iter_frames(read_record(doppler))).flags == (COLOUR_IN_SCAN,)
+    frame = next(iter_frames(read_record(doppler)))
+    assert frame.flags == (COLOUR_IN_SCAN,)
+    np.testing.assert_array_equal(frame.colour, index >= 200)  # the palette's colour entries: the box
     index[20:50, 30:70] = 100
     grey = build(tmp_path / "grey.dcm", index, photometric="PALETTE COLOR", **tags)
-    assert next(iter_frames(read_record(grey))).flags == ()
+    frame = next(iter_frames(read_record(grey)))
+    assert frame.flags == () and frame.colour is None
+
+
+def test_a_frames_pixels_in_colour_are_kept_with_it_and_a_grey_files_are_none(tmp_path: Path) -> None:
+    """A yellow '+' caliper drawn in colour: the frame knows which of its region's pixels it holds
+    (a follicle's dent is measured with them filled in, ``measure.measure_frame``), through the
+    decoder process's chunks too; too few to flag the frame. A grey file, and grey stored as RGB,
+    carry none (``None``: nothing to keep or pickle)."""
+    from follicle_seg.intake import chunks
+
+    rgb = tint(pattern(1)[0])
+    rgb[40, 60:71] = rgb[35:46, 65] = (255, 255, 0)  # a yellow '+' at (40, 65)
+    region = dict(min_col=10, min_row=5, max_col=109, max_row=84, delta_x_mm=0.2, delta_y_mm=0.2)
+    record = read_record(write(tmp_path, rgb[None], name="caliper.dcm", photometric="RGB", regions=[region]))
+    frame = next(iter_frames(record))
+    expected = np.zeros(record.region_shape, bool)
+    expected[35, 50:61] = expected[30:41, 55] = True  # the '+' on the region's grid
+    np.testing.assert_array_equal(frame.colour, expected)
+    assert frame.flags == ()
+    np.testing.assert_array_equal(next(chunks(record, 1, None))[0].colour, expected)
+    grey = read_record(write(tmp_path, name="grey.dcm"))
+    assert [f.colour for f in iter_frames(grey)] == [None, None]
+    tinted = read_record(write(tmp_path, tint(pattern(1)[0])[None], name="tinted.dcm", photometric="RGB"))
+    assert next(iter_frames(tinted)).colour is None
 
 
 @pytest.mark.parametrize(

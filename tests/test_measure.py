@@ -245,3 +245,42 @@ def test_the_dent_of_two_joined_discs_in_pixels_and_mm_and_none_for_an_ovary() -
     holed[18:23, 18:23] = False  # a hole inside is no dent
     assert measure_mask(holed, None, None).dent_px == square.dent_px
     assert measure_mask(pair[20:21, 20:21], None, None).dent_px == 0.0  # a pixel: no outline left to dent
+
+
+def plus(shape, centre, arm):
+    """A 1-pixel '+' with arms of ``arm`` pixels at ``(row, col)``: a caliper as a scanner draws it."""
+    mark = np.zeros(shape, bool)
+    r, c = centre
+    mark[r - arm : r + arm + 1, c] = mark[r, c - arm : c + arm + 1] = True
+    return mark
+
+
+def test_a_colour_calipers_bite_in_a_follicle_is_no_notch_and_a_waist_stays_one() -> None:
+    """A sonographer's '+' caliper on a follicle's wall: the network leaves its pixels (and their
+    rim) out of the follicle, a bite that raised ``follicle notched``. The frame's colour pixels
+    fill the bite before the dent is measured (the arms outside the follicle add nothing); the
+    same bite without them is a notch, and two discs one radius apart stay notched with a caliper
+    elsewhere. Diameters, area and score are those of the mask the network gave."""
+    from follicle_seg.tracking import FLAG_NOTCHED, follicle_raises
+
+    rec = record()
+    shape = rec.region_shape
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    disc = (yy - 100) ** 2 + (xx - 150) ** 2 <= 20**2
+    caliper = plus(shape, (80, 150), 5)  # on the top wall: half its arms inside the disc
+    bite = ndi.binary_dilation(caliper, np.ones((3, 3), bool))
+    labels = np.where((yy - 100) ** 2 + (xx - 150) ** 2 <= 60**2, OVARY, 0).astype(np.uint8)
+    labels[disc & ~bite] = FOLLICLE
+    plain = measure_frame(segmentation(rec, labels)).follicles[0]
+    coloured = measure_frame(replace(segmentation(rec, labels), colour=caliper)).follicles[0]
+    assert follicle_raises(FLAG_NOTCHED, plain) and not follicle_raises(FLAG_NOTCHED, coloured)
+    assert coloured.dent_px == pytest.approx(measure_mask(disc, None, None).dent_px, abs=0.05)
+    assert replace(coloured, dent_px=0.0, dent_mm=None) == replace(plain, dent_px=0.0, dent_mm=None)
+    # two discs one radius apart, a caliper bite on the far wall of one: still notched at the waist
+    pair = ((yy - 100) ** 2 + (xx - 140) ** 2 <= 20**2) | ((yy - 100) ** 2 + (xx - 160) ** 2 <= 20**2)
+    caliper = plus(shape, (100, 120), 5)
+    labels[labels == FOLLICLE] = OVARY
+    labels[pair & ~ndi.binary_dilation(caliper, np.ones((3, 3), bool))] = FOLLICLE
+    joined = measure_frame(replace(segmentation(rec, labels), colour=caliper)).follicles
+    assert len(joined) == 1 and follicle_raises(FLAG_NOTCHED, joined[0])
+    assert joined[0].dent_px == pytest.approx(measure_mask(pair, None, None).dent_px, abs=0.05)

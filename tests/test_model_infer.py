@@ -44,14 +44,17 @@ def test_shipped_network_is_small() -> None:
 
 def test_segment_returns_labels_and_probabilities_on_the_region_grid(segmenter: Segmenter) -> None:
     rng = np.random.default_rng(0)
+    caliper = np.zeros((173, 251), bool)
+    caliper[80, 100:111] = caliper[75:86, 105] = True  # pixels in colour, for the measurement
     frames = [
         Frame(record((173, 251), Calibration(0.2, 0.25, "ultrasound_region")), 0,
-              rng.integers(0, 255, (173, 251), dtype=np.uint8)),
+              rng.integers(0, 255, (173, 251), dtype=np.uint8), colour=caliper),
         Frame(record((120, 90), UNCALIBRATED), 3, rng.integers(0, 255, (120, 90), dtype=np.uint8)),
     ]
     frames[0].pixels[:, :60] = 0  # the black beside a fan
     out = segmenter.segment(frames)
     assert [s.index for s in out] == [0, 3]
+    assert out[0].colour is caliper and out[1].colour is None
     # the scan area, for follicles cut by its edge: where the lit pixels end (column 60)
     assert not out[0].scan[:, :59].any() and out[0].scan[:, 61:].all() and out[1].scan.all()
     for frame, seg in zip(frames, out):

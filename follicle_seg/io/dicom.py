@@ -39,7 +39,7 @@ from follicle_seg.io.calibration import (
     rival_regions,
     unused_regions,
 )
-from follicle_seg.io.grey import COLOUR_PHOTOMETRICS, COLOUR_SHARE, colour_meter, grey_converter, grey_note
+from follicle_seg.io.grey import COLOUR_PHOTOMETRICS, COLOUR_SHARE, colour_pixels, grey_converter, grey_note
 from follicle_seg.io.header import MAX_PIXEL_BYTES, PIXELS_CUT, pixel_data_sha256, read_dicom, read_header
 from follicle_seg.io.laterality import choose_laterality
 from follicle_seg.io.pixel_data import check_pixel_length
@@ -378,7 +378,8 @@ def _box_shape(box: tuple[int, int, int, int]) -> tuple[int, int]:
 def iter_frames(
     record: ImageRecord, *, start: int = 0, stop: int | None = None, panes: bool = False
 ) -> Iterator[Frame]:
-    """Decode frames ``start`` to ``stop - 1`` one at a time, as grey uint8 of the region.
+    """Decode frames ``start`` to ``stop - 1`` one at a time, as grey uint8 of the region, with
+    the region's pixels stored in colour (``Frame.colour``, ``None`` when none is).
 
     The header is parsed once and each frame decoded on its own from the open file
     (``pydicom.pixels.iter_pixels``): a long cine is never held whole in memory, and a long
@@ -393,7 +394,7 @@ def iter_frames(
     header = read_header(record.path, pixels=False)
     source = _pixel_source(record.path, record.transfer_syntax)
     to_grey = _checked_grey_converter(record.path, header, source)
-    in_colour = colour_meter(header)  # (after the converter: a palette it cannot use rejects the file there)
+    in_colour = colour_pixels(header)  # (after the converter: a palette it cannot use rejects the file there)
     targets = record.pane_records() if panes else (record,)
     first = max(0, start)
     end = record.n_frames if stop is None else min(stop, record.n_frames)
@@ -410,9 +411,11 @@ def iter_frames(
         grey = to_grey(arr)
         for target in targets:
             c0, r0, c1, r1 = target.region
-            coloured = in_colour(arr[r0 : r1 + 1, c0 : c1 + 1]) >= COLOUR_SHARE
-            flags = (COLOUR_IN_SCAN,) if coloured else ()
-            yield Frame(target, index, np.ascontiguousarray(grey[r0 : r1 + 1, c0 : c1 + 1]), flags)
+            colour = in_colour(arr[r0 : r1 + 1, c0 : c1 + 1])
+            if colour is not None and not colour.any():
+                colour = None
+            flags = (COLOUR_IN_SCAN,) if colour is not None and colour.mean() >= COLOUR_SHARE else ()
+            yield Frame(target, index, np.ascontiguousarray(grey[r0 : r1 + 1, c0 : c1 + 1]), flags, colour)
 
 
 def frames_at(record: ImageRecord, index: int, panes: bool = False) -> list[Frame]:

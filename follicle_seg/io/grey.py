@@ -13,8 +13,8 @@
   16-bit entries that never exceed 255 are taken as 8-bit values (a quirk of real files); the
   entries in the file's byte order (Big Endian too).
 
-:func:`colour_meter` measures how much of a frame is in colour, for colour and palette images
-alike.
+:func:`colour_pixels` finds the pixels of a frame in colour (a Doppler box, calipers drawn in
+colour), for colour and palette images alike.
 """
 
 from __future__ import annotations
@@ -170,7 +170,7 @@ def _palette_in_machine_order(ds: Dataset) -> Dataset:
     return palette
 
 
-#: Share of a frame's scan area in colour above which it is flagged (:func:`colour_share`):
+#: Share of a frame's scan area in colour above which it is flagged (:func:`colour_mask`'s mean):
 #: colour Doppler flow fills a box of the scan; calipers, marks and text drawn in colour stay
 #: well under it (0.000 of the RGB and YBR sample images' regions).
 COLOUR_SHARE = 0.02
@@ -178,31 +178,31 @@ COLOUR_SHARE = 0.02
 MIN_CHROMA = 64
 
 
-def colour_share(rgb: np.ndarray, bits: int = 8) -> float:
-    """Share of the pixels of an RGB frame (rows, columns, 3) whose channels differ by at least
-    :data:`MIN_CHROMA` of 255: colour, not grey.
+def colour_mask(rgb: np.ndarray, bits: int = 8) -> np.ndarray:
+    """Which pixels of an RGB frame (rows, columns, 3) are in colour, not grey: their channels
+    differ by at least :data:`MIN_CHROMA` of 255.
 
     >>> frame = np.full((10, 10, 3), 90, np.uint8); frame[:2, :5] = (200, 30, 30)
-    >>> colour_share(frame)
-    0.1
+    >>> mask = colour_mask(frame)
+    >>> mask.shape, float(mask.mean())
+    ((10, 10), 0.1)
     """
-    if rgb.size == 0:
-        return 0.0
-    return float(_in_colour(rgb, 255.0 / (2**bits - 1)).mean())
+    return _in_colour(rgb, 255.0 / (2**bits - 1))
 
 
-def colour_meter(ds: Dataset) -> Callable[[np.ndarray], float]:
-    """A function giving the :func:`colour_share` of a decoded frame of this file (or of a crop
-    of it): of its RGB pixels for colour photometrics, of its indices' palette colours for
-    ``PALETTE COLOR`` (a colour Doppler box stored with a palette), 0 for grey images."""
+def colour_pixels(ds: Dataset) -> Callable[[np.ndarray], np.ndarray | None]:
+    """A function giving which pixels of a decoded frame of this file (or of a crop of it) are in
+    colour (:func:`colour_mask`, boolean, the frame's shape): of its RGB pixels for colour
+    photometrics, of its indices' palette colours for ``PALETTE COLOR`` (a colour Doppler box or
+    calipers stored with a palette); ``None`` for grey images, which have none."""
     photometric = tag_text(ds, "PhotometricInterpretation")
     bits = tag_int(ds, "BitsStored", tag_int(ds, "BitsAllocated", 8))
     if photometric in COLOUR_PHOTOMETRICS:
-        return lambda arr: colour_share(arr, bits)
+        return lambda arr: colour_mask(arr, bits)
     if photometric == "PALETTE COLOR":
         coloured = _in_colour(_palette_rgb(ds, bits))
-        return lambda arr: float(coloured[np.clip(arr, 0, coloured.size - 1)].mean()) if arr.size else 0.0
-    return lambda arr: 0.0
+        return lambda arr: coloured[np.clip(arr, 0, coloured.size - 1)]
+    return lambda arr: None
 
 
 def _in_colour(rgb: np.ndarray, scale: float = 1.0) -> np.ndarray:

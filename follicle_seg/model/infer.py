@@ -343,7 +343,8 @@ class Segmenter:
         return self._predict_fitting(prepared[:half]) + self._predict_fitting(prepared[half:])
 
     def segment(self, frames: Sequence[Frame]) -> list[FrameSegmentation]:
-        """Segment frames; labels and probabilities lie on each frame's region grid."""
+        """Segment frames; labels and probabilities lie on each frame's region grid (its colour
+        pixels, ``Frame.colour``, carried along for the measurement)."""
         fans = self._map(lambda f: fan_mask(np.asarray(f.pixels)), frames)  # once a frame: prepare and scan_area share it
         items = [
             (f.pixels, f.record.calibration.spacing_row_mm, f.record.calibration.spacing_col_mm, fan)
@@ -363,6 +364,7 @@ class Segmenter:
                 flags=flags + frame.flags,
                 scan=scan,
                 look=frame_look(frame.pixels, scan, cal.spacing_row_mm, cal.spacing_col_mm) if frame.record.is_sweep else None,
+                colour=frame.colour,
             )
 
         return self._map(lambda triple: result(*triple), zip(frames, self.predict(items), fans))
