@@ -56,7 +56,7 @@ SCORE_DECIMALS = 3
 #: of the staircase, 1.0 and more rounded the waist (docs/measurement.md, "Review flags").
 DENT_SMOOTHING_PX = 0.7
 
-#: How far (pixels) a frame's colour pixels (``FrameSegmentation.colour``) are grown before the
+#: How far (pixels) a frame's graphics (``FrameSegmentation.graphics``) are grown before the
 #: follicles' dents are measured with them filled in (:func:`measure_frame`): the network leaves a
 #: caliper's pixels and a rim around them out of the follicle, a bite a little wider than the
 #: caliper's arm as drawn.
@@ -273,7 +273,7 @@ def measure_mask(
         :func:`deepest_dent`; a follicle's review flag): ``False`` leaves ``dent_px`` 0 and ``dent_mm`` None (an ovary's,
         which nothing reads: on a large outline it costs more than the rest of the measurement).
     graphics : numpy.ndarray, optional
-        Boolean, the mask's shape: pixels of burned-in graphics (a colour caliper, already grown
+        Boolean, the mask's shape: pixels of burned-in graphics (a caliper, already grown
         by :data:`GRAPHICS_MARGIN_PX`: :func:`measure_frame`). Those inside the mask's convex
         hull are added to the mask whose dent is measured (:func:`filled_graphics`: the bite the
         network leaves where a caliper lies on the wall is no dent); nothing else is measured
@@ -361,8 +361,8 @@ def measure_frame(seg: FrameSegmentation) -> FrameMeasurement:
         ``None``; ``flags`` the network's flags for the frame (``seg.flags``) plus
         ``"uncalibrated"`` when the frame has no spacing. A follicle or ovary reaching the edge
         of the scan area (``seg.scan``, the region grid's border) is ``at_edge``. A follicle's
-        dent is measured with the frame's colour pixels (``seg.colour``: calipers drawn in
-        colour), grown by :data:`GRAPHICS_MARGIN_PX`, that lie in its convex hull filled in
+        dent is measured with the frame's burned-in graphics (``seg.graphics``: calipers drawn in
+        colour or found on the grey pixels), grown by :data:`GRAPHICS_MARGIN_PX`, that lie in its convex hull filled in
         (:func:`measure_mask`'s ``graphics``).
     """
     record = seg.record
@@ -379,7 +379,7 @@ def measure_frame(seg: FrameSegmentation) -> FrameMeasurement:
     sections: list[tuple[int, Section]] = []
     boxes = find_boxes(raw)
     edge = _near_edge(seg) if seg.labels.any() else None  # once a frame, when it shows anything
-    graphics = _grown(seg.colour) if seg.colour is not None and boxes else None
+    graphics = _grown(seg.graphics) if seg.graphics is not None and boxes else None
     for k, box in enumerate(boxes, start=1):
         if box is None:
             continue

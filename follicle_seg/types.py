@@ -161,9 +161,10 @@ class FrameSegmentation:
     when the whole region grid is scan area.
     ``look``: a sweep's frame as :func:`~follicle_seg.passes.frame_look` keeps it (the structure
     of its log grey level over 2 mm cells, and which of its cells lie in the scan area), to tell where a cine turns back; ``None`` for a still.
-    ``colour``: the frame's pixels in colour (``Frame.colour``: graphics the network sees as grey,
-    whose pixels a follicle's dent is measured with, :func:`~follicle_seg.measure.measure_frame`);
-    ``None`` when it has none.
+    ``graphics``: the frame's burned-in graphics (its pixels in colour, ``Frame.colour``, and the
+    caliper marks on its grey pixels around the follicles: :func:`~follicle_seg.io.marks.graphics_pixels`),
+    which the network sees as they are and a follicle's dent is measured past
+    (:func:`~follicle_seg.measure.measure_frame`); ``None`` when it has none.
     """
 
     record: ImageRecord
@@ -174,7 +175,7 @@ class FrameSegmentation:
     flags: tuple[str, ...] = ()  # out-of-distribution / low-confidence reasons (needs review)
     scan: np.ndarray | None = None
     look: tuple[np.ndarray, np.ndarray] | None = None
-    colour: np.ndarray | None = None
+    graphics: np.ndarray | None = None
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,10 @@ confident enough to be reported (mean follicle probability >= the pipeline's
 ``tracking.MIN_FOLLICLE_SCORE``), plus OOD flags and a breakdown by the expert ovary's share of
 the scan area. The follicles the pipeline would report (``measure.measure_frame`` on the scan
 area, uncalibrated: pixels; counted and confident) are checked for the review flags a follicle
-raises (``tracking.follicle_raises``: at the scan edge, elongated, notched; the dent measured with
-the capture's pixels in colour filled in, as ingestion finds them in a colour file,
-``io.grey.colour_mask``: its yellow calipers and dotted lines): each image's
+raises (``tracking.follicle_raises``: at the scan edge, elongated, notched; the dent measured past
+the capture's burned-in graphics as the pipeline finds them, ``io.marks.graphics_pixels``: its
+pixels in colour, as ingestion finds them in a colour file, ``io.grey.colour_mask``, its yellow
+calipers and dotted lines, and the caliper marks on its grey pixels): each image's
 ``reported_follicles``, ``follicle_flags`` (how many raise each) and ``flagged_follicles`` (their
 boxes, dent and width in pixels, for a look at them), and in the summary the images with each
 flag of those with a reported follicle. ``--against OTHER.json`` (an earlier ``--json`` of this script, e.g. the shipped
@@ -42,6 +43,7 @@ from PIL import Image
 
 from follicle_seg.instances import follicle_instances, labels_from_probs
 from follicle_seg.io.grey import colour_mask
+from follicle_seg.io.marks import graphics_pixels
 from follicle_seg.io.region import find_scan_area
 from follicle_seg.measure import measure_frame, stored_score
 from follicle_seg.model.infer import UNCALIBRATED_DEPTHS_MM, Segmenter
@@ -100,8 +102,9 @@ def score_image(seg: Segmenter, name: str, grey: np.ndarray, truth: np.ndarray, 
     follicle_prob[r0 : r1 + 1, c0 : c1 + 1] = probs[FOLLICLE]
     found, outside, confident = follicles_outside(labels, follicle_prob, truth)
     region = (slice(r0, r1 + 1), slice(c0, c1 + 1))
-    reported = reported_follicles(labels[region], probs, box, scan_area(grey[region]),
-                                  None if colour is None else colour[region])
+    graphics = graphics_pixels(grey[region], None if colour is None or not colour.any() else colour[region],
+                               labels[region] == FOLLICLE)
+    reported = reported_follicles(labels[region], probs, box, scan_area(grey[region]), graphics)
     return {"name": name, "ovary_dice": dice(labels > 0, truth), "follicles": found,
             "follicles_outside": outside, "confident_follicles_outside": confident,
             "flags": list(flags), "region": list(box),
@@ -110,15 +113,15 @@ def score_image(seg: Segmenter, name: str, grey: np.ndarray, truth: np.ndarray, 
 
 
 def reported_follicles(labels: np.ndarray, probs: np.ndarray, box: tuple[int, int, int, int],
-                       scan: np.ndarray, colour: np.ndarray | None = None) -> list[Section]:
+                       scan: np.ndarray, graphics: np.ndarray | None = None) -> list[Section]:
     """The follicles the pipeline would report on one capture's scan area ``box`` (``labels`` and
-    ``probs`` on its grid, ``scan`` its lit pixels, ``colour`` its pixels in colour or ``None``):
+    ``probs`` on its grid, ``scan`` its lit pixels, ``graphics`` its burned-in graphics or ``None``):
     measured by ``measure.measure_frame`` as an uncalibrated still (pixels; boxes on the capture),
     counted and confident."""
     record = ImageRecord("", "", "", "US", "", "", "", "", "", "U", "none", 1, box[3] + 1, box[2] + 1, "", "",
                          UNCALIBRATED, box, "auto")
     seg = FrameSegmentation(record, 0, labels, probs[FOLLICLE], probs[OVARY] + probs[FOLLICLE], scan=scan,
-                            colour=colour if colour is not None and colour.any() else None)
+                            graphics=graphics)
     return [s for s in measure_frame(seg).follicles if is_counted(s) and is_confident(s)]
 
 

@@ -20,7 +20,9 @@ without graphics and with one of these, on the same scene:
 
 The colour ones are drawn on the frame as RGB and read as ingestion reads a colour file
 (``io.grey``: the network sees its luma, green grey 150 and yellow 226; its pixels in colour,
-``Frame.colour``, are those a follicle's dent is measured with filled in). Each frame goes through
+``Frame.colour``, go with the frame). A follicle's dent is measured past the frame's burned-in
+graphics, as in the pipeline (``io.marks.graphics_pixels``: its pixels in colour and the '+'
+caliper marks found on its grey pixels, white ones too). Each frame goes through
 ``Segmenter.segment`` and ``measure.measure_frame`` (the pipeline's labels and follicle sections). Reported follicles: mean diameter >= 2 mm and score >= 0.90; candidates:
 >= 2 mm scoring 0.60-0.90 (``candidates.csv``'s unsure ones). Per variant it prints:
 

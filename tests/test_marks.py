@@ -7,7 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
-from follicle_seg.io.marks import caliper_marks
+from follicle_seg.io.grey import COLOUR_SHARE
+from follicle_seg.io.marks import AROUND_PX, caliper_marks, graphics_pixels
 from follicle_seg.synth.canvas import caliper
 from follicle_seg.synth.training import training_frame
 
@@ -60,3 +61,29 @@ def test_bright_walls_curves_and_discs_are_not_marks() -> None:
     cv2.line(img, (20, 180), (240, 170), 230, 2)  # a straight bright line
     noisy = np.clip(img + np.random.default_rng(0).normal(0, 8, img.shape), 0, 255).astype(np.uint8)
     assert caliper_marks(img) is None and caliper_marks(noisy) is None
+
+
+def test_graphics_are_the_colour_pixels_of_calipers_and_the_marks_found_around_the_follicles() -> None:
+    """What a follicle's dent is measured past: the frame's pixels in colour under COLOUR_SHARE of
+    it (calipers, text; more is a Doppler box, flow: none of it), and the grey caliper marks,
+    looked for around the follicles only."""
+    img = speckle()
+    row, col = img.shape[0] // 2, img.shape[1] // 2
+    caliper(img, [(col, row)], 6, None, 230)
+    follicles = np.zeros(img.shape, bool)
+    follicles[row + 3 : row + 20, col - 8 : col + 8] = True  # the mark on the follicle's top wall
+    found = graphics_pixels(img, None, follicles)
+    assert found is not None and np.array_equal(found, caliper_marks(img) & found)
+    assert near(found, row, col)
+    far = np.zeros(img.shape, bool)
+    far[row + 8 + 2 * AROUND_PX :, :] = True  # follicles only more than AROUND_PX below the mark
+    assert graphics_pixels(img, None, far) is None and graphics_pixels(img, None, far & False) is None
+    text = np.zeros(img.shape, bool)
+    text[10:14, 10:40] = True  # a colour label, well under COLOUR_SHARE
+    joined = graphics_pixels(img, text, follicles)
+    assert joined[text].all() and near(joined, row, col) and joined.sum() == text.sum() + found.sum()
+    assert graphics_pixels(img, text, far) is text
+    doppler = np.zeros(img.shape, bool)
+    doppler[: int(img.shape[0] * COLOUR_SHARE * 2), :] = True  # a box over 2 % of the frame: flow
+    assert np.array_equal(graphics_pixels(img, doppler, follicles), found)
+    assert graphics_pixels(img, doppler, far) is None

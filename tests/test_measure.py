@@ -272,7 +272,7 @@ def test_a_colour_calipers_bite_in_a_follicle_is_no_notch_and_a_waist_stays_one(
     labels = np.where((yy - 100) ** 2 + (xx - 150) ** 2 <= 60**2, OVARY, 0).astype(np.uint8)
     labels[disc & ~bite] = FOLLICLE
     plain = measure_frame(segmentation(rec, labels)).follicles[0]
-    coloured = measure_frame(replace(segmentation(rec, labels), colour=caliper)).follicles[0]
+    coloured = measure_frame(replace(segmentation(rec, labels), graphics=caliper)).follicles[0]
     assert follicle_raises(FLAG_NOTCHED, plain) and not follicle_raises(FLAG_NOTCHED, coloured)
     assert coloured.dent_px == pytest.approx(measure_mask(disc, None, None).dent_px, abs=0.05)
     assert replace(coloured, dent_px=0.0, dent_mm=None) == replace(plain, dent_px=0.0, dent_mm=None)
@@ -281,6 +281,6 @@ def test_a_colour_calipers_bite_in_a_follicle_is_no_notch_and_a_waist_stays_one(
     caliper = plus(shape, (100, 120), 5)
     labels[labels == FOLLICLE] = OVARY
     labels[pair & ~ndi.binary_dilation(caliper, np.ones((3, 3), bool))] = FOLLICLE
-    joined = measure_frame(replace(segmentation(rec, labels), colour=caliper)).follicles
+    joined = measure_frame(replace(segmentation(rec, labels), graphics=caliper)).follicles
     assert len(joined) == 1 and follicle_raises(FLAG_NOTCHED, joined[0])
     assert joined[0].dent_px == pytest.approx(measure_mask(pair, None, None).dent_px, abs=0.05)

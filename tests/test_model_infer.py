@@ -54,7 +54,7 @@ def test_segment_returns_labels_and_probabilities_on_the_region_grid(segmenter: 
     frames[0].pixels[:, :60] = 0  # the black beside a fan
     out = segmenter.segment(frames)
     assert [s.index for s in out] == [0, 3]
-    assert out[0].colour is caliper and out[1].colour is None
+    assert out[0].graphics[caliper].all()  # with the marks found on the grey pixels (io.marks.graphics_pixels)
     # the scan area, for follicles cut by its edge: where the lit pixels end (column 60)
     assert not out[0].scan[:, :59].any() and out[0].scan[:, 61:].all() and out[1].scan.all()
     for frame, seg in zip(frames, out):

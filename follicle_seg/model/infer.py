@@ -30,6 +30,7 @@ from skimage import measure
 
 from follicle_seg.cpus import usable_cpus
 from follicle_seg.instances import class_labels, convex_hull_mask, labels_from_probs, ovary_score
+from follicle_seg.io.marks import graphics_pixels
 from follicle_seg.model.bundle import load_network
 from follicle_seg.model.preprocess import (
     ASSUMED_DEPTH_MM,
@@ -343,8 +344,8 @@ class Segmenter:
         return self._predict_fitting(prepared[:half]) + self._predict_fitting(prepared[half:])
 
     def segment(self, frames: Sequence[Frame]) -> list[FrameSegmentation]:
-        """Segment frames; labels and probabilities lie on each frame's region grid (its colour
-        pixels, ``Frame.colour``, carried along for the measurement)."""
+        """Segment frames; labels and probabilities lie on each frame's region grid, with its
+        burned-in graphics for the measurement (:func:`~follicle_seg.io.marks.graphics_pixels`)."""
         fans = self._map(lambda f: fan_mask(np.asarray(f.pixels)), frames)  # once a frame: prepare and scan_area share it
         items = [
             (f.pixels, f.record.calibration.spacing_row_mm, f.record.calibration.spacing_col_mm, fan)
@@ -355,16 +356,17 @@ class Segmenter:
             probs, flags = reading
             scan = scan_area(frame.pixels, fan)
             cal = frame.record.calibration
+            labels = labels_from_probs(probs)
             return FrameSegmentation(
                 record=frame.record,
                 index=frame.index,
-                labels=labels_from_probs(probs),
+                labels=labels,
                 follicle_prob=probs[FOLLICLE],
                 ovary_prob=probs[OVARY] + probs[FOLLICLE],
                 flags=flags + frame.flags,
                 scan=scan,
                 look=frame_look(frame.pixels, scan, cal.spacing_row_mm, cal.spacing_col_mm) if frame.record.is_sweep else None,
-                colour=frame.colour,
+                graphics=graphics_pixels(frame.pixels, frame.colour, labels == FOLLICLE),
             )
 
         return self._map(lambda triple: result(*triple), zip(frames, self.predict(items), fans))
