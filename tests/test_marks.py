@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from follicle_seg.io.grey import COLOUR_SHARE
-from follicle_seg.io.marks import AROUND_PX, caliper_marks, graphics_pixels
+from follicle_seg.io.marks import AROUND_PX, MAX_MARKS, caliper_marks, graphics_pixels
 from follicle_seg.synth.canvas import caliper
 from follicle_seg.synth.training import training_frame
 
@@ -87,3 +87,26 @@ def test_graphics_are_the_colour_pixels_of_calipers_and_the_marks_found_around_t
     doppler[: int(img.shape[0] * COLOUR_SHARE * 2), :] = True  # a box over 2 % of the frame: flow
     assert np.array_equal(graphics_pixels(img, doppler, follicles), found)
     assert graphics_pixels(img, doppler, far) is None
+
+
+def crosses(n: int) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """A dark frame with ``n`` white '+' marks 20 px apart, 8 to a row, and their ``(col, row)``."""
+    centres = [(15 + 20 * (k % 8), 15 + 20 * (k // 8)) for k in range(n)]
+    img = np.full((30 + 20 * ((n + 7) // 8), 180), 50, np.uint8)
+    caliper(img, centres, 5, None, 230)
+    return img, centres
+
+
+def test_a_frame_of_more_crosses_than_a_sonographer_draws_is_a_texture_with_no_marks() -> None:
+    """Up to MAX_MARKS marks are found; more (a grid, a checkerboard: crosses at every line's
+    meeting) are no sonographer's: none is taken, and the search stops there instead of
+    painting thousands."""
+    img, centres = crosses(MAX_MARKS)
+    mask = caliper_marks(img)
+    assert all(near(mask, row, col) for col, row in centres)
+    assert caliper_marks(crosses(MAX_MARKS + 1)[0]) is None
+    grid = np.full((200, 260), 40, np.uint8)
+    grid[::6, :] = grid[:, ::6] = 230
+    yy, xx = np.indices((200, 260))
+    checkerboard = ((yy // 3 + xx // 3) % 2 * 230).astype(np.uint8)
+    assert caliper_marks(grid) is None and caliper_marks(checkerboard) is None

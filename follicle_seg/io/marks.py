@@ -9,7 +9,8 @@ mark's centre is a cross of :data:`MIN_CONTRAST` or more (the strongest within 3
 spaces between the arms, 2-3 steps out, are darker than its weakest arm by half its contrast.
 Speckle fails (its grains are not lines in four directions), so does a follicle's bright back
 wall or a fascia (one line: across it the cross's other arms have bright sides) and a bright disc
-(arms no brighter than their sides).
+(arms no brighter than their sides). A search finding more than :data:`MAX_MARKS` crosses (a grid,
+a checkerboard) finds none: a texture, not a sonographer's marks.
 
 The mask holds each mark's pixels: those within 1.5 px of its arms' axes, out to
 :data:`MAX_ARM_PX` from the centre, at least halfway from its sides' level to its arms' and
@@ -32,6 +33,10 @@ from follicle_seg.io.grey import COLOUR_SHARE
 MIN_CONTRAST = 40.0
 #: A mark's pixels reach this far from its centre, at most (arms of about 3-10 px).
 MAX_ARM_PX = 11
+#: More crosses than this in one search (whole captures hold up to 9, real and synthetic) are a
+#: texture, a grid or a test pattern, not a sonographer's marks: none is taken. It bounds the
+#: search's cost too (a grid gave thousands of crosses, seconds to paint).
+MAX_MARKS = 32
 _PAD = 8
 #: Caliper marks are looked for this far (pixels) around the follicles (:func:`graphics_pixels`):
 #: a mark whose arm reaches a follicle's wall is centred up to :data:`MAX_ARM_PX` from it, and
@@ -64,10 +69,15 @@ def caliper_marks(grey: np.ndarray) -> np.ndarray | None:
     if grey.ndim != 2 or min(grey.shape) < 2 * MAX_ARM_PX + 1:
         return None
     img = np.pad(grey.astype(np.float32), _PAD, mode="edge")
-    mask = np.zeros(img.shape, bool)
+    found: list[tuple[tuple[tuple[Step, Step], ...], tuple[int, int, float, float]]] = []
     for axes, spaces in _ORIENTATIONS:
-        for r, c, level, contrast in _centres(img, axes, spaces):
-            _paint(mask, img, r, c, axes, level, contrast)
+        centres = _centres(img, axes, spaces, MAX_MARKS - len(found))
+        if centres is None:
+            return None
+        found += [(axes, centre) for centre in centres]
+    mask = np.zeros(img.shape, bool)
+    for axes, (r, c, level, contrast) in found:
+        _paint(mask, img, r, c, axes, level, contrast)
     mask = mask[_PAD:-_PAD, _PAD:-_PAD]
     return mask if mask.any() else None
 
@@ -80,7 +90,7 @@ def graphics_pixels(grey: np.ndarray, colour: np.ndarray | None, follicles: np.n
     is flagged ``colour in the scan``), and the '+' and 'x' caliper marks on its grey pixels
     (:func:`caliper_marks`), looked for only within :data:`AROUND_PX` of the bounding box of
     ``follicles`` (boolean, the network's follicle pixels): the search costs about 10 ms on a
-    whole 500 x 700 px frame.
+    whole 500 x 700 px frame, a textured one (:data:`MAX_MARKS`) too.
 
     >>> grey = np.full((80, 80), 60, np.uint8); grey[40, 34:47] = grey[34:47, 40] = 230
     >>> follicles = np.zeros(grey.shape, bool); follicles[42:50, 42:50] = True
@@ -114,9 +124,11 @@ def _line_mean(img: np.ndarray, step: Step) -> np.ndarray:
     return cv2.filter2D(img, -1, kernel, borderType=cv2.BORDER_REPLICATE)
 
 
-def _centres(img: np.ndarray, axes: tuple[tuple[Step, Step], ...], spaces: tuple[Step, ...]) -> list[tuple[int, int, float, float]]:
+def _centres(img: np.ndarray, axes: tuple[tuple[Step, Step], ...], spaces: tuple[Step, ...],
+             limit: int) -> list[tuple[int, int, float, float]] | None:
     """The marks of one orientation: ``(row, col)`` of each centre in padded ``img``, its arms'
-    weakest mean grey and its contrast, the strongest first."""
+    weakest mean grey and its contrast, the strongest first; ``None`` when there are more than
+    ``limit``."""
     lines, ridges = [], []
     for step, side in axes:
         line = _line_mean(img, step)
@@ -135,11 +147,17 @@ def _centres(img: np.ndarray, axes: tuple[tuple[Step, Step], ...], spaces: tuple
     between = np.max([(img[rows + 2 * sr, cols + 2 * sc] + img[rows + 3 * sr, cols + 3 * sc]) / 2
                       for sr, sc in spaces], axis=0)
     keep = level - between >= contrast / 2
+    rows, cols, level, contrast = rows[keep], cols[keep], level[keep], contrast[keep]
+    taken = np.zeros(img.shape, bool)  # the centres found: none other within 3 px of one
     found: list[tuple[int, int, float, float]] = []
-    for i in np.argsort(-contrast[keep], kind="stable"):
-        r, c = int(rows[keep][i]), int(cols[keep][i])
-        if all(max(abs(r - r2), abs(c - c2)) > 3 for r2, c2, _, _ in found):
-            found.append((r, c, float(level[keep][i]), float(contrast[keep][i])))
+    for i in np.argsort(-contrast, kind="stable"):
+        r, c = int(rows[i]), int(cols[i])
+        if taken[r - 3 : r + 4, c - 3 : c + 4].any():
+            continue
+        if len(found) == limit:
+            return None
+        taken[r, c] = True
+        found.append((r, c, float(level[i]), float(contrast[i])))
     return found
 
 
