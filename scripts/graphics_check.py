@@ -36,8 +36,9 @@ caliper marks found on its grey pixels, white ones too). Each frame goes through
   candidates instead: their score fell under 0.90), split (two or more) and
   the change of the largest one's mean diameter (mm: median, mean, largest either way); of those
   still reported, how many the largest one raises ``follicle notched`` with graphics (without)
-  (``tracking.follicle_raises``: a caliper's arm dents the outline? Colour calipers' own pixels
-  are filled in before the dent is measured, white ones' cannot be told from the scan).
+  (``tracking.follicle_raises``: a caliper's arm dents the outline? The graphics the pipeline
+  finds, colour calipers' pixels and the '+' marks found on the grey pixels, white ones too, are
+  filled in before the dent is measured; a mark the rule misses is not).
 
 Graphics pixels are those drawn; for ``generator`` those more than 40 grey levels from the frame
 without graphics (JPEG spreads them a little).
