@@ -208,9 +208,16 @@ def filled_graphics(mask: np.ndarray, graphics: np.ndarray | None) -> np.ndarray
     """
     if graphics is None or not (extra := graphics & ~mask).any():
         return mask
-    hull = np.zeros(mask.shape, np.uint8)
-    cv2.fillConvexPoly(hull, cv2.convexHull(cv2.findNonZero(mask.astype(np.uint8))), 1)
-    return mask | (extra & hull.astype(bool))
+    hull = cv2.convexHull(cv2.findNonZero(mask.astype(np.uint8)))[:, 0].astype(np.int64)  # (col, row)
+    if len(hull) < 3:  # a pixel or a line: nothing inside it is not in it
+        return mask
+    rows, cols = np.nonzero(extra)
+    side = np.roll(hull, -1, axis=0) - hull
+    cross = side[:, 0] * (rows[:, None] - hull[:, 1]) - side[:, 1] * (cols[:, None] - hull[:, 0])
+    inside = (cross >= 0).all(axis=1) | (cross <= 0).all(axis=1)  # (not rasterised: that takes pixels the edge crosses)
+    out = mask.copy()
+    out[rows[inside], cols[inside]] = True
+    return out
 
 
 def deepest_dent(outline: np.ndarray) -> float:

@@ -126,7 +126,7 @@ MAX_FOLLICLE_ELONGATION = 3.0
 #: 12.8 mm follicle joined to its neighbour's tip (0.139), dents over 0.075 of it and 0.8 pixels.
 #: On the 67 real captures (``scripts/eval_real.py``) it fires on none of the 9 images with a
 #: reported follicle (on 1, falsely, before the frame's colour pixels were filled in: burned-in
-#: yellow text cutting a wall, 0.107, now 0.083); another reported follicle reads 0.089: a flag
+#: yellow text cutting a wall, 0.107, now 0.082); another reported follicle reads 0.089: a flag
 #: to look at, not a finding.
 MIN_DENT_FRACTION = 0.09
 #: The staircase of a round or elliptic outline, smoothed, dents up to 0.73 pixel into its hull.

@@ -11,7 +11,7 @@ import pytest
 from scipy import ndimage as ndi
 from skimage.measure import find_contours
 
-from follicle_seg.measure import feret_diameters, hull_candidates, measure_frame, measure_mask
+from follicle_seg.measure import feret_diameters, filled_graphics, hull_candidates, measure_frame, measure_mask
 from follicle_seg.types import (
     FOLLICLE,
     OVARY,
@@ -284,3 +284,25 @@ def test_a_colour_calipers_bite_in_a_follicle_is_no_notch_and_a_waist_stays_one(
     joined = measure_frame(replace(segmentation(rec, labels), graphics=caliper)).follicles
     assert len(joined) == 1 and follicle_raises(FLAG_NOTCHED, joined[0])
     assert joined[0].dent_px == pytest.approx(measure_mask(pair, None, None).dent_px, abs=0.05)
+
+
+def test_graphics_are_filled_in_only_where_the_pixel_centres_lie_inside_the_hull() -> None:
+    """A triangle of pixels whose long side runs 1 row down for 2 columns: the pixels just beyond
+    it (rasterising the hull takes them, its edge passing through them) lie outside the hull of
+    the mask's pixel centres, and graphics there are a caliper's arm outside the follicle, no bite.
+    The hull's own pixels not in the mask are filled in; a line or a pixel has no inside."""
+    triangle = np.zeros((6, 9), bool)
+    for row in range(4):
+        triangle[row, : 7 - 2 * row] = True  # centres (row, col) with col + 2 row <= 6
+    everywhere = np.ones_like(triangle)
+    np.testing.assert_array_equal(filled_graphics(triangle, everywhere), triangle)
+    bitten = triangle.copy()
+    bitten[1, 2:4] = False  # a bite inside the hull is filled
+    np.testing.assert_array_equal(filled_graphics(bitten, everywhere), triangle)
+    line = np.zeros((5, 9), bool)
+    line[2, 1:8] = True
+    np.testing.assert_array_equal(filled_graphics(line, np.ones_like(line)), line)
+    np.testing.assert_array_equal(filled_graphics(line[1:4, 3:6], np.ones((3, 3), bool)), line[1:4, 3:6])
+    pixel = np.zeros((3, 3), bool)
+    pixel[1, 1] = True
+    np.testing.assert_array_equal(filled_graphics(pixel, np.ones_like(pixel)), pixel)
