@@ -11,8 +11,10 @@ centre line) with its convex hull filled; ``--no-hull`` leaves the hull out, ``-
 scores the raw argmax). Reports ovary Dice (median, quartiles) and follicles per image found
 outside the expert outline (an instance with most of its pixels outside it), all of them and those
 confident enough to be reported (mean follicle probability >= the pipeline's
-``tracking.MIN_FOLLICLE_SCORE``), plus OOD flags and a breakdown by the expert ovary's share of
-the scan area. The follicles the pipeline would report (``measure.measure_frame`` on the scan
+``tracking.MIN_FOLLICLE_SCORE``), plus OOD flags, a breakdown by the expert ovary's share of
+the scan area, and the follicles found per score band (below 0.60 dropped, 0.60-0.90 an unsure
+candidate, 0.90 or more reported) with how many lie inside the outline (``follicles_by_score``;
+each image's ``follicle_scores``). The follicles the pipeline would report (``measure.measure_frame`` on the scan
 area, uncalibrated: pixels; counted and confident) are checked for the review flags a follicle
 raises (``tracking.follicle_raises``: at the scan edge, elongated, notched; the dent measured past
 the capture's burned-in graphics as the pipeline finds them, ``io.marks.graphics_pixels``: its
@@ -49,7 +51,7 @@ from follicle_seg.measure import measure_frame, stored_score
 from follicle_seg.model.infer import UNCALIBRATED_DEPTHS_MM, Segmenter
 from follicle_seg.model.preprocess import scan_area
 from follicle_seg.model.train import dice
-from follicle_seg.tracking import FOLLICLE_FLAGS, MIN_FOLLICLE_SCORE, follicle_raises, is_confident, is_counted
+from follicle_seg.tracking import FOLLICLE_FLAGS, LOW_CONFIDENCE_SCORE, MIN_FOLLICLE_SCORE, follicle_raises, is_confident, is_counted
 from follicle_seg.types import FOLLICLE, OVARY, UNCALIBRATED, FrameSegmentation, ImageRecord, Section
 
 
@@ -100,13 +102,15 @@ def score_image(seg: Segmenter, name: str, grey: np.ndarray, truth: np.ndarray, 
     labels[r0 : r1 + 1, c0 : c1 + 1] = labels_from_probs(probs, hull=hull) if keep_one else probs.argmax(0)
     follicle_prob = np.zeros(grey.shape, np.float32)
     follicle_prob[r0 : r1 + 1, c0 : c1 + 1] = probs[FOLLICLE]
-    found, outside, confident = follicles_outside(labels, follicle_prob, truth)
+    scores = follicle_scores(labels, follicle_prob, truth)
+    found, outside, confident = outside_counts(scores)
     region = (slice(r0, r1 + 1), slice(c0, c1 + 1))
     graphics = graphics_pixels(grey[region], None if colour is None or not colour.any() else colour[region],
                                labels[region] == FOLLICLE)
     reported = reported_follicles(labels[region], probs, box, scan_area(grey[region]), graphics)
     return {"name": name, "ovary_dice": dice(labels > 0, truth), "follicles": found,
             "follicles_outside": outside, "confident_follicles_outside": confident,
+            "follicle_scores": [[score, inside] for score, inside in scores],
             "flags": list(flags), "region": list(box),
             "ovary_share": float(truth[r0 : r1 + 1, c0 : c1 + 1].mean()),
             **follicle_flags(reported)}
@@ -135,15 +139,49 @@ def follicle_flags(reported: list[Section]) -> dict[str, object]:
                                    "d2_px": round(s.d2_px, 2)} for s, r in zip(reported, raised) if r]}
 
 
-def follicles_outside(labels: np.ndarray, follicle_prob: np.ndarray, truth: np.ndarray) -> tuple[int, int, int]:
-    """Follicle instances of ``labels`` (the pipeline's rule, sizes in pixels), those with most of
-    their pixels outside the expert outline ``truth``, and those of them confident enough to be
-    reported (mean follicle probability, stored as ``measure.stored_score``, >= ``tracking.MIN_FOLLICLE_SCORE``)."""
+def follicle_scores(labels: np.ndarray, follicle_prob: np.ndarray, truth: np.ndarray) -> list[tuple[float, bool]]:
+    """``(score, inside)`` of each follicle instance of ``labels`` (the pipeline's rule, sizes in
+    pixels): its mean follicle probability as the pipeline stores it (``measure.stored_score``)
+    and whether most of its pixels lie inside the expert outline ``truth``."""
     instances = follicle_instances(labels, None, spacing_row_mm=None, spacing_col_mm=None)
-    ids = np.unique(instances[instances > 0])
-    outside = [k for k in ids if float(truth[instances == k].mean()) < 0.5]
-    confident = [k for k in outside if stored_score(float(follicle_prob[instances == k].mean())) >= MIN_FOLLICLE_SCORE]
-    return int(len(ids)), len(outside), len(confident)
+    return [(stored_score(float(follicle_prob[instances == k].mean())), bool(truth[instances == k].mean() >= 0.5))
+            for k in np.unique(instances[instances > 0])]
+
+
+def outside_counts(scores: list[tuple[float, bool]]) -> tuple[int, int, int]:
+    """Follicles, those outside the outline, and those of them confident enough to be reported
+    (score >= ``tracking.MIN_FOLLICLE_SCORE``), from :func:`follicle_scores`.
+
+    >>> outside_counts([(0.95, True), (0.92, False), (0.7, False)])
+    (3, 2, 1)
+    """
+    outside = [score for score, inside in scores if not inside]
+    return len(scores), len(outside), sum(score >= MIN_FOLLICLE_SCORE for score in outside)
+
+
+def follicles_outside(labels: np.ndarray, follicle_prob: np.ndarray, truth: np.ndarray) -> tuple[int, int, int]:
+    """:func:`outside_counts` of :func:`follicle_scores`."""
+    return outside_counts(follicle_scores(labels, follicle_prob, truth))
+
+
+SCORE_BANDS = ((0.0, LOW_CONFIDENCE_SCORE), (LOW_CONFIDENCE_SCORE, MIN_FOLLICLE_SCORE), (MIN_FOLLICLE_SCORE, 1.01))
+"""Follicle scores as the pipeline treats them: dropped, an unsure candidate, reported."""
+
+
+def by_score(rows: list[dict[str, object]]) -> list[dict[str, object]]:
+    """Follicles found and of them inside the expert outline per :data:`SCORE_BANDS` band (the
+    share inside: what the outline says of their precision; every band listed).
+
+    >>> rows = [{"follicle_scores": [[0.95, True], [0.7, False], [0.65, True]]}, {"follicle_scores": [[0.3, False]]}]
+    >>> [(b["score"], b["follicles"], b["inside"]) for b in by_score(rows)]
+    [('0.00-0.60', 1, 0), ('0.60-0.90', 2, 1), ('0.90-1.00', 1, 1)]
+    """
+    scores = [(float(s), bool(i)) for r in rows for s, i in r["follicle_scores"]]
+    out = []
+    for lo, hi in SCORE_BANDS:
+        band = [inside for s, inside in scores if lo <= s < hi]
+        out.append({"score": f"{lo:.2f}-{min(hi, 1.0):.2f}", "follicles": len(band), "inside": int(sum(band))})
+    return out
 
 
 OVARY_SHARE_CLASSES = ((0.0, 0.02), (0.02, 0.04), (0.04, 0.08), (0.08, 1.0))
@@ -194,6 +232,7 @@ def summarise(rows: list[dict[str, object]]) -> dict[str, object]:
         "ovary_dice_median_unflagged": _median([r["ovary_dice"] for r in rows if not r["flags"]]),
         "flags": dict(flags),
         "by_ovary_size": by_ovary_size(rows),
+        "follicles_by_score": by_score(rows),
         **images_with_follicle_flags(rows),
     }
 

@@ -137,3 +137,27 @@ def test_a_captures_pixels_in_colour_are_found_as_ingestion_finds_them(tmp_path)
     expected[40, 50:61] = expected[35:46, 55] = True
     np.testing.assert_array_equal(colour, expected)
     np.testing.assert_array_equal(grey, np.asarray(Image.open(tmp_path / "images" / "a.png").convert("L")))
+
+
+def test_follicles_are_scored_and_placed_against_the_outline_per_band() -> None:
+    """Each follicle instance keeps its stored score and whether most of it lies in the expert
+    outline; the bands are the pipeline's (dropped, unsure candidate, reported)."""
+    import numpy as np
+
+    from follicle_seg.types import FOLLICLE, OVARY
+
+    module = _module()
+    rr, cc = np.mgrid[:100, :200]
+    labels = np.full(rr.shape, OVARY, np.uint8)
+    probs = np.zeros(rr.shape, np.float32)
+    for c, p in ((30, 0.95), (80, 0.75), (130, 0.4), (175, 0.9)):
+        disc = (rr - 50) ** 2 + (cc - c) ** 2 <= 64
+        labels[disc], probs[disc] = FOLLICLE, p
+    truth = cc < 100  # the first two inside, the others outside
+    scores = module.follicle_scores(labels, probs, truth)
+    assert [(s, i) for s, i in scores] == [(0.95, True), (0.75, True), (0.4, False), (0.9, False)]
+    assert module.outside_counts(scores) == (4, 2, 1)  # the 0.9 one outside would be reported
+    assert module.follicles_outside(labels, probs, truth) == (4, 2, 1)
+    bands = module.by_score([{"follicle_scores": [list(x) for x in scores]}])
+    assert [(b["score"], b["follicles"], b["inside"]) for b in bands] == [
+        ("0.00-0.60", 1, 0), ("0.60-0.90", 1, 1), ("0.90-1.00", 2, 1)]
