@@ -590,6 +590,13 @@ def test_response_means_round_halves_up_as_a_spreadsheet_does():
     assert build_tables(results)["response"].iloc[0]["max_follicle_mm_mean"] == 5.63  # (5.62 + 5.63) / 2
 
 
+def test_a_response_mean_on_a_half_rounds_up_though_its_float_falls_short():
+    """The mean of 2.0 and 14.01 mm is 8.005, whose float is 8.004999999999999: it gave 8.0
+    where a spreadsheet gives 8.01 (found by tests/test_visits_properties.py)."""
+    results = [result("a", [2.0]), result("b", [14.01], patient="P2")]
+    assert build_tables(results)["response"].iloc[0]["max_follicle_mm_mean"] == 8.01
+
+
 def test_week_rounding():
     assert [week_of(d) for d in (0, 6, 7, 13, 20, 21, 29, -7)] == [0, 0, 2, 2, 2, 4, 4, 0]
 
