@@ -229,6 +229,8 @@ def build_tables(
         if who is None or (who.sop_instance_uid in analysed_uids and not r.reason.startswith(DUPLICATE)):
             continue  # (a cut or broken copy of an image analysed from another file)
         rejected.setdefault((who.patient_id, who.study_date, who.laterality or "U"), []).append(who.sop_instance_uid)
+    for uids in rejected.values():  # named by UID, as the counts that differ are: not in the order files were found
+        uids.sort()
     for ov in ovaries:
         other = {"L": "R", "R": "L"}.get(ov.laterality)
         here = sides[(ov.patient_id, ov.study_date)]
