@@ -229,6 +229,8 @@ def build_tables(
         if who is None or (who.sop_instance_uid in analysed_uids and not r.reason.startswith(DUPLICATE)):
             continue  # (a cut or broken copy of an image analysed from another file)
         rejected.setdefault((who.patient_id, who.study_date, who.laterality or "U"), []).append(who.sop_instance_uid)
+    for uids in rejected.values():  # named by UID, as the counts that differ are: not in the order files were found
+        uids.sort()
     for ov in ovaries:
         other = {"L": "R", "R": "L"}.get(ov.laterality)
         here = sides[(ov.patient_id, ov.study_date)]
@@ -888,14 +890,22 @@ def _round(value: float | None, decimals: int) -> float:
     return round(float(value), decimals)
 
 
+#: Decimals a ``response.csv`` statistic is put back to before it is rounded (:func:`_stat`): far
+#: below its inputs' precision (two-decimal sizes, whole counts, averaged over a few patients, are
+#: never this near a half without being on it), far above a float sum's error.
+STAT_DECIMALS = 9
+
+
 def _stat(value: float, decimals: int) -> float:
     """A mean, median or share of ``response.csv`` rounded halves up as written (:func:`half_up`),
     as a spreadsheet's ROUND does: means of two-decimal sizes end on a half often (5.625 mm gave
-    5.62 by ``round``, 5.63 in Excel); NaN stays NaN.
+    5.62 by ``round``, 5.63 in Excel); the float sum's error is taken off first
+    (:data:`STAT_DECIMALS`: the mean of 2.0 and 14.01 mm, 8.005, is 8.004999999999999 in binary,
+    and gave 8.0); NaN stays NaN.
 
-    >>> _stat(5.625, 2), _stat(-0.0625, 3), _stat(2 / 3, 3), _stat(float("nan"), 2)
-    (5.63, -0.063, 0.667, nan)
+    >>> _stat(5.625, 2), _stat((2.0 + 14.01) / 2, 2), _stat(-0.0625, 3), _stat(2 / 3, 3), _stat(float("nan"), 2)
+    (5.63, 8.01, -0.063, 0.667, nan)
     """
-    return float(half_up(value, decimals)) if math.isfinite(value) else math.nan
+    return float(half_up(round(value, STAT_DECIMALS), decimals)) if math.isfinite(value) else math.nan
 
 

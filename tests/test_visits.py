@@ -552,6 +552,20 @@ def test_a_file_of_the_same_ovary_rejected_or_failed_flags_its_ovary_visit():
         assert not bool(t["ovaries"].loc[0, "needs_review"]), other.path
 
 
+def test_the_files_not_analysed_are_named_in_uid_order_whatever_order_they_came_in():
+    """Two rejected files of one ovary-visit were named in the order the run found them: the same
+    study read from another folder gave another review_reasons.csv (found by
+    tests/test_visits_properties.py)."""
+    from follicle_seg.types import Identity
+
+    cut = [ImageResult(None, f"cut/{u}.dcm", "rejected", "truncated", identity=Identity(u, "P1", "2026-01-05", "L"))
+           for u in ("l9", "l8")]  # fmt: skip
+    for files in (cut, cut[::-1]):
+        why = build_tables([result("l0", [3.0]), *files])["review_reasons"]
+        (reason,) = why.loc[why["flag"] == FLAG_IMAGE_NOT_ANALYSED, "reason"]
+        assert "(image ...l8, image ...l9;" in reason
+
+
 def test_a_rejected_file_of_unknown_side_flags_the_ovary_visits_it_may_be_of():
     """A file of unknown side rejected beside images of known sides was flagged nowhere: its
     ovary-visit is the side-unknown one, which the visit lacked (none, or every such image given
@@ -588,6 +602,13 @@ def test_response_means_round_halves_up_as_a_spreadsheet_does():
     half to even on the float), where an analyst's spreadsheet ROUND gives 5.63."""
     results = [result("a", [5.62]), result("b", [5.63], patient="P2")]
     assert build_tables(results)["response"].iloc[0]["max_follicle_mm_mean"] == 5.63  # (5.62 + 5.63) / 2
+
+
+def test_a_response_mean_on_a_half_rounds_up_though_its_float_falls_short():
+    """The mean of 2.0 and 14.01 mm is 8.005, whose float is 8.004999999999999: it gave 8.0
+    where a spreadsheet gives 8.01 (found by tests/test_visits_properties.py)."""
+    results = [result("a", [2.0]), result("b", [14.01], patient="P2")]
+    assert build_tables(results)["response"].iloc[0]["max_follicle_mm_mean"] == 8.01
 
 
 def test_week_rounding():
