@@ -290,9 +290,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.against is not None:
         summary["against"] = {"json": str(args.against),
                               **paired(rows, json.loads(args.against.read_text(encoding="utf-8"))["images"])}
-    if args.json is not None:  # before printing: a closed stdout (``| head``) must not lose the file
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"summary": summary, "images": rows}, indent=2) + "\n", encoding="utf-8")
+    return report(summary, rows, args.json)
+
+
+def report(summary: dict[str, object], rows: list[dict[str, object]], path: Path | None) -> int:
+    """Write ``{"summary", "images"}`` to ``path`` (when given), then print the summary; 0."""
+    if path is not None:  # before printing: a closed stdout (``| head``) must not lose the file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"summary": summary, "images": rows}, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(summary, indent=2))
     return 0
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -39,7 +38,7 @@ from pydicom.encaps import encapsulate
 from pydicom.uid import (ExplicitVRLittleEndian, JPEGBaseline8Bit, SecondaryCaptureImageStorage,
                          generate_uid)
 
-from eval_real import IMAGE_SUFFIXES, by_score
+from eval_real import IMAGE_SUFFIXES, by_score, report
 from follicle_seg.model.train import dice
 
 
@@ -149,11 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = {"n_images": len(rows), "ovary_dice_median": float(np.median(d)), "ovary_dice_mean": float(d.mean()),
                "reported_follicles": sum(r["reported_follicles"] for r in rows),
                "candidates": sum(r["candidates"] for r in rows), "follicles_by_score": by_score(rows)}
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"summary": summary, "images": rows}, indent=2) + "\n", encoding="utf-8")
-    print(json.dumps(summary, indent=2))
-    return 0
+    return report(summary, rows, args.json)
 
 
 if __name__ == "__main__":
