@@ -28,7 +28,7 @@ measured on the joined section (two follicles first seen together and joined fro
 or third frame for more frames: the other is folded into it, one follicle until they part).
 
 Each track becomes one :class:`~follicle_seg.types.Follicle` measured on its largest section
-(most pixels). ``n_frames`` is the number of frames the track spans (first to last, a bridged
+(most pixels; of as many, the larger mean diameter: :func:`size_order`). ``n_frames`` is the number of frames the track spans (first to last, a bridged
 missed frame included); ``d3_mm = n_frames x record.frame_spacing_mm`` when the sweep's frame
 spacing is known, and the volume is the ellipsoid ``pi/6 x d1 x d2 x d3`` (``d3 := d2`` without a
 sweep third axis), in ml (1 ml = 1000 mm^3).
@@ -301,14 +301,14 @@ class SweepTracker:
                 if held and _inside(t.mask, t.origin, mask, origin) >= MIN_INSIDE:
                     u.shared.update(missed)
                     u.best = max((x for x in u.sections if x.frame_index not in u.shared),
-                                 key=lambda x: x.area_px, default=u.best)  # fmt: skip
+                                 key=size_order, default=u.best)  # fmt: skip
         t.last, t.last_frame = s, m.frame_index
         t.held_by = None  # it went on: not a piece of the one that held it
         t.mask, t.origin = crop
         t.n_sections += 1
         t.sections.append(s)
         t.flags.update(m.flags)
-        if s.area_px > t.best.area_px:
+        if size_order(s) > size_order(t.best):
             t.best = s
 
     def _fold_rejoined(self, frame_index: int, linked: list[Track]) -> bool:
@@ -335,7 +335,7 @@ class SweepTracker:
         into.n_sections = len({s.frame_index for s in into.sections})
         into.flags |= piece.flags
         into.shared |= piece.shared
-        if piece.best.area_px > into.best.area_px:
+        if size_order(piece.best) > size_order(into.best):
             into.best = piece.best
         for t in (*self._open, *self._closed):
             if t.split_from is piece:
@@ -712,9 +712,23 @@ def largest_confirmed(sections: Sequence[tuple[Section, T]]) -> tuple[Section, T
     At a smooth peak the larger neighbour is taken: 1 frame off the centre of a 20 mm ovary in
     1 mm frames, 0.5 % short.
     """
-    pairs = [min(a, b, key=lambda x: x[0].area_px) for a, b in zip(sections, sections[1:])
+    pairs = [min(a, b, key=lambda x: size_order(x[0])) for a, b in zip(sections, sections[1:])
              if b[0].frame_index == a[0].frame_index + 1]
-    return max(pairs or sections, key=lambda x: x[0].area_px)
+    return max(pairs or sections, key=lambda x: size_order(x[0]))
+
+
+def size_order(section: Section) -> tuple[float, ...]:
+    """How the sections of a follicle or ovary rank by size: most pixels, then (of as many pixels)
+    the larger mean diameter (:func:`_diameter`), d1 and score, so that which of two sections of
+    one size a sweep's follicle is measured on does not hang on the order the frames come in (of
+    two 78-pixel sections, 10.23 and 10.44 pixels across, the first seen was measured: played
+    backwards, the other).
+
+    >>> from follicle_seg.types import Section
+    >>> size_order(Section(0, 5, 5, 78, 10.8, 9.7, None, None, None)) < size_order(Section(1, 5, 5, 78, 10.4, 10.4, None, None, None))
+    True
+    """
+    return (section.area_px, _diameter(section), section.d1_px, section.score)
 
 
 def third_axis(n_frames: int, frame_spacing: float | None, d2_mm: float | None, at_sweep_end: bool) -> float | None:

@@ -665,6 +665,27 @@ def test_sweep_follicle_is_judged_by_its_largest_section():
     assert result.follicles[0].best.mean_diameter_mm == pytest.approx(2 * 18 * 0.2, abs=0.3)
 
 
+def rectangle_frame(rec, index, height, width):
+    """A frame whose one follicle is a ``height`` x ``width`` pixel rectangle about (60, 80)."""
+    seg = segmentation(rec, index, [])
+    seg.labels[60 - height // 2 : 60 - height // 2 + height, 80 - width // 2 : 80 - width // 2 + width] = FOLLICLE
+    seg.follicle_prob[seg.labels == FOLLICLE] = 0.95
+    return measure_frame(seg)
+
+
+def test_of_two_sections_of_as_many_pixels_the_same_is_measured_played_either_way():
+    # a 20 x 20 and a 10 x 40 pixel section (400 pixels each): the first seen was measured, so
+    # the sweep played backwards measured the follicle on the other (found by
+    # tests/test_tracking_properties.py); now, of as many pixels, the larger mean diameter
+    rec = record(n_frames=2)
+    square, long = rectangle_frame(rec, 0, 20, 20), rectangle_frame(rec, 1, 10, 40)
+    assert square.follicles[0].area_px == long.follicles[0].area_px == 400
+    backwards = [rectangle_frame(rec, 0, 10, 40), rectangle_frame(rec, 1, 20, 20)]
+    measured = [summarise_image(rec, frames).follicles[0].best for frames in ([square, long], backwards)]
+    assert square.follicles[0].mean_diameter_mm > long.follicles[0].mean_diameter_mm  # 5.52 and 5.13 mm
+    assert [(b.d1_mm, b.d2_mm) for b in measured] == [(square.follicles[0].d1_mm, square.follicles[0].d2_mm)] * 2
+
+
 def test_frames_out_of_order_are_refused():
     rec = record(n_frames=3)
     frames = [frame(rec, 1, []), frame(rec, 0, [])]
