@@ -106,13 +106,13 @@ def _rows(path: Path) -> list[dict[str, str]]:
 def score_run(folder: Path, run: Path) -> list[dict[str, object]]:
     """Per capture analysed in ``run`` (``follicle-seg run --save-masks``): ovary Dice of its
     label map against the outline, its reported follicles and candidates, and each one's
-    ``[score, inside the outline]`` (its centroid)."""
+    ``[score, inside the outline]`` (its centroid); a candidate is an unsure one or a tube."""
     masks = {image.stem: mask for image, mask in captures(folder)}
-    found: dict[str, list[tuple[str, float, bool]]] = {}
+    found: dict[str, list[tuple[str, float, tuple[float, float]]]] = {}
     rows = []
-    for kind, table in (("reported", "follicles.csv"), ("unsure", "candidates.csv")):
+    for table in ("follicles.csv", "candidates.csv"):  # a candidate's kind: unsure, or a tube
         for r in _rows(run / table):
-            found.setdefault(r["sop_instance_uid"], []).append((kind, float(r["score"]),
+            found.setdefault(r["sop_instance_uid"], []).append((r.get("kind", "reported"), float(r["score"]),
                                                                 (float(r["centroid_row"]), float(r["centroid_col"]))))
     for image in _rows(run / "images.csv"):
         name = image["patient_id"]
@@ -124,7 +124,7 @@ def score_run(folder: Path, run: Path) -> list[dict[str, object]]:
         scores = [[score, bool(truth[round(row), round(col)])] for _, score, (row, col) in mine]
         kinds = [kind for kind, _, _ in mine]
         rows.append({"name": name, "ovary_dice": dice(labels > 0, truth), "reported_follicles": kinds.count("reported"),
-                     "candidates": kinds.count("unsure"), "follicle_scores": scores})
+                     "candidates": len(kinds) - kinds.count("reported"), "follicle_scores": scores})
     return rows
 
 
@@ -141,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"no images/*.jpg (.jpeg, .png) with masks/*.png under {args.folder}")
         subprocess.run([sys.executable, "-m", "follicle_seg", "run", str(args.out / "dicom"), "--out", str(args.out / "run"),
                         "--save-masks", "--no-dicom", "--no-report", "--no-resume"], check=True)
+    if not (args.out / "run" / "images.csv").is_file():
+        parser.error(f"no run in {args.out / 'run'} (images.csv missing): run without --skip-run first")
     rows = score_run(args.folder, args.out / "run")
     if not rows:
         parser.error(f"no annotated capture analysed in {args.out / 'run'}")

@@ -92,12 +92,15 @@ def test_a_run_is_scored_from_its_label_maps_and_tables(tmp_path, module) -> Non
     _table(run / "images.csv", [{"patient_id": "a", "sop_instance_uid": "1.2.3", "status": "ok"},
                                 {"patient_id": "gone", "sop_instance_uid": "9", "status": "rejected"}])
     _table(run / "follicles.csv", [{"sop_instance_uid": "1.2.3", "score": "0.95", "centroid_row": "16", "centroid_col": "23"}])
-    _table(run / "candidates.csv", [{"sop_instance_uid": "1.2.3", "score": "0.7", "centroid_row": "20", "centroid_col": "35"}])
+    _table(run / "candidates.csv", [{"sop_instance_uid": "1.2.3", "score": "0.7", "centroid_row": "20", "centroid_col": "35",
+                                     "kind": "unsure"}])
     rows = module.score_run(folder, run)
     assert len(rows) == 1 and rows[0]["name"] == "a"
     assert rows[0]["ovary_dice"] == pytest.approx(0.5)
     assert (rows[0]["reported_follicles"], rows[0]["candidates"]) == (1, 1)
     assert rows[0]["follicle_scores"] == [[0.95, True], [0.7, False]]  # the candidate lies outside the outline
+    with pytest.raises(SystemExit):  # scoring a run that is not there: a one-line error, not a traceback
+        module.main([str(folder), str(tmp_path / "nowhere"), "--skip-run"])
 
 
 def test_the_whole_road_on_one_capture(tmp_path, frame, module) -> None:
