@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from test_visits import follicle, result  # tests/ is on sys.path
 
 from follicle_seg.io.tables import write_csv
-from follicle_seg.review import REVIEW_FILE, SIDE_WHY, Review, ReviewError, candidate_lines, worksheet
+from follicle_seg.review import REVIEW_FILE, SIDE_WHY, SIDES, Review, ReviewError, candidate_lines, worksheet
 from follicle_seg.tracking import FLAG_LOW_CONFIDENCE, FLAG_NO_OVARY_FOUND, FLAG_SIDE_UNKNOWN, FLAG_TUBE, KIND_TUBE, KIND_UNSURE
 from follicle_seg.visits import build_tables
 
@@ -148,7 +148,7 @@ def test_the_worksheet_saved_unchanged_as_the_review_changes_no_table(results) -
     pd.testing.assert_frame_equal(worksheet(again, review=review), sheet)
 
 
-@PROPERTIES
+@settings(PROPERTIES, max_examples=20)  # (four rounds of tables an example)
 @given(st.data())
 def test_a_review_saved_again_from_the_next_worksheet_gives_the_same_tables(data) -> None:
     """Round 1 decides follicles, candidates and sides; round 2 confirms ovary-visits on the
@@ -158,10 +158,11 @@ def test_a_review_saved_again_from_the_next_worksheet_gives_the_same_tables(data
     results = data.draw(studies())
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)
-        first = data.draw(decided(worksheet(build_tables(results))))
+        analysed = build_tables(results)
+        first = data.draw(decided(worksheet(analysed)))
         review = _read(first, folder)
         tables = build_tables(results, review=review)
-        _logs_each_decision_once(tables, review)
+        _logs_each_decision_once(tables, review, analysed)
 
         sheet = worksheet(tables, review=review)
         confirm = sheet.index[_kind(sheet) == "visit"]
@@ -169,7 +170,7 @@ def test_a_review_saved_again_from_the_next_worksheet_gives_the_same_tables(data
         second = _decide(sheet, chosen, ["confirmed"] * len(chosen))
         review2 = _read(second, folder)
         confirmed = build_tables(results, review=review2)
-        _logs_each_decision_once(confirmed, review2)
+        _logs_each_decision_once(confirmed, review2, analysed)
         _equal(tables, confirmed, ("images", "follicles", "candidates", "response"))
         ovaries = confirmed["ovaries"].set_index(KEY)
         keys = [tuple(second.loc[i, KEY]) for i in chosen]
@@ -236,8 +237,10 @@ def _equal_logs(a: dict, b: dict) -> None:
         pd.testing.assert_frame_equal(_log(a), _log(b))
 
 
-def _logs_each_decision_once(tables: dict, review: Review) -> None:
-    """review_log: one row per decision of ``review``, by its line, at its ovary-visit's count after."""
+def _logs_each_decision_once(tables: dict, review: Review, analysed: dict) -> None:
+    """review_log: one row per decision of ``review``, by its line, with its ovary-visit's count
+    and counted image as analysed (``analysed``: the tables without the review) (a side line: of the ovary-visit its image was analysed in; the
+    image empty in a review that gives sides) and after (those of the tables)."""
     if not review.decisions:
         assert "review_log" not in tables
         return
@@ -245,8 +248,24 @@ def _logs_each_decision_once(tables: dict, review: Review) -> None:
     assert sorted(log["line"]) == sorted(d.line for d in review.decisions)
     by_line = {d.line: d for d in review.decisions}
     assert [by_line[line].decision for line in log["line"]] == list(log["decision"])
-    counts = tables["ovaries"].astype({"follicle_count": int}).set_index(KEY)["follicle_count"]
-    assert [counts[tuple(k)] for k in log[KEY].values] == list(log["count_after"])
+    before = analysed["ovaries"].astype({"follicle_count": int}).set_index(KEY)["follicle_count"]
+    after = tables["ovaries"].astype({"follicle_count": int}).set_index(KEY)["follicle_count"]
+    side_of = dict(zip(analysed["images"]["sop_instance_uid"], _keys(analysed["images"])))
+    for row, key in zip(log.itertuples(), _keys(log)):
+        was = side_of[row.sop_instance_uid] if row.decision in SIDES else key
+        assert (row.count_before, row.count_after) == (before.get(was, 0), after[key])
+        # (at a count of 0, no follicle says which image gave it)
+        assert row.counted_image_before == ("" if review.sides_given else _counted(analysed, key)) or before.get(was, 0) == 0
+        assert row.counted_image_after == _counted(tables, key) or after[key] == 0
+
+
+def _counted(tables: dict, key) -> str:
+    """The image that gives ovary-visit ``key``'s count (its counted follicles'; "" when none)."""
+    follicles = tables["follicles"]
+    uids = {u for u, k in zip(follicles.loc[follicles["counted"], "sop_instance_uid"], _keys(follicles[follicles["counted"]]))
+            if k == key}  # fmt: skip
+    assert len(uids) <= 1
+    return uids.pop() if uids else ""
 
 
 @PROPERTIES
