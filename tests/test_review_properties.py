@@ -12,6 +12,8 @@ as ``review.csv`` and read back as a run reads it. The properties are those docs
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import tempfile
 from dataclasses import replace
@@ -24,7 +26,18 @@ from hypothesis import strategies as st
 from test_visits import follicle, result  # tests/ is on sys.path
 
 from follicle_seg.io.tables import write_csv
-from follicle_seg.review import REVIEW_FILE, SIDE_WHY, SIDES, Review, ReviewError, candidate_lines, worksheet
+from follicle_seg.review import (
+    REVIEW_FILE,
+    SIDE_WHY,
+    SIDES,
+    WORKSHEET_FILE,
+    Review,
+    ReviewError,
+    candidate_lines,
+    content,
+    unsaved_decisions,
+    worksheet,
+)
 from follicle_seg.tracking import FLAG_LOW_CONFIDENCE, FLAG_NO_OVARY_FOUND, FLAG_SIDE_UNKNOWN, FLAG_TUBE, KIND_TUBE, KIND_UNSURE
 from follicle_seg.visits import build_tables
 
@@ -312,3 +325,36 @@ def test_a_confirmation_at_another_count_is_refused_naming_its_line(data) -> Non
     where = "/".join(wrong.loc[i, KEY])
     assert re.search(rf" line {i + 2}: confirmed: confirms {wrong.loc[i, 'follicle_count']} follicles but "
                      rf"{re.escape(where)} now counts {count}: review it again$", said)
+
+
+@settings(PROPERTIES, max_examples=15)
+@given(st.data())
+def test_the_next_worksheet_resaved_by_a_spreadsheet_loses_no_decision_and_one_typed_into_it_stops_the_run(data) -> None:
+    """The run keeps what the worksheet carried from review.csv (:func:`content`, through the run
+    state's JSON); that sheet re-saved by a spreadsheet, dates rewritten and rows moved, is no
+    reason to stop; a decision typed into it, not in review.csv, is, naming its line."""
+    results = data.draw(studies())
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        analysed = build_tables(results)
+        review = _read(data.draw(decided(worksheet(analysed))), folder)
+        sheet = worksheet(build_tables(results, review=review), review=review)
+        carried = json.loads(json.dumps([content(d) for d in review.decisions]))
+        order = data.draw(st.permutations(list(sheet.index)))
+        resaved = _as_spreadsheet(sheet, data.draw(st.booleans())).loc[list(order)].reset_index(drop=True)
+        path = folder / WORKSHEET_FILE
+        path.write_text(resaved.to_csv(sep=";", index=False))
+        stamp = (folder / REVIEW_FILE).stat().st_mtime + 10
+        os.utime(path, (stamp, stamp))
+        unsaved_decisions(path, review, carried)
+        kind = _kind(resaved)
+        undecided = resaved.index[(resaved["decision"] == "") & kind.isin(("visit", "follicle", "side"))]
+        if undecided.empty:
+            return
+        i = data.draw(st.sampled_from(list(undecided)))
+        typed = {"visit": "confirmed", "follicle": "not_follicle", "side": "left"}[kind[i]]
+        path.write_text(_decide(resaved, [i], [typed]).to_csv(sep=";", index=False))
+        os.utime(path, (stamp, stamp))
+        with pytest.raises(ReviewError, match=rf"{WORKSHEET_FILE} line {i + 2}: {typed}: 1 decision\(s\) written into "
+                                              "the worksheet are not in review.csv"):
+            unsaved_decisions(path, review, carried)
