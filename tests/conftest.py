@@ -6,3 +6,11 @@ import os
 # breaking it over lines: a message naming a long temporary path no longer held the words a test
 # looks for (CI failed on a longer pytest-of-root/pytest-NN folder). Read at typer's import.
 os.environ.setdefault("TERMINAL_WIDTH", "1000")
+
+from hypothesis import HealthCheck, settings  # noqa: E402 - after the environment above
+
+# The property tests (tests/test_*_properties.py) run the same examples every time, with no
+# database of past failures and no deadline: CI never flakes on a random draw or a busy core.
+settings.register_profile("follicle_seg", deadline=None, derandomize=True, database=None,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.load_profile("follicle_seg")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_visits import follicle, result  # tests/ is on sys.path
 
@@ -41,9 +41,7 @@ from follicle_seg.review import (
 from follicle_seg.tracking import FLAG_LOW_CONFIDENCE, FLAG_NO_OVARY_FOUND, FLAG_SIDE_UNKNOWN, FLAG_TUBE, KIND_TUBE, KIND_UNSURE
 from follicle_seg.visits import build_tables
 
-# deterministic in CI: the same examples every run, no database of past failures
-PROPERTIES = settings(max_examples=20, deadline=None, derandomize=True, database=None,
-                      suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])  # fmt: skip
+PROPERTIES = settings(max_examples=20)  # (deterministic: tests/conftest.py's profile)
 
 KEY = ["patient_id", "study_date", "laterality"]
 # 2026-01-05 and 2026-05-01 both read 05/01/2026 in a spreadsheet; "" is an undated visit

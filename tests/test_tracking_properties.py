@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import ndimage
 
@@ -27,9 +27,7 @@ from follicle_seg.measure import measure_mask
 from follicle_seg.tracking import summarise_image, track_sweep
 from follicle_seg.types import NET_LOW_CONFIDENCE, Calibration, FrameMeasurement, ImageRecord
 
-# deterministic in CI: the same examples every run, no database of past failures
-PROPERTIES = settings(max_examples=25, deadline=None, derandomize=True, database=None,
-                      suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])  # fmt: skip
+PROPERTIES = settings(max_examples=25)  # (deterministic: tests/conftest.py's profile)
 
 SHAPE = (220, 280)  # the region grid
 MARGIN = 12  # pixels kept clear at the grid's border (room to shift a sweep)

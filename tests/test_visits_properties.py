@@ -18,7 +18,7 @@ from datetime import date, timedelta
 from fractions import Fraction
 
 import pandas as pd
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from follicle_seg.tracking import FLAG_LOW_CONFIDENCE, FLAG_UNCALIBRATED
@@ -33,9 +33,7 @@ from follicle_seg.types import (
 )
 from follicle_seg.visits import build_tables
 
-# deterministic in CI: the same examples every run, no database of past failures
-PROPERTIES = settings(max_examples=40, deadline=None, derandomize=True, database=None,
-                      suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])  # fmt: skip
+PROPERTIES = settings(max_examples=40)  # (deterministic: tests/conftest.py's profile)
 
 DAY0 = date(2026, 1, 5)
 # mean diameters in hundredths of a mm: every class and AFC edge, each side of it, and any size
