@@ -16,7 +16,7 @@ the frame with most sections shows" (a sweep shows different follicles on differ
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from hypothesis import given, settings
@@ -26,6 +26,7 @@ from scipy import ndimage
 from follicle_seg.measure import measure_mask
 from follicle_seg.tracking import summarise_image, track_sweep
 from follicle_seg.types import NET_LOW_CONFIDENCE, Calibration, FrameMeasurement, ImageRecord
+from test_passes import record as cine_record  # tests/ is on sys.path
 
 PROPERTIES = settings(max_examples=25)  # (deterministic: tests/conftest.py's profile)
 
@@ -166,15 +167,9 @@ def sweeps(draw) -> Sweep:
 
 
 def record(n_frames: int, pixel_mm: float | None, frame_mm: float | None) -> ImageRecord:
-    return ImageRecord(
-        path="s.dcm", sop_instance_uid="1.2.3.9", sop_class_uid="1.2.840.10008.5.1.4.1.1.3.1",
-        modality="US", patient_id="P1", study_instance_uid="1.2", study_date="2026-01-05",
-        series_instance_uid="1.2.4", series_description="", laterality="R",
-        laterality_source="ImageLaterality", n_frames=n_frames, rows=SHAPE[0], columns=SHAPE[1],
-        photometric="MONOCHROME2", transfer_syntax="1.2.840.10008.1.2.1",
-        calibration=Calibration(pixel_mm, pixel_mm, "ultrasound_region") if pixel_mm else Calibration(None, None, "none"),
-        region=(0, 0, SHAPE[1] - 1, SHAPE[0] - 1), region_source="ultrasound_region", frame_spacing_mm=frame_mm,
-    )  # fmt: skip
+    """tests/test_passes.py's cine record on :data:`SHAPE`, at ``pixel_mm`` (``None``: uncalibrated)."""
+    calibration = Calibration(pixel_mm, pixel_mm, "ultrasound_region") if pixel_mm else Calibration(None, None, "none")
+    return replace(cine_record(n_frames, SHAPE), calibration=calibration, frame_spacing_mm=frame_mm)
 
 
 def measured(rec: ImageRecord, index: int, masks: list[tuple[np.ndarray, float]], flags: tuple[str, ...]) -> FrameMeasurement:
