@@ -10,8 +10,9 @@ track and section used once.
 
 A follicle whose section falls apart on a frame or two (a bright line across it, a cut at a
 notch) is one. Two tracks are pieces of one follicle when one was split off the other (its first
-section lies, ``MIN_INSIDE`` of its pixels, in the other's section of the frame before, while the
-other goes on; a piece split off a piece too); pieces seen apart on at most ``MAX_SPLIT_FRAMES``
+section lies in the other's section of the frame before, while the other goes on: ``MIN_INSIDE``
+of its pixels, or, where the follicle grows fast, as much as the pieces together do:
+:func:`_lies_in`; a piece split off a piece too); pieces seen apart on at most ``MAX_SPLIT_FRAMES``
 frames are folded into one track, whichever of them goes on: when one, not seen on a frame, lies
 in the other's section of it (or of the frame after one missed), or when both end on one frame
 (the follicle's last, or the sweep's). Two tracks first seen on one frame (neither split off
