@@ -10,8 +10,9 @@ track and section used once.
 
 A follicle whose section falls apart on a frame or two (a bright line across it, a cut at a
 notch) is one. Two tracks are pieces of one follicle when one was split off the other (its first
-section lies, ``MIN_INSIDE`` of its pixels, in the other's section of the frame before, while the
-other goes on; a piece split off a piece too); pieces seen apart on at most ``MAX_SPLIT_FRAMES``
+section lies in the other's section of the frame before, while the other goes on: ``MIN_INSIDE``
+of its pixels, or, where the follicle grows fast, as much as the pieces together do:
+:func:`_lies_in`; a piece split off a piece too); pieces seen apart on at most ``MAX_SPLIT_FRAMES``
 frames are folded into one track, whichever of them goes on: when one, not seen on a frame, lies
 in the other's section of it (or of the frame after one missed), or when both end on one frame
 (the follicle's last, or the sweep's). Two tracks first seen on one frame (neither split off
@@ -61,6 +62,7 @@ from follicle_seg.types import (
 )
 
 T = TypeVar("T")
+Crop = tuple[np.ndarray, tuple[int, int]]  # a section's mask cropped to its box, and the box's top-left corner
 
 #: A follicle is counted when its mean diameter (on its largest section) is at least this (SPEC).
 MIN_FOLLICLE_DIAMETER_MM = 2.0
@@ -271,13 +273,13 @@ class SweepTracker:
             used_s.add(si)
             self._link(self._open[ti], m, si, crops[si], before)
         linked = [self._open[ti] for ti in sorted(used_t)]
-        while self._fold_rejoined(m.frame_index, linked):
+        while self._fold_rejoined(m.frame_index, linked, before):
             pass
         new = []  # tracks started on this frame, opened once every section is placed
         for si, s in enumerate(m.follicles):
             if si not in used_s:
                 mask, origin = crops[si]
-                parent = next((t for t in linked if _inside(mask, origin, *before[id(t)][:2]) >= MIN_INSIDE), None)
+                parent = next((t for t in linked if _lies_in(crops[si], (t.mask, t.origin), before[id(t)][:2])), None)
                 joined = parent and next((t for t in self._open if t.last_frame < m.frame_index - 1
                                           and _inside(t.mask, t.origin, *before[id(parent)][:2]) >= MIN_INSIDE
                                           and _linkable(t, s, crops[si], spacing)), None)  # fmt: skip
@@ -311,15 +313,19 @@ class SweepTracker:
         if size_order(s) > size_order(t.best):
             t.best = s
 
-    def _fold_rejoined(self, frame_index: int, linked: list[Track]) -> bool:
+    def _fold_rejoined(self, frame_index: int, linked: list[Track],
+                       before: dict[int, tuple[np.ndarray, tuple[int, int], int]]) -> bool:
         """Fold one track not seen on ``frame_index`` into a piece of its follicle
-        (:func:`_pieces`) seen on it whose new section holds its last section; whether one was.
+        (:func:`_pieces`) seen on it whose new section holds its last section (:func:`_lies_in`,
+        beside that piece's section of the same frame); whether one was.
         One first seen on the other's first frame (:func:`_seen_together`) is held by it, and
         folded into it at the end unless it goes on (two follicles a section joined part again)."""
         for u in linked:
+            mask, origin, last_frame = before[id(u)]
             for t in self._open:
+                beside = (mask, origin) if last_frame == t.last_frame else None
                 if (0 < frame_index - t.last_frame <= MAX_GAP + 1
-                        and _inside(t.mask, t.origin, u.mask, u.origin) >= MIN_INSIDE):  # fmt: skip
+                        and _lies_in((t.mask, t.origin), beside, (u.mask, u.origin))):  # fmt: skip
                     if _pieces(t, u):
                         self._fold(t, u)
                         return True
@@ -802,6 +808,21 @@ def _seen_together(a: Track, b: Track) -> bool:
     return together and _apart(a, b) <= MAX_SPLIT_FRAMES
 
 
+def _lies_in(piece: Crop, beside: Crop | None, other: Crop) -> bool:
+    """Whether section ``piece`` lies in ``other``, a section of a frame either side, as a piece
+    of that follicle does: :data:`MIN_INSIDE` of its pixels in it, or, seen ``beside`` another
+    section of its frame (the other piece), at least :data:`MIN_INSIDE` as much as the two
+    together, while they overlap ``other`` as a follicle's next section does (IoU >=
+    :data:`MIN_IOU`). Where a follicle grows or shrinks fast (its first and last frames), a piece
+    lies mostly outside its smaller section beside it, as its whole section does: halves of 81
+    pixels of a 177-pixel section each lie 0.48 in the 89-pixel section next to it."""
+    inside = _inside(*piece, *other)
+    if inside >= MIN_INSIDE or beside is None:
+        return inside >= MIN_INSIDE
+    both = _union(piece, beside)
+    return _iou(*both, *other) >= MIN_IOU and inside >= MIN_INSIDE * _inside(*both, *other)
+
+
 def _split_off(a: Track, b: Track) -> bool:
     """Whether ``a`` was split off ``b`` or off a track split off it."""
     t = a.split_from
@@ -838,6 +859,16 @@ def _box_crops(m: FrameMeasurement) -> list[tuple[np.ndarray, tuple[int, int]]]:
         inside = ((rr + 0.5 - h / 2) / (h / 2)) ** 2 + ((cc + 0.5 - w / 2) / (w / 2)) ** 2 <= 1.0
         crops.append((inside, (r0, c0)))
     return crops
+
+
+def _union(a: Crop, b: Crop) -> Crop:
+    """Two cropped masks as one, cropped to the box holding both."""
+    (ma, (ra, ca)), (mb, (rb, cb)) = a, b
+    r0, c0 = min(ra, rb), min(ca, cb)
+    both = np.zeros((max(ra + ma.shape[0], rb + mb.shape[0]) - r0, max(ca + ma.shape[1], cb + mb.shape[1]) - c0), bool)
+    both[ra - r0 : ra - r0 + ma.shape[0], ca - c0 : ca - c0 + ma.shape[1]] |= ma
+    both[rb - r0 : rb - r0 + mb.shape[0], cb - c0 : cb - c0 + mb.shape[1]] |= mb
+    return both, (r0, c0)
 
 
 def _iou(a: np.ndarray, a0: tuple[int, int], b: np.ndarray, b0: tuple[int, int]) -> float:
