@@ -91,9 +91,16 @@ class Drawn:
         labels, n = ndimage.label(inside & ~line)
         if n != 2 or min(np.bincount(labels.ravel())[1:]) < 0.15 * inside.sum():
             return inside
+        both = labels > 0
         for near in (self.whole(j) for j in (k - 1, k + 1)):
-            if near is not None and any((near & (labels == j)).sum() < 0.5 * (labels == j).sum() for j in (1, 2)):
-                return inside
+            if near is None:
+                continue
+            whole_in = (near & both).sum() / both.sum()
+            overlap = (near & both).sum() / (near | both).sum()
+            for j in (1, 2):
+                piece_in = (near & (labels == j)).sum() / (labels == j).sum()
+                if piece_in < 0.5 and (piece_in < 0.5 * whole_in or overlap < 0.1):
+                    return inside
         return labels
 
 
