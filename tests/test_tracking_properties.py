@@ -79,8 +79,10 @@ class Drawn:
     def mask(self, k: int) -> np.ndarray | None:
         """Its section on frame ``k``: boolean, or labelled 1 and 2 where it falls apart (a bright
         line across it, 2 pixels wide, through its middle) into two pieces of 15 % of it or more,
-        each with half its pixels in its sections of the frames either side (pieces poking out of
-        the smaller section of a growing follicle, which the docs name too, are drawn by
+        each lying in its sections of the frames either side as docs/measurement.md ("Sweeps")
+        says a piece does: half its pixels in them, or, poking out of the smaller section of a
+        growing follicle, at least half as much as both pieces together, which overlap it with IoU
+        >= 0.1 (with the half-pixels rule alone, 400 examples find the case of
         :func:`test_a_growing_follicle_falling_apart_into_pieces_poking_out_of_its_section_before_is_one`)."""
         inside = self.whole(k)
         if inside is None or k not in self.cut:
