@@ -553,8 +553,9 @@ def counted_image(images: Sequence[ImageResult]) -> ImageResult:
 
 def _dated(results: Sequence[ImageResult]) -> list[ImageResult]:
     """``results``, the files of one study placed on one day (:func:`~follicle_seg.studyday.study_days`), so that every
-    table and the report hold one visit for them."""
-    days = study_days(r.record for r in results if r.status == "ok" and r.record is not None)
+    table and the report hold one visit for them. The day is decided from every file with a header
+    record, failed and rejected ones too, as the run decided it before drawing the overlays."""
+    days = study_days(r.record for r in results if r.record is not None)
     return [replace(r, record=on_study_day(r.record, days)) if r.status == "ok" and r.record is not None else r
             for r in results]  # fmt: skip
 

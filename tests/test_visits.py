@@ -425,6 +425,18 @@ def test_the_files_of_one_study_are_one_visit_whatever_day_a_later_date_tag_give
     assert FLAG_OTHER_SIDE_MISSING not in set(t["review_reasons"]["flag"])
 
 
+def test_a_studys_day_is_decided_from_its_files_that_failed_too_as_the_run_drew_them():
+    """The run decides each study's day from every file's header before analysing it (its
+    overlays are named with that day); a file that then failed still counts. Dates two days apart
+    give no day: the ok files keep their own dates (the tables moved b onto a's day, its overlay
+    named with its own)."""
+    c = record("c", day="2026-01-07", study="s1", date_tag="ContentDate")
+    results = [result("a", [3.0], day="2026-01-05", study="s1", date_tag="ContentDate"),
+               result("b", [4.0], day="2026-01-06", study="s1", date_tag="ContentDate"),
+               ImageResult(c, c.path, "failed", "decoder died")]  # fmt: skip
+    assert list(build_tables(results)["ovaries"]["study_date"]) == ["2026-01-05", "2026-01-06"]
+
+
 def test_visits_are_listed_by_date_whatever_their_study_uids():
     results = [result("a", [3.0], day="2026-03-01", study="1.10"), result("b", [3.0], day="2026-02-01", study="1.9")]
     assert list(build_tables(results)["visits"]["study_date"]) == ["2026-02-01", "2026-03-01"]
