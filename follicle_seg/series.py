@@ -14,8 +14,8 @@ side, with the same frame size and calibration and nearly the same scan area
 (:data:`MIN_REGION_OVERLAP`), in order of acquisition time, each acquired at most
 :data:`MAX_FRAME_GAP_S` after the one before. A sonographer's stills are seconds apart (freeze,
 measure, store); the frames of a sweep a frame time apart.
-Stills without an acquisition time are never joined, and no stills of a series where two share
-a time (de-identification often writes one dummy time on every image; whole seconds cannot order
+Stills without an acquisition time are never joined, and none of a group (one series and side,
+one frame size and calibration) in which two share a time (de-identification often writes one dummy time on every image; whole seconds cannot order
 the frames of a sweep): stills of different planes tracked as one sweep would count a follicle
 seen in two of them twice.
 
