@@ -320,6 +320,22 @@ def test_regions_giving_one_image_two_pixel_sizes_leave_it_uncalibrated(tmp_path
         assert record.calibration.spacing_row_mm == pytest.approx(0.2) and record.note == ""
 
 
+def test_a_pane_whose_zoom_changed_is_uncalibrated_whichever_pane_comes_first(tmp_path: Path) -> None:
+    """A dual display whose right pane has a region for each of two zooms: the rival check looked
+    at the chosen pane only, so with the left pane first the right one took its first region's
+    0.2 mm in silence, and with the right pane first the file read the other way round. Now each
+    pane is checked as an image of its own: the right pane is uncalibrated in either order."""
+    half = COLS // 2
+    left, right = dict(FULL, max_col=half - 1), dict(FULL, min_col=half)
+    right_zoomed = dict(right, delta_x_mm=0.3, delta_y_mm=0.3)
+    for regions in ([left, right, right_zoomed], [right, right_zoomed, left]):
+        record = read_record(write(tmp_path, name="dual_zoom.dcm", regions=regions))
+        by_region = {r.region: r.calibration for r in record.pane_records()}
+        assert by_region[(0, 0, half - 1, ROWS - 1)].spacing_row_mm == pytest.approx(0.2)
+        assert not by_region[(half, 0, COLS - 1, ROWS - 1)].calibrated
+        assert f"ultrasound regions ({half},0)-({COLS - 1},{ROWS - 1}) at 0.2 x 0.2 mm/pixel and" in record.note
+
+
 def test_a_region_that_cannot_be_used_is_named_in_the_note(tmp_path: Path) -> None:
     """A region in other units than cm, with zero deltas, or with its bounds the wrong way round
     left the file uncalibrated (or its image found in the pixels) with an empty reason in

@@ -33,6 +33,10 @@ from follicle_seg.io.laterality import choose_laterality, side_from_text
         ("ALTITUDE", None),
         ("GLOVE", None),
         ("ROVER", None),
+        ("DÖRT BOYUT", None),  # a letter of another alphabet touches it too (Turkish: four)
+        ("SVÅRT ATT SE", None),
+        ("ÉLT", None),
+        ("ovary lt:2", "L"),
         ("Lt and Rt", None),
     ],
 )

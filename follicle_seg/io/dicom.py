@@ -304,7 +304,12 @@ def _record_from_header(path_str: str, ds: Dataset) -> ImageRecord:
     panes: list[Pane] = []  # a dual (or quad) display's other panes, each analysed as an image
     for pane_box, r in pane_sources:
         if pane_box is not None and min(_box_shape(pane_box)) >= MIN_REGION_PX:
-            panes.append(Pane(pane_box, _checked_calibration(path_str, r, *spacings, box=pane_box, pane=len(panes) + 2)))
+            # a pane's own rivals (its zoom changed) leave it uncalibrated, as the chosen one's leave that
+            pane_rivals = rival_regions(regions, r, n_rows, n_cols) if r is not None else ""
+            rivals = "; ".join(words for words in (rivals, pane_rivals) if words)
+            pane_region, pane_spacings = (None, (None, None)) if pane_rivals else (r, spacings)
+            calibration_of_pane = _checked_calibration(path_str, pane_region, *pane_spacings, box=pane_box, pane=len(panes) + 2)
+            panes.append(Pane(pane_box, calibration_of_pane))
     side, side_source = _side(ds)
     study_date, date_tag = dated_by(ds)
     sop_uid, named = tag_text(ds, "SOPInstanceUID"), ""

@@ -5,16 +5,18 @@ keywords in SeriesDescription (0008,103E), then in ImageComments (0020,4000); el
 A tag value other than L / R (``B`` both, ``U`` unpaired, empty) does not decide and the next
 source is asked. Keywords, in any case: ``LT``, ``LEFT``, ``L OV`` (also ``L-OV``, ``L_OV``,
 ``LOV``, ``L OVARY``) and ``RT``, ``RIGHT``, ``R OV``...; a keyword counts only when no letter
-touches it (``CLEFT``, ``LEFTOVER``, ``PART``, ``BRIGHT`` do not count) and a text naming both
-sides does not decide.
+of any alphabet touches it (``CLEFT``, ``LEFTOVER``, ``PART``, ``BRIGHT``, Turkish ``DÖRT`` do
+not count) and a text naming both sides does not decide.
 """
 
 from __future__ import annotations
 
 import re
 
-_EDGE_L = r"(?<![A-Za-z])"
-_EDGE_R = r"(?![A-Za-z])"
+# a letter of any alphabet (a word character that is no digit and no underscore): Turkish DÖRT
+# (four) and Swedish SVÅRT (hard) name no right ovary
+_EDGE_L = r"(?<![^\W\d_])"
+_EDGE_R = r"(?![^\W\d_])"
 _LEFT = re.compile(_EDGE_L + r"(?:LT|LEFT|L[\s_\-]*OV(?:ARY)?)" + _EDGE_R, re.IGNORECASE)
 _RIGHT = re.compile(_EDGE_L + r"(?:RT|RIGHT|R[\s_\-]*OV(?:ARY)?)" + _EDGE_R, re.IGNORECASE)
 
