@@ -414,7 +414,8 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
     >>> bool(fill_holes(ring)[2, 2]), int(fill_holes(ring).sum())
     (True, 9)
     """
-    framed = np.pad(np.asarray(mask, dtype=bool), 1).view(np.uint8)  # a background ring joins every border pixel
+    # a background ring joins every border pixel; C order for OpenCV (a transposed mask pads to F order)
+    framed = np.ascontiguousarray(np.pad(np.asarray(mask, dtype=bool), 1)).view(np.uint8)
     cv2.floodFill(framed, None, (0, 0), 2, flags=4)
     return framed[1:-1, 1:-1] != 2
 

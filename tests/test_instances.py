@@ -114,6 +114,17 @@ def test_holes_are_filled():
     assert (inst[78:83, 98:103] == 1).all()
 
 
+
+def test_a_transposed_label_map_is_read_as_any_other():
+    """A transposed view (Fortran order) padded to Fortran order, which OpenCV's flood fill refused
+    (``cv2.error: Layout of the output array image is incompatible``)."""
+    f = ellipse((160, 200), (80, 100), (3.0, 3.0), (0.2, 0.2))
+    labels = in_ovary(f)
+    labels[78:83, 98:103] = OVARY
+    assert np.array_equal(fill_holes(f.T), ndi.binary_fill_holes(f.T))
+    inst = follicle_instances(labels.T, spacing_row_mm=0.2, spacing_col_mm=0.2)
+    assert np.array_equal(inst, follicle_instances(labels, spacing_row_mm=0.2, spacing_col_mm=0.2).T)
+
 def disc_mm(shape, centre_mm, diameter_mm, spacing=0.2):
     """A disc given in mm (centre, diameter) on a grid of ``spacing`` mm (pixel centres at 0.03 mm
     off the grid's origin, so no disc is symmetric to the pixel)."""
