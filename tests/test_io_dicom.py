@@ -1013,6 +1013,19 @@ def test_a_voi_lut_gives_the_grey_levels_when_no_window_does(tmp_path: Path) -> 
     assert read_record(build(tmp_path / "us.dcm", values, stored=12, VOILUTSequence=[lut])).note == ""
 
 
+@pytest.mark.parametrize(("centre", "width", "expected"),
+                         [("600.5", "1", [0, 0, 255, 255]), ("600.75", "1.5", [0, 0, 255, 255]),
+                          ("600.5", "2", [0, 128, 255, 255])])  # fmt: skip
+def test_a_window_narrower_than_two_values_is_the_dicom_step(tmp_path: Path, centre: str, width: str,
+                                                             expected: list[int]) -> None:  # fmt: skip
+    """PS3.3 C.11.2.1.2.1: values at or below c - 0.5 - (w-1)/2 black, above c - 0.5 + (w-1)/2
+    white. A width under 2 took the slope of a width of 2: 600, at the step of centre 600.5 and
+    width 1 (black), read 128; at that of 600.75 and 1.5, 64."""
+    values = np.tile(np.repeat(np.array([599, 600, 601, 602], np.uint16), COLS // 4), (ROWS, 1))
+    path = build(tmp_path / "a.dcm", values, stored=12, WindowCenter=centre, WindowWidth=width)
+    assert grey_of(path)[0, 0, :: COLS // 4].tolist() == expected
+
+
 @pytest.mark.parametrize("width", ["0", "0.5", "NaN", "inf"])
 def test_an_unusable_window_falls_back_to_the_image_values_not_the_stored_bits(tmp_path: Path, width: str) -> None:
     """A WindowWidth below 1 (or not finite) gave the whole 0-4095 range of 12 bits: a dark image."""

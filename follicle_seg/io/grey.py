@@ -114,8 +114,11 @@ def monochrome_table(
     if not np.all(np.isfinite(values)):
         raise ValueError(f"rescale slope {slope:g} and intercept {intercept:g} overflow")
     if window is not None and all(np.isfinite(window)) and window[1] >= 1:
-        center, width = window
-        unit = ((values - (center - 0.5)) / max(width - 1.0, 1.0)) + 0.5
+        center, width = window  # PS3.3 C.11.2.1.2.1: a step at center - 0.5 when the width is 1
+        lowest, span = center - 0.5 - (width - 1.0) / 2, width - 1.0
+        with np.errstate(over="ignore"):
+            linear = (values - lowest) / span if span > 0 else np.zeros_like(values)
+        unit = np.where(values > lowest + span, 1.0, linear)
     elif voi_lut is not None:
         first, entries, entry_bits = voi_lut
         index = np.clip(np.floor(values) - first, 0, entries.size - 1).astype(np.int64)
