@@ -51,7 +51,7 @@ from follicle_seg.outdir import (exclusive, out_state, prepare_out, remove_outpu
                                  start_log, superseded, warnings_logged)
 from follicle_seg.privacy import load_key, pseudonym
 from follicle_seg.state import StateStore
-from follicle_seg.types import ImageResult, Network
+from follicle_seg.types import ImageRecord, ImageResult, Network
 
 if TYPE_CHECKING:
     import numpy as np
@@ -226,7 +226,7 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
     from follicle_seg.report.reviewed_sr import analysed_again, note_srs_on_disk, under_review, write_reviewed_srs
     from follicle_seg.review import NOT_APPLIED, REVIEW_FILE, WORKSHEET_FILE, Review, ReviewError, unreviewed
     from follicle_seg.series import named_in_sweeps
-    from follicle_seg.studyday import on_study_day, study_days
+    from follicle_seg.studyday import on_study_day
     from follicle_seg.visits import build_tables, cohort_mismatches
 
     review = Review.read(options.out / REVIEW_FILE)
@@ -265,16 +265,19 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
                 log.info("%s", said(path, "not among this run's inputs"))
         drawn = {kind: store.notes(f"{DRAWN_IN_SWEEP}{kind} ") for kind in PLACED_KINDS}
         reviewed_uids = under_review(store)
+        earlier = _resumed(items, store)
         if options.resume:
             items = _short_of_outputs(items, store, options, anonymise, decoders)
-            items = _moved_in_sweeps(items, store, options, drawn, anonymise, decoders)
-            remove_outputs(options.out, superseded(items, store.sop_uids()))
-        timing = {"header pass": time.perf_counter() - t}
+            items = _moved_in_sweeps(items, earlier, options, drawn, anonymise, decoders)
         # the files of one study on one day before anything is drawn: overlays named and headed as
         # the tables will place them (a ContentDate after midnight named a visit of its own)
-        days = study_days(i.record for i in items if i.record is not None)
+        days = _study_days(items, earlier)
+        if options.resume:
+            items = _moved_in_days(items, earlier, days, options, anonymise, decoders)
+            remove_outputs(options.out, superseded(items, store.sop_uids()))
+        timing = {"header pass": time.perf_counter() - t}
         items = [replace(i, record=on_study_day(i.record, days)) if i.record is not None else i for i in items]
-        items = _placed_in_sweeps(items, store)
+        items = _placed_in_sweeps(items, earlier)
         summary.resumed = sum(i.done for i in items)
         decided = [i for i in items if i.result is not None]
         todo = [i for i in items if i.record is not None]
@@ -328,7 +331,7 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
                                             for i in todo if i.record is not None))  # fmt: skip
         if todo:
             summary.device = _execute(todo, options, on_result, progress, decoders, timing)
-        if stand_ins := _stand_ins(decided, statuses):  # the next run would analyse them: this one does
+        if stand_ins := _stand_ins(decided, statuses, days):  # the next run would analyse them: this one does
             log.info("%d duplicate(s) analysed in place of a copy that could not be", len(stand_ins))
             summary.device = _execute(stand_ins, options, on_result, progress, decoders, timing) or summary.device
         t = time.perf_counter()
@@ -455,9 +458,12 @@ def _whole_frame(decoders: WorkerPool | None) -> Callable[[str], np.ndarray]:
     return whole_frame if decoders is None else lambda path: decoders.call(whole_frame, path)
 
 
-def _stand_ins(decided: list[Input], statuses: dict[str, str]) -> list[Input]:
+def _stand_ins(decided: list[Input], statuses: dict[str, str], days: dict[tuple[str, str], str]) -> list[Input]:
     """Duplicates whose SOP instance's chosen copy ended rejected or failed in this run (a copy
-    that cannot be decoded), one per SOP instance, to be analysed in its place."""
+    that cannot be decoded), one per SOP instance, to be analysed in its place, on its study's day
+    (``days``, as the files analysed: its overlays were named and headed with its own)."""
+    from follicle_seg.studyday import on_study_day
+
     stand_ins, taken = [], set()
     for item in decided:
         record = item.result.record if item.result is not None else None
@@ -465,11 +471,11 @@ def _stand_ins(decided: list[Input], statuses: dict[str, str]) -> list[Input]:
             continue
         if record.sop_instance_uid not in taken:
             taken.add(record.sop_instance_uid)
-            stand_ins.append(replace(item, record=record, result=None, duplicate_of=""))
+            stand_ins.append(replace(item, record=on_study_day(record, days), result=None, duplicate_of=""))
     return stand_ins
 
 
-def _placed_in_sweeps(items: list[Input], store: StateStore) -> list[Input]:
+def _placed_in_sweeps(items: list[Input], earlier: dict[str, ImageResult]) -> list[Input]:
     """``items``, each still to analyse that is a frame of a sweep stored one file per frame given
     its place in it (:func:`~follicle_seg.series.sweep_places`), so that its overlay says so: the
     tables join those stills (an overlay said "still image" of each). The stills of the sweep an
@@ -478,7 +484,7 @@ def _placed_in_sweeps(items: list[Input], store: StateStore) -> list[Input]:
     and was drawn as "still image"."""
     if not any(i.record.n_frames == 1 and i.record.acquired_s is not None for i in items if i.record is not None):
         return items
-    places = _sweep_places(items, _done_ok(items, store))
+    places = _sweep_places(items, _done_ok(items, earlier))
 
     def placed(item: Input) -> Input:
         rec = item.record or (item.result.record if item.duplicate_of and item.result is not None else None)
@@ -487,8 +493,8 @@ def _placed_in_sweeps(items: list[Input], store: StateStore) -> list[Input]:
     return [placed(i) for i in items]
 
 
-def _moved_in_sweeps(items: list[Input], store: StateStore, options: RunOptions, drawn: dict[str, dict[str, str]],
-                     anonymise, decoders) -> list[Input]:
+def _moved_in_sweeps(items: list[Input], earlier: dict[str, ImageResult], options: RunOptions,
+                     drawn: dict[str, dict[str, str]], anonymise, decoders) -> list[Input]:
     """``items``, the resumed stills whose place in a sweep stored one file per frame is not the
     one their overlay and SR say (:data:`DRAWN_IN_SWEEP`) turned back into files to analyse for
     those outputs: a file of the sweep added or removed since (an overlay of 6 said "file 3 of 6
@@ -497,7 +503,7 @@ def _moved_in_sweeps(items: list[Input], store: StateStore, options: RunOptions,
 
     if not (options.overlays or options.dicom):
         return items
-    done = _done_ok(items, store)
+    done = _done_ok(items, earlier)
     stills = [r for r in done if r.analysed_record().n_frames == 1]
     if not stills:
         return items
@@ -516,10 +522,85 @@ def _moved_in_sweeps(items: list[Input], store: StateStore, options: RunOptions,
     return [reread(i, moved[i.path], anonymise, decoders) if i.done and i.path in moved else i for i in items]
 
 
-def _done_ok(items: list[Input], store: StateStore) -> list[ImageResult]:
-    """The ok results of the items an earlier run finished (their stills count in their sweeps)."""
-    return [r for r in store.results({(i.path, i.sha256) for i in items if i.done})
-            if r.status == "ok" and r.record is not None]  # fmt: skip
+def _resumed(items: list[Input], store: StateStore) -> dict[str, ImageResult]:
+    """The stored results of the items an earlier run finished (``done``), by path: read once, for
+    their study days (:func:`_study_days`) and their places in sweeps (:func:`_done_ok`)."""
+    done = {(i.path, i.sha256) for i in items if i.done}
+    return {r.path: r for r in store.results(done)} if done else {}
+
+
+def _done_ok(items: list[Input], earlier: dict[str, ImageResult]) -> list[ImageResult]:
+    """The ok results of the items still resumed (``earlier``: :func:`_resumed`; their stills count
+    in their sweeps)."""
+    found = (earlier.get(i.path) for i in items if i.done)
+    return [r for r in found if r is not None and r.status == "ok" and r.record is not None]
+
+
+def _study_days(items: list[Input], earlier: dict[str, ImageResult]) -> dict[tuple[str, str], str]:
+    """The day of each study (:func:`~follicle_seg.studyday.study_days`) from the files whose
+    results the tables will hold, as the tables decide it (:func:`~follicle_seg.visits.build_tables`
+    over every result with a record): the record of each file to analyse, of each the header pass
+    rejected after reading its header (a duplicate, an image a rejection note withdraws: its
+    result's), and the stored result's of each an earlier run finished (``earlier``:
+    :func:`_resumed`). A resumed run decided it from the files it analysed alone: a file added to a
+    study of an earlier run was drawn on its own day, its rows on the study's."""
+    from follicle_seg.studyday import study_days
+
+    def record_of(item: Input) -> ImageRecord | None:
+        if item.record is not None:
+            return item.record
+        if item.result is not None:
+            return item.result.record
+        stored = earlier.get(item.path) if item.done else None
+        return stored.record if stored is not None else None
+
+    return study_days(rec for rec in map(record_of, items) if rec is not None)
+
+
+def _moved_in_days(items: list[Input], earlier: dict[str, ImageResult], days: dict[tuple[str, str], str],
+                   options: RunOptions, anonymise, decoders) -> list[Input]:
+    """``items``, the resumed files whose overlays name and head another day than their study's
+    now (``days``: a file of the study added or removed since moved it: B analysed alone on its
+    ContentDate, then A of the day before came) analysed again for their overlays, on the day now
+    (:func:`_moved_in_sweeps` does so for a still's place in its sweep). Their overlays of the old
+    day are removed first (an overlay's name holds the day: the new one beside the old, the report
+    showed both); should the analysis fail, its earlier result stands without overlays, which the
+    next run makes (a file analysed again for outputs it lacks loses those it made of them then
+    too). Judged by the day their file names give (:func:`_named_day`), so that a run without
+    overlays leaves them to the next run that draws them."""
+    from follicle_seg.intake import reread
+    from follicle_seg.report.overlay_files import overlay_filename, parse_name, uid_token
+    from follicle_seg.studyday import on_study_day
+
+    if not options.overlays or not earlier:
+        return items
+    names: dict[str, list[str]] = {}
+    for path in (options.out / "overlays").glob("*.png"):
+        if parsed := parse_name(path.name):
+            names.setdefault(parsed[0], []).append(path.name)
+    moved: dict[str, str] = {}  # path: SOP instance UID
+    for item in items:
+        stored = earlier.get(item.path)
+        if not (item.done or item.redone) or stored is None or stored.status != "ok" or stored.record is None:
+            continue
+        placed = on_study_day(stored.record, days)
+        day = _named_day(overlay_filename(placed, 0))
+        if any(_named_day(name) != day for name in names.get(uid_token(placed.sop_instance_uid), [])):
+            moved[item.path] = placed.sop_instance_uid
+
+    def redrawn(item: Input) -> Input:  # (one analysed again for other outputs already: for these too)
+        if item.path not in moved or "overlays" in item.redone:
+            return item
+        return reread(item, ("overlays",), anonymise, decoders) if item.done else replace(
+            item, redone=(*item.redone, "overlays"))
+
+    items = [redrawn(i) for i in items]
+    uids = {moved[i.path] for i in items if i.path in moved and "overlays" in i.redone}  # (not: its header unread now)
+    if uids:
+        log.info("%d resumed file(s) analysed again: their study's day moved since their overlays were named",
+                 len(uids))  # fmt: skip
+        remove_outputs(options.out, uids, kinds=("overlays",))
+    return items
 
 
 def _sweep_places(items: list[Input], done: list[ImageResult]) -> dict[str, tuple[int, int]]:
@@ -528,6 +609,16 @@ def _sweep_places(items: list[Input], done: list[ImageResult]) -> dict[str, tupl
     from follicle_seg.series import sweep_places
 
     return sweep_places([*(i.record for i in items if i.record is not None), *(r.analysed_record() for r in done)])
+
+
+def _named_day(overlay: str) -> str:
+    """The day an overlay's file name gives (``YYYYMMDD`` or ``nodate``:
+    :func:`~follicle_seg.report.overlay_files.overlay_stem`; no part of it holds ``_``).
+
+    >>> _named_day("P-01_20260114_L_.3.45678-0967ce_f004.png")
+    '20260114'
+    """
+    return overlay.split("_")[-4]
 
 
 def _placing(kinds: tuple[str, ...], options: RunOptions, result: ImageResult) -> tuple[str, ...]:
