@@ -120,16 +120,17 @@ def test_the_prepared_input_is_zero_outside_the_fan_and_on_the_padding(rows: int
 @given(sides, sides, spacings(), st.integers(5, 255))
 def test_a_uniform_fan_reaches_the_network_uniform(rows: int, cols: int, spacing, grey: int) -> None:
     """No contrast in, none out: the resampling's float rounding is not stretched to 0-1 (it was,
-    until the percentiles' span was floored at ``MIN_SPAN`` grey levels)."""
+    until the percentiles' span was floored at ``MIN_SPAN`` of their level)."""
     x, fan, _ = prepare(np.full((rows, cols), grey, np.uint8), *spacing)
     assert fan.any() and x.max() < 1e-3
 
 
 @PROPERTIES
-@given(st.integers(2, 60), st.integers(2, 60), st.integers(0, 2**16), st.floats(0.5, 10.0), st.floats(-100.0, 100.0))
+@given(st.integers(2, 60), st.integers(2, 60), st.integers(0, 2**16), st.floats(1 / 255, 10.0), st.floats(-100.0, 100.0))
 def test_normalisation_ignores_gain_and_offset(rows: int, cols: int, seed: int, gain: float, offset: float) -> None:
     """The fan's 1st-99th percentiles map to 0-1: an increasing linear map of the grey levels
-    (a x + b, a > 0) moves the percentiles with them and the result stays, to float rounding."""
+    (a x + b, a > 0; 1/255 is training's grey 0-1) moves the percentiles with them and the result
+    stays, to float rounding."""
     rng = np.random.default_rng(seed)
     img = rng.uniform(0, 255, (rows, cols)).astype(np.float32)
     fan = rng.random((rows, cols)) < 0.7

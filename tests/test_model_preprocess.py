@@ -61,6 +61,16 @@ def test_a_uniform_fan_reaches_the_network_uniform(shape: tuple[int, int], spaci
     assert fan.any() and x.max() < 1e-3
 
 
+def test_training_s_grey_0_1_normalises_as_inference_s_0_255() -> None:
+    """Training normalises its crops as grey 0-1 (``model.data``), inference as 0-255: the same
+    input to the network (a floor of one grey level on the percentiles' span squashed every
+    training crop, whose span is at most 1)."""
+    rng = np.random.default_rng(3)
+    img = rng.uniform(20, 120, (60, 60)).astype(np.float32)
+    fan = np.ones(img.shape, bool)
+    np.testing.assert_allclose(normalise_intensity(img / 255.0, fan), normalise_intensity(img, fan), atol=1e-5)
+
+
 def test_fan_mask_excludes_black_surround_but_keeps_dark_follicles() -> None:
     img = np.zeros((100, 100), np.uint8)
     rr, cc = np.mgrid[:100, :100]

@@ -8,7 +8,7 @@ Pure functions; nothing here keeps state or modifies its inputs.
 * Uncalibrated frames get an *assumed* spacing, :data:`ASSUMED_DEPTH_MM` over the region height,
   used only to size the network input, never for measurements.
 * Grey levels are normalised by percentiles of the pixels inside the scan fan (robust to gain and
-  dynamic range; at least :data:`MIN_SPAN` grey levels apart); pixels outside the fan are set to 0.
+  dynamic range; stretched over :data:`MIN_SPAN` of their level at least); pixels outside the fan are set to 0.
 * The scaled image is zero-padded at the bottom and right to a multiple of :data:`DIVISOR`.
 * :func:`restore_probabilities` crops the padding and resamples class probabilities (bilinear,
   same pixel-centre convention) back onto the region grid, so ``argmax`` of its output aligns
@@ -41,10 +41,12 @@ are about 0.1-0.15 mm/px, i.e. 55-80 mm deep.
 
 LOW_PERCENTILE, HIGH_PERCENTILE = 1.0, 99.0
 
-MIN_SPAN = 1.0
-"""Least span (grey levels) the percentiles are stretched over: a fan with less contrast (one grey
-level nearly everywhere) stays near 0, where its resampling's float rounding (1e-5 grey) used to
-be stretched to 0 or 1 pixel by pixel."""
+MIN_SPAN = 1e-3
+"""Least span the percentiles are stretched over, as a share of the larger of their magnitudes: a
+fan with less contrast (one grey level nearly everywhere) stays near 0, where its resampling's
+float rounding (about 1e-7 of the grey level) used to be stretched to 0 or 1 pixel by pixel.
+Relative, so that a gain leaves the result as it is: training normalises grey 0-1
+(``model.data``), inference grey 0-255."""
 
 
 @dataclass(frozen=True)
@@ -183,7 +185,7 @@ def scan_area(pixels: np.ndarray, fan: np.ndarray | None = None) -> np.ndarray:
 def normalise_intensity(image: np.ndarray, fan: np.ndarray) -> np.ndarray:
     """Map the 1st-99th grey percentiles inside the fan to 0-1 (clipped); 0 outside the fan.
 
-    Percentiles less than :data:`MIN_SPAN` grey levels apart are stretched over that span.
+    Percentiles closer than :data:`MIN_SPAN` of their magnitude are stretched over that span.
 
     Parameters
     ----------
@@ -207,7 +209,8 @@ def normalise_intensity(image: np.ndarray, fan: np.ndarray) -> np.ndarray:
     img = np.asarray(image, dtype=np.float32)
     inside = img[fan] if fan.any() else img.ravel()
     lo, hi = np.percentile(inside, [LOW_PERCENTILE, HIGH_PERCENTILE])
-    out = np.clip((img - lo) / max(float(hi - lo), MIN_SPAN), 0.0, 1.0)
+    span = max(float(hi - lo), MIN_SPAN * max(abs(float(lo)), abs(float(hi))), 1e-12)
+    out = np.clip((img - lo) / span, 0.0, 1.0)
     out[~fan] = 0.0
     return out.astype(np.float32)
 
