@@ -193,3 +193,31 @@ def test_a_rerun_analyses_each_sop_instance_once_and_never_replaces_the_outputs_
     resumed = {stored[(i.path, i.sha256)][0] for i in items if i.done}
     assert not replaced & resumed
     assert withdrawn_uids(items) <= replaced
+
+
+@pytest.fixture(scope="module")
+def linked(tmp_path_factory) -> Path:
+    """A tree reached under several spellings: a linked folder, a link to a file, a DICOMDIR, a
+    hidden file, a visit linked in from elsewhere."""
+    root = tmp_path_factory.mktemp("linked")
+    for rel in ("in/a.dcm", "in/.hidden", "in/DICOMDIR", "in/sub/IM1", "in/sub/deep/IM2", "elsewhere/visit/IM3"):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(b"x")
+    (root / "in" / "alias").symlink_to("sub")
+    (root / "in" / "zz link").symlink_to("sub/IM1")
+    (root / "in" / "visit").symlink_to(root / "elsewhere" / "visit")
+    return root
+
+
+@PROPERTIES
+@given(st.data())
+def test_a_file_reached_under_several_paths_is_found_once_whatever_the_inputs_and_their_order(linked, data):
+    spellings = ["in", "in/sub", "in/alias", "in/alias/deep", "in/zz link", "in/sub/IM1", "in/DICOMDIR", "in/visit",
+                 "elsewhere", "elsewhere/visit/IM3", "in/sub/../a.dcm"]  # fmt: skip
+    inputs = data.draw(st.lists(st.sampled_from([linked / s for s in spellings]), min_size=1))
+    found = list(discover(inputs))
+    assert found == sorted(found) and found == list(discover(data.draw(st.permutations(inputs))))
+    real = [os.path.realpath(p) for p in found]
+    assert len(set(real)) == len(real)  # each file once
+    assert set(real) == {os.path.realpath(p) for given in inputs for p in discover([given])}  # none lost
+    assert not any(p.name == "DICOMDIR" for p in found)

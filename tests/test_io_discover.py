@@ -114,3 +114,20 @@ def test_a_single_path_given_alone_is_one_input_not_its_characters(tmp_path: Pat
     from follicle_seg.io.discover import as_inputs
 
     assert as_inputs(PurePosixPath("a/b")) == [PurePosixPath("a/b")]  # any path object, not its parts
+
+
+def test_a_file_reached_under_several_paths_is_found_once_under_the_first(tmp_path: Path) -> None:
+    """A link to a file, or a linked folder given beside its real one, gave the file a second row:
+    one of the two spellings rejected as a duplicate SOP instance of the other (a non-DICOM file,
+    two rejected rows); and which spelling a folder reached both ways was read under followed the
+    file system's listing order."""
+    (tmp_path / "in" / "sub").mkdir(parents=True)
+    (tmp_path / "in" / "sub" / "IM1").write_bytes(b"x")
+    (tmp_path / "in" / "zlink").symlink_to("sub/IM1")
+    (tmp_path / "in" / "alias").symlink_to("sub")
+    every = [tmp_path / "in", tmp_path / "in" / "sub", tmp_path / "in" / "alias", tmp_path / "in" / "zlink",
+             tmp_path / "in" / "sub" / "IM1"]  # fmt: skip
+    for given in (every, every[::-1], every[:1], every[2:], every[2:][::-1]):
+        assert list(discover(given)) == [tmp_path / "in" / "alias" / "IM1"], given
+    assert list(discover(every[1:2] + every[3:])) == [tmp_path / "in" / "sub" / "IM1"]
+    assert list(discover([tmp_path / "in" / "zlink"])) == [tmp_path / "in" / "zlink"]  # (alone: as given)

@@ -24,7 +24,10 @@ def discover(
     only ``DICOMDIR`` index files are skipped (appended to ``indexes`` when given, so that a run
     can say so). A DICOMDIR named itself stands for its folder (:func:`is_index`): the files it
     indexes lie in that folder's tree. A path that does not exist is yielded as it is
-    (reading it will reject it). Each file is yielded once. Files found in a searched folder
+    (reading it will reject it). Each file is yielded once, under the first of its paths in sorted
+    order when it is reached under several (a link to it, a linked folder given beside the real
+    one, a file given by name through another folder): one row, not one rejected as a duplicate
+    of itself. Files found in a searched folder
     that lie under an ``exclude`` folder, however either is spelt (through a linked folder),
     are left out (a run's own output folder inside its input: its tables, overlays and DICOM
     objects are not inputs); a file named itself is not.
@@ -45,7 +48,7 @@ def discover(
     >>> [p.relative_to(root).as_posix() for p in discover([root / "DICOMDIR"])]
     ['a.dcm', 'b/IM1']
     """
-    found: set[Path] = set()
+    found: dict[str, Path] = {}  # by the real path of a file (a link's target), else its own
     skipped = [Path(os.path.realpath(e)) for e in exclude]
     for raw in as_inputs(paths):
         # absolute, ".." folded: a file is one input whatever the working folder or spelling
@@ -57,10 +60,11 @@ def discover(
             candidates = iter([path])
         for p in candidates:
             if p.name.upper() not in SKIPPED_NAMES:
-                found.add(p)
+                key = os.path.realpath(p) if p.is_file() else str(p)
+                found[key] = min(found.get(key, p), p)
             elif indexes is not None and p not in indexes:
                 indexes.append(p)
-    yield from sorted(found)
+    yield from sorted(found.values())
 
 
 def as_inputs(paths: str | os.PathLike | Iterable[str | Path]) -> list:
@@ -80,8 +84,8 @@ def is_index(path: str | Path) -> bool:
 
 def _walk(top: Path, skipped: list[Path]) -> Iterator[Path]:
     """Every non-folder entry under ``top``: files, broken links, pipes and the like (reading
-    rejects them, with the reason), through linked folders (each real folder once: a link loop
-    ends), and each folder that cannot be listed (its row says so), not under ``skipped`` (real
+    rejects them, with the reason), through linked folders (each real folder once, under its first
+    spelling in sorted order: a link loop ends), and each folder that cannot be listed (its row says so), not under ``skipped`` (real
     paths: a folder reached through a link lies where its link points)."""
     unreadable: list[Path] = []
     seen: set[str] = set()
@@ -92,6 +96,7 @@ def _walk(top: Path, skipped: list[Path]) -> Iterator[Path]:
             folders[:] = []
             continue
         seen.add(real)
+        folders.sort()  # (listing order is the file system's: a linked folder's spelling chosen by it)
         yield from (here / name for name in files)
     yield from unreadable
 
