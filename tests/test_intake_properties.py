@@ -32,7 +32,7 @@ from follicle_seg.state import StateStore
 from follicle_seg.types import DUPLICATE, REJECTED_BY_NOTE, REJECTION_NOTE, ImageResult
 from test_rejection_notes import SAMPLES, key_object_note  # tests/ is on sys.path
 
-PROPERTIES = settings(max_examples=25)  # (deterministic: tests/conftest.py's profile; file work is slow)
+PROPERTIES = settings(max_examples=60)  # (deterministic: tests/conftest.py's profile; file work is slow)
 
 # where each SOP instance lies in the pool: byte copies under names sorting before and after it
 COPIES = {"A": ["a.dcm", "m/A copy.dcm", "z.dcm"], "B": ["b.dcm", "0 first.dcm"], "C": ["c/IM0001", ".hidden C"]}
