@@ -1,0 +1,80 @@
+"""The tables' round trip through their files, and the cohort CSV's, against random studies
+(property-based).
+
+Random studies (tests/test_visits_properties.py's, their patient ids, groups, paths and reasons
+made odd: commas, quotes, line breaks, leading zeros, unicode, spaces) are turned into tables by
+:func:`follicle_seg.visits.build_tables`, written by :func:`follicle_seg.io.tables.write_tables`
+and read back as docs/analyst.md says an analyst reads them: the Parquet copy with
+``pd.read_parquet``, the CSV copy with its types given. Each must hold the values built, with
+their types (empty text is missing in both copies), so the two copies of a table are equal.
+A cohort written by pandas, or as a spreadsheet saves it, reads back (:func:`read_cohort`) the
+ids, groups and dates written, text as it was.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_visits_properties import cohort_of, results_of, studies  # tests/ is on sys.path
+
+from follicle_seg.io.tables import read_cohort, write_tables
+from follicle_seg.visits import build_tables
+
+PROPERTIES = settings(max_examples=25)  # (deterministic: tests/conftest.py's profile)
+
+# text as headers, file names and cohort files give it, the awkward cases first
+ODD = ("007", "0", "NA", "N/A", "null", "nan", "None", "-12", "=1+1", "1.50", "1e3", "a,b", 'say "x"',
+       "two\nlines", "cr\r\nlf", " padded ", "Müller^Zoë", "患者", "true", ";")  # fmt: skip
+TEXT = st.one_of(st.sampled_from(ODD), st.text(st.characters(exclude_categories=("Cs", "Cc")), min_size=1, max_size=8))
+STUDY_PATIENTS = ("P1", "P2", "P3", "P4", "P9")
+
+
+def analyst_csv(path, parquet: pd.DataFrame) -> pd.DataFrame:
+    """A CSV table read as docs/analyst.md says ("Types"): the types given (here those of the
+    Parquet copy), empty cells the only missing ones (``keep_default_na=False``: a patient id
+    ``NA`` is text)."""
+    return pd.read_csv(path, dtype={c: str(t) for c, t in parquet.dtypes.items()}, keep_default_na=False,
+                       na_values=[""], true_values=["true"], false_values=["false"])  # fmt: skip
+
+
+def _as_written(df: pd.DataFrame) -> pd.DataFrame:
+    """A built table as both copies hold it: empty text missing."""
+    text = [c for c in df.columns if str(df[c].dtype) == "string"]
+    return df.assign(**{c: df[c].mask(df[c] == "") for c in text})
+
+
+@st.composite
+def odd_studies(draw):
+    """A study of tests/test_visits_properties.py's, with odd ids, groups, paths and reasons."""
+    study = draw(studies())
+    ids = dict(zip(STUDY_PATIENTS, draw(st.lists(TEXT, min_size=5, max_size=5, unique_by=str.strip))))
+    groups = {g: draw(TEXT) for g in ("low", "medium", "high")} | {"": ""}
+    reason, where = draw(TEXT), draw(TEXT)
+    results = []
+    for r in results_of(study):
+        path = f"{where}/{r.path}"
+        record = r.record and replace(r.record, patient_id=ids[r.record.patient_id], path=path)
+        identity = r.identity and replace(r.identity, patient_id=ids[r.identity.patient_id])
+        said = r.reason and f"{r.reason}: {reason}"
+        results.append(replace(r, record=record, identity=identity, path=path, reason=said))
+    cohort = cohort_of(study)
+    if cohort is not None:
+        cohort = cohort.assign(patient_id=cohort["patient_id"].map(ids), group=cohort["group"].map(groups))
+    return results, cohort
+
+
+@PROPERTIES
+@given(odd_studies())
+def test_each_table_reads_back_from_its_csv_and_its_parquet_as_built(tmp_path_factory, study) -> None:
+    results, cohort = study
+    tables = build_tables(results, cohort)
+    out = tmp_path_factory.mktemp("out")
+    write_tables(tables, out)
+    for name, built in tables.items():
+        parquet = pd.read_parquet(out / f"{name}.parquet")
+        pd.testing.assert_frame_equal(parquet, _as_written(built), obj=f"{name}.parquet")
+        pd.testing.assert_frame_equal(analyst_csv(out / f"{name}.csv", parquet), parquet, obj=f"{name}.csv")
+
