@@ -18,7 +18,8 @@ from dataclasses import replace
 import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_visits_properties import cohort_of, results_of, studies  # tests/ is on sys.path
+from test_docs import analyst_visits_csv  # tests/ is on sys.path
+from test_visits_properties import cohort_of, results_of, studies
 
 from follicle_seg.io.tables import read_cohort, write_tables
 from follicle_seg.visits import build_tables
@@ -78,3 +79,19 @@ def test_each_table_reads_back_from_its_csv_and_its_parquet_as_built(tmp_path_fa
         pd.testing.assert_frame_equal(parquet, _as_written(built), obj=f"{name}.parquet")
         pd.testing.assert_frame_equal(analyst_csv(out / f"{name}.csv", parquet), parquet, obj=f"{name}.csv")
 
+
+@PROPERTIES
+@given(odd_studies())
+def test_the_analyst_guides_reading_of_visits_csv_gives_the_parquet_copys_values(tmp_path_factory, study) -> None:
+    """docs/analyst.md's own ``pd.read_csv`` of ``visits.csv``: its first version took a patient id
+    or group ``NA``, ``null`` or ``None`` for a missing one (pandas' default NA words)."""
+    out = tmp_path_factory.mktemp("out")
+    write_tables(build_tables(*study), out)
+    parquet = pd.read_parquet(out / "visits.parquet")
+    # as the guide reads both: the dates parsed, the floats nullable (dtype_backend="numpy_nullable")
+    parquet = parquet.assign(study_date=pd.to_datetime(parquet["study_date"]),
+                             max_follicle_mm=parquet["max_follicle_mm"].astype("Float64"))  # fmt: skip
+    read = analyst_visits_csv(out)
+    assert read.dtypes.drop("study_date").astype(str).to_dict() == parquet.dtypes.drop("study_date").astype(str).to_dict()
+    assert read.empty or pd.api.types.is_datetime64_dtype(read["study_date"])  # (an empty column: object)
+    pd.testing.assert_frame_equal(read, parquet, check_dtype=False)
