@@ -13,7 +13,9 @@ ids, groups and dates written, text as it was.
 
 from __future__ import annotations
 
+import csv
 from dataclasses import replace
+from datetime import date
 
 import pandas as pd
 from hypothesis import given, settings
@@ -95,3 +97,31 @@ def test_the_analyst_guides_reading_of_visits_csv_gives_the_parquet_copys_values
     assert read.dtypes.drop("study_date").astype(str).to_dict() == parquet.dtypes.drop("study_date").astype(str).to_dict()
     assert read.empty or pd.api.types.is_datetime64_dtype(read["study_date"])  # (an empty column: object)
     pd.testing.assert_frame_equal(read, parquet, check_dtype=False)
+
+
+DATES = st.one_of(st.just(""), st.dates(date(1990, 1, 1), date(2099, 12, 31)).map(date.isoformat))
+
+
+@st.composite
+def cohorts(draw) -> pd.DataFrame:
+    """A cohort as a study gives it: unique ids, groups (some empty), baseline dates (some empty),
+    the text as read (:func:`read_cohort` strips each cell)."""
+    ids = draw(st.lists(TEXT.map(str.strip).filter(bool), min_size=1, max_size=6, unique=True))
+    rows = [(i, draw(TEXT.map(str.strip) | st.just("")), draw(DATES)) for i in ids]
+    return pd.DataFrame(rows, columns=["patient_id", "group", "baseline_date"])
+
+
+@settings(max_examples=100)  # (quick: no tables built)
+@given(cohort=cohorts(), sep=st.sampled_from(",;\t"), encoding=st.sampled_from(("utf-8", "utf-8-sig", "utf-16")),
+       crlf=st.booleans(), quote_all=st.booleans(), blank_after=st.integers(0, 3), extra=st.booleans())  # fmt: skip
+def test_a_cohort_written_by_pandas_or_a_spreadsheet_reads_back_as_written(
+    tmp_path_factory, cohort, sep, encoding, crlf, quote_all, blank_after, extra
+) -> None:
+    """Ids with leading zeros stay text ("007"), as do "NA" and "null"; a byte order mark, CRLF
+    line ends, quoted fields, trailing blank lines and an extra column change nothing."""
+    written = cohort.assign(site="A") if extra else cohort
+    newline = "\r\n" if crlf else "\n"
+    text = written.to_csv(index=False, sep=sep, lineterminator=newline, quoting=csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL)
+    path = tmp_path_factory.mktemp("cohort") / "cohort.csv"
+    path.write_bytes((text + newline * blank_after).encode(encoding))
+    pd.testing.assert_frame_equal(read_cohort(path), cohort)
