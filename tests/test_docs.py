@@ -39,14 +39,21 @@ def test_data_samples_size_as_documented():
     assert int(said.group(1).replace(",", "")) == size
 
 
+def analyst_visits_csv(out: Path):
+    """``OUT/visits.csv`` read by docs/analyst.md's code (``visits_csv = pd.read_csv(...)``)."""
+    code = re.search(r"^visits_csv = pd\.read_csv\(.*?\)[^\n]*$", (ROOT / "docs" / "analyst.md").read_text(encoding="utf-8"),
+                     re.M | re.S).group(0)  # fmt: skip
+    scope: dict = {}
+    exec(f"import pandas as pd\nout = {str(out)!r}\n{code}", scope)
+    return scope["visits_csv"]
+
+
 def test_the_analyst_guides_csv_reading_gives_the_same_types_whatever_the_values(tmp_path):
     # its first version (.convert_dtypes()) typed a float column Int64 when every value happened
     # to be whole (max_follicle_mm 12.0) and Float64 otherwise: types that depend on the data
     from follicle_seg.io.tables import write_tables
     from follicle_seg.visits import _frame
 
-    code = re.search(r"^visits_csv = pd\.read_csv\(.*?\)[^\n]*$", (ROOT / "docs" / "analyst.md").read_text(encoding="utf-8"),
-                     re.M | re.S).group(0)  # fmt: skip
     row = {"patient_id": "007", "group": "low", "study_date": "2025-01-06", "days_from_baseline": 0,
            "follicle_count": 2, "afc": 1, "delta_follicle_count": None, "any_follicle_ge10mm": True,
            "needs_review": False}  # fmt: skip
@@ -54,9 +61,7 @@ def test_the_analyst_guides_csv_reading_gives_the_same_types_whatever_the_values
     for k, size in enumerate((12.0, 12.5)):
         out = tmp_path / str(k)
         write_tables({"visits": _frame([{**row, "max_follicle_mm": size}], "visits")}, out)
-        scope: dict = {}
-        exec(f"import pandas as pd\nout = {str(out)!r}\n{code}", scope)
-        visits = scope["visits_csv"]
+        visits = analyst_visits_csv(out)
         assert visits["patient_id"].tolist() == ["007"] and visits["delta_follicle_count"].isna().all()
         types.append(visits.dtypes.astype(str).to_dict())
     assert types[0] == types[1]
