@@ -98,6 +98,45 @@ def test_batched_equals_one_by_one(segmenter: Segmenter, monkeypatch) -> None:
         assert fa == fb
 
 
+class _Overflowing(torch.nn.Module):
+    """The shipped network, but non-finite logits under autocast (fp16's range overflowed), or
+    always (``always``)."""
+
+    def __init__(self, network: torch.nn.Module, always: bool = False) -> None:
+        super().__init__()
+        self.network, self.always, self.calls = network, always, []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        amp = torch.is_autocast_enabled("cpu")
+        self.calls.append(amp)
+        out = self.network(x.float())
+        return out * float("nan") if amp or self.always else out
+
+
+def test_a_pass_mixed_precision_overflows_is_run_again_in_float32(segmenter: Segmenter, monkeypatch, caplog) -> None:
+    """fp16 tops out at 65504: a pass whose outputs are not finite under autocast is run again in
+    float32 (said in the log), and gives what a float32 reading gives (NaN probabilities made every
+    pixel background and a NaN score stopped the run where the run state stores it)."""
+    item = (np.random.default_rng(2).integers(0, 255, (120, 160), dtype=np.uint8), 0.2, 0.2)
+    plain = segmenter.predict([item])[0]
+    monkeypatch.setattr(segmenter, "network", _Overflowing(segmenter.network))
+    monkeypatch.setattr(segmenter, "amp_dtype", torch.bfloat16)  # (autocast on CPU: CUDA's path on this machine)
+    with caplog.at_level("WARNING", logger="follicle_seg"):
+        probs, flags = segmenter.predict([item])[0]
+    assert segmenter.network.calls == [True, False]
+    assert "gave non-finite network outputs on a pass of 1 frame(s): that pass run again in float32" in caplog.text
+    np.testing.assert_allclose(probs, plain[0], atol=1e-5)
+    assert flags == plain[1]
+
+
+def test_network_outputs_not_finite_in_float32_fail_the_frames_with_the_reason(segmenter: Segmenter, monkeypatch) -> None:
+    """Non-finite outputs without mixed precision are no result: an error (the run fails the file
+    with it, each file of a failed pass tried alone: docs/batch.md), never NaN probabilities."""
+    monkeypatch.setattr(segmenter, "network", _Overflowing(segmenter.network, always=True))
+    with pytest.raises(ValueError, match="the network's output holds NaN or infinite values"):
+        segmenter.predict([(np.full((80, 100), 90, np.uint8), 0.2, 0.2)])
+
+
 def test_follicle_scores_do_not_depend_on_the_batch_size() -> None:
     """The probabilities of one frame differ in their last bits between forward passes of 1 and 4
     frames (float32 sums in another order), and the follicles' mean probabilities with them

@@ -386,18 +386,26 @@ class Segmenter:
             batch = batch.pin_memory().to(self.device, non_blocking=True)
             batch = batch.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
-            with torch.autocast(
-                device_type="cuda" if cuda else "cpu",
-                dtype=self.amp_dtype or torch.float32,
-                enabled=self.amp_dtype is not None,
-            ):
-                logits = self.network(batch)
+            logits = self._forward(batch, self.amp_dtype)
+            if self.amp_dtype is not None and not bool(torch.isfinite(logits).all()):
+                # fp16's range (65504) overflowed on some activation: the pass again in float32
+                log.warning("mixed precision (%s) gave non-finite network outputs on a pass of %d frame(s): "
+                            "that pass run again in float32", self.precision, len(prepared))
+                logits = self._forward(batch, None)
+            if not bool(torch.isfinite(logits).all()):
+                raise ValueError("the network's output holds NaN or infinite values (its weights, or the device?)")
             probs = torch.softmax(logits.float(), dim=1)
             # outside the scan sector (rulers, text, the black surround) is background, whatever
             # the network makes of the sector's edge
             background = torch.tensor([1.0, 0.0, 0.0], device=probs.device)[None, :, None, None]
             probs = torch.where(outside.to(probs.device), background, probs)
             return self._map(lambda i: self._restore(probs[i], prepared[i][2]), range(len(prepared)))
+
+    def _forward(self, batch: torch.Tensor, amp_dtype: torch.dtype | None) -> torch.Tensor:
+        """The network's logits of ``batch``, under autocast to ``amp_dtype`` when given."""
+        device_type = "cuda" if self.device.startswith("cuda") else "cpu"
+        with torch.autocast(device_type=device_type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+            return self.network(batch)
 
     @staticmethod
     def _restore(probs: torch.Tensor, geom: InputGeometry) -> tuple[np.ndarray, tuple[str, ...]]:
