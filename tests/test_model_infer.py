@@ -115,8 +115,8 @@ class _Overflowing(torch.nn.Module):
 
 def test_a_pass_mixed_precision_overflows_is_run_again_in_float32(segmenter: Segmenter, monkeypatch, caplog) -> None:
     """fp16 tops out at 65504: a pass whose outputs are not finite under autocast is run again in
-    float32 (said in the log), and gives what a float32 reading gives (NaN probabilities made every
-    pixel background and a NaN score stopped the run where the run state stores it)."""
+    float32 (said in the log), and gives what a float32 reading gives (NaN probabilities read as
+    background, and a follicle over some of them scored NaN, which the run state refuses to store)."""
     item = (np.random.default_rng(2).integers(0, 255, (120, 160), dtype=np.uint8), 0.2, 0.2)
     plain = segmenter.predict([item])[0]
     monkeypatch.setattr(segmenter, "network", _Overflowing(segmenter.network))
