@@ -560,7 +560,7 @@ def _study_days(items: list[Input], earlier: dict[str, ImageResult]) -> dict[tup
 def _moved_in_days(items: list[Input], earlier: dict[str, ImageResult], days: dict[tuple[str, str], str],
                    options: RunOptions, anonymise, decoders) -> list[Input]:
     """``items``, the resumed files whose overlays name and head another day than their study's
-    now (``days``: a file of the study added or removed since moved it: B analysed alone on its
+    now (``days``: a file of the study added since moved it: B analysed alone on its
     ContentDate, then A of the day before came) analysed again for their overlays, on the day now
     (:func:`_moved_in_sweeps` does so for a still's place in its sweep). Their overlays of the old
     day are removed first (an overlay's name holds the day: the new one beside the old, the report
