@@ -278,6 +278,7 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
         timing = {"header pass": time.perf_counter() - t}
         items = [replace(i, record=on_study_day(i.record, days)) if i.record is not None else i for i in items]
         items = _placed_in_sweeps(items, earlier)
+        del earlier  # (every resumed file's result: not held while the others are analysed)
         summary.resumed = sum(i.done for i in items)
         decided = [i for i in items if i.result is not None]
         todo = [i for i in items if i.record is not None]
