@@ -570,15 +570,16 @@ def _moved_in_days(items: list[Input], earlier: dict[str, ImageResult], days: di
     too). Judged by the day their file names give (:func:`_named_day`), so that a run without
     overlays leaves them to the next run that draws them."""
     from follicle_seg.intake import reread
-    from follicle_seg.report.overlay_files import overlay_filename, parse_name, uid_token
+    from follicle_seg.report.overlay_files import overlay_filename
+    from follicle_seg.report.thumbnails import scan_overlays
     from follicle_seg.studyday import on_study_day
 
     if not options.overlays or not earlier:
         return items
+    found = scan_overlays(options.out / "overlays", (r.record.sop_instance_uid for r in earlier.values() if r.record))
     names: dict[str, list[str]] = {}
-    for path in (options.out / "overlays").glob("*.png"):
-        if parsed := parse_name(path.name):
-            names.setdefault(parsed[0], []).append(path.name)
+    for uid, name in zip(found["sop_instance_uid"], found["file"]):
+        names.setdefault(uid, []).append(name)
     moved: dict[str, str] = {}  # path: SOP instance UID
     for item in items:
         stored = earlier.get(item.path)
@@ -586,7 +587,7 @@ def _moved_in_days(items: list[Input], earlier: dict[str, ImageResult], days: di
             continue
         placed = on_study_day(stored.record, days)
         day = _named_day(overlay_filename(placed, 0))
-        if any(_named_day(name) != day for name in names.get(uid_token(placed.sop_instance_uid), [])):
+        if any(_named_day(name) != day for name in names.get(placed.sop_instance_uid, [])):
             moved[item.path] = placed.sop_instance_uid
 
     def redrawn(item: Input) -> Input:  # (one analysed again for other outputs already: for these too)
