@@ -25,7 +25,9 @@ def study_days(records: Iterable[ImageRecord]) -> dict[tuple[str, str], str]:
       the earliest of them: the day the exam began.
 
     The run applies it before analysing (:func:`on_study_day`), so that overlays are named and
-    headed with the day the tables give; the tables again, over every result.
+    headed with the day the tables give; the tables again, over every result. A record placed
+    already counts with its own date: a study is dated from the files it has now (one of them
+    removed, those resumed with it are dated as a run afresh dates them).
     """
     by_study: dict[tuple[str, str], list[ImageRecord]] = {}
     for rec in records:
@@ -34,7 +36,7 @@ def study_days(records: Iterable[ImageRecord]) -> dict[tuple[str, str], str]:
     day: dict[tuple[str, str], str] = {}
     for key, members in by_study.items():
         studied = {rec.study_date for rec in members if rec.date_tag == "StudyDate"}
-        later = sorted(rec.study_date for rec in members if rec.study_date and rec.date_tag != "StudyDate")
+        later = sorted(filter(None, (_read(rec) for rec in members if rec.date_tag != "StudyDate")))
         if len(studied) == 1:
             day[key] = studied.pop()
         elif not studied and later and days_between(later[-1], later[0]) <= 1:
@@ -44,11 +46,19 @@ def study_days(records: Iterable[ImageRecord]) -> dict[tuple[str, str], str]:
 
 def on_study_day(rec: ImageRecord, days: dict[tuple[str, str], str]) -> ImageRecord:
     """``rec`` on its study's day (:func:`study_days`) when its own date is from a later tag or
-    missing."""
+    missing, the date it read kept as ``own_date``; on the date it read when its study has no day
+    (now: a file placed by an earlier run, the file that dated its study removed since)."""
     if rec.date_tag == "StudyDate" or not rec.study_instance_uid:
         return rec
     moved = days.get((rec.patient_id, rec.study_instance_uid))
-    return replace(rec, study_date=moved) if moved else rec
+    if moved:
+        return replace(rec, study_date=moved, own_date=_read(rec))
+    return rec if rec.own_date is None else replace(rec, study_date=rec.own_date, own_date=None)
+
+
+def _read(rec: ImageRecord) -> str:
+    """The date ``rec`` was read with, before :func:`on_study_day` placed it ("" none)."""
+    return rec.study_date if rec.own_date is None else rec.own_date
 
 
 def days_between(day: str, since: str | None) -> float:

@@ -91,6 +91,7 @@ class ImageRecord:
     other_panes: tuple[Pane, ...] = ()  # the display's other image panes (a dual display), in pane order
     pane: int = 0  # which pane of the display ``region`` is (0: the largest, the first of equal ones)
     date_tag: str = ""  # the tag ``study_date`` was read from (StudyDate, else a later one); "" none
+    own_date: str | None = None  # once ``study_date`` holds its study's day: the date read ("" none)
     note: str = ""  # what the results' reader should know of how it was read (images.csv's reason of an ok row)
 
     @property

@@ -118,3 +118,22 @@ def test_a_duplicate_analysed_in_place_of_a_copy_that_cannot_be_decoded_is_drawn
     assert images.set_index("status").loc["ok", "study_date"] == "2025-01-05"
     names = _overlays(options.out)
     assert names and all("_20250105_" in n for n in names), names
+
+
+def test_a_file_removed_from_a_study_no_longer_dates_the_files_resumed_with_it(tmp_path, options):
+    """A (Jan 5) and B (Jan 6) analysed together were placed on Jan 5; A removed, the rerun resumed
+    B on the day A had given it: its rows said Jan 5 where a run afresh on B says Jan 6 (a resumed
+    file kept the day it was placed on, not its own). Now its stored record keeps its own date, and
+    the study is dated again from the files of the run: B's rows and overlay on Jan 6."""
+    a = _dated(tmp_path / "in", "a.dcm", "20250105")
+    b = _dated(tmp_path / "in", "b.dcm", "20250106")
+    run([a, b], options)
+    assert _study_dates(options.out) == {"images": {"2025-01-05"}, "ovaries": {"2025-01-05"}}
+    summary = run([b], options)
+    assert summary.ok == 1
+    assert _study_dates(options.out) == {"images": {"2025-01-06"}, "ovaries": {"2025-01-06"}}
+    fresh = RunOptions(out=tmp_path / "fresh", workers=1, dicom=False, report=False)
+    run([b], fresh)
+    assert _study_dates(fresh.out) == _study_dates(options.out)
+    names = [n for n in _overlays(options.out) if parse_name(n)[0] == parse_name(_overlays(fresh.out)[0])[0]]
+    assert names and all("_20250106_" in n for n in names), _overlays(options.out)

@@ -5,7 +5,8 @@ files dated by StudyDate, by a later tag or not at all) are checked against the 
 ``study_days``' docstring and docs/measurement.md ("The visit date is the StudyDate; ..."): one
 StudyDate of a study is its day; without any, dates at most a day apart give the earliest; the
 day does not depend on the order of the files nor on the files of other studies, and a record
-moved onto its study's day changes only its date.
+moved onto its study's day changes only its date (keeping the one it read); a study is dated from
+the files it has, placed ones among them or not.
 """
 
 from __future__ import annotations
@@ -83,11 +84,11 @@ def test_a_record_moves_to_its_studys_day_its_date_alone_and_only_from_a_later_t
     for rec in recs:
         moved = on_study_day(rec, days)
         changed = {f.name for f in fields(rec) if getattr(moved, f.name) != getattr(rec, f.name)}
-        assert changed <= {"study_date"}
+        assert changed <= {"study_date", "own_date"}
         if rec.date_tag == "StudyDate" or not rec.study_instance_uid or key(rec) not in days:
             assert moved == rec
         else:
-            assert moved.study_date == days[key(rec)]
+            assert (moved.study_date, moved.own_date) == (days[key(rec)], rec.study_date)
     # one study with one StudyDate, or none and days at most a day apart, is one visit
     for k, day in days.items():
         assert {on_study_day(r, days).study_date for r in recs if key(r) == k} == {day}
@@ -103,3 +104,17 @@ def test_placing_the_placed_records_again_changes_nothing(recs):
     again = study_days(placed)
     assert again == days
     assert [on_study_day(r, again) for r in placed] == placed
+
+
+@PROPERTIES
+@given(studies(), st.data())
+def test_the_placed_files_left_of_a_study_are_dated_as_those_files_read_afresh(recs, data):
+    """A resumed run dates its studies from the stored (placed) records of the files still among
+    its inputs: as a run afresh on those files does. A resumed file kept the day the removed file
+    of its study had given it (A Jan 5 and B Jan 6 placed on Jan 5; A removed: B stayed on Jan 5)."""
+    placed = [on_study_day(r, study_days(recs)) for r in recs]
+    kept = sorted(data.draw(st.sets(st.sampled_from(range(len(recs)))) if recs else st.just(set())))
+    afresh = [recs[k] for k in kept]
+    days = study_days(afresh)
+    assert study_days([placed[k] for k in kept]) == days
+    assert [on_study_day(placed[k], days).study_date for k in kept] == [on_study_day(r, days).study_date for r in afresh]
