@@ -36,7 +36,7 @@ from follicle_seg.types import FOLLICLE, OVARY
 from test_dicom_pairs import _seg_of  # tests/ is on sys.path
 from test_nifti_pairs import _folders, _save
 
-PROPERTIES = settings(max_examples=40)  # (deterministic: tests/conftest.py's profile; file work is slow)
+PROPERTIES = settings(max_examples=80)  # (deterministic: tests/conftest.py's profile; file work is slow)
 BACKGROUND, MARKER = 70, 250
 
 IMAGE_ENCODINGS = ("grey", "rgb", "grey16", "grey16 wide")
@@ -172,7 +172,7 @@ def write_dicom_pair(root: Path, frame: dict) -> tuple[str, np.ndarray]:
     return sop, labels
 
 
-@settings(max_examples=12)  # (DICOM and SEG writing and ingestion: slow; ingestion reads regions of 64 px up)
+@settings(max_examples=25)  # (DICOM and SEG writing and ingestion: slow; ingestion reads regions of 64 px up)
 @given(frame=frames(min_side=64, max_side=110), nifti_spacing=st.sampled_from(["header", "spacing.csv"]))
 def test_one_frame_as_png_nifti_and_dicom_seg_reads_to_one_training_sample(frame, nifti_spacing) -> None:
     """PNG + spacing.csv, NIfTI (pixel size in the header or spacing.csv) and DICOM + SEG (pixel
@@ -279,7 +279,7 @@ FRAME_NAMES = st.lists(
 ).map(lambda parts: [stem + suffix for stem, suffix in parts])
 
 
-@settings(max_examples=200)
+@settings(max_examples=300)
 @given(names=FRAME_NAMES, fraction=st.sampled_from([0.0, 0.1, 0.2, 0.5, 0.9]), seed=st.integers(0, 2**32 - 1),
        order=st.randoms(use_true_random=False))
 def test_the_held_out_split_is_by_source_disjoint_and_the_same_for_a_seed(names, fraction, seed, order) -> None:
@@ -305,7 +305,7 @@ BAD = ("sizes", "label value", "truncated image", "truncated mask", "not an imag
 
 @PROPERTIES
 @given(bad=st.sampled_from(BAD), n=st.integers(1, 4), which=st.integers(0, 3), fmt=st.sampled_from(["png", "nifti"]),
-       value=st.integers(4, 65535), cut=st.floats(0.0, 1.0), delta=st.tuples(st.integers(-3, 3), st.integers(-3, 3)))
+       value=st.integers(4, 65535), cut=st.floats(0.0, 1.0), delta=st.tuples(st.integers(0, 3), st.integers(0, 3)))
 def test_a_bad_pair_is_one_line_naming_its_file_and_the_reason(bad, n, which, fmt, value, cut, delta) -> None:
     """docs/model.md: "Refused as well, naming the file": mismatched sizes, mask values other than
     0-3 (the values found are said), a file that cannot be decoded, two files of one name; an
@@ -321,7 +321,7 @@ def test_a_bad_pair_is_one_line_naming_its_file_and_the_reason(bad, n, which, fm
         if bad == "empty":
             culprit, reason = root / "images", "no annotated PNG or NIfTI images found"
         elif bad == "sizes":
-            if delta == (0, 0):
+            if delta == (0, 0):  # (larger, not smaller: a NIfTI frame under 32 px is refused as another axis order)
                 delta = (1, 0)
             labels = np.zeros((32 + delta[0], 40 + delta[1]), np.uint8)
             labels[5:25, 5:30] = OVARY
@@ -335,7 +335,9 @@ def test_a_bad_pair_is_one_line_naming_its_file_and_the_reason(bad, n, which, fm
         elif bad.startswith("truncated"):
             culprit = image if bad == "truncated image" else mask
             data = culprit.read_bytes()
-            culprit.write_bytes(data[: int(cut * (len(data) - 13))])  # (a PNG without its 12-byte end is whole)
+            # (a PNG cut in its last 20 bytes, the end chunk, a CRC and the zlib checksum, still holds
+            # every pixel and reads whole: a NIfTI's gzip cut so is refused, but a cut that deep is no damage)
+            culprit.write_bytes(data[: int(cut * (len(data) - 21))])
             reason = "cannot read"
         elif bad == "not an image":
             culprit = image if which % 2 else mask
@@ -353,7 +355,7 @@ def test_a_bad_pair_is_one_line_naming_its_file_and_the_reason(bad, n, which, fm
     assert re.search(reason, error.reason), error.reason
 
 
-@settings(max_examples=8)  # (DICOM writing and ingestion: slow; ingestion reads regions of 64 px up)
+@settings(max_examples=15)  # (DICOM writing and ingestion: slow; ingestion reads regions of 64 px up)
 @given(frame=frames(min_side=64, max_side=110).filter(lambda f: FOLLICLE in f["labels"]))
 def test_export_pairs_writes_the_region_crop_a_run_read_and_its_map_as_a_pair(frame) -> None:
     """docs/model.md "Starting from the pipeline's own maps": images/<sop>_<frame>.png (the grey frame
