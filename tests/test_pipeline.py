@@ -67,7 +67,8 @@ def _first_files(study: Path, folder: Path, n: int) -> Path:
 
 
 def _same_tables(a: Path, b: Path) -> None:
-    for name in TABLES:
+    """Every results table of two runs alike, the review's candidates and reasons included."""
+    for name in (*TABLES, "candidates", "review_reasons"):
         left, right = (pd.read_csv(p / f"{name}.csv", dtype=str, keep_default_na=False) for p in (a, b))
         pd.testing.assert_frame_equal(left, right, obj=name)
 
