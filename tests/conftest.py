@@ -1,6 +1,9 @@
 """Test-wide settings."""
 
 import os
+from pathlib import Path
+
+import pytest
 
 # Typer draws a bad option's message in a box as wide as the terminal (80 columns under pytest),
 # breaking it over lines: a message naming a long temporary path no longer held the words a test
@@ -14,3 +17,14 @@ from hypothesis import HealthCheck, settings  # noqa: E402 - after the environme
 settings.register_profile("follicle_seg", deadline=None, derandomize=True, database=None,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 settings.load_profile("follicle_seg")
+
+
+@pytest.fixture(scope="session")
+def study(tmp_path_factory) -> Path:
+    """A small generated study (2 patients, 2 visits, cines of 8 frames and stills), read only:
+    the whole-run tests of tests/test_pipeline.py and tests/test_run_invariance.py share it."""
+    from follicle_seg.synth.study import write_study
+
+    root = tmp_path_factory.mktemp("study")
+    write_study(root, patients=2, visits=2, seed=11, frames_per_sweep=8)
+    return root

@@ -27,20 +27,12 @@ from follicle_seg.cli import app
 from follicle_seg.errors import FollicleSegError
 from follicle_seg.filehash import file_sha256
 from follicle_seg.pipeline import RunOptions, run
-from follicle_seg.synth.study import write_study
 from script_module import load_script  # tests/ is on sys.path
 from test_build import hashed_here
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data_samples"
 
 TABLES = ("images", "follicles", "ovaries", "visits", "response")
-
-
-@pytest.fixture(scope="module")
-def study(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("study")
-    write_study(root, patients=2, visits=2, seed=11, frames_per_sweep=8)
-    return root
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +67,8 @@ def _first_files(study: Path, folder: Path, n: int) -> Path:
 
 
 def _same_tables(a: Path, b: Path) -> None:
-    for name in TABLES:
+    """Every results table of two runs alike, the review's candidates and reasons included."""
+    for name in (*TABLES, "candidates", "review_reasons"):
         left, right = (pd.read_csv(p / f"{name}.csv", dtype=str, keep_default_na=False) for p in (a, b))
         pd.testing.assert_frame_equal(left, right, obj=name)
 
