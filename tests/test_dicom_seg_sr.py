@@ -25,8 +25,15 @@ ROWS, COLS = 96, 128
 NAME, BIRTH = "Doe^Jane", "19800101"
 
 
-def _source(path: Path, n_frames: int = 1) -> Path:
-    frames = np.random.default_rng(0).integers(0, 255, (n_frames, ROWS, COLS)).astype(np.uint8)
+def _source(path: Path, n_frames: int = 1, *, shape: tuple[int, int] = (ROWS, COLS), photometric: str = "MONOCHROME2",
+            laterality: str | None = "L", regions: list[dict] | None = None, **header) -> Path:  # fmt: skip
+    """A source image of ``n_frames`` random frames of ``shape`` (RGB ones for a colour
+    ``photometric``), its ultrasound ``regions`` (default: one of 0.1 mm pixels), ``header``
+    what else :func:`write_us_dicom` takes (``sop_instance_uid``, ``instance_number``)."""
+    colour = () if photometric.startswith("MONOCHROME") else (3,)
+    frames = np.random.default_rng(0).integers(0, 255, (n_frames, *shape, *colour)).astype(np.uint8)
+    if regions is None:
+        regions = [dict(min_col=4, min_row=4, max_col=shape[1] - 5, max_row=shape[0] - 5, delta_x_mm=0.1, delta_y_mm=0.1)]
     write_us_dicom(
         path,
         frames,
@@ -34,9 +41,11 @@ def _source(path: Path, n_frames: int = 1) -> Path:
         study_uid="1.2.826.0.1.3680043.8.498.1",
         study_date="2026-01-02",
         series_uid="1.2.826.0.1.3680043.8.498.2",
-        laterality="L",
+        laterality=laterality,
         patient_name=NAME,
-        regions=[dict(min_col=4, min_row=4, max_col=123, max_row=91, delta_x_mm=0.1, delta_y_mm=0.1)],
+        regions=regions,
+        photometric=photometric,
+        **header,
     )
     ds = pydicom.dcmread(path)
     ds.PatientBirthDate = BIRTH
