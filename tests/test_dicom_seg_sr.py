@@ -770,6 +770,11 @@ def test_the_sr_of_a_file_of_a_sweep_stored_one_file_per_frame_says_its_place_an
     assert _measurements(groups["ovary L"])["Number of follicle sections in this file of a sweep"] == (2.0, "{follicles}")
     assert "Number of follicles" not in _measurements(groups["ovary L"])
     assert sr.SOPInstanceUID != pydicom.dcmread(plain).SOPInstanceUID  # another content, another UID
+    # every code a Code Value (16 characters at most): ``follicle-sections`` was a Long Code Value,
+    # which highdicom 0.28 (``referenced_segment``) and readers of Code Value alone did not read
+    items = (item for element in _walk(pydicom.dcmread(path)) if element.VR == "SQ" for item in element.value)
+    codes_written = [item for item in items if "CodeMeaning" in item]
+    assert codes_written and all(len(c.get("CodeValue", "")) in range(1, 17) for c in codes_written), codes_written
     # the follicle is the same finding in either: its tracking UID does not change with the words
     uids = {g.tracking_identifier: g.tracking_uid for g in hd.sr.srread(plain).content.get_planar_roi_measurement_groups()}
     assert groups["follicle 1, file 3 of 6 of a sweep"].tracking_uid == uids["follicle 1"]

@@ -346,9 +346,7 @@ def test_the_sr_says_each_follicle_and_the_ovary_as_the_result_measured_them(dra
             assert tid == "1501"
         elif drawn.n_frames == 1:  # the still's SEG, its ovary segment
             assert tid == "1411"
-            # read from the dataset: highdicom 0.28's ``referenced_segment`` reads each item's
-            # CodeValue, and a sweep file's count concept (``follicle-sections``, 17 characters,
-            # over SH's 16) is a LongCodeValue (valid since PS3.3 2015: an AttributeError there)
+            assert ovary.referenced_segment is not None  # (highdicom reads every item's CodeValue)
             cited = [(str(r.ReferencedSOPInstanceUID), r.ReferencedSegmentNumber) for i in ovary[0].ContentSequence
                      if i.ValueType == "IMAGE" for r in i.ReferencedSOPSequence if "ReferencedSegmentNumber" in r]  # fmt: skip
             assert cited == [(uid, 1) for uid in seg_uids]

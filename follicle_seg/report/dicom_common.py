@@ -43,8 +43,10 @@ ANATOMICAL_STRUCTURE = codes.SCT.AnatomicalStructure  # 91723000
 PRIVATE_SCHEME = "99FSEG"
 FOLLICLE_COUNT = hd.sr.CodedConcept("follicle-count", PRIVATE_SCHEME, "Number of follicles")
 #: The count of a file that is a frame of a sweep stored one file per frame: a follicle seen on
-#: several of its files is in the count of each, so these counts are not to be added.
-FOLLICLE_SECTIONS = hd.sr.CodedConcept("follicle-sections", PRIVATE_SCHEME,
+#: several of its files is in the count of each, so these counts are not to be added. (Its code
+#: value fits the 16 characters of a Code Value: ``follicle-sections`` was written as a Long Code
+#: Value, which highdicom 0.28 and readers of Code Value alone do not read.)
+FOLLICLE_SECTIONS = hd.sr.CodedConcept("section-count", PRIVATE_SCHEME,
                                        "Number of follicle sections in this file of a sweep")  # fmt: skip
 #: Of an image without mm per pixel (no ultrasound region, PixelSpacing or ImagerPixelSpacing
 #: ingestion could use): the qualitative evaluation that says why its groups hold no size.
