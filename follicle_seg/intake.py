@@ -174,7 +174,7 @@ def header_pass(
             sop = item.record.sop_instance_uid
             first = owner.setdefault(sop, item.path)
             if first != item.path:
-                reason = f"{DUPLICATE} {sop}: already analysed from {first}{_unlike(item, by_path[first], decoders)}"
+                reason = duplicate_reason(sop, item.path, item.sha256, first, by_path[first].sha256, decoders)
                 item = replace(item, result=ImageResult(item.record, item.path, "rejected", reason), record=None,
                                duplicate_of=first)  # fmt: skip
             else:  # the owner of its SOP instance: an analysis of its contents elsewhere is kept
@@ -219,20 +219,27 @@ def withdrawn_uids(items: Sequence[Input]) -> set[str]:
     return set(withdrawn_images(i.result for i in items if i.result is not None))
 
 
-def _unlike(item: Input, first: Input, decoders: WorkerPool | None) -> str:
-    """What a duplicate's reason adds when its file is not a copy of ``first``'s: "same pixel
+def duplicate_reason(sop: str, path: str, sha256: str, first: str, first_sha256: str,
+                     decoders: WorkerPool | None = None) -> str:
+    """The reason of the row of ``path``, whose SOP instance ``sop`` is analysed from ``first``
+    (the files' hashes tell a byte copy); ``inspect`` says it too."""
+    return f"{DUPLICATE} {sop}: already analysed from {first}{_unlike(path, sha256, first, first_sha256, decoders)}"
+
+
+def _unlike(path: str, sha256: str, first: str, first_sha256: str, decoders: WorkerPool | None) -> str:
+    """What a duplicate's reason adds when its file is not a copy of ``first``: "same pixel
     data" when only their headers differ, "the same image, encoded otherwise" when their decoded
     frames agree (an archive that re-encoded it losslessly or nearly:
     :func:`~follicle_seg.io.dicom.same_image`), else "a different image" (a scanner or archive
     that gave two images one UID: this one is not analysed, its ovary-visit is flagged). Files
     that cannot be compared (a frame that does not decode, a decoder out of time) are taken for
     different images: an image lost in silence costs more than a look."""
-    if item.sha256 == first.sha256:
+    if sha256 == first_sha256:
         return ""
     try:
-        if _call(decoders, pixel_data_sha256, item.path) == _call(decoders, pixel_data_sha256, first.path):
+        if _call(decoders, pixel_data_sha256, path) == _call(decoders, pixel_data_sha256, first):
             return " (same pixel data, other header values)"
-        if _call(decoders, same_image, item.path, first.path):
+        if _call(decoders, same_image, path, first):
             return " (the same image, encoded otherwise)"
         why = "its pixel data differ"
     except Exception:  # noqa: BLE001 - a batch never dies on one file; not compared: taken as different

@@ -320,3 +320,28 @@ def test_a_patient_id_holding_escape_codes_is_printed_escaped(tmp_path: Path, wi
     out = io.StringIO()
     print_table(inspect_paths([tmp_path / "a.dcm"]), console=Console(file=out, width=width))
     assert "\x1b" not in out.getvalue() and "P\\x1b[2J\\x1b[31mX / 2024-01-01" in out.getvalue()
+
+
+def test_inspect_says_which_paths_of_one_sop_instance_a_run_leaves_as_duplicates(tmp_path: Path) -> None:
+    """inspect said ok of every path of one SOP instance (a copy of a file beside it, a copy with
+    another header), and counted its frames once for each, where a run analyses the first alone
+    and rejects the others as duplicates naming it."""
+    import shutil
+
+    import pydicom
+
+    samples = Path(__file__).resolve().parents[1] / "data_samples"
+    shutil.copy(samples / "mono_left.dcm", tmp_path / "a.dcm")
+    shutil.copy(samples / "mono_left.dcm", tmp_path / "b copy.dcm")
+    ds = pydicom.dcmread(samples / "mono_left.dcm")
+    ds.PatientName = "Other^Name"
+    ds.save_as(tmp_path / "c other header.dcm")
+    rows = inspect_paths([tmp_path])
+    uid, first = rows[0]["sop_instance_uid"], str(tmp_path / "a.dcm")
+    assert [(Path(r["path"]).name, r["status"], r["reason"]) for r in rows] == [
+        ("a.dcm", "ok", ""),
+        ("b copy.dcm", "rejected", f"duplicate SOP instance {uid}: already analysed from {first}"),
+        ("c other header.dcm", "rejected",
+         f"duplicate SOP instance {uid}: already analysed from {first} (same pixel data, other header values)"),
+    ]
+    assert summary_lines(rows)[:2] == ["3 file(s): 1 ok, 2 rejected", "ok: 1 patient(s), 1 visit(s), 1 frame(s)"]

@@ -4,7 +4,8 @@ One dict per discovered file holding the ``images.csv`` columns of the SPEC (``f
 is ``None`` here: nothing is segmented) plus what a person checking the input needs: modality,
 SOP class, photometric, transfer syntax, calibration source, region and its source. A file is
 ``ok`` when its header passes every check and its first frame decodes; one a run would not read
-(a name that is not valid UTF-8, a pipe or device) is rejected with the run's reason.
+(a name that is not valid UTF-8, a pipe or device) is rejected with the run's reason, and so is
+each path of a SOP instance but the first (a duplicate).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from rich.table import Table
 from rich.text import Text
 
 from follicle_seg.errors import RejectedInput, printable
+from follicle_seg.filehash import file_sha256
+from follicle_seg.intake import duplicate_reason
 from follicle_seg.io.dicom import iter_frames, read_record, sop_class_name, transfer_syntax_name
 from follicle_seg.io.discover import discover, not_read, shown
 from follicle_seg.io.rejection import RejectionNote
@@ -75,8 +78,25 @@ def inspect_paths(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
     rows = [row if record is None else {**row, "study_date": on_study_day(record, days).study_date}
             for row, record in read]  # fmt: skip
     listed = _listed_by_notes(rows)
-    return [{**row, "status": "rejected", "reason": listed[row["sop_instance_uid"]]}
+    rows = [{**row, "status": "rejected", "reason": listed[row["sop_instance_uid"]]}
             if row["status"] != "failed" and row["sop_instance_uid"] in listed else row for row in rows]  # fmt: skip
+    return _duplicates(rows)
+
+
+def _duplicates(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows``, each SOP instance read ok under several paths left to the first of them, as a run
+    analyses it (:func:`~follicle_seg.intake.header_pass`: one whose frames cannot be decoded
+    leaves it to the next, ``pipeline._stand_ins``); the others rejected with the run's reason."""
+    first: dict[str, str] = {}
+    said = []
+    for row in rows:
+        sop = row["sop_instance_uid"]
+        if row["status"] == "ok" and first.setdefault(sop, row["path"]) != row["path"]:
+            owner = first[sop]
+            reason = duplicate_reason(sop, row["path"], file_sha256(row["path"]), owner, file_sha256(owner))
+            row = {**row, "status": "rejected", "reason": reason}
+        said.append(row)
+    return said
 
 
 def _listed_by_notes(rows: list[dict[str, Any]]) -> dict[str, str]:
