@@ -1285,3 +1285,20 @@ def test_a_damaged_note_of_the_srs_written_is_noted_anew_from_dicom_before_no_re
         assert [str(s.SOPInstanceUID) for s in written_srs(store, uid) or ()] == [network, reviewed]
     finally:
         store.close()
+
+
+def test_the_sr_of_a_file_of_a_sweep_has_another_uid_than_the_one_written_with_follicle_sections(
+    still: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """The sweep file's count concept became ``section-count`` (was ``follicle-sections``) with the
+    package version unchanged: the same figures under the same SOP Instance UID were another
+    object, which a PACS holding the earlier SR keeps in its place (a UID names one content)."""
+    from follicle_seg.report import dicom_sr
+
+    result = _result(still)
+    now = write_sr(still, result, seg_path=None, outlines=_outlines(), out_path=tmp_path / "now.dcm", in_sweep=(2, 6))
+    monkeypatch.setattr(dicom_sr, "FOLLICLE_SECTIONS", hd.sr.CodedConcept(
+        "follicle-sections", "99FSEG", "Number of follicle sections in this file of a sweep"))
+    before = write_sr(still, result, seg_path=None, outlines=_outlines(), out_path=tmp_path / "before.dcm",
+                      in_sweep=(2, 6))
+    assert pydicom.dcmread(before).SOPInstanceUID != pydicom.dcmread(now).SOPInstanceUID

@@ -207,7 +207,9 @@ def build_sr(
         imaging_measurements=groups,
     )
     evidence = [source] + ([seg] if seg is not None else [])
-    items = _digest_items(result, measured, ovary_measured, outlines, seg) + ([in_sweep] if in_sweep else [])  # (a still's UID as it was)
+    # (a still's UID as it was; a sweep file's count concept too: it was ``follicle-sections``)
+    items = _digest_items(result, measured, ovary_measured, outlines, seg) + (
+        [(in_sweep, FOLLICLE_SECTIONS.value)] if in_sweep else [])
     items += [(laterality, tuple(verified_by))] if verified_by else []  # (a side given in review changes no figure)
     patient = patient_key(source, pseudonymised)
     series = derived_series_uid("SR", source, patient)
