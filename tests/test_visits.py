@@ -810,3 +810,16 @@ def test_a_tube_and_an_unsure_candidate_are_each_named_under_their_own_reason():
     said = build_tables([r])["review_reasons"].set_index("flag")["reason"]
     assert said[FLAG_LOW_CONFIDENCE].endswith("(2?)")
     assert said[FLAG_TUBE].startswith("a section stays near its full size over more of the sweep than the beam") and said[FLAG_TUBE].endswith("(3?)")
+
+
+def test_a_resumed_file_rejected_in_analysis_is_dated_as_a_run_afresh_dates_it() -> None:
+    """A of Jan 5 (StudyDate) and B of Jan 6 (ContentDate): B, rejected while its frames were
+    read, was stored placed on Jan 5. A removed, B resumed: its images.csv row kept Jan 5 (ok rows
+    went back to the date read), where a run afresh gives Jan 6."""
+    from follicle_seg.studyday import on_study_day, study_days
+
+    a = record("1.2.1", patient="P1", day="2026-01-05", study="st", date_tag="StudyDate")
+    b = record("1.2.2", patient="P1", day="2026-01-06", study="st", date_tag="ContentDate")
+    stored = ImageResult(on_study_day(b, study_days([a, b])), b.path, "rejected", "pixel data truncated")
+    assert stored.record.study_date == "2026-01-05"
+    assert build_tables([stored])["images"].study_date.tolist() == ["2026-01-06"]
