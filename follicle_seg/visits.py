@@ -554,13 +554,12 @@ def counted_image(images: Sequence[ImageResult]) -> ImageResult:
 def _dated(results: Sequence[ImageResult]) -> list[ImageResult]:
     """``results``, the files of one study placed on one day (:func:`~follicle_seg.studyday.study_days`), so that every
     table and the report hold one visit for them. The day is decided from every file with a header
-    record, failed and rejected ones too, as the run decided it before drawing the overlays. A
-    record the run placed (``own_date``: one rejected while its frames were read, too) is placed
-    again: its study may have no day now."""
+    record, failed and rejected ones too, as the run decided it before drawing the overlays, and
+    each of them is placed on it: a rejected file's row and the ovary-visit that lost it say the
+    study's day (a duplicate dated after midnight was a visit of its own), and a record the run
+    placed goes back to its own date when its study has no day now."""
     days = study_days(r.record for r in results if r.record is not None)
-    return [replace(r, record=on_study_day(r.record, days))
-            if r.record is not None and (r.status == "ok" or r.record.own_date is not None) else r
-            for r in results]  # fmt: skip
+    return [replace(r, record=on_study_day(r.record, days)) if r.record is not None else r for r in results]
 
 
 def _named(uids: Sequence[str]) -> str:

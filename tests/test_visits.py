@@ -823,3 +823,20 @@ def test_a_resumed_file_rejected_in_analysis_is_dated_as_a_run_afresh_dates_it()
     stored = ImageResult(on_study_day(b, study_days([a, b])), b.path, "rejected", "pixel data truncated")
     assert stored.record.study_date == "2026-01-05"
     assert build_tables([stored])["images"].study_date.tolist() == ["2026-01-06"]
+
+
+def test_a_duplicate_of_another_image_dated_after_midnight_is_a_rejected_file_of_its_studys_visit() -> None:
+    """A (left, StudyDate Jan 5) analysed; B, the right ovary's image under A's SOP instance UID
+    (another image: not analysed), dated by its ContentDate after midnight. B's row kept Jan 6, a
+    visit of its own in images.csv, and Jan 5's left ovary-visit did not say its other side's
+    image was rejected: every file of a study is placed on its day, the rejected ones too."""
+    from follicle_seg.types import DIFFERENT_IMAGE, DUPLICATE
+
+    a = result("1.2.1", [6.0], study="st", date_tag="StudyDate")
+    b = replace(record("1.2.1", side="R", day="2026-01-06", study="st", date_tag="ContentDate"), path="/in/b.dcm")
+    dup = ImageResult(b, b.path, "rejected", f"{DUPLICATE} 1.2.1: already analysed from {a.path} ({DIFFERENT_IMAGE})")
+    tables = build_tables([a, dup])
+    assert tables["images"].study_date.tolist() == ["2026-01-05", "2026-01-05"]
+    assert tables["ovaries"].study_date.tolist() == ["2026-01-05"]
+    (said,) = tables["review_reasons"].query("study_date == '2026-01-05'").itertuples()
+    assert said.flag == FLAG_OTHER_SIDE_MISSING and "other ovary's image at this visit rejected" in said.reason
