@@ -28,3 +28,16 @@ def study(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("study")
     write_study(root, patients=2, visits=2, seed=11, frames_per_sweep=8)
     return root
+
+
+@pytest.fixture(scope="session")
+def samples_run(tmp_path_factory) -> Path:
+    """A run of data_samples/ with its masks and DICOM SEG/SR, no overlays or report, read only
+    (copy it to write in it): tests/test_dicom_pairs.py and tests/test_export_pairs_script.py
+    share it."""
+    from follicle_seg.pipeline import RunOptions, run
+
+    out = tmp_path_factory.mktemp("samples") / "run"
+    samples = Path(__file__).resolve().parents[1] / "data_samples"
+    run([samples], RunOptions(out=out, overlays=False, report=False, save_masks=True))
+    return out

@@ -24,7 +24,6 @@ from follicle_seg.model.cli import evaluate_command, train_command
 from follicle_seg.model.data import read_pairs
 from follicle_seg.model.dicom_pairs import read_dicom_seg_pairs
 from follicle_seg.model.loss import OUTLINE
-from follicle_seg.pipeline import RunOptions, run
 from follicle_seg.report.dicom_seg import write_seg
 
 ROWS, COLS = 120, 160
@@ -271,9 +270,8 @@ def test_a_cine_frame_outlined_with_follicles_but_no_ovary_is_refused_naming_it(
         read_dicom_seg_pairs(tmp_path)
 
 
-def test_a_runs_own_seg_with_its_sources_is_fine_tuning_data_matching_its_masks(tmp_path: Path) -> None:
-    out = tmp_path / "run"
-    run([SAMPLES], RunOptions(out=out, overlays=False, report=False, save_masks=True))
+def test_a_runs_own_seg_with_its_sources_is_fine_tuning_data_matching_its_masks(samples_run: Path, tmp_path: Path) -> None:
+    out = samples_run  # data_samples/ run with --save-masks and DICOM SEG/SR (tests/conftest.py)
     data = tmp_path / "corrected"
     data.mkdir()
     for path in SAMPLES.glob("*.dcm"):  # what a PACS export would hold: images, rejected ones too

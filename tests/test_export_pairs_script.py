@@ -7,26 +7,17 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import pytest
 
 from follicle_seg.io import iter_frames, read_record
 from follicle_seg.model.data import read_image_pairs
-from follicle_seg.pipeline import RunOptions, run
 from script_module import load_script
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data_samples"
 
 
-@pytest.fixture(scope="module")
-def ran(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("run") / "out"
-    run([SAMPLES], RunOptions(out=out, overlays=False, report=False, dicom=False, save_masks=True))
-    return out
-
-
-def test_pairs_are_the_region_crops_of_the_frames_and_the_runs_maps(ran: Path, tmp_path: Path, capsys) -> None:
+def test_pairs_are_the_region_crops_of_the_frames_and_the_runs_maps(samples_run: Path, tmp_path: Path, capsys) -> None:
     script = load_script("export_pairs")
-    assert script.main([str(ran), str(SAMPLES), "--out", str(tmp_path / "pairs"), "--step", "5"]) == 0
+    assert script.main([str(samples_run), str(SAMPLES), "--out", str(tmp_path / "pairs"), "--step", "5"]) == 0
     pairs = {name: rest for name, *rest in read_image_pairs(tmp_path / "pairs")}
     records = {r.sop_instance_uid: r for r in (read_record(p) for p in SAMPLES.glob("*.dcm")
                                                if not p.name.startswith("bad_"))}  # fmt: skip
@@ -37,7 +28,7 @@ def test_pairs_are_the_region_crops_of_the_frames_and_the_runs_maps(ran: Path, t
         sop, frame = name.rsplit("_", 1)
         record = records[sop]
         c0, r0, c1, r1 = record.region
-        run_map = cv2.imread(str(ran / "masks" / f"{name}.png"), cv2.IMREAD_UNCHANGED)
+        run_map = cv2.imread(str(samples_run / "masks" / f"{name}.png"), cv2.IMREAD_UNCHANGED)
         np.testing.assert_array_equal(labels, run_map[r0 : r1 + 1, c0 : c1 + 1])
         np.testing.assert_array_equal(pixels, next(iter_frames(record, start=int(frame), stop=int(frame) + 1)).pixels)
         assert (row_mm, col_mm) == (record.calibration.spacing_row_mm, record.calibration.spacing_col_mm)
@@ -45,17 +36,17 @@ def test_pairs_are_the_region_crops_of_the_frames_and_the_runs_maps(ran: Path, t
     assert "written" in capsys.readouterr().out
 
 
-def test_a_map_without_its_source_is_named_and_left_out(ran: Path, tmp_path: Path, capsys) -> None:
+def test_a_map_without_its_source_is_named_and_left_out(samples_run: Path, tmp_path: Path, capsys) -> None:
     script = load_script("export_pairs")
     some = tmp_path / "some"
     some.mkdir()
     shutil.copy(SAMPLES / "mono_left.dcm", some)
-    assert script.main([str(ran), str(some), "--out", str(tmp_path / "pairs")]) == 0
+    assert script.main([str(samples_run), str(some), "--out", str(tmp_path / "pairs")]) == 0
     pairs = read_image_pairs(tmp_path / "pairs")
     assert [p[0] for p in pairs] == [f"{read_record(some / 'mono_left.dcm').sop_instance_uid}_0"]
     said = capsys.readouterr().out
     assert said.count("is not among the files given; left out") == 6  # the other ok files' maps
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert script.main([str(ran), str(empty), "--out", str(tmp_path / "none")]) == 1
+    assert script.main([str(samples_run), str(empty), "--out", str(tmp_path / "none")]) == 1
     assert script.main([str(tmp_path), str(some), "--out", str(tmp_path / "x")]) == 1  # no masks/: not a run

@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
-from follicle_seg.synth.training import LAYERED, PATCHWORK, STYLES, training_frame
+from follicle_seg.synth.training import LAYERED, PATCHWORK, STYLES, TrainingFrame, training_frame
 from follicle_seg.types import FOLLICLE, OVARY
+
+
+@functools.cache
+def _frame(seed: int, **options) -> TrainingFrame:
+    """``training_frame(seed, **options)`` rendered once for the whole file (the same seed and
+    options give the same bytes: test_same_seed_same_bytes_and_different_seed_differs renders
+    afresh to check it); its arrays read-only, so no test sees another's changes."""
+    frame = training_frame(seed, **options)
+    for array in (frame.pixels, frame.labels, frame.fan):
+        array.flags.writeable = False
+    return frame
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _frames_let_go():
+    """The rendered frames (about 200 MB) freed once this file's tests are done."""
+    yield
+    _frame.cache_clear()
 
 
 def test_same_seed_same_bytes_and_different_seed_differs() -> None:
@@ -28,7 +48,7 @@ def test_at_least_six_named_styles() -> None:
 def test_every_style_renders_plausible_grey(style: str) -> None:
     meds, fol = [], []
     for seed in range(3):
-        f = training_frame(seed, style=style)
+        f = _frame(seed, style=style)
         assert f.pixels.dtype == np.uint8 and f.labels.dtype == np.uint8
         assert f.pixels.shape == f.labels.shape and f.pixels.ndim == 2
         assert set(np.unique(f.labels)) <= {0, OVARY, FOLLICLE}
@@ -49,7 +69,7 @@ def test_distribution_has_empty_frames_poi_ovaries_and_sizes_in_range() -> None:
     no_ovary = no_follicle = framed = 0
     fractions = []
     for seed in range(40):
-        f = training_frame(seed)
+        f = _frame(seed)
         fan_px = np.sum(f.fan)
         framed += int(not f.fan[:, 0].any() or f.fan.all(axis=0).any())  # black margin or zoom crop
         ov = np.sum(f.labels > 0)
@@ -63,7 +83,7 @@ def test_distribution_has_empty_frames_poi_ovaries_and_sizes_in_range() -> None:
 
 
 def test_shift_moves_outside_the_training_distribution() -> None:
-    inside = [training_frame(s) for s in range(8)]
+    inside = [_frame(s) for s in range(8)]
     shifted = [training_frame(s, shift=1.5) for s in range(8)]
     assert all(40 <= f.depth_mm <= 100 for f in inside)
     assert sum(f.depth_mm < 39 or f.depth_mm > 101 for f in shifted) >= 5
@@ -76,7 +96,7 @@ def test_follicles_look_as_large_as_their_labels(style: str) -> None:
     """The dark area around a >= 5 mm follicle matches its label (no systematic over/under-size)."""
     ratios = []
     for seed in range(12):
-        f = training_frame(seed, style=style)
+        f = _frame(seed, style=style)
         comp, n = ndi.label(f.labels == FOLLICLE)
         for k in range(1, n + 1):
             m = comp == k
@@ -138,7 +158,7 @@ def test_speckle_grain_scales_with_the_blur_and_the_pixel_size() -> None:
 
 
 def test_layered_share_sets_the_mix_and_leaves_the_other_frames_alone() -> None:
-    plain = [training_frame(s) for s in range(30)]
+    plain = [_frame(s) for s in range(30)]
     half = [training_frame(s, layered_share=0.5) for s in range(30)]
     assert not any(f.style == LAYERED for f in plain)  # the default: the shipped network's data
     assert 8 <= sum(f.style == LAYERED for f in half) <= 22
@@ -151,7 +171,7 @@ def test_layered_ovary_is_visible_by_its_follicles_and_level() -> None:
     just outside the ovary by more than a trace (an invisible ovary teaches nothing)."""
     follicle_vs_stroma, contrast = [], []
     for seed in range(16):
-        f = training_frame(seed, style=LAYERED)
+        f = _frame(seed, style=LAYERED)
         ovary, fol = f.labels == OVARY, f.labels == FOLLICLE
         if ovary.sum() < 400:
             continue
@@ -260,7 +280,7 @@ def test_poi_share_draws_small_flat_nearly_follicle_free_ovaries() -> None:
         follicles = ndi.label(f.labels == FOLLICLE)[1]
         return p.area / f.fan.sum(), p.axis_minor_length / p.axis_major_length, follicles
 
-    plain = [shape(training_frame(s, style=LAYERED)) for s in range(24)]
+    plain = [shape(_frame(s, style=LAYERED)) for s in range(24)]
     poi = [shape(training_frame(s, style=LAYERED, poi_share=1.0)) for s in range(24)]
     plain, poi = [x for x in plain if x], [x for x in poi if x]
     assert len(plain) >= 15 and len(poi) >= 15
@@ -268,7 +288,7 @@ def test_poi_share_draws_small_flat_nearly_follicle_free_ovaries() -> None:
     assert np.median([x[1] for x in poi]) < 0.6 and np.median([x[1] for x in poi]) < np.median([x[1] for x in plain])
     assert np.mean([x[2] == 0 for x in poi]) >= 0.4 and max(x[2] for x in poi) <= 3
     for s in range(6):
-        a, b = training_frame(s, style=LAYERED), training_frame(s, style=LAYERED, poi_share=0.0)
+        a, b = _frame(s, style=LAYERED), training_frame(s, style=LAYERED, poi_share=0.0)
         assert a.pixels.tobytes() == b.pixels.tobytes()
     with pytest.raises(ValueError, match="poi_share"):
         training_frame(0, poi_share=1.5)
