@@ -10,6 +10,7 @@ each path of a SOP instance but the first (a duplicate).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -88,12 +89,13 @@ def _duplicates(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     analyses it (:func:`~follicle_seg.intake.header_pass`: one whose frames cannot be decoded
     leaves it to the next, ``pipeline._stand_ins``); the others rejected with the run's reason."""
     first: dict[str, str] = {}
+    sha256 = functools.cache(file_sha256)  # (the first of many copies hashed once)
     said = []
     for row in rows:
         sop = row["sop_instance_uid"]
         if row["status"] == "ok" and first.setdefault(sop, row["path"]) != row["path"]:
             owner = first[sop]
-            reason = duplicate_reason(sop, row["path"], file_sha256(row["path"]), owner, file_sha256(owner))
+            reason = duplicate_reason(sop, row["path"], sha256(row["path"]), owner, sha256(owner))
             row = {**row, "status": "rejected", "reason": reason}
         said.append(row)
     return said
