@@ -50,23 +50,30 @@ def _as_written(df: pd.DataFrame) -> pd.DataFrame:
 
 
 @st.composite
-def odd_studies(draw):
-    """A study of tests/test_visits_properties.py's, with odd ids, groups, paths and reasons."""
+def odd_studies(draw, ids_from=TEXT, groups_from=TEXT):
+    """A study of tests/test_visits_properties.py's, with odd ids (of ``ids_from``), groups (of
+    ``groups_from``), paths and reasons."""
     study = draw(studies())
-    ids = dict(zip(STUDY_PATIENTS, draw(st.lists(TEXT, min_size=5, max_size=5, unique_by=str.strip))))
-    groups = {g: draw(TEXT) for g in ("low", "medium", "high")} | {"": ""}
-    reason, where = draw(TEXT), draw(TEXT)
-    results = []
-    for r in results_of(study):
-        path = f"{where}/{r.path}"
-        record = r.record and replace(r.record, patient_id=ids[r.record.patient_id], path=path)
-        identity = r.identity and replace(r.identity, patient_id=ids[r.identity.patient_id])
-        said = r.reason and f"{r.reason}: {reason}"
-        results.append(replace(r, record=record, identity=identity, path=path, reason=said))
+    ids = dict(zip(STUDY_PATIENTS, draw(st.lists(ids_from, min_size=5, max_size=5, unique_by=str.strip))))
+    groups = {g: draw(groups_from) for g in ("low", "medium", "high")} | {"": ""}
+    results = renamed(results_of(study), ids, draw(TEXT), draw(TEXT))
     cohort = cohort_of(study)
     if cohort is not None:
         cohort = cohort.assign(patient_id=cohort["patient_id"].map(ids), group=cohort["group"].map(groups))
     return results, cohort
+
+
+def renamed(results, ids: dict[str, str], where: str, reason: str) -> list:
+    """``results`` with each patient id as ``ids`` maps it, each path under ``where``, and
+    ``reason`` added to each reason."""
+    out = []
+    for r in results:
+        path = f"{where}/{r.path}"
+        record = r.record and replace(r.record, patient_id=ids[r.record.patient_id], path=path)
+        identity = r.identity and replace(r.identity, patient_id=ids[r.identity.patient_id])
+        said = r.reason and f"{r.reason}: {reason}"
+        out.append(replace(r, record=record, identity=identity, path=path, reason=said))
+    return out
 
 
 @PROPERTIES
