@@ -567,10 +567,11 @@ def _moved_in_days(items: list[Input], earlier: dict[str, ImageResult], days: di
     day are removed first (an overlay's name holds the day: the new one beside the old, the report
     showed both); should the analysis fail, its earlier result stands without overlays, which the
     next run makes (a file analysed again for outputs it lacks loses those it made of them then
-    too). Judged by the day their file names give (:func:`_named_day`), so that a run without
-    overlays leaves them to the next run that draws them."""
+    too). Judged by the day their file names give
+    (:func:`~follicle_seg.report.overlay_files.named_day`), so that a run without overlays leaves
+    them to the next run that draws them."""
     from follicle_seg.intake import reread
-    from follicle_seg.report.overlay_files import overlay_filename
+    from follicle_seg.report.overlay_files import named_day, overlay_filename
     from follicle_seg.report.thumbnails import scan_overlays
     from follicle_seg.studyday import on_study_day
 
@@ -586,8 +587,8 @@ def _moved_in_days(items: list[Input], earlier: dict[str, ImageResult], days: di
         if not (item.done or item.redone) or stored is None or stored.status != "ok" or stored.record is None:
             continue
         placed = on_study_day(stored.record, days)
-        day = _named_day(overlay_filename(placed, 0))
-        if any(_named_day(name) != day for name in names.get(placed.sop_instance_uid, [])):
+        day = named_day(overlay_filename(placed, 0))
+        if any(named_day(name) != day for name in names.get(placed.sop_instance_uid, [])):
             moved[item.path] = placed.sop_instance_uid
 
     def redrawn(item: Input) -> Input:  # (one analysed again for other outputs already: for these too)
@@ -611,16 +612,6 @@ def _sweep_places(items: list[Input], done: list[ImageResult]) -> dict[str, tupl
     from follicle_seg.series import sweep_places
 
     return sweep_places([*(i.record for i in items if i.record is not None), *(r.analysed_record() for r in done)])
-
-
-def _named_day(overlay: str) -> str:
-    """The day an overlay's file name gives (``YYYYMMDD`` or ``nodate``:
-    :func:`~follicle_seg.report.overlay_files.overlay_stem`; no part of it holds ``_``).
-
-    >>> _named_day("P-01_20260114_L_.3.45678-0967ce_f004.png")
-    '20260114'
-    """
-    return overlay.split("_")[-4]
 
 
 def _placing(kinds: tuple[str, ...], options: RunOptions, result: ImageResult) -> tuple[str, ...]:

@@ -82,6 +82,16 @@ def parse_name(name: str) -> tuple[str, int] | None:
     return (match["token"], int(match["frame"])) if match else None
 
 
+def named_day(overlay: str) -> str:
+    """The day an overlay's file name gives (``YYYYMMDD`` or ``nodate``: :func:`overlay_stem`; no
+    part of it holds ``_``).
+
+    >>> named_day("P-01_20260114_L_.3.45678-0967ce_f004.png")
+    '20260114'
+    """
+    return overlay.split("_")[-4]
+
+
 def overlay_filename(record: ImageRecord, frame_index: int) -> str:
     """Overlay file name of one frame: ``<overlay_stem>_f<frame, 3 digits>.png``."""
     stem = overlay_stem(
