@@ -520,6 +520,13 @@ def test_overlay_filename_is_sanitized_unique_and_nameless() -> None:
     assert name != overlay_files.overlay_filename(other, 7)
 
 
+@pytest.mark.parametrize(("patient_id", "start"), [(".P1", "P1_"), ("..", "x_"), ("./.x", "x_"), (". P", "P_")])
+def test_an_overlay_of_a_patient_id_beginning_with_a_dot_is_not_a_hidden_file(patient_id: str, start: str) -> None:
+    name = overlay_files.overlay_filename(_record(patient_id=patient_id, sop_instance_uid="1.2.3.11112222"), 0)
+    assert name.startswith(start)
+    assert overlay_files.parse_name(name) == (overlay_files.uid_token("1.2.3.11112222"), 0)
+
+
 def test_write_overlay_is_a_png_of_the_array_and_leaves_no_temporary(tmp_path) -> None:
     rgb = np.random.default_rng(0).integers(0, 255, (20, 30, 3)).astype(np.uint8)
     path = overlay_files.write_overlay(tmp_path / "o" / "a.png", rgb)

@@ -43,13 +43,16 @@ MAX_PATIENT_TOKEN = 64
 
 def patient_token(patient_id: str) -> str:
     """A patient id as file names write it (overlays, the report's patient pages): reduced to
-    ``[A-Za-z0-9.-]`` characters, ``unknown`` when empty; a long one cut to
-    :data:`MAX_PATIENT_TOKEN` characters, a hash of the whole id at its end.
+    ``[A-Za-z0-9.-]`` characters without leading dots or dashes (a name beginning with ``.`` is
+    hidden in file browsers, one with ``-`` taken for an option), ``unknown`` when empty; a long
+    one cut to :data:`MAX_PATIENT_TOKEN` characters, a hash of the whole id at its end.
 
     >>> patient_token("P 01/b"), patient_token(""), patient_token("P" * 100)[-10:], len(patient_token("P" * 100))
     ('P-01-b', 'unknown', 'PPP-48eb68', 64)
+    >>> patient_token(".P1"), patient_token("..")
+    ('P1', 'x')
     """
-    token = _safe(patient_id or "unknown")
+    token = _safe(patient_id or "unknown").lstrip(".-") or "x"
     if len(token) <= MAX_PATIENT_TOKEN:
         return token
     return f"{token[: MAX_PATIENT_TOKEN - 7]}-{hashlib.sha1(patient_id.encode()).hexdigest()[:6]}"

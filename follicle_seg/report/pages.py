@@ -79,15 +79,14 @@ def page_names(patients: list[str]) -> dict[str, str]:
     names = {}
     for p in patients:
         t = patient_token(p)
-        plain = t == p and not t.startswith(".") and t.split(".")[0].upper() not in _RESERVED  # CON.1 is CON
+        plain = t == p and t.split(".")[0].upper() not in _RESERVED  # CON.1 is CON
         names[p] = f"{t}.html" if plain else _hashed(p)
     alike = Counter(n.lower() for n in names.values())
     return {p: _hashed(p, 16 if "_" in n else 6) if alike[n.lower()] > 1 else n for p, n in names.items()}
 
 
 def _hashed(patient: str, digits: int = 6) -> str:
-    token = patient_token(patient).lstrip(".") or "x"
-    return f"{token}_{hashlib.sha1(patient.encode()).hexdigest()[:digits]}.html"
+    return f"{patient_token(patient)}_{hashlib.sha1(patient.encode()).hexdigest()[:digits]}.html"
 
 
 #: An empty PatientID, as the report writes it (a link without text could not be followed).
