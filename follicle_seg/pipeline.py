@@ -38,7 +38,7 @@ from follicle_seg.build import build_sha256
 from follicle_seg.engine import DICOM_NOT_WRITTEN, Engine, load_segmenter
 from follicle_seg.errors import FollicleSegError, ModelError, OutputError, os_reason, printable, said
 from follicle_seg.filehash import file_sha256
-from follicle_seg.intake import Anonymise, Input, header_pass, unchanged
+from follicle_seg.intake import Anonymise, Input, duplicate_reason, header_pass, unchanged
 from follicle_seg.interrupt import Terminated
 from follicle_seg.io import discover
 from follicle_seg.io.discover import as_inputs
@@ -332,9 +332,14 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
                                             for i in todo if i.record is not None))  # fmt: skip
         if todo:
             summary.device = _execute(todo, options, on_result, progress, decoders, timing)
-        if stand_ins := _stand_ins(decided, statuses, days):  # the next run would analyse them: this one does
+        aside = decided
+        while stand_ins := _stand_ins(aside, statuses, days):  # the next run would analyse them: this one does
             log.info("%d duplicate(s) analysed in place of a copy that could not be", len(stand_ins))
             summary.device = _execute(stand_ins, options, on_result, progress, decoders, timing) or summary.device
+            aside = _left_to(stand_ins, aside, decoders)
+            for item in aside:  # each names the copy analysed now (or tried: the next round's)
+                assert item.result is not None  # (a duplicate's row)
+                store.record(item.sha256, item.result)
         t = time.perf_counter()
         keys = {(i.path, i.sha256) for i in items}  # "" for a file that could not be read
         results = store.results(keys)
@@ -474,6 +479,24 @@ def _stand_ins(decided: list[Input], statuses: dict[str, str], days: dict[tuple[
             taken.add(record.sop_instance_uid)
             stand_ins.append(replace(item, record=on_study_day(record, days), result=None, duplicate_of=""))
     return stand_ins
+
+
+def _left_to(stand_ins: list[Input], aside: list[Input], decoders: WorkerPool | None) -> list[Input]:
+    """The duplicates among ``aside`` of the SOP instances ``stand_ins`` were analysed for, other
+    than those, each rejected as a duplicate of its SOP instance's stand-in (their reasons named
+    the copy that could not be analysed)."""
+    by_sop = {i.record.sop_instance_uid: i for i in stand_ins if i.record is not None}
+    left = []
+    for item in aside:
+        record = item.result.record if item.result is not None else None
+        if not item.duplicate_of or record is None or record.sop_instance_uid not in by_sop:
+            continue
+        stand_in = by_sop[record.sop_instance_uid]
+        if stand_in.path != item.path:
+            reason = duplicate_reason(record.sop_instance_uid, item.path, item.sha256, stand_in.path, stand_in.sha256,
+                                      decoders)  # fmt: skip
+            left.append(replace(item, result=replace(item.result, reason=reason), duplicate_of=stand_in.path))
+    return left
 
 
 def _placed_in_sweeps(items: list[Input], earlier: dict[str, ImageResult]) -> list[Input]:

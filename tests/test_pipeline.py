@@ -382,13 +382,24 @@ def test_the_overlays_of_a_sweeps_stills_are_drawn_again_when_a_file_of_it_comes
     assert placed == {uid: (k, 4) for k, uid in enumerate(uids) if k}
 
 
+def _undecodable(path: Path) -> pydicom.Dataset:
+    """The image of ``path`` whose pixel data cannot be decoded (RLE that is not its frame's)."""
+    from pydicom.encaps import encapsulate, generate_fragmented_frames
+    from pydicom.uid import RLELossless
+
+    broken = pydicom.dcmread(path)
+    broken.compress(RLELossless, generate_instance_uid=False)
+    stream = bytearray(next(generate_fragmented_frames(broken.PixelData))[0])
+    stream[200:-10] = b"\xff" * (len(stream) - 210)  # not the RLE of the frame: cannot be decoded
+    broken.PixelData = encapsulate([bytes(stream)])
+    return broken
+
+
 def test_a_sweeps_still_analysed_in_place_of_a_copy_that_cannot_be_decoded_is_drawn_in_its_place(study, tmp_path,
                                                                                                   monkeypatch):
     """The good copy of a still whose first copy could not be decoded is analysed in its place:
     its overlay said "still image", though it is file 2 of 3 of a sweep."""
     import follicle_seg.artefacts as artefacts
-    from pydicom.encaps import encapsulate, generate_fragmented_frames
-    from pydicom.uid import RLELossless
 
     split_cine = load_script("split_cine").split_cine
     cine = sorted((study / "dicom").rglob("*_sweep.dcm"))[0]
@@ -396,11 +407,7 @@ def test_a_sweeps_still_analysed_in_place_of_a_copy_that_cannot_be_decoded_is_dr
     for extra in files[0].parent.glob("*.dcm"):
         if extra not in files:
             extra.unlink()
-    broken = pydicom.dcmread(files[1])
-    broken.compress(RLELossless, generate_instance_uid=False)
-    stream = bytearray(next(generate_fragmented_frames(broken.PixelData))[0])
-    stream[200:-10] = b"\xff" * (len(stream) - 210)  # not the RLE of the frame: cannot be decoded
-    broken.PixelData = encapsulate([bytes(stream)])
+    broken = _undecodable(files[1])
     (tmp_path / "in" / "a").mkdir()
     broken.save_as(tmp_path / "in" / "a" / "copy.dcm")  # found first: the SOP instance's owner
     placed, real = {}, artefacts.write_overlays
@@ -414,6 +421,32 @@ def test_a_sweeps_still_analysed_in_place_of_a_copy_that_cannot_be_decoded_is_dr
     run([tmp_path / "in"], RunOptions(out=out, workers=1, dicom=False, report=False))
     assert "1 duplicate(s) analysed in place of a copy that could not be" in (out / "run.log").read_text()
     assert placed[broken.SOPInstanceUID] == (1, 3)
+
+
+def test_copies_that_cannot_be_decoded_leave_the_image_to_the_next_copy_and_the_rest_name_it(study, tmp_path):
+    """Four copies of one image, the first two undecodable: the third is analysed in one run and
+    the fourth names it (it named the first, which was not analysed; with two such copies the
+    image was left to a later run)."""
+    source = next(p for p in sorted((study / "dicom").rglob("*.dcm")) if "sweep" not in p.name)
+    broken = _undecodable(source)
+    for name in "abcd":
+        (tmp_path / "in" / name).mkdir(parents=True)
+        if name in "ab":
+            broken.save_as(tmp_path / "in" / name / "x.dcm")
+        else:
+            shutil.copy(source, tmp_path / "in" / name / "x.dcm")
+    out = tmp_path / "out"
+    run([tmp_path / "in"], RunOptions(out=out, workers=1, overlays=False, dicom=False, report=False))
+    images = pd.read_csv(out / "images.csv").set_index("path")
+    at = {name: str(tmp_path / "in" / name / "x.dcm") for name in "abcd"}
+    assert images.loc[at["a"], "status"] == images.loc[at["b"], "status"] == "rejected"
+    assert "cannot be decoded" in images.loc[at["b"], "reason"]
+    assert images.loc[at["c"], "status"] == "ok"
+    assert images.loc[at["d"], "status"] == "rejected"
+    assert images.loc[at["d"], "reason"].endswith(f"already analysed from {at['c']}")
+    again = tmp_path / "again"
+    run([tmp_path / "in"], RunOptions(out=again, workers=1, overlays=False, dicom=False, report=False))
+    assert pd.read_csv(again / "images.csv").equals(pd.read_csv(out / "images.csv"))
 
 
 def test_dask_local_cluster_gives_identical_tables(study, clean_run, tmp_path):
