@@ -109,6 +109,18 @@ def test_a_seg_without_preamble_is_read_and_an_unreadable_file_is_said(tmp_path:
     assert info.value.path == str(seg)
 
 
+def test_a_seg_whose_pixel_data_is_cut_short_is_one_line_naming_it(tmp_path: Path) -> None:
+    """A SEG copied off a share half-way (its header whole, its pixel data cut short) ended
+    `train --data` in a highdicom ValueError traceback ("cannot reshape array ...")."""
+    for k in range(2):
+        write_seg(_source(tmp_path / f"img{k}.dcm", k), _labels(5 * k), tmp_path / f"seg{k}.dcm")
+    seg = tmp_path / "seg1.dcm"
+    seg.write_bytes(seg.read_bytes()[:-200])
+    with pytest.raises(RejectedInput, match="cannot read the SEG's segments: ") as info:
+        read_dicom_seg_pairs(tmp_path)
+    assert info.value.path == str(seg)
+
+
 def test_each_outlined_pane_of_a_dual_display_is_a_pair_of_its_own(tmp_path: Path) -> None:
     left = dict(min_col=0, min_row=0, max_col=79, max_row=ROWS - 1, delta_x_mm=0.2, delta_y_mm=0.2)
     right = dict(left, min_col=80, max_col=COLS - 1, delta_x_mm=0.3, delta_y_mm=0.3)

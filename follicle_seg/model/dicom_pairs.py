@@ -161,7 +161,10 @@ def _seg_pairs(seg_path: Path, sources: dict[str, Path]) -> list[Pair]:
                                                    f"{f': {sorted(named)}' if named else ''}.")  # fmt: skip
             frames = sorted(named)
         for frame in frames:
-            masks = _segment_masks(seg, sop, ovary + follicle, frame)
+            try:
+                masks = _segment_masks(seg, sop, ovary + follicle, frame)
+            except Exception as exc:  # highdicom decodes the frames only now: pixel data cut short, ...
+                raise RejectedInput(str(seg_path), f"cannot read the SEG's segments: {brief(exc)}") from None
             if masks.shape[:2] != (record.rows, record.columns):
                 raise RejectedInput(str(seg_path), f"its frames are {masks.shape[:2]}, its source's "
                                                    f"{(record.rows, record.columns)}.")  # fmt: skip
