@@ -464,3 +464,62 @@ def test_the_bundle_records_the_versions_it_was_trained_with(tmp_path: Path, mon
     monkeypatch.setattr(importlib.metadata, "version", version)
     train(s[:2], s[2:], tmp_path / "c", config=replace(TINY, max_steps=1), log=lambda m: None)
     assert read_metadata(tmp_path / "c")["required_packages_version"]["pillow"] == "unknown"
+
+
+# -- the report's figures, recomputed outside the training code ------------------------------------
+
+
+def _held_out_dice_by_hand(weights: Path, pairs: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, float]:
+    """The held-out figures of train_report.json computed here: each frame at the network scale
+    through the bundle's network, argmax, then the ovary Dice per frame (averaged) and the follicle
+    Dice pooled over the frames' pixels, counted with plain numpy."""
+    from follicle_seg.model.bundle import load_network
+    from follicle_seg.model.preprocess import normalise_intensity
+
+    net = load_network(weights).eval()
+    ovary, overlap, total = [], 0, 0
+    for pixels, labels in pairs:
+        sample = make_sample(pixels, labels, 0.15, 0.15)
+        image = normalise_intensity(sample["image"][0], sample["fan"][0] > 0.5)
+        rows, cols = image.shape
+        padded = np.zeros((-(-rows // 16) * 16, -(-cols // 16) * 16), np.float32)
+        padded[:rows, :cols] = image
+        with torch.no_grad():
+            pred = net(torch.from_numpy(padded)[None, None])[0].argmax(0).numpy()[:rows, :cols]
+        truth = sample["label"][0]
+        p, t = pred > 0, truth > 0
+        ovary.append(2 * np.count_nonzero(p & t) / (np.count_nonzero(p) + np.count_nonzero(t)))
+        overlap += np.count_nonzero((pred == 2) & (truth == 2))
+        total += np.count_nonzero(pred == 2) + np.count_nonzero(truth == 2)
+    return {"ovary_dice": sum(ovary) / len(ovary), "follicle_dice": 2 * overlap / total}
+
+
+def test_the_before_and_after_figures_are_the_held_out_dice_of_the_two_bundles(tmp_path: Path,
+                                                                              start_bundle: Path) -> None:
+    """`train --init --val-data` end to end (two steps): the report's "before" is the held-out Dice
+    of the --init weights, its "after" that of the bundle written (the fine-tuned weights, or the
+    starting ones copied), each recomputed here; the bundle loads as `run` and `evaluate` load it."""
+    from follicle_seg.model.infer import Segmenter
+
+    data = png_dir(tmp_path / "site", ["a", "b", "c", "d"])
+    held = tmp_path / "site_test"
+    (held / "images").mkdir(parents=True)
+    (held / "masks").mkdir()
+    held_pairs = [toy_frame(10 + k, shape=(110 + 10 * k, 160)) for k in range(3)]
+    for k, (pixels, labels) in enumerate(held_pairs):
+        Image.fromarray(pixels).save(held / "images" / f"t{k}.png")
+        Image.fromarray(labels).save(held / "masks" / f"t{k}.png")
+    spacing = "name,spacing_row_mm,spacing_col_mm\n" + "".join(f"{n},0.15,0.15\n" for n in "abcd")
+    (data / "spacing.csv").write_text(spacing)
+    (held / "spacing.csv").write_text("name,spacing_row_mm,spacing_col_mm\n" + "".join(f"t{k},0.15,0.15\n" for k in range(3)))
+    out = tmp_path / "tuned"
+    result = cli(["--init", str(start_bundle / WEIGHTS), "--data", str(data), "--val-data", str(held),
+                  "--out", str(out), *FAST])
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "train_report.json").read_text())
+    assert (report["n_train"], report["n_val"]) == (4, 3)
+    before = _held_out_dice_by_hand(start_bundle / WEIGHTS, held_pairs)
+    after = _held_out_dice_by_hand(out / WEIGHTS, held_pairs)
+    assert report["before"] == pytest.approx(before, abs=1e-12)
+    assert report["after"] == pytest.approx(after, abs=1e-12)
+    assert Segmenter(out / WEIGHTS, device="cpu").predict([(held_pairs[0][0], 0.15, 0.15)])[0][0].shape[0] == 3
