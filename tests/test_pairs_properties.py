@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import tempfile
+from collections import Counter
 from pathlib import Path
 from unittest import mock
 
@@ -294,6 +295,13 @@ def test_the_held_out_split_is_by_source_disjoint_and_the_same_for_a_seed(names,
         assert held == []
     else:
         assert held and train, "nothing held out, or every source"
+        # "each that keeps the held-out frames within the share, then, if they fall short, the one
+        # source that brings them closest": past the share only by one source, taken because it
+        # ends nearer the share than the frames held without it (or because none was held)
+        target, n_held = max(1, round(len(names) * fraction)), len(held)
+        sizes = Counter(sources[i] for i in held).values()
+        assert n_held <= target or any(n_held - m <= target and (n_held == m or n_held - target < target - (n_held - m))
+                                       for m in sizes), (n_held, target, sorted(sizes))
     shuffled = names[:]
     order.shuffle(shuffled)
     _, held_again = split_holdout(len(names), fraction, seed, [source_of(name) for name in shuffled])
