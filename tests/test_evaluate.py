@@ -320,3 +320,46 @@ def test_evaluate_json_of_annotated_frames_does_not_describe_synthetic_ones(tmp_
     got = json.loads(report.read_text())
     assert got["settings"]["data"] == str(tmp_path / "d") and got["network"]["n_frames"] == 1
     assert all(got["settings"][key] is None for key in ("n", "seed_start", "shift", "style", "layered_share", "patchwork_share"))
+
+
+def test_evaluate_on_constructed_predictions_matches_a_hand_count() -> None:
+    """`evaluate` end to end (a stand-in segmenter handing back constructed label maps) against
+    pixel and follicle counts made here: a perfect prediction, an empty one, one extra follicle,
+    one missed; each alone and the four pooled."""
+    truth = frame([((80, 80), 10), ((120, 120), 10)], OVARY)
+    disc_px = int(disc((200, 200), (80, 80), 10).sum())
+    extra_px = int(disc((200, 200), (60, 140), 8).sum())
+    predictions = {
+        "perfect": truth,
+        "empty": np.zeros_like(truth),
+        "extra": frame([((80, 80), 10), ((120, 120), 10), ((60, 140), 8)], OVARY),
+        "missed": frame([((80, 80), 10)], OVARY),
+    }
+    ovary_px = 120 * 120
+    # name: (ovary overlap, ovary sizes, follicle overlap, follicle sizes, tp, fp, fn, count error)
+    by_hand = {
+        "perfect": (ovary_px, 2 * ovary_px, 2 * disc_px, 4 * disc_px, 2, 0, 0, 0),
+        "empty": (0, ovary_px, 0, 2 * disc_px, 0, 0, 2, -2),
+        "extra": (ovary_px, 2 * ovary_px, 2 * disc_px, 4 * disc_px + extra_px, 2, 1, 0, 1),
+        "missed": (ovary_px, 2 * ovary_px, disc_px, 3 * disc_px, 1, 0, 1, -1),
+    }
+
+    def check(names: list[str]) -> None:
+        got = evaluate(lambda items: [predictions[n] for n in names], [(truth, truth, SPACING, SPACING)] * len(names))
+        counts = np.sum([by_hand[n] for n in names], axis=0)
+        ov_in, ov_sum, f_in, f_sum, tp, fp, fn = counts[:7]
+        errors = [by_hand[n][7] for n in names]
+        assert got["n_frames"] == len(names)
+        assert got["ovary_dice"] == pytest.approx(2 * ov_in / ov_sum)
+        assert got["follicle_dice"] == pytest.approx(2 * f_in / f_sum)
+        det = got["detection"]
+        assert (det["tp"], det["fp"], det["fn"]) == (tp, fp, fn)
+        assert det["precision"] == (pytest.approx(tp / (tp + fp)) if tp + fp else None)
+        assert det["recall"] == pytest.approx(tp / (tp + fn))
+        assert got["count_exact"] == pytest.approx(np.mean([e == 0 for e in errors]))
+        assert got["count_mae"] == pytest.approx(np.mean(np.abs(errors)))
+        assert got["diameter"]["n"] == tp and (tp == 0 or got["diameter"]["bias_mm"] == pytest.approx(0.0))
+
+    for name in predictions:
+        check([name])
+    check(list(predictions))
