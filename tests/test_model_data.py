@@ -189,3 +189,35 @@ def test_an_animated_png_of_several_frames_is_refused_naming_it(tmp_path: Path) 
     frames[0].save(root / "images" / "f1.png", save_all=True, append_images=frames[1:])
     with pytest.raises(RejectedInput, match=r"images/f1\.png: an animated PNG of 5 frames: one frame per PNG file"):
         read_image_pairs(root)
+
+
+def test_sub_folders_and_files_of_other_kinds_are_named_not_passed_over_unsaid(tmp_path: Path) -> None:
+    """A site's images/p1/*.png (one folder per patient) and a .tif pair were left out in silence:
+    a folder of sub-folders only said "no annotated PNG or NIfTI images found"; hidden files
+    (macOS's ._NAME.png) stay unsaid."""
+    from typer.testing import CliRunner
+
+    from follicle_seg.cli import app
+    from follicle_seg.model.data import passed_over
+
+    root = _pair_dir(tmp_path / "d", n=3)
+    for folder in ("images", "masks"):
+        (root / folder / "p1").mkdir()
+        Image.fromarray(_toy(5)[folder == "masks"]).save(root / folder / "p1" / "g0.png")
+        Image.fromarray(_toy(6)[folder == "masks"]).save(root / folder / "f9.tif")
+        (root / folder / "._f0.png").write_bytes(b"\x00\x05\x16\x07")
+    assert passed_over(root).startswith("passed over images/f9.tif, images/p1/, masks/f9.tif, masks/p1/ (frames")
+    assert len(read_image_pairs(root)) == 3
+    (root / "spacing.csv").write_text("name,spacing_row_mm,spacing_col_mm\n" + "".join(f"f{k},0.2,0.2\n" for k in range(3)))
+    result = CliRunner().invoke(app, ["evaluate", "--data", str(root), "--device", "cpu", "--no-baseline"],
+                                env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    assert (f"warning: --data {root}: passed over images/f9.tif, images/p1/, masks/f9.tif, masks/p1/ (frames are "
+            "read from images/ and masks/ themselves, as PNG, JPEG or NIfTI files).") in result.output
+    for k in range(3):
+        for folder in ("images", "masks"):
+            (root / folder / f"f{k}.png").unlink()
+    (root / "spacing.csv").unlink()
+    with pytest.raises(RejectedInput, match=r"images: no annotated PNG or NIfTI images found; passed over "
+                                            r"images/f9\.tif, images/p1/, masks/f9\.tif, masks/p1/ \(frames are read"):
+        read_image_pairs(root)

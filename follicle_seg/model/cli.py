@@ -76,14 +76,18 @@ def repeat_to_share(own: list[Any], other: list[Any], share: float) -> list[Any]
 
 
 def _annotated_pairs(folder: Path, option: str = "--data") -> list[Any]:
-    """The annotated frames of ``folder`` (PNG or NIfTI pairs, or DICOM + SEG); bad input is one line."""
+    """The annotated frames of ``folder`` (PNG or NIfTI pairs, or DICOM + SEG); bad input is one line,
+    and files or sub-folders of ``images/`` and ``masks/`` that are not read are named in a warning."""
     from follicle_seg.errors import RejectedInput
-    from follicle_seg.model.data import read_pairs
+    from follicle_seg.model.data import passed_over, read_pairs
 
     try:
-        return read_pairs(folder)
+        pairs = read_pairs(folder)
     except RejectedInput as exc:
         raise typer.BadParameter(str(exc), param_hint=option) from None
+    if skipped := passed_over(folder):
+        _log(f"warning: {option} {folder}: {skipped}.")
+    return pairs
 
 
 def _pictures_of_their_own(folder: Path, pairs: list[Any]) -> bool:

@@ -221,6 +221,20 @@ def _is_image(path: Path) -> bool:
     return not path.name.startswith(".") and (path.suffix.lower() in (".png", *_LOSSY) or nifti.is_nifti(path))
 
 
+def passed_over(folder: Path) -> str:
+    """What ``images/`` and ``masks/`` of ``folder`` hold that :func:`read_image_pairs` does not
+    read, said in words (``""`` when nothing): sub-folders (``images/NAME/``) and files of other
+    kinds (``.tif``, ``.bmp``), the first five named; hidden files aside."""
+    folder = Path(folder)
+    skipped = [f"{sub}/{path.name}{'/' if path.is_dir() else ''}" for sub in ("images", "masks") if (folder / sub).is_dir()
+               for path in sorted((folder / sub).iterdir()) if not path.name.startswith(".") and not _is_image(path)]
+    if not skipped:
+        return ""
+    more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
+    return (f"passed over {', '.join(skipped[:5])}{more} (frames are read from images/ and masks/ themselves, as PNG, "
+            "JPEG or NIfTI files)")
+
+
 def read_spacing(path: Path) -> dict[str, tuple[float, float, int]]:
     """``spacing.csv``: pixel size (rows, columns) in mm and the line giving it, by frame name.
 
@@ -359,7 +373,8 @@ def read_image_pairs(folder: Path) -> list[Pair]:
             continue
         pairs += [(f"{name}_{k}", pixels[k], labels[k], row_mm, col_mm) for k in range(len(pixels)) if labels[k].any()]
     if not pairs:
-        raise RejectedInput(str(images), "no annotated PNG or NIfTI images found.")
+        skipped = passed_over(folder)
+        raise RejectedInput(str(images), f"no annotated PNG or NIfTI images found{f'; {skipped}' if skipped else ''}.")
     return sorted(pairs, key=lambda pair: pair[0])
 
 
