@@ -103,6 +103,16 @@ def test_a_corrupt_png_is_refused_naming_it(tmp_path: Path) -> None:
         read_image_pairs(root)
 
 
+@pytest.mark.parametrize("shape", [(2, 200), (200, 31), (1, 1)])
+def test_a_png_frame_under_32_px_on_a_side_is_refused_naming_it(tmp_path: Path, shape: tuple[int, int]) -> None:
+    """A 2 x 200 px strip, read at the assumed scale, was scaled to 233 x 23333 px and trained on."""
+    root = _pair_dir(tmp_path)
+    Image.fromarray(np.zeros(shape, np.uint8)).save(root / "images" / "f1.png")
+    Image.fromarray(np.ones(shape, np.uint8)).save(root / "masks" / "f1.png")
+    with pytest.raises(RejectedInput, match=rf"f1\.png: a frame of {shape[0]} x {shape[1]} px: no scan is under 32 px"):
+        read_image_pairs(root)
+
+
 @pytest.mark.parametrize(
     "text, message",
     [

@@ -357,6 +357,9 @@ def read_image_pairs(folder: Path) -> list[Pair]:
             raise RejectedInput(str(image_path), f"no mask {name}.png or {name}.nii(.gz) in masks/.")
         mask_path = mask_paths[name]
         pixels, row_mm, col_mm = _frames(image_path, mask=False)
+        if min(pixels.shape[1:]) < nifti.MIN_FRAME_PX:  # (a NIfTI's own reading says why in its terms)
+            raise RejectedInput(str(image_path), f"a frame of {pixels.shape[1]} x {pixels.shape[2]} px: no scan "
+                                                 f"is under {nifti.MIN_FRAME_PX} px on a side.")  # fmt: skip
         labels, *_ = _frames(mask_path, mask=True)
         if pixels.shape != labels.shape:
             raise RejectedInput(str(mask_path), f"mask {labels.shape} and image {pixels.shape} differ in size.")
