@@ -103,6 +103,13 @@ def test_a_corrupt_png_is_refused_naming_it(tmp_path: Path) -> None:
         read_image_pairs(root)
 
 
+def test_an_image_and_mask_named_alike_but_for_case_are_refused_saying_so(tmp_path: Path) -> None:
+    root = _pair_dir(tmp_path)
+    (root / "masks" / "f1.png").rename(root / "masks" / "F1.png")
+    with pytest.raises(RejectedInput, match=r"F1\.png: no image F1\.png.*\(f1\.png is there: names are matched with their case\)"):
+        read_image_pairs(root)
+
+
 @pytest.mark.parametrize("shape", [(2, 200), (200, 31), (1, 1)])
 def test_a_png_frame_under_32_px_on_a_side_is_refused_naming_it(tmp_path: Path, shape: tuple[int, int]) -> None:
     """A 2 x 200 px strip, read at the assumed scale, was scaled to 233 x 23333 px and trained on."""

@@ -262,7 +262,7 @@ def train_command(
                     n_sources = len(set(sources))
                     _log(f"{len(tr)} training and {len(va)} held-out frames from {data} ({n_sources} source(s): {how})")
                     data_source = (f"{len(pairs)} annotated frames of {_folder(data)} (site data) from {n_sources} source(s), "
-                                   f"{len(va)} of them held out")
+                                   f"{len(va)} of the frames held out")
                     if not va:
                         why = ("--val-fraction 0" if val_fraction == 0 else "a single frame" if len(pairs) == 1
                                else f"all {len(pairs)} frames are of one source ({sources[0]}: a stack or cine), "

@@ -221,6 +221,12 @@ def _is_image(path: Path) -> bool:
     return not path.name.startswith(".") and (path.suffix.lower() in (".png", *_LOSSY) or nifti.is_nifti(path))
 
 
+def _case_of(name: str, paths: dict[str, Path]) -> str:
+    """What a refusal adds when ``paths`` holds ``name`` but for case (names are matched exactly)."""
+    alike = [path.name for other, path in paths.items() if other.lower() == name.lower()]
+    return f" ({alike[0]} is there: names are matched with their case)" if alike else ""
+
+
 def passed_over(folder: Path) -> str:
     """What ``images/`` and ``masks/`` of ``folder`` hold that :func:`read_image_pairs` does not
     read, said in words (``""`` when nothing): sub-folders (``images/NAME/``) and files of other
@@ -350,11 +356,13 @@ def read_image_pairs(folder: Path) -> list[Pair]:
     if orphans := sorted(set(mask_paths) - set(image_paths)):
         name = orphans[0]
         raise RejectedInput(str(mask_paths[name]), f"no image {name}.png, .jpg or .nii(.gz) in images/ for this mask"
+                                                   f"{_case_of(name, image_paths)}"
                                                    f"{f' (and {len(orphans) - 1} more)' if len(orphans) > 1 else ''}.")  # fmt: skip
     pairs = []
     for name, image_path in image_paths.items():
         if name not in mask_paths:
-            raise RejectedInput(str(image_path), f"no mask {name}.png or {name}.nii(.gz) in masks/.")
+            raise RejectedInput(str(image_path), f"no mask {name}.png or {name}.nii(.gz) in masks/"
+                                                 f"{_case_of(name, mask_paths)}.")  # fmt: skip
         mask_path = mask_paths[name]
         pixels, row_mm, col_mm = _frames(image_path, mask=False)
         if min(pixels.shape[1:]) < nifti.MIN_FRAME_PX:  # (a NIfTI's own reading says why in its terms)
