@@ -141,6 +141,32 @@ def test_read_cohort_errors_name_the_file(tmp_path, content, message):
     assert isinstance(err.value, FollicleSegError) and isinstance(err.value, ValueError)
 
 
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        # a group holding the delimiter, unquoted: pandas took the first column for the index and
+        # stopped with a TypeError traceback (told to keep it, it kept "1" as the group, in silence)
+        ("patient_id,group\nP1,low\nP2,1,5 mg\n", "line 3 holds 3 values where the header names 2 columns"),
+        ("patient_id;group\r\n\r\nP1;low;note\r\n", "line 3 holds 3 values where the header names 2 columns"),
+        ('patient_id,group\n"P1,low\nP2,high\n', r"cannot read the cohort CSV \(line 2: a quote never closed\)"),
+    ],
+)
+def test_read_cohort_refuses_a_row_it_cannot_split_naming_the_line(tmp_path, content, message):
+    p = tmp_path / "cohort.csv"
+    p.write_bytes(content.encode())
+    with pytest.raises(CohortError, match=message) as err:
+        read_cohort(p)
+    assert str(err.value).startswith(f"{p}: ") and "\n" not in str(err.value)
+
+
+def test_read_cohort_reads_rows_with_trailing_empty_cells_and_short_rows(tmp_path):
+    """A trailing delimiter (an empty column Excel keeps) is no value; a short row's missing cells are empty."""
+    p = tmp_path / "cohort.csv"
+    p.write_text("patient_id,group,baseline_date\nP1,low,2026-01-05,,\nP2,high\n")
+    assert read_cohort(p).to_dict("list") == {"patient_id": ["P1", "P2"], "group": ["low", "high"],
+                                             "baseline_date": ["2026-01-05", ""]}  # fmt: skip
+
+
 def test_read_cohort_missing_file(tmp_path):
     with pytest.raises(CohortError, match="cannot read"):
         read_cohort(tmp_path / "nope.csv")
