@@ -117,7 +117,9 @@ def test_read_cohort_reads_what_excel_saves(tmp_path, data, name):
         ("patient_id,baseline_date\nP1,2026-01-05\n", "missing column"),
         ("patient_id,group,baseline_date\nP1,low,05/01/2026\n", "line 2 is not a YYYY-MM-DD"),
         ("patient_id,group,baseline_date\nP1,low,2026-02-30\n", "not a YYYY-MM-DD"),
-        ("patient_id,group\nP1,low\nP1,high\n", "more than once"),
+        # the lines named, blank ones counted (the second row was found among hundreds by hand)
+        ("patient_id,group\nP1,low\n\nP2,high\nP1,high\n", r"patient_id 'P1' appears more than once \(lines 2 and 5\)"),
+        ("patient_id,group\nP1,low\nP1,low\n", r"more than once \(lines 2 and 3\)"),  # the same row twice too
         ("patient_id,group\n,low\n", "empty patient_id"),
         ("", "cannot read"),
         # a display column beside a code column: every patient was put in a group named "group"

@@ -149,7 +149,8 @@ def _check_cohort(path: str | Path, df: pd.DataFrame) -> None:
         if not patient:
             raise CohortError(path, f"empty patient_id on line {line}")
         if patient in first:
-            raise CohortError(path, f"patient_id {patient!r} appears more than once")
+            raise CohortError(path, f"patient_id {patient!r} appears more than once (lines {first[patient]} and {line}): "
+                                    "keep one row per patient")  # fmt: skip
         first[patient] = line
         if baseline and not _is_iso_date(baseline):
             raise CohortError(path, f"baseline_date {baseline!r} on line {line} is not a YYYY-MM-DD date")
