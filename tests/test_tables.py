@@ -169,6 +169,24 @@ def test_read_cohort_reads_rows_with_trailing_empty_cells_and_short_rows(tmp_pat
                                              "baseline_date": ["2026-01-05", ""]}  # fmt: skip
 
 
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("patient_id,group\nP1,low\nP2,Low\n", "group 'Low' on line 3 and 'low' on line 2 differ only in case or spaces"),
+        ("patient_id;group\nP1;Low dose\nP2;high\nP3;low  dose\n", "group 'low  dose' on line 4 and 'Low dose' on line 2"),
+    ],
+)
+def test_read_cohort_refuses_a_group_written_two_ways(tmp_path, content, message):
+    """"Low" and "low" made two dose groups of response.csv, each with part of the patients, in
+    silence; trailing spaces were and are stripped ("low " is "low")."""
+    p = tmp_path / "cohort.csv"
+    p.write_text(content)
+    with pytest.raises(CohortError, match=message):
+        read_cohort(p)
+    p.write_text("patient_id,group\nP1,low\nP2, low \nP3,high\n")
+    assert read_cohort(p)["group"].tolist() == ["low", "low", "high"]
+
+
 def test_read_cohort_missing_file(tmp_path):
     with pytest.raises(CohortError, match="cannot read"):
         read_cohort(tmp_path / "nope.csv")

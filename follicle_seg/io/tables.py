@@ -107,8 +107,9 @@ def read_cohort(path: str | Path) -> pd.DataFrame:
     ------
     CohortError
         If the file cannot be read, a required column is missing, a row holds more values than
-        the header names columns (an unquoted "1,5 mg"), a patient id is empty or repeated, or
-        a baseline date is not a valid ``YYYY-MM-DD`` date; the message names the line.
+        the header names columns (an unquoted "1,5 mg"), a patient id is empty or repeated, a
+        group is written two ways (case, spaces), or a baseline date is not a valid
+        ``YYYY-MM-DD`` date; the message names the line.
     """
     try:
         records = spreadsheet_records(spreadsheet_text(Path(path).read_bytes()))
@@ -142,9 +143,11 @@ def read_cohort(path: str | Path) -> pd.DataFrame:
 
 
 def _check_cohort(path: str | Path, df: pd.DataFrame) -> None:
-    """Refuse what would join the scans wrongly: an empty or repeated patient id, a baseline date
-    that is not ``YYYY-MM-DD``. ``df`` is indexed by the file's line numbers, which the errors name."""
+    """Refuse what would join the scans wrongly: an empty or repeated patient id, a group written
+    two ways ("Low" and "low": two groups of ``response.csv``, each patient in one), a baseline
+    date that is not ``YYYY-MM-DD``. ``df`` is indexed by the file's line numbers, which the errors name."""
     first: dict[str, int] = {}
+    spelled: dict[str, tuple[str, int]] = {}  # a group's spelling and its first line, by its letters
     for line, patient, group, baseline in df.itertuples():
         if not patient:
             raise CohortError(path, f"empty patient_id on line {line}")
@@ -152,6 +155,10 @@ def _check_cohort(path: str | Path, df: pd.DataFrame) -> None:
             raise CohortError(path, f"patient_id {patient!r} appears more than once (lines {first[patient]} and {line}): "
                                     "keep one row per patient")  # fmt: skip
         first[patient] = line
+        other, where = spelled.setdefault(" ".join(group.split()).casefold(), (group, line))
+        if group != other:
+            raise CohortError(path, f"group {group!r} on line {line} and {other!r} on line {where} differ only in "
+                                    "case or spaces: write each group alike")  # fmt: skip
         if baseline and not _is_iso_date(baseline):
             raise CohortError(path, f"baseline_date {baseline!r} on line {line} is not a YYYY-MM-DD date")
 
