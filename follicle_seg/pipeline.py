@@ -49,7 +49,7 @@ from follicle_seg.model.paths import bundle_root_of
 from follicle_seg.options import RunOptions, RunSummary, network_of, weights_of
 from follicle_seg.outdir import (exclusive, out_state, prepare_out, remove_outputs, remove_tables, remove_temporary,
                                  start_log, superseded, warnings_logged)
-from follicle_seg.privacy import load_key, pseudonym
+from follicle_seg.privacy import load_key, pseudonym, pseudonymised_cohort
 from follicle_seg.state import StateStore
 from follicle_seg.types import ImageRecord, ImageResult, Network
 
@@ -232,7 +232,7 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
     review = Review.read(options.out / REVIEW_FILE)
     anonymise = _anonymiser(key)
     if cohort is not None and key is not None:
-        cohort = cohort.assign(patient_id=[pseudonym(str(p), key) for p in cohort.patient_id])
+        cohort = pseudonymised_cohort(cohort, key)
     store = StateStore(out_state(options.out)) if options.resume else StateStore.remade_if_corrupt(out_state(options.out))
     try:
         _check_worksheet(options.out / WORKSHEET_FILE, review, store)

@@ -5,8 +5,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from follicle_seg.errors import FollicleSegError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def load_key(path: str | Path) -> bytes:
@@ -25,3 +29,9 @@ def pseudonym(patient_id: str, key: bytes) -> str:
     if not patient_id:
         return ""
     return "P" + hmac.new(key, patient_id.encode("utf-8"), hashlib.sha256).hexdigest()[:12]
+
+
+def pseudonymised_cohort(cohort: pd.DataFrame, key: bytes) -> pd.DataFrame:
+    """The cohort file's rows (:func:`follicle_seg.io.tables.read_cohort`) with each patient_id
+    replaced by its pseudonym, as the scans' PatientIDs are: a pseudonymised run joins them so."""
+    return cohort.assign(patient_id=[pseudonym(str(p), key) for p in cohort["patient_id"]])

@@ -117,7 +117,9 @@ def test_read_cohort_reads_what_excel_saves(tmp_path, data, name):
         ("patient_id,baseline_date\nP1,2026-01-05\n", "missing column"),
         ("patient_id,group,baseline_date\nP1,low,05/01/2026\n", "line 2 is not a YYYY-MM-DD"),
         ("patient_id,group,baseline_date\nP1,low,2026-02-30\n", "not a YYYY-MM-DD"),
-        ("patient_id,group\nP1,low\nP1,high\n", "more than once"),
+        # the lines named, blank ones counted (the second row was found among hundreds by hand)
+        ("patient_id,group\nP1,low\n\nP2,high\nP1,high\n", r"patient_id 'P1' appears more than once \(lines 2 and 5\)"),
+        ("patient_id,group\nP1,low\nP1,low\n", r"more than once \(lines 2 and 3\)"),  # the same row twice too
         ("patient_id,group\n,low\n", "empty patient_id"),
         ("", "cannot read"),
         # a display column beside a code column: every patient was put in a group named "group"
@@ -139,6 +141,50 @@ def test_read_cohort_errors_name_the_file(tmp_path, content, message):
         read_cohort(p)
     assert "cohort.csv" in str(err.value)
     assert isinstance(err.value, FollicleSegError) and isinstance(err.value, ValueError)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        # a group holding the delimiter, unquoted: pandas took the first column for the index and
+        # stopped with a TypeError traceback (told to keep it, it kept "1" as the group, in silence)
+        ("patient_id,group\nP1,low\nP2,1,5 mg\n", "line 3 holds 3 values where the header names 2 columns"),
+        ("patient_id;group\r\n\r\nP1;low;note\r\n", "line 3 holds 3 values where the header names 2 columns"),
+        ('patient_id,group\n"P1,low\nP2,high\n', r"cannot read the cohort CSV \(line 2: a quote never closed\)"),
+    ],
+)
+def test_read_cohort_refuses_a_row_it_cannot_split_naming_the_line(tmp_path, content, message):
+    p = tmp_path / "cohort.csv"
+    p.write_bytes(content.encode())
+    with pytest.raises(CohortError, match=message) as err:
+        read_cohort(p)
+    assert str(err.value).startswith(f"{p}: ") and "\n" not in str(err.value)
+
+
+def test_read_cohort_reads_rows_with_trailing_empty_cells_and_short_rows(tmp_path):
+    """A trailing delimiter (an empty column Excel keeps) is no value; a short row's missing cells are empty."""
+    p = tmp_path / "cohort.csv"
+    p.write_text("patient_id,group,baseline_date\nP1,low,2026-01-05,,\nP2,high\n")
+    assert read_cohort(p).to_dict("list") == {"patient_id": ["P1", "P2"], "group": ["low", "high"],
+                                             "baseline_date": ["2026-01-05", ""]}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("patient_id,group\nP1,low\nP2,Low\n", "group 'Low' on line 3 and 'low' on line 2 differ only in case or spaces"),
+        ("patient_id;group\nP1;Low dose\nP2;high\nP3;low  dose\n", "group 'low  dose' on line 4 and 'Low dose' on line 2"),
+    ],
+)
+def test_read_cohort_refuses_a_group_written_two_ways(tmp_path, content, message):
+    """"Low" and "low" made two dose groups of response.csv, each with part of the patients, in
+    silence; trailing spaces were and are stripped ("low " is "low")."""
+    p = tmp_path / "cohort.csv"
+    p.write_text(content)
+    with pytest.raises(CohortError, match=message):
+        read_cohort(p)
+    p.write_text("patient_id,group\nP1,low\nP2, low \nP3,high\n")
+    assert read_cohort(p)["group"].tolist() == ["low", "low", "high"]
 
 
 def test_read_cohort_missing_file(tmp_path):

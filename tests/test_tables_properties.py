@@ -111,10 +111,13 @@ DATES = st.one_of(st.just(""), st.dates(date(1990, 1, 1), date(2099, 12, 31)).ma
 
 @st.composite
 def cohorts(draw) -> pd.DataFrame:
-    """A cohort as a study gives it: unique ids, groups (some empty), baseline dates (some empty),
-    the text as read (:func:`read_cohort` strips each cell)."""
+    """A cohort as a study gives it: unique ids, groups (some empty; each written one way, as
+    :func:`read_cohort` requires), baseline dates (some empty), the text as read (it strips each cell)."""
     ids = draw(st.lists(TEXT.map(str.strip).filter(bool), min_size=1, max_size=6, unique=True))
-    rows = [(i, draw(TEXT.map(str.strip) | st.just("")), draw(DATES)) for i in ids]
+    spelled: dict[str, str] = {}
+    groups = [draw(TEXT.map(str.strip) | st.just("")) for _ in ids]
+    groups = [spelled.setdefault(" ".join(g.split()).casefold(), g) for g in groups]
+    rows = [(i, g, draw(DATES)) for i, g in zip(ids, groups)]
     return pd.DataFrame(rows, columns=["patient_id", "group", "baseline_date"])
 
 

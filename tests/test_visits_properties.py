@@ -116,7 +116,8 @@ def studies(draw) -> Study:
                 lost.append(Lost(f"9.9.{n}", patient, day, draw(st.sampled_from("LRU")),
                                  draw(st.sampled_from(("rejected", "failed"))), draw(st.booleans()), draw(st.booleans())))  # fmt: skip
         if draw(st.integers(0, 3)):  # most patients are in the cohort
-            baseline = draw(st.sampled_from(("", -10, -7, -3, 0, 3, 6, 7, 14)))
+            # (-60, 90: a baseline_date before the first scan, after the last)
+            baseline = draw(st.sampled_from(("", -60, -10, -7, -3, 0, 3, 6, 7, 14, 90)))
             when = "" if baseline == "" else iso(first + timedelta(days=baseline))
             cohort.append((patient, draw(st.sampled_from(("low", "medium", "high", ""))), when))
     if draw(st.booleans()):

@@ -106,52 +106,61 @@ def read_cohort(path: str | Path) -> pd.DataFrame:
     Raises
     ------
     CohortError
-        If the file cannot be read, a required column is missing, a patient id is empty or
-        repeated, or a baseline date is not a valid ``YYYY-MM-DD`` date.
+        If the file cannot be read, a required column is missing, a row holds more values than
+        the header names columns (an unquoted "1,5 mg"), a patient id is empty or repeated, a
+        group is written two ways (case, spaces), or a baseline date is not a valid
+        ``YYYY-MM-DD`` date; the message names the line.
     """
     try:
-        text = spreadsheet_text(Path(path).read_bytes())
-        lines = text.splitlines()
-        lead = next((k for k, line in enumerate(lines) if line.strip()), 0)  # blank lines before the header
-        sep = spreadsheet_delimiter(lines[lead] if lines else "")
-        header = next(csv.reader(lines[lead : lead + 1], delimiter=sep), [])
-        # blank lines kept as rows, so that a row's index + 2 + lead is its line in the file
-        df = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, skipinitialspace=True,
-                         skip_blank_lines=False, skiprows=lead)  # fmt: skip
+        records = spreadsheet_records(spreadsheet_text(Path(path).read_bytes()))
     except UnicodeDecodeError:
         raise CohortError(path, 'cannot read the cohort CSV (neither UTF-8 nor Windows-1252): save it as "CSV UTF-8"') from None
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise CohortError(path, f"cannot read the cohort CSV ({str(exc).strip()})") from exc
+    except (OSError, csv.Error) as exc:
+        raise CohortError(path, f"cannot read the cohort CSV ({str(exc).strip()})") from None
     except ValueError as exc:  # a workbook, not text (:func:`spreadsheet_text`)
         raise CohortError(path, str(exc)) from None
-    names = [n.strip() for n in header]  # as written: pandas renames a repeated name ("group.1")
+    if not records:
+        raise CohortError(path, "cannot read the cohort CSV (no header line: the file is empty)")
+    (_, header), rows = records[0], records[1:]
+    names = [_cohort_column(n) for n in header]
     for column in COHORT_REQUIRED + COHORT_OPTIONAL:
-        same = [repr(n) for n in names if _cohort_column(n) == column]  # each would be read as this column
+        same = [repr(n.strip()) for n in header if _cohort_column(n) == column]  # each would be read as this column
         if len(same) > 1:
             raise CohortError(path, f"columns {' and '.join(same)} both read as {column}: keep one")
-    df.columns = [_cohort_column(str(c)) for c in df.columns]
-    df.index += lead
-    df = df[~(df.fillna("").astype(str).apply(lambda c: c.str.strip()) == "").all(axis=1)]  # blank or ",," lines
-    missing = [c for c in COHORT_REQUIRED if c not in df.columns]
+    missing = [c for c in COHORT_REQUIRED if c not in names]
     if missing:
-        raise CohortError(
-            path, f"missing column(s) {', '.join(missing)}; found {', '.join(df.columns) or 'none'}"
-        )
-    if "baseline_date" not in df.columns:
-        df["baseline_date"] = ""
-    df = df[list(COHORT_REQUIRED + COHORT_OPTIONAL)].apply(lambda c: c.str.strip())
-    if (df["patient_id"] == "").any():
-        line = int(df.index[(df["patient_id"] == "").to_numpy()][0]) + 2
-        raise CohortError(path, f"empty patient_id on line {line}")
-    repeated = df["patient_id"][df["patient_id"].duplicated()]
-    if len(repeated):
-        raise CohortError(path, f"patient_id {repeated.iloc[0]!r} appears more than once")
-    for i, value in df["baseline_date"].items():
-        if value and not _is_iso_date(value):
-            raise CohortError(
-                path, f"baseline_date {value!r} on line {i + 2} is not a YYYY-MM-DD date"
-            )
+        raise CohortError(path, f"missing column(s) {', '.join(missing)}; found {', '.join(n for n in names if n) or 'none'}")
+    for line, fields in rows:
+        if any(f.strip() for f in fields[len(header):]):  # ("P1,low," of a trailing empty column is fine)
+            raise CohortError(path, f"line {line} holds {len(fields)} values where the header names {len(header)} "
+                                    "columns: quote a value that holds the delimiter (\"1,5 mg\")")  # fmt: skip
+    at = {c: names.index(c) for c in COHORT_REQUIRED + COHORT_OPTIONAL if c in names}
+    read = {c: [f[at[c]].strip() if at.get(c, len(f)) < len(f) else "" for _, f in rows]  # (a short row: empty cells)
+            for c in COHORT_REQUIRED + COHORT_OPTIONAL}  # fmt: skip
+    df = pd.DataFrame(read, index=[line for line, _ in rows], dtype=str)
+    _check_cohort(path, df)
     return df.reset_index(drop=True)
+
+
+def _check_cohort(path: str | Path, df: pd.DataFrame) -> None:
+    """Refuse what would join the scans wrongly: an empty or repeated patient id, a group written
+    two ways ("Low" and "low": two groups of ``response.csv``, each patient in one), a baseline
+    date that is not ``YYYY-MM-DD``. ``df`` is indexed by the file's line numbers, which the errors name."""
+    first: dict[str, int] = {}
+    spelled: dict[str, tuple[str, int]] = {}  # a group's spelling and its first line, by its letters
+    for line, patient, group, baseline in df.itertuples():
+        if not patient:
+            raise CohortError(path, f"empty patient_id on line {line}")
+        if patient in first:
+            raise CohortError(path, f"patient_id {patient!r} appears more than once (lines {first[patient]} and {line}): "
+                                    "keep one row per patient")  # fmt: skip
+        first[patient] = line
+        other, where = spelled.setdefault(" ".join(group.split()).casefold(), (group, line))
+        if group != other:
+            raise CohortError(path, f"group {group!r} on line {line} and {other!r} on line {where} differ only in "
+                                    "case or spaces: write each group alike")  # fmt: skip
+        if baseline and not _is_iso_date(baseline):
+            raise CohortError(path, f"baseline_date {baseline!r} on line {line} is not a YYYY-MM-DD date")
 
 
 def _cohort_column(name: str) -> str:
@@ -205,6 +214,33 @@ def spreadsheet_delimiter(header: str) -> str:
     (';', ',')
     """
     return max((",", ";", "\t"), key=header.count)
+
+
+def spreadsheet_records(text: str) -> list[tuple[int, list[str]]]:
+    """The non-blank records of a CSV text, each with the line of the file it starts on (a quoted
+    cell may hold line breaks), separated as its first non-blank line is
+    (:func:`spreadsheet_delimiter`); blank lines and rows of empty cells (",,") left out.
+
+    Raises
+    ------
+    csv.Error
+        If the text is not CSV (a quote never closed), naming the line.
+
+    >>> spreadsheet_records('\\npatient_id;group\\n"P\\n1";low\\n;\\nP2; high\\n')
+    [(2, ['patient_id', 'group']), (3, ['P\\n1', 'low']), (6, ['P2', 'high'])]
+    """
+    header = next((line for line in text.splitlines() if line.strip()), "")
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=spreadsheet_delimiter(header), skipinitialspace=True,
+                        strict=True)  # fmt: skip
+    records, start = [], 1
+    try:
+        for fields in reader:
+            if any(f.strip() for f in fields):
+                records.append((start, fields))
+            start = reader.line_num + 1
+    except csv.Error as exc:  # ("unexpected end of data": a quote opened on that line and never closed)
+        raise csv.Error(f"line {start}: {'a quote never closed' if 'end of data' in str(exc) else exc}") from None
+    return records
 
 
 def _is_iso_date(text: str) -> bool:
