@@ -41,14 +41,15 @@ class RunProgress:
         self._frames: TaskID | None = None
 
     def __enter__(self) -> "RunProgress":
-        self._progress.__enter__()
         return self
 
     def __exit__(self, *exc) -> None:
-        self._progress.__exit__(*exc)
+        if self._files is not None:  # (the bars are drawn from :meth:`start` on: a run stopped before prints none)
+            self._progress.__exit__(*exc)
 
     def start(self, *, total_files: int, done: int, total_frames: int) -> None:
         with self._lock:
+            self._progress.start()
             self._files = self._progress.add_task("files", total=total_files, completed=done, rate="")
             self._frames = self._progress.add_task("frames", total=total_frames, rate="")
 

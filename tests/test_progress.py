@@ -37,3 +37,13 @@ def test_a_terminal_gets_the_bars_only(monkeypatch) -> None:
         bars.frames_done(2)
         bars.file_done(ImageResult(None, "a.dcm", "ok", ""))
     assert "files 1/2, frames" not in out.getvalue()
+
+
+def test_a_run_stopped_before_it_starts_prints_nothing() -> None:
+    """An error before the first file (no input, a bad cohort file) came after an empty line: the
+    bars, drawn with no task, printed it as they closed."""
+    for terminal in (False, True):
+        out = io.StringIO()
+        with RunProgress(Console(file=out, force_terminal=terminal, width=200)):
+            pass
+        assert out.getvalue() == ""
