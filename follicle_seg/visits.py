@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_UP, Decimal
@@ -793,6 +794,9 @@ def cohort_mismatches(images: pd.DataFrame, ovaries: pd.DataFrame, cohort: pd.Da
         notes.append(f"{len(ungrouped)} patient(s) of the cohort file without a group: {_some(ungrouped)}")
     if missing := sorted(listed - seen):
         notes.append(f"{len(missing)} patient(s) of the cohort file without any scan: {_some(missing)}")
+    if alike := _alike(extra, missing):
+        notes.append(f"{len(alike)} scanned patient(s) written otherwise in the cohort file (leading zeros, "
+                     f"case, spaces or dashes): {_some([f'{s} (scans) ~ {c} (cohort)' for s, c in alike])}")
     if lost := sorted((listed & seen) - analysed):
         notes.append(f"{len(lost)} patient(s) of the cohort file whose every file was rejected or failed "
                      f"(images.csv says why): {_some(lost)}")
@@ -830,6 +834,21 @@ def _baseline_notes(ovaries: pd.DataFrame, day_0: str = "the cohort's baseline_d
         notes.append(f"{len(before)} patient(s) scanned before the cohort's baseline_date (no change from baseline "
                      f"there): {_some(before)}")  # fmt: skip
     return notes
+
+
+def _alike(scanned: list[str], listed: list[str]) -> list[tuple[str, str]]:
+    """Pairs of a scanned id not in the cohort file and a cohort id without a scan that differ
+    only in leading zeros of a number, case, spaces, dashes or underscores (``7`` and ``007``,
+    ``P-01`` and ``p01``): most likely one patient.
+
+    >>> _alike(["7", "P-01", "Q2"], ["007", "p01", "Q3"])
+    [('7', '007'), ('P-01', 'p01')]
+    """
+    def key(patient: str) -> str:
+        return re.sub(r"\d+", lambda m: m[0].lstrip("0") or "0", re.sub(r"[\s_-]+", "", patient)).casefold()
+
+    by_key = {key(c): c for c in listed}
+    return [(s, by_key[key(s)]) for s in scanned if key(s) in by_key]
 
 
 def _some(names: list[str], most: int = 10) -> str:

@@ -270,6 +270,20 @@ def test_a_cohort_patient_without_a_group_is_said_and_the_ungrouped_come_last():
         "1 patient(s) of the cohort file without a group: P2"]  # fmt: skip
 
 
+def test_a_scanned_id_written_otherwise_in_the_cohort_file_is_said_beside_it():
+    """PatientID 7 in the scans and 007 in the cohort file were said apart, the scanned one without
+    a group, the listed one without a scan: nothing said they were one patient."""
+    from follicle_seg.visits import cohort_mismatches
+
+    cohort = pd.DataFrame({"patient_id": ["007", "p-01", "P2"], "group": ["low"] * 3, "baseline_date": [""] * 3})
+    t = build_tables([result(p, [4.0], patient=p) for p in ("7", "P01", "P2", "P3")], cohort)
+    assert cohort_mismatches(t["images"], t["ovaries"], cohort) == [
+        "3 patient(s) scanned but not in the cohort file, given no group: 7, P01, P3",
+        "2 patient(s) of the cohort file without any scan: 007, p-01",
+        "2 scanned patient(s) written otherwise in the cohort file (leading zeros, case, spaces or dashes): "
+        "7 (scans) ~ 007 (cohort), P01 (scans) ~ p-01 (cohort)"]  # fmt: skip
+
+
 def test_a_patient_id_holding_escape_codes_is_said_escaped_on_one_line():
     """A PatientID holding an escape code and a line break reached the console and run.log as it
     was: the escape code cleared the terminal, the line break forged a log line."""
