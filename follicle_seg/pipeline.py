@@ -332,12 +332,12 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
                                             for i in todo if i.record is not None))  # fmt: skip
         if todo:
             summary.device = _execute(todo, options, on_result, progress, decoders, timing)
-        aside = decided
-        while stand_ins := _stand_ins(aside, statuses, days):  # the next run would analyse them: this one does
+        duplicates = decided
+        while stand_ins := _stand_ins(duplicates, statuses, days):  # the next run would analyse them: this one does
             log.info("%d duplicate(s) analysed in place of a copy that could not be", len(stand_ins))
             summary.device = _execute(stand_ins, options, on_result, progress, decoders, timing) or summary.device
-            aside = _left_to(stand_ins, aside, decoders)
-            for item in aside:  # each names the copy analysed now (or tried: the next round's)
+            duplicates = _left_to(stand_ins, duplicates, decoders)
+            for item in duplicates:  # each names the copy analysed now (or tried: the next round's)
                 assert item.result is not None  # (a duplicate's row)
                 store.record(item.sha256, item.result)
         t = time.perf_counter()
@@ -488,13 +488,11 @@ def _left_to(stand_ins: list[Input], aside: list[Input], decoders: WorkerPool | 
     by_sop = {i.record.sop_instance_uid: i for i in stand_ins if i.record is not None}
     left = []
     for item in aside:
-        record = item.result.record if item.result is not None else None
-        if not item.duplicate_of or record is None or record.sop_instance_uid not in by_sop:
+        if item.result is None or item.result.record is None or not item.duplicate_of:
             continue
-        stand_in = by_sop[record.sop_instance_uid]
-        if stand_in.path != item.path:
-            reason = duplicate_reason(record.sop_instance_uid, item.path, item.sha256, stand_in.path, stand_in.sha256,
-                                      decoders)  # fmt: skip
+        sop = item.result.record.sop_instance_uid
+        if (stand_in := by_sop.get(sop)) is not None and stand_in.path != item.path:
+            reason = duplicate_reason(sop, item.path, item.sha256, stand_in.path, stand_in.sha256, decoders)
             left.append(replace(item, result=replace(item.result, reason=reason), duplicate_of=stand_in.path))
     return left
 
