@@ -15,6 +15,7 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import pandas as pd
@@ -64,6 +65,17 @@ class Overlays:
     frames: dict[str, list[tuple[int, str]]]
     thumbs: dict[str, Path]
     sweeps: Sequence[Sequence[str]] = ()
+
+    @cached_property
+    def sweep_of(self) -> dict[str, int]:
+        """Each file of ``sweeps`` -> its sweep's index there (a cell's sweeps found without
+        going through every sweep of the trial)."""
+        return {uid: k for k, files in enumerate(self.sweeps) for uid in files}
+
+    @cached_property
+    def places(self) -> dict[str, tuple[int, int]]:
+        """Each file of ``sweeps`` -> its place in its sweep (:func:`~follicle_seg.series.places`)."""
+        return places(self.sweeps)
 
 
 def write_patient_pages(
@@ -264,10 +276,10 @@ def _thumbs(images: pd.DataFrame, overlays: Overlays, report: Path, chosen: set[
     figures = []
     ok = images[images["status"].astype(str) == "ok"]
     n_frames = dict(zip(ok["sop_instance_uid"].astype(str), ok["n_frames"], strict=True))
-    units = [[u for u in files if u in n_frames] for files in overlays.sweeps]
-    units = [u for u in units if u]
+    swept = sorted({overlays.sweep_of[u] for u in n_frames if u in overlays.sweep_of})
+    units = [[u for u in overlays.sweeps[k] if u in n_frames] for k in swept]
     units += [[u] for u in sorted(n_frames.keys() - {u for unit in units for u in unit})]
-    place = places(overlays.sweeps)
+    place = overlays.places
     for unit in sorted(units, key=lambda unit: (not chosen.intersection(unit), unit[0])):
         counted = bool(chosen.intersection(unit))
         for uid in unit:
