@@ -15,6 +15,7 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import pandas as pd
@@ -65,6 +66,17 @@ class Overlays:
     thumbs: dict[str, Path]
     sweeps: Sequence[Sequence[str]] = ()
 
+    @cached_property
+    def sweep_of(self) -> dict[str, int]:
+        """Each file of ``sweeps`` -> its sweep's index there (a cell's sweeps found without
+        going through every sweep of the trial)."""
+        return {uid: k for k, files in enumerate(self.sweeps) for uid in files}
+
+    @cached_property
+    def places(self) -> dict[str, tuple[int, int]]:
+        """Each file of ``sweeps`` -> its place in its sweep (:func:`~follicle_seg.series.places`)."""
+        return places(self.sweeps)
+
 
 def write_patient_pages(
     report: Path,
@@ -86,11 +98,19 @@ def write_patient_pages(
     folder = report / PATIENTS
     csv = f"{_ROOT}follicles.csv" if (report.parent / "follicles.csv").is_file() else ""
     charts, pages = set(), set()
-    why = reasons_by_ovary(tables.get("review_reasons"))  # once (grouped per page, 40 % of a 30-patient rebuild); the other tables are still filtered per page
+    why = reasons_by_ovary(tables.get("review_reasons"))  # once (grouped per page, 40 % of a 30-patient rebuild)
+    # each table split by patient once: filtered for each page, a page cost a pass over every table
+    mine = {name: _split(tables[name], "patient_id") for name in ("ovaries", "visits", "follicles", "images")}
+    candidates = tables.get("candidates")
+    unsure = None if candidates is None else _split(candidates, "patient_id")
     for i, patient_id in enumerate(patients):
         chart = report / "figures" / f"tracking_{Path(links.names[patient_id]).stem}.png"  # named as its page
-        group = group_label(tables["ovaries"].loc[tables["ovaries"]["patient_id"].astype(str) == patient_id, "group"].iloc[0])
-        body = _section(patient_id, group, tables, chart, report, overlays, links, checked, csv, why)
+        own = {name: by.get(patient_id, tables[name].iloc[:0]) for name, by in mine.items()}
+        if unsure is not None:
+            own["candidates"] = unsure.get(patient_id, candidates.iloc[:0])
+        group = group_label(own["ovaries"]["group"].iloc[0])
+        body = _section(patient_id, group, own, tables.get("review_log"), chart, report, overlays, links, checked,
+                        csv, why)  # fmt: skip
         menu = [(f"{_UP}index.html", "Study report"), (f"{_UP}index.html#patients", "All patients")]
         for label, other in (("&larr; previous", patients[i - 1] if i else None),
                              ("next &rarr;", patients[i + 1] if i + 1 < len(patients) else None)):  # fmt: skip
@@ -105,10 +125,19 @@ def write_patient_pages(
     return charts
 
 
+def _split(table: pd.DataFrame, *columns: str) -> dict:
+    """``table``'s rows by the text of ``columns`` (the key a value, or a tuple of them for
+    several), each part in the table's order with its index: as filtering it for each key would
+    give them, in one pass."""
+    keys = [table[c].astype(str) for c in columns]
+    return dict(iter(table.groupby(keys if len(keys) > 1 else keys[0], sort=False)))
+
+
 def _section(
     patient_id: str,
     group: str,
     tables: dict[str, pd.DataFrame],
+    log: pd.DataFrame | None,
     tracking: Path,
     report: Path,
     overlays: Overlays,
@@ -117,31 +146,32 @@ def _section(
     csv: str,
     why: dict[tuple[str, str, str], str],
 ) -> str:
-    ovaries = tables["ovaries"][tables["ovaries"]["patient_id"].astype(str) == patient_id]
-    visits = tables["visits"][tables["visits"]["patient_id"].astype(str) == patient_id]
-    follicles = tables["follicles"][tables["follicles"]["patient_id"].astype(str) == patient_id]
-    images = tables["images"][tables["images"]["patient_id"].astype(str) == patient_id]
+    """The page of one patient; ``tables``: the patient's rows of each table (``candidates``
+    absent when the tables have none), ``log``: the whole ``review_log``."""
+    ovaries, visits, follicles, images = (tables[name] for name in ("ovaries", "visits", "follicles", "images"))
     candidates = tables.get("candidates")
     unsure = Counter() if candidates is None else Counter(  # undecided candidates per (date, side)
-        zip(*(candidates.loc[candidates["patient_id"].astype(str) == patient_id, c].astype(str)
-              for c in ("study_date", "laterality"))))  # fmt: skip
+        zip(*(candidates[c].astype(str) for c in ("study_date", "laterality"))))  # fmt: skip
     chosen = set(follicles.loc[bools(follicles["counted"]), "sop_instance_uid"].astype(str))
-    decided = _decisions(tables.get("review_log"), patient_id)
+    decided = _decisions(log, patient_id)
     plot_follicle_tracking(follicles, ovaries, tracking, title=f"{patient_id} ({group}): follicle tracking")
 
     sides = [s for s in _SIDES if (ovaries["laterality"] == s).any()]
     head = "".join(f"<th>{esc(SIDE_NAMES[s])}</th>" for s in sides)
     rows = []
-    for date in sorted(ovaries["study_date"].astype(str).unique(), key=lambda d: (not d, d)):  # undated last
-        visit = visits[visits["study_date"].astype(str) == date]
-        on_date = images[images["study_date"].astype(str) == date]
+    # each split once by visit (and side), not filtered for each
+    by_day, on_day = _split(ovaries, "study_date"), _split(visits, "study_date")
+    ovary_at, images_at = _split(ovaries, "study_date", "laterality"), _split(images, "study_date", "laterality")
+    follicles_at = _split(follicles, "study_date", "laterality")
+    for date in sorted(by_day, key=lambda d: (not d, d)):  # undated last
+        visit = on_day.get(date, visits.iloc[:0])
         cells = []
         for side in sides:
-            ov = ovaries[(ovaries["study_date"].astype(str) == date) & (ovaries["laterality"] == side)]
+            ov = ovary_at.get((date, side), ovaries.iloc[:0])
             if len(ov):
-                shots = _thumbs(on_date[on_date["laterality"] == side], overlays, report, chosen)
+                shots = _thumbs(images_at.get((date, side), images.iloc[:0]), overlays, report, chosen)
                 reasons = why.get((patient_id, date, side), "")
-                mine = follicles[(follicles["study_date"].astype(str) == date) & (follicles["laterality"] == side)]
+                mine = follicles_at.get((date, side), follicles.iloc[:0])
                 sizes = _sizes(mine[bools(mine["counted"])]["mean_diameter_mm"])
                 check = (f"{url(_UP + 'index.html')}#{links.check_id(patient_id, date, side)}"
                          if (patient_id, date, side) in checked else "")  # fmt: skip
@@ -150,7 +180,7 @@ def _section(
             else:
                 # no image of unknown side is the usual case, not a missed ovary
                 cells.append("<td><span class=muted>" + ("&ndash;" if side == "U" else "not scanned") + "</span></td>")
-        sides_review = bool(bools(ovaries[ovaries["study_date"].astype(str) == date]["needs_review"]).any())
+        sides_review = bool(bools(by_day[date]["needs_review"]).any())
         # visits.csv's flag: also set when the change is measured from a baseline that needs review
         review = sides_review or bool(bools(visit["needs_review"]).any())
         baseline = " <span class=muted>(its change from a baseline that needs review)</span>" if not sides_review else ""
@@ -246,10 +276,10 @@ def _thumbs(images: pd.DataFrame, overlays: Overlays, report: Path, chosen: set[
     figures = []
     ok = images[images["status"].astype(str) == "ok"]
     n_frames = dict(zip(ok["sop_instance_uid"].astype(str), ok["n_frames"], strict=True))
-    units = [[u for u in files if u in n_frames] for files in overlays.sweeps]
-    units = [u for u in units if u]
+    swept = sorted({overlays.sweep_of[u] for u in n_frames if u in overlays.sweep_of})
+    units = [[u for u in overlays.sweeps[k] if u in n_frames] for k in swept]
     units += [[u] for u in sorted(n_frames.keys() - {u for unit in units for u in unit})]
-    place = places(overlays.sweeps)
+    place = overlays.places
     for unit in sorted(units, key=lambda unit: (not chosen.intersection(unit), unit[0])):
         counted = bool(chosen.intersection(unit))
         for uid in unit:
