@@ -335,6 +335,9 @@ def _run(inputs: list, paths: list, options: RunOptions, cohort, key: bytes | No
         duplicates = decided
         while stand_ins := _stand_ins(duplicates, statuses, days):  # the next run would analyse them: this one does
             log.info("%d duplicate(s) analysed in place of a copy that could not be", len(stand_ins))
+            if progress:  # (counted done as duplicates)
+                progress.again(files=len(stand_ins), frames=sum(i.record.n_frames * i.record.n_panes
+                                                                for i in stand_ins if i.record is not None))  # fmt: skip
             summary.device = _execute(stand_ins, options, on_result, progress, decoders, timing) or summary.device
             duplicates = _left_to(stand_ins, duplicates, decoders)
             for item in duplicates:  # each names the copy analysed now (or tried: the next round's)

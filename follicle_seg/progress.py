@@ -53,6 +53,14 @@ class RunProgress:
             self._files = self._progress.add_task("files", total=total_files, completed=done, rate="")
             self._frames = self._progress.add_task("frames", total=total_frames, rate="")
 
+    def again(self, *, files: int, frames: int) -> None:
+        """``files`` counted done that are analysed after all (copies standing in for one that
+        could not be decoded): taken off the files done, their ``frames`` added to the total."""
+        with self._lock:
+            if self._files is not None and self._frames is not None:
+                self._progress.advance(self._files, -files)
+                self._progress.update(self._frames, total=(self._progress.tasks[self._frames].total or 0) + frames)
+
     def file_done(self, result: ImageResult) -> None:
         with self._lock:
             if self._files is not None:

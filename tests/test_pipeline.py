@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -21,12 +22,14 @@ import pandas as pd
 import pydicom
 import pytest
 from PIL import Image
+from rich.console import Console
 from typer.testing import CliRunner
 
 from follicle_seg.cli import app
 from follicle_seg.errors import FollicleSegError
 from follicle_seg.filehash import file_sha256
 from follicle_seg.pipeline import RunOptions, run
+from follicle_seg.progress import RunProgress
 from script_module import load_script  # tests/ is on sys.path
 from test_build import hashed_here
 
@@ -436,7 +439,11 @@ def test_copies_that_cannot_be_decoded_leave_the_image_to_the_next_copy_and_the_
         else:
             shutil.copy(source, tmp_path / "in" / name / "x.dcm")
     out = tmp_path / "out"
-    run([tmp_path / "in"], RunOptions(out=out, workers=1, overlays=False, dicom=False, report=False))
+    bars = RunProgress(Console(file=io.StringIO(), force_terminal=False, width=200))
+    with bars:
+        run([tmp_path / "in"], RunOptions(out=out, workers=1, overlays=False, dicom=False, report=False),
+            progress=bars)  # fmt: skip
+    assert bars.line().startswith("files 4/4, ")  # (each copy analysed in its turn counted once: was 6/4)
     images = pd.read_csv(out / "images.csv").set_index("path")
     at = {name: str(tmp_path / "in" / name / "x.dcm") for name in "abcd"}
     assert images.loc[at["a"], "status"] == images.loc[at["b"], "status"] == "rejected"
