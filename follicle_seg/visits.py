@@ -796,7 +796,7 @@ def cohort_mismatches(images: pd.DataFrame, ovaries: pd.DataFrame, cohort: pd.Da
         notes.append(f"{len(missing)} patient(s) of the cohort file without any scan: {_some(missing)}")
     if alike := _alike(extra, missing):
         notes.append(f"{len(alike)} scanned patient(s) written otherwise in the cohort file (leading zeros, "
-                     f"case, spaces or dashes): {_some([f'{s} (scans) ~ {c} (cohort)' for s, c in alike])}")
+                     f"case, spaces, dashes or underscores): {_some([f'{s} (scans) ~ {c} (cohort)' for s, c in alike])}")
     if lost := sorted((listed & seen) - analysed):
         notes.append(f"{len(lost)} patient(s) of the cohort file whose every file was rejected or failed "
                      f"(images.csv says why): {_some(lost)}")

@@ -280,7 +280,7 @@ def test_a_scanned_id_written_otherwise_in_the_cohort_file_is_said_beside_it():
     assert cohort_mismatches(t["images"], t["ovaries"], cohort) == [
         "3 patient(s) scanned but not in the cohort file, given no group: 7, P01, P3",
         "2 patient(s) of the cohort file without any scan: 007, p-01",
-        "2 scanned patient(s) written otherwise in the cohort file (leading zeros, case, spaces or dashes): "
+        "2 scanned patient(s) written otherwise in the cohort file (leading zeros, case, spaces, dashes or underscores): "
         "7 (scans) ~ 007 (cohort), P01 (scans) ~ p-01 (cohort)"]  # fmt: skip
 
 

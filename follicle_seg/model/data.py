@@ -331,8 +331,9 @@ def read_image_pairs(folder: Path) -> list[Pair]:
     ------
     RejectedInput
         Missing folders, an image without a mask or a mask without an image, two files of one
-        name, a file that cannot be read, a JPEG or colour mask, mismatched shapes, labels outside
-        0-3, a frame with follicles (2) but no ovary (1 or 3), a NIfTI file that cannot be read, a NIfTI image and mask of different geometry
+        name, a file that cannot be read, a JPEG or colour mask, mismatched shapes, a frame under
+        32 px on a side, labels outside 0-3, a frame with follicles (2) but no ovary (1 or 3), a
+        NIfTI file that cannot be read, a NIfTI image and mask of different geometry
         (:func:`~follicle_seg.model.nifti.geometry_mismatch`), a bad ``spacing.csv``
         (:func:`read_spacing`) or a name in it that matches no image, or a pixel size (of
         ``spacing.csv`` or a NIfTI header) that makes a frame deeper than 30 cm or wider than 50 cm.
