@@ -100,14 +100,11 @@ def write_patient_pages(
     charts, pages = set(), set()
     why = reasons_by_ovary(tables.get("review_reasons"))  # once (grouped per page, 40 % of a 30-patient rebuild)
     # each table split by patient once: filtered for each page, a page cost a pass over every table
-    mine = {name: _split(tables[name], "patient_id") for name in ("ovaries", "visits", "follicles", "images")}
-    candidates = tables.get("candidates")
-    unsure = None if candidates is None else _split(candidates, "patient_id")
+    mine = {name: _split(tables[name], "patient_id")
+            for name in ("ovaries", "visits", "follicles", "images", "candidates") if tables.get(name) is not None}
     for i, patient_id in enumerate(patients):
         chart = report / "figures" / f"tracking_{Path(links.names[patient_id]).stem}.png"  # named as its page
         own = {name: by.get(patient_id, tables[name].iloc[:0]) for name, by in mine.items()}
-        if unsure is not None:
-            own["candidates"] = unsure.get(patient_id, candidates.iloc[:0])
         group = group_label(own["ovaries"]["group"].iloc[0])
         body = _section(patient_id, group, own, tables.get("review_log"), chart, report, overlays, links, checked,
                         csv, why)  # fmt: skip
