@@ -32,6 +32,19 @@ def _folders(root: Path) -> Path:
     return root
 
 
+def test_a_stacks_frame_named_as_another_file_is_refused_naming_both(tmp_path: Path) -> None:
+    """A stack ``img`` gives frames ``img_0``, ``img_1``: beside a file img_0.png there were two
+    frames of one name."""
+    frames = [toy_frame(i) for i in range(2)]
+    root = _folders(tmp_path / "s")
+    _save(root / "images" / "img.nii.gz", np.stack([p for p, _ in frames]))
+    _save(root / "masks" / "img.nii.gz", np.stack([lab for _, lab in frames]))
+    Image.fromarray(frames[0][0]).save(root / "images" / "img_0.png")
+    Image.fromarray(frames[0][1]).save(root / "masks" / "img_0.png")
+    with pytest.raises(RejectedInput, match=r"its frame img_0 has the name of the frame of img.*: rename one of them"):
+        read_image_pairs(root)
+
+
 def test_a_2d_nifti_pair_reads_as_its_png_twin_with_the_headers_pixel_size(tmp_path: Path) -> None:
     pixels, labels = toy_frame(0)
     pixels[:10, :20] = 255  # a corner marks the orientation: row 0 at the top, column 0 at the left

@@ -359,7 +359,7 @@ def read_image_pairs(folder: Path) -> list[Pair]:
         raise RejectedInput(str(mask_paths[name]), f"no image {name}.png, .jpg or .nii(.gz) in images/ for this mask"
                                                    f"{_case_of(name, image_paths)}"
                                                    f"{f' (and {len(orphans) - 1} more)' if len(orphans) > 1 else ''}.")  # fmt: skip
-    pairs = []
+    pairs, made = [], {}
     for name, image_path in image_paths.items():
         if name not in mask_paths:
             raise RejectedInput(str(image_path), f"no mask {name}.png or {name}.nii(.gz) in masks/"
@@ -380,10 +380,13 @@ def read_image_pairs(folder: Path) -> list[Pair]:
             raise RejectedInput(str(mask_path), f"follicles (2) without an ovary (1 or 3) in {where}: the ovary is drawn "
                                                 "around its follicles (1 for the rest of it); outline the ovary too.")  # fmt: skip
         row_mm, col_mm = _pixel_size(pixels.shape[1:], (row_mm, col_mm), image_path, spacing.get(name), spacing_csv)
-        if len(pixels) == 1:
-            pairs.append((name, pixels[0], labels[0], row_mm, col_mm))
-            continue
-        pairs += [(f"{name}_{k}", pixels[k], labels[k], row_mm, col_mm) for k in range(len(pixels)) if labels[k].any()]
+        frames = [(name, 0)] if len(pixels) == 1 else [(f"{name}_{k}", k) for k in range(len(pixels)) if labels[k].any()]
+        for frame, k in frames:
+            if frame in made:  # (a stack's frame "img_0" beside a file img_0.png)
+                raise RejectedInput(str(image_path), f"its frame {frame} has the name of the frame of "
+                                                     f"{made[frame].name}: rename one of them.")  # fmt: skip
+            made[frame] = image_path
+            pairs.append((frame, pixels[k], labels[k], row_mm, col_mm))
     if not pairs:
         skipped = passed_over(folder)
         raise RejectedInput(str(images), f"no annotated PNG or NIfTI images found{f'; {skipped}' if skipped else ''}.")
