@@ -359,7 +359,8 @@ def read_image_pairs(folder: Path) -> list[Pair]:
         raise RejectedInput(str(mask_paths[name]), f"no image {name}.png, .jpg or .nii(.gz) in images/ for this mask"
                                                    f"{_case_of(name, image_paths)}"
                                                    f"{f' (and {len(orphans) - 1} more)' if len(orphans) > 1 else ''}.")  # fmt: skip
-    pairs, made = [], {}
+    pairs: list[Pair] = []
+    made: dict[str, Path] = {}  # each frame's name -> the file it came from
     for name, image_path in image_paths.items():
         if name not in mask_paths:
             raise RejectedInput(str(image_path), f"no mask {name}.png or {name}.nii(.gz) in masks/"
