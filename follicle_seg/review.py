@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -51,7 +50,7 @@ from pathlib import Path
 import pandas as pd
 
 from follicle_seg.errors import FollicleSegError
-from follicle_seg.io.tables import spreadsheet_delimiter, spreadsheet_text
+from follicle_seg.io.tables import spreadsheet_records, spreadsheet_text
 from follicle_seg.tracking import (CANDIDATE_FLAGS, FLAG_LOW_CONFIDENCE, FLAG_SIDE_UNKNOWN, FLAG_TUBE, KIND_TUBE,
                                    KIND_UNSURE, score_text)
 from follicle_seg.types import Follicle, ImageResult
@@ -176,14 +175,8 @@ class Review:
         if not path.is_file():  # a folder saved under the name is no review, nor silently none
             raise ReviewError(f"{path}: not a file: save the review as a CSV file under this name")
         try:
-            lines = spreadsheet_text(path.read_bytes()).splitlines(keepends=True)
-            skipped = next((k for k, line in enumerate(lines) if line.strip()), len(lines))  # blank lines first
-            head = lines[skipped] if skipped < len(lines) else ""
-            delimiter = spreadsheet_delimiter(head)  # (";" with decimal commas, :func:`_number`)
-            reader = csv.DictReader(io.StringIO("".join(lines[skipped:]), newline=""), skipinitialspace=True,
-                                    delimiter=delimiter)  # fmt: skip
-            rows = [(skipped + reader.line_num - _breaks(row), row) for row in reader]  # blank lines skipped, counted
-            columns = [str(c).strip().lower() for c in reader.fieldnames or ()]
+            text = spreadsheet_text(path.read_bytes())
+            records = spreadsheet_records(text, strict=False)  # (";" with decimal commas, :func:`_number`)
         except UnicodeDecodeError:
             raise ReviewError(f'{path}: cannot read the review file (neither UTF-8 nor Windows-1252): save it as '
                               '"CSV UTF-8"') from None  # fmt: skip
@@ -191,12 +184,17 @@ class Review:
             raise ReviewError(f"{path}: cannot read the review file ({exc})") from None
         except ValueError as exc:  # a workbook, not text (:func:`spreadsheet_text`)
             raise ReviewError(f"{path}: {exc}") from None
-        if "decision" not in columns and head.strip():  # (an empty file is no review)
+        if not records:  # (an empty file is no review)
+            return cls(path=path)
+        (_, header), rows = records[0], records[1:]
+        columns = [c.strip().lower() for c in header]
+        if "decision" not in columns:
+            head = next(line for line in text.splitlines() if line.strip())
             raise ReviewError(f"{path}: no decision column (found {head.strip()[:120]!r}): save "
                               "review_worksheet.csv, decisions written in, as CSV under this name")  # fmt: skip
         decisions = []
-        for line, row in rows:
-            row = {str(k).strip().lower(): (v or "").strip() for k, v in row.items() if k is not None}
+        for line, fields in rows:
+            row = {c: v.strip() for c, v in zip(columns, fields + [""] * (len(columns) - len(fields)))}
             if row.get("decision"):  # a worksheet line left undecided is no decision
                 decisions.append(_decision(path, line, row))
         return cls(decisions, path)
@@ -427,12 +425,6 @@ class Review:
 
     def _error(self, d: Decision, reason: str) -> ReviewError:
         return ReviewError(f"{self.path} line {d.line}: {d.decision}: {reason}")
-
-
-def _breaks(row: dict) -> int:
-    """The line breaks inside a CSV row's cells (a comment over lines): the row starts that many
-    lines before the line the reader ends it on."""
-    return sum(v.count("\n") for k, v in row.items() if k is not None and isinstance(v, str))
 
 
 #: The run's own files whose names hold "review" (beside the reviewer's ``review.csv``).

@@ -216,22 +216,23 @@ def spreadsheet_delimiter(header: str) -> str:
     return max((",", ";", "\t"), key=header.count)
 
 
-def spreadsheet_records(text: str) -> list[tuple[int, list[str]]]:
+def spreadsheet_records(text: str, *, strict: bool = True) -> list[tuple[int, list[str]]]:
     """The non-blank records of a CSV text, each with the line of the file it starts on (a quoted
     cell may hold line breaks), separated as its first non-blank line is
-    (:func:`spreadsheet_delimiter`); blank lines and rows of empty cells (",,") left out.
+    (:func:`spreadsheet_delimiter`); blank lines and rows of empty cells (",,") left out. Not
+    ``strict``: a quote never closed runs to the end, ``"low"x`` is ``lowx`` (Python's reader).
 
     Raises
     ------
     csv.Error
-        If the text is not CSV (a quote never closed), naming the line.
+        If the text is not CSV (``strict``: a quote never closed), naming the line.
 
     >>> spreadsheet_records('\\npatient_id;group\\n"P\\n1";low\\n;\\nP2; high\\n')
     [(2, ['patient_id', 'group']), (3, ['P\\n1', 'low']), (6, ['P2', 'high'])]
     """
     header = next((line for line in text.splitlines() if line.strip()), "")
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=spreadsheet_delimiter(header), skipinitialspace=True,
-                        strict=True)  # fmt: skip
+                        strict=strict)  # fmt: skip
     records, start = [], 1
     try:
         for fields in reader:
