@@ -3,7 +3,8 @@
 The network labels every pixel background (0), ovary (1) or follicle (2). A transvaginal frame
 shows one ovary, so :func:`labels_from_probs` keeps one ovary region (the connected ovary +
 follicle region with the largest summed foreground probability, weighted towards the frame's
-centre line where a sonographer puts the ovary) and makes every other candidate background.
+centre line where a sonographer puts the ovary; one the sonographer's calipers touch before any
+other) and makes every other candidate background.
 Counting needs one object per follicle, so :func:`follicle_instances`:
 
 1. fills holes in the follicle mask (speckle or an echogenic spot inside a follicle);
@@ -91,13 +92,17 @@ def class_labels(probs: np.ndarray) -> np.ndarray:
     return labels
 
 
-def labels_from_probs(probs: np.ndarray, *, hull: bool = True) -> np.ndarray:
+def labels_from_probs(probs: np.ndarray, *, hull: bool = True, marked: np.ndarray | None = None) -> np.ndarray:
     """Label map of one frame from class probabilities: ``argmax``, then one ovary kept.
 
     Parameters
     ----------
     probs : numpy.ndarray
         ``(3, rows, cols)`` probabilities of background, ovary, follicle.
+    marked : numpy.ndarray, optional
+        Boolean, the area the sonographer's caliper marks span (``io.marks.marked_area``):
+        calipers measure the ovary or a follicle in it, so a region touching it outranks any
+        region that does not (among those touching it, the score decides).
 
     Returns
     -------
@@ -117,9 +122,13 @@ def labels_from_probs(probs: np.ndarray, *, hull: bool = True) -> np.ndarray:
     >>> lab = labels_from_probs(p)
     >>> int((lab[5:15, 14:24] == OVARY).sum()), int(lab[8:11, 30:33].sum())
     (100, 0)
+    >>> calipers = np.zeros((20, 40), bool); calipers[9, 29:35] = True  # measuring the weak one
+    >>> lab = labels_from_probs(p, marked=calipers)
+    >>> int(lab[5:15, 14:24].sum()), int((lab[8:11, 30:33] == OVARY).sum())
+    (0, 9)
     """
     labels = class_labels(probs)
-    regions, score = _candidates(probs, labels)
+    regions, score = _candidates(probs, labels, marked)
     if score.size > 1:
         labels[regions != int(np.argmax(score)) + 1] = 0
     if hull and score.size:
@@ -129,9 +138,10 @@ def labels_from_probs(probs: np.ndarray, *, hull: bool = True) -> np.ndarray:
     return labels
 
 
-def _candidates(probs: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _candidates(probs: np.ndarray, labels: np.ndarray, marked: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Connected ovary + follicle regions (8-connected) and each one's score: its summed
-    ``1 - p(background)`` weighted by how near its centroid lies to the centre line."""
+    ``1 - p(background)`` weighted by how near its centroid lies to the centre line, plus the
+    frame's pixel count (more than any region's sum) for a region touching ``marked``."""
     regions, n = ndi.label(labels > 0, structure=_EIGHT)
     if not n:
         return regions, np.zeros(0)
@@ -141,13 +151,30 @@ def _candidates(probs: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.n
     centroid_cols = np.bincount(region, weights=inside % labels.shape[1], minlength=n) / np.bincount(region, minlength=n)
     half = labels.shape[1] / 2.0
     offset = (centroid_cols + 0.5 - half) / half
-    return regions, mass * np.exp(-0.5 * (offset / CENTRE_SIGMA) ** 2)
+    score = mass * np.exp(-0.5 * (offset / CENTRE_SIGMA) ** 2)
+    if marked is not None:
+        touched = np.unique(regions[marked & (regions > 0)]) - 1
+        score[touched] += labels.size
+    return regions, score
 
 
-def ovary_score(probs: np.ndarray) -> float:
+def ovary_candidates(probs: np.ndarray) -> int:
+    """How many ovary regions (connected ovary + follicle pixels of the argmax) one reading holds:
+    :func:`labels_from_probs` chooses among them.
+
+    >>> p = np.zeros((3, 10, 20), np.float32); p[0] = 1.0
+    >>> p[1, 2:5, 2:5] = p[2, 2:5, 12:15] = 2.0
+    >>> ovary_candidates(p), ovary_candidates(p[:, :, :10])
+    (2, 1)
+    """
+    return int(ndi.label(class_labels(probs) > 0, structure=_EIGHT)[1])
+
+
+def ovary_score(probs: np.ndarray, marked: np.ndarray | None = None) -> float:
     """Score of the region :func:`labels_from_probs` keeps (its summed foreground probability,
     weighted towards the centre line), as a share of the frame's pixels (0 when nothing is
-    found): how much ovary one reading of a frame sees, and where a sonographer would put it.
+    found), plus 1 when it touches ``marked`` (the area the sonographer's calipers span): how
+    much ovary one reading of a frame sees, and where a sonographer would put or measure it.
 
     Examples
     --------
@@ -159,7 +186,7 @@ def ovary_score(probs: np.ndarray) -> float:
     >>> round(ovary_score(q), 3)
     0.042
     """
-    _, score = _candidates(probs, class_labels(probs))
+    _, score = _candidates(probs, class_labels(probs), marked)
     return float(score.max()) / probs[0].size if score.size else 0.0
 
 

@@ -7,7 +7,8 @@ A screen capture carries no pixel size, so the pipeline reads it at the depths o
 
 * each depth read alone: ovary Dice median, mean, images >= 0.5, misses (< 0.1) and the mean by
   the expert ovary's share of the scan area (``eval_real.OVARY_SHARE_CLASSES``);
-* the pipeline's pick (best ``ovary_score``, the first depth on a tie) among the pipeline's depths
+* the pipeline's pick (best ``ovary_score``, the first depth on a tie; a reading whose ovary the
+  capture's calipers touch first) among the pipeline's depths
   and among all of ``--depths``;
 * the oracle: the best Dice among those depths per image, the ceiling of any pick;
 * two rules that rest on the readings' agreement instead of one network's confidence, among the
@@ -33,7 +34,7 @@ import numpy as np
 
 from eval_real import annotated_regions, by_ovary_size
 from follicle_seg.instances import labels_from_probs, ovary_score
-from follicle_seg.model.infer import UNCALIBRATED_DEPTHS_MM, Segmenter
+from follicle_seg.model.infer import UNCALIBRATED_DEPTHS_MM, Segmenter, caliper_area
 from follicle_seg.model.train import dice
 
 DEPTHS_MM = (50.0, 60.0, 70.0, 85.0, 100.0, 120.0, 140.0, 170.0)
@@ -45,26 +46,29 @@ def probabilities_at_depths(seg: Segmenter, region: np.ndarray, depths: Sequence
     return {d: p for d, (p, _) in zip(depths, seg.predict([(region, d / rows, d / rows) for d in depths]))}
 
 
-def score_readings(probs: dict[float, np.ndarray], truth: np.ndarray) -> dict[float, tuple[float, float]]:
-    """``{depth: (ovary Dice, ovary_score)}`` of the readings ``probs``."""
-    return {d: (dice(labels_from_probs(p) > 0, truth), ovary_score(p)) for d, p in probs.items()}
+def score_readings(probs: dict[float, np.ndarray], truth: np.ndarray,
+                   marked: np.ndarray | None = None) -> dict[float, tuple[float, float]]:
+    """``{depth: (ovary Dice, ovary_score)}`` of the readings ``probs`` (``marked``: the area the
+    capture's calipers span, ``infer.caliper_area``, as the pipeline picks)."""
+    return {d: (dice(labels_from_probs(p, marked=marked) > 0, truth), ovary_score(p, marked)) for d, p in probs.items()}
 
 
 def read_at_depths(seg: Segmenter, region: np.ndarray, truth: np.ndarray,
                    depths: Sequence[float]) -> dict[float, tuple[float, float]]:
     """``{depth: (ovary Dice, ovary_score)}`` of one scan area read as ``depth`` mm deep."""
-    return score_readings(probabilities_at_depths(seg, region, depths), truth)
+    return score_readings(probabilities_at_depths(seg, region, depths), truth, caliper_area(region))
 
 
-def consensus(probs: dict[float, np.ndarray], truth: np.ndarray, depths: Sequence[float]) -> dict[str, float]:
+def consensus(probs: dict[float, np.ndarray], truth: np.ndarray, depths: Sequence[float],
+              marked: np.ndarray | None = None) -> dict[str, float]:
     """Ovary Dice of the two agreement rules among ``depths``: the medoid reading (its kept ovary
     with the largest summed Dice against the others', the first on a tie) and the reading of the
     readings' mean probabilities."""
-    masks = [labels_from_probs(probs[d]) > 0 for d in depths]
+    masks = [labels_from_probs(probs[d], marked=marked) > 0 for d in depths]
     agreement = [sum(dice(m, other) for j, other in enumerate(masks) if j != i) for i, m in enumerate(masks)]
     medoid = masks[max(range(len(masks)), key=lambda i: agreement[i])]
     fused = np.mean([probs[d] for d in depths], axis=0)
-    return {"medoid_pick": dice(medoid, truth), "fused_mean": dice(labels_from_probs(fused) > 0, truth)}
+    return {"medoid_pick": dice(medoid, truth), "fused_mean": dice(labels_from_probs(fused, marked=marked) > 0, truth)}
 
 
 def pick(readings: dict[float, tuple[float, float]], depths: Sequence[float]) -> float:
@@ -95,8 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     images = []
     for name, grey, truth, (c0, r0, c1, r1), _ in annotated_regions(args.folder):
         region, inside = grey[r0 : r1 + 1, c0 : c1 + 1], truth[r0 : r1 + 1, c0 : c1 + 1]
-        probs = probabilities_at_depths(seg, region, depths)
-        readings = score_readings(probs, inside)
+        probs, marked = probabilities_at_depths(seg, region, depths), caliper_area(region)
+        readings = score_readings(probs, inside, marked)
         images.append({"name": name, "ovary_share": float(inside.mean()),
                        "dice": {f"{d:g}": readings[d][0] for d in depths},
                        "score": {f"{d:g}": readings[d][1] for d in depths},
@@ -104,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
                        "pick_all": pick(readings, depths),
                        "oracle_pipeline": max(readings[d][0] for d in UNCALIBRATED_DEPTHS_MM),
                        "oracle_all": max(readings[d][0] for d in depths),
-                       **consensus(probs, inside, UNCALIBRATED_DEPTHS_MM)})
+                       **consensus(probs, inside, UNCALIBRATED_DEPTHS_MM, marked)})
     if not images:
         parser.error(f"no images/*.jpg with masks/*.png under {args.folder}")
     shares = [r["ovary_share"] for r in images]

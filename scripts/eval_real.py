@@ -48,8 +48,8 @@ from follicle_seg.io.grey import colour_mask
 from follicle_seg.io.marks import graphics_pixels
 from follicle_seg.io.region import find_scan_area
 from follicle_seg.measure import measure_frame, stored_score
-from follicle_seg.model.infer import UNCALIBRATED_DEPTHS_MM, Segmenter
-from follicle_seg.model.preprocess import scan_area
+from follicle_seg.model.infer import UNCALIBRATED_DEPTHS_MM, Segmenter, caliper_area
+from follicle_seg.model.preprocess import fan_mask, scan_area
 from follicle_seg.model.train import dice
 from follicle_seg.tracking import FOLLICLE_FLAGS, LOW_CONFIDENCE_SCORE, MIN_FOLLICLE_SCORE, follicle_raises, is_confident, is_counted
 from follicle_seg.types import FOLLICLE, OVARY, UNCALIBRATED, FrameSegmentation, ImageRecord, Section
@@ -97,9 +97,12 @@ def score_image(seg: Segmenter, name: str, grey: np.ndarray, truth: np.ndarray, 
     """Ovary Dice, follicles outside the outline and flags for one annotated image (``colour``:
     its pixels in colour, for the reported follicles' dents; ``None``: none)."""
     c0, r0, c1, r1 = box
-    probs, flags = seg.predict([(grey[r0 : r1 + 1, c0 : c1 + 1], None, None)])[0]
+    pixels = grey[r0 : r1 + 1, c0 : c1 + 1]
+    fan = fan_mask(pixels)
+    marked = caliper_area(pixels, fan)
+    probs, flags = seg.predict([(pixels, None, None, fan, marked)])[0]
     labels = np.zeros(grey.shape, np.uint8)
-    labels[r0 : r1 + 1, c0 : c1 + 1] = labels_from_probs(probs, hull=hull) if keep_one else probs.argmax(0)
+    labels[r0 : r1 + 1, c0 : c1 + 1] = labels_from_probs(probs, hull=hull, marked=marked) if keep_one else probs.argmax(0)
     follicle_prob = np.zeros(grey.shape, np.float32)
     follicle_prob[r0 : r1 + 1, c0 : c1 + 1] = probs[FOLLICLE]
     scores = follicle_scores(labels, follicle_prob, truth)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from follicle_seg.io.grey import COLOUR_SHARE
-from follicle_seg.io.marks import AROUND_PX, MAX_MARKS, caliper_marks, graphics_pixels
+from follicle_seg.io.marks import AROUND_PX, MARKED_REACH_PX, MAX_MARKS, caliper_marks, graphics_pixels, marked_area
 from follicle_seg.synth.canvas import caliper
 from follicle_seg.synth.training import training_frame
 
@@ -110,3 +110,23 @@ def test_a_frame_of_more_crosses_than_a_sonographer_draws_is_a_texture_with_no_m
     yy, xx = np.indices((200, 260))
     checkerboard = ((yy // 3 + xx // 3) % 2 * 230).astype(np.uint8)
     assert caliper_marks(grid) is None and caliper_marks(checkerboard) is None
+
+
+def test_the_area_calipers_span_covers_what_they_measure_and_ignores_marks_outside_the_scan() -> None:
+    """Two pairs of calipers across an ovary on speckle: the area is their hull (the ovary's centre
+    inside it, grown by MARKED_REACH_PX, no further); a '+' in the text beside the fan is left out."""
+    frame = speckle()
+    ends = [(130, 150), (210, 150), (170, 115), (170, 185)]  # (col, row): a length and a width
+    caliper(frame, ends[:2], 6, 5, 235)
+    caliper(frame, ends[2:], 6, 5, 235)
+    within = np.ones(frame.shape, bool)
+    within[:, :40] = False  # the text column beside the fan
+    caliper(frame, [(20, 60), (20, 90)], 6, None, 235)
+    area = marked_area(caliper_marks(frame), within)
+    assert area is not None and area[150, 170] and area[140, 160]
+    for col, row in ends:  # each mark's centre, and a reach of MARKED_REACH_PX beyond it, no more
+        assert area[row, col]
+    assert area[150, 130 - MARKED_REACH_PX] and not area[150, 130 - MARKED_REACH_PX - 2]
+    assert not area[:, :60].any()  # the marks outside the scan area span nothing
+    assert marked_area(None, within) is None
+    assert marked_area(caliper_marks(frame), np.zeros(frame.shape, bool)) is None

@@ -417,3 +417,49 @@ def test_run_on_dask_local_workers_without_a_gpu_stops_before_out_is_made(monkey
     assert result.exit_code == 2, result.output
     assert "error: --device cuda: device 'cuda' requested but no CUDA GPU is available." in result.output
     assert not (tmp_path / "o").exists()
+
+
+def _two_candidates(shape: tuple[int, int], strong: bool = True, weak: bool = True) -> np.ndarray:
+    """Probabilities with a confident ovary on the centre line (cols 120-180) and a weak one to
+    the right (cols 215-255), either left out at will."""
+    p = np.zeros((3, *shape), np.float32)
+    p[0] = 1.0
+    if strong:
+        p[:, 70:130, 120:180] = np.array([0.1, 0.9, 0.0])[:, None, None]
+    if weak:
+        p[:, 90:110, 215:255] = np.array([0.4, 0.6, 0.0])[:, None, None]
+    return p
+
+
+def test_the_ovary_region_the_calipers_measure_is_kept(segmenter: Segmenter, monkeypatch) -> None:
+    """A sonographer's '+' calipers across the weaker candidate (burned into the grey pixels) make
+    it the kept ovary, in a calibrated frame's one reading and in the pick among an uncalibrated
+    frame's depths; without calipers the stronger one is kept, as before."""
+    from follicle_seg.instances import labels_from_probs
+    from follicle_seg.model.infer import UNCALIBRATED_DEPTHS_MM, caliper_area
+    from follicle_seg.synth.canvas import caliper
+
+    shape = (200, 300)
+    plain = np.random.default_rng(1).integers(50, 70, shape).astype(np.uint8)
+    marked = plain.copy()
+    caliper(marked, [(212, 100), (258, 100)], 6, 4, 230)  # (col, row) ends on the weak one's sides
+    area = caliper_area(marked)
+    assert area is not None and area[100, 235] and not area[100, 150] and caliper_area(plain) is None
+    probs = _two_candidates(shape)
+    assert labels_from_probs(probs)[100, 150] == 1 and labels_from_probs(probs)[100, 235] == 0
+    assert labels_from_probs(probs, marked=area)[100, 235] == 1 and labels_from_probs(probs, marked=area)[100, 150] == 0
+
+    deepest = max(UNCALIBRATED_DEPTHS_MM)
+
+    def readings(self, images):  # calibrated (40 mm deep): both; uncalibrated: the deepest reading sees only the weak one
+        depths = [round(sr * shape[0]) for _, sr, *_ in images]
+        return [(_two_candidates(shape, strong=d != deepest, weak=d in (40, deepest)), ()) for d in depths]
+
+    monkeypatch.setattr(Segmenter, "_predict_readings", readings)
+    calibrated, uncalibrated = Calibration(0.2, 0.2, "ultrasound_region"), UNCALIBRATED
+    for pixels, weak_kept in ((plain, False), (marked, True)):
+        out = segmenter.segment([Frame(record(shape, calibrated), 0, pixels), Frame(record(shape, uncalibrated), 1, pixels)])
+        # calibrated: of its one reading's two candidates, the weak one is kept only where the calipers measure it
+        assert bool(out[0].labels[100, 235]) is weak_kept and bool(out[0].labels[100, 150]) is not weak_kept
+        # uncalibrated: so is the weak candidate's reading among the depths
+        assert bool(out[1].labels[100, 235]) is weak_kept and bool(out[1].labels[100, 150]) is not weak_kept

@@ -42,6 +42,10 @@ _PAD = 8
 #: a mark whose arm reaches a follicle's wall is centred up to :data:`MAX_ARM_PX` from it, and
 #: the search reads a few pixels beyond its arms.
 AROUND_PX = MAX_ARM_PX + _PAD
+#: How far (pixels) the area the marks span reaches beyond them (:func:`marked_area`): an ovary
+#: candidate whose edge stops a few pixels short of the calipers set on the ovary's border is
+#: still the one they measure.
+MARKED_REACH_PX = 5
 _ARM_STEPS = 3  # an arm's 3 pixels are 2-4 steps from the centre
 _SIDE_STEPS = 2
 
@@ -110,6 +114,38 @@ def graphics_pixels(grey: np.ndarray, colour: np.ndarray | None, follicles: np.n
     out = np.zeros(grey.shape, bool) if found is None else found.copy()
     out[r0:r1, c0:c1] |= marks
     return out
+
+
+def marked_area(marks: np.ndarray | None, within: np.ndarray) -> np.ndarray | None:
+    """The area a sonographer's caliper marks span (``None``: no mark in ``within``): the convex
+    hull of the centres of the marks (:func:`caliper_marks`, each connected piece one mark) that
+    lie in ``within`` (boolean, the scan area: a '+' in the text beside the fan is no caliper), the
+    segment between two, or the one point, grown by :data:`MARKED_REACH_PX`. Calipers measure the
+    ovary or a follicle in it, so the ovary candidate this area touches is the one the
+    sonographer measured (``instances.labels_from_probs``).
+
+    >>> marks = np.zeros((30, 40), bool); marks[10, 5] = marks[10, 35] = True
+    >>> area = marked_area(marks, np.ones(marks.shape, bool))
+    >>> bool(area[10, 20]), bool(area[14, 20]), bool(area[17, 20])
+    (True, True, False)
+    >>> marked_area(marks, np.zeros(marks.shape, bool)) is None
+    True
+    """
+    if marks is None:
+        return None
+    pieces, n = ndi.label(marks, structure=np.ones((3, 3), bool))
+    centres = np.rint(ndi.center_of_mass(marks, pieces, range(1, n + 1))).astype(np.int32).reshape(-1, 2)
+    centres = centres[within[centres[:, 0], centres[:, 1]]]
+    if not len(centres):
+        return None
+    area = np.zeros(marks.shape, np.uint8)
+    points = centres[:, ::-1].copy()  # (x, y) for OpenCV
+    if len(points) >= 3:
+        cv2.fillConvexPoly(area, cv2.convexHull(points), 1)
+    else:
+        cv2.line(area, tuple(map(int, points[0])), tuple(map(int, points[-1])), 1)
+    size = 2 * MARKED_REACH_PX + 1
+    return cv2.dilate(area, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))) > 0
 
 
 def _view(a: np.ndarray, dr: int, dc: int) -> np.ndarray:

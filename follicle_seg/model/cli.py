@@ -493,7 +493,8 @@ def evaluate_command(
         within_true_ovary,
     )
     from follicle_seg.errors import ModelError
-    from follicle_seg.model.infer import Segmenter
+    from follicle_seg.model.infer import Segmenter, caliper_area
+    from follicle_seg.model.preprocess import fan_mask
     from follicle_seg.synth.styles import STYLES
     from follicle_seg.types import FOLLICLE
 
@@ -519,9 +520,11 @@ def evaluate_command(
 
     def network(items: Any) -> list[tuple[Any, ...]]:
         out = []
-        predictions = segmenter.predict([(px, sr, sc) for px, _, sr, sc in items])
-        for (probs, _), (_, truth, sr, sc) in zip(predictions, items):
-            labels = labels_from_probs(probs, hull=hull)
+        fans = [fan_mask(px) for px, *_ in items]
+        marked = [caliper_area(px, fan) for (px, *_), fan in zip(items, fans)]  # as a run keeps the measured ovary
+        predictions = segmenter.predict([(px, sr, sc, fan, m) for (px, _, sr, sc), fan, m in zip(items, fans, marked)])
+        for (probs, _), (_, truth, sr, sc), m in zip(predictions, items, marked):
+            labels = labels_from_probs(probs, hull=hull, marked=m)
             variants = [labels]
             if true_ovary:
                 variants.append(within_true_ovary(probs.argmax(0), truth))

@@ -29,8 +29,8 @@ import torch
 from skimage import measure
 
 from follicle_seg.cpus import usable_cpus
-from follicle_seg.instances import class_labels, convex_hull_mask, labels_from_probs, ovary_score
-from follicle_seg.io.marks import graphics_pixels
+from follicle_seg.instances import class_labels, convex_hull_mask, labels_from_probs, ovary_candidates, ovary_score
+from follicle_seg.io.marks import caliper_marks, graphics_pixels, marked_area
 from follicle_seg.model.bundle import load_network
 from follicle_seg.model.preprocess import (
     ASSUMED_DEPTH_MM,
@@ -57,8 +57,11 @@ log = logging.getLogger("follicle_seg")
 T = TypeVar("T")
 R = TypeVar("R")
 
-#: An image to segment: ``(pixels, spacing_row_mm, spacing_col_mm)``, and its fan mask when known.
-ImageToSegment = tuple[np.ndarray, float | None, float | None] | tuple[np.ndarray, float | None, float | None, np.ndarray]
+#: An image to segment: ``(pixels, spacing_row_mm, spacing_col_mm)``, and its fan mask when known,
+#: then the area its caliper marks span (:func:`caliper_area`; ``None``: none).
+ImageToSegment = (tuple[np.ndarray, float | None, float | None]
+                  | tuple[np.ndarray, float | None, float | None, np.ndarray]
+                  | tuple[np.ndarray, float | None, float | None, np.ndarray, np.ndarray | None])
 
 MIN_CONFIDENCE = 0.70
 """Flag ``network: unsure`` when the mean top-class probability over predicted structure is lower.
@@ -165,6 +168,23 @@ def ood_flags(probs: np.ndarray) -> tuple[str, ...]:
             flags.append(NET_IMPLAUSIBLE_SHAPE)
             break
     return tuple(flags)
+
+
+def pick_reading(readings: Sequence[tuple[np.ndarray, tuple[str, ...]]],
+                 marked: np.ndarray | None = None) -> tuple[np.ndarray, tuple[str, ...]]:
+    """The reading whose kept ovary region scores best (:func:`~follicle_seg.instances.ovary_score`;
+    one touching ``marked``, the area the calipers span, before any other); the first of equal
+    ones, so the assumed depth wins ties."""
+    return readings[0] if len(readings) == 1 else max(readings, key=lambda r: ovary_score(r[0], marked))
+
+
+def caliper_area(pixels: np.ndarray, fan: np.ndarray | None = None) -> np.ndarray | None:
+    """The area the sonographer's caliper marks span inside the scan area of a grey frame
+    (``io.marks.marked_area``; ``None``: no mark there): the ovary region it touches is the one
+    kept (``instances.labels_from_probs``). On the 67 real captures of ``scripts/eval_real.py``
+    the calipers lie on or inside the expert's ovary outline in most images (docs/model.md,
+    "Inference"). ``fan``: :func:`~follicle_seg.model.preprocess.fan_mask` of ``pixels`` when known."""
+    return marked_area(caliper_marks(pixels), scan_area(pixels, fan))
 
 
 def check_image(k: int, pixels: np.ndarray, spacing_row_mm: float | None, spacing_col_mm: float | None) -> None:
@@ -284,7 +304,8 @@ class Segmenter:
         list
             One ``(probs float32 (3, rows, cols), flags)`` per image, in order. An image without
             spacing is read once per depth of ``uncalibrated_depths_mm``; the reading with the
-            largest :func:`~follicle_seg.instances.ovary_score` is returned.
+            largest :func:`~follicle_seg.instances.ovary_score` is returned (one whose ovary
+            region touches the area the image's calipers span, its fifth item, before any other).
 
         Raises
         ------
@@ -292,18 +313,19 @@ class Segmenter:
             An image the network cannot read: not a 2-D uint8 array, or a pixel size that is not
             two positive numbers (nor two ``None``); the message names the image (from 1).
         """
+        return [pick_reading(readings, image[4] if len(image) > 4 else None)
+                for image, readings in zip(images, self._readings(images))]
+
+    def _readings(self, images: Sequence[ImageToSegment]) -> list[list[tuple[np.ndarray, tuple[str, ...]]]]:
+        """Every reading of each image: one at its pixel size, or one per depth of
+        ``uncalibrated_depths_mm`` (in that order) without one."""
         for k, (px, sr, sc, *_) in enumerate(images, 1):
             check_image(k, px, sr, sc)
         spacings = [[(sr, sc)] if sr is not None and sc is not None
                     else [(d / max(np.shape(px)[0], 1),) * 2 for d in self.uncalibrated_depths_mm]
                     for px, sr, sc, *_ in images]
-        flat = iter(self._predict_readings([(image[0], r, c, *image[3:]) for image, ss in zip(images, spacings) for r, c in ss]))
-        out = []
-        for ss in spacings:
-            readings = [next(flat) for _ in ss]
-            # max keeps the first of equal readings: the assumed depth wins ties
-            out.append(readings[0] if len(readings) == 1 else max(readings, key=lambda r: ovary_score(r[0])))
-        return out
+        flat = iter(self._predict_readings([(image[0], r, c, *image[3:4]) for image, ss in zip(images, spacings) for r, c in ss]))
+        return [[next(flat) for _ in ss] for ss in spacings]
 
     def _predict_readings(
         self, images: Sequence[ImageToSegment]
@@ -352,11 +374,13 @@ class Segmenter:
             for f, fan in zip(frames, fans)
         ]
 
-        def result(frame: Frame, reading: tuple[np.ndarray, tuple[str, ...]], fan: np.ndarray) -> FrameSegmentation:
-            probs, flags = reading
+        def result(frame: Frame, readings: list[tuple[np.ndarray, tuple[str, ...]]], fan: np.ndarray) -> FrameSegmentation:
+            # the calipers are looked for (10 ms on a 500 x 700 frame) only where they may choose
+            area = caliper_area(frame.pixels, fan) if sum(ovary_candidates(r[0]) for r in readings) > 1 else None
+            probs, flags = pick_reading(readings, area)
             scan = scan_area(frame.pixels, fan)
             cal = frame.record.calibration
-            labels = labels_from_probs(probs)
+            labels = labels_from_probs(probs, marked=area)
             return FrameSegmentation(
                 record=frame.record,
                 index=frame.index,
@@ -369,7 +393,7 @@ class Segmenter:
                 graphics=graphics_pixels(frame.pixels, frame.colour, labels == FOLLICLE),
             )
 
-        return self._map(lambda triple: result(*triple), zip(frames, self.predict(items), fans))
+        return self._map(lambda triple: result(*triple), zip(frames, self._readings(items), fans))
 
     def _predict_batch(
         self, prepared: Sequence[tuple[np.ndarray, np.ndarray, InputGeometry]]
