@@ -99,7 +99,7 @@ def score_image(seg: Segmenter, name: str, grey: np.ndarray, truth: np.ndarray, 
     c0, r0, c1, r1 = box
     pixels = grey[r0 : r1 + 1, c0 : c1 + 1]
     fan = fan_mask(pixels)
-    marked = caliper_area(pixels, fan)
+    marked = caliper_area(pixels, scan_area(pixels, fan))
     probs, flags = seg.predict([(pixels, None, None, fan, marked)])[0]
     labels = np.zeros(grey.shape, np.uint8)
     labels[r0 : r1 + 1, c0 : c1 + 1] = labels_from_probs(probs, hull=hull, marked=marked) if keep_one else probs.argmax(0)

@@ -178,13 +178,13 @@ def pick_reading(readings: Sequence[tuple[np.ndarray, tuple[str, ...]]],
     return readings[0] if len(readings) == 1 else max(readings, key=lambda r: ovary_score(r[0], marked))
 
 
-def caliper_area(pixels: np.ndarray, fan: np.ndarray | None = None) -> np.ndarray | None:
+def caliper_area(pixels: np.ndarray, scan: np.ndarray | None = None) -> np.ndarray | None:
     """The area the sonographer's caliper marks span inside the scan area of a grey frame
     (``io.marks.marked_area``; ``None``: no mark there): the ovary region it touches is the one
     kept (``instances.labels_from_probs``). On the 67 real captures of ``scripts/eval_real.py``
-    the calipers lie on or inside the expert's ovary outline in most images (docs/model.md,
-    "Inference"). ``fan``: :func:`~follicle_seg.model.preprocess.fan_mask` of ``pixels`` when known."""
-    return marked_area(caliper_marks(pixels), scan_area(pixels, fan))
+    the area touches the expert's ovary outline in 55 of the 58 with marks (docs/model.md,
+    "Inference"). ``scan``: :func:`~follicle_seg.model.preprocess.scan_area` of ``pixels`` when known."""
+    return marked_area(caliper_marks(pixels), scan_area(pixels) if scan is None else scan)
 
 
 def check_image(k: int, pixels: np.ndarray, spacing_row_mm: float | None, spacing_col_mm: float | None) -> None:
@@ -375,10 +375,10 @@ class Segmenter:
         ]
 
         def result(frame: Frame, readings: list[tuple[np.ndarray, tuple[str, ...]]], fan: np.ndarray) -> FrameSegmentation:
-            # the calipers are looked for (10 ms on a 500 x 700 frame) only where they may choose
-            area = caliper_area(frame.pixels, fan) if sum(ovary_candidates(r[0]) for r in readings) > 1 else None
-            probs, flags = pick_reading(readings, area)
             scan = scan_area(frame.pixels, fan)
+            # the calipers are looked for (10 ms on a 500 x 700 frame) only where they may choose
+            area = caliper_area(frame.pixels, scan) if sum(ovary_candidates(r[0]) for r in readings) > 1 else None
+            probs, flags = pick_reading(readings, area)
             cal = frame.record.calibration
             labels = labels_from_probs(probs, marked=area)
             return FrameSegmentation(
