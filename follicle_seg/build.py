@@ -27,7 +27,7 @@ RESULT_SOURCE = {
     "io/grey.py": "the grey levels segmented",
     "io/header.py": "the header read",
     "io/laterality.py": "the side of the ovary",
-    "io/marks.py": "the burned-in graphics a follicle's dent is measured past (caliper marks, colour pixels)",
+    "io/marks.py": "the burned-in graphics a follicle's dent is measured past (caliper marks, colour pixels) and the area calipers span (the ovary kept)",
     "io/pixel_data.py": "the pixel data decoded",
     "io/region.py": "the ultrasound region segmented",
     "io/rejection.py": "a rejected file's reason and identity",
