@@ -151,6 +151,18 @@ def test_the_pick_among_readings_takes_one_whose_kept_region_the_area_touches(ca
         assert chosen is pick_reading(readings)[0]
 
 
+@PROPERTIES
+@given(candidates())
+def test_a_mask_of_ones_and_zeros_or_of_grey_levels_marks_as_a_boolean_one(case) -> None:
+    """A uint8 mask (OpenCV's) is read as where it is not zero, not as indices: it once raised
+    the last candidate's score where it touched nothing."""
+    probs, blobs, rng = case
+    area = touching(blobs, [j for j in range(len(blobs)) if rng.random() < 0.4], rng)
+    for same in (area.astype(np.uint8), area.astype(np.uint8) * 255):
+        assert np.array_equal(labels_from_probs(probs, marked=same), labels_from_probs(probs, marked=area))
+        assert ovary_score(probs, same) == ovary_score(probs, area)
+
+
 def test_one_mark_spans_a_disc_two_a_segment_and_three_their_hull() -> None:
     within = np.ones((60, 90), bool)
     one = np.zeros(within.shape, bool)
