@@ -297,6 +297,16 @@ def test_segment_keeps_what_predict_with_the_caliper_area_keeps(segmenter: Segme
             assert np.array_equal(out.labels, labels_from_probs(probs, marked=area))
 
 
+def test_predict_names_an_image_whose_masks_are_not_its_shape(segmenter: Segmenter) -> None:
+    pixels = np.full((40, 60), 80, np.uint8)
+    fan = np.ones(pixels.shape, bool)
+    with pytest.raises(ValueError, match=r"^image 2: caliper area of shape \(40, 59\): give one of the "
+                                         r"pixels' shape \(40, 60\)\.$"):
+        segmenter.predict([(pixels, None, None, fan, None), (pixels, None, None, fan, fan[:, 1:])])
+    with pytest.raises(ValueError, match=r"^image 1: fan mask of shape \(39, 60\)"):
+        segmenter.predict([(pixels, 0.2, 0.2, fan[1:])])
+
+
 def ends_inside(truth: np.ndarray, inset: int = 4) -> list[tuple[int, int]]:
     """``(col, row)`` ends of a region's longest axis, ``inset`` px inside its outline: where a
     sonographer sets the calipers that measure it."""
