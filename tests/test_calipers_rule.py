@@ -11,9 +11,10 @@ area (``io.marks.marked_area``, ``infer.caliper_area``) decides the kept candida
   takes a reading whose kept region touches it wherever one has;
 * the rule has no side: a frame mirrored left-right (or transposed) gives the mirrored area (to a
   pixel of rasterisation at its edge) and the mirrored labels;
-* marks outside the scan area span nothing, nor does a texture of more than ``MAX_MARKS`` crosses;
-  one mark spans a disc of ``MARKED_REACH_PX``, three their hull (three in a row the segment of
-  the outer two), and a mark centred on the scan area's last pixel counts;
+* marks outside the scan area span nothing (on a frame with no fan, none), nor does a texture of
+  more than ``MAX_MARKS`` crosses; one mark spans a disc of ``MARKED_REACH_PX``, three their hull
+  (three in a row the segment of the outer two), and a mark centred on the scan area's last pixel
+  counts;
 * ``Segmenter.segment`` keeps what ``predict`` (given the frame's caliper area) and
   ``labels_from_probs`` keep;
 * on held-out synthetic frames whose plain pick keeps a look-alike, calipers drawn across the true
@@ -233,6 +234,14 @@ def test_marks_outside_the_scan_area_span_nothing() -> None:
     assert np.array_equal(caliper_area(both), caliper_area(inside))
 
 
+def test_calipers_on_a_frame_with_no_fan_span_nothing() -> None:
+    """Black but for the calipers: no scan area, so no area; the same calipers on a lit frame span one."""
+    for grey, spans in ((0, False), (60, True)):
+        frame = np.full((100, 150), grey, np.uint8)
+        caliper(frame, [(40, 50), (100, 50)], 6, None, 230)  # (col, row)
+        assert caliper_marks(frame) is not None and (caliper_area(frame) is not None) is spans
+
+
 def test_more_crosses_than_max_marks_span_nothing() -> None:
     """Calipers on the weaker of two candidates keep it until a texture of crosses brings the
     frame's marks past MAX_MARKS: then none is taken and the stronger one is kept again."""
@@ -330,5 +339,5 @@ def test_calipers_across_the_true_ovary_make_it_the_kept_region(segmenter: Segme
     area = caliper_area(pixels)
     assert area is not None and (area & truth).any()
     probs, _ = segmenter.predict([(pixels, frame.spacing_row_mm, frame.spacing_col_mm)])[0]
-    assert dice(labels_from_probs(probs) > 0, truth) < 0.1
+    assert dice(labels_from_probs(probs) > 0, truth) < 0.1, "the plain pick finds the ovary here now: take a seed where it does not"
     assert dice(labels_from_probs(probs, marked=area) > 0, truth) > 0.7
