@@ -100,9 +100,9 @@ def labels_from_probs(probs: np.ndarray, *, hull: bool = True, marked: np.ndarra
     probs : numpy.ndarray
         ``(3, rows, cols)`` probabilities of background, ovary, follicle.
     marked : numpy.ndarray, optional
-        Boolean, the area the sonographer's caliper marks span (``io.marks.marked_area``):
-        calipers measure the ovary or a follicle in it, so a region touching it outranks any
-        region that does not (among those touching it, the score decides).
+        Boolean (or non-zero where marked), the area the sonographer's caliper marks span
+        (``io.marks.marked_area``): calipers measure the ovary or a follicle in it, so a region
+        touching it outranks any region that does not (among those touching it, the score decides).
 
     Returns
     -------
@@ -153,7 +153,7 @@ def _candidates(probs: np.ndarray, labels: np.ndarray, marked: np.ndarray | None
     offset = (centroid_cols + 0.5 - half) / half
     score = mass * np.exp(-0.5 * (offset / CENTRE_SIGMA) ** 2)
     if marked is not None:
-        touched = np.unique(regions[marked & (regions > 0)]) - 1
+        touched = np.unique(regions[np.asarray(marked, bool) & (regions > 0)]) - 1  # (a uint8 mask would index rows)
         score[touched] += labels.size
     return regions, score
 

@@ -187,10 +187,12 @@ def caliper_area(pixels: np.ndarray, scan: np.ndarray | None = None) -> np.ndarr
     return marked_area(caliper_marks(pixels), scan_area(pixels) if scan is None else scan)
 
 
-def check_image(k: int, pixels: np.ndarray, spacing_row_mm: float | None, spacing_col_mm: float | None) -> None:
+def check_image(k: int, pixels: np.ndarray, spacing_row_mm: float | None, spacing_col_mm: float | None,
+                masks: Sequence[np.ndarray | None] = ()) -> None:
     """Refuse image ``k`` in one line where the network cannot read it: it sees uint8 grey
     levels (the scan fan is what is brighter than grey 4: a 0-1 float image has none) and a
-    pixel size, or none at all.
+    pixel size, or none at all; ``masks``, its fan mask and caliper area when given
+    (:data:`ImageToSegment`), lie on its pixels' grid.
 
     >>> check_image(1, np.zeros((4, 4)), 0.2, 0.2)
     Traceback (most recent call last):
@@ -207,6 +209,9 @@ def check_image(k: int, pixels: np.ndarray, spacing_row_mm: float | None, spacin
     if spacing != (None, None) and not all(s is not None and np.isfinite(s) and s > 0 for s in spacing):
         raise ValueError(f"image {k}: pixel size {spacing} mm: give both (rows, columns) as positive numbers, "
                          "or both None (uncalibrated).")
+    for name, mask in zip(("fan mask", "caliper area"), masks):
+        if mask is not None and np.shape(mask) != shape:
+            raise ValueError(f"image {k}: {name} of shape {np.shape(mask)}: give one of the pixels' shape {shape}.")
 
 
 class Segmenter:
@@ -310,8 +315,9 @@ class Segmenter:
         Raises
         ------
         ValueError
-            An image the network cannot read: not a 2-D uint8 array, or a pixel size that is not
-            two positive numbers (nor two ``None``); the message names the image (from 1).
+            An image the network cannot read: not a 2-D uint8 array, a pixel size that is not
+            two positive numbers (nor two ``None``), or a fan mask or caliper area not of its
+            pixels' shape; the message names the image (from 1).
         """
         return [pick_reading(readings, image[4] if len(image) > 4 else None)
                 for image, readings in zip(images, self._readings(images))]
@@ -319,8 +325,8 @@ class Segmenter:
     def _readings(self, images: Sequence[ImageToSegment]) -> list[list[tuple[np.ndarray, tuple[str, ...]]]]:
         """Every reading of each image: one at its pixel size, or one per depth of
         ``uncalibrated_depths_mm`` (in that order) without one."""
-        for k, (px, sr, sc, *_) in enumerate(images, 1):
-            check_image(k, px, sr, sc)
+        for k, (px, sr, sc, *masks) in enumerate(images, 1):
+            check_image(k, px, sr, sc, masks)
         spacings = [[(sr, sc)] if sr is not None and sc is not None
                     else [(d / max(np.shape(px)[0], 1),) * 2 for d in self.uncalibrated_depths_mm]
                     for px, sr, sc, *_ in images]
