@@ -7,7 +7,8 @@ automatically (``follicle_seg.io.region.find_scan_area``) and read as uncalibrat
 the depths of ``infer.UNCALIBRATED_DEPTHS_MM``, the most confident reading kept (``--depths 70``
 reads each once, at the assumed depth). Labels come from the pipeline's rule
 (``instances.labels_from_probs``: argmax, then the one ovary region scoring best (weighted to the
-centre line) with its convex hull filled; ``--no-hull`` leaves the hull out, ``--argmax-only``
+centre line; one the capture's burned-in calipers touch first, ``infer.caliper_area``) with its
+convex hull filled; ``--no-hull`` leaves the hull out, ``--argmax-only``
 scores the raw argmax). Reports ovary Dice (median, quartiles) and follicles per image found
 outside the expert outline (an instance with most of its pixels outside it), all of them and those
 confident enough to be reported (mean follicle probability >= the pipeline's
