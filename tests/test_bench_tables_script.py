@@ -19,7 +19,11 @@ def test_a_one_patient_trial_reports_every_stage(tmp_path: Path, capsys) -> None
     out = tmp_path / "1x1_cine" / "out"
     assert not (out / "review.csv").exists()  # the review run leaves the run as it found it
     images = (out / "images.csv").read_text().splitlines()
-    assert len(images) == 5 and all(",ok," in row for row in images[1:])  # the truth stood in for the network
+    assert len(images) == 5 and all(",ok," in row for row in images[1:])
+    # the truth stood in for the network: every follicle's mean probability is the stand-in's 0.9 + 0.05
+    follicles = [row.split(",") for row in (out / "follicles.csv").read_text().splitlines()]
+    score = follicles[0].index("score")
+    assert len(follicles) > 1 and {row[score] for row in follicles[1:]} == {"0.95"}
 
 
 def test_review_lines_decide_whole_ovary_visits_up_to_the_number_asked() -> None:
