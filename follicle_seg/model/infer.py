@@ -82,7 +82,8 @@ MIN_FOLLICLE_SOLIDITY = 0.75
 UNCALIBRATED_DEPTHS_MM = (ASSUMED_DEPTH_MM, 50.0, 100.0)
 """Depths tried for a frame without calibration (its region height taken as each in turn). The
 reading whose kept ovary region scores best (summed foreground probability weighted towards
-the centre line, :func:`~follicle_seg.instances.ovary_score`) wins, the first on a tie: the
+the centre line, :func:`~follicle_seg.instances.ovary_score`; one the frame's calipers touch
+first, :func:`pick_reading`) wins, the first on a tie: the
 network is sensitive to scale, and a screen capture does not say how deep it is. The three span
 the synthetic training depths (40-100 mm). On the 67 real captures of ``scripts/eval_real.py``
 this raised network 0.4.0's mean ovary Dice from 0.45 to 0.52 (before the centre weighting),
