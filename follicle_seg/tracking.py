@@ -54,6 +54,7 @@ from follicle_seg.types import (
     NET_IMPLAUSIBLE_SHAPE,
     NET_LOW_CONFIDENCE,
     NET_NO_OVARY,
+    OVARY_BY_CALIPERS,
     Follicle,
     FrameMeasurement,
     ImageRecord,
@@ -171,6 +172,8 @@ FLAG_REASONS: dict[str, str] = {
                          "its d1, d2, area and volume are uncertain"),
     COLOUR_IN_SCAN: ("colour (Doppler flow?) covers part of the scan area of a frame the results rest on: made "
                      "grey, blue flow reads as dark as fluid; check the follicles against the colour image"),
+    OVARY_BY_CALIPERS: ("the ovary kept in a frame the results rest on is the region the sonographer's calipers "
+                        "measure, not the one the network scored highest: check the ovary outline"),
     NET_NO_OVARY: "network: almost no ovary in a frame the results rest on",
     NET_LOW_CONFIDENCE: "network: unsure of a frame the results rest on (low mean probability)",
     NET_IMPLAUSIBLE_SHAPE: "network: a follicle section of 3 mm or more is far from round",

@@ -438,6 +438,7 @@ def test_the_ovary_region_the_calipers_measure_is_kept(segmenter: Segmenter, mon
     from follicle_seg.instances import labels_from_probs
     from follicle_seg.model.infer import UNCALIBRATED_DEPTHS_MM, caliper_area
     from follicle_seg.synth.canvas import caliper
+    from follicle_seg.types import OVARY_BY_CALIPERS
 
     shape = (200, 300)
     plain = np.random.default_rng(1).integers(50, 70, shape).astype(np.uint8)
@@ -463,3 +464,10 @@ def test_the_ovary_region_the_calipers_measure_is_kept(segmenter: Segmenter, mon
         assert bool(out[0].labels[100, 235]) is weak_kept and bool(out[0].labels[100, 150]) is not weak_kept
         # uncalibrated: so is the weak candidate's reading among the depths
         assert bool(out[1].labels[100, 235]) is weak_kept and bool(out[1].labels[100, 150]) is not weak_kept
+        # and the frame says so, for the review: the network would have kept another region
+        assert [OVARY_BY_CALIPERS in s.flags for s in out] == [weak_kept, weak_kept]
+    strong = marked.copy()  # calipers across the region the network keeps anyway: nothing to say
+    caliper(strong, [(118, 100), (182, 100)], 6, 4, 230)
+    strong[:, 205:] = plain[:, 205:]
+    out = segmenter.segment([Frame(record(shape, calibrated), 0, strong)])
+    assert out[0].labels[100, 150] == 1 and OVARY_BY_CALIPERS not in out[0].flags

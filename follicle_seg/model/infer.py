@@ -48,6 +48,7 @@ from follicle_seg.types import (
     NET_LOW_CONFIDENCE,
     NET_NO_OVARY,
     OVARY,
+    OVARY_BY_CALIPERS,
     Frame,
     FrameSegmentation,
 )
@@ -388,6 +389,8 @@ class Segmenter:
             probs, flags = pick_reading(readings, area)
             cal = frame.record.calibration
             labels = labels_from_probs(probs, marked=area)
+            if area is not None and not (labels_from_probs(pick_reading(readings)[0]) > 0)[labels > 0].any():
+                flags += (OVARY_BY_CALIPERS,)  # the calipers kept a region the network would not have
             return FrameSegmentation(
                 record=frame.record,
                 index=frame.index,
