@@ -160,8 +160,9 @@ class FrameSegmentation:
     ``labels``: uint8, 0 background / 1 ovary / 2 follicle.
     ``follicle_prob``: float32 probability of the follicle class (for per-follicle scores).
     ``ovary_prob``: float32 probability of ovary-or-follicle (ovary including its follicles).
-    ``flags``: reasons the frame looks unlike the training data (e.g. ``"network: unsure"``);
-    empty when the network is confident. The pipeline turns any flag into ``needs_review``.
+    ``flags``: reasons the frame looks unlike the training data (e.g. ``"network: unsure"``),
+    what decoding saw (:data:`COLOUR_IN_SCAN`) and :data:`OVARY_BY_CALIPERS`; empty when none
+    holds. The pipeline turns any flag into ``needs_review``.
     ``scan``: bool, the pixels inside the scan area (the fan, not the black around it); ``None``
     when the whole region grid is scan area.
     ``look``: a sweep's frame as :func:`~follicle_seg.passes.frame_look` keeps it (the structure
