@@ -100,7 +100,8 @@ def score_image(seg: Segmenter, name: str, grey: np.ndarray, truth: np.ndarray, 
     c0, r0, c1, r1 = box
     pixels = grey[r0 : r1 + 1, c0 : c1 + 1]
     fan = fan_mask(pixels)
-    marked = caliper_area(pixels, scan_area(pixels, fan))
+    scan = scan_area(pixels, fan)
+    marked = caliper_area(pixels, scan)
     probs, flags = seg.predict([(pixels, None, None, fan, marked)])[0]
     labels = np.zeros(grey.shape, np.uint8)
     labels[r0 : r1 + 1, c0 : c1 + 1] = labels_from_probs(probs, hull=hull, marked=marked) if keep_one else probs.argmax(0)
@@ -111,7 +112,7 @@ def score_image(seg: Segmenter, name: str, grey: np.ndarray, truth: np.ndarray, 
     region = (slice(r0, r1 + 1), slice(c0, c1 + 1))
     graphics = graphics_pixels(grey[region], None if colour is None or not colour.any() else colour[region],
                                labels[region] == FOLLICLE)
-    reported = reported_follicles(labels[region], probs, box, scan_area(grey[region]), graphics)
+    reported = reported_follicles(labels[region], probs, box, scan, graphics)
     return {"name": name, "ovary_dice": dice(labels > 0, truth), "follicles": found,
             "follicles_outside": outside, "confident_follicles_outside": confident,
             "follicle_scores": [[score, inside] for score, inside in scores],
