@@ -4,7 +4,8 @@ The network labels every pixel background (0), ovary (1) or follicle (2). A tran
 shows one ovary, so :func:`labels_from_probs` keeps one ovary region (the connected ovary +
 follicle region with the largest summed foreground probability, weighted towards the frame's
 centre line where a sonographer puts the ovary; one the sonographer's calipers touch before any
-other) and makes every other candidate background.
+other) and makes every other candidate background; where the sonographer measured the ovary by
+two crossing diameters, the ellipse they span is the ovary kept (:func:`measures_the_ovary`).
 Counting needs one object per follicle, so :func:`follicle_instances`:
 
 1. fills holes in the follicle mask (speckle or an echogenic spot inside a follicle);
@@ -70,6 +71,18 @@ of ``scripts/eval_real.py`` half the expert outlines sit within 0.14 half-widths
 90 % within 0.34. The weight halves at 0.47 half-widths, so a clearly stronger candidate off to
 the side still wins. Set on those captures (flat from 0.3 to 0.5); docs/model.md, "Inference"."""
 
+#: The calipers' outline of a section (``io.marks.measured_outline``) is a follicle's, not the
+#: ovary's, when the network's mean follicle probability over it reaches this
+#: (:func:`measures_the_ovary`)...
+OUTLINE_FOLLICLE_MAX = 0.5
+#: ... and something measured inside the ovary when this share of it or more lies in the region
+#: the network kept...
+OUTLINE_INSIDE = 0.9
+#: ... while it spans under this share of that region's area: a follicle of under 45 % of the
+#: ovary's diameter (real captures: every outline taken spans 0.25 or more of the network's
+#: region; two synthetic follicles measured in an ovary the network found, 0.03 and 0.11).
+OUTLINE_SMALL = 0.2
+
 _EIGHT = np.ones((3, 3), dtype=bool)
 _FOUR = ndi.generate_binary_structure(2, 1)
 
@@ -92,7 +105,8 @@ def class_labels(probs: np.ndarray) -> np.ndarray:
     return labels
 
 
-def labels_from_probs(probs: np.ndarray, *, hull: bool = True, marked: np.ndarray | None = None) -> np.ndarray:
+def labels_from_probs(probs: np.ndarray, *, hull: bool = True, marked: np.ndarray | None = None,
+                      outline: np.ndarray | None = None) -> np.ndarray:
     """Label map of one frame from class probabilities: ``argmax``, then one ovary kept.
 
     Parameters
@@ -103,6 +117,11 @@ def labels_from_probs(probs: np.ndarray, *, hull: bool = True, marked: np.ndarra
         Boolean (or non-zero where marked), the area the sonographer's caliper marks span
         (``io.marks.marked_area``): calipers measure the ovary or a follicle in it, so a region
         touching it outranks any region that does not (among those touching it, the score decides).
+    outline : numpy.ndarray, optional
+        Boolean (or non-zero inside), the section the sonographer measured by its two crossing
+        diameters (``io.marks.measured_outline``): where it is the ovary's
+        (:func:`measures_the_ovary`), it is the ovary kept, with the network's follicles that
+        touch it, in place of the network's region.
 
     Returns
     -------
@@ -128,6 +147,7 @@ def labels_from_probs(probs: np.ndarray, *, hull: bool = True, marked: np.ndarra
     (0, 9)
     """
     labels = class_labels(probs)
+    every = labels.copy() if outline is not None else labels  # the follicles an outline keeps lie anywhere
     regions, score = _candidates(probs, labels, marked)
     if score.size > 1:
         labels[regions != int(np.argmax(score)) + 1] = 0
@@ -135,6 +155,40 @@ def labels_from_probs(probs: np.ndarray, *, hull: bool = True, marked: np.ndarra
         box = ndi.find_objects((labels > 0).astype(np.uint8))[0]  # the hull lies in the region's box
         sub = labels[box]
         sub[(sub == 0) & convex_hull_mask(sub > 0)] = OVARY
+    if outline is not None and measures_the_ovary(probs, labels > 0, np.asarray(outline, bool)):
+        return outlined_ovary(every == FOLLICLE, np.asarray(outline, bool))
+    return labels
+
+
+def measures_the_ovary(probs: np.ndarray, kept: np.ndarray, outline: np.ndarray) -> bool:
+    """Whether the section two crossing calipers measured (``outline``, boolean) is the ovary:
+    not a follicle (the network's mean follicle probability over it is under
+    :data:`OUTLINE_FOLLICLE_MAX`), nor anything small inside the ovary region the network kept
+    (``kept``, boolean): :data:`OUTLINE_INSIDE` of it or more inside that region while under
+    :data:`OUTLINE_SMALL` of its area. An empty outline is none.
+
+    >>> p = np.zeros((3, 40, 40), np.float32); p[1] = 1.0
+    >>> kept = np.zeros((40, 40), bool); kept[5:35, 5:35] = True
+    >>> small, large = np.zeros_like(kept), np.zeros_like(kept); small[15:20, 15:20] = large[8:30, 8:36] = True
+    >>> measures_the_ovary(p, kept, small), measures_the_ovary(p, kept, large)
+    (False, True)
+    >>> p[2, 8:30, 8:36] = 0.8                                   # the network sees a follicle there
+    >>> measures_the_ovary(p, kept, large)
+    False
+    """
+    area = np.count_nonzero(outline)
+    if not area or probs[FOLLICLE][outline].mean() >= OUTLINE_FOLLICLE_MAX:
+        return False
+    return not (np.count_nonzero(kept & outline) >= OUTLINE_INSIDE * area and area < OUTLINE_SMALL * np.count_nonzero(kept))
+
+
+def outlined_ovary(follicles: np.ndarray, outline: np.ndarray) -> np.ndarray:
+    """``uint8`` labels of the ovary the calipers outline (``outline``, boolean) and the
+    follicles (boolean, the network's follicle pixels) touching it, whole (8-connected)."""
+    pieces = ndi.label(follicles, structure=_EIGHT)[0]
+    touching = np.unique(pieces[outline & follicles])
+    labels = np.where(outline, OVARY, 0).astype(np.uint8)
+    labels[np.isin(pieces, touching[touching > 0])] = FOLLICLE
     return labels
 
 
@@ -156,18 +210,6 @@ def _candidates(probs: np.ndarray, labels: np.ndarray, marked: np.ndarray | None
         touched = np.unique(regions[np.asarray(marked, bool) & (regions > 0)]) - 1  # (a uint8 mask would index rows)
         score[touched] += labels.size
     return regions, score
-
-
-def ovary_candidates(probs: np.ndarray) -> int:
-    """How many ovary regions (connected ovary + follicle pixels of the argmax) one reading holds:
-    :func:`labels_from_probs` chooses among them.
-
-    >>> p = np.zeros((3, 10, 20), np.float32); p[0] = 1.0
-    >>> p[1, 2:5, 2:5] = p[2, 2:5, 12:15] = 2.0
-    >>> ovary_candidates(p), ovary_candidates(p[:, :, :10])
-    (2, 1)
-    """
-    return int(ndi.label(class_labels(probs) > 0, structure=_EIGHT)[1])
 
 
 def ovary_score(probs: np.ndarray, marked: np.ndarray | None = None) -> float:

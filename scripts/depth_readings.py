@@ -34,7 +34,7 @@ import numpy as np
 
 from eval_real import annotated_regions, by_ovary_size
 from follicle_seg.instances import labels_from_probs, ovary_score
-from follicle_seg.model.infer import UNCALIBRATED_DEPTHS_MM, Segmenter, caliper_area
+from follicle_seg.model.infer import UNCALIBRATED_DEPTHS_MM, Segmenter, calipers
 from follicle_seg.model.train import dice
 
 DEPTHS_MM = (50.0, 60.0, 70.0, 85.0, 100.0, 120.0, 140.0, 170.0)
@@ -49,14 +49,14 @@ def probabilities_at_depths(seg: Segmenter, region: np.ndarray, depths: Sequence
 def score_readings(probs: dict[float, np.ndarray], truth: np.ndarray,
                    marked: np.ndarray | None = None) -> dict[float, tuple[float, float]]:
     """``{depth: (ovary Dice, ovary_score)}`` of the readings ``probs`` (``marked``: the area the
-    capture's calipers span, ``infer.caliper_area``, as the pipeline picks)."""
+    capture's calipers span, ``infer.Calipers.area``, as the pipeline picks)."""
     return {d: (dice(labels_from_probs(p, marked=marked) > 0, truth), ovary_score(p, marked)) for d, p in probs.items()}
 
 
 def read_at_depths(seg: Segmenter, region: np.ndarray, truth: np.ndarray,
                    depths: Sequence[float]) -> dict[float, tuple[float, float]]:
     """``{depth: (ovary Dice, ovary_score)}`` of one scan area read as ``depth`` mm deep."""
-    return score_readings(probabilities_at_depths(seg, region, depths), truth, caliper_area(region))
+    return score_readings(probabilities_at_depths(seg, region, depths), truth, calipers(region).area)
 
 
 def consensus(probs: dict[float, np.ndarray], truth: np.ndarray, depths: Sequence[float],
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     images = []
     for name, grey, truth, (c0, r0, c1, r1), _ in annotated_regions(args.folder):
         region, inside = grey[r0 : r1 + 1, c0 : c1 + 1], truth[r0 : r1 + 1, c0 : c1 + 1]
-        probs, marked = probabilities_at_depths(seg, region, depths), caliper_area(region)
+        probs, marked = probabilities_at_depths(seg, region, depths), calipers(region).area
         readings = score_readings(probs, inside, marked)
         images.append({"name": name, "ovary_share": float(inside.mean()),
                        "dice": {f"{d:g}": readings[d][0] for d in depths},

@@ -7,7 +7,8 @@ automatically (``follicle_seg.io.region.find_scan_area``) and read as uncalibrat
 the depths of ``infer.UNCALIBRATED_DEPTHS_MM``, the most confident reading kept (``--depths 70``
 reads each once, at the assumed depth). Labels come from the pipeline's rule
 (``instances.labels_from_probs``: argmax, then the one ovary region scoring best (weighted to the
-centre line; one the capture's burned-in calipers touch first, ``infer.caliper_area``) with its
+centre line; one the capture's burned-in calipers touch first, or the ellipse of their two
+crossing diameters, ``infer.calipers``) with its
 convex hull filled; ``--no-hull`` leaves the hull out, ``--argmax-only``
 scores the raw argmax). Reports ovary Dice (median, quartiles) and follicles per image found
 outside the expert outline (an instance with most of its pixels outside it), all of them and those
@@ -49,7 +50,7 @@ from follicle_seg.io.grey import colour_mask
 from follicle_seg.io.marks import graphics_pixels
 from follicle_seg.io.region import find_scan_area
 from follicle_seg.measure import measure_frame, stored_score
-from follicle_seg.model.infer import UNCALIBRATED_DEPTHS_MM, Segmenter, caliper_area
+from follicle_seg.model.infer import UNCALIBRATED_DEPTHS_MM, Segmenter, calipers
 from follicle_seg.model.preprocess import fan_mask, scan_area
 from follicle_seg.model.train import dice
 from follicle_seg.tracking import FOLLICLE_FLAGS, LOW_CONFIDENCE_SCORE, MIN_FOLLICLE_SCORE, follicle_raises, is_confident, is_counted
@@ -101,10 +102,10 @@ def score_image(seg: Segmenter, name: str, grey: np.ndarray, truth: np.ndarray, 
     pixels = grey[r0 : r1 + 1, c0 : c1 + 1]
     fan = fan_mask(pixels)
     scan = scan_area(pixels, fan)
-    marked = caliper_area(pixels, scan)
-    probs, flags = seg.predict([(pixels, None, None, fan, marked)])[0]
+    marks = calipers(pixels, scan)
+    probs, flags = seg.predict([(pixels, None, None, fan, marks.area)])[0]
     labels = np.zeros(grey.shape, np.uint8)
-    labels[r0 : r1 + 1, c0 : c1 + 1] = labels_from_probs(probs, hull=hull, marked=marked) if keep_one else probs.argmax(0)
+    labels[r0 : r1 + 1, c0 : c1 + 1] = labels_from_probs(probs, hull=hull, marked=marks.area, outline=marks.outline) if keep_one else probs.argmax(0)
     follicle_prob = np.zeros(grey.shape, np.float32)
     follicle_prob[r0 : r1 + 1, c0 : c1 + 1] = probs[FOLLICLE]
     scores = follicle_scores(labels, follicle_prob, truth)

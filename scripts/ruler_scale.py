@@ -39,7 +39,7 @@ from scipy import ndimage
 from depth_readings import describe, probabilities_at_depths
 from eval_real import annotated_regions, follicles_outside
 from follicle_seg.instances import labels_from_probs, ovary_score
-from follicle_seg.model.infer import UNCALIBRATED_DEPTHS_MM, Segmenter, caliper_area
+from follicle_seg.model.infer import UNCALIBRATED_DEPTHS_MM, Segmenter, calipers
 from follicle_seg.model.train import dice
 from follicle_seg.types import FOLLICLE
 
@@ -100,13 +100,13 @@ def ruler_spacing_px(grey: np.ndarray, *, min_marks: int = 5, level: int = 150) 
 def read(seg: Segmenter, region: np.ndarray, truth: np.ndarray, depths: list[float]) -> dict[float, dict[str, float]]:
     """``{depth: {dice, score, follicles_outside, confident_outside}}`` of one scan area read as
     ``depth`` mm deep (the pipeline's labels: one ovary region, one the calipers touch first, its
-    hull filled)."""
+    hull filled, or the ellipse of their crossing diameters)."""
     out = {}
-    marked = caliper_area(region)
+    marks = calipers(region)
     for d, probs in probabilities_at_depths(seg, region, depths).items():
-        labels = labels_from_probs(probs, marked=marked)
+        labels = labels_from_probs(probs, marked=marks.area, outline=marks.outline)
         _, outside, confident = follicles_outside(labels, probs[FOLLICLE], truth)
-        out[d] = {"dice": dice(labels > 0, truth), "score": ovary_score(probs, marked),
+        out[d] = {"dice": dice(labels > 0, truth), "score": ovary_score(probs, marks.area),
                   "follicles_outside": outside, "confident_outside": confident}
     return out
 

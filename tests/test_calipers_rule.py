@@ -2,7 +2,7 @@
 metamorphic.
 
 Where a frame holds more than one ovary candidate, the area its caliper marks span inside the scan
-area (``io.marks.marked_area``, ``infer.caliper_area``) decides the kept candidate
+area (``io.marks.marked_area``, ``infer.calipers``) decides the kept candidate
 (``instances.labels_from_probs(marked=...)``) and the reading among an uncalibrated frame's depths
 (``instances.ovary_score``, ``infer.pick_reading``). As properties:
 
@@ -32,7 +32,7 @@ from scipy import ndimage as ndi
 
 from follicle_seg.instances import labels_from_probs, ovary_score
 from follicle_seg.io.marks import MARKED_REACH_PX, MAX_MARKS, caliper_marks, marked_area
-from follicle_seg.model.infer import Segmenter, caliper_area, pick_reading
+from follicle_seg.model.infer import Segmenter, calipers, pick_reading
 from follicle_seg.model.preprocess import fan_mask
 from follicle_seg.model.train import dice
 from follicle_seg.synth.canvas import caliper
@@ -205,11 +205,11 @@ def test_a_mirrored_or_transposed_frame_spans_the_mirrored_or_transposed_area(se
     the area of the flipped frame is the flipped area but for the rounding of a mark's centre and
     the drawing of the hull's edge: within one pixel of each other."""
     pixels = training_frame(seed, graphics=True).pixels
-    area = caliper_area(pixels)
+    area = calipers(pixels).area
     assert area is not None
     grown = cv2.getStructuringElement(cv2.MORPH_RECT, (3, 3))
     for flip in (lambda a: a[:, ::-1], lambda a: a.T):
-        other = caliper_area(np.ascontiguousarray(flip(pixels)))
+        other = calipers(np.ascontiguousarray(flip(pixels))).area
         assert other is not None
         other = flip(other)
         assert not (other & ~cv2.dilate(area.astype(np.uint8), grown).astype(bool)).any()
@@ -224,14 +224,14 @@ def test_marks_outside_the_scan_area_span_nothing() -> None:
     row, col = np.argwhere(black)[len(np.argwhere(black)) // 2]
     outside = frame.pixels.copy()
     caliper(outside, [(int(col) - 12, int(row)), (int(col) + 12, int(row))], 6, None, 230)  # (col, row)
-    assert caliper_marks(outside) is not None and caliper_area(outside) is None
+    assert caliper_marks(outside) is not None and calipers(outside).area is None
     rows, cols = np.nonzero(frame.labels > 0)
     ends = [(int(cols.min()) + 6, int(rows.mean())), (int(cols.max()) - 6, int(rows.mean()))]
     inside, both = frame.pixels.copy(), outside.copy()
     caliper(inside, ends, 6, 4, 230)
     caliper(both, ends, 6, 4, 230)
-    assert caliper_area(inside) is not None
-    assert np.array_equal(caliper_area(both), caliper_area(inside))
+    assert calipers(inside).area is not None
+    assert np.array_equal(calipers(both).area, calipers(inside).area)
 
 
 def test_calipers_on_a_frame_with_no_fan_span_nothing() -> None:
@@ -239,7 +239,7 @@ def test_calipers_on_a_frame_with_no_fan_span_nothing() -> None:
     for grey, spans in ((0, False), (60, True)):
         frame = np.full((100, 150), grey, np.uint8)
         caliper(frame, [(40, 50), (100, 50)], 6, None, 230)  # (col, row)
-        assert caliper_marks(frame) is not None and (caliper_area(frame) is not None) is spans
+        assert caliper_marks(frame) is not None and (calipers(frame).area is not None) is spans
 
 
 def test_more_crosses_than_max_marks_span_nothing() -> None:
@@ -259,7 +259,7 @@ def test_more_crosses_than_max_marks_span_nothing() -> None:
         marks = caliper_marks(frame)
         if weak_kept:
             assert ndi.label(marks, np.ones((3, 3), bool))[1] == MAX_MARKS
-        area = caliper_area(frame)
+        area = calipers(frame).area
         assert (area is not None) is weak_kept
         labels = labels_from_probs(probs, marked=area)
         assert bool(labels[60, 330]) is weak_kept and bool(labels[60, 80]) is not weak_kept
@@ -271,7 +271,7 @@ def segmenter() -> Segmenter:
 
 
 #: Which candidates each reading sees (its depth in mm: 40 the calibrated frame's, else those of
-#: ``UNCALIBRATED_DEPTHS_MM``): both everywhere; one in all (segment does not look for calipers);
+#: ``UNCALIBRATED_DEPTHS_MM``): both everywhere; one in all (the calipers touch none: nothing to choose);
 #: the weak one in the deepest reading only, so that the calipers choose the depth too.
 SIGHTINGS = {"both": lambda depth: (True, True), "one in all": lambda depth: (depth in (40, 70), False),
              "weak one deepest": lambda depth: (depth != 100, depth in (40, 100))}
@@ -298,7 +298,7 @@ def test_segment_keeps_what_predict_with_the_caliper_area_keeps(segmenter: Segme
     monkeypatch.setattr(Segmenter, "_predict_readings", lambda self, images: [
         (reading(round(sr * shape[0])), ()) for _, sr, *_ in images])
     for pixels in (plain, marked):
-        area = caliper_area(pixels)
+        area = calipers(pixels).area
         for calibration in (Calibration(0.2, 0.2, "ultrasound_region"), UNCALIBRATED):
             out = segmenter.segment([Frame(record(shape, calibration), 0, pixels)])[0]
             spacing = calibration.spacing_row_mm, calibration.spacing_col_mm
@@ -336,7 +336,7 @@ def test_calipers_across_the_true_ovary_make_it_the_kept_region(segmenter: Segme
     truth = frame.labels > 0
     pixels = frame.pixels.copy()
     caliper(pixels, ends_inside(truth), 6, 4, 230)
-    area = caliper_area(pixels)
+    area = calipers(pixels).area
     assert area is not None and (area & truth).any()
     probs, _ = segmenter.predict([(pixels, frame.spacing_row_mm, frame.spacing_col_mm)])[0]
     assert dice(labels_from_probs(probs) > 0, truth) < 0.1, "the plain pick finds the ovary here now: take a seed where it does not"

@@ -436,7 +436,7 @@ def test_the_ovary_region_the_calipers_measure_is_kept(segmenter: Segmenter, mon
     it the kept ovary, in a calibrated frame's one reading and in the pick among an uncalibrated
     frame's depths; without calipers the stronger one is kept, as before."""
     from follicle_seg.instances import labels_from_probs
-    from follicle_seg.model.infer import UNCALIBRATED_DEPTHS_MM, caliper_area
+    from follicle_seg.model.infer import UNCALIBRATED_DEPTHS_MM, calipers
     from follicle_seg.synth.canvas import caliper
     from follicle_seg.types import OVARY_BY_CALIPERS
 
@@ -444,8 +444,8 @@ def test_the_ovary_region_the_calipers_measure_is_kept(segmenter: Segmenter, mon
     plain = np.random.default_rng(1).integers(50, 70, shape).astype(np.uint8)
     marked = plain.copy()
     caliper(marked, [(212, 100), (258, 100)], 6, 4, 230)  # (col, row) ends on the weak one's sides
-    area = caliper_area(marked)
-    assert area is not None and area[100, 235] and not area[100, 150] and caliper_area(plain) is None
+    area = calipers(marked).area
+    assert area is not None and area[100, 235] and not area[100, 150] and calipers(plain).area is None
     probs = _two_candidates(shape)
     assert labels_from_probs(probs)[100, 150] == 1 and labels_from_probs(probs)[100, 235] == 0
     assert labels_from_probs(probs, marked=area)[100, 235] == 1 and labels_from_probs(probs, marked=area)[100, 150] == 0

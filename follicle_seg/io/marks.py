@@ -46,6 +46,11 @@ AROUND_PX = MAX_ARM_PX + _PAD
 #: candidate whose edge stops a few pixels short of the calipers set on the ovary's border is
 #: still the one they measure.
 MARKED_REACH_PX = 5
+#: Two pairs of calipers measure one section's two diameters (:func:`measured_outline`) when their
+#: segments cross at this angle or more (a sonographer sets the second across the first)...
+CROSS_MIN_DEGREES = 60.0
+#: ... each no nearer than this share of its length to either of its ends.
+CROSS_MARGIN = 0.2
 _ARM_STEPS = 3  # an arm's 3 pixels are 2-4 steps from the centre
 _SIDE_STEPS = 2
 
@@ -131,11 +136,7 @@ def marked_area(marks: np.ndarray | None, within: np.ndarray) -> np.ndarray | No
     >>> marked_area(marks, np.zeros(marks.shape, bool)) is None
     True
     """
-    if marks is None:
-        return None
-    pieces, n = ndi.label(marks, structure=np.ones((3, 3), bool))
-    centres = np.rint(ndi.center_of_mass(marks, pieces, range(1, n + 1))).astype(np.int32).reshape(-1, 2)
-    centres = centres[within[centres[:, 0], centres[:, 1]]]
+    centres = _mark_centres(marks, within)
     if not len(centres):
         return None
     area = np.zeros(marks.shape, np.uint8)
@@ -147,6 +148,76 @@ def marked_area(marks: np.ndarray | None, within: np.ndarray) -> np.ndarray | No
     size = 2 * MARKED_REACH_PX + 1
     return cv2.dilate(area, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))) > 0
 
+
+def measured_outline(marks: np.ndarray | None, within: np.ndarray) -> np.ndarray | None:
+    """The section a sonographer measured by its two diameters (``None``: none): where four
+    marks (:func:`caliper_marks`) lie in ``within`` (boolean, the scan area) and pair into two
+    segments that cross, each at :data:`CROSS_MARGIN` of its length or more from either end, at
+    :data:`CROSS_MIN_DEGREES` or more, the filled ellipse whose axes they are (centred on the
+    longer's midpoint). Two such pairs are how an ovary (or a follicle) is measured in section:
+    the ellipse through them follows its outline (``instances.labels_from_probs`` weighs whether
+    it is the ovary). A fifth mark where the two cross (their dotted lines meeting read as a
+    '+') is left out; any other fifth mark, or more, leaves the pairs unknown: no outline.
+
+    >>> marks = np.zeros((40, 60), bool)
+    >>> marks[20, 10] = marks[20, 50] = marks[10, 30] = marks[30, 30] = True  # 40 x 20 px, crossing
+    >>> outline = measured_outline(marks, np.ones(marks.shape, bool))
+    >>> bool(outline[20, 30]), bool(outline[20, 12]), bool(outline[12, 30]), bool(outline[12, 14])
+    (True, True, True, False)
+    >>> marks[20, 30] = True                                                  # where they cross
+    >>> np.array_equal(measured_outline(marks, np.ones(marks.shape, bool)), outline)
+    True
+    >>> marks[20, 30] = marks[10, 30] = marks[30, 30] = False; marks[10, 45] = marks[30, 45] = True
+    >>> measured_outline(marks, np.ones(marks.shape, bool)) is None          # crossing near an end
+    True
+    """
+    points = _mark_centres(marks, within)[:, ::-1].astype(np.float64)  # (x, y) for OpenCV
+    if len(points) == 5:
+        found = [d for k in range(5) if (d := _diameters(np.delete(points, k, 0))) is not None
+                 and np.hypot(*(points[k] - d[2])) <= MAX_ARM_PX]
+        diameters = found[0] if len(found) == 1 else None
+    else:
+        diameters = _diameters(points) if len(points) == 4 else None
+    if diameters is None:
+        return None
+    (a, b), (c, d), _ = diameters
+    first, second = b - a, d - c
+    if np.hypot(*first) < np.hypot(*second):
+        (a, b), first, second = (c, d), second, first
+    centre = (a + b) / 2
+    outline = np.zeros(within.shape, np.uint8)
+    axes = (float(np.hypot(*first)), float(np.hypot(*second)))
+    angle = float(np.degrees(np.arctan2(first[1], first[0])))
+    cv2.ellipse(outline, ((float(centre[0]), float(centre[1])), axes, angle), 1, -1)
+    return outline > 0
+
+
+Segment = tuple[np.ndarray, np.ndarray]
+
+
+def _diameters(points: np.ndarray) -> tuple[Segment, Segment, np.ndarray] | None:
+    """Four ``(x, y)`` points paired into two segments that cross as two diameters do (see
+    :func:`measured_outline`), and the point where they cross; ``None`` when no pairing does."""
+    for (a, b), (c, d) in (((0, 1), (2, 3)), ((0, 2), (1, 3)), ((0, 3), (1, 2))):
+        first, second = points[b] - points[a], points[d] - points[c]
+        across = first[0] * second[1] - first[1] * second[0]
+        if abs(across) < np.sin(np.radians(CROSS_MIN_DEGREES)) * np.hypot(*first) * np.hypot(*second):
+            continue  # parallel, or crossing at too shallow an angle
+        start = points[c] - points[a]
+        t = (start[0] * second[1] - start[1] * second[0]) / across  # where each meets the other
+        s = (start[0] * first[1] - start[1] * first[0]) / across
+        if CROSS_MARGIN <= t <= 1 - CROSS_MARGIN and CROSS_MARGIN <= s <= 1 - CROSS_MARGIN:
+            return (points[a], points[b]), (points[c], points[d]), points[a] + t * first
+    return None
+
+
+def _mark_centres(marks: np.ndarray | None, within: np.ndarray) -> np.ndarray:
+    """``(row, col)`` of the centre of each mark (a connected piece of ``marks``) lying in ``within``."""
+    if marks is None:
+        return np.zeros((0, 2), np.int32)
+    pieces, n = ndi.label(marks, structure=np.ones((3, 3), bool))
+    centres = np.rint(ndi.center_of_mass(marks, pieces, range(1, n + 1))).astype(np.int32).reshape(-1, 2)
+    return centres[within[centres[:, 0], centres[:, 1]]]
 
 def _view(a: np.ndarray, dr: int, dc: int) -> np.ndarray:
     """The unpadded part of padded ``a`` read at ``(row + dr, col + dc)``."""

@@ -493,7 +493,7 @@ def evaluate_command(
         within_true_ovary,
     )
     from follicle_seg.errors import ModelError
-    from follicle_seg.model.infer import Segmenter, caliper_area
+    from follicle_seg.model.infer import Segmenter, calipers
     from follicle_seg.model.preprocess import fan_mask, scan_area
     from follicle_seg.synth.styles import STYLES
     from follicle_seg.types import FOLLICLE
@@ -521,10 +521,10 @@ def evaluate_command(
     def network(items: Any) -> list[tuple[Any, ...]]:
         out = []
         fans = [fan_mask(px) for px, *_ in items]
-        marked = [caliper_area(px, scan_area(px, fan)) for (px, *_), fan in zip(items, fans)]  # as a run keeps the measured ovary
-        predictions = segmenter.predict([(px, sr, sc, fan, m) for (px, _, sr, sc), fan, m in zip(items, fans, marked)])
-        for (probs, _), (_, truth, sr, sc), m in zip(predictions, items, marked):
-            labels = labels_from_probs(probs, hull=hull, marked=m)
+        marks = [calipers(px, scan_area(px, fan)) for (px, *_), fan in zip(items, fans)]  # as a run keeps the measured ovary
+        predictions = segmenter.predict([(px, sr, sc, fan, m.area) for (px, _, sr, sc), fan, m in zip(items, fans, marks)])
+        for (probs, _), (_, truth, sr, sc), m in zip(predictions, items, marks):
+            labels = labels_from_probs(probs, hull=hull, marked=m.area, outline=m.outline)
             variants = [labels]
             if true_ovary:
                 variants.append(within_true_ovary(probs.argmax(0), truth))

@@ -22,15 +22,15 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 import numpy as np
 import torch
 from skimage import measure
 
 from follicle_seg.cpus import usable_cpus
-from follicle_seg.instances import class_labels, convex_hull_mask, labels_from_probs, ovary_candidates, ovary_score
-from follicle_seg.io.marks import caliper_marks, graphics_pixels, marked_area
+from follicle_seg.instances import class_labels, convex_hull_mask, labels_from_probs, ovary_score
+from follicle_seg.io.marks import caliper_marks, graphics_pixels, marked_area, measured_outline
 from follicle_seg.model.bundle import load_network
 from follicle_seg.model.preprocess import (
     ASSUMED_DEPTH_MM,
@@ -59,7 +59,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 #: An image to segment: ``(pixels, spacing_row_mm, spacing_col_mm)``, and its fan mask when known,
-#: then the area its caliper marks span (:func:`caliper_area`; ``None``: none).
+#: then the area its caliper marks span (:attr:`Calipers.area`; ``None``: none).
 ImageToSegment = (tuple[np.ndarray, float | None, float | None]
                   | tuple[np.ndarray, float | None, float | None, np.ndarray]
                   | tuple[np.ndarray, float | None, float | None, np.ndarray, np.ndarray | None])
@@ -180,13 +180,25 @@ def pick_reading(readings: Sequence[tuple[np.ndarray, tuple[str, ...]]],
     return readings[0] if len(readings) == 1 else max(readings, key=lambda r: ovary_score(r[0], marked))
 
 
-def caliper_area(pixels: np.ndarray, scan: np.ndarray | None = None) -> np.ndarray | None:
-    """The area the sonographer's caliper marks span inside the scan area of a grey frame
-    (``io.marks.marked_area``; ``None``: no mark there): the ovary region it touches is the one
-    kept (``instances.labels_from_probs``). On the 67 real captures of ``scripts/eval_real.py``
-    the area touches the expert's ovary outline in 55 of the 58 with marks (docs/model.md,
-    "Inference"). ``scan``: :func:`~follicle_seg.model.preprocess.scan_area` of ``pixels`` when known."""
-    return marked_area(caliper_marks(pixels), scan_area(pixels) if scan is None else scan)
+class Calipers(NamedTuple):
+    """What the sonographer's caliper marks inside the scan area of a grey frame say
+    (``None``: nothing), for ``instances.labels_from_probs``."""
+
+    #: The area they span (``io.marks.marked_area``): the ovary region it touches is the one kept.
+    #: On the 67 real captures of ``scripts/eval_real.py`` it touches the expert's ovary outline
+    #: in 55 of the 58 with marks (docs/model.md, "Inference").
+    area: np.ndarray | None
+    #: The ellipse of two crossing diameters (``io.marks.measured_outline``): the ovary kept
+    #: where it is the ovary's (``instances.measures_the_ovary``).
+    outline: np.ndarray | None
+
+
+def calipers(pixels: np.ndarray, scan: np.ndarray | None = None) -> Calipers:
+    """:class:`Calipers` of a grey frame (``scan``: its
+    :func:`~follicle_seg.model.preprocess.scan_area` when known); the marks are looked for once."""
+    marks = caliper_marks(pixels)
+    within = scan_area(pixels) if scan is None else scan
+    return Calipers(marked_area(marks, within), measured_outline(marks, within))
 
 
 def check_image(k: int, pixels: np.ndarray, spacing_row_mm: float | None, spacing_col_mm: float | None,
@@ -384,12 +396,11 @@ class Segmenter:
 
         def result(frame: Frame, readings: list[tuple[np.ndarray, tuple[str, ...]]], fan: np.ndarray) -> FrameSegmentation:
             scan = scan_area(frame.pixels, fan)
-            # the calipers are looked for (10 ms on a 500 x 700 frame) only where they may choose
-            area = caliper_area(frame.pixels, scan) if sum(ovary_candidates(r[0]) for r in readings) > 1 else None
-            probs, flags = pick_reading(readings, area)
+            marks = calipers(frame.pixels, scan)  # 10 ms on a 500 x 700 frame
+            probs, flags = pick_reading(readings, marks.area)
             cal = frame.record.calibration
-            labels = labels_from_probs(probs, marked=area)
-            if area is not None and not (labels_from_probs(pick_reading(readings)[0]) > 0)[labels > 0].any():
+            labels = labels_from_probs(probs, marked=marks.area, outline=marks.outline)
+            if marks.area is not None and not (labels_from_probs(pick_reading(readings)[0]) > 0)[labels > 0].any():
                 flags += (OVARY_BY_CALIPERS,)  # the calipers kept a region the network would not have
             return FrameSegmentation(
                 record=frame.record,

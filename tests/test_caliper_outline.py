@@ -1,0 +1,225 @@
+"""The calipers' outline (docs/model.md, "Inference", "The sonographer's calipers"): where a
+sonographer measured a section by two crossing diameters (four caliper marks), the ellipse they
+span (``io.marks.measured_outline``) is the ovary kept, unless it is a follicle's or something
+small inside the network's ovary (``instances.measures_the_ovary``), with the network's follicles
+touching it (``instances.labels_from_probs(outline=...)``, ``Segmenter.segment``).
+
+As properties: the ellipse's axes are the two segments, whatever order the marks are found in and
+wherever the crossing lies within the middle of both; no ellipse from three or five marks, from
+segments meeting near an end or at a shallow angle, or from marks outside the scan area; a
+mirrored frame gives the mirrored ellipse.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from follicle_seg.instances import OUTLINE_FOLLICLE_MAX, OUTLINE_SMALL, labels_from_probs, measures_the_ovary
+from follicle_seg.io.marks import CROSS_MARGIN, CROSS_MIN_DEGREES, measured_outline
+from follicle_seg.model.infer import Segmenter, calipers
+from follicle_seg.model.preprocess import fan_mask
+from follicle_seg.model.train import dice
+from follicle_seg.synth.canvas import caliper
+from follicle_seg.synth.training import training_frame
+from follicle_seg.types import FOLLICLE, OVARY, OVARY_BY_CALIPERS, UNCALIBRATED, Calibration, Frame
+from test_model_infer import record  # tests/ is on sys.path
+
+PROPERTIES = settings(max_examples=60)
+SHAPE = (200, 300)
+
+
+def marks_at(points: list[tuple[float, float]], shape: tuple[int, int] = SHAPE) -> np.ndarray:
+    """A mark mask with one pixel at each ``(row, col)``."""
+    marks = np.zeros(shape, bool)
+    for r, c in points:
+        marks[int(round(r)), int(round(c))] = True
+    return marks
+
+
+def diameters(centre: tuple[float, float], length: float, width: float, angle: float,
+              at: tuple[float, float] = (0.5, 0.5)) -> list[tuple[float, float]]:
+    """``(row, col)`` ends of two perpendicular segments of ``length`` and ``width`` px, the first
+    at ``angle`` radians, crossing at the shares ``at`` of their lengths; the first's midpoint
+    at ``centre``."""
+    u = np.array([np.sin(angle), np.cos(angle)])
+    v = np.array([np.cos(angle), -np.sin(angle)])
+    c = np.asarray(centre, float)
+    crossing = c + (at[0] - 0.5) * length * u
+    first = [c - length / 2 * u, c + length / 2 * u]
+    second = [crossing - at[1] * width * v, crossing + (1 - at[1]) * width * v]
+    return [tuple(p) for p in first + second]
+
+
+def ellipse_area(length: float, width: float) -> float:
+    return np.pi / 4 * length * width
+
+
+@PROPERTIES
+@given(st.floats(60, 160), st.floats(0.45, 1.0), st.floats(0, np.pi), st.permutations(range(4)))
+def test_two_crossing_diameters_outline_the_ellipse_on_them(length, ratio, angle, order) -> None:
+    width = length * ratio
+    points = diameters((100, 150), length, width, angle)
+    outline = measured_outline(marks_at([points[k] for k in order]), np.ones(SHAPE, bool))
+    assert outline is not None
+    assert abs(outline.sum() - ellipse_area(length, width)) <= np.pi * (length + width) / 2  # a pixel along its edge
+    for r, c in points:  # its ends lie on the outline (to a pixel)
+        near = outline[int(round(r)) - 1 : int(round(r)) + 2, int(round(c)) - 1 : int(round(c)) + 2]
+        assert near.any() and not near.all()
+    rows, cols = np.nonzero(outline)
+    assert abs(rows.mean() - 100) < 1.0 and abs(cols.mean() - 150) < 1.0
+
+
+@PROPERTIES
+@given(st.floats(0.0, 1.0), st.floats(0.0, 1.0))
+def test_the_segments_must_cross_in_their_middles(t, s) -> None:
+    """Segments crossing at shares (t, s) of their lengths: an outline exactly when both lie in
+    ``[CROSS_MARGIN, 1 - CROSS_MARGIN]`` (a little slack for the marks' whole pixels)."""
+    inside = CROSS_MARGIN + 0.02 <= min(t, s) and max(t, s) <= 1 - CROSS_MARGIN - 0.02
+    outside = min(t, s) < CROSS_MARGIN - 0.02 or max(t, s) > 1 - CROSS_MARGIN + 0.02
+    found = measured_outline(marks_at(diameters((100, 150), 120, 80, 0.3, at=(t, s))), np.ones(SHAPE, bool)) is not None
+    if inside:
+        assert found
+    if outside:
+        assert not found
+
+
+@pytest.mark.parametrize("degrees, found", [(90, True), (CROSS_MIN_DEGREES + 3, True), (CROSS_MIN_DEGREES - 3, False), (20, False)])
+def test_the_segments_must_cross_at_a_steep_angle(degrees: float, found: bool) -> None:
+    c = np.array([100.0, 150.0])
+    first = [c + 60 * np.array([0.0, -1.0]), c + 60 * np.array([0.0, 1.0])]
+    a = np.radians(degrees)
+    second = [c - 40 * np.array([np.sin(a), np.cos(a)]), c + 40 * np.array([np.sin(a), np.cos(a)])]
+    outline = measured_outline(marks_at([tuple(p) for p in first + second]), np.ones(SHAPE, bool))
+    assert (outline is not None) is found
+
+
+def test_three_or_five_marks_or_marks_outside_the_scan_area_outline_nothing() -> None:
+    points = diameters((100, 150), 120, 80, 0.0)
+    within = np.ones(SHAPE, bool)
+    assert measured_outline(marks_at(points[:3]), within) is None
+    assert measured_outline(marks_at(points + [(20, 20)]), within) is None
+    assert measured_outline(None, within) is None
+    within[:, :40] = False  # a fifth '+' in the text beside the fan is left out
+    assert measured_outline(marks_at(points + [(20, 20)]), within) is not None
+    within[:, 200:] = False  # one of the four outside: three left
+    assert measured_outline(marks_at(points), within) is None
+
+
+@pytest.mark.parametrize("flip", [np.fliplr, np.flipud, np.transpose])
+def test_a_mirrored_frame_gives_the_mirrored_outline(flip) -> None:
+    marks = marks_at(diameters((90, 140), 110, 70, 0.4))
+    outline = measured_outline(marks, np.ones(SHAPE, bool))
+    other = measured_outline(np.ascontiguousarray(flip(marks)), np.ones(flip(marks).shape, bool))
+    assert outline is not None and other is not None
+    assert (flip(outline) ^ other).sum() <= 0.02 * outline.sum()  # to a pixel of rasterisation at its edge
+
+
+def test_drawn_calipers_are_found_and_outline_the_section_they_measure() -> None:
+    """'+' calipers drawn as the generators (and scanners) draw them, two pairs across an
+    ellipse: the marks are found and their outline is the ellipse."""
+    pixels = np.random.default_rng(3).integers(50, 70, SHAPE).astype(np.uint8)
+    truth = np.zeros(SHAPE, np.uint8)
+    cv2.ellipse(truth, ((150, 100), (120, 70), 20), 1, -1)
+    ends = diameters((100, 150), 120, 70, np.radians(20))
+    caliper(pixels, [(int(round(c)), int(round(r))) for r, c in ends[:2]], 6, 4, 230)
+    caliper(pixels, [(int(round(c)), int(round(r))) for r, c in ends[2:]], 6, 4, 230)
+    outline = calipers(pixels, np.ones(SHAPE, bool)).outline
+    assert outline is not None and dice(outline, truth > 0) > 0.95
+
+
+def probabilities(*regions: tuple[slice, slice, tuple[float, float, float]]) -> np.ndarray:
+    p = np.zeros((3, *SHAPE), np.float32)
+    p[0] = 1.0
+    for rows, cols, value in regions:
+        p[:, rows, cols] = np.array(value)[:, None, None]
+    return p
+
+
+def box(r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
+    m = np.zeros(SHAPE, bool)
+    m[r0:r1, c0:c1] = True
+    return m
+
+
+def test_an_outline_the_network_sees_as_follicle_or_small_inside_its_ovary_is_not_the_ovary() -> None:
+    ovary = probabilities((slice(40, 160), slice(60, 240), (0.1, 0.9, 0.0)))
+    kept = box(40, 160, 60, 240)
+    small = box(90, 110, 140, 160)  # 400 px of 21600
+    assert small.sum() < OUTLINE_SMALL * kept.sum()
+    assert not measures_the_ovary(ovary, kept, small)  # a follicle (or cyst) measured in the ovary
+    assert measures_the_ovary(ovary, kept, box(30, 170, 50, 250))  # the ovary, a little larger
+    elsewhere = box(10, 30, 10, 30)  # small, but not inside the network's region: an ovary it missed
+    assert measures_the_ovary(ovary, kept, elsewhere)
+    follicle = probabilities((slice(0, 200), slice(0, 300), (0.5 - OUTLINE_FOLLICLE_MAX / 2, 0.5 - OUTLINE_FOLLICLE_MAX / 2, OUTLINE_FOLLICLE_MAX)))
+    assert not measures_the_ovary(follicle, kept, box(30, 170, 50, 250))
+    assert not measures_the_ovary(ovary, kept, np.zeros(SHAPE, bool))
+
+
+def test_the_outline_is_the_ovary_kept_with_the_follicles_touching_it() -> None:
+    """The network's ovary lies on the left; the calipers outline one on the right, with a
+    follicle crossing its edge and another well away from it."""
+    p = probabilities((slice(60, 140), slice(20, 100), (0.1, 0.9, 0.0)),   # the network's region
+                      (slice(90, 110), slice(170, 190), (0.1, 0.2, 0.7)),  # a follicle inside the outline
+                      (slice(40, 56), slice(200, 216), (0.1, 0.2, 0.7)),   # one crossing its edge
+                      (slice(170, 185), slice(150, 165), (0.1, 0.2, 0.7)))  # one well away from it
+    outline = measured_outline(marks_at(diameters((100, 200), 120, 90, np.pi / 2)), np.ones(SHAPE, bool))
+    assert outline is not None
+    labels = labels_from_probs(p, marked=outline, outline=outline)
+    assert not labels[60:140, 20:100].any()
+    assert (labels[90:110, 170:190] == FOLLICLE).all() and (labels[40:56, 200:216] == FOLLICLE).all()
+    assert not labels[170:185, 150:165].any()
+    assert ((labels > 0) == (outline | box(40, 56, 200, 216))).all()
+    assert (labels[outline & ~box(90, 110, 170, 190) & ~box(40, 56, 200, 216)] == OVARY).all()
+    without = labels_from_probs(p, marked=outline)
+    small = measured_outline(marks_at(diameters((100, 60), 16, 12, 0.0)), np.ones(SHAPE, bool))
+    assert small is not None  # a small section measured inside the network's ovary: the network's region stays
+    assert np.array_equal(labels_from_probs(p, outline=small), labels_from_probs(p))
+    assert not np.array_equal(without, labels)
+
+
+@pytest.fixture(scope="module")
+def segmenter() -> Segmenter:
+    return Segmenter(device="cpu", threads=1)
+
+
+def test_segment_keeps_the_outline_where_the_network_saw_no_ovary_and_flags_it(segmenter: Segmenter, monkeypatch) -> None:
+    pixels = np.random.default_rng(1).integers(50, 70, SHAPE).astype(np.uint8)
+    ends = diameters((100, 200), 100, 70, np.pi / 2)
+    caliper(pixels, [(int(round(c)), int(round(r))) for r, c in ends[:2]], 6, 4, 230)
+    caliper(pixels, [(int(round(c)), int(round(r))) for r, c in ends[2:]], 6, 4, 230)
+    p = probabilities((slice(70, 130), slice(30, 90), (0.1, 0.9, 0.0)))
+    monkeypatch.setattr(Segmenter, "_predict_readings", lambda self, images: [(p, ()) for _ in images])
+    marks = calipers(pixels)
+    assert marks.outline is not None
+    for calibration in (Calibration(0.2, 0.2, "ultrasound_region"), UNCALIBRATED):
+        out = segmenter.segment([Frame(record(SHAPE, calibration), 0, pixels)])[0]
+        spacing = calibration.spacing_row_mm, calibration.spacing_col_mm
+        probs, _ = segmenter.predict([(pixels, *spacing, fan_mask(pixels), marks.area)])[0]
+        assert np.array_equal(out.labels, labels_from_probs(probs, marked=marks.area, outline=marks.outline))
+        assert np.array_equal(out.labels > 0, marks.outline) and OVARY_BY_CALIPERS in out.flags
+
+
+@pytest.mark.parametrize("seed", [1_000_025, 1_000_061])
+def test_calipers_measuring_the_true_ovary_outline_it(segmenter: Segmenter, seed: int) -> None:
+    """Held-out frames without graphics on which the shipped network's plain pick keeps a
+    look-alike: with two crossing diameters of the true ovary drawn, the kept ovary is it."""
+    frame = training_frame(seed, graphics=False)
+    truth = frame.labels > 0
+    rows, cols = np.nonzero(truth)
+    points = np.stack([rows, cols], 1).astype(np.float64)
+    centre = points.mean(0)
+    axes = np.linalg.svd(points - centre, full_matrices=False)[2]
+    pixels = frame.pixels.copy()
+    for axis in axes:  # each diameter's ends, 2 px inside the outline
+        along = (points - centre) @ axis
+        ends = [centre + t * axis for t in (along.min() + 2, along.max() - 2)]
+        caliper(pixels, [(int(round(e[1])), int(round(e[0]))) for e in ends], 6, 4, 230)
+    marks = calipers(pixels)
+    assert marks.outline is not None
+    probs, _ = segmenter.predict([(pixels, frame.spacing_row_mm, frame.spacing_col_mm)])[0]
+    assert dice(labels_from_probs(probs) > 0, truth) < 0.1, "the plain pick finds the ovary here now: take a seed where it does not"
+    assert dice(labels_from_probs(probs, marked=marks.area, outline=marks.outline) > 0, truth) > 0.85
