@@ -142,9 +142,10 @@ class Frame:
 #: A frame whose scan area is partly in colour (colour Doppler flow, say): made grey by its luma,
 #: blue flow reads as dark as fluid (``io.grey.COLOUR_SHARE``).
 COLOUR_IN_SCAN = "colour in the scan"
-#: A frame whose kept ovary region is the one the sonographer's calipers touch where, without
-#: them, a region the network scored higher (in this reading or another) would have been kept
-#: (``infer.Segmenter.segment``, docs/model.md "Inference").
+#: A frame whose kept ovary region is the one the sonographer's calipers touch, or the ellipse of
+#: their two crossing diameters, where, without them, a region of the network's elsewhere (scored
+#: higher, in this reading or another) would have been kept (``infer.Segmenter.segment``,
+#: docs/model.md "Inference").
 OVARY_BY_CALIPERS = "ovary by calipers"
 #: The network's out-of-distribution flags of a frame (``FrameSegmentation.flags``), named apart
 #: from the pipeline's own ("low confidence" of an unsure candidate, "no ovary found").

@@ -139,7 +139,7 @@ def marked_area(marks: np.ndarray | None, within: np.ndarray) -> np.ndarray | No
     centres = _mark_centres(marks, within)
     if not len(centres):
         return None
-    area = np.zeros(marks.shape, np.uint8)
+    area = np.zeros(within.shape, np.uint8)
     points = centres[:, ::-1].copy()  # (x, y) for OpenCV
     if len(points) >= 3:
         cv2.fillConvexPoly(area, cv2.convexHull(points), 1)
@@ -173,8 +173,8 @@ def measured_outline(marks: np.ndarray | None, within: np.ndarray) -> np.ndarray
     """
     points = _mark_centres(marks, within)[:, ::-1].astype(np.float64)  # (x, y) for OpenCV
     if len(points) == 5:
-        found = [d for k in range(5) if (d := _diameters(np.delete(points, k, 0))) is not None
-                 and np.hypot(*(points[k] - d[2])) <= MAX_ARM_PX]
+        found = [pairs for k in range(5) if (pairs := _diameters(np.delete(points, k, 0))) is not None
+                 and np.hypot(*(points[k] - pairs[2])) <= MAX_ARM_PX]
         diameters = found[0] if len(found) == 1 else None
     else:
         diameters = _diameters(points) if len(points) == 4 else None
