@@ -17,16 +17,28 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_model_infer import record  # tests/ is on sys.path
 
-from follicle_seg.instances import OUTLINE_FOLLICLE_MAX, OUTLINE_SMALL, labels_from_probs, measures_the_ovary
+from follicle_seg.instances import (
+    OUTLINE_FOLLICLE_MAX,
+    OUTLINE_SMALL,
+    labels_from_probs,
+    measures_the_ovary,
+)
 from follicle_seg.io.marks import CROSS_MARGIN, CROSS_MIN_DEGREES, measured_outline
 from follicle_seg.model.infer import Segmenter, calipers
 from follicle_seg.model.preprocess import fan_mask
 from follicle_seg.model.train import dice
 from follicle_seg.synth.canvas import caliper
 from follicle_seg.synth.training import training_frame
-from follicle_seg.types import FOLLICLE, OVARY, OVARY_BY_CALIPERS, UNCALIBRATED, Calibration, Frame
-from test_model_infer import record  # tests/ is on sys.path
+from follicle_seg.types import (
+    FOLLICLE,
+    OVARY,
+    OVARY_BY_CALIPERS,
+    UNCALIBRATED,
+    Calibration,
+    Frame,
+)
 
 PROPERTIES = settings(max_examples=60)
 SHAPE = (200, 300)
@@ -36,7 +48,7 @@ def marks_at(points: list[tuple[float, float]], shape: tuple[int, int] = SHAPE) 
     """A mark mask with one pixel at each ``(row, col)``."""
     marks = np.zeros(shape, bool)
     for r, c in points:
-        marks[int(round(r)), int(round(c))] = True
+        marks[round(r), round(c)] = True
     return marks
 
 
@@ -67,7 +79,7 @@ def test_two_crossing_diameters_outline_the_ellipse_on_them(length, ratio, angle
     assert outline is not None
     assert abs(outline.sum() - ellipse_area(length, width)) <= np.pi * (length + width) / 2  # a pixel along its edge
     for r, c in points:  # its ends lie on the outline (to a pixel)
-        near = outline[int(round(r)) - 1 : int(round(r)) + 2, int(round(c)) - 1 : int(round(c)) + 2]
+        near = outline[round(r) - 1 : round(r) + 2, round(c) - 1 : round(c) + 2]
         assert near.any() and not near.all()
     rows, cols = np.nonzero(outline)
     assert abs(rows.mean() - 100) < 1.0 and abs(cols.mean() - 150) < 1.0
@@ -125,8 +137,8 @@ def test_drawn_calipers_are_found_and_outline_the_section_they_measure() -> None
     truth = np.zeros(SHAPE, np.uint8)
     cv2.ellipse(truth, ((150, 100), (120, 70), 20), 1, -1)
     ends = diameters((100, 150), 120, 70, np.radians(20))
-    caliper(pixels, [(int(round(c)), int(round(r))) for r, c in ends[:2]], 6, 4, 230)
-    caliper(pixels, [(int(round(c)), int(round(r))) for r, c in ends[2:]], 6, 4, 230)
+    caliper(pixels, [(round(c), round(r)) for r, c in ends[:2]], 6, 4, 230)
+    caliper(pixels, [(round(c), round(r)) for r, c in ends[2:]], 6, 4, 230)
     outline = calipers(pixels, np.ones(SHAPE, bool)).outline
     assert outline is not None and dice(outline, truth > 0) > 0.95
 
@@ -189,8 +201,8 @@ def segmenter() -> Segmenter:
 def test_segment_keeps_the_outline_where_the_network_saw_no_ovary_and_flags_it(segmenter: Segmenter, monkeypatch) -> None:
     pixels = np.random.default_rng(1).integers(50, 70, SHAPE).astype(np.uint8)
     ends = diameters((100, 200), 100, 70, np.pi / 2)
-    caliper(pixels, [(int(round(c)), int(round(r))) for r, c in ends[:2]], 6, 4, 230)
-    caliper(pixels, [(int(round(c)), int(round(r))) for r, c in ends[2:]], 6, 4, 230)
+    caliper(pixels, [(round(c), round(r)) for r, c in ends[:2]], 6, 4, 230)
+    caliper(pixels, [(round(c), round(r)) for r, c in ends[2:]], 6, 4, 230)
     p = probabilities((slice(70, 130), slice(30, 90), (0.1, 0.9, 0.0)))
     monkeypatch.setattr(Segmenter, "_predict_readings", lambda self, images: [(p, ()) for _ in images])
     marks = calipers(pixels)
@@ -217,7 +229,7 @@ def test_calipers_measuring_the_true_ovary_outline_it(segmenter: Segmenter, seed
     for axis in axes:  # each diameter's ends, 2 px inside the outline
         along = (points - centre) @ axis
         ends = [centre + t * axis for t in (along.min() + 2, along.max() - 2)]
-        caliper(pixels, [(int(round(e[1])), int(round(e[0]))) for e in ends], 6, 4, 230)
+        caliper(pixels, [(round(e[1]), round(e[0])) for e in ends], 6, 4, 230)
     marks = calipers(pixels)
     assert marks.outline is not None
     probs, _ = segmenter.predict([(pixels, frame.spacing_row_mm, frame.spacing_col_mm)])[0]

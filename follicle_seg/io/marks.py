@@ -219,6 +219,7 @@ def _mark_centres(marks: np.ndarray | None, within: np.ndarray) -> np.ndarray:
     centres = np.rint(ndi.center_of_mass(marks, pieces, range(1, n + 1))).astype(np.int32).reshape(-1, 2)
     return centres[within[centres[:, 0], centres[:, 1]]]
 
+
 def _view(a: np.ndarray, dr: int, dc: int) -> np.ndarray:
     """The unpadded part of padded ``a`` read at ``(row + dr, col + dc)``."""
     return a[_PAD + dr : a.shape[0] - _PAD + dr, _PAD + dc : a.shape[1] - _PAD + dc]
