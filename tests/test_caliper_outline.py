@@ -25,7 +25,12 @@ from follicle_seg.instances import (
     labels_from_probs,
     measures_the_ovary,
 )
-from follicle_seg.io.marks import CROSS_MARGIN, CROSS_MIN_DEGREES, measured_outline
+from follicle_seg.io.marks import (
+    CROSS_MARGIN,
+    CROSS_MIN_DEGREES,
+    _diameters,
+    measured_outline,
+)
 from follicle_seg.model.infer import Segmenter, calipers
 from follicle_seg.model.preprocess import fan_mask
 from follicle_seg.model.train import dice
@@ -235,3 +240,10 @@ def test_calipers_measuring_the_true_ovary_outline_it(segmenter: Segmenter, seed
     probs, _ = segmenter.predict([(pixels, frame.spacing_row_mm, frame.spacing_col_mm)])[0]
     assert dice(labels_from_probs(probs) > 0, truth) < 0.1, "the plain pick finds the ovary here now: take a seed where it does not"
     assert dice(labels_from_probs(probs, marked=marks.area, outline=marks.outline) > 0, truth) > 0.85
+
+
+def test_two_marks_at_one_point_pair_into_no_segment() -> None:
+    """Four centres of which two coincide (a degenerate drawing): no outline, no warning."""
+    points = np.array([[10.0, 10.0], [10.0, 10.0], [5.0, 20.0], [15.0, 0.0]])
+    with np.errstate(all="raise"):
+        assert _diameters(points) is None

@@ -201,8 +201,8 @@ def _diameters(points: np.ndarray) -> tuple[Segment, Segment, np.ndarray] | None
     for (a, b), (c, d) in (((0, 1), (2, 3)), ((0, 2), (1, 3)), ((0, 3), (1, 2))):
         first, second = points[b] - points[a], points[d] - points[c]
         across = first[0] * second[1] - first[1] * second[0]
-        if abs(across) < np.sin(np.radians(CROSS_MIN_DEGREES)) * np.hypot(*first) * np.hypot(*second):
-            continue  # parallel, or crossing at too shallow an angle
+        if abs(across) <= np.sin(np.radians(CROSS_MIN_DEGREES)) * np.hypot(*first) * np.hypot(*second):
+            continue  # parallel, crossing at too shallow an angle, or a segment of no length
         start = points[c] - points[a]
         t = (start[0] * second[1] - start[1] * second[0]) / across  # where each meets the other
         s = (start[0] * first[1] - start[1] * first[0]) / across
