@@ -7,7 +7,8 @@ touching it (``instances.labels_from_probs(outline=...)``, ``Segmenter.segment``
 As properties: the ellipse's axes are the two segments, whatever order the marks are found in and
 wherever the crossing lies within the middle of both; no ellipse from three or five marks, from
 segments meeting near an end or at a shallow angle, or from marks outside the scan area; a
-mirrored frame gives the mirrored ellipse.
+mirrored frame gives the mirrored ellipse. End to end, a calibrated still measured so gives the
+calipers' lengths as the ovary's d1 and d2 in ``ovaries.csv``.
 """
 
 from __future__ import annotations
@@ -247,3 +248,40 @@ def test_two_marks_at_one_point_pair_into_no_segment() -> None:
     points = np.array([[10.0, 10.0], [10.0, 10.0], [5.0, 20.0], [15.0, 0.0]])
     with np.errstate(all="raise"):
         assert _diameters(points) is None
+
+
+def test_a_run_reports_the_sonographers_two_diameters_as_the_ovarys(tmp_path) -> None:
+    """A calibrated still whose network pick is a look-alike (held-out seed 1_000_025), with the
+    true ovary measured by two crossing diameters: ``follicle-seg run`` reports the ovary's d1
+    and d2 as the calipers' lengths in mm, and says the calipers overruled the network."""
+    import pandas as pd
+
+    from follicle_seg.io.write import write_us_dicom
+    from follicle_seg.options import RunOptions
+    from follicle_seg.pipeline import run
+
+    frame = training_frame(1_000_025, graphics=False)
+    truth = frame.labels > 0
+    rows, cols = np.nonzero(truth)
+    points = np.stack([rows, cols], 1).astype(np.float64)
+    centre = points.mean(0)
+    pixels = frame.pixels.copy()
+    lengths_mm = []
+    for axis in np.linalg.svd(points - centre, full_matrices=False)[2]:
+        along = (points - centre) @ axis
+        ends = [np.rint(centre + t * axis) for t in (along.min() + 2, along.max() - 2)]
+        caliper(pixels, [(int(e[1]), int(e[0])) for e in ends], 6, 4, 230)
+        (dr, dc) = ends[1] - ends[0]
+        lengths_mm.append(float(np.hypot(dr * frame.spacing_row_mm, dc * frame.spacing_col_mm)))
+    (tmp_path / "in").mkdir()
+    write_us_dicom(tmp_path / "in" / "still.dcm", pixels[None], patient_id="P1", study_uid="1.2.826.0.1.1",
+                   study_date="2025-01-02", series_uid="1.2.826.0.1.2", laterality="L",
+                   regions=[dict(min_col=0, min_row=0, max_col=pixels.shape[1] - 1, max_row=pixels.shape[0] - 1,
+                                 delta_x_mm=frame.spacing_col_mm, delta_y_mm=frame.spacing_row_mm)])
+    run([tmp_path / "in"], RunOptions(out=tmp_path / "out", device="cpu", overlays=False, dicom=False, report=False,
+                                      isolate=False))
+    ovary = pd.read_csv(tmp_path / "out" / "ovaries.csv").iloc[0]
+    assert ovary.ovary_d1_mm == pytest.approx(max(lengths_mm), abs=1.0)
+    assert ovary.ovary_d2_mm == pytest.approx(min(lengths_mm), abs=1.0)
+    reasons = pd.read_csv(tmp_path / "out" / "review_reasons.csv")
+    assert OVARY_BY_CALIPERS in set(reasons["flag"])
