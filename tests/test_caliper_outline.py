@@ -285,3 +285,15 @@ def test_a_run_reports_the_sonographers_two_diameters_as_the_ovarys(tmp_path) ->
     assert ovary.ovary_d2_mm == pytest.approx(min(lengths_mm), abs=1.0)
     reasons = pd.read_csv(tmp_path / "out" / "review_reasons.csv")
     assert OVARY_BY_CALIPERS in set(reasons["flag"])
+
+
+def test_an_outline_running_past_the_scan_area_is_cut_at_its_edge() -> None:
+    """Calipers on an ovary at the fan's side: the ellipse through them bulges past the scan
+    area, where nothing is labelled; the outline stops at its edge."""
+    marks = marks_at(diameters((100, 150), 120, 80, 0.0))  # ends at cols 90 and 210, rows 60 and 140
+    whole = measured_outline(marks, np.ones(SHAPE, bool))
+    within = np.ones(SHAPE, bool)
+    within[:80, :120] = False  # a corner of the ellipse, none of the marks
+    cut = measured_outline(marks, within)
+    assert whole is not None and cut is not None and whole[75, 110]
+    assert np.array_equal(cut, whole & within)

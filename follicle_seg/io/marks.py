@@ -154,7 +154,7 @@ def measured_outline(marks: np.ndarray | None, within: np.ndarray) -> np.ndarray
     marks (:func:`caliper_marks`) lie in ``within`` (boolean, the scan area) and pair into two
     segments that cross, each at :data:`CROSS_MARGIN` of its length or more from either end, at
     :data:`CROSS_MIN_DEGREES` or more, the filled ellipse whose axes they are (centred on the
-    longer's midpoint). Two such pairs are how an ovary (or a follicle) is measured in section:
+    longer's midpoint), within ``within`` (nothing outside the scan area is labelled). Two such pairs are how an ovary (or a follicle) is measured in section:
     the ellipse through them follows its outline (``instances.labels_from_probs`` weighs whether
     it is the ovary). A fifth mark where the two cross (their dotted lines meeting read as a
     '+') is left out; any other fifth mark, or more, leaves the pairs unknown: no outline.
@@ -189,7 +189,7 @@ def measured_outline(marks: np.ndarray | None, within: np.ndarray) -> np.ndarray
     axes = (float(np.hypot(*first)), float(np.hypot(*second)))
     angle = float(np.degrees(np.arctan2(first[1], first[0])))
     cv2.ellipse(outline, ((float(centre[0]), float(centre[1])), axes, angle), 1, -1)
-    return outline > 0
+    return (outline > 0) & within
 
 
 Segment = tuple[np.ndarray, np.ndarray]
