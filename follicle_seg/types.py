@@ -144,8 +144,8 @@ class Frame:
 COLOUR_IN_SCAN = "colour in the scan"
 #: A frame whose kept ovary region is the one the sonographer's calipers touch, or the ellipse of
 #: their two crossing diameters, where, without them, a region of the network's elsewhere (scored
-#: higher, in this reading or another) would have been kept (``infer.Segmenter.segment``,
-#: docs/model.md "Inference").
+#: higher, in this reading or another), or none, would have been kept; a frame where no ovary is
+#: kept is not flagged (``infer.Segmenter.segment``, docs/model.md "Inference").
 OVARY_BY_CALIPERS = "ovary by calipers"
 #: The network's out-of-distribution flags of a frame (``FrameSegmentation.flags``), named apart
 #: from the pipeline's own ("low confidence" of an unsure candidate, "no ovary found").

@@ -221,6 +221,22 @@ def test_segment_keeps_the_outline_where_the_network_saw_no_ovary_and_flags_it(s
         assert np.array_equal(out.labels > 0, marks.outline) and OVARY_BY_CALIPERS in out.flags
 
 
+def test_calipers_where_nothing_is_kept_raise_no_flag(segmenter: Segmenter, monkeypatch) -> None:
+    """Calipers on a frame where the network sees nothing: one pair outlines nothing, no ovary is
+    kept, and none is kept by the calipers (the flag used to say so on every such frame once the
+    marks were looked for on every frame); two crossing pairs outline the ovary kept, flagged."""
+    one = np.random.default_rng(1).integers(50, 70, SHAPE).astype(np.uint8)
+    caliper(one, [(150, 60), (150, 140)], 6, 4, 230)  # (col, row)
+    two = one.copy()
+    caliper(two, [(110, 100), (190, 100)], 6, 4, 230)
+    assert calipers(one).area is not None and calipers(one).outline is None and calipers(two).outline is not None
+    monkeypatch.setattr(Segmenter, "_predict_readings", lambda self, images: [(probabilities(), ()) for _ in images])
+    for calibration in (Calibration(0.2, 0.2, "ultrasound_region"), UNCALIBRATED):
+        out = segmenter.segment([Frame(record(SHAPE, calibration), 0, one), Frame(record(SHAPE, calibration), 1, two)])
+        assert not out[0].labels.any() and OVARY_BY_CALIPERS not in out[0].flags
+        assert np.array_equal(out[1].labels > 0, calipers(two).outline) and OVARY_BY_CALIPERS in out[1].flags
+
+
 @pytest.mark.parametrize("seed", [1_000_025, 1_000_061])
 def test_calipers_measuring_the_true_ovary_outline_it(segmenter: Segmenter, seed: int) -> None:
     """Held-out frames without graphics on which the shipped network's plain pick keeps a

@@ -400,7 +400,8 @@ class Segmenter:
             probs, flags = pick_reading(readings, marks.area)
             cal = frame.record.calibration
             labels = labels_from_probs(probs, marked=marks.area, outline=marks.outline)
-            if marks.area is not None and not (labels_from_probs(pick_reading(readings)[0]) > 0)[labels > 0].any():
+            kept = labels > 0
+            if marks.area is not None and kept.any() and not (labels_from_probs(pick_reading(readings)[0]) > 0)[kept].any():
                 flags += (OVARY_BY_CALIPERS,)  # the calipers kept a region the network would not have
             return FrameSegmentation(
                 record=frame.record,
