@@ -23,15 +23,19 @@ from test_model_infer import record  # tests/ is on sys.path
 from follicle_seg.instances import (
     OUTLINE_FOLLICLE_MAX,
     OUTLINE_SMALL,
+    class_labels,
     labels_from_probs,
     measures_the_ovary,
+    outlined_ovary,
 )
 from follicle_seg.io.marks import (
     CROSS_MARGIN,
     CROSS_MIN_DEGREES,
+    MAX_ARM_PX,
     _diameters,
     measured_outline,
 )
+from follicle_seg.measure import measure_frame
 from follicle_seg.model.infer import Segmenter, calipers
 from follicle_seg.model.preprocess import fan_mask
 from follicle_seg.model.train import dice
@@ -113,6 +117,39 @@ def test_the_segments_must_cross_at_a_steep_angle(degrees: float, found: bool) -
     second = [c - 40 * np.array([np.sin(a), np.cos(a)]), c + 40 * np.array([np.sin(a), np.cos(a)])]
     outline = measured_outline(marks_at([tuple(p) for p in first + second]), np.ones(SHAPE, bool))
     assert (outline is not None) is found
+
+
+@PROPERTIES
+@given(st.floats(60, 120), st.floats(0.45, 0.9), st.floats(0, np.pi), st.floats(0.25, 0.75), st.floats(0.25, 0.75),
+       st.permutations(range(4)))
+def test_the_ellipse_lies_on_the_longer_diameter_wherever_the_shorter_crosses_it(length, ratio, angle, t, s, order) -> None:
+    """Crossing off the middles (and the marks in any order): the ellipse is centred on the longer
+    segment's midpoint, its long axis along it, the shorter's length across."""
+    shape = (300, 400)
+    points = diameters((150, 200), length, length * ratio, angle, at=(t, s))
+    outline = measured_outline(marks_at([points[k] for k in order], shape), np.ones(shape, bool))
+    assert outline is not None
+    rows, cols = np.nonzero(outline)
+    assert abs(rows.mean() - 150) < 1.0 and abs(cols.mean() - 200) < 1.0
+    major = np.linalg.eigh(np.cov(np.stack([rows, cols])))[1][:, 1]
+    assert abs(major @ np.array([np.sin(angle), np.cos(angle)])) > np.cos(np.radians(4))
+    assert abs(outline.sum() - ellipse_area(length, length * ratio)) <= np.pi * length * (1 + ratio) / 2
+
+
+@PROPERTIES
+@given(st.floats(0, 2 * np.pi), st.floats(0, MAX_ARM_PX - 2), st.floats(MAX_ARM_PX + 2, 28), st.permutations(range(5)))
+def test_a_fifth_mark_is_left_out_where_the_diameters_cross_only(direction, near, far, order) -> None:
+    """A fifth mark within ``MAX_ARM_PX`` of the crossing (the dotted lines meeting) leaves the
+    four's outline as it is; one farther off leaves the pairs unknown: no outline."""
+    points = diameters((100, 150), 120, 80, 0.3, at=(0.4, 0.6))
+    crossing = np.asarray(points[0]) + 0.4 * (np.asarray(points[1]) - np.asarray(points[0]))
+    step = np.array([np.sin(direction), np.cos(direction)])
+    four = measured_outline(marks_at(points), np.ones(SHAPE, bool))
+    assert four is not None
+    for distance, kept in ((near, True), (far, False)):
+        five = points + [tuple(crossing + distance * step)]
+        outline = measured_outline(marks_at([five[k] for k in order]), np.ones(SHAPE, bool))
+        assert np.array_equal(outline, four) if kept else outline is None
 
 
 def test_three_or_five_marks_or_marks_outside_the_scan_area_outline_nothing() -> None:
@@ -197,6 +234,27 @@ def test_the_outline_is_the_ovary_kept_with_the_follicles_touching_it() -> None:
     assert small is not None  # a small section measured inside the network's ovary: the network's region stays
     assert np.array_equal(labels_from_probs(p, outline=small), labels_from_probs(p))
     assert not np.array_equal(without, labels)
+
+
+@pytest.mark.parametrize("hull", [True, False])
+def test_an_outline_taken_is_the_same_whatever_its_type_the_hull_or_the_marked_area(hull: bool) -> None:
+    """An outline as booleans, 0/1 or 0/255 bytes gives the same labels; once taken they are the
+    outline and the follicles touching it, whatever ``hull`` and ``marked``; an outline of zeros
+    is none."""
+    p = probabilities((slice(60, 140), slice(20, 100), (0.1, 0.9, 0.0)),
+                      (slice(100, 140), slice(20, 60), (1.0, 0.0, 0.0)),    # the network's region an L: its hull differs
+                      (slice(40, 56), slice(200, 216), (0.1, 0.2, 0.7)))   # a follicle crossing the outline's edge
+    outline = measured_outline(marks_at(diameters((100, 200), 120, 90, np.pi / 2)), np.ones(SHAPE, bool))
+    assert outline is not None
+    taken = labels_from_probs(p, hull=hull, outline=outline)
+    assert np.array_equal(taken, outlined_ovary(class_labels(p) == FOLLICLE, outline))
+    for other in (outline.astype(np.uint8), outline.astype(np.uint8) * 255):
+        assert np.array_equal(labels_from_probs(p, hull=hull, outline=other), taken)
+    for marked in (outline, box(60, 140, 20, 100)):
+        assert np.array_equal(labels_from_probs(p, hull=not hull, marked=marked, outline=outline), taken)
+    plain = labels_from_probs(p, hull=hull)
+    assert not np.array_equal(plain, labels_from_probs(p, hull=not hull))  # the hull matters where no outline is taken
+    assert np.array_equal(labels_from_probs(p, hull=hull, outline=np.zeros(SHAPE, np.uint8)), plain)
 
 
 @pytest.fixture(scope="module")
@@ -313,3 +371,27 @@ def test_an_outline_running_past_the_scan_area_is_cut_at_its_edge() -> None:
     cut = measured_outline(marks, within)
     assert whole is not None and cut is not None and whole[75, 110]
     assert np.array_equal(cut, whole & within)
+
+
+def test_an_outline_cut_by_the_scan_area_is_measured_as_the_ovary_at_its_edge(segmenter: Segmenter, monkeypatch) -> None:
+    """Through ``segment`` and ``measure_frame``: an outline whose ellipse runs past the scan area
+    (a black corner of the frame) is labelled inside it only and its ovary is ``at_edge`` (``ovary
+    at scan edge``); the same outline clear of the edge is not, and its d1 and d2 are the
+    calipers' lengths (the marks' centres 120 and 80 px apart, measured pixel edge to edge)."""
+    inside = np.random.default_rng(2).integers(50, 70, SHAPE).astype(np.uint8)
+    ends = diameters((100, 150), 120, 80, 0.0)  # marks at cols 90 and 210, rows 60 and 140
+    caliper(inside, [(round(c), round(r)) for r, c in ends[:2]], 6, 4, 230)
+    caliper(inside, [(round(c), round(r)) for r, c in ends[2:]], 6, 4, 230)
+    cut = inside.copy()
+    cut[:80, :120] = 0  # a corner of the ellipse, none of the marks
+    monkeypatch.setattr(Segmenter, "_predict_readings", lambda self, images: [(probabilities(), ()) for _ in images])
+    calibration = Calibration(0.2, 0.2, "ultrasound_region")
+    out = segmenter.segment([Frame(record(SHAPE, calibration), 0, inside), Frame(record(SHAPE, calibration), 1, cut)])
+    whole, edged = (calipers(px).outline for px in (inside, cut))
+    assert whole is not None and edged is not None and whole[75, 110] and not edged[75, 110]
+    assert np.array_equal(out[0].labels > 0, whole) and np.array_equal(out[1].labels > 0, edged)
+    assert out[1].scan is not None and not (out[1].labels > 0)[~out[1].scan].any()
+    free, at_edge = (measure_frame(s).ovary for s in out)
+    assert free is not None and at_edge is not None
+    assert not free.at_edge and at_edge.at_edge
+    assert free.d1_mm == pytest.approx(0.2 * 121, abs=0.3) and free.d2_mm == pytest.approx(0.2 * 81, abs=0.3)
