@@ -153,11 +153,14 @@ def measured_outline(marks: np.ndarray | None, within: np.ndarray) -> np.ndarray
     """The section a sonographer measured by its two diameters (``None``: none): where four
     marks (:func:`caliper_marks`) lie in ``within`` (boolean, the scan area) and pair into two
     segments that cross, each at :data:`CROSS_MARGIN` of its length or more from either end, at
-    :data:`CROSS_MIN_DEGREES` or more, the filled ellipse whose axes they are (centred on the
-    longer's midpoint), within ``within`` (nothing outside the scan area is labelled). Two such pairs are how an ovary (or a follicle) is measured in section:
-    the ellipse through them follows its outline (``instances.labels_from_probs`` weighs whether
-    it is the ovary). A fifth mark where the two cross (their dotted lines meeting read as a
-    '+') is left out; any other fifth mark, or more, leaves the pairs unknown: no outline.
+    :data:`CROSS_MIN_DEGREES` or more, the filled ellipse whose long axis is the longer segment
+    (centred on its midpoint) and whose short axis, across it there, is as long as the shorter
+    (the shorter itself where they cross at right angles in both middles), within ``within``
+    (nothing outside the scan area is labelled). Two such pairs are how an ovary (or a
+    follicle) is measured in section: the ellipse through them follows its outline
+    (``instances.labels_from_probs`` weighs whether it is the ovary). A fifth mark where the two
+    cross (within :data:`MAX_ARM_PX`: their dotted lines meeting read as a '+') is left out; any
+    other fifth mark, or more, leaves the pairs unknown: no outline.
 
     >>> marks = np.zeros((40, 60), bool)
     >>> marks[20, 10] = marks[20, 50] = marks[10, 30] = marks[30, 30] = True  # 40 x 20 px, crossing
