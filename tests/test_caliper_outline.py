@@ -5,10 +5,13 @@ small inside the network's ovary (``instances.measures_the_ovary``), with the ne
 touching it (``instances.labels_from_probs(outline=...)``, ``Segmenter.segment``).
 
 As properties: the ellipse's axes are the two segments, whatever order the marks are found in and
-wherever the crossing lies within the middle of both; no ellipse from three or five marks, from
-segments meeting near an end or at a shallow angle, or from marks outside the scan area; a
-mirrored frame gives the mirrored ellipse. End to end, a calibrated still measured so gives the
-calipers' lengths as the ovary's d1 and d2 in ``ovaries.csv``.
+wherever the crossing lies within the middle of both (centred on the longer's midpoint, its long
+axis along it); no ellipse from three marks, five but for a fifth where the two cross, segments
+meeting near an end or at a shallow angle, or marks outside the scan area; a mirrored frame
+gives the mirrored ellipse; an outline as booleans or bytes gives the same labels, whatever
+``hull`` and ``marked``, and one of zeros is none. End to end, a calibrated still measured so
+gives the calipers' lengths as the ovary's d1 and d2 in ``ovaries.csv``; an ellipse cut by the
+scan area is the ovary at its edge; calipers where no ovary is kept raise no flag.
 """
 
 from __future__ import annotations
