@@ -49,7 +49,9 @@ def probabilities_at_depths(seg: Segmenter, region: np.ndarray, depths: Sequence
 def score_readings(probs: dict[float, np.ndarray], truth: np.ndarray,
                    marked: np.ndarray | None = None) -> dict[float, tuple[float, float]]:
     """``{depth: (ovary Dice, ovary_score)}`` of the readings ``probs`` (``marked``: the area the
-    capture's calipers span, ``infer.Calipers.area``, as the pipeline picks)."""
+    capture's calipers span, ``infer.Calipers.area``, as the pipeline picks; without the calipers'
+    outline, which would give every reading of a capture measured so the same ovary: the
+    network's own regions are what this compares)."""
     return {d: (dice(labels_from_probs(p, marked=marked) > 0, truth), ovary_score(p, marked)) for d, p in probs.items()}
 
 
