@@ -147,7 +147,8 @@ def labels_from_probs(probs: np.ndarray, *, hull: bool = True, marked: np.ndarra
     (0, 9)
     """
     labels = class_labels(probs)
-    every = labels.copy() if outline is not None else labels  # the follicles an outline keeps lie anywhere
+    outline = None if outline is None else np.asarray(outline, bool)
+    follicles = labels == FOLLICLE  # before the pick: those an outline keeps lie anywhere
     regions, score = _candidates(probs, labels, marked)
     if score.size > 1:
         labels[regions != int(np.argmax(score)) + 1] = 0
@@ -155,8 +156,8 @@ def labels_from_probs(probs: np.ndarray, *, hull: bool = True, marked: np.ndarra
         box = ndi.find_objects((labels > 0).astype(np.uint8))[0]  # the hull lies in the region's box
         sub = labels[box]
         sub[(sub == 0) & convex_hull_mask(sub > 0)] = OVARY
-    if outline is not None and measures_the_ovary(probs, labels > 0, np.asarray(outline, bool)):
-        return outlined_ovary(every == FOLLICLE, np.asarray(outline, bool))
+    if outline is not None and measures_the_ovary(probs, labels > 0, outline):
+        return outlined_ovary(follicles, outline)
     return labels
 
 
